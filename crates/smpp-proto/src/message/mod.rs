@@ -1,0 +1,1 @@
+//! The message layer: text encodings, long messages, delivery receipts.
