@@ -1,7 +1,11 @@
 //! Sans-IO core of the SMPP toolkit.
 //!
 //! No sockets, no clock, no runtime: bytes in, bytes and events out.
+//!
+//! - [`pdu`]: every SMPP 3.3/3.4/5.0 PDU and TLV, and the zero-copy codec.
+//! - [`message`]: text encodings, long messages, delivery receipts.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod message;
+pub mod pdu;

@@ -1,0 +1,94 @@
+//! The declarative field lists every PDU body is generated from.
+
+use bytes::BufMut;
+
+use super::codec::{FieldResult, Reader};
+use super::{EncodeError, Tlvs};
+
+/// Decoding, validating and writing one body layout.
+pub(crate) trait BodyCodec: Sized + Default + PartialEq {
+    fn decode(r: &mut Reader<'_>) -> FieldResult<Self>;
+    /// Encoded length of the body, after checking every field against its rules.
+    fn checked_len(&self) -> Result<usize, EncodeError>;
+    /// Writes the body; call only after `checked_len` succeeded.
+    fn write<B: BufMut>(&self, out: &mut B);
+}
+
+impl BodyCodec for Tlvs {
+    fn decode(r: &mut Reader<'_>) -> FieldResult<Self> {
+        r.tlvs()
+    }
+    fn checked_len(&self) -> Result<usize, EncodeError> {
+        Ok(self.wire_len())
+    }
+    fn write<B: BufMut>(&self, out: &mut B) {
+        out.put_slice(self.as_bytes());
+    }
+}
+
+/// Generates a body struct and its [`BodyCodec`] from the field list in wire order.
+///
+/// Field kinds: `u8`; `cstr(MAX, STATUS)` a C-Octet String of at most MAX
+/// octets with its NUL, whose problems are answered with `CommandStatus::STATUS`;
+/// `time(STATUS)` a C(1|17) time; `sm` sm_length + short_message; `tlvs` the TLV section.
+macro_rules! pdu_body {
+    (
+        $(#[$sdoc:meta])*
+        pub struct $name:ident {
+            $( $(#[$fdoc:meta])* $field:ident : $kind:ident $( ( $($arg:tt)* ) )? ),* $(,)?
+        }
+    ) => {
+        $(#[$sdoc])*
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+        pub struct $name {
+            $(
+                $(#[$fdoc])*
+                #[cfg_attr(feature = "arbitrary", arbitrary(with = $crate::pdu::arb::$kind))]
+                pub $field: pdu_body!(@ty $kind),
+            )*
+        }
+
+        impl $crate::pdu::body::BodyCodec for $name {
+            fn decode(r: &mut $crate::pdu::codec::Reader<'_>) -> $crate::pdu::codec::FieldResult<Self> {
+                Ok($name { $( $field: pdu_body!(@dec r, $field, $kind $(, $($arg)*)?), )* })
+            }
+
+            fn checked_len(&self) -> Result<usize, $crate::pdu::EncodeError> {
+                Ok(0 $( + pdu_body!(@len self.$field, $field, $kind $(, $($arg)*)?) )*)
+            }
+
+            fn write<B: bytes::BufMut>(&self, out: &mut B) {
+                $( pdu_body!(@put out, self.$field, $kind); )*
+            }
+        }
+    };
+
+    (@ty u8) => { u8 };
+    (@ty cstr) => { $crate::pdu::COctetString };
+    (@ty time) => { $crate::pdu::COctetString };
+    (@ty sm) => { bytes::Bytes };
+    (@ty tlvs) => { $crate::pdu::Tlvs };
+
+    (@dec $r:ident, $f:ident, u8) => { $r.u8(stringify!($f))? };
+    (@dec $r:ident, $f:ident, cstr, $max:expr, $st:ident) => {
+        $r.cstr($max, stringify!($f), $crate::pdu::CommandStatus::$st)?
+    };
+    (@dec $r:ident, $f:ident, time, $st:ident) => { $r.time(stringify!($f), $crate::pdu::CommandStatus::$st)? };
+    (@dec $r:ident, $f:ident, sm) => { $r.sm()? };
+    (@dec $r:ident, $f:ident, tlvs) => { $r.tlvs()? };
+
+    (@len $v:expr, $f:ident, u8) => { 1 };
+    (@len $v:expr, $f:ident, cstr, $max:expr, $st:ident) => { $crate::pdu::codec::check_cstr(&$v, $max, stringify!($f))? };
+    (@len $v:expr, $f:ident, time, $st:ident) => { $crate::pdu::codec::check_time(&$v, stringify!($f))? };
+    (@len $v:expr, $f:ident, sm) => { $crate::pdu::codec::check_sm(&$v)? };
+    (@len $v:expr, $f:ident, tlvs) => { $v.wire_len() };
+
+    (@put $o:ident, $v:expr, u8) => { $o.put_u8($v) };
+    (@put $o:ident, $v:expr, cstr) => { $crate::pdu::codec::put_cstr($o, &$v) };
+    (@put $o:ident, $v:expr, time) => { $crate::pdu::codec::put_cstr($o, &$v) };
+    (@put $o:ident, $v:expr, sm) => { $crate::pdu::codec::put_sm($o, &$v) };
+    (@put $o:ident, $v:expr, tlvs) => { $o.put_slice($v.as_bytes()) };
+}
+
+pub(crate) use pdu_body;

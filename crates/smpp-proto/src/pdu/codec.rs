@@ -1,0 +1,493 @@
+//! Framing, the field reader and writer shared by every PDU body.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use super::error::{DecodeError, DecodeErrorKind, EncodeError};
+use super::tlv::{self, TlvProblem, Tlvs};
+use super::{COctetString, CommandId, CommandStatus, Pdu};
+
+/// Length of the PDU header.
+pub const HEADER_LEN: usize = 16;
+
+/// Default cap on `command_length`: 64 KiB, as Wireshark's and gosmpp's.
+pub const DEFAULT_MAX_PDU_LEN: usize = 64 * 1024;
+
+/// How strictly received PDUs are checked.
+///
+/// Strict by default. Each switch relaxes one real-world quirk (see the
+/// reference, §10); none of them affects framing, which is always strict.
+/// Responses are always decoded tolerantly where the specification asks
+/// receivers to be: an error response's body may be present or absent, and a
+/// success response with no body at all (bind_resp without system_id) is
+/// accepted with empty fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DecodeConfig {
+    /// Largest `command_length` accepted; larger ones are refused from the
+    /// header alone, before any octet of the body is buffered.
+    pub max_pdu_len: usize,
+    /// Accept C-Octet Strings longer than their field's maximum
+    /// (over-long passwords and message ids are common).
+    pub allow_oversize_strings: bool,
+    /// Accept a C-Octet String that runs to the end of the body without its NUL.
+    pub allow_missing_final_nul: bool,
+    /// Do not check the length and value rules of known TLVs, and drop 1–3
+    /// stray octets at the end of a body instead of refusing the PDU.
+    pub lenient_tlvs: bool,
+    /// Accept time fields of any length up to 16 characters (12-character
+    /// `YYMMDDhhmmss` forms are seen in the wild).
+    pub lenient_times: bool,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        DecodeConfig {
+            max_pdu_len: DEFAULT_MAX_PDU_LEN,
+            allow_oversize_strings: false,
+            allow_missing_final_nul: false,
+            lenient_tlvs: false,
+            lenient_times: false,
+        }
+    }
+}
+
+impl DecodeConfig {
+    /// Strict checking (the default).
+    pub fn strict() -> Self {
+        Self::default()
+    }
+
+    /// Every leniency switch on.
+    pub fn lenient() -> Self {
+        DecodeConfig {
+            allow_oversize_strings: true,
+            allow_missing_final_nul: true,
+            lenient_tlvs: true,
+            lenient_times: true,
+            ..Self::default()
+        }
+    }
+
+    /// Sets [`DecodeConfig::max_pdu_len`] (at least 16).
+    pub fn with_max_pdu_len(mut self, max: usize) -> Self {
+        self.max_pdu_len = max.max(HEADER_LEN);
+        self
+    }
+}
+
+/// The result of [`decode`] on a stream buffer.
+#[derive(Debug)]
+#[must_use]
+// Boxing the PDU would cost an allocation per decode; this value is matched at once.
+#[allow(clippy::large_enum_variant)]
+pub enum Decoded {
+    /// One whole PDU, removed from the buffer.
+    Pdu(Pdu),
+    /// Not enough bytes yet; at least `needed` more are required.
+    Partial {
+        /// How many more octets are needed to make progress.
+        needed: usize,
+    },
+}
+
+/// Reads the header's `command_length` and checks it. `Ok(None)`: fewer than 4 octets.
+pub fn frame_len(buf: &[u8], config: &DecodeConfig) -> Result<Option<usize>, DecodeError> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let length = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let id = if buf.len() >= 8 {
+        u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]])
+    } else {
+        0
+    };
+    let kind = if (length as usize) < HEADER_LEN {
+        DecodeErrorKind::LengthTooSmall { length }
+    } else if length as usize > config.max_pdu_len {
+        DecodeErrorKind::LengthTooLarge {
+            length,
+            max: config.max_pdu_len,
+        }
+    } else {
+        return Ok(Some(length as usize));
+    };
+    Err(DecodeError {
+        kind,
+        offset: 0,
+        command_id: CommandId(id),
+        sequence_number: 0,
+        status: CommandStatus::INVALID_COMMAND_LENGTH,
+        fatal: true,
+    })
+}
+
+/// Takes one PDU off the front of a stream buffer.
+///
+/// Returns [`Decoded::Partial`] until a whole frame is buffered. On success the
+/// frame is split off `buf` and its variable fields are slices of it (no
+/// copy). On a non-fatal error the bad frame has been removed and decoding can
+/// go on with the next one; on a fatal (framing) error nothing was removed.
+pub fn decode(buf: &mut BytesMut, config: &DecodeConfig) -> Result<Decoded, DecodeError> {
+    let Some(len) = frame_len(buf, config)? else {
+        return Ok(Decoded::Partial {
+            needed: 4 - buf.len(),
+        });
+    };
+    if buf.len() < len {
+        return Ok(Decoded::Partial {
+            needed: len - buf.len(),
+        });
+    }
+    if len == HEADER_LEN {
+        // Header-only PDUs (enquire_link, unbind, error responses...) never touch the allocator.
+        let pdu = decode_header_only(&buf[..HEADER_LEN]);
+        buf.advance(HEADER_LEN);
+        return pdu.map(Decoded::Pdu);
+    }
+    let frame = buf.split_to(len).freeze();
+    decode_body(frame, config).map(Decoded::Pdu)
+}
+
+/// Decodes exactly one PDU from `frame`, whose length must equal its `command_length`.
+pub fn decode_frame(frame: Bytes, config: &DecodeConfig) -> Result<Pdu, DecodeError> {
+    let len = frame_len(&frame, config)?;
+    match len {
+        Some(len) if len == frame.len() => {
+            if len == HEADER_LEN {
+                decode_header_only(&frame)
+            } else {
+                decode_body(frame, config)
+            }
+        }
+        _ => {
+            let (id, seq) = if frame.len() >= HEADER_LEN {
+                (read_u32(&frame, 4), read_u32(&frame, 12))
+            } else {
+                (0, 0)
+            };
+            Err(DecodeError {
+                kind: DecodeErrorKind::UnexpectedEnd {
+                    field: "command_length",
+                },
+                offset: 0,
+                command_id: CommandId(id),
+                sequence_number: seq,
+                status: CommandStatus::INVALID_COMMAND_LENGTH,
+                fatal: frame.len() < HEADER_LEN,
+            })
+        }
+    }
+}
+
+fn read_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn decode_header_only(h: &[u8]) -> Result<Pdu, DecodeError> {
+    let id = CommandId(read_u32(h, 4));
+    let status = CommandStatus(read_u32(h, 8));
+    let seq = read_u32(h, 12);
+    let mut r = Reader::new(Bytes::new(), HEADER_LEN, &STRICT);
+    super::decode_pdu_body(id, status, seq, &mut r)
+}
+
+static STRICT: DecodeConfig = DecodeConfig {
+    max_pdu_len: DEFAULT_MAX_PDU_LEN,
+    allow_oversize_strings: false,
+    allow_missing_final_nul: false,
+    lenient_tlvs: false,
+    lenient_times: false,
+};
+
+fn decode_body(frame: Bytes, config: &DecodeConfig) -> Result<Pdu, DecodeError> {
+    let id = CommandId(read_u32(&frame, 4));
+    let status = CommandStatus(read_u32(&frame, 8));
+    let seq = read_u32(&frame, 12);
+    let mut r = Reader::new(frame, HEADER_LEN, config);
+    super::decode_pdu_body(id, status, seq, &mut r)
+}
+
+/// A failed field read: the problem, where, and the status the field names.
+#[derive(Debug)]
+pub(crate) struct FieldError {
+    pub(crate) kind: DecodeErrorKind,
+    pub(crate) offset: usize,
+    pub(crate) status: CommandStatus,
+}
+
+impl FieldError {
+    pub(crate) fn into_decode_error(self, id: CommandId, seq: u32) -> DecodeError {
+        let status = self.kind.status(self.status);
+        DecodeError {
+            kind: self.kind,
+            offset: self.offset,
+            command_id: id,
+            sequence_number: seq,
+            status,
+            fatal: false,
+        }
+    }
+}
+
+pub(crate) type FieldResult<T> = Result<T, FieldError>;
+
+/// Cursor over one frame's body.
+#[derive(Debug)]
+pub(crate) struct Reader<'c> {
+    frame: Bytes,
+    pos: usize,
+    /// End of the frame (the frame may be empty for header-only PDUs).
+    end: usize,
+    config: &'c DecodeConfig,
+}
+
+impl<'c> Reader<'c> {
+    pub(crate) fn new(frame: Bytes, pos: usize, config: &'c DecodeConfig) -> Self {
+        let end = frame.len().max(pos);
+        Reader {
+            frame,
+            pos,
+            end,
+            config,
+        }
+    }
+
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.end - self.pos
+    }
+
+    fn err(&self, kind: DecodeErrorKind, status: CommandStatus) -> FieldError {
+        FieldError {
+            kind,
+            offset: self.pos,
+            status,
+        }
+    }
+
+    pub(crate) fn u8(&mut self, field: &'static str) -> FieldResult<u8> {
+        if self.pos >= self.end {
+            return Err(self.err(
+                DecodeErrorKind::UnexpectedEnd { field },
+                CommandStatus::INVALID_COMMAND_LENGTH,
+            ));
+        }
+        let v = self.frame[self.pos];
+        self.pos += 1;
+        Ok(v)
+    }
+
+    pub(crate) fn u32(&mut self, field: &'static str) -> FieldResult<u32> {
+        if self.remaining() < 4 {
+            return Err(self.err(
+                DecodeErrorKind::UnexpectedEnd { field },
+                CommandStatus::INVALID_COMMAND_LENGTH,
+            ));
+        }
+        let v = read_u32(&self.frame, self.pos);
+        self.pos += 4;
+        Ok(v)
+    }
+
+    /// A C-Octet String of at most `max` octets including its NUL.
+    pub(crate) fn cstr(
+        &mut self,
+        max: usize,
+        field: &'static str,
+        status: CommandStatus,
+    ) -> FieldResult<COctetString> {
+        if self.pos >= self.end {
+            return Err(self.err(
+                DecodeErrorKind::UnexpectedEnd { field },
+                CommandStatus::INVALID_COMMAND_LENGTH,
+            ));
+        }
+        let rest = &self.frame[self.pos..self.end];
+        let len = match rest.iter().position(|&b| b == 0) {
+            Some(n) => n,
+            None if self.config.allow_missing_final_nul => {
+                // The string runs to the end of the body.
+                let s = self.frame.slice(self.pos..self.end);
+                if s.len() + 1 > max && !self.config.allow_oversize_strings {
+                    return Err(self.err(
+                        DecodeErrorKind::StringTooLong {
+                            field,
+                            len: s.len() + 1,
+                            max,
+                        },
+                        status,
+                    ));
+                }
+                self.pos = self.end;
+                return Ok(COctetString::from_bytes_unchecked(s));
+            }
+            None => return Err(self.err(DecodeErrorKind::MissingNul { field }, status)),
+        };
+        if len + 1 > max && !self.config.allow_oversize_strings {
+            return Err(self.err(
+                DecodeErrorKind::StringTooLong {
+                    field,
+                    len: len + 1,
+                    max,
+                },
+                status,
+            ));
+        }
+        let s = if len == 0 {
+            Bytes::new()
+        } else {
+            self.frame.slice(self.pos..self.pos + len)
+        };
+        self.pos += len + 1;
+        Ok(COctetString::from_bytes_unchecked(s))
+    }
+
+    /// A time field: C(1|17).
+    pub(crate) fn time(
+        &mut self,
+        field: &'static str,
+        status: CommandStatus,
+    ) -> FieldResult<COctetString> {
+        let start = self.pos;
+        let s = self.cstr(17, field, status)?;
+        let ok = s.is_empty() || s.len() == 16 || (self.config.lenient_times && s.len() <= 16);
+        if !ok {
+            return Err(FieldError {
+                kind: DecodeErrorKind::InvalidTime {
+                    field,
+                    len: s.len(),
+                },
+                offset: start,
+                status,
+            });
+        }
+        Ok(s)
+    }
+
+    /// `sm_length` followed by that many octets of `short_message`.
+    pub(crate) fn sm(&mut self) -> FieldResult<Bytes> {
+        let n = usize::from(self.u8("sm_length")?);
+        if n > self.remaining() {
+            return Err(FieldError {
+                kind: DecodeErrorKind::ShortMessageOverrun {
+                    sm_length: n as u8,
+                    available: self.remaining(),
+                },
+                offset: self.pos - 1,
+                status: CommandStatus::INVALID_MESSAGE_LENGTH,
+            });
+        }
+        let s = if n == 0 {
+            Bytes::new()
+        } else {
+            self.frame.slice(self.pos..self.pos + n)
+        };
+        self.pos += n;
+        Ok(s)
+    }
+
+    /// The TLV section: everything left in the frame.
+    pub(crate) fn tlvs(&mut self) -> FieldResult<Tlvs> {
+        if self.pos >= self.end {
+            return Ok(Tlvs::new());
+        }
+        let start = self.pos;
+        let strict = !self.config.lenient_tlvs;
+        let mut end = self.end;
+        if let Err(p) = tlv::check(&self.frame[start..end], strict) {
+            match p {
+                TlvProblem::Stream { offset } if !strict => end = start + offset,
+                p => {
+                    return Err(FieldError {
+                        offset: start + p.offset(),
+                        kind: p.into_kind(),
+                        status: CommandStatus::INVALID_TLV_STREAM,
+                    })
+                }
+            }
+        }
+        self.pos = self.end;
+        // The TLVs take the frame itself: no reference-count traffic.
+        let mut raw = core::mem::take(&mut self.frame);
+        raw.truncate(end);
+        raw.advance(start);
+        Ok(Tlvs::from_checked(raw))
+    }
+}
+
+impl TlvProblem {
+    pub(crate) fn offset(&self) -> usize {
+        match *self {
+            TlvProblem::Stream { offset }
+            | TlvProblem::Length { offset, .. }
+            | TlvProblem::Value { offset, .. } => offset,
+        }
+    }
+
+    pub(crate) fn into_kind(self) -> DecodeErrorKind {
+        match self {
+            TlvProblem::Stream { .. } => DecodeErrorKind::TlvStream,
+            TlvProblem::Length { tag, len, .. } => DecodeErrorKind::TlvLength { tag, len },
+            TlvProblem::Value { tag, .. } => DecodeErrorKind::TlvValue { tag },
+        }
+    }
+}
+
+/// Length checks shared by `encoded_len` (which validates) and the writers.
+pub(crate) fn check_cstr(
+    s: &COctetString,
+    max: usize,
+    field: &'static str,
+) -> Result<usize, EncodeError> {
+    let len = s.wire_len();
+    if len > max {
+        return Err(EncodeError::StringTooLong { field, len, max });
+    }
+    if s.as_bytes().contains(&0) {
+        return Err(EncodeError::NulInString { field });
+    }
+    Ok(len)
+}
+
+pub(crate) fn check_time(s: &COctetString, field: &'static str) -> Result<usize, EncodeError> {
+    if !(s.is_empty() || s.len() == 16) {
+        return Err(EncodeError::InvalidTime {
+            field,
+            len: s.len(),
+        });
+    }
+    check_cstr(s, 17, field)
+}
+
+pub(crate) fn check_sm(s: &Bytes) -> Result<usize, EncodeError> {
+    if s.len() > 255 {
+        return Err(EncodeError::ShortMessageTooLong { len: s.len() });
+    }
+    Ok(1 + s.len())
+}
+
+pub(crate) fn put_cstr<B: BufMut>(out: &mut B, s: &COctetString) {
+    out.put_slice(s.as_bytes());
+    out.put_u8(0);
+}
+
+pub(crate) fn put_sm<B: BufMut>(out: &mut B, s: &Bytes) {
+    out.put_u8(s.len() as u8);
+    out.put_slice(s);
+}
+
+impl Reader<'_> {
+    /// Everything left, as one slice (unknown command ids).
+    pub(crate) fn rest(&mut self) -> Bytes {
+        if self.pos >= self.end {
+            return Bytes::new();
+        }
+        let mut raw = core::mem::take(&mut self.frame);
+        raw.advance(self.pos);
+        self.pos = self.end;
+        raw
+    }
+}

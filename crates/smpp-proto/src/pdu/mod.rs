@@ -1,0 +1,484 @@
+//! PDUs and their codec.
+//!
+//! Every SMPP 3.3/3.4/5.0 operation is a typed body inside [`Body`]; unknown
+//! command ids are kept as [`Body::Unknown`] and re-encode byte for byte.
+//!
+//! Decoding ([`decode`], [`decode_frame`]) frames on `command_length`, refuses
+//! an oversize length from the header alone, checks every field (C-string
+//! NULs and maxima, time fields, `sm_length`, TLV lengths, stray octets) and
+//! hands variable fields out as slices of the received frame, without copying.
+//! An error names the [`CommandStatus`] to answer with and builds the answer
+//! ([`DecodeError::response`]).
+//!
+//! Encoding ([`Pdu::encode`]) checks every field first and then writes into a
+//! caller-owned buffer; [`Pdu::encoded_len`] gives the exact size up front.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use smpp_proto::pdu::{self, Body, DecodeConfig, Decoded, Pdu, SequenceNumber, SubmitSm};
+//!
+//! let submit = SubmitSm {
+//!     source_addr: "447700900123".into(),
+//!     destination_addr: "447700900456".into(),
+//!     short_message: "Hello".into(),
+//!     registered_delivery: 1,
+//!     ..Default::default()
+//! };
+//! let pdu = Pdu::request(SequenceNumber::new(2), Body::SubmitSm(submit));
+//! let mut wire = Vec::new();
+//! pdu.encode(&mut wire).unwrap();
+//! assert_eq!(wire.len(), pdu.encoded_len().unwrap());
+//!
+//! let mut buf = BytesMut::from(&wire[..]);
+//! match pdu::decode(&mut buf, &DecodeConfig::default()).unwrap() {
+//!     Decoded::Pdu(decoded) => assert_eq!(decoded, pdu),
+//!     Decoded::Partial { .. } => unreachable!(),
+//! }
+//! ```
+
+use bytes::{BufMut, Bytes};
+use core::fmt;
+
+mod ancillary;
+mod bind;
+mod body;
+mod broadcast;
+mod codec;
+mod command_id;
+mod error;
+mod sm;
+mod status;
+mod string;
+mod tlv;
+
+pub use ancillary::{CancelSm, QuerySm, QuerySmResp, ReplaceSm};
+pub use bind::{Bind, BindResp, Outbind};
+pub use broadcast::{BroadcastSm, CancelBroadcastSm, QueryBroadcastSm};
+pub use codec::{
+    decode, decode_frame, frame_len, DecodeConfig, Decoded, DEFAULT_MAX_PDU_LEN, HEADER_LEN,
+};
+pub use command_id::CommandId;
+pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use sm::{
+    AlertNotification, BroadcastSmResp, DataSm, DataSmResp, DeliverSm, DeliverSmResp, DestAddress,
+    QueryBroadcastSmResp, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, UnsuccessSme,
+};
+pub use status::CommandStatus;
+pub use string::COctetString;
+pub use tlv::{
+    BroadcastContentType, BroadcastFrequencyInterval, ItsSessionInfo, NetworkErrorCode, Tlv,
+    TlvInfo, TlvIter, TlvKind, TlvTag, Tlvs,
+};
+
+use body::BodyCodec;
+use codec::Reader;
+
+/// A `sequence_number`.
+///
+/// Ours are always in 1..=0x7FFF_FFFF and wrap to 1; a peer's value is echoed
+/// as received, whatever it is (some send 0 or use all 32 bits).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct SequenceNumber(u32);
+
+impl SequenceNumber {
+    /// The first number of a session.
+    pub const FIRST: SequenceNumber = SequenceNumber(1);
+    /// The last valid number; the next one is [`SequenceNumber::FIRST`].
+    pub const MAX: SequenceNumber = SequenceNumber(0x7FFF_FFFF);
+
+    /// Any value, as read from or written to the wire.
+    pub const fn new(v: u32) -> Self {
+        SequenceNumber(v)
+    }
+
+    /// The raw value.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+
+    /// In the range a sender may use (1..=0x7FFF_FFFF).
+    pub const fn is_valid(self) -> bool {
+        self.0 >= 1 && self.0 <= Self::MAX.0
+    }
+
+    /// The following number, wrapping from 0x7FFF_FFFF (or anything invalid) to 1.
+    pub const fn next(self) -> Self {
+        if self.0 >= Self::MAX.0 {
+            Self::FIRST
+        } else {
+            SequenceNumber(self.0 + 1)
+        }
+    }
+}
+
+impl fmt::Display for SequenceNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for SequenceNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SequenceNumber({})", self.0)
+    }
+}
+
+/// A PDU whose command id is not one of SMPP 3.4/5.0's, kept whole.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RawBody {
+    /// The command id.
+    pub command_id: CommandId,
+    /// The body octets after the header.
+    pub body: Bytes,
+}
+
+macro_rules! bodies {
+    ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $id:ident; )*) => {
+        /// The body of a PDU: one variant per operation.
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum Body {
+            $( $(#[$doc])* $variant($ty), )*
+            /// A command id SMPP does not define (vendor or legacy), kept as raw octets.
+            Unknown(RawBody),
+        }
+
+        impl Body {
+            /// The command id this body is sent with.
+            pub fn command_id(&self) -> CommandId {
+                match self {
+                    $( Body::$variant(_) => CommandId::$id, )*
+                    Body::Unknown(raw) => raw.command_id,
+                }
+            }
+
+            /// An empty body for a known command id (`None` for unknown ids).
+            pub fn default_for(id: CommandId) -> Option<Body> {
+                Some(match id {
+                    $( CommandId::$id => Body::$variant(Default::default()), )*
+                    _ => return None,
+                })
+            }
+
+            fn checked_len(&self) -> Result<usize, EncodeError> {
+                match self {
+                    $( Body::$variant(b) => b.checked_len(), )*
+                    Body::Unknown(raw) => Ok(raw.body.len()),
+                }
+            }
+
+            fn write<B: BufMut>(&self, out: &mut B) {
+                match self {
+                    $( Body::$variant(b) => b.write(out), )*
+                    Body::Unknown(raw) => out.put_slice(&raw.body),
+                }
+            }
+
+            fn is_default(&self) -> bool {
+                match self {
+                    $( Body::$variant(b) => *b == Default::default(), )*
+                    Body::Unknown(raw) => raw.body.is_empty(),
+                }
+            }
+
+            fn decode(id: CommandId, r: &mut Reader<'_>) -> Result<Body, codec::FieldError> {
+                Ok(match id {
+                    $( CommandId::$id => Body::$variant(<$ty as BodyCodec>::decode(r)?), )*
+                    _ => unreachable!("dispatched on known ids only"),
+                })
+            }
+        }
+    };
+}
+
+bodies! {
+    /// `generic_nack`.
+    GenericNack(Tlvs) = GENERIC_NACK;
+    /// `bind_receiver`.
+    BindReceiver(Bind) = BIND_RECEIVER;
+    /// `bind_receiver_resp`.
+    BindReceiverResp(BindResp) = BIND_RECEIVER_RESP;
+    /// `bind_transmitter`.
+    BindTransmitter(Bind) = BIND_TRANSMITTER;
+    /// `bind_transmitter_resp`.
+    BindTransmitterResp(BindResp) = BIND_TRANSMITTER_RESP;
+    /// `bind_transceiver`.
+    BindTransceiver(Bind) = BIND_TRANSCEIVER;
+    /// `bind_transceiver_resp`.
+    BindTransceiverResp(BindResp) = BIND_TRANSCEIVER_RESP;
+    /// `outbind`.
+    Outbind(Outbind) = OUTBIND;
+    /// `unbind`.
+    Unbind(Tlvs) = UNBIND;
+    /// `unbind_resp`.
+    UnbindResp(Tlvs) = UNBIND_RESP;
+    /// `enquire_link`.
+    EnquireLink(Tlvs) = ENQUIRE_LINK;
+    /// `enquire_link_resp`.
+    EnquireLinkResp(Tlvs) = ENQUIRE_LINK_RESP;
+    /// `submit_sm`.
+    SubmitSm(SubmitSm) = SUBMIT_SM;
+    /// `submit_sm_resp`.
+    SubmitSmResp(SubmitSmResp) = SUBMIT_SM_RESP;
+    /// `deliver_sm`.
+    DeliverSm(DeliverSm) = DELIVER_SM;
+    /// `deliver_sm_resp`.
+    DeliverSmResp(DeliverSmResp) = DELIVER_SM_RESP;
+    /// `data_sm`.
+    DataSm(DataSm) = DATA_SM;
+    /// `data_sm_resp`.
+    DataSmResp(DataSmResp) = DATA_SM_RESP;
+    /// `submit_multi`.
+    SubmitMulti(SubmitMulti) = SUBMIT_MULTI;
+    /// `submit_multi_resp`.
+    SubmitMultiResp(SubmitMultiResp) = SUBMIT_MULTI_RESP;
+    /// `query_sm`.
+    QuerySm(QuerySm) = QUERY_SM;
+    /// `query_sm_resp`.
+    QuerySmResp(QuerySmResp) = QUERY_SM_RESP;
+    /// `cancel_sm`.
+    CancelSm(CancelSm) = CANCEL_SM;
+    /// `cancel_sm_resp`.
+    CancelSmResp(Tlvs) = CANCEL_SM_RESP;
+    /// `replace_sm`.
+    ReplaceSm(ReplaceSm) = REPLACE_SM;
+    /// `replace_sm_resp`.
+    ReplaceSmResp(Tlvs) = REPLACE_SM_RESP;
+    /// `alert_notification`.
+    AlertNotification(AlertNotification) = ALERT_NOTIFICATION;
+    /// `broadcast_sm` (5.0).
+    BroadcastSm(BroadcastSm) = BROADCAST_SM;
+    /// `broadcast_sm_resp` (5.0).
+    BroadcastSmResp(BroadcastSmResp) = BROADCAST_SM_RESP;
+    /// `query_broadcast_sm` (5.0).
+    QueryBroadcastSm(QueryBroadcastSm) = QUERY_BROADCAST_SM;
+    /// `query_broadcast_sm_resp` (5.0).
+    QueryBroadcastSmResp(QueryBroadcastSmResp) = QUERY_BROADCAST_SM_RESP;
+    /// `cancel_broadcast_sm` (5.0).
+    CancelBroadcastSm(CancelBroadcastSm) = CANCEL_BROADCAST_SM;
+    /// `cancel_broadcast_sm_resp` (5.0).
+    CancelBroadcastSmResp(Tlvs) = CANCEL_BROADCAST_SM_RESP;
+}
+
+/// One SMPP PDU: header fields and a typed body.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Pdu {
+    /// `command_status`: 0 in requests; the outcome in responses.
+    pub command_status: CommandStatus,
+    /// `sequence_number`.
+    pub sequence_number: SequenceNumber,
+    /// The operation and its fields (the `command_id` follows from it).
+    pub body: Body,
+}
+
+impl Pdu {
+    /// A request (status 0).
+    pub fn request(sequence_number: SequenceNumber, body: Body) -> Pdu {
+        Pdu {
+            command_status: CommandStatus::OK,
+            sequence_number,
+            body,
+        }
+    }
+
+    /// A response with a status.
+    pub fn response(
+        sequence_number: SequenceNumber,
+        command_status: CommandStatus,
+        body: Body,
+    ) -> Pdu {
+        Pdu {
+            command_status,
+            sequence_number,
+            body,
+        }
+    }
+
+    /// A header-only error response for the request id `request_or_response_id`
+    /// (either the request's id or its response's id).
+    ///
+    /// Falls back to `generic_nack` for ids without a response PDU.
+    pub fn error_response(
+        request_or_response_id: CommandId,
+        seq: SequenceNumber,
+        status: CommandStatus,
+    ) -> Pdu {
+        let id = if request_or_response_id.is_response() {
+            Some(request_or_response_id)
+        } else {
+            request_or_response_id.response_id()
+        };
+        match id.and_then(Body::default_for) {
+            Some(body) => Pdu {
+                command_status: status,
+                sequence_number: seq,
+                body,
+            },
+            None => Pdu::generic_nack(seq, status),
+        }
+    }
+
+    /// `generic_nack` with a status.
+    pub fn generic_nack(seq: SequenceNumber, status: CommandStatus) -> Pdu {
+        Pdu {
+            command_status: status,
+            sequence_number: seq,
+            body: Body::GenericNack(Tlvs::new()),
+        }
+    }
+
+    /// `enquire_link`.
+    pub fn enquire_link(seq: SequenceNumber) -> Pdu {
+        Pdu::request(seq, Body::EnquireLink(Tlvs::new()))
+    }
+
+    /// `unbind`.
+    pub fn unbind(seq: SequenceNumber) -> Pdu {
+        Pdu::request(seq, Body::Unbind(Tlvs::new()))
+    }
+
+    /// The command id.
+    pub fn command_id(&self) -> CommandId {
+        self.body.command_id()
+    }
+
+    /// A response (including `generic_nack`).
+    pub fn is_response(&self) -> bool {
+        self.command_id().is_response()
+    }
+
+    /// A request.
+    pub fn is_request(&self) -> bool {
+        self.command_id().is_request()
+    }
+
+    /// An error response whose body is empty is sent header-only (SMPP 5.0 §3.2.1.3).
+    fn header_only(&self) -> bool {
+        !self.command_status.is_ok() && self.is_response() && self.body.is_default()
+    }
+
+    /// The exact number of octets [`Pdu::encode`] writes, after checking every
+    /// field (an error here is the error `encode` would return).
+    pub fn encoded_len(&self) -> Result<usize, EncodeError> {
+        if self.header_only() {
+            return Ok(HEADER_LEN);
+        }
+        let len = HEADER_LEN + self.body.checked_len()?;
+        if len > u32::MAX as usize {
+            return Err(EncodeError::BufferTooSmall {
+                needed: len,
+                available: u32::MAX as usize,
+            });
+        }
+        Ok(len)
+    }
+
+    /// Writes the PDU to `out` and returns its length. On error nothing is written.
+    pub fn encode<B: BufMut>(&self, out: &mut B) -> Result<usize, EncodeError> {
+        let len = self.encoded_len()?;
+        if out.remaining_mut() < len {
+            return Err(EncodeError::BufferTooSmall {
+                needed: len,
+                available: out.remaining_mut(),
+            });
+        }
+        out.put_u32(len as u32);
+        out.put_u32(self.command_id().0);
+        out.put_u32(self.command_status.0);
+        out.put_u32(self.sequence_number.0);
+        if len > HEADER_LEN {
+            self.body.write(out);
+        }
+        Ok(len)
+    }
+
+    /// Encodes into a new vector.
+    pub fn to_vec(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut v = Vec::with_capacity(self.encoded_len()?);
+        self.encode(&mut v)?;
+        Ok(v)
+    }
+}
+
+/// Decodes the body of a framed PDU, dispatching on the command id.
+pub(crate) fn decode_pdu_body(
+    id: CommandId,
+    status: CommandStatus,
+    seq: u32,
+    r: &mut Reader<'_>,
+) -> Result<Pdu, DecodeError> {
+    let command_status = status;
+    let sequence_number = SequenceNumber(seq);
+    if !id.is_known() {
+        let body = r.rest();
+        return Ok(Pdu {
+            command_status,
+            sequence_number,
+            body: Body::Unknown(RawBody {
+                command_id: id,
+                body,
+            }),
+        });
+    }
+    let body = if id.is_response() && (r.remaining() == 0 || !status.is_ok()) {
+        // Receivers must accept error responses with or without a body, and
+        // some peers omit the body of a successful response too: parse what
+        // is there, and ignore a broken body on an error response.
+        if r.remaining() == 0 {
+            Body::default_for(id).expect("known id")
+        } else {
+            Body::decode(id, r).unwrap_or_else(|_| Body::default_for(id).expect("known id"))
+        }
+    } else {
+        Body::decode(id, r).map_err(|e| e.into_decode_error(id, seq))?
+    };
+    Ok(Pdu {
+        command_status,
+        sequence_number,
+        body,
+    })
+}
+
+/// `arbitrary` generators for field kinds, used by the derives.
+#[cfg(feature = "arbitrary")]
+pub(crate) mod arb {
+    use super::{COctetString, Tlvs};
+    use arbitrary::{Arbitrary, Result, Unstructured};
+    use bytes::Bytes;
+
+    pub(crate) fn u8(u: &mut Unstructured<'_>) -> Result<u8> {
+        u8::arbitrary(u)
+    }
+
+    pub(crate) fn cstr(u: &mut Unstructured<'_>) -> Result<COctetString> {
+        COctetString::arbitrary(u)
+    }
+
+    pub(crate) fn time(u: &mut Unstructured<'_>) -> Result<COctetString> {
+        Ok(if bool::arbitrary(u)? {
+            COctetString::new()
+        } else {
+            let d = |u: &mut Unstructured<'_>, hi: u8| -> Result<u8> {
+                Ok(b'0' + u.int_in_range(0..=hi)?)
+            };
+            let mut s = Vec::with_capacity(16);
+            for _ in 0..13 {
+                s.push(d(u, 9)?);
+            }
+            s.push(d(u, 4)?);
+            s.push(d(u, 8)?);
+            s.push(*u.choose(b"+-R")?);
+            COctetString::from(s)
+        })
+    }
+
+    pub(crate) fn sm(u: &mut Unstructured<'_>) -> Result<Bytes> {
+        let len = u.int_in_range(0..=255usize)?;
+        Ok(Bytes::copy_from_slice(u.bytes(len.min(u.len()))?))
+    }
+
+    pub(crate) fn tlvs(u: &mut Unstructured<'_>) -> Result<Tlvs> {
+        Tlvs::arbitrary(u)
+    }
+}
