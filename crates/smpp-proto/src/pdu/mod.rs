@@ -182,6 +182,16 @@ macro_rules! bodies {
                 }
             }
 
+            /// An arbitrary body of the operation `id` (`None` for unknown ids).
+            #[cfg(feature = "arbitrary")]
+            pub fn arbitrary_for(id: CommandId, u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<Option<Body>> {
+                use arbitrary::Arbitrary;
+                Ok(Some(match id {
+                    $( CommandId::$id => Body::$variant(<$ty>::arbitrary(u)?), )*
+                    _ => return Ok(None),
+                }))
+            }
+
             fn decode(id: CommandId, r: &mut Reader<'_>) -> Result<Body, codec::FieldError> {
                 Ok(match id {
                     $( CommandId::$id => Body::$variant(<$ty as BodyCodec>::decode(r)?), )*
@@ -438,6 +448,24 @@ pub(crate) fn decode_pdu_body(
         sequence_number,
         body,
     })
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for Pdu {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let id = *u.choose(CommandId::ALL)?;
+        let body = Body::arbitrary_for(id, u)?.expect("known id");
+        let command_status = if id.is_response() {
+            CommandStatus(u.arbitrary()?)
+        } else {
+            CommandStatus::OK
+        };
+        Ok(Pdu {
+            command_status,
+            sequence_number: SequenceNumber(u.arbitrary()?),
+            body,
+        })
+    }
 }
 
 /// `arbitrary` generators for field kinds, used by the derives.

@@ -362,6 +362,16 @@ impl Tlvs {
         Some(v.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
     }
 
+    /// An integer TLV whose length is within its tag's accepted range.
+    fn get_known_int(&self, tag: TlvTag) -> Option<u32> {
+        let info = tag.info()?;
+        let len = self.get(tag)?.len();
+        if len < usize::from(info.min_len) || len > usize::from(info.max_len) {
+            return None;
+        }
+        self.get_int(tag)
+    }
+
     /// A text TLV (C-string or time) without its NUL terminator, if any.
     pub fn get_text(&self, tag: TlvTag) -> Option<&[u8]> {
         let v = self.get(tag)?;
@@ -440,7 +450,7 @@ macro_rules! int_getters {
             $(
                 #[doc = concat!("`", stringify!($getter), "` (", stringify!($ty), "), read by its actual length.")]
                 pub fn $getter(&self) -> Option<$ty> {
-                    self.get_int(TlvTag::$tag).and_then(|v| <$ty>::try_from(v).ok())
+                    self.get_known_int(TlvTag::$tag).and_then(|v| <$ty>::try_from(v).ok())
                 }
             )*
         }
