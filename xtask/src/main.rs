@@ -1,1 +1,179 @@
-fn main() {}
+//! `cargo xtask`: everything beyond plain cargo.
+//!
+//! - `cargo xtask ci`: the whole test suite, as CI runs it.
+//! - `cargo xtask fuzz [TARGET] [--seconds N]`: run cargo-fuzz targets.
+//! - `cargo xtask interop tshark`: Wireshark's dissector checks our golden PDUs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+mod fuzz;
+mod interop;
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["ci", rest @ ..] => ci(rest),
+        ["fuzz", rest @ ..] => fuzz::run(rest),
+        ["interop", rest @ ..] => interop::run(rest),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n\
+                 commands:\n  \
+                 ci [--quick]                       fmt, clippy, tests, docs, dependency checks, fuzz build + smoke, interop\n  \
+                 fuzz [TARGET] [--seconds N]        run cargo-fuzz targets (all by default)\n  \
+                 interop tshark                     decode every golden PDU with Wireshark's dissector"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root.
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
+}
+
+/// Runs a command in the workspace root, echoing it; fails on a non-zero exit.
+pub(crate) fn run(cmd: &mut Command) -> Result {
+    eprintln!("$ {}", show(cmd));
+    let status = cmd
+        .current_dir_if_unset()
+        .status()
+        .map_err(|e| format!("{}: {e}", show(cmd)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed: {status}", show(cmd)))
+    }
+}
+
+fn show(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+trait CurrentDir {
+    fn current_dir_if_unset(&mut self) -> &mut Self;
+}
+
+impl CurrentDir for Command {
+    fn current_dir_if_unset(&mut self) -> &mut Self {
+        if self.get_current_dir().is_none() {
+            self.current_dir(root());
+        }
+        self
+    }
+}
+
+pub(crate) fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn ci(args: &[&str]) -> Result {
+    let quick = args.contains(&"--quick");
+    let started = std::time::Instant::now();
+    let step = |name: &str| eprintln!("\n==> {name} ({:.0?} so far)", started.elapsed());
+
+    step("format");
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    step("clippy");
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().args([
+        "clippy",
+        "-p",
+        "smpp-proto",
+        "--all-targets",
+        "--features",
+        "arbitrary",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    step("tests");
+    run(cargo().args(["test", "--workspace", "--locked"]))?;
+    step("docs");
+    run(cargo()
+        .args(["doc", "--workspace", "--no-deps", "--locked"])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
+    step("smpp-proto depends on no runtime");
+    no_runtime_in_core()?;
+    step("benchmarks compile");
+    run(cargo().args(["bench", "--workspace", "--locked", "--no-run"]))?;
+    if quick {
+        return Ok(());
+    }
+    step("fuzz targets: build and smoke run");
+    fuzz::run(&["--seconds", "20"])?;
+    step("interop: Wireshark dissector");
+    interop::run(&["tshark"])?;
+    eprintln!("\nci: all green in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// The core must stay runtime-free: no async runtime or socket library below it.
+fn no_runtime_in_core() -> Result {
+    let out = cargo()
+        .args([
+            "tree",
+            "-p",
+            "smpp-proto",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--locked",
+        ])
+        .current_dir(root())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let banned = [
+        "tokio",
+        "mio",
+        "async-io",
+        "smol",
+        "async-std",
+        "async-executor",
+        "futures-io",
+    ];
+    for line in tree.lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        if banned.contains(&name) {
+            return Err(format!(
+                "smpp-proto depends on `{name}`: the core must not depend on a runtime"
+            ));
+        }
+    }
+    eprintln!("smpp-proto normal dependencies: {}", tree.lines().count());
+    Ok(())
+}
