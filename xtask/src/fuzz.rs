@@ -1,7 +1,126 @@
 //! cargo-fuzz on the stable toolchain.
+//!
+//! The machine has only stable Rust; cargo-fuzz passes nightly-only flags
+//! (`-Zsanitizer=address`, ...), which `RUSTC_BOOTSTRAP=1` lets stable accept.
+//! That variable is set here, for the fuzz builds only, and nowhere else.
 
-use crate::Result;
+use std::path::Path;
+use std::process::Command;
 
-pub(crate) fn run(_args: &[&str]) -> Result {
-    Err("fuzz: not written yet".into())
+use crate::run as sh;
+use crate::{cargo, root, Result};
+
+/// Every target in `fuzz/Cargo.toml`, in the order `cargo xtask fuzz` runs them.
+fn targets() -> Result<Vec<String>> {
+    let manifest =
+        std::fs::read_to_string(root().join("fuzz/Cargo.toml")).map_err(|e| e.to_string())?;
+    let names: Vec<String> = manifest
+        .split("[[bin]]")
+        .skip(1)
+        .filter_map(|section| {
+            let line = section
+                .lines()
+                .find(|l| l.trim_start().starts_with("name"))?;
+            Some(line.split('"').nth(1)?.to_string())
+        })
+        .collect();
+    if names.is_empty() {
+        return Err("no targets in fuzz/Cargo.toml".into());
+    }
+    Ok(names)
+}
+
+fn ensure_cargo_fuzz() -> Result {
+    let have = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !have {
+        eprintln!("cargo-fuzz is missing: installing it from crates.io");
+        sh(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    Ok(())
+}
+
+fn fuzz_cmd() -> Command {
+    let mut c = cargo();
+    c.arg("fuzz")
+        .env("RUSTC_BOOTSTRAP", "1")
+        .current_dir(root().join("fuzz"));
+    c
+}
+
+/// Seeds every target's corpus with the golden PDUs (decode_pdu) so that the
+/// fuzzer starts from real traffic.
+fn seed_corpus(target: &str) -> Result<std::path::PathBuf> {
+    let dir = root().join("fuzz/corpus").join(target);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    if target == "decode_pdu" {
+        let golden = std::fs::read_to_string(root().join("crates/smpp-proto/testdata/golden.txt"))
+            .map_err(|e| e.to_string())?;
+        for line in golden
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        {
+            let mut parts = line.split_whitespace();
+            let (Some(name), Some(_), Some(hex)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let bytes = hex::decode(hex).map_err(|e| format!("golden {name}: {e}"))?;
+            write_if_changed(&dir.join(format!("seed-{name}")), &bytes)?;
+        }
+    }
+    Ok(dir)
+}
+
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result {
+    if std::fs::read(path).ok().as_deref() != Some(bytes) {
+        std::fs::write(path, bytes).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+pub(crate) fn run(args: &[&str]) -> Result {
+    let mut seconds = 60u64;
+    let mut only: Option<&str> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match *a {
+            "--seconds" => {
+                seconds = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or("--seconds takes a number")?;
+            }
+            t if !t.starts_with('-') => only = Some(t),
+            other => return Err(format!("unknown fuzz option {other}")),
+        }
+    }
+    let all = targets()?;
+    let chosen: Vec<&String> = match only {
+        Some(t) => vec![all
+            .iter()
+            .find(|n| *n == t)
+            .ok_or_else(|| format!("no fuzz target {t}; have {all:?}"))?],
+        None => all.iter().collect(),
+    };
+    ensure_cargo_fuzz()?;
+    sh(fuzz_cmd().args(["build", "-O", "--debug-assertions"]))?;
+    for target in chosen {
+        let corpus = seed_corpus(target)?;
+        eprintln!("fuzzing {target} for {seconds} s");
+        sh(fuzz_cmd()
+            .args(["run", "-O", "--debug-assertions", target.as_str()])
+            .arg(&corpus)
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-rss_limit_mb=2048",
+                "-max_len=70000",
+                "-print_final_stats=1",
+            ]))?;
+    }
+    Ok(())
 }

@@ -9,3 +9,6 @@
 
 pub mod message;
 pub mod pdu;
+
+#[doc(hidden)]
+pub mod fuzzing;

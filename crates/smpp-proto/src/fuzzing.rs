@@ -1,0 +1,55 @@
+//! Bodies of the fuzz targets in `fuzz/`, kept here so that they build and
+//! run with the crate's own tests too. Not a public API.
+
+use bytes::BytesMut;
+
+use crate::pdu::{self, DecodeConfig, Decoded, Pdu};
+
+/// Feeds `data` as a byte stream to the decoder, in both strict and lenient
+/// mode, checking the decoder's promises: progress on every call, frames
+/// consumed whole, answers that encode, and decoded PDUs that encode.
+pub fn decode_stream(data: &[u8]) {
+    for config in [
+        DecodeConfig::strict().with_max_pdu_len(4096),
+        DecodeConfig::lenient(),
+    ] {
+        let mut buf = BytesMut::from(data);
+        loop {
+            let before = buf.len();
+            match pdu::decode(&mut buf, &config) {
+                Ok(Decoded::Pdu(p)) => {
+                    assert!(buf.len() < before, "a decoded PDU consumes its frame");
+                    if let Ok(wire) = p.to_vec() {
+                        // What we encode, we decode again to the same PDU.
+                        let again = pdu::decode_frame(wire.into(), &config);
+                        assert_eq!(again.as_ref().ok(), Some(&p));
+                    }
+                }
+                Ok(Decoded::Partial { needed }) => {
+                    assert!(needed > 0);
+                    break;
+                }
+                Err(e) => {
+                    if let Some(answer) = e.response() {
+                        answer.to_vec().expect("answers always encode");
+                    }
+                    if e.is_fatal() {
+                        assert_eq!(buf.len(), before, "fatal errors consume nothing");
+                        break;
+                    }
+                    assert!(buf.len() < before, "a bad frame is consumed");
+                }
+            }
+        }
+    }
+}
+
+/// A PDU that encodes decodes back to itself, and re-encodes to the same bytes.
+pub fn roundtrip(pdu: &Pdu) {
+    let Ok(wire) = pdu.to_vec() else { return };
+    assert_eq!(Ok(wire.len()), pdu.encoded_len());
+    let back = pdu::decode_frame(wire.clone().into(), &DecodeConfig::strict())
+        .expect("our own encoding decodes");
+    assert_eq!(&back, pdu);
+    assert_eq!(back.to_vec().expect("re-encodes"), wire);
+}
