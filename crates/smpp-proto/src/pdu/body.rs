@@ -50,6 +50,7 @@ macro_rules! pdu_body {
         }
 
         impl $crate::pdu::body::BodyCodec for $name {
+            #[inline(always)]
             fn decode(r: &mut $crate::pdu::codec::Reader<'_>) -> $crate::pdu::codec::FieldResult<Self> {
                 Ok($name { $( $field: pdu_body!(@dec r, $field, $kind $(, $($arg)*)?), )* })
             }

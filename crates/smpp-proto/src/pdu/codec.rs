@@ -179,14 +179,34 @@ pub fn decode_frame(frame: Bytes, config: &DecodeConfig) -> Result<Pdu, DecodeEr
     }
 }
 
+#[inline(always)]
 fn read_u32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+#[inline(always)]
 fn decode_header_only(h: &[u8]) -> Result<Pdu, DecodeError> {
     let id = CommandId(read_u32(h, 4));
-    let status = CommandStatus(read_u32(h, 8));
-    let seq = read_u32(h, 12);
+    let command_status = CommandStatus(read_u32(h, 8));
+    let sequence_number = super::SequenceNumber::new(read_u32(h, 12));
+    let body = match super::Body::empty_for(id) {
+        Some(body) => body,
+        None => {
+            // A body-less request whose body has mandatory fields: let the body
+            // decoder name the missing field and its status.
+            return missing_body(id, command_status, sequence_number.get());
+        }
+    };
+    Ok(Pdu {
+        command_status,
+        sequence_number,
+        body,
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn missing_body(id: CommandId, status: CommandStatus, seq: u32) -> Result<Pdu, DecodeError> {
     let mut r = Reader::new(Bytes::new(), HEADER_LEN, &STRICT);
     super::decode_pdu_body(id, status, seq, &mut r)
 }
@@ -199,6 +219,7 @@ static STRICT: DecodeConfig = DecodeConfig {
     lenient_times: false,
 };
 
+#[inline(always)]
 fn decode_body(frame: Bytes, config: &DecodeConfig) -> Result<Pdu, DecodeError> {
     let id = CommandId(read_u32(&frame, 4));
     let status = CommandStatus(read_u32(&frame, 8));
@@ -242,6 +263,7 @@ pub(crate) struct Reader<'c> {
 }
 
 impl<'c> Reader<'c> {
+    #[inline(always)]
     pub(crate) fn new(frame: Bytes, pos: usize, config: &'c DecodeConfig) -> Self {
         let end = frame.len().max(pos);
         Reader {
@@ -252,10 +274,12 @@ impl<'c> Reader<'c> {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn pos(&self) -> usize {
         self.pos
     }
 
+    #[inline(always)]
     pub(crate) fn remaining(&self) -> usize {
         self.end - self.pos
     }
@@ -268,6 +292,7 @@ impl<'c> Reader<'c> {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn u8(&mut self, field: &'static str) -> FieldResult<u8> {
         if self.pos >= self.end {
             return Err(self.err(
@@ -293,6 +318,7 @@ impl<'c> Reader<'c> {
     }
 
     /// A C-Octet String of at most `max` octets including its NUL.
+    #[inline(always)]
     pub(crate) fn cstr(
         &mut self,
         max: usize,
@@ -346,6 +372,7 @@ impl<'c> Reader<'c> {
     }
 
     /// A time field: C(1|17).
+    #[inline(always)]
     pub(crate) fn time(
         &mut self,
         field: &'static str,
@@ -368,6 +395,7 @@ impl<'c> Reader<'c> {
     }
 
     /// `sm_length` followed by that many octets of `short_message`.
+    #[inline(always)]
     pub(crate) fn sm(&mut self) -> FieldResult<Bytes> {
         let n = usize::from(self.u8("sm_length")?);
         if n > self.remaining() {
@@ -390,6 +418,7 @@ impl<'c> Reader<'c> {
     }
 
     /// The TLV section: everything left in the frame.
+    #[inline(always)]
     pub(crate) fn tlvs(&mut self) -> FieldResult<Tlvs> {
         if self.pos >= self.end {
             return Ok(Tlvs::new());

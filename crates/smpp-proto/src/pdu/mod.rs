@@ -161,6 +161,23 @@ macro_rules! bodies {
                 })
             }
 
+            /// The body of a header-only PDU of this id: empty TLVs for the bodies
+            /// that are TLVs only, an empty body for any response (their bodies are
+            /// optional), unknown ids kept raw; `None` when a request's mandatory
+            /// fields are missing.
+            #[inline(always)]
+            fn empty_for(id: CommandId) -> Option<Body> {
+                if !id.is_known() {
+                    return Some(Body::Unknown(RawBody { command_id: id, body: Bytes::new() }));
+                }
+                match id {
+                    CommandId::ENQUIRE_LINK => Some(Body::EnquireLink(Tlvs::new())),
+                    CommandId::UNBIND => Some(Body::Unbind(Tlvs::new())),
+                    _ if id.is_response() => Body::default_for(id),
+                    _ => None,
+                }
+            }
+
             fn checked_len(&self) -> Result<usize, EncodeError> {
                 match self {
                     $( Body::$variant(b) => b.checked_len(), )*
@@ -192,6 +209,7 @@ macro_rules! bodies {
                 }))
             }
 
+            #[inline(always)]
             fn decode(id: CommandId, r: &mut Reader<'_>) -> Result<Body, codec::FieldError> {
                 Ok(match id {
                     $( CommandId::$id => Body::$variant(<$ty as BodyCodec>::decode(r)?), )*
@@ -412,6 +430,7 @@ impl Pdu {
 }
 
 /// Decodes the body of a framed PDU, dispatching on the command id.
+#[inline(always)]
 pub(crate) fn decode_pdu_body(
     id: CommandId,
     status: CommandStatus,

@@ -58,16 +58,13 @@ macro_rules! tlv_tags {
             ),*];
 
             /// What the specification says of this tag, or `None` when unknown.
+            #[inline]
             pub const fn info(self) -> Option<&'static TlvInfo> {
-                // Indexes into ALL, in declaration order.
-                let mut i = 0;
-                while i < Self::ALL.len() {
-                    if Self::ALL[i].tag.0 == self.0 {
-                        return Some(&Self::ALL[i]);
-                    }
-                    i += 1;
+                // A match compiles to a jump table: this runs for every TLV decoded.
+                match self.0 {
+                    $( $value => Some(&TlvInfo { tag: TlvTag($value), name: $spec, kind: TlvKind::$kind, min_len: $min, max_len: $max, since: $since }), )*
+                    _ => None,
                 }
-                None
             }
         }
     };
