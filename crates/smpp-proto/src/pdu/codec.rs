@@ -336,19 +336,20 @@ impl<'c> Reader<'c> {
             Some(n) => n,
             None if self.config.allow_missing_final_nul => {
                 // The string runs to the end of the body.
-                let s = self.frame.slice(self.pos..self.end);
-                if s.len() + 1 > max && !self.config.allow_oversize_strings {
+                let len = self.end - self.pos;
+                if len + 1 > max && !self.config.allow_oversize_strings {
                     return Err(self.err(
                         DecodeErrorKind::StringTooLong {
                             field,
-                            len: s.len() + 1,
+                            len: len + 1,
                             max,
                         },
                         status,
                     ));
                 }
+                let s = COctetString::from_frame(&self.frame, self.pos..self.end);
                 self.pos = self.end;
-                return Ok(COctetString::from_bytes_unchecked(s));
+                return Ok(s);
             }
             None => return Err(self.err(DecodeErrorKind::MissingNul { field }, status)),
         };
@@ -362,13 +363,9 @@ impl<'c> Reader<'c> {
                 status,
             ));
         }
-        let s = if len == 0 {
-            Bytes::new()
-        } else {
-            self.frame.slice(self.pos..self.pos + len)
-        };
+        let s = COctetString::from_frame(&self.frame, self.pos..self.pos + len);
         self.pos += len + 1;
-        Ok(COctetString::from_bytes_unchecked(s))
+        Ok(s)
     }
 
     /// A time field: C(1|17).
