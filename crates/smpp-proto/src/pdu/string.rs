@@ -222,6 +222,19 @@ impl AsRef<[u8]> for COctetString {
     }
 }
 
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for COctetString {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        // Printable ASCII without NUL, short enough for the tightest field (service_type, 5).
+        let len = u.int_in_range(0..=5)?;
+        let mut v = Vec::with_capacity(len);
+        for _ in 0..len {
+            v.push(u.int_in_range(0x21u8..=0x7E)?);
+        }
+        Ok(COctetString::from(v))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,18 +258,5 @@ mod tests {
         assert_eq!(long.len(), 30);
         assert_eq!(COctetString::from(vec![b'a'; 40]).len(), 40);
         assert!(COctetString::new().is_empty());
-    }
-}
-
-#[cfg(feature = "arbitrary")]
-impl<'a> arbitrary::Arbitrary<'a> for COctetString {
-    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
-        // Printable ASCII without NUL, short enough for the tightest field (service_type, 5).
-        let len = u.int_in_range(0..=5)?;
-        let mut v = Vec::with_capacity(len);
-        for _ in 0..len {
-            v.push(u.int_in_range(0x21u8..=0x7E)?);
-        }
-        Ok(COctetString::from(v))
     }
 }
