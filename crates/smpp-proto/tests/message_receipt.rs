@@ -157,7 +157,7 @@ fn tlvs_take_precedence() {
         r.network_error,
         Some(NetworkErrorCode {
             network_type: 3,
-            code: 0x22
+            error_code: 0x22
         })
     );
     assert_eq!(r.text.as_deref(), Some("x"));

@@ -1,6 +1,6 @@
 //! The message layer: text encodings, long messages, delivery receipts.
 //!
-//! Plain data in, plain data out; nothing here depends on PDU types:
+//! Plain data in, plain data out; only [`short_message`](mod@short_message) touches PDU types:
 //!
 //! * [`gsm7`], [`national`]: GSM 03.38 / TS 23.038 default alphabet, extension table and the
 //!   national language single/locking shift tables; packing with fill bits and CR padding.
@@ -12,6 +12,8 @@
 //! * [`reassembly`]: sans-IO reassembly of concatenated parts with bounded memory.
 //! * [`receipt`]: delivery receipts (text format and TLVs) and message id normalisation.
 //! * [`wap`], [`ussd`], [`mwi`]: WAP push (SI/SL), USSD service ops, message waiting.
+//! * [`short_message`](mod@short_message): the [`ShortMessage`] builder (text to `submit_sm`
+//!   parts) and receipts/parts read from received `deliver_sm`/`data_sm`.
 //!
 //! ```
 //! use smpp_proto::message::concat::{segment_text, ReferenceCounter, SegmentationPolicy};
@@ -31,6 +33,7 @@ pub mod mwi;
 pub mod national;
 pub mod reassembly;
 pub mod receipt;
+pub mod short_message;
 pub mod ucs2;
 pub mod udh;
 pub mod ussd;
@@ -45,6 +48,7 @@ pub use gsm7::Gsm7Alphabet;
 pub use national::NationalLanguage;
 pub use reassembly::{IncomingPart, PartOutcome, Reassembler, ReassemblyConfig, ReassemblyEvent};
 pub use receipt::{DeliveryReceipt, MessageIdFormat, MessageState};
+pub use short_message::{Address, BuildError, ShortMessage};
 pub use udh::{InformationElement, UserDataHeader};
 pub use ussd::UssdServiceOp;
 

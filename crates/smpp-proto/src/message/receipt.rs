@@ -201,33 +201,7 @@ impl ReceiptDate {
     }
 }
 
-/// The `network_error_code` TLV (0x0423): network type and error code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct NetworkErrorCode {
-    /// 1 ANSI-136, 2 IS-95, 3 GSM, 4–8 (v5.0) other types.
-    pub network_type: u8,
-    /// The error code.
-    pub code: u16,
-}
-
-impl NetworkErrorCode {
-    /// Parses the 3-octet TLV value; `None` for another length.
-    pub fn from_bytes(v: &[u8]) -> Option<Self> {
-        match *v {
-            [network_type, hi, lo] => Some(NetworkErrorCode {
-                network_type,
-                code: u16::from_be_bytes([hi, lo]),
-            }),
-            _ => None,
-        }
-    }
-
-    /// The 3-octet TLV value.
-    pub fn to_bytes(self) -> [u8; 3] {
-        let [hi, lo] = self.code.to_be_bytes();
-        [self.network_type, hi, lo]
-    }
-}
+pub use crate::pdu::NetworkErrorCode;
 
 /// Receipt fields from TLVs, which take precedence over the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
