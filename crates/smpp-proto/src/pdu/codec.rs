@@ -332,25 +332,10 @@ impl<'c> Reader<'c> {
             ));
         }
         let rest = &self.frame[self.pos..self.end];
-        let len = match rest.iter().position(|&b| b == 0) {
-            Some(n) => n,
-            None if self.config.allow_missing_final_nul => {
-                // The string runs to the end of the body.
-                let len = self.end - self.pos;
-                if len + 1 > max && !self.config.allow_oversize_strings {
-                    return Err(self.err(
-                        DecodeErrorKind::StringTooLong {
-                            field,
-                            len: len + 1,
-                            max,
-                        },
-                        status,
-                    ));
-                }
-                let s = COctetString::from_frame(&self.frame, self.pos..self.end);
-                self.pos = self.end;
-                return Ok(s);
-            }
+        let (len, consumed) = match rest.iter().position(|&b| b == 0) {
+            Some(n) => (n, n + 1),
+            // The string runs to the end of the body.
+            None if self.config.allow_missing_final_nul => (rest.len(), rest.len()),
             None => return Err(self.err(DecodeErrorKind::MissingNul { field }, status)),
         };
         if len + 1 > max && !self.config.allow_oversize_strings {
@@ -364,7 +349,7 @@ impl<'c> Reader<'c> {
             ));
         }
         let s = COctetString::from_frame(&self.frame, self.pos..self.pos + len);
-        self.pos += len + 1;
+        self.pos += consumed;
         Ok(s)
     }
 
