@@ -12,6 +12,7 @@
 //! * [`reassembly`]: sans-IO reassembly of concatenated parts with bounded memory.
 //! * [`receipt`]: delivery receipts (text format and TLVs) and message id normalisation.
 //! * [`wap`], [`ussd`], [`mwi`]: WAP push (SI/SL), USSD service ops, message waiting.
+//! * [`broadcast`]: v5.0 cell broadcast (`broadcast_sm` builder, areas) and `billing_identification`.
 //! * [`short_message`](mod@short_message): the [`ShortMessage`] builder (text to `submit_sm`
 //!   parts) and receipts/parts read from received `deliver_sm`/`data_sm`.
 //!
@@ -25,6 +26,7 @@
 //! # Ok::<(), smpp_proto::message::concat::SegmentError>(())
 //! ```
 
+pub mod broadcast;
 pub mod charsets;
 pub mod coding;
 pub mod concat;
