@@ -3,10 +3,12 @@
 //! - `cargo xtask ci`: the whole test suite, as CI runs it.
 //! - `cargo xtask fuzz [TARGET] [--seconds N]`: run cargo-fuzz targets.
 //! - `cargo xtask interop tshark`: Wireshark's dissector checks our golden PDUs.
+//! - `cargo xtask bench codec`: the codec race against rusmpp and smpp34, as a table.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod bench;
 mod fuzz;
 mod interop;
 
@@ -19,13 +21,15 @@ fn main() -> ExitCode {
         ["ci", rest @ ..] => ci(rest),
         ["fuzz", rest @ ..] => fuzz::run(rest),
         ["interop", rest @ ..] => interop::run(rest),
+        ["bench", rest @ ..] => bench::run_bench(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
                  ci [--quick]                       fmt, clippy (benches too), tests, docs, dependency checks, fuzz smoke, interop\n  \
                  fuzz [TARGET] [--seconds N]        run cargo-fuzz targets (all by default)\n  \
-                 interop tshark                     decode every golden PDU with Wireshark's dissector"
+                 interop tshark                     decode every golden PDU with Wireshark's dissector\n  \
+                 bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table"
             );
             return ExitCode::from(2);
         }

@@ -55,10 +55,12 @@ macro_rules! pdu_body {
                 Ok($name { $( $field: pdu_body!(@dec r, $field, $kind $(, $($arg)*)?), )* })
             }
 
+            #[inline]
             fn checked_len(&self) -> Result<usize, $crate::pdu::EncodeError> {
                 Ok(0 $( + pdu_body!(@len self.$field, $field, $kind $(, $($arg)*)?) )*)
             }
 
+            #[inline]
             fn write<B: bytes::BufMut>(&self, out: &mut B) {
                 $( pdu_body!(@put out, self.$field, $kind); )*
             }

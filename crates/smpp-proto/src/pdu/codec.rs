@@ -448,6 +448,7 @@ impl TlvProblem {
 }
 
 /// Length checks shared by `encoded_len` (which validates) and the writers.
+#[inline(always)]
 pub(crate) fn check_cstr(
     s: &COctetString,
     max: usize,
@@ -463,6 +464,7 @@ pub(crate) fn check_cstr(
     Ok(len)
 }
 
+#[inline(always)]
 pub(crate) fn check_time(s: &COctetString, field: &'static str) -> Result<usize, EncodeError> {
     if !(s.is_empty() || s.len() == 16) {
         return Err(EncodeError::InvalidTime {
@@ -473,6 +475,7 @@ pub(crate) fn check_time(s: &COctetString, field: &'static str) -> Result<usize,
     check_cstr(s, 17, field)
 }
 
+#[inline(always)]
 pub(crate) fn check_sm(s: &Bytes) -> Result<usize, EncodeError> {
     if s.len() > 255 {
         return Err(EncodeError::ShortMessageTooLong { len: s.len() });
@@ -480,11 +483,13 @@ pub(crate) fn check_sm(s: &Bytes) -> Result<usize, EncodeError> {
     Ok(1 + s.len())
 }
 
+#[inline(always)]
 pub(crate) fn put_cstr<B: BufMut>(out: &mut B, s: &COctetString) {
     out.put_slice(s.as_bytes());
     out.put_u8(0);
 }
 
+#[inline(always)]
 pub(crate) fn put_sm<B: BufMut>(out: &mut B, s: &Bytes) {
     out.put_u8(s.len() as u8);
     out.put_slice(s);

@@ -411,6 +411,20 @@ impl Pdu {
                 available: out.remaining_mut(),
             });
         }
+        self.write(len, out);
+        Ok(len)
+    }
+
+    /// Appends the PDU to a vector and returns its length (the space is
+    /// reserved once). On error nothing is appended.
+    pub fn encode_to_vec(&self, out: &mut Vec<u8>) -> Result<usize, EncodeError> {
+        let len = self.encoded_len()?;
+        out.reserve(len);
+        self.write(len, out);
+        Ok(len)
+    }
+
+    fn write<B: BufMut>(&self, len: usize, out: &mut B) {
         out.put_u32(len as u32);
         out.put_u32(self.command_id().0);
         out.put_u32(self.command_status.0);
@@ -418,26 +432,6 @@ impl Pdu {
         if len > HEADER_LEN {
             self.body.write(out);
         }
-        Ok(len)
-    }
-
-    /// Appends the PDU to a vector and returns its length: the fast path of
-    /// [`Pdu::encode`] (the space is made once and filled as a plain slice).
-    /// On error nothing is appended.
-    pub fn encode_to_vec(&self, out: &mut Vec<u8>) -> Result<usize, EncodeError> {
-        let len = self.encoded_len()?;
-        let start = out.len();
-        out.resize(start + len, 0);
-        let mut slot = &mut out[start..];
-        slot.put_u32(len as u32);
-        slot.put_u32(self.command_id().0);
-        slot.put_u32(self.command_status.0);
-        slot.put_u32(self.sequence_number.0);
-        if len > HEADER_LEN {
-            self.body.write(&mut slot);
-        }
-        debug_assert!(slot.is_empty(), "encoded_len and write agree");
-        Ok(len)
     }
 
     /// Encodes into a new vector.
