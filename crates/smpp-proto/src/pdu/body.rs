@@ -12,6 +12,12 @@ pub(crate) trait BodyCodec: Sized + Default + PartialEq {
     fn checked_len(&self) -> Result<usize, EncodeError>;
     /// Writes the body; call only after `checked_len` succeeded.
     fn write<B: BufMut>(&self, out: &mut B);
+    /// Checks and writes in one pass (the caller truncates `out` on error).
+    fn write_checked(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        self.checked_len()?;
+        self.write(out);
+        Ok(())
+    }
 }
 
 impl BodyCodec for Tlvs {
@@ -64,6 +70,15 @@ macro_rules! pdu_body {
             fn write<B: bytes::BufMut>(&self, out: &mut B) {
                 $( pdu_body!(@put out, self.$field, $kind); )*
             }
+
+            #[inline]
+            fn write_checked(&self, out: &mut Vec<u8>) -> Result<(), $crate::pdu::EncodeError> {
+                $(
+                    pdu_body!(@len self.$field, $field, $kind $(, $($arg)*)?);
+                    pdu_body!(@putv out, self.$field, $kind);
+                )*
+                Ok(())
+            }
         }
     };
 
@@ -87,11 +102,14 @@ macro_rules! pdu_body {
     (@len $v:expr, $f:ident, sm) => { $crate::pdu::codec::check_sm(&$v)? };
     (@len $v:expr, $f:ident, tlvs) => { $v.wire_len() };
 
-    (@put $o:ident, $v:expr, u8) => { $o.put_u8($v) };
+    (@putv $o:ident, $v:expr, cstr) => { $v.append_with_nul($o) };
+    (@putv $o:ident, $v:expr, time) => { $v.append_with_nul($o) };
+    (@putv $o:ident, $v:expr, $kind:ident) => { pdu_body!(@put $o, $v, $kind) };
+    (@put $o:ident, $v:expr, u8) => { bytes::BufMut::put_u8($o, $v) };
     (@put $o:ident, $v:expr, cstr) => { $crate::pdu::codec::put_cstr($o, &$v) };
     (@put $o:ident, $v:expr, time) => { $crate::pdu::codec::put_cstr($o, &$v) };
     (@put $o:ident, $v:expr, sm) => { $crate::pdu::codec::put_sm($o, &$v) };
-    (@put $o:ident, $v:expr, tlvs) => { $o.put_slice($v.as_bytes()) };
+    (@put $o:ident, $v:expr, tlvs) => { bytes::BufMut::put_slice($o, $v.as_bytes()) };
 }
 
 pub(crate) use pdu_body;

@@ -458,7 +458,7 @@ pub(crate) fn check_cstr(
     if len > max {
         return Err(EncodeError::StringTooLong { field, len, max });
     }
-    if s.as_bytes().contains(&0) {
+    if s.has_nul() {
         return Err(EncodeError::NulInString { field });
     }
     Ok(len)

@@ -192,6 +192,16 @@ macro_rules! bodies {
                 }
             }
 
+            fn write_checked(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+                match self {
+                    $( Body::$variant(b) => b.write_checked(out), )*
+                    Body::Unknown(raw) => {
+                        out.extend_from_slice(&raw.body);
+                        Ok(())
+                    }
+                }
+            }
+
             fn is_default(&self) -> bool {
                 match self {
                     $( Body::$variant(b) => *b == Default::default(), )*
@@ -415,12 +425,30 @@ impl Pdu {
         Ok(len)
     }
 
-    /// Appends the PDU to a vector and returns its length (the space is
-    /// reserved once). On error nothing is appended.
+    /// Appends the PDU to a vector and returns its length: the fast path,
+    /// checking and writing each field in one pass and filling in
+    /// `command_length` last. On error nothing is appended.
     pub fn encode_to_vec(&self, out: &mut Vec<u8>) -> Result<usize, EncodeError> {
-        let len = self.encoded_len()?;
-        out.reserve(len);
-        self.write(len, out);
+        let start = out.len();
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&self.command_id().0.to_be_bytes());
+        out.extend_from_slice(&self.command_status.0.to_be_bytes());
+        out.extend_from_slice(&self.sequence_number.0.to_be_bytes());
+        if !self.header_only() {
+            if let Err(e) = self.body.write_checked(out) {
+                out.truncate(start);
+                return Err(e);
+            }
+        }
+        let len = out.len() - start;
+        let Ok(len32) = u32::try_from(len) else {
+            out.truncate(start);
+            return Err(EncodeError::BufferTooSmall {
+                needed: len,
+                available: u32::MAX as usize,
+            });
+        };
+        out[start..start + 4].copy_from_slice(&len32.to_be_bytes());
         Ok(len)
     }
 

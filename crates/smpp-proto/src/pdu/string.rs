@@ -99,6 +99,56 @@ impl COctetString {
         self.len() == 0
     }
 
+    /// Whether the content holds a NUL octet (which would cut the field short on the wire).
+    #[inline]
+    pub(crate) fn has_nul(&self) -> bool {
+        match &self.0 {
+            // Word-at-a-time zero-byte test over the inline buffer, masked to `len`
+            // (a borrow can only flag bytes above a real zero, so the mask is exact).
+            Repr::Inline { len, buf } => {
+                const LO: u128 = u128::from_le_bytes([0x01; 16]);
+                const HI: u128 = u128::from_le_bytes([0x80; 16]);
+                let n = u32::from(*len);
+                let mut w = [0u8; 16];
+                w.copy_from_slice(&buf[..16]);
+                let a = u128::from_le_bytes(w);
+                w.copy_from_slice(&buf[INLINE_CAP - 16..]);
+                let b = u128::from_le_bytes(w);
+                let zeros = |x: u128| x.wrapping_sub(LO) & !x & HI;
+                // Bytes 0..min(n,16) of `a`; bytes 16..n are bytes (16-6)..(n-6) of `b`.
+                let below = |bytes: u32| {
+                    if bytes >= 16 {
+                        u128::MAX
+                    } else {
+                        (1u128 << (8 * bytes)) - 1
+                    }
+                };
+                let mask_b = if n <= 16 {
+                    0
+                } else {
+                    below(n - 6) & !below(10)
+                };
+                zeros(a) & below(n) != 0 || zeros(b) & mask_b != 0
+            }
+            Repr::Shared(b) => b.contains(&0),
+        }
+    }
+
+    /// Appends the content and its NUL. Inline values are copied as one
+    /// fixed-size block and the excess cut off: no variable-length copy.
+    #[inline]
+    pub(crate) fn append_with_nul(&self, out: &mut Vec<u8>) {
+        match &self.0 {
+            Repr::Inline { len, buf } => {
+                let end = out.len() + usize::from(*len);
+                out.extend_from_slice(buf);
+                out.truncate(end);
+            }
+            Repr::Shared(b) => out.extend_from_slice(b),
+        }
+        out.push(0);
+    }
+
     /// Octets on the wire: content plus NUL.
     #[inline]
     pub(crate) fn wire_len(&self) -> usize {
@@ -258,5 +308,30 @@ mod tests {
         assert_eq!(long.len(), 30);
         assert_eq!(COctetString::from(vec![b'a'; 40]).len(), 40);
         assert!(COctetString::new().is_empty());
+    }
+
+    #[test]
+    fn nul_detection_is_exact_for_every_length_and_position() {
+        for len in 0..=30usize {
+            let clean: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(
+                !COctetString::copy_from_slice(&clean).has_nul(),
+                "len {len}"
+            );
+            for at in 0..len {
+                let mut v = clean.clone();
+                v[at] = 0;
+                assert!(
+                    COctetString::copy_from_slice(&v).has_nul(),
+                    "len {len} at {at}"
+                );
+            }
+            // Garbage past `len` in the inline buffer is never looked at.
+            let frame = Bytes::from([clean.clone(), vec![0u8; 30]].concat());
+            assert!(
+                !COctetString::from_frame(&frame, 0..len).has_nul(),
+                "len {len} + zeros after"
+            );
+        }
     }
 }
