@@ -276,6 +276,8 @@ impl Session {
             pending_inbound: self.inbound.len(),
             max_inbound: self.max_inbound(),
             buffered_output: self.out.len(),
+            buffered_input: self.inbuf.len(),
+            buffered_events: self.events.len(),
             ..self.tally.snapshot()
         }
     }

@@ -102,6 +102,10 @@ pub struct Stats {
     pub max_inbound: usize,
     /// Encoded octets waiting for `poll_transmit`.
     pub buffered_output: usize,
+    /// Octets of the partly received PDU being assembled.
+    pub buffered_input: usize,
+    /// Events waiting for `poll_event`.
+    pub buffered_events: usize,
     /// PDUs that failed to decode.
     pub decode_errors: u64,
 }

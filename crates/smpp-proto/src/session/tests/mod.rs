@@ -1,1 +1,4 @@
+//! Session tests: a deterministic two-session simulator, scenario stories,
+//! property tests, and the fuzz drivers on pseudo-random scripts.
 
+mod fuzz_smoke;
