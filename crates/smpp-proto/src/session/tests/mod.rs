@@ -2,3 +2,5 @@
 //! property tests, and the fuzz drivers on pseudo-random scripts.
 
 mod fuzz_smoke;
+mod scenarios;
+pub(crate) mod sim;
