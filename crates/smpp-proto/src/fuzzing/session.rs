@@ -240,7 +240,8 @@ impl Driver {
             20 => {
                 // A second answer, or an answer to nothing, must be refused.
                 let seq = SequenceNumber::new(u32::from(s.byte().unwrap_or(0)));
-                if !self.to_answer.iter().any(|(s, _)| *s == seq) {
+                // Only when every event has been seen is "nothing pending" known.
+                if self.drain && !self.to_answer.iter().any(|(s, _)| *s == seq) {
                     let r = self.session.send_response(
                         now,
                         seq,

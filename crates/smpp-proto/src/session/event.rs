@@ -193,7 +193,8 @@ pub enum SendError<T> {
     /// Our role may not send this in the current state (see [`RULES`](super::RULES)).
     #[error("not allowed in the current state")]
     InvalidState(T),
-    /// Output not drained: [`Session::poll_transmit`](super::Session::poll_transmit) first.
+    /// Output not drained: [`Session::poll_transmit`](super::Session::poll_transmit)
+    /// (or, for requests, [`Session::poll_event`](super::Session::poll_event)) first.
     #[error("output buffer full")]
     OutputFull(T),
     /// The session is closed.

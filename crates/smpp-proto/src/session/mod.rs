@@ -689,7 +689,10 @@ impl Session {
             Ok(len) => len,
             Err(e) => return Err(SendError::Encode(pdu.body, e)),
         };
-        if !self.out.is_empty() && self.out.len() + len > self.config.max_buffered_output {
+        if !self.out.is_empty() && self.out.len() + len > self.config.max_buffered_output
+            || self.events.len() >= self.config.max_buffered_events
+        {
+            // Each request resolves with one event: none while events are not drained.
             return Err(SendError::OutputFull(pdu.body));
         }
         if origin == Origin::App && !self.in_flight.try_reserve() {
