@@ -2,5 +2,6 @@
 //! property tests, and the fuzz drivers on pseudo-random scripts.
 
 mod fuzz_smoke;
+mod props;
 mod scenarios;
 pub(crate) mod sim;
