@@ -220,7 +220,7 @@ fn field_problems_get_their_own_status() {
         ),
         // bind with a 9-character password.
         (
-            frame(2, 0, 1, b"esme\0123456789\0\0\x34\x00\x00\0"),
+            frame(2, 0, 1, b"esme\x00123456789\0\0\x34\x00\x00\0"),
             CommandStatus::INVALID_PASSWORD,
         ),
         // bind whose system_id is not terminated.
@@ -309,7 +309,7 @@ fn responses_are_read_tolerantly() {
 fn lenient_switches() {
     let lenient = DecodeConfig::lenient();
     // Over-long password.
-    let wire = frame(2, 0, 1, b"esme\0123456789\0\0\x34\x00\x00\0");
+    let wire = frame(2, 0, 1, b"esme\x00123456789\0\0\x34\x00\x00\0");
     let p = decode_ok(&wire, &lenient);
     let Body::BindTransmitter(b) = p.body else {
         panic!()
@@ -421,8 +421,10 @@ fn encode_refuses_what_does_not_fit_and_writes_nothing() {
     assert_eq!(small, [0u8; 20], "nothing written");
     let mut v = Vec::new();
     assert_eq!(pdu(&s).encode(&mut v).unwrap(), v.len());
-    let mut multi = SubmitMulti::default();
-    multi.dest_addresses = vec![DestAddress::DistributionList("x".into()); 256];
+    let multi = SubmitMulti {
+        dest_addresses: vec![DestAddress::DistributionList("x".into()); 256],
+        ..Default::default()
+    };
     let p = Pdu::request(SequenceNumber::new(1), Body::SubmitMulti(multi));
     assert!(matches!(
         p.encoded_len(),

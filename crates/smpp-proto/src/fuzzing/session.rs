@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::pdu::{
-    self, Bind, Body, CommandId, CommandStatus, DecodeConfig, Decoded, Outbind, Pdu,
-    SequenceNumber,
+    self, Bind, Body, CommandId, CommandStatus, DecodeConfig, Decoded, Outbind, Pdu, SequenceNumber,
 };
 use crate::session::{BindKind, Event, InboundOverflow, Role, Session, SessionConfig, State};
 
@@ -123,8 +122,11 @@ impl Driver {
                 );
                 self.feed_pdu(&req);
                 if let Some((seq, id)) = self.to_answer.pop_front() {
-                    let body = Body::default_for(id.response_id().expect("has one")).expect("known");
-                    let _ = self.session.send_response(self.now, seq, CommandStatus::OK, body);
+                    let body =
+                        Body::default_for(id.response_id().expect("has one")).expect("known");
+                    let _ = self
+                        .session
+                        .send_response(self.now, seq, CommandStatus::OK, body);
                     self.settle();
                 }
             }
@@ -172,9 +174,13 @@ impl Driver {
             11 | 12 => {
                 let status = CommandStatus(u32::from(s.byte().unwrap_or(0)));
                 if let Some((seq, id)) = self.to_answer.pop_front() {
-                    let body = Body::default_for(id.response_id().expect("has one")).expect("known");
+                    let body =
+                        Body::default_for(id.response_id().expect("has one")).expect("known");
                     let r = self.session.send_response(now, seq, status, body);
-                    assert!(r.is_ok() || self.session.is_closed(), "answer refused: {r:?}");
+                    assert!(
+                        r.is_ok() || self.session.is_closed(),
+                        "answer refused: {r:?}"
+                    );
                     self.settle();
                 }
             }
@@ -258,9 +264,7 @@ impl Driver {
             22 => {
                 if self.role == Role::Mc {
                     let _ = self.session.outbind(now, Outbind::default());
-                } else if let Ok(seq) =
-                    self.session
-                        .bind(now, BindKind::Receiver, Bind::default())
+                } else if let Ok(seq) = self.session.bind(now, BindKind::Receiver, Bind::default())
                 {
                     self.track(seq, CommandId::BIND_RECEIVER);
                 }
@@ -272,7 +276,8 @@ impl Driver {
                 seqs.sort_unstable();
                 let mut wire = Vec::new();
                 for (seq, id) in seqs {
-                    let resp = Body::default_for(id.response_id().expect("has one")).expect("known");
+                    let resp =
+                        Body::default_for(id.response_id().expect("has one")).expect("known");
                     let pdu = Pdu::response(SequenceNumber::new(seq), CommandStatus::OK, resp);
                     pdu.encode(&mut wire).expect("encodes");
                 }
@@ -284,7 +289,10 @@ impl Driver {
     fn track(&mut self, seq: SequenceNumber, id: CommandId) {
         assert!(seq.is_valid(), "our numbers are 1..=0x7FFFFFFF");
         let prev = self.outstanding.insert(seq.get(), id);
-        assert!(prev.is_none(), "sequence number {seq} reused while in flight");
+        assert!(
+            prev.is_none(),
+            "sequence number {seq} reused while in flight"
+        );
     }
 
     fn feed_pdu(&mut self, pdu: &Pdu) {
@@ -314,7 +322,9 @@ impl Driver {
                     Some((seq, id)) => {
                         let body =
                             Body::default_for(id.response_id().expect("has one")).expect("known");
-                        let r = self.session.send_response(self.now, seq, CommandStatus::OK, body);
+                        let r = self
+                            .session
+                            .send_response(self.now, seq, CommandStatus::OK, body);
                         assert!(r.is_ok() || self.session.is_closed(), "{r:?}");
                     }
                     None => panic!("blocked with nothing to answer"),
@@ -389,7 +399,10 @@ impl Driver {
         assert!(stats.window_in_flight <= WINDOW, "{stats:?}");
         assert!(stats.in_flight <= WINDOW + 3, "{stats:?}");
         assert!(stats.pending_inbound <= INBOUND, "{stats:?}");
-        assert_eq!(self.session.is_closed(), self.session.state() == State::Closed);
+        assert_eq!(
+            self.session.is_closed(),
+            self.session.state() == State::Closed
+        );
         if self.drain && !self.closed {
             assert_eq!(stats.pending_inbound, self.to_answer.len());
             // Internal requests (keepalive) are not ours to track.

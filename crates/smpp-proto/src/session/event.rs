@@ -2,7 +2,9 @@
 //! (local misuse [`SendError`], peer violations [`PeerViolation`], fatal
 //! [`SessionError`]s).
 
-use crate::pdu::{Bind, CommandId, CommandStatus, DecodeError, EncodeError, Outbind, Pdu, SequenceNumber};
+use crate::pdu::{
+    Bind, CommandId, CommandStatus, DecodeError, EncodeError, Outbind, Pdu, SequenceNumber,
+};
 
 use super::state::{BindKind, State};
 

@@ -267,9 +267,7 @@ impl Rule {
 const fn rule(command: CommandId, esme: StateSet, mc: StateSet, note: &'static str) -> Rule {
     let illegal = match command.response_id() {
         None => IllegalAnswer::NotAnswered,
-        Some(_) if matches!(command.0, 0x01 | 0x02 | 0x09) => {
-            IllegalAnswer::AlreadyBoundWhenBound
-        }
+        Some(_) if matches!(command.0, 0x01 | 0x02 | 0x09) => IllegalAnswer::AlreadyBoundWhenBound,
         Some(_) => IllegalAnswer::InvalidBindStatus,
     };
     Rule {

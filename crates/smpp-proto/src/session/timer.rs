@@ -111,7 +111,12 @@ impl Timers {
     }
 
     /// The deadline of one session-wide timer in `state`, if it runs.
-    pub(crate) fn deadline(&self, timer: Timer, state: State, config: &SessionConfig) -> Option<Instant> {
+    pub(crate) fn deadline(
+        &self,
+        timer: Timer,
+        state: State,
+        config: &SessionConfig,
+    ) -> Option<Instant> {
         let after = |t: Instant, d: Option<Duration>| d.and_then(|d| t.checked_add(d));
         match timer {
             Timer::SessionInit if matches!(state, State::Open | State::Outbound) => {

@@ -246,7 +246,8 @@ impl Hasher for SeqHasher {
 
     fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x51_7C_C1_B7_27_22_0A_95);
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x51_7C_C1_B7_27_22_0A_95);
         }
     }
 
@@ -306,7 +307,10 @@ mod tests {
             })
             .collect();
         w.remove(s[0].get());
-        assert_eq!(w.next_deadline(), Some(now + std::time::Duration::from_secs(1)));
+        assert_eq!(
+            w.next_deadline(),
+            Some(now + std::time::Duration::from_secs(1))
+        );
         assert_eq!(w.pop_expired(now), None);
         assert_eq!(
             w.pop_expired(now + std::time::Duration::from_secs(2)),

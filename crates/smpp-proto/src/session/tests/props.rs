@@ -7,13 +7,9 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
-use crate::pdu::{
-    Bind, Body, CommandId, CommandStatus, DeliverSm, Pdu, SequenceNumber, SubmitSm,
-};
+use crate::pdu::{Bind, Body, CommandId, CommandStatus, DeliverSm, Pdu, SequenceNumber, SubmitSm};
 use crate::session::tests::sim::{answer_body, Sim};
-use crate::session::{
-    BindKind, Event, InboundOverflow, Role, Session, SessionConfig,
-};
+use crate::session::{BindKind, Event, InboundOverflow, Role, Session, SessionConfig};
 
 /// Requests the ESME has in flight before the stream starts: sequence numbers 2..=K+1.
 const K: u32 = 6;
@@ -61,19 +57,29 @@ fn wire(pieces: &[Piece]) -> Vec<u8> {
             Piece::Resp(k, s) => {
                 let seq = SequenceNumber::new(2 + u32::from(*k) % K);
                 let status = CommandStatus(u32::from(*s));
-                Pdu::response(seq, status, answer_body(&Pdu::request(seq, Body::SubmitSm(SubmitSm::default()))))
-                    .to_vec()
-                    .unwrap()
+                Pdu::response(
+                    seq,
+                    status,
+                    answer_body(&Pdu::request(seq, Body::SubmitSm(SubmitSm::default()))),
+                )
+                .to_vec()
+                .unwrap()
             }
-            Piece::Nack(k, s) => {
-                Pdu::generic_nack(SequenceNumber::new(2 + u32::from(*k) % K), CommandStatus(u32::from(*s)))
-                    .to_vec()
-                    .unwrap()
-            }
-            Piece::Deliver(seq) => Pdu::request(SequenceNumber::new(*seq), Body::DeliverSm(DeliverSm::default()))
+            Piece::Nack(k, s) => Pdu::generic_nack(
+                SequenceNumber::new(2 + u32::from(*k) % K),
+                CommandStatus(u32::from(*s)),
+            )
+            .to_vec()
+            .unwrap(),
+            Piece::Deliver(seq) => Pdu::request(
+                SequenceNumber::new(*seq),
+                Body::DeliverSm(DeliverSm::default()),
+            )
+            .to_vec()
+            .unwrap(),
+            Piece::EnquireLink(seq) => Pdu::enquire_link(SequenceNumber::new(*seq))
                 .to_vec()
                 .unwrap(),
-            Piece::EnquireLink(seq) => Pdu::enquire_link(SequenceNumber::new(*seq)).to_vec().unwrap(),
             Piece::Unknown(id, seq) => frame(0x0001_0200 | (id & 0xFF), 0, *seq, b"x"),
             Piece::Malformed(seq) => frame(0x05, 0, *seq, &[0, 1, 1, b'4', b'4']),
             Piece::Unbind(seq) => Pdu::unbind(SequenceNumber::new(*seq)).to_vec().unwrap(),
@@ -96,14 +102,19 @@ fn bound_esme(overflow: InboundOverflow) -> (Session, Instant) {
         .with_inbound_overflow(overflow);
     let mut s = Session::new(Role::Esme, Arc::new(config), now);
     let seq = s.bind(now, BindKind::Transceiver, Bind::default()).unwrap();
-    let resp = Pdu::response(seq, CommandStatus::OK, Body::default_for(CommandId::BIND_TRANSCEIVER_RESP).unwrap());
+    let resp = Pdu::response(
+        seq,
+        CommandStatus::OK,
+        Body::default_for(CommandId::BIND_TRANSCEIVER_RESP).unwrap(),
+    );
     let bytes = resp.to_vec().unwrap();
     assert_eq!(s.handle_input(now, &bytes), bytes.len());
     let mut sink = Vec::new();
     while s.poll_transmit(now, &mut sink).is_some() {}
     while s.poll_event().is_some() {}
     for _ in 0..K {
-        s.send_request(now, Body::SubmitSm(SubmitSm::default())).unwrap();
+        s.send_request(now, Body::SubmitSm(SubmitSm::default()))
+            .unwrap();
         while s.poll_transmit(now, &mut sink).is_some() {}
     }
     (s, now)
@@ -223,7 +234,10 @@ fn check_exactly_once(sent: &[u32], events: &[Event]) -> Result<(), TestCaseErro
         prop_assert_eq!(count.remove(seq), Some(1), "seq {} in {:?}", seq, events);
     }
     prop_assert!(count.is_empty(), "resolved but never sent: {:?}", count);
-    let closed = events.iter().filter(|e| matches!(e, Event::Closed(_))).count();
+    let closed = events
+        .iter()
+        .filter(|e| matches!(e, Event::Closed(_)))
+        .count();
     prop_assert_eq!(closed, 1);
     prop_assert!(matches!(events.last(), Some(Event::Closed(_))));
     Ok(())

@@ -70,15 +70,28 @@ fn bind_and_unbind(kind: BindKind, chunking: Chunking) {
             if *to == kind.bound_state() && resp.command_status == CommandStatus::OK
     ));
     let mc = sim.mc.take_events();
-    assert!(matches!(&mc[..], [Event::BindRequest { kind: k, .. }, Event::StateChanged { .. }] if *k == kind));
+    assert!(
+        matches!(&mc[..], [Event::BindRequest { kind: k, .. }, Event::StateChanged { .. }] if *k == kind)
+    );
 
     let seq = sim.esme.s.unbind(sim.now).unwrap();
     sim.settle();
     let esme = sim.esme.take_events();
-    assert!(matches!(&esme[0], Event::StateChanged { to: State::Unbound, .. }));
-    assert!(matches!(&esme[1], Event::Response(p) if p.sequence_number == seq && p.command_id() == CommandId::UNBIND_RESP));
+    assert!(matches!(
+        &esme[0],
+        Event::StateChanged {
+            to: State::Unbound,
+            ..
+        }
+    ));
+    assert!(
+        matches!(&esme[1], Event::Response(p) if p.sequence_number == seq && p.command_id() == CommandId::UNBIND_RESP)
+    );
     assert_eq!(closed_reason(&esme), Some(&CloseReason::Unbound));
-    assert_eq!(closed_reason(&sim.mc.take_events()), Some(&CloseReason::Unbound));
+    assert_eq!(
+        closed_reason(&sim.mc.take_events()),
+        Some(&CloseReason::Unbound)
+    );
     assert!(sim.esme.s.is_closed() && sim.mc.s.is_closed());
 }
 
@@ -158,7 +171,9 @@ fn submit_in_receiver_state_is_refused_locally_and_by_the_peer() {
     assert!(matches!(err, SendError::InvalidState(Body::SubmitSm(_))));
     assert_eq!(err.into_inner(), submit("no"), "the body is handed back");
     // A peer that sends it anyway gets submit_sm_resp ESME_RINVBNDSTS.
-    let raw = Pdu::request(SequenceNumber::new(77), submit("no")).to_vec().unwrap();
+    let raw = Pdu::request(SequenceNumber::new(77), submit("no"))
+        .to_vec()
+        .unwrap();
     sim.inject(End::Mc, &raw);
     sim.settle();
     let answer = written(&sim, End::Mc).pop().unwrap();
@@ -167,7 +182,11 @@ fn submit_in_receiver_state_is_refused_locally_and_by_the_peer() {
     assert_eq!(answer.sequence_number.get(), 77);
     assert!(sim.mc.take_events().iter().any(|e| matches!(
         e,
-        Event::PeerViolation(PeerViolation::IllegalRequest { state: State::BoundRx, answered: Some(CommandStatus::INVALID_BIND_STATUS), .. })
+        Event::PeerViolation(PeerViolation::IllegalRequest {
+            state: State::BoundRx,
+            answered: Some(CommandStatus::INVALID_BIND_STATUS),
+            ..
+        })
     )));
     assert_eq!(sim.mc.s.state(), State::BoundRx, "the session continues");
 }
@@ -245,12 +264,19 @@ fn unanswered_request_times_out_and_a_late_answer_is_reported() {
     };
     sim.mc
         .s
-        .send_response(sim.now, req.sequence_number, CommandStatus::OK, super::sim::answer_body(&req))
+        .send_response(
+            sim.now,
+            req.sequence_number,
+            CommandStatus::OK,
+            super::sim::answer_body(&req),
+        )
         .unwrap();
     sim.settle();
     assert!(matches!(
         &sim.esme.take_events()[..],
-        [Event::PeerViolation(PeerViolation::UnexpectedResponse { .. })]
+        [Event::PeerViolation(
+            PeerViolation::UnexpectedResponse { .. }
+        )]
     ));
     assert_eq!(sim.esme.s.state(), State::BoundTx);
 }
@@ -298,18 +324,34 @@ fn inactivity_unbinds_but_keepalives_do_not_count_as_activity() {
     sim.bind(BindKind::Transmitter);
     sim.esme.take_events();
     sim.run_for(Duration::from_secs(30));
-    sim.esme.s.send_request(sim.now, submit("activity")).unwrap();
+    sim.esme
+        .s
+        .send_request(sim.now, submit("activity"))
+        .unwrap();
     sim.run_for(Duration::from_secs(59));
-    assert_eq!(sim.esme.s.state(), State::BoundTx, "the submit restarted the timer");
+    assert_eq!(
+        sim.esme.s.state(),
+        State::BoundTx,
+        "the submit restarted the timer"
+    );
     sim.run_for(Duration::from_secs(2));
     assert!(sim.esme.s.stats().sent(CommandId::ENQUIRE_LINK) >= 2);
     let esme = sim.esme.take_events();
-    assert!(esme.iter().any(|e| matches!(e, Event::StateChanged { to: State::Unbound, .. })));
+    assert!(esme.iter().any(|e| matches!(
+        e,
+        Event::StateChanged {
+            to: State::Unbound,
+            ..
+        }
+    )));
     assert_eq!(
         closed_reason(&esme),
         Some(&CloseReason::Error(SessionError::InactivityTimeout))
     );
-    assert_eq!(closed_reason(&sim.mc.take_events()), Some(&CloseReason::Unbound));
+    assert_eq!(
+        closed_reason(&sim.mc.take_events()),
+        Some(&CloseReason::Unbound)
+    );
 }
 
 #[test]
@@ -320,14 +362,23 @@ fn unknown_command_id_is_nacked_and_the_session_continues() {
     sim.inject(End::Mc, &frame(0x0001_0234, 0, 42, b"vendor"));
     sim.settle();
     let nack = written(&sim, End::Mc).pop().unwrap();
-    assert_eq!(nack, Pdu::generic_nack(SequenceNumber::new(42), CommandStatus::INVALID_COMMAND_ID));
+    assert_eq!(
+        nack,
+        Pdu::generic_nack(SequenceNumber::new(42), CommandStatus::INVALID_COMMAND_ID)
+    );
     assert!(matches!(
         &sim.mc.take_events()[..],
         [Event::PeerViolation(PeerViolation::UnknownCommand { sequence_number, .. })] if sequence_number.get() == 42
     ));
-    sim.esme.s.send_request(sim.now, submit("still alive")).unwrap();
+    sim.esme
+        .s
+        .send_request(sim.now, submit("still alive"))
+        .unwrap();
     sim.settle();
-    assert!(matches!(sim.esme.take_events().last(), Some(Event::Response(_))));
+    assert!(matches!(
+        sim.esme.take_events().last(),
+        Some(Event::Response(_))
+    ));
 }
 
 #[test]
@@ -351,7 +402,10 @@ fn malformed_body_gets_an_error_response_with_its_sequence_number() {
     assert_eq!(sim.mc.s.state(), State::BoundTrx);
     sim.esme.s.send_request(sim.now, submit("next")).unwrap();
     sim.settle();
-    assert!(matches!(sim.esme.take_events().last(), Some(Event::Response(_))));
+    assert!(matches!(
+        sim.esme.take_events().last(),
+        Some(Event::Response(_))
+    ));
 }
 
 #[test]
@@ -366,7 +420,13 @@ fn bad_command_length_nacks_and_closes() {
     sim.inject(End::Esme, &[0, 0, 0, 8, 0, 0, 0, 4]);
     sim.settle();
     let nack = written(&sim, End::Esme).pop().unwrap();
-    assert_eq!(nack, Pdu::generic_nack(SequenceNumber::new(0), CommandStatus::INVALID_COMMAND_LENGTH));
+    assert_eq!(
+        nack,
+        Pdu::generic_nack(
+            SequenceNumber::new(0),
+            CommandStatus::INVALID_COMMAND_LENGTH
+        )
+    );
     let esme = sim.esme.take_events();
     assert_eq!(
         esme[0],
@@ -395,14 +455,18 @@ fn sequence_numbers_wrap_to_one_and_skip_those_in_flight() {
     sim.esme.take_events();
     sim.mc.take_events();
     sim.mc.app.answer_requests = false;
-    sim.esme.s.set_next_sequence_number(SequenceNumber::new(0x7FFF_FFFE));
+    sim.esme
+        .s
+        .set_next_sequence_number(SequenceNumber::new(0x7FFF_FFFE));
     let seqs: Vec<u32> = (0..3)
         .map(|_| sim.esme.s.send_request(sim.now, submit("w")).unwrap().get())
         .collect();
     // 0x7FFFFFFF is the last valid number, then 1 (the bind's, resolved long ago).
     assert_eq!(seqs, vec![0x7FFF_FFFE, 0x7FFF_FFFF, 1]);
     // Wrapping onto a number still in flight skips it.
-    sim.esme.s.set_next_sequence_number(SequenceNumber::new(0x7FFF_FFFF));
+    sim.esme
+        .s
+        .set_next_sequence_number(SequenceNumber::new(0x7FFF_FFFF));
     let next = sim.esme.s.send_request(sim.now, submit("w")).unwrap();
     assert_eq!(next.get(), 2, "0x7FFFFFFF and 1 are in flight");
     sim.settle();
@@ -419,7 +483,12 @@ fn sequence_numbers_wrap_to_one_and_skip_those_in_flight() {
     for r in &reqs {
         sim.mc
             .s
-            .send_response(sim.now, r.sequence_number, CommandStatus::OK, super::sim::answer_body(r))
+            .send_response(
+                sim.now,
+                r.sequence_number,
+                CommandStatus::OK,
+                super::sim::answer_body(r),
+            )
             .unwrap();
     }
     sim.settle();
@@ -437,7 +506,12 @@ fn peers_unbind_waits_for_requests_in_flight_then_answers() {
     sim.mc.take_events();
     sim.mc.app.answer_requests = false;
     let seqs: Vec<_> = (0..3)
-        .map(|_| sim.esme.s.send_request(sim.now, submit("in flight")).unwrap())
+        .map(|_| {
+            sim.esme
+                .s
+                .send_request(sim.now, submit("in flight"))
+                .unwrap()
+        })
         .collect();
     sim.settle();
     let reqs: Vec<_> = sim
@@ -452,7 +526,12 @@ fn peers_unbind_waits_for_requests_in_flight_then_answers() {
     // The MC answers one, then unbinds with two still unanswered.
     sim.mc
         .s
-        .send_response(sim.now, reqs[0].sequence_number, CommandStatus::OK, super::sim::answer_body(&reqs[0]))
+        .send_response(
+            sim.now,
+            reqs[0].sequence_number,
+            CommandStatus::OK,
+            super::sim::answer_body(&reqs[0]),
+        )
         .unwrap();
     sim.mc.s.unbind(sim.now).unwrap();
     sim.settle();
@@ -466,25 +545,43 @@ fn peers_unbind_waits_for_requests_in_flight_then_answers() {
     for r in &reqs[1..] {
         sim.mc
             .s
-            .send_response(sim.now, r.sequence_number, CommandStatus::OK, super::sim::answer_body(r))
+            .send_response(
+                sim.now,
+                r.sequence_number,
+                CommandStatus::OK,
+                super::sim::answer_body(r),
+            )
             .unwrap();
     }
     sim.settle();
     let esme = sim.esme.take_events();
     let resolved: Vec<_> = Sim::resolutions(&esme);
     assert_eq!(resolved, seqs.iter().map(|s| s.get()).collect::<Vec<_>>());
-    assert!(esme.iter().all(|e| !matches!(e, Event::RequestFailed { .. })));
+    assert!(esme
+        .iter()
+        .all(|e| !matches!(e, Event::RequestFailed { .. })));
     assert_eq!(closed_reason(&esme), Some(&CloseReason::Unbound));
-    assert_eq!(closed_reason(&sim.mc.take_events()), Some(&CloseReason::Unbound));
+    assert_eq!(
+        closed_reason(&sim.mc.take_events()),
+        Some(&CloseReason::Unbound)
+    );
 }
 
 #[test]
 fn peers_unbind_with_unanswered_requests_answers_after_the_timeout() {
-    let mut sim = Sim::new(config().with_unbind_timeout(Duration::from_secs(5)).with_response_timeout(Duration::from_secs(60)));
+    let mut sim = Sim::new(
+        config()
+            .with_unbind_timeout(Duration::from_secs(5))
+            .with_response_timeout(Duration::from_secs(60)),
+    );
     sim.bind(BindKind::Transceiver);
     sim.esme.take_events();
     sim.mc.app.answer_requests = false;
-    let seq = sim.esme.s.send_request(sim.now, submit("never answered")).unwrap();
+    let seq = sim
+        .esme
+        .s
+        .send_request(sim.now, submit("never answered"))
+        .unwrap();
     sim.settle();
     // The MC's application drops the request and unbinds. The ESME waits for
     // its request; whichever unbind timer fires first ends the session.
@@ -496,7 +593,13 @@ fn peers_unbind_with_unanswered_requests_answers_after_the_timeout() {
         vec![seq.get()],
         "failed exactly once: {esme:?}"
     );
-    assert!(matches!(&esme[esme.len() - 2], Event::RequestFailed { error: RequestError::SessionClosed, .. }));
+    assert!(matches!(
+        &esme[esme.len() - 2],
+        Event::RequestFailed {
+            error: RequestError::SessionClosed,
+            ..
+        }
+    ));
     assert!(sim.esme.s.is_closed());
 }
 
@@ -507,20 +610,30 @@ fn inbound_window_overflow_is_throttled_or_backpressured() {
     sim.bind(BindKind::Receiver);
     sim.esme.app.answer_requests = false;
     let seqs: Vec<_> = (0..3)
-        .map(|_| sim.mc.s.send_request(sim.now, Body::DeliverSm(DeliverSm::default())).unwrap())
+        .map(|_| {
+            sim.mc
+                .s
+                .send_request(sim.now, Body::DeliverSm(DeliverSm::default()))
+                .unwrap()
+        })
         .collect();
     sim.settle();
     assert!(sim.esme.take_events().iter().any(|e| matches!(e, Event::InboundThrottled { sequence_number, .. } if *sequence_number == seqs[2])));
     assert!(sim.mc.take_events().iter().any(|e| matches!(e, Event::Response(p) if p.sequence_number == seqs[2] && p.command_status == CommandStatus::THROTTLED)));
 
     // Backpressure: the third stays on the wire until the application answers.
-    let cfg = config().with_max_inbound(2).with_inbound_overflow(InboundOverflow::Backpressure);
+    let cfg = config()
+        .with_max_inbound(2)
+        .with_inbound_overflow(InboundOverflow::Backpressure);
     let mut sim = Sim::new(cfg);
     sim.bind(BindKind::Receiver);
     sim.esme.take_events();
     sim.esme.app.answer_requests = false;
     for _ in 0..3 {
-        sim.mc.s.send_request(sim.now, Body::DeliverSm(DeliverSm::default())).unwrap();
+        sim.mc
+            .s
+            .send_request(sim.now, Body::DeliverSm(DeliverSm::default()))
+            .unwrap();
     }
     sim.settle();
     assert!(sim.esme.s.is_input_blocked());
@@ -531,15 +644,29 @@ fn inbound_window_overflow_is_throttled_or_backpressured() {
     assert_eq!(sim.esme.s.pending_inbound(), 2);
     sim.esme
         .s
-        .send_response(sim.now, first.sequence_number, CommandStatus::OK, super::sim::answer_body(&first))
+        .send_response(
+            sim.now,
+            first.sequence_number,
+            CommandStatus::OK,
+            super::sim::answer_body(&first),
+        )
         .unwrap();
     // A second answer to the same request is refused.
     assert!(matches!(
-        sim.esme.s.send_response(sim.now, first.sequence_number, CommandStatus::OK, super::sim::answer_body(&first)),
+        sim.esme.s.send_response(
+            sim.now,
+            first.sequence_number,
+            CommandStatus::OK,
+            super::sim::answer_body(&first)
+        ),
         Err(SendError::NotPending(_))
     ));
     sim.settle();
     let esme = sim.esme.take_events();
     assert!(matches!(&esme[..], [Event::Request(_)]), "{esme:?}");
-    assert!(sim.mc.take_events().iter().all(|e| !matches!(e, Event::Response(p) if p.command_status == CommandStatus::THROTTLED)));
+    assert!(sim
+        .mc
+        .take_events()
+        .iter()
+        .all(|e| !matches!(e, Event::Response(p) if p.command_status == CommandStatus::THROTTLED)));
 }

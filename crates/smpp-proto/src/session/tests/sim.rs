@@ -9,7 +9,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::pdu::{Bind, BindResp, Body, CommandId, CommandStatus, Pdu, SequenceNumber, SubmitSmResp};
+use crate::pdu::{
+    Bind, BindResp, Body, CommandId, CommandStatus, Pdu, SequenceNumber, SubmitSmResp,
+};
 use crate::session::{BindKind, Event, Role, Session, SessionConfig};
 
 use super::fuzz_smoke::Rng;
@@ -113,7 +115,10 @@ impl Side {
 
 /// A success response body for a request (message id = its sequence number).
 pub(crate) fn answer_body(pdu: &Pdu) -> Body {
-    let id = pdu.command_id().response_id().expect("a request with a response");
+    let id = pdu
+        .command_id()
+        .response_id()
+        .expect("a request with a response");
     match id {
         CommandId::SUBMIT_SM_RESP => Body::SubmitSmResp(SubmitSmResp {
             message_id: pdu.sequence_number.get().to_string().into(),
@@ -183,12 +188,16 @@ impl Sim {
         let seq = self
             .esme
             .s
-            .bind(self.now, kind, Bind {
-                system_id: "esme01".into(),
-                password: "secret".into(),
-                interface_version: 0x34,
-                ..Default::default()
-            })
+            .bind(
+                self.now,
+                kind,
+                Bind {
+                    system_id: "esme01".into(),
+                    password: "secret".into(),
+                    interface_version: 0x34,
+                    ..Default::default()
+                },
+            )
             .expect("bind");
         self.settle();
         seq
