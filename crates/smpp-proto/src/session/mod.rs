@@ -127,12 +127,13 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use crate::pdu::{
-    self, Bind, Body, CommandId, CommandStatus, DecodeError, Decoded, Outbind, Pdu, SequenceNumber,
-    HEADER_LEN,
+    self, Bind, Body, CommandId, CommandStatus, Outbind, Pdu, SequenceNumber, HEADER_LEN,
 };
 
 mod config;
 mod event;
+mod input;
+mod output;
 mod state;
 mod stats;
 mod timer;
@@ -665,83 +666,7 @@ impl Session {
         }
     }
 
-    /// Encodes `pdu` into the output buffer when it fits, handing it back otherwise.
-    fn write_checked(&mut self, pdu: Pdu) -> Result<Pdu, (SendError<()>, Pdu)> {
-        let len = match pdu.encoded_len() {
-            Ok(len) => len,
-            Err(e) => return Err((SendError::Encode((), e), pdu)),
-        };
-        if !self.out.is_empty() && self.out.len() + len > self.config.max_buffered_output {
-            return Err((SendError::OutputFull(()), pdu));
-        }
-        self.write_pdu(&pdu);
-        Ok(pdu)
-    }
-
-    /// Checks, allocates a sequence number, records and encodes a request that has a response.
-    fn send_tracked(
-        &mut self,
-        body: Body,
-        origin: Origin,
-        deadline: Instant,
-        queue_deadline: bool,
-    ) -> Result<SequenceNumber, SendError<Body>> {
-        let id = body.command_id();
-        let mut pdu = Pdu::request(SequenceNumber::FIRST, body);
-        let len = match pdu.encoded_len() {
-            Ok(len) => len,
-            Err(e) => return Err(SendError::Encode(pdu.body, e)),
-        };
-        if !self.out.is_empty() && self.out.len() + len > self.config.max_buffered_output
-            || self.events.len() >= self.config.max_buffered_events
-        {
-            // Each request resolves with one event: none while events are not drained.
-            return Err(SendError::OutputFull(pdu.body));
-        }
-        if origin == Origin::App && !self.in_flight.try_reserve() {
-            return Err(SendError::WindowFull(pdu.body));
-        }
-        let seq = self.in_flight.insert(id, origin, deadline, queue_deadline);
-        pdu.sequence_number = seq;
-        self.write_pdu(&pdu);
-        Ok(seq)
-    }
-
-    /// A request without a response (outbind, alert_notification): a number, no tracking.
-    fn send_untracked(&mut self, body: Body) -> Result<SequenceNumber, SendError<Body>> {
-        let seq = self.in_flight.allocate_untracked();
-        let pdu = Pdu::request(seq, body);
-        self.write_checked(pdu)
-            .map(|_| seq)
-            .map_err(|(e, pdu)| e.map(|()| pdu.body))
-    }
-
-    fn write_pdu(&mut self, pdu: &Pdu) {
-        // Lengths were checked: encoding into a Vec cannot fail.
-        if pdu.encode(&mut self.out).is_ok() {
-            self.sent(pdu.command_id(), pdu.command_status);
-        }
-    }
-
-    /// A header-only PDU (automatic answers, keepalives, unbind).
-    fn write_header(&mut self, id: CommandId, status: CommandStatus, seq: SequenceNumber) {
-        let mut h = [0u8; HEADER_LEN];
-        h[0..4].copy_from_slice(&(HEADER_LEN as u32).to_be_bytes());
-        h[4..8].copy_from_slice(&id.0.to_be_bytes());
-        h[8..12].copy_from_slice(&status.0.to_be_bytes());
-        h[12..16].copy_from_slice(&seq.get().to_be_bytes());
-        self.out.extend_from_slice(&h);
-        self.sent(id, status);
-    }
-
-    fn sent(&mut self, id: CommandId, status: CommandStatus) {
-        self.out_pdus += 1;
-        self.tally.sent(id, status);
-        if !is_keepalive(id) {
-            self.timers.last_transaction = self.now;
-        }
-    }
-
+    #[inline(always)]
     fn emit(&mut self, event: Event) {
         self.events.push_back(event);
     }
@@ -817,6 +742,7 @@ impl Session {
     }
 
     /// A request of ours ended: one event (if reported) and its side effects.
+    #[inline(always)]
     fn resolve(&mut self, entry: Entry, announce: bool, outcome: Outcome) {
         let failed = |error| Event::RequestFailed {
             sequence_number: SequenceNumber::new(entry.seq),
@@ -857,206 +783,6 @@ impl Session {
         }
         if announce && self.state != State::Closed {
             self.emit(Event::WindowAvailable);
-        }
-    }
-
-    fn decode_one(&mut self) {
-        match pdu::decode(&mut self.inbuf, &self.config.decode) {
-            Ok(Decoded::Pdu(pdu)) => self.on_pdu(pdu),
-            // The frame is whole: cannot happen.
-            Ok(Decoded::Partial { .. }) => {}
-            Err(e) if e.is_fatal() => self.lose_framing(e),
-            Err(e) => self.on_decode_error(e),
-        }
-    }
-
-    /// Unframeable input: generic_nack (seq 0), then close.
-    fn lose_framing(&mut self, e: DecodeError) {
-        self.tally.decode_errors += 1;
-        if let Some(answer) = e.response() {
-            self.write_pdu(&answer);
-        }
-        self.close_with(CloseReason::Error(SessionError::Framing(e)));
-    }
-
-    fn on_decode_error(&mut self, e: DecodeError) {
-        self.tally.decode_errors += 1;
-        self.timers.last_received = self.now;
-        if let Some(answer) = e.response() {
-            self.write_pdu(&answer);
-        }
-        let id = e.command_id();
-        if let (true, Some(seq)) = (id.is_response(), e.sequence_number()) {
-            let ours = self.in_flight.get(seq.get()).is_some_and(|entry| {
-                id == CommandId::GENERIC_NACK || entry.command_id.response_id() == Some(id)
-            });
-            if ours {
-                if let Some((entry, announce)) = self.in_flight.remove(seq.get()) {
-                    self.resolve(
-                        entry,
-                        announce,
-                        Outcome::Failed(RequestError::MalformedResponse(e)),
-                    );
-                    self.maybe_answer_unbind();
-                    return;
-                }
-            }
-        }
-        self.emit(Event::PeerViolation(PeerViolation::Malformed(e)));
-    }
-
-    fn on_pdu(&mut self, pdu: Pdu) {
-        let id = pdu.command_id();
-        self.tally.received(id, pdu.command_status);
-        self.timers.last_received = self.now;
-        if !is_keepalive(id) {
-            self.timers.last_transaction = self.now;
-        }
-        if id.is_response() {
-            self.on_response(pdu);
-        } else {
-            self.on_request(pdu);
-        }
-    }
-
-    fn on_response(&mut self, pdu: Pdu) {
-        let id = pdu.command_id();
-        let seq = pdu.sequence_number.get();
-        let ours = self.in_flight.get(seq).is_some_and(|entry| {
-            id == CommandId::GENERIC_NACK || entry.command_id.response_id() == Some(id)
-        });
-        let removed = if ours {
-            self.in_flight.remove(seq)
-        } else {
-            None
-        };
-        let Some((entry, announce)) = removed else {
-            return self.emit(Event::PeerViolation(PeerViolation::UnexpectedResponse {
-                command_id: id,
-                sequence_number: pdu.sequence_number,
-                command_status: pdu.command_status,
-            }));
-        };
-        let outcome = if id == CommandId::GENERIC_NACK {
-            Outcome::Failed(RequestError::GenericNack(pdu.command_status))
-        } else {
-            Outcome::Response(pdu)
-        };
-        self.resolve(entry, announce, outcome);
-        self.maybe_answer_unbind();
-    }
-
-    fn on_request(&mut self, pdu: Pdu) {
-        let id = pdu.command_id();
-        let seq = pdu.sequence_number;
-        let Some(rule) = rule_for(id) else {
-            // Unknown (vendor, legacy) command id: SMPP 5.0 §2.11.1.
-            self.write_header(
-                CommandId::GENERIC_NACK,
-                CommandStatus::INVALID_COMMAND_ID,
-                seq,
-            );
-            return self.emit(Event::PeerViolation(PeerViolation::UnknownCommand {
-                command_id: id,
-                sequence_number: seq,
-            }));
-        };
-        if !rule.states(self.role.peer()).contains(self.state) {
-            if id == CommandId::UNBIND && self.unbinding == Unbinding::Ours {
-                // Both sides unbinding at once: agree, and wait for our own answer.
-                return self.write_header(CommandId::UNBIND_RESP, CommandStatus::OK, seq);
-            }
-            let answered = rule.illegal.status(self.state);
-            if let (Some(status), Some(resp)) = (answered, id.response_id()) {
-                self.write_header(resp, status, seq);
-            }
-            return self.emit(Event::PeerViolation(PeerViolation::IllegalRequest {
-                command_id: id,
-                sequence_number: seq,
-                state: self.state,
-                answered,
-            }));
-        }
-        match id {
-            CommandId::ENQUIRE_LINK => {
-                self.write_header(CommandId::ENQUIRE_LINK_RESP, CommandStatus::OK, seq)
-            }
-            CommandId::UNBIND => {
-                self.unbinding = Unbinding::Peers(seq);
-                self.timers.unbind = Some(self.now + self.config.unbind_timeout);
-                self.set_state(State::Unbound);
-                self.maybe_answer_unbind();
-            }
-            CommandId::OUTBIND => {
-                self.set_state(State::Outbound);
-                if let Body::Outbind(outbind) = pdu.body {
-                    self.emit(Event::Outbind(outbind));
-                }
-            }
-            CommandId::ALERT_NOTIFICATION => self.emit(Event::AlertNotification(pdu)),
-            _ => self.on_application_request(pdu, rule),
-        }
-    }
-
-    /// A legal request for the application: window, duplicates, then an event.
-    fn on_application_request(&mut self, pdu: Pdu, rule: &Rule) {
-        let id = pdu.command_id();
-        let seq = pdu.sequence_number;
-        let bind = BindKind::from_command_id(id);
-        let answer = if self.inbound.contains_key(&seq.get()) {
-            Some(CommandStatus::SYSTEM_ERROR)
-        } else if bind.is_some() && self.pending_bind.is_some() {
-            Some(
-                rule.illegal
-                    .status(self.state)
-                    .unwrap_or(CommandStatus::INVALID_BIND_STATUS),
-            )
-        } else if bind.is_none() && self.inbound.len() >= self.max_inbound() {
-            Some(CommandStatus::THROTTLED)
-        } else {
-            None
-        };
-        if let Some(status) = answer {
-            if let Some(resp) = id.response_id() {
-                self.write_header(resp, status, seq);
-            }
-            return self.emit(match status {
-                CommandStatus::SYSTEM_ERROR => {
-                    Event::PeerViolation(PeerViolation::DuplicateSequence {
-                        command_id: id,
-                        sequence_number: seq,
-                    })
-                }
-                CommandStatus::THROTTLED => Event::InboundThrottled {
-                    sequence_number: seq,
-                    command_id: id,
-                },
-                _ => Event::PeerViolation(PeerViolation::IllegalRequest {
-                    command_id: id,
-                    sequence_number: seq,
-                    state: self.state,
-                    answered: Some(status),
-                }),
-            });
-        }
-        self.inbound.insert(seq.get(), id);
-        match (bind, pdu.body) {
-            (
-                Some(kind),
-                Body::BindReceiver(b) | Body::BindTransmitter(b) | Body::BindTransceiver(b),
-            ) => {
-                self.pending_bind = Some(seq);
-                self.emit(Event::BindRequest {
-                    sequence_number: seq,
-                    kind,
-                    bind: b,
-                });
-            }
-            (_, body) => self.emit(Event::Request(Pdu {
-                command_status: pdu.command_status,
-                sequence_number: seq,
-                body,
-            })),
         }
     }
 }
