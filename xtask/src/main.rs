@@ -2,11 +2,13 @@
 //!
 //! - `cargo xtask ci`: the whole test suite, as CI runs it.
 //! - `cargo xtask fuzz [TARGET] [--seconds N]`: run cargo-fuzz targets.
+//! - `cargo xtask conformance [--check]`: write (or check) `docs/CONFORMANCE.md`.
 //! - `cargo xtask interop tshark`: Wireshark's dissector checks our golden PDUs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod conformance;
 mod fuzz;
 mod interop;
 
@@ -18,6 +20,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["ci", rest @ ..] => ci(rest),
         ["fuzz", rest @ ..] => fuzz::run(rest),
+        ["conformance", rest @ ..] => conformance::run(rest),
         ["interop", rest @ ..] => interop::run(rest),
         _ => {
             eprintln!(
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
                  commands:\n  \
                  ci [--quick]                       fmt, clippy, tests, docs, dependency checks, fuzz build + smoke, interop\n  \
                  fuzz [TARGET] [--seconds N]        run cargo-fuzz targets (all by default)\n  \
+                 conformance [--check]              write (or check) docs/CONFORMANCE.md from the code's tables\n  \
                  interop tshark                     decode every golden PDU with Wireshark's dissector"
             );
             return ExitCode::from(2);
@@ -122,6 +126,8 @@ fn ci(args: &[&str]) -> Result {
     run(cargo()
         .args(["doc", "--workspace", "--no-deps", "--locked"])
         .env("RUSTDOCFLAGS", "-D warnings"))?;
+    step("conformance statement is current");
+    conformance::run(&["--check"])?;
     step("smpp-proto depends on no runtime");
     no_runtime_in_core()?;
     step("benchmarks compile");

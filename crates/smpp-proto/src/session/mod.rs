@@ -144,7 +144,8 @@ pub use event::{
     CloseReason, Event, PeerViolation, RequestError, SendError, SessionError, Transmit,
 };
 pub use state::{
-    may_send, rule_for, BindKind, IllegalAnswer, Role, Rule, State, StateSet, RULES, SESSION_RULES,
+    may_send, rule_for, BindKind, IllegalAnswer, Role, Rule, State, StateSet, AUTOMATIC_STATUSES,
+    RULES, SESSION_RULES,
 };
 pub use stats::Stats;
 pub use timer::Timer;

@@ -381,16 +381,28 @@ pub fn may_send(role: Role, state: State, id: CommandId) -> bool {
     rule_for(id).is_some_and(|r| r.states(role).contains(state))
 }
 
+/// The statuses the session itself puts in answers it sends without the
+/// application (the decoder adds field-specific ones, see
+/// [`DecodeErrorKind::status`](crate::pdu::DecodeErrorKind::status)).
+pub const AUTOMATIC_STATUSES: &[(CommandStatus, &str)] = &[
+    (CommandStatus::INVALID_COMMAND_LENGTH, "generic_nack (sequence number 0) for a command_length below 16 or above the maximum; the session then closes"),
+    (CommandStatus::INVALID_COMMAND_ID, "generic_nack for a request with an unknown command id"),
+    (CommandStatus::INVALID_BIND_STATUS, "the `*_resp` of a request not allowed in the current state; a bind while another bind awaits the application"),
+    (CommandStatus::ALREADY_BOUND, "bind_`*_resp` for a bind received while bound"),
+    (CommandStatus::THROTTLED, "the `*_resp` of a request beyond the inbound window (`InboundOverflow::Throttle`)"),
+    (CommandStatus::SYSTEM_ERROR, "the `*_resp` of a request reusing the sequence number of one still awaiting our answer"),
+];
+
 /// Session rules beyond the table, as (rule, decision) pairs; `docs/CONFORMANCE.md`
 /// is generated from them and from [`RULES`].
 pub const SESSION_RULES: &[(&str, &str)] = &[
     ("Responses", "A response (generic_nack included) is accepted in every state when it matches an outstanding request of ours by sequence number and command id; any other response is reported (`PeerViolation::UnexpectedResponse`) and dropped, never answered."),
     ("Unknown command id", "Answered with generic_nack ESME_RINVCMDID echoing the sequence number; reported; the session continues."),
-    ("Malformed PDU", "Answered with the request's own *_resp carrying the decoder's status (or generic_nack when the header is unusable), same sequence number; reported; the session continues. A malformed response to one of our requests fails that request (`RequestError::MalformedResponse`)."),
+    ("Malformed PDU", "Answered with the request's own `*_resp` carrying the decoder's status (or generic_nack when the header is unusable), same sequence number; reported; the session continues. A malformed response to one of our requests fails that request (`RequestError::MalformedResponse`)."),
     ("Unframeable input", "command_length below 16 or above the configured maximum: generic_nack ESME_RINVCMDLEN with sequence number 0, then the session closes (`SessionError::Framing`)."),
     ("Request in the wrong state", "Answered per the table's last column; reported as `PeerViolation::IllegalRequest`; the session continues."),
     ("Bind while a bind is pending (MC)", "A second bind before the application answered the first is answered ESME_RINVBNDSTS."),
-    ("Duplicate sequence number", "A peer request reusing the sequence number of one of its requests we have not answered yet is answered with its *_resp and ESME_RSYSERR and reported."),
+    ("Duplicate sequence number", "A peer request reusing the sequence number of one of its requests we have not answered yet is answered with its `*_resp` and ESME_RSYSERR and reported."),
     ("Peer sequence numbers", "Any value (0, high bit set) is accepted and echoed unchanged."),
     ("Our sequence numbers", "1..=0x7FFFFFFF, wrapping to 1, skipping any number still in flight."),
     ("Inbound window", "At most `max_inbound` peer requests await the application's answer. Beyond that: answered ESME_RTHROTTLED and reported (`InboundOverflow::Throttle`), or input stops being accepted until the application answers (`InboundOverflow::Backpressure`)."),
