@@ -388,7 +388,7 @@ pub const AUTOMATIC_STATUSES: &[(CommandStatus, &str)] = &[
     (CommandStatus::INVALID_COMMAND_LENGTH, "generic_nack (sequence number 0) for a command_length below 16 or above the maximum; the session then closes"),
     (CommandStatus::INVALID_COMMAND_ID, "generic_nack for a request with an unknown command id"),
     (CommandStatus::INVALID_BIND_STATUS, "the `*_resp` of a request not allowed in the current state; a bind while another bind awaits the application"),
-    (CommandStatus::ALREADY_BOUND, "bind_`*_resp` for a bind received while bound"),
+    (CommandStatus::ALREADY_BOUND, "`bind_*_resp` for a bind received while bound"),
     (CommandStatus::THROTTLED, "the `*_resp` of a request beyond the inbound window (`InboundOverflow::Throttle`)"),
     (CommandStatus::SYSTEM_ERROR, "the `*_resp` of a request reusing the sequence number of one still awaiting our answer"),
 ];
