@@ -708,7 +708,7 @@ impl Session {
             return;
         };
         let keepalive = usize::from(self.timers.keepalive.is_some());
-        if self.in_flight.len() - keepalive == 0 && self.inbound.is_empty() {
+        if self.in_flight.len().saturating_sub(keepalive) == 0 && self.inbound.is_empty() {
             self.write_header(CommandId::UNBIND_RESP, CommandStatus::OK, seq);
             self.close_with(CloseReason::Unbound);
         }
