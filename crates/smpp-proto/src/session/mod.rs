@@ -75,11 +75,11 @@
 //! };
 //! esme.bind(now, BindKind::Transceiver, bind)?;
 //! transfer(now, &mut esme, &mut mc);
-//! let Some(Event::BindRequest { sequence_number, bind, .. }) = mc.poll_event() else {
+//! let Some(Event::BindRequest { sequence_number, kind, bind }) = mc.poll_event() else {
 //!     panic!("expected a bind request")
 //! };
 //! assert_eq!(bind.system_id, "esme01");
-//! let accept = Body::BindTransceiverResp(BindResp { system_id: "SMSC".into(), ..Default::default() });
+//! let accept = kind.response(BindResp { system_id: "SMSC".into(), ..Default::default() });
 //! mc.send_response(now, sequence_number, CommandStatus::OK, accept)?;
 //! assert!(matches!(events(&mut mc)[..], [Event::StateChanged { to: State::BoundTrx, .. }]));
 //! transfer(now, &mut mc, &mut esme);
@@ -420,11 +420,7 @@ impl Session {
         if self.bind_in_flight {
             return Err(SendError::InProgress(bind));
         }
-        let body = match kind {
-            BindKind::Transmitter => Body::BindTransmitter(bind),
-            BindKind::Receiver => Body::BindReceiver(bind),
-            BindKind::Transceiver => Body::BindTransceiver(bind),
-        };
+        let body = kind.request(bind);
         let deadline = self.now + self.config.response_timeout;
         let unwrap_bind = |b: Body| match b {
             Body::BindTransmitter(b) | Body::BindReceiver(b) | Body::BindTransceiver(b) => b,

@@ -9,7 +9,7 @@
 
 use core::fmt;
 
-use crate::pdu::{CommandId, CommandStatus};
+use crate::pdu::{Bind, BindResp, Body, CommandId, CommandStatus};
 
 /// Which end of the connection this session is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,6 +73,26 @@ impl BindKind {
             0x01 => Some(BindKind::Receiver),
             0x09 => Some(BindKind::Transceiver),
             _ => None,
+        }
+    }
+
+    /// The bind request body of this kind.
+    pub fn request(self, bind: Bind) -> Body {
+        match self {
+            BindKind::Transmitter => Body::BindTransmitter(bind),
+            BindKind::Receiver => Body::BindReceiver(bind),
+            BindKind::Transceiver => Body::BindTransceiver(bind),
+        }
+    }
+
+    /// The bind response body of this kind: what an MC passes to
+    /// [`Session::send_response`](super::Session::send_response) to answer
+    /// [`Event::BindRequest`](super::Event::BindRequest).
+    pub fn response(self, resp: BindResp) -> Body {
+        match self {
+            BindKind::Transmitter => Body::BindTransmitterResp(resp),
+            BindKind::Receiver => Body::BindReceiverResp(resp),
+            BindKind::Transceiver => Body::BindTransceiverResp(resp),
         }
     }
 

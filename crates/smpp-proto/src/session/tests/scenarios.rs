@@ -670,3 +670,199 @@ fn inbound_window_overflow_is_throttled_or_backpressured() {
         .iter()
         .all(|e| !matches!(e, Event::Response(p) if p.command_status == CommandStatus::THROTTLED)));
 }
+
+#[test]
+fn generic_nack_fails_the_request_it_answers() {
+    let mut sim = Sim::new(config());
+    sim.bind(BindKind::Transmitter);
+    sim.esme.take_events();
+    sim.mc.app.answer_requests = false;
+    let seq = sim.esme.s.send_request(sim.now, submit("nack me")).unwrap();
+    sim.settle();
+    sim.mc
+        .s
+        .send_response(
+            sim.now,
+            seq,
+            CommandStatus::SYSTEM_ERROR,
+            Body::GenericNack(Default::default()),
+        )
+        .unwrap();
+    sim.settle();
+    assert_eq!(
+        sim.esme.take_events(),
+        vec![Event::RequestFailed {
+            sequence_number: seq,
+            command_id: CommandId::SUBMIT_SM,
+            error: RequestError::GenericNack(CommandStatus::SYSTEM_ERROR)
+        }]
+    );
+}
+
+#[test]
+fn unbinds_crossing_on_the_wire_both_complete() {
+    let mut sim = Sim::new(config());
+    sim.bind(BindKind::Transceiver);
+    sim.esme.take_events();
+    sim.mc.take_events();
+    let e = sim.esme.s.unbind(sim.now).unwrap();
+    let m = sim.mc.s.unbind(sim.now).unwrap();
+    sim.settle();
+    for (events, seq) in [(sim.esme.take_events(), e), (sim.mc.take_events(), m)] {
+        assert!(
+            events
+                .iter()
+                .any(|ev| matches!(ev, Event::Response(p) if p.sequence_number == seq)),
+            "{events:?}"
+        );
+        assert_eq!(closed_reason(&events), Some(&CloseReason::Unbound));
+        assert!(!events
+            .iter()
+            .any(|ev| matches!(ev, Event::PeerViolation(_))));
+    }
+}
+
+#[test]
+fn bind_while_bound_is_answered_already_bound() {
+    let mut sim = Sim::new(config());
+    sim.bind(BindKind::Transceiver);
+    sim.mc.take_events();
+    // The application cannot bind twice...
+    assert!(matches!(
+        sim.esme
+            .s
+            .bind(sim.now, BindKind::Transmitter, Default::default()),
+        Err(SendError::InvalidState(_))
+    ));
+    // ...and a peer that does gets ESME_RALYBND.
+    let raw = Pdu::request(
+        SequenceNumber::new(5),
+        Body::BindTransmitter(Default::default()),
+    );
+    sim.inject(End::Mc, &raw.to_vec().unwrap());
+    sim.settle();
+    let answer = written(&sim, End::Mc).pop().unwrap();
+    assert_eq!(answer.command_id(), CommandId::BIND_TRANSMITTER_RESP);
+    assert_eq!(answer.command_status, CommandStatus::ALREADY_BOUND);
+    assert_eq!(sim.mc.s.state(), State::BoundTrx);
+}
+
+#[test]
+fn odd_peer_sequence_numbers_are_echoed() {
+    let mut sim = Sim::new(config());
+    sim.bind(BindKind::Receiver);
+    for seq in [0u32, 0x8000_0001, 0xFFFF_FFFF] {
+        let raw = Pdu::request(
+            SequenceNumber::new(seq),
+            Body::DeliverSm(DeliverSm::default()),
+        );
+        sim.inject(End::Esme, &raw.to_vec().unwrap());
+        let el = Pdu::enquire_link(SequenceNumber::new(seq));
+        sim.inject(End::Esme, &el.to_vec().unwrap());
+    }
+    sim.settle();
+    // enquire_link is answered during input, deliver_sm by the application after it.
+    let mut answers: Vec<(CommandId, u32)> = written(&sim, End::Esme)
+        .iter()
+        .skip(1) // the bind
+        .map(|p| (p.command_id(), p.sequence_number.get()))
+        .collect();
+    let mut expected = Vec::new();
+    for seq in [0u32, 0x8000_0001, 0xFFFF_FFFF] {
+        expected.push((CommandId::DELIVER_SM_RESP, seq));
+        expected.push((CommandId::ENQUIRE_LINK_RESP, seq));
+    }
+    answers.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(answers, expected);
+}
+
+#[test]
+fn duplicate_sequence_from_the_peer_is_refused_and_reported() {
+    let mut sim = Sim::new(config());
+    sim.bind(BindKind::Transmitter);
+    sim.mc.take_events();
+    sim.mc.app.answer_requests = false;
+    let raw = Pdu::request(SequenceNumber::new(9), submit("one"))
+        .to_vec()
+        .unwrap();
+    sim.inject(End::Mc, &raw);
+    sim.inject(End::Mc, &raw);
+    sim.settle();
+    let mc = sim.mc.take_events();
+    assert!(matches!(&mc[0], Event::Request(p) if p.sequence_number.get() == 9));
+    assert!(matches!(
+        &mc[1],
+        Event::PeerViolation(PeerViolation::DuplicateSequence { .. })
+    ));
+    let answer = written(&sim, End::Mc).pop().unwrap();
+    assert_eq!(answer.command_status, CommandStatus::SYSTEM_ERROR);
+    assert_eq!(
+        sim.mc.s.pending_inbound(),
+        1,
+        "the first still awaits its answer"
+    );
+}
+
+#[test]
+fn alert_notification_needs_no_answer_and_is_reported_when_illegal() {
+    let mut sim = Sim::new(config());
+    sim.bind(BindKind::Receiver);
+    sim.esme.take_events();
+    sim.mc
+        .s
+        .send_request(sim.now, Body::AlertNotification(Default::default()))
+        .unwrap();
+    sim.settle();
+    assert!(matches!(
+        &sim.esme.take_events()[..],
+        [Event::AlertNotification(_)]
+    ));
+    // To a transmitter it is illegal, and there is no response PDU to send.
+    let mut sim = Sim::new(config());
+    sim.bind(BindKind::Transmitter);
+    sim.esme.take_events();
+    let raw = Pdu::request(
+        SequenceNumber::new(3),
+        Body::AlertNotification(Default::default()),
+    );
+    sim.inject(End::Esme, &raw.to_vec().unwrap());
+    sim.settle();
+    assert!(matches!(
+        &sim.esme.take_events()[..],
+        [Event::PeerViolation(PeerViolation::IllegalRequest {
+            answered: None,
+            ..
+        })]
+    ));
+    assert_eq!(
+        written(&sim, End::Esme).len(),
+        1,
+        "only the bind was ever written"
+    );
+}
+
+#[test]
+fn stats_count_per_command_and_status() {
+    let mut sim = Sim::new(config());
+    sim.bind(BindKind::Transceiver);
+    for _ in 0..3 {
+        sim.esme.s.send_request(sim.now, submit("count")).unwrap();
+    }
+    sim.inject(End::Mc, &frame(0x22, 0, 1, b""));
+    sim.settle();
+    let esme = sim.esme.s.stats();
+    assert_eq!(esme.sent(CommandId::SUBMIT_SM), 3);
+    assert_eq!(esme.received(CommandId::SUBMIT_SM_RESP), 3);
+    assert_eq!(
+        esme.received_status(CommandStatus::OK),
+        4,
+        "bind_resp and 3 submit_sm_resp"
+    );
+    let mc = sim.mc.s.stats();
+    assert_eq!(mc.received(CommandId::SUBMIT_SM), 3);
+    assert_eq!(mc.received_other(), 1);
+    assert_eq!(mc.sent_status(CommandStatus::INVALID_COMMAND_ID), 1);
+    assert_eq!(mc.max_in_flight, 10);
+    assert_eq!(esme.in_flight, 0);
+}

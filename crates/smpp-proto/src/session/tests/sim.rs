@@ -90,11 +90,7 @@ impl Side {
                             system_id: "SMSC".into(),
                             ..Default::default()
                         };
-                        let body = match kind {
-                            BindKind::Transmitter => Body::BindTransmitterResp(resp),
-                            BindKind::Receiver => Body::BindReceiverResp(resp),
-                            BindKind::Transceiver => Body::BindTransceiverResp(resp),
-                        };
+                        let body = kind.response(resp);
                         self.s
                             .send_response(now, *sequence_number, status, body)
                             .expect("bind answer");
