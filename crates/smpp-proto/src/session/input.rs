@@ -136,7 +136,7 @@ impl Session {
             }
             CommandId::UNBIND => {
                 self.unbinding = Unbinding::Peers(seq);
-                self.timers.unbind = Some(self.now + self.config.unbind_timeout);
+                self.timers.unbind = Some(self.after(self.config.unbind_timeout));
                 self.set_state(State::Unbound);
                 self.maybe_answer_unbind();
             }

@@ -391,7 +391,7 @@ impl Session {
             self.start_unbind(false);
         }
         if due(self, Timer::EnquireLink) {
-            let deadline = now + self.config.enquire_link_timeout;
+            let deadline = self.after(self.config.enquire_link_timeout);
             let seq =
                 self.in_flight
                     .insert(CommandId::ENQUIRE_LINK, Origin::Keepalive, deadline, false);
@@ -421,7 +421,7 @@ impl Session {
             return Err(SendError::InProgress(bind));
         }
         let body = kind.request(bind);
-        let deadline = self.now + self.config.response_timeout;
+        let deadline = self.after(self.config.response_timeout);
         let unwrap_bind = |b: Body| match b {
             Body::BindTransmitter(b) | Body::BindReceiver(b) | Body::BindTransceiver(b) => b,
             _ => unreachable!("a bind body"),
@@ -493,7 +493,7 @@ impl Session {
         if id.response_id().is_none() {
             return self.send_untracked(body);
         }
-        let deadline = self.now + self.config.response_timeout;
+        let deadline = self.after(self.config.response_timeout);
         self.send_tracked(body, Origin::App, deadline, true)
     }
 
@@ -548,7 +548,7 @@ impl Session {
     pub fn enquire_link(&mut self, now: Instant) -> Result<SequenceNumber, SendError<()>> {
         self.tick(now);
         self.check_local(CommandId::ENQUIRE_LINK)?;
-        let deadline = self.now + self.config.response_timeout;
+        let deadline = self.after(self.config.response_timeout);
         self.send_tracked(
             Body::EnquireLink(pdu::Tlvs::new()),
             Origin::App,
@@ -592,11 +592,17 @@ impl Session {
         if self.out.is_empty() {
             return None;
         }
-        buf.extend_from_slice(&self.out);
         let t = Transmit {
             len: self.out.len(),
             pdus: self.out_pdus,
         };
+        if buf.is_empty() {
+            // Appending to nothing is handing over: swap buffers instead of
+            // copying (both keep their capacity for reuse).
+            std::mem::swap(&mut self.out, buf);
+        } else {
+            buf.extend_from_slice(&self.out);
+        }
         self.out.clear();
         self.out_pdus = 0;
         Some(t)
@@ -629,6 +635,13 @@ impl Session {
     #[cfg(test)]
     pub(crate) fn set_next_sequence_number(&mut self, seq: SequenceNumber) {
         self.in_flight.set_next(seq);
+    }
+
+    /// `now + d`, saturating far in the future instead of overflowing (a
+    /// configured `Duration::MAX` means "never", not a panic).
+    fn after(&self, d: std::time::Duration) -> Instant {
+        const CENTURY: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+        self.now.checked_add(d.min(CENTURY)).unwrap_or(self.now)
     }
 
     fn tick(&mut self, now: Instant) {
@@ -678,7 +691,7 @@ impl Session {
 
     /// Sends unbind and enters UNBOUND. `None` if the output buffer is full.
     fn start_unbind(&mut self, report: bool) -> Option<SequenceNumber> {
-        let deadline = self.now + self.config.unbind_timeout;
+        let deadline = self.after(self.config.unbind_timeout);
         if report
             && !self.out.is_empty()
             && self.out.len() + HEADER_LEN > self.config.max_buffered_output

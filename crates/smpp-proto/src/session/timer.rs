@@ -117,7 +117,8 @@ impl Timers {
         state: State,
         config: &SessionConfig,
     ) -> Option<Instant> {
-        let after = |t: Instant, d: Option<Duration>| d.and_then(|d| t.checked_add(d));
+        let century = Duration::from_secs(100 * 365 * 86_400);
+        let after = |t: Instant, d: Option<Duration>| d.and_then(|d| t.checked_add(d.min(century)));
         match timer {
             Timer::SessionInit if matches!(state, State::Open | State::Outbound) => {
                 after(self.opened, config.session_init_timeout)

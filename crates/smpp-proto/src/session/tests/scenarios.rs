@@ -866,3 +866,21 @@ fn stats_count_per_command_and_status() {
     assert_eq!(mc.max_in_flight, 10);
     assert_eq!(esme.in_flight, 0);
 }
+
+#[test]
+fn huge_durations_mean_never_not_a_panic() {
+    let cfg = config()
+        .with_response_timeout(Duration::MAX)
+        .with_unbind_timeout(Duration::MAX)
+        .with_enquire_link_interval(Some(Duration::MAX))
+        .with_inactivity_timeout(Some(Duration::MAX))
+        .with_session_init_timeout(Some(Duration::MAX));
+    let mut sim = Sim::new(cfg);
+    sim.bind(BindKind::Transceiver);
+    sim.mc.app.answer_requests = false;
+    sim.esme.s.send_request(sim.now, submit("patient")).unwrap();
+    sim.run_for(Duration::from_secs(3600 * 24));
+    assert_eq!(sim.esme.s.in_flight(), 1);
+    sim.esme.s.unbind(sim.now).unwrap();
+    sim.settle();
+}
