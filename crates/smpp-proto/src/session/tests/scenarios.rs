@@ -884,3 +884,204 @@ fn huge_durations_mean_never_not_a_panic() {
     sim.esme.s.unbind(sim.now).unwrap();
     sim.settle();
 }
+
+#[test]
+fn undrained_output_refuses_sends_and_stops_input() {
+    let mut sim = Sim::new(config().with_max_buffered_output(100));
+    sim.bind(BindKind::Transceiver);
+    // Nobody calls poll_transmit: the second submit no longer fits.
+    let now = sim.now;
+    sim.esme.s.send_request(now, submit("first")).unwrap();
+    let err = sim.esme.s.send_request(now, submit("second")).unwrap_err();
+    assert!(matches!(err, SendError::OutputFull(Body::SubmitSm(_))));
+    // Automatic answers fill the buffer too; then input waits.
+    let mut wire = Vec::new();
+    for _ in 0..5 {
+        Pdu::enquire_link(SequenceNumber::new(1))
+            .encode(&mut wire)
+            .unwrap();
+    }
+    let n = sim.esme.s.handle_input(now, &wire);
+    assert!(n < wire.len() && n % 16 == 0, "{n}");
+    assert!(sim.esme.s.is_input_blocked());
+    assert_eq!(sim.esme.s.handle_input(now, &wire[n..]), 0);
+    // Draining makes room for the rest.
+    let mut out = Vec::new();
+    assert!(sim.esme.s.poll_transmit(now, &mut out).is_some());
+    assert_eq!(sim.esme.s.handle_input(now, &wire[n..]), wire.len() - n);
+    sim.esme.s.send_request(now, err.into_inner()).unwrap();
+}
+
+#[test]
+fn undrained_events_stop_input_without_losing_anything() {
+    let mut sim = Sim::new(config().with_max_buffered_events(2));
+    sim.bind(BindKind::Receiver);
+    let now = sim.now;
+    let mut wire = Vec::new();
+    for seq in 1..=5 {
+        let p = Pdu::request(
+            SequenceNumber::new(seq),
+            Body::DeliverSm(DeliverSm::default()),
+        );
+        p.encode(&mut wire).unwrap();
+    }
+    let mut rest = &wire[..];
+    let mut seen = Vec::new();
+    while !rest.is_empty() {
+        let n = sim.esme.s.handle_input(now, rest);
+        assert!(n > 0 || sim.esme.s.stats().buffered_events >= 2);
+        rest = &rest[n..];
+        while let Some(e) = sim.esme.s.poll_event() {
+            seen.push(e);
+        }
+    }
+    let seqs: Vec<u32> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Event::Request(p) => Some(p.sequence_number.get()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn unanswered_unbind_closes_after_the_unbind_timeout() {
+    let mut sim = Sim::new(config().with_unbind_timeout(Duration::from_secs(3)));
+    sim.bind(BindKind::Transmitter);
+    sim.esme.take_events();
+    sim.latency = Duration::from_secs(3600); // the MC never hears it
+    let seq = sim.esme.s.unbind(sim.now).unwrap();
+    sim.run_for(Duration::from_secs(4));
+    let esme = sim.esme.take_events();
+    assert!(esme.iter().any(|e| matches!(e,
+        Event::RequestFailed { sequence_number, error: RequestError::SessionClosed, .. } if *sequence_number == seq)));
+    assert_eq!(
+        closed_reason(&esme),
+        Some(&CloseReason::Error(SessionError::UnbindTimeout))
+    );
+}
+
+#[test]
+fn esme_rejects_an_outbind_by_closing() {
+    let mut sim = Sim::new(config());
+    sim.mc.s.outbind(sim.now, Outbind::default()).unwrap();
+    sim.settle();
+    assert!(matches!(
+        sim.esme.take_events().last(),
+        Some(Event::Outbind(_))
+    ));
+    sim.esme.s.close(sim.now).unwrap();
+    assert!(matches!(
+        sim.esme.s.close(sim.now),
+        Err(SendError::Closed(()))
+    ));
+    sim.settle();
+    assert_eq!(
+        closed_reason(&sim.esme.take_events()),
+        Some(&CloseReason::Local)
+    );
+    assert_eq!(
+        closed_reason(&sim.mc.take_events()),
+        Some(&CloseReason::Error(SessionError::ConnectionLost))
+    );
+}
+
+#[test]
+fn misuse_is_refused_with_the_value_handed_back() {
+    let mut sim = Sim::new(config());
+    let now = sim.now;
+    // An MC cannot bind, an ESME cannot outbind or deliver.
+    assert!(matches!(
+        sim.mc
+            .s
+            .bind(now, BindKind::Transceiver, Default::default()),
+        Err(SendError::WrongCommand(_))
+    ));
+    assert!(matches!(
+        sim.esme.s.outbind(now, Outbind::default()),
+        Err(SendError::WrongCommand(_))
+    ));
+    assert!(matches!(
+        sim.esme
+            .s
+            .send_request(now, Body::DeliverSm(DeliverSm::default())),
+        Err(SendError::WrongCommand(_))
+    ));
+    // Responses and session management do not go through send_request.
+    assert!(matches!(
+        sim.esme
+            .s
+            .send_request(now, Body::EnquireLink(Default::default())),
+        Err(SendError::WrongCommand(_))
+    ));
+    assert!(matches!(
+        sim.esme
+            .s
+            .send_request(now, Body::SubmitSmResp(Default::default())),
+        Err(SendError::WrongCommand(_))
+    ));
+    // A bind in progress cannot be doubled; an answer to nothing is refused.
+    sim.esme
+        .s
+        .bind(now, BindKind::Transceiver, Default::default())
+        .unwrap();
+    assert!(matches!(
+        sim.esme
+            .s
+            .bind(now, BindKind::Transceiver, Default::default()),
+        Err(SendError::InProgress(_))
+    ));
+    assert!(matches!(
+        sim.esme.s.send_response(
+            now,
+            SequenceNumber::new(1),
+            CommandStatus::OK,
+            Body::DeliverSmResp(Default::default())
+        ),
+        Err(SendError::NotPending(_))
+    ));
+    // A field that does not encode is refused before anything is sent.
+    let too_long = Body::SubmitSm(SubmitSm {
+        source_addr: "0123456789012345678901234567890".into(),
+        ..Default::default()
+    });
+    sim.settle();
+    assert!(matches!(
+        sim.esme.s.send_request(sim.now, too_long),
+        Err(SendError::Encode(_, _))
+    ));
+    // The MC must answer a bind with the matching response.
+    let mut sim = Sim::new(config());
+    sim.mc.app.answer_binds = None;
+    sim.esme
+        .s
+        .bind(sim.now, BindKind::Receiver, Default::default())
+        .unwrap();
+    sim.settle();
+    let seq = match sim.mc.take_events().pop() {
+        Some(Event::BindRequest {
+            sequence_number, ..
+        }) => sequence_number,
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(
+        sim.mc.s.send_response(
+            sim.now,
+            seq,
+            CommandStatus::OK,
+            BindKind::Transmitter.response(Default::default())
+        ),
+        Err(SendError::ResponseMismatch(_))
+    ));
+    sim.mc
+        .s
+        .send_response(
+            sim.now,
+            seq,
+            CommandStatus::OK,
+            BindKind::Receiver.response(Default::default()),
+        )
+        .unwrap();
+    assert_eq!(sim.mc.s.state(), State::BoundRx);
+}
