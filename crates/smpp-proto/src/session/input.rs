@@ -3,6 +3,7 @@
 
 use crate::pdu::{self, Body, CommandId, CommandStatus, DecodeError, Decoded, Pdu};
 
+use super::window::Origin;
 use super::{
     is_keepalive, rule_for, BindKind, CloseReason, Event, Outcome, PeerViolation, RequestError,
     Rule, Session, SessionError, State, Unbinding,
@@ -89,12 +90,15 @@ impl Session {
                 command_status: pdu.command_status,
             }));
         };
-        let outcome = if id == CommandId::GENERIC_NACK {
-            Outcome::Failed(RequestError::GenericNack(pdu.command_status))
+        if id == CommandId::GENERIC_NACK {
+            let error = RequestError::GenericNack(pdu.command_status);
+            self.resolve(entry, announce, Outcome::Failed(error));
+        } else if entry.origin == Origin::App && !announce {
+            // The hot path: the PDU moves straight into its event.
+            self.emit(Event::Response(pdu));
         } else {
-            Outcome::Response(pdu)
-        };
-        self.resolve(entry, announce, outcome);
+            self.resolve(entry, announce, Outcome::Response(pdu));
+        }
         self.maybe_answer_unbind();
     }
 
