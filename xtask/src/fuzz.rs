@@ -51,28 +51,60 @@ fn fuzz_cmd() -> Command {
     c
 }
 
-/// Seeds every target's corpus with the golden PDUs (decode_pdu) so that the
-/// fuzzer starts from real traffic.
+/// Seeds a target's corpus with the golden PDUs (decode_pdu; wrapped in
+/// scripts for the session targets) so that the fuzzer starts from real traffic.
 fn seed_corpus(target: &str) -> Result<std::path::PathBuf> {
     let dir = root().join("fuzz/corpus").join(target);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     if target == "decode_pdu" {
-        let golden = std::fs::read_to_string(root().join("crates/smpp-proto/testdata/golden.txt"))
-            .map_err(|e| e.to_string())?;
-        for line in golden
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        {
-            let mut parts = line.split_whitespace();
-            let (Some(name), Some(_), Some(hex)) = (parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
-            let bytes = hex::decode(hex).map_err(|e| format!("golden {name}: {e}"))?;
+        for (name, bytes) in golden()? {
             write_if_changed(&dir.join(format!("seed-{name}")), &bytes)?;
         }
     }
+    if target.starts_with("session_") {
+        // Scripts for the session drivers (see smpp-proto's fuzzing/session.rs):
+        // op 0 feeds the next N octets as peer bytes, 9 sends a request, 11
+        // answers a peer request, 6 advances time, 14 unbinds, 17/18/19/23
+        // inject well-formed peer PDUs.
+        let scripts: [&[u8]; 6] = [
+            &[0x00, 9, 0, 9, 0, 23],
+            &[0x01, 18, 5, 18, 6, 11, 0, 11, 0],
+            &[0x00, 9, 0, 6, 60, 6, 60],
+            &[0x02, 6, 40, 6, 40, 6, 200, 17, 0, 0],
+            &[0x20, 19, 4, 22, 19, 2, 8, 8],
+            &[0x05, 9, 1, 19, 0, 17, 0, 0, 14, 23],
+        ];
+        for (i, script) in scripts.iter().enumerate() {
+            write_if_changed(&dir.join(format!("seed-script-{i}")), script)?;
+        }
+        for (name, bytes) in golden()? {
+            if bytes.len() <= 255 {
+                let mut script = vec![0x00, 0x00, bytes.len() as u8];
+                script.extend_from_slice(&bytes);
+                write_if_changed(&dir.join(format!("seed-{name}")), &script)?;
+            }
+        }
+    }
     Ok(dir)
+}
+
+/// The golden PDUs: (name, wire bytes).
+fn golden() -> Result<Vec<(String, Vec<u8>)>> {
+    let golden = std::fs::read_to_string(root().join("crates/smpp-proto/testdata/golden.txt"))
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for line in golden
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let mut parts = line.split_whitespace();
+        let (Some(name), Some(_), Some(hex)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let bytes = hex::decode(hex).map_err(|e| format!("golden {name}: {e}"))?;
+        out.push((name.to_string(), bytes));
+    }
+    Ok(out)
 }
 
 fn write_if_changed(path: &Path, bytes: &[u8]) -> Result {

@@ -2,6 +2,7 @@
 //!
 //! - `cargo xtask ci`: the whole test suite, as CI runs it.
 //! - `cargo xtask fuzz [TARGET] [--seconds N]`: run cargo-fuzz targets.
+//! - `cargo xtask conformance [--check]`: write (or check) `docs/CONFORMANCE.md`.
 //! - `cargo xtask interop tshark`: Wireshark's dissector checks our golden PDUs.
 //! - `cargo xtask bench codec`: the codec race against rusmpp and smpp34, as a table.
 
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod conformance;
 mod fuzz;
 mod interop;
 
@@ -20,6 +22,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["ci", rest @ ..] => ci(rest),
         ["fuzz", rest @ ..] => fuzz::run(rest),
+        ["conformance", rest @ ..] => conformance::run(rest),
         ["interop", rest @ ..] => interop::run(rest),
         ["bench", rest @ ..] => bench::run_bench(rest),
         _ => {
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
                  commands:\n  \
                  ci [--quick]                       fmt, clippy (benches too), tests, docs, dependency checks, fuzz smoke, interop\n  \
                  fuzz [TARGET] [--seconds N]        run cargo-fuzz targets (all by default)\n  \
+                 conformance [--check]              write (or check) docs/CONFORMANCE.md from the code's tables\n  \
                  interop tshark                     decode every golden PDU with Wireshark's dissector\n  \
                  bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table"
             );
@@ -126,6 +130,8 @@ fn ci(args: &[&str]) -> Result {
     run(cargo()
         .args(["doc", "--workspace", "--no-deps", "--locked"])
         .env("RUSTDOCFLAGS", "-D warnings"))?;
+    step("conformance statement is current");
+    conformance::run(&["--check"])?;
     step("smpp-proto depends on no runtime");
     no_runtime_in_core()?;
     if quick {

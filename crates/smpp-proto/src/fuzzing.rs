@@ -53,3 +53,17 @@ pub fn roundtrip(pdu: &Pdu) {
     assert_eq!(&back, pdu);
     assert_eq!(back.to_vec().expect("re-encodes"), wire);
 }
+
+/// An ESME session, bound (or not, as the input decides), driven by the
+/// input as a script of peer bytes, application commands and time.
+pub fn session_esme(data: &[u8]) {
+    session::Driver::run(crate::session::Role::Esme, data);
+}
+
+/// An MC session, bound (or not, as the input decides), driven by the input
+/// as a script of peer bytes, application commands and time.
+pub fn session_mc(data: &[u8]) {
+    session::Driver::run(crate::session::Role::Mc, data);
+}
+
+mod session;
