@@ -177,7 +177,7 @@ fn race(c: &mut Criterion) {
         g.bench_function("smpp-proto", |b| {
             b.iter(|| {
                 out.clear();
-                black_box(&pdu).encode(&mut out).unwrap();
+                black_box(&pdu).encode_to_vec(&mut out).unwrap();
                 black_box(out.len())
             })
         });

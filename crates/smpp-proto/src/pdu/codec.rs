@@ -332,24 +332,10 @@ impl<'c> Reader<'c> {
             ));
         }
         let rest = &self.frame[self.pos..self.end];
-        let len = match rest.iter().position(|&b| b == 0) {
-            Some(n) => n,
-            None if self.config.allow_missing_final_nul => {
-                // The string runs to the end of the body.
-                let s = self.frame.slice(self.pos..self.end);
-                if s.len() + 1 > max && !self.config.allow_oversize_strings {
-                    return Err(self.err(
-                        DecodeErrorKind::StringTooLong {
-                            field,
-                            len: s.len() + 1,
-                            max,
-                        },
-                        status,
-                    ));
-                }
-                self.pos = self.end;
-                return Ok(COctetString::from_bytes_unchecked(s));
-            }
+        let (len, consumed) = match rest.iter().position(|&b| b == 0) {
+            Some(n) => (n, n + 1),
+            // The string runs to the end of the body.
+            None if self.config.allow_missing_final_nul => (rest.len(), rest.len()),
             None => return Err(self.err(DecodeErrorKind::MissingNul { field }, status)),
         };
         if len + 1 > max && !self.config.allow_oversize_strings {
@@ -362,13 +348,9 @@ impl<'c> Reader<'c> {
                 status,
             ));
         }
-        let s = if len == 0 {
-            Bytes::new()
-        } else {
-            self.frame.slice(self.pos..self.pos + len)
-        };
-        self.pos += len + 1;
-        Ok(COctetString::from_bytes_unchecked(s))
+        let s = COctetString::from_frame(&self.frame, self.pos..self.pos + len);
+        self.pos += consumed;
+        Ok(s)
     }
 
     /// A time field: C(1|17).

@@ -421,10 +421,29 @@ impl Pdu {
         Ok(len)
     }
 
+    /// Appends the PDU to a vector and returns its length: the fast path of
+    /// [`Pdu::encode`] (the space is made once and filled as a plain slice).
+    /// On error nothing is appended.
+    pub fn encode_to_vec(&self, out: &mut Vec<u8>) -> Result<usize, EncodeError> {
+        let len = self.encoded_len()?;
+        let start = out.len();
+        out.resize(start + len, 0);
+        let mut slot = &mut out[start..];
+        slot.put_u32(len as u32);
+        slot.put_u32(self.command_id().0);
+        slot.put_u32(self.command_status.0);
+        slot.put_u32(self.sequence_number.0);
+        if len > HEADER_LEN {
+            self.body.write(&mut slot);
+        }
+        debug_assert!(slot.is_empty(), "encoded_len and write agree");
+        Ok(len)
+    }
+
     /// Encodes into a new vector.
     pub fn to_vec(&self) -> Result<Vec<u8>, EncodeError> {
-        let mut v = Vec::with_capacity(self.encoded_len()?);
-        self.encode(&mut v)?;
+        let mut v = Vec::new();
+        self.encode_to_vec(&mut v)?;
         Ok(v)
     }
 }

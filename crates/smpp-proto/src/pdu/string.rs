@@ -5,25 +5,40 @@ use core::fmt;
 
 /// The content of a C-Octet String field, *without* its terminating NUL.
 ///
-/// Decoding slices it out of the received frame without copying; building one
-/// from a `&'static str` does not copy either. An empty value is the spec's
-/// "NULL" string (a lone 0x00 on the wire).
+/// Short values (up to 22 octets: addresses, service types, times, system ids,
+/// passwords, most message ids) are stored inline: copying them out of a
+/// received frame is cheaper than sharing it, and costs no allocation and no
+/// reference-count traffic. Longer values are zero-copy slices of the frame,
+/// and `from_static` never copies. An empty value is the spec's "NULL" string
+/// (a lone 0x00 on the wire).
 ///
 /// The codec checks the field's maximum length and that the content holds no
 /// NUL when it encodes; the content is ASCII by specification but any bytes
 /// are carried (`as_str` fails on non-UTF-8, `Display` is lossy).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct COctetString(Bytes);
+#[derive(Clone)]
+pub struct COctetString(Repr);
+
+/// Fits beside `Bytes`' non-null vtable pointer: the enum stays 32 bytes.
+const INLINE_CAP: usize = 22;
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, buf: [u8; INLINE_CAP] },
+    Shared(Bytes),
+}
 
 impl COctetString {
     /// The empty ("NULL") string.
     pub const fn new() -> Self {
-        COctetString(Bytes::new())
+        COctetString(Repr::Inline {
+            len: 0,
+            buf: [0; INLINE_CAP],
+        })
     }
 
     /// A string that borrows static data (no copy).
     pub const fn from_static(s: &'static str) -> Self {
-        COctetString(Bytes::from_static(s.as_bytes()))
+        COctetString(Repr::Shared(Bytes::from_static(s.as_bytes())))
     }
 
     /// A string copied from `s`.
@@ -33,55 +48,113 @@ impl COctetString {
 
     /// A string copied from raw bytes.
     pub fn copy_from_slice(s: &[u8]) -> Self {
-        if s.is_empty() {
-            Self::new()
+        if s.len() <= INLINE_CAP {
+            let mut buf = [0; INLINE_CAP];
+            buf[..s.len()].copy_from_slice(s);
+            COctetString(Repr::Inline {
+                len: s.len() as u8,
+                buf,
+            })
         } else {
-            COctetString(Bytes::copy_from_slice(s))
+            COctetString(Repr::Shared(Bytes::copy_from_slice(s)))
         }
     }
 
     /// The content bytes (no NUL).
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline { len, buf } => &buf[..usize::from(*len)],
+            Repr::Shared(b) => b,
+        }
     }
 
     /// The content as `&str`, if it is UTF-8 (it is ASCII on conforming links).
     pub fn as_str(&self) -> Result<&str, core::str::Utf8Error> {
-        core::str::from_utf8(&self.0)
+        core::str::from_utf8(self.as_bytes())
     }
 
     /// The content as text, replacing invalid UTF-8.
     pub fn to_string_lossy(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(&self.0)
+        String::from_utf8_lossy(self.as_bytes())
     }
 
-    /// The underlying reference-counted bytes.
-    pub fn as_inner(&self) -> &Bytes {
-        &self.0
-    }
-
-    /// Unwraps the underlying bytes.
-    pub fn into_inner(self) -> Bytes {
-        self.0
+    /// The content as `Bytes` (shared when the value is a slice, copied when inline).
+    pub fn to_bytes(&self) -> Bytes {
+        match &self.0 {
+            Repr::Inline { .. } => Bytes::copy_from_slice(self.as_bytes()),
+            Repr::Shared(b) => b.clone(),
+        }
     }
 
     /// Length of the content in octets (without the NUL).
+    #[inline]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_bytes().len()
     }
 
     /// The "NULL" string.
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     /// Octets on the wire: content plus NUL.
+    #[inline]
     pub(crate) fn wire_len(&self) -> usize {
-        self.0.len() + 1
+        self.len() + 1
     }
 
-    pub(crate) fn from_bytes_unchecked(b: Bytes) -> Self {
-        COctetString(b)
+    /// Takes `range` of a received frame: copied inline when short, else shared.
+    #[inline]
+    pub(crate) fn from_frame(frame: &Bytes, range: core::ops::Range<usize>) -> Self {
+        if range.len() <= INLINE_CAP {
+            let mut buf = [0; INLINE_CAP];
+            let len = range.len();
+            match frame.get(range.start..range.start + INLINE_CAP) {
+                // A fixed-size copy (two vector moves); octets past `len` are never read.
+                Some(window) => buf.copy_from_slice(window),
+                None => buf[..len].copy_from_slice(&frame[range]),
+            }
+            COctetString(Repr::Inline {
+                len: len as u8,
+                buf,
+            })
+        } else {
+            COctetString(Repr::Shared(frame.slice(range)))
+        }
+    }
+}
+
+impl Default for COctetString {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PartialEq for COctetString {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for COctetString {}
+
+impl core::hash::Hash for COctetString {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state)
+    }
+}
+
+impl PartialOrd for COctetString {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for COctetString {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 
@@ -105,37 +178,47 @@ impl From<&'static str> for COctetString {
 
 impl From<String> for COctetString {
     fn from(s: String) -> Self {
-        COctetString(Bytes::from(s))
+        Self::from(s.into_bytes())
+    }
+}
+
+impl From<&String> for COctetString {
+    fn from(s: &String) -> Self {
+        Self::copy_from_str(s)
     }
 }
 
 impl From<Vec<u8>> for COctetString {
     fn from(s: Vec<u8>) -> Self {
-        COctetString(Bytes::from(s))
+        if s.len() <= INLINE_CAP {
+            Self::copy_from_slice(&s)
+        } else {
+            COctetString(Repr::Shared(Bytes::from(s)))
+        }
     }
 }
 
 impl From<Bytes> for COctetString {
     fn from(b: Bytes) -> Self {
-        COctetString(b)
+        COctetString(Repr::Shared(b))
     }
 }
 
 impl PartialEq<str> for COctetString {
     fn eq(&self, other: &str) -> bool {
-        self.0 == other.as_bytes()
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<&str> for COctetString {
     fn eq(&self, other: &&str) -> bool {
-        self.0 == other.as_bytes()
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl AsRef<[u8]> for COctetString {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        self.as_bytes()
     }
 }
 
@@ -149,5 +232,31 @@ impl<'a> arbitrary::Arbitrary<'a> for COctetString {
             v.push(u.int_in_range(0x21u8..=0x7E)?);
         }
         Ok(COctetString::from(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stays_as_small_as_bytes_and_compares_by_content() {
+        assert_eq!(
+            core::mem::size_of::<COctetString>(),
+            core::mem::size_of::<Bytes>()
+        );
+        let frame = Bytes::from_static(b"0123456789012345678901234567890123456789");
+        let short = COctetString::from_frame(&frame, 0..5);
+        let long = COctetString::from_frame(&frame, 0..30);
+        assert_eq!(short, COctetString::from_static("01234"));
+        assert_eq!(short, "01234");
+        assert_eq!(
+            long.as_bytes().as_ptr(),
+            frame.as_ptr(),
+            "long values share the frame"
+        );
+        assert_eq!(long.len(), 30);
+        assert_eq!(COctetString::from(vec![b'a'; 40]).len(), 40);
+        assert!(COctetString::new().is_empty());
     }
 }

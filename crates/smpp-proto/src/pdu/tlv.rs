@@ -577,6 +577,23 @@ pub struct ItsSessionInfo {
     pub end_of_session: bool,
 }
 
+impl NetworkErrorCode {
+    /// Parses the 3-octet TLV value; `None` for another length.
+    pub fn from_bytes(v: &[u8]) -> Option<Self> {
+        let (network_type, error_code) = three(v)?;
+        Some(NetworkErrorCode {
+            network_type,
+            error_code,
+        })
+    }
+
+    /// The 3-octet TLV value.
+    pub fn to_bytes(self) -> [u8; 3] {
+        let [hi, lo] = self.error_code.to_be_bytes();
+        [self.network_type, hi, lo]
+    }
+}
+
 fn three(v: &[u8]) -> Option<(u8, u16)> {
     match v {
         [a, b, c] => Some((*a, u16::from_be_bytes([*b, *c]))),
