@@ -52,7 +52,9 @@ impl Client {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (handle, incoming) = driver::spawn(io, Role::Esme, config.into());
-        let resp = handle.control(|reply| Control::Bind { kind, bind, reply }).await;
+        let resp = handle
+            .control(|reply| Control::Bind { kind, bind, reply })
+            .await;
         let resp = match resp.and_then(check_status) {
             Ok(resp) => resp,
             Err(e) => {

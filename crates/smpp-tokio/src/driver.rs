@@ -9,9 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, SequenceNumber};
-use smpp_proto::session::{
-    BindKind, CloseReason, Event, Role, SendError, Session, SessionConfig,
-};
+use smpp_proto::session::{BindKind, CloseReason, Event, Role, SendError, Session, SessionConfig};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
@@ -37,9 +35,19 @@ pub(crate) struct Request {
 
 /// Everything else a handle asks of the driver; never refused for window.
 pub(crate) enum Control {
-    Bind { kind: BindKind, bind: Bind, reply: Reply },
-    Respond { seq: SequenceNumber, status: CommandStatus, body: Body },
-    Unbind { reply: Reply },
+    Bind {
+        kind: BindKind,
+        bind: Bind,
+        reply: Reply,
+    },
+    Respond {
+        seq: SequenceNumber,
+        status: CommandStatus,
+        body: Body,
+    },
+    Unbind {
+        reply: Reply,
+    },
     /// Unbind when bound, close otherwise (shutdown).
     Release,
     Close,
@@ -48,7 +56,11 @@ pub(crate) enum Control {
 /// A peer request for the application.
 #[derive(Debug)]
 pub(crate) enum Incoming {
-    Bind { seq: SequenceNumber, kind: BindKind, bind: Bind },
+    Bind {
+        seq: SequenceNumber,
+        kind: BindKind,
+        bind: Bind,
+    },
     Request(Pdu),
     Alert(Pdu),
 }
@@ -207,7 +219,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             };
             if let Some(at) = deadline {
                 if self.timer_at != Some(at) {
-                    self.timer.as_mut().reset(tokio::time::Instant::from_std(at));
+                    self.timer
+                        .as_mut()
+                        .reset(tokio::time::Instant::from_std(at));
                     self.timer_at = Some(at);
                 }
                 if self.timer.as_mut().poll(cx).is_ready() {

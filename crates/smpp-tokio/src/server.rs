@@ -207,7 +207,11 @@ impl std::fmt::Debug for ServerHandle {
 impl ServerHandle {
     /// Every open connection.
     pub fn connections(&self) -> Vec<Connection> {
-        let map = self.shared.connections.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .shared
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         map.values().cloned().collect()
     }
 
@@ -298,7 +302,7 @@ impl<H: Handler> Server<H> {
         let mut shutdown = self.shared.shutdown.subscribe();
         loop {
             tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => break,
+                _ = async { drop(shutdown.wait_for(|s| *s).await) } => break,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 accepted = self.listener.accept() => {
                     let (tcp, peer) = match accepted {
@@ -353,8 +357,13 @@ async fn serve<H: Handler, S>(
             handle,
         }),
     };
-    shared.connections.lock().unwrap_or_else(|e| e.into_inner()).insert(id, conn.clone());
-    if *shared.shutdown.borrow() {
+    shared
+        .connections
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, conn.clone());
+    let shutting_down = *shared.shutdown.borrow();
+    if shutting_down {
         let _ = conn.inner.handle.control.send(Control::Release);
     }
     let handler = &*handler;
@@ -390,7 +399,11 @@ async fn serve<H: Handler, S>(
             }
         }
     }
-    shared.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    shared
+        .connections
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
 }
 
 async fn answer<H: Handler>(
