@@ -24,6 +24,10 @@ const READ_BUF: usize = 64 * 1024;
 /// Encoded output held by the driver before it stops draining the session
 /// (the session then refuses input and commands: backpressure, not growth).
 const WRITE_LIMIT: usize = 256 * 1024;
+/// Yields before a write while each grows the batch (callers on other
+/// threads are still adding requests), up to this many or this many octets.
+const MAX_YIELDS: u8 = 64;
+const BATCH_TARGET: usize = 64 * 1024;
 /// How long a closed session may take to flush its last PDUs.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -143,6 +147,8 @@ where
         wbuf: Vec::new(),
         wpos: 0,
         flush: false,
+        yields: 0,
+        wlen_at_yield: 0,
         timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
         timer_at: None,
         linger: None,
@@ -155,6 +161,14 @@ where
         closed,
     };
     (handle, in_rx)
+}
+
+/// Why [`Driver::poll_drive`] returned.
+enum Step {
+    /// The session is over and its last bytes are out (or lingered too long).
+    Done,
+    /// Output is ready: yield once before writing it.
+    Yield,
 }
 
 struct Driver<S> {
@@ -180,6 +194,9 @@ struct Driver<S> {
     wbuf: Vec<u8>,
     wpos: usize,
     flush: bool,
+    /// Times we yielded since the last write, and the output we had then.
+    yields: u8,
+    wlen_at_yield: usize,
     timer: Pin<Box<Sleep>>,
     timer_at: Option<Instant>,
     /// Closed: the deadline for flushing the last bytes.
@@ -189,7 +206,11 @@ struct Driver<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     async fn run(mut self) {
-        poll_fn(|cx| self.poll_drive(cx)).await;
+        // Before each write, let the tasks we just woke run once: their new
+        // requests and answers join the batch (fewer, larger writes).
+        while let Step::Yield = poll_fn(|cx| self.poll_drive(cx)).await {
+            tokio::task::yield_now().await;
+        }
         let _ = poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await;
         self.closed_tx
             .send_if_modified(|r| r.is_none() && r.replace(CloseReason::Local).is_none());
@@ -200,18 +221,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
 
     /// One wake-up: commands, input, drain (transmit, then events), one
     /// write, the timer; repeat while anything moved.
-    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
         loop {
             let now = Instant::now();
             let mut progress = self.poll_commands(cx, now);
             progress |= self.poll_read(cx, now);
             progress |= self.drain();
+            // Yield while yielding grows the batch (a few times at most).
+            let fresh = self.wpos == 0 && !self.wbuf.is_empty();
+            let grew = self.yields == 0
+                || (self.wbuf.len() > self.wlen_at_yield && self.wbuf.len() < BATCH_TARGET);
+            if fresh && grew && self.yields < MAX_YIELDS && !self.session.is_closed() {
+                self.yields += 1;
+                self.wlen_at_yield = self.wbuf.len();
+                return Poll::Ready(Step::Yield);
+            }
             progress |= self.poll_write(cx);
             if self.session.is_closed() && self.wpos == self.wbuf.len() {
                 if self.drain() {
                     continue; // output held back by WRITE_LIMIT
                 }
-                return Poll::Ready(());
+                return Poll::Ready(Step::Done);
             }
             let deadline = match self.linger {
                 Some(t) => Some(t),
@@ -227,7 +257,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 if self.timer.as_mut().poll(cx).is_ready() {
                     self.timer_at = None;
                     if self.linger.is_some() {
-                        return Poll::Ready(());
+                        return Poll::Ready(Step::Done);
                     }
                     self.session.handle_timeout(Instant::now());
                     progress = true;
@@ -435,6 +465,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     let _ = req.reply.send(Err(Error::Closed));
                 }
                 self.requests.close();
+                while let Ok(req) = self.requests.try_recv() {
+                    let _ = req.reply.send(Err(Error::Closed));
+                }
                 self.linger = Some(Instant::now() + LINGER);
                 self.closed_tx.send_replace(Some(reason));
             }
@@ -475,6 +508,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             match Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]) {
                 Poll::Ready(Ok(n)) if n > 0 => {
                     self.wpos += n;
+                    self.yields = 0;
                     self.flush = true;
                     return true;
                 }
