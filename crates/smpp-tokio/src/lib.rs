@@ -10,6 +10,10 @@
 //! `enquire_link` and `unbind`, sends keepalives, enforces the windows and
 //! the timers; this crate only moves bytes.
 //!
+//! With the `tls` feature, [`Client::connect_tls`] and [`Server::run_tls`]
+//! speak TLS through rustls (ring provider); any other stream works through
+//! [`Client::bind_over`] and [`Server::run_with`].
+//!
 //! Requests beyond the outbound window wait (they are not refused) in a
 //! bounded channel until the session has room. Every request resolves
 //! exactly once, and when the connection dies every waiting call returns
@@ -51,6 +55,12 @@
 mod client;
 mod driver;
 mod server;
+#[cfg(feature = "tls")]
+mod tls;
+
+/// The TLS crates this adapter is built on (feature `tls`), for building configurations.
+#[cfg(feature = "tls")]
+pub use tokio_rustls::{self, rustls};
 
 pub use client::{Client, Inbound, InboundRequest};
 pub use server::{Connection, Handler, Server, ServerConfig, ServerHandle};

@@ -21,6 +21,10 @@ use tokio::task::JoinSet;
 use crate::driver::{self, default_answer, Control, Handle, Incoming};
 use crate::{check_status, Error};
 
+/// How long a connection wrapper (a TLS handshake) may take when the session
+/// has no init timeout.
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(30);
+
 /// The application side of an MC: authenticates binds and answers requests.
 ///
 /// Requests of one connection are handled concurrently (up to the session's
@@ -343,9 +347,12 @@ async fn serve<H: Handler, S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = match stream.await {
-        Ok(io) => io,
-        Err(e) => return tracing::debug!(%peer, error = %e, "handshake failed"),
+    // A wrapping handshake (TLS) must not hold a connection slot for ever.
+    let limit = shared.config.session.session_init_timeout;
+    let io = match tokio::time::timeout(limit.unwrap_or(HANDSHAKE_LIMIT), stream).await {
+        Ok(Ok(io)) => io,
+        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "handshake failed"),
+        Err(_) => return tracing::debug!(%peer, "handshake timed out"),
     };
     let (handle, mut incoming) = driver::spawn(io, Role::Mc, shared.config.session.clone());
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
