@@ -63,8 +63,10 @@ impl Client {
             }
         };
         let inbound = Inbound {
-            incoming,
-            control: handle.control.clone(),
+            source: Source::Session {
+                incoming,
+                control: handle.control.clone(),
+            },
         };
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -141,8 +143,18 @@ impl Client {
 /// (`SessionConfig::max_inbound`); beyond it the session throttles the MC.
 #[derive(Debug)]
 pub struct Inbound {
-    incoming: mpsc::Receiver<Incoming>,
-    control: mpsc::UnboundedSender<Control>,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// Straight from one session's driver.
+    Session {
+        incoming: mpsc::Receiver<Incoming>,
+        control: mpsc::UnboundedSender<Control>,
+    },
+    /// Merged from successive or several sessions ([`ReconnectingClient`](crate::ReconnectingClient), [`Pool`](crate::Pool)).
+    Forwarded(mpsc::Receiver<InboundRequest>),
 }
 
 impl Inbound {
@@ -151,15 +163,25 @@ impl Inbound {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
+    pub(crate) fn forwarded(rx: mpsc::Receiver<InboundRequest>) -> Inbound {
+        Inbound {
+            source: Source::Forwarded(rx),
+        }
+    }
+
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<InboundRequest>> {
+        let (incoming, control) = match &mut self.source {
+            Source::Session { incoming, control } => (incoming, control),
+            Source::Forwarded(rx) => return rx.poll_recv(cx),
+        };
         loop {
-            let (pdu, answer) = match std::task::ready!(self.incoming.poll_recv(cx)) {
+            let (pdu, answer) = match std::task::ready!(incoming.poll_recv(cx)) {
                 None => return Poll::Ready(None),
                 Some(Incoming::Request(pdu)) => (pdu, true),
                 Some(Incoming::Alert(pdu)) => (pdu, false),
                 Some(Incoming::Bind { .. }) => continue, // an MC's concern only
             };
-            let control = answer.then(|| self.control.clone());
+            let control = answer.then(|| control.clone());
             return Poll::Ready(Some(InboundRequest { pdu, control }));
         }
     }

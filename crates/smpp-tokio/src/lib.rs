@@ -54,6 +54,7 @@
 
 mod client;
 mod driver;
+mod reconnect;
 mod server;
 #[cfg(feature = "tls")]
 mod tls;
@@ -63,6 +64,7 @@ mod tls;
 pub use tokio_rustls::{self, rustls};
 
 pub use client::{Client, Inbound, InboundRequest};
+pub use reconnect::{Backoff, Pool, ReconnectingClient};
 pub use server::{Connection, Handler, Server, ServerConfig, ServerHandle};
 
 use smpp_proto::message::BuildError;
@@ -98,6 +100,9 @@ pub enum Error {
     /// The response was not of the expected kind.
     #[error("unexpected response {0}")]
     UnexpectedResponse(CommandId),
+    /// No bound session was available in time ([`ReconnectingClient`], [`Pool`]).
+    #[error("not connected")]
+    NotConnected,
     /// A [`ShortMessage`](smpp_proto::message::ShortMessage) could not be built into PDUs.
     #[error("cannot build the message: {0}")]
     Build(#[from] BuildError),

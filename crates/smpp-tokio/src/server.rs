@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -391,7 +392,10 @@ async fn serve<H: Handler, S>(
                     }
                 }
                 Some(Incoming::Bind { seq, kind, bind }) => {
-                    let result = handler.bind(&conn, kind, &bind).await;
+                    let result = AssertUnwindSafe(handler.bind(&conn, kind, &bind))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or(Err(CommandStatus::SYSTEM_ERROR));
                     let mut resp = BindResp::default();
                     if result.is_ok() {
                         let system_id = bind.system_id.to_string_lossy().into_owned();
@@ -419,9 +423,16 @@ async fn answer<H: Handler>(
     pdu: Pdu,
 ) -> (SequenceNumber, CommandStatus, Body) {
     let (seq, _, default) = default_answer(&pdu);
-    match handler.request(conn, pdu).await {
-        Ok(body) => (seq, CommandStatus::OK, body),
-        Err(status) => (seq, status, default),
+    match AssertUnwindSafe(handler.request(conn, pdu))
+        .catch_unwind()
+        .await
+    {
+        Ok(Ok(body)) => (seq, CommandStatus::OK, body),
+        Ok(Err(status)) => (seq, status, default),
+        Err(_) => {
+            tracing::error!(%seq, "handler panicked: answered ESME_RSYSERR");
+            (seq, CommandStatus::SYSTEM_ERROR, default)
+        }
     }
 }
 

@@ -12,7 +12,10 @@ use smpp_proto::pdu::{
     SubmitSm, SubmitSmResp, TlvTag,
 };
 use smpp_proto::session::{BindKind, CloseReason, SessionConfig, SessionError};
-use smpp_tokio::{Client, Connection, Error, Handler, Inbound, Server, ServerConfig, ServerHandle};
+use smpp_tokio::{
+    Backoff, Client, Connection, Error, Handler, Inbound, Pool, ReconnectingClient, Server,
+    ServerConfig, ServerHandle,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -498,4 +501,150 @@ async fn response_timeout_is_a_typed_error() {
         "{nacked:?}"
     );
     drop(peer.await.unwrap());
+}
+
+// ---- reconnect and pool ----
+
+#[test]
+fn backoff_grows_to_its_cap_with_jitter() {
+    let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1)).with_jitter(0.5);
+    for _ in 0..100 {
+        let first = backoff.delay(0);
+        assert!(
+            first >= Duration::from_millis(50) && first <= Duration::from_millis(100),
+            "{first:?}"
+        );
+        let capped = backoff.delay(40);
+        assert!(
+            capped >= Duration::from_millis(500) && capped <= Duration::from_secs(1),
+            "{capped:?}"
+        );
+    }
+    let delays: std::collections::HashSet<_> = (0..20).map(|_| backoff.delay(3)).collect();
+    assert!(delays.len() > 1, "jittered");
+}
+
+fn tcp_connector(
+    addr: std::net::SocketAddr,
+    kind: BindKind,
+) -> impl FnMut() -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(Client, Inbound), Error>> + Send>,
+> + Clone
+       + Send
+       + 'static {
+    move || {
+        Box::pin(Client::connect(
+            addr,
+            kind,
+            creds("secret"),
+            SessionConfig::default(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn reconnecting_client_comes_back_after_the_connection_dies() {
+    let (addr, server, _task) = start(Smsc::default(), SessionConfig::default()).await;
+    let backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(100));
+    let (client, mut inbound) =
+        ReconnectingClient::new(tcp_connector(addr, BindKind::Transceiver), backoff, LIMIT);
+    client.submit(submit("before", false)).await.unwrap();
+    let first = server.connections().pop().unwrap();
+    first.close(); // the MC drops us without unbinding
+    first.closed().await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    client
+        .submit(submit("after", true))
+        .await
+        .expect("reconnected");
+    let ids: Vec<u64> = server.connections().iter().map(|c| c.id()).collect();
+    assert_eq!(ids.len(), 1);
+    assert_ne!(ids[0], first.id());
+    // Receipts of the new session arrive on the same Inbound.
+    assert!(timeout(LIMIT, inbound.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .receipt()
+        .is_some());
+    client.close().await;
+    assert!(timeout(LIMIT, first.closed()).await.is_ok());
+}
+
+#[tokio::test]
+async fn reconnecting_client_without_a_server_is_not_connected() {
+    let (listener, addr) = raw_mc().await;
+    drop(listener);
+    let backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(50));
+    let (client, _inbound) = ReconnectingClient::new(
+        tcp_connector(addr, BindKind::Transmitter),
+        backoff,
+        Duration::from_millis(200),
+    );
+    assert!(matches!(
+        client.submit(submit("x", false)).await,
+        Err(Error::NotConnected)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_spreads_submits_over_its_binds() {
+    let (addr, server, _task) = start(Smsc::default(), SessionConfig::default()).await;
+    let backoff = Backoff::default();
+    let (pool, mut inbound) = Pool::new(
+        4,
+        tcp_connector(addr, BindKind::Transceiver),
+        backoff,
+        LIMIT,
+    );
+    let results = futures_util::future::join_all(
+        (0..1000).map(|i| pool.submit(submit(&i.to_string(), i % 100 == 0))),
+    )
+    .await;
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(pool.bound(), 4);
+    assert_eq!(server.connections().len(), 4);
+    for _ in 0..10 {
+        assert!(timeout(LIMIT, inbound.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .receipt()
+            .is_some());
+    }
+    pool.close().await;
+    assert_eq!(pool.bound(), 0);
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_system_error() {
+    struct Panics;
+    impl Handler for Panics {
+        async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
+            Ok(())
+        }
+        async fn submit_sm(
+            &self,
+            _: &Connection,
+            sm: SubmitSm,
+        ) -> Result<SubmitSmResp, CommandStatus> {
+            assert!(sm.short_message.as_ref() != b"boom", "handler bug");
+            Ok(SubmitSmResp::default())
+        }
+    }
+    let server = Server::bind("127.0.0.1:0", Panics, ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run());
+    let (client, _inbound) = connect(addr, BindKind::Transmitter, SessionConfig::default()).await;
+    let boom = client.submit(submit("boom", false)).await;
+    assert!(
+        matches!(boom, Err(Error::Status(CommandStatus::SYSTEM_ERROR))),
+        "{boom:?}"
+    );
+    client
+        .submit(submit("fine", false))
+        .await
+        .expect("the connection survives");
 }
