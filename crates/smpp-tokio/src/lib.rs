@@ -10,7 +10,7 @@
 //! `enquire_link` and `unbind`, sends keepalives, enforces the windows and
 //! the timers; this crate only moves bytes.
 //!
-//! With the `tls` feature, [`Client::connect_tls`] and [`Server::run_tls`]
+//! With the `tls` feature, `Client::connect_tls` and `Server::run_tls`
 //! speak TLS through rustls (ring provider); any other stream works through
 //! [`Client::bind_over`] and [`Server::run_with`].
 //!

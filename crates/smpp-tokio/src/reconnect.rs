@@ -97,7 +97,7 @@ impl Drop for AbortOnDrop {
 impl ReconnectingClient {
     /// Starts connecting with `connect` (for instance
     /// `move || Client::connect(addr, kind, bind.clone(), config.clone())`,
-    /// or [`Client::connect_tls`](crate::Client)), and again after each session ends.
+    /// or `Client::connect_tls`), and again after each session ends.
     pub fn new<F, Fut>(
         connect: F,
         backoff: Backoff,

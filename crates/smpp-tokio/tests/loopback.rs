@@ -524,14 +524,13 @@ fn backoff_grows_to_its_cap_with_jitter() {
     assert!(delays.len() > 1, "jittered");
 }
 
+type Connecting =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(Client, Inbound), Error>> + Send>>;
+
 fn tcp_connector(
     addr: std::net::SocketAddr,
     kind: BindKind,
-) -> impl FnMut() -> std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<(Client, Inbound), Error>> + Send>,
-> + Clone
-       + Send
-       + 'static {
+) -> impl FnMut() -> Connecting + Clone + Send + 'static {
     move || {
         Box::pin(Client::connect(
             addr,
