@@ -226,7 +226,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             let now = Instant::now();
             let mut progress = self.poll_commands(cx, now);
             progress |= self.poll_read(cx, now);
-            progress |= self.drain();
+            progress |= self.drain(now);
             // Yield while yielding grows the batch (a few times at most).
             let fresh = self.wpos == 0 && !self.wbuf.is_empty();
             let grew = self.yields == 0
@@ -238,7 +238,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
             progress |= self.poll_write(cx);
             if self.session.is_closed() && self.wpos == self.wbuf.len() {
-                if self.drain() {
+                if self.drain(now) {
                     continue; // output held back by WRITE_LIMIT
                 }
                 return Poll::Ready(Step::Done);
@@ -248,18 +248,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 None => self.session.poll_timeout(),
             };
             if let Some(at) = deadline {
-                if self.timer_at != Some(at) {
-                    self.timer
-                        .as_mut()
-                        .reset(tokio::time::Instant::from_std(at));
-                    self.timer_at = Some(at);
+                // Re-arm only for an earlier deadline: deadlines mostly move
+                // later (responses arrive), and an early wake-up is a no-op.
+                if self.timer_at.is_none_or(|armed| at < armed) {
+                    let at = tokio::time::Instant::from_std(at);
+                    self.timer.as_mut().reset(at);
+                    self.timer_at = Some(at.into_std());
                 }
                 if self.timer.as_mut().poll(cx).is_ready() {
                     self.timer_at = None;
-                    if self.linger.is_some() {
-                        return Poll::Ready(Step::Done);
+                    let now = Instant::now();
+                    match self.linger {
+                        Some(linger) if now >= linger => return Poll::Ready(Step::Done),
+                        Some(_) => {}
+                        None => self.session.handle_timeout(now),
                     }
-                    self.session.handle_timeout(Instant::now());
                     progress = true;
                 }
             }
@@ -412,27 +415,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     }
 
     /// Drains the session: transmit first, then events.
-    fn drain(&mut self) -> bool {
+    fn drain(&mut self, now: Instant) -> bool {
         let mut progress = false;
         if self.wpos == self.wbuf.len() {
             self.wbuf.clear();
             self.wpos = 0;
         }
         while self.wbuf.len() < WRITE_LIMIT {
-            match self.session.poll_transmit(Instant::now(), &mut self.wbuf) {
+            match self.session.poll_transmit(now, &mut self.wbuf) {
                 Some(_) => progress = true,
                 None => break,
             }
         }
         while let Some(event) = self.session.poll_event() {
             progress = true;
-            self.on_event(event);
+            self.on_event(now, event);
         }
         progress
     }
 
     /// Routes one event; nothing here decides protocol.
-    fn on_event(&mut self, event: Event) {
+    fn on_event(&mut self, now: Instant, event: Event) {
         match event {
             Event::Response(pdu) => {
                 if let Some(reply) = self.pending.remove(&pdu.sequence_number.get()) {
@@ -448,17 +451,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     let _ = reply.send(Err(error.into()));
                 }
             }
-            Event::Request(pdu) => self.deliver(Incoming::Request(pdu)),
+            Event::Request(pdu) => self.deliver(now, Incoming::Request(pdu)),
             Event::BindRequest {
                 sequence_number,
                 kind,
                 bind,
-            } => self.deliver(Incoming::Bind {
-                seq: sequence_number,
-                kind,
-                bind,
-            }),
-            Event::AlertNotification(pdu) => self.deliver(Incoming::Alert(pdu)),
+            } => self.deliver(
+                now,
+                Incoming::Bind {
+                    seq: sequence_number,
+                    kind,
+                    bind,
+                },
+            ),
+            Event::AlertNotification(pdu) => self.deliver(now, Incoming::Alert(pdu)),
             Event::Closed(reason) => {
                 tracing::debug!(?reason, "session closed");
                 if let Some(req) = self.parked.take() {
@@ -468,7 +474,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 while let Ok(req) = self.requests.try_recv() {
                     let _ = req.reply.send(Err(Error::Closed));
                 }
-                self.linger = Some(Instant::now() + LINGER);
+                self.linger = Some(now + LINGER);
                 self.closed_tx.send_replace(Some(reason));
             }
             Event::WindowAvailable => {} // requests are pulled whenever the window has room
@@ -478,7 +484,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
 
     /// Hands a peer request to the application; if nobody listens any more,
     /// answers it as a dropped [`InboundRequest`](crate::InboundRequest) would.
-    fn deliver(&mut self, item: Incoming) {
+    fn deliver(&mut self, now: Instant, item: Incoming) {
         if let Err(e) = self.incoming.try_send(item) {
             let item = match e {
                 mpsc::error::TrySendError::Full(item) | mpsc::error::TrySendError::Closed(item) => {
@@ -488,7 +494,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             match item {
                 Incoming::Request(pdu) => {
                     let (seq, status, body) = default_answer(&pdu);
-                    let now = Instant::now();
                     if let Err(e) = self.respond(now, seq, status, body) {
                         self.parked_responses.push_back(e);
                     }
@@ -496,7 +501,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 Incoming::Bind { seq, kind, .. } => {
                     let body = crate::server::bind_resp(kind, Default::default());
                     let status = CommandStatus::SYSTEM_ERROR;
-                    let _ = self.respond(Instant::now(), seq, status, body);
+                    let _ = self.respond(now, seq, status, body);
                 }
                 Incoming::Alert(_) => tracing::warn!("alert_notification dropped: nobody listens"),
             }
