@@ -28,15 +28,20 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects over TCP and binds. Fails with [`Error::Status`] when the
-    /// MC rejects the bind (e.g. `ESME_RINVPASWD`).
+    /// Connects over TCP and binds. Connecting and binding each take at
+    /// most the session's `response_timeout` ([`Error::Timeout`]). Fails with
+    /// [`Error::Status`] when the MC rejects the bind (e.g. `ESME_RINVPASWD`).
     pub async fn connect(
         addr: impl ToSocketAddrs,
         kind: BindKind,
         bind: Bind,
         config: impl Into<Arc<SessionConfig>>,
     ) -> Result<(Client, Inbound), Error> {
-        let stream = TcpStream::connect(addr).await?;
+        let config = config.into();
+        let connecting = TcpStream::connect(addr);
+        let stream = tokio::time::timeout(config.response_timeout, connecting)
+            .await
+            .map_err(|_| Error::Timeout)??;
         stream.set_nodelay(true)?;
         Client::bind_over(stream, kind, bind, config).await
     }

@@ -52,6 +52,11 @@ pub(crate) enum Control {
     Unbind {
         reply: Reply,
     },
+    /// A request without a response (`alert_notification`): resolved once sent.
+    Send {
+        body: Body,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
     /// Unbind when bound, close otherwise (shutdown).
     Release,
     Close,
@@ -375,6 +380,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 Ok(seq) => drop(self.pending.insert(seq.get(), reply)),
                 Err(e) => drop(reply.send(Err(Error::from_send(e)))),
             },
+            Control::Send { body, reply } => {
+                let sent = self.session.send_request(now, body);
+                let _ = reply.send(sent.map(drop).map_err(Error::from_send));
+            }
             Control::Release => self.release(now),
             Control::Close => drop(self.session.close(now)),
         }

@@ -65,7 +65,7 @@ pub use tokio_rustls::{self, rustls};
 
 pub use client::{Client, Inbound, InboundRequest};
 pub use reconnect::{Backoff, Pool, ReconnectingClient};
-pub use server::{Connection, Handler, Server, ServerConfig, ServerHandle};
+pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
 
 use smpp_proto::message::BuildError;
 use smpp_proto::pdu::{CommandId, CommandStatus, DecodeError};

@@ -11,8 +11,11 @@ use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
-use smpp_proto::pdu::{Bind, BindResp, Body, CommandStatus, DeliverSm, Pdu, SequenceNumber};
-use smpp_proto::pdu::{SubmitSm, SubmitSmResp, TlvTag};
+use smpp_proto::pdu::{
+    AlertNotification, Bind, BindResp, Body, CancelSm, CommandStatus, DataSm, DataSmResp,
+    DeliverSm, Pdu, QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp,
+    SubmitSm, SubmitSmResp, TlvTag, Tlvs,
+};
 use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -43,31 +46,64 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), CommandStatus>> + Send;
 
     /// Answers a `submit_sm` with its message id, or an error status.
-    /// The default refuses with `ESME_RINVCMDID`.
-    fn submit_sm(
-        &self,
-        conn: &Connection,
-        sm: SubmitSm,
-    ) -> impl Future<Output = Result<SubmitSmResp, CommandStatus>> + Send {
-        let _ = (conn, sm);
-        async { Err(CommandStatus::INVALID_COMMAND_ID) }
+    fn submit_sm(&self, conn: &Connection, sm: SubmitSm) -> impl Answer<SubmitSmResp> {
+        unsupported(conn, sm)
+    }
+
+    /// Answers a `data_sm`.
+    fn data_sm(&self, conn: &Connection, sm: DataSm) -> impl Answer<DataSmResp> {
+        unsupported(conn, sm)
+    }
+
+    /// Answers a `submit_multi`.
+    fn submit_multi(&self, conn: &Connection, sm: SubmitMulti) -> impl Answer<SubmitMultiResp> {
+        unsupported(conn, sm)
+    }
+
+    /// Answers a `query_sm`.
+    fn query_sm(&self, conn: &Connection, query: QuerySm) -> impl Answer<QuerySmResp> {
+        unsupported(conn, query)
+    }
+
+    /// Answers a `cancel_sm`.
+    fn cancel_sm(&self, conn: &Connection, cancel: CancelSm) -> impl Answer<Tlvs> {
+        unsupported(conn, cancel)
+    }
+
+    /// Answers a `replace_sm`.
+    fn replace_sm(&self, conn: &Connection, replace: ReplaceSm) -> impl Answer<Tlvs> {
+        unsupported(conn, replace)
     }
 
     /// Answers any request with its `*_resp` body, or an error status. The
-    /// default hands `submit_sm` to [`submit_sm`](Handler::submit_sm) and
-    /// refuses everything else with `ESME_RINVCMDID`.
-    fn request(
-        &self,
-        conn: &Connection,
-        pdu: Pdu,
-    ) -> impl Future<Output = Result<Body, CommandStatus>> + Send {
+    /// default hands each operation to its method above (each refusing with
+    /// `ESME_RINVCMDID` unless implemented) and refuses the others
+    /// (`broadcast_sm` and friends: override this method for them).
+    fn request(&self, conn: &Connection, pdu: Pdu) -> impl Answer<Body> {
         async move {
             match pdu.body {
                 Body::SubmitSm(sm) => self.submit_sm(conn, sm).await.map(Body::SubmitSmResp),
+                Body::DataSm(sm) => self.data_sm(conn, sm).await.map(Body::DataSmResp),
+                Body::SubmitMulti(sm) => {
+                    self.submit_multi(conn, sm).await.map(Body::SubmitMultiResp)
+                }
+                Body::QuerySm(q) => self.query_sm(conn, q).await.map(Body::QuerySmResp),
+                Body::CancelSm(c) => self.cancel_sm(conn, c).await.map(Body::CancelSmResp),
+                Body::ReplaceSm(r) => self.replace_sm(conn, r).await.map(Body::ReplaceSmResp),
                 _ => Err(CommandStatus::INVALID_COMMAND_ID),
             }
         }
     }
+}
+
+/// What a [`Handler`] method returns: the response body, or an error status
+/// (sent header-only).
+pub trait Answer<T>: Future<Output = Result<T, CommandStatus>> + Send {}
+
+impl<T, F: Future<Output = Result<T, CommandStatus>> + Send> Answer<T> for F {}
+
+fn unsupported<T: Send, U>(_: &Connection, _: U) -> impl Answer<T> {
+    std::future::ready(Err(CommandStatus::INVALID_COMMAND_ID))
 }
 
 /// Server settings.
@@ -161,6 +197,17 @@ impl Connection {
     /// Sends a `deliver_sm` (a mobile-originated message or a delivery receipt).
     pub async fn deliver(&self, sm: DeliverSm) -> Result<Pdu, Error> {
         self.request(Body::DeliverSm(sm)).await
+    }
+
+    /// Sends an `alert_notification` (it has no response).
+    pub async fn alert(&self, alert: AlertNotification) -> Result<(), Error> {
+        let body = Body::AlertNotification(alert);
+        let (reply, sent) = tokio::sync::oneshot::channel();
+        let control = &self.inner.handle.control;
+        control
+            .send(Control::Send { body, reply })
+            .map_err(|_| Error::Closed)?;
+        sent.await.map_err(|_| Error::Closed)?
     }
 
     /// Unbinds and waits for the ESME's answer (or the unbind timeout).

@@ -8,8 +8,8 @@ use bytes::BytesMut;
 use smpp_proto::message::DeliveryReceipt;
 use smpp_proto::message::{MessageState, ShortMessage};
 use smpp_proto::pdu::{
-    self, Bind, Body, CommandId, CommandStatus, DecodeConfig, Decoded, DeliverSmResp, Pdu, QuerySm,
-    SubmitSm, SubmitSmResp, TlvTag,
+    self, AlertNotification, Bind, Body, CommandId, CommandStatus, DataSm, DecodeConfig, Decoded,
+    DeliverSmResp, Pdu, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp, TlvTag,
 };
 use smpp_proto::session::{BindKind, CloseReason, SessionConfig, SessionError};
 use smpp_tokio::{
@@ -75,6 +75,19 @@ impl Handler for Smsc {
             message_id: id.into(),
             ..Default::default()
         })
+    }
+
+    async fn query_sm(&self, _: &Connection, query: QuerySm) -> Result<QuerySmResp, CommandStatus> {
+        if query.message_id == "1" {
+            let resp = QuerySmResp {
+                message_id: query.message_id,
+                message_state: 2,
+                ..Default::default()
+            };
+            Ok(resp)
+        } else {
+            Err(CommandStatus::QUERY_FAILED)
+        }
     }
 }
 
@@ -172,11 +185,25 @@ async fn submit_then_receipt_and_unsupported_request() {
     let ids = client.submit_message(&long).await.unwrap();
     assert_eq!(ids.len(), 3);
 
-    let query = Body::QuerySm(QuerySm {
-        message_id: id,
+    let query = |id: &str| {
+        let message_id = id.to_owned().into();
+        Body::QuerySm(QuerySm {
+            message_id,
+            ..Default::default()
+        })
+    };
+    let known = client.request(query("1")).await.unwrap();
+    assert!(matches!(known.body, Body::QuerySmResp(r) if r.message_state == 2));
+    let unknown = client.request(query("999")).await.unwrap_err();
+    assert!(
+        matches!(unknown, Error::Status(CommandStatus::QUERY_FAILED)),
+        "{unknown:?}"
+    );
+    let data = Body::DataSm(DataSm {
+        destination_addr: "1".into(),
         ..Default::default()
     });
-    let err = client.request(query).await.unwrap_err();
+    let err = client.request(data).await.unwrap_err();
     assert!(
         matches!(err, Error::Status(CommandStatus::INVALID_COMMAND_ID)),
         "{err:?}"
@@ -263,6 +290,15 @@ async fn server_pushed_deliver_sm_is_answered() {
         .unwrap()
         .reject(CommandStatus::RECEIVER_TEMPORARY_ERROR);
     let (explicit, dropped, rejected) = timeout(LIMIT, answers).await.unwrap().unwrap();
+    let conn = server.receiver("esme").unwrap();
+    let alert = AlertNotification {
+        source_addr: "4477".into(),
+        ..Default::default()
+    };
+    conn.alert(alert).await.unwrap();
+    let alert = inbound.recv().await.unwrap();
+    assert_eq!(alert.pdu().command_id(), CommandId::ALERT_NOTIFICATION);
+    alert.reject(CommandStatus::SYSTEM_ERROR); // no response exists: nothing is sent
     assert!(matches!(explicit.unwrap().body, Body::DeliverSmResp(r) if r.message_id == "mine"));
     assert!(dropped.unwrap().command_status.is_ok());
     assert!(matches!(
