@@ -146,6 +146,8 @@ impl Client {
 ///
 /// While nobody takes them, they wait here up to the inbound window
 /// (`SessionConfig::max_inbound`); beyond it the session throttles the MC.
+/// Once the `Inbound` is dropped, requests are answered with status 0 (as
+/// dropped [`InboundRequest`]s are).
 #[derive(Debug)]
 pub struct Inbound {
     source: Source,

@@ -216,7 +216,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         while let Step::Yield = poll_fn(|cx| self.poll_drive(cx)).await {
             tokio::task::yield_now().await;
         }
-        let _ = poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await;
+        let shutdown = poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx));
+        let _ = tokio::time::timeout(LINGER, shutdown).await; // TLS: close_notify
         self.closed_tx
             .send_if_modified(|r| r.is_none() && r.replace(CloseReason::Local).is_none());
         for (_, reply) in self.pending.drain() {

@@ -228,6 +228,11 @@ impl Connection {
         self.inner.handle.closed().await
     }
 
+    /// Unbinds when bound, closes otherwise.
+    fn release(&self) {
+        let _ = self.inner.handle.control.send(Control::Release);
+    }
+
     fn respond(&self, seq: SequenceNumber, status: CommandStatus, body: Body) {
         let _ = self
             .inner
@@ -242,6 +247,12 @@ struct Shared {
     connections: Mutex<HashMap<u64, Connection>>,
     next_id: AtomicU64,
     shutdown: watch::Sender<bool>,
+}
+
+impl Shared {
+    fn registry(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Connection>> {
+        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Finds connections and shuts the server down; cheap to clone.
@@ -259,12 +270,7 @@ impl std::fmt::Debug for ServerHandle {
 impl ServerHandle {
     /// Every open connection.
     pub fn connections(&self) -> Vec<Connection> {
-        let map = self
-            .shared
-            .connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        map.values().cloned().collect()
+        self.shared.registry().values().cloned().collect()
     }
 
     /// A connection bound as receiver or transceiver with this `system_id`
@@ -379,7 +385,7 @@ impl<H: Handler> Server<H> {
         let handle = self.handle();
         drop(self.listener);
         for conn in handle.connections() {
-            let _ = conn.inner.handle.control.send(Control::Release);
+            conn.release();
         }
         while tasks.join_next().await.is_some() {}
         Ok(())
@@ -412,14 +418,14 @@ async fn serve<H: Handler, S>(
             handle,
         }),
     };
-    shared
-        .connections
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(id, conn.clone());
+    shared.registry().insert(id, conn.clone());
+    let _registered = Registered {
+        shared: &shared,
+        conn: conn.clone(),
+    };
     let shutting_down = *shared.shutdown.borrow();
     if shutting_down {
-        let _ = conn.inner.handle.control.send(Control::Release);
+        conn.release();
     }
     let handler = &*handler;
     let mut running = FuturesUnordered::new();
@@ -457,11 +463,21 @@ async fn serve<H: Handler, S>(
             }
         }
     }
-    shared
-        .connections
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&id);
+}
+
+/// Unregisters a connection and unbinds it when its task ends, even if the
+/// task is aborted (the server's `run` future dropped): nobody would answer
+/// its requests any more.
+struct Registered<'a> {
+    shared: &'a Shared,
+    conn: Connection,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.shared.registry().remove(&self.conn.id());
+        self.conn.release();
+    }
 }
 
 async fn answer<H: Handler>(

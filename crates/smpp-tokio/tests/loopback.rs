@@ -683,3 +683,20 @@ async fn a_panicking_handler_answers_system_error() {
         .await
         .expect("the connection survives");
 }
+
+#[tokio::test]
+async fn dropping_the_server_future_unbinds_its_connections() {
+    let server = Server::bind("127.0.0.1:0", Smsc::default(), ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let handle = server.handle(); // keeps the registry alive: the guard must unbind
+    let task = tokio::spawn(server.run());
+    let (client, _inbound) = connect(addr, BindKind::Transceiver, SessionConfig::default()).await;
+    task.abort();
+    assert_eq!(
+        timeout(LIMIT, client.closed()).await.unwrap(),
+        CloseReason::Unbound
+    );
+    assert!(handle.connections().is_empty());
+}
