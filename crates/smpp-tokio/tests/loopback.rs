@@ -700,3 +700,39 @@ async fn dropping_the_server_future_unbinds_its_connections() {
     );
     assert!(handle.connections().is_empty());
 }
+
+#[tokio::test]
+async fn inbound_backpressure_holds_the_peer_until_answered() {
+    let (addr, server, _task) = start(Smsc::default(), SessionConfig::default()).await;
+    let config = SessionConfig::default()
+        .with_max_inbound(2)
+        .with_inbound_overflow(smpp_proto::session::InboundOverflow::Backpressure);
+    let (_client, mut inbound) = connect(addr, BindKind::Receiver, config).await;
+    let conn = server.receiver("esme").unwrap();
+    let pushes: Vec<_> = (0..10)
+        .map(|i| {
+            let conn = conn.clone();
+            tokio::spawn(async move { conn.deliver(submit(&format!("mo {i}"), false)).await })
+        })
+        .collect();
+    // Hold every request we get: only the inbound window's worth arrives.
+    let mut held = Vec::new();
+    while let Ok(Some(request)) = timeout(Duration::from_millis(200), inbound.recv()).await {
+        held.push(request);
+    }
+    assert_eq!(held.len(), 2, "the rest wait in TCP, not in memory");
+    assert!(pushes.iter().all(|p| !p.is_finished()), "none answered yet");
+    drop(held); // answered: the rest flow
+    let mut answered = 2;
+    while answered < 10 {
+        drop(timeout(LIMIT, inbound.recv()).await.unwrap().unwrap());
+        answered += 1;
+    }
+    for push in pushes {
+        let resp = timeout(LIMIT, push).await.unwrap().unwrap();
+        assert!(resp
+            .expect("no ESME_RTHROTTLED in backpressure mode")
+            .command_status
+            .is_ok());
+    }
+}
