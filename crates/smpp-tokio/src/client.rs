@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use futures_util::future::try_join_all;
 use smpp_proto::message::{DecodeOptions, DeliveryReceipt, ReferenceCounter, ShortMessage};
 use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Pdu, SubmitSm};
-use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig};
+use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::mpsc;
@@ -122,6 +122,12 @@ impl Client {
         let resp = self.handle.control(|reply| Control::Unbind { reply }).await;
         self.handle.closed().await;
         resp.map(drop)
+    }
+
+    /// The session's counters (PDUs by command and status) and window use;
+    /// [`Error::Closed`] once the connection has ended.
+    pub async fn stats(&self) -> Result<Stats, Error> {
+        self.handle.stats().await
     }
 
     /// Closes the connection at once, without unbinding; calls in flight fail.

@@ -9,7 +9,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, SequenceNumber};
-use smpp_proto::session::{BindKind, CloseReason, Event, Role, SendError, Session, SessionConfig};
+use smpp_proto::session::{
+    BindKind, CloseReason, Event, Role, SendError, Session, SessionConfig, Stats,
+};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
@@ -59,6 +61,7 @@ pub(crate) enum Control {
     },
     /// Unbind when bound, close otherwise (shutdown).
     Release,
+    Stats(oneshot::Sender<Stats>),
     Close,
 }
 
@@ -99,6 +102,15 @@ impl Handle {
         let (reply, rx) = oneshot::channel();
         self.control.send(make(reply)).map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// The session's counters and window use.
+    pub(crate) async fn stats(&self) -> Result<Stats, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.control
+            .send(Control::Stats(reply))
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)
     }
 
     pub(crate) fn close(&self) {
@@ -386,6 +398,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 let _ = reply.send(sent.map(drop).map_err(Error::from_send));
             }
             Control::Release => self.release(now),
+            Control::Stats(reply) => drop(reply.send(self.session.stats())),
             Control::Close => drop(self.session.close(now)),
         }
     }
@@ -488,6 +501,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 self.closed_tx.send_replace(Some(reason));
             }
             Event::WindowAvailable => {} // requests are pulled whenever the window has room
+            Event::PeerViolation(violation) => tracing::warn!(%violation, "peer violation"),
             other => tracing::debug!(event = ?other, "session event"),
         }
     }

@@ -16,7 +16,7 @@ use smpp_proto::pdu::{
     DeliverSm, Pdu, QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp,
     SubmitSm, SubmitSmResp, TlvTag, Tlvs,
 };
-use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig};
+use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::watch;
@@ -216,6 +216,11 @@ impl Connection {
         let resp = handle.control(|reply| Control::Unbind { reply }).await;
         handle.closed().await;
         resp.map(drop)
+    }
+
+    /// The session's counters and window use ([`Error::Closed`] once ended).
+    pub async fn stats(&self) -> Result<Stats, Error> {
+        self.inner.handle.stats().await
     }
 
     /// Closes at once, without unbinding.

@@ -736,3 +736,20 @@ async fn inbound_backpressure_holds_the_peer_until_answered() {
             .is_ok());
     }
 }
+
+#[tokio::test]
+async fn idle_sessions_keep_alive_with_enquire_link() {
+    let (addr, server, _task) = start(Smsc::default(), SessionConfig::default()).await;
+    let config =
+        SessionConfig::default().with_enquire_link_interval(Some(Duration::from_millis(50)));
+    let (client, _inbound) = connect(addr, BindKind::Transmitter, config).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let ours = client.stats().await.unwrap();
+    let theirs = server.connections().pop().unwrap().stats().await.unwrap();
+    assert!(ours.sent(CommandId::ENQUIRE_LINK) >= 3, "{ours:?}");
+    assert!(ours.received(CommandId::ENQUIRE_LINK_RESP) >= 3);
+    assert!(theirs.received(CommandId::ENQUIRE_LINK) >= 3);
+    client.submit(submit("still bound", false)).await.unwrap();
+    client.unbind().await.unwrap();
+    assert!(matches!(client.stats().await, Err(Error::Closed)));
+}
