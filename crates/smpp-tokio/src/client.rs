@@ -154,6 +154,18 @@ impl Client {
 /// (`SessionConfig::max_inbound`); beyond it the session throttles the MC.
 /// Once the `Inbound` is dropped, requests are answered with status 0 (as
 /// dropped [`InboundRequest`]s are).
+///
+/// ```no_run
+/// # async fn run(client: smpp_tokio::Client, mut inbound: smpp_tokio::Inbound) {
+/// while let Some(request) = inbound.recv().await {
+///     match request.receipt() {
+///         Some(receipt) => println!("{}: {:?}", receipt.id, receipt.state),
+///         None => println!("message: {:?}", request.body()),
+///     }
+///     // Dropping `request` answers it: deliver_sm_resp, status 0.
+/// }
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Inbound {
     source: Source,

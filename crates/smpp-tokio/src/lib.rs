@@ -19,34 +19,47 @@
 //! exactly once, and when the connection dies every waiting call returns
 //! [`Error::Closed`] (or the session's failure).
 //!
-//! # Example
+//! # Example: an SMSC and an ESME over loopback
 //!
-//! ```no_run
-//! use smpp_proto::pdu::{Bind, SubmitSm};
-//! use smpp_proto::session::{BindKind, SessionConfig};
-//! use smpp_tokio::Client;
+//! ```
+//! use smpp_proto::pdu::{Bind, CommandStatus, SubmitSm, SubmitSmResp};
+//! use smpp_proto::session::{BindKind, CloseReason, SessionConfig};
+//! use smpp_tokio::{Client, Connection, Handler, Server, ServerConfig};
 //!
-//! # async fn run() -> Result<(), smpp_tokio::Error> {
+//! struct Smsc;
+//!
+//! impl Handler for Smsc {
+//!     async fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
+//!         if bind.password == "secret" { Ok(()) } else { Err(CommandStatus::INVALID_PASSWORD) }
+//!     }
+//!
+//!     async fn submit_sm(&self, _: &Connection, _: SubmitSm) -> Result<SubmitSmResp, CommandStatus> {
+//!         Ok(SubmitSmResp { message_id: "5F3A".into(), ..Default::default() })
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Server::bind("127.0.0.1:0", Smsc, ServerConfig::default()).await?;
+//! let addr = server.local_addr()?;
+//! let control = server.handle();
+//! let serving = tokio::spawn(server.run());
+//!
 //! let bind = Bind { system_id: "esme01".into(), password: "secret".into(), ..Default::default() };
-//! let (client, mut inbound) =
-//!     Client::connect("127.0.0.1:2775", BindKind::Transceiver, bind, SessionConfig::default())
-//!         .await?;
+//! let config = SessionConfig::default().with_max_in_flight(64);
+//! let (client, _inbound) = Client::connect(addr, BindKind::Transceiver, bind, config).await?;
 //! let submit = SubmitSm {
 //!     source_addr: "447700900123".into(),
 //!     destination_addr: "447700900456".into(),
 //!     short_message: "Hello".into(),
-//!     registered_delivery: 1,
 //!     ..Default::default()
 //! };
-//! let message_id = client.submit(submit).await?;
-//! while let Some(request) = inbound.recv().await {
-//!     if let Some(receipt) = request.receipt() {
-//!         println!("{message_id}: {:?}", receipt.state);
-//!         break;
-//!     }
-//!     // Dropping `request` answers it with status 0.
-//! }
-//! client.unbind().await?;
+//! assert_eq!(client.submit(submit).await?, "5F3A");
+//!
+//! client.unbind().await?; // waits for unbind_resp
+//! assert_eq!(client.closed().await, CloseReason::Unbound);
+//! control.shutdown(); // unbinds whoever is left, then `run` returns
+//! serving.await??;
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
