@@ -753,3 +753,30 @@ async fn idle_sessions_keep_alive_with_enquire_link() {
     client.unbind().await.unwrap();
     assert!(matches!(client.stats().await, Err(Error::Closed)));
 }
+
+#[tokio::test]
+async fn unframeable_input_gets_its_generic_nack_before_the_close() {
+    let (addr, server, _task) = start(Smsc::default(), SessionConfig::default()).await;
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let mut peer = RawPeer {
+        tcp,
+        buf: BytesMut::new(),
+    };
+    // command_length 0xFFFF_FFFF: cannot be framed.
+    peer.tcp
+        .write_all(&[0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1])
+        .await
+        .unwrap();
+    let nack = timeout(LIMIT, peer.read())
+        .await
+        .unwrap()
+        .expect("generic_nack");
+    assert_eq!(nack.command_id(), CommandId::GENERIC_NACK);
+    assert_eq!(nack.command_status, CommandStatus::INVALID_COMMAND_LENGTH);
+    assert!(
+        timeout(LIMIT, peer.read()).await.unwrap().is_none(),
+        "then closed"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(server.connections().is_empty());
+}
