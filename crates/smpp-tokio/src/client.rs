@@ -19,6 +19,11 @@ use crate::{check_status, Error};
 /// calls from many tasks run concurrently up to the outbound window
 /// (`SessionConfig::max_in_flight`); beyond it they wait their turn.
 ///
+/// A call waits for window room as long as it takes, then at most the
+/// session's `response_timeout` for its response; wrap it in
+/// `tokio::time::timeout` to bound the whole wait. Once the session is
+/// unbinding or closed, calls fail with [`Error::Closed`].
+///
 /// Dropping every clone (and the [`Inbound`]) unbinds the session.
 #[derive(Clone, Debug)]
 pub struct Client {

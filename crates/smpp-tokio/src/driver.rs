@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, SequenceNumber};
 use smpp_proto::session::{
-    BindKind, CloseReason, Event, Role, SendError, Session, SessionConfig, Stats,
+    BindKind, CloseReason, Event, Role, SendError, Session, SessionConfig, State, Stats,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -353,6 +353,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     body,
                     reply: req.reply,
                 });
+            }
+            // Unbinding: the session will not take new requests any more.
+            Err(SendError::InvalidState(_)) if self.session.state() == State::Unbound => {
+                let _ = req.reply.send(Err(Error::Closed));
             }
             Err(e) => {
                 let _ = req.reply.send(Err(Error::from_send(e)));

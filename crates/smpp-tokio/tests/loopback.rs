@@ -780,3 +780,40 @@ async fn unframeable_input_gets_its_generic_nack_before_the_close() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(server.connections().is_empty());
 }
+
+#[tokio::test]
+async fn submits_waiting_behind_an_unbind_fail_as_closed() {
+    let gate = Arc::new(Semaphore::new(0));
+    let smsc = Smsc {
+        gate: Some(gate.clone()),
+        ..Default::default()
+    };
+    let (addr, _server, _task) = start(smsc, SessionConfig::default()).await;
+    let config = SessionConfig::default().with_max_in_flight(4);
+    let (client, _inbound) = connect(addr, BindKind::Transmitter, config).await;
+    let calls: Vec<_> = (0..20)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.submit(submit(&i.to_string(), false)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await; // 4 in flight, 16 waiting
+    let unbinding = tokio::spawn({
+        let client = client.clone();
+        async move { client.unbind().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    gate.add_permits(1); // one answer: window room while unbinding
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    gate.add_permits(100); // the other 3, then the unbind
+    timeout(LIMIT, unbinding).await.unwrap().unwrap().unwrap();
+    let (mut ok, mut closed) = (0, 0);
+    for call in calls {
+        match timeout(LIMIT, call).await.unwrap().unwrap() {
+            Ok(_) => ok += 1,
+            Err(Error::Closed) => closed += 1,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!((ok, closed), (4, 16));
+}
