@@ -514,12 +514,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// answers it as a dropped [`InboundRequest`](crate::InboundRequest) would.
     fn deliver(&mut self, now: Instant, item: Incoming) {
         if let Err(e) = self.incoming.try_send(item) {
-            let item = match e {
-                mpsc::error::TrySendError::Full(item) | mpsc::error::TrySendError::Closed(item) => {
-                    item
-                }
-            };
-            match item {
+            match e.into_inner() {
                 Incoming::Request(pdu) => {
                     let (seq, status, body) = default_answer(&pdu);
                     if let Err(e) = self.respond(now, seq, status, body) {
