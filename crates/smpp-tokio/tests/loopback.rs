@@ -632,6 +632,9 @@ async fn pool_spreads_submits_over_its_binds() {
         backoff,
         LIMIT,
     );
+    while pool.bound() < 4 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let results = futures_util::future::join_all(
         (0..1000).map(|i| pool.submit(submit(&i.to_string(), i % 100 == 0))),
     )
@@ -639,6 +642,10 @@ async fn pool_spreads_submits_over_its_binds() {
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(pool.bound(), 4);
     assert_eq!(server.connections().len(), 4);
+    for conn in server.connections() {
+        let submits = conn.stats().await.unwrap().received(CommandId::SUBMIT_SM);
+        assert_eq!(submits, 250, "round robin over the binds");
+    }
     for _ in 0..10 {
         assert!(timeout(LIMIT, inbound.recv())
             .await
