@@ -3,7 +3,8 @@
 //! `cargo bench -p smpp-tokio --bench throughput -- [--binds N] [--window W] [--secs S] [--sweep]`
 //!
 //! Each bind has `window` tasks submitting 160-octet `submit_sm`s in a loop, so
-//! the window stays full. Prints submit_sm/s. `--sweep` runs windows
+//! the window stays full. Prints submit_sm/s and the latency of each call
+//! (from the call to its message id). `--sweep` runs windows
 //! 1..=4096 briefly to show that none hangs.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,7 +33,8 @@ impl Handler for Smsc {
     }
 }
 
-async fn run(binds: usize, window: usize, secs: f64) -> f64 {
+/// submit_sm/s and latency percentiles (p50, p99, max) in µs.
+async fn run(binds: usize, window: usize, secs: f64) -> (f64, [f64; 3]) {
     let session = SessionConfig::default()
         .with_max_in_flight(window)
         .with_max_inbound(window.max(64));
@@ -55,7 +57,7 @@ async fn run(binds: usize, window: usize, secs: f64) -> f64 {
         short_message: vec![b'x'; 160].into(),
         ..Default::default()
     };
-    let done = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut clients = Vec::new();
     let mut tasks = Vec::new();
     let stop = Instant::now() + Duration::from_secs_f64(secs);
@@ -71,14 +73,17 @@ async fn run(binds: usize, window: usize, secs: f64) -> f64 {
                 .await
                 .unwrap();
         for _ in 0..window {
-            let (client, sm, done) = (client.clone(), sm.clone(), done.clone());
+            let (client, sm, latencies) = (client.clone(), sm.clone(), latencies.clone());
             tasks.push(tokio::spawn(async move {
-                let mut n = 0;
-                while Instant::now() < stop {
+                let mut mine = Vec::with_capacity(1 << 16);
+                let mut sent = Instant::now();
+                while sent < stop {
                     client.submit(sm.clone()).await.unwrap();
-                    n += 1;
+                    let now = Instant::now();
+                    mine.push((now - sent).as_micros() as u32);
+                    sent = now;
                 }
-                done.fetch_add(n, Ordering::Relaxed);
+                latencies.lock().unwrap().extend(mine);
             }));
         }
         clients.push(client);
@@ -95,7 +100,10 @@ async fn run(binds: usize, window: usize, secs: f64) -> f64 {
     }
     handle.shutdown();
     server_task.await.unwrap().unwrap();
-    done.load(Ordering::Relaxed) as f64 / elapsed
+    let mut all = std::mem::take(&mut *latencies.lock().unwrap());
+    all.sort_unstable();
+    let at = |q: f64| all[((all.len() - 1) as f64 * q) as usize] as f64;
+    (all.len() as f64 / elapsed, [at(0.5), at(0.99), at(1.0)])
 }
 
 fn main() {
@@ -114,8 +122,11 @@ fn main() {
         .unwrap();
     if args.iter().any(|a| a == "--sweep") {
         for window in [1, 2, 8, 64, 256, 1024, 4096] {
-            let rate = rt.block_on(run(1, window, 0.5));
-            println!("sweep binds=1 window={window:5}: {rate:>10.0} submit_sm/s");
+            let (rate, [p50, p99, max]) = rt.block_on(run(1, window, 0.5));
+            println!(
+                "sweep binds=1 window={window:5}: {rate:>8.0} submit_sm/s  \
+                 latency p50 {p50:.0} µs, p99 {p99:.0} µs, max {max:.0} µs"
+            );
         }
         return;
     }
@@ -124,6 +135,9 @@ fn main() {
         arg("--window", 64.0) as usize,
         arg("--secs", 3.0),
     );
-    let rate = rt.block_on(run(binds, window, secs));
-    println!("binds={binds} window={window} secs={secs}: {rate:.0} submit_sm/s");
+    let (rate, [p50, p99, max]) = rt.block_on(run(binds, window, secs));
+    println!(
+        "binds={binds} window={window} secs={secs}: {rate:.0} submit_sm/s, \
+         latency p50 {p50:.0} µs, p99 {p99:.0} µs, max {max:.0} µs"
+    );
 }

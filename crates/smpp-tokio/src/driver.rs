@@ -226,7 +226,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         // Before each write, let the tasks we just woke run once: their new
         // requests and answers join the batch (fewer, larger writes).
         while let Step::Yield = poll_fn(|cx| self.poll_drive(cx)).await {
-            tokio::task::yield_now().await;
+            // Not `tokio::task::yield_now`: it defers the task until its worker
+            // runs out of work, which stalls this connection (for milliseconds)
+            // while others keep the worker busy. A self-wake requeues it behind
+            // the tasks already queued, where the other worker can steal it.
+            let mut yielded = false;
+            poll_fn(|cx| {
+                if std::mem::replace(&mut yielded, true) {
+                    return Poll::Ready(());
+                }
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            })
+            .await;
         }
         let shutdown = poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx));
         let _ = tokio::time::timeout(LINGER, shutdown).await; // TLS: close_notify
