@@ -1,6 +1,7 @@
 //! End-to-end throughput: tokio client -> tokio server over loopback.
 //!
 //! `cargo bench -p smpp-tokio --bench throughput -- [--binds N] [--window W] [--secs S] [--sweep]`
+//! (also `--threads T`, `--event-interval N`: tokio runtime settings)
 //!
 //! Each bind has `window` tasks submitting 160-octet `submit_sm`s in a loop, so
 //! the window stays full. Prints submit_sm/s and the latency of each call
@@ -117,6 +118,7 @@ fn main() {
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(arg("--threads", 2.0) as usize)
+        .event_interval(arg("--event-interval", 61.0) as u32)
         .enable_all()
         .build()
         .unwrap();
