@@ -103,32 +103,27 @@ fn ci(args: &[&str]) -> Result {
     step("format");
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     step("clippy");
-    run(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--locked",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    run(cargo().args([
-        "clippy",
-        "-p",
-        "smpp-proto",
-        "--all-targets",
-        "--features",
-        "arbitrary",
-        "--locked",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    let clippy = |features: &[&str]| {
+        let mut c = cargo();
+        c.args(["clippy", "--workspace", "--all-targets", "--locked"])
+            .args(features);
+        c.args(["--", "-D", "warnings"]);
+        c
+    };
+    // With every optional feature (arbitrary derives, TLS), and as most users build it.
+    run(&mut clippy(&["--all-features"]))?;
+    run(&mut clippy(&[]))?;
     step("tests");
-    run(cargo().args(["test", "--workspace", "--locked"]))?;
+    run(cargo().args(["test", "--workspace", "--all-features", "--locked"]))?;
     step("docs");
     run(cargo()
-        .args(["doc", "--workspace", "--no-deps", "--locked"])
+        .args([
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--all-features",
+            "--locked",
+        ])
         .env("RUSTDOCFLAGS", "-D warnings"))?;
     step("conformance statement is current");
     conformance::run(&["--check"])?;
