@@ -10,6 +10,14 @@
 //! encodes and decodes of those 128 PDUs and nothing else; `body_clone` is the
 //! cost of handing the session an owned body (the application's side), for
 //! subtracting. Throughput is in round trips (2 PDUs each).
+//!
+//! Measured 2026-11-25 on the shared 2-core build machine (idle at the time),
+//! three runs, medians: `sessions` 31.9 µs per 64 round trips (2.0 M round
+//! trips/s, 4.0 M PDUs/s through two sessions on one core), `codec_only`
+//! 16.1 µs, `body_clone` 6.0 µs. The session layer's own cost per round trip,
+//! (sessions − codec_only − body_clone) / codec_only, was 0.51 / 0.71 / 0.59
+//! of the codec's (median 0.59); without subtracting the clone, 0.88 / 1.03 /
+//! 0.96.
 
 use std::hint::black_box;
 use std::sync::Arc;
