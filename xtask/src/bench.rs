@@ -17,6 +17,8 @@ const GROUPS: [&str; 8] = [
 ];
 
 const OURS: &str = "smpp-proto";
+/// Must match `STREAM_FRAMES` in `crates/smpp-bench/benches/codec_race.rs`.
+const STREAM_FRAMES: f64 = 64.0;
 const PEERS: [&str; 2] = ["rusmpp", "smpp34"];
 
 pub(crate) fn run_bench(args: &[&str]) -> Result {
@@ -83,7 +85,8 @@ fn table() -> Result<String> {
     for group in GROUPS {
         let ours = median_ns(group, OURS)?
             .ok_or_else(|| format!("no result for {group}/{OURS}: run the bench first"))?;
-        let stream = median_ns(group, "smpp-proto-stream")?;
+        // The stream variant decodes STREAM_FRAMES frames per iteration.
+        let stream = median_ns(group, "smpp-proto-stream")?.map(|t| t / STREAM_FRAMES);
         let peers: Vec<Option<f64>> = PEERS
             .iter()
             .map(|p| median_ns(group, p))
