@@ -140,9 +140,9 @@ pub fn decode(buf: &mut BytesMut, config: &DecodeConfig) -> Result<Decoded, Deco
     }
     if len == HEADER_LEN {
         // Header-only PDUs (enquire_link, unbind, error responses...) never touch the allocator.
-        let pdu = decode_header_only(&buf[..HEADER_LEN]);
+        let decoded = decode_header_only(&buf[..HEADER_LEN]);
         buf.advance(HEADER_LEN);
-        return pdu.map(Decoded::Pdu);
+        return decoded;
     }
     let frame = buf.split_to(len).freeze();
     decode_body(frame, config).map(Decoded::Pdu)
@@ -154,7 +154,10 @@ pub fn decode_frame(frame: Bytes, config: &DecodeConfig) -> Result<Pdu, DecodeEr
     match len {
         Some(len) if len == frame.len() => {
             if len == HEADER_LEN {
-                decode_header_only(&frame)
+                match decode_header_only(&frame)? {
+                    Decoded::Pdu(p) => Ok(p),
+                    Decoded::Partial { .. } => unreachable!("a header-only frame is whole"),
+                }
             } else {
                 decode_body(frame, config)
             }
@@ -184,24 +187,18 @@ fn read_u32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+/// A header-only frame, built in place.
 #[inline(always)]
-fn decode_header_only(h: &[u8]) -> Result<Pdu, DecodeError> {
+fn decode_header_only(h: &[u8]) -> Result<Decoded, DecodeError> {
     let id = CommandId(read_u32(h, 4));
-    let command_status = CommandStatus(read_u32(h, 8));
-    let sequence_number = super::SequenceNumber::new(read_u32(h, 12));
-    let body = match super::Body::empty_for(id) {
-        Some(body) => body,
-        None => {
-            // A body-less request whose body has mandatory fields: let the body
-            // decoder name the missing field and its status.
-            return missing_body(id, command_status, sequence_number.get());
-        }
-    };
-    Ok(Pdu {
-        command_status,
-        sequence_number,
-        body,
-    })
+    let status = CommandStatus(read_u32(h, 8));
+    let seq = read_u32(h, 12);
+    match super::Body::header_only(id, status, super::SequenceNumber::new(seq)) {
+        Some(decoded) => Ok(decoded),
+        // A body-less request whose body has mandatory fields: let the body
+        // decoder name the missing field and its status.
+        None => missing_body(id, status, seq).map(Decoded::Pdu),
+    }
 }
 
 #[cold]

@@ -161,19 +161,24 @@ macro_rules! bodies {
                 })
             }
 
-            /// The body of a header-only PDU of this id: empty TLVs for the bodies
-            /// that are TLVs only, an empty body for any response (their bodies are
-            /// optional), unknown ids kept raw; `None` when a request's mandatory
-            /// fields are missing.
+            /// A header-only frame as a decoded PDU, built in place (no `Option<Body>`
+            /// in between, which would cost a copy of the whole enum); `None` when a
+            /// request's mandatory fields are missing.
             #[inline(always)]
-            fn empty_for(id: CommandId) -> Option<Body> {
-                if !id.is_known() {
-                    return Some(Body::Unknown(RawBody { command_id: id, body: Bytes::new() }));
+            fn header_only(id: CommandId, command_status: CommandStatus, sequence_number: SequenceNumber) -> Option<Decoded> {
+                macro_rules! pdu {
+                    ($body:expr) => {
+                        Some(Decoded::Pdu(Pdu { command_status, sequence_number, body: $body }))
+                    };
                 }
+                // The two requests without mandatory fields come first; the
+                // generated arms then cover every response (bodies are optional).
+                #[allow(unreachable_patterns)]
                 match id {
-                    CommandId::ENQUIRE_LINK => Some(Body::EnquireLink(Tlvs::new())),
-                    CommandId::UNBIND => Some(Body::Unbind(Tlvs::new())),
-                    _ if id.is_response() => Body::default_for(id),
+                    CommandId::ENQUIRE_LINK => pdu!(Body::EnquireLink(Tlvs::new())),
+                    CommandId::UNBIND => pdu!(Body::Unbind(Tlvs::new())),
+                    $( CommandId::$id if id.is_response() => pdu!(Body::$variant(Default::default())), )*
+                    _ if !id.is_known() => pdu!(Body::Unknown(RawBody { command_id: id, body: Bytes::new() })),
                     _ => None,
                 }
             }
