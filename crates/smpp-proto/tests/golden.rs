@@ -691,3 +691,18 @@ fn every_prefix_of_a_valid_stream_is_partial_never_an_error() {
         }
     }
 }
+
+#[test]
+fn message_id_accessor_covers_the_bodies_that_carry_one() {
+    let ids: Vec<(&str, Option<String>)> = golden()
+        .into_iter()
+        .map(|(name, _, p)| (name, p.body.message_id().map(|m| m.to_string())))
+        .collect();
+    let get = |n: &str| ids.iter().find(|(name, _)| *name == n).unwrap().1.clone();
+    assert_eq!(get("submit_sm_resp").as_deref(), Some("499602D2"));
+    assert_eq!(get("submit_multi_resp").as_deref(), Some("77"));
+    assert_eq!(get("query_sm").as_deref(), Some("499602D2"));
+    assert_eq!(get("query_broadcast_sm_resp").as_deref(), Some("b-1"));
+    assert_eq!(get("submit_sm"), None);
+    assert_eq!(get("enquire_link"), None);
+}

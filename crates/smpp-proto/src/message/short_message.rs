@@ -349,6 +349,16 @@ impl DeliveryReceipt {
         )
     }
 
+    /// Reads the receipt carried by a received request, whatever its operation:
+    /// `deliver_sm` or `data_sm`; `None` for anything else.
+    pub fn from_body(body: &crate::pdu::Body, options: &DecodeOptions) -> Option<DeliveryReceipt> {
+        match body {
+            crate::pdu::Body::DeliverSm(sm) => Self::from_deliver_sm(sm, options),
+            crate::pdu::Body::DataSm(sm) => Self::from_data_sm(sm, options),
+            _ => None,
+        }
+    }
+
     /// Reads the receipt carried by a `data_sm` (user data in `message_payload`).
     pub fn from_data_sm(sm: &DataSm, options: &DecodeOptions) -> Option<DeliveryReceipt> {
         receipt_from(

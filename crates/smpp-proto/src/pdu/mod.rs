@@ -304,6 +304,31 @@ bodies! {
     CancelBroadcastSmResp(Tlvs) = CANCEL_BROADCAST_SM_RESP;
 }
 
+impl Body {
+    /// The `message_id` of a body that carries one: the MC's id in
+    /// submit_sm_resp, data_sm_resp, submit_multi_resp, broadcast_sm_resp and
+    /// query_sm_resp, or the id a request refers to (query_sm, cancel_sm,
+    /// replace_sm and the broadcast queries).
+    pub fn message_id(&self) -> Option<&COctetString> {
+        Some(match self {
+            Body::SubmitSmResp(r)
+            | Body::DeliverSmResp(r)
+            | Body::DataSmResp(r)
+            | Body::BroadcastSmResp(r)
+            | Body::QueryBroadcastSmResp(r) => &r.message_id,
+            Body::SubmitMultiResp(r) => &r.message_id,
+            Body::QuerySmResp(r) => &r.message_id,
+            Body::QuerySm(q) => &q.message_id,
+            Body::CancelSm(c) => &c.message_id,
+            Body::ReplaceSm(r) => &r.message_id,
+            Body::BroadcastSm(b) => &b.message_id,
+            Body::QueryBroadcastSm(q) => &q.message_id,
+            Body::CancelBroadcastSm(c) => &c.message_id,
+            _ => return None,
+        })
+    }
+}
+
 /// One SMPP PDU: header fields and a typed body.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Pdu {
