@@ -706,3 +706,33 @@ fn message_id_accessor_covers_the_bodies_that_carry_one() {
     assert_eq!(get("submit_sm"), None);
     assert_eq!(get("enquire_link"), None);
 }
+
+#[test]
+fn field_visitor_accounts_for_every_body_octet_in_wire_order() {
+    for (name, _, pdu) in golden() {
+        let wire = pdu.to_vec().unwrap();
+        if wire.len() == HEADER_LEN && !pdu.command_status.is_ok() {
+            continue; // an error response with an empty body goes header-only
+        }
+        let mut body = Vec::new();
+        pdu.body.for_each_field(|f| match f.value {
+            FieldValue::Int(v) if f.name == "error_status_code" => {
+                body.extend_from_slice(&v.to_be_bytes())
+            }
+            FieldValue::Int(v) => body.push(u8::try_from(v).unwrap()),
+            FieldValue::Str(s) | FieldValue::Time(s) => {
+                body.extend_from_slice(s.as_bytes());
+                body.push(0);
+            }
+            FieldValue::Octets(o) => body.extend_from_slice(o),
+            FieldValue::Tlvs(t) => body.extend_from_slice(t.as_bytes()),
+            _ => panic!("new field kind"),
+        });
+        let expect = if wire.len() == HEADER_LEN {
+            &[][..]
+        } else {
+            &wire[HEADER_LEN..]
+        };
+        assert_eq!(body, expect, "{name}");
+    }
+}

@@ -12,6 +12,8 @@ pub(crate) trait BodyCodec: Sized + Default + PartialEq {
     fn checked_len(&self) -> Result<usize, EncodeError>;
     /// Writes the body; call only after `checked_len` succeeded.
     fn write<B: BufMut>(&self, out: &mut B);
+    /// Visits every field in wire order.
+    fn visit<'a>(&'a self, f: &mut dyn FnMut(super::Field<'a>));
     /// Checks and writes in one pass (the caller truncates `out` on error).
     fn write_checked(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         self.checked_len()?;
@@ -23,6 +25,12 @@ pub(crate) trait BodyCodec: Sized + Default + PartialEq {
 impl BodyCodec for Tlvs {
     fn decode(r: &mut Reader<'_>) -> FieldResult<Self> {
         r.tlvs()
+    }
+    fn visit<'a>(&'a self, f: &mut dyn FnMut(super::Field<'a>)) {
+        f(super::Field {
+            name: "tlvs",
+            value: super::FieldValue::Tlvs(self),
+        });
     }
     fn checked_len(&self) -> Result<usize, EncodeError> {
         Ok(self.wire_len())
@@ -71,6 +79,10 @@ macro_rules! pdu_body {
                 $( pdu_body!(@put out, self.$field, $kind); )*
             }
 
+            fn visit<'a>(&'a self, f: &mut dyn FnMut($crate::pdu::Field<'a>)) {
+                $( pdu_body!(@visit f, self.$field, $field, $kind); )*
+            }
+
             #[inline]
             fn write_checked(&self, out: &mut Vec<u8>) -> Result<(), $crate::pdu::EncodeError> {
                 $(
@@ -102,6 +114,22 @@ macro_rules! pdu_body {
     (@len $v:expr, $f:ident, sm) => { $crate::pdu::codec::check_sm(&$v)? };
     (@len $v:expr, $f:ident, tlvs) => { $v.wire_len() };
 
+    (@visit $f:ident, $v:expr, $name:ident, u8) => {
+        $f($crate::pdu::Field { name: stringify!($name), value: $crate::pdu::FieldValue::Int(u32::from($v)) })
+    };
+    (@visit $f:ident, $v:expr, $name:ident, cstr) => {
+        $f($crate::pdu::Field { name: stringify!($name), value: $crate::pdu::FieldValue::Str(&$v) })
+    };
+    (@visit $f:ident, $v:expr, $name:ident, time) => {
+        $f($crate::pdu::Field { name: stringify!($name), value: $crate::pdu::FieldValue::Time(&$v) })
+    };
+    (@visit $f:ident, $v:expr, $name:ident, sm) => {{
+        $f($crate::pdu::Field { name: "sm_length", value: $crate::pdu::FieldValue::Int($v.len() as u32) });
+        $f($crate::pdu::Field { name: "short_message", value: $crate::pdu::FieldValue::Octets(&$v) });
+    }};
+    (@visit $f:ident, $v:expr, $name:ident, tlvs) => {
+        $f($crate::pdu::Field { name: "tlvs", value: $crate::pdu::FieldValue::Tlvs(&$v) })
+    };
     (@putv $o:ident, $v:expr, cstr) => { $v.append_with_nul($o) };
     (@putv $o:ident, $v:expr, time) => { $v.append_with_nul($o) };
     (@putv $o:ident, $v:expr, $kind:ident) => { pdu_body!(@put $o, $v, $kind) };

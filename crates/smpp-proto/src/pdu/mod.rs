@@ -124,6 +124,31 @@ impl fmt::Debug for SequenceNumber {
     }
 }
 
+/// One field of a PDU body, for display and inspection ([`Body::for_each_field`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field<'a> {
+    /// The specification's field name (`source_addr`, `sm_length`, ...).
+    pub name: &'static str,
+    /// Its value.
+    pub value: FieldValue<'a>,
+}
+
+/// The value of a [`Field`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FieldValue<'a> {
+    /// An integer field (I1, or I4 for error_status_code; counts and lengths).
+    Int(u32),
+    /// A C-Octet String.
+    Str(&'a COctetString),
+    /// A time field (C-Octet String of 0 or 16 characters).
+    Time(&'a COctetString),
+    /// Raw octets (short_message, or the body of an unknown command).
+    Octets(&'a [u8]),
+    /// The TLV section.
+    Tlvs(&'a Tlvs),
+}
+
 /// A PDU whose command id is not one of SMPP 3.4/5.0's, kept whole.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RawBody {
@@ -194,6 +219,16 @@ macro_rules! bodies {
                 match self {
                     $( Body::$variant(b) => b.write(out), )*
                     Body::Unknown(raw) => out.put_slice(&raw.body),
+                }
+            }
+
+            /// Calls `f` with every field of the body, in wire order, by its
+            /// specification name (`sm_length` and list counts included; the TLVs
+            /// as one `tlvs` field). What `smpp decode` and the interop checks print.
+            pub fn for_each_field<'a>(&'a self, mut f: impl FnMut(Field<'a>)) {
+                match self {
+                    $( Body::$variant(b) => b.visit(&mut f), )*
+                    Body::Unknown(raw) => f(Field { name: "body", value: FieldValue::Octets(&raw.body) }),
                 }
             }
 
