@@ -5,7 +5,7 @@
 use std::io::BufRead;
 
 use bytes::BytesMut;
-use smpp_proto::pdu::{self, DecodeConfig, Decoded};
+use smpp_proto::pdu::{self, DecodeConfig, Decoded, FieldValue, Pdu};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,13 +32,7 @@ fn main() {
         let mut buf = BytesMut::from(&bytes[..]);
         loop {
             match pdu::decode(&mut buf, &DecodeConfig::default()) {
-                Ok(Decoded::Pdu(p)) => println!(
-                    "{} seq={} status={}\n{:#?}",
-                    p.command_id(),
-                    p.sequence_number,
-                    p.command_status,
-                    p.body
-                ),
+                Ok(Decoded::Pdu(p)) => print_pdu(&p),
                 Ok(Decoded::Partial { needed }) => {
                     if !buf.is_empty() {
                         eprintln!("incomplete PDU: {needed} more octets needed");
@@ -60,6 +54,34 @@ fn main() {
         }
     }
     std::process::exit(i32::from(failed));
+}
+
+fn print_pdu(p: &Pdu) {
+    println!("{} (0x{:08X})", p.command_id(), p.command_id().get());
+    println!("  command_status   {}", p.command_status);
+    println!("  sequence_number  {}", p.sequence_number);
+    p.body.for_each_field(|f| match f.value {
+        FieldValue::Int(v) => println!("  {:<16} {v}", f.name),
+        FieldValue::Str(s) | FieldValue::Time(s) => {
+            println!("  {:<16} {:?}", f.name, s.to_string_lossy())
+        }
+        FieldValue::Octets(o) => println!(
+            "  {:<16} {} ({:?})",
+            f.name,
+            hex(o),
+            String::from_utf8_lossy(o)
+        ),
+        FieldValue::Tlvs(t) => {
+            for tlv in t.iter() {
+                println!("  tlv {:<12} {}", tlv.tag, hex(tlv.value));
+            }
+        }
+        _ => println!("  {:<16} {:?}", f.name, f.value),
+    });
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02X}")).collect()
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
