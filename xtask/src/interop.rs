@@ -21,7 +21,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use bytes::Bytes;
-use smpp_proto::pdu::{self, Body, DestAddress, Pdu, TlvKind, TlvTag, Tlvs};
+use smpp_proto::pdu::{self, Body, DestAddress, FieldValue, Pdu, TlvKind, TlvTag, Tlvs};
 
 use crate::Result;
 
@@ -576,202 +576,121 @@ type Fields = Vec<(&'static str, Want)>;
 fn s(c: &pdu::COctetString) -> Want {
     Want::CStr(c.as_bytes().to_vec())
 }
-fn t(c: &pdu::COctetString) -> Want {
-    Want::Time(c.as_bytes().to_vec())
-}
 fn i(v: impl Into<u64>) -> Want {
     Want::Int(v.into())
 }
-fn sm(fields: &mut Fields, short_message: &Bytes) {
-    fields.push(("smpp.sm_length", i(short_message.len() as u64)));
-    fields.push(("smpp.message", Want::Octets(short_message.to_vec())));
+
+/// Fields of submit_multi(_resp) compared with the smpp.dlist subtrees instead.
+const LISTED_ELSEWHERE: &[&str] = &[
+    "number_of_dests",
+    "dest_flag",
+    "dl_name",
+    "no_unsuccess",
+    "error_status_code",
+];
+
+/// Wireshark's name for one of our field names (`None`: not mapped yet).
+fn wireshark_name(name: &str) -> Option<&'static str> {
+    WIRESHARK_NAMES
+        .iter()
+        .find(|(ours, _)| *ours == name)
+        .map(|(_, ws)| *ws)
 }
 
+/// Our field name and Wireshark's.
+const WIRESHARK_NAMES: &[(&str, &str)] = &[
+    // esm_class and registered_delivery are bit fields; the first one carries the whole octet.
+    ("esm_class", "smpp.esm.submit.msg_mode"),
+    ("registered_delivery", "smpp.regdel.receipt"),
+    ("short_message", "smpp.message"),
+    ("system_id", "smpp.system_id"),
+    ("password", "smpp.password"),
+    ("system_type", "smpp.system_type"),
+    ("interface_version", "smpp.interface_version"),
+    ("addr_ton", "smpp.addr_ton"),
+    ("addr_npi", "smpp.addr_npi"),
+    ("address_range", "smpp.address_range"),
+    ("service_type", "smpp.service_type"),
+    ("source_addr_ton", "smpp.source_addr_ton"),
+    ("source_addr_npi", "smpp.source_addr_npi"),
+    ("source_addr", "smpp.source_addr"),
+    ("dest_addr_ton", "smpp.dest_addr_ton"),
+    ("dest_addr_npi", "smpp.dest_addr_npi"),
+    ("destination_addr", "smpp.destination_addr"),
+    ("protocol_id", "smpp.protocol_id"),
+    ("priority_flag", "smpp.priority_flag"),
+    ("schedule_delivery_time", "smpp.schedule_delivery_time"),
+    ("validity_period", "smpp.validity_period"),
+    ("replace_if_present_flag", "smpp.replace_if_present_flag"),
+    ("data_coding", "smpp.data_coding"),
+    ("sm_default_msg_id", "smpp.sm_default_msg_id"),
+    ("sm_length", "smpp.sm_length"),
+    ("message_id", "smpp.message_id"),
+    ("final_date", "smpp.final_date"),
+    ("message_state", "smpp.message_state"),
+    ("error_code", "smpp.error_code"),
+    ("esme_addr_ton", "smpp.esme_addr_ton"),
+    ("esme_addr_npi", "smpp.esme_addr_npi"),
+    ("esme_addr", "smpp.esme_addr"),
+];
+
 /// Our decoded mandatory fields, named as Wireshark names them, and the TLVs.
-/// Field names: `tshark -G fields | grep -P "\tsmpp\."`.
+/// The fields come from the codec's own visitor (`Body::for_each_field`), so
+/// every operation is covered; Wireshark's names: `tshark -G fields | grep -P "\tsmpp\."`.
 fn our_fields(body: &Body, quirks: &mut Vec<Quirk>) -> Result<(Fields, Tlvs)> {
+    if let Body::Unknown(raw) = body {
+        return Err(format!(
+            "interop: no Wireshark field map for {}",
+            raw.command_id
+        ));
+    }
     let mut f: Fields = Vec::new();
-    let tlvs = match body {
-        Body::GenericNack(t)
-        | Body::Unbind(t)
-        | Body::UnbindResp(t)
-        | Body::EnquireLink(t)
-        | Body::EnquireLinkResp(t)
-        | Body::CancelSmResp(t)
-        | Body::ReplaceSmResp(t)
-        | Body::CancelBroadcastSmResp(t) => t.clone(),
-        Body::BindReceiver(b) | Body::BindTransmitter(b) | Body::BindTransceiver(b) => {
-            f.push(("smpp.system_id", s(&b.system_id)));
-            f.push(("smpp.password", s(&b.password)));
-            f.push(("smpp.system_type", s(&b.system_type)));
-            f.push(("smpp.interface_version", i(b.interface_version)));
-            f.push(("smpp.addr_ton", i(b.addr_ton)));
-            f.push(("smpp.addr_npi", i(b.addr_npi)));
-            f.push(("smpp.address_range", s(&b.address_range)));
-            b.tlvs.clone()
+    let mut tlvs = Tlvs::new();
+    let mut unmapped = None;
+    let multi = matches!(body, Body::SubmitMulti(_) | Body::SubmitMultiResp(_));
+    body.for_each_field(|field| {
+        if let FieldValue::Tlvs(t) = field.value {
+            tlvs = t.clone();
+            return;
         }
-        Body::BindReceiverResp(b) | Body::BindTransmitterResp(b) | Body::BindTransceiverResp(b) => {
-            f.push(("smpp.system_id", s(&b.system_id)));
-            b.tlvs.clone()
+        // submit_multi_resp's unsuccess entries repeat these names; they are compared with the list.
+        if multi
+            && matches!(
+                field.name,
+                "dest_addr_ton" | "dest_addr_npi" | "destination_addr"
+            )
+        {
+            return;
         }
-        Body::Outbind(b) => {
-            f.push(("smpp.system_id", s(&b.system_id)));
-            f.push(("smpp.password", s(&b.password)));
-            b.tlvs.clone()
+        if LISTED_ELSEWHERE.contains(&field.name) {
+            return;
         }
-        Body::SubmitSm(m) | Body::DeliverSm(m) => {
-            f.push(("smpp.service_type", s(&m.service_type)));
-            f.push(("smpp.source_addr_ton", i(m.source_addr_ton)));
-            f.push(("smpp.source_addr_npi", i(m.source_addr_npi)));
-            f.push(("smpp.source_addr", s(&m.source_addr)));
-            f.push(("smpp.dest_addr_ton", i(m.dest_addr_ton)));
-            f.push(("smpp.dest_addr_npi", i(m.dest_addr_npi)));
-            f.push(("smpp.destination_addr", s(&m.destination_addr)));
-            // esm_class and registered_delivery are bit fields; the first one
-            // carries the whole octet.
-            f.push(("smpp.esm.submit.msg_mode", i(m.esm_class)));
-            f.push(("smpp.protocol_id", i(m.protocol_id)));
-            f.push(("smpp.priority_flag", i(m.priority_flag)));
-            f.push(("smpp.schedule_delivery_time", t(&m.schedule_delivery_time)));
-            f.push(("smpp.validity_period", t(&m.validity_period)));
-            f.push(("smpp.regdel.receipt", i(m.registered_delivery)));
-            f.push(("smpp.replace_if_present_flag", i(m.replace_if_present_flag)));
-            f.push(("smpp.data_coding", i(m.data_coding)));
-            f.push(("smpp.sm_default_msg_id", i(m.sm_default_msg_id)));
-            sm(&mut f, &m.short_message);
-            m.tlvs.clone()
-        }
-        Body::SubmitSmResp(r)
-        | Body::DeliverSmResp(r)
-        | Body::DataSmResp(r)
-        | Body::BroadcastSmResp(r)
-        | Body::QueryBroadcastSmResp(r) => {
-            f.push(("smpp.message_id", s(&r.message_id)));
-            r.tlvs.clone()
-        }
-        Body::DataSm(d) => {
-            f.push(("smpp.service_type", s(&d.service_type)));
-            f.push(("smpp.source_addr_ton", i(d.source_addr_ton)));
-            f.push(("smpp.source_addr_npi", i(d.source_addr_npi)));
-            f.push(("smpp.source_addr", s(&d.source_addr)));
-            f.push(("smpp.dest_addr_ton", i(d.dest_addr_ton)));
-            f.push(("smpp.dest_addr_npi", i(d.dest_addr_npi)));
-            f.push(("smpp.destination_addr", s(&d.destination_addr)));
-            f.push(("smpp.esm.submit.msg_mode", i(d.esm_class)));
-            f.push(("smpp.regdel.receipt", i(d.registered_delivery)));
-            f.push(("smpp.data_coding", i(d.data_coding)));
-            d.tlvs.clone()
-        }
-        Body::SubmitMulti(m) => {
-            f.push(("smpp.service_type", s(&m.service_type)));
-            f.push(("smpp.source_addr_ton", i(m.source_addr_ton)));
-            f.push(("smpp.source_addr_npi", i(m.source_addr_npi)));
-            f.push(("smpp.source_addr", s(&m.source_addr)));
-            // The destinations are compared with the smpp.dlist subtree.
-            f.push(("smpp.esm.submit.msg_mode", i(m.esm_class)));
-            f.push(("smpp.protocol_id", i(m.protocol_id)));
-            f.push(("smpp.priority_flag", i(m.priority_flag)));
-            f.push(("smpp.schedule_delivery_time", t(&m.schedule_delivery_time)));
-            if m.validity_period.is_empty() {
-                quirks.push(Quirk::SubmitMultiValidityName);
-                f.push(("smpp.schedule_delivery_time", t(&m.validity_period)));
-            } else {
-                f.push(("smpp.validity_period", t(&m.validity_period)));
+        let Some(mut name) = wireshark_name(field.name) else {
+            unmapped = Some(field.name);
+            return;
+        };
+        let want = match field.value {
+            FieldValue::Int(v) => Want::Int(u64::from(v)),
+            FieldValue::Str(v) => Want::CStr(v.as_bytes().to_vec()),
+            FieldValue::Time(v) => {
+                // Wireshark's submit_multi labels an empty validity_period as a schedule time.
+                if multi && field.name == "validity_period" && v.is_empty() {
+                    quirks.push(Quirk::SubmitMultiValidityName);
+                    name = "smpp.schedule_delivery_time";
+                }
+                Want::Time(v.as_bytes().to_vec())
             }
-            f.push(("smpp.regdel.receipt", i(m.registered_delivery)));
-            f.push(("smpp.replace_if_present_flag", i(m.replace_if_present_flag)));
-            f.push(("smpp.data_coding", i(m.data_coding)));
-            f.push(("smpp.sm_default_msg_id", i(m.sm_default_msg_id)));
-            sm(&mut f, &m.short_message);
-            m.tlvs.clone()
-        }
-        Body::SubmitMultiResp(r) => {
-            f.push(("smpp.message_id", s(&r.message_id)));
-            r.tlvs.clone()
-        }
-        Body::QuerySm(q) => {
-            f.push(("smpp.message_id", s(&q.message_id)));
-            f.push(("smpp.source_addr_ton", i(q.source_addr_ton)));
-            f.push(("smpp.source_addr_npi", i(q.source_addr_npi)));
-            f.push(("smpp.source_addr", s(&q.source_addr)));
-            q.tlvs.clone()
-        }
-        Body::QuerySmResp(q) => {
-            f.push(("smpp.message_id", s(&q.message_id)));
-            f.push(("smpp.final_date", t(&q.final_date)));
-            f.push(("smpp.message_state", i(q.message_state)));
-            f.push(("smpp.error_code", i(q.error_code)));
-            q.tlvs.clone()
-        }
-        Body::CancelSm(c) => {
-            f.push(("smpp.service_type", s(&c.service_type)));
-            f.push(("smpp.message_id", s(&c.message_id)));
-            f.push(("smpp.source_addr_ton", i(c.source_addr_ton)));
-            f.push(("smpp.source_addr_npi", i(c.source_addr_npi)));
-            f.push(("smpp.source_addr", s(&c.source_addr)));
-            f.push(("smpp.dest_addr_ton", i(c.dest_addr_ton)));
-            f.push(("smpp.dest_addr_npi", i(c.dest_addr_npi)));
-            f.push(("smpp.destination_addr", s(&c.destination_addr)));
-            c.tlvs.clone()
-        }
-        Body::ReplaceSm(r) => {
-            f.push(("smpp.message_id", s(&r.message_id)));
-            f.push(("smpp.source_addr_ton", i(r.source_addr_ton)));
-            f.push(("smpp.source_addr_npi", i(r.source_addr_npi)));
-            f.push(("smpp.source_addr", s(&r.source_addr)));
-            f.push(("smpp.schedule_delivery_time", t(&r.schedule_delivery_time)));
-            f.push(("smpp.validity_period", t(&r.validity_period)));
-            f.push(("smpp.regdel.receipt", i(r.registered_delivery)));
-            f.push(("smpp.sm_default_msg_id", i(r.sm_default_msg_id)));
-            sm(&mut f, &r.short_message);
-            r.tlvs.clone()
-        }
-        Body::AlertNotification(a) => {
-            f.push(("smpp.source_addr_ton", i(a.source_addr_ton)));
-            f.push(("smpp.source_addr_npi", i(a.source_addr_npi)));
-            f.push(("smpp.source_addr", s(&a.source_addr)));
-            f.push(("smpp.esme_addr_ton", i(a.esme_addr_ton)));
-            f.push(("smpp.esme_addr_npi", i(a.esme_addr_npi)));
-            f.push(("smpp.esme_addr", s(&a.esme_addr)));
-            a.tlvs.clone()
-        }
-        Body::BroadcastSm(b) => {
-            f.push(("smpp.service_type", s(&b.service_type)));
-            f.push(("smpp.source_addr_ton", i(b.source_addr_ton)));
-            f.push(("smpp.source_addr_npi", i(b.source_addr_npi)));
-            f.push(("smpp.source_addr", s(&b.source_addr)));
-            f.push(("smpp.message_id", s(&b.message_id)));
-            f.push(("smpp.priority_flag", i(b.priority_flag)));
-            f.push(("smpp.schedule_delivery_time", t(&b.schedule_delivery_time)));
-            f.push(("smpp.validity_period", t(&b.validity_period)));
-            f.push(("smpp.replace_if_present_flag", i(b.replace_if_present_flag)));
-            f.push(("smpp.data_coding", i(b.data_coding)));
-            f.push(("smpp.sm_default_msg_id", i(b.sm_default_msg_id)));
-            b.tlvs.clone()
-        }
-        Body::QueryBroadcastSm(q) => {
-            f.push(("smpp.message_id", s(&q.message_id)));
-            f.push(("smpp.source_addr_ton", i(q.source_addr_ton)));
-            f.push(("smpp.source_addr_npi", i(q.source_addr_npi)));
-            f.push(("smpp.source_addr", s(&q.source_addr)));
-            q.tlvs.clone()
-        }
-        Body::CancelBroadcastSm(c) => {
-            f.push(("smpp.service_type", s(&c.service_type)));
-            f.push(("smpp.message_id", s(&c.message_id)));
-            f.push(("smpp.source_addr_ton", i(c.source_addr_ton)));
-            f.push(("smpp.source_addr_npi", i(c.source_addr_npi)));
-            f.push(("smpp.source_addr", s(&c.source_addr)));
-            c.tlvs.clone()
-        }
-        other => {
-            return Err(format!(
-                "interop: no Wireshark field map for {} yet: add it to xtask/src/interop.rs",
-                other.command_id()
-            ))
-        }
-    };
-    Ok((f, tlvs))
+            FieldValue::Octets(v) => Want::Octets(v.to_vec()),
+            _ => return,
+        };
+        f.push((name, want));
+    });
+    match unmapped {
+        Some(name) => Err(format!(
+            "interop: no Wireshark name for field `{name}`: add it to xtask/src/interop.rs"
+        )),
+        None => Ok((f, tlvs)),
+    }
 }
 
 /// Wireshark field names that restate another field (decoded text) and are
