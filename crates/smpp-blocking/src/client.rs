@@ -128,7 +128,10 @@ impl Client {
             .map(|sm| {
                 let (reply, rx) = std::sync::mpsc::sync_channel(1);
                 let body = Body::SubmitSm(sm);
-                self.inner.handle.send(Msg::Request { body, reply }).map(|()| rx)
+                self.inner
+                    .handle
+                    .send(Msg::Request { body, reply })
+                    .map(|()| rx)
             })
             .collect();
         let mut ids = Vec::with_capacity(waiting.len());

@@ -36,7 +36,10 @@ pub(crate) enum Msg {
     /// Bytes read (in a buffer to hand back), or `None` at end of stream.
     Input(Option<Vec<u8>>),
     /// A request of the application; waits for window room.
-    Request { body: Body, reply: Reply },
+    Request {
+        body: Body,
+        reply: Reply,
+    },
     Bind {
         kind: BindKind,
         bind: Bind,

@@ -299,7 +299,11 @@ impl<H> std::fmt::Debug for Server<H> {
 
 impl<H: Handler> Server<H> {
     /// Listens on `addr`.
-    pub fn bind(addr: impl ToSocketAddrs, handler: H, config: ServerConfig) -> io::Result<Server<H>> {
+    pub fn bind(
+        addr: impl ToSocketAddrs,
+        handler: H,
+        config: ServerConfig,
+    ) -> io::Result<Server<H>> {
         let listener = TcpListener::bind(addr)?;
         let shared = Arc::new(Shared {
             config,
