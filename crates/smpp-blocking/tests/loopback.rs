@@ -525,3 +525,90 @@ fn response_timeout_is_a_typed_error() {
     );
     drop(peer.join().unwrap());
 }
+
+#[test]
+fn session_init_timeout_and_connection_limit() {
+    let session =
+        SessionConfig::default().with_session_init_timeout(Some(Duration::from_millis(200)));
+    let config = ServerConfig::default()
+        .with_session(session)
+        .with_max_connections(1);
+    let server = Server::bind("127.0.0.1:0", Smsc::default(), config).unwrap();
+    let addr = server.local_addr().unwrap();
+    thread::spawn(move || server.run());
+    let mut first = TcpStream::connect(addr).unwrap();
+    thread::sleep(Duration::from_millis(50));
+    let mut second = TcpStream::connect(addr).unwrap();
+    let mut buf = [0u8; 64];
+    // Over the limit: closed at once. Never bound: closed by the session init timer.
+    second.set_read_timeout(Some(LIMIT)).unwrap();
+    assert_eq!(second.read(&mut buf).unwrap(), 0);
+    let started = Instant::now();
+    first.set_read_timeout(Some(LIMIT)).unwrap();
+    assert_eq!(first.read(&mut buf).unwrap(), 0);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_panicking_handler_answers_system_error() {
+    struct Panics;
+    impl Handler for Panics {
+        fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
+            Ok(())
+        }
+        fn submit_sm(&self, _: &Connection, sm: SubmitSm) -> Result<SubmitSmResp, CommandStatus> {
+            assert!(sm.short_message.as_ref() != b"boom", "handler bug");
+            Ok(SubmitSmResp::default())
+        }
+    }
+    let server = Server::bind("127.0.0.1:0", Panics, ServerConfig::default()).unwrap();
+    let addr = server.local_addr().unwrap();
+    thread::spawn(move || server.run());
+    let (client, _inbound) = connect(addr, BindKind::Transmitter, SessionConfig::default());
+    let boom = client.submit(submit("boom", false));
+    assert!(
+        matches!(boom, Err(Error::Status(CommandStatus::SYSTEM_ERROR))),
+        "{boom:?}"
+    );
+    client
+        .submit(submit("fine", false))
+        .expect("the connection survives");
+}
+
+#[test]
+fn submits_waiting_behind_an_unbind_fail_as_closed() {
+    let gate = Arc::new(Gate::default());
+    let smsc = Smsc {
+        gate: Some(gate.clone()),
+        ..Default::default()
+    };
+    let (addr, _server, _task) = start(smsc, SessionConfig::default());
+    let config = SessionConfig::default().with_max_in_flight(4);
+    let (client, _inbound) = connect(addr, BindKind::Transmitter, config);
+    let calls: Vec<_> = (0..20)
+        .map(|i| {
+            let client = client.clone();
+            thread::spawn(move || client.submit(submit(&i.to_string(), false)))
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(100)); // 4 in flight, 16 waiting
+    let unbinding = thread::spawn({
+        let client = client.clone();
+        move || client.unbind()
+    });
+    thread::sleep(Duration::from_millis(100));
+    gate.open(); // the 4 answers, then the unbind's
+    within(move || unbinding.join().unwrap()).unwrap();
+    let (ok, closed) = within(move || {
+        let (mut ok, mut closed) = (0, 0);
+        for call in calls {
+            match call.join().unwrap() {
+                Ok(_) => ok += 1,
+                Err(Error::Closed) => closed += 1,
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+        (ok, closed)
+    });
+    assert_eq!((ok, closed), (4, 16));
+}
