@@ -12,6 +12,7 @@ use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
 use std::sync::mpsc::RecvTimeoutError;
 
 use crate::driver::{self, default_answer, Handle, Incoming, Msg};
+use crate::wire::Wire;
 use crate::{check_status, Error};
 
 /// A bound ESME session. Cheap to clone: clones share the session, and
@@ -54,16 +55,8 @@ impl Client {
         config: impl Into<Arc<SessionConfig>>,
     ) -> Result<(Client, Inbound), Error> {
         let config = config.into();
-        let mut last = None;
-        for addr in addr.to_socket_addrs()? {
-            match TcpStream::connect_timeout(&addr, config.response_timeout) {
-                Ok(stream) => return Client::bind_over(stream, kind, bind, config),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last
-            .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address"))
-            .into())
+        let stream = connect_any(addr, config.response_timeout)?;
+        Client::bind_over(stream, kind, bind, config)
     }
 
     /// Binds over an established TCP connection.
@@ -74,7 +67,19 @@ impl Client {
         config: impl Into<Arc<SessionConfig>>,
     ) -> Result<(Client, Inbound), Error> {
         stream.set_nodelay(true)?;
-        let (handle, incoming, _io) = driver::spawn(stream, Role::Esme, config.into())?;
+        let reader = stream.try_clone()?;
+        Client::bind_on(Wire::plain(stream), reader, kind, bind, config.into())
+    }
+
+    /// Starts the connection on `wire` (writing) and `reader`, and binds.
+    pub(crate) fn bind_on(
+        wire: Wire,
+        reader: TcpStream,
+        kind: BindKind,
+        bind: Bind,
+        config: Arc<SessionConfig>,
+    ) -> Result<(Client, Inbound), Error> {
+        let (handle, incoming, _io) = driver::spawn(wire, reader, Role::Esme, config)?;
         let resp = handle.call(|reply| Msg::Bind { kind, bind, reply });
         let resp = match resp.and_then(check_status) {
             Ok(resp) => resp,
@@ -182,6 +187,22 @@ impl Client {
     pub fn closed(&self) -> CloseReason {
         self.inner.handle.closed()
     }
+}
+
+/// Connects to the first address that answers, each within `timeout`.
+pub(crate) fn connect_any(
+    addr: impl ToSocketAddrs,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for addr in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    let none = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address");
+    Err(last.unwrap_or_else(none))
 }
 
 /// The MC's requests to this ESME (`deliver_sm` with messages and delivery

@@ -3,8 +3,8 @@
 //! routes events; a reader thread only reads bytes and hands them over.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::Read;
+use std::net::TcpStream;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use smpp_proto::session::{
     BindKind, CloseReason, Event, Role, SendError, Session, SessionConfig, State, Stats,
 };
 
+use crate::wire::Wire;
 use crate::Error;
 
 /// How a request of ours ends.
@@ -152,15 +153,16 @@ impl Handle {
     }
 }
 
-/// Starts the connection's threads on `stream`. The returned join handle
-/// ends once the session is over and its threads are gone.
+/// Starts the connection's threads: `reader` reads, `wire` writes. The
+/// returned join handle ends once the session is over and its threads are gone.
 pub(crate) fn spawn(
-    stream: TcpStream,
+    wire: Wire,
+    reader: TcpStream,
     role: Role,
     config: Arc<SessionConfig>,
 ) -> std::io::Result<(Handle, Receiver<Incoming>, std::thread::JoinHandle<()>)> {
-    let reader = stream.try_clone()?;
-    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    reader.set_read_timeout(None)?;
+    wire.set_write_timeout(WRITE_TIMEOUT);
     let (tx, rx) = mpsc::channel();
     let (free_tx, free_rx) = mpsc::sync_channel(READ_BUFFERS);
     for _ in 0..READ_BUFFERS {
@@ -175,7 +177,7 @@ pub(crate) fn spawn(
         .spawn(move || read_loop(reader, input, free_rx))?;
     let session = Session::new(role, config, Instant::now());
     let driver = Driver {
-        stream,
+        wire,
         session,
         rx,
         incoming,
@@ -227,7 +229,7 @@ fn read_loop(mut stream: TcpStream, tx: Sender<Msg>, free: Receiver<Vec<u8>>) {
 }
 
 struct Driver {
-    stream: TcpStream,
+    wire: Wire,
     session: Session,
     rx: Receiver<Msg>,
     incoming: SyncSender<Incoming>,
@@ -253,6 +255,16 @@ struct Driver {
 
 impl Driver {
     fn run(mut self) {
+        // Plaintext that came with the TLS handshake.
+        let mut plain = Vec::new();
+        match self.wire.buffered(&mut plain) {
+            Ok(()) if !plain.is_empty() => self.input.push_back(plain),
+            Ok(()) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "tls failed");
+                self.session.handle_eof(Instant::now());
+            }
+        }
         let mut msg = None;
         loop {
             let now = Instant::now();
@@ -311,7 +323,7 @@ impl Driver {
         if !self.wbuf.is_empty() {
             self.write(now);
         }
-        let _ = self.stream.shutdown(Shutdown::Both);
+        self.wire.close();
         self.closed.set(CloseReason::Local);
         for (_, reply) in self.pending.drain() {
             let _ = reply.send(Err(Error::Closed));
@@ -339,7 +351,16 @@ impl Driver {
     fn on_msg(&mut self, now: Instant, m: Msg) {
         match m {
             Msg::Input(Some(buf)) => {
-                self.input.push_back(buf);
+                let mut plain = Vec::new();
+                match self.wire.decrypt(&buf, &mut plain) {
+                    Ok(false) => self.input.push_back(buf),
+                    // Plaintext takes the read buffer's place in circulation.
+                    Ok(true) => self.input.push_back(plain),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "tls failed");
+                        self.eof = true;
+                    }
+                }
                 self.feed(now);
             }
             Msg::Input(None) => {
@@ -477,11 +498,10 @@ impl Driver {
     fn write(&mut self, now: Instant) {
         if let Some(linger) = self.linger {
             let left = linger.saturating_duration_since(Instant::now());
-            let _ = self
-                .stream
-                .set_write_timeout(Some(left.max(Duration::from_millis(1))));
+            self.wire
+                .set_write_timeout(left.max(Duration::from_millis(1)));
         }
-        let result = self.stream.write_all(&self.wbuf);
+        let result = self.wire.write_all(&self.wbuf);
         self.wbuf.clear();
         if let Err(e) = result {
             tracing::debug!(error = %e, "write failed");

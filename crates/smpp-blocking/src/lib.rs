@@ -12,6 +12,10 @@
 //! sends keepalives, enforces the windows and the timers; this crate only
 //! moves bytes.
 //!
+//! With the `tls` feature, `Client::connect_tls` and `Server::run_tls`
+//! speak TLS through rustls (ring provider): the handshake runs before the
+//! session starts, then the I/O thread encrypts and decrypts in place.
+//!
 //! Calls block the calling thread. Requests beyond the outbound window wait
 //! (they are not refused) until the session has room. Every request
 //! resolves exactly once, and when the connection dies every waiting call
@@ -65,6 +69,13 @@
 mod client;
 mod driver;
 mod server;
+#[cfg(feature = "tls")]
+mod tls;
+mod wire;
+
+/// The TLS crate this adapter is built on (feature `tls`), for building configurations.
+#[cfg(feature = "tls")]
+pub use rustls;
 
 pub use client::{Client, Inbound, InboundRequest};
 pub use server::{Connection, Handler, Server, ServerConfig, ServerHandle};

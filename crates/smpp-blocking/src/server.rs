@@ -18,6 +18,7 @@ use smpp_proto::pdu::{
 use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
 
 use crate::driver::{self, default_answer, Handle, Incoming, Msg};
+use crate::wire::Wire;
 use crate::{check_status, Error};
 
 /// The application side of an MC: authenticates binds and answers requests.
@@ -85,6 +86,10 @@ pub trait Handler: Send + Sync + 'static {
         }
     }
 }
+
+/// Prepares an accepted connection: its writing side and a socket to read from.
+pub(crate) type WrapFn = dyn Fn(TcpStream) -> io::Result<(Wire, TcpStream)> + Send + Sync;
+pub(crate) type Wrap = Arc<WrapFn>;
 
 fn unsupported<T, U>(_: &Connection, _: U) -> Result<T, CommandStatus> {
     Err(CommandStatus::INVALID_COMMAND_ID)
@@ -319,6 +324,11 @@ impl<H: Handler> Server<H> {
         })
     }
 
+    #[cfg(feature = "tls")]
+    pub(crate) fn session_config(&self) -> &SessionConfig {
+        &self.shared.config.session
+    }
+
     /// The address it listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
@@ -335,6 +345,15 @@ impl<H: Handler> Server<H> {
     /// [`ServerHandle::shutdown`], then unbinds everyone and returns when
     /// every connection has ended.
     pub fn run(self) -> io::Result<()> {
+        self.run_with(Arc::new(|tcp: TcpStream| {
+            let reader = tcp.try_clone()?;
+            Ok((Wire::plain(tcp), reader))
+        }))
+    }
+
+    /// The accept loop; `wrap` prepares each connection (a TLS handshake)
+    /// on the connection's own thread.
+    pub(crate) fn run_with(self, wrap: Wrap) -> io::Result<()> {
         let mut threads: Vec<JoinHandle<()>> = Vec::new();
         while !self.shared.shutdown.load(Ordering::SeqCst) {
             let (tcp, peer) = match self.listener.accept() {
@@ -356,9 +375,10 @@ impl<H: Handler> Server<H> {
             }
             let _ = tcp.set_nodelay(true);
             let (handler, shared) = (self.handler.clone(), self.shared.clone());
+            let wrap = wrap.clone();
             let spawned = std::thread::Builder::new()
                 .name("smpp-serve".into())
-                .spawn(move || serve(handler, shared, tcp, peer));
+                .spawn(move || serve(handler, shared, &*wrap, tcp, peer));
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => tracing::warn!(%peer, error = %e, "cannot start a connection thread"),
@@ -377,10 +397,19 @@ impl<H: Handler> Server<H> {
 }
 
 /// One connection: runs the handler for each request in arrival order.
-fn serve<H: Handler>(handler: Arc<H>, shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
-    let (handle, incoming, io) = match driver::spawn(tcp, Role::Mc, shared.config.session.clone()) {
+fn serve<H: Handler>(
+    handler: Arc<H>,
+    shared: Arc<Shared>,
+    wrap: &WrapFn,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) {
+    let started = wrap(tcp).and_then(|(wire, reader)| {
+        driver::spawn(wire, reader, Role::Mc, shared.config.session.clone())
+    });
+    let (handle, incoming, io) = match started {
         Ok(started) => started,
-        Err(e) => return tracing::warn!(%peer, error = %e, "cannot start a connection"),
+        Err(e) => return tracing::debug!(%peer, error = %e, "connection not started"),
     };
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let conn = Connection {
