@@ -279,16 +279,21 @@ impl Driver {
             if self.session.is_closed() {
                 break;
             }
+            // A deadline that passed fires now, however busy the channel is.
             let deadline = self.session.poll_timeout();
-            let wait = deadline.map(|at| at.saturating_duration_since(Instant::now()));
-            let received = match wait {
-                Some(wait) => self.rx.recv_timeout(wait),
+            let now = Instant::now();
+            if deadline.is_some_and(|at| at <= now) {
+                self.session.handle_timeout(now);
+                continue;
+            }
+            let received = match deadline {
+                Some(at) => self.rx.recv_timeout(at - now),
                 None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
             match received {
                 Ok(m) => msg = Some(m),
                 Err(RecvTimeoutError::Timeout) => self.session.handle_timeout(Instant::now()),
-                // Unreachable while we hold a sender (via the reader's clone until it ends).
+                // Every handle and the reader are gone: nobody can use the session.
                 Err(RecvTimeoutError::Disconnected) => {
                     let _ = self.session.close(Instant::now());
                 }
