@@ -96,7 +96,13 @@ fn tls_bind_submit_deliver_unbind_and_untrusted_certificate() {
     let threads: Vec<_> = (0..8)
         .map(|_| {
             let (client, sm) = (client.clone(), sm.clone());
-            thread::spawn(move || (0..100).map(|_| client.submit(sm.clone()).unwrap()).count())
+            thread::spawn(move || {
+                let ids: Vec<_> = (0..100)
+                    .map(|_| client.submit(sm.clone()).unwrap())
+                    .collect();
+                assert!(ids.iter().all(|id| *id == "len160"));
+                ids.len()
+            })
         })
         .collect();
     let sent: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
