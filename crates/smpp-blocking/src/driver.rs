@@ -275,7 +275,7 @@ impl Driver {
             while let Ok(m) = self.rx.try_recv() {
                 self.on_msg(now, m);
             }
-            self.turn(now);
+            self.turn();
             if self.session.is_closed() {
                 break;
             }
@@ -304,8 +304,10 @@ impl Driver {
 
     /// Feeds input, sends what waits for room, drains the session and
     /// writes; repeats while anything moved.
-    fn turn(&mut self, now: Instant) {
+    fn turn(&mut self) {
         loop {
+            // A write may block: read the clock each round.
+            let now = Instant::now();
             let mut progress = self.feed(now);
             progress |= self.send_waiting(now);
             progress |= self.drain(now);
