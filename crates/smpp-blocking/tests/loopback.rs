@@ -612,3 +612,57 @@ fn submits_waiting_behind_an_unbind_fail_as_closed() {
     });
     assert_eq!((ok, closed), (4, 16));
 }
+
+#[test]
+fn timers_fire_while_traffic_keeps_flowing() {
+    let (listener, addr) = raw_mc();
+    let peer = thread::spawn(move || {
+        let mut peer = RawPeer::accept(&listener);
+        peer.accept_bind();
+        // Answer every submit at once, except the one marked "ignored".
+        while let Some(pdu) = peer.read() {
+            match &pdu.body {
+                Body::SubmitSm(sm) if sm.short_message.as_ref() == b"ignored" => {}
+                Body::SubmitSm(_) => {
+                    let resp = Body::SubmitSmResp(SubmitSmResp::default());
+                    peer.write(Pdu::response(pdu.sequence_number, CommandStatus::OK, resp));
+                }
+                _ => {
+                    assert_eq!(pdu.command_id(), CommandId::UNBIND);
+                    let body = Body::default_for(CommandId::UNBIND_RESP).unwrap();
+                    peer.write(Pdu::response(pdu.sequence_number, CommandStatus::OK, body));
+                    break;
+                }
+            }
+        }
+    });
+    let config = SessionConfig::default().with_response_timeout(Duration::from_millis(300));
+    let (client, _inbound) = connect(addr, BindKind::Transmitter, config);
+    // Four threads keep the connection busy (commands and input never stop)...
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, done) = (client.clone(), done.clone());
+            thread::spawn(move || {
+                let mut n = 0u64;
+                while !done.load(Ordering::SeqCst) {
+                    client.submit(submit("busy", false)).unwrap();
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(100));
+    // ...while the unanswered one still times out on time.
+    let started = Instant::now();
+    let ignored = client.submit(submit("ignored", false));
+    let took = started.elapsed();
+    assert!(matches!(ignored, Err(Error::Timeout)), "{ignored:?}");
+    assert!(took < Duration::from_secs(2), "timed out after {took:?}");
+    done.store(true, Ordering::SeqCst);
+    let answered: u64 = busy.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(answered > 100, "traffic kept flowing: {answered}");
+    client.unbind().unwrap();
+    peer.join().unwrap();
+}
