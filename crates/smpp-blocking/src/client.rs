@@ -1,0 +1,347 @@
+//! The ESME side: [`Client`] and the [`Inbound`] queue of peer requests.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smpp_proto::message::{DecodeOptions, DeliveryReceipt, ReferenceCounter, ShortMessage};
+use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Pdu, SubmitSm};
+use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
+
+use std::sync::mpsc::RecvTimeoutError;
+
+use crate::driver::{self, default_answer, Handle, Incoming, Msg};
+use crate::wire::Wire;
+use crate::{check_status, Error};
+
+/// A bound ESME session. Cheap to clone: clones share the session, and
+/// calls from many threads run concurrently up to the outbound window
+/// (`SessionConfig::max_in_flight`); beyond it they wait their turn.
+///
+/// A call blocks the calling thread: it waits for window room as long as
+/// it takes, then at most the session's `response_timeout` for its
+/// response. Once the session is unbinding or closed, calls fail with
+/// [`Error::Closed`].
+///
+/// Dropping the last clone unbinds the session.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+#[derive(Debug)]
+struct ClientInner {
+    handle: Handle,
+    bind_resp: Pdu,
+    refs: Mutex<ReferenceCounter>,
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        self.handle.release();
+    }
+}
+
+impl Client {
+    /// Connects over TCP and binds. Connecting (to each resolved address in
+    /// turn) and binding each take at most the session's `response_timeout`
+    /// ([`Error::Timeout`] for the bind). Fails with [`Error::Status`] when
+    /// the MC rejects the bind (e.g. `ESME_RINVPASWD`).
+    pub fn connect(
+        addr: impl ToSocketAddrs,
+        kind: BindKind,
+        bind: Bind,
+        config: impl Into<Arc<SessionConfig>>,
+    ) -> Result<(Client, Inbound), Error> {
+        let config = config.into();
+        let stream = connect_any(addr, config.response_timeout)?;
+        Client::bind_over(stream, kind, bind, config)
+    }
+
+    /// Binds over an established TCP connection.
+    pub fn bind_over(
+        stream: TcpStream,
+        kind: BindKind,
+        bind: Bind,
+        config: impl Into<Arc<SessionConfig>>,
+    ) -> Result<(Client, Inbound), Error> {
+        stream.set_nodelay(true)?;
+        let reader = stream.try_clone()?;
+        Client::bind_on(Wire::plain(stream), reader, kind, bind, config.into())
+    }
+
+    /// Starts the connection on `wire` (writing) and `reader`, and binds.
+    pub(crate) fn bind_on(
+        wire: Wire,
+        reader: TcpStream,
+        kind: BindKind,
+        bind: Bind,
+        config: Arc<SessionConfig>,
+    ) -> Result<(Client, Inbound), Error> {
+        let (handle, incoming, _io) = driver::spawn(wire, reader, Role::Esme, config)?;
+        let resp = handle.call(|reply| Msg::Bind { kind, bind, reply });
+        let resp = match resp.and_then(check_status) {
+            Ok(resp) => resp,
+            Err(e) => {
+                handle.close();
+                return Err(e);
+            }
+        };
+        let inbound = Inbound {
+            incoming,
+            handle: handle.clone(),
+        };
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as u16);
+        let client = Client {
+            inner: Arc::new(ClientInner {
+                handle,
+                bind_resp: resp,
+                refs: Mutex::new(ReferenceCounter::new(seed)),
+            }),
+        };
+        Ok((client, inbound))
+    }
+
+    /// The MC's `bind_*_resp` (its `system_id`, `sc_interface_version`...).
+    pub fn bind_response(&self) -> &Pdu {
+        &self.inner.bind_resp
+    }
+
+    /// Submits one `submit_sm` and returns the MC's message id.
+    pub fn submit(&self, sm: SubmitSm) -> Result<COctetString, Error> {
+        let pdu = self.request(Body::SubmitSm(sm))?;
+        match pdu.body {
+            Body::SubmitSmResp(resp) => Ok(resp.message_id),
+            other => Err(Error::UnexpectedResponse(other.command_id())),
+        }
+    }
+
+    /// Builds `message` into its parts and submits them all (in order,
+    /// pipelined), returning one message id per part. Fails with the first
+    /// part that fails; the others may have been accepted.
+    pub fn submit_message(&self, message: &ShortMessage) -> Result<Vec<COctetString>, Error> {
+        let parts = {
+            let mut refs = self.inner.refs.lock().unwrap_or_else(|e| e.into_inner());
+            message.build(&mut refs)?
+        };
+        // Queue every part first (pipelined), then collect the answers in order.
+        let waiting: Vec<_> = parts
+            .into_iter()
+            .map(|sm| {
+                let (reply, rx) = std::sync::mpsc::sync_channel(1);
+                let body = Body::SubmitSm(sm);
+                self.inner
+                    .handle
+                    .send(Msg::Request { body, reply })
+                    .map(|()| rx)
+            })
+            .collect();
+        let mut ids = Vec::with_capacity(waiting.len());
+        for rx in waiting {
+            let pdu = rx?.recv().map_err(|_| Error::Closed)??;
+            match check_status(pdu)?.body {
+                Body::SubmitSmResp(resp) => ids.push(resp.message_id),
+                other => return Err(Error::UnexpectedResponse(other.command_id())),
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Sends any operation request (`query_sm`, `cancel_sm`, `replace_sm`,
+    /// `data_sm`, `submit_multi`, `broadcast_sm`...) and returns its response.
+    /// A response with an error status is [`Error::Status`].
+    pub fn request(&self, body: Body) -> Result<Pdu, Error> {
+        self.inner.handle.request_any(body).and_then(check_status)
+    }
+
+    /// Unbinds and waits for the MC's `unbind_resp` (or the unbind timeout)
+    /// and the end of the session; responses to earlier requests are still
+    /// accepted meanwhile.
+    pub fn unbind(&self) -> Result<(), Error> {
+        let handle = &self.inner.handle;
+        let resp = handle.call(|reply| Msg::Unbind { reply });
+        handle.closed();
+        resp.map(drop)
+    }
+
+    /// The session's counters (PDUs by command and status) and window use;
+    /// [`Error::Closed`] once the connection has ended.
+    pub fn stats(&self) -> Result<Stats, Error> {
+        self.inner.handle.stats()
+    }
+
+    /// Closes the connection at once, without unbinding; calls in flight fail.
+    pub fn close(&self) {
+        self.inner.handle.close();
+    }
+
+    /// The session has closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.handle.is_closed()
+    }
+
+    /// Blocks until the session closes, and says why.
+    pub fn closed(&self) -> CloseReason {
+        self.inner.handle.closed()
+    }
+}
+
+/// Connects to the first address that answers, each within `timeout`.
+pub(crate) fn connect_any(
+    addr: impl ToSocketAddrs,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for addr in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    let none = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address");
+    Err(last.unwrap_or_else(none))
+}
+
+/// The MC's requests to this ESME (`deliver_sm` with messages and delivery
+/// receipts, `data_sm`, `alert_notification`), in arrival order. Ends when
+/// the session closes.
+///
+/// While nobody takes them, they wait here up to the inbound window
+/// (`SessionConfig::max_inbound`); beyond it the session throttles the MC.
+/// Once the `Inbound` is dropped, requests are answered with status 0 (as
+/// dropped [`InboundRequest`]s are).
+///
+/// ```no_run
+/// # fn run(client: smpp_blocking::Client, inbound: smpp_blocking::Inbound) {
+/// for request in inbound {
+///     match request.receipt() {
+///         Some(receipt) => println!("{}: {:?}", receipt.id, receipt.state),
+///         None => println!("message: {:?}", request.body()),
+///     }
+///     // Dropping `request` answers it: deliver_sm_resp, status 0.
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Inbound {
+    incoming: Receiver<Incoming>,
+    handle: Handle,
+}
+
+impl Inbound {
+    /// The next request, or `None` once the session has closed.
+    pub fn recv(&self) -> Option<InboundRequest> {
+        loop {
+            let item = self.incoming.recv().ok()?;
+            if let Some(request) = self.wrap(item) {
+                return Some(request);
+            }
+        }
+    }
+
+    /// The next request within `timeout`: [`RecvTimeoutError::Timeout`] when
+    /// nothing came in time, [`RecvTimeoutError::Disconnected`] once the
+    /// session has closed.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<InboundRequest, RecvTimeoutError> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if let Some(request) = self.wrap(self.incoming.recv_timeout(left)?) {
+                return Ok(request);
+            }
+        }
+    }
+
+    /// A request already waiting, if any.
+    pub fn try_recv(&self) -> Option<InboundRequest> {
+        while let Ok(item) = self.incoming.try_recv() {
+            if let Some(request) = self.wrap(item) {
+                return Some(request);
+            }
+        }
+        None
+    }
+
+    fn wrap(&self, item: Incoming) -> Option<InboundRequest> {
+        let (pdu, answer) = match item {
+            Incoming::Request(pdu) => (pdu, true),
+            Incoming::Alert(pdu) => (pdu, false),
+            Incoming::Bind { .. } => return None, // an MC's concern only
+        };
+        let handle = answer.then(|| self.handle.clone());
+        Some(InboundRequest { pdu, handle })
+    }
+}
+
+impl Iterator for Inbound {
+    type Item = InboundRequest;
+
+    fn next(&mut self) -> Option<InboundRequest> {
+        self.recv()
+    }
+}
+
+/// One request from the peer, answered exactly once: with
+/// [`respond`](InboundRequest::respond), or with status 0 and an empty body
+/// when dropped. (`alert_notification` has no answer.)
+#[derive(Debug)]
+pub struct InboundRequest {
+    pdu: Pdu,
+    /// `None` once answered, or for requests without a response.
+    handle: Option<Handle>,
+}
+
+impl InboundRequest {
+    /// The request.
+    pub fn pdu(&self) -> &Pdu {
+        &self.pdu
+    }
+
+    /// The request's body.
+    pub fn body(&self) -> &Body {
+        &self.pdu.body
+    }
+
+    /// The delivery receipt this `deliver_sm` or `data_sm` carries, if any
+    /// (text and TLVs; GSM 7-bit unpacked as the default alphabet).
+    pub fn receipt(&self) -> Option<DeliveryReceipt> {
+        self.receipt_with(&DecodeOptions::default())
+    }
+
+    /// [`receipt`](InboundRequest::receipt) with explicit text decoding options.
+    pub fn receipt_with(&self, options: &DecodeOptions) -> Option<DeliveryReceipt> {
+        match &self.pdu.body {
+            Body::DeliverSm(sm) => DeliveryReceipt::from_deliver_sm(sm, options),
+            Body::DataSm(sm) => DeliveryReceipt::from_data_sm(sm, options),
+            _ => None,
+        }
+    }
+
+    /// Answers with `status` and `body` (the matching `*_resp`, or
+    /// `generic_nack`). An error status with a default body goes header-only.
+    pub fn respond(mut self, status: CommandStatus, body: Body) {
+        self.send(status, Some(body));
+    }
+
+    /// Answers with an error status and an empty body.
+    pub fn reject(mut self, status: CommandStatus) {
+        self.send(status, None);
+    }
+
+    fn send(&mut self, status: CommandStatus, body: Option<Body>) {
+        if let Some(handle) = self.handle.take() {
+            let (seq, _, default) = default_answer(&self.pdu);
+            let body = body.unwrap_or(default);
+            let _ = handle.send(Msg::Respond { seq, status, body });
+        }
+    }
+}
+
+impl Drop for InboundRequest {
+    fn drop(&mut self) {
+        self.send(CommandStatus::OK, None);
+    }
+}

@@ -1,0 +1,595 @@
+//! The connection threads: an I/O thread owns the [`Session`] and the write
+//! half of the socket, and only moves bytes, waits for one deadline and
+//! routes events; a reader thread only reads bytes and hands them over.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Read;
+use std::net::TcpStream;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, SequenceNumber};
+use smpp_proto::session::{
+    BindKind, CloseReason, Event, Role, SendError, Session, SessionConfig, State, Stats,
+};
+
+use crate::wire::Wire;
+use crate::Error;
+
+/// How a request of ours ends.
+pub(crate) type Reply = SyncSender<Result<Pdu, Error>>;
+
+/// Read chunk; several PDUs per read under load.
+const READ_BUF: usize = 64 * 1024;
+/// Read buffers in circulation between the reader and the I/O thread: the
+/// reader waits for a free one, so unprocessed input stays bounded.
+const READ_BUFFERS: usize = 2;
+/// Encoded output gathered before one write.
+const WRITE_LIMIT: usize = 256 * 1024;
+/// How long one write may block (a peer that stopped reading).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a closed session may take to flush its last PDUs.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Everything the I/O thread is told.
+pub(crate) enum Msg {
+    /// Bytes read (in a buffer to hand back), or `None` at end of stream.
+    Input(Option<Vec<u8>>),
+    /// A request of the application; waits for window room.
+    Request {
+        body: Body,
+        reply: Reply,
+    },
+    Bind {
+        kind: BindKind,
+        bind: Bind,
+        reply: Reply,
+    },
+    Respond {
+        seq: SequenceNumber,
+        status: CommandStatus,
+        body: Body,
+    },
+    Unbind {
+        reply: Reply,
+    },
+    /// A request without a response (`alert_notification`): resolved once queued.
+    Send {
+        body: Body,
+        reply: SyncSender<Result<(), Error>>,
+    },
+    /// Unbind when bound, close otherwise (the last handle went away, shutdown).
+    Release,
+    Stats(SyncSender<Stats>),
+    Close,
+}
+
+/// A peer request for the application.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    Bind {
+        seq: SequenceNumber,
+        kind: BindKind,
+        bind: Bind,
+    },
+    Request(Pdu),
+    Alert(Pdu),
+}
+
+/// Why the session closed, once it has; shared with every handle.
+#[derive(Debug, Default)]
+struct ClosedState {
+    reason: Mutex<Option<CloseReason>>,
+    cond: Condvar,
+}
+
+impl ClosedState {
+    fn set(&self, reason: CloseReason) {
+        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if r.is_none() {
+            *r = Some(reason);
+        }
+        self.cond.notify_all();
+    }
+}
+
+/// The sending side of a connection; cheap to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct Handle {
+    tx: Sender<Msg>,
+    closed: Arc<ClosedState>,
+}
+
+impl Handle {
+    pub(crate) fn send(&self, msg: Msg) -> Result<(), Error> {
+        self.tx.send(msg).map_err(|_| Error::Closed)
+    }
+
+    /// Sends a request once the window has room, and waits for its response (any status).
+    pub(crate) fn request_any(&self, body: Body) -> Result<Pdu, Error> {
+        if body.command_id().response_id().is_none() {
+            return Err(Error::Refused(SendError::WrongCommand(())));
+        }
+        self.call(|reply| Msg::Request { body, reply })
+    }
+
+    /// Sends a command and waits for its response (any status).
+    pub(crate) fn call(&self, make: impl FnOnce(Reply) -> Msg) -> Result<Pdu, Error> {
+        let (reply, rx) = mpsc::sync_channel(1);
+        self.send(make(reply))?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// The session's counters and window use.
+    pub(crate) fn stats(&self) -> Result<Stats, Error> {
+        let (reply, rx) = mpsc::sync_channel(1);
+        self.send(Msg::Stats(reply))?;
+        rx.recv().map_err(|_| Error::Closed)
+    }
+
+    pub(crate) fn close(&self) {
+        let _ = self.tx.send(Msg::Close);
+    }
+
+    pub(crate) fn release(&self) {
+        let _ = self.tx.send(Msg::Release);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        let r = self.closed.reason.lock().unwrap_or_else(|e| e.into_inner());
+        r.is_some()
+    }
+
+    /// Blocks until the session has closed.
+    pub(crate) fn closed(&self) -> CloseReason {
+        let mut r = self.closed.reason.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(reason) = &*r {
+                return reason.clone();
+            }
+            r = self.closed.cond.wait(r).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Starts the connection's threads: `reader` reads, `wire` writes. The
+/// returned join handle ends once the session is over and its threads are gone.
+pub(crate) fn spawn(
+    wire: Wire,
+    reader: TcpStream,
+    role: Role,
+    config: Arc<SessionConfig>,
+) -> std::io::Result<(Handle, Receiver<Incoming>, std::thread::JoinHandle<()>)> {
+    reader.set_read_timeout(None)?;
+    wire.set_write_timeout(WRITE_TIMEOUT);
+    let (tx, rx) = mpsc::channel();
+    let (free_tx, free_rx) = mpsc::sync_channel(READ_BUFFERS);
+    for _ in 0..READ_BUFFERS {
+        let _ = free_tx.send(vec![0; READ_BUF]);
+    }
+    // Requests in it are unanswered, so the session's inbound window bounds it.
+    let (incoming, in_rx) = mpsc::sync_channel(config.max_inbound.max(1) + 8);
+    let closed = Arc::new(ClosedState::default());
+    let input = tx.clone();
+    let reader = std::thread::Builder::new()
+        .name("smpp-read".into())
+        .spawn(move || read_loop(reader, input, free_rx))?;
+    let session = Session::new(role, config, Instant::now());
+    let driver = Driver {
+        wire,
+        session,
+        rx,
+        incoming,
+        free: free_tx,
+        pending: HashMap::new(),
+        queued: VecDeque::new(),
+        parked_responses: VecDeque::new(),
+        input: VecDeque::new(),
+        rpos: 0,
+        eof: false,
+        eof_seen: false,
+        wbuf: Vec::new(),
+        linger: None,
+        closed: closed.clone(),
+    };
+    let io = std::thread::Builder::new()
+        .name("smpp-io".into())
+        .spawn(move || {
+            driver.run();
+            let _ = reader.join();
+        })?;
+    Ok((Handle { tx, closed }, in_rx, io))
+}
+
+/// Reads into free buffers and hands them to the I/O thread until the end
+/// of the stream, an error, or the I/O thread is gone.
+fn read_loop(mut stream: TcpStream, tx: Sender<Msg>, free: Receiver<Vec<u8>>) {
+    'buffers: while let Ok(mut buf) = free.recv() {
+        buf.resize(READ_BUF, 0);
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break 'buffers,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.send(Msg::Input(Some(buf))).is_err() {
+                        return;
+                    }
+                    continue 'buffers;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::debug!(error = %e, "read failed");
+                    break 'buffers;
+                }
+            }
+        }
+    }
+    let _ = tx.send(Msg::Input(None));
+}
+
+struct Driver {
+    wire: Wire,
+    session: Session,
+    rx: Receiver<Msg>,
+    incoming: SyncSender<Incoming>,
+    /// Read buffers go back to the reader here once consumed.
+    free: SyncSender<Vec<u8>>,
+    /// Our requests in flight, by sequence number.
+    pending: HashMap<u32, Reply>,
+    /// Requests waiting for window room, oldest first.
+    queued: VecDeque<(Body, Reply)>,
+    /// Answers the session refused for now (output full).
+    parked_responses: VecDeque<(SequenceNumber, CommandStatus, Body)>,
+    /// Input not yet accepted by the session (the first from `rpos`).
+    input: VecDeque<Vec<u8>>,
+    rpos: usize,
+    eof: bool,
+    /// The session was told of the end of the stream.
+    eof_seen: bool,
+    wbuf: Vec<u8>,
+    /// Closed: the deadline for flushing the last bytes.
+    linger: Option<Instant>,
+    closed: Arc<ClosedState>,
+}
+
+impl Driver {
+    fn run(mut self) {
+        // Plaintext that came with the TLS handshake.
+        let mut plain = Vec::new();
+        match self.wire.buffered(&mut plain) {
+            Ok(()) if !plain.is_empty() => self.input.push_back(plain),
+            Ok(()) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "tls failed");
+                self.session.handle_eof(Instant::now());
+            }
+        }
+        let mut msg = None;
+        loop {
+            let now = Instant::now();
+            if let Some(m) = msg.take() {
+                self.on_msg(now, m);
+            }
+            // Everything already waiting, then the session's run loop.
+            while let Ok(m) = self.rx.try_recv() {
+                self.on_msg(now, m);
+            }
+            self.turn();
+            if self.session.is_closed() {
+                break;
+            }
+            // A deadline that passed fires now, however busy the channel is.
+            let deadline = self.session.poll_timeout();
+            let now = Instant::now();
+            if deadline.is_some_and(|at| at <= now) {
+                self.session.handle_timeout(now);
+                continue;
+            }
+            let received = match deadline {
+                Some(at) => self.rx.recv_timeout(at - now),
+                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match received {
+                Ok(m) => msg = Some(m),
+                Err(RecvTimeoutError::Timeout) => self.session.handle_timeout(Instant::now()),
+                // Every handle and the reader are gone: nobody can use the session.
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.session.close(Instant::now());
+                }
+            }
+        }
+        self.finish();
+    }
+
+    /// Feeds input, sends what waits for room, drains the session and
+    /// writes; repeats while anything moved.
+    fn turn(&mut self) {
+        loop {
+            // A write may block: read the clock each round.
+            let now = Instant::now();
+            let mut progress = self.feed(now);
+            progress |= self.send_waiting(now);
+            progress |= self.drain(now);
+            if !self.wbuf.is_empty() {
+                self.write(now);
+                progress = true;
+            }
+            if !progress {
+                return;
+            }
+        }
+    }
+
+    /// The session closed: flush the last bytes, stop the reader, and fail
+    /// whatever is still waiting.
+    fn finish(mut self) {
+        self.linger = Some(Instant::now() + LINGER);
+        let now = Instant::now();
+        self.drain(now);
+        if !self.wbuf.is_empty() {
+            self.write(now);
+        }
+        self.wire.close();
+        self.closed.set(CloseReason::Local);
+        for (_, reply) in self.pending.drain() {
+            let _ = reply.send(Err(Error::Closed));
+        }
+        for (_, reply) in self.queued.drain(..) {
+            let _ = reply.send(Err(Error::Closed));
+        }
+        // Requests sent after the close fail as their replies are dropped
+        // with the channel; answer the ones already in it now.
+        while let Ok(m) = self.rx.try_recv() {
+            self.fail(m);
+        }
+    }
+
+    fn fail(&self, m: Msg) {
+        match m {
+            Msg::Request { reply, .. } | Msg::Bind { reply, .. } | Msg::Unbind { reply } => {
+                let _ = reply.send(Err(Error::Closed));
+            }
+            Msg::Send { reply, .. } => drop(reply.send(Err(Error::Closed))),
+            _ => {}
+        }
+    }
+
+    fn on_msg(&mut self, now: Instant, m: Msg) {
+        match m {
+            Msg::Input(Some(buf)) => {
+                let mut plain = Vec::new();
+                match self.wire.decrypt(&buf, &mut plain) {
+                    Ok(false) => self.input.push_back(buf),
+                    // Plaintext takes the read buffer's place in circulation.
+                    Ok(true) => self.input.push_back(plain),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "tls failed");
+                        self.eof = true;
+                    }
+                }
+                self.feed(now);
+            }
+            Msg::Input(None) => {
+                self.eof = true;
+                // Input still held is offered first; the end follows it.
+                self.feed(now);
+            }
+            Msg::Request { body, reply } => self.queued.push_back((body, reply)),
+            Msg::Respond { seq, status, body } => {
+                if let Err(e) = self.respond(now, seq, status, body) {
+                    self.parked_responses.push_back(e);
+                }
+            }
+            Msg::Bind { kind, bind, reply } => match self.session.bind(now, kind, bind) {
+                Ok(seq) => drop(self.pending.insert(seq.get(), reply)),
+                Err(e) => drop(reply.send(Err(Error::from_send(e)))),
+            },
+            Msg::Unbind { reply } => match self.session.unbind(now) {
+                Ok(seq) => drop(self.pending.insert(seq.get(), reply)),
+                Err(e) => drop(reply.send(Err(Error::from_send(e)))),
+            },
+            Msg::Send { body, reply } => {
+                let sent = self.session.send_request(now, body);
+                let _ = reply.send(sent.map(drop).map_err(Error::from_send));
+            }
+            Msg::Release => {
+                if self.session.unbind(now).is_err() {
+                    let _ = self.session.close(now);
+                }
+            }
+            Msg::Stats(reply) => drop(reply.send(self.session.stats())),
+            Msg::Close => drop(self.session.close(now)),
+        }
+    }
+
+    /// Offers held input to the session; hands each buffer back once it is
+    /// all taken; reports the end of the stream after the last of it.
+    fn feed(&mut self, now: Instant) -> bool {
+        let mut progress = false;
+        while let Some(buf) = self.input.front() {
+            if self.session.is_closed() {
+                self.input.clear();
+                break;
+            }
+            let n = self.session.handle_input(now, &buf[self.rpos..]);
+            self.rpos += n;
+            progress |= n > 0;
+            if self.rpos < buf.len() {
+                return progress; // blocked: drain, answer, then offer the rest again
+            }
+            self.rpos = 0;
+            if let Some(buf) = self.input.pop_front() {
+                let _ = self.free.try_send(buf);
+            }
+        }
+        if self.eof && !self.eof_seen {
+            self.eof_seen = true;
+            self.session.handle_eof(now);
+            progress = true;
+        }
+        progress
+    }
+
+    /// Sends parked answers, then waiting requests while the window has room.
+    fn send_waiting(&mut self, now: Instant) -> bool {
+        let mut progress = false;
+        while let Some((seq, status, body)) = self.parked_responses.pop_front() {
+            if let Err(e) = self.respond(now, seq, status, body) {
+                self.parked_responses.push_front(e);
+                break;
+            }
+            progress = true;
+        }
+        while self.session.window_room() > 0 || self.session.is_closed() {
+            let Some((body, reply)) = self.queued.pop_front() else {
+                break;
+            };
+            match self.session.send_request(now, body) {
+                Ok(seq) => {
+                    self.pending.insert(seq.get(), reply);
+                }
+                Err(SendError::WindowFull(body) | SendError::OutputFull(body)) => {
+                    self.queued.push_front((body, reply));
+                    break;
+                }
+                // Unbinding: the session will not take new requests any more.
+                Err(SendError::InvalidState(_)) if self.session.state() == State::Unbound => {
+                    let _ = reply.send(Err(Error::Closed));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(Error::from_send(e)));
+                }
+            }
+            progress = true;
+        }
+        progress
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn respond(
+        &mut self,
+        now: Instant,
+        seq: SequenceNumber,
+        status: CommandStatus,
+        body: Body,
+    ) -> Result<(), (SequenceNumber, CommandStatus, Body)> {
+        match self.session.send_response(now, seq, status, body) {
+            Err(SendError::OutputFull(body)) => Err((seq, status, body)),
+            Err(e) => {
+                tracing::debug!(%seq, error = %e, "response not sent");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// Drains the session: transmit first, then events.
+    fn drain(&mut self, now: Instant) -> bool {
+        let mut progress = false;
+        while self.wbuf.len() < WRITE_LIMIT {
+            match self.session.poll_transmit(now, &mut self.wbuf) {
+                Some(_) => progress = true,
+                None => break,
+            }
+        }
+        while let Some(event) = self.session.poll_event() {
+            progress = true;
+            self.on_event(now, event);
+        }
+        progress
+    }
+
+    /// Writes the gathered output (blocking, bounded by the write timeout,
+    /// or by the linger once closed).
+    fn write(&mut self, now: Instant) {
+        if let Some(linger) = self.linger {
+            let left = linger.saturating_duration_since(Instant::now());
+            self.wire
+                .set_write_timeout(left.max(Duration::from_millis(1)));
+        }
+        let result = self.wire.write_all(&self.wbuf);
+        self.wbuf.clear();
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "write failed");
+            self.session.handle_eof(now);
+        }
+    }
+
+    /// Routes one event; nothing here decides protocol.
+    fn on_event(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::Response(pdu) => {
+                if let Some(reply) = self.pending.remove(&pdu.sequence_number.get()) {
+                    let _ = reply.send(Ok(pdu));
+                }
+            }
+            Event::RequestFailed {
+                sequence_number,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.pending.remove(&sequence_number.get()) {
+                    let _ = reply.send(Err(error.into()));
+                }
+            }
+            Event::Request(pdu) => self.deliver(now, Incoming::Request(pdu)),
+            Event::BindRequest {
+                sequence_number,
+                kind,
+                bind,
+            } => self.deliver(
+                now,
+                Incoming::Bind {
+                    seq: sequence_number,
+                    kind,
+                    bind,
+                },
+            ),
+            Event::AlertNotification(pdu) => self.deliver(now, Incoming::Alert(pdu)),
+            Event::Closed(reason) => {
+                tracing::debug!(?reason, "session closed");
+                for (_, reply) in self.queued.drain(..) {
+                    let _ = reply.send(Err(Error::Closed));
+                }
+                self.closed.set(reason);
+            }
+            Event::WindowAvailable => {} // waiting requests go whenever the window has room
+            Event::PeerViolation(violation) => tracing::warn!(%violation, "peer violation"),
+            other => tracing::debug!(event = ?other, "session event"),
+        }
+    }
+
+    /// Hands a peer request to the application; if nobody listens any more,
+    /// answers it as a dropped [`InboundRequest`](crate::InboundRequest) would.
+    fn deliver(&mut self, now: Instant, item: Incoming) {
+        let item = match self.incoming.try_send(item) {
+            Ok(()) => return,
+            Err(TrySendError::Full(item) | TrySendError::Disconnected(item)) => item,
+        };
+        match item {
+            Incoming::Request(pdu) => {
+                let (seq, status, body) = default_answer(&pdu);
+                if let Err(e) = self.respond(now, seq, status, body) {
+                    self.parked_responses.push_back(e);
+                }
+            }
+            Incoming::Bind { seq, kind, .. } => {
+                let body = crate::server::bind_resp(kind, Default::default());
+                let _ = self.respond(now, seq, CommandStatus::SYSTEM_ERROR, body);
+            }
+            Incoming::Alert(_) => tracing::warn!("alert_notification dropped: nobody listens"),
+        }
+    }
+}
+
+/// The answer given to a peer request the application did not answer:
+/// status 0 and an empty `*_resp` body.
+pub(crate) fn default_answer(pdu: &Pdu) -> (SequenceNumber, CommandStatus, Body) {
+    let body = pdu
+        .command_id()
+        .response_id()
+        .and_then(Body::default_for)
+        .unwrap_or(Body::GenericNack(Default::default()));
+    (pdu.sequence_number, CommandStatus::OK, body)
+}

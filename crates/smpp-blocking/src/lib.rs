@@ -1,0 +1,148 @@
+//! Blocking adapter for [`smpp_proto`]: an SMPP [`Client`] (ESME) and
+//! [`Server`] (MC) over `std::net` and threads, without an async runtime.
+//!
+//! All protocol logic lives in the sans-IO [`Session`](smpp_proto::session::Session).
+//! Each connection has one I/O thread that owns the session and the write
+//! half of the socket, and a reader thread that only reads bytes. The I/O
+//! thread follows the session's run loop: after any input or command it
+//! drains `poll_transmit` into one write, then routes `poll_event`
+//! (responses to the waiting callers, peer requests to [`Inbound`] or the
+//! server's [`Handler`]), then waits for the next input or command at most
+//! until `poll_timeout`. The session answers `enquire_link` and `unbind`,
+//! sends keepalives, enforces the windows and the timers; this crate only
+//! moves bytes.
+//!
+//! With the `tls` feature, `Client::connect_tls` and `Server::run_tls`
+//! speak TLS through rustls (ring provider): the handshake runs before the
+//! session starts, then the I/O thread encrypts and decrypts in place.
+//!
+//! Calls block the calling thread. Requests beyond the outbound window wait
+//! (they are not refused) until the session has room. Every request
+//! resolves exactly once, and when the connection dies every waiting call
+//! returns [`Error::Closed`] (or the session's failure).
+//!
+//! # Example: an SMSC and an ESME over loopback
+//!
+//! ```
+//! use smpp_proto::pdu::{Bind, CommandStatus, SubmitSm, SubmitSmResp};
+//! use smpp_proto::session::{BindKind, CloseReason, SessionConfig};
+//! use smpp_blocking::{Client, Connection, Handler, Server, ServerConfig};
+//!
+//! struct Smsc;
+//!
+//! impl Handler for Smsc {
+//!     fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
+//!         if bind.password == "secret" { Ok(()) } else { Err(CommandStatus::INVALID_PASSWORD) }
+//!     }
+//!
+//!     fn submit_sm(&self, _: &Connection, _: SubmitSm) -> Result<SubmitSmResp, CommandStatus> {
+//!         Ok(SubmitSmResp { message_id: "5F3A".into(), ..Default::default() })
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Server::bind("127.0.0.1:0", Smsc, ServerConfig::default())?;
+//! let addr = server.local_addr()?;
+//! let control = server.handle();
+//! let serving = std::thread::spawn(move || server.run());
+//!
+//! let bind = Bind { system_id: "esme01".into(), password: "secret".into(), ..Default::default() };
+//! let config = SessionConfig::default().with_max_in_flight(64);
+//! let (client, _inbound) = Client::connect(addr, BindKind::Transceiver, bind, config)?;
+//! let submit = SubmitSm {
+//!     source_addr: "447700900123".into(),
+//!     destination_addr: "447700900456".into(),
+//!     short_message: "Hello".into(),
+//!     ..Default::default()
+//! };
+//! assert_eq!(client.submit(submit)?, "5F3A");
+//!
+//! client.unbind()?; // waits for unbind_resp
+//! assert_eq!(client.closed(), CloseReason::Unbound);
+//! control.shutdown(); // unbinds whoever is left, then `run` returns
+//! serving.join().unwrap()?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod client;
+mod driver;
+mod server;
+#[cfg(feature = "tls")]
+mod tls;
+mod wire;
+
+/// The TLS crate this adapter is built on (feature `tls`), for building configurations.
+#[cfg(feature = "tls")]
+pub use rustls;
+
+pub use client::{Client, Inbound, InboundRequest};
+pub use server::{Connection, Handler, Server, ServerConfig, ServerHandle};
+
+use smpp_proto::message::BuildError;
+use smpp_proto::pdu::{CommandId, CommandStatus, DecodeError};
+use smpp_proto::session::{RequestError, SendError};
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Connecting failed (or another I/O error outside a session).
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer answered with this error status (a rejected bind, a refused submit...).
+    #[error("peer answered with status {0}")]
+    Status(CommandStatus),
+    /// No response within the session's `response_timeout`.
+    #[error("no response in time")]
+    Timeout,
+    /// The peer answered with `generic_nack` and this status.
+    #[error("generic_nack: {0}")]
+    GenericNack(CommandStatus),
+    /// The peer's response could not be decoded.
+    #[error("malformed response: {0}")]
+    MalformedResponse(DecodeError),
+    /// The session is closed, or closed before the response arrived.
+    #[error("session closed")]
+    Closed,
+    /// The session refused the command at once (wrong state, wrong command,
+    /// a field that does not encode...). Nothing was sent.
+    #[error("refused: {0}")]
+    Refused(SendError<()>),
+    /// The response was not of the expected kind.
+    #[error("unexpected response {0}")]
+    UnexpectedResponse(CommandId),
+    /// A [`ShortMessage`](smpp_proto::message::ShortMessage) could not be built into PDUs.
+    #[error("cannot build the message: {0}")]
+    Build(#[from] BuildError),
+}
+
+impl Error {
+    fn from_send<T>(e: SendError<T>) -> Error {
+        match e.map(drop) {
+            SendError::Closed(()) => Error::Closed,
+            e => Error::Refused(e),
+        }
+    }
+}
+
+impl From<RequestError> for Error {
+    fn from(e: RequestError) -> Error {
+        match e {
+            RequestError::Timeout => Error::Timeout,
+            RequestError::GenericNack(status) => Error::GenericNack(status),
+            RequestError::MalformedResponse(e) => Error::MalformedResponse(e),
+            _ => Error::Closed,
+        }
+    }
+}
+
+/// `Ok(pdu)` when its status is 0, [`Error::Status`] otherwise.
+fn check_status(pdu: smpp_proto::pdu::Pdu) -> Result<smpp_proto::pdu::Pdu, Error> {
+    if pdu.command_status.is_ok() {
+        Ok(pdu)
+    } else {
+        Err(Error::Status(pdu.command_status))
+    }
+}

@@ -1,0 +1,503 @@
+//! The MC side: [`Server`], its [`Handler`], and per-connection [`Connection`] handles.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use smpp_proto::pdu::{
+    AlertNotification, Bind, BindResp, Body, CancelSm, CommandStatus, DataSm, DataSmResp,
+    DeliverSm, Pdu, QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp,
+    SubmitSm, SubmitSmResp, TlvTag, Tlvs,
+};
+use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
+
+use crate::driver::{self, default_answer, Handle, Incoming, Msg};
+use crate::wire::Wire;
+use crate::{check_status, Error};
+
+/// The application side of an MC: authenticates binds and answers requests.
+///
+/// Each connection has its own handler thread: the requests of one
+/// connection are handled one after another, in arrival order (those of
+/// different connections in parallel). A method may block, and may call
+/// [`Connection::deliver`] from another thread (a delivery receipt after a
+/// `submit_sm`) — not from the handler thread itself while the ESME waits
+/// for the answer being computed. A panicking method answers
+/// `ESME_RSYSERR`. Implement [`submit_sm`](Handler::submit_sm) for a plain
+/// SMSC, or [`request`](Handler::request) to see every operation.
+pub trait Handler: Send + Sync + 'static {
+    /// Accepts (`Ok`) or rejects (an error status such as
+    /// `CommandStatus::INVALID_PASSWORD`) a bind.
+    fn bind(&self, conn: &Connection, kind: BindKind, bind: &Bind) -> Result<(), CommandStatus>;
+
+    /// Answers a `submit_sm` with its message id, or an error status.
+    fn submit_sm(&self, conn: &Connection, sm: SubmitSm) -> Result<SubmitSmResp, CommandStatus> {
+        unsupported(conn, sm)
+    }
+
+    /// Answers a `data_sm`.
+    fn data_sm(&self, conn: &Connection, sm: DataSm) -> Result<DataSmResp, CommandStatus> {
+        unsupported(conn, sm)
+    }
+
+    /// Answers a `submit_multi`.
+    fn submit_multi(
+        &self,
+        conn: &Connection,
+        sm: SubmitMulti,
+    ) -> Result<SubmitMultiResp, CommandStatus> {
+        unsupported(conn, sm)
+    }
+
+    /// Answers a `query_sm`.
+    fn query_sm(&self, conn: &Connection, query: QuerySm) -> Result<QuerySmResp, CommandStatus> {
+        unsupported(conn, query)
+    }
+
+    /// Answers a `cancel_sm`.
+    fn cancel_sm(&self, conn: &Connection, cancel: CancelSm) -> Result<Tlvs, CommandStatus> {
+        unsupported(conn, cancel)
+    }
+
+    /// Answers a `replace_sm`.
+    fn replace_sm(&self, conn: &Connection, replace: ReplaceSm) -> Result<Tlvs, CommandStatus> {
+        unsupported(conn, replace)
+    }
+
+    /// Answers any request with its `*_resp` body, or an error status. The
+    /// default hands each operation to its method above (each refusing with
+    /// `ESME_RINVCMDID` unless implemented) and refuses the others
+    /// (`broadcast_sm` and friends: override this method for them).
+    fn request(&self, conn: &Connection, pdu: Pdu) -> Result<Body, CommandStatus> {
+        match pdu.body {
+            Body::SubmitSm(sm) => self.submit_sm(conn, sm).map(Body::SubmitSmResp),
+            Body::DataSm(sm) => self.data_sm(conn, sm).map(Body::DataSmResp),
+            Body::SubmitMulti(sm) => self.submit_multi(conn, sm).map(Body::SubmitMultiResp),
+            Body::QuerySm(q) => self.query_sm(conn, q).map(Body::QuerySmResp),
+            Body::CancelSm(c) => self.cancel_sm(conn, c).map(Body::CancelSmResp),
+            Body::ReplaceSm(r) => self.replace_sm(conn, r).map(Body::ReplaceSmResp),
+            _ => Err(CommandStatus::INVALID_COMMAND_ID),
+        }
+    }
+}
+
+/// Prepares an accepted connection: its writing side and a socket to read from.
+pub(crate) type WrapFn = dyn Fn(TcpStream) -> io::Result<(Wire, TcpStream)> + Send + Sync;
+pub(crate) type Wrap = Arc<WrapFn>;
+
+fn unsupported<T, U>(_: &Connection, _: U) -> Result<T, CommandStatus> {
+    Err(CommandStatus::INVALID_COMMAND_ID)
+}
+
+/// Server settings.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Each connection's session settings (windows, timers; its
+    /// `session_init_timeout` closes connections that do not bind in time).
+    pub session: Arc<SessionConfig>,
+    /// Connections beyond this are closed at once.
+    pub max_connections: usize,
+    /// Our `system_id` in `bind_*_resp`.
+    pub system_id: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            session: Arc::new(SessionConfig::default()),
+            max_connections: 1024,
+            system_id: "SMSC".into(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Sets [`ServerConfig::session`].
+    pub fn with_session(mut self, session: impl Into<Arc<SessionConfig>>) -> Self {
+        self.session = session.into();
+        self
+    }
+
+    /// Sets [`ServerConfig::max_connections`].
+    pub fn with_max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Sets [`ServerConfig::system_id`].
+    pub fn with_system_id(mut self, system_id: impl Into<String>) -> Self {
+        self.system_id = system_id.into();
+        self
+    }
+}
+
+/// One ESME connection, as seen by the server. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    inner: Arc<ConnectionInner>,
+}
+
+#[derive(Debug)]
+struct ConnectionInner {
+    id: u64,
+    peer: Option<SocketAddr>,
+    bound: OnceLock<(String, BindKind)>,
+    handle: Handle,
+}
+
+impl Connection {
+    /// A number unique within the server.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The ESME's address.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.inner.peer
+    }
+
+    /// The `system_id` it bound with (`None` until bound).
+    pub fn system_id(&self) -> Option<&str> {
+        self.inner.bound.get().map(|(s, _)| s.as_str())
+    }
+
+    /// How it bound (`None` until bound).
+    pub fn bind_kind(&self) -> Option<BindKind> {
+        self.inner.bound.get().map(|&(_, k)| k)
+    }
+
+    /// Sends a request to the ESME (`deliver_sm`, `data_sm`...) and waits for
+    /// its response; waits while the window is full. An error status is [`Error::Status`].
+    pub fn request(&self, body: Body) -> Result<Pdu, Error> {
+        self.inner.handle.request_any(body).and_then(check_status)
+    }
+
+    /// Sends a `deliver_sm` (a mobile-originated message or a delivery receipt).
+    pub fn deliver(&self, sm: DeliverSm) -> Result<Pdu, Error> {
+        self.request(Body::DeliverSm(sm))
+    }
+
+    /// Sends an `alert_notification` (it has no response).
+    pub fn alert(&self, alert: AlertNotification) -> Result<(), Error> {
+        let body = Body::AlertNotification(alert);
+        let (reply, sent) = std::sync::mpsc::sync_channel(1);
+        self.inner.handle.send(Msg::Send { body, reply })?;
+        sent.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Unbinds and waits for the ESME's answer (or the unbind timeout).
+    pub fn unbind(&self) -> Result<(), Error> {
+        let handle = &self.inner.handle;
+        let resp = handle.call(|reply| Msg::Unbind { reply });
+        handle.closed();
+        resp.map(drop)
+    }
+
+    /// The session's counters and window use ([`Error::Closed`] once ended).
+    pub fn stats(&self) -> Result<Stats, Error> {
+        self.inner.handle.stats()
+    }
+
+    /// Closes at once, without unbinding.
+    pub fn close(&self) {
+        self.inner.handle.close();
+    }
+
+    /// Blocks until the session closes, and says why.
+    pub fn closed(&self) -> CloseReason {
+        self.inner.handle.closed()
+    }
+
+    /// Unbinds when bound, closes otherwise.
+    fn release(&self) {
+        self.inner.handle.release();
+    }
+
+    fn respond(&self, seq: SequenceNumber, status: CommandStatus, body: Body) {
+        let _ = self.inner.handle.send(Msg::Respond { seq, status, body });
+    }
+}
+
+struct Shared {
+    config: ServerConfig,
+    connections: Mutex<HashMap<u64, Connection>>,
+    next_id: AtomicU64,
+    shutdown: AtomicBool,
+    local_addr: SocketAddr,
+}
+
+impl Shared {
+    fn registry(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Connection>> {
+        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Finds connections and shuts the server down; cheap to clone.
+#[derive(Clone)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle").finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// Every open connection.
+    pub fn connections(&self) -> Vec<Connection> {
+        self.shared.registry().values().cloned().collect()
+    }
+
+    /// A connection bound as receiver or transceiver with this `system_id`
+    /// (the one to send `deliver_sm` to).
+    pub fn receiver(&self, system_id: &str) -> Option<Connection> {
+        self.connections().into_iter().find(|c| {
+            c.system_id() == Some(system_id)
+                && matches!(
+                    c.bind_kind(),
+                    Some(BindKind::Receiver | BindKind::Transceiver)
+                )
+                && !c.inner.handle.is_closed()
+        })
+    }
+
+    /// Stops accepting, unbinds every connection (closing those not bound),
+    /// and lets [`Server::run`] return once they are all gone.
+    pub fn shutdown(&self) {
+        if !self.shared.shutdown.swap(true, Ordering::SeqCst) {
+            // Wake the accept loop.
+            let mut addr = self.shared.local_addr;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+        }
+    }
+}
+
+/// An SMPP server (MC): an accept loop with one session per connection.
+pub struct Server<H> {
+    listener: TcpListener,
+    handler: Arc<H>,
+    shared: Arc<Shared>,
+}
+
+impl<H> std::fmt::Debug for Server<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Handler> Server<H> {
+    /// Listens on `addr`.
+    pub fn bind(
+        addr: impl ToSocketAddrs,
+        handler: H,
+        config: ServerConfig,
+    ) -> io::Result<Server<H>> {
+        let listener = TcpListener::bind(addr)?;
+        let shared = Arc::new(Shared {
+            config,
+            connections: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            shutdown: AtomicBool::new(false),
+            local_addr: listener.local_addr()?,
+        });
+        Ok(Server {
+            listener,
+            handler: Arc::new(handler),
+            shared,
+        })
+    }
+
+    #[cfg(feature = "tls")]
+    pub(crate) fn session_config(&self) -> &SessionConfig {
+        &self.shared.config.session
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A handle to find connections and shut down.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Accepts TCP connections on the calling thread until
+    /// [`ServerHandle::shutdown`], then unbinds everyone and returns when
+    /// every connection has ended.
+    pub fn run(self) -> io::Result<()> {
+        self.run_with(Arc::new(|tcp: TcpStream| {
+            let reader = tcp.try_clone()?;
+            Ok((Wire::plain(tcp), reader))
+        }))
+    }
+
+    /// The accept loop; `wrap` prepares each connection (a TLS handshake)
+    /// on the connection's own thread.
+    pub(crate) fn run_with(self, wrap: Wrap) -> io::Result<()> {
+        let mut threads: Vec<JoinHandle<()>> = Vec::new();
+        while !self.shared.shutdown.load(Ordering::SeqCst) {
+            let (tcp, peer) = match self.listener.accept() {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: do not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            if self.shared.shutdown.load(Ordering::SeqCst) {
+                break;
+            }
+            threads.retain(|t| !t.is_finished());
+            if threads.len() >= self.shared.config.max_connections {
+                tracing::warn!(%peer, "connection limit reached: closing");
+                continue;
+            }
+            let _ = tcp.set_nodelay(true);
+            let (handler, shared) = (self.handler.clone(), self.shared.clone());
+            let wrap = wrap.clone();
+            let spawned = std::thread::Builder::new()
+                .name("smpp-serve".into())
+                .spawn(move || serve(handler, shared, &*wrap, tcp, peer));
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => tracing::warn!(%peer, error = %e, "cannot start a connection thread"),
+            }
+        }
+        let handle = self.handle();
+        drop(self.listener);
+        for conn in handle.connections() {
+            conn.release();
+        }
+        for t in threads {
+            let _ = t.join();
+        }
+        Ok(())
+    }
+}
+
+/// One connection: runs the handler for each request in arrival order.
+fn serve<H: Handler>(
+    handler: Arc<H>,
+    shared: Arc<Shared>,
+    wrap: &WrapFn,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) {
+    let started = wrap(tcp).and_then(|(wire, reader)| {
+        driver::spawn(wire, reader, Role::Mc, shared.config.session.clone())
+    });
+    let (handle, incoming, io) = match started {
+        Ok(started) => started,
+        Err(e) => return tracing::debug!(%peer, error = %e, "connection not started"),
+    };
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let conn = Connection {
+        inner: Arc::new(ConnectionInner {
+            id,
+            peer: Some(peer),
+            bound: OnceLock::new(),
+            handle,
+        }),
+    };
+    shared.registry().insert(id, conn.clone());
+    let registered = Registered {
+        shared: &shared,
+        conn: conn.clone(),
+    };
+    if shared.shutdown.load(Ordering::SeqCst) {
+        conn.release();
+    }
+    handle_requests(&*handler, &shared, &conn, incoming);
+    drop(registered);
+    let _ = io.join();
+}
+
+fn handle_requests<H: Handler>(
+    handler: &H,
+    shared: &Shared,
+    conn: &Connection,
+    incoming: Receiver<Incoming>,
+) {
+    for item in incoming {
+        match item {
+            Incoming::Request(pdu) => {
+                let (seq, status, body) = answer(handler, conn, pdu);
+                conn.respond(seq, status, body);
+            }
+            Incoming::Bind { seq, kind, bind } => {
+                let result = catch_unwind(AssertUnwindSafe(|| handler.bind(conn, kind, &bind)))
+                    .unwrap_or(Err(CommandStatus::SYSTEM_ERROR));
+                let mut resp = BindResp::default();
+                if result.is_ok() {
+                    let system_id = bind.system_id.to_string_lossy().into_owned();
+                    let _ = conn.inner.bound.set((system_id, kind));
+                    resp.system_id = shared.config.system_id.clone().into();
+                    resp.tlvs.set_u8(TlvTag::SC_INTERFACE_VERSION, 0x34);
+                }
+                let status = result.err().unwrap_or(CommandStatus::OK);
+                conn.respond(seq, status, bind_resp(kind, resp));
+            }
+            Incoming::Alert(_) => {} // only an MC sends these
+        }
+    }
+}
+
+/// Unregisters a connection and unbinds it when its thread ends (even by a
+/// panic): nobody would answer its requests any more.
+struct Registered<'a> {
+    shared: &'a Shared,
+    conn: Connection,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.shared.registry().remove(&self.conn.id());
+        self.conn.release();
+    }
+}
+
+fn answer<H: Handler>(
+    handler: &H,
+    conn: &Connection,
+    pdu: Pdu,
+) -> (SequenceNumber, CommandStatus, Body) {
+    let (seq, _, default) = default_answer(&pdu);
+    match catch_unwind(AssertUnwindSafe(|| handler.request(conn, pdu))) {
+        Ok(Ok(body)) => (seq, CommandStatus::OK, body),
+        Ok(Err(status)) => (seq, status, default),
+        Err(_) => {
+            tracing::error!(%seq, "handler panicked: answered ESME_RSYSERR");
+            (seq, CommandStatus::SYSTEM_ERROR, default)
+        }
+    }
+}
+
+/// The `bind_*_resp` body for a bind of this kind.
+pub(crate) fn bind_resp(kind: BindKind, resp: BindResp) -> Body {
+    match kind {
+        BindKind::Transmitter => Body::BindTransmitterResp(resp),
+        BindKind::Receiver => Body::BindReceiverResp(resp),
+        BindKind::Transceiver => Body::BindTransceiverResp(resp),
+    }
+}
