@@ -297,6 +297,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         for (_, reply) in self.pending.drain() {
             let _ = reply.send(Err(Error::Closed));
         }
+        // Unlike tokio's, an async-channel keeps its queue while senders live:
+        // close both and fail what is queued (dropped replies read as Closed).
+        self.control.close();
+        while let Ok(control) = self.control.try_recv() {
+            drop(control);
+        }
+        self.requests.close();
+        while let Ok(req) = self.requests.try_recv() {
+            let _ = req.reply.send(Err(Error::Closed));
+        }
     }
 
     /// One wake-up: commands, input, drain (transmit, then events), one
