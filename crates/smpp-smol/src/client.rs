@@ -6,12 +6,12 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream as _;
 
+use async_net::{AsyncToSocketAddrs, TcpStream};
+use futures_lite::{AsyncRead, AsyncWrite};
 use futures_util::future::try_join_all;
 use smpp_proto::message::{DecodeOptions, DeliveryReceipt, ReferenceCounter, ShortMessage};
 use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Pdu, SubmitSm};
 use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
-use async_net::{AsyncToSocketAddrs, TcpStream};
-use futures_lite::{AsyncRead, AsyncWrite};
 
 use crate::driver::{self, default_answer, Control, Handle, Incoming};
 use crate::{check_status, Error};

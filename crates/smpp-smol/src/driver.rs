@@ -8,14 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, SequenceNumber};
-use smpp_proto::session::{
-    BindKind, CloseReason, Event, Role, SendError, Session, SessionConfig, State, Stats,
-};
 use async_io::Timer;
 use futures_channel::oneshot;
 use futures_core::Stream;
 use futures_lite::{AsyncRead, AsyncWrite};
+use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, SequenceNumber};
+use smpp_proto::session::{
+    BindKind, CloseReason, Event, Role, SendError, Session, SessionConfig, State, Stats,
+};
 
 use crate::Error;
 
@@ -103,7 +103,10 @@ struct Closed {
 
 impl Closed {
     fn reason(&self) -> Option<CloseReason> {
-        self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

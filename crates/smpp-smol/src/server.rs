@@ -9,6 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use async_io::Timer;
+use async_net::{AsyncToSocketAddrs, TcpListener, TcpStream};
+use futures_lite::future::or;
+use futures_lite::{AsyncRead, AsyncWrite};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use smpp_proto::pdu::{
@@ -17,10 +21,6 @@ use smpp_proto::pdu::{
     SubmitSm, SubmitSmResp, TlvTag, Tlvs,
 };
 use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
-use async_io::Timer;
-use async_net::{AsyncToSocketAddrs, TcpListener, TcpStream};
-use futures_lite::future::or;
-use futures_lite::{AsyncRead, AsyncWrite};
 
 use crate::driver::{self, default_answer, Control, Handle, Incoming};
 use crate::{check_status, Error};
@@ -300,7 +300,11 @@ impl ServerHandle {
     /// Stops accepting, unbinds every connection (closing those not bound),
     /// and lets [`Server::run`] return once they are all gone.
     pub fn shutdown(&self) {
-        let mut tx = self.shared.shutdown.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tx = self
+            .shared
+            .shutdown
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(tx) = tx.take() {
             tx.close();
         }

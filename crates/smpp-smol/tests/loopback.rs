@@ -237,7 +237,11 @@ async fn a_full_window_waits_instead_of_failing(rt: Rt) {
         "nothing fails while the window is full"
     );
     let stats = client.stats().await.unwrap();
-    assert_eq!(stats.sent(CommandId::SUBMIT_SM), 4, "only the window is out");
+    assert_eq!(
+        stats.sent(CommandId::SUBMIT_SM),
+        4,
+        "only the window is out"
+    );
     for _ in 0..20 {
         open.send(()).await.unwrap();
     }

@@ -17,10 +17,7 @@ pub enum Rt {
 pub type Join<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl Rt {
-    pub fn spawn<T: Send + 'static>(
-        self,
-        f: impl Future<Output = T> + Send + 'static,
-    ) -> Join<T> {
+    pub fn spawn<T: Send + 'static>(self, f: impl Future<Output = T> + Send + 'static) -> Join<T> {
         match self {
             Rt::Smol => Box::pin(smol::spawn(f)),
             Rt::AsyncStd => Box::pin(async_std::task::spawn(f)),
