@@ -26,7 +26,6 @@ impl Rt {
 }
 
 /// Runs a test body once under `smol::block_on` and once under `async_std::task::block_on`.
-
 #[allow(unused_macros)]
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {$(
