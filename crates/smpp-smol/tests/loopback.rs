@@ -125,6 +125,9 @@ on_both!(
     enquire_link_dead_peer_detection,
     peer_dying_mid_window_fails_every_pending_call,
     response_timeout_is_a_typed_error,
+    session_init_timeout_and_connection_limit,
+    a_panicking_handler_answers_system_error,
+    dropping_the_server_future_unbinds_its_connections,
 );
 
 async fn binds_of_each_kind_and_wrong_password(rt: Rt) {
@@ -513,4 +516,82 @@ async fn response_timeout_is_a_typed_error(rt: Rt) {
         "{nacked:?}"
     );
     drop(peer.await);
+}
+
+async fn session_init_timeout_and_connection_limit(rt: Rt) {
+    let session =
+        SessionConfig::default().with_session_init_timeout(Some(Duration::from_millis(200)));
+    let config = ServerConfig::default()
+        .with_session(session)
+        .with_max_connections(1);
+    let server = Server::bind("127.0.0.1:0", Smsc::default(), config)
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let _task = rt.spawn(server.run());
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    sleep(Duration::from_millis(50)).await;
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    // Over the limit: closed at once. Never bound: closed by the session init timer.
+    assert_eq!(
+        timeout(LIMIT, second.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        timeout(LIMIT, first.read(&mut buf)).await.unwrap().unwrap(),
+        0
+    );
+}
+
+async fn a_panicking_handler_answers_system_error(rt: Rt) {
+    struct Panics;
+    impl Handler for Panics {
+        async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
+            Ok(())
+        }
+        async fn submit_sm(
+            &self,
+            _: &Connection,
+            sm: SubmitSm,
+        ) -> Result<SubmitSmResp, CommandStatus> {
+            assert!(sm.short_message.as_ref() != b"boom", "handler bug");
+            Ok(SubmitSmResp::default())
+        }
+    }
+    let server = Server::bind("127.0.0.1:0", Panics, ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let _task = rt.spawn(server.run());
+    let (client, _inbound) = connect(addr, BindKind::Transmitter, SessionConfig::default()).await;
+    let boom = client.submit(submit("boom", false)).await;
+    assert!(
+        matches!(boom, Err(Error::Status(CommandStatus::SYSTEM_ERROR))),
+        "{boom:?}"
+    );
+    client
+        .submit(submit("fine", false))
+        .await
+        .expect("the connection survives");
+}
+
+async fn dropping_the_server_future_unbinds_its_connections(_rt: Rt) {
+    let server = Server::bind("127.0.0.1:0", Smsc::default(), ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let handle = server.handle(); // keeps the registry alive: the guard must unbind
+                                  // A smol task cancels its future when dropped (async-std's would detach).
+    let task = smol::spawn(server.run());
+    let (client, _inbound) = connect(addr, BindKind::Transceiver, SessionConfig::default()).await;
+    drop(task);
+    assert_eq!(
+        timeout(LIMIT, client.closed()).await.unwrap(),
+        CloseReason::Unbound
+    );
+    assert!(handle.connections().is_empty());
 }
