@@ -29,6 +29,10 @@
 //! which executor polls it. [`Server::run`] itself is a plain future: await
 //! it or spawn it on your executor.
 //!
+//! With the `tls` feature, `Client::connect_tls` and `Server::run_tls`
+//! speak TLS through rustls (`futures-rustls`, ring provider); any other
+//! stream works through [`Client::bind_over`] and [`Server::run_with`].
+//!
 //! Requests beyond the outbound window wait (they are not refused) in a
 //! bounded channel until the session has room. Every request resolves
 //! exactly once, and when the connection dies every waiting call returns
@@ -84,6 +88,12 @@
 mod client;
 mod driver;
 mod server;
+#[cfg(feature = "tls")]
+mod tls;
+
+/// The TLS crates this adapter is built on (feature `tls`), for building configurations.
+#[cfg(feature = "tls")]
+pub use futures_rustls::{self, rustls};
 
 pub use client::{Client, Inbound, InboundRequest};
 pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
