@@ -1,0 +1,280 @@
+//! The ESME side: [`Client`] and the [`Inbound`] stream of peer requests.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use futures_core::Stream as _;
+
+use async_net::{AsyncToSocketAddrs, TcpStream};
+use futures_lite::{AsyncRead, AsyncWrite};
+use futures_util::future::try_join_all;
+use smpp_proto::message::{DecodeOptions, DeliveryReceipt, ReferenceCounter, ShortMessage};
+use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Pdu, SubmitSm};
+use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
+
+use crate::driver::{self, default_answer, Control, Handle, Incoming};
+use crate::{check_status, Error};
+
+/// A bound ESME session. Cheap to clone: clones share the session, and
+/// calls from many tasks run concurrently up to the outbound window
+/// (`SessionConfig::max_in_flight`); beyond it they wait their turn.
+///
+/// A call waits for window room as long as it takes, then at most the
+/// session's `response_timeout` for its response; wrap it in
+/// a timeout (`futures_lite::future::or` with an `async_io::Timer`) to bound the whole wait. Once the session is
+/// unbinding or closed, calls fail with [`Error::Closed`].
+///
+/// Dropping every clone (and the [`Inbound`]) unbinds the session.
+#[derive(Clone, Debug)]
+pub struct Client {
+    handle: Handle,
+    bind_resp: Arc<Pdu>,
+    refs: Arc<Mutex<ReferenceCounter>>,
+}
+
+impl Client {
+    /// Connects over TCP and binds. Connecting and binding each take at
+    /// most the session's `response_timeout` ([`Error::Timeout`]). Fails with
+    /// [`Error::Status`] when the MC rejects the bind (e.g. `ESME_RINVPASWD`).
+    pub async fn connect(
+        addr: impl AsyncToSocketAddrs,
+        kind: BindKind,
+        bind: Bind,
+        config: impl Into<Arc<SessionConfig>>,
+    ) -> Result<(Client, Inbound), Error> {
+        let config = config.into();
+        let connecting = async { TcpStream::connect(addr).await.map_err(Error::Io) };
+        let limit = async {
+            async_io::Timer::after(config.response_timeout).await;
+            Err(Error::Timeout)
+        };
+        let stream = futures_lite::future::or(connecting, limit).await?;
+        stream.set_nodelay(true)?;
+        Client::bind_over(stream, kind, bind, config).await
+    }
+
+    /// Binds over an established stream (a TLS stream, a test pipe...).
+    pub async fn bind_over<S>(
+        io: S,
+        kind: BindKind,
+        bind: Bind,
+        config: impl Into<Arc<SessionConfig>>,
+    ) -> Result<(Client, Inbound), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (handle, incoming) = driver::spawn(io, Role::Esme, config.into());
+        let resp = handle
+            .control(|reply| Control::Bind { kind, bind, reply })
+            .await;
+        let resp = match resp.and_then(check_status) {
+            Ok(resp) => resp,
+            Err(e) => {
+                handle.close();
+                return Err(e);
+            }
+        };
+        let inbound = Inbound {
+            source: Source::Session {
+                incoming: Box::pin(incoming),
+                control: handle.control.clone(),
+            },
+        };
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as u16);
+        let client = Client {
+            handle,
+            bind_resp: Arc::new(resp),
+            refs: Arc::new(Mutex::new(ReferenceCounter::new(seed))),
+        };
+        Ok((client, inbound))
+    }
+
+    /// The MC's `bind_*_resp` (its `system_id`, `sc_interface_version`...).
+    pub fn bind_response(&self) -> &Pdu {
+        &self.bind_resp
+    }
+
+    /// Submits one `submit_sm` and returns the MC's message id.
+    pub async fn submit(&self, sm: SubmitSm) -> Result<COctetString, Error> {
+        let pdu = self.request(Body::SubmitSm(sm)).await?;
+        match pdu.body {
+            Body::SubmitSmResp(resp) => Ok(resp.message_id),
+            other => Err(Error::UnexpectedResponse(other.command_id())),
+        }
+    }
+
+    /// Builds `message` into its parts and submits them all (in order,
+    /// pipelined), returning one message id per part. Fails with the first
+    /// part that fails; the others may have been accepted.
+    pub async fn submit_message(&self, message: &ShortMessage) -> Result<Vec<COctetString>, Error> {
+        let parts = {
+            let mut refs = self.refs.lock().unwrap_or_else(|e| e.into_inner());
+            message.build(&mut refs)?
+        };
+        try_join_all(parts.into_iter().map(|sm| self.submit(sm))).await
+    }
+
+    /// Sends any operation request (`query_sm`, `cancel_sm`, `replace_sm`,
+    /// `data_sm`, `submit_multi`, `broadcast_sm`...) and returns its response.
+    /// A response with an error status is [`Error::Status`].
+    pub async fn request(&self, body: Body) -> Result<Pdu, Error> {
+        self.handle.request_any(body).await.and_then(check_status)
+    }
+
+    /// Unbinds and waits for the MC's `unbind_resp` (or the unbind timeout);
+    /// responses to earlier requests are still accepted meanwhile.
+    pub async fn unbind(&self) -> Result<(), Error> {
+        let resp = self.handle.control(|reply| Control::Unbind { reply }).await;
+        self.handle.closed().await;
+        resp.map(drop)
+    }
+
+    /// The session's counters (PDUs by command and status) and window use;
+    /// [`Error::Closed`] once the connection has ended.
+    pub async fn stats(&self) -> Result<Stats, Error> {
+        self.handle.stats().await
+    }
+
+    /// Closes the connection at once, without unbinding; calls in flight fail.
+    pub fn close(&self) {
+        self.handle.close();
+    }
+
+    /// The session has closed.
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    /// Waits until the session closes, and says why.
+    pub async fn closed(&self) -> CloseReason {
+        self.handle.closed().await
+    }
+}
+
+/// The MC's requests to this ESME (`deliver_sm` with messages and delivery
+/// receipts, `data_sm`, `alert_notification`), in arrival order. Ends when
+/// the session closes.
+///
+/// While nobody takes them, they wait here up to the inbound window
+/// (`SessionConfig::max_inbound`); beyond it the session throttles the MC.
+/// Once the `Inbound` is dropped, requests are answered with status 0 (as
+/// dropped [`InboundRequest`]s are).
+///
+/// ```no_run
+/// # async fn run(client: smpp_smol::Client, mut inbound: smpp_smol::Inbound) {
+/// while let Some(request) = inbound.recv().await {
+///     match request.receipt() {
+///         Some(receipt) => println!("{}: {:?}", receipt.id, receipt.state),
+///         None => println!("message: {:?}", request.body()),
+///     }
+///     // Dropping `request` answers it: deliver_sm_resp, status 0.
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Inbound {
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// Straight from one session's driver.
+    Session {
+        incoming: Pin<Box<async_channel::Receiver<Incoming>>>,
+        control: async_channel::Sender<Control>,
+    },
+}
+
+impl Inbound {
+    /// The next request, or `None` once the session has closed.
+    pub async fn recv(&mut self) -> Option<InboundRequest> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<InboundRequest>> {
+        let Source::Session { incoming, control } = &mut self.source;
+        loop {
+            let (pdu, answer) = match std::task::ready!(incoming.as_mut().poll_next(cx)) {
+                None => return Poll::Ready(None),
+                Some(Incoming::Request(pdu)) => (pdu, true),
+                Some(Incoming::Alert(pdu)) => (pdu, false),
+                Some(Incoming::Bind { .. }) => continue, // an MC's concern only
+            };
+            let control = answer.then(|| control.clone());
+            return Poll::Ready(Some(InboundRequest { pdu, control }));
+        }
+    }
+}
+
+impl futures_core::Stream for Inbound {
+    type Item = InboundRequest;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<InboundRequest>> {
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+/// One request from the peer, answered exactly once: with
+/// [`respond`](InboundRequest::respond), or with status 0 and an empty body
+/// when dropped. (`alert_notification` has no answer.)
+#[derive(Debug)]
+pub struct InboundRequest {
+    pdu: Pdu,
+    /// `None` once answered, or for requests without a response.
+    control: Option<async_channel::Sender<Control>>,
+}
+
+impl InboundRequest {
+    /// The request.
+    pub fn pdu(&self) -> &Pdu {
+        &self.pdu
+    }
+
+    /// The request's body.
+    pub fn body(&self) -> &Body {
+        &self.pdu.body
+    }
+
+    /// The delivery receipt this `deliver_sm` or `data_sm` carries, if any
+    /// (text and TLVs; GSM 7-bit unpacked as the default alphabet).
+    pub fn receipt(&self) -> Option<DeliveryReceipt> {
+        self.receipt_with(&DecodeOptions::default())
+    }
+
+    /// [`receipt`](InboundRequest::receipt) with explicit text decoding options.
+    pub fn receipt_with(&self, options: &DecodeOptions) -> Option<DeliveryReceipt> {
+        match &self.pdu.body {
+            Body::DeliverSm(sm) => DeliveryReceipt::from_deliver_sm(sm, options),
+            Body::DataSm(sm) => DeliveryReceipt::from_data_sm(sm, options),
+            _ => None,
+        }
+    }
+
+    /// Answers with `status` and `body` (the matching `*_resp`, or
+    /// `generic_nack`). An error status with a default body goes header-only.
+    pub fn respond(mut self, status: CommandStatus, body: Body) {
+        self.send(status, Some(body));
+    }
+
+    /// Answers with an error status and an empty body.
+    pub fn reject(mut self, status: CommandStatus) {
+        self.send(status, None);
+    }
+
+    fn send(&mut self, status: CommandStatus, body: Option<Body>) {
+        if let Some(control) = self.control.take() {
+            let (seq, _, default) = default_answer(&self.pdu);
+            let body = body.unwrap_or(default);
+            let _ = control.try_send(Control::Respond { seq, status, body });
+        }
+    }
+}
+
+impl Drop for InboundRequest {
+    fn drop(&mut self) {
+        self.send(CommandStatus::OK, None);
+    }
+}

@@ -1,0 +1,169 @@
+//! futures-io adapter for [`smpp_proto`]: an SMPP [`Client`] (ESME) and
+//! [`Server`] (MC) over TCP, or any futures-io `AsyncRead + AsyncWrite`
+//! stream, that runs on [smol](https://docs.rs/smol) and on
+//! [async-std](https://docs.rs/async-std) alike. Its API has the shape of
+//! `smpp-tokio`'s: the same names, the same [`Error`].
+//!
+//! All protocol logic lives in the sans-IO [`Session`](smpp_proto::session::Session).
+//! Each connection is one task that owns the stream and the session and
+//! follows its run loop: after any input or command it drains `poll_transmit`
+//! into one buffered write, then routes `poll_event` (responses to the
+//! waiting callers, peer requests to [`Inbound`] or the server's [`Handler`]),
+//! then arms one timer (`async_io::Timer`) at `poll_timeout`. The session
+//! answers `enquire_link` and `unbind`, sends keepalives, enforces the
+//! windows and the timers; this crate only moves bytes.
+//!
+//! # Runtimes
+//!
+//! Sockets and timers come from `async-io` (`async-net`), whose reactor is
+//! global and runs on its own: it serves smol, async-std (which is built on
+//! it) and any other executor. Channels are `async-channel` and
+//! `futures-channel`, which need no runtime either.
+//!
+//! The connection tasks (one per connection, plus one per server connection
+//! for its handler) are spawned on `async-global-executor`, the executor
+//! that `async_std::task::spawn` uses. Under async-std they share its
+//! threads; under smol (or `futures::executor`, or any `block_on`) they run
+//! on that executor's own threads, while your code runs wherever you await
+//! it. So nothing here needs to be given a spawner, and no call depends on
+//! which executor polls it. [`Server::run`] itself is a plain future: await
+//! it or spawn it on your executor.
+//!
+//! With the `tls` feature, `Client::connect_tls` and `Server::run_tls`
+//! speak TLS through rustls (`futures-rustls`, ring provider); any other
+//! stream works through [`Client::bind_over`] and [`Server::run_with`].
+//!
+//! Requests beyond the outbound window wait (they are not refused) in a
+//! bounded channel until the session has room. Every request resolves
+//! exactly once, and when the connection dies every waiting call returns
+//! [`Error::Closed`] (or the session's failure).
+//!
+//! # Example: an SMSC and an ESME over loopback
+//!
+//! ```
+//! use smpp_proto::pdu::{Bind, CommandStatus, SubmitSm, SubmitSmResp};
+//! use smpp_proto::session::{BindKind, CloseReason, SessionConfig};
+//! use smpp_smol::{Client, Connection, Handler, Server, ServerConfig};
+//!
+//! struct Smsc;
+//!
+//! impl Handler for Smsc {
+//!     async fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
+//!         if bind.password == "secret" { Ok(()) } else { Err(CommandStatus::INVALID_PASSWORD) }
+//!     }
+//!
+//!     async fn submit_sm(&self, _: &Connection, _: SubmitSm) -> Result<SubmitSmResp, CommandStatus> {
+//!         Ok(SubmitSmResp { message_id: "5F3A".into(), ..Default::default() })
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # smol::block_on(async {
+//! let server = Server::bind("127.0.0.1:0", Smsc, ServerConfig::default()).await?;
+//! let addr = server.local_addr()?;
+//! let control = server.handle();
+//! let serving = smol::spawn(server.run());
+//!
+//! let bind = Bind { system_id: "esme01".into(), password: "secret".into(), ..Default::default() };
+//! let config = SessionConfig::default().with_max_in_flight(64);
+//! let (client, _inbound) = Client::connect(addr, BindKind::Transceiver, bind, config).await?;
+//! let submit = SubmitSm {
+//!     source_addr: "447700900123".into(),
+//!     destination_addr: "447700900456".into(),
+//!     short_message: "Hello".into(),
+//!     ..Default::default()
+//! };
+//! assert_eq!(client.submit(submit).await?, "5F3A");
+//!
+//! client.unbind().await?; // waits for unbind_resp
+//! assert_eq!(client.closed().await, CloseReason::Unbound);
+//! control.shutdown(); // unbinds whoever is left, then `run` returns
+//! serving.await?;
+//! # Ok(()) })
+//! # }
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod client;
+mod driver;
+mod server;
+#[cfg(feature = "tls")]
+mod tls;
+
+/// The TLS crates this adapter is built on (feature `tls`), for building configurations.
+#[cfg(feature = "tls")]
+pub use futures_rustls::{self, rustls};
+
+pub use client::{Client, Inbound, InboundRequest};
+pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
+
+use smpp_proto::message::BuildError;
+use smpp_proto::pdu::{CommandId, CommandStatus, DecodeError};
+use smpp_proto::session::{RequestError, SendError};
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Connecting failed (or another I/O error outside a session).
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer answered with this error status (a rejected bind, a refused submit...).
+    #[error("peer answered with status {0}")]
+    Status(CommandStatus),
+    /// No response within the session's `response_timeout`.
+    #[error("no response in time")]
+    Timeout,
+    /// The peer answered with `generic_nack` and this status.
+    #[error("generic_nack: {0}")]
+    GenericNack(CommandStatus),
+    /// The peer's response could not be decoded.
+    #[error("malformed response: {0}")]
+    MalformedResponse(DecodeError),
+    /// The session is closed, or closed before the response arrived.
+    #[error("session closed")]
+    Closed,
+    /// The session refused the command at once (wrong state, wrong command,
+    /// a field that does not encode...). Nothing was sent.
+    #[error("refused: {0}")]
+    Refused(SendError<()>),
+    /// The response was not of the expected kind.
+    #[error("unexpected response {0}")]
+    UnexpectedResponse(CommandId),
+    /// No bound session was available in time.
+    #[error("not connected")]
+    NotConnected,
+    /// A [`ShortMessage`](smpp_proto::message::ShortMessage) could not be built into PDUs.
+    #[error("cannot build the message: {0}")]
+    Build(#[from] BuildError),
+}
+
+impl Error {
+    fn from_send<T>(e: SendError<T>) -> Error {
+        match e.map(drop) {
+            SendError::Closed(()) => Error::Closed,
+            e => Error::Refused(e),
+        }
+    }
+}
+
+impl From<RequestError> for Error {
+    fn from(e: RequestError) -> Error {
+        match e {
+            RequestError::Timeout => Error::Timeout,
+            RequestError::GenericNack(status) => Error::GenericNack(status),
+            RequestError::MalformedResponse(e) => Error::MalformedResponse(e),
+            _ => Error::Closed,
+        }
+    }
+}
+
+/// `Ok(pdu)` when its status is 0, [`Error::Status`] otherwise.
+fn check_status(pdu: smpp_proto::pdu::Pdu) -> Result<smpp_proto::pdu::Pdu, Error> {
+    if pdu.command_status.is_ok() {
+        Ok(pdu)
+    } else {
+        Err(Error::Status(pdu.command_status))
+    }
+}

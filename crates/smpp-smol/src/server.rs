@@ -1,0 +1,561 @@
+//! The MC side: [`Server`], its [`Handler`], and per-connection [`Connection`] handles.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use async_io::Timer;
+use async_net::{AsyncToSocketAddrs, TcpListener, TcpStream};
+use futures_lite::future::or;
+use futures_lite::{AsyncRead, AsyncWrite};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use smpp_proto::pdu::{
+    AlertNotification, Bind, BindResp, Body, CancelSm, CommandStatus, DataSm, DataSmResp,
+    DeliverSm, Pdu, QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp,
+    SubmitSm, SubmitSmResp, TlvTag, Tlvs,
+};
+use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
+
+use crate::driver::{self, default_answer, Control, Handle, Incoming};
+use crate::{check_status, Error};
+
+/// How long a connection wrapper (a TLS handshake) may take when the session
+/// has no init timeout.
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(30);
+
+/// The application side of an MC: authenticates binds and answers requests.
+///
+/// Requests of one connection are handled concurrently (up to the session's
+/// inbound window); each answer is sent when its future completes. Implement
+/// [`submit_sm`](Handler::submit_sm) for a plain SMSC, or
+/// [`request`](Handler::request) to see every operation.
+pub trait Handler: Send + Sync + 'static {
+    /// Accepts (`Ok`) or rejects (an error status such as
+    /// `CommandStatus::INVALID_PASSWORD`) a bind.
+    fn bind(
+        &self,
+        conn: &Connection,
+        kind: BindKind,
+        bind: &Bind,
+    ) -> impl Future<Output = Result<(), CommandStatus>> + Send;
+
+    /// Answers a `submit_sm` with its message id, or an error status.
+    fn submit_sm(&self, conn: &Connection, sm: SubmitSm) -> impl Answer<SubmitSmResp> {
+        unsupported(conn, sm)
+    }
+
+    /// Answers a `data_sm`.
+    fn data_sm(&self, conn: &Connection, sm: DataSm) -> impl Answer<DataSmResp> {
+        unsupported(conn, sm)
+    }
+
+    /// Answers a `submit_multi`.
+    fn submit_multi(&self, conn: &Connection, sm: SubmitMulti) -> impl Answer<SubmitMultiResp> {
+        unsupported(conn, sm)
+    }
+
+    /// Answers a `query_sm`.
+    fn query_sm(&self, conn: &Connection, query: QuerySm) -> impl Answer<QuerySmResp> {
+        unsupported(conn, query)
+    }
+
+    /// Answers a `cancel_sm`.
+    fn cancel_sm(&self, conn: &Connection, cancel: CancelSm) -> impl Answer<Tlvs> {
+        unsupported(conn, cancel)
+    }
+
+    /// Answers a `replace_sm`.
+    fn replace_sm(&self, conn: &Connection, replace: ReplaceSm) -> impl Answer<Tlvs> {
+        unsupported(conn, replace)
+    }
+
+    /// Answers any request with its `*_resp` body, or an error status. The
+    /// default hands each operation to its method above (each refusing with
+    /// `ESME_RINVCMDID` unless implemented) and refuses the others
+    /// (`broadcast_sm` and friends: override this method for them).
+    fn request(&self, conn: &Connection, pdu: Pdu) -> impl Answer<Body> {
+        async move {
+            match pdu.body {
+                Body::SubmitSm(sm) => self.submit_sm(conn, sm).await.map(Body::SubmitSmResp),
+                Body::DataSm(sm) => self.data_sm(conn, sm).await.map(Body::DataSmResp),
+                Body::SubmitMulti(sm) => {
+                    self.submit_multi(conn, sm).await.map(Body::SubmitMultiResp)
+                }
+                Body::QuerySm(q) => self.query_sm(conn, q).await.map(Body::QuerySmResp),
+                Body::CancelSm(c) => self.cancel_sm(conn, c).await.map(Body::CancelSmResp),
+                Body::ReplaceSm(r) => self.replace_sm(conn, r).await.map(Body::ReplaceSmResp),
+                _ => Err(CommandStatus::INVALID_COMMAND_ID),
+            }
+        }
+    }
+}
+
+/// What a [`Handler`] method returns: the response body, or an error status
+/// (sent header-only).
+pub trait Answer<T>: Future<Output = Result<T, CommandStatus>> + Send {}
+
+impl<T, F: Future<Output = Result<T, CommandStatus>> + Send> Answer<T> for F {}
+
+fn unsupported<T: Send, U>(_: &Connection, _: U) -> impl Answer<T> {
+    std::future::ready(Err(CommandStatus::INVALID_COMMAND_ID))
+}
+
+/// Server settings.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Each connection's session settings (windows, timers; its
+    /// `session_init_timeout` closes connections that do not bind in time).
+    pub session: Arc<SessionConfig>,
+    /// Connections beyond this are closed at once.
+    pub max_connections: usize,
+    /// Our `system_id` in `bind_*_resp`.
+    pub system_id: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            session: Arc::new(SessionConfig::default()),
+            max_connections: 1024,
+            system_id: "SMSC".into(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Sets [`ServerConfig::session`].
+    pub fn with_session(mut self, session: impl Into<Arc<SessionConfig>>) -> Self {
+        self.session = session.into();
+        self
+    }
+
+    /// Sets [`ServerConfig::max_connections`].
+    pub fn with_max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Sets [`ServerConfig::system_id`].
+    pub fn with_system_id(mut self, system_id: impl Into<String>) -> Self {
+        self.system_id = system_id.into();
+        self
+    }
+}
+
+/// One ESME connection, as seen by the server. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    inner: Arc<ConnectionInner>,
+}
+
+#[derive(Debug)]
+struct ConnectionInner {
+    id: u64,
+    peer: Option<SocketAddr>,
+    bound: OnceLock<(String, BindKind)>,
+    handle: Handle,
+}
+
+impl Connection {
+    /// A number unique within the server.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The ESME's address.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.inner.peer
+    }
+
+    /// The `system_id` it bound with (`None` until bound).
+    pub fn system_id(&self) -> Option<&str> {
+        self.inner.bound.get().map(|(s, _)| s.as_str())
+    }
+
+    /// How it bound (`None` until bound).
+    pub fn bind_kind(&self) -> Option<BindKind> {
+        self.inner.bound.get().map(|&(_, k)| k)
+    }
+
+    /// Sends a request to the ESME (`deliver_sm`, `data_sm`...) and awaits its
+    /// response; waits while the window is full. An error status is [`Error::Status`].
+    pub async fn request(&self, body: Body) -> Result<Pdu, Error> {
+        self.inner
+            .handle
+            .request_any(body)
+            .await
+            .and_then(check_status)
+    }
+
+    /// Sends a `deliver_sm` (a mobile-originated message or a delivery receipt).
+    pub async fn deliver(&self, sm: DeliverSm) -> Result<Pdu, Error> {
+        self.request(Body::DeliverSm(sm)).await
+    }
+
+    /// Sends an `alert_notification` (it has no response).
+    pub async fn alert(&self, alert: AlertNotification) -> Result<(), Error> {
+        let body = Body::AlertNotification(alert);
+        let (reply, sent) = futures_channel::oneshot::channel();
+        let control = &self.inner.handle.control;
+        control
+            .try_send(Control::Send { body, reply })
+            .map_err(|_| Error::Closed)?;
+        sent.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Unbinds and waits for the ESME's answer (or the unbind timeout).
+    pub async fn unbind(&self) -> Result<(), Error> {
+        let handle = &self.inner.handle;
+        let resp = handle.control(|reply| Control::Unbind { reply }).await;
+        handle.closed().await;
+        resp.map(drop)
+    }
+
+    /// The session's counters and window use ([`Error::Closed`] once ended).
+    pub async fn stats(&self) -> Result<Stats, Error> {
+        self.inner.handle.stats().await
+    }
+
+    /// Closes at once, without unbinding.
+    pub fn close(&self) {
+        self.inner.handle.close();
+    }
+
+    /// Waits until the session closes, and says why.
+    pub async fn closed(&self) -> CloseReason {
+        self.inner.handle.closed().await
+    }
+
+    /// Unbinds when bound, closes otherwise.
+    fn release(&self) {
+        let _ = self.inner.handle.control.try_send(Control::Release);
+    }
+
+    fn respond(&self, seq: SequenceNumber, status: CommandStatus, body: Body) {
+        let _ = self
+            .inner
+            .handle
+            .control
+            .try_send(Control::Respond { seq, status, body });
+    }
+}
+
+struct Shared {
+    config: ServerConfig,
+    connections: Mutex<HashMap<u64, Connection>>,
+    next_id: AtomicU64,
+    /// Dropped (set to `None`) on shutdown, which closes `shutdown_rx`.
+    shutdown: Mutex<Option<async_channel::Sender<()>>>,
+    shutdown_rx: async_channel::Receiver<()>,
+}
+
+impl Shared {
+    fn is_shutting_down(&self) -> bool {
+        self.shutdown_rx.is_closed()
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Connection>> {
+        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Finds connections and shuts the server down; cheap to clone.
+#[derive(Clone)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle").finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// Every open connection.
+    pub fn connections(&self) -> Vec<Connection> {
+        self.shared.registry().values().cloned().collect()
+    }
+
+    /// A connection bound as receiver or transceiver with this `system_id`
+    /// (the one to send `deliver_sm` to).
+    pub fn receiver(&self, system_id: &str) -> Option<Connection> {
+        self.connections().into_iter().find(|c| {
+            c.system_id() == Some(system_id)
+                && matches!(
+                    c.bind_kind(),
+                    Some(BindKind::Receiver | BindKind::Transceiver)
+                )
+                && !c.inner.handle.is_closed()
+        })
+    }
+
+    /// Stops accepting, unbinds every connection (closing those not bound),
+    /// and lets [`Server::run`] return once they are all gone.
+    pub fn shutdown(&self) {
+        let mut tx = self
+            .shared
+            .shutdown
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = tx.take() {
+            tx.close();
+        }
+    }
+}
+
+/// An SMPP server (MC): an accept loop with one session per connection.
+pub struct Server<H> {
+    listener: TcpListener,
+    handler: Arc<H>,
+    shared: Arc<Shared>,
+}
+
+impl<H> std::fmt::Debug for Server<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Handler> Server<H> {
+    /// Listens on `addr`.
+    pub async fn bind(
+        addr: impl AsyncToSocketAddrs,
+        handler: H,
+        config: ServerConfig,
+    ) -> io::Result<Server<H>> {
+        let listener = TcpListener::bind(addr).await?;
+        let (tx, shutdown_rx) = async_channel::bounded(1);
+        let shared = Arc::new(Shared {
+            config,
+            connections: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            shutdown: Mutex::new(Some(tx)),
+            shutdown_rx,
+        });
+        Ok(Server {
+            listener,
+            handler: Arc::new(handler),
+            shared,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A handle to find connections and shut down.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Accepts plain TCP connections until [`ServerHandle::shutdown`], then
+    /// unbinds everyone and returns when every connection has ended.
+    pub async fn run(self) -> io::Result<()> {
+        self.run_with(|tcp| async move { Ok(tcp) }).await
+    }
+
+    /// Like [`run`](Server::run), with each accepted connection wrapped by
+    /// `wrap` first (a TLS handshake: `|tcp| acceptor.accept(tcp)`). The
+    /// wrapping runs in the connection's task.
+    ///
+    /// Each connection runs as tasks on the global executor
+    /// (`async-global-executor`); `run` itself runs wherever it is awaited.
+    pub async fn run_with<F, Fut, S>(self, mut wrap: F) -> io::Result<()>
+    where
+        F: FnMut(TcpStream) -> Fut,
+        Fut: Future<Output = io::Result<S>> + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        enum Step {
+            Shutdown,
+            Joined,
+            Accepted(io::Result<(TcpStream, SocketAddr)>),
+        }
+        let mut tasks = FuturesUnordered::new();
+        loop {
+            let shutdown = async {
+                let _ = self.shared.shutdown_rx.recv().await;
+                Step::Shutdown
+            };
+            let accept = async { Step::Accepted(self.listener.accept().await) };
+            let joined = async {
+                if tasks.is_empty() {
+                    std::future::pending::<()>().await;
+                }
+                tasks.next().await;
+                Step::Joined
+            };
+            let accepted = match or(shutdown, or(joined, accept)).await {
+                Step::Shutdown => break,
+                Step::Joined => continue,
+                Step::Accepted(accepted) => accepted,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: do not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    Timer::after(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            if tasks.len() >= self.shared.config.max_connections {
+                tracing::warn!(%peer, "connection limit reached: closing");
+                continue;
+            }
+            let _ = tcp.set_nodelay(true);
+            let stream = wrap(tcp);
+            let serving = serve(self.handler.clone(), self.shared.clone(), stream, peer);
+            tasks.push(async_global_executor::spawn(serving));
+        }
+        let handle = self.handle();
+        drop(self.listener);
+        for conn in handle.connections() {
+            conn.release();
+        }
+        while tasks.next().await.is_some() {}
+        Ok(())
+    }
+}
+
+/// One connection: runs the handler for each request, answers in completion order.
+async fn serve<H: Handler, S>(
+    handler: Arc<H>,
+    shared: Arc<Shared>,
+    stream: impl Future<Output = io::Result<S>>,
+    peer: SocketAddr,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // A wrapping handshake (TLS) must not hold a connection slot for ever.
+    let limit = shared.config.session.session_init_timeout;
+    let limit = async {
+        Timer::after(limit.unwrap_or(HANDSHAKE_LIMIT)).await;
+        None
+    };
+    let io = match or(async { Some(stream.await) }, limit).await {
+        Some(Ok(io)) => io,
+        Some(Err(e)) => return tracing::debug!(%peer, error = %e, "handshake failed"),
+        None => return tracing::debug!(%peer, "handshake timed out"),
+    };
+    let (handle, incoming) = driver::spawn(io, Role::Mc, shared.config.session.clone());
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let conn = Connection {
+        inner: Arc::new(ConnectionInner {
+            id,
+            peer: Some(peer),
+            bound: OnceLock::new(),
+            handle,
+        }),
+    };
+    shared.registry().insert(id, conn.clone());
+    let _registered = Registered {
+        shared: &shared,
+        conn: conn.clone(),
+    };
+    if shared.is_shutting_down() {
+        conn.release();
+    }
+    let handler = &*handler;
+    let mut running = FuturesUnordered::new();
+    loop {
+        // Answers first (biased), then the next request.
+        let answered = async {
+            if running.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            running.next().await.map(Ok)
+        };
+        let next = async { Some(Err(incoming.recv().await.ok())) };
+        let item = match or(answered, next).await {
+            Some(Ok((seq, status, body))) => {
+                conn.respond(seq, status, body);
+                continue;
+            }
+            Some(Err(item)) => item,
+            None => continue,
+        };
+        match item {
+            None => break,
+            Some(Incoming::Request(pdu)) => {
+                let mut answer = Box::pin(answer(handler, &conn, pdu));
+                match (&mut answer).now_or_never() {
+                    Some((seq, status, body)) => conn.respond(seq, status, body),
+                    None => running.push(answer),
+                }
+            }
+            Some(Incoming::Bind { seq, kind, bind }) => {
+                let result = AssertUnwindSafe(handler.bind(&conn, kind, &bind))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or(Err(CommandStatus::SYSTEM_ERROR));
+                let mut resp = BindResp::default();
+                if result.is_ok() {
+                    let system_id = bind.system_id.to_string_lossy().into_owned();
+                    let _ = conn.inner.bound.set((system_id, kind));
+                    resp.system_id = shared.config.system_id.clone().into();
+                    resp.tlvs.set_u8(TlvTag::SC_INTERFACE_VERSION, 0x34);
+                }
+                let status = result.err().unwrap_or(CommandStatus::OK);
+                conn.respond(seq, status, bind_resp(kind, resp));
+            }
+            Some(Incoming::Alert(_)) => {} // only an MC sends these
+        }
+    }
+}
+
+/// Unregisters a connection and unbinds it when its task ends, even if the
+/// task is aborted (the server's `run` future dropped): nobody would answer
+/// its requests any more.
+struct Registered<'a> {
+    shared: &'a Shared,
+    conn: Connection,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.shared.registry().remove(&self.conn.id());
+        self.conn.release();
+    }
+}
+
+async fn answer<H: Handler>(
+    handler: &H,
+    conn: &Connection,
+    pdu: Pdu,
+) -> (SequenceNumber, CommandStatus, Body) {
+    let (seq, _, default) = default_answer(&pdu);
+    match AssertUnwindSafe(handler.request(conn, pdu))
+        .catch_unwind()
+        .await
+    {
+        Ok(Ok(body)) => (seq, CommandStatus::OK, body),
+        Ok(Err(status)) => (seq, status, default),
+        Err(_) => {
+            tracing::error!(%seq, "handler panicked: answered ESME_RSYSERR");
+            (seq, CommandStatus::SYSTEM_ERROR, default)
+        }
+    }
+}
+
+/// The `bind_*_resp` body for a bind of this kind.
+pub(crate) fn bind_resp(kind: BindKind, resp: BindResp) -> Body {
+    match kind {
+        BindKind::Transmitter => Body::BindTransmitterResp(resp),
+        BindKind::Receiver => Body::BindReceiverResp(resp),
+        BindKind::Transceiver => Body::BindTransceiverResp(resp),
+    }
+}
