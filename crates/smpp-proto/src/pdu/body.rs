@@ -114,22 +114,14 @@ macro_rules! pdu_body {
     (@len $v:expr, $f:ident, sm) => { $crate::pdu::codec::check_sm(&$v)? };
     (@len $v:expr, $f:ident, tlvs) => { $v.wire_len() };
 
-    (@visit $f:ident, $v:expr, $name:ident, u8) => {
-        $f($crate::pdu::Field { name: stringify!($name), value: $crate::pdu::FieldValue::Int(u32::from($v)) })
-    };
-    (@visit $f:ident, $v:expr, $name:ident, cstr) => {
-        $f($crate::pdu::Field { name: stringify!($name), value: $crate::pdu::FieldValue::Str(&$v) })
-    };
-    (@visit $f:ident, $v:expr, $name:ident, time) => {
-        $f($crate::pdu::Field { name: stringify!($name), value: $crate::pdu::FieldValue::Time(&$v) })
-    };
+    (@visit $f:ident, $v:expr, $name:ident, u8) => { $f($crate::pdu::Field::int(stringify!($name), $v)) };
+    (@visit $f:ident, $v:expr, $name:ident, cstr) => { $f($crate::pdu::Field::text(stringify!($name), &$v)) };
+    (@visit $f:ident, $v:expr, $name:ident, time) => { $f($crate::pdu::Field::time(stringify!($name), &$v)) };
     (@visit $f:ident, $v:expr, $name:ident, sm) => {{
-        $f($crate::pdu::Field { name: "sm_length", value: $crate::pdu::FieldValue::Int($v.len() as u32) });
-        $f($crate::pdu::Field { name: "short_message", value: $crate::pdu::FieldValue::Octets(&$v) });
+        $f($crate::pdu::Field::int("sm_length", $v.len() as u32));
+        $f($crate::pdu::Field::octets("short_message", &$v));
     }};
-    (@visit $f:ident, $v:expr, $name:ident, tlvs) => {
-        $f($crate::pdu::Field { name: "tlvs", value: $crate::pdu::FieldValue::Tlvs(&$v) })
-    };
+    (@visit $f:ident, $v:expr, $name:ident, tlvs) => { $f($crate::pdu::Field::tlvs(&$v)) };
     (@putv $o:ident, $v:expr, cstr) => { $v.append_with_nul($o) };
     (@putv $o:ident, $v:expr, time) => { $v.append_with_nul($o) };
     (@putv $o:ident, $v:expr, $kind:ident) => { pdu_body!(@put $o, $v, $kind) };

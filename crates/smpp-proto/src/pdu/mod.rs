@@ -133,6 +133,39 @@ pub struct Field<'a> {
     pub value: FieldValue<'a>,
 }
 
+impl<'a> Field<'a> {
+    pub(crate) fn int(name: &'static str, v: impl Into<u32>) -> Self {
+        Field {
+            name,
+            value: FieldValue::Int(v.into()),
+        }
+    }
+    pub(crate) fn text(name: &'static str, v: &'a COctetString) -> Self {
+        Field {
+            name,
+            value: FieldValue::Str(v),
+        }
+    }
+    pub(crate) fn time(name: &'static str, v: &'a COctetString) -> Self {
+        Field {
+            name,
+            value: FieldValue::Time(v),
+        }
+    }
+    pub(crate) fn octets(name: &'static str, v: &'a [u8]) -> Self {
+        Field {
+            name,
+            value: FieldValue::Octets(v),
+        }
+    }
+    pub(crate) fn tlvs(v: &'a Tlvs) -> Self {
+        Field {
+            name: "tlvs",
+            value: FieldValue::Tlvs(v),
+        }
+    }
+}
+
 /// The value of a [`Field`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -228,7 +261,7 @@ macro_rules! bodies {
             pub fn for_each_field<'a>(&'a self, mut f: impl FnMut(Field<'a>)) {
                 match self {
                     $( Body::$variant(b) => b.visit(&mut f), )*
-                    Body::Unknown(raw) => f(Field { name: "body", value: FieldValue::Octets(&raw.body) }),
+                    Body::Unknown(raw) => f(Field::octets("body", &raw.body)),
                 }
             }
 

@@ -4,7 +4,7 @@ use bytes::{BufMut, Bytes};
 
 use super::body::{pdu_body, BodyCodec};
 use super::codec::{check_cstr, check_sm, put_cstr, put_sm, FieldError, FieldResult, Reader};
-use super::{COctetString, CommandStatus, DecodeErrorKind, EncodeError, Field, FieldValue, Tlvs};
+use super::{COctetString, CommandStatus, DecodeErrorKind, EncodeError, Field, Tlvs};
 
 pdu_body! {
     /// `submit_sm`, and `deliver_sm` which has the same layout ([`DeliverSm`]).
@@ -221,63 +221,46 @@ fn count(n: usize, field: &'static str) -> Result<usize, EncodeError> {
 
 impl BodyCodec for SubmitMulti {
     fn visit<'a>(&'a self, f: &mut dyn FnMut(Field<'a>)) {
-        let int = |name, v: u8| Field {
-            name,
-            value: FieldValue::Int(u32::from(v)),
-        };
-        let text = |name, v: &'a COctetString| Field {
-            name,
-            value: FieldValue::Str(v),
-        };
-        f(text("service_type", &self.service_type));
-        f(int("source_addr_ton", self.source_addr_ton));
-        f(int("source_addr_npi", self.source_addr_npi));
-        f(text("source_addr", &self.source_addr));
-        f(Field {
-            name: "number_of_dests",
-            value: FieldValue::Int(self.dest_addresses.len() as u32),
-        });
+        f(Field::text("service_type", &self.service_type));
+        f(Field::int("source_addr_ton", self.source_addr_ton));
+        f(Field::int("source_addr_npi", self.source_addr_npi));
+        f(Field::text("source_addr", &self.source_addr));
+        f(Field::int(
+            "number_of_dests",
+            self.dest_addresses.len() as u32,
+        ));
         for d in &self.dest_addresses {
             match d {
                 DestAddress::Sme { ton, npi, addr } => {
-                    f(int("dest_flag", 1));
-                    f(int("dest_addr_ton", *ton));
-                    f(int("dest_addr_npi", *npi));
-                    f(text("destination_addr", addr));
+                    f(Field::int("dest_flag", 1u8));
+                    f(Field::int("dest_addr_ton", *ton));
+                    f(Field::int("dest_addr_npi", *npi));
+                    f(Field::text("destination_addr", addr));
                 }
                 DestAddress::DistributionList(name) => {
-                    f(int("dest_flag", 2));
-                    f(text("dl_name", name));
+                    f(Field::int("dest_flag", 2u8));
+                    f(Field::text("dl_name", name));
                 }
             }
         }
-        f(int("esm_class", self.esm_class));
-        f(int("protocol_id", self.protocol_id));
-        f(int("priority_flag", self.priority_flag));
-        f(Field {
-            name: "schedule_delivery_time",
-            value: FieldValue::Time(&self.schedule_delivery_time),
-        });
-        f(Field {
-            name: "validity_period",
-            value: FieldValue::Time(&self.validity_period),
-        });
-        f(int("registered_delivery", self.registered_delivery));
-        f(int("replace_if_present_flag", self.replace_if_present_flag));
-        f(int("data_coding", self.data_coding));
-        f(int("sm_default_msg_id", self.sm_default_msg_id));
-        f(Field {
-            name: "sm_length",
-            value: FieldValue::Int(self.short_message.len() as u32),
-        });
-        f(Field {
-            name: "short_message",
-            value: FieldValue::Octets(&self.short_message),
-        });
-        f(Field {
-            name: "tlvs",
-            value: FieldValue::Tlvs(&self.tlvs),
-        });
+        f(Field::int("esm_class", self.esm_class));
+        f(Field::int("protocol_id", self.protocol_id));
+        f(Field::int("priority_flag", self.priority_flag));
+        f(Field::time(
+            "schedule_delivery_time",
+            &self.schedule_delivery_time,
+        ));
+        f(Field::time("validity_period", &self.validity_period));
+        f(Field::int("registered_delivery", self.registered_delivery));
+        f(Field::int(
+            "replace_if_present_flag",
+            self.replace_if_present_flag,
+        ));
+        f(Field::int("data_coding", self.data_coding));
+        f(Field::int("sm_default_msg_id", self.sm_default_msg_id));
+        f(Field::int("sm_length", self.short_message.len() as u32));
+        f(Field::octets("short_message", &self.short_message));
+        f(Field::tlvs(&self.tlvs));
     }
 
     fn decode(r: &mut Reader<'_>) -> FieldResult<Self> {
@@ -407,36 +390,15 @@ pub struct SubmitMultiResp {
 
 impl BodyCodec for SubmitMultiResp {
     fn visit<'a>(&'a self, f: &mut dyn FnMut(Field<'a>)) {
-        f(Field {
-            name: "message_id",
-            value: FieldValue::Str(&self.message_id),
-        });
-        f(Field {
-            name: "no_unsuccess",
-            value: FieldValue::Int(self.unsuccess_smes.len() as u32),
-        });
+        f(Field::text("message_id", &self.message_id));
+        f(Field::int("no_unsuccess", self.unsuccess_smes.len() as u32));
         for u in &self.unsuccess_smes {
-            f(Field {
-                name: "dest_addr_ton",
-                value: FieldValue::Int(u32::from(u.ton)),
-            });
-            f(Field {
-                name: "dest_addr_npi",
-                value: FieldValue::Int(u32::from(u.npi)),
-            });
-            f(Field {
-                name: "destination_addr",
-                value: FieldValue::Str(&u.addr),
-            });
-            f(Field {
-                name: "error_status_code",
-                value: FieldValue::Int(u.error_status.0),
-            });
+            f(Field::int("dest_addr_ton", u.ton));
+            f(Field::int("dest_addr_npi", u.npi));
+            f(Field::text("destination_addr", &u.addr));
+            f(Field::int("error_status_code", u.error_status.0));
         }
-        f(Field {
-            name: "tlvs",
-            value: FieldValue::Tlvs(&self.tlvs),
-        });
+        f(Field::tlvs(&self.tlvs));
     }
 
     fn decode(r: &mut Reader<'_>) -> FieldResult<Self> {
