@@ -77,7 +77,7 @@ mod tls;
 pub use tokio_rustls::{self, rustls};
 
 pub use client::{Client, Inbound, InboundRequest};
-pub use reconnect::{Backoff, Pool, ReconnectingClient};
+pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
 pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
 
 use smpp_proto::message::BuildError;
