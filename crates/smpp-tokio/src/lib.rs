@@ -19,6 +19,11 @@
 //! exactly once, and when the connection dies every waiting call returns
 //! [`Error::Closed`] (or the session's failure).
 //!
+//! [`ReconnectingClient`] keeps one bind up; [`Pool`] spreads requests over
+//! several, optionally under flow control ([`PoolConfig`]): a TPS limit for
+//! the whole pool, and members paused (and requests retried) when the MC
+//! answers `ESME_RTHROTTLED` or `ESME_RMSGQFUL`.
+//!
 //! # Example: an SMSC and an ESME over loopback
 //!
 //! ```
