@@ -19,6 +19,11 @@
 //! exactly once, and when the connection dies every waiting call returns
 //! [`Error::Closed`] (or the session's failure).
 //!
+//! [`ReconnectingClient`] keeps one bind up; [`Pool`] spreads requests over
+//! several, optionally under flow control ([`PoolConfig`]): a TPS limit for
+//! the whole pool, and members paused (and requests retried) when the MC
+//! answers `ESME_RTHROTTLED` or `ESME_RMSGQFUL`.
+//!
 //! # Example: an SMSC and an ESME over loopback
 //!
 //! ```
@@ -77,7 +82,7 @@ mod tls;
 pub use tokio_rustls::{self, rustls};
 
 pub use client::{Client, Inbound, InboundRequest};
-pub use reconnect::{Backoff, Pool, ReconnectingClient};
+pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
 pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
 
 use smpp_proto::message::BuildError;
