@@ -68,6 +68,7 @@
 
 mod client;
 mod driver;
+mod reconnect;
 mod server;
 #[cfg(feature = "tls")]
 mod tls;
@@ -78,6 +79,7 @@ mod wire;
 pub use rustls;
 
 pub use client::{Client, Inbound, InboundRequest};
+pub use reconnect::{Backoff, ReconnectingClient};
 pub use server::{Connection, Handler, Server, ServerConfig, ServerHandle};
 
 use smpp_proto::message::BuildError;
@@ -113,6 +115,9 @@ pub enum Error {
     /// The response was not of the expected kind.
     #[error("unexpected response {0}")]
     UnexpectedResponse(CommandId),
+    /// No bound session was available in time ([`ReconnectingClient`]).
+    #[error("not connected")]
+    NotConnected,
     /// A [`ShortMessage`](smpp_proto::message::ShortMessage) could not be built into PDUs.
     #[error("cannot build the message: {0}")]
     Build(#[from] BuildError),

@@ -87,6 +87,7 @@
 
 mod client;
 mod driver;
+mod reconnect;
 mod server;
 #[cfg(feature = "tls")]
 mod tls;
@@ -96,6 +97,7 @@ mod tls;
 pub use futures_rustls::{self, rustls};
 
 pub use client::{Client, Inbound, InboundRequest};
+pub use reconnect::{Backoff, ReconnectingClient};
 pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
 
 use smpp_proto::message::BuildError;
@@ -131,7 +133,7 @@ pub enum Error {
     /// The response was not of the expected kind.
     #[error("unexpected response {0}")]
     UnexpectedResponse(CommandId),
-    /// No bound session was available in time.
+    /// No bound session was available in time ([`ReconnectingClient`]).
     #[error("not connected")]
     NotConnected,
     /// A [`ShortMessage`](smpp_proto::message::ShortMessage) could not be built into PDUs.
