@@ -575,7 +575,7 @@ impl Driver {
                 }
             }
             Incoming::Bind { seq, kind, .. } => {
-                let body = crate::server::bind_resp(kind, Default::default());
+                let body = kind.response(Default::default());
                 let _ = self.respond(now, seq, CommandStatus::SYSTEM_ERROR, body);
             }
             Incoming::Alert(_) => tracing::warn!("alert_notification dropped: nobody listens"),

@@ -456,7 +456,7 @@ fn handle_requests<H: Handler>(
                     resp.tlvs.set_u8(TlvTag::SC_INTERFACE_VERSION, 0x34);
                 }
                 let status = result.err().unwrap_or(CommandStatus::OK);
-                conn.respond(seq, status, bind_resp(kind, resp));
+                conn.respond(seq, status, kind.response(resp));
             }
             Incoming::Alert(_) => {} // only an MC sends these
         }
@@ -490,14 +490,5 @@ fn answer<H: Handler>(
             tracing::error!(%seq, "handler panicked: answered ESME_RSYSERR");
             (seq, CommandStatus::SYSTEM_ERROR, default)
         }
-    }
-}
-
-/// The `bind_*_resp` body for a bind of this kind.
-pub(crate) fn bind_resp(kind: BindKind, resp: BindResp) -> Body {
-    match kind {
-        BindKind::Transmitter => Body::BindTransmitterResp(resp),
-        BindKind::Receiver => Body::BindReceiverResp(resp),
-        BindKind::Transceiver => Body::BindTransceiverResp(resp),
     }
 }

@@ -100,9 +100,9 @@ impl Client {
     /// Submits one `submit_sm` and returns the MC's message id.
     pub async fn submit(&self, sm: SubmitSm) -> Result<COctetString, Error> {
         let pdu = self.request(Body::SubmitSm(sm)).await?;
-        match pdu.body {
-            Body::SubmitSmResp(resp) => Ok(resp.message_id),
-            other => Err(Error::UnexpectedResponse(other.command_id())),
+        match pdu.body.message_id() {
+            Some(id) => Ok(id.clone()),
+            None => Err(Error::UnexpectedResponse(pdu.command_id())),
         }
     }
 
@@ -246,11 +246,7 @@ impl InboundRequest {
 
     /// [`receipt`](InboundRequest::receipt) with explicit text decoding options.
     pub fn receipt_with(&self, options: &DecodeOptions) -> Option<DeliveryReceipt> {
-        match &self.pdu.body {
-            Body::DeliverSm(sm) => DeliveryReceipt::from_deliver_sm(sm, options),
-            Body::DataSm(sm) => DeliveryReceipt::from_data_sm(sm, options),
-            _ => None,
-        }
+        DeliveryReceipt::from_body(&self.pdu.body, options)
     }
 
     /// Answers with `status` and `body` (the matching `*_resp`, or

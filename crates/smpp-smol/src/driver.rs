@@ -595,7 +595,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     }
                 }
                 Incoming::Bind { seq, kind, .. } => {
-                    let body = crate::server::bind_resp(kind, Default::default());
+                    let body = kind.response(Default::default());
                     let status = CommandStatus::SYSTEM_ERROR;
                     let _ = self.respond(now, seq, status, body);
                 }

@@ -510,7 +510,7 @@ async fn serve<H: Handler, S>(
                     resp.tlvs.set_u8(TlvTag::SC_INTERFACE_VERSION, 0x34);
                 }
                 let status = result.err().unwrap_or(CommandStatus::OK);
-                conn.respond(seq, status, bind_resp(kind, resp));
+                conn.respond(seq, status, kind.response(resp));
             }
             Some(Incoming::Alert(_)) => {} // only an MC sends these
         }
@@ -548,14 +548,5 @@ async fn answer<H: Handler>(
             tracing::error!(%seq, "handler panicked: answered ESME_RSYSERR");
             (seq, CommandStatus::SYSTEM_ERROR, default)
         }
-    }
-}
-
-/// The `bind_*_resp` body for a bind of this kind.
-pub(crate) fn bind_resp(kind: BindKind, resp: BindResp) -> Body {
-    match kind {
-        BindKind::Transmitter => Body::BindTransmitterResp(resp),
-        BindKind::Receiver => Body::BindReceiverResp(resp),
-        BindKind::Transceiver => Body::BindTransceiverResp(resp),
     }
 }
