@@ -1,0 +1,174 @@
+//! What the client subcommands (`send`, `listen`, `bench`, `campaign`) share:
+//! where to connect and how to bind. Defaults match `smpp serve`'s defaults.
+
+use clap::Args;
+
+/// The default SMSC address of `smpp serve`.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+/// The default SMPP port.
+pub const DEFAULT_PORT: u16 = 2775;
+/// The default account of `smpp serve`.
+pub const DEFAULT_SYSTEM_ID: &str = "smppclient1";
+/// The default account's password.
+pub const DEFAULT_PASSWORD: &str = "password";
+
+/// Where to connect and which account to bind with.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// SMSC host name or address.
+    #[arg(long, default_value = DEFAULT_HOST)]
+    pub host: String,
+    /// SMSC port.
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// Account (system_id) to bind with.
+    #[arg(long, default_value = DEFAULT_SYSTEM_ID)]
+    pub system_id: String,
+    /// Password to bind with.
+    #[arg(long, default_value = DEFAULT_PASSWORD, env = "SMPP_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    /// system_type sent in the bind.
+    #[arg(long, default_value = "")]
+    pub system_type: String,
+    /// Connect over TLS.
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: accept any server certificate (test SMSCs with self-signed certificates).
+    #[arg(long, requires = "tls")]
+    pub insecure: bool,
+    /// With --tls: a PEM file of CA certificates to trust (instead of the built-in roots).
+    #[arg(long, requires = "tls")]
+    pub ca: Option<std::path::PathBuf>,
+}
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use smpp_proto::pdu::Bind;
+use smpp_proto::session::{BindKind, SessionConfig};
+use smpp_tokio::rustls;
+use smpp_tokio::{Client, Inbound};
+
+impl ConnectArgs {
+    /// `host:port`.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// The bind PDU body for this account (interface version 0x34).
+    pub fn bind(&self) -> Bind {
+        Bind {
+            system_id: (&self.system_id).into(),
+            password: (&self.password).into(),
+            system_type: (&self.system_type).into(),
+            interface_version: 0x34,
+            ..Default::default()
+        }
+    }
+
+    /// Connects (over TLS with `--tls`) and binds as `kind`.
+    pub async fn connect(
+        &self,
+        kind: BindKind,
+        config: impl Into<Arc<SessionConfig>>,
+    ) -> anyhow::Result<(Client, Inbound)> {
+        let addr = self.addr();
+        let bound = if self.tls {
+            let server_name = rustls::pki_types::ServerName::try_from(self.host.clone())
+                .with_context(|| format!("{:?} is not a valid TLS server name", self.host))?;
+            Client::connect_tls(
+                &addr,
+                server_name,
+                self.tls_config()?,
+                kind,
+                self.bind(),
+                config,
+            )
+            .await
+        } else {
+            Client::connect(&addr, kind, self.bind(), config).await
+        };
+        bound.with_context(|| format!("cannot bind to {addr} as {:?}", self.system_id))
+    }
+
+    /// The rustls client configuration for `--tls` (`--ca`, `--insecure`).
+    pub fn tls_config(&self) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .context("TLS protocol versions")?;
+        let config = if self.insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+                .with_no_client_auth()
+        } else {
+            let mut roots = rustls::RootCertStore::empty();
+            match &self.ca {
+                Some(path) => {
+                    for cert in CertificateDer::pem_file_iter(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?
+                    {
+                        let cert =
+                            cert.with_context(|| format!("bad PEM in {}", path.display()))?;
+                        roots.add(cert).context("bad CA certificate")?;
+                    }
+                }
+                None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        };
+        Ok(Arc::new(config))
+    }
+}
+
+/// `--insecure`: checks the handshake signatures but trusts any certificate.
+#[derive(Debug)]
+struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

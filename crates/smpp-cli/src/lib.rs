@@ -1,0 +1,103 @@
+//! The `smpp` command: an SMSC simulator (`serve`), a client (`send`, `listen`),
+//! a load generator (`bench`, `campaign`) and a PDU decoder (`decode`).
+//!
+//! Exit codes: 0 success, 1 failure (an error status, a timeout, a lost
+//! message), 2 usage error (clap's own).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod bench;
+pub mod campaign;
+pub mod common;
+pub mod decode;
+pub mod listen;
+pub mod send;
+pub mod serve;
+
+/// An SMPP 3.4 / 5.0 toolkit: SMSC simulator, client, load generator and decoder.
+#[derive(Debug, Parser)]
+#[command(name = "smpp", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace); `RUST_LOG` overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an SMSC simulator: accepts binds, answers every operation, sends receipts.
+    Serve(serve::ServeArgs),
+    /// Bind, send one message (split into parts when needed), optionally wait for its receipt.
+    Send(send::SendArgs),
+    /// Bind as a receiver (or transceiver) and print every deliver_sm / data_sm.
+    Listen(listen::ListenArgs),
+    /// Decode hex PDUs (argument or stdin) and print every field by name.
+    Decode(decode::DecodeArgs),
+    /// Load generator: N binds, window W, report throughput and latency.
+    Bench(bench::BenchArgs),
+    /// Send a message to a list of recipients (CSV) with a rate limit and a report.
+    Campaign(campaign::CampaignArgs),
+}
+
+/// Parses the command line, sets up logging, runs the subcommand.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    match cli.command {
+        Command::Decode(args) => report(decode::run(args)),
+        command => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("smpp: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            report(runtime.block_on(async move {
+                match command {
+                    Command::Serve(args) => serve::run(args).await,
+                    Command::Send(args) => send::run(args).await,
+                    Command::Listen(args) => listen::run(args).await,
+                    Command::Bench(args) => bench::run(args).await,
+                    Command::Campaign(args) => campaign::run(args).await,
+                    Command::Decode(_) => unreachable!("handled above"),
+                }
+            }))
+        }
+    }
+}
+
+/// Maps a subcommand's outcome to the exit code, printing the error chain.
+fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("smpp: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
