@@ -12,8 +12,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::mpsc;
 
-use crate::driver::{self, default_answer, Control, Handle, Incoming};
+use crate::driver::{self, Control, Handle};
 use crate::{check_status, Error};
+use smpp_proto::endpoint::{default_answer, Incoming};
 
 /// A bound ESME session. Cheap to clone: clones share the session, and
 /// calls from many tasks run concurrently up to the outbound window
@@ -209,7 +210,7 @@ impl Inbound {
                 None => return Poll::Ready(None),
                 Some(Incoming::Request(pdu)) => (pdu, true),
                 Some(Incoming::Alert(pdu)) => (pdu, false),
-                Some(Incoming::Bind { .. }) => continue, // an MC's concern only
+                Some(_) => continue, // binds and outbinds: not for an `Inbound`
             };
             let control = answer.then(|| control.clone());
             return Poll::Ready(Some(InboundRequest { pdu, control }));
