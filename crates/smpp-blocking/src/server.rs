@@ -11,15 +11,16 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use smpp_proto::pdu::{
-    AlertNotification, Bind, BindResp, Body, CancelSm, CommandStatus, DataSm, DataSmResp,
-    DeliverSm, Pdu, QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp,
-    SubmitSm, SubmitSmResp, TlvTag, Tlvs,
+    AlertNotification, Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, DeliverSm, Pdu,
+    QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm,
+    SubmitSmResp, Tlvs,
 };
 use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
 
-use crate::driver::{self, default_answer, Handle, Incoming, Msg};
+use crate::driver::{self, Handle, Msg};
 use crate::wire::Wire;
 use crate::{check_status, Error};
+use smpp_proto::endpoint::{bind_answer, default_answer, Incoming};
 
 /// The application side of an MC: authenticates binds and answers requests.
 ///
@@ -448,17 +449,14 @@ fn handle_requests<H: Handler>(
             Incoming::Bind { seq, kind, bind } => {
                 let result = catch_unwind(AssertUnwindSafe(|| handler.bind(conn, kind, &bind)))
                     .unwrap_or(Err(CommandStatus::SYSTEM_ERROR));
-                let mut resp = BindResp::default();
                 if result.is_ok() {
                     let system_id = bind.system_id.to_string_lossy().into_owned();
                     let _ = conn.inner.bound.set((system_id, kind));
-                    resp.system_id = shared.config.system_id.clone().into();
-                    resp.tlvs.set_u8(TlvTag::SC_INTERFACE_VERSION, 0x34);
                 }
-                let status = result.err().unwrap_or(CommandStatus::OK);
-                conn.respond(seq, status, kind.response(resp));
+                let (status, body) = bind_answer(kind, result, &shared.config.system_id);
+                conn.respond(seq, status, body);
             }
-            Incoming::Alert(_) => {} // only an MC sends these
+            _ => {} // alerts and outbinds: only an MC sends these
         }
     }
 }
