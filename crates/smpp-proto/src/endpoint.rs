@@ -432,6 +432,49 @@ impl<R> Endpoint<R> {
     }
 }
 
+/// An MC's settings, shared by the runtime adapters' servers.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Each connection's session settings (windows, timers; its
+    /// `session_init_timeout` closes connections that do not bind in time).
+    pub session: Arc<SessionConfig>,
+    /// Connections beyond this are closed at once.
+    pub max_connections: usize,
+    /// Our `system_id` in `bind_*_resp`.
+    pub system_id: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            session: Arc::new(SessionConfig::default()),
+            max_connections: 1024,
+            system_id: "SMSC".into(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Sets [`ServerConfig::session`].
+    pub fn with_session(mut self, session: impl Into<Arc<SessionConfig>>) -> Self {
+        self.session = session.into();
+        self
+    }
+
+    /// Sets [`ServerConfig::max_connections`].
+    pub fn with_max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Sets [`ServerConfig::system_id`].
+    pub fn with_system_id(mut self, system_id: impl Into<String>) -> Self {
+        self.system_id = system_id.into();
+        self
+    }
+}
+
 /// The answer to a peer request the application did not answer: status 0
 /// and an empty `*_resp` body (`generic_nack` for an unknown command).
 pub fn default_answer(pdu: &Pdu) -> (SequenceNumber, CommandStatus, Body) {

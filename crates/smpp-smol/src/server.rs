@@ -20,7 +20,7 @@ use smpp_proto::pdu::{
     QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm,
     SubmitSmResp, Tlvs,
 };
-use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
+use smpp_proto::session::{BindKind, CloseReason, Role, Stats};
 
 use crate::driver::{self, Control, Handle};
 use crate::{check_status, Error};
@@ -107,48 +107,7 @@ fn unsupported<T: Send, U>(_: &Connection, _: U) -> impl Answer<T> {
     std::future::ready(Err(CommandStatus::INVALID_COMMAND_ID))
 }
 
-/// Server settings.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ServerConfig {
-    /// Each connection's session settings (windows, timers; its
-    /// `session_init_timeout` closes connections that do not bind in time).
-    pub session: Arc<SessionConfig>,
-    /// Connections beyond this are closed at once.
-    pub max_connections: usize,
-    /// Our `system_id` in `bind_*_resp`.
-    pub system_id: String,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            session: Arc::new(SessionConfig::default()),
-            max_connections: 1024,
-            system_id: "SMSC".into(),
-        }
-    }
-}
-
-impl ServerConfig {
-    /// Sets [`ServerConfig::session`].
-    pub fn with_session(mut self, session: impl Into<Arc<SessionConfig>>) -> Self {
-        self.session = session.into();
-        self
-    }
-
-    /// Sets [`ServerConfig::max_connections`].
-    pub fn with_max_connections(mut self, n: usize) -> Self {
-        self.max_connections = n;
-        self
-    }
-
-    /// Sets [`ServerConfig::system_id`].
-    pub fn with_system_id(mut self, system_id: impl Into<String>) -> Self {
-        self.system_id = system_id.into();
-        self
-    }
-}
+pub use smpp_proto::endpoint::ServerConfig;
 
 /// One ESME connection, as seen by the server. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -81,7 +81,7 @@ mod tls;
 #[cfg(feature = "tls")]
 pub use tokio_rustls::{self, rustls};
 
-pub use client::{Client, Inbound, InboundRequest};
+pub use client::{Client, Inbound, InboundRequest, OutbindListener};
 pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
 pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
 
@@ -122,6 +122,10 @@ pub enum Error {
     /// No bound session was available in time ([`ReconnectingClient`], [`Pool`]).
     #[error("not connected")]
     NotConnected,
+    /// The MC's `outbind` was refused by the check given to
+    /// [`Client::accept_outbind`]; the connection was closed.
+    #[error("outbind refused")]
+    OutbindRefused,
     /// A [`ShortMessage`](smpp_proto::message::ShortMessage) could not be built into PDUs.
     #[error("cannot build the message: {0}")]
     Build(#[from] BuildError),
