@@ -11,9 +11,10 @@ use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
 
 use std::sync::mpsc::RecvTimeoutError;
 
-use crate::driver::{self, default_answer, Handle, Incoming, Msg};
+use crate::driver::{self, Handle, Msg};
 use crate::wire::Wire;
 use crate::{check_status, Error};
+use smpp_proto::endpoint::{default_answer, Incoming};
 
 /// A bound ESME session. Cheap to clone: clones share the session, and
 /// calls from many threads run concurrently up to the outbound window
@@ -269,7 +270,7 @@ impl Inbound {
         let (pdu, answer) = match item {
             Incoming::Request(pdu) => (pdu, true),
             Incoming::Alert(pdu) => (pdu, false),
-            Incoming::Bind { .. } => return None, // an MC's concern only
+            _ => return None, // binds and outbinds: not for an `Inbound`
         };
         let handle = answer.then(|| self.handle.clone());
         Some(InboundRequest { pdu, handle })

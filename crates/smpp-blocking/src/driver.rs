@@ -2,17 +2,16 @@
 //! half of the socket, and only moves bytes, waits for one deadline and
 //! routes events; a reader thread only reads bytes and hands them over.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::Read;
 use std::net::TcpStream;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use smpp_proto::endpoint::{Endpoint, Incoming, Output};
 use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, SequenceNumber};
-use smpp_proto::session::{
-    BindKind, CloseReason, Event, Role, SendError, Session, SessionConfig, State, Stats,
-};
+use smpp_proto::session::{BindKind, CloseReason, Event, Role, SendError, SessionConfig, Stats};
 
 use crate::wire::Wire;
 use crate::Error;
@@ -63,18 +62,6 @@ pub(crate) enum Msg {
     Release,
     Stats(SyncSender<Stats>),
     Close,
-}
-
-/// A peer request for the application.
-#[derive(Debug)]
-pub(crate) enum Incoming {
-    Bind {
-        seq: SequenceNumber,
-        kind: BindKind,
-        bind: Bind,
-    },
-    Request(Pdu),
-    Alert(Pdu),
 }
 
 /// Why the session closed, once it has; shared with every handle.
@@ -175,16 +162,13 @@ pub(crate) fn spawn(
     let reader = std::thread::Builder::new()
         .name("smpp-read".into())
         .spawn(move || read_loop(reader, input, free_rx))?;
-    let session = Session::new(role, config, Instant::now());
+    let endpoint = Endpoint::new(role, config, Instant::now());
     let driver = Driver {
         wire,
-        session,
+        endpoint,
         rx,
         incoming,
         free: free_tx,
-        pending: HashMap::new(),
-        queued: VecDeque::new(),
-        parked_responses: VecDeque::new(),
         input: VecDeque::new(),
         rpos: 0,
         eof: false,
@@ -230,17 +214,12 @@ fn read_loop(mut stream: TcpStream, tx: Sender<Msg>, free: Receiver<Vec<u8>>) {
 
 struct Driver {
     wire: Wire,
-    session: Session,
+    /// The session, our requests in flight and those waiting for window room.
+    endpoint: Endpoint<Reply>,
     rx: Receiver<Msg>,
     incoming: SyncSender<Incoming>,
     /// Read buffers go back to the reader here once consumed.
     free: SyncSender<Vec<u8>>,
-    /// Our requests in flight, by sequence number.
-    pending: HashMap<u32, Reply>,
-    /// Requests waiting for window room, oldest first.
-    queued: VecDeque<(Body, Reply)>,
-    /// Answers the session refused for now (output full).
-    parked_responses: VecDeque<(SequenceNumber, CommandStatus, Body)>,
     /// Input not yet accepted by the session (the first from `rpos`).
     input: VecDeque<Vec<u8>>,
     rpos: usize,
@@ -262,7 +241,7 @@ impl Driver {
             Ok(()) => {}
             Err(e) => {
                 tracing::debug!(error = %e, "tls failed");
-                self.session.handle_eof(Instant::now());
+                self.endpoint.handle_eof(Instant::now());
             }
         }
         let mut msg = None;
@@ -276,14 +255,14 @@ impl Driver {
                 self.on_msg(now, m);
             }
             self.turn();
-            if self.session.is_closed() {
+            if self.endpoint.is_closed() {
                 break;
             }
             // A deadline that passed fires now, however busy the channel is.
-            let deadline = self.session.poll_timeout();
+            let deadline = self.endpoint.poll_timeout();
             let now = Instant::now();
             if deadline.is_some_and(|at| at <= now) {
-                self.session.handle_timeout(now);
+                self.endpoint.handle_timeout(now);
                 continue;
             }
             let received = match deadline {
@@ -292,11 +271,9 @@ impl Driver {
             };
             match received {
                 Ok(m) => msg = Some(m),
-                Err(RecvTimeoutError::Timeout) => self.session.handle_timeout(Instant::now()),
+                Err(RecvTimeoutError::Timeout) => self.endpoint.handle_timeout(Instant::now()),
                 // Every handle and the reader are gone: nobody can use the session.
-                Err(RecvTimeoutError::Disconnected) => {
-                    let _ = self.session.close(Instant::now());
-                }
+                Err(RecvTimeoutError::Disconnected) => self.endpoint.close(Instant::now()),
             }
         }
         self.finish();
@@ -309,7 +286,7 @@ impl Driver {
             // A write may block: read the clock each round.
             let now = Instant::now();
             let mut progress = self.feed(now);
-            progress |= self.send_waiting(now);
+            progress |= self.endpoint.flush(now);
             progress |= self.drain(now);
             if !self.wbuf.is_empty() {
                 self.write(now);
@@ -332,12 +309,8 @@ impl Driver {
         }
         self.wire.close();
         self.closed.set(CloseReason::Local);
-        for (_, reply) in self.pending.drain() {
-            let _ = reply.send(Err(Error::Closed));
-        }
-        for (_, reply) in self.queued.drain(..) {
-            let _ = reply.send(Err(Error::Closed));
-        }
+        self.endpoint.abandon();
+        self.route(now);
         // Requests sent after the close fail as their replies are dropped
         // with the channel; answer the ones already in it now.
         while let Ok(m) = self.rx.try_recv() {
@@ -375,31 +348,20 @@ impl Driver {
                 // Input still held is offered first; the end follows it.
                 self.feed(now);
             }
-            Msg::Request { body, reply } => self.queued.push_back((body, reply)),
+            Msg::Request { body, reply } => self.endpoint.request(now, body, reply),
             Msg::Respond { seq, status, body } => {
-                if let Err(e) = self.respond(now, seq, status, body) {
-                    self.parked_responses.push_back(e);
+                if let Err(e) = self.endpoint.respond(now, seq, status, body) {
+                    tracing::debug!(%seq, error = %e, "response not sent");
                 }
             }
-            Msg::Bind { kind, bind, reply } => match self.session.bind(now, kind, bind) {
-                Ok(seq) => drop(self.pending.insert(seq.get(), reply)),
-                Err(e) => drop(reply.send(Err(Error::from_send(e)))),
-            },
-            Msg::Unbind { reply } => match self.session.unbind(now) {
-                Ok(seq) => drop(self.pending.insert(seq.get(), reply)),
-                Err(e) => drop(reply.send(Err(Error::from_send(e)))),
-            },
+            Msg::Bind { kind, bind, reply } => self.endpoint.bind(now, kind, bind, reply),
+            Msg::Unbind { reply } => self.endpoint.unbind(now, reply),
             Msg::Send { body, reply } => {
-                let sent = self.session.send_request(now, body);
-                let _ = reply.send(sent.map(drop).map_err(Error::from_send));
+                let _ = reply.send(self.endpoint.send(now, body).map_err(Error::from));
             }
-            Msg::Release => {
-                if self.session.unbind(now).is_err() {
-                    let _ = self.session.close(now);
-                }
-            }
-            Msg::Stats(reply) => drop(reply.send(self.session.stats())),
-            Msg::Close => drop(self.session.close(now)),
+            Msg::Release => self.endpoint.release(now),
+            Msg::Stats(reply) => drop(reply.send(self.endpoint.stats())),
+            Msg::Close => self.endpoint.close(now),
         }
     }
 
@@ -408,11 +370,11 @@ impl Driver {
     fn feed(&mut self, now: Instant) -> bool {
         let mut progress = false;
         while let Some(buf) = self.input.front() {
-            if self.session.is_closed() {
+            if self.endpoint.is_closed() {
                 self.input.clear();
                 break;
             }
-            let n = self.session.handle_input(now, &buf[self.rpos..]);
+            let n = self.endpoint.handle_input(now, &buf[self.rpos..]);
             self.rpos += n;
             progress |= n > 0;
             if self.rpos < buf.len() {
@@ -425,79 +387,22 @@ impl Driver {
         }
         if self.eof && !self.eof_seen {
             self.eof_seen = true;
-            self.session.handle_eof(now);
+            self.endpoint.handle_eof(now);
             progress = true;
         }
         progress
-    }
-
-    /// Sends parked answers, then waiting requests while the window has room.
-    fn send_waiting(&mut self, now: Instant) -> bool {
-        let mut progress = false;
-        while let Some((seq, status, body)) = self.parked_responses.pop_front() {
-            if let Err(e) = self.respond(now, seq, status, body) {
-                self.parked_responses.push_front(e);
-                break;
-            }
-            progress = true;
-        }
-        while self.session.window_room() > 0 || self.session.is_closed() {
-            let Some((body, reply)) = self.queued.pop_front() else {
-                break;
-            };
-            match self.session.send_request(now, body) {
-                Ok(seq) => {
-                    self.pending.insert(seq.get(), reply);
-                }
-                Err(SendError::WindowFull(body) | SendError::OutputFull(body)) => {
-                    self.queued.push_front((body, reply));
-                    break;
-                }
-                // Unbinding: the session will not take new requests any more.
-                Err(SendError::InvalidState(_)) if self.session.state() == State::Unbound => {
-                    let _ = reply.send(Err(Error::Closed));
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(Error::from_send(e)));
-                }
-            }
-            progress = true;
-        }
-        progress
-    }
-
-    #[allow(clippy::result_large_err)]
-    fn respond(
-        &mut self,
-        now: Instant,
-        seq: SequenceNumber,
-        status: CommandStatus,
-        body: Body,
-    ) -> Result<(), (SequenceNumber, CommandStatus, Body)> {
-        match self.session.send_response(now, seq, status, body) {
-            Err(SendError::OutputFull(body)) => Err((seq, status, body)),
-            Err(e) => {
-                tracing::debug!(%seq, error = %e, "response not sent");
-                Ok(())
-            }
-            Ok(()) => Ok(()),
-        }
     }
 
     /// Drains the session: transmit first, then events.
     fn drain(&mut self, now: Instant) -> bool {
         let mut progress = false;
         while self.wbuf.len() < WRITE_LIMIT {
-            match self.session.poll_transmit(now, &mut self.wbuf) {
+            match self.endpoint.poll_transmit(now, &mut self.wbuf) {
                 Some(_) => progress = true,
                 None => break,
             }
         }
-        while let Some(event) = self.session.poll_event() {
-            progress = true;
-            self.on_event(now, event);
-        }
-        progress
+        progress | self.route(now)
     }
 
     /// Writes the gathered output (blocking, bounded by the write timeout,
@@ -512,84 +417,33 @@ impl Driver {
         self.wbuf.clear();
         if let Err(e) = result {
             tracing::debug!(error = %e, "write failed");
-            self.session.handle_eof(now);
+            self.endpoint.handle_eof(now);
         }
     }
 
-    /// Routes one event; nothing here decides protocol.
-    fn on_event(&mut self, now: Instant, event: Event) {
-        match event {
-            Event::Response(pdu) => {
-                if let Some(reply) = self.pending.remove(&pdu.sequence_number.get()) {
-                    let _ = reply.send(Ok(pdu));
-                }
-            }
-            Event::RequestFailed {
-                sequence_number,
-                error,
-                ..
-            } => {
-                if let Some(reply) = self.pending.remove(&sequence_number.get()) {
-                    let _ = reply.send(Err(error.into()));
-                }
-            }
-            Event::Request(pdu) => self.deliver(now, Incoming::Request(pdu)),
-            Event::BindRequest {
-                sequence_number,
-                kind,
-                bind,
-            } => self.deliver(
-                now,
-                Incoming::Bind {
-                    seq: sequence_number,
-                    kind,
-                    bind,
+    /// Routes the endpoint's outputs; nothing here decides protocol.
+    fn route(&mut self, now: Instant) -> bool {
+        let mut progress = false;
+        while let Some(output) = self.endpoint.poll_output() {
+            progress = true;
+            match output {
+                Output::Done(reply, result) => drop(reply.send(result.map_err(Error::from))),
+                // Nobody listens any more: answered as a dropped `InboundRequest` would be.
+                Output::Incoming(item) => match self.incoming.try_send(item) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(item) | TrySendError::Disconnected(item)) => {
+                        self.endpoint.answer_default(now, item)
+                    }
                 },
-            ),
-            Event::AlertNotification(pdu) => self.deliver(now, Incoming::Alert(pdu)),
-            Event::Closed(reason) => {
-                tracing::debug!(?reason, "session closed");
-                for (_, reply) in self.queued.drain(..) {
-                    let _ = reply.send(Err(Error::Closed));
+                Output::Closed(reason) => {
+                    tracing::debug!(?reason, "session closed");
+                    self.closed.set(reason);
                 }
-                self.closed.set(reason);
+                Output::Event(Event::PeerViolation(v)) => tracing::warn!(%v, "peer violation"),
+                Output::Event(event) => tracing::debug!(?event, "session event"),
+                _ => {}
             }
-            Event::WindowAvailable => {} // waiting requests go whenever the window has room
-            Event::PeerViolation(violation) => tracing::warn!(%violation, "peer violation"),
-            other => tracing::debug!(event = ?other, "session event"),
         }
+        progress
     }
-
-    /// Hands a peer request to the application; if nobody listens any more,
-    /// answers it as a dropped [`InboundRequest`](crate::InboundRequest) would.
-    fn deliver(&mut self, now: Instant, item: Incoming) {
-        let item = match self.incoming.try_send(item) {
-            Ok(()) => return,
-            Err(TrySendError::Full(item) | TrySendError::Disconnected(item)) => item,
-        };
-        match item {
-            Incoming::Request(pdu) => {
-                let (seq, status, body) = default_answer(&pdu);
-                if let Err(e) = self.respond(now, seq, status, body) {
-                    self.parked_responses.push_back(e);
-                }
-            }
-            Incoming::Bind { seq, kind, .. } => {
-                let body = kind.response(Default::default());
-                let _ = self.respond(now, seq, CommandStatus::SYSTEM_ERROR, body);
-            }
-            Incoming::Alert(_) => tracing::warn!("alert_notification dropped: nobody listens"),
-        }
-    }
-}
-
-/// The answer given to a peer request the application did not answer:
-/// status 0 and an empty `*_resp` body.
-pub(crate) fn default_answer(pdu: &Pdu) -> (SequenceNumber, CommandStatus, Body) {
-    let body = pdu
-        .command_id()
-        .response_id()
-        .and_then(Body::default_for)
-        .unwrap_or(Body::GenericNack(Default::default()));
-    (pdu.sequence_number, CommandStatus::OK, body)
 }

@@ -82,6 +82,7 @@ pub use client::{Client, Inbound, InboundRequest};
 pub use reconnect::{Backoff, ReconnectingClient};
 pub use server::{Connection, Handler, Server, ServerConfig, ServerHandle};
 
+use smpp_proto::endpoint::Failure;
 use smpp_proto::message::BuildError;
 use smpp_proto::pdu::{CommandId, CommandStatus, DecodeError};
 use smpp_proto::session::{RequestError, SendError};
@@ -123,11 +124,12 @@ pub enum Error {
     Build(#[from] BuildError),
 }
 
-impl Error {
-    fn from_send<T>(e: SendError<T>) -> Error {
-        match e.map(drop) {
-            SendError::Closed(()) => Error::Closed,
-            e => Error::Refused(e),
+impl From<Failure> for Error {
+    fn from(e: Failure) -> Error {
+        match e {
+            Failure::Request(e) => e.into(),
+            Failure::Refused(e) => Error::Refused(e),
+            _ => Error::Closed,
         }
     }
 }

@@ -11,15 +11,16 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use smpp_proto::pdu::{
-    AlertNotification, Bind, BindResp, Body, CancelSm, CommandStatus, DataSm, DataSmResp,
-    DeliverSm, Pdu, QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp,
-    SubmitSm, SubmitSmResp, TlvTag, Tlvs,
+    AlertNotification, Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, DeliverSm, Pdu,
+    QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm,
+    SubmitSmResp, Tlvs,
 };
-use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
+use smpp_proto::session::{BindKind, CloseReason, Role, Stats};
 
-use crate::driver::{self, default_answer, Handle, Incoming, Msg};
+use crate::driver::{self, Handle, Msg};
 use crate::wire::Wire;
 use crate::{check_status, Error};
+use smpp_proto::endpoint::{bind_answer, default_answer, Incoming};
 
 /// The application side of an MC: authenticates binds and answers requests.
 ///
@@ -95,48 +96,7 @@ fn unsupported<T, U>(_: &Connection, _: U) -> Result<T, CommandStatus> {
     Err(CommandStatus::INVALID_COMMAND_ID)
 }
 
-/// Server settings.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ServerConfig {
-    /// Each connection's session settings (windows, timers; its
-    /// `session_init_timeout` closes connections that do not bind in time).
-    pub session: Arc<SessionConfig>,
-    /// Connections beyond this are closed at once.
-    pub max_connections: usize,
-    /// Our `system_id` in `bind_*_resp`.
-    pub system_id: String,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            session: Arc::new(SessionConfig::default()),
-            max_connections: 1024,
-            system_id: "SMSC".into(),
-        }
-    }
-}
-
-impl ServerConfig {
-    /// Sets [`ServerConfig::session`].
-    pub fn with_session(mut self, session: impl Into<Arc<SessionConfig>>) -> Self {
-        self.session = session.into();
-        self
-    }
-
-    /// Sets [`ServerConfig::max_connections`].
-    pub fn with_max_connections(mut self, n: usize) -> Self {
-        self.max_connections = n;
-        self
-    }
-
-    /// Sets [`ServerConfig::system_id`].
-    pub fn with_system_id(mut self, system_id: impl Into<String>) -> Self {
-        self.system_id = system_id.into();
-        self
-    }
-}
+pub use smpp_proto::endpoint::ServerConfig;
 
 /// One ESME connection, as seen by the server. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -325,7 +285,7 @@ impl<H: Handler> Server<H> {
     }
 
     #[cfg(feature = "tls")]
-    pub(crate) fn session_config(&self) -> &SessionConfig {
+    pub(crate) fn session_config(&self) -> &smpp_proto::session::SessionConfig {
         &self.shared.config.session
     }
 
@@ -448,17 +408,14 @@ fn handle_requests<H: Handler>(
             Incoming::Bind { seq, kind, bind } => {
                 let result = catch_unwind(AssertUnwindSafe(|| handler.bind(conn, kind, &bind)))
                     .unwrap_or(Err(CommandStatus::SYSTEM_ERROR));
-                let mut resp = BindResp::default();
                 if result.is_ok() {
                     let system_id = bind.system_id.to_string_lossy().into_owned();
                     let _ = conn.inner.bound.set((system_id, kind));
-                    resp.system_id = shared.config.system_id.clone().into();
-                    resp.tlvs.set_u8(TlvTag::SC_INTERFACE_VERSION, 0x34);
                 }
-                let status = result.err().unwrap_or(CommandStatus::OK);
-                conn.respond(seq, status, kind.response(resp));
+                let (status, body) = bind_answer(kind, result, &shared.config.system_id);
+                conn.respond(seq, status, body);
             }
-            Incoming::Alert(_) => {} // only an MC sends these
+            _ => {} // alerts and outbinds: only an MC sends these
         }
     }
 }

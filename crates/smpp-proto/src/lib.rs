@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod endpoint;
 pub mod message;
 pub mod pdu;
 pub mod session;

@@ -13,8 +13,9 @@ use smpp_proto::message::{DecodeOptions, DeliveryReceipt, ReferenceCounter, Shor
 use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Pdu, SubmitSm};
 use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
 
-use crate::driver::{self, default_answer, Control, Handle, Incoming};
+use crate::driver::{self, Control, Handle};
 use crate::{check_status, Error};
+use smpp_proto::endpoint::{default_answer, Incoming};
 
 /// A bound ESME session. Cheap to clone: clones share the session, and
 /// calls from many tasks run concurrently up to the outbound window
@@ -201,7 +202,7 @@ impl Inbound {
                 None => return Poll::Ready(None),
                 Some(Incoming::Request(pdu)) => (pdu, true),
                 Some(Incoming::Alert(pdu)) => (pdu, false),
-                Some(Incoming::Bind { .. }) => continue, // an MC's concern only
+                Some(_) => continue, // binds and outbinds: not for an `Inbound`
             };
             let control = answer.then(|| control.clone());
             return Poll::Ready(Some(InboundRequest { pdu, control }));

@@ -16,14 +16,15 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use smpp_proto::pdu::{
-    AlertNotification, Bind, BindResp, Body, CancelSm, CommandStatus, DataSm, DataSmResp,
-    DeliverSm, Pdu, QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp,
-    SubmitSm, SubmitSmResp, TlvTag, Tlvs,
+    AlertNotification, Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, DeliverSm, Pdu,
+    QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm,
+    SubmitSmResp, Tlvs,
 };
-use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
+use smpp_proto::session::{BindKind, CloseReason, Role, Stats};
 
-use crate::driver::{self, default_answer, Control, Handle, Incoming};
+use crate::driver::{self, Control, Handle};
 use crate::{check_status, Error};
+use smpp_proto::endpoint::{bind_answer, default_answer, Incoming};
 
 /// How long a connection wrapper (a TLS handshake) may take when the session
 /// has no init timeout.
@@ -106,48 +107,7 @@ fn unsupported<T: Send, U>(_: &Connection, _: U) -> impl Answer<T> {
     std::future::ready(Err(CommandStatus::INVALID_COMMAND_ID))
 }
 
-/// Server settings.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ServerConfig {
-    /// Each connection's session settings (windows, timers; its
-    /// `session_init_timeout` closes connections that do not bind in time).
-    pub session: Arc<SessionConfig>,
-    /// Connections beyond this are closed at once.
-    pub max_connections: usize,
-    /// Our `system_id` in `bind_*_resp`.
-    pub system_id: String,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            session: Arc::new(SessionConfig::default()),
-            max_connections: 1024,
-            system_id: "SMSC".into(),
-        }
-    }
-}
-
-impl ServerConfig {
-    /// Sets [`ServerConfig::session`].
-    pub fn with_session(mut self, session: impl Into<Arc<SessionConfig>>) -> Self {
-        self.session = session.into();
-        self
-    }
-
-    /// Sets [`ServerConfig::max_connections`].
-    pub fn with_max_connections(mut self, n: usize) -> Self {
-        self.max_connections = n;
-        self
-    }
-
-    /// Sets [`ServerConfig::system_id`].
-    pub fn with_system_id(mut self, system_id: impl Into<String>) -> Self {
-        self.system_id = system_id.into();
-        self
-    }
-}
+pub use smpp_proto::endpoint::ServerConfig;
 
 /// One ESME connection, as seen by the server. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -202,12 +162,10 @@ impl Connection {
     /// Sends an `alert_notification` (it has no response).
     pub async fn alert(&self, alert: AlertNotification) -> Result<(), Error> {
         let body = Body::AlertNotification(alert);
-        let (reply, sent) = futures_channel::oneshot::channel();
-        let control = &self.inner.handle.control;
-        control
-            .try_send(Control::Send { body, reply })
-            .map_err(|_| Error::Closed)?;
-        sent.await.map_err(|_| Error::Closed)?
+        self.inner
+            .handle
+            .send(|reply| Control::Send { body, reply })
+            .await
     }
 
     /// Unbinds and waits for the ESME's answer (or the unbind timeout).
@@ -235,7 +193,7 @@ impl Connection {
 
     /// Unbinds when bound, closes otherwise.
     fn release(&self) {
-        let _ = self.inner.handle.control.try_send(Control::Release);
+        self.inner.handle.release();
     }
 
     fn respond(&self, seq: SequenceNumber, status: CommandStatus, body: Body) {
@@ -502,17 +460,14 @@ async fn serve<H: Handler, S>(
                     .catch_unwind()
                     .await
                     .unwrap_or(Err(CommandStatus::SYSTEM_ERROR));
-                let mut resp = BindResp::default();
                 if result.is_ok() {
                     let system_id = bind.system_id.to_string_lossy().into_owned();
                     let _ = conn.inner.bound.set((system_id, kind));
-                    resp.system_id = shared.config.system_id.clone().into();
-                    resp.tlvs.set_u8(TlvTag::SC_INTERFACE_VERSION, 0x34);
                 }
-                let status = result.err().unwrap_or(CommandStatus::OK);
-                conn.respond(seq, status, kind.response(resp));
+                let (status, body) = bind_answer(kind, result, &shared.config.system_id);
+                conn.respond(seq, status, body);
             }
-            Some(Incoming::Alert(_)) => {} // only an MC sends these
+            Some(_) => {} // alerts and outbinds: only an MC sends these
         }
     }
 }

@@ -6,14 +6,15 @@ use std::task::{Context, Poll};
 
 use futures_util::future::try_join_all;
 use smpp_proto::message::{DecodeOptions, DeliveryReceipt, ReferenceCounter, ShortMessage};
-use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Pdu, SubmitSm};
+use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Outbind, Pdu, SubmitSm};
 use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::mpsc;
 
-use crate::driver::{self, default_answer, Control, Handle, Incoming};
+use crate::driver::{self, Control, Handle};
 use crate::{check_status, Error};
+use smpp_proto::endpoint::{default_answer, outbind_bind_kind, Incoming};
 
 /// A bound ESME session. Cheap to clone: clones share the session, and
 /// calls from many tasks run concurrently up to the outbound window
@@ -62,6 +63,51 @@ impl Client {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (handle, incoming) = driver::spawn(io, Role::Esme, config.into());
+        Client::finish_bind(handle, incoming, kind, bind).await
+    }
+
+    /// ESME side of an outbind, on a connection the MC opened to us (accept
+    /// it from your own `TcpListener`, or [`OutbindListener`]): waits for the
+    /// MC's `outbind` (at most the session's `session_init_timeout`, or its
+    /// `response_timeout`), lets `accept` check it (its `system_id` and
+    /// `password`), then binds over the same connection as a receiver, or as
+    /// a transceiver when `kind` asks for one (SMPP 5.0; a transmitter
+    /// becomes a receiver). A refused outbind closes the connection (there
+    /// is no `outbind_resp`) and fails with [`Error::OutbindRefused`].
+    pub async fn accept_outbind<S>(
+        io: S,
+        kind: BindKind,
+        bind: Bind,
+        config: impl Into<Arc<SessionConfig>>,
+        accept: impl FnOnce(&Outbind) -> bool,
+    ) -> Result<(Client, Inbound), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let config = config.into();
+        let wait = config
+            .session_init_timeout
+            .unwrap_or(config.response_timeout);
+        let (handle, mut incoming) = driver::spawn(io, Role::Esme, config);
+        let refused = match tokio::time::timeout(wait, incoming.recv()).await {
+            Ok(Some(Incoming::Outbind(outbind))) if accept(&outbind) => None,
+            Ok(Some(Incoming::Outbind(_))) => Some(Error::OutbindRefused),
+            Ok(_) => Some(Error::Closed),
+            Err(_) => Some(Error::Timeout),
+        };
+        if let Some(e) = refused {
+            handle.close();
+            return Err(e);
+        }
+        Client::finish_bind(handle, incoming, outbind_bind_kind(kind), bind).await
+    }
+
+    async fn finish_bind(
+        handle: Handle,
+        incoming: mpsc::Receiver<Incoming>,
+        kind: BindKind,
+        bind: Bind,
+    ) -> Result<(Client, Inbound), Error> {
         let resp = handle
             .control(|reply| Control::Bind { kind, bind, reply })
             .await;
@@ -209,7 +255,7 @@ impl Inbound {
                 None => return Poll::Ready(None),
                 Some(Incoming::Request(pdu)) => (pdu, true),
                 Some(Incoming::Alert(pdu)) => (pdu, false),
-                Some(Incoming::Bind { .. }) => continue, // an MC's concern only
+                Some(_) => continue, // binds and outbinds: not for an `Inbound`
             };
             let control = answer.then(|| control.clone());
             return Poll::Ready(Some(InboundRequest { pdu, control }));
@@ -280,5 +326,38 @@ impl InboundRequest {
 impl Drop for InboundRequest {
     fn drop(&mut self) {
         self.send(CommandStatus::OK, None);
+    }
+}
+
+/// ESME: a listener for MC-initiated sessions (outbind). Each accepted
+/// connection goes through [`Client::accept_outbind`].
+#[derive(Debug)]
+pub struct OutbindListener {
+    listener: TcpListener,
+}
+
+impl OutbindListener {
+    /// Listens on `addr`.
+    pub async fn bind(addr: impl ToSocketAddrs) -> std::io::Result<OutbindListener> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(OutbindListener { listener })
+    }
+
+    /// The address it listens on (to give to the MC).
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts the next MC connection and runs [`Client::accept_outbind`] on it.
+    pub async fn accept(
+        &self,
+        kind: BindKind,
+        bind: Bind,
+        config: impl Into<Arc<SessionConfig>>,
+        accept: impl FnOnce(&Outbind) -> bool,
+    ) -> Result<(Client, Inbound), Error> {
+        let (stream, _) = self.listener.accept().await?;
+        stream.set_nodelay(true)?;
+        Client::accept_outbind(stream, kind, bind, config, accept).await
     }
 }

@@ -1,17 +1,17 @@
 //! The connection task: one tokio task owns the byte stream and the
-//! [`Session`], and only moves bytes, arms one timer and routes events.
+//! connection's [`Endpoint`] (its session and request correlation), and only
+//! moves bytes, arms one timer and routes outputs.
 
-use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, SequenceNumber};
-use smpp_proto::session::{
-    BindKind, CloseReason, Event, Role, SendError, Session, SessionConfig, State, Stats,
-};
+use smpp_proto::endpoint::{Endpoint, Incoming, Output};
+use smpp_proto::pdu::{Bind, Body, CommandStatus, Outbind, Pdu, SequenceNumber};
+use smpp_proto::session::{BindKind, CloseReason, Event, Role, SendError, SessionConfig, Stats};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
@@ -40,6 +40,15 @@ pub(crate) struct Request {
 }
 
 /// Everything else a handle asks of the driver; never refused for window.
+///
+/// The channel is unbounded, but bounded by construction: every message
+/// that expects a reply (`Bind`, `Unbind`, `Send`, `Outbind`, `Stats`) has a
+/// caller awaiting it, so there are at most as many as there are waiting
+/// callers; a `Respond` answers one unanswered peer request, of which there
+/// are at most the session's inbound window plus the incoming channel's
+/// slack; `Close` and `Release` are sent at most once per connection (a
+/// flag in the handle coalesces repeats). A bounded channel would make
+/// `InboundRequest`'s drop (which must answer, synchronously) able to fail.
 pub(crate) enum Control {
     Bind {
         kind: BindKind,
@@ -59,22 +68,15 @@ pub(crate) enum Control {
         body: Body,
         reply: oneshot::Sender<Result<(), Error>>,
     },
+    /// MC: sends `outbind` (resolved once sent).
+    Outbind {
+        outbind: Outbind,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
     /// Unbind when bound, close otherwise (shutdown).
     Release,
     Stats(oneshot::Sender<Stats>),
     Close,
-}
-
-/// A peer request for the application.
-#[derive(Debug)]
-pub(crate) enum Incoming {
-    Bind {
-        seq: SequenceNumber,
-        kind: BindKind,
-        bind: Bind,
-    },
-    Request(Pdu),
-    Alert(Pdu),
 }
 
 /// The sending side of a driver; cheap to clone.
@@ -83,6 +85,8 @@ pub(crate) struct Handle {
     requests: mpsc::Sender<Request>,
     pub(crate) control: mpsc::UnboundedSender<Control>,
     closed: watch::Receiver<Option<CloseReason>>,
+    /// `Close` or `Release` was sent: repeats are no-ops.
+    ending: Arc<AtomicBool>,
 }
 
 impl Handle {
@@ -104,6 +108,16 @@ impl Handle {
         rx.await.map_err(|_| Error::Closed)?
     }
 
+    /// Sends a command that resolves once sent.
+    pub(crate) async fn send(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<(), Error>>) -> Control,
+    ) -> Result<(), Error> {
+        let (reply, rx) = oneshot::channel();
+        self.control.send(make(reply)).map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
     /// The session's counters and window use.
     pub(crate) async fn stats(&self) -> Result<Stats, Error> {
         let (reply, rx) = oneshot::channel();
@@ -113,8 +127,18 @@ impl Handle {
         rx.await.map_err(|_| Error::Closed)
     }
 
+    /// Closes at once (once; repeats are no-ops).
     pub(crate) fn close(&self) {
-        let _ = self.control.send(Control::Close);
+        if !self.ending.swap(true, Ordering::AcqRel) {
+            let _ = self.control.send(Control::Close);
+        }
+    }
+
+    /// Unbinds when bound, closes otherwise (once; repeats are no-ops).
+    pub(crate) fn release(&self) {
+        if !self.ending.swap(true, Ordering::AcqRel) {
+            let _ = self.control.send(Control::Release);
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -144,19 +168,16 @@ where
     // Requests in it are unanswered, so the session's inbound window bounds it.
     let (incoming, in_rx) = mpsc::channel(config.max_inbound.max(1) + 8);
     let (closed_tx, closed) = watch::channel(None);
-    let session = Session::new(role, config, Instant::now());
+    let endpoint = Endpoint::new(role, config, Instant::now());
     let driver = Driver {
         io,
-        session,
+        endpoint,
         requests,
         requests_open: true,
         control,
         control_open: true,
         released: false,
         incoming,
-        pending: HashMap::new(),
-        parked: None,
-        parked_responses: VecDeque::new(),
         rbuf: vec![0; READ_BUF].into_boxed_slice(),
         rpos: 0,
         rend: 0,
@@ -176,6 +197,7 @@ where
         requests: req_tx,
         control: ctl_tx,
         closed,
+        ending: Arc::new(AtomicBool::new(false)),
     };
     (handle, in_rx)
 }
@@ -190,7 +212,7 @@ enum Step {
 
 struct Driver<S> {
     io: S,
-    session: Session,
+    endpoint: Endpoint<Reply>,
     requests: mpsc::Receiver<Request>,
     requests_open: bool,
     control: mpsc::UnboundedReceiver<Control>,
@@ -198,12 +220,6 @@ struct Driver<S> {
     /// Every handle is gone and we unbound (or closed).
     released: bool,
     incoming: mpsc::Sender<Incoming>,
-    /// Our requests in flight, by sequence number.
-    pending: HashMap<u32, Reply>,
-    /// A request the session refused for now (window or output full).
-    parked: Option<Request>,
-    /// Answers the session refused for now (output full).
-    parked_responses: VecDeque<(SequenceNumber, CommandStatus, Body)>,
     rbuf: Box<[u8]>,
     rpos: usize,
     rend: usize,
@@ -244,12 +260,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         let _ = tokio::time::timeout(LINGER, shutdown).await; // TLS: close_notify
         self.closed_tx
             .send_if_modified(|r| r.is_none() && r.replace(CloseReason::Local).is_none());
-        for (_, reply) in self.pending.drain() {
-            let _ = reply.send(Err(Error::Closed));
-        }
+        self.endpoint.abandon();
+        self.route(Instant::now());
     }
 
-    /// One wake-up: commands, input, drain (transmit, then events), one
+    /// One wake-up: commands, input, drain (transmit, then outputs), one
     /// write, the timer; repeat while anything moved.
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
         loop {
@@ -261,14 +276,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             let fresh = self.wpos == 0 && !self.wbuf.is_empty();
             let grew = self.yields == 0
                 || (self.wbuf.len() > self.wlen_at_yield && self.wbuf.len() < BATCH_TARGET);
-            if fresh && grew && self.yields < MAX_YIELDS && !self.session.is_closed() {
+            if fresh && grew && self.yields < MAX_YIELDS && !self.endpoint.is_closed() {
                 self.yields += 1;
                 self.wlen_at_yield = self.wbuf.len();
                 return Poll::Ready(Step::Yield);
             }
             progress |= self.poll_write(cx);
             // Done once the last bytes are out and no request can arrive any more.
-            if self.session.is_closed() && self.wpos == self.wbuf.len() && !self.requests_open {
+            if self.endpoint.is_closed() && self.wpos == self.wbuf.len() && !self.requests_open {
                 if self.drain(now) {
                     continue; // output held back by WRITE_LIMIT
                 }
@@ -276,7 +291,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
             let deadline = match self.linger {
                 Some(t) => Some(t),
-                None => self.session.poll_timeout(),
+                None => self.endpoint.poll_timeout(),
             };
             if let Some(at) = deadline {
                 // Re-arm only for an earlier deadline: deadlines mostly move
@@ -292,7 +307,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     match self.linger {
                         Some(linger) if now >= linger => return Poll::Ready(Step::Done),
                         Some(_) => {}
-                        None => self.session.handle_timeout(now),
+                        None => self.endpoint.handle_timeout(now),
                     }
                     progress = true;
                 }
@@ -304,14 +319,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     }
 
     fn poll_commands(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        let mut progress = false;
-        while let Some((seq, status, body)) = self.parked_responses.pop_front() {
-            if let Err(e) = self.respond(now, seq, status, body) {
-                self.parked_responses.push_front(e);
-                break;
-            }
-            progress = true;
-        }
+        let mut progress = self.endpoint.flush(now);
         while self.control_open {
             match self.control.poll_recv(cx) {
                 Poll::Ready(Some(c)) => self.on_control(now, c),
@@ -320,15 +328,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
             progress = true;
         }
-        if let Some(req) = self.parked.take() {
-            if self.session.window_room() > 0 || self.session.is_closed() {
-                self.send_request(now, req);
-                progress |= self.parked.is_none();
-            } else {
-                self.parked = Some(req);
-            }
-        }
-        if self.session.is_closed() {
+        if self.endpoint.is_closed() {
             // `close()` does not stop a sender that already holds a permit from
             // pushing afterwards, and a value pushed after the receiver is
             // dropped is never dropped while a sender lives (tokio#7714): its
@@ -343,9 +343,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
         // Pull requests only while the window has room: the rest wait in the
         // bounded channel, and their senders with them.
-        while self.requests_open && self.parked.is_none() && self.session.window_room() > 0 {
+        while self.requests_open && self.endpoint.wants_requests() {
             match self.requests.poll_recv(cx) {
-                Poll::Ready(Some(req)) => self.send_request(now, req),
+                // The caller gave up before it was sent.
+                Poll::Ready(Some(req)) if req.reply.is_closed() => {}
+                Poll::Ready(Some(req)) => self.endpoint.request(now, req.body, req.reply),
                 Poll::Ready(None) => self.requests_open = false,
                 Poll::Pending => break,
             }
@@ -354,82 +356,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         if !self.requests_open && !self.control_open && !self.released {
             // Every handle is gone: nobody can use the session any more.
             self.released = true;
-            self.release(now);
+            self.endpoint.release(now);
             progress = true;
         }
         progress
     }
 
-    fn release(&mut self, now: Instant) {
-        if self.session.unbind(now).is_err() {
-            let _ = self.session.close(now);
-        }
-    }
-
-    fn send_request(&mut self, now: Instant, req: Request) {
-        if req.reply.is_closed() {
-            return; // the caller gave up before it was sent
-        }
-        match self.session.send_request(now, req.body) {
-            Ok(seq) => {
-                self.pending.insert(seq.get(), req.reply);
-            }
-            Err(SendError::WindowFull(body) | SendError::OutputFull(body)) => {
-                self.parked = Some(Request {
-                    body,
-                    reply: req.reply,
-                });
-            }
-            // Unbinding: the session will not take new requests any more.
-            Err(SendError::InvalidState(_)) if self.session.state() == State::Unbound => {
-                let _ = req.reply.send(Err(Error::Closed));
-            }
-            Err(e) => {
-                let _ = req.reply.send(Err(Error::from_send(e)));
-            }
-        }
-    }
-
-    #[allow(clippy::result_large_err)]
-    fn respond(
-        &mut self,
-        now: Instant,
-        seq: SequenceNumber,
-        status: CommandStatus,
-        body: Body,
-    ) -> Result<(), (SequenceNumber, CommandStatus, Body)> {
-        match self.session.send_response(now, seq, status, body) {
-            Err(SendError::OutputFull(body)) => Err((seq, status, body)),
-            Err(e) => {
-                tracing::debug!(%seq, error = %e, "response not sent");
-                Ok(())
-            }
-            Ok(()) => Ok(()),
-        }
-    }
-
     fn on_control(&mut self, now: Instant, c: Control) {
+        let ep = &mut self.endpoint;
         match c {
             Control::Respond { seq, status, body } => {
-                if let Err(e) = self.respond(now, seq, status, body) {
-                    self.parked_responses.push_back(e);
+                if let Err(e) = ep.respond(now, seq, status, body) {
+                    tracing::debug!(%seq, error = %e, "response not sent");
                 }
             }
-            Control::Bind { kind, bind, reply } => match self.session.bind(now, kind, bind) {
-                Ok(seq) => drop(self.pending.insert(seq.get(), reply)),
-                Err(e) => drop(reply.send(Err(Error::from_send(e)))),
-            },
-            Control::Unbind { reply } => match self.session.unbind(now) {
-                Ok(seq) => drop(self.pending.insert(seq.get(), reply)),
-                Err(e) => drop(reply.send(Err(Error::from_send(e)))),
-            },
+            Control::Bind { kind, bind, reply } => ep.bind(now, kind, bind, reply),
+            Control::Unbind { reply } => ep.unbind(now, reply),
             Control::Send { body, reply } => {
-                let sent = self.session.send_request(now, body);
-                let _ = reply.send(sent.map(drop).map_err(Error::from_send));
+                drop(reply.send(ep.send(now, body).map_err(Error::from)))
             }
-            Control::Release => self.release(now),
-            Control::Stats(reply) => drop(reply.send(self.session.stats())),
-            Control::Close => drop(self.session.close(now)),
+            Control::Outbind { outbind, reply } => {
+                drop(reply.send(ep.outbind(now, outbind).map_err(Error::from)))
+            }
+            Control::Release => ep.release(now),
+            Control::Stats(reply) => drop(reply.send(ep.stats())),
+            Control::Close => ep.close(now),
         }
     }
 
@@ -438,15 +389,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         loop {
             if self.rpos < self.rend {
                 let n = self
-                    .session
+                    .endpoint
                     .handle_input(now, &self.rbuf[self.rpos..self.rend]);
                 self.rpos += n;
                 progress |= n > 0;
-                if self.rpos < self.rend || self.session.is_closed() {
+                if self.rpos < self.rend || self.endpoint.is_closed() {
                     return progress; // blocked: drain, answer, then offer the rest again
                 }
             }
-            if self.eof || self.session.is_input_blocked() {
+            if self.eof || self.endpoint.is_input_blocked() {
                 return progress;
             }
             let mut buf = ReadBuf::new(&mut self.rbuf);
@@ -460,14 +411,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                         tracing::debug!(error = %e, "read failed");
                     }
                     self.eof = true;
-                    self.session.handle_eof(now);
+                    self.endpoint.handle_eof(now);
                     return true;
                 }
             }
         }
     }
 
-    /// Drains the session: transmit first, then events.
+    /// Drains the session: transmit first, then outputs.
     fn drain(&mut self, now: Instant) -> bool {
         let mut progress = false;
         if self.wpos == self.wbuf.len() {
@@ -475,86 +426,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             self.wpos = 0;
         }
         while self.wbuf.len() < WRITE_LIMIT {
-            match self.session.poll_transmit(now, &mut self.wbuf) {
+            match self.endpoint.poll_transmit(now, &mut self.wbuf) {
                 Some(_) => progress = true,
                 None => break,
             }
         }
-        while let Some(event) = self.session.poll_event() {
+        progress | self.route(now)
+    }
+
+    /// Routes the endpoint's outputs; nothing here decides protocol.
+    fn route(&mut self, now: Instant) -> bool {
+        let mut progress = false;
+        while let Some(output) = self.endpoint.poll_output() {
             progress = true;
-            self.on_event(now, event);
-        }
-        progress
-    }
-
-    /// Routes one event; nothing here decides protocol.
-    fn on_event(&mut self, now: Instant, event: Event) {
-        match event {
-            Event::Response(pdu) => {
-                if let Some(reply) = self.pending.remove(&pdu.sequence_number.get()) {
-                    let _ = reply.send(Ok(pdu));
-                }
-            }
-            Event::RequestFailed {
-                sequence_number,
-                error,
-                ..
-            } => {
-                if let Some(reply) = self.pending.remove(&sequence_number.get()) {
-                    let _ = reply.send(Err(error.into()));
-                }
-            }
-            Event::Request(pdu) => self.deliver(now, Incoming::Request(pdu)),
-            Event::BindRequest {
-                sequence_number,
-                kind,
-                bind,
-            } => self.deliver(
-                now,
-                Incoming::Bind {
-                    seq: sequence_number,
-                    kind,
-                    bind,
-                },
-            ),
-            Event::AlertNotification(pdu) => self.deliver(now, Incoming::Alert(pdu)),
-            Event::Closed(reason) => {
-                tracing::debug!(?reason, "session closed");
-                if let Some(req) = self.parked.take() {
-                    let _ = req.reply.send(Err(Error::Closed));
-                }
-                self.requests.close();
-                while let Ok(req) = self.requests.try_recv() {
-                    let _ = req.reply.send(Err(Error::Closed));
-                }
-                self.linger = Some(now + LINGER);
-                self.closed_tx.send_replace(Some(reason));
-            }
-            Event::WindowAvailable => {} // requests are pulled whenever the window has room
-            Event::PeerViolation(violation) => tracing::warn!(%violation, "peer violation"),
-            other => tracing::debug!(event = ?other, "session event"),
-        }
-    }
-
-    /// Hands a peer request to the application; if nobody listens any more,
-    /// answers it as a dropped [`InboundRequest`](crate::InboundRequest) would.
-    fn deliver(&mut self, now: Instant, item: Incoming) {
-        if let Err(e) = self.incoming.try_send(item) {
-            match e.into_inner() {
-                Incoming::Request(pdu) => {
-                    let (seq, status, body) = default_answer(&pdu);
-                    if let Err(e) = self.respond(now, seq, status, body) {
-                        self.parked_responses.push_back(e);
+            match output {
+                Output::Done(reply, result) => drop(reply.send(result.map_err(Error::from))),
+                // Nobody listens any more: answered as a dropped `InboundRequest` would be.
+                Output::Incoming(item) => {
+                    if let Err(e) = self.incoming.try_send(item) {
+                        self.endpoint.answer_default(now, e.into_inner());
                     }
                 }
-                Incoming::Bind { seq, kind, .. } => {
-                    let body = kind.response(Default::default());
-                    let status = CommandStatus::SYSTEM_ERROR;
-                    let _ = self.respond(now, seq, status, body);
+                Output::Closed(reason) => {
+                    tracing::debug!(?reason, "session closed");
+                    self.requests.close();
+                    while let Ok(req) = self.requests.try_recv() {
+                        let _ = req.reply.send(Err(Error::Closed));
+                    }
+                    self.linger = Some(now + LINGER);
+                    self.closed_tx.send_replace(Some(reason));
                 }
-                Incoming::Alert(_) => tracing::warn!("alert_notification dropped: nobody listens"),
+                Output::Event(Event::PeerViolation(v)) => tracing::warn!(%v, "peer violation"),
+                Output::Event(event) => tracing::debug!(?event, "session event"),
+                _ => {}
             }
         }
+        progress
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
@@ -571,7 +478,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     tracing::debug!(?result, "write failed");
                     self.wbuf.clear();
                     self.wpos = 0;
-                    self.session.handle_eof(Instant::now());
+                    self.endpoint.handle_eof(Instant::now());
                     return true;
                 }
             }
@@ -582,15 +489,4 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
         false
     }
-}
-
-/// The answer given to a peer request the application did not answer:
-/// status 0 and an empty `*_resp` body.
-pub(crate) fn default_answer(pdu: &Pdu) -> (SequenceNumber, CommandStatus, Body) {
-    let body = pdu
-        .command_id()
-        .response_id()
-        .and_then(Body::default_for)
-        .unwrap_or(Body::GenericNack(Default::default()));
-    (pdu.sequence_number, CommandStatus::OK, body)
 }

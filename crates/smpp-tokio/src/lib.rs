@@ -81,10 +81,11 @@ mod tls;
 #[cfg(feature = "tls")]
 pub use tokio_rustls::{self, rustls};
 
-pub use client::{Client, Inbound, InboundRequest};
+pub use client::{Client, Inbound, InboundRequest, OutbindListener};
 pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
 pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
 
+use smpp_proto::endpoint::Failure;
 use smpp_proto::message::BuildError;
 use smpp_proto::pdu::{CommandId, CommandStatus, DecodeError};
 use smpp_proto::session::{RequestError, SendError};
@@ -121,16 +122,21 @@ pub enum Error {
     /// No bound session was available in time ([`ReconnectingClient`], [`Pool`]).
     #[error("not connected")]
     NotConnected,
+    /// The MC's `outbind` was refused by the check given to
+    /// [`Client::accept_outbind`]; the connection was closed.
+    #[error("outbind refused")]
+    OutbindRefused,
     /// A [`ShortMessage`](smpp_proto::message::ShortMessage) could not be built into PDUs.
     #[error("cannot build the message: {0}")]
     Build(#[from] BuildError),
 }
 
-impl Error {
-    fn from_send<T>(e: SendError<T>) -> Error {
-        match e.map(drop) {
-            SendError::Closed(()) => Error::Closed,
-            e => Error::Refused(e),
+impl From<Failure> for Error {
+    fn from(e: Failure) -> Error {
+        match e {
+            Failure::Request(e) => e.into(),
+            Failure::Refused(e) => Error::Refused(e),
+            _ => Error::Closed,
         }
     }
 }

@@ -12,18 +12,19 @@ use std::time::Duration;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use smpp_proto::pdu::{
-    AlertNotification, Bind, BindResp, Body, CancelSm, CommandStatus, DataSm, DataSmResp,
-    DeliverSm, Pdu, QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp,
-    SubmitSm, SubmitSmResp, TlvTag, Tlvs,
+    AlertNotification, Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, DeliverSm, Outbind,
+    Pdu, QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm,
+    SubmitSmResp, Tlvs,
 };
-use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
+use smpp_proto::session::{BindKind, CloseReason, Role, Stats};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
-use crate::driver::{self, default_answer, Control, Handle, Incoming};
+use crate::driver::{self, Control, Handle};
 use crate::{check_status, Error};
+use smpp_proto::endpoint::{bind_answer, default_answer, Incoming};
 
 /// How long a connection wrapper (a TLS handshake) may take when the session
 /// has no init timeout.
@@ -106,48 +107,7 @@ fn unsupported<T: Send, U>(_: &Connection, _: U) -> impl Answer<T> {
     std::future::ready(Err(CommandStatus::INVALID_COMMAND_ID))
 }
 
-/// Server settings.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ServerConfig {
-    /// Each connection's session settings (windows, timers; its
-    /// `session_init_timeout` closes connections that do not bind in time).
-    pub session: Arc<SessionConfig>,
-    /// Connections beyond this are closed at once.
-    pub max_connections: usize,
-    /// Our `system_id` in `bind_*_resp`.
-    pub system_id: String,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            session: Arc::new(SessionConfig::default()),
-            max_connections: 1024,
-            system_id: "SMSC".into(),
-        }
-    }
-}
-
-impl ServerConfig {
-    /// Sets [`ServerConfig::session`].
-    pub fn with_session(mut self, session: impl Into<Arc<SessionConfig>>) -> Self {
-        self.session = session.into();
-        self
-    }
-
-    /// Sets [`ServerConfig::max_connections`].
-    pub fn with_max_connections(mut self, n: usize) -> Self {
-        self.max_connections = n;
-        self
-    }
-
-    /// Sets [`ServerConfig::system_id`].
-    pub fn with_system_id(mut self, system_id: impl Into<String>) -> Self {
-        self.system_id = system_id.into();
-        self
-    }
-}
+pub use smpp_proto::endpoint::ServerConfig;
 
 /// One ESME connection, as seen by the server. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -202,12 +162,10 @@ impl Connection {
     /// Sends an `alert_notification` (it has no response).
     pub async fn alert(&self, alert: AlertNotification) -> Result<(), Error> {
         let body = Body::AlertNotification(alert);
-        let (reply, sent) = tokio::sync::oneshot::channel();
-        let control = &self.inner.handle.control;
-        control
-            .send(Control::Send { body, reply })
-            .map_err(|_| Error::Closed)?;
-        sent.await.map_err(|_| Error::Closed)?
+        self.inner
+            .handle
+            .send(|reply| Control::Send { body, reply })
+            .await
     }
 
     /// Unbinds and waits for the ESME's answer (or the unbind timeout).
@@ -235,7 +193,7 @@ impl Connection {
 
     /// Unbinds when bound, closes otherwise.
     fn release(&self) {
-        let _ = self.inner.handle.control.send(Control::Release);
+        self.inner.handle.release();
     }
 
     fn respond(&self, seq: SequenceNumber, status: CommandStatus, body: Body) {
@@ -247,8 +205,17 @@ impl Connection {
     }
 }
 
+/// Starts an MC-initiated connection (an outbind) with the server's handler.
+type Outbinder = Box<
+    dyn Fn(TcpStream, SocketAddr, Outbind, oneshot::Sender<Result<Connection, Error>>)
+        + Send
+        + Sync,
+>;
+
 struct Shared {
     config: ServerConfig,
+    /// Set once by [`Server::bind`] (it knows the handler's type).
+    outbinder: OnceLock<Outbinder>,
     connections: Mutex<HashMap<u64, Connection>>,
     next_id: AtomicU64,
     shutdown: watch::Sender<bool>,
@@ -291,6 +258,33 @@ impl ServerHandle {
         })
     }
 
+    /// MC-initiated session: connects to an ESME's outbind listener at
+    /// `addr` and sends `outbind`; the ESME then binds (as receiver, or
+    /// transceiver) and the server's [`Handler`] authenticates it as any
+    /// other bind. Returns the connection once `outbind` is sent; it is
+    /// bound when [`Connection::bind_kind`] says so. Connecting takes at most
+    /// the session's `response_timeout`, and its `session_init_timeout`
+    /// closes it when no bind follows.
+    pub async fn outbind(
+        &self,
+        addr: impl ToSocketAddrs,
+        outbind: Outbind,
+    ) -> Result<Connection, Error> {
+        if *self.shared.shutdown.borrow() {
+            return Err(Error::Closed);
+        }
+        let timeout = self.shared.config.session.response_timeout;
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| Error::Timeout)??;
+        tcp.set_nodelay(true)?;
+        let peer = tcp.peer_addr()?;
+        let start = self.shared.outbinder.get().ok_or(Error::Closed)?;
+        let (tx, rx) = oneshot::channel();
+        start(tcp, peer, outbind, tx);
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
     /// Stops accepting, unbinds every connection (closing those not bound),
     /// and lets [`Server::run`] return once they are all gone.
     pub fn shutdown(&self) {
@@ -323,13 +317,23 @@ impl<H: Handler> Server<H> {
         let listener = TcpListener::bind(addr).await?;
         let shared = Arc::new(Shared {
             config,
+            outbinder: OnceLock::new(),
             connections: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
         });
+        let handler = Arc::new(handler);
+        let (weak, h) = (Arc::downgrade(&shared), handler.clone());
+        let start: Outbinder = Box::new(move |tcp, peer, outbind, tx| {
+            if let Some(shared) = weak.upgrade() {
+                let stream = async move { Ok(tcp) };
+                tokio::spawn(serve(h.clone(), shared, stream, peer, Some((outbind, tx))));
+            }
+        });
+        let _ = shared.outbinder.set(start);
         Ok(Server {
             listener,
-            handler: Arc::new(handler),
+            handler,
             shared,
         })
     }
@@ -383,7 +387,8 @@ impl<H: Handler> Server<H> {
                     }
                     let _ = tcp.set_nodelay(true);
                     let stream = wrap(tcp);
-                    tasks.spawn(serve(self.handler.clone(), self.shared.clone(), stream, peer));
+                    let (handler, shared) = (self.handler.clone(), self.shared.clone());
+                    tasks.spawn(serve(handler, shared, stream, peer, None));
                 }
             }
         }
@@ -397,12 +402,14 @@ impl<H: Handler> Server<H> {
     }
 }
 
-/// One connection: runs the handler for each request, answers in completion order.
+/// One connection: runs the handler for each request, answers in completion
+/// order. With `outbind`, we opened it: send `outbind` first and say how that went.
 async fn serve<H: Handler, S>(
     handler: Arc<H>,
     shared: Arc<Shared>,
     stream: impl Future<Output = io::Result<S>>,
     peer: SocketAddr,
+    outbind: Option<(Outbind, oneshot::Sender<Result<Connection, Error>>)>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -432,6 +439,17 @@ async fn serve<H: Handler, S>(
     if shutting_down {
         conn.release();
     }
+    if let Some((outbind, tx)) = outbind {
+        let handle = &conn.inner.handle;
+        let sent = handle
+            .send(|reply| Control::Outbind { outbind, reply })
+            .await;
+        let failed = sent.is_err();
+        let _ = tx.send(sent.map(|()| conn.clone()));
+        if failed {
+            return conn.close();
+        }
+    }
     let handler = &*handler;
     let mut running = FuturesUnordered::new();
     loop {
@@ -454,17 +472,14 @@ async fn serve<H: Handler, S>(
                         .catch_unwind()
                         .await
                         .unwrap_or(Err(CommandStatus::SYSTEM_ERROR));
-                    let mut resp = BindResp::default();
                     if result.is_ok() {
                         let system_id = bind.system_id.to_string_lossy().into_owned();
                         let _ = conn.inner.bound.set((system_id, kind));
-                        resp.system_id = shared.config.system_id.clone().into();
-                        resp.tlvs.set_u8(TlvTag::SC_INTERFACE_VERSION, 0x34);
                     }
-                    let status = result.err().unwrap_or(CommandStatus::OK);
-                    conn.respond(seq, status, kind.response(resp));
+                    let (status, body) = bind_answer(kind, result, &shared.config.system_id);
+                    conn.respond(seq, status, body);
                 }
-                Some(Incoming::Alert(_)) => {} // only an MC sends these
+                Some(_) => {} // alerts and outbinds: only an MC sends these
             }
         }
     }

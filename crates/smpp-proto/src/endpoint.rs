@@ -1,0 +1,520 @@
+//! A request layer over [`Session`] for runtime adapters: still sans-IO (no
+//! runtime, no clock, no sockets), but holding what every adapter would
+//! otherwise write again.
+//!
+//! An [`Endpoint<R>`] owns one connection's [`Session`] and correlates each
+//! request of the application with an opaque reply token `R` (a oneshot
+//! sender, a channel, an id: whatever the adapter uses to wake the caller):
+//! - requests beyond the outbound window wait in order ([`Endpoint::request`])
+//!   and go out as the window makes room; the adapter bounds how many it
+//!   hands in (a bounded channel before it, or callers blocked on replies);
+//! - every token comes back exactly once, in [`Output::Done`], with the
+//!   response (any status) or a [`Failure`]; once the session has closed,
+//!   every token still held is failed before [`Output::Closed`];
+//! - peer requests come out as [`Incoming`] items, to be answered with
+//!   [`Endpoint::respond`] (or [`Endpoint::answer_default`] when nobody
+//!   takes them); answers the session cannot take yet (output full) are
+//!   kept and retried by [`Endpoint::flush`].
+//!
+//! The adapter's loop: hand commands in, feed input, call
+//! [`flush`](Endpoint::flush), drain [`poll_transmit`](Endpoint::poll_transmit)
+//! into its write buffer, route [`poll_output`](Endpoint::poll_output), and
+//! arm one timer at [`poll_timeout`](Endpoint::poll_timeout).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::pdu::{Bind, BindResp, Body, CommandStatus, Outbind, Pdu, SequenceNumber, TlvTag};
+use crate::session::{
+    BindKind, CloseReason, Event, RequestError, Role, SendError, Session, SessionConfig, State,
+    Stats, Transmit,
+};
+
+/// Why a request handed to an [`Endpoint`] ended without a response.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Failure {
+    /// Sent, but no response came (timeout, `generic_nack`, malformed response).
+    #[error(transparent)]
+    Request(RequestError),
+    /// Refused at once by the session (wrong state, wrong command, a field
+    /// that does not encode...). Nothing was sent.
+    #[error("refused: {0}")]
+    Refused(SendError<()>),
+    /// The session closed (or was unbinding) before the request could complete.
+    #[error("session closed")]
+    Closed,
+}
+
+impl Failure {
+    fn from_send<T>(e: SendError<T>) -> Failure {
+        match e.map(drop) {
+            SendError::Closed(()) => Failure::Closed,
+            e => Failure::Refused(e),
+        }
+    }
+}
+
+impl From<RequestError> for Failure {
+    fn from(e: RequestError) -> Failure {
+        match e {
+            RequestError::SessionClosed => Failure::Closed,
+            e => Failure::Request(e),
+        }
+    }
+}
+
+/// A peer request for the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+// Moved out at once; boxing the PDUs would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+pub enum Incoming {
+    /// MC: the ESME asks to bind; answer with [`bind_answer`].
+    Bind {
+        /// Its sequence number, to answer with.
+        seq: SequenceNumber,
+        /// The kind of bind asked for.
+        kind: BindKind,
+        /// Credentials and the rest of the body.
+        bind: Bind,
+    },
+    /// An operation request (`submit_sm`, `deliver_sm`, `data_sm`...),
+    /// answered exactly once.
+    Request(Pdu),
+    /// An `alert_notification` (no answer).
+    Alert(Pdu),
+    /// ESME: the MC connected to us and asks us to bind
+    /// ([`Endpoint::bind`] as receiver or transceiver, or close).
+    Outbind(Outbind),
+}
+
+/// What an [`Endpoint`] has for the adapter, from [`Endpoint::poll_output`].
+#[derive(Debug)]
+#[non_exhaustive]
+// Moved out at once; boxing the PDUs would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+pub enum Output<R> {
+    /// A request handed in with this token has ended: its response (any
+    /// status) or why not. Every token comes back exactly once.
+    Done(R, Result<Pdu, Failure>),
+    /// A peer request for the application.
+    Incoming(Incoming),
+    /// Anything else the session reported (state changes, peer violations,
+    /// throttled peer requests), for logging; nothing to do.
+    Event(Event),
+    /// The session is over: the last output. Send what
+    /// [`poll_transmit`](Endpoint::poll_transmit) still gives, then close.
+    Closed(CloseReason),
+}
+
+/// One connection's session with request correlation; see the [module docs](self).
+#[derive(Debug)]
+pub struct Endpoint<R> {
+    session: Session,
+    /// Our requests in flight, by sequence number.
+    pending: HashMap<u32, R>,
+    /// Requests waiting for window room, oldest first.
+    waiting: VecDeque<(Body, R)>,
+    /// Answers the session refused for now (output full), oldest first.
+    answers: VecDeque<(SequenceNumber, CommandStatus, Body)>,
+    /// Outputs decided outside `poll_event` (immediate failures, close).
+    outputs: VecDeque<Output<R>>,
+}
+
+impl<R> Endpoint<R> {
+    /// A new connection's endpoint (its session in the OPEN state).
+    pub fn new(role: Role, config: Arc<SessionConfig>, now: Instant) -> Endpoint<R> {
+        Endpoint {
+            session: Session::new(role, config, now),
+            pending: HashMap::new(),
+            waiting: VecDeque::new(),
+            answers: VecDeque::new(),
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// The session (state, windows, configuration).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The session has closed.
+    pub fn is_closed(&self) -> bool {
+        self.session.is_closed()
+    }
+
+    /// The session's counters and window use.
+    pub fn stats(&self) -> Stats {
+        self.session.stats()
+    }
+
+    /// Nothing waits for window room and the window has room (or the session
+    /// is closed, and a request would fail at once): the adapter may hand in
+    /// one more request without it having to wait here.
+    pub fn wants_requests(&self) -> bool {
+        self.waiting.is_empty() && (self.session.window_room() > 0 || self.session.is_closed())
+    }
+
+    /// Requests waiting here for window room.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// The session takes no input until its output is drained or the inbound
+    /// window has room: read no more for now.
+    pub fn is_input_blocked(&self) -> bool {
+        self.session.is_input_blocked()
+    }
+
+    // ---- inputs ----
+
+    /// Feeds received bytes; returns how many the session took (the rest is
+    /// offered again after draining).
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> usize {
+        self.session.handle_input(now, data)
+    }
+
+    /// The byte stream ended (or failed).
+    pub fn handle_eof(&mut self, now: Instant) {
+        self.session.handle_eof(now);
+    }
+
+    /// The deadline of [`poll_timeout`](Endpoint::poll_timeout) passed (early calls are no-ops).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.session.handle_timeout(now);
+    }
+
+    // ---- commands ----
+
+    /// Sends an operation request with a response once the window has room;
+    /// `reply` comes back in [`Output::Done`].
+    pub fn request(&mut self, now: Instant, body: Body, reply: R) {
+        if body.command_id().response_id().is_none() {
+            let refused = Failure::Refused(SendError::WrongCommand(()));
+            self.outputs.push_back(Output::Done(reply, Err(refused)));
+            return;
+        }
+        self.waiting.push_back((body, reply));
+        self.send_waiting(now);
+    }
+
+    /// Sends a request without a response (`alert_notification`) at once.
+    pub fn send(&mut self, now: Instant, body: Body) -> Result<(), Failure> {
+        if body.command_id().response_id().is_some() {
+            return Err(Failure::Refused(SendError::WrongCommand(())));
+        }
+        self.session
+            .send_request(now, body)
+            .map(drop)
+            .map_err(Failure::from_send)
+    }
+
+    /// ESME: binds (after connecting, or after an [`Incoming::Outbind`]);
+    /// `reply` comes back with the `bind_*_resp`.
+    pub fn bind(&mut self, now: Instant, kind: BindKind, bind: Bind, reply: R) {
+        match self.session.bind(now, kind, bind) {
+            Ok(seq) => self.track(seq, reply),
+            Err(e) => self.fail(reply, Failure::from_send(e)),
+        }
+    }
+
+    /// MC: sends `outbind` on a connection we opened to an ESME; the ESME's
+    /// bind follows as [`Incoming::Bind`].
+    pub fn outbind(&mut self, now: Instant, outbind: Outbind) -> Result<(), Failure> {
+        self.session
+            .outbind(now, outbind)
+            .map(drop)
+            .map_err(Failure::from_send)
+    }
+
+    /// Unbinds; `reply` comes back with the `unbind_resp`.
+    pub fn unbind(&mut self, now: Instant, reply: R) {
+        match self.session.unbind(now) {
+            Ok(seq) => self.track(seq, reply),
+            Err(e) => self.fail(reply, Failure::from_send(e)),
+        }
+    }
+
+    /// Unbinds when bound, closes otherwise (nobody uses the session any
+    /// more, or a server shuts down).
+    pub fn release(&mut self, now: Instant) {
+        if self.session.unbind(now).is_err() {
+            let _ = self.session.close(now);
+        }
+    }
+
+    /// Closes at once, without unbinding.
+    pub fn close(&mut self, now: Instant) {
+        let _ = self.session.close(now);
+    }
+
+    /// Answers the peer request `seq`. An answer the session cannot take yet
+    /// is kept and retried; one it refuses (already answered, closed...) is
+    /// dropped and returned.
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        seq: SequenceNumber,
+        status: CommandStatus,
+        body: Body,
+    ) -> Result<(), SendError<()>> {
+        if !self.answers.is_empty() {
+            self.answers.push_back((seq, status, body)); // keep the order
+            return Ok(());
+        }
+        self.try_respond(now, seq, status, body)
+    }
+
+    /// Answers a peer request that nobody will take: a request with status 0
+    /// and an empty body (as a dropped one would be), a bind with
+    /// `ESME_RSYSERR`; an alert or outbind is dropped.
+    pub fn answer_default(&mut self, now: Instant, incoming: Incoming) {
+        match incoming {
+            Incoming::Request(pdu) => {
+                let (seq, status, body) = default_answer(&pdu);
+                let _ = self.respond(now, seq, status, body);
+            }
+            Incoming::Bind { seq, kind, .. } => {
+                let body = kind.response(BindResp::default());
+                let _ = self.respond(now, seq, CommandStatus::SYSTEM_ERROR, body);
+            }
+            Incoming::Outbind(_) => self.close(now),
+            Incoming::Alert(_) => {}
+        }
+    }
+
+    /// Retries kept answers, then sends waiting requests while the window has
+    /// room. Call it once per turn, before draining; true when anything moved.
+    pub fn flush(&mut self, now: Instant) -> bool {
+        let mut progress = false;
+        while let Some((seq, status, body)) = self.answers.pop_front() {
+            match self.session.send_response(now, seq, status, body) {
+                Err(SendError::OutputFull(body)) => {
+                    self.answers.push_front((seq, status, body));
+                    break;
+                }
+                _ => progress = true,
+            }
+        }
+        progress | self.send_waiting(now)
+    }
+
+    // ---- outputs ----
+
+    /// Appends whole PDUs to `buf`; `None` when there is nothing to send.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        self.session.poll_transmit(now, buf)
+    }
+
+    /// The next output; drain after [`poll_transmit`](Endpoint::poll_transmit).
+    pub fn poll_output(&mut self) -> Option<Output<R>> {
+        loop {
+            if let Some(out) = self.outputs.pop_front() {
+                return Some(out);
+            }
+            let event = self.session.poll_event()?;
+            match event {
+                Event::Response(pdu) => {
+                    if let Some(reply) = self.pending.remove(&pdu.sequence_number.get()) {
+                        return Some(Output::Done(reply, Ok(pdu)));
+                    }
+                }
+                Event::RequestFailed {
+                    sequence_number,
+                    error,
+                    ..
+                } => {
+                    if let Some(reply) = self.pending.remove(&sequence_number.get()) {
+                        return Some(Output::Done(reply, Err(error.into())));
+                    }
+                }
+                Event::Request(pdu) => return Some(Output::Incoming(Incoming::Request(pdu))),
+                Event::AlertNotification(pdu) => {
+                    return Some(Output::Incoming(Incoming::Alert(pdu)))
+                }
+                Event::BindRequest {
+                    sequence_number,
+                    kind,
+                    bind,
+                } => {
+                    return Some(Output::Incoming(Incoming::Bind {
+                        seq: sequence_number,
+                        kind,
+                        bind,
+                    }))
+                }
+                Event::Outbind(outbind) => {
+                    return Some(Output::Incoming(Incoming::Outbind(outbind)))
+                }
+                Event::Closed(reason) => {
+                    // The session failed everything in flight before this;
+                    // what never went out fails now, then the close.
+                    self.fail_held();
+                    self.outputs.push_back(Output::Closed(reason));
+                }
+                Event::WindowAvailable => {} // `flush` sends whenever there is room
+                other => return Some(Output::Event(other)),
+            }
+        }
+    }
+
+    /// When to call [`handle_timeout`](Endpoint::handle_timeout).
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.session.poll_timeout()
+    }
+
+    /// Every token still held (the connection ended without the session
+    /// closing cleanly, e.g. the adapter gave up lingering): each fails with
+    /// [`Failure::Closed`], as an output.
+    pub fn abandon(&mut self) {
+        self.fail_held();
+        for (_, reply) in self.pending.drain() {
+            self.outputs
+                .push_back(Output::Done(reply, Err(Failure::Closed)));
+        }
+    }
+
+    fn fail_held(&mut self) {
+        for (_, reply) in self.waiting.drain(..) {
+            self.outputs
+                .push_back(Output::Done(reply, Err(Failure::Closed)));
+        }
+    }
+
+    fn track(&mut self, seq: SequenceNumber, reply: R) {
+        self.pending.insert(seq.get(), reply);
+    }
+
+    fn fail(&mut self, reply: R, failure: Failure) {
+        self.outputs.push_back(Output::Done(reply, Err(failure)));
+    }
+
+    fn try_respond(
+        &mut self,
+        now: Instant,
+        seq: SequenceNumber,
+        status: CommandStatus,
+        body: Body,
+    ) -> Result<(), SendError<()>> {
+        match self.session.send_response(now, seq, status, body) {
+            Ok(()) => Ok(()),
+            Err(SendError::OutputFull(body)) => {
+                self.answers.push_back((seq, status, body));
+                Ok(())
+            }
+            Err(e) => Err(e.map(drop)),
+        }
+    }
+
+    fn send_waiting(&mut self, now: Instant) -> bool {
+        let mut progress = false;
+        while self.session.window_room() > 0 || self.session.is_closed() {
+            let Some((body, reply)) = self.waiting.pop_front() else {
+                break;
+            };
+            match self.session.send_request(now, body) {
+                Ok(seq) => self.track(seq, reply),
+                Err(SendError::WindowFull(body) | SendError::OutputFull(body)) => {
+                    self.waiting.push_front((body, reply));
+                    break;
+                }
+                // Unbinding: the session will not take new requests any more.
+                Err(SendError::InvalidState(_)) if self.session.state() == State::Unbound => {
+                    self.fail(reply, Failure::Closed);
+                }
+                Err(e) => self.fail(reply, Failure::from_send(e)),
+            }
+            progress = true;
+        }
+        progress
+    }
+}
+
+/// An MC's settings, shared by the runtime adapters' servers.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Each connection's session settings (windows, timers; its
+    /// `session_init_timeout` closes connections that do not bind in time).
+    pub session: Arc<SessionConfig>,
+    /// Connections beyond this are closed at once.
+    pub max_connections: usize,
+    /// Our `system_id` in `bind_*_resp`.
+    pub system_id: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            session: Arc::new(SessionConfig::default()),
+            max_connections: 1024,
+            system_id: "SMSC".into(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Sets [`ServerConfig::session`].
+    pub fn with_session(mut self, session: impl Into<Arc<SessionConfig>>) -> Self {
+        self.session = session.into();
+        self
+    }
+
+    /// Sets [`ServerConfig::max_connections`].
+    pub fn with_max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Sets [`ServerConfig::system_id`].
+    pub fn with_system_id(mut self, system_id: impl Into<String>) -> Self {
+        self.system_id = system_id.into();
+        self
+    }
+}
+
+/// The answer to a peer request the application did not answer: status 0
+/// and an empty `*_resp` body (`generic_nack` for an unknown command).
+pub fn default_answer(pdu: &Pdu) -> (SequenceNumber, CommandStatus, Body) {
+    let body = pdu
+        .command_id()
+        .response_id()
+        .and_then(Body::default_for)
+        .unwrap_or(Body::GenericNack(Default::default()));
+    (pdu.sequence_number, CommandStatus::OK, body)
+}
+
+/// MC: the answer to a bind the application accepted (`Ok`) or rejected:
+/// the matching `bind_*_resp` with our `system_id` and
+/// `sc_interface_version` 0x34 when accepted, an empty one otherwise.
+pub fn bind_answer(
+    kind: BindKind,
+    result: Result<(), CommandStatus>,
+    system_id: &str,
+) -> (CommandStatus, Body) {
+    let mut resp = BindResp::default();
+    if result.is_ok() {
+        resp.system_id = system_id.to_owned().into();
+        resp.tlvs.set_u8(TlvTag::SC_INTERFACE_VERSION, 0x34);
+    }
+    (
+        result.err().unwrap_or(CommandStatus::OK),
+        kind.response(resp),
+    )
+}
+
+/// ESME: how to bind after an outbind. SMPP 3.4 §2.2.1: after `outbind` the
+/// ESME binds as a receiver; `preferred` may ask for a transceiver instead
+/// (SMPP 5.0 allows `bind_transceiver` after an outbind); a transmitter is
+/// not allowed and becomes a receiver.
+pub fn outbind_bind_kind(preferred: BindKind) -> BindKind {
+    match preferred {
+        BindKind::Transceiver => BindKind::Transceiver,
+        _ => BindKind::Receiver,
+    }
+}
+
+#[cfg(test)]
+mod tests;
