@@ -3,18 +3,16 @@
 //! reading. Every request must resolve exactly once (no call hangs), the client
 //! must reconnect, and nothing may leak (tasks, file descriptors).
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use smpp_proto::pdu::{Bind, CommandStatus, SubmitSm, SubmitSmResp};
 use smpp_proto::session::{BindKind, SessionConfig};
+use smpp_testkit::{open_fds, pick_cut, pick_stall_or_half_close, ChaosProxy};
 use smpp_tokio::{
     Backoff, Client, Connection, Error, Handler, ReconnectingClient, Server, ServerConfig,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{timeout, Instant};
 
 #[derive(Default)]
@@ -39,265 +37,6 @@ impl Handler for Smsc {
 /// The tests count the process's file descriptors: they run one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// What the proxy does to one connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fault {
-    /// Pass everything through.
-    None,
-    /// Drop both sides after this many bytes (both directions together).
-    CutAfter(usize),
-    /// Like `CutAfter`, writing one byte at a time.
-    TrickleCutAfter(usize),
-    /// Like `CutAfter`, each chunk delayed by up to 2 ms.
-    DelayCutAfter(usize),
-    /// After this many bytes, shut down the write half towards the server
-    /// (it sees EOF) and keep the rest open.
-    HalfCloseAfter(usize),
-    /// After this many bytes, stop reading from the server (a slow consumer).
-    StallAfter(usize),
-}
-
-/// A tiny deterministic generator (xorshift64*): reproducible runs, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-struct Proxy {
-    addr: SocketAddr,
-    /// Connections the proxy broke on purpose.
-    cuts: Arc<AtomicUsize>,
-    /// When set, new connections pass through untouched.
-    calm: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(
-        upstream: SocketAddr,
-        seed: u64,
-        pick: fn(&mut Rng) -> Fault,
-        serial: bool,
-    ) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let cuts = Arc::new(AtomicUsize::new(0));
-        let calm = Arc::new(AtomicBool::new(false));
-        let (c, q) = (cuts.clone(), calm.clone());
-        let task = tokio::spawn(async move {
-            let mut rng = Rng(seed | 1);
-            while let Ok((client, _)) = listener.accept().await {
-                let fault = if q.load(Ordering::SeqCst) {
-                    Fault::None
-                } else {
-                    pick(&mut rng)
-                };
-                let Ok(server) = TcpStream::connect(upstream).await else {
-                    continue;
-                };
-                let (cuts, seed) = (c.clone(), rng.next());
-                if serial {
-                    tokio::spawn(old_pipe(client, server, fault, cuts, seed));
-                } else {
-                    tokio::spawn(pipe(client, server, fault, cuts, seed));
-                }
-            }
-        });
-        Proxy {
-            addr,
-            cuts,
-            calm,
-            task,
-        }
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Moves bytes both ways (one task per direction, so a blocked direction never
-/// blocks the other), applying `fault`; ends when the client goes away or the fault cuts.
-async fn pipe(
-    client: TcpStream,
-    server: TcpStream,
-    fault: Fault,
-    cuts: Arc<AtomicUsize>,
-    seed: u64,
-) {
-    let _ = client.set_nodelay(true);
-    let _ = server.set_nodelay(true);
-    let (cr, cw) = client.into_split();
-    let (sr, sw) = server.into_split();
-    let moved = Arc::new(AtomicUsize::new(0));
-    let (end_tx, end_rx) = tokio::sync::watch::channel(false);
-    let end_tx = Arc::new(end_tx);
-    let up = one_way(
-        cr,
-        sw,
-        true,
-        fault,
-        moved.clone(),
-        end_tx.clone(),
-        end_rx.clone(),
-        seed,
-    );
-    let down = one_way(sr, cw, false, fault, moved, end_tx, end_rx, seed ^ 0xD0);
-    let (cut_up, cut_down) = tokio::join!(up, down);
-    if cut_up || cut_down {
-        cuts.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// One direction. Returns true when the fault cut the connection.
-#[allow(clippy::too_many_arguments)]
-async fn one_way(
-    mut r: tokio::net::tcp::OwnedReadHalf,
-    mut w: tokio::net::tcp::OwnedWriteHalf,
-    up: bool,
-    fault: Fault,
-    moved: Arc<AtomicUsize>,
-    end_tx: Arc<tokio::sync::watch::Sender<bool>>,
-    mut end_rx: tokio::sync::watch::Receiver<bool>,
-    seed: u64,
-) -> bool {
-    let budget = match fault {
-        Fault::None => usize::MAX,
-        Fault::CutAfter(n) | Fault::TrickleCutAfter(n) | Fault::DelayCutAfter(n) => n,
-        // These faults act on one direction only; the other flows freely.
-        Fault::HalfCloseAfter(n) if up => n,
-        Fault::StallAfter(n) if !up => n,
-        Fault::HalfCloseAfter(_) | Fault::StallAfter(_) => usize::MAX,
-    };
-    let mut rng = Rng(seed | 1);
-    let mut buf = [0u8; 8192];
-    let mut open = true; // false once half-closed: read and discard
-    loop {
-        let before = moved.load(Ordering::Relaxed);
-        if open && before >= budget {
-            match fault {
-                Fault::HalfCloseAfter(_) => {
-                    let _ = w.shutdown().await;
-                    open = false;
-                }
-                Fault::StallAfter(_) => {
-                    // Stop reading (a slow consumer) until the pipe ends.
-                    let _ = tokio::time::timeout(Duration::from_secs(30), end_rx.changed()).await;
-                    return false;
-                }
-                _ => {
-                    end_tx.send_replace(true);
-                    return true; // dropping the halves closes both sockets
-                }
-            }
-        }
-        tokio::select! {
-            read = r.read(&mut buf) => match read {
-                Ok(0) | Err(_) => {
-                    let _ = w.shutdown().await;
-                    if up {
-                        end_tx.send_replace(true); // the client went away: end the pipe
-                    }
-                    return false;
-                }
-                Ok(_) if !open => {}
-                Ok(n) => {
-                    let n = n.min(budget.saturating_sub(before)).max(1);
-                    if forward(&mut w, &buf[..n], fault, &mut rng).await.is_err() {
-                        end_tx.send_replace(true);
-                        return false;
-                    }
-                    moved.fetch_add(n, Ordering::Relaxed);
-                }
-            },
-            _ = end_rx.changed() => return false,
-        }
-    }
-}
-
-/// The first version of this proxy: both directions served from one loop and
-/// one byte budget. While it is blocked writing one way it reads nothing the
-/// other way, like a stuck middlebox, and calls on the adapter then hang.
-async fn old_pipe(
-    client: TcpStream,
-    server: TcpStream,
-    fault: Fault,
-    cuts: Arc<AtomicUsize>,
-    seed: u64,
-) {
-    let (mut cr, mut cw) = client.into_split();
-    let (mut sr, mut sw) = server.into_split();
-    let budget = match fault {
-        Fault::None => usize::MAX,
-        Fault::CutAfter(n)
-        | Fault::TrickleCutAfter(n)
-        | Fault::DelayCutAfter(n)
-        | Fault::HalfCloseAfter(n)
-        | Fault::StallAfter(n) => n,
-    };
-    let mut moved = 0usize;
-    let mut rng = Rng(seed | 1);
-    let mut up = [0u8; 8192];
-    let mut down = [0u8; 8192];
-    loop {
-        if moved >= budget {
-            cuts.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        tokio::select! {
-            r = cr.read(&mut up) => match r {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    let n = n.min(budget - moved).max(1);
-                    if forward(&mut sw, &up[..n], fault, &mut rng).await.is_err() { return; }
-                    moved += n;
-                }
-            },
-            r = sr.read(&mut down) => match r {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    let n = n.min(budget - moved).max(1);
-                    if forward(&mut cw, &down[..n], fault, &mut rng).await.is_err() { return; }
-                    moved += n;
-                }
-            },
-        }
-    }
-}
-
-async fn forward(
-    w: &mut tokio::net::tcp::OwnedWriteHalf,
-    data: &[u8],
-    fault: Fault,
-    rng: &mut Rng,
-) -> std::io::Result<()> {
-    match fault {
-        Fault::TrickleCutAfter(_) => {
-            for b in data {
-                w.write_all(std::slice::from_ref(b)).await?;
-            }
-            Ok(())
-        }
-        Fault::DelayCutAfter(_) => {
-            tokio::time::sleep(Duration::from_micros(rng.below(2000))).await;
-            w.write_all(data).await
-        }
-        _ => w.write_all(data).await,
-    }
-}
-
 fn session() -> SessionConfig {
     SessionConfig::default()
         .with_max_in_flight(64)
@@ -315,10 +54,6 @@ fn submit() -> SubmitSm {
     }
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
-}
-
 async fn settle<F: Fn() -> bool>(what: &str, ok: F) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !ok() {
@@ -331,7 +66,7 @@ async fn settle<F: Fn() -> bool>(what: &str, ok: F) {
 /// connections; returns (issued, ok, failed). Panics if any call hangs.
 async fn hammer(
     rc: &ReconnectingClient,
-    proxy: &Proxy,
+    proxy: &ChaosProxy,
     cuts: usize,
     workers: usize,
 ) -> (u64, u64, u64) {
@@ -383,11 +118,11 @@ async fn hammer(
         }));
     }
     let deadline = Instant::now() + Duration::from_secs(120);
-    while proxy.cuts.load(Ordering::Relaxed) < cuts {
+    while proxy.cuts() < cuts {
         assert!(
             Instant::now() < deadline,
             "only {} cuts in 120 s",
-            proxy.cuts.load(Ordering::Relaxed)
+            proxy.cuts()
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -400,16 +135,6 @@ async fn hammer(
         ok.load(Ordering::Relaxed),
         failed.load(Ordering::Relaxed),
     )
-}
-
-fn pick_cut(rng: &mut Rng) -> Fault {
-    // Cut anywhere from inside the bind to deep inside a full window.
-    let at = rng.below(6000) as usize;
-    match rng.below(3) {
-        0 => Fault::CutAfter(at),
-        1 => Fault::TrickleCutAfter(at.min(600)),
-        _ => Fault::DelayCutAfter(at),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -436,13 +161,13 @@ async fn thousand_cuts(serial: bool) {
     let upstream = smsc.local_addr().unwrap();
     let server = smsc.handle();
     tokio::spawn(smsc.run());
-    let proxy = Proxy::start(upstream, 0x5EED_0001, pick_cut, serial).await;
+    let proxy = ChaosProxy::start(upstream, 0x5EED_0001, pick_cut, serial);
 
     let metrics = tokio::runtime::Handle::current().metrics();
     let fds_before = open_fds();
     let tasks_before = metrics.num_alive_tasks();
 
-    let addr = proxy.addr;
+    let addr = proxy.addr();
     let bind = Bind {
         system_id: "esme".into(),
         password: "secret".into(),
@@ -457,7 +182,7 @@ async fn thousand_cuts(serial: bool) {
     assert!(ok > 0, "some submits got through the chaos");
 
     // The chaos ends: the client reconnects and works.
-    proxy.calm.store(true, Ordering::SeqCst);
+    proxy.calm();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match rc.submit(submit()).await {
@@ -470,7 +195,7 @@ async fn thousand_cuts(serial: bool) {
     }
     eprintln!(
         "chaos: {} cuts, {issued} calls: {ok} ok, {failed} failed",
-        proxy.cuts.load(Ordering::Relaxed),
+        proxy.cuts(),
     );
 
     // Nothing leaks: once the client is gone, tasks and fds return to where they were.
@@ -481,15 +206,6 @@ async fn thousand_cuts(serial: bool) {
     drop(proxy);
     settle("file descriptors", || open_fds() <= fds_before + 2).await;
     settle("tasks", || metrics.num_alive_tasks() <= tasks_before + 2).await;
-}
-
-fn pick_stall_or_half_close(rng: &mut Rng) -> Fault {
-    let at = 200 + rng.below(4000) as usize;
-    if rng.below(2) == 0 {
-        Fault::StallAfter(at)
-    } else {
-        Fault::HalfCloseAfter(at)
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -506,8 +222,8 @@ async fn stalls_and_half_closes_are_detected_and_every_call_resolves() {
     let server = smsc.handle();
     tokio::spawn(smsc.run());
     // Count "cuts" as connections the proxy started to misbehave on and that ended.
-    let proxy = Proxy::start(upstream, 0x5EED_0002, pick_stall_or_half_close, false).await;
-    let addr = proxy.addr;
+    let proxy = ChaosProxy::start(upstream, 0x5EED_0002, pick_stall_or_half_close, false);
+    let addr = proxy.addr();
     let bind = Bind {
         system_id: "esme".into(),
         password: "secret".into(),
