@@ -1,0 +1,130 @@
+//! An in-process SMSC for the `smpp send` / `smpp listen` tests: a real
+//! `smpp_tokio::Server` on 127.0.0.1:0 with a small handler.
+//!
+//! Outcomes by destination: `...1` receipt DELIVRD, `...2` receipt UNDELIV, `...3` no
+//! receipt at all, `...4` submit refused with ESME_RTHROTTLED, `...5` an ENROUTE receipt
+//! then DELIVRD. Message ids are 8 hex digits; the receipt text gives them in decimal
+//! (no TLVs), so matching them needs the id normalisation.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::process::Output;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smpp_proto::message::{DeliveryReceipt, MessageState};
+use smpp_proto::pdu::{Bind, CommandStatus, DeliverSm, SubmitSm, SubmitSmResp};
+use smpp_proto::session::BindKind;
+use smpp_tokio::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
+
+pub struct Smsc {
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+    pub submitted: Arc<Mutex<Vec<SubmitSm>>>,
+}
+
+struct Fake {
+    next_id: AtomicU32,
+    submitted: Arc<Mutex<Vec<SubmitSm>>>,
+}
+
+impl Handler for Fake {
+    async fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
+        if bind.system_id != "smppclient1" {
+            return Err(CommandStatus::INVALID_SYSTEM_ID);
+        }
+        if bind.password != "password" {
+            return Err(CommandStatus::INVALID_PASSWORD);
+        }
+        Ok(())
+    }
+
+    fn submit_sm(&self, conn: &Connection, sm: SubmitSm) -> impl Answer<SubmitSmResp> {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let conn = conn.clone();
+        let submitted = self.submitted.clone();
+        async move {
+            let outcome = sm
+                .destination_addr
+                .as_bytes()
+                .last()
+                .copied()
+                .unwrap_or(b'1');
+            if outcome == b'4' {
+                return Err(CommandStatus::THROTTLED);
+            }
+            let id = format!("{n:08X}");
+            let wants_receipt = sm.registered_delivery & 1 != 0;
+            let source = sm.source_addr.clone();
+            let destination = sm.destination_addr.clone();
+            submitted.lock().unwrap().push(sm);
+            let states: &[MessageState] = match outcome {
+                b'2' => &[MessageState::Undeliverable],
+                b'3' => &[],
+                b'5' => &[MessageState::Enroute, MessageState::Delivered],
+                _ => &[MessageState::Delivered],
+            };
+            if wants_receipt && !states.is_empty() {
+                let states = states.to_vec();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    for state in states {
+                        let text = DeliveryReceipt::new(n.to_string(), state).to_text();
+                        let receipt = DeliverSm {
+                            source_addr: destination.clone(),
+                            destination_addr: source.clone(),
+                            esm_class: 0x04,
+                            short_message: text.into_bytes().into(),
+                            ..Default::default()
+                        };
+                        let _ = conn.deliver(receipt).await;
+                    }
+                });
+            }
+            Ok(SubmitSmResp {
+                message_id: smpp_proto::pdu::COctetString::copy_from_str(&id),
+                ..Default::default()
+            })
+        }
+    }
+}
+
+pub async fn start() -> Smsc {
+    let submitted = Arc::new(Mutex::new(Vec::new()));
+    let handler = Fake {
+        next_id: AtomicU32::new(0xA1B0),
+        submitted: submitted.clone(),
+    };
+    let server = Server::bind("127.0.0.1:0", handler, ServerConfig::default())
+        .await
+        .expect("bind");
+    let addr = server.local_addr().expect("addr");
+    let handle = server.handle();
+    tokio::spawn(server.run());
+    Smsc {
+        addr,
+        handle,
+        submitted,
+    }
+}
+
+/// Runs the `smpp` binary with `args`, at most 30 s.
+pub async fn smpp(args: &[&str]) -> Output {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_smpp"))
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("smpp did not finish in 30 s")
+        .expect("run smpp")
+}
+
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
