@@ -144,15 +144,38 @@ fn reference_seed() -> u16 {
 
 /// The message as asked: text or octets, in the coding asked.
 fn build_message(args: &SendArgs) -> anyhow::Result<ShortMessage> {
-    let message = match (&args.text, &args.hex) {
-        (Some(text), _) => match args.coding {
-            Coding::Auto => ShortMessage::text(text.as_str()),
+    let message = message_content(args.text.as_deref(), args.hex.as_deref(), args.coding)?
+        .from(args.from.as_str())
+        .to(args.to.as_str());
+    Ok(if args.receipt || args.wait_receipt.is_some() {
+        message.request_receipt()
+    } else {
+        message
+    })
+}
+
+/// A message (without addresses) from a text or hex octets in `coding`: what
+/// `smpp send --text/--hex --coding` and the HTTP MO injection accept.
+///
+/// Text: `auto` is GSM 7-bit when every character has a GSM code and UCS-2
+/// otherwise; `gsm7` fails on characters without one; `ucs2` and `latin1` code
+/// the text as asked (Latin-1 fails on characters outside it); `binary` sends
+/// its UTF-8 octets. Hex: the octets as they are, with data_coding 0x04 (`auto`,
+/// `binary`), 0x00 (`gsm7`, unpacked septets), 0x08 (`ucs2`) or 0x03 (`latin1`).
+pub fn message_content(
+    text: Option<&str>,
+    hex: Option<&str>,
+    coding: Coding,
+) -> anyhow::Result<ShortMessage> {
+    Ok(match (text, hex) {
+        (Some(text), None) => match coding {
+            Coding::Auto => ShortMessage::text(text),
             Coding::Gsm7 => {
                 // Auto picks GSM 7-bit whenever the text has it; check it does.
                 TextEncoding::Gsm7(Gsm7Alphabet::DEFAULT)
                     .encode(text)
                     .context("the text cannot be coded in GSM 7-bit")?;
-                ShortMessage::text(text.as_str())
+                ShortMessage::text(text)
             }
             Coding::Ucs2 => {
                 ShortMessage::binary(smpp_proto::message::ucs2::encode(text), DataCoding::UCS2)
@@ -168,8 +191,8 @@ fn build_message(args: &SendArgs) -> anyhow::Result<ShortMessage> {
             }
         },
         (None, Some(hex)) => {
-            let data = parse_hex(hex).map_err(|e| anyhow::anyhow!("--hex: {e}"))?;
-            let dc = match args.coding {
+            let data = parse_hex(hex).map_err(|e| anyhow::anyhow!("hex: {e}"))?;
+            let dc = match coding {
                 Coding::Auto | Coding::Binary => DataCoding::BINARY,
                 Coding::Gsm7 => DataCoding::SMSC_DEFAULT,
                 Coding::Ucs2 => DataCoding::UCS2,
@@ -177,13 +200,8 @@ fn build_message(args: &SendArgs) -> anyhow::Result<ShortMessage> {
             };
             ShortMessage::binary(data, dc)
         }
-        (None, None) => anyhow::bail!("give --text or --hex"),
-    };
-    let message = message.from(args.from.as_str()).to(args.to.as_str());
-    Ok(if args.receipt || args.wait_receipt.is_some() {
-        message.request_receipt()
-    } else {
-        message
+        (Some(_), Some(_)) => anyhow::bail!("give either a text or hex octets, not both"),
+        (None, None) => anyhow::bail!("give a text or hex octets"),
     })
 }
 
