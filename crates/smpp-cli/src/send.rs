@@ -211,11 +211,15 @@ struct Printer {
 
 impl Printer {
     fn line(&self, text: String, json: serde_json::Value) {
-        if self.json {
-            println!("{json}");
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        // A closed stdout must not stop the unbind; the exit code still tells.
+        let _ = if self.json {
+            writeln!(out, "{json}")
         } else {
-            println!("{text}");
-        }
+            writeln!(out, "{text}")
+        };
+        let _ = out.flush();
     }
 }
 
