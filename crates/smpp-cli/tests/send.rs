@@ -291,3 +291,44 @@ async fn usage_errors_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {:?}", text(&out));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_ca_insecure_and_untrusted() {
+    let (tls, pem) = send_support::self_signed();
+    let smsc = send_support::start_tls(tls).await;
+    let port = smsc.addr.port().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pem).expect("write ca");
+    let ca = ca.to_str().expect("path").to_string();
+    let send = |extra: Vec<&'static str>| {
+        let mut args = vec!["send", "--host", "localhost", "--port"];
+        args.push(port.as_str());
+        args.extend(["--to", "447700900001", "--text", "Hi", "--tls"]);
+        args.extend(extra);
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    for extra in [vec!["--insecure"], vec!["--ca", "CA"]] {
+        let args: Vec<String> = send(extra)
+            .into_iter()
+            .map(|a| if a == "CA" { ca.clone() } else { a })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = smpp(&args).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stdout}{stderr}");
+        assert!(stdout.starts_with("part 1/1 message_id "), "{stdout}");
+    }
+    // The built-in roots do not trust a self-signed certificate.
+    let args = send(vec![]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = smpp(&args).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("cannot bind to localhost:"), "{stderr}");
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+    // --insecure without --tls is a usage error.
+    let out = smpp(&["send", "--insecure", "--to", "1", "--text", "a"]).await;
+    assert_eq!(out.status.code(), Some(2));
+}

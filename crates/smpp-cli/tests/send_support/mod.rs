@@ -92,6 +92,34 @@ impl Handler for Fake {
 }
 
 pub async fn start() -> Smsc {
+    start_with(None).await
+}
+
+/// The SMSC over TLS with `tls` (see [`self_signed`]).
+pub async fn start_tls(tls: Arc<smpp_tokio::rustls::ServerConfig>) -> Smsc {
+    start_with(Some(tls)).await
+}
+
+/// A server configuration with a self-signed certificate for `localhost`, and that
+/// certificate in PEM.
+pub fn self_signed() -> (Arc<smpp_tokio::rustls::ServerConfig>, String) {
+    use smpp_tokio::rustls;
+    use smpp_tokio::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let cert: CertificateDer<'static> = made.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .expect("server config");
+    (Arc::new(config), made.cert.pem())
+}
+
+async fn start_with(tls: Option<Arc<smpp_tokio::rustls::ServerConfig>>) -> Smsc {
     let submitted = Arc::new(Mutex::new(Vec::new()));
     let handler = Fake {
         next_id: AtomicU32::new(0xA1B0),
@@ -102,7 +130,10 @@ pub async fn start() -> Smsc {
         .expect("bind");
     let addr = server.local_addr().expect("addr");
     let handle = server.handle();
-    tokio::spawn(server.run());
+    match tls {
+        Some(tls) => drop(tokio::spawn(server.run_tls(tls))),
+        None => drop(tokio::spawn(server.run())),
+    }
     Smsc {
         addr,
         handle,
