@@ -2,7 +2,7 @@
 //! the short message decoded per `data_coding` (UDH shown), receipts parsed.
 //!
 //! All the protocol work is smpp-proto's: framing and validation
-//! ([`pdu::decode`]), field names ([`Body::for_each_field`]), text decoding
+//! ([`pdu::decode`]), field names ([`Body::for_each_field`](smpp_proto::pdu::Body::for_each_field)), text decoding
 //! ([`decode_user_data`]) and receipts ([`DeliveryReceipt::from_body`]). This
 //! module only turns hex into bytes and reports into text or JSON.
 

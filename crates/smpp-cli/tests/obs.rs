@@ -275,3 +275,11 @@ async fn messages_and_metrics() {
     assert!(result.is_ok());
     assert!(TcpStream::connect(addr).await.is_err());
 }
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<Metrics>();
+    shared::<smpp_cli::obs::cdr::CdrWriter>();
+    shared::<Fake>();
+}
