@@ -178,7 +178,17 @@ pub fn message_content(
                 ShortMessage::text(text)
             }
             Coding::Ucs2 => {
-                ShortMessage::binary(smpp_proto::message::ucs2::encode(text), DataCoding::UCS2)
+                if TextEncoding::Gsm7(Gsm7Alphabet::DEFAULT)
+                    .encode(text)
+                    .is_err()
+                {
+                    // Auto picks UCS-2 for it, split on character boundaries.
+                    ShortMessage::text(text)
+                } else {
+                    // GSM characters are all in the BMP: splitting the UTF-16 octets at
+                    // even offsets never cuts a character.
+                    ShortMessage::binary(smpp_proto::message::ucs2::encode(text), DataCoding::UCS2)
+                }
             }
             Coding::Latin1 => ShortMessage::binary(
                 Charset::Latin1

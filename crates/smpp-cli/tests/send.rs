@@ -93,6 +93,38 @@ async fn codings() {
         assert_eq!(sent[0].data_coding, dc, "{coding}");
         assert_eq!(sent[0].short_message.as_ref(), &bytes[..], "{coding}");
     }
+    // Forced UCS-2, long: GSM text splits into 134-octet parts; emoji are never cut.
+    for (text_arg, parts) in [("a".repeat(71), 2usize), ("😀".repeat(40), 2)] {
+        smsc.submitted.lock().unwrap().clear();
+        let mut args = base(&port);
+        args.extend([
+            "--to",
+            "447700900001",
+            "--text",
+            &text_arg,
+            "--coding",
+            "ucs2",
+        ]);
+        let out = smpp(&args).await;
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        let sent = smsc.submitted.lock().unwrap().clone();
+        assert_eq!(sent.len(), parts);
+        let mut utf16 = Vec::new();
+        for sm in &sent {
+            assert_eq!(sm.data_coding, 8);
+            let (udh, rest) = sm.short_message.split_at(6);
+            assert_eq!(&udh[..3], &[5, 0, 3]);
+            // No part ends inside a surrogate pair.
+            let last = u16::from_be_bytes([rest[rest.len() - 2], rest[rest.len() - 1]]);
+            assert!(
+                !(0xD800..0xDC00).contains(&last),
+                "part ends with a high surrogate"
+            );
+            utf16.extend(rest.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])));
+        }
+        assert_eq!(String::from_utf16(&utf16).expect("UTF-16"), text_arg);
+    }
+
     smsc.submitted.lock().unwrap().clear();
     let mut args = base(&port);
     args.extend(["--to", "447700900001", "--hex", "0x01:02:ff"]);
