@@ -429,7 +429,7 @@ impl Stream {
         let have = self.buf.len();
         let needed = match pdu::frame_len(&self.buf, &DecodeConfig::default()) {
             Ok(Some(len)) => len.saturating_sub(have),
-            _ => 4usize.saturating_sub(have).max(pdu::HEADER_LEN - have),
+            _ => pdu::HEADER_LEN.saturating_sub(have),
         };
         self.errors += 1;
         out.truncated(self.line, self.offset, have, needed);
@@ -888,6 +888,44 @@ mod tests {
         assert!(out
             .stdout
             .starts_with("enquire_link (16 octets at offset 0)"));
+    }
+
+    /// Arbitrary octets behind plausible headers: never a panic, and every input
+    /// octet is either decoded or reported.
+    #[test]
+    fn arbitrary_input_never_panics() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let ids: Vec<u32> = pdu::CommandId::ALL.iter().map(|c| c.get()).collect();
+        for _ in 0..3000 {
+            let body_len = (next() % 120) as usize;
+            let mut pdu = Vec::new();
+            let declared = if next() % 8 == 0 {
+                (next() % 200) as u32
+            } else {
+                (16 + body_len) as u32
+            };
+            pdu.extend_from_slice(&declared.to_be_bytes());
+            let id = ids[(next() % ids.len() as u64) as usize];
+            pdu.extend_from_slice(&id.to_be_bytes());
+            pdu.extend_from_slice(&((next() % 4) as u32).to_be_bytes());
+            pdu.extend_from_slice(&1u32.to_be_bytes());
+            for _ in 0..body_len {
+                // Mostly small values and NULs, like real bodies.
+                let b = next() as u8;
+                pdu.push(if b < 128 { b % 4 } else { b });
+            }
+            for json in [false, true] {
+                let mut out = Output::new(json);
+                decode_chunks([hex(&pdu)], false, &mut out);
+                assert!(out.failed || !out.stdout.is_empty());
+            }
+        }
     }
 
     #[test]
