@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use smpp_cli::obs::http::{serve_http, ApiError, Backend, MoRequest, MoResponse, MAX_BODY};
+use smpp_cli::obs::http::{
+    serve_http, serve_http_with, ApiError, Backend, HttpLimits, MoRequest, MoResponse, MAX_BODY,
+};
 use smpp_cli::obs::metrics::Metrics;
 use smpp_proto::message::ReferenceCounter;
 use smpp_proto::pdu::{CommandId, CommandStatus};
@@ -19,6 +21,9 @@ struct Fake {
 
 impl Backend for Fake {
     async fn inject_mo(&self, mo: MoRequest) -> Result<MoResponse, ApiError> {
+        if mo.to == "hang" {
+            std::future::pending::<()>().await;
+        }
         if !mo.to.starts_with("1234") {
             return Err(ApiError::not_found(format!("no bound ESME for {}", mo.to)));
         }
@@ -282,4 +287,97 @@ fn shared_types_are_send_and_sync() {
     shared::<Metrics>();
     shared::<smpp_cli::obs::cdr::CdrWriter>();
     shared::<Fake>();
+}
+
+async fn start_limited(
+    limits: HttpLimits,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve_http_with(
+        listener,
+        Arc::new(Fake::default()),
+        async move {
+            let _ = stopped.await;
+        },
+        limits,
+    ));
+    (addr, stop, task)
+}
+
+fn short_limits() -> HttpLimits {
+    HttpLimits {
+        max_connections: 8,
+        header_timeout: Duration::from_millis(200),
+        request_timeout: Duration::from_millis(300),
+        shutdown_grace: Duration::from_millis(300),
+    }
+}
+
+#[tokio::test]
+async fn silent_client_is_disconnected() {
+    let (addr, _stop, _task) = start_limited(short_limits()).await;
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "a silent connection was kept open");
+}
+
+#[tokio::test]
+async fn slow_body_gets_408() {
+    let (addr, _stop, _task) = start_limited(short_limits()).await;
+    let headers = "Content-Type: application/json\r\nContent-Length: 100\r\n";
+    let r = http(addr, "POST", "/api/mo", headers, "{\"from\":").await;
+    assert_eq!(r.status, 408, "{}", r.body);
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_forever_for_a_hung_request() {
+    let (addr, stop, task) = start_limited(HttpLimits {
+        request_timeout: Duration::from_secs(60),
+        ..short_limits()
+    })
+    .await;
+    let hung = tokio::spawn(post_json_owned(
+        addr,
+        r#"{"from":"1","to":"hang","text":"x"}"#,
+    ));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.send(()).expect("stop");
+    let result = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("serve_http returned after the grace period")
+        .expect("task");
+    assert!(result.is_ok());
+    hung.abort();
+}
+
+async fn post_json_owned(addr: SocketAddr, body: &'static str) -> u16 {
+    post_json(addr, "/api/mo", body).await.status
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait() {
+    let (addr, _stop, _task) = start_limited(HttpLimits {
+        max_connections: 1,
+        header_timeout: Duration::from_secs(30),
+        ..short_limits()
+    })
+    .await;
+    let silent = TcpStream::connect(addr).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let waiting = tokio::spawn(async move { http(addr, "GET", "/metrics", "", "").await.status });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "served beyond the connection limit");
+    drop(silent);
+    let status = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("served once a slot freed")
+        .expect("task");
+    assert_eq!(status, 200);
 }

@@ -13,6 +13,7 @@
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -21,8 +22,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::ValueEnum as _;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
 use smpp_proto::message::ShortMessage;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
 
 use crate::send::{message_content, Coding};
 
@@ -148,20 +153,146 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then finishes the
-/// requests in progress and returns.
+/// Connections served at once; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// Time a client has to send a request's headers (idle keep-alive connections
+/// are closed after it too).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Time a request may take from its headers to the answer, body included (408 beyond).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time given to requests in progress at shutdown before their connections are dropped.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The limits that keep slow or silent clients from holding resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Connections served at once ([`MAX_CONNECTIONS`]).
+    pub max_connections: usize,
+    /// Time to send a request's headers ([`HEADER_TIMEOUT`]).
+    pub header_timeout: Duration,
+    /// Time from headers to answer ([`REQUEST_TIMEOUT`]).
+    pub request_timeout: Duration,
+    /// Time for requests in progress at shutdown ([`SHUTDOWN_GRACE`]).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: MAX_CONNECTIONS,
+            header_timeout: HEADER_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
+            shutdown_grace: SHUTDOWN_GRACE,
+        }
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets the
+/// requests in progress finish (at most [`SHUTDOWN_GRACE`]) and returns.
+///
+/// At most [`MAX_CONNECTIONS`] connections are served at once, headers must
+/// arrive within [`HEADER_TIMEOUT`], and a request is answered within
+/// [`REQUEST_TIMEOUT`]: a slow or silent client cannot hold resources for long.
 pub async fn serve_http<B: Backend>(
     listener: tokio::net::TcpListener,
     backend: Arc<B>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, router(backend))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_http_with(listener, backend, shutdown, HttpLimits::default()).await
+}
+
+/// [`serve_http`] with other limits.
+pub async fn serve_http_with<B: Backend>(
+    listener: tokio::net::TcpListener,
+    backend: Arc<B>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: HttpLimits,
+) -> io::Result<()> {
+    let app = router_with(backend, limits.request_timeout);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        while connections.try_join_next().is_some() {}
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break, // never closed
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if is_per_connection(&e) => {
+                    tracing::debug!("accept: {e}");
+                    continue;
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!("http accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut stopping = stopping.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, "http connection: {e}");
+                    }
+                    return;
+                }
+                _ = stopping.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
+            }
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, "http connection: {e}");
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(limits.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+    }
+    Ok(())
+}
+
+/// Accept errors that concern one connection only.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
 }
 
 /// The routes, for embedding in another server.
 pub fn router<B: Backend>(backend: Arc<B>) -> Router {
+    router_with(backend, REQUEST_TIMEOUT)
+}
+
+fn router_with<B: Backend>(backend: Arc<B>, request_timeout: Duration) -> Router {
     Router::new()
         .route("/api/mo", post(post_mo::<B>))
         .route("/api/messages/{id}", get(get_message::<B>))
@@ -169,7 +300,23 @@ pub fn router<B: Backend>(backend: Arc<B>) -> Router {
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(refuse_large_bodies))
+        .layer(axum::middleware::from_fn_with_state(
+            request_timeout,
+            time_limit,
+        ))
         .with_state(backend)
+}
+
+/// Answers 408 when a request (reading its body included) takes longer than the limit.
+async fn time_limit(
+    State(limit): State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(408, "request took too long").into_response(),
+    }
 }
 
 /// Refuses a body announced larger than [`MAX_BODY`] before reading it (the
