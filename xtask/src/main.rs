@@ -5,6 +5,7 @@
 //! - `cargo xtask conformance [--check]`: write (or check) `docs/CONFORMANCE.md`.
 //! - `cargo xtask interop tshark`: Wireshark's dissector checks our golden PDUs.
 //! - `cargo xtask bench codec`: the codec race against rusmpp and smpp34, as a table.
+//! - `cargo xtask soak [--minutes N]`: long mixed load against `smpp serve`, RSS and fds sampled.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -13,6 +14,7 @@ mod bench;
 mod conformance;
 mod fuzz;
 mod interop;
+mod soak;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
         ["conformance", rest @ ..] => conformance::run(rest),
         ["interop", rest @ ..] => interop::run(rest),
         ["bench", rest @ ..] => bench::run_bench(rest),
+        ["soak", rest @ ..] => soak::run_soak(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -33,7 +36,8 @@ fn main() -> ExitCode {
                  fuzz [TARGET] [--seconds N]        run cargo-fuzz targets (all by default)\n  \
                  conformance [--check]              write (or check) docs/CONFORMANCE.md from the code's tables\n  \
                  interop tshark                     decode every golden PDU with Wireshark's dissector\n  \
-                 bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table"
+                 bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table\n  \
+                 soak [--minutes N] [--restart-every M]  mixed load on `smpp serve` with restarts; RSS, fds, losses"
             );
             return ExitCode::from(2);
         }

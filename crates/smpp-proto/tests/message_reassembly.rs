@@ -74,6 +74,36 @@ fn out_of_order_with_duplicates() {
 }
 
 #[test]
+fn reused_reference_within_the_duplicate_window_is_a_new_message() {
+    let mut r = Reassembler::new(ReassemblyConfig::default());
+    let t = Instant::now();
+    assert_eq!(
+        r.handle_part(t, part("a", 9, 2, 1, "one ")).unwrap(),
+        PartOutcome::Pending
+    );
+    assert_eq!(
+        text_of(r.handle_part(t, part("a", 9, 2, 2, "two")).unwrap()),
+        "one two"
+    );
+    // A second message from the same originator reuses reference 9 a second later:
+    // its parts differ, so it is reassembled, not dropped as a duplicate.
+    let t2 = t + Duration::from_secs(1);
+    assert_eq!(
+        r.handle_part(t2, part("a", 9, 2, 2, "four")).unwrap(),
+        PartOutcome::Pending
+    );
+    assert_eq!(
+        text_of(r.handle_part(t2, part("a", 9, 2, 1, "three ")).unwrap()),
+        "three four"
+    );
+    // And a retransmitted part of that second message is still a duplicate.
+    assert_eq!(
+        r.handle_part(t2, part("a", 9, 2, 1, "three ")).unwrap(),
+        PartOutcome::Duplicate
+    );
+}
+
+#[test]
 fn keys_separate_sources_and_totals() {
     let mut r = Reassembler::new(ReassemblyConfig::default());
     let t = Instant::now();

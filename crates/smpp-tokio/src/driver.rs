@@ -267,7 +267,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 return Poll::Ready(Step::Yield);
             }
             progress |= self.poll_write(cx);
-            if self.session.is_closed() && self.wpos == self.wbuf.len() {
+            // Done once the last bytes are out and no request can arrive any more.
+            if self.session.is_closed() && self.wpos == self.wbuf.len() && !self.requests_open {
                 if self.drain(now) {
                     continue; // output held back by WRITE_LIMIT
                 }
@@ -325,6 +326,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 progress |= self.parked.is_none();
             } else {
                 self.parked = Some(req);
+            }
+        }
+        if self.session.is_closed() {
+            // `close()` does not stop a sender that already holds a permit from
+            // pushing afterwards, and a value pushed after the receiver is
+            // dropped is never dropped while a sender lives (tokio#7714): its
+            // caller would wait forever. Receive until `None` (no permit left).
+            while self.requests_open {
+                match self.requests.poll_recv(cx) {
+                    Poll::Ready(Some(req)) => drop(req.reply.send(Err(Error::Closed))),
+                    Poll::Ready(None) => self.requests_open = false,
+                    Poll::Pending => break,
+                }
             }
         }
         // Pull requests only while the window has room: the rest wait in the

@@ -47,6 +47,15 @@ use super::coding::{
 use super::gsm7::{self, Gsm7Alphabet};
 use super::udh::{ConcatInfo, ConcatKind, UdhError, UserDataHeader};
 
+/// A 64-bit digest of a part's payload, to tell a retransmitted part from a new message
+/// that reuses a completed message's reference.
+fn digest(payload: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    payload.hash(&mut h);
+    h.finish()
+}
+
 /// Per-entry bookkeeping charged against the byte budget besides the payload itself.
 const ENTRY_OVERHEAD: usize = 64;
 
@@ -65,8 +74,11 @@ pub struct ReassemblyConfig {
     pub timeout: Duration,
     /// How long a completed message's key is remembered so that late duplicates of its
     /// parts are reported as [`PartOutcome::Duplicate`] instead of starting a new message.
-    /// At most `max_pending_messages` keys are remembered. `Duration::ZERO` disables this;
-    /// keep it short when 8-bit references wrap quickly for one originator.
+    /// A part counts as a duplicate only when its payload is identical to the part with the
+    /// same number in the completed message: a new message that reuses the reference (8-bit
+    /// references wrap quickly for a busy originator) has a different payload and starts a
+    /// new message. At most `max_pending_messages` keys are remembered. `Duration::ZERO`
+    /// disables this.
     pub duplicate_window: Duration,
 }
 
@@ -297,8 +309,8 @@ pub struct Reassembler {
     events: VecDeque<ReassemblyEvent>,
     event_bytes: usize,
     dropped_events: u64,
-    /// Recently completed keys -> `(completed_at, serial)`.
-    recent: BTreeMap<MessageKey, (Instant, u64)>,
+    /// Recently completed keys -> `(completed_at, serial, digest of each part's payload)`.
+    recent: BTreeMap<MessageKey, (Instant, u64, Vec<u64>)>,
     recent_order: VecDeque<(Instant, u64, MessageKey)>,
 }
 
@@ -365,7 +377,7 @@ impl Reassembler {
                 break;
             }
             if let Some((_, serial, key)) = self.recent_order.pop_front() {
-                if self.recent.get(&key).is_some_and(|&(_, s)| s == serial) {
+                if self.recent.get(&key).is_some_and(|&(_, s, _)| s == serial) {
                     self.recent.remove(&key);
                 }
             }
@@ -435,8 +447,15 @@ impl Reassembler {
         let cost = part.payload.len() + ENTRY_OVERHEAD;
         let key_cost = key.source.len() + key.destination.len() + ENTRY_OVERHEAD;
 
-        if !self.pending.contains_key(&key) && self.recent.contains_key(&key) {
-            return Ok(PartOutcome::Duplicate);
+        if !self.pending.contains_key(&key) {
+            if let Some((_, _, digests)) = self.recent.get(&key) {
+                let seen = digests.get(usize::from(concat.seq) - 1);
+                if seen == Some(&digest(&part.payload)) {
+                    return Ok(PartOutcome::Duplicate);
+                }
+                // Same key, different content: the reference was reused for a new message.
+                self.recent.remove(&key);
+            }
         }
         if let Some(p) = self.pending.get(&key) {
             if p.parts.binary_search_by_key(&concat.seq, |e| e.0).is_ok() {
@@ -506,7 +525,8 @@ impl Reassembler {
             };
             self.order.remove(&order_key);
             self.buffered = self.buffered.saturating_sub(p.bytes);
-            self.remember_completed(now, &key);
+            let digests = p.parts.iter().map(|(_, b)| digest(b)).collect();
+            self.remember_completed(now, &key, digests);
             return Ok(PartOutcome::Complete(ReassembledMessage {
                 source: key.source,
                 destination: key.destination,
@@ -520,17 +540,17 @@ impl Reassembler {
         Ok(PartOutcome::Pending)
     }
 
-    fn remember_completed(&mut self, now: Instant, key: &MessageKey) {
+    fn remember_completed(&mut self, now: Instant, key: &MessageKey, digests: Vec<u64>) {
         if self.config.duplicate_window.is_zero() {
             return;
         }
         let serial = self.next_serial;
         self.next_serial += 1;
-        self.recent.insert(key.clone(), (now, serial));
+        self.recent.insert(key.clone(), (now, serial, digests));
         self.recent_order.push_back((now, serial, key.clone()));
         while self.recent_order.len() > self.config.max_pending_messages.max(1) {
             if let Some((_, serial, key)) = self.recent_order.pop_front() {
-                if self.recent.get(&key).is_some_and(|&(_, s)| s == serial) {
+                if self.recent.get(&key).is_some_and(|&(_, s, _)| s == serial) {
                     self.recent.remove(&key);
                 }
             }
