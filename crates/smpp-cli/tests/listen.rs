@@ -249,3 +249,34 @@ async fn wrong_account_and_usage_errors() {
         assert_eq!(code, 2, "{extra:?}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_to_listen_through_the_smsc() {
+    let smsc = start().await;
+    let child = listen(&smsc, &["--json", "--count", "1"]);
+    bound(&smsc).await;
+    let long = "Ünïcödé and GSM: 😀 ".repeat(12);
+    let out = send_support::smpp(&[
+        "send",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &smsc.addr.port().to_string(),
+        "--from",
+        "447700900999",
+        "--to",
+        "447700900006",
+        "--text",
+        &long,
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", send_support::text(&out));
+    let (code, stdout, stderr) = finish(child).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let item: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(item["type"], "message");
+    assert_eq!(item["from"], "447700900999");
+    assert_eq!(item["to"], "447700900006");
+    assert!(item["parts"].as_u64().unwrap_or(0) > 1, "{item}");
+    assert_eq!(item["text"], long);
+}

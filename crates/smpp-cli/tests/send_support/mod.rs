@@ -4,14 +4,16 @@
 //! Outcomes by destination: `...1` receipt DELIVRD, `...2` receipt UNDELIV, `...3` no
 //! receipt at all, `...4` submit refused with ESME_RTHROTTLED, `...5` an ENROUTE receipt
 //! then DELIVRD. Message ids are 8 hex digits; the receipt text gives them in decimal
-//! (no TLVs), so matching them needs the id normalisation.
+//! (no TLVs), so matching them needs the id normalisation. `...6`: the message is
+//! routed, as it is, as a mobile-originated deliver_sm to the receiver bound as
+//! `smppclient1` (ESME to ESME).
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
 use std::process::Output;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use smpp_proto::message::{DeliveryReceipt, MessageState};
@@ -26,6 +28,7 @@ pub struct Smsc {
 }
 
 struct Fake {
+    handle: Arc<OnceLock<ServerHandle>>,
     next_id: AtomicU32,
     submitted: Arc<Mutex<Vec<SubmitSm>>>,
 }
@@ -44,6 +47,7 @@ impl Handler for Fake {
     fn submit_sm(&self, conn: &Connection, sm: SubmitSm) -> impl Answer<SubmitSmResp> {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         let conn = conn.clone();
+        let handle = self.handle.clone();
         let submitted = self.submitted.clone();
         async move {
             let outcome = sm
@@ -54,6 +58,16 @@ impl Handler for Fake {
                 .unwrap_or(b'1');
             if outcome == b'4' {
                 return Err(CommandStatus::THROTTLED);
+            }
+            if outcome == b'6' {
+                let receiver = handle.get().and_then(|h| h.receiver("smppclient1"));
+                let Some(receiver) = receiver else {
+                    return Err(CommandStatus::INVALID_DESTINATION_ADDRESS);
+                };
+                let mo = sm.clone();
+                tokio::spawn(async move {
+                    let _ = receiver.deliver(mo).await;
+                });
             }
             let id = format!("{n:08X}");
             let wants_receipt = sm.registered_delivery & 1 != 0;
@@ -121,7 +135,9 @@ pub fn self_signed() -> (Arc<smpp_tokio::rustls::ServerConfig>, String) {
 
 async fn start_with(tls: Option<Arc<smpp_tokio::rustls::ServerConfig>>) -> Smsc {
     let submitted = Arc::new(Mutex::new(Vec::new()));
+    let handle_cell = Arc::new(OnceLock::new());
     let handler = Fake {
+        handle: handle_cell.clone(),
         next_id: AtomicU32::new(0xA1B0),
         submitted: submitted.clone(),
     };
@@ -130,6 +146,7 @@ async fn start_with(tls: Option<Arc<smpp_tokio::rustls::ServerConfig>>) -> Smsc 
         .expect("bind");
     let addr = server.local_addr().expect("addr");
     let handle = server.handle();
+    let _ = handle_cell.set(handle.clone());
     match tls {
         Some(tls) => drop(tokio::spawn(server.run_tls(tls))),
         None => drop(tokio::spawn(server.run())),
