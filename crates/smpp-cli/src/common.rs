@@ -39,9 +39,6 @@ pub struct ConnectArgs {
     /// With --tls: a PEM file of CA certificates to trust (instead of the built-in roots).
     #[arg(long, requires = "tls")]
     pub ca: Option<std::path::PathBuf>,
-    /// How long to wait for the connection, the bind and each response.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    pub response_timeout: std::time::Duration,
 }
 
 use std::sync::Arc;
@@ -67,11 +64,6 @@ impl ConnectArgs {
             interface_version: 0x34,
             ..Default::default()
         }
-    }
-
-    /// The session settings: the defaults with `--response-timeout`.
-    pub fn session_config(&self) -> SessionConfig {
-        SessionConfig::default().with_response_timeout(self.response_timeout)
     }
 
     /// Connects (over TLS with `--tls`) and binds as `kind`.

@@ -12,7 +12,7 @@ use smpp_proto::message::{
     DataCoding, DecodeOptions, IncomingPart, PartOutcome, Reassembler, ReassemblyConfig,
 };
 use smpp_proto::pdu::{Body, TlvTag};
-use smpp_proto::session::BindKind;
+use smpp_proto::session::{BindKind, SessionConfig};
 use smpp_tokio::{Inbound, InboundRequest};
 
 use crate::common::ConnectArgs;
@@ -63,6 +63,9 @@ pub struct ListenArgs {
     /// Stop listening after this long (e.g. `30s`).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Option<Duration>,
+    /// How long to wait for the connection, the bind, each response and the unbind.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub response_timeout: Duration,
 }
 
 /// Runs `smpp listen`.
@@ -73,7 +76,10 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
     };
     let (client, inbound) = args
         .connect
-        .connect(kind, args.connect.session_config())
+        .connect(
+            kind,
+            SessionConfig::default().with_response_timeout(args.response_timeout),
+        )
         .await?;
     tracing::info!(?kind, "bound; listening");
     let mut listener = Listener::new(args.json);
@@ -81,7 +87,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
     let received = listener.items;
     listener.flush_incomplete();
     if end != End::Closed {
-        let unbind = tokio::time::timeout(args.connect.response_timeout, client.unbind()).await;
+        let unbind = tokio::time::timeout(args.response_timeout, client.unbind()).await;
         if !matches!(unbind, Ok(Ok(()))) {
             tracing::warn!("unbind did not complete cleanly");
             client.close();

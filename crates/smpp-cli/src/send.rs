@@ -16,7 +16,7 @@ use smpp_proto::message::{
     ShortMessage,
 };
 use smpp_proto::pdu::SubmitSm;
-use smpp_proto::session::BindKind;
+use smpp_proto::session::{BindKind, SessionConfig};
 use smpp_tokio::{Client, Inbound};
 
 use crate::common::ConnectArgs;
@@ -97,6 +97,9 @@ pub struct SendArgs {
     /// Print one JSON object per line.
     #[arg(long)]
     pub json: bool,
+    /// How long to wait for the connection, the bind, each response and the unbind.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub response_timeout: Duration,
 }
 
 /// Runs `smpp send`.
@@ -120,11 +123,14 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         .context("cannot build the message")?;
     let (client, inbound) = args
         .connect
-        .connect(kind, args.connect.session_config())
+        .connect(
+            kind,
+            SessionConfig::default().with_response_timeout(args.response_timeout),
+        )
         .await?;
     let printer = Printer { json: args.json };
     let outcome = send_and_wait(&client, inbound, parts, &args, &printer).await;
-    let unbind = tokio::time::timeout(args.connect.response_timeout, client.unbind()).await;
+    let unbind = tokio::time::timeout(args.response_timeout, client.unbind()).await;
     if !matches!(unbind, Ok(Ok(()))) {
         tracing::warn!("unbind did not complete cleanly");
         client.close();

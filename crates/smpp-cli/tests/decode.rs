@@ -218,3 +218,11 @@ fn usage_errors_exit_2() {
     let out = smpp().args(["no-such-command"]).output().expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Every subcommand's arguments are consistent (no duplicate names between a
+/// subcommand and the flattened connection arguments, valid defaults...).
+#[test]
+fn command_line_definition_is_valid() {
+    use clap::CommandFactory as _;
+    smpp_cli::Cli::command().debug_assert();
+}
