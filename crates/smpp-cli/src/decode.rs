@@ -595,7 +595,13 @@ impl ReceiptReport {
         opt("done_date", self.done_date.clone());
         opt("err", self.error.clone());
         opt("network_error", self.network_error.clone());
-        opt("text", self.text.as_ref().map(|t| format!("{t:?}")));
+        opt(
+            "text",
+            self.text
+                .as_ref()
+                .filter(|t| !t.is_empty())
+                .map(|t| format!("{t:?}")),
+        );
         s
     }
 }

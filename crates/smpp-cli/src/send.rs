@@ -1,7 +1,7 @@
 //! `smpp send`: bind, submit one message (split into parts when needed),
 //! print each part's message id, and optionally wait for the receipts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -249,8 +249,27 @@ async fn send_and_wait(
     out: &Printer,
 ) -> anyhow::Result<bool> {
     let total = parts.len();
-    let results =
-        futures_util::future::join_all(parts.into_iter().map(|sm| client.submit(sm))).await;
+    let mut inbound = inbound;
+    // Receipts may come before the last part is answered: take them meanwhile, so the
+    // inbound window never fills (at most a few per part are kept).
+    let keep = 4 * total + 16;
+    let mut early = VecDeque::new();
+    let mut inbound_open = args.wait_receipt.is_some();
+    let submitting = futures_util::future::join_all(parts.into_iter().map(|sm| client.submit(sm)));
+    tokio::pin!(submitting);
+    let results = loop {
+        tokio::select! {
+            results = &mut submitting => break results,
+            request = inbound.recv(), if inbound_open => match request {
+                Some(request) => match request.receipt() {
+                    Some(receipt) if early.len() < keep => early.push_back(receipt),
+                    Some(_) => tracing::warn!("too many early receipts: one dropped"),
+                    None => tracing::info!("ignoring a message that is not a receipt"),
+                },
+                None => inbound_open = false,
+            },
+        }
+    };
     let mut ids = Vec::with_capacity(total);
     let mut ok = true;
     for (i, result) in results.into_iter().enumerate() {
@@ -285,7 +304,7 @@ async fn send_and_wait(
         return Ok(false);
     }
     match args.wait_receipt {
-        Some(wait) => wait_receipts(inbound, &ids, wait, out).await,
+        Some(wait) => wait_receipts(inbound, early, &ids, wait, out).await,
         None => Ok(true),
     }
 }
@@ -294,6 +313,7 @@ async fn send_and_wait(
 /// `wait` has passed. `Ok(true)` when every final state is DELIVRD.
 async fn wait_receipts(
     mut inbound: Inbound,
+    mut early: VecDeque<DeliveryReceipt>,
     ids: &[String],
     wait: Duration,
     out: &Printer,
@@ -308,22 +328,30 @@ async fn wait_receipts(
     let mut finals: Vec<Option<MessageState>> = vec![None; total];
     let deadline = tokio::time::Instant::now() + wait;
     while !pending.is_empty() {
-        let request = tokio::select! {
-            r = inbound.recv() => r,
-            () = tokio::time::sleep_until(deadline) => break,
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("smpp: interrupted while waiting for receipts");
-                return Ok(false);
+        let receipt = match early.pop_front() {
+            Some(receipt) => receipt,
+            None => {
+                let request = tokio::select! {
+                    r = inbound.recv() => r,
+                    () = tokio::time::sleep_until(deadline) => break,
+                    _ = tokio::signal::ctrl_c() => {
+                        eprintln!("smpp: interrupted while waiting for receipts");
+                        return Ok(false);
+                    }
+                };
+                let Some(request) = request else {
+                    eprintln!("smpp: error: the SMSC closed the session before every receipt came");
+                    return Ok(false);
+                };
+                // Dropping the request answers it with status 0, receipt or not.
+                match request.receipt() {
+                    Some(receipt) => receipt,
+                    None => {
+                        tracing::info!("ignoring a message that is not a receipt");
+                        continue;
+                    }
+                }
             }
-        };
-        let Some(request) = request else {
-            eprintln!("smpp: error: the SMSC closed the session before every receipt came");
-            return Ok(false);
-        };
-        // Dropping the request answers it with status 0, receipt or not.
-        let Some(receipt) = request.receipt() else {
-            tracing::info!("ignoring a message that is not a receipt");
-            continue;
         };
         let key = format.canonical_receipt(&receipt.id);
         let Some(&index) = pending.get(&key) else {
@@ -372,9 +400,8 @@ fn print_receipt(out: &Printer, index: usize, total: usize, id: &str, receipt: &
     let report = ReceiptReport::new(receipt);
     out.line(
         format!(
-            "part {}/{total} message_id {id} state {} {}",
+            "part {}/{total} message_id {id} receipt {}",
             index + 1,
-            report.state,
             report.summary()
         ),
         json!({"event": "receipt", "part": index + 1, "parts": total, "message_id": id,

@@ -172,7 +172,7 @@ async fn wait_receipt_delivered() {
     assert_eq!(lines[0], "part 1/1 message_id 0000A1B0");
     // The receipt says id 41392 (decimal): matched to 0000A1B0 by normalisation.
     assert!(
-        lines[1].starts_with("part 1/1 message_id 0000A1B0 state DELIVRD id \"41392\""),
+        lines[1] == "part 1/1 message_id 0000A1B0 receipt id \"41392\" state DELIVRD sub 1 dlvrd 1 err 000",
         "{stdout}"
     );
     assert_eq!(lines.last(), Some(&"final DELIVRD"));
@@ -363,4 +363,28 @@ async fn tls_with_ca_insecure_and_untrusted() {
     // --insecure without --tls is a usage error.
     let out = smpp(&["send", "--insecure", "--to", "1", "--text", "a"]).await;
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_before_the_responses_are_kept() {
+    let smsc = start().await;
+    let port = smsc.addr.port().to_string();
+    let long = "w".repeat(300); // 2 parts, each receipt answered before its response
+    let mut args = base(&port);
+    args.extend([
+        "--to",
+        "447700900007",
+        "--text",
+        &long,
+        "--wait-receipt",
+        "10s",
+    ]);
+    let started = std::time::Instant::now();
+    let out = smpp(&args).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.matches("state DELIVRD").count(), 2, "{stdout}");
+    assert!(stdout.ends_with("final DELIVRD\n"), "{stdout}");
+    // Nothing waited for a response timeout.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

@@ -3,7 +3,7 @@
 //!
 //! Outcomes by destination: `...1` receipt DELIVRD, `...2` receipt UNDELIV, `...3` no
 //! receipt at all, `...4` submit refused with ESME_RTHROTTLED, `...5` an ENROUTE receipt
-//! then DELIVRD. Message ids are 8 hex digits; the receipt text gives them in decimal
+//! then DELIVRD, `...7` a DELIVRD receipt sent (and answered) before the submit_sm_resp. Message ids are 8 hex digits; the receipt text gives them in decimal
 //! (no TLVs), so matching them needs the id normalisation. `...6`: the message is
 //! routed, as it is, as a mobile-originated deliver_sm to the receiver bound as
 //! `smppclient1` (ESME to ESME).
@@ -74,6 +74,24 @@ impl Handler for Fake {
             let source = sm.source_addr.clone();
             let destination = sm.destination_addr.clone();
             submitted.lock().unwrap().push(sm);
+            if outcome == b'7' && wants_receipt {
+                // The receipt before the response (SMSCs that are fast, or reorder).
+                let text = DeliveryReceipt::new(n.to_string(), MessageState::Delivered).to_text();
+                let receipt = DeliverSm {
+                    source_addr: destination.clone(),
+                    destination_addr: source.clone(),
+                    esm_class: 0x04,
+                    short_message: text.into_bytes().into(),
+                    ..Default::default()
+                };
+                conn.deliver(receipt)
+                    .await
+                    .map_err(|_| CommandStatus::SYSTEM_ERROR)?;
+                return Ok(SubmitSmResp {
+                    message_id: smpp_proto::pdu::COctetString::copy_from_str(&id),
+                    ..Default::default()
+                });
+            }
             let states: &[MessageState] = match outcome {
                 b'2' => &[MessageState::Undeliverable],
                 b'3' => &[],
