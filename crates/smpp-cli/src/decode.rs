@@ -28,7 +28,7 @@ const MAX_LINE: usize = 1 << 20;
 /// Arguments of `smpp decode`.
 #[derive(Debug, Args)]
 #[command(after_long_help = "INPUT:\n  \
-    Hex digits; whitespace, colons, commas and `0x` prefixes are ignored. The arguments are \
+    Hex digits; whitespace, colons, commas, dashes and `0x` prefixes are ignored. The arguments are \
     read as one continuous stream of PDUs, split by command_length. Without arguments, stdin \
     is read: each line holds one or more whole PDUs (blank lines and lines starting with `#` \
     are skipped), or, with --stream, all of stdin is one continuous stream (hex dumps wrapped \
@@ -43,9 +43,9 @@ const MAX_LINE: usize = 1 << 20;
     command_status, status, sequence_number, fields ([{name, value}] in wire order; octet \
     fields as hex), tlvs ([{tag, name, length, hex, value}]), message (data_coding, \
     alphabet, udh [{iei, name, detail}], text or binary hex, error) when the PDU carries \
-    user data, receipt (id, state, stat, submitted, delivered, submit_date, done_date, \
-    error, text, network_error) when it is a delivery receipt. Errors are objects with an \
-    `error` member: {error, line, offset, pdu_offset, command, status}.")]
+    user data, receipt (id, state, state_value, is_final, stat, submitted, delivered, submit_date, \
+    done_date, error, text, network_error) when it is a delivery receipt. Errors are objects with an \
+    `error` member: {error, line, offset, pdu_offset, command, status, fatal}.")]
 pub struct DecodeArgs {
     /// Hex PDUs (read from stdin when none is given).
     #[arg(value_name = "HEX")]
