@@ -381,3 +381,70 @@ async fn connections_beyond_the_limit_wait() {
         .expect("task");
     assert_eq!(status, 200);
 }
+
+/// An independent parser of the exposition format reads every sample back.
+#[test]
+fn metrics_parse_with_an_independent_parser() {
+    let m = Metrics::default();
+    m.bind(
+        smpp_proto::session::BindKind::Transmitter,
+        CommandStatus::OK,
+    );
+    m.session_opened();
+    m.request(
+        CommandId::SUBMIT_SM,
+        CommandStatus::OK,
+        Duration::from_millis(3),
+    );
+    m.request(
+        CommandId::SUBMIT_SM,
+        CommandStatus::OK,
+        Duration::from_millis(70),
+    );
+    m.pdu_out(CommandId::SUBMIT_SM_RESP, CommandStatus::OK);
+    m.receipt_queued();
+    m.final_state(smpp_proto::message::MessageState::Expired);
+    let text = m.render();
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("parses");
+    let value = |name: &str, label: Option<(&str, &str)>| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| s.value.clone())
+            .unwrap_or_else(|| panic!("{name} {label:?} missing"))
+    };
+    use prometheus_parse::Value;
+    assert!(matches!(
+        value("smpp_binds_total", Some(("kind", "transmitter"))),
+        Value::Counter(v) if v == 1.0
+    ));
+    assert!(matches!(value("smpp_sessions_open", None), Value::Gauge(v) if v == 1.0));
+    assert!(matches!(value("smpp_receipts_pending", None), Value::Gauge(v) if v == 1.0));
+    assert!(matches!(
+        value("smpp_messages_final_total", Some(("state", "EXPIRED"))),
+        Value::Counter(v) if v == 1.0
+    ));
+    match value(
+        "smpp_request_duration_seconds",
+        Some(("command", "submit_sm")),
+    ) {
+        Value::Histogram(buckets) => {
+            let at = |le: f64| {
+                buckets
+                    .iter()
+                    .find(|b| b.less_than == le || (b.less_than - le).abs() < 1e-12)
+                    .map(|b| b.count)
+            };
+            assert_eq!(at(0.005), Some(1.0));
+            assert_eq!(at(0.1), Some(2.0));
+            assert_eq!(at(f64::INFINITY), Some(2.0), "{buckets:?}");
+        }
+        other => panic!("not a histogram: {other:?}"),
+    }
+    assert_eq!(
+        scrape.docs.get("smpp_throttled_total").map(String::as_str),
+        Some("Requests refused with ESME_RTHROTTLED.")
+    );
+}
