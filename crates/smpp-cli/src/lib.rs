@@ -13,6 +13,7 @@ pub mod campaign;
 pub mod common;
 pub mod decode;
 pub mod listen;
+pub mod obs;
 pub mod send;
 pub mod serve;
 

@@ -1,14 +1,410 @@
-//! `smpp send`.
+//! `smpp send`: bind, submit one message (split into parts when needed),
+//! print each part's message id, and optionally wait for the receipts.
 
+use std::collections::{HashMap, VecDeque};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::Args;
+use anyhow::Context as _;
+use bytes::Bytes;
+use clap::{ArgGroup, Args, ValueEnum};
+use serde_json::json;
+use smpp_proto::message::charsets::Charset;
+use smpp_proto::message::concat::TextEncoding;
+use smpp_proto::message::{
+    DataCoding, DeliveryReceipt, Gsm7Alphabet, MessageIdFormat, MessageState, ReferenceCounter,
+    ShortMessage,
+};
+use smpp_proto::pdu::SubmitSm;
+use smpp_proto::session::{BindKind, SessionConfig};
+use smpp_tokio::{Client, Inbound};
+
+use crate::common::ConnectArgs;
+use crate::decode::{parse_hex, ReceiptReport};
+
+/// How the text (or the `--hex` octets) is coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Coding {
+    /// GSM 7-bit when every character has a GSM code, UCS-2 otherwise
+    /// (`--hex`: 8-bit binary, data_coding 0x04).
+    Auto,
+    /// GSM 7-bit default alphabet, data_coding 0x00 (unpacked septets).
+    Gsm7,
+    /// UCS-2 (UTF-16BE), data_coding 0x08.
+    Ucs2,
+    /// ISO-8859-1, data_coding 0x03.
+    Latin1,
+    /// 8-bit binary, data_coding 0x04 (`--text`: its UTF-8 octets).
+    Binary,
+}
+
+/// How `smpp send` binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SendBind {
+    /// bind_transceiver: receipts come back on the same bind (needed by --wait-receipt).
+    Transceiver,
+    /// bind_transmitter.
+    Transmitter,
+}
 
 /// Arguments of `smpp send`.
 #[derive(Debug, Args)]
-pub struct SendArgs {}
+#[command(
+    group(ArgGroup::new("content").required(true).args(["text", "hex"])),
+    after_long_help = "OUTPUT:\n  \
+    One line per part: `part I/N message_id ID`, or `part I/N error STATUS`. With \
+    --wait-receipt, one line per receipt: `part I/N message_id ID state STAT ...` \
+    (intermediate receipts too), then `final STAT` when every part has a final receipt. \
+    With --json, one object per line instead: {event: submitted|submit_failed|receipt|\
+    timeout|final, part, parts, message_id, status, error, receipt: {id, state, stat, \
+    submitted, delivered, submit_date, done_date, error, text, network_error}, state}.\n\n\
+    EXIT CODE:\n  \
+    0 when every part was accepted and, with --wait-receipt, every part's final receipt \
+    says DELIVRD in time. 1 on a failed bind or connection, any part answered with an error \
+    status or not answered, a receipt wait that times out, or a final state other than \
+    DELIVRD (UNDELIV, EXPIRED, REJECTD, DELETED, UNKNOWN, ACCEPTD...). 2 on usage errors."
+)]
+pub struct SendArgs {
+    /// Where to connect and how to bind.
+    #[command(flatten)]
+    pub connect: Box<ConnectArgs>,
+    /// Originator address (`+` or 7+ digits: international; up to 6 digits: short code;
+    /// else alphanumeric). Empty lets the SMSC choose.
+    #[arg(long, default_value = "")]
+    pub from: String,
+    /// Recipient address.
+    #[arg(long)]
+    pub to: String,
+    /// The message text.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// The user data as hex octets (sent as they are, split into parts when needed).
+    #[arg(long)]
+    pub hex: Option<String>,
+    /// Coding of the message.
+    #[arg(long, value_enum, default_value_t = Coding::Auto)]
+    pub coding: Coding,
+    /// Ask for a delivery receipt (registered_delivery 1).
+    #[arg(long)]
+    pub receipt: bool,
+    /// Ask for a receipt and wait this long (e.g. `30s`) for every part's final receipt;
+    /// binds as transceiver so the receipts come back on the same bind.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub wait_receipt: Option<Duration>,
+    /// How to bind (default: transmitter, or transceiver with --wait-receipt).
+    #[arg(long, value_enum)]
+    pub bind: Option<SendBind>,
+    /// Print one JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for the connection, the bind, each response and the unbind.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub response_timeout: Duration,
+}
 
 /// Runs `smpp send`.
-pub async fn run(_args: SendArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`smpp send` is not built yet")
+pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let kind = match (args.bind, args.wait_receipt.is_some()) {
+        (Some(SendBind::Transmitter), true) => {
+            eprintln!(
+                "smpp: error: --wait-receipt needs the receipts on the same bind: \
+                 use --bind transceiver (the default with --wait-receipt)"
+            );
+            return Ok(ExitCode::from(2));
+        }
+        (Some(SendBind::Transmitter), false) | (None, false) => BindKind::Transmitter,
+        (Some(SendBind::Transceiver), _) | (None, true) => BindKind::Transceiver,
+    };
+    let message = build_message(&args)?;
+    // Build the parts before binding: a text that cannot be coded fails without a connection.
+    let mut refs = ReferenceCounter::new(reference_seed());
+    let parts = message
+        .build(&mut refs)
+        .context("cannot build the message")?;
+    let (client, inbound) = args
+        .connect
+        .connect(
+            kind,
+            SessionConfig::default().with_response_timeout(args.response_timeout),
+        )
+        .await?;
+    let printer = Printer { json: args.json };
+    let outcome = send_and_wait(&client, inbound, parts, &args, &printer).await;
+    let unbind = tokio::time::timeout(args.response_timeout, client.unbind()).await;
+    if !matches!(unbind, Ok(Ok(()))) {
+        tracing::warn!("unbind did not complete cleanly");
+        client.close();
+    }
+    Ok(if outcome? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn reference_seed() -> u16 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u16)
+}
+
+/// The message as asked: text or octets, in the coding asked.
+fn build_message(args: &SendArgs) -> anyhow::Result<ShortMessage> {
+    let message = message_content(args.text.as_deref(), args.hex.as_deref(), args.coding)?
+        .from(args.from.as_str())
+        .to(args.to.as_str());
+    Ok(if args.receipt || args.wait_receipt.is_some() {
+        message.request_receipt()
+    } else {
+        message
+    })
+}
+
+/// A message (without addresses) from a text or hex octets in `coding`: what
+/// `smpp send --text/--hex --coding` and the HTTP MO injection accept.
+///
+/// Text: `auto` is GSM 7-bit when every character has a GSM code and UCS-2
+/// otherwise; `gsm7` fails on characters without one; `ucs2` and `latin1` code
+/// the text as asked (Latin-1 fails on characters outside it); `binary` sends
+/// its UTF-8 octets. Hex: the octets as they are, with data_coding 0x04 (`auto`,
+/// `binary`), 0x00 (`gsm7`, unpacked septets), 0x08 (`ucs2`) or 0x03 (`latin1`).
+pub fn message_content(
+    text: Option<&str>,
+    hex: Option<&str>,
+    coding: Coding,
+) -> anyhow::Result<ShortMessage> {
+    Ok(match (text, hex) {
+        (Some(text), None) => match coding {
+            Coding::Auto => ShortMessage::text(text),
+            Coding::Gsm7 => {
+                // Auto picks GSM 7-bit whenever the text has it; check it does.
+                TextEncoding::Gsm7(Gsm7Alphabet::DEFAULT)
+                    .encode(text)
+                    .context("the text cannot be coded in GSM 7-bit")?;
+                ShortMessage::text(text)
+            }
+            Coding::Ucs2 => {
+                if TextEncoding::Gsm7(Gsm7Alphabet::DEFAULT)
+                    .encode(text)
+                    .is_err()
+                {
+                    // Auto picks UCS-2 for it, split on character boundaries.
+                    ShortMessage::text(text)
+                } else {
+                    // GSM characters are all in the BMP: splitting the UTF-16 octets at
+                    // even offsets never cuts a character.
+                    ShortMessage::binary(smpp_proto::message::ucs2::encode(text), DataCoding::UCS2)
+                }
+            }
+            Coding::Latin1 => ShortMessage::binary(
+                Charset::Latin1
+                    .encode(text)
+                    .context("the text cannot be coded in Latin-1")?,
+                DataCoding::LATIN1,
+            ),
+            Coding::Binary => {
+                ShortMessage::binary(Bytes::copy_from_slice(text.as_bytes()), DataCoding::BINARY)
+            }
+        },
+        (None, Some(hex)) => {
+            let data = parse_hex(hex).map_err(|e| anyhow::anyhow!("hex: {e}"))?;
+            let dc = match coding {
+                Coding::Auto | Coding::Binary => DataCoding::BINARY,
+                Coding::Gsm7 => DataCoding::SMSC_DEFAULT,
+                Coding::Ucs2 => DataCoding::UCS2,
+                Coding::Latin1 => DataCoding::LATIN1,
+            };
+            ShortMessage::binary(data, dc)
+        }
+        (Some(_), Some(_)) => anyhow::bail!("give either a text or hex octets, not both"),
+        (None, None) => anyhow::bail!("give a text or hex octets"),
+    })
+}
+
+struct Printer {
+    json: bool,
+}
+
+impl Printer {
+    fn line(&self, text: String, json: serde_json::Value) {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        // A closed stdout must not stop the unbind; the exit code still tells.
+        let _ = if self.json {
+            writeln!(out, "{json}")
+        } else {
+            writeln!(out, "{text}")
+        };
+        let _ = out.flush();
+    }
+}
+
+/// Submits every part (pipelined), prints the ids, then waits for the receipts when asked.
+/// `Ok(true)`: everything accepted (and delivered).
+async fn send_and_wait(
+    client: &Client,
+    inbound: Inbound,
+    parts: Vec<SubmitSm>,
+    args: &SendArgs,
+    out: &Printer,
+) -> anyhow::Result<bool> {
+    let total = parts.len();
+    let mut inbound = inbound;
+    // Receipts may come before the last part is answered: take them meanwhile, so the
+    // inbound window never fills (at most a few per part are kept).
+    let keep = 4 * total + 16;
+    let mut early = VecDeque::new();
+    let mut inbound_open = args.wait_receipt.is_some();
+    let submitting = futures_util::future::join_all(parts.into_iter().map(|sm| client.submit(sm)));
+    tokio::pin!(submitting);
+    let results = loop {
+        tokio::select! {
+            results = &mut submitting => break results,
+            request = inbound.recv(), if inbound_open => match request {
+                Some(request) => match request.receipt() {
+                    Some(receipt) if early.len() < keep => early.push_back(receipt),
+                    Some(_) => tracing::warn!("too many early receipts: one dropped"),
+                    None => tracing::info!("ignoring a message that is not a receipt"),
+                },
+                None => inbound_open = false,
+            },
+        }
+    };
+    let mut ids = Vec::with_capacity(total);
+    let mut ok = true;
+    for (i, result) in results.into_iter().enumerate() {
+        let part = i + 1;
+        match result {
+            Ok(id) => {
+                let id = id.to_string_lossy().into_owned();
+                out.line(
+                    format!("part {part}/{total} message_id {id}"),
+                    json!({"event": "submitted", "part": part, "parts": total, "message_id": id}),
+                );
+                ids.push(id);
+            }
+            Err(e) => {
+                ok = false;
+                let status = match &e {
+                    smpp_tokio::Error::Status(s) | smpp_tokio::Error::GenericNack(s) => {
+                        Some(s.to_string())
+                    }
+                    _ => None,
+                };
+                out.line(
+                    format!("part {part}/{total} error {e}"),
+                    json!({"event": "submit_failed", "part": part, "parts": total,
+                           "status": status, "error": e.to_string()}),
+                );
+            }
+        }
+    }
+    if !ok {
+        eprintln!("smpp: error: not every part was accepted");
+        return Ok(false);
+    }
+    match args.wait_receipt {
+        Some(wait) => wait_receipts(inbound, early, &ids, wait, out).await,
+        None => Ok(true),
+    }
+}
+
+/// Waits until every part has a final receipt (matched by normalised message id) or
+/// `wait` has passed. `Ok(true)` when every final state is DELIVRD.
+async fn wait_receipts(
+    mut inbound: Inbound,
+    mut early: VecDeque<DeliveryReceipt>,
+    ids: &[String],
+    wait: Duration,
+    out: &Printer,
+) -> anyhow::Result<bool> {
+    let format = MessageIdFormat::default();
+    let total = ids.len();
+    let mut pending: HashMap<String, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (format.canonical_submit(id), i))
+        .collect();
+    let mut finals: Vec<Option<MessageState>> = vec![None; total];
+    let deadline = tokio::time::Instant::now() + wait;
+    while !pending.is_empty() {
+        let receipt = match early.pop_front() {
+            Some(receipt) => receipt,
+            None => {
+                let request = tokio::select! {
+                    r = inbound.recv() => r,
+                    () = tokio::time::sleep_until(deadline) => break,
+                    _ = tokio::signal::ctrl_c() => {
+                        eprintln!("smpp: interrupted while waiting for receipts");
+                        return Ok(false);
+                    }
+                };
+                let Some(request) = request else {
+                    eprintln!("smpp: error: the SMSC closed the session before every receipt came");
+                    return Ok(false);
+                };
+                // Dropping the request answers it with status 0, receipt or not.
+                match request.receipt() {
+                    Some(receipt) => receipt,
+                    None => {
+                        tracing::info!("ignoring a message that is not a receipt");
+                        continue;
+                    }
+                }
+            }
+        };
+        let key = format.canonical_receipt(&receipt.id);
+        let Some(&index) = pending.get(&key) else {
+            tracing::info!(id = %receipt.id, "ignoring a receipt for another message");
+            continue;
+        };
+        print_receipt(out, index, total, &ids[index], &receipt);
+        if receipt.state.is_final() {
+            pending.remove(&key);
+            finals[index] = Some(receipt.state);
+        }
+    }
+    let mut delivered = true;
+    for (i, state) in finals.iter().enumerate() {
+        if state.is_none() {
+            delivered = false;
+            out.line(
+                format!(
+                    "part {}/{total} message_id {} timeout: no final receipt within {}",
+                    i + 1,
+                    ids[i],
+                    humantime::format_duration(wait)
+                ),
+                json!({"event": "timeout", "part": i + 1, "parts": total, "message_id": ids[i]}),
+            );
+        }
+    }
+    if !delivered {
+        return Ok(false);
+    }
+    // The message's state: DELIVRD only when every part is.
+    let worst = finals
+        .iter()
+        .flatten()
+        .find(|s| **s != MessageState::Delivered)
+        .copied()
+        .unwrap_or(MessageState::Delivered);
+    out.line(
+        format!("final {}", worst.stat_word()),
+        json!({"event": "final", "parts": total, "state": worst.stat_word()}),
+    );
+    Ok(worst == MessageState::Delivered)
+}
+
+fn print_receipt(out: &Printer, index: usize, total: usize, id: &str, receipt: &DeliveryReceipt) {
+    let report = ReceiptReport::new(receipt);
+    out.line(
+        format!(
+            "part {}/{total} message_id {id} receipt {}",
+            index + 1,
+            report.summary()
+        ),
+        json!({"event": "receipt", "part": index + 1, "parts": total, "message_id": id,
+               "state": report.state, "receipt": report}),
+    );
 }

@@ -1,0 +1,371 @@
+//! The HTTP control API of `smpp serve`:
+//!
+//! - `POST /api/mo` with a JSON [`MoRequest`] (`from`, `to`, `text` or `hex`,
+//!   `coding`): sends a mobile-originated `deliver_sm` to the bound ESME that
+//!   serves `to`; answers a [`MoResponse`] (`message_ids`, one per part).
+//! - `GET /api/messages/{id}`: the message's state as JSON (404 when unknown).
+//! - `GET /metrics`: Prometheus text exposition format 0.0.4.
+//!
+//! Errors are JSON `{"error": "..."}` with a 4xx/5xx status. Request bodies
+//! are limited to [`MAX_BODY`] octets (413 beyond). What the server does is
+//! the [`Backend`]'s business; this module only speaks HTTP.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use clap::ValueEnum as _;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use serde::{Deserialize, Serialize};
+use smpp_proto::message::ShortMessage;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::send::{message_content, Coding};
+
+/// Largest request body accepted, in octets.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The `Content-Type` of `GET /metrics`.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// What the HTTP API asks of the server.
+pub trait Backend: Send + Sync + 'static {
+    /// Delivers a mobile-originated message to the ESME bound for `mo.to`; the
+    /// request has been checked ([`MoRequest::short_message`] succeeds). Fails
+    /// with 404 when no bound ESME serves that address.
+    fn inject_mo(&self, mo: MoRequest)
+        -> impl Future<Output = Result<MoResponse, ApiError>> + Send;
+
+    /// A message's state as JSON, `None` when the id is unknown.
+    fn message(&self, id: &str) -> Option<serde_json::Value>;
+
+    /// The metrics in the Prometheus text format (e.g. [`Metrics::render`](super::metrics::Metrics::render)).
+    fn metrics(&self) -> String;
+}
+
+/// The body of `POST /api/mo`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoRequest {
+    /// Originator (the mobile subscriber).
+    pub from: String,
+    /// Destination (an address a bound ESME serves).
+    pub to: String,
+    /// The text (exclusive with `hex`).
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The user data as hex octets (exclusive with `text`).
+    #[serde(default)]
+    pub hex: Option<String>,
+    /// `auto` (default), `gsm7`, `ucs2`, `latin1` or `binary`.
+    #[serde(default)]
+    pub coding: Option<String>,
+}
+
+impl MoRequest {
+    /// The coding asked (`auto` when absent).
+    pub fn coding(&self) -> Result<Coding, ApiError> {
+        match self.coding.as_deref() {
+            None => Ok(Coding::Auto),
+            Some(name) => Coding::from_str(name, true).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "unknown coding {name:?}: use auto, gsm7, ucs2, latin1 or binary"
+                ))
+            }),
+        }
+    }
+
+    /// The message, with `from` and `to` set; build its parts with
+    /// [`ShortMessage::build`] (a `deliver_sm` body is a `SubmitSm`). Fails
+    /// with 400 on a missing `to`, both or neither of `text`/`hex`, bad hex,
+    /// an unknown coding, or a text the coding cannot carry.
+    pub fn short_message(&self) -> Result<ShortMessage, ApiError> {
+        if self.to.trim().is_empty() {
+            return Err(ApiError::bad_request("`to` is empty"));
+        }
+        let coding = self.coding()?;
+        let message = message_content(self.text.as_deref(), self.hex.as_deref(), coding)
+            .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+        Ok(message.from(self.from.as_str()).to(self.to.as_str()))
+    }
+}
+
+/// The answer to `POST /api/mo`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MoResponse {
+    /// One id per `deliver_sm` part sent.
+    pub message_ids: Vec<String>,
+}
+
+/// An HTTP error: status code and message, sent as `{"error": message}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct ApiError {
+    /// HTTP status code (400, 404, 503...).
+    pub status: u16,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    /// Any status.
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, message)
+    }
+
+    /// 404: nothing there (no bound ESME for the address, unknown message id).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, message)
+    }
+
+    /// 502: the ESME refused or did not answer.
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        Self::new(502, message)
+    }
+
+    /// 503: the server cannot take it now (throttled, shutting down).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(503, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(serde_json::json!({ "error": self.message }))).into_response()
+    }
+}
+
+/// Connections served at once; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// Time a client has to send a request's headers (idle keep-alive connections
+/// are closed after it too).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Time a request may take from its headers to the answer, body included (408 beyond).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time given to requests in progress at shutdown before their connections are dropped.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The limits that keep slow or silent clients from holding resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Connections served at once ([`MAX_CONNECTIONS`]).
+    pub max_connections: usize,
+    /// Time to send a request's headers ([`HEADER_TIMEOUT`]).
+    pub header_timeout: Duration,
+    /// Time from headers to answer ([`REQUEST_TIMEOUT`]).
+    pub request_timeout: Duration,
+    /// Time for requests in progress at shutdown ([`SHUTDOWN_GRACE`]).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: MAX_CONNECTIONS,
+            header_timeout: HEADER_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
+            shutdown_grace: SHUTDOWN_GRACE,
+        }
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets the
+/// requests in progress finish (at most [`SHUTDOWN_GRACE`]) and returns.
+///
+/// At most [`MAX_CONNECTIONS`] connections are served at once, headers must
+/// arrive within [`HEADER_TIMEOUT`], and a request is answered within
+/// [`REQUEST_TIMEOUT`]: a slow or silent client cannot hold resources for long.
+pub async fn serve_http<B: Backend>(
+    listener: tokio::net::TcpListener,
+    backend: Arc<B>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    serve_http_with(listener, backend, shutdown, HttpLimits::default()).await
+}
+
+/// [`serve_http`] with other limits.
+pub async fn serve_http_with<B: Backend>(
+    listener: tokio::net::TcpListener,
+    backend: Arc<B>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: HttpLimits,
+) -> io::Result<()> {
+    let app = router_with(backend, limits.request_timeout);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        while connections.try_join_next().is_some() {}
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break, // never closed
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if is_per_connection(&e) => {
+                    tracing::debug!("accept: {e}");
+                    continue;
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!("http accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut stopping = stopping.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, "http connection: {e}");
+                    }
+                    return;
+                }
+                _ = stopping.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
+            }
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, "http connection: {e}");
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(limits.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+    }
+    Ok(())
+}
+
+/// Accept errors that concern one connection only.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// The routes, for embedding in another server.
+pub fn router<B: Backend>(backend: Arc<B>) -> Router {
+    router_with(backend, REQUEST_TIMEOUT)
+}
+
+fn router_with<B: Backend>(backend: Arc<B>, request_timeout: Duration) -> Router {
+    Router::new()
+        .route("/api/mo", post(post_mo::<B>))
+        .route("/api/messages/{id}", get(get_message::<B>))
+        .route("/metrics", get(get_metrics::<B>))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(refuse_large_bodies))
+        .layer(axum::middleware::from_fn_with_state(
+            request_timeout,
+            time_limit,
+        ))
+        .with_state(backend)
+}
+
+/// Answers 408 when a request (reading its body included) takes longer than the limit.
+async fn time_limit(
+    State(limit): State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(408, "request took too long").into_response(),
+    }
+}
+
+/// Refuses a body announced larger than [`MAX_BODY`] before reading it (the
+/// body limit alone would wait for the octets to arrive).
+async fn refuse_large_bodies(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY as u64) {
+        return ApiError::new(413, format!("body larger than {MAX_BODY} octets")).into_response();
+    }
+    next.run(request).await
+}
+
+async fn post_mo<B: Backend>(
+    State(backend): State<Arc<B>>,
+    body: Result<Json<MoRequest>, JsonRejection>,
+) -> Result<Json<MoResponse>, ApiError> {
+    let Json(mo) = body.map_err(|e| {
+        let status = e.status();
+        let message = e.body_text();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(413, format!("body larger than {MAX_BODY} octets"))
+        } else {
+            ApiError::bad_request(message)
+        }
+    })?;
+    mo.short_message()?;
+    backend.inject_mo(mo).await.map(Json)
+}
+
+async fn get_message<B: Backend>(
+    State(backend): State<Arc<B>>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    backend
+        .message(&id)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no message {id:?}")))
+}
+
+async fn get_metrics<B: Backend>(State(backend): State<Arc<B>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
+        backend.metrics(),
+    )
+}
