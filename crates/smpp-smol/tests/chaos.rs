@@ -158,6 +158,8 @@ async fn hammer(
     )
 }
 
+// The guard only serializes whole tests, each on its own `block_on` thread.
+#[allow(clippy::await_holding_lock)]
 async fn a_thousand_cuts(rt: Rt) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (upstream, server, _serving) = start_server(rt).await;
@@ -190,6 +192,8 @@ async fn a_thousand_cuts(rt: Rt) {
     settle("file descriptors", || open_fds() <= fds_before).await;
 }
 
+// The guard only serializes whole tests, each on its own `block_on` thread.
+#[allow(clippy::await_holding_lock)]
 async fn stalls_and_half_closes(rt: Rt) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (upstream, server, _serving) = start_server(rt).await;
