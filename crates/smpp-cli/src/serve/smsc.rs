@@ -207,16 +207,6 @@ fn parts_of(esm_class: u8, short_message: &[u8], tlvs: &Tlvs) -> u32 {
     1
 }
 
-/// Whether `registered_delivery` asks for a receipt for this final state.
-fn receipt_requested(registered_delivery: u8, state: MessageState) -> bool {
-    match registered_delivery & 0x03 {
-        0x01 => true,
-        0x02 => state != MessageState::Delivered,
-        0x03 => state == MessageState::Delivered,
-        _ => false,
-    }
-}
-
 /// What a submission's rule scan decided.
 enum Decision {
     Refuse(CommandStatus, Option<Duration>),
@@ -377,8 +367,16 @@ impl Smsc {
         self.wake.notify_one();
     }
 
+    /// Parks a job until a receiver of `account` binds. The check runs under
+    /// the waiting-list lock, which a bind takes (after registering itself)
+    /// to release the jobs: a bind cannot slip between the two.
     fn wait_for_receiver(&self, account: &str, id: u64, job: Job) {
-        lock(&self.waiting)
+        let mut waiting = lock(&self.waiting);
+        if self.receiver(account, None).is_some() {
+            drop(waiting);
+            return self.schedule(now_ms() + BINDING_RETRY.as_millis() as u64, id, job);
+        }
+        waiting
             .entry(account.to_owned())
             .or_default()
             .push((id, job));
@@ -660,7 +658,6 @@ impl Smsc {
             submit_ms: now,
             outcome,
             route,
-            receipts_wanted: false,
             receipts_sent: 0,
             reported: false,
         };
@@ -1378,23 +1375,19 @@ impl Smsc {
             });
             changed = true;
         }
-        let wanted = record.kind == Kind::Message
-            && receipt_requested(record.registered_delivery, state)
-            && (record.receipts_sent as usize) < record.dests.len();
-        let mut latest = self.update(id, |r| {
-            r.reported |= changed;
-            r.receipts_wanted = wanted;
-        });
-        if wanted {
-            latest = self
-                .send_receipts(record, state, done, error)
-                .await
-                .or(latest);
-        }
-        if let Some(r) = latest {
-            if changed || wanted {
-                self.persist(&r).await;
-            }
+        let wanted = record.receipts_owed(now);
+        let reported = if changed {
+            self.update(id, |r| r.reported = true)
+        } else {
+            None
+        };
+        let sent = if wanted {
+            self.send_receipts(record, state, done, error).await
+        } else {
+            None
+        };
+        if let Some(r) = sent.or(reported) {
+            self.persist(&r).await;
         }
     }
 

@@ -96,8 +96,7 @@ pub(crate) struct Record {
     pub outcome: Outcome,
     /// ESME-to-ESME: the account whose receiver gets it as a deliver_sm.
     pub route: Option<String>,
-    /// Receipts to send (one per destination) and how many were sent.
-    pub receipts_wanted: bool,
+    /// Receipts sent (one is owed per destination when registered_delivery asks).
     pub receipts_sent: u32,
     /// The final state was reported to the observer.
     pub reported: bool,
@@ -134,11 +133,28 @@ impl Record {
         self.state_at(now_ms).1.is_some()
     }
 
+    /// Whether receipts are still owed at `now_ms` (final, asked for, not all sent).
+    pub(crate) fn receipts_owed(&self, now_ms: u64) -> bool {
+        let (state, done, _) = self.state_at(now_ms);
+        self.kind == Kind::Message
+            && done.is_some()
+            && receipt_requested(self.registered_delivery, state)
+            && (self.receipts_sent as usize) < self.dests.len()
+    }
+
     /// Whether it still needs something done (receipts, routing, reporting).
     pub(crate) fn has_work(&self, now_ms: u64, report: bool) -> bool {
-        !self.is_final(now_ms)
-            || (self.receipts_wanted && (self.receipts_sent as usize) < self.dests.len())
-            || (report && !self.reported)
+        !self.is_final(now_ms) || self.receipts_owed(now_ms) || (report && !self.reported)
+    }
+}
+
+/// Whether `registered_delivery` asks for a receipt for this final state.
+pub(crate) fn receipt_requested(registered_delivery: u8, state: MessageState) -> bool {
+    match registered_delivery & 0x03 {
+        0x01 => true,
+        0x02 => state != MessageState::Delivered,
+        0x03 => state == MessageState::Delivered,
+        _ => false,
     }
 }
 
@@ -367,7 +383,6 @@ mod tests {
                 error: 0,
             },
             route: None,
-            receipts_wanted: true,
             receipts_sent: 0,
             reported: false,
         }
