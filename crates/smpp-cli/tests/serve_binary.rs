@@ -374,3 +374,114 @@ async fn kill_9_and_restart_loses_nothing() {
     rx.unbind().await.unwrap();
     drain.await.unwrap();
 }
+
+#[tokio::test]
+async fn config_file_sets_accounts_and_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("smsc.toml");
+    std::fs::write(
+        &config,
+        r##"
+memory = true
+dlr_delay = "0s"
+
+[[account]]
+system_id = "bob"
+password = "pw"
+
+[[rule]]
+prefix = "4479"
+state = "UNDELIV"
+error = 9
+
+[[rule]]
+contains = "#THROTTLE"
+status = "ESME_RTHROTTLED"
+"##,
+    )
+    .unwrap();
+    let serve = Serve::spawn(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    assert!(serve.lines.iter().any(|l| l == "store: in memory"));
+    let (client, mut inbound) = bind_as(serve.smpp(), BindKind::Transceiver, "bob", "pw")
+        .await
+        .unwrap();
+    let mut to_fail = sm("x", 1);
+    to_fail.destination_addr = "447900000001".into();
+    let id = client.submit(to_fail).await.unwrap();
+    let req = timeout(WAIT, inbound.recv()).await.unwrap().unwrap();
+    let receipt = req.receipt().unwrap();
+    assert_eq!(receipt.id, id.to_string_lossy());
+    assert_eq!(receipt.state, MessageState::Undeliverable);
+    assert_eq!(receipt.error.as_deref(), Some("009"));
+    drop(req);
+    let e = client.submit(sm("#THROTTLE", 0)).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Status(CommandStatus::THROTTLED)),
+        "{e:?}"
+    );
+    client.unbind().await.unwrap();
+
+    // A bad file is a start-up error, not a silent default.
+    std::fs::write(&config, "[[rule]]\nprefix = \"1\"\nstate = \"NOPE\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smpp"))
+        .args(["serve", "--config", config.to_str().unwrap(), "--memory"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NOPE"));
+}
+
+/// Raw bytes on the wire: an unknown command id gets generic_nack
+/// ESME_RINVCMDID, and the session (and the server) carry on.
+#[tokio::test]
+async fn unknown_command_gets_generic_nack_and_the_session_carries_on() {
+    use smpp_proto::pdu::{Pdu, SequenceNumber};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::spawn(&["--listen", "127.0.0.1:0", "--memory"], dir.path());
+    let mut tcp = tokio::net::TcpStream::connect(serve.smpp()).await.unwrap();
+    let bind = Pdu::request(
+        SequenceNumber::new(1),
+        Body::BindTransmitter(bind_pdu("smppclient1", "password")),
+    );
+    tcp.write_all(&bind.to_vec().unwrap()).await.unwrap();
+    async fn read_pdu(tcp: &mut tokio::net::TcpStream) -> (u32, u32, u32) {
+        let mut header = [0u8; 16];
+        timeout(WAIT, tcp.read_exact(&mut header))
+            .await
+            .unwrap()
+            .unwrap();
+        let word = |i: usize| u32::from_be_bytes(header[i..i + 4].try_into().unwrap());
+        let mut body = vec![0u8; (word(0) as usize).saturating_sub(16)];
+        tcp.read_exact(&mut body).await.unwrap();
+        (word(4), word(8), word(12))
+    }
+    assert_eq!(
+        read_pdu(&mut tcp).await,
+        (0x8000_0002, 0, 1),
+        "bind_transmitter_resp OK"
+    );
+    // command_id 0x00000077 does not exist.
+    let unknown = [0, 0, 0, 16, 0, 0, 0, 0x77, 0, 0, 0, 0, 0, 0, 0, 2];
+    tcp.write_all(&unknown).await.unwrap();
+    assert_eq!(
+        read_pdu(&mut tcp).await,
+        (0x8000_0000, CommandStatus::INVALID_COMMAND_ID.0, 2),
+        "generic_nack ESME_RINVCMDID"
+    );
+    let enquire = Pdu::enquire_link(SequenceNumber::new(3));
+    tcp.write_all(&enquire.to_vec().unwrap()).await.unwrap();
+    assert_eq!(
+        read_pdu(&mut tcp).await,
+        (0x8000_0015, 0, 3),
+        "enquire_link_resp"
+    );
+}

@@ -677,3 +677,84 @@ async fn data_sm_and_broadcast_operations() {
     client.unbind().await.unwrap();
     srv.shutdown().await.unwrap();
 }
+
+/// Records what the SMSC reports.
+#[derive(Default)]
+struct Recorder {
+    events: std::sync::Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    fn push(&self, e: String) {
+        self.events.lock().unwrap().push(e);
+    }
+
+    fn has(&self, prefix: &str) -> bool {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.starts_with(prefix))
+    }
+}
+
+impl serve::Observer for Recorder {
+    fn session_opened(&self, connection: u64, _: Option<std::net::SocketAddr>) {
+        self.push(format!("opened {connection}"));
+    }
+    fn session_closed(&self, _: u64, account: Option<&str>) {
+        self.push(format!("closed {account:?}"));
+    }
+    fn bind(&self, e: &serve::BindEvent<'_>) {
+        self.push(format!("bind {} {:?} {}", e.system_id, e.kind, e.status));
+    }
+    fn request(&self, e: &serve::RequestEvent<'_>) {
+        self.push(format!("request {} {} {}", e.account, e.command, e.status));
+    }
+    fn throttled(&self, account: &str) {
+        self.push(format!("throttled {account}"));
+    }
+    fn receipt(&self, _: &str, id: &str, e: serve::ReceiptEvent) {
+        self.push(format!("receipt {e:?} {id}"));
+    }
+    fn final_state(&self, e: &serve::FinalEvent<'_>) {
+        self.push(format!(
+            "final {} {} {} {:?} {}",
+            e.account, e.message_id, e.state, e.billing_identification, e.parts
+        ));
+    }
+    fn wants_final_states(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn the_observer_hears_binds_requests_receipts_and_final_states() {
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let srv = serve::start_with(ServeConfig::for_tests(), recorder.clone())
+        .await
+        .unwrap();
+    let refused = bind_with(&srv, BindKind::Transmitter, "smppclient1", "nope", "").await;
+    assert!(refused.is_err());
+    let (client, mut inbound) = bind(&srv, BindKind::Transceiver).await;
+    let mut submit = sm("447700900002", "billed", 1);
+    submit
+        .tlvs
+        .set(TlvTag::BILLING_IDENTIFICATION, &[0x01, b'B', b'7'])
+        .unwrap();
+    let id = client.submit(submit).await.unwrap();
+    let id = id.to_string_lossy().into_owned();
+    drop(next(&mut inbound).await);
+    client.unbind().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(recorder.has("opened "));
+    assert!(recorder.has("bind smppclient1 Transmitter ESME_RINVPASWD"));
+    assert!(recorder.has("bind smppclient1 Transceiver ESME_ROK"));
+    assert!(recorder.has("request smppclient1 submit_sm ESME_ROK"));
+    assert!(recorder.has(&format!("receipt Sent {id}")));
+    assert!(recorder.has(&format!(
+        "final smppclient1 {id} DELIVRD Some([1, 66, 55]) 1"
+    )));
+    assert!(recorder.has("closed Some(\"smppclient1\")"));
+    srv.shutdown().await.unwrap();
+}

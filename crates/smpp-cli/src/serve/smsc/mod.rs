@@ -11,7 +11,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -149,6 +149,8 @@ pub struct Smsc {
     deliveries: Arc<Semaphore>,
     /// Error answers per message (receipts, routed deliveries) while retrying.
     attempts: Mutex<HashMap<u64, u32>>,
+    /// Bound receivers that registered an address range.
+    ranges: AtomicUsize,
     stopping: AtomicBool,
 }
 
@@ -260,6 +262,7 @@ impl Smsc {
             wake: Notify::new(),
             deliveries: Arc::new(Semaphore::new(MAX_DELIVERIES)),
             attempts: Mutex::new(HashMap::new()),
+            ranges: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             config,
         });
@@ -449,6 +452,10 @@ impl Smsc {
     /// `address_range` (a regular expression) matches, else a configured
     /// route's account.
     fn route_for(&self, destination: &str) -> Option<String> {
+        // The hot path: no receiver registered a range, no route configured.
+        if self.ranges.load(Ordering::Acquire) == 0 && self.config.routes.is_empty() {
+            return None;
+        }
         let by_range = lock(&self.sessions).values().flatten().find_map(|e| {
             (e.receives() && e.range.as_ref().is_some_and(|r| r.is_match(destination)))
                 .then(|| e.account.clone())
@@ -519,8 +526,14 @@ impl Smsc {
             let (smsc, watched) = (self.clone(), conn.clone());
             tokio::spawn(async move {
                 watched.closed().await;
-                let gone = lock(&smsc.sessions).remove(&watched.id());
-                let account = gone.flatten().map(|e| e.account);
+                let gone = lock(&smsc.sessions).remove(&watched.id()).flatten();
+                if gone
+                    .as_ref()
+                    .is_some_and(|e| e.receives() && e.range.is_some())
+                {
+                    smsc.ranges.fetch_sub(1, Ordering::AcqRel);
+                }
+                let account = gone.map(|e| e.account);
                 smsc.observer
                     .session_closed(watched.id(), account.as_deref());
             });
@@ -592,6 +605,13 @@ impl Smsc {
             if bound >= max {
                 return Err(CommandStatus::BIND_FAILED);
             }
+        }
+        if !sessions.contains_key(&conn.id()) {
+            // Closed while binding: the close watcher already ran.
+            return Err(CommandStatus::BIND_FAILED);
+        }
+        if matches!(kind, BindKind::Receiver | BindKind::Transceiver) && range.is_some() {
+            self.ranges.fetch_add(1, Ordering::AcqRel);
         }
         sessions.insert(
             conn.id(),
