@@ -182,7 +182,19 @@ impl Smsc {
         }
     }
 
+    /// Runs one job; a job for a message another job is working on waits
+    /// (so a receipt is never sent twice by two jobs at once).
     async fn run_job(&self, id: u64, job: Job) {
+        if !lock(&self.busy).insert(id) {
+            return self.schedule(now_ms() + BINDING_RETRY.as_millis() as u64, id, job);
+        }
+        struct Release<'a>(&'a Smsc, u64);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                lock(&self.0.busy).remove(&self.1);
+            }
+        }
+        let _release = Release(self, id);
         match job {
             Job::Route => self.route(id).await,
             Job::Finalize => self.finalize(id).await,

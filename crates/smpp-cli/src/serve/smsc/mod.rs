@@ -10,7 +10,7 @@
 //! the final state from the clock.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -151,6 +151,8 @@ pub struct Smsc {
     attempts: Mutex<HashMap<u64, u32>>,
     /// Bound receivers that registered an address range.
     ranges: AtomicUsize,
+    /// Messages a job is working on.
+    busy: Mutex<HashSet<u64>>,
     stopping: AtomicBool,
 }
 
@@ -263,6 +265,7 @@ impl Smsc {
             deliveries: Arc::new(Semaphore::new(MAX_DELIVERIES)),
             attempts: Mutex::new(HashMap::new()),
             ranges: AtomicUsize::new(0),
+            busy: Mutex::new(HashSet::new()),
             stopping: AtomicBool::new(false),
             config,
         });
