@@ -23,6 +23,31 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The baseline: a server that answers every submit_sm with a constant id.
+struct Trivial;
+
+impl smpp_tokio::Handler for Trivial {
+    async fn bind(
+        &self,
+        _: &smpp_tokio::Connection,
+        _: BindKind,
+        _: &Bind,
+    ) -> Result<(), smpp_proto::pdu::CommandStatus> {
+        Ok(())
+    }
+
+    async fn submit_sm(
+        &self,
+        _: &smpp_tokio::Connection,
+        _: SubmitSm,
+    ) -> Result<smpp_proto::pdu::SubmitSmResp, smpp_proto::pdu::CommandStatus> {
+        Ok(smpp_proto::pdu::SubmitSmResp {
+            message_id: "1".into(),
+            ..Default::default()
+        })
+    }
+}
+
 #[test]
 #[ignore = "a measurement: run with --release --ignored --nocapture"]
 fn submit_sm_throughput_one_bind() {
@@ -32,24 +57,46 @@ fn submit_sm_throughput_one_bind() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let n = env("SERVE_BENCH_N", 1_000_000);
-        let window = env("SERVE_BENCH_WINDOW", 256);
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServeConfig::for_tests();
         if env("SERVE_BENCH_STORE", 0) == 1 {
             config.store = StoreConfig::Path(dir.path().join("store"));
         }
+        config.max_messages = env("SERVE_BENCH_MAX_MESSAGES", config.max_messages);
         let srv = serve::start(config).await.unwrap();
+        drive("smpp serve", srv.smpp_addr()).await;
+        srv.shutdown().await.unwrap();
+        // The same client against smpp-tokio's Server with a trivial handler.
+        let config = smpp_tokio::ServerConfig::default().with_session(
+            SessionConfig::default()
+                .with_max_inbound(1024)
+                .with_max_in_flight(64),
+        );
+        let server = smpp_tokio::Server::bind("127.0.0.1:0", Trivial, config)
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let handle = server.handle();
+        let running = tokio::spawn(server.run());
+        drive("trivial handler", addr).await;
+        handle.shutdown();
+        running.await.unwrap().unwrap();
+    });
+}
+
+async fn drive(label: &str, addr: std::net::SocketAddr) {
+    {
+        let n = env("SERVE_BENCH_N", 1_000_000);
+        let window = env("SERVE_BENCH_WINDOW", 256);
         let bind = Bind {
             system_id: "smppclient1".into(),
             password: "password".into(),
             ..Default::default()
         };
         let session = SessionConfig::default().with_max_in_flight(window);
-        let (client, _inbound) =
-            Client::connect(srv.smpp_addr(), BindKind::Transmitter, bind, session)
-                .await
-                .unwrap();
+        let (client, _inbound) = Client::connect(addr, BindKind::Transmitter, bind, session)
+            .await
+            .unwrap();
         let sm = SubmitSm {
             source_addr: "447700900001".into(),
             destination_addr: "447700900002".into(),
@@ -77,11 +124,10 @@ fn submit_sm_throughput_one_bind() {
         }
         let elapsed = started.elapsed();
         println!(
-            "submit_sm: {n} in {:.2?} = {:.0}/s (window {window}, errors {errors})",
+            "{label}: submit_sm {n} in {:.2?} = {:.0}/s (window {window}, errors {errors})",
             elapsed,
             n as f64 / elapsed.as_secs_f64()
         );
         client.unbind().await.unwrap();
-        srv.shutdown().await.unwrap();
-    });
+    }
 }

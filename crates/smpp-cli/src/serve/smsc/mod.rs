@@ -644,6 +644,36 @@ impl Handler for SmscHandler {
     }
 
     fn request(&self, conn: &Connection, pdu: Pdu) -> impl Answer<Body> {
-        self.0.answer(conn, pdu)
+        // The common case needs no state machine (nor its allocation).
+        match self.0.answer_now(conn, pdu) {
+            Ok(answer) => Quick::Ready(Some(answer)),
+            Err(pdu) => Quick::Later(Box::pin(self.0.answer(conn, pdu))),
+        }
+    }
+}
+
+/// An answer ready at once, or a boxed future.
+// Unboxed on purpose: the ready answer is the hot path.
+#[allow(clippy::large_enum_variant)]
+enum Quick<F> {
+    Ready(Option<Result<Body, CommandStatus>>),
+    Later(std::pin::Pin<Box<F>>),
+}
+
+impl<F: std::future::Future<Output = Result<Body, CommandStatus>>> std::future::Future
+    for Quick<F>
+{
+    type Output = Result<Body, CommandStatus>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.get_mut() {
+            Quick::Ready(answer) => {
+                std::task::Poll::Ready(answer.take().unwrap_or(Err(CommandStatus::SYSTEM_ERROR)))
+            }
+            Quick::Later(future) => future.as_mut().poll(cx),
+        }
     }
 }

@@ -21,10 +21,9 @@ use super::{format_id, lock, parse_id, parts_of, text, Decision, Job, Smsc};
 impl Smsc {
     // ---- submissions ----
 
-    /// Accepts one message: the common part of submit_sm, data_sm and
-    /// submit_multi. Returns the id, or the status to answer.
+    /// Builds the record of an accepted message and the job it needs later.
     #[allow(clippy::too_many_arguments)]
-    pub(super) async fn accept(
+    fn record(
         &self,
         kind: Kind,
         account: &str,
@@ -33,7 +32,7 @@ impl Smsc {
         state: MessageState,
         error: u16,
         route: Option<String>,
-    ) -> Result<u64, CommandStatus> {
+    ) -> (Record, Option<(u64, Job)>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let now = now_ms();
         let outcome = if route.is_some() {
@@ -80,15 +79,89 @@ impl Smsc {
             }
             _ => None,
         };
-        if self.disk.is_some() {
-            // Durable before it is acknowledged (and before any job sees it).
-            self.persist_durable(&record).await?;
-        }
+        (record, job)
+    }
+
+    /// Keeps an accepted (and, with a persistent store, durable) record and
+    /// arms its job.
+    fn keep(&self, record: Record, job: Option<(u64, Job)>) -> u64 {
+        let id = record.id;
         self.insert(record);
         if let Some((due, job)) = job {
             self.schedule(due, id, job);
         }
-        Ok(id)
+        id
+    }
+
+    /// Accepts one message: the common part of submit_sm, data_sm and
+    /// submit_multi. Returns the id, or the status to answer.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn accept(
+        &self,
+        kind: Kind,
+        account: &str,
+        sm: &SubmitSm,
+        dests: Vec<Addr>,
+        state: MessageState,
+        error: u16,
+        route: Option<String>,
+    ) -> Result<u64, CommandStatus> {
+        let (record, job) = self.record(kind, account, sm, dests, state, error, route);
+        if self.disk.is_some() {
+            // Durable before it is acknowledged (and before any job sees it).
+            self.persist_durable(&record).await?;
+        }
+        Ok(self.keep(record, job))
+    }
+
+    /// The hot path, answered without a future: a submit_sm with the
+    /// in-memory store and no response delay. Hands the PDU back otherwise.
+    // The PDU goes back by value: no copy, no allocation on the slow path either.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn answer_now(
+        &self,
+        conn: &Connection,
+        pdu: Pdu,
+    ) -> Result<Result<Body, CommandStatus>, Pdu> {
+        if self.disk.is_some() {
+            return Err(pdu);
+        }
+        let Body::SubmitSm(sm) = &pdu.body else {
+            return Err(pdu);
+        };
+        let started = Instant::now();
+        let account = conn.system_id().unwrap_or_default();
+        let destination = text(&sm.destination_addr);
+        let decision = self.decide(&destination, sm.payload());
+        let result = match decision {
+            Decision::Refuse(_, Some(_)) | Decision::Accept { delay: Some(_), .. } => {
+                return Err(pdu)
+            }
+            _ if self.throttled(account) => Err(CommandStatus::THROTTLED),
+            Decision::Refuse(status, None) => Err(status),
+            Decision::Accept { state, error, .. } => {
+                let route = self.route_for(&destination);
+                let dests = vec![Addr {
+                    ton: sm.dest_addr_ton,
+                    npi: sm.dest_addr_npi,
+                    addr: destination,
+                }];
+                let (record, job) =
+                    self.record(Kind::Message, account, sm, dests, state, error, route);
+                let id = self.keep(record, job);
+                Ok(Body::SubmitSmResp(SubmitSmResp {
+                    message_id: format_id(id).into(),
+                    ..Default::default()
+                }))
+            }
+        };
+        self.observer.request(&RequestEvent {
+            account,
+            command: pdu.command_id(),
+            status: result.as_ref().err().copied().unwrap_or(CommandStatus::OK),
+            latency: started.elapsed(),
+        });
+        Ok(result)
     }
 
     pub(super) async fn submit_sm(
