@@ -758,3 +758,36 @@ async fn the_observer_hears_binds_requests_receipts_and_final_states() {
     assert!(recorder.has("closed Some(\"smppclient1\")"));
     srv.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn memory_is_bounded_queue_full_then_free_again() {
+    let mut config = ServeConfig::for_tests();
+    config.max_messages = 64; // at most 128 held while they wait for a receiver
+    let srv = server(config).await;
+    let (tx, _i) = bind(&srv, BindKind::Transmitter).await;
+    let mut accepted = 0;
+    let mut refusal = None;
+    for _ in 0..300 {
+        match tx.submit(sm("4477", "waits", 1)).await {
+            Ok(_) => accepted += 1,
+            Err(e) => {
+                refusal = Some(status(e));
+                break;
+            }
+        }
+    }
+    assert_eq!(refusal, Some(CommandStatus::MESSAGE_QUEUE_FULL));
+    assert!((100..=140).contains(&accepted), "{accepted}");
+    // A receiver takes the receipts; the messages then need nothing more.
+    let (rx, mut inbound) = bind(&srv, BindKind::Receiver).await;
+    for _ in 0..accepted {
+        drop(next(&mut inbound).await);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..200 {
+        tx.submit(sm("4477", "fits again", 0)).await.unwrap();
+    }
+    rx.unbind().await.unwrap();
+    tx.unbind().await.unwrap();
+    srv.shutdown().await.unwrap();
+}

@@ -46,9 +46,11 @@ use smpp_proto::pdu::CommandStatus;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2775";
 /// The default store directory.
 pub const DEFAULT_STORE: &str = "./smpp-data";
-/// Messages kept in memory at most (older final ones are forgotten, or read
-/// back from the persistent store).
-pub const DEFAULT_MAX_MESSAGES: usize = 1_000_000;
+/// Messages kept in memory (older final ones are forgotten, or read back
+/// from the persistent store). Twice as many messages still waiting for
+/// something (a receipt nobody binds for) make submissions fail with
+/// ESME_RMSGQFUL: memory stays bounded whatever the ESMEs do.
+pub const DEFAULT_MAX_MESSAGES: usize = 100_000;
 
 /// One account allowed to bind.
 #[derive(Clone, Deserialize, PartialEq, Eq)]

@@ -74,7 +74,8 @@ pub(crate) enum Kind {
 pub(crate) struct Record {
     pub id: u64,
     pub kind: Kind,
-    pub account: String,
+    /// Shared by every record of the account.
+    pub account: Arc<str>,
     pub service_type: String,
     pub source: Addr,
     pub dests: Vec<Addr>,
@@ -359,7 +360,7 @@ mod tests {
         Record {
             id,
             kind: Kind::Message,
-            account: "a".into(),
+            account: Arc::from("a"),
             service_type: String::new(),
             source: Addr::default(),
             dests: vec![Addr {

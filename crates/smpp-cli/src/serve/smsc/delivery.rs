@@ -108,7 +108,7 @@ impl Smsc {
         let (state, done, error) = record.state_at(now_ms());
         Some(MessageView {
             id: format_id(record.id),
-            account: record.account,
+            account: record.account.to_string(),
             source: record.source,
             destinations: record.dests,
             state: state.stat_word(),

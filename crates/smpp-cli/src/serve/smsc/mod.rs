@@ -89,6 +89,8 @@ impl Window {
 }
 
 struct AccountState {
+    /// The system_id, shared by the account's records.
+    name: Arc<str>,
     password: Vec<u8>,
     window: Window,
 }
@@ -153,6 +155,10 @@ pub struct Smsc {
     ranges: AtomicUsize,
     /// Messages a job is working on.
     busy: Mutex<HashSet<u64>>,
+    /// Records in memory.
+    stored: AtomicUsize,
+    /// When [`full`](Smsc::full) last swept, ms since the epoch.
+    last_sweep: AtomicU64,
     stopping: AtomicBool,
 }
 
@@ -238,6 +244,7 @@ impl Smsc {
                 (
                     a.system_id.clone(),
                     AccountState {
+                        name: Arc::from(a.system_id.as_str()),
                         password: a.password.as_bytes().to_vec(),
                         window: Window::default(),
                     },
@@ -266,6 +273,8 @@ impl Smsc {
             attempts: Mutex::new(HashMap::new()),
             ranges: AtomicUsize::new(0),
             busy: Mutex::new(HashSet::new()),
+            stored: AtomicUsize::new(0),
+            last_sweep: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             config,
         });
@@ -306,11 +315,19 @@ impl Smsc {
         let id = record.id;
         let now = now_ms();
         let mut shard = self.shard(id);
-        shard.records.insert(id, record);
-        shard.order.push_back(id);
-        // Forget the oldest records that need nothing more (they remain in the
-        // persistent store when there is one). A few tries per insert keep it bounded.
-        for _ in 0..4 {
+        if shard.records.insert(id, record).is_none() {
+            self.stored.fetch_add(1, Ordering::Relaxed);
+            shard.order.push_back(id);
+        }
+        // A few tries per insert keep memory near the limit at a bounded cost.
+        self.evict(&mut shard, now, 4);
+    }
+
+    /// Forgets up to `tries` of the oldest records of a shard over its share
+    /// that need nothing more (they remain in the persistent store when there
+    /// is one); the others go to the back of the line.
+    fn evict(&self, shard: &mut Shard, now: u64, tries: usize) {
+        for _ in 0..tries {
             if shard.records.len() <= self.max_per_shard {
                 break;
             }
@@ -322,7 +339,9 @@ impl Smsc {
                 .get(&old)
                 .is_none_or(|r| !r.has_work(now, self.report_finals));
             if done {
-                shard.records.remove(&old);
+                if shard.records.remove(&old).is_some() {
+                    self.stored.fetch_sub(1, Ordering::Relaxed);
+                }
             } else {
                 shard.order.push_back(old);
             }
@@ -362,6 +381,32 @@ impl Smsc {
             }),
             None => Ok(()),
         }
+    }
+
+    /// Whether memory holds all it may: twice `max_messages` (those beyond
+    /// `max_messages` are all still waiting for something).
+    /// At the limit it sweeps every shard once (at most every 100 ms) for
+    /// records that finished waiting.
+    fn full(&self) -> bool {
+        let limit = self.max_per_shard * SHARDS * 2;
+        if self.stored.load(Ordering::Relaxed) < limit {
+            return false;
+        }
+        let now = now_ms();
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        if now >= last + 100
+            && self
+                .last_sweep
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            for shard in self.shards.iter() {
+                let mut shard = lock(shard);
+                let tries = shard.order.len();
+                self.evict(&mut shard, now, tries);
+            }
+        }
+        self.stored.load(Ordering::Relaxed) >= limit
     }
 
     fn schedule(&self, due_ms: u64, id: u64, job: Job) {

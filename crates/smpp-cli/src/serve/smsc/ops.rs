@@ -2,6 +2,7 @@
 //! broadcasts.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -47,7 +48,10 @@ impl Smsc {
         let record = Record {
             id,
             kind,
-            account: account.to_owned(),
+            account: self
+                .accounts
+                .get(account)
+                .map_or_else(|| Arc::from(account), |a| a.name.clone()),
             service_type: text(&sm.service_type),
             source: Addr {
                 ton: sm.source_addr_ton,
@@ -106,6 +110,9 @@ impl Smsc {
         error: u16,
         route: Option<String>,
     ) -> Result<u64, CommandStatus> {
+        if self.full() {
+            return Err(CommandStatus::MESSAGE_QUEUE_FULL);
+        }
         let (record, job) = self.record(kind, account, sm, dests, state, error, route);
         if self.disk.is_some() {
             // Durable before it is acknowledged (and before any job sees it).
@@ -138,6 +145,7 @@ impl Smsc {
                 return Err(pdu)
             }
             _ if self.throttled(account) => Err(CommandStatus::THROTTLED),
+            _ if self.full() => Err(CommandStatus::MESSAGE_QUEUE_FULL),
             Decision::Refuse(status, None) => Err(status),
             Decision::Accept { state, error, .. } => {
                 let route = self.route_for(&destination);
@@ -317,7 +325,7 @@ impl Smsc {
     /// given) has this source address.
     pub(super) fn owned(&self, account: &str, message_id: &str, source: &str) -> Option<Record> {
         let record = self.get(parse_id(message_id)?)?;
-        let mine = record.account == account
+        let mine = &*record.account == account
             && record.kind != Kind::Mo
             && (source.is_empty() || source == record.source.addr);
         mine.then_some(record)
@@ -394,7 +402,7 @@ impl Smsc {
             let shard = lock(shard);
             ids.extend(shard.records.values().filter_map(|r| {
                 let matches = r.kind == Kind::Message
-                    && r.account == account
+                    && &*r.account == account
                     && r.source.addr == source
                     && (destination.is_empty() || r.dests.iter().any(|d| d.addr == destination))
                     && (service_type.is_empty() || r.service_type == service_type)
