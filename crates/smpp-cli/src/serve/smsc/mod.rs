@@ -438,7 +438,7 @@ impl Smsc {
         if max == 0 {
             0
         } else {
-            self.random() % (max + 1)
+            self.random() % max.saturating_add(1)
         }
     }
 

@@ -40,7 +40,7 @@ impl Smsc {
             Outcome::Pending
         } else {
             Outcome::Planned {
-                due_ms: now + self.delay_ms(),
+                due_ms: now.saturating_add(self.delay_ms()),
                 state: state.to_u8(),
                 error,
             }
