@@ -1,0 +1,339 @@
+//! `smpp serve`: an SMSC simulator that is also a usable small SMSC.
+//!
+//! [`start`] builds everything from a [`ServeConfig`] and returns a
+//! [`RunningServer`] (its bound addresses, the [`Smsc`] for MO injection and
+//! message lookups, and a shutdown); [`run`] is the command: it prints the
+//! bound addresses, one per line (`SMPP listening on ADDR`, then `TLS
+//! listening on ADDR` when enabled), and serves until Ctrl-C / SIGTERM.
+//!
+//! Modules: [`config`] (flags and the TOML file), [`observer`] (hooks for
+//! metrics and CDRs), `smsc` (the operations, receipts and routing), `store`
+//! (the in-memory table and the redb persistence), `clock` (time formats).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use smpp_proto::session::SessionConfig;
+use smpp_tokio::{rustls, Server, ServerConfig, ServerHandle};
+use tokio::task::JoinHandle;
+
+mod clock;
+pub mod config;
+pub mod observer;
+mod smsc;
+mod store;
+
+pub use config::{Account, Route, Rule, ServeConfig, StoreConfig, TlsConfig};
+pub use observer::{BindEvent, FinalEvent, NoObserver, Observer, ReceiptEvent, RequestEvent};
+pub use smsc::{MessageView, Smsc};
+pub use store::Addr;
+
+/// Arguments of `smpp serve` (boxed: they are large, and `Command` is an enum).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The options.
+    #[command(flatten)]
+    pub options: Box<ServeOptions>,
+}
+
+/// The options of `smpp serve`.
+#[derive(Debug, Args)]
+pub struct ServeOptions {
+    /// Address to listen on for SMPP (port 0: any free port; the real one is printed).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// An account allowed to bind (repeatable; replaces the default smppclient1:password).
+    #[arg(long = "account", value_name = "SYSTEM_ID:PASSWORD")]
+    pub accounts: Vec<Account>,
+    /// TOML file with everything the flags can say, plus routes and outcome rules (flags win).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of the persistent message store [default: ./smpp-data].
+    #[arg(long, value_name = "PATH", conflicts_with = "memory")]
+    pub store: Option<PathBuf>,
+    /// Keep messages in memory only (fast; lost on exit).
+    #[arg(long)]
+    pub memory: bool,
+    /// Also listen for SMPP over TLS here (needs --tls-cert and --tls-key).
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_listen: Option<String>,
+    /// PEM certificate chain for --tls-listen.
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-listen.
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// HTTP control API and metrics address.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Receipts come within this delay of the submission (uniformly spread), e.g. 500ms [default: 1s].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub dlr_delay: Option<Duration>,
+    /// Binds per account at most (more get ESME_RBINDFAIL).
+    #[arg(long, value_name = "N")]
+    pub max_binds_per_account: Option<usize>,
+    /// Requests per second per account; above it ESME_RTHROTTLED.
+    #[arg(long, value_name = "N")]
+    pub tps: Option<u32>,
+    /// Append one JSON line per message reaching a final state (billing records).
+    #[arg(long, value_name = "FILE")]
+    pub cdr: Option<PathBuf>,
+    /// Messages kept in memory at most (older final ones are forgotten or read back from the store).
+    #[arg(long, value_name = "N")]
+    pub max_messages: Option<usize>,
+}
+
+impl ServeArgs {
+    /// The configuration: defaults, then the `--config` file, then the flags.
+    pub fn to_config(&self) -> anyhow::Result<ServeConfig> {
+        self.options.to_config()
+    }
+}
+
+impl ServeOptions {
+    /// The configuration: defaults, then the `--config` file, then the flags.
+    pub fn to_config(&self) -> anyhow::Result<ServeConfig> {
+        let mut config = ServeConfig::default();
+        if let Some(path) = &self.config {
+            config.apply_file(path)?;
+        }
+        if let Some(listen) = &self.listen {
+            config.listen.clone_from(listen);
+        }
+        if !self.accounts.is_empty() {
+            config.accounts.clone_from(&self.accounts);
+        }
+        if self.memory {
+            config.store = StoreConfig::Memory;
+        }
+        if let Some(path) = &self.store {
+            config.store = StoreConfig::Path(path.clone());
+        }
+        if let (Some(listen), Some(cert), Some(key)) =
+            (&self.tls_listen, &self.tls_cert, &self.tls_key)
+        {
+            config.tls = Some(TlsConfig {
+                listen: listen.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+            });
+        }
+        if self.http.is_some() {
+            config.http.clone_from(&self.http);
+        }
+        if let Some(d) = self.dlr_delay {
+            config.dlr_delay = d;
+        }
+        if self.max_binds_per_account.is_some() {
+            config.max_binds_per_account = self.max_binds_per_account;
+        }
+        if self.tps.is_some() {
+            config.tps = self.tps;
+        }
+        if self.cdr.is_some() {
+            config.cdr.clone_from(&self.cdr);
+        }
+        if let Some(n) = self.max_messages {
+            config.max_messages = n;
+        }
+        if config.accounts.is_empty() {
+            bail!("no accounts configured");
+        }
+        if config.tps == Some(0) {
+            bail!("--tps must be at least 1");
+        }
+        Ok(config)
+    }
+}
+
+/// A started SMSC: its addresses, its state, and how to stop it.
+#[derive(Debug)]
+pub struct RunningServer {
+    smpp_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
+    smsc: Arc<Smsc>,
+    handles: Vec<ServerHandle>,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
+    timers: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// The SMPP (plain TCP) address it listens on.
+    pub fn smpp_addr(&self) -> SocketAddr {
+        self.smpp_addr
+    }
+
+    /// The TLS address, when enabled.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// The SMSC: [`Smsc::inject_mo`], [`Smsc::message`].
+    pub fn smsc(&self) -> &Arc<Smsc> {
+        &self.smsc
+    }
+
+    /// Stops accepting, unbinds every ESME (waiting for their answers),
+    /// stops the timers and makes every store write durable.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        for handle in &self.handles {
+            handle.shutdown();
+        }
+        for server in self.servers {
+            server.await.context("server task")?.context("server")?;
+        }
+        self.smsc.stop();
+        let _ = self.timers.await;
+        self.smsc.flush().await;
+        Ok(())
+    }
+}
+
+/// Session settings of the server side: a wide inbound window (clients
+/// pipeline hundreds of submits), a modest outbound one (deliver_sm).
+fn session_config() -> SessionConfig {
+    SessionConfig::default()
+        .with_max_inbound(1024)
+        .with_max_in_flight(64)
+        .with_response_timeout(Duration::from_secs(10))
+}
+
+/// Starts an SMSC with no observer.
+pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
+    start_with(config, Arc::new(NoObserver)).await
+}
+
+/// Starts an SMSC: opens the store, binds the listeners, spawns the accept
+/// loops and the receipt timers. HTTP and CDR output are not part of it
+/// (see [`Observer`], [`Smsc::inject_mo`] and [`Smsc::message`]).
+pub async fn start_with(
+    config: ServeConfig,
+    observer: Arc<dyn Observer>,
+) -> anyhow::Result<RunningServer> {
+    let tls = config.tls.clone();
+    let listen = config.listen.clone();
+    let server_config = ServerConfig::default()
+        .with_session(session_config())
+        .with_system_id(config.system_id.clone());
+    let smsc = Smsc::new(config, observer)?;
+    let handler = smsc::SmscHandler(smsc.clone());
+    let server = Server::bind(&listen, handler.clone(), server_config.clone())
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let smpp_addr = server.local_addr()?;
+    let mut handles = vec![server.handle()];
+    let mut servers = vec![tokio::spawn(server.run())];
+    let mut tls_addr = None;
+    if let Some(tls) = tls {
+        let tls_config = tls_server_config(&tls)?;
+        let server = Server::bind(&tls.listen, handler, server_config)
+            .await
+            .with_context(|| format!("cannot listen on {}", tls.listen))?;
+        tls_addr = Some(server.local_addr()?);
+        handles.push(server.handle());
+        servers.push(tokio::spawn(server.run_tls(tls_config)));
+    }
+    let timers = tokio::spawn(smsc.clone().run_timers());
+    Ok(RunningServer {
+        smpp_addr,
+        tls_addr,
+        smsc,
+        handles,
+        servers,
+        timers,
+    })
+}
+
+fn tls_server_config(tls: &TlsConfig) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .with_context(|| format!("cannot read {}", tls.cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("bad PEM in {}", tls.cert.display()))?;
+    if certs.is_empty() {
+        bail!("no certificate in {}", tls.cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .with_context(|| format!("cannot read a private key from {}", tls.key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("TLS certificate and key")?;
+    Ok(Arc::new(config))
+}
+
+/// Runs `smpp serve`.
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = args.to_config()?;
+    if config.http.is_some() {
+        bail!("--http: the HTTP control API is not built into this version yet");
+    }
+    if config.cdr.is_some() {
+        bail!("--cdr: the CDR writer is not built into this version yet");
+    }
+    let accounts = config.accounts.clone();
+    let store = config.store.clone();
+    let server = start(config).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "SMPP listening on {}", server.smpp_addr())?;
+        if let Some(addr) = server.tls_addr() {
+            writeln!(out, "TLS listening on {addr}")?;
+        }
+        for account in &accounts {
+            if account.system_id == crate::common::DEFAULT_SYSTEM_ID
+                && account.password == crate::common::DEFAULT_PASSWORD
+            {
+                writeln!(
+                    out,
+                    "account: {} password: {}",
+                    account.system_id, account.password
+                )?;
+            } else {
+                writeln!(out, "account: {}", account.system_id)?;
+            }
+        }
+        match &store {
+            StoreConfig::Memory => writeln!(out, "store: in memory")?,
+            StoreConfig::Path(p) => writeln!(out, "store: {}", p.display())?,
+        }
+        out.flush()?;
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down: unbinding everyone");
+    server.shutdown().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C, or SIGTERM on unix.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,444 @@
+//! What happens after the answer: MO injection, the timer loop, routed
+//! deliveries, final states and receipts.
+
+use std::cmp::Reverse;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use smpp_proto::message::receipt::DeliveryReceipt;
+use smpp_proto::message::{decode_text, DataCoding, DecodeOptions, MessageState, ShortMessage};
+use smpp_proto::pdu::{
+    COctetString, CommandStatus, DeliverSm, NetworkErrorCode, SubmitSm, TlvTag, Tlvs,
+};
+
+use super::super::clock::{now_ms, receipt_date};
+use super::super::observer::{FinalEvent, ReceiptEvent};
+use super::super::store::{Addr, Kind, Outcome, Record};
+use super::{format_id, lock, parse_id, text, Job, MessageView, Smsc, BINDING_RETRY, MAX_ATTEMPTS};
+
+impl Smsc {
+    // ---- MO injection and the HTTP view ----
+
+    /// Delivers a mobile-originated message to the ESME the destination
+    /// routes to (bind `address_range`, a configured route, else any bound
+    /// receiver that registered no range); user data over 254 octets goes in
+    /// `message_payload`. Returns its id, or `ESME_RINVDSTADR` when no ESME
+    /// takes the address.
+    pub async fn inject_mo(
+        &self,
+        from: &str,
+        to: &str,
+        data_coding: u8,
+        user_data: &[u8],
+    ) -> Result<Vec<String>, CommandStatus> {
+        let mut sm = SubmitSm {
+            source_addr: smpp_proto::message::Address::guess(from).addr.clone(),
+            destination_addr: COctetString::copy_from_str(to),
+            data_coding,
+            ..Default::default()
+        };
+        let source = smpp_proto::message::Address::guess(from);
+        sm.source_addr_ton = source.ton;
+        sm.source_addr_npi = source.npi;
+        if user_data.len() <= 254 {
+            sm.short_message = Bytes::copy_from_slice(user_data);
+        } else {
+            sm.tlvs
+                .set(TlvTag::MESSAGE_PAYLOAD, user_data)
+                .map_err(|_| CommandStatus::INVALID_MESSAGE_LENGTH)?;
+        }
+        self.inject_parts(vec![sm]).await
+    }
+
+    /// Like [`inject_mo`](Smsc::inject_mo) for a [`ShortMessage`] (its
+    /// addresses, coding and segmentation): one deliver_sm, and one id, per part.
+    pub async fn inject_mo_message(
+        &self,
+        message: &ShortMessage,
+    ) -> Result<Vec<String>, CommandStatus> {
+        let mut refs =
+            smpp_proto::message::concat::ReferenceCounter::new((self.random() & 0xFFFF) as u16);
+        let parts = message
+            .build(&mut refs)
+            .map_err(|_| CommandStatus::INVALID_MESSAGE_LENGTH)?;
+        self.inject_parts(parts).await
+    }
+
+    async fn inject_parts(&self, parts: Vec<SubmitSm>) -> Result<Vec<String>, CommandStatus> {
+        let Some(first) = parts.first() else {
+            return Ok(Vec::new());
+        };
+        let to = text(&first.destination_addr);
+        let target =
+            self.route_for(&to)
+                .or_else(|| {
+                    lock(&self.sessions).values().flatten().find_map(|e| {
+                        (e.receives() && e.range.is_none()).then(|| e.account.clone())
+                    })
+                })
+                .ok_or(CommandStatus::INVALID_DESTINATION_ADDRESS)?;
+        let mut ids = Vec::with_capacity(parts.len());
+        for sm in parts {
+            let dests = vec![Addr {
+                ton: sm.dest_addr_ton,
+                npi: sm.dest_addr_npi,
+                addr: text(&sm.destination_addr),
+            }];
+            let id = self
+                .accept(
+                    Kind::Mo,
+                    "",
+                    &sm,
+                    dests,
+                    MessageState::Delivered,
+                    0,
+                    Some(target.clone()),
+                )
+                .await?;
+            ids.push(format_id(id));
+        }
+        Ok(ids)
+    }
+
+    /// A message's current view, by id.
+    pub fn message(&self, id: &str) -> Option<MessageView> {
+        let record = self.get(parse_id(id)?)?;
+        let (state, done, error) = record.state_at(now_ms());
+        Some(MessageView {
+            id: format_id(record.id),
+            account: record.account.to_string(),
+            source: record.source,
+            destinations: record.dests,
+            state: state.stat_word(),
+            submit_time_ms: record.submit_ms,
+            done_time_ms: done,
+            error,
+            parts: record.parts,
+            receipts_sent: record.receipts_sent,
+        })
+    }
+
+    // ---- the timer loop: receipts and routed deliveries ----
+
+    /// Runs due jobs until [`stop`](Smsc::stop).
+    pub(crate) async fn run_timers(self: Arc<Self>) {
+        loop {
+            let wake = self.wake.notified();
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            let now = now_ms();
+            let mut due = Vec::new();
+            let next = {
+                let mut timers = lock(&self.timers);
+                while let Some(Reverse((at, id, job))) = timers.peek().copied() {
+                    if at > now || due.len() >= 1024 {
+                        break;
+                    }
+                    timers.pop();
+                    due.push((id, job));
+                }
+                timers.peek().map(|Reverse((at, ..))| *at)
+            };
+            let had_due = !due.is_empty();
+            for (id, job) in due {
+                let Ok(permit) = self.deliveries.clone().acquire_owned().await else {
+                    return;
+                };
+                let smsc = self.clone();
+                tokio::spawn(async move {
+                    smsc.run_job(id, job).await;
+                    drop(permit);
+                });
+            }
+            if had_due {
+                continue;
+            }
+            match next {
+                Some(at) => {
+                    let sleep = Duration::from_millis(at.saturating_sub(now_ms()));
+                    tokio::select! {
+                        _ = wake => {}
+                        _ = tokio::time::sleep(sleep) => {}
+                    }
+                }
+                None => wake.await,
+            }
+        }
+    }
+
+    /// Stops the timer loop.
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// Waits until every store write so far is durable.
+    pub(crate) async fn flush(&self) {
+        if let Some(disk) = &self.disk {
+            disk.flush().await;
+        }
+    }
+
+    /// Runs one job; a job for a message another job is working on waits
+    /// (so a receipt is never sent twice by two jobs at once).
+    async fn run_job(&self, id: u64, job: Job) {
+        if !lock(&self.busy).insert(id) {
+            return self.schedule(now_ms() + BINDING_RETRY.as_millis() as u64, id, job);
+        }
+        struct Release<'a>(&'a Smsc, u64);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                lock(&self.0.busy).remove(&self.1);
+            }
+        }
+        let _release = Release(self, id);
+        match job {
+            Job::Route => self.route(id).await,
+            Job::Finalize => self.finalize(id).await,
+        }
+    }
+
+    fn backoff(attempts: u32) -> u64 {
+        (500u64 << attempts.min(7)).min(60_000)
+    }
+
+    async fn route(&self, id: u64) {
+        let Some(record) = self.get(id) else { return };
+        if record.outcome != Outcome::Pending {
+            return self.finalize(id).await;
+        }
+        let Some(target) = record.route.clone() else {
+            return;
+        };
+        let destination = record.dests.first().map(|d| d.addr.clone());
+        let Some(esme) = self.receiver(&target, destination.as_deref()) else {
+            return self.wait_for_receiver(&target, id, Job::Route);
+        };
+        if !esme.ready() {
+            return self.schedule(now_ms() + BINDING_RETRY.as_millis() as u64, id, Job::Route);
+        }
+        let dest = record.dests.first().cloned().unwrap_or_default();
+        let deliver = DeliverSm {
+            service_type: COctetString::copy_from_str(&record.service_type),
+            source_addr_ton: record.source.ton,
+            source_addr_npi: record.source.npi,
+            source_addr: COctetString::copy_from_str(&record.source.addr),
+            dest_addr_ton: dest.ton,
+            dest_addr_npi: dest.npi,
+            destination_addr: COctetString::copy_from_str(&dest.addr),
+            // UDHI and reply path pass through; the message type is "default".
+            esm_class: record.esm_class & 0xC0,
+            protocol_id: record.protocol_id,
+            priority_flag: record.priority_flag,
+            data_coding: record.data_coding,
+            short_message: Bytes::from(record.payload.clone()),
+            tlvs: Tlvs::from_bytes(Bytes::from(record.tlvs.clone())).unwrap_or_default(),
+            ..Default::default()
+        };
+        let now = now_ms();
+        let fixed = match esme.conn.deliver(deliver).await {
+            Ok(_) => Some((MessageState::Delivered, 0)),
+            Err(smpp_tokio::Error::Status(status)) => {
+                let attempts = self.bump_attempts(id);
+                if attempts >= MAX_ATTEMPTS {
+                    Some((MessageState::Undeliverable, (status.0 & 0xFFFF) as u16))
+                } else {
+                    self.schedule(now + Self::backoff(attempts), id, Job::Route);
+                    None
+                }
+            }
+            Err(e) => {
+                tracing::debug!(id, error = %e, "routed delivery failed; retrying");
+                self.schedule(now + 1000, id, Job::Route);
+                None
+            }
+        };
+        if let Some((state, error)) = fixed {
+            let done_ms = now_ms();
+            if let Some(r) = self.update(id, |r| {
+                r.outcome = Outcome::Fixed {
+                    done_ms,
+                    state: state.to_u8(),
+                    error,
+                }
+            }) {
+                self.persist(&r).await;
+            }
+            self.finalize(id).await;
+        }
+    }
+
+    fn bump_attempts(&self, id: u64) -> u32 {
+        let mut attempts = lock(&self.attempts);
+        let n = attempts.entry(id).or_insert(0);
+        *n += 1;
+        let v = *n;
+        if v >= MAX_ATTEMPTS {
+            attempts.remove(&id);
+        }
+        // Bound the table: it only matters while an ESME keeps answering errors.
+        if attempts.len() > 100_000 {
+            attempts.clear();
+        }
+        v
+    }
+
+    async fn finalize(&self, id: u64) {
+        let Some(record) = self.get(id) else { return };
+        let now = now_ms();
+        let (state, done, error) = record.state_at(now);
+        let Some(done) = done else {
+            if let Outcome::Planned { due_ms, .. } = record.outcome {
+                self.schedule(due_ms, id, Job::Finalize);
+            }
+            return;
+        };
+        let mut changed = false;
+        if self.report_finals && !record.reported {
+            self.observer.final_state(&FinalEvent {
+                account: &record.account,
+                message_id: &format_id(id),
+                source: &record.source.addr,
+                destinations: record.dests.iter().map(|d| d.addr.as_str()).collect(),
+                parts: record.parts,
+                data_coding: record.data_coding,
+                submit_time_ms: record.submit_ms,
+                done_time_ms: done,
+                state: state.stat_word(),
+                error,
+                billing_identification: record.billing.as_deref(),
+            });
+            changed = true;
+        }
+        let wanted = record.receipts_owed(now);
+        let reported = if changed {
+            self.update(id, |r| r.reported = true)
+        } else {
+            None
+        };
+        let sent = if wanted {
+            self.send_receipts(record, state, done, error).await
+        } else {
+            None
+        };
+        if let Some(r) = sent.or(reported) {
+            self.persist(&r).await;
+        }
+    }
+
+    /// Sends the receipts still owed for `record`; returns the updated record.
+    async fn send_receipts(
+        &self,
+        record: Record,
+        state: MessageState,
+        done: u64,
+        error: u16,
+    ) -> Option<Record> {
+        let id = record.id;
+        let message_id = format_id(id);
+        let Some(esme) = self.receiver(&record.account, None) else {
+            self.observer
+                .receipt(&record.account, &message_id, ReceiptEvent::Queued);
+            self.wait_for_receiver(&record.account, id, Job::Finalize);
+            return None;
+        };
+        if !esme.ready() {
+            self.schedule(
+                now_ms() + BINDING_RETRY.as_millis() as u64,
+                id,
+                Job::Finalize,
+            );
+            return None;
+        }
+        let mut latest = None;
+        for index in record.receipts_sent as usize..record.dests.len() {
+            let deliver = self.receipt_pdu(&record, index, state, done, error);
+            match esme.conn.deliver(deliver).await {
+                Ok(_) => {
+                    latest = self.update(id, |r| {
+                        r.receipts_sent = r.receipts_sent.max(index as u32 + 1)
+                    });
+                    self.observer
+                        .receipt(&record.account, &message_id, ReceiptEvent::Sent);
+                }
+                Err(smpp_tokio::Error::Status(status)) => {
+                    let attempts = self.bump_attempts(id);
+                    tracing::debug!(id, %status, attempts, "receipt refused");
+                    if attempts >= MAX_ATTEMPTS {
+                        self.observer
+                            .receipt(&record.account, &message_id, ReceiptEvent::Failed);
+                        return self.update(id, |r| r.receipts_sent = r.dests.len() as u32);
+                    }
+                    self.observer
+                        .receipt(&record.account, &message_id, ReceiptEvent::Retrying);
+                    self.schedule(now_ms() + Self::backoff(attempts), id, Job::Finalize);
+                    return latest;
+                }
+                Err(e) => {
+                    tracing::debug!(id, error = %e, "receipt not delivered; retrying");
+                    self.observer
+                        .receipt(&record.account, &message_id, ReceiptEvent::Retrying);
+                    self.schedule(now_ms() + 200, id, Job::Finalize);
+                    return latest;
+                }
+            }
+        }
+        latest
+    }
+
+    fn receipt_pdu(
+        &self,
+        record: &Record,
+        index: usize,
+        state: MessageState,
+        done: u64,
+        error: u16,
+    ) -> DeliverSm {
+        let dest = record.dests.get(index).cloned().unwrap_or_default();
+        let message_id = format_id(record.id);
+        let tlvs = Tlvs::from_bytes(Bytes::from(record.tlvs.clone())).unwrap_or_default();
+        let user_data = tlvs.message_payload().unwrap_or(&record.payload);
+        let user_data = if record.esm_class & 0x40 != 0 {
+            let skip = user_data.first().map_or(0, |&l| usize::from(l) + 1);
+            user_data.get(skip..).unwrap_or_default()
+        } else {
+            user_data
+        };
+        let original = decode_text(
+            DataCoding(record.data_coding),
+            user_data,
+            &DecodeOptions::default(),
+        )
+        .unwrap_or_default();
+        let mut receipt = DeliveryReceipt::new(message_id.clone(), state);
+        receipt.submitted = Some(1);
+        receipt.submit_date = Some(receipt_date(record.submit_ms));
+        receipt.done_date = Some(receipt_date(done));
+        receipt.error = Some(format!("{error:03}"));
+        receipt.text = Some(original.chars().take(20).collect());
+        let mut out = Tlvs::new();
+        let _ = out.set_text(TlvTag::RECEIPTED_MESSAGE_ID, message_id.as_bytes());
+        out.set_u8(TlvTag::MESSAGE_STATE, state.to_u8());
+        if error != 0 {
+            out.set_network_error_code(NetworkErrorCode {
+                network_type: 3, // GSM
+                error_code: error,
+            });
+        }
+        DeliverSm {
+            source_addr_ton: dest.ton,
+            source_addr_npi: dest.npi,
+            source_addr: COctetString::copy_from_str(&dest.addr),
+            dest_addr_ton: record.source.ton,
+            dest_addr_npi: record.source.npi,
+            destination_addr: COctetString::copy_from_str(&record.source.addr),
+            esm_class: 0x04,
+            short_message: Bytes::from(receipt.to_text().into_bytes()),
+            tlvs: out,
+            ..Default::default()
+        }
+    }
+}

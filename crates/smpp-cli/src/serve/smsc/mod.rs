@@ -1,0 +1,724 @@
+//! The SMSC itself: accounts, the message table, receipts, routing between
+//! bound ESMEs, and the [`Handler`] that answers every operation.
+//!
+//! Hot path (`submit_sm` with the in-memory store): a throttle check
+//! (atomics), the rule scan, one record built and inserted into one of 64
+//! mutex-protected shards (no lock is held across an await), and, only when
+//! something must happen later (a receipt, a route, a final-state report),
+//! one entry in the timer heap. A message's state needs no timer: the record
+//! holds its planned outcome and due time, and readers compute ENROUTE or
+//! the final state from the clock.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use regex::Regex;
+use serde::Serialize;
+use smpp_proto::message::MessageState;
+use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, Tlvs};
+use smpp_proto::session::BindKind;
+use smpp_tokio::{Answer, Connection, Handler};
+use subtle::ConstantTimeEq;
+use tokio::sync::{Notify, Semaphore};
+
+use super::clock::{now_ms, now_us};
+use super::config::{Rule, ServeConfig};
+use super::observer::{BindEvent, Observer};
+use super::store::{Addr, Disk, Outcome, Record};
+
+mod delivery;
+mod ops;
+
+const SHARDS: usize = 64;
+/// Error answers from an ESME before a receipt or routed message is given up.
+const MAX_ATTEMPTS: u32 = 10;
+/// Deliveries (receipts, routed messages) in progress at most.
+const MAX_DELIVERIES: usize = 4096;
+/// How often a job waits for a receiver that is binding right now.
+const BINDING_RETRY: Duration = Duration::from_millis(20);
+
+/// A message as the HTTP API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MessageView {
+    /// The message id.
+    pub id: String,
+    /// The submitting account ("" for injected MO messages).
+    pub account: String,
+    /// Originator.
+    pub source: Addr,
+    /// Recipients.
+    pub destinations: Vec<Addr>,
+    /// `ENROUTE`, `DELIVRD`, `UNDELIV`...
+    pub state: &'static str,
+    /// Submission time, ms since the Unix epoch.
+    pub submit_time_ms: u64,
+    /// Final-state time, ms since the Unix epoch.
+    pub done_time_ms: Option<u64>,
+    /// Error code (`err:` of the receipt).
+    pub error: u16,
+    /// Parts of the concatenated message it belongs to (1 if not).
+    pub parts: u32,
+    /// Receipts delivered so far.
+    pub receipts_sent: u32,
+}
+
+/// Requests per second of one account: a fixed one-second window.
+#[derive(Debug, Default)]
+struct Window {
+    second: AtomicU64,
+    count: AtomicU32,
+}
+
+impl Window {
+    fn admit(&self, now_ms: u64, limit: u32) -> bool {
+        let second = now_ms / 1000;
+        let current = self.second.load(Ordering::Relaxed);
+        if current != second
+            && self
+                .second
+                .compare_exchange(current, second, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.count.store(0, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed) < limit
+    }
+}
+
+struct AccountState {
+    /// The system_id, shared by the account's records.
+    name: Arc<str>,
+    password: Vec<u8>,
+    window: Window,
+}
+
+/// A bound ESME.
+#[derive(Debug, Clone)]
+struct Esme {
+    conn: Connection,
+    account: String,
+    kind: BindKind,
+    range: Option<Regex>,
+}
+
+impl Esme {
+    fn receives(&self) -> bool {
+        matches!(self.kind, BindKind::Receiver | BindKind::Transceiver)
+    }
+
+    /// The server marks the connection bound once our bind answer is sent.
+    fn ready(&self) -> bool {
+        self.conn.bind_kind().is_some()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    records: HashMap<u64, Record>,
+    order: VecDeque<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Job {
+    /// The message is (or will be) final: report it, send its receipts.
+    Finalize,
+    /// Deliver the message to the routed ESME.
+    Route,
+}
+
+type Timer = Reverse<(u64, u64, Job)>;
+
+/// The SMSC state shared by every connection.
+pub struct Smsc {
+    config: ServeConfig,
+    observer: Arc<dyn Observer>,
+    report_finals: bool,
+    accounts: HashMap<String, AccountState>,
+    shards: Box<[Mutex<Shard>]>,
+    max_per_shard: usize,
+    next_id: AtomicU64,
+    rng: AtomicU64,
+    disk: Option<Disk>,
+    /// Connections that tried to bind: `Some` once bound.
+    sessions: Mutex<HashMap<u64, Option<Esme>>>,
+    /// Jobs waiting for a receiver of the account to bind.
+    waiting: Mutex<HashMap<String, Vec<(u64, Job)>>>,
+    timers: Mutex<BinaryHeap<Timer>>,
+    wake: Notify,
+    deliveries: Arc<Semaphore>,
+    /// Error answers per message (receipts, routed deliveries) while retrying.
+    attempts: Mutex<HashMap<u64, u32>>,
+    /// Bound receivers that registered an address range.
+    ranges: AtomicUsize,
+    /// Messages a job is working on.
+    busy: Mutex<HashSet<u64>>,
+    /// Records in memory.
+    stored: AtomicUsize,
+    /// When [`full`](Smsc::full) last swept, ms since the epoch.
+    last_sweep: AtomicU64,
+    stopping: AtomicBool,
+}
+
+impl std::fmt::Debug for Smsc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smsc")
+            .field("listen", &self.config.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// splitmix64: cheap, well-mixed pseudo-random numbers for delays and outcomes.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn format_id(id: u64) -> String {
+    format!("{id:X}")
+}
+
+fn parse_id(id: &str) -> Option<u64> {
+    let id = id.trim();
+    if id.is_empty() || id.len() > 16 {
+        return None;
+    }
+    u64::from_str_radix(id, 16).ok()
+}
+
+fn text(s: &smpp_proto::pdu::COctetString) -> String {
+    s.to_string_lossy().into_owned()
+}
+
+/// Parts of the concatenated message a submission belongs to.
+fn parts_of(esm_class: u8, short_message: &[u8], tlvs: &Tlvs) -> u32 {
+    if let Some(total) = tlvs.sar_total_segments() {
+        return u32::from(total.max(1));
+    }
+    if esm_class & 0x40 != 0 {
+        if let Ok((udh, _)) = smpp_proto::message::UserDataHeader::parse(short_message) {
+            if let Some(c) = udh.concat() {
+                return u32::from(c.total.max(1));
+            }
+        }
+    }
+    1
+}
+
+/// What a submission's rule scan decided.
+enum Decision {
+    Refuse(CommandStatus, Option<Duration>),
+    Accept {
+        state: MessageState,
+        error: u16,
+        delay: Option<Duration>,
+    },
+}
+
+impl Smsc {
+    /// Builds the SMSC: opens the store (replaying what it holds) and
+    /// returns it with the records that still need work.
+    pub(crate) fn new(
+        config: ServeConfig,
+        observer: Arc<dyn Observer>,
+    ) -> anyhow::Result<Arc<Smsc>> {
+        let (disk, records, high_water) = match &config.store {
+            super::config::StoreConfig::Memory => (None, Vec::new(), 0),
+            super::config::StoreConfig::Path(dir) => {
+                let (disk, records, high) = Disk::open(dir)?;
+                (Some(disk), records, high)
+            }
+        };
+        let accounts = config
+            .accounts
+            .iter()
+            .map(|a| {
+                (
+                    a.system_id.clone(),
+                    AccountState {
+                        name: Arc::from(a.system_id.as_str()),
+                        password: a.password.as_bytes().to_vec(),
+                        window: Window::default(),
+                    },
+                )
+            })
+            .collect();
+        // Ids are numbers: at least the current time in microseconds (so an
+        // in-memory server restarted later never reuses one), and above any
+        // id the persistent store ever committed.
+        let first_id = now_us().max(high_water.saturating_add(1));
+        let max_messages = config.max_messages.max(SHARDS);
+        let smsc = Arc::new(Smsc {
+            report_finals: observer.wants_final_states(),
+            observer,
+            accounts,
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            max_per_shard: max_messages / SHARDS,
+            next_id: AtomicU64::new(first_id),
+            rng: AtomicU64::new(first_id),
+            disk,
+            sessions: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(HashMap::new()),
+            timers: Mutex::new(BinaryHeap::new()),
+            wake: Notify::new(),
+            deliveries: Arc::new(Semaphore::new(MAX_DELIVERIES)),
+            attempts: Mutex::new(HashMap::new()),
+            ranges: AtomicUsize::new(0),
+            busy: Mutex::new(HashSet::new()),
+            stored: AtomicUsize::new(0),
+            last_sweep: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            config,
+        });
+        let now = now_ms();
+        let mut replayed = 0usize;
+        for record in records {
+            let (id, route, pending) = (
+                record.id,
+                record.outcome == Outcome::Pending,
+                record.has_work(now, smsc.report_finals),
+            );
+            let due = match record.outcome {
+                Outcome::Planned { due_ms, .. } => due_ms,
+                _ => now,
+            };
+            smsc.insert(record);
+            if pending {
+                replayed += 1;
+                smsc.schedule(due, id, if route { Job::Route } else { Job::Finalize });
+            }
+        }
+        if replayed > 0 {
+            tracing::info!(replayed, "store: messages with pending work resumed");
+        }
+        Ok(smsc)
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &ServeConfig {
+        &self.config
+    }
+
+    fn shard(&self, id: u64) -> MutexGuard<'_, Shard> {
+        lock(&self.shards[(id % SHARDS as u64) as usize])
+    }
+
+    fn insert(&self, record: Record) {
+        let id = record.id;
+        let now = now_ms();
+        let mut shard = self.shard(id);
+        if shard.records.insert(id, record).is_none() {
+            self.stored.fetch_add(1, Ordering::Relaxed);
+            shard.order.push_back(id);
+        }
+        // A few tries per insert keep memory near the limit at a bounded cost.
+        self.evict(&mut shard, now, 4);
+    }
+
+    /// Forgets up to `tries` of the oldest records of a shard over its share
+    /// that need nothing more (they remain in the persistent store when there
+    /// is one); the others go to the back of the line.
+    fn evict(&self, shard: &mut Shard, now: u64, tries: usize) {
+        for _ in 0..tries {
+            if shard.records.len() <= self.max_per_shard {
+                break;
+            }
+            let Some(old) = shard.order.pop_front() else {
+                break;
+            };
+            let done = shard
+                .records
+                .get(&old)
+                .is_none_or(|r| !r.has_work(now, self.report_finals));
+            if done {
+                if shard.records.remove(&old).is_some() {
+                    self.stored.fetch_sub(1, Ordering::Relaxed);
+                }
+            } else {
+                shard.order.push_back(old);
+            }
+        }
+    }
+
+    /// A copy of the record (memory, else the persistent store).
+    fn get(&self, id: u64) -> Option<Record> {
+        if let Some(r) = self.shard(id).records.get(&id) {
+            return Some(r.clone());
+        }
+        let record = self.disk.as_ref()?.get(id)?;
+        self.insert(record.clone());
+        Some(record)
+    }
+
+    /// Changes a record in place (loading it first if needed); returns the new copy.
+    fn update(&self, id: u64, f: impl FnOnce(&mut Record)) -> Option<Record> {
+        self.get(id)?;
+        let mut shard = self.shard(id);
+        let record = shard.records.get_mut(&id)?;
+        f(record);
+        Some(record.clone())
+    }
+
+    async fn persist(&self, record: &Record) {
+        if let Some(disk) = &self.disk {
+            disk.put(record).await;
+        }
+    }
+
+    async fn persist_durable(&self, record: &Record) -> Result<(), CommandStatus> {
+        match &self.disk {
+            Some(disk) => disk.put_durable(record).await.map_err(|e| {
+                tracing::error!(error = %e, "store write failed");
+                CommandStatus::SYSTEM_ERROR
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether memory holds all it may: twice `max_messages` (those beyond
+    /// `max_messages` are all still waiting for something).
+    /// At the limit it sweeps every shard once (at most every 100 ms) for
+    /// records that finished waiting.
+    fn full(&self) -> bool {
+        let limit = self.max_per_shard * SHARDS * 2;
+        if self.stored.load(Ordering::Relaxed) < limit {
+            return false;
+        }
+        let now = now_ms();
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        if now >= last + 100
+            && self
+                .last_sweep
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            for shard in self.shards.iter() {
+                let mut shard = lock(shard);
+                let tries = shard.order.len();
+                self.evict(&mut shard, now, tries);
+            }
+        }
+        self.stored.load(Ordering::Relaxed) >= limit
+    }
+
+    fn schedule(&self, due_ms: u64, id: u64, job: Job) {
+        lock(&self.timers).push(Reverse((due_ms, id, job)));
+        self.wake.notify_one();
+    }
+
+    /// Parks a job until a receiver of `account` binds. The check runs under
+    /// the waiting-list lock, which a bind takes (after registering itself)
+    /// to release the jobs: a bind cannot slip between the two.
+    fn wait_for_receiver(&self, account: &str, id: u64, job: Job) {
+        let mut waiting = lock(&self.waiting);
+        if self.receiver(account, None).is_some() {
+            drop(waiting);
+            return self.schedule(now_ms() + BINDING_RETRY.as_millis() as u64, id, job);
+        }
+        waiting
+            .entry(account.to_owned())
+            .or_default()
+            .push((id, job));
+    }
+
+    fn random(&self) -> u64 {
+        mix(self.rng.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn delay_ms(&self) -> u64 {
+        let max = u64::try_from(self.config.dlr_delay.as_millis()).unwrap_or(u64::MAX);
+        if max == 0 {
+            0
+        } else {
+            self.random() % max.saturating_add(1)
+        }
+    }
+
+    fn decide(&self, destination: &str, text: &[u8]) -> Decision {
+        if let Some(rule) = self
+            .config
+            .rules
+            .iter()
+            .find(|r| r.matches(destination, text))
+        {
+            return match rule {
+                Rule {
+                    status: Some(status),
+                    delay,
+                    ..
+                } => Decision::Refuse(*status, *delay),
+                Rule {
+                    state,
+                    error,
+                    delay,
+                    ..
+                } => Decision::Accept {
+                    state: state.unwrap_or(MessageState::Delivered),
+                    error: *error,
+                    delay: *delay,
+                },
+            };
+        }
+        let total: u64 = self
+            .config
+            .outcomes
+            .iter()
+            .map(|&(_, w)| u64::from(w))
+            .sum();
+        let mut state = MessageState::Delivered;
+        if total > 0 {
+            let mut pick = self.random() % total;
+            for &(s, w) in &self.config.outcomes {
+                if pick < u64::from(w) {
+                    state = s;
+                    break;
+                }
+                pick -= u64::from(w);
+            }
+        }
+        let error = if state == MessageState::Delivered {
+            0
+        } else {
+            1
+        };
+        Decision::Accept {
+            state,
+            error,
+            delay: None,
+        }
+    }
+
+    /// The bound receivers an address routes to: a receiver whose bind
+    /// `address_range` (a regular expression) matches, else a configured
+    /// route's account.
+    fn route_for(&self, destination: &str) -> Option<String> {
+        // The hot path: no receiver registered a range, no route configured.
+        if self.ranges.load(Ordering::Acquire) == 0 && self.config.routes.is_empty() {
+            return None;
+        }
+        let by_range = lock(&self.sessions).values().flatten().find_map(|e| {
+            (e.receives() && e.range.as_ref().is_some_and(|r| r.is_match(destination)))
+                .then(|| e.account.clone())
+        });
+        by_range.or_else(|| {
+            self.config
+                .routes
+                .iter()
+                .filter(|r| destination.starts_with(&r.prefix))
+                .max_by_key(|r| r.prefix.len())
+                .map(|r| r.account.clone())
+        })
+    }
+
+    /// A bound receiver of `account` (preferring one whose range matches `destination`).
+    fn receiver(&self, account: &str, destination: Option<&str>) -> Option<Esme> {
+        let sessions = lock(&self.sessions);
+        let mut candidates = sessions
+            .values()
+            .flatten()
+            .filter(|e| e.account == account && e.receives());
+        let first = candidates.next()?.clone();
+        if let Some(d) = destination {
+            if !first.range.as_ref().is_some_and(|r| r.is_match(d)) {
+                if let Some(better) =
+                    candidates.find(|e| e.range.as_ref().is_some_and(|r| r.is_match(d)))
+                {
+                    return Some(better.clone());
+                }
+            }
+        }
+        Some(first)
+    }
+
+    fn throttled(&self, account: &str) -> bool {
+        let Some(limit) = self.config.tps else {
+            return false;
+        };
+        let Some(state) = self.accounts.get(account) else {
+            return false;
+        };
+        if state.window.admit(now_ms(), limit) {
+            false
+        } else {
+            self.observer.throttled(account);
+            true
+        }
+    }
+
+    // ---- binds ----
+
+    async fn bind(
+        self: &Arc<Self>,
+        conn: &Connection,
+        kind: BindKind,
+        bind: &Bind,
+    ) -> Result<(), CommandStatus> {
+        let first_sight = {
+            let mut sessions = lock(&self.sessions);
+            let new = !sessions.contains_key(&conn.id());
+            if new {
+                sessions.insert(conn.id(), None);
+            }
+            new
+        };
+        if first_sight {
+            self.observer.session_opened(conn.id(), conn.peer_addr());
+            let (smsc, watched) = (self.clone(), conn.clone());
+            tokio::spawn(async move {
+                watched.closed().await;
+                let gone = lock(&smsc.sessions).remove(&watched.id()).flatten();
+                if gone
+                    .as_ref()
+                    .is_some_and(|e| e.receives() && e.range.is_some())
+                {
+                    smsc.ranges.fetch_sub(1, Ordering::AcqRel);
+                }
+                let account = gone.map(|e| e.account);
+                smsc.observer
+                    .session_closed(watched.id(), account.as_deref());
+            });
+        }
+        let system_id = text(&bind.system_id);
+        let result = self.authenticate(conn, kind, bind, &system_id);
+        self.observer.bind(&BindEvent {
+            connection: conn.id(),
+            peer: conn.peer_addr(),
+            system_id: &system_id,
+            kind,
+            status: result.err().unwrap_or(CommandStatus::OK),
+        });
+        match result {
+            Ok(()) => tracing::info!(system_id, ?kind, peer = ?conn.peer_addr(), "bound"),
+            Err(status) => {
+                tracing::info!(system_id, ?kind, peer = ?conn.peer_addr(), %status, "bind refused")
+            }
+        }
+        if result.is_ok() && matches!(kind, BindKind::Receiver | BindKind::Transceiver) {
+            // What waited for this account's receiver goes now (the job
+            // waits a moment if the bind answer is not out yet).
+            let jobs = lock(&self.waiting).remove(&system_id).unwrap_or_default();
+            let now = now_ms();
+            for (id, job) in jobs {
+                self.schedule(now, id, job);
+            }
+        }
+        result
+    }
+
+    fn authenticate(
+        &self,
+        conn: &Connection,
+        kind: BindKind,
+        bind: &Bind,
+        system_id: &str,
+    ) -> Result<(), CommandStatus> {
+        let account = self
+            .accounts
+            .get(system_id)
+            .ok_or(CommandStatus::INVALID_SYSTEM_ID)?;
+        let given = bind.password.as_bytes();
+        let ok =
+            given.len() == account.password.len() && bool::from(given.ct_eq(&account.password));
+        if !ok {
+            return Err(CommandStatus::INVALID_PASSWORD);
+        }
+        let range = text(&bind.address_range);
+        let range = if range.is_empty() {
+            None
+        } else {
+            // A regular expression per the spec; a string that is not one is
+            // taken literally.
+            let pattern = format!("^(?:{range})$");
+            Some(
+                Regex::new(&pattern)
+                    .or_else(|_| Regex::new(&format!("^{}$", regex::escape(&range))))
+                    .map_err(|_| CommandStatus::BIND_FAILED)?,
+            )
+        };
+        let mut sessions = lock(&self.sessions);
+        if let Some(max) = self.config.max_binds_per_account {
+            let bound = sessions
+                .values()
+                .flatten()
+                .filter(|e| e.account == system_id)
+                .count();
+            if bound >= max {
+                return Err(CommandStatus::BIND_FAILED);
+            }
+        }
+        if !sessions.contains_key(&conn.id()) {
+            // Closed while binding: the close watcher already ran.
+            return Err(CommandStatus::BIND_FAILED);
+        }
+        if matches!(kind, BindKind::Receiver | BindKind::Transceiver) && range.is_some() {
+            self.ranges.fetch_add(1, Ordering::AcqRel);
+        }
+        sessions.insert(
+            conn.id(),
+            Some(Esme {
+                conn: conn.clone(),
+                account: system_id.to_owned(),
+                kind,
+                range,
+            }),
+        );
+        Ok(())
+    }
+}
+
+/// The [`Handler`] given to smpp-tokio's servers (plain and TLS).
+#[derive(Debug, Clone)]
+pub(crate) struct SmscHandler(pub(crate) Arc<Smsc>);
+
+impl Handler for SmscHandler {
+    fn bind(
+        &self,
+        conn: &Connection,
+        kind: BindKind,
+        bind: &Bind,
+    ) -> impl std::future::Future<Output = Result<(), CommandStatus>> + Send {
+        self.0.bind(conn, kind, bind)
+    }
+
+    fn request(&self, conn: &Connection, pdu: Pdu) -> impl Answer<Body> {
+        // The common case needs no state machine (nor its allocation).
+        match self.0.answer_now(conn, pdu) {
+            Ok(answer) => Quick::Ready(Some(answer)),
+            Err(pdu) => Quick::Later(Box::pin(self.0.answer(conn, pdu))),
+        }
+    }
+}
+
+/// An answer ready at once, or a boxed future.
+// Unboxed on purpose: the ready answer is the hot path.
+#[allow(clippy::large_enum_variant)]
+enum Quick<F> {
+    Ready(Option<Result<Body, CommandStatus>>),
+    Later(std::pin::Pin<Box<F>>),
+}
+
+impl<F: std::future::Future<Output = Result<Body, CommandStatus>>> std::future::Future
+    for Quick<F>
+{
+    type Output = Result<Body, CommandStatus>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.get_mut() {
+            Quick::Ready(answer) => {
+                std::task::Poll::Ready(answer.take().unwrap_or(Err(CommandStatus::SYSTEM_ERROR)))
+            }
+            Quick::Later(future) => future.as_mut().poll(cx),
+        }
+    }
+}

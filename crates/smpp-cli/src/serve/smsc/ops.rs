@@ -1,0 +1,606 @@
+//! The operations an ESME requests: submissions, query/cancel/replace,
+//! broadcasts.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use smpp_proto::message::MessageState;
+use smpp_proto::pdu::{
+    Body, BroadcastSm, BroadcastSmResp, CancelBroadcastSm, CancelSm, CommandStatus, DataSm,
+    DestAddress, Pdu, QueryBroadcastSm, QueryBroadcastSmResp, QuerySm, QuerySmResp, ReplaceSm,
+    SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, TlvTag, Tlvs, UnsuccessSme,
+};
+use smpp_tokio::Connection;
+
+use super::super::clock::{now_ms, smpp_time};
+use super::super::observer::RequestEvent;
+use super::super::store::{Addr, Kind, Outcome, Record};
+use super::{format_id, lock, parse_id, parts_of, text, Decision, Job, Smsc};
+
+impl Smsc {
+    // ---- submissions ----
+
+    /// Builds the record of an accepted message and the job it needs later.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        kind: Kind,
+        account: &str,
+        sm: &SubmitSm,
+        dests: Vec<Addr>,
+        state: MessageState,
+        error: u16,
+        route: Option<String>,
+    ) -> (Record, Option<(u64, Job)>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let now = now_ms();
+        let outcome = if route.is_some() {
+            Outcome::Pending
+        } else {
+            Outcome::Planned {
+                due_ms: now.saturating_add(self.delay_ms()),
+                state: state.to_u8(),
+                error,
+            }
+        };
+        let record = Record {
+            id,
+            kind,
+            account: self
+                .accounts
+                .get(account)
+                .map_or_else(|| Arc::from(account), |a| a.name.clone()),
+            service_type: text(&sm.service_type),
+            source: Addr {
+                ton: sm.source_addr_ton,
+                npi: sm.source_addr_npi,
+                addr: text(&sm.source_addr),
+            },
+            dests,
+            esm_class: sm.esm_class,
+            protocol_id: sm.protocol_id,
+            priority_flag: sm.priority_flag,
+            data_coding: sm.data_coding,
+            registered_delivery: sm.registered_delivery,
+            payload: sm.short_message.to_vec(),
+            tlvs: sm.tlvs.as_bytes().to_vec(),
+            parts: parts_of(sm.esm_class, &sm.short_message, &sm.tlvs),
+            billing: sm.tlvs.billing_identification().map(<[u8]>::to_vec),
+            submit_ms: now,
+            outcome,
+            route,
+            receipts_sent: 0,
+            reported: false,
+        };
+        let job = match (&record.route, record.outcome) {
+            (Some(_), _) => Some((now, Job::Route)),
+            (None, Outcome::Planned { due_ms, .. })
+                if record.registered_delivery & 0x03 != 0 || self.report_finals =>
+            {
+                Some((due_ms, Job::Finalize))
+            }
+            _ => None,
+        };
+        (record, job)
+    }
+
+    /// Keeps an accepted (and, with a persistent store, durable) record and
+    /// arms its job.
+    fn keep(&self, record: Record, job: Option<(u64, Job)>) -> u64 {
+        let id = record.id;
+        self.insert(record);
+        if let Some((due, job)) = job {
+            self.schedule(due, id, job);
+        }
+        id
+    }
+
+    /// Accepts one message: the common part of submit_sm, data_sm and
+    /// submit_multi. Returns the id, or the status to answer.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn accept(
+        &self,
+        kind: Kind,
+        account: &str,
+        sm: &SubmitSm,
+        dests: Vec<Addr>,
+        state: MessageState,
+        error: u16,
+        route: Option<String>,
+    ) -> Result<u64, CommandStatus> {
+        if self.full() {
+            return Err(CommandStatus::MESSAGE_QUEUE_FULL);
+        }
+        let (record, job) = self.record(kind, account, sm, dests, state, error, route);
+        if self.disk.is_some() {
+            // Durable before it is acknowledged (and before any job sees it).
+            self.persist_durable(&record).await?;
+        }
+        Ok(self.keep(record, job))
+    }
+
+    /// The hot path, answered without a future: a submit_sm with the
+    /// in-memory store and no response delay. Hands the PDU back otherwise.
+    // The PDU goes back by value: no copy, no allocation on the slow path either.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn answer_now(
+        &self,
+        conn: &Connection,
+        pdu: Pdu,
+    ) -> Result<Result<Body, CommandStatus>, Pdu> {
+        if self.disk.is_some() {
+            return Err(pdu);
+        }
+        let Body::SubmitSm(sm) = &pdu.body else {
+            return Err(pdu);
+        };
+        let started = Instant::now();
+        let account = conn.system_id().unwrap_or_default();
+        let destination = text(&sm.destination_addr);
+        let decision = self.decide(&destination, sm.payload());
+        let result = match decision {
+            Decision::Refuse(_, Some(_)) | Decision::Accept { delay: Some(_), .. } => {
+                return Err(pdu)
+            }
+            _ if self.throttled(account) => Err(CommandStatus::THROTTLED),
+            _ if self.full() => Err(CommandStatus::MESSAGE_QUEUE_FULL),
+            Decision::Refuse(status, None) => Err(status),
+            Decision::Accept { state, error, .. } => {
+                let route = self.route_for(&destination);
+                let dests = vec![Addr {
+                    ton: sm.dest_addr_ton,
+                    npi: sm.dest_addr_npi,
+                    addr: destination,
+                }];
+                let (record, job) =
+                    self.record(Kind::Message, account, sm, dests, state, error, route);
+                let id = self.keep(record, job);
+                Ok(Body::SubmitSmResp(SubmitSmResp {
+                    message_id: format_id(id).into(),
+                    ..Default::default()
+                }))
+            }
+        };
+        self.observer.request(&RequestEvent {
+            account,
+            command: pdu.command_id(),
+            status: result.as_ref().err().copied().unwrap_or(CommandStatus::OK),
+            latency: started.elapsed(),
+        });
+        Ok(result)
+    }
+
+    pub(super) async fn submit_sm(
+        &self,
+        account: &str,
+        sm: SubmitSm,
+    ) -> Result<SubmitSmResp, CommandStatus> {
+        let destination = text(&sm.destination_addr);
+        let decision = self.decide(&destination, sm.payload());
+        let (state, error, delay) = match decision {
+            Decision::Refuse(status, delay) => {
+                if let Some(d) = delay {
+                    tokio::time::sleep(d).await;
+                }
+                return Err(status);
+            }
+            Decision::Accept {
+                state,
+                error,
+                delay,
+            } => (state, error, delay),
+        };
+        let route = self.route_for(&destination);
+        let dests = vec![Addr {
+            ton: sm.dest_addr_ton,
+            npi: sm.dest_addr_npi,
+            addr: destination,
+        }];
+        let id = self
+            .accept(Kind::Message, account, &sm, dests, state, error, route)
+            .await?;
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        Ok(SubmitSmResp {
+            message_id: format_id(id).into(),
+            ..Default::default()
+        })
+    }
+
+    pub(super) async fn data_sm(
+        &self,
+        account: &str,
+        sm: DataSm,
+    ) -> Result<SubmitSmResp, CommandStatus> {
+        let as_submit = SubmitSm {
+            service_type: sm.service_type,
+            source_addr_ton: sm.source_addr_ton,
+            source_addr_npi: sm.source_addr_npi,
+            source_addr: sm.source_addr,
+            dest_addr_ton: sm.dest_addr_ton,
+            dest_addr_npi: sm.dest_addr_npi,
+            destination_addr: sm.destination_addr,
+            esm_class: sm.esm_class,
+            registered_delivery: sm.registered_delivery,
+            data_coding: sm.data_coding,
+            tlvs: sm.tlvs,
+            ..Default::default()
+        };
+        self.submit_sm(account, as_submit).await
+    }
+
+    pub(super) async fn submit_multi(
+        &self,
+        account: &str,
+        sm: SubmitMulti,
+    ) -> Result<SubmitMultiResp, CommandStatus> {
+        if sm.dest_addresses.is_empty() {
+            return Err(CommandStatus::INVALID_NUMBER_OF_DESTINATIONS);
+        }
+        let payload = sm
+            .tlvs
+            .message_payload()
+            .unwrap_or(&sm.short_message)
+            .to_vec();
+        let mut accepted = Vec::new();
+        let mut unsuccess_smes = Vec::new();
+        let mut outcome = None;
+        for dest in &sm.dest_addresses {
+            match dest {
+                DestAddress::Sme { ton, npi, addr } if addr.is_empty() => {
+                    unsuccess_smes.push(UnsuccessSme {
+                        ton: *ton,
+                        npi: *npi,
+                        addr: addr.clone(),
+                        error_status: CommandStatus::INVALID_DESTINATION_ADDRESS,
+                    })
+                }
+                DestAddress::Sme { ton, npi, addr } => match self.decide(&text(addr), &payload) {
+                    Decision::Refuse(status, _) => unsuccess_smes.push(UnsuccessSme {
+                        ton: *ton,
+                        npi: *npi,
+                        addr: addr.clone(),
+                        error_status: status,
+                    }),
+                    Decision::Accept { state, error, .. } => {
+                        outcome.get_or_insert((state, error));
+                        accepted.push(Addr {
+                            ton: *ton,
+                            npi: *npi,
+                            addr: text(addr),
+                        });
+                    }
+                },
+                // No distribution lists are configured.
+                DestAddress::DistributionList(name) => unsuccess_smes.push(UnsuccessSme {
+                    ton: 0,
+                    npi: 0,
+                    addr: name.clone(),
+                    error_status: CommandStatus::INVALID_DISTRIBUTION_LIST_NAME,
+                }),
+            }
+        }
+        let message_id = match outcome {
+            None => Default::default(),
+            Some((state, error)) => {
+                let as_submit = SubmitSm {
+                    service_type: sm.service_type,
+                    source_addr_ton: sm.source_addr_ton,
+                    source_addr_npi: sm.source_addr_npi,
+                    source_addr: sm.source_addr,
+                    esm_class: sm.esm_class,
+                    protocol_id: sm.protocol_id,
+                    priority_flag: sm.priority_flag,
+                    registered_delivery: sm.registered_delivery,
+                    data_coding: sm.data_coding,
+                    short_message: sm.short_message,
+                    tlvs: sm.tlvs,
+                    ..Default::default()
+                };
+                let id = self
+                    .accept(
+                        Kind::Message,
+                        account,
+                        &as_submit,
+                        accepted,
+                        state,
+                        error,
+                        None,
+                    )
+                    .await?;
+                format_id(id).into()
+            }
+        };
+        Ok(SubmitMultiResp {
+            message_id,
+            unsuccess_smes,
+            ..Default::default()
+        })
+    }
+
+    /// The record `message_id` names, if it belongs to `account` and (when
+    /// given) has this source address.
+    pub(super) fn owned(&self, account: &str, message_id: &str, source: &str) -> Option<Record> {
+        let record = self.get(parse_id(message_id)?)?;
+        let mine = &*record.account == account
+            && record.kind != Kind::Mo
+            && (source.is_empty() || source == record.source.addr);
+        mine.then_some(record)
+    }
+
+    pub(super) fn query_sm(
+        &self,
+        account: &str,
+        q: &QuerySm,
+    ) -> Result<QuerySmResp, CommandStatus> {
+        let record = self
+            .owned(account, &text(&q.message_id), &text(&q.source_addr))
+            .filter(|r| r.kind == Kind::Message)
+            .ok_or(CommandStatus::QUERY_FAILED)?;
+        let (state, done, error) = record.state_at(now_ms());
+        Ok(QuerySmResp {
+            message_id: q.message_id.clone(),
+            final_date: done.map(smpp_time).unwrap_or_default().into(),
+            message_state: state.to_u8(),
+            error_code: u8::try_from(error).unwrap_or(u8::MAX),
+            ..Default::default()
+        })
+    }
+
+    /// Moves a pending message to DELETED; `false` if it was already final.
+    pub(super) async fn cancel_one(&self, id: u64) -> bool {
+        let now = now_ms();
+        let mut cancelled = false;
+        let record = self.update(id, |r| {
+            if !r.is_final(now) {
+                r.outcome = Outcome::Fixed {
+                    done_ms: now,
+                    state: MessageState::Deleted.to_u8(),
+                    error: 0,
+                };
+                cancelled = true;
+            }
+        });
+        if let (true, Some(record)) = (cancelled, record) {
+            if self.persist_durable(&record).await.is_err() {
+                return false;
+            }
+            if record.registered_delivery & 0x03 != 0 || self.report_finals {
+                self.schedule(now, id, Job::Finalize);
+            }
+        }
+        cancelled
+    }
+
+    pub(super) async fn cancel_sm(
+        &self,
+        account: &str,
+        c: CancelSm,
+    ) -> Result<Tlvs, CommandStatus> {
+        let message_id = text(&c.message_id);
+        let source = text(&c.source_addr);
+        if !message_id.is_empty() {
+            let record = self
+                .owned(account, &message_id, &source)
+                .filter(|r| r.kind == Kind::Message)
+                .ok_or(CommandStatus::CANCEL_FAILED)?;
+            return if self.cancel_one(record.id).await {
+                Ok(Tlvs::new())
+            } else {
+                Err(CommandStatus::CANCEL_FAILED)
+            };
+        }
+        // Every pending message of this source (and destination, service type).
+        let destination = text(&c.destination_addr);
+        let service_type = text(&c.service_type);
+        let now = now_ms();
+        let mut ids = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = lock(shard);
+            ids.extend(shard.records.values().filter_map(|r| {
+                let matches = r.kind == Kind::Message
+                    && &*r.account == account
+                    && r.source.addr == source
+                    && (destination.is_empty() || r.dests.iter().any(|d| d.addr == destination))
+                    && (service_type.is_empty() || r.service_type == service_type)
+                    && !r.is_final(now);
+                matches.then_some(r.id)
+            }));
+        }
+        let mut any = false;
+        for id in ids {
+            any |= self.cancel_one(id).await;
+        }
+        if any {
+            Ok(Tlvs::new())
+        } else {
+            Err(CommandStatus::CANCEL_FAILED)
+        }
+    }
+
+    pub(super) async fn replace_sm(
+        &self,
+        account: &str,
+        r: ReplaceSm,
+    ) -> Result<Tlvs, CommandStatus> {
+        let record = self
+            .owned(account, &text(&r.message_id), &text(&r.source_addr))
+            .filter(|r| r.kind == Kind::Message)
+            .ok_or(CommandStatus::REPLACE_FAILED)?;
+        let now = now_ms();
+        let mut replaced = false;
+        let updated = self.update(record.id, |rec| {
+            if rec.is_final(now) || rec.outcome == Outcome::Pending {
+                return;
+            }
+            rec.payload = r.short_message.to_vec();
+            if let Some(payload) = r.tlvs.message_payload() {
+                let mut tlvs = Tlvs::from_bytes(Bytes::from(rec.tlvs.clone())).unwrap_or_default();
+                if tlvs.set(TlvTag::MESSAGE_PAYLOAD, payload).is_ok() {
+                    rec.tlvs = tlvs.as_bytes().to_vec();
+                }
+            }
+            rec.registered_delivery = r.registered_delivery;
+            replaced = true;
+        });
+        match updated {
+            Some(rec) if replaced => {
+                self.persist_durable(&rec).await?;
+                if let Outcome::Planned { due_ms, .. } = rec.outcome {
+                    if rec.registered_delivery & 0x03 != 0 {
+                        self.schedule(due_ms, rec.id, Job::Finalize);
+                    }
+                }
+                Ok(Tlvs::new())
+            }
+            _ => Err(CommandStatus::REPLACE_FAILED),
+        }
+    }
+
+    // ---- broadcast (v5.0) ----
+
+    pub(super) async fn broadcast_sm(
+        &self,
+        account: &str,
+        b: BroadcastSm,
+    ) -> Result<BroadcastSmResp, CommandStatus> {
+        if b.tlvs.broadcast_area_identifier().is_none() {
+            return Err(CommandStatus::INVALID_BROADCAST_AREA_FORMAT);
+        }
+        for tag in [
+            TlvTag::BROADCAST_CONTENT_TYPE,
+            TlvTag::BROADCAST_REP_NUM,
+            TlvTag::BROADCAST_FREQUENCY_INTERVAL,
+        ] {
+            if !b.tlvs.contains(tag) {
+                return Err(CommandStatus::MISSING_TLV);
+            }
+        }
+        if !b.message_id.is_empty() && b.replace_if_present_flag == 1 {
+            // Broadcast replace: the earlier one ends.
+            if let Some(old) = self
+                .owned(account, &text(&b.message_id), "")
+                .filter(|r| r.kind == Kind::Broadcast)
+            {
+                self.cancel_one(old.id).await;
+            }
+        }
+        let as_submit = SubmitSm {
+            service_type: b.service_type,
+            source_addr_ton: b.source_addr_ton,
+            source_addr_npi: b.source_addr_npi,
+            source_addr: b.source_addr,
+            priority_flag: b.priority_flag,
+            data_coding: b.data_coding,
+            tlvs: b.tlvs,
+            ..Default::default()
+        };
+        let id = self
+            .accept(
+                Kind::Broadcast,
+                account,
+                &as_submit,
+                Vec::new(),
+                MessageState::Delivered,
+                0,
+                None,
+            )
+            .await?;
+        Ok(BroadcastSmResp {
+            message_id: format_id(id).into(),
+            ..Default::default()
+        })
+    }
+
+    pub(super) fn query_broadcast_sm(
+        &self,
+        account: &str,
+        q: &QueryBroadcastSm,
+    ) -> Result<QueryBroadcastSmResp, CommandStatus> {
+        let record = self
+            .owned(account, &text(&q.message_id), &text(&q.source_addr))
+            .filter(|r| r.kind == Kind::Broadcast)
+            .ok_or(CommandStatus::BROADCAST_QUERY_FAILED)?;
+        let (state, _, _) = record.state_at(now_ms());
+        let mut tlvs = Tlvs::new();
+        tlvs.set_u8(TlvTag::MESSAGE_STATE, state.to_u8());
+        let stored = Tlvs::from_bytes(Bytes::from(record.tlvs)).unwrap_or_default();
+        let success = if state == MessageState::Delivered {
+            100
+        } else {
+            0
+        };
+        for area in stored.get_all(TlvTag::BROADCAST_AREA_IDENTIFIER) {
+            if tlvs.push(TlvTag::BROADCAST_AREA_IDENTIFIER, area).is_ok() {
+                let _ = tlvs.push(TlvTag::BROADCAST_AREA_SUCCESS, &[success]);
+            }
+        }
+        if let Some(r) = q.tlvs.get(TlvTag::USER_MESSAGE_REFERENCE) {
+            let _ = tlvs.push(TlvTag::USER_MESSAGE_REFERENCE, r);
+        }
+        Ok(QueryBroadcastSmResp {
+            message_id: q.message_id.clone(),
+            tlvs,
+        })
+    }
+
+    pub(super) async fn cancel_broadcast_sm(
+        &self,
+        account: &str,
+        c: &CancelBroadcastSm,
+    ) -> Result<Tlvs, CommandStatus> {
+        let record = self
+            .owned(account, &text(&c.message_id), &text(&c.source_addr))
+            .filter(|r| r.kind == Kind::Broadcast)
+            .ok_or(CommandStatus::BROADCAST_CANCEL_FAILED)?;
+        if self.cancel_one(record.id).await {
+            Ok(Tlvs::new())
+        } else {
+            Err(CommandStatus::BROADCAST_CANCEL_FAILED)
+        }
+    }
+
+    /// Answers one request (everything but binds, enquire_link and unbind).
+    pub(super) async fn answer(&self, conn: &Connection, pdu: Pdu) -> Result<Body, CommandStatus> {
+        let account = conn.system_id().unwrap_or_default();
+        let started = Instant::now();
+        let command = pdu.command_id();
+        let result = if self.throttled(account) {
+            Err(CommandStatus::THROTTLED)
+        } else {
+            match pdu.body {
+                Body::SubmitSm(sm) => self.submit_sm(account, sm).await.map(Body::SubmitSmResp),
+                Body::DataSm(sm) => self.data_sm(account, sm).await.map(Body::DataSmResp),
+                Body::SubmitMulti(sm) => self
+                    .submit_multi(account, sm)
+                    .await
+                    .map(Body::SubmitMultiResp),
+                Body::QuerySm(q) => self.query_sm(account, &q).map(Body::QuerySmResp),
+                Body::CancelSm(c) => self.cancel_sm(account, c).await.map(Body::CancelSmResp),
+                Body::ReplaceSm(r) => self.replace_sm(account, r).await.map(Body::ReplaceSmResp),
+                Body::BroadcastSm(b) => self
+                    .broadcast_sm(account, b)
+                    .await
+                    .map(Body::BroadcastSmResp),
+                Body::QueryBroadcastSm(q) => self
+                    .query_broadcast_sm(account, &q)
+                    .map(Body::QueryBroadcastSmResp),
+                Body::CancelBroadcastSm(c) => self
+                    .cancel_broadcast_sm(account, &c)
+                    .await
+                    .map(Body::CancelBroadcastSmResp),
+                _ => Err(CommandStatus::INVALID_COMMAND_ID),
+            }
+        };
+        self.observer.request(&RequestEvent {
+            account,
+            command,
+            status: result.as_ref().err().copied().unwrap_or(CommandStatus::OK),
+            latency: started.elapsed(),
+        });
+        result
+    }
+}

@@ -1,0 +1,429 @@
+//! The message store: the records of submitted messages, in memory, and
+//! optionally persisted to disk.
+//!
+//! The persistent store is [redb](https://docs.rs/redb): pure Rust (no C
+//! toolchain, builds everywhere `cargo` does, nothing to install), an
+//! embedded ACID key-value store with copy-on-write B-trees whose commits are
+//! crash-safe (a `kill -9` leaves the last committed transaction intact). We
+//! only need "put a record by id, read it back, scan them all at start-up",
+//! which is exactly a key-value table; SQL would buy nothing.
+//!
+//! Writes go through one writer thread that does **group commit**: it takes
+//! every write waiting in its (bounded) queue, puts them all in one write
+//! transaction and commits once (one fsync for the whole batch), then
+//! releases the waiters. The `submit_sm_resp` is sent only after the
+//! message's record is committed, so an acknowledged message survives a
+//! crash; later updates (final state reached, receipt delivered) are written
+//! the same way but nobody waits for them, so a crash may lose the last few
+//! and a receipt can then be delivered twice (at-least-once), never zero times.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use smpp_proto::message::MessageState;
+use tokio::sync::{mpsc, oneshot};
+
+/// id (as a number) -> record (JSON).
+const MESSAGES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("messages");
+/// "high_water" -> the highest message id ever committed.
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+/// Writes waiting for the writer thread at most.
+const QUEUE: usize = 16 * 1024;
+/// Records per write transaction at most.
+const BATCH: usize = 8 * 1024;
+
+/// An address: TON, NPI and digits (or alphanumeric text).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Addr {
+    /// Type of number.
+    pub ton: u8,
+    /// Numbering plan.
+    pub npi: u8,
+    /// The address.
+    pub addr: String,
+}
+
+/// Where a message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Outcome {
+    /// Becomes `state` at `due_ms` (until then ENROUTE): nothing needs to
+    /// happen for the state to move, a reader computes it.
+    Planned { due_ms: u64, state: u8, error: u16 },
+    /// Reached `state` at `done_ms` (delivered to an ESME, cancelled...).
+    Fixed { done_ms: u64, state: u8, error: u16 },
+    /// Waits for something (an ESME-to-ESME delivery): ENROUTE.
+    Pending,
+}
+
+/// What kind of submission a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Kind {
+    /// submit_sm, data_sm, submit_multi.
+    Message,
+    /// broadcast_sm (v5.0).
+    Broadcast,
+    /// Mobile-originated (injected): no submitter, no receipt.
+    Mo,
+}
+
+/// One submitted message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Record {
+    pub id: u64,
+    pub kind: Kind,
+    /// Shared by every record of the account.
+    pub account: Arc<str>,
+    pub service_type: String,
+    pub source: Addr,
+    pub dests: Vec<Addr>,
+    pub esm_class: u8,
+    pub protocol_id: u8,
+    pub priority_flag: u8,
+    pub data_coding: u8,
+    pub registered_delivery: u8,
+    /// The user data (short_message, or message_payload).
+    #[serde(with = "hex_bytes")]
+    pub payload: Vec<u8>,
+    /// TLVs to pass on when routed to an ESME (raw wire bytes).
+    #[serde(with = "hex_bytes")]
+    pub tlvs: Vec<u8>,
+    /// Parts of the concatenated message it belongs to (1 if not).
+    pub parts: u32,
+    pub billing: Option<Vec<u8>>,
+    pub submit_ms: u64,
+    pub outcome: Outcome,
+    /// ESME-to-ESME: the account whose receiver gets it as a deliver_sm.
+    pub route: Option<String>,
+    /// Receipts sent (one is owed per destination when registered_delivery asks).
+    pub receipts_sent: u32,
+    /// The final state was reported to the observer.
+    pub reported: bool,
+}
+
+impl Record {
+    /// The state now, its time (done) and error code.
+    pub(crate) fn state_at(&self, now_ms: u64) -> (MessageState, Option<u64>, u16) {
+        match self.outcome {
+            Outcome::Planned {
+                due_ms,
+                state,
+                error,
+            } if now_ms >= due_ms => (
+                MessageState::from_u8(state).unwrap_or(MessageState::Unknown),
+                Some(due_ms),
+                error,
+            ),
+            Outcome::Fixed {
+                done_ms,
+                state,
+                error,
+            } => (
+                MessageState::from_u8(state).unwrap_or(MessageState::Unknown),
+                Some(done_ms),
+                error,
+            ),
+            _ => (MessageState::Enroute, None, 0),
+        }
+    }
+
+    /// Whether it is final at `now_ms`.
+    pub(crate) fn is_final(&self, now_ms: u64) -> bool {
+        self.state_at(now_ms).1.is_some()
+    }
+
+    /// Whether receipts are still owed at `now_ms` (final, asked for, not all sent).
+    pub(crate) fn receipts_owed(&self, now_ms: u64) -> bool {
+        let (state, done, _) = self.state_at(now_ms);
+        self.kind == Kind::Message
+            && done.is_some()
+            && receipt_requested(self.registered_delivery, state)
+            && (self.receipts_sent as usize) < self.dests.len()
+    }
+
+    /// Whether it still needs something done (receipts, routing, reporting).
+    pub(crate) fn has_work(&self, now_ms: u64, report: bool) -> bool {
+        !self.is_final(now_ms) || self.receipts_owed(now_ms) || (report && !self.reported)
+    }
+}
+
+/// Whether `registered_delivery` asks for a receipt for this final state.
+pub(crate) fn receipt_requested(registered_delivery: u8, state: MessageState) -> bool {
+    match registered_delivery & 0x03 {
+        0x01 => true,
+        0x02 => state != MessageState::Delivered,
+        0x03 => state == MessageState::Delivered,
+        _ => false,
+    }
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(v.len() * 2);
+        for b in v {
+            out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+        }
+        s.serialize_str(&out)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <&str>::deserialize(d)?;
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Ok(c - b'0'),
+            b'a'..=b'f' => Ok(c - b'a' + 10),
+            _ => Err(serde::de::Error::custom("bad hex")),
+        };
+        s.as_bytes()
+            .chunks(2)
+            .map(|p| match p {
+                [h, l] => Ok(digit(*h)? << 4 | digit(*l)?),
+                _ => Err(serde::de::Error::custom("odd hex length")),
+            })
+            .collect()
+    }
+}
+
+enum Write {
+    Put {
+        id: u64,
+        json: Vec<u8>,
+        done: Option<oneshot::Sender<Result<(), String>>>,
+    },
+    Flush(oneshot::Sender<()>),
+}
+
+/// The persistent store: a redb database and its group-commit writer thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Disk {
+    db: Arc<Database>,
+    writes: mpsc::Sender<Write>,
+}
+
+impl std::fmt::Debug for Write {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Write::Put { id, .. } => write!(f, "Put({id})"),
+            Write::Flush(_) => f.write_str("Flush"),
+        }
+    }
+}
+
+impl Disk {
+    /// Opens (or creates) the store in `dir`; returns it, every record, and
+    /// the highest id ever committed.
+    pub(crate) fn open(dir: &Path) -> anyhow::Result<(Disk, Vec<Record>, u64)> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the store directory {}", dir.display()))?;
+        let path = dir.join("messages.redb");
+        let db = Database::create(&path)
+            .with_context(|| format!("cannot open the store {}", path.display()))?;
+        let (records, high_water) = {
+            let tx = db.begin_write()?;
+            let mut records = Vec::new();
+            let high_water;
+            {
+                let messages = tx.open_table(MESSAGES)?;
+                for row in messages.iter()? {
+                    let (_, v) = row?;
+                    match serde_json::from_slice::<Record>(v.value()) {
+                        Ok(r) => records.push(r),
+                        Err(e) => tracing::warn!(error = %e, "skipping an unreadable record"),
+                    }
+                }
+                let meta = tx.open_table(META)?;
+                high_water = meta.get("high_water")?.map_or(0, |v| v.value());
+            }
+            tx.commit()?;
+            (records, high_water)
+        };
+        let db = Arc::new(db);
+        let (writes, queue) = mpsc::channel(QUEUE);
+        let writer_db = db.clone();
+        std::thread::Builder::new()
+            .name("smpp-store".into())
+            .spawn(move || writer(&writer_db, queue))
+            .context("cannot start the store writer")?;
+        Ok((Disk { db, writes }, records, high_water))
+    }
+
+    /// Writes `record` and waits until it is durable.
+    pub(crate) async fn put_durable(&self, record: &Record) -> Result<(), String> {
+        let json = serde_json::to_vec(record).map_err(|e| e.to_string())?;
+        let (done, committed) = oneshot::channel();
+        self.writes
+            .send(Write::Put {
+                id: record.id,
+                json,
+                done: Some(done),
+            })
+            .await
+            .map_err(|_| "store closed".to_string())?;
+        committed
+            .await
+            .map_err(|_| "store writer ended".to_string())?
+    }
+
+    /// Writes `record` in the background (waits only for queue room).
+    pub(crate) async fn put(&self, record: &Record) {
+        let Ok(json) = serde_json::to_vec(record) else {
+            return;
+        };
+        let _ = self
+            .writes
+            .send(Write::Put {
+                id: record.id,
+                json,
+                done: None,
+            })
+            .await;
+    }
+
+    /// Reads one record.
+    pub(crate) fn get(&self, id: u64) -> Option<Record> {
+        let tx = self.db.begin_read().ok()?;
+        let table = tx.open_table(MESSAGES).ok()?;
+        let row = table.get(id).ok()??;
+        serde_json::from_slice(row.value()).ok()
+    }
+
+    /// Waits until every write queued so far is committed.
+    pub(crate) async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.writes.send(Write::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// The writer thread: group commit until every sender is gone.
+fn writer(db: &Database, mut queue: mpsc::Receiver<Write>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(w) => batch.push(w),
+                Err(_) => break,
+            }
+        }
+        let result = commit(db, &batch).map_err(|e| {
+            let e = *e;
+            tracing::error!(error = %e, "store commit failed");
+            e.to_string()
+        });
+        for w in batch.drain(..) {
+            match w {
+                Write::Put { done: Some(d), .. } => drop(d.send(result.clone())),
+                Write::Put { done: None, .. } => {}
+                Write::Flush(d) => drop(d.send(())),
+            }
+        }
+    }
+}
+
+fn commit(db: &Database, batch: &[Write]) -> Result<(), Box<redb::Error>> {
+    let tx = db.begin_write().map_err(redb::Error::from)?;
+    {
+        let mut messages = tx.open_table(MESSAGES).map_err(redb::Error::from)?;
+        let mut meta = tx.open_table(META).map_err(redb::Error::from)?;
+        let mut high = meta
+            .get("high_water")
+            .map_err(redb::Error::from)?
+            .map_or(0, |v| v.value());
+        let old_high = high;
+        for w in batch {
+            if let Write::Put { id, json, .. } = w {
+                messages
+                    .insert(*id, json.as_slice())
+                    .map_err(redb::Error::from)?;
+                high = high.max(*id);
+            }
+        }
+        if high != old_high {
+            meta.insert("high_water", high).map_err(redb::Error::from)?;
+        }
+    }
+    tx.commit().map_err(redb::Error::from)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: u64) -> Record {
+        Record {
+            id,
+            kind: Kind::Message,
+            account: Arc::from("a"),
+            service_type: String::new(),
+            source: Addr::default(),
+            dests: vec![Addr {
+                ton: 1,
+                npi: 1,
+                addr: "447700900000".into(),
+            }],
+            esm_class: 0,
+            protocol_id: 0,
+            priority_flag: 0,
+            data_coding: 0,
+            registered_delivery: 1,
+            payload: b"hello \x00\xff".to_vec(),
+            tlvs: vec![],
+            parts: 1,
+            billing: None,
+            submit_ms: 1,
+            outcome: Outcome::Planned {
+                due_ms: 10,
+                state: 2,
+                error: 0,
+            },
+            route: None,
+            receipts_sent: 0,
+            reported: false,
+        }
+    }
+
+    #[test]
+    fn state_moves_at_the_due_time() {
+        let r = record(1);
+        assert_eq!(r.state_at(9).0, MessageState::Enroute);
+        assert_eq!(r.state_at(10), (MessageState::Delivered, Some(10), 0));
+        assert!(r.has_work(10, false));
+    }
+
+    #[tokio::test]
+    async fn records_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (disk, records, high) = Disk::open(dir.path()).unwrap();
+            assert!(records.is_empty());
+            assert_eq!(high, 0);
+            disk.put_durable(&record(7)).await.unwrap();
+            disk.put(&record(5)).await;
+            disk.flush().await;
+            assert_eq!(disk.get(7).unwrap().payload, b"hello \x00\xff");
+        }
+        // The writer thread ends when the last sender is dropped; redb allows
+        // one Database per file, so wait for it to let go.
+        let mut reopened = None;
+        for _ in 0..100 {
+            match Disk::open(dir.path()) {
+                Ok(d) => {
+                    reopened = Some(d);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
+        let (_, mut records, high) = reopened.expect("store reopens");
+        records.sort_by_key(|r| r.id);
+        assert_eq!(records.iter().map(|r| r.id).collect::<Vec<_>>(), [5, 7]);
+        assert_eq!(high, 7);
+    }
+}
