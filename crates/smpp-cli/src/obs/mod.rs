@@ -5,3 +5,4 @@
 pub mod cdr;
 pub mod http;
 pub mod metrics;
+pub mod wiring;

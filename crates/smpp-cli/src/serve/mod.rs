@@ -274,21 +274,46 @@ fn tls_server_config(tls: &TlsConfig) -> anyhow::Result<Arc<rustls::ServerConfig
 
 /// Runs `smpp serve`.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    use crate::obs::{cdr::CdrWriter, http, metrics::Metrics, wiring};
     let config = args.to_config()?;
-    if config.http.is_some() {
-        bail!("--http: the HTTP control API is not built into this version yet");
-    }
-    if config.cdr.is_some() {
-        bail!("--cdr: the CDR writer is not built into this version yet");
-    }
     let accounts = config.accounts.clone();
     let store = config.store.clone();
-    let server = start(config).await?;
+    let metrics = Arc::new(Metrics::default());
+    let cdr = match &config.cdr {
+        Some(path) => {
+            Some(CdrWriter::open(path).with_context(|| format!("cannot open {}", path.display()))?)
+        }
+        None => None,
+    };
+    let http_listener = match &config.http {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (--http)"))?,
+        ),
+        None => None,
+    };
+    let observer = Arc::new(wiring::ServeObserver::new(metrics.clone(), cdr));
+    let server = start_with(config, observer).await?;
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut http_task = None;
+    let mut http_addr = None;
+    if let Some(listener) = http_listener {
+        http_addr = Some(listener.local_addr()?);
+        let backend = Arc::new(wiring::SmscBackend::new(server.smsc().clone(), metrics));
+        let shutdown = async move {
+            let _ = http_stopped.await;
+        };
+        http_task = Some(tokio::spawn(http::serve_http(listener, backend, shutdown)));
+    }
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "SMPP listening on {}", server.smpp_addr())?;
         if let Some(addr) = server.tls_addr() {
             writeln!(out, "TLS listening on {addr}")?;
+        }
+        if let Some(addr) = http_addr {
+            writeln!(out, "HTTP listening on {addr}")?;
         }
         for account in &accounts {
             if account.system_id == crate::common::DEFAULT_SYSTEM_ID
@@ -312,6 +337,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     shutdown_signal().await;
     tracing::info!("shutting down: unbinding everyone");
     server.shutdown().await?;
+    let _ = stop_http.send(());
+    if let Some(task) = http_task {
+        task.await.context("HTTP task")?.context("HTTP API")?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
