@@ -48,6 +48,7 @@ struct Totals {
     failed: u64,
     unanswered: u64,
     receipts: u64,
+    missing_receipts: u64,
     sends: u64,
     failed_sends: u64,
 }
@@ -247,26 +248,29 @@ fn cycle(smpp: &Path, port: u16, seconds: u64, totals: &mut Totals) -> Result {
         .rev()
         .find_map(|l| serde_json::from_str(l).ok())
         .ok_or_else(|| format!("smpp bench cycle {n} printed no JSON summary: {text}"))?;
-    let field = |name: &str| {
-        json.get(name)
+    // `smpp bench --json` (see `smpp bench --help`).
+    let field = |path: &[&str]| {
+        path.iter()
+            .try_fold(&json, |v, k| v.get(*k))
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0)
     };
     totals.cycles += 1;
-    totals.sent += field("sent");
-    totals.ok += field("ok");
-    totals.failed += field("failed");
-    totals.unanswered += field("unanswered");
-    totals.receipts += field("receipts");
+    totals.sent += field(&["sent"]);
+    totals.ok += field(&["ok"]);
+    totals.failed += field(&["failed_total"]);
+    totals.unanswered += field(&["unanswered"]) + field(&["lost"]);
+    totals.receipts += field(&["receipts", "received"]);
+    totals.missing_receipts += field(&["receipts", "missing"]);
     if !out.status.success() {
         totals.failed_cycles += 1;
         eprintln!("soak: cycle {n} FAILED: {}", text.trim());
     } else {
         eprintln!(
             "soak: cycle {n}: sent {} ok {} receipts {}",
-            field("sent"),
-            field("ok"),
-            field("receipts")
+            field(&["sent"]),
+            field(&["ok"]),
+            field(&["receipts", "received"])
         );
     }
     Ok(())
@@ -366,6 +370,9 @@ fn report(dir: &Path, elapsed: Duration, t: &Totals, incs: &[Incarnation]) -> Re
             t.failed_sends
         ));
     }
+    if t.missing_receipts > 0 {
+        problems.push(format!("{} receipts never came", t.missing_receipts));
+    }
     if t.failed > 0 {
         problems.push(format!(
             "{} submits answered with an error status",
@@ -385,6 +392,7 @@ fn report(dir: &Path, elapsed: Duration, t: &Totals, incs: &[Incarnation]) -> Re
         "unanswered": t.unanswered,
         "lost": lost,
         "receipts": t.receipts,
+        "missing_receipts": t.missing_receipts,
         "sends": t.sends,
         "failed_sends": t.failed_sends,
         "servers": rows,
