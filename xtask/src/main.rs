@@ -5,11 +5,14 @@
 //! - `cargo xtask conformance [--check]`: write (or check) `docs/CONFORMANCE.md`.
 //! - `cargo xtask interop tshark`: Wireshark's dissector checks our golden PDUs.
 //! - `cargo xtask bench codec`: the codec race against rusmpp and smpp34, as a table.
+//! - `cargo xtask bench [e2e]`: the end-to-end race (our client and server, the
+//!   raw ceiling, smpp34 and rusmppc), as a table.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod bench_e2e;
 mod conformance;
 mod fuzz;
 mod interop;
@@ -33,7 +36,8 @@ fn main() -> ExitCode {
                  fuzz [TARGET] [--seconds N]        run cargo-fuzz targets (all by default)\n  \
                  conformance [--check]              write (or check) docs/CONFORMANCE.md from the code's tables\n  \
                  interop tshark                     decode every golden PDU with Wireshark's dissector\n  \
-                 bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table"
+                 bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table\n  \
+                 bench [e2e] [--quick] [--runs N]   end-to-end race: ours, raw ceiling, smpp34, rusmppc; RSS per bind"
             );
             return ExitCode::from(2);
         }
