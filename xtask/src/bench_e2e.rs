@@ -59,9 +59,20 @@ impl Server {
             stdin,
             port: 0,
         };
-        let addr = rx
-            .recv_timeout(Duration::from_secs(10))
-            .map_err(|_| format!("{name}: no `SMPP listening on` line within 10 s"))?;
+        let until = Instant::now() + Duration::from_secs(10);
+        let addr = loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(addr) => break addr,
+                Err(_) if Instant::now() >= until => {
+                    return Err(format!("{name}: no `SMPP listening on` line within 10 s"))
+                }
+                Err(_) => {
+                    if let Ok(Some(status)) = server.child.try_wait() {
+                        return Err(format!("{name}: exited ({status}) before listening"));
+                    }
+                }
+            }
+        };
         server.port = addr
             .rsplit(':')
             .next()
@@ -115,7 +126,7 @@ enum Which {
 enum ClientKind {
     Ours,
     Smpp34,
-    Rusmppc { poll_us: u32 },
+    Rusmppc { repoll: u32 },
     Raw,
 }
 
@@ -306,11 +317,13 @@ fn scenarios(our_server: &str) -> Vec<Scenario> {
             });
             v.push(Scenario {
                 load,
-                pair: format!("rusmppc (woken every 200 µs) → {our_server}"),
+                pair: format!("rusmppc (re-polled, stall worked around) → {our_server}"),
                 server: Which::Ours,
                 sessions,
                 window,
-                kind: ClientKind::Rusmppc { poll_us: 200 },
+                kind: ClientKind::Rusmppc {
+                    repoll: window / 5 + 2,
+                },
             });
         }
     }
@@ -320,7 +333,7 @@ fn scenarios(our_server: &str) -> Vec<Scenario> {
         server: Which::Ours,
         sessions: 1,
         window: 4,
-        kind: ClientKind::Rusmppc { poll_us: 0 },
+        kind: ClientKind::Rusmppc { repoll: 1 },
     });
     v.push(raw("1 bind, window 4", 1, 4));
     v.push(ours("1 bind, window 4", 1, 4));
@@ -363,8 +376,8 @@ fn measure(bins: &Bins, s: &Scenario, port: u16, secs: f64, rate: Option<f64>) -
             ])
             .arg("--secs")
             .arg(secs.to_string());
-            if let ClientKind::Rusmppc { poll_us } = s.kind {
-                c.arg("--poll-us").arg(poll_us.to_string());
+            if let ClientKind::Rusmppc { repoll } = s.kind {
+                c.arg("--repoll").arg(repoll.to_string());
             }
             c
         }

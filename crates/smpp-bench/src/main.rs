@@ -5,7 +5,7 @@
 //! smpp-bench serve-smpp34  [--listen ADDR]      the smpp34 crate's server
 //! smpp-bench serve-raw     [--listen ADDR]      byte mover: 25-byte answer per frame
 //! smpp-bench client-smpp34  --port P [LOAD]     the smpp34 crate's client
-//! smpp-bench client-rusmppc --port P [LOAD] [--poll-us U]   the rusmppc client
+//! smpp-bench client-rusmppc --port P [LOAD] [--repoll N]    the rusmppc client
 //! smpp-bench client-raw     --port P [LOAD]     byte mover: 224-byte requests, pipelined
 //! smpp-bench idle-binds     --port P --count N  N idle binds; prints BOUND N, holds until stdin closes
 //! LOAD: --sessions N (1) --window W (64) --secs S (3) --system-id ID --password PW
@@ -172,8 +172,8 @@ fn main() -> ExitCode {
             "serve-raw" => raw::serve(&listen).await,
             "client-smpp34" => smpp34_peer::client(Load::from(&options)?).await,
             "client-rusmppc" => {
-                let poll = options.num("poll-us", 0u64)?;
-                rusmppc_peer::client(Load::from(&options)?, poll).await
+                let repoll = options.num("repoll", 1usize)?;
+                rusmppc_peer::client(Load::from(&options)?, repoll).await
             }
             "client-raw" => raw::client(Load::from(&options)?).await,
             "idle-binds" => {

@@ -1,15 +1,25 @@
 //! The `rusmppc` client (0.4.0), an independent SMPP v5 client.
 //!
-//! Known defect worked around here: its connection task stops after a
-//! 5-iteration poll budget without waking itself, so with more than ~5
-//! requests in flight it stalls until something else wakes it. With
-//! `--poll-us U` a side task wakes the connection every U µs (a cheap
-//! `pending_responses` request that goes through the connection task);
-//! otherwise the window is used as given (keep it <= 5 to avoid the stall).
+//! Known defect worked around here: its connection future takes at most 5
+//! queued actions (requests) per poll and then returns `Pending` without
+//! waking itself, and the channel does not wake it either (its waker was not
+//! registered: the last poll of the channel was `Ready`). With more than ~5
+//! requests queued it stalls until a response or a timer wakes it (in
+//! practice: the 10 s response timeouts).
+//!
+//! `--repoll N` (N > 1): we spawn its connection future ourselves
+//! (`ConnectionBuilder::no_spawn`) inside a wrapper that polls it up to N
+//! times per wake-up, so each wake-up takes up to 5·N actions. Polling a
+//! future again after `Pending` is always allowed; extra polls of an idle
+//! connection return `Pending` at once. `--repoll 1` is rusmppc as shipped
+//! (keep the window <= 5 then).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
@@ -36,19 +46,43 @@ fn submit() -> Result<SubmitSm, String> {
         .build())
 }
 
+/// Polls the inner future up to `times` times per wake-up (see the module docs).
+struct Repoll<F> {
+    inner: Pin<Box<F>>,
+    times: usize,
+}
+
+impl<F: Future<Output = ()>> Future for Repoll<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        for _ in 0..self.times.max(1) {
+            if self.inner.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    }
+}
+
 /// Binds `sessions` transceivers, keeps `window` submits in flight on each.
-pub(crate) async fn client(load: Load, poll_us: u64) -> Result<(), String> {
+pub(crate) async fn client(load: Load, repoll: usize) -> Result<(), String> {
     let sm = submit()?;
     let mut clients = Vec::new();
     for _ in 0..load.sessions {
-        let (client, mut events) = ConnectionBuilder::new()
+        let (client, mut events, connection) = ConnectionBuilder::new()
             .no_enquire_link_interval()
             .response_timeout(Duration::from_secs(10))
             // It refuses a 3.4 peer otherwise.
             .disable_interface_version_check()
+            .no_spawn()
             .connect(format!("smpp://{}", load.addr()))
             .await
             .map_err(|e| format!("rusmppc connect: {e}"))?;
+        tokio::spawn(Repoll {
+            inner: Box::pin(connection),
+            times: repoll,
+        });
         tokio::spawn(async move { while events.next().await.is_some() {} });
         client
             .bind_transceiver(
@@ -70,19 +104,7 @@ pub(crate) async fn client(load: Load, poll_us: u64) -> Result<(), String> {
     let start = Instant::now();
     let stop = start + load.duration;
     let mut tasks = Vec::new();
-    let mut pollers = Vec::new();
     for client in &clients {
-        if poll_us > 0 {
-            let client = client.clone();
-            pollers.push(tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_micros(poll_us));
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-                loop {
-                    tick.tick().await;
-                    let _ = client.pending_responses().await;
-                }
-            }));
-        }
         for _ in 0..load.window {
             let (client, ok, failed, sm) = (client.clone(), ok.clone(), failed.clone(), sm.clone());
             tasks.push(tokio::spawn(async move {
@@ -103,9 +125,6 @@ pub(crate) async fn client(load: Load, poll_us: u64) -> Result<(), String> {
         failed: failed.load(Ordering::Relaxed),
         elapsed: start.elapsed(),
     };
-    for p in pollers {
-        p.abort();
-    }
     outcome.print();
     for c in &clients {
         let _ = tokio::time::timeout(Duration::from_secs(2), c.unbind()).await;
