@@ -101,6 +101,11 @@ pub struct BenchArgs {
     /// Print the summary as one JSON object (fields: see --help).
     #[arg(long)]
     pub json: bool,
+    /// Runtime threads for the load: 0 shares the command's runtime (one
+    /// worker per core); 1 runs it on one thread (no cross-thread wake-ups,
+    /// and a core left to a server on the same machine); N > 1: N workers.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=256))]
+    pub threads: u64,
     /// Run the same load once per window (e.g. `1,8,64,512`) and print a table.
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub sweep_window: Option<Vec<u64>>,
@@ -124,8 +129,32 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| vec![args.window]);
     let mut reports = Vec::with_capacity(windows.len());
+    let args = Arc::new(args);
     for window in windows {
-        reports.push(run_load(&args, &template, window).await?);
+        let report = match args.threads {
+            0 => run_load(&args, &template, window).await?,
+            threads => {
+                // A runtime of its own, on threads of its own.
+                let (args, template) = (args.clone(), template.clone());
+                let threads = usize::try_from(threads).unwrap_or(1);
+                tokio::task::spawn_blocking(move || -> anyhow::Result<Report> {
+                    let runtime = if threads == 1 {
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()?
+                    } else {
+                        tokio::runtime::Builder::new_multi_thread()
+                            .worker_threads(threads)
+                            .enable_all()
+                            .build()?
+                    };
+                    runtime.block_on(run_load(&args, &template, window))
+                })
+                .await
+                .context("the load's runtime failed")??
+            }
+        };
+        reports.push(report);
     }
     let success = reports.iter().all(|r| r.success);
     if args.json {
@@ -531,21 +560,32 @@ async fn run_load(
     let mut readers = Vec::new();
     let mut slots = Vec::new();
     let mut clients = Vec::new();
+    // One histogram per bind, shared by its slots: one per slot would
+    // spread the hot path over W x 190 KiB of counters.
+    let mut histograms = Vec::new();
     for (client, inbound) in sessions {
         readers.push(tokio::spawn(read_inbound(inbound, load.clone())));
+        let histogram = Arc::new(Mutex::new(new_histogram()));
         for _ in 0..window {
-            slots.push(tokio::spawn(slot(client.clone(), load.clone())));
+            slots.push(tokio::spawn(slot(
+                client.clone(),
+                load.clone(),
+                histogram.clone(),
+            )));
         }
+        histograms.push(histogram);
         clients.push(client);
     }
 
     let progress = Progress::start(args.count, load.clone());
-    let mut latency = new_histogram();
     for s in slots {
-        let h = s.await.context("a submit task failed")?;
-        let _ = latency.add(&h);
+        s.await.context("a submit task failed")?;
     }
     let elapsed = start.elapsed();
+    let mut latency = new_histogram();
+    for h in &histograms {
+        let _ = latency.add(&*lock(h));
+    }
 
     let expected = load.counters.ok.load(Ordering::Relaxed);
     if let Some(book) = &load.receipts {
@@ -633,8 +673,7 @@ where
 }
 
 /// One window slot: takes tickets and submits until the load is done.
-async fn slot(client: Client, load: Arc<Load>) -> Histogram<u64> {
-    let mut latency = new_histogram();
+async fn slot(client: Client, load: Arc<Load>, latency: Arc<Mutex<Histogram<u64>>>) {
     let c = &load.counters;
     loop {
         if client.is_closed() {
@@ -658,7 +697,7 @@ async fn slot(client: Client, load: Arc<Load>) -> Histogram<u64> {
         let at = Instant::now();
         match client.submit(sm).await {
             Ok(id) => {
-                let _ = latency.record(micros(at.elapsed()));
+                let _ = lock(&latency).record(micros(at.elapsed()));
                 if let Some(book) = &load.receipts {
                     lock(book).submitted(&id.to_string_lossy(), at);
                 }
@@ -674,7 +713,6 @@ async fn slot(client: Client, load: Arc<Load>) -> Histogram<u64> {
             }
         }
     }
-    latency
 }
 
 /// Answers the MC's requests (dropping an `InboundRequest` answers it with
