@@ -155,7 +155,7 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
     let runs = value("--runs").map_or(if quick { 1 } else { 3 }, |v| v.max(1.0) as usize);
     let secs = value("--secs").unwrap_or(if quick { 1.5 } else { 3.0 });
     if !args.contains(&"--no-build") {
-        run(cargo().args([
+        run(clean_cargo().args([
             "build",
             "--release",
             "--locked",
@@ -253,6 +253,25 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
         )
     );
     Ok(())
+}
+
+/// `cargo` without the package variables `cargo run` gave us: build scripts
+/// (ring's) watch some of them, so with them set the release build of this
+/// command and a plain `cargo build --release` would keep rebuilding each
+/// other's dependencies.
+fn clean_cargo() -> Command {
+    let mut c = cargo();
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || key.starts_with("CARGO_CRATE_")
+            || key == "CARGO_PRIMARY_PACKAGE"
+        {
+            c.env_remove(key);
+        }
+    }
+    c
 }
 
 fn bench_cmd(bins: &Bins, sub: &str) -> Command {

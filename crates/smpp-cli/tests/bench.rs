@@ -191,3 +191,27 @@ fn wrong_password_fails_cleanly() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot bind"));
 }
+
+#[test]
+fn a_runtime_of_its_own_gives_the_same_accounting() {
+    let smsc = TestSmsc::start(Behaviour::default());
+    for threads in ["1", "2"] {
+        let out = run_limited(
+            smsc.smpp("bench").args([
+                "--sessions",
+                "2",
+                "--count",
+                "1000",
+                "--threads",
+                threads,
+                "--json",
+            ]),
+            LIMIT,
+        );
+        assert!(out.status.success(), "{out:?}");
+        let j = json(&out);
+        assert_eq!(j["ok"], 1000, "threads {threads}");
+        assert_eq!(j["success"], true);
+    }
+    assert_eq!(smsc.total(), 2000);
+}
