@@ -1,4 +1,5 @@
 //! `cargo xtask bench codec`: runs the codec race and prints the README table.
+//! `cargo xtask bench [e2e]`: the end-to-end race (see `bench_e2e`).
 
 use std::fmt::Write as _;
 
@@ -39,7 +40,12 @@ pub(crate) fn run_bench(args: &[&str]) -> Result {
             println!("{}", table()?);
             Ok(())
         }
-        _ => Err("usage: cargo xtask bench codec [--table-only]".into()),
+        [] => crate::bench_e2e::run_e2e(&[]),
+        ["e2e", rest @ ..] => crate::bench_e2e::run_e2e(rest),
+        [first, ..] if first.starts_with("--") => crate::bench_e2e::run_e2e(args),
+        _ => Err("usage: cargo xtask bench codec [--table-only]\n       \
+                  cargo xtask bench [e2e] [--quick] [--runs N] [--secs S] [--no-build]"
+            .into()),
     }
 }
 

@@ -5,12 +5,15 @@
 //! - `cargo xtask conformance [--check]`: write (or check) `docs/CONFORMANCE.md`.
 //! - `cargo xtask interop tshark`: Wireshark's dissector checks our golden PDUs.
 //! - `cargo xtask bench codec`: the codec race against rusmpp and smpp34, as a table.
+//! - `cargo xtask bench [e2e]`: the end-to-end race (our client and server, the
+//!   raw ceiling, smpp34 and rusmppc), as a table.
 //! - `cargo xtask soak [--minutes N]`: long mixed load against `smpp serve`, RSS and fds sampled.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod bench_e2e;
 mod conformance;
 mod fuzz;
 mod interop;
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
                  conformance [--check]              write (or check) docs/CONFORMANCE.md from the code's tables\n  \
                  interop tshark                     decode every golden PDU with Wireshark's dissector\n  \
                  bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table\n  \
+                 bench [e2e] [--quick] [--runs N]   end-to-end race: ours, raw ceiling, smpp34, rusmppc; RSS per bind\n  \
                  soak [--minutes N] [--restart-every M]  mixed load on `smpp serve` with restarts; RSS, fds, losses"
             );
             return ExitCode::from(2);

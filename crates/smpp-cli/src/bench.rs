@@ -1,14 +1,808 @@
-//! `smpp bench`.
+//! `smpp bench`: a load generator against any SMSC.
+//!
+//! N binds (transceivers), each keeping up to W `submit_sm` in flight: one
+//! task per window slot submits, awaits its answer, and submits again, so
+//! the window stays full. Every submit takes a ticket from one shared
+//! counter; the ticket number gives the message its destination (from the
+//! address template) and, with `--rate`, the instant it may leave
+//! (`start + n / rate`), which makes the rate limit global and exact on
+//! average without a central scheduler.
+//!
+//! Latency is measured per call, from the call to its `submit_sm_resp`, in
+//! one hdrhistogram per slot (merged at the end: no lock on the hot path).
+//! With `--receipt`, receipts are matched to submits by message id
+//! (normalised with [`MessageIdFormat`]), and their latency is measured from
+//! the submit.
 
+use std::collections::{BTreeMap, HashMap};
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use clap::Args;
+use anyhow::Context as _;
+use clap::{ArgGroup, Args, ValueEnum};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use smpp_proto::message::{MessageIdFormat, ReferenceCounter, ShortMessage};
+use smpp_proto::pdu::{CommandStatus, SubmitSm};
+use smpp_proto::session::{BindKind, SessionConfig};
+use smpp_tokio::{Client, Error, Inbound};
+
+use crate::common::ConnectArgs;
+
+/// What `--json` prints, documented in `smpp bench --help`.
+const JSON_HELP: &str = "\
+With --json, one JSON object on stdout (with --sweep-window: {\"sweep\": [object per window]}):
+  sessions, window        binds and slots per bind
+  coding, text_len        text coding and length in characters; parts: submit_sm per message
+  sent                    submit_sm handed to the sessions
+  ok                      answered with status 0
+  failed                  answered with an error status: {\"ESME_RTHROTTLED\": 12, ...}
+  failed_total            sum of failed
+  unanswered              no response within --response-timeout
+  lost                    the session closed under them (or another local error)
+  unsent                  with --count: tickets never sent (a session died)
+  elapsed_s               from the first submit to the last answer
+  throughput              ok / elapsed_s (submit_sm per second)
+  latency_us              submit to submit_sm_resp, of ok: {p50, p90, p99, p99_9, max, mean}
+  receipts                null without --receipt, else {expected, received, unmatched,
+                          missing, latency_ms: {p50, p90, p99, p99_9, max, mean}}
+  success                 true when everything sent was answered ok (and every receipt came)
+Exit status 1 when anything failed, went unanswered, was lost or unsent, or a receipt is missing.";
 
 /// Arguments of `smpp bench`.
 #[derive(Debug, Args)]
-pub struct BenchArgs {}
+#[command(after_long_help = JSON_HELP)]
+#[command(group(ArgGroup::new("amount").required(true).args(["count", "duration"])))]
+pub struct BenchArgs {
+    /// Where to connect and how to bind.
+    #[command(flatten)]
+    pub connect: Box<ConnectArgs>,
+    /// Binds (transceivers) to open.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub sessions: u64,
+    /// submit_sm kept in flight per bind.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub window: u64,
+    /// Send this many submit_sm in all, then stop.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Send for this long (e.g. `10s`), then stop.
+    #[arg(long)]
+    pub duration: Option<humantime::Duration>,
+    /// Global limit, submit_sm per second over all binds.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Characters of text per message (a fixed text; longer than one part
+    /// gives concatenated parts, each one submit_sm).
+    #[arg(long, default_value_t = 160)]
+    pub text_len: usize,
+    /// Text coding.
+    #[arg(long, value_enum, default_value_t = Coding::Gsm7)]
+    pub coding: Coding,
+    /// Source address.
+    #[arg(long, default_value = "447700900123")]
+    pub source: String,
+    /// Destination address template: each run of `#` takes the low digits of
+    /// the message number (`44770090####` spreads over 10,000 numbers).
+    #[arg(long, default_value = "447700900456")]
+    pub dest: String,
+    /// Ask for delivery receipts and measure their latency.
+    #[arg(long)]
+    pub receipt: bool,
+    /// With --receipt: how long to wait for the last receipts after the last answer.
+    #[arg(long, default_value = "10s")]
+    pub wait_receipts: humantime::Duration,
+    /// A submit without an answer this long counts as unanswered.
+    #[arg(long, default_value = "10s")]
+    pub response_timeout: humantime::Duration,
+    /// Print the summary as one JSON object (fields: see --help).
+    #[arg(long)]
+    pub json: bool,
+    /// Runtime threads for the load: 0 shares the command's runtime (one
+    /// worker per core); 1 runs it on one thread (no cross-thread wake-ups,
+    /// and a core left to a server on the same machine); N > 1: N workers.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=256))]
+    pub threads: u64,
+    /// Run the same load once per window (e.g. `1,8,64,512`) and print a table.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub sweep_window: Option<Vec<u64>>,
+}
+
+/// Text coding of the generated messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Coding {
+    /// GSM 03.38 default alphabet (one octet per character, unpacked).
+    Gsm7,
+    /// UCS-2 (two octets per character).
+    Ucs2,
+}
 
 /// Runs `smpp bench`.
-pub async fn run(_args: BenchArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`smpp bench` is not built yet")
+pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let template = Arc::new(Template::new(&args)?);
+    let windows = args
+        .sweep_window
+        .clone()
+        .unwrap_or_else(|| vec![args.window]);
+    let mut reports = Vec::with_capacity(windows.len());
+    let args = Arc::new(args);
+    for window in windows {
+        let report = match args.threads {
+            0 => run_load(&args, &template, window).await?,
+            threads => {
+                // A runtime of its own, on threads of its own.
+                let (args, template) = (args.clone(), template.clone());
+                let threads = usize::try_from(threads).unwrap_or(1);
+                tokio::task::spawn_blocking(move || -> anyhow::Result<Report> {
+                    let runtime = if threads == 1 {
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()?
+                    } else {
+                        tokio::runtime::Builder::new_multi_thread()
+                            .worker_threads(threads)
+                            .enable_all()
+                            .build()?
+                    };
+                    runtime.block_on(run_load(&args, &template, window))
+                })
+                .await
+                .context("the load's runtime failed")??
+            }
+        };
+        reports.push(report);
+    }
+    let success = reports.iter().all(|r| r.success);
+    if args.json {
+        let json = if args.sweep_window.is_some() {
+            serde_json::to_string(&serde_json::json!({ "sweep": reports }))?
+        } else {
+            serde_json::to_string(&reports[0])?
+        };
+        println!("{json}");
+    } else if args.sweep_window.is_some() {
+        print!("{}", sweep_table(&reports));
+    } else {
+        print!("{}", reports[0].human());
+    }
+    Ok(if success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The messages to send, built once.
+#[derive(Debug)]
+struct Template {
+    /// The parts of one message; message n is part `n % parts.len()`.
+    parts: Vec<SubmitSm>,
+    /// Where the `#` runs of the destination template are: (start, len).
+    dest_digits: Vec<(usize, usize)>,
+    dest: String,
+}
+
+impl Template {
+    fn new(args: &BenchArgs) -> anyhow::Result<Template> {
+        let text: String = match args.coding {
+            Coding::Gsm7 => ('a'..='z').cycle().take(args.text_len).collect(),
+            // Cyrillic: not in the GSM alphabet, so UCS-2 is chosen.
+            Coding::Ucs2 => ('а'..='я').cycle().take(args.text_len).collect(),
+        };
+        let dest_digits = digit_runs(&args.dest);
+        let mut message = ShortMessage::text(text)
+            .from(args.source.as_str())
+            .to(args.dest.replace('#', "0").as_str());
+        if args.receipt {
+            message = message.request_receipt();
+        }
+        let parts = message
+            .build(&mut ReferenceCounter::new(1))
+            .context("cannot build the message")?;
+        let expected = match args.coding {
+            Coding::Gsm7 => 0x00,
+            Coding::Ucs2 => 0x08,
+        };
+        if parts.iter().any(|p| p.data_coding != expected) {
+            anyhow::bail!("the text was not coded as {:?}", args.coding);
+        }
+        Ok(Template {
+            parts,
+            dest_digits,
+            dest: args.dest.clone(),
+        })
+    }
+
+    /// The submit_sm of message `n`.
+    fn submit(&self, n: u64) -> SubmitSm {
+        // Lossless: `parts` has at most 255 entries.
+        let part = (n % self.parts.len() as u64) as usize;
+        let mut sm = self.parts[part].clone();
+        if !self.dest_digits.is_empty() {
+            sm.destination_addr = fill_digits(&self.dest, &self.dest_digits, n).into();
+        }
+        sm
+    }
+}
+
+/// The runs of `#` in an address template.
+fn digit_runs(template: &str) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let bytes = template.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'#' {
+            let start = i;
+            while i < bytes.len() && bytes[i] == b'#' {
+                i += 1;
+            }
+            runs.push((start, i - start));
+        } else {
+            i += 1;
+        }
+    }
+    runs
+}
+
+/// The template with each `#` run replaced by the low digits of `n`, zero-padded.
+fn fill_digits(template: &str, runs: &[(usize, usize)], n: u64) -> String {
+    let mut out = template.to_owned();
+    for &(start, len) in runs {
+        let digits = format!("{n:020}");
+        let low = &digits[digits.len() - len.min(20)..];
+        let pad = "0".repeat(len.saturating_sub(20));
+        out.replace_range(start..start + len, &format!("{pad}{low}"));
+    }
+    out
+}
+
+/// Counters shared by the slots of one run.
+#[derive(Debug, Default)]
+struct Counters {
+    next_ticket: AtomicU64,
+    sent: AtomicU64,
+    ok: AtomicU64,
+    unanswered: AtomicU64,
+    lost: AtomicU64,
+    failed: Mutex<BTreeMap<u32, u64>>,
+}
+
+impl Counters {
+    fn done(&self) -> u64 {
+        let failed: u64 = lock(&self.failed).values().sum();
+        self.ok.load(Ordering::Relaxed)
+            + self.unanswered.load(Ordering::Relaxed)
+            + self.lost.load(Ordering::Relaxed)
+            + failed
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Receipts matched to submits by canonical message id.
+#[derive(Debug)]
+struct ReceiptBook {
+    format: MessageIdFormat,
+    /// Accepted submits still waiting for their receipt: id -> submit instant.
+    waiting: HashMap<String, Instant>,
+    /// Receipts that arrived before their submit_sm_resp was seen: id -> arrival.
+    early: HashMap<String, Instant>,
+    received: u64,
+    unmatched: u64,
+    latency: Histogram<u64>,
+}
+
+impl ReceiptBook {
+    fn new() -> ReceiptBook {
+        ReceiptBook {
+            format: MessageIdFormat::default(),
+            waiting: HashMap::new(),
+            early: HashMap::new(),
+            received: 0,
+            unmatched: 0,
+            latency: new_histogram(),
+        }
+    }
+
+    fn submitted(&mut self, id: &str, at: Instant) {
+        let key = self.format.canonical_submit(id);
+        match self.early.remove(&key) {
+            Some(arrived) => self.record(arrived.saturating_duration_since(at)),
+            None => drop(self.waiting.insert(key, at)),
+        }
+    }
+
+    fn receipt(&mut self, id: &str, now: Instant) {
+        let key = self.format.canonical_receipt(id);
+        match self.waiting.remove(&key) {
+            Some(at) => self.record(now.saturating_duration_since(at)),
+            // Bounded: an id can be early only once per submit we await.
+            None if self.early.len() < 1_000_000 => drop(self.early.insert(key, now)),
+            None => self.unmatched += 1,
+        }
+    }
+
+    fn record(&mut self, latency: Duration) {
+        self.received += 1;
+        let _ = self.latency.record(micros(latency));
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // 1 µs .. 1 hour, 3 significant digits; values above are clamped.
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap_or_else(|_| {
+        // Unreachable with these constant bounds; fall back to an auto-resizing one.
+        Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits are valid"))
+    })
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+/// Latency percentiles.
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p99_9: f64,
+    /// Largest.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+impl Percentiles {
+    /// From a histogram in µs, scaled by `scale` (1.0: µs; 0.001: ms).
+    fn of(h: &Histogram<u64>, scale: f64) -> Percentiles {
+        let q = |q: f64| round1(h.value_at_quantile(q) as f64 * scale);
+        Percentiles {
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            p99_9: q(0.999),
+            max: round1(h.max() as f64 * scale),
+            mean: round1(h.mean() * scale),
+        }
+    }
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// Receipt figures of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiptReport {
+    /// Receipts expected: one per accepted submit_sm.
+    pub expected: u64,
+    /// Receipts matched to a submit.
+    pub received: u64,
+    /// Receipts whose id matched no submit of this run.
+    pub unmatched: u64,
+    /// Expected receipts that did not come within --wait-receipts.
+    pub missing: u64,
+    /// From the submit to the receipt, in milliseconds.
+    pub latency_ms: Option<Percentiles>,
+}
+
+/// The outcome of one run (one window).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Binds.
+    pub sessions: u64,
+    /// Slots per bind.
+    pub window: u64,
+    /// Text coding.
+    pub coding: Coding,
+    /// Characters per message.
+    pub text_len: usize,
+    /// submit_sm per message.
+    pub parts: usize,
+    /// submit_sm handed to the sessions.
+    pub sent: u64,
+    /// Answered with status 0.
+    pub ok: u64,
+    /// Error statuses, by name, with counts.
+    pub failed: BTreeMap<String, u64>,
+    /// Sum of `failed`.
+    pub failed_total: u64,
+    /// No answer within the response timeout.
+    pub unanswered: u64,
+    /// The session closed under them.
+    pub lost: u64,
+    /// With --count: never sent.
+    pub unsent: u64,
+    /// From the first submit to the last answer.
+    pub elapsed_s: f64,
+    /// ok per second.
+    pub throughput: f64,
+    /// Submit latency of accepted submits, µs.
+    pub latency_us: Option<Percentiles>,
+    /// Receipts, with --receipt.
+    pub receipts: Option<ReceiptReport>,
+    /// Everything was accepted (and every receipt came).
+    pub success: bool,
+}
+
+impl Report {
+    fn human(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "sent {}, ok {}, failed {}, unanswered {}, lost {}, unsent {}",
+            self.sent, self.ok, self.failed_total, self.unanswered, self.lost, self.unsent
+        );
+        for (status, n) in &self.failed {
+            let _ = writeln!(s, "  {status}: {n}");
+        }
+        let _ = writeln!(
+            s,
+            "throughput {:.0} submit_sm/s over {:.3} s ({} session(s), window {}, {} {:?} characters)",
+            self.throughput, self.elapsed_s, self.sessions, self.window, self.text_len, self.coding
+        );
+        if let Some(l) = &self.latency_us {
+            let _ = writeln!(
+                s,
+                "submit latency µs: p50 {} p90 {} p99 {} p99.9 {} max {} (mean {})",
+                l.p50, l.p90, l.p99, l.p99_9, l.max, l.mean
+            );
+        }
+        if let Some(r) = &self.receipts {
+            let _ = writeln!(
+                s,
+                "receipts: {} of {} received, {} missing, {} unmatched",
+                r.received, r.expected, r.missing, r.unmatched
+            );
+            if let Some(l) = &r.latency_ms {
+                let _ = writeln!(
+                    s,
+                    "receipt latency ms: p50 {} p90 {} p99 {} p99.9 {} max {}",
+                    l.p50, l.p90, l.p99, l.p99_9, l.max
+                );
+            }
+        }
+        let _ = writeln!(s, "{}", if self.success { "OK" } else { "FAILED" });
+        s
+    }
+}
+
+fn sweep_table(reports: &[Report]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from(
+        "| window | submit_sm/s | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | ok | failed | unanswered | lost |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in reports {
+        let l = r.latency_us.clone().unwrap_or(Percentiles {
+            p50: 0.0,
+            p90: 0.0,
+            p99: 0.0,
+            p99_9: 0.0,
+            max: 0.0,
+            mean: 0.0,
+        });
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.window,
+            r.throughput,
+            l.p50,
+            l.p90,
+            l.p99,
+            l.p99_9,
+            l.max,
+            r.ok,
+            r.failed_total,
+            r.unanswered,
+            r.lost + r.unsent
+        );
+    }
+    s
+}
+
+/// What every slot needs.
+struct Load {
+    template: Arc<Template>,
+    counters: Counters,
+    count: Option<u64>,
+    deadline: Option<Instant>,
+    rate: Option<f64>,
+    start: Instant,
+    receipts: Option<Mutex<ReceiptBook>>,
+}
+
+/// Connects, runs one load with `window` slots per bind, unbinds, reports.
+async fn run_load(
+    args: &BenchArgs,
+    template: &Arc<Template>,
+    window: u64,
+) -> anyhow::Result<Report> {
+    if let Some(rate) = args.rate {
+        anyhow::ensure!(rate > 0.0 && rate.is_finite(), "--rate must be positive");
+    }
+    let window_usize = usize::try_from(window).context("window")?;
+    let config = Arc::new(
+        SessionConfig::default()
+            .with_max_in_flight(window_usize)
+            .with_max_inbound(window_usize.max(64))
+            .with_response_timeout(*args.response_timeout),
+    );
+    let connecting = (0..args.sessions).map(|_| {
+        let (connect, config) = (args.connect.clone(), config.clone());
+        async move { connect.connect(BindKind::Transceiver, config).await }
+    });
+    let sessions: Vec<(Client, Inbound)> = futures_join_all(connecting).await?;
+
+    let start = Instant::now();
+    let load = Arc::new(Load {
+        template: template.clone(),
+        counters: Counters::default(),
+        count: args.count,
+        deadline: args.duration.map(|d| start + *d),
+        rate: args.rate,
+        start,
+        receipts: args.receipt.then(|| Mutex::new(ReceiptBook::new())),
+    });
+
+    let mut readers = Vec::new();
+    let mut slots = Vec::new();
+    let mut clients = Vec::new();
+    // One histogram per bind, shared by its slots: one per slot would
+    // spread the hot path over W x 190 KiB of counters.
+    let mut histograms = Vec::new();
+    for (client, inbound) in sessions {
+        readers.push(tokio::spawn(read_inbound(inbound, load.clone())));
+        let histogram = Arc::new(Mutex::new(new_histogram()));
+        for _ in 0..window {
+            slots.push(tokio::spawn(slot(
+                client.clone(),
+                load.clone(),
+                histogram.clone(),
+            )));
+        }
+        histograms.push(histogram);
+        clients.push(client);
+    }
+
+    let progress = Progress::start(args.count, load.clone());
+    for s in slots {
+        s.await.context("a submit task failed")?;
+    }
+    let elapsed = start.elapsed();
+    let mut latency = new_histogram();
+    for h in &histograms {
+        let _ = latency.add(&*lock(h));
+    }
+
+    let expected = load.counters.ok.load(Ordering::Relaxed);
+    if let Some(book) = &load.receipts {
+        let until = Instant::now() + *args.wait_receipts;
+        while lock(book).received < expected && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    progress.finish();
+
+    for client in &clients {
+        let _ = tokio::time::timeout(Duration::from_secs(5), client.unbind()).await;
+        client.close();
+    }
+    for r in readers {
+        r.abort();
+    }
+
+    let c = &load.counters;
+    let failed_raw = lock(&c.failed).clone();
+    let failed: BTreeMap<String, u64> = failed_raw
+        .iter()
+        .map(|(&s, &n)| (CommandStatus(s).to_string(), n))
+        .collect();
+    let failed_total: u64 = failed.values().sum();
+    let sent = c.sent.load(Ordering::Relaxed);
+    let ok = c.ok.load(Ordering::Relaxed);
+    let unanswered = c.unanswered.load(Ordering::Relaxed);
+    let lost = c.lost.load(Ordering::Relaxed);
+    let unsent = args.count.map_or(0, |n| n.saturating_sub(sent));
+    let receipts = load.receipts.as_ref().map(|book| {
+        let book = lock(book);
+        ReceiptReport {
+            expected,
+            received: book.received,
+            unmatched: book.unmatched + book.early.len() as u64,
+            missing: expected.saturating_sub(book.received),
+            latency_ms: (book.received > 0).then(|| Percentiles::of(&book.latency, 0.001)),
+        }
+    });
+    let secs = elapsed.as_secs_f64();
+    let success = failed_total == 0
+        && unanswered == 0
+        && lost == 0
+        && unsent == 0
+        && receipts.as_ref().is_none_or(|r| r.missing == 0);
+    Ok(Report {
+        sessions: args.sessions,
+        window,
+        coding: args.coding,
+        text_len: args.text_len,
+        parts: template.parts.len(),
+        sent,
+        ok,
+        failed,
+        failed_total,
+        unanswered,
+        lost,
+        unsent,
+        elapsed_s: (secs * 1000.0).round() / 1000.0,
+        throughput: if secs > 0.0 {
+            (ok as f64 / secs).round()
+        } else {
+            0.0
+        },
+        latency_us: (ok > 0).then(|| Percentiles::of(&latency, 1.0)),
+        receipts,
+        success,
+    })
+}
+
+/// Connects every session; fails with the first failure.
+async fn futures_join_all<F, T>(futures: impl Iterator<Item = F>) -> anyhow::Result<Vec<T>>
+where
+    F: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    // Spawned so that many binds proceed in parallel.
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.context("a connect task failed")??);
+    }
+    Ok(out)
+}
+
+/// One window slot: takes tickets and submits until the load is done.
+async fn slot(client: Client, load: Arc<Load>, latency: Arc<Mutex<Histogram<u64>>>) {
+    let c = &load.counters;
+    loop {
+        if client.is_closed() {
+            break; // the rest of the tickets stay unsent
+        }
+        let n = c.next_ticket.fetch_add(1, Ordering::Relaxed);
+        if load.count.is_some_and(|count| n >= count) {
+            break;
+        }
+        if let Some(rate) = load.rate {
+            let due = load.start + Duration::from_secs_f64(n as f64 / rate);
+            if load.deadline.is_some_and(|d| due >= d) {
+                break;
+            }
+            tokio::time::sleep_until(due.into()).await;
+        } else if load.deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let sm = load.template.submit(n);
+        c.sent.fetch_add(1, Ordering::Relaxed);
+        let at = Instant::now();
+        match client.submit(sm).await {
+            Ok(id) => {
+                let _ = lock(&latency).record(micros(at.elapsed()));
+                if let Some(book) = &load.receipts {
+                    lock(book).submitted(&id.to_string_lossy(), at);
+                }
+                c.ok.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(Error::Status(status)) => {
+                *lock(&c.failed).entry(status.get()).or_default() += 1;
+            }
+            Err(Error::Timeout) => drop(c.unanswered.fetch_add(1, Ordering::Relaxed)),
+            Err(e) => {
+                tracing::debug!(error = %e, "submit lost");
+                c.lost.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Answers the MC's requests (dropping an `InboundRequest` answers it with
+/// status 0) and records receipts.
+async fn read_inbound(mut inbound: Inbound, load: Arc<Load>) {
+    while let Some(request) = inbound.recv().await {
+        if let (Some(book), Some(receipt)) = (&load.receipts, request.receipt()) {
+            lock(book).receipt(&receipt.id, Instant::now());
+        }
+    }
+}
+
+/// The progress bar: drawn on stdout only when it is a terminal.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Progress {
+    fn start(count: Option<u64>, load: Arc<Load>) -> Progress {
+        use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+        let bar = if std::io::stdout().is_terminal() {
+            let bar = match count {
+                Some(n) => ProgressBar::new(n),
+                None => ProgressBar::new_spinner(),
+            };
+            bar.set_draw_target(ProgressDrawTarget::stdout());
+            let template = match count {
+                Some(_) => "{bar:40} {pos}/{len} {msg} [{elapsed_precise}]",
+                None => "{spinner} {pos} {msg} [{elapsed_precise}]",
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        let ticking = bar.clone();
+        let ticker = tokio::spawn(async move {
+            let mut last = (Instant::now(), 0u64);
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tick.tick().await;
+                if ticking.is_hidden() {
+                    continue;
+                }
+                let done = load.counters.done();
+                let now = Instant::now();
+                let dt = now.duration_since(last.0).as_secs_f64();
+                if dt > 0.0 {
+                    let rate = done.saturating_sub(last.1) as f64 / dt;
+                    ticking.set_message(format!("{rate:.0}/s"));
+                }
+                ticking.set_position(done);
+                last = (now, done);
+            }
+        });
+        Progress { bar, ticker }
+    }
+
+    fn finish(self) {
+        self.ticker.abort();
+        self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_template_takes_low_digits() {
+        let t = "4477009#####";
+        let runs = digit_runs(t);
+        assert_eq!(runs, vec![(7, 5)]);
+        assert_eq!(fill_digits(t, &runs, 42), "447700900042");
+        assert_eq!(fill_digits(t, &runs, 1_234_567), "447700934567");
+        assert_eq!(fill_digits("#1#", &digit_runs("#1#"), 7), "717");
+    }
+
+    #[test]
+    fn receipts_match_in_either_order() {
+        let mut book = ReceiptBook::new();
+        let t0 = Instant::now();
+        book.submitted("0000A1", t0);
+        book.receipt("A1", t0 + Duration::from_millis(5));
+        book.receipt("B2", t0 + Duration::from_millis(6));
+        book.submitted("B2", t0);
+        assert_eq!(book.received, 2);
+        assert!(book.waiting.is_empty() && book.early.is_empty());
+    }
 }
