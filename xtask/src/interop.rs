@@ -69,7 +69,7 @@
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -186,17 +186,22 @@ impl SmscChoice {
             args: smsc_args(&["serve", "--memory"]),
             label: "smpp serve".into(),
         };
-        match serve.start() {
-            Ok(_probe) => Ok(serve),
-            Err(e) if e.contains("not built yet") && env.is_empty() => {
+        match serve_not_built(&serve.program)? {
+            None => {
+                // Fail early and clearly when it does not start.
+                serve.start()?;
+                Ok(serve)
+            }
+            Some(why) if env.is_empty() => {
                 tally.skip(format!(
-                    "smpp serve: it is not built yet ({}); scenarios A and B run \
-                     against the stand-in instead (SMPP_INTEROP_SERVER=smpp makes this an error)",
-                    e.lines().last().unwrap_or_default()
+                    "smpp serve: not built yet ({why}); scenarios A and B run against \
+                     the stand-in instead (SMPP_INTEROP_SERVER=smpp makes this an error)"
                 ));
                 stand_in()
             }
-            Err(e) => Err(e),
+            Some(why) => Err(format!(
+                "SMPP_INTEROP_SERVER=smpp: `smpp serve` is not built yet: {why}"
+            )),
         }
     }
 
@@ -204,6 +209,38 @@ impl SmscChoice {
     fn start(&self) -> Result<RunningSmsc> {
         RunningSmsc::start(&self.label, &self.program, &self.args)
     }
+}
+
+/// `Some(why)` when `smpp serve` is still the skeleton: its `--help` has no
+/// `--listen`, and run bare it answers "not built yet". (A built one is
+/// never run bare here: it would listen on the default port.)
+fn serve_not_built(smpp: &Path) -> Result<Option<String>> {
+    let help = output(
+        Command::new(smpp).args(["serve", "--help"]),
+        Duration::from_secs(10),
+        "smpp-serve-help",
+    )?;
+    if help.stdout.contains("--listen") {
+        return Ok(None);
+    }
+    let bare = output(
+        Command::new(smpp).arg("serve"),
+        Duration::from_secs(10),
+        "smpp-serve-probe",
+    )?;
+    if bare.not_built() {
+        let line = bare
+            .stderr
+            .lines()
+            .find(|l| l.contains("not built yet"))
+            .unwrap_or("not built yet");
+        return Ok(Some(line.trim().to_owned()));
+    }
+    Err(format!(
+        "`smpp serve --help` shows no --listen, and `smpp serve` did not say \
+         \"not built yet\": {}",
+        bare.describe()
+    ))
 }
 
 fn smsc_args(first: &[&str]) -> Vec<String> {
@@ -310,6 +347,66 @@ impl Drop for RunningSmsc {
     }
 }
 
+/// What a finished command printed.
+pub(crate) struct Output {
+    status: Option<ExitStatus>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    pub(crate) fn not_built(&self) -> bool {
+        self.stderr.contains("not built yet") || self.stdout.contains("not built yet")
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        let status = self.status.map_or_else(
+            || "killed after the time limit".to_owned(),
+            |s| s.to_string(),
+        );
+        format!(
+            "{status}; stdout: {:?}; stderr: {:?}",
+            self.stdout.trim(),
+            self.stderr.trim()
+        )
+    }
+}
+
+/// Runs `cmd` to completion (killed after `limit`).
+pub(crate) fn output(cmd: &mut Command, limit: Duration, name: &str) -> Result<Output> {
+    let dir = logs_dir()?;
+    let (out_path, err_path) = (
+        dir.join(format!("{name}.stdout")),
+        dir.join(format!("{name}.stderr")),
+    );
+    let file = |p: &Path| std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()));
+    eprintln!("$ {}", crate::show(cmd));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(file(&out_path)?)
+        .stderr(file(&err_path)?)
+        .spawn()
+        .map_err(|e| format!("{}: {e}", crate::show(cmd)))?;
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(status) => break Some(status),
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    Ok(Output {
+        status,
+        stdout: read(&out_path),
+        stderr: read(&err_path),
+    })
+}
+
 /// Counts the PASS/FAIL/SKIPPED lines of every peer.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
@@ -412,6 +509,12 @@ impl Tally {
             return 0;
         }
         1
+    }
+
+    /// A check the xtask itself ran and passed.
+    pub(crate) fn pass(&mut self, what: String) {
+        println!("  PASS {what}");
+        self.passed += 1;
     }
 
     /// A check that could not run, found by the xtask itself.

@@ -90,3 +90,64 @@ mod tests {
         assert_eq!(civil_from_days(20_512), (2026, 2, 28));
     }
 }
+
+pub mod checks;
+pub mod rusmppc_client;
+pub mod smpp34_client;
+pub mod smpp34_smsc;
+pub mod tokio_client;
+
+/// The account `smpp serve` accepts by default (and the other SMSCs here).
+pub const SYSTEM_ID: &str = "smppclient1";
+/// Its password.
+pub const PASSWORD: &str = "password";
+/// The originator of every test message.
+pub const SOURCE: &str = "447700900123";
+/// The recipient of every test message.
+pub const DESTINATION: &str = "447700900456";
+/// GSM 7-bit text, with characters of the default alphabet and its extension table.
+pub const GSM7_TEXT: &str = "Hello @ interop £5 {ok}";
+/// Text that needs UCS-2.
+pub const UCS2_TEXT: &str = "Привет, 世界";
+/// Text that needs 3 GSM 7-bit parts.
+pub const LONG_TEXT: &str = "Long message part. Long message part. Long message part. \
+    Long message part. Long message part. Long message part. Long message part. \
+    Long message part. Long message part. Long message part. Long message part. \
+    Long message part. Long message part. Long message part. Long message part. \
+    Long message part. Long message part. Long message part. Long message part. Long message part.";
+
+/// A bind kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// bind_transmitter.
+    Transmitter,
+    /// bind_receiver.
+    Receiver,
+    /// bind_transceiver.
+    Transceiver,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 3] = [Kind::Transmitter, Kind::Receiver, Kind::Transceiver];
+
+    /// `transmitter`, `receiver` or `transceiver`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Transmitter => "transmitter",
+            Kind::Receiver => "receiver",
+            Kind::Transceiver => "transceiver",
+        }
+    }
+}
+
+/// The receipted message id of a deliver_sm, when it is a receipt (esm_class
+/// message type 0x04): from the receipt text, parsed by smpp-proto.
+pub fn receipt_id(esm_class: u8, short_message: &str) -> Option<String> {
+    if esm_class & 0x3C != 0x04 {
+        return None;
+    }
+    smpp_proto::message::DeliveryReceipt::parse(short_message)
+        .ok()
+        .map(|r| r.id)
+}
