@@ -11,7 +11,7 @@
 //! | Wireshark `tshark` | the distribution's | apt | its SMPP dissector decodes every golden PDU ([`tshark`]) |
 //! | `smpplib` | 2.2.4 | PyPI | client → our SMSC (A) |
 //! | `aiosmpplib` | 0.7.4 | PyPI | client → our SMSC (A) |
-//! | raw bytes (`interop/malformed.py`) | - | ours, stdlib only | malformed PDUs → our SMSC (B) |
+//! | raw bytes (`interop/malformed.py`) | - | ours, Python stdlib only | malformed PDUs → our SMSC (B) |
 //! | `smpp34` | 1.5.1 | crates.io | its tokio client → our SMSC (A); its server as the SMSC for our `Client`, `smpp send` and `smpp listen` (C) |
 //! | `rusmppc` (+ `rusmpp` codec) | 0.4.0 | crates.io | its tokio client → our SMSC (A) |
 //!
@@ -19,7 +19,9 @@
 //! this xtask into a venv at `target/interop/venv` (`python3 -m venv`; on
 //! Debian that needs the `python3-venv` package, which `.ci/run` installs).
 //! The Rust peers are pinned (`=`) dependencies of `crates/smpp-interop`,
-//! whose programs `rust-peers` and `smpp34-smsc` this xtask builds and runs.
+//! whose programs `rust-peers` and `smpp34-smsc` this xtask builds and runs;
+//! that crate's tests run the same Rust checks under `cargo test` (against
+//! the stand-in SMSC).
 //!
 //! # Scenarios
 //!
@@ -61,6 +63,20 @@
 //! - rusmppc 0.4.0 refuses a 3.4 peer unless its interface-version check is
 //!   disabled: `rust-peers` disables it (our SMSC answers `sc_interface_version`
 //!   0x34).
+//! - smpp34 1.5.1's server queues its `unbind_resp` and closes the
+//!   connection at once, so the answer is lost (seen with a raw socket too):
+//!   our `Client::unbind` then ends in `Error::Closed`, which the C checks
+//!   accept when the session is closed (said in each unbind check's name).
+//! - smpp34 1.5.1's server reads `deliver_sm_resp` only on TX/TRX sessions: a
+//!   receipt to a receiver reaches our client, but smpp34 times it out on its
+//!   side (its log says so; our check is what the receiver got).
+//! - smpp34 has no enquire_link call: its client's keep-alive runs every
+//!   300 ms and the check reads smpp34's own log (sent, answered in time); our
+//!   `Client::request` refuses enquire_link (the session owns keep-alives), so
+//!   C runs the session's keep-alive every 200 ms and reads its counters.
+//! - smpp34 carries octets and has no text encoder: its GSM 7-bit/UCS-2
+//!   octets and UDH parts come from smpp-proto's `ShortMessage`; the other
+//!   three clients encode and split with their own code.
 //! - aiosmpplib 0.7.4 does not wait for `unbind_resp` (it sends unbind,
 //!   half-closes and cancels its reader): its unbind check only proves the
 //!   unbind went out; smpplib, smpp34 and rusmppc check the answer. It also

@@ -211,14 +211,26 @@ pub async fn run(addr: &str, checks: &mut Checks) {
                 LIMIT,
                 async {
                     let before = trx.client.stats().await?;
-                    tokio::time::sleep(KEEPALIVE * 5).await;
-                    let after = trx.client.stats().await?;
-                    let sent =
-                        after.sent(CommandId::ENQUIRE_LINK) - before.sent(CommandId::ENQUIRE_LINK);
-                    let answered = after.received(CommandId::ENQUIRE_LINK_RESP)
-                        - before.received(CommandId::ENQUIRE_LINK_RESP);
-                    if sent < 2 || answered + 1 < sent {
-                        bail!("{sent} enquire_link sent, {answered} enquire_link_resp received");
+                    let counts = |now: &smpp_proto::session::Stats| {
+                        (
+                            now.sent(CommandId::ENQUIRE_LINK)
+                                - before.sent(CommandId::ENQUIRE_LINK),
+                            now.received(CommandId::ENQUIRE_LINK_RESP)
+                                - before.received(CommandId::ENQUIRE_LINK_RESP),
+                        )
+                    };
+                    // Two keep-alives answered (the check's time limit ends the wait).
+                    loop {
+                        tokio::time::sleep(KEEPALIVE).await;
+                        let (sent, answered) = counts(&trx.client.stats().await?);
+                        if answered >= 2 {
+                            break;
+                        }
+                        if sent > answered + 1 {
+                            bail!(
+                                "{sent} enquire_link sent, {answered} enquire_link_resp received"
+                            );
+                        }
                     }
                     Ok(())
                 },
