@@ -52,6 +52,8 @@
 //! on `smpp_tokio::Server` with the same contract. With no choice made, when
 //! `smpp serve` answers "not built yet" the run says SKIPPED for it and falls
 //! back to the stand-in; `SMPP_INTEROP_SERVER=smpp` makes that an error.
+//! `SMPP_INTEROP_SMPP=/path/to/smpp` checks that binary instead of building
+//! the release `smpp` (for serve, send and listen).
 //!
 //! # Peer bugs worked around (each in the peer's test, said at the check)
 //!
@@ -159,8 +161,12 @@ fn logs_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Builds the release `smpp` binary (serve, send, listen) once.
+/// Builds the release `smpp` binary (serve, send, listen); `SMPP_INTEROP_SMPP`
+/// names another binary to check instead (nothing is built then).
 fn smpp_binary() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("SMPP_INTEROP_SMPP") {
+        return Ok(PathBuf::from(path));
+    }
     crate::run(crate::cargo().args(["build", "--release", "--locked", "-p", "smpp-cli"]))?;
     Ok(target_dir().join("release/smpp"))
 }

@@ -137,6 +137,12 @@ impl SmppServerListener for Smsc {
                 req.destination_addr.clone(),
                 req.source_addr.clone(),
             );
+            // The submitter's account, now: it may unbind before the receipt is due.
+            let system_id = self
+                .state
+                .lock()
+                .ok()
+                .and_then(|st| st.esmes.get(&session_id).map(|e| e.system_id.clone()));
             let submitted = receipt_date_now();
             let text: String = req
                 .short_message
@@ -149,7 +155,6 @@ impl SmppServerListener for Smsc {
                 tokio::time::sleep(RECEIPT_DELAY).await;
                 let target = state.lock().ok().and_then(|st| {
                     let own = st.esmes.get(&session_id).cloned();
-                    let system_id = own.as_ref().map(|e| e.system_id.clone());
                     own.filter(|e| e.can_receive).or_else(|| {
                         st.esmes
                             .values()

@@ -282,3 +282,15 @@ pub async fn run(addr: &str, checks: &mut Checks) {
             .await;
     }
 }
+
+/// Binds a transmitter at `addr`, submits one message asking for a receipt,
+/// unbinds, and returns its id: the submitter for the `smpp listen` check
+/// (a transmitter cannot take the receipt, so it goes to the listener).
+pub async fn submit_one(addr: &str) -> anyhow::Result<String> {
+    let conn = Conn::open(addr, Kind::Transmitter).await?;
+    let ids = conn
+        .submit(ShortMessage::text("hello to smpp listen").request_receipt())
+        .await?;
+    conn.unbind().await?;
+    ids.into_iter().next().context("no part")
+}

@@ -40,10 +40,7 @@ pub(super) fn run(smsc: &SmscChoice, tally: &mut Tally) -> Result {
     }
 
     let smpp = smpp_binary()?;
-    match RunningSmsc::start("smpp34-smsc", &smpp34_smsc, &[]) {
-        Ok(server) => cli_checks(&smpp, &server, tally)?,
-        Err(e) => tally.fail(format!("smpp34-smsc did not start: {e}")),
-    }
+    cli_checks(&smpp, &smpp34_smsc, &peers, tally)?;
     Ok(())
 }
 
@@ -57,36 +54,65 @@ fn smsc_id(text: &str) -> Option<String> {
     (!digits.is_empty()).then(|| format!("S34-{digits}"))
 }
 
-/// `smpp send` and `smpp listen` (the flags of issue #6) against smpp34's server.
-fn cli_checks(smpp: &Path, server: &RunningSmsc, tally: &mut Tally) -> Result {
-    // The skeleton's subcommands take no flags and bail "not built yet" when
-    // run bare: probe that first, so that a missing command is SKIPPED while
-    // a built one with other flags than issue #6's fails below.
+/// Whether `smpp <sub>` is still the skeleton: its `--help` has no
+/// `--host`, and run bare it answers "not built yet". (A built one is never
+/// run bare here: it would connect to the default SMSC address.)
+fn cli_not_built(smpp: &Path, sub: &str) -> Result<bool> {
+    let help = output(
+        Command::new(smpp).args([sub, "--help"]),
+        Duration::from_secs(10),
+        &format!("smpp-{sub}-help"),
+    )?;
+    if help.stdout.contains("--host") {
+        return Ok(false);
+    }
+    let bare = output(
+        Command::new(smpp).arg(sub),
+        Duration::from_secs(10),
+        &format!("smpp-{sub}-probe"),
+    )?;
+    Ok(bare.not_built())
+}
+
+const SEND_CHECK: &str = "smpp send --wait-receipt: message id and receipt";
+const LISTEN_CHECK: &str = "smpp listen: prints the receipt of a message a transmitter submitted";
+
+/// `smpp send` and `smpp listen` (the flags of issue #6) against smpp34's
+/// server, a fresh one for each (so no session of one check gets the other's
+/// receipt).
+fn cli_checks(smpp: &Path, smpp34_smsc: &Path, peers: &Path, tally: &mut Tally) -> Result {
     let mut missing = Vec::new();
     for sub in ["send", "listen"] {
-        let probe = output(
-            Command::new(smpp).arg(sub),
-            Duration::from_secs(5),
-            &format!("smpp-{sub}-probe"),
-        )?;
-        if probe.not_built() {
+        if cli_not_built(smpp, sub)? {
             missing.push(sub);
         }
     }
-    if !missing.is_empty() {
-        for check in [
-            "smpp send --wait-receipt: message id and receipt",
-            "smpp listen: prints the receipt of a message smpp send submitted",
-        ] {
-            tally.skip(format!(
-                "{SMPP_CLI}: {check}: not built yet: `smpp {}`",
-                missing.join("`, `smpp ")
-            ));
+    if missing.contains(&"send") {
+        tally.skip(format!(
+            "{SMPP_CLI}: {SEND_CHECK}: `smpp send` is not built yet"
+        ));
+    } else {
+        match RunningSmsc::start("smpp34-smsc", smpp34_smsc, &[]) {
+            Ok(server) => send_check(smpp, &server, tally)?,
+            Err(e) => tally.fail(format!("smpp34-smsc did not start: {e}")),
         }
-        return Ok(());
     }
+    if missing.contains(&"listen") {
+        tally.skip(format!(
+            "{SMPP_CLI}: {LISTEN_CHECK}: `smpp listen` is not built yet"
+        ));
+    } else {
+        match RunningSmsc::start("smpp34-smsc", smpp34_smsc, &[]) {
+            Ok(server) => listen_check(smpp, peers, &server, tally)?,
+            Err(e) => tally.fail(format!("smpp34-smsc did not start: {e}")),
+        }
+    }
+    Ok(())
+}
+
+fn connect_args(server: &RunningSmsc) -> Result<Vec<String>> {
     let (host, port) = server.host_port()?;
-    let connect = [
+    Ok([
         "--host",
         host,
         "--port",
@@ -95,39 +121,38 @@ fn cli_checks(smpp: &Path, server: &RunningSmsc, tally: &mut Tally) -> Result {
         "smppclient1",
         "--password",
         "password",
-    ];
-    let send = |extra: &[&str], name: &str| {
-        output(
-            Command::new(smpp)
-                .arg("send")
-                .args(connect)
-                .args(["--from", "447700900123", "--to", "447700900456"])
-                .args(extra),
-            CLI_LIMIT,
-            name,
-        )
-    };
+    ]
+    .map(String::from)
+    .to_vec())
+}
 
-    // smpp send --wait-receipt: binds, submits, waits for the receipt.
-    let out = send(
-        &["--text", "hello from smpp send", "--wait-receipt", "10s"],
+/// `smpp send --wait-receipt`: binds, submits, prints the id, waits for the receipt.
+fn send_check(smpp: &Path, server: &RunningSmsc, tally: &mut Tally) -> Result {
+    let out = output(
+        Command::new(smpp)
+            .arg("send")
+            .args(connect_args(server)?)
+            .args(["--from", "447700900123", "--to", "447700900456"])
+            .args(["--text", "hello from smpp send", "--wait-receipt", "10s"]),
+        CLI_LIMIT,
         "smpp-send",
     )?;
-    let check = "smpp send --wait-receipt: message id and receipt";
-    if out.not_built() {
-        tally.skip(format!("{SMPP_CLI}: {check}: `smpp send` is not built yet"));
-    } else if out.status.is_some_and(|s| s.success()) && smsc_id(&out.stdout).is_some() {
-        tally.pass(format!("{SMPP_CLI}: {check}"));
+    if out.status.is_some_and(|s| s.success()) && smsc_id(&out.stdout).is_some() {
+        tally.pass(format!("{SMPP_CLI}: {SEND_CHECK}"));
     } else {
-        tally.fail(format!("{SMPP_CLI}: {check}: {}", out.describe()));
+        tally.fail(format!("{SMPP_CLI}: {SEND_CHECK}: {}", out.describe()));
     }
+    Ok(())
+}
 
-    // smpp listen: a receipt for a message `smpp send` submitted reaches it.
-    let check = "smpp listen: prints the receipt of a message smpp send submitted";
+/// `smpp listen` bound with the account; a transmitter of the same account
+/// (`rust-peers submit`, so the receipt can only go to the listener) submits
+/// with a receipt request; the listener must print a line naming the id.
+fn listen_check(smpp: &Path, peers: &Path, server: &RunningSmsc, tally: &mut Tally) -> Result {
     let log = logs_dir()?.join("smpp-listen.stderr");
     let stderr = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let mut listen_cmd = Command::new(smpp);
-    listen_cmd.arg("listen").args(connect);
+    listen_cmd.arg("listen").args(connect_args(server)?);
     eprintln!("$ {}", crate::show(&listen_cmd));
     let mut listen = listen_cmd
         .stdin(Stdio::null())
@@ -136,6 +161,8 @@ fn cli_checks(smpp: &Path, server: &RunningSmsc, tally: &mut Tally) -> Result {
         .spawn()
         .map_err(|e| format!("{}: {e}", smpp.display()))?;
     let Some(stdout) = listen.stdout.take() else {
+        let _ = listen.kill();
+        let _ = listen.wait();
         return Err("smpp listen: no stdout pipe".into());
     };
     let (tx, rx) = mpsc::channel();
@@ -147,57 +174,56 @@ fn cli_checks(smpp: &Path, server: &RunningSmsc, tally: &mut Tally) -> Result {
             }
         }
     });
-    // Give it a moment to bind (or to fail).
-    std::thread::sleep(Duration::from_secs(1));
-    let early_exit = listen.try_wait().map_err(|e| e.to_string())?;
-    let result = if let Some(status) = early_exit {
-        let err = std::fs::read_to_string(&log).unwrap_or_default();
-        let printed: Vec<String> = rx.try_iter().collect();
-        if err.contains("not built yet") {
-            Err(None)
-        } else {
-            Err(Some(format!(
-                "exited at once ({status}); stdout: {printed:?}; stderr: {:?}",
-                err.trim()
-            )))
-        }
-    } else {
-        let out = send(
-            &["--text", "hello to smpp listen", "--receipt"],
-            "smpp-send-for-listen",
-        )?;
-        match smsc_id(&out.stdout) {
-            _ if out.not_built() => Err(None),
-            None => Err(Some(format!(
-                "smpp send gave no message id: {}",
-                out.describe()
-            ))),
-            Some(id) => {
-                let deadline = Instant::now() + Duration::from_secs(10);
-                let mut seen = Vec::new();
-                loop {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    match rx.recv_timeout(left) {
-                        Ok(line) if line.contains(&id) => break Ok(()),
-                        Ok(line) => seen.push(line),
-                        Err(_) => {
-                            break Err(Some(format!(
-                                "no line naming {id} within 10 s; it printed {seen:?}"
-                            )))
-                        }
-                    }
-                }
-            }
-        }
-    };
+    let result = listen_until_receipt(&mut listen, &rx, peers, server, &log);
     let _ = listen.kill();
     let _ = listen.wait();
     match result {
-        Ok(()) => tally.pass(format!("{SMPP_CLI}: {check}")),
-        Err(None) => tally.skip(format!(
-            "{SMPP_CLI}: {check}: `smpp listen`/`smpp send` not built yet"
-        )),
-        Err(Some(why)) => tally.fail(format!("{SMPP_CLI}: {check}: {why}")),
+        Ok(()) => tally.pass(format!("{SMPP_CLI}: {LISTEN_CHECK}")),
+        Err(why) => tally.fail(format!("{SMPP_CLI}: {LISTEN_CHECK}: {why}")),
     }
     Ok(())
+}
+
+fn listen_until_receipt(
+    listen: &mut std::process::Child,
+    lines: &mpsc::Receiver<String>,
+    peers: &Path,
+    server: &RunningSmsc,
+    log: &Path,
+) -> std::result::Result<(), String> {
+    // Give it a moment to bind (or to fail).
+    std::thread::sleep(Duration::from_secs(1));
+    if let Some(status) = listen.try_wait().map_err(|e| e.to_string())? {
+        let err = std::fs::read_to_string(log).unwrap_or_default();
+        let printed: Vec<String> = lines.try_iter().collect();
+        return Err(format!(
+            "exited at once ({status}); stdout: {printed:?}; stderr: {:?}",
+            err.trim()
+        ));
+    }
+    let out = output(
+        Command::new(peers).args(["submit", server.addr.as_str()]),
+        CLI_LIMIT,
+        "rust-peers-submit",
+    )?;
+    let Some(id) = smsc_id(&out.stdout) else {
+        return Err(format!(
+            "the transmitter got no message id: {}",
+            out.describe()
+        ));
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(&id) => return Ok(()),
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                return Err(format!(
+                    "no line naming {id} within 10 s; it printed {seen:?}"
+                ))
+            }
+        }
+    }
 }

@@ -4,7 +4,10 @@
 //! - `rust-peers smpp34 HOST:PORT`: the smpp34 client against our SMSC;
 //! - `rust-peers rusmppc HOST:PORT`: the rusmppc client against our SMSC;
 //! - `rust-peers tokio-client HOST:PORT`: our `smpp_tokio::Client` against an
-//!   independent SMSC (`smpp34-smsc`).
+//!   independent SMSC (`smpp34-smsc`);
+//! - `rust-peers submit HOST:PORT`: binds a transmitter, submits one message
+//!   asking for a receipt and prints `message id: <id>` (for the
+//!   `smpp listen` check).
 //!
 //! Exits 1 when a check failed.
 
@@ -14,7 +17,7 @@ use anyhow::Context as _;
 use smpp_interop::checks::Checks;
 use smpp_interop::{rusmppc_client, smpp34_client, tokio_client};
 
-const USAGE: &str = "usage: rust-peers smpp34|rusmppc|tokio-client HOST:PORT";
+const USAGE: &str = "usage: rust-peers smpp34|rusmppc|tokio-client|submit HOST:PORT";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
@@ -24,6 +27,11 @@ async fn main() -> anyhow::Result<ExitCode> {
     };
     let (host, port) = addr.rsplit_once(':').context(USAGE)?;
     let port: u16 = port.parse().context(USAGE)?;
+    if peer == "submit" {
+        let id = tokio_client::submit_one(addr).await?;
+        println!("message id: {id}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let checks = match peer.as_str() {
         "smpp34" => {
             let mut c = Checks::new(smpp34_client::PEER);
