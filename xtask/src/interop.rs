@@ -59,7 +59,9 @@
 //!
 //! - rusmppc 0.4.0 stalls with more than ~5 requests in flight (a task stops
 //!   after a 5-iteration budget without waking itself): `rust-peers` keeps at
-//!   most 4 requests of a rusmppc connection outstanding.
+//!   most 4 requests of a rusmppc connection outstanding (a check pipelines
+//!   12 submits that way). Not reproduced here: 300 submits at 64 in flight
+//!   completed against the stand-in; the limit stays, as TOOLING.md asks.
 //! - rusmpp 0.4.0's `EsmClass::default()` encodes as 0x08: every esm_class is
 //!   built from its raw value (0x00 plain, 0x40 UDHI).
 //! - rusmppc 0.4.0 refuses a 3.4 peer unless its interface-version check is

@@ -4,7 +4,9 @@
 //! Workarounds for rusmpp 0.4.0 defects (TOOLING.md), each applied here:
 //! - the interface-version check is disabled, or rusmppc refuses our 3.4 SMSC;
 //! - at most [`MAX_IN_FLIGHT`] requests are outstanding per connection (the
-//!   long message's parts go 4 at a time): rusmppc stalls beyond ~5;
+//!   long message's parts and 12 pipelined submits go 4 at a time): rusmppc
+//!   stalls beyond ~5 per TOOLING.md (not reproduced against our stand-in on
+//!   2026-11-25: 300 submits at 64 in flight completed; kept anyway);
 //! - every `esm_class` is built from its raw value, never `EsmClass::default()`
 //!   (which encodes as 0x08).
 //!
@@ -225,6 +227,29 @@ pub async fn run(addr: &str, checks: &mut Checks) {
                         .collect()
                         .await;
                     ids.into_iter().collect::<anyhow::Result<Vec<_>>>()
+                },
+            )
+            .await;
+        checks
+            .run(
+                "transceiver: 12 pipelined submits, at most 4 in flight (rusmppc stalls beyond ~5)",
+                LIMIT,
+                async {
+                    let client = &trx.client;
+                    let texts: Vec<String> = (1..=12).map(|i| format!("pipelined {i}")).collect();
+                    let ids: Vec<anyhow::Result<String>> = futures::stream::iter(&texts)
+                        .map(|text| async move {
+                            let sm = base(0, 0x00)?.encode(text).gsm7bit_unpacked().build()?;
+                            submit(client, sm).await
+                        })
+                        .buffered(MAX_IN_FLIGHT)
+                        .collect()
+                        .await;
+                    let ids = ids.into_iter().collect::<anyhow::Result<HashSet<_>>>()?;
+                    if ids.len() != texts.len() {
+                        bail!("{} distinct ids for {} submits", ids.len(), texts.len());
+                    }
+                    Ok(())
                 },
             )
             .await;
