@@ -65,8 +65,9 @@
 //! - rusmpp 0.4.0's `EsmClass::default()` encodes as 0x08: every esm_class is
 //!   built from its raw value (0x00 plain, 0x40 UDHI).
 //! - rusmppc 0.4.0 refuses a 3.4 peer unless its interface-version check is
-//!   disabled: `rust-peers` disables it (our SMSC answers `sc_interface_version`
-//!   0x34).
+//!   disabled (with it on, it will not send a bind whose interface_version is
+//!   not 5.0; a test in `crates/smpp-interop` pins that): `rust-peers` binds
+//!   as 3.4 with the check off, and one extra check binds as 5.0 with it on.
 //! - smpp34 1.5.1's server queues its `unbind_resp` and closes the
 //!   connection at once, so the answer is lost (seen with a raw socket too):
 //!   our `Client::unbind` then ends in `Error::Closed`, which the C checks

@@ -70,3 +70,36 @@ async fn our_client_against_smpp34_server() {
     tokio_client::run(&addr.to_string(), &mut checks).await;
     assert!(checks.all_passed(), "see the FAIL lines above");
 }
+
+/// The defect the disabled interface-version check works around: with the
+/// check on, rusmppc 0.4.0 refuses to bind as SMPP 3.4. When a release
+/// allows it, this fails and the workaround can go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rusmppc_refuses_to_bind_as_3_4_with_its_version_check_on() {
+    use std::str::FromStr;
+
+    use rusmpp::pdus::BindTransceiver;
+    use rusmpp::types::COctetString;
+    use rusmpp::values::InterfaceVersion;
+
+    let smsc = StandIn::start();
+    let (client, _events) = rusmppc::ConnectionBuilder::new()
+        .enable_interface_version_check()
+        .no_enquire_link_interval()
+        .connect(format!("smpp://{}", smsc.addr))
+        .await
+        .expect("connects");
+    let bound = client
+        .bind_transceiver(
+            BindTransceiver::builder()
+                .system_id(COctetString::from_str(smpp_interop::SYSTEM_ID).expect("id"))
+                .password(COctetString::from_str(smpp_interop::PASSWORD).expect("password"))
+                .interface_version(InterfaceVersion::Smpp3_4)
+                .build(),
+        )
+        .await;
+    assert!(
+        bound.is_err(),
+        "rusmppc now binds as 3.4 with its check on: drop the workaround"
+    );
+}
