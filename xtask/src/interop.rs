@@ -37,10 +37,14 @@
 //!   `*_resp` with the status `DecodeError::response` names, and a close for
 //!   the two framing errors), with a fresh bind and submit succeeding after each.
 //! - **C** (`rust`): an SMSC built on the smpp34 crate's server
-//!   (`smpp34-smsc`); our tokio `Client` binds (each kind), submits, gets a
-//!   receipt, sends enquire_link and unbinds; then `smpp send` and
-//!   `smpp listen` do the same. While those commands are not built yet they
-//!   answer "not built yet" and their checks are reported as SKIPPED (a
+//!   (`smpp34-smsc`); our tokio `Client` binds (each kind), submits GSM 7-bit,
+//!   UCS-2 and concatenated text, gets the receipts (on a transceiver and on a
+//!   receiver), query_sm, enquire_link and unbind. Then, each against a fresh
+//!   smpp34 SMSC: `smpp send --wait-receipt` (exit 0, prints the message id)
+//!   and `smpp listen` (prints a line naming the id of a receipt for a message
+//!   a transmitter of the same account submitted), with the flags of issue #6.
+//!   While those commands are the skeleton (`--help` without `--host`, and
+//!   "not built yet" when run bare) their checks are reported as SKIPPED (a
 //!   SKIPPED line is not a pass).
 //!
 //! # Which SMSC
