@@ -81,12 +81,12 @@ class Esme:
 
     async def start(self):
         self.task = asyncio.create_task(self.esme.start())
-        for _ in range(100):
+        for _ in range(200):
             if self.esme.session_state == self.mode.session_state:
                 return
             expect(not self.task.done(), "ESME.start ended")
             await asyncio.sleep(0.05)
-        raise AssertionError(f"not bound as {self.mode.name} within 5 s")
+        raise AssertionError(f"not bound as {self.mode.name} within 10 s")
 
     async def submit(self, log_id, **kw):
         sm = SubmitSm(

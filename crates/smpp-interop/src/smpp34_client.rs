@@ -30,17 +30,31 @@ const LIMIT: Duration = Duration::from_secs(10);
 /// smpp34's keep-alive period here, in milliseconds.
 const ENQUIRE_LINK_MS: u64 = 300;
 
-/// What smpp34 logs about enquire_link, kept by [`EnquireLinkLog`].
+/// smpp34's enquire_link log lines (kept by [`EnquireLinkLog`]): each names
+/// the session's client address, so a check reads only its own session's.
 #[derive(Debug, Default)]
 struct EnquireLinkLines {
-    sent: usize,
-    problems: Vec<String>,
+    /// (a warning or error?, the line); at most [`MAX_LINES`].
+    lines: Vec<(bool, String)>,
 }
 
-static ENQUIRE_LINKS: Mutex<EnquireLinkLines> = Mutex::new(EnquireLinkLines {
-    sent: 0,
-    problems: Vec::new(),
-});
+/// Lines kept at most (a run makes a few dozen).
+const MAX_LINES: usize = 10_000;
+
+impl EnquireLinkLines {
+    /// (enquire_link sent, problem lines) of the session whose client address is `client`.
+    fn of(&self, client: &str) -> (usize, Vec<String>) {
+        let mine = self.lines.iter().filter(|(_, l)| l.contains(client));
+        let sent = mine
+            .clone()
+            .filter(|(_, l)| l.contains("sending enquire_link with sequence_number"))
+            .count();
+        let problems = mine.filter(|(p, _)| *p).map(|(_, l)| l.clone()).collect();
+        (sent, problems)
+    }
+}
+
+static ENQUIRE_LINKS: Mutex<EnquireLinkLines> = Mutex::new(EnquireLinkLines { lines: Vec::new() });
 
 /// A `log` logger that keeps smpp34's enquire_link lines.
 #[derive(Debug)]
@@ -60,10 +74,8 @@ impl log::Log for EnquireLinkLog {
             return;
         }
         if let Ok(mut lines) = ENQUIRE_LINKS.lock() {
-            if line.contains("sending enquire_link with sequence_number") {
-                lines.sent += 1;
-            } else if record.level() <= log::Level::Warn && lines.problems.len() < 16 {
-                lines.problems.push(line);
+            if lines.lines.len() < MAX_LINES {
+                lines.lines.push((record.level() <= log::Level::Warn, line));
             }
         }
     }
@@ -329,19 +341,23 @@ pub async fn run(host: &str, port: u16, checks: &mut Checks) {
                 "transceiver: enquire_link (smpp34's keep-alive, each answered in time)",
                 LIMIT,
                 async {
-                    let sent = || ENQUIRE_LINKS.lock().map(|l| l.sent).unwrap_or(0);
-                    let before = sent();
+                    // smpp34 logs each line as "[<client address> on server ...]".
+                    let me = format!("[{} on server", trx.smsc.client_address);
+                    let of = || {
+                        ENQUIRE_LINKS
+                            .lock()
+                            .map(|l| l.of(&me))
+                            .map_err(|_| anyhow::anyhow!("log lock poisoned"))
+                    };
                     // At least two keep-alives, each answered (smpp34 logs an
                     // error for a missing or mismatched enquire_link_resp).
-                    while sent() < before + 2 {
+                    while of()?.0 < 2 {
                         tokio::time::sleep(Duration::from_millis(ENQUIRE_LINK_MS)).await;
                     }
                     tokio::time::sleep(Duration::from_millis(ENQUIRE_LINK_MS)).await;
-                    let lines = ENQUIRE_LINKS
-                        .lock()
-                        .map_err(|_| anyhow::anyhow!("log lock poisoned"))?;
-                    if !lines.problems.is_empty() {
-                        bail!("smpp34 logged {:?}", lines.problems);
+                    let (_, problems) = of()?;
+                    if !problems.is_empty() {
+                        bail!("smpp34 logged {problems:?}");
                     }
                     Ok(())
                 },
