@@ -12,6 +12,7 @@ import sys
 import time
 
 import smpplib.client
+import smpplib.exceptions
 import smpplib.consts
 import smpplib.gsm
 import smpplib.smpp
@@ -171,11 +172,39 @@ def transmitter_and_receiver(host, port, checks):
     checks.run("receiver: unbind", unbind, rx)
 
 
+def bind_refused(host, port, system_id, password, status):
+    c = smpplib.client.Client(host, port, timeout=2, allow_unknown_opt_params=True)
+    c.connect()
+    try:
+        c.bind_transceiver(system_id=system_id, password=password)
+    except smpplib.exceptions.PDUError as e:
+        got = e.args[1] if len(e.args) > 1 else None
+        expect(got == status, f"refused with {got!r}, want {status:#x}")
+        return
+    finally:
+        c.disconnect()
+    raise AssertionError("the bind was accepted")
+
+
+def query_unknown(host, port):
+    c = connect(host, port, "transceiver")
+    c.query_message(message_id="no-such-id-42", source_addr_ton=1, source_addr_npi=1,
+                    source_addr="447700900123")
+    resp = read(c, "query_sm_resp", time.monotonic() + 5, [])
+    expect(resp.status != 0, "query_sm of an unknown id answered ESME_ROK")
+    unbind(c)
+
+
 def main():
     host, port = host_port(sys.argv)
     checks = Checks(PEER)
     for kind in ("transmitter", "receiver", "transceiver"):
         checks.run(f"bind_{kind} then unbind", lambda k=kind: unbind(connect(host, port, k)))
+    checks.run("bind with a wrong password: ESME_RINVPASWD", bind_refused, host, port,
+               SYSTEM_ID, "wrong", 0x0E)
+    checks.run("bind with an unknown system_id: ESME_RINVSYSID", bind_refused, host, port,
+               "nobody", PASSWORD, 0x0F)
+    checks.run("query_sm of an unknown id: an error status", query_unknown, host, port)
     try:
         transceiver(host, port, checks)
     except Exception as e:  # noqa: BLE001 - a failed bind fails the group
