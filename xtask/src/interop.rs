@@ -29,8 +29,11 @@
 //!   transceiver; submits GSM 7-bit and UCS-2 text and a concatenated long
 //!   message (UDH); gets the receipts back (registered_delivery=1) on a
 //!   transceiver and on a receiver bound with the same account; query_sm of a
-//!   submitted id (smpplib, smpp34, rusmppc; aiosmpplib has no query_sm);
-//!   enquire_link; unbind.
+//!   submitted id (smpplib, smpp34; aiosmpplib and rusmppc have no query_sm);
+//!   enquire_link; unbind. smpplib also checks a wrong password
+//!   (ESME_RINVPASWD), an unknown system_id (ESME_RINVSYSID) and query_sm of
+//!   an unknown id (an error status); rusmppc also binds as SMPP 5.0 and
+//!   pipelines 12 submits.
 //! - **B** (`python`): command_length < 16, a huge command_length, an unknown
 //!   command_id, submit_sm before bind, a truncated body and a C-string
 //!   without NUL, each answered as the spec says (generic_nack or the
