@@ -117,20 +117,22 @@ const PEER_LIMIT: Duration = Duration::from_secs(120);
 const DLR_DELAY: &str = "100ms";
 
 pub(crate) fn run(args: &[&str]) -> Result {
-    let mut parts = Vec::new();
+    const ALL: [&str; 3] = ["tshark", "python", "rust"];
+    let mut wanted = Vec::new();
     let mut stand_in = false;
     for &a in args {
         match a {
-            "tshark" | "python" | "rust" => parts.push(a),
-            "all" => parts.extend(["tshark", "python", "rust"]),
+            "tshark" | "python" | "rust" => wanted.push(a),
+            "all" => wanted.extend(ALL),
             "--stand-in" => stand_in = true,
             _ => return Err(USAGE.into()),
         }
     }
-    if parts.is_empty() {
-        parts.extend(["tshark", "python", "rust"]);
-    }
-    parts.dedup();
+    // Each part once, in the usual order.
+    let parts: Vec<&str> = ALL
+        .into_iter()
+        .filter(|p| wanted.is_empty() || wanted.contains(p))
+        .collect();
     let started = Instant::now();
     let mut tally = Tally::default();
     let mut server = None;
