@@ -495,6 +495,7 @@ impl Tally {
         });
         let deadline = Instant::now() + PEER_LIMIT;
         let mut checks = 0;
+        let failed_before = self.failed.len();
         let timed_out = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -514,6 +515,10 @@ impl Tally {
         }
         match child.wait() {
             Ok(status) if status.success() => {}
+            // Its FAIL lines already say why it exits non-zero.
+            Ok(status) if !timed_out && self.failed.len() > failed_before => {
+                eprintln!("{name}: exited with {status} (log: {})", log.display());
+            }
             Ok(status) if !timed_out => self.failed.push(format!(
                 "{name}: exited with {status} (log: {})",
                 log.display()
