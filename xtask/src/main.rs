@@ -3,7 +3,9 @@
 //! - `cargo xtask ci`: the whole test suite, as CI runs it.
 //! - `cargo xtask fuzz [TARGET] [--seconds N]`: run cargo-fuzz targets.
 //! - `cargo xtask conformance [--check]`: write (or check) `docs/CONFORMANCE.md`.
-//! - `cargo xtask interop tshark`: Wireshark's dissector checks our golden PDUs.
+//! - `cargo xtask interop [tshark|python|rust|all] [--stand-in]`: Wireshark's
+//!   dissector checks our golden PDUs; independent SMPP peers (PyPI smpplib,
+//!   aiosmpplib; crates.io smpp34, rusmppc) against our SMSC and client.
 //! - `cargo xtask bench codec`: the codec race against rusmpp and smpp34, as a table.
 //! - `cargo xtask bench [e2e]`: the end-to-end race (our client and server, the
 //!   raw ceiling, smpp34 and rusmppc), as a table.
@@ -38,8 +40,8 @@ fn main() -> ExitCode {
                  ci [--quick]                       fmt, clippy (benches too), tests, docs, dependency checks, fuzz smoke, interop\n  \
                  fuzz [TARGET] [--seconds N]        run cargo-fuzz targets (all by default)\n  \
                  conformance [--check]              write (or check) docs/CONFORMANCE.md from the code's tables\n  \
-                 interop tshark                     decode every golden PDU with Wireshark's dissector\n  \
-                 bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table\n  \
+                 interop [PART]... [--stand-in]     PART: tshark (Wireshark decodes every golden PDU), python\n                                     (smpplib, aiosmpplib, malformed bytes vs our SMSC), rust (smpp34,\n                                     rusmppc vs our SMSC; our client vs smpp34's server); all (default)\n  \
+                                  bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table\n  \
                  bench [e2e] [--quick] [--runs N]   end-to-end race: ours, raw ceiling, smpp34, rusmppc; RSS per bind\n  \
                  soak [--minutes N] [--restart-every M]  mixed load on `smpp serve` with restarts; RSS, fds, losses"
             );
@@ -77,7 +79,7 @@ pub(crate) fn run(cmd: &mut Command) -> Result {
     }
 }
 
-fn show(cmd: &Command) -> String {
+pub(crate) fn show(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
     for a in cmd.get_args() {
         s.push(' ');
@@ -142,8 +144,8 @@ fn ci(args: &[&str]) -> Result {
     }
     step("fuzz targets: build and smoke run");
     fuzz::run(&["--seconds", "20"])?;
-    step("interop: Wireshark dissector");
-    interop::run(&["tshark"])?;
+    step("interop: Wireshark dissector, independent SMPP peers");
+    interop::run(&["all"])?;
     eprintln!("\nci: all green in {:.0?}", started.elapsed());
     Ok(())
 }
