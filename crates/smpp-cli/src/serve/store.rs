@@ -214,9 +214,12 @@ impl std::fmt::Debug for Write {
 }
 
 impl Disk {
-    /// Opens (or creates) the store in `dir`; returns it, every record, and
-    /// the highest id ever committed.
-    pub(crate) fn open(dir: &Path) -> anyhow::Result<(Disk, Vec<Record>, u64)> {
+    /// Opens (or creates) the store in `dir`; returns it, the records `keep`
+    /// selects, and the highest id ever committed.
+    pub(crate) fn open(
+        dir: &Path,
+        keep: impl Fn(&Record) -> bool,
+    ) -> anyhow::Result<(Disk, Vec<Record>, u64)> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the store directory {}", dir.display()))?;
         let path = dir.join("messages.redb");
@@ -231,7 +234,8 @@ impl Disk {
                 for row in messages.iter()? {
                     let (_, v) = row?;
                     match serde_json::from_slice::<Record>(v.value()) {
-                        Ok(r) => records.push(r),
+                        Ok(r) if keep(&r) => records.push(r),
+                        Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "skipping an unreadable record"),
                     }
                 }
@@ -401,7 +405,7 @@ mod tests {
     async fn records_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let (disk, records, high) = Disk::open(dir.path()).unwrap();
+            let (disk, records, high) = Disk::open(dir.path(), |_| true).unwrap();
             assert!(records.is_empty());
             assert_eq!(high, 0);
             disk.put_durable(&record(7)).await.unwrap();
@@ -413,7 +417,7 @@ mod tests {
         // one Database per file, so wait for it to let go.
         let mut reopened = None;
         for _ in 0..100 {
-            match Disk::open(dir.path()) {
+            match Disk::open(dir.path(), |_| true) {
                 Ok(d) => {
                     reopened = Some(d);
                     break;

@@ -233,7 +233,11 @@ impl Smsc {
         let (disk, records, high_water) = match &config.store {
             super::config::StoreConfig::Memory => (None, Vec::new(), 0),
             super::config::StoreConfig::Path(dir) => {
-                let (disk, records, high) = Disk::open(dir)?;
+                // Only records with work left come back into memory; the
+                // others stay on disk (query_sm reads them back on demand),
+                // so a restart costs memory for the pending work alone.
+                let (now, report) = (now_ms(), observer.wants_final_states());
+                let (disk, records, high) = Disk::open(dir, |r| r.has_work(now, report))?;
                 (Some(disk), records, high)
             }
         };
