@@ -3,7 +3,7 @@
 //! and open file descriptors every second.
 //!
 //! The load is the real `smpp` binary: back-to-back `smpp bench` cycles (two
-//! binds, window 64, receipts requested and waited for, so every cycle binds,
+//! binds, window 64, 500 submit_sm/s, receipts requested and waited for, so every cycle binds,
 //! submits, receives receipts and unbinds), a `smpp send --wait-receipt` between
 //! cycles, and a server restart every `--restart-every` minutes on the same
 //! store (alternately a graceful SIGTERM and a `kill -9`). Restarts happen
@@ -236,7 +236,7 @@ fn cycle(smpp: &Path, port: u16, seconds: u64, totals: &mut Totals) -> Result {
     let n = CYCLE.fetch_add(1, Ordering::Relaxed);
     let out = Command::new(smpp)
         .args(["bench", "--port", &port.to_string(), "--sessions", "2"])
-        .args(["--window", "64", "--rate", "2000"])
+        .args(["--window", "64", "--rate", "500"])
         .args(["--duration", &format!("{seconds}s")])
         .args(["--receipt", "--wait-receipts", "15s", "--json"])
         .stderr(Stdio::inherit())
