@@ -9,6 +9,29 @@
 //! Modules: [`config`] (flags and the TOML file), [`observer`] (hooks for
 //! metrics and CDRs), `smsc` (the operations, receipts and routing), `store`
 //! (the in-memory table and the redb persistence), `clock` (time formats).
+//!
+//! # Guarantees
+//! - With the persistent store, a `submit_sm_resp` (and `data_sm_resp`,
+//!   `submit_multi_resp`, `broadcast_sm_resp`, a successful `cancel_sm` or
+//!   `replace_sm`) is sent only after the message's record is committed to
+//!   disk (group commit: one fsync per batch of concurrent submissions). A
+//!   `kill -9` loses no acknowledged message and no receipt owed for one;
+//!   a receipt may be delivered twice if the crash comes between its
+//!   `deliver_sm_resp` and the write that records it (at-least-once).
+//! - Memory is bounded: `--max-messages` records are kept (older final ones
+//!   are forgotten, or read back from disk); twice that many still waiting
+//!   for a receiver make submissions fail with `ESME_RMSGQFUL`.
+//! - Message ids are hexadecimal numbers starting at the current time in
+//!   microseconds and above every id the store ever committed: unique
+//!   across restarts.
+//!
+//! # Wiring the HTTP API and CDRs
+//! [`start_with`] takes an [`Observer`] (metrics, the CDR writer: set
+//! [`Observer::wants_final_states`]); [`RunningServer::smsc`] gives
+//! [`Smsc::inject_mo`] / [`Smsc::inject_mo_message`] for `POST /api/mo` and
+//! [`Smsc::message`] (a `Serialize` [`MessageView`]) for
+//! `GET /api/messages/{id}`. [`run`] refuses `--http` and `--cdr` until they
+//! are wired there.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -45,7 +68,7 @@ pub struct ServeArgs {
 /// The options of `smpp serve`.
 #[derive(Debug, Args)]
 pub struct ServeOptions {
-    /// Address to listen on for SMPP (port 0: any free port; the real one is printed).
+    /// Address to listen on for SMPP (port 0: any free port; the real one is printed) [default: 127.0.0.1:2775].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// An account allowed to bind (repeatable; replaces the default smppclient1:password).
@@ -84,7 +107,9 @@ pub struct ServeOptions {
     /// Append one JSON line per message reaching a final state (billing records).
     #[arg(long, value_name = "FILE")]
     pub cdr: Option<PathBuf>,
-    /// Messages kept in memory at most (older final ones are forgotten or read back from the store).
+    /// Messages kept in memory (older final ones are forgotten, or read back from the store;
+    /// twice as many still waiting for a receiver make submissions fail with ESME_RMSGQFUL)
+    /// [default: 100000].
     #[arg(long, value_name = "N")]
     pub max_messages: Option<usize>,
 }
