@@ -791,3 +791,34 @@ async fn memory_is_bounded_queue_full_then_free_again() {
     tx.unbind().await.unwrap();
     srv.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn receipts_survive_a_receiver_dropping_mid_stream() {
+    let srv = server(ServeConfig::for_tests()).await;
+    let (tx, _i) = bind(&srv, BindKind::Transmitter).await;
+    let mut ids = std::collections::HashSet::new();
+    for i in 0..50 {
+        let id = tx.submit(sm("4477", &format!("m{i}"), 1)).await.unwrap();
+        ids.insert(id.to_string_lossy().into_owned());
+    }
+    let (first, mut inbound) = bind(&srv, BindKind::Receiver).await;
+    for _ in 0..10 {
+        let req = next(&mut inbound).await;
+        ids.remove(&req.receipt().unwrap().id);
+    }
+    first.close(); // abruptly, with receipts in flight
+    let (second, mut inbound) = bind(&srv, BindKind::Receiver).await;
+    timeout(Duration::from_secs(20), async {
+        while !ids.is_empty() {
+            let req = inbound.recv().await.expect("open");
+            ids.remove(&req.receipt().unwrap().id);
+        }
+    })
+    .await
+    .expect("every receipt delivered to the second receiver");
+    let drain = tokio::spawn(async move { while inbound.recv().await.is_some() {} });
+    second.unbind().await.unwrap();
+    drain.await.unwrap();
+    tx.unbind().await.unwrap();
+    srv.shutdown().await.unwrap();
+}
