@@ -98,6 +98,9 @@ pub struct ServeOptions {
     /// Receipts come within this delay of the submission (uniformly spread), e.g. 500ms [default: 1s].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub dlr_delay: Option<Duration>,
+    /// Outcome distribution for messages no rule matches, e.g. DELIVRD=90,UNDELIV=8,EXPIRED=2.
+    #[arg(long, value_name = "STATE=WEIGHT,...")]
+    pub outcomes: Option<String>,
     /// Binds per account at most (more get ESME_RBINDFAIL).
     #[arg(long, value_name = "N")]
     pub max_binds_per_account: Option<usize>,
@@ -154,6 +157,9 @@ impl ServeOptions {
         }
         if let Some(d) = self.dlr_delay {
             config.dlr_delay = d;
+        }
+        if let Some(outcomes) = &self.outcomes {
+            config.outcomes = config::parse_outcomes(outcomes)?;
         }
         if self.max_binds_per_account.is_some() {
             config.max_binds_per_account = self.max_binds_per_account;
