@@ -822,3 +822,25 @@ async fn receipts_survive_a_receiver_dropping_mid_stream() {
     tx.unbind().await.unwrap();
     srv.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn intermediate_notification_when_asked() {
+    let mut config = ServeConfig::for_tests();
+    config.dlr_delay = Duration::from_secs(3600);
+    let srv = server(config).await;
+    let (client, mut inbound) = bind(&srv, BindKind::Transceiver).await;
+    let id = client.submit(sm("4477", "slow", 0x11)).await.unwrap();
+    let req = next(&mut inbound).await;
+    let Body::DeliverSm(d) = req.body() else {
+        panic!()
+    };
+    assert_eq!(d.esm_class & 0x3C, 0x20, "intermediate notification");
+    let r = req.receipt().unwrap();
+    assert_eq!(
+        (r.id.as_str(), r.state),
+        (&*id.to_string_lossy(), MessageState::Enroute)
+    );
+    drop(req);
+    client.unbind().await.unwrap();
+    srv.shutdown().await.unwrap();
+}

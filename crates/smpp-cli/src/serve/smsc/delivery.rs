@@ -198,6 +198,7 @@ impl Smsc {
         match job {
             Job::Route => self.route(id).await,
             Job::Finalize => self.finalize(id).await,
+            Job::Intermediate => self.intermediate(id).await,
         }
     }
 
@@ -387,6 +388,22 @@ impl Smsc {
             }
         }
         latest
+    }
+
+    async fn intermediate(&self, id: u64) {
+        let Some(record) = self.get(id) else { return };
+        let Some(esme) = self.receiver(&record.account, None) else {
+            return;
+        };
+        let now = now_ms();
+        if record.is_final(now) || !esme.ready() {
+            return;
+        }
+        let mut notification = self.receipt_pdu(&record, 0, MessageState::Enroute, now, 0);
+        notification.esm_class = 0x20;
+        if let Err(e) = esme.conn.deliver(notification).await {
+            tracing::debug!(id, error = %e, "intermediate notification not delivered");
+        }
     }
 
     fn receipt_pdu(

@@ -127,6 +127,9 @@ enum Job {
     Finalize,
     /// Deliver the message to the routed ESME.
     Route,
+    /// registered_delivery asked for an intermediate notification (0x10):
+    /// one ENROUTE notification, best effort (not stored, not retried).
+    Intermediate,
 }
 
 type Timer = Reverse<(u64, u64, Job)>;

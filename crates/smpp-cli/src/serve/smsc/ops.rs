@@ -90,9 +90,13 @@ impl Smsc {
     /// arms its job.
     fn keep(&self, record: Record, job: Option<(u64, Job)>) -> u64 {
         let id = record.id;
+        let intermediate = record.registered_delivery & 0x10 != 0 && record.kind == Kind::Message;
         self.insert(record);
         if let Some((due, job)) = job {
             self.schedule(due, id, job);
+        }
+        if intermediate {
+            self.schedule(now_ms(), id, Job::Intermediate);
         }
         id
     }
