@@ -50,7 +50,7 @@ pub const DEFAULT_STORE: &str = "./smpp-data";
 /// from the persistent store). Twice as many messages still waiting for
 /// something (a receipt nobody binds for) make submissions fail with
 /// ESME_RMSGQFUL: memory stays bounded whatever the ESMEs do.
-pub const DEFAULT_MAX_MESSAGES: usize = 100_000;
+pub const DEFAULT_MAX_MESSAGES: usize = 250_000;
 
 /// One account allowed to bind.
 #[derive(Clone, Deserialize, PartialEq, Eq)]

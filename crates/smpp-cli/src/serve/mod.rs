@@ -112,7 +112,7 @@ pub struct ServeOptions {
     pub cdr: Option<PathBuf>,
     /// Messages kept in memory (older final ones are forgotten, or read back from the store;
     /// twice as many still waiting for a receiver make submissions fail with ESME_RMSGQFUL)
-    /// [default: 100000].
+    /// [default: 250000].
     #[arg(long, value_name = "N")]
     pub max_messages: Option<usize>,
 }
