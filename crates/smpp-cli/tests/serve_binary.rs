@@ -214,7 +214,8 @@ async fn sigterm_unbinds_everyone_and_exits_cleanly() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(exited.expect("exited in time").success());
+    let exited = exited.expect("exited in time");
+    assert!(exited.success(), "{exited:?}");
 }
 
 #[tokio::test]

@@ -314,6 +314,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let accounts = config.accounts.clone();
     let store = config.store.clone();
+    let signal = ShutdownSignal::install()?;
     let server = start(config).await?;
     {
         let mut out = std::io::stdout().lock();
@@ -340,31 +341,46 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         out.flush()?;
     }
-    shutdown_signal().await;
+    signal.wait().await;
     tracing::info!("shutting down: unbinding everyone");
     server.shutdown().await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Ctrl-C, or SIGTERM on unix.
-async fn shutdown_signal() {
+/// Ctrl-C, or SIGTERM on unix: installed before the banner is printed, so
+/// a signal sent as soon as the addresses are known is never missed.
+struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    signals: (tokio::signal::unix::Signal, tokio::signal::unix::Signal),
+}
+
+impl ShutdownSignal {
+    fn install() -> anyhow::Result<ShutdownSignal> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+            let int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+            Ok(ShutdownSignal {
+                signals: (term, int),
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(ShutdownSignal {})
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        {
+            let (term, int) = &mut self.signals;
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
