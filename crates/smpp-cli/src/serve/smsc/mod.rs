@@ -263,7 +263,15 @@ impl Smsc {
             report_finals: observer.wants_final_states(),
             observer,
             accounts,
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            // Sized up front: growing a table of large records copies them all.
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        records: HashMap::with_capacity(max_messages / SHARDS + 16),
+                        order: VecDeque::with_capacity(max_messages / SHARDS + 16),
+                    })
+                })
+                .collect(),
             max_per_shard: max_messages / SHARDS,
             next_id: AtomicU64::new(first_id),
             rng: AtomicU64::new(first_id),
