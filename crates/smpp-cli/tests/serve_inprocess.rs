@@ -536,6 +536,16 @@ async fn rules_choose_the_outcome() {
         .await
         .unwrap_err();
     assert_eq!(status(e), CommandStatus::THROTTLED);
+    // The marker is found in UCS-2 text too.
+    let mut ucs2 = sm("447700900002", "", 1);
+    ucs2.data_coding = 0x08;
+    ucs2.short_message = "Привет #throttle"
+        .encode_utf16()
+        .flat_map(u16::to_be_bytes)
+        .collect::<Vec<u8>>()
+        .into();
+    let e = client.submit(ucs2).await.unwrap_err();
+    assert_eq!(status(e), CommandStatus::THROTTLED);
     let started = std::time::Instant::now();
     client.submit(sm("4477", "a #SLOW one", 0)).await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(300));

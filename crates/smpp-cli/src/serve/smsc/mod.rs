@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use regex::Regex;
 use serde::Serialize;
-use smpp_proto::message::MessageState;
+use smpp_proto::message::coding::Alphabet;
+use smpp_proto::message::{decode_text, DataCoding, DecodeOptions, MessageState};
 use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, Tlvs};
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Answer, Connection, Handler};
@@ -453,7 +454,36 @@ impl Smsc {
         }
     }
 
-    fn decide(&self, destination: &str, text: &[u8]) -> Decision {
+    /// Picks the outcome of a submission: the first rule that matches the
+    /// destination and the text (markers are looked for in the raw user data,
+    /// and in its decoded text for UCS-2), else the outcome distribution.
+    fn decide(
+        &self,
+        destination: &str,
+        esm_class: u8,
+        data_coding: u8,
+        user_data: &[u8],
+    ) -> Decision {
+        let user_data = if esm_class & 0x40 != 0 {
+            let skip = user_data.first().map_or(0, |&l| usize::from(l) + 1);
+            user_data.get(skip..).unwrap_or_default()
+        } else {
+            user_data
+        };
+        let decoded;
+        let text = if self.config.rules.iter().any(|r| r.contains.is_some())
+            && DataCoding(data_coding).alphabet() == Alphabet::Ucs2
+        {
+            decoded = decode_text(
+                DataCoding(data_coding),
+                user_data,
+                &DecodeOptions::default(),
+            )
+            .unwrap_or_default();
+            decoded.as_bytes()
+        } else {
+            user_data
+        };
         if let Some(rule) = self
             .config
             .rules

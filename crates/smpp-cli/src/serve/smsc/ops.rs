@@ -143,7 +143,7 @@ impl Smsc {
         let started = Instant::now();
         let account = conn.system_id().unwrap_or_default();
         let destination = text(&sm.destination_addr);
-        let decision = self.decide(&destination, sm.payload());
+        let decision = self.decide(&destination, sm.esm_class, sm.data_coding, sm.payload());
         let result = match decision {
             Decision::Refuse(_, Some(_)) | Decision::Accept { delay: Some(_), .. } => {
                 return Err(pdu)
@@ -182,7 +182,7 @@ impl Smsc {
         sm: SubmitSm,
     ) -> Result<SubmitSmResp, CommandStatus> {
         let destination = text(&sm.destination_addr);
-        let decision = self.decide(&destination, sm.payload());
+        let decision = self.decide(&destination, sm.esm_class, sm.data_coding, sm.payload());
         let (state, error, delay) = match decision {
             Decision::Refuse(status, delay) => {
                 if let Some(d) = delay {
@@ -262,22 +262,24 @@ impl Smsc {
                         error_status: CommandStatus::INVALID_DESTINATION_ADDRESS,
                     })
                 }
-                DestAddress::Sme { ton, npi, addr } => match self.decide(&text(addr), &payload) {
-                    Decision::Refuse(status, _) => unsuccess_smes.push(UnsuccessSme {
-                        ton: *ton,
-                        npi: *npi,
-                        addr: addr.clone(),
-                        error_status: status,
-                    }),
-                    Decision::Accept { state, error, .. } => {
-                        outcome.get_or_insert((state, error));
-                        accepted.push(Addr {
+                DestAddress::Sme { ton, npi, addr } => {
+                    match self.decide(&text(addr), sm.esm_class, sm.data_coding, &payload) {
+                        Decision::Refuse(status, _) => unsuccess_smes.push(UnsuccessSme {
                             ton: *ton,
                             npi: *npi,
-                            addr: text(addr),
-                        });
+                            addr: addr.clone(),
+                            error_status: status,
+                        }),
+                        Decision::Accept { state, error, .. } => {
+                            outcome.get_or_insert((state, error));
+                            accepted.push(Addr {
+                                ton: *ton,
+                                npi: *npi,
+                                addr: text(addr),
+                            });
+                        }
                     }
-                },
+                }
                 // No distribution lists are configured.
                 DestAddress::DistributionList(name) => unsuccess_smes.push(UnsuccessSme {
                     ton: 0,
