@@ -498,6 +498,12 @@ async fn configured_route_and_mo_injection() {
     rx.unbind().await.unwrap();
     // Nobody to take it now.
     tokio::time::sleep(Duration::from_millis(100)).await;
+    let too_long = srv
+        .smsc()
+        .inject_mo("1", "123456789012345678901", 0, b"x")
+        .await
+        .unwrap_err();
+    assert_eq!(too_long, CommandStatus::INVALID_DESTINATION_ADDRESS);
     let none = srv.smsc().inject_mo("1", "999", 0, b"x").await.unwrap_err();
     assert_eq!(none, CommandStatus::INVALID_DESTINATION_ADDRESS);
     srv.shutdown().await.unwrap();

@@ -70,6 +70,13 @@ impl Smsc {
         let Some(first) = parts.first() else {
             return Ok(Vec::new());
         };
+        // deliver_sm addresses hold 20 characters.
+        if first.source_addr.len() > 20 {
+            return Err(CommandStatus::INVALID_SOURCE_ADDRESS);
+        }
+        if first.destination_addr.is_empty() || first.destination_addr.len() > 20 {
+            return Err(CommandStatus::INVALID_DESTINATION_ADDRESS);
+        }
         let to = text(&first.destination_addr);
         let target =
             self.route_for(&to)
@@ -251,6 +258,14 @@ impl Smsc {
                     None
                 }
             }
+            Err(smpp_tokio::Error::Refused(e)) => {
+                // The PDU cannot be sent at all (a field too long): no retry helps.
+                tracing::warn!(id, error = %e, "routed message cannot be delivered");
+                Some((
+                    MessageState::Undeliverable,
+                    (CommandStatus::SYSTEM_ERROR.0 & 0xFFFF) as u16,
+                ))
+            }
             Err(e) => {
                 tracing::debug!(id, error = %e, "routed delivery failed; retrying");
                 self.schedule(now + 1000, id, Job::Route);
@@ -377,6 +392,12 @@ impl Smsc {
                         .receipt(&record.account, &message_id, ReceiptEvent::Retrying);
                     self.schedule(now_ms() + Self::backoff(attempts), id, Job::Finalize);
                     return latest;
+                }
+                Err(smpp_tokio::Error::Refused(e)) => {
+                    tracing::warn!(id, error = %e, "receipt cannot be sent");
+                    self.observer
+                        .receipt(&record.account, &message_id, ReceiptEvent::Failed);
+                    return self.update(id, |r| r.receipts_sent = r.dests.len() as u32);
                 }
                 Err(e) => {
                     tracing::debug!(id, error = %e, "receipt not delivered; retrying");
