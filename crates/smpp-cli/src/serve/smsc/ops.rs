@@ -443,12 +443,13 @@ impl Smsc {
                 return;
             }
             rec.payload = r.short_message.to_vec();
+            // The new user data replaces the old, wherever either was.
+            let mut tlvs = Tlvs::from_bytes(Bytes::from(rec.tlvs.clone())).unwrap_or_default();
+            tlvs.remove(TlvTag::MESSAGE_PAYLOAD);
             if let Some(payload) = r.tlvs.message_payload() {
-                let mut tlvs = Tlvs::from_bytes(Bytes::from(rec.tlvs.clone())).unwrap_or_default();
-                if tlvs.set(TlvTag::MESSAGE_PAYLOAD, payload).is_ok() {
-                    rec.tlvs = tlvs.as_bytes().to_vec();
-                }
+                let _ = tlvs.set(TlvTag::MESSAGE_PAYLOAD, payload);
             }
+            rec.tlvs = tlvs.as_bytes().to_vec();
             rec.registered_delivery = r.registered_delivery;
             replaced = true;
         });
