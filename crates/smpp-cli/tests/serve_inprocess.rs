@@ -860,3 +860,33 @@ async fn intermediate_notification_when_asked() {
     client.unbind().await.unwrap();
     srv.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn validity_period_expires_and_schedule_delays() {
+    let mut config = ServeConfig::for_tests();
+    config.dlr_delay = Duration::from_secs(3600);
+    let srv = server(config).await;
+    let (client, mut inbound) = bind(&srv, BindKind::Transceiver).await;
+    // Valid for one second, delivered (at best) within the hour: it expires.
+    let mut short_lived = sm("4477", "too slow", 1);
+    short_lived.validity_period = "000000000001000R".into();
+    let id = client.submit(short_lived).await.unwrap();
+    let r = next(&mut inbound).await.receipt().unwrap();
+    assert_eq!(
+        (r.id.as_str(), r.state),
+        (&*id.to_string_lossy(), MessageState::Expired)
+    );
+    srv.shutdown().await.unwrap();
+
+    // Scheduled one second ahead with no delivery delay: ENROUTE until then.
+    let srv = server(ServeConfig::for_tests()).await;
+    let (client, mut inbound) = bind(&srv, BindKind::Transceiver).await;
+    let mut later = sm("4477", "later", 1);
+    later.schedule_delivery_time = "000000000001000R".into();
+    let id = client.submit(later).await.unwrap();
+    assert_eq!(query(&client, &id.to_string_lossy()).await.unwrap().0, 1);
+    let r = next(&mut inbound).await.receipt().unwrap();
+    assert_eq!(r.state, MessageState::Delivered);
+    drop(client);
+    srv.shutdown().await.unwrap();
+}

@@ -8,13 +8,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use smpp_proto::message::MessageState;
 use smpp_proto::pdu::{
-    Body, BroadcastSm, BroadcastSmResp, CancelBroadcastSm, CancelSm, CommandStatus, DataSm,
-    DestAddress, Pdu, QueryBroadcastSm, QueryBroadcastSmResp, QuerySm, QuerySmResp, ReplaceSm,
-    SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, TlvTag, Tlvs, UnsuccessSme,
+    Body, BroadcastSm, BroadcastSmResp, COctetString, CancelBroadcastSm, CancelSm, CommandStatus,
+    DataSm, DestAddress, Pdu, QueryBroadcastSm, QueryBroadcastSmResp, QuerySm, QuerySmResp,
+    ReplaceSm, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, TlvTag, Tlvs, UnsuccessSme,
 };
 use smpp_tokio::Connection;
 
-use super::super::clock::{now_ms, smpp_time};
+use super::super::clock::{now_ms, parse_smpp_time, smpp_time};
 use super::super::observer::RequestEvent;
 use super::super::store::{Addr, Kind, Outcome, Record};
 use super::{format_id, lock, parse_id, parts_of, text, Decision, Job, Smsc};
@@ -39,10 +39,22 @@ impl Smsc {
         let outcome = if route.is_some() {
             Outcome::Pending
         } else {
-            Outcome::Planned {
-                due_ms: now.saturating_add(self.delay_ms()),
-                state: state.to_u8(),
-                error,
+            // Delivered (or failed) after its scheduled time, unless it
+            // expires first.
+            let time = |t: &COctetString| t.as_str().ok().and_then(|t| parse_smpp_time(t, now));
+            let scheduled = time(&sm.schedule_delivery_time).unwrap_or(now).max(now);
+            let due_ms = scheduled.saturating_add(self.delay_ms());
+            match time(&sm.validity_period) {
+                Some(expiry) if expiry < due_ms => Outcome::Planned {
+                    due_ms: expiry.max(now),
+                    state: MessageState::Expired.to_u8(),
+                    error: 0,
+                },
+                _ => Outcome::Planned {
+                    due_ms,
+                    state: state.to_u8(),
+                    error,
+                },
             }
         };
         let record = Record {
