@@ -152,6 +152,8 @@ async fn defaults_work_and_accounts_replace_them() {
             "--memory",
             "--account",
             "alice:secret",
+            "--tps",
+            "3",
         ],
         dir.path(),
     );
@@ -177,6 +179,23 @@ async fn defaults_work_and_accounts_replace_them() {
     let (client, _inbound) = bind_as(serve.smpp(), BindKind::Transmitter, "alice", "secret")
         .await
         .unwrap();
+    // --tps 3: a burst of 12 gets some ESME_RTHROTTLED.
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let c = client.clone();
+        burst.spawn(async move { c.submit(sm("burst", 0)).await });
+    }
+    let mut throttled = 0;
+    while let Some(r) = burst.join_next().await {
+        if let Err(e) = r.unwrap() {
+            assert!(
+                matches!(e, Error::Status(CommandStatus::THROTTLED)),
+                "{e:?}"
+            );
+            throttled += 1;
+        }
+    }
+    assert!(throttled >= 6, "{throttled} throttled");
     client.unbind().await.unwrap();
 }
 
