@@ -118,8 +118,42 @@ impl Esme {
 
 #[derive(Debug, Default)]
 struct Shard {
-    records: HashMap<u64, Record>,
+    records: HashMap<u64, Record, IdHash>,
     order: VecDeque<u64>,
+}
+
+/// Message ids are our own sequential numbers, not attacker-chosen keys: the
+/// splitmix64 finalizer spreads them over all bits (a shard holds ids of one
+/// residue mod 64, so the low bits alone would collide) at a fraction of
+/// SipHash's cost, whose DoS resistance buys nothing here.
+#[derive(Debug, Clone, Copy, Default)]
+struct IdHash;
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+#[derive(Debug)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = mix(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = mix(self.0 ^ id);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -268,7 +302,10 @@ impl Smsc {
             shards: (0..SHARDS)
                 .map(|_| {
                     Mutex::new(Shard {
-                        records: HashMap::with_capacity(max_messages / SHARDS + 16),
+                        records: HashMap::with_capacity_and_hasher(
+                            max_messages / SHARDS + 16,
+                            IdHash,
+                        ),
                         order: VecDeque::with_capacity(max_messages / SHARDS + 16),
                     })
                 })
@@ -761,5 +798,32 @@ impl<F: std::future::Future<Output = Result<Body, CommandStatus>>> std::future::
             }
             Quick::Later(future) => future.as_mut().poll(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher as _;
+
+    use super::*;
+
+    #[test]
+    fn ids_of_one_shard_spread_over_the_table() {
+        let buckets: HashSet<u64> = (0..1024u64)
+            .map(|i| IdHash.hash_one(i * SHARDS as u64 + 5) & 1023)
+            .collect();
+        assert!(buckets.len() > 600, "{} buckets used", buckets.len());
+    }
+
+    #[test]
+    fn ids_round_trip_and_bad_ones_are_refused() {
+        assert_eq!(
+            parse_id(&format_id(0x1234_5678_9ABC)),
+            Some(0x1234_5678_9ABC)
+        );
+        assert_eq!(parse_id("abc"), Some(0xABC));
+        assert_eq!(parse_id(""), None);
+        assert_eq!(parse_id("xyz"), None);
+        assert_eq!(parse_id("12345678901234567"), None);
     }
 }
