@@ -505,3 +505,72 @@ async fn unknown_command_gets_generic_nack_and_the_session_carries_on() {
         "enquire_link_resp"
     );
 }
+
+/// A routed (ESME-to-ESME) message accepted while its receiver is away
+/// survives a kill -9 and reaches it after the restart; the submitter then
+/// gets its receipt.
+#[tokio::test]
+async fn routed_message_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("smsc.toml");
+    std::fs::write(
+        &config,
+        r#"
+dlr_delay = "0s"
+[[account]]
+system_id = "esme1"
+password = "pw1"
+[[account]]
+system_id = "esme2"
+password = "pw2"
+[[route]]
+prefix = "555"
+account = "esme2"
+"#,
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let mut serve = Serve::spawn(&args, dir.path());
+    let (tx, _i) = bind_as(serve.smpp(), BindKind::Transmitter, "esme1", "pw1")
+        .await
+        .unwrap();
+    let mut routed = sm("for esme2", 1);
+    routed.destination_addr = "5551234".into();
+    let id = tx.submit(routed).await.unwrap();
+    serve.child.kill().unwrap();
+    serve.child.wait().unwrap();
+    drop(tx);
+
+    let serve = Serve::spawn(&args, dir.path());
+    let (rx1, mut receipts) = bind_as(serve.smpp(), BindKind::Receiver, "esme1", "pw1")
+        .await
+        .unwrap();
+    let (rx2, mut mo) = bind_as(serve.smpp(), BindKind::Receiver, "esme2", "pw2")
+        .await
+        .unwrap();
+    let req = timeout(WAIT, mo.recv()).await.unwrap().unwrap();
+    let Body::DeliverSm(d) = req.body() else {
+        panic!("deliver_sm expected")
+    };
+    assert_eq!(d.short_message.as_ref(), b"for esme2");
+    assert_eq!(d.destination_addr, "5551234");
+    drop(req);
+    let receipt = timeout(WAIT, receipts.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .receipt()
+        .unwrap();
+    assert_eq!(receipt.id, id.to_string_lossy());
+    assert_eq!(receipt.state, MessageState::Delivered);
+    rx2.unbind().await.unwrap();
+    rx1.unbind().await.unwrap();
+}
