@@ -180,6 +180,7 @@ async fn defaults_work_and_accounts_replace_them() {
         .await
         .unwrap();
     // --tps 3: a burst of 12 gets some ESME_RTHROTTLED.
+    let started = std::time::Instant::now();
     let mut burst = tokio::task::JoinSet::new();
     for _ in 0..12 {
         let c = client.clone();
@@ -195,7 +196,12 @@ async fn defaults_work_and_accounts_replace_them() {
             throttled += 1;
         }
     }
-    assert!(throttled >= 6, "{throttled} throttled");
+    // At most 3 per one-second window the burst spanned get through.
+    let windows = started.elapsed().as_secs() as usize + 2;
+    assert!(
+        throttled >= 12usize.saturating_sub(3 * windows).max(1),
+        "{throttled} throttled"
+    );
     client.unbind().await.unwrap();
 }
 

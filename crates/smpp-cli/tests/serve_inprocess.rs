@@ -592,6 +592,7 @@ async fn tps_limit_answers_throttled() {
     config.tps = Some(5);
     let srv = server(config).await;
     let (client, _inbound) = bind(&srv, BindKind::Transmitter).await;
+    let started = std::time::Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..30 {
         let c = client.clone();
@@ -607,8 +608,10 @@ async fn tps_limit_answers_throttled() {
             }
         }
     }
-    // One-second windows: at most two windows' worth get through.
-    assert!((5..=10).contains(&ok), "{ok} accepted");
+    // One-second windows: at most 5 per window the burst spanned.
+    let windows = started.elapsed().as_secs() as usize + 2;
+    assert!(ok >= 5 && ok <= 5 * windows, "{ok} accepted");
+    assert!(throttled > 0);
     assert_eq!(ok + throttled, 30);
     client.unbind().await.unwrap();
     srv.shutdown().await.unwrap();
