@@ -152,6 +152,8 @@ async fn defaults_work_and_accounts_replace_them() {
             "--memory",
             "--account",
             "alice:secret",
+            "--tps",
+            "3",
         ],
         dir.path(),
     );
@@ -177,6 +179,29 @@ async fn defaults_work_and_accounts_replace_them() {
     let (client, _inbound) = bind_as(serve.smpp(), BindKind::Transmitter, "alice", "secret")
         .await
         .unwrap();
+    // --tps 3: a burst of 12 gets some ESME_RTHROTTLED.
+    let started = std::time::Instant::now();
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let c = client.clone();
+        burst.spawn(async move { c.submit(sm("burst", 0)).await });
+    }
+    let mut throttled = 0;
+    while let Some(r) = burst.join_next().await {
+        if let Err(e) = r.unwrap() {
+            assert!(
+                matches!(e, Error::Status(CommandStatus::THROTTLED)),
+                "{e:?}"
+            );
+            throttled += 1;
+        }
+    }
+    // At most 3 per one-second window the burst spanned get through.
+    let windows = started.elapsed().as_secs() as usize + 2;
+    assert!(
+        throttled >= 12usize.saturating_sub(3 * windows).max(1),
+        "{throttled} throttled"
+    );
     client.unbind().await.unwrap();
 }
 
@@ -214,7 +239,8 @@ async fn sigterm_unbinds_everyone_and_exits_cleanly() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(exited.expect("exited in time").success());
+    let exited = exited.expect("exited in time");
+    assert!(exited.success(), "{exited:?}");
 }
 
 #[tokio::test]
@@ -484,4 +510,73 @@ async fn unknown_command_gets_generic_nack_and_the_session_carries_on() {
         (0x8000_0015, 0, 3),
         "enquire_link_resp"
     );
+}
+
+/// A routed (ESME-to-ESME) message accepted while its receiver is away
+/// survives a kill -9 and reaches it after the restart; the submitter then
+/// gets its receipt.
+#[tokio::test]
+async fn routed_message_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("smsc.toml");
+    std::fs::write(
+        &config,
+        r#"
+dlr_delay = "0s"
+[[account]]
+system_id = "esme1"
+password = "pw1"
+[[account]]
+system_id = "esme2"
+password = "pw2"
+[[route]]
+prefix = "555"
+account = "esme2"
+"#,
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let mut serve = Serve::spawn(&args, dir.path());
+    let (tx, _i) = bind_as(serve.smpp(), BindKind::Transmitter, "esme1", "pw1")
+        .await
+        .unwrap();
+    let mut routed = sm("for esme2", 1);
+    routed.destination_addr = "5551234".into();
+    let id = tx.submit(routed).await.unwrap();
+    serve.child.kill().unwrap();
+    serve.child.wait().unwrap();
+    drop(tx);
+
+    let serve = Serve::spawn(&args, dir.path());
+    let (rx1, mut receipts) = bind_as(serve.smpp(), BindKind::Receiver, "esme1", "pw1")
+        .await
+        .unwrap();
+    let (rx2, mut mo) = bind_as(serve.smpp(), BindKind::Receiver, "esme2", "pw2")
+        .await
+        .unwrap();
+    let req = timeout(WAIT, mo.recv()).await.unwrap().unwrap();
+    let Body::DeliverSm(d) = req.body() else {
+        panic!("deliver_sm expected")
+    };
+    assert_eq!(d.short_message.as_ref(), b"for esme2");
+    assert_eq!(d.destination_addr, "5551234");
+    drop(req);
+    let receipt = timeout(WAIT, receipts.recv())
+        .await
+        .unwrap()
+        .unwrap()
+        .receipt()
+        .unwrap();
+    assert_eq!(receipt.id, id.to_string_lossy());
+    assert_eq!(receipt.state, MessageState::Delivered);
+    rx2.unbind().await.unwrap();
+    rx1.unbind().await.unwrap();
 }

@@ -5,7 +5,10 @@
 //! One bind of our `Client` against `smpp serve --memory` (in-process, the
 //! same 2-core machine runs both ends), `SERVE_BENCH_WINDOW` requests in
 //! flight (default 256), `SERVE_BENCH_N` submit_sm (default 1,000,000).
-//! `SERVE_BENCH_STORE=1` uses the persistent store (group commit) instead.
+//! `SERVE_BENCH_STORE=1` uses the persistent store (group commit) instead;
+//! `SERVE_BENCH_MAX_MESSAGES` and `SERVE_BENCH_DLR_MS` (default 1000) set
+//! `--max-messages` and `--dlr-delay`; `SERVE_BENCH_ONLY=serve|trivial` runs
+//! one side only (for CPU-time comparisons with `/usr/bin/time`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -63,9 +66,16 @@ fn submit_sm_throughput_one_bind() {
             config.store = StoreConfig::Path(dir.path().join("store"));
         }
         config.max_messages = env("SERVE_BENCH_MAX_MESSAGES", config.max_messages);
+        config.dlr_delay = std::time::Duration::from_millis(env("SERVE_BENCH_DLR_MS", 1000) as u64);
+        let only = std::env::var("SERVE_BENCH_ONLY").unwrap_or_default();
         let srv = serve::start(config).await.unwrap();
-        drive("smpp serve", srv.smpp_addr()).await;
+        if only != "trivial" {
+            drive("smpp serve", srv.smpp_addr()).await;
+        }
         srv.shutdown().await.unwrap();
+        if only == "serve" {
+            return;
+        }
         // The same client against smpp-tokio's Server with a trivial handler.
         let config = smpp_tokio::ServerConfig::default().with_session(
             SessionConfig::default()

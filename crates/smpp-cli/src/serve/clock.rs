@@ -82,3 +82,69 @@ mod tests {
         assert_eq!(&smpp_time(951_782_400_000)[..6], "000229");
     }
 }
+
+/// Days since the Unix epoch of a civil date (Howard Hinnant's days-from-civil).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Reads an SMPP time (`schedule_delivery_time`, `validity_period`) as ms
+/// since the epoch: absolute `YYMMDDhhmmsstnn±` or relative `YYMMDDhhmmss000R`
+/// (from `now_ms`). `None` for an empty or malformed value.
+pub(crate) fn parse_smpp_time(s: &str, now_ms: u64) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() != 16 || !b[..15].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = |i: usize| -> i64 { i64::from(b[i] - b'0') * 10 + i64::from(b[i + 1] - b'0') };
+    let (yy, mo, dd, hh, mi, ss) = (n(0), n(2), n(4), n(6), n(8), n(10));
+    match b[15] {
+        b'R' => {
+            // Relative: months as 30 days, years as 365.
+            let days = yy * 365 + mo * 30 + dd;
+            let secs = ((days * 24 + hh) * 60 + mi) * 60 + ss;
+            Some(now_ms.saturating_add(u64::try_from(secs).ok()?.saturating_mul(1000)))
+        }
+        sign @ (b'+' | b'-') => {
+            if !(1..=12).contains(&mo) || !(1..=31).contains(&dd) || hh > 23 || mi > 59 || ss > 59 {
+                return None;
+            }
+            let tenths = i64::from(b[12] - b'0');
+            let quarters = n(13);
+            let days = days_from_civil(2000 + yy, mo, dd);
+            let local = ((days * 24 + hh) * 60 + mi) * 60 + ss;
+            // The time is local, `quarters` quarter-hours ahead of (+) or behind (-) UTC.
+            let offset = quarters * 15 * 60;
+            let utc = if sign == b'+' {
+                local - offset
+            } else {
+                local + offset
+            };
+            u64::try_from(utc * 1000 + tenths * 100).ok()
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod smpp_time_tests {
+    use super::*;
+
+    #[test]
+    fn reads_absolute_and_relative_times() {
+        let ms = 1_768_645_805_700;
+        assert_eq!(parse_smpp_time(&smpp_time(ms), 0), Some(ms));
+        // 10:30:05 at UTC+1 (4 quarter hours) is 09:30:05 UTC.
+        assert_eq!(parse_smpp_time("260117113005704+", 0), Some(ms));
+        assert_eq!(parse_smpp_time("000000000130000R", 1000), Some(91_000));
+        assert_eq!(parse_smpp_time("", 0), None);
+        assert_eq!(parse_smpp_time("261317103005700+", 0), None);
+        assert_eq!(parse_smpp_time("26011710300570x+", 0), None);
+    }
+}

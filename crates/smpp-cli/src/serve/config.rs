@@ -50,7 +50,7 @@ pub const DEFAULT_STORE: &str = "./smpp-data";
 /// from the persistent store). Twice as many messages still waiting for
 /// something (a receipt nobody binds for) make submissions fail with
 /// ESME_RMSGQFUL: memory stays bounded whatever the ESMEs do.
-pub const DEFAULT_MAX_MESSAGES: usize = 100_000;
+pub const DEFAULT_MAX_MESSAGES: usize = 250_000;
 
 /// One account allowed to bind.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -277,6 +277,25 @@ impl ServeConfig {
     }
 }
 
+/// Parses `DELIVRD=90,UNDELIV=10` (weights, not necessarily summing to 100).
+pub fn parse_outcomes(s: &str) -> anyhow::Result<Vec<(MessageState, u32)>> {
+    let mut out = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (state, weight) = item
+            .split_once('=')
+            .with_context(|| format!("--outcomes: {item:?} is not STATE=WEIGHT"))?;
+        let weight = weight
+            .trim()
+            .parse()
+            .with_context(|| format!("--outcomes: bad weight in {item:?}"))?;
+        out.push((parse_state(state.trim())?, weight));
+    }
+    if out.iter().all(|&(_, w)| w == 0) {
+        bail!("--outcomes: no positive weight");
+    }
+    Ok(out)
+}
+
 fn parse_state(word: &str) -> anyhow::Result<MessageState> {
     let state = MessageState::from_stat_word(word);
     if state == MessageState::Unknown && !word.eq_ignore_ascii_case("UNKNOWN") {
@@ -397,6 +416,21 @@ mod tests {
         assert!(config.rules[1].matches("1", b"hello #throttle"));
         assert!(!config.rules[0].matches("4478", b""));
         assert!(config.outcomes.contains(&(MessageState::Expired, 1)));
+    }
+
+    #[test]
+    fn parses_outcome_weights() {
+        assert_eq!(
+            parse_outcomes("DELIVRD=90, undeliv=10").unwrap(),
+            [
+                (MessageState::Delivered, 90),
+                (MessageState::Undeliverable, 10)
+            ]
+        );
+        assert!(parse_outcomes("DELIVRD").is_err());
+        assert!(parse_outcomes("DELIVRD=x").is_err());
+        assert!(parse_outcomes("DELIVRD=0").is_err());
+        assert!(parse_outcomes("NOPE=1").is_err());
     }
 
     #[test]

@@ -9,6 +9,29 @@
 //! Modules: [`config`] (flags and the TOML file), [`observer`] (hooks for
 //! metrics and CDRs), `smsc` (the operations, receipts and routing), `store`
 //! (the in-memory table and the redb persistence), `clock` (time formats).
+//!
+//! # Guarantees
+//! - With the persistent store, a `submit_sm_resp` (and `data_sm_resp`,
+//!   `submit_multi_resp`, `broadcast_sm_resp`, a successful `cancel_sm` or
+//!   `replace_sm`) is sent only after the message's record is committed to
+//!   disk (group commit: one fsync per batch of concurrent submissions). A
+//!   `kill -9` loses no acknowledged message and no receipt owed for one;
+//!   a receipt may be delivered twice if the crash comes between its
+//!   `deliver_sm_resp` and the write that records it (at-least-once).
+//! - Memory is bounded: `--max-messages` records are kept (older final ones
+//!   are forgotten, or read back from disk); twice that many still waiting
+//!   for a receiver make submissions fail with `ESME_RMSGQFUL`.
+//! - Message ids are hexadecimal numbers starting at the current time in
+//!   microseconds and above every id the store ever committed: unique
+//!   across restarts.
+//!
+//! # Wiring the HTTP API and CDRs
+//! [`start_with`] takes an [`Observer`] (metrics, the CDR writer: set
+//! [`Observer::wants_final_states`]); [`RunningServer::smsc`] gives
+//! [`Smsc::inject_mo`] / [`Smsc::inject_mo_message`] for `POST /api/mo` and
+//! [`Smsc::message`] (a `Serialize` [`MessageView`]) for
+//! `GET /api/messages/{id}`. [`run`] refuses `--http` and `--cdr` until they
+//! are wired there.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -45,7 +68,7 @@ pub struct ServeArgs {
 /// The options of `smpp serve`.
 #[derive(Debug, Args)]
 pub struct ServeOptions {
-    /// Address to listen on for SMPP (port 0: any free port; the real one is printed).
+    /// Address to listen on for SMPP (port 0: any free port; the real one is printed) [default: 127.0.0.1:2775].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// An account allowed to bind (repeatable; replaces the default smppclient1:password).
@@ -75,6 +98,9 @@ pub struct ServeOptions {
     /// Receipts come within this delay of the submission (uniformly spread), e.g. 500ms [default: 1s].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub dlr_delay: Option<Duration>,
+    /// Outcome distribution for messages no rule matches, e.g. DELIVRD=90,UNDELIV=8,EXPIRED=2.
+    #[arg(long, value_name = "STATE=WEIGHT,...")]
+    pub outcomes: Option<String>,
     /// Binds per account at most (more get ESME_RBINDFAIL).
     #[arg(long, value_name = "N")]
     pub max_binds_per_account: Option<usize>,
@@ -84,7 +110,9 @@ pub struct ServeOptions {
     /// Append one JSON line per message reaching a final state (billing records).
     #[arg(long, value_name = "FILE")]
     pub cdr: Option<PathBuf>,
-    /// Messages kept in memory at most (older final ones are forgotten or read back from the store).
+    /// Messages kept in memory (older final ones are forgotten, or read back from the store;
+    /// twice as many still waiting for a receiver make submissions fail with ESME_RMSGQFUL)
+    /// [default: 250000].
     #[arg(long, value_name = "N")]
     pub max_messages: Option<usize>,
 }
@@ -129,6 +157,9 @@ impl ServeOptions {
         }
         if let Some(d) = self.dlr_delay {
             config.dlr_delay = d;
+        }
+        if let Some(outcomes) = &self.outcomes {
+            config.outcomes = config::parse_outcomes(outcomes)?;
         }
         if self.max_binds_per_account.is_some() {
             config.max_binds_per_account = self.max_binds_per_account;
@@ -278,6 +309,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = args.to_config()?;
     let accounts = config.accounts.clone();
     let store = config.store.clone();
+    let signal = ShutdownSignal::install()?;
     let metrics = Arc::new(Metrics::default());
     let cdr = match &config.cdr {
         Some(path) => {
@@ -334,7 +366,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         out.flush()?;
     }
-    shutdown_signal().await;
+    signal.wait().await;
     tracing::info!("shutting down: unbinding everyone");
     server.shutdown().await?;
     let _ = stop_http.send(());
@@ -344,25 +376,40 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Ctrl-C, or SIGTERM on unix.
-async fn shutdown_signal() {
+/// Ctrl-C, or SIGTERM on unix: installed before the banner is printed, so
+/// a signal sent as soon as the addresses are known is never missed.
+struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    signals: (tokio::signal::unix::Signal, tokio::signal::unix::Signal),
+}
+
+impl ShutdownSignal {
+    fn install() -> anyhow::Result<ShutdownSignal> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+            let int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+            Ok(ShutdownSignal {
+                signals: (term, int),
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(ShutdownSignal {})
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        {
+            let (term, int) = &mut self.signals;
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -144,8 +144,15 @@ impl Record {
     }
 
     /// Whether it still needs something done (receipts, routing, reporting).
+    /// A message that will become final with nothing to do then needs nothing.
     pub(crate) fn has_work(&self, now_ms: u64, report: bool) -> bool {
-        !self.is_final(now_ms) || self.receipts_owed(now_ms) || (report && !self.reported)
+        if self.is_final(now_ms) {
+            self.receipts_owed(now_ms) || (report && !self.reported)
+        } else {
+            self.outcome == Outcome::Pending
+                || report
+                || (self.kind == Kind::Message && self.registered_delivery & 0x03 != 0)
+        }
     }
 }
 
@@ -395,10 +402,17 @@ mod tests {
 
     #[test]
     fn state_moves_at_the_due_time() {
-        let r = record(1);
+        let mut r = record(1);
         assert_eq!(r.state_at(9).0, MessageState::Enroute);
         assert_eq!(r.state_at(10), (MessageState::Delivered, Some(10), 0));
-        assert!(r.has_work(10, false));
+        assert!(r.has_work(9, false));
+        assert!(r.has_work(10, false), "a receipt is owed");
+        r.receipts_sent = 1;
+        assert!(!r.has_work(10, false));
+        assert!(r.has_work(10, true), "not reported yet");
+        r.registered_delivery = 0;
+        r.receipts_sent = 0;
+        assert!(!r.has_work(9, false), "nothing to do when it becomes final");
     }
 
     #[tokio::test]

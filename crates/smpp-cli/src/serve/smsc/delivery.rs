@@ -70,6 +70,13 @@ impl Smsc {
         let Some(first) = parts.first() else {
             return Ok(Vec::new());
         };
+        // deliver_sm addresses hold 20 characters.
+        if first.source_addr.len() > 20 {
+            return Err(CommandStatus::INVALID_SOURCE_ADDRESS);
+        }
+        if first.destination_addr.is_empty() || first.destination_addr.len() > 20 {
+            return Err(CommandStatus::INVALID_DESTINATION_ADDRESS);
+        }
         let to = text(&first.destination_addr);
         let target =
             self.route_for(&to)
@@ -198,6 +205,7 @@ impl Smsc {
         match job {
             Job::Route => self.route(id).await,
             Job::Finalize => self.finalize(id).await,
+            Job::Intermediate => self.intermediate(id).await,
         }
     }
 
@@ -249,6 +257,14 @@ impl Smsc {
                     self.schedule(now + Self::backoff(attempts), id, Job::Route);
                     None
                 }
+            }
+            Err(smpp_tokio::Error::Refused(e)) => {
+                // The PDU cannot be sent at all (a field too long): no retry helps.
+                tracing::warn!(id, error = %e, "routed message cannot be delivered");
+                Some((
+                    MessageState::Undeliverable,
+                    (CommandStatus::SYSTEM_ERROR.0 & 0xFFFF) as u16,
+                ))
             }
             Err(e) => {
                 tracing::debug!(id, error = %e, "routed delivery failed; retrying");
@@ -377,6 +393,12 @@ impl Smsc {
                     self.schedule(now_ms() + Self::backoff(attempts), id, Job::Finalize);
                     return latest;
                 }
+                Err(smpp_tokio::Error::Refused(e)) => {
+                    tracing::warn!(id, error = %e, "receipt cannot be sent");
+                    self.observer
+                        .receipt(&record.account, &message_id, ReceiptEvent::Failed);
+                    return self.update(id, |r| r.receipts_sent = r.dests.len() as u32);
+                }
                 Err(e) => {
                     tracing::debug!(id, error = %e, "receipt not delivered; retrying");
                     self.observer
@@ -387,6 +409,22 @@ impl Smsc {
             }
         }
         latest
+    }
+
+    async fn intermediate(&self, id: u64) {
+        let Some(record) = self.get(id) else { return };
+        let Some(esme) = self.receiver(&record.account, None) else {
+            return;
+        };
+        let now = now_ms();
+        if record.is_final(now) || !esme.ready() {
+            return;
+        }
+        let mut notification = self.receipt_pdu(&record, 0, MessageState::Enroute, now, 0);
+        notification.esm_class = 0x20;
+        if let Err(e) = esme.conn.deliver(notification).await {
+            tracing::debug!(id, error = %e, "intermediate notification not delivered");
+        }
     }
 
     fn receipt_pdu(

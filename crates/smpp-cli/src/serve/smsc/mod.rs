@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use regex::Regex;
 use serde::Serialize;
-use smpp_proto::message::MessageState;
+use smpp_proto::message::coding::Alphabet;
+use smpp_proto::message::{decode_text, DataCoding, DecodeOptions, MessageState};
 use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, Tlvs};
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Answer, Connection, Handler};
@@ -117,8 +118,42 @@ impl Esme {
 
 #[derive(Debug, Default)]
 struct Shard {
-    records: HashMap<u64, Record>,
+    records: HashMap<u64, Record, IdHash>,
     order: VecDeque<u64>,
+}
+
+/// Message ids are our own sequential numbers, not attacker-chosen keys: the
+/// splitmix64 finalizer spreads them over all bits (a shard holds ids of one
+/// residue mod 64, so the low bits alone would collide) at a fraction of
+/// SipHash's cost, whose DoS resistance buys nothing here.
+#[derive(Debug, Clone, Copy, Default)]
+struct IdHash;
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+#[derive(Debug)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = mix(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = mix(self.0 ^ id);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -127,6 +162,9 @@ enum Job {
     Finalize,
     /// Deliver the message to the routed ESME.
     Route,
+    /// registered_delivery asked for an intermediate notification (0x10):
+    /// one ENROUTE notification, best effort (not stored, not retried).
+    Intermediate,
 }
 
 type Timer = Reverse<(u64, u64, Job)>;
@@ -264,7 +302,18 @@ impl Smsc {
             report_finals: observer.wants_final_states(),
             observer,
             accounts,
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            // Sized up front: growing a table of large records copies them all.
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        records: HashMap::with_capacity_and_hasher(
+                            max_messages / SHARDS + 16,
+                            IdHash,
+                        ),
+                        order: VecDeque::with_capacity(max_messages / SHARDS + 16),
+                    })
+                })
+                .collect(),
             max_per_shard: max_messages / SHARDS,
             next_id: AtomicU64::new(first_id),
             rng: AtomicU64::new(first_id),
@@ -446,7 +495,36 @@ impl Smsc {
         }
     }
 
-    fn decide(&self, destination: &str, text: &[u8]) -> Decision {
+    /// Picks the outcome of a submission: the first rule that matches the
+    /// destination and the text (markers are looked for in the raw user data,
+    /// and in its decoded text for UCS-2), else the outcome distribution.
+    fn decide(
+        &self,
+        destination: &str,
+        esm_class: u8,
+        data_coding: u8,
+        user_data: &[u8],
+    ) -> Decision {
+        let user_data = if esm_class & 0x40 != 0 {
+            let skip = user_data.first().map_or(0, |&l| usize::from(l) + 1);
+            user_data.get(skip..).unwrap_or_default()
+        } else {
+            user_data
+        };
+        let decoded;
+        let text = if self.config.rules.iter().any(|r| r.contains.is_some())
+            && DataCoding(data_coding).alphabet() == Alphabet::Ucs2
+        {
+            decoded = decode_text(
+                DataCoding(data_coding),
+                user_data,
+                &DecodeOptions::default(),
+            )
+            .unwrap_or_default();
+            decoded.as_bytes()
+        } else {
+            user_data
+        };
         if let Some(rule) = self
             .config
             .rules
@@ -724,5 +802,32 @@ impl<F: std::future::Future<Output = Result<Body, CommandStatus>>> std::future::
             }
             Quick::Later(future) => future.as_mut().poll(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher as _;
+
+    use super::*;
+
+    #[test]
+    fn ids_of_one_shard_spread_over_the_table() {
+        let buckets: HashSet<u64> = (0..1024u64)
+            .map(|i| IdHash.hash_one(i * SHARDS as u64 + 5) & 1023)
+            .collect();
+        assert!(buckets.len() > 600, "{} buckets used", buckets.len());
+    }
+
+    #[test]
+    fn ids_round_trip_and_bad_ones_are_refused() {
+        assert_eq!(
+            parse_id(&format_id(0x1234_5678_9ABC)),
+            Some(0x1234_5678_9ABC)
+        );
+        assert_eq!(parse_id("abc"), Some(0xABC));
+        assert_eq!(parse_id(""), None);
+        assert_eq!(parse_id("xyz"), None);
+        assert_eq!(parse_id("12345678901234567"), None);
     }
 }

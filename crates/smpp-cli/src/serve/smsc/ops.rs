@@ -8,13 +8,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use smpp_proto::message::MessageState;
 use smpp_proto::pdu::{
-    Body, BroadcastSm, BroadcastSmResp, CancelBroadcastSm, CancelSm, CommandStatus, DataSm,
-    DestAddress, Pdu, QueryBroadcastSm, QueryBroadcastSmResp, QuerySm, QuerySmResp, ReplaceSm,
-    SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, TlvTag, Tlvs, UnsuccessSme,
+    Body, BroadcastSm, BroadcastSmResp, COctetString, CancelBroadcastSm, CancelSm, CommandStatus,
+    DataSm, DestAddress, Pdu, QueryBroadcastSm, QueryBroadcastSmResp, QuerySm, QuerySmResp,
+    ReplaceSm, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, TlvTag, Tlvs, UnsuccessSme,
 };
 use smpp_tokio::Connection;
 
-use super::super::clock::{now_ms, smpp_time};
+use super::super::clock::{now_ms, parse_smpp_time, smpp_time};
 use super::super::observer::RequestEvent;
 use super::super::store::{Addr, Kind, Outcome, Record};
 use super::{format_id, lock, parse_id, parts_of, text, Decision, Job, Smsc};
@@ -39,10 +39,22 @@ impl Smsc {
         let outcome = if route.is_some() {
             Outcome::Pending
         } else {
-            Outcome::Planned {
-                due_ms: now.saturating_add(self.delay_ms()),
-                state: state.to_u8(),
-                error,
+            // Delivered (or failed) after its scheduled time, unless it
+            // expires first.
+            let time = |t: &COctetString| t.as_str().ok().and_then(|t| parse_smpp_time(t, now));
+            let scheduled = time(&sm.schedule_delivery_time).unwrap_or(now).max(now);
+            let due_ms = scheduled.saturating_add(self.delay_ms());
+            match time(&sm.validity_period) {
+                Some(expiry) if expiry < due_ms => Outcome::Planned {
+                    due_ms: expiry.max(now),
+                    state: MessageState::Expired.to_u8(),
+                    error: 0,
+                },
+                _ => Outcome::Planned {
+                    due_ms,
+                    state: state.to_u8(),
+                    error,
+                },
             }
         };
         let record = Record {
@@ -90,9 +102,13 @@ impl Smsc {
     /// arms its job.
     fn keep(&self, record: Record, job: Option<(u64, Job)>) -> u64 {
         let id = record.id;
+        let intermediate = record.registered_delivery & 0x10 != 0 && record.kind == Kind::Message;
         self.insert(record);
         if let Some((due, job)) = job {
             self.schedule(due, id, job);
+        }
+        if intermediate {
+            self.schedule(now_ms(), id, Job::Intermediate);
         }
         id
     }
@@ -139,7 +155,7 @@ impl Smsc {
         let started = Instant::now();
         let account = conn.system_id().unwrap_or_default();
         let destination = text(&sm.destination_addr);
-        let decision = self.decide(&destination, sm.payload());
+        let decision = self.decide(&destination, sm.esm_class, sm.data_coding, sm.payload());
         let result = match decision {
             Decision::Refuse(_, Some(_)) | Decision::Accept { delay: Some(_), .. } => {
                 return Err(pdu)
@@ -178,7 +194,7 @@ impl Smsc {
         sm: SubmitSm,
     ) -> Result<SubmitSmResp, CommandStatus> {
         let destination = text(&sm.destination_addr);
-        let decision = self.decide(&destination, sm.payload());
+        let decision = self.decide(&destination, sm.esm_class, sm.data_coding, sm.payload());
         let (state, error, delay) = match decision {
             Decision::Refuse(status, delay) => {
                 if let Some(d) = delay {
@@ -258,22 +274,24 @@ impl Smsc {
                         error_status: CommandStatus::INVALID_DESTINATION_ADDRESS,
                     })
                 }
-                DestAddress::Sme { ton, npi, addr } => match self.decide(&text(addr), &payload) {
-                    Decision::Refuse(status, _) => unsuccess_smes.push(UnsuccessSme {
-                        ton: *ton,
-                        npi: *npi,
-                        addr: addr.clone(),
-                        error_status: status,
-                    }),
-                    Decision::Accept { state, error, .. } => {
-                        outcome.get_or_insert((state, error));
-                        accepted.push(Addr {
+                DestAddress::Sme { ton, npi, addr } => {
+                    match self.decide(&text(addr), sm.esm_class, sm.data_coding, &payload) {
+                        Decision::Refuse(status, _) => unsuccess_smes.push(UnsuccessSme {
                             ton: *ton,
                             npi: *npi,
-                            addr: text(addr),
-                        });
+                            addr: addr.clone(),
+                            error_status: status,
+                        }),
+                        Decision::Accept { state, error, .. } => {
+                            outcome.get_or_insert((state, error));
+                            accepted.push(Addr {
+                                ton: *ton,
+                                npi: *npi,
+                                addr: text(addr),
+                            });
+                        }
                     }
-                },
+                }
                 // No distribution lists are configured.
                 DestAddress::DistributionList(name) => unsuccess_smes.push(UnsuccessSme {
                     ton: 0,
@@ -437,12 +455,13 @@ impl Smsc {
                 return;
             }
             rec.payload = r.short_message.to_vec();
+            // The new user data replaces the old, wherever either was.
+            let mut tlvs = Tlvs::from_bytes(Bytes::from(rec.tlvs.clone())).unwrap_or_default();
+            tlvs.remove(TlvTag::MESSAGE_PAYLOAD);
             if let Some(payload) = r.tlvs.message_payload() {
-                let mut tlvs = Tlvs::from_bytes(Bytes::from(rec.tlvs.clone())).unwrap_or_default();
-                if tlvs.set(TlvTag::MESSAGE_PAYLOAD, payload).is_ok() {
-                    rec.tlvs = tlvs.as_bytes().to_vec();
-                }
+                let _ = tlvs.set(TlvTag::MESSAGE_PAYLOAD, payload);
             }
+            rec.tlvs = tlvs.as_bytes().to_vec();
             rec.registered_delivery = r.registered_delivery;
             replaced = true;
         });
