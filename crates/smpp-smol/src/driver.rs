@@ -14,7 +14,7 @@ use futures_channel::oneshot;
 use futures_core::Stream;
 use futures_lite::{AsyncRead, AsyncWrite};
 use smpp_proto::endpoint::{Endpoint, Incoming, Output};
-use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, SequenceNumber};
+use smpp_proto::pdu::{Bind, Body, CommandStatus, Outbind, Pdu, SequenceNumber};
 use smpp_proto::session::{BindKind, CloseReason, Event, Role, SendError, SessionConfig, Stats};
 
 use crate::Error;
@@ -43,7 +43,7 @@ pub(crate) struct Request {
 /// Everything else a handle asks of the driver; never refused for window.
 ///
 /// The channel is unbounded, but bounded by construction: every message
-/// that expects a reply (`Bind`, `Unbind`, `Send`, `Stats`) has a
+/// that expects a reply (`Bind`, `Unbind`, `Send`, `Outbind`, `Stats`) has a
 /// caller awaiting it, so there are at most as many as there are waiting
 /// callers; a `Respond` answers one unanswered peer request, of which there
 /// are at most the session's inbound window plus the incoming channel's
@@ -67,6 +67,11 @@ pub(crate) enum Control {
     /// A request without a response (`alert_notification`): resolved once sent.
     Send {
         body: Body,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    /// MC: sends `outbind` (resolved once sent).
+    Outbind {
+        outbind: Outbind,
         reply: oneshot::Sender<Result<(), Error>>,
     },
     /// Unbind when bound, close otherwise (shutdown).
@@ -419,6 +424,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             Control::Unbind { reply } => ep.unbind(now, reply),
             Control::Send { body, reply } => {
                 drop(reply.send(ep.send(now, body).map_err(Error::from)))
+            }
+            Control::Outbind { outbind, reply } => {
+                drop(reply.send(ep.outbind(now, outbind).map_err(Error::from)))
             }
             Control::Release => ep.release(now),
             Control::Stats(reply) => drop(reply.send(ep.stats())),

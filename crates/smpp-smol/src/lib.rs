@@ -96,7 +96,7 @@ mod tls;
 #[cfg(feature = "tls")]
 pub use futures_rustls::{self, rustls};
 
-pub use client::{Client, Inbound, InboundRequest};
+pub use client::{Client, Inbound, InboundRequest, OutbindListener};
 pub use reconnect::{Backoff, ReconnectingClient};
 pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
 
@@ -137,6 +137,10 @@ pub enum Error {
     /// No bound session was available in time ([`ReconnectingClient`]).
     #[error("not connected")]
     NotConnected,
+    /// The MC's `outbind` was refused by the check given to
+    /// [`Client::accept_outbind`]; the connection was closed.
+    #[error("outbind refused")]
+    OutbindRefused,
     /// A [`ShortMessage`](smpp_proto::message::ShortMessage) could not be built into PDUs.
     #[error("cannot build the message: {0}")]
     Build(#[from] BuildError),
