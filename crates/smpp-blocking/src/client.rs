@@ -1,12 +1,12 @@
 //! The ESME side: [`Client`] and the [`Inbound`] queue of peer requests.
 
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smpp_proto::message::{DecodeOptions, DeliveryReceipt, ReferenceCounter, ShortMessage};
-use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Pdu, SubmitSm};
+use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Outbind, Pdu, SubmitSm};
 use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
 
 use std::sync::mpsc::RecvTimeoutError;
@@ -14,7 +14,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use crate::driver::{self, Handle, Msg};
 use crate::wire::Wire;
 use crate::{check_status, Error};
-use smpp_proto::endpoint::{default_answer, Incoming};
+use smpp_proto::endpoint::{default_answer, outbind_bind_kind, Incoming};
 
 /// A bound ESME session. Cheap to clone: clones share the session, and
 /// calls from many threads run concurrently up to the outbound window
@@ -81,6 +81,51 @@ impl Client {
         config: Arc<SessionConfig>,
     ) -> Result<(Client, Inbound), Error> {
         let (handle, incoming, _io) = driver::spawn(wire, reader, Role::Esme, config)?;
+        Client::finish_bind(handle, incoming, kind, bind)
+    }
+
+    /// ESME side of an outbind, on a connection the MC opened to us (accept
+    /// it from your own `TcpListener`, or [`OutbindListener`]): waits for the
+    /// MC's `outbind` (at most the session's `session_init_timeout`, or its
+    /// `response_timeout`), lets `accept` check it (its `system_id` and
+    /// `password`), then binds over the same connection as a receiver, or as
+    /// a transceiver when `kind` asks for one (SMPP 5.0; a transmitter
+    /// becomes a receiver). A refused outbind closes the connection (there
+    /// is no `outbind_resp`) and fails with [`Error::OutbindRefused`].
+    pub fn accept_outbind(
+        stream: TcpStream,
+        kind: BindKind,
+        bind: Bind,
+        config: impl Into<Arc<SessionConfig>>,
+        accept: impl FnOnce(&Outbind) -> bool,
+    ) -> Result<(Client, Inbound), Error> {
+        stream.set_nodelay(true)?;
+        let reader = stream.try_clone()?;
+        let config = config.into();
+        let wait = config
+            .session_init_timeout
+            .unwrap_or(config.response_timeout);
+        let (handle, incoming, _io) =
+            driver::spawn(Wire::plain(stream), reader, Role::Esme, config)?;
+        let refused = match incoming.recv_timeout(wait) {
+            Ok(Incoming::Outbind(outbind)) if accept(&outbind) => None,
+            Ok(Incoming::Outbind(_)) => Some(Error::OutbindRefused),
+            Ok(_) | Err(RecvTimeoutError::Disconnected) => Some(Error::Closed),
+            Err(RecvTimeoutError::Timeout) => Some(Error::Timeout),
+        };
+        if let Some(e) = refused {
+            handle.close();
+            return Err(e);
+        }
+        Client::finish_bind(handle, incoming, outbind_bind_kind(kind), bind)
+    }
+
+    fn finish_bind(
+        handle: Handle,
+        incoming: Receiver<Incoming>,
+        kind: BindKind,
+        bind: Bind,
+    ) -> Result<(Client, Inbound), Error> {
         let resp = handle.call(|reply| Msg::Bind { kind, bind, reply });
         let resp = match resp.and_then(check_status) {
             Ok(resp) => resp,
@@ -340,5 +385,38 @@ impl InboundRequest {
 impl Drop for InboundRequest {
     fn drop(&mut self) {
         self.send(CommandStatus::OK, None);
+    }
+}
+
+/// ESME: a listener for MC-initiated sessions (outbind). Each accepted
+/// connection goes through [`Client::accept_outbind`].
+#[derive(Debug)]
+pub struct OutbindListener {
+    listener: TcpListener,
+}
+
+impl OutbindListener {
+    /// Listens on `addr`.
+    pub fn bind(addr: impl ToSocketAddrs) -> std::io::Result<OutbindListener> {
+        let listener = TcpListener::bind(addr)?;
+        Ok(OutbindListener { listener })
+    }
+
+    /// The address it listens on (to give to the MC).
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts the next MC connection (blocking) and runs
+    /// [`Client::accept_outbind`] on it.
+    pub fn accept(
+        &self,
+        kind: BindKind,
+        bind: Bind,
+        config: impl Into<Arc<SessionConfig>>,
+        accept: impl FnOnce(&Outbind) -> bool,
+    ) -> Result<(Client, Inbound), Error> {
+        let (stream, _) = self.listener.accept()?;
+        Client::accept_outbind(stream, kind, bind, config, accept)
     }
 }

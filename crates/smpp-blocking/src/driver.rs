@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use smpp_proto::endpoint::{Endpoint, Incoming, Output};
-use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, SequenceNumber};
+use smpp_proto::pdu::{Bind, Body, CommandStatus, Outbind, Pdu, SequenceNumber};
 use smpp_proto::session::{BindKind, CloseReason, Event, Role, SendError, SessionConfig, Stats};
 
 use crate::wire::Wire;
@@ -56,6 +56,11 @@ pub(crate) enum Msg {
     /// A request without a response (`alert_notification`): resolved once queued.
     Send {
         body: Body,
+        reply: SyncSender<Result<(), Error>>,
+    },
+    /// MC: sends `outbind` (resolved once queued).
+    Outbind {
+        outbind: Outbind,
         reply: SyncSender<Result<(), Error>>,
     },
     /// Unbind when bound, close otherwise (the last handle went away, shutdown).
@@ -323,7 +328,9 @@ impl Driver {
             Msg::Request { reply, .. } | Msg::Bind { reply, .. } | Msg::Unbind { reply } => {
                 let _ = reply.send(Err(Error::Closed));
             }
-            Msg::Send { reply, .. } => drop(reply.send(Err(Error::Closed))),
+            Msg::Send { reply, .. } | Msg::Outbind { reply, .. } => {
+                drop(reply.send(Err(Error::Closed)))
+            }
             _ => {}
         }
     }
@@ -358,6 +365,9 @@ impl Driver {
             Msg::Unbind { reply } => self.endpoint.unbind(now, reply),
             Msg::Send { body, reply } => {
                 let _ = reply.send(self.endpoint.send(now, body).map_err(Error::from));
+            }
+            Msg::Outbind { outbind, reply } => {
+                let _ = reply.send(self.endpoint.outbind(now, outbind).map_err(Error::from));
             }
             Msg::Release => self.endpoint.release(now),
             Msg::Stats(reply) => drop(reply.send(self.endpoint.stats())),

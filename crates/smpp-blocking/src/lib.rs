@@ -78,7 +78,7 @@ mod wire;
 #[cfg(feature = "tls")]
 pub use rustls;
 
-pub use client::{Client, Inbound, InboundRequest};
+pub use client::{Client, Inbound, InboundRequest, OutbindListener};
 pub use reconnect::{Backoff, ReconnectingClient};
 pub use server::{Connection, Handler, Server, ServerConfig, ServerHandle};
 
@@ -119,6 +119,10 @@ pub enum Error {
     /// No bound session was available in time ([`ReconnectingClient`]).
     #[error("not connected")]
     NotConnected,
+    /// The MC's `outbind` was refused by the check given to
+    /// [`Client::accept_outbind`]; the connection was closed.
+    #[error("outbind refused")]
+    OutbindRefused,
     /// A [`ShortMessage`](smpp_proto::message::ShortMessage) could not be built into PDUs.
     #[error("cannot build the message: {0}")]
     Build(#[from] BuildError),
