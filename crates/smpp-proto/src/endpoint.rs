@@ -516,5 +516,7 @@ pub fn outbind_bind_kind(preferred: BindKind) -> BindKind {
     }
 }
 
+pub mod flow;
+
 #[cfg(test)]
 mod tests;
