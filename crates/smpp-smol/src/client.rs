@@ -237,6 +237,8 @@ enum Source {
         incoming: Pin<Box<async_channel::Receiver<Incoming>>>,
         control: async_channel::Sender<Control>,
     },
+    /// Merged from successive or several sessions ([`ReconnectingClient`](crate::ReconnectingClient), [`Pool`](crate::Pool)).
+    Forwarded(Pin<Box<async_channel::Receiver<InboundRequest>>>),
 }
 
 impl Inbound {
@@ -245,8 +247,17 @@ impl Inbound {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
+    pub(crate) fn forwarded(rx: async_channel::Receiver<InboundRequest>) -> Inbound {
+        Inbound {
+            source: Source::Forwarded(Box::pin(rx)),
+        }
+    }
+
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<InboundRequest>> {
-        let Source::Session { incoming, control } = &mut self.source;
+        let (incoming, control) = match &mut self.source {
+            Source::Session { incoming, control } => (incoming, control),
+            Source::Forwarded(rx) => return rx.as_mut().poll_next(cx),
+        };
         loop {
             let (pdu, answer) = match std::task::ready!(incoming.as_mut().poll_next(cx)) {
                 None => return Poll::Ready(None),

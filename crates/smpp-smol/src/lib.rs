@@ -97,7 +97,7 @@ mod tls;
 pub use futures_rustls::{self, rustls};
 
 pub use client::{Client, Inbound, InboundRequest, OutbindListener};
-pub use reconnect::{Backoff, ReconnectingClient};
+pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
 pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
 
 use smpp_proto::endpoint::Failure;
