@@ -135,8 +135,10 @@ impl Client {
             }
         };
         let inbound = Inbound {
-            incoming,
-            handle: handle.clone(),
+            source: Source::Session {
+                incoming,
+                handle: handle.clone(),
+            },
         };
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -273,16 +275,35 @@ pub(crate) fn connect_any(
 /// ```
 #[derive(Debug)]
 pub struct Inbound {
-    incoming: Receiver<Incoming>,
-    handle: Handle,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// Straight from one session's I/O thread.
+    Session {
+        incoming: Receiver<Incoming>,
+        handle: Handle,
+    },
+    /// Merged from successive or several sessions ([`ReconnectingClient`](crate::ReconnectingClient), [`Pool`](crate::Pool)).
+    Forwarded(Receiver<InboundRequest>),
 }
 
 impl Inbound {
+    pub(crate) fn forwarded(rx: Receiver<InboundRequest>) -> Inbound {
+        Inbound {
+            source: Source::Forwarded(rx),
+        }
+    }
+
     /// The next request, or `None` once the session has closed.
     pub fn recv(&self) -> Option<InboundRequest> {
+        let (incoming, handle) = match &self.source {
+            Source::Session { incoming, handle } => (incoming, handle),
+            Source::Forwarded(rx) => return rx.recv().ok(),
+        };
         loop {
-            let item = self.incoming.recv().ok()?;
-            if let Some(request) = self.wrap(item) {
+            if let Some(request) = wrap(handle, incoming.recv().ok()?) {
                 return Some(request);
             }
         }
@@ -292,10 +313,14 @@ impl Inbound {
     /// nothing came in time, [`RecvTimeoutError::Disconnected`] once the
     /// session has closed.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<InboundRequest, RecvTimeoutError> {
+        let (incoming, handle) = match &self.source {
+            Source::Session { incoming, handle } => (incoming, handle),
+            Source::Forwarded(rx) => return rx.recv_timeout(timeout),
+        };
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if let Some(request) = self.wrap(self.incoming.recv_timeout(left)?) {
+            if let Some(request) = wrap(handle, incoming.recv_timeout(left)?) {
                 return Ok(request);
             }
         }
@@ -303,23 +328,28 @@ impl Inbound {
 
     /// A request already waiting, if any.
     pub fn try_recv(&self) -> Option<InboundRequest> {
-        while let Ok(item) = self.incoming.try_recv() {
-            if let Some(request) = self.wrap(item) {
+        let (incoming, handle) = match &self.source {
+            Source::Session { incoming, handle } => (incoming, handle),
+            Source::Forwarded(rx) => return rx.try_recv().ok(),
+        };
+        while let Ok(item) = incoming.try_recv() {
+            if let Some(request) = wrap(handle, item) {
                 return Some(request);
             }
         }
         None
     }
+}
 
-    fn wrap(&self, item: Incoming) -> Option<InboundRequest> {
-        let (pdu, answer) = match item {
-            Incoming::Request(pdu) => (pdu, true),
-            Incoming::Alert(pdu) => (pdu, false),
-            _ => return None, // binds and outbinds: not for an `Inbound`
-        };
-        let handle = answer.then(|| self.handle.clone());
-        Some(InboundRequest { pdu, handle })
-    }
+/// A peer request for an [`Inbound`] (binds and outbinds are not).
+fn wrap(handle: &Handle, item: Incoming) -> Option<InboundRequest> {
+    let (pdu, answer) = match item {
+        Incoming::Request(pdu) => (pdu, true),
+        Incoming::Alert(pdu) => (pdu, false),
+        _ => return None,
+    };
+    let handle = answer.then(|| handle.clone());
+    Some(InboundRequest { pdu, handle })
 }
 
 impl Iterator for Inbound {

@@ -79,7 +79,7 @@ mod wire;
 pub use rustls;
 
 pub use client::{Client, Inbound, InboundRequest, OutbindListener};
-pub use reconnect::{Backoff, ReconnectingClient};
+pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
 pub use server::{Connection, Handler, Server, ServerConfig, ServerHandle};
 
 use smpp_proto::endpoint::Failure;
