@@ -14,6 +14,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use crate::driver::{self, Handle, Msg};
 use crate::wire::Wire;
 use crate::{check_status, Error};
+use smpp_proto::endpoint::Command;
 use smpp_proto::endpoint::{default_answer, outbind_bind_kind, Incoming};
 
 /// A bound ESME session. Cheap to clone: clones share the session, and
@@ -126,7 +127,7 @@ impl Client {
         kind: BindKind,
         bind: Bind,
     ) -> Result<(Client, Inbound), Error> {
-        let resp = handle.call(|reply| Msg::Bind { kind, bind, reply });
+        let resp = handle.call(|reply| Command::Bind { kind, bind, reply });
         let resp = match resp.and_then(check_status) {
             Ok(resp) => resp,
             Err(e) => {
@@ -210,7 +211,7 @@ impl Client {
     /// accepted meanwhile.
     pub fn unbind(&self) -> Result<(), Error> {
         let handle = &self.inner.handle;
-        let resp = handle.call(|reply| Msg::Unbind { reply });
+        let resp = handle.call(|reply| Command::Unbind { reply });
         handle.closed();
         resp.map(drop)
     }
@@ -407,7 +408,7 @@ impl InboundRequest {
         if let Some(handle) = self.handle.take() {
             let (seq, _, default) = default_answer(&self.pdu);
             let body = body.unwrap_or(default);
-            let _ = handle.send(Msg::Respond { seq, status, body });
+            let _ = handle.send(Command::Respond { seq, status, body });
         }
     }
 }

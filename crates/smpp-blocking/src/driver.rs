@@ -9,9 +9,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryS
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use smpp_proto::endpoint::{Endpoint, Incoming, Output};
-use smpp_proto::pdu::{Bind, Body, CommandStatus, Outbind, Pdu, SequenceNumber};
-use smpp_proto::session::{BindKind, CloseReason, Event, Role, SendError, SessionConfig, Stats};
+use smpp_proto::endpoint::{Command, Endpoint, Immediate, Incoming, Output};
+use smpp_proto::pdu::{Body, Pdu};
+use smpp_proto::session::{CloseReason, Event, Role, SendError, SessionConfig, Stats};
 
 use crate::wire::Wire;
 use crate::Error;
@@ -36,37 +36,18 @@ pub(crate) enum Msg {
     /// Bytes read (in a buffer to hand back), or `None` at end of stream.
     Input(Option<Vec<u8>>),
     /// A request of the application; waits for window room.
-    Request {
-        body: Body,
-        reply: Reply,
-    },
-    Bind {
-        kind: BindKind,
-        bind: Bind,
-        reply: Reply,
-    },
-    Respond {
-        seq: SequenceNumber,
-        status: CommandStatus,
-        body: Body,
-    },
-    Unbind {
-        reply: Reply,
-    },
-    /// A request without a response (`alert_notification`): resolved once queued.
-    Send {
-        body: Body,
-        reply: SyncSender<Result<(), Error>>,
-    },
-    /// MC: sends `outbind` (resolved once queued).
-    Outbind {
-        outbind: Outbind,
-        reply: SyncSender<Result<(), Error>>,
-    },
-    /// Unbind when bound, close otherwise (the last handle went away, shutdown).
-    Release,
-    Stats(SyncSender<Stats>),
-    Close,
+    Request { body: Body, reply: Reply },
+    /// Everything else a handle asks.
+    Cmd(Cmd),
+}
+
+/// The commands of [`Msg::Cmd`].
+pub(crate) type Cmd = Command<Reply, SyncSender<Result<(), Error>>, SyncSender<Stats>>;
+
+impl From<Cmd> for Msg {
+    fn from(c: Cmd) -> Msg {
+        Msg::Cmd(c)
+    }
 }
 
 /// Why the session closed, once it has; shared with every handle.
@@ -94,8 +75,8 @@ pub(crate) struct Handle {
 }
 
 impl Handle {
-    pub(crate) fn send(&self, msg: Msg) -> Result<(), Error> {
-        self.tx.send(msg).map_err(|_| Error::Closed)
+    pub(crate) fn send(&self, msg: impl Into<Msg>) -> Result<(), Error> {
+        self.tx.send(msg.into()).map_err(|_| Error::Closed)
     }
 
     /// Sends a request once the window has room, and waits for its response (any status).
@@ -107,7 +88,7 @@ impl Handle {
     }
 
     /// Sends a command and waits for its response (any status).
-    pub(crate) fn call(&self, make: impl FnOnce(Reply) -> Msg) -> Result<Pdu, Error> {
+    pub(crate) fn call<M: Into<Msg>>(&self, make: impl FnOnce(Reply) -> M) -> Result<Pdu, Error> {
         let (reply, rx) = mpsc::sync_channel(1);
         self.send(make(reply))?;
         rx.recv().map_err(|_| Error::Closed)?
@@ -116,16 +97,16 @@ impl Handle {
     /// The session's counters and window use.
     pub(crate) fn stats(&self) -> Result<Stats, Error> {
         let (reply, rx) = mpsc::sync_channel(1);
-        self.send(Msg::Stats(reply))?;
+        self.send(Command::Stats(reply))?;
         rx.recv().map_err(|_| Error::Closed)
     }
 
     pub(crate) fn close(&self) {
-        let _ = self.tx.send(Msg::Close);
+        let _ = self.tx.send(Command::Close.into());
     }
 
     pub(crate) fn release(&self) {
-        let _ = self.tx.send(Msg::Release);
+        let _ = self.tx.send(Command::Release.into());
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -317,21 +298,10 @@ impl Driver {
         self.endpoint.abandon();
         self.route(now);
         // Requests sent after the close fail as their replies are dropped
-        // with the channel; answer the ones already in it now.
+        // with the channel; drop the ones already in it now (a dropped reply
+        // reads as `Error::Closed`).
         while let Ok(m) = self.rx.try_recv() {
-            self.fail(m);
-        }
-    }
-
-    fn fail(&self, m: Msg) {
-        match m {
-            Msg::Request { reply, .. } | Msg::Bind { reply, .. } | Msg::Unbind { reply } => {
-                let _ = reply.send(Err(Error::Closed));
-            }
-            Msg::Send { reply, .. } | Msg::Outbind { reply, .. } => {
-                drop(reply.send(Err(Error::Closed)))
-            }
-            _ => {}
+            drop(m);
         }
     }
 
@@ -356,22 +326,11 @@ impl Driver {
                 self.feed(now);
             }
             Msg::Request { body, reply } => self.endpoint.request(now, body, reply),
-            Msg::Respond { seq, status, body } => {
-                if let Err(e) = self.endpoint.respond(now, seq, status, body) {
-                    tracing::debug!(%seq, error = %e, "response not sent");
-                }
-            }
-            Msg::Bind { kind, bind, reply } => self.endpoint.bind(now, kind, bind, reply),
-            Msg::Unbind { reply } => self.endpoint.unbind(now, reply),
-            Msg::Send { body, reply } => {
-                let _ = reply.send(self.endpoint.send(now, body).map_err(Error::from));
-            }
-            Msg::Outbind { outbind, reply } => {
-                let _ = reply.send(self.endpoint.outbind(now, outbind).map_err(Error::from));
-            }
-            Msg::Release => self.endpoint.release(now),
-            Msg::Stats(reply) => drop(reply.send(self.endpoint.stats())),
-            Msg::Close => self.endpoint.close(now),
+            Msg::Cmd(c) => match self.endpoint.command(now, c) {
+                Some(Immediate::Sent(reply, sent)) => drop(reply.send(sent.map_err(Error::from))),
+                Some(Immediate::Stats(reply, stats)) => drop(reply.send(stats)),
+                _ => {}
+            },
         }
     }
 

@@ -17,9 +17,10 @@ use smpp_proto::pdu::{
 };
 use smpp_proto::session::{BindKind, CloseReason, Role, Stats};
 
-use crate::driver::{self, Handle, Msg};
+use crate::driver::{self, Handle};
 use crate::wire::Wire;
 use crate::{check_status, Error};
+use smpp_proto::endpoint::Command;
 use smpp_proto::endpoint::{bind_answer, default_answer, Incoming};
 
 /// The application side of an MC: authenticates binds and answers requests.
@@ -148,14 +149,14 @@ impl Connection {
     pub fn alert(&self, alert: AlertNotification) -> Result<(), Error> {
         let body = Body::AlertNotification(alert);
         let (reply, sent) = std::sync::mpsc::sync_channel(1);
-        self.inner.handle.send(Msg::Send { body, reply })?;
+        self.inner.handle.send(Command::Send { body, reply })?;
         sent.recv().map_err(|_| Error::Closed)?
     }
 
     /// Unbinds and waits for the ESME's answer (or the unbind timeout).
     pub fn unbind(&self) -> Result<(), Error> {
         let handle = &self.inner.handle;
-        let resp = handle.call(|reply| Msg::Unbind { reply });
+        let resp = handle.call(|reply| Command::Unbind { reply });
         handle.closed();
         resp.map(drop)
     }
@@ -181,7 +182,10 @@ impl Connection {
     }
 
     fn respond(&self, seq: SequenceNumber, status: CommandStatus, body: Body) {
-        let _ = self.inner.handle.send(Msg::Respond { seq, status, body });
+        let _ = self
+            .inner
+            .handle
+            .send(Command::Respond { seq, status, body });
     }
 }
 
@@ -444,7 +448,7 @@ fn serve<H: Handler>(
     }
     if let Some((outbind, tx)) = outbind {
         let (reply, sent) = std::sync::mpsc::sync_channel(1);
-        let sent = match conn.inner.handle.send(Msg::Outbind { outbind, reply }) {
+        let sent = match conn.inner.handle.send(Command::Outbind { outbind, reply }) {
             Ok(()) => sent.recv().unwrap_or(Err(Error::Closed)),
             Err(e) => Err(e),
         };

@@ -109,6 +109,70 @@ pub enum Output<R> {
     Closed(CloseReason),
 }
 
+/// What an application's handle asks of its connection, besides requests
+/// (which go through [`Endpoint::request`]): `R` is the reply token of a
+/// command with a response, `S` the one of a command that only reports
+/// whether it was sent, `T` the one of a stats query. Carry it to the
+/// connection over a channel and hand it to [`Endpoint::command`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Command<R, S, T> {
+    /// ESME: binds; `reply` comes back in [`Output::Done`] with the `bind_*_resp`.
+    Bind {
+        /// The kind of bind.
+        kind: BindKind,
+        /// Credentials and the rest of the body.
+        bind: Bind,
+        /// Comes back with the response.
+        reply: R,
+    },
+    /// Unbinds; `reply` comes back in [`Output::Done`] with the `unbind_resp`.
+    Unbind {
+        /// Comes back with the response.
+        reply: R,
+    },
+    /// Answers the peer request `seq` ([`Endpoint::respond`]).
+    Respond {
+        /// The request's sequence number.
+        seq: SequenceNumber,
+        /// The status to answer with.
+        status: CommandStatus,
+        /// The `*_resp` body.
+        body: Body,
+    },
+    /// Sends a request without a response (`alert_notification`).
+    Send {
+        /// The request.
+        body: Body,
+        /// Comes back at once, in [`Immediate::Sent`].
+        reply: S,
+    },
+    /// MC: sends `outbind`.
+    Outbind {
+        /// The outbind.
+        outbind: Outbind,
+        /// Comes back at once, in [`Immediate::Sent`].
+        reply: S,
+    },
+    /// The session's counters; comes back at once, in [`Immediate::Stats`].
+    Stats(T),
+    /// Unbinds when bound, closes otherwise ([`Endpoint::release`]).
+    Release,
+    /// Closes at once ([`Endpoint::close`]).
+    Close,
+}
+
+/// A [`Command`]'s answer that needs no wait.
+#[derive(Debug)]
+// Returned and consumed at once; boxing the counters would cost an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Immediate<S, T> {
+    /// A `Send` or `Outbind` was sent, or why not.
+    Sent(S, Result<(), Failure>),
+    /// The session's counters.
+    Stats(T, Stats),
+}
+
 /// One connection's session with request correlation; see the [module docs](self).
 #[derive(Debug)]
 pub struct Endpoint<R> {
@@ -187,6 +251,33 @@ impl<R> Endpoint<R> {
     }
 
     // ---- commands ----
+
+    /// Carries out a handle's command; commands with a response come back
+    /// in [`Output::Done`], the others at once. A refused answer (already
+    /// answered, closed) is dropped.
+    pub fn command<S, T>(
+        &mut self,
+        now: Instant,
+        command: Command<R, S, T>,
+    ) -> Option<Immediate<S, T>> {
+        match command {
+            Command::Bind { kind, bind, reply } => self.bind(now, kind, bind, reply),
+            Command::Unbind { reply } => self.unbind(now, reply),
+            Command::Respond { seq, status, body } => {
+                let _ = self.respond(now, seq, status, body);
+            }
+            Command::Send { body, reply } => {
+                return Some(Immediate::Sent(reply, self.send(now, body)))
+            }
+            Command::Outbind { outbind, reply } => {
+                return Some(Immediate::Sent(reply, self.outbind(now, outbind)))
+            }
+            Command::Stats(reply) => return Some(Immediate::Stats(reply, self.stats())),
+            Command::Release => self.release(now),
+            Command::Close => self.close(now),
+        }
+        None
+    }
 
     /// Sends an operation request with a response once the window has room;
     /// `reply` comes back in [`Output::Done`].

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use smpp_proto::endpoint::{Endpoint, Incoming, Output};
-use smpp_proto::pdu::{Bind, Body, CommandStatus, Outbind, Pdu, SequenceNumber};
-use smpp_proto::session::{BindKind, CloseReason, Event, Role, SendError, SessionConfig, Stats};
+use smpp_proto::endpoint::{Command, Endpoint, Immediate, Incoming, Output};
+use smpp_proto::pdu::{Body, Pdu};
+use smpp_proto::session::{CloseReason, Event, Role, SendError, SessionConfig, Stats};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
@@ -49,35 +49,10 @@ pub(crate) struct Request {
 /// slack; `Close` and `Release` are sent at most once per connection (a
 /// flag in the handle coalesces repeats). A bounded channel would make
 /// `InboundRequest`'s drop (which must answer, synchronously) able to fail.
-pub(crate) enum Control {
-    Bind {
-        kind: BindKind,
-        bind: Bind,
-        reply: Reply,
-    },
-    Respond {
-        seq: SequenceNumber,
-        status: CommandStatus,
-        body: Body,
-    },
-    Unbind {
-        reply: Reply,
-    },
-    /// A request without a response (`alert_notification`): resolved once sent.
-    Send {
-        body: Body,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-    /// MC: sends `outbind` (resolved once sent).
-    Outbind {
-        outbind: Outbind,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-    /// Unbind when bound, close otherwise (shutdown).
-    Release,
-    Stats(oneshot::Sender<Stats>),
-    Close,
-}
+pub(crate) type Control = Command<Reply, Sent, oneshot::Sender<Stats>>;
+
+/// How a command that is only sent ends.
+pub(crate) type Sent = oneshot::Sender<Result<(), Error>>;
 
 /// The sending side of a driver; cheap to clone.
 #[derive(Clone, Debug)]
@@ -109,10 +84,7 @@ impl Handle {
     }
 
     /// Sends a command that resolves once sent.
-    pub(crate) async fn send(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<(), Error>>) -> Control,
-    ) -> Result<(), Error> {
+    pub(crate) async fn send(&self, make: impl FnOnce(Sent) -> Control) -> Result<(), Error> {
         let (reply, rx) = oneshot::channel();
         self.control.send(make(reply)).map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
@@ -349,24 +321,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     }
 
     fn on_control(&mut self, now: Instant, c: Control) {
-        let ep = &mut self.endpoint;
-        match c {
-            Control::Respond { seq, status, body } => {
-                if let Err(e) = ep.respond(now, seq, status, body) {
-                    tracing::debug!(%seq, error = %e, "response not sent");
-                }
-            }
-            Control::Bind { kind, bind, reply } => ep.bind(now, kind, bind, reply),
-            Control::Unbind { reply } => ep.unbind(now, reply),
-            Control::Send { body, reply } => {
-                drop(reply.send(ep.send(now, body).map_err(Error::from)))
-            }
-            Control::Outbind { outbind, reply } => {
-                drop(reply.send(ep.outbind(now, outbind).map_err(Error::from)))
-            }
-            Control::Release => ep.release(now),
-            Control::Stats(reply) => drop(reply.send(ep.stats())),
-            Control::Close => ep.close(now),
+        match self.endpoint.command(now, c) {
+            Some(Immediate::Sent(reply, sent)) => drop(reply.send(sent.map_err(Error::from))),
+            Some(Immediate::Stats(reply, stats)) => drop(reply.send(stats)),
+            _ => {}
         }
     }
 
