@@ -1,14 +1,70 @@
-//! Flow control for a pool of binds, without a clock or a runtime: the
-//! policy ([`PoolConfig`]), a token bucket that hands out send times
+//! Reconnection and flow control for binds, without a clock or a runtime:
+//! the reconnection delays ([`Backoff`]), the pool's policy ([`PoolConfig`]), a token bucket that hands out send times
 //! ([`RateLimiter`]), each member's throttle pause ([`Throttle`]) and the
 //! choice of the next member ([`pick`]). The adapters' pools sleep until
 //! the instants these return.
 
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::pdu::CommandStatus;
+
+/// Exponential backoff with jitter between reconnection attempts.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Backoff {
+    /// The delay after the first failure.
+    pub initial: Duration,
+    /// The longest delay.
+    pub max: Duration,
+    /// Fraction of each delay taken off at random (0: none, 1: "full jitter"),
+    /// so that many clients do not reconnect in lockstep.
+    pub jitter: f64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(30),
+            jitter: 0.5,
+        }
+    }
+}
+
+impl Backoff {
+    /// A backoff from `initial` doubling up to `max`, with half jitter.
+    pub fn new(initial: Duration, max: Duration) -> Backoff {
+        Backoff {
+            initial,
+            max,
+            ..Backoff::default()
+        }
+    }
+
+    /// Sets [`Backoff::jitter`] (clamped to 0..=1).
+    pub fn with_jitter(mut self, jitter: f64) -> Backoff {
+        self.jitter = jitter.clamp(0.0, 1.0);
+        self
+    }
+
+    /// The delay before attempt `attempt + 1` (0 after the first failure):
+    /// `min(initial * 2^attempt, max)`, less up to `jitter` of it.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let base = self
+            .initial
+            .saturating_mul(1 << attempt.min(20))
+            .min(self.max);
+        // A fresh RandomState is randomly keyed: enough for spreading retries.
+        let bits = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let unit = (bits >> 11) as f64 / (1u64 << 53) as f64;
+        base.mul_f64(1.0 - self.jitter.clamp(0.0, 1.0) * unit)
+    }
+}
 
 /// Flow control for a pool: an optional rate limit for the whole pool, and
 /// what to do when the MC answers `ESME_RTHROTTLED` or `ESME_RMSGQFUL`.
