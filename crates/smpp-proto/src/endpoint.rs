@@ -684,6 +684,7 @@ pub fn outbind_bind_kind(preferred: BindKind) -> BindKind {
     }
 }
 
+pub mod drive;
 pub mod flow;
 
 #[cfg(test)]

@@ -1,19 +1,22 @@
-//! The connection task: one task owns the byte stream and the
-//! connection's [`Endpoint`] (its session and request correlation), and only
-//! moves bytes, arms one timer and routes outputs.
+//! The connection task: one task owns the byte stream and runs
+//! smpp-proto's [`Driver`] (the session, request correlation and the poll
+//! loop); this file only supplies the futures-io stream, async-io's timer
+//! and async-channel's channels.
 
 use std::future::{poll_fn, Future};
+use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_io::Timer;
 use futures_channel::oneshot;
-use futures_core::Stream;
+use futures_core::Stream as _;
 use futures_lite::{AsyncRead, AsyncWrite};
-use smpp_proto::endpoint::{Command, Endpoint, Immediate, Incoming, Output};
+use smpp_proto::endpoint::drive::{Driver, Runtime, Step, Transport, LINGER};
+use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
 use smpp_proto::pdu::{Body, Pdu};
 use smpp_proto::session::{CloseReason, Event, Role, SendError, SessionConfig, Stats};
 
@@ -21,18 +24,6 @@ use crate::Error;
 
 /// How a request of ours ends.
 pub(crate) type Reply = oneshot::Sender<Result<Pdu, Error>>;
-
-/// Read chunk; several PDUs per read under load.
-const READ_BUF: usize = 64 * 1024;
-/// Encoded output held by the driver before it stops draining the session
-/// (the session then refuses input and commands: backpressure, not growth).
-const WRITE_LIMIT: usize = 256 * 1024;
-/// Yields before a write while each grows the batch (callers on other
-/// threads are still adding requests), up to this many or this many octets.
-const MAX_YIELDS: u8 = 64;
-const BATCH_TARGET: usize = 64 * 1024;
-/// How long a closed session may take to flush its last PDUs.
-const LINGER: Duration = Duration::from_secs(2);
 
 /// A request of the application, waiting for window room.
 pub(crate) struct Request {
@@ -191,35 +182,18 @@ where
         reason: reason.clone(),
         signal,
     };
-    let closed_tx = CloseSignal {
-        reason,
-        signal: Some(signal_tx),
-    };
-    let endpoint = Endpoint::new(role, config, Instant::now());
-    let driver = Driver {
-        io,
-        endpoint,
+    let rt = Smol {
         requests: Box::pin(requests),
-        requests_open: true,
         control: Box::pin(control),
-        control_open: true,
-        released: false,
         incoming,
-        rbuf: vec![0; READ_BUF].into_boxed_slice(),
-        rpos: 0,
-        rend: 0,
-        eof: false,
-        wbuf: Vec::new(),
-        wpos: 0,
-        flush: false,
-        yields: 0,
-        wlen_at_yield: 0,
         timer: Timer::never(),
-        timer_at: None,
-        linger: None,
-        closed_tx,
+        closed_tx: CloseSignal {
+            reason,
+            signal: Some(signal_tx),
+        },
     };
-    async_global_executor::spawn(driver.run()).detach();
+    let driver = Driver::new(Io(io), rt, role, config);
+    async_global_executor::spawn(run(driver)).detach();
     let handle = Handle {
         requests: req_tx,
         control: ctl_tx,
@@ -229,271 +203,129 @@ where
     (handle, in_rx)
 }
 
-/// Why [`Driver::poll_drive`] returned.
-enum Step {
-    /// The session is over and its last bytes are out (or lingered too long).
-    Done,
-    /// Output is ready: yield once before writing it.
-    Yield,
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut driver: Driver<Io<S>, Smol>) {
+    // Before each write, let the tasks we just woke run once: their new
+    // requests and answers join the batch (fewer, larger writes).
+    while let Step::Yield = poll_fn(|cx| driver.poll_drive(cx)).await {
+        // A self-wake requeues the task behind the tasks already queued.
+        let mut yielded = false;
+        poll_fn(|cx| {
+            if std::mem::replace(&mut yielded, true) {
+                return Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await;
+    }
+    let io = &mut driver.io_mut().0;
+    let shutdown = poll_fn(|cx| Pin::new(&mut *io).poll_close(cx));
+    let linger = async {
+        Timer::after(LINGER).await;
+        Ok(())
+    };
+    let _ = futures_lite::future::or(shutdown, linger).await; // TLS: close_notify
+    driver.finish();
+    // Unlike tokio's, an async-channel keeps its queue while senders live:
+    // close both and fail what is queued (dropped replies read as Closed).
+    let rt = driver.runtime_mut();
+    rt.control.close();
+    while let Ok(control) = rt.control.try_recv() {
+        drop(control);
+    }
+    rt.closed(CloseReason::Local);
 }
 
-struct Driver<S> {
-    io: S,
-    endpoint: Endpoint<Reply>,
+/// A futures-io stream as the driver's [`Transport`].
+struct Io<S>(S);
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Transport for Io<S> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+}
+
+/// async-io's clock and timer and async-channel's channels, for the driver.
+struct Smol {
     requests: Pin<Box<async_channel::Receiver<Request>>>,
-    requests_open: bool,
     control: Pin<Box<async_channel::Receiver<Control>>>,
-    control_open: bool,
-    /// Every handle is gone and we unbound (or closed).
-    released: bool,
     incoming: async_channel::Sender<Incoming>,
-    rbuf: Box<[u8]>,
-    rpos: usize,
-    rend: usize,
-    eof: bool,
-    wbuf: Vec<u8>,
-    wpos: usize,
-    flush: bool,
-    /// Times we yielded since the last write, and the output we had then.
-    yields: u8,
-    wlen_at_yield: usize,
     timer: Timer,
-    timer_at: Option<Instant>,
-    /// Closed: the deadline for flushing the last bytes.
-    linger: Option<Instant>,
     closed_tx: CloseSignal,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
-    async fn run(mut self) {
-        // Before each write, let the tasks we just woke run once: their new
-        // requests and answers join the batch (fewer, larger writes).
-        while let Step::Yield = poll_fn(|cx| self.poll_drive(cx)).await {
-            // A self-wake requeues the task behind the tasks already queued.
-            let mut yielded = false;
-            poll_fn(|cx| {
-                if std::mem::replace(&mut yielded, true) {
-                    return Poll::Ready(());
-                }
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            })
-            .await;
+impl Runtime for Smol {
+    type Reply = Reply;
+    type Sent = Sent;
+    type Stats = oneshot::Sender<Stats>;
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn reset_timer(&mut self, at: Instant) {
+        self.timer.set_at(at);
+    }
+
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.timer).poll(cx).map(drop)
+    }
+
+    fn poll_command(&mut self, cx: &mut Context<'_>) -> Poll<Option<Control>> {
+        self.control.as_mut().poll_next(cx)
+    }
+
+    fn poll_request(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Body, Reply)>> {
+        loop {
+            match std::task::ready!(self.requests.as_mut().poll_next(cx)) {
+                // The caller gave up before it was sent.
+                Some(req) if req.reply.is_canceled() => continue,
+                Some(req) => return Poll::Ready(Some((req.body, req.reply))),
+                None => return Poll::Ready(None),
+            }
         }
-        let shutdown = poll_fn(|cx| Pin::new(&mut self.io).poll_close(cx));
-        let linger = async {
-            Timer::after(LINGER).await;
-            Ok(())
-        };
-        let _ = futures_lite::future::or(shutdown, linger).await; // TLS: close_notify
-        self.closed_tx.set(CloseReason::Local);
-        self.endpoint.abandon();
-        self.route(Instant::now());
-        // Unlike tokio's, an async-channel keeps its queue while senders live:
-        // close both and fail what is queued (dropped replies read as Closed).
-        self.control.close();
-        while let Ok(control) = self.control.try_recv() {
-            drop(control);
+    }
+
+    fn done(&mut self, reply: Reply, result: Result<Pdu, Failure>) {
+        let _ = reply.send(result.map_err(Error::from));
+    }
+
+    fn immediate(&mut self, answer: Immediate<Sent, oneshot::Sender<Stats>>) {
+        match answer {
+            Immediate::Sent(reply, sent) => drop(reply.send(sent.map_err(Error::from))),
+            Immediate::Stats(reply, stats) => drop(reply.send(stats)),
         }
+    }
+
+    fn deliver(&mut self, item: Incoming) -> Result<(), Incoming> {
+        self.incoming.try_send(item).map_err(|e| e.into_inner())
+    }
+
+    fn closed(&mut self, reason: CloseReason) {
+        tracing::debug!(?reason, "session closed");
         self.requests.close();
         while let Ok(req) = self.requests.try_recv() {
             let _ = req.reply.send(Err(Error::Closed));
         }
+        self.closed_tx.set(reason);
     }
 
-    /// One wake-up: commands, input, drain (transmit, then outputs), one
-    /// write, the timer; repeat while anything moved.
-    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
-        loop {
-            let now = Instant::now();
-            let mut progress = self.poll_commands(cx, now);
-            progress |= self.poll_read(cx, now);
-            progress |= self.drain(now);
-            // Yield while yielding grows the batch (a few times at most).
-            let fresh = self.wpos == 0 && !self.wbuf.is_empty();
-            let grew = self.yields == 0
-                || (self.wbuf.len() > self.wlen_at_yield && self.wbuf.len() < BATCH_TARGET);
-            if fresh && grew && self.yields < MAX_YIELDS && !self.endpoint.is_closed() {
-                self.yields += 1;
-                self.wlen_at_yield = self.wbuf.len();
-                return Poll::Ready(Step::Yield);
-            }
-            progress |= self.poll_write(cx);
-            if self.endpoint.is_closed() && self.wpos == self.wbuf.len() {
-                if self.drain(now) {
-                    continue; // output held back by WRITE_LIMIT
-                }
-                return Poll::Ready(Step::Done);
-            }
-            let deadline = match self.linger {
-                Some(t) => Some(t),
-                None => self.endpoint.poll_timeout(),
-            };
-            if let Some(at) = deadline {
-                // Re-arm only for an earlier deadline: deadlines mostly move
-                // later (responses arrive), and an early wake-up is a no-op.
-                if self.timer_at.is_none_or(|armed| at < armed) {
-                    self.timer.set_at(at);
-                    self.timer_at = Some(at);
-                }
-                if Pin::new(&mut self.timer).poll(cx).is_ready() {
-                    self.timer_at = None;
-                    let now = Instant::now();
-                    match self.linger {
-                        Some(linger) if now >= linger => return Poll::Ready(Step::Done),
-                        Some(_) => {}
-                        None => self.endpoint.handle_timeout(now),
-                    }
-                    progress = true;
-                }
-            }
-            if !progress {
-                return Poll::Pending;
-            }
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::PeerViolation(v) => tracing::warn!(%v, "peer violation"),
+            event => tracing::debug!(?event, "session event"),
         }
     }
 
-    fn poll_commands(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        let mut progress = self.endpoint.flush(now);
-        while self.control_open {
-            match self.control.as_mut().poll_next(cx) {
-                Poll::Ready(Some(c)) => self.on_control(now, c),
-                Poll::Ready(None) => self.control_open = false,
-                Poll::Pending => break,
-            }
-            progress = true;
-        }
-        // Pull requests only while the window has room: the rest wait in the
-        // bounded channel, and their senders with them.
-        while self.requests_open && self.endpoint.wants_requests() {
-            match self.requests.as_mut().poll_next(cx) {
-                // The caller gave up before it was sent.
-                Poll::Ready(Some(req)) if req.reply.is_canceled() => {}
-                Poll::Ready(Some(req)) => self.endpoint.request(now, req.body, req.reply),
-                Poll::Ready(None) => self.requests_open = false,
-                Poll::Pending => break,
-            }
-            progress = true;
-        }
-        if !self.requests_open && !self.control_open && !self.released {
-            // Every handle is gone: nobody can use the session any more.
-            self.released = true;
-            self.endpoint.release(now);
-            progress = true;
-        }
-        progress
-    }
-
-    fn on_control(&mut self, now: Instant, c: Control) {
-        match self.endpoint.command(now, c) {
-            Some(Immediate::Sent(reply, sent)) => drop(reply.send(sent.map_err(Error::from))),
-            Some(Immediate::Stats(reply, stats)) => drop(reply.send(stats)),
-            _ => {}
-        }
-    }
-
-    fn poll_read(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        let mut progress = false;
-        loop {
-            if self.rpos < self.rend {
-                let n = self
-                    .endpoint
-                    .handle_input(now, &self.rbuf[self.rpos..self.rend]);
-                self.rpos += n;
-                progress |= n > 0;
-                if self.rpos < self.rend || self.endpoint.is_closed() {
-                    return progress; // blocked: drain, answer, then offer the rest again
-                }
-            }
-            if self.eof || self.endpoint.is_input_blocked() {
-                return progress;
-            }
-            match Pin::new(&mut self.io).poll_read(cx, &mut self.rbuf) {
-                Poll::Pending => return progress,
-                Poll::Ready(Ok(n)) if n > 0 => {
-                    (self.rpos, self.rend) = (0, n);
-                }
-                Poll::Ready(result) => {
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "read failed");
-                    }
-                    self.eof = true;
-                    self.endpoint.handle_eof(now);
-                    return true;
-                }
-            }
-        }
-    }
-
-    /// Drains the session: transmit first, then outputs.
-    fn drain(&mut self, now: Instant) -> bool {
-        let mut progress = false;
-        if self.wpos == self.wbuf.len() {
-            self.wbuf.clear();
-            self.wpos = 0;
-        }
-        while self.wbuf.len() < WRITE_LIMIT {
-            match self.endpoint.poll_transmit(now, &mut self.wbuf) {
-                Some(_) => progress = true,
-                None => break,
-            }
-        }
-        progress | self.route(now)
-    }
-
-    /// Routes the endpoint's outputs; nothing here decides protocol.
-    fn route(&mut self, now: Instant) -> bool {
-        let mut progress = false;
-        while let Some(output) = self.endpoint.poll_output() {
-            progress = true;
-            match output {
-                Output::Done(reply, result) => drop(reply.send(result.map_err(Error::from))),
-                // Nobody listens any more: answered as a dropped `InboundRequest` would be.
-                Output::Incoming(item) => {
-                    if let Err(e) = self.incoming.try_send(item) {
-                        self.endpoint.answer_default(now, e.into_inner());
-                    }
-                }
-                Output::Closed(reason) => {
-                    tracing::debug!(?reason, "session closed");
-                    self.requests.close();
-                    while let Ok(req) = self.requests.try_recv() {
-                        let _ = req.reply.send(Err(Error::Closed));
-                    }
-                    self.linger = Some(now + LINGER);
-                    self.closed_tx.set(reason);
-                }
-                Output::Event(Event::PeerViolation(v)) => tracing::warn!(%v, "peer violation"),
-                Output::Event(event) => tracing::debug!(?event, "session event"),
-                _ => {}
-            }
-        }
-        progress
-    }
-
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.wpos < self.wbuf.len() {
-            match Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]) {
-                Poll::Ready(Ok(n)) if n > 0 => {
-                    self.wpos += n;
-                    self.yields = 0;
-                    self.flush = true;
-                    return true;
-                }
-                Poll::Pending => return false,
-                Poll::Ready(result) => {
-                    tracing::debug!(?result, "write failed");
-                    self.wbuf.clear();
-                    self.wpos = 0;
-                    self.endpoint.handle_eof(Instant::now());
-                    return true;
-                }
-            }
-        }
-        // TLS keeps records until flushed; plain TCP flushes at once.
-        if self.flush && Pin::new(&mut self.io).poll_flush(cx).is_ready() {
-            self.flush = false;
-        }
-        false
+    fn io_failed(&mut self, error: &io::Error) {
+        tracing::debug!(%error, "i/o failed");
     }
 }

@@ -1,15 +1,17 @@
-//! The connection task: one tokio task owns the byte stream and the
-//! connection's [`Endpoint`] (its session and request correlation), and only
-//! moves bytes, arms one timer and routes outputs.
+//! The connection task: one tokio task owns the byte stream and runs
+//! smpp-proto's [`Driver`] (the session, request correlation and the poll
+//! loop); this file only supplies tokio's stream, timer and channels.
 
 use std::future::{poll_fn, Future};
+use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use smpp_proto::endpoint::{Command, Endpoint, Immediate, Incoming, Output};
+use smpp_proto::endpoint::drive::{Driver, Runtime, Step, Transport, LINGER};
+use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
 use smpp_proto::pdu::{Body, Pdu};
 use smpp_proto::session::{CloseReason, Event, Role, SendError, SessionConfig, Stats};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -20,18 +22,6 @@ use crate::Error;
 
 /// How a request of ours ends.
 pub(crate) type Reply = oneshot::Sender<Result<Pdu, Error>>;
-
-/// Read chunk; several PDUs per read under load.
-const READ_BUF: usize = 64 * 1024;
-/// Encoded output held by the driver before it stops draining the session
-/// (the session then refuses input and commands: backpressure, not growth).
-const WRITE_LIMIT: usize = 256 * 1024;
-/// Yields before a write while each grows the batch (callers on other
-/// threads are still adding requests), up to this many or this many octets.
-const MAX_YIELDS: u8 = 64;
-const BATCH_TARGET: usize = 64 * 1024;
-/// How long a closed session may take to flush its last PDUs.
-const LINGER: Duration = Duration::from_secs(2);
 
 /// A request of the application, waiting for window room.
 pub(crate) struct Request {
@@ -140,31 +130,15 @@ where
     // Requests in it are unanswered, so the session's inbound window bounds it.
     let (incoming, in_rx) = mpsc::channel(config.max_inbound.max(1) + 8);
     let (closed_tx, closed) = watch::channel(None);
-    let endpoint = Endpoint::new(role, config, Instant::now());
-    let driver = Driver {
-        io,
-        endpoint,
+    let rt = Tokio {
         requests,
-        requests_open: true,
         control,
-        control_open: true,
-        released: false,
         incoming,
-        rbuf: vec![0; READ_BUF].into_boxed_slice(),
-        rpos: 0,
-        rend: 0,
-        eof: false,
-        wbuf: Vec::new(),
-        wpos: 0,
-        flush: false,
-        yields: 0,
-        wlen_at_yield: 0,
         timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
-        timer_at: None,
-        linger: None,
         closed_tx,
     };
-    tokio::spawn(driver.run());
+    let driver = Driver::new(Stream(io), rt, role, config);
+    tokio::spawn(run(driver));
     let handle = Handle {
         requests: req_tx,
         control: ctl_tx,
@@ -174,263 +148,123 @@ where
     (handle, in_rx)
 }
 
-/// Why [`Driver::poll_drive`] returned.
-enum Step {
-    /// The session is over and its last bytes are out (or lingered too long).
-    Done,
-    /// Output is ready: yield once before writing it.
-    Yield,
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut driver: Driver<Stream<S>, Tokio>) {
+    // Before each write, let the tasks we just woke run once: their new
+    // requests and answers join the batch (fewer, larger writes).
+    while let Step::Yield = poll_fn(|cx| driver.poll_drive(cx)).await {
+        // Not `tokio::task::yield_now`: it defers the task until its worker
+        // runs out of work, which stalls this connection (for milliseconds)
+        // while others keep the worker busy. A self-wake requeues it behind
+        // the tasks already queued, where the other worker can steal it.
+        let mut yielded = false;
+        poll_fn(|cx| {
+            if std::mem::replace(&mut yielded, true) {
+                return Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await;
+    }
+    let io = &mut driver.io_mut().0;
+    let shutdown = poll_fn(|cx| Pin::new(&mut *io).poll_shutdown(cx));
+    let _ = tokio::time::timeout(LINGER, shutdown).await; // TLS: close_notify
+    driver.finish();
 }
 
-struct Driver<S> {
-    io: S,
-    endpoint: Endpoint<Reply>,
+/// A tokio stream as the driver's [`Transport`].
+struct Stream<S>(S);
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Transport for Stream<S> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut buf = ReadBuf::new(buf);
+        let read = Pin::new(&mut self.0).poll_read(cx, &mut buf);
+        read.map_ok(|()| buf.filled().len())
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+}
+
+/// tokio's clock, timer and channels, for the driver.
+struct Tokio {
     requests: mpsc::Receiver<Request>,
-    requests_open: bool,
     control: mpsc::UnboundedReceiver<Control>,
-    control_open: bool,
-    /// Every handle is gone and we unbound (or closed).
-    released: bool,
     incoming: mpsc::Sender<Incoming>,
-    rbuf: Box<[u8]>,
-    rpos: usize,
-    rend: usize,
-    eof: bool,
-    wbuf: Vec<u8>,
-    wpos: usize,
-    flush: bool,
-    /// Times we yielded since the last write, and the output we had then.
-    yields: u8,
-    wlen_at_yield: usize,
     timer: Pin<Box<Sleep>>,
-    timer_at: Option<Instant>,
-    /// Closed: the deadline for flushing the last bytes.
-    linger: Option<Instant>,
     closed_tx: watch::Sender<Option<CloseReason>>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
-    async fn run(mut self) {
-        // Before each write, let the tasks we just woke run once: their new
-        // requests and answers join the batch (fewer, larger writes).
-        while let Step::Yield = poll_fn(|cx| self.poll_drive(cx)).await {
-            // Not `tokio::task::yield_now`: it defers the task until its worker
-            // runs out of work, which stalls this connection (for milliseconds)
-            // while others keep the worker busy. A self-wake requeues it behind
-            // the tasks already queued, where the other worker can steal it.
-            let mut yielded = false;
-            poll_fn(|cx| {
-                if std::mem::replace(&mut yielded, true) {
-                    return Poll::Ready(());
-                }
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            })
-            .await;
-        }
-        let shutdown = poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx));
-        let _ = tokio::time::timeout(LINGER, shutdown).await; // TLS: close_notify
-        self.closed_tx
-            .send_if_modified(|r| r.is_none() && r.replace(CloseReason::Local).is_none());
-        self.endpoint.abandon();
-        self.route(Instant::now());
+impl Runtime for Tokio {
+    type Reply = Reply;
+    type Sent = Sent;
+    type Stats = oneshot::Sender<Stats>;
+
+    fn now(&self) -> Instant {
+        Instant::now()
     }
 
-    /// One wake-up: commands, input, drain (transmit, then outputs), one
-    /// write, the timer; repeat while anything moved.
-    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+    fn reset_timer(&mut self, at: Instant) {
+        self.timer.as_mut().reset(at.into());
+    }
+
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.timer.as_mut().poll(cx)
+    }
+
+    fn poll_command(&mut self, cx: &mut Context<'_>) -> Poll<Option<Control>> {
+        self.control.poll_recv(cx)
+    }
+
+    fn poll_request(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Body, Reply)>> {
         loop {
-            let now = Instant::now();
-            let mut progress = self.poll_commands(cx, now);
-            progress |= self.poll_read(cx, now);
-            progress |= self.drain(now);
-            // Yield while yielding grows the batch (a few times at most).
-            let fresh = self.wpos == 0 && !self.wbuf.is_empty();
-            let grew = self.yields == 0
-                || (self.wbuf.len() > self.wlen_at_yield && self.wbuf.len() < BATCH_TARGET);
-            if fresh && grew && self.yields < MAX_YIELDS && !self.endpoint.is_closed() {
-                self.yields += 1;
-                self.wlen_at_yield = self.wbuf.len();
-                return Poll::Ready(Step::Yield);
-            }
-            progress |= self.poll_write(cx);
-            if self.endpoint.is_closed() && self.wpos == self.wbuf.len() {
-                if self.drain(now) {
-                    continue; // output held back by WRITE_LIMIT
-                }
-                return Poll::Ready(Step::Done);
-            }
-            let deadline = match self.linger {
-                Some(t) => Some(t),
-                None => self.endpoint.poll_timeout(),
-            };
-            if let Some(at) = deadline {
-                // Re-arm only for an earlier deadline: deadlines mostly move
-                // later (responses arrive), and an early wake-up is a no-op.
-                if self.timer_at.is_none_or(|armed| at < armed) {
-                    let at = tokio::time::Instant::from_std(at);
-                    self.timer.as_mut().reset(at);
-                    self.timer_at = Some(at.into_std());
-                }
-                if self.timer.as_mut().poll(cx).is_ready() {
-                    self.timer_at = None;
-                    let now = Instant::now();
-                    match self.linger {
-                        Some(linger) if now >= linger => return Poll::Ready(Step::Done),
-                        Some(_) => {}
-                        None => self.endpoint.handle_timeout(now),
-                    }
-                    progress = true;
-                }
-            }
-            if !progress {
-                return Poll::Pending;
-            }
-        }
-    }
-
-    fn poll_commands(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        let mut progress = self.endpoint.flush(now);
-        while self.control_open {
-            match self.control.poll_recv(cx) {
-                Poll::Ready(Some(c)) => self.on_control(now, c),
-                Poll::Ready(None) => self.control_open = false,
-                Poll::Pending => break,
-            }
-            progress = true;
-        }
-        // Pull requests only while the window has room: the rest wait in the
-        // bounded channel, and their senders with them.
-        while self.requests_open && self.endpoint.wants_requests() {
-            match self.requests.poll_recv(cx) {
+            match std::task::ready!(self.requests.poll_recv(cx)) {
                 // The caller gave up before it was sent.
-                Poll::Ready(Some(req)) if req.reply.is_closed() => {}
-                Poll::Ready(Some(req)) => self.endpoint.request(now, req.body, req.reply),
-                Poll::Ready(None) => self.requests_open = false,
-                Poll::Pending => break,
-            }
-            progress = true;
-        }
-        if !self.requests_open && !self.control_open && !self.released {
-            // Every handle is gone: nobody can use the session any more.
-            self.released = true;
-            self.endpoint.release(now);
-            progress = true;
-        }
-        progress
-    }
-
-    fn on_control(&mut self, now: Instant, c: Control) {
-        match self.endpoint.command(now, c) {
-            Some(Immediate::Sent(reply, sent)) => drop(reply.send(sent.map_err(Error::from))),
-            Some(Immediate::Stats(reply, stats)) => drop(reply.send(stats)),
-            _ => {}
-        }
-    }
-
-    fn poll_read(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        let mut progress = false;
-        loop {
-            if self.rpos < self.rend {
-                let n = self
-                    .endpoint
-                    .handle_input(now, &self.rbuf[self.rpos..self.rend]);
-                self.rpos += n;
-                progress |= n > 0;
-                if self.rpos < self.rend || self.endpoint.is_closed() {
-                    return progress; // blocked: drain, answer, then offer the rest again
-                }
-            }
-            if self.eof || self.endpoint.is_input_blocked() {
-                return progress;
-            }
-            let mut buf = ReadBuf::new(&mut self.rbuf);
-            match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
-                Poll::Pending => return progress,
-                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
-                    (self.rpos, self.rend) = (0, buf.filled().len());
-                }
-                Poll::Ready(result) => {
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "read failed");
-                    }
-                    self.eof = true;
-                    self.endpoint.handle_eof(now);
-                    return true;
-                }
+                Some(req) if req.reply.is_closed() => continue,
+                Some(req) => return Poll::Ready(Some((req.body, req.reply))),
+                None => return Poll::Ready(None),
             }
         }
     }
 
-    /// Drains the session: transmit first, then outputs.
-    fn drain(&mut self, now: Instant) -> bool {
-        let mut progress = false;
-        if self.wpos == self.wbuf.len() {
-            self.wbuf.clear();
-            self.wpos = 0;
-        }
-        while self.wbuf.len() < WRITE_LIMIT {
-            match self.endpoint.poll_transmit(now, &mut self.wbuf) {
-                Some(_) => progress = true,
-                None => break,
-            }
-        }
-        progress | self.route(now)
+    fn done(&mut self, reply: Reply, result: Result<Pdu, Failure>) {
+        let _ = reply.send(result.map_err(Error::from));
     }
 
-    /// Routes the endpoint's outputs; nothing here decides protocol.
-    fn route(&mut self, now: Instant) -> bool {
-        let mut progress = false;
-        while let Some(output) = self.endpoint.poll_output() {
-            progress = true;
-            match output {
-                Output::Done(reply, result) => drop(reply.send(result.map_err(Error::from))),
-                // Nobody listens any more: answered as a dropped `InboundRequest` would be.
-                Output::Incoming(item) => {
-                    if let Err(e) = self.incoming.try_send(item) {
-                        self.endpoint.answer_default(now, e.into_inner());
-                    }
-                }
-                Output::Closed(reason) => {
-                    tracing::debug!(?reason, "session closed");
-                    self.requests.close();
-                    while let Ok(req) = self.requests.try_recv() {
-                        let _ = req.reply.send(Err(Error::Closed));
-                    }
-                    self.linger = Some(now + LINGER);
-                    self.closed_tx.send_replace(Some(reason));
-                }
-                Output::Event(Event::PeerViolation(v)) => tracing::warn!(%v, "peer violation"),
-                Output::Event(event) => tracing::debug!(?event, "session event"),
-                _ => {}
-            }
+    fn immediate(&mut self, answer: Immediate<Sent, oneshot::Sender<Stats>>) {
+        match answer {
+            Immediate::Sent(reply, sent) => drop(reply.send(sent.map_err(Error::from))),
+            Immediate::Stats(reply, stats) => drop(reply.send(stats)),
         }
-        progress
     }
 
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.wpos < self.wbuf.len() {
-            match Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]) {
-                Poll::Ready(Ok(n)) if n > 0 => {
-                    self.wpos += n;
-                    self.yields = 0;
-                    self.flush = true;
-                    return true;
-                }
-                Poll::Pending => return false,
-                Poll::Ready(result) => {
-                    tracing::debug!(?result, "write failed");
-                    self.wbuf.clear();
-                    self.wpos = 0;
-                    self.endpoint.handle_eof(Instant::now());
-                    return true;
-                }
-            }
+    fn deliver(&mut self, item: Incoming) -> Result<(), Incoming> {
+        self.incoming.try_send(item).map_err(|e| e.into_inner())
+    }
+
+    fn closed(&mut self, reason: CloseReason) {
+        tracing::debug!(?reason, "session closed");
+        self.requests.close();
+        while let Ok(req) = self.requests.try_recv() {
+            let _ = req.reply.send(Err(Error::Closed));
         }
-        // TLS keeps records until flushed; plain TCP flushes at once.
-        if self.flush && Pin::new(&mut self.io).poll_flush(cx).is_ready() {
-            self.flush = false;
+        self.closed_tx
+            .send_if_modified(|r| r.is_none() && r.replace(reason).is_none());
+    }
+
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::PeerViolation(v) => tracing::warn!(%v, "peer violation"),
+            event => tracing::debug!(?event, "session event"),
         }
-        false
+    }
+
+    fn io_failed(&mut self, error: &io::Error) {
+        tracing::debug!(%error, "i/o failed");
     }
 }
