@@ -353,3 +353,183 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::endpoint::{bind_answer, Endpoint, Output};
+    use crate::pdu::{Bind, SubmitSm, SubmitSmResp};
+    use crate::session::BindKind;
+
+    /// Bytes to hand out (`Pending` when none; the end of the stream when
+    /// `eof`), and what was written.
+    #[derive(Default)]
+    struct Pipe {
+        inbox: Vec<u8>,
+        eof: bool,
+        written: Vec<u8>,
+    }
+
+    impl Transport for Pipe {
+        fn poll_read(&mut self, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            if self.inbox.is_empty() {
+                return if self.eof {
+                    Poll::Ready(Ok(0))
+                } else {
+                    Poll::Pending
+                };
+            }
+            let n = buf.len().min(self.inbox.len());
+            buf[..n].copy_from_slice(&self.inbox[..n]);
+            self.inbox.drain(..n);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_write(&mut self, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            self.written.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A fixed clock, a timer that never fires, queues for channels.
+    struct Fake {
+        now: Instant,
+        commands: VecDeque<Command<u32, u32, ()>>,
+        requests: VecDeque<(Body, u32)>,
+        done: Vec<(u32, bool)>,
+        delivered: Vec<Incoming>,
+        closed: Vec<CloseReason>,
+    }
+
+    impl Runtime for Fake {
+        type Reply = u32;
+        type Sent = u32;
+        type Stats = ();
+
+        fn now(&self) -> Instant {
+            self.now
+        }
+        fn reset_timer(&mut self, _: Instant) {}
+        fn poll_timer(&mut self, _: &mut Context<'_>) -> Poll<()> {
+            Poll::Pending
+        }
+        fn poll_command(&mut self, _: &mut Context<'_>) -> Poll<Option<Command<u32, u32, ()>>> {
+            self.commands
+                .pop_front()
+                .map_or(Poll::Pending, |c| Poll::Ready(Some(c)))
+        }
+        fn poll_request(&mut self, _: &mut Context<'_>) -> Poll<Option<(Body, u32)>> {
+            self.requests
+                .pop_front()
+                .map_or(Poll::Pending, |r| Poll::Ready(Some(r)))
+        }
+        fn done(&mut self, reply: u32, result: Result<Pdu, Failure>) {
+            self.done.push((reply, result.is_ok()));
+        }
+        fn immediate(&mut self, _: Immediate<u32, ()>) {}
+        fn deliver(&mut self, item: Incoming) -> Result<(), Incoming> {
+            self.delivered.push(item);
+            Ok(())
+        }
+        fn closed(&mut self, reason: CloseReason) {
+            self.closed.push(reason);
+        }
+    }
+
+    /// Polls until `Pending` or `Done` (a yield is followed at once).
+    fn settle(driver: &mut Driver<Pipe, Fake>) -> Poll<Step> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for _ in 0..200 {
+            match driver.poll_drive(&mut cx) {
+                Poll::Ready(Step::Yield) => continue,
+                other => return other,
+            }
+        }
+        panic!("the driver keeps yielding");
+    }
+
+    /// The MC's side: takes the driver's output, answers binds and submits.
+    fn answer(mc: &mut Endpoint<u32>, now: Instant, driver: &mut Driver<Pipe, Fake>) {
+        let written = std::mem::take(&mut driver.io_mut().written);
+        assert_eq!(mc.handle_input(now, &written), written.len());
+        while let Some(out) = mc.poll_output() {
+            if let Output::Incoming(Incoming::Bind { seq, kind, .. }) = out {
+                let (status, body) = bind_answer(kind, Ok(()), "SMSC");
+                mc.respond(now, seq, status, body).unwrap();
+            } else if let Output::Incoming(Incoming::Request(pdu)) = out {
+                let body = Body::SubmitSmResp(SubmitSmResp::default());
+                mc.respond(now, pdu.sequence_number, CommandStatus::OK, body)
+                    .unwrap();
+            }
+        }
+        let mut out = Vec::new();
+        while mc.poll_transmit(now, &mut out).is_some() {}
+        driver.io_mut().inbox.extend_from_slice(&out);
+    }
+
+    use crate::pdu::CommandStatus;
+
+    #[test]
+    fn binds_pulls_requests_by_window_and_fails_the_rest_at_the_end() {
+        #[allow(clippy::disallowed_methods)] // a test epoch; only differences matter
+        let now = Instant::now();
+        let config = Arc::new(SessionConfig::default().with_max_in_flight(2));
+        let rt = Fake {
+            now,
+            commands: VecDeque::new(),
+            requests: VecDeque::new(),
+            done: Vec::new(),
+            delivered: Vec::new(),
+            closed: Vec::new(),
+        };
+        let mut driver = Driver::new(Pipe::default(), rt, Role::Esme, config.clone());
+        let mut mc: Endpoint<u32> = Endpoint::new(Role::Mc, config, now);
+        let bind = Bind::default();
+        let reply = 0;
+        let kind = BindKind::Transceiver;
+        let rt = driver.runtime_mut();
+        rt.commands.push_back(Command::Bind { kind, bind, reply });
+        assert_eq!(settle(&mut driver), Poll::Pending);
+        answer(&mut mc, now, &mut driver);
+        assert_eq!(settle(&mut driver), Poll::Pending);
+        assert_eq!(driver.runtime_mut().done, vec![(0, true)]);
+
+        // Five requests, a window of two: two are pulled, three wait in the channel.
+        for token in 1..=5 {
+            let sm = Body::SubmitSm(SubmitSm::default());
+            driver.runtime_mut().requests.push_back((sm, token));
+        }
+        assert_eq!(settle(&mut driver), Poll::Pending);
+        assert_eq!(driver.runtime_mut().requests.len(), 3);
+        // Answers make room for the rest.
+        for _ in 0..3 {
+            answer(&mut mc, now, &mut driver);
+            assert_eq!(settle(&mut driver), Poll::Pending);
+        }
+        let done: Vec<u32> = driver.runtime_mut().done.iter().map(|d| d.0).collect();
+        assert_eq!(done, vec![0, 1, 2, 3, 4, 5]);
+
+        // Two more go out, then the peer hangs up: both fail, the session
+        // closes, and the driver is done.
+        for token in 6..=7 {
+            let sm = Body::SubmitSm(SubmitSm::default());
+            driver.runtime_mut().requests.push_back((sm, token));
+        }
+        assert_eq!(settle(&mut driver), Poll::Pending);
+        driver.io_mut().eof = true;
+        assert_eq!(settle(&mut driver), Poll::Ready(Step::Done));
+        driver.finish();
+        let rt = driver.runtime_mut();
+        assert_eq!(&rt.done[6..], &[(6, false), (7, false)]);
+        let lost = CloseReason::Error(crate::session::SessionError::ConnectionLost);
+        assert_eq!(rt.closed[0], lost);
+        assert!(rt.delivered.is_empty());
+    }
+}
