@@ -364,6 +364,13 @@ impl<R> Endpoint<R> {
             self.outputs.push_back(Output::Done(reply, Err(refused)));
             return;
         }
+        if self.waiting.is_empty() {
+            // The usual case: straight to the session (no queue round trip).
+            if let Err(held) = self.try_send(now, body, reply) {
+                self.waiting.push_back(held);
+            }
+            return;
+        }
         self.waiting.push_back((body, reply));
         self.send_waiting(now);
     }
@@ -582,21 +589,31 @@ impl<R> Endpoint<R> {
             let Some((body, reply)) = self.waiting.pop_front() else {
                 break;
             };
-            match self.session.send_request(now, body) {
-                Ok(seq) => self.track(seq, reply),
-                Err(SendError::WindowFull(body) | SendError::OutputFull(body)) => {
-                    self.waiting.push_front((body, reply));
-                    break;
-                }
-                // Unbinding: the session will not take new requests any more.
-                Err(SendError::InvalidState(_)) if self.session.state() == State::Unbound => {
-                    self.fail(reply, Failure::Closed);
-                }
-                Err(e) => self.fail(reply, Failure::from_send(e)),
+            if let Err(held) = self.try_send(now, body, reply) {
+                self.waiting.push_front(held);
+                break;
             }
             progress = true;
         }
         progress
+    }
+
+    /// Sends one request, or hands it back when the window or the output
+    /// is full (it is then to wait); other refusals fail it.
+    #[allow(clippy::result_large_err)] // handed straight back to the queue
+    fn try_send(&mut self, now: Instant, body: Body, reply: R) -> Result<(), (Body, R)> {
+        match self.session.send_request(now, body) {
+            Ok(seq) => self.track(seq, reply),
+            Err(SendError::WindowFull(body) | SendError::OutputFull(body)) => {
+                return Err((body, reply))
+            }
+            // Unbinding: the session will not take new requests any more.
+            Err(SendError::InvalidState(_)) if self.session.state() == State::Unbound => {
+                self.fail(reply, Failure::Closed);
+            }
+            Err(e) => self.fail(reply, Failure::from_send(e)),
+        }
+        Ok(())
     }
 }
 

@@ -240,14 +240,17 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut driver: Driver<Io<S>, Smol>)
 struct Io<S>(S);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Transport for Io<S> {
+    #[inline]
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.0).poll_read(cx, buf)
     }
 
+    #[inline]
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }
 
+    #[inline]
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_flush(cx)
     }
@@ -267,22 +270,27 @@ impl Runtime for Smol {
     type Sent = Sent;
     type Stats = oneshot::Sender<Stats>;
 
+    #[inline]
     fn now(&self) -> Instant {
         Instant::now()
     }
 
+    #[inline]
     fn reset_timer(&mut self, at: Instant) {
         self.timer.set_at(at);
     }
 
+    #[inline]
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         Pin::new(&mut self.timer).poll(cx).map(drop)
     }
 
+    #[inline]
     fn poll_command(&mut self, cx: &mut Context<'_>) -> Poll<Option<Control>> {
         self.control.as_mut().poll_next(cx)
     }
 
+    #[inline]
     fn poll_request(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Body, Reply)>> {
         loop {
             match std::task::ready!(self.requests.as_mut().poll_next(cx)) {
@@ -294,10 +302,12 @@ impl Runtime for Smol {
         }
     }
 
+    #[inline]
     fn done(&mut self, reply: Reply, result: Result<Pdu, Failure>) {
         let _ = reply.send(result.map_err(Error::from));
     }
 
+    #[inline]
     fn immediate(&mut self, answer: Immediate<Sent, oneshot::Sender<Stats>>) {
         match answer {
             Immediate::Sent(reply, sent) => drop(reply.send(sent.map_err(Error::from))),
@@ -305,6 +315,7 @@ impl Runtime for Smol {
         }
     }
 
+    #[inline]
     fn deliver(&mut self, item: Incoming) -> Result<(), Incoming> {
         self.incoming.try_send(item).map_err(|e| e.into_inner())
     }

@@ -176,16 +176,19 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut driver: Driver<Stream<S>, To
 struct Stream<S>(S);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Transport for Stream<S> {
+    #[inline]
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let mut buf = ReadBuf::new(buf);
         let read = Pin::new(&mut self.0).poll_read(cx, &mut buf);
         read.map_ok(|()| buf.filled().len())
     }
 
+    #[inline]
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }
 
+    #[inline]
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_flush(cx)
     }
@@ -205,22 +208,27 @@ impl Runtime for Tokio {
     type Sent = Sent;
     type Stats = oneshot::Sender<Stats>;
 
+    #[inline]
     fn now(&self) -> Instant {
         Instant::now()
     }
 
+    #[inline]
     fn reset_timer(&mut self, at: Instant) {
         self.timer.as_mut().reset(at.into());
     }
 
+    #[inline]
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.timer.as_mut().poll(cx)
     }
 
+    #[inline]
     fn poll_command(&mut self, cx: &mut Context<'_>) -> Poll<Option<Control>> {
         self.control.poll_recv(cx)
     }
 
+    #[inline]
     fn poll_request(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Body, Reply)>> {
         loop {
             match std::task::ready!(self.requests.poll_recv(cx)) {
@@ -232,10 +240,12 @@ impl Runtime for Tokio {
         }
     }
 
+    #[inline]
     fn done(&mut self, reply: Reply, result: Result<Pdu, Failure>) {
         let _ = reply.send(result.map_err(Error::from));
     }
 
+    #[inline]
     fn immediate(&mut self, answer: Immediate<Sent, oneshot::Sender<Stats>>) {
         match answer {
             Immediate::Sent(reply, sent) => drop(reply.send(sent.map_err(Error::from))),
@@ -243,6 +253,7 @@ impl Runtime for Tokio {
         }
     }
 
+    #[inline]
     fn deliver(&mut self, item: Incoming) -> Result<(), Incoming> {
         self.incoming.try_send(item).map_err(|e| e.into_inner())
     }
