@@ -19,6 +19,15 @@
 //! exactly once, and when the connection dies every waiting call returns
 //! [`Error::Closed`] (or the session's failure).
 //!
+//! Outbind (an MC-initiated session): the MC side calls
+//! [`ServerHandle::outbind`]; the ESME side accepts with [`OutbindListener`]
+//! (or [`Client::accept_outbind`] on its own stream), checks the MC's
+//! credentials, and binds back as a receiver (or transceiver).
+//!
+//! The runtime-agnostic parts (request correlation and the window-wait
+//! queue, the poll loop, commands, flow control, [`Error`]) live in
+//! [`smpp_proto::endpoint`], shared with the smol and blocking adapters.
+//!
 //! [`ReconnectingClient`] keeps one bind up; [`Pool`] spreads requests over
 //! several, optionally under flow control ([`PoolConfig`]): a TPS limit for
 //! the whole pool, and members paused (and requests retried) when the MC
