@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::io::Read;
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -32,6 +33,13 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const LINGER: Duration = Duration::from_secs(2);
 
 /// Everything the I/O thread is told.
+///
+/// The channel is unbounded, but bounded by construction: input is at most
+/// the read buffers in circulation; each request and each command with a
+/// reply has a caller blocked on it; a `Respond` answers one unanswered peer
+/// request (at most the inbound window plus the incoming channel's slack);
+/// `Close` and `Release` go at most once each per connection (flags in
+/// the handle coalesce repeats).
 pub(crate) enum Msg {
     /// Bytes read (in a buffer to hand back), or `None` at end of stream.
     Input(Option<Vec<u8>>),
@@ -67,11 +75,19 @@ impl ClosedState {
     }
 }
 
+/// [`Handle::close`] was sent.
+const CLOSE: u8 = 1;
+/// [`Handle::release`] was sent.
+const RELEASE: u8 = 2;
+
 /// The sending side of a connection; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Handle {
     tx: Sender<Msg>,
     closed: Arc<ClosedState>,
+    /// Bits of the one-shot commands already sent (`CLOSE`, `RELEASE`):
+    /// repeats are no-ops.
+    ending: Arc<AtomicU8>,
 }
 
 impl Handle {
@@ -102,11 +118,15 @@ impl Handle {
     }
 
     pub(crate) fn close(&self) {
-        let _ = self.tx.send(Command::Close.into());
+        if self.ending.fetch_or(CLOSE, Ordering::AcqRel) & CLOSE == 0 {
+            let _ = self.tx.send(Command::Close.into());
+        }
     }
 
     pub(crate) fn release(&self) {
-        let _ = self.tx.send(Command::Release.into());
+        if self.ending.fetch_or(RELEASE, Ordering::AcqRel) & RELEASE == 0 {
+            let _ = self.tx.send(Command::Release.into());
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -169,7 +189,8 @@ pub(crate) fn spawn(
             driver.run();
             let _ = reader.join();
         })?;
-    Ok((Handle { tx, closed }, in_rx, io))
+    let ending = Arc::new(AtomicU8::new(0));
+    Ok((Handle { tx, closed, ending }, in_rx, io))
 }
 
 /// Reads into free buffers and hands them to the I/O thread until the end

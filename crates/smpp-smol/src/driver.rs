@@ -6,7 +6,7 @@
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -38,13 +38,18 @@ pub(crate) struct Request {
 /// caller awaiting it, so there are at most as many as there are waiting
 /// callers; a `Respond` answers one unanswered peer request, of which there
 /// are at most the session's inbound window plus the incoming channel's
-/// slack; `Close` and `Release` are sent at most once per connection (a
-/// flag in the handle coalesces repeats). A bounded channel would make
+/// slack; `Close` and `Release` are each sent at most once per connection
+/// (flags in the handle coalesce repeats). A bounded channel would make
 /// `InboundRequest`'s drop (which must answer, synchronously) able to fail.
 pub(crate) type Control = Command<Reply, Sent, oneshot::Sender<Stats>>;
 
 /// How a command that is only sent ends.
 pub(crate) type Sent = oneshot::Sender<Result<(), Error>>;
+
+/// [`Handle::close`] was sent.
+const CLOSE: u8 = 1;
+/// [`Handle::release`] was sent.
+const RELEASE: u8 = 2;
 
 /// The sending side of a driver; cheap to clone.
 #[derive(Clone)]
@@ -52,8 +57,9 @@ pub(crate) struct Handle {
     requests: async_channel::Sender<Request>,
     pub(crate) control: async_channel::Sender<Control>,
     closed: Closed,
-    /// `Close` or `Release` was sent: repeats are no-ops.
-    ending: Arc<AtomicBool>,
+    /// Bits of the one-shot commands already sent (`CLOSE`, `RELEASE`):
+    /// repeats are no-ops.
+    ending: Arc<AtomicU8>,
 }
 
 impl std::fmt::Debug for Handle {
@@ -139,14 +145,14 @@ impl Handle {
 
     /// Closes at once (once; repeats are no-ops).
     pub(crate) fn close(&self) {
-        if !self.ending.swap(true, Ordering::AcqRel) {
+        if self.ending.fetch_or(CLOSE, Ordering::AcqRel) & CLOSE == 0 {
             let _ = self.control.try_send(Control::Close);
         }
     }
 
     /// Unbinds when bound, closes otherwise (once; repeats are no-ops).
     pub(crate) fn release(&self) {
-        if !self.ending.swap(true, Ordering::AcqRel) {
+        if self.ending.fetch_or(RELEASE, Ordering::AcqRel) & RELEASE == 0 {
             let _ = self.control.try_send(Control::Release);
         }
     }
@@ -198,7 +204,7 @@ where
         requests: req_tx,
         control: ctl_tx,
         closed,
-        ending: Arc::new(AtomicBool::new(false)),
+        ending: Arc::new(AtomicU8::new(0)),
     };
     (handle, in_rx)
 }
