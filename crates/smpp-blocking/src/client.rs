@@ -1,12 +1,12 @@
 //! The ESME side: [`Client`] and the [`Inbound`] queue of peer requests.
 
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smpp_proto::message::{DecodeOptions, DeliveryReceipt, ReferenceCounter, ShortMessage};
-use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Pdu, SubmitSm};
+use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Outbind, Pdu, SubmitSm};
 use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
 
 use std::sync::mpsc::RecvTimeoutError;
@@ -14,7 +14,8 @@ use std::sync::mpsc::RecvTimeoutError;
 use crate::driver::{self, Handle, Msg};
 use crate::wire::Wire;
 use crate::{check_status, Error};
-use smpp_proto::endpoint::{default_answer, Incoming};
+use smpp_proto::endpoint::Command;
+use smpp_proto::endpoint::{default_answer, outbind_bind_kind, Incoming};
 
 /// A bound ESME session. Cheap to clone: clones share the session, and
 /// calls from many threads run concurrently up to the outbound window
@@ -81,7 +82,52 @@ impl Client {
         config: Arc<SessionConfig>,
     ) -> Result<(Client, Inbound), Error> {
         let (handle, incoming, _io) = driver::spawn(wire, reader, Role::Esme, config)?;
-        let resp = handle.call(|reply| Msg::Bind { kind, bind, reply });
+        Client::finish_bind(handle, incoming, kind, bind)
+    }
+
+    /// ESME side of an outbind, on a connection the MC opened to us (accept
+    /// it from your own `TcpListener`, or [`OutbindListener`]): waits for the
+    /// MC's `outbind` (at most the session's `session_init_timeout`, or its
+    /// `response_timeout`), lets `accept` check it (its `system_id` and
+    /// `password`), then binds over the same connection as a receiver, or as
+    /// a transceiver when `kind` asks for one (SMPP 5.0; a transmitter
+    /// becomes a receiver). A refused outbind closes the connection (there
+    /// is no `outbind_resp`) and fails with [`Error::OutbindRefused`].
+    pub fn accept_outbind(
+        stream: TcpStream,
+        kind: BindKind,
+        bind: Bind,
+        config: impl Into<Arc<SessionConfig>>,
+        accept: impl FnOnce(&Outbind) -> bool,
+    ) -> Result<(Client, Inbound), Error> {
+        stream.set_nodelay(true)?;
+        let reader = stream.try_clone()?;
+        let config = config.into();
+        let wait = config
+            .session_init_timeout
+            .unwrap_or(config.response_timeout);
+        let (handle, incoming, _io) =
+            driver::spawn(Wire::plain(stream), reader, Role::Esme, config)?;
+        let refused = match incoming.recv_timeout(wait) {
+            Ok(Incoming::Outbind(outbind)) if accept(&outbind) => None,
+            Ok(Incoming::Outbind(_)) => Some(Error::OutbindRefused),
+            Ok(_) | Err(RecvTimeoutError::Disconnected) => Some(Error::Closed),
+            Err(RecvTimeoutError::Timeout) => Some(Error::Timeout),
+        };
+        if let Some(e) = refused {
+            handle.close();
+            return Err(e);
+        }
+        Client::finish_bind(handle, incoming, outbind_bind_kind(kind), bind)
+    }
+
+    fn finish_bind(
+        handle: Handle,
+        incoming: Receiver<Incoming>,
+        kind: BindKind,
+        bind: Bind,
+    ) -> Result<(Client, Inbound), Error> {
+        let resp = handle.call(|reply| Command::Bind { kind, bind, reply });
         let resp = match resp.and_then(check_status) {
             Ok(resp) => resp,
             Err(e) => {
@@ -90,8 +136,10 @@ impl Client {
             }
         };
         let inbound = Inbound {
-            incoming,
-            handle: handle.clone(),
+            source: Source::Session {
+                incoming,
+                handle: handle.clone(),
+            },
         };
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -163,7 +211,7 @@ impl Client {
     /// accepted meanwhile.
     pub fn unbind(&self) -> Result<(), Error> {
         let handle = &self.inner.handle;
-        let resp = handle.call(|reply| Msg::Unbind { reply });
+        let resp = handle.call(|reply| Command::Unbind { reply });
         handle.closed();
         resp.map(drop)
     }
@@ -228,16 +276,35 @@ pub(crate) fn connect_any(
 /// ```
 #[derive(Debug)]
 pub struct Inbound {
-    incoming: Receiver<Incoming>,
-    handle: Handle,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// Straight from one session's I/O thread.
+    Session {
+        incoming: Receiver<Incoming>,
+        handle: Handle,
+    },
+    /// Merged from successive or several sessions ([`ReconnectingClient`](crate::ReconnectingClient), [`Pool`](crate::Pool)).
+    Forwarded(Receiver<InboundRequest>),
 }
 
 impl Inbound {
+    pub(crate) fn forwarded(rx: Receiver<InboundRequest>) -> Inbound {
+        Inbound {
+            source: Source::Forwarded(rx),
+        }
+    }
+
     /// The next request, or `None` once the session has closed.
     pub fn recv(&self) -> Option<InboundRequest> {
+        let (incoming, handle) = match &self.source {
+            Source::Session { incoming, handle } => (incoming, handle),
+            Source::Forwarded(rx) => return rx.recv().ok(),
+        };
         loop {
-            let item = self.incoming.recv().ok()?;
-            if let Some(request) = self.wrap(item) {
+            if let Some(request) = wrap(handle, incoming.recv().ok()?) {
                 return Some(request);
             }
         }
@@ -247,10 +314,14 @@ impl Inbound {
     /// nothing came in time, [`RecvTimeoutError::Disconnected`] once the
     /// session has closed.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<InboundRequest, RecvTimeoutError> {
+        let (incoming, handle) = match &self.source {
+            Source::Session { incoming, handle } => (incoming, handle),
+            Source::Forwarded(rx) => return rx.recv_timeout(timeout),
+        };
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if let Some(request) = self.wrap(self.incoming.recv_timeout(left)?) {
+            if let Some(request) = wrap(handle, incoming.recv_timeout(left)?) {
                 return Ok(request);
             }
         }
@@ -258,23 +329,28 @@ impl Inbound {
 
     /// A request already waiting, if any.
     pub fn try_recv(&self) -> Option<InboundRequest> {
-        while let Ok(item) = self.incoming.try_recv() {
-            if let Some(request) = self.wrap(item) {
+        let (incoming, handle) = match &self.source {
+            Source::Session { incoming, handle } => (incoming, handle),
+            Source::Forwarded(rx) => return rx.try_recv().ok(),
+        };
+        while let Ok(item) = incoming.try_recv() {
+            if let Some(request) = wrap(handle, item) {
                 return Some(request);
             }
         }
         None
     }
+}
 
-    fn wrap(&self, item: Incoming) -> Option<InboundRequest> {
-        let (pdu, answer) = match item {
-            Incoming::Request(pdu) => (pdu, true),
-            Incoming::Alert(pdu) => (pdu, false),
-            _ => return None, // binds and outbinds: not for an `Inbound`
-        };
-        let handle = answer.then(|| self.handle.clone());
-        Some(InboundRequest { pdu, handle })
-    }
+/// A peer request for an [`Inbound`] (binds and outbinds are not).
+fn wrap(handle: &Handle, item: Incoming) -> Option<InboundRequest> {
+    let (pdu, answer) = match item {
+        Incoming::Request(pdu) => (pdu, true),
+        Incoming::Alert(pdu) => (pdu, false),
+        _ => return None,
+    };
+    let handle = answer.then(|| handle.clone());
+    Some(InboundRequest { pdu, handle })
 }
 
 impl Iterator for Inbound {
@@ -332,7 +408,7 @@ impl InboundRequest {
         if let Some(handle) = self.handle.take() {
             let (seq, _, default) = default_answer(&self.pdu);
             let body = body.unwrap_or(default);
-            let _ = handle.send(Msg::Respond { seq, status, body });
+            let _ = handle.send(Command::Respond { seq, status, body });
         }
     }
 }
@@ -340,5 +416,38 @@ impl InboundRequest {
 impl Drop for InboundRequest {
     fn drop(&mut self) {
         self.send(CommandStatus::OK, None);
+    }
+}
+
+/// ESME: a listener for MC-initiated sessions (outbind). Each accepted
+/// connection goes through [`Client::accept_outbind`].
+#[derive(Debug)]
+pub struct OutbindListener {
+    listener: TcpListener,
+}
+
+impl OutbindListener {
+    /// Listens on `addr`.
+    pub fn bind(addr: impl ToSocketAddrs) -> std::io::Result<OutbindListener> {
+        let listener = TcpListener::bind(addr)?;
+        Ok(OutbindListener { listener })
+    }
+
+    /// The address it listens on (to give to the MC).
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts the next MC connection (blocking) and runs
+    /// [`Client::accept_outbind`] on it.
+    pub fn accept(
+        &self,
+        kind: BindKind,
+        bind: Bind,
+        config: impl Into<Arc<SessionConfig>>,
+        accept: impl FnOnce(&Outbind) -> bool,
+    ) -> Result<(Client, Inbound), Error> {
+        let (stream, _) = self.listener.accept()?;
+        Client::accept_outbind(stream, kind, bind, config, accept)
     }
 }

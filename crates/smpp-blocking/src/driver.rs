@@ -5,13 +5,14 @@
 use std::collections::VecDeque;
 use std::io::Read;
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use smpp_proto::endpoint::{Endpoint, Incoming, Output};
-use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, SequenceNumber};
-use smpp_proto::session::{BindKind, CloseReason, Event, Role, SendError, SessionConfig, Stats};
+use smpp_proto::endpoint::{Command, Endpoint, Immediate, Incoming, Output};
+use smpp_proto::pdu::{Body, Pdu};
+use smpp_proto::session::{CloseReason, Event, Role, SendError, SessionConfig, Stats};
 
 use crate::wire::Wire;
 use crate::Error;
@@ -32,36 +33,29 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const LINGER: Duration = Duration::from_secs(2);
 
 /// Everything the I/O thread is told.
+///
+/// The channel is unbounded, but bounded by construction: input is at most
+/// the read buffers in circulation; each request and each command with a
+/// reply has a caller blocked on it; a `Respond` answers one unanswered peer
+/// request (at most the inbound window plus the incoming channel's slack);
+/// `Close` and `Release` go at most once each per connection (flags in
+/// the handle coalesce repeats).
 pub(crate) enum Msg {
     /// Bytes read (in a buffer to hand back), or `None` at end of stream.
     Input(Option<Vec<u8>>),
     /// A request of the application; waits for window room.
-    Request {
-        body: Body,
-        reply: Reply,
-    },
-    Bind {
-        kind: BindKind,
-        bind: Bind,
-        reply: Reply,
-    },
-    Respond {
-        seq: SequenceNumber,
-        status: CommandStatus,
-        body: Body,
-    },
-    Unbind {
-        reply: Reply,
-    },
-    /// A request without a response (`alert_notification`): resolved once queued.
-    Send {
-        body: Body,
-        reply: SyncSender<Result<(), Error>>,
-    },
-    /// Unbind when bound, close otherwise (the last handle went away, shutdown).
-    Release,
-    Stats(SyncSender<Stats>),
-    Close,
+    Request { body: Body, reply: Reply },
+    /// Everything else a handle asks.
+    Cmd(Cmd),
+}
+
+/// The commands of [`Msg::Cmd`].
+pub(crate) type Cmd = Command<Reply, SyncSender<Result<(), Error>>, SyncSender<Stats>>;
+
+impl From<Cmd> for Msg {
+    fn from(c: Cmd) -> Msg {
+        Msg::Cmd(c)
+    }
 }
 
 /// Why the session closed, once it has; shared with every handle.
@@ -81,16 +75,24 @@ impl ClosedState {
     }
 }
 
+/// [`Handle::close`] was sent.
+const CLOSE: u8 = 1;
+/// [`Handle::release`] was sent.
+const RELEASE: u8 = 2;
+
 /// The sending side of a connection; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Handle {
     tx: Sender<Msg>,
     closed: Arc<ClosedState>,
+    /// Bits of the one-shot commands already sent (`CLOSE`, `RELEASE`):
+    /// repeats are no-ops.
+    ending: Arc<AtomicU8>,
 }
 
 impl Handle {
-    pub(crate) fn send(&self, msg: Msg) -> Result<(), Error> {
-        self.tx.send(msg).map_err(|_| Error::Closed)
+    pub(crate) fn send(&self, msg: impl Into<Msg>) -> Result<(), Error> {
+        self.tx.send(msg.into()).map_err(|_| Error::Closed)
     }
 
     /// Sends a request once the window has room, and waits for its response (any status).
@@ -102,7 +104,7 @@ impl Handle {
     }
 
     /// Sends a command and waits for its response (any status).
-    pub(crate) fn call(&self, make: impl FnOnce(Reply) -> Msg) -> Result<Pdu, Error> {
+    pub(crate) fn call<M: Into<Msg>>(&self, make: impl FnOnce(Reply) -> M) -> Result<Pdu, Error> {
         let (reply, rx) = mpsc::sync_channel(1);
         self.send(make(reply))?;
         rx.recv().map_err(|_| Error::Closed)?
@@ -111,16 +113,20 @@ impl Handle {
     /// The session's counters and window use.
     pub(crate) fn stats(&self) -> Result<Stats, Error> {
         let (reply, rx) = mpsc::sync_channel(1);
-        self.send(Msg::Stats(reply))?;
+        self.send(Command::Stats(reply))?;
         rx.recv().map_err(|_| Error::Closed)
     }
 
     pub(crate) fn close(&self) {
-        let _ = self.tx.send(Msg::Close);
+        if self.ending.fetch_or(CLOSE, Ordering::AcqRel) & CLOSE == 0 {
+            let _ = self.tx.send(Command::Close.into());
+        }
     }
 
     pub(crate) fn release(&self) {
-        let _ = self.tx.send(Msg::Release);
+        if self.ending.fetch_or(RELEASE, Ordering::AcqRel) & RELEASE == 0 {
+            let _ = self.tx.send(Command::Release.into());
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -183,7 +189,8 @@ pub(crate) fn spawn(
             driver.run();
             let _ = reader.join();
         })?;
-    Ok((Handle { tx, closed }, in_rx, io))
+    let ending = Arc::new(AtomicU8::new(0));
+    Ok((Handle { tx, closed, ending }, in_rx, io))
 }
 
 /// Reads into free buffers and hands them to the I/O thread until the end
@@ -312,19 +319,10 @@ impl Driver {
         self.endpoint.abandon();
         self.route(now);
         // Requests sent after the close fail as their replies are dropped
-        // with the channel; answer the ones already in it now.
+        // with the channel; drop the ones already in it now (a dropped reply
+        // reads as `Error::Closed`).
         while let Ok(m) = self.rx.try_recv() {
-            self.fail(m);
-        }
-    }
-
-    fn fail(&self, m: Msg) {
-        match m {
-            Msg::Request { reply, .. } | Msg::Bind { reply, .. } | Msg::Unbind { reply } => {
-                let _ = reply.send(Err(Error::Closed));
-            }
-            Msg::Send { reply, .. } => drop(reply.send(Err(Error::Closed))),
-            _ => {}
+            drop(m);
         }
     }
 
@@ -349,19 +347,11 @@ impl Driver {
                 self.feed(now);
             }
             Msg::Request { body, reply } => self.endpoint.request(now, body, reply),
-            Msg::Respond { seq, status, body } => {
-                if let Err(e) = self.endpoint.respond(now, seq, status, body) {
-                    tracing::debug!(%seq, error = %e, "response not sent");
-                }
-            }
-            Msg::Bind { kind, bind, reply } => self.endpoint.bind(now, kind, bind, reply),
-            Msg::Unbind { reply } => self.endpoint.unbind(now, reply),
-            Msg::Send { body, reply } => {
-                let _ = reply.send(self.endpoint.send(now, body).map_err(Error::from));
-            }
-            Msg::Release => self.endpoint.release(now),
-            Msg::Stats(reply) => drop(reply.send(self.endpoint.stats())),
-            Msg::Close => self.endpoint.close(now),
+            Msg::Cmd(c) => match self.endpoint.command(now, c) {
+                Some(Immediate::Sent(reply, sent)) => drop(reply.send(sent.map_err(Error::from))),
+                Some(Immediate::Stats(reply, stats)) => drop(reply.send(stats)),
+                _ => {}
+            },
         }
     }
 

@@ -5,21 +5,22 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use smpp_proto::pdu::{
-    AlertNotification, Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, DeliverSm, Pdu,
-    QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm,
+    AlertNotification, Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, DeliverSm, Outbind,
+    Pdu, QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm,
     SubmitSmResp, Tlvs,
 };
 use smpp_proto::session::{BindKind, CloseReason, Role, Stats};
 
-use crate::driver::{self, Handle, Msg};
+use crate::driver::{self, Handle};
 use crate::wire::Wire;
 use crate::{check_status, Error};
+use smpp_proto::endpoint::Command;
 use smpp_proto::endpoint::{bind_answer, default_answer, Incoming};
 
 /// The application side of an MC: authenticates binds and answers requests.
@@ -148,14 +149,14 @@ impl Connection {
     pub fn alert(&self, alert: AlertNotification) -> Result<(), Error> {
         let body = Body::AlertNotification(alert);
         let (reply, sent) = std::sync::mpsc::sync_channel(1);
-        self.inner.handle.send(Msg::Send { body, reply })?;
+        self.inner.handle.send(Command::Send { body, reply })?;
         sent.recv().map_err(|_| Error::Closed)?
     }
 
     /// Unbinds and waits for the ESME's answer (or the unbind timeout).
     pub fn unbind(&self) -> Result<(), Error> {
         let handle = &self.inner.handle;
-        let resp = handle.call(|reply| Msg::Unbind { reply });
+        let resp = handle.call(|reply| Command::Unbind { reply });
         handle.closed();
         resp.map(drop)
     }
@@ -181,12 +182,22 @@ impl Connection {
     }
 
     fn respond(&self, seq: SequenceNumber, status: CommandStatus, body: Body) {
-        let _ = self.inner.handle.send(Msg::Respond { seq, status, body });
+        let _ = self
+            .inner
+            .handle
+            .send(Command::Respond { seq, status, body });
     }
 }
 
+/// Starts an MC-initiated connection (an outbind) with the server's handler.
+type Outbinder = Box<
+    dyn Fn(TcpStream, SocketAddr, Outbind, SyncSender<Result<Connection, Error>>) + Send + Sync,
+>;
+
 struct Shared {
     config: ServerConfig,
+    /// Set once by [`Server::bind`] (it knows the handler's type).
+    outbinder: OnceLock<Outbinder>,
     connections: Mutex<HashMap<u64, Connection>>,
     next_id: AtomicU64,
     shutdown: AtomicBool,
@@ -228,6 +239,26 @@ impl ServerHandle {
                 )
                 && !c.inner.handle.is_closed()
         })
+    }
+
+    /// MC-initiated session: connects to an ESME's outbind listener at
+    /// `addr` and sends `outbind`; the ESME then binds (as receiver, or
+    /// transceiver) and the server's [`Handler`] authenticates it as any
+    /// other bind. Returns the connection once `outbind` is sent; it is
+    /// bound when [`Connection::bind_kind`] says so. Connecting takes at most
+    /// the session's `response_timeout`, and its `session_init_timeout`
+    /// closes it when no bind follows.
+    pub fn outbind(&self, addr: impl ToSocketAddrs, outbind: Outbind) -> Result<Connection, Error> {
+        if self.shared.shutdown.load(Ordering::SeqCst) {
+            return Err(Error::Closed);
+        }
+        let tcp = crate::client::connect_any(addr, self.shared.config.session.response_timeout)?;
+        tcp.set_nodelay(true)?;
+        let peer = tcp.peer_addr()?;
+        let start = self.shared.outbinder.get().ok_or(Error::Closed)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        start(tcp, peer, outbind, tx);
+        rx.recv().map_err(|_| Error::Closed)?
     }
 
     /// Stops accepting, unbinds every connection (closing those not bound),
@@ -272,14 +303,30 @@ impl<H: Handler> Server<H> {
         let listener = TcpListener::bind(addr)?;
         let shared = Arc::new(Shared {
             config,
+            outbinder: OnceLock::new(),
             connections: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutdown: AtomicBool::new(false),
             local_addr: listener.local_addr()?,
         });
+        let handler = Arc::new(handler);
+        let (weak, h) = (Arc::downgrade(&shared), handler.clone());
+        let start: Outbinder = Box::new(move |tcp, peer, outbind, tx| {
+            let Some(shared) = weak.upgrade() else {
+                return;
+            };
+            let handler = h.clone();
+            let spawned = std::thread::Builder::new()
+                .name("smpp-serve".into())
+                .spawn(move || serve(handler, shared, &plain, tcp, peer, Some((outbind, tx))));
+            if let Err(e) = spawned {
+                tracing::warn!(%peer, error = %e, "cannot start a connection thread");
+            }
+        });
+        let _ = shared.outbinder.set(start);
         Ok(Server {
             listener,
-            handler: Arc::new(handler),
+            handler,
             shared,
         })
     }
@@ -305,10 +352,7 @@ impl<H: Handler> Server<H> {
     /// [`ServerHandle::shutdown`], then unbinds everyone and returns when
     /// every connection has ended.
     pub fn run(self) -> io::Result<()> {
-        self.run_with(Arc::new(|tcp: TcpStream| {
-            let reader = tcp.try_clone()?;
-            Ok((Wire::plain(tcp), reader))
-        }))
+        self.run_with(Arc::new(plain))
     }
 
     /// The accept loop; `wrap` prepares each connection (a TLS handshake)
@@ -338,7 +382,7 @@ impl<H: Handler> Server<H> {
             let wrap = wrap.clone();
             let spawned = std::thread::Builder::new()
                 .name("smpp-serve".into())
-                .spawn(move || serve(handler, shared, &*wrap, tcp, peer));
+                .spawn(move || serve(handler, shared, &*wrap, tcp, peer, None));
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => tracing::warn!(%peer, error = %e, "cannot start a connection thread"),
@@ -356,20 +400,34 @@ impl<H: Handler> Server<H> {
     }
 }
 
+/// A plain TCP connection: the stream and a clone to read from.
+fn plain(tcp: TcpStream) -> io::Result<(Wire, TcpStream)> {
+    let reader = tcp.try_clone()?;
+    Ok((Wire::plain(tcp), reader))
+}
+
 /// One connection: runs the handler for each request in arrival order.
+/// With `outbind`, we opened it: send `outbind` first and say how that went.
 fn serve<H: Handler>(
     handler: Arc<H>,
     shared: Arc<Shared>,
     wrap: &WrapFn,
     tcp: TcpStream,
     peer: SocketAddr,
+    outbind: Option<(Outbind, SyncSender<Result<Connection, Error>>)>,
 ) {
     let started = wrap(tcp).and_then(|(wire, reader)| {
         driver::spawn(wire, reader, Role::Mc, shared.config.session.clone())
     });
     let (handle, incoming, io) = match started {
         Ok(started) => started,
-        Err(e) => return tracing::debug!(%peer, error = %e, "connection not started"),
+        Err(e) => {
+            if let Some((_, tx)) = outbind {
+                let _ = tx.send(Err(Error::Io(e)));
+                return;
+            }
+            return tracing::debug!(%peer, error = %e, "connection not started");
+        }
     };
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let conn = Connection {
@@ -387,6 +445,17 @@ fn serve<H: Handler>(
     };
     if shared.shutdown.load(Ordering::SeqCst) {
         conn.release();
+    }
+    if let Some((outbind, tx)) = outbind {
+        let (reply, sent) = std::sync::mpsc::sync_channel(1);
+        let sent = match conn.inner.handle.send(Command::Outbind { outbind, reply }) {
+            Ok(()) => sent.recv().unwrap_or(Err(Error::Closed)),
+            Err(e) => Err(e),
+        };
+        if sent.is_err() {
+            conn.close();
+        }
+        let _ = tx.send(sent.map(|()| conn.clone()));
     }
     handle_requests(&*handler, &shared, &conn, incoming);
     drop(registered);

@@ -54,7 +54,7 @@ fn submit() -> SubmitSm {
 }
 
 fn settle(what: &str, ok: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !ok() {
         assert!(Instant::now() < deadline, "{what} did not settle");
         thread::sleep(Duration::from_millis(20));

@@ -25,7 +25,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::pdu::{Bind, BindResp, Body, CommandStatus, Outbind, Pdu, SequenceNumber, TlvTag};
+use crate::message::BuildError;
+use crate::pdu::{
+    Bind, BindResp, Body, CommandId, CommandStatus, DecodeError, Outbind, Pdu, SequenceNumber,
+    TlvTag,
+};
 use crate::session::{
     BindKind, CloseReason, Event, RequestError, Role, SendError, Session, SessionConfig, State,
     Stats, Transmit,
@@ -61,6 +65,79 @@ impl From<RequestError> for Failure {
         match e {
             RequestError::SessionClosed => Failure::Closed,
             e => Failure::Request(e),
+        }
+    }
+}
+
+/// Why a call of a runtime adapter (client, server connection, pool) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Connecting failed (or another I/O error outside a session).
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer answered with this error status (a rejected bind, a refused submit...).
+    #[error("peer answered with status {0}")]
+    Status(CommandStatus),
+    /// No response within the session's `response_timeout`.
+    #[error("no response in time")]
+    Timeout,
+    /// The peer answered with `generic_nack` and this status.
+    #[error("generic_nack: {0}")]
+    GenericNack(CommandStatus),
+    /// The peer's response could not be decoded.
+    #[error("malformed response: {0}")]
+    MalformedResponse(DecodeError),
+    /// The session is closed, or closed before the response arrived.
+    #[error("session closed")]
+    Closed,
+    /// The session refused the command at once (wrong state, wrong command,
+    /// a field that does not encode...). Nothing was sent.
+    #[error("refused: {0}")]
+    Refused(SendError<()>),
+    /// The response was not of the expected kind.
+    #[error("unexpected response {0}")]
+    UnexpectedResponse(CommandId),
+    /// No bound session was available in time (a reconnecting client, a pool).
+    #[error("not connected")]
+    NotConnected,
+    /// The MC's `outbind` was refused by the application's check (an
+    /// ESME's outbind listener); the connection was closed.
+    #[error("outbind refused")]
+    OutbindRefused,
+    /// A [`ShortMessage`](crate::message::ShortMessage) could not be built into PDUs.
+    #[error("cannot build the message: {0}")]
+    Build(#[from] BuildError),
+}
+
+impl From<Failure> for Error {
+    fn from(e: Failure) -> Error {
+        match e {
+            Failure::Request(e) => e.into(),
+            Failure::Refused(e) => Error::Refused(e),
+            _ => Error::Closed,
+        }
+    }
+}
+
+impl From<RequestError> for Error {
+    fn from(e: RequestError) -> Error {
+        match e {
+            RequestError::Timeout => Error::Timeout,
+            RequestError::GenericNack(status) => Error::GenericNack(status),
+            RequestError::MalformedResponse(e) => Error::MalformedResponse(e),
+            _ => Error::Closed,
+        }
+    }
+}
+
+impl Error {
+    /// `Ok(pdu)` when its status is 0, [`Error::Status`] otherwise.
+    pub fn check_status(pdu: Pdu) -> Result<Pdu, Error> {
+        if pdu.command_status.is_ok() {
+            Ok(pdu)
+        } else {
+            Err(Error::Status(pdu.command_status))
         }
     }
 }
@@ -107,6 +184,70 @@ pub enum Output<R> {
     /// The session is over: the last output. Send what
     /// [`poll_transmit`](Endpoint::poll_transmit) still gives, then close.
     Closed(CloseReason),
+}
+
+/// What an application's handle asks of its connection, besides requests
+/// (which go through [`Endpoint::request`]): `R` is the reply token of a
+/// command with a response, `S` the one of a command that only reports
+/// whether it was sent, `T` the one of a stats query. Carry it to the
+/// connection over a channel and hand it to [`Endpoint::command`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Command<R, S, T> {
+    /// ESME: binds; `reply` comes back in [`Output::Done`] with the `bind_*_resp`.
+    Bind {
+        /// The kind of bind.
+        kind: BindKind,
+        /// Credentials and the rest of the body.
+        bind: Bind,
+        /// Comes back with the response.
+        reply: R,
+    },
+    /// Unbinds; `reply` comes back in [`Output::Done`] with the `unbind_resp`.
+    Unbind {
+        /// Comes back with the response.
+        reply: R,
+    },
+    /// Answers the peer request `seq` ([`Endpoint::respond`]).
+    Respond {
+        /// The request's sequence number.
+        seq: SequenceNumber,
+        /// The status to answer with.
+        status: CommandStatus,
+        /// The `*_resp` body.
+        body: Body,
+    },
+    /// Sends a request without a response (`alert_notification`).
+    Send {
+        /// The request.
+        body: Body,
+        /// Comes back at once, in [`Immediate::Sent`].
+        reply: S,
+    },
+    /// MC: sends `outbind`.
+    Outbind {
+        /// The outbind.
+        outbind: Outbind,
+        /// Comes back at once, in [`Immediate::Sent`].
+        reply: S,
+    },
+    /// The session's counters; comes back at once, in [`Immediate::Stats`].
+    Stats(T),
+    /// Unbinds when bound, closes otherwise ([`Endpoint::release`]).
+    Release,
+    /// Closes at once ([`Endpoint::close`]).
+    Close,
+}
+
+/// A [`Command`]'s answer that needs no wait.
+#[derive(Debug)]
+// Returned and consumed at once; boxing the counters would cost an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Immediate<S, T> {
+    /// A `Send` or `Outbind` was sent, or why not.
+    Sent(S, Result<(), Failure>),
+    /// The session's counters.
+    Stats(T, Stats),
 }
 
 /// One connection's session with request correlation; see the [module docs](self).
@@ -188,12 +329,46 @@ impl<R> Endpoint<R> {
 
     // ---- commands ----
 
+    /// Carries out a handle's command; commands with a response come back
+    /// in [`Output::Done`], the others at once. A refused answer (already
+    /// answered, closed) is dropped.
+    pub fn command<S, T>(
+        &mut self,
+        now: Instant,
+        command: Command<R, S, T>,
+    ) -> Option<Immediate<S, T>> {
+        match command {
+            Command::Bind { kind, bind, reply } => self.bind(now, kind, bind, reply),
+            Command::Unbind { reply } => self.unbind(now, reply),
+            Command::Respond { seq, status, body } => {
+                let _ = self.respond(now, seq, status, body);
+            }
+            Command::Send { body, reply } => {
+                return Some(Immediate::Sent(reply, self.send(now, body)))
+            }
+            Command::Outbind { outbind, reply } => {
+                return Some(Immediate::Sent(reply, self.outbind(now, outbind)))
+            }
+            Command::Stats(reply) => return Some(Immediate::Stats(reply, self.stats())),
+            Command::Release => self.release(now),
+            Command::Close => self.close(now),
+        }
+        None
+    }
+
     /// Sends an operation request with a response once the window has room;
     /// `reply` comes back in [`Output::Done`].
     pub fn request(&mut self, now: Instant, body: Body, reply: R) {
         if body.command_id().response_id().is_none() {
             let refused = Failure::Refused(SendError::WrongCommand(()));
             self.outputs.push_back(Output::Done(reply, Err(refused)));
+            return;
+        }
+        if self.waiting.is_empty() {
+            // The usual case: straight to the session (no queue round trip).
+            if let Err(held) = self.try_send(now, body, reply) {
+                self.waiting.push_back(held);
+            }
             return;
         }
         self.waiting.push_back((body, reply));
@@ -414,21 +589,31 @@ impl<R> Endpoint<R> {
             let Some((body, reply)) = self.waiting.pop_front() else {
                 break;
             };
-            match self.session.send_request(now, body) {
-                Ok(seq) => self.track(seq, reply),
-                Err(SendError::WindowFull(body) | SendError::OutputFull(body)) => {
-                    self.waiting.push_front((body, reply));
-                    break;
-                }
-                // Unbinding: the session will not take new requests any more.
-                Err(SendError::InvalidState(_)) if self.session.state() == State::Unbound => {
-                    self.fail(reply, Failure::Closed);
-                }
-                Err(e) => self.fail(reply, Failure::from_send(e)),
+            if let Err(held) = self.try_send(now, body, reply) {
+                self.waiting.push_front(held);
+                break;
             }
             progress = true;
         }
         progress
+    }
+
+    /// Sends one request, or hands it back when the window or the output
+    /// is full (it is then to wait); other refusals fail it.
+    #[allow(clippy::result_large_err)] // handed straight back to the queue
+    fn try_send(&mut self, now: Instant, body: Body, reply: R) -> Result<(), (Body, R)> {
+        match self.session.send_request(now, body) {
+            Ok(seq) => self.track(seq, reply),
+            Err(SendError::WindowFull(body) | SendError::OutputFull(body)) => {
+                return Err((body, reply))
+            }
+            // Unbinding: the session will not take new requests any more.
+            Err(SendError::InvalidState(_)) if self.session.state() == State::Unbound => {
+                self.fail(reply, Failure::Closed);
+            }
+            Err(e) => self.fail(reply, Failure::from_send(e)),
+        }
+        Ok(())
     }
 }
 
@@ -515,6 +700,9 @@ pub fn outbind_bind_kind(preferred: BindKind) -> BindKind {
         _ => BindKind::Receiver,
     }
 }
+
+pub mod drive;
+pub mod flow;
 
 #[cfg(test)]
 mod tests;

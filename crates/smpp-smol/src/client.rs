@@ -6,16 +6,16 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream as _;
 
-use async_net::{AsyncToSocketAddrs, TcpStream};
+use async_net::{AsyncToSocketAddrs, TcpListener, TcpStream};
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_util::future::try_join_all;
 use smpp_proto::message::{DecodeOptions, DeliveryReceipt, ReferenceCounter, ShortMessage};
-use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Pdu, SubmitSm};
+use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Outbind, Pdu, SubmitSm};
 use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
 
 use crate::driver::{self, Control, Handle};
 use crate::{check_status, Error};
-use smpp_proto::endpoint::{default_answer, Incoming};
+use smpp_proto::endpoint::{default_answer, outbind_bind_kind, Incoming};
 
 /// A bound ESME session. Cheap to clone: clones share the session, and
 /// calls from many tasks run concurrently up to the outbound window
@@ -66,6 +66,56 @@ impl Client {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (handle, incoming) = driver::spawn(io, Role::Esme, config.into());
+        Client::finish_bind(handle, incoming, kind, bind).await
+    }
+
+    /// ESME side of an outbind, on a connection the MC opened to us (accept
+    /// it from your own `TcpListener`, or [`OutbindListener`]): waits for the
+    /// MC's `outbind` (at most the session's `session_init_timeout`, or its
+    /// `response_timeout`), lets `accept` check it (its `system_id` and
+    /// `password`), then binds over the same connection as a receiver, or as
+    /// a transceiver when `kind` asks for one (SMPP 5.0; a transmitter
+    /// becomes a receiver). A refused outbind closes the connection (there
+    /// is no `outbind_resp`) and fails with [`Error::OutbindRefused`].
+    pub async fn accept_outbind<S>(
+        io: S,
+        kind: BindKind,
+        bind: Bind,
+        config: impl Into<Arc<SessionConfig>>,
+        accept: impl FnOnce(&Outbind) -> bool,
+    ) -> Result<(Client, Inbound), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let config = config.into();
+        let wait = config
+            .session_init_timeout
+            .unwrap_or(config.response_timeout);
+        let (handle, incoming) = driver::spawn(io, Role::Esme, config);
+        let first = async { Ok(incoming.recv().await) };
+        let limit = async {
+            async_io::Timer::after(wait).await;
+            Err(Error::Timeout)
+        };
+        let refused = match futures_lite::future::or(first, limit).await {
+            Ok(Ok(Incoming::Outbind(outbind))) if accept(&outbind) => None,
+            Ok(Ok(Incoming::Outbind(_))) => Some(Error::OutbindRefused),
+            Ok(_) => Some(Error::Closed),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = refused {
+            handle.close();
+            return Err(e);
+        }
+        Client::finish_bind(handle, incoming, outbind_bind_kind(kind), bind).await
+    }
+
+    async fn finish_bind(
+        handle: Handle,
+        incoming: async_channel::Receiver<Incoming>,
+        kind: BindKind,
+        bind: Bind,
+    ) -> Result<(Client, Inbound), Error> {
         let resp = handle
             .control(|reply| Control::Bind { kind, bind, reply })
             .await;
@@ -187,6 +237,8 @@ enum Source {
         incoming: Pin<Box<async_channel::Receiver<Incoming>>>,
         control: async_channel::Sender<Control>,
     },
+    /// Merged from successive or several sessions ([`ReconnectingClient`](crate::ReconnectingClient), [`Pool`](crate::Pool)).
+    Forwarded(Pin<Box<async_channel::Receiver<InboundRequest>>>),
 }
 
 impl Inbound {
@@ -195,8 +247,17 @@ impl Inbound {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
+    pub(crate) fn forwarded(rx: async_channel::Receiver<InboundRequest>) -> Inbound {
+        Inbound {
+            source: Source::Forwarded(Box::pin(rx)),
+        }
+    }
+
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<InboundRequest>> {
-        let Source::Session { incoming, control } = &mut self.source;
+        let (incoming, control) = match &mut self.source {
+            Source::Session { incoming, control } => (incoming, control),
+            Source::Forwarded(rx) => return rx.as_mut().poll_next(cx),
+        };
         loop {
             let (pdu, answer) = match std::task::ready!(incoming.as_mut().poll_next(cx)) {
                 None => return Poll::Ready(None),
@@ -273,5 +334,38 @@ impl InboundRequest {
 impl Drop for InboundRequest {
     fn drop(&mut self) {
         self.send(CommandStatus::OK, None);
+    }
+}
+
+/// ESME: a listener for MC-initiated sessions (outbind). Each accepted
+/// connection goes through [`Client::accept_outbind`].
+#[derive(Debug)]
+pub struct OutbindListener {
+    listener: TcpListener,
+}
+
+impl OutbindListener {
+    /// Listens on `addr`.
+    pub async fn bind(addr: impl AsyncToSocketAddrs) -> std::io::Result<OutbindListener> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(OutbindListener { listener })
+    }
+
+    /// The address it listens on (to give to the MC).
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts the next MC connection and runs [`Client::accept_outbind`] on it.
+    pub async fn accept(
+        &self,
+        kind: BindKind,
+        bind: Bind,
+        config: impl Into<Arc<SessionConfig>>,
+        accept: impl FnOnce(&Outbind) -> bool,
+    ) -> Result<(Client, Inbound), Error> {
+        let (stream, _) = self.listener.accept().await?;
+        stream.set_nodelay(true)?;
+        Client::accept_outbind(stream, kind, bind, config, accept).await
     }
 }

@@ -1,38 +1,29 @@
-//! The connection task: one task owns the byte stream and the
-//! connection's [`Endpoint`] (its session and request correlation), and only
-//! moves bytes, arms one timer and routes outputs.
+//! The connection task: one task owns the byte stream and runs
+//! smpp-proto's [`Driver`] (the session, request correlation and the poll
+//! loop); this file only supplies the futures-io stream, async-io's timer
+//! and async-channel's channels.
 
 use std::future::{poll_fn, Future};
+use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_io::Timer;
 use futures_channel::oneshot;
-use futures_core::Stream;
+use futures_core::Stream as _;
 use futures_lite::{AsyncRead, AsyncWrite};
-use smpp_proto::endpoint::{Endpoint, Incoming, Output};
-use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, SequenceNumber};
-use smpp_proto::session::{BindKind, CloseReason, Event, Role, SendError, SessionConfig, Stats};
+use smpp_proto::endpoint::drive::{Driver, Runtime, Step, Transport, LINGER};
+use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
+use smpp_proto::pdu::{Body, Pdu};
+use smpp_proto::session::{CloseReason, Event, Role, SendError, SessionConfig, Stats};
 
 use crate::Error;
 
 /// How a request of ours ends.
 pub(crate) type Reply = oneshot::Sender<Result<Pdu, Error>>;
-
-/// Read chunk; several PDUs per read under load.
-const READ_BUF: usize = 64 * 1024;
-/// Encoded output held by the driver before it stops draining the session
-/// (the session then refuses input and commands: backpressure, not growth).
-const WRITE_LIMIT: usize = 256 * 1024;
-/// Yields before a write while each grows the batch (callers on other
-/// threads are still adding requests), up to this many or this many octets.
-const MAX_YIELDS: u8 = 64;
-const BATCH_TARGET: usize = 64 * 1024;
-/// How long a closed session may take to flush its last PDUs.
-const LINGER: Duration = Duration::from_secs(2);
 
 /// A request of the application, waiting for window room.
 pub(crate) struct Request {
@@ -43,37 +34,22 @@ pub(crate) struct Request {
 /// Everything else a handle asks of the driver; never refused for window.
 ///
 /// The channel is unbounded, but bounded by construction: every message
-/// that expects a reply (`Bind`, `Unbind`, `Send`, `Stats`) has a
+/// that expects a reply (`Bind`, `Unbind`, `Send`, `Outbind`, `Stats`) has a
 /// caller awaiting it, so there are at most as many as there are waiting
 /// callers; a `Respond` answers one unanswered peer request, of which there
 /// are at most the session's inbound window plus the incoming channel's
-/// slack; `Close` and `Release` are sent at most once per connection (a
-/// flag in the handle coalesces repeats). A bounded channel would make
+/// slack; `Close` and `Release` are each sent at most once per connection
+/// (flags in the handle coalesce repeats). A bounded channel would make
 /// `InboundRequest`'s drop (which must answer, synchronously) able to fail.
-pub(crate) enum Control {
-    Bind {
-        kind: BindKind,
-        bind: Bind,
-        reply: Reply,
-    },
-    Respond {
-        seq: SequenceNumber,
-        status: CommandStatus,
-        body: Body,
-    },
-    Unbind {
-        reply: Reply,
-    },
-    /// A request without a response (`alert_notification`): resolved once sent.
-    Send {
-        body: Body,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-    /// Unbind when bound, close otherwise (shutdown).
-    Release,
-    Stats(oneshot::Sender<Stats>),
-    Close,
-}
+pub(crate) type Control = Command<Reply, Sent, oneshot::Sender<Stats>>;
+
+/// How a command that is only sent ends.
+pub(crate) type Sent = oneshot::Sender<Result<(), Error>>;
+
+/// [`Handle::close`] was sent.
+const CLOSE: u8 = 1;
+/// [`Handle::release`] was sent.
+const RELEASE: u8 = 2;
 
 /// The sending side of a driver; cheap to clone.
 #[derive(Clone)]
@@ -81,8 +57,9 @@ pub(crate) struct Handle {
     requests: async_channel::Sender<Request>,
     pub(crate) control: async_channel::Sender<Control>,
     closed: Closed,
-    /// `Close` or `Release` was sent: repeats are no-ops.
-    ending: Arc<AtomicBool>,
+    /// Bits of the one-shot commands already sent (`CLOSE`, `RELEASE`):
+    /// repeats are no-ops.
+    ending: Arc<AtomicU8>,
 }
 
 impl std::fmt::Debug for Handle {
@@ -149,10 +126,7 @@ impl Handle {
     }
 
     /// Sends a command that resolves once sent.
-    pub(crate) async fn send(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<(), Error>>) -> Control,
-    ) -> Result<(), Error> {
+    pub(crate) async fn send(&self, make: impl FnOnce(Sent) -> Control) -> Result<(), Error> {
         let (reply, rx) = oneshot::channel();
         self.control
             .try_send(make(reply))
@@ -171,14 +145,14 @@ impl Handle {
 
     /// Closes at once (once; repeats are no-ops).
     pub(crate) fn close(&self) {
-        if !self.ending.swap(true, Ordering::AcqRel) {
+        if self.ending.fetch_or(CLOSE, Ordering::AcqRel) & CLOSE == 0 {
             let _ = self.control.try_send(Control::Close);
         }
     }
 
     /// Unbinds when bound, closes otherwise (once; repeats are no-ops).
     pub(crate) fn release(&self) {
-        if !self.ending.swap(true, Ordering::AcqRel) {
+        if self.ending.fetch_or(RELEASE, Ordering::AcqRel) & RELEASE == 0 {
             let _ = self.control.try_send(Control::Release);
         }
     }
@@ -214,320 +188,161 @@ where
         reason: reason.clone(),
         signal,
     };
-    let closed_tx = CloseSignal {
-        reason,
-        signal: Some(signal_tx),
-    };
-    let endpoint = Endpoint::new(role, config, Instant::now());
-    let driver = Driver {
-        io,
-        endpoint,
+    let rt = Smol {
         requests: Box::pin(requests),
-        requests_open: true,
         control: Box::pin(control),
-        control_open: true,
-        released: false,
         incoming,
-        rbuf: vec![0; READ_BUF].into_boxed_slice(),
-        rpos: 0,
-        rend: 0,
-        eof: false,
-        wbuf: Vec::new(),
-        wpos: 0,
-        flush: false,
-        yields: 0,
-        wlen_at_yield: 0,
         timer: Timer::never(),
-        timer_at: None,
-        linger: None,
-        closed_tx,
+        closed_tx: CloseSignal {
+            reason,
+            signal: Some(signal_tx),
+        },
     };
-    async_global_executor::spawn(driver.run()).detach();
+    let driver = Driver::new(Io(io), rt, role, config);
+    async_global_executor::spawn(run(driver)).detach();
     let handle = Handle {
         requests: req_tx,
         control: ctl_tx,
         closed,
-        ending: Arc::new(AtomicBool::new(false)),
+        ending: Arc::new(AtomicU8::new(0)),
     };
     (handle, in_rx)
 }
 
-/// Why [`Driver::poll_drive`] returned.
-enum Step {
-    /// The session is over and its last bytes are out (or lingered too long).
-    Done,
-    /// Output is ready: yield once before writing it.
-    Yield,
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut driver: Driver<Io<S>, Smol>) {
+    // Before each write, let the tasks we just woke run once: their new
+    // requests and answers join the batch (fewer, larger writes).
+    while let Step::Yield = poll_fn(|cx| driver.poll_drive(cx)).await {
+        // A self-wake requeues the task behind the tasks already queued.
+        let mut yielded = false;
+        poll_fn(|cx| {
+            if std::mem::replace(&mut yielded, true) {
+                return Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await;
+    }
+    let io = &mut driver.io_mut().0;
+    let shutdown = poll_fn(|cx| Pin::new(&mut *io).poll_close(cx));
+    let linger = async {
+        Timer::after(LINGER).await;
+        Ok(())
+    };
+    let _ = futures_lite::future::or(shutdown, linger).await; // TLS: close_notify
+    driver.finish();
+    // Unlike tokio's, an async-channel keeps its queue while senders live:
+    // close both and fail what is queued (dropped replies read as Closed).
+    let rt = driver.runtime_mut();
+    rt.control.close();
+    while let Ok(control) = rt.control.try_recv() {
+        drop(control);
+    }
+    rt.closed(CloseReason::Local);
 }
 
-struct Driver<S> {
-    io: S,
-    endpoint: Endpoint<Reply>,
+/// A futures-io stream as the driver's [`Transport`].
+struct Io<S>(S);
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Transport for Io<S> {
+    #[inline]
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+
+    #[inline]
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    #[inline]
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+}
+
+/// async-io's clock and timer and async-channel's channels, for the driver.
+struct Smol {
     requests: Pin<Box<async_channel::Receiver<Request>>>,
-    requests_open: bool,
     control: Pin<Box<async_channel::Receiver<Control>>>,
-    control_open: bool,
-    /// Every handle is gone and we unbound (or closed).
-    released: bool,
     incoming: async_channel::Sender<Incoming>,
-    rbuf: Box<[u8]>,
-    rpos: usize,
-    rend: usize,
-    eof: bool,
-    wbuf: Vec<u8>,
-    wpos: usize,
-    flush: bool,
-    /// Times we yielded since the last write, and the output we had then.
-    yields: u8,
-    wlen_at_yield: usize,
     timer: Timer,
-    timer_at: Option<Instant>,
-    /// Closed: the deadline for flushing the last bytes.
-    linger: Option<Instant>,
     closed_tx: CloseSignal,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
-    async fn run(mut self) {
-        // Before each write, let the tasks we just woke run once: their new
-        // requests and answers join the batch (fewer, larger writes).
-        while let Step::Yield = poll_fn(|cx| self.poll_drive(cx)).await {
-            // A self-wake requeues the task behind the tasks already queued.
-            let mut yielded = false;
-            poll_fn(|cx| {
-                if std::mem::replace(&mut yielded, true) {
-                    return Poll::Ready(());
-                }
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            })
-            .await;
+impl Runtime for Smol {
+    type Reply = Reply;
+    type Sent = Sent;
+    type Stats = oneshot::Sender<Stats>;
+
+    #[inline]
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    #[inline]
+    fn reset_timer(&mut self, at: Instant) {
+        self.timer.set_at(at);
+    }
+
+    #[inline]
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.timer).poll(cx).map(drop)
+    }
+
+    #[inline]
+    fn poll_command(&mut self, cx: &mut Context<'_>) -> Poll<Option<Control>> {
+        self.control.as_mut().poll_next(cx)
+    }
+
+    #[inline]
+    fn poll_request(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Body, Reply)>> {
+        loop {
+            match std::task::ready!(self.requests.as_mut().poll_next(cx)) {
+                // The caller gave up before it was sent.
+                Some(req) if req.reply.is_canceled() => continue,
+                Some(req) => return Poll::Ready(Some((req.body, req.reply))),
+                None => return Poll::Ready(None),
+            }
         }
-        let shutdown = poll_fn(|cx| Pin::new(&mut self.io).poll_close(cx));
-        let linger = async {
-            Timer::after(LINGER).await;
-            Ok(())
-        };
-        let _ = futures_lite::future::or(shutdown, linger).await; // TLS: close_notify
-        self.closed_tx.set(CloseReason::Local);
-        self.endpoint.abandon();
-        self.route(Instant::now());
-        // Unlike tokio's, an async-channel keeps its queue while senders live:
-        // close both and fail what is queued (dropped replies read as Closed).
-        self.control.close();
-        while let Ok(control) = self.control.try_recv() {
-            drop(control);
+    }
+
+    #[inline]
+    fn done(&mut self, reply: Reply, result: Result<Pdu, Failure>) {
+        let _ = reply.send(result.map_err(Error::from));
+    }
+
+    #[inline]
+    fn immediate(&mut self, answer: Immediate<Sent, oneshot::Sender<Stats>>) {
+        match answer {
+            Immediate::Sent(reply, sent) => drop(reply.send(sent.map_err(Error::from))),
+            Immediate::Stats(reply, stats) => drop(reply.send(stats)),
         }
+    }
+
+    #[inline]
+    fn deliver(&mut self, item: Incoming) -> Result<(), Incoming> {
+        self.incoming.try_send(item).map_err(|e| e.into_inner())
+    }
+
+    fn closed(&mut self, reason: CloseReason) {
+        tracing::debug!(?reason, "session closed");
         self.requests.close();
         while let Ok(req) = self.requests.try_recv() {
             let _ = req.reply.send(Err(Error::Closed));
         }
+        self.closed_tx.set(reason);
     }
 
-    /// One wake-up: commands, input, drain (transmit, then outputs), one
-    /// write, the timer; repeat while anything moved.
-    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
-        loop {
-            let now = Instant::now();
-            let mut progress = self.poll_commands(cx, now);
-            progress |= self.poll_read(cx, now);
-            progress |= self.drain(now);
-            // Yield while yielding grows the batch (a few times at most).
-            let fresh = self.wpos == 0 && !self.wbuf.is_empty();
-            let grew = self.yields == 0
-                || (self.wbuf.len() > self.wlen_at_yield && self.wbuf.len() < BATCH_TARGET);
-            if fresh && grew && self.yields < MAX_YIELDS && !self.endpoint.is_closed() {
-                self.yields += 1;
-                self.wlen_at_yield = self.wbuf.len();
-                return Poll::Ready(Step::Yield);
-            }
-            progress |= self.poll_write(cx);
-            if self.endpoint.is_closed() && self.wpos == self.wbuf.len() {
-                if self.drain(now) {
-                    continue; // output held back by WRITE_LIMIT
-                }
-                return Poll::Ready(Step::Done);
-            }
-            let deadline = match self.linger {
-                Some(t) => Some(t),
-                None => self.endpoint.poll_timeout(),
-            };
-            if let Some(at) = deadline {
-                // Re-arm only for an earlier deadline: deadlines mostly move
-                // later (responses arrive), and an early wake-up is a no-op.
-                if self.timer_at.is_none_or(|armed| at < armed) {
-                    self.timer.set_at(at);
-                    self.timer_at = Some(at);
-                }
-                if Pin::new(&mut self.timer).poll(cx).is_ready() {
-                    self.timer_at = None;
-                    let now = Instant::now();
-                    match self.linger {
-                        Some(linger) if now >= linger => return Poll::Ready(Step::Done),
-                        Some(_) => {}
-                        None => self.endpoint.handle_timeout(now),
-                    }
-                    progress = true;
-                }
-            }
-            if !progress {
-                return Poll::Pending;
-            }
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::PeerViolation(v) => tracing::warn!(%v, "peer violation"),
+            event => tracing::debug!(?event, "session event"),
         }
     }
 
-    fn poll_commands(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        let mut progress = self.endpoint.flush(now);
-        while self.control_open {
-            match self.control.as_mut().poll_next(cx) {
-                Poll::Ready(Some(c)) => self.on_control(now, c),
-                Poll::Ready(None) => self.control_open = false,
-                Poll::Pending => break,
-            }
-            progress = true;
-        }
-        // Pull requests only while the window has room: the rest wait in the
-        // bounded channel, and their senders with them.
-        while self.requests_open && self.endpoint.wants_requests() {
-            match self.requests.as_mut().poll_next(cx) {
-                // The caller gave up before it was sent.
-                Poll::Ready(Some(req)) if req.reply.is_canceled() => {}
-                Poll::Ready(Some(req)) => self.endpoint.request(now, req.body, req.reply),
-                Poll::Ready(None) => self.requests_open = false,
-                Poll::Pending => break,
-            }
-            progress = true;
-        }
-        if !self.requests_open && !self.control_open && !self.released {
-            // Every handle is gone: nobody can use the session any more.
-            self.released = true;
-            self.endpoint.release(now);
-            progress = true;
-        }
-        progress
-    }
-
-    fn on_control(&mut self, now: Instant, c: Control) {
-        let ep = &mut self.endpoint;
-        match c {
-            Control::Respond { seq, status, body } => {
-                if let Err(e) = ep.respond(now, seq, status, body) {
-                    tracing::debug!(%seq, error = %e, "response not sent");
-                }
-            }
-            Control::Bind { kind, bind, reply } => ep.bind(now, kind, bind, reply),
-            Control::Unbind { reply } => ep.unbind(now, reply),
-            Control::Send { body, reply } => {
-                drop(reply.send(ep.send(now, body).map_err(Error::from)))
-            }
-            Control::Release => ep.release(now),
-            Control::Stats(reply) => drop(reply.send(ep.stats())),
-            Control::Close => ep.close(now),
-        }
-    }
-
-    fn poll_read(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        let mut progress = false;
-        loop {
-            if self.rpos < self.rend {
-                let n = self
-                    .endpoint
-                    .handle_input(now, &self.rbuf[self.rpos..self.rend]);
-                self.rpos += n;
-                progress |= n > 0;
-                if self.rpos < self.rend || self.endpoint.is_closed() {
-                    return progress; // blocked: drain, answer, then offer the rest again
-                }
-            }
-            if self.eof || self.endpoint.is_input_blocked() {
-                return progress;
-            }
-            match Pin::new(&mut self.io).poll_read(cx, &mut self.rbuf) {
-                Poll::Pending => return progress,
-                Poll::Ready(Ok(n)) if n > 0 => {
-                    (self.rpos, self.rend) = (0, n);
-                }
-                Poll::Ready(result) => {
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "read failed");
-                    }
-                    self.eof = true;
-                    self.endpoint.handle_eof(now);
-                    return true;
-                }
-            }
-        }
-    }
-
-    /// Drains the session: transmit first, then outputs.
-    fn drain(&mut self, now: Instant) -> bool {
-        let mut progress = false;
-        if self.wpos == self.wbuf.len() {
-            self.wbuf.clear();
-            self.wpos = 0;
-        }
-        while self.wbuf.len() < WRITE_LIMIT {
-            match self.endpoint.poll_transmit(now, &mut self.wbuf) {
-                Some(_) => progress = true,
-                None => break,
-            }
-        }
-        progress | self.route(now)
-    }
-
-    /// Routes the endpoint's outputs; nothing here decides protocol.
-    fn route(&mut self, now: Instant) -> bool {
-        let mut progress = false;
-        while let Some(output) = self.endpoint.poll_output() {
-            progress = true;
-            match output {
-                Output::Done(reply, result) => drop(reply.send(result.map_err(Error::from))),
-                // Nobody listens any more: answered as a dropped `InboundRequest` would be.
-                Output::Incoming(item) => {
-                    if let Err(e) = self.incoming.try_send(item) {
-                        self.endpoint.answer_default(now, e.into_inner());
-                    }
-                }
-                Output::Closed(reason) => {
-                    tracing::debug!(?reason, "session closed");
-                    self.requests.close();
-                    while let Ok(req) = self.requests.try_recv() {
-                        let _ = req.reply.send(Err(Error::Closed));
-                    }
-                    self.linger = Some(now + LINGER);
-                    self.closed_tx.set(reason);
-                }
-                Output::Event(Event::PeerViolation(v)) => tracing::warn!(%v, "peer violation"),
-                Output::Event(event) => tracing::debug!(?event, "session event"),
-                _ => {}
-            }
-        }
-        progress
-    }
-
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.wpos < self.wbuf.len() {
-            match Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]) {
-                Poll::Ready(Ok(n)) if n > 0 => {
-                    self.wpos += n;
-                    self.yields = 0;
-                    self.flush = true;
-                    return true;
-                }
-                Poll::Pending => return false,
-                Poll::Ready(result) => {
-                    tracing::debug!(?result, "write failed");
-                    self.wbuf.clear();
-                    self.wpos = 0;
-                    self.endpoint.handle_eof(Instant::now());
-                    return true;
-                }
-            }
-        }
-        // TLS keeps records until flushed; plain TCP flushes at once.
-        if self.flush && Pin::new(&mut self.io).poll_flush(cx).is_ready() {
-            self.flush = false;
-        }
-        false
+    fn io_failed(&mut self, error: &io::Error) {
+        tracing::debug!(%error, "i/o failed");
     }
 }

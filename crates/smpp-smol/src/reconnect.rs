@@ -1,73 +1,22 @@
-//! A session that comes back: [`ReconnectingClient`], one bind reconnected
-//! by a supervisor task with exponential backoff and jitter.
+//! Sessions that come back: [`ReconnectingClient`] (one bind reconnected by
+//! a supervisor task with exponential backoff and jitter) and [`Pool`] (N of
+//! them, with optional flow control: [`PoolConfig`]).
 
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use async_io::Timer;
-use smpp_proto::message::ShortMessage;
+use smpp_proto::endpoint::flow::{self, Pick, RateLimiter, Throttle};
+use smpp_proto::message::{ReferenceCounter, ShortMessage};
 use smpp_proto::pdu::{Body, COctetString, Pdu, SubmitSm};
 
 use crate::client::{Inbound, InboundRequest};
 use crate::{Client, Error};
 
-/// Exponential backoff with jitter between reconnection attempts.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct Backoff {
-    /// The delay after the first failure.
-    pub initial: Duration,
-    /// The longest delay.
-    pub max: Duration,
-    /// Fraction of each delay taken off at random (0: none, 1: "full jitter"),
-    /// so that many clients do not reconnect in lockstep.
-    pub jitter: f64,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(30),
-            jitter: 0.5,
-        }
-    }
-}
-
-impl Backoff {
-    /// A backoff from `initial` doubling up to `max`, with half jitter.
-    pub fn new(initial: Duration, max: Duration) -> Backoff {
-        Backoff {
-            initial,
-            max,
-            ..Backoff::default()
-        }
-    }
-
-    /// Sets [`Backoff::jitter`] (clamped to 0..=1).
-    pub fn with_jitter(mut self, jitter: f64) -> Backoff {
-        self.jitter = jitter.clamp(0.0, 1.0);
-        self
-    }
-
-    /// The delay before attempt `attempt + 1` (0 after the first failure):
-    /// `min(initial * 2^attempt, max)`, less up to `jitter` of it.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let base = self
-            .initial
-            .saturating_mul(1 << attempt.min(20))
-            .min(self.max);
-        // A fresh RandomState is randomly keyed: enough for spreading retries.
-        let bits = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let unit = (bits >> 11) as f64 / (1u64 << 53) as f64;
-        base.mul_f64(1.0 - self.jitter.clamp(0.0, 1.0) * unit)
-    }
-}
+pub use smpp_proto::endpoint::flow::Backoff;
 
 /// What the supervisor and the handles share.
 #[derive(Debug, Default)]
@@ -147,7 +96,7 @@ impl Drop for StopOnDrop {
 /// session died is **not** retried (it may have reached the MC;
 /// resubmitting could duplicate the message): retry it yourself if
 /// duplicates are acceptable. Peer requests of every successive session
-/// arrive on one [`async_channel::Receiver`].
+/// arrive on one [`Inbound`].
 #[derive(Clone, Debug)]
 pub struct ReconnectingClient {
     shared: Arc<Shared>,
@@ -159,18 +108,32 @@ impl ReconnectingClient {
     /// Starts connecting with `connect` (for instance
     /// `move || Client::connect(addr, kind, bind.clone(), config.clone())`),
     /// and again after each session ends. Peer requests of every session
-    /// arrive on the returned receiver (up to 64 waiting; dropping it
+    /// arrive on the returned [`Inbound`] (up to 64 waiting; dropping it
     /// answers them with status 0).
     pub fn new<F, Fut>(
         connect: F,
         backoff: Backoff,
         wait: Duration,
-    ) -> (ReconnectingClient, async_channel::Receiver<InboundRequest>)
+    ) -> (ReconnectingClient, Inbound)
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = Result<(Client, Inbound), Error>> + Send + 'static,
     {
         let (sink, inbound) = async_channel::bounded(64);
+        let client = ReconnectingClient::with_sink(connect, backoff, wait, sink);
+        (client, Inbound::forwarded(inbound))
+    }
+
+    fn with_sink<F, Fut>(
+        connect: F,
+        backoff: Backoff,
+        wait: Duration,
+        sink: async_channel::Sender<InboundRequest>,
+    ) -> ReconnectingClient
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(Client, Inbound), Error>> + Send + 'static,
+    {
         let shared = Arc::new(Shared::default());
         let task =
             async_global_executor::spawn(supervise(Arc::clone(&shared), connect, backoff, sink));
@@ -178,12 +141,11 @@ impl ReconnectingClient {
             shared: Arc::clone(&shared),
             supervisor: Mutex::new(Some(task)),
         };
-        let client = ReconnectingClient {
+        ReconnectingClient {
             shared,
             guard: Arc::new(guard),
             wait,
-        };
-        (client, inbound)
+        }
     }
 
     /// The bound session now, if any.
@@ -277,5 +239,232 @@ async fn supervise<F, Fut>(
         if shared.lock().stopped {
             return;
         }
+    }
+}
+
+pub use smpp_proto::endpoint::flow::PoolConfig;
+
+/// `ESME_RTHROTTLED` or `ESME_RMSGQFUL`: not accepted, try later.
+fn is_throttle(e: &Error) -> bool {
+    matches!(e, Error::Status(s) if flow::is_throttle(*s))
+}
+
+async fn sleep_until(at: std::time::Instant) {
+    Timer::at(at).await;
+}
+
+/// N reconnecting binds used in turn: spreads requests over several
+/// sessions (and connections) to one MC. Cheap to clone. Same semantics as
+/// `smpp_tokio::Pool`.
+///
+/// # Flow control ([`PoolConfig`])
+///
+/// With [`PoolConfig::tps`] set, every request the pool sends (each part of
+/// a [`submit_message`](Pool::submit_message), each retry) first waits for a
+/// token of one bucket shared by the whole pool, handed out in call order.
+///
+/// When a request through a member is answered `ESME_RTHROTTLED` or
+/// `ESME_RMSGQFUL`, that member is paused (no new request goes through it
+/// for [`PoolConfig::throttle_pause`], doubling on repeats) and the request
+/// is sent again, through the next unpaused member, up to
+/// [`PoolConfig::max_throttle_retries`] times; then the call returns
+/// [`Error::Status`] with that status. Other errors are never retried (see
+/// [`ReconnectingClient`]).
+///
+/// # Order
+///
+/// A caller that awaits each call before making the next has its requests
+/// sent (and accepted) in that order; concurrent calls may go through
+/// different sessions, and no order among them is guaranteed.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    members: Arc<[ReconnectingClient]>,
+    throttles: Arc<[Throttle]>,
+    next: Arc<AtomicUsize>,
+    config: Arc<PoolConfig>,
+    limiter: Option<Arc<RateLimiter>>,
+    refs: Arc<Mutex<ReferenceCounter>>,
+}
+
+impl Pool {
+    /// Starts `size` (at least 1) [`ReconnectingClient`]s made with
+    /// `connect`; their peer requests all arrive on the one [`Inbound`].
+    /// Flow control is [`PoolConfig::default`] (no rate limit).
+    pub fn new<F, Fut>(size: usize, connect: F, backoff: Backoff, wait: Duration) -> (Pool, Inbound)
+    where
+        F: FnMut() -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = Result<(Client, Inbound), Error>> + Send + 'static,
+    {
+        Pool::with_config(size, connect, backoff, wait, PoolConfig::default())
+    }
+
+    /// [`Pool::new`] with the flow control of `config`.
+    pub fn with_config<F, Fut>(
+        size: usize,
+        connect: F,
+        backoff: Backoff,
+        wait: Duration,
+        config: PoolConfig,
+    ) -> (Pool, Inbound)
+    where
+        F: FnMut() -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = Result<(Client, Inbound), Error>> + Send + 'static,
+    {
+        let (sink, inbound) = async_channel::bounded(64);
+        let size = size.max(1);
+        let members = (0..size)
+            .map(|_| {
+                let (connect, backoff) = (connect.clone(), backoff.clone());
+                ReconnectingClient::with_sink(connect, backoff, wait, sink.clone())
+            })
+            .collect();
+        let throttles = (0..size).map(|_| Throttle::default()).collect();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as u16);
+        let pool = Pool {
+            members,
+            throttles,
+            next: Arc::new(AtomicUsize::new(0)),
+            limiter: config.limiter().map(Arc::new),
+            config: Arc::new(config),
+            refs: Arc::new(Mutex::new(ReferenceCounter::new(seed))),
+        };
+        (pool, Inbound::forwarded(inbound))
+    }
+
+    /// The pool's flow control.
+    pub fn config(&self) -> &PoolConfig {
+        &self.config
+    }
+
+    /// How many members are bound now.
+    pub fn bound(&self) -> usize {
+        self.members.iter().filter(|m| m.is_connected()).count()
+    }
+
+    /// How many members are paused now after a throttled answer.
+    pub fn paused(&self) -> usize {
+        let now = std::time::Instant::now();
+        let paused = self
+            .throttles
+            .iter()
+            .filter(|t| t.paused_until(now).is_some());
+        paused.count()
+    }
+
+    /// The next bound, unpaused member in turn; waits for a pause to end
+    /// when every bound member is paused, and (like
+    /// [`ReconnectingClient::client`]) when none is bound.
+    pub async fn client(&self) -> Result<Client, Error> {
+        self.pick().await.map(|(_, client)| client)
+    }
+
+    async fn pick(&self) -> Result<(usize, Client), Error> {
+        loop {
+            let start = self.next.fetch_add(1, Ordering::Relaxed);
+            let now = std::time::Instant::now();
+            let bound = |i: usize| self.members[i].is_connected();
+            match flow::pick(start, &self.throttles, now, bound) {
+                Pick::Member(i) => match self.members[i].current() {
+                    Some(client) => return Ok((i, client)),
+                    None => continue, // it just went away
+                },
+                Pick::WaitUntil(t) => sleep_until(t).await,
+                Pick::WaitBound(i) => drop(self.members[i].client().await?),
+            }
+        }
+    }
+
+    /// Member `i` once bound and unpaused (for requests pinned to one member).
+    async fn pick_pinned(&self, i: usize) -> Result<Client, Error> {
+        loop {
+            if let Some(t) = self.throttles[i].paused_until(std::time::Instant::now()) {
+                sleep_until(t).await;
+            }
+            let client = self.members[i].client().await?;
+            if self.throttles[i]
+                .paused_until(std::time::Instant::now())
+                .is_none()
+            {
+                return Ok(client);
+            }
+        }
+    }
+
+    /// Sends with `op` under the pool's flow control: a token, an unpaused
+    /// member (member `pinned` only, if given), retries on throttling.
+    async fn send<T, F, Fut>(&self, pinned: Option<usize>, op: F) -> Result<T, Error>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let mut retries = 0;
+        loop {
+            if let Some(limiter) = &self.limiter {
+                sleep_until(limiter.reserve(std::time::Instant::now())).await;
+            }
+            let (i, client) = match pinned {
+                Some(i) => (i, self.pick_pinned(i).await?),
+                None => self.pick().await?,
+            };
+            match op(client).await {
+                Ok(value) => {
+                    self.throttles[i].succeeded();
+                    return Ok(value);
+                }
+                Err(e) if is_throttle(&e) => {
+                    self.throttles[i].throttled(std::time::Instant::now(), &self.config);
+                    if retries >= self.config.max_throttle_retries {
+                        return Err(e);
+                    }
+                    retries += 1;
+                    tracing::debug!(member = i, retries, error = %e, "throttled; retrying");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// [`Client::submit`] on the next unpaused member, under the pool's flow control.
+    pub async fn submit(&self, sm: SubmitSm) -> Result<COctetString, Error> {
+        self.send(None, |client| {
+            let sm = sm.clone();
+            async move { client.submit(sm).await }
+        })
+        .await
+    }
+
+    /// [`Client::submit_message`] with all parts on one member (pipelined,
+    /// in order), each part under the pool's flow control; a throttled part
+    /// is retried on the same member once its pause ends. Fails with the
+    /// first part that fails; the others may have been accepted.
+    pub async fn submit_message(&self, message: &ShortMessage) -> Result<Vec<COctetString>, Error> {
+        let parts = {
+            let mut refs = self.refs.lock().unwrap_or_else(|e| e.into_inner());
+            message.build(&mut refs)?
+        };
+        let (member, _) = self.pick().await?;
+        let send = |sm: SubmitSm| {
+            self.send(Some(member), move |client| {
+                let sm = sm.clone();
+                async move { client.submit(sm).await }
+            })
+        };
+        futures_util::future::try_join_all(parts.into_iter().map(send)).await
+    }
+
+    /// [`Client::request`] on the next unpaused member, under the pool's flow control.
+    pub async fn request(&self, body: Body) -> Result<Pdu, Error> {
+        self.send(None, |client| {
+            let body = body.clone();
+            async move { client.request(body).await }
+        })
+        .await
+    }
+
+    /// Stops reconnecting and unbinds every member.
+    pub async fn close(&self) {
+        futures_util::future::join_all(self.members.iter().map(|m| m.close())).await;
     }
 }

@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use async_io::Timer;
 use async_net::{AsyncToSocketAddrs, TcpListener, TcpStream};
+use futures_channel::oneshot;
 use futures_lite::future::or;
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use smpp_proto::pdu::{
-    AlertNotification, Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, DeliverSm, Pdu,
-    QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm,
+    AlertNotification, Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, DeliverSm, Outbind,
+    Pdu, QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm,
     SubmitSmResp, Tlvs,
 };
 use smpp_proto::session::{BindKind, CloseReason, Role, Stats};
@@ -205,8 +206,17 @@ impl Connection {
     }
 }
 
+/// Starts an MC-initiated connection (an outbind) with the server's handler.
+type Outbinder = Box<
+    dyn Fn(TcpStream, SocketAddr, Outbind, oneshot::Sender<Result<Connection, Error>>)
+        + Send
+        + Sync,
+>;
+
 struct Shared {
     config: ServerConfig,
+    /// Set once by [`Server::bind`] (it knows the handler's type).
+    outbinder: OnceLock<Outbinder>,
     connections: Mutex<HashMap<u64, Connection>>,
     next_id: AtomicU64,
     /// Dropped (set to `None`) on shutdown, which closes `shutdown_rx`.
@@ -255,6 +265,35 @@ impl ServerHandle {
         })
     }
 
+    /// MC-initiated session: connects to an ESME's outbind listener at
+    /// `addr` and sends `outbind`; the ESME then binds (as receiver, or
+    /// transceiver) and the server's [`Handler`] authenticates it as any
+    /// other bind. Returns the connection once `outbind` is sent; it is
+    /// bound when [`Connection::bind_kind`] says so. Connecting takes at most
+    /// the session's `response_timeout`, and its `session_init_timeout`
+    /// closes it when no bind follows.
+    pub async fn outbind(
+        &self,
+        addr: impl AsyncToSocketAddrs,
+        outbind: Outbind,
+    ) -> Result<Connection, Error> {
+        if self.shared.is_shutting_down() {
+            return Err(Error::Closed);
+        }
+        let connecting = async { TcpStream::connect(addr).await.map_err(Error::Io) };
+        let limit = async {
+            Timer::after(self.shared.config.session.response_timeout).await;
+            Err(Error::Timeout)
+        };
+        let tcp = or(connecting, limit).await?;
+        tcp.set_nodelay(true)?;
+        let peer = tcp.peer_addr()?;
+        let start = self.shared.outbinder.get().ok_or(Error::Closed)?;
+        let (tx, rx) = oneshot::channel();
+        start(tcp, peer, outbind, tx);
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
     /// Stops accepting, unbinds every connection (closing those not bound),
     /// and lets [`Server::run`] return once they are all gone.
     pub fn shutdown(&self) {
@@ -295,14 +334,25 @@ impl<H: Handler> Server<H> {
         let (tx, shutdown_rx) = async_channel::bounded(1);
         let shared = Arc::new(Shared {
             config,
+            outbinder: OnceLock::new(),
             connections: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutdown: Mutex::new(Some(tx)),
             shutdown_rx,
         });
+        let handler = Arc::new(handler);
+        let (weak, h) = (Arc::downgrade(&shared), handler.clone());
+        let start: Outbinder = Box::new(move |tcp, peer, outbind, tx| {
+            if let Some(shared) = weak.upgrade() {
+                let stream = async move { Ok(tcp) };
+                let serving = serve(h.clone(), shared, stream, peer, Some((outbind, tx)));
+                async_global_executor::spawn(serving).detach();
+            }
+        });
+        let _ = shared.outbinder.set(start);
         Ok(Server {
             listener,
-            handler: Arc::new(handler),
+            handler,
             shared,
         })
     }
@@ -376,7 +426,13 @@ impl<H: Handler> Server<H> {
             }
             let _ = tcp.set_nodelay(true);
             let stream = wrap(tcp);
-            let serving = serve(self.handler.clone(), self.shared.clone(), stream, peer);
+            let serving = serve(
+                self.handler.clone(),
+                self.shared.clone(),
+                stream,
+                peer,
+                None,
+            );
             tasks.push(async_global_executor::spawn(serving));
         }
         let handle = self.handle();
@@ -389,12 +445,14 @@ impl<H: Handler> Server<H> {
     }
 }
 
-/// One connection: runs the handler for each request, answers in completion order.
+/// One connection: runs the handler for each request, answers in completion
+/// order. With `outbind`, we opened it: send `outbind` first and say how that went.
 async fn serve<H: Handler, S>(
     handler: Arc<H>,
     shared: Arc<Shared>,
     stream: impl Future<Output = io::Result<S>>,
     peer: SocketAddr,
+    outbind: Option<(Outbind, oneshot::Sender<Result<Connection, Error>>)>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -426,6 +484,17 @@ async fn serve<H: Handler, S>(
     };
     if shared.is_shutting_down() {
         conn.release();
+    }
+    if let Some((outbind, tx)) = outbind {
+        let handle = &conn.inner.handle;
+        let sent = handle
+            .send(|reply| Control::Outbind { outbind, reply })
+            .await;
+        let failed = sent.is_err();
+        let _ = tx.send(sent.map(|()| conn.clone()));
+        if failed {
+            return conn.close();
+        }
     }
     let handler = &*handler;
     let mut running = FuturesUnordered::new();

@@ -19,6 +19,15 @@
 //! exactly once, and when the connection dies every waiting call returns
 //! [`Error::Closed`] (or the session's failure).
 //!
+//! Outbind (an MC-initiated session): the MC side calls
+//! [`ServerHandle::outbind`]; the ESME side accepts with [`OutbindListener`]
+//! (or [`Client::accept_outbind`] on its own stream), checks the MC's
+//! credentials, and binds back as a receiver (or transceiver).
+//!
+//! The runtime-agnostic parts (request correlation and the window-wait
+//! queue, the poll loop, commands, flow control, [`Error`]) live in
+//! [`smpp_proto::endpoint`], shared with the smol and blocking adapters.
+//!
 //! [`ReconnectingClient`] keeps one bind up; [`Pool`] spreads requests over
 //! several, optionally under flow control ([`PoolConfig`]): a TPS limit for
 //! the whole pool, and members paused (and requests retried) when the MC
@@ -85,78 +94,11 @@ pub use client::{Client, Inbound, InboundRequest, OutbindListener};
 pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
 pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
 
-use smpp_proto::endpoint::Failure;
-use smpp_proto::message::BuildError;
-use smpp_proto::pdu::{CommandId, CommandStatus, DecodeError};
-use smpp_proto::session::{RequestError, SendError};
+pub use smpp_proto::endpoint::Error;
 
-/// Why a call failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Connecting failed (or another I/O error outside a session).
-    #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
-    /// The peer answered with this error status (a rejected bind, a refused submit...).
-    #[error("peer answered with status {0}")]
-    Status(CommandStatus),
-    /// No response within the session's `response_timeout`.
-    #[error("no response in time")]
-    Timeout,
-    /// The peer answered with `generic_nack` and this status.
-    #[error("generic_nack: {0}")]
-    GenericNack(CommandStatus),
-    /// The peer's response could not be decoded.
-    #[error("malformed response: {0}")]
-    MalformedResponse(DecodeError),
-    /// The session is closed, or closed before the response arrived.
-    #[error("session closed")]
-    Closed,
-    /// The session refused the command at once (wrong state, wrong command,
-    /// a field that does not encode...). Nothing was sent.
-    #[error("refused: {0}")]
-    Refused(SendError<()>),
-    /// The response was not of the expected kind.
-    #[error("unexpected response {0}")]
-    UnexpectedResponse(CommandId),
-    /// No bound session was available in time ([`ReconnectingClient`], [`Pool`]).
-    #[error("not connected")]
-    NotConnected,
-    /// The MC's `outbind` was refused by the check given to
-    /// [`Client::accept_outbind`]; the connection was closed.
-    #[error("outbind refused")]
-    OutbindRefused,
-    /// A [`ShortMessage`](smpp_proto::message::ShortMessage) could not be built into PDUs.
-    #[error("cannot build the message: {0}")]
-    Build(#[from] BuildError),
-}
-
-impl From<Failure> for Error {
-    fn from(e: Failure) -> Error {
-        match e {
-            Failure::Request(e) => e.into(),
-            Failure::Refused(e) => Error::Refused(e),
-            _ => Error::Closed,
-        }
-    }
-}
-
-impl From<RequestError> for Error {
-    fn from(e: RequestError) -> Error {
-        match e {
-            RequestError::Timeout => Error::Timeout,
-            RequestError::GenericNack(status) => Error::GenericNack(status),
-            RequestError::MalformedResponse(e) => Error::MalformedResponse(e),
-            _ => Error::Closed,
-        }
-    }
-}
+use smpp_proto::pdu::Pdu;
 
 /// `Ok(pdu)` when its status is 0, [`Error::Status`] otherwise.
-fn check_status(pdu: smpp_proto::pdu::Pdu) -> Result<smpp_proto::pdu::Pdu, Error> {
-    if pdu.command_status.is_ok() {
-        Ok(pdu)
-    } else {
-        Err(Error::Status(pdu.command_status))
-    }
+fn check_status(pdu: Pdu) -> Result<Pdu, Error> {
+    Error::check_status(pdu)
 }

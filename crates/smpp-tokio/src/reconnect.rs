@@ -3,13 +3,13 @@
 //! optional flow control: [`PoolConfig`]).
 
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use smpp_proto::endpoint::flow::{self, Pick, RateLimiter, Throttle};
 use smpp_proto::message::{ReferenceCounter, ShortMessage};
-use smpp_proto::pdu::{Body, COctetString, CommandStatus, Pdu, SubmitSm};
+use smpp_proto::pdu::{Body, COctetString, Pdu, SubmitSm};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -17,60 +17,7 @@ use tokio::time::Instant;
 use crate::client::{Inbound, InboundRequest};
 use crate::{Client, Error};
 
-/// Exponential backoff with jitter between reconnection attempts.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct Backoff {
-    /// The delay after the first failure.
-    pub initial: Duration,
-    /// The longest delay.
-    pub max: Duration,
-    /// Fraction of each delay taken off at random (0: none, 1: "full jitter"),
-    /// so that many clients do not reconnect in lockstep.
-    pub jitter: f64,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(30),
-            jitter: 0.5,
-        }
-    }
-}
-
-impl Backoff {
-    /// A backoff from `initial` doubling up to `max`, with half jitter.
-    pub fn new(initial: Duration, max: Duration) -> Backoff {
-        Backoff {
-            initial,
-            max,
-            ..Backoff::default()
-        }
-    }
-
-    /// Sets [`Backoff::jitter`] (clamped to 0..=1).
-    pub fn with_jitter(mut self, jitter: f64) -> Backoff {
-        self.jitter = jitter.clamp(0.0, 1.0);
-        self
-    }
-
-    /// The delay before attempt `attempt + 1` (0 after the first failure):
-    /// `min(initial * 2^attempt, max)`, less up to `jitter` of it.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let base = self
-            .initial
-            .saturating_mul(1 << attempt.min(20))
-            .min(self.max);
-        // A fresh RandomState is randomly keyed: enough for spreading retries.
-        let bits = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let unit = (bits >> 11) as f64 / (1u64 << 53) as f64;
-        base.mul_f64(1.0 - self.jitter.clamp(0.0, 1.0) * unit)
-    }
-}
+pub use smpp_proto::endpoint::flow::Backoff;
 
 /// A [`Client`] that reconnects (with [`Backoff`]) whenever its session
 /// ends, until closed or dropped. Cheap to clone.
@@ -195,158 +142,11 @@ impl ReconnectingClient {
     }
 }
 
-/// Flow control for a [`Pool`]: an optional rate limit for the whole pool,
-/// and what to do when the MC answers `ESME_RTHROTTLED` or `ESME_RMSGQFUL`.
-///
-/// The default has no rate limit, pauses a throttled member for 1 s
-/// (doubling up to 30 s on repeats) and retries a throttled request up to 3
-/// times.
-///
-/// ```
-/// use std::time::Duration;
-/// use smpp_tokio::PoolConfig;
-///
-/// let config = PoolConfig::default()
-///     .with_tps(100, 10) // 100 requests per second, bursts of up to 10
-///     .with_throttle_pause(Duration::from_millis(500), Duration::from_secs(10))
-///     .with_max_throttle_retries(5);
-/// assert_eq!(config.tps, Some(100));
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct PoolConfig {
-    /// The most requests per second the whole pool sends (every attempt,
-    /// retries included, takes a token); `None`: no limit. `Some(0)` is
-    /// taken as 1.
-    pub tps: Option<u32>,
-    /// How many requests may go at once after a quiet spell (the token
-    /// bucket's size); at least 1.
-    pub burst: u32,
-    /// How long a member that got `ESME_RTHROTTLED` or `ESME_RMSGQFUL`
-    /// sends nothing new. Doubles with each throttled answer in a row from
-    /// that member, up to [`max_throttle_pause`](PoolConfig::max_throttle_pause);
-    /// back to this after a success through it.
-    pub throttle_pause: Duration,
-    /// The longest pause of a throttled member.
-    pub max_throttle_pause: Duration,
-    /// How many times a throttled request is sent again before its
-    /// [`Error::Status`] is returned (0: never retried).
-    pub max_throttle_retries: u32,
-}
+pub use smpp_proto::endpoint::flow::PoolConfig;
 
-impl Default for PoolConfig {
-    fn default() -> Self {
-        PoolConfig {
-            tps: None,
-            burst: 1,
-            throttle_pause: Duration::from_secs(1),
-            max_throttle_pause: Duration::from_secs(30),
-            max_throttle_retries: 3,
-        }
-    }
-}
-
-impl PoolConfig {
-    /// Limits the pool to `tps` requests per second, `burst` (at least 1) at once.
-    pub fn with_tps(mut self, tps: u32, burst: u32) -> PoolConfig {
-        self.tps = Some(tps);
-        self.burst = burst.max(1);
-        self
-    }
-
-    /// Sets [`throttle_pause`](PoolConfig::throttle_pause) and
-    /// [`max_throttle_pause`](PoolConfig::max_throttle_pause).
-    pub fn with_throttle_pause(mut self, pause: Duration, max: Duration) -> PoolConfig {
-        self.throttle_pause = pause;
-        self.max_throttle_pause = max;
-        self
-    }
-
-    /// Sets [`max_throttle_retries`](PoolConfig::max_throttle_retries).
-    pub fn with_max_throttle_retries(mut self, retries: u32) -> PoolConfig {
-        self.max_throttle_retries = retries;
-        self
-    }
-
-    /// The pause after `strikes` (at least 1) throttled answers in a row.
-    fn pause(&self, strikes: u32) -> Duration {
-        let doubling = strikes.saturating_sub(1).min(20);
-        self.throttle_pause
-            .saturating_mul(1 << doubling)
-            .min(self.max_throttle_pause.max(self.throttle_pause))
-    }
-}
-
-/// A token bucket kept as a "theoretical arrival time" (GCRA): each
-/// [`acquire`](RateLimiter::acquire) reserves the next send time under a
-/// lock, then sleeps until it. Reservations are handed out in call order.
-#[derive(Debug)]
-struct RateLimiter {
-    interval: Duration,
-    /// How far ahead of `interval` spacing a send may go: `(burst - 1) * interval`.
-    tolerance: Duration,
-    next: Mutex<Option<Instant>>,
-}
-
-impl RateLimiter {
-    fn new(tps: u32, burst: u32) -> RateLimiter {
-        let interval = Duration::from_secs(1) / tps.max(1);
-        RateLimiter {
-            interval,
-            tolerance: interval.saturating_mul(burst.max(1) - 1),
-            next: Mutex::new(None),
-        }
-    }
-
-    async fn acquire(&self) {
-        let at = {
-            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            let tat = next.map_or(now, |t| t.max(now));
-            let at = tat.checked_sub(self.tolerance).map_or(now, |t| t.max(now));
-            *next = Some(tat + self.interval);
-            at
-        };
-        tokio::time::sleep_until(at).await;
-    }
-}
-
-/// A member's throttle state.
-#[derive(Debug, Default)]
-struct Throttle {
-    /// Sends nothing new before this.
-    paused_until: Mutex<Option<Instant>>,
-    /// Throttled answers in a row.
-    strikes: AtomicU32,
-}
-
-impl Throttle {
-    fn paused_until(&self) -> Option<Instant> {
-        let until = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        until.filter(|&t| t > Instant::now())
-    }
-
-    fn throttled(&self, config: &PoolConfig) {
-        let strikes = self
-            .strikes
-            .fetch_add(1, Ordering::Relaxed)
-            .saturating_add(1);
-        let until = Instant::now() + config.pause(strikes);
-        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        *paused = Some(paused.map_or(until, |t| t.max(until)));
-    }
-
-    fn succeeded(&self) {
-        self.strikes.store(0, Ordering::Relaxed);
-    }
-}
-
-/// The statuses that mean "not now, try later": the request was not accepted.
+/// `ESME_RTHROTTLED` or `ESME_RMSGQFUL`: not accepted, try later.
 fn is_throttle(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Status(s) if *s == CommandStatus::THROTTLED || *s == CommandStatus::MESSAGE_QUEUE_FULL
-    )
+    matches!(e, Error::Status(s) if flow::is_throttle(*s))
 }
 
 /// N reconnecting binds used in turn: spreads requests over several
@@ -420,9 +220,7 @@ impl Pool {
             })
             .collect();
         let throttles = (0..size).map(|_| Throttle::default()).collect();
-        let limiter = config
-            .tps
-            .map(|tps| Arc::new(RateLimiter::new(tps, config.burst)));
+        let limiter = config.limiter().map(Arc::new);
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos() as u16);
@@ -454,7 +252,7 @@ impl Pool {
     pub fn paused(&self) -> usize {
         self.throttles
             .iter()
-            .filter(|t| t.paused_until().is_some())
+            .filter(|t| t.paused_until(std::time::Instant::now()).is_some())
             .count()
     }
 
@@ -466,25 +264,17 @@ impl Pool {
     }
 
     async fn pick(&self) -> Result<(usize, Client), Error> {
-        let n = self.members.len();
         loop {
             let start = self.next.fetch_add(1, Ordering::Relaxed);
-            let mut earliest: Option<Instant> = None;
-            for i in (0..n).map(|i| (start + i) % n) {
-                let Some(client) = self.members[i].current() else {
-                    continue;
-                };
-                match self.throttles[i].paused_until() {
-                    None => return Ok((i, client)),
-                    Some(t) => earliest = Some(earliest.map_or(t, |e| e.min(t))),
-                }
-            }
-            match earliest {
-                Some(t) => tokio::time::sleep_until(t).await,
-                None => {
-                    let i = start % n;
-                    self.members[i].client().await?;
-                }
+            let now = std::time::Instant::now();
+            let bound = |i: usize| self.members[i].current().is_some();
+            match flow::pick(start, &self.throttles, now, bound) {
+                Pick::Member(i) => match self.members[i].current() {
+                    Some(client) => return Ok((i, client)),
+                    None => continue, // it just went away
+                },
+                Pick::WaitUntil(t) => tokio::time::sleep_until(Instant::from_std(t)).await,
+                Pick::WaitBound(i) => drop(self.members[i].client().await?),
             }
         }
     }
@@ -492,11 +282,15 @@ impl Pool {
     /// Member `i` once bound and unpaused (for requests pinned to one member).
     async fn pick_pinned(&self, i: usize) -> Result<Client, Error> {
         loop {
-            if let Some(t) = self.throttles[i].paused_until() {
-                tokio::time::sleep_until(t).await;
+            let now = std::time::Instant::now();
+            if let Some(t) = self.throttles[i].paused_until(now) {
+                tokio::time::sleep_until(Instant::from_std(t)).await;
             }
             let client = self.members[i].client().await?;
-            if self.throttles[i].paused_until().is_none() {
+            if self.throttles[i]
+                .paused_until(std::time::Instant::now())
+                .is_none()
+            {
                 return Ok(client);
             }
         }
@@ -512,7 +306,8 @@ impl Pool {
         let mut retries = 0;
         loop {
             if let Some(limiter) = &self.limiter {
-                limiter.acquire().await;
+                let at = limiter.reserve(std::time::Instant::now());
+                tokio::time::sleep_until(Instant::from_std(at)).await;
             }
             let (i, client) = match pinned {
                 Some(i) => (i, self.pick_pinned(i).await?),
@@ -524,7 +319,7 @@ impl Pool {
                     return Ok(value);
                 }
                 Err(e) if is_throttle(&e) => {
-                    self.throttles[i].throttled(&self.config);
+                    self.throttles[i].throttled(std::time::Instant::now(), &self.config);
                     if retries >= self.config.max_throttle_retries {
                         return Err(e);
                     }
@@ -576,38 +371,5 @@ impl Pool {
     /// Stops reconnecting and unbinds every member.
     pub async fn close(&self) {
         futures_util::future::join_all(self.members.iter().map(|m| m.close())).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pause_doubles_up_to_the_cap() {
-        let config = PoolConfig::default()
-            .with_throttle_pause(Duration::from_millis(100), Duration::from_millis(350));
-        assert_eq!(config.pause(1), Duration::from_millis(100));
-        assert_eq!(config.pause(2), Duration::from_millis(200));
-        assert_eq!(config.pause(3), Duration::from_millis(350));
-        assert_eq!(config.pause(99), Duration::from_millis(350));
-    }
-
-    #[tokio::test]
-    async fn rate_limiter_spaces_after_the_burst() {
-        let limiter = RateLimiter::new(100, 3);
-        let start = Instant::now();
-        for _ in 0..3 {
-            limiter.acquire().await;
-        }
-        let burst = start.elapsed();
-        for _ in 0..5 {
-            limiter.acquire().await;
-        }
-        // 8 tokens at 100/s, 3 at once: the 8th at 50 ms.
-        let all = start.elapsed();
-        assert!(burst < Duration::from_millis(30), "burst took {burst:?}");
-        assert!(all >= Duration::from_millis(45), "8 tokens took {all:?}");
-        assert!(all < Duration::from_secs(2), "8 tokens took {all:?}");
     }
 }

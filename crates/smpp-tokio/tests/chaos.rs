@@ -55,7 +55,7 @@ fn submit() -> SubmitSm {
 }
 
 async fn settle<F: Fn() -> bool>(what: &str, ok: F) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !ok() {
         assert!(Instant::now() < deadline, "{what} did not settle");
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -10,6 +10,7 @@ use smpp_proto::pdu::{Bind, CommandStatus, SubmitSm, SubmitSmResp};
 use smpp_proto::session::{BindKind, SessionConfig};
 use smpp_tokio::{
     Backoff, Client, Connection, Error, Handler, Inbound, Pool, PoolConfig, Server, ServerConfig,
+    ServerHandle,
 };
 use tokio::time::timeout;
 
@@ -57,10 +58,22 @@ type Connecting =
 
 /// Starts `smsc` and a pool of `size` binds to it.
 async fn pool(smsc: Smsc, size: usize, config: PoolConfig) -> Pool {
+    let backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(100));
+    pool_with(smsc, size, config, backoff).await.0
+}
+
+/// [`pool`] with its backoff, and the server's handle.
+async fn pool_with(
+    smsc: Smsc,
+    size: usize,
+    config: PoolConfig,
+    backoff: Backoff,
+) -> (Pool, ServerHandle) {
     let server = Server::bind("127.0.0.1:0", smsc, ServerConfig::default())
         .await
         .unwrap();
     let addr = server.local_addr().unwrap();
+    let handle = server.handle();
     tokio::spawn(server.run());
     let connect = move || -> Connecting {
         let bind = Bind {
@@ -76,7 +89,6 @@ async fn pool(smsc: Smsc, size: usize, config: PoolConfig) -> Pool {
             SessionConfig::default(),
         ))
     };
-    let backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(100));
     let (pool, _inbound) = Pool::with_config(size, connect, backoff, LIMIT, config);
     timeout(LIMIT, async {
         while pool.bound() < size {
@@ -85,7 +97,7 @@ async fn pool(smsc: Smsc, size: usize, config: PoolConfig) -> Pool {
     })
     .await
     .expect("all members bound");
-    pool
+    (pool, handle)
 }
 
 fn submit(i: usize) -> SubmitSm {
@@ -237,5 +249,44 @@ async fn message_parts_stay_on_one_member_through_throttling() {
         accepted_on.iter().all(|&c| c == accepted_on[0]),
         "{accepted_on:?}"
     );
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn a_dropped_bind_comes_back_while_the_others_carry_on() {
+    // A reconnection comes 300 ms after the drop: time to show the others carry on.
+    let backoff = Backoff::new(Duration::from_millis(300), Duration::from_millis(300));
+    let config = PoolConfig::default();
+    let (pool, server) = pool_with(Smsc::default(), 3, config, backoff.with_jitter(0.0)).await;
+    let victim = server.connections().remove(0);
+    victim.close();
+    timeout(LIMIT, async {
+        while pool.bound() == 3 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the pool sees the drop");
+    // The others carry on (no call waits for the dropped one).
+    let started = Instant::now();
+    let results = timeout(
+        LIMIT,
+        futures_util::future::join_all((0..60).map(|i| pool.submit(submit(i)))),
+    )
+    .await
+    .expect("in time");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "waited for the dropped bind"
+    );
+    timeout(LIMIT, async {
+        while pool.bound() < 3 || server.connections().len() < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("rebound");
+    assert!(server.connections().iter().all(|c| c.id() != victim.id()));
     pool.close().await;
 }

@@ -456,7 +456,10 @@ impl Smsc {
         receipt.submit_date = Some(receipt_date(record.submit_ms));
         receipt.done_date = Some(receipt_date(done));
         receipt.error = Some(format!("{error:03}"));
-        receipt.text = Some(original.chars().take(20).collect());
+        // The receipt goes out with data_coding 0: keep its text to the
+        // characters that read the same in ASCII and in GSM 03.38 (receivers
+        // decode it either way), others become '?'.
+        receipt.text = Some(original.chars().take(20).map(receipt_safe).collect());
         let mut out = Tlvs::new();
         let _ = out.set_text(TlvTag::RECEIPTED_MESSAGE_ID, message_id.as_bytes());
         out.set_u8(TlvTag::MESSAGE_STATE, state.to_u8());
@@ -478,5 +481,15 @@ impl Smsc {
             tlvs: out,
             ..Default::default()
         }
+    }
+}
+
+/// `c` when it has the same code in ASCII and in the GSM 03.38 default
+/// alphabet, else `?`.
+fn receipt_safe(c: char) -> char {
+    if c.is_ascii_alphanumeric() || " !\"#%&'()*+,-./:;<=>?".contains(c) {
+        c
+    } else {
+        '?'
     }
 }

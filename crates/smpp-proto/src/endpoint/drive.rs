@@ -1,0 +1,560 @@
+//! The poll loop of an async connection task, shared by the async runtime
+//! adapters: still no runtime, no clock and no sockets of its own. The
+//! adapter supplies them through two small traits, [`Transport`] (the byte
+//! stream) and [`Runtime`] (clock, one timer, the handles' channels), and
+//! polls [`Driver::poll_drive`] from its task.
+//!
+//! Each wake-up: the handles' commands and the requests that fit the
+//! window, input into the session, the session's output into one buffer
+//! (bounded), outputs routed, one write, one timer at the session's next
+//! deadline; repeated while anything moved. Before a write the driver asks
+//! its task to yield while that grows the batch ([`Step::Yield`]).
+
+use std::io;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::{Command, Endpoint, Failure, Immediate, Incoming, Output};
+use crate::pdu::{Body, Pdu};
+use crate::session::{CloseReason, Event, Role, SessionConfig};
+
+/// Read chunk; several PDUs per read under load.
+const READ_BUF: usize = 64 * 1024;
+/// Encoded output held before the driver stops draining the session (the
+/// session then refuses input and commands: backpressure, not growth).
+const WRITE_LIMIT: usize = 256 * 1024;
+/// Yields before a write while each grows the batch (callers on other
+/// threads are still adding requests), up to this many or this many octets.
+const MAX_YIELDS: u8 = 64;
+const BATCH_TARGET: usize = 64 * 1024;
+/// How long a closed session may take to flush its last PDUs.
+pub const LINGER: Duration = Duration::from_secs(2);
+
+/// The connection's byte stream, as the runtime's async I/O offers it.
+pub trait Transport {
+    /// Reads into `buf`; `Ok(0)` at the end of the stream.
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+    /// Writes some of `buf`.
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
+    /// Flushes what a layer (TLS) keeps.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+/// What the runtime adapter gives the driver: the clock, one timer, and
+/// the ends of its channels.
+pub trait Runtime {
+    /// How a request of the application ends ([`Endpoint`]'s token).
+    type Reply;
+    /// How a command that is only sent ends.
+    type Sent;
+    /// Where the session's counters go.
+    type Stats;
+
+    /// The time now.
+    fn now(&self) -> Instant;
+    /// Arms the timer at `at` (replacing the previous deadline).
+    fn reset_timer(&mut self, at: Instant);
+    /// The armed timer fired.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+    /// The next command of a handle; `Ready(None)` once every handle is gone.
+    #[allow(clippy::type_complexity)]
+    fn poll_command(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Command<Self::Reply, Self::Sent, Self::Stats>>>;
+    /// The next request of the application (only polled while the window
+    /// has room); `Ready(None)` once every handle is gone. Requests whose
+    /// caller gave up may be skipped here.
+    fn poll_request(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Body, Self::Reply)>>;
+    /// A request ended.
+    fn done(&mut self, reply: Self::Reply, result: Result<Pdu, Failure>);
+    /// A command's immediate answer.
+    fn immediate(&mut self, answer: Immediate<Self::Sent, Self::Stats>);
+    /// Hands a peer request to the application; gives it back when nobody
+    /// takes it (it is then answered as if dropped).
+    #[allow(clippy::result_large_err)] // handed back at once, not propagated
+    fn deliver(&mut self, item: Incoming) -> Result<(), Incoming>;
+    /// The session closed: refuse new requests (fail those queued) and tell
+    /// the handles why. Called again (with [`CloseReason::Local`]) by
+    /// [`Driver::finish`]: the first reason stands.
+    fn closed(&mut self, reason: CloseReason);
+    /// Something the session reported for the record (peer violations,
+    /// state changes); nothing to do. Ignored by default.
+    fn event(&mut self, event: Event) {
+        let _ = event;
+    }
+    /// Reading or writing failed: the connection is over. Ignored by default.
+    fn io_failed(&mut self, error: &io::Error) {
+        let _ = error;
+    }
+}
+
+/// Why [`Driver::poll_drive`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The session is over and its last bytes are out (or lingered too
+    /// long): shut the stream down (briefly), then [`Driver::finish`].
+    Done,
+    /// Output is ready: let the other tasks run once (a self-wake), then
+    /// poll again; their requests and answers join the batch.
+    Yield,
+}
+
+/// One connection's task state; see the [module docs](self).
+#[derive(Debug)]
+pub struct Driver<T, R: Runtime> {
+    io: T,
+    rt: R,
+    endpoint: Endpoint<R::Reply>,
+    requests_open: bool,
+    commands_open: bool,
+    /// Every handle is gone and we unbound (or closed).
+    released: bool,
+    rbuf: Box<[u8]>,
+    rpos: usize,
+    rend: usize,
+    eof: bool,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    flush: bool,
+    /// Times we yielded since the last write, and the output we had then.
+    yields: u8,
+    wlen_at_yield: usize,
+    timer_at: Option<Instant>,
+    /// Closed: the deadline for flushing the last bytes.
+    linger: Option<Instant>,
+}
+
+impl<T: Transport, R: Runtime> Driver<T, R> {
+    /// A new connection on `io`.
+    pub fn new(io: T, rt: R, role: Role, config: std::sync::Arc<SessionConfig>) -> Self {
+        let endpoint = Endpoint::new(role, config, rt.now());
+        Driver {
+            io,
+            rt,
+            endpoint,
+            requests_open: true,
+            commands_open: true,
+            released: false,
+            rbuf: vec![0; READ_BUF].into_boxed_slice(),
+            rpos: 0,
+            rend: 0,
+            eof: false,
+            wbuf: Vec::new(),
+            wpos: 0,
+            flush: false,
+            yields: 0,
+            wlen_at_yield: 0,
+            timer_at: None,
+            linger: None,
+        }
+    }
+
+    /// The byte stream (to shut it down once [`Step::Done`]).
+    pub fn io_mut(&mut self) -> &mut T {
+        &mut self.io
+    }
+
+    /// The runtime's side (its channels).
+    pub fn runtime_mut(&mut self) -> &mut R {
+        &mut self.rt
+    }
+
+    /// The connection ended: reports the close (if the session did not)
+    /// and fails whatever is still held.
+    pub fn finish(&mut self) {
+        self.rt.closed(CloseReason::Local);
+        self.endpoint.abandon();
+        let now = self.rt.now();
+        self.route(now);
+    }
+
+    /// One wake-up: commands, input, drain (transmit, then outputs), one
+    /// write, the timer; repeat while anything moved.
+    pub fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+        loop {
+            let now = self.rt.now();
+            let mut progress = self.poll_commands(cx, now);
+            progress |= self.poll_read(cx, now);
+            progress |= self.drain(now);
+            // Yield while yielding grows the batch (a few times at most).
+            let fresh = self.wpos == 0 && !self.wbuf.is_empty();
+            let grew = self.yields == 0
+                || (self.wbuf.len() > self.wlen_at_yield && self.wbuf.len() < BATCH_TARGET);
+            if fresh && grew && self.yields < MAX_YIELDS && !self.endpoint.is_closed() {
+                self.yields += 1;
+                self.wlen_at_yield = self.wbuf.len();
+                return Poll::Ready(Step::Yield);
+            }
+            progress |= self.poll_write(cx);
+            // Done once the last bytes are out and no request can arrive any
+            // more (or the linger deadline below passed).
+            if self.endpoint.is_closed() && self.wpos == self.wbuf.len() && !self.requests_open {
+                if self.drain(now) {
+                    continue; // output held back by WRITE_LIMIT
+                }
+                return Poll::Ready(Step::Done);
+            }
+            let deadline = match self.linger {
+                Some(t) => Some(t),
+                None => self.endpoint.poll_timeout(),
+            };
+            if let Some(at) = deadline {
+                // Re-arm only for an earlier deadline: deadlines mostly move
+                // later (responses arrive), and an early wake-up is a no-op.
+                if self.timer_at.is_none_or(|armed| at < armed) {
+                    self.rt.reset_timer(at);
+                    self.timer_at = Some(at);
+                }
+                if self.rt.poll_timer(cx).is_ready() {
+                    self.timer_at = None;
+                    let now = self.rt.now();
+                    match self.linger {
+                        Some(linger) if now >= linger => return Poll::Ready(Step::Done),
+                        Some(_) => {}
+                        None => self.endpoint.handle_timeout(now),
+                    }
+                    progress = true;
+                }
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn poll_commands(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let mut progress = self.endpoint.flush(now);
+        while self.commands_open {
+            match self.rt.poll_command(cx) {
+                Poll::Ready(Some(c)) => {
+                    if let Some(answer) = self.endpoint.command(now, c) {
+                        self.rt.immediate(answer);
+                    }
+                }
+                Poll::Ready(None) => self.commands_open = false,
+                Poll::Pending => break,
+            }
+            progress = true;
+        }
+        if self.endpoint.is_closed() {
+            // After the session closed, a sender may still get a request into
+            // the channel (tokio's bounded channel lets a sender that already
+            // holds a permit push after `close()`, and keeps a value pushed
+            // after the receiver is gone until every sender is gone:
+            // tokio#7714). Receive until the channel says no more can come,
+            // failing each, so no caller waits forever.
+            while self.requests_open {
+                match self.rt.poll_request(cx) {
+                    Poll::Ready(Some((_, reply))) => self.rt.done(reply, Err(Failure::Closed)),
+                    Poll::Ready(None) => self.requests_open = false,
+                    Poll::Pending => break,
+                }
+                progress = true;
+            }
+        }
+        // Pull requests only while the window has room: the rest wait in the
+        // adapter's bounded channel, and their senders with them.
+        while self.requests_open && self.endpoint.wants_requests() {
+            match self.rt.poll_request(cx) {
+                Poll::Ready(Some((body, reply))) => self.endpoint.request(now, body, reply),
+                Poll::Ready(None) => self.requests_open = false,
+                Poll::Pending => break,
+            }
+            progress = true;
+        }
+        if !self.requests_open && !self.commands_open && !self.released {
+            // Every handle is gone: nobody can use the session any more.
+            self.released = true;
+            self.endpoint.release(now);
+            progress = true;
+        }
+        progress
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let mut progress = false;
+        loop {
+            if self.rpos < self.rend {
+                let n = self
+                    .endpoint
+                    .handle_input(now, &self.rbuf[self.rpos..self.rend]);
+                self.rpos += n;
+                progress |= n > 0;
+                if self.rpos < self.rend || self.endpoint.is_closed() {
+                    return progress; // blocked: drain, answer, then offer the rest again
+                }
+            }
+            if self.eof || self.endpoint.is_input_blocked() {
+                return progress;
+            }
+            match self.io.poll_read(cx, &mut self.rbuf) {
+                Poll::Pending => return progress,
+                Poll::Ready(Ok(n)) if n > 0 => (self.rpos, self.rend) = (0, n),
+                Poll::Ready(result) => {
+                    if let Err(e) = result {
+                        self.rt.io_failed(&e);
+                    }
+                    self.eof = true;
+                    self.endpoint.handle_eof(now);
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Drains the session: transmit first, then outputs.
+    fn drain(&mut self, now: Instant) -> bool {
+        let mut progress = false;
+        if self.wpos == self.wbuf.len() {
+            self.wbuf.clear();
+            self.wpos = 0;
+        }
+        while self.wbuf.len() < WRITE_LIMIT {
+            match self.endpoint.poll_transmit(now, &mut self.wbuf) {
+                Some(_) => progress = true,
+                None => break,
+            }
+        }
+        progress | self.route(now)
+    }
+
+    /// Routes the endpoint's outputs; nothing here decides protocol.
+    fn route(&mut self, now: Instant) -> bool {
+        let mut progress = false;
+        while let Some(output) = self.endpoint.poll_output() {
+            progress = true;
+            match output {
+                Output::Done(reply, result) => self.rt.done(reply, result),
+                // Nobody listens any more: answered as a dropped request would be.
+                Output::Incoming(item) => {
+                    if let Err(item) = self.rt.deliver(item) {
+                        self.endpoint.answer_default(now, item);
+                    }
+                }
+                Output::Closed(reason) => {
+                    self.linger = Some(now + LINGER);
+                    self.rt.closed(reason);
+                }
+                Output::Event(event) => self.rt.event(event),
+            }
+        }
+        progress
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.wpos < self.wbuf.len() {
+            match self.io.poll_write(cx, &self.wbuf[self.wpos..]) {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    self.wpos += n;
+                    self.yields = 0;
+                    self.flush = true;
+                    return true;
+                }
+                Poll::Pending => return false,
+                Poll::Ready(result) => {
+                    if let Err(e) = result {
+                        self.rt.io_failed(&e);
+                    }
+                    self.wbuf.clear();
+                    self.wpos = 0;
+                    let now = self.rt.now();
+                    self.endpoint.handle_eof(now);
+                    return true;
+                }
+            }
+        }
+        // TLS keeps records until flushed; plain TCP flushes at once.
+        if self.flush && self.io.poll_flush(cx).is_ready() {
+            self.flush = false;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::endpoint::{bind_answer, Endpoint, Output};
+    use crate::pdu::{Bind, SubmitSm, SubmitSmResp};
+    use crate::session::BindKind;
+
+    /// Bytes to hand out (`Pending` when none; the end of the stream when
+    /// `eof`), and what was written.
+    #[derive(Default)]
+    struct Pipe {
+        inbox: Vec<u8>,
+        eof: bool,
+        written: Vec<u8>,
+    }
+
+    impl Transport for Pipe {
+        fn poll_read(&mut self, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            if self.inbox.is_empty() {
+                return if self.eof {
+                    Poll::Ready(Ok(0))
+                } else {
+                    Poll::Pending
+                };
+            }
+            let n = buf.len().min(self.inbox.len());
+            buf[..n].copy_from_slice(&self.inbox[..n]);
+            self.inbox.drain(..n);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_write(&mut self, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            self.written.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A fixed clock, a timer that never fires, queues for channels.
+    struct Fake {
+        now: Instant,
+        commands: VecDeque<Command<u32, u32, ()>>,
+        requests: VecDeque<(Body, u32)>,
+        done: Vec<(u32, bool)>,
+        delivered: Vec<Incoming>,
+        closed: Vec<CloseReason>,
+    }
+
+    impl Runtime for Fake {
+        type Reply = u32;
+        type Sent = u32;
+        type Stats = ();
+
+        fn now(&self) -> Instant {
+            self.now
+        }
+        fn reset_timer(&mut self, _: Instant) {}
+        fn poll_timer(&mut self, _: &mut Context<'_>) -> Poll<()> {
+            Poll::Pending
+        }
+        fn poll_command(&mut self, _: &mut Context<'_>) -> Poll<Option<Command<u32, u32, ()>>> {
+            self.commands
+                .pop_front()
+                .map_or(Poll::Pending, |c| Poll::Ready(Some(c)))
+        }
+        fn poll_request(&mut self, _: &mut Context<'_>) -> Poll<Option<(Body, u32)>> {
+            match self.requests.pop_front() {
+                Some(r) => Poll::Ready(Some(r)),
+                // Like a channel closed by `closed()`: drained, then ended.
+                None if !self.closed.is_empty() => Poll::Ready(None),
+                None => Poll::Pending,
+            }
+        }
+        fn done(&mut self, reply: u32, result: Result<Pdu, Failure>) {
+            self.done.push((reply, result.is_ok()));
+        }
+        fn immediate(&mut self, _: Immediate<u32, ()>) {}
+        fn deliver(&mut self, item: Incoming) -> Result<(), Incoming> {
+            self.delivered.push(item);
+            Ok(())
+        }
+        fn closed(&mut self, reason: CloseReason) {
+            self.closed.push(reason);
+        }
+    }
+
+    /// Polls until `Pending` or `Done` (a yield is followed at once).
+    fn settle(driver: &mut Driver<Pipe, Fake>) -> Poll<Step> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for _ in 0..200 {
+            match driver.poll_drive(&mut cx) {
+                Poll::Ready(Step::Yield) => continue,
+                other => return other,
+            }
+        }
+        panic!("the driver keeps yielding");
+    }
+
+    /// The MC's side: takes the driver's output, answers binds and submits.
+    fn answer(mc: &mut Endpoint<u32>, now: Instant, driver: &mut Driver<Pipe, Fake>) {
+        let written = std::mem::take(&mut driver.io_mut().written);
+        assert_eq!(mc.handle_input(now, &written), written.len());
+        while let Some(out) = mc.poll_output() {
+            if let Output::Incoming(Incoming::Bind { seq, kind, .. }) = out {
+                let (status, body) = bind_answer(kind, Ok(()), "SMSC");
+                mc.respond(now, seq, status, body).unwrap();
+            } else if let Output::Incoming(Incoming::Request(pdu)) = out {
+                let body = Body::SubmitSmResp(SubmitSmResp::default());
+                mc.respond(now, pdu.sequence_number, CommandStatus::OK, body)
+                    .unwrap();
+            }
+        }
+        let mut out = Vec::new();
+        while mc.poll_transmit(now, &mut out).is_some() {}
+        driver.io_mut().inbox.extend_from_slice(&out);
+    }
+
+    use crate::pdu::CommandStatus;
+
+    #[test]
+    fn binds_pulls_requests_by_window_and_fails_the_rest_at_the_end() {
+        #[allow(clippy::disallowed_methods)] // a test epoch; only differences matter
+        let now = Instant::now();
+        let config = Arc::new(SessionConfig::default().with_max_in_flight(2));
+        let rt = Fake {
+            now,
+            commands: VecDeque::new(),
+            requests: VecDeque::new(),
+            done: Vec::new(),
+            delivered: Vec::new(),
+            closed: Vec::new(),
+        };
+        let mut driver = Driver::new(Pipe::default(), rt, Role::Esme, config.clone());
+        let mut mc: Endpoint<u32> = Endpoint::new(Role::Mc, config, now);
+        let bind = Bind::default();
+        let reply = 0;
+        let kind = BindKind::Transceiver;
+        let rt = driver.runtime_mut();
+        rt.commands.push_back(Command::Bind { kind, bind, reply });
+        assert_eq!(settle(&mut driver), Poll::Pending);
+        answer(&mut mc, now, &mut driver);
+        assert_eq!(settle(&mut driver), Poll::Pending);
+        assert_eq!(driver.runtime_mut().done, vec![(0, true)]);
+
+        // Five requests, a window of two: two are pulled, three wait in the channel.
+        for token in 1..=5 {
+            let sm = Body::SubmitSm(SubmitSm::default());
+            driver.runtime_mut().requests.push_back((sm, token));
+        }
+        assert_eq!(settle(&mut driver), Poll::Pending);
+        assert_eq!(driver.runtime_mut().requests.len(), 3);
+        // Answers make room for the rest.
+        for _ in 0..3 {
+            answer(&mut mc, now, &mut driver);
+            assert_eq!(settle(&mut driver), Poll::Pending);
+        }
+        let done: Vec<u32> = driver.runtime_mut().done.iter().map(|d| d.0).collect();
+        assert_eq!(done, vec![0, 1, 2, 3, 4, 5]);
+
+        // Two more go out, then the peer hangs up: both fail, the session
+        // closes, and the driver is done.
+        for token in 6..=7 {
+            let sm = Body::SubmitSm(SubmitSm::default());
+            driver.runtime_mut().requests.push_back((sm, token));
+        }
+        assert_eq!(settle(&mut driver), Poll::Pending);
+        driver.io_mut().eof = true;
+        // A request that reaches the channel as the session closes (a sender
+        // holding a permit, tokio#7714) is failed too, not left behind.
+        let sm = Body::SubmitSm(SubmitSm::default());
+        driver.runtime_mut().requests.push_back((sm, 8));
+        assert_eq!(settle(&mut driver), Poll::Ready(Step::Done));
+        driver.finish();
+        let rt = driver.runtime_mut();
+        assert_eq!(&rt.done[6..], &[(6, false), (7, false), (8, false)]);
+        let lost = CloseReason::Error(crate::session::SessionError::ConnectionLost);
+        assert_eq!(rt.closed[0], lost);
+        assert!(rt.delivered.is_empty());
+    }
+}
