@@ -195,6 +195,7 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
         "smpp-tokio Server (stand-in)"
     };
 
+    let load_before = load_average();
     let scenarios = scenarios(our_server);
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); scenarios.len()];
     for round in 1..=runs {
@@ -591,6 +592,12 @@ fn idle_rss(bins: &Bins, server: &Server, binds: usize) -> Rss {
     // Give the server time to drop the sessions before the next probe.
     std::thread::sleep(Duration::from_secs(1));
     rss
+}
+
+/// The 1-minute load average.
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next().map(str::to_owned)
 }
 
 fn vm_rss_kib(pid: u32) -> Option<u64> {

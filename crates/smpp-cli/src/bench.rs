@@ -60,7 +60,7 @@ pub struct BenchArgs {
     /// Where to connect and how to bind.
     #[command(flatten)]
     pub connect: Box<ConnectArgs>,
-    /// Binds (transceivers) to open.
+    /// Binds that submit (transceivers, or transmitters with `--bind tx-rx`).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub sessions: u64,
     /// submit_sm kept in flight per bind.
