@@ -265,6 +265,14 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
             many.as_ref()
         )
     );
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "Machine: {cores} cores; 1-minute load average {} before, {} after. Other load makes \
+         loopback figures faster and erratic (busy cores do not sleep): with a load above ~0.5 \
+         compare the ratios and CPU µs/msg, not the absolute rates.",
+        load_before.as_deref().unwrap_or("?"),
+        load_average().as_deref().unwrap_or("?")
+    );
     Ok(())
 }
 
