@@ -137,6 +137,10 @@ struct Sample {
     p50: Option<f64>,
     p99: Option<f64>,
     clean: bool,
+    /// CPU time (user + system) per accepted submit_sm, µs: client, server.
+    cpu_us: Option<(f64, f64)>,
+    /// Seconds the client measured over.
+    elapsed: f64,
 }
 
 struct Bins {
@@ -191,6 +195,7 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
         "smpp-tokio Server (stand-in)"
     };
 
+    let load_before = load_average();
     let scenarios = scenarios(our_server);
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); scenarios.len()];
     for round in 1..=runs {
@@ -201,12 +206,20 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
                 Which::Smpp34 => smpp34.port,
                 Which::Raw => raw.port,
             };
-            let sample = measure(&bins, s, port, secs, None);
+            let server_pid = match s.server {
+                Which::Ours => ours.pid(),
+                Which::Smpp34 => smpp34.pid(),
+                Which::Raw => raw.pid(),
+            };
+            let sample = measure_cpu(&bins, s, port, secs, server_pid);
             eprintln!(
-                "{:<22} {:<40} {:>10.0}/s{}",
+                "{:<22} {:<40} {:>10.0}/s  cpu µs/msg {}{}",
                 s.load,
                 s.pair,
                 sample.throughput,
+                sample
+                    .cpu_us
+                    .map_or("–".into(), |(c, s)| format!("{c:.2} + {s:.2}")),
                 if sample.clean { "" } else { "  (errors)" }
             );
             samples[i].push(sample);
@@ -251,6 +264,14 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
             &rss,
             many.as_ref()
         )
+    );
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "Machine: {cores} cores; 1-minute load average {} before, {} after. Other load makes \
+         loopback figures faster and erratic (busy cores do not sleep): with a load above ~0.5 \
+         compare the ratios and CPU µs/msg, not the absolute rates.",
+        load_before.as_deref().unwrap_or("?"),
+        load_average().as_deref().unwrap_or("?")
     );
     Ok(())
 }
@@ -359,6 +380,37 @@ fn scenarios(our_server: &str) -> Vec<Scenario> {
     v
 }
 
+/// Clock ticks per second of `/proc/*/stat` times (USER_HZ: 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// (utime + stime, cutime + cstime) of a process, in clock ticks.
+fn cpu_ticks(pid: &str) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    let field = |n: usize| rest.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    Some((field(14)? + field(15)?, field(16)? + field(17)?))
+}
+
+/// [`measure`], plus the CPU time the client and the server spent per message:
+/// a figure that other load on the machine disturbs much less than throughput.
+fn measure_cpu(bins: &Bins, s: &Scenario, port: u16, secs: f64, server: u32) -> Sample {
+    let server = server.to_string();
+    let before = (cpu_ticks("self"), cpu_ticks(&server));
+    let mut sample = measure(bins, s, port, secs, None);
+    let after = (cpu_ticks("self"), cpu_ticks(&server));
+    if let (Some((_, c0)), Some((s0, _)), Some((_, c1)), Some((s1, _))) =
+        (before.0, before.1, after.0, after.1)
+    {
+        let messages = sample.throughput * sample.elapsed;
+        if messages > 0.0 {
+            let per = |ticks: u64| ticks as f64 / TICKS_PER_SECOND * 1e6 / messages;
+            sample.cpu_us = Some((per(c1.saturating_sub(c0)), per(s1.saturating_sub(s0))));
+        }
+    }
+    sample
+}
+
 /// Runs one client once; a failure or a hang gives a zero sample.
 fn measure(bins: &Bins, s: &Scenario, port: u16, secs: f64, rate: Option<f64>) -> Sample {
     let (sessions, window, port_s) = (
@@ -426,6 +478,8 @@ fn measure(bins: &Bins, s: &Scenario, port: u16, secs: f64, rate: Option<f64>) -
         p50: json_number(&stdout, "p50"),
         p99: json_number(&stdout, "p99"),
         clean,
+        cpu_us: None,
+        elapsed: json_number(&stdout, "elapsed_s").unwrap_or(0.0),
     }
 }
 
@@ -548,6 +602,12 @@ fn idle_rss(bins: &Bins, server: &Server, binds: usize) -> Rss {
     rss
 }
 
+/// The 1-minute load average.
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next().map(str::to_owned)
+}
+
 fn vm_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -576,11 +636,14 @@ fn table(
     let _ = writeln!(
         out,
         "\nEnd-to-end over loopback: submit_sm with 160 octets of text, receipts off; \
-         median of {runs} interleaved run(s) of {secs} s each; our server: {our_server}.\n"
+         median of {runs} interleaved run(s) of {secs} s each; our server: {our_server}. \
+         CPU µs/msg: user + system time of the client process and of the server process \
+         during the run, per message (10 ms tick resolution): less disturbed by other load \
+         than throughput.\n"
     );
     out.push_str(
-        "| load | client → server | submit_sm/s | vs ceiling | vs ours | latency p50 / p99 µs | clean runs |\n\
-         |---|---|---|---|---|---|---|\n",
+        "| load | client → server | submit_sm/s | vs ceiling | vs ours | latency p50 / p99 µs | CPU µs/msg client + server | clean runs |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for (i, s) in scenarios.iter().enumerate() {
         let r = rate(i);
@@ -598,9 +661,16 @@ fn table(
             "–".into()
         };
         let clean = samples[i].iter().filter(|x| x.clean).count();
+        let cpu = if samples[i].iter().any(|x| x.cpu_us.is_some()) {
+            let c = median(&samples[i], |x| x.cpu_us.map_or(0.0, |v| v.0));
+            let v = median(&samples[i], |x| x.cpu_us.map_or(0.0, |v| v.1));
+            format!("{c:.2} + {v:.2}")
+        } else {
+            "–".into()
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {} | {} | {} | {clean}/{} |",
+            "| {} | {} | {:.0} | {} | {} | {} | {cpu} | {clean}/{} |",
             s.load,
             s.pair,
             r,
@@ -617,7 +687,7 @@ fn table(
     if let Some((rate, sample)) = paced {
         let _ = writeln!(
             out,
-            "| 1 bind, window 64, paced at half the max | smpp bench --rate {rate:.0} → {our_server} | {:.0} | – | – | {:.0} / {:.0} | {}/1 |",
+            "| 1 bind, window 64, paced at half the max | smpp bench --rate {rate:.0} → {our_server} | {:.0} | – | – | {:.0} / {:.0} | – | {}/1 |",
             sample.throughput,
             sample.p50.unwrap_or(0.0),
             sample.p99.unwrap_or(0.0),
@@ -723,6 +793,13 @@ mod tests {
         assert_eq!(json_number(j, "p99"), Some(900.0));
         assert_eq!(json_number(j, "failed"), None);
         assert_eq!(json_number(j, "nope"), None);
+    }
+
+    #[test]
+    fn cpu_ticks_of_this_process_are_readable() {
+        let (own, children) = cpu_ticks("self").expect("/proc/self/stat");
+        let _ = (own, children);
+        assert!(cpu_ticks("0").is_none());
     }
 
     #[test]

@@ -27,7 +27,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use smpp_proto::message::{MessageIdFormat, ReferenceCounter, ShortMessage};
 use smpp_proto::pdu::{CommandStatus, SubmitSm};
-use smpp_proto::session::{BindKind, SessionConfig};
+use smpp_proto::session::{BindKind, InboundOverflow, SessionConfig};
 use smpp_tokio::{Client, Error, Inbound};
 
 use crate::common::ConnectArgs;
@@ -60,7 +60,7 @@ pub struct BenchArgs {
     /// Where to connect and how to bind.
     #[command(flatten)]
     pub connect: Box<ConnectArgs>,
-    /// Binds (transceivers) to open.
+    /// Binds that submit (transceivers, or transmitters with `--bind tx-rx`).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub sessions: u64,
     /// submit_sm kept in flight per bind.
@@ -82,6 +82,15 @@ pub struct BenchArgs {
     /// Text coding.
     #[arg(long, value_enum, default_value_t = Coding::Gsm7)]
     pub coding: Coding,
+    /// Random text (256 messages prepared in advance, used in turn) instead
+    /// of one fixed text.
+    #[arg(long)]
+    pub random_text: bool,
+    /// How to bind: `trx` one transceiver per session; `tx-rx` a
+    /// transmitter per session, plus (with --receipt) a receiver per
+    /// session for the receipts.
+    #[arg(long, value_enum, default_value_t = BindMode::Trx)]
+    pub bind: BindMode,
     /// Source address.
     #[arg(long, default_value = "447700900123")]
     pub source: String,
@@ -109,6 +118,15 @@ pub struct BenchArgs {
     /// Run the same load once per window (e.g. `1,8,64,512`) and print a table.
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub sweep_window: Option<Vec<u64>>,
+}
+
+/// How `smpp bench` binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BindMode {
+    /// Transceivers.
+    Trx,
+    /// Transmitters, and receivers for receipts.
+    TxRx,
 }
 
 /// Text coding of the generated messages.
@@ -181,6 +199,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 struct Template {
     /// The parts of one message; message n is part `n % parts.len()`.
     parts: Vec<SubmitSm>,
+    /// With --random-text: more messages of random text, used in turn.
+    variants: Vec<Vec<SubmitSm>>,
     /// Where the `#` runs of the destination template are: (start, len).
     dest_digits: Vec<(usize, usize)>,
     dest: String,
@@ -188,44 +208,90 @@ struct Template {
 
 impl Template {
     fn new(args: &BenchArgs) -> anyhow::Result<Template> {
-        let text: String = match args.coding {
-            Coding::Gsm7 => ('a'..='z').cycle().take(args.text_len).collect(),
-            // Cyrillic: not in the GSM alphabet, so UCS-2 is chosen.
-            Coding::Ucs2 => ('а'..='я').cycle().take(args.text_len).collect(),
+        // Cyrillic for UCS-2: not in the GSM alphabet, so UCS-2 is chosen.
+        let alphabet: Vec<char> = match args.coding {
+            Coding::Gsm7 => ('a'..='z').chain('A'..='Z').chain('0'..='9').collect(),
+            Coding::Ucs2 => ('а'..='я').chain('А'..='Я').collect(),
         };
-        let dest_digits = digit_runs(&args.dest);
-        let mut message = ShortMessage::text(text)
-            .from(args.source.as_str())
-            .to(args.dest.replace('#', "0").as_str());
-        if args.receipt {
-            message = message.request_receipt();
-        }
-        let parts = message
-            .build(&mut ReferenceCounter::new(1))
-            .context("cannot build the message")?;
-        let expected = match args.coding {
-            Coding::Gsm7 => 0x00,
-            Coding::Ucs2 => 0x08,
-        };
-        if parts.iter().any(|p| p.data_coding != expected) {
-            anyhow::bail!("the text was not coded as {:?}", args.coding);
+        let fixed: String = alphabet.iter().cycle().take(args.text_len).collect();
+        let parts = build_parts(args, fixed)?;
+        let mut variants = Vec::new();
+        if args.random_text {
+            let mut rng = XorShift::seeded();
+            for _ in 0..RANDOM_TEXTS {
+                let text: String = (0..args.text_len)
+                    .map(|_| alphabet[rng.below(alphabet.len())])
+                    .collect();
+                variants.push(build_parts(args, text)?);
+            }
         }
         Ok(Template {
             parts,
-            dest_digits,
+            variants,
+            dest_digits: digit_runs(&args.dest),
             dest: args.dest.clone(),
         })
     }
 
     /// The submit_sm of message `n`.
     fn submit(&self, n: u64) -> SubmitSm {
-        // Lossless: `parts` has at most 255 entries.
-        let part = (n % self.parts.len() as u64) as usize;
-        let mut sm = self.parts[part].clone();
+        let parts = match self.variants.len() {
+            0 => &self.parts,
+            k => {
+                let message = n / self.parts.len() as u64;
+                &self.variants[(message % k as u64) as usize]
+            }
+        };
+        // Lossless: a message has 1 to 255 parts.
+        let part = (n % parts.len() as u64) as usize;
+        let mut sm = parts[part].clone();
         if !self.dest_digits.is_empty() {
             sm.destination_addr = fill_digits(&self.dest, &self.dest_digits, n).into();
         }
         sm
+    }
+}
+
+/// Random texts prepared with --random-text.
+const RANDOM_TEXTS: usize = 256;
+
+/// The submit_sm parts of one message of `text`.
+fn build_parts(args: &BenchArgs, text: String) -> anyhow::Result<Vec<SubmitSm>> {
+    let mut message = ShortMessage::text(text)
+        .from(args.source.as_str())
+        .to(args.dest.replace('#', "0").as_str());
+    if args.receipt {
+        message = message.request_receipt();
+    }
+    let parts = message
+        .build(&mut ReferenceCounter::new(1))
+        .context("cannot build the message")?;
+    let expected = match args.coding {
+        Coding::Gsm7 => 0x00,
+        Coding::Ucs2 => 0x08,
+    };
+    if parts.is_empty() || parts.iter().any(|p| p.data_coding != expected) {
+        anyhow::bail!("the text was not coded as {:?}", args.coding);
+    }
+    Ok(parts)
+}
+
+/// A small PRNG for random texts (quality is not a concern here).
+struct XorShift(u64);
+
+impl XorShift {
+    fn seeded() -> XorShift {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        XorShift(u64::from(nanos) | 1)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
     }
 }
 
@@ -537,14 +603,27 @@ async fn run_load(
     let config = Arc::new(
         SessionConfig::default()
             .with_max_in_flight(window_usize)
-            .with_max_inbound(window_usize.max(64))
+            // Receipts are answered at once; a burst beyond the inbound
+            // window waits in TCP (backpressure) instead of being refused.
+            .with_max_inbound(window_usize.max(256))
+            .with_inbound_overflow(InboundOverflow::Backpressure)
             .with_response_timeout(*args.response_timeout),
     );
-    let connecting = (0..args.sessions).map(|_| {
+    let (kind, receivers) = match args.bind {
+        BindMode::Trx => (BindKind::Transceiver, 0),
+        BindMode::TxRx => (
+            BindKind::Transmitter,
+            if args.receipt { args.sessions } else { 0 },
+        ),
+    };
+    let connect = |kind: BindKind| {
         let (connect, config) = (args.connect.clone(), config.clone());
-        async move { connect.connect(BindKind::Transceiver, config).await }
-    });
-    let sessions: Vec<(Client, Inbound)> = futures_join_all(connecting).await?;
+        async move { connect.connect(kind, config).await }
+    };
+    let listening: Vec<(Client, Inbound)> =
+        futures_join_all((0..receivers).map(|_| connect(BindKind::Receiver))).await?;
+    let sessions: Vec<(Client, Inbound)> =
+        futures_join_all((0..args.sessions).map(|_| connect(kind))).await?;
 
     let start = Instant::now();
     let load = Arc::new(Load {
@@ -563,6 +642,10 @@ async fn run_load(
     // One histogram per bind, shared by its slots: one per slot would
     // spread the hot path over W x 190 KiB of counters.
     let mut histograms = Vec::new();
+    for (client, inbound) in listening {
+        readers.push(tokio::spawn(read_inbound(inbound, load.clone())));
+        clients.push(client);
+    }
     for (client, inbound) in sessions {
         readers.push(tokio::spawn(read_inbound(inbound, load.clone())));
         let histogram = Arc::new(Mutex::new(new_histogram()));

@@ -126,7 +126,7 @@ fn duration_mode_stops_in_time() {
     assert!(elapsed < 5.0, "took {elapsed} s");
     let j = json(&out);
     let ok = j["ok"].as_u64().unwrap();
-    assert!((300..=501).contains(&ok), "{ok} in 500 ms at 1000/s");
+    assert!((150..=501).contains(&ok), "{ok} in 500 ms at 1000/s");
     assert_eq!(j["ok"], j["sent"]);
 }
 
@@ -214,4 +214,56 @@ fn a_runtime_of_its_own_gives_the_same_accounting() {
         assert_eq!(j["success"], true);
     }
     assert_eq!(smsc.total(), 2000);
+}
+
+#[test]
+fn transmitters_with_receivers_get_every_receipt() {
+    let smsc = TestSmsc::start(Behaviour::default());
+    let out = run_limited(
+        smsc.smpp("bench").args([
+            "--sessions",
+            "2",
+            "--bind",
+            "tx-rx",
+            "--count",
+            "400",
+            "--receipt",
+            "--wait-receipts",
+            "5s",
+            "--json",
+        ]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let j = json(&out);
+    assert_eq!(j["ok"], 400);
+    assert_eq!(j["receipts"]["received"], 400);
+    assert_eq!(j["receipts"]["missing"], 0);
+}
+
+#[test]
+fn random_text_varies_and_keeps_its_length() {
+    let smsc = TestSmsc::start(Behaviour::default());
+    let out = run_limited(
+        smsc.smpp("bench").args([
+            "--count",
+            "300",
+            "--random-text",
+            "--text-len",
+            "100",
+            "--json",
+        ]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(smsc.distinct_texts() > 200, "{}", smsc.distinct_texts());
+    let fixed = TestSmsc::start(Behaviour::default());
+    let out = run_limited(
+        fixed
+            .smpp("bench")
+            .args(["--count", "300", "--text-len", "100"]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(fixed.distinct_texts(), 1);
 }

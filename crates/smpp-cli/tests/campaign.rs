@@ -243,3 +243,57 @@ fn a_journal_of_another_list_is_refused() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("another recipients list"));
     assert_eq!(smsc.total(), 1);
 }
+
+#[test]
+fn ctrl_c_stops_cleanly_and_resume_finishes() {
+    let smsc = TestSmsc::start(Behaviour::default());
+    let dir = tempfile::tempdir().unwrap();
+    let mut list = String::from("recipient\n");
+    let n = 50;
+    for i in 0..n {
+        list.push_str(&format!("4477009{i:05}\n"));
+    }
+    let list = recipients(dir.path(), &list);
+    let out_csv = dir.path().join("report.csv");
+    let campaign = || {
+        let mut c = smsc.smpp("campaign");
+        c.arg("--recipients")
+            .arg(&list)
+            .args(["--text", "Stop and go", "--rate", "50", "--report"])
+            .arg(&out_csv);
+        c
+    };
+    let child = campaign()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while smsc.total() < 10 {
+        assert!(started.elapsed() < LIMIT, "the campaign did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let rows = report(&out_csv);
+    let states: Vec<&str> = rows.iter().map(|r| r["state"].as_str()).collect();
+    // Messages in flight were answered before it stopped: nothing unknown.
+    assert!(
+        states.iter().all(|s| *s == "accepted" || *s == "pending"),
+        "{states:?}"
+    );
+    let accepted = states.iter().filter(|s| **s == "accepted").count();
+    assert_eq!(accepted, smsc.total());
+    assert!(accepted < n, "{accepted} sent before Ctrl-C");
+
+    let out = run_limited(&mut campaign(), LIMIT);
+    assert!(out.status.success(), "{out:?}");
+    assert!(report(&out_csv).iter().all(|r| r["state"] == "accepted"));
+    assert_eq!(smsc.total(), n);
+    assert!(smsc.per_dest().values().all(|&c| c == 1));
+}

@@ -30,28 +30,52 @@ pub enum Record {
     /// The recipients file's fingerprint.
     Header(String),
     /// About to submit `row`.
-    Submitting { row: usize, at: u64 },
+    Submitting {
+        /// 0-based data row of the recipients file.
+        row: usize,
+        /// Unix milliseconds.
+        at: u64,
+    },
     /// Every part accepted, with these ids.
     Accepted {
+        /// 0-based data row.
         row: usize,
+        /// Unix milliseconds.
         at: u64,
+        /// The SMSC's message ids, one per part.
         ids: Vec<String>,
     },
     /// Refused (error status); `ids` of the parts accepted before.
     Failed {
+        /// 0-based data row.
         row: usize,
+        /// Unix milliseconds.
         at: u64,
+        /// Ids of the parts that were accepted.
         ids: Vec<String>,
+        /// The error status or reason.
         error: String,
     },
     /// Unanswered: may or may not have reached the SMSC.
-    Unknown { row: usize, at: u64, error: String },
+    Unknown {
+        /// 0-based data row.
+        row: usize,
+        /// Unix milliseconds.
+        at: u64,
+        /// Why there is no answer.
+        error: String,
+    },
     /// A receipt for part `id` of `row`.
     Receipt {
+        /// 0-based data row.
         row: usize,
+        /// Unix milliseconds.
         at: u64,
+        /// The part's message id, as the submit answer gave it.
         id: String,
+        /// The receipt's state word (`delivered`, `undeliverable`...).
         state: String,
+        /// The receipt's `err:` field.
         error: String,
     },
 }

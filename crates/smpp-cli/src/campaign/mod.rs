@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Args;
 use smpp_proto::message::{MessageIdFormat, MessageState, ReferenceCounter, ShortMessage};
-use smpp_proto::session::{BindKind, SessionConfig};
+use smpp_proto::session::{BindKind, InboundOverflow, SessionConfig};
 use smpp_tokio::{Client, Error, Inbound};
 
 use crate::common::ConnectArgs;
@@ -392,7 +392,9 @@ pub async fn run(args: CampaignArgs) -> anyhow::Result<ExitCode> {
         let config = Arc::new(
             SessionConfig::default()
                 .with_max_in_flight(window * 4)
-                .with_max_inbound(window.max(64))
+                // Receipts wait in TCP rather than being refused when they burst.
+                .with_max_inbound(window.max(256))
+                .with_inbound_overflow(InboundOverflow::Backpressure)
                 .with_response_timeout(*args.response_timeout),
         );
         let mut sessions = Vec::new();

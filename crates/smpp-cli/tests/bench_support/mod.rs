@@ -5,11 +5,11 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use smpp_proto::message::{DeliveryReceipt, MessageState};
@@ -37,12 +37,15 @@ pub struct Seen {
     pub per_dest: HashMap<String, u32>,
     /// Arrival instants of every submit_sm.
     pub times: Vec<Instant>,
+    /// Distinct short_message contents.
+    pub texts: HashSet<Vec<u8>>,
 }
 
 pub struct Smsc {
     behaviour: Behaviour,
     next_id: AtomicU64,
     pub seen: Mutex<Seen>,
+    handle: OnceLock<ServerHandle>,
 }
 
 #[derive(Clone)]
@@ -68,6 +71,7 @@ impl Handler for Shared {
             let mut seen = smsc.seen.lock().unwrap();
             *seen.per_dest.entry(dest.clone()).or_default() += 1;
             seen.times.push(Instant::now());
+            seen.texts.insert(sm.short_message.to_vec());
             seen.times.len() as u64
         };
         let b = &smsc.behaviour;
@@ -103,7 +107,19 @@ impl Handler for Shared {
                 .set_text(TlvTag::RECEIPTED_MESSAGE_ID, id.as_bytes())
                 .unwrap();
             deliver.tlvs.set_u8(TlvTag::MESSAGE_STATE, state as u8);
-            let conn = conn.clone();
+            // A transmitter cannot take it: a receiver of the same account can.
+            let conn = match conn.bind_kind() {
+                Some(BindKind::Transmitter) => conn
+                    .system_id()
+                    .and_then(|id| smsc.handle.get()?.receiver(id)),
+                _ => Some(conn.clone()),
+            };
+            let Some(conn) = conn else {
+                return Ok(SubmitSmResp {
+                    message_id: id.into(),
+                    ..Default::default()
+                });
+            };
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(2)).await;
                 let _ = conn.deliver(deliver).await;
@@ -135,6 +151,7 @@ impl TestSmsc {
             behaviour,
             next_id: AtomicU64::new(1),
             seen: Mutex::new(Seen::default()),
+            handle: OnceLock::new(),
         });
         let session = SessionConfig::default()
             .with_max_in_flight(256)
@@ -145,6 +162,7 @@ impl TestSmsc {
             .unwrap();
         let addr = server.local_addr().unwrap();
         let handle = server.handle();
+        let _ = smsc.handle.set(handle.clone());
         rt.spawn(server.run());
         TestSmsc {
             addr,
@@ -162,6 +180,11 @@ impl TestSmsc {
     /// submit_sm seen per destination.
     pub fn per_dest(&self) -> HashMap<String, u32> {
         self.smsc.seen.lock().unwrap().per_dest.clone()
+    }
+
+    /// Distinct texts seen.
+    pub fn distinct_texts(&self) -> usize {
+        self.smsc.seen.lock().unwrap().texts.len()
     }
 
     /// Arrival instants.
