@@ -235,6 +235,10 @@ fn session_config() -> SessionConfig {
         .with_response_timeout(Duration::from_secs(10))
 }
 
+/// Connections served at once (binds beyond `--max-binds-per-account` are
+/// refused per account); more are closed at accept.
+pub const MAX_CONNECTIONS: usize = 50_000;
+
 /// Starts an SMSC with no observer.
 pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     start_with(config, Arc::new(NoObserver)).await
@@ -249,8 +253,11 @@ pub async fn start_with(
 ) -> anyhow::Result<RunningServer> {
     let tls = config.tls.clone();
     let listen = config.listen.clone();
+    // Connections are cheap (tens of KiB each): the process's descriptor
+    // limit is the real bound, not this.
     let server_config = ServerConfig::default()
         .with_session(session_config())
+        .with_max_connections(MAX_CONNECTIONS)
         .with_system_id(config.system_id.clone());
     let smsc = Smsc::new(config, observer)?;
     let handler = smsc::SmscHandler(smsc.clone());
