@@ -44,16 +44,18 @@ fn civil(ms: u64) -> (i64, u8, u8, u8, u8, u8) {
     )
 }
 
-/// A receipt date (with seconds) for `ms`, UTC.
+/// A receipt date (`YYMMDDhhmm`) for `ms`, UTC.
 pub(crate) fn receipt_date(ms: u64) -> ReceiptDate {
-    let (year, month, day, hour, minute, second) = civil(ms);
+    // `YYMMDDhhmm`, as SMPP 3.4 Appendix B writes them: some receivers
+    // (aiosmpplib) refuse the 12-digit form with seconds.
+    let (year, month, day, hour, minute, _second) = civil(ms);
     ReceiptDate {
         year: u16::try_from(year).unwrap_or(2000),
         month,
         day,
         hour,
         minute,
-        second: Some(second),
+        second: None,
     }
 }
 
@@ -76,7 +78,7 @@ mod tests {
         // 2026-01-17 10:30:05.700 UTC
         let ms = 1_768_645_805_700;
         assert_eq!(smpp_time(ms), "260117103005700+");
-        assert_eq!(receipt_date(ms).to_receipt_string(), "260117103005");
+        assert_eq!(receipt_date(ms).to_receipt_string(), "2601171030");
         assert_eq!(smpp_time(0), "700101000000000+");
         // Leap day.
         assert_eq!(&smpp_time(951_782_400_000)[..6], "000229");
