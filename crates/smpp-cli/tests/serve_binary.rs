@@ -580,3 +580,46 @@ account = "esme2"
     rx2.unbind().await.unwrap();
     rx1.unbind().await.unwrap();
 }
+
+/// `--account ID:PASSWORD@CIDR`: a bind from outside the networks gets
+/// ESME_RBINDFAIL (right or wrong password alike); from inside, it binds.
+#[tokio::test]
+async fn allow_lists_refuse_binds_from_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--account",
+            "remote:s3cr@t@10.0.0.0/8",
+            "--account",
+            "local:pw@10.0.0.0/8,127.0.0.1",
+            "--account",
+            "anywhere:p@ss",
+        ],
+        dir.path(),
+    );
+    for password in ["s3cr@t", "wrong"] {
+        let refused = bind_as(serve.smpp(), BindKind::Transmitter, "remote", password).await;
+        assert!(
+            matches!(refused, Err(Error::Status(CommandStatus::BIND_FAILED))),
+            "password {password:?}: {refused:?}"
+        );
+    }
+    let (client, _inbound) = bind_as(serve.smpp(), BindKind::Transmitter, "local", "pw")
+        .await
+        .unwrap();
+    assert!(!client.submit(sm("allowed", 0)).await.unwrap().is_empty());
+    client.unbind().await.unwrap();
+    let wrong = bind_as(serve.smpp(), BindKind::Transmitter, "local", "nope").await;
+    assert!(
+        matches!(wrong, Err(Error::Status(CommandStatus::INVALID_PASSWORD))),
+        "{wrong:?}"
+    );
+    // No allow-list, and a password with '@' that is not followed by a network.
+    let (client, _inbound) = bind_as(serve.smpp(), BindKind::Transmitter, "anywhere", "p@ss")
+        .await
+        .unwrap();
+    client.unbind().await.unwrap();
+}

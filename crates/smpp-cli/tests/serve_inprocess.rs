@@ -20,12 +20,7 @@ async fn server(config: ServeConfig) -> RunningServer {
 }
 
 fn accounts(list: &[(&str, &str)]) -> Vec<Account> {
-    list.iter()
-        .map(|(id, pw)| Account {
-            system_id: (*id).into(),
-            password: (*pw).into(),
-        })
-        .collect()
+    list.iter().map(|(id, pw)| Account::new(*id, *pw)).collect()
 }
 
 async fn bind_with(

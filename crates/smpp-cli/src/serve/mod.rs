@@ -72,7 +72,9 @@ pub struct ServeOptions {
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// An account allowed to bind (repeatable; replaces the default smppclient1:password).
-    #[arg(long = "account", value_name = "SYSTEM_ID:PASSWORD")]
+    /// After the last '@', optional client networks it may bind from
+    /// (e.g. esme:secret@10.0.0.0/8,::1); a bind from elsewhere gets ESME_RBINDFAIL.
+    #[arg(long = "account", value_name = "SYSTEM_ID:PASSWORD[@CIDR,...]")]
     pub accounts: Vec<Account>,
     /// TOML file with everything the flags can say, plus routes and outcome rules (flags win).
     #[arg(long, value_name = "FILE")]

@@ -92,7 +92,8 @@ impl Window {
 struct AccountState {
     /// The system_id, shared by the account's records.
     name: Arc<str>,
-    password: Vec<u8>,
+    /// The account: password, allow-list.
+    account: super::config::Account,
     window: Window,
 }
 
@@ -287,7 +288,7 @@ impl Smsc {
                     a.system_id.clone(),
                     AccountState {
                         name: Arc::from(a.system_id.as_str()),
-                        password: a.password.as_bytes().to_vec(),
+                        account: a.clone(),
                         window: Window::default(),
                     },
                 )
@@ -706,9 +707,19 @@ impl Smsc {
             .accounts
             .get(system_id)
             .ok_or(CommandStatus::INVALID_SYSTEM_ID)?;
+        // Before the password check, so the answer says nothing about it.
+        let peer = conn.peer_addr();
+        if !account.account.allows(peer.map(|p| p.ip())) {
+            tracing::warn!(
+                system_id,
+                ?peer,
+                "bind refused: address not in the account's allow-list"
+            );
+            return Err(CommandStatus::BIND_FAILED);
+        }
         let given = bind.password.as_bytes();
-        let ok =
-            given.len() == account.password.len() && bool::from(given.ct_eq(&account.password));
+        let password = account.account.password.as_bytes();
+        let ok = given.len() == password.len() && bool::from(given.ct_eq(password));
         if !ok {
             return Err(CommandStatus::INVALID_PASSWORD);
         }
