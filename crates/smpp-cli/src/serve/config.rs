@@ -8,6 +8,8 @@
 //! max_binds_per_account = 8
 //! tps = 500                    # per account; above it: ESME_RTHROTTLED
 //!
+//! tls_only = false            # true: no plain-TCP listener, [tls] only
+//!
 //! [tls]
 //! listen = "127.0.0.1:3775"
 //! cert = "cert.pem"
@@ -294,6 +296,8 @@ pub struct ServeConfig {
     pub store: StoreConfig,
     /// TLS listener.
     pub tls: Option<TlsConfig>,
+    /// No plain-TCP listener: SMPP over TLS only (needs `tls`).
+    pub tls_only: bool,
     /// HTTP control API / metrics address.
     pub http: Option<String>,
     /// Receipts (and final states) come within `0..=dlr_delay` of the submission.
@@ -326,6 +330,7 @@ impl Default for ServeConfig {
             )],
             store: StoreConfig::Path(DEFAULT_STORE.into()),
             tls: None,
+            tls_only: false,
             http: None,
             dlr_delay: Duration::from_secs(1),
             max_binds_per_account: None,
@@ -374,6 +379,9 @@ impl ServeConfig {
         }
         if file.tls.is_some() {
             self.tls = file.tls;
+        }
+        if let Some(only) = file.tls_only {
+            self.tls_only = only;
         }
         if file.http.is_some() {
             self.http = file.http;
@@ -460,6 +468,7 @@ struct FileConfig {
     store: Option<PathBuf>,
     memory: Option<bool>,
     tls: Option<TlsConfig>,
+    tls_only: Option<bool>,
     http: Option<String>,
     dlr_delay: Option<String>,
     max_binds_per_account: Option<usize>,
@@ -520,6 +529,7 @@ mod tests {
             r##"
             listen = "127.0.0.1:0"
             memory = true
+            tls_only = true
             dlr_delay = "250ms"
             tps = 10
             [[account]]
@@ -545,6 +555,7 @@ mod tests {
         let mut config = ServeConfig::default();
         config.apply(file).unwrap();
         assert_eq!(config.store, StoreConfig::Memory);
+        assert!(config.tls_only);
         assert_eq!(config.dlr_delay, Duration::from_millis(250));
         assert_eq!(config.accounts.len(), 1);
         assert_eq!(config.rules[0].state, Some(MessageState::Undeliverable));

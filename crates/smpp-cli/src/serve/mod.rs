@@ -4,7 +4,18 @@
 //! [`RunningServer`] (its bound addresses, the [`Smsc`] for MO injection and
 //! message lookups, and a shutdown); [`run`] is the command: it prints the
 //! bound addresses, one per line (`SMPP listening on ADDR`, then `TLS
-//! listening on ADDR` when enabled), and serves until Ctrl-C / SIGTERM.
+//! listening on ADDR` when enabled; with `--tls-only` there is no plain-TCP
+//! listener and no `SMPP listening on` line), and serves until Ctrl-C /
+//! SIGTERM.
+//!
+//! # Security
+//! - Passwords are compared in constant time and never logged or printed
+//!   (except the well-known default account's).
+//! - An account may carry an allow-list of client networks
+//!   (`--account ID:PASSWORD@10.0.0.0/8,::1`, `allow = [...]` in TOML): a
+//!   bind from elsewhere gets `ESME_RBINDFAIL`, whether the password was
+//!   right or not, and is logged at warn level (system_id and peer only).
+//! - `--tls-only`: SMPP over TLS only, no plain-TCP listener.
 //!
 //! Modules: [`config`] (flags and the TOML file), [`observer`] (hooks for
 //! metrics and CDRs), `smsc` (the operations, receipts and routing), `store`
@@ -88,6 +99,9 @@ pub struct ServeOptions {
     /// Also listen for SMPP over TLS here (needs --tls-cert and --tls-key).
     #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
     pub tls_listen: Option<String>,
+    /// No plain-TCP SMPP listener: only --tls-listen (which must be configured).
+    #[arg(long)]
+    pub tls_only: bool,
     /// PEM certificate chain for --tls-listen.
     #[arg(long, value_name = "PEM")]
     pub tls_cert: Option<PathBuf>,
@@ -154,6 +168,9 @@ impl ServeOptions {
                 key: key.clone(),
             });
         }
+        if self.tls_only {
+            config.tls_only = true;
+        }
         if self.http.is_some() {
             config.http.clone_from(&self.http);
         }
@@ -178,6 +195,11 @@ impl ServeOptions {
         if config.accounts.is_empty() {
             bail!("no accounts configured");
         }
+        if config.tls_only && config.tls.is_none() {
+            bail!(
+                "--tls-only needs --tls-listen, --tls-cert and --tls-key (or [tls] in the config)"
+            );
+        }
         if config.tps == Some(0) {
             bail!("--tps must be at least 1");
         }
@@ -188,7 +210,7 @@ impl ServeOptions {
 /// A started SMSC: its addresses, its state, and how to stop it.
 #[derive(Debug)]
 pub struct RunningServer {
-    smpp_addr: SocketAddr,
+    plain_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
     smsc: Arc<Smsc>,
     handles: Vec<ServerHandle>,
@@ -197,9 +219,17 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// The SMPP (plain TCP) address it listens on.
+    /// The address SMPP clients connect to: the plain-TCP listener's, or
+    /// in TLS-only mode the TLS listener's.
     pub fn smpp_addr(&self) -> SocketAddr {
-        self.smpp_addr
+        self.plain_addr
+            .or(self.tls_addr)
+            .expect("a server listens somewhere")
+    }
+
+    /// The plain-TCP SMPP address (`None` in TLS-only mode).
+    pub fn plain_addr(&self) -> Option<SocketAddr> {
+        self.plain_addr
     }
 
     /// The TLS address, when enabled.
@@ -250,18 +280,26 @@ pub async fn start_with(
     observer: Arc<dyn Observer>,
 ) -> anyhow::Result<RunningServer> {
     let tls = config.tls.clone();
-    let listen = config.listen.clone();
+    let listen = (!config.tls_only).then(|| config.listen.clone());
+    if config.tls_only && tls.is_none() {
+        bail!("TLS-only mode needs a TLS listener (--tls-listen, --tls-cert, --tls-key)");
+    }
     let server_config = ServerConfig::default()
         .with_session(session_config())
         .with_system_id(config.system_id.clone());
     let smsc = Smsc::new(config, observer)?;
     let handler = smsc::SmscHandler(smsc.clone());
-    let server = Server::bind(&listen, handler.clone(), server_config.clone())
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let smpp_addr = server.local_addr()?;
-    let mut handles = vec![server.handle()];
-    let mut servers = vec![tokio::spawn(server.run())];
+    let mut handles = Vec::new();
+    let mut servers = Vec::new();
+    let mut plain_addr = None;
+    if let Some(listen) = listen {
+        let server = Server::bind(&listen, handler.clone(), server_config.clone())
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        plain_addr = Some(server.local_addr()?);
+        handles.push(server.handle());
+        servers.push(tokio::spawn(server.run()));
+    }
     let mut tls_addr = None;
     if let Some(tls) = tls {
         let tls_config = tls_server_config(&tls)?;
@@ -274,7 +312,7 @@ pub async fn start_with(
     }
     let timers = tokio::spawn(smsc.clone().run_timers());
     Ok(RunningServer {
-        smpp_addr,
+        plain_addr,
         tls_addr,
         smsc,
         handles,
@@ -342,7 +380,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "SMPP listening on {}", server.smpp_addr())?;
+        // Other tools parse this line: keep its wording.
+        if let Some(addr) = server.plain_addr() {
+            writeln!(out, "SMPP listening on {addr}")?;
+        }
         if let Some(addr) = server.tls_addr() {
             writeln!(out, "TLS listening on {addr}")?;
         }
