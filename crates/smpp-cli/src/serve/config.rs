@@ -7,6 +7,7 @@
 //! dlr_delay = "1s"             # receipts within 0..=dlr_delay of the submission
 //! max_binds_per_account = 8
 //! tps = 500                    # per account; above it: ESME_RTHROTTLED
+//! retention = "7d"             # final messages (receipts delivered) older than this are deleted
 //!
 //! tls_only = false            # true: no plain-TCP listener, [tls] only
 //!
@@ -47,6 +48,8 @@ use smpp_proto::pdu::CommandStatus;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2775";
+/// Final messages are deleted this long after their done time (7 days).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The default store directory.
 pub const DEFAULT_STORE: &str = "./smpp-data";
 /// Messages kept in memory (older final ones are forgotten, or read back
@@ -316,6 +319,9 @@ pub struct ServeConfig {
     pub routes: Vec<Route>,
     /// Messages kept in memory at most.
     pub max_messages: usize,
+    /// A message final this long with nothing left to do (receipts
+    /// delivered) is deleted from the store and forgotten.
+    pub retention: Duration,
     /// Our system_id in bind responses.
     pub system_id: String,
 }
@@ -340,6 +346,7 @@ impl Default for ServeConfig {
             outcomes: Vec::new(),
             routes: Vec::new(),
             max_messages: DEFAULT_MAX_MESSAGES,
+            retention: DEFAULT_RETENTION,
             system_id: "SMPPSIM".into(),
         }
     }
@@ -400,6 +407,9 @@ impl ServeConfig {
         }
         if let Some(n) = file.max_messages {
             self.max_messages = n;
+        }
+        if let Some(d) = file.retention {
+            self.retention = humantime::parse_duration(&d).context("config: retention")?;
         }
         if let Some(id) = file.system_id {
             self.system_id = id;
@@ -475,6 +485,7 @@ struct FileConfig {
     tps: Option<u32>,
     cdr: Option<PathBuf>,
     max_messages: Option<usize>,
+    retention: Option<String>,
     system_id: Option<String>,
     #[serde(default, alias = "accounts")]
     account: Vec<Account>,
@@ -531,6 +542,7 @@ mod tests {
             memory = true
             tls_only = true
             dlr_delay = "250ms"
+            retention = "2h"
             tps = 10
             [[account]]
             system_id = "a"
@@ -556,6 +568,7 @@ mod tests {
         config.apply(file).unwrap();
         assert_eq!(config.store, StoreConfig::Memory);
         assert!(config.tls_only);
+        assert_eq!(config.retention, Duration::from_secs(7200));
         assert_eq!(config.dlr_delay, Duration::from_millis(250));
         assert_eq!(config.accounts.len(), 1);
         assert_eq!(config.rules[0].state, Some(MessageState::Undeliverable));

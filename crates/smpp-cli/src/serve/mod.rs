@@ -35,6 +35,10 @@
 //! - Message ids are hexadecimal numbers starting at the current time in
 //!   microseconds and above every id the store ever committed: unique
 //!   across restarts.
+//! - Disk is bounded too: a message final for longer than `--retention`
+//!   (default 7 days) with nothing left to do (receipts delivered, final
+//!   state reported) is deleted from the store and forgotten (query_sm then
+//!   answers as for an unknown id), a few thousand per write transaction.
 //!
 //! # Wiring the HTTP API and CDRs
 //! [`start_with`] takes an [`Observer`] (metrics, the CDR writer: set
@@ -131,6 +135,10 @@ pub struct ServeOptions {
     /// [default: 250000].
     #[arg(long, value_name = "N")]
     pub max_messages: Option<usize>,
+    /// Delete a message from the store (and forget it: query_sm then finds nothing) once it
+    /// has been final this long with nothing left to do (receipts delivered), e.g. 12h [default: 7d].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub retention: Option<Duration>,
 }
 
 impl ServeArgs {
@@ -192,6 +200,12 @@ impl ServeOptions {
         if let Some(n) = self.max_messages {
             config.max_messages = n;
         }
+        if let Some(d) = self.retention {
+            config.retention = d;
+        }
+        if config.retention.is_zero() {
+            bail!("--retention must be positive");
+        }
         if config.accounts.is_empty() {
             bail!("no accounts configured");
         }
@@ -216,6 +230,7 @@ pub struct RunningServer {
     handles: Vec<ServerHandle>,
     servers: Vec<JoinHandle<std::io::Result<()>>>,
     timers: JoinHandle<()>,
+    retention: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -252,6 +267,7 @@ impl RunningServer {
             server.await.context("server task")?.context("server")?;
         }
         self.smsc.stop();
+        self.retention.abort();
         let _ = self.timers.await;
         self.smsc.flush().await;
         Ok(())
@@ -311,6 +327,7 @@ pub async fn start_with(
         servers.push(tokio::spawn(server.run_tls(tls_config)));
     }
     let timers = tokio::spawn(smsc.clone().run_timers());
+    let retention = tokio::spawn(smsc.clone().run_retention());
     Ok(RunningServer {
         plain_addr,
         tls_addr,
@@ -318,6 +335,7 @@ pub async fn start_with(
         handles,
         servers,
         timers,
+        retention,
     })
 }
 

@@ -38,6 +38,8 @@ const SHARDS: usize = 64;
 const MAX_ATTEMPTS: u32 = 10;
 /// Deliveries (receipts, routed messages) in progress at most.
 const MAX_DELIVERIES: usize = 4096;
+/// Records of a shard looked at per retention pass at most.
+const EXPIRE_TRIES: usize = 1024;
 /// How often a job waits for a receiver that is binding right now.
 const BINDING_RETRY: Duration = Duration::from_millis(20);
 
@@ -400,6 +402,35 @@ impl Smsc {
                 shard.order.push_back(old);
             }
         }
+    }
+
+    /// Forgets the records at the front of a shard's line that are final
+    /// since before `cutoff` with nothing left to do (the store deletes its
+    /// copies on its own); looks at `tries` of them at most, and stops at
+    /// the first one that is not old enough. Returns whether it stopped at
+    /// the limit.
+    fn expire(&self, shard: &mut Shard, now: u64, cutoff: u64, tries: usize) -> bool {
+        for _ in 0..tries {
+            let Some(&old) = shard.order.front() else {
+                return false;
+            };
+            let Some(record) = shard.records.get(&old) else {
+                shard.order.pop_front();
+                continue;
+            };
+            if record.has_work(now, self.report_finals) {
+                // Waits for a receiver, say: behind the others.
+                shard.order.pop_front();
+                shard.order.push_back(old);
+            } else if record.state_at(now).1.is_some_and(|done| done < cutoff) {
+                shard.order.pop_front();
+                shard.records.remove(&old);
+                self.stored.fetch_sub(1, Ordering::Relaxed);
+            } else {
+                return false;
+            }
+        }
+        true
     }
 
     /// A copy of the record (memory, else the persistent store).
