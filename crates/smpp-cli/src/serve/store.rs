@@ -24,8 +24,10 @@
 //! deleted per call) so the submissions queued behind it wait little. Ids
 //! start at the time in microseconds and grow by one per message, so an id
 //! is (at any rate below a million messages a second) no later than its
-//! submission: the scan walks keys from the oldest up to the cutoff time and
-//! stops there, resuming where it stopped on the next call. The
+//! submission: the scan walks keys from the oldest up to the cutoff time,
+//! stops at the first record submitted well after the cutoff (ids of a
+//! long-running server lag the clock), and the next call resumes where a
+//! scan that hit its limit stopped. The
 //! `high_water` id stays, so deleted ids are never reused.
 
 use std::path::Path;
@@ -49,6 +51,9 @@ const BATCH: usize = 8 * 1024;
 pub(crate) const PRUNE_SCAN: usize = 16 * 1024;
 /// Rows deleted per prune transaction at most.
 pub(crate) const PRUNE_DELETE: usize = 2 * 1024;
+/// A prune scan stops at a record submitted this long after the cutoff
+/// (submission times follow ids up to small races between submitters).
+const YOUNG_SLACK_MS: u64 = 60_000;
 
 /// An address: TON, NPI and digits (or alphanumeric text).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -435,6 +440,12 @@ fn prune(
             let Ok(record) = serde_json::from_slice::<Record>(json.value()) else {
                 continue;
             };
+            if record.submit_ms > cutoff_ms.saturating_add(YOUNG_SLACK_MS) {
+                // Ids grow with submission times, and ids lag the clock on a
+                // long-running server (one per message from the start-up
+                // time): the rest is too young, whatever the key bound says.
+                break;
+            }
             let (_, done, _) = record.state_at(now_ms);
             if done.is_some_and(|d| d < cutoff_ms) && !record.has_work(now_ms, report) {
                 doomed.push(id);
@@ -444,7 +455,9 @@ fn prune(
             messages.remove(*id).map_err(redb::Error::from)?;
         }
         pruned.deleted = doomed.len();
-        pruned.more = next.is_some();
+        // Soon again only while there is a backlog to delete: rows that must
+        // stay (receipts owed for months) are rescanned at the normal pace.
+        pruned.more = next.is_some() && !doomed.is_empty();
         *from = next.unwrap_or(0);
     }
     tx.commit().map_err(redb::Error::from)?;
@@ -557,6 +570,10 @@ mod tests {
         unreported.reported = false;
         disk.put(&unreported).await; // goes unless final states are reported
         disk.put(&finished(2_000_000, 500)).await; // id after the cutoff: not scanned
+        let mut young = finished(600_000, 500);
+        young.submit_ms = 1_000 + YOUNG_SLACK_MS + 1; // ids lag the clock: stops the scan
+        disk.put(&young).await;
+        disk.put(&finished(700_000, 500)).await; // behind the young one: not reached
         let pruned = disk.prune(10_000, 1_000, true).await;
         assert_eq!(
             pruned,
@@ -566,7 +583,9 @@ mod tests {
             }
         );
         assert!(disk.get(100_000).is_none());
-        for id in [200_000, 300_000, 400_000, 500_000, 2_000_000] {
+        for id in [
+            200_000, 300_000, 400_000, 500_000, 600_000, 700_000, 2_000_000,
+        ] {
             assert!(disk.get(id).is_some(), "{id} kept");
         }
         assert_eq!(disk.prune(10_000, 1_000, false).await.deleted, 1);
