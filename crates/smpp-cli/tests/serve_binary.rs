@@ -601,6 +601,18 @@ async fn allow_lists_refuse_binds_from_elsewhere() {
         ],
         dir.path(),
     );
+    assert!(
+        serve
+            .lines
+            .iter()
+            .any(|l| l == "account: local from 10.0.0.0/8,127.0.0.1/32"),
+        "{:?}",
+        serve.lines
+    );
+    assert!(
+        !serve.lines.iter().any(|l| l.contains("s3cr")),
+        "passwords are not printed"
+    );
     for password in ["s3cr@t", "wrong"] {
         let refused = bind_as(serve.smpp(), BindKind::Transmitter, "remote", password).await;
         assert!(
@@ -623,6 +635,35 @@ async fn allow_lists_refuse_binds_from_elsewhere() {
         .await
         .unwrap();
     client.unbind().await.unwrap();
+}
+
+#[test]
+fn bad_security_options_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--memory", "--retention", "0s"][..],
+        &[
+            "--memory",
+            "--account",
+            "a:b@10.0.0.0/8",
+            "--retention",
+            "1x",
+        ],
+        &["--memory", "--tls-only"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_smpp"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("smpp runs");
+        assert!(!out.status.success(), "{args:?}: {out:?}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("listening"),
+            "{args:?}: {out:?}"
+        );
+    }
 }
 
 /// `--tls-only`: no plain-TCP listener (no `SMPP listening on` line), TLS

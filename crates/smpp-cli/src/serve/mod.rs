@@ -417,8 +417,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     "account: {} password: {}",
                     account.system_id, account.password
                 )?;
-            } else {
+            } else if account.allow.is_empty() {
                 writeln!(out, "account: {}", account.system_id)?;
+            } else {
+                let allow: Vec<String> = account.allow.iter().map(ToString::to_string).collect();
+                writeln!(
+                    out,
+                    "account: {} from {}",
+                    account.system_id,
+                    allow.join(",")
+                )?;
             }
         }
         match &store {

@@ -741,9 +741,10 @@ impl Smsc {
         // Before the password check, so the answer says nothing about it.
         let peer = conn.peer_addr();
         if !account.account.allows(peer.map(|p| p.ip())) {
+            let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
             tracing::warn!(
                 system_id,
-                ?peer,
+                peer,
                 "bind refused: address not in the account's allow-list"
             );
             return Err(CommandStatus::BIND_FAILED);
