@@ -408,8 +408,9 @@ impl Smsc {
     /// since before `cutoff` with nothing left to do (the store deletes its
     /// copies on its own); looks at `tries` of them at most, and stops at
     /// the first one that is not old enough. Returns whether it stopped at
-    /// the limit.
+    /// the limit having forgotten some (a backlog: worth another pass soon).
     fn expire(&self, shard: &mut Shard, now: u64, cutoff: u64, tries: usize) -> bool {
+        let mut forgotten = 0;
         for _ in 0..tries {
             let Some(&old) = shard.order.front() else {
                 return false;
@@ -426,11 +427,12 @@ impl Smsc {
                 shard.order.pop_front();
                 shard.records.remove(&old);
                 self.stored.fetch_sub(1, Ordering::Relaxed);
+                forgotten += 1;
             } else {
                 return false;
             }
         }
-        true
+        forgotten > 0
     }
 
     /// A copy of the record (memory, else the persistent store).
