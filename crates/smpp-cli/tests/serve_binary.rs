@@ -1,5 +1,6 @@
-//! The real `smpp serve` binary on 127.0.0.1:0: defaults, accounts, TLS,
-//! graceful shutdown on SIGTERM, and kill -9 + restart losing nothing.
+//! The real `smpp serve` binary on 127.0.0.1:0: defaults, accounts (and
+//! their allow-lists), TLS (and TLS-only), graceful shutdown on SIGTERM,
+//! and kill -9 + restart losing nothing.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -579,4 +580,170 @@ account = "esme2"
     assert_eq!(receipt.state, MessageState::Delivered);
     rx2.unbind().await.unwrap();
     rx1.unbind().await.unwrap();
+}
+
+/// `--account ID:PASSWORD@CIDR`: a bind from outside the networks gets
+/// ESME_RBINDFAIL (right or wrong password alike); from inside, it binds.
+#[tokio::test]
+async fn allow_lists_refuse_binds_from_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--account",
+            "remote:s3cr@t@10.0.0.0/8",
+            "--account",
+            "local:pw@10.0.0.0/8,127.0.0.1",
+            "--account",
+            "anywhere:p@ss",
+        ],
+        dir.path(),
+    );
+    assert!(
+        serve
+            .lines
+            .iter()
+            .any(|l| l == "account: local from 10.0.0.0/8,127.0.0.1/32"),
+        "{:?}",
+        serve.lines
+    );
+    assert!(
+        !serve.lines.iter().any(|l| l.contains("s3cr")),
+        "passwords are not printed"
+    );
+    for password in ["s3cr@t", "wrong"] {
+        let refused = bind_as(serve.smpp(), BindKind::Transmitter, "remote", password).await;
+        assert!(
+            matches!(refused, Err(Error::Status(CommandStatus::BIND_FAILED))),
+            "password {password:?}: {refused:?}"
+        );
+    }
+    let (client, _inbound) = bind_as(serve.smpp(), BindKind::Transmitter, "local", "pw")
+        .await
+        .unwrap();
+    assert!(!client.submit(sm("allowed", 0)).await.unwrap().is_empty());
+    client.unbind().await.unwrap();
+    let wrong = bind_as(serve.smpp(), BindKind::Transmitter, "local", "nope").await;
+    assert!(
+        matches!(wrong, Err(Error::Status(CommandStatus::INVALID_PASSWORD))),
+        "{wrong:?}"
+    );
+    // No allow-list, and a password with '@' that is not followed by a network.
+    let (client, _inbound) = bind_as(serve.smpp(), BindKind::Transmitter, "anywhere", "p@ss")
+        .await
+        .unwrap();
+    client.unbind().await.unwrap();
+}
+
+#[test]
+fn bad_security_options_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--memory", "--retention", "0s"][..],
+        &[
+            "--memory",
+            "--account",
+            "a:b@10.0.0.0/8",
+            "--retention",
+            "1x",
+        ],
+        &["--memory", "--tls-only"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_smpp"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("smpp runs");
+        assert!(!out.status.success(), "{args:?}: {out:?}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("listening"),
+            "{args:?}: {out:?}"
+        );
+    }
+}
+
+/// `--tls-only`: no plain-TCP listener (no `SMPP listening on` line), TLS
+/// binds work; without a TLS listener configured it refuses to start.
+#[tokio::test]
+async fn tls_only_has_no_plain_listener() {
+    use smpp_tokio::rustls::{self, pki_types::ServerName, RootCertStore};
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_smpp"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--memory", "--tls-only"])
+        .current_dir(dir.path())
+        .output()
+        .expect("smpp runs");
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--tls-only"),
+        "{refused:?}"
+    );
+    assert!(!String::from_utf8_lossy(&refused.stdout).contains("listening"));
+
+    // A port that was free a moment ago: nothing may listen on it after start-up.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let plain_arg = plain.to_string();
+    let serve = Serve::spawn(
+        &[
+            "--listen",
+            &plain_arg,
+            "--memory",
+            "--tls-only",
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(
+        !serve
+            .lines
+            .iter()
+            .any(|l| l.starts_with("SMPP listening on")),
+        "{:?}",
+        serve.lines
+    );
+    assert!(
+        std::net::TcpStream::connect(plain).is_err(),
+        "something listens on the plain address {plain}"
+    );
+    let mut roots = RootCertStore::empty();
+    roots.add(made.cert.der().clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let (client, _inbound) = timeout(
+        WAIT,
+        Client::connect_tls(
+            serve.addr("TLS"),
+            ServerName::try_from("localhost").unwrap(),
+            Arc::new(tls),
+            BindKind::Transmitter,
+            bind_pdu("smppclient1", "password"),
+            SessionConfig::default(),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(!client.submit(sm("tls only", 0)).await.unwrap().is_empty());
+    client.unbind().await.unwrap();
 }

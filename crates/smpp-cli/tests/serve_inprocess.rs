@@ -20,12 +20,7 @@ async fn server(config: ServeConfig) -> RunningServer {
 }
 
 fn accounts(list: &[(&str, &str)]) -> Vec<Account> {
-    list.iter()
-        .map(|(id, pw)| Account {
-            system_id: (*id).into(),
-            password: (*pw).into(),
-        })
-        .collect()
+    list.iter().map(|(id, pw)| Account::new(*id, *pw)).collect()
 }
 
 async fn bind_with(
@@ -891,5 +886,87 @@ async fn validity_period_expires_and_schedule_delays() {
     let r = next(&mut inbound).await.receipt().unwrap();
     assert_eq!(r.state, MessageState::Delivered);
     drop(client);
+    srv.shutdown().await.unwrap();
+}
+
+/// `--retention`: a message final for longer than the retention with its
+/// receipt delivered is deleted (query_sm answers as for an unknown id, also
+/// after a restart on the same store); one whose receipt is still owed stays.
+#[tokio::test]
+async fn retention_deletes_old_finished_messages_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        let mut config = ServeConfig::for_tests();
+        config.store = serve::StoreConfig::Path(dir.path().join("store"));
+        config.retention = Duration::from_secs(1);
+        config.accounts = accounts(&[("smppclient1", "password"), ("other", "pw")]);
+        config
+    };
+    let srv = server(config()).await;
+    let (client, mut inbound) = bind(&srv, BindKind::Transceiver).await;
+    let done = client.submit(sm("447700900002", "done", 1)).await.unwrap();
+    let done = done.to_string_lossy().into_owned();
+    let req = next(&mut inbound).await;
+    assert_eq!(req.receipt().expect("a receipt").id, done);
+    drop(req); // answers OK: nothing left to do
+
+    // A receipt owed to an account whose receiver never binds: kept.
+    let (other, _other_inbound) = bind_with(&srv, BindKind::Transmitter, "other", "pw", "")
+        .await
+        .unwrap();
+    let owed = other.submit(sm("447700900002", "owed", 1)).await.unwrap();
+    let owed = owed.to_string_lossy().into_owned();
+    assert_eq!(query(&client, &done).await.unwrap().0, 2, "DELIVRD");
+
+    let started = std::time::Instant::now();
+    while query(&client, &done).await.is_ok() {
+        assert!(started.elapsed() < WAIT, "{done} still there");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        query(&client, &done).await.unwrap_err(),
+        query(&client, "FFFFFFFF").await.unwrap_err(),
+        "answered as an unknown id"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "not at once"
+    );
+    let q = QuerySm {
+        message_id: owed.clone().into(),
+        source_addr: "447700900001".into(),
+        source_addr_ton: 1,
+        source_addr_npi: 1,
+        ..Default::default()
+    };
+    assert!(other.request(Body::QuerySm(q.clone())).await.is_ok());
+    client.unbind().await.unwrap();
+    other.unbind().await.unwrap();
+    srv.shutdown().await.unwrap();
+
+    // Gone from the disk too, not only from memory (the store lets go of
+    // its file once its writer thread ends: retry the start a little).
+    let mut restarted = None;
+    for _ in 0..100 {
+        match serve::start(config()).await {
+            Ok(srv) => {
+                restarted = Some(srv);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let srv = restarted.expect("restarts on the same store");
+    let (client, _inbound) = bind(&srv, BindKind::Transmitter).await;
+    assert_eq!(
+        query(&client, &done).await.unwrap_err(),
+        CommandStatus::QUERY_FAILED
+    );
+    let (other, _other_inbound) = bind_with(&srv, BindKind::Transmitter, "other", "pw", "")
+        .await
+        .unwrap();
+    assert!(other.request(Body::QuerySm(q)).await.is_ok());
+    client.unbind().await.unwrap();
+    other.unbind().await.unwrap();
     srv.shutdown().await.unwrap();
 }

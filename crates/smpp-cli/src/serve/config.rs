@@ -7,15 +7,19 @@
 //! dlr_delay = "1s"             # receipts within 0..=dlr_delay of the submission
 //! max_binds_per_account = 8
 //! tps = 500                    # per account; above it: ESME_RTHROTTLED
+//! retention = "7d"             # final messages (receipts delivered) older than this are deleted
+//!
+//! tls_only = false            # true: no plain-TCP listener, [tls] only
 //!
 //! [tls]
 //! listen = "127.0.0.1:3775"
 //! cert = "cert.pem"
 //! key = "key.pem"
 //!
-//! [[account]]
+//! [[account]]                  # or [[accounts]]
 //! system_id = "smppclient1"
 //! password = "password"
+//! allow = ["127.0.0.0/8", "::1"] # optional: client networks it may bind from
 //!
 //! [[route]]                    # submit_sm to 4470... goes to esme2's receiver (MO)
 //! prefix = "4470"
@@ -44,6 +48,8 @@ use smpp_proto::pdu::CommandStatus;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2775";
+/// Final messages are deleted this long after their done time (7 days).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The default store directory.
 pub const DEFAULT_STORE: &str = "./smpp-data";
 /// Messages kept in memory (older final ones are forgotten, or read back
@@ -54,17 +60,40 @@ pub const DEFAULT_MAX_MESSAGES: usize = 250_000;
 
 /// One account allowed to bind.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct Account {
     /// system_id.
     pub system_id: String,
     /// password (never logged).
     pub password: String,
+    /// Client networks it may bind from (empty: anywhere). A bind from
+    /// elsewhere gets ESME_RBINDFAIL whatever the password.
+    #[serde(default)]
+    pub allow: Vec<Cidr>,
+}
+
+impl Account {
+    /// An account that may bind from anywhere.
+    pub fn new(system_id: impl Into<String>, password: impl Into<String>) -> Account {
+        Account {
+            system_id: system_id.into(),
+            password: password.into(),
+            allow: Vec::new(),
+        }
+    }
+
+    /// Whether a client at `peer` may bind to it (an unknown peer address
+    /// only when there is no allow-list).
+    pub fn allows(&self, peer: Option<std::net::IpAddr>) -> bool {
+        self.allow.is_empty() || peer.is_some_and(|ip| self.allow.iter().any(|c| c.contains(ip)))
+    }
 }
 
 impl std::fmt::Debug for Account {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Account")
             .field("system_id", &self.system_id)
+            .field("allow", &self.allow)
             .finish_non_exhaustive()
     }
 }
@@ -72,15 +101,127 @@ impl std::fmt::Debug for Account {
 impl std::str::FromStr for Account {
     type Err = String;
 
+    /// `SYSTEM_ID:PASSWORD[@CIDR[,CIDR...]]`: the id ends at the first ':';
+    /// the allow-list starts after the last '@' only when what follows is a
+    /// list of networks, so a password may contain ':' and '@'.
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.split_once(':') {
-            Some((id, pw)) if !id.is_empty() => Ok(Account {
-                system_id: id.into(),
-                password: pw.into(),
-            }),
-            _ => Err("expected SYSTEM_ID:PASSWORD".into()),
+        let Some((id, rest)) = s.split_once(':').filter(|(id, _)| !id.is_empty()) else {
+            return Err("expected SYSTEM_ID:PASSWORD[@CIDR,...]".into());
+        };
+        let (password, allow) = match rest.rsplit_once('@') {
+            Some((pw, list)) => match parse_cidr_list(list) {
+                Ok(allow) => (pw, allow),
+                Err(_) => (rest, Vec::new()),
+            },
+            None => (rest, Vec::new()),
+        };
+        Ok(Account {
+            system_id: id.into(),
+            password: password.into(),
+            allow,
+        })
+    }
+}
+
+/// A network: an address and a prefix length (`10.0.0.0/8`, `::1/128`; a
+/// bare address is a single host).
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Cidr {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is in the network. An IPv4-mapped IPv6 address
+    /// (`::ffff:10.1.2.3`, what a dual-stack socket reports) is taken as the
+    /// IPv4 address it carries, on either side.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        match (self.canonical(), canonical_ip(ip)) {
+            ((IpAddr::V4(net), prefix), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            ((IpAddr::V6(net), prefix), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
         }
     }
+
+    /// The network with a v4-mapped IPv6 prefix turned into IPv4.
+    fn canonical(&self) -> (std::net::IpAddr, u8) {
+        match self.network {
+            std::net::IpAddr::V6(v6) if self.prefix >= 96 => match v6.to_ipv4_mapped() {
+                Some(v4) => (v4.into(), self.prefix - 96),
+                None => (self.network, self.prefix),
+            },
+            _ => (self.network, self.prefix),
+        }
+    }
+}
+
+fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, Into::into),
+        v4 => v4,
+    }
+}
+
+impl std::fmt::Debug for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let network: std::net::IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or network"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|&n| n <= max)
+                .ok_or_else(|| format!("{s:?}: prefix length over {max}"))?,
+            Some(_) => return Err(format!("{s:?}: bad prefix length")),
+        };
+        Ok(Cidr { network, prefix })
+    }
+}
+
+impl TryFrom<String> for Cidr {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+/// Parses `10.0.0.0/8,::1` (at least one network).
+pub fn parse_cidr_list(s: &str) -> Result<Vec<Cidr>, String> {
+    if s.trim().is_empty() {
+        return Err("empty network list".into());
+    }
+    s.split(',').map(str::parse).collect()
 }
 
 /// Where messages are kept.
@@ -158,6 +299,8 @@ pub struct ServeConfig {
     pub store: StoreConfig,
     /// TLS listener.
     pub tls: Option<TlsConfig>,
+    /// No plain-TCP listener: SMPP over TLS only (needs `tls`).
+    pub tls_only: bool,
     /// HTTP control API / metrics address.
     pub http: Option<String>,
     /// Receipts (and final states) come within `0..=dlr_delay` of the submission.
@@ -176,6 +319,9 @@ pub struct ServeConfig {
     pub routes: Vec<Route>,
     /// Messages kept in memory at most.
     pub max_messages: usize,
+    /// A message final this long with nothing left to do (receipts
+    /// delivered) is deleted from the store and forgotten.
+    pub retention: Duration,
     /// Our system_id in bind responses.
     pub system_id: String,
 }
@@ -184,12 +330,13 @@ impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
             listen: DEFAULT_LISTEN.into(),
-            accounts: vec![Account {
-                system_id: crate::common::DEFAULT_SYSTEM_ID.into(),
-                password: crate::common::DEFAULT_PASSWORD.into(),
-            }],
+            accounts: vec![Account::new(
+                crate::common::DEFAULT_SYSTEM_ID,
+                crate::common::DEFAULT_PASSWORD,
+            )],
             store: StoreConfig::Path(DEFAULT_STORE.into()),
             tls: None,
+            tls_only: false,
             http: None,
             dlr_delay: Duration::from_secs(1),
             max_binds_per_account: None,
@@ -199,6 +346,7 @@ impl Default for ServeConfig {
             outcomes: Vec::new(),
             routes: Vec::new(),
             max_messages: DEFAULT_MAX_MESSAGES,
+            retention: DEFAULT_RETENTION,
             system_id: "SMPPSIM".into(),
         }
     }
@@ -239,6 +387,9 @@ impl ServeConfig {
         if file.tls.is_some() {
             self.tls = file.tls;
         }
+        if let Some(only) = file.tls_only {
+            self.tls_only = only;
+        }
         if file.http.is_some() {
             self.http = file.http;
         }
@@ -256,6 +407,9 @@ impl ServeConfig {
         }
         if let Some(n) = file.max_messages {
             self.max_messages = n;
+        }
+        if let Some(d) = file.retention {
+            self.retention = humantime::parse_duration(&d).context("config: retention")?;
         }
         if let Some(id) = file.system_id {
             self.system_id = id;
@@ -324,14 +478,16 @@ struct FileConfig {
     store: Option<PathBuf>,
     memory: Option<bool>,
     tls: Option<TlsConfig>,
+    tls_only: Option<bool>,
     http: Option<String>,
     dlr_delay: Option<String>,
     max_binds_per_account: Option<usize>,
     tps: Option<u32>,
     cdr: Option<PathBuf>,
     max_messages: Option<usize>,
+    retention: Option<String>,
     system_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "accounts")]
     account: Vec<Account>,
     #[serde(default)]
     route: Vec<Route>,
@@ -384,7 +540,9 @@ mod tests {
             r##"
             listen = "127.0.0.1:0"
             memory = true
+            tls_only = true
             dlr_delay = "250ms"
+            retention = "2h"
             tps = 10
             [[account]]
             system_id = "a"
@@ -409,6 +567,8 @@ mod tests {
         let mut config = ServeConfig::default();
         config.apply(file).unwrap();
         assert_eq!(config.store, StoreConfig::Memory);
+        assert!(config.tls_only);
+        assert_eq!(config.retention, Duration::from_secs(7200));
         assert_eq!(config.dlr_delay, Duration::from_millis(250));
         assert_eq!(config.accounts.len(), 1);
         assert_eq!(config.rules[0].state, Some(MessageState::Undeliverable));
@@ -445,5 +605,102 @@ mod tests {
             "id:pw:x".parse::<Account>().unwrap().password,
             "pw:x".to_string()
         );
+    }
+
+    fn cidr(s: &str) -> Cidr {
+        s.parse().unwrap()
+    }
+
+    fn ip(s: &str) -> std::net::IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_networks() {
+        assert_eq!(cidr("10.0.0.0/8").to_string(), "10.0.0.0/8");
+        assert_eq!(cidr("10.1.2.3").to_string(), "10.1.2.3/32");
+        assert_eq!(cidr(" ::1 ").to_string(), "::1/128");
+        assert_eq!(cidr("2001:db8::/32").to_string(), "2001:db8::/32");
+        assert_eq!(cidr("0.0.0.0/0").to_string(), "0.0.0.0/0");
+        for bad in [
+            "",
+            "10.0.0.0/",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0/8",
+            "10.0.0.0/+8",
+            "10.0.0.0/8/1",
+            "host",
+            "10.0.0.0/x",
+            "1.2.3.4:5",
+            "10.0.0.0/-1",
+            "10.0.0.0/256",
+        ] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(parse_cidr_list("10.0.0.0/8,::1").unwrap().len(), 2);
+        assert!(parse_cidr_list("").is_err());
+        assert!(parse_cidr_list("10.0.0.0/8,").is_err());
+    }
+
+    #[test]
+    fn matches_networks() {
+        assert!(cidr("10.0.0.0/8").contains(ip("10.255.1.2")));
+        assert!(!cidr("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(cidr("10.1.2.3/32").contains(ip("10.1.2.3")));
+        assert!(!cidr("10.1.2.3/32").contains(ip("10.1.2.4")));
+        assert!(cidr("0.0.0.0/0").contains(ip("203.0.113.9")));
+        assert!(
+            !cidr("0.0.0.0/0").contains(ip("2001:db8::1")),
+            "v4 /0 is not v6"
+        );
+        assert!(cidr("::/0").contains(ip("2001:db8::1")));
+        assert!(cidr("::1/128").contains(ip("::1")));
+        assert!(!cidr("::1/128").contains(ip("::2")));
+        assert!(cidr("2001:db8::/32").contains(ip("2001:db8:ffff::1")));
+        assert!(!cidr("2001:db8::/32").contains(ip("2001:db9::1")));
+        assert!(!cidr("::1").contains(ip("127.0.0.1")));
+        // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d.
+        assert!(cidr("127.0.0.0/8").contains(ip("::ffff:127.0.0.1")));
+        assert!(!cidr("10.0.0.0/8").contains(ip("::ffff:127.0.0.1")));
+        assert!(cidr("::ffff:10.0.0.0/104").contains(ip("10.9.9.9")));
+        assert!(!cidr("::ffff:10.0.0.0/104").contains(ip("11.9.9.9")));
+    }
+
+    #[test]
+    fn account_flags_carry_allow_lists() {
+        let a: Account = "esme:pw@10.0.0.0/8,::1".parse().unwrap();
+        assert_eq!((a.system_id.as_str(), a.password.as_str()), ("esme", "pw"));
+        assert_eq!(a.allow, [cidr("10.0.0.0/8"), cidr("::1")]);
+        assert!(a.allows(Some(ip("10.2.3.4"))));
+        assert!(!a.allows(Some(ip("127.0.0.1"))));
+        assert!(!a.allows(None));
+        // '@' and ':' in passwords: only a network list after the last '@' is one.
+        let a: Account = "esme:p@ss:w@rd@127.0.0.1".parse().unwrap();
+        assert_eq!(a.password, "p@ss:w@rd");
+        assert_eq!(a.allow, [cidr("127.0.0.1")]);
+        let a: Account = "esme:user@example".parse().unwrap();
+        assert_eq!(a.password, "user@example");
+        assert!(a.allow.is_empty());
+        assert!(a.allows(None));
+        let a: Account = "esme:pw@".parse().unwrap();
+        assert_eq!(a.password, "pw@");
+        assert!(":pw@10.0.0.1".parse::<Account>().is_err());
+        assert!(!format!("{a:?}").contains("pw"), "Debug hides the password");
+    }
+
+    #[test]
+    fn file_accounts_carry_allow_lists() {
+        let file: FileConfig = toml::from_str(
+            "[[accounts]]\nsystem_id = \"a\"\npassword = \"p\"\nallow = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        let mut config = ServeConfig::default();
+        config.apply(file).unwrap();
+        assert_eq!(config.accounts[0].allow, [cidr("10.0.0.0/8")]);
+        let bad: Result<FileConfig, _> = toml::from_str(
+            "[[account]]\nsystem_id = \"a\"\npassword = \"p\"\nallow = [\"10/8\"]\n",
+        );
+        assert!(bad.is_err());
     }
 }

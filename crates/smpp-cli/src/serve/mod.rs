@@ -4,7 +4,18 @@
 //! [`RunningServer`] (its bound addresses, the [`Smsc`] for MO injection and
 //! message lookups, and a shutdown); [`run`] is the command: it prints the
 //! bound addresses, one per line (`SMPP listening on ADDR`, then `TLS
-//! listening on ADDR` when enabled), and serves until Ctrl-C / SIGTERM.
+//! listening on ADDR` when enabled; with `--tls-only` there is no plain-TCP
+//! listener and no `SMPP listening on` line), and serves until Ctrl-C /
+//! SIGTERM.
+//!
+//! # Security
+//! - Passwords are compared in constant time and never logged or printed
+//!   (except the well-known default account's).
+//! - An account may carry an allow-list of client networks
+//!   (`--account ID:PASSWORD@10.0.0.0/8,::1`, `allow = [...]` in TOML): a
+//!   bind from elsewhere gets `ESME_RBINDFAIL`, whether the password was
+//!   right or not, and is logged at warn level (system_id and peer only).
+//! - `--tls-only`: SMPP over TLS only, no plain-TCP listener.
 //!
 //! Modules: [`config`] (flags and the TOML file), [`observer`] (hooks for
 //! metrics and CDRs), `smsc` (the operations, receipts and routing), `store`
@@ -24,6 +35,10 @@
 //! - Message ids are hexadecimal numbers starting at the current time in
 //!   microseconds and above every id the store ever committed: unique
 //!   across restarts.
+//! - Disk is bounded too: a message final for longer than `--retention`
+//!   (default 7 days) with nothing left to do (receipts delivered, final
+//!   state reported) is deleted from the store and forgotten (query_sm then
+//!   answers as for an unknown id), a few thousand per write transaction.
 //!
 //! # Wiring the HTTP API and CDRs
 //! [`start_with`] takes an [`Observer`] (metrics, the CDR writer: set
@@ -72,7 +87,9 @@ pub struct ServeOptions {
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// An account allowed to bind (repeatable; replaces the default smppclient1:password).
-    #[arg(long = "account", value_name = "SYSTEM_ID:PASSWORD")]
+    /// After the last '@', optional client networks it may bind from
+    /// (e.g. esme:secret@10.0.0.0/8,::1); a bind from elsewhere gets ESME_RBINDFAIL.
+    #[arg(long = "account", value_name = "SYSTEM_ID:PASSWORD[@CIDR,...]")]
     pub accounts: Vec<Account>,
     /// TOML file with everything the flags can say, plus routes and outcome rules (flags win).
     #[arg(long, value_name = "FILE")]
@@ -86,6 +103,9 @@ pub struct ServeOptions {
     /// Also listen for SMPP over TLS here (needs --tls-cert and --tls-key).
     #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
     pub tls_listen: Option<String>,
+    /// No plain-TCP SMPP listener: only --tls-listen (which must be configured).
+    #[arg(long)]
+    pub tls_only: bool,
     /// PEM certificate chain for --tls-listen.
     #[arg(long, value_name = "PEM")]
     pub tls_cert: Option<PathBuf>,
@@ -115,6 +135,10 @@ pub struct ServeOptions {
     /// [default: 250000].
     #[arg(long, value_name = "N")]
     pub max_messages: Option<usize>,
+    /// Delete a message from the store (and forget it: query_sm then finds nothing) once it
+    /// has been final this long with nothing left to do (receipts delivered), e.g. 12h [default: 7d].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub retention: Option<Duration>,
 }
 
 impl ServeArgs {
@@ -152,6 +176,9 @@ impl ServeOptions {
                 key: key.clone(),
             });
         }
+        if self.tls_only {
+            config.tls_only = true;
+        }
         if self.http.is_some() {
             config.http.clone_from(&self.http);
         }
@@ -173,8 +200,19 @@ impl ServeOptions {
         if let Some(n) = self.max_messages {
             config.max_messages = n;
         }
+        if let Some(d) = self.retention {
+            config.retention = d;
+        }
+        if config.retention.is_zero() {
+            bail!("--retention must be positive");
+        }
         if config.accounts.is_empty() {
             bail!("no accounts configured");
+        }
+        if config.tls_only && config.tls.is_none() {
+            bail!(
+                "--tls-only needs --tls-listen, --tls-cert and --tls-key (or [tls] in the config)"
+            );
         }
         if config.tps == Some(0) {
             bail!("--tps must be at least 1");
@@ -186,18 +224,27 @@ impl ServeOptions {
 /// A started SMSC: its addresses, its state, and how to stop it.
 #[derive(Debug)]
 pub struct RunningServer {
-    smpp_addr: SocketAddr,
+    plain_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
     smsc: Arc<Smsc>,
     handles: Vec<ServerHandle>,
     servers: Vec<JoinHandle<std::io::Result<()>>>,
     timers: JoinHandle<()>,
+    retention: JoinHandle<()>,
 }
 
 impl RunningServer {
-    /// The SMPP (plain TCP) address it listens on.
+    /// The address SMPP clients connect to: the plain-TCP listener's, or
+    /// in TLS-only mode the TLS listener's.
     pub fn smpp_addr(&self) -> SocketAddr {
-        self.smpp_addr
+        self.plain_addr
+            .or(self.tls_addr)
+            .expect("a server listens somewhere")
+    }
+
+    /// The plain-TCP SMPP address (`None` in TLS-only mode).
+    pub fn plain_addr(&self) -> Option<SocketAddr> {
+        self.plain_addr
     }
 
     /// The TLS address, when enabled.
@@ -220,6 +267,7 @@ impl RunningServer {
             server.await.context("server task")?.context("server")?;
         }
         self.smsc.stop();
+        self.retention.abort();
         let _ = self.timers.await;
         self.smsc.flush().await;
         Ok(())
@@ -252,7 +300,10 @@ pub async fn start_with(
     observer: Arc<dyn Observer>,
 ) -> anyhow::Result<RunningServer> {
     let tls = config.tls.clone();
-    let listen = config.listen.clone();
+    let listen = (!config.tls_only).then(|| config.listen.clone());
+    if config.tls_only && tls.is_none() {
+        bail!("TLS-only mode needs a TLS listener (--tls-listen, --tls-cert, --tls-key)");
+    }
     // Connections are cheap (tens of KiB each): the process's descriptor
     // limit is the real bound, not this.
     let server_config = ServerConfig::default()
@@ -261,12 +312,17 @@ pub async fn start_with(
         .with_system_id(config.system_id.clone());
     let smsc = Smsc::new(config, observer)?;
     let handler = smsc::SmscHandler(smsc.clone());
-    let server = Server::bind(&listen, handler.clone(), server_config.clone())
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let smpp_addr = server.local_addr()?;
-    let mut handles = vec![server.handle()];
-    let mut servers = vec![tokio::spawn(server.run())];
+    let mut handles = Vec::new();
+    let mut servers = Vec::new();
+    let mut plain_addr = None;
+    if let Some(listen) = listen {
+        let server = Server::bind(&listen, handler.clone(), server_config.clone())
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        plain_addr = Some(server.local_addr()?);
+        handles.push(server.handle());
+        servers.push(tokio::spawn(server.run()));
+    }
     let mut tls_addr = None;
     if let Some(tls) = tls {
         let tls_config = tls_server_config(&tls)?;
@@ -278,13 +334,15 @@ pub async fn start_with(
         servers.push(tokio::spawn(server.run_tls(tls_config)));
     }
     let timers = tokio::spawn(smsc.clone().run_timers());
+    let retention = tokio::spawn(smsc.clone().run_retention());
     Ok(RunningServer {
-        smpp_addr,
+        plain_addr,
         tls_addr,
         smsc,
         handles,
         servers,
         timers,
+        retention,
     })
 }
 
@@ -347,7 +405,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "SMPP listening on {}", server.smpp_addr())?;
+        // Other tools parse this line: keep its wording.
+        if let Some(addr) = server.plain_addr() {
+            writeln!(out, "SMPP listening on {addr}")?;
+        }
         if let Some(addr) = server.tls_addr() {
             writeln!(out, "TLS listening on {addr}")?;
         }
@@ -363,8 +424,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     "account: {} password: {}",
                     account.system_id, account.password
                 )?;
-            } else {
+            } else if account.allow.is_empty() {
                 writeln!(out, "account: {}", account.system_id)?;
+            } else {
+                let allow: Vec<String> = account.allow.iter().map(ToString::to_string).collect();
+                writeln!(
+                    out,
+                    "account: {} from {}",
+                    account.system_id,
+                    allow.join(",")
+                )?;
             }
         }
         match &store {

@@ -16,7 +16,10 @@ use smpp_proto::pdu::{
 use super::super::clock::{now_ms, receipt_date};
 use super::super::observer::{FinalEvent, ReceiptEvent};
 use super::super::store::{Addr, Kind, Outcome, Record};
-use super::{format_id, lock, parse_id, text, Job, MessageView, Smsc, BINDING_RETRY, MAX_ATTEMPTS};
+use super::{
+    format_id, lock, parse_id, text, Job, MessageView, Smsc, BINDING_RETRY, EXPIRE_TRIES,
+    MAX_ATTEMPTS,
+};
 
 impl Smsc {
     // ---- MO injection and the HTTP view ----
@@ -174,6 +177,44 @@ impl Smsc {
                 None => wake.await,
             }
         }
+    }
+
+    /// Deletes the messages past their retention, from memory and the
+    /// store, until the server stops: every quarter of the retention (at
+    /// least every minute), and again at once while a pass hit its limit.
+    pub(crate) async fn run_retention(self: Arc<Self>) {
+        let period =
+            (self.config.retention / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
+        let mut wait = period;
+        loop {
+            tokio::time::sleep(wait).await;
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            wait = if self.expire_old().await {
+                Duration::from_millis(10)
+            } else {
+                period
+            };
+        }
+    }
+
+    /// One retention pass; `true` if there is more to delete right away.
+    pub(crate) async fn expire_old(&self) -> bool {
+        let now = now_ms();
+        let retention = u64::try_from(self.config.retention.as_millis()).unwrap_or(u64::MAX);
+        let Some(cutoff) = now.checked_sub(retention) else {
+            return false;
+        };
+        let mut more = false;
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            more |= self.expire(&mut shard, now, cutoff, EXPIRE_TRIES);
+        }
+        if let Some(disk) = &self.disk {
+            more |= disk.prune(now, cutoff, self.report_finals).await.more;
+        }
+        more
     }
 
     /// Stops the timer loop.

@@ -38,6 +38,8 @@ const SHARDS: usize = 64;
 const MAX_ATTEMPTS: u32 = 10;
 /// Deliveries (receipts, routed messages) in progress at most.
 const MAX_DELIVERIES: usize = 4096;
+/// Records of a shard looked at per retention pass at most.
+const EXPIRE_TRIES: usize = 1024;
 /// How often a job waits for a receiver that is binding right now.
 const BINDING_RETRY: Duration = Duration::from_millis(20);
 
@@ -92,7 +94,8 @@ impl Window {
 struct AccountState {
     /// The system_id, shared by the account's records.
     name: Arc<str>,
-    password: Vec<u8>,
+    /// The account: password, allow-list.
+    account: super::config::Account,
     window: Window,
 }
 
@@ -287,7 +290,7 @@ impl Smsc {
                     a.system_id.clone(),
                     AccountState {
                         name: Arc::from(a.system_id.as_str()),
-                        password: a.password.as_bytes().to_vec(),
+                        account: a.clone(),
                         window: Window::default(),
                     },
                 )
@@ -399,6 +402,37 @@ impl Smsc {
                 shard.order.push_back(old);
             }
         }
+    }
+
+    /// Forgets the records at the front of a shard's line that are final
+    /// since before `cutoff` with nothing left to do (the store deletes its
+    /// copies on its own); looks at `tries` of them at most, and stops at
+    /// the first one that is not old enough. Returns whether it stopped at
+    /// the limit having forgotten some (a backlog: worth another pass soon).
+    fn expire(&self, shard: &mut Shard, now: u64, cutoff: u64, tries: usize) -> bool {
+        let mut forgotten = 0;
+        for _ in 0..tries {
+            let Some(&old) = shard.order.front() else {
+                return false;
+            };
+            let Some(record) = shard.records.get(&old) else {
+                shard.order.pop_front();
+                continue;
+            };
+            if record.has_work(now, self.report_finals) {
+                // Waits for a receiver, say: behind the others.
+                shard.order.pop_front();
+                shard.order.push_back(old);
+            } else if record.state_at(now).1.is_some_and(|done| done < cutoff) {
+                shard.order.pop_front();
+                shard.records.remove(&old);
+                self.stored.fetch_sub(1, Ordering::Relaxed);
+                forgotten += 1;
+            } else {
+                return false;
+            }
+        }
+        forgotten > 0
     }
 
     /// A copy of the record (memory, else the persistent store).
@@ -706,9 +740,20 @@ impl Smsc {
             .accounts
             .get(system_id)
             .ok_or(CommandStatus::INVALID_SYSTEM_ID)?;
+        // Before the password check, so the answer says nothing about it.
+        let peer = conn.peer_addr();
+        if !account.account.allows(peer.map(|p| p.ip())) {
+            let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+            tracing::warn!(
+                system_id,
+                peer,
+                "bind refused: address not in the account's allow-list"
+            );
+            return Err(CommandStatus::BIND_FAILED);
+        }
         let given = bind.password.as_bytes();
-        let ok =
-            given.len() == account.password.len() && bool::from(given.ct_eq(&account.password));
+        let password = account.account.password.as_bytes();
+        let ok = given.len() == password.len() && bool::from(given.ct_eq(password));
         if !ok {
             return Err(CommandStatus::INVALID_PASSWORD);
         }
