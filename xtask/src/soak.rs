@@ -128,6 +128,8 @@ impl Server {
                 "--dlr-delay",
                 "0s",
             ])
+            // A small cache, full within a minute: growth after warm-up is a leak.
+            .args(["--max-messages", "20000"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -15,6 +15,10 @@ use smpp_tokio::{
 };
 use tokio::time::{timeout, Instant};
 
+/// Descriptors allowed to linger after the run (a socket or two the OS
+/// releases late under load); a leak across 1,000 cuts would be hundreds.
+const FD_SLACK: usize = 8;
+
 #[derive(Default)]
 struct Smsc {
     accepted: AtomicU64,
@@ -204,7 +208,7 @@ async fn thousand_cuts(serial: bool) {
     drop(_inbound);
     settle("server connections", || server.connections().is_empty()).await;
     drop(proxy);
-    settle("file descriptors", || open_fds() <= fds_before + 2).await;
+    settle("file descriptors", || open_fds() <= fds_before + FD_SLACK).await;
     settle("tasks", || metrics.num_alive_tasks() <= tasks_before + 2).await;
 }
 

@@ -103,8 +103,10 @@ impl Observer for ServeObserver {
     }
 
     fn wants_final_states(&self) -> bool {
-        // Metrics count final states too; the cost is one timer entry per message.
-        true
+        // Only a CDR file needs every final state: it costs a timer entry and
+        // a pending mark per message, kept across restarts. Without one, the
+        // final-state counter of the metrics stays at zero.
+        self.cdr.is_some()
     }
 }
 
