@@ -240,6 +240,9 @@ pub(crate) struct Pruned {
     pub more: bool,
 }
 
+/// The page cache of the store, in bytes.
+const STORE_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 /// The persistent store: a redb database and its group-commit writer thread.
 #[derive(Debug, Clone)]
 pub(crate) struct Disk {
@@ -267,7 +270,13 @@ impl Disk {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the store directory {}", dir.display()))?;
         let path = dir.join("messages.redb");
-        let db = Database::create(&path)
+        // redb's page cache defaults to 1 GiB, which a long run fills: the
+        // process would grow with the store. The hot records live in the
+        // SMSC's own bounded table; the store's cache only helps query_sm of
+        // old ids and the pruning scan.
+        let db = redb::Builder::new()
+            .set_cache_size(STORE_CACHE_BYTES)
+            .create(&path)
             .with_context(|| format!("cannot open the store {}", path.display()))?;
         let (records, high_water) = {
             let tx = db.begin_write()?;
