@@ -17,7 +17,7 @@ struct Smsc {
     next_id: AtomicU64,
 }
 
-impl Handler for Smsc {
+impl Handler<Connection> for Smsc {
     fn bind(&self, conn: &Connection, kind: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
         println!(
             "{:?}: {kind:?} bind from {}",

@@ -15,7 +15,7 @@ use smpp_smol::{Client, Connection, Handler, Server, ServerConfig};
 
 struct Smsc(AtomicU64);
 
-impl Handler for Smsc {
+impl Handler<Connection> for Smsc {
     async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
         Ok(())
     }

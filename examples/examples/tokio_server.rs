@@ -16,7 +16,7 @@ struct Smsc {
     next_id: AtomicU64,
 }
 
-impl Handler for Smsc {
+impl Handler<Connection> for Smsc {
     async fn bind(
         &self,
         conn: &Connection,

@@ -13,7 +13,7 @@ struct Memory {
     next: AtomicU64,
 }
 
-impl Handler for Memory {
+impl Handler<Connection> for Memory {
     async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
         Ok(())
     }

@@ -2,11 +2,11 @@
 
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use smpp_proto::message::{DecodeOptions, DeliveryReceipt, ReferenceCounter, ShortMessage};
-use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Outbind, Pdu, SubmitSm};
+use smpp_proto::message::ShortMessage;
+use smpp_proto::pdu::{Bind, Body, COctetString, Outbind, Pdu, SubmitSm};
 use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
 
 use std::sync::mpsc::RecvTimeoutError;
@@ -14,8 +14,9 @@ use std::sync::mpsc::RecvTimeoutError;
 use crate::driver::{self, Handle, Msg};
 use crate::wire::Wire;
 use crate::{check_status, Error};
+use smpp_proto::endpoint::client::{check_outbind, message_id, References, Respond};
 use smpp_proto::endpoint::Command;
-use smpp_proto::endpoint::{default_answer, outbind_bind_kind, Incoming};
+use smpp_proto::endpoint::{outbind_bind_kind, Incoming, Response};
 
 /// A bound ESME session. Cheap to clone: clones share the session, and
 /// calls from many threads run concurrently up to the outbound window
@@ -36,7 +37,7 @@ pub struct Client {
 struct ClientInner {
     handle: Handle,
     bind_resp: Pdu,
-    refs: Mutex<ReferenceCounter>,
+    refs: References,
 }
 
 impl Drop for ClientInner {
@@ -108,13 +109,11 @@ impl Client {
             .unwrap_or(config.response_timeout);
         let (handle, incoming, _io) =
             driver::spawn(Wire::plain(stream), reader, Role::Esme, config)?;
-        let refused = match incoming.recv_timeout(wait) {
-            Ok(Incoming::Outbind(outbind)) if accept(&outbind) => None,
-            Ok(Incoming::Outbind(_)) => Some(Error::OutbindRefused),
-            Ok(_) | Err(RecvTimeoutError::Disconnected) => Some(Error::Closed),
-            Err(RecvTimeoutError::Timeout) => Some(Error::Timeout),
+        let first = match incoming.recv_timeout(wait) {
+            Err(RecvTimeoutError::Timeout) => Err(Error::Timeout),
+            received => Ok(received.ok()),
         };
-        if let Some(e) = refused {
+        if let Err(e) = check_outbind(first, accept) {
             handle.close();
             return Err(e);
         }
@@ -138,17 +137,14 @@ impl Client {
         let inbound = Inbound {
             source: Source::Session {
                 incoming,
-                handle: handle.clone(),
+                answers: Arc::new(handle.clone()),
             },
         };
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos() as u16);
         let client = Client {
             inner: Arc::new(ClientInner {
                 handle,
                 bind_resp: resp,
-                refs: Mutex::new(ReferenceCounter::new(seed)),
+                refs: References::default(),
             }),
         };
         Ok((client, inbound))
@@ -161,21 +157,14 @@ impl Client {
 
     /// Submits one `submit_sm` and returns the MC's message id.
     pub fn submit(&self, sm: SubmitSm) -> Result<COctetString, Error> {
-        let pdu = self.request(Body::SubmitSm(sm))?;
-        match pdu.body.message_id() {
-            Some(id) => Ok(id.clone()),
-            None => Err(Error::UnexpectedResponse(pdu.command_id())),
-        }
+        message_id(&self.request(Body::SubmitSm(sm))?)
     }
 
     /// Builds `message` into its parts and submits them all (in order,
     /// pipelined), returning one message id per part. Fails with the first
     /// part that fails; the others may have been accepted.
     pub fn submit_message(&self, message: &ShortMessage) -> Result<Vec<COctetString>, Error> {
-        let parts = {
-            let mut refs = self.inner.refs.lock().unwrap_or_else(|e| e.into_inner());
-            message.build(&mut refs)?
-        };
+        let parts = self.inner.refs.build(message)?;
         // Queue every part first (pipelined), then collect the answers in order.
         let waiting: Vec<_> = parts
             .into_iter()
@@ -191,10 +180,7 @@ impl Client {
         let mut ids = Vec::with_capacity(waiting.len());
         for rx in waiting {
             let pdu = rx?.recv().map_err(|_| Error::Closed)??;
-            match check_status(pdu)?.body {
-                Body::SubmitSmResp(resp) => ids.push(resp.message_id),
-                other => return Err(Error::UnexpectedResponse(other.command_id())),
-            }
+            ids.push(message_id(&check_status(pdu)?)?);
         }
         Ok(ids)
     }
@@ -284,7 +270,7 @@ enum Source {
     /// Straight from one session's I/O thread.
     Session {
         incoming: Receiver<Incoming>,
-        handle: Handle,
+        answers: Arc<dyn Respond>,
     },
     /// Merged from successive or several sessions ([`ReconnectingClient`](crate::ReconnectingClient), [`Pool`](crate::Pool)).
     Forwarded(Receiver<InboundRequest>),
@@ -299,12 +285,12 @@ impl Inbound {
 
     /// The next request, or `None` once the session has closed.
     pub fn recv(&self) -> Option<InboundRequest> {
-        let (incoming, handle) = match &self.source {
-            Source::Session { incoming, handle } => (incoming, handle),
+        let (incoming, answers) = match &self.source {
+            Source::Session { incoming, answers } => (incoming, answers),
             Source::Forwarded(rx) => return rx.recv().ok(),
         };
         loop {
-            if let Some(request) = wrap(handle, incoming.recv().ok()?) {
+            if let Some(request) = InboundRequest::from_incoming(incoming.recv().ok()?, answers) {
                 return Some(request);
             }
         }
@@ -314,14 +300,16 @@ impl Inbound {
     /// nothing came in time, [`RecvTimeoutError::Disconnected`] once the
     /// session has closed.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<InboundRequest, RecvTimeoutError> {
-        let (incoming, handle) = match &self.source {
-            Source::Session { incoming, handle } => (incoming, handle),
+        let (incoming, answers) = match &self.source {
+            Source::Session { incoming, answers } => (incoming, answers),
             Source::Forwarded(rx) => return rx.recv_timeout(timeout),
         };
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if let Some(request) = wrap(handle, incoming.recv_timeout(left)?) {
+            if let Some(request) =
+                InboundRequest::from_incoming(incoming.recv_timeout(left)?, answers)
+            {
                 return Ok(request);
             }
         }
@@ -329,28 +317,17 @@ impl Inbound {
 
     /// A request already waiting, if any.
     pub fn try_recv(&self) -> Option<InboundRequest> {
-        let (incoming, handle) = match &self.source {
-            Source::Session { incoming, handle } => (incoming, handle),
+        let (incoming, answers) = match &self.source {
+            Source::Session { incoming, answers } => (incoming, answers),
             Source::Forwarded(rx) => return rx.try_recv().ok(),
         };
         while let Ok(item) = incoming.try_recv() {
-            if let Some(request) = wrap(handle, item) {
+            if let Some(request) = InboundRequest::from_incoming(item, answers) {
                 return Some(request);
             }
         }
         None
     }
-}
-
-/// A peer request for an [`Inbound`] (binds and outbinds are not).
-fn wrap(handle: &Handle, item: Incoming) -> Option<InboundRequest> {
-    let (pdu, answer) = match item {
-        Incoming::Request(pdu) => (pdu, true),
-        Incoming::Alert(pdu) => (pdu, false),
-        _ => return None,
-    };
-    let handle = answer.then(|| handle.clone());
-    Some(InboundRequest { pdu, handle })
 }
 
 impl Iterator for Inbound {
@@ -361,61 +338,11 @@ impl Iterator for Inbound {
     }
 }
 
-/// One request from the peer, answered exactly once: with
-/// [`respond`](InboundRequest::respond), or with status 0 and an empty body
-/// when dropped. (`alert_notification` has no answer.)
-#[derive(Debug)]
-pub struct InboundRequest {
-    pdu: Pdu,
-    /// `None` once answered, or for requests without a response.
-    handle: Option<Handle>,
-}
+pub use smpp_proto::endpoint::client::InboundRequest;
 
-impl InboundRequest {
-    /// The request.
-    pub fn pdu(&self) -> &Pdu {
-        &self.pdu
-    }
-
-    /// The request's body.
-    pub fn body(&self) -> &Body {
-        &self.pdu.body
-    }
-
-    /// The delivery receipt this `deliver_sm` or `data_sm` carries, if any
-    /// (text and TLVs; GSM 7-bit unpacked as the default alphabet).
-    pub fn receipt(&self) -> Option<DeliveryReceipt> {
-        self.receipt_with(&DecodeOptions::default())
-    }
-
-    /// [`receipt`](InboundRequest::receipt) with explicit text decoding options.
-    pub fn receipt_with(&self, options: &DecodeOptions) -> Option<DeliveryReceipt> {
-        DeliveryReceipt::from_body(&self.pdu.body, options)
-    }
-
-    /// Answers with `status` and `body` (the matching `*_resp`, or
-    /// `generic_nack`). An error status with a default body goes header-only.
-    pub fn respond(mut self, status: CommandStatus, body: Body) {
-        self.send(status, Some(body));
-    }
-
-    /// Answers with an error status and an empty body.
-    pub fn reject(mut self, status: CommandStatus) {
-        self.send(status, None);
-    }
-
-    fn send(&mut self, status: CommandStatus, body: Option<Body>) {
-        if let Some(handle) = self.handle.take() {
-            let (seq, _, default) = default_answer(&self.pdu);
-            let body = body.unwrap_or(default);
-            let _ = handle.send(Command::Respond { seq, status, body });
-        }
-    }
-}
-
-impl Drop for InboundRequest {
-    fn drop(&mut self) {
-        self.send(CommandStatus::OK, None);
+impl Respond for Handle {
+    fn respond(&self, (seq, status, body): Response) {
+        let _ = self.send(Command::Respond { seq, status, body });
     }
 }
 

@@ -1,29 +1,25 @@
 //! The MC side: [`Server`], its [`Handler`], and per-connection [`Connection`] handles.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use smpp_proto::pdu::{
-    AlertNotification, Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, DeliverSm, Outbind,
-    Pdu, QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm,
-    SubmitSmResp, Tlvs,
-};
+use smpp_proto::pdu::{AlertNotification, Body, DeliverSm, Outbind, Pdu};
 use smpp_proto::session::{BindKind, CloseReason, Role, Stats};
 
 use crate::driver::{self, Handle};
 use crate::wire::Wire;
 use crate::{check_status, Error};
+use smpp_proto::endpoint::serve::{self, ConnectionInfo, Registered, Registry, Response};
 use smpp_proto::endpoint::Command;
-use smpp_proto::endpoint::{bind_answer, default_answer, Incoming};
+use smpp_proto::endpoint::Incoming;
 
-/// The application side of an MC: authenticates binds and answers requests.
+/// The application side of an MC: [`BlockingHandler`] over this crate's
+/// [`Connection`]s.
 ///
 /// Each connection has its own handler thread: the requests of one
 /// connection are handled one after another, in arrival order (those of
@@ -31,71 +27,12 @@ use smpp_proto::endpoint::{bind_answer, default_answer, Incoming};
 /// [`Connection::deliver`] from another thread (a delivery receipt after a
 /// `submit_sm`) — not from the handler thread itself while the ESME waits
 /// for the answer being computed. A panicking method answers
-/// `ESME_RSYSERR`. Implement [`submit_sm`](Handler::submit_sm) for a plain
-/// SMSC, or [`request`](Handler::request) to see every operation.
-pub trait Handler: Send + Sync + 'static {
-    /// Accepts (`Ok`) or rejects (an error status such as
-    /// `CommandStatus::INVALID_PASSWORD`) a bind.
-    fn bind(&self, conn: &Connection, kind: BindKind, bind: &Bind) -> Result<(), CommandStatus>;
-
-    /// Answers a `submit_sm` with its message id, or an error status.
-    fn submit_sm(&self, conn: &Connection, sm: SubmitSm) -> Result<SubmitSmResp, CommandStatus> {
-        unsupported(conn, sm)
-    }
-
-    /// Answers a `data_sm`.
-    fn data_sm(&self, conn: &Connection, sm: DataSm) -> Result<DataSmResp, CommandStatus> {
-        unsupported(conn, sm)
-    }
-
-    /// Answers a `submit_multi`.
-    fn submit_multi(
-        &self,
-        conn: &Connection,
-        sm: SubmitMulti,
-    ) -> Result<SubmitMultiResp, CommandStatus> {
-        unsupported(conn, sm)
-    }
-
-    /// Answers a `query_sm`.
-    fn query_sm(&self, conn: &Connection, query: QuerySm) -> Result<QuerySmResp, CommandStatus> {
-        unsupported(conn, query)
-    }
-
-    /// Answers a `cancel_sm`.
-    fn cancel_sm(&self, conn: &Connection, cancel: CancelSm) -> Result<Tlvs, CommandStatus> {
-        unsupported(conn, cancel)
-    }
-
-    /// Answers a `replace_sm`.
-    fn replace_sm(&self, conn: &Connection, replace: ReplaceSm) -> Result<Tlvs, CommandStatus> {
-        unsupported(conn, replace)
-    }
-
-    /// Answers any request with its `*_resp` body, or an error status. The
-    /// default hands each operation to its method above (each refusing with
-    /// `ESME_RINVCMDID` unless implemented) and refuses the others
-    /// (`broadcast_sm` and friends: override this method for them).
-    fn request(&self, conn: &Connection, pdu: Pdu) -> Result<Body, CommandStatus> {
-        match pdu.body {
-            Body::SubmitSm(sm) => self.submit_sm(conn, sm).map(Body::SubmitSmResp),
-            Body::DataSm(sm) => self.data_sm(conn, sm).map(Body::DataSmResp),
-            Body::SubmitMulti(sm) => self.submit_multi(conn, sm).map(Body::SubmitMultiResp),
-            Body::QuerySm(q) => self.query_sm(conn, q).map(Body::QuerySmResp),
-            Body::CancelSm(c) => self.cancel_sm(conn, c).map(Body::CancelSmResp),
-            Body::ReplaceSm(r) => self.replace_sm(conn, r).map(Body::ReplaceSmResp),
-            _ => Err(CommandStatus::INVALID_COMMAND_ID),
-        }
-    }
-}
+/// `ESME_RSYSERR`.
+pub use smpp_proto::endpoint::serve::BlockingHandler as Handler;
 
 /// Prepares an accepted connection: its writing side and a socket to read from.
 pub(crate) type WrapFn = dyn Fn(TcpStream) -> io::Result<(Wire, TcpStream)> + Send + Sync;
 pub(crate) type Wrap = Arc<WrapFn>;
-
-fn unsupported<T, U>(_: &Connection, _: U) -> Result<T, CommandStatus> {
-    Err(CommandStatus::INVALID_COMMAND_ID)
-}
 
 pub use smpp_proto::endpoint::ServerConfig;
 
@@ -107,31 +44,43 @@ pub struct Connection {
 
 #[derive(Debug)]
 struct ConnectionInner {
-    id: u64,
-    peer: Option<SocketAddr>,
-    bound: OnceLock<(String, BindKind)>,
+    info: ConnectionInfo,
     handle: Handle,
+}
+
+impl Registered for Connection {
+    fn info(&self) -> &ConnectionInfo {
+        &self.inner.info
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.handle.is_closed()
+    }
+
+    fn release(&self) {
+        self.inner.handle.release();
+    }
 }
 
 impl Connection {
     /// A number unique within the server.
     pub fn id(&self) -> u64 {
-        self.inner.id
+        self.inner.info.id()
     }
 
     /// The ESME's address.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.inner.peer
+        self.inner.info.peer_addr()
     }
 
     /// The `system_id` it bound with (`None` until bound).
     pub fn system_id(&self) -> Option<&str> {
-        self.inner.bound.get().map(|(s, _)| s.as_str())
+        self.inner.info.system_id()
     }
 
     /// How it bound (`None` until bound).
     pub fn bind_kind(&self) -> Option<BindKind> {
-        self.inner.bound.get().map(|&(_, k)| k)
+        self.inner.info.bind_kind()
     }
 
     /// Sends a request to the ESME (`deliver_sm`, `data_sm`...) and waits for
@@ -176,12 +125,7 @@ impl Connection {
         self.inner.handle.closed()
     }
 
-    /// Unbinds when bound, closes otherwise.
-    fn release(&self) {
-        self.inner.handle.release();
-    }
-
-    fn respond(&self, seq: SequenceNumber, status: CommandStatus, body: Body) {
+    fn respond(&self, (seq, status, body): Response) {
         let _ = self
             .inner
             .handle
@@ -198,16 +142,9 @@ struct Shared {
     config: ServerConfig,
     /// Set once by [`Server::bind`] (it knows the handler's type).
     outbinder: OnceLock<Outbinder>,
-    connections: Mutex<HashMap<u64, Connection>>,
-    next_id: AtomicU64,
+    registry: Registry<Connection>,
     shutdown: AtomicBool,
     local_addr: SocketAddr,
-}
-
-impl Shared {
-    fn registry(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Connection>> {
-        self.connections.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// Finds connections and shuts the server down; cheap to clone.
@@ -225,20 +162,13 @@ impl std::fmt::Debug for ServerHandle {
 impl ServerHandle {
     /// Every open connection.
     pub fn connections(&self) -> Vec<Connection> {
-        self.shared.registry().values().cloned().collect()
+        self.shared.registry.connections()
     }
 
     /// A connection bound as receiver or transceiver with this `system_id`
     /// (the one to send `deliver_sm` to).
     pub fn receiver(&self, system_id: &str) -> Option<Connection> {
-        self.connections().into_iter().find(|c| {
-            c.system_id() == Some(system_id)
-                && matches!(
-                    c.bind_kind(),
-                    Some(BindKind::Receiver | BindKind::Transceiver)
-                )
-                && !c.inner.handle.is_closed()
-        })
+        self.shared.registry.receiver(system_id)
     }
 
     /// MC-initiated session: connects to an ESME's outbind listener at
@@ -293,7 +223,7 @@ impl<H> std::fmt::Debug for Server<H> {
     }
 }
 
-impl<H: Handler> Server<H> {
+impl<H: Handler<Connection>> Server<H> {
     /// Listens on `addr`.
     pub fn bind(
         addr: impl ToSocketAddrs,
@@ -304,8 +234,7 @@ impl<H: Handler> Server<H> {
         let shared = Arc::new(Shared {
             config,
             outbinder: OnceLock::new(),
-            connections: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
+            registry: Registry::default(),
             shutdown: AtomicBool::new(false),
             local_addr: listener.local_addr()?,
         });
@@ -388,11 +317,8 @@ impl<H: Handler> Server<H> {
                 Err(e) => tracing::warn!(%peer, error = %e, "cannot start a connection thread"),
             }
         }
-        let handle = self.handle();
         drop(self.listener);
-        for conn in handle.connections() {
-            conn.release();
-        }
+        self.shared.registry.release_all();
         for t in threads {
             let _ = t.join();
         }
@@ -408,7 +334,7 @@ fn plain(tcp: TcpStream) -> io::Result<(Wire, TcpStream)> {
 
 /// One connection: runs the handler for each request in arrival order.
 /// With `outbind`, we opened it: send `outbind` first and say how that went.
-fn serve<H: Handler>(
+fn serve<H: Handler<Connection>>(
     handler: Arc<H>,
     shared: Arc<Shared>,
     wrap: &WrapFn,
@@ -429,20 +355,11 @@ fn serve<H: Handler>(
             return tracing::debug!(%peer, error = %e, "connection not started");
         }
     };
-    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let info = ConnectionInfo::new(shared.registry.next_id(), Some(peer));
     let conn = Connection {
-        inner: Arc::new(ConnectionInner {
-            id,
-            peer: Some(peer),
-            bound: OnceLock::new(),
-            handle,
-        }),
+        inner: Arc::new(ConnectionInner { info, handle }),
     };
-    shared.registry().insert(id, conn.clone());
-    let registered = Registered {
-        shared: &shared,
-        conn: conn.clone(),
-    };
+    let registered = shared.registry.register(conn.clone());
     if shared.shutdown.load(Ordering::SeqCst) {
         conn.release();
     }
@@ -462,7 +379,7 @@ fn serve<H: Handler>(
     let _ = io.join();
 }
 
-fn handle_requests<H: Handler>(
+fn handle_requests<H: Handler<Connection>>(
     handler: &H,
     shared: &Shared,
     conn: &Connection,
@@ -470,51 +387,13 @@ fn handle_requests<H: Handler>(
 ) {
     for item in incoming {
         match item {
-            Incoming::Request(pdu) => {
-                let (seq, status, body) = answer(handler, conn, pdu);
-                conn.respond(seq, status, body);
-            }
+            Incoming::Request(pdu) => conn.respond(serve::answer_blocking(handler, conn, pdu)),
             Incoming::Bind { seq, kind, bind } => {
-                let result = catch_unwind(AssertUnwindSafe(|| handler.bind(conn, kind, &bind)))
-                    .unwrap_or(Err(CommandStatus::SYSTEM_ERROR));
-                if result.is_ok() {
-                    let system_id = bind.system_id.to_string_lossy().into_owned();
-                    let _ = conn.inner.bound.set((system_id, kind));
-                }
-                let (status, body) = bind_answer(kind, result, &shared.config.system_id);
-                conn.respond(seq, status, body);
+                let (info, system_id) = (&conn.inner.info, &shared.config.system_id);
+                let bind = (seq, kind, bind);
+                conn.respond(serve::bind_blocking(handler, conn, info, bind, system_id));
             }
             _ => {} // alerts and outbinds: only an MC sends these
-        }
-    }
-}
-
-/// Unregisters a connection and unbinds it when its thread ends (even by a
-/// panic): nobody would answer its requests any more.
-struct Registered<'a> {
-    shared: &'a Shared,
-    conn: Connection,
-}
-
-impl Drop for Registered<'_> {
-    fn drop(&mut self) {
-        self.shared.registry().remove(&self.conn.id());
-        self.conn.release();
-    }
-}
-
-fn answer<H: Handler>(
-    handler: &H,
-    conn: &Connection,
-    pdu: Pdu,
-) -> (SequenceNumber, CommandStatus, Body) {
-    let (seq, _, default) = default_answer(&pdu);
-    match catch_unwind(AssertUnwindSafe(|| handler.request(conn, pdu))) {
-        Ok(Ok(body)) => (seq, CommandStatus::OK, body),
-        Ok(Err(status)) => (seq, status, default),
-        Err(_) => {
-            tracing::error!(%seq, "handler panicked: answered ESME_RSYSERR");
-            (seq, CommandStatus::SYSTEM_ERROR, default)
         }
     }
 }

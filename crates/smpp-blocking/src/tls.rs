@@ -63,7 +63,7 @@ impl Client {
     }
 }
 
-impl<H: Handler> Server<H> {
+impl<H: Handler<crate::Connection>> Server<H> {
     /// Like [`Server::run`], with a TLS handshake on every connection (on
     /// the connection's own thread, bounded by the session init timeout).
     pub fn run_tls(self, tls: Arc<TlsServerConfig>) -> io::Result<()> {

@@ -49,7 +49,7 @@ struct Smsc {
     gate: Option<Arc<Gate>>,
 }
 
-impl Handler for Smsc {
+impl Handler<Connection> for Smsc {
     fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
         match (bind.system_id.as_bytes(), bind.password.as_bytes()) {
             (b"esme", b"secret") => Ok(()),
@@ -552,7 +552,7 @@ fn session_init_timeout_and_connection_limit() {
 #[test]
 fn a_panicking_handler_answers_system_error() {
     struct Panics;
-    impl Handler for Panics {
+    impl Handler<Connection> for Panics {
         fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
             Ok(())
         }

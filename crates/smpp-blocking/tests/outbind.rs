@@ -15,7 +15,7 @@ const LIMIT: Duration = Duration::from_secs(10);
 
 struct Smsc;
 
-impl Handler for Smsc {
+impl Handler<Connection> for Smsc {
     fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
         if bind.password == "secret" {
             Ok(())

@@ -33,7 +33,7 @@ struct Smsc {
     only_throttled: bool,
 }
 
-impl Handler for Smsc {
+impl Handler<Connection> for Smsc {
     fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
         Ok(())
     }

@@ -18,7 +18,7 @@ const LIMIT: Duration = Duration::from_secs(5);
 /// Accepts `esme`/`secret`, counts submits (shared across restarts).
 struct Smsc(Arc<AtomicU64>);
 
-impl Handler for Smsc {
+impl Handler<Connection> for Smsc {
     fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
         if bind.password == "secret" {
             Ok(())

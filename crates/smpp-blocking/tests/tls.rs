@@ -13,7 +13,7 @@ use smpp_proto::session::{BindKind, CloseReason, SessionConfig};
 
 struct Echo;
 
-impl Handler for Echo {
+impl Handler<Connection> for Echo {
     fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
         if bind.password == "secret" {
             Ok(())

@@ -29,7 +29,7 @@ fn env(name: &str, default: usize) -> usize {
 /// The baseline: a server that answers every submit_sm with a constant id.
 struct Trivial;
 
-impl smpp_tokio::Handler for Trivial {
+impl smpp_tokio::Handler<smpp_tokio::Connection> for Trivial {
     async fn bind(
         &self,
         _: &smpp_tokio::Connection,

@@ -660,6 +660,9 @@ impl ServerConfig {
     }
 }
 
+/// An answer to send: the request's sequence number, a status and a body.
+pub type Response = (SequenceNumber, CommandStatus, Body);
+
 /// The answer to a peer request the application did not answer: status 0
 /// and an empty `*_resp` body (`generic_nack` for an unknown command).
 pub fn default_answer(pdu: &Pdu) -> (SequenceNumber, CommandStatus, Body) {
@@ -701,8 +704,10 @@ pub fn outbind_bind_kind(preferred: BindKind) -> BindKind {
     }
 }
 
+pub mod client;
 pub mod drive;
 pub mod flow;
+pub mod serve;
 
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! The ESME side: [`Client`] and the [`Inbound`] stream of peer requests.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_core::Stream as _;
@@ -9,13 +9,14 @@ use futures_core::Stream as _;
 use async_net::{AsyncToSocketAddrs, TcpListener, TcpStream};
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_util::future::try_join_all;
-use smpp_proto::message::{DecodeOptions, DeliveryReceipt, ReferenceCounter, ShortMessage};
-use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Outbind, Pdu, SubmitSm};
+use smpp_proto::message::ShortMessage;
+use smpp_proto::pdu::{Bind, Body, COctetString, Outbind, Pdu, SubmitSm};
 use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
 
 use crate::driver::{self, Control, Handle};
 use crate::{check_status, Error};
-use smpp_proto::endpoint::{default_answer, outbind_bind_kind, Incoming};
+use smpp_proto::endpoint::client::{check_outbind, message_id, References, Respond};
+use smpp_proto::endpoint::{outbind_bind_kind, Incoming, Response};
 
 /// A bound ESME session. Cheap to clone: clones share the session, and
 /// calls from many tasks run concurrently up to the outbound window
@@ -31,7 +32,7 @@ use smpp_proto::endpoint::{default_answer, outbind_bind_kind, Incoming};
 pub struct Client {
     handle: Handle,
     bind_resp: Arc<Pdu>,
-    refs: Arc<Mutex<ReferenceCounter>>,
+    refs: Arc<References>,
 }
 
 impl Client {
@@ -92,18 +93,13 @@ impl Client {
             .session_init_timeout
             .unwrap_or(config.response_timeout);
         let (handle, incoming) = driver::spawn(io, Role::Esme, config);
-        let first = async { Ok(incoming.recv().await) };
+        let first = async { Ok(incoming.recv().await.ok()) };
         let limit = async {
             async_io::Timer::after(wait).await;
             Err(Error::Timeout)
         };
-        let refused = match futures_lite::future::or(first, limit).await {
-            Ok(Ok(Incoming::Outbind(outbind))) if accept(&outbind) => None,
-            Ok(Ok(Incoming::Outbind(_))) => Some(Error::OutbindRefused),
-            Ok(_) => Some(Error::Closed),
-            Err(e) => Some(e),
-        };
-        if let Some(e) = refused {
+        let first = futures_lite::future::or(first, limit).await;
+        if let Err(e) = check_outbind(first, accept) {
             handle.close();
             return Err(e);
         }
@@ -126,19 +122,17 @@ impl Client {
                 return Err(e);
             }
         };
+        let answers = Arc::new(Responder(handle.control.clone()));
         let inbound = Inbound {
             source: Source::Session {
                 incoming: Box::pin(incoming),
-                control: handle.control.clone(),
+                answers,
             },
         };
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos() as u16);
         let client = Client {
             handle,
             bind_resp: Arc::new(resp),
-            refs: Arc::new(Mutex::new(ReferenceCounter::new(seed))),
+            refs: Arc::default(),
         };
         Ok((client, inbound))
     }
@@ -150,21 +144,14 @@ impl Client {
 
     /// Submits one `submit_sm` and returns the MC's message id.
     pub async fn submit(&self, sm: SubmitSm) -> Result<COctetString, Error> {
-        let pdu = self.request(Body::SubmitSm(sm)).await?;
-        match pdu.body.message_id() {
-            Some(id) => Ok(id.clone()),
-            None => Err(Error::UnexpectedResponse(pdu.command_id())),
-        }
+        message_id(&self.request(Body::SubmitSm(sm)).await?)
     }
 
     /// Builds `message` into its parts and submits them all (in order,
     /// pipelined), returning one message id per part. Fails with the first
     /// part that fails; the others may have been accepted.
     pub async fn submit_message(&self, message: &ShortMessage) -> Result<Vec<COctetString>, Error> {
-        let parts = {
-            let mut refs = self.refs.lock().unwrap_or_else(|e| e.into_inner());
-            message.build(&mut refs)?
-        };
+        let parts = self.refs.build(message)?;
         try_join_all(parts.into_iter().map(|sm| self.submit(sm))).await
     }
 
@@ -235,7 +222,7 @@ enum Source {
     /// Straight from one session's driver.
     Session {
         incoming: Pin<Box<async_channel::Receiver<Incoming>>>,
-        control: async_channel::Sender<Control>,
+        answers: Arc<dyn Respond>,
     },
     /// Merged from successive or several sessions ([`ReconnectingClient`](crate::ReconnectingClient), [`Pool`](crate::Pool)).
     Forwarded(Pin<Box<async_channel::Receiver<InboundRequest>>>),
@@ -254,19 +241,17 @@ impl Inbound {
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<InboundRequest>> {
-        let (incoming, control) = match &mut self.source {
-            Source::Session { incoming, control } => (incoming, control),
+        let (incoming, answers) = match &mut self.source {
+            Source::Session { incoming, answers } => (incoming, answers),
             Source::Forwarded(rx) => return rx.as_mut().poll_next(cx),
         };
         loop {
-            let (pdu, answer) = match std::task::ready!(incoming.as_mut().poll_next(cx)) {
-                None => return Poll::Ready(None),
-                Some(Incoming::Request(pdu)) => (pdu, true),
-                Some(Incoming::Alert(pdu)) => (pdu, false),
-                Some(_) => continue, // binds and outbinds: not for an `Inbound`
+            let Some(item) = std::task::ready!(incoming.as_mut().poll_next(cx)) else {
+                return Poll::Ready(None);
             };
-            let control = answer.then(|| control.clone());
-            return Poll::Ready(Some(InboundRequest { pdu, control }));
+            if let Some(request) = InboundRequest::from_incoming(item, answers) {
+                return Poll::Ready(Some(request));
+            }
         }
     }
 }
@@ -279,61 +264,15 @@ impl futures_core::Stream for Inbound {
     }
 }
 
-/// One request from the peer, answered exactly once: with
-/// [`respond`](InboundRequest::respond), or with status 0 and an empty body
-/// when dropped. (`alert_notification` has no answer.)
+pub use smpp_proto::endpoint::client::InboundRequest;
+
+/// Answers peer requests over a connection's command channel.
 #[derive(Debug)]
-pub struct InboundRequest {
-    pdu: Pdu,
-    /// `None` once answered, or for requests without a response.
-    control: Option<async_channel::Sender<Control>>,
-}
+struct Responder(async_channel::Sender<Control>);
 
-impl InboundRequest {
-    /// The request.
-    pub fn pdu(&self) -> &Pdu {
-        &self.pdu
-    }
-
-    /// The request's body.
-    pub fn body(&self) -> &Body {
-        &self.pdu.body
-    }
-
-    /// The delivery receipt this `deliver_sm` or `data_sm` carries, if any
-    /// (text and TLVs; GSM 7-bit unpacked as the default alphabet).
-    pub fn receipt(&self) -> Option<DeliveryReceipt> {
-        self.receipt_with(&DecodeOptions::default())
-    }
-
-    /// [`receipt`](InboundRequest::receipt) with explicit text decoding options.
-    pub fn receipt_with(&self, options: &DecodeOptions) -> Option<DeliveryReceipt> {
-        DeliveryReceipt::from_body(&self.pdu.body, options)
-    }
-
-    /// Answers with `status` and `body` (the matching `*_resp`, or
-    /// `generic_nack`). An error status with a default body goes header-only.
-    pub fn respond(mut self, status: CommandStatus, body: Body) {
-        self.send(status, Some(body));
-    }
-
-    /// Answers with an error status and an empty body.
-    pub fn reject(mut self, status: CommandStatus) {
-        self.send(status, None);
-    }
-
-    fn send(&mut self, status: CommandStatus, body: Option<Body>) {
-        if let Some(control) = self.control.take() {
-            let (seq, _, default) = default_answer(&self.pdu);
-            let body = body.unwrap_or(default);
-            let _ = control.try_send(Control::Respond { seq, status, body });
-        }
-    }
-}
-
-impl Drop for InboundRequest {
-    fn drop(&mut self) {
-        self.send(CommandStatus::OK, None);
+impl Respond for Responder {
+    fn respond(&self, (seq, status, body): Response) {
+        let _ = self.0.try_send(Control::Respond { seq, status, body });
     }
 }
 

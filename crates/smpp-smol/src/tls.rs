@@ -30,7 +30,7 @@ impl Client {
     }
 }
 
-impl<H: Handler> Server<H> {
+impl<H: Handler<crate::Connection>> Server<H> {
     /// Like [`Server::run`], with a TLS handshake on every connection (in
     /// the connection's own task, bounded by the session init timeout).
     pub async fn run_tls(self, tls: Arc<TlsServerConfig>) -> io::Result<()> {

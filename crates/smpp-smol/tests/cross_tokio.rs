@@ -11,7 +11,7 @@ use smpp_proto::session::{BindKind, CloseReason, SessionConfig};
 
 struct TokioSmsc;
 
-impl smpp_tokio::Handler for TokioSmsc {
+impl smpp_tokio::Handler<smpp_tokio::Connection> for TokioSmsc {
     async fn bind(
         &self,
         _: &smpp_tokio::Connection,

@@ -28,7 +28,7 @@ struct Smsc {
     gate: Option<async_channel::Receiver<()>>,
 }
 
-impl Handler for Smsc {
+impl Handler<Connection> for Smsc {
     async fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
         match (bind.system_id.as_bytes(), bind.password.as_bytes()) {
             (b"esme", b"secret") => Ok(()),
@@ -549,7 +549,7 @@ async fn session_init_timeout_and_connection_limit(rt: Rt) {
 
 async fn a_panicking_handler_answers_system_error(rt: Rt) {
     struct Panics;
-    impl Handler for Panics {
+    impl Handler<Connection> for Panics {
         async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
             Ok(())
         }

@@ -15,7 +15,7 @@ use smpp_smol::{
 
 struct Smsc;
 
-impl Handler for Smsc {
+impl Handler<Connection> for Smsc {
     async fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
         if bind.password == "secret" {
             Ok(())

@@ -13,7 +13,7 @@ use common::timeout;
 
 struct Echo;
 
-impl Handler for Echo {
+impl Handler<Connection> for Echo {
     async fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
         if bind.password == "secret" {
             Ok(())

@@ -42,7 +42,7 @@
 //!
 //! struct Smsc;
 //!
-//! impl Handler for Smsc {
+//! impl Handler<Connection> for Smsc {
 //!     async fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
 //!         if bind.password == "secret" { Ok(()) } else { Err(CommandStatus::INVALID_PASSWORD) }
 //!     }

@@ -1,21 +1,14 @@
 //! The MC side: [`Server`], its [`Handler`], and per-connection [`Connection`] handles.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
-use smpp_proto::pdu::{
-    AlertNotification, Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, DeliverSm, Outbind,
-    Pdu, QuerySm, QuerySmResp, ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm,
-    SubmitSmResp, Tlvs,
-};
+use smpp_proto::pdu::{AlertNotification, Body, DeliverSm, Outbind, Pdu};
 use smpp_proto::session::{BindKind, CloseReason, Role, Stats};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -24,89 +17,14 @@ use tokio::task::JoinSet;
 
 use crate::driver::{self, Control, Handle};
 use crate::{check_status, Error};
-use smpp_proto::endpoint::{bind_answer, default_answer, Incoming};
+use smpp_proto::endpoint::serve::{self, ConnectionInfo, Registered, Registry, Response};
+use smpp_proto::endpoint::Incoming;
 
 /// How long a connection wrapper (a TLS handshake) may take when the session
 /// has no init timeout.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(30);
 
-/// The application side of an MC: authenticates binds and answers requests.
-///
-/// Requests of one connection are handled concurrently (up to the session's
-/// inbound window); each answer is sent when its future completes. Implement
-/// [`submit_sm`](Handler::submit_sm) for a plain SMSC, or
-/// [`request`](Handler::request) to see every operation.
-pub trait Handler: Send + Sync + 'static {
-    /// Accepts (`Ok`) or rejects (an error status such as
-    /// `CommandStatus::INVALID_PASSWORD`) a bind.
-    fn bind(
-        &self,
-        conn: &Connection,
-        kind: BindKind,
-        bind: &Bind,
-    ) -> impl Future<Output = Result<(), CommandStatus>> + Send;
-
-    /// Answers a `submit_sm` with its message id, or an error status.
-    fn submit_sm(&self, conn: &Connection, sm: SubmitSm) -> impl Answer<SubmitSmResp> {
-        unsupported(conn, sm)
-    }
-
-    /// Answers a `data_sm`.
-    fn data_sm(&self, conn: &Connection, sm: DataSm) -> impl Answer<DataSmResp> {
-        unsupported(conn, sm)
-    }
-
-    /// Answers a `submit_multi`.
-    fn submit_multi(&self, conn: &Connection, sm: SubmitMulti) -> impl Answer<SubmitMultiResp> {
-        unsupported(conn, sm)
-    }
-
-    /// Answers a `query_sm`.
-    fn query_sm(&self, conn: &Connection, query: QuerySm) -> impl Answer<QuerySmResp> {
-        unsupported(conn, query)
-    }
-
-    /// Answers a `cancel_sm`.
-    fn cancel_sm(&self, conn: &Connection, cancel: CancelSm) -> impl Answer<Tlvs> {
-        unsupported(conn, cancel)
-    }
-
-    /// Answers a `replace_sm`.
-    fn replace_sm(&self, conn: &Connection, replace: ReplaceSm) -> impl Answer<Tlvs> {
-        unsupported(conn, replace)
-    }
-
-    /// Answers any request with its `*_resp` body, or an error status. The
-    /// default hands each operation to its method above (each refusing with
-    /// `ESME_RINVCMDID` unless implemented) and refuses the others
-    /// (`broadcast_sm` and friends: override this method for them).
-    fn request(&self, conn: &Connection, pdu: Pdu) -> impl Answer<Body> {
-        async move {
-            match pdu.body {
-                Body::SubmitSm(sm) => self.submit_sm(conn, sm).await.map(Body::SubmitSmResp),
-                Body::DataSm(sm) => self.data_sm(conn, sm).await.map(Body::DataSmResp),
-                Body::SubmitMulti(sm) => {
-                    self.submit_multi(conn, sm).await.map(Body::SubmitMultiResp)
-                }
-                Body::QuerySm(q) => self.query_sm(conn, q).await.map(Body::QuerySmResp),
-                Body::CancelSm(c) => self.cancel_sm(conn, c).await.map(Body::CancelSmResp),
-                Body::ReplaceSm(r) => self.replace_sm(conn, r).await.map(Body::ReplaceSmResp),
-                _ => Err(CommandStatus::INVALID_COMMAND_ID),
-            }
-        }
-    }
-}
-
-/// What a [`Handler`] method returns: the response body, or an error status
-/// (sent header-only).
-pub trait Answer<T>: Future<Output = Result<T, CommandStatus>> + Send {}
-
-impl<T, F: Future<Output = Result<T, CommandStatus>> + Send> Answer<T> for F {}
-
-fn unsupported<T: Send, U>(_: &Connection, _: U) -> impl Answer<T> {
-    std::future::ready(Err(CommandStatus::INVALID_COMMAND_ID))
-}
-
+pub use smpp_proto::endpoint::serve::{Answer, Handler};
 pub use smpp_proto::endpoint::ServerConfig;
 
 /// One ESME connection, as seen by the server. Cheap to clone.
@@ -117,31 +35,43 @@ pub struct Connection {
 
 #[derive(Debug)]
 struct ConnectionInner {
-    id: u64,
-    peer: Option<SocketAddr>,
-    bound: OnceLock<(String, BindKind)>,
+    info: ConnectionInfo,
     handle: Handle,
+}
+
+impl Registered for Connection {
+    fn info(&self) -> &ConnectionInfo {
+        &self.inner.info
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.handle.is_closed()
+    }
+
+    fn release(&self) {
+        self.inner.handle.release();
+    }
 }
 
 impl Connection {
     /// A number unique within the server.
     pub fn id(&self) -> u64 {
-        self.inner.id
+        self.inner.info.id()
     }
 
     /// The ESME's address.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.inner.peer
+        self.inner.info.peer_addr()
     }
 
     /// The `system_id` it bound with (`None` until bound).
     pub fn system_id(&self) -> Option<&str> {
-        self.inner.bound.get().map(|(s, _)| s.as_str())
+        self.inner.info.system_id()
     }
 
     /// How it bound (`None` until bound).
     pub fn bind_kind(&self) -> Option<BindKind> {
-        self.inner.bound.get().map(|&(_, k)| k)
+        self.inner.info.bind_kind()
     }
 
     /// Sends a request to the ESME (`deliver_sm`, `data_sm`...) and awaits its
@@ -191,12 +121,7 @@ impl Connection {
         self.inner.handle.closed().await
     }
 
-    /// Unbinds when bound, closes otherwise.
-    fn release(&self) {
-        self.inner.handle.release();
-    }
-
-    fn respond(&self, seq: SequenceNumber, status: CommandStatus, body: Body) {
+    fn respond(&self, (seq, status, body): Response) {
         let _ = self
             .inner
             .handle
@@ -216,15 +141,8 @@ struct Shared {
     config: ServerConfig,
     /// Set once by [`Server::bind`] (it knows the handler's type).
     outbinder: OnceLock<Outbinder>,
-    connections: Mutex<HashMap<u64, Connection>>,
-    next_id: AtomicU64,
+    registry: Registry<Connection>,
     shutdown: watch::Sender<bool>,
-}
-
-impl Shared {
-    fn registry(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Connection>> {
-        self.connections.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// Finds connections and shuts the server down; cheap to clone.
@@ -242,20 +160,13 @@ impl std::fmt::Debug for ServerHandle {
 impl ServerHandle {
     /// Every open connection.
     pub fn connections(&self) -> Vec<Connection> {
-        self.shared.registry().values().cloned().collect()
+        self.shared.registry.connections()
     }
 
     /// A connection bound as receiver or transceiver with this `system_id`
     /// (the one to send `deliver_sm` to).
     pub fn receiver(&self, system_id: &str) -> Option<Connection> {
-        self.connections().into_iter().find(|c| {
-            c.system_id() == Some(system_id)
-                && matches!(
-                    c.bind_kind(),
-                    Some(BindKind::Receiver | BindKind::Transceiver)
-                )
-                && !c.inner.handle.is_closed()
-        })
+        self.shared.registry.receiver(system_id)
     }
 
     /// MC-initiated session: connects to an ESME's outbind listener at
@@ -307,7 +218,7 @@ impl<H> std::fmt::Debug for Server<H> {
     }
 }
 
-impl<H: Handler> Server<H> {
+impl<H: Handler<Connection>> Server<H> {
     /// Listens on `addr`.
     pub async fn bind(
         addr: impl ToSocketAddrs,
@@ -318,8 +229,7 @@ impl<H: Handler> Server<H> {
         let shared = Arc::new(Shared {
             config,
             outbinder: OnceLock::new(),
-            connections: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
+            registry: Registry::default(),
             shutdown: watch::channel(false).0,
         });
         let handler = Arc::new(handler);
@@ -392,11 +302,8 @@ impl<H: Handler> Server<H> {
                 }
             }
         }
-        let handle = self.handle();
         drop(self.listener);
-        for conn in handle.connections() {
-            conn.release();
-        }
+        self.shared.registry.release_all();
         while tasks.join_next().await.is_some() {}
         Ok(())
     }
@@ -404,7 +311,7 @@ impl<H: Handler> Server<H> {
 
 /// One connection: runs the handler for each request, answers in completion
 /// order. With `outbind`, we opened it: send `outbind` first and say how that went.
-async fn serve<H: Handler, S>(
+async fn serve<H: Handler<Connection>, S>(
     handler: Arc<H>,
     shared: Arc<Shared>,
     stream: impl Future<Output = io::Result<S>>,
@@ -421,20 +328,11 @@ async fn serve<H: Handler, S>(
         Err(_) => return tracing::debug!(%peer, "handshake timed out"),
     };
     let (handle, mut incoming) = driver::spawn(io, Role::Mc, shared.config.session.clone());
-    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let info = ConnectionInfo::new(shared.registry.next_id(), Some(peer));
     let conn = Connection {
-        inner: Arc::new(ConnectionInner {
-            id,
-            peer: Some(peer),
-            bound: OnceLock::new(),
-            handle,
-        }),
+        inner: Arc::new(ConnectionInner { info, handle }),
     };
-    shared.registry().insert(id, conn.clone());
-    let _registered = Registered {
-        shared: &shared,
-        conn: conn.clone(),
-    };
+    let _registered = shared.registry.register(conn.clone());
     let shutting_down = *shared.shutdown.borrow();
     if shutting_down {
         conn.release();
@@ -455,66 +353,23 @@ async fn serve<H: Handler, S>(
     loop {
         tokio::select! {
             biased;
-            Some((seq, status, body)) = running.next(), if !running.is_empty() => {
-                conn.respond(seq, status, body);
-            }
+            Some(response) = running.next(), if !running.is_empty() => conn.respond(response),
             item = incoming.recv() => match item {
                 None => break,
                 Some(Incoming::Request(pdu)) => {
-                    let mut answer = Box::pin(answer(handler, &conn, pdu));
+                    let mut answer = Box::pin(serve::answer(handler, &conn, pdu));
                     match (&mut answer).now_or_never() {
-                        Some((seq, status, body)) => conn.respond(seq, status, body),
+                        Some(response) => conn.respond(response),
                         None => running.push(answer),
                     }
                 }
                 Some(Incoming::Bind { seq, kind, bind }) => {
-                    let result = AssertUnwindSafe(handler.bind(&conn, kind, &bind))
-                        .catch_unwind()
-                        .await
-                        .unwrap_or(Err(CommandStatus::SYSTEM_ERROR));
-                    if result.is_ok() {
-                        let system_id = bind.system_id.to_string_lossy().into_owned();
-                        let _ = conn.inner.bound.set((system_id, kind));
-                    }
-                    let (status, body) = bind_answer(kind, result, &shared.config.system_id);
-                    conn.respond(seq, status, body);
+                    let info = &conn.inner.info;
+                    let bind = (seq, kind, bind);
+                    conn.respond(serve::bind(handler, &conn, info, bind, &shared.config.system_id).await);
                 }
                 Some(_) => {} // alerts and outbinds: only an MC sends these
             }
-        }
-    }
-}
-
-/// Unregisters a connection and unbinds it when its task ends, even if the
-/// task is aborted (the server's `run` future dropped): nobody would answer
-/// its requests any more.
-struct Registered<'a> {
-    shared: &'a Shared,
-    conn: Connection,
-}
-
-impl Drop for Registered<'_> {
-    fn drop(&mut self) {
-        self.shared.registry().remove(&self.conn.id());
-        self.conn.release();
-    }
-}
-
-async fn answer<H: Handler>(
-    handler: &H,
-    conn: &Connection,
-    pdu: Pdu,
-) -> (SequenceNumber, CommandStatus, Body) {
-    let (seq, _, default) = default_answer(&pdu);
-    match AssertUnwindSafe(handler.request(conn, pdu))
-        .catch_unwind()
-        .await
-    {
-        Ok(Ok(body)) => (seq, CommandStatus::OK, body),
-        Ok(Err(status)) => (seq, status, default),
-        Err(_) => {
-            tracing::error!(%seq, "handler panicked: answered ESME_RSYSERR");
-            (seq, CommandStatus::SYSTEM_ERROR, default)
         }
     }
 }

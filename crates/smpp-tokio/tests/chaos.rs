@@ -24,7 +24,7 @@ struct Smsc {
     accepted: AtomicU64,
 }
 
-impl Handler for Smsc {
+impl Handler<Connection> for Smsc {
     async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
         Ok(())
     }

@@ -16,7 +16,7 @@ struct BlockingSmsc {
     next_id: AtomicU64,
 }
 
-impl smpp_blocking::Handler for BlockingSmsc {
+impl smpp_blocking::Handler<smpp_blocking::Connection> for BlockingSmsc {
     fn bind(
         &self,
         _: &smpp_blocking::Connection,

@@ -33,7 +33,7 @@ struct Smsc {
     max_active: AtomicUsize,
 }
 
-impl Handler for Smsc {
+impl Handler<Connection> for Smsc {
     async fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
         match (bind.system_id.as_bytes(), bind.password.as_bytes()) {
             (b"esme", b"secret") => Ok(()),
@@ -661,7 +661,7 @@ async fn pool_spreads_submits_over_its_binds() {
 #[tokio::test]
 async fn a_panicking_handler_answers_system_error() {
     struct Panics;
-    impl Handler for Panics {
+    impl Handler<Connection> for Panics {
         async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
             Ok(())
         }

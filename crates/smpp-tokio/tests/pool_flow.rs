@@ -28,7 +28,7 @@ struct Smsc {
     only_throttled: bool,
 }
 
-impl Handler for Smsc {
+impl Handler<Connection> for Smsc {
     async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
         Ok(())
     }

@@ -14,7 +14,7 @@ use tokio::time::timeout;
 
 struct Echo;
 
-impl Handler for Echo {
+impl Handler<Connection> for Echo {
     async fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
         if bind.password == "secret" {
             Ok(())

@@ -51,7 +51,7 @@ pub struct Smsc {
 #[derive(Clone)]
 struct Shared(Arc<Smsc>);
 
-impl Handler for Shared {
+impl Handler<Connection> for Shared {
     async fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
         if bind.system_id == "smppclient1" && bind.password == "password" {
             Ok(())

@@ -33,7 +33,7 @@ struct Fake {
     submitted: Arc<Mutex<Vec<SubmitSm>>>,
 }
 
-impl Handler for Fake {
+impl Handler<Connection> for Fake {
     async fn bind(&self, _: &Connection, _: BindKind, bind: &Bind) -> Result<(), CommandStatus> {
         if bind.system_id != "smppclient1" {
             return Err(CommandStatus::INVALID_SYSTEM_ID);

@@ -59,7 +59,7 @@ impl Smsc {
     }
 }
 
-impl Handler for Smsc {
+impl Handler<Connection> for Smsc {
     async fn bind(
         &self,
         _conn: &Connection,

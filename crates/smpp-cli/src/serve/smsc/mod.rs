@@ -805,7 +805,7 @@ impl Smsc {
 #[derive(Debug, Clone)]
 pub(crate) struct SmscHandler(pub(crate) Arc<Smsc>);
 
-impl Handler for SmscHandler {
+impl Handler<Connection> for SmscHandler {
     fn bind(
         &self,
         conn: &Connection,

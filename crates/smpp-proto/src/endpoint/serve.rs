@@ -1,0 +1,391 @@
+//! What every adapter's server shares: the application's handler traits
+//! (async [`Handler`], blocking [`BlockingHandler`]) with the one dispatch
+//! of requests by operation, the panic-catching calls that turn a handler's
+//! answer into the response to send, and the registry of open connections.
+//!
+//! Each trait is generic over the adapter's connection handle `C`: a handler
+//! written for any `C` runs on every adapter of its kind.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll};
+
+use crate::pdu::{
+    Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, Pdu, QuerySm, QuerySmResp, ReplaceSm,
+    SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, Tlvs,
+};
+use crate::session::BindKind;
+
+pub use super::Response;
+use super::{bind_answer, default_answer};
+
+/// The application side of an MC on an async adapter: authenticates binds
+/// and answers requests, for connections of type `C` (the adapter's
+/// `Connection`).
+///
+/// Requests of one connection are handled concurrently (up to the session's
+/// inbound window); each answer is sent when its future completes. A
+/// panicking method answers `ESME_RSYSERR`. Implement
+/// [`submit_sm`](Handler::submit_sm) for a plain SMSC, or
+/// [`request`](Handler::request) to see every operation.
+pub trait Handler<C: Sync>: Send + Sync + 'static {
+    /// Accepts (`Ok`) or rejects (an error status such as
+    /// `CommandStatus::INVALID_PASSWORD`) a bind.
+    fn bind(
+        &self,
+        conn: &C,
+        kind: BindKind,
+        bind: &Bind,
+    ) -> impl Future<Output = Result<(), CommandStatus>> + Send;
+
+    /// Answers a `submit_sm` with its message id, or an error status.
+    fn submit_sm(&self, conn: &C, sm: SubmitSm) -> impl Answer<SubmitSmResp> {
+        unsupported(conn, sm)
+    }
+
+    /// Answers a `data_sm`.
+    fn data_sm(&self, conn: &C, sm: DataSm) -> impl Answer<DataSmResp> {
+        unsupported(conn, sm)
+    }
+
+    /// Answers a `submit_multi`.
+    fn submit_multi(&self, conn: &C, sm: SubmitMulti) -> impl Answer<SubmitMultiResp> {
+        unsupported(conn, sm)
+    }
+
+    /// Answers a `query_sm`.
+    fn query_sm(&self, conn: &C, query: QuerySm) -> impl Answer<QuerySmResp> {
+        unsupported(conn, query)
+    }
+
+    /// Answers a `cancel_sm`.
+    fn cancel_sm(&self, conn: &C, cancel: CancelSm) -> impl Answer<Tlvs> {
+        unsupported(conn, cancel)
+    }
+
+    /// Answers a `replace_sm`.
+    fn replace_sm(&self, conn: &C, replace: ReplaceSm) -> impl Answer<Tlvs> {
+        unsupported(conn, replace)
+    }
+
+    /// Answers any request with its `*_resp` body, or an error status. The
+    /// default hands each operation to its method above (each refusing with
+    /// `ESME_RINVCMDID` unless implemented) and refuses the others
+    /// (`broadcast_sm` and friends: override this method for them).
+    fn request(&self, conn: &C, pdu: Pdu) -> impl Answer<Body> {
+        async move {
+            match pdu.body {
+                Body::SubmitSm(sm) => self.submit_sm(conn, sm).await.map(Body::SubmitSmResp),
+                Body::DataSm(sm) => self.data_sm(conn, sm).await.map(Body::DataSmResp),
+                Body::SubmitMulti(sm) => {
+                    self.submit_multi(conn, sm).await.map(Body::SubmitMultiResp)
+                }
+                Body::QuerySm(q) => self.query_sm(conn, q).await.map(Body::QuerySmResp),
+                Body::CancelSm(c) => self.cancel_sm(conn, c).await.map(Body::CancelSmResp),
+                Body::ReplaceSm(r) => self.replace_sm(conn, r).await.map(Body::ReplaceSmResp),
+                _ => Err(CommandStatus::INVALID_COMMAND_ID),
+            }
+        }
+    }
+}
+
+/// What a [`Handler`] method returns: the response body, or an error status
+/// (sent header-only).
+pub trait Answer<T>: Future<Output = Result<T, CommandStatus>> + Send {}
+
+impl<T, F: Future<Output = Result<T, CommandStatus>> + Send> Answer<T> for F {}
+
+fn unsupported<T: Send, C, U>(_: &C, _: U) -> impl Answer<T> {
+    std::future::ready(Err(CommandStatus::INVALID_COMMAND_ID))
+}
+
+/// The application side of an MC on the blocking adapter: [`Handler`]
+/// with plain methods, for connections of type `C`.
+///
+/// The adapter calls it on each connection's own thread: the requests of
+/// one connection are handled one after another, in arrival order. A
+/// panicking method answers `ESME_RSYSERR`.
+pub trait BlockingHandler<C>: Send + Sync + 'static {
+    /// Accepts (`Ok`) or rejects (an error status such as
+    /// `CommandStatus::INVALID_PASSWORD`) a bind.
+    fn bind(&self, conn: &C, kind: BindKind, bind: &Bind) -> Result<(), CommandStatus>;
+
+    /// Answers a `submit_sm` with its message id, or an error status.
+    fn submit_sm(&self, conn: &C, sm: SubmitSm) -> Result<SubmitSmResp, CommandStatus> {
+        let _ = (conn, sm);
+        Err(CommandStatus::INVALID_COMMAND_ID)
+    }
+
+    /// Answers a `data_sm`.
+    fn data_sm(&self, conn: &C, sm: DataSm) -> Result<DataSmResp, CommandStatus> {
+        let _ = (conn, sm);
+        Err(CommandStatus::INVALID_COMMAND_ID)
+    }
+
+    /// Answers a `submit_multi`.
+    fn submit_multi(&self, conn: &C, sm: SubmitMulti) -> Result<SubmitMultiResp, CommandStatus> {
+        let _ = (conn, sm);
+        Err(CommandStatus::INVALID_COMMAND_ID)
+    }
+
+    /// Answers a `query_sm`.
+    fn query_sm(&self, conn: &C, query: QuerySm) -> Result<QuerySmResp, CommandStatus> {
+        let _ = (conn, query);
+        Err(CommandStatus::INVALID_COMMAND_ID)
+    }
+
+    /// Answers a `cancel_sm`.
+    fn cancel_sm(&self, conn: &C, cancel: CancelSm) -> Result<Tlvs, CommandStatus> {
+        let _ = (conn, cancel);
+        Err(CommandStatus::INVALID_COMMAND_ID)
+    }
+
+    /// Answers a `replace_sm`.
+    fn replace_sm(&self, conn: &C, replace: ReplaceSm) -> Result<Tlvs, CommandStatus> {
+        let _ = (conn, replace);
+        Err(CommandStatus::INVALID_COMMAND_ID)
+    }
+
+    /// Answers any request with its `*_resp` body, or an error status; the
+    /// default dispatches as [`Handler::request`] does.
+    fn request(&self, conn: &C, pdu: Pdu) -> Result<Body, CommandStatus> {
+        match pdu.body {
+            Body::SubmitSm(sm) => self.submit_sm(conn, sm).map(Body::SubmitSmResp),
+            Body::DataSm(sm) => self.data_sm(conn, sm).map(Body::DataSmResp),
+            Body::SubmitMulti(sm) => self.submit_multi(conn, sm).map(Body::SubmitMultiResp),
+            Body::QuerySm(q) => self.query_sm(conn, q).map(Body::QuerySmResp),
+            Body::CancelSm(c) => self.cancel_sm(conn, c).map(Body::CancelSmResp),
+            Body::ReplaceSm(r) => self.replace_sm(conn, r).map(Body::ReplaceSmResp),
+            _ => Err(CommandStatus::INVALID_COMMAND_ID),
+        }
+    }
+}
+
+/// A future polled inside [`catch_unwind`]: a panic becomes `Err(())`.
+struct CatchUnwind<F>(F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}
+
+/// The response to a request from what the handler said (or whether it panicked).
+fn settle(
+    (seq, _, default): Response,
+    answer: Result<Result<Body, CommandStatus>, ()>,
+) -> Response {
+    match answer {
+        Ok(Ok(body)) => (seq, CommandStatus::OK, body),
+        Ok(Err(status)) => (seq, status, default),
+        Err(()) => (seq, CommandStatus::SYSTEM_ERROR, default),
+    }
+}
+
+/// Runs `handler` on the request `pdu`: the answer to send; a panic answers
+/// `ESME_RSYSERR`.
+pub async fn answer<C: Sync, H: Handler<C>>(handler: &H, conn: &C, pdu: Pdu) -> Response {
+    let default = default_answer(&pdu);
+    let result = CatchUnwind(pin!(handler.request(conn, pdu))).await;
+    settle(default, result)
+}
+
+/// [`answer`] for a [`BlockingHandler`].
+pub fn answer_blocking<C, H: BlockingHandler<C>>(handler: &H, conn: &C, pdu: Pdu) -> Response {
+    let default = default_answer(&pdu);
+    let result = catch_unwind(AssertUnwindSafe(|| handler.request(conn, pdu)));
+    settle(default, result.map_err(drop))
+}
+
+/// Runs `handler`'s bind check for `conn` (a panic rejects with
+/// `ESME_RSYSERR`), records an accepted bind in `info`, and returns the
+/// `bind_*_resp` to send (with `system_id`, ours).
+pub async fn bind<C: Sync, H: Handler<C>>(
+    handler: &H,
+    conn: &C,
+    info: &ConnectionInfo,
+    (seq, kind, bind): (SequenceNumber, BindKind, Bind),
+    system_id: &str,
+) -> Response {
+    let result = CatchUnwind(pin!(handler.bind(conn, kind, &bind))).await;
+    info.bound(
+        kind,
+        &bind,
+        result.unwrap_or(Err(CommandStatus::SYSTEM_ERROR)),
+        seq,
+        system_id,
+    )
+}
+
+/// [`bind`] for a [`BlockingHandler`].
+pub fn bind_blocking<C, H: BlockingHandler<C>>(
+    handler: &H,
+    conn: &C,
+    info: &ConnectionInfo,
+    (seq, kind, bind): (SequenceNumber, BindKind, Bind),
+    system_id: &str,
+) -> Response {
+    let result = catch_unwind(AssertUnwindSafe(|| handler.bind(conn, kind, &bind)));
+    let result = result.unwrap_or(Err(CommandStatus::SYSTEM_ERROR));
+    info.bound(kind, &bind, result, seq, system_id)
+}
+
+/// What a server knows of one connection besides its session: a number,
+/// the peer's address, and how it bound.
+#[derive(Debug)]
+pub struct ConnectionInfo {
+    id: u64,
+    peer: Option<SocketAddr>,
+    bound: OnceLock<(String, BindKind)>,
+}
+
+impl ConnectionInfo {
+    /// A connection not bound yet.
+    pub fn new(id: u64, peer: Option<SocketAddr>) -> ConnectionInfo {
+        ConnectionInfo {
+            id,
+            peer,
+            bound: OnceLock::new(),
+        }
+    }
+
+    /// A number unique within the server.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The ESME's address.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// The `system_id` it bound with (`None` until bound).
+    pub fn system_id(&self) -> Option<&str> {
+        self.bound.get().map(|(s, _)| s.as_str())
+    }
+
+    /// How it bound (`None` until bound).
+    pub fn bind_kind(&self) -> Option<BindKind> {
+        self.bound.get().map(|&(_, k)| k)
+    }
+
+    /// Bound as receiver or transceiver with this `system_id`.
+    pub fn is_receiver(&self, system_id: &str) -> bool {
+        self.system_id() == Some(system_id)
+            && matches!(
+                self.bind_kind(),
+                Some(BindKind::Receiver | BindKind::Transceiver)
+            )
+    }
+
+    fn bound(
+        &self,
+        kind: BindKind,
+        bind: &Bind,
+        result: Result<(), CommandStatus>,
+        seq: SequenceNumber,
+        system_id: &str,
+    ) -> Response {
+        if result.is_ok() {
+            let peer_id = bind.system_id.to_string_lossy().into_owned();
+            let _ = self.bound.set((peer_id, kind));
+        }
+        let (status, body) = bind_answer(kind, result, system_id);
+        (seq, status, body)
+    }
+}
+
+/// An adapter's server-side connection handle, as the [`Registry`] sees it.
+pub trait Registered: Clone {
+    /// Its [`ConnectionInfo`].
+    fn info(&self) -> &ConnectionInfo;
+    /// Its session has closed.
+    fn is_closed(&self) -> bool;
+    /// Unbinds when bound, closes otherwise.
+    fn release(&self);
+}
+
+/// A server's open connections, by [`ConnectionInfo::id`].
+#[derive(Debug)]
+pub struct Registry<C> {
+    connections: Mutex<HashMap<u64, C>>,
+    next_id: AtomicU64,
+}
+
+impl<C> Default for Registry<C> {
+    fn default() -> Self {
+        Registry {
+            connections: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+}
+
+impl<C: Registered> Registry<C> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, C>> {
+        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new connection's number.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Adds `conn` until the returned guard is dropped; the guard then
+    /// removes it and releases it (nobody would answer its requests any more).
+    pub fn register(&self, conn: C) -> Registration<'_, C> {
+        self.lock().insert(conn.info().id(), conn.clone());
+        Registration {
+            registry: self,
+            conn,
+        }
+    }
+
+    /// Every open connection.
+    pub fn connections(&self) -> Vec<C> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// An open connection bound as receiver or transceiver with this
+    /// `system_id` (the one to send `deliver_sm` to).
+    pub fn receiver(&self, system_id: &str) -> Option<C> {
+        let connections = self.lock();
+        let mut found = connections.values();
+        found
+            .find(|c| c.info().is_receiver(system_id) && !c.is_closed())
+            .cloned()
+    }
+
+    /// Releases every connection (a server shutting down).
+    pub fn release_all(&self) {
+        for conn in self.connections() {
+            conn.release();
+        }
+    }
+}
+
+/// A connection in a [`Registry`], until dropped.
+#[derive(Debug)]
+pub struct Registration<'a, C: Registered> {
+    registry: &'a Registry<C>,
+    conn: C,
+}
+
+impl<C: Registered> Drop for Registration<'_, C> {
+    fn drop(&mut self) {
+        self.registry.lock().remove(&self.conn.info().id());
+        self.conn.release();
+    }
+}
