@@ -205,7 +205,7 @@ impl Client {
     /// The session's counters (PDUs by command and status) and window use;
     /// [`Error::Closed`] once the connection has ended.
     pub fn stats(&self) -> Result<Stats, Error> {
-        self.inner.handle.stats()
+        self.inner.handle.call(Command::Stats)
     }
 
     /// Closes the connection at once, without unbinding; calls in flight fail.

@@ -5,14 +5,15 @@
 use std::collections::VecDeque;
 use std::io::Read;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use smpp_proto::endpoint::drive::log_event;
+use smpp_proto::endpoint::handle::{check_request, CloseState, Ending};
 use smpp_proto::endpoint::{Command, Endpoint, Immediate, Incoming, Output};
 use smpp_proto::pdu::{Body, Pdu};
-use smpp_proto::session::{CloseReason, Event, Role, SendError, SessionConfig, Stats};
+use smpp_proto::session::{CloseReason, Role, SessionConfig, Stats};
 
 use crate::wire::Wire;
 use crate::Error;
@@ -50,7 +51,8 @@ pub(crate) enum Msg {
 }
 
 /// The commands of [`Msg::Cmd`].
-pub(crate) type Cmd = Command<Reply, SyncSender<Result<(), Error>>, SyncSender<Stats>>;
+pub(crate) type Cmd =
+    Command<Reply, SyncSender<Result<(), Error>>, SyncSender<Result<Stats, Error>>>;
 
 impl From<Cmd> for Msg {
     fn from(c: Cmd) -> Msg {
@@ -58,36 +60,12 @@ impl From<Cmd> for Msg {
     }
 }
 
-/// Why the session closed, once it has; shared with every handle.
-#[derive(Debug, Default)]
-struct ClosedState {
-    reason: Mutex<Option<CloseReason>>,
-    cond: Condvar,
-}
-
-impl ClosedState {
-    fn set(&self, reason: CloseReason) {
-        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
-        if r.is_none() {
-            *r = Some(reason);
-        }
-        self.cond.notify_all();
-    }
-}
-
-/// [`Handle::close`] was sent.
-const CLOSE: u8 = 1;
-/// [`Handle::release`] was sent.
-const RELEASE: u8 = 2;
-
 /// The sending side of a connection; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Handle {
     tx: Sender<Msg>,
-    closed: Arc<ClosedState>,
-    /// Bits of the one-shot commands already sent (`CLOSE`, `RELEASE`):
-    /// repeats are no-ops.
-    ending: Arc<AtomicU8>,
+    closed: Arc<CloseState>,
+    ending: Arc<Ending>,
 }
 
 impl Handle {
@@ -97,52 +75,39 @@ impl Handle {
 
     /// Sends a request once the window has room, and waits for its response (any status).
     pub(crate) fn request_any(&self, body: Body) -> Result<Pdu, Error> {
-        if body.command_id().response_id().is_none() {
-            return Err(Error::Refused(SendError::WrongCommand(())));
-        }
+        check_request(&body)?;
         self.call(|reply| Msg::Request { body, reply })
     }
 
-    /// Sends a command and waits for its response (any status).
-    pub(crate) fn call<M: Into<Msg>>(&self, make: impl FnOnce(Reply) -> M) -> Result<Pdu, Error> {
+    /// Sends a request or a command with a reply, and waits for the reply.
+    pub(crate) fn call<T, M: Into<Msg>>(
+        &self,
+        make: impl FnOnce(SyncSender<Result<T, Error>>) -> M,
+    ) -> Result<T, Error> {
         let (reply, rx) = mpsc::sync_channel(1);
         self.send(make(reply))?;
         rx.recv().map_err(|_| Error::Closed)?
     }
 
-    /// The session's counters and window use.
-    pub(crate) fn stats(&self) -> Result<Stats, Error> {
-        let (reply, rx) = mpsc::sync_channel(1);
-        self.send(Command::Stats(reply))?;
-        rx.recv().map_err(|_| Error::Closed)
-    }
-
     pub(crate) fn close(&self) {
-        if self.ending.fetch_or(CLOSE, Ordering::AcqRel) & CLOSE == 0 {
+        if self.ending.close() {
             let _ = self.tx.send(Command::Close.into());
         }
     }
 
     pub(crate) fn release(&self) {
-        if self.ending.fetch_or(RELEASE, Ordering::AcqRel) & RELEASE == 0 {
+        if self.ending.release() {
             let _ = self.tx.send(Command::Release.into());
         }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        let r = self.closed.reason.lock().unwrap_or_else(|e| e.into_inner());
-        r.is_some()
+        self.closed.get().is_some()
     }
 
     /// Blocks until the session has closed.
     pub(crate) fn closed(&self) -> CloseReason {
-        let mut r = self.closed.reason.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if let Some(reason) = &*r {
-                return reason.clone();
-            }
-            r = self.closed.cond.wait(r).unwrap_or_else(|e| e.into_inner());
-        }
+        self.closed.wait()
     }
 }
 
@@ -163,7 +128,7 @@ pub(crate) fn spawn(
     }
     // Requests in it are unanswered, so the session's inbound window bounds it.
     let (incoming, in_rx) = mpsc::sync_channel(config.max_inbound.max(1) + 8);
-    let closed = Arc::new(ClosedState::default());
+    let closed = Arc::new(CloseState::default());
     let input = tx.clone();
     let reader = std::thread::Builder::new()
         .name("smpp-read".into())
@@ -189,7 +154,7 @@ pub(crate) fn spawn(
             driver.run();
             let _ = reader.join();
         })?;
-    let ending = Arc::new(AtomicU8::new(0));
+    let ending = Arc::default();
     Ok((Handle { tx, closed, ending }, in_rx, io))
 }
 
@@ -236,7 +201,7 @@ struct Driver {
     wbuf: Vec<u8>,
     /// Closed: the deadline for flushing the last bytes.
     linger: Option<Instant>,
-    closed: Arc<ClosedState>,
+    closed: Arc<CloseState>,
 }
 
 impl Driver {
@@ -349,7 +314,7 @@ impl Driver {
             Msg::Request { body, reply } => self.endpoint.request(now, body, reply),
             Msg::Cmd(c) => match self.endpoint.command(now, c) {
                 Some(Immediate::Sent(reply, sent)) => drop(reply.send(sent.map_err(Error::from))),
-                Some(Immediate::Stats(reply, stats)) => drop(reply.send(stats)),
+                Some(Immediate::Stats(reply, stats)) => drop(reply.send(Ok(stats))),
                 _ => {}
             },
         }
@@ -429,8 +394,7 @@ impl Driver {
                     tracing::debug!(?reason, "session closed");
                     self.closed.set(reason);
                 }
-                Output::Event(Event::PeerViolation(v)) => tracing::warn!(%v, "peer violation"),
-                Output::Event(event) => tracing::debug!(?event, "session event"),
+                Output::Event(event) => log_event(event),
                 _ => {}
             }
         }

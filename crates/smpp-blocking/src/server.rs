@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use smpp_proto::pdu::{AlertNotification, Body, DeliverSm, Outbind, Pdu};
-use smpp_proto::session::{BindKind, CloseReason, Role, Stats};
+use smpp_proto::session::{CloseReason, Role, Stats};
 
 use crate::driver::{self, Handle};
 use crate::wire::Wire;
@@ -48,9 +48,18 @@ struct ConnectionInner {
     handle: Handle,
 }
 
+/// Its number, address, and how it bound.
+impl std::ops::Deref for Connection {
+    type Target = ConnectionInfo;
+
+    fn deref(&self) -> &ConnectionInfo {
+        &self.inner.info
+    }
+}
+
 impl Registered for Connection {
     fn info(&self) -> &ConnectionInfo {
-        &self.inner.info
+        self
     }
 
     fn is_closed(&self) -> bool {
@@ -63,26 +72,6 @@ impl Registered for Connection {
 }
 
 impl Connection {
-    /// A number unique within the server.
-    pub fn id(&self) -> u64 {
-        self.inner.info.id()
-    }
-
-    /// The ESME's address.
-    pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.inner.info.peer_addr()
-    }
-
-    /// The `system_id` it bound with (`None` until bound).
-    pub fn system_id(&self) -> Option<&str> {
-        self.inner.info.system_id()
-    }
-
-    /// How it bound (`None` until bound).
-    pub fn bind_kind(&self) -> Option<BindKind> {
-        self.inner.info.bind_kind()
-    }
-
     /// Sends a request to the ESME (`deliver_sm`, `data_sm`...) and waits for
     /// its response; waits while the window is full. An error status is [`Error::Status`].
     pub fn request(&self, body: Body) -> Result<Pdu, Error> {
@@ -97,9 +86,9 @@ impl Connection {
     /// Sends an `alert_notification` (it has no response).
     pub fn alert(&self, alert: AlertNotification) -> Result<(), Error> {
         let body = Body::AlertNotification(alert);
-        let (reply, sent) = std::sync::mpsc::sync_channel(1);
-        self.inner.handle.send(Command::Send { body, reply })?;
-        sent.recv().map_err(|_| Error::Closed)?
+        self.inner
+            .handle
+            .call(|reply| Command::Send { body, reply })
     }
 
     /// Unbinds and waits for the ESME's answer (or the unbind timeout).
@@ -112,7 +101,7 @@ impl Connection {
 
     /// The session's counters and window use ([`Error::Closed`] once ended).
     pub fn stats(&self) -> Result<Stats, Error> {
-        self.inner.handle.stats()
+        self.inner.handle.call(Command::Stats)
     }
 
     /// Closes at once, without unbinding.
@@ -364,11 +353,10 @@ fn serve<H: Handler<Connection>>(
         conn.release();
     }
     if let Some((outbind, tx)) = outbind {
-        let (reply, sent) = std::sync::mpsc::sync_channel(1);
-        let sent = match conn.inner.handle.send(Command::Outbind { outbind, reply }) {
-            Ok(()) => sent.recv().unwrap_or(Err(Error::Closed)),
-            Err(e) => Err(e),
-        };
+        let sent = conn
+            .inner
+            .handle
+            .call(|reply| Command::Outbind { outbind, reply });
         if sent.is_err() {
             conn.close();
         }

@@ -707,6 +707,7 @@ pub fn outbind_bind_kind(preferred: BindKind) -> BindKind {
 pub mod client;
 pub mod drive;
 pub mod flow;
+pub mod handle;
 pub mod serve;
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ impl Client {
         bind: Bind,
     ) -> Result<(Client, Inbound), Error> {
         let resp = handle
-            .control(|reply| Control::Bind { kind, bind, reply })
+            .call(|reply| Control::Bind { kind, bind, reply })
             .await;
         let resp = match resp.and_then(check_status) {
             Ok(resp) => resp,
@@ -165,7 +165,7 @@ impl Client {
     /// Unbinds and waits for the MC's `unbind_resp` (or the unbind timeout);
     /// responses to earlier requests are still accepted meanwhile.
     pub async fn unbind(&self) -> Result<(), Error> {
-        let resp = self.handle.control(|reply| Control::Unbind { reply }).await;
+        let resp = self.handle.call(|reply| Control::Unbind { reply }).await;
         self.handle.closed().await;
         resp.map(drop)
     }
@@ -173,7 +173,7 @@ impl Client {
     /// The session's counters (PDUs by command and status) and window use;
     /// [`Error::Closed`] once the connection has ended.
     pub async fn stats(&self) -> Result<Stats, Error> {
-        self.handle.stats().await
+        self.handle.call(Control::Stats).await
     }
 
     /// Closes the connection at once, without unbinding; calls in flight fail.

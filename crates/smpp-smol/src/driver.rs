@@ -6,8 +6,7 @@
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -15,10 +14,11 @@ use async_io::Timer;
 use futures_channel::oneshot;
 use futures_core::Stream as _;
 use futures_lite::{AsyncRead, AsyncWrite};
-use smpp_proto::endpoint::drive::{Driver, Runtime, Step, Transport, LINGER};
+use smpp_proto::endpoint::drive::{Driver, Runtime, Transport, LINGER};
+use smpp_proto::endpoint::handle::{check_request, CloseState, Ending};
 use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
 use smpp_proto::pdu::{Body, Pdu};
-use smpp_proto::session::{CloseReason, Event, Role, SendError, SessionConfig, Stats};
+use smpp_proto::session::{CloseReason, Role, SessionConfig, Stats};
 
 use crate::Error;
 
@@ -41,15 +41,10 @@ pub(crate) struct Request {
 /// slack; `Close` and `Release` are each sent at most once per connection
 /// (flags in the handle coalesce repeats). A bounded channel would make
 /// `InboundRequest`'s drop (which must answer, synchronously) able to fail.
-pub(crate) type Control = Command<Reply, Sent, oneshot::Sender<Stats>>;
+pub(crate) type Control = Command<Reply, Sent, oneshot::Sender<Result<Stats, Error>>>;
 
 /// How a command that is only sent ends.
 pub(crate) type Sent = oneshot::Sender<Result<(), Error>>;
-
-/// [`Handle::close`] was sent.
-const CLOSE: u8 = 1;
-/// [`Handle::release`] was sent.
-const RELEASE: u8 = 2;
 
 /// The sending side of a driver; cheap to clone.
 #[derive(Clone)]
@@ -57,15 +52,13 @@ pub(crate) struct Handle {
     requests: async_channel::Sender<Request>,
     pub(crate) control: async_channel::Sender<Control>,
     closed: Closed,
-    /// Bits of the one-shot commands already sent (`CLOSE`, `RELEASE`):
-    /// repeats are no-ops.
-    ending: Arc<AtomicU8>,
+    ending: Arc<Ending>,
 }
 
 impl std::fmt::Debug for Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handle")
-            .field("closed", &self.closed.reason())
+            .field("closed", &self.closed.state.get())
             .finish_non_exhaustive()
     }
 }
@@ -73,33 +66,20 @@ impl std::fmt::Debug for Handle {
 /// Why the session closed, once it did; a channel that closes then wakes the waiters.
 #[derive(Clone)]
 struct Closed {
-    reason: Arc<Mutex<Option<CloseReason>>>,
+    state: Arc<CloseState>,
     signal: async_channel::Receiver<()>,
-}
-
-impl Closed {
-    fn reason(&self) -> Option<CloseReason> {
-        self.reason
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
 }
 
 /// The driver's side of [`Closed`].
 struct CloseSignal {
-    reason: Arc<Mutex<Option<CloseReason>>>,
+    state: Arc<CloseState>,
     signal: Option<async_channel::Sender<()>>,
 }
 
 impl CloseSignal {
     /// Records the reason (the first one wins) and wakes every waiter.
     fn set(&mut self, reason: CloseReason) {
-        let mut slot = self.reason.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(reason);
-        }
-        drop(slot);
+        self.state.set(reason);
         self.signal = None;
     }
 }
@@ -107,64 +87,48 @@ impl CloseSignal {
 impl Handle {
     /// Sends a request once the window has room, and awaits its response (any status).
     pub(crate) async fn request_any(&self, body: Body) -> Result<Pdu, Error> {
-        if body.command_id().response_id().is_none() {
-            return Err(Error::Refused(SendError::WrongCommand(())));
-        }
+        check_request(&body)?;
         let (reply, rx) = oneshot::channel();
         let req = Request { body, reply };
         self.requests.send(req).await.map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
 
-    /// Sends a control command and awaits its response (any status).
-    pub(crate) async fn control(&self, make: impl FnOnce(Reply) -> Control) -> Result<Pdu, Error> {
+    /// Sends a command with a reply (`Bind`, `Unbind`, `Send`, `Outbind`,
+    /// `Stats`) and awaits the reply.
+    pub(crate) async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Control,
+    ) -> Result<T, Error> {
         let (reply, rx) = oneshot::channel();
         self.control
             .try_send(make(reply))
             .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
-    }
-
-    /// Sends a command that resolves once sent.
-    pub(crate) async fn send(&self, make: impl FnOnce(Sent) -> Control) -> Result<(), Error> {
-        let (reply, rx) = oneshot::channel();
-        self.control
-            .try_send(make(reply))
-            .map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)?
-    }
-
-    /// The session's counters and window use.
-    pub(crate) async fn stats(&self) -> Result<Stats, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.control
-            .try_send(Control::Stats(reply))
-            .map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)
     }
 
     /// Closes at once (once; repeats are no-ops).
     pub(crate) fn close(&self) {
-        if self.ending.fetch_or(CLOSE, Ordering::AcqRel) & CLOSE == 0 {
+        if self.ending.close() {
             let _ = self.control.try_send(Control::Close);
         }
     }
 
     /// Unbinds when bound, closes otherwise (once; repeats are no-ops).
     pub(crate) fn release(&self) {
-        if self.ending.fetch_or(RELEASE, Ordering::AcqRel) & RELEASE == 0 {
+        if self.ending.release() {
             let _ = self.control.try_send(Control::Release);
         }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.reason().is_some()
+        self.closed.state.get().is_some()
     }
 
     pub(crate) async fn closed(&self) -> CloseReason {
         // The sender goes away only after a reason was set.
         let _ = self.closed.signal.recv().await;
-        self.closed.reason().unwrap_or(CloseReason::Local)
+        self.closed.state.get().unwrap_or(CloseReason::Local)
     }
 }
 
@@ -182,10 +146,10 @@ where
     let (ctl_tx, control) = async_channel::unbounded();
     // Requests in it are unanswered, so the session's inbound window bounds it.
     let (incoming, in_rx) = async_channel::bounded(config.max_inbound.max(1) + 8);
-    let reason = Arc::new(Mutex::new(None));
+    let state = Arc::new(CloseState::default());
     let (signal_tx, signal) = async_channel::bounded(1);
     let closed = Closed {
-        reason: reason.clone(),
+        state: state.clone(),
         signal,
     };
     let rt = Smol {
@@ -194,7 +158,7 @@ where
         incoming,
         timer: Timer::never(),
         closed_tx: CloseSignal {
-            reason,
+            state,
             signal: Some(signal_tx),
         },
     };
@@ -204,7 +168,7 @@ where
         requests: req_tx,
         control: ctl_tx,
         closed,
-        ending: Arc::new(AtomicU8::new(0)),
+        ending: Arc::default(),
     };
     (handle, in_rx)
 }
@@ -212,18 +176,7 @@ where
 async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut driver: Driver<Io<S>, Smol>) {
     // Before each write, let the tasks we just woke run once: their new
     // requests and answers join the batch (fewer, larger writes).
-    while let Step::Yield = poll_fn(|cx| driver.poll_drive(cx)).await {
-        // A self-wake requeues the task behind the tasks already queued.
-        let mut yielded = false;
-        poll_fn(|cx| {
-            if std::mem::replace(&mut yielded, true) {
-                return Poll::Ready(());
-            }
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        })
-        .await;
-    }
+    driver.run().await;
     let io = &mut driver.io_mut().0;
     let shutdown = poll_fn(|cx| Pin::new(&mut *io).poll_close(cx));
     let linger = async {
@@ -274,7 +227,7 @@ struct Smol {
 impl Runtime for Smol {
     type Reply = Reply;
     type Sent = Sent;
-    type Stats = oneshot::Sender<Stats>;
+    type Stats = oneshot::Sender<Result<Stats, Error>>;
 
     #[inline]
     fn now(&self) -> Instant {
@@ -314,10 +267,10 @@ impl Runtime for Smol {
     }
 
     #[inline]
-    fn immediate(&mut self, answer: Immediate<Sent, oneshot::Sender<Stats>>) {
+    fn immediate(&mut self, answer: Immediate<Sent, Self::Stats>) {
         match answer {
             Immediate::Sent(reply, sent) => drop(reply.send(sent.map_err(Error::from))),
-            Immediate::Stats(reply, stats) => drop(reply.send(stats)),
+            Immediate::Stats(reply, stats) => drop(reply.send(Ok(stats))),
         }
     }
 
@@ -333,16 +286,5 @@ impl Runtime for Smol {
             let _ = req.reply.send(Err(Error::Closed));
         }
         self.closed_tx.set(reason);
-    }
-
-    fn event(&mut self, event: Event) {
-        match event {
-            Event::PeerViolation(v) => tracing::warn!(%v, "peer violation"),
-            event => tracing::debug!(?event, "session event"),
-        }
-    }
-
-    fn io_failed(&mut self, error: &io::Error) {
-        tracing::debug!(%error, "i/o failed");
     }
 }

@@ -5,15 +5,15 @@
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use smpp_proto::endpoint::drive::{Driver, Runtime, Step, Transport, LINGER};
+use smpp_proto::endpoint::drive::{Driver, Runtime, Transport, LINGER};
+use smpp_proto::endpoint::handle::{check_request, Ending};
 use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
 use smpp_proto::pdu::{Body, Pdu};
-use smpp_proto::session::{CloseReason, Event, Role, SendError, SessionConfig, Stats};
+use smpp_proto::session::{CloseReason, Role, SessionConfig, Stats};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
@@ -39,15 +39,10 @@ pub(crate) struct Request {
 /// slack; `Close` and `Release` are each sent at most once per connection
 /// (flags in the handle coalesce repeats). A bounded channel would make
 /// `InboundRequest`'s drop (which must answer, synchronously) able to fail.
-pub(crate) type Control = Command<Reply, Sent, oneshot::Sender<Stats>>;
+pub(crate) type Control = Command<Reply, Sent, oneshot::Sender<Result<Stats, Error>>>;
 
 /// How a command that is only sent ends.
 pub(crate) type Sent = oneshot::Sender<Result<(), Error>>;
-
-/// [`Handle::close`] was sent.
-const CLOSE: u8 = 1;
-/// [`Handle::release`] was sent.
-const RELEASE: u8 = 2;
 
 /// The sending side of a driver; cheap to clone.
 #[derive(Clone, Debug)]
@@ -55,56 +50,40 @@ pub(crate) struct Handle {
     requests: mpsc::Sender<Request>,
     pub(crate) control: mpsc::UnboundedSender<Control>,
     closed: watch::Receiver<Option<CloseReason>>,
-    /// Bits of the one-shot commands already sent (`CLOSE`, `RELEASE`):
-    /// repeats are no-ops.
-    ending: Arc<AtomicU8>,
+    ending: Arc<Ending>,
 }
 
 impl Handle {
     /// Sends a request once the window has room, and awaits its response (any status).
     pub(crate) async fn request_any(&self, body: Body) -> Result<Pdu, Error> {
-        if body.command_id().response_id().is_none() {
-            return Err(Error::Refused(SendError::WrongCommand(())));
-        }
+        check_request(&body)?;
         let (reply, rx) = oneshot::channel();
         let req = Request { body, reply };
         self.requests.send(req).await.map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
 
-    /// Sends a control command and awaits its response (any status).
-    pub(crate) async fn control(&self, make: impl FnOnce(Reply) -> Control) -> Result<Pdu, Error> {
+    /// Sends a command with a reply (`Bind`, `Unbind`, `Send`, `Outbind`,
+    /// `Stats`) and awaits the reply.
+    pub(crate) async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Control,
+    ) -> Result<T, Error> {
         let (reply, rx) = oneshot::channel();
         self.control.send(make(reply)).map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
-    }
-
-    /// Sends a command that resolves once sent.
-    pub(crate) async fn send(&self, make: impl FnOnce(Sent) -> Control) -> Result<(), Error> {
-        let (reply, rx) = oneshot::channel();
-        self.control.send(make(reply)).map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)?
-    }
-
-    /// The session's counters and window use.
-    pub(crate) async fn stats(&self) -> Result<Stats, Error> {
-        let (reply, rx) = oneshot::channel();
-        self.control
-            .send(Control::Stats(reply))
-            .map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)
     }
 
     /// Closes at once (once; repeats are no-ops).
     pub(crate) fn close(&self) {
-        if self.ending.fetch_or(CLOSE, Ordering::AcqRel) & CLOSE == 0 {
+        if self.ending.close() {
             let _ = self.control.send(Control::Close);
         }
     }
 
     /// Unbinds when bound, closes otherwise (once; repeats are no-ops).
     pub(crate) fn release(&self) {
-        if self.ending.fetch_or(RELEASE, Ordering::AcqRel) & RELEASE == 0 {
+        if self.ending.release() {
             let _ = self.control.send(Control::Release);
         }
     }
@@ -149,7 +128,7 @@ where
         requests: req_tx,
         control: ctl_tx,
         closed,
-        ending: Arc::new(AtomicU8::new(0)),
+        ending: Arc::default(),
     };
     (handle, in_rx)
 }
@@ -157,21 +136,7 @@ where
 async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut driver: Driver<Stream<S>, Tokio>) {
     // Before each write, let the tasks we just woke run once: their new
     // requests and answers join the batch (fewer, larger writes).
-    while let Step::Yield = poll_fn(|cx| driver.poll_drive(cx)).await {
-        // Not `tokio::task::yield_now`: it defers the task until its worker
-        // runs out of work, which stalls this connection (for milliseconds)
-        // while others keep the worker busy. A self-wake requeues it behind
-        // the tasks already queued, where the other worker can steal it.
-        let mut yielded = false;
-        poll_fn(|cx| {
-            if std::mem::replace(&mut yielded, true) {
-                return Poll::Ready(());
-            }
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        })
-        .await;
-    }
+    driver.run().await;
     let io = &mut driver.io_mut().0;
     let shutdown = poll_fn(|cx| Pin::new(&mut *io).poll_shutdown(cx));
     let _ = tokio::time::timeout(LINGER, shutdown).await; // TLS: close_notify
@@ -212,7 +177,7 @@ struct Tokio {
 impl Runtime for Tokio {
     type Reply = Reply;
     type Sent = Sent;
-    type Stats = oneshot::Sender<Stats>;
+    type Stats = oneshot::Sender<Result<Stats, Error>>;
 
     #[inline]
     fn now(&self) -> Instant {
@@ -252,10 +217,10 @@ impl Runtime for Tokio {
     }
 
     #[inline]
-    fn immediate(&mut self, answer: Immediate<Sent, oneshot::Sender<Stats>>) {
+    fn immediate(&mut self, answer: Immediate<Sent, Self::Stats>) {
         match answer {
             Immediate::Sent(reply, sent) => drop(reply.send(sent.map_err(Error::from))),
-            Immediate::Stats(reply, stats) => drop(reply.send(stats)),
+            Immediate::Stats(reply, stats) => drop(reply.send(Ok(stats))),
         }
     }
 
@@ -272,16 +237,5 @@ impl Runtime for Tokio {
         }
         self.closed_tx
             .send_if_modified(|r| r.is_none() && r.replace(reason).is_none());
-    }
-
-    fn event(&mut self, event: Event) {
-        match event {
-            Event::PeerViolation(v) => tracing::warn!(%v, "peer violation"),
-            event => tracing::debug!(?event, "session event"),
-        }
-    }
-
-    fn io_failed(&mut self, error: &io::Error) {
-        tracing::debug!(%error, "i/o failed");
     }
 }

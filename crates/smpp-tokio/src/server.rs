@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use smpp_proto::pdu::{AlertNotification, Body, DeliverSm, Outbind, Pdu};
-use smpp_proto::session::{BindKind, CloseReason, Role, Stats};
+use smpp_proto::session::{CloseReason, Role, Stats};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{oneshot, watch};
@@ -39,9 +39,18 @@ struct ConnectionInner {
     handle: Handle,
 }
 
+/// Its number, address, and how it bound.
+impl std::ops::Deref for Connection {
+    type Target = ConnectionInfo;
+
+    fn deref(&self) -> &ConnectionInfo {
+        &self.inner.info
+    }
+}
+
 impl Registered for Connection {
     fn info(&self) -> &ConnectionInfo {
-        &self.inner.info
+        self
     }
 
     fn is_closed(&self) -> bool {
@@ -54,26 +63,6 @@ impl Registered for Connection {
 }
 
 impl Connection {
-    /// A number unique within the server.
-    pub fn id(&self) -> u64 {
-        self.inner.info.id()
-    }
-
-    /// The ESME's address.
-    pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.inner.info.peer_addr()
-    }
-
-    /// The `system_id` it bound with (`None` until bound).
-    pub fn system_id(&self) -> Option<&str> {
-        self.inner.info.system_id()
-    }
-
-    /// How it bound (`None` until bound).
-    pub fn bind_kind(&self) -> Option<BindKind> {
-        self.inner.info.bind_kind()
-    }
-
     /// Sends a request to the ESME (`deliver_sm`, `data_sm`...) and awaits its
     /// response; waits while the window is full. An error status is [`Error::Status`].
     pub async fn request(&self, body: Body) -> Result<Pdu, Error> {
@@ -94,21 +83,21 @@ impl Connection {
         let body = Body::AlertNotification(alert);
         self.inner
             .handle
-            .send(|reply| Control::Send { body, reply })
+            .call(|reply| Control::Send { body, reply })
             .await
     }
 
     /// Unbinds and waits for the ESME's answer (or the unbind timeout).
     pub async fn unbind(&self) -> Result<(), Error> {
         let handle = &self.inner.handle;
-        let resp = handle.control(|reply| Control::Unbind { reply }).await;
+        let resp = handle.call(|reply| Control::Unbind { reply }).await;
         handle.closed().await;
         resp.map(drop)
     }
 
     /// The session's counters and window use ([`Error::Closed`] once ended).
     pub async fn stats(&self) -> Result<Stats, Error> {
-        self.inner.handle.stats().await
+        self.inner.handle.call(Control::Stats).await
     }
 
     /// Closes at once, without unbinding.
@@ -340,7 +329,7 @@ async fn serve<H: Handler<Connection>, S>(
     if let Some((outbind, tx)) = outbind {
         let handle = &conn.inner.handle;
         let sent = handle
-            .send(|reply| Control::Outbind { outbind, reply })
+            .call(|reply| Control::Outbind { outbind, reply })
             .await;
         let failed = sent.is_err();
         let _ = tx.send(sent.map(|()| conn.clone()));

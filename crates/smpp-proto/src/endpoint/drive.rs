@@ -79,13 +79,21 @@ pub trait Runtime {
     /// [`Driver::finish`]: the first reason stands.
     fn closed(&mut self, reason: CloseReason);
     /// Something the session reported for the record (peer violations,
-    /// state changes); nothing to do. Ignored by default.
+    /// state changes); nothing to do. Logged by default ([`log_event`]).
     fn event(&mut self, event: Event) {
-        let _ = event;
+        log_event(event);
     }
-    /// Reading or writing failed: the connection is over. Ignored by default.
+    /// Reading or writing failed: the connection is over. Logged by default.
     fn io_failed(&mut self, error: &io::Error) {
-        let _ = error;
+        tracing::debug!(%error, "i/o failed");
+    }
+}
+
+/// Logs an event of the session (peer violations as warnings, the rest at debug level).
+pub fn log_event(event: Event) {
+    match event {
+        Event::PeerViolation(v) => tracing::warn!(%v, "peer violation"),
+        event => tracing::debug!(?event, "session event"),
     }
 }
 
@@ -158,6 +166,26 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
     /// The runtime's side (its channels).
     pub fn runtime_mut(&mut self) -> &mut R {
         &mut self.rt
+    }
+
+    /// Drives the connection until [`Step::Done`]; at each [`Step::Yield`],
+    /// lets the other tasks run once, with a self-wake: it requeues the task
+    /// behind the tasks already queued (where another worker can steal it).
+    /// Not a runtime's `yield_now` (tokio's defers the task until its worker
+    /// runs out of work, which stalls this connection for milliseconds while
+    /// others keep the worker busy).
+    pub async fn run(&mut self) {
+        while let Step::Yield = std::future::poll_fn(|cx| self.poll_drive(cx)).await {
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if std::mem::replace(&mut yielded, true) {
+                    return Poll::Ready(());
+                }
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            })
+            .await;
+        }
     }
 
     /// The connection ended: reports the close (if the session did not)

@@ -190,7 +190,10 @@ fn settle(
     match answer {
         Ok(Ok(body)) => (seq, CommandStatus::OK, body),
         Ok(Err(status)) => (seq, status, default),
-        Err(()) => (seq, CommandStatus::SYSTEM_ERROR, default),
+        Err(()) => {
+            tracing::error!(%seq, "handler panicked: answered ESME_RSYSERR");
+            (seq, CommandStatus::SYSTEM_ERROR, default)
+        }
     }
 }
 

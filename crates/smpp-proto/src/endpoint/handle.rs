@@ -1,0 +1,76 @@
+//! Small parts of an adapter's connection handle, the same in every adapter.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Condvar, Mutex};
+
+use super::Error;
+use crate::pdu::Body;
+use crate::session::{CloseReason, SendError};
+
+/// `Err(Error::Refused)` for a command without a response (it cannot be
+/// awaited as a request).
+pub fn check_request(body: &Body) -> Result<(), Error> {
+    match body.command_id().response_id() {
+        Some(_) => Ok(()),
+        None => Err(Error::Refused(SendError::WrongCommand(()))),
+    }
+}
+
+/// The one-shot commands the handles of a connection have sent
+/// ([`Command::Close`](super::Command::Close),
+/// [`Command::Release`](super::Command::Release)): repeats are no-ops.
+#[derive(Debug, Default)]
+pub struct Ending(AtomicU8);
+
+impl Ending {
+    const CLOSE: u8 = 1;
+    const RELEASE: u8 = 2;
+
+    /// True the first time only: send `Command::Close` then.
+    pub fn close(&self) -> bool {
+        self.0.fetch_or(Self::CLOSE, Ordering::AcqRel) & Self::CLOSE == 0
+    }
+
+    /// True the first time only: send `Command::Release` then.
+    pub fn release(&self) -> bool {
+        self.0.fetch_or(Self::RELEASE, Ordering::AcqRel) & Self::RELEASE == 0
+    }
+}
+
+/// Why a connection's session closed, once it has; shared by its handles.
+#[derive(Debug, Default)]
+pub struct CloseState {
+    reason: Mutex<Option<CloseReason>>,
+    cond: Condvar,
+}
+
+impl CloseState {
+    /// Records `reason` (the first one stands) and wakes the threads in
+    /// [`wait`](CloseState::wait).
+    pub fn set(&self, reason: CloseReason) {
+        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if r.is_none() {
+            *r = Some(reason);
+        }
+        self.cond.notify_all();
+    }
+
+    /// The reason, once closed.
+    pub fn get(&self) -> Option<CloseReason> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Blocks the calling thread until closed.
+    pub fn wait(&self) -> CloseReason {
+        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(reason) = &*r {
+                return reason.clone();
+            }
+            r = self.cond.wait(r).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
