@@ -18,8 +18,9 @@ use smpp_proto::endpoint::serve::{self, ConnectionInfo, Registered, Registry, Re
 use smpp_proto::endpoint::Command;
 use smpp_proto::endpoint::Incoming;
 
-/// The application side of an MC: [`BlockingHandler`] over this crate's
-/// [`Connection`]s.
+/// The application side of an MC:
+/// [`BlockingHandler`](smpp_proto::endpoint::serve::BlockingHandler) over
+/// this crate's [`Connection`]s (`impl Handler<Connection> for MySmsc`).
 ///
 /// Each connection has its own handler thread: the requests of one
 /// connection are handled one after another, in arrival order (those of
@@ -164,7 +165,7 @@ impl ServerHandle {
     /// `addr` and sends `outbind`; the ESME then binds (as receiver, or
     /// transceiver) and the server's [`Handler`] authenticates it as any
     /// other bind. Returns the connection once `outbind` is sent; it is
-    /// bound when [`Connection::bind_kind`] says so. Connecting takes at most
+    /// bound when [`bind_kind`](ConnectionInfo::bind_kind) says so. Connecting takes at most
     /// the session's `response_timeout`, and its `session_init_timeout`
     /// closes it when no bind follows.
     pub fn outbind(&self, addr: impl ToSocketAddrs, outbind: Outbind) -> Result<Connection, Error> {

@@ -20,6 +20,14 @@
 //! [`flush`](Endpoint::flush), drain [`poll_transmit`](Endpoint::poll_transmit)
 //! into its write buffer, route [`poll_output`](Endpoint::poll_output), and
 //! arm one timer at [`poll_timeout`](Endpoint::poll_timeout).
+//!
+//! The submodules hold the rest that the adapters share: [`drive`], the
+//! poll loop of an async connection task; [`flow`], backoff and a pool's
+//! flow control; [`serve`], the server's handler traits (the one dispatch of
+//! requests by operation), panic-catching answers and the connection
+//! registry; [`client`], [`InboundRequest`](client::InboundRequest) and the
+//! checks of a client's responses; [`handle`], small parts of a
+//! connection handle.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

@@ -24,6 +24,8 @@ use smpp_proto::endpoint::Incoming;
 /// has no init timeout.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(30);
 
+/// The application side of an MC, shared by the async adapters: implement
+/// it over this crate's [`Connection`]s (`impl Handler<Connection> for MySmsc`).
 pub use smpp_proto::endpoint::serve::{Answer, Handler};
 pub use smpp_proto::endpoint::ServerConfig;
 
@@ -162,7 +164,7 @@ impl ServerHandle {
     /// `addr` and sends `outbind`; the ESME then binds (as receiver, or
     /// transceiver) and the server's [`Handler`] authenticates it as any
     /// other bind. Returns the connection once `outbind` is sent; it is
-    /// bound when [`Connection::bind_kind`] says so. Connecting takes at most
+    /// bound when [`bind_kind`](ConnectionInfo::bind_kind) says so. Connecting takes at most
     /// the session's `response_timeout`, and its `session_init_timeout`
     /// closes it when no bind follows.
     pub async fn outbind(
