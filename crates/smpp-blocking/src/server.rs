@@ -374,15 +374,10 @@ fn handle_requests<H: Handler<Connection>>(
     conn: &Connection,
     incoming: Receiver<Incoming>,
 ) {
+    let (info, system_id) = (&conn.inner.info, &shared.config.system_id);
     for item in incoming {
-        match item {
-            Incoming::Request(pdu) => conn.respond(serve::answer_blocking(handler, conn, pdu)),
-            Incoming::Bind { seq, kind, bind } => {
-                let (info, system_id) = (&conn.inner.info, &shared.config.system_id);
-                let bind = (seq, kind, bind);
-                conn.respond(serve::bind_blocking(handler, conn, info, bind, system_id));
-            }
-            _ => {} // alerts and outbinds: only an MC sends these
+        if let Some(response) = serve::route_blocking(handler, conn, info, system_id, item) {
+            conn.respond(response);
         }
     }
 }

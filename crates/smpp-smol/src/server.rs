@@ -12,14 +12,12 @@ use futures_channel::oneshot;
 use futures_lite::future::or;
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use futures_util::FutureExt;
 use smpp_proto::pdu::{AlertNotification, Body, DeliverSm, Outbind, Pdu};
 use smpp_proto::session::{CloseReason, Role, Stats};
 
 use crate::driver::{self, Control, Handle};
 use crate::{check_status, Error};
-use smpp_proto::endpoint::serve::{self, ConnectionInfo, Registered, Registry, Response};
-use smpp_proto::endpoint::Incoming;
+use smpp_proto::endpoint::serve::{self, ConnectionInfo, Registered, Registry, Response, Routed};
 
 /// How long a connection wrapper (a TLS handshake) may take when the session
 /// has no init timeout.
@@ -387,7 +385,7 @@ async fn serve<H: Handler<Connection>, S>(
             return conn.close();
         }
     }
-    let handler = &*handler;
+    let (handler, info, system_id) = (&*handler, &conn.inner.info, &shared.config.system_id);
     let mut running = FuturesUnordered::new();
     loop {
         // Answers first (biased), then the next request.
@@ -406,23 +404,11 @@ async fn serve<H: Handler<Connection>, S>(
             Some(Err(item)) => item,
             None => continue,
         };
-        match item {
-            None => break,
-            Some(Incoming::Request(pdu)) => {
-                let mut answer = Box::pin(serve::answer(handler, &conn, pdu));
-                match (&mut answer).now_or_never() {
-                    Some(response) => conn.respond(response),
-                    None => running.push(answer),
-                }
-            }
-            Some(Incoming::Bind { seq, kind, bind }) => {
-                let info = &conn.inner.info;
-                let bind = (seq, kind, bind);
-                conn.respond(
-                    serve::bind(handler, &conn, info, bind, &shared.config.system_id).await,
-                );
-            }
-            Some(_) => {} // alerts and outbinds: only an MC sends these
+        let Some(item) = item else { break };
+        match serve::route(handler, &conn, info, system_id, item) {
+            Routed::Answer(response) => conn.respond(response),
+            Routed::Later(answer) => running.push(answer),
+            Routed::Nothing => {}
         }
     }
 }

@@ -7,7 +7,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use futures_util::FutureExt;
 use smpp_proto::pdu::{AlertNotification, Body, DeliverSm, Outbind, Pdu};
 use smpp_proto::session::{CloseReason, Role, Stats};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -17,8 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::driver::{self, Control, Handle};
 use crate::{check_status, Error};
-use smpp_proto::endpoint::serve::{self, ConnectionInfo, Registered, Registry, Response};
-use smpp_proto::endpoint::Incoming;
+use smpp_proto::endpoint::serve::{self, ConnectionInfo, Registered, Registry, Response, Routed};
 
 /// How long a connection wrapper (a TLS handshake) may take when the session
 /// has no init timeout.
@@ -339,7 +337,7 @@ async fn serve<H: Handler<Connection>, S>(
             return conn.close();
         }
     }
-    let handler = &*handler;
+    let (handler, info, system_id) = (&*handler, &conn.inner.info, &shared.config.system_id);
     let mut running = FuturesUnordered::new();
     loop {
         tokio::select! {
@@ -347,19 +345,11 @@ async fn serve<H: Handler<Connection>, S>(
             Some(response) = running.next(), if !running.is_empty() => conn.respond(response),
             item = incoming.recv() => match item {
                 None => break,
-                Some(Incoming::Request(pdu)) => {
-                    let mut answer = Box::pin(serve::answer(handler, &conn, pdu));
-                    match (&mut answer).now_or_never() {
-                        Some(response) => conn.respond(response),
-                        None => running.push(answer),
-                    }
-                }
-                Some(Incoming::Bind { seq, kind, bind }) => {
-                    let info = &conn.inner.info;
-                    let bind = (seq, kind, bind);
-                    conn.respond(serve::bind(handler, &conn, info, bind, &shared.config.system_id).await);
-                }
-                Some(_) => {} // alerts and outbinds: only an MC sends these
+                Some(item) => match serve::route(handler, &conn, info, system_id, item) {
+                    Routed::Answer(response) => conn.respond(response),
+                    Routed::Later(answer) => running.push(answer),
+                    Routed::Nothing => {}
+                },
             }
         }
     }

@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use crate::pdu::{
     Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, Pdu, QuerySm, QuerySmResp, ReplaceSm,
@@ -22,7 +22,7 @@ use crate::pdu::{
 use crate::session::BindKind;
 
 pub use super::Response;
-use super::{bind_answer, default_answer};
+use super::{bind_answer, default_answer, Incoming};
 
 /// The application side of an MC on an async adapter: authenticates binds
 /// and answers requests, for connections of type `C` (the adapter's
@@ -243,6 +243,71 @@ pub fn bind_blocking<C, H: BlockingHandler<C>>(
     let result = catch_unwind(AssertUnwindSafe(|| handler.bind(conn, kind, &bind)));
     let result = result.unwrap_or(Err(CommandStatus::SYSTEM_ERROR));
     info.bound(kind, &bind, result, seq, system_id)
+}
+
+/// What an MC's connection does with one item from its session.
+#[allow(missing_debug_implementations)] // holds a future
+// Moved out at once; boxing the answer would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+pub enum Routed<'a> {
+    /// Send this answer now.
+    Answer(Response),
+    /// Send the answer of this future once it completes (the handler is
+    /// still at work); poll it with the connection's other answers.
+    Later(Pin<Box<dyn Future<Output = Response> + Send + 'a>>),
+    /// Nothing to answer (alerts and outbinds: only an MC sends these).
+    Nothing,
+}
+
+/// Routes one item of an MC's connection `conn`: a request to `handler`,
+/// a bind to its check (recorded in `info`; `system_id` is ours). Each is
+/// polled once at once: an answer that is ready needs no task of its own.
+pub fn route<'a, C: Sync, H: Handler<C>>(
+    handler: &'a H,
+    conn: &'a C,
+    info: &'a ConnectionInfo,
+    system_id: &'a str,
+    item: Incoming,
+) -> Routed<'a> {
+    let mut answer: Pin<Box<dyn Future<Output = Response> + Send + 'a>> = match item {
+        Incoming::Request(pdu) => Box::pin(answer(handler, conn, pdu)),
+        Incoming::Bind { seq, kind, bind } => Box::pin(self::bind(
+            handler,
+            conn,
+            info,
+            (seq, kind, bind),
+            system_id,
+        )),
+        _ => return Routed::Nothing,
+    };
+    match answer
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(response) => Routed::Answer(response),
+        Poll::Pending => Routed::Later(answer),
+    }
+}
+
+/// [`route`] for a [`BlockingHandler`]: the answer, if any.
+pub fn route_blocking<C, H: BlockingHandler<C>>(
+    handler: &H,
+    conn: &C,
+    info: &ConnectionInfo,
+    system_id: &str,
+    item: Incoming,
+) -> Option<Response> {
+    match item {
+        Incoming::Request(pdu) => Some(answer_blocking(handler, conn, pdu)),
+        Incoming::Bind { seq, kind, bind } => Some(bind_blocking(
+            handler,
+            conn,
+            info,
+            (seq, kind, bind),
+            system_id,
+        )),
+        _ => None,
+    }
 }
 
 /// What a server knows of one connection besides its session: a number,
