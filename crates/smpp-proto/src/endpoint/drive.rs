@@ -18,7 +18,10 @@ use super::{Command, Endpoint, Failure, Immediate, Incoming, Output};
 use crate::pdu::{Body, Pdu};
 use crate::session::{CloseReason, Event, Role, SessionConfig};
 
-/// Read chunk; several PDUs per read under load.
+/// Read chunk: it starts small (an idle bind reads a few octets a minute)
+/// and doubles each time a read fills it, up to the largest, where several
+/// PDUs arrive per read under load.
+const READ_BUF_FIRST: usize = 2 * 1024;
 const READ_BUF: usize = 64 * 1024;
 /// Encoded output held before the driver stops draining the session (the
 /// session then refuses input and commands: backpressure, not growth).
@@ -136,7 +139,7 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
             requests_open: true,
             commands_open: true,
             released: false,
-            rbuf: vec![0; READ_BUF].into_boxed_slice(),
+            rbuf: vec![0; READ_BUF_FIRST].into_boxed_slice(),
             rpos: 0,
             rend: 0,
             eof: false,
@@ -287,6 +290,12 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
             }
             if self.eof || self.endpoint.is_input_blocked() {
                 return progress;
+            }
+            if self.rend == self.rbuf.len() && self.rend < READ_BUF {
+                // The last read filled it (all handled by now): busy, so a
+                // larger one.
+                self.rbuf = vec![0; (self.rend * 2).min(READ_BUF)].into_boxed_slice();
+                (self.rpos, self.rend) = (0, 0);
             }
             match self.io.poll_read(cx, &mut self.rbuf) {
                 Poll::Pending => return progress,
