@@ -618,7 +618,7 @@ mod tests {
         };
         let mut driver = Driver::new(Pipe::default(), rt, Role::Mc, config.clone());
         let mut esme: Endpoint<u32> = Endpoint::new(Role::Esme, config, now);
-        let mut exchange = |esme: &mut Endpoint<u32>, driver: &mut Driver<Pipe, Fake>| {
+        let exchange = |esme: &mut Endpoint<u32>, driver: &mut Driver<Pipe, Fake>| {
             let mut out = Vec::new();
             while esme.poll_transmit(now, &mut out).is_some() {}
             driver.io_mut().inbox.extend_from_slice(&out);
