@@ -90,9 +90,12 @@ impl Client {
             .unwrap_or(config.response_timeout);
         let (handle, mut incoming) = driver::spawn(io, Role::Esme, config);
         let refused = match tokio::time::timeout(wait, incoming.recv()).await {
-            Ok(Some(Incoming::Outbind(outbind))) if accept(&outbind) => None,
-            Ok(Some(Incoming::Outbind(_))) => Some(Error::OutbindRefused),
-            Ok(_) => Some(Error::Closed),
+            Ok(Some(item)) => match *item {
+                Incoming::Outbind(outbind) if accept(&outbind) => None,
+                Incoming::Outbind(_) => Some(Error::OutbindRefused),
+                _ => Some(Error::Closed),
+            },
+            Ok(None) => Some(Error::Closed),
             Err(_) => Some(Error::Timeout),
         };
         if let Some(e) = refused {
@@ -104,7 +107,7 @@ impl Client {
 
     async fn finish_bind(
         handle: Handle,
-        incoming: mpsc::Receiver<Incoming>,
+        incoming: mpsc::Receiver<Box<Incoming>>,
         kind: BindKind,
         bind: Bind,
     ) -> Result<(Client, Inbound), Error> {
@@ -226,8 +229,8 @@ pub struct Inbound {
 enum Source {
     /// Straight from one session's driver.
     Session {
-        incoming: mpsc::Receiver<Incoming>,
-        control: mpsc::UnboundedSender<Control>,
+        incoming: mpsc::Receiver<Box<Incoming>>,
+        control: mpsc::UnboundedSender<Box<Control>>,
     },
     /// Merged from successive or several sessions ([`ReconnectingClient`](crate::ReconnectingClient), [`Pool`](crate::Pool)).
     Forwarded(mpsc::Receiver<InboundRequest>),
@@ -251,11 +254,13 @@ impl Inbound {
             Source::Forwarded(rx) => return rx.poll_recv(cx),
         };
         loop {
-            let (pdu, answer) = match std::task::ready!(incoming.poll_recv(cx)) {
-                None => return Poll::Ready(None),
-                Some(Incoming::Request(pdu)) => (pdu, true),
-                Some(Incoming::Alert(pdu)) => (pdu, false),
-                Some(_) => continue, // binds and outbinds: not for an `Inbound`
+            let Some(item) = std::task::ready!(incoming.poll_recv(cx)) else {
+                return Poll::Ready(None);
+            };
+            let (pdu, answer) = match *item {
+                Incoming::Request(pdu) => (pdu, true),
+                Incoming::Alert(pdu) => (pdu, false),
+                _ => continue, // binds and outbinds: not for an `Inbound`
             };
             let control = answer.then(|| control.clone());
             return Poll::Ready(Some(InboundRequest { pdu, control }));
@@ -278,7 +283,7 @@ impl futures_core::Stream for Inbound {
 pub struct InboundRequest {
     pdu: Pdu,
     /// `None` once answered, or for requests without a response.
-    control: Option<mpsc::UnboundedSender<Control>>,
+    control: Option<mpsc::UnboundedSender<Box<Control>>>,
 }
 
 impl InboundRequest {
@@ -318,7 +323,7 @@ impl InboundRequest {
         if let Some(control) = self.control.take() {
             let (seq, _, default) = default_answer(&self.pdu);
             let body = body.unwrap_or(default);
-            let _ = control.send(Control::Respond { seq, status, body });
+            let _ = control.send(Box::new(Control::Respond { seq, status, body }));
         }
     }
 }

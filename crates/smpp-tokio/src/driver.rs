@@ -52,8 +52,8 @@ const RELEASE: u8 = 2;
 /// The sending side of a driver; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Handle {
-    requests: mpsc::Sender<Request>,
-    pub(crate) control: mpsc::UnboundedSender<Control>,
+    requests: mpsc::Sender<Box<Request>>,
+    pub(crate) control: mpsc::UnboundedSender<Box<Control>>,
     closed: watch::Receiver<Option<CloseReason>>,
     /// Bits of the one-shot commands already sent (`CLOSE`, `RELEASE`):
     /// repeats are no-ops.
@@ -67,7 +67,7 @@ impl Handle {
             return Err(Error::Refused(SendError::WrongCommand(())));
         }
         let (reply, rx) = oneshot::channel();
-        let req = Request { body, reply };
+        let req = Box::new(Request { body, reply });
         self.requests.send(req).await.map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
@@ -75,14 +75,18 @@ impl Handle {
     /// Sends a control command and awaits its response (any status).
     pub(crate) async fn control(&self, make: impl FnOnce(Reply) -> Control) -> Result<Pdu, Error> {
         let (reply, rx) = oneshot::channel();
-        self.control.send(make(reply)).map_err(|_| Error::Closed)?;
+        self.control
+            .send(Box::new(make(reply)))
+            .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
 
     /// Sends a command that resolves once sent.
     pub(crate) async fn send(&self, make: impl FnOnce(Sent) -> Control) -> Result<(), Error> {
         let (reply, rx) = oneshot::channel();
-        self.control.send(make(reply)).map_err(|_| Error::Closed)?;
+        self.control
+            .send(Box::new(make(reply)))
+            .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
 
@@ -90,7 +94,7 @@ impl Handle {
     pub(crate) async fn stats(&self) -> Result<Stats, Error> {
         let (reply, rx) = oneshot::channel();
         self.control
-            .send(Control::Stats(reply))
+            .send(Box::new(Control::Stats(reply)))
             .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)
     }
@@ -98,14 +102,14 @@ impl Handle {
     /// Closes at once (once; repeats are no-ops).
     pub(crate) fn close(&self) {
         if self.ending.fetch_or(CLOSE, Ordering::AcqRel) & CLOSE == 0 {
-            let _ = self.control.send(Control::Close);
+            let _ = self.control.send(Box::new(Control::Close));
         }
     }
 
     /// Unbinds when bound, closes otherwise (once; repeats are no-ops).
     pub(crate) fn release(&self) {
         if self.ending.fetch_or(RELEASE, Ordering::AcqRel) & RELEASE == 0 {
-            let _ = self.control.send(Control::Release);
+            let _ = self.control.send(Box::new(Control::Release));
         }
     }
 
@@ -127,7 +131,7 @@ pub(crate) fn spawn<S>(
     io: S,
     role: Role,
     config: Arc<SessionConfig>,
-) -> (Handle, mpsc::Receiver<Incoming>)
+) -> (Handle, mpsc::Receiver<Box<Incoming>>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -202,9 +206,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport for Stream<S> {
 
 /// tokio's clock, timer and channels, for the driver.
 struct Tokio {
-    requests: mpsc::Receiver<Request>,
-    control: mpsc::UnboundedReceiver<Control>,
-    incoming: mpsc::Sender<Incoming>,
+    requests: mpsc::Receiver<Box<Request>>,
+    control: mpsc::UnboundedReceiver<Box<Control>>,
+    incoming: mpsc::Sender<Box<Incoming>>,
     timer: Pin<Box<Sleep>>,
     closed_tx: watch::Sender<Option<CloseReason>>,
 }
@@ -231,7 +235,7 @@ impl Runtime for Tokio {
 
     #[inline]
     fn poll_command(&mut self, cx: &mut Context<'_>) -> Poll<Option<Control>> {
-        self.control.poll_recv(cx)
+        self.control.poll_recv(cx).map(|c| c.map(|c| *c))
     }
 
     #[inline]
@@ -240,7 +244,10 @@ impl Runtime for Tokio {
             match std::task::ready!(self.requests.poll_recv(cx)) {
                 // The caller gave up before it was sent.
                 Some(req) if req.reply.is_closed() => continue,
-                Some(req) => return Poll::Ready(Some((req.body, req.reply))),
+                Some(req) => {
+                    let Request { body, reply } = *req;
+                    return Poll::Ready(Some((body, reply)));
+                }
                 None => return Poll::Ready(None),
             }
         }
@@ -261,7 +268,9 @@ impl Runtime for Tokio {
 
     #[inline]
     fn deliver(&mut self, item: Incoming) -> Result<(), Incoming> {
-        self.incoming.try_send(item).map_err(|e| e.into_inner())
+        self.incoming
+            .try_send(Box::new(item))
+            .map_err(|e| *e.into_inner())
     }
 
     fn closed(&mut self, reason: CloseReason) {

@@ -201,7 +201,7 @@ impl Connection {
             .inner
             .handle
             .control
-            .send(Control::Respond { seq, status, body });
+            .send(Box::new(Control::Respond { seq, status, body }));
     }
 }
 
@@ -458,7 +458,7 @@ async fn serve<H: Handler, S>(
             Some((seq, status, body)) = running.next(), if !running.is_empty() => {
                 conn.respond(seq, status, body);
             }
-            item = incoming.recv() => match item {
+            item = incoming.recv() => match item.map(|i| *i) {
                 None => break,
                 Some(Incoming::Request(pdu)) => {
                     let mut answer = Box::pin(answer(handler, &conn, pdu));
