@@ -62,7 +62,7 @@ impl Client {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (handle, incoming) = driver::spawn(io, Role::Esme, config.into());
+        let (handle, incoming) = driver::spawn(io, Role::Esme, config.into(), None);
         Client::finish_bind(handle, incoming, kind, bind).await
     }
 
@@ -88,7 +88,7 @@ impl Client {
         let wait = config
             .session_init_timeout
             .unwrap_or(config.response_timeout);
-        let (handle, mut incoming) = driver::spawn(io, Role::Esme, config);
+        let (handle, mut incoming) = driver::spawn(io, Role::Esme, config, None);
         let refused = match tokio::time::timeout(wait, incoming.recv()).await {
             Ok(Some(item)) => match *item {
                 Incoming::Outbind(outbind) if accept(&outbind) => None,

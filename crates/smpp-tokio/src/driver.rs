@@ -12,13 +12,18 @@ use std::time::{Duration, Instant};
 
 use smpp_proto::endpoint::drive::{Driver, Runtime, Step, Transport, LINGER};
 use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
-use smpp_proto::pdu::{Body, Pdu};
+use smpp_proto::pdu::{Body, CommandStatus, Pdu};
 use smpp_proto::session::{CloseReason, Event, Role, SendError, SessionConfig, Stats};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
 
 use crate::Error;
+
+/// A handler's synchronous fast path for peer requests (see
+/// `Runtime::answer_now`); set once the connection exists.
+pub(crate) type Quick =
+    std::sync::OnceLock<Box<dyn Fn(Pdu) -> Result<(CommandStatus, Body), Pdu> + Send + Sync>>;
 
 /// How a request of ours ends.
 pub(crate) type Reply = oneshot::Sender<Result<Pdu, Error>>;
@@ -131,6 +136,7 @@ pub(crate) fn spawn<S>(
     io: S,
     role: Role,
     config: Arc<SessionConfig>,
+    quick: Option<Arc<Quick>>,
 ) -> (Handle, mpsc::Receiver<Box<Incoming>>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -146,6 +152,7 @@ where
         incoming,
         timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
         closed_tx,
+        quick,
     };
     let driver = Driver::new(Stream(io), rt, role, config);
     tokio::spawn(run(driver));
@@ -211,6 +218,7 @@ struct Tokio {
     incoming: mpsc::Sender<Box<Incoming>>,
     timer: Pin<Box<Sleep>>,
     closed_tx: watch::Sender<Option<CloseReason>>,
+    quick: Option<Arc<Quick>>,
 }
 
 impl Runtime for Tokio {
@@ -271,6 +279,14 @@ impl Runtime for Tokio {
         self.incoming
             .try_send(Box::new(item))
             .map_err(|e| *e.into_inner())
+    }
+
+    #[inline]
+    fn answer_now(&mut self, pdu: Pdu) -> Result<(CommandStatus, Body), Pdu> {
+        match self.quick.as_ref().and_then(|q| q.get()) {
+            Some(quick) => quick(pdu),
+            None => Err(pdu),
+        }
     }
 
     fn closed(&mut self, reason: CloseReason) {

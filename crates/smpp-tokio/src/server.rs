@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 
 use crate::driver::{self, Control, Handle};
 use crate::{check_status, Error};
-use smpp_proto::endpoint::{bind_answer, default_answer, Incoming};
+use smpp_proto::endpoint::{answer_at_once, bind_answer, default_answer, Incoming};
 
 /// How long a connection wrapper (a TLS handshake) may take when the session
 /// has no init timeout.
@@ -74,6 +74,17 @@ pub trait Handler: Send + Sync + 'static {
     /// Answers a `replace_sm`.
     fn replace_sm(&self, conn: &Connection, replace: ReplaceSm) -> impl Answer<Tlvs> {
         unsupported(conn, replace)
+    }
+
+    /// A synchronous fast path: answers a request at once, in the
+    /// connection's task (`Ok`), or hands it back (`Err`) to go to
+    /// [`request`](Handler::request). Implement it for answers that need no
+    /// waiting (an in-memory SMSC's submit_sm): they skip a hand-over
+    /// between tasks. By default every request goes to `request`.
+    #[allow(clippy::result_large_err)] // handed back at once
+    fn answer_now(&self, conn: &Connection, pdu: Pdu) -> Result<Result<Body, CommandStatus>, Pdu> {
+        let _ = conn;
+        Err(pdu)
     }
 
     /// Answers any request with its `*_resp` body, or an error status. The
@@ -420,7 +431,13 @@ async fn serve<H: Handler, S>(
         Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "handshake failed"),
         Err(_) => return tracing::debug!(%peer, "handshake timed out"),
     };
-    let (handle, mut incoming) = driver::spawn(io, Role::Mc, shared.config.session.clone());
+    let quick = Arc::new(driver::Quick::new());
+    let (handle, mut incoming) = driver::spawn(
+        io,
+        Role::Mc,
+        shared.config.session.clone(),
+        Some(quick.clone()),
+    );
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let conn = Connection {
         inner: Arc::new(ConnectionInner {
@@ -430,6 +447,16 @@ async fn serve<H: Handler, S>(
             handle,
         }),
     };
+    // The handler's synchronous answers, given in the connection's task.
+    // Weak: the driver must not keep its own handles alive.
+    let (weak, quick_handler) = (Arc::downgrade(&conn.inner), handler.clone());
+    #[allow(clippy::result_large_err)] // handed back at once, not propagated
+    let _ = quick.set(Box::new(move |pdu: Pdu| match weak.upgrade() {
+        Some(inner) => answer_at_once(pdu, |pdu| {
+            quick_handler.answer_now(&Connection { inner }, pdu)
+        }),
+        None => Err(pdu),
+    }));
     shared.registry().insert(id, conn.clone());
     let _registered = Registered {
         shared: &shared,

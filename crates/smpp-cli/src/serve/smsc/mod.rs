@@ -822,6 +822,10 @@ impl Handler for SmscHandler {
         self.0.bind(conn, kind, bind)
     }
 
+    fn answer_now(&self, conn: &Connection, pdu: Pdu) -> Result<Result<Body, CommandStatus>, Pdu> {
+        self.0.answer_now(conn, pdu)
+    }
+
     fn request(&self, conn: &Connection, pdu: Pdu) -> impl Answer<Body> {
         // The common case needs no state machine (nor its allocation).
         match self.0.answer_now(conn, pdu) {
