@@ -76,11 +76,15 @@ pub(crate) fn run_soak(args: &[&str]) -> Result {
     let restart = Duration::from_secs_f64(restart_every * 60.0);
 
     run(cargo().args(["build", "--release", "--locked", "-p", "smpp-cli"]))?;
-    let smpp = root().join("target/release/smpp");
     let dir = root().join("target/soak");
     let store = dir.join("store");
     let _ = std::fs::remove_dir_all(&store);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // A copy: every restart runs the binary the soak started with, even if
+    // the workspace is rebuilt meanwhile.
+    let smpp = dir.join("smpp");
+    std::fs::copy(root().join("target/release/smpp"), &smpp)
+        .map_err(|e| format!("copying the smpp binary: {e}"))?;
     let port = free_port()?;
 
     let started = Instant::now();

@@ -682,6 +682,30 @@ pub fn default_answer(pdu: &Pdu) -> (SequenceNumber, CommandStatus, Body) {
     (pdu.sequence_number, CommandStatus::OK, body)
 }
 
+/// Runs an application's synchronous answer to a peer request (the fast
+/// path behind [`drive::Runtime::answer_now`]): `Ok(body)` answers with
+/// status 0, `Err(status)` with that status and an empty body, and a panic
+/// with `ESME_RSYSERR` (the connection goes on); a request handed back
+/// (`Err(pdu)`) goes the usual way.
+#[allow(clippy::result_large_err)] // handed back at once, not propagated
+pub fn answer_at_once(
+    pdu: Pdu,
+    answer: impl FnOnce(Pdu) -> Result<Result<Body, CommandStatus>, Pdu>,
+) -> Result<(CommandStatus, Body), Pdu> {
+    let id = pdu.command_id();
+    let empty = || {
+        id.response_id()
+            .and_then(Body::default_for)
+            .unwrap_or(Body::GenericNack(Default::default()))
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(pdu))) {
+        Ok(Ok(Ok(body))) => Ok((CommandStatus::OK, body)),
+        Ok(Ok(Err(status))) => Ok((status, empty())),
+        Ok(Err(pdu)) => Err(pdu),
+        Err(_) => Ok((CommandStatus::SYSTEM_ERROR, empty())),
+    }
+}
+
 /// MC: the answer to a bind the application accepted (`Ok`) or rejected:
 /// the matching `bind_*_resp` with our `system_id` and
 /// `sc_interface_version` 0x34 when accepted, an empty one otherwise.

@@ -63,7 +63,7 @@ impl Client {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (handle, incoming) = driver::spawn(io, Role::Esme, config.into());
+        let (handle, incoming) = driver::spawn(io, Role::Esme, config.into(), None);
         Client::finish_bind(handle, incoming, kind, bind).await
     }
 
@@ -89,8 +89,9 @@ impl Client {
         let wait = config
             .session_init_timeout
             .unwrap_or(config.response_timeout);
-        let (handle, mut incoming) = driver::spawn(io, Role::Esme, config);
+        let (handle, mut incoming) = driver::spawn(io, Role::Esme, config, None);
         let first = tokio::time::timeout(wait, incoming.recv()).await;
+        let first = first.map(|item| item.map(|item| *item));
         if let Err(e) = check_outbind(first.map_err(|_| Error::Timeout), accept) {
             handle.close();
             return Err(e);
@@ -100,7 +101,7 @@ impl Client {
 
     async fn finish_bind(
         handle: Handle,
-        incoming: mpsc::Receiver<Incoming>,
+        incoming: mpsc::Receiver<Box<Incoming>>,
         kind: BindKind,
         bind: Bind,
     ) -> Result<(Client, Inbound), Error> {
@@ -210,7 +211,7 @@ pub struct Inbound {
 enum Source {
     /// Straight from one session's driver.
     Session {
-        incoming: mpsc::Receiver<Incoming>,
+        incoming: mpsc::Receiver<Box<Incoming>>,
         answers: Arc<dyn Respond>,
     },
     /// Merged from successive or several sessions ([`ReconnectingClient`](crate::ReconnectingClient), [`Pool`](crate::Pool)).
@@ -238,7 +239,7 @@ impl Inbound {
             let Some(item) = std::task::ready!(incoming.poll_recv(cx)) else {
                 return Poll::Ready(None);
             };
-            if let Some(request) = InboundRequest::from_incoming(item, answers) {
+            if let Some(request) = InboundRequest::from_incoming(*item, answers) {
                 return Poll::Ready(Some(request));
             }
         }
@@ -257,11 +258,13 @@ pub use smpp_proto::endpoint::client::InboundRequest;
 
 /// Answers peer requests over a connection's command channel.
 #[derive(Debug)]
-struct Responder(mpsc::UnboundedSender<Control>);
+struct Responder(mpsc::UnboundedSender<Box<Control>>);
 
 impl Respond for Responder {
     fn respond(&self, (seq, status, body): Response) {
-        let _ = self.0.send(Control::Respond { seq, status, body });
+        let _ = self
+            .0
+            .send(Box::new(Control::Respond { seq, status, body }));
     }
 }
 

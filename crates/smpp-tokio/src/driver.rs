@@ -12,13 +12,18 @@ use std::time::{Duration, Instant};
 use smpp_proto::endpoint::drive::{Driver, Runtime, Transport, LINGER};
 use smpp_proto::endpoint::handle::{check_request, Ending};
 use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
-use smpp_proto::pdu::{Body, Pdu};
+use smpp_proto::pdu::{Body, CommandStatus, Pdu};
 use smpp_proto::session::{CloseReason, Role, SessionConfig, Stats};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
 
 use crate::Error;
+
+/// A handler's synchronous fast path for peer requests (see
+/// `Runtime::answer_now`); set once the connection exists.
+pub(crate) type Quick =
+    std::sync::OnceLock<Box<dyn Fn(Pdu) -> Result<(CommandStatus, Body), Pdu> + Send + Sync>>;
 
 /// How a request of ours ends.
 pub(crate) type Reply = oneshot::Sender<Result<Pdu, Error>>;
@@ -47,8 +52,8 @@ pub(crate) type Sent = oneshot::Sender<Result<(), Error>>;
 /// The sending side of a driver; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Handle {
-    requests: mpsc::Sender<Request>,
-    pub(crate) control: mpsc::UnboundedSender<Control>,
+    requests: mpsc::Sender<Box<Request>>,
+    pub(crate) control: mpsc::UnboundedSender<Box<Control>>,
     closed: watch::Receiver<Option<CloseReason>>,
     ending: Arc<Ending>,
 }
@@ -58,7 +63,7 @@ impl Handle {
     pub(crate) async fn request_any(&self, body: Body) -> Result<Pdu, Error> {
         check_request(&body)?;
         let (reply, rx) = oneshot::channel();
-        let req = Request { body, reply };
+        let req = Box::new(Request { body, reply });
         self.requests.send(req).await.map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
@@ -70,21 +75,23 @@ impl Handle {
         make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Control,
     ) -> Result<T, Error> {
         let (reply, rx) = oneshot::channel();
-        self.control.send(make(reply)).map_err(|_| Error::Closed)?;
+        self.control
+            .send(Box::new(make(reply)))
+            .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
 
     /// Closes at once (once; repeats are no-ops).
     pub(crate) fn close(&self) {
         if self.ending.close() {
-            let _ = self.control.send(Control::Close);
+            let _ = self.control.send(Box::new(Control::Close));
         }
     }
 
     /// Unbinds when bound, closes otherwise (once; repeats are no-ops).
     pub(crate) fn release(&self) {
         if self.ending.release() {
-            let _ = self.control.send(Control::Release);
+            let _ = self.control.send(Box::new(Control::Release));
         }
     }
 
@@ -106,7 +113,8 @@ pub(crate) fn spawn<S>(
     io: S,
     role: Role,
     config: Arc<SessionConfig>,
-) -> (Handle, mpsc::Receiver<Incoming>)
+    quick: Option<Arc<Quick>>,
+) -> (Handle, mpsc::Receiver<Box<Incoming>>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -121,6 +129,7 @@ where
         incoming,
         timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
         closed_tx,
+        quick,
     };
     let driver = Driver::new(Stream(io), rt, role, config);
     tokio::spawn(run(driver));
@@ -167,11 +176,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport for Stream<S> {
 
 /// tokio's clock, timer and channels, for the driver.
 struct Tokio {
-    requests: mpsc::Receiver<Request>,
-    control: mpsc::UnboundedReceiver<Control>,
-    incoming: mpsc::Sender<Incoming>,
+    requests: mpsc::Receiver<Box<Request>>,
+    control: mpsc::UnboundedReceiver<Box<Control>>,
+    incoming: mpsc::Sender<Box<Incoming>>,
     timer: Pin<Box<Sleep>>,
     closed_tx: watch::Sender<Option<CloseReason>>,
+    quick: Option<Arc<Quick>>,
 }
 
 impl Runtime for Tokio {
@@ -196,7 +206,7 @@ impl Runtime for Tokio {
 
     #[inline]
     fn poll_command(&mut self, cx: &mut Context<'_>) -> Poll<Option<Control>> {
-        self.control.poll_recv(cx)
+        self.control.poll_recv(cx).map(|c| c.map(|c| *c))
     }
 
     #[inline]
@@ -205,7 +215,10 @@ impl Runtime for Tokio {
             match std::task::ready!(self.requests.poll_recv(cx)) {
                 // The caller gave up before it was sent.
                 Some(req) if req.reply.is_closed() => continue,
-                Some(req) => return Poll::Ready(Some((req.body, req.reply))),
+                Some(req) => {
+                    let Request { body, reply } = *req;
+                    return Poll::Ready(Some((body, reply)));
+                }
                 None => return Poll::Ready(None),
             }
         }
@@ -226,7 +239,17 @@ impl Runtime for Tokio {
 
     #[inline]
     fn deliver(&mut self, item: Incoming) -> Result<(), Incoming> {
-        self.incoming.try_send(item).map_err(|e| e.into_inner())
+        self.incoming
+            .try_send(Box::new(item))
+            .map_err(|e| *e.into_inner())
+    }
+
+    #[inline]
+    fn answer_now(&mut self, pdu: Pdu) -> Result<(CommandStatus, Body), Pdu> {
+        match self.quick.as_ref().and_then(|q| q.get()) {
+            Some(quick) => quick(pdu),
+            None => Err(pdu),
+        }
     }
 
     fn closed(&mut self, reason: CloseReason) {

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::driver::{self, Control, Handle};
 use crate::{check_status, Error};
+use smpp_proto::endpoint::answer_at_once;
 use smpp_proto::endpoint::serve::{self, ConnectionInfo, Registered, Registry, Response, Routed};
 
 /// How long a connection wrapper (a TLS handshake) may take when the session
@@ -115,7 +116,7 @@ impl Connection {
             .inner
             .handle
             .control
-            .send(Control::Respond { seq, status, body });
+            .send(Box::new(Control::Respond { seq, status, body }));
     }
 }
 
@@ -316,11 +317,27 @@ async fn serve<H: Handler<Connection>, S>(
         Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "handshake failed"),
         Err(_) => return tracing::debug!(%peer, "handshake timed out"),
     };
-    let (handle, mut incoming) = driver::spawn(io, Role::Mc, shared.config.session.clone());
+    let quick = Arc::new(driver::Quick::new());
+    let (handle, mut incoming) = driver::spawn(
+        io,
+        Role::Mc,
+        shared.config.session.clone(),
+        Some(quick.clone()),
+    );
     let info = ConnectionInfo::new(shared.registry.next_id(), Some(peer));
     let conn = Connection {
         inner: Arc::new(ConnectionInner { info, handle }),
     };
+    // The handler's synchronous answers, given in the connection's task.
+    // Weak: the driver must not keep its own handles alive.
+    let (weak, quick_handler) = (Arc::downgrade(&conn.inner), handler.clone());
+    #[allow(clippy::result_large_err)] // handed back at once, not propagated
+    let _ = quick.set(Box::new(move |pdu: Pdu| match weak.upgrade() {
+        Some(inner) => answer_at_once(pdu, |pdu| {
+            quick_handler.answer_now(&Connection { inner }, pdu)
+        }),
+        None => Err(pdu),
+    }));
     let _registered = shared.registry.register(conn.clone());
     let shutting_down = *shared.shutdown.borrow();
     if shutting_down {
@@ -343,7 +360,7 @@ async fn serve<H: Handler<Connection>, S>(
         tokio::select! {
             biased;
             Some(response) = running.next(), if !running.is_empty() => conn.respond(response),
-            item = incoming.recv() => match item {
+            item = incoming.recv() => match item.map(|i| *i) {
                 None => break,
                 Some(item) => match serve::route(handler, &conn, info, system_id, item) {
                     Routed::Answer(response) => conn.respond(response),

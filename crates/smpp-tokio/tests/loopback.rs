@@ -692,6 +692,91 @@ async fn a_panicking_handler_answers_system_error() {
 }
 
 #[tokio::test]
+async fn answers_given_at_once_skip_the_handler_task_and_keep_its_guarantees() {
+    /// Answers submit_sm at once (by text: an id, a status, a panic, or
+    /// "later" for the asynchronous path); anything else goes to `request`.
+    struct Quick {
+        later: AtomicUsize,
+    }
+    impl Handler<Connection> for Quick {
+        async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
+            Ok(())
+        }
+        fn answer_now(
+            &self,
+            conn: &Connection,
+            pdu: Pdu,
+        ) -> Result<Result<Body, CommandStatus>, Pdu> {
+            let Body::SubmitSm(sm) = &pdu.body else {
+                return Err(pdu);
+            };
+            assert_eq!(conn.system_id(), Some("esme"), "the bound connection");
+            match sm.short_message.as_ref() {
+                b"boom" => panic!("handler bug"),
+                b"refuse" => Ok(Err(CommandStatus::THROTTLED)),
+                b"later" => Err(pdu),
+                _ => Ok(Ok(Body::SubmitSmResp(SubmitSmResp {
+                    message_id: "now".into(),
+                    ..Default::default()
+                }))),
+            }
+        }
+        async fn submit_sm(
+            &self,
+            _: &Connection,
+            _: SubmitSm,
+        ) -> Result<SubmitSmResp, CommandStatus> {
+            self.later.fetch_add(1, Ordering::SeqCst);
+            Ok(SubmitSmResp {
+                message_id: "later".into(),
+                ..Default::default()
+            })
+        }
+    }
+    let quick = Quick {
+        later: AtomicUsize::new(0),
+    };
+    let server = Server::bind("127.0.0.1:0", quick, ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run());
+    let (client, _inbound) = connect(addr, BindKind::Transceiver, SessionConfig::default()).await;
+    let id = client.submit(submit("hello", false)).await.unwrap();
+    assert_eq!(id.as_bytes(), b"now");
+    let id = client.submit(submit("later", false)).await.unwrap();
+    assert_eq!(id.as_bytes(), b"later");
+    let refused = client.submit(submit("refuse", false)).await;
+    assert!(
+        matches!(refused, Err(Error::Status(CommandStatus::THROTTLED))),
+        "{refused:?}"
+    );
+    let boom = client.submit(submit("boom", false)).await;
+    assert!(
+        matches!(boom, Err(Error::Status(CommandStatus::SYSTEM_ERROR))),
+        "{boom:?}"
+    );
+    // Many at once, mixed: every one answered exactly once.
+    let calls = (0..1000).map(|i| {
+        let client = client.clone();
+        async move {
+            let text = if i % 10 == 0 { "later" } else { "hello" };
+            client.submit(submit(text, false)).await
+        }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    assert!(results.iter().all(Result::is_ok));
+    // A query is not answered at once, so it reaches `request` (and is
+    // refused there: not implemented).
+    let query = client.request(Body::QuerySm(QuerySm::default())).await;
+    assert!(
+        matches!(query, Err(Error::Status(CommandStatus::INVALID_COMMAND_ID))),
+        "{query:?}"
+    );
+    client.unbind().await.unwrap();
+}
+
+#[tokio::test]
 async fn dropping_the_server_future_unbinds_its_connections() {
     let server = Server::bind("127.0.0.1:0", Smsc::default(), ServerConfig::default())
         .await

@@ -15,10 +15,13 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::{Command, Endpoint, Failure, Immediate, Incoming, Output};
-use crate::pdu::{Body, Pdu};
+use crate::pdu::{Body, CommandStatus, Pdu};
 use crate::session::{CloseReason, Event, Role, SessionConfig};
 
-/// Read chunk; several PDUs per read under load.
+/// Read chunk: it starts small (an idle bind reads a few octets a minute)
+/// and doubles each time a read fills it, up to the largest, where several
+/// PDUs arrive per read under load.
+const READ_BUF_FIRST: usize = 2 * 1024;
 const READ_BUF: usize = 64 * 1024;
 /// Encoded output held before the driver stops draining the session (the
 /// session then refuses input and commands: backpressure, not growth).
@@ -74,6 +77,15 @@ pub trait Runtime {
     /// takes it (it is then answered as if dropped).
     #[allow(clippy::result_large_err)] // handed back at once, not propagated
     fn deliver(&mut self, item: Incoming) -> Result<(), Incoming>;
+    /// A peer request that the application may answer right here, in the
+    /// connection's task (a handler's synchronous fast path: no hand-over to
+    /// another task, and the answer joins the batch being written): the
+    /// status and `*_resp` body, or the request back, to be
+    /// [delivered](Runtime::deliver). By default every request is delivered.
+    #[allow(clippy::result_large_err)] // handed back at once, not propagated
+    fn answer_now(&mut self, pdu: Pdu) -> Result<(CommandStatus, Body), Pdu> {
+        Err(pdu)
+    }
     /// The session closed: refuse new requests (fail those queued) and tell
     /// the handles why. Called again (with [`CloseReason::Local`]) by
     /// [`Driver::finish`]: the first reason stands.
@@ -144,7 +156,7 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
             requests_open: true,
             commands_open: true,
             released: false,
-            rbuf: vec![0; READ_BUF].into_boxed_slice(),
+            rbuf: vec![0; READ_BUF_FIRST].into_boxed_slice(),
             rpos: 0,
             rend: 0,
             eof: false,
@@ -316,6 +328,12 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
             if self.eof || self.endpoint.is_input_blocked() {
                 return progress;
             }
+            if self.rend == self.rbuf.len() && self.rend < READ_BUF {
+                // The last read filled it (all handled by now): busy, so a
+                // larger one.
+                self.rbuf = vec![0; (self.rend * 2).min(READ_BUF)].into_boxed_slice();
+                (self.rpos, self.rend) = (0, 0);
+            }
             match self.io.poll_read(cx, &mut self.rbuf) {
                 Poll::Pending => return progress,
                 Poll::Ready(Ok(n)) if n > 0 => (self.rpos, self.rend) = (0, n),
@@ -354,12 +372,17 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
             progress = true;
             match output {
                 Output::Done(reply, result) => self.rt.done(reply, result),
-                // Nobody listens any more: answered as a dropped request would be.
-                Output::Incoming(item) => {
-                    if let Err(item) = self.rt.deliver(item) {
-                        self.endpoint.answer_default(now, item);
+                Output::Incoming(Incoming::Request(pdu)) => {
+                    let seq = pdu.sequence_number;
+                    match self.rt.answer_now(pdu) {
+                        Ok((status, body)) => {
+                            // Refused only once closed: nobody to answer then.
+                            let _ = self.endpoint.respond(now, seq, status, body);
+                        }
+                        Err(pdu) => self.deliver(now, Incoming::Request(pdu)),
                     }
                 }
+                Output::Incoming(item) => self.deliver(now, item),
                 Output::Closed(reason) => {
                     self.linger = Some(now + LINGER);
                     self.rt.closed(reason);
@@ -368,6 +391,14 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
             }
         }
         progress
+    }
+
+    /// Hands a peer request to the application; when nobody listens any
+    /// more, it is answered as a dropped request would be.
+    fn deliver(&mut self, now: Instant, item: Incoming) {
+        if let Err(item) = self.rt.deliver(item) {
+            self.endpoint.answer_default(now, item);
+        }
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
@@ -452,6 +483,8 @@ mod tests {
         done: Vec<(u32, bool)>,
         delivered: Vec<Incoming>,
         closed: Vec<CloseReason>,
+        /// Answers `submit_sm` at once (`answer_now`).
+        quick: bool,
     }
 
     impl Runtime for Fake {
@@ -486,6 +519,18 @@ mod tests {
         fn deliver(&mut self, item: Incoming) -> Result<(), Incoming> {
             self.delivered.push(item);
             Ok(())
+        }
+        fn answer_now(&mut self, pdu: Pdu) -> Result<(CommandStatus, Body), Pdu> {
+            match pdu.body {
+                Body::SubmitSm(_) if self.quick => Ok((
+                    CommandStatus::OK,
+                    Body::SubmitSmResp(SubmitSmResp {
+                        message_id: "quick".into(),
+                        ..Default::default()
+                    }),
+                )),
+                _ => Err(pdu),
+            }
         }
         fn closed(&mut self, reason: CloseReason) {
             self.closed.push(reason);
@@ -523,8 +568,6 @@ mod tests {
         driver.io_mut().inbox.extend_from_slice(&out);
     }
 
-    use crate::pdu::CommandStatus;
-
     #[test]
     fn binds_pulls_requests_by_window_and_fails_the_rest_at_the_end() {
         #[allow(clippy::disallowed_methods)] // a test epoch; only differences matter
@@ -537,6 +580,7 @@ mod tests {
             done: Vec::new(),
             delivered: Vec::new(),
             closed: Vec::new(),
+            quick: false,
         };
         let mut driver = Driver::new(Pipe::default(), rt, Role::Esme, config.clone());
         let mut mc: Endpoint<u32> = Endpoint::new(Role::Mc, config, now);
@@ -584,5 +628,70 @@ mod tests {
         let lost = CloseReason::Error(crate::session::SessionError::ConnectionLost);
         assert_eq!(rt.closed[0], lost);
         assert!(rt.delivered.is_empty());
+    }
+
+    #[test]
+    fn a_quick_answer_is_sent_from_the_connection_task() {
+        #[allow(clippy::disallowed_methods)] // a test epoch; only differences matter
+        let now = Instant::now();
+        let config = Arc::new(SessionConfig::default());
+        let rt = Fake {
+            now,
+            commands: VecDeque::new(),
+            requests: VecDeque::new(),
+            done: Vec::new(),
+            delivered: Vec::new(),
+            closed: Vec::new(),
+            quick: true,
+        };
+        let mut driver = Driver::new(Pipe::default(), rt, Role::Mc, config.clone());
+        let mut esme: Endpoint<u32> = Endpoint::new(Role::Esme, config, now);
+        let exchange = |esme: &mut Endpoint<u32>, driver: &mut Driver<Pipe, Fake>| {
+            let mut out = Vec::new();
+            while esme.poll_transmit(now, &mut out).is_some() {}
+            driver.io_mut().inbox.extend_from_slice(&out);
+            assert_eq!(settle(driver), Poll::Pending);
+            let written = std::mem::take(&mut driver.io_mut().written);
+            assert_eq!(esme.handle_input(now, &written), written.len());
+            let mut done = Vec::new();
+            while let Some(out) = esme.poll_output() {
+                if let Output::Done(token, Ok(pdu)) = out {
+                    done.push((token, pdu));
+                }
+            }
+            done
+        };
+        // The bind goes to the application, which answers it by command.
+        esme.bind(now, BindKind::Transceiver, Bind::default(), 1);
+        assert!(exchange(&mut esme, &mut driver).is_empty());
+        let Some(Incoming::Bind { seq, kind, .. }) = driver.runtime_mut().delivered.pop() else {
+            panic!("the bind was not delivered");
+        };
+        let (status, body) = bind_answer(kind, Ok(()), "SMSC");
+        let respond = Command::Respond { seq, status, body };
+        driver.runtime_mut().commands.push_back(respond);
+        let done = exchange(&mut esme, &mut driver);
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].1.command_status, CommandStatus::OK);
+        // Submits are answered in the connection task; a query is delivered.
+        for token in 2..=4 {
+            esme.request(now, Body::SubmitSm(SubmitSm::default()), token);
+        }
+        esme.request(now, Body::QuerySm(Default::default()), 5);
+        let done = exchange(&mut esme, &mut driver);
+        let tokens: Vec<u32> = done.iter().map(|d| d.0).collect();
+        assert_eq!(tokens, vec![2, 3, 4]);
+        for (_, pdu) in &done {
+            let Body::SubmitSmResp(resp) = &pdu.body else {
+                panic!("{pdu:?}");
+            };
+            assert_eq!(resp.message_id.as_bytes(), b"quick");
+        }
+        let delivered = &driver.runtime_mut().delivered;
+        assert_eq!(delivered.len(), 1);
+        assert!(matches!(
+            &delivered[0],
+            Incoming::Request(pdu) if matches!(pdu.body, Body::QuerySm(_))
+        ));
     }
 }

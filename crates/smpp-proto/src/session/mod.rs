@@ -337,6 +337,11 @@ impl Session {
             self.inbuf.extend_from_slice(&rest[..take]);
             consumed += take;
         }
+        if self.inbuf.is_empty() && self.inbuf.capacity() > 0 {
+            // Between frames: let the chunk go with the last PDU decoded from
+            // it, rather than hold it while the peer is quiet.
+            self.inbuf = BytesMut::new();
+        }
         consumed
     }
 

@@ -45,8 +45,11 @@ pub(crate) struct Entry {
 ///
 /// Sequence numbers are allocated in order; a number whose slot is taken is
 /// skipped, so a number still in flight is never reused (and a lookup is one
-/// index plus a compare). The array has at least twice as many slots as
-/// requests can be in flight, so allocation finds a free slot in a few steps.
+/// index plus a compare). The array keeps at least twice as many slots as
+/// requests in flight, so allocation finds a free slot in a few steps. It
+/// starts small and doubles as use grows, up to twice what can be in
+/// flight: an idle session holds a few hundred octets, not the full window
+/// (doubling keeps distinct `seq & mask` distinct, so entries just move).
 ///
 /// Response deadlines of [`Origin::App`] and [`Origin::Bind`] requests share
 /// one duration and are therefore queued in send order; resolved entries are
@@ -55,6 +58,8 @@ pub(crate) struct Entry {
 pub(crate) struct InFlight {
     slots: Box<[Option<Entry>]>,
     mask: u32,
+    /// The size the array may grow to.
+    max_slots: usize,
     next: SequenceNumber,
     /// Entries in the slots.
     len: usize,
@@ -69,13 +74,17 @@ pub(crate) struct InFlight {
 
 /// Requests of ours outside the window: one bind, one unbind, one keepalive.
 const EXTRA: usize = 3;
+/// Slots of a new session.
+const FIRST_SLOTS: usize = 8;
 
 impl InFlight {
     pub(crate) fn new(window: usize) -> Self {
-        let slots = ((window + EXTRA) * 2).next_power_of_two();
+        let max_slots = ((window + EXTRA) * 2).next_power_of_two();
+        let slots = max_slots.min(FIRST_SLOTS);
         InFlight {
             slots: vec![None; slots].into_boxed_slice(),
             mask: (slots - 1) as u32,
+            max_slots,
             next: SequenceNumber::FIRST,
             len: 0,
             app: 0,
@@ -130,6 +139,9 @@ impl InFlight {
         deadline: Instant,
         queue_deadline: bool,
     ) -> SequenceNumber {
+        if (self.len + 1) * 2 > self.slots.len() && self.slots.len() < self.max_slots {
+            self.grow();
+        }
         debug_assert!(self.len < self.slots.len());
         let seq = self.allocate_untracked();
         self.order += 1;
@@ -148,7 +160,7 @@ impl InFlight {
             self.deadlines.push_back((deadline, seq.get()));
             // Resolved entries leave the queue lazily; keep it proportional
             // to what is in flight.
-            if self.deadlines.len() > 2 * self.slots.len() {
+            if self.deadlines.len() > 2 * self.max_slots {
                 let slots = &self.slots;
                 let mask = self.mask;
                 self.deadlines.retain(|(d, s)| {
@@ -157,6 +169,18 @@ impl InFlight {
             }
         }
         seq
+    }
+
+    /// Doubles the slot array; each entry moves to its slot under the new mask.
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).min(self.max_slots);
+        let mut slots = vec![None; size].into_boxed_slice();
+        let mask = (size - 1) as u32;
+        for entry in self.slots.iter_mut().filter_map(Option::take) {
+            slots[(entry.seq & mask) as usize] = Some(entry);
+        }
+        self.slots = slots;
+        self.mask = mask;
     }
 
     /// Allocates a number without recording a request (outbind and
@@ -290,6 +314,28 @@ mod tests {
         let (_, announce) = w.remove(3).unwrap();
         assert!(!announce, "once");
         assert!(w.remove(3).is_none());
+    }
+
+    #[test]
+    fn slots_grow_with_use_and_keep_every_entry() {
+        let now = t0();
+        let mut w = InFlight::new(100);
+        assert_eq!(w.slots.len(), FIRST_SLOTS);
+        let seqs: Vec<_> = (0..100)
+            .map(|_| w.insert(CommandId::SUBMIT_SM, Origin::App, now, true))
+            .collect();
+        assert_eq!(w.slots.len(), w.max_slots);
+        assert!(w.slots.len() >= 2 * 100);
+        for s in &seqs {
+            assert_eq!(w.get(s.get()).map(|e| e.seq), Some(s.get()));
+        }
+        for s in &seqs {
+            assert!(w.remove(s.get()).is_some());
+        }
+        assert_eq!(w.len(), 0);
+        // Numbers go on from where they were, and never collide.
+        let next = w.insert(CommandId::SUBMIT_SM, Origin::App, now, true);
+        assert_eq!(next.get(), 101);
     }
 
     #[test]

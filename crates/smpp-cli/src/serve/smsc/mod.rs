@@ -121,14 +121,20 @@ impl Esme {
 
 #[derive(Debug, Default)]
 struct Shard {
-    records: HashMap<u64, Record, IdHash>,
+    /// Boxed: the table stays small enough to stay in cache, and inserting
+    /// or evicting moves a pointer, not a few hundred octets.
+    records: HashMap<u64, Box<Record>, IdHash>,
     order: VecDeque<u64>,
 }
 
-/// Message ids are our own sequential numbers, not attacker-chosen keys: the
-/// splitmix64 finalizer spreads them over all bits (a shard holds ids of one
-/// residue mod 64, so the low bits alone would collide) at a fraction of
-/// SipHash's cost, whose DoS resistance buys nothing here.
+/// Message ids are our own sequential numbers, not attacker-chosen keys, so
+/// SipHash's DoS resistance buys nothing here. A shard holds the ids of one
+/// residue mod 64: `id / 64` counts up by one, and as the low bits of the
+/// hash (the table position) it puts consecutive messages in consecutive
+/// buckets. Inserting the newest and evicting the oldest then touch memory
+/// that is already in cache, where a scattering hash missed twice per
+/// message. The top seven bits (the table's tag) are mixed, so that a probe
+/// still rejects most other keys without comparing them.
 #[derive(Debug, Clone, Copy, Default)]
 struct IdHash;
 
@@ -155,7 +161,8 @@ impl std::hash::Hasher for IdHasher {
     }
 
     fn write_u64(&mut self, id: u64) {
-        self.0 = mix(self.0 ^ id);
+        const TAG: u64 = 0x7F << 57;
+        self.0 = (id / SHARDS as u64) & !TAG | mix(self.0 ^ id) & TAG;
     }
 }
 
@@ -371,7 +378,7 @@ impl Smsc {
         let id = record.id;
         let now = now_ms();
         let mut shard = self.shard(id);
-        if shard.records.insert(id, record).is_none() {
+        if shard.records.insert(id, Box::new(record)).is_none() {
             self.stored.fetch_add(1, Ordering::Relaxed);
             shard.order.push_back(id);
         }
@@ -438,7 +445,7 @@ impl Smsc {
     /// A copy of the record (memory, else the persistent store).
     fn get(&self, id: u64) -> Option<Record> {
         if let Some(r) = self.shard(id).records.get(&id) {
-            return Some(r.clone());
+            return Some(Record::clone(r));
         }
         let record = self.disk.as_ref()?.get(id)?;
         self.insert(record.clone());
@@ -451,7 +458,7 @@ impl Smsc {
         let mut shard = self.shard(id);
         let record = shard.records.get_mut(&id)?;
         f(record);
-        Some(record.clone())
+        Some(Record::clone(record))
     }
 
     async fn persist(&self, record: &Record) {
@@ -813,6 +820,10 @@ impl Handler<Connection> for SmscHandler {
         bind: &Bind,
     ) -> impl std::future::Future<Output = Result<(), CommandStatus>> + Send {
         self.0.bind(conn, kind, bind)
+    }
+
+    fn answer_now(&self, conn: &Connection, pdu: Pdu) -> Result<Result<Body, CommandStatus>, Pdu> {
+        self.0.answer_now(conn, pdu)
     }
 
     fn request(&self, conn: &Connection, pdu: Pdu) -> impl Answer<Body> {
