@@ -163,6 +163,15 @@ impl Record {
             && (self.receipts_sent as usize) < self.dests.len()
     }
 
+    /// It needs nothing now and never will, whatever the time: not routed,
+    /// no receipt asked for, final states not reported (`report`). Only a
+    /// change to the record (replace_sm) can undo that.
+    pub(crate) fn never_has_work(&self, report: bool) -> bool {
+        !report
+            && self.outcome != Outcome::Pending
+            && !(self.kind == Kind::Message && self.registered_delivery & 0x03 != 0)
+    }
+
     /// Whether it still needs something done (receipts, routing, reporting).
     /// A message that will become final with nothing to do then needs nothing.
     pub(crate) fn has_work(&self, now_ms: u64, report: bool) -> bool {
@@ -534,6 +543,50 @@ mod tests {
             receipts_sent: 0,
             reported: false,
         }
+    }
+
+    #[test]
+    fn a_record_that_never_has_work_has_none_at_any_time() {
+        let outcomes = [
+            Outcome::Planned {
+                due_ms: 10,
+                state: 2,
+                error: 0,
+            },
+            Outcome::Planned {
+                due_ms: 10,
+                state: 5,
+                error: 1,
+            },
+            Outcome::Fixed {
+                done_ms: 10,
+                state: 2,
+                error: 0,
+            },
+            Outcome::Pending,
+        ];
+        let mut quiet = 0;
+        for kind in [Kind::Message, Kind::Broadcast, Kind::Mo] {
+            for outcome in outcomes {
+                for registered_delivery in 0..=0x1F {
+                    for report in [false, true] {
+                        for reported in [false, true] {
+                            let mut r = record(1);
+                            (r.kind, r.outcome, r.reported) = (kind, outcome, reported);
+                            r.registered_delivery = registered_delivery;
+                            if !r.never_has_work(report) {
+                                continue;
+                            }
+                            quiet += 1;
+                            for now in [0, 9, 10, 11, u64::MAX] {
+                                assert!(!r.has_work(now, report), "{r:?} at {now}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(quiet > 0);
     }
 
     #[test]

@@ -123,8 +123,30 @@ impl Esme {
 struct Shard {
     /// Boxed: the table stays small enough to stay in cache, and inserting
     /// or evicting moves a pointer, not a few hundred octets.
-    records: HashMap<u64, Box<Record>, IdHash>,
+    records: HashMap<u64, Slot, IdHash>,
     order: VecDeque<u64>,
+}
+
+/// A record in the memory cache.
+#[derive(Debug)]
+struct Slot {
+    /// It can never need anything more ([`Record::never_has_work`]): the
+    /// eviction pass forgets it without reading the record itself.
+    quiet: bool,
+    record: Box<Record>,
+}
+
+impl Slot {
+    fn new(record: Record, report: bool) -> Slot {
+        Slot {
+            quiet: record.never_has_work(report),
+            record: Box::new(record),
+        }
+    }
+
+    fn has_work(&self, now: u64, report: bool) -> bool {
+        !self.quiet && self.record.has_work(now, report)
+    }
 }
 
 /// Message ids are our own sequential numbers, not attacker-chosen keys, so
@@ -353,7 +375,7 @@ impl Smsc {
                 Outcome::Planned { due_ms, .. } => due_ms,
                 _ => now,
             };
-            smsc.insert(record);
+            smsc.insert(record, now);
             if pending {
                 replayed += 1;
                 smsc.schedule(due, id, if route { Job::Route } else { Job::Finalize });
@@ -374,11 +396,12 @@ impl Smsc {
         lock(&self.shards[(id % SHARDS as u64) as usize])
     }
 
-    fn insert(&self, record: Record) {
+    /// Caches a record; `now`: the time in milliseconds.
+    fn insert(&self, record: Record, now: u64) {
         let id = record.id;
-        let now = now_ms();
+        let slot = Slot::new(record, self.report_finals);
         let mut shard = self.shard(id);
-        if shard.records.insert(id, Box::new(record)).is_none() {
+        if shard.records.insert(id, slot).is_none() {
             self.stored.fetch_add(1, Ordering::Relaxed);
             shard.order.push_back(id);
         }
@@ -400,7 +423,7 @@ impl Smsc {
             let done = shard
                 .records
                 .get(&old)
-                .is_none_or(|r| !r.has_work(now, self.report_finals));
+                .is_none_or(|slot| !slot.has_work(now, self.report_finals));
             if done {
                 if shard.records.remove(&old).is_some() {
                     self.stored.fetch_sub(1, Ordering::Relaxed);
@@ -422,15 +445,20 @@ impl Smsc {
             let Some(&old) = shard.order.front() else {
                 return false;
             };
-            let Some(record) = shard.records.get(&old) else {
+            let Some(slot) = shard.records.get(&old) else {
                 shard.order.pop_front();
                 continue;
             };
-            if record.has_work(now, self.report_finals) {
+            if slot.has_work(now, self.report_finals) {
                 // Waits for a receiver, say: behind the others.
                 shard.order.pop_front();
                 shard.order.push_back(old);
-            } else if record.state_at(now).1.is_some_and(|done| done < cutoff) {
+            } else if slot
+                .record
+                .state_at(now)
+                .1
+                .is_some_and(|done| done < cutoff)
+            {
                 shard.order.pop_front();
                 shard.records.remove(&old);
                 self.stored.fetch_sub(1, Ordering::Relaxed);
@@ -444,11 +472,11 @@ impl Smsc {
 
     /// A copy of the record (memory, else the persistent store).
     fn get(&self, id: u64) -> Option<Record> {
-        if let Some(r) = self.shard(id).records.get(&id) {
-            return Some(Record::clone(r));
+        if let Some(slot) = self.shard(id).records.get(&id) {
+            return Some(Record::clone(&slot.record));
         }
         let record = self.disk.as_ref()?.get(id)?;
-        self.insert(record.clone());
+        self.insert(record.clone(), now_ms());
         Some(record)
     }
 
@@ -456,9 +484,10 @@ impl Smsc {
     fn update(&self, id: u64, f: impl FnOnce(&mut Record)) -> Option<Record> {
         self.get(id)?;
         let mut shard = self.shard(id);
-        let record = shard.records.get_mut(&id)?;
-        f(record);
-        Some(Record::clone(record))
+        let slot = shard.records.get_mut(&id)?;
+        f(&mut slot.record);
+        slot.quiet = slot.record.never_has_work(self.report_finals);
+        Some(Record::clone(&slot.record))
     }
 
     async fn persist(&self, record: &Record) {

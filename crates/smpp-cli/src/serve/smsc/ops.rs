@@ -103,7 +103,9 @@ impl Smsc {
     fn keep(&self, record: Record, job: Option<(u64, Job)>) -> u64 {
         let id = record.id;
         let intermediate = record.registered_delivery & 0x10 != 0 && record.kind == Kind::Message;
-        self.insert(record);
+        // Accepted just now: its submit time is the time.
+        let now = record.submit_ms;
+        self.insert(record, now);
         if let Some((due, job)) = job {
             self.schedule(due, id, job);
         }
@@ -418,15 +420,22 @@ impl Smsc {
         let mut ids = Vec::new();
         for shard in self.shards.iter() {
             let shard = lock(shard);
-            ids.extend(shard.records.values().filter_map(|r| {
-                let matches = r.kind == Kind::Message
-                    && &*r.account == account
-                    && r.source.addr == source
-                    && (destination.is_empty() || r.dests.iter().any(|d| d.addr == destination))
-                    && (service_type.is_empty() || r.service_type == service_type)
-                    && !r.is_final(now);
-                matches.then_some(r.id)
-            }));
+            ids.extend(
+                shard
+                    .records
+                    .values()
+                    .map(|slot| &slot.record)
+                    .filter_map(|r| {
+                        let matches = r.kind == Kind::Message
+                            && &*r.account == account
+                            && r.source.addr == source
+                            && (destination.is_empty()
+                                || r.dests.iter().any(|d| d.addr == destination))
+                            && (service_type.is_empty() || r.service_type == service_type)
+                            && !r.is_final(now);
+                        matches.then_some(r.id)
+                    }),
+            );
         }
         let mut any = false;
         for id in ids {
