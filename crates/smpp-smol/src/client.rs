@@ -66,7 +66,7 @@ impl Client {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (handle, incoming) = driver::spawn(io, Role::Esme, config.into());
+        let (handle, incoming) = driver::spawn(io, Role::Esme, config.into(), None);
         Client::finish_bind(handle, incoming, kind, bind).await
     }
 
@@ -92,8 +92,8 @@ impl Client {
         let wait = config
             .session_init_timeout
             .unwrap_or(config.response_timeout);
-        let (handle, incoming) = driver::spawn(io, Role::Esme, config);
-        let first = async { Ok(incoming.recv().await.ok()) };
+        let (handle, incoming) = driver::spawn(io, Role::Esme, config, None);
+        let first = async { Ok(incoming.recv().await.ok().map(|item| *item)) };
         let limit = async {
             async_io::Timer::after(wait).await;
             Err(Error::Timeout)
@@ -108,7 +108,7 @@ impl Client {
 
     async fn finish_bind(
         handle: Handle,
-        incoming: async_channel::Receiver<Incoming>,
+        incoming: async_channel::Receiver<Box<Incoming>>,
         kind: BindKind,
         bind: Bind,
     ) -> Result<(Client, Inbound), Error> {
@@ -221,7 +221,7 @@ pub struct Inbound {
 enum Source {
     /// Straight from one session's driver.
     Session {
-        incoming: Pin<Box<async_channel::Receiver<Incoming>>>,
+        incoming: Pin<Box<async_channel::Receiver<Box<Incoming>>>>,
         answers: Arc<dyn Respond>,
     },
     /// Merged from successive or several sessions ([`ReconnectingClient`](crate::ReconnectingClient), [`Pool`](crate::Pool)).
@@ -249,7 +249,7 @@ impl Inbound {
             let Some(item) = std::task::ready!(incoming.as_mut().poll_next(cx)) else {
                 return Poll::Ready(None);
             };
-            if let Some(request) = InboundRequest::from_incoming(item, answers) {
+            if let Some(request) = InboundRequest::from_incoming(*item, answers) {
                 return Poll::Ready(Some(request));
             }
         }
@@ -268,11 +268,12 @@ pub use smpp_proto::endpoint::client::InboundRequest;
 
 /// Answers peer requests over a connection's command channel.
 #[derive(Debug)]
-struct Responder(async_channel::Sender<Control>);
+struct Responder(async_channel::Sender<Box<Control>>);
 
 impl Respond for Responder {
     fn respond(&self, (seq, status, body): Response) {
-        let _ = self.0.try_send(Control::Respond { seq, status, body });
+        let respond = Control::Respond { seq, status, body };
+        let _ = self.0.try_send(Box::new(respond));
     }
 }
 

@@ -16,8 +16,9 @@ use futures_core::Stream as _;
 use futures_lite::{AsyncRead, AsyncWrite};
 use smpp_proto::endpoint::drive::{Driver, Runtime, Transport, LINGER};
 use smpp_proto::endpoint::handle::{check_request, CloseState, Ending};
+use smpp_proto::endpoint::serve::QuickAnswers;
 use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
-use smpp_proto::pdu::{Body, Pdu};
+use smpp_proto::pdu::{Body, CommandStatus, Pdu};
 use smpp_proto::session::{CloseReason, Role, SessionConfig, Stats};
 
 use crate::Error;
@@ -49,8 +50,8 @@ pub(crate) type Sent = oneshot::Sender<Result<(), Error>>;
 /// The sending side of a driver; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Handle {
-    requests: async_channel::Sender<Request>,
-    pub(crate) control: async_channel::Sender<Control>,
+    requests: async_channel::Sender<Box<Request>>,
+    pub(crate) control: async_channel::Sender<Box<Control>>,
     closed: Closed,
     ending: Arc<Ending>,
 }
@@ -89,7 +90,7 @@ impl Handle {
     pub(crate) async fn request_any(&self, body: Body) -> Result<Pdu, Error> {
         check_request(&body)?;
         let (reply, rx) = oneshot::channel();
-        let req = Request { body, reply };
+        let req = Box::new(Request { body, reply });
         self.requests.send(req).await.map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
@@ -102,7 +103,7 @@ impl Handle {
     ) -> Result<T, Error> {
         let (reply, rx) = oneshot::channel();
         self.control
-            .try_send(make(reply))
+            .try_send(Box::new(make(reply)))
             .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
@@ -110,14 +111,14 @@ impl Handle {
     /// Closes at once (once; repeats are no-ops).
     pub(crate) fn close(&self) {
         if self.ending.close() {
-            let _ = self.control.try_send(Control::Close);
+            let _ = self.control.try_send(Box::new(Control::Close));
         }
     }
 
     /// Unbinds when bound, closes otherwise (once; repeats are no-ops).
     pub(crate) fn release(&self) {
         if self.ending.release() {
-            let _ = self.control.try_send(Control::Release);
+            let _ = self.control.try_send(Box::new(Control::Release));
         }
     }
 
@@ -138,7 +139,8 @@ pub(crate) fn spawn<S>(
     io: S,
     role: Role,
     config: Arc<SessionConfig>,
-) -> (Handle, async_channel::Receiver<Incoming>)
+    quick: Option<Arc<QuickAnswers>>,
+) -> (Handle, async_channel::Receiver<Box<Incoming>>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -157,6 +159,7 @@ where
         control: Box::pin(control),
         incoming,
         timer: Timer::never(),
+        quick,
         closed_tx: CloseSignal {
             state,
             signal: Some(signal_tx),
@@ -217,10 +220,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport for Io<S> {
 
 /// async-io's clock and timer and async-channel's channels, for the driver.
 struct Smol {
-    requests: Pin<Box<async_channel::Receiver<Request>>>,
-    control: Pin<Box<async_channel::Receiver<Control>>>,
-    incoming: async_channel::Sender<Incoming>,
+    requests: Pin<Box<async_channel::Receiver<Box<Request>>>>,
+    control: Pin<Box<async_channel::Receiver<Box<Control>>>>,
+    incoming: async_channel::Sender<Box<Incoming>>,
     timer: Timer,
+    quick: Option<Arc<QuickAnswers>>,
     closed_tx: CloseSignal,
 }
 
@@ -246,7 +250,7 @@ impl Runtime for Smol {
 
     #[inline]
     fn poll_command(&mut self, cx: &mut Context<'_>) -> Poll<Option<Control>> {
-        self.control.as_mut().poll_next(cx)
+        self.control.as_mut().poll_next(cx).map(|c| c.map(|c| *c))
     }
 
     #[inline]
@@ -255,7 +259,10 @@ impl Runtime for Smol {
             match std::task::ready!(self.requests.as_mut().poll_next(cx)) {
                 // The caller gave up before it was sent.
                 Some(req) if req.reply.is_canceled() => continue,
-                Some(req) => return Poll::Ready(Some((req.body, req.reply))),
+                Some(req) => {
+                    let Request { body, reply } = *req;
+                    return Poll::Ready(Some((body, reply)));
+                }
                 None => return Poll::Ready(None),
             }
         }
@@ -276,7 +283,16 @@ impl Runtime for Smol {
 
     #[inline]
     fn deliver(&mut self, item: Incoming) -> Result<(), Incoming> {
-        self.incoming.try_send(item).map_err(|e| e.into_inner())
+        let sent = self.incoming.try_send(Box::new(item));
+        sent.map_err(|e| *e.into_inner())
+    }
+
+    #[inline]
+    fn answer_now(&mut self, pdu: Pdu) -> Result<(CommandStatus, Body), Pdu> {
+        match &self.quick {
+            Some(quick) => quick.answer(pdu),
+            None => Err(pdu),
+        }
     }
 
     fn closed(&mut self, reason: CloseReason) {

@@ -17,7 +17,9 @@ use smpp_proto::session::{CloseReason, Role, Stats};
 
 use crate::driver::{self, Control, Handle};
 use crate::{check_status, Error};
-use smpp_proto::endpoint::serve::{self, ConnectionInfo, Registered, Registry, Response, Routed};
+use smpp_proto::endpoint::serve::{
+    self, ConnectionInfo, QuickAnswers, Registered, Registry, Response, Routed,
+};
 
 /// How long a connection wrapper (a TLS handshake) may take when the session
 /// has no init timeout.
@@ -116,7 +118,7 @@ impl Connection {
             .inner
             .handle
             .control
-            .try_send(Control::Respond { seq, status, body });
+            .try_send(Box::new(Control::Respond { seq, status, body }));
     }
 }
 
@@ -365,11 +367,17 @@ async fn serve<H: Handler<Connection>, S>(
         Some(Err(e)) => return tracing::debug!(%peer, error = %e, "handshake failed"),
         None => return tracing::debug!(%peer, "handshake timed out"),
     };
-    let (handle, incoming) = driver::spawn(io, Role::Mc, shared.config.session.clone());
+    let quick = Arc::new(QuickAnswers::default());
+    let session = shared.config.session.clone();
+    let (handle, incoming) = driver::spawn(io, Role::Mc, session, Some(quick.clone()));
     let info = ConnectionInfo::new(shared.registry.next_id(), Some(peer));
     let conn = Connection {
         inner: Arc::new(ConnectionInner { info, handle }),
     };
+    // The handler's synchronous answers, given in the connection's task.
+    quick.set(Arc::downgrade(&conn.inner), handler.clone(), |inner| {
+        Connection { inner }
+    });
     let _registered = shared.registry.register(conn.clone());
     if shared.is_shutting_down() {
         conn.release();
@@ -395,7 +403,7 @@ async fn serve<H: Handler<Connection>, S>(
             }
             running.next().await.map(Ok)
         };
-        let next = async { Some(Err(incoming.recv().await.ok())) };
+        let next = async { Some(Err(incoming.recv().await.ok().map(|item| *item))) };
         let item = match or(answered, next).await {
             Some(Ok(response)) => {
                 conn.respond(response);

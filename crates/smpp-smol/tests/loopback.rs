@@ -127,6 +127,7 @@ on_both!(
     response_timeout_is_a_typed_error,
     session_init_timeout_and_connection_limit,
     a_panicking_handler_answers_system_error,
+    answers_given_at_once_keep_the_handler_guarantees,
     dropping_the_server_future_unbinds_its_connections,
 );
 
@@ -577,6 +578,78 @@ async fn a_panicking_handler_answers_system_error(rt: Rt) {
         .submit(submit("fine", false))
         .await
         .expect("the connection survives");
+}
+
+async fn answers_given_at_once_keep_the_handler_guarantees(rt: Rt) {
+    /// Answers submit_sm at once (by text: an id, a status, a panic, or
+    /// "later" for the asynchronous path); anything else goes to `request`.
+    struct Quick;
+    impl Handler<Connection> for Quick {
+        async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
+            Ok(())
+        }
+        fn answer_now(
+            &self,
+            conn: &Connection,
+            pdu: Pdu,
+        ) -> Result<Result<Body, CommandStatus>, Pdu> {
+            let Body::SubmitSm(sm) = &pdu.body else {
+                return Err(pdu);
+            };
+            assert_eq!(conn.system_id(), Some("esme"), "the bound connection");
+            match sm.short_message.as_ref() {
+                b"boom" => panic!("handler bug"),
+                b"refuse" => Ok(Err(CommandStatus::THROTTLED)),
+                b"later" => Err(pdu),
+                _ => Ok(Ok(Body::SubmitSmResp(SubmitSmResp {
+                    message_id: "now".into(),
+                    ..Default::default()
+                }))),
+            }
+        }
+        async fn submit_sm(
+            &self,
+            _: &Connection,
+            _: SubmitSm,
+        ) -> Result<SubmitSmResp, CommandStatus> {
+            Ok(SubmitSmResp {
+                message_id: "later".into(),
+                ..Default::default()
+            })
+        }
+    }
+    let server = Server::bind("127.0.0.1:0", Quick, ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let _task = rt.spawn(server.run());
+    let (client, _inbound) = connect(addr, BindKind::Transceiver, SessionConfig::default()).await;
+    let id = client.submit(submit("hello", false)).await.unwrap();
+    assert_eq!(id.as_bytes(), b"now");
+    let id = client.submit(submit("later", false)).await.unwrap();
+    assert_eq!(id.as_bytes(), b"later");
+    let refused = client.submit(submit("refuse", false)).await;
+    assert!(
+        matches!(refused, Err(Error::Status(CommandStatus::THROTTLED))),
+        "{refused:?}"
+    );
+    let boom = client.submit(submit("boom", false)).await;
+    assert!(
+        matches!(boom, Err(Error::Status(CommandStatus::SYSTEM_ERROR))),
+        "{boom:?}"
+    );
+    // Many at once, mixed: every one answered exactly once.
+    let calls: Vec<_> = (0..1000)
+        .map(|i| {
+            let client = client.clone();
+            let text = if i % 10 == 0 { "later" } else { "hello" };
+            rt.spawn(async move { client.submit(submit(text, false)).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.expect("answered");
+    }
+    client.unbind().await.unwrap();
 }
 
 async fn dropping_the_server_future_unbinds_its_connections(_rt: Rt) {

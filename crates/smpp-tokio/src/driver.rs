@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use smpp_proto::endpoint::drive::{Driver, Runtime, Transport, LINGER};
 use smpp_proto::endpoint::handle::{check_request, Ending};
+use smpp_proto::endpoint::serve::QuickAnswers;
 use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
 use smpp_proto::pdu::{Body, CommandStatus, Pdu};
 use smpp_proto::session::{CloseReason, Role, SessionConfig, Stats};
@@ -19,11 +20,6 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
 
 use crate::Error;
-
-/// A handler's synchronous fast path for peer requests (see
-/// `Runtime::answer_now`); set once the connection exists.
-pub(crate) type Quick =
-    std::sync::OnceLock<Box<dyn Fn(Pdu) -> Result<(CommandStatus, Body), Pdu> + Send + Sync>>;
 
 /// How a request of ours ends.
 pub(crate) type Reply = oneshot::Sender<Result<Pdu, Error>>;
@@ -113,7 +109,7 @@ pub(crate) fn spawn<S>(
     io: S,
     role: Role,
     config: Arc<SessionConfig>,
-    quick: Option<Arc<Quick>>,
+    quick: Option<Arc<QuickAnswers>>,
 ) -> (Handle, mpsc::Receiver<Box<Incoming>>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -181,7 +177,7 @@ struct Tokio {
     incoming: mpsc::Sender<Box<Incoming>>,
     timer: Pin<Box<Sleep>>,
     closed_tx: watch::Sender<Option<CloseReason>>,
-    quick: Option<Arc<Quick>>,
+    quick: Option<Arc<QuickAnswers>>,
 }
 
 impl Runtime for Tokio {
@@ -246,8 +242,8 @@ impl Runtime for Tokio {
 
     #[inline]
     fn answer_now(&mut self, pdu: Pdu) -> Result<(CommandStatus, Body), Pdu> {
-        match self.quick.as_ref().and_then(|q| q.get()) {
-            Some(quick) => quick(pdu),
+        match &self.quick {
+            Some(quick) => quick.answer(pdu),
             None => Err(pdu),
         }
     }

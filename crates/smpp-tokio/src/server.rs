@@ -16,8 +16,9 @@ use tokio::task::JoinSet;
 
 use crate::driver::{self, Control, Handle};
 use crate::{check_status, Error};
-use smpp_proto::endpoint::answer_at_once;
-use smpp_proto::endpoint::serve::{self, ConnectionInfo, Registered, Registry, Response, Routed};
+use smpp_proto::endpoint::serve::{
+    self, ConnectionInfo, QuickAnswers, Registered, Registry, Response, Routed,
+};
 
 /// How long a connection wrapper (a TLS handshake) may take when the session
 /// has no init timeout.
@@ -317,7 +318,7 @@ async fn serve<H: Handler<Connection>, S>(
         Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "handshake failed"),
         Err(_) => return tracing::debug!(%peer, "handshake timed out"),
     };
-    let quick = Arc::new(driver::Quick::new());
+    let quick = Arc::new(QuickAnswers::default());
     let (handle, mut incoming) = driver::spawn(
         io,
         Role::Mc,
@@ -329,15 +330,9 @@ async fn serve<H: Handler<Connection>, S>(
         inner: Arc::new(ConnectionInner { info, handle }),
     };
     // The handler's synchronous answers, given in the connection's task.
-    // Weak: the driver must not keep its own handles alive.
-    let (weak, quick_handler) = (Arc::downgrade(&conn.inner), handler.clone());
-    #[allow(clippy::result_large_err)] // handed back at once, not propagated
-    let _ = quick.set(Box::new(move |pdu: Pdu| match weak.upgrade() {
-        Some(inner) => answer_at_once(pdu, |pdu| {
-            quick_handler.answer_now(&Connection { inner }, pdu)
-        }),
-        None => Err(pdu),
-    }));
+    quick.set(Arc::downgrade(&conn.inner), handler.clone(), |inner| {
+        Connection { inner }
+    });
     let _registered = shared.registry.register(conn.clone());
     let shutting_down = *shared.shutdown.borrow();
     if shutting_down {

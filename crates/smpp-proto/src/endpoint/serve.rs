@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use crate::pdu::{
@@ -23,6 +23,52 @@ use crate::session::BindKind;
 
 pub use super::Response;
 use super::{bind_answer, default_answer, Incoming};
+
+/// A connection's hook for its handler's synchronous answers
+/// ([`Handler::answer_now`]), given in the connection's task (the
+/// adapter's [`Runtime::answer_now`](super::drive::Runtime::answer_now)).
+/// The driver starts before the connection handle exists, so the hook is
+/// empty until [`set`](QuickAnswers::set); until then every request takes
+/// the usual way.
+#[derive(Default)]
+pub struct QuickAnswers(OnceLock<QuickFn>);
+
+type QuickFn = Box<dyn Fn(Pdu) -> Result<(CommandStatus, Body), Pdu> + Send + Sync>;
+
+impl std::fmt::Debug for QuickAnswers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuickAnswers")
+            .field("set", &self.0.get().is_some())
+            .finish()
+    }
+}
+
+impl QuickAnswers {
+    /// Answers with `handler` for the connection that `conn` rebuilds from
+    /// `inner`, while it lives. Weak: the driver must not keep its own
+    /// handles alive (it ends when they are all gone).
+    #[allow(clippy::result_large_err)] // the request goes back at once, not propagated
+    pub fn set<C, I, H>(&self, inner: std::sync::Weak<I>, handler: Arc<H>, conn: fn(Arc<I>) -> C)
+    where
+        C: Sync + 'static,
+        I: Send + Sync + 'static,
+        H: Handler<C>,
+    {
+        let _ = self.0.set(Box::new(move |pdu| match inner.upgrade() {
+            Some(inner) => super::answer_at_once(pdu, |pdu| handler.answer_now(&conn(inner), pdu)),
+            None => Err(pdu),
+        }));
+    }
+
+    /// The handler's answer, or the request back.
+    #[allow(clippy::result_large_err)] // handed back at once, not propagated
+    pub fn answer(&self, pdu: Pdu) -> Result<(CommandStatus, Body), Pdu> {
+        match self.0.get() {
+            Some(quick) => quick(pdu),
+            None => Err(pdu),
+        }
+    }
+}
 
 /// The application side of an MC on an async adapter: authenticates binds
 /// and answers requests, for connections of type `C` (the adapter's
@@ -78,8 +124,7 @@ pub trait Handler<C: Sync>: Send + Sync + 'static {
     /// [`request`](Handler::request). Implement it for answers that need no
     /// waiting (an in-memory SMSC's submit_sm): they skip a hand-over
     /// between tasks. By default every request goes to `request`. An
-    /// optimisation only (smpp-tokio uses it; smpp-smol sends every request
-    /// to `request`): its answers should be those `request` would give.
+    /// optimisation only: its answers should be those `request` would give.
     #[allow(clippy::result_large_err)] // handed back at once
     fn answer_now(&self, conn: &C, pdu: Pdu) -> Result<Result<Body, CommandStatus>, Pdu> {
         let _ = conn;
