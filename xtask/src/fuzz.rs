@@ -61,6 +61,23 @@ fn seed_corpus(target: &str) -> Result<std::path::PathBuf> {
             write_if_changed(&dir.join(format!("seed-{name}")), &bytes)?;
         }
     }
+    if target == "endpoint" {
+        // Scripts for the endpoint driver (see smpp-proto's fuzzing/endpoint.rs):
+        // 0 binds, 1 submits, 3 delivers from the MC, 4/5 answer, 6/8 move
+        // octets across, 9 advances time, 10 unbinds.
+        let scripts: [&[u8]; 3] = [
+            &[
+                0x3F, 0, 2, 6, 0, 4, 0, 8, 0, 1, 10, 3, 0, 6, 0, 8, 0, 4, 1, 5, 1, 6, 0, 8, 0,
+            ],
+            &[0x00, 0, 0, 6, 0, 4, 1, 8, 0, 1, 0, 6, 0, 9, 200],
+            &[
+                0x12, 0, 1, 6, 0, 4, 0, 8, 0, 3, 0, 3, 0, 8, 0, 9, 100, 13, 0, 11, 1,
+            ],
+        ];
+        for (i, script) in scripts.iter().enumerate() {
+            write_if_changed(&dir.join(format!("seed-script-{i}")), script)?;
+        }
+    }
     if target.starts_with("session_") {
         // Scripts for the session drivers (see smpp-proto's fuzzing/session.rs):
         // op 0 feeds the next N octets as peer bytes, 9 sends a request, 11

@@ -66,4 +66,12 @@ pub fn session_mc(data: &[u8]) {
     session::Driver::run(crate::session::Role::Mc, data);
 }
 
+/// An ESME and an MC endpoint (the request layer the adapters run) joined
+/// by a pipe, driven by the input as a script of requests, answers, cut and
+/// corrupted octets, time and failures: every reply token comes back once.
+pub fn endpoint(data: &[u8]) {
+    let _ = endpoint::run(data);
+}
+
+mod endpoint;
 mod session;

@@ -1,7 +1,7 @@
 //! The fuzz drivers on seeded pseudo-random scripts, so that `cargo test`
 //! exercises them too (the real runs are `cargo xtask fuzz session_*`).
 
-use crate::fuzzing::{session_esme, session_mc};
+use crate::fuzzing::{endpoint, session_esme, session_mc};
 
 /// xorshift64*: deterministic and dependency-free.
 pub(super) struct Rng(pub(super) u64);
@@ -38,6 +38,13 @@ fn esme_driver_on_random_scripts() {
 fn mc_driver_on_random_scripts() {
     for s in scripts(0x5EED_0002, 3000) {
         session_mc(&s);
+    }
+}
+
+#[test]
+fn endpoint_driver_on_random_scripts() {
+    for s in scripts(0x5EED_0003, 3000) {
+        endpoint(&s);
     }
 }
 
