@@ -674,36 +674,16 @@ pub type Response = (SequenceNumber, CommandStatus, Body);
 /// The answer to a peer request the application did not answer: status 0
 /// and an empty `*_resp` body (`generic_nack` for an unknown command).
 pub fn default_answer(pdu: &Pdu) -> (SequenceNumber, CommandStatus, Body) {
-    let body = pdu
-        .command_id()
-        .response_id()
-        .and_then(Body::default_for)
-        .unwrap_or(Body::GenericNack(Default::default()));
+    let body = empty_response(pdu.command_id());
     (pdu.sequence_number, CommandStatus::OK, body)
 }
 
-/// Runs an application's synchronous answer to a peer request (the fast
-/// path behind [`drive::Runtime::answer_now`]): `Ok(body)` answers with
-/// status 0, `Err(status)` with that status and an empty body, and a panic
-/// with `ESME_RSYSERR` (the connection goes on); a request handed back
-/// (`Err(pdu)`) goes the usual way.
-#[allow(clippy::result_large_err)] // handed back at once, not propagated
-pub fn answer_at_once(
-    pdu: Pdu,
-    answer: impl FnOnce(Pdu) -> Result<Result<Body, CommandStatus>, Pdu>,
-) -> Result<(CommandStatus, Body), Pdu> {
-    let id = pdu.command_id();
-    let empty = || {
-        id.response_id()
-            .and_then(Body::default_for)
-            .unwrap_or(Body::GenericNack(Default::default()))
-    };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(pdu))) {
-        Ok(Ok(Ok(body))) => Ok((CommandStatus::OK, body)),
-        Ok(Ok(Err(status))) => Ok((status, empty())),
-        Ok(Err(pdu)) => Err(pdu),
-        Err(_) => Ok((CommandStatus::SYSTEM_ERROR, empty())),
-    }
+/// The empty `*_resp` body for a request's command id (`generic_nack` for
+/// an unknown command).
+pub(crate) fn empty_response(id: CommandId) -> Body {
+    id.response_id()
+        .and_then(Body::default_for)
+        .unwrap_or(Body::GenericNack(Default::default()))
 }
 
 /// MC: the answer to a bind the application accepted (`Ok`) or rejected:

@@ -487,6 +487,20 @@ mod tests {
         quick: bool,
     }
 
+    impl Fake {
+        fn new(now: Instant, quick: bool) -> Fake {
+            Fake {
+                now,
+                commands: VecDeque::new(),
+                requests: VecDeque::new(),
+                done: Vec::new(),
+                delivered: Vec::new(),
+                closed: Vec::new(),
+                quick,
+            }
+        }
+    }
+
     impl Runtime for Fake {
         type Reply = u32;
         type Sent = u32;
@@ -573,15 +587,7 @@ mod tests {
         #[allow(clippy::disallowed_methods)] // a test epoch; only differences matter
         let now = Instant::now();
         let config = Arc::new(SessionConfig::default().with_max_in_flight(2));
-        let rt = Fake {
-            now,
-            commands: VecDeque::new(),
-            requests: VecDeque::new(),
-            done: Vec::new(),
-            delivered: Vec::new(),
-            closed: Vec::new(),
-            quick: false,
-        };
+        let rt = Fake::new(now, false);
         let mut driver = Driver::new(Pipe::default(), rt, Role::Esme, config.clone());
         let mut mc: Endpoint<u32> = Endpoint::new(Role::Mc, config, now);
         let bind = Bind::default();
@@ -635,15 +641,7 @@ mod tests {
         #[allow(clippy::disallowed_methods)] // a test epoch; only differences matter
         let now = Instant::now();
         let config = Arc::new(SessionConfig::default());
-        let rt = Fake {
-            now,
-            commands: VecDeque::new(),
-            requests: VecDeque::new(),
-            done: Vec::new(),
-            delivered: Vec::new(),
-            closed: Vec::new(),
-            quick: true,
-        };
+        let rt = Fake::new(now, true);
         let mut driver = Driver::new(Pipe::default(), rt, Role::Mc, config.clone());
         let mut esme: Endpoint<u32> = Endpoint::new(Role::Esme, config, now);
         let exchange = |esme: &mut Endpoint<u32>, driver: &mut Driver<Pipe, Fake>| {

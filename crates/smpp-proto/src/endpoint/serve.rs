@@ -16,13 +16,13 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use crate::pdu::{
-    Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, Pdu, QuerySm, QuerySmResp, ReplaceSm,
-    SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, Tlvs,
+    Bind, Body, CancelSm, CommandId, CommandStatus, DataSm, DataSmResp, Pdu, QuerySm, QuerySmResp,
+    ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, Tlvs,
 };
 use crate::session::BindKind;
 
 pub use super::Response;
-use super::{bind_answer, default_answer, Incoming};
+use super::{bind_answer, empty_response, Incoming};
 
 /// A connection's hook for its handler's synchronous answers
 /// ([`Handler::answer_now`]), given in the connection's task (the
@@ -54,9 +54,19 @@ impl QuickAnswers {
         I: Send + Sync + 'static,
         H: Handler<C>,
     {
-        let _ = self.0.set(Box::new(move |pdu| match inner.upgrade() {
-            Some(inner) => super::answer_at_once(pdu, |pdu| handler.answer_now(&conn(inner), pdu)),
-            None => Err(pdu),
+        let _ = self.0.set(Box::new(move |pdu: Pdu| {
+            let Some(inner) = inner.upgrade() else {
+                return Err(pdu);
+            };
+            let (seq, id) = (pdu.sequence_number, pdu.command_id());
+            let answered = catch_unwind(AssertUnwindSafe(|| handler.answer_now(&conn(inner), pdu)));
+            let answered = match answered {
+                Ok(Err(pdu)) => return Err(pdu), // the usual way, then
+                Ok(Ok(answer)) => Ok(answer),
+                Err(_) => Err(()),
+            };
+            let (_, status, body) = settle(seq, id, answered);
+            Ok((status, body))
         }));
     }
 
@@ -240,17 +250,19 @@ impl<F: Future + Unpin> Future for CatchUnwind<F> {
     }
 }
 
-/// The response to a request from what the handler said (or whether it panicked).
+/// The response to request `seq` (command `id`) from what the handler said,
+/// or whether it panicked: an error status goes with an empty body.
 fn settle(
-    (seq, _, default): Response,
+    seq: SequenceNumber,
+    id: CommandId,
     answer: Result<Result<Body, CommandStatus>, ()>,
 ) -> Response {
     match answer {
         Ok(Ok(body)) => (seq, CommandStatus::OK, body),
-        Ok(Err(status)) => (seq, status, default),
+        Ok(Err(status)) => (seq, status, empty_response(id)),
         Err(()) => {
             tracing::error!(%seq, "handler panicked: answered ESME_RSYSERR");
-            (seq, CommandStatus::SYSTEM_ERROR, default)
+            (seq, CommandStatus::SYSTEM_ERROR, empty_response(id))
         }
     }
 }
@@ -258,16 +270,16 @@ fn settle(
 /// Runs `handler` on the request `pdu`: the answer to send; a panic answers
 /// `ESME_RSYSERR`.
 pub async fn answer<C: Sync, H: Handler<C>>(handler: &H, conn: &C, pdu: Pdu) -> Response {
-    let default = default_answer(&pdu);
+    let (seq, id) = (pdu.sequence_number, pdu.command_id());
     let result = CatchUnwind(pin!(handler.request(conn, pdu))).await;
-    settle(default, result)
+    settle(seq, id, result)
 }
 
 /// [`answer`] for a [`BlockingHandler`].
 pub fn answer_blocking<C, H: BlockingHandler<C>>(handler: &H, conn: &C, pdu: Pdu) -> Response {
-    let default = default_answer(&pdu);
+    let (seq, id) = (pdu.sequence_number, pdu.command_id());
     let result = catch_unwind(AssertUnwindSafe(|| handler.request(conn, pdu)));
-    settle(default, result.map_err(drop))
+    settle(seq, id, result.map_err(drop))
 }
 
 /// Runs `handler`'s bind check for `conn` (a panic rejects with
