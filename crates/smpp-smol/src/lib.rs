@@ -4,6 +4,11 @@
 //! [async-std](https://docs.rs/async-std) alike. Its API has the shape of
 //! `smpp-tokio`'s: the same names, the same [`Error`].
 //!
+//! This crate is [`smpp_async`] (the client and server written once for
+//! every async runtime) with async-io, async-net and async-global-executor
+//! plugged in as [`Smol`]; the types here are aliases (`Client` is
+//! `smpp_async::Client<Smol>`), shared in code with `smpp-tokio`.
+//!
 //! All protocol logic lives in the sans-IO [`Session`](smpp_proto::session::Session).
 //! Each connection is one task that owns the stream and the session and
 //! follows its run loop: after any input or command it drains `poll_transmit`
@@ -85,10 +90,19 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-mod client;
-mod driver;
-mod reconnect;
-mod server;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use async_net::{AsyncToSocketAddrs, TcpListener, TcpStream};
+use futures_lite::{AsyncRead, AsyncWrite};
+use smpp_async::{Connect, Io, Runtime};
+use smpp_proto::endpoint::drive::Transport;
+
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -96,15 +110,117 @@ mod tls;
 #[cfg(feature = "tls")]
 pub use futures_rustls::{self, rustls};
 
-pub use client::{Client, Inbound, InboundRequest, OutbindListener};
-pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
-pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
+pub use smpp_async::{
+    Answer, Backoff, Connection, Error, Handler, Inbound, InboundRequest, PoolConfig, ServerConfig,
+};
 
-pub use smpp_proto::endpoint::Error;
+/// A bound ESME session ([`smpp_async::Client`] on smol).
+pub type Client = smpp_async::Client<Smol>;
+/// An SMPP server (MC) ([`smpp_async::Server`] on smol).
+pub type Server<H> = smpp_async::Server<Smol, H>;
+/// Finds a [`Server`]'s connections and shuts it down.
+pub type ServerHandle = smpp_async::ServerHandle<Smol>;
+/// ESME: a listener for MC-initiated sessions (outbind).
+pub type OutbindListener = smpp_async::OutbindListener<Smol>;
+/// A [`Client`] that reconnects whenever its session ends.
+pub type ReconnectingClient = smpp_async::ReconnectingClient<Smol>;
+/// N reconnecting binds used in turn, with optional flow control.
+pub type Pool = smpp_async::Pool<Smol>;
 
-use smpp_proto::pdu::Pdu;
+/// async-io's timers, async-net's sockets and `async-global-executor`'s
+/// tasks as an [`smpp_async::Runtime`]: works under smol, async-std or any
+/// other executor (see the crate docs).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Smol;
 
-/// `Ok(pdu)` when its status is 0, [`Error::Status`] otherwise.
-fn check_status(pdu: Pdu) -> Result<Pdu, Error> {
-    Error::check_status(pdu)
+impl Runtime for Smol {
+    type Timer = Timer;
+    type Tcp = TcpStream;
+    type Listener = TcpListener;
+
+    fn timer() -> Timer {
+        Timer::never()
+    }
+
+    #[inline]
+    fn reset_timer(timer: &mut Timer, at: Instant) {
+        timer.set_at(at);
+    }
+
+    #[inline]
+    fn poll_timer(timer: &mut Timer, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(timer).poll(cx).map(drop)
+    }
+
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
+        let timer = Timer::after(duration);
+        async move {
+            timer.await;
+        }
+    }
+
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        async_global_executor::spawn(task).detach();
+    }
+
+    fn accept(
+        listener: &TcpListener,
+    ) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send {
+        listener.accept()
+    }
+
+    fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    fn prepare(tcp: &TcpStream) -> io::Result<SocketAddr> {
+        tcp.set_nodelay(true)?;
+        tcp.peer_addr()
+    }
+}
+
+impl<A: AsyncToSocketAddrs + Send> Connect<A> for Smol
+where
+    A::Iter: Send,
+{
+    fn connect(addr: A) -> impl Future<Output = io::Result<TcpStream>> + Send {
+        TcpStream::connect(addr)
+    }
+
+    fn listen(addr: A) -> impl Future<Output = io::Result<TcpListener>> + Send {
+        TcpListener::bind(addr)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io<S> for Smol {
+    type Transport = Stream<S>;
+
+    fn transport(stream: S) -> Stream<S> {
+        Stream(stream)
+    }
+}
+
+/// A futures-io stream as the connection driver's byte stream.
+#[derive(Debug)]
+pub struct Stream<S>(S);
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Transport for Stream<S> {
+    #[inline]
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+
+    #[inline]
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    #[inline]
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
+    }
 }

@@ -1,40 +1,35 @@
-//! TLS over rustls (feature `tls`): thin wrappers that hand a TLS stream to
-//! the same driver as plain TCP.
+//! TLS over rustls (feature `tls`): `futures-rustls` handshakes for
+//! `Client::connect_tls` and `Server::run_tls`.
 
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
-use async_net::{AsyncToSocketAddrs, TcpStream};
+use async_net::TcpStream;
 use futures_rustls::rustls::pki_types::ServerName;
-use futures_rustls::rustls::{ClientConfig, ServerConfig as TlsServerConfig};
-use futures_rustls::{TlsAcceptor, TlsConnector};
-use smpp_proto::pdu::Bind;
-use smpp_proto::session::{BindKind, SessionConfig};
+use futures_rustls::rustls::{ClientConfig, ServerConfig};
+use futures_rustls::{client, server, TlsAcceptor, TlsConnector};
 
-use crate::{Client, Error, Handler, Inbound, Server};
+use crate::{Smol, Stream};
 
-impl Client {
-    /// Connects over TCP, runs the TLS handshake for `server_name`, and binds.
-    pub async fn connect_tls(
-        addr: impl AsyncToSocketAddrs,
-        server_name: ServerName<'static>,
-        tls: Arc<ClientConfig>,
-        kind: BindKind,
-        bind: Bind,
-        config: impl Into<Arc<SessionConfig>>,
-    ) -> Result<(Client, Inbound), Error> {
-        let tcp = TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
-        let stream = TlsConnector::from(tls).connect(server_name, tcp).await?;
-        Client::bind_over(stream, kind, bind, config).await
+impl smpp_async::Tls for Smol {
+    type Client = Stream<client::TlsStream<TcpStream>>;
+    type Server = Stream<server::TlsStream<TcpStream>>;
+
+    fn connect_tls(
+        tcp: TcpStream,
+        name: ServerName<'static>,
+        config: Arc<ClientConfig>,
+    ) -> impl Future<Output = io::Result<Self::Client>> + Send {
+        let connecting = TlsConnector::from(config).connect(name, tcp);
+        async move { connecting.await.map(Stream) }
     }
-}
 
-impl<H: Handler<crate::Connection>> Server<H> {
-    /// Like [`Server::run`], with a TLS handshake on every connection (in
-    /// the connection's own task, bounded by the session init timeout).
-    pub async fn run_tls(self, tls: Arc<TlsServerConfig>) -> io::Result<()> {
-        let acceptor = TlsAcceptor::from(tls);
-        self.run_with(move |tcp| acceptor.accept(tcp)).await
+    fn accept_tls(
+        tcp: TcpStream,
+        config: Arc<ServerConfig>,
+    ) -> impl Future<Output = io::Result<Self::Server>> + Send + 'static {
+        let accepting = TlsAcceptor::from(config).accept(tcp);
+        async move { accepting.await.map(Stream) }
     }
 }

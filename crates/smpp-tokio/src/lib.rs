@@ -1,6 +1,11 @@
 //! Tokio adapter for [`smpp_proto`]: an SMPP [`Client`] (ESME) and
 //! [`Server`] (MC) over TCP, or any `AsyncRead + AsyncWrite` stream (TLS).
 //!
+//! This crate is [`smpp_async`] (the client and server written once for
+//! every async runtime) with tokio plugged in: [`Tokio`] spawns its tasks,
+//! arms its timers and opens its sockets, and the types here are aliases
+//! (`Client` is `smpp_async::Client<Tokio>`).
+//!
 //! All protocol logic lives in the sans-IO [`Session`](smpp_proto::session::Session).
 //! Each connection is one tokio task that owns the stream and the session and
 //! follows its run loop: after any input or command it drains `poll_transmit`
@@ -24,9 +29,10 @@
 //! (or [`Client::accept_outbind`] on its own stream), checks the MC's
 //! credentials, and binds back as a receiver (or transceiver).
 //!
-//! The runtime-agnostic parts (request correlation and the window-wait
-//! queue, the poll loop, commands, flow control, [`Error`]) live in
-//! [`smpp_proto::endpoint`], shared with the smol and blocking adapters.
+//! The runtime-agnostic parts live in [`smpp_async`] (shared with
+//! `smpp-smol`) and [`smpp_proto::endpoint`] (request correlation and the
+//! window-wait queue, the poll loop, commands, flow control, [`Error`];
+//! shared with the blocking adapter too).
 //!
 //! [`ReconnectingClient`] keeps one bind up; [`Pool`] spreads requests over
 //! several, optionally under flow control ([`PoolConfig`]): a TPS limit for
@@ -79,10 +85,19 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-mod client;
-mod driver;
-mod reconnect;
-mod server;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use smpp_async::{Connect, Io, Runtime};
+use smpp_proto::endpoint::drive::Transport;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::time::Sleep;
+
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -90,15 +105,112 @@ mod tls;
 #[cfg(feature = "tls")]
 pub use tokio_rustls::{self, rustls};
 
-pub use client::{Client, Inbound, InboundRequest, OutbindListener};
-pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
-pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
+pub use smpp_async::{
+    Answer, Backoff, Connection, Error, Handler, Inbound, InboundRequest, PoolConfig, ServerConfig,
+};
 
-pub use smpp_proto::endpoint::Error;
+/// A bound ESME session ([`smpp_async::Client`] on tokio).
+pub type Client = smpp_async::Client<Tokio>;
+/// An SMPP server (MC) ([`smpp_async::Server`] on tokio).
+pub type Server<H> = smpp_async::Server<Tokio, H>;
+/// Finds a [`Server`]'s connections and shuts it down.
+pub type ServerHandle = smpp_async::ServerHandle<Tokio>;
+/// ESME: a listener for MC-initiated sessions (outbind).
+pub type OutbindListener = smpp_async::OutbindListener<Tokio>;
+/// A [`Client`] that reconnects whenever its session ends.
+pub type ReconnectingClient = smpp_async::ReconnectingClient<Tokio>;
+/// N reconnecting binds used in turn, with optional flow control.
+pub type Pool = smpp_async::Pool<Tokio>;
 
-use smpp_proto::pdu::Pdu;
+/// Tokio as an [`smpp_async::Runtime`]: `tokio::spawn`, `tokio::time` and
+/// `tokio::net` (call from within a tokio runtime).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tokio;
 
-/// `Ok(pdu)` when its status is 0, [`Error::Status`] otherwise.
-fn check_status(pdu: Pdu) -> Result<Pdu, Error> {
-    Error::check_status(pdu)
+impl Runtime for Tokio {
+    type Timer = Pin<Box<Sleep>>;
+    type Tcp = TcpStream;
+    type Listener = TcpListener;
+
+    fn timer() -> Self::Timer {
+        Box::pin(tokio::time::sleep(Duration::ZERO))
+    }
+
+    #[inline]
+    fn reset_timer(timer: &mut Self::Timer, at: Instant) {
+        timer.as_mut().reset(at.into());
+    }
+
+    #[inline]
+    fn poll_timer(timer: &mut Self::Timer, cx: &mut Context<'_>) -> Poll<()> {
+        timer.as_mut().poll(cx)
+    }
+
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(duration)
+    }
+
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        tokio::spawn(task);
+    }
+
+    fn accept(
+        listener: &TcpListener,
+    ) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send {
+        listener.accept()
+    }
+
+    fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    fn prepare(tcp: &TcpStream) -> io::Result<SocketAddr> {
+        tcp.set_nodelay(true)?;
+        tcp.peer_addr()
+    }
+}
+
+impl<A: ToSocketAddrs + Send> Connect<A> for Tokio {
+    fn connect(addr: A) -> impl Future<Output = io::Result<TcpStream>> + Send {
+        TcpStream::connect(addr)
+    }
+
+    fn listen(addr: A) -> impl Future<Output = io::Result<TcpListener>> + Send {
+        TcpListener::bind(addr)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io<S> for Tokio {
+    type Transport = Stream<S>;
+
+    fn transport(stream: S) -> Stream<S> {
+        Stream(stream)
+    }
+}
+
+/// A tokio stream as the connection driver's byte stream.
+#[derive(Debug)]
+pub struct Stream<S>(S);
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Transport for Stream<S> {
+    #[inline]
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut buf = ReadBuf::new(buf);
+        let read = Pin::new(&mut self.0).poll_read(cx, &mut buf);
+        read.map_ok(|()| buf.filled().len())
+    }
+
+    #[inline]
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    #[inline]
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
 }

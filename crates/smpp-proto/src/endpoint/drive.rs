@@ -41,6 +41,11 @@ pub trait Transport {
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
     /// Flushes what a layer (TLS) keeps.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Shuts the writing side down (TLS: sends `close_notify`) once the
+    /// session is over; nothing by default.
+    fn poll_close(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// What the runtime adapter gives the driver: the clock, one timer, and

@@ -3,31 +3,31 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use futures_channel::oneshot;
+use futures_lite::future::or;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use smpp_proto::pdu::{AlertNotification, Body, DeliverSm, Outbind, Pdu};
-use smpp_proto::session::{CloseReason, Role, Stats};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinSet;
-
-use crate::driver::{self, Control, Handle};
-use crate::{check_status, Error};
+use smpp_proto::endpoint::drive::Transport;
 use smpp_proto::endpoint::serve::{
     self, ConnectionInfo, QuickAnswers, Registered, Registry, Response, Routed,
 };
+use smpp_proto::pdu::{AlertNotification, Body, DeliverSm, Outbind, Pdu};
+use smpp_proto::session::{CloseReason, Role, Stats};
+
+use crate::client::connect;
+use crate::driver::{self, Control, Handle};
+use crate::{timeout, Connect, Error, Io, Runtime};
+
+/// The application side of an MC, shared by the async adapters: implement
+/// it over [`Connection`]s (`impl Handler<Connection> for MySmsc`).
+pub use smpp_proto::endpoint::serve::{Answer, Handler};
+pub use smpp_proto::endpoint::ServerConfig;
 
 /// How long a connection wrapper (a TLS handshake) may take when the session
 /// has no init timeout.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(30);
-
-/// The application side of an MC, shared by the async adapters: implement
-/// it over this crate's [`Connection`]s (`impl Handler<Connection> for MySmsc`).
-pub use smpp_proto::endpoint::serve::{Answer, Handler};
-pub use smpp_proto::endpoint::ServerConfig;
 
 /// One ESME connection, as seen by the server. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -68,11 +68,8 @@ impl Connection {
     /// Sends a request to the ESME (`deliver_sm`, `data_sm`...) and awaits its
     /// response; waits while the window is full. An error status is [`Error::Status`].
     pub async fn request(&self, body: Body) -> Result<Pdu, Error> {
-        self.inner
-            .handle
-            .request_any(body)
-            .await
-            .and_then(check_status)
+        let handle = &self.inner.handle;
+        handle.request_any(body).await.and_then(Error::check_status)
     }
 
     /// Sends a `deliver_sm` (a mobile-originated message or a delivery receipt).
@@ -83,10 +80,8 @@ impl Connection {
     /// Sends an `alert_notification` (it has no response).
     pub async fn alert(&self, alert: AlertNotification) -> Result<(), Error> {
         let body = Body::AlertNotification(alert);
-        self.inner
-            .handle
-            .call(|reply| Control::Send { body, reply })
-            .await
+        let handle = &self.inner.handle;
+        handle.call(|reply| Control::Send { body, reply }).await
     }
 
     /// Unbinds and waits for the ESME's answer (or the unbind timeout).
@@ -116,39 +111,64 @@ impl Connection {
         let _ = self
             .inner
             .handle
-            .control
-            .send(Box::new(Control::Respond { seq, status, body }));
+            .command(Control::Respond { seq, status, body });
     }
 }
 
 /// Starts an MC-initiated connection (an outbind) with the server's handler.
-type Outbinder = Box<
-    dyn Fn(TcpStream, SocketAddr, Outbind, oneshot::Sender<Result<Connection, Error>>)
+type Outbinder<R> = Box<
+    dyn Fn(<R as Runtime>::Tcp, SocketAddr, Outbind, oneshot::Sender<Result<Connection, Error>>)
         + Send
         + Sync,
 >;
 
-struct Shared {
+struct Shared<R: Runtime> {
     config: ServerConfig,
     /// Set once by [`Server::bind`] (it knows the handler's type).
-    outbinder: OnceLock<Outbinder>,
+    outbinder: OnceLock<Outbinder<R>>,
     registry: Registry<Connection>,
-    shutdown: watch::Sender<bool>,
+    /// Dropped (set to `None`) on shutdown, which closes `shutdown_rx`.
+    shutdown: Mutex<Option<async_channel::Sender<()>>>,
+    shutdown_rx: async_channel::Receiver<()>,
+}
+
+impl<R: Runtime> Shared<R> {
+    fn is_shutting_down(&self) -> bool {
+        self.shutdown_rx.is_closed()
+    }
+
+    fn stop(&self) {
+        let mut tx = self.shutdown.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = tx.take() {
+            tx.close();
+        }
+    }
+}
+
+/// Dropping the accept loop's future stops the server and unbinds everyone
+/// (as if shut down, without waiting).
+struct StopOnDrop<R: Runtime>(Arc<Shared<R>>);
+
+impl<R: Runtime> Drop for StopOnDrop<R> {
+    fn drop(&mut self) {
+        self.0.stop();
+        self.0.registry.release_all();
+    }
 }
 
 /// Finds connections and shuts the server down; cheap to clone.
 #[derive(Clone)]
-pub struct ServerHandle {
-    shared: Arc<Shared>,
+pub struct ServerHandle<R: Runtime> {
+    shared: Arc<Shared<R>>,
 }
 
-impl std::fmt::Debug for ServerHandle {
+impl<R: Runtime> std::fmt::Debug for ServerHandle<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerHandle").finish_non_exhaustive()
     }
 }
 
-impl ServerHandle {
+impl<R: Runtime> ServerHandle<R> {
     /// Every open connection.
     pub fn connections(&self) -> Vec<Connection> {
         self.shared.registry.connections()
@@ -167,20 +187,15 @@ impl ServerHandle {
     /// bound when [`bind_kind`](ConnectionInfo::bind_kind) says so. Connecting takes at most
     /// the session's `response_timeout`, and its `session_init_timeout`
     /// closes it when no bind follows.
-    pub async fn outbind(
-        &self,
-        addr: impl ToSocketAddrs,
-        outbind: Outbind,
-    ) -> Result<Connection, Error> {
-        if *self.shared.shutdown.borrow() {
+    pub async fn outbind<A>(&self, addr: A, outbind: Outbind) -> Result<Connection, Error>
+    where
+        R: Connect<A>,
+    {
+        if self.shared.is_shutting_down() {
             return Err(Error::Closed);
         }
-        let timeout = self.shared.config.session.response_timeout;
-        let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| Error::Timeout)??;
-        tcp.set_nodelay(true)?;
-        let peer = tcp.peer_addr()?;
+        let tcp = connect::<R, A>(addr, &self.shared.config.session).await?;
+        let peer = R::prepare(&tcp)?;
         let start = self.shared.outbinder.get().ok_or(Error::Closed)?;
         let (tx, rx) = oneshot::channel();
         start(tcp, peer, outbind, tx);
@@ -190,45 +205,50 @@ impl ServerHandle {
     /// Stops accepting, unbinds every connection (closing those not bound),
     /// and lets [`Server::run`] return once they are all gone.
     pub fn shutdown(&self) {
-        self.shared.shutdown.send_replace(true);
+        self.shared.stop();
     }
 }
 
 /// An SMPP server (MC): an accept loop with one session per connection.
-pub struct Server<H> {
-    listener: TcpListener,
+pub struct Server<R: Runtime, H> {
+    listener: R::Listener,
     handler: Arc<H>,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<R>>,
 }
 
-impl<H> std::fmt::Debug for Server<H> {
+impl<R: Runtime, H> std::fmt::Debug for Server<R, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let listener = &self.listener;
         f.debug_struct("Server")
-            .field("listener", &self.listener)
+            .field("listener", listener)
             .finish_non_exhaustive()
     }
 }
 
-impl<H: Handler<Connection>> Server<H> {
+impl<R: Runtime, H: Handler<Connection>> Server<R, H>
+where
+    R: Io<<R as Runtime>::Tcp>,
+{
     /// Listens on `addr`.
-    pub async fn bind(
-        addr: impl ToSocketAddrs,
-        handler: H,
-        config: ServerConfig,
-    ) -> io::Result<Server<H>> {
-        let listener = TcpListener::bind(addr).await?;
+    pub async fn bind<A>(addr: A, handler: H, config: ServerConfig) -> io::Result<Server<R, H>>
+    where
+        R: Connect<A>,
+    {
+        let listener = R::listen(addr).await?;
+        let (tx, shutdown_rx) = async_channel::bounded(1);
         let shared = Arc::new(Shared {
             config,
             outbinder: OnceLock::new(),
             registry: Registry::default(),
-            shutdown: watch::channel(false).0,
+            shutdown: Mutex::new(Some(tx)),
+            shutdown_rx,
         });
         let handler = Arc::new(handler);
         let (weak, h) = (Arc::downgrade(&shared), handler.clone());
-        let start: Outbinder = Box::new(move |tcp, peer, outbind, tx| {
+        let start: Outbinder<R> = Box::new(move |tcp, peer, outbind, tx| {
             if let Some(shared) = weak.upgrade() {
-                let stream = async move { Ok(tcp) };
-                tokio::spawn(serve(h.clone(), shared, stream, peer, Some((outbind, tx))));
+                let stream = async move { Ok(R::transport(tcp)) };
+                R::spawn(serve(h.clone(), shared, stream, peer, Some((outbind, tx))));
             }
         });
         let _ = shared.outbinder.set(start);
@@ -241,20 +261,23 @@ impl<H: Handler<Connection>> Server<H> {
 
     /// The address it listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        R::local_addr(&self.listener)
     }
 
     /// A handle to find connections and shut down.
-    pub fn handle(&self) -> ServerHandle {
+    pub fn handle(&self) -> ServerHandle<R> {
         ServerHandle {
             shared: self.shared.clone(),
         }
     }
 
     /// Accepts plain TCP connections until [`ServerHandle::shutdown`], then
-    /// unbinds everyone and returns when every connection has ended.
+    /// unbinds everyone and returns when every connection has ended. Each
+    /// connection runs as tasks of the runtime; `run` itself runs wherever
+    /// it is awaited.
     pub async fn run(self) -> io::Result<()> {
-        self.run_with(|tcp| async move { Ok(tcp) }).await
+        self.run_transport(|tcp| async move { Ok(R::transport(tcp)) })
+            .await
     }
 
     /// Like [`run`](Server::run), with each accepted connection wrapped by
@@ -262,69 +285,98 @@ impl<H: Handler<Connection>> Server<H> {
     /// wrapping runs in the connection's task.
     pub async fn run_with<F, Fut, S>(self, mut wrap: F) -> io::Result<()>
     where
-        F: FnMut(TcpStream) -> Fut,
+        F: FnMut(R::Tcp) -> Fut,
         Fut: Future<Output = io::Result<S>> + Send + 'static,
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        R: Io<S>,
     {
-        let mut tasks = JoinSet::new();
-        let mut shutdown = self.shared.shutdown.subscribe();
+        self.run_transport(|tcp| {
+            let wrapped = wrap(tcp);
+            async move { wrapped.await.map(R::transport) }
+        })
+        .await
+    }
+
+    pub(crate) async fn run_transport<F, Fut, T>(self, mut wrap: F) -> io::Result<()>
+    where
+        F: FnMut(R::Tcp) -> Fut,
+        Fut: Future<Output = io::Result<T>> + Send + 'static,
+        T: Transport + Send + 'static,
+    {
+        enum Step<T> {
+            Shutdown,
+            Joined,
+            Accepted(io::Result<(T, SocketAddr)>),
+        }
+        let _stop = StopOnDrop(self.shared.clone());
+        let mut tasks = FuturesUnordered::new();
         loop {
-            tokio::select! {
-                _ = async { drop(shutdown.wait_for(|s| *s).await) } => break,
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                accepted = self.listener.accept() => {
-                    let (tcp, peer) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            // Out of descriptors and the like: do not spin.
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    if tasks.len() >= self.shared.config.max_connections {
-                        tracing::warn!(%peer, "connection limit reached: closing");
-                        continue;
-                    }
-                    let _ = tcp.set_nodelay(true);
-                    let stream = wrap(tcp);
-                    let (handler, shared) = (self.handler.clone(), self.shared.clone());
-                    tasks.spawn(serve(handler, shared, stream, peer, None));
+            let shutdown = async {
+                let _ = self.shared.shutdown_rx.recv().await;
+                Step::Shutdown
+            };
+            let accept = async { Step::Accepted(R::accept(&self.listener).await) };
+            let joined = async {
+                if tasks.is_empty() {
+                    std::future::pending::<()>().await;
                 }
+                tasks.next().await;
+                Step::Joined
+            };
+            let accepted = match or(shutdown, or(joined, accept)).await {
+                Step::Shutdown => break,
+                Step::Joined => continue,
+                Step::Accepted(accepted) => accepted,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: do not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    R::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            if tasks.len() >= self.shared.config.max_connections {
+                tracing::warn!(%peer, "connection limit reached: closing");
+                continue;
             }
+            let _ = R::prepare(&tcp);
+            let stream = wrap(tcp);
+            let (handler, shared) = (self.handler.clone(), self.shared.clone());
+            // Joined when the task drops its end.
+            let (done, joined) = oneshot::channel::<()>();
+            R::spawn(async move {
+                serve(handler, shared, stream, peer, None).await;
+                drop(done);
+            });
+            tasks.push(joined);
         }
         drop(self.listener);
         self.shared.registry.release_all();
-        while tasks.join_next().await.is_some() {}
+        while tasks.next().await.is_some() {}
         Ok(())
     }
 }
 
 /// One connection: runs the handler for each request, answers in completion
 /// order. With `outbind`, we opened it: send `outbind` first and say how that went.
-async fn serve<H: Handler<Connection>, S>(
+async fn serve<R: Runtime, H: Handler<Connection>, T: Transport + Send + 'static>(
     handler: Arc<H>,
-    shared: Arc<Shared>,
-    stream: impl Future<Output = io::Result<S>>,
+    shared: Arc<Shared<R>>,
+    stream: impl Future<Output = io::Result<T>>,
     peer: SocketAddr,
     outbind: Option<(Outbind, oneshot::Sender<Result<Connection, Error>>)>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
     // A wrapping handshake (TLS) must not hold a connection slot for ever.
     let limit = shared.config.session.session_init_timeout;
-    let io = match tokio::time::timeout(limit.unwrap_or(HANDSHAKE_LIMIT), stream).await {
-        Ok(Ok(io)) => io,
-        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "handshake failed"),
-        Err(_) => return tracing::debug!(%peer, "handshake timed out"),
+    let io = match timeout::<R, _>(limit.unwrap_or(HANDSHAKE_LIMIT), stream).await {
+        Some(Ok(io)) => io,
+        Some(Err(e)) => return tracing::debug!(%peer, error = %e, "handshake failed"),
+        None => return tracing::debug!(%peer, "handshake timed out"),
     };
     let quick = Arc::new(QuickAnswers::default());
-    let (handle, mut incoming) = driver::spawn(
-        io,
-        Role::Mc,
-        shared.config.session.clone(),
-        Some(quick.clone()),
-    );
+    let session = shared.config.session.clone();
+    let (handle, incoming) = driver::spawn::<R, _>(io, Role::Mc, session, Some(quick.clone()));
     let info = ConnectionInfo::new(shared.registry.next_id(), Some(peer));
     let conn = Connection {
         inner: Arc::new(ConnectionInner { info, handle }),
@@ -334,8 +386,7 @@ async fn serve<H: Handler<Connection>, S>(
         Connection { inner }
     });
     let _registered = shared.registry.register(conn.clone());
-    let shutting_down = *shared.shutdown.borrow();
-    if shutting_down {
+    if shared.is_shutting_down() {
         conn.release();
     }
     if let Some((outbind, tx)) = outbind {
@@ -352,17 +403,27 @@ async fn serve<H: Handler<Connection>, S>(
     let (handler, info, system_id) = (&*handler, &conn.inner.info, &shared.config.system_id);
     let mut running = FuturesUnordered::new();
     loop {
-        tokio::select! {
-            biased;
-            Some(response) = running.next(), if !running.is_empty() => conn.respond(response),
-            item = incoming.recv() => match item.map(|i| *i) {
-                None => break,
-                Some(item) => match serve::route(handler, &conn, info, system_id, item) {
-                    Routed::Answer(response) => conn.respond(response),
-                    Routed::Later(answer) => running.push(answer),
-                    Routed::Nothing => {}
-                },
+        // Answers first (biased), then the next request.
+        let answered = async {
+            if running.is_empty() {
+                std::future::pending::<()>().await;
             }
+            running.next().await.map(Ok)
+        };
+        let next = async { Some(Err(incoming.recv().await.ok().map(|item| *item))) };
+        let item = match or(answered, next).await {
+            Some(Ok(response)) => {
+                conn.respond(response);
+                continue;
+            }
+            Some(Err(item)) => item,
+            None => continue,
+        };
+        let Some(item) = item else { break };
+        match serve::route(handler, &conn, info, system_id, item) {
+            Routed::Answer(response) => conn.respond(response),
+            Routed::Later(answer) => running.push(answer),
+            Routed::Nothing => {}
         }
     }
 }

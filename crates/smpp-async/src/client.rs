@@ -1,56 +1,57 @@
 //! The ESME side: [`Client`] and the [`Inbound`] stream of peer requests.
 
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use futures_core::Stream;
 use futures_util::future::try_join_all;
+use smpp_proto::endpoint::client::{check_outbind, message_id, References, Respond};
+use smpp_proto::endpoint::{outbind_bind_kind, Incoming, Response};
 use smpp_proto::message::ShortMessage;
 use smpp_proto::pdu::{Bind, Body, COctetString, Outbind, Pdu, SubmitSm};
 use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::mpsc;
+
+pub use smpp_proto::endpoint::client::InboundRequest;
 
 use crate::driver::{self, Control, Handle};
-use crate::{check_status, Error};
-use smpp_proto::endpoint::client::{check_outbind, message_id, References, Respond};
-use smpp_proto::endpoint::{outbind_bind_kind, Incoming, Response};
+use crate::{timeout, Connect, Error, Io, Runtime};
 
 /// A bound ESME session. Cheap to clone: clones share the session, and
 /// calls from many tasks run concurrently up to the outbound window
 /// (`SessionConfig::max_in_flight`); beyond it they wait their turn.
 ///
 /// A call waits for window room as long as it takes, then at most the
-/// session's `response_timeout` for its response; wrap it in
-/// `tokio::time::timeout` to bound the whole wait. Once the session is
+/// session's `response_timeout` for its response; wrap it in your
+/// runtime's timeout to bound the whole wait. Once the session is
 /// unbinding or closed, calls fail with [`Error::Closed`].
 ///
 /// Dropping every clone (and the [`Inbound`]) unbinds the session.
 #[derive(Clone, Debug)]
-pub struct Client {
+pub struct Client<R> {
     handle: Handle,
     bind_resp: Arc<Pdu>,
     refs: Arc<References>,
+    runtime: PhantomData<R>,
 }
 
-impl Client {
+impl<R: Runtime> Client<R> {
     /// Connects over TCP and binds. Connecting and binding each take at
     /// most the session's `response_timeout` ([`Error::Timeout`]). Fails with
     /// [`Error::Status`] when the MC rejects the bind (e.g. `ESME_RINVPASWD`).
-    pub async fn connect(
-        addr: impl ToSocketAddrs,
+    pub async fn connect<A>(
+        addr: A,
         kind: BindKind,
         bind: Bind,
         config: impl Into<Arc<SessionConfig>>,
-    ) -> Result<(Client, Inbound), Error> {
+    ) -> Result<(Client<R>, Inbound), Error>
+    where
+        R: Connect<A> + Io<<R as Runtime>::Tcp>,
+    {
         let config = config.into();
-        let connecting = TcpStream::connect(addr);
-        let stream = tokio::time::timeout(config.response_timeout, connecting)
-            .await
-            .map_err(|_| Error::Timeout)??;
-        stream.set_nodelay(true)?;
-        Client::bind_over(stream, kind, bind, config).await
+        let tcp = connect::<R, A>(addr, &config).await?;
+        Client::bind_over(tcp, kind, bind, config).await
     }
 
     /// Binds over an established stream (a TLS stream, a test pipe...).
@@ -59,16 +60,17 @@ impl Client {
         kind: BindKind,
         bind: Bind,
         config: impl Into<Arc<SessionConfig>>,
-    ) -> Result<(Client, Inbound), Error>
+    ) -> Result<(Client<R>, Inbound), Error>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        R: Io<S>,
     {
-        let (handle, incoming) = driver::spawn(io, Role::Esme, config.into(), None);
+        let (handle, incoming) =
+            driver::spawn::<R, _>(R::transport(io), Role::Esme, config.into(), None);
         Client::finish_bind(handle, incoming, kind, bind).await
     }
 
     /// ESME side of an outbind, on a connection the MC opened to us (accept
-    /// it from your own `TcpListener`, or [`OutbindListener`]): waits for the
+    /// it from your own listener, or [`OutbindListener`]): waits for the
     /// MC's `outbind` (at most the session's `session_init_timeout`, or its
     /// `response_timeout`), lets `accept` check it (its `system_id` and
     /// `password`), then binds over the same connection as a receiver, or as
@@ -81,34 +83,36 @@ impl Client {
         bind: Bind,
         config: impl Into<Arc<SessionConfig>>,
         accept: impl FnOnce(&Outbind) -> bool,
-    ) -> Result<(Client, Inbound), Error>
+    ) -> Result<(Client<R>, Inbound), Error>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        R: Io<S>,
     {
         let config = config.into();
         let wait = config
             .session_init_timeout
             .unwrap_or(config.response_timeout);
-        let (handle, mut incoming) = driver::spawn(io, Role::Esme, config, None);
-        let first = tokio::time::timeout(wait, incoming.recv()).await;
-        let first = first.map(|item| item.map(|item| *item));
-        if let Err(e) = check_outbind(first.map_err(|_| Error::Timeout), accept) {
+        let (handle, incoming) = driver::spawn::<R, _>(R::transport(io), Role::Esme, config, None);
+        let first = timeout::<R, _>(wait, incoming.recv()).await;
+        let first = first
+            .ok_or(Error::Timeout)
+            .map(|item| item.ok().map(|item| *item));
+        if let Err(e) = check_outbind(first, accept) {
             handle.close();
             return Err(e);
         }
         Client::finish_bind(handle, incoming, outbind_bind_kind(kind), bind).await
     }
 
-    async fn finish_bind(
+    pub(crate) async fn finish_bind(
         handle: Handle,
-        incoming: mpsc::Receiver<Box<Incoming>>,
+        incoming: async_channel::Receiver<Box<Incoming>>,
         kind: BindKind,
         bind: Bind,
-    ) -> Result<(Client, Inbound), Error> {
+    ) -> Result<(Client<R>, Inbound), Error> {
         let resp = handle
             .call(|reply| Control::Bind { kind, bind, reply })
             .await;
-        let resp = match resp.and_then(check_status) {
+        let resp = match resp.and_then(Error::check_status) {
             Ok(resp) => resp,
             Err(e) => {
                 handle.close();
@@ -116,6 +120,7 @@ impl Client {
             }
         };
         let answers = Arc::new(Responder(handle.control.clone()));
+        let incoming = Box::pin(incoming);
         let inbound = Inbound {
             source: Source::Session { incoming, answers },
         };
@@ -123,10 +128,24 @@ impl Client {
             handle,
             bind_resp: Arc::new(resp),
             refs: Arc::default(),
+            runtime: PhantomData,
         };
         Ok((client, inbound))
     }
+}
 
+/// Opens a TCP connection within the session's `response_timeout`.
+pub(crate) async fn connect<R: Connect<A>, A>(
+    addr: A,
+    config: &SessionConfig,
+) -> Result<R::Tcp, Error> {
+    let tcp = timeout::<R, _>(config.response_timeout, R::connect(addr));
+    let tcp = tcp.await.ok_or(Error::Timeout)??;
+    R::prepare(&tcp)?;
+    Ok(tcp)
+}
+
+impl<R> Client<R> {
     /// The MC's `bind_*_resp` (its `system_id`, `sc_interface_version`...).
     pub fn bind_response(&self) -> &Pdu {
         &self.bind_resp
@@ -149,7 +168,10 @@ impl Client {
     /// `data_sm`, `submit_multi`, `broadcast_sm`...) and returns its response.
     /// A response with an error status is [`Error::Status`].
     pub async fn request(&self, body: Body) -> Result<Pdu, Error> {
-        self.handle.request_any(body).await.and_then(check_status)
+        self.handle
+            .request_any(body)
+            .await
+            .and_then(Error::check_status)
     }
 
     /// Unbinds and waits for the MC's `unbind_resp` (or the unbind timeout);
@@ -192,7 +214,7 @@ impl Client {
 /// dropped [`InboundRequest`]s are).
 ///
 /// ```no_run
-/// # async fn run(client: smpp_tokio::Client, mut inbound: smpp_tokio::Inbound) {
+/// # async fn run(mut inbound: smpp_async::Inbound) {
 /// while let Some(request) = inbound.recv().await {
 ///     match request.receipt() {
 ///         Some(receipt) => println!("{}: {:?}", receipt.id, receipt.state),
@@ -211,11 +233,11 @@ pub struct Inbound {
 enum Source {
     /// Straight from one session's driver.
     Session {
-        incoming: mpsc::Receiver<Box<Incoming>>,
+        incoming: Pin<Box<async_channel::Receiver<Box<Incoming>>>>,
         answers: Arc<dyn Respond>,
     },
     /// Merged from successive or several sessions ([`ReconnectingClient`](crate::ReconnectingClient), [`Pool`](crate::Pool)).
-    Forwarded(mpsc::Receiver<InboundRequest>),
+    Forwarded(Pin<Box<async_channel::Receiver<InboundRequest>>>),
 }
 
 impl Inbound {
@@ -224,19 +246,19 @@ impl Inbound {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
-    pub(crate) fn forwarded(rx: mpsc::Receiver<InboundRequest>) -> Inbound {
+    pub(crate) fn forwarded(rx: async_channel::Receiver<InboundRequest>) -> Inbound {
         Inbound {
-            source: Source::Forwarded(rx),
+            source: Source::Forwarded(Box::pin(rx)),
         }
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<InboundRequest>> {
         let (incoming, answers) = match &mut self.source {
             Source::Session { incoming, answers } => (incoming, answers),
-            Source::Forwarded(rx) => return rx.poll_recv(cx),
+            Source::Forwarded(rx) => return rx.as_mut().poll_next(cx),
         };
         loop {
-            let Some(item) = std::task::ready!(incoming.poll_recv(cx)) else {
+            let Some(item) = std::task::ready!(incoming.as_mut().poll_next(cx)) else {
                 return Poll::Ready(None);
             };
             if let Some(request) = InboundRequest::from_incoming(*item, answers) {
@@ -246,7 +268,7 @@ impl Inbound {
     }
 }
 
-impl futures_core::Stream for Inbound {
+impl Stream for Inbound {
     type Item = InboundRequest;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<InboundRequest>> {
@@ -254,37 +276,40 @@ impl futures_core::Stream for Inbound {
     }
 }
 
-pub use smpp_proto::endpoint::client::InboundRequest;
-
 /// Answers peer requests over a connection's command channel.
 #[derive(Debug)]
-struct Responder(mpsc::UnboundedSender<Box<Control>>);
+struct Responder(async_channel::Sender<Box<Control>>);
 
 impl Respond for Responder {
     fn respond(&self, (seq, status, body): Response) {
-        let _ = self
-            .0
-            .send(Box::new(Control::Respond { seq, status, body }));
+        let respond = Control::Respond { seq, status, body };
+        let _ = self.0.try_send(Box::new(respond));
     }
 }
 
 /// ESME: a listener for MC-initiated sessions (outbind). Each accepted
 /// connection goes through [`Client::accept_outbind`].
 #[derive(Debug)]
-pub struct OutbindListener {
-    listener: TcpListener,
+pub struct OutbindListener<R: Runtime> {
+    listener: R::Listener,
 }
 
-impl OutbindListener {
+impl<R: Runtime> OutbindListener<R>
+where
+    R: Io<<R as Runtime>::Tcp>,
+{
     /// Listens on `addr`.
-    pub async fn bind(addr: impl ToSocketAddrs) -> std::io::Result<OutbindListener> {
-        let listener = TcpListener::bind(addr).await?;
+    pub async fn bind<A>(addr: A) -> std::io::Result<OutbindListener<R>>
+    where
+        R: Connect<A>,
+    {
+        let listener = R::listen(addr).await?;
         Ok(OutbindListener { listener })
     }
 
     /// The address it listens on (to give to the MC).
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.listener.local_addr()
+        R::local_addr(&self.listener)
     }
 
     /// Accepts the next MC connection and runs [`Client::accept_outbind`] on it.
@@ -294,9 +319,9 @@ impl OutbindListener {
         bind: Bind,
         config: impl Into<Arc<SessionConfig>>,
         accept: impl FnOnce(&Outbind) -> bool,
-    ) -> Result<(Client, Inbound), Error> {
-        let (stream, _) = self.listener.accept().await?;
-        stream.set_nodelay(true)?;
-        Client::accept_outbind(stream, kind, bind, config, accept).await
+    ) -> Result<(Client<R>, Inbound), Error> {
+        let (tcp, _) = R::accept(&self.listener).await?;
+        R::prepare(&tcp)?;
+        Client::accept_outbind(tcp, kind, bind, config, accept).await
     }
 }

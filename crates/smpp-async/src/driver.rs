@@ -1,35 +1,31 @@
 //! The connection task: one task owns the byte stream and runs
 //! smpp-proto's [`Driver`] (the session, request correlation and the poll
-//! loop); this file only supplies the futures-io stream, async-io's timer
-//! and async-channel's channels.
+//! loop); this file supplies the runtime's timer and the channels.
 
-use std::future::{poll_fn, Future};
-use std::io;
+use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use async_io::Timer;
 use futures_channel::oneshot;
 use futures_core::Stream as _;
-use futures_lite::{AsyncRead, AsyncWrite};
-use smpp_proto::endpoint::drive::{Driver, Runtime, Transport, LINGER};
+use smpp_proto::endpoint::drive::{Driver, Runtime as DriverRuntime, Transport, LINGER};
 use smpp_proto::endpoint::handle::{check_request, CloseState, Ending};
 use smpp_proto::endpoint::serve::QuickAnswers;
 use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
 use smpp_proto::pdu::{Body, CommandStatus, Pdu};
 use smpp_proto::session::{CloseReason, Role, SessionConfig, Stats};
 
-use crate::Error;
+use crate::{timeout, Error, Runtime};
 
 /// How a request of ours ends.
 pub(crate) type Reply = oneshot::Sender<Result<Pdu, Error>>;
 
 /// A request of the application, waiting for window room.
 pub(crate) struct Request {
-    pub(crate) body: Body,
-    pub(crate) reply: Reply,
+    body: Body,
+    reply: Reply,
 }
 
 /// Everything else a handle asks of the driver; never refused for window.
@@ -48,7 +44,7 @@ pub(crate) type Control = Command<Reply, Sent, oneshot::Sender<Result<Stats, Err
 pub(crate) type Sent = oneshot::Sender<Result<(), Error>>;
 
 /// The sending side of a driver; cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct Handle {
     requests: async_channel::Sender<Box<Request>>,
     pub(crate) control: async_channel::Sender<Box<Control>>,
@@ -56,16 +52,8 @@ pub(crate) struct Handle {
     ending: Arc<Ending>,
 }
 
-impl std::fmt::Debug for Handle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle")
-            .field("closed", &self.closed.state.get())
-            .finish_non_exhaustive()
-    }
-}
-
 /// Why the session closed, once it did; a channel that closes then wakes the waiters.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct Closed {
     state: Arc<CloseState>,
     signal: async_channel::Receiver<()>,
@@ -102,23 +90,27 @@ impl Handle {
         make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Control,
     ) -> Result<T, Error> {
         let (reply, rx) = oneshot::channel();
-        self.control
-            .try_send(Box::new(make(reply)))
-            .map_err(|_| Error::Closed)?;
+        self.command(make(reply))?;
         rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Sends a command without waiting (the channel is unbounded).
+    pub(crate) fn command(&self, command: Control) -> Result<(), Error> {
+        let sent = self.control.try_send(Box::new(command));
+        sent.map_err(|_| Error::Closed)
     }
 
     /// Closes at once (once; repeats are no-ops).
     pub(crate) fn close(&self) {
         if self.ending.close() {
-            let _ = self.control.try_send(Box::new(Control::Close));
+            let _ = self.command(Control::Close);
         }
     }
 
     /// Unbinds when bound, closes otherwise (once; repeats are no-ops).
     pub(crate) fn release(&self) {
         if self.ending.release() {
-            let _ = self.control.try_send(Box::new(Control::Release));
+            let _ = self.command(Control::Release);
         }
     }
 
@@ -133,63 +125,47 @@ impl Handle {
     }
 }
 
-/// Starts the connection task on `io`, on the global executor
-/// (`async-global-executor`; see the crate docs).
-pub(crate) fn spawn<S>(
-    io: S,
+/// Starts the connection task on `io`.
+pub(crate) fn spawn<R: Runtime, T: Transport + Send + 'static>(
+    io: T,
     role: Role,
     config: Arc<SessionConfig>,
     quick: Option<Arc<QuickAnswers>>,
-) -> (Handle, async_channel::Receiver<Box<Incoming>>)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) -> (Handle, async_channel::Receiver<Box<Incoming>>) {
     let (req_tx, requests) = async_channel::bounded(config.max_in_flight.clamp(1, 1024));
     let (ctl_tx, control) = async_channel::unbounded();
     // Requests in it are unanswered, so the session's inbound window bounds it.
     let (incoming, in_rx) = async_channel::bounded(config.max_inbound.max(1) + 8);
     let state = Arc::new(CloseState::default());
     let (signal_tx, signal) = async_channel::bounded(1);
-    let closed = Closed {
-        state: state.clone(),
-        signal,
-    };
-    let rt = Smol {
+    let rt = Channels::<R> {
         requests: Box::pin(requests),
         control: Box::pin(control),
         incoming,
-        timer: Timer::never(),
+        timer: R::timer(),
         quick,
-        closed_tx: CloseSignal {
-            state,
+        closed: CloseSignal {
+            state: state.clone(),
             signal: Some(signal_tx),
         },
     };
-    let driver = Driver::new(Io(io), rt, role, config);
-    async_global_executor::spawn(run(driver)).detach();
+    R::spawn(run(Driver::new(io, rt, role, config)));
     let handle = Handle {
         requests: req_tx,
         control: ctl_tx,
-        closed,
+        closed: Closed { state, signal },
         ending: Arc::default(),
     };
     (handle, in_rx)
 }
 
-async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut driver: Driver<Io<S>, Smol>) {
-    // Before each write, let the tasks we just woke run once: their new
-    // requests and answers join the batch (fewer, larger writes).
+async fn run<R: Runtime, T: Transport>(mut driver: Driver<T, Channels<R>>) {
     driver.run().await;
-    let io = &mut driver.io_mut().0;
-    let shutdown = poll_fn(|cx| Pin::new(&mut *io).poll_close(cx));
-    let linger = async {
-        Timer::after(LINGER).await;
-        Ok(())
-    };
-    let _ = futures_lite::future::or(shutdown, linger).await; // TLS: close_notify
+    let io = driver.io_mut();
+    let _ = timeout::<R, _>(LINGER, poll_fn(|cx| io.poll_close(cx))).await; // TLS: close_notify
     driver.finish();
-    // Unlike tokio's, an async-channel keeps its queue while senders live:
-    // close both and fail what is queued (dropped replies read as Closed).
+    // An async-channel keeps its queue while senders live: close it and
+    // fail what is queued (dropped replies read as Closed).
     let rt = driver.runtime_mut();
     rt.control.close();
     while let Ok(control) = rt.control.try_recv() {
@@ -198,37 +174,17 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut driver: Driver<Io<S>, Smol>)
     rt.closed(CloseReason::Local);
 }
 
-/// A futures-io stream as the driver's [`Transport`].
-struct Io<S>(S);
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Transport for Io<S> {
-    #[inline]
-    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-
-    #[inline]
-    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    #[inline]
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-}
-
-/// async-io's clock and timer and async-channel's channels, for the driver.
-struct Smol {
+/// The runtime's timer and the channels, for the driver.
+struct Channels<R: Runtime> {
     requests: Pin<Box<async_channel::Receiver<Box<Request>>>>,
     control: Pin<Box<async_channel::Receiver<Box<Control>>>>,
     incoming: async_channel::Sender<Box<Incoming>>,
-    timer: Timer,
+    timer: R::Timer,
     quick: Option<Arc<QuickAnswers>>,
-    closed_tx: CloseSignal,
+    closed: CloseSignal,
 }
 
-impl Runtime for Smol {
+impl<R: Runtime> DriverRuntime for Channels<R> {
     type Reply = Reply;
     type Sent = Sent;
     type Stats = oneshot::Sender<Result<Stats, Error>>;
@@ -240,12 +196,12 @@ impl Runtime for Smol {
 
     #[inline]
     fn reset_timer(&mut self, at: Instant) {
-        self.timer.set_at(at);
+        R::reset_timer(&mut self.timer, at);
     }
 
     #[inline]
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.timer).poll(cx).map(drop)
+        R::poll_timer(&mut self.timer, cx)
     }
 
     #[inline]
@@ -297,10 +253,12 @@ impl Runtime for Smol {
 
     fn closed(&mut self, reason: CloseReason) {
         tracing::debug!(?reason, "session closed");
+        // Later commands fail at once (`Error::Closed`); queued ones still arrive.
+        self.control.close();
         self.requests.close();
         while let Ok(req) = self.requests.try_recv() {
             let _ = req.reply.send(Err(Error::Closed));
         }
-        self.closed_tx.set(reason);
+        self.closed.set(reason);
     }
 }

@@ -8,38 +8,51 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use async_io::Timer;
+use futures_util::future::{AbortHandle, Abortable};
 use smpp_proto::endpoint::flow::{self, Pick, RateLimiter, Throttle};
 use smpp_proto::message::{ReferenceCounter, ShortMessage};
 use smpp_proto::pdu::{Body, COctetString, Pdu, SubmitSm};
 
 use crate::client::{Inbound, InboundRequest};
-use crate::{Client, Error};
+use crate::{Client, Error, Runtime};
 
 pub use smpp_proto::endpoint::flow::Backoff;
 
 /// What the supervisor and the handles share.
-#[derive(Debug, Default)]
-struct Shared {
-    state: Mutex<State>,
+#[derive(Debug)]
+struct Shared<R> {
+    state: Mutex<State<R>>,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    current: Option<Client>,
+#[derive(Debug)]
+struct State<R> {
+    current: Option<Client<R>>,
     stopped: bool,
     /// Callers waiting for the state to change.
     waiters: Vec<Waker>,
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+impl<R> Default for Shared<R> {
+    fn default() -> Self {
+        let state = State {
+            current: None,
+            stopped: false,
+            waiters: Vec::new(),
+        };
+        Shared {
+            state: Mutex::new(state),
+        }
+    }
+}
+
+impl<R> Shared<R> {
+    fn lock(&self) -> MutexGuard<'_, State<R>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sets the current session (or none) and wakes the waiting callers.
     /// Once stopped, nothing is set and `client` comes back.
-    fn set(&self, client: Option<Client>) -> Result<(), Option<Client>> {
+    fn set(&self, client: Option<Client<R>>) -> Result<(), Option<Client<R>>> {
         let mut state = self.lock();
         if state.stopped {
             return Err(client);
@@ -50,7 +63,7 @@ impl Shared {
     }
 
     /// Stops for good and takes the current session, if any.
-    fn stop(&self) -> Option<Client> {
+    fn stop(&self) -> Option<Client<R>> {
         let mut state = self.lock();
         state.stopped = true;
         state.waiters.drain(..).for_each(Waker::wake);
@@ -60,26 +73,20 @@ impl Shared {
 
 /// Cancels the supervisor when the last [`ReconnectingClient`] clone goes.
 #[derive(Debug)]
-struct StopOnDrop {
-    shared: Arc<Shared>,
-    supervisor: Mutex<Option<async_global_executor::Task<()>>>,
+struct StopOnDrop<R> {
+    shared: Arc<Shared<R>>,
+    supervisor: AbortHandle,
 }
 
-impl StopOnDrop {
-    fn stop(&self) -> Option<Client> {
+impl<R> StopOnDrop<R> {
+    fn stop(&self) -> Option<Client<R>> {
         let current = self.shared.stop();
-        // Dropping the task cancels it.
-        drop(
-            self.supervisor
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take(),
-        );
+        self.supervisor.abort();
         current
     }
 }
 
-impl Drop for StopOnDrop {
+impl<R> Drop for StopOnDrop<R> {
     fn drop(&mut self) {
         // Dropping the last clone of the session unbinds it.
         drop(self.stop());
@@ -89,8 +96,7 @@ impl Drop for StopOnDrop {
 /// A [`Client`] that reconnects (with [`Backoff`]) whenever its session
 /// ends, until closed or dropped. Cheap to clone.
 ///
-/// A supervisor task (on `async-global-executor`, like the connections)
-/// connects, forwards the session's peer requests, and connects again once
+/// A supervisor task connects, forwards the session's peer requests, and connects again once
 /// the session ends. Calls wait up to `wait` for a bound session and fail
 /// with [`Error::NotConnected`] otherwise. A call that fails because the
 /// session died is **not** retried (it may have reached the MC;
@@ -98,13 +104,13 @@ impl Drop for StopOnDrop {
 /// duplicates are acceptable. Peer requests of every successive session
 /// arrive on one [`Inbound`].
 #[derive(Clone, Debug)]
-pub struct ReconnectingClient {
-    shared: Arc<Shared>,
-    guard: Arc<StopOnDrop>,
+pub struct ReconnectingClient<R> {
+    shared: Arc<Shared<R>>,
+    guard: Arc<StopOnDrop<R>>,
     wait: Duration,
 }
 
-impl ReconnectingClient {
+impl<R: Runtime> ReconnectingClient<R> {
     /// Starts connecting with `connect` (for instance
     /// `move || Client::connect(addr, kind, bind.clone(), config.clone())`),
     /// and again after each session ends. Peer requests of every session
@@ -114,10 +120,10 @@ impl ReconnectingClient {
         connect: F,
         backoff: Backoff,
         wait: Duration,
-    ) -> (ReconnectingClient, Inbound)
+    ) -> (ReconnectingClient<R>, Inbound)
     where
         F: FnMut() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<(Client, Inbound), Error>> + Send + 'static,
+        Fut: Future<Output = Result<(Client<R>, Inbound), Error>> + Send + 'static,
     {
         let (sink, inbound) = async_channel::bounded(64);
         let client = ReconnectingClient::with_sink(connect, backoff, wait, sink);
@@ -129,17 +135,20 @@ impl ReconnectingClient {
         backoff: Backoff,
         wait: Duration,
         sink: async_channel::Sender<InboundRequest>,
-    ) -> ReconnectingClient
+    ) -> ReconnectingClient<R>
     where
         F: FnMut() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<(Client, Inbound), Error>> + Send + 'static,
+        Fut: Future<Output = Result<(Client<R>, Inbound), Error>> + Send + 'static,
     {
         let shared = Arc::new(Shared::default());
-        let task =
-            async_global_executor::spawn(supervise(Arc::clone(&shared), connect, backoff, sink));
+        let (supervisor, registration) = AbortHandle::new_pair();
+        let task = supervise(Arc::clone(&shared), connect, backoff, sink);
+        R::spawn(async move {
+            let _ = Abortable::new(task, registration).await;
+        });
         let guard = StopOnDrop {
             shared: Arc::clone(&shared),
-            supervisor: Mutex::new(Some(task)),
+            supervisor,
         };
         ReconnectingClient {
             shared,
@@ -149,7 +158,7 @@ impl ReconnectingClient {
     }
 
     /// The bound session now, if any.
-    pub fn current(&self) -> Option<Client> {
+    pub fn current(&self) -> Option<Client<R>> {
         let state = self.shared.lock();
         state.current.clone().filter(|c| !c.is_closed())
     }
@@ -160,7 +169,7 @@ impl ReconnectingClient {
     }
 
     /// Waits up to `wait` for a bound session.
-    pub async fn client(&self) -> Result<Client, Error> {
+    pub async fn client(&self) -> Result<Client<R>, Error> {
         let bound = std::future::poll_fn(|cx| {
             let mut state = self.shared.lock();
             if state.stopped {
@@ -172,11 +181,8 @@ impl ReconnectingClient {
             state.waiters.push(cx.waker().clone());
             Poll::Pending
         });
-        let expired = async {
-            Timer::after(self.wait).await;
-            Err(Error::NotConnected)
-        };
-        futures_lite::future::or(bound, expired).await
+        let bound = crate::timeout::<R, _>(self.wait, bound).await;
+        bound.unwrap_or(Err(Error::NotConnected))
     }
 
     /// [`Client::submit`] on the current session.
@@ -203,14 +209,14 @@ impl ReconnectingClient {
 }
 
 /// The supervisor task: connect, serve, back off, until stopped.
-async fn supervise<F, Fut>(
-    shared: Arc<Shared>,
+async fn supervise<R: Runtime, F, Fut>(
+    shared: Arc<Shared<R>>,
     mut connect: F,
     backoff: Backoff,
     sink: async_channel::Sender<InboundRequest>,
 ) where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(Client, Inbound), Error>>,
+    Fut: Future<Output = Result<(Client<R>, Inbound), Error>>,
 {
     let mut attempt = 0u32;
     loop {
@@ -234,7 +240,7 @@ async fn supervise<F, Fut>(
             }
             Err(e) => tracing::warn!(error = %e, attempt, "connect failed"),
         }
-        Timer::after(backoff.delay(attempt)).await;
+        R::sleep(backoff.delay(attempt)).await;
         attempt = attempt.saturating_add(1);
         if shared.lock().stopped {
             return;
@@ -249,13 +255,12 @@ fn is_throttle(e: &Error) -> bool {
     matches!(e, Error::Status(s) if flow::is_throttle(*s))
 }
 
-async fn sleep_until(at: std::time::Instant) {
-    Timer::at(at).await;
+async fn sleep_until<R: Runtime>(at: std::time::Instant) {
+    R::sleep(at.saturating_duration_since(std::time::Instant::now())).await;
 }
 
 /// N reconnecting binds used in turn: spreads requests over several
-/// sessions (and connections) to one MC. Cheap to clone. Same semantics as
-/// `smpp_tokio::Pool`.
+/// sessions (and connections) to one MC. Cheap to clone.
 ///
 /// # Flow control ([`PoolConfig`])
 ///
@@ -277,8 +282,8 @@ async fn sleep_until(at: std::time::Instant) {
 /// sent (and accepted) in that order; concurrent calls may go through
 /// different sessions, and no order among them is guaranteed.
 #[derive(Clone, Debug)]
-pub struct Pool {
-    members: Arc<[ReconnectingClient]>,
+pub struct Pool<R> {
+    members: Arc<[ReconnectingClient<R>]>,
     throttles: Arc<[Throttle]>,
     next: Arc<AtomicUsize>,
     config: Arc<PoolConfig>,
@@ -286,14 +291,19 @@ pub struct Pool {
     refs: Arc<Mutex<ReferenceCounter>>,
 }
 
-impl Pool {
+impl<R: Runtime> Pool<R> {
     /// Starts `size` (at least 1) [`ReconnectingClient`]s made with
     /// `connect`; their peer requests all arrive on the one [`Inbound`].
     /// Flow control is [`PoolConfig::default`] (no rate limit).
-    pub fn new<F, Fut>(size: usize, connect: F, backoff: Backoff, wait: Duration) -> (Pool, Inbound)
+    pub fn new<F, Fut>(
+        size: usize,
+        connect: F,
+        backoff: Backoff,
+        wait: Duration,
+    ) -> (Pool<R>, Inbound)
     where
         F: FnMut() -> Fut + Clone + Send + 'static,
-        Fut: Future<Output = Result<(Client, Inbound), Error>> + Send + 'static,
+        Fut: Future<Output = Result<(Client<R>, Inbound), Error>> + Send + 'static,
     {
         Pool::with_config(size, connect, backoff, wait, PoolConfig::default())
     }
@@ -305,10 +315,10 @@ impl Pool {
         backoff: Backoff,
         wait: Duration,
         config: PoolConfig,
-    ) -> (Pool, Inbound)
+    ) -> (Pool<R>, Inbound)
     where
         F: FnMut() -> Fut + Clone + Send + 'static,
-        Fut: Future<Output = Result<(Client, Inbound), Error>> + Send + 'static,
+        Fut: Future<Output = Result<(Client<R>, Inbound), Error>> + Send + 'static,
     {
         let (sink, inbound) = async_channel::bounded(64);
         let size = size.max(1);
@@ -356,11 +366,11 @@ impl Pool {
     /// The next bound, unpaused member in turn; waits for a pause to end
     /// when every bound member is paused, and (like
     /// [`ReconnectingClient::client`]) when none is bound.
-    pub async fn client(&self) -> Result<Client, Error> {
+    pub async fn client(&self) -> Result<Client<R>, Error> {
         self.pick().await.map(|(_, client)| client)
     }
 
-    async fn pick(&self) -> Result<(usize, Client), Error> {
+    async fn pick(&self) -> Result<(usize, Client<R>), Error> {
         loop {
             let start = self.next.fetch_add(1, Ordering::Relaxed);
             let now = std::time::Instant::now();
@@ -370,17 +380,17 @@ impl Pool {
                     Some(client) => return Ok((i, client)),
                     None => continue, // it just went away
                 },
-                Pick::WaitUntil(t) => sleep_until(t).await,
+                Pick::WaitUntil(t) => sleep_until::<R>(t).await,
                 Pick::WaitBound(i) => drop(self.members[i].client().await?),
             }
         }
     }
 
     /// Member `i` once bound and unpaused (for requests pinned to one member).
-    async fn pick_pinned(&self, i: usize) -> Result<Client, Error> {
+    async fn pick_pinned(&self, i: usize) -> Result<Client<R>, Error> {
         loop {
             if let Some(t) = self.throttles[i].paused_until(std::time::Instant::now()) {
-                sleep_until(t).await;
+                sleep_until::<R>(t).await;
             }
             let client = self.members[i].client().await?;
             if self.throttles[i]
@@ -396,13 +406,13 @@ impl Pool {
     /// member (member `pinned` only, if given), retries on throttling.
     async fn send<T, F, Fut>(&self, pinned: Option<usize>, op: F) -> Result<T, Error>
     where
-        F: Fn(Client) -> Fut,
+        F: Fn(Client<R>) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
         let mut retries = 0;
         loop {
             if let Some(limiter) = &self.limiter {
-                sleep_until(limiter.reserve(std::time::Instant::now())).await;
+                sleep_until::<R>(limiter.reserve(std::time::Instant::now())).await;
             }
             let (i, client) = match pinned {
                 Some(i) => (i, self.pick_pinned(i).await?),

@@ -1,0 +1,68 @@
+//! TLS over rustls (feature `tls`): the runtime's handshake, then the same
+//! driver as plain TCP.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ServerConfig as TlsServerConfig};
+use smpp_proto::endpoint::drive::Transport;
+use smpp_proto::pdu::Bind;
+use smpp_proto::session::{BindKind, Role, SessionConfig};
+
+use crate::client::connect;
+use crate::{driver, Client, Connect, Connection, Error, Handler, Inbound, Io, Runtime, Server};
+
+/// A runtime's rustls handshakes (`tokio-rustls`, `futures-rustls`).
+pub trait Tls: Runtime {
+    /// A client TLS stream, ready for the driver.
+    type Client: Transport + Send + 'static;
+    /// A server TLS stream, ready for the driver.
+    type Server: Transport + Send + 'static;
+
+    /// The client handshake for `name` over `tcp`.
+    fn connect_tls(
+        tcp: Self::Tcp,
+        name: ServerName<'static>,
+        config: Arc<ClientConfig>,
+    ) -> impl Future<Output = io::Result<Self::Client>> + Send;
+    /// The server handshake over `tcp`.
+    fn accept_tls(
+        tcp: Self::Tcp,
+        config: Arc<TlsServerConfig>,
+    ) -> impl Future<Output = io::Result<Self::Server>> + Send + 'static;
+}
+
+impl<R: Tls> Client<R> {
+    /// Connects over TCP, runs the TLS handshake for `server_name`, and binds.
+    pub async fn connect_tls<A>(
+        addr: A,
+        server_name: ServerName<'static>,
+        tls: Arc<ClientConfig>,
+        kind: BindKind,
+        bind: Bind,
+        config: impl Into<Arc<SessionConfig>>,
+    ) -> Result<(Client<R>, Inbound), Error>
+    where
+        R: Connect<A>,
+    {
+        let config = config.into();
+        let tcp = connect::<R, A>(addr, &config).await?;
+        let stream = R::connect_tls(tcp, server_name, tls).await?;
+        let (handle, incoming) = driver::spawn::<R, _>(stream, Role::Esme, config, None);
+        Client::finish_bind(handle, incoming, kind, bind).await
+    }
+}
+
+impl<R: Tls, H: Handler<Connection>> Server<R, H>
+where
+    R: Io<<R as Runtime>::Tcp>,
+{
+    /// Like [`Server::run`], with a TLS handshake on every connection (in
+    /// the connection's own task, bounded by the session init timeout).
+    pub async fn run_tls(self, tls: Arc<TlsServerConfig>) -> io::Result<()> {
+        self.run_transport(move |tcp| R::accept_tls(tcp, tls.clone()))
+            .await
+    }
+}
