@@ -59,20 +59,6 @@ struct Closed {
     signal: async_channel::Receiver<()>,
 }
 
-/// The driver's side of [`Closed`].
-struct CloseSignal {
-    state: Arc<CloseState>,
-    signal: Option<async_channel::Sender<()>>,
-}
-
-impl CloseSignal {
-    /// Records the reason (the first one wins) and wakes every waiter.
-    fn set(&mut self, reason: CloseReason) {
-        self.state.set(reason);
-        self.signal = None;
-    }
-}
-
 impl Handle {
     /// Sends a request once the window has room, and awaits its response (any status).
     pub(crate) async fn request_any(&self, body: Body) -> Result<Pdu, Error> {
@@ -144,10 +130,7 @@ pub(crate) fn spawn<R: Runtime, T: Transport + Send + 'static>(
         incoming,
         timer: R::timer(),
         quick,
-        closed: CloseSignal {
-            state: state.clone(),
-            signal: Some(signal_tx),
-        },
+        closed: (state.clone(), Some(signal_tx)),
     };
     R::spawn(run(Driver::new(io, rt, role, config)));
     let handle = Handle {
@@ -181,7 +164,8 @@ struct Channels<R: Runtime> {
     incoming: async_channel::Sender<Box<Incoming>>,
     timer: R::Timer,
     quick: Option<Arc<QuickAnswers>>,
-    closed: CloseSignal,
+    /// Why it closed (the first reason wins), and the sender whose drop wakes the waiters.
+    closed: (Arc<CloseState>, Option<async_channel::Sender<()>>),
 }
 
 impl<R: Runtime> DriverRuntime for Channels<R> {
@@ -259,6 +243,7 @@ impl<R: Runtime> DriverRuntime for Channels<R> {
         while let Ok(req) = self.requests.try_recv() {
             let _ = req.reply.send(Err(Error::Closed));
         }
-        self.closed.set(reason);
+        self.closed.0.set(reason);
+        self.closed.1 = None;
     }
 }

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_channel::oneshot;
@@ -127,21 +127,17 @@ struct Shared<R: Runtime> {
     /// Set once by [`Server::bind`] (it knows the handler's type).
     outbinder: OnceLock<Outbinder<R>>,
     registry: Registry<Connection>,
-    /// Dropped (set to `None`) on shutdown, which closes `shutdown_rx`.
-    shutdown: Mutex<Option<async_channel::Sender<()>>>,
-    shutdown_rx: async_channel::Receiver<()>,
+    /// Closed on shutdown (which wakes the accept loop); nothing is ever sent.
+    shutdown: (async_channel::Sender<()>, async_channel::Receiver<()>),
 }
 
 impl<R: Runtime> Shared<R> {
     fn is_shutting_down(&self) -> bool {
-        self.shutdown_rx.is_closed()
+        self.shutdown.1.is_closed()
     }
 
     fn stop(&self) {
-        let mut tx = self.shutdown.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(tx) = tx.take() {
-            tx.close();
-        }
+        self.shutdown.1.close();
     }
 }
 
@@ -235,13 +231,11 @@ where
         R: Connect<A>,
     {
         let listener = R::listen(addr).await?;
-        let (tx, shutdown_rx) = async_channel::bounded(1);
         let shared = Arc::new(Shared {
             config,
             outbinder: OnceLock::new(),
             registry: Registry::default(),
-            shutdown: Mutex::new(Some(tx)),
-            shutdown_rx,
+            shutdown: async_channel::bounded(1),
         });
         let handler = Arc::new(handler);
         let (weak, h) = (Arc::downgrade(&shared), handler.clone());
@@ -302,30 +296,18 @@ where
         Fut: Future<Output = io::Result<T>> + Send + 'static,
         T: Transport + Send + 'static,
     {
-        enum Step<T> {
-            Shutdown,
-            Joined,
-            Accepted(io::Result<(T, SocketAddr)>),
-        }
         let _stop = StopOnDrop(self.shared.clone());
-        let mut tasks = FuturesUnordered::new();
+        // Each connection task holds a clone: the count of live ones, and
+        // the channel closes once they have all ended.
+        let (alive, all_ended) = async_channel::bounded::<()>(1);
         loop {
             let shutdown = async {
-                let _ = self.shared.shutdown_rx.recv().await;
-                Step::Shutdown
+                let _ = self.shared.shutdown.1.recv().await;
+                None
             };
-            let accept = async { Step::Accepted(R::accept(&self.listener).await) };
-            let joined = async {
-                if tasks.is_empty() {
-                    std::future::pending::<()>().await;
-                }
-                tasks.next().await;
-                Step::Joined
-            };
-            let accepted = match or(shutdown, or(joined, accept)).await {
-                Step::Shutdown => break,
-                Step::Joined => continue,
-                Step::Accepted(accepted) => accepted,
+            let accept = async { Some(R::accept(&self.listener).await) };
+            let Some(accepted) = or(shutdown, accept).await else {
+                break;
             };
             let (tcp, peer) = match accepted {
                 Ok(a) => a,
@@ -336,24 +318,22 @@ where
                     continue;
                 }
             };
-            if tasks.len() >= self.shared.config.max_connections {
+            if alive.sender_count() > self.shared.config.max_connections {
                 tracing::warn!(%peer, "connection limit reached: closing");
                 continue;
             }
             let _ = R::prepare(&tcp);
             let stream = wrap(tcp);
             let (handler, shared) = (self.handler.clone(), self.shared.clone());
-            // Joined when the task drops its end.
-            let (done, joined) = oneshot::channel::<()>();
+            let alive = alive.clone();
             R::spawn(async move {
                 serve(handler, shared, stream, peer, None).await;
-                drop(done);
+                drop(alive);
             });
-            tasks.push(joined);
         }
-        drop(self.listener);
+        drop((self.listener, alive));
         self.shared.registry.release_all();
-        while tasks.next().await.is_some() {}
+        let _ = all_ended.recv().await;
         Ok(())
     }
 }

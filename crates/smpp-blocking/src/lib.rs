@@ -1,16 +1,19 @@
 //! Blocking adapter for [`smpp_proto`]: an SMPP [`Client`] (ESME) and
 //! [`Server`] (MC) over `std::net` and threads, without an async runtime.
 //!
-//! All protocol logic lives in the sans-IO [`Session`](smpp_proto::session::Session).
-//! Each connection has one I/O thread that owns the session and the write
-//! half of the socket, and a reader thread that only reads bytes. The I/O
-//! thread follows the session's run loop: after any input or command it
-//! drains `poll_transmit` into one write, then routes `poll_event`
-//! (responses to the waiting callers, peer requests to [`Inbound`] or the
-//! server's [`Handler`]), then waits for the next input or command at most
-//! until `poll_timeout`. The session answers `enquire_link` and `unbind`,
-//! sends keepalives, enforces the windows and the timers; this crate only
-//! moves bytes.
+//! All protocol logic lives in the sans-IO [`Session`](smpp_proto::session::Session),
+//! and the client and server are [`smpp_async`]'s (the same code as
+//! `smpp-tokio` and `smpp-smol`) run on [`Threads`]: every task is a thread
+//! that parks between polls and until its timer's deadline. Each
+//! connection has one I/O thread that owns the session and writes to the
+//! socket, and a reader thread that only reads bytes; a server connection
+//! has one more thread for its [`Handler`]. The I/O thread follows the
+//! session's run loop: after any input or command it drains
+//! `poll_transmit` into one write, then routes the outputs (responses to
+//! the waiting callers, peer requests to [`Inbound`] or the handler), then
+//! waits for the next input or command at most until `poll_timeout`. The
+//! session answers `enquire_link` and `unbind`, sends keepalives, enforces
+//! the windows and the timers; this crate only moves bytes and blocks.
 //!
 //! With the `tls` feature, `Client::connect_tls` and `Server::run_tls`
 //! speak TLS through rustls (ring provider): the handshake runs before the
@@ -67,8 +70,8 @@
 #![forbid(unsafe_code)]
 
 mod client;
-mod driver;
 mod reconnect;
+mod rt;
 mod server;
 #[cfg(feature = "tls")]
 mod tls;
@@ -80,13 +83,7 @@ pub use rustls;
 
 pub use client::{Client, Inbound, InboundRequest, OutbindListener};
 pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
+pub use rt::{Listener, Socket, Threads};
 pub use server::{Connection, Handler, Server, ServerConfig, ServerHandle};
 
 pub use smpp_proto::endpoint::Error;
-
-use smpp_proto::pdu::Pdu;
-
-/// `Ok(pdu)` when its status is 0, [`Error::Status`] otherwise.
-fn check_status(pdu: Pdu) -> Result<Pdu, Error> {
-    Error::check_status(pdu)
-}

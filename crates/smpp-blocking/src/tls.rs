@@ -2,6 +2,7 @@
 //! (or the connection's) thread, then the same I/O thread as plain TCP
 //! drives the session, encrypting and decrypting in place.
 
+use std::future::Future;
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -12,15 +13,17 @@ use rustls::{ClientConfig, ClientConnection, ServerConfig as TlsServerConfig, Se
 use smpp_proto::pdu::Bind;
 use smpp_proto::session::{BindKind, SessionConfig};
 
+use crate::client::wrap;
+use crate::rt::{block_on, Socket, Threads};
 use crate::wire::Wire;
 use crate::{Client, Error, Handler, Inbound, Server};
 
-/// How long a handshake may take when the session has no init timeout.
+/// How long a handshake may take.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(30);
 
-/// Runs the handshake to its end, bounded by `limit`.
-fn handshake(tcp: &mut TcpStream, tls: &mut rustls::Connection, limit: Duration) -> io::Result<()> {
-    let deadline = Instant::now() + limit;
+/// Runs the handshake to its end (blocking, bounded by [`HANDSHAKE_LIMIT`]).
+fn handshake(mut tcp: TcpStream, mut tls: rustls::Connection) -> io::Result<Socket> {
+    let deadline = Instant::now() + HANDSHAKE_LIMIT;
     while tls.is_handshaking() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -31,18 +34,40 @@ fn handshake(tcp: &mut TcpStream, tls: &mut rustls::Connection, limit: Duration)
         }
         tcp.set_read_timeout(Some(left))?;
         tcp.set_write_timeout(Some(left))?;
-        tls.complete_io(tcp)?;
+        tls.complete_io(&mut tcp)?;
     }
     while tls.wants_write() {
-        tls.write_tls(tcp)?;
+        tls.write_tls(&mut tcp)?;
     }
-    Ok(())
+    Ok(Socket::new(Wire::tls(tcp, tls)))
+}
+
+fn invalid(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e)
+}
+
+impl smpp_async::Tls for Threads {
+    type Client = Socket;
+    type Server = Socket;
+
+    fn connect_tls(
+        tcp: TcpStream,
+        name: ServerName<'static>,
+        config: Arc<ClientConfig>,
+    ) -> impl Future<Output = io::Result<Socket>> + Send {
+        let conn = ClientConnection::new(config, name).map_err(invalid);
+        std::future::ready(conn.and_then(|conn| handshake(tcp, conn.into())))
+    }
+
+    /// On the connection's own thread, when first polled.
+    async fn accept_tls(tcp: TcpStream, config: Arc<TlsServerConfig>) -> io::Result<Socket> {
+        handshake(tcp, ServerConnection::new(config).map_err(invalid)?.into())
+    }
 }
 
 impl Client {
-    /// Connects over TCP, runs the TLS handshake for `server_name` (at most
-    /// the session's `response_timeout`; an untrusted certificate is an
-    /// [`Error::Io`]), and binds.
+    /// Connects over TCP, runs the TLS handshake for `server_name` (an
+    /// untrusted certificate is an [`Error::Io`]), and binds.
     pub fn connect_tls(
         addr: impl ToSocketAddrs,
         server_name: ServerName<'static>,
@@ -51,30 +76,15 @@ impl Client {
         bind: Bind,
         config: impl Into<Arc<SessionConfig>>,
     ) -> Result<(Client, Inbound), Error> {
-        let config = config.into();
-        let mut tcp = crate::client::connect_any(addr, config.response_timeout)?;
-        tcp.set_nodelay(true)?;
-        let conn = ClientConnection::new(tls, server_name)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let mut conn = rustls::Connection::Client(conn);
-        handshake(&mut tcp, &mut conn, config.response_timeout)?;
-        let reader = tcp.try_clone()?;
-        Client::bind_on(Wire::tls(tcp, conn), reader, kind, bind, config)
+        let bound = smpp_async::Client::connect_tls(addr, server_name, tls, kind, bind, config);
+        wrap(block_on(bound))
     }
 }
 
 impl<H: Handler<crate::Connection>> Server<H> {
     /// Like [`Server::run`], with a TLS handshake on every connection (on
-    /// the connection's own thread, bounded by the session init timeout).
+    /// the connection's own thread).
     pub fn run_tls(self, tls: Arc<TlsServerConfig>) -> io::Result<()> {
-        let limit = self.session_config().session_init_timeout;
-        self.run_with(Arc::new(move |mut tcp: TcpStream| {
-            let conn = ServerConnection::new(tls.clone())
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            let mut conn = rustls::Connection::Server(conn);
-            handshake(&mut tcp, &mut conn, limit.unwrap_or(HANDSHAKE_LIMIT))?;
-            let reader = tcp.try_clone()?;
-            Ok((Wire::tls(tcp, conn), reader))
-        }))
+        block_on(self.0.run_tls(tls))
     }
 }

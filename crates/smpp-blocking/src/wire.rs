@@ -32,6 +32,13 @@ impl Wire {
         }
     }
 
+    /// A handle on the same socket, for the reader thread.
+    pub(crate) fn reader(&self) -> io::Result<TcpStream> {
+        let reader = self.stream.try_clone()?;
+        reader.set_read_timeout(None)?;
+        Ok(reader)
+    }
+
     pub(crate) fn set_write_timeout(&self, timeout: Duration) {
         let _ = self.stream.set_write_timeout(Some(timeout));
     }
