@@ -10,6 +10,7 @@
 //! - `cargo xtask bench [e2e]`: the end-to-end race (our client and server, the
 //!   raw ceiling, smpp34 and rusmppc), as a table.
 //! - `cargo xtask soak [--minutes N]`: long mixed load against `smpp serve`, RSS and fds sampled.
+//! - `cargo xtask lines`: code lines of the adapters and their shared async core.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -19,6 +20,7 @@ mod bench_e2e;
 mod conformance;
 mod fuzz;
 mod interop;
+mod lines;
 mod soak;
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         ["interop", rest @ ..] => interop::run(rest),
         ["bench", rest @ ..] => bench::run_bench(rest),
         ["soak", rest @ ..] => soak::run_soak(rest),
+        ["lines", rest @ ..] => lines::run(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -43,7 +46,8 @@ fn main() -> ExitCode {
                  interop [PART]... [--stand-in]     PART: tshark (Wireshark decodes every golden PDU), python\n                                     (smpplib, aiosmpplib, malformed bytes vs our SMSC), rust (smpp34,\n                                     rusmppc vs our SMSC; our client vs smpp34's server); all (default)\n  \
                  bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table\n  \
                  bench [e2e] [--quick] [--runs N]   end-to-end race: ours, raw ceiling, smpp34, rusmppc; RSS per bind\n  \
-                 soak [--minutes N] [--restart-every M]  mixed load on `smpp serve` with restarts; RSS, fds, losses"
+                 soak [--minutes N] [--restart-every M]  mixed load on `smpp serve` with restarts; RSS, fds, losses\n  \
+                 lines                              code lines of the adapters and their shared async core"
             );
             return ExitCode::from(2);
         }
