@@ -14,7 +14,7 @@
 //!
 //! A runtime supplies only what differs between runtimes: spawning a task,
 //! a timer, TCP, and wrapping its streams as a
-//! [`Transport`](smpp_proto::endpoint::drive::Transport). The channels
+//! [`Transport`]. The channels
 //! (`async-channel`, `futures-channel`) work on any executor.
 //!
 //! Requests beyond the outbound window wait (they are not refused) in a
