@@ -28,7 +28,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     // Keepalives every 30 s are the default; each call waits at most 30 s for its answer.
     let config = SessionConfig::default().with_max_in_flight(32);
-    let (client, mut inbound) =
+    let (client, inbound) =
         Client::connect(addr.as_str(), BindKind::Transceiver, bind, config).await?;
     println!("bound to {addr}");
 

@@ -139,7 +139,8 @@ pub(crate) async fn connect<R: Connect<A>, A>(
     addr: A,
     config: &SessionConfig,
 ) -> Result<R::Tcp, Error> {
-    let tcp = timeout::<R, _>(config.response_timeout, R::connect(addr));
+    let limit = config.response_timeout;
+    let tcp = timeout::<R, _>(limit, R::connect(addr, limit));
     let tcp = tcp.await.ok_or(Error::Timeout)??;
     R::prepare(&tcp)?;
     Ok(tcp)
@@ -193,6 +194,12 @@ impl<R> Client<R> {
         self.handle.close();
     }
 
+    /// Unbinds without waiting for the answer (closes when not bound yet);
+    /// what dropping every clone and the [`Inbound`] does.
+    pub fn release(&self) {
+        self.handle.release();
+    }
+
     /// The session has closed.
     pub fn is_closed(&self) -> bool {
         self.handle.is_closed()
@@ -214,7 +221,7 @@ impl<R> Client<R> {
 /// dropped [`InboundRequest`]s are).
 ///
 /// ```no_run
-/// # async fn run(mut inbound: smpp_async::Inbound) {
+/// # async fn run(inbound: smpp_async::Inbound) {
 /// while let Some(request) = inbound.recv().await {
 ///     match request.receipt() {
 ///         Some(receipt) => println!("{}: {:?}", receipt.id, receipt.state),
@@ -241,9 +248,18 @@ enum Source {
 }
 
 impl Inbound {
-    /// The next request, or `None` once the session has closed.
-    pub async fn recv(&mut self) -> Option<InboundRequest> {
-        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    /// The next request, or `None` once the session has closed. Several
+    /// tasks may wait at once; each request goes to one of them.
+    pub async fn recv(&self) -> Option<InboundRequest> {
+        match &self.source {
+            Source::Session { incoming, answers } => loop {
+                let item = *incoming.recv().await.ok()?;
+                if let Some(request) = InboundRequest::from_incoming(item, answers) {
+                    return Some(request);
+                }
+            },
+            Source::Forwarded(rx) => rx.recv().await.ok(),
+        }
     }
 
     pub(crate) fn forwarded(rx: async_channel::Receiver<InboundRequest>) -> Inbound {

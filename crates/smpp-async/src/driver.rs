@@ -168,6 +168,14 @@ struct Channels<R: Runtime> {
     closed: (Arc<CloseState>, Option<async_channel::Sender<()>>),
 }
 
+/// A driver dropped before it ended (its task never ran, or its runtime
+/// shut down): the session counts as closed, and its waiters wake.
+impl<R: Runtime> Drop for Channels<R> {
+    fn drop(&mut self) {
+        self.closed.0.set(CloseReason::Local);
+    }
+}
+
 impl<R: Runtime> DriverRuntime for Channels<R> {
     type Reply = Reply;
     type Sent = Sent;

@@ -79,8 +79,10 @@ pub trait Runtime: Clone + std::fmt::Debug + Send + Sync + 'static {
 /// Connecting to and listening on addresses of type `A` (the runtime's
 /// own "to socket addresses" trait).
 pub trait Connect<A>: Runtime {
-    /// Opens a TCP connection to `addr`.
-    fn connect(addr: A) -> impl Future<Output = io::Result<Self::Tcp>> + Send;
+    /// Opens a TCP connection to `addr`. The caller gives up after
+    /// `limit`; a runtime whose connect cannot be abandoned (a blocking
+    /// one) bounds each attempt by it.
+    fn connect(addr: A, limit: Duration) -> impl Future<Output = io::Result<Self::Tcp>> + Send;
     /// Listens on `addr`.
     fn listen(addr: A) -> impl Future<Output = io::Result<Self::Listener>> + Send;
 }

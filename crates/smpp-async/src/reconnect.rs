@@ -5,9 +5,9 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Poll, Waker};
 use std::time::Duration;
 
+use event_listener::Event;
 use futures_util::future::{AbortHandle, Abortable};
 use smpp_proto::endpoint::flow::{self, Pick, RateLimiter, Throttle};
 use smpp_proto::message::{ReferenceCounter, ShortMessage};
@@ -22,14 +22,15 @@ pub use smpp_proto::endpoint::flow::Backoff;
 #[derive(Debug)]
 struct Shared<R> {
     state: Mutex<State<R>>,
+    /// Notified when the state changes (a waiting caller that gives up
+    /// leaves nothing behind).
+    changed: Event,
 }
 
 #[derive(Debug)]
 struct State<R> {
     current: Option<Client<R>>,
     stopped: bool,
-    /// Callers waiting for the state to change.
-    waiters: Vec<Waker>,
 }
 
 impl<R> Default for Shared<R> {
@@ -37,10 +38,10 @@ impl<R> Default for Shared<R> {
         let state = State {
             current: None,
             stopped: false,
-            waiters: Vec::new(),
         };
         Shared {
             state: Mutex::new(state),
+            changed: Event::new(),
         }
     }
 }
@@ -58,7 +59,8 @@ impl<R> Shared<R> {
             return Err(client);
         }
         state.current = client;
-        state.waiters.drain(..).for_each(Waker::wake);
+        drop(state);
+        self.changed.notify(usize::MAX);
         Ok(())
     }
 
@@ -66,8 +68,10 @@ impl<R> Shared<R> {
     fn stop(&self) -> Option<Client<R>> {
         let mut state = self.lock();
         state.stopped = true;
-        state.waiters.drain(..).for_each(Waker::wake);
-        state.current.take()
+        let current = state.current.take();
+        drop(state);
+        self.changed.notify(usize::MAX);
+        current
     }
 }
 
@@ -170,17 +174,22 @@ impl<R: Runtime> ReconnectingClient<R> {
 
     /// Waits up to `wait` for a bound session.
     pub async fn client(&self) -> Result<Client<R>, Error> {
-        let bound = std::future::poll_fn(|cx| {
-            let mut state = self.shared.lock();
-            if state.stopped {
-                return Poll::Ready(Err(Error::NotConnected));
+        let bound = async {
+            loop {
+                // Listening first: a change after the check still wakes us.
+                let changed = self.shared.changed.listen();
+                {
+                    let state = self.shared.lock();
+                    if state.stopped {
+                        return Err(Error::NotConnected);
+                    }
+                    if let Some(client) = state.current.as_ref().filter(|c| !c.is_closed()) {
+                        return Ok(client.clone());
+                    }
+                }
+                changed.await;
             }
-            if let Some(client) = state.current.as_ref().filter(|c| !c.is_closed()) {
-                return Poll::Ready(Ok(client.clone()));
-            }
-            state.waiters.push(cx.waker().clone());
-            Poll::Pending
-        });
+        };
         let bound = crate::timeout::<R, _>(self.wait, bound).await;
         bound.unwrap_or(Err(Error::NotConnected))
     }
@@ -221,7 +230,7 @@ async fn supervise<R: Runtime, F, Fut>(
     let mut attempt = 0u32;
     loop {
         match connect().await {
-            Ok((client, mut inbound)) => {
+            Ok((client, inbound)) => {
                 if let Err(client) = shared.set(Some(client)) {
                     if let Some(client) = client {
                         let _ = client.unbind().await;

@@ -258,6 +258,12 @@ where
         R::local_addr(&self.listener)
     }
 
+    /// How long a connection's wrapping (a TLS handshake) may take.
+    pub(crate) fn handshake_limit(&self) -> Duration {
+        let limit = self.shared.config.session.session_init_timeout;
+        limit.unwrap_or(HANDSHAKE_LIMIT)
+    }
+
     /// A handle to find connections and shut down.
     pub fn handle(&self) -> ServerHandle<R> {
         ServerHandle {

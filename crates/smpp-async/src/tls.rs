@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig as TlsServerConfig};
@@ -12,7 +13,9 @@ use smpp_proto::pdu::Bind;
 use smpp_proto::session::{BindKind, Role, SessionConfig};
 
 use crate::client::connect;
-use crate::{driver, Client, Connect, Connection, Error, Handler, Inbound, Io, Runtime, Server};
+use crate::{
+    driver, timeout, Client, Connect, Connection, Error, Handler, Inbound, Io, Runtime, Server,
+};
 
 /// A runtime's rustls handshakes (`tokio-rustls`, `futures-rustls`).
 pub trait Tls: Runtime {
@@ -21,21 +24,26 @@ pub trait Tls: Runtime {
     /// A server TLS stream, ready for the driver.
     type Server: Transport + Send + 'static;
 
-    /// The client handshake for `name` over `tcp`.
+    /// The client handshake for `name` over `tcp`. The caller gives up
+    /// after `limit` (a blocking handshake bounds itself by it).
     fn connect_tls(
         tcp: Self::Tcp,
         name: ServerName<'static>,
         config: Arc<ClientConfig>,
+        limit: Duration,
     ) -> impl Future<Output = io::Result<Self::Client>> + Send;
-    /// The server handshake over `tcp`.
+    /// The server handshake over `tcp`, given up after `limit` as above.
     fn accept_tls(
         tcp: Self::Tcp,
         config: Arc<TlsServerConfig>,
+        limit: Duration,
     ) -> impl Future<Output = io::Result<Self::Server>> + Send + 'static;
 }
 
 impl<R: Tls> Client<R> {
-    /// Connects over TCP, runs the TLS handshake for `server_name`, and binds.
+    /// Connects over TCP, runs the TLS handshake for `server_name`, and
+    /// binds; connecting, the handshake and the bind each take at most the
+    /// session's `response_timeout` ([`Error::Timeout`]).
     pub async fn connect_tls<A>(
         addr: A,
         server_name: ServerName<'static>,
@@ -49,7 +57,11 @@ impl<R: Tls> Client<R> {
     {
         let config = config.into();
         let tcp = connect::<R, A>(addr, &config).await?;
-        let stream = R::connect_tls(tcp, server_name, tls).await?;
+        let limit = config.response_timeout;
+        let stream = R::connect_tls(tcp, server_name, tls, limit);
+        let stream = timeout::<R, _>(limit, stream)
+            .await
+            .ok_or(Error::Timeout)??;
         let (handle, incoming) = driver::spawn::<R, _>(stream, Role::Esme, config, None);
         Client::finish_bind(handle, incoming, kind, bind).await
     }
@@ -62,7 +74,8 @@ where
     /// Like [`Server::run`], with a TLS handshake on every connection (in
     /// the connection's own task, bounded by the session init timeout).
     pub async fn run_tls(self, tls: Arc<TlsServerConfig>) -> io::Result<()> {
-        self.run_transport(move |tcp| R::accept_tls(tcp, tls.clone()))
+        let limit = self.handshake_limit();
+        self.run_transport(move |tcp| R::accept_tls(tcp, tls.clone(), limit))
             .await
     }
 }

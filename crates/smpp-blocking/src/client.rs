@@ -2,8 +2,9 @@
 //! blocking calls over [`smpp_async`]'s on [`Threads`].
 
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -27,12 +28,56 @@ type Bound = (smpp_async::Client<Threads>, smpp_async::Inbound);
 /// response. Once the session is unbinding or closed, calls fail with
 /// [`Error::Closed`].
 ///
-/// Dropping every clone (and the [`Inbound`]) unbinds the session.
+/// Dropping the last clone unbinds the session.
 #[derive(Clone, Debug)]
-pub struct Client(pub(crate) smpp_async::Client<Threads>);
+pub struct Client {
+    pub(crate) session: smpp_async::Client<Threads>,
+    /// Shared by the clones of a session this client opened; unbinds when
+    /// the last goes. `None` for a session a [`ReconnectingClient`](crate::ReconnectingClient) keeps.
+    owner: Option<Arc<Owner>>,
+}
+
+#[derive(Debug)]
+struct Owner {
+    session: smpp_async::Client<Threads>,
+    armed: AtomicBool,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        if self.armed.load(Ordering::Relaxed) {
+            self.session.release();
+        }
+    }
+}
 
 pub(crate) fn wrap(bound: Result<Bound, Error>) -> Result<(Client, Inbound), Error> {
-    bound.map(|(client, inbound)| (Client(client), Inbound(Mutex::new(inbound))))
+    bound.map(|(session, inbound)| {
+        let armed = AtomicBool::new(true);
+        let owner = Some(Arc::new(Owner {
+            session: session.clone(),
+            armed,
+        }));
+        (Client { session, owner }, Inbound(inbound))
+    })
+}
+
+impl Client {
+    /// A session someone else keeps (dropping this does not unbind it).
+    pub(crate) fn kept(session: smpp_async::Client<Threads>) -> Client {
+        Client {
+            session,
+            owner: None,
+        }
+    }
+
+    /// The session, no longer unbound when this client's clones are gone.
+    pub(crate) fn into_kept(self) -> smpp_async::Client<Threads> {
+        if let Some(owner) = &self.owner {
+            owner.armed.store(false, Ordering::Relaxed);
+        }
+        self.session.clone()
+    }
 }
 
 impl Client {
@@ -85,54 +130,54 @@ impl Client {
 
     /// The MC's `bind_*_resp` (its `system_id`, `sc_interface_version`...).
     pub fn bind_response(&self) -> &Pdu {
-        self.0.bind_response()
+        self.session.bind_response()
     }
 
     /// Submits one `submit_sm` and returns the MC's message id.
     pub fn submit(&self, sm: SubmitSm) -> Result<COctetString, Error> {
-        block_on(self.0.submit(sm))
+        block_on(self.session.submit(sm))
     }
 
     /// Builds `message` into its parts and submits them all (in order,
     /// pipelined), returning one message id per part. Fails with the first
     /// part that fails; the others may have been accepted.
     pub fn submit_message(&self, message: &ShortMessage) -> Result<Vec<COctetString>, Error> {
-        block_on(self.0.submit_message(message))
+        block_on(self.session.submit_message(message))
     }
 
     /// Sends any operation request (`query_sm`, `cancel_sm`, `replace_sm`,
     /// `data_sm`, `submit_multi`, `broadcast_sm`...) and returns its response.
     /// A response with an error status is [`Error::Status`].
     pub fn request(&self, body: Body) -> Result<Pdu, Error> {
-        block_on(self.0.request(body))
+        block_on(self.session.request(body))
     }
 
     /// Unbinds and waits for the MC's `unbind_resp` (or the unbind timeout)
     /// and the end of the session; responses to earlier requests are still
     /// accepted meanwhile.
     pub fn unbind(&self) -> Result<(), Error> {
-        block_on(self.0.unbind())
+        block_on(self.session.unbind())
     }
 
     /// The session's counters (PDUs by command and status) and window use;
     /// [`Error::Closed`] once the connection has ended.
     pub fn stats(&self) -> Result<Stats, Error> {
-        block_on(self.0.stats())
+        block_on(self.session.stats())
     }
 
     /// Closes the connection at once, without unbinding; calls in flight fail.
     pub fn close(&self) {
-        self.0.close();
+        self.session.close();
     }
 
     /// The session has closed.
     pub fn is_closed(&self) -> bool {
-        self.0.is_closed()
+        self.session.is_closed()
     }
 
     /// Blocks until the session closes, and says why.
     pub fn closed(&self) -> CloseReason {
-        block_on(self.0.closed())
+        block_on(self.session.closed())
     }
 }
 
@@ -157,24 +202,19 @@ impl Client {
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct Inbound(pub(crate) Mutex<smpp_async::Inbound>);
+pub struct Inbound(pub(crate) smpp_async::Inbound);
 
 impl Inbound {
-    fn lock(&self) -> MutexGuard<'_, smpp_async::Inbound> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// The next request, or `None` once the session has closed.
     pub fn recv(&self) -> Option<InboundRequest> {
-        block_on(self.lock().recv())
+        block_on(self.0.recv())
     }
 
     /// The next request within `timeout`: [`RecvTimeoutError::Timeout`] when
     /// nothing came in time, [`RecvTimeoutError::Disconnected`] once the
     /// session has closed.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<InboundRequest, RecvTimeoutError> {
-        let mut inbound = self.lock();
-        let next = futures_lite::future::or(inbound.recv().map(Some), async {
+        let next = futures_lite::future::or(self.0.recv().map(Some), async {
             <Threads as smpp_async::Runtime>::sleep(timeout).await;
             None
         });
@@ -186,7 +226,7 @@ impl Inbound {
 
     /// A request already waiting, if any.
     pub fn try_recv(&self) -> Option<InboundRequest> {
-        self.lock().recv().now_or_never().flatten()
+        self.0.recv().now_or_never().flatten()
     }
 }
 

@@ -83,7 +83,7 @@ pub use rustls;
 
 pub use client::{Client, Inbound, InboundRequest, OutbindListener};
 pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
-pub use rt::{Listener, Socket, Threads};
+
 pub use server::{Connection, Handler, Server, ServerConfig, ServerHandle};
 
 pub use smpp_proto::endpoint::Error;

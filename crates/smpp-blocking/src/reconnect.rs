@@ -23,17 +23,14 @@ where
     F: FnMut() -> Result<(Client, Inbound), Error> + Clone + Send + 'static,
 {
     move || {
-        let bound = connect().map(|(client, inbound)| {
-            let inbound = inbound.0.into_inner().unwrap_or_else(|e| e.into_inner());
-            (client.0, inbound)
-        });
+        let bound = connect().map(|(client, inbound)| (client.into_kept(), inbound.0));
         std::future::ready(bound)
     }
 }
 
 /// Forwarded peer requests of every session, as this crate's [`Inbound`].
 fn inbound(inbound: smpp_async::Inbound) -> Inbound {
-    Inbound(Mutex::new(inbound))
+    Inbound(inbound)
 }
 
 /// A [`Client`] that reconnects (with [`Backoff`]) whenever its session
@@ -68,7 +65,7 @@ impl ReconnectingClient {
 
     /// The bound session now, if any.
     pub fn current(&self) -> Option<Client> {
-        self.0.current().map(Client)
+        self.0.current().map(Client::kept)
     }
 
     /// A session is bound now.
@@ -78,7 +75,7 @@ impl ReconnectingClient {
 
     /// Waits up to `wait` for a bound session.
     pub fn client(&self) -> Result<Client, Error> {
-        block_on(self.0.client()).map(Client)
+        block_on(self.0.client()).map(Client::kept)
     }
 
     /// [`Client::submit`] on the current session.
@@ -154,7 +151,7 @@ impl Pool {
     /// The next bound, unpaused member in turn (waiting as
     /// [`ReconnectingClient::client`] does).
     pub fn client(&self) -> Result<Client, Error> {
-        block_on(self.0.client()).map(Client)
+        block_on(self.0.client()).map(Client::kept)
     }
 
     /// [`Client::submit`] on the next unpaused member, under the pool's flow control.

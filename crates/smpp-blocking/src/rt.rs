@@ -1,9 +1,11 @@
 //! Threads as an [`smpp_async::Runtime`]: every task is a thread running
-//! [`block_on`], a timer parks that thread until its deadline, and sockets
-//! are `std::net`: a reader thread per connection reads, the connection's
-//! thread writes in place.
+//! [`block_on`], which parks until woken or until the earliest deadline of
+//! the timers polled on that thread (then wakes those timers' wakers), and
+//! sockets are `std::net`: a reader thread per connection reads, the
+//! connection's thread writes in place.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::future::{poll_fn, Future};
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -29,8 +31,9 @@ const READ_BUFFERS: usize = 2;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 thread_local! {
-    /// The earliest deadline a timer polled on this thread is waiting for.
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The timers waiting on this thread: (deadline, number) -> whom to wake then.
+    static TIMERS: RefCell<BTreeMap<(Instant, u64), Waker>> = const { RefCell::new(BTreeMap::new()) };
+    static NEXT_TIMER: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Wakes a parked thread.
@@ -47,59 +50,102 @@ impl Wake for Unpark {
 }
 
 /// Runs `future` to its end on this thread: parks between polls, until
-/// woken or until the earliest deadline of the timers it polled.
+/// woken or until the earliest deadline of this thread's timers, whose
+/// wakers it wakes once due (so a timer inside any combinator fires).
 pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     let waker = Waker::from(Arc::new(Unpark(thread::current())));
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
-    let outer = DEADLINE.take(); // a block_on inside another's poll
-    let output = loop {
-        DEADLINE.set(None);
+    loop {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            break output;
+            return output;
         }
-        match DEADLINE.get() {
+        match TIMERS.with_borrow(|t| t.keys().next().map(|&(at, _)| at)) {
             Some(at) => thread::park_timeout(at.saturating_duration_since(Instant::now())),
             None => thread::park(),
         }
-    };
-    DEADLINE.set(outer);
-    output
-}
-
-/// Ready once `at` has passed; otherwise tells [`block_on`] when to wake.
-fn poll_until(at: Instant) -> Poll<()> {
-    if Instant::now() >= at {
-        return Poll::Ready(());
+        let now = Instant::now();
+        let due = TIMERS.with_borrow_mut(|timers| {
+            let later = timers.split_off(&(now, u64::MAX));
+            std::mem::replace(timers, later)
+        });
+        due.into_values().for_each(Waker::wake);
     }
-    DEADLINE.set(Some(DEADLINE.get().map_or(at, |d| d.min(at))));
-    Poll::Pending
 }
 
-/// Threads and `std::net`: the blocking adapter's runtime.
+/// A deadline; registered with this thread's [`block_on`] while it waits.
+#[derive(Debug, Default)]
+pub(crate) struct Timer {
+    at: Option<Instant>,
+    key: Option<(Instant, u64)>,
+}
+
+impl Timer {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(at) = self.at else {
+            return Poll::Pending;
+        };
+        if Instant::now() >= at {
+            self.unregister();
+            return Poll::Ready(());
+        }
+        TIMERS.with_borrow_mut(|timers| {
+            let same = self.key.filter(|k| k.0 == at);
+            if let Some(waker) = same.and_then(|k| timers.get_mut(&k)) {
+                waker.clone_from(cx.waker()); // a no-op for the same waker
+                return;
+            }
+            if let Some(old) = self.key.take() {
+                timers.remove(&old);
+            }
+            let key = (at, NEXT_TIMER.replace(NEXT_TIMER.get().wrapping_add(1)));
+            timers.insert(key, cx.waker().clone());
+            self.key = Some(key);
+        });
+        Poll::Pending
+    }
+
+    fn unregister(&mut self) {
+        if let Some(key) = self.key.take() {
+            let _ = TIMERS.try_with(|t| t.borrow_mut().remove(&key));
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+/// Threads and `std::net`: the blocking adapter's runtime. Its timers fire
+/// only inside [`block_on`] (every blocking call of this crate).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Threads;
+pub(crate) struct Threads;
 
 impl Runtime for Threads {
-    type Timer = Option<Instant>;
+    type Timer = Timer;
     type Tcp = TcpStream;
     type Listener = Listener;
 
-    fn timer() -> Option<Instant> {
-        None
+    fn timer() -> Timer {
+        Timer::default()
     }
 
-    fn reset_timer(timer: &mut Option<Instant>, at: Instant) {
-        *timer = Some(at);
+    fn reset_timer(timer: &mut Timer, at: Instant) {
+        timer.at = Some(at);
     }
 
-    fn poll_timer(timer: &mut Option<Instant>, _: &mut Context<'_>) -> Poll<()> {
-        timer.map_or(Poll::Pending, poll_until)
+    fn poll_timer(timer: &mut Timer, cx: &mut Context<'_>) -> Poll<()> {
+        timer.poll(cx)
     }
 
     fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
-        let at = Instant::now() + duration;
-        poll_fn(move |_| poll_until(at))
+        let mut timer = Timer {
+            at: Some(Instant::now() + duration),
+            key: None,
+        };
+        poll_fn(move |cx| timer.poll(cx))
     }
 
     fn spawn(task: impl Future<Output = ()> + Send + 'static) {
@@ -134,12 +180,13 @@ impl Runtime for Threads {
 }
 
 impl<A: ToSocketAddrs> Connect<A> for Threads {
-    /// Connects on a thread of its own, so that the caller's timeout holds.
-    fn connect(addr: A) -> impl Future<Output = io::Result<TcpStream>> + Send {
+    /// Connects on a thread of its own (each address within `limit`), so
+    /// that the caller's timeout holds.
+    fn connect(addr: A, limit: Duration) -> impl Future<Output = io::Result<TcpStream>> + Send {
         let (tx, rx) = futures_channel::oneshot::channel();
         let addrs = addr.to_socket_addrs().map(Iterator::collect::<Vec<_>>);
         let started = addrs.and_then(|addrs| {
-            let connect = move || drop(tx.send(TcpStream::connect(&addrs[..])));
+            let connect = move || drop(tx.send(connect_any(&addrs, limit)));
             thread::Builder::new()
                 .name("smpp-connect".into())
                 .spawn(connect)
@@ -164,9 +211,21 @@ impl Io<TcpStream> for Threads {
     }
 }
 
+/// The first of `addrs` that answers, each tried for at most `limit`.
+fn connect_any(addrs: &[SocketAddr], limit: Duration) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(addr, limit) {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 /// A listening socket; a thread accepts on it and hands connections over.
 #[derive(Debug)]
-pub struct Listener {
+pub(crate) struct Listener {
     addr: SocketAddr,
     accepted: async_channel::Receiver<io::Result<(TcpStream, SocketAddr)>>,
     acceptor: Option<JoinHandle<()>>,
@@ -210,10 +269,10 @@ impl Drop for Listener {
                 SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
             });
         }
-        if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
-            if let Some(acceptor) = self.acceptor.take() {
-                let _ = acceptor.join();
-            }
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+            Ok(_) => drop(self.acceptor.take().map(JoinHandle::join)),
+            // The thread (and the port) stay until a connection comes.
+            Err(e) => tracing::warn!(%addr, error = %e, "cannot wake the accepting thread"),
         }
     }
 }
@@ -222,7 +281,7 @@ impl Drop for Listener {
 /// buffers it hands over; writes block the connection's thread (up to the
 /// write timeout).
 #[derive(Debug)]
-pub struct Socket {
+pub(crate) struct Socket {
     wire: Wire,
     /// Read buffers from the reader thread (started at the first read).
     input: Option<Pin<Box<async_channel::Receiver<Vec<u8>>>>>,
@@ -325,6 +384,13 @@ impl Transport for Socket {
     }
 
     /// Sends TLS's close_notify and shuts the socket down (which ends the reader).
+    /// Later writes (and close_notify) block at most until `until`.
+    fn linger(&mut self, until: Instant) {
+        let left = until.saturating_duration_since(Instant::now());
+        self.wire
+            .set_write_timeout(left.max(Duration::from_millis(1)));
+    }
+
     fn poll_close(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !std::mem::replace(&mut self.closed, true) {
             self.wire.close();

@@ -18,12 +18,13 @@ use crate::rt::{block_on, Socket, Threads};
 use crate::wire::Wire;
 use crate::{Client, Error, Handler, Inbound, Server};
 
-/// How long a handshake may take.
-const HANDSHAKE_LIMIT: Duration = Duration::from_secs(30);
-
-/// Runs the handshake to its end (blocking, bounded by [`HANDSHAKE_LIMIT`]).
-fn handshake(mut tcp: TcpStream, mut tls: rustls::Connection) -> io::Result<Socket> {
-    let deadline = Instant::now() + HANDSHAKE_LIMIT;
+/// Runs the handshake to its end (blocking, bounded by `limit`).
+fn handshake(
+    mut tcp: TcpStream,
+    mut tls: rustls::Connection,
+    limit: Duration,
+) -> io::Result<Socket> {
+    let deadline = Instant::now() + limit;
     while tls.is_handshaking() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -54,20 +55,30 @@ impl smpp_async::Tls for Threads {
         tcp: TcpStream,
         name: ServerName<'static>,
         config: Arc<ClientConfig>,
+        limit: Duration,
     ) -> impl Future<Output = io::Result<Socket>> + Send {
         let conn = ClientConnection::new(config, name).map_err(invalid);
-        std::future::ready(conn.and_then(|conn| handshake(tcp, conn.into())))
+        std::future::ready(conn.and_then(|conn| handshake(tcp, conn.into(), limit)))
     }
 
     /// On the connection's own thread, when first polled.
-    async fn accept_tls(tcp: TcpStream, config: Arc<TlsServerConfig>) -> io::Result<Socket> {
-        handshake(tcp, ServerConnection::new(config).map_err(invalid)?.into())
+    async fn accept_tls(
+        tcp: TcpStream,
+        config: Arc<TlsServerConfig>,
+        limit: Duration,
+    ) -> io::Result<Socket> {
+        handshake(
+            tcp,
+            ServerConnection::new(config).map_err(invalid)?.into(),
+            limit,
+        )
     }
 }
 
 impl Client {
     /// Connects over TCP, runs the TLS handshake for `server_name` (an
-    /// untrusted certificate is an [`Error::Io`]), and binds.
+    /// untrusted certificate is an [`Error::Io`]), and binds; each step
+    /// within the session's `response_timeout`.
     pub fn connect_tls(
         addr: impl ToSocketAddrs,
         server_name: ServerName<'static>,
@@ -83,7 +94,7 @@ impl Client {
 
 impl<H: Handler<crate::Connection>> Server<H> {
     /// Like [`Server::run`], with a TLS handshake on every connection (on
-    /// the connection's own thread).
+    /// the connection's own thread, bounded by the session init timeout).
     pub fn run_tls(self, tls: Arc<TlsServerConfig>) -> io::Result<()> {
         block_on(self.0.run_tls(tls))
     }

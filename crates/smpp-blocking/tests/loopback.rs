@@ -374,6 +374,18 @@ fn dropping_the_client_unbinds() {
     assert_eq!(within(move || conn.closed()), CloseReason::Unbound);
 }
 
+#[test]
+fn dropping_the_client_unbinds_while_its_inbound_lives() {
+    let (addr, server, _task) = start(Smsc::default(), SessionConfig::default());
+    let (client, inbound) = connect(addr, BindKind::Transceiver, SessionConfig::default());
+    let conn = server.connections().pop().unwrap();
+    // A reader that runs until the session ends.
+    let reader = thread::spawn(move || inbound.count());
+    drop(client);
+    assert_eq!(within(move || conn.closed()), CloseReason::Unbound);
+    assert_eq!(within(move || reader.join().unwrap()), 0);
+}
+
 // ---- against a scripted raw peer ----
 
 /// A raw MC on a socket: reads PDUs, writes what the test says.

@@ -196,6 +196,22 @@ fn tps_limit_spaces_submits_over_the_whole_pool() {
 }
 
 #[test]
+fn a_long_message_under_a_tps_limit_completes() {
+    // More parts than `join_all` polls without a `FuturesOrdered` (30), each
+    // waiting for a token: every part's timer must wake it.
+    let s = pool(Smsc::default(), 2, PoolConfig::default().with_tps(200, 1));
+    let long = ShortMessage::text("x".repeat(153 * 40))
+        .from("447700900123")
+        .to("447700900456");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pool = s.pool.clone();
+    thread::spawn(move || tx.send(pool.submit_message(&long)));
+    let ids = rx.recv_timeout(LIMIT).expect("no hang");
+    assert_eq!(ids.expect("all parts accepted").len(), 40);
+    s.pool.close();
+}
+
+#[test]
 fn no_tps_limit_by_default() {
     let s = pool(Smsc::default(), 2, PoolConfig::default());
     assert_eq!(s.pool.config(), &PoolConfig::default());

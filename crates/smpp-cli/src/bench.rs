@@ -820,7 +820,7 @@ async fn slot(client: Client, load: Arc<Load>, latency: Arc<Mutex<Histogram<u64>
 
 /// Answers the MC's requests (dropping an `InboundRequest` answers it with
 /// status 0) and records receipts.
-async fn read_inbound(mut inbound: Inbound, load: Arc<Load>) {
+async fn read_inbound(inbound: Inbound, load: Arc<Load>) {
     while let Some(request) = inbound.recv().await {
         if let (Some(book), Some(receipt)) = (&load.receipts, request.receipt()) {
             lock(book).receipt(&receipt.id, Instant::now());

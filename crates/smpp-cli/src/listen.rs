@@ -137,7 +137,7 @@ impl Listener {
 
     async fn listen(
         &mut self,
-        mut inbound: Inbound,
+        inbound: Inbound,
         count: Option<u64>,
         timeout: Option<Duration>,
     ) -> End {

@@ -249,7 +249,6 @@ async fn send_and_wait(
     out: &Printer,
 ) -> anyhow::Result<bool> {
     let total = parts.len();
-    let mut inbound = inbound;
     // Receipts may come before the last part is answered: take them meanwhile, so the
     // inbound window never fills (at most a few per part are kept).
     let keep = 4 * total + 16;
@@ -312,7 +311,7 @@ async fn send_and_wait(
 /// Waits until every part has a final receipt (matched by normalised message id) or
 /// `wait` has passed. `Ok(true)` when every final state is DELIVRD.
 async fn wait_receipts(
-    mut inbound: Inbound,
+    inbound: Inbound,
     mut early: VecDeque<DeliveryReceipt>,
     ids: &[String],
     wait: Duration,

@@ -274,7 +274,7 @@ async fn tls_listener_serves_binds() {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let (client, mut inbound) = timeout(
+    let (client, inbound) = timeout(
         WAIT,
         Client::connect_tls(
             serve.addr("TLS"),
@@ -356,7 +356,7 @@ async fn kill_9_and_restart_loses_nothing() {
     assert!(acked.len() >= N);
 
     let serve = Serve::spawn(&args, dir.path());
-    let (rx, mut inbound) = bind_as(serve.smpp(), BindKind::Receiver, "smppclient1", "password")
+    let (rx, inbound) = bind_as(serve.smpp(), BindKind::Receiver, "smppclient1", "password")
         .await
         .unwrap();
     let mut missing: HashSet<&str> = acked.iter().map(String::as_str).collect();
@@ -437,7 +437,7 @@ status = "ESME_RTHROTTLED"
         dir.path(),
     );
     assert!(serve.lines.iter().any(|l| l == "store: in memory"));
-    let (client, mut inbound) = bind_as(serve.smpp(), BindKind::Transceiver, "bob", "pw")
+    let (client, inbound) = bind_as(serve.smpp(), BindKind::Transceiver, "bob", "pw")
         .await
         .unwrap();
     let mut to_fail = sm("x", 1);
@@ -557,10 +557,10 @@ account = "esme2"
     drop(tx);
 
     let serve = Serve::spawn(&args, dir.path());
-    let (rx1, mut receipts) = bind_as(serve.smpp(), BindKind::Receiver, "esme1", "pw1")
+    let (rx1, receipts) = bind_as(serve.smpp(), BindKind::Receiver, "esme1", "pw1")
         .await
         .unwrap();
-    let (rx2, mut mo) = bind_as(serve.smpp(), BindKind::Receiver, "esme2", "pw2")
+    let (rx2, mo) = bind_as(serve.smpp(), BindKind::Receiver, "esme2", "pw2")
         .await
         .unwrap();
     let req = timeout(WAIT, mo.recv()).await.unwrap().unwrap();

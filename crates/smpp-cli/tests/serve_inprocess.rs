@@ -821,7 +821,7 @@ async fn receipts_survive_a_receiver_dropping_mid_stream() {
         ids.remove(&req.receipt().unwrap().id);
     }
     first.close(); // abruptly, with receipts in flight
-    let (second, mut inbound) = bind(&srv, BindKind::Receiver).await;
+    let (second, inbound) = bind(&srv, BindKind::Receiver).await;
     timeout(Duration::from_secs(20), async {
         while !ids.is_empty() {
             let req = inbound.recv().await.expect("open");

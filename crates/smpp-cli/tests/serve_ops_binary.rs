@@ -195,7 +195,7 @@ async fn a_long_message_is_routed_esme_to_esme_through_the_binary() {
         "0s",
     ]);
     // The receiver serves every number starting 4479.
-    let (_rx, mut mo) = bind(srv.1, BindKind::Receiver, "receiver", "pw2", "4479.*").await;
+    let (_rx, mo) = bind(srv.1, BindKind::Receiver, "receiver", "pw2", "4479.*").await;
     let (tx, _tx_inbound) = bind(srv.1, BindKind::Transmitter, "sender", "pw1", "").await;
     let text = "This message is long enough to need three parts. ".repeat(6);
     let message = ShortMessage::text(&text)

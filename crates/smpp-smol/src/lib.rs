@@ -183,7 +183,7 @@ impl<A: AsyncToSocketAddrs + Send> Connect<A> for Smol
 where
     A::Iter: Send,
 {
-    fn connect(addr: A) -> impl Future<Output = io::Result<TcpStream>> + Send {
+    fn connect(addr: A, _: Duration) -> impl Future<Output = io::Result<TcpStream>> + Send {
         TcpStream::connect(addr)
     }
 

@@ -162,8 +162,7 @@ async fn binds_of_each_kind_and_wrong_password(rt: Rt) {
 
 async fn submit_then_receipt(rt: Rt) {
     let (addr, _server, _task) = start(rt, Smsc::default(), SessionConfig::default()).await;
-    let (client, mut inbound) =
-        connect(addr, BindKind::Transceiver, SessionConfig::default()).await;
+    let (client, inbound) = connect(addr, BindKind::Transceiver, SessionConfig::default()).await;
     let id = client.submit(submit("hello", true)).await.unwrap();
     let request = timeout(LIMIT, inbound.recv())
         .await
@@ -259,7 +258,7 @@ async fn a_full_window_waits_instead_of_failing(rt: Rt) {
 
 async fn server_pushed_deliver_sm_is_answered(rt: Rt) {
     let (addr, server, _task) = start(rt, Smsc::default(), SessionConfig::default()).await;
-    let (_client, mut inbound) = connect(addr, BindKind::Receiver, SessionConfig::default()).await;
+    let (_client, inbound) = connect(addr, BindKind::Receiver, SessionConfig::default()).await;
     let conn = server.receiver("esme").expect("a bound receiver");
     let mo = SubmitSm {
         short_message: "mo".into(),
@@ -314,7 +313,7 @@ async fn graceful_shutdown_unbinds_everyone(rt: Rt) {
     sleep(Duration::from_millis(50)).await; // accepted, not just queued
     server.shutdown();
     timeout(LIMIT, task).await.expect("shutdown in time");
-    for (client, mut inbound) in clients {
+    for (client, inbound) in clients {
         assert_eq!(
             timeout(LIMIT, client.closed()).await.unwrap(),
             CloseReason::Unbound

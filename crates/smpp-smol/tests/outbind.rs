@@ -76,7 +76,7 @@ async fn outbind_binds_a_receiver_that_gets_deliveries(rt: Rt) {
     let listener = OutbindListener::bind("127.0.0.1:0").await.unwrap();
     let (conn, esme) = run(&mc, &listener, "pw", BindKind::Transmitter).await;
     let conn = conn.unwrap();
-    let (client, mut inbound) = esme.unwrap();
+    let (client, inbound) = esme.unwrap();
     assert_eq!(conn.bind_kind(), Some(BindKind::Receiver));
     let receiver = mc.receiver("esme").expect("bound receiver");
     assert_eq!(receiver.id(), conn.id());

@@ -171,7 +171,7 @@ impl Runtime for Tokio {
 }
 
 impl<A: ToSocketAddrs + Send> Connect<A> for Tokio {
-    fn connect(addr: A) -> impl Future<Output = io::Result<TcpStream>> + Send {
+    fn connect(addr: A, _: Duration) -> impl Future<Output = io::Result<TcpStream>> + Send {
         TcpStream::connect(addr)
     }
 

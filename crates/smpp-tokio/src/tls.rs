@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::ServerName;
@@ -20,6 +21,7 @@ impl smpp_async::Tls for Tokio {
         tcp: TcpStream,
         name: ServerName<'static>,
         config: Arc<ClientConfig>,
+        _: Duration,
     ) -> impl Future<Output = io::Result<Self::Client>> + Send {
         let connecting = TlsConnector::from(config).connect(name, tcp);
         async move { connecting.await.map(Stream) }
@@ -28,6 +30,7 @@ impl smpp_async::Tls for Tokio {
     fn accept_tls(
         tcp: TcpStream,
         config: Arc<ServerConfig>,
+        _: Duration,
     ) -> impl Future<Output = io::Result<Self::Server>> + Send + 'static {
         let accepting = TlsAcceptor::from(config).accept(tcp);
         async move { accepting.await.map(Stream) }

@@ -73,7 +73,7 @@ async fn tokio_client_against_the_blocking_server() {
     };
     let connecting =
         smpp_tokio::Client::connect(addr, BindKind::Transceiver, bind, SessionConfig::default());
-    let (client, mut inbound) = timeout(LIMIT, connecting).await.unwrap().expect("bound");
+    let (client, inbound) = timeout(LIMIT, connecting).await.unwrap().expect("bound");
     let submit = SubmitSm {
         source_addr: "447700900123".into(),
         destination_addr: "447700900456".into(),

@@ -166,8 +166,7 @@ async fn binds_of_each_kind_and_wrong_password() {
 #[tokio::test]
 async fn submit_then_receipt_and_unsupported_request() {
     let (addr, _server, _task) = start(Smsc::default(), SessionConfig::default()).await;
-    let (client, mut inbound) =
-        connect(addr, BindKind::Transceiver, SessionConfig::default()).await;
+    let (client, inbound) = connect(addr, BindKind::Transceiver, SessionConfig::default()).await;
     let id = client.submit(submit("hello", true)).await.unwrap();
     let request = timeout(LIMIT, inbound.recv())
         .await
@@ -263,7 +262,7 @@ async fn a_full_window_waits_instead_of_failing() {
 #[tokio::test]
 async fn server_pushed_deliver_sm_is_answered() {
     let (addr, server, _task) = start(Smsc::default(), SessionConfig::default()).await;
-    let (_client, mut inbound) = connect(addr, BindKind::Receiver, SessionConfig::default()).await;
+    let (_client, inbound) = connect(addr, BindKind::Receiver, SessionConfig::default()).await;
     let conn = server.receiver("esme").expect("a bound receiver");
     let mo = SubmitSm {
         short_message: "mo".into(),
@@ -322,7 +321,7 @@ async fn graceful_shutdown_unbinds_everyone() {
         .await
         .expect("shutdown in time")
         .unwrap();
-    for (client, mut inbound) in clients {
+    for (client, inbound) in clients {
         assert_eq!(
             timeout(LIMIT, client.closed()).await.unwrap(),
             CloseReason::Unbound
@@ -581,7 +580,7 @@ fn tcp_connector(
 async fn reconnecting_client_comes_back_after_the_connection_dies() {
     let (addr, server, _task) = start(Smsc::default(), SessionConfig::default()).await;
     let backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(100));
-    let (client, mut inbound) =
+    let (client, inbound) =
         ReconnectingClient::new(tcp_connector(addr, BindKind::Transceiver), backoff, LIMIT);
     client.submit(submit("before", false)).await.unwrap();
     let first = server.connections().pop().unwrap();
@@ -626,7 +625,7 @@ async fn reconnecting_client_without_a_server_is_not_connected() {
 async fn pool_spreads_submits_over_its_binds() {
     let (addr, server, _task) = start(Smsc::default(), SessionConfig::default()).await;
     let backoff = Backoff::default();
-    let (pool, mut inbound) = Pool::new(
+    let (pool, inbound) = Pool::new(
         4,
         tcp_connector(addr, BindKind::Transceiver),
         backoff,
@@ -805,7 +804,7 @@ async fn inbound_backpressure_holds_the_peer_until_answered() {
     let config = SessionConfig::default()
         .with_max_inbound(2)
         .with_inbound_overflow(smpp_proto::session::InboundOverflow::Backpressure);
-    let (_client, mut inbound) = connect(addr, BindKind::Receiver, config).await;
+    let (_client, inbound) = connect(addr, BindKind::Receiver, config).await;
     let conn = server.receiver("esme").unwrap();
     let pushes: Vec<_> = (0..10)
         .map(|i| {

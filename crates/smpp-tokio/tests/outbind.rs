@@ -81,7 +81,7 @@ async fn outbind_binds_a_receiver_that_gets_deliveries() {
     // A transmitter may not answer an outbind: it binds as a receiver.
     let (conn, esme) = run(&mc, &listener, "pw", BindKind::Transmitter).await;
     let conn = conn.unwrap();
-    let (client, mut inbound) = esme.unwrap();
+    let (client, inbound) = esme.unwrap();
     assert_eq!(conn.bind_kind(), Some(BindKind::Receiver));
     assert_eq!(conn.system_id(), Some("esme"));
     let receiver = mc.receiver("esme").expect("bound receiver");

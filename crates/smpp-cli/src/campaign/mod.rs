@@ -597,7 +597,7 @@ fn record(c: &Campaign, row: usize, r: Record) {
 }
 
 /// Matches receipts to rows (dropping the request answers it with status 0).
-async fn read_receipts(mut inbound: Inbound, c: Arc<Campaign>) {
+async fn read_receipts(inbound: Inbound, c: Arc<Campaign>) {
     while let Some(request) = inbound.recv().await {
         let Some(receipt) = request.receipt() else {
             continue;

@@ -46,6 +46,12 @@ pub trait Transport {
     fn poll_close(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
+    /// The session closed: the last bytes (and [`poll_close`](Transport::poll_close))
+    /// should be done by `until`. A stream whose writes block shortens its
+    /// write timeout here; nothing by default.
+    fn linger(&mut self, until: Instant) {
+        let _ = until;
+    }
 }
 
 /// What the runtime adapter gives the driver: the clock, one timer, and
@@ -390,6 +396,7 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
                 Output::Incoming(item) => self.deliver(now, item),
                 Output::Closed(reason) => {
                     self.linger = Some(now + LINGER);
+                    self.io.linger(now + LINGER);
                     self.rt.closed(reason);
                 }
                 Output::Event(event) => self.rt.event(event),
