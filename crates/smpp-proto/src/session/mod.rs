@@ -528,11 +528,10 @@ impl Session {
         if id != CommandId::GENERIC_NACK && request.response_id() != Some(id) {
             return Err(SendError::ResponseMismatch(body));
         }
-        let pdu = Pdu::response(sequence_number, status, body);
-        let pdu = self
-            .write_checked(pdu)
-            .map_err(|(e, pdu)| e.map(|()| pdu.body))?;
-        drop(pdu);
+        if let Err(e) = self.encode_bounded(status, sequence_number, &body) {
+            return Err(e.map(|()| body));
+        }
+        drop(body);
         self.inbound.remove(&sequence_number.get());
         if self.pending_bind == Some(sequence_number) {
             self.pending_bind = None;
