@@ -17,7 +17,7 @@ use smpp_tokio::Connection;
 use super::super::clock::{now_ms, parse_smpp_time, smpp_time};
 use super::super::observer::RequestEvent;
 use super::super::store::{Addr, Kind, Outcome, Record};
-use super::{format_id, lock, parse_id, parts_of, text, Decision, Job, Smsc};
+use super::{format_id, id_field, lock, parse_id, parts_of, text, Decision, Job, Smsc};
 
 impl Smsc {
     // ---- submissions ----
@@ -176,7 +176,7 @@ impl Smsc {
                     self.record(Kind::Message, account, sm, dests, state, error, route);
                 let id = self.keep(record, job);
                 Ok(Body::SubmitSmResp(SubmitSmResp {
-                    message_id: format_id(id).into(),
+                    message_id: id_field(id),
                     ..Default::default()
                 }))
             }
@@ -223,7 +223,7 @@ impl Smsc {
             tokio::time::sleep(d).await;
         }
         Ok(SubmitSmResp {
-            message_id: format_id(id).into(),
+            message_id: id_field(id),
             ..Default::default()
         })
     }
@@ -538,7 +538,7 @@ impl Smsc {
             )
             .await?;
         Ok(BroadcastSmResp {
-            message_id: format_id(id).into(),
+            message_id: id_field(id),
             ..Default::default()
         })
     }
