@@ -469,6 +469,7 @@ impl Session {
     /// [`Event::RequestFailed`] will resolve it (`alert_notification` has no
     /// response and resolves at once). A full window refuses with
     /// [`SendError::WindowFull`] and announces [`Event::WindowAvailable`] later.
+    #[inline]
     pub fn send_request(
         &mut self,
         now: Instant,
@@ -507,6 +508,7 @@ impl Session {
     /// An error status with a default body is sent header-only.
     ///
     /// MC: answering a bind with status 0 binds the session.
+    #[inline]
     pub fn send_response(
         &mut self,
         now: Instant,
@@ -614,6 +616,7 @@ impl Session {
 
     /// The next event, if any.
     #[must_use]
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

@@ -35,6 +35,7 @@ impl Session {
 
     /// Checks, encodes, allocates a sequence number and records a request
     /// that has a response.
+    #[inline]
     pub(super) fn send_tracked(
         &mut self,
         body: Body,
