@@ -156,7 +156,8 @@ impl Smsc {
         };
         let started = Instant::now();
         let account = conn.system_id().unwrap_or_default();
-        let destination = Text::from_field(&sm.destination_addr);
+        // Checked as UTF-8 once, here (a `Text` checks again at each look).
+        let destination = sm.destination_addr.to_string_lossy();
         let decision = self.decide(&destination, sm.esm_class, sm.data_coding, sm.payload());
         let result = match decision {
             Decision::Refuse(_, Some(_)) | Decision::Accept { delay: Some(_), .. } => {
@@ -170,7 +171,7 @@ impl Smsc {
                 let dests = Dests::One(StoredAddr {
                     ton: sm.dest_addr_ton,
                     npi: sm.dest_addr_npi,
-                    addr: destination,
+                    addr: Text::from(&*destination),
                 });
                 let (record, job) =
                     self.record(Kind::Message, account, sm, dests, state, error, route);
