@@ -152,6 +152,7 @@ pub use timer::Timer;
 
 use stats::Tally;
 use timer::Timers;
+pub(crate) use window::SeqHasher;
 use window::{Entry, InFlight, Inbound, Origin};
 
 /// Input buffer growth step: small frames share one allocation.
