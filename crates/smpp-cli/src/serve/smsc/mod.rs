@@ -437,16 +437,18 @@ impl Smsc {
             let Some(old) = shard.order.pop_front() else {
                 break;
             };
-            let done = shard
-                .records
-                .get(&old)
-                .is_none_or(|slot| !slot.has_work(now, self.report_finals));
-            if done {
-                if shard.records.remove(&old).is_some() {
+            // One probe of the (cold) table: look and remove in place.
+            match shard.records.entry(old) {
+                std::collections::hash_map::Entry::Occupied(slot)
+                    if slot.get().has_work(now, self.report_finals) =>
+                {
+                    shard.order.push_back(old);
+                }
+                std::collections::hash_map::Entry::Occupied(slot) => {
+                    slot.remove();
                     self.stored.fetch_sub(1, Ordering::Relaxed);
                 }
-            } else {
-                shard.order.push_back(old);
+                std::collections::hash_map::Entry::Vacant(_) => {}
             }
         }
     }
