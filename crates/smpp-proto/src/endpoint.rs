@@ -30,6 +30,7 @@
 //! connection handle.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,8 +40,8 @@ use crate::pdu::{
     TlvTag,
 };
 use crate::session::{
-    BindKind, CloseReason, Event, RequestError, Role, SendError, Session, SessionConfig, State,
-    Stats, Transmit,
+    BindKind, CloseReason, Event, RequestError, Role, SendError, SeqHasher, Session, SessionConfig,
+    State, Stats, Transmit,
 };
 
 /// Why a request handed to an [`Endpoint`] ended without a response.
@@ -262,8 +263,9 @@ pub enum Immediate<S, T> {
 #[derive(Debug)]
 pub struct Endpoint<R> {
     session: Session,
-    /// Our requests in flight, by sequence number.
-    pending: HashMap<u32, R>,
+    /// Our requests in flight, by sequence number (numbers we allocated, so
+    /// no SipHash: a peer only picks the numbers looked up, never inserted).
+    pending: HashMap<u32, R, BuildHasherDefault<SeqHasher>>,
     /// Requests waiting for window room, oldest first.
     waiting: VecDeque<(Body, R)>,
     /// Answers the session refused for now (output full), oldest first.
@@ -277,7 +279,7 @@ impl<R> Endpoint<R> {
     pub fn new(role: Role, config: Arc<SessionConfig>, now: Instant) -> Endpoint<R> {
         Endpoint {
             session: Session::new(role, config, now),
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             waiting: VecDeque::new(),
             answers: VecDeque::new(),
             outputs: VecDeque::new(),

@@ -66,6 +66,168 @@ pub struct Addr {
     pub addr: String,
 }
 
+/// A short text of a record (an address, a service type): up to
+/// [`TEXT_INLINE`] octets are held in the record itself, longer ones in one
+/// allocation. A record is cached for every message in memory and forgotten
+/// in submission order, so each allocation it owns costs a `malloc` when it
+/// is made and a cold `free` when it is evicted. Serialized as a string, like
+/// the `String` it replaces (the stored JSON is unchanged).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Text(TextRepr);
+
+/// Fits beside the tag: a `Text` is as large as a `String`.
+const TEXT_INLINE: usize = 22;
+
+#[derive(Clone, PartialEq, Eq)]
+enum TextRepr {
+    Inline { len: u8, buf: [u8; TEXT_INLINE] },
+    Heap(Box<str>),
+}
+
+impl Text {
+    /// The empty text.
+    pub(crate) const fn new() -> Text {
+        Text(TextRepr::Inline {
+            len: 0,
+            buf: [0; TEXT_INLINE],
+        })
+    }
+
+    /// The text of a received field (lossy: invalid UTF-8 is replaced).
+    pub(crate) fn from_field(s: &smpp_proto::pdu::COctetString) -> Text {
+        match s.as_str() {
+            Ok(s) => Text::from(s),
+            Err(_) => Text::from(s.to_string_lossy().as_ref()),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match &self.0 {
+            // Built from a `&str` only, and cut at its end: always UTF-8.
+            TextRepr::Inline { len, buf } => {
+                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
+            }
+            TextRepr::Heap(s) => s,
+        }
+    }
+}
+
+impl Default for Text {
+    fn default() -> Text {
+        Text::new()
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        if s.len() <= TEXT_INLINE {
+            let mut buf = [0; TEXT_INLINE];
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            Text(TextRepr::Inline {
+                len: s.len() as u8,
+                buf,
+            })
+        } else {
+            Text(TextRepr::Heap(s.into()))
+        }
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        if s.len() <= TEXT_INLINE {
+            Text::from(s.as_str())
+        } else {
+            Text(TextRepr::Heap(s.into_boxed_str()))
+        }
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        String::deserialize(d).map(Text::from)
+    }
+}
+
+/// A record's address ([`Addr`] with its text inline when short).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredAddr {
+    pub ton: u8,
+    pub npi: u8,
+    pub addr: Text,
+}
+
+impl From<&StoredAddr> for Addr {
+    fn from(a: &StoredAddr) -> Addr {
+        Addr {
+            ton: a.ton,
+            npi: a.npi,
+            addr: a.addr.as_str().to_owned(),
+        }
+    }
+}
+
+/// A record's destinations: one (submit_sm, data_sm: no list to allocate)
+/// or several (submit_multi). Serialized as a sequence, like the `Vec` it
+/// replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Dests {
+    One(StoredAddr),
+    Many(Vec<StoredAddr>),
+}
+
+impl From<Vec<StoredAddr>> for Dests {
+    fn from(mut v: Vec<StoredAddr>) -> Dests {
+        match v.len() {
+            1 => Dests::One(v.pop().unwrap_or_default()),
+            _ => Dests::Many(v),
+        }
+    }
+}
+
+impl std::ops::Deref for Dests {
+    type Target = [StoredAddr];
+
+    fn deref(&self) -> &[StoredAddr] {
+        match self {
+            Dests::One(a) => std::slice::from_ref(a),
+            Dests::Many(v) => v,
+        }
+    }
+}
+
+impl Serialize for Dests {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Dests {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Dests, D::Error> {
+        Vec::<StoredAddr>::deserialize(d).map(Dests::from)
+    }
+}
+
 /// Where a message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Outcome {
@@ -96,9 +258,9 @@ pub(crate) struct Record {
     pub kind: Kind,
     /// Shared by every record of the account.
     pub account: Arc<str>,
-    pub service_type: String,
-    pub source: Addr,
-    pub dests: Vec<Addr>,
+    pub service_type: Text,
+    pub source: StoredAddr,
+    pub dests: Dests,
     pub esm_class: u8,
     pub protocol_id: u8,
     pub priority_flag: u8,
@@ -517,13 +679,13 @@ mod tests {
             id,
             kind: Kind::Message,
             account: Arc::from("a"),
-            service_type: String::new(),
-            source: Addr::default(),
-            dests: vec![Addr {
+            service_type: Text::new(),
+            source: StoredAddr::default(),
+            dests: Dests::One(StoredAddr {
                 ton: 1,
                 npi: 1,
                 addr: "447700900000".into(),
-            }],
+            }),
             esm_class: 0,
             protocol_id: 0,
             priority_flag: 0,
@@ -543,6 +705,27 @@ mod tests {
             receipts_sent: 0,
             reported: false,
         }
+    }
+
+    #[test]
+    fn inline_texts_and_one_destination_store_as_strings_and_lists() {
+        let mut r = record(9);
+        r.service_type = Text::from("CMT");
+        r.source.addr = Text::from("a source longer than twenty-two octets");
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains(r#""service_type":"CMT""#), "{json}");
+        assert!(json.contains(r#""addr":"a source longer than twenty-two octets""#));
+        assert!(json.contains(r#""dests":[{"ton":1,"npi":1,"addr":"447700900000"}]"#));
+        let back: Record = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.source, r.source);
+        assert_eq!(back.dests, r.dests);
+        assert_eq!(&*back.service_type, "CMT");
+        let many = r#"[{"ton":1,"npi":1,"addr":"1"},{"ton":1,"npi":1,"addr":"2"}]"#;
+        let dests: Dests = serde_json::from_str(many).unwrap();
+        assert_eq!(dests.len(), 2);
+        assert_eq!(serde_json::to_string(&dests).unwrap(), many);
+        let none: Dests = serde_json::from_str("[]").unwrap();
+        assert!(none.is_empty());
     }
 
     #[test]

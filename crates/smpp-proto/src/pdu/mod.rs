@@ -527,27 +527,7 @@ impl Pdu {
     /// checking and writing each field in one pass and filling in
     /// `command_length` last. On error nothing is appended.
     pub fn encode_to_vec(&self, out: &mut Vec<u8>) -> Result<usize, EncodeError> {
-        let start = out.len();
-        out.extend_from_slice(&[0; 4]);
-        out.extend_from_slice(&self.command_id().0.to_be_bytes());
-        out.extend_from_slice(&self.command_status.0.to_be_bytes());
-        out.extend_from_slice(&self.sequence_number.0.to_be_bytes());
-        if !self.header_only() {
-            if let Err(e) = self.body.write_checked(out) {
-                out.truncate(start);
-                return Err(e);
-            }
-        }
-        let len = out.len() - start;
-        let Ok(len32) = u32::try_from(len) else {
-            out.truncate(start);
-            return Err(EncodeError::BufferTooSmall {
-                needed: len,
-                available: u32::MAX as usize,
-            });
-        };
-        out[start..start + 4].copy_from_slice(&len32.to_be_bytes());
-        Ok(len)
+        encode_parts_to_vec(self.command_status, self.sequence_number, &self.body, out)
     }
 
     fn write<B: BufMut>(&self, len: usize, out: &mut B) {
@@ -566,6 +546,43 @@ impl Pdu {
         self.encode_to_vec(&mut v)?;
         Ok(v)
     }
+}
+
+/// [`Pdu::encode_to_vec`] from the parts of a PDU, for callers that hold a
+/// body but no `Pdu` (the session's send path): no PDU is assembled, so the
+/// body is not moved.
+#[inline]
+pub(crate) fn encode_parts_to_vec(
+    command_status: CommandStatus,
+    sequence_number: SequenceNumber,
+    body: &Body,
+    out: &mut Vec<u8>,
+) -> Result<usize, EncodeError> {
+    let start = out.len();
+    let id = body.command_id();
+    let mut header = [0u8; HEADER_LEN];
+    header[4..8].copy_from_slice(&id.0.to_be_bytes());
+    header[8..12].copy_from_slice(&command_status.0.to_be_bytes());
+    header[12..16].copy_from_slice(&sequence_number.0.to_be_bytes());
+    out.extend_from_slice(&header);
+    // An error response whose body is empty is sent header-only (SMPP 5.0 §3.2.1.3).
+    let header_only = !command_status.is_ok() && id.is_response() && body.is_default();
+    if !header_only {
+        if let Err(e) = body.write_checked(out) {
+            out.truncate(start);
+            return Err(e);
+        }
+    }
+    let len = out.len() - start;
+    let Ok(len32) = u32::try_from(len) else {
+        out.truncate(start);
+        return Err(EncodeError::BufferTooSmall {
+            needed: len,
+            available: u32::MAX as usize,
+        });
+    };
+    out[start..start + 4].copy_from_slice(&len32.to_be_bytes());
+    Ok(len)
 }
 
 /// Decodes the body of a framed PDU, dispatching on the command id.

@@ -156,7 +156,7 @@ impl COctetString {
     }
 
     /// Takes `range` of a received frame: copied inline when short, else shared.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn from_frame(frame: &Bytes, range: core::ops::Range<usize>) -> Self {
         if range.len() <= INLINE_CAP {
             let mut buf = [0; INLINE_CAP];

@@ -152,6 +152,7 @@ pub use timer::Timer;
 
 use stats::Tally;
 use timer::Timers;
+pub(crate) use window::SeqHasher;
 use window::{Entry, InFlight, Inbound, Origin};
 
 /// Input buffer growth step: small frames share one allocation.
@@ -469,6 +470,7 @@ impl Session {
     /// [`Event::RequestFailed`] will resolve it (`alert_notification` has no
     /// response and resolves at once). A full window refuses with
     /// [`SendError::WindowFull`] and announces [`Event::WindowAvailable`] later.
+    #[inline]
     pub fn send_request(
         &mut self,
         now: Instant,
@@ -507,6 +509,7 @@ impl Session {
     /// An error status with a default body is sent header-only.
     ///
     /// MC: answering a bind with status 0 binds the session.
+    #[inline]
     pub fn send_response(
         &mut self,
         now: Instant,
@@ -528,11 +531,10 @@ impl Session {
         if id != CommandId::GENERIC_NACK && request.response_id() != Some(id) {
             return Err(SendError::ResponseMismatch(body));
         }
-        let pdu = Pdu::response(sequence_number, status, body);
-        let pdu = self
-            .write_checked(pdu)
-            .map_err(|(e, pdu)| e.map(|()| pdu.body))?;
-        drop(pdu);
+        if let Err(e) = self.encode_bounded(status, sequence_number, &body) {
+            return Err(e.map(|()| body));
+        }
+        drop(body);
         self.inbound.remove(&sequence_number.get());
         if self.pending_bind == Some(sequence_number) {
             self.pending_bind = None;
@@ -615,6 +617,7 @@ impl Session {
 
     /// The next event, if any.
     #[must_use]
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

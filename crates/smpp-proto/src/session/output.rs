@@ -4,38 +4,38 @@
 
 use std::time::Instant;
 
-use crate::pdu::{Body, CommandId, CommandStatus, Pdu, SequenceNumber, HEADER_LEN};
+use crate::pdu::{self, Body, CommandId, CommandStatus, Pdu, SequenceNumber, HEADER_LEN};
 
 use super::window::Origin;
 use super::{is_keepalive, SendError, Session};
 
 impl Session {
-    /// Encodes `pdu` into the output buffer when it fits, handing it back
-    /// otherwise (nothing written). Encoding validates every field once.
-    pub(super) fn write_checked(&mut self, pdu: Pdu) -> Result<Pdu, (SendError<()>, Pdu)> {
-        match self.encode_bounded(&pdu) {
-            Ok(()) => Ok(pdu),
-            Err(e) => Err((e, pdu)),
-        }
-    }
-
-    /// Appends `pdu` to the output unless it fails to encode or overflows
-    /// the output limit (a lone PDU always fits an empty buffer).
-    pub(super) fn encode_bounded(&mut self, pdu: &Pdu) -> Result<(), SendError<()>> {
+    /// Appends a PDU (its status, number and body) to the output unless it
+    /// fails to encode or overflows the output limit (a lone PDU always fits
+    /// an empty buffer). Encoding validates every field once, in the same
+    /// pass that writes it; the body is only borrowed (no PDU is assembled).
+    #[inline]
+    pub(super) fn encode_bounded(
+        &mut self,
+        status: CommandStatus,
+        seq: SequenceNumber,
+        body: &Body,
+    ) -> Result<(), SendError<()>> {
         let before = self.out.len();
-        if let Err(e) = pdu.encode(&mut self.out) {
+        if let Err(e) = pdu::encode_parts_to_vec(status, seq, body, &mut self.out) {
             return Err(SendError::Encode((), e));
         }
         if before > 0 && self.out.len() > self.config.max_buffered_output {
             self.out.truncate(before);
             return Err(SendError::OutputFull(()));
         }
-        self.sent(pdu.command_id(), pdu.command_status);
+        self.sent(body.command_id(), status);
         Ok(())
     }
 
     /// Checks, encodes, allocates a sequence number and records a request
     /// that has a response.
+    #[inline]
     pub(super) fn send_tracked(
         &mut self,
         body: Body,
@@ -53,10 +53,9 @@ impl Session {
         }
         // Encode with a placeholder number, then patch the allocated one in:
         // nothing is allocated for a PDU that does not go out.
-        let pdu = Pdu::request(SequenceNumber::FIRST, body);
         let at = self.out.len();
-        if let Err(e) = self.encode_bounded(&pdu) {
-            return Err(e.map(|()| pdu.body));
+        if let Err(e) = self.encode_bounded(CommandStatus::OK, SequenceNumber::FIRST, &body) {
+            return Err(e.map(|()| body));
         }
         let seq = self.in_flight.insert(id, origin, deadline, queue_deadline);
         self.out[at + 12..at + 16].copy_from_slice(&seq.get().to_be_bytes());
@@ -65,10 +64,9 @@ impl Session {
 
     /// A request without a response (outbind, alert_notification): a number, no tracking.
     pub(super) fn send_untracked(&mut self, body: Body) -> Result<SequenceNumber, SendError<Body>> {
-        let pdu = Pdu::request(SequenceNumber::FIRST, body);
         let at = self.out.len();
-        if let Err(e) = self.encode_bounded(&pdu) {
-            return Err(e.map(|()| pdu.body));
+        if let Err(e) = self.encode_bounded(CommandStatus::OK, SequenceNumber::FIRST, &body) {
+            return Err(e.map(|()| body));
         }
         let seq = self.in_flight.allocate_untracked();
         self.out[at + 12..at + 16].copy_from_slice(&seq.get().to_be_bytes());

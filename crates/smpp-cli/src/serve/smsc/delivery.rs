@@ -15,7 +15,7 @@ use smpp_proto::pdu::{
 
 use super::super::clock::{now_ms, receipt_date};
 use super::super::observer::{FinalEvent, ReceiptEvent};
-use super::super::store::{Addr, Kind, Outcome, Record};
+use super::super::store::{Addr, Dests, Kind, Outcome, Record, StoredAddr, Text};
 use super::{
     format_id, lock, parse_id, text, Job, MessageView, Smsc, BINDING_RETRY, EXPIRE_TRIES,
     MAX_ATTEMPTS,
@@ -91,11 +91,11 @@ impl Smsc {
                 .ok_or(CommandStatus::INVALID_DESTINATION_ADDRESS)?;
         let mut ids = Vec::with_capacity(parts.len());
         for sm in parts {
-            let dests = vec![Addr {
+            let dests = Dests::One(StoredAddr {
                 ton: sm.dest_addr_ton,
                 npi: sm.dest_addr_npi,
-                addr: text(&sm.destination_addr),
-            }];
+                addr: Text::from_field(&sm.destination_addr),
+            });
             let id = self
                 .accept(
                     Kind::Mo,
@@ -119,8 +119,8 @@ impl Smsc {
         Some(MessageView {
             id: format_id(record.id),
             account: record.account.to_string(),
-            source: record.source,
-            destinations: record.dests,
+            source: Addr::from(&record.source),
+            destinations: record.dests.iter().map(Addr::from).collect(),
             state: state.stat_word(),
             submit_time_ms: record.submit_ms,
             done_time_ms: done,

@@ -19,7 +19,7 @@ use regex::Regex;
 use serde::Serialize;
 use smpp_proto::message::coding::Alphabet;
 use smpp_proto::message::{decode_text, DataCoding, DecodeOptions, MessageState};
-use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, Tlvs};
+use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Pdu, Tlvs};
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Answer, Connection, Handler};
 use subtle::ConstantTimeEq;
@@ -256,6 +256,23 @@ fn format_id(id: u64) -> String {
     format!("{id:X}")
 }
 
+/// [`format_id`] straight into a `message_id` field: the digits are written
+/// on the stack and stored inline (no heap string, no formatter).
+fn id_field(id: u64) -> COctetString {
+    let mut buf = [0u8; 16];
+    let mut at = buf.len();
+    let mut rest = id;
+    loop {
+        at -= 1;
+        buf[at] = b"0123456789ABCDEF"[(rest & 15) as usize];
+        rest >>= 4;
+        if rest == 0 {
+            break;
+        }
+    }
+    COctetString::copy_from_slice(&buf[at..])
+}
+
 fn parse_id(id: &str) -> Option<u64> {
     let id = id.trim();
     if id.is_empty() || id.len() > 16 {
@@ -420,16 +437,18 @@ impl Smsc {
             let Some(old) = shard.order.pop_front() else {
                 break;
             };
-            let done = shard
-                .records
-                .get(&old)
-                .is_none_or(|slot| !slot.has_work(now, self.report_finals));
-            if done {
-                if shard.records.remove(&old).is_some() {
+            // One probe of the (cold) table: look and remove in place.
+            match shard.records.entry(old) {
+                std::collections::hash_map::Entry::Occupied(slot)
+                    if slot.get().has_work(now, self.report_finals) =>
+                {
+                    shard.order.push_back(old);
+                }
+                std::collections::hash_map::Entry::Occupied(slot) => {
+                    slot.remove();
                     self.stored.fetch_sub(1, Ordering::Relaxed);
                 }
-            } else {
-                shard.order.push_back(old);
+                std::collections::hash_map::Entry::Vacant(_) => {}
             }
         }
     }
@@ -902,6 +921,13 @@ mod tests {
             .map(|i| IdHash.hash_one(i * SHARDS as u64 + 5) & 1023)
             .collect();
         assert!(buckets.len() > 600, "{} buckets used", buckets.len());
+    }
+
+    #[test]
+    fn id_fields_are_the_formatted_ids() {
+        for id in [0, 1, 15, 16, 0xABC, 0x1234_5678_9ABC, u64::MAX] {
+            assert_eq!(id_field(id).as_str(), Ok(format_id(id).as_str()));
+        }
     }
 
     #[test]

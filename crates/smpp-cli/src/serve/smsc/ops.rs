@@ -16,8 +16,8 @@ use smpp_tokio::Connection;
 
 use super::super::clock::{now_ms, parse_smpp_time, smpp_time};
 use super::super::observer::RequestEvent;
-use super::super::store::{Addr, Kind, Outcome, Record};
-use super::{format_id, lock, parse_id, parts_of, text, Decision, Job, Smsc};
+use super::super::store::{Dests, Kind, Outcome, Record, StoredAddr, Text};
+use super::{format_id, id_field, lock, parse_id, parts_of, text, Decision, Job, Smsc};
 
 impl Smsc {
     // ---- submissions ----
@@ -29,7 +29,7 @@ impl Smsc {
         kind: Kind,
         account: &str,
         sm: &SubmitSm,
-        dests: Vec<Addr>,
+        dests: Dests,
         state: MessageState,
         error: u16,
         route: Option<String>,
@@ -64,11 +64,11 @@ impl Smsc {
                 .accounts
                 .get(account)
                 .map_or_else(|| Arc::from(account), |a| a.name.clone()),
-            service_type: text(&sm.service_type),
-            source: Addr {
+            service_type: Text::from_field(&sm.service_type),
+            source: StoredAddr {
                 ton: sm.source_addr_ton,
                 npi: sm.source_addr_npi,
-                addr: text(&sm.source_addr),
+                addr: Text::from_field(&sm.source_addr),
             },
             dests,
             esm_class: sm.esm_class,
@@ -123,7 +123,7 @@ impl Smsc {
         kind: Kind,
         account: &str,
         sm: &SubmitSm,
-        dests: Vec<Addr>,
+        dests: Dests,
         state: MessageState,
         error: u16,
         route: Option<String>,
@@ -156,7 +156,8 @@ impl Smsc {
         };
         let started = Instant::now();
         let account = conn.system_id().unwrap_or_default();
-        let destination = text(&sm.destination_addr);
+        // Checked as UTF-8 once, here (a `Text` checks again at each look).
+        let destination = sm.destination_addr.to_string_lossy();
         let decision = self.decide(&destination, sm.esm_class, sm.data_coding, sm.payload());
         let result = match decision {
             Decision::Refuse(_, Some(_)) | Decision::Accept { delay: Some(_), .. } => {
@@ -167,16 +168,16 @@ impl Smsc {
             Decision::Refuse(status, None) => Err(status),
             Decision::Accept { state, error, .. } => {
                 let route = self.route_for(&destination);
-                let dests = vec![Addr {
+                let dests = Dests::One(StoredAddr {
                     ton: sm.dest_addr_ton,
                     npi: sm.dest_addr_npi,
-                    addr: destination,
-                }];
+                    addr: Text::from(&*destination),
+                });
                 let (record, job) =
                     self.record(Kind::Message, account, sm, dests, state, error, route);
                 let id = self.keep(record, job);
                 Ok(Body::SubmitSmResp(SubmitSmResp {
-                    message_id: format_id(id).into(),
+                    message_id: id_field(id),
                     ..Default::default()
                 }))
             }
@@ -195,7 +196,7 @@ impl Smsc {
         account: &str,
         sm: SubmitSm,
     ) -> Result<SubmitSmResp, CommandStatus> {
-        let destination = text(&sm.destination_addr);
+        let destination = Text::from_field(&sm.destination_addr);
         let decision = self.decide(&destination, sm.esm_class, sm.data_coding, sm.payload());
         let (state, error, delay) = match decision {
             Decision::Refuse(status, delay) => {
@@ -211,11 +212,11 @@ impl Smsc {
             } => (state, error, delay),
         };
         let route = self.route_for(&destination);
-        let dests = vec![Addr {
+        let dests = Dests::One(StoredAddr {
             ton: sm.dest_addr_ton,
             npi: sm.dest_addr_npi,
             addr: destination,
-        }];
+        });
         let id = self
             .accept(Kind::Message, account, &sm, dests, state, error, route)
             .await?;
@@ -223,7 +224,7 @@ impl Smsc {
             tokio::time::sleep(d).await;
         }
         Ok(SubmitSmResp {
-            message_id: format_id(id).into(),
+            message_id: id_field(id),
             ..Default::default()
         })
     }
@@ -286,10 +287,10 @@ impl Smsc {
                         }),
                         Decision::Accept { state, error, .. } => {
                             outcome.get_or_insert((state, error));
-                            accepted.push(Addr {
+                            accepted.push(StoredAddr {
                                 ton: *ton,
                                 npi: *npi,
-                                addr: text(addr),
+                                addr: Text::from_field(addr),
                             });
                         }
                     }
@@ -325,7 +326,7 @@ impl Smsc {
                         Kind::Message,
                         account,
                         &as_submit,
-                        accepted,
+                        Dests::from(accepted),
                         state,
                         error,
                         None,
@@ -347,7 +348,7 @@ impl Smsc {
         let record = self.get(parse_id(message_id)?)?;
         let mine = &*record.account == account
             && record.kind != Kind::Mo
-            && (source.is_empty() || source == record.source.addr);
+            && (source.is_empty() || *source == *record.source.addr);
         mine.then_some(record)
     }
 
@@ -428,10 +429,10 @@ impl Smsc {
                     .filter_map(|r| {
                         let matches = r.kind == Kind::Message
                             && &*r.account == account
-                            && r.source.addr == source
+                            && *r.source.addr == *source
                             && (destination.is_empty()
-                                || r.dests.iter().any(|d| d.addr == destination))
-                            && (service_type.is_empty() || r.service_type == service_type)
+                                || r.dests.iter().any(|d| *d.addr == *destination))
+                            && (service_type.is_empty() || *r.service_type == *service_type)
                             && !r.is_final(now);
                         matches.then_some(r.id)
                     }),
@@ -531,14 +532,14 @@ impl Smsc {
                 Kind::Broadcast,
                 account,
                 &as_submit,
-                Vec::new(),
+                Dests::Many(Vec::new()),
                 MessageState::Delivered,
                 0,
                 None,
             )
             .await?;
         Ok(BroadcastSmResp {
-            message_id: format_id(id).into(),
+            message_id: id_field(id),
             ..Default::default()
         })
     }
