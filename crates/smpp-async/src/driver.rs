@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use async_lock::{Semaphore, SemaphoreGuardArc};
 use futures_channel::oneshot;
 use futures_core::Stream as _;
 use smpp_proto::endpoint::drive::{Driver, Runtime as DriverRuntime, Transport, LINGER};
@@ -26,6 +27,8 @@ pub(crate) type Reply = oneshot::Sender<Result<Pdu, Error>>;
 pub(crate) struct Request {
     body: Body,
     reply: Reply,
+    /// Its place among the requests allowed to wait in the channel.
+    _room: SemaphoreGuardArc,
 }
 
 /// Everything else a handle asks of the driver; never refused for window.
@@ -46,7 +49,12 @@ pub(crate) type Sent = oneshot::Sender<Result<(), Error>>;
 /// The sending side of a driver; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Handle {
+    /// Unbounded underneath (its blocks are allocated as they fill), with at
+    /// most as many requests in it as `room` has permits: the others' callers
+    /// wait. A bounded async-channel would allocate every slot up front, for
+    /// every connection, however idle.
     requests: async_channel::Sender<Box<Request>>,
+    room: Arc<Semaphore>,
     pub(crate) control: async_channel::Sender<Box<Control>>,
     closed: Closed,
     ending: Arc<Ending>,
@@ -64,8 +72,12 @@ impl Handle {
     pub(crate) async fn request_any(&self, body: Body) -> Result<Pdu, Error> {
         check_request(&body)?;
         let (reply, rx) = oneshot::channel();
-        let req = Box::new(Request { body, reply });
-        self.requests.send(req).await.map_err(|_| Error::Closed)?;
+        if self.requests.is_closed() {
+            return Err(Error::Closed);
+        }
+        let _room = self.room.acquire_arc().await;
+        let req = Box::new(Request { body, reply, _room });
+        self.requests.try_send(req).map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
 
@@ -118,10 +130,14 @@ pub(crate) fn spawn<R: Runtime, T: Transport + Send + 'static>(
     config: Arc<SessionConfig>,
     quick: Option<Arc<QuickAnswers>>,
 ) -> (Handle, async_channel::Receiver<Box<Incoming>>) {
-    let (req_tx, requests) = async_channel::bounded(config.max_in_flight.clamp(1, 1024));
+    let (req_tx, requests) = async_channel::unbounded();
+    let room = Arc::new(Semaphore::new(config.max_in_flight.clamp(1, 1024)));
     let (ctl_tx, control) = async_channel::unbounded();
-    // Requests in it are unanswered, so the session's inbound window bounds it.
-    let (incoming, in_rx) = async_channel::bounded(config.max_inbound.max(1) + 8);
+    // Unbounded, but bounded by construction: the requests in it are
+    // unanswered, so the session's inbound window bounds them (the other
+    // items are a few per connection). A bounded channel would allocate
+    // every slot up front (16 KiB per idle connection at a window of 1,024).
+    let (incoming, in_rx) = async_channel::unbounded();
     let state = Arc::new(CloseState::default());
     let (signal_tx, signal) = async_channel::bounded(1);
     let rt = Channels::<R> {
@@ -135,6 +151,7 @@ pub(crate) fn spawn<R: Runtime, T: Transport + Send + 'static>(
     R::spawn(run(Driver::new(io, rt, role, config)));
     let handle = Handle {
         requests: req_tx,
+        room,
         control: ctl_tx,
         closed: Closed { state, signal },
         ending: Arc::default(),
@@ -208,7 +225,8 @@ impl<R: Runtime> DriverRuntime for Channels<R> {
                 // The caller gave up before it was sent.
                 Some(req) if req.reply.is_canceled() => continue,
                 Some(req) => {
-                    let Request { body, reply } = *req;
+                    // Its permit goes back: the next waiting caller comes in.
+                    let Request { body, reply, _room } = *req;
                     return Poll::Ready(Some((body, reply)));
                 }
                 None => return Poll::Ready(None),
