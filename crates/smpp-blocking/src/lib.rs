@@ -3,7 +3,7 @@
 //!
 //! All protocol logic lives in the sans-IO [`Session`](smpp_proto::session::Session),
 //! and the client and server are [`smpp_async`]'s (the same code as
-//! `smpp-tokio` and `smpp-smol`) run on [`Threads`]: every task is a thread
+//! `smpp-tokio` and `smpp-smol`) run on threads: every task is a thread
 //! that parks between polls and until its timer's deadline. Each
 //! connection has one I/O thread that owns the session and writes to the
 //! socket, and a reader thread that only reads bytes; a server connection
