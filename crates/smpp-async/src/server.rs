@@ -122,7 +122,7 @@ type Outbinder<R> = Box<
         + Sync,
 >;
 
-struct Shared<R: Runtime> {
+pub(crate) struct Shared<R: Runtime> {
     config: ServerConfig,
     /// Set once by [`Server::bind`] (it knows the handler's type).
     outbinder: OnceLock<Outbinder<R>>,
@@ -134,6 +134,12 @@ struct Shared<R: Runtime> {
 impl<R: Runtime> Shared<R> {
     fn is_shutting_down(&self) -> bool {
         self.shutdown.1.is_closed()
+    }
+
+    /// How long a connection's wrapping (a TLS handshake) may take.
+    pub(crate) fn handshake_limit(&self) -> Duration {
+        let limit = self.config.session.session_init_timeout;
+        limit.unwrap_or(HANDSHAKE_LIMIT)
     }
 
     fn stop(&self) {
@@ -209,7 +215,7 @@ impl<R: Runtime> ServerHandle<R> {
 pub struct Server<R: Runtime, H> {
     listener: R::Listener,
     handler: Arc<H>,
-    shared: Arc<Shared<R>>,
+    pub(crate) shared: Arc<Shared<R>>,
 }
 
 impl<R: Runtime, H> std::fmt::Debug for Server<R, H> {
@@ -256,12 +262,6 @@ where
     /// The address it listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         R::local_addr(&self.listener)
-    }
-
-    /// How long a connection's wrapping (a TLS handshake) may take.
-    pub(crate) fn handshake_limit(&self) -> Duration {
-        let limit = self.shared.config.session.session_init_timeout;
-        limit.unwrap_or(HANDSHAKE_LIMIT)
     }
 
     /// A handle to find connections and shut down.
@@ -354,8 +354,7 @@ async fn serve<R: Runtime, H: Handler<Connection>, T: Transport + Send + 'static
     outbind: Option<(Outbind, oneshot::Sender<Result<Connection, Error>>)>,
 ) {
     // A wrapping handshake (TLS) must not hold a connection slot for ever.
-    let limit = shared.config.session.session_init_timeout;
-    let io = match timeout::<R, _>(limit.unwrap_or(HANDSHAKE_LIMIT), stream).await {
+    let io = match timeout::<R, _>(shared.handshake_limit(), stream).await {
         Some(Ok(io)) => io,
         Some(Err(e)) => return tracing::debug!(%peer, error = %e, "handshake failed"),
         None => return tracing::debug!(%peer, "handshake timed out"),

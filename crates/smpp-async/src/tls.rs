@@ -74,7 +74,7 @@ where
     /// Like [`Server::run`], with a TLS handshake on every connection (in
     /// the connection's own task, bounded by the session init timeout).
     pub async fn run_tls(self, tls: Arc<TlsServerConfig>) -> io::Result<()> {
-        let limit = self.handshake_limit();
+        let limit = self.shared.handshake_limit();
         self.run_transport(move |tcp| R::accept_tls(tcp, tls.clone(), limit))
             .await
     }

@@ -3,7 +3,6 @@
 //! of them, with optional flow control: [`PoolConfig`]); blocking calls over
 //! [`smpp_async`]'s on [`Threads`].
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use smpp_proto::message::ShortMessage;
@@ -17,20 +16,10 @@ use crate::{Client, Error};
 
 type Bound = Result<(smpp_async::Client<Threads>, smpp_async::Inbound), Error>;
 
-/// `connect` as the async layer's: it runs (and blocks) on the supervisor's thread.
-fn unwrap<F>(mut connect: F) -> impl FnMut() -> std::future::Ready<Bound> + Clone + Send + 'static
-where
-    F: FnMut() -> Result<(Client, Inbound), Error> + Clone + Send + 'static,
-{
-    move || {
-        let bound = connect().map(|(client, inbound)| (client.into_kept(), inbound.0));
-        std::future::ready(bound)
-    }
-}
-
-/// Forwarded peer requests of every session, as this crate's [`Inbound`].
-fn inbound(inbound: smpp_async::Inbound) -> Inbound {
-    Inbound(inbound)
+/// A session `connect` made, as the async layer's; the connecting runs (and
+/// blocks) on the supervisor's thread.
+fn into_async(bound: Result<(Client, Inbound), Error>) -> std::future::Ready<Bound> {
+    std::future::ready(bound.map(|(client, inbound)| (client.into_kept(), inbound.0)))
 }
 
 /// A [`Client`] that reconnects (with [`Backoff`]) whenever its session
@@ -52,15 +41,13 @@ impl ReconnectingClient {
     /// and again after each session ends. Peer requests of every session
     /// arrive on the returned [`Inbound`] (up to 64 waiting; dropping it
     /// answers them with status 0).
-    pub fn new<F>(connect: F, backoff: Backoff, wait: Duration) -> (ReconnectingClient, Inbound)
+    pub fn new<F>(mut connect: F, backoff: Backoff, wait: Duration) -> (ReconnectingClient, Inbound)
     where
         F: FnMut() -> Result<(Client, Inbound), Error> + Send + 'static,
     {
-        let connect = Mutex::new(connect);
-        let shared = std::sync::Arc::new(connect);
-        let once = move || (shared.lock().unwrap_or_else(|e| e.into_inner()))();
-        let (client, rx) = smpp_async::ReconnectingClient::new(unwrap(once), backoff, wait);
-        (ReconnectingClient(client), inbound(rx))
+        let connect = move || into_async(connect());
+        let (client, rx) = smpp_async::ReconnectingClient::new(connect, backoff, wait);
+        (ReconnectingClient(client), Inbound(rx))
     }
 
     /// The bound session now, if any.
@@ -120,7 +107,7 @@ impl Pool {
     /// [`Pool::new`] with the flow control of `config`.
     pub fn with_config<F>(
         size: usize,
-        connect: F,
+        mut connect: F,
         backoff: Backoff,
         wait: Duration,
         config: PoolConfig,
@@ -128,9 +115,14 @@ impl Pool {
     where
         F: FnMut() -> Result<(Client, Inbound), Error> + Clone + Send + 'static,
     {
-        let (pool, rx) =
-            smpp_async::Pool::with_config(size, unwrap(connect), backoff, wait, config);
-        (Pool(pool), inbound(rx))
+        let (pool, rx) = smpp_async::Pool::with_config(
+            size,
+            move || into_async(connect()),
+            backoff,
+            wait,
+            config,
+        );
+        (Pool(pool), Inbound(rx))
     }
 
     /// The pool's flow control.

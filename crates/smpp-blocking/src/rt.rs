@@ -34,6 +34,8 @@ thread_local! {
     /// The timers waiting on this thread: (deadline, number) -> whom to wake then.
     static TIMERS: RefCell<BTreeMap<(Instant, u64), Waker>> = const { RefCell::new(BTreeMap::new()) };
     static NEXT_TIMER: Cell<u64> = const { Cell::new(0) };
+    /// Unparks this thread (made once per thread, not per blocking call).
+    static WAKER: Waker = Waker::from(Arc::new(Unpark(thread::current())));
 }
 
 /// Wakes a parked thread.
@@ -53,7 +55,7 @@ impl Wake for Unpark {
 /// woken or until the earliest deadline of this thread's timers, whose
 /// wakers it wakes once due (so a timer inside any combinator fires).
 pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let waker = WAKER.with(Waker::clone);
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
     loop {
@@ -65,11 +67,13 @@ pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
             None => thread::park(),
         }
         let now = Instant::now();
-        let due = TIMERS.with_borrow_mut(|timers| {
-            let later = timers.split_off(&(now, u64::MAX));
-            std::mem::replace(timers, later)
-        });
-        due.into_values().for_each(Waker::wake);
+        let due = |t: &mut BTreeMap<(Instant, u64), Waker>| {
+            let first = t.first_entry().filter(|e| e.key().0 <= now);
+            first.map(|e| e.remove())
+        };
+        while let Some(waker) = TIMERS.with_borrow_mut(due) {
+            waker.wake();
+        }
     }
 }
 

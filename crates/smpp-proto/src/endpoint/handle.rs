@@ -1,7 +1,7 @@
 //! Small parts of an adapter's connection handle, the same in every adapter.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
 
 use super::Error;
 use crate::pdu::Body;
@@ -41,18 +41,15 @@ impl Ending {
 #[derive(Debug, Default)]
 pub struct CloseState {
     reason: Mutex<Option<CloseReason>>,
-    cond: Condvar,
 }
 
 impl CloseState {
-    /// Records `reason` (the first one stands) and wakes the threads in
-    /// [`wait`](CloseState::wait).
+    /// Records `reason` (the first one stands).
     pub fn set(&self, reason: CloseReason) {
         let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
         if r.is_none() {
             *r = Some(reason);
         }
-        self.cond.notify_all();
     }
 
     /// The reason, once closed.
@@ -61,16 +58,5 @@ impl CloseState {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-    }
-
-    /// Blocks the calling thread until closed.
-    pub fn wait(&self) -> CloseReason {
-        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if let Some(reason) = &*r {
-                return reason.clone();
-            }
-            r = self.cond.wait(r).unwrap_or_else(|e| e.into_inner());
-        }
     }
 }

@@ -275,13 +275,6 @@ pub async fn answer<C: Sync, H: Handler<C>>(handler: &H, conn: &C, pdu: Pdu) -> 
     settle(seq, id, result)
 }
 
-/// [`answer`] for a [`BlockingHandler`].
-pub fn answer_blocking<C, H: BlockingHandler<C>>(handler: &H, conn: &C, pdu: Pdu) -> Response {
-    let (seq, id) = (pdu.sequence_number, pdu.command_id());
-    let result = catch_unwind(AssertUnwindSafe(|| handler.request(conn, pdu)));
-    settle(seq, id, result.map_err(drop))
-}
-
 /// Runs `handler`'s bind check for `conn` (a panic rejects with
 /// `ESME_RSYSERR`), records an accepted bind in `info`, and returns the
 /// `bind_*_resp` to send (with `system_id`, ours).
@@ -300,19 +293,6 @@ pub async fn bind<C: Sync, H: Handler<C>>(
         seq,
         system_id,
     )
-}
-
-/// [`bind`] for a [`BlockingHandler`].
-pub fn bind_blocking<C, H: BlockingHandler<C>>(
-    handler: &H,
-    conn: &C,
-    info: &ConnectionInfo,
-    (seq, kind, bind): (SequenceNumber, BindKind, Bind),
-    system_id: &str,
-) -> Response {
-    let result = catch_unwind(AssertUnwindSafe(|| handler.bind(conn, kind, &bind)));
-    let result = result.unwrap_or(Err(CommandStatus::SYSTEM_ERROR));
-    info.bound(kind, &bind, result, seq, system_id)
 }
 
 /// What an MC's connection does with one item from its session.
@@ -356,27 +336,6 @@ pub fn route<'a, C: Sync, H: Handler<C>>(
     {
         Poll::Ready(response) => Routed::Answer(response),
         Poll::Pending => Routed::Later(answer),
-    }
-}
-
-/// [`route`] for a [`BlockingHandler`]: the answer, if any.
-pub fn route_blocking<C, H: BlockingHandler<C>>(
-    handler: &H,
-    conn: &C,
-    info: &ConnectionInfo,
-    system_id: &str,
-    item: Incoming,
-) -> Option<Response> {
-    match item {
-        Incoming::Request(pdu) => Some(answer_blocking(handler, conn, pdu)),
-        Incoming::Bind { seq, kind, bind } => Some(bind_blocking(
-            handler,
-            conn,
-            info,
-            (seq, kind, bind),
-            system_id,
-        )),
-        _ => None,
     }
 }
 
