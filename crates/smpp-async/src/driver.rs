@@ -254,11 +254,8 @@ impl<R: Runtime> DriverRuntime for Channels<R> {
     }
 
     #[inline]
-    fn answer_now(&mut self, pdu: Pdu) -> Result<(CommandStatus, Body), Pdu> {
-        match &self.quick {
-            Some(quick) => quick.answer(pdu),
-            None => Err(pdu),
-        }
+    fn answer_now(&mut self, pdu: &Pdu) -> Option<(CommandStatus, Body)> {
+        self.quick.as_ref().and_then(|quick| quick.answer(pdu))
     }
 
     fn closed(&mut self, reason: CloseReason) {

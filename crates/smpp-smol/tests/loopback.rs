@@ -587,20 +587,16 @@ async fn answers_given_at_once_keep_the_handler_guarantees(rt: Rt) {
         async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
             Ok(())
         }
-        fn answer_now(
-            &self,
-            conn: &Connection,
-            pdu: Pdu,
-        ) -> Result<Result<Body, CommandStatus>, Pdu> {
+        fn answer_now(&self, conn: &Connection, pdu: &Pdu) -> Option<Result<Body, CommandStatus>> {
             let Body::SubmitSm(sm) = &pdu.body else {
-                return Err(pdu);
+                return None;
             };
             assert_eq!(conn.system_id(), Some("esme"), "the bound connection");
             match sm.short_message.as_ref() {
                 b"boom" => panic!("handler bug"),
-                b"refuse" => Ok(Err(CommandStatus::THROTTLED)),
-                b"later" => Err(pdu),
-                _ => Ok(Ok(Body::SubmitSmResp(SubmitSmResp {
+                b"refuse" => Some(Err(CommandStatus::THROTTLED)),
+                b"later" => None,
+                _ => Some(Ok(Body::SubmitSmResp(SubmitSmResp {
                     message_id: "now".into(),
                     ..Default::default()
                 }))),

@@ -103,11 +103,11 @@ pub trait Runtime {
     /// A peer request that the application may answer right here, in the
     /// connection's task (a handler's synchronous fast path: no hand-over to
     /// another task, and the answer joins the batch being written): the
-    /// status and `*_resp` body, or the request back, to be
+    /// status and `*_resp` body, or `None`: the request is then
     /// [delivered](Runtime::deliver). By default every request is delivered.
-    #[allow(clippy::result_large_err)] // handed back at once, not propagated
-    fn answer_now(&mut self, pdu: Pdu) -> Result<(CommandStatus, Body), Pdu> {
-        Err(pdu)
+    fn answer_now(&mut self, pdu: &Pdu) -> Option<(CommandStatus, Body)> {
+        let _ = pdu;
+        None
     }
     /// The session closed: refuse new requests (fail those queued) and tell
     /// the handles why. Called again (with [`CloseReason::Local`]) by
@@ -367,16 +367,14 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
             progress = true;
             match output {
                 Output::Done(reply, result) => self.rt.done(reply, result),
-                Output::Incoming(Incoming::Request(pdu)) => {
-                    let seq = pdu.sequence_number;
-                    match self.rt.answer_now(pdu) {
-                        Ok((status, body)) => {
-                            // Refused only once closed: nobody to answer then.
-                            let _ = self.endpoint.respond(now, seq, status, body);
-                        }
-                        Err(pdu) => self.deliver(now, Incoming::Request(pdu)),
+                Output::Incoming(Incoming::Request(pdu)) => match self.rt.answer_now(&pdu) {
+                    Some((status, body)) => {
+                        // Refused only once closed: nobody to answer then.
+                        let seq = pdu.sequence_number;
+                        let _ = self.endpoint.respond(now, seq, status, body);
                     }
-                }
+                    None => self.deliver(now, Incoming::Request(pdu)),
+                },
                 Output::Incoming(item) => self.deliver(now, item),
                 Output::Closed(reason) => {
                     self.linger = Some(now + LINGER);
@@ -532,16 +530,16 @@ mod tests {
             self.delivered.push(item);
             Ok(())
         }
-        fn answer_now(&mut self, pdu: Pdu) -> Result<(CommandStatus, Body), Pdu> {
+        fn answer_now(&mut self, pdu: &Pdu) -> Option<(CommandStatus, Body)> {
             match pdu.body {
-                Body::SubmitSm(_) if self.quick => Ok((
+                Body::SubmitSm(_) if self.quick => Some((
                     CommandStatus::OK,
                     Body::SubmitSmResp(SubmitSmResp {
                         message_id: "quick".into(),
                         ..Default::default()
                     }),
                 )),
-                _ => Err(pdu),
+                _ => None,
             }
         }
         fn closed(&mut self, reason: CloseReason) {

@@ -33,7 +33,7 @@ use super::{bind_answer, empty_response, Incoming};
 #[derive(Default)]
 pub struct QuickAnswers(OnceLock<QuickFn>);
 
-type QuickFn = Box<dyn Fn(Pdu) -> Result<(CommandStatus, Body), Pdu> + Send + Sync>;
+type QuickFn = Box<dyn Fn(&Pdu) -> Option<(CommandStatus, Body)> + Send + Sync>;
 
 impl std::fmt::Debug for QuickAnswers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -47,36 +47,28 @@ impl QuickAnswers {
     /// Answers with `handler` for the connection that `conn` rebuilds from
     /// `inner`, while it lives. Weak: the driver must not keep its own
     /// handles alive (it ends when they are all gone).
-    #[allow(clippy::result_large_err)] // the request goes back at once, not propagated
     pub fn set<C, I, H>(&self, inner: std::sync::Weak<I>, handler: Arc<H>, conn: fn(Arc<I>) -> C)
     where
         C: Sync + 'static,
         I: Send + Sync + 'static,
         H: Handler<C>,
     {
-        let _ = self.0.set(Box::new(move |pdu: Pdu| {
-            let Some(inner) = inner.upgrade() else {
-                return Err(pdu);
-            };
-            let (seq, id) = (pdu.sequence_number, pdu.command_id());
+        let _ = self.0.set(Box::new(move |pdu: &Pdu| {
+            let inner = inner.upgrade()?;
             let answered = catch_unwind(AssertUnwindSafe(|| handler.answer_now(&conn(inner), pdu)));
             let answered = match answered {
-                Ok(Err(pdu)) => return Err(pdu), // the usual way, then
-                Ok(Ok(answer)) => Ok(answer),
+                Ok(None) => return None, // the usual way, then
+                Ok(Some(answer)) => Ok(answer),
                 Err(_) => Err(()),
             };
-            let (_, status, body) = settle(seq, id, answered);
-            Ok((status, body))
+            let (_, status, body) = settle(pdu.sequence_number, pdu.command_id(), answered);
+            Some((status, body))
         }));
     }
 
-    /// The handler's answer, or the request back.
-    #[allow(clippy::result_large_err)] // handed back at once, not propagated
-    pub fn answer(&self, pdu: Pdu) -> Result<(CommandStatus, Body), Pdu> {
-        match self.0.get() {
-            Some(quick) => quick(pdu),
-            None => Err(pdu),
-        }
+    /// The handler's answer given at once, if it gives one.
+    pub fn answer(&self, pdu: &Pdu) -> Option<(CommandStatus, Body)> {
+        self.0.get().and_then(|quick| quick(pdu))
     }
 }
 
@@ -130,15 +122,14 @@ pub trait Handler<C: Sync>: Send + Sync + 'static {
     }
 
     /// A synchronous fast path: answers a request at once, in the
-    /// connection's task (`Ok`), or hands it back (`Err`) to go to
-    /// [`request`](Handler::request). Implement it for answers that need no
-    /// waiting (an in-memory SMSC's submit_sm): they skip a hand-over
-    /// between tasks. By default every request goes to `request`. An
-    /// optimisation only: its answers should be those `request` would give.
-    #[allow(clippy::result_large_err)] // handed back at once
-    fn answer_now(&self, conn: &C, pdu: Pdu) -> Result<Result<Body, CommandStatus>, Pdu> {
-        let _ = conn;
-        Err(pdu)
+    /// connection's task (`Some`), or declines (`None`): the request then
+    /// goes to [`request`](Handler::request). Implement it for answers that
+    /// need no waiting (an in-memory SMSC's submit_sm): they skip a
+    /// hand-over between tasks. By default every request goes to `request`.
+    /// An optimisation only: its answers should be those `request` would give.
+    fn answer_now(&self, conn: &C, pdu: &Pdu) -> Option<Result<Body, CommandStatus>> {
+        let _ = (conn, pdu);
+        None
     }
 
     /// Answers any request with its `*_resp` body, or an error status. The

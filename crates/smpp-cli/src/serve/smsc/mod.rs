@@ -870,15 +870,15 @@ impl Handler<Connection> for SmscHandler {
         self.0.bind(conn, kind, bind)
     }
 
-    fn answer_now(&self, conn: &Connection, pdu: Pdu) -> Result<Result<Body, CommandStatus>, Pdu> {
+    fn answer_now(&self, conn: &Connection, pdu: &Pdu) -> Option<Result<Body, CommandStatus>> {
         self.0.answer_now(conn, pdu)
     }
 
     fn request(&self, conn: &Connection, pdu: Pdu) -> impl Answer<Body> {
         // The common case needs no state machine (nor its allocation).
-        match self.0.answer_now(conn, pdu) {
-            Ok(answer) => Quick::Ready(Some(answer)),
-            Err(pdu) => Quick::Later(Box::pin(self.0.answer(conn, pdu))),
+        match self.0.answer_now(conn, &pdu) {
+            Some(answer) => Quick::Ready(Some(answer)),
+            None => Quick::Later(Box::pin(self.0.answer(conn, pdu))),
         }
     }
 }

@@ -140,19 +140,17 @@ impl Smsc {
     }
 
     /// The hot path, answered without a future: a submit_sm with the
-    /// in-memory store and no response delay. Hands the PDU back otherwise.
-    // The PDU goes back by value: no copy, no allocation on the slow path either.
-    #[allow(clippy::result_large_err)]
+    /// in-memory store and no response delay; `None` otherwise.
     pub(super) fn answer_now(
         &self,
         conn: &Connection,
-        pdu: Pdu,
-    ) -> Result<Result<Body, CommandStatus>, Pdu> {
+        pdu: &Pdu,
+    ) -> Option<Result<Body, CommandStatus>> {
         if self.disk.is_some() {
-            return Err(pdu);
+            return None;
         }
         let Body::SubmitSm(sm) = &pdu.body else {
-            return Err(pdu);
+            return None;
         };
         let started = Instant::now();
         let account = conn.system_id().unwrap_or_default();
@@ -160,9 +158,7 @@ impl Smsc {
         let destination = sm.destination_addr.to_string_lossy();
         let decision = self.decide(&destination, sm.esm_class, sm.data_coding, sm.payload());
         let result = match decision {
-            Decision::Refuse(_, Some(_)) | Decision::Accept { delay: Some(_), .. } => {
-                return Err(pdu)
-            }
+            Decision::Refuse(_, Some(_)) | Decision::Accept { delay: Some(_), .. } => return None,
             _ if self.throttled(account) => Err(CommandStatus::THROTTLED),
             _ if self.full() => Err(CommandStatus::MESSAGE_QUEUE_FULL),
             Decision::Refuse(status, None) => Err(status),
@@ -188,7 +184,7 @@ impl Smsc {
             status: result.as_ref().err().copied().unwrap_or(CommandStatus::OK),
             latency: started.elapsed(),
         });
-        Ok(result)
+        Some(result)
     }
 
     pub(super) async fn submit_sm(
