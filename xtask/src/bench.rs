@@ -44,7 +44,7 @@ pub(crate) fn run_bench(args: &[&str]) -> Result {
         ["e2e", rest @ ..] => crate::bench_e2e::run_e2e(rest),
         [first, ..] if first.starts_with("--") => crate::bench_e2e::run_e2e(args),
         _ => Err("usage: cargo xtask bench codec [--table-only]\n       \
-                  cargo xtask bench [e2e] [--quick] [--runs N] [--secs S] [--no-build]"
+                  cargo xtask bench [e2e] [--quick] [--runs N] [--secs S] [--no-build] [--shared-cores]"
             .into()),
     }
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [e2e] [--quick] [--runs N] [--secs S] [--no-build]`:
+//! `cargo xtask bench [e2e] [--quick] [--runs N] [--secs S] [--no-build] [--shared-cores]`:
 //! the end-to-end race, over loopback, in one run:
 //!
 //! - our client (`smpp bench`) against our server (`smpp serve --memory`,
@@ -16,6 +16,13 @@
 //! Every load is run once per round, rounds interleaved, and the table shows
 //! medians, so that drift of this noisy shared machine hits every contender
 //! alike; the ratios are taken within the same run.
+//!
+//! Clients and servers share the machine's cores, so by default every
+//! process it starts gets one tokio worker thread (`TOKIO_WORKER_THREADS=1`;
+//! `smpp bench` runs its load on one thread anyway): on 2 cores, one for
+//! each side, instead of 2 workers per server fighting the client for them
+//! (which cost our server a sixth of its rate over 4 binds).
+//! `--shared-cores` leaves every runtime at its default, a worker per core.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
@@ -146,6 +153,8 @@ struct Sample {
 struct Bins {
     smpp: PathBuf,
     bench: PathBuf,
+    /// Every process gets one runtime worker thread (see the module docs).
+    one_worker: bool,
 }
 
 pub(crate) fn run_e2e(args: &[&str]) -> Result {
@@ -173,11 +182,12 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
     let bins = Bins {
         smpp: release.join("smpp"),
         bench: release.join("smpp-bench"),
+        one_worker: !args.contains(&"--shared-cores"),
     };
 
     // Our server: the real `smpp serve --memory` when it can, else the stand-in.
     let ours = match Server::start("smpp serve --memory", {
-        let mut c = Command::new(&bins.smpp);
+        let mut c = bins.command(&bins.smpp);
         c.args(["serve", "--memory", "--listen", "127.0.0.1:0"]);
         c
     }) {
@@ -267,6 +277,14 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
     );
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
+        "Runtime threads: {}.",
+        if bins.one_worker {
+            "one tokio worker per process (TOKIO_WORKER_THREADS=1; --shared-cores for the default)"
+        } else {
+            "tokio's default, a worker per core, in every process (--shared-cores)"
+        }
+    );
+    println!(
         "Machine: {cores} cores; 1-minute load average {} before, {} after. Other load makes \
          loopback figures faster and erratic (busy cores do not sleep): with a load above ~0.5 \
          compare the ratios and CPU µs/msg, not the absolute rates.",
@@ -295,8 +313,19 @@ fn clean_cargo() -> Command {
     c
 }
 
+impl Bins {
+    /// `program`, with one runtime worker thread unless `--shared-cores`.
+    fn command(&self, program: &std::path::Path) -> Command {
+        let mut c = Command::new(program);
+        if self.one_worker {
+            c.env("TOKIO_WORKER_THREADS", "1");
+        }
+        c
+    }
+}
+
 fn bench_cmd(bins: &Bins, sub: &str) -> Command {
-    let mut c = Command::new(&bins.bench);
+    let mut c = bins.command(&bins.bench);
     c.arg(sub);
     c
 }
@@ -420,7 +449,7 @@ fn measure(bins: &Bins, s: &Scenario, port: u16, secs: f64, rate: Option<f64>) -
     );
     let mut cmd = match s.kind {
         ClientKind::Ours => {
-            let mut c = Command::new(&bins.smpp);
+            let mut c = bins.command(&bins.smpp);
             c.args(["bench", "--port", &port_s, "--sessions", &sessions])
                 .args(["--window", &window, "--json"])
                 .arg("--duration")

@@ -53,10 +53,13 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Decode(args) => report(decode::run(args)),
         command => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Command::Serve(args) = &command {
+                if let Some(n) = args.options.threads {
+                    builder.worker_threads(usize::from(n));
+                }
+            }
+            let runtime = match builder.enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("smpp: cannot start the runtime: {e}");

@@ -100,6 +100,10 @@ pub struct ServeOptions {
     /// Keep messages in memory only (fast; lost on exit).
     #[arg(long)]
     pub memory: bool,
+    /// Runtime worker threads [default: one per core]. Fewer leave cores to
+    /// the clients when they run on the same machine (a test rig, a laptop).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     /// Also listen for SMPP over TLS here (needs --tls-cert and --tls-key).
     #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
     pub tls_listen: Option<String>,
