@@ -239,8 +239,6 @@ pub struct Driver<T, R: Runtime> {
     rbuf: Box<[u8]>,
     rpos: usize,
     rend: usize,
-    /// Octets of the current read handled per slice.
-    slice: usize,
     /// Reads left in this poll, and whether we stopped for want of them.
     reads_left: u32,
     out_of_reads: bool,
@@ -275,7 +273,6 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
             rbuf: vec![0; READ_BUF_FIRST].into_boxed_slice(),
             rpos: 0,
             rend: 0,
-            slice: MIN_SLICE,
             reads_left: MAX_READS,
             out_of_reads: false,
             slicing: Slicing::default(),
@@ -337,7 +334,7 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
             let grew = self.yields == 0
                 || (self.wbuf.len() > self.wlen_at_yield && self.wbuf.len() < BATCH_TARGET);
             let pulled = std::mem::take(&mut self.pulled);
-            if fresh && self.yields > 0 && self.yields < MAX_YIELDS && !grew {
+            if fresh && !grew && self.yields < MAX_YIELDS {
                 // The last yield added nothing: stop yielding for a while.
                 self.skip_yields = SKIP_YIELDS;
             }
@@ -445,7 +442,7 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
         let mut progress = false;
         loop {
             if self.rpos < self.rend {
-                let end = self.rend.min(self.rpos + self.slice);
+                let end = self.rend.min(self.rpos + self.slice());
                 let n = self.endpoint.handle_input(now, &self.rbuf[self.rpos..end]);
                 self.rpos += n;
                 progress |= n > 0;
@@ -474,12 +471,7 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
                 Poll::Pending => return progress,
                 Poll::Ready(Ok(n)) if n > 0 => {
                     (self.rpos, self.rend) = (0, n);
-                    let on = self.slicing.read(now, n);
-                    self.slice = if on && n > 2 * MIN_SLICE {
-                        (n / SLICES).max(MIN_SLICE)
-                    } else {
-                        n
-                    };
+                    self.slicing.read(now, n);
                 }
                 Poll::Ready(result) => {
                     if let Err(e) = result {
@@ -490,6 +482,16 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
                     return true;
                 }
             }
+        }
+    }
+
+    /// Octets of the current read (`rbuf[..rend]`) handled per slice.
+    fn slice(&self) -> usize {
+        let n = self.rend;
+        if self.slicing.on && n > 2 * MIN_SLICE {
+            (n / SLICES).max(MIN_SLICE)
+        } else {
+            n
         }
     }
 
@@ -698,9 +700,9 @@ mod tests {
         }
     }
 
-    /// Polls until `Pending` without a self-wake (waiting for I/O) or
-    /// `Ready` (done); a yield (a self-wake) is followed at once.
-    fn settle(driver: &mut Driver<Pipe, Fake>) -> Poll<()> {
+    /// Polls once: the result, and whether the driver woke itself (a
+    /// yield, or a requeue with work left).
+    fn poll_once(driver: &mut Driver<Pipe, Fake>) -> (Poll<()>, bool) {
         use std::sync::atomic::{AtomicBool, Ordering};
         struct Flag(AtomicBool);
         impl std::task::Wake for Flag {
@@ -710,15 +712,65 @@ mod tests {
         }
         let flag = Arc::new(Flag(AtomicBool::new(false)));
         let waker = std::task::Waker::from(flag.clone());
-        let mut cx = Context::from_waker(&waker);
+        let poll = driver.poll_drive(&mut Context::from_waker(&waker));
+        (poll, flag.0.load(Ordering::Relaxed))
+    }
+
+    /// Polls until `Pending` without a self-wake (waiting for I/O) or
+    /// `Ready` (done); a self-wake is followed at once.
+    fn settle(driver: &mut Driver<Pipe, Fake>) -> Poll<()> {
         for _ in 0..200 {
-            flag.0.store(false, Ordering::Relaxed);
-            match driver.poll_drive(&mut cx) {
-                Poll::Pending if flag.0.load(Ordering::Relaxed) => continue,
-                other => return other,
+            match poll_once(driver) {
+                (Poll::Pending, true) => continue,
+                (other, _) => return other,
             }
         }
         panic!("the driver keeps requeueing itself");
+    }
+
+    /// What `esme` has to send, into the driver's input; returns its length.
+    fn to_driver(esme: &mut Endpoint<u32>, now: Instant, driver: &mut Driver<Pipe, Fake>) -> usize {
+        let mut out = Vec::new();
+        while esme.poll_transmit(now, &mut out).is_some() {}
+        driver.io_mut().inbox.extend_from_slice(&out);
+        out.len()
+    }
+
+    /// What the driver wrote, into `esme`; returns the requests it ended
+    /// with a response.
+    fn from_driver(
+        esme: &mut Endpoint<u32>,
+        now: Instant,
+        driver: &mut Driver<Pipe, Fake>,
+    ) -> Vec<(u32, Pdu)> {
+        let written = std::mem::take(&mut driver.io_mut().written);
+        assert_eq!(esme.handle_input(now, &written), written.len());
+        let mut done = Vec::new();
+        while let Some(out) = esme.poll_output() {
+            if let Output::Done(token, Ok(pdu)) = out {
+                done.push((token, pdu));
+            }
+        }
+        done
+    }
+
+    /// `esme` binds (token 0) to the MC `driver`, whose application
+    /// accepts by command.
+    fn bind_to(esme: &mut Endpoint<u32>, now: Instant, driver: &mut Driver<Pipe, Fake>) {
+        esme.bind(now, BindKind::Transceiver, Bind::default(), 0);
+        to_driver(esme, now, driver);
+        assert_eq!(settle(driver), Poll::Pending);
+        assert!(from_driver(esme, now, driver).is_empty());
+        let Some(Incoming::Bind { seq, kind, .. }) = driver.runtime_mut().delivered.pop() else {
+            panic!("the bind was not delivered");
+        };
+        let (status, body) = bind_answer(kind, Ok(()), "SMSC");
+        let respond = Command::Respond { seq, status, body };
+        driver.runtime_mut().commands.push_back(respond);
+        assert_eq!(settle(driver), Poll::Pending);
+        let done = from_driver(esme, now, driver);
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].1.command_status, CommandStatus::OK);
     }
 
     /// The MC's side: takes the driver's output, answers binds and submits.
@@ -803,32 +855,12 @@ mod tests {
         let mut driver = Driver::new(Pipe::default(), rt, Role::Mc, config.clone());
         let mut esme: Endpoint<u32> = Endpoint::new(Role::Esme, config, now);
         let exchange = |esme: &mut Endpoint<u32>, driver: &mut Driver<Pipe, Fake>| {
-            let mut out = Vec::new();
-            while esme.poll_transmit(now, &mut out).is_some() {}
-            driver.io_mut().inbox.extend_from_slice(&out);
+            to_driver(esme, now, driver);
             assert_eq!(settle(driver), Poll::Pending);
-            let written = std::mem::take(&mut driver.io_mut().written);
-            assert_eq!(esme.handle_input(now, &written), written.len());
-            let mut done = Vec::new();
-            while let Some(out) = esme.poll_output() {
-                if let Output::Done(token, Ok(pdu)) = out {
-                    done.push((token, pdu));
-                }
-            }
-            done
+            from_driver(esme, now, driver)
         };
         // The bind goes to the application, which answers it by command.
-        esme.bind(now, BindKind::Transceiver, Bind::default(), 1);
-        assert!(exchange(&mut esme, &mut driver).is_empty());
-        let Some(Incoming::Bind { seq, kind, .. }) = driver.runtime_mut().delivered.pop() else {
-            panic!("the bind was not delivered");
-        };
-        let (status, body) = bind_answer(kind, Ok(()), "SMSC");
-        let respond = Command::Respond { seq, status, body };
-        driver.runtime_mut().commands.push_back(respond);
-        let done = exchange(&mut esme, &mut driver);
-        assert_eq!(done.len(), 1);
-        assert_eq!(done[0].1.command_status, CommandStatus::OK);
+        bind_to(&mut esme, now, &mut driver);
         // Submits are answered in the connection task; a query is delivered.
         for token in 2..=4 {
             esme.request(now, Body::SubmitSm(SubmitSm::default()), token);
@@ -860,25 +892,7 @@ mod tests {
         let rt = Fake::new(now, true);
         let mut driver = Driver::new(Pipe::default(), rt, Role::Mc, config.clone());
         let mut esme: Endpoint<u32> = Endpoint::new(Role::Esme, config, now);
-        let send = |esme: &mut Endpoint<u32>, driver: &mut Driver<Pipe, Fake>| {
-            let mut out = Vec::new();
-            while esme.poll_transmit(now, &mut out).is_some() {}
-            driver.io_mut().inbox.extend_from_slice(&out);
-            out.len()
-        };
-        esme.bind(now, BindKind::Transceiver, Bind::default(), 0);
-        send(&mut esme, &mut driver);
-        assert_eq!(settle(&mut driver), Poll::Pending);
-        let Some(Incoming::Bind { seq, kind, .. }) = driver.runtime_mut().delivered.pop() else {
-            panic!("the bind was not delivered");
-        };
-        let (status, body) = bind_answer(kind, Ok(()), "SMSC");
-        let respond = Command::Respond { seq, status, body };
-        driver.runtime_mut().commands.push_back(respond);
-        assert_eq!(settle(&mut driver), Poll::Pending);
-        let written = std::mem::take(&mut driver.io_mut().written);
-        assert_eq!(esme.handle_input(now, &written), written.len());
-        while esme.poll_output().is_some() {}
+        bind_to(&mut esme, now, &mut driver);
 
         // A busy epoch later (slicing is tried once the first epoch
         // measured the rate without it), a window of 196-octet submits
@@ -886,11 +900,9 @@ mod tests {
         // answers leave in several writes, not one at the end.
         driver.runtime_mut().now += EPOCH / 2;
         esme.request(now, Body::SubmitSm(SubmitSm::default()), 999);
-        send(&mut esme, &mut driver);
+        to_driver(&mut esme, now, &mut driver);
         assert_eq!(settle(&mut driver), Poll::Pending);
-        let written = std::mem::take(&mut driver.io_mut().written);
-        assert_eq!(esme.handle_input(now, &written), written.len());
-        while esme.poll_output().is_some() {}
+        from_driver(&mut esme, now, &mut driver);
         driver.runtime_mut().now += EPOCH / 2;
         for token in 1..=200 {
             let sm = SubmitSm {
@@ -900,18 +912,14 @@ mod tests {
             esme.request(now, Body::SubmitSm(sm), token);
         }
         driver.io_mut().writes = 0;
-        assert!(send(&mut esme, &mut driver) > 35_000);
+        assert!(to_driver(&mut esme, now, &mut driver) > 35_000);
         assert_eq!(settle(&mut driver), Poll::Pending);
         let writes = driver.io_mut().writes;
         assert!(writes >= 8, "{writes} writes");
-        let written = std::mem::take(&mut driver.io_mut().written);
-        assert_eq!(esme.handle_input(now, &written), written.len());
         let mut tokens = Vec::new();
-        while let Some(out) = esme.poll_output() {
-            if let Output::Done(token, Ok(pdu)) = out {
-                assert_eq!(pdu.command_status, CommandStatus::OK);
-                tokens.push(token);
-            }
+        for (token, pdu) in from_driver(&mut esme, now, &mut driver) {
+            assert_eq!(pdu.command_status, CommandStatus::OK);
+            tokens.push(token);
         }
         assert_eq!(tokens, (1..=200).collect::<Vec<u32>>());
     }
@@ -963,7 +971,6 @@ mod tests {
 
     #[test]
     fn a_connection_that_always_has_input_gives_its_thread_up() {
-        use std::sync::atomic::{AtomicBool, Ordering};
         #[allow(clippy::disallowed_methods)] // a test epoch; only differences matter
         let now = Instant::now();
         let config = Arc::new(SessionConfig::default());
@@ -976,20 +983,9 @@ mod tests {
             pdu.encode_to_vec(&mut input).unwrap();
         }
         driver.io_mut().inbox = input;
-        struct Flag(AtomicBool);
-        impl std::task::Wake for Flag {
-            fn wake(self: Arc<Self>) {
-                self.0.store(true, Ordering::Relaxed);
-            }
-        }
-        let flag = Arc::new(Flag(AtomicBool::new(false)));
-        let waker = std::task::Waker::from(flag.clone());
-        let mut cx = Context::from_waker(&waker);
-        assert_eq!(driver.poll_drive(&mut cx), Poll::Pending);
-        assert!(
-            flag.0.load(Ordering::Relaxed),
-            "no self-wake: the task would stall"
-        );
+        let (poll, woke_itself) = poll_once(&mut driver);
+        assert_eq!(poll, Poll::Pending);
+        assert!(woke_itself, "no self-wake: the task would stall");
         assert!(
             !driver.io_mut().inbox.is_empty(),
             "it kept the thread for all of it"
