@@ -1,5 +1,6 @@
 //! The ESME side: [`Client`] and the [`Inbound`] stream of peer requests.
 
+use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -153,8 +154,15 @@ impl<R> Client<R> {
     }
 
     /// Submits one `submit_sm` and returns the MC's message id.
-    pub async fn submit(&self, sm: SubmitSm) -> Result<COctetString, Error> {
-        message_id(&self.request(Body::SubmitSm(sm)).await?)
+    ///
+    /// The request is checked and boxed when this is called, so the future
+    /// is small; nothing is sent until it is polled.
+    pub fn submit(
+        &self,
+        sm: SubmitSm,
+    ) -> impl Future<Output = Result<COctetString, Error>> + Send + '_ {
+        let response = self.request(Body::SubmitSm(Box::new(sm)));
+        async move { message_id(&response.await?) }
     }
 
     /// Builds `message` into its parts and submits them all (in order,
@@ -168,11 +176,9 @@ impl<R> Client<R> {
     /// Sends any operation request (`query_sm`, `cancel_sm`, `replace_sm`,
     /// `data_sm`, `submit_multi`, `broadcast_sm`...) and returns its response.
     /// A response with an error status is [`Error::Status`].
-    pub async fn request(&self, body: Body) -> Result<Pdu, Error> {
-        self.handle
-            .request_any(body)
-            .await
-            .and_then(Error::check_status)
+    pub fn request(&self, body: Body) -> impl Future<Output = Result<Pdu, Error>> + Send + '_ {
+        let response = self.handle.request_any(body);
+        async move { response.await.and_then(Error::check_status) }
     }
 
     /// Unbinds and waits for the MC's `unbind_resp` (or the unbind timeout);

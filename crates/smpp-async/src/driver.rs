@@ -2,7 +2,7 @@
 //! smpp-proto's [`Driver`] (the session, request correlation and the poll
 //! loop); this file supplies the runtime's timer and the channels.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -27,8 +27,9 @@ pub(crate) type Reply = oneshot::Sender<Result<Pdu, Error>>;
 pub(crate) struct Request {
     body: Body,
     reply: Reply,
-    /// Its place among the requests allowed to wait in the channel.
-    _room: SemaphoreGuardArc,
+    /// Its place among the requests allowed to wait in the channel (taken
+    /// before it is sent).
+    _room: Option<SemaphoreGuardArc>,
 }
 
 /// Everything else a handle asks of the driver; never refused for window.
@@ -69,16 +70,35 @@ struct Closed {
 
 impl Handle {
     /// Sends a request once the window has room, and awaits its response (any status).
-    pub(crate) async fn request_any(&self, body: Body) -> Result<Pdu, Error> {
-        check_request(&body)?;
-        let (reply, rx) = oneshot::channel();
-        if self.requests.is_closed() {
-            return Err(Error::Closed);
+    ///
+    /// Not an `async fn`: the request is checked and boxed here, so the
+    /// future holds a pointer rather than the body (a `submit_sm` is a few
+    /// hundred octets), and callers move and pin it cheaply.
+    pub(crate) fn request_any(
+        &self,
+        body: Body,
+    ) -> impl Future<Output = Result<Pdu, Error>> + Send + '_ {
+        let prepared = check_request(&body).map(|()| {
+            let (reply, rx) = oneshot::channel();
+            let room = None;
+            (
+                Box::new(Request {
+                    body,
+                    reply,
+                    _room: room,
+                }),
+                rx,
+            )
+        });
+        async move {
+            let (mut req, rx) = prepared?;
+            if self.requests.is_closed() {
+                return Err(Error::Closed);
+            }
+            req._room = Some(self.room.acquire_arc().await);
+            self.requests.try_send(req).map_err(|_| Error::Closed)?;
+            rx.await.map_err(|_| Error::Closed)?
         }
-        let _room = self.room.acquire_arc().await;
-        let req = Box::new(Request { body, reply, _room });
-        self.requests.try_send(req).map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)?
     }
 
     /// Sends a command with a reply (`Bind`, `Unbind`, `Send`, `Outbind`,

@@ -74,12 +74,12 @@ impl Connection {
 
     /// Sends a `deliver_sm` (a mobile-originated message or a delivery receipt).
     pub async fn deliver(&self, sm: DeliverSm) -> Result<Pdu, Error> {
-        self.request(Body::DeliverSm(sm)).await
+        self.request(Body::DeliverSm(Box::new(sm))).await
     }
 
     /// Sends an `alert_notification` (it has no response).
     pub async fn alert(&self, alert: AlertNotification) -> Result<(), Error> {
-        let body = Body::AlertNotification(alert);
+        let body = Body::AlertNotification(Box::new(alert));
         let handle = &self.inner.handle;
         handle.call(|reply| Control::Send { body, reply }).await
     }

@@ -26,7 +26,7 @@ fn submit_sm() -> Pdu {
     let text: Vec<u8> = (0..160).map(|i| b'a' + (i % 26) as u8).collect();
     Pdu::request(
         SequenceNumber::new(7),
-        Body::SubmitSm(SubmitSm {
+        Body::SubmitSm(Box::new(SubmitSm {
             source_addr_ton: 1,
             source_addr_npi: 1,
             source_addr: "447700900123".into(),
@@ -37,7 +37,7 @@ fn submit_sm() -> Pdu {
             short_message: Bytes::from(text),
             tlvs,
             ..Default::default()
-        }),
+        })),
     )
 }
 
@@ -48,7 +48,7 @@ fn deliver_sm_receipt() -> Pdu {
     tlvs.set_u8(TlvTag::MESSAGE_STATE, 2);
     Pdu::request(
         SequenceNumber::new(9),
-        Body::DeliverSm(SubmitSm {
+        Body::DeliverSm(Box::new(SubmitSm {
             source_addr_ton: 1,
             source_addr_npi: 1,
             source_addr: "447700900456".into(),
@@ -61,7 +61,7 @@ fn deliver_sm_receipt() -> Pdu {
             ),
             tlvs,
             ..Default::default()
-        }),
+        })),
     )
 }
 

@@ -180,10 +180,10 @@ fn submit_then_receipt_and_other_requests() {
     assert_eq!(client.submit_message(&long).unwrap().len(), 3);
 
     let query = |id: &str| {
-        Body::QuerySm(QuerySm {
+        Body::QuerySm(Box::new(QuerySm {
             message_id: id.to_owned().into(),
             ..Default::default()
-        })
+        }))
     };
     let known = client.request(query("1")).unwrap();
     assert!(matches!(known.body, Body::QuerySmResp(r) if r.message_state == 2));
@@ -192,10 +192,10 @@ fn submit_then_receipt_and_other_requests() {
         matches!(unknown, Error::Status(CommandStatus::QUERY_FAILED)),
         "{unknown:?}"
     );
-    let data = Body::DataSm(DataSm {
+    let data = Body::DataSm(Box::new(DataSm {
         destination_addr: "1".into(),
         ..Default::default()
-    });
+    }));
     let err = client.request(data).unwrap_err();
     assert!(
         matches!(err, Error::Status(CommandStatus::INVALID_COMMAND_ID)),

@@ -100,13 +100,13 @@ async fn json_messages_reassembled_and_receipts_parsed() {
     tlvs.set(TlvTag::MESSAGE_PAYLOAD, b"payload text")
         .expect("tlv");
     let resp = conn
-        .request(smpp_proto::pdu::Body::DataSm(DataSm {
+        .request(smpp_proto::pdu::Body::DataSm(Box::new(DataSm {
             source_addr: "447700900125".into(),
             destination_addr: "1234".into(),
             data_coding: 0x03,
             tlvs,
             ..Default::default()
-        }))
+        })))
         .await
         .expect("data_sm answered");
     assert_eq!(resp.command_status, CommandStatus::OK);

@@ -388,7 +388,7 @@ async fn kill_9_and_restart_loses_nothing() {
             source_addr: "447700900001".into(),
             ..Default::default()
         };
-        let resp = tx.request(Body::QuerySm(q)).await.unwrap();
+        let resp = tx.request(Body::QuerySm(Box::new(q))).await.unwrap();
         let Body::QuerySmResp(r) = resp.body else {
             panic!("query_sm_resp expected")
         };
@@ -477,7 +477,7 @@ async fn unknown_command_gets_generic_nack_and_the_session_carries_on() {
     let mut tcp = tokio::net::TcpStream::connect(serve.smpp()).await.unwrap();
     let bind = Pdu::request(
         SequenceNumber::new(1),
-        Body::BindTransmitter(bind_pdu("smppclient1", "password")),
+        Body::BindTransmitter(Box::new(bind_pdu("smppclient1", "password"))),
     );
     tcp.write_all(&bind.to_vec().unwrap()).await.unwrap();
     async fn read_pdu(tcp: &mut tokio::net::TcpStream) -> (u32, u32, u32) {

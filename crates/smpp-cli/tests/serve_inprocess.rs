@@ -92,7 +92,7 @@ async fn query(client: &Client, id: &str) -> Result<(u8, String), CommandStatus>
         source_addr_npi: 1,
         ..Default::default()
     };
-    match client.request(Body::QuerySm(q)).await {
+    match client.request(Body::QuerySm(Box::new(q))).await {
         Ok(pdu) => match pdu.body {
             Body::QuerySmResp(r) => Ok((r.message_state, r.final_date.to_string_lossy().into())),
             other => panic!("unexpected {other:?}"),
@@ -251,7 +251,7 @@ async fn query_cancel_replace_semantics() {
         ..Default::default()
     };
     client
-        .request(Body::ReplaceSm(replace.clone()))
+        .request(Body::ReplaceSm(Box::new(replace.clone())))
         .await
         .unwrap();
     let cancel = CancelSm {
@@ -262,7 +262,7 @@ async fn query_cancel_replace_semantics() {
         ..Default::default()
     };
     client
-        .request(Body::CancelSm(cancel.clone()))
+        .request(Body::CancelSm(Box::new(cancel.clone())))
         .await
         .unwrap();
     assert_eq!(query(&client, &id).await.unwrap().0, 4, "DELETED");
@@ -273,9 +273,15 @@ async fn query_cancel_replace_semantics() {
         (id.as_str(), MessageState::Deleted)
     );
     // A final message can be neither cancelled nor replaced.
-    let again = client.request(Body::CancelSm(cancel)).await.unwrap_err();
+    let again = client
+        .request(Body::CancelSm(Box::new(cancel)))
+        .await
+        .unwrap_err();
     assert_eq!(status(again), CommandStatus::CANCEL_FAILED);
-    let late = client.request(Body::ReplaceSm(replace)).await.unwrap_err();
+    let late = client
+        .request(Body::ReplaceSm(Box::new(replace)))
+        .await
+        .unwrap_err();
     assert_eq!(status(late), CommandStatus::REPLACE_FAILED);
     // Unknown ids, and another account's view.
     assert_eq!(
@@ -297,11 +303,11 @@ async fn query_cancel_replace_semantics() {
         ..Default::default()
     };
     client
-        .request(Body::CancelSm(cancel_all.clone()))
+        .request(Body::CancelSm(Box::new(cancel_all.clone())))
         .await
         .unwrap();
     let none_left = client
-        .request(Body::CancelSm(cancel_all))
+        .request(Body::CancelSm(Box::new(cancel_all)))
         .await
         .unwrap_err();
     assert_eq!(status(none_left), CommandStatus::CANCEL_FAILED);
@@ -320,7 +326,10 @@ async fn cancel_of_a_delivered_message_fails() {
         source_addr: "447700900001".into(),
         ..Default::default()
     };
-    let e = client.request(Body::CancelSm(cancel)).await.unwrap_err();
+    let e = client
+        .request(Body::CancelSm(Box::new(cancel)))
+        .await
+        .unwrap_err();
     assert_eq!(status(e), CommandStatus::CANCEL_FAILED);
     assert_eq!(
         query(&client, &id.to_string_lossy()).await.unwrap().0,
@@ -360,7 +369,10 @@ async fn submit_multi_answers_per_destination_and_sends_a_receipt_each() {
         short_message: "to many".into(),
         ..Default::default()
     };
-    let resp = client.request(Body::SubmitMulti(multi)).await.unwrap();
+    let resp = client
+        .request(Body::SubmitMulti(Box::new(multi)))
+        .await
+        .unwrap();
     let Body::SubmitMultiResp(resp) = resp.body else {
         panic!("submit_multi_resp expected")
     };
@@ -626,7 +638,7 @@ async fn data_sm_and_broadcast_operations() {
         tlvs,
         ..Default::default()
     };
-    let resp = client.request(Body::DataSm(data)).await.unwrap();
+    let resp = client.request(Body::DataSm(Box::new(data))).await.unwrap();
     let Body::DataSmResp(r) = resp.body else {
         panic!()
     };
@@ -647,7 +659,7 @@ async fn data_sm_and_broadcast_operations() {
     .build()
     .unwrap();
     let resp = client
-        .request(Body::BroadcastSm(built.clone()))
+        .request(Body::BroadcastSm(Box::new(built.clone())))
         .await
         .unwrap();
     let Body::BroadcastSmResp(r) = resp.body else {
@@ -662,7 +674,7 @@ async fn data_sm_and_broadcast_operations() {
         ..Default::default()
     };
     let resp = client
-        .request(Body::QueryBroadcastSm(q.clone()))
+        .request(Body::QueryBroadcastSm(Box::new(q.clone())))
         .await
         .unwrap();
     let Body::QueryBroadcastSmResp(r) = resp.body else {
@@ -676,17 +688,20 @@ async fn data_sm_and_broadcast_operations() {
         ..Default::default()
     };
     client
-        .request(Body::CancelBroadcastSm(cancel.clone()))
+        .request(Body::CancelBroadcastSm(Box::new(cancel.clone())))
         .await
         .unwrap();
     let e = client
-        .request(Body::CancelBroadcastSm(cancel))
+        .request(Body::CancelBroadcastSm(Box::new(cancel)))
         .await
         .unwrap_err();
     assert_eq!(status(e), CommandStatus::BROADCAST_CANCEL_FAILED);
     // A broadcast without its mandatory TLVs is refused.
     let bare = BroadcastSm::default();
-    let e = client.request(Body::BroadcastSm(bare)).await.unwrap_err();
+    let e = client
+        .request(Body::BroadcastSm(Box::new(bare)))
+        .await
+        .unwrap_err();
     assert_eq!(status(e), CommandStatus::INVALID_BROADCAST_AREA_FORMAT);
     client.unbind().await.unwrap();
     srv.shutdown().await.unwrap();
@@ -939,7 +954,10 @@ async fn retention_deletes_old_finished_messages_only() {
         source_addr_npi: 1,
         ..Default::default()
     };
-    assert!(other.request(Body::QuerySm(q.clone())).await.is_ok());
+    assert!(other
+        .request(Body::QuerySm(Box::new(q.clone())))
+        .await
+        .is_ok());
     client.unbind().await.unwrap();
     other.unbind().await.unwrap();
     srv.shutdown().await.unwrap();
@@ -965,7 +983,7 @@ async fn retention_deletes_old_finished_messages_only() {
     let (other, _other_inbound) = bind_with(&srv, BindKind::Transmitter, "other", "pw", "")
         .await
         .unwrap();
-    assert!(other.request(Body::QuerySm(q)).await.is_ok());
+    assert!(other.request(Body::QuerySm(Box::new(q))).await.is_ok());
     client.unbind().await.unwrap();
     other.unbind().await.unwrap();
     srv.shutdown().await.unwrap();

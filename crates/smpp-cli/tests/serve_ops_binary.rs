@@ -99,7 +99,7 @@ async fn state_of(client: &Client, id: &str) -> u8 {
         ..Default::default()
     };
     let resp = client
-        .request(Body::QuerySm(query))
+        .request(Body::QuerySm(Box::new(query)))
         .await
         .expect("query_sm answered");
     match resp.body {
@@ -128,7 +128,7 @@ async fn query_replace_cancel_and_submit_multi_through_the_binary() {
         ..Default::default()
     };
     client
-        .request(Body::ReplaceSm(replace))
+        .request(Body::ReplaceSm(Box::new(replace)))
         .await
         .expect("replace_sm accepted");
     let cancel = CancelSm {
@@ -139,12 +139,15 @@ async fn query_replace_cancel_and_submit_multi_through_the_binary() {
         ..Default::default()
     };
     client
-        .request(Body::CancelSm(cancel.clone()))
+        .request(Body::CancelSm(Box::new(cancel.clone())))
         .await
         .expect("cancel_sm accepted");
     assert_eq!(state_of(&client, &id).await, 4, "DELETED after the cancel");
     // A second cancel finds nothing left to cancel.
-    let e = client.request(Body::CancelSm(cancel)).await.unwrap_err();
+    let e = client
+        .request(Body::CancelSm(Box::new(cancel)))
+        .await
+        .unwrap_err();
     assert_eq!(status(e), CommandStatus::CANCEL_FAILED);
 
     // submit_multi: one good destination, one empty (refused), one good.
@@ -173,7 +176,7 @@ async fn query_replace_cancel_and_submit_multi_through_the_binary() {
         ..Default::default()
     };
     let resp = client
-        .request(Body::SubmitMulti(multi))
+        .request(Body::SubmitMulti(Box::new(multi)))
         .await
         .expect("submit_multi answered");
     let Body::SubmitMultiResp(resp) = resp.body else {

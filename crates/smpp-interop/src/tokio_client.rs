@@ -184,13 +184,13 @@ pub async fn run(addr: &str, checks: &mut Checks) {
                     let id = gsm7.clone().context("nothing was submitted")?;
                     let resp = trx
                         .client
-                        .request(Body::QuerySm(QuerySm {
+                        .request(Body::QuerySm(Box::new(QuerySm {
                             message_id: id.clone().into(),
                             source_addr_ton: 1,
                             source_addr_npi: 1,
                             source_addr: SOURCE.into(),
                             ..Default::default()
-                        }))
+                        })))
                         .await?;
                     let Body::QuerySmResp(q) = resp.body else {
                         bail!("answer was {}", resp.command_id());

@@ -38,7 +38,7 @@ fn submit_body() -> Body {
     let mut tlvs = Tlvs::new();
     tlvs.set_u16(TlvTag::USER_MESSAGE_REFERENCE, 42);
     let text: Vec<u8> = (0..160).map(|i| b'a' + (i % 26) as u8).collect();
-    Body::SubmitSm(SubmitSm {
+    Body::SubmitSm(Box::new(SubmitSm {
         source_addr_ton: 1,
         source_addr_npi: 1,
         source_addr: "447700900123".into(),
@@ -49,7 +49,7 @@ fn submit_body() -> Body {
         short_message: Bytes::from(text),
         tlvs,
         ..Default::default()
-    })
+    }))
 }
 
 fn resp_body() -> Body {

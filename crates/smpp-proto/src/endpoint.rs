@@ -154,8 +154,6 @@ impl Error {
 /// A peer request for the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-// Moved out at once; boxing the PDUs would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
 pub enum Incoming {
     /// MC: the ESME asks to bind; answer with [`bind_answer`].
     Bind {
@@ -163,8 +161,8 @@ pub enum Incoming {
         seq: SequenceNumber,
         /// The kind of bind asked for.
         kind: BindKind,
-        /// Credentials and the rest of the body.
-        bind: Bind,
+        /// Credentials and the rest of the body (boxed, as in [`Body`]).
+        bind: Box<Bind>,
     },
     /// An operation request (`submit_sm`, `deliver_sm`, `data_sm`...),
     /// answered exactly once.
@@ -173,7 +171,7 @@ pub enum Incoming {
     Alert(Pdu),
     /// ESME: the MC connected to us and asks us to bind
     /// ([`Endpoint::bind`] as receiver or transceiver, or close).
-    Outbind(Outbind),
+    Outbind(Box<Outbind>),
 }
 
 /// What an [`Endpoint`] has for the adapter, from [`Endpoint::poll_output`].

@@ -391,7 +391,8 @@ fn encode_refuses_what_does_not_fit_and_writes_nothing() {
         source_addr: "123456789012345678901".into(),
         ..Default::default()
     };
-    let pdu = |s: &SubmitSm| Pdu::request(SequenceNumber::new(1), Body::SubmitSm(s.clone()));
+    let pdu =
+        |s: &SubmitSm| Pdu::request(SequenceNumber::new(1), Body::SubmitSm(Box::new(s.clone())));
     assert_eq!(
         pdu(&s).encoded_len(),
         Err(EncodeError::StringTooLong {
@@ -436,7 +437,7 @@ fn encode_refuses_what_does_not_fit_and_writes_nothing() {
         dest_addresses: vec![DestAddress::DistributionList("x".into()); 256],
         ..Default::default()
     };
-    let p = Pdu::request(SequenceNumber::new(1), Body::SubmitMulti(multi));
+    let p = Pdu::request(SequenceNumber::new(1), Body::SubmitMulti(Box::new(multi)));
     assert!(matches!(
         p.encoded_len(),
         Err(EncodeError::TooManyEntries { count: 256, .. })

@@ -209,7 +209,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
         (
             "bind_transmitter",
             Em,
-            Pdu::request(seq(1), Body::BindTransmitter(bind.clone())),
+            Pdu::request(seq(1), Body::BindTransmitter(Box::new(bind.clone()))),
         ),
         (
             "bind_transmitter_resp",
@@ -219,7 +219,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
         (
             "bind_receiver",
             Em,
-            Pdu::request(seq(1), Body::BindReceiver(bind.clone())),
+            Pdu::request(seq(1), Body::BindReceiver(Box::new(bind.clone()))),
         ),
         (
             "bind_receiver_resp",
@@ -229,7 +229,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
         (
             "bind_transceiver",
             Em,
-            Pdu::request(seq(1), Body::BindTransceiver(bind.clone())),
+            Pdu::request(seq(1), Body::BindTransceiver(Box::new(bind.clone()))),
         ),
         (
             "bind_transceiver_resp",
@@ -250,11 +250,11 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
             Me,
             Pdu::request(
                 seq(1),
-                Body::Outbind(Outbind {
+                Body::Outbind(Box::new(Outbind {
                     system_id: "SMSC".into(),
                     password: "pw".into(),
                     tlvs: Tlvs::new(),
-                }),
+                })),
             ),
         ),
         ("unbind", Em, Pdu::unbind(seq(9))),
@@ -272,7 +272,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
         (
             "submit_sm",
             Em,
-            Pdu::request(seq(2), Body::SubmitSm(submit.clone())),
+            Pdu::request(seq(2), Body::SubmitSm(Box::new(submit.clone()))),
         ),
         (
             "submit_sm_resp",
@@ -294,7 +294,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
         (
             "deliver_sm_receipt",
             Me,
-            Pdu::request(seq(1), Body::DeliverSm(receipt)),
+            Pdu::request(seq(1), Body::DeliverSm(Box::new(receipt))),
         ),
         (
             "deliver_sm_resp",
@@ -306,7 +306,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
             Em,
             Pdu::request(
                 seq(4),
-                Body::DataSm(DataSm {
+                Body::DataSm(Box::new(DataSm {
                     service_type: "WAP".into(),
                     source_addr: "12345".into(),
                     dest_addr_ton: 1,
@@ -315,7 +315,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
                     data_coding: 4,
                     tlvs: all_tlvs,
                     ..Default::default()
-                }),
+                })),
             ),
         ),
         (
@@ -339,7 +339,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
             Em,
             Pdu::request(
                 seq(5),
-                Body::SubmitMulti(SubmitMulti {
+                Body::SubmitMulti(Box::new(SubmitMulti {
                     source_addr: "Acme".into(),
                     source_addr_ton: 5,
                     dest_addresses: vec![
@@ -358,7 +358,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
                     registered_delivery: 1,
                     short_message: Bytes::from_static(b"Meeting at 10"),
                     ..Default::default()
-                }),
+                })),
             ),
         ),
         (
@@ -367,7 +367,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
             Pdu::response(
                 seq(5),
                 ok,
-                Body::SubmitMultiResp(SubmitMultiResp {
+                Body::SubmitMultiResp(Box::new(SubmitMultiResp {
                     message_id: "77".into(),
                     unsuccess_smes: vec![UnsuccessSme {
                         ton: 1,
@@ -376,7 +376,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
                         error_status: CommandStatus::INVALID_DESTINATION_ADDRESS,
                     }],
                     tlvs: Tlvs::new(),
-                }),
+                })),
             ),
         ),
         (
@@ -384,12 +384,12 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
             Em,
             Pdu::request(
                 seq(6),
-                Body::QuerySm(QuerySm {
+                Body::QuerySm(Box::new(QuerySm {
                     message_id: "499602D2".into(),
                     source_addr_ton: 5,
                     source_addr: "Acme".into(),
                     ..Default::default()
-                }),
+                })),
             ),
         ),
         (
@@ -398,13 +398,13 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
             Pdu::response(
                 seq(6),
                 ok,
-                Body::QuerySmResp(QuerySmResp {
+                Body::QuerySmResp(Box::new(QuerySmResp {
                     message_id: "499602D2".into(),
                     final_date: "260117103100000+".into(),
                     message_state: 2,
                     error_code: 0,
                     tlvs: Tlvs::new(),
-                }),
+                })),
             ),
         ),
         (
@@ -412,7 +412,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
             Em,
             Pdu::request(
                 seq(8),
-                Body::CancelSm(CancelSm {
+                Body::CancelSm(Box::new(CancelSm {
                     message_id: "499602D2".into(),
                     source_addr_ton: 5,
                     source_addr: "Acme".into(),
@@ -420,7 +420,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
                     dest_addr_npi: 1,
                     destination_addr: "447700900456".into(),
                     ..Default::default()
-                }),
+                })),
             ),
         ),
         (
@@ -433,7 +433,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
             Em,
             Pdu::request(
                 seq(10),
-                Body::ReplaceSm(ReplaceSm {
+                Body::ReplaceSm(Box::new(ReplaceSm {
                     message_id: "499602D2".into(),
                     source_addr_ton: 5,
                     source_addr: "Acme".into(),
@@ -441,7 +441,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
                     registered_delivery: 1,
                     short_message: Bytes::from_static(b"New text"),
                     ..Default::default()
-                }),
+                })),
             ),
         ),
         (
@@ -454,7 +454,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
             Me,
             Pdu::request(
                 seq(11),
-                Body::AlertNotification(AlertNotification {
+                Body::AlertNotification(Box::new(AlertNotification {
                     source_addr_ton: 1,
                     source_addr_npi: 1,
                     source_addr: "447700900456".into(),
@@ -462,7 +462,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
                     esme_addr: "Acme".into(),
                     tlvs: tlvs(&[(TlvTag::MS_AVAILABILITY_STATUS, &[0])]),
                     ..Default::default()
-                }),
+                })),
             ),
         ),
         (
@@ -470,7 +470,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
             Em,
             Pdu::request(
                 seq(12),
-                Body::BroadcastSm(BroadcastSm {
+                Body::BroadcastSm(Box::new(BroadcastSm {
                     service_type: "CBS".into(),
                     source_addr: "Alerts".into(),
                     source_addr_ton: 5,
@@ -484,7 +484,7 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
                         (TlvTag::MESSAGE_PAYLOAD, b"Storm warning"),
                     ]),
                     ..Default::default()
-                }),
+                })),
             ),
         ),
         (
@@ -504,12 +504,12 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
             Em,
             Pdu::request(
                 seq(13),
-                Body::QueryBroadcastSm(QueryBroadcastSm {
+                Body::QueryBroadcastSm(Box::new(QueryBroadcastSm {
                     message_id: "b-1".into(),
                     source_addr_ton: 5,
                     source_addr: "Alerts".into(),
                     ..Default::default()
-                }),
+                })),
             ),
         ),
         (
@@ -534,13 +534,13 @@ fn golden() -> Vec<(&'static str, Dir, Pdu)> {
             Em,
             Pdu::request(
                 seq(14),
-                Body::CancelBroadcastSm(CancelBroadcastSm {
+                Body::CancelBroadcastSm(Box::new(CancelBroadcastSm {
                     service_type: "CBS".into(),
                     message_id: "b-1".into(),
                     source_addr_ton: 5,
                     source_addr: "Alerts".into(),
                     ..Default::default()
-                }),
+                })),
             ),
         ),
         (

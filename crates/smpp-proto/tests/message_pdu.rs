@@ -20,7 +20,7 @@ fn over_the_wire(parts: &[SubmitSm], order: &[usize]) -> String {
     for (i, &k) in order.iter().enumerate() {
         Pdu::request(
             SequenceNumber::new(i as u32 + 1),
-            Body::DeliverSm(parts[k].clone()),
+            Body::DeliverSm(Box::new(parts[k].clone())),
         )
         .encode(&mut wire)
         .unwrap();
@@ -131,7 +131,7 @@ proptest! {
         let parts = ShortMessage::text(text.clone()).to("447700900456").build(&mut refs).unwrap();
         for p in &parts {
             prop_assert!(p.short_message.len() <= 255);
-            let pdu = Pdu::request(SequenceNumber::new(1), Body::SubmitSm(p.clone()));
+            let pdu = Pdu::request(SequenceNumber::new(1), Body::SubmitSm(Box::new(p.clone())));
             prop_assert!(pdu.encoded_len().is_ok());
         }
         let mut order: Vec<usize> = (0..parts.len()).collect();

@@ -51,7 +51,7 @@ proptest! {
             if info.kind == TlvKind::Flag { v.clear(); }
             tlvs.push(info.tag, &v).unwrap();
         }
-        let pdu = Pdu::request(SequenceNumber::new(1), Body::SubmitSm(SubmitSm { tlvs, ..Default::default() }));
+        let pdu = Pdu::request(SequenceNumber::new(1), Body::SubmitSm(Box::new(SubmitSm { tlvs, ..Default::default() })));
         roundtrip(&pdu)?;
     }
 

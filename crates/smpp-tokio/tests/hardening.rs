@@ -112,7 +112,10 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Vec<Pdu> 
 
 async fn raw_bound(addr: std::net::SocketAddr) -> TcpStream {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let bind = Pdu::request(SequenceNumber::new(1), Body::BindTransceiver(bind_body()));
+    let bind = Pdu::request(
+        SequenceNumber::new(1),
+        Body::BindTransceiver(Box::new(bind_body())),
+    );
     s.write_all(&bind.to_vec().unwrap()).await.unwrap();
     let mut header = [0u8; 16];
     s.read_exact(&mut header).await.unwrap();
@@ -161,9 +164,12 @@ async fn slowloris_and_never_binding_connections_are_closed_by_the_init_timer() 
     let mut idle = TcpStream::connect(addr).await.unwrap();
     // Slowloris: a bind, one byte every 100 ms (it would take 4 s).
     let mut slow = TcpStream::connect(addr).await.unwrap();
-    let bytes = Pdu::request(SequenceNumber::new(1), Body::BindTransceiver(bind_body()))
-        .to_vec()
-        .unwrap();
+    let bytes = Pdu::request(
+        SequenceNumber::new(1),
+        Body::BindTransceiver(Box::new(bind_body())),
+    )
+    .to_vec()
+    .unwrap();
     let started = Instant::now();
     let dribble = tokio::spawn(async move {
         for b in bytes {
@@ -247,7 +253,7 @@ async fn a_client_that_never_reads_is_disconnected_with_bounded_buffers() {
             let mut batch = Vec::new();
             for _ in 0..64 {
                 batch.extend(
-                    Pdu::request(SequenceNumber::new(seq), Body::SubmitSm(submit()))
+                    Pdu::request(SequenceNumber::new(seq), Body::SubmitSm(Box::new(submit())))
                         .to_vec()
                         .unwrap(),
                 );

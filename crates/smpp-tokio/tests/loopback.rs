@@ -186,10 +186,10 @@ async fn submit_then_receipt_and_unsupported_request() {
 
     let query = |id: &str| {
         let message_id = id.to_owned().into();
-        Body::QuerySm(QuerySm {
+        Body::QuerySm(Box::new(QuerySm {
             message_id,
             ..Default::default()
-        })
+        }))
     };
     let known = client.request(query("1")).await.unwrap();
     assert!(matches!(known.body, Body::QuerySmResp(r) if r.message_state == 2));
@@ -198,10 +198,10 @@ async fn submit_then_receipt_and_unsupported_request() {
         matches!(unknown, Error::Status(CommandStatus::QUERY_FAILED)),
         "{unknown:?}"
     );
-    let data = Body::DataSm(DataSm {
+    let data = Body::DataSm(Box::new(DataSm {
         destination_addr: "1".into(),
         ..Default::default()
-    });
+    }));
     let err = client.request(data).await.unwrap_err();
     assert!(
         matches!(err, Error::Status(CommandStatus::INVALID_COMMAND_ID)),
@@ -763,7 +763,7 @@ async fn answers_given_at_once_skip_the_handler_task_and_keep_its_guarantees() {
     assert!(results.iter().all(Result::is_ok));
     // A query is not answered at once, so it reaches `request` (and is
     // refused there: not implemented).
-    let query = client.request(Body::QuerySm(QuerySm::default())).await;
+    let query = client.request(Body::QuerySm(Box::default())).await;
     assert!(
         matches!(query, Err(Error::Status(CommandStatus::INVALID_COMMAND_ID))),
         "{query:?}"

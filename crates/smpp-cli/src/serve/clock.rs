@@ -1,7 +1,8 @@
 //! Wall-clock helpers: milliseconds since the Unix epoch and the SMPP time
 //! formats (UTC), without a calendar dependency.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::cell::Cell;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use smpp_proto::message::receipt::ReceiptDate;
 
@@ -10,6 +11,36 @@ pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// How long a thread's anchor for [`wall_ms`] serves before it is taken
+/// again: the monotonic and wall clocks drift apart by a few ppm at most
+/// (NTP slewing), well under a millisecond in this time, and a step of the
+/// wall clock shows within it.
+const REANCHOR: Duration = Duration::from_secs(1);
+
+thread_local! {
+    /// A wall-clock reading (since the epoch) and the monotonic instant it
+    /// was taken at.
+    static ANCHOR: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
+}
+
+/// [`now_ms`] at `at` (a recent instant), derived from this thread's anchor
+/// without reading the wall clock again: the hot path reads one clock per
+/// message instead of two.
+pub(crate) fn wall_ms(at: Instant) -> u64 {
+    let wall = ANCHOR.with(|anchor| match anchor.get() {
+        Some((then, wall)) if at >= then && at - then < REANCHOR => wall + (at - then),
+        _ => {
+            let then = Instant::now();
+            let wall = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            anchor.set(Some((then, wall)));
+            wall.saturating_sub(then.saturating_duration_since(at))
+        }
+    });
+    u64::try_from(wall.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Microseconds since the Unix epoch (0 if the clock is before it).
@@ -72,6 +103,25 @@ pub(crate) fn smpp_time(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wall_ms_follows_the_wall_clock() {
+        for _ in 0..3 {
+            let before = now_ms();
+            let derived = wall_ms(Instant::now());
+            let after = now_ms();
+            // Truncations on both sides: a millisecond of slack.
+            assert!(
+                before <= derived + 1 && derived <= after + 1,
+                "{before} {derived} {after}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // An instant from before the anchor is read back, not clamped.
+        let past = Instant::now() - Duration::from_millis(50);
+        let (derived, now) = (wall_ms(past), now_ms());
+        assert!((now - 52..=now - 49).contains(&derived), "{derived} {now}");
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -812,7 +812,7 @@ mod tests {
 
         // Five requests, a window of two: two are pulled, three wait in the channel.
         for token in 1..=5 {
-            let sm = Body::SubmitSm(SubmitSm::default());
+            let sm = Body::SubmitSm(Box::default());
             driver.runtime_mut().requests.push_back((sm, token));
         }
         assert_eq!(settle(&mut driver), Poll::Pending);
@@ -828,14 +828,14 @@ mod tests {
         // Two more go out, then the peer hangs up: both fail, the session
         // closes, and the driver is done.
         for token in 6..=7 {
-            let sm = Body::SubmitSm(SubmitSm::default());
+            let sm = Body::SubmitSm(Box::default());
             driver.runtime_mut().requests.push_back((sm, token));
         }
         assert_eq!(settle(&mut driver), Poll::Pending);
         driver.io_mut().eof = true;
         // A request that reaches the channel as the session closes (a sender
         // holding a permit, tokio#7714) is failed too, not left behind.
-        let sm = Body::SubmitSm(SubmitSm::default());
+        let sm = Body::SubmitSm(Box::default());
         driver.runtime_mut().requests.push_back((sm, 8));
         assert_eq!(settle(&mut driver), Poll::Ready(()));
         driver.finish();
@@ -863,7 +863,7 @@ mod tests {
         bind_to(&mut esme, now, &mut driver);
         // Submits are answered in the connection task; a query is delivered.
         for token in 2..=4 {
-            esme.request(now, Body::SubmitSm(SubmitSm::default()), token);
+            esme.request(now, Body::SubmitSm(Box::default()), token);
         }
         esme.request(now, Body::QuerySm(Default::default()), 5);
         let done = exchange(&mut esme, &mut driver);
@@ -899,7 +899,7 @@ mod tests {
         // arrives at once (the driver's reads grow from 2 to 16 KiB): the
         // answers leave in several writes, not one at the end.
         driver.runtime_mut().now += EPOCH / 2;
-        esme.request(now, Body::SubmitSm(SubmitSm::default()), 999);
+        esme.request(now, Body::SubmitSm(Box::default()), 999);
         to_driver(&mut esme, now, &mut driver);
         assert_eq!(settle(&mut driver), Poll::Pending);
         from_driver(&mut esme, now, &mut driver);
@@ -909,7 +909,7 @@ mod tests {
                 short_message: vec![b'x'; 160].into(),
                 ..Default::default()
             };
-            esme.request(now, Body::SubmitSm(sm), token);
+            esme.request(now, Body::SubmitSm(Box::new(sm)), token);
         }
         driver.io_mut().writes = 0;
         assert!(to_driver(&mut esme, now, &mut driver) > 35_000);

@@ -139,14 +139,18 @@ pub trait Handler<C: Sync>: Send + Sync + 'static {
     fn request(&self, conn: &C, pdu: Pdu) -> impl Answer<Body> {
         async move {
             match pdu.body {
-                Body::SubmitSm(sm) => self.submit_sm(conn, sm).await.map(Body::SubmitSmResp),
-                Body::DataSm(sm) => self.data_sm(conn, sm).await.map(Body::DataSmResp),
-                Body::SubmitMulti(sm) => {
-                    self.submit_multi(conn, sm).await.map(Body::SubmitMultiResp)
-                }
-                Body::QuerySm(q) => self.query_sm(conn, q).await.map(Body::QuerySmResp),
-                Body::CancelSm(c) => self.cancel_sm(conn, c).await.map(Body::CancelSmResp),
-                Body::ReplaceSm(r) => self.replace_sm(conn, r).await.map(Body::ReplaceSmResp),
+                Body::SubmitSm(sm) => self.submit_sm(conn, *sm).await.map(Body::SubmitSmResp),
+                Body::DataSm(sm) => self.data_sm(conn, *sm).await.map(Body::DataSmResp),
+                Body::SubmitMulti(sm) => self
+                    .submit_multi(conn, *sm)
+                    .await
+                    .map(|r| Body::SubmitMultiResp(r.into())),
+                Body::QuerySm(q) => self
+                    .query_sm(conn, *q)
+                    .await
+                    .map(|r| Body::QuerySmResp(r.into())),
+                Body::CancelSm(c) => self.cancel_sm(conn, *c).await.map(Body::CancelSmResp),
+                Body::ReplaceSm(r) => self.replace_sm(conn, *r).await.map(Body::ReplaceSmResp),
                 _ => Err(CommandStatus::INVALID_COMMAND_ID),
             }
         }
@@ -214,12 +218,14 @@ pub trait BlockingHandler<C>: Send + Sync + 'static {
     /// default dispatches as [`Handler::request`] does.
     fn request(&self, conn: &C, pdu: Pdu) -> Result<Body, CommandStatus> {
         match pdu.body {
-            Body::SubmitSm(sm) => self.submit_sm(conn, sm).map(Body::SubmitSmResp),
-            Body::DataSm(sm) => self.data_sm(conn, sm).map(Body::DataSmResp),
-            Body::SubmitMulti(sm) => self.submit_multi(conn, sm).map(Body::SubmitMultiResp),
-            Body::QuerySm(q) => self.query_sm(conn, q).map(Body::QuerySmResp),
-            Body::CancelSm(c) => self.cancel_sm(conn, c).map(Body::CancelSmResp),
-            Body::ReplaceSm(r) => self.replace_sm(conn, r).map(Body::ReplaceSmResp),
+            Body::SubmitSm(sm) => self.submit_sm(conn, *sm).map(Body::SubmitSmResp),
+            Body::DataSm(sm) => self.data_sm(conn, *sm).map(Body::DataSmResp),
+            Body::SubmitMulti(sm) => self
+                .submit_multi(conn, *sm)
+                .map(|r| Body::SubmitMultiResp(r.into())),
+            Body::QuerySm(q) => self.query_sm(conn, *q).map(|r| Body::QuerySmResp(r.into())),
+            Body::CancelSm(c) => self.cancel_sm(conn, *c).map(Body::CancelSmResp),
+            Body::ReplaceSm(r) => self.replace_sm(conn, *r).map(Body::ReplaceSmResp),
             _ => Err(CommandStatus::INVALID_COMMAND_ID),
         }
     }
@@ -316,7 +322,7 @@ pub fn route<'a, C: Sync, H: Handler<C>>(
             handler,
             conn,
             info,
-            (seq, kind, bind),
+            (seq, kind, *bind),
             system_id,
         )),
         _ => return Routed::Nothing,

@@ -123,10 +123,10 @@ impl Pair {
 }
 
 fn submit() -> Body {
-    Body::SubmitSm(SubmitSm {
+    Body::SubmitSm(Box::new(SubmitSm {
         short_message: "hi".into(),
         ..Default::default()
-    })
+    }))
 }
 
 #[test]

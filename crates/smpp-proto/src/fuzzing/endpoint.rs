@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::endpoint::{bind_answer, Endpoint, Incoming, Output};
-use crate::pdu::{
-    Bind, Body, CommandStatus, DecodeConfig, DeliverSm, QuerySm, SequenceNumber, SubmitSm,
-};
+use crate::pdu::{Bind, Body, CommandStatus, DecodeConfig, SequenceNumber, SubmitSm};
 use crate::session::{BindKind, Role, SessionConfig};
 
 /// Octets a side may hold unread before its peer stops writing.
@@ -112,12 +110,12 @@ pub(super) fn run(data: &[u8]) -> (usize, usize) {
             }
             1 | 2 => {
                 let body = if arg & 1 == 0 {
-                    Body::SubmitSm(SubmitSm {
+                    Body::SubmitSm(Box::new(SubmitSm {
                         short_message: vec![b'x'; usize::from(arg)].into(),
                         ..Default::default()
-                    })
+                    }))
                 } else {
-                    Body::QuerySm(QuerySm::default())
+                    Body::QuerySm(Box::default())
                 };
                 if let Some(t) = new_token(&mut esme) {
                     esme.endpoint.request(now, body, t);
@@ -125,7 +123,7 @@ pub(super) fn run(data: &[u8]) -> (usize, usize) {
             }
             3 => {
                 if let Some(t) = new_token(&mut mc) {
-                    let body = Body::DeliverSm(DeliverSm::default());
+                    let body = Body::DeliverSm(Box::default());
                     mc.endpoint.request(now, body, t);
                 }
             }

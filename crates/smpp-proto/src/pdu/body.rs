@@ -22,6 +22,30 @@ pub(crate) trait BodyCodec: Sized + Default + PartialEq {
     }
 }
 
+/// The larger bodies sit in a [`Body`](super::Body) boxed, so that a
+/// [`Pdu`](super::Pdu) stays small and cheap to move.
+impl<T: BodyCodec> BodyCodec for Box<T> {
+    #[inline(always)]
+    fn decode(r: &mut Reader<'_>) -> FieldResult<Self> {
+        T::decode(r).map(Box::new)
+    }
+    fn visit<'a>(&'a self, f: &mut dyn FnMut(super::Field<'a>)) {
+        (**self).visit(f);
+    }
+    #[inline]
+    fn checked_len(&self) -> Result<usize, EncodeError> {
+        (**self).checked_len()
+    }
+    #[inline]
+    fn write<B: BufMut>(&self, out: &mut B) {
+        (**self).write(out);
+    }
+    #[inline]
+    fn write_checked(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        (**self).write_checked(out)
+    }
+}
+
 impl BodyCodec for Tlvs {
     fn decode(r: &mut Reader<'_>) -> FieldResult<Self> {
         r.tlvs()

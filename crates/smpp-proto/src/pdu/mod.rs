@@ -24,7 +24,7 @@
 //!     registered_delivery: 1,
 //!     ..Default::default()
 //! };
-//! let pdu = Pdu::request(SequenceNumber::new(2), Body::SubmitSm(submit));
+//! let pdu = Pdu::request(SequenceNumber::new(2), Body::SubmitSm(submit.into()));
 //! let mut wire = Vec::new();
 //! pdu.encode(&mut wire).unwrap();
 //! assert_eq!(wire.len(), pdu.encoded_len().unwrap());
@@ -194,6 +194,12 @@ pub struct RawBody {
 macro_rules! bodies {
     ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $id:ident; )*) => {
         /// The body of a PDU: one variant per operation.
+        ///
+        /// Bodies of more than 64 octets (every request but the header-only
+        /// ones, and `submit_multi_resp` and `query_sm_resp`) are boxed, so that a
+        /// [`Pdu`] is 80 octets and moves cheaply through queues and channels:
+        /// build one with `Body::SubmitSm(sm.into())`; fields read through the
+        /// box as usual, and `*sm` takes the body out.
         #[derive(Clone, Debug, PartialEq, Eq, Hash)]
         #[non_exhaustive]
         pub enum Body {
@@ -307,19 +313,19 @@ bodies! {
     /// `generic_nack`.
     GenericNack(Tlvs) = GENERIC_NACK;
     /// `bind_receiver`.
-    BindReceiver(Bind) = BIND_RECEIVER;
+    BindReceiver(Box<Bind>) = BIND_RECEIVER;
     /// `bind_receiver_resp`.
     BindReceiverResp(BindResp) = BIND_RECEIVER_RESP;
     /// `bind_transmitter`.
-    BindTransmitter(Bind) = BIND_TRANSMITTER;
+    BindTransmitter(Box<Bind>) = BIND_TRANSMITTER;
     /// `bind_transmitter_resp`.
     BindTransmitterResp(BindResp) = BIND_TRANSMITTER_RESP;
     /// `bind_transceiver`.
-    BindTransceiver(Bind) = BIND_TRANSCEIVER;
+    BindTransceiver(Box<Bind>) = BIND_TRANSCEIVER;
     /// `bind_transceiver_resp`.
     BindTransceiverResp(BindResp) = BIND_TRANSCEIVER_RESP;
     /// `outbind`.
-    Outbind(Outbind) = OUTBIND;
+    Outbind(Box<Outbind>) = OUTBIND;
     /// `unbind`.
     Unbind(Tlvs) = UNBIND;
     /// `unbind_resp`.
@@ -329,45 +335,45 @@ bodies! {
     /// `enquire_link_resp`.
     EnquireLinkResp(Tlvs) = ENQUIRE_LINK_RESP;
     /// `submit_sm`.
-    SubmitSm(SubmitSm) = SUBMIT_SM;
+    SubmitSm(Box<SubmitSm>) = SUBMIT_SM;
     /// `submit_sm_resp`.
     SubmitSmResp(SubmitSmResp) = SUBMIT_SM_RESP;
     /// `deliver_sm`.
-    DeliverSm(DeliverSm) = DELIVER_SM;
+    DeliverSm(Box<DeliverSm>) = DELIVER_SM;
     /// `deliver_sm_resp`.
     DeliverSmResp(DeliverSmResp) = DELIVER_SM_RESP;
     /// `data_sm`.
-    DataSm(DataSm) = DATA_SM;
+    DataSm(Box<DataSm>) = DATA_SM;
     /// `data_sm_resp`.
     DataSmResp(DataSmResp) = DATA_SM_RESP;
     /// `submit_multi`.
-    SubmitMulti(SubmitMulti) = SUBMIT_MULTI;
+    SubmitMulti(Box<SubmitMulti>) = SUBMIT_MULTI;
     /// `submit_multi_resp`.
-    SubmitMultiResp(SubmitMultiResp) = SUBMIT_MULTI_RESP;
+    SubmitMultiResp(Box<SubmitMultiResp>) = SUBMIT_MULTI_RESP;
     /// `query_sm`.
-    QuerySm(QuerySm) = QUERY_SM;
+    QuerySm(Box<QuerySm>) = QUERY_SM;
     /// `query_sm_resp`.
-    QuerySmResp(QuerySmResp) = QUERY_SM_RESP;
+    QuerySmResp(Box<QuerySmResp>) = QUERY_SM_RESP;
     /// `cancel_sm`.
-    CancelSm(CancelSm) = CANCEL_SM;
+    CancelSm(Box<CancelSm>) = CANCEL_SM;
     /// `cancel_sm_resp`.
     CancelSmResp(Tlvs) = CANCEL_SM_RESP;
     /// `replace_sm`.
-    ReplaceSm(ReplaceSm) = REPLACE_SM;
+    ReplaceSm(Box<ReplaceSm>) = REPLACE_SM;
     /// `replace_sm_resp`.
     ReplaceSmResp(Tlvs) = REPLACE_SM_RESP;
     /// `alert_notification`.
-    AlertNotification(AlertNotification) = ALERT_NOTIFICATION;
+    AlertNotification(Box<AlertNotification>) = ALERT_NOTIFICATION;
     /// `broadcast_sm` (5.0).
-    BroadcastSm(BroadcastSm) = BROADCAST_SM;
+    BroadcastSm(Box<BroadcastSm>) = BROADCAST_SM;
     /// `broadcast_sm_resp` (5.0).
     BroadcastSmResp(BroadcastSmResp) = BROADCAST_SM_RESP;
     /// `query_broadcast_sm` (5.0).
-    QueryBroadcastSm(QueryBroadcastSm) = QUERY_BROADCAST_SM;
+    QueryBroadcastSm(Box<QueryBroadcastSm>) = QUERY_BROADCAST_SM;
     /// `query_broadcast_sm_resp` (5.0).
     QueryBroadcastSmResp(QueryBroadcastSmResp) = QUERY_BROADCAST_SM_RESP;
     /// `cancel_broadcast_sm` (5.0).
-    CancelBroadcastSm(CancelBroadcastSm) = CANCEL_BROADCAST_SM;
+    CancelBroadcastSm(Box<CancelBroadcastSm>) = CANCEL_BROADCAST_SM;
     /// `cancel_broadcast_sm_resp` (5.0).
     CancelBroadcastSmResp(Tlvs) = CANCEL_BROADCAST_SM_RESP;
 }
@@ -683,5 +689,24 @@ pub(crate) mod arb {
 
     pub(crate) fn tlvs(u: &mut Unstructured<'_>) -> Result<Tlvs> {
         Tlvs::arbitrary(u)
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// What the boxing of the larger bodies is for: a PDU stays small, and
+    /// so do the session's events and the endpoint's outputs that carry one.
+    #[test]
+    fn a_pdu_stays_small() {
+        assert!(
+            size_of::<Body>() <= 72,
+            "Body is {} octets",
+            size_of::<Body>()
+        );
+        assert!(size_of::<Pdu>() <= 80, "Pdu is {} octets", size_of::<Pdu>());
+        assert!(size_of::<crate::session::Event>() <= 96);
+        assert!(size_of::<crate::endpoint::Output<u64>>() <= 104);
     }
 }

@@ -32,13 +32,13 @@ pub enum Event {
         sequence_number: SequenceNumber,
         /// The kind of bind asked for.
         kind: BindKind,
-        /// Credentials and the rest of the body.
-        bind: Bind,
+        /// Credentials and the rest of the body (boxed, as in [`Body`](crate::pdu::Body)).
+        bind: Box<Bind>,
     },
     /// ESME: the MC connected to us and asks us to bind. Answer with
     /// [`Session::bind`](super::Session::bind) (receiver or transceiver),
     /// or reject it with [`Session::close`](super::Session::close).
-    Outbind(Outbind),
+    Outbind(Box<Outbind>),
     /// A request from the peer. Answer it exactly once with
     /// [`Session::send_response`](super::Session::send_response).
     Request(Pdu),

@@ -93,7 +93,7 @@
 //!     short_message: "Hello".into(),
 //!     ..Default::default()
 //! };
-//! let seq = esme.send_request(now, Body::SubmitSm(submit))?;
+//! let seq = esme.send_request(now, Body::SubmitSm(submit.into()))?;
 //! transfer(now, &mut esme, &mut mc);
 //! let Some(Event::Request(request)) = mc.poll_event() else { panic!("expected submit_sm") };
 //! let answer = Body::SubmitSmResp(SubmitSmResp { message_id: "5F3A".into(), ..Default::default() });
@@ -429,7 +429,7 @@ impl Session {
         let body = kind.request(bind);
         let deadline = self.after(self.config.response_timeout);
         let unwrap_bind = |b: Body| match b {
-            Body::BindTransmitter(b) | Body::BindReceiver(b) | Body::BindTransceiver(b) => b,
+            Body::BindTransmitter(b) | Body::BindReceiver(b) | Body::BindTransceiver(b) => *b,
             _ => unreachable!("a bind body"),
         };
         let seq = self
@@ -451,12 +451,14 @@ impl Session {
         if let Err(e) = self.check_local(CommandId::OUTBIND) {
             return Err(e.map(|()| outbind));
         }
-        let seq = self.send_untracked(Body::Outbind(outbind)).map_err(|e| {
-            e.map(|b| match b {
-                Body::Outbind(o) => o,
-                _ => unreachable!("an outbind body"),
-            })
-        })?;
+        let seq = self
+            .send_untracked(Body::Outbind(Box::new(outbind)))
+            .map_err(|e| {
+                e.map(|b| match b {
+                    Body::Outbind(o) => *o,
+                    _ => unreachable!("an outbind body"),
+                })
+            })?;
         self.set_state(State::Outbound);
         Ok(seq)
     }

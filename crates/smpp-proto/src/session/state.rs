@@ -79,9 +79,9 @@ impl BindKind {
     /// The bind request body of this kind.
     pub fn request(self, bind: Bind) -> Body {
         match self {
-            BindKind::Transmitter => Body::BindTransmitter(bind),
-            BindKind::Receiver => Body::BindReceiver(bind),
-            BindKind::Transceiver => Body::BindTransceiver(bind),
+            BindKind::Transmitter => Body::BindTransmitter(Box::new(bind)),
+            BindKind::Receiver => Body::BindReceiver(Box::new(bind)),
+            BindKind::Transceiver => Body::BindTransceiver(Box::new(bind)),
         }
     }
 

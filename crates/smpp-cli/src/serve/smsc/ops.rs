@@ -14,7 +14,7 @@ use smpp_proto::pdu::{
 };
 use smpp_tokio::Connection;
 
-use super::super::clock::{now_ms, parse_smpp_time, smpp_time};
+use super::super::clock::{now_ms, parse_smpp_time, smpp_time, wall_ms};
 use super::super::observer::RequestEvent;
 use super::super::store::{Dests, Kind, Outcome, Record, StoredAddr, Text};
 use super::{format_id, id_field, lock, parse_id, parts_of, text, Decision, Job, Smsc};
@@ -33,9 +33,9 @@ impl Smsc {
         state: MessageState,
         error: u16,
         route: Option<String>,
+        now: u64,
     ) -> (Record, Option<(u64, Job)>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let now = now_ms();
         let outcome = if route.is_some() {
             Outcome::Pending
         } else {
@@ -131,7 +131,7 @@ impl Smsc {
         if self.full() {
             return Err(CommandStatus::MESSAGE_QUEUE_FULL);
         }
-        let (record, job) = self.record(kind, account, sm, dests, state, error, route);
+        let (record, job) = self.record(kind, account, sm, dests, state, error, route, now_ms());
         if self.disk.is_some() {
             // Durable before it is acknowledged (and before any job sees it).
             self.persist_durable(&record).await?;
@@ -169,8 +169,9 @@ impl Smsc {
                     npi: sm.dest_addr_npi,
                     addr: Text::from(&*destination),
                 });
+                let now = wall_ms(started);
                 let (record, job) =
-                    self.record(Kind::Message, account, sm, dests, state, error, route);
+                    self.record(Kind::Message, account, sm, dests, state, error, route, now);
                 let id = self.keep(record, job);
                 Ok(Body::SubmitSmResp(SubmitSmResp {
                     message_id: id_field(id),
@@ -597,17 +598,19 @@ impl Smsc {
             Err(CommandStatus::THROTTLED)
         } else {
             match pdu.body {
-                Body::SubmitSm(sm) => self.submit_sm(account, sm).await.map(Body::SubmitSmResp),
-                Body::DataSm(sm) => self.data_sm(account, sm).await.map(Body::DataSmResp),
+                Body::SubmitSm(sm) => self.submit_sm(account, *sm).await.map(Body::SubmitSmResp),
+                Body::DataSm(sm) => self.data_sm(account, *sm).await.map(Body::DataSmResp),
                 Body::SubmitMulti(sm) => self
-                    .submit_multi(account, sm)
+                    .submit_multi(account, *sm)
                     .await
-                    .map(Body::SubmitMultiResp),
-                Body::QuerySm(q) => self.query_sm(account, &q).map(Body::QuerySmResp),
-                Body::CancelSm(c) => self.cancel_sm(account, c).await.map(Body::CancelSmResp),
-                Body::ReplaceSm(r) => self.replace_sm(account, r).await.map(Body::ReplaceSmResp),
+                    .map(|r| Body::SubmitMultiResp(r.into())),
+                Body::QuerySm(q) => self
+                    .query_sm(account, &q)
+                    .map(|r| Body::QuerySmResp(r.into())),
+                Body::CancelSm(c) => self.cancel_sm(account, *c).await.map(Body::CancelSmResp),
+                Body::ReplaceSm(r) => self.replace_sm(account, *r).await.map(Body::ReplaceSmResp),
                 Body::BroadcastSm(b) => self
-                    .broadcast_sm(account, b)
+                    .broadcast_sm(account, *b)
                     .await
                     .map(Body::BroadcastSmResp),
                 Body::QueryBroadcastSm(q) => self

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
-use crate::pdu::{Bind, Body, CommandId, CommandStatus, DeliverSm, Pdu, SequenceNumber, SubmitSm};
+use crate::pdu::{Bind, Body, CommandId, CommandStatus, Pdu, SequenceNumber};
 use crate::session::tests::sim::{answer_body, Sim};
 use crate::session::{BindKind, Event, InboundOverflow, Role, Session, SessionConfig};
 
@@ -60,7 +60,7 @@ fn wire(pieces: &[Piece]) -> Vec<u8> {
                 Pdu::response(
                     seq,
                     status,
-                    answer_body(&Pdu::request(seq, Body::SubmitSm(SubmitSm::default()))),
+                    answer_body(&Pdu::request(seq, Body::SubmitSm(Box::default()))),
                 )
                 .to_vec()
                 .unwrap()
@@ -71,12 +71,11 @@ fn wire(pieces: &[Piece]) -> Vec<u8> {
             )
             .to_vec()
             .unwrap(),
-            Piece::Deliver(seq) => Pdu::request(
-                SequenceNumber::new(*seq),
-                Body::DeliverSm(DeliverSm::default()),
-            )
-            .to_vec()
-            .unwrap(),
+            Piece::Deliver(seq) => {
+                Pdu::request(SequenceNumber::new(*seq), Body::DeliverSm(Box::default()))
+                    .to_vec()
+                    .unwrap()
+            }
             Piece::EnquireLink(seq) => Pdu::enquire_link(SequenceNumber::new(*seq))
                 .to_vec()
                 .unwrap(),
@@ -113,8 +112,7 @@ fn bound_esme(overflow: InboundOverflow) -> (Session, Instant) {
     while s.poll_transmit(now, &mut sink).is_some() {}
     while s.poll_event().is_some() {}
     for _ in 0..K {
-        s.send_request(now, Body::SubmitSm(SubmitSm::default()))
-            .unwrap();
+        s.send_request(now, Body::SubmitSm(Box::default())).unwrap();
         while s.poll_transmit(now, &mut sink).is_some() {}
     }
     (s, now)
@@ -267,7 +265,7 @@ proptest! {
             let now = sim.now;
             match op {
                 Op::Submit => {
-                    if let Ok(seq) = sim.esme.s.send_request(now, Body::SubmitSm(SubmitSm::default())) {
+                    if let Ok(seq) = sim.esme.s.send_request(now, Body::SubmitSm(Box::default())) {
                         esme_sent.push(seq.get());
                     }
                 }
@@ -285,7 +283,7 @@ proptest! {
                     }
                 }
                 Op::McDeliver => {
-                    if let Ok(seq) = sim.mc.s.send_request(now, Body::DeliverSm(DeliverSm::default())) {
+                    if let Ok(seq) = sim.mc.s.send_request(now, Body::DeliverSm(Box::default())) {
                         mc_sent.push(seq.get());
                     }
                 }

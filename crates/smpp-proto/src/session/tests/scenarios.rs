@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use crate::pdu::{
-    Body, CommandId, CommandStatus, DeliverSm, Outbind, Pdu, SequenceNumber, SubmitSm,
-};
+use crate::pdu::{Body, CommandId, CommandStatus, Outbind, Pdu, SequenceNumber, SubmitSm};
 use crate::session::tests::sim::{Chunking, End, Sim};
 use crate::session::{
     BindKind, CloseReason, Event, InboundOverflow, PeerViolation, RequestError, SendError,
@@ -12,12 +10,12 @@ use crate::session::{
 };
 
 fn submit(text: &'static str) -> Body {
-    Body::SubmitSm(SubmitSm {
+    Body::SubmitSm(Box::new(SubmitSm {
         source_addr: "447700900123".into(),
         destination_addr: "447700900456".into(),
         short_message: text.into(),
         ..Default::default()
-    })
+    }))
 }
 
 fn config() -> SessionConfig {
@@ -155,7 +153,7 @@ fn outbind_then_the_esme_binds_as_receiver() {
     let seq = sim
         .mc
         .s
-        .send_request(sim.now, Body::DeliverSm(DeliverSm::default()))
+        .send_request(sim.now, Body::DeliverSm(Box::default()))
         .unwrap();
     sim.settle();
     assert!(sim.mc.take_events().iter().any(
@@ -613,7 +611,7 @@ fn inbound_window_overflow_is_throttled_or_backpressured() {
         .map(|_| {
             sim.mc
                 .s
-                .send_request(sim.now, Body::DeliverSm(DeliverSm::default()))
+                .send_request(sim.now, Body::DeliverSm(Box::default()))
                 .unwrap()
         })
         .collect();
@@ -632,7 +630,7 @@ fn inbound_window_overflow_is_throttled_or_backpressured() {
     for _ in 0..3 {
         sim.mc
             .s
-            .send_request(sim.now, Body::DeliverSm(DeliverSm::default()))
+            .send_request(sim.now, Body::DeliverSm(Box::default()))
             .unwrap();
     }
     sim.settle();
@@ -752,10 +750,7 @@ fn odd_peer_sequence_numbers_are_echoed() {
     let mut sim = Sim::new(config());
     sim.bind(BindKind::Receiver);
     for seq in [0u32, 0x8000_0001, 0xFFFF_FFFF] {
-        let raw = Pdu::request(
-            SequenceNumber::new(seq),
-            Body::DeliverSm(DeliverSm::default()),
-        );
+        let raw = Pdu::request(SequenceNumber::new(seq), Body::DeliverSm(Box::default()));
         sim.inject(End::Esme, &raw.to_vec().unwrap());
         let el = Pdu::enquire_link(SequenceNumber::new(seq));
         sim.inject(End::Esme, &el.to_vec().unwrap());
@@ -919,10 +914,7 @@ fn undrained_events_stop_input_without_losing_anything() {
     let now = sim.now;
     let mut wire = Vec::new();
     for seq in 1..=5 {
-        let p = Pdu::request(
-            SequenceNumber::new(seq),
-            Body::DeliverSm(DeliverSm::default()),
-        );
+        let p = Pdu::request(SequenceNumber::new(seq), Body::DeliverSm(Box::default()));
         p.encode(&mut wire).unwrap();
     }
     let mut rest = &wire[..];
@@ -1005,7 +997,7 @@ fn misuse_is_refused_with_the_value_handed_back() {
     assert!(matches!(
         sim.esme
             .s
-            .send_request(now, Body::DeliverSm(DeliverSm::default())),
+            .send_request(now, Body::DeliverSm(Box::default())),
         Err(SendError::WrongCommand(_))
     ));
     // Responses and session management do not go through send_request.
@@ -1042,10 +1034,10 @@ fn misuse_is_refused_with_the_value_handed_back() {
         Err(SendError::NotPending(_))
     ));
     // A field that does not encode is refused before anything is sent.
-    let too_long = Body::SubmitSm(SubmitSm {
+    let too_long = Body::SubmitSm(Box::new(SubmitSm {
         source_addr: "0123456789012345678901234567890".into(),
         ..Default::default()
-    });
+    }));
     sim.settle();
     assert!(matches!(
         sim.esme.s.send_request(sim.now, too_long),
