@@ -80,7 +80,7 @@ impl Handle {
     ) -> impl Future<Output = Result<Pdu, Error>> + Send + '_ {
         let prepared = check_request(&body).map(|()| {
             let (reply, rx) = oneshot::channel();
-            let room = None;
+            let room = None; // taken when polled: a caller waits for it
             (
                 Box::new(Request {
                     body,
