@@ -169,6 +169,83 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
+/// A record's user data: up to [`OCTETS_INLINE`] octets (a whole
+/// 160-character GSM text, a part of a long message, 70 UCS-2 characters)
+/// are held in the record itself, longer ones (`message_payload`) in one
+/// allocation: like [`Text`], this spares a `malloc` per message and the
+/// cold `free` of its eviction. Serialized as hex, like the `Vec` it
+/// replaces.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Octets(OctetsRepr);
+
+const OCTETS_INLINE: usize = 160;
+
+#[derive(Clone, PartialEq, Eq)]
+enum OctetsRepr {
+    Inline { len: u8, buf: [u8; OCTETS_INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Default for Octets {
+    fn default() -> Octets {
+        Octets::from(&[][..])
+    }
+}
+
+impl From<&[u8]> for Octets {
+    fn from(v: &[u8]) -> Octets {
+        if v.len() <= OCTETS_INLINE {
+            let mut buf = [0; OCTETS_INLINE];
+            buf[..v.len()].copy_from_slice(v);
+            Octets(OctetsRepr::Inline {
+                len: v.len() as u8,
+                buf,
+            })
+        } else {
+            Octets(OctetsRepr::Heap(v.into()))
+        }
+    }
+}
+
+impl From<Vec<u8>> for Octets {
+    fn from(v: Vec<u8>) -> Octets {
+        if v.len() <= OCTETS_INLINE {
+            Octets::from(v.as_slice())
+        } else {
+            Octets(OctetsRepr::Heap(v.into_boxed_slice()))
+        }
+    }
+}
+
+impl std::ops::Deref for Octets {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            OctetsRepr::Inline { len, buf } => &buf[..usize::from(*len)],
+            OctetsRepr::Heap(v) => v,
+        }
+    }
+}
+
+impl std::fmt::Debug for Octets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl Serialize for Octets {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        hex_bytes::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Octets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Octets, D::Error> {
+        hex_bytes::deserialize(d).map(Octets::from)
+    }
+}
+
 /// A record's address ([`Addr`] with its text inline when short).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct StoredAddr {
@@ -267,8 +344,7 @@ pub(crate) struct Record {
     pub data_coding: u8,
     pub registered_delivery: u8,
     /// The user data (short_message, or message_payload).
-    #[serde(with = "hex_bytes")]
-    pub payload: Vec<u8>,
+    pub payload: Octets,
     /// TLVs to pass on when routed to an ESME (raw wire bytes).
     #[serde(with = "hex_bytes")]
     pub tlvs: Vec<u8>,
@@ -691,7 +767,7 @@ mod tests {
             priority_flag: 0,
             data_coding: 0,
             registered_delivery: 1,
-            payload: b"hello \x00\xff".to_vec(),
+            payload: b"hello \x00\xff".to_vec().into(),
             tlvs: vec![],
             parts: 1,
             billing: None,
@@ -726,6 +802,22 @@ mod tests {
         assert_eq!(serde_json::to_string(&dests).unwrap(), many);
         let none: Dests = serde_json::from_str("[]").unwrap();
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn user_data_inline_or_not_stores_as_hex() {
+        for len in [0, 1, 159, 160, 161, 254, 64_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let mut r = record(3);
+            r.payload = Octets::from(data.as_slice());
+            assert_eq!(&*r.payload, &data[..]);
+            assert_eq!(r.payload, Octets::from(data.clone()));
+            let json = serde_json::to_string(&r).unwrap();
+            let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+            assert!(json.contains(&format!(r#""payload":"{hex}""#)), "{len}");
+            let back: Record = serde_json::from_str(&json).unwrap();
+            assert_eq!(&*back.payload, &data[..], "{len}");
+        }
     }
 
     #[test]
@@ -877,7 +969,7 @@ mod tests {
             disk.put_durable(&record(7)).await.unwrap();
             disk.put(&record(5)).await;
             disk.flush().await;
-            assert_eq!(disk.get(7).unwrap().payload, b"hello \x00\xff");
+            assert_eq!(&*disk.get(7).unwrap().payload, b"hello \x00\xff");
         }
         // The writer thread ends when the last sender is dropped; redb allows
         // one Database per file, so wait for it to let go.

@@ -283,7 +283,7 @@ impl Smsc {
             protocol_id: record.protocol_id,
             priority_flag: record.priority_flag,
             data_coding: record.data_coding,
-            short_message: Bytes::from(record.payload.clone()),
+            short_message: Bytes::copy_from_slice(&record.payload),
             tlvs: Tlvs::from_bytes(Bytes::from(record.tlvs.clone())).unwrap_or_default(),
             ..Default::default()
         };

@@ -16,7 +16,7 @@ use smpp_tokio::Connection;
 
 use super::super::clock::{now_ms, parse_smpp_time, smpp_time, wall_ms};
 use super::super::observer::RequestEvent;
-use super::super::store::{Dests, Kind, Outcome, Record, StoredAddr, Text};
+use super::super::store::{Dests, Kind, Octets, Outcome, Record, StoredAddr, Text};
 use super::{format_id, id_field, lock, parse_id, parts_of, text, Decision, Job, Smsc};
 
 impl Smsc {
@@ -76,7 +76,7 @@ impl Smsc {
             priority_flag: sm.priority_flag,
             data_coding: sm.data_coding,
             registered_delivery: sm.registered_delivery,
-            payload: sm.short_message.to_vec(),
+            payload: Octets::from(&sm.short_message[..]),
             tlvs: sm.tlvs.as_bytes().to_vec(),
             parts: parts_of(sm.esm_class, &sm.short_message, &sm.tlvs),
             billing: sm.tlvs.billing_identification().map(<[u8]>::to_vec),
@@ -461,7 +461,7 @@ impl Smsc {
             if rec.is_final(now) || rec.outcome == Outcome::Pending {
                 return;
             }
-            rec.payload = r.short_message.to_vec();
+            rec.payload = Octets::from(&r.short_message[..]);
             // The new user data replaces the old, wherever either was.
             let mut tlvs = Tlvs::from_bytes(Bytes::from(rec.tlvs.clone())).unwrap_or_default();
             tlvs.remove(TlvTag::MESSAGE_PAYLOAD);
