@@ -137,10 +137,10 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(record: Record, report: bool) -> Slot {
+    fn new(record: Box<Record>, report: bool) -> Slot {
         Slot {
             quiet: record.never_has_work(report),
-            record: Box::new(record),
+            record,
         }
     }
 
@@ -392,7 +392,7 @@ impl Smsc {
                 Outcome::Planned { due_ms, .. } => due_ms,
                 _ => now,
             };
-            smsc.insert(record, now);
+            smsc.insert(Box::new(record), now);
             if pending {
                 replayed += 1;
                 smsc.schedule(due, id, if route { Job::Route } else { Job::Finalize });
@@ -414,7 +414,7 @@ impl Smsc {
     }
 
     /// Caches a record; `now`: the time in milliseconds.
-    fn insert(&self, record: Record, now: u64) {
+    fn insert(&self, record: Box<Record>, now: u64) {
         let id = record.id;
         let slot = Slot::new(record, self.report_finals);
         let mut shard = self.shard(id);
@@ -495,7 +495,7 @@ impl Smsc {
             return Some(Record::clone(&slot.record));
         }
         let record = self.disk.as_ref()?.get(id)?;
-        self.insert(record.clone(), now_ms());
+        self.insert(Box::new(record.clone()), now_ms());
         Some(record)
     }
 

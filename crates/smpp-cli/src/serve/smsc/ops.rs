@@ -34,7 +34,7 @@ impl Smsc {
         error: u16,
         route: Option<String>,
         now: u64,
-    ) -> (Record, Option<(u64, Job)>) {
+    ) -> (Box<Record>, Option<(u64, Job)>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let outcome = if route.is_some() {
             Outcome::Pending
@@ -57,7 +57,8 @@ impl Smsc {
                 },
             }
         };
-        let record = Record {
+        // Built in its box: a record is a few hundred octets.
+        let record = Box::new(Record {
             id,
             kind,
             account: self
@@ -85,7 +86,7 @@ impl Smsc {
             route,
             receipts_sent: 0,
             reported: false,
-        };
+        });
         let job = match (&record.route, record.outcome) {
             (Some(_), _) => Some((now, Job::Route)),
             (None, Outcome::Planned { due_ms, .. })
@@ -100,7 +101,7 @@ impl Smsc {
 
     /// Keeps an accepted (and, with a persistent store, durable) record and
     /// arms its job.
-    fn keep(&self, record: Record, job: Option<(u64, Job)>) -> u64 {
+    fn keep(&self, record: Box<Record>, job: Option<(u64, Job)>) -> u64 {
         let id = record.id;
         let intermediate = record.registered_delivery & 0x10 != 0 && record.kind == Kind::Message;
         // Accepted just now: its submit time is the time.
