@@ -67,14 +67,16 @@ impl Registered for Connection {
 impl Connection {
     /// Sends a request to the ESME (`deliver_sm`, `data_sm`...) and awaits its
     /// response; waits while the window is full. An error status is [`Error::Status`].
-    pub async fn request(&self, body: Body) -> Result<Pdu, Error> {
-        let handle = &self.inner.handle;
-        handle.request_any(body).await.and_then(Error::check_status)
+    /// Like [`Client::submit`](crate::Client::submit), the request is boxed
+    /// when this is called: the future holds a pointer.
+    pub fn request(&self, body: Body) -> impl Future<Output = Result<Pdu, Error>> + Send + '_ {
+        let response = self.inner.handle.request_any(body);
+        async move { response.await.and_then(Error::check_status) }
     }
 
     /// Sends a `deliver_sm` (a mobile-originated message or a delivery receipt).
-    pub async fn deliver(&self, sm: DeliverSm) -> Result<Pdu, Error> {
-        self.request(Body::DeliverSm(Box::new(sm))).await
+    pub fn deliver(&self, sm: DeliverSm) -> impl Future<Output = Result<Pdu, Error>> + Send + '_ {
+        self.request(Body::DeliverSm(Box::new(sm)))
     }
 
     /// Sends an `alert_notification` (it has no response).

@@ -177,8 +177,6 @@ pub enum Incoming {
 /// What an [`Endpoint`] has for the adapter, from [`Endpoint::poll_output`].
 #[derive(Debug)]
 #[non_exhaustive]
-// Moved out at once; boxing the PDUs would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
 pub enum Output<R> {
     /// A request handed in with this token has ended: its response (any
     /// status) or why not. Every token comes back exactly once.

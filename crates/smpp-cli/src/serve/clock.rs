@@ -27,10 +27,12 @@ thread_local! {
 
 /// [`now_ms`] at `at` (a recent instant), derived from this thread's anchor
 /// without reading the wall clock again: the hot path reads one clock per
-/// message instead of two.
+/// message instead of two. A step of the wall clock, or a suspend (which
+/// the monotonic clock does not count), shows within [`REANCHOR`].
 pub(crate) fn wall_ms(at: Instant) -> u64 {
     let wall = ANCHOR.with(|anchor| match anchor.get() {
         Some((then, wall)) if at >= then && at - then < REANCHOR => wall + (at - then),
+        Some((then, wall)) if at < then && then - at < REANCHOR => wall.saturating_sub(then - at),
         _ => {
             let then = Instant::now();
             let wall = SystemTime::now()

@@ -169,12 +169,12 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
-/// A record's user data: up to [`OCTETS_INLINE`] octets (a whole
-/// 160-character GSM text, a part of a long message, 70 UCS-2 characters)
-/// are held in the record itself, longer ones (`message_payload`) in one
-/// allocation: like [`Text`], this spares a `malloc` per message and the
-/// cold `free` of its eviction. Serialized as hex, like the `Vec` it
-/// replaces.
+/// A record's user data (its `short_message`): up to [`OCTETS_INLINE`]
+/// octets (a whole 160-character GSM text, a part of a long message, 70
+/// UCS-2 characters) are held in the record itself, longer ones (161 to 255
+/// octets) in one allocation: like [`Text`], this spares a `malloc` per
+/// message and the cold `free` of its eviction. Serialized as hex, like the
+/// `Vec` it replaces.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Octets(OctetsRepr);
 
@@ -184,6 +184,13 @@ const OCTETS_INLINE: usize = 160;
 enum OctetsRepr {
     Inline { len: u8, buf: [u8; OCTETS_INLINE] },
     Heap(Box<[u8]>),
+}
+
+impl Octets {
+    #[cfg(test)]
+    fn is_inline(&self) -> bool {
+        matches!(self.0, OctetsRepr::Inline { .. })
+    }
 }
 
 impl Default for Octets {
@@ -343,7 +350,7 @@ pub(crate) struct Record {
     pub priority_flag: u8,
     pub data_coding: u8,
     pub registered_delivery: u8,
-    /// The user data (short_message, or message_payload).
+    /// The user data (short_message; a message_payload stays in `tlvs`).
     pub payload: Octets,
     /// TLVs to pass on when routed to an ESME (raw wire bytes).
     #[serde(with = "hex_bytes")]
@@ -810,6 +817,7 @@ mod tests {
             let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
             let mut r = record(3);
             r.payload = Octets::from(data.as_slice());
+            assert_eq!(r.payload.is_inline(), len <= 160, "{len}");
             assert_eq!(&*r.payload, &data[..]);
             assert_eq!(r.payload, Octets::from(data.clone()));
             let json = serde_json::to_string(&r).unwrap();

@@ -490,7 +490,8 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
     fn slice(&self) -> usize {
         let n = self.rend;
         if self.slicing.on && n > 2 * MIN_SLICE {
-            (n / SLICES).max(MIN_SLICE)
+            // Rounded up: a remainder would make a slice of its own.
+            n.div_ceil(SLICES).max(MIN_SLICE)
         } else {
             n
         }

@@ -294,8 +294,6 @@ pub async fn bind<C: Sync, H: Handler<C>>(
 
 /// What an MC's connection does with one item from its session.
 #[allow(missing_debug_implementations)] // holds a future
-// Moved out at once; boxing the answer would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
 pub enum Routed<'a> {
     /// Send this answer now.
     Answer(Response),

@@ -20,6 +20,10 @@ pub(crate) trait BodyCodec: Sized + Default + PartialEq {
         self.write(out);
         Ok(())
     }
+    /// Whether every field has its default value.
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// The larger bodies sit in a [`Body`](super::Body) boxed, so that a
@@ -43,6 +47,10 @@ impl<T: BodyCodec> BodyCodec for Box<T> {
     #[inline]
     fn write_checked(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         (**self).write_checked(out)
+    }
+    // Without building a default box to compare with.
+    fn is_default(&self) -> bool {
+        (**self).is_default()
     }
 }
 

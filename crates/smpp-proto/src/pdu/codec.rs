@@ -78,8 +78,6 @@ impl DecodeConfig {
 /// The result of [`decode`] on a stream buffer.
 #[derive(Debug)]
 #[must_use]
-// Boxing the PDU would cost an allocation per decode; this value is matched at once.
-#[allow(clippy::large_enum_variant)]
 pub enum Decoded {
     /// One whole PDU, removed from the buffer.
     Pdu(Pdu),

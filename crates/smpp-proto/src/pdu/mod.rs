@@ -283,7 +283,7 @@ macro_rules! bodies {
 
             fn is_default(&self) -> bool {
                 match self {
-                    $( Body::$variant(b) => *b == Default::default(), )*
+                    $( Body::$variant(b) => b.is_default(), )*
                     Body::Unknown(raw) => raw.body.is_empty(),
                 }
             }

@@ -12,8 +12,6 @@ use super::state::{BindKind, State};
 /// [`Session::poll_event`](super::Session::poll_event).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-// Events are moved out at once; boxing the PDUs would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
 pub enum Event {
     /// The state changed (bound, outbound, unbound). Closing is reported by
     /// [`Event::Closed`] instead.
