@@ -66,31 +66,65 @@ pub struct Addr {
     pub addr: String,
 }
 
+/// Octets held in place up to `N` (at most 255), in one allocation beyond:
+/// what [`Text`] and [`Octets`] are made of. A record is cached for every
+/// message in memory and forgotten in submission order, so each allocation
+/// it owns costs a `malloc` when it is made and a cold `free` when it is
+/// evicted.
+#[derive(Clone, PartialEq, Eq)]
+enum Inline<const N: usize> {
+    Here { len: u8, buf: [u8; N] },
+    Heap(Box<[u8]>),
+}
+
+impl<const N: usize> Inline<N> {
+    const EMPTY: Inline<N> = Inline::Here {
+        len: 0,
+        buf: [0; N],
+    };
+
+    fn new(v: &[u8]) -> Inline<N> {
+        match u8::try_from(v.len()) {
+            Ok(len) if v.len() <= N => {
+                let mut buf = [0; N];
+                buf[..v.len()].copy_from_slice(v);
+                Inline::Here { len, buf }
+            }
+            _ => Inline::Heap(v.into()),
+        }
+    }
+
+    /// Takes `v`'s allocation when it does not fit in place.
+    fn from_vec(v: Vec<u8>) -> Inline<N> {
+        if v.len() <= N {
+            Inline::new(&v)
+        } else {
+            Inline::Heap(v.into_boxed_slice())
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Inline::Here { len, buf } => &buf[..usize::from(*len)],
+            Inline::Heap(v) => v,
+        }
+    }
+}
+
 /// A short text of a record (an address, a service type): up to
 /// [`TEXT_INLINE`] octets are held in the record itself, longer ones in one
-/// allocation. A record is cached for every message in memory and forgotten
-/// in submission order, so each allocation it owns costs a `malloc` when it
-/// is made and a cold `free` when it is evicted. Serialized as a string, like
-/// the `String` it replaces (the stored JSON is unchanged).
+/// allocation. Serialized as a string, like the `String` it replaces (the
+/// stored JSON is unchanged).
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Text(TextRepr);
+pub(crate) struct Text(Inline<TEXT_INLINE>);
 
-/// Fits beside the tag: a `Text` is as large as a `String`.
+/// Fits beside the tags: a `Text` is as large as a `String`.
 const TEXT_INLINE: usize = 22;
-
-#[derive(Clone, PartialEq, Eq)]
-enum TextRepr {
-    Inline { len: u8, buf: [u8; TEXT_INLINE] },
-    Heap(Box<str>),
-}
 
 impl Text {
     /// The empty text.
     pub(crate) const fn new() -> Text {
-        Text(TextRepr::Inline {
-            len: 0,
-            buf: [0; TEXT_INLINE],
-        })
+        Text(Inline::EMPTY)
     }
 
     /// The text of a received field (lossy: invalid UTF-8 is replaced).
@@ -102,13 +136,8 @@ impl Text {
     }
 
     pub(crate) fn as_str(&self) -> &str {
-        match &self.0 {
-            // Built from a `&str` only, and cut at its end: always UTF-8.
-            TextRepr::Inline { len, buf } => {
-                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
-            }
-            TextRepr::Heap(s) => s,
-        }
+        // Built from a `str` only, whole: always UTF-8.
+        std::str::from_utf8(self.0.bytes()).unwrap_or_default()
     }
 }
 
@@ -120,26 +149,13 @@ impl Default for Text {
 
 impl From<&str> for Text {
     fn from(s: &str) -> Text {
-        if s.len() <= TEXT_INLINE {
-            let mut buf = [0; TEXT_INLINE];
-            buf[..s.len()].copy_from_slice(s.as_bytes());
-            Text(TextRepr::Inline {
-                len: s.len() as u8,
-                buf,
-            })
-        } else {
-            Text(TextRepr::Heap(s.into()))
-        }
+        Text(Inline::new(s.as_bytes()))
     }
 }
 
 impl From<String> for Text {
     fn from(s: String) -> Text {
-        if s.len() <= TEXT_INLINE {
-            Text::from(s.as_str())
-        } else {
-            Text(TextRepr::Heap(s.into_boxed_str()))
-        }
+        Text(Inline::from_vec(s.into_bytes()))
     }
 }
 
@@ -172,55 +188,35 @@ impl<'de> Deserialize<'de> for Text {
 /// A record's user data (its `short_message`): up to [`OCTETS_INLINE`]
 /// octets (a whole 160-character GSM text, a part of a long message, 70
 /// UCS-2 characters) are held in the record itself, longer ones (161 to 255
-/// octets) in one allocation: like [`Text`], this spares a `malloc` per
-/// message and the cold `free` of its eviction. Serialized as hex, like the
+/// octets) in one allocation, as for [`Text`]. Serialized as hex, like the
 /// `Vec` it replaces.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Octets(OctetsRepr);
+pub(crate) struct Octets(Inline<OCTETS_INLINE>);
 
 const OCTETS_INLINE: usize = 160;
-
-#[derive(Clone, PartialEq, Eq)]
-enum OctetsRepr {
-    Inline { len: u8, buf: [u8; OCTETS_INLINE] },
-    Heap(Box<[u8]>),
-}
 
 impl Octets {
     #[cfg(test)]
     fn is_inline(&self) -> bool {
-        matches!(self.0, OctetsRepr::Inline { .. })
+        matches!(self.0, Inline::Here { .. })
     }
 }
 
 impl Default for Octets {
     fn default() -> Octets {
-        Octets::from(&[][..])
+        Octets(Inline::EMPTY)
     }
 }
 
 impl From<&[u8]> for Octets {
     fn from(v: &[u8]) -> Octets {
-        if v.len() <= OCTETS_INLINE {
-            let mut buf = [0; OCTETS_INLINE];
-            buf[..v.len()].copy_from_slice(v);
-            Octets(OctetsRepr::Inline {
-                len: v.len() as u8,
-                buf,
-            })
-        } else {
-            Octets(OctetsRepr::Heap(v.into()))
-        }
+        Octets(Inline::new(v))
     }
 }
 
 impl From<Vec<u8>> for Octets {
     fn from(v: Vec<u8>) -> Octets {
-        if v.len() <= OCTETS_INLINE {
-            Octets::from(v.as_slice())
-        } else {
-            Octets(OctetsRepr::Heap(v.into_boxed_slice()))
-        }
+        Octets(Inline::from_vec(v))
     }
 }
 
@@ -228,10 +224,7 @@ impl std::ops::Deref for Octets {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        match &self.0 {
-            OctetsRepr::Inline { len, buf } => &buf[..usize::from(*len)],
-            OctetsRepr::Heap(v) => v,
-        }
+        self.0.bytes()
     }
 }
 
@@ -809,6 +802,17 @@ mod tests {
         assert_eq!(serde_json::to_string(&dests).unwrap(), many);
         let none: Dests = serde_json::from_str("[]").unwrap();
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn inline_values_are_as_small_as_promised() {
+        assert_eq!(size_of::<Text>(), size_of::<String>());
+        assert!(size_of::<Octets>() <= OCTETS_INLINE + 8);
+        for len in [0, 21, 22, 23, 300] {
+            let s = "é".repeat(len / 2) + &"x".repeat(len % 2);
+            assert_eq!(Text::from(s.as_str()).as_str(), s);
+            assert_eq!(Text::from(s.clone()).as_str(), s);
+        }
     }
 
     #[test]
