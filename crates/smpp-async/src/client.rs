@@ -177,8 +177,7 @@ impl<R> Client<R> {
     /// `data_sm`, `submit_multi`, `broadcast_sm`...) and returns its response.
     /// A response with an error status is [`Error::Status`].
     pub fn request(&self, body: Body) -> impl Future<Output = Result<Pdu, Error>> + Send + '_ {
-        let response = self.handle.request_any(body);
-        async move { response.await.and_then(Error::check_status) }
+        self.handle.request(body)
     }
 
     /// Unbinds and waits for the MC's `unbind_resp` (or the unbind timeout);

@@ -69,26 +69,25 @@ struct Closed {
 }
 
 impl Handle {
-    /// Sends a request once the window has room, and awaits its response (any status).
+    /// Sends a request once the window has room, and awaits its response;
+    /// an error status is [`Error::Status`].
     ///
     /// Not an `async fn`: the request is checked and boxed here, so the
     /// future holds a pointer rather than the body (a `submit_sm` is a few
     /// hundred octets), and callers move and pin it cheaply.
-    pub(crate) fn request_any(
+    pub(crate) fn request(
         &self,
         body: Body,
     ) -> impl Future<Output = Result<Pdu, Error>> + Send + '_ {
         let prepared = check_request(&body).map(|()| {
             let (reply, rx) = oneshot::channel();
-            let room = None; // taken when polled: a caller waits for it
-            (
-                Box::new(Request {
-                    body,
-                    reply,
-                    _room: room,
-                }),
-                rx,
-            )
+            // The room is taken when polled: a caller waits for it.
+            let req = Request {
+                body,
+                reply,
+                _room: None,
+            };
+            (Box::new(req), rx)
         });
         async move {
             let (mut req, rx) = prepared?;
@@ -97,7 +96,9 @@ impl Handle {
             }
             req._room = Some(self.room.acquire_arc().await);
             self.requests.try_send(req).map_err(|_| Error::Closed)?;
-            rx.await.map_err(|_| Error::Closed)?
+            rx.await
+                .map_err(|_| Error::Closed)?
+                .and_then(Error::check_status)
         }
     }
 

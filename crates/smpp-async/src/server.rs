@@ -70,8 +70,7 @@ impl Connection {
     /// Like [`Client::submit`](crate::Client::submit), the request is boxed
     /// when this is called: the future holds a pointer.
     pub fn request(&self, body: Body) -> impl Future<Output = Result<Pdu, Error>> + Send + '_ {
-        let response = self.inner.handle.request_any(body);
-        async move { response.await.and_then(Error::check_status) }
+        self.inner.handle.request(body)
     }
 
     /// Sends a `deliver_sm` (a mobile-originated message or a delivery receipt).

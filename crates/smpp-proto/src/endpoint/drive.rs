@@ -328,21 +328,7 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
             let mut progress = self.poll_commands(cx, now);
             progress |= self.poll_read(cx, now);
             progress |= self.drain(now);
-            // Requests of the application just came in: let the other tasks
-            // run once (a self-wake requeues this one behind them) while
-            // that grows the batch, so that theirs join this write.
-            let fresh = self.wpos == 0 && !self.wbuf.is_empty();
-            let grew = self.yields == 0
-                || (self.wbuf.len() > self.wlen_at_yield && self.wbuf.len() < BATCH_TARGET);
-            let pulled = std::mem::take(&mut self.pulled);
-            if fresh && !grew && self.yields < MAX_YIELDS {
-                // The last yield added nothing: stop yielding for a while.
-                self.skip_yields = SKIP_YIELDS;
-            }
-            let may_yield = self.skip_yields == 0 && self.yields < MAX_YIELDS;
-            if fresh && pulled && grew && may_yield && !self.endpoint.is_closed() {
-                self.yields += 1;
-                self.wlen_at_yield = self.wbuf.len();
+            if self.yield_before_write() {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
@@ -484,6 +470,28 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
                 }
             }
         }
+    }
+
+    /// Whether to let the other tasks run once before this write (a
+    /// self-wake requeues this one behind them): requests of the application
+    /// just came in, and the last yield grew the batch, so that theirs may
+    /// join it too.
+    fn yield_before_write(&mut self) -> bool {
+        let fresh = self.wpos == 0 && !self.wbuf.is_empty();
+        let grew = self.yields == 0
+            || (self.wbuf.len() > self.wlen_at_yield && self.wbuf.len() < BATCH_TARGET);
+        let pulled = std::mem::take(&mut self.pulled);
+        if fresh && !grew && self.yields < MAX_YIELDS {
+            // The last yield added nothing: stop yielding for a while.
+            self.skip_yields = SKIP_YIELDS;
+        }
+        let may_yield = self.skip_yields == 0 && self.yields < MAX_YIELDS;
+        if fresh && pulled && grew && may_yield && !self.endpoint.is_closed() {
+            self.yields += 1;
+            self.wlen_at_yield = self.wbuf.len();
+            return true;
+        }
+        false
     }
 
     /// Octets of the current read (`rbuf[..rend]`) handled per slice.

@@ -192,7 +192,7 @@ impl Smsc {
     pub(super) async fn submit_sm(
         &self,
         account: &str,
-        sm: SubmitSm,
+        sm: &SubmitSm,
     ) -> Result<SubmitSmResp, CommandStatus> {
         let destination = Text::from_field(&sm.destination_addr);
         let decision = self.decide(&destination, sm.esm_class, sm.data_coding, sm.payload());
@@ -216,7 +216,7 @@ impl Smsc {
             addr: destination,
         });
         let id = self
-            .accept(Kind::Message, account, &sm, dests, state, error, route)
+            .accept(Kind::Message, account, sm, dests, state, error, route)
             .await?;
         if let Some(d) = delay {
             tokio::time::sleep(d).await;
@@ -246,7 +246,7 @@ impl Smsc {
             tlvs: sm.tlvs,
             ..Default::default()
         };
-        self.submit_sm(account, as_submit).await
+        self.submit_sm(account, &as_submit).await
     }
 
     pub(super) async fn submit_multi(
@@ -397,7 +397,7 @@ impl Smsc {
     pub(super) async fn cancel_sm(
         &self,
         account: &str,
-        c: CancelSm,
+        c: &CancelSm,
     ) -> Result<Tlvs, CommandStatus> {
         let message_id = text(&c.message_id);
         let source = text(&c.source_addr);
@@ -450,7 +450,7 @@ impl Smsc {
     pub(super) async fn replace_sm(
         &self,
         account: &str,
-        r: ReplaceSm,
+        r: &ReplaceSm,
     ) -> Result<Tlvs, CommandStatus> {
         let record = self
             .owned(account, &text(&r.message_id), &text(&r.source_addr))
@@ -599,7 +599,7 @@ impl Smsc {
             Err(CommandStatus::THROTTLED)
         } else {
             match pdu.body {
-                Body::SubmitSm(sm) => self.submit_sm(account, *sm).await.map(Body::SubmitSmResp),
+                Body::SubmitSm(sm) => self.submit_sm(account, &sm).await.map(Body::SubmitSmResp),
                 Body::DataSm(sm) => self.data_sm(account, *sm).await.map(Body::DataSmResp),
                 Body::SubmitMulti(sm) => self
                     .submit_multi(account, *sm)
@@ -608,8 +608,8 @@ impl Smsc {
                 Body::QuerySm(q) => self
                     .query_sm(account, &q)
                     .map(|r| Body::QuerySmResp(r.into())),
-                Body::CancelSm(c) => self.cancel_sm(account, *c).await.map(Body::CancelSmResp),
-                Body::ReplaceSm(r) => self.replace_sm(account, *r).await.map(Body::ReplaceSmResp),
+                Body::CancelSm(c) => self.cancel_sm(account, &c).await.map(Body::CancelSmResp),
+                Body::ReplaceSm(r) => self.replace_sm(account, &r).await.map(Body::ReplaceSmResp),
                 Body::BroadcastSm(b) => self
                     .broadcast_sm(account, *b)
                     .await
