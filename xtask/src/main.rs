@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         ["bench", rest @ ..] => bench::run_bench(rest),
         ["soak", rest @ ..] => soak::run_soak(rest),
         ["lines", rest @ ..] => lines::run(rest),
+        ["core"] => no_runtime_in_core(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -47,7 +48,8 @@ fn main() -> ExitCode {
                  bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table\n  \
                  bench [e2e] [--quick] [--runs N]   end-to-end race: ours, raw ceiling, smpp34, rusmppc; RSS per bind\n  \
                  soak [--minutes N] [--restart-every M]  mixed load on `smpp serve` with restarts; RSS, fds, losses\n  \
-                 lines                              code lines of the adapters and their shared async core"
+                 lines                              code lines of the adapters and their shared async core\n  \
+                 core                               check that smpp-proto is sans-IO (part of ci)"
             );
             return ExitCode::from(2);
         }
@@ -141,7 +143,7 @@ fn ci(args: &[&str]) -> Result {
         .env("RUSTDOCFLAGS", "-D warnings"))?;
     step("conformance statement is current");
     conformance::run(&["--check"])?;
-    step("smpp-proto depends on no runtime");
+    step("smpp-proto is sans-IO");
     no_runtime_in_core()?;
     if quick {
         return Ok(());
@@ -154,7 +156,10 @@ fn ci(args: &[&str]) -> Result {
     Ok(())
 }
 
-/// The core must stay runtime-free: no async runtime or socket library below it.
+/// The core must stay sans-IO: its direct dependencies are `bytes`,
+/// `thiserror` and at most `tracing`; its code (tests aside) uses no lock,
+/// task, waker, panic catching, OS randomness or I/O error; and the
+/// workspace has one trait named `Runtime`.
 fn no_runtime_in_core() -> Result {
     let out = cargo()
         .args([
@@ -163,6 +168,8 @@ fn no_runtime_in_core() -> Result {
             "smpp-proto",
             "-e",
             "normal",
+            "--depth",
+            "1",
             "--prefix",
             "none",
             "--locked",
@@ -174,23 +181,101 @@ fn no_runtime_in_core() -> Result {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
     let tree = String::from_utf8_lossy(&out.stdout);
-    let banned = [
-        "tokio",
-        "mio",
-        "async-io",
-        "smol",
-        "async-std",
-        "async-executor",
-        "futures-io",
-    ];
+    let allowed = ["smpp-proto", "bytes", "thiserror", "tracing"];
     for line in tree.lines() {
         let name = line.split_whitespace().next().unwrap_or("");
-        if banned.contains(&name) {
+        if !name.is_empty() && !allowed.contains(&name) {
             return Err(format!(
-                "smpp-proto depends on `{name}`: the core must not depend on a runtime"
+                "smpp-proto depends on `{name}`: the core may depend on bytes, thiserror and tracing only"
             ));
         }
     }
-    eprintln!("smpp-proto normal dependencies: {}", tree.lines().count());
+    let banned = [
+        "Mutex",
+        "RwLock",
+        "OnceLock",
+        "catch_unwind",
+        "std::task",
+        "Waker",
+        "RandomState",
+        "std::io::Error",
+        "io::Result",
+        "std::net::TcpStream",
+        "std::thread",
+        "SystemTime::now",
+        "Instant::now",
+    ];
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/smpp-proto/src"), &mut files)?;
+    for file in &files {
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        // Unit tests and the fuzz harnesses (test code compiled into the
+        // crate for cargo-fuzz) may use a clock.
+        if name == "tests.rs"
+            || name == "fuzzing.rs"
+            || file
+                .components()
+                .any(|c| c.as_os_str() == "tests" || c.as_os_str() == "fuzzing")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("#[cfg(test)]") {
+                break; // the unit tests follow
+            }
+            if code.starts_with("//") {
+                continue;
+            }
+            if let Some(word) = banned.iter().find(|w| code.contains(*w)) {
+                return Err(format!(
+                    "{}:{}: `{word}` in smpp-proto: the core is sans-IO (runtime parts belong in smpp-async)",
+                    file.display(),
+                    n + 1
+                ));
+            }
+        }
+    }
+    let mut runtimes = Vec::new();
+    let mut all = Vec::new();
+    rust_files(&root().join("crates"), &mut all)?;
+    for file in &all {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        if text.lines().any(|l| {
+            l.trim_start().starts_with("pub trait Runtime")
+                || l.trim_start().starts_with("trait Runtime")
+        }) {
+            runtimes.push(file.display().to_string());
+        }
+    }
+    if runtimes.len() > 1 {
+        return Err(format!(
+            "more than one trait named `Runtime`: {}",
+            runtimes.join(", ")
+        ));
+    }
+    eprintln!(
+        "smpp-proto: direct dependencies {}, {} source files sans-IO, one `Runtime` trait",
+        tree.lines().count().saturating_sub(1),
+        files.len()
+    );
+    Ok(())
+}
+
+/// Every `.rs` file under `dir` (recursively; `target` skipped).
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "target") {
+                continue;
+            }
+            rust_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
     Ok(())
 }

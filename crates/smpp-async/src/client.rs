@@ -6,15 +6,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::inbound::{check_outbind, message_id, References, Respond};
 use futures_core::Stream;
 use futures_util::future::try_join_all;
-use smpp_proto::endpoint::client::{check_outbind, message_id, References, Respond};
 use smpp_proto::endpoint::{outbind_bind_kind, Incoming, Response};
 use smpp_proto::message::ShortMessage;
 use smpp_proto::pdu::{Bind, Body, COctetString, Outbind, Pdu, SubmitSm};
 use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
 
-pub use smpp_proto::endpoint::client::InboundRequest;
+pub use crate::inbound::InboundRequest;
 
 use crate::driver::{self, Control, Handle};
 use crate::{timeout, Connect, Error, Io, Runtime};

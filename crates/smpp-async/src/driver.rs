@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use crate::drive::{Driver, Host, Transport, LINGER};
+use crate::handle::{check_request, CloseState, Ending};
+use crate::handler::QuickAnswers;
 use async_lock::{Semaphore, SemaphoreGuardArc};
 use futures_channel::oneshot;
 use futures_core::Stream as _;
-use smpp_proto::endpoint::drive::{Driver, Runtime as DriverRuntime, Transport, LINGER};
-use smpp_proto::endpoint::handle::{check_request, CloseState, Ending};
-use smpp_proto::endpoint::serve::QuickAnswers;
 use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
 use smpp_proto::pdu::{Body, CommandStatus, Pdu};
 use smpp_proto::session::{CloseReason, Role, SessionConfig, Stats};
@@ -214,7 +214,7 @@ impl<R: Runtime> Drop for Channels<R> {
     }
 }
 
-impl<R: Runtime> DriverRuntime for Channels<R> {
+impl<R: Runtime> Host for Channels<R> {
     type Reply = Reply;
     type Sent = Sent;
     type Stats = oneshot::Sender<Result<Stats, Error>>;

@@ -5,9 +5,9 @@
 //! this one is for writing another adapter.
 //!
 //! All protocol logic lives in the sans-IO [`Session`](smpp_proto::session::Session)
-//! and [`smpp_proto::endpoint`]. Each connection is one task that owns the
-//! stream and runs the endpoint's poll loop
-//! ([`Driver`](smpp_proto::endpoint::drive::Driver)): after any input or
+//! and its request layer [`smpp_proto::endpoint`]; this crate is the runtime
+//! side. Each connection is one task that owns the stream and runs the
+//! endpoint's poll loop (the crate-private driver): after any input or
 //! command it drains `poll_transmit` into one buffered write, routes
 //! responses to the waiting callers and peer requests to [`Inbound`] or the
 //! server's [`Handler`], then arms one timer at `poll_timeout`.
@@ -30,19 +30,26 @@ use std::net::SocketAddr;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use smpp_proto::endpoint::drive::Transport;
+pub use crate::drive::Transport;
 
 mod client;
+mod drive;
 mod driver;
+mod error;
+mod flow;
+mod handle;
+mod handler;
+mod inbound;
 mod reconnect;
 mod server;
 #[cfg(feature = "tls")]
 mod tls;
 
+pub use crate::error::Error;
 pub use client::{Client, Inbound, InboundRequest, OutbindListener};
+pub use handler::{BlockingHandler, ConnectionInfo};
 pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
 pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
-pub use smpp_proto::endpoint::Error;
 #[cfg(feature = "tls")]
 pub use tls::Tls;
 

@@ -7,16 +7,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::flow::{self, Pick, RateLimiter, Throttle};
 use event_listener::Event;
 use futures_util::future::{AbortHandle, Abortable};
-use smpp_proto::endpoint::flow::{self, Pick, RateLimiter, Throttle};
 use smpp_proto::message::{ReferenceCounter, ShortMessage};
 use smpp_proto::pdu::{Body, COctetString, Pdu, SubmitSm};
 
 use crate::client::{Inbound, InboundRequest};
 use crate::{Client, Error, Runtime};
 
-pub use smpp_proto::endpoint::flow::Backoff;
+pub use crate::flow::Backoff;
 
 /// What the supervisor and the handles share.
 #[derive(Debug)]
@@ -257,7 +257,7 @@ async fn supervise<R: Runtime, F, Fut>(
     }
 }
 
-pub use smpp_proto::endpoint::flow::PoolConfig;
+pub use crate::flow::PoolConfig;
 
 /// `ESME_RTHROTTLED` or `ESME_RMSGQFUL`: not accepted, try later.
 fn is_throttle(e: &Error) -> bool {

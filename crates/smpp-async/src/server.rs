@@ -6,13 +6,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::drive::Transport;
+use crate::handler::{self as serve, ConnectionInfo, QuickAnswers, Registered, Registry, Routed};
 use futures_channel::oneshot;
 use futures_lite::future::or;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use smpp_proto::endpoint::drive::Transport;
-use smpp_proto::endpoint::serve::{
-    self, ConnectionInfo, QuickAnswers, Registered, Registry, Response, Routed,
-};
+use smpp_proto::endpoint::Response;
 use smpp_proto::pdu::{AlertNotification, Body, DeliverSm, Outbind, Pdu};
 use smpp_proto::session::{CloseReason, Role, Stats};
 
@@ -20,10 +19,10 @@ use crate::client::connect;
 use crate::driver::{self, Control, Handle};
 use crate::{timeout, Connect, Error, Io, Runtime};
 
+pub use crate::handler::ServerConfig;
 /// The application side of an MC, shared by the async adapters: implement
 /// it over [`Connection`]s (`impl Handler<Connection> for MySmsc`).
-pub use smpp_proto::endpoint::serve::{Answer, Handler};
-pub use smpp_proto::endpoint::ServerConfig;
+pub use crate::handler::{Answer, Handler};
 
 /// How long a connection wrapper (a TLS handshake) may take when the session
 /// has no init timeout.

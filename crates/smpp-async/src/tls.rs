@@ -6,9 +6,9 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::drive::Transport;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig as TlsServerConfig};
-use smpp_proto::endpoint::drive::Transport;
 use smpp_proto::pdu::Bind;
 use smpp_proto::session::{BindKind, Role, SessionConfig};
 

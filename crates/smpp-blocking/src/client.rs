@@ -12,7 +12,7 @@ use smpp_proto::message::ShortMessage;
 use smpp_proto::pdu::{Bind, Body, COctetString, Outbind, Pdu, SubmitSm};
 use smpp_proto::session::{BindKind, CloseReason, SessionConfig, Stats};
 
-pub use smpp_proto::endpoint::client::InboundRequest;
+pub use smpp_async::InboundRequest;
 
 use crate::rt::{block_on, Threads};
 use crate::Error;

@@ -86,4 +86,4 @@ pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
 
 pub use server::{Connection, Handler, Server, ServerConfig, ServerHandle};
 
-pub use smpp_proto::endpoint::Error;
+pub use smpp_async::Error;

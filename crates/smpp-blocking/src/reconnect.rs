@@ -8,7 +8,7 @@ use std::time::Duration;
 use smpp_proto::message::ShortMessage;
 use smpp_proto::pdu::{Body, COctetString, Pdu, SubmitSm};
 
-pub use smpp_proto::endpoint::flow::{Backoff, PoolConfig};
+pub use smpp_async::{Backoff, PoolConfig};
 
 use crate::client::Inbound;
 use crate::rt::{block_on, Threads};

@@ -17,8 +17,8 @@ use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use futures_core::Stream;
+use smpp_async::Transport;
 use smpp_async::{Connect, Io, Runtime};
-use smpp_proto::endpoint::drive::Transport;
 
 use crate::wire::Wire;
 

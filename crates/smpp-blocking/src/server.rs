@@ -4,7 +4,7 @@
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 
-use smpp_proto::endpoint::serve::{Answer, ConnectionInfo};
+use smpp_async::{Answer, ConnectionInfo};
 use smpp_proto::pdu::{AlertNotification, Bind, Body, CommandStatus, DeliverSm, Outbind, Pdu};
 use smpp_proto::session::{BindKind, CloseReason, Stats};
 
@@ -12,7 +12,7 @@ use crate::rt::{block_on, Threads};
 use crate::Error;
 
 /// The application side of an MC:
-/// [`BlockingHandler`](smpp_proto::endpoint::serve::BlockingHandler) over
+/// [`BlockingHandler`](smpp_async::BlockingHandler) over
 /// this crate's [`Connection`]s (`impl Handler<Connection> for MySmsc`).
 ///
 /// Each connection has its own handler thread: the requests of one
@@ -22,8 +22,8 @@ use crate::Error;
 /// `submit_sm`) — not from the handler thread itself while the ESME waits
 /// for the answer being computed. A panicking method answers
 /// `ESME_RSYSERR`.
-pub use smpp_proto::endpoint::serve::BlockingHandler as Handler;
-pub use smpp_proto::endpoint::ServerConfig;
+pub use smpp_async::BlockingHandler as Handler;
+pub use smpp_async::ServerConfig;
 
 /// One ESME connection, as seen by the server. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -21,23 +21,17 @@
 //! into its write buffer, route [`poll_output`](Endpoint::poll_output), and
 //! arm one timer at [`poll_timeout`](Endpoint::poll_timeout).
 //!
-//! The submodules hold the rest that the adapters share: [`drive`], the
-//! poll loop of an async connection task; [`flow`], backoff and a pool's
-//! flow control; [`serve`], the server's handler traits (the one dispatch of
-//! requests by operation), panic-catching answers and the connection
-//! registry; [`client`], [`InboundRequest`](client::InboundRequest) and the
-//! checks of a client's responses; [`handle`], small parts of a
-//! connection handle.
+//! The runtime side (the poll loop of a connection task, handler traits,
+//! flow control, the adapter's error type) lives in `smpp-async`: this
+//! module is the sans-IO contract it drives.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::message::BuildError;
 use crate::pdu::{
-    Bind, BindResp, Body, CommandId, CommandStatus, DecodeError, Outbind, Pdu, SequenceNumber,
-    TlvTag,
+    Bind, BindResp, Body, CommandId, CommandStatus, Outbind, Pdu, SequenceNumber, TlvTag,
 };
 use crate::session::{
     BindKind, CloseReason, Event, RequestError, Role, SendError, SeqHasher, Session, SessionConfig,
@@ -78,79 +72,6 @@ impl From<RequestError> for Failure {
     }
 }
 
-/// Why a call of a runtime adapter (client, server connection, pool) failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Connecting failed (or another I/O error outside a session).
-    #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
-    /// The peer answered with this error status (a rejected bind, a refused submit...).
-    #[error("peer answered with status {0}")]
-    Status(CommandStatus),
-    /// No response within the session's `response_timeout`.
-    #[error("no response in time")]
-    Timeout,
-    /// The peer answered with `generic_nack` and this status.
-    #[error("generic_nack: {0}")]
-    GenericNack(CommandStatus),
-    /// The peer's response could not be decoded.
-    #[error("malformed response: {0}")]
-    MalformedResponse(DecodeError),
-    /// The session is closed, or closed before the response arrived.
-    #[error("session closed")]
-    Closed,
-    /// The session refused the command at once (wrong state, wrong command,
-    /// a field that does not encode...). Nothing was sent.
-    #[error("refused: {0}")]
-    Refused(SendError<()>),
-    /// The response was not of the expected kind.
-    #[error("unexpected response {0}")]
-    UnexpectedResponse(CommandId),
-    /// No bound session was available in time (a reconnecting client, a pool).
-    #[error("not connected")]
-    NotConnected,
-    /// The MC's `outbind` was refused by the application's check (an
-    /// ESME's outbind listener); the connection was closed.
-    #[error("outbind refused")]
-    OutbindRefused,
-    /// A [`ShortMessage`](crate::message::ShortMessage) could not be built into PDUs.
-    #[error("cannot build the message: {0}")]
-    Build(#[from] BuildError),
-}
-
-impl From<Failure> for Error {
-    fn from(e: Failure) -> Error {
-        match e {
-            Failure::Request(e) => e.into(),
-            Failure::Refused(e) => Error::Refused(e),
-            _ => Error::Closed,
-        }
-    }
-}
-
-impl From<RequestError> for Error {
-    fn from(e: RequestError) -> Error {
-        match e {
-            RequestError::Timeout => Error::Timeout,
-            RequestError::GenericNack(status) => Error::GenericNack(status),
-            RequestError::MalformedResponse(e) => Error::MalformedResponse(e),
-            _ => Error::Closed,
-        }
-    }
-}
-
-impl Error {
-    /// `Ok(pdu)` when its status is 0, [`Error::Status`] otherwise.
-    pub fn check_status(pdu: Pdu) -> Result<Pdu, Error> {
-        if pdu.command_status.is_ok() {
-            Ok(pdu)
-        } else {
-            Err(Error::Status(pdu.command_status))
-        }
-    }
-}
-
 /// A peer request for the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -175,8 +96,10 @@ pub enum Incoming {
 }
 
 /// What an [`Endpoint`] has for the adapter, from [`Endpoint::poll_output`].
+///
+/// Exhaustive on purpose: a variant added later may carry a reply token,
+/// and an adapter must not compile until it routes it.
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum Output<R> {
     /// A request handed in with this token has ended: its response (any
     /// status) or why not. Every token comes back exactly once.
@@ -623,49 +546,6 @@ impl<R> Endpoint<R> {
     }
 }
 
-/// An MC's settings, shared by the runtime adapters' servers.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ServerConfig {
-    /// Each connection's session settings (windows, timers; its
-    /// `session_init_timeout` closes connections that do not bind in time).
-    pub session: Arc<SessionConfig>,
-    /// Connections beyond this are closed at once.
-    pub max_connections: usize,
-    /// Our `system_id` in `bind_*_resp`.
-    pub system_id: String,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            session: Arc::new(SessionConfig::default()),
-            max_connections: 1024,
-            system_id: "SMSC".into(),
-        }
-    }
-}
-
-impl ServerConfig {
-    /// Sets [`ServerConfig::session`].
-    pub fn with_session(mut self, session: impl Into<Arc<SessionConfig>>) -> Self {
-        self.session = session.into();
-        self
-    }
-
-    /// Sets [`ServerConfig::max_connections`].
-    pub fn with_max_connections(mut self, n: usize) -> Self {
-        self.max_connections = n;
-        self
-    }
-
-    /// Sets [`ServerConfig::system_id`].
-    pub fn with_system_id(mut self, system_id: impl Into<String>) -> Self {
-        self.system_id = system_id.into();
-        self
-    }
-}
-
 /// An answer to send: the request's sequence number, a status and a body.
 pub type Response = (SequenceNumber, CommandStatus, Body);
 
@@ -678,7 +558,7 @@ pub fn default_answer(pdu: &Pdu) -> (SequenceNumber, CommandStatus, Body) {
 
 /// The empty `*_resp` body for a request's command id (`generic_nack` for
 /// an unknown command).
-pub(crate) fn empty_response(id: CommandId) -> Body {
+pub fn empty_response(id: CommandId) -> Body {
     id.response_id()
         .and_then(Body::default_for)
         .unwrap_or(Body::GenericNack(Default::default()))
@@ -713,12 +593,6 @@ pub fn outbind_bind_kind(preferred: BindKind) -> BindKind {
         _ => BindKind::Receiver,
     }
 }
-
-pub mod client;
-pub mod drive;
-pub mod flow;
-pub mod handle;
-pub mod serve;
 
 #[cfg(test)]
 mod tests;

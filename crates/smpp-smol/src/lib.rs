@@ -100,8 +100,8 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use async_net::{AsyncToSocketAddrs, TcpListener, TcpStream};
 use futures_lite::{AsyncRead, AsyncWrite};
+use smpp_async::Transport;
 use smpp_async::{Connect, Io, Runtime};
-use smpp_proto::endpoint::drive::Transport;
 
 #[cfg(feature = "tls")]
 mod tls;

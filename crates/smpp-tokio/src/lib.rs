@@ -29,10 +29,10 @@
 //! (or [`Client::accept_outbind`] on its own stream), checks the MC's
 //! credentials, and binds back as a receiver (or transceiver).
 //!
-//! The runtime-agnostic parts live in [`smpp_async`] (shared with
-//! `smpp-smol`) and [`smpp_proto::endpoint`] (request correlation and the
-//! window-wait queue, the poll loop, commands, flow control, [`Error`];
-//! shared with the blocking adapter too).
+//! The runtime-agnostic parts live in [`smpp_async`] (the poll loop,
+//! handler traits, flow control, [`Error`]; shared with `smpp-smol` and the
+//! blocking adapter) and in the sans-IO [`smpp_proto::endpoint`] (request
+//! correlation, the window-wait queue, commands).
 //!
 //! [`ReconnectingClient`] keeps one bind up; [`Pool`] spreads requests over
 //! several, optionally under flow control ([`PoolConfig`]): a TPS limit for
@@ -92,8 +92,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use smpp_async::Transport;
 use smpp_async::{Connect, Io, Runtime};
-use smpp_proto::endpoint::drive::Transport;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::time::Sleep;

@@ -1,7 +1,7 @@
 //! The poll loop of an async connection task, shared by the async runtime
 //! adapters: still no runtime, no clock and no sockets of its own. The
 //! adapter supplies them through two small traits, [`Transport`] (the byte
-//! stream) and [`Runtime`] (clock, one timer, the handles' channels), and
+//! stream) and [`Host`] (clock, one timer, the handles' channels), and
 //! polls [`Driver::poll_drive`] from its task.
 //!
 //! Each round: the handles' commands and the requests that fit the
@@ -40,9 +40,9 @@ use std::io;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::{Command, Endpoint, Failure, Immediate, Incoming, Output};
-use crate::pdu::{Body, CommandStatus, Pdu};
-use crate::session::{CloseReason, Event, Role, SessionConfig};
+use smpp_proto::endpoint::{Command, Endpoint, Failure, Immediate, Incoming, Output};
+use smpp_proto::pdu::{Body, CommandStatus, Pdu};
+use smpp_proto::session::{CloseReason, Event, Role, SessionConfig};
 
 /// Read chunk: it starts small (an idle bind reads a few octets a minute)
 /// and doubles each time a read fills it, up to the largest, where several
@@ -65,12 +65,12 @@ const MIN_SLICE: usize = 1800;
 const MAX_YIELDS: u8 = 64;
 const BATCH_TARGET: usize = 64 * 1024;
 /// Reads per poll at most.
-pub const MAX_READS: u32 = 32;
+pub(crate) const MAX_READS: u32 = 32;
 /// After a yield that added nothing (the callers had all run already: a
 /// one-thread runtime), this many writes go out without yielding.
-pub const SKIP_YIELDS: u8 = 16;
+pub(crate) const SKIP_YIELDS: u8 = 16;
 /// How long each trial of slicing on or off lasts (see the module docs).
-pub const EPOCH: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH: Duration = Duration::from_millis(10);
 /// Every this many epochs, the mode that measured worse is tried again.
 const EXPLORE_EVERY: u32 = 8;
 /// An epoch longer than this many `EPOCH`s had idle time in it: not a
@@ -138,7 +138,7 @@ impl Slicing {
     }
 }
 /// How long a closed session may take to flush its last PDUs.
-pub const LINGER: Duration = Duration::from_secs(2);
+pub(crate) const LINGER: Duration = Duration::from_secs(2);
 
 /// The connection's byte stream, as the runtime's async I/O offers it.
 pub trait Transport {
@@ -163,7 +163,7 @@ pub trait Transport {
 
 /// What the runtime adapter gives the driver: the clock, one timer, and
 /// the ends of its channels.
-pub trait Runtime {
+pub(crate) trait Host {
     /// How a request of the application ends ([`Endpoint`]'s token).
     type Reply;
     /// How a command that is only sent ends.
@@ -199,7 +199,7 @@ pub trait Runtime {
     /// connection's task (a handler's synchronous fast path: no hand-over to
     /// another task, and the answer joins the batch being written): the
     /// status and `*_resp` body, or `None`: the request is then
-    /// [delivered](Runtime::deliver). By default every request is delivered.
+    /// [delivered](Host::deliver). By default every request is delivered.
     fn answer_now(&mut self, pdu: &Pdu) -> Option<(CommandStatus, Body)> {
         let _ = pdu;
         None
@@ -220,7 +220,7 @@ pub trait Runtime {
 }
 
 /// Logs an event of the session (peer violations as warnings, the rest at debug level).
-pub fn log_event(event: Event) {
+pub(crate) fn log_event(event: Event) {
     match event {
         Event::PeerViolation(v) => tracing::warn!(%v, "peer violation"),
         event => tracing::debug!(?event, "session event"),
@@ -229,7 +229,7 @@ pub fn log_event(event: Event) {
 
 /// One connection's task state; see the [module docs](self).
 #[derive(Debug)]
-pub struct Driver<T, R: Runtime> {
+pub(crate) struct Driver<T, R: Host> {
     io: T,
     rt: R,
     endpoint: Endpoint<R::Reply>,
@@ -260,9 +260,9 @@ pub struct Driver<T, R: Runtime> {
     linger: Option<Instant>,
 }
 
-impl<T: Transport, R: Runtime> Driver<T, R> {
+impl<T: Transport, R: Host> Driver<T, R> {
     /// A new connection on `io`.
-    pub fn new(io: T, rt: R, role: Role, config: std::sync::Arc<SessionConfig>) -> Self {
+    pub(crate) fn new(io: T, rt: R, role: Role, config: std::sync::Arc<SessionConfig>) -> Self {
         let endpoint = Endpoint::new(role, config, rt.now());
         Driver {
             io,
@@ -291,25 +291,25 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
     }
 
     /// The byte stream (to shut it down once [`Driver::run`] returns).
-    pub fn io_mut(&mut self) -> &mut T {
+    pub(crate) fn io_mut(&mut self) -> &mut T {
         &mut self.io
     }
 
     /// The runtime's side (its channels).
-    pub fn runtime_mut(&mut self) -> &mut R {
+    pub(crate) fn runtime_mut(&mut self) -> &mut R {
         &mut self.rt
     }
 
     /// Drives the connection until the session is over and its last bytes
     /// are out (or lingered too long); then shut the stream down (briefly)
     /// and [`finish`](Driver::finish).
-    pub async fn run(&mut self) {
+    pub(crate) async fn run(&mut self) {
         std::future::poll_fn(|cx| self.poll_drive(cx)).await;
     }
 
     /// The connection ended: reports the close (if the session did not)
     /// and fails whatever is still held.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.rt.closed(CloseReason::Local);
         self.endpoint.abandon();
         let now = self.rt.now();
@@ -320,7 +320,7 @@ impl<T: Transport, R: Runtime> Driver<T, R> {
     /// outputs), one write, the timer; repeat while anything moved.
     /// `Ready` once the session is over and its last bytes are out (or
     /// lingered too long).
-    pub fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.reads_left = MAX_READS;
         self.out_of_reads = false;
         loop {
@@ -593,9 +593,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::endpoint::{bind_answer, Endpoint, Output};
-    use crate::pdu::{Bind, SubmitSm, SubmitSmResp};
-    use crate::session::BindKind;
+    use smpp_proto::endpoint::{bind_answer, Endpoint, Output};
+    use smpp_proto::pdu::{Bind, SubmitSm, SubmitSmResp};
+    use smpp_proto::session::BindKind;
 
     /// Bytes to hand out (`Pending` when none; the end of the stream when
     /// `eof`), and what was written.
@@ -660,7 +660,7 @@ mod tests {
         }
     }
 
-    impl Runtime for Fake {
+    impl Host for Fake {
         type Reply = u32;
         type Sent = u32;
         type Stats = ();
@@ -851,7 +851,7 @@ mod tests {
         driver.finish();
         let rt = driver.runtime_mut();
         assert_eq!(&rt.done[6..], &[(6, false), (7, false), (8, false)]);
-        let lost = CloseReason::Error(crate::session::SessionError::ConnectionLost);
+        let lost = CloseReason::Error(smpp_proto::session::SessionError::ConnectionLost);
         assert_eq!(rt.closed[0], lost);
         assert!(rt.delivered.is_empty());
     }
@@ -988,7 +988,7 @@ mod tests {
         // 3.2 MB of enquire_link: more than MAX_READS reads can take.
         let mut input = Vec::new();
         for seq in 1..=200_000 {
-            let seq = crate::pdu::SequenceNumber::new(seq);
+            let seq = smpp_proto::pdu::SequenceNumber::new(seq);
             let pdu = Pdu::request(seq, Body::EnquireLink(Default::default()));
             pdu.encode_to_vec(&mut input).unwrap();
         }

@@ -15,23 +15,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 
-use crate::pdu::{
+use smpp_proto::pdu::{
     Bind, Body, CancelSm, CommandId, CommandStatus, DataSm, DataSmResp, Pdu, QuerySm, QuerySmResp,
     ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, Tlvs,
 };
-use crate::session::BindKind;
+use smpp_proto::session::{BindKind, SessionConfig};
 
-pub use super::Response;
-use super::{bind_answer, empty_response, Incoming};
+use smpp_proto::endpoint::{bind_answer, empty_response, Incoming, Response};
 
 /// A connection's hook for its handler's synchronous answers
 /// ([`Handler::answer_now`]), given in the connection's task (the
-/// adapter's [`Runtime::answer_now`](super::drive::Runtime::answer_now)).
+/// adapter's [`Host::answer_now`](crate::drive::Host::answer_now)).
 /// The driver starts before the connection handle exists, so the hook is
 /// empty until [`set`](QuickAnswers::set); until then every request takes
 /// the usual way.
 #[derive(Default)]
-pub struct QuickAnswers(OnceLock<QuickFn>);
+pub(crate) struct QuickAnswers(OnceLock<QuickFn>);
 
 type QuickFn = Box<dyn Fn(&Pdu) -> Option<(CommandStatus, Body)> + Send + Sync>;
 
@@ -47,8 +46,12 @@ impl QuickAnswers {
     /// Answers with `handler` for the connection that `conn` rebuilds from
     /// `inner`, while it lives. Weak: the driver must not keep its own
     /// handles alive (it ends when they are all gone).
-    pub fn set<C, I, H>(&self, inner: std::sync::Weak<I>, handler: Arc<H>, conn: fn(Arc<I>) -> C)
-    where
+    pub(crate) fn set<C, I, H>(
+        &self,
+        inner: std::sync::Weak<I>,
+        handler: Arc<H>,
+        conn: fn(Arc<I>) -> C,
+    ) where
         C: Sync + 'static,
         I: Send + Sync + 'static,
         H: Handler<C>,
@@ -67,7 +70,7 @@ impl QuickAnswers {
     }
 
     /// The handler's answer given at once, if it gives one.
-    pub fn answer(&self, pdu: &Pdu) -> Option<(CommandStatus, Body)> {
+    pub(crate) fn answer(&self, pdu: &Pdu) -> Option<(CommandStatus, Body)> {
         self.0.get().and_then(|quick| quick(pdu))
     }
 }
@@ -266,7 +269,7 @@ fn settle(
 
 /// Runs `handler` on the request `pdu`: the answer to send; a panic answers
 /// `ESME_RSYSERR`.
-pub async fn answer<C: Sync, H: Handler<C>>(handler: &H, conn: &C, pdu: Pdu) -> Response {
+pub(crate) async fn answer<C: Sync, H: Handler<C>>(handler: &H, conn: &C, pdu: Pdu) -> Response {
     let (seq, id) = (pdu.sequence_number, pdu.command_id());
     let result = CatchUnwind(pin!(handler.request(conn, pdu))).await;
     settle(seq, id, result)
@@ -275,7 +278,7 @@ pub async fn answer<C: Sync, H: Handler<C>>(handler: &H, conn: &C, pdu: Pdu) -> 
 /// Runs `handler`'s bind check for `conn` (a panic rejects with
 /// `ESME_RSYSERR`), records an accepted bind in `info`, and returns the
 /// `bind_*_resp` to send (with `system_id`, ours).
-pub async fn bind<C: Sync, H: Handler<C>>(
+pub(crate) async fn bind<C: Sync, H: Handler<C>>(
     handler: &H,
     conn: &C,
     info: &ConnectionInfo,
@@ -294,7 +297,7 @@ pub async fn bind<C: Sync, H: Handler<C>>(
 
 /// What an MC's connection does with one item from its session.
 #[allow(missing_debug_implementations)] // holds a future
-pub enum Routed<'a> {
+pub(crate) enum Routed<'a> {
     /// Send this answer now.
     Answer(Response),
     /// Send the answer of this future once it completes (the handler is
@@ -307,7 +310,7 @@ pub enum Routed<'a> {
 /// Routes one item of an MC's connection `conn`: a request to `handler`,
 /// a bind to its check (recorded in `info`; `system_id` is ours). Each is
 /// polled once at once: an answer that is ready needs no task of its own.
-pub fn route<'a, C: Sync, H: Handler<C>>(
+pub(crate) fn route<'a, C: Sync, H: Handler<C>>(
     handler: &'a H,
     conn: &'a C,
     info: &'a ConnectionInfo,
@@ -400,7 +403,7 @@ impl ConnectionInfo {
 }
 
 /// An adapter's server-side connection handle, as the [`Registry`] sees it.
-pub trait Registered: Clone {
+pub(crate) trait Registered: Clone {
     /// Its [`ConnectionInfo`].
     fn info(&self) -> &ConnectionInfo;
     /// Its session has closed.
@@ -411,7 +414,7 @@ pub trait Registered: Clone {
 
 /// A server's open connections, by [`ConnectionInfo::id`].
 #[derive(Debug)]
-pub struct Registry<C> {
+pub(crate) struct Registry<C> {
     connections: Mutex<HashMap<u64, C>>,
     next_id: AtomicU64,
 }
@@ -431,13 +434,13 @@ impl<C: Registered> Registry<C> {
     }
 
     /// A new connection's number.
-    pub fn next_id(&self) -> u64 {
+    pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Adds `conn` until the returned guard is dropped; the guard then
     /// removes it and releases it (nobody would answer its requests any more).
-    pub fn register(&self, conn: C) -> Registration<'_, C> {
+    pub(crate) fn register(&self, conn: C) -> Registration<'_, C> {
         self.lock().insert(conn.info().id(), conn.clone());
         Registration {
             registry: self,
@@ -446,13 +449,13 @@ impl<C: Registered> Registry<C> {
     }
 
     /// Every open connection.
-    pub fn connections(&self) -> Vec<C> {
+    pub(crate) fn connections(&self) -> Vec<C> {
         self.lock().values().cloned().collect()
     }
 
     /// An open connection bound as receiver or transceiver with this
     /// `system_id` (the one to send `deliver_sm` to).
-    pub fn receiver(&self, system_id: &str) -> Option<C> {
+    pub(crate) fn receiver(&self, system_id: &str) -> Option<C> {
         let connections = self.lock();
         let mut found = connections.values();
         found
@@ -461,7 +464,7 @@ impl<C: Registered> Registry<C> {
     }
 
     /// Releases every connection (a server shutting down).
-    pub fn release_all(&self) {
+    pub(crate) fn release_all(&self) {
         for conn in self.connections() {
             conn.release();
         }
@@ -470,7 +473,7 @@ impl<C: Registered> Registry<C> {
 
 /// A connection in a [`Registry`], until dropped.
 #[derive(Debug)]
-pub struct Registration<'a, C: Registered> {
+pub(crate) struct Registration<'a, C: Registered> {
     registry: &'a Registry<C>,
     conn: C,
 }
@@ -479,5 +482,47 @@ impl<C: Registered> Drop for Registration<'_, C> {
     fn drop(&mut self) {
         self.registry.lock().remove(&self.conn.info().id());
         self.conn.release();
+    }
+}
+/// An MC's settings, shared by the runtime adapters' servers.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Each connection's session settings (windows, timers; its
+    /// `session_init_timeout` closes connections that do not bind in time).
+    pub session: Arc<SessionConfig>,
+    /// Connections beyond this are closed at once.
+    pub max_connections: usize,
+    /// Our `system_id` in `bind_*_resp`.
+    pub system_id: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            session: Arc::new(SessionConfig::default()),
+            max_connections: 1024,
+            system_id: "SMSC".into(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Sets [`ServerConfig::session`].
+    pub fn with_session(mut self, session: impl Into<Arc<SessionConfig>>) -> Self {
+        self.session = session.into();
+        self
+    }
+
+    /// Sets [`ServerConfig::max_connections`].
+    pub fn with_max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Sets [`ServerConfig::system_id`].
+    pub fn with_system_id(mut self, system_id: impl Into<String>) -> Self {
+        self.system_id = system_id.into();
+        self
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::pdu::CommandStatus;
+use smpp_proto::pdu::CommandStatus;
 
 /// Exponential backoff with jitter between reconnection attempts.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,7 +75,7 @@ impl Backoff {
 ///
 /// ```
 /// use std::time::Duration;
-/// use smpp_proto::endpoint::flow::PoolConfig;
+/// use smpp_async::PoolConfig;
 ///
 /// let config = PoolConfig::default()
 ///     .with_tps(100, 10) // 100 requests per second, bursts of up to 10
@@ -155,7 +155,7 @@ impl PoolConfig {
 
 /// The statuses that mean "not now, try later" (the request was not
 /// accepted): `ESME_RTHROTTLED` and `ESME_RMSGQFUL`.
-pub fn is_throttle(status: CommandStatus) -> bool {
+pub(crate) fn is_throttle(status: CommandStatus) -> bool {
     status == CommandStatus::THROTTLED || status == CommandStatus::MESSAGE_QUEUE_FULL
 }
 
@@ -193,7 +193,7 @@ impl RateLimiter {
 
 /// A pool member's throttle state.
 #[derive(Debug, Default)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     /// Sends nothing new before this.
     paused_until: Mutex<Option<Instant>>,
     /// Throttled answers in a row.
@@ -202,13 +202,13 @@ pub struct Throttle {
 
 impl Throttle {
     /// When the member's pause ends, if it is paused at `now`.
-    pub fn paused_until(&self, now: Instant) -> Option<Instant> {
+    pub(crate) fn paused_until(&self, now: Instant) -> Option<Instant> {
         let until = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
         until.filter(|&t| t > now)
     }
 
     /// The member got a throttled answer at `now`: pause it (longer on repeats).
-    pub fn throttled(&self, now: Instant, config: &PoolConfig) {
+    pub(crate) fn throttled(&self, now: Instant, config: &PoolConfig) {
         let strikes = self
             .strikes
             .fetch_add(1, Ordering::Relaxed)
@@ -219,14 +219,14 @@ impl Throttle {
     }
 
     /// A request through the member succeeded: the next pause starts short again.
-    pub fn succeeded(&self) {
+    pub(crate) fn succeeded(&self) {
         self.strikes.store(0, Ordering::Relaxed);
     }
 }
 
 /// What [`pick`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pick {
+pub(crate) enum Pick {
     /// Use this member.
     Member(usize),
     /// Every bound member is paused: try again at this instant.
@@ -238,7 +238,7 @@ pub enum Pick {
 /// The next bound, unpaused member in turn, starting at `start` (a turn
 /// counter) among `throttles.len()` members; `bound(i)` says whether member
 /// `i` has a session now.
-pub fn pick(
+pub(crate) fn pick(
     start: usize,
     throttles: &[Throttle],
     now: Instant,

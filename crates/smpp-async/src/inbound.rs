@@ -8,10 +8,12 @@ use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 
-use crate::message::{DecodeOptions, DeliveryReceipt, ReferenceCounter, ShortMessage};
-use crate::pdu::{Body, COctetString, CommandStatus, Outbind, Pdu, SubmitSm};
+use smpp_proto::message::{DecodeOptions, DeliveryReceipt, ReferenceCounter, ShortMessage};
+use smpp_proto::pdu::{Body, COctetString, CommandStatus, Outbind, Pdu, SubmitSm};
 
-use super::{default_answer, Error, Incoming, Response};
+use smpp_proto::endpoint::{default_answer, Incoming, Response};
+
+use crate::Error;
 
 /// How an adapter sends the answers to one connection's peer requests
 /// (over its command channel, as [`Command::Respond`](super::Command::Respond)).
@@ -91,7 +93,7 @@ impl Drop for InboundRequest {
 
 /// The message id of a submit's response (any status accepted before:
 /// see [`Error::check_status`]).
-pub fn message_id(pdu: &Pdu) -> Result<COctetString, Error> {
+pub(crate) fn message_id(pdu: &Pdu) -> Result<COctetString, Error> {
     match pdu.body.message_id() {
         Some(id) => Ok(id.clone()),
         None => Err(Error::UnexpectedResponse(pdu.command_id())),
@@ -103,7 +105,7 @@ pub fn message_id(pdu: &Pdu) -> Result<COctetString, Error> {
 /// [`Error::OutbindRefused`] for one it does not, [`Error::Closed`] for
 /// anything else (or nothing: the connection ended); a `wait` that failed
 /// (timed out) passes through.
-pub fn check_outbind(
+pub(crate) fn check_outbind(
     first: Result<Option<Incoming>, Error>,
     accept: impl FnOnce(&Outbind) -> bool,
 ) -> Result<(), Error> {
@@ -118,7 +120,7 @@ pub fn check_outbind(
 /// random (std's per-instance hash keys), so that successive clients do not
 /// reuse them.
 #[derive(Debug)]
-pub struct References(Mutex<ReferenceCounter>);
+pub(crate) struct References(Mutex<ReferenceCounter>);
 
 impl Default for References {
     fn default() -> Self {
@@ -129,7 +131,7 @@ impl Default for References {
 
 impl References {
     /// Builds `message` into its parts (`submit_sm`s, in order).
-    pub fn build(&self, message: &ShortMessage) -> Result<Vec<SubmitSm>, Error> {
+    pub(crate) fn build(&self, message: &ShortMessage) -> Result<Vec<SubmitSm>, Error> {
         let mut refs = self.0.lock().unwrap_or_else(|e| e.into_inner());
         Ok(message.build(&mut refs)?)
     }

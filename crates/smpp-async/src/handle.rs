@@ -3,13 +3,13 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 
-use super::Error;
-use crate::pdu::Body;
-use crate::session::{CloseReason, SendError};
+use crate::Error;
+use smpp_proto::pdu::Body;
+use smpp_proto::session::{CloseReason, SendError};
 
 /// `Err(Error::Refused)` for a command without a response (it cannot be
 /// awaited as a request).
-pub fn check_request(body: &Body) -> Result<(), Error> {
+pub(crate) fn check_request(body: &Body) -> Result<(), Error> {
     match body.command_id().response_id() {
         Some(_) => Ok(()),
         None => Err(Error::Refused(SendError::WrongCommand(()))),
@@ -20,32 +20,32 @@ pub fn check_request(body: &Body) -> Result<(), Error> {
 /// ([`Command::Close`](super::Command::Close),
 /// [`Command::Release`](super::Command::Release)): repeats are no-ops.
 #[derive(Debug, Default)]
-pub struct Ending(AtomicU8);
+pub(crate) struct Ending(AtomicU8);
 
 impl Ending {
     const CLOSE: u8 = 1;
     const RELEASE: u8 = 2;
 
     /// True the first time only: send `Command::Close` then.
-    pub fn close(&self) -> bool {
+    pub(crate) fn close(&self) -> bool {
         self.0.fetch_or(Self::CLOSE, Ordering::AcqRel) & Self::CLOSE == 0
     }
 
     /// True the first time only: send `Command::Release` then.
-    pub fn release(&self) -> bool {
+    pub(crate) fn release(&self) -> bool {
         self.0.fetch_or(Self::RELEASE, Ordering::AcqRel) & Self::RELEASE == 0
     }
 }
 
 /// Why a connection's session closed, once it has; shared by its handles.
 #[derive(Debug, Default)]
-pub struct CloseState {
+pub(crate) struct CloseState {
     reason: Mutex<Option<CloseReason>>,
 }
 
 impl CloseState {
     /// Records `reason` (the first one stands).
-    pub fn set(&self, reason: CloseReason) {
+    pub(crate) fn set(&self, reason: CloseReason) {
         let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
         if r.is_none() {
             *r = Some(reason);
@@ -53,7 +53,7 @@ impl CloseState {
     }
 
     /// The reason, once closed.
-    pub fn get(&self) -> Option<CloseReason> {
+    pub(crate) fn get(&self) -> Option<CloseReason> {
         self.reason
             .lock()
             .unwrap_or_else(|e| e.into_inner())
