@@ -45,6 +45,7 @@ impl Backoff {
     }
 
     /// Sets [`Backoff::jitter`] (clamped to 0..=1).
+    #[must_use]
     pub fn with_jitter(mut self, jitter: f64) -> Backoff {
         self.jitter = jitter.clamp(0.0, 1.0);
         self
@@ -119,6 +120,7 @@ impl Default for PoolConfig {
 
 impl PoolConfig {
     /// Limits the pool to `tps` requests per second, `burst` (at least 1) at once.
+    #[must_use]
     pub fn with_tps(mut self, tps: u32, burst: u32) -> PoolConfig {
         self.tps = Some(tps);
         self.burst = burst.max(1);
@@ -127,6 +129,7 @@ impl PoolConfig {
 
     /// Sets [`throttle_pause`](PoolConfig::throttle_pause) and
     /// [`max_throttle_pause`](PoolConfig::max_throttle_pause).
+    #[must_use]
     pub fn with_throttle_pause(mut self, pause: Duration, max: Duration) -> PoolConfig {
         self.throttle_pause = pause;
         self.max_throttle_pause = max;
@@ -134,6 +137,7 @@ impl PoolConfig {
     }
 
     /// Sets [`max_throttle_retries`](PoolConfig::max_throttle_retries).
+    #[must_use]
     pub fn with_max_throttle_retries(mut self, retries: u32) -> PoolConfig {
         self.max_throttle_retries = retries;
         self

@@ -509,18 +509,21 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     /// Sets [`ServerConfig::session`].
+    #[must_use]
     pub fn with_session(mut self, session: impl Into<Arc<SessionConfig>>) -> Self {
         self.session = session.into();
         self
     }
 
     /// Sets [`ServerConfig::max_connections`].
+    #[must_use]
     pub fn with_max_connections(mut self, n: usize) -> Self {
         self.max_connections = n;
         self
     }
 
     /// Sets [`ServerConfig::system_id`].
+    #[must_use]
     pub fn with_system_id(mut self, system_id: impl Into<String>) -> Self {
         self.system_id = system_id.into();
         self

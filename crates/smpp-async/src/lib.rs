@@ -41,6 +41,7 @@ mod handle;
 mod handler;
 mod inbound;
 mod reconnect;
+mod send_check;
 mod server;
 #[cfg(feature = "tls")]
 mod tls;

@@ -318,6 +318,7 @@ impl<R: Runtime> Pool<R> {
     }
 
     /// [`Pool::new`] with the flow control of `config`.
+    #[must_use]
     pub fn with_config<F, Fut>(
         size: usize,
         connect: F,

@@ -242,6 +242,7 @@ impl<R> Endpoint<R> {
 
     /// Feeds received bytes; returns how many the session took (the rest is
     /// offered again after draining).
+    #[must_use]
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> usize {
         self.session.handle_input(now, data)
     }
@@ -408,11 +409,13 @@ impl<R> Endpoint<R> {
     // ---- outputs ----
 
     /// Appends whole PDUs to `buf`; `None` when there is nothing to send.
+    #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         self.session.poll_transmit(now, buf)
     }
 
     /// The next output; drain after [`poll_transmit`](Endpoint::poll_transmit).
+    #[must_use]
     pub fn poll_output(&mut self) -> Option<Output<R>> {
         loop {
             if let Some(out) = self.outputs.pop_front() {
@@ -465,6 +468,7 @@ impl<R> Endpoint<R> {
     }
 
     /// When to call [`handle_timeout`](Endpoint::handle_timeout).
+    #[must_use]
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         self.session.poll_timeout()
     }

@@ -158,6 +158,7 @@ impl BroadcastBuilder {
     }
 
     /// The message content (in `message_payload`) and its data_coding.
+    #[must_use]
     pub fn payload(mut self, data: impl Into<Bytes>, data_coding: DataCoding) -> Self {
         self.payload = Some(data.into());
         self.body.data_coding = data_coding.0;
@@ -165,6 +166,7 @@ impl BroadcastBuilder {
     }
 
     /// The originator.
+    #[must_use]
     pub fn source(mut self, ton: u8, npi: u8, addr: &str) -> Self {
         self.body.source_addr_ton = ton;
         self.body.source_addr_npi = npi;
@@ -173,12 +175,14 @@ impl BroadcastBuilder {
     }
 
     /// CBS priority: 0 normal, 1 immediate, 2 high, 4 background.
+    #[must_use]
     pub fn priority(mut self, priority: u8) -> Self {
         self.body.priority_flag = priority;
         self
     }
 
     /// Replaces an earlier broadcast (by its message id).
+    #[must_use]
     pub fn replacing(mut self, message_id: &str) -> Self {
         self.body.message_id = COctetString::copy_from_str(message_id);
         self.body.replace_if_present_flag = 1;

@@ -118,6 +118,7 @@ impl DataCoding {
     }
 
     /// A general-group value (0x10–0x1F) with a message class.
+    #[must_use]
     pub const fn with_class(alphabet: ClassAlphabet, class: MessageClass) -> DataCoding {
         DataCoding(0x10 | ((alphabet as u8) << 2) | class as u8)
     }

@@ -352,6 +352,7 @@ impl Reassembler {
     }
 
     /// When the oldest incomplete message expires, if any.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.order
             .keys()

@@ -167,72 +167,84 @@ impl ShortMessage {
     }
 
     /// The originator (an empty source lets the MC fill in its default).
+    #[must_use]
     pub fn from(mut self, source: impl Into<Address>) -> Self {
         self.source = source.into();
         self
     }
 
     /// The recipient.
+    #[must_use]
     pub fn to(mut self, destination: impl Into<Address>) -> Self {
         self.destination = destination.into();
         self
     }
 
     /// Asks for an MC delivery receipt on the final outcome (registered_delivery bit 0).
+    #[must_use]
     pub fn request_receipt(mut self) -> Self {
         self.registered_delivery = (self.registered_delivery & !0x03) | 0x01;
         self
     }
 
     /// Sets registered_delivery as a whole.
+    #[must_use]
     pub fn registered_delivery(mut self, value: u8) -> Self {
         self.registered_delivery = value;
         self
     }
 
     /// Sets service_type ("" default, "CMT", "WAP", "USSD", ...).
+    #[must_use]
     pub fn service_type(mut self, service_type: &str) -> Self {
         self.service_type = COctetString::copy_from_str(service_type);
         self
     }
 
     /// Sets the esm_class bits (UDHI is managed by the builder).
+    #[must_use]
     pub fn esm_class(mut self, esm_class: u8) -> Self {
         self.esm_class = esm_class & !0x40;
         self
     }
 
     /// Sets protocol_id.
+    #[must_use]
     pub fn protocol_id(mut self, protocol_id: u8) -> Self {
         self.protocol_id = protocol_id;
         self
     }
 
     /// Sets priority_flag.
+    #[must_use]
     pub fn priority(mut self, priority_flag: u8) -> Self {
         self.priority_flag = priority_flag;
         self
     }
 
     /// Sets schedule_delivery_time (16-character SMPP time, absolute or relative).
+    #[must_use]
     pub fn schedule(mut self, time: &str) -> Self {
         self.schedule_delivery_time = COctetString::copy_from_str(time);
         self
     }
 
     /// Sets validity_period (16-character SMPP time, absolute or relative).
+    #[must_use]
     pub fn validity(mut self, time: &str) -> Self {
         self.validity_period = COctetString::copy_from_str(time);
         self
     }
 
     /// How the text is coded and split.
+    #[must_use]
     pub fn policy(mut self, policy: SegmentationPolicy) -> Self {
         self.policy = policy;
         self
     }
 
     /// How long messages are split (UDH 8/16-bit reference, SAR TLVs, or one `message_payload`).
+    #[must_use]
     pub fn concat(mut self, mode: ConcatMode) -> Self {
         self.policy.mode = mode;
         self

@@ -69,6 +69,7 @@ impl DecodeConfig {
     }
 
     /// Sets [`DecodeConfig::max_pdu_len`] (at least 16).
+    #[must_use]
     pub fn with_max_pdu_len(mut self, max: usize) -> Self {
         self.max_pdu_len = max.max(HEADER_LEN);
         self

@@ -86,72 +86,84 @@ impl Default for SessionConfig {
 
 impl SessionConfig {
     /// Sets [`SessionConfig::decode`].
+    #[must_use]
     pub fn with_decode(mut self, decode: DecodeConfig) -> Self {
         self.decode = decode;
         self
     }
 
     /// Sets [`SessionConfig::max_in_flight`] (at least 1).
+    #[must_use]
     pub fn with_max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n.max(1);
         self
     }
 
     /// Sets [`SessionConfig::max_inbound`] (at least 1).
+    #[must_use]
     pub fn with_max_inbound(mut self, n: usize) -> Self {
         self.max_inbound = n.max(1);
         self
     }
 
     /// Sets [`SessionConfig::inbound_overflow`].
+    #[must_use]
     pub fn with_inbound_overflow(mut self, mode: InboundOverflow) -> Self {
         self.inbound_overflow = mode;
         self
     }
 
     /// Sets [`SessionConfig::max_buffered_output`] (at least one PDU header).
+    #[must_use]
     pub fn with_max_buffered_output(mut self, bytes: usize) -> Self {
         self.max_buffered_output = bytes.max(crate::pdu::HEADER_LEN);
         self
     }
 
     /// Sets [`SessionConfig::max_buffered_events`] (at least 1).
+    #[must_use]
     pub fn with_max_buffered_events(mut self, n: usize) -> Self {
         self.max_buffered_events = n.max(1);
         self
     }
 
     /// Sets [`SessionConfig::response_timeout`].
+    #[must_use]
     pub fn with_response_timeout(mut self, d: Duration) -> Self {
         self.response_timeout = d;
         self
     }
 
     /// Sets [`SessionConfig::enquire_link_interval`].
+    #[must_use]
     pub fn with_enquire_link_interval(mut self, d: Option<Duration>) -> Self {
         self.enquire_link_interval = d;
         self
     }
 
     /// Sets [`SessionConfig::enquire_link_timeout`].
+    #[must_use]
     pub fn with_enquire_link_timeout(mut self, d: Duration) -> Self {
         self.enquire_link_timeout = d;
         self
     }
 
     /// Sets [`SessionConfig::session_init_timeout`].
+    #[must_use]
     pub fn with_session_init_timeout(mut self, d: Option<Duration>) -> Self {
         self.session_init_timeout = d;
         self
     }
 
     /// Sets [`SessionConfig::inactivity_timeout`].
+    #[must_use]
     pub fn with_inactivity_timeout(mut self, d: Option<Duration>) -> Self {
         self.inactivity_timeout = d;
         self
     }
 
     /// Sets [`SessionConfig::unbind_timeout`].
+    #[must_use]
     pub fn with_unbind_timeout(mut self, d: Duration) -> Self {
         self.unbind_timeout = d;
         self

@@ -294,6 +294,7 @@ impl Session {
     /// were accepted; offer the rest again after draining (see the module
     /// docs). Never more than one PDU (at most `decode.max_pdu_len` octets)
     /// is buffered.
+    #[must_use]
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> usize {
         self.tick(now);
         let mut consumed = 0;
