@@ -12,6 +12,7 @@
 pub mod endpoint;
 pub mod message;
 pub mod pdu;
+pub mod proxy;
 pub mod session;
 
 #[doc(hidden)]
