@@ -223,6 +223,12 @@ pub(crate) trait Host {
 pub(crate) fn log_event(event: Event) {
     match event {
         Event::PeerViolation(v) => tracing::warn!(%v, "peer violation"),
+        Event::LateResponse(pdu) => tracing::info!(
+            seq = pdu.sequence_number.get(),
+            command = %pdu.command_id(),
+            status = %pdu.command_status,
+            "late response (its request had timed out)"
+        ),
         event => tracing::debug!(?event, "session event"),
     }
 }

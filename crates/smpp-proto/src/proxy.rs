@@ -253,7 +253,10 @@ fn parse_v1(input: &[u8]) -> Result<Parsed<'_>, Error> {
     ) else {
         return Err(Error::BadLine);
     };
-    if [src, dst, sport, dport].iter().any(|field| field.is_empty()) {
+    if [src, dst, sport, dport]
+        .iter()
+        .any(|field| field.is_empty())
+    {
         return Err(Error::BadLine); // two spaces in a row
     }
     let (source, destination): (IpAddr, IpAddr) = match proto {

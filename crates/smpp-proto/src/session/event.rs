@@ -65,6 +65,13 @@ pub enum Event {
         /// The request's command id.
         command_id: CommandId,
     },
+    /// A response to one of our requests that had already failed with
+    /// [`RequestError::Timeout`] (one of the last
+    /// [`LATE_MEMORY`](super::LATE_MEMORY) to time out). That request was
+    /// resolved then; this is for the record: count it (a slow peer), or
+    /// reconcile what it says (a `submit_sm_resp`'s `message_id`). Nothing
+    /// to answer. Counted in [`Stats::late_responses`](super::Stats::late_responses).
+    LateResponse(Pdu),
     /// The peer broke a rule; what could be answered was answered and the
     /// session goes on.
     PeerViolation(PeerViolation),
@@ -79,7 +86,7 @@ pub enum Event {
 #[non_exhaustive]
 pub enum RequestError {
     /// No response within [`SessionConfig::response_timeout`](super::SessionConfig::response_timeout).
-    /// A late response is reported as [`PeerViolation::UnexpectedResponse`].
+    /// A response that comes afterwards is reported as [`Event::LateResponse`].
     #[error("no response in time")]
     Timeout,
     /// The peer answered with `generic_nack` and this status.
@@ -124,7 +131,9 @@ pub enum PeerViolation {
         answered: Option<CommandStatus>,
     },
     /// A response (or `generic_nack`) that matches none of our outstanding
-    /// requests: late (after its timeout), unknown, or of the wrong command. Dropped.
+    /// requests nor a recent timed-out one ([`Event::LateResponse`]):
+    /// unknown, or of the wrong command. Dropped. Counted in
+    /// [`Stats::unexpected_responses`](super::Stats::unexpected_responses).
     #[error("unexpected {command_id} (seq {sequence_number}, {command_status})")]
     UnexpectedResponse {
         /// The response's id.

@@ -84,11 +84,7 @@ impl Session {
             None
         };
         let Some((entry, announce)) = removed else {
-            return self.emit(Event::PeerViolation(PeerViolation::UnexpectedResponse {
-                command_id: id,
-                sequence_number: pdu.sequence_number,
-                command_status: pdu.command_status,
-            }));
+            return self.on_unmatched_response(pdu);
         };
         if id == CommandId::GENERIC_NACK {
             let error = RequestError::GenericNack(pdu.command_status);
@@ -100,6 +96,23 @@ impl Session {
             self.resolve(entry, announce, Outcome::Response(pdu));
         }
         self.maybe_answer_unbind();
+    }
+
+    /// A response that resolves nothing: late (its request timed out
+    /// recently) or unexpected.
+    #[cold]
+    fn on_unmatched_response(&mut self, pdu: Pdu) {
+        let id = pdu.command_id();
+        if self.timed_out.take(pdu.sequence_number.get(), id) {
+            self.tally.late_responses += 1;
+            return self.emit(Event::LateResponse(pdu));
+        }
+        self.tally.unexpected_responses += 1;
+        self.emit(Event::PeerViolation(PeerViolation::UnexpectedResponse {
+            command_id: id,
+            sequence_number: pdu.sequence_number,
+            command_status: pdu.command_status,
+        }))
     }
 
     #[inline(always)]

@@ -168,6 +168,34 @@ enum Unbinding {
     Peers(SequenceNumber),
 }
 
+/// How many of our timed-out requests a session remembers, so that a
+/// response arriving after its request's timeout is reported as
+/// [`Event::LateResponse`] rather than as a peer violation.
+pub const LATE_MEMORY: usize = 64;
+
+/// The last [`LATE_MEMORY`] requests of ours that timed out (sequence
+/// number and command id), oldest first; bounded.
+#[derive(Debug, Default)]
+struct TimedOut(VecDeque<(u32, CommandId)>);
+
+impl TimedOut {
+    fn push(&mut self, seq: u32, command_id: CommandId) {
+        if self.0.len() == LATE_MEMORY {
+            self.0.pop_front();
+        }
+        self.0.push_back((seq, command_id));
+    }
+
+    /// Whether a response `id` with sequence number `seq` answers one of
+    /// them (then forgotten: a second copy is unexpected).
+    fn take(&mut self, seq: u32, id: CommandId) -> bool {
+        let found = self.0.iter().position(|&(s, request)| {
+            s == seq && (id == CommandId::GENERIC_NACK || request.response_id() == Some(id))
+        });
+        found.map(|at| self.0.remove(at)).is_some()
+    }
+}
+
 /// How a request of ours ended.
 enum Outcome {
     Response(Pdu),
@@ -202,6 +230,9 @@ pub struct Session {
     unbinding: Unbinding,
     timers: Timers,
     tally: Tally,
+    /// Our requests that timed out lately, to tell a late response from an
+    /// unexpected one.
+    timed_out: TimedOut,
     /// The cause of a close still in progress (inactivity unbind).
     close_cause: Option<SessionError>,
 }
@@ -225,6 +256,7 @@ impl Session {
             unbinding: Unbinding::No,
             timers: Timers::new(now),
             tally: Tally::default(),
+            timed_out: TimedOut::default(),
             close_cause: None,
             config,
         }
@@ -370,6 +402,7 @@ impl Session {
         let now = self.now;
         while let Some(seq) = self.in_flight.pop_expired(now) {
             if let Some((entry, announce)) = self.in_flight.remove(seq) {
+                self.timed_out.push(entry.seq, entry.command_id);
                 self.resolve(entry, announce, Outcome::Failed(RequestError::Timeout));
             }
         }

@@ -416,7 +416,7 @@ pub const AUTOMATIC_STATUSES: &[(CommandStatus, &str)] = &[
 /// Session rules beyond the table, as (rule, decision) pairs; `docs/CONFORMANCE.md`
 /// is generated from them and from [`RULES`].
 pub const SESSION_RULES: &[(&str, &str)] = &[
-    ("Responses", "A response (generic_nack included) is accepted in every state when it matches an outstanding request of ours by sequence number and command id; any other response is reported (`PeerViolation::UnexpectedResponse`) and dropped, never answered."),
+    ("Responses", "A response (generic_nack included) is accepted in every state when it matches an outstanding request of ours by sequence number and command id; a response to one of our last 64 timed-out requests is reported as `Event::LateResponse` and counted (`Stats::late_responses`); any other response is reported (`PeerViolation::UnexpectedResponse`), counted (`Stats::unexpected_responses`) and dropped; neither is answered."),
     ("Unknown command id", "Answered with generic_nack ESME_RINVCMDID echoing the sequence number; reported; the session continues."),
     ("Malformed PDU", "Answered with the request's own `*_resp` carrying the decoder's status (or generic_nack when the header is unusable), same sequence number; reported; the session continues. A malformed response to one of our requests fails that request (`RequestError::MalformedResponse`)."),
     ("Unframeable input", "command_length below 16 or above the configured maximum: generic_nack ESME_RINVCMDLEN with sequence number 0, then the session closes (`SessionError::Framing`)."),

@@ -108,6 +108,11 @@ pub struct Stats {
     pub buffered_events: usize,
     /// PDUs that failed to decode.
     pub decode_errors: u64,
+    /// Responses to our requests after they had timed out ([`Event::LateResponse`](super::Event::LateResponse)).
+    pub late_responses: u64,
+    /// Responses that matched no request of ours, not even a timed-out one
+    /// ([`PeerViolation::UnexpectedResponse`](super::PeerViolation::UnexpectedResponse)).
+    pub unexpected_responses: u64,
 }
 
 impl Stats {
@@ -184,6 +189,8 @@ pub(crate) struct Tally {
     sent: Counters,
     received: Counters,
     pub(crate) decode_errors: u64,
+    pub(crate) late_responses: u64,
+    pub(crate) unexpected_responses: u64,
 }
 
 impl Tally {
@@ -202,6 +209,8 @@ impl Tally {
             sent: self.sent.clone(),
             received: self.received.clone(),
             decode_errors: self.decode_errors,
+            late_responses: self.late_responses,
+            unexpected_responses: self.unexpected_responses,
             ..Stats::default()
         }
     }

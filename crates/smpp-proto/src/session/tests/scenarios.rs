@@ -6,7 +6,7 @@ use crate::pdu::{Body, CommandId, CommandStatus, Outbind, Pdu, SequenceNumber, S
 use crate::session::tests::sim::{Chunking, End, Sim};
 use crate::session::{
     BindKind, CloseReason, Event, InboundOverflow, PeerViolation, RequestError, SendError,
-    SessionConfig, SessionError, State,
+    SessionConfig, SessionError, State, LATE_MEMORY,
 };
 
 fn submit(text: &'static str) -> Body {
@@ -270,13 +270,84 @@ fn unanswered_request_times_out_and_a_late_answer_is_reported() {
         )
         .unwrap();
     sim.settle();
-    assert!(matches!(
-        &sim.esme.take_events()[..],
-        [Event::PeerViolation(
-            PeerViolation::UnexpectedResponse { .. }
-        )]
-    ));
+    // Late, and told apart from an unknown response: the event carries the
+    // response (its message id), and the count is in the stats.
+    match &sim.esme.take_events()[..] {
+        [Event::LateResponse(pdu)] => {
+            assert_eq!(pdu.sequence_number, seq);
+            assert_eq!(pdu.command_id(), CommandId::SUBMIT_SM_RESP);
+        }
+        other => panic!("{other:?}"),
+    }
+    let stats = sim.esme.s.stats();
+    assert_eq!((stats.late_responses, stats.unexpected_responses), (1, 0));
     assert_eq!(sim.esme.s.state(), State::BoundTx);
+
+    // One for a sequence number we never used, and the same response again
+    // (a duplicate): unexpected, each once.
+    for wire in [
+        frame(0x8000_0004, 0, seq.get() + 1000, b"x\0"),
+        frame(0x8000_0004, 0, seq.get(), b"x\0"),
+    ] {
+        assert_eq!(sim.esme.s.handle_input(sim.now, &wire), wire.len());
+    }
+    sim.settle();
+    let events = sim.esme.take_events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events.iter().all(|e| matches!(
+        e,
+        Event::PeerViolation(PeerViolation::UnexpectedResponse { .. })
+    )));
+    let stats = sim.esme.s.stats();
+    assert_eq!((stats.late_responses, stats.unexpected_responses), (1, 2));
+}
+
+#[test]
+fn only_the_last_timed_out_requests_are_remembered() {
+    let mut sim = Sim::new(
+        config()
+            .with_response_timeout(Duration::from_secs(5))
+            // The MC leaves every request unanswered (the keepalives too):
+            // room for all of them.
+            .with_max_inbound(4 * LATE_MEMORY),
+    );
+    sim.bind(BindKind::Transmitter);
+    sim.esme.take_events();
+    sim.mc.app.answer_requests = false;
+    // One at a time, so that they time out in send order.
+    let seqs: Vec<_> = (0..=LATE_MEMORY)
+        .map(|_| {
+            let seq = sim.esme.s.send_request(sim.now, submit("slow")).unwrap();
+            sim.run_for(Duration::from_secs(6));
+            seq
+        })
+        .collect();
+    let failed = sim.esme.take_events();
+    assert_eq!(failed.len(), LATE_MEMORY + 1);
+    assert!(failed.iter().all(|e| matches!(
+        e,
+        Event::RequestFailed {
+            error: RequestError::Timeout,
+            ..
+        }
+    )));
+    // The first to time out was forgotten; the last is remembered.
+    for seq in [seqs[0], seqs[LATE_MEMORY]] {
+        let wire = frame(0x8000_0004, 0, seq.get(), b"x\0");
+        assert_eq!(sim.esme.s.handle_input(sim.now, &wire), wire.len());
+    }
+    sim.settle();
+    let events = sim.esme.take_events();
+    assert!(
+        matches!(
+            &events[..],
+            [
+                Event::PeerViolation(PeerViolation::UnexpectedResponse { .. }),
+                Event::LateResponse(_)
+            ]
+        ),
+        "{events:?}"
+    );
 }
 
 #[test]
