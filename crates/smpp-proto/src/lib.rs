@@ -14,5 +14,6 @@ pub mod message;
 pub mod pdu;
 pub mod session;
 
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
