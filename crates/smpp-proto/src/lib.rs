@@ -87,7 +87,66 @@
 //! request layer in [`endpoint`] holds what every adapter would otherwise
 //! write again on top of it: each request of the application carries a
 //! reply token that comes back exactly once, requests beyond the window wait
-//! in order, and peer requests come out to be answered.
+//! in order, and peer requests come out to be answered. The same exchange
+//! through two [`Endpoint`](endpoint::Endpoint)s, with `&str` tokens:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Instant;
+//! use smpp_proto::endpoint::{bind_answer, Endpoint, Incoming, Output};
+//! use smpp_proto::pdu::{Bind, Body, CommandStatus, SubmitSm, SubmitSmResp};
+//! use smpp_proto::session::{BindKind, Role, SessionConfig};
+//!
+//! /// One turn of `from`'s loop: its bytes go to `to`, its outputs come back.
+//! fn turn<'a>(
+//!     now: Instant,
+//!     from: &mut Endpoint<&'a str>,
+//!     to: &mut Endpoint<&'a str>,
+//! ) -> Vec<Output<&'a str>> {
+//!     from.flush(now); // answers kept for later, requests that waited for the window
+//!     let mut wire = Vec::new();
+//!     while from.poll_transmit(now, &mut wire).is_some() {}
+//!     let outputs = std::iter::from_fn(|| from.poll_output()).collect();
+//!     assert_eq!(to.handle_input(now, &wire), wire.len());
+//!     outputs
+//! }
+//!
+//! let config = Arc::new(SessionConfig::default());
+//! let now = Instant::now();
+//! let mut esme = Endpoint::new(Role::Esme, config.clone(), now);
+//! let mut mc = Endpoint::new(Role::Mc, config, now);
+//!
+//! let bind = Bind { system_id: "esme01".into(), password: "secret".into(), ..Default::default() };
+//! esme.bind(now, BindKind::Transceiver, bind, "bind");
+//! turn(now, &mut esme, &mut mc);
+//! for output in turn(now, &mut mc, &mut esme) {
+//!     if let Output::Incoming(Incoming::Bind { seq, kind, .. }) = output {
+//!         let (status, body) = bind_answer(kind, Ok(()), "SMSC");
+//!         mc.respond(now, seq, status, body)?;
+//!     }
+//! }
+//! turn(now, &mut mc, &mut esme);
+//! let outputs = turn(now, &mut esme, &mut mc);
+//! assert!(outputs.iter().any(|o| matches!(o, Output::Done("bind", Ok(_)))));
+//!
+//! let submit = SubmitSm { destination_addr: "447700900456".into(), ..Default::default() };
+//! esme.request(now, Body::SubmitSm(submit.into()), "hello");
+//! turn(now, &mut esme, &mut mc);
+//! for output in turn(now, &mut mc, &mut esme) {
+//!     if let Output::Incoming(Incoming::Request(request)) = output {
+//!         let answer = SubmitSmResp { message_id: "5F3A".into(), ..Default::default() };
+//!         let answer = Body::SubmitSmResp(answer);
+//!         mc.respond(now, request.sequence_number, CommandStatus::OK, answer)?;
+//!     }
+//! }
+//! turn(now, &mut mc, &mut esme);
+//! let outputs = turn(now, &mut esme, &mut mc);
+//! let Some(Output::Done("hello", Ok(response))) = outputs.into_iter().next() else {
+//!     panic!("the token did not come back with the response")
+//! };
+//! assert!(matches!(response.body, Body::SubmitSmResp(ref r) if r.message_id == "5F3A"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! - [`pdu`]: every SMPP 3.3/3.4/5.0 PDU and TLV, and the zero-copy codec.
 //! - [`session`]: one connection's state machine (ESME and MC): binds, windows,
