@@ -41,7 +41,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
-                 ci [--quick]                       fmt, clippy (benches too), tests, docs, dependency checks, fuzz smoke, interop\n  \
+                 ci [--quick]                       fmt, clippy (benches too), tests, docs, dependency checks, packaging, fuzz smoke, interop\n  \
                  fuzz [TARGET] [--seconds N]        run cargo-fuzz targets (all by default)\n  \
                  conformance [--check]              write (or check) docs/CONFORMANCE.md from the code's tables\n  \
                  interop [PART]... [--stand-in]     PART: tshark (Wireshark decodes every golden PDU), python\n                                     (smpplib, aiosmpplib, malformed bytes vs our SMSC), rust (smpp34,\n                                     rusmppc vs our SMSC; our client vs smpp34's server); all (default)\n  \
@@ -148,12 +148,45 @@ fn ci(args: &[&str]) -> Result {
     if quick {
         return Ok(());
     }
+    step("packages: every publishable crate packaged and built from its .crate");
+    package()?;
     step("fuzz targets: build and smoke run");
     fuzz::run(&["--seconds", "20"])?;
     step("interop: Wireshark dissector, independent SMPP peers");
     interop::run(&["all"])?;
     eprintln!("\nci: all green in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// `cargo package --workspace`, verified (each crate built from its packaged
+/// sources, against the others packaged beside it), for the crates that are
+/// published: the `publish = false` ones are never uploaded, and verifying
+/// them too roughly doubled the step's time. A developer's uncommitted work is
+/// allowed; CI (`CI` set, a fresh clone) must package a clean tree.
+fn package() -> Result {
+    let out = cargo()
+        .args(["metadata", "--no-deps", "--format-version", "1", "--locked"])
+        .current_dir(root())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+    let mut cmd = cargo();
+    cmd.args(["package", "--workspace", "--locked"]);
+    // `publish = false` reads as `"publish": []` (no registry may have it).
+    for package in metadata["packages"].as_array().into_iter().flatten() {
+        let unpublished = package["publish"].as_array().is_some_and(Vec::is_empty);
+        if let (true, Some(name)) = (unpublished, package["name"].as_str()) {
+            cmd.args(["--exclude", name]);
+        }
+    }
+    if std::env::var_os("CI").is_none() {
+        cmd.arg("--allow-dirty");
+    }
+    run(&mut cmd)
 }
 
 /// The core must stay sans-IO: its direct dependencies are `bytes`,

@@ -4,6 +4,50 @@
 //! (`smpp_tokio::Client` is `Client<smpp_tokio::Tokio>`). Use those crates;
 //! this one is for writing another adapter.
 //!
+//! Code written against [`Client<R>`](Client) runs on every runtime: here a
+//! function that sends one message and unbinds, run on tokio against an
+//! SMSC on loopback.
+//!
+//! ```
+//! use smpp_async::{Client, Error, Runtime};
+//! use smpp_proto::pdu::{Bind, COctetString, CommandStatus, SubmitSm, SubmitSmResp};
+//! use smpp_proto::session::{BindKind, SessionConfig};
+//!
+//! async fn hello<R: Runtime>(client: Client<R>) -> Result<COctetString, Error> {
+//!     let submit = SubmitSm {
+//!         source_addr: "447700900123".into(),
+//!         destination_addr: "447700900456".into(),
+//!         short_message: "Hello".into(),
+//!         ..Default::default()
+//!     };
+//!     let id = client.submit(submit).await?;
+//!     client.unbind().await?; // waits for unbind_resp
+//!     Ok(id)
+//! }
+//!
+//! # use smpp_tokio::{Connection, Handler, Server, ServerConfig};
+//! # struct Smsc;
+//! # impl Handler<Connection> for Smsc {
+//! #     async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
+//! #         Ok(())
+//! #     }
+//! #     async fn submit_sm(&self, _: &Connection, _: SubmitSm) -> Result<SubmitSmResp, CommandStatus> {
+//! #         Ok(SubmitSmResp { message_id: "5F3A".into(), ..Default::default() })
+//! #     }
+//! # }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = Server::bind("127.0.0.1:0", Smsc, ServerConfig::default()).await?;
+//! # let addr = server.local_addr()?;
+//! # tokio::spawn(server.run());
+//! let bind = Bind { system_id: "esme01".into(), password: "secret".into(), ..Default::default() };
+//! // `smpp_tokio::Client` is `Client<smpp_tokio::Tokio>`.
+//! let (client, _inbound) =
+//!     smpp_tokio::Client::connect(addr, BindKind::Transceiver, bind, SessionConfig::default()).await?;
+//! assert_eq!(hello(client).await?, "5F3A");
+//! # Ok(()) }
+//! ```
+//!
 //! All protocol logic lives in the sans-IO [`Session`](smpp_proto::session::Session)
 //! and its request layer [`smpp_proto::endpoint`]; this crate is the runtime
 //! side. Each connection is one task that owns the stream and runs the

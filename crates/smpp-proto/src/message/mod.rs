@@ -56,6 +56,7 @@ pub use ussd::UssdServiceOp;
 
 /// Fuzz target bodies: call them from `fuzz/fuzz_targets/*.rs` with the fuzzer's bytes.
 /// Each exercises a decoder on arbitrary input and asserts its invariants.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {
     use std::time::{Duration, Instant};
