@@ -61,6 +61,23 @@ fn seed_corpus(target: &str) -> Result<std::path::PathBuf> {
             write_if_changed(&dir.join(format!("seed-{name}")), &bytes)?;
         }
     }
+    if target == "proxy_header" {
+        let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0f".to_vec();
+        v2.extend_from_slice(&[192, 0, 2, 7, 198, 51, 100, 1, 0x9c, 0x40, 0x0a, 0xd7]);
+        v2.extend_from_slice(&[0x05, 0x00, 0x00]);
+        let seeds: [(&str, &[u8]); 4] = [
+            (
+                "v1-tcp4",
+                b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 2775\r\n",
+            ),
+            ("v1-tcp6", b"PROXY TCP6 2001:db8::1 2001:db8::2 1 65535\r\n"),
+            ("v1-unknown", b"PROXY UNKNOWN\r\n"),
+            ("v2-tcp4", &v2),
+        ];
+        for (name, bytes) in seeds {
+            write_if_changed(&dir.join(format!("seed-{name}")), bytes)?;
+        }
+    }
     if target == "endpoint" {
         // Scripts for the endpoint driver (see smpp-proto's fuzzing/endpoint.rs):
         // 0 binds, 1 submits, 3 delivers from the MC, 4/5 answer, 6/8 move

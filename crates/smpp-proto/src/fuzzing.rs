@@ -73,5 +73,25 @@ pub fn endpoint(data: &[u8]) {
     let _ = endpoint::run(data);
 }
 
+/// A PROXY protocol header (v1 or v2) parser's promises on any octets: no
+/// panic; a header never claims more octets than it was given; a parse of
+/// any prefix of a header's octets waits for more or fails, never yields a
+/// different header; and what follows the header does not change it.
+pub fn proxy_header(data: &[u8]) {
+    use crate::proxy::{parse, Parsed};
+    let Ok(Parsed::Header(header, used)) = parse(data) else {
+        return;
+    };
+    assert!(used <= data.len() && used > 0);
+    let _ = header.tlvs.iter().count();
+    let _ = header.client();
+    match parse(&data[..used]) {
+        Ok(Parsed::Header(again, n)) => assert_eq!((again, n), (header.clone(), used)),
+        other => panic!("the header alone parsed as {other:?}"),
+    }
+    // One octet short (v1 without its LF, v2 without its last one): never a header.
+    assert!(!matches!(parse(&data[..used - 1]), Ok(Parsed::Header(..))));
+}
+
 mod endpoint;
 mod session;
