@@ -12,7 +12,7 @@ use futures_util::future::try_join_all;
 use smpp_proto::endpoint::{outbind_bind_kind, Incoming, Response};
 use smpp_proto::message::ShortMessage;
 use smpp_proto::pdu::{Bind, Body, COctetString, Outbind, Pdu, SubmitSm};
-use smpp_proto::session::{BindKind, CloseReason, Role, SessionConfig, Stats};
+use smpp_proto::session::{negotiate, BindKind, CloseReason, Role, SessionConfig, Stats};
 
 pub use crate::inbound::InboundRequest;
 
@@ -33,6 +33,8 @@ use crate::{timeout, Connect, Error, Io, Runtime};
 pub struct Client<R> {
     handle: Handle,
     bind_resp: Arc<Pdu>,
+    /// The SMPP version agreed with the MC.
+    version: u8,
     refs: Arc<References>,
     runtime: PhantomData<R>,
 }
@@ -110,6 +112,7 @@ impl<R: Runtime> Client<R> {
         kind: BindKind,
         bind: Bind,
     ) -> Result<(Client<R>, Inbound), Error> {
+        let offered = bind.interface_version;
         let resp = handle
             .call(|reply| Control::Bind { kind, bind, reply })
             .await;
@@ -125,8 +128,15 @@ impl<R: Runtime> Client<R> {
         let inbound = Inbound {
             source: Source::Session { incoming, answers },
         };
+        let mc = match &resp.body {
+            Body::BindTransmitterResp(r)
+            | Body::BindReceiverResp(r)
+            | Body::BindTransceiverResp(r) => r.tlvs.sc_interface_version(),
+            _ => None,
+        };
         let client = Client {
             handle,
+            version: negotiate(offered, mc),
             bind_resp: Arc::new(resp),
             refs: Arc::default(),
             runtime: PhantomData,
@@ -151,6 +161,13 @@ impl<R> Client<R> {
     /// The MC's `bind_*_resp` (its `system_id`, `sc_interface_version`...).
     pub fn bind_response(&self) -> &Pdu {
         &self.bind_resp
+    }
+
+    /// The SMPP version agreed with the MC: the lower of our bind's
+    /// `interface_version` and the MC's `sc_interface_version` (0x50, 0x34,
+    /// or 0x33 when the MC sent none: then no TLVs may be sent to it).
+    pub fn interface_version(&self) -> u8 {
+        self.version
     }
 
     /// Submits one `submit_sm` and returns the MC's message id.

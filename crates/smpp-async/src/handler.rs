@@ -19,7 +19,7 @@ use smpp_proto::pdu::{
     Bind, Body, CancelSm, CommandId, CommandStatus, DataSm, DataSmResp, Pdu, QuerySm, QuerySmResp,
     ReplaceSm, SequenceNumber, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, Tlvs,
 };
-use smpp_proto::session::{BindKind, SessionConfig};
+use smpp_proto::session::{negotiate, BindKind, SessionConfig, INTERFACE_VERSION};
 
 use smpp_proto::endpoint::{bind_answer, empty_response, Incoming, Response};
 
@@ -343,7 +343,7 @@ pub(crate) fn route<'a, C: Sync, H: Handler<C>>(
 pub struct ConnectionInfo {
     id: u64,
     peer: Option<SocketAddr>,
-    bound: OnceLock<(String, BindKind)>,
+    bound: OnceLock<(String, BindKind, u8)>,
 }
 
 impl ConnectionInfo {
@@ -368,12 +368,18 @@ impl ConnectionInfo {
 
     /// The `system_id` it bound with (`None` until bound).
     pub fn system_id(&self) -> Option<&str> {
-        self.bound.get().map(|(s, _)| s.as_str())
+        self.bound.get().map(|(s, _, _)| s.as_str())
     }
 
     /// How it bound (`None` until bound).
     pub fn bind_kind(&self) -> Option<BindKind> {
-        self.bound.get().map(|&(_, k)| k)
+        self.bound.get().map(|&(_, k, _)| k)
+    }
+
+    /// The SMPP version agreed with the ESME (0x50, 0x34, or 0x33 for a
+    /// 3.3 peer, to which no TLVs may be sent); `None` until bound.
+    pub fn interface_version(&self) -> Option<u8> {
+        self.bound.get().map(|&(_, _, v)| v)
     }
 
     /// Bound as receiver or transceiver with this `system_id`.
@@ -395,9 +401,10 @@ impl ConnectionInfo {
     ) -> Response {
         if result.is_ok() {
             let peer_id = bind.system_id.to_string_lossy().into_owned();
-            let _ = self.bound.set((peer_id, kind));
+            let version = negotiate(INTERFACE_VERSION, Some(bind.interface_version));
+            let _ = self.bound.set((peer_id, kind, version));
         }
-        let (status, body) = bind_answer(kind, result, system_id);
+        let (status, body) = bind_answer(kind, result, system_id, bind.interface_version);
         (seq, status, body)
     }
 }

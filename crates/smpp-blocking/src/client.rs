@@ -133,6 +133,12 @@ impl Client {
         self.session.bind_response()
     }
 
+    /// The SMPP version agreed with the MC (0x50, 0x34, or 0x33 when the MC
+    /// sent no `sc_interface_version`: then no TLVs may be sent to it).
+    pub fn interface_version(&self) -> u8 {
+        self.session.interface_version()
+    }
+
     /// Submits one `submit_sm` and returns the MC's message id.
     pub fn submit(&self, sm: SubmitSm) -> Result<COctetString, Error> {
         block_on(self.session.submit(sm))

@@ -569,17 +569,26 @@ pub fn empty_response(id: CommandId) -> Body {
 }
 
 /// MC: the answer to a bind the application accepted (`Ok`) or rejected:
-/// the matching `bind_*_resp` with our `system_id` and
-/// `sc_interface_version` 0x34 when accepted, an empty one otherwise.
+/// the matching `bind_*_resp` with our `system_id` when accepted, an empty
+/// one otherwise. An accepted 3.4 or 5.0 bind (its `interface_version`,
+/// `peer_version`) gets `sc_interface_version`, the version the session
+/// will speak ([`negotiate`](crate::session::negotiate): 0x50 for a 5.0
+/// bind, 0x34 for a 3.4 one); a 3.3 bind gets no TLV (none may be sent
+/// to it).
 pub fn bind_answer(
     kind: BindKind,
     result: Result<(), CommandStatus>,
     system_id: &str,
+    peer_version: u8,
 ) -> (CommandStatus, Body) {
     let mut resp = BindResp::default();
     if result.is_ok() {
         resp.system_id = system_id.to_owned().into();
-        resp.tlvs.set_u8(TlvTag::SC_INTERFACE_VERSION, 0x34);
+        let version =
+            crate::session::negotiate(crate::session::INTERFACE_VERSION, Some(peer_version));
+        if version >= 0x34 {
+            resp.tlvs.set_u8(TlvTag::SC_INTERFACE_VERSION, version);
+        }
     }
     (
         result.err().unwrap_or(CommandStatus::OK),

@@ -120,8 +120,8 @@
 //! esme.bind(now, BindKind::Transceiver, bind, "bind");
 //! turn(now, &mut esme, &mut mc);
 //! for output in turn(now, &mut mc, &mut esme) {
-//!     if let Output::Incoming(Incoming::Bind { seq, kind, .. }) = output {
-//!         let (status, body) = bind_answer(kind, Ok(()), "SMSC");
+//!     if let Output::Incoming(Incoming::Bind { seq, kind, bind }) = output {
+//!         let (status, body) = bind_answer(kind, Ok(()), "SMSC", bind.interface_version);
 //!         mc.respond(now, seq, status, body)?;
 //!     }
 //! }

@@ -180,10 +180,10 @@ fn bind_to(esme: &mut Endpoint<u32>, now: Instant, driver: &mut Driver<Pipe, Fak
     to_driver(esme, now, driver);
     assert_eq!(settle(driver), Poll::Pending);
     assert!(from_driver(esme, now, driver).is_empty());
-    let Some(Incoming::Bind { seq, kind, .. }) = driver.runtime_mut().delivered.pop() else {
+    let Some(Incoming::Bind { seq, kind, bind }) = driver.runtime_mut().delivered.pop() else {
         panic!("the bind was not delivered");
     };
-    let (status, body) = bind_answer(kind, Ok(()), "SMSC");
+    let (status, body) = bind_answer(kind, Ok(()), "SMSC", bind.interface_version);
     let respond = Command::Respond { seq, status, body };
     driver.runtime_mut().commands.push_back(respond);
     assert_eq!(settle(driver), Poll::Pending);
@@ -197,8 +197,8 @@ fn answer(mc: &mut Endpoint<u32>, now: Instant, driver: &mut Driver<Pipe, Fake>)
     let written = std::mem::take(&mut driver.io_mut().written);
     assert_eq!(mc.handle_input(now, &written), written.len());
     while let Some(out) = mc.poll_output() {
-        if let Output::Incoming(Incoming::Bind { seq, kind, .. }) = out {
-            let (status, body) = bind_answer(kind, Ok(()), "SMSC");
+        if let Output::Incoming(Incoming::Bind { seq, kind, bind }) = out {
+            let (status, body) = bind_answer(kind, Ok(()), "SMSC", bind.interface_version);
             mc.respond(now, seq, status, body).unwrap();
         } else if let Output::Incoming(Incoming::Request(pdu)) = out {
             let body = Body::SubmitSmResp(SubmitSmResp::default());

@@ -78,8 +78,8 @@ impl Pair {
         while let Some(out) = self.mc.poll_output() {
             moved = true;
             match &out {
-                Output::Incoming(Incoming::Bind { seq, kind, .. }) => {
-                    let (status, body) = bind_answer(*kind, Ok(()), "SMSC");
+                Output::Incoming(Incoming::Bind { seq, kind, bind }) => {
+                    let (status, body) = bind_answer(*kind, Ok(()), "SMSC", bind.interface_version);
                     self.mc.respond(now, *seq, status, body).unwrap();
                 }
                 Output::Incoming(Incoming::Request(pdu)) => {
@@ -256,13 +256,49 @@ fn bind_answer_rejects_with_an_empty_body() {
         BindKind::Receiver,
         Err(CommandStatus::INVALID_PASSWORD),
         "X",
+        0x50,
     );
     assert_eq!(status, CommandStatus::INVALID_PASSWORD);
     assert_eq!(body, Body::BindReceiverResp(BindResp::default()));
-    let (status, body) = bind_answer(BindKind::Transmitter, Ok(()), "X");
+    let (status, body) = bind_answer(BindKind::Transmitter, Ok(()), "X", 0x34);
     assert!(status.is_ok());
     match body {
         Body::BindTransmitterResp(resp) => assert_eq!(resp.system_id, "X"),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn bind_answer_names_the_version_the_session_will_speak() {
+    let version = |peer: u8| match bind_answer(BindKind::Transceiver, Ok(()), "X", peer).1 {
+        Body::BindTransceiverResp(resp) => resp.tlvs.sc_interface_version(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(version(0x50), Some(0x50));
+    assert_eq!(version(0x34), Some(0x34));
+    // 3.3 and older: no TLV may be sent to it, not even this one.
+    assert_eq!(version(0x33), None);
+    assert_eq!(version(0x00), None);
+    // A newer peer speaks our version.
+    assert_eq!(version(0x51), Some(0x50));
+}
+
+#[test]
+fn both_ends_agree_on_the_version() {
+    use crate::session::INTERFACE_VERSION;
+    for (offered, agreed) in [(0x50, 0x50), (0x34, 0x34), (0x33, 0x33), (0x00, 0x33)] {
+        let mut p = Pair::new(4);
+        let bind = Bind {
+            interface_version: offered,
+            ..Default::default()
+        };
+        p.esme.bind(p.now, BindKind::Transceiver, bind, 1);
+        p.pump();
+        assert_eq!(p.esme.session().state(), State::BoundTrx, "{offered:#x}");
+        assert_eq!(p.esme.session().interface_version(), Some(agreed));
+        assert_eq!(p.mc.session().interface_version(), Some(agreed));
+    }
+    assert_eq!(INTERFACE_VERSION, 0x50);
+    // An MC that does not say is taken as pre-3.4.
+    assert_eq!(crate::session::negotiate(0x50, None), 0x33);
 }

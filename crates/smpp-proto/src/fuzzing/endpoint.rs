@@ -213,13 +213,13 @@ pub(super) fn run(data: &[u8]) -> (usize, usize) {
 /// status (0 or an error) for a request, or nothing (answered by default).
 fn answer(endpoint: &mut Endpoint<u32>, now: Instant, item: Incoming, arg: u8) {
     match item {
-        Incoming::Bind { seq, kind, .. } => {
+        Incoming::Bind { seq, kind, bind } => {
             let result = if arg & 1 == 0 {
                 Ok(())
             } else {
                 Err(CommandStatus::INVALID_PASSWORD)
             };
-            let (status, body) = bind_answer(kind, result, "SMSC");
+            let (status, body) = bind_answer(kind, result, "SMSC", bind.interface_version);
             let _ = endpoint.respond(now, seq, status, body);
         }
         Incoming::Request(pdu) if arg % 3 == 0 => {

@@ -219,6 +219,7 @@ impl Session {
             pdu.body
         {
             self.pending_bind = Some(seq);
+            self.offered_version = b.interface_version;
             self.emit(Event::BindRequest {
                 sequence_number: seq,
                 kind,

@@ -168,6 +168,19 @@ enum Unbinding {
     Peers(SequenceNumber),
 }
 
+/// The highest SMPP version this implementation speaks (5.0), as
+/// `interface_version` and `sc_interface_version` encode it.
+pub const INTERFACE_VERSION: u8 = 0x50;
+
+/// The version two peers speak once bound (SMPP 5.0 §2.11.2, 3.4 §5.3.2.25):
+/// the lower of the two, every value below 0x34 meaning 3.3 or earlier
+/// (no TLVs). `theirs` is `None` for an MC that sent no
+/// `sc_interface_version` in its `bind_*_resp`: it must be taken as pre-3.4.
+pub fn negotiate(ours: u8, theirs: Option<u8>) -> u8 {
+    let v33 = |v: u8| if v < 0x34 { 0x33 } else { v };
+    v33(ours).min(theirs.map_or(0x33, v33))
+}
+
 /// How many of our timed-out requests a session remembers, so that a
 /// response arriving after its request's timeout is reported as
 /// [`Event::LateResponse`] rather than as a peer violation.
@@ -233,6 +246,10 @@ pub struct Session {
     /// Our requests that timed out lately, to tell a late response from an
     /// unexpected one.
     timed_out: TimedOut,
+    /// ESME: the `interface_version` of our bind; MC: the peer's.
+    offered_version: u8,
+    /// The version agreed once bound ([`negotiate`]).
+    version: Option<u8>,
     /// The cause of a close still in progress (inactivity unbind).
     close_cause: Option<SessionError>,
 }
@@ -257,6 +274,8 @@ impl Session {
             timers: Timers::new(now),
             tally: Tally::default(),
             timed_out: TimedOut::default(),
+            offered_version: INTERFACE_VERSION,
+            version: None,
             close_cause: None,
             config,
         }
@@ -272,6 +291,14 @@ impl Session {
     /// The current state.
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// The SMPP version agreed with the peer, once bound ([`negotiate`]):
+    /// 0x50 when both speak 5.0, 0x34 when one speaks 3.4, 0x33 for a 3.3
+    /// peer (or an MC that did not say: no `sc_interface_version`), to
+    /// which no TLVs may be sent. `None` before the bind.
+    pub fn interface_version(&self) -> Option<u8> {
+        self.version
     }
 
     /// [`Event::Closed`] has been queued; only buffered output remains.
@@ -460,6 +487,7 @@ impl Session {
         if self.bind_in_flight {
             return Err(SendError::InProgress(bind));
         }
+        let offered = bind.interface_version;
         let body = kind.request(bind);
         let deadline = self.after(self.config.response_timeout);
         let unwrap_bind = |b: Body| match b {
@@ -470,6 +498,7 @@ impl Session {
             .send_tracked(body, Origin::Bind(kind), deadline, true)
             .map_err(|e| e.map(unwrap_bind))?;
         self.bind_in_flight = true;
+        self.offered_version = offered;
         Ok(seq)
     }
 
@@ -577,6 +606,7 @@ impl Session {
             let accepted = status.is_ok() && id != CommandId::GENERIC_NACK;
             if let (true, Some(kind)) = (accepted, BindKind::from_command_id(request)) {
                 if matches!(self.state, State::Open | State::Outbound) {
+                    self.version = Some(negotiate(INTERFACE_VERSION, Some(self.offered_version)));
                     self.set_state(kind.bound_state());
                 }
             }
@@ -815,6 +845,13 @@ impl Session {
                         if pdu.command_status.is_ok()
                             && matches!(self.state, State::Open | State::Outbound)
                         {
+                            let mc = match &pdu.body {
+                                Body::BindTransmitterResp(r)
+                                | Body::BindReceiverResp(r)
+                                | Body::BindTransceiverResp(r) => r.tlvs.sc_interface_version(),
+                                _ => None,
+                            };
+                            self.version = Some(negotiate(self.offered_version, mc));
                             self.set_state(kind.bound_state());
                         }
                         self.emit(Event::Response(pdu));

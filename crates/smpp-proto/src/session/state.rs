@@ -423,6 +423,7 @@ pub const SESSION_RULES: &[(&str, &str)] = &[
     ("Request in the wrong state", "Answered per the table's last column; reported as `PeerViolation::IllegalRequest`; the session continues."),
     ("Bind while a bind is pending (MC)", "A second bind before the application answered the first is answered ESME_RINVBNDSTS."),
     ("Duplicate sequence number", "A peer request reusing the sequence number of one of its requests we have not answered yet is answered with its `*_resp` and ESME_RSYSERR and reported."),
+    ("Version negotiation", "The version spoken once bound is the lower of the two ends' (`session::negotiate`; anything below 0x34 is 3.3). MC: an accepted 3.4 or 5.0 bind is answered with `sc_interface_version` 0x34 or 0x50 (`endpoint::bind_answer`), a 3.3 bind without it. ESME: a `bind_*_resp` without `sc_interface_version` means a pre-3.4 MC. Both ends report it: `Session::interface_version`, `Client::interface_version`, `ConnectionInfo::interface_version`."),
     ("Peer sequence numbers", "Any value (0, high bit set) is accepted and echoed unchanged."),
     ("Our sequence numbers", "1..=0x7FFFFFFF, wrapping to 1, skipping any number still in flight."),
     ("Inbound window", "At most `max_inbound` peer requests await the application's answer. Beyond that: answered ESME_RTHROTTLED and reported (`InboundOverflow::Throttle`), or input stops being accepted until the application answers (`InboundOverflow::Backpressure`)."),
