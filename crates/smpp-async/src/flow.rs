@@ -104,6 +104,26 @@ pub struct PoolConfig {
     /// How many times a throttled request is sent again before its error
     /// status is returned (0: never retried).
     pub max_throttle_retries: u32,
+    /// Whether submits to one destination keep their order through
+    /// throttling and retries ([`Order`]).
+    pub order: Order,
+}
+
+/// What order a pool keeps among concurrent submits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Order {
+    /// None among concurrent calls: each goes as soon as it can, so a
+    /// message retried after a throttle may be passed by later ones.
+    #[default]
+    Any,
+    /// Per `destination_addr`: a submit waits until every earlier submit
+    /// (call order) to the same destination has ended, so one destination
+    /// has at most one message in flight and its messages are accepted in
+    /// the order they were submitted, throttles and retries included.
+    /// Other destinations are not held up. (`Pool::submit_keyed` keeps
+    /// order per a key of the caller's in any mode.)
+    PerDestination,
 }
 
 impl Default for PoolConfig {
@@ -114,6 +134,7 @@ impl Default for PoolConfig {
             throttle_pause: Duration::from_secs(1),
             max_throttle_pause: Duration::from_secs(30),
             max_throttle_retries: 3,
+            order: Order::Any,
         }
     }
 }
@@ -140,6 +161,13 @@ impl PoolConfig {
     #[must_use]
     pub fn with_max_throttle_retries(mut self, retries: u32) -> PoolConfig {
         self.max_throttle_retries = retries;
+        self
+    }
+
+    /// Sets [`order`](PoolConfig::order).
+    #[must_use]
+    pub fn with_order(mut self, order: Order) -> PoolConfig {
+        self.order = order;
         self
     }
 

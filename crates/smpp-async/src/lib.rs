@@ -84,6 +84,7 @@ mod flow;
 mod handle;
 mod handler;
 mod inbound;
+mod order;
 mod reconnect;
 mod send_check;
 mod server;
@@ -92,6 +93,7 @@ mod tls;
 
 pub use crate::error::Error;
 pub use client::{Client, Inbound, InboundRequest, OutbindListener};
+pub use flow::Order;
 pub use handler::{BlockingHandler, ConnectionInfo};
 pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
 pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};

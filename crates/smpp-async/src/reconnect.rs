@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::flow::{self, Pick, RateLimiter, Throttle};
+use crate::flow::{self, Order, Pick, RateLimiter, Throttle};
+use crate::order::{hash_key, KeyOrder, Ticket};
 use event_listener::Event;
 use futures_util::future::{AbortHandle, Abortable};
 use smpp_proto::message::{ReferenceCounter, ShortMessage};
@@ -288,8 +289,12 @@ async fn sleep_until<R: Runtime>(at: std::time::Instant) {
 /// # Order
 ///
 /// A caller that awaits each call before making the next has its requests
-/// sent (and accepted) in that order; concurrent calls may go through
-/// different sessions, and no order among them is guaranteed.
+/// sent (and accepted) in that order. Concurrent calls may go through
+/// different sessions, and by default no order among them is kept: a
+/// throttled message retried later may be passed by the next one. With
+/// [`Order::PerDestination`] (or [`submit_keyed`](Pool::submit_keyed))
+/// the submits to one destination (one key) go one at a time, in call
+/// order, through throttles and retries.
 #[derive(Clone, Debug)]
 pub struct Pool<R> {
     members: Arc<[ReconnectingClient<R>]>,
@@ -298,6 +303,7 @@ pub struct Pool<R> {
     config: Arc<PoolConfig>,
     limiter: Option<Arc<RateLimiter>>,
     refs: Arc<Mutex<ReferenceCounter>>,
+    keys: Arc<KeyOrder>,
 }
 
 impl<R: Runtime> Pool<R> {
@@ -349,6 +355,7 @@ impl<R: Runtime> Pool<R> {
             limiter: config.limiter().map(Arc::new),
             config: Arc::new(config),
             refs: Arc::new(Mutex::new(ReferenceCounter::new(seed))),
+            keys: Arc::default(),
         };
         (pool, Inbound::forwarded(inbound))
     }
@@ -446,13 +453,47 @@ impl<R: Runtime> Pool<R> {
         }
     }
 
-    /// [`Client::submit`] on the next unpaused member, under the pool's flow control.
-    pub async fn submit(&self, sm: SubmitSm) -> Result<COctetString, Error> {
-        self.send(None, |client| {
-            let sm = sm.clone();
-            async move { client.submit(sm).await }
-        })
-        .await
+    /// [`Client::submit`] on the next unpaused member, under the pool's
+    /// flow control (and, with [`Order::PerDestination`], after the earlier
+    /// submits to the same destination: its place is taken at this call).
+    pub fn submit(
+        &self,
+        sm: SubmitSm,
+    ) -> impl Future<Output = Result<COctetString, Error>> + Send + '_ {
+        let ticket = (self.config.order == Order::PerDestination)
+            .then(|| self.keys.enter(hash_key(sm.destination_addr.as_bytes())));
+        self.submit_in_turn(ticket, sm)
+    }
+
+    /// [`submit`](Pool::submit) in order with the other submits of the same
+    /// `key` (a destination, a sender, a conversation...), whatever the
+    /// pool's [`Order`]: it goes once every earlier call with this key has
+    /// ended (its place is taken at this call, before anything is awaited).
+    pub fn submit_keyed<K: std::hash::Hash>(
+        &self,
+        key: K,
+        sm: SubmitSm,
+    ) -> impl Future<Output = Result<COctetString, Error>> + Send + '_ {
+        let ticket = Some(self.keys.enter(hash_key(key)));
+        self.submit_in_turn(ticket, sm)
+    }
+
+    async fn submit_in_turn(
+        &self,
+        ticket: Option<Ticket>,
+        sm: SubmitSm,
+    ) -> Result<COctetString, Error> {
+        if let Some(ticket) = &ticket {
+            ticket.turn().await;
+        }
+        let result = self
+            .send(None, |client| {
+                let sm = sm.clone();
+                async move { client.submit(sm).await }
+            })
+            .await;
+        drop(ticket); // the next of this key may go
+        result
     }
 
     /// [`Client::submit_message`] with all parts on one member (pipelined,
@@ -464,6 +505,16 @@ impl<R: Runtime> Pool<R> {
             let mut refs = self.refs.lock().unwrap_or_else(|e| e.into_inner());
             message.build(&mut refs)?
         };
+        // With per-destination order, the whole message takes one place.
+        let ticket = match (self.config.order, parts.first()) {
+            (Order::PerDestination, Some(first)) => {
+                Some(self.keys.enter(hash_key(first.destination_addr.as_bytes())))
+            }
+            _ => None,
+        };
+        if let Some(ticket) = &ticket {
+            ticket.turn().await;
+        }
         let (member, _) = self.pick().await?;
         let send = |sm: SubmitSm| {
             self.send(Some(member), move |client| {
@@ -471,7 +522,9 @@ impl<R: Runtime> Pool<R> {
                 async move { client.submit(sm).await }
             })
         };
-        futures_util::future::try_join_all(parts.into_iter().map(send)).await
+        let result = futures_util::future::try_join_all(parts.into_iter().map(send)).await;
+        drop(ticket);
+        result
     }
 
     /// [`Client::request`] on the next unpaused member, under the pool's flow control.

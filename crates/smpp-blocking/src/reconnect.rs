@@ -8,7 +8,7 @@ use std::time::Duration;
 use smpp_proto::message::ShortMessage;
 use smpp_proto::pdu::{Body, COctetString, Pdu, SubmitSm};
 
-pub use smpp_async::{Backoff, PoolConfig};
+pub use smpp_async::{Backoff, Order, PoolConfig};
 
 use crate::client::Inbound;
 use crate::rt::{block_on, Threads};
@@ -149,6 +149,17 @@ impl Pool {
     /// [`Client::submit`] on the next unpaused member, under the pool's flow control.
     pub fn submit(&self, sm: SubmitSm) -> Result<COctetString, Error> {
         block_on(self.0.submit(sm))
+    }
+
+    /// [`submit`](Pool::submit) in order with the other submits of the same
+    /// `key`, from any thread: it goes once every earlier call with this key
+    /// has ended (see [`Order`]).
+    pub fn submit_keyed<K: std::hash::Hash>(
+        &self,
+        key: K,
+        sm: SubmitSm,
+    ) -> Result<COctetString, Error> {
+        block_on(self.0.submit_keyed(key, sm))
     }
 
     /// [`Client::submit_message`] with all parts on one member (pipelined,
