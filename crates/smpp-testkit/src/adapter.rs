@@ -41,6 +41,14 @@ pub trait Adapter: Sized + Send + Sync + 'static {
     /// Runs a test body to its end on this adapter's runtime.
     fn block_on<T>(test: impl Future<Output = T>) -> T;
 
+    /// Tasks alive in the runtime (threads of the process for the blocking
+    /// adapter), where the runtime counts them: leak checks compare it.
+    fn live_tasks() -> Option<usize>;
+
+    /// How many more of [`live_tasks`](Adapter::live_tasks) a leak check
+    /// tolerates (a runtime's own tasks that end late).
+    const TASK_SLACK: usize;
+
     /// Runs `task` on its own (a task of the runtime; a thread for the
     /// blocking adapter).
     fn spawn<T: Send + 'static>(task: impl Future<Output = T> + Send + 'static) -> Task<T>;
@@ -187,6 +195,8 @@ pub trait ReconnectingOps: std::fmt::Debug + Send + Sync + 'static {
     type Client;
     /// Submits over the current session (waiting for one).
     fn submit(&self, sm: SubmitSm) -> impl Future<Output = Result<COctetString, Error>> + Send;
+    /// The session, waiting for one.
+    fn client(&self) -> impl Future<Output = Result<Self::Client, Error>> + Send;
     /// Whether a session is up.
     fn is_connected(&self) -> bool;
     /// The session now, if one is up.

@@ -19,6 +19,7 @@ use crate::adapter::{
     timeout, Adapter, ClientOps, ConnOps, Connector, Elapsed, InboundOps, ListenerOps, PoolOps,
     Received, ReconnectingOps, ServerOps, Serving, Task,
 };
+use crate::offload::off;
 use crate::smsc::Smsc;
 
 /// How a test runs on an async runtime: its executor.
@@ -27,6 +28,10 @@ pub trait Executor: Send + Sync + 'static {
     type Runtime: Runtime + Connect<SocketAddr> + Io<<Self::Runtime as Runtime>::Tcp> + Tls;
     /// Runs a test body to its end.
     fn block_on<T>(test: impl Future<Output = T>) -> T;
+    /// Tasks alive in the runtime, if it counts them.
+    fn live_tasks() -> Option<usize> {
+        None
+    }
     /// Runs `task` on the executor.
     fn spawn(task: impl Future<Output = ()> + Send + 'static);
 }
@@ -49,6 +54,14 @@ impl Executor for TokioExecutor {
             .build()
             .unwrap()
             .block_on(test)
+    }
+
+    fn live_tasks() -> Option<usize> {
+        Some(
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks(),
+        )
     }
 
     fn spawn(task: impl Future<Output = ()> + Send + 'static) {
@@ -110,6 +123,12 @@ impl<E: Executor> Adapter for Async<E> {
 
     fn block_on<T>(test: impl Future<Output = T>) -> T {
         E::block_on(Box::pin(test)) // on the heap: a test's future is large
+    }
+
+    const TASK_SLACK: usize = 2;
+
+    fn live_tasks() -> Option<usize> {
+        E::live_tasks()
     }
 
     fn spawn<T: Send + 'static>(task: impl Future<Output = T> + Send + 'static) -> Task<T> {
@@ -293,6 +312,10 @@ impl<R: Runtime> ReconnectingOps for smpp_async::ReconnectingClient<R> {
         smpp_async::ReconnectingClient::submit(self, sm).await
     }
 
+    async fn client(&self) -> Result<Self::Client, Error> {
+        smpp_async::ReconnectingClient::client(self).await
+    }
+
     fn is_connected(&self) -> bool {
         smpp_async::ReconnectingClient::is_connected(self)
     }
@@ -365,10 +388,6 @@ pub struct Blocking;
 /// A blocking client's inbound, shared with the threads that wait on it.
 pub type BlockingInbound = Arc<smpp_blocking::Inbound>;
 
-fn off<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> blocking::Task<T> {
-    blocking::unblock(f)
-}
-
 impl Adapter for Blocking {
     type Client = smpp_blocking::Client;
     type Inbound = BlockingInbound;
@@ -380,6 +399,12 @@ impl Adapter for Blocking {
 
     fn block_on<T>(test: impl Future<Output = T>) -> T {
         futures_lite::future::block_on(Box::pin(test))
+    }
+
+    const TASK_SLACK: usize = 0;
+
+    fn live_tasks() -> Option<usize> {
+        Some(crate::threads())
     }
 
     fn spawn<T: Send + 'static>(task: impl Future<Output = T> + Send + 'static) -> Task<T> {
@@ -587,6 +612,11 @@ impl ReconnectingOps for Arc<smpp_blocking::ReconnectingClient> {
     fn submit(&self, sm: SubmitSm) -> impl Future<Output = Result<COctetString, Error>> + Send {
         let client = self.clone();
         off(move || smpp_blocking::ReconnectingClient::submit(&client, sm))
+    }
+
+    fn client(&self) -> impl Future<Output = Result<Self::Client, Error>> + Send {
+        let client = self.clone();
+        off(move || smpp_blocking::ReconnectingClient::client(&client))
     }
 
     fn is_connected(&self) -> bool {

@@ -13,6 +13,7 @@
 
 pub mod adapter;
 pub mod adapters;
+mod offload;
 pub mod raw;
 mod smsc;
 pub mod suite;

@@ -13,10 +13,12 @@ use crate::adapter::{timeout, Adapter, Connector, Serving};
 use crate::Smsc;
 
 pub mod async_only;
+pub mod chaos;
 pub mod outbind;
 pub mod pool;
 pub mod reconnect;
 pub mod session;
+pub mod tls;
 
 /// 127.0.0.1, port 0.
 pub fn local() -> SocketAddr {
@@ -154,6 +156,7 @@ macro_rules! conformance_suite {
             outbind::binds_a_transceiver_when_asked,
             outbind::a_refused_outbind_closes_the_connection,
             outbind::outbind_to_nobody_fails,
+            tls::bind_submit_deliver_unbind_and_untrusted_certificate,
         );
     };
     (@tests $adapter:ty; $($module:ident :: $test:ident),* $(,)?) => {
@@ -165,5 +168,42 @@ macro_rules! conformance_suite {
                 );
             }
         )*
+    };
+}
+
+/// Instantiates the chaos tests as `#[test]`s (`async: $executor` or
+/// `blocking`, as [`conformance_suite!`]); give them a test target of their
+/// own: they count the process's file descriptors and threads.
+#[macro_export]
+macro_rules! chaos_suite {
+    (blocking) => {
+        $crate::chaos_suite!(@tests $crate::adapters::Blocking);
+    };
+    (async: $executor:ty) => {
+        $crate::chaos_suite!(@tests $crate::adapters::Async<$executor>);
+    };
+    // On async-std no submit gets through the serial middlebox's cuts
+    // (every call fails `Closed`): a finding, kept visible as ignored.
+    (async_std: $executor:ty) => {
+        $crate::chaos_suite!(@core $crate::adapters::Async<$executor>);
+        #[test]
+        #[ignore = "finding: on async-std no submit gets through the middlebox (docs/TEST-MAP.md)"]
+        fn a_middlebox_that_blocks_both_ways() {
+            <$crate::adapters::Async<$executor> as $crate::adapter::Adapter>::block_on(
+                $crate::suite::chaos::a_middlebox_that_blocks_both_ways::<
+                    $crate::adapters::Async<$executor>,
+                >(),
+            );
+        }
+    };
+    (@tests $adapter:ty) => {
+        $crate::chaos_suite!(@core $adapter);
+        $crate::conformance_suite!(@tests $adapter; chaos::a_middlebox_that_blocks_both_ways);
+    };
+    (@core $adapter:ty) => {
+        $crate::conformance_suite!(@tests $adapter;
+            chaos::a_thousand_cuts_mid_window_resolve_every_call_and_reconnect,
+            chaos::stalls_and_half_closes_are_detected_and_every_call_resolves,
+        );
     };
 }
