@@ -14,6 +14,7 @@ use crate::Smsc;
 
 pub mod async_only;
 pub mod chaos;
+pub mod hardening;
 pub mod outbind;
 pub mod pool;
 pub mod reconnect;
@@ -101,9 +102,16 @@ macro_rules! conformance_suite {
             // An async client's session lives while its Inbound does.
             session::dropping_the_client_unbinds_while_its_inbound_lives,
         );
+        $crate::conformance_suite!(@ignored $crate::adapters::Blocking;
+            "finding: the blocking server does not hang up on a client that never reads (docs/TEST-MAP.md)";
+            hardening::a_client_that_never_reads_is_disconnected_with_bounded_buffers
+        );
     };
     (async: $executor:ty) => {
         $crate::conformance_suite!(@common $crate::adapters::Async<$executor>);
+        $crate::conformance_suite!(@tests $crate::adapters::Async<$executor>;
+            hardening::a_client_that_never_reads_is_disconnected_with_bounded_buffers,
+        );
         $crate::conformance_suite!(@async $executor;
             answers_given_at_once_skip_the_handler_task_and_keep_its_guarantees,
             dropping_the_server_future_unbinds_its_connections,
@@ -118,6 +126,15 @@ macro_rules! conformance_suite {
                 ));
             }
         )*
+    };
+    (@ignored $adapter:ty; $reason:literal; $module:ident :: $test:ident) => {
+        #[test]
+        #[ignore = $reason]
+        fn $test() {
+            <$adapter as $crate::adapter::Adapter>::block_on(
+                $crate::suite::$module::$test::<$adapter>(),
+            );
+        }
     };
     (@common $adapter:ty) => {
         $crate::conformance_suite!(@tests $adapter;
@@ -157,6 +174,11 @@ macro_rules! conformance_suite {
             outbind::a_refused_outbind_closes_the_connection,
             outbind::outbind_to_nobody_fails,
             tls::bind_submit_deliver_unbind_and_untrusted_certificate,
+            hardening::non_smpp_bytes_get_generic_nack_and_a_close,
+            hardening::slowloris_and_never_binding_connections_are_closed_by_the_init_timer,
+            hardening::connection_limit_and_bind_flood,
+            hardening::a_receiver_that_never_answers_deliver_sm_gets_timeouts_not_a_hang,
+            hardening::many_idle_connections_are_held_and_released,
         );
     };
     (@tests $adapter:ty; $($module:ident :: $test:ident),* $(,)?) => {
@@ -186,15 +208,10 @@ macro_rules! chaos_suite {
     // (every call fails `Closed`): a finding, kept visible as ignored.
     (async_std: $executor:ty) => {
         $crate::chaos_suite!(@core $crate::adapters::Async<$executor>);
-        #[test]
-        #[ignore = "finding: on async-std no submit gets through the middlebox (docs/TEST-MAP.md)"]
-        fn a_middlebox_that_blocks_both_ways() {
-            <$crate::adapters::Async<$executor> as $crate::adapter::Adapter>::block_on(
-                $crate::suite::chaos::a_middlebox_that_blocks_both_ways::<
-                    $crate::adapters::Async<$executor>,
-                >(),
-            );
-        }
+        $crate::conformance_suite!(@ignored $crate::adapters::Async<$executor>;
+            "finding: on async-std no submit gets through the middlebox (docs/TEST-MAP.md)";
+            chaos::a_middlebox_that_blocks_both_ways
+        );
     };
     (@tests $adapter:ty) => {
         $crate::chaos_suite!(@core $adapter);
