@@ -6,6 +6,7 @@ use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,6 +113,24 @@ fn server_name(name: &'static str) -> ServerName<'static> {
     ServerName::try_from(name).expect("a DNS name")
 }
 
+/// A connect-and-bind in progress.
+type Binding<R> = Pin<
+    Box<dyn Future<Output = Result<(smpp_async::Client<R>, smpp_async::Inbound), Error>> + Send>,
+>;
+
+/// Connects and binds over `to`, again at each call (for reconnecting).
+fn async_connector<R>(to: Connector) -> impl FnMut() -> Binding<R> + Clone + Send + 'static
+where
+    R: Runtime + Connect<SocketAddr> + Io<<R as Runtime>::Tcp>,
+{
+    move || {
+        let to = to.clone();
+        Box::pin(smpp_async::Client::connect(
+            to.addr, to.kind, to.bind, to.config,
+        ))
+    }
+}
+
 impl<E: Executor> Adapter for Async<E> {
     type Client = smpp_async::Client<E::Runtime>;
     type Inbound = smpp_async::Inbound;
@@ -178,10 +197,7 @@ impl<E: Executor> Adapter for Async<E> {
         backoff: Backoff,
         wait: Duration,
     ) -> (Self::Reconnecting, Self::Inbound) {
-        let connect = move || {
-            let to = to.clone();
-            async move { smpp_async::Client::connect(to.addr, to.kind, to.bind, to.config).await }
-        };
+        let connect = async_connector::<E::Runtime>(to);
         smpp_async::ReconnectingClient::new(connect, backoff, wait)
     }
 
@@ -192,10 +208,7 @@ impl<E: Executor> Adapter for Async<E> {
         wait: Duration,
         config: PoolConfig,
     ) -> (Self::Pool, Self::Inbound) {
-        let connect = move || {
-            let to = to.clone();
-            async move { smpp_async::Client::connect(to.addr, to.kind, to.bind, to.config).await }
-        };
+        let connect = async_connector::<E::Runtime>(to);
         smpp_async::Pool::with_config(size, connect, backoff, wait, config)
     }
 
@@ -388,6 +401,16 @@ pub struct Blocking;
 /// A blocking client's inbound, shared with the threads that wait on it.
 pub type BlockingInbound = Arc<smpp_blocking::Inbound>;
 
+/// Connects and binds over `to`, again at each call (for reconnecting).
+fn blocking_connector(
+    to: Connector,
+) -> impl FnMut() -> Result<(smpp_blocking::Client, smpp_blocking::Inbound), Error> + Clone + Send {
+    move || {
+        let to = to.clone();
+        smpp_blocking::Client::connect(to.addr, to.kind, to.bind, to.config)
+    }
+}
+
 impl Adapter for Blocking {
     type Client = smpp_blocking::Client;
     type Inbound = BlockingInbound;
@@ -456,10 +479,7 @@ impl Adapter for Blocking {
         backoff: Backoff,
         wait: Duration,
     ) -> (Self::Reconnecting, Self::Inbound) {
-        let connect = move || {
-            let to = to.clone();
-            smpp_blocking::Client::connect(to.addr, to.kind, to.bind, to.config)
-        };
+        let connect = blocking_connector(to);
         let (client, inbound) = smpp_blocking::ReconnectingClient::new(connect, backoff, wait);
         (Arc::new(client), Arc::new(inbound))
     }
@@ -471,10 +491,7 @@ impl Adapter for Blocking {
         wait: Duration,
         config: PoolConfig,
     ) -> (Self::Pool, Self::Inbound) {
-        let connect = move || {
-            let to = to.clone();
-            smpp_blocking::Client::connect(to.addr, to.kind, to.bind, to.config)
-        };
+        let connect = blocking_connector(to);
         let (pool, inbound) =
             smpp_blocking::Pool::with_config(size, connect, backoff, wait, config);
         (Arc::new(pool), Arc::new(inbound))

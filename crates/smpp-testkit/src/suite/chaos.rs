@@ -13,10 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use smpp_async::{Backoff, Error, ServerConfig};
-use smpp_proto::pdu::SubmitSm;
 use smpp_proto::session::{BindKind, SessionConfig};
 
-use super::{local, to};
+use super::{full_submit, local, to};
 use crate::adapter::{sleep, timeout, Adapter, ClientOps, ConnOps, ReconnectingOps, ServerOps};
 use crate::{open_fds, pick_cut, pick_stall_or_half_close, ChaosProxy, Smsc};
 
@@ -33,15 +32,6 @@ fn session() -> SessionConfig {
         .with_response_timeout(Duration::from_secs(2))
         .with_enquire_link_interval(Some(Duration::from_millis(500)))
         .with_enquire_link_timeout(Duration::from_millis(500))
-}
-
-fn submit() -> SubmitSm {
-    SubmitSm {
-        source_addr: "447700900123".into(),
-        destination_addr: "447700900456".into(),
-        short_message: vec![b'x'; 160].into(),
-        ..Default::default()
-    }
 }
 
 async fn settle(what: &str, ok: impl Fn() -> bool) {
@@ -88,10 +78,10 @@ async fn hammer<A: Adapter>(
                 issued.fetch_add(1, Ordering::Relaxed);
                 let call = async {
                     if worker % 2 == 0 {
-                        return rc.submit(submit()).await;
+                        return rc.submit(full_submit()).await;
                     }
                     match rc.client().await {
-                        Ok(picked) => picked.submit(submit()).await,
+                        Ok(picked) => picked.submit(full_submit()).await,
                         Err(e) => Err(e),
                     }
                 };
@@ -152,7 +142,7 @@ async fn thousand_cuts<A: Adapter>(seed: u64, serial: bool) {
     // The chaos ends: the client reconnects and works.
     proxy.calm();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while let Err(e) = rc.submit(submit()).await {
+    while let Err(e) = rc.submit(full_submit()).await {
         assert!(
             Instant::now() < deadline,
             "no reconnect after the chaos: {e}"

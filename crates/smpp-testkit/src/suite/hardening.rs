@@ -13,11 +13,11 @@ use bytes::BytesMut;
 use futures_util::future::join_all;
 use smpp_async::{Error, ServerConfig};
 use smpp_proto::pdu::{
-    self, Body, CommandId, CommandStatus, DecodeConfig, Decoded, Pdu, SequenceNumber, SubmitSm,
+    self, Body, CommandId, CommandStatus, DecodeConfig, Decoded, Pdu, SequenceNumber,
 };
 use smpp_proto::session::{BindKind, SessionConfig};
 
-use super::{creds, local, to};
+use super::{creds, full_submit, local, to};
 use crate::adapter::{sleep, timeout, Adapter, ClientOps, ConnOps, ServerOps, Serving, Task};
 use crate::Smsc;
 
@@ -36,21 +36,12 @@ async fn server<A: Adapter>(config: ServerConfig) -> Serving<A> {
     A::serve(local(), Smsc::default(), config, None).await
 }
 
-fn submit() -> SubmitSm {
-    SubmitSm {
-        source_addr: "447700900123".into(),
-        destination_addr: "447700900456".into(),
-        short_message: vec![b'x'; 160].into(),
-        ..Default::default()
-    }
-}
-
 /// A well-behaved client: binds and gets `n` submits answered.
 async fn good_client<A: Adapter>(addr: SocketAddr, n: usize) {
     let (client, _inbound) = A::connect(to(addr, BindKind::Transceiver, session()), None)
         .await
         .expect("a normal client binds during the attack");
-    for r in join_all((0..n).map(|_| client.submit(submit()))).await {
+    for r in join_all((0..n).map(|_| client.submit(full_submit()))).await {
         r.expect("a normal client's submit is answered during the attack");
     }
     client.unbind().await.expect("unbind");
@@ -196,7 +187,7 @@ pub async fn connection_limit_and_bind_flood<A: Adapter>() {
     let attempts = (0..200).map(|_| async move {
         match A::connect(to(addr, BindKind::Transmitter, session()), None).await {
             Ok((client, _inbound)) => {
-                let ok = client.submit(submit()).await.is_ok();
+                let ok = client.submit(full_submit()).await.is_ok();
                 sleep(Duration::from_millis(200)).await;
                 let _ = client.unbind().await;
                 ok
@@ -230,7 +221,7 @@ pub async fn a_client_that_never_reads_is_disconnected_with_bounded_buffers<A: A
         loop {
             let mut batch = Vec::new();
             for _ in 0..64 {
-                let body = Body::SubmitSm(Box::new(submit()));
+                let body = Body::SubmitSm(Box::new(full_submit()));
                 batch.extend(
                     Pdu::request(SequenceNumber::new(seq), body)
                         .to_vec()
@@ -286,7 +277,7 @@ pub async fn a_receiver_that_never_answers_deliver_sm_gets_timeouts_not_a_hang<A
     assert!(bound, "the raw receiver's connection");
     let conn = server.connections().remove(0);
     // 40 deliveries through a window of 8: each waits its turn and times out.
-    let calls = (0..40).map(|_| conn.deliver(submit()));
+    let calls = (0..40).map(|_| conn.deliver(full_submit()));
     let results = timeout(LIMIT, join_all(calls))
         .await
         .expect("every deliver_sm resolves");

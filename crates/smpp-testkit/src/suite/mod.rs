@@ -50,6 +50,14 @@ pub fn submit(text: &str, receipt: bool) -> SubmitSm {
     }
 }
 
+/// A submit of 160 octets (the load of the chaos and hardening tests).
+pub fn full_submit() -> SubmitSm {
+    SubmitSm {
+        short_message: vec![b'x'; 160].into(),
+        ..submit("", false)
+    }
+}
+
 /// Binding as `esme`/`secret` to `addr`.
 pub fn to(addr: SocketAddr, kind: BindKind, config: SessionConfig) -> Connector {
     Connector {
