@@ -1,13 +1,12 @@
 //! Cross-runtime: the smol client against the smpp-tokio server, which runs
 //! on its own tokio runtime in another thread.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{timeout, LIMIT};
 use smpp_proto::pdu::{Bind, CommandStatus, SubmitSm, SubmitSmResp};
 use smpp_proto::session::{BindKind, CloseReason, SessionConfig};
+use smpp_testkit::adapter::timeout;
+use smpp_testkit::suite::LIMIT;
 
 struct TokioSmsc;
 

@@ -1,9 +1,24 @@
 //! Test helpers shared by the adapters' test suites (not published).
 //!
+//! The adapter conformance suite: the client and server behaviour tests
+//! (binds, submit, windows, receipts, outbind, reconnect, pool, TLS, chaos,
+//! shutdown) written once in [`suite`], over the traits of [`adapter`],
+//! and run for each adapter of [`adapters`] (tokio, smol, async-std,
+//! blocking) by [`conformance_suite!`] in that adapter's test target.
+//!
 //! [`ChaosProxy`] sits between a client and a server on loopback and breaks
 //! connections on purpose: cuts at random byte offsets, writes split into
 //! single bytes, delays, half-closes, stalls (stops reading), or a serial
 //! middlebox that blocks both directions while one is blocked.
+
+pub mod adapter;
+pub mod adapters;
+mod offload;
+pub mod raw;
+mod smsc;
+pub mod suite;
+
+pub use smsc::{Gate, Smsc};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

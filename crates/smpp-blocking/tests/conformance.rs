@@ -1,0 +1,3 @@
+//! The adapter conformance suite (`smpp-testkit`) on the blocking adapter.
+
+smpp_testkit::conformance_suite!(blocking);
