@@ -30,6 +30,14 @@ pub struct Smsc {
     pub refuse: usize,
     /// See `refuse`.
     pub only_throttled: bool,
+    /// Attempt `n` (counted as `seen`) gets `ESME_RTHROTTLED` when
+    /// `refuse_pattern[n]` is true (attempts past its end are not refused).
+    pub refuse_pattern: Option<Arc<[bool]>>,
+    /// The first submit with this text gets `ESME_RTHROTTLED` (its retry
+    /// is accepted); the flag records that it happened.
+    pub throttle_once: Option<(&'static str, Arc<std::sync::atomic::AtomicBool>)>,
+    /// The destination and text of each accepted submit, in order.
+    pub accepted: Arc<Mutex<Vec<(String, String)>>>,
     /// Every message id is this one.
     pub fixed_id: Option<&'static str>,
     /// Message ids are "len" and the short message's length.
@@ -121,6 +129,18 @@ impl Smsc {
             conn.close(); // the connection dies with this submit in flight
         }
         let n = self.seen.fetch_add(1, Ordering::SeqCst);
+        let patterned = self
+            .refuse_pattern
+            .as_ref()
+            .is_some_and(|p| p.get(n).copied().unwrap_or(false));
+        if patterned {
+            return Err(CommandStatus::THROTTLED);
+        }
+        if let Some((text, done)) = &self.throttle_once {
+            if sm.short_message.as_ref() == text.as_bytes() && !done.swap(true, Ordering::SeqCst) {
+                return Err(CommandStatus::THROTTLED);
+            }
+        }
         if n < self.refuse {
             if self.only_throttled || n % 2 == 0 {
                 return Err(CommandStatus::THROTTLED);
@@ -128,6 +148,10 @@ impl Smsc {
             return Err(CommandStatus::MESSAGE_QUEUE_FULL);
         }
         self.accepted_on.lock().unwrap().push(conn.id());
+        self.accepted.lock().unwrap().push((
+            sm.destination_addr.to_string_lossy().into_owned(),
+            String::from_utf8_lossy(&sm.short_message).into_owned(),
+        ));
         let id = match (self.fixed_id, self.echo_len) {
             (Some(id), _) => id.to_owned(),
             (None, true) => format!("len{}", sm.short_message.len()),

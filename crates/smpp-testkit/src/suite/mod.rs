@@ -119,6 +119,10 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@common $crate::adapters::Async<$executor>);
         $crate::conformance_suite!(@tests $crate::adapters::Async<$executor>;
             hardening::a_client_that_never_reads_is_disconnected_with_bounded_buffers,
+            // "Call order" among concurrent calls: the async futures take
+            // their places in the order they are made.
+            pool::without_ordering_a_retried_message_is_passed,
+            pool::per_destination_order_survives_throttling,
         );
         $crate::conformance_suite!(@async $executor;
             answers_given_at_once_skip_the_handler_task_and_keep_its_guarantees,
