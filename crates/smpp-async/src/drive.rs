@@ -153,6 +153,16 @@ pub trait Transport {
     fn poll_close(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
+    /// The longest one write may make no progress before the peer counts
+    /// as gone (the driver gives the session's `response_timeout`: a peer
+    /// that takes none of our bytes for that long cannot answer a request
+    /// in time either). A stream whose writes block the task sets its write
+    /// timeout from it, so that a peer that never reads cannot stall the
+    /// connection's timers; nothing by default (an async write never
+    /// blocks).
+    fn stall_limit(&mut self, limit: Duration) {
+        let _ = limit;
+    }
     /// The session closed: the last bytes (and [`poll_close`](Transport::poll_close))
     /// should be done by `until`. A stream whose writes block shortens its
     /// write timeout here; nothing by default.
@@ -268,7 +278,8 @@ pub(crate) struct Driver<T, R: Host> {
 
 impl<T: Transport, R: Host> Driver<T, R> {
     /// A new connection on `io`.
-    pub(crate) fn new(io: T, rt: R, role: Role, config: std::sync::Arc<SessionConfig>) -> Self {
+    pub(crate) fn new(mut io: T, rt: R, role: Role, config: std::sync::Arc<SessionConfig>) -> Self {
+        io.stall_limit(config.response_timeout);
         let endpoint = Endpoint::new(role, config, rt.now());
         Driver {
             io,

@@ -387,6 +387,15 @@ impl Transport for Socket {
         Poll::Ready(Ok(()))
     }
 
+    /// A write that makes no progress for the session's response timeout
+    /// fails (the peer stopped reading): the connection ends instead of
+    /// holding its thread, and with it the session's timers, for
+    /// [`WRITE_TIMEOUT`].
+    fn stall_limit(&mut self, limit: Duration) {
+        let limit = limit.clamp(Duration::from_millis(100), WRITE_TIMEOUT);
+        self.wire.set_write_timeout(limit);
+    }
+
     /// Sends TLS's close_notify and shuts the socket down (which ends the reader).
     /// Later writes (and close_notify) block at most until `until`.
     fn linger(&mut self, until: Instant) {

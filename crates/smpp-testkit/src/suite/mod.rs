@@ -110,15 +110,11 @@ macro_rules! conformance_suite {
             // An async client's session lives while its Inbound does.
             session::dropping_the_client_unbinds_while_its_inbound_lives,
         );
-        $crate::conformance_suite!(@ignored $crate::adapters::Blocking;
-            "finding: the blocking server does not hang up on a client that never reads (docs/TEST-MAP.md)";
-            hardening::a_client_that_never_reads_is_disconnected_with_bounded_buffers
-        );
+
     };
     (async: $executor:ty) => {
         $crate::conformance_suite!(@common $crate::adapters::Async<$executor>);
         $crate::conformance_suite!(@tests $crate::adapters::Async<$executor>;
-            hardening::a_client_that_never_reads_is_disconnected_with_bounded_buffers,
             // "Call order" among concurrent calls: the async futures take
             // their places in the order they are made.
             pool::without_ordering_a_retried_message_is_passed,
@@ -150,6 +146,7 @@ macro_rules! conformance_suite {
     };
     (@common $adapter:ty) => {
         $crate::conformance_suite!(@tests $adapter;
+            hardening::a_client_that_never_reads_is_disconnected_with_bounded_buffers,
             session::binds_of_each_kind_and_wrong_password,
             session::submit_then_receipt_and_other_requests,
             session::ten_thousand_concurrent_submits_through_window_64,
