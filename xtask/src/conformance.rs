@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use smpp_proto::pdu::profile::{self, Sender};
 use smpp_proto::pdu::{CommandId, CommandStatus, TlvKind, TlvTag};
 use smpp_proto::session::{
     rule_for, IllegalAnswer, Role, SessionConfig, State, StateSet, Timer, AUTOMATIC_STATUSES,
@@ -307,5 +308,42 @@ fn render() -> String {
         );
     }
     let _ = writeln!(w, "\n{} tags.", TlvTag::ALL.len());
+
+    // 7. TLVs per operation and version.
+    let _ = writeln!(w, "\n## 7. Which TLVs each operation may carry\n");
+    let _ = writeln!(
+        w,
+        "From `smpp_proto::pdu::profile`. By default (`TlvProfile::Lenient`) a receiver keeps \
+         every TLV, as the specification requires; under `TlvProfile::Strict` \
+         (`SessionConfig::tlv_profile`) a peer request carrying a TLV not listed here for its \
+         operation, in the session's negotiated version, is answered `ESME_RTLVNOTALLWD` and \
+         reported (`PeerViolation::TlvNotAllowed`). SMPP 3.3 sessions may carry none. In 5.0 \
+         every response may also carry `congestion_state`, and `submit_multi` takes every \
+         submission TLV but `dest_subaddress`. A dash: none."
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(w, "| Operation | v3.4 | v5.0 |");
+    let _ = writeln!(w, "|---|---|---|");
+    let names = |list: &[TlvTag]| {
+        if list.is_empty() {
+            "—".to_owned()
+        } else {
+            list.iter()
+                .map(|t| format!("`{}`", t.name().unwrap_or("?")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    for id in CommandId::ALL {
+        let v50 = |sender| profile::allowed_tlvs(*id, 0x50, sender);
+        let (esme, mc) = (v50(Sender::Esme), v50(Sender::Mc));
+        let v50 = if esme == mc {
+            names(esme)
+        } else {
+            format!("from the ESME: {}; from the MC: {}", names(esme), names(mc))
+        };
+        let v34 = names(profile::allowed_tlvs(*id, 0x34, Sender::Esme));
+        let _ = writeln!(w, "| `{}` | {} | {} |", id.name().unwrap_or("?"), v34, v50);
+    }
     o
 }

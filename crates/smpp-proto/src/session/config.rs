@@ -2,6 +2,7 @@
 
 use core::time::Duration;
 
+use crate::pdu::profile::TlvProfile;
 use crate::pdu::DecodeConfig;
 
 /// What happens when the peer has more requests awaiting our answer than
@@ -63,6 +64,11 @@ pub struct SessionConfig {
     /// to wait for outstanding traffic after the peer's `unbind` before
     /// answering it.
     pub unbind_timeout: Duration,
+    /// What a peer request carrying a TLV its operation may not carry (in
+    /// the session's version) gets: kept ([`TlvProfile::Lenient`], the
+    /// specification's rule), or answered `ESME_RTLVNOTALLWD`
+    /// ([`TlvProfile::Strict`]; see [`crate::pdu::profile`]).
+    pub tlv_profile: TlvProfile,
 }
 
 impl Default for SessionConfig {
@@ -80,11 +86,19 @@ impl Default for SessionConfig {
             session_init_timeout: Some(Duration::from_secs(30)),
             inactivity_timeout: None,
             unbind_timeout: Duration::from_secs(5),
+            tlv_profile: TlvProfile::Lenient,
         }
     }
 }
 
 impl SessionConfig {
+    /// Sets [`SessionConfig::tlv_profile`].
+    #[must_use]
+    pub fn with_tlv_profile(mut self, profile: TlvProfile) -> Self {
+        self.tlv_profile = profile;
+        self
+    }
+
     /// Sets [`SessionConfig::decode`].
     #[must_use]
     pub fn with_decode(mut self, decode: DecodeConfig) -> Self {

@@ -152,6 +152,18 @@ pub enum PeerViolation {
         /// The reused number.
         sequence_number: SequenceNumber,
     },
+    /// A request carrying a TLV its operation may not carry in the
+    /// session's version, under [`TlvProfile::Strict`](crate::pdu::profile::TlvProfile::Strict);
+    /// answered `ESME_RTLVNOTALLWD`.
+    #[error("{command_id} (seq {sequence_number}) carries TLV {tag}, not allowed")]
+    TlvNotAllowed {
+        /// The request.
+        command_id: CommandId,
+        /// Its sequence number.
+        sequence_number: SequenceNumber,
+        /// The first TLV out of place.
+        tag: crate::pdu::TlvTag,
+    },
 }
 
 /// Why a session closed, in [`Event::Closed`].

@@ -1,12 +1,13 @@
 //! The receive path: framing errors, decode errors, responses matched to
 //! our requests, and requests checked against the legality table.
 
+use crate::pdu::profile::{self, Sender, TlvProfile};
 use crate::pdu::{self, Body, CommandId, CommandStatus, DecodeError, Decoded, Pdu};
 
 use super::window::Origin;
 use super::{
     is_keepalive, rule_for, BindKind, CloseReason, Event, Outcome, PeerViolation, RequestError,
-    Rule, Session, SessionError, State, Unbinding,
+    Role, Rule, Session, SessionError, State, Unbinding, INTERFACE_VERSION,
 };
 
 impl Session {
@@ -174,6 +175,23 @@ impl Session {
         let id = pdu.command_id();
         let seq = pdu.sequence_number;
         let bind = BindKind::from_command_id(id);
+        if self.config.tlv_profile == TlvProfile::Strict {
+            let version = self.version.unwrap_or(INTERFACE_VERSION);
+            let sender = match self.role {
+                Role::Mc => Sender::Esme,
+                Role::Esme => Sender::Mc,
+            };
+            if let Some(tag) = profile::first_disallowed(&pdu, version, sender) {
+                if let Some(resp) = id.response_id() {
+                    self.write_header(resp, CommandStatus::TLV_NOT_ALLOWED, seq);
+                }
+                return self.emit(Event::PeerViolation(PeerViolation::TlvNotAllowed {
+                    command_id: id,
+                    sequence_number: seq,
+                    tag,
+                }));
+            }
+        }
         let answer = if self.inbound.contains_key(&seq.get()) {
             Some(CommandStatus::SYSTEM_ERROR)
         } else if bind.is_some() && self.pending_bind.is_some() {

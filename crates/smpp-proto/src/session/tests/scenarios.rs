@@ -1148,3 +1148,61 @@ fn misuse_is_refused_with_the_value_handed_back() {
         .unwrap();
     assert_eq!(sim.mc.s.state(), State::BoundRx);
 }
+
+#[test]
+fn strict_tlv_profile_refuses_a_tlv_out_of_place_and_lenient_keeps_it() {
+    use crate::pdu::profile::TlvProfile;
+    use crate::pdu::TlvTag;
+    for profile in [TlvProfile::Strict, TlvProfile::Lenient] {
+        let mut sim = Sim::with_configs(config(), config().with_tlv_profile(profile));
+        sim.bind(BindKind::Transmitter); // a 3.4 bind
+        sim.esme.take_events();
+        sim.mc.take_events();
+        sim.mc.app.answer_requests = true;
+        // billing_identification is a 5.0 TLV: not for a 3.4 session.
+        let mut sm = SubmitSm {
+            source_addr: "447700900123".into(),
+            destination_addr: "447700900456".into(),
+            short_message: "hi".into(),
+            ..Default::default()
+        };
+        sm.tlvs
+            .set(TlvTag::BILLING_IDENTIFICATION, b"\x01ab")
+            .unwrap();
+        let seq = sim
+            .esme
+            .s
+            .send_request(sim.now, Body::SubmitSm(Box::new(sm)))
+            .unwrap();
+        sim.settle();
+        let esme = sim.esme.take_events();
+        let mc = sim.mc.take_events();
+        match profile {
+            TlvProfile::Strict => {
+                assert!(
+                    matches!(&esme[..], [Event::Response(p)]
+                        if p.sequence_number == seq
+                            && p.command_status == CommandStatus::TLV_NOT_ALLOWED),
+                    "{esme:?}"
+                );
+                assert!(
+                    matches!(
+                        &mc[..],
+                        [Event::PeerViolation(PeerViolation::TlvNotAllowed {
+                            tag: TlvTag::BILLING_IDENTIFICATION,
+                            ..
+                        })]
+                    ),
+                    "{mc:?}"
+                );
+            }
+            _ => {
+                assert!(
+                    matches!(&esme[..], [Event::Response(p)] if p.command_status.is_ok()),
+                    "{esme:?}"
+                );
+                assert!(matches!(&mc[..], [Event::Request(_)]), "{mc:?}");
+            }
+        }
+    }
+}
