@@ -554,7 +554,7 @@ mod tests {
         );
         let data = Pdu::request(
             crate::pdu::SequenceNumber::new(2),
-            Body::DataSm(Box::new(DataSm::default())),
+            Body::DataSm(Box::default()),
         );
         assert_eq!(first_disallowed(&data, 0x50, Sender::Esme), None);
     }
