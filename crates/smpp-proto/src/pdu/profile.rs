@@ -388,7 +388,7 @@ pub fn first_disallowed(pdu: &Pdu, version: u8, sender: Sender) -> Option<TlvTag
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pdu::{DataSm, SubmitSm};
+    use crate::pdu::SubmitSm;
 
     #[test]
     fn three_three_allows_nothing() {
