@@ -37,6 +37,7 @@ use anyhow::Context as _;
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use smpp_proto::message::MessageState;
+use smpp_proto::pdu::RegisteredDelivery;
 use tokio::sync::{mpsc, oneshot};
 
 /// id (as a number) -> record (JSON).
@@ -362,6 +363,11 @@ pub(crate) struct Record {
 }
 
 impl Record {
+    /// `registered_delivery`, typed.
+    pub(crate) fn registered_delivery(&self) -> RegisteredDelivery {
+        RegisteredDelivery::from(self.registered_delivery)
+    }
+
     /// The state now, its time (done) and error code.
     pub(crate) fn state_at(&self, now_ms: u64) -> (MessageState, Option<u64>, u16) {
         match self.outcome {
@@ -397,7 +403,9 @@ impl Record {
         let (state, done, _) = self.state_at(now_ms);
         self.kind == Kind::Message
             && done.is_some()
-            && receipt_requested(self.registered_delivery, state)
+            && self
+                .registered_delivery()
+                .wants_receipt_for(state == MessageState::Delivered)
             && (self.receipts_sent as usize) < self.dests.len()
     }
 
@@ -407,7 +415,7 @@ impl Record {
     pub(crate) fn never_has_work(&self, report: bool) -> bool {
         !report
             && self.outcome != Outcome::Pending
-            && !(self.kind == Kind::Message && self.registered_delivery & 0x03 != 0)
+            && !(self.kind == Kind::Message && self.registered_delivery().wants_receipt())
     }
 
     /// Whether it still needs something done (receipts, routing, reporting).
@@ -418,18 +426,8 @@ impl Record {
         } else {
             self.outcome == Outcome::Pending
                 || report
-                || (self.kind == Kind::Message && self.registered_delivery & 0x03 != 0)
+                || (self.kind == Kind::Message && self.registered_delivery().wants_receipt())
         }
-    }
-}
-
-/// Whether `registered_delivery` asks for a receipt for this final state.
-pub(crate) fn receipt_requested(registered_delivery: u8, state: MessageState) -> bool {
-    match registered_delivery & 0x03 {
-        0x01 => true,
-        0x02 => state != MessageState::Delivered,
-        0x03 => state == MessageState::Delivered,
-        _ => false,
     }
 }
 

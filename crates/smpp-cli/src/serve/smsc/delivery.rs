@@ -10,7 +10,7 @@ use bytes::Bytes;
 use smpp_proto::message::receipt::DeliveryReceipt;
 use smpp_proto::message::{decode_text, DataCoding, DecodeOptions, MessageState, ShortMessage};
 use smpp_proto::pdu::{
-    COctetString, CommandStatus, DeliverSm, NetworkErrorCode, SubmitSm, TlvTag, Tlvs,
+    COctetString, CommandStatus, DeliverSm, EsmClass, NetworkErrorCode, SubmitSm, TlvTag, Tlvs,
 };
 
 use super::super::clock::{now_ms, receipt_date};
@@ -279,7 +279,7 @@ impl Smsc {
             dest_addr_npi: dest.npi,
             destination_addr: COctetString::copy_from_str(&dest.addr),
             // UDHI and reply path pass through; the message type is "default".
-            esm_class: record.esm_class & 0xC0,
+            esm_class: EsmClass::from(record.esm_class).network_features().bits(),
             protocol_id: record.protocol_id,
             priority_flag: record.priority_flag,
             data_coding: record.data_coding,
@@ -462,7 +462,7 @@ impl Smsc {
             return;
         }
         let mut notification = self.receipt_pdu(&record, 0, MessageState::Enroute, now, 0);
-        notification.esm_class = 0x20;
+        notification.set_esm_class(EsmClass::INTERMEDIATE_NOTIFICATION);
         if let Err(e) = esme.conn.deliver(notification).await {
             tracing::debug!(id, error = %e, "intermediate notification not delivered");
         }
@@ -480,12 +480,7 @@ impl Smsc {
         let message_id = format_id(record.id);
         let tlvs = Tlvs::from_bytes(Bytes::from(record.tlvs.clone())).unwrap_or_default();
         let user_data = tlvs.message_payload().unwrap_or(&record.payload);
-        let user_data = if record.esm_class & 0x40 != 0 {
-            let skip = user_data.first().map_or(0, |&l| usize::from(l) + 1);
-            user_data.get(skip..).unwrap_or_default()
-        } else {
-            user_data
-        };
+        let user_data = EsmClass::from(record.esm_class).strip_udh(user_data);
         let original = decode_text(
             DataCoding(record.data_coding),
             user_data,
@@ -517,7 +512,7 @@ impl Smsc {
             dest_addr_ton: record.source.ton,
             dest_addr_npi: record.source.npi,
             destination_addr: COctetString::copy_from_str(&record.source.addr),
-            esm_class: 0x04,
+            esm_class: EsmClass::DELIVERY_RECEIPT.bits(),
             short_message: Bytes::from(receipt.to_text().into_bytes()),
             tlvs: out,
             ..Default::default()

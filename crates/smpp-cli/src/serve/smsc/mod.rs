@@ -19,7 +19,7 @@ use regex::Regex;
 use serde::Serialize;
 use smpp_proto::message::coding::Alphabet;
 use smpp_proto::message::{decode_text, DataCoding, DecodeOptions, MessageState};
-use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Pdu, Tlvs};
+use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, EsmClass, Pdu, SubmitSm};
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Answer, Connection, Handler};
 use subtle::ConstantTimeEq;
@@ -286,12 +286,12 @@ fn text(s: &smpp_proto::pdu::COctetString) -> String {
 }
 
 /// Parts of the concatenated message a submission belongs to.
-fn parts_of(esm_class: u8, short_message: &[u8], tlvs: &Tlvs) -> u32 {
-    if let Some(total) = tlvs.sar_total_segments() {
+fn parts_of(sm: &SubmitSm) -> u32 {
+    if let Some(total) = sm.tlvs.sar_total_segments() {
         return u32::from(total.max(1));
     }
-    if esm_class & 0x40 != 0 {
-        if let Ok((udh, _)) = smpp_proto::message::UserDataHeader::parse(short_message) {
+    if sm.esm_class().udhi() {
+        if let Ok((udh, _)) = smpp_proto::message::UserDataHeader::parse(&sm.short_message) {
             if let Some(c) = udh.concat() {
                 return u32::from(c.total.max(1));
             }
@@ -590,16 +590,11 @@ impl Smsc {
     fn decide(
         &self,
         destination: &str,
-        esm_class: u8,
+        esm_class: EsmClass,
         data_coding: u8,
         user_data: &[u8],
     ) -> Decision {
-        let user_data = if esm_class & 0x40 != 0 {
-            let skip = user_data.first().map_or(0, |&l| usize::from(l) + 1);
-            user_data.get(skip..).unwrap_or_default()
-        } else {
-            user_data
-        };
+        let user_data = esm_class.strip_udh(user_data);
         let decoded;
         let text = if self.config.rules.iter().any(|r| r.contains.is_some())
             && DataCoding(data_coding).alphabet() == Alphabet::Ucs2

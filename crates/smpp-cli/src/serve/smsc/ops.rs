@@ -79,7 +79,7 @@ impl Smsc {
             registered_delivery: sm.registered_delivery,
             payload: Octets::from(&sm.short_message[..]),
             tlvs: sm.tlvs.as_bytes().to_vec(),
-            parts: parts_of(sm.esm_class, &sm.short_message, &sm.tlvs),
+            parts: parts_of(sm),
             billing: sm.tlvs.billing_identification().map(<[u8]>::to_vec),
             submit_ms: now,
             outcome,
@@ -90,7 +90,7 @@ impl Smsc {
         let job = match (&record.route, record.outcome) {
             (Some(_), _) => Some((now, Job::Route)),
             (None, Outcome::Planned { due_ms, .. })
-                if record.registered_delivery & 0x03 != 0 || self.report_finals =>
+                if record.registered_delivery().wants_receipt() || self.report_finals =>
             {
                 Some((due_ms, Job::Finalize))
             }
@@ -103,7 +103,8 @@ impl Smsc {
     /// arms its job.
     fn keep(&self, record: Box<Record>, job: Option<(u64, Job)>) -> u64 {
         let id = record.id;
-        let intermediate = record.registered_delivery & 0x10 != 0 && record.kind == Kind::Message;
+        let intermediate = record.registered_delivery().intermediate_notification()
+            && record.kind == Kind::Message;
         // Accepted just now: its submit time is the time.
         let now = record.submit_ms;
         self.insert(record, now);
@@ -157,7 +158,7 @@ impl Smsc {
         let account = conn.system_id().unwrap_or_default();
         // Checked as UTF-8 once, here (a `Text` checks again at each look).
         let destination = sm.destination_addr.to_string_lossy();
-        let decision = self.decide(&destination, sm.esm_class, sm.data_coding, sm.payload());
+        let decision = self.decide(&destination, sm.esm_class(), sm.data_coding, sm.payload());
         let result = match decision {
             Decision::Refuse(_, Some(_)) | Decision::Accept { delay: Some(_), .. } => return None,
             _ if self.throttled(account) => Err(CommandStatus::THROTTLED),
@@ -195,7 +196,7 @@ impl Smsc {
         sm: &SubmitSm,
     ) -> Result<SubmitSmResp, CommandStatus> {
         let destination = Text::from_field(&sm.destination_addr);
-        let decision = self.decide(&destination, sm.esm_class, sm.data_coding, sm.payload());
+        let decision = self.decide(&destination, sm.esm_class(), sm.data_coding, sm.payload());
         let (state, error, delay) = match decision {
             Decision::Refuse(status, delay) => {
                 if let Some(d) = delay {
@@ -276,7 +277,7 @@ impl Smsc {
                     })
                 }
                 DestAddress::Sme { ton, npi, addr } => {
-                    match self.decide(&text(addr), sm.esm_class, sm.data_coding, &payload) {
+                    match self.decide(&text(addr), sm.esm_class(), sm.data_coding, &payload) {
                         Decision::Refuse(status, _) => unsuccess_smes.push(UnsuccessSme {
                             ton: *ton,
                             npi: *npi,
@@ -387,7 +388,7 @@ impl Smsc {
             if self.persist_durable(&record).await.is_err() {
                 return false;
             }
-            if record.registered_delivery & 0x03 != 0 || self.report_finals {
+            if record.registered_delivery().wants_receipt() || self.report_finals {
                 self.schedule(now, id, Job::Finalize);
             }
         }
@@ -477,7 +478,7 @@ impl Smsc {
             Some(rec) if replaced => {
                 self.persist_durable(&rec).await?;
                 if let Outcome::Planned { due_ms, .. } = rec.outcome {
-                    if rec.registered_delivery & 0x03 != 0 {
+                    if rec.registered_delivery().wants_receipt() {
                         self.schedule(due_ms, rec.id, Job::Finalize);
                     }
                 }
