@@ -11,24 +11,23 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use regex::Regex;
 use serde::Serialize;
-use smpp_proto::message::coding::Alphabet;
-use smpp_proto::message::{decode_text, DataCoding, DecodeOptions, MessageState};
 use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, EsmClass, Pdu, SubmitSm};
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Answer, Connection, Handler};
-use subtle::ConstantTimeEq;
 use tokio::sync::{Notify, Semaphore};
 
-use super::clock::{now_ms, now_us};
-use super::config::{Rule, ServeConfig};
-use super::observer::{BindEvent, Observer};
-use super::store::{Addr, Disk, Outcome, Record};
+use crate::accounts::Accounts;
+use crate::clock::{Clock, SystemClock};
+use crate::config::ServeConfig;
+use crate::observer::{BindEvent, Observer};
+use crate::routing::{Decision, Router, Target};
+use crate::store::{Addr, MessageStore, Outcome, Record, Store};
 
 mod delivery;
 mod ops;
@@ -66,37 +65,6 @@ pub struct MessageView {
     pub parts: u32,
     /// Receipts delivered so far.
     pub receipts_sent: u32,
-}
-
-/// Requests per second of one account: a fixed one-second window.
-#[derive(Debug, Default)]
-struct Window {
-    second: AtomicU64,
-    count: AtomicU32,
-}
-
-impl Window {
-    fn admit(&self, now_ms: u64, limit: u32) -> bool {
-        let second = now_ms / 1000;
-        let current = self.second.load(Ordering::Relaxed);
-        if current != second
-            && self
-                .second
-                .compare_exchange(current, second, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            self.count.store(0, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed) < limit
-    }
-}
-
-struct AccountState {
-    /// The system_id, shared by the account's records.
-    name: Arc<str>,
-    /// The account: password, allow-list.
-    account: super::config::Account,
-    window: Window,
 }
 
 /// A bound ESME.
@@ -201,17 +169,24 @@ enum Job {
 
 type Timer = Reverse<(u64, u64, Job)>;
 
-/// The SMSC state shared by every connection.
-pub struct Smsc {
+/// The SMSC state shared by every connection: the components (accounts,
+/// router, store, clock, observer) and what ties them together (the record
+/// cache, the bound ESMEs, the timers of delivery).
+pub struct Smsc<C: Clock = SystemClock> {
     config: ServeConfig,
+    clock: C,
     observer: Arc<dyn Observer>,
     report_finals: bool,
-    accounts: HashMap<String, AccountState>,
+    accounts: Accounts,
+    router: Router,
     shards: Box<[Mutex<Shard>]>,
     max_per_shard: usize,
     next_id: AtomicU64,
     rng: AtomicU64,
-    disk: Option<Disk>,
+    store: MessageStore,
+    /// Every submit_sm can be answered where it arrives: the store keeps
+    /// nothing to wait for and no rule delays an answer.
+    quick: bool,
     /// Connections that tried to bind: `Some` once bound.
     sessions: Mutex<HashMap<u64, Option<Esme>>>,
     /// Jobs waiting for a receiver of the account to bind.
@@ -232,7 +207,7 @@ pub struct Smsc {
     stopping: AtomicBool,
 }
 
-impl std::fmt::Debug for Smsc {
+impl<C: Clock> std::fmt::Debug for Smsc<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Smsc")
             .field("listen", &self.config.listen)
@@ -300,57 +275,35 @@ fn parts_of(sm: &SubmitSm) -> u32 {
     1
 }
 
-/// What a submission's rule scan decided.
-enum Decision {
-    Refuse(CommandStatus, Option<Duration>),
-    Accept {
-        state: MessageState,
-        error: u16,
-        delay: Option<Duration>,
-    },
-}
-
-impl Smsc {
+impl<C: Clock> Smsc<C> {
     /// Builds the SMSC: opens the store (replaying what it holds) and
     /// returns it with the records that still need work.
     pub(crate) fn new(
         config: ServeConfig,
         observer: Arc<dyn Observer>,
-    ) -> anyhow::Result<Arc<Smsc>> {
-        let (disk, records, high_water) = match &config.store {
-            super::config::StoreConfig::Memory => (None, Vec::new(), 0),
-            super::config::StoreConfig::Path(dir) => {
-                // Only records with work left come back into memory; the
-                // others stay on disk (query_sm reads them back on demand),
-                // so a restart costs memory for the pending work alone.
-                let (now, report) = (now_ms(), observer.wants_final_states());
-                let (disk, records, high) = Disk::open(dir, |r| r.has_work(now, report))?;
-                (Some(disk), records, high)
-            }
-        };
-        let accounts = config
-            .accounts
-            .iter()
-            .map(|a| {
-                (
-                    a.system_id.clone(),
-                    AccountState {
-                        name: Arc::from(a.system_id.as_str()),
-                        account: a.clone(),
-                        window: Window::default(),
-                    },
-                )
-            })
-            .collect();
+        clock: C,
+    ) -> anyhow::Result<Arc<Smsc<C>>> {
+        // Only records with work left come back into memory; the others
+        // stay on disk (query_sm reads them back on demand), so a restart
+        // costs memory for the pending work alone.
+        let (now, report) = (clock.now_ms(), observer.wants_final_states());
+        let (store, records, high_water) =
+            MessageStore::open(&config.store, |r| r.has_work(now, report))?;
+        let accounts = Accounts::new(&config.accounts, config.tps);
+        let router = Router::new(&config);
+        let quick = !store.is_persistent() && !router.may_delay();
         // Ids are numbers: at least the current time in microseconds (so an
         // in-memory server restarted later never reuses one), and above any
         // id the persistent store ever committed.
-        let first_id = now_us().max(high_water.saturating_add(1));
+        let first_id = clock.now_us().max(high_water.saturating_add(1));
         let max_messages = config.max_messages.max(SHARDS);
         let smsc = Arc::new(Smsc {
             report_finals: observer.wants_final_states(),
             observer,
             accounts,
+            router,
+            quick,
+            clock,
             // Sized up front: growing a table of large records copies them all.
             shards: (0..SHARDS)
                 .map(|_| {
@@ -366,7 +319,7 @@ impl Smsc {
             max_per_shard: max_messages / SHARDS,
             next_id: AtomicU64::new(first_id),
             rng: AtomicU64::new(first_id),
-            disk,
+            store,
             sessions: Mutex::new(HashMap::new()),
             waiting: Mutex::new(HashMap::new()),
             timers: Mutex::new(BinaryHeap::new()),
@@ -380,7 +333,7 @@ impl Smsc {
             stopping: AtomicBool::new(false),
             config,
         });
-        let now = now_ms();
+        let now = smsc.clock.now_ms();
         let mut replayed = 0usize;
         for record in records {
             let (id, route, pending) = (
@@ -407,6 +360,11 @@ impl Smsc {
     /// The configuration it runs with.
     pub fn config(&self) -> &ServeConfig {
         &self.config
+    }
+
+    /// The clock it runs on.
+    pub fn clock(&self) -> &C {
+        &self.clock
     }
 
     fn shard(&self, id: u64) -> MutexGuard<'_, Shard> {
@@ -494,8 +452,8 @@ impl Smsc {
         if let Some(slot) = self.shard(id).records.get(&id) {
             return Some(Record::clone(&slot.record));
         }
-        let record = self.disk.as_ref()?.get(id)?;
-        self.insert(Box::new(record.clone()), now_ms());
+        let record = self.store.get(id)?;
+        self.insert(Box::new(record.clone()), self.clock.now_ms());
         Some(record)
     }
 
@@ -510,19 +468,14 @@ impl Smsc {
     }
 
     async fn persist(&self, record: &Record) {
-        if let Some(disk) = &self.disk {
-            disk.put(record).await;
-        }
+        self.store.put(record).await;
     }
 
     async fn persist_durable(&self, record: &Record) -> Result<(), CommandStatus> {
-        match &self.disk {
-            Some(disk) => disk.put_durable(record).await.map_err(|e| {
-                tracing::error!(error = %e, "store write failed");
-                CommandStatus::SYSTEM_ERROR
-            }),
-            None => Ok(()),
-        }
+        self.store.put_durable(record).await.map_err(|e| {
+            tracing::error!(error = %e, "store write failed");
+            CommandStatus::SYSTEM_ERROR
+        })
     }
 
     /// Whether memory holds all it may: twice `max_messages` (those beyond
@@ -534,7 +487,7 @@ impl Smsc {
         if self.stored.load(Ordering::Relaxed) < limit {
             return false;
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let last = self.last_sweep.load(Ordering::Relaxed);
         if now >= last + 100
             && self
@@ -563,7 +516,7 @@ impl Smsc {
         let mut waiting = lock(&self.waiting);
         if self.receiver(account, None).is_some() {
             drop(waiting);
-            return self.schedule(now_ms() + BINDING_RETRY.as_millis() as u64, id, job);
+            return self.retry_soon(id, job);
         }
         waiting
             .entry(account.to_owned())
@@ -584,9 +537,16 @@ impl Smsc {
         }
     }
 
-    /// Picks the outcome of a submission: the first rule that matches the
-    /// destination and the text (markers are looked for in the raw user data,
-    /// and in its decoded text for UCS-2), else the outcome distribution.
+    /// Schedules `job` again after [`BINDING_RETRY`].
+    fn retry_soon(&self, id: u64, job: Job) {
+        self.schedule(
+            self.clock.now_ms() + BINDING_RETRY.as_millis() as u64,
+            id,
+            job,
+        );
+    }
+
+    /// The router's decision for one destination.
     fn decide(
         &self,
         destination: &str,
@@ -594,94 +554,30 @@ impl Smsc {
         data_coding: u8,
         user_data: &[u8],
     ) -> Decision {
-        let user_data = esm_class.strip_udh(user_data);
-        let decoded;
-        let text = if self.config.rules.iter().any(|r| r.contains.is_some())
-            && DataCoding(data_coding).alphabet() == Alphabet::Ucs2
-        {
-            decoded = decode_text(
-                DataCoding(data_coding),
-                user_data,
-                &DecodeOptions::default(),
-            )
-            .unwrap_or_default();
-            decoded.as_bytes()
-        } else {
-            user_data
-        };
-        if let Some(rule) = self
-            .config
-            .rules
-            .iter()
-            .find(|r| r.matches(destination, text))
-        {
-            return match rule {
-                Rule {
-                    status: Some(status),
-                    delay,
-                    ..
-                } => Decision::Refuse(*status, *delay),
-                Rule {
-                    state,
-                    error,
-                    delay,
-                    ..
-                } => Decision::Accept {
-                    state: state.unwrap_or(MessageState::Delivered),
-                    error: *error,
-                    delay: *delay,
-                },
-            };
-        }
-        let total: u64 = self
-            .config
-            .outcomes
-            .iter()
-            .map(|&(_, w)| u64::from(w))
-            .sum();
-        let mut state = MessageState::Delivered;
-        if total > 0 {
-            let mut pick = self.random() % total;
-            for &(s, w) in &self.config.outcomes {
-                if pick < u64::from(w) {
-                    state = s;
-                    break;
-                }
-                pick -= u64::from(w);
-            }
-        }
-        let error = if state == MessageState::Delivered {
-            0
-        } else {
-            1
-        };
-        Decision::Accept {
-            state,
-            error,
-            delay: None,
-        }
+        self.router
+            .decide(destination, esm_class, data_coding, user_data, || {
+                self.random()
+            })
     }
 
     /// The bound receivers an address routes to: a receiver whose bind
     /// `address_range` (a regular expression) matches, else a configured
     /// route's account.
+    fn target(&self, destination: &str) -> Target {
+        self.route_for(destination)
+            .map_or(Target::Simulated, Target::Esme)
+    }
+
     fn route_for(&self, destination: &str) -> Option<String> {
         // The hot path: no receiver registered a range, no route configured.
-        if self.ranges.load(Ordering::Acquire) == 0 && self.config.routes.is_empty() {
+        if self.ranges.load(Ordering::Acquire) == 0 && !self.router.has_routes() {
             return None;
         }
         let by_range = lock(&self.sessions).values().flatten().find_map(|e| {
             (e.receives() && e.range.as_ref().is_some_and(|r| r.is_match(destination)))
                 .then(|| e.account.clone())
         });
-        by_range.or_else(|| {
-            self.config
-                .routes
-                .iter()
-                .filter(|r| destination.starts_with(&r.prefix))
-                .max_by_key(|r| r.prefix.len())
-                .map(|r| r.account.clone())
-        })
+        by_range.or_else(|| self.router.route(destination).map(str::to_owned))
     }
 
     /// A bound receiver of `account` (preferring one whose range matches `destination`).
@@ -705,13 +601,8 @@ impl Smsc {
     }
 
     fn throttled(&self, account: &str) -> bool {
-        let Some(limit) = self.config.tps else {
-            return false;
-        };
-        let Some(state) = self.accounts.get(account) else {
-            return false;
-        };
-        if state.window.admit(now_ms(), limit) {
+        // Without a limit, no clock read.
+        if !self.accounts.limited() || self.accounts.admit(account, self.clock.now_ms()) {
             false
         } else {
             self.observer.throttled(account);
@@ -771,7 +662,7 @@ impl Smsc {
             // What waited for this account's receiver goes now (the job
             // waits a moment if the bind answer is not out yet).
             let jobs = lock(&self.waiting).remove(&system_id).unwrap_or_default();
-            let now = now_ms();
+            let now = self.clock.now_ms();
             for (id, job) in jobs {
                 self.schedule(now, id, job);
             }
@@ -786,27 +677,8 @@ impl Smsc {
         bind: &Bind,
         system_id: &str,
     ) -> Result<(), CommandStatus> {
-        let account = self
-            .accounts
-            .get(system_id)
-            .ok_or(CommandStatus::INVALID_SYSTEM_ID)?;
-        // Before the password check, so the answer says nothing about it.
-        let peer = conn.peer_addr();
-        if !account.account.allows(peer.map(|p| p.ip())) {
-            let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
-            tracing::warn!(
-                system_id,
-                peer,
-                "bind refused: address not in the account's allow-list"
-            );
-            return Err(CommandStatus::BIND_FAILED);
-        }
-        let given = bind.password.as_bytes();
-        let password = account.account.password.as_bytes();
-        let ok = given.len() == password.len() && bool::from(given.ct_eq(password));
-        if !ok {
-            return Err(CommandStatus::INVALID_PASSWORD);
-        }
+        self.accounts
+            .authenticate(system_id, bind.password.as_bytes(), conn.peer_addr())?;
         let range = text(&bind.address_range);
         let range = if range.is_empty() {
             None
@@ -853,9 +725,9 @@ impl Smsc {
 
 /// The [`Handler`] given to smpp-tokio's servers (plain and TLS).
 #[derive(Debug, Clone)]
-pub(crate) struct SmscHandler(pub(crate) Arc<Smsc>);
+pub(crate) struct SmscHandler<C: Clock>(pub(crate) Arc<Smsc<C>>);
 
-impl Handler<Connection> for SmscHandler {
+impl<C: Clock> Handler<Connection> for SmscHandler<C> {
     fn bind(
         &self,
         conn: &Connection,

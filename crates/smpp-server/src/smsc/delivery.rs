@@ -13,15 +13,13 @@ use smpp_proto::pdu::{
     COctetString, CommandStatus, DeliverSm, EsmClass, NetworkErrorCode, SubmitSm, TlvTag, Tlvs,
 };
 
-use super::super::clock::{now_ms, receipt_date};
-use super::super::observer::{FinalEvent, ReceiptEvent};
-use super::super::store::{Addr, Dests, Kind, Outcome, Record, StoredAddr, Text};
-use super::{
-    format_id, lock, parse_id, text, Job, MessageView, Smsc, BINDING_RETRY, EXPIRE_TRIES,
-    MAX_ATTEMPTS,
-};
+use super::{format_id, lock, parse_id, text, Job, MessageView, Smsc, EXPIRE_TRIES, MAX_ATTEMPTS};
+use crate::clock::Clock;
+use crate::observer::{FinalEvent, ReceiptEvent};
+use crate::store::{Addr, Dests, Kind, Outcome, Record, Store, StoredAddr, Text};
+use crate::time::receipt_date;
 
-impl Smsc {
+impl<C: Clock> Smsc<C> {
     // ---- MO injection and the HTTP view ----
 
     /// Delivers a mobile-originated message to the ESME the destination
@@ -115,7 +113,7 @@ impl Smsc {
     /// A message's current view, by id.
     pub fn message(&self, id: &str) -> Option<MessageView> {
         let record = self.get(parse_id(id)?)?;
-        let (state, done, error) = record.state_at(now_ms());
+        let (state, done, error) = record.state_at(self.clock.now_ms());
         Some(MessageView {
             id: format_id(record.id),
             account: record.account.to_string(),
@@ -139,7 +137,7 @@ impl Smsc {
             if self.stopping.load(Ordering::Acquire) {
                 return;
             }
-            let now = now_ms();
+            let now = self.clock.now_ms();
             let mut due = Vec::new();
             let next = {
                 let mut timers = lock(&self.timers);
@@ -168,10 +166,10 @@ impl Smsc {
             }
             match next {
                 Some(at) => {
-                    let sleep = Duration::from_millis(at.saturating_sub(now_ms()));
+                    let sleep = Duration::from_millis(at.saturating_sub(self.clock.now_ms()));
                     tokio::select! {
                         _ = wake => {}
-                        _ = tokio::time::sleep(sleep) => {}
+                        _ = self.clock.sleep(sleep) => {}
                     }
                 }
                 None => wake.await,
@@ -187,7 +185,7 @@ impl Smsc {
             (self.config.retention / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
         let mut wait = period;
         loop {
-            tokio::time::sleep(wait).await;
+            self.clock.sleep(wait).await;
             if self.stopping.load(Ordering::Acquire) {
                 return;
             }
@@ -201,7 +199,7 @@ impl Smsc {
 
     /// One retention pass; `true` if there is more to delete right away.
     pub(crate) async fn expire_old(&self) -> bool {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let retention = u64::try_from(self.config.retention.as_millis()).unwrap_or(u64::MAX);
         let Some(cutoff) = now.checked_sub(retention) else {
             return false;
@@ -211,9 +209,7 @@ impl Smsc {
             let mut shard = lock(shard);
             more |= self.expire(&mut shard, now, cutoff, EXPIRE_TRIES);
         }
-        if let Some(disk) = &self.disk {
-            more |= disk.prune(now, cutoff, self.report_finals).await.more;
-        }
+        more |= self.store.prune(now, cutoff, self.report_finals).await.more;
         more
     }
 
@@ -225,19 +221,17 @@ impl Smsc {
 
     /// Waits until every store write so far is durable.
     pub(crate) async fn flush(&self) {
-        if let Some(disk) = &self.disk {
-            disk.flush().await;
-        }
+        self.store.flush().await;
     }
 
     /// Runs one job; a job for a message another job is working on waits
     /// (so a receipt is never sent twice by two jobs at once).
     async fn run_job(&self, id: u64, job: Job) {
         if !lock(&self.busy).insert(id) {
-            return self.schedule(now_ms() + BINDING_RETRY.as_millis() as u64, id, job);
+            return self.retry_soon(id, job);
         }
-        struct Release<'a>(&'a Smsc, u64);
-        impl Drop for Release<'_> {
+        struct Release<'a, C: Clock>(&'a Smsc<C>, u64);
+        impl<C: Clock> Drop for Release<'_, C> {
             fn drop(&mut self) {
                 lock(&self.0.busy).remove(&self.1);
             }
@@ -267,7 +261,7 @@ impl Smsc {
             return self.wait_for_receiver(&target, id, Job::Route);
         };
         if !esme.ready() {
-            return self.schedule(now_ms() + BINDING_RETRY.as_millis() as u64, id, Job::Route);
+            return self.retry_soon(id, Job::Route);
         }
         let dest = record.dests.first().cloned().unwrap_or_default();
         let deliver = DeliverSm {
@@ -287,7 +281,7 @@ impl Smsc {
             tlvs: Tlvs::from_bytes(Bytes::from(record.tlvs.clone())).unwrap_or_default(),
             ..Default::default()
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let fixed = match esme.conn.deliver(deliver).await {
             Ok(_) => Some((MessageState::Delivered, 0)),
             Err(smpp_tokio::Error::Status(status)) => {
@@ -314,7 +308,7 @@ impl Smsc {
             }
         };
         if let Some((state, error)) = fixed {
-            let done_ms = now_ms();
+            let done_ms = self.clock.now_ms();
             if let Some(r) = self.update(id, |r| {
                 r.outcome = Outcome::Fixed {
                     done_ms,
@@ -345,7 +339,7 @@ impl Smsc {
 
     async fn finalize(&self, id: u64) {
         let Some(record) = self.get(id) else { return };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let (state, done, error) = record.state_at(now);
         let Some(done) = done else {
             if let Outcome::Planned { due_ms, .. } = record.outcome {
@@ -403,11 +397,7 @@ impl Smsc {
             return None;
         };
         if !esme.ready() {
-            self.schedule(
-                now_ms() + BINDING_RETRY.as_millis() as u64,
-                id,
-                Job::Finalize,
-            );
+            self.retry_soon(id, Job::Finalize);
             return None;
         }
         let mut latest = None;
@@ -431,7 +421,11 @@ impl Smsc {
                     }
                     self.observer
                         .receipt(&record.account, &message_id, ReceiptEvent::Retrying);
-                    self.schedule(now_ms() + Self::backoff(attempts), id, Job::Finalize);
+                    self.schedule(
+                        self.clock.now_ms() + Self::backoff(attempts),
+                        id,
+                        Job::Finalize,
+                    );
                     return latest;
                 }
                 Err(smpp_tokio::Error::Refused(e)) => {
@@ -444,7 +438,7 @@ impl Smsc {
                     tracing::debug!(id, error = %e, "receipt not delivered; retrying");
                     self.observer
                         .receipt(&record.account, &message_id, ReceiptEvent::Retrying);
-                    self.schedule(now_ms() + 200, id, Job::Finalize);
+                    self.schedule(self.clock.now_ms() + 200, id, Job::Finalize);
                     return latest;
                 }
             }
@@ -457,7 +451,7 @@ impl Smsc {
         let Some(esme) = self.receiver(&record.account, None) else {
             return;
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if record.is_final(now) || !esme.ready() {
             return;
         }
