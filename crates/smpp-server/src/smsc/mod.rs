@@ -809,3 +809,6 @@ mod tests {
         assert_eq!(parse_id("12345678901234567"), None);
     }
 }
+
+#[cfg(test)]
+mod virtual_clock;
