@@ -73,6 +73,7 @@ mod accounts;
 pub mod cdr;
 pub mod clock;
 pub mod config;
+mod jobs;
 pub mod metrics;
 pub mod observer;
 mod routing;

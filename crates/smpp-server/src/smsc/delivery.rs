@@ -1,7 +1,6 @@
 //! What happens after the answer: MO injection, the timer loop, routed
 //! deliveries, final states and receipts.
 
-use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +12,9 @@ use smpp_proto::pdu::{
     COctetString, CommandStatus, DeliverSm, EsmClass, NetworkErrorCode, SubmitSm, TlvTag, Tlvs,
 };
 
-use super::{format_id, lock, parse_id, text, Job, MessageView, Smsc, EXPIRE_TRIES, MAX_ATTEMPTS};
+use super::{format_id, lock, parse_id, text, MessageView, Smsc, EXPIRE_TRIES};
 use crate::clock::Clock;
+use crate::jobs::{backoff, Job, MAX_ATTEMPTS};
 use crate::observer::{FinalEvent, ReceiptEvent};
 use crate::store::{Addr, Dests, Kind, Outcome, Record, Store, StoredAddr, Text};
 use crate::time::receipt_date;
@@ -133,26 +133,14 @@ impl<C: Clock> Smsc<C> {
     /// Runs due jobs until [`stop`](Smsc::stop).
     pub(crate) async fn run_timers(self: Arc<Self>) {
         loop {
-            let wake = self.wake.notified();
+            let wake = self.jobs.changed();
             if self.stopping.load(Ordering::Acquire) {
                 return;
             }
-            let now = self.clock.now_ms();
-            let mut due = Vec::new();
-            let next = {
-                let mut timers = lock(&self.timers);
-                while let Some(Reverse((at, id, job))) = timers.peek().copied() {
-                    if at > now || due.len() >= 1024 {
-                        break;
-                    }
-                    timers.pop();
-                    due.push((id, job));
-                }
-                timers.peek().map(|Reverse((at, ..))| *at)
-            };
+            let (due, next) = self.jobs.take_due(self.clock.now_ms(), 1024);
             let had_due = !due.is_empty();
             for (id, job) in due {
-                let Ok(permit) = self.deliveries.clone().acquire_owned().await else {
+                let Some(permit) = self.jobs.permit().await else {
                     return;
                 };
                 let smsc = self.clone();
@@ -216,7 +204,7 @@ impl<C: Clock> Smsc<C> {
     /// Stops the timer loop.
     pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
-        self.wake.notify_one();
+        self.jobs.wake();
     }
 
     /// Waits until every store write so far is durable.
@@ -227,25 +215,14 @@ impl<C: Clock> Smsc<C> {
     /// Runs one job; a job for a message another job is working on waits
     /// (so a receipt is never sent twice by two jobs at once).
     async fn run_job(&self, id: u64, job: Job) {
-        if !lock(&self.busy).insert(id) {
+        let Some(_started) = self.jobs.start(id) else {
             return self.retry_soon(id, job);
-        }
-        struct Release<'a, C: Clock>(&'a Smsc<C>, u64);
-        impl<C: Clock> Drop for Release<'_, C> {
-            fn drop(&mut self) {
-                lock(&self.0.busy).remove(&self.1);
-            }
-        }
-        let _release = Release(self, id);
+        };
         match job {
             Job::Route => self.route(id).await,
             Job::Finalize => self.finalize(id).await,
             Job::Intermediate => self.intermediate(id).await,
         }
-    }
-
-    fn backoff(attempts: u32) -> u64 {
-        (500u64 << attempts.min(7)).min(60_000)
     }
 
     async fn route(&self, id: u64) {
@@ -285,11 +262,11 @@ impl<C: Clock> Smsc<C> {
         let fixed = match esme.conn.deliver(deliver).await {
             Ok(_) => Some((MessageState::Delivered, 0)),
             Err(smpp_tokio::Error::Status(status)) => {
-                let attempts = self.bump_attempts(id);
+                let attempts = self.jobs.failed(id);
                 if attempts >= MAX_ATTEMPTS {
                     Some((MessageState::Undeliverable, (status.0 & 0xFFFF) as u16))
                 } else {
-                    self.schedule(now + Self::backoff(attempts), id, Job::Route);
+                    self.schedule(now + backoff(attempts).as_millis() as u64, id, Job::Route);
                     None
                 }
             }
@@ -320,21 +297,6 @@ impl<C: Clock> Smsc<C> {
             }
             self.finalize(id).await;
         }
-    }
-
-    fn bump_attempts(&self, id: u64) -> u32 {
-        let mut attempts = lock(&self.attempts);
-        let n = attempts.entry(id).or_insert(0);
-        *n += 1;
-        let v = *n;
-        if v >= MAX_ATTEMPTS {
-            attempts.remove(&id);
-        }
-        // Bound the table: it only matters while an ESME keeps answering errors.
-        if attempts.len() > 100_000 {
-            attempts.clear();
-        }
-        v
     }
 
     async fn finalize(&self, id: u64) {
@@ -412,7 +374,7 @@ impl<C: Clock> Smsc<C> {
                         .receipt(&record.account, &message_id, ReceiptEvent::Sent);
                 }
                 Err(smpp_tokio::Error::Status(status)) => {
-                    let attempts = self.bump_attempts(id);
+                    let attempts = self.jobs.failed(id);
                     tracing::debug!(id, %status, attempts, "receipt refused");
                     if attempts >= MAX_ATTEMPTS {
                         self.observer
@@ -422,7 +384,7 @@ impl<C: Clock> Smsc<C> {
                     self.observer
                         .receipt(&record.account, &message_id, ReceiptEvent::Retrying);
                     self.schedule(
-                        self.clock.now_ms() + Self::backoff(attempts),
+                        self.clock.now_ms() + backoff(attempts).as_millis() as u64,
                         id,
                         Job::Finalize,
                     );

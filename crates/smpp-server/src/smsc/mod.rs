@@ -9,22 +9,20 @@
 //! holds its planned outcome and due time, and readers compute ENROUTE or
 //! the final state from the clock.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use regex::Regex;
 use serde::Serialize;
 use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, EsmClass, Pdu, SubmitSm};
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Answer, Connection, Handler};
-use tokio::sync::{Notify, Semaphore};
 
 use crate::accounts::Accounts;
 use crate::clock::{Clock, SystemClock};
 use crate::config::ServeConfig;
+use crate::jobs::{Job, JobQueue, BINDING_RETRY};
 use crate::observer::{BindEvent, Observer};
 use crate::routing::{Decision, Router, Target};
 use crate::store::{Addr, MessageStore, Outcome, Record, Store};
@@ -33,14 +31,8 @@ mod delivery;
 mod ops;
 
 const SHARDS: usize = 64;
-/// Error answers from an ESME before a receipt or routed message is given up.
-const MAX_ATTEMPTS: u32 = 10;
-/// Deliveries (receipts, routed messages) in progress at most.
-const MAX_DELIVERIES: usize = 4096;
 /// Records of a shard looked at per retention pass at most.
 const EXPIRE_TRIES: usize = 1024;
-/// How often a job waits for a receiver that is binding right now.
-const BINDING_RETRY: Duration = Duration::from_millis(20);
 
 /// A message as the HTTP API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -156,19 +148,6 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Job {
-    /// The message is (or will be) final: report it, send its receipts.
-    Finalize,
-    /// Deliver the message to the routed ESME.
-    Route,
-    /// registered_delivery asked for an intermediate notification (0x10):
-    /// one ENROUTE notification, best effort (not stored, not retried).
-    Intermediate,
-}
-
-type Timer = Reverse<(u64, u64, Job)>;
-
 /// The SMSC state shared by every connection: the components (accounts,
 /// router, store, clock, observer) and what ties them together (the record
 /// cache, the bound ESMEs, the timers of delivery).
@@ -189,17 +168,10 @@ pub struct Smsc<C: Clock = SystemClock> {
     quick: bool,
     /// Connections that tried to bind: `Some` once bound.
     sessions: Mutex<HashMap<u64, Option<Esme>>>,
-    /// Jobs waiting for a receiver of the account to bind.
-    waiting: Mutex<HashMap<String, Vec<(u64, Job)>>>,
-    timers: Mutex<BinaryHeap<Timer>>,
-    wake: Notify,
-    deliveries: Arc<Semaphore>,
-    /// Error answers per message (receipts, routed deliveries) while retrying.
-    attempts: Mutex<HashMap<u64, u32>>,
+    /// What must happen later, and when.
+    jobs: JobQueue,
     /// Bound receivers that registered an address range.
     ranges: AtomicUsize,
-    /// Messages a job is working on.
-    busy: Mutex<HashSet<u64>>,
     /// Records in memory.
     stored: AtomicUsize,
     /// When [`full`](Smsc::full) last swept, ms since the epoch.
@@ -321,13 +293,8 @@ impl<C: Clock> Smsc<C> {
             rng: AtomicU64::new(first_id),
             store,
             sessions: Mutex::new(HashMap::new()),
-            waiting: Mutex::new(HashMap::new()),
-            timers: Mutex::new(BinaryHeap::new()),
-            wake: Notify::new(),
-            deliveries: Arc::new(Semaphore::new(MAX_DELIVERIES)),
-            attempts: Mutex::new(HashMap::new()),
+            jobs: JobQueue::default(),
             ranges: AtomicUsize::new(0),
-            busy: Mutex::new(HashSet::new()),
             stored: AtomicUsize::new(0),
             last_sweep: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
@@ -505,23 +472,19 @@ impl<C: Clock> Smsc<C> {
     }
 
     fn schedule(&self, due_ms: u64, id: u64, job: Job) {
-        lock(&self.timers).push(Reverse((due_ms, id, job)));
-        self.wake.notify_one();
+        self.jobs.schedule(due_ms, id, job);
     }
 
     /// Parks a job until a receiver of `account` binds. The check runs under
     /// the waiting-list lock, which a bind takes (after registering itself)
     /// to release the jobs: a bind cannot slip between the two.
     fn wait_for_receiver(&self, account: &str, id: u64, job: Job) {
-        let mut waiting = lock(&self.waiting);
-        if self.receiver(account, None).is_some() {
-            drop(waiting);
-            return self.retry_soon(id, job);
+        if !self
+            .jobs
+            .park(account, id, job, || self.receiver(account, None).is_some())
+        {
+            self.retry_soon(id, job);
         }
-        waiting
-            .entry(account.to_owned())
-            .or_default()
-            .push((id, job));
     }
 
     fn random(&self) -> u64 {
@@ -661,7 +624,7 @@ impl<C: Clock> Smsc<C> {
         if result.is_ok() && matches!(kind, BindKind::Receiver | BindKind::Transceiver) {
             // What waited for this account's receiver goes now (the job
             // waits a moment if the bind answer is not out yet).
-            let jobs = lock(&self.waiting).remove(&system_id).unwrap_or_default();
+            let jobs = self.jobs.release(&system_id);
             let now = self.clock.now_ms();
             for (id, job) in jobs {
                 self.schedule(now, id, job);
@@ -778,6 +741,7 @@ impl<F: std::future::Future<Output = Result<Body, CommandStatus>>> std::future::
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
     use std::hash::BuildHasher as _;
 
     use super::*;

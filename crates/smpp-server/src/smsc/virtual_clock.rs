@@ -12,9 +12,10 @@ use smpp_proto::session::{BindKind, SessionConfig};
 use smpp_tokio::{Client, Inbound, InboundRequest};
 use tokio::time::timeout;
 
-use super::{lock, parse_id, Job, Smsc};
+use super::{parse_id, Smsc};
 use crate::clock::{Clock, ManualClock};
 use crate::config::{ServeConfig, StoreConfig};
+use crate::jobs::Job;
 use crate::store::{Outcome, Record};
 use crate::{start_with_clock, NoObserver, RunningServer};
 
@@ -83,13 +84,7 @@ fn record(srv: &RunningServer<ManualClock>, id: u64) -> Record {
 
 /// The jobs armed for `id`, with their due times.
 fn timers(srv: &RunningServer<ManualClock>, id: u64) -> Vec<(u64, Job)> {
-    let mut jobs: Vec<(u64, Job)> = lock(&smsc(srv).timers)
-        .iter()
-        .filter(|t| t.0 .1 == id)
-        .map(|t| (t.0 .0, t.0 .2))
-        .collect();
-    jobs.sort();
-    jobs
+    smsc(srv).jobs.armed(id)
 }
 
 /// Waits (yielding, never sleeping) until `done` holds.
