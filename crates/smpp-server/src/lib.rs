@@ -70,6 +70,7 @@ use smpp_tokio::{rustls, Server, ServerConfig, ServerHandle};
 use tokio::task::JoinHandle;
 
 mod accounts;
+mod binds;
 pub mod cdr;
 pub mod clock;
 pub mod config;

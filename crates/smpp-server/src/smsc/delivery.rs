@@ -79,14 +79,10 @@ impl<C: Clock> Smsc<C> {
             return Err(CommandStatus::INVALID_DESTINATION_ADDRESS);
         }
         let to = text(&first.destination_addr);
-        let target =
-            self.route_for(&to)
-                .or_else(|| {
-                    lock(&self.sessions).values().flatten().find_map(|e| {
-                        (e.receives() && e.range.is_none()).then(|| e.account.clone())
-                    })
-                })
-                .ok_or(CommandStatus::INVALID_DESTINATION_ADDRESS)?;
+        let target = self
+            .route_for(&to)
+            .or_else(|| self.binds.rangeless_receiver())
+            .ok_or(CommandStatus::INVALID_DESTINATION_ADDRESS)?;
         let mut ids = Vec::with_capacity(parts.len());
         for sm in parts {
             let dests = Dests::One(StoredAddr {

@@ -13,13 +13,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use regex::Regex;
 use serde::Serialize;
 use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, EsmClass, Pdu, SubmitSm};
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Answer, Connection, Handler};
 
 use crate::accounts::Accounts;
+use crate::binds::{address_range, Binds, Esme};
 use crate::clock::{Clock, SystemClock};
 use crate::config::ServeConfig;
 use crate::jobs::{Job, JobQueue, BINDING_RETRY};
@@ -57,26 +57,6 @@ pub struct MessageView {
     pub parts: u32,
     /// Receipts delivered so far.
     pub receipts_sent: u32,
-}
-
-/// A bound ESME.
-#[derive(Debug, Clone)]
-struct Esme {
-    conn: Connection,
-    account: String,
-    kind: BindKind,
-    range: Option<Regex>,
-}
-
-impl Esme {
-    fn receives(&self) -> bool {
-        matches!(self.kind, BindKind::Receiver | BindKind::Transceiver)
-    }
-
-    /// The server marks the connection bound once our bind answer is sent.
-    fn ready(&self) -> bool {
-        self.conn.bind_kind().is_some()
-    }
 }
 
 #[derive(Debug, Default)]
@@ -166,12 +146,10 @@ pub struct Smsc<C: Clock = SystemClock> {
     /// Every submit_sm can be answered where it arrives: the store keeps
     /// nothing to wait for and no rule delays an answer.
     quick: bool,
-    /// Connections that tried to bind: `Some` once bound.
-    sessions: Mutex<HashMap<u64, Option<Esme>>>,
+    /// The bound ESMEs.
+    binds: Binds,
     /// What must happen later, and when.
     jobs: JobQueue,
-    /// Bound receivers that registered an address range.
-    ranges: AtomicUsize,
     /// Records in memory.
     stored: AtomicUsize,
     /// When [`full`](Smsc::full) last swept, ms since the epoch.
@@ -292,9 +270,8 @@ impl<C: Clock> Smsc<C> {
             next_id: AtomicU64::new(first_id),
             rng: AtomicU64::new(first_id),
             store,
-            sessions: Mutex::new(HashMap::new()),
+            binds: Binds::default(),
             jobs: JobQueue::default(),
-            ranges: AtomicUsize::new(0),
             stored: AtomicUsize::new(0),
             last_sweep: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
@@ -533,34 +510,17 @@ impl<C: Clock> Smsc<C> {
 
     fn route_for(&self, destination: &str) -> Option<String> {
         // The hot path: no receiver registered a range, no route configured.
-        if self.ranges.load(Ordering::Acquire) == 0 && !self.router.has_routes() {
+        if !self.binds.any_range() && !self.router.has_routes() {
             return None;
         }
-        let by_range = lock(&self.sessions).values().flatten().find_map(|e| {
-            (e.receives() && e.range.as_ref().is_some_and(|r| r.is_match(destination)))
-                .then(|| e.account.clone())
-        });
-        by_range.or_else(|| self.router.route(destination).map(str::to_owned))
+        self.binds
+            .by_range(destination)
+            .or_else(|| self.router.route(destination).map(str::to_owned))
     }
 
     /// A bound receiver of `account` (preferring one whose range matches `destination`).
     fn receiver(&self, account: &str, destination: Option<&str>) -> Option<Esme> {
-        let sessions = lock(&self.sessions);
-        let mut candidates = sessions
-            .values()
-            .flatten()
-            .filter(|e| e.account == account && e.receives());
-        let first = candidates.next()?.clone();
-        if let Some(d) = destination {
-            if !first.range.as_ref().is_some_and(|r| r.is_match(d)) {
-                if let Some(better) =
-                    candidates.find(|e| e.range.as_ref().is_some_and(|r| r.is_match(d)))
-                {
-                    return Some(better.clone());
-                }
-            }
-        }
-        Some(first)
+        self.binds.receiver(account, destination)
     }
 
     fn throttled(&self, account: &str) -> bool {
@@ -581,27 +541,12 @@ impl<C: Clock> Smsc<C> {
         kind: BindKind,
         bind: &Bind,
     ) -> Result<(), CommandStatus> {
-        let first_sight = {
-            let mut sessions = lock(&self.sessions);
-            let new = !sessions.contains_key(&conn.id());
-            if new {
-                sessions.insert(conn.id(), None);
-            }
-            new
-        };
-        if first_sight {
+        if self.binds.opened(conn.id()) {
             self.observer.session_opened(conn.id(), conn.peer_addr());
             let (smsc, watched) = (self.clone(), conn.clone());
             tokio::spawn(async move {
                 watched.closed().await;
-                let gone = lock(&smsc.sessions).remove(&watched.id()).flatten();
-                if gone
-                    .as_ref()
-                    .is_some_and(|e| e.receives() && e.range.is_some())
-                {
-                    smsc.ranges.fetch_sub(1, Ordering::AcqRel);
-                }
-                let account = gone.map(|e| e.account);
+                let account = smsc.binds.closed(watched.id()).map(|e| e.account);
                 smsc.observer
                     .session_closed(watched.id(), account.as_deref());
             });
@@ -642,47 +587,14 @@ impl<C: Clock> Smsc<C> {
     ) -> Result<(), CommandStatus> {
         self.accounts
             .authenticate(system_id, bind.password.as_bytes(), conn.peer_addr())?;
-        let range = text(&bind.address_range);
-        let range = if range.is_empty() {
-            None
-        } else {
-            // A regular expression per the spec; a string that is not one is
-            // taken literally.
-            let pattern = format!("^(?:{range})$");
-            Some(
-                Regex::new(&pattern)
-                    .or_else(|_| Regex::new(&format!("^{}$", regex::escape(&range))))
-                    .map_err(|_| CommandStatus::BIND_FAILED)?,
-            )
-        };
-        let mut sessions = lock(&self.sessions);
-        if let Some(max) = self.config.max_binds_per_account {
-            let bound = sessions
-                .values()
-                .flatten()
-                .filter(|e| e.account == system_id)
-                .count();
-            if bound >= max {
-                return Err(CommandStatus::BIND_FAILED);
-            }
-        }
-        if !sessions.contains_key(&conn.id()) {
-            // Closed while binding: the close watcher already ran.
-            return Err(CommandStatus::BIND_FAILED);
-        }
-        if matches!(kind, BindKind::Receiver | BindKind::Transceiver) && range.is_some() {
-            self.ranges.fetch_add(1, Ordering::AcqRel);
-        }
-        sessions.insert(
-            conn.id(),
-            Some(Esme {
-                conn: conn.clone(),
-                account: system_id.to_owned(),
-                kind,
-                range,
-            }),
-        );
-        Ok(())
+        let range = address_range(&text(&bind.address_range))?;
+        self.binds.register(
+            conn,
+            system_id,
+            kind,
+            range,
+            self.config.max_binds_per_account,
+        )
     }
 }
 
