@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use smpp_blocking::{Connection, Handler, Server, ServerConfig};
 use smpp_proto::message::{DeliveryReceipt, MessageState};
-use smpp_proto::pdu::{Bind, CommandStatus, SubmitSm, SubmitSmResp, TlvTag};
+use smpp_proto::pdu::{Bind, CommandStatus, EsmClass, SubmitSm, SubmitSmResp, TlvTag};
 use smpp_proto::session::BindKind;
 
 struct Smsc {
@@ -37,7 +37,7 @@ impl Handler<Connection> for Smsc {
             "submit_sm {} -> {}: {id}",
             sm.source_addr, sm.destination_addr
         );
-        if sm.registered_delivery & 0x03 != 0 {
+        if sm.registered_delivery().wants_receipt() {
             // Receipts go back on this connection (a transceiver), from
             // another thread: this one answers the submit first. For a
             // transmitter, look up its receiver with `ServerHandle::receiver`.
@@ -50,7 +50,7 @@ impl Handler<Connection> for Smsc {
                 let mut dlr = SubmitSm {
                     source_addr: sm.destination_addr,
                     destination_addr: sm.source_addr,
-                    esm_class: 0x04,
+                    esm_class: EsmClass::DELIVERY_RECEIPT.bits(),
                     short_message: receipt.to_text().into_bytes().into(),
                     ..Default::default()
                 };

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use smpp_proto::message::{DeliveryReceipt, MessageState};
-use smpp_proto::pdu::{Bind, CommandStatus, SubmitSm, SubmitSmResp, TlvTag};
+use smpp_proto::pdu::{Bind, CommandStatus, EsmClass, SubmitSm, SubmitSmResp, TlvTag};
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Connection, Handler, Server, ServerConfig};
 
@@ -45,7 +45,7 @@ impl Handler<Connection> for Smsc {
             "submit_sm {} -> {}: {id}",
             sm.source_addr, sm.destination_addr
         );
-        if sm.registered_delivery & 0x03 != 0 {
+        if sm.registered_delivery().wants_receipt() {
             // Receipts go back on this connection (a transceiver); for a
             // transmitter, look up its receiver with `ServerHandle::receiver`.
             let conn = conn.clone();
@@ -57,7 +57,7 @@ impl Handler<Connection> for Smsc {
                 let mut dlr = SubmitSm {
                     source_addr: sm.destination_addr,
                     destination_addr: sm.source_addr,
-                    esm_class: 0x04,
+                    esm_class: EsmClass::DELIVERY_RECEIPT.bits(),
                     short_message: receipt.to_text().into_bytes().into(),
                     ..Default::default()
                 };

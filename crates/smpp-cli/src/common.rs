@@ -7,10 +7,8 @@ use clap::Args;
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 /// The default SMPP port.
 pub const DEFAULT_PORT: u16 = 2775;
-/// The default account of `smpp serve`.
-pub const DEFAULT_SYSTEM_ID: &str = "smppclient1";
-/// The default account's password.
-pub const DEFAULT_PASSWORD: &str = "password";
+/// The default account of `smpp serve`, and its password.
+pub use smpp_server::config::{DEFAULT_PASSWORD, DEFAULT_SYSTEM_ID};
 
 /// Where to connect and which account to bind with.
 #[derive(Debug, Clone, Args)]

@@ -9,9 +9,9 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use smpp_proto::message::reassembly::{ReassembledMessage, ReassemblyEvent};
 use smpp_proto::message::{
-    DataCoding, DecodeOptions, IncomingPart, PartOutcome, Reassembler, ReassemblyConfig,
+    DecodeOptions, IncomingPart, PartOutcome, Reassembler, ReassemblyConfig,
 };
-use smpp_proto::pdu::{Body, TlvTag};
+use smpp_proto::pdu::Body;
 use smpp_proto::session::{BindKind, SessionConfig};
 use smpp_tokio::{Inbound, InboundRequest};
 
@@ -185,26 +185,7 @@ impl Listener {
         }
         let part = match body {
             Body::DeliverSm(sm) => IncomingPart::from_deliver_sm(sm),
-            Body::DataSm(sm) => {
-                let sar = match (
-                    sm.tlvs.sar_msg_ref_num(),
-                    sm.tlvs.sar_total_segments(),
-                    sm.tlvs.sar_segment_seqnum(),
-                ) {
-                    (Some(r), Some(t), Some(s)) => Some((r, t, s)),
-                    _ => None,
-                };
-                IncomingPart::from_user_data(
-                    sm.source_addr.to_string_lossy(),
-                    sm.destination_addr.to_string_lossy(),
-                    DataCoding(sm.data_coding),
-                    sm.esm_class,
-                    sm.tlvs
-                        .get_bytes(TlvTag::MESSAGE_PAYLOAD)
-                        .unwrap_or_default(),
-                    sar,
-                )
-            }
+            Body::DataSm(sm) => IncomingPart::from_data_sm(sm),
             _ => {
                 self.item(
                     format!("{command} (not a message)"),

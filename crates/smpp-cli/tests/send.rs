@@ -55,7 +55,7 @@ async fn long_text_is_split_and_every_id_printed() {
     let sent = smsc.submitted.lock().unwrap().clone();
     assert_eq!(sent.len(), 3);
     assert!(
-        sent.iter().all(|sm| sm.esm_class & 0x40 != 0),
+        sent.iter().all(|sm| sm.esm_class().udhi()),
         "UDHI on every part"
     );
 }

@@ -163,7 +163,7 @@ async fn submit_gets_a_receipt_on_the_transceiver_and_query_reports_delivered() 
     let Body::DeliverSm(d) = req.body() else {
         panic!("deliver_sm expected")
     };
-    assert_eq!(d.esm_class & 0x3C, 0x04);
+    assert!(d.esm_class().is_delivery_receipt());
     assert_eq!(d.source_addr, "447700900002");
     assert_eq!(d.destination_addr, "447700900001");
     assert_eq!(d.tlvs.receipted_message_id(), Some(id.as_bytes()));
@@ -435,7 +435,7 @@ async fn long_message_is_routed_esme_to_esme_intact() {
         let Body::DeliverSm(d) = req.body() else {
             panic!("deliver_sm expected")
         };
-        assert_eq!(d.esm_class & 0x40, part.esm_class & 0x40, "UDHI kept");
+        assert_eq!(d.esm_class().udhi(), part.esm_class().udhi(), "UDHI kept");
         assert_eq!(d.short_message, part.short_message, "user data intact");
         assert_eq!(d.data_coding, part.data_coding);
         assert_eq!(d.destination_addr, "447000000001");
@@ -863,7 +863,10 @@ async fn intermediate_notification_when_asked() {
     let Body::DeliverSm(d) = req.body() else {
         panic!()
     };
-    assert_eq!(d.esm_class & 0x3C, 0x20, "intermediate notification");
+    assert!(
+        d.esm_class().is_intermediate_notification(),
+        "intermediate notification"
+    );
     let r = req.receipt().unwrap();
     assert_eq!(
         (r.id.as_str(), r.state),

@@ -144,7 +144,7 @@ impl Kind {
 /// The receipted message id of a deliver_sm, when it is a receipt (esm_class
 /// message type 0x04): from the receipt text, parsed by smpp-proto.
 pub fn receipt_id(esm_class: u8, short_message: &str) -> Option<String> {
-    if esm_class & 0x3C != 0x04 {
+    if !smpp_proto::pdu::EsmClass::from(esm_class).is_delivery_receipt() {
         return None;
     }
     smpp_proto::message::DeliveryReceipt::parse(short_message)

@@ -243,7 +243,7 @@ pub async fn run(addr: &str, checks: &mut Checks) {
                         bail!("rusmpp made {} part(s)", parts.len());
                     }
                     for p in &parts {
-                        if u8::from(p.esm_class) & 0x40 == 0 {
+                        if !smpp_proto::pdu::EsmClass::from(u8::from(p.esm_class)).udhi() {
                             bail!("a part has no UDHI: esm_class {:?}", p.esm_class);
                         }
                     }

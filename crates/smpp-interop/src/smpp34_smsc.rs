@@ -129,7 +129,7 @@ impl SmppServerListener for Smsc {
     ) -> submit_sm_resp {
         let id = format!("S34-{}", self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
         set_state(&self.state, &id, MessageState::Enroute, String::new());
-        if req.registered_delivery & 0x03 != 0 {
+        if smpp_proto::pdu::RegisteredDelivery::from(req.registered_delivery).wants_receipt() {
             let state = self.state.clone();
             let session_id = session_id.clone();
             let (id, src, dst) = (

@@ -1,8 +1,9 @@
-//! Observability of `smpp serve`: Prometheus [`metrics`], billing records
-//! ([`cdr`]) and the HTTP control API ([`http`]: MO injection, message state,
-//! metrics).
+//! Observability of `smpp serve`: the HTTP control API ([`http`]: MO
+//! injection, message state, metrics) and its [`wiring`] to the server.
+//! Prometheus [`metrics`] and billing records ([`cdr`]) are the server
+//! crate's, re-exported here.
 
-pub mod cdr;
 pub mod http;
-pub mod metrics;
 pub mod wiring;
+
+pub use smpp_server::{cdr, metrics};

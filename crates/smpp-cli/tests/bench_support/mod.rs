@@ -88,7 +88,7 @@ impl Handler<Connection> for Shared {
             "{:08X}",
             smsc.next_id.fetch_add(1, Ordering::Relaxed) + 0xA0000
         );
-        if sm.registered_delivery & 0x01 != 0 {
+        if sm.registered_delivery().wants_receipt_for(true) {
             let state = b
                 .receipt_state
                 .iter()

@@ -19,7 +19,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use smpp_interop::{receipt_date_now, smsc_time};
 use smpp_proto::message::{DeliveryReceipt, MessageState};
-use smpp_proto::pdu::{Bind, CommandStatus, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp, TlvTag};
+use smpp_proto::pdu::{
+    Bind, CommandStatus, EsmClass, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp, TlvTag,
+};
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Connection, Handler, Server, ServerConfig, ServerHandle};
 
@@ -80,7 +82,7 @@ impl Handler<Connection> for Smsc {
     ) -> Result<SubmitSmResp, CommandStatus> {
         let id = format!("IOP{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         Self::set_state(&self.store, &id, MessageState::Enroute, String::new());
-        if sm.registered_delivery & 0x03 != 0 {
+        if sm.registered_delivery().wants_receipt() {
             let submitted = receipt_date_now();
             let conn = conn.clone();
             let id = id.clone();
@@ -114,7 +116,7 @@ impl Handler<Connection> for Smsc {
                 let mut dlr = SubmitSm {
                     source_addr: sm.destination_addr.clone(),
                     destination_addr: sm.source_addr.clone(),
-                    esm_class: 0x04,
+                    esm_class: EsmClass::DELIVERY_RECEIPT.bits(),
                     short_message: receipt.to_text().into_bytes().into(),
                     ..Default::default()
                 };

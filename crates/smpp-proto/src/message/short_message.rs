@@ -328,7 +328,7 @@ fn receipt_from(
     options: &DecodeOptions,
 ) -> Option<DeliveryReceipt> {
     // Message type bits 5-2: 0001 MC delivery receipt, 1000 intermediate notification.
-    if !matches!(esm_class & 0x3C, 0x04 | 0x20) {
+    if !crate::pdu::EsmClass::from(esm_class).is_receipt() {
         return None;
     }
     let from_text = decode_text(DataCoding(data_coding), user_data, options)
@@ -392,21 +392,68 @@ impl IncomingPart {
             Some(p) => p,
             None => sm.short_message.clone(),
         };
-        let sar = match (
-            sm.tlvs.sar_msg_ref_num(),
-            sm.tlvs.sar_total_segments(),
-            sm.tlvs.sar_segment_seqnum(),
-        ) {
-            (Some(r), Some(t), Some(s)) => Some((r, t, s)),
-            _ => None,
-        };
         IncomingPart::from_user_data(
             sm.source_addr.to_string_lossy(),
             sm.destination_addr.to_string_lossy(),
             DataCoding(sm.data_coding),
             sm.esm_class,
             user_data,
-            sar,
+            sm.tlvs.sar(),
         )
+    }
+
+    /// The part carried by a received `data_sm`: the user data is
+    /// `message_payload` (empty without one); UDH concatenation when UDHI is
+    /// set, else the SAR TLVs.
+    pub fn from_data_sm(sm: &DataSm) -> Result<IncomingPart, UdhError> {
+        IncomingPart::from_user_data(
+            sm.source_addr.to_string_lossy(),
+            sm.destination_addr.to_string_lossy(),
+            DataCoding(sm.data_coding),
+            sm.esm_class,
+            sm.tlvs
+                .get_bytes(TlvTag::MESSAGE_PAYLOAD)
+                .unwrap_or_default(),
+            sm.tlvs.sar(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod incoming_tests {
+    use super::*;
+    use crate::message::udh::ConcatKind;
+
+    #[test]
+    fn a_data_sm_part_comes_from_its_payload_and_sar_tlvs() {
+        let mut sm = DataSm {
+            source_addr: "447700900001".into(),
+            destination_addr: "1234".into(),
+            ..Default::default()
+        };
+        sm.tlvs.set(TlvTag::MESSAGE_PAYLOAD, b"hello").unwrap();
+        let whole = IncomingPart::from_data_sm(&sm).unwrap();
+        assert_eq!((&*whole.payload, whole.concat), (&b"hello"[..], None));
+        assert_eq!(whole.source, "447700900001");
+        sm.tlvs.set_u16(TlvTag::SAR_MSG_REF_NUM, 9);
+        sm.tlvs.set_u8(TlvTag::SAR_TOTAL_SEGMENTS, 2);
+        sm.tlvs.set_u8(TlvTag::SAR_SEGMENT_SEQNUM, 1);
+        let part = IncomingPart::from_data_sm(&sm).unwrap();
+        let concat = part.concat.unwrap();
+        assert_eq!((concat.reference, concat.total, concat.seq), (9, 2, 1));
+        assert_eq!(concat.kind, ConcatKind::Sar);
+        // With UDHI the header's concatenation wins and is cut off the payload.
+        sm.esm_class = 0x40;
+        sm.tlvs
+            .set(TlvTag::MESSAGE_PAYLOAD, &[5, 0, 3, 7, 3, 2, b'h', b'i'])
+            .unwrap();
+        let part = IncomingPart::from_data_sm(&sm).unwrap();
+        let concat = part.concat.unwrap();
+        assert_eq!((concat.reference, concat.total, concat.seq), (7, 3, 2));
+        assert_eq!(&*part.payload, b"hi");
+        assert!(IncomingPart::from_data_sm(&DataSm::default())
+            .unwrap()
+            .payload
+            .is_empty());
     }
 }

@@ -46,6 +46,7 @@ mod broadcast;
 mod codec;
 mod command_id;
 mod error;
+mod flags;
 mod sm;
 mod status;
 mod string;
@@ -59,6 +60,7 @@ pub use codec::{
 };
 pub use command_id::CommandId;
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use flags::{EsmClass, MessageType, MessagingMode, ReceiptRequest, RegisteredDelivery};
 pub use sm::{
     AlertNotification, BroadcastSmResp, DataSm, DataSmResp, DeliverSm, DeliverSmResp, DestAddress,
     QueryBroadcastSmResp, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, UnsuccessSme,

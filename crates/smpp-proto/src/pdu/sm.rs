@@ -54,12 +54,12 @@ pub type DeliverSm = SubmitSm;
 impl SubmitSm {
     /// esm_class message type is an MC delivery receipt (`esm_class & 0x3C == 0x04`).
     pub fn is_delivery_receipt(&self) -> bool {
-        self.esm_class & 0x3C == 0x04
+        self.esm_class().is_delivery_receipt()
     }
 
     /// esm_class UDHI bit: the user data starts with a User Data Header.
     pub fn has_udh(&self) -> bool {
-        self.esm_class & 0x40 != 0
+        self.esm_class().udhi()
     }
 
     /// The user data: `message_payload` when present (it supersedes

@@ -602,6 +602,16 @@ fn three(v: &[u8]) -> Option<(u8, u16)> {
 }
 
 impl Tlvs {
+    /// The SAR concatenation of a part, when all three SAR TLVs are present:
+    /// `(sar_msg_ref_num, sar_total_segments, sar_segment_seqnum)`.
+    pub fn sar(&self) -> Option<(u16, u8, u8)> {
+        Some((
+            self.sar_msg_ref_num()?,
+            self.sar_total_segments()?,
+            self.sar_segment_seqnum()?,
+        ))
+    }
+
     /// `network_error_code`, decoded.
     pub fn network_error_code(&self) -> Option<NetworkErrorCode> {
         let (network_type, error_code) = three(self.get(TlvTag::NETWORK_ERROR_CODE)?)?;
@@ -790,12 +800,18 @@ mod tests {
         t.push(TlvTag::CALLBACK_NUM, b"\x01\x01\x0112").unwrap();
         t.push(TlvTag::CALLBACK_NUM, b"\x01\x01\x0134").unwrap();
         assert_eq!(t.sar_msg_ref_num(), Some(0x1234));
+        assert_eq!(t.sar(), None, "one SAR TLV is not a part");
         assert_eq!(t.get_all(TlvTag::CALLBACK_NUM).count(), 2);
         let order: Vec<u16> = t.iter().map(|x| x.tag.0).collect();
         assert_eq!(order, [0x1400, 0x020C, 0x0381, 0x0381]);
         t.set_u16(TlvTag::SAR_MSG_REF_NUM, 7);
         assert_eq!(t.sar_msg_ref_num(), Some(7));
         assert_eq!(t.len(), 4);
+        let mut sar = t.clone();
+        sar.set_u8(TlvTag::SAR_TOTAL_SEGMENTS, 3);
+        assert_eq!(sar.sar(), None);
+        sar.set_u8(TlvTag::SAR_SEGMENT_SEQNUM, 2);
+        assert_eq!(sar.sar(), Some((7, 3, 2)));
         t.remove(TlvTag::CALLBACK_NUM);
         assert_eq!(t.len(), 2);
         assert_eq!(&t.as_bytes()[..4], &[0x14, 0x00, 0x00, 0x06]);

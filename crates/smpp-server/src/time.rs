@@ -1,56 +1,8 @@
-//! Wall-clock helpers: milliseconds since the Unix epoch and the SMPP time
-//! formats (UTC), without a calendar dependency.
-
-use std::cell::Cell;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+//! The SMPP time formats (UTC) of milliseconds since the Unix epoch,
+//! without a calendar dependency: receipt dates, `final_date`, and reading
+//! `schedule_delivery_time` / `validity_period`.
 
 use smpp_proto::message::receipt::ReceiptDate;
-
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// How long a thread's anchor for [`wall_ms`] serves before it is taken
-/// again: the monotonic and wall clocks drift apart by a few ppm at most
-/// (NTP slewing), well under a millisecond in this time, and a step of the
-/// wall clock shows within it.
-const REANCHOR: Duration = Duration::from_secs(1);
-
-thread_local! {
-    /// A wall-clock reading (since the epoch) and the monotonic instant it
-    /// was taken at.
-    static ANCHOR: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
-}
-
-/// [`now_ms`] at `at` (a recent instant), derived from this thread's anchor
-/// without reading the wall clock again: the hot path reads one clock per
-/// message instead of two. A step of the wall clock, or a suspend (which
-/// the monotonic clock does not count), shows within [`REANCHOR`].
-pub(crate) fn wall_ms(at: Instant) -> u64 {
-    let wall = ANCHOR.with(|anchor| match anchor.get() {
-        Some((then, wall)) if at >= then && at - then < REANCHOR => wall + (at - then),
-        Some((then, wall)) if at < then && then - at < REANCHOR => wall.saturating_sub(then - at),
-        _ => {
-            let then = Instant::now();
-            let wall = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default();
-            anchor.set(Some((then, wall)));
-            wall.saturating_sub(then.saturating_duration_since(at))
-        }
-    });
-    u64::try_from(wall.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Microseconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
 
 /// (year, month, day, hour, minute, second) in UTC.
 fn civil(ms: u64) -> (i64, u8, u8, u8, u8, u8) {
@@ -105,30 +57,6 @@ pub(crate) fn smpp_time(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wall_ms_follows_the_wall_clock() {
-        for _ in 0..3 {
-            let before = now_ms();
-            let derived = wall_ms(Instant::now());
-            let after = now_ms();
-            // Truncations on both sides: a millisecond of slack.
-            assert!(
-                before <= derived + 1 && derived <= after + 1,
-                "{before} {derived} {after}"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        // An instant from before the anchor is read back, not clamped.
-        let before = now_ms();
-        let past = Instant::now() - Duration::from_millis(50);
-        let derived = wall_ms(past);
-        let after = now_ms();
-        assert!(
-            before - 51 <= derived && derived <= after - 49,
-            "{before} {derived} {after}"
-        );
-    }
 
     #[test]
     fn formats_known_instants() {

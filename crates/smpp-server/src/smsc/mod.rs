@@ -9,39 +9,30 @@
 //! holds its planned outcome and due time, and readers compute ENROUTE or
 //! the final state from the clock.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
-use regex::Regex;
 use serde::Serialize;
-use smpp_proto::message::coding::Alphabet;
-use smpp_proto::message::{decode_text, DataCoding, DecodeOptions, MessageState};
-use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, Pdu, Tlvs};
+use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, EsmClass, Pdu, SubmitSm};
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Answer, Connection, Handler};
-use subtle::ConstantTimeEq;
-use tokio::sync::{Notify, Semaphore};
 
-use super::clock::{now_ms, now_us};
-use super::config::{Rule, ServeConfig};
-use super::observer::{BindEvent, Observer};
-use super::store::{Addr, Disk, Outcome, Record};
+use crate::accounts::Accounts;
+use crate::binds::{address_range, Binds, Esme};
+use crate::clock::{Clock, SystemClock};
+use crate::config::ServeConfig;
+use crate::jobs::{Job, JobQueue, BINDING_RETRY};
+use crate::observer::{BindEvent, Observer};
+use crate::routing::{Decision, Router, Target};
+use crate::store::{Addr, MessageStore, Outcome, Record, Store};
 
 mod delivery;
 mod ops;
 
 const SHARDS: usize = 64;
-/// Error answers from an ESME before a receipt or routed message is given up.
-const MAX_ATTEMPTS: u32 = 10;
-/// Deliveries (receipts, routed messages) in progress at most.
-const MAX_DELIVERIES: usize = 4096;
 /// Records of a shard looked at per retention pass at most.
 const EXPIRE_TRIES: usize = 1024;
-/// How often a job waits for a receiver that is binding right now.
-const BINDING_RETRY: Duration = Duration::from_millis(20);
 
 /// A message as the HTTP API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -66,57 +57,6 @@ pub struct MessageView {
     pub parts: u32,
     /// Receipts delivered so far.
     pub receipts_sent: u32,
-}
-
-/// Requests per second of one account: a fixed one-second window.
-#[derive(Debug, Default)]
-struct Window {
-    second: AtomicU64,
-    count: AtomicU32,
-}
-
-impl Window {
-    fn admit(&self, now_ms: u64, limit: u32) -> bool {
-        let second = now_ms / 1000;
-        let current = self.second.load(Ordering::Relaxed);
-        if current != second
-            && self
-                .second
-                .compare_exchange(current, second, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            self.count.store(0, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed) < limit
-    }
-}
-
-struct AccountState {
-    /// The system_id, shared by the account's records.
-    name: Arc<str>,
-    /// The account: password, allow-list.
-    account: super::config::Account,
-    window: Window,
-}
-
-/// A bound ESME.
-#[derive(Debug, Clone)]
-struct Esme {
-    conn: Connection,
-    account: String,
-    kind: BindKind,
-    range: Option<Regex>,
-}
-
-impl Esme {
-    fn receives(&self) -> bool {
-        matches!(self.kind, BindKind::Receiver | BindKind::Transceiver)
-    }
-
-    /// The server marks the connection bound once our bind answer is sent.
-    fn ready(&self) -> bool {
-        self.conn.bind_kind().is_some()
-    }
 }
 
 #[derive(Debug, Default)]
@@ -188,43 +128,28 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Job {
-    /// The message is (or will be) final: report it, send its receipts.
-    Finalize,
-    /// Deliver the message to the routed ESME.
-    Route,
-    /// registered_delivery asked for an intermediate notification (0x10):
-    /// one ENROUTE notification, best effort (not stored, not retried).
-    Intermediate,
-}
-
-type Timer = Reverse<(u64, u64, Job)>;
-
-/// The SMSC state shared by every connection.
-pub struct Smsc {
+/// The SMSC state shared by every connection: the components (accounts,
+/// router, store, clock, observer) and what ties them together (the record
+/// cache, the bound ESMEs, the timers of delivery).
+pub struct Smsc<C: Clock = SystemClock> {
     config: ServeConfig,
+    clock: C,
     observer: Arc<dyn Observer>,
     report_finals: bool,
-    accounts: HashMap<String, AccountState>,
+    accounts: Accounts,
+    router: Router,
     shards: Box<[Mutex<Shard>]>,
     max_per_shard: usize,
     next_id: AtomicU64,
     rng: AtomicU64,
-    disk: Option<Disk>,
-    /// Connections that tried to bind: `Some` once bound.
-    sessions: Mutex<HashMap<u64, Option<Esme>>>,
-    /// Jobs waiting for a receiver of the account to bind.
-    waiting: Mutex<HashMap<String, Vec<(u64, Job)>>>,
-    timers: Mutex<BinaryHeap<Timer>>,
-    wake: Notify,
-    deliveries: Arc<Semaphore>,
-    /// Error answers per message (receipts, routed deliveries) while retrying.
-    attempts: Mutex<HashMap<u64, u32>>,
-    /// Bound receivers that registered an address range.
-    ranges: AtomicUsize,
-    /// Messages a job is working on.
-    busy: Mutex<HashSet<u64>>,
+    store: MessageStore,
+    /// Every submit_sm can be answered where it arrives: the store keeps
+    /// nothing to wait for and no rule delays an answer.
+    quick: bool,
+    /// The bound ESMEs.
+    binds: Binds,
+    /// What must happen later, and when.
+    jobs: JobQueue,
     /// Records in memory.
     stored: AtomicUsize,
     /// When [`full`](Smsc::full) last swept, ms since the epoch.
@@ -232,7 +157,7 @@ pub struct Smsc {
     stopping: AtomicBool,
 }
 
-impl std::fmt::Debug for Smsc {
+impl<C: Clock> std::fmt::Debug for Smsc<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Smsc")
             .field("listen", &self.config.listen)
@@ -286,12 +211,12 @@ fn text(s: &smpp_proto::pdu::COctetString) -> String {
 }
 
 /// Parts of the concatenated message a submission belongs to.
-fn parts_of(esm_class: u8, short_message: &[u8], tlvs: &Tlvs) -> u32 {
-    if let Some(total) = tlvs.sar_total_segments() {
+fn parts_of(sm: &SubmitSm) -> u32 {
+    if let Some(total) = sm.tlvs.sar_total_segments() {
         return u32::from(total.max(1));
     }
-    if esm_class & 0x40 != 0 {
-        if let Ok((udh, _)) = smpp_proto::message::UserDataHeader::parse(short_message) {
+    if sm.esm_class().udhi() {
+        if let Ok((udh, _)) = smpp_proto::message::UserDataHeader::parse(&sm.short_message) {
             if let Some(c) = udh.concat() {
                 return u32::from(c.total.max(1));
             }
@@ -300,57 +225,35 @@ fn parts_of(esm_class: u8, short_message: &[u8], tlvs: &Tlvs) -> u32 {
     1
 }
 
-/// What a submission's rule scan decided.
-enum Decision {
-    Refuse(CommandStatus, Option<Duration>),
-    Accept {
-        state: MessageState,
-        error: u16,
-        delay: Option<Duration>,
-    },
-}
-
-impl Smsc {
+impl<C: Clock> Smsc<C> {
     /// Builds the SMSC: opens the store (replaying what it holds) and
     /// returns it with the records that still need work.
     pub(crate) fn new(
         config: ServeConfig,
         observer: Arc<dyn Observer>,
-    ) -> anyhow::Result<Arc<Smsc>> {
-        let (disk, records, high_water) = match &config.store {
-            super::config::StoreConfig::Memory => (None, Vec::new(), 0),
-            super::config::StoreConfig::Path(dir) => {
-                // Only records with work left come back into memory; the
-                // others stay on disk (query_sm reads them back on demand),
-                // so a restart costs memory for the pending work alone.
-                let (now, report) = (now_ms(), observer.wants_final_states());
-                let (disk, records, high) = Disk::open(dir, |r| r.has_work(now, report))?;
-                (Some(disk), records, high)
-            }
-        };
-        let accounts = config
-            .accounts
-            .iter()
-            .map(|a| {
-                (
-                    a.system_id.clone(),
-                    AccountState {
-                        name: Arc::from(a.system_id.as_str()),
-                        account: a.clone(),
-                        window: Window::default(),
-                    },
-                )
-            })
-            .collect();
+        clock: C,
+    ) -> anyhow::Result<Arc<Smsc<C>>> {
+        // Only records with work left come back into memory; the others
+        // stay on disk (query_sm reads them back on demand), so a restart
+        // costs memory for the pending work alone.
+        let (now, report) = (clock.now_ms(), observer.wants_final_states());
+        let (store, records, high_water) =
+            MessageStore::open(&config.store, |r| r.has_work(now, report))?;
+        let accounts = Accounts::new(&config.accounts, config.tps);
+        let router = Router::new(&config);
+        let quick = !store.is_persistent() && !router.may_delay();
         // Ids are numbers: at least the current time in microseconds (so an
         // in-memory server restarted later never reuses one), and above any
         // id the persistent store ever committed.
-        let first_id = now_us().max(high_water.saturating_add(1));
+        let first_id = clock.now_us().max(high_water.saturating_add(1));
         let max_messages = config.max_messages.max(SHARDS);
         let smsc = Arc::new(Smsc {
             report_finals: observer.wants_final_states(),
             observer,
             accounts,
+            router,
+            quick,
+            clock,
             // Sized up front: growing a table of large records copies them all.
             shards: (0..SHARDS)
                 .map(|_| {
@@ -366,21 +269,15 @@ impl Smsc {
             max_per_shard: max_messages / SHARDS,
             next_id: AtomicU64::new(first_id),
             rng: AtomicU64::new(first_id),
-            disk,
-            sessions: Mutex::new(HashMap::new()),
-            waiting: Mutex::new(HashMap::new()),
-            timers: Mutex::new(BinaryHeap::new()),
-            wake: Notify::new(),
-            deliveries: Arc::new(Semaphore::new(MAX_DELIVERIES)),
-            attempts: Mutex::new(HashMap::new()),
-            ranges: AtomicUsize::new(0),
-            busy: Mutex::new(HashSet::new()),
+            store,
+            binds: Binds::default(),
+            jobs: JobQueue::default(),
             stored: AtomicUsize::new(0),
             last_sweep: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             config,
         });
-        let now = now_ms();
+        let now = smsc.clock.now_ms();
         let mut replayed = 0usize;
         for record in records {
             let (id, route, pending) = (
@@ -407,6 +304,11 @@ impl Smsc {
     /// The configuration it runs with.
     pub fn config(&self) -> &ServeConfig {
         &self.config
+    }
+
+    /// The clock it runs on.
+    pub fn clock(&self) -> &C {
+        &self.clock
     }
 
     fn shard(&self, id: u64) -> MutexGuard<'_, Shard> {
@@ -494,8 +396,8 @@ impl Smsc {
         if let Some(slot) = self.shard(id).records.get(&id) {
             return Some(Record::clone(&slot.record));
         }
-        let record = self.disk.as_ref()?.get(id)?;
-        self.insert(Box::new(record.clone()), now_ms());
+        let record = self.store.get(id)?;
+        self.insert(Box::new(record.clone()), self.clock.now_ms());
         Some(record)
     }
 
@@ -510,19 +412,14 @@ impl Smsc {
     }
 
     async fn persist(&self, record: &Record) {
-        if let Some(disk) = &self.disk {
-            disk.put(record).await;
-        }
+        self.store.put(record).await;
     }
 
     async fn persist_durable(&self, record: &Record) -> Result<(), CommandStatus> {
-        match &self.disk {
-            Some(disk) => disk.put_durable(record).await.map_err(|e| {
-                tracing::error!(error = %e, "store write failed");
-                CommandStatus::SYSTEM_ERROR
-            }),
-            None => Ok(()),
-        }
+        self.store.put_durable(record).await.map_err(|e| {
+            tracing::error!(error = %e, "store write failed");
+            CommandStatus::SYSTEM_ERROR
+        })
     }
 
     /// Whether memory holds all it may: twice `max_messages` (those beyond
@@ -534,7 +431,7 @@ impl Smsc {
         if self.stored.load(Ordering::Relaxed) < limit {
             return false;
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let last = self.last_sweep.load(Ordering::Relaxed);
         if now >= last + 100
             && self
@@ -552,23 +449,19 @@ impl Smsc {
     }
 
     fn schedule(&self, due_ms: u64, id: u64, job: Job) {
-        lock(&self.timers).push(Reverse((due_ms, id, job)));
-        self.wake.notify_one();
+        self.jobs.schedule(due_ms, id, job);
     }
 
     /// Parks a job until a receiver of `account` binds. The check runs under
     /// the waiting-list lock, which a bind takes (after registering itself)
     /// to release the jobs: a bind cannot slip between the two.
     fn wait_for_receiver(&self, account: &str, id: u64, job: Job) {
-        let mut waiting = lock(&self.waiting);
-        if self.receiver(account, None).is_some() {
-            drop(waiting);
-            return self.schedule(now_ms() + BINDING_RETRY.as_millis() as u64, id, job);
+        if !self
+            .jobs
+            .park(account, id, job, || self.receiver(account, None).is_some())
+        {
+            self.retry_soon(id, job);
         }
-        waiting
-            .entry(account.to_owned())
-            .or_default()
-            .push((id, job));
     }
 
     fn random(&self) -> u64 {
@@ -584,139 +477,55 @@ impl Smsc {
         }
     }
 
-    /// Picks the outcome of a submission: the first rule that matches the
-    /// destination and the text (markers are looked for in the raw user data,
-    /// and in its decoded text for UCS-2), else the outcome distribution.
+    /// Schedules `job` again after [`BINDING_RETRY`].
+    fn retry_soon(&self, id: u64, job: Job) {
+        self.schedule(
+            self.clock.now_ms() + BINDING_RETRY.as_millis() as u64,
+            id,
+            job,
+        );
+    }
+
+    /// The router's decision for one destination.
     fn decide(
         &self,
         destination: &str,
-        esm_class: u8,
+        esm_class: EsmClass,
         data_coding: u8,
         user_data: &[u8],
     ) -> Decision {
-        let user_data = if esm_class & 0x40 != 0 {
-            let skip = user_data.first().map_or(0, |&l| usize::from(l) + 1);
-            user_data.get(skip..).unwrap_or_default()
-        } else {
-            user_data
-        };
-        let decoded;
-        let text = if self.config.rules.iter().any(|r| r.contains.is_some())
-            && DataCoding(data_coding).alphabet() == Alphabet::Ucs2
-        {
-            decoded = decode_text(
-                DataCoding(data_coding),
-                user_data,
-                &DecodeOptions::default(),
-            )
-            .unwrap_or_default();
-            decoded.as_bytes()
-        } else {
-            user_data
-        };
-        if let Some(rule) = self
-            .config
-            .rules
-            .iter()
-            .find(|r| r.matches(destination, text))
-        {
-            return match rule {
-                Rule {
-                    status: Some(status),
-                    delay,
-                    ..
-                } => Decision::Refuse(*status, *delay),
-                Rule {
-                    state,
-                    error,
-                    delay,
-                    ..
-                } => Decision::Accept {
-                    state: state.unwrap_or(MessageState::Delivered),
-                    error: *error,
-                    delay: *delay,
-                },
-            };
-        }
-        let total: u64 = self
-            .config
-            .outcomes
-            .iter()
-            .map(|&(_, w)| u64::from(w))
-            .sum();
-        let mut state = MessageState::Delivered;
-        if total > 0 {
-            let mut pick = self.random() % total;
-            for &(s, w) in &self.config.outcomes {
-                if pick < u64::from(w) {
-                    state = s;
-                    break;
-                }
-                pick -= u64::from(w);
-            }
-        }
-        let error = if state == MessageState::Delivered {
-            0
-        } else {
-            1
-        };
-        Decision::Accept {
-            state,
-            error,
-            delay: None,
-        }
+        self.router
+            .decide(destination, esm_class, data_coding, user_data, || {
+                self.random()
+            })
     }
 
     /// The bound receivers an address routes to: a receiver whose bind
     /// `address_range` (a regular expression) matches, else a configured
     /// route's account.
+    fn target(&self, destination: &str) -> Target {
+        self.route_for(destination)
+            .map_or(Target::Simulated, Target::Esme)
+    }
+
     fn route_for(&self, destination: &str) -> Option<String> {
         // The hot path: no receiver registered a range, no route configured.
-        if self.ranges.load(Ordering::Acquire) == 0 && self.config.routes.is_empty() {
+        if !self.binds.any_range() && !self.router.has_routes() {
             return None;
         }
-        let by_range = lock(&self.sessions).values().flatten().find_map(|e| {
-            (e.receives() && e.range.as_ref().is_some_and(|r| r.is_match(destination)))
-                .then(|| e.account.clone())
-        });
-        by_range.or_else(|| {
-            self.config
-                .routes
-                .iter()
-                .filter(|r| destination.starts_with(&r.prefix))
-                .max_by_key(|r| r.prefix.len())
-                .map(|r| r.account.clone())
-        })
+        self.binds
+            .by_range(destination)
+            .or_else(|| self.router.route(destination).map(str::to_owned))
     }
 
     /// A bound receiver of `account` (preferring one whose range matches `destination`).
     fn receiver(&self, account: &str, destination: Option<&str>) -> Option<Esme> {
-        let sessions = lock(&self.sessions);
-        let mut candidates = sessions
-            .values()
-            .flatten()
-            .filter(|e| e.account == account && e.receives());
-        let first = candidates.next()?.clone();
-        if let Some(d) = destination {
-            if !first.range.as_ref().is_some_and(|r| r.is_match(d)) {
-                if let Some(better) =
-                    candidates.find(|e| e.range.as_ref().is_some_and(|r| r.is_match(d)))
-                {
-                    return Some(better.clone());
-                }
-            }
-        }
-        Some(first)
+        self.binds.receiver(account, destination)
     }
 
     fn throttled(&self, account: &str) -> bool {
-        let Some(limit) = self.config.tps else {
-            return false;
-        };
-        let Some(state) = self.accounts.get(account) else {
-            return false;
-        };
-        if state.window.admit(now_ms(), limit) {
+        // Without a limit, no clock read.
+        if !self.accounts.limited() || self.accounts.admit(account, self.clock.now_ms()) {
             false
         } else {
             self.observer.throttled(account);
@@ -732,27 +541,12 @@ impl Smsc {
         kind: BindKind,
         bind: &Bind,
     ) -> Result<(), CommandStatus> {
-        let first_sight = {
-            let mut sessions = lock(&self.sessions);
-            let new = !sessions.contains_key(&conn.id());
-            if new {
-                sessions.insert(conn.id(), None);
-            }
-            new
-        };
-        if first_sight {
+        if self.binds.opened(conn.id()) {
             self.observer.session_opened(conn.id(), conn.peer_addr());
             let (smsc, watched) = (self.clone(), conn.clone());
             tokio::spawn(async move {
                 watched.closed().await;
-                let gone = lock(&smsc.sessions).remove(&watched.id()).flatten();
-                if gone
-                    .as_ref()
-                    .is_some_and(|e| e.receives() && e.range.is_some())
-                {
-                    smsc.ranges.fetch_sub(1, Ordering::AcqRel);
-                }
-                let account = gone.map(|e| e.account);
+                let account = smsc.binds.closed(watched.id()).map(|e| e.account);
                 smsc.observer
                     .session_closed(watched.id(), account.as_deref());
             });
@@ -775,8 +569,8 @@ impl Smsc {
         if result.is_ok() && matches!(kind, BindKind::Receiver | BindKind::Transceiver) {
             // What waited for this account's receiver goes now (the job
             // waits a moment if the bind answer is not out yet).
-            let jobs = lock(&self.waiting).remove(&system_id).unwrap_or_default();
-            let now = now_ms();
+            let jobs = self.jobs.release(&system_id);
+            let now = self.clock.now_ms();
             for (id, job) in jobs {
                 self.schedule(now, id, job);
             }
@@ -791,76 +585,24 @@ impl Smsc {
         bind: &Bind,
         system_id: &str,
     ) -> Result<(), CommandStatus> {
-        let account = self
-            .accounts
-            .get(system_id)
-            .ok_or(CommandStatus::INVALID_SYSTEM_ID)?;
-        // Before the password check, so the answer says nothing about it.
-        let peer = conn.peer_addr();
-        if !account.account.allows(peer.map(|p| p.ip())) {
-            let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
-            tracing::warn!(
-                system_id,
-                peer,
-                "bind refused: address not in the account's allow-list"
-            );
-            return Err(CommandStatus::BIND_FAILED);
-        }
-        let given = bind.password.as_bytes();
-        let password = account.account.password.as_bytes();
-        let ok = given.len() == password.len() && bool::from(given.ct_eq(password));
-        if !ok {
-            return Err(CommandStatus::INVALID_PASSWORD);
-        }
-        let range = text(&bind.address_range);
-        let range = if range.is_empty() {
-            None
-        } else {
-            // A regular expression per the spec; a string that is not one is
-            // taken literally.
-            let pattern = format!("^(?:{range})$");
-            Some(
-                Regex::new(&pattern)
-                    .or_else(|_| Regex::new(&format!("^{}$", regex::escape(&range))))
-                    .map_err(|_| CommandStatus::BIND_FAILED)?,
-            )
-        };
-        let mut sessions = lock(&self.sessions);
-        if let Some(max) = self.config.max_binds_per_account {
-            let bound = sessions
-                .values()
-                .flatten()
-                .filter(|e| e.account == system_id)
-                .count();
-            if bound >= max {
-                return Err(CommandStatus::BIND_FAILED);
-            }
-        }
-        if !sessions.contains_key(&conn.id()) {
-            // Closed while binding: the close watcher already ran.
-            return Err(CommandStatus::BIND_FAILED);
-        }
-        if matches!(kind, BindKind::Receiver | BindKind::Transceiver) && range.is_some() {
-            self.ranges.fetch_add(1, Ordering::AcqRel);
-        }
-        sessions.insert(
-            conn.id(),
-            Some(Esme {
-                conn: conn.clone(),
-                account: system_id.to_owned(),
-                kind,
-                range,
-            }),
-        );
-        Ok(())
+        self.accounts
+            .authenticate(system_id, bind.password.as_bytes(), conn.peer_addr())?;
+        let range = address_range(&text(&bind.address_range))?;
+        self.binds.register(
+            conn,
+            system_id,
+            kind,
+            range,
+            self.config.max_binds_per_account,
+        )
     }
 }
 
 /// The [`Handler`] given to smpp-tokio's servers (plain and TLS).
 #[derive(Debug, Clone)]
-pub(crate) struct SmscHandler(pub(crate) Arc<Smsc>);
+pub(crate) struct SmscHandler<C: Clock>(pub(crate) Arc<Smsc<C>>);
 
-impl Handler<Connection> for SmscHandler {
+impl<C: Clock> Handler<Connection> for SmscHandler<C> {
     fn bind(
         &self,
         conn: &Connection,
@@ -911,6 +653,7 @@ impl<F: std::future::Future<Output = Result<Body, CommandStatus>>> std::future::
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
     use std::hash::BuildHasher as _;
 
     use super::*;
@@ -942,3 +685,6 @@ mod tests {
         assert_eq!(parse_id("12345678901234567"), None);
     }
 }
+
+#[cfg(test)]
+mod virtual_clock;

@@ -8,48 +8,10 @@
 //! listener and no `SMPP listening on` line), and serves until Ctrl-C /
 //! SIGTERM.
 //!
-//! # Security
-//! - Passwords are compared in constant time and never logged or printed
-//!   (except the well-known default account's).
-//! - An account may carry an allow-list of client networks
-//!   (`--account ID:PASSWORD@10.0.0.0/8,::1`, `allow = [...]` in TOML): a
-//!   bind from elsewhere gets `ESME_RBINDFAIL`, whether the password was
-//!   right or not, and is logged at warn level (system_id and peer only).
-//! - `--tls-only`: SMPP over TLS only, no plain-TCP listener.
-//!
-//! Modules: [`config`] (flags and the TOML file), [`observer`] (hooks for
-//! metrics and CDRs), `smsc` (the operations, receipts and routing), `store`
-//! (the in-memory table and the redb persistence), `clock` (time formats).
-//!
-//! # Guarantees
-//! - With the persistent store, a `submit_sm_resp` (and `data_sm_resp`,
-//!   `submit_multi_resp`, `broadcast_sm_resp`, a successful `cancel_sm` or
-//!   `replace_sm`) is sent only after the message's record is committed to
-//!   disk (group commit: one fsync per batch of concurrent submissions). A
-//!   `kill -9` loses no acknowledged message and no receipt owed for one;
-//!   a receipt may be delivered twice if the crash comes between its
-//!   `deliver_sm_resp` and the write that records it (at-least-once).
-//! - Memory is bounded: `--max-messages` records are kept (older final ones
-//!   are forgotten, or read back from disk); twice that many still waiting
-//!   for a receiver make submissions fail with `ESME_RMSGQFUL`.
-//! - Message ids are hexadecimal numbers starting at the current time in
-//!   microseconds and above every id the store ever committed: unique
-//!   across restarts.
-//! - Disk is bounded too: a message final for longer than `--retention`
-//!   (default 7 days) with nothing left to do (receipts delivered, final
-//!   state reported) is deleted from the store and forgotten (query_sm then
-//!   answers as for an unknown id), a few thousand per write transaction.
-//!
-//! # Wiring the HTTP API and CDRs
-//! [`start_with`] takes an [`Observer`] (metrics, the CDR writer: set
-//! [`Observer::wants_final_states`]); [`RunningServer::smsc`] gives
-//! [`Smsc::inject_mo`] / [`Smsc::inject_mo_message`] for `POST /api/mo` and
-//! [`Smsc::message`] (a `Serialize` [`MessageView`]) for
-//! `GET /api/messages/{id}`. [`run`] refuses `--http` and `--cdr` until they
-//! are wired there.
+//! The server itself (its components, the simulator, the config file) is
+//! the `smpp-server` crate; its API is re-exported here.
 
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -57,20 +19,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::Args;
-use smpp_proto::session::SessionConfig;
-use smpp_tokio::{rustls, Server, ServerConfig, ServerHandle};
-use tokio::task::JoinHandle;
 
-mod clock;
-pub mod config;
-pub mod observer;
-mod smsc;
-mod store;
-
-pub use config::{Account, Route, Rule, ServeConfig, StoreConfig, TlsConfig};
-pub use observer::{BindEvent, FinalEvent, NoObserver, Observer, ReceiptEvent, RequestEvent};
-pub use smsc::{MessageView, Smsc};
-pub use store::Addr;
+pub use smpp_server::{
+    config, observer, start, start_with, Account, Addr, BindEvent, FinalEvent, MessageView,
+    NoObserver, Observer, ReceiptEvent, RequestEvent, Route, Rule, RunningServer, ServeConfig,
+    Smsc, StoreConfig, TlsConfig, MAX_CONNECTIONS,
+};
 
 /// Arguments of `smpp serve` (boxed: they are large, and `Command` is an enum).
 #[derive(Debug, Args)]
@@ -225,156 +179,10 @@ impl ServeOptions {
     }
 }
 
-/// A started SMSC: its addresses, its state, and how to stop it.
-#[derive(Debug)]
-pub struct RunningServer {
-    plain_addr: Option<SocketAddr>,
-    tls_addr: Option<SocketAddr>,
-    smsc: Arc<Smsc>,
-    handles: Vec<ServerHandle>,
-    servers: Vec<JoinHandle<std::io::Result<()>>>,
-    timers: JoinHandle<()>,
-    retention: JoinHandle<()>,
-}
-
-impl RunningServer {
-    /// The address SMPP clients connect to: the plain-TCP listener's, or
-    /// in TLS-only mode the TLS listener's.
-    pub fn smpp_addr(&self) -> SocketAddr {
-        self.plain_addr
-            .or(self.tls_addr)
-            .expect("a server listens somewhere")
-    }
-
-    /// The plain-TCP SMPP address (`None` in TLS-only mode).
-    pub fn plain_addr(&self) -> Option<SocketAddr> {
-        self.plain_addr
-    }
-
-    /// The TLS address, when enabled.
-    pub fn tls_addr(&self) -> Option<SocketAddr> {
-        self.tls_addr
-    }
-
-    /// The SMSC: [`Smsc::inject_mo`], [`Smsc::message`].
-    pub fn smsc(&self) -> &Arc<Smsc> {
-        &self.smsc
-    }
-
-    /// Stops accepting, unbinds every ESME (waiting for their answers),
-    /// stops the timers and makes every store write durable.
-    pub async fn shutdown(self) -> anyhow::Result<()> {
-        for handle in &self.handles {
-            handle.shutdown();
-        }
-        for server in self.servers {
-            server.await.context("server task")?.context("server")?;
-        }
-        self.smsc.stop();
-        self.retention.abort();
-        let _ = self.timers.await;
-        self.smsc.flush().await;
-        Ok(())
-    }
-}
-
-/// Session settings of the server side: a wide inbound window (clients
-/// pipeline hundreds of submits), a modest outbound one (deliver_sm).
-fn session_config() -> SessionConfig {
-    SessionConfig::default()
-        .with_max_inbound(1024)
-        .with_max_in_flight(64)
-        .with_response_timeout(Duration::from_secs(10))
-}
-
-/// Connections served at once (binds beyond `--max-binds-per-account` are
-/// refused per account); more are closed at accept.
-pub const MAX_CONNECTIONS: usize = 50_000;
-
-/// Starts an SMSC with no observer.
-pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
-    start_with(config, Arc::new(NoObserver)).await
-}
-
-/// Starts an SMSC: opens the store, binds the listeners, spawns the accept
-/// loops and the receipt timers. HTTP and CDR output are not part of it
-/// (see [`Observer`], [`Smsc::inject_mo`] and [`Smsc::message`]).
-pub async fn start_with(
-    config: ServeConfig,
-    observer: Arc<dyn Observer>,
-) -> anyhow::Result<RunningServer> {
-    let tls = config.tls.clone();
-    let listen = (!config.tls_only).then(|| config.listen.clone());
-    if config.tls_only && tls.is_none() {
-        bail!("TLS-only mode needs a TLS listener (--tls-listen, --tls-cert, --tls-key)");
-    }
-    // Connections are cheap (tens of KiB each): the process's descriptor
-    // limit is the real bound, not this.
-    let server_config = ServerConfig::default()
-        .with_session(session_config())
-        .with_max_connections(MAX_CONNECTIONS)
-        .with_system_id(config.system_id.clone());
-    let smsc = Smsc::new(config, observer)?;
-    let handler = smsc::SmscHandler(smsc.clone());
-    let mut handles = Vec::new();
-    let mut servers = Vec::new();
-    let mut plain_addr = None;
-    if let Some(listen) = listen {
-        let server = Server::bind(&listen, handler.clone(), server_config.clone())
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
-        plain_addr = Some(server.local_addr()?);
-        handles.push(server.handle());
-        servers.push(tokio::spawn(server.run()));
-    }
-    let mut tls_addr = None;
-    if let Some(tls) = tls {
-        let tls_config = tls_server_config(&tls)?;
-        let server = Server::bind(&tls.listen, handler, server_config)
-            .await
-            .with_context(|| format!("cannot listen on {}", tls.listen))?;
-        tls_addr = Some(server.local_addr()?);
-        handles.push(server.handle());
-        servers.push(tokio::spawn(server.run_tls(tls_config)));
-    }
-    let timers = tokio::spawn(smsc.clone().run_timers());
-    let retention = tokio::spawn(smsc.clone().run_retention());
-    Ok(RunningServer {
-        plain_addr,
-        tls_addr,
-        smsc,
-        handles,
-        servers,
-        timers,
-        retention,
-    })
-}
-
-fn tls_server_config(tls: &TlsConfig) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_file_iter(&tls.cert)
-        .with_context(|| format!("cannot read {}", tls.cert.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("bad PEM in {}", tls.cert.display()))?;
-    if certs.is_empty() {
-        bail!("no certificate in {}", tls.cert.display());
-    }
-    let key = PrivateKeyDer::from_pem_file(&tls.key)
-        .with_context(|| format!("cannot read a private key from {}", tls.key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("TLS certificate and key")?;
-    Ok(Arc::new(config))
-}
-
 /// Runs `smpp serve`.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    use crate::obs::{cdr::CdrWriter, http, metrics::Metrics, wiring};
+    use crate::obs::{http, wiring};
+    use smpp_server::{cdr::CdrWriter, metrics::Metrics, telemetry::ServeObserver};
     let config = args.to_config()?;
     let accounts = config.accounts.clone();
     let store = config.store.clone();
@@ -394,7 +202,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let observer = Arc::new(wiring::ServeObserver::new(metrics.clone(), cdr));
+    let observer = Arc::new(ServeObserver::new(metrics.clone(), cdr));
     let server = start_with(config, observer).await?;
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let mut http_task = None;

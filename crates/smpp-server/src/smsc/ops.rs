@@ -2,8 +2,7 @@
 //! broadcasts.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use smpp_proto::message::MessageState;
@@ -14,12 +13,28 @@ use smpp_proto::pdu::{
 };
 use smpp_tokio::Connection;
 
-use super::super::clock::{now_ms, parse_smpp_time, smpp_time, wall_ms};
-use super::super::observer::RequestEvent;
-use super::super::store::{Dests, Kind, Octets, Outcome, Record, StoredAddr, Text};
-use super::{format_id, id_field, lock, parse_id, parts_of, text, Decision, Job, Smsc};
+use super::{format_id, id_field, lock, parse_id, parts_of, text, Job, Smsc};
+use crate::clock::Clock;
+use crate::observer::RequestEvent;
+use crate::routing::{Decision, Target};
+use crate::store::{Dests, Kind, Octets, Outcome, Record, Store, StoredAddr, Text};
+use crate::time::{parse_smpp_time, smpp_time};
 
-impl Smsc {
+/// A submission past its synchronous half: what the router decided, and
+/// the record to keep when it was accepted.
+pub(super) enum Admitted {
+    /// Answer this error (after the delay, when given).
+    Refused(CommandStatus, Option<Duration>),
+    /// Keep the record (durable first, with a persistent store), arm its
+    /// job, answer its id (after the delay, when given).
+    Accepted {
+        record: Box<Record>,
+        job: Option<(u64, Job)>,
+        delay: Option<Duration>,
+    },
+}
+
+impl<C: Clock> Smsc<C> {
     // ---- submissions ----
 
     /// Builds the record of an accepted message and the job it needs later.
@@ -61,10 +76,7 @@ impl Smsc {
         let record = Box::new(Record {
             id,
             kind,
-            account: self
-                .accounts
-                .get(account)
-                .map_or_else(|| Arc::from(account), |a| a.name.clone()),
+            account: self.accounts.name(account),
             service_type: Text::from_field(&sm.service_type),
             source: StoredAddr {
                 ton: sm.source_addr_ton,
@@ -79,7 +91,7 @@ impl Smsc {
             registered_delivery: sm.registered_delivery,
             payload: Octets::from(&sm.short_message[..]),
             tlvs: sm.tlvs.as_bytes().to_vec(),
-            parts: parts_of(sm.esm_class, &sm.short_message, &sm.tlvs),
+            parts: parts_of(sm),
             billing: sm.tlvs.billing_identification().map(<[u8]>::to_vec),
             submit_ms: now,
             outcome,
@@ -90,7 +102,7 @@ impl Smsc {
         let job = match (&record.route, record.outcome) {
             (Some(_), _) => Some((now, Job::Route)),
             (None, Outcome::Planned { due_ms, .. })
-                if record.registered_delivery & 0x03 != 0 || self.report_finals =>
+                if record.registered_delivery().wants_receipt() || self.report_finals =>
             {
                 Some((due_ms, Job::Finalize))
             }
@@ -103,7 +115,8 @@ impl Smsc {
     /// arms its job.
     fn keep(&self, record: Box<Record>, job: Option<(u64, Job)>) -> u64 {
         let id = record.id;
-        let intermediate = record.registered_delivery & 0x10 != 0 && record.kind == Kind::Message;
+        let intermediate = record.registered_delivery().intermediate_notification()
+            && record.kind == Kind::Message;
         // Accepted just now: its submit time is the time.
         let now = record.submit_ms;
         self.insert(record, now);
@@ -111,7 +124,7 @@ impl Smsc {
             self.schedule(due, id, job);
         }
         if intermediate {
-            self.schedule(now_ms(), id, Job::Intermediate);
+            self.schedule(now, id, Job::Intermediate);
         }
         id
     }
@@ -132,59 +145,113 @@ impl Smsc {
         if self.full() {
             return Err(CommandStatus::MESSAGE_QUEUE_FULL);
         }
-        let (record, job) = self.record(kind, account, sm, dests, state, error, route, now_ms());
-        if self.disk.is_some() {
-            // Durable before it is acknowledged (and before any job sees it).
+        let now = self.clock.now_ms();
+        let (record, job) = self.record(kind, account, sm, dests, state, error, route, now);
+        self.commit(record, job).await
+    }
+
+    /// Keeps an accepted record: durable first with a persistent store
+    /// (before it is acknowledged, and before any job sees it).
+    async fn commit(
+        &self,
+        record: Box<Record>,
+        job: Option<(u64, Job)>,
+    ) -> Result<u64, CommandStatus> {
+        if self.store.is_persistent() {
             self.persist_durable(&record).await?;
         }
         Ok(self.keep(record, job))
     }
 
-    /// The hot path, answered without a future: a submit_sm with the
-    /// in-memory store and no response delay; `None` otherwise.
-    pub(super) fn answer_now(
-        &self,
-        conn: &Connection,
-        pdu: &Pdu,
-    ) -> Option<Result<Body, CommandStatus>> {
-        if self.disk.is_some() {
-            return None;
-        }
-        let Body::SubmitSm(sm) = &pdu.body else {
-            return None;
-        };
-        let started = Instant::now();
-        let account = conn.system_id().unwrap_or_default();
+    /// The synchronous half of the one submit_sm (and data_sm) path: the
+    /// router decides once, and an accepted message gets its record, built
+    /// at `now` (ms since the epoch). The rate limit is checked before.
+    pub(super) fn admit(&self, account: &str, sm: &SubmitSm, now: u64) -> Admitted {
         // Checked as UTF-8 once, here (a `Text` checks again at each look).
         let destination = sm.destination_addr.to_string_lossy();
-        let decision = self.decide(&destination, sm.esm_class, sm.data_coding, sm.payload());
-        let result = match decision {
-            Decision::Refuse(_, Some(_)) | Decision::Accept { delay: Some(_), .. } => return None,
-            _ if self.throttled(account) => Err(CommandStatus::THROTTLED),
-            _ if self.full() => Err(CommandStatus::MESSAGE_QUEUE_FULL),
-            Decision::Refuse(status, None) => Err(status),
-            Decision::Accept { state, error, .. } => {
-                let route = self.route_for(&destination);
+        match self.decide(&destination, sm.esm_class(), sm.data_coding, sm.payload()) {
+            Decision::Refuse(status, delay) => Admitted::Refused(status, delay),
+            // Refused at once, whatever delay the rule asks for.
+            Decision::Accept { .. } if self.full() => {
+                Admitted::Refused(CommandStatus::MESSAGE_QUEUE_FULL, None)
+            }
+            Decision::Accept {
+                state,
+                error,
+                delay,
+            } => {
+                let route = match self.target(&destination) {
+                    Target::Esme(account) => Some(account),
+                    Target::Simulated => None,
+                };
                 let dests = Dests::One(StoredAddr {
                     ton: sm.dest_addr_ton,
                     npi: sm.dest_addr_npi,
                     addr: Text::from(&*destination),
                 });
-                let now = wall_ms(started);
                 let (record, job) =
                     self.record(Kind::Message, account, sm, dests, state, error, route, now);
-                let id = self.keep(record, job);
-                Ok(Body::SubmitSmResp(SubmitSmResp {
-                    message_id: id_field(id),
-                    ..Default::default()
-                }))
+                Admitted::Accepted { record, job, delay }
             }
+        }
+    }
+
+    /// The asynchronous half: the durable write and the delays.
+    async fn finish(&self, admitted: Admitted) -> Result<u64, CommandStatus> {
+        match admitted {
+            Admitted::Refused(status, delay) => {
+                if let Some(d) = delay {
+                    self.clock.sleep(d).await;
+                }
+                Err(status)
+            }
+            Admitted::Accepted { record, job, delay } => {
+                let id = self.commit(record, job).await?;
+                if let Some(d) = delay {
+                    self.clock.sleep(d).await;
+                }
+                Ok(id)
+            }
+        }
+    }
+
+    /// The hot path, answered without a future: a submit_sm when nothing
+    /// can make it wait (the in-memory store, no rule that delays an
+    /// answer); `None` otherwise, without looking at it (the request then
+    /// goes to [`answer`](Smsc::answer), which decides once).
+    pub(super) fn answer_now(
+        &self,
+        conn: &Connection,
+        pdu: &Pdu,
+    ) -> Option<Result<Body, CommandStatus>> {
+        if !self.quick {
+            return None;
+        }
+        let Body::SubmitSm(sm) = &pdu.body else {
+            return None;
         };
+        let started = self.clock.now();
+        let account = conn.system_id().unwrap_or_default();
+        let result = if self.throttled(account) {
+            Err(CommandStatus::THROTTLED)
+        } else {
+            match self.admit(account, sm, self.clock.wall_ms_at(started)) {
+                // No delays here (`quick`), and nothing to make durable.
+                Admitted::Refused(status, _) => Err(status),
+                Admitted::Accepted { record, job, .. } => Ok(self.keep(record, job)),
+            }
+        }
+        .map(|id| {
+            Body::SubmitSmResp(SubmitSmResp {
+                message_id: id_field(id),
+                ..Default::default()
+            })
+        });
         self.observer.request(&RequestEvent {
             account,
             command: pdu.command_id(),
             status: result.as_ref().err().copied().unwrap_or(CommandStatus::OK),
-            latency: started.elapsed(),
+            latency: self.clock.now().saturating_duration_since(started),
         });
         Some(result)
     }
@@ -193,34 +260,10 @@ impl Smsc {
         &self,
         account: &str,
         sm: &SubmitSm,
+        started: Instant,
     ) -> Result<SubmitSmResp, CommandStatus> {
-        let destination = Text::from_field(&sm.destination_addr);
-        let decision = self.decide(&destination, sm.esm_class, sm.data_coding, sm.payload());
-        let (state, error, delay) = match decision {
-            Decision::Refuse(status, delay) => {
-                if let Some(d) = delay {
-                    tokio::time::sleep(d).await;
-                }
-                return Err(status);
-            }
-            Decision::Accept {
-                state,
-                error,
-                delay,
-            } => (state, error, delay),
-        };
-        let route = self.route_for(&destination);
-        let dests = Dests::One(StoredAddr {
-            ton: sm.dest_addr_ton,
-            npi: sm.dest_addr_npi,
-            addr: destination,
-        });
-        let id = self
-            .accept(Kind::Message, account, sm, dests, state, error, route)
-            .await?;
-        if let Some(d) = delay {
-            tokio::time::sleep(d).await;
-        }
+        let admitted = self.admit(account, sm, self.clock.wall_ms_at(started));
+        let id = self.finish(admitted).await?;
         Ok(SubmitSmResp {
             message_id: id_field(id),
             ..Default::default()
@@ -231,6 +274,7 @@ impl Smsc {
         &self,
         account: &str,
         sm: DataSm,
+        started: Instant,
     ) -> Result<SubmitSmResp, CommandStatus> {
         let as_submit = SubmitSm {
             service_type: sm.service_type,
@@ -246,7 +290,7 @@ impl Smsc {
             tlvs: sm.tlvs,
             ..Default::default()
         };
-        self.submit_sm(account, &as_submit).await
+        self.submit_sm(account, &as_submit, started).await
     }
 
     pub(super) async fn submit_multi(
@@ -276,7 +320,7 @@ impl Smsc {
                     })
                 }
                 DestAddress::Sme { ton, npi, addr } => {
-                    match self.decide(&text(addr), sm.esm_class, sm.data_coding, &payload) {
+                    match self.decide(&text(addr), sm.esm_class(), sm.data_coding, &payload) {
                         Decision::Refuse(status, _) => unsuccess_smes.push(UnsuccessSme {
                             ton: *ton,
                             npi: *npi,
@@ -359,7 +403,7 @@ impl Smsc {
             .owned(account, &text(&q.message_id), &text(&q.source_addr))
             .filter(|r| r.kind == Kind::Message)
             .ok_or(CommandStatus::QUERY_FAILED)?;
-        let (state, done, error) = record.state_at(now_ms());
+        let (state, done, error) = record.state_at(self.clock.now_ms());
         Ok(QuerySmResp {
             message_id: q.message_id.clone(),
             final_date: done.map(smpp_time).unwrap_or_default().into(),
@@ -371,7 +415,7 @@ impl Smsc {
 
     /// Moves a pending message to DELETED; `false` if it was already final.
     pub(super) async fn cancel_one(&self, id: u64) -> bool {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut cancelled = false;
         let record = self.update(id, |r| {
             if !r.is_final(now) {
@@ -387,7 +431,7 @@ impl Smsc {
             if self.persist_durable(&record).await.is_err() {
                 return false;
             }
-            if record.registered_delivery & 0x03 != 0 || self.report_finals {
+            if record.registered_delivery().wants_receipt() || self.report_finals {
                 self.schedule(now, id, Job::Finalize);
             }
         }
@@ -415,7 +459,7 @@ impl Smsc {
         // Every pending message of this source (and destination, service type).
         let destination = text(&c.destination_addr);
         let service_type = text(&c.service_type);
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut ids = Vec::new();
         for shard in self.shards.iter() {
             let shard = lock(shard);
@@ -456,7 +500,7 @@ impl Smsc {
             .owned(account, &text(&r.message_id), &text(&r.source_addr))
             .filter(|r| r.kind == Kind::Message)
             .ok_or(CommandStatus::REPLACE_FAILED)?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut replaced = false;
         let updated = self.update(record.id, |rec| {
             if rec.is_final(now) || rec.outcome == Outcome::Pending {
@@ -477,7 +521,7 @@ impl Smsc {
             Some(rec) if replaced => {
                 self.persist_durable(&rec).await?;
                 if let Outcome::Planned { due_ms, .. } = rec.outcome {
-                    if rec.registered_delivery & 0x03 != 0 {
+                    if rec.registered_delivery().wants_receipt() {
                         self.schedule(due_ms, rec.id, Job::Finalize);
                     }
                 }
@@ -551,7 +595,7 @@ impl Smsc {
             .owned(account, &text(&q.message_id), &text(&q.source_addr))
             .filter(|r| r.kind == Kind::Broadcast)
             .ok_or(CommandStatus::BROADCAST_QUERY_FAILED)?;
-        let (state, _, _) = record.state_at(now_ms());
+        let (state, _, _) = record.state_at(self.clock.now_ms());
         let mut tlvs = Tlvs::new();
         tlvs.set_u8(TlvTag::MESSAGE_STATE, state.to_u8());
         let stored = Tlvs::from_bytes(Bytes::from(record.tlvs)).unwrap_or_default();
@@ -593,14 +637,20 @@ impl Smsc {
     /// Answers one request (everything but binds, enquire_link and unbind).
     pub(super) async fn answer(&self, conn: &Connection, pdu: Pdu) -> Result<Body, CommandStatus> {
         let account = conn.system_id().unwrap_or_default();
-        let started = Instant::now();
+        let started = self.clock.now();
         let command = pdu.command_id();
         let result = if self.throttled(account) {
             Err(CommandStatus::THROTTLED)
         } else {
             match pdu.body {
-                Body::SubmitSm(sm) => self.submit_sm(account, &sm).await.map(Body::SubmitSmResp),
-                Body::DataSm(sm) => self.data_sm(account, *sm).await.map(Body::DataSmResp),
+                Body::SubmitSm(sm) => self
+                    .submit_sm(account, &sm, started)
+                    .await
+                    .map(Body::SubmitSmResp),
+                Body::DataSm(sm) => self
+                    .data_sm(account, *sm, started)
+                    .await
+                    .map(Body::DataSmResp),
                 Body::SubmitMulti(sm) => self
                     .submit_multi(account, *sm)
                     .await
@@ -628,7 +678,7 @@ impl Smsc {
             account,
             command,
             status: result.as_ref().err().copied().unwrap_or(CommandStatus::OK),
-            latency: started.elapsed(),
+            latency: self.clock.now().saturating_duration_since(started),
         });
         result
     }

@@ -46,6 +46,11 @@ use serde::Deserialize;
 use smpp_proto::message::MessageState;
 use smpp_proto::pdu::CommandStatus;
 
+/// The system_id of the default account (the well-known simulator's).
+pub const DEFAULT_SYSTEM_ID: &str = "smppclient1";
+/// The password of the default account.
+pub const DEFAULT_PASSWORD: &str = "password";
+
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2775";
 /// Final messages are deleted this long after their done time (7 days).
@@ -330,10 +335,7 @@ impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
             listen: DEFAULT_LISTEN.into(),
-            accounts: vec![Account::new(
-                crate::common::DEFAULT_SYSTEM_ID,
-                crate::common::DEFAULT_PASSWORD,
-            )],
+            accounts: vec![Account::new(DEFAULT_SYSTEM_ID, DEFAULT_PASSWORD)],
             store: StoreConfig::Path(DEFAULT_STORE.into()),
             tls: None,
             tls_only: false,

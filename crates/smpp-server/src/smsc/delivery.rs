@@ -1,7 +1,6 @@
 //! What happens after the answer: MO injection, the timer loop, routed
 //! deliveries, final states and receipts.
 
-use std::cmp::Reverse;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,18 +9,17 @@ use bytes::Bytes;
 use smpp_proto::message::receipt::DeliveryReceipt;
 use smpp_proto::message::{decode_text, DataCoding, DecodeOptions, MessageState, ShortMessage};
 use smpp_proto::pdu::{
-    COctetString, CommandStatus, DeliverSm, NetworkErrorCode, SubmitSm, TlvTag, Tlvs,
+    COctetString, CommandStatus, DeliverSm, EsmClass, NetworkErrorCode, SubmitSm, TlvTag, Tlvs,
 };
 
-use super::super::clock::{now_ms, receipt_date};
-use super::super::observer::{FinalEvent, ReceiptEvent};
-use super::super::store::{Addr, Dests, Kind, Outcome, Record, StoredAddr, Text};
-use super::{
-    format_id, lock, parse_id, text, Job, MessageView, Smsc, BINDING_RETRY, EXPIRE_TRIES,
-    MAX_ATTEMPTS,
-};
+use super::{format_id, lock, parse_id, text, MessageView, Smsc, EXPIRE_TRIES};
+use crate::clock::Clock;
+use crate::jobs::{backoff, Job, MAX_ATTEMPTS};
+use crate::observer::{FinalEvent, ReceiptEvent};
+use crate::store::{Addr, Dests, Kind, Outcome, Record, Store, StoredAddr, Text};
+use crate::time::receipt_date;
 
-impl Smsc {
+impl<C: Clock> Smsc<C> {
     // ---- MO injection and the HTTP view ----
 
     /// Delivers a mobile-originated message to the ESME the destination
@@ -81,14 +79,10 @@ impl Smsc {
             return Err(CommandStatus::INVALID_DESTINATION_ADDRESS);
         }
         let to = text(&first.destination_addr);
-        let target =
-            self.route_for(&to)
-                .or_else(|| {
-                    lock(&self.sessions).values().flatten().find_map(|e| {
-                        (e.receives() && e.range.is_none()).then(|| e.account.clone())
-                    })
-                })
-                .ok_or(CommandStatus::INVALID_DESTINATION_ADDRESS)?;
+        let target = self
+            .route_for(&to)
+            .or_else(|| self.binds.rangeless_receiver())
+            .ok_or(CommandStatus::INVALID_DESTINATION_ADDRESS)?;
         let mut ids = Vec::with_capacity(parts.len());
         for sm in parts {
             let dests = Dests::One(StoredAddr {
@@ -115,7 +109,7 @@ impl Smsc {
     /// A message's current view, by id.
     pub fn message(&self, id: &str) -> Option<MessageView> {
         let record = self.get(parse_id(id)?)?;
-        let (state, done, error) = record.state_at(now_ms());
+        let (state, done, error) = record.state_at(self.clock.now_ms());
         Some(MessageView {
             id: format_id(record.id),
             account: record.account.to_string(),
@@ -135,26 +129,14 @@ impl Smsc {
     /// Runs due jobs until [`stop`](Smsc::stop).
     pub(crate) async fn run_timers(self: Arc<Self>) {
         loop {
-            let wake = self.wake.notified();
+            let wake = self.jobs.changed();
             if self.stopping.load(Ordering::Acquire) {
                 return;
             }
-            let now = now_ms();
-            let mut due = Vec::new();
-            let next = {
-                let mut timers = lock(&self.timers);
-                while let Some(Reverse((at, id, job))) = timers.peek().copied() {
-                    if at > now || due.len() >= 1024 {
-                        break;
-                    }
-                    timers.pop();
-                    due.push((id, job));
-                }
-                timers.peek().map(|Reverse((at, ..))| *at)
-            };
+            let (due, next) = self.jobs.take_due(self.clock.now_ms(), 1024);
             let had_due = !due.is_empty();
             for (id, job) in due {
-                let Ok(permit) = self.deliveries.clone().acquire_owned().await else {
+                let Some(permit) = self.jobs.permit().await else {
                     return;
                 };
                 let smsc = self.clone();
@@ -168,10 +150,10 @@ impl Smsc {
             }
             match next {
                 Some(at) => {
-                    let sleep = Duration::from_millis(at.saturating_sub(now_ms()));
+                    let sleep = Duration::from_millis(at.saturating_sub(self.clock.now_ms()));
                     tokio::select! {
                         _ = wake => {}
-                        _ = tokio::time::sleep(sleep) => {}
+                        _ = self.clock.sleep(sleep) => {}
                     }
                 }
                 None => wake.await,
@@ -187,7 +169,7 @@ impl Smsc {
             (self.config.retention / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
         let mut wait = period;
         loop {
-            tokio::time::sleep(wait).await;
+            self.clock.sleep(wait).await;
             if self.stopping.load(Ordering::Acquire) {
                 return;
             }
@@ -201,7 +183,7 @@ impl Smsc {
 
     /// One retention pass; `true` if there is more to delete right away.
     pub(crate) async fn expire_old(&self) -> bool {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let retention = u64::try_from(self.config.retention.as_millis()).unwrap_or(u64::MAX);
         let Some(cutoff) = now.checked_sub(retention) else {
             return false;
@@ -211,47 +193,32 @@ impl Smsc {
             let mut shard = lock(shard);
             more |= self.expire(&mut shard, now, cutoff, EXPIRE_TRIES);
         }
-        if let Some(disk) = &self.disk {
-            more |= disk.prune(now, cutoff, self.report_finals).await.more;
-        }
+        more |= self.store.prune(now, cutoff, self.report_finals).await.more;
         more
     }
 
     /// Stops the timer loop.
     pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
-        self.wake.notify_one();
+        self.jobs.wake();
     }
 
     /// Waits until every store write so far is durable.
     pub(crate) async fn flush(&self) {
-        if let Some(disk) = &self.disk {
-            disk.flush().await;
-        }
+        self.store.flush().await;
     }
 
     /// Runs one job; a job for a message another job is working on waits
     /// (so a receipt is never sent twice by two jobs at once).
     async fn run_job(&self, id: u64, job: Job) {
-        if !lock(&self.busy).insert(id) {
-            return self.schedule(now_ms() + BINDING_RETRY.as_millis() as u64, id, job);
-        }
-        struct Release<'a>(&'a Smsc, u64);
-        impl Drop for Release<'_> {
-            fn drop(&mut self) {
-                lock(&self.0.busy).remove(&self.1);
-            }
-        }
-        let _release = Release(self, id);
+        let Some(_started) = self.jobs.start(id) else {
+            return self.retry_soon(id, job);
+        };
         match job {
             Job::Route => self.route(id).await,
             Job::Finalize => self.finalize(id).await,
             Job::Intermediate => self.intermediate(id).await,
         }
-    }
-
-    fn backoff(attempts: u32) -> u64 {
-        (500u64 << attempts.min(7)).min(60_000)
     }
 
     async fn route(&self, id: u64) {
@@ -267,7 +234,7 @@ impl Smsc {
             return self.wait_for_receiver(&target, id, Job::Route);
         };
         if !esme.ready() {
-            return self.schedule(now_ms() + BINDING_RETRY.as_millis() as u64, id, Job::Route);
+            return self.retry_soon(id, Job::Route);
         }
         let dest = record.dests.first().cloned().unwrap_or_default();
         let deliver = DeliverSm {
@@ -279,7 +246,7 @@ impl Smsc {
             dest_addr_npi: dest.npi,
             destination_addr: COctetString::copy_from_str(&dest.addr),
             // UDHI and reply path pass through; the message type is "default".
-            esm_class: record.esm_class & 0xC0,
+            esm_class: EsmClass::from(record.esm_class).network_features().bits(),
             protocol_id: record.protocol_id,
             priority_flag: record.priority_flag,
             data_coding: record.data_coding,
@@ -287,15 +254,15 @@ impl Smsc {
             tlvs: Tlvs::from_bytes(Bytes::from(record.tlvs.clone())).unwrap_or_default(),
             ..Default::default()
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let fixed = match esme.conn.deliver(deliver).await {
             Ok(_) => Some((MessageState::Delivered, 0)),
             Err(smpp_tokio::Error::Status(status)) => {
-                let attempts = self.bump_attempts(id);
+                let attempts = self.jobs.failed(id);
                 if attempts >= MAX_ATTEMPTS {
                     Some((MessageState::Undeliverable, (status.0 & 0xFFFF) as u16))
                 } else {
-                    self.schedule(now + Self::backoff(attempts), id, Job::Route);
+                    self.schedule(now + backoff(attempts).as_millis() as u64, id, Job::Route);
                     None
                 }
             }
@@ -314,7 +281,7 @@ impl Smsc {
             }
         };
         if let Some((state, error)) = fixed {
-            let done_ms = now_ms();
+            let done_ms = self.clock.now_ms();
             if let Some(r) = self.update(id, |r| {
                 r.outcome = Outcome::Fixed {
                     done_ms,
@@ -328,24 +295,9 @@ impl Smsc {
         }
     }
 
-    fn bump_attempts(&self, id: u64) -> u32 {
-        let mut attempts = lock(&self.attempts);
-        let n = attempts.entry(id).or_insert(0);
-        *n += 1;
-        let v = *n;
-        if v >= MAX_ATTEMPTS {
-            attempts.remove(&id);
-        }
-        // Bound the table: it only matters while an ESME keeps answering errors.
-        if attempts.len() > 100_000 {
-            attempts.clear();
-        }
-        v
-    }
-
     async fn finalize(&self, id: u64) {
         let Some(record) = self.get(id) else { return };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let (state, done, error) = record.state_at(now);
         let Some(done) = done else {
             if let Outcome::Planned { due_ms, .. } = record.outcome {
@@ -403,11 +355,7 @@ impl Smsc {
             return None;
         };
         if !esme.ready() {
-            self.schedule(
-                now_ms() + BINDING_RETRY.as_millis() as u64,
-                id,
-                Job::Finalize,
-            );
+            self.retry_soon(id, Job::Finalize);
             return None;
         }
         let mut latest = None;
@@ -422,7 +370,7 @@ impl Smsc {
                         .receipt(&record.account, &message_id, ReceiptEvent::Sent);
                 }
                 Err(smpp_tokio::Error::Status(status)) => {
-                    let attempts = self.bump_attempts(id);
+                    let attempts = self.jobs.failed(id);
                     tracing::debug!(id, %status, attempts, "receipt refused");
                     if attempts >= MAX_ATTEMPTS {
                         self.observer
@@ -431,7 +379,11 @@ impl Smsc {
                     }
                     self.observer
                         .receipt(&record.account, &message_id, ReceiptEvent::Retrying);
-                    self.schedule(now_ms() + Self::backoff(attempts), id, Job::Finalize);
+                    self.schedule(
+                        self.clock.now_ms() + backoff(attempts).as_millis() as u64,
+                        id,
+                        Job::Finalize,
+                    );
                     return latest;
                 }
                 Err(smpp_tokio::Error::Refused(e)) => {
@@ -444,7 +396,7 @@ impl Smsc {
                     tracing::debug!(id, error = %e, "receipt not delivered; retrying");
                     self.observer
                         .receipt(&record.account, &message_id, ReceiptEvent::Retrying);
-                    self.schedule(now_ms() + 200, id, Job::Finalize);
+                    self.schedule(self.clock.now_ms() + 200, id, Job::Finalize);
                     return latest;
                 }
             }
@@ -457,12 +409,12 @@ impl Smsc {
         let Some(esme) = self.receiver(&record.account, None) else {
             return;
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if record.is_final(now) || !esme.ready() {
             return;
         }
         let mut notification = self.receipt_pdu(&record, 0, MessageState::Enroute, now, 0);
-        notification.esm_class = 0x20;
+        notification.set_esm_class(EsmClass::INTERMEDIATE_NOTIFICATION);
         if let Err(e) = esme.conn.deliver(notification).await {
             tracing::debug!(id, error = %e, "intermediate notification not delivered");
         }
@@ -480,12 +432,7 @@ impl Smsc {
         let message_id = format_id(record.id);
         let tlvs = Tlvs::from_bytes(Bytes::from(record.tlvs.clone())).unwrap_or_default();
         let user_data = tlvs.message_payload().unwrap_or(&record.payload);
-        let user_data = if record.esm_class & 0x40 != 0 {
-            let skip = user_data.first().map_or(0, |&l| usize::from(l) + 1);
-            user_data.get(skip..).unwrap_or_default()
-        } else {
-            user_data
-        };
+        let user_data = EsmClass::from(record.esm_class).strip_udh(user_data);
         let original = decode_text(
             DataCoding(record.data_coding),
             user_data,
@@ -517,7 +464,7 @@ impl Smsc {
             dest_addr_ton: record.source.ton,
             dest_addr_npi: record.source.npi,
             destination_addr: COctetString::copy_from_str(&record.source.addr),
-            esm_class: 0x04,
+            esm_class: EsmClass::DELIVERY_RECEIPT.bits(),
             short_message: Bytes::from(receipt.to_text().into_bytes()),
             tlvs: out,
             ..Default::default()

@@ -53,8 +53,7 @@ impl CdrRecord {
 
     /// The `billing_identification` TLV (0x060B) of a submit, in hex.
     pub fn billing_identification(tlvs: &Tlvs) -> Option<String> {
-        tlvs.get(TlvTag::BILLING_IDENTIFICATION)
-            .map(crate::decode::hex)
+        tlvs.get(TlvTag::BILLING_IDENTIFICATION).map(hex)
     }
 }
 
@@ -101,6 +100,16 @@ impl CdrWriter {
         let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         file.sync_data()
     }
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 #[cfg(test)]

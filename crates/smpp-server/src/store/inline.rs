@@ -1,0 +1,213 @@
+//! The inline-or-boxed buffers a record is made of ([`Text`], [`Octets`]),
+//! and the hex form of octets in the stored JSON.
+
+use serde::{Deserialize, Serialize};
+
+/// Octets held in place up to `N` (at most 255), in one allocation beyond:
+/// what [`Text`] and [`Octets`] are made of. A record is cached for every
+/// message in memory and forgotten in submission order, so each allocation
+/// it owns costs a `malloc` when it is made and a cold `free` when it is
+/// evicted.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Inline<const N: usize> {
+    Here { len: u8, buf: [u8; N] },
+    Heap(Box<[u8]>),
+}
+
+impl<const N: usize> Inline<N> {
+    const EMPTY: Inline<N> = Inline::Here {
+        len: 0,
+        buf: [0; N],
+    };
+
+    fn new(v: &[u8]) -> Inline<N> {
+        match u8::try_from(v.len()) {
+            Ok(len) if v.len() <= N => {
+                let mut buf = [0; N];
+                buf[..v.len()].copy_from_slice(v);
+                Inline::Here { len, buf }
+            }
+            _ => Inline::Heap(v.into()),
+        }
+    }
+
+    /// Takes `v`'s allocation when it does not fit in place.
+    fn from_vec(v: Vec<u8>) -> Inline<N> {
+        if v.len() <= N {
+            Inline::new(&v)
+        } else {
+            Inline::Heap(v.into_boxed_slice())
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Inline::Here { len, buf } => &buf[..usize::from(*len)],
+            Inline::Heap(v) => v,
+        }
+    }
+}
+
+/// A short text of a record (an address, a service type): up to
+/// [`TEXT_INLINE`] octets are held in the record itself, longer ones in one
+/// allocation. Serialized as a string, like the `String` it replaces (the
+/// stored JSON is unchanged).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Text(Inline<TEXT_INLINE>);
+
+/// Fits beside the tags: a `Text` is as large as a `String`.
+const TEXT_INLINE: usize = 22;
+
+impl Text {
+    /// The empty text.
+    pub(crate) const fn new() -> Text {
+        Text(Inline::EMPTY)
+    }
+
+    /// The text of a received field (lossy: invalid UTF-8 is replaced).
+    pub(crate) fn from_field(s: &smpp_proto::pdu::COctetString) -> Text {
+        match s.as_str() {
+            Ok(s) => Text::from(s),
+            Err(_) => Text::from(s.to_string_lossy().as_ref()),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Built from a `str` only, whole: always UTF-8.
+        std::str::from_utf8(self.0.bytes()).unwrap_or_default()
+    }
+}
+
+impl Default for Text {
+    fn default() -> Text {
+        Text::new()
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text(Inline::new(s.as_bytes()))
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(Inline::from_vec(s.into_bytes()))
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        String::deserialize(d).map(Text::from)
+    }
+}
+
+/// A record's user data (its `short_message`): up to [`OCTETS_INLINE`]
+/// octets (a whole 160-character GSM text, a part of a long message, 70
+/// UCS-2 characters) are held in the record itself, longer ones (161 to 255
+/// octets) in one allocation, as for [`Text`]. Serialized as hex, like the
+/// `Vec` it replaces.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Octets(Inline<OCTETS_INLINE>);
+
+pub(crate) const OCTETS_INLINE: usize = 160;
+
+impl Octets {
+    #[cfg(test)]
+    pub(crate) fn is_inline(&self) -> bool {
+        matches!(self.0, Inline::Here { .. })
+    }
+}
+
+impl Default for Octets {
+    fn default() -> Octets {
+        Octets(Inline::EMPTY)
+    }
+}
+
+impl From<&[u8]> for Octets {
+    fn from(v: &[u8]) -> Octets {
+        Octets(Inline::new(v))
+    }
+}
+
+impl From<Vec<u8>> for Octets {
+    fn from(v: Vec<u8>) -> Octets {
+        Octets(Inline::from_vec(v))
+    }
+}
+
+impl std::ops::Deref for Octets {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.0.bytes()
+    }
+}
+
+impl std::fmt::Debug for Octets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl Serialize for Octets {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        hex_bytes::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Octets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Octets, D::Error> {
+        hex_bytes::deserialize(d).map(Octets::from)
+    }
+}
+
+pub(crate) mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(v.len() * 2);
+        for b in v {
+            out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+        }
+        s.serialize_str(&out)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <&str>::deserialize(d)?;
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Ok(c - b'0'),
+            b'a'..=b'f' => Ok(c - b'a' + 10),
+            _ => Err(serde::de::Error::custom("bad hex")),
+        };
+        s.as_bytes()
+            .chunks(2)
+            .map(|p| match p {
+                [h, l] => Ok(digit(*h)? << 4 | digit(*l)?),
+                _ => Err(serde::de::Error::custom("odd hex length")),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,353 @@
+//! The record model: one submitted message as the server keeps it, in
+//! memory and (as JSON) in a persistent store. The JSON form is the on-disk
+//! format: keep it stable.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use smpp_proto::message::MessageState;
+use smpp_proto::pdu::RegisteredDelivery;
+
+use super::inline::{hex_bytes, Octets, Text};
+
+/// An address: TON, NPI and digits (or alphanumeric text).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Addr {
+    /// Type of number.
+    pub ton: u8,
+    /// Numbering plan.
+    pub npi: u8,
+    /// The address.
+    pub addr: String,
+}
+
+/// A record's address ([`Addr`] with its text inline when short).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredAddr {
+    pub ton: u8,
+    pub npi: u8,
+    pub addr: Text,
+}
+
+impl From<&StoredAddr> for Addr {
+    fn from(a: &StoredAddr) -> Addr {
+        Addr {
+            ton: a.ton,
+            npi: a.npi,
+            addr: a.addr.as_str().to_owned(),
+        }
+    }
+}
+
+/// A record's destinations: one (submit_sm, data_sm: no list to allocate)
+/// or several (submit_multi). Serialized as a sequence, like the `Vec` it
+/// replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Dests {
+    One(StoredAddr),
+    Many(Vec<StoredAddr>),
+}
+
+impl From<Vec<StoredAddr>> for Dests {
+    fn from(mut v: Vec<StoredAddr>) -> Dests {
+        match v.len() {
+            1 => Dests::One(v.pop().unwrap_or_default()),
+            _ => Dests::Many(v),
+        }
+    }
+}
+
+impl std::ops::Deref for Dests {
+    type Target = [StoredAddr];
+
+    fn deref(&self) -> &[StoredAddr] {
+        match self {
+            Dests::One(a) => std::slice::from_ref(a),
+            Dests::Many(v) => v,
+        }
+    }
+}
+
+impl Serialize for Dests {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Dests {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Dests, D::Error> {
+        Vec::<StoredAddr>::deserialize(d).map(Dests::from)
+    }
+}
+
+/// Where a message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Outcome {
+    /// Becomes `state` at `due_ms` (until then ENROUTE): nothing needs to
+    /// happen for the state to move, a reader computes it.
+    Planned { due_ms: u64, state: u8, error: u16 },
+    /// Reached `state` at `done_ms` (delivered to an ESME, cancelled...).
+    Fixed { done_ms: u64, state: u8, error: u16 },
+    /// Waits for something (an ESME-to-ESME delivery): ENROUTE.
+    Pending,
+}
+
+/// What kind of submission a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Kind {
+    /// submit_sm, data_sm, submit_multi.
+    Message,
+    /// broadcast_sm (v5.0).
+    Broadcast,
+    /// Mobile-originated (injected): no submitter, no receipt.
+    Mo,
+}
+
+/// One submitted message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Record {
+    pub id: u64,
+    pub kind: Kind,
+    /// Shared by every record of the account.
+    pub account: Arc<str>,
+    pub service_type: Text,
+    pub source: StoredAddr,
+    pub dests: Dests,
+    pub esm_class: u8,
+    pub protocol_id: u8,
+    pub priority_flag: u8,
+    pub data_coding: u8,
+    pub registered_delivery: u8,
+    /// The user data (short_message; a message_payload stays in `tlvs`).
+    pub payload: Octets,
+    /// TLVs to pass on when routed to an ESME (raw wire bytes).
+    #[serde(with = "hex_bytes")]
+    pub tlvs: Vec<u8>,
+    /// Parts of the concatenated message it belongs to (1 if not).
+    pub parts: u32,
+    pub billing: Option<Vec<u8>>,
+    pub submit_ms: u64,
+    pub outcome: Outcome,
+    /// ESME-to-ESME: the account whose receiver gets it as a deliver_sm.
+    pub route: Option<String>,
+    /// Receipts sent (one is owed per destination when registered_delivery asks).
+    pub receipts_sent: u32,
+    /// The final state was reported to the observer.
+    pub reported: bool,
+}
+
+impl Record {
+    /// `registered_delivery`, typed.
+    pub(crate) fn registered_delivery(&self) -> RegisteredDelivery {
+        RegisteredDelivery::from(self.registered_delivery)
+    }
+
+    /// The state now, its time (done) and error code.
+    pub(crate) fn state_at(&self, now_ms: u64) -> (MessageState, Option<u64>, u16) {
+        match self.outcome {
+            Outcome::Planned {
+                due_ms,
+                state,
+                error,
+            } if now_ms >= due_ms => (
+                MessageState::from_u8(state).unwrap_or(MessageState::Unknown),
+                Some(due_ms),
+                error,
+            ),
+            Outcome::Fixed {
+                done_ms,
+                state,
+                error,
+            } => (
+                MessageState::from_u8(state).unwrap_or(MessageState::Unknown),
+                Some(done_ms),
+                error,
+            ),
+            _ => (MessageState::Enroute, None, 0),
+        }
+    }
+
+    /// Whether it is final at `now_ms`.
+    pub(crate) fn is_final(&self, now_ms: u64) -> bool {
+        self.state_at(now_ms).1.is_some()
+    }
+
+    /// Whether receipts are still owed at `now_ms` (final, asked for, not all sent).
+    pub(crate) fn receipts_owed(&self, now_ms: u64) -> bool {
+        let (state, done, _) = self.state_at(now_ms);
+        self.kind == Kind::Message
+            && done.is_some()
+            && self
+                .registered_delivery()
+                .wants_receipt_for(state == MessageState::Delivered)
+            && (self.receipts_sent as usize) < self.dests.len()
+    }
+
+    /// It needs nothing now and never will, whatever the time: not routed,
+    /// no receipt asked for, final states not reported (`report`). Only a
+    /// change to the record (replace_sm) can undo that.
+    pub(crate) fn never_has_work(&self, report: bool) -> bool {
+        !report
+            && self.outcome != Outcome::Pending
+            && !(self.kind == Kind::Message && self.registered_delivery().wants_receipt())
+    }
+
+    /// Whether it still needs something done (receipts, routing, reporting).
+    /// A message that will become final with nothing to do then needs nothing.
+    pub(crate) fn has_work(&self, now_ms: u64, report: bool) -> bool {
+        if self.is_final(now_ms) {
+            self.receipts_owed(now_ms) || (report && !self.reported)
+        } else {
+            self.outcome == Outcome::Pending
+                || report
+                || (self.kind == Kind::Message && self.registered_delivery().wants_receipt())
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::super::inline::OCTETS_INLINE;
+    use super::*;
+
+    pub(crate) fn record(id: u64) -> Record {
+        Record {
+            id,
+            kind: Kind::Message,
+            account: Arc::from("a"),
+            service_type: Text::new(),
+            source: StoredAddr::default(),
+            dests: Dests::One(StoredAddr {
+                ton: 1,
+                npi: 1,
+                addr: "447700900000".into(),
+            }),
+            esm_class: 0,
+            protocol_id: 0,
+            priority_flag: 0,
+            data_coding: 0,
+            registered_delivery: 1,
+            payload: b"hello \x00\xff".to_vec().into(),
+            tlvs: vec![],
+            parts: 1,
+            billing: None,
+            submit_ms: 1,
+            outcome: Outcome::Planned {
+                due_ms: 10,
+                state: 2,
+                error: 0,
+            },
+            route: None,
+            receipts_sent: 0,
+            reported: false,
+        }
+    }
+
+    #[test]
+    fn inline_texts_and_one_destination_store_as_strings_and_lists() {
+        let mut r = record(9);
+        r.service_type = Text::from("CMT");
+        r.source.addr = Text::from("a source longer than twenty-two octets");
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains(r#""service_type":"CMT""#), "{json}");
+        assert!(json.contains(r#""addr":"a source longer than twenty-two octets""#));
+        assert!(json.contains(r#""dests":[{"ton":1,"npi":1,"addr":"447700900000"}]"#));
+        let back: Record = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.source, r.source);
+        assert_eq!(back.dests, r.dests);
+        assert_eq!(&*back.service_type, "CMT");
+        let many = r#"[{"ton":1,"npi":1,"addr":"1"},{"ton":1,"npi":1,"addr":"2"}]"#;
+        let dests: Dests = serde_json::from_str(many).unwrap();
+        assert_eq!(dests.len(), 2);
+        assert_eq!(serde_json::to_string(&dests).unwrap(), many);
+        let none: Dests = serde_json::from_str("[]").unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn inline_values_are_as_small_as_promised() {
+        assert_eq!(size_of::<Text>(), size_of::<String>());
+        assert!(size_of::<Octets>() <= OCTETS_INLINE + 8);
+        for len in [0, 21, 22, 23, 300] {
+            let s = "é".repeat(len / 2) + &"x".repeat(len % 2);
+            assert_eq!(Text::from(s.as_str()).as_str(), s);
+            assert_eq!(Text::from(s.clone()).as_str(), s);
+        }
+    }
+
+    #[test]
+    fn user_data_inline_or_not_stores_as_hex() {
+        for len in [0, 1, 159, 160, 161, 254, 64_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let mut r = record(3);
+            r.payload = Octets::from(data.as_slice());
+            assert_eq!(r.payload.is_inline(), len <= 160, "{len}");
+            assert_eq!(&*r.payload, &data[..]);
+            assert_eq!(r.payload, Octets::from(data.clone()));
+            let json = serde_json::to_string(&r).unwrap();
+            let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+            assert!(json.contains(&format!(r#""payload":"{hex}""#)), "{len}");
+            let back: Record = serde_json::from_str(&json).unwrap();
+            assert_eq!(&*back.payload, &data[..], "{len}");
+        }
+    }
+
+    #[test]
+    fn a_record_that_never_has_work_has_none_at_any_time() {
+        let outcomes = [
+            Outcome::Planned {
+                due_ms: 10,
+                state: 2,
+                error: 0,
+            },
+            Outcome::Planned {
+                due_ms: 10,
+                state: 5,
+                error: 1,
+            },
+            Outcome::Fixed {
+                done_ms: 10,
+                state: 2,
+                error: 0,
+            },
+            Outcome::Pending,
+        ];
+        let mut quiet = 0;
+        for kind in [Kind::Message, Kind::Broadcast, Kind::Mo] {
+            for outcome in outcomes {
+                for registered_delivery in 0..=0x1F {
+                    for report in [false, true] {
+                        for reported in [false, true] {
+                            let mut r = record(1);
+                            (r.kind, r.outcome, r.reported) = (kind, outcome, reported);
+                            r.registered_delivery = registered_delivery;
+                            if !r.never_has_work(report) {
+                                continue;
+                            }
+                            quiet += 1;
+                            for now in [0, 9, 10, 11, u64::MAX] {
+                                assert!(!r.has_work(now, report), "{r:?} at {now}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(quiet > 0);
+    }
+
+    #[test]
+    fn state_moves_at_the_due_time() {
+        let mut r = record(1);
+        assert_eq!(r.state_at(9).0, MessageState::Enroute);
+        assert_eq!(r.state_at(10), (MessageState::Delivered, Some(10), 0));
+        assert!(r.has_work(9, false));
+        assert!(r.has_work(10, false), "a receipt is owed");
+        r.receipts_sent = 1;
+        assert!(!r.has_work(10, false));
+        assert!(r.has_work(10, true), "not reported yet");
+        r.registered_delivery = 0;
+        r.receipts_sent = 0;
+        assert!(!r.has_work(9, false), "nothing to do when it becomes final");
+    }
+}
