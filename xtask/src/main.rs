@@ -49,7 +49,7 @@ fn main() -> ExitCode {
                  bench [e2e] [--quick] [--runs N]   end-to-end race: ours, raw ceiling, smpp34, rusmppc; RSS per bind\n  \
                  soak [--minutes N] [--restart-every M]  mixed load on `smpp serve` with restarts; RSS, fds, losses\n  \
                  lines                              code lines of the adapters and their shared async core\n  \
-                 core                               check that smpp-proto is sans-IO (part of ci)"
+                 core                               smpp-proto is sans-IO, no raw flag masks outside it (part of ci)"
             );
             return ExitCode::from(2);
         }
@@ -143,7 +143,7 @@ fn ci(args: &[&str]) -> Result {
         .env("RUSTDOCFLAGS", "-D warnings"))?;
     step("conformance statement is current");
     conformance::run(&["--check"])?;
-    step("smpp-proto is sans-IO");
+    step("smpp-proto is sans-IO; no raw flag masks outside it");
     no_runtime_in_core()?;
     if quick {
         return Ok(());
@@ -264,6 +264,34 @@ fn no_runtime_in_core() -> Result {
             if let Some(word) = banned.iter().find(|w| code.contains(*w)) {
                 return Err(format!(
                     "{}:{}: `{word}` in smpp-proto: the core is sans-IO (runtime parts belong in smpp-async)",
+                    file.display(),
+                    n + 1
+                ));
+            }
+        }
+    }
+    // Typed protocol fields: outside the core, esm_class and
+    // registered_delivery are read through EsmClass / RegisteredDelivery,
+    // never masked by hand.
+    let mut code = Vec::new();
+    rust_files(&root().join("crates"), &mut code)?;
+    rust_files(&root().join("examples"), &mut code)?;
+    rust_files(&root().join("xtask/src"), &mut code)?;
+    for file in &code {
+        if file.starts_with(root().join("crates/smpp-proto")) || file.ends_with("xtask/src/main.rs")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            let masked = ["esm_class", "registered_delivery"].iter().any(|field| {
+                line.contains(&format!("{field} &")) && !line.contains(&format!("{field} &&"))
+                    || line.contains(&format!("& {field}"))
+                    || line.contains(&format!("&{field}")) && line.contains(" & ")
+            });
+            if masked {
+                return Err(format!(
+                    "{}:{}: a raw mask on esm_class/registered_delivery: use smpp_proto::pdu::EsmClass / RegisteredDelivery",
                     file.display(),
                     n + 1
                 ));

@@ -157,7 +157,7 @@ impl Smsc {
             (None, true) => format!("len{}", sm.short_message.len()),
             (None, false) => format!("{:X}", self.next_id.fetch_add(1, Ordering::SeqCst) + 1),
         };
-        if sm.registered_delivery & 1 == 1 {
+        if sm.registered_delivery().wants_receipt_for(true) {
             let mut receipt = DeliveryReceipt::new(id.clone(), MessageState::Delivered);
             receipt.text = Some(String::from_utf8_lossy(&sm.short_message).into_owned());
             let mut dlr = SubmitSm {

@@ -70,7 +70,7 @@ impl Handler<Connection> for Fake {
                 });
             }
             let id = format!("{n:08X}");
-            let wants_receipt = sm.registered_delivery & 1 != 0;
+            let wants_receipt = sm.registered_delivery().wants_receipt_for(true);
             let source = sm.source_addr.clone();
             let destination = sm.destination_addr.clone();
             submitted.lock().unwrap().push(sm);
