@@ -64,6 +64,11 @@ pub struct ServeOptions {
     /// No plain-TCP SMPP listener: only --tls-listen (which must be configured).
     #[arg(long)]
     pub tls_only: bool,
+    /// Strict TLV profile: a request carrying a TLV its operation may not
+    /// carry (in the session's SMPP version) gets ESME_RTLVNOTALLWD; by
+    /// default every TLV is kept, as the specification asks of receivers.
+    #[arg(long)]
+    pub strict: bool,
     /// PEM certificate chain for --tls-listen.
     #[arg(long, value_name = "PEM")]
     pub tls_cert: Option<PathBuf>,
@@ -136,6 +141,9 @@ impl ServeOptions {
         }
         if self.tls_only {
             config.tls_only = true;
+        }
+        if self.strict {
+            config.strict = true;
         }
         if self.http.is_some() {
             config.http.clone_from(&self.http);

@@ -991,3 +991,30 @@ async fn retention_deletes_old_finished_messages_only() {
     other.unbind().await.unwrap();
     srv.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn strict_refuses_a_tlv_out_of_place_and_the_default_keeps_it() {
+    // billing_identification came with SMPP 5.0: not for a 3.4 session.
+    let mut with_billing = sm("447700900002", "bill me", 0);
+    with_billing
+        .tlvs
+        .set(TlvTag::BILLING_IDENTIFICATION, b"\x01acct-7")
+        .unwrap();
+    for strict in [true, false] {
+        let mut config = ServeConfig::for_tests();
+        config.strict = strict;
+        let srv = server(config).await;
+        let (client, _inbound) = bind(&srv, BindKind::Transceiver).await;
+        assert_eq!(client.interface_version(), 0x34);
+        let result = client.submit(with_billing.clone()).await;
+        if strict {
+            assert_eq!(status(result.unwrap_err()), CommandStatus::TLV_NOT_ALLOWED);
+            // The session goes on: a submit without it is accepted.
+            client.submit(sm("447700900002", "plain", 0)).await.unwrap();
+        } else {
+            result.expect("lenient keeps every TLV");
+        }
+        client.unbind().await.unwrap();
+        srv.shutdown().await.unwrap();
+    }
+}

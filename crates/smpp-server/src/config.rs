@@ -10,6 +10,8 @@
 //! retention = "7d"             # final messages (receipts delivered) older than this are deleted
 //!
 //! tls_only = false            # true: no plain-TCP listener, [tls] only
+//! strict = false              # true: a request carrying a TLV its operation may not carry
+//!                             # (in the session's SMPP version) gets ESME_RTLVNOTALLWD
 //!
 //! [tls]
 //! listen = "127.0.0.1:3775"
@@ -329,6 +331,11 @@ pub struct ServeConfig {
     pub retention: Duration,
     /// Our system_id in bind responses.
     pub system_id: String,
+    /// The strict TLV profile: a request carrying a TLV its operation may
+    /// not carry in the session's version is answered `ESME_RTLVNOTALLWD`
+    /// (`smpp_proto::pdu::profile`); off: every TLV is kept, as the
+    /// specification asks of receivers.
+    pub strict: bool,
 }
 
 impl Default for ServeConfig {
@@ -350,6 +357,7 @@ impl Default for ServeConfig {
             max_messages: DEFAULT_MAX_MESSAGES,
             retention: DEFAULT_RETENTION,
             system_id: "SMPPSIM".into(),
+            strict: false,
         }
     }
 }
@@ -391,6 +399,9 @@ impl ServeConfig {
         }
         if let Some(only) = file.tls_only {
             self.tls_only = only;
+        }
+        if let Some(strict) = file.strict {
+            self.strict = strict;
         }
         if file.http.is_some() {
             self.http = file.http;
@@ -481,6 +492,7 @@ struct FileConfig {
     memory: Option<bool>,
     tls: Option<TlsConfig>,
     tls_only: Option<bool>,
+    strict: Option<bool>,
     http: Option<String>,
     dlr_delay: Option<String>,
     max_binds_per_account: Option<usize>,

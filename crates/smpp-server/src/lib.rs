@@ -65,6 +65,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use smpp_proto::pdu::profile::TlvProfile;
 use smpp_proto::session::SessionConfig;
 use smpp_tokio::{rustls, Server, ServerConfig, ServerHandle};
 use tokio::task::JoinHandle;
@@ -144,11 +145,17 @@ impl<C: Clock> RunningServer<C> {
 
 /// Session settings of the server side: a wide inbound window (clients
 /// pipeline hundreds of submits), a modest outbound one (deliver_sm).
-fn session_config() -> SessionConfig {
+fn session_config(strict: bool) -> SessionConfig {
+    let profile = if strict {
+        TlvProfile::Strict
+    } else {
+        TlvProfile::Lenient
+    };
     SessionConfig::default()
         .with_max_inbound(1024)
         .with_max_in_flight(64)
         .with_response_timeout(Duration::from_secs(10))
+        .with_tlv_profile(profile)
 }
 
 /// Connections served at once (binds beyond `--max-binds-per-account` are
@@ -185,7 +192,7 @@ pub async fn start_with_clock<C: Clock>(
     // Connections are cheap (tens of KiB each): the process's descriptor
     // limit is the real bound, not this.
     let server_config = ServerConfig::default()
-        .with_session(session_config())
+        .with_session(session_config(config.strict))
         .with_max_connections(MAX_CONNECTIONS)
         .with_system_id(config.system_id.clone());
     let smsc = Smsc::new(config, observer, clock)?;

@@ -33,9 +33,6 @@ pub struct Smsc {
     /// Attempt `n` (counted as `seen`) gets `ESME_RTHROTTLED` when
     /// `refuse_pattern[n]` is true (attempts past its end are not refused).
     pub refuse_pattern: Option<Arc<[bool]>>,
-    /// The first submit with this text gets `ESME_RTHROTTLED` (its retry
-    /// is accepted); the flag records that it happened.
-    pub throttle_once: Option<(&'static str, Arc<std::sync::atomic::AtomicBool>)>,
     /// The destination and text of each accepted submit, in order.
     pub accepted: Arc<Mutex<Vec<(String, String)>>>,
     /// Every message id is this one.
@@ -135,11 +132,6 @@ impl Smsc {
             .is_some_and(|p| p.get(n).copied().unwrap_or(false));
         if patterned {
             return Err(CommandStatus::THROTTLED);
-        }
-        if let Some((text, done)) = &self.throttle_once {
-            if sm.short_message.as_ref() == text.as_bytes() && !done.swap(true, Ordering::SeqCst) {
-                return Err(CommandStatus::THROTTLED);
-            }
         }
         if n < self.refuse {
             if self.only_throttled || n % 2 == 0 {

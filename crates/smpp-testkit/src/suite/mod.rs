@@ -117,7 +117,6 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@tests $crate::adapters::Async<$executor>;
             // "Call order" among concurrent calls: the async futures take
             // their places in the order they are made.
-            pool::without_ordering_a_retried_message_is_passed,
             pool::per_destination_order_survives_throttling,
         );
         $crate::conformance_suite!(@async $executor;
