@@ -6,5 +6,5 @@ mod smol {
 }
 
 mod async_std {
-    smpp_testkit::chaos_suite!(async_std: smpp_testkit::adapters::AsyncStdExecutor);
+    smpp_testkit::chaos_suite!(async: smpp_testkit::adapters::AsyncStdExecutor);
 }

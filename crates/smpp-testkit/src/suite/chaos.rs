@@ -117,15 +117,21 @@ async fn hammer<A: Adapter>(
 }
 
 pub async fn a_thousand_cuts_mid_window_resolve_every_call_and_reconnect<A: Adapter>() {
-    thousand_cuts::<A>(0x5EED_0001, false).await;
+    thousand_cuts::<A>(0x5EED_0001, false, 64).await;
 }
 
-/// The same through a proxy that blocks both directions while one is blocked.
+/// The same through a proxy that blocks both directions while one is
+/// blocked. With 8 workers: the proxy cuts each connection within its
+/// first 6,000 octets, and 64 workers ready at once send a first burst of
+/// about 13,000 while no answer can pass it, so whether any submit got
+/// through depended on how loaded the machine was (measured: the tokio-only
+/// original failed on an idle machine at b2c0b7d too, and async-std
+/// always).
 pub async fn a_middlebox_that_blocks_both_ways<A: Adapter>() {
-    thousand_cuts::<A>(0x5EED_0003, true).await;
+    thousand_cuts::<A>(0x5EED_0003, true, 8).await;
 }
 
-async fn thousand_cuts<A: Adapter>(seed: u64, serial: bool) {
+async fn thousand_cuts<A: Adapter>(seed: u64, serial: bool, workers: usize) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let config = ServerConfig::default().with_session(session());
     let running = A::serve(local(), Smsc::default(), config, None).await;
@@ -135,7 +141,7 @@ async fn thousand_cuts<A: Adapter>(seed: u64, serial: bool) {
     let proxy = ChaosProxy::start(running.addr, seed, pick_cut, serial);
     let rc = reconnecting::<A>(&proxy);
 
-    let (issued, ok, failed) = hammer::<A>(&rc, 64, || proxy.cuts() >= 1000).await;
+    let (issued, ok, failed) = hammer::<A>(&rc, workers, || proxy.cuts() >= 1000).await;
     assert_eq!(issued, ok + failed, "every call resolved exactly once");
     assert!(ok > 0, "some submits got through the chaos");
 

@@ -212,15 +212,6 @@ macro_rules! chaos_suite {
     (async: $executor:ty) => {
         $crate::chaos_suite!(@tests $crate::adapters::Async<$executor>);
     };
-    // On async-std no submit gets through the serial middlebox's cuts
-    // (every call fails `Closed`): a finding, kept visible as ignored.
-    (async_std: $executor:ty) => {
-        $crate::chaos_suite!(@core $crate::adapters::Async<$executor>);
-        $crate::conformance_suite!(@ignored $crate::adapters::Async<$executor>;
-            "finding: on async-std no submit gets through the middlebox (docs/TEST-MAP.md)";
-            chaos::a_middlebox_that_blocks_both_ways
-        );
-    };
     (@tests $adapter:ty) => {
         $crate::chaos_suite!(@core $adapter);
         $crate::conformance_suite!(@tests $adapter; chaos::a_middlebox_that_blocks_both_ways);
