@@ -119,10 +119,13 @@ pub enum Order {
     Any,
     /// Per `destination_addr`: a submit waits until every earlier submit
     /// (call order) to the same destination has ended, so one destination
-    /// has at most one message in flight and its messages are accepted in
-    /// the order they were submitted, throttles and retries included.
-    /// Other destinations are not held up. (`Pool::submit_keyed` keeps
-    /// order per a key of the caller's in any mode.)
+    /// has one message in flight and its messages are accepted in the
+    /// order they were submitted, throttles and retries included. Other
+    /// destinations are not held up. A submit that ends in a timeout lets
+    /// the next go, though the MC may still accept it later. Await (or
+    /// drop) keyed calls in the order they were made: one never polled
+    /// holds its key. (`Pool::submit_keyed` keeps order per a key of the
+    /// caller's in any mode.)
     PerDestination,
 }
 

@@ -19,18 +19,28 @@ use event_listener::Event;
 /// The queues of one pool.
 #[derive(Debug, Default)]
 pub(crate) struct KeyOrder {
-    queues: Mutex<HashMap<u64, VecDeque<u64>>>,
+    queues: Mutex<HashMap<u64, Queue>>,
     next: AtomicU64,
-    /// Notified when a ticket leaves a queue.
-    changed: Event,
 }
 
-/// A place in a key's queue; leaves it when dropped.
+/// One key's tickets, and the event its waiters listen on (a ticket that
+/// leaves wakes the waiters of its key only).
+#[derive(Debug, Default)]
+struct Queue {
+    tickets: VecDeque<u64>,
+    changed: Arc<Event>,
+}
+
+/// A place in a key's queue; leaves it when dropped (so a caller that
+/// gives up, or whose call ends in any way, a timeout included, lets the
+/// next go). A future that is never polled and never dropped holds its
+/// key: await keyed calls in the order they were made, or drop them.
 #[derive(Debug)]
 pub(crate) struct Ticket {
     order: Arc<KeyOrder>,
     key: u64,
     id: u64,
+    changed: Arc<Event>,
 }
 
 /// The hash of a caller's key (fixed keys: the same in every process).
@@ -45,11 +55,13 @@ impl KeyOrder {
     pub(crate) fn enter(self: &Arc<Self>, key: u64) -> Ticket {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        queues.entry(key).or_default().push_back(id);
+        let queue = queues.entry(key).or_default();
+        queue.tickets.push_back(id);
         Ticket {
             order: self.clone(),
             key,
             id,
+            changed: queue.changed.clone(),
         }
     }
 
@@ -57,7 +69,7 @@ impl KeyOrder {
         let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
         queues
             .get(&ticket.key)
-            .and_then(VecDeque::front)
+            .and_then(|queue| queue.tickets.front())
             .is_some_and(|&front| front == ticket.id)
     }
 
@@ -73,7 +85,7 @@ impl Ticket {
     pub(crate) async fn turn(&self) {
         loop {
             // Listening first: a ticket leaving after the check still wakes us.
-            let changed = self.order.changed.listen();
+            let changed = self.changed.listen();
             if self.order.is_first(self) {
                 return;
             }
@@ -86,15 +98,15 @@ impl Drop for Ticket {
     fn drop(&mut self) {
         let mut queues = self.order.queues.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(queue) = queues.get_mut(&self.key) {
-            if let Some(at) = queue.iter().position(|&id| id == self.id) {
-                queue.remove(at);
+            if let Some(at) = queue.tickets.iter().position(|&id| id == self.id) {
+                queue.tickets.remove(at);
             }
-            if queue.is_empty() {
+            if queue.tickets.is_empty() {
                 queues.remove(&self.key);
             }
         }
         drop(queues);
-        self.order.changed.notify(usize::MAX);
+        self.changed.notify(usize::MAX);
     }
 }
 

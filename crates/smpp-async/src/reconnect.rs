@@ -500,31 +500,41 @@ impl<R: Runtime> Pool<R> {
     /// in order), each part under the pool's flow control; a throttled part
     /// is retried on the same member once its pause ends. Fails with the
     /// first part that fails; the others may have been accepted.
-    pub async fn submit_message(&self, message: &ShortMessage) -> Result<Vec<COctetString>, Error> {
+    pub fn submit_message(
+        &self,
+        message: &ShortMessage,
+    ) -> impl Future<Output = Result<Vec<COctetString>, Error>> + Send + '_ {
+        // Built, and (with per-destination order) placed in its
+        // destination's queue, at this call: one place for all its parts.
         let parts = {
             let mut refs = self.refs.lock().unwrap_or_else(|e| e.into_inner());
-            message.build(&mut refs)?
+            message.build(&mut refs)
         };
-        // With per-destination order, the whole message takes one place.
-        let ticket = match (self.config.order, parts.first()) {
+        let ticket = match (
+            self.config.order,
+            parts.as_ref().ok().and_then(|p| p.first()),
+        ) {
             (Order::PerDestination, Some(first)) => {
                 Some(self.keys.enter(hash_key(first.destination_addr.as_bytes())))
             }
             _ => None,
         };
-        if let Some(ticket) = &ticket {
-            ticket.turn().await;
+        async move {
+            let parts = parts?;
+            if let Some(ticket) = &ticket {
+                ticket.turn().await;
+            }
+            let (member, _) = self.pick().await?;
+            let send = |sm: SubmitSm| {
+                self.send(Some(member), move |client| {
+                    let sm = sm.clone();
+                    async move { client.submit(sm).await }
+                })
+            };
+            let result = futures_util::future::try_join_all(parts.into_iter().map(send)).await;
+            drop(ticket); // the next of this destination may go
+            result
         }
-        let (member, _) = self.pick().await?;
-        let send = |sm: SubmitSm| {
-            self.send(Some(member), move |client| {
-                let sm = sm.clone();
-                async move { client.submit(sm).await }
-            })
-        };
-        let result = futures_util::future::try_join_all(parts.into_iter().map(send)).await;
-        drop(ticket);
-        result
     }
 
     /// [`Client::request`] on the next unpaused member, under the pool's flow control.

@@ -92,10 +92,11 @@ pub enum Transport {
 }
 
 /// The addresses a header carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Addresses<'a> {
     /// None given (version 1 `UNKNOWN`, version 2 `AF_UNSPEC` or `LOCAL`
     /// without addresses).
+    #[default]
     Unspecified,
     /// IPv4 or IPv6: the client (source) and the balancer's listening
     /// address it connected to (destination).
@@ -301,24 +302,54 @@ fn parse_v2(input: &[u8]) -> Result<Parsed<'_>, Error> {
     let command = check_version(input[12])?;
     let family = input[13];
     let len = usize::from(u16::from_be_bytes([input[14], input[15]]));
-    let transport = match family & 0x0F {
-        0x0 => Transport::Unspecified,
-        0x1 => Transport::Stream,
-        0x2 => Transport::Datagram,
-        _ => return Err(Error::BadFamily),
-    };
-    let needed = match family >> 4 {
-        0x0 => 0,
-        0x1 => 12,
-        0x2 => 36,
-        0x3 => 216,
-        _ => return Err(Error::BadFamily),
-    };
-    if len < needed {
-        return Err(Error::ShortAddresses);
+    if command == Command::Proxy {
+        // Refuse a bad family before waiting for its block.
+        address_len(family)?;
     }
     let Some(block) = input.get(V2_FIXED..V2_FIXED + len) else {
         return Ok(Parsed::Incomplete);
+    };
+    let (addresses, tlvs) = match command {
+        // The balancer speaks for itself (a health check): whatever
+        // follows is to be ignored, so nothing in it can refuse the
+        // connection; what parses is reported.
+        Command::Local => v2_block(family, block).unwrap_or_default(),
+        Command::Proxy => v2_block(family, block)?,
+    };
+    let header = Header {
+        version: 2,
+        command,
+        addresses,
+        tlvs,
+    };
+    Ok(Parsed::Header(header, V2_FIXED + len))
+}
+
+/// The length of the address block of a v2 family octet (and its
+/// transport nibble checked).
+fn address_len(family: u8) -> Result<usize, Error> {
+    if family & 0x0F > 0x2 {
+        return Err(Error::BadFamily);
+    }
+    match family >> 4 {
+        0x0 => Ok(0),
+        0x1 => Ok(12),
+        0x2 => Ok(36),
+        0x3 => Ok(216),
+        _ => Err(Error::BadFamily),
+    }
+}
+
+/// A v2 address block and the TLVs after it.
+fn v2_block(family: u8, block: &[u8]) -> Result<(Addresses<'_>, Tlvs<'_>), Error> {
+    let needed = address_len(family)?;
+    if block.len() < needed {
+        return Err(Error::ShortAddresses);
+    }
+    let transport = match family & 0x0F {
+        0x1 => Transport::Stream,
+        0x2 => Transport::Datagram,
+        _ => Transport::Unspecified,
     };
     let (addrs, tlvs) = block.split_at(needed);
     let addresses = match family >> 4 {
@@ -351,15 +382,16 @@ fn parse_v2(input: &[u8]) -> Result<Parsed<'_>, Error> {
             destination: &addrs[108..216],
             transport,
         },
-        _ => Addresses::Unspecified,
+        // AF_UNSPEC: the receiver ignores the block; TLVs that do not
+        // parse are ignored with it.
+        _ => {
+            return Ok((
+                Addresses::Unspecified,
+                Tlvs::check(tlvs).unwrap_or_default(),
+            ))
+        }
     };
-    let header = Header {
-        version: 2,
-        command,
-        addresses,
-        tlvs: Tlvs::check(tlvs)?,
-    };
-    Ok(Parsed::Header(header, V2_FIXED + len))
+    Ok((addresses, Tlvs::check(tlvs)?))
 }
 
 fn check_version(ver_cmd: u8) -> Result<Command, Error> {

@@ -23,7 +23,10 @@ pub enum TlvProfile {
     /// Keep it (the specification's rule for receivers).
     #[default]
     Lenient,
-    /// Answer the request with `ESME_RTLVNOTALLWD`.
+    /// Answer the request with `ESME_RTLVNOTALLWD`. On an ESME's session
+    /// this applies to the MC's requests too: an MC that sent no
+    /// `sc_interface_version` counts as 3.3, so its receipts' TLVs
+    /// (`receipted_message_id`, `message_state`) would be refused.
     Strict,
 }
 

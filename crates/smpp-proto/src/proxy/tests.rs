@@ -210,6 +210,29 @@ fn v2_tcp6_unix_unspec_and_local() {
 }
 
 #[test]
+fn v2_local_is_accepted_whatever_its_block_says() {
+    // A health check: the addresses are to be ignored, so a block that
+    // does not parse cannot refuse the connection.
+    for (family, block) in [
+        (0x11, &[][..]),           // INET without its 12 octets
+        (0x41, &[1, 2, 3][..]),    // an unknown family
+        (0x13, &[][..]),           // an unknown transport
+        (0x00, &[0x05, 0x00][..]), // a TLV that overruns
+    ] {
+        let input = v2(0x20, family, block, &[]);
+        let (h, used) = header(&input);
+        assert_eq!(
+            (h.command, h.client(), used),
+            (Command::Local, None, input.len())
+        );
+    }
+    // UNSPEC under PROXY: the block is ignored too.
+    let input = v2(0x21, 0x00, &[0x05, 0x00], &[]);
+    let (h, _) = header(&input);
+    assert_eq!(h.addresses, Addresses::Unspecified);
+}
+
+#[test]
 fn v2_malformed_headers_are_refused() {
     let a4 = inet4([1, 2, 3, 4], [5, 6, 7, 8], 1, 2);
     assert_eq!(parse(&v2(0x11, 0x11, &a4, &[])), Err(Error::BadVersion));

@@ -175,23 +175,6 @@ impl Session {
         let id = pdu.command_id();
         let seq = pdu.sequence_number;
         let bind = BindKind::from_command_id(id);
-        if self.config.tlv_profile == TlvProfile::Strict {
-            let version = self.version.unwrap_or(INTERFACE_VERSION);
-            let sender = match self.role {
-                Role::Mc => Sender::Esme,
-                Role::Esme => Sender::Mc,
-            };
-            if let Some(tag) = profile::first_disallowed(&pdu, version, sender) {
-                if let Some(resp) = id.response_id() {
-                    self.write_header(resp, CommandStatus::TLV_NOT_ALLOWED, seq);
-                }
-                return self.emit(Event::PeerViolation(PeerViolation::TlvNotAllowed {
-                    command_id: id,
-                    sequence_number: seq,
-                    tag,
-                }));
-            }
-        }
         let answer = if self.inbound.contains_key(&seq.get()) {
             Some(CommandStatus::SYSTEM_ERROR)
         } else if bind.is_some() && self.pending_bind.is_some() {
@@ -227,6 +210,25 @@ impl Session {
                     answered: Some(status),
                 }),
             });
+        }
+        // Duplicates and the inbound window first: a request over the
+        // window is throttled, whatever it carries.
+        if self.config.tlv_profile == TlvProfile::Strict {
+            let version = self.version.unwrap_or(INTERFACE_VERSION);
+            let sender = match self.role {
+                Role::Mc => Sender::Esme,
+                Role::Esme => Sender::Mc,
+            };
+            if let Some(tag) = profile::first_disallowed(&pdu, version, sender) {
+                if let Some(resp) = id.response_id() {
+                    self.write_header(resp, CommandStatus::TLV_NOT_ALLOWED, seq);
+                }
+                return self.emit(Event::PeerViolation(PeerViolation::TlvNotAllowed {
+                    command_id: id,
+                    sequence_number: seq,
+                    tag,
+                }));
+            }
         }
         self.inbound.insert(seq.get(), id);
         let Some(kind) = bind else {
