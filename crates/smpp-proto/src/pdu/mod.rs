@@ -72,7 +72,6 @@ pub use tlv::{
     TlvInfo, TlvIter, TlvKind, TlvTag, Tlvs,
 };
 
-/// Which TLVs each operation may carry, per version; the strict profile.
 pub mod profile;
 
 use body::BodyCodec;
