@@ -88,8 +88,9 @@ pub async fn spreads_submits_over_its_binds_and_merges_their_inbound<A: Adapter>
 }
 
 pub async fn a_dropped_bind_comes_back_while_the_others_carry_on<A: Adapter>() {
-    // A reconnection comes 300 ms after the drop: time to show the others carry on.
-    let backoff = Backoff::new(Duration::from_millis(300), Duration::from_millis(300));
+    // A reconnection comes 2 s after the drop: time to show the others carry
+    // on (a margin a loaded CI machine does not eat: 300 ms did, on blocking).
+    let backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(2));
     let config = PoolConfig::default();
     let s = pool_with::<A>(Smsc::default(), 3, config, backoff.with_jitter(0.0)).await;
     let victim = s.server.connections().remove(0);
@@ -100,7 +101,7 @@ pub async fn a_dropped_bind_comes_back_while_the_others_carry_on<A: Adapter>() {
     let results = submit_all::<A>(&s.pool, 60, None).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert!(
-        started.elapsed() < Duration::from_millis(300),
+        started.elapsed() < Duration::from_secs(2),
         "waited for the dropped bind"
     );
     wait_for("the bind to come back", || {
@@ -145,7 +146,9 @@ pub async fn no_tps_limit_by_default<A: Adapter>() {
     let started = Instant::now();
     let results = submit_all::<A>(&s.pool, 50, None).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
-    assert!(started.elapsed() < Duration::from_millis(400));
+    // Not paced: even a limit of 25/s would take 2 s (a loaded CI machine
+    // ate a 400 ms bound).
+    assert!(started.elapsed() < Duration::from_secs(2));
     s.pool.close().await;
 }
 
@@ -186,9 +189,11 @@ pub async fn a_throttled_member_pauses_doubling_on_repeats<A: Adapter>() {
     // Paused 100 ms, then 200 ms: nothing was sent through it meanwhile.
     assert!(elapsed >= Duration::from_millis(280), "took {elapsed:?}");
     assert_eq!(s.pool.paused(), 0);
+    // No pause left after the success (`paused() == 0` above): the next
+    // submit goes at once, well under the 400 ms a third pause would take.
     let started = Instant::now();
     s.pool.submit(submit("1", false)).await.unwrap();
-    assert!(started.elapsed() < Duration::from_millis(100));
+    assert!(started.elapsed() < Duration::from_millis(350));
     s.pool.close().await;
 }
 
