@@ -134,15 +134,6 @@ macro_rules! conformance_suite {
             }
         )*
     };
-    (@ignored $adapter:ty; $reason:literal; $module:ident :: $test:ident) => {
-        #[test]
-        #[ignore = $reason]
-        fn $test() {
-            <$adapter as $crate::adapter::Adapter>::block_on(
-                $crate::suite::$module::$test::<$adapter>(),
-            );
-        }
-    };
     (@common $adapter:ty) => {
         $crate::conformance_suite!(@tests $adapter;
             hardening::a_client_that_never_reads_is_disconnected_with_bounded_buffers,
