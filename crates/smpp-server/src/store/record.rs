@@ -311,7 +311,10 @@ pub(crate) mod tests {
         assert_eq!(format!("{back:?}"), format!("{r:?}"));
         // The JSON of the first stores still reads.
         let json = serde_json::to_vec(&r).unwrap();
-        assert_eq!(format!("{:?}", Record::decode(&json).unwrap()), format!("{r:?}"));
+        assert_eq!(
+            format!("{:?}", Record::decode(&json).unwrap()),
+            format!("{r:?}")
+        );
         // A typical submit_sm: 160 octets of text, one destination.
         let mut typical = record(1_733_000_000_000_000);
         typical.payload = Octets::from(vec![b'x'; 160]);
