@@ -192,7 +192,9 @@ fn parse_tlv(s: &str) -> Result<Tlv, String> {
     })
 }
 
-fn parse_when(s: &str) -> Result<String, String> {
+/// A `--validity`/`--schedule` value: a duration (sent as an SMPP relative
+/// time) or an SMPP time as it goes on the wire.
+pub fn parse_when(s: &str) -> Result<String, String> {
     let wire = s.len() == 16
         && s.as_bytes()[..15].iter().all(u8::is_ascii_digit)
         && matches!(s.as_bytes()[15], b'R' | b'+' | b'-');
