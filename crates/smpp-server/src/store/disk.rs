@@ -68,6 +68,10 @@ const YOUNG_SLACK_MS: u64 = 60_000;
 /// The block cache, in bytes: the hot records live in the server's own
 /// bounded table; this only helps query_sm of old ids and the pruning scan.
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// The messages' memory table is sealed and flushed to a sorted file at this
+/// size (fjall's default is 64 MiB): the store's memory stays small and
+/// bounded, whatever the load.
+const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 /// The engine's background threads (flushes, compactions): one is plenty
 /// for this load and leaves the other cores to the sessions.
 const WORKERS: usize = 1;
@@ -156,10 +160,18 @@ impl DiskStore {
             .open()
             .with_context(|| format!("cannot open the store {}", path.display()))?;
         let messages = db
-            .keyspace(MESSAGES, KeyspaceCreateOptions::default)
+            .keyspace(MESSAGES, || {
+                KeyspaceCreateOptions::default()
+                    .max_memtable_size(MEMTABLE_BYTES)
+                    .manual_journal_persist(true)
+            })
             .context("cannot open the store's messages")?;
         let meta = db
-            .keyspace(META, KeyspaceCreateOptions::default)
+            .keyspace(META, || {
+                KeyspaceCreateOptions::default()
+                    .max_memtable_size(1024 * 1024)
+                    .manual_journal_persist(true)
+            })
             .context("cannot open the store's counters")?;
         let high_water = match meta.get(HIGH_WATER)? {
             Some(v) => id_of(&v).context("the store's high-water mark is damaged")?,
