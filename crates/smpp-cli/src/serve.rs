@@ -41,6 +41,8 @@ pub struct ServeOptions {
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// An account allowed to bind (repeatable; replaces the default smppclient1:password).
+    /// The password may be an argon2id hash from `smpp hash-password`
+    /// ('$argon2id$...'; quote it in the shell); plain text is logged as a warning.
     /// After the last '@', optional client networks it may bind from
     /// (e.g. esme:secret@10.0.0.0/8,::1); a bind from elsewhere gets ESME_RBINDFAIL.
     #[arg(long = "account", value_name = "SYSTEM_ID:PASSWORD[@CIDR,...]")]

@@ -75,6 +75,7 @@ mod binds;
 pub mod cdr;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 mod jobs;
 pub mod metrics;
 pub mod observer;

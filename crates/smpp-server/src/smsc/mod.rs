@@ -239,7 +239,7 @@ impl<C: Clock> Smsc<C> {
         let (now, report) = (clock.now_ms(), observer.wants_final_states());
         let (store, records, high_water) =
             MessageStore::open(&config.store, |r| r.has_work(now, report))?;
-        let accounts = Accounts::new(&config.accounts, config.tps);
+        let accounts = Accounts::new(&config.accounts, config.tps).map_err(anyhow::Error::msg)?;
         let router = Router::new(&config);
         let quick = !store.is_persistent() && !router.may_delay();
         // Ids are numbers: at least the current time in microseconds (so an
@@ -552,7 +552,7 @@ impl<C: Clock> Smsc<C> {
             });
         }
         let system_id = text(&bind.system_id);
-        let result = self.authenticate(conn, kind, bind, &system_id);
+        let result = self.authenticate(conn, kind, bind, &system_id).await;
         self.observer.bind(&BindEvent {
             connection: conn.id(),
             peer: conn.peer_addr(),
@@ -578,7 +578,7 @@ impl<C: Clock> Smsc<C> {
         result
     }
 
-    fn authenticate(
+    async fn authenticate(
         &self,
         conn: &Connection,
         kind: BindKind,
@@ -586,7 +586,8 @@ impl<C: Clock> Smsc<C> {
         system_id: &str,
     ) -> Result<(), CommandStatus> {
         self.accounts
-            .authenticate(system_id, bind.password.as_bytes(), conn.peer_addr())?;
+            .authenticate(system_id, bind.password.as_bytes(), conn.peer_addr())
+            .await?;
         let range = address_range(&text(&bind.address_range))?;
         self.binds.register(
             conn,

