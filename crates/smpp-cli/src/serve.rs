@@ -89,6 +89,13 @@ pub struct ServeOptions {
     /// Binds per account at most (more get ESME_RBINDFAIL).
     #[arg(long, value_name = "N")]
     pub max_binds_per_account: Option<usize>,
+    /// Bind lockout: more than N failed binds (wrong system_id or password,
+    /// or outside the account's networks) from one address within WINDOW
+    /// make every bind from it get ESME_RBINDFAIL for COOLDOWN, whatever
+    /// the password; `off` disables it. IPv6 counts per /64; loopback is not
+    /// exempt [default: 10/1m/5m].
+    #[arg(long, value_name = "N[/WINDOW[/COOLDOWN]]|off")]
+    pub bind_failure_limit: Option<String>,
     /// Requests per second per account; above it ESME_RTHROTTLED.
     #[arg(long, value_name = "N")]
     pub tps: Option<u32>,
@@ -161,6 +168,10 @@ impl ServeOptions {
         }
         if self.tps.is_some() {
             config.tps = self.tps;
+        }
+        if let Some(limit) = &self.bind_failure_limit {
+            config.bind_failure_limit =
+                config::parse_bind_failure_limit(limit).context("--bind-failure-limit")?;
         }
         if self.cdr.is_some() {
             config.cdr.clone_from(&self.cdr);

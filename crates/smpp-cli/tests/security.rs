@@ -198,3 +198,127 @@ fn a_broken_hash_refuses_to_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("account esme"), "{stderr}");
 }
+
+/// `GET path` over HTTP/1.1 with an optional bearer token: (status, body).
+async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut tcp = timeout(WAIT, tokio::net::TcpStream::connect(addr))
+        .await
+        .unwrap()
+        .unwrap();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n{auth}Connection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    timeout(WAIT, tcp.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("an HTTP answer: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or_else(String::new, |(_, b)| b.to_owned());
+    (status, body)
+}
+
+/// The value of a metric line `name value` (0 when absent).
+fn metric(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The default lockout (more than 10 failures a minute): after 12 wrong
+/// binds from 127.0.0.1 the right password gets ESME_RBINDFAIL there, while
+/// 127.0.0.2 binds; /metrics counts the lockout and the refused binds.
+#[tokio::test]
+async fn twelve_wrong_binds_lock_the_address_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--http",
+            "127.0.0.1:0",
+            "--account",
+            "esme:right",
+        ],
+        dir.path(),
+    );
+    let smpp = serve.smpp();
+    for i in 0..12 {
+        let status = bind_status("127.0.0.1", smpp, b"", "esme", "wrong").await;
+        let expected = if i < 11 {
+            CommandStatus::INVALID_PASSWORD
+        } else {
+            CommandStatus::BIND_FAILED
+        };
+        assert_eq!(status, Some(expected), "wrong bind #{}", i + 1);
+    }
+    let locked = bind_status("127.0.0.1", smpp, b"", "esme", "right").await;
+    assert_eq!(locked, Some(CommandStatus::BIND_FAILED), "locked out");
+    let elsewhere = bind_status("127.0.0.2", smpp, b"", "esme", "right").await;
+    assert_eq!(elsewhere, Some(CommandStatus::OK), "another address binds");
+    let (status, body) = http_get(serve.addr("HTTP"), "/metrics", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(metric(&body, "smpp_bind_lockouts_total"), 1.0, "{body}");
+    assert_eq!(metric(&body, "smpp_binds_locked_out_total"), 2.0, "{body}");
+}
+
+/// `--bind-failure-limit off` turns the lockout off; a bad value refuses to start.
+#[tokio::test]
+async fn the_lockout_is_configurable() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--account",
+            "esme:right",
+            "--bind-failure-limit",
+            "2/1m/1h",
+        ],
+        dir.path(),
+    );
+    for _ in 0..3 {
+        bind_status("127.0.0.1", serve.smpp(), b"", "nobody", "x").await;
+    }
+    let locked = bind_status("127.0.0.1", serve.smpp(), b"", "esme", "right").await;
+    assert_eq!(
+        locked,
+        Some(CommandStatus::BIND_FAILED),
+        "an unknown system_id counts too"
+    );
+    drop(serve);
+    let serve = Serve::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--account",
+            "esme:right",
+            "--bind-failure-limit",
+            "off",
+        ],
+        dir.path(),
+    );
+    for _ in 0..15 {
+        bind_status("127.0.0.1", serve.smpp(), b"", "esme", "wrong").await;
+    }
+    let ok = bind_status("127.0.0.1", serve.smpp(), b"", "esme", "right").await;
+    assert_eq!(ok, Some(CommandStatus::OK));
+    let out = Command::new(env!("CARGO_BIN_EXE_smpp"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--memory"])
+        .args(["--bind-failure-limit", "ten"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bind-failure-limit"));
+}

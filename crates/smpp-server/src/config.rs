@@ -12,6 +12,8 @@
 //! tls_only = false            # true: no plain-TCP listener, [tls] only
 //! strict = false              # true: a request carrying a TLV its operation may not carry
 //!                             # (in the session's SMPP version) gets ESME_RTLVNOTALLWD
+//! bind_failure_limit = "10/1m/5m" # more than 10 failed binds from one address in 1 minute:
+//!                             # its binds get ESME_RBINDFAIL for 5 minutes; "off" disables
 //!
 //! [tls]
 //! listen = "127.0.0.1:3775"
@@ -20,7 +22,7 @@
 //!
 //! [[account]]                  # or [[accounts]]
 //! system_id = "smppclient1"
-//! password = "password"
+//! password = "password"       # or an argon2id hash from `smpp hash-password`
 //! allow = ["127.0.0.0/8", "::1"] # optional: client networks it may bind from
 //!
 //! [[route]]                    # submit_sm to 4470... goes to esme2's receiver (MO)
@@ -231,6 +233,60 @@ pub fn parse_cidr_list(s: &str) -> Result<Vec<Cidr>, String> {
     s.split(',').map(str::parse).collect()
 }
 
+/// The bind lockout: more than `failures` failed binds (credential or
+/// allow-list errors) from one address within `window` lock it out for
+/// `cooldown` (every bind then gets ESME_RBINDFAIL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindFailureLimit {
+    /// Failed binds allowed within the window (one more locks).
+    pub failures: u32,
+    /// The counting window.
+    pub window: Duration,
+    /// How long an address stays locked out.
+    pub cooldown: Duration,
+}
+
+impl Default for BindFailureLimit {
+    /// More than 10 in a minute: locked for 5 minutes.
+    fn default() -> Self {
+        BindFailureLimit {
+            failures: 10,
+            window: Duration::from_secs(60),
+            cooldown: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Parses `N[/WINDOW[/COOLDOWN]]` (`10/1m/5m`; omitted parts keep their
+/// defaults), or `off` (`None`: no lockout).
+pub fn parse_bind_failure_limit(s: &str) -> anyhow::Result<Option<BindFailureLimit>> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let mut limit = BindFailureLimit::default();
+    let mut parts = s.split('/');
+    let n = parts.next().unwrap_or_default().trim();
+    limit.failures = n.parse().with_context(|| {
+        format!("bind failure limit {s:?}: {n:?} is not a number (N[/WINDOW[/COOLDOWN]] or off)")
+    })?;
+    if let Some(w) = parts.next() {
+        limit.window = humantime::parse_duration(w.trim())
+            .with_context(|| format!("bind failure limit {s:?}: bad window {w:?}"))?;
+    }
+    if let Some(c) = parts.next() {
+        limit.cooldown = humantime::parse_duration(c.trim())
+            .with_context(|| format!("bind failure limit {s:?}: bad cool-down {c:?}"))?;
+    }
+    if parts.next().is_some() {
+        bail!("bind failure limit {s:?}: N[/WINDOW[/COOLDOWN]] or off");
+    }
+    if limit.window.is_zero() || limit.cooldown.is_zero() {
+        bail!("bind failure limit {s:?}: window and cool-down must be positive");
+    }
+    Ok(Some(limit))
+}
+
 /// Where messages are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreConfig {
@@ -336,6 +392,9 @@ pub struct ServeConfig {
     /// (`smpp_proto::pdu::profile`); off: every TLV is kept, as the
     /// specification asks of receivers.
     pub strict: bool,
+    /// The bind lockout (`None`: off); default: more than 10 failed binds
+    /// in a minute lock an address out for 5 minutes.
+    pub bind_failure_limit: Option<BindFailureLimit>,
 }
 
 impl Default for ServeConfig {
@@ -358,6 +417,7 @@ impl Default for ServeConfig {
             retention: DEFAULT_RETENTION,
             system_id: "SMPPSIM".into(),
             strict: false,
+            bind_failure_limit: Some(BindFailureLimit::default()),
         }
     }
 }
@@ -426,6 +486,10 @@ impl ServeConfig {
         }
         if let Some(id) = file.system_id {
             self.system_id = id;
+        }
+        if let Some(limit) = file.bind_failure_limit {
+            self.bind_failure_limit =
+                parse_bind_failure_limit(&limit).context("config: bind_failure_limit")?;
         }
         if !file.account.is_empty() {
             self.accounts = file.account;
@@ -501,6 +565,7 @@ struct FileConfig {
     max_messages: Option<usize>,
     retention: Option<String>,
     system_id: Option<String>,
+    bind_failure_limit: Option<String>,
     #[serde(default, alias = "accounts")]
     account: Vec<Account>,
     #[serde(default)]
@@ -590,6 +655,22 @@ mod tests {
         assert!(config.rules[1].matches("1", b"hello #throttle"));
         assert!(!config.rules[0].matches("4478", b""));
         assert!(config.outcomes.contains(&(MessageState::Expired, 1)));
+    }
+
+    #[test]
+    fn parses_bind_failure_limits() {
+        let p = |s| parse_bind_failure_limit(s).unwrap();
+        assert_eq!(p("off"), None);
+        assert_eq!(p("10"), Some(BindFailureLimit::default()));
+        let l = p("3/30s/1h").unwrap();
+        assert_eq!(
+            (l.failures, l.window, l.cooldown),
+            (3, Duration::from_secs(30), Duration::from_secs(3600))
+        );
+        assert_eq!(p("5/2m").unwrap().cooldown, Duration::from_secs(300));
+        for bad in ["", "x", "-1", "3/0s", "3/1m/0s", "3/1m/5m/1", "3/soon"] {
+            assert!(parse_bind_failure_limit(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

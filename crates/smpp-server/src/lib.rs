@@ -77,6 +77,7 @@ pub mod clock;
 pub mod config;
 pub mod credentials;
 mod jobs;
+mod lockout;
 pub mod metrics;
 pub mod observer;
 mod routing;
@@ -86,7 +87,7 @@ pub mod telemetry;
 mod time;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Account, Route, Rule, ServeConfig, StoreConfig, TlsConfig};
+pub use config::{Account, BindFailureLimit, Route, Rule, ServeConfig, StoreConfig, TlsConfig};
 pub use observer::{BindEvent, FinalEvent, NoObserver, Observer, ReceiptEvent, RequestEvent};
 pub use smsc::{MessageView, Smsc};
 pub use store::Addr;

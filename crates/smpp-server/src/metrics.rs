@@ -56,6 +56,8 @@ pub struct Metrics {
     receipts_sent: AtomicU64,
     receipts_failed: AtomicU64,
     throttled: AtomicU64,
+    lockouts: AtomicU64,
+    binds_locked_out: AtomicU64,
     final_states: [AtomicU64; 10],
 }
 
@@ -195,6 +197,16 @@ impl Metrics {
     /// A request was refused with `ESME_RTHROTTLED`.
     pub fn throttled(&self) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An address was locked out after too many failed binds.
+    pub fn lockout(&self) {
+        self.lockouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A bind was refused because its address is locked out.
+    pub fn bind_locked_out(&self) {
+        self.binds_locked_out.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A message reached `state` (a final state, normally).
@@ -350,6 +362,20 @@ impl Metrics {
             "counter",
             "Requests refused with ESME_RTHROTTLED.",
             load(&self.throttled),
+        );
+        simple(
+            &mut out,
+            "smpp_bind_lockouts_total",
+            "counter",
+            "Addresses locked out after too many failed binds.",
+            load(&self.lockouts),
+        );
+        simple(
+            &mut out,
+            "smpp_binds_locked_out_total",
+            "counter",
+            "Binds refused because their address was locked out.",
+            load(&self.binds_locked_out),
         );
 
         header(

@@ -90,6 +90,11 @@ pub trait Observer: Send + Sync + 'static {
     fn session_closed(&self, _connection: u64, _account: Option<&str>) {}
     /// A bind was accepted or rejected.
     fn bind(&self, _event: &BindEvent<'_>) {}
+    /// Too many failed binds: binds from this address are refused for
+    /// the cool-down (`--bind-failure-limit`).
+    fn lockout(&self, _ip: std::net::IpAddr) {}
+    /// A bind was refused because its address is locked out.
+    fn bind_locked_out(&self, _ip: std::net::IpAddr) {}
     /// A request was answered.
     fn request(&self, _event: &RequestEvent<'_>) {}
     /// A request was refused with `ESME_RTHROTTLED` by the `--tps` limit.

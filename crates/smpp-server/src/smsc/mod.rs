@@ -23,6 +23,7 @@ use crate::binds::{address_range, Binds, Esme};
 use crate::clock::{Clock, SystemClock};
 use crate::config::ServeConfig;
 use crate::jobs::{Job, JobQueue, BINDING_RETRY};
+use crate::lockout::{Failure, Lockout};
 use crate::observer::{BindEvent, Observer};
 use crate::routing::{Decision, Router, Target};
 use crate::store::{Addr, MessageStore, Outcome, Record, Store};
@@ -137,6 +138,8 @@ pub struct Smsc<C: Clock = SystemClock> {
     observer: Arc<dyn Observer>,
     report_finals: bool,
     accounts: Accounts,
+    /// Failed binds per address (`None`: no lockout).
+    lockout: Option<Lockout>,
     router: Router,
     shards: Box<[Mutex<Shard>]>,
     max_per_shard: usize,
@@ -251,6 +254,7 @@ impl<C: Clock> Smsc<C> {
             report_finals: observer.wants_final_states(),
             observer,
             accounts,
+            lockout: config.bind_failure_limit.map(Lockout::new),
             router,
             quick,
             clock,
@@ -585,9 +589,29 @@ impl<C: Clock> Smsc<C> {
         bind: &Bind,
         system_id: &str,
     ) -> Result<(), CommandStatus> {
-        self.accounts
-            .authenticate(system_id, bind.password.as_bytes(), conn.peer_addr())
-            .await?;
+        let peer = conn.peer_addr();
+        let lockout = self.lockout.as_ref().zip(peer.map(|p| p.ip()));
+        if let Some((lockout, ip)) = lockout {
+            if lockout.locked(ip, self.clock.now_ms()) {
+                // The password is not even looked at (nor hashed).
+                self.observer.bind_locked_out(ip);
+                return Err(CommandStatus::BIND_FAILED);
+            }
+        }
+        let checked = self
+            .accounts
+            .authenticate(system_id, bind.password.as_bytes(), peer)
+            .await;
+        if let (Err(_), Some((lockout, ip))) = (checked, lockout) {
+            if lockout.failed(ip, self.clock.now_ms()) == Failure::LockedOut {
+                tracing::warn!(
+                    %ip,
+                    "too many failed binds: address locked out (--bind-failure-limit)"
+                );
+                self.observer.lockout(ip);
+            }
+        }
+        checked?;
         let range = address_range(&text(&bind.address_range))?;
         self.binds.register(
             conn,
