@@ -77,9 +77,23 @@ pub struct ServeOptions {
     /// PEM private key for --tls-listen.
     #[arg(long, value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
-    /// HTTP control API and metrics address.
+    /// HTTP control API and metrics address. An address that is not
+    /// loopback needs --http-token (the server refuses to start without one).
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
+    /// Bearer token every HTTP request must carry (`Authorization: Bearer
+    /// TOKEN`; 401 without it), plain or an argon2id hash from `smpp
+    /// hash-password`. Prefer the environment variable to the command line.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SMPP_HTTP_TOKEN",
+        hide_env_values = true
+    )]
+    pub http_token: Option<String>,
+    /// Let /metrics answer without the token (the API still needs it).
+    #[arg(long)]
+    pub metrics_open: bool,
     /// Receipts come within this delay of the submission (uniformly spread), e.g. 500ms [default: 1s].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub dlr_delay: Option<Duration>,
@@ -157,6 +171,12 @@ impl ServeOptions {
         if self.http.is_some() {
             config.http.clone_from(&self.http);
         }
+        if let Some(token) = &self.http_token {
+            config.http_token = Some(smpp_server::credentials::Configured(token.clone()));
+        }
+        if self.metrics_open {
+            config.metrics_open = true;
+        }
         if let Some(d) = self.dlr_delay {
             config.dlr_delay = d;
         }
@@ -196,8 +216,35 @@ impl ServeOptions {
         if config.tps == Some(0) {
             bail!("--tps must be at least 1");
         }
+        if let Some(token) = &config.http_token {
+            if token.0.is_empty() {
+                bail!("--http-token is empty");
+            }
+            smpp_server::credentials::Secret::new(&token.0)
+                .map_err(|e| anyhow::anyhow!("--http-token: {e}"))?;
+        }
+        if let (Some(addr), None) = (&config.http, &config.http_token) {
+            check_http_loopback(addr)?;
+        }
         Ok(config)
     }
+}
+
+/// Refuses an HTTP address that is not loopback (or does not resolve to
+/// loopback only): without a token the API would be open to the network.
+fn check_http_loopback(addr: &str) -> anyhow::Result<()> {
+    use std::net::ToSocketAddrs as _;
+    let resolved: Vec<_> = addr
+        .to_socket_addrs()
+        .with_context(|| format!("--http {addr}: not an address"))?
+        .collect();
+    if resolved.is_empty() || resolved.iter().any(|a| !a.ip().is_loopback()) {
+        bail!(
+            "--http {addr} is not a loopback address: the HTTP API needs a token there \
+             (--http-token, SMPP_HTTP_TOKEN, or http_token in the config)"
+        );
+    }
+    Ok(())
 }
 
 /// Runs `smpp serve`.
@@ -205,6 +252,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     use crate::obs::{http, wiring};
     use smpp_server::{cdr::CdrWriter, metrics::Metrics, telemetry::ServeObserver};
     let config = args.to_config()?;
+    let http_auth = http::HttpAuth {
+        token: match &config.http_token {
+            Some(token) => Some(
+                smpp_server::credentials::Secret::new(&token.0)
+                    .map_err(|e| anyhow::anyhow!("--http-token: {e}"))?,
+            ),
+            None => None,
+        },
+        metrics_open: config.metrics_open,
+    };
     let accounts = config.accounts.clone();
     let store = config.store.clone();
     let signal = ShutdownSignal::install()?;
@@ -234,7 +291,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let shutdown = async move {
             let _ = http_stopped.await;
         };
-        http_task = Some(tokio::spawn(http::serve_http(listener, backend, shutdown)));
+        http_task = Some(tokio::spawn(http::serve_http_secured(
+            listener,
+            backend,
+            shutdown,
+            http::HttpLimits::default(),
+            http_auth,
+        )));
     }
     {
         let mut out = std::io::stdout().lock();

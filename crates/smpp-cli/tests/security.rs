@@ -322,3 +322,93 @@ async fn the_lockout_is_configurable() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bind-failure-limit"));
 }
+
+/// `--http-token`: every route needs `Authorization: Bearer TOKEN` (401
+/// without it or with a wrong one, then 200/404 as usual); `--metrics-open`
+/// lets /metrics answer without it, the API still not.
+#[tokio::test]
+async fn http_needs_the_bearer_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--http",
+            "127.0.0.1:0",
+            "--http-token",
+            "t0ken",
+        ],
+        dir.path(),
+    );
+    let http = serve.addr("HTTP");
+    for path in ["/metrics", "/api/messages/1", "/nowhere"] {
+        assert_eq!(http_get(http, path, None).await.0, 401, "{path}");
+        assert_eq!(http_get(http, path, Some("t0keN")).await.0, 401, "{path}");
+    }
+    let (status, body) = http_get(http, "/metrics", Some("t0ken")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("smpp_binds_total"), "{body}");
+    assert_eq!(
+        http_get(http, "/api/messages/1", Some("t0ken")).await.0,
+        404
+    );
+    drop(serve);
+
+    // The token from the environment, as a hash; /metrics open.
+    let hash = hash_password("env-token");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smpp"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--memory"])
+        .args(["--http", "127.0.0.1:0", "--metrics-open"])
+        .env("SMPP_HTTP_TOKEN", &hash)
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let http: SocketAddr = loop {
+        let line = lines.next().expect("a banner").unwrap();
+        if let Some(addr) = line.strip_prefix("HTTP listening on ") {
+            break addr.parse().unwrap();
+        }
+    };
+    assert_eq!(
+        http_get(http, "/metrics", None).await.0,
+        200,
+        "metrics open"
+    );
+    assert_eq!(http_get(http, "/api/messages/1", None).await.0, 401);
+    assert_eq!(
+        http_get(http, "/api/messages/1", Some("env-token")).await.0,
+        404
+    );
+    assert_eq!(http_get(http, "/api/messages/1", Some(&hash)).await.0, 401);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A non-loopback `--http` address without a token refuses to start (and
+/// listens nowhere); with a token it would be allowed.
+#[test]
+fn non_loopback_http_without_a_token_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for http in ["0.0.0.0:0", "[::]:0"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_smpp"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--memory",
+                "--http",
+                http,
+            ])
+            .env_remove("SMPP_HTTP_TOKEN")
+            .current_dir(dir.path())
+            .output()
+            .expect("smpp runs");
+        assert!(!out.status.success(), "{http}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--http-token"), "{stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+    }
+}

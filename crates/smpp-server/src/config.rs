@@ -15,6 +15,11 @@
 //! bind_failure_limit = "10/1m/5m" # more than 10 failed binds from one address in 1 minute:
 //!                             # its binds get ESME_RBINDFAIL for 5 minutes; "off" disables
 //!
+//! http = "127.0.0.1:8080"     # HTTP API and /metrics
+//! http_token = "$argon2id$..." # bearer token every HTTP request needs (plain or hashed);
+//!                             # required when `http` is not a loopback address
+//! metrics_open = false        # true: /metrics answers without the token
+//!
 //! [tls]
 //! listen = "127.0.0.1:3775"
 //! cert = "cert.pem"
@@ -366,6 +371,11 @@ pub struct ServeConfig {
     pub tls_only: bool,
     /// HTTP control API / metrics address.
     pub http: Option<String>,
+    /// The bearer token every HTTP request must carry (plain text or an
+    /// argon2id hash); `None`: no authentication (loopback addresses only).
+    pub http_token: Option<crate::credentials::Configured>,
+    /// `/metrics` answers without the token.
+    pub metrics_open: bool,
     /// Receipts (and final states) come within `0..=dlr_delay` of the submission.
     pub dlr_delay: Duration,
     /// Binds per account at most (further binds get ESME_RBINDFAIL).
@@ -406,6 +416,8 @@ impl Default for ServeConfig {
             tls: None,
             tls_only: false,
             http: None,
+            http_token: None,
+            metrics_open: false,
             dlr_delay: Duration::from_secs(1),
             max_binds_per_account: None,
             tps: None,
@@ -465,6 +477,12 @@ impl ServeConfig {
         }
         if file.http.is_some() {
             self.http = file.http;
+        }
+        if let Some(token) = file.http_token {
+            self.http_token = Some(crate::credentials::Configured(token));
+        }
+        if let Some(open) = file.metrics_open {
+            self.metrics_open = open;
         }
         if let Some(d) = file.dlr_delay {
             self.dlr_delay = humantime::parse_duration(&d).context("config: dlr_delay")?;
@@ -558,6 +576,8 @@ struct FileConfig {
     tls_only: Option<bool>,
     strict: Option<bool>,
     http: Option<String>,
+    http_token: Option<String>,
+    metrics_open: Option<bool>,
     dlr_delay: Option<String>,
     max_binds_per_account: Option<usize>,
     tps: Option<u32>,

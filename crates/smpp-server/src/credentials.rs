@@ -22,6 +22,17 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
+/// A configured secret as written (plain text or a PHC string), whose
+/// `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Configured(pub String);
+
+impl std::fmt::Debug for Configured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Configured(..)")
+    }
+}
+
 /// The prefix of the PHC strings we make and accept.
 pub const HASH_PREFIX: &str = "$argon2id$";
 /// Memory cost of the hashes we make, in KiB (19 MiB: OWASP's argon2id
@@ -80,7 +91,9 @@ fn digest(presented: &[u8]) -> [u8; 32] {
 
 #[derive(Clone)]
 enum Kind {
-    Plain(Vec<u8>),
+    /// The keyed digest of the plain text: comparing digests in constant
+    /// time does not even leak the length.
+    Plain([u8; 32]),
     /// A PHC string checked to parse.
     Hashed(String),
 }
@@ -119,7 +132,7 @@ impl Secret {
             }
             Kind::Hashed(configured.to_owned())
         } else {
-            Kind::Plain(configured.as_bytes().to_vec())
+            Kind::Plain(digest(configured.as_bytes()))
         };
         Ok(Secret {
             kind,
@@ -137,9 +150,7 @@ impl Secret {
     /// before.
     pub fn verify_quick(&self, presented: &[u8]) -> Option<bool> {
         match &self.kind {
-            Kind::Plain(expected) => {
-                Some(presented.len() == expected.len() && bool::from(presented.ct_eq(expected)))
-            }
+            Kind::Plain(expected) => Some(bool::from(digest(presented).ct_eq(expected))),
             Kind::Hashed(_) => {
                 let d = digest(presented);
                 let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());

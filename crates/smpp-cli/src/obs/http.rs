@@ -6,6 +6,11 @@
 //! - `GET /api/messages/{id}`: the message's state as JSON (404 when unknown).
 //! - `GET /metrics`: Prometheus text exposition format 0.0.4.
 //!
+//! With a token ([`HttpAuth`]), every request needs `Authorization: Bearer
+//! TOKEN` (compared in constant time, or verified against an argon2id hash,
+//! successes cached) and gets 401 without it; `/metrics` too unless
+//! [`HttpAuth::metrics_open`].
+//!
 //! Errors are JSON `{"error": "..."}` with a 4xx/5xx status. Request bodies
 //! are limited to [`MAX_BODY`] octets (413 beyond). What the server does is
 //! the [`Backend`]'s business; this module only speaks HTTP.
@@ -153,6 +158,22 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Who may use the API: requests must carry the token (when there is one).
+#[derive(Debug, Default)]
+pub struct HttpAuth {
+    /// The bearer token (plain or hashed); `None`: no authentication.
+    pub token: Option<smpp_server::credentials::Secret>,
+    /// `/metrics` answers without the token.
+    pub metrics_open: bool,
+}
+
+impl HttpAuth {
+    /// No authentication: for loopback addresses and tests.
+    pub fn open() -> HttpAuth {
+        HttpAuth::default()
+    }
+}
+
 /// Connections served at once; more wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 256;
 
@@ -211,7 +232,18 @@ pub async fn serve_http_with<B: Backend>(
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: HttpLimits,
 ) -> io::Result<()> {
-    let app = router_with(backend, limits.request_timeout);
+    serve_http_secured(listener, backend, shutdown, limits, HttpAuth::open()).await
+}
+
+/// [`serve_http_with`], requests authenticated by `auth`.
+pub async fn serve_http_secured<B: Backend>(
+    listener: tokio::net::TcpListener,
+    backend: Arc<B>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: HttpLimits,
+    auth: HttpAuth,
+) -> io::Result<()> {
+    let app = router_with(backend, limits.request_timeout, Arc::new(auth));
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -289,10 +321,19 @@ fn is_per_connection(e: &io::Error) -> bool {
 
 /// The routes, for embedding in another server.
 pub fn router<B: Backend>(backend: Arc<B>) -> Router {
-    router_with(backend, REQUEST_TIMEOUT)
+    router_with(backend, REQUEST_TIMEOUT, Arc::new(HttpAuth::open()))
 }
 
-fn router_with<B: Backend>(backend: Arc<B>, request_timeout: Duration) -> Router {
+/// The routes, each request authenticated by `auth`.
+pub fn router_secured<B: Backend>(backend: Arc<B>, auth: HttpAuth) -> Router {
+    router_with(backend, REQUEST_TIMEOUT, Arc::new(auth))
+}
+
+fn router_with<B: Backend>(
+    backend: Arc<B>,
+    request_timeout: Duration,
+    auth: Arc<HttpAuth>,
+) -> Router {
     Router::new()
         .route("/api/mo", post(post_mo::<B>))
         .route("/api/messages/{id}", get(get_message::<B>))
@@ -304,7 +345,47 @@ fn router_with<B: Backend>(backend: Arc<B>, request_timeout: Duration) -> Router
             request_timeout,
             time_limit,
         ))
+        // Outermost: nothing else (not even the body limits) for a stranger.
+        .layer(axum::middleware::from_fn_with_state(auth, require_token))
         .with_state(backend)
+}
+
+/// The token after `Bearer ` (the scheme is case-insensitive).
+fn bearer(request: &axum::extract::Request) -> Option<&str> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start())
+}
+
+/// Answers 401 to a request without the right bearer token.
+async fn require_token(
+    State(auth): State<Arc<HttpAuth>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(token) = &auth.token else {
+        return next.run(request).await;
+    };
+    if auth.metrics_open && request.uri().path() == "/metrics" {
+        return next.run(request).await;
+    }
+    match bearer(&request) {
+        Some(presented) if token.verify(presented.as_bytes()).await => next.run(request).await,
+        _ => {
+            let mut response = ApiError::new(401, "missing or wrong bearer token").into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            response
+        }
+    }
 }
 
 /// Answers 408 when a request (reading its body included) takes longer than the limit.
