@@ -247,7 +247,7 @@ where
         let (weak, h) = (Arc::downgrade(&shared), handler.clone());
         let start: Outbinder<R> = Box::new(move |tcp, peer, outbind, tx| {
             if let Some(shared) = weak.upgrade() {
-                let stream = async move { Ok(R::transport(tcp)) };
+                let stream = async move { Ok((R::transport(tcp), peer)) };
                 R::spawn(serve(h.clone(), shared, stream, peer, Some((outbind, tx))));
             }
         });
@@ -276,7 +276,7 @@ where
     /// connection runs as tasks of the runtime; `run` itself runs wherever
     /// it is awaited.
     pub async fn run(self) -> io::Result<()> {
-        self.run_transport(|tcp| async move { Ok(R::transport(tcp)) })
+        self.run_transport(|tcp, peer| async move { Ok((R::transport(tcp), peer)) })
             .await
     }
 
@@ -289,17 +289,37 @@ where
         Fut: Future<Output = io::Result<S>> + Send + 'static,
         R: Io<S>,
     {
-        self.run_transport(|tcp| {
+        self.run_transport(|tcp, peer| {
             let wrapped = wrap(tcp);
-            async move { wrapped.await.map(R::transport) }
+            async move { wrapped.await.map(|s| (R::transport(s), peer)) }
+        })
+        .await
+    }
+
+    /// Like [`run_with`](Server::run_with), where `wrap` also gets the
+    /// connection's peer address and says which client the connection
+    /// stands for: the address a PROXY protocol header carries (read in
+    /// `wrap`, before any TLS handshake), or the peer itself. That address
+    /// is the connection's [`peer_addr`](ConnectionInfo::peer_addr). The
+    /// wrapping runs in the connection's task, bounded like a handshake
+    /// (the session init timeout); an error closes the connection.
+    pub async fn run_accepting<F, Fut, S>(self, mut wrap: F) -> io::Result<()>
+    where
+        F: FnMut(R::Tcp, SocketAddr) -> Fut,
+        Fut: Future<Output = io::Result<(S, SocketAddr)>> + Send + 'static,
+        R: Io<S>,
+    {
+        self.run_transport(|tcp, peer| {
+            let wrapped = wrap(tcp, peer);
+            async move { wrapped.await.map(|(s, client)| (R::transport(s), client)) }
         })
         .await
     }
 
     pub(crate) async fn run_transport<F, Fut, T>(self, mut wrap: F) -> io::Result<()>
     where
-        F: FnMut(R::Tcp) -> Fut,
-        Fut: Future<Output = io::Result<T>> + Send + 'static,
+        F: FnMut(R::Tcp, SocketAddr) -> Fut,
+        Fut: Future<Output = io::Result<(T, SocketAddr)>> + Send + 'static,
         T: Transport + Send + 'static,
     {
         let _stop = StopOnDrop(self.shared.clone());
@@ -329,7 +349,7 @@ where
                 continue;
             }
             let _ = R::prepare(&tcp);
-            let stream = wrap(tcp);
+            let stream = wrap(tcp, peer);
             let (handler, shared) = (self.handler.clone(), self.shared.clone());
             let alive = alive.clone();
             R::spawn(async move {
@@ -349,13 +369,14 @@ where
 async fn serve<R: Runtime, H: Handler<Connection>, T: Transport + Send + 'static>(
     handler: Arc<H>,
     shared: Arc<Shared<R>>,
-    stream: impl Future<Output = io::Result<T>>,
+    stream: impl Future<Output = io::Result<(T, SocketAddr)>>,
     peer: SocketAddr,
     outbind: Option<(Outbind, oneshot::Sender<Result<Connection, Error>>)>,
 ) {
-    // A wrapping handshake (TLS) must not hold a connection slot for ever.
-    let io = match timeout::<R, _>(shared.handshake_limit(), stream).await {
-        Some(Ok(io)) => io,
+    // A wrapping handshake (TLS, a PROXY header) must not hold a connection
+    // slot for ever.
+    let (io, peer) = match timeout::<R, _>(shared.handshake_limit(), stream).await {
+        Some(Ok(wrapped)) => wrapped,
         Some(Err(e)) => return tracing::debug!(%peer, error = %e, "handshake failed"),
         None => return tracing::debug!(%peer, "handshake timed out"),
     };

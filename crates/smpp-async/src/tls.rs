@@ -75,7 +75,10 @@ where
     /// the connection's own task, bounded by the session init timeout).
     pub async fn run_tls(self, tls: Arc<TlsServerConfig>) -> io::Result<()> {
         let limit = self.shared.handshake_limit();
-        self.run_transport(move |tcp| R::accept_tls(tcp, tls.clone(), limit))
-            .await
+        self.run_transport(move |tcp, peer| {
+            let handshake = R::accept_tls(tcp, tls.clone(), limit);
+            async move { handshake.await.map(|s| (s, peer)) }
+        })
+        .await
     }
 }

@@ -103,6 +103,13 @@ pub struct ServeOptions {
     /// Binds per account at most (more get ESME_RBINDFAIL).
     #[arg(long, value_name = "N")]
     pub max_binds_per_account: Option<usize>,
+    /// Networks of trusted load balancers (e.g. 10.0.0.0/8,127.0.0.1): their
+    /// connections, plain and TLS, must start with a PROXY protocol header
+    /// (v1 or v2; missing or malformed: closed), and the client address it
+    /// carries is what allow-lists, the lockout, logs, metrics and CDRs see.
+    /// Other sources speak SMPP directly (a header from them is rejected).
+    #[arg(long, value_name = "CIDR,...")]
+    pub proxy_protocol: Option<String>,
     /// Bind lockout: more than N failed binds (wrong system_id or password,
     /// or outside the account's networks) from one address within WINDOW
     /// make every bind from it get ESME_RBINDFAIL for COOLDOWN, whatever
@@ -188,6 +195,10 @@ impl ServeOptions {
         }
         if self.tps.is_some() {
             config.tps = self.tps;
+        }
+        if let Some(list) = &self.proxy_protocol {
+            config.proxy_protocol = config::parse_cidr_list(list)
+                .map_err(|e| anyhow::anyhow!("--proxy-protocol: {e}"))?;
         }
         if let Some(limit) = &self.bind_failure_limit {
             config.bind_failure_limit =

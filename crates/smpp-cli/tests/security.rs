@@ -412,3 +412,105 @@ fn non_loopback_http_without_a_token_refuses_to_start() {
         assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
     }
 }
+
+fn proxy_v1(client: &str, port: u16) -> Vec<u8> {
+    format!("PROXY TCP4 {client} 127.0.0.1 {port} 2775\r\n").into_bytes()
+}
+
+fn proxy_v2(client: [u8; 4], port: u16) -> Vec<u8> {
+    let mut header = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    header.extend([0x21, 0x11, 0, 12]);
+    header.extend(client);
+    header.extend([127, 0, 0, 1]);
+    header.extend(port.to_be_bytes());
+    header.extend(2775u16.to_be_bytes());
+    header
+}
+
+/// `--proxy-protocol 127.0.0.1/32`: from that trusted source, a v1 or v2
+/// header carrying 192.0.2.7 makes the allow-list (192.0.2.7 only) accept
+/// the bind; without the header the connection is closed; a carried address
+/// outside the allow-list is refused. From an untrusted source (127.0.0.2)
+/// the octets are SMPP: a header is rejected, a plain bind is judged by
+/// 127.0.0.2 itself.
+#[tokio::test]
+async fn proxy_protocol_carries_the_client_address_from_trusted_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--account",
+            "esme:pw@192.0.2.7",
+            "--proxy-protocol",
+            "127.0.0.1/32",
+        ],
+        dir.path(),
+    );
+    let smpp = serve.smpp();
+    let v1 = bind_status(
+        "127.0.0.1",
+        smpp,
+        &proxy_v1("192.0.2.7", 40000),
+        "esme",
+        "pw",
+    )
+    .await;
+    assert_eq!(v1, Some(CommandStatus::OK), "v1");
+    let v2 = bind_status(
+        "127.0.0.1",
+        smpp,
+        &proxy_v2([192, 0, 2, 7], 40001),
+        "esme",
+        "pw",
+    )
+    .await;
+    assert_eq!(v2, Some(CommandStatus::OK), "v2");
+    let other = bind_status(
+        "127.0.0.1",
+        smpp,
+        &proxy_v1("192.0.2.8", 40002),
+        "esme",
+        "pw",
+    )
+    .await;
+    assert_eq!(
+        other,
+        Some(CommandStatus::BIND_FAILED),
+        "carried address not allowed"
+    );
+
+    // Trusted source, no header: closed, no bind answer.
+    let mut tcp = connect_from("127.0.0.1", smpp).await;
+    tcp.write_all(&bind_pdu("esme", "pw")).await.unwrap();
+    assert_eq!(read_pdu(&mut tcp).await, None, "closed without a header");
+    // Trusted source, malformed header: closed.
+    let mut tcp = connect_from("127.0.0.1", smpp).await;
+    let mut bad = b"PROXY TCP4 192.0.2.7 nonsense\r\n".to_vec();
+    bad.extend(bind_pdu("esme", "pw"));
+    tcp.write_all(&bad).await.unwrap();
+    assert_eq!(read_pdu(&mut tcp).await, None, "closed on a bad header");
+
+    // Untrusted source: a header is not SMPP, never a bind.
+    let mut tcp = connect_from("127.0.0.2", smpp).await;
+    let mut out = proxy_v1("192.0.2.7", 40003);
+    out.extend(bind_pdu("esme", "pw"));
+    let _ = tcp.write_all(&out).await;
+    if let Some((id, status, _)) = read_pdu(&mut tcp).await {
+        assert!(
+            id != 0x8000_0002 || status != 0,
+            "an untrusted header bound: {id:#x} {status:#x}"
+        );
+    }
+    let mut tcp = connect_from("127.0.0.2", smpp).await;
+    let mut out = proxy_v2([192, 0, 2, 7], 40004);
+    out.extend(bind_pdu("esme", "pw"));
+    let _ = tcp.write_all(&out).await;
+    if let Some((id, status, _)) = read_pdu(&mut tcp).await {
+        assert!(id != 0x8000_0002 || status != 0, "{id:#x} {status:#x}");
+    }
+    // ... and its plain bind is judged by its own address.
+    let direct = bind_status("127.0.0.2", smpp, b"", "esme", "pw").await;
+    assert_eq!(direct, Some(CommandStatus::BIND_FAILED));
+}

@@ -12,6 +12,7 @@
 //! tls_only = false            # true: no plain-TCP listener, [tls] only
 //! strict = false              # true: a request carrying a TLV its operation may not carry
 //!                             # (in the session's SMPP version) gets ESME_RTLVNOTALLWD
+//! proxy_protocol = ["10.0.0.0/8"] # balancers whose connections start with a PROXY header
 //! bind_failure_limit = "10/1m/5m" # more than 10 failed binds from one address in 1 minute:
 //!                             # its binds get ESME_RBINDFAIL for 5 minutes; "off" disables
 //!
@@ -405,6 +406,10 @@ pub struct ServeConfig {
     /// The bind lockout (`None`: off); default: more than 10 failed binds
     /// in a minute lock an address out for 5 minutes.
     pub bind_failure_limit: Option<BindFailureLimit>,
+    /// Networks of trusted balancers whose connections (plain and TLS)
+    /// start with a PROXY protocol header (v1 or v2); the client address it
+    /// carries is the peer's. Empty: no PROXY protocol.
+    pub proxy_protocol: Vec<Cidr>,
 }
 
 impl Default for ServeConfig {
@@ -430,6 +435,7 @@ impl Default for ServeConfig {
             system_id: "SMPPSIM".into(),
             strict: false,
             bind_failure_limit: Some(BindFailureLimit::default()),
+            proxy_protocol: Vec::new(),
         }
     }
 }
@@ -504,6 +510,9 @@ impl ServeConfig {
         }
         if let Some(id) = file.system_id {
             self.system_id = id;
+        }
+        if !file.proxy_protocol.is_empty() {
+            self.proxy_protocol = file.proxy_protocol;
         }
         if let Some(limit) = file.bind_failure_limit {
             self.bind_failure_limit =
@@ -586,6 +595,8 @@ struct FileConfig {
     retention: Option<String>,
     system_id: Option<String>,
     bind_failure_limit: Option<String>,
+    #[serde(default)]
+    proxy_protocol: Vec<Cidr>,
     #[serde(default, alias = "accounts")]
     account: Vec<Account>,
     #[serde(default)]

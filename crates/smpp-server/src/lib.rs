@@ -40,6 +40,10 @@
 //!   elsewhere gets `ESME_RBINDFAIL`, whether the password was right or not,
 //!   and is logged at warn level (system_id and peer only).
 //! - TLS-only mode: SMPP over TLS only, no plain-TCP listener.
+//! - Passwords may be argon2id hashes (`credentials`); failed binds lock an
+//!   address out for a while (`bind_failure_limit`).
+//! - PROXY protocol (v1, v2) from configured balancers (`proxy_protocol`):
+//!   the client address it carries is the connection's peer address.
 //!
 //! # Guarantees
 //! - With the persistent store, a `submit_sm_resp` (and `data_sm_resp`,
@@ -80,6 +84,7 @@ mod jobs;
 mod lockout;
 pub mod metrics;
 pub mod observer;
+mod proxy;
 mod routing;
 mod smsc;
 mod store;
@@ -202,13 +207,30 @@ pub async fn start_with_clock<C: Clock>(
     let mut handles = Vec::new();
     let mut servers = Vec::new();
     let mut plain_addr = None;
+    // Trusted balancers: their connections start with a PROXY header.
+    let balancers: Arc<[config::Cidr]> = smsc.config().proxy_protocol.clone().into();
     if let Some(listen) = listen {
         let server = Server::bind(&listen, handler.clone(), server_config.clone())
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         plain_addr = Some(server.local_addr()?);
         handles.push(server.handle());
-        servers.push(tokio::spawn(server.run()));
+        if balancers.is_empty() {
+            servers.push(tokio::spawn(server.run()));
+        } else {
+            let balancers = balancers.clone();
+            servers.push(tokio::spawn(server.run_accepting(move |mut tcp, peer| {
+                let trusted = proxy::trusted(&balancers, peer);
+                async move {
+                    let client = if trusted {
+                        proxy::read_client(&mut tcp, peer).await?
+                    } else {
+                        peer
+                    };
+                    Ok((tcp, client))
+                }
+            })));
+        }
     }
     let mut tls_addr = None;
     if let Some(tls) = tls {
@@ -218,7 +240,25 @@ pub async fn start_with_clock<C: Clock>(
             .with_context(|| format!("cannot listen on {}", tls.listen))?;
         tls_addr = Some(server.local_addr()?);
         handles.push(server.handle());
-        servers.push(tokio::spawn(server.run_tls(tls_config)));
+        if balancers.is_empty() {
+            servers.push(tokio::spawn(server.run_tls(tls_config)));
+        } else {
+            // The header comes before the TLS handshake (the balancer passes
+            // TLS through); both within the handshake limit.
+            let acceptor = smpp_tokio::tokio_rustls::TlsAcceptor::from(tls_config);
+            servers.push(tokio::spawn(server.run_accepting(move |mut tcp, peer| {
+                let trusted = proxy::trusted(&balancers, peer);
+                let acceptor = acceptor.clone();
+                async move {
+                    let client = if trusted {
+                        proxy::read_client(&mut tcp, peer).await?
+                    } else {
+                        peer
+                    };
+                    Ok((acceptor.accept(tcp).await?, client))
+                }
+            })));
+        }
     }
     let timers = tokio::spawn(smsc.clone().run_timers());
     let retention = tokio::spawn(smsc.clone().run_retention());
