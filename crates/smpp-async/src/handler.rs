@@ -502,6 +502,11 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Our `system_id` in `bind_*_resp`.
     pub system_id: String,
+    /// Late responses of every connection added up: answers to our
+    /// requests (`deliver_sm`...) that came after they had timed out. Give
+    /// two servers the same counter to count them together
+    /// ([`with_late_responses`](ServerConfig::with_late_responses)).
+    pub late_responses: Arc<AtomicU64>,
 }
 
 impl Default for ServerConfig {
@@ -510,6 +515,7 @@ impl Default for ServerConfig {
             session: Arc::new(SessionConfig::default()),
             max_connections: 1024,
             system_id: "SMSC".into(),
+            late_responses: Arc::default(),
         }
     }
 }
@@ -533,6 +539,13 @@ impl ServerConfig {
     #[must_use]
     pub fn with_system_id(mut self, system_id: impl Into<String>) -> Self {
         self.system_id = system_id.into();
+        self
+    }
+
+    /// Sets [`ServerConfig::late_responses`].
+    #[must_use]
+    pub fn with_late_responses(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.late_responses = counter;
         self
     }
 }

@@ -382,7 +382,9 @@ async fn serve<R: Runtime, H: Handler<Connection>, T: Transport + Send + 'static
     };
     let quick = Arc::new(QuickAnswers::default());
     let session = shared.config.session.clone();
-    let (handle, incoming) = driver::spawn::<R, _>(io, Role::Mc, session, Some(quick.clone()));
+    let late = Some(shared.config.late_responses.clone());
+    let (handle, incoming) =
+        driver::spawn::<R, _>(io, Role::Mc, session, Some(quick.clone()), late);
     let info = ConnectionInfo::new(shared.registry.next_id(), Some(peer));
     let conn = Connection {
         inner: Arc::new(ConnectionInner { info, handle }),

@@ -62,7 +62,7 @@ impl<R: Tls> Client<R> {
         let stream = timeout::<R, _>(limit, stream)
             .await
             .ok_or(Error::Timeout)??;
-        let (handle, incoming) = driver::spawn::<R, _>(stream, Role::Esme, config, None);
+        let (handle, incoming) = driver::spawn::<R, _>(stream, Role::Esme, config, None, None);
         Client::finish_bind(handle, incoming, kind, bind).await
     }
 }

@@ -105,6 +105,12 @@ pub trait Observer: Send + Sync + 'static {
     /// [`wants_final_states`](Observer::wants_final_states) is true (it costs
     /// a timer entry per message).
     fn final_state(&self, _event: &FinalEvent<'_>) {}
+    /// A counter for the late responses of every session (answers to our
+    /// requests that came after they timed out), shared with the servers;
+    /// `None`: not counted.
+    fn late_responses(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        None
+    }
     /// Whether [`final_state`](Observer::final_state) is wanted for every
     /// message (a CDR writer says yes; metrics alone need not).
     fn wants_final_states(&self) -> bool {

@@ -108,6 +108,10 @@ impl Observer for ServeObserver {
         }
     }
 
+    fn late_responses(&self) -> Option<Arc<std::sync::atomic::AtomicU64>> {
+        Some(self.metrics.late_responses_counter())
+    }
+
     fn wants_final_states(&self) -> bool {
         // Only a CDR file needs every final state: it costs a timer entry and
         // a pending mark per message, kept across restarts. Without one, the
