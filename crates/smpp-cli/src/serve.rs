@@ -77,6 +77,10 @@ pub struct ServeOptions {
     /// PEM private key for --tls-listen.
     #[arg(long, value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
+    /// Mutual TLS on --tls-listen: PEM CA certificates; only clients that
+    /// present a certificate issued by one of them complete the handshake.
+    #[arg(long, value_name = "PEM", requires = "tls_listen")]
+    pub tls_client_ca: Option<PathBuf>,
     /// HTTP control API and metrics address. An address that is not
     /// loopback needs --http-token (the server refuses to start without one).
     #[arg(long, value_name = "ADDR")]
@@ -94,6 +98,9 @@ pub struct ServeOptions {
     /// Let /metrics answer without the token (the API still needs it).
     #[arg(long)]
     pub metrics_open: bool,
+    /// Serve --http over TLS (HTTPS) with the certificate and key of --tls-listen.
+    #[arg(long, requires_all = ["http", "tls_listen"])]
+    pub http_tls: bool,
     /// Receipts come within this delay of the submission (uniformly spread), e.g. 500ms [default: 1s].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub dlr_delay: Option<Duration>,
@@ -163,11 +170,24 @@ impl ServeOptions {
         if let (Some(listen), Some(cert), Some(key)) =
             (&self.tls_listen, &self.tls_cert, &self.tls_key)
         {
+            let client_ca = config.tls.as_ref().and_then(|t| t.client_ca.clone());
             config.tls = Some(TlsConfig {
                 listen: listen.clone(),
                 cert: cert.clone(),
                 key: key.clone(),
+                client_ca,
             });
+        }
+        if let (Some(ca), Some(tls)) = (&self.tls_client_ca, &mut config.tls) {
+            tls.client_ca = Some(ca.clone());
+        }
+        if self.http_tls {
+            config.http_tls = true;
+        }
+        if config.http_tls && config.tls.is_none() {
+            bail!(
+                "--http-tls needs --tls-listen, --tls-cert and --tls-key (or [tls] in the config)"
+            );
         }
         if self.tls_only {
             config.tls_only = true;
@@ -273,6 +293,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         metrics_open: config.metrics_open,
     };
+    let http_tls = match (&config.tls, config.http_tls) {
+        (Some(tls), true) => Some(smpp_server::tls_server_config(&tls.cert, &tls.key, None)?),
+        _ => None,
+    };
     let accounts = config.accounts.clone();
     let store = config.store.clone();
     let signal = ShutdownSignal::install()?;
@@ -308,6 +332,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             shutdown,
             http::HttpLimits::default(),
             http_auth,
+            http_tls,
         )));
     }
     {

@@ -514,3 +514,171 @@ async fn proxy_protocol_carries_the_client_address_from_trusted_sources() {
     let direct = bind_status("127.0.0.2", smpp, b"", "esme", "pw").await;
     assert_eq!(direct, Some(CommandStatus::BIND_FAILED));
 }
+
+/// A self-signed certificate for localhost, written as PEM files in `dir`.
+fn server_cert(dir: &Path) -> (rcgen::CertifiedKey<rcgen::KeyPair>, String, String) {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let path = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
+    (made, path(cert), path(key))
+}
+
+fn client_tls(
+    server: &rcgen::Certificate,
+    identity: Option<(&rcgen::Certificate, &rcgen::KeyPair)>,
+) -> std::sync::Arc<smpp_tokio::rustls::ClientConfig> {
+    use smpp_tokio::rustls::{self, pki_types::PrivatePkcs8KeyDer, RootCertStore};
+    let mut roots = RootCertStore::empty();
+    roots.add(server.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                vec![cert.der().clone()],
+                PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+            )
+            .unwrap(),
+    };
+    std::sync::Arc::new(config)
+}
+
+/// `--http-tls`: the HTTP API over TLS with the SMPP TLS certificate (and
+/// still the token); plain HTTP on that port gets no answer.
+#[tokio::test]
+async fn http_over_tls_with_the_token() {
+    use smpp_tokio::rustls::pki_types::ServerName;
+    let dir = tempfile::tempdir().unwrap();
+    let (made, cert, key) = server_cert(dir.path());
+    let serve = Serve::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--http",
+            "127.0.0.1:0",
+            "--http-tls",
+            "--http-token",
+            "t0ken",
+        ],
+        dir.path(),
+    );
+    let http = serve.addr("HTTP");
+    let connector = smpp_tokio::tokio_rustls::TlsConnector::from(client_tls(&made.cert, None));
+    for (token, expected) in [(None, 401), (Some("t0ken"), 200)] {
+        let tcp = tokio::net::TcpStream::connect(http).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut tls = timeout(WAIT, connector.connect(name, tcp))
+            .await
+            .unwrap()
+            .expect("TLS handshake");
+        let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+        let request =
+            format!("GET /metrics HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n");
+        tls.write_all(request.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        let _ = timeout(WAIT, tls.read_to_end(&mut response)).await.unwrap();
+        let text = String::from_utf8_lossy(&response);
+        assert!(
+            text.starts_with(&format!("HTTP/1.1 {expected}")),
+            "{token:?}: {text}"
+        );
+    }
+    // Plain HTTP to the HTTPS port: no HTTP answer.
+    let mut tcp = tokio::net::TcpStream::connect(http).await.unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = timeout(WAIT, tcp.read_to_end(&mut response)).await.unwrap();
+    assert!(!String::from_utf8_lossy(&response).contains("HTTP/1.1 200"));
+}
+
+/// `--tls-client-ca`: a client without a certificate, or with one from
+/// another CA, cannot bind over TLS; one with a certificate from the CA can.
+#[tokio::test]
+async fn mutual_tls_refuses_a_client_without_a_certificate() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use smpp_proto::session::{BindKind, SessionConfig};
+    use smpp_tokio::rustls::pki_types::ServerName;
+    let dir = tempfile::tempdir().unwrap();
+    let (made, cert, key) = server_cert(dir.path());
+    let make_ca = || {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        (Issuer::new(params, key), cert)
+    };
+    let (ca, ca_cert) = make_ca();
+    let (other_ca, _) = make_ca();
+    let ca_path = dir.path().join("clients.pem");
+    std::fs::write(&ca_path, ca_cert.pem()).unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let client_params = CertificateParams::new(vec!["esme.example".to_owned()]).unwrap();
+    let client_cert = client_params.signed_by(&client_key, &ca).unwrap();
+    let stranger_cert = client_params.signed_by(&client_key, &other_ca).unwrap();
+
+    let serve = Serve::spawn(
+        &[
+            "--memory",
+            "--tls-only",
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--tls-client-ca",
+            ca_path.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let bind = |tls| {
+        let addr = serve.addr("TLS");
+        async move {
+            let bind = Bind {
+                system_id: "smppclient1".into(),
+                password: "password".into(),
+                ..Default::default()
+            };
+            timeout(
+                WAIT,
+                smpp_tokio::Client::connect_tls(
+                    addr,
+                    ServerName::try_from("localhost").unwrap(),
+                    tls,
+                    BindKind::Transmitter,
+                    bind,
+                    SessionConfig::default(),
+                ),
+            )
+            .await
+            .expect("an outcome in time")
+        }
+    };
+    let none = bind(client_tls(&made.cert, None)).await;
+    assert!(
+        none.is_err(),
+        "no client certificate: {:?}",
+        none.map(|_| ())
+    );
+    let stranger = bind(client_tls(&made.cert, Some((&stranger_cert, &client_key)))).await;
+    assert!(stranger.is_err(), "another CA: {:?}", stranger.map(|_| ()));
+    let (client, _inbound) = bind(client_tls(&made.cert, Some((&client_cert, &client_key))))
+        .await
+        .expect("a certificate from the CA binds");
+    client.unbind().await.unwrap();
+}

@@ -20,11 +20,13 @@
 //! http_token = "$argon2id$..." # bearer token every HTTP request needs (plain or hashed);
 //!                             # required when `http` is not a loopback address
 //! metrics_open = false        # true: /metrics answers without the token
+//! http_tls = false            # true: HTTPS, with the [tls] certificate and key
 //!
 //! [tls]
 //! listen = "127.0.0.1:3775"
 //! cert = "cert.pem"
 //! key = "key.pem"
+//! # client_ca = "clients.pem" # mutual TLS: only clients with a certificate from these CAs
 //!
 //! [[account]]                  # or [[accounts]]
 //! system_id = "smppclient1"
@@ -311,6 +313,10 @@ pub struct TlsConfig {
     pub cert: PathBuf,
     /// PEM private key.
     pub key: PathBuf,
+    /// PEM CA certificates: when set, only clients presenting a certificate
+    /// issued by one of them complete the handshake (mutual TLS).
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
 }
 
 /// A configured route: destinations with this prefix go to the account's
@@ -372,6 +378,8 @@ pub struct ServeConfig {
     pub tls_only: bool,
     /// HTTP control API / metrics address.
     pub http: Option<String>,
+    /// Serve HTTP over TLS with the certificate and key of `tls`.
+    pub http_tls: bool,
     /// The bearer token every HTTP request must carry (plain text or an
     /// argon2id hash); `None`: no authentication (loopback addresses only).
     pub http_token: Option<crate::credentials::Configured>,
@@ -422,6 +430,7 @@ impl Default for ServeConfig {
             tls_only: false,
             http: None,
             http_token: None,
+            http_tls: false,
             metrics_open: false,
             dlr_delay: Duration::from_secs(1),
             max_binds_per_account: None,
@@ -489,6 +498,9 @@ impl ServeConfig {
         }
         if let Some(open) = file.metrics_open {
             self.metrics_open = open;
+        }
+        if let Some(tls) = file.http_tls {
+            self.http_tls = tls;
         }
         if let Some(d) = file.dlr_delay {
             self.dlr_delay = humantime::parse_duration(&d).context("config: dlr_delay")?;
@@ -587,6 +599,7 @@ struct FileConfig {
     http: Option<String>,
     http_token: Option<String>,
     metrics_open: Option<bool>,
+    http_tls: Option<bool>,
     dlr_delay: Option<String>,
     max_binds_per_account: Option<usize>,
     tps: Option<u32>,

@@ -235,7 +235,7 @@ pub async fn start_with_clock<C: Clock>(
     }
     let mut tls_addr = None;
     if let Some(tls) = tls {
-        let tls_config = tls_server_config(&tls)?;
+        let tls_config = tls_server_config(&tls.cert, &tls.key, tls.client_ca.as_deref())?;
         let server = Server::bind(&tls.listen, handler, server_config)
             .await
             .with_context(|| format!("cannot listen on {}", tls.listen))?;
@@ -274,23 +274,55 @@ pub async fn start_with_clock<C: Clock>(
     })
 }
 
-fn tls_server_config(tls: &TlsConfig) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+fn read_certs(
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
     use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_file_iter(&tls.cert)
-        .with_context(|| format!("cannot read {}", tls.cert.display()))?
+    use rustls::pki_types::CertificateDer;
+    let certs = CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
         .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("bad PEM in {}", tls.cert.display()))?;
+        .with_context(|| format!("bad PEM in {}", path.display()))?;
     if certs.is_empty() {
-        bail!("no certificate in {}", tls.cert.display());
+        bail!("no certificate in {}", path.display());
     }
-    let key = PrivateKeyDer::from_pem_file(&tls.key)
-        .with_context(|| format!("cannot read a private key from {}", tls.key.display()))?;
+    Ok(certs)
+}
+
+/// A rustls server configuration from PEM files: the certificate chain, its
+/// private key, and optionally CA certificates that every client must
+/// present a certificate from (mutual TLS). For the SMPP and HTTP listeners.
+pub fn tls_server_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    client_ca: Option<&std::path::Path>,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::PrivateKeyDer;
+    let certs = read_certs(cert)?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read a private key from {}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
+        .context("TLS protocol versions")?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in read_certs(ca)? {
+                roots
+                    .add(c)
+                    .with_context(|| format!("bad CA certificate in {}", ca.display()))?;
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .with_context(|| format!("client CA {}", ca.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
         .with_single_cert(certs, key)
         .context("TLS certificate and key")?;
     Ok(Arc::new(config))

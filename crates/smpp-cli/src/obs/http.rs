@@ -232,17 +232,20 @@ pub async fn serve_http_with<B: Backend>(
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: HttpLimits,
 ) -> io::Result<()> {
-    serve_http_secured(listener, backend, shutdown, limits, HttpAuth::open()).await
+    serve_http_secured(listener, backend, shutdown, limits, HttpAuth::open(), None).await
 }
 
-/// [`serve_http_with`], requests authenticated by `auth`.
+/// [`serve_http_with`], requests authenticated by `auth`, over TLS with
+/// `tls` (the handshake within [`HttpLimits::header_timeout`]).
 pub async fn serve_http_secured<B: Backend>(
     listener: tokio::net::TcpListener,
     backend: Arc<B>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: HttpLimits,
     auth: HttpAuth,
+    tls: Option<Arc<smpp_tokio::rustls::ServerConfig>>,
 ) -> io::Result<()> {
+    let acceptor = tls.map(smpp_tokio::tokio_rustls::TlsAcceptor::from);
     let app = router_with(backend, limits.request_timeout, Arc::new(auth));
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop, stopping) = watch::channel(false);
@@ -274,26 +277,17 @@ pub async fn serve_http_secured<B: Backend>(
             },
         };
         let service = TowerToHyperService::new(app.clone());
-        let mut stopping = stopping.clone();
+        let stopping = stopping.clone();
+        let acceptor = acceptor.clone();
         connections.spawn(async move {
             let _slot = slot;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, "http connection: {e}");
-                    }
-                    return;
-                }
-                _ = stopping.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
-            }
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, "http connection: {e}");
+            let Some(acceptor) = acceptor else {
+                return serve_connection(stream, service, limits, stopping, peer).await;
+            };
+            match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => serve_connection(tls, service, limits, stopping, peer).await,
+                Ok(Err(e)) => tracing::debug!(%peer, "https handshake: {e}"),
+                Err(_) => tracing::debug!(%peer, "https handshake timed out"),
             }
         });
     }
@@ -307,6 +301,37 @@ pub async fn serve_http_secured<B: Backend>(
         connections.abort_all();
     }
     Ok(())
+}
+
+/// Serves one connection (plain or TLS) until it ends, or gracefully once
+/// `stopping` turns true.
+async fn serve_connection<S>(
+    stream: S,
+    service: TowerToHyperService<Router>,
+    limits: HttpLimits,
+    mut stopping: watch::Receiver<bool>,
+    peer: std::net::SocketAddr,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, "http connection: {e}");
+            }
+            return;
+        }
+        _ = stopping.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
+    }
+    if let Err(e) = conn.await {
+        tracing::debug!(%peer, "http connection: {e}");
+    }
 }
 
 /// Accept errors that concern one connection only.
