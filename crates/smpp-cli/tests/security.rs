@@ -682,3 +682,74 @@ async fn mutual_tls_refuses_a_client_without_a_certificate() {
         .expect("a certificate from the CA binds");
     client.unbind().await.unwrap();
 }
+
+/// The PROXY header on the TLS listener comes before the handshake; the
+/// lockout counts the carried address, not the balancer's: after 11 wrong
+/// binds "from" 192.0.2.7 that address is locked out, 192.0.2.8 through the
+/// same balancer still binds.
+#[tokio::test]
+async fn proxy_protocol_on_tls_and_the_lockout_see_the_carried_address() {
+    use smpp_tokio::rustls::pki_types::ServerName;
+    let dir = tempfile::tempdir().unwrap();
+    let (made, cert, key) = server_cert(dir.path());
+    let serve = Serve::spawn(
+        &[
+            "--memory",
+            "--tls-only",
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--account",
+            "esme:pw",
+            "--proxy-protocol",
+            "127.0.0.1",
+        ],
+        dir.path(),
+    );
+    let tls_addr = serve.addr("TLS");
+    let connector = smpp_tokio::tokio_rustls::TlsConnector::from(client_tls(&made.cert, None));
+    let bind_over_tls = |client: &'static str, password: &'static str| {
+        let connector = connector.clone();
+        async move {
+            let mut tcp = tokio::net::TcpStream::connect(tls_addr).await.unwrap();
+            tcp.write_all(&proxy_v1(client, 40000)).await.unwrap();
+            let name = ServerName::try_from("localhost").unwrap();
+            let mut tls = timeout(WAIT, connector.connect(name, tcp))
+                .await
+                .unwrap()
+                .expect("TLS handshake after the PROXY header");
+            tls.write_all(&bind_pdu("esme", password)).await.unwrap();
+            let mut header = [0u8; 16];
+            timeout(WAIT, tls.read_exact(&mut header))
+                .await
+                .unwrap()
+                .unwrap();
+            CommandStatus(u32::from_be_bytes(header[8..12].try_into().unwrap()))
+        }
+    };
+    assert_eq!(bind_over_tls("192.0.2.7", "pw").await, CommandStatus::OK);
+    for _ in 0..11 {
+        assert_eq!(
+            bind_over_tls("192.0.2.7", "bad").await,
+            CommandStatus::INVALID_PASSWORD
+        );
+    }
+    assert_eq!(
+        bind_over_tls("192.0.2.7", "pw").await,
+        CommandStatus::BIND_FAILED,
+        "the carried address is locked out"
+    );
+    assert_eq!(
+        bind_over_tls("192.0.2.8", "pw").await,
+        CommandStatus::OK,
+        "not the balancer"
+    );
+    // Without the header, the trusted balancer's TLS connection is closed.
+    let tcp = tokio::net::TcpStream::connect(tls_addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let handshake = timeout(WAIT, connector.connect(name, tcp)).await.unwrap();
+    assert!(handshake.is_err(), "a TLS ClientHello is no PROXY header");
+}
