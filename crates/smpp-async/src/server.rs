@@ -7,7 +7,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::drive::Transport;
-use crate::handler::{self as serve, ConnectionInfo, QuickAnswers, Registered, Registry, Routed};
+use crate::handler::{
+    self as serve, Accepted, ConnectionInfo, QuickAnswers, Registered, Registry, Routed,
+};
 use futures_channel::oneshot;
 use futures_lite::future::or;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -247,7 +249,7 @@ where
         let (weak, h) = (Arc::downgrade(&shared), handler.clone());
         let start: Outbinder<R> = Box::new(move |tcp, peer, outbind, tx| {
             if let Some(shared) = weak.upgrade() {
-                let stream = async move { Ok((R::transport(tcp), peer)) };
+                let stream = async move { Ok((R::transport(tcp), Accepted::new(peer))) };
                 R::spawn(serve(h.clone(), shared, stream, peer, Some((outbind, tx))));
             }
         });
@@ -276,7 +278,7 @@ where
     /// connection runs as tasks of the runtime; `run` itself runs wherever
     /// it is awaited.
     pub async fn run(self) -> io::Result<()> {
-        self.run_transport(|tcp, peer| async move { Ok((R::transport(tcp), peer)) })
+        self.run_transport(|tcp, peer| async move { Ok((R::transport(tcp), Accepted::new(peer))) })
             .await
     }
 
@@ -291,22 +293,28 @@ where
     {
         self.run_transport(|tcp, peer| {
             let wrapped = wrap(tcp);
-            async move { wrapped.await.map(|s| (R::transport(s), peer)) }
+            async move {
+                wrapped
+                    .await
+                    .map(|s| (R::transport(s), Accepted::new(peer)))
+            }
         })
         .await
     }
 
     /// Like [`run_with`](Server::run_with), where `wrap` also gets the
-    /// connection's peer address and says which client the connection
-    /// stands for: the address a PROXY protocol header carries (read in
-    /// `wrap`, before any TLS handshake), or the peer itself. That address
-    /// is the connection's [`peer_addr`](ConnectionInfo::peer_addr). The
+    /// connection's peer address and says what it learnt of the client
+    /// ([`Accepted`]): the address a PROXY protocol header carries (read in
+    /// `wrap`, before any TLS handshake) or the peer itself, and the TLS
+    /// client certificate. They become the connection's
+    /// [`peer_addr`](ConnectionInfo::peer_addr) and
+    /// [`client_certificate`](ConnectionInfo::client_certificate). The
     /// wrapping runs in the connection's task, bounded like a handshake
     /// (the session init timeout); an error closes the connection.
     pub async fn run_accepting<F, Fut, S>(self, mut wrap: F) -> io::Result<()>
     where
         F: FnMut(R::Tcp, SocketAddr) -> Fut,
-        Fut: Future<Output = io::Result<(S, SocketAddr)>> + Send + 'static,
+        Fut: Future<Output = io::Result<(S, Accepted)>> + Send + 'static,
         R: Io<S>,
     {
         self.run_transport(|tcp, peer| {
@@ -319,7 +327,7 @@ where
     pub(crate) async fn run_transport<F, Fut, T>(self, mut wrap: F) -> io::Result<()>
     where
         F: FnMut(R::Tcp, SocketAddr) -> Fut,
-        Fut: Future<Output = io::Result<(T, SocketAddr)>> + Send + 'static,
+        Fut: Future<Output = io::Result<(T, Accepted)>> + Send + 'static,
         T: Transport + Send + 'static,
     {
         let _stop = StopOnDrop(self.shared.clone());
@@ -369,13 +377,13 @@ where
 async fn serve<R: Runtime, H: Handler<Connection>, T: Transport + Send + 'static>(
     handler: Arc<H>,
     shared: Arc<Shared<R>>,
-    stream: impl Future<Output = io::Result<(T, SocketAddr)>>,
+    stream: impl Future<Output = io::Result<(T, Accepted)>>,
     peer: SocketAddr,
     outbind: Option<(Outbind, oneshot::Sender<Result<Connection, Error>>)>,
 ) {
     // A wrapping handshake (TLS, a PROXY header) must not hold a connection
     // slot for ever.
-    let (io, peer) = match timeout::<R, _>(shared.handshake_limit(), stream).await {
+    let (io, accepted) = match timeout::<R, _>(shared.handshake_limit(), stream).await {
         Some(Ok(wrapped)) => wrapped,
         Some(Err(e)) => return tracing::debug!(%peer, error = %e, "handshake failed"),
         None => return tracing::debug!(%peer, "handshake timed out"),
@@ -385,7 +393,7 @@ async fn serve<R: Runtime, H: Handler<Connection>, T: Transport + Send + 'static
     let late = Some(shared.config.late_responses.clone());
     let (handle, incoming) =
         driver::spawn::<R, _>(io, Role::Mc, session, Some(quick.clone()), late);
-    let info = ConnectionInfo::new(shared.registry.next_id(), Some(peer));
+    let info = ConnectionInfo::accepted(shared.registry.next_id(), accepted);
     let conn = Connection {
         inner: Arc::new(ConnectionInner { info, handle }),
     };

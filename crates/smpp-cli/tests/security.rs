@@ -753,3 +753,96 @@ async fn proxy_protocol_on_tls_and_the_lockout_see_the_carried_address() {
     let handshake = timeout(WAIT, connector.connect(name, tcp)).await.unwrap();
     assert!(handshake.is_err(), "a TLS ClientHello is no PROXY header");
 }
+
+/// An account's `certificate_name` (config file, mutual TLS): it binds only
+/// over a connection whose client certificate is valid for that name; a
+/// certificate from the same CA for another name gets ESME_RBINDFAIL (and
+/// may still bind as an account without one). Without mutual TLS such an
+/// account refuses to start.
+#[tokio::test]
+async fn a_certificate_name_binds_an_account_to_its_client_certificate() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use smpp_proto::session::{BindKind, SessionConfig};
+    use smpp_tokio::rustls::pki_types::ServerName;
+    let dir = tempfile::tempdir().unwrap();
+    let (made, cert, key) = server_cert(dir.path());
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let ca = Issuer::new(ca_params, ca_key);
+    let ca_path = dir.path().join("clients.pem");
+    std::fs::write(&ca_path, ca_cert.pem()).unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let for_name = |name: &str| {
+        CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .signed_by(&client_key, &ca)
+            .unwrap()
+    };
+    let (esme_cert, other_cert) = (for_name("esme.example"), for_name("other.example"));
+    let config = dir.path().join("serve.toml");
+    let toml = "[[account]]\nsystem_id = \"bound\"\npassword = \"pw\"\n\
+                certificate_name = \"esme.example\"\n\
+                [[account]]\nsystem_id = \"free\"\npassword = \"pw\"\n";
+    std::fs::write(&config, toml).unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_smpp"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--memory", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("certificate_name"),
+        "{refused:?}"
+    );
+
+    let serve = Serve::spawn(
+        &[
+            "--memory",
+            "--config",
+            config.to_str().unwrap(),
+            "--tls-only",
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--tls-client-ca",
+            ca_path.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let addr = serve.addr("TLS");
+    let bind = |client_cert: &rcgen::Certificate, system_id: &str| {
+        let tls = client_tls(&made.cert, Some((client_cert, &client_key)));
+        let bind = Bind {
+            system_id: system_id.to_owned().into(),
+            password: "pw".into(),
+            ..Default::default()
+        };
+        async move {
+            let connect = smpp_tokio::Client::connect_tls(
+                addr,
+                ServerName::try_from("localhost").unwrap(),
+                tls,
+                BindKind::Transmitter,
+                bind,
+                SessionConfig::default(),
+            );
+            match timeout(WAIT, connect).await.expect("an outcome in time") {
+                Ok((client, _inbound)) => {
+                    client.unbind().await.unwrap();
+                    CommandStatus::OK
+                }
+                Err(smpp_tokio::Error::Status(status)) => status,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    assert_eq!(bind(&esme_cert, "bound").await, CommandStatus::OK);
+    assert_eq!(bind(&other_cert, "bound").await, CommandStatus::BIND_FAILED);
+    assert_eq!(bind(&other_cert, "free").await, CommandStatus::OK);
+}

@@ -95,6 +95,7 @@ impl Accounts {
         system_id: &str,
         password: &[u8],
         peer: Option<SocketAddr>,
+        certificate: Option<&[u8]>,
     ) -> Result<(), CommandStatus> {
         let state = self
             .by_id
@@ -108,6 +109,16 @@ impl Accounts {
                 "bind refused: address not in the account's allow-list"
             );
             return Err(CommandStatus::BIND_FAILED);
+        }
+        if let Some(name) = &state.account.certificate_name {
+            if !certificate.is_some_and(|der| certificate_names(der, name)) {
+                tracing::warn!(
+                    system_id,
+                    name,
+                    "bind refused: no client certificate for the account's certificate_name"
+                );
+                return Err(CommandStatus::BIND_FAILED);
+            }
         }
         if state.secret.verify(password).await {
             Ok(())
@@ -132,6 +143,20 @@ impl Accounts {
     }
 }
 
+/// Whether the certificate (DER; its chain already checked by the TLS
+/// handshake against the client CAs) is valid for the DNS name `name`.
+fn certificate_names(der: &[u8], name: &str) -> bool {
+    use smpp_tokio::rustls::pki_types::{CertificateDer, ServerName};
+    let der = CertificateDer::from(der);
+    let (Ok(cert), Ok(name)) = (
+        webpki::EndEntityCert::try_from(&der),
+        ServerName::try_from(name),
+    ) else {
+        return false;
+    };
+    cert.verify_is_valid_for_subject_name(&name).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,7 +172,7 @@ mod tests {
         let accounts = Accounts::new(&[esme, hashed], None).unwrap();
         let inside = Some("10.1.2.3:5000".parse().unwrap());
         let outside = Some("192.0.2.1:5000".parse().unwrap());
-        let check = |id, pw, peer| accounts.authenticate(id, pw, peer);
+        let check = |id, pw, peer| accounts.authenticate(id, pw, peer, None);
         assert_eq!(check("esme", b"secret", inside).await, Ok(()));
         assert_eq!(
             check("esme", b"wrong!", inside).await,

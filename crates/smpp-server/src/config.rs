@@ -32,6 +32,7 @@
 //! system_id = "smppclient1"
 //! password = "password"       # or an argon2id hash from `smpp hash-password`
 //! allow = ["127.0.0.0/8", "::1"] # optional: client networks it may bind from
+//! # certificate_name = "esme.example" # mutual TLS: binds need a client certificate for this name
 //!
 //! [[route]]                    # submit_sm to 4470... goes to esme2's receiver (MO)
 //! prefix = "4470"
@@ -87,6 +88,11 @@ pub struct Account {
     /// elsewhere gets ESME_RBINDFAIL whatever the password.
     #[serde(default)]
     pub allow: Vec<Cidr>,
+    /// With mutual TLS: a bind of this account must come over TLS with a
+    /// client certificate valid for this DNS name (subjectAltName), else
+    /// ESME_RBINDFAIL whatever the password.
+    #[serde(default)]
+    pub certificate_name: Option<String>,
 }
 
 impl Account {
@@ -96,6 +102,7 @@ impl Account {
             system_id: system_id.into(),
             password: password.into(),
             allow: Vec::new(),
+            certificate_name: None,
         }
     }
 
@@ -111,6 +118,7 @@ impl std::fmt::Debug for Account {
         f.debug_struct("Account")
             .field("system_id", &self.system_id)
             .field("allow", &self.allow)
+            .field("certificate_name", &self.certificate_name)
             .finish_non_exhaustive()
     }
 }
@@ -136,6 +144,7 @@ impl std::str::FromStr for Account {
             system_id: id.into(),
             password: password.into(),
             allow,
+            certificate_name: None,
         })
     }
 }

@@ -196,6 +196,19 @@ pub async fn start_with_clock<C: Clock>(
     if config.tls_only && tls.is_none() {
         bail!("TLS-only mode needs a TLS listener (--tls-listen, --tls-cert, --tls-key)");
     }
+    let mutual = tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+    if let Some(a) = config
+        .accounts
+        .iter()
+        .find(|a| a.certificate_name.is_some())
+    {
+        if !mutual {
+            bail!(
+                "account {}: certificate_name needs mutual TLS (client_ca in [tls], --tls-client-ca)",
+                a.system_id
+            );
+        }
+    }
     // Connections are cheap (tens of KiB each): the process's descriptor
     // limit is the real bound, not this.
     let server_config = ServerConfig::default()
@@ -228,7 +241,7 @@ pub async fn start_with_clock<C: Clock>(
                     } else {
                         peer
                     };
-                    Ok((tcp, client))
+                    Ok((tcp, smpp_tokio::Accepted::new(client)))
                 }
             })));
         }
@@ -241,25 +254,27 @@ pub async fn start_with_clock<C: Clock>(
             .with_context(|| format!("cannot listen on {}", tls.listen))?;
         tls_addr = Some(server.local_addr()?);
         handles.push(server.handle());
-        if balancers.is_empty() {
-            servers.push(tokio::spawn(server.run_tls(tls_config)));
-        } else {
-            // The header comes before the TLS handshake (the balancer passes
-            // TLS through); both within the handshake limit.
-            let acceptor = smpp_tokio::tokio_rustls::TlsAcceptor::from(tls_config);
-            servers.push(tokio::spawn(server.run_accepting(move |mut tcp, peer| {
-                let trusted = proxy::trusted(&balancers, peer);
-                let acceptor = acceptor.clone();
-                async move {
-                    let client = if trusted {
-                        proxy::read_client(&mut tcp, peer).await?
-                    } else {
-                        peer
-                    };
-                    Ok((acceptor.accept(tcp).await?, client))
+        // A PROXY header comes before the TLS handshake (the balancer
+        // passes TLS through); both within the handshake limit. The client's
+        // certificate (mutual TLS) goes with the connection to the bind.
+        let acceptor = smpp_tokio::tokio_rustls::TlsAcceptor::from(tls_config);
+        servers.push(tokio::spawn(server.run_accepting(move |mut tcp, peer| {
+            let trusted = proxy::trusted(&balancers, peer);
+            let acceptor = acceptor.clone();
+            async move {
+                let client = if trusted {
+                    proxy::read_client(&mut tcp, peer).await?
+                } else {
+                    peer
+                };
+                let tls = acceptor.accept(tcp).await?;
+                let mut accepted = smpp_tokio::Accepted::new(client);
+                if let Some(cert) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+                    accepted = accepted.with_client_certificate(cert.as_ref());
                 }
-            })));
-        }
+                Ok((tls, accepted))
+            }
+        })));
     }
     let timers = tokio::spawn(smsc.clone().run_timers());
     let retention = tokio::spawn(smsc.clone().run_retention());

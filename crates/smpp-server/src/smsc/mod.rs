@@ -600,7 +600,12 @@ impl<C: Clock> Smsc<C> {
         }
         let checked = self
             .accounts
-            .authenticate(system_id, bind.password.as_bytes(), peer)
+            .authenticate(
+                system_id,
+                bind.password.as_bytes(),
+                peer,
+                conn.client_certificate(),
+            )
             .await;
         if let (Err(_), Some((lockout, ip))) = (checked, lockout) {
             if lockout.failed(ip, self.clock.now_ms()) == Failure::LockedOut {
