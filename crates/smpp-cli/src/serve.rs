@@ -292,6 +292,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             None => None,
         },
         metrics_open: config.metrics_open,
+        // Wrong tokens count per address like failed binds, in a table of their own.
+        lockout: config
+            .bind_failure_limit
+            .map(smpp_server::lockout::Lockout::new),
     };
     let http_tls = match (&config.tls, config.http_tls) {
         (Some(tls), true) => Some(smpp_server::tls_server_config(&tls.cert, &tls.key, None)?),

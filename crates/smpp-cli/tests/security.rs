@@ -846,3 +846,33 @@ async fn a_certificate_name_binds_an_account_to_its_client_certificate() {
     assert_eq!(bind(&other_cert, "bound").await, CommandStatus::BIND_FAILED);
     assert_eq!(bind(&other_cert, "free").await, CommandStatus::OK);
 }
+
+/// Wrong HTTP tokens count per address like failed binds (the same
+/// --bind-failure-limit, a table of their own): over it, even the right
+/// token gets 429 from that address, while the SMPP side is untouched.
+#[tokio::test]
+async fn wrong_http_tokens_lock_the_address_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--http",
+            "127.0.0.1:0",
+            "--http-token",
+            "t0ken",
+            "--bind-failure-limit",
+            "2/1m/5m",
+        ],
+        dir.path(),
+    );
+    let http = serve.addr("HTTP");
+    assert_eq!(http_get(http, "/metrics", Some("t0ken")).await.0, 200);
+    for _ in 0..3 {
+        assert_eq!(http_get(http, "/metrics", Some("guess")).await.0, 401);
+    }
+    assert_eq!(http_get(http, "/metrics", Some("t0ken")).await.0, 429);
+    let bind = bind_status("127.0.0.1", serve.smpp(), b"", "smppclient1", "password").await;
+    assert_eq!(bind, Some(CommandStatus::OK), "binds are counted apart");
+}

@@ -81,7 +81,7 @@ pub mod clock;
 pub mod config;
 pub mod credentials;
 mod jobs;
-mod lockout;
+pub mod lockout;
 pub mod metrics;
 pub mod observer;
 mod proxy;

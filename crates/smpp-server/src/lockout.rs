@@ -1,4 +1,4 @@
-//! The bind lockout: an address whose binds failed more than `limit` times
+//! The bind lockout (also used for wrong HTTP tokens): an address whose binds failed more than `limit` times
 //! within `window` (wrong system_id or password, or outside an account's
 //! allow-list) gets `ESME_RBINDFAIL` to every bind for `cooldown`, whatever
 //! the password, and without the password being checked (so a locked-out
@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use crate::config::BindFailureLimit;
 
 /// Addresses tracked at once at most (about 40 octets each).
-pub(crate) const MAX_ADDRESSES: usize = 100_000;
+pub const MAX_ADDRESSES: usize = 100_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -37,7 +37,7 @@ struct Entry {
 
 /// What one failed bind did to its address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Failure {
+pub enum Failure {
     /// Counted; the address may still bind.
     Counted,
     /// This failure crossed the limit: the address is locked out now.
@@ -48,7 +48,7 @@ pub(crate) enum Failure {
 
 /// Failed binds per address, and the addresses locked out.
 #[derive(Debug)]
-pub(crate) struct Lockout {
+pub struct Lockout {
     limit: BindFailureLimit,
     table: Mutex<HashMap<IpAddr, Entry>>,
     capacity: usize,
@@ -66,7 +66,8 @@ fn key(ip: IpAddr) -> IpAddr {
 }
 
 impl Lockout {
-    pub(crate) fn new(limit: BindFailureLimit) -> Lockout {
+    /// An empty table counting failures against `limit`.
+    pub fn new(limit: BindFailureLimit) -> Lockout {
         Lockout::with_capacity(limit, MAX_ADDRESSES)
     }
 
@@ -83,13 +84,13 @@ impl Lockout {
     }
 
     /// Whether binds from `ip` are refused at `now` (ms).
-    pub(crate) fn locked(&self, ip: IpAddr, now: u64) -> bool {
+    pub fn locked(&self, ip: IpAddr, now: u64) -> bool {
         let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
         table.get(&key(ip)).is_some_and(|e| e.locked_until > now)
     }
 
     /// Counts a failed bind from `ip` at `now` (ms).
-    pub(crate) fn failed(&self, ip: IpAddr, now: u64) -> Failure {
+    pub fn failed(&self, ip: IpAddr, now: u64) -> Failure {
         let (window, cooldown) = (Self::ms(self.limit.window), Self::ms(self.limit.cooldown));
         let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
         let k = key(ip);

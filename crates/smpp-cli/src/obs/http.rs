@@ -9,7 +9,8 @@
 //! With a token ([`HttpAuth`]), every request needs `Authorization: Bearer
 //! TOKEN` (compared in constant time, or verified against an argon2id hash,
 //! successes cached) and gets 401 without it; `/metrics` too unless
-//! [`HttpAuth::metrics_open`].
+//! [`HttpAuth::metrics_open`]. Too many wrong tokens from one address get
+//! it 429 for a while ([`HttpAuth::lockout`]).
 //!
 //! Errors are JSON `{"error": "..."}` with a 4xx/5xx status. Request bodies
 //! are limited to [`MAX_BODY`] octets (413 beyond). What the server does is
@@ -25,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use clap::ValueEnum as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -165,6 +166,21 @@ pub struct HttpAuth {
     pub token: Option<smpp_server::credentials::Secret>,
     /// `/metrics` answers without the token.
     pub metrics_open: bool,
+    /// Wrong tokens per client address: over the limit, the address gets
+    /// 429 for the cool-down without its token being checked (a hashed
+    /// token costs argon2 per wrong guess). Counted when served by
+    /// [`serve_http_secured`], which knows the client's address.
+    pub lockout: Option<smpp_server::lockout::Lockout>,
+}
+
+/// The client's address, as a request extension.
+#[derive(Debug, Clone, Copy)]
+struct ClientAddr(std::net::SocketAddr);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl HttpAuth {
@@ -276,7 +292,7 @@ pub async fn serve_http_secured<B: Backend>(
                 }
             },
         };
-        let service = TowerToHyperService::new(app.clone());
+        let service = TowerToHyperService::new(app.clone().layer(Extension(ClientAddr(peer))));
         let stopping = stopping.clone();
         let acceptor = acceptor.clone();
         connections.spawn(async move {
@@ -400,9 +416,22 @@ async fn require_token(
     if auth.metrics_open && request.uri().path() == "/metrics" {
         return next.run(request).await;
     }
+    let client = request.extensions().get::<ClientAddr>().map(|c| c.0.ip());
+    let lockout = auth.lockout.as_ref().zip(client);
+    if let Some((lockout, ip)) = lockout {
+        if lockout.locked(ip, now_ms()) {
+            return ApiError::new(429, "too many wrong tokens from this address: wait")
+                .into_response();
+        }
+    }
     match bearer(&request) {
         Some(presented) if token.verify(presented.as_bytes()).await => next.run(request).await,
         _ => {
+            if let Some((lockout, ip)) = lockout {
+                if lockout.failed(ip, now_ms()) == smpp_server::lockout::Failure::LockedOut {
+                    tracing::warn!(%ip, "too many wrong HTTP tokens: address locked out");
+                }
+            }
             let mut response = ApiError::new(401, "missing or wrong bearer token").into_response();
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
