@@ -44,6 +44,10 @@
 //!   address out for a while (`bind_failure_limit`).
 //! - PROXY protocol (v1, v2) from configured balancers (`proxy_protocol`):
 //!   the client address it carries is the connection's peer address.
+//! - Mutual TLS (`client_ca` in [`TlsConfig`]); an account's
+//!   `certificate_name` binds it to its client certificate.
+//! - Late responses of the sessions (answers to our `deliver_sm` after it
+//!   timed out) are counted ([`Observer::late_responses`]).
 //!
 //! # Guarantees
 //! - With the persistent store, a `submit_sm_resp` (and `data_sm_resp`,
