@@ -711,6 +711,61 @@ mod tests {
     }
 
     #[test]
+    fn parses_security_settings() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            http = "127.0.0.1:8080"
+            http_token = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA"
+            metrics_open = true
+            http_tls = true
+            proxy_protocol = ["10.0.0.0/8", "127.0.0.1"]
+            bind_failure_limit = "5/30s/1h"
+            [tls]
+            listen = "127.0.0.1:0"
+            cert = "c.pem"
+            key = "k.pem"
+            client_ca = "ca.pem"
+            [[account]]
+            system_id = "a"
+            password = "p"
+            certificate_name = "a.example"
+            "#,
+        )
+        .unwrap();
+        let mut config = ServeConfig::default();
+        config.apply(file).unwrap();
+        assert!(config
+            .http_token
+            .as_ref()
+            .unwrap()
+            .0
+            .starts_with("$argon2id$"));
+        assert!(
+            !format!("{config:?}").contains("argon2id"),
+            "Debug hides the token"
+        );
+        assert!(config.metrics_open && config.http_tls);
+        assert_eq!(
+            config.proxy_protocol,
+            [cidr("10.0.0.0/8"), cidr("127.0.0.1")]
+        );
+        let limit = config.bind_failure_limit.unwrap();
+        assert_eq!(
+            (limit.failures, limit.cooldown),
+            (5, Duration::from_secs(3600))
+        );
+        assert_eq!(config.tls.unwrap().client_ca, Some(PathBuf::from("ca.pem")));
+        assert_eq!(
+            config.accounts[0].certificate_name.as_deref(),
+            Some("a.example")
+        );
+        let off: FileConfig = toml::from_str("bind_failure_limit = \"off\"").unwrap();
+        let mut config = ServeConfig::default();
+        config.apply(off).unwrap();
+        assert_eq!(config.bind_failure_limit, None);
+    }
+
+    #[test]
     fn parses_bind_failure_limits() {
         let p = |s| parse_bind_failure_limit(s).unwrap();
         assert_eq!(p("off"), None);
