@@ -267,3 +267,43 @@ async fn wrong_http_tokens_lock_the_address_out() {
     let bind = bind_status("127.0.0.1", serve.smpp(), b"", "smppclient1", "password").await;
     assert_eq!(bind, Some(CommandStatus::OK), "binds are counted apart");
 }
+
+/// A burst of concurrent wrong binds against a hashed account from one
+/// address: they all pass the lockout check before any fails, queue for
+/// the hashing slots, and once the lockout engages the rest are refused
+/// without being hashed (ESME_RBINDFAIL rather than ESME_RINVPASWD).
+#[tokio::test]
+async fn a_burst_of_guesses_is_not_hashed_after_the_lockout() {
+    let dir = tempfile::tempdir().unwrap();
+    let account = format!("hashed:{}", hash_password("right"));
+    let serve = Serve::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--account",
+            &account,
+            "--bind-failure-limit",
+            "2/1m/5m",
+        ],
+        dir.path(),
+    );
+    let smpp = serve.smpp();
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..24 {
+        burst.spawn(async move { bind_status("127.0.0.1", smpp, b"", "hashed", "wrong").await });
+    }
+    let (mut hashed, mut refused) = (0, 0);
+    while let Some(status) = burst.join_next().await {
+        match status.unwrap() {
+            Some(CommandStatus::INVALID_PASSWORD) => hashed += 1,
+            Some(CommandStatus::BIND_FAILED) => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(hashed >= 3, "the limit's failures were hashed: {hashed}");
+    assert!(
+        hashed <= 10 && refused >= 14,
+        "hashed {hashed}, refused unhashed {refused}"
+    );
+}

@@ -96,6 +96,7 @@ impl Accounts {
         password: &[u8],
         peer: Option<SocketAddr>,
         certificate: Option<&[u8]>,
+        may_hash: impl FnOnce() -> bool,
     ) -> Result<(), CommandStatus> {
         let state = self
             .by_id
@@ -120,10 +121,11 @@ impl Accounts {
                 return Err(CommandStatus::BIND_FAILED);
             }
         }
-        if state.secret.verify(password).await {
-            Ok(())
-        } else {
-            Err(CommandStatus::INVALID_PASSWORD)
+        match state.secret.verify_gated(password, may_hash).await {
+            Some(true) => Ok(()),
+            Some(false) => Err(CommandStatus::INVALID_PASSWORD),
+            // Locked out while it waited to be hashed.
+            None => Err(CommandStatus::BIND_FAILED),
         }
     }
 
@@ -172,7 +174,7 @@ mod tests {
         let accounts = Accounts::new(&[esme, hashed], None).unwrap();
         let inside = Some("10.1.2.3:5000".parse().unwrap());
         let outside = Some("192.0.2.1:5000".parse().unwrap());
-        let check = |id, pw, peer| accounts.authenticate(id, pw, peer, None);
+        let check = |id, pw, peer| accounts.authenticate(id, pw, peer, None, || true);
         assert_eq!(check("esme", b"secret", inside).await, Ok(()));
         assert_eq!(
             check("esme", b"wrong!", inside).await,
@@ -191,6 +193,8 @@ mod tests {
             check("hashed", b"secreT", outside).await,
             Err(CommandStatus::INVALID_PASSWORD)
         );
+        let gated = accounts.authenticate("hashed", b"other", None, None, || false);
+        assert_eq!(gated.await, Err(CommandStatus::BIND_FAILED), "not hashed");
     }
 
     #[test]

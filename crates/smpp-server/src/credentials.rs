@@ -183,15 +183,31 @@ impl Secret {
     /// can, else argon2 on a blocking thread (one per core at most at once),
     /// remembering a match. Needs a tokio runtime.
     pub async fn verify(&self, presented: &[u8]) -> bool {
+        self.verify_gated(presented, || true).await.unwrap_or(false)
+    }
+
+    /// [`verify`](Secret::verify), asking `may_hash` once a hashing slot is
+    /// free whether the hash is still worth computing: `None` when it says
+    /// no. The bind lockout is asked there, so that a burst of concurrent
+    /// guesses from one address, all queued before the lockout engaged, is
+    /// not hashed once it has.
+    pub async fn verify_gated(
+        &self,
+        presented: &[u8],
+        may_hash: impl FnOnce() -> bool,
+    ) -> Option<bool> {
         if let Some(answer) = self.verify_quick(presented) {
-            return answer;
+            return Some(answer);
         }
         let Kind::Hashed(phc) = &self.kind else {
-            return false;
+            return Some(false);
         };
         let Ok(_slot) = hashing_slots().acquire().await else {
-            return false;
+            return Some(false);
         };
+        if !may_hash() {
+            return None;
+        }
         let (phc, owned) = (phc.clone(), presented.to_vec());
         let ok = tokio::task::spawn_blocking(move || argon2_verify(&phc, &owned))
             .await
@@ -199,7 +215,7 @@ impl Secret {
         if ok {
             self.remember(presented);
         }
-        ok
+        Some(ok)
     }
 
     fn remember(&self, presented: &[u8]) {
@@ -265,6 +281,16 @@ mod tests {
         assert!(Secret::new("$argon2id$nonsense").is_err());
         assert!(Secret::new("$argon2i$v=19$m=16,t=2,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNo").is_err());
         assert!(Secret::new("plain$argon2id$").is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_closed_gate_skips_the_hash_but_not_the_cache() {
+        let s = Secret::new(&hash_password(b"pw").unwrap()).unwrap();
+        assert_eq!(s.verify_gated(b"pw", || false).await, None);
+        assert_eq!(s.verify_gated(b"pw", || true).await, Some(true));
+        assert_eq!(s.verify_gated(b"pw", || false).await, Some(true), "cached");
+        let plain = Secret::new("pw").unwrap();
+        assert_eq!(plain.verify_gated(b"no", || false).await, Some(false));
     }
 
     #[tokio::test]

@@ -605,6 +605,9 @@ impl<C: Clock> Smsc<C> {
                 bind.password.as_bytes(),
                 peer,
                 conn.client_certificate(),
+                // Asked again just before hashing: guesses queued before
+                // the lockout engaged are not hashed after it did.
+                || lockout.is_none_or(|(l, ip)| !l.locked(ip, self.clock.now_ms())),
             )
             .await;
         if let (Err(_), Some((lockout, ip))) = (checked, lockout) {
