@@ -424,9 +424,16 @@ async fn require_token(
                 .into_response();
         }
     }
-    match bearer(&request) {
-        Some(presented) if token.verify(presented.as_bytes()).await => next.run(request).await,
-        _ => {
+    // The lockout is asked again just before hashing (a burst of guesses).
+    let may_hash = || lockout.is_none_or(|(l, ip)| !l.locked(ip, now_ms()));
+    let verified = match bearer(&request) {
+        Some(presented) => token.verify_gated(presented.as_bytes(), may_hash).await,
+        None => Some(false),
+    };
+    match verified {
+        Some(true) => next.run(request).await,
+        None => ApiError::new(429, "too many wrong tokens from this address: wait").into_response(),
+        Some(false) => {
             if let Some((lockout, ip)) = lockout {
                 if lockout.failed(ip, now_ms()) == smpp_server::lockout::Failure::LockedOut {
                     tracing::warn!(%ip, "too many wrong HTTP tokens: address locked out");
