@@ -307,3 +307,70 @@ async fn a_burst_of_guesses_is_not_hashed_after_the_lockout() {
         "hashed {hashed}, refused unhashed {refused}"
     );
 }
+
+/// `smpp_late_responses_total`: an ESME that answers a deliver_sm after the
+/// server's 10 s response timeout is counted on /metrics (this test takes
+/// that long).
+#[tokio::test]
+async fn a_late_deliver_sm_resp_is_counted_on_metrics() {
+    use smpp_proto::pdu::{Bind, Body};
+    use smpp_proto::session::{BindKind, SessionConfig};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--http",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    let bind = Bind {
+        system_id: "smppclient1".into(),
+        password: "password".into(),
+        interface_version: 0x34,
+        ..Default::default()
+    };
+    let (client, inbound) = smpp_tokio::Client::connect(
+        serve.smpp(),
+        BindKind::Receiver,
+        bind,
+        SessionConfig::default(),
+    )
+    .await
+    .unwrap();
+    // Answers the MO 11 s late: after the server's 10 s timeout.
+    let answering = tokio::spawn(async move {
+        let request = inbound.recv().await.expect("the MO deliver_sm");
+        tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+        request.respond(CommandStatus::OK, Body::DeliverSmResp(Default::default()));
+        inbound
+    });
+    let http = serve.addr("HTTP");
+    let body = r#"{"from":"447700900999","to":"447700900123","text":"late"}"#;
+    let mut tcp = tokio::net::TcpStream::connect(http).await.unwrap();
+    let request = format!(
+        "POST /api/mo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tcp.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "accepted: {response}");
+    let _inbound = answering.await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, metrics) = http_get(http, "/metrics", None).await;
+        if metric(&metrics, "smpp_late_responses_total") == 1.0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The server may have given up on so slow a receiver: closed is fine.
+    let _ = client.unbind().await;
+}
