@@ -79,7 +79,7 @@ pub struct ServeOptions {
     pub tls_key: Option<PathBuf>,
     /// Mutual TLS on --tls-listen: PEM CA certificates; only clients that
     /// present a certificate issued by one of them complete the handshake.
-    #[arg(long, value_name = "PEM", requires = "tls_listen")]
+    #[arg(long, value_name = "PEM")]
     pub tls_client_ca: Option<PathBuf>,
     /// HTTP control API and metrics address. An address that is not
     /// loopback needs --http-token (the server refuses to start without one).
@@ -99,7 +99,7 @@ pub struct ServeOptions {
     #[arg(long)]
     pub metrics_open: bool,
     /// Serve --http over TLS (HTTPS) with the certificate and key of --tls-listen.
-    #[arg(long, requires_all = ["http", "tls_listen"])]
+    #[arg(long)]
     pub http_tls: bool,
     /// Receipts come within this delay of the submission (uniformly spread), e.g. 500ms [default: 1s].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -178,16 +178,14 @@ impl ServeOptions {
                 client_ca,
             });
         }
-        if let (Some(ca), Some(tls)) = (&self.tls_client_ca, &mut config.tls) {
+        if let Some(ca) = &self.tls_client_ca {
+            let Some(tls) = &mut config.tls else {
+                bail!("--tls-client-ca needs --tls-listen, --tls-cert and --tls-key (or [tls] in the config)");
+            };
             tls.client_ca = Some(ca.clone());
         }
         if self.http_tls {
             config.http_tls = true;
-        }
-        if config.http_tls && config.tls.is_none() {
-            bail!(
-                "--http-tls needs --tls-listen, --tls-cert and --tls-key (or [tls] in the config)"
-            );
         }
         if self.tls_only {
             config.tls_only = true;
@@ -242,6 +240,14 @@ impl ServeOptions {
         if config.tls_only && config.tls.is_none() {
             bail!(
                 "--tls-only needs --tls-listen, --tls-cert and --tls-key (or [tls] in the config)"
+            );
+        }
+        if config.http_tls && config.http.is_none() {
+            bail!("--http-tls needs --http");
+        }
+        if config.http_tls && config.tls.is_none() {
+            bail!(
+                "--http-tls needs --tls-listen, --tls-cert and --tls-key (or [tls] in the config)"
             );
         }
         if config.tps == Some(0) {

@@ -396,3 +396,23 @@ async fn a_certificate_name_binds_an_account_to_its_client_certificate() {
     assert_eq!(bind(&other_cert, "bound").await, CommandStatus::BIND_FAILED);
     assert_eq!(bind(&other_cert, "free").await, CommandStatus::OK);
 }
+
+/// The TLS options refuse to start when what they need is missing.
+#[test]
+fn tls_options_without_a_tls_listener_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--http", "127.0.0.1:0", "--http-tls"][..],
+        &["--tls-client-ca", "ca.pem"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_smpp"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--memory"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--tls-listen"), "{args:?}: {stderr}");
+    }
+}
