@@ -68,7 +68,7 @@ impl<R: Runtime> Client<R> {
         R: Io<S>,
     {
         let (handle, incoming) =
-            driver::spawn::<R, _>(R::transport(io), Role::Esme, config.into(), None);
+            driver::spawn::<R, _>(R::transport(io), Role::Esme, config.into(), None, None);
         Client::finish_bind(handle, incoming, kind, bind).await
     }
 
@@ -94,7 +94,8 @@ impl<R: Runtime> Client<R> {
         let wait = config
             .session_init_timeout
             .unwrap_or(config.response_timeout);
-        let (handle, incoming) = driver::spawn::<R, _>(R::transport(io), Role::Esme, config, None);
+        let (handle, incoming) =
+            driver::spawn::<R, _>(R::transport(io), Role::Esme, config, None, None);
         let first = timeout::<R, _>(wait, incoming.recv()).await;
         let first = first
             .ok_or(Error::Timeout)

@@ -4,6 +4,7 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -150,6 +151,7 @@ pub(crate) fn spawn<R: Runtime, T: Transport + Send + 'static>(
     role: Role,
     config: Arc<SessionConfig>,
     quick: Option<Arc<QuickAnswers>>,
+    late: Option<Arc<AtomicU64>>,
 ) -> (Handle, async_channel::Receiver<Box<Incoming>>) {
     let (req_tx, requests) = async_channel::unbounded();
     let room = Arc::new(Semaphore::new(config.max_in_flight.clamp(1, 1024)));
@@ -167,6 +169,7 @@ pub(crate) fn spawn<R: Runtime, T: Transport + Send + 'static>(
         incoming,
         timer: R::timer(),
         quick,
+        late,
         closed: (state.clone(), Some(signal_tx)),
     };
     R::spawn(run(Driver::new(io, rt, role, config)));
@@ -202,6 +205,8 @@ struct Channels<R: Runtime> {
     incoming: async_channel::Sender<Box<Incoming>>,
     timer: R::Timer,
     quick: Option<Arc<QuickAnswers>>,
+    /// Where late responses are counted (a server's, over its connections).
+    late: Option<Arc<AtomicU64>>,
     /// Why it closed (the first reason wins), and the sender whose drop wakes the waiters.
     closed: (Arc<CloseState>, Option<async_channel::Sender<()>>),
 }
@@ -277,6 +282,13 @@ impl<R: Runtime> Host for Channels<R> {
     #[inline]
     fn answer_now(&mut self, pdu: &Pdu) -> Option<(CommandStatus, Body)> {
         self.quick.as_ref().and_then(|quick| quick.answer(pdu))
+    }
+
+    fn event(&mut self, event: smpp_proto::session::Event) {
+        if let (smpp_proto::session::Event::LateResponse(_), Some(late)) = (&event, &self.late) {
+            late.fetch_add(1, Ordering::Relaxed);
+        }
+        crate::drive::log_event(event);
     }
 
     fn closed(&mut self, reason: CloseReason) {

@@ -337,12 +337,42 @@ pub(crate) fn route<'a, C: Sync, H: Handler<C>>(
     }
 }
 
+/// What a server's accept path learnt of a connection before SMPP: the
+/// client's address (the one a PROXY protocol header carried, or the TCP
+/// peer's) and, with mutual TLS, the client's certificate.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Accepted {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The client's end-entity certificate (DER), when it presented one.
+    pub client_certificate: Option<Arc<[u8]>>,
+}
+
+impl Accepted {
+    /// A client at `peer`, without a certificate.
+    pub fn new(peer: SocketAddr) -> Accepted {
+        Accepted {
+            peer,
+            client_certificate: None,
+        }
+    }
+
+    /// With the client's certificate (DER).
+    #[must_use]
+    pub fn with_client_certificate(mut self, der: impl Into<Arc<[u8]>>) -> Accepted {
+        self.client_certificate = Some(der.into());
+        self
+    }
+}
+
 /// What a server knows of one connection besides its session: a number,
-/// the peer's address, and how it bound.
+/// the peer's address, its TLS client certificate, and how it bound.
 #[derive(Debug)]
 pub struct ConnectionInfo {
     id: u64,
     peer: Option<SocketAddr>,
+    client_certificate: Option<Arc<[u8]>>,
     bound: OnceLock<(String, BindKind, u8)>,
 }
 
@@ -352,8 +382,23 @@ impl ConnectionInfo {
         ConnectionInfo {
             id,
             peer,
+            client_certificate: None,
             bound: OnceLock::new(),
         }
+    }
+
+    /// A connection not bound yet, as its accept path found it.
+    pub fn accepted(id: u64, accepted: Accepted) -> ConnectionInfo {
+        ConnectionInfo {
+            client_certificate: accepted.client_certificate,
+            ..ConnectionInfo::new(id, Some(accepted.peer))
+        }
+    }
+
+    /// The client's TLS certificate (DER), when it presented one (mutual
+    /// TLS, given by the accept path: see `Server::run_accepting`).
+    pub fn client_certificate(&self) -> Option<&[u8]> {
+        self.client_certificate.as_deref()
     }
 
     /// A number unique within the server.
@@ -502,6 +547,11 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Our `system_id` in `bind_*_resp`.
     pub system_id: String,
+    /// Late responses of every connection added up: answers to our
+    /// requests (`deliver_sm`...) that came after they had timed out. Give
+    /// two servers the same counter to count them together
+    /// ([`with_late_responses`](ServerConfig::with_late_responses)).
+    pub late_responses: Arc<AtomicU64>,
 }
 
 impl Default for ServerConfig {
@@ -510,6 +560,7 @@ impl Default for ServerConfig {
             session: Arc::new(SessionConfig::default()),
             max_connections: 1024,
             system_id: "SMSC".into(),
+            late_responses: Arc::default(),
         }
     }
 }
@@ -533,6 +584,13 @@ impl ServerConfig {
     #[must_use]
     pub fn with_system_id(mut self, system_id: impl Into<String>) -> Self {
         self.system_id = system_id.into();
+        self
+    }
+
+    /// Sets [`ServerConfig::late_responses`].
+    #[must_use]
+    pub fn with_late_responses(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.late_responses = counter;
         self
     }
 }

@@ -94,7 +94,7 @@ mod tls;
 pub use crate::error::Error;
 pub use client::{Client, Inbound, InboundRequest, OutbindListener};
 pub use flow::Order;
-pub use handler::{BlockingHandler, ConnectionInfo};
+pub use handler::{Accepted, BlockingHandler, ConnectionInfo};
 pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
 pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
 #[cfg(feature = "tls")]

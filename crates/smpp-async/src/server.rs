@@ -7,7 +7,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::drive::Transport;
-use crate::handler::{self as serve, ConnectionInfo, QuickAnswers, Registered, Registry, Routed};
+use crate::handler::{
+    self as serve, Accepted, ConnectionInfo, QuickAnswers, Registered, Registry, Routed,
+};
 use futures_channel::oneshot;
 use futures_lite::future::or;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -247,7 +249,7 @@ where
         let (weak, h) = (Arc::downgrade(&shared), handler.clone());
         let start: Outbinder<R> = Box::new(move |tcp, peer, outbind, tx| {
             if let Some(shared) = weak.upgrade() {
-                let stream = async move { Ok(R::transport(tcp)) };
+                let stream = async move { Ok((R::transport(tcp), Accepted::new(peer))) };
                 R::spawn(serve(h.clone(), shared, stream, peer, Some((outbind, tx))));
             }
         });
@@ -276,7 +278,7 @@ where
     /// connection runs as tasks of the runtime; `run` itself runs wherever
     /// it is awaited.
     pub async fn run(self) -> io::Result<()> {
-        self.run_transport(|tcp| async move { Ok(R::transport(tcp)) })
+        self.run_transport(|tcp, peer| async move { Ok((R::transport(tcp), Accepted::new(peer))) })
             .await
     }
 
@@ -289,17 +291,43 @@ where
         Fut: Future<Output = io::Result<S>> + Send + 'static,
         R: Io<S>,
     {
-        self.run_transport(|tcp| {
+        self.run_transport(|tcp, peer| {
             let wrapped = wrap(tcp);
-            async move { wrapped.await.map(R::transport) }
+            async move {
+                wrapped
+                    .await
+                    .map(|s| (R::transport(s), Accepted::new(peer)))
+            }
+        })
+        .await
+    }
+
+    /// Like [`run_with`](Server::run_with), where `wrap` also gets the
+    /// connection's peer address and says what it learnt of the client
+    /// ([`Accepted`]): the address a PROXY protocol header carries (read in
+    /// `wrap`, before any TLS handshake) or the peer itself, and the TLS
+    /// client certificate. They become the connection's
+    /// [`peer_addr`](ConnectionInfo::peer_addr) and
+    /// [`client_certificate`](ConnectionInfo::client_certificate). The
+    /// wrapping runs in the connection's task, bounded like a handshake
+    /// (the session init timeout); an error closes the connection.
+    pub async fn run_accepting<F, Fut, S>(self, mut wrap: F) -> io::Result<()>
+    where
+        F: FnMut(R::Tcp, SocketAddr) -> Fut,
+        Fut: Future<Output = io::Result<(S, Accepted)>> + Send + 'static,
+        R: Io<S>,
+    {
+        self.run_transport(|tcp, peer| {
+            let wrapped = wrap(tcp, peer);
+            async move { wrapped.await.map(|(s, client)| (R::transport(s), client)) }
         })
         .await
     }
 
     pub(crate) async fn run_transport<F, Fut, T>(self, mut wrap: F) -> io::Result<()>
     where
-        F: FnMut(R::Tcp) -> Fut,
-        Fut: Future<Output = io::Result<T>> + Send + 'static,
+        F: FnMut(R::Tcp, SocketAddr) -> Fut,
+        Fut: Future<Output = io::Result<(T, Accepted)>> + Send + 'static,
         T: Transport + Send + 'static,
     {
         let _stop = StopOnDrop(self.shared.clone());
@@ -329,7 +357,7 @@ where
                 continue;
             }
             let _ = R::prepare(&tcp);
-            let stream = wrap(tcp);
+            let stream = wrap(tcp, peer);
             let (handler, shared) = (self.handler.clone(), self.shared.clone());
             let alive = alive.clone();
             R::spawn(async move {
@@ -349,20 +377,23 @@ where
 async fn serve<R: Runtime, H: Handler<Connection>, T: Transport + Send + 'static>(
     handler: Arc<H>,
     shared: Arc<Shared<R>>,
-    stream: impl Future<Output = io::Result<T>>,
+    stream: impl Future<Output = io::Result<(T, Accepted)>>,
     peer: SocketAddr,
     outbind: Option<(Outbind, oneshot::Sender<Result<Connection, Error>>)>,
 ) {
-    // A wrapping handshake (TLS) must not hold a connection slot for ever.
-    let io = match timeout::<R, _>(shared.handshake_limit(), stream).await {
-        Some(Ok(io)) => io,
+    // A wrapping handshake (TLS, a PROXY header) must not hold a connection
+    // slot for ever.
+    let (io, accepted) = match timeout::<R, _>(shared.handshake_limit(), stream).await {
+        Some(Ok(wrapped)) => wrapped,
         Some(Err(e)) => return tracing::debug!(%peer, error = %e, "handshake failed"),
         None => return tracing::debug!(%peer, "handshake timed out"),
     };
     let quick = Arc::new(QuickAnswers::default());
     let session = shared.config.session.clone();
-    let (handle, incoming) = driver::spawn::<R, _>(io, Role::Mc, session, Some(quick.clone()));
-    let info = ConnectionInfo::new(shared.registry.next_id(), Some(peer));
+    let late = Some(shared.config.late_responses.clone());
+    let (handle, incoming) =
+        driver::spawn::<R, _>(io, Role::Mc, session, Some(quick.clone()), late);
+    let info = ConnectionInfo::accepted(shared.registry.next_id(), accepted);
     let conn = Connection {
         inner: Arc::new(ConnectionInner { info, handle }),
     };

@@ -62,7 +62,7 @@ impl<R: Tls> Client<R> {
         let stream = timeout::<R, _>(limit, stream)
             .await
             .ok_or(Error::Timeout)??;
-        let (handle, incoming) = driver::spawn::<R, _>(stream, Role::Esme, config, None);
+        let (handle, incoming) = driver::spawn::<R, _>(stream, Role::Esme, config, None, None);
         Client::finish_bind(handle, incoming, kind, bind).await
     }
 }
@@ -75,7 +75,10 @@ where
     /// the connection's own task, bounded by the session init timeout).
     pub async fn run_tls(self, tls: Arc<TlsServerConfig>) -> io::Result<()> {
         let limit = self.shared.handshake_limit();
-        self.run_transport(move |tcp| R::accept_tls(tcp, tls.clone(), limit))
-            .await
+        self.run_transport(move |tcp, peer| {
+            let handshake = R::accept_tls(tcp, tls.clone(), limit);
+            async move { handshake.await.map(|s| (s, crate::Accepted::new(peer))) }
+        })
+        .await
     }
 }

@@ -1,5 +1,6 @@
 //! The `smpp` command: an SMSC simulator (`serve`), a client (`send`, `listen`),
-//! a load generator (`bench`, `campaign`) and a PDU decoder (`decode`).
+//! a load generator (`bench`, `campaign`), a PDU decoder (`decode`) and a
+//! password hasher for its configuration (`hash-password`).
 //!
 //! Exit codes: 0 success, 1 failure (an error status, a timeout, a lost
 //! message), 2 usage error (clap's own).
@@ -12,6 +13,7 @@ pub mod bench;
 pub mod campaign;
 pub mod common;
 pub mod decode;
+pub mod hash_password;
 pub mod listen;
 pub mod manage;
 pub mod obs;
@@ -51,6 +53,9 @@ pub enum Command {
     Cancel(manage::CancelArgs),
     /// Replace the content of a message that is still pending (replace_sm).
     Replace(manage::ReplaceArgs),
+    /// Read a password (stdin, or a prompt) and print its argon2id hash for
+    /// `--account ID:HASH` or the config file.
+    HashPassword(hash_password::HashPasswordArgs),
 }
 
 /// Parses the command line, sets up logging, runs the subcommand.
@@ -59,6 +64,7 @@ pub fn main() -> ExitCode {
     init_tracing(cli.verbose);
     match cli.command {
         Command::Decode(args) => report(decode::run(args)),
+        Command::HashPassword(args) => report(hash_password::run(args)),
         command => {
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             if let Command::Serve(args) = &command {
@@ -83,7 +89,9 @@ pub fn main() -> ExitCode {
                     Command::Query(args) => manage::query(args).await,
                     Command::Cancel(args) => manage::cancel(args).await,
                     Command::Replace(args) => manage::replace(args).await,
-                    Command::Decode(_) => unreachable!("handled above"),
+                    Command::Decode(_) | Command::HashPassword(_) => {
+                        unreachable!("handled above")
+                    }
                 }
             }))
         }

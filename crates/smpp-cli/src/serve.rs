@@ -41,6 +41,8 @@ pub struct ServeOptions {
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// An account allowed to bind (repeatable; replaces the default smppclient1:password).
+    /// The password may be an argon2id hash from `smpp hash-password`
+    /// ('$argon2id$...'; quote it in the shell); plain text is logged as a warning.
     /// After the last '@', optional client networks it may bind from
     /// (e.g. esme:secret@10.0.0.0/8,::1); a bind from elsewhere gets ESME_RBINDFAIL.
     #[arg(long = "account", value_name = "SYSTEM_ID:PASSWORD[@CIDR,...]")]
@@ -75,9 +77,30 @@ pub struct ServeOptions {
     /// PEM private key for --tls-listen.
     #[arg(long, value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
-    /// HTTP control API and metrics address.
+    /// Mutual TLS on --tls-listen: PEM CA certificates; only clients that
+    /// present a certificate issued by one of them complete the handshake.
+    #[arg(long, value_name = "PEM")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// HTTP control API and metrics address. An address that is not
+    /// loopback needs --http-token (the server refuses to start without one).
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
+    /// Bearer token every HTTP request must carry (`Authorization: Bearer
+    /// TOKEN`; 401 without it), plain or an argon2id hash from `smpp
+    /// hash-password`. Prefer the environment variable to the command line.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SMPP_HTTP_TOKEN",
+        hide_env_values = true
+    )]
+    pub http_token: Option<String>,
+    /// Let /metrics answer without the token (the API still needs it).
+    #[arg(long)]
+    pub metrics_open: bool,
+    /// Serve --http over TLS (HTTPS) with the certificate and key of --tls-listen.
+    #[arg(long)]
+    pub http_tls: bool,
     /// Receipts come within this delay of the submission (uniformly spread), e.g. 500ms [default: 1s].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub dlr_delay: Option<Duration>,
@@ -87,6 +110,20 @@ pub struct ServeOptions {
     /// Binds per account at most (more get ESME_RBINDFAIL).
     #[arg(long, value_name = "N")]
     pub max_binds_per_account: Option<usize>,
+    /// Networks of trusted load balancers (e.g. 10.0.0.0/8,127.0.0.1): their
+    /// connections, plain and TLS, must start with a PROXY protocol header
+    /// (v1 or v2; missing or malformed: closed), and the client address it
+    /// carries is what allow-lists, the lockout, logs, metrics and CDRs see.
+    /// Other sources speak SMPP directly (a header from them is rejected).
+    #[arg(long, value_name = "CIDR,...")]
+    pub proxy_protocol: Option<String>,
+    /// Bind lockout: more than N failed binds (wrong system_id or password,
+    /// or outside the account's networks) from one address within WINDOW
+    /// make every bind from it get ESME_RBINDFAIL for COOLDOWN, whatever
+    /// the password; `off` disables it. IPv6 counts per /64; loopback is not
+    /// exempt [default: 10/1m/5m].
+    #[arg(long, value_name = "N[/WINDOW[/COOLDOWN]]|off")]
+    pub bind_failure_limit: Option<String>,
     /// Requests per second per account; above it ESME_RTHROTTLED.
     #[arg(long, value_name = "N")]
     pub tps: Option<u32>,
@@ -133,11 +170,22 @@ impl ServeOptions {
         if let (Some(listen), Some(cert), Some(key)) =
             (&self.tls_listen, &self.tls_cert, &self.tls_key)
         {
+            let client_ca = config.tls.as_ref().and_then(|t| t.client_ca.clone());
             config.tls = Some(TlsConfig {
                 listen: listen.clone(),
                 cert: cert.clone(),
                 key: key.clone(),
+                client_ca,
             });
+        }
+        if let Some(ca) = &self.tls_client_ca {
+            let Some(tls) = &mut config.tls else {
+                bail!("--tls-client-ca needs --tls-listen, --tls-cert and --tls-key (or [tls] in the config)");
+            };
+            tls.client_ca = Some(ca.clone());
+        }
+        if self.http_tls {
+            config.http_tls = true;
         }
         if self.tls_only {
             config.tls_only = true;
@@ -147,6 +195,12 @@ impl ServeOptions {
         }
         if self.http.is_some() {
             config.http.clone_from(&self.http);
+        }
+        if let Some(token) = &self.http_token {
+            config.http_token = Some(smpp_server::credentials::Configured(token.clone()));
+        }
+        if self.metrics_open {
+            config.metrics_open = true;
         }
         if let Some(d) = self.dlr_delay {
             config.dlr_delay = d;
@@ -159,6 +213,14 @@ impl ServeOptions {
         }
         if self.tps.is_some() {
             config.tps = self.tps;
+        }
+        if let Some(list) = &self.proxy_protocol {
+            config.proxy_protocol = config::parse_cidr_list(list)
+                .map_err(|e| anyhow::anyhow!("--proxy-protocol: {e}"))?;
+        }
+        if let Some(limit) = &self.bind_failure_limit {
+            config.bind_failure_limit =
+                config::parse_bind_failure_limit(limit).context("--bind-failure-limit")?;
         }
         if self.cdr.is_some() {
             config.cdr.clone_from(&self.cdr);
@@ -180,11 +242,46 @@ impl ServeOptions {
                 "--tls-only needs --tls-listen, --tls-cert and --tls-key (or [tls] in the config)"
             );
         }
+        if config.http_tls && config.http.is_none() {
+            bail!("--http-tls needs --http");
+        }
+        if config.http_tls && config.tls.is_none() {
+            bail!(
+                "--http-tls needs --tls-listen, --tls-cert and --tls-key (or [tls] in the config)"
+            );
+        }
         if config.tps == Some(0) {
             bail!("--tps must be at least 1");
         }
+        if let Some(token) = &config.http_token {
+            if token.0.is_empty() {
+                bail!("--http-token is empty");
+            }
+            smpp_server::credentials::Secret::new(&token.0)
+                .map_err(|e| anyhow::anyhow!("--http-token: {e}"))?;
+        }
+        if let (Some(addr), None) = (&config.http, &config.http_token) {
+            check_http_loopback(addr)?;
+        }
         Ok(config)
     }
+}
+
+/// Refuses an HTTP address that is not loopback (or does not resolve to
+/// loopback only): without a token the API would be open to the network.
+fn check_http_loopback(addr: &str) -> anyhow::Result<()> {
+    use std::net::ToSocketAddrs as _;
+    let resolved: Vec<_> = addr
+        .to_socket_addrs()
+        .with_context(|| format!("--http {addr}: not an address"))?
+        .collect();
+    if resolved.is_empty() || resolved.iter().any(|a| !a.ip().is_loopback()) {
+        bail!(
+            "--http {addr} is not a loopback address: the HTTP API needs a token there \
+             (--http-token, SMPP_HTTP_TOKEN, or http_token in the config)"
+        );
+    }
+    Ok(())
 }
 
 /// Runs `smpp serve`.
@@ -192,6 +289,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     use crate::obs::{http, wiring};
     use smpp_server::{cdr::CdrWriter, metrics::Metrics, telemetry::ServeObserver};
     let config = args.to_config()?;
+    let http_auth = http::HttpAuth {
+        token: match &config.http_token {
+            Some(token) => Some(
+                smpp_server::credentials::Secret::new(&token.0)
+                    .map_err(|e| anyhow::anyhow!("--http-token: {e}"))?,
+            ),
+            None => None,
+        },
+        metrics_open: config.metrics_open,
+        // Wrong tokens count per address like failed binds, in a table of their own.
+        lockout: config
+            .bind_failure_limit
+            .map(smpp_server::lockout::Lockout::new),
+    };
+    let http_tls = match (&config.tls, config.http_tls) {
+        (Some(tls), true) => Some(smpp_server::tls_server_config(&tls.cert, &tls.key, None)?),
+        _ => None,
+    };
     let accounts = config.accounts.clone();
     let store = config.store.clone();
     let signal = ShutdownSignal::install()?;
@@ -221,7 +336,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let shutdown = async move {
             let _ = http_stopped.await;
         };
-        http_task = Some(tokio::spawn(http::serve_http(listener, backend, shutdown)));
+        http_task = Some(tokio::spawn(http::serve_http_secured(
+            listener,
+            backend,
+            shutdown,
+            http::HttpLimits::default(),
+            http_auth,
+            http_tls,
+        )));
     }
     {
         let mut out = std::io::stdout().lock();

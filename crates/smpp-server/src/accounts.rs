@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use smpp_proto::pdu::CommandStatus;
-use subtle::ConstantTimeEq;
 
 use crate::config::Account;
+use crate::credentials::Secret;
 
 /// Requests per second of one account: a fixed one-second window.
 #[derive(Debug, Default)]
@@ -39,6 +39,7 @@ struct AccountState {
     /// The system_id, shared by the account's records.
     name: Arc<str>,
     account: Account,
+    secret: Secret,
     window: Window,
 }
 
@@ -51,21 +52,29 @@ pub(crate) struct Accounts {
 }
 
 impl Accounts {
-    pub(crate) fn new(accounts: &[Account], tps: Option<u32>) -> Accounts {
-        let by_id = accounts
-            .iter()
-            .map(|a| {
-                (
-                    a.system_id.clone(),
-                    AccountState {
-                        name: Arc::from(a.system_id.as_str()),
-                        account: a.clone(),
-                        window: Window::default(),
-                    },
-                )
-            })
-            .collect();
-        Accounts { by_id, tps }
+    /// The accounts; an error names an account whose password looks like
+    /// a hash (`$argon2...`) but is not a valid argon2id PHC string. An
+    /// account with a plain-text password is logged at warn level.
+    pub(crate) fn new(accounts: &[Account], tps: Option<u32>) -> Result<Accounts, String> {
+        let mut by_id = HashMap::new();
+        for a in accounts {
+            let secret = Secret::new(&a.password)
+                .map_err(|e| format!("account {}: password: {e}", a.system_id))?;
+            if !secret.is_hashed() {
+                tracing::warn!(
+                    system_id = a.system_id,
+                    "account password is plain text: configure an argon2id hash (smpp hash-password)"
+                );
+            }
+            let state = AccountState {
+                name: Arc::from(a.system_id.as_str()),
+                account: a.clone(),
+                secret,
+                window: Window::default(),
+            };
+            by_id.insert(a.system_id.clone(), state);
+        }
+        Ok(Accounts { by_id, tps })
     }
 
     /// The account's name as its records share it (a new one for an
@@ -79,12 +88,15 @@ impl Accounts {
     /// Checks a bind's credentials from `peer`: `INVALID_SYSTEM_ID` for an
     /// unknown account, `BIND_FAILED` from outside its allow-list (checked
     /// first, so the answer says nothing about the password),
-    /// `INVALID_PASSWORD` (compared in constant time).
-    pub(crate) fn authenticate(
+    /// `INVALID_PASSWORD` (compared in constant time, or verified against
+    /// the argon2id hash: see [`Secret::verify`]).
+    pub(crate) async fn authenticate(
         &self,
         system_id: &str,
         password: &[u8],
         peer: Option<SocketAddr>,
+        certificate: Option<&[u8]>,
+        may_hash: impl FnOnce() -> bool,
     ) -> Result<(), CommandStatus> {
         let state = self
             .by_id
@@ -99,11 +111,21 @@ impl Accounts {
             );
             return Err(CommandStatus::BIND_FAILED);
         }
-        let expected = state.account.password.as_bytes();
-        if password.len() == expected.len() && bool::from(password.ct_eq(expected)) {
-            Ok(())
-        } else {
-            Err(CommandStatus::INVALID_PASSWORD)
+        if let Some(name) = &state.account.certificate_name {
+            if !certificate.is_some_and(|der| certificate_names(der, name)) {
+                tracing::warn!(
+                    system_id,
+                    name,
+                    "bind refused: no client certificate for the account's certificate_name"
+                );
+                return Err(CommandStatus::BIND_FAILED);
+            }
+        }
+        match state.secret.verify_gated(password, may_hash).await {
+            Some(true) => Ok(()),
+            Some(false) => Err(CommandStatus::INVALID_PASSWORD),
+            // Locked out while it waited to be hashed.
+            None => Err(CommandStatus::BIND_FAILED),
         }
     }
 
@@ -123,41 +145,74 @@ impl Accounts {
     }
 }
 
+/// Whether the certificate (DER; its chain already checked by the TLS
+/// handshake against the client CAs) is valid for the DNS name `name`.
+fn certificate_names(der: &[u8], name: &str) -> bool {
+    use smpp_tokio::rustls::pki_types::{CertificateDer, ServerName};
+    let der = CertificateDer::from(der);
+    let (Ok(cert), Ok(name)) = (
+        webpki::EndEntityCert::try_from(&der),
+        ServerName::try_from(name),
+    ) else {
+        return false;
+    };
+    cert.verify_is_valid_for_subject_name(&name).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn credentials_allow_list_then_password() {
+    #[tokio::test]
+    async fn credentials_allow_list_then_password() {
         let mut esme = Account::new("esme", "secret");
         esme.allow = vec!["10.0.0.0/8".parse().unwrap()];
-        let accounts = Accounts::new(&[esme], None);
+        let hashed = Account::new(
+            "hashed",
+            crate::credentials::hash_password(b"secret").unwrap(),
+        );
+        let accounts = Accounts::new(&[esme, hashed], None).unwrap();
         let inside = Some("10.1.2.3:5000".parse().unwrap());
         let outside = Some("192.0.2.1:5000".parse().unwrap());
-        assert_eq!(accounts.authenticate("esme", b"secret", inside), Ok(()));
+        let check = |id, pw, peer| accounts.authenticate(id, pw, peer, None, || true);
+        assert_eq!(check("esme", b"secret", inside).await, Ok(()));
         assert_eq!(
-            accounts.authenticate("esme", b"wrong!", inside),
+            check("esme", b"wrong!", inside).await,
             Err(CommandStatus::INVALID_PASSWORD)
         );
         assert_eq!(
-            accounts.authenticate("esme", b"secret", outside),
+            check("esme", b"secret", outside).await,
             Err(CommandStatus::BIND_FAILED)
         );
         assert_eq!(
-            accounts.authenticate("other", b"secret", inside),
+            check("other", b"secret", inside).await,
             Err(CommandStatus::INVALID_SYSTEM_ID)
         );
+        assert_eq!(check("hashed", b"secret", outside).await, Ok(()));
+        assert_eq!(
+            check("hashed", b"secreT", outside).await,
+            Err(CommandStatus::INVALID_PASSWORD)
+        );
+        let gated = accounts.authenticate("hashed", b"other", None, None, || false);
+        assert_eq!(gated.await, Err(CommandStatus::BIND_FAILED), "not hashed");
+    }
+
+    #[test]
+    fn a_bad_hash_is_refused_at_start() {
+        let bad = Account::new("esme", "$argon2id$v=19$garbage");
+        let e = Accounts::new(&[bad], None).unwrap_err();
+        assert!(e.contains("account esme"), "{e}");
     }
 
     #[test]
     fn the_rate_limit_counts_per_second() {
-        let accounts = Accounts::new(&[Account::new("a", "p")], Some(2));
+        let accounts = Accounts::new(&[Account::new("a", "p")], Some(2)).unwrap();
         assert!(accounts.limited());
         assert!(accounts.admit("a", 1_000));
         assert!(accounts.admit("a", 1_999));
         assert!(!accounts.admit("a", 1_999));
         assert!(accounts.admit("a", 2_000), "a new second");
         assert!(accounts.admit("unknown", 2_000));
-        assert!(!Accounts::new(&[], None).limited());
+        assert!(!Accounts::new(&[], None).unwrap().limited());
     }
 }

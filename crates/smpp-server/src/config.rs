@@ -12,16 +12,27 @@
 //! tls_only = false            # true: no plain-TCP listener, [tls] only
 //! strict = false              # true: a request carrying a TLV its operation may not carry
 //!                             # (in the session's SMPP version) gets ESME_RTLVNOTALLWD
+//! proxy_protocol = ["10.0.0.0/8"] # balancers whose connections start with a PROXY header
+//! bind_failure_limit = "10/1m/5m" # more than 10 failed binds from one address in 1 minute:
+//!                             # its binds get ESME_RBINDFAIL for 5 minutes; "off" disables
+//!
+//! http = "127.0.0.1:8080"     # HTTP API and /metrics
+//! http_token = "$argon2id$..." # bearer token every HTTP request needs (plain or hashed);
+//!                             # required when `http` is not a loopback address
+//! metrics_open = false        # true: /metrics answers without the token
+//! http_tls = false            # true: HTTPS, with the [tls] certificate and key
 //!
 //! [tls]
 //! listen = "127.0.0.1:3775"
 //! cert = "cert.pem"
 //! key = "key.pem"
+//! # client_ca = "clients.pem" # mutual TLS: only clients with a certificate from these CAs
 //!
 //! [[account]]                  # or [[accounts]]
 //! system_id = "smppclient1"
-//! password = "password"
+//! password = "password"       # or an argon2id hash from `smpp hash-password`
 //! allow = ["127.0.0.0/8", "::1"] # optional: client networks it may bind from
+//! # certificate_name = "esme.example" # mutual TLS: binds need a client certificate for this name
 //!
 //! [[route]]                    # submit_sm to 4470... goes to esme2's receiver (MO)
 //! prefix = "4470"
@@ -47,6 +58,9 @@ use anyhow::{bail, Context as _};
 use serde::Deserialize;
 use smpp_proto::message::MessageState;
 use smpp_proto::pdu::CommandStatus;
+
+mod security;
+pub use security::{parse_bind_failure_limit, BindFailureLimit};
 
 /// The system_id of the default account (the well-known simulator's).
 pub const DEFAULT_SYSTEM_ID: &str = "smppclient1";
@@ -77,6 +91,11 @@ pub struct Account {
     /// elsewhere gets ESME_RBINDFAIL whatever the password.
     #[serde(default)]
     pub allow: Vec<Cidr>,
+    /// With mutual TLS: a bind of this account must come over TLS with a
+    /// client certificate valid for this DNS name (subjectAltName), else
+    /// ESME_RBINDFAIL whatever the password.
+    #[serde(default)]
+    pub certificate_name: Option<String>,
 }
 
 impl Account {
@@ -86,6 +105,7 @@ impl Account {
             system_id: system_id.into(),
             password: password.into(),
             allow: Vec::new(),
+            certificate_name: None,
         }
     }
 
@@ -101,6 +121,7 @@ impl std::fmt::Debug for Account {
         f.debug_struct("Account")
             .field("system_id", &self.system_id)
             .field("allow", &self.allow)
+            .field("certificate_name", &self.certificate_name)
             .finish_non_exhaustive()
     }
 }
@@ -126,6 +147,7 @@ impl std::str::FromStr for Account {
             system_id: id.into(),
             password: password.into(),
             allow,
+            certificate_name: None,
         })
     }
 }
@@ -249,6 +271,10 @@ pub struct TlsConfig {
     pub cert: PathBuf,
     /// PEM private key.
     pub key: PathBuf,
+    /// PEM CA certificates: when set, only clients presenting a certificate
+    /// issued by one of them complete the handshake (mutual TLS).
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
 }
 
 /// A configured route: destinations with this prefix go to the account's
@@ -310,6 +336,13 @@ pub struct ServeConfig {
     pub tls_only: bool,
     /// HTTP control API / metrics address.
     pub http: Option<String>,
+    /// Serve HTTP over TLS with the certificate and key of `tls`.
+    pub http_tls: bool,
+    /// The bearer token every HTTP request must carry (plain text or an
+    /// argon2id hash); `None`: no authentication (loopback addresses only).
+    pub http_token: Option<crate::credentials::Configured>,
+    /// `/metrics` answers without the token.
+    pub metrics_open: bool,
     /// Receipts (and final states) come within `0..=dlr_delay` of the submission.
     pub dlr_delay: Duration,
     /// Binds per account at most (further binds get ESME_RBINDFAIL).
@@ -336,6 +369,13 @@ pub struct ServeConfig {
     /// (`smpp_proto::pdu::profile`); off: every TLV is kept, as the
     /// specification asks of receivers.
     pub strict: bool,
+    /// The bind lockout (`None`: off); default: more than 10 failed binds
+    /// in a minute lock an address out for 5 minutes.
+    pub bind_failure_limit: Option<BindFailureLimit>,
+    /// Networks of trusted balancers whose connections (plain and TLS)
+    /// start with a PROXY protocol header (v1 or v2); the client address it
+    /// carries is the peer's. Empty: no PROXY protocol.
+    pub proxy_protocol: Vec<Cidr>,
 }
 
 impl Default for ServeConfig {
@@ -347,6 +387,9 @@ impl Default for ServeConfig {
             tls: None,
             tls_only: false,
             http: None,
+            http_token: None,
+            http_tls: false,
+            metrics_open: false,
             dlr_delay: Duration::from_secs(1),
             max_binds_per_account: None,
             tps: None,
@@ -358,6 +401,8 @@ impl Default for ServeConfig {
             retention: DEFAULT_RETENTION,
             system_id: "SMPPSIM".into(),
             strict: false,
+            bind_failure_limit: Some(BindFailureLimit::default()),
+            proxy_protocol: Vec::new(),
         }
     }
 }
@@ -406,6 +451,15 @@ impl ServeConfig {
         if file.http.is_some() {
             self.http = file.http;
         }
+        if let Some(token) = file.http_token {
+            self.http_token = Some(crate::credentials::Configured(token));
+        }
+        if let Some(open) = file.metrics_open {
+            self.metrics_open = open;
+        }
+        if let Some(tls) = file.http_tls {
+            self.http_tls = tls;
+        }
         if let Some(d) = file.dlr_delay {
             self.dlr_delay = humantime::parse_duration(&d).context("config: dlr_delay")?;
         }
@@ -426,6 +480,13 @@ impl ServeConfig {
         }
         if let Some(id) = file.system_id {
             self.system_id = id;
+        }
+        if !file.proxy_protocol.is_empty() {
+            self.proxy_protocol = file.proxy_protocol;
+        }
+        if let Some(limit) = file.bind_failure_limit {
+            self.bind_failure_limit =
+                parse_bind_failure_limit(&limit).context("config: bind_failure_limit")?;
         }
         if !file.account.is_empty() {
             self.accounts = file.account;
@@ -494,6 +555,9 @@ struct FileConfig {
     tls_only: Option<bool>,
     strict: Option<bool>,
     http: Option<String>,
+    http_token: Option<String>,
+    metrics_open: Option<bool>,
+    http_tls: Option<bool>,
     dlr_delay: Option<String>,
     max_binds_per_account: Option<usize>,
     tps: Option<u32>,
@@ -501,6 +565,9 @@ struct FileConfig {
     max_messages: Option<usize>,
     retention: Option<String>,
     system_id: Option<String>,
+    bind_failure_limit: Option<String>,
+    #[serde(default)]
+    proxy_protocol: Vec<Cidr>,
     #[serde(default, alias = "accounts")]
     account: Vec<Account>,
     #[serde(default)]

@@ -40,6 +40,14 @@
 //!   elsewhere gets `ESME_RBINDFAIL`, whether the password was right or not,
 //!   and is logged at warn level (system_id and peer only).
 //! - TLS-only mode: SMPP over TLS only, no plain-TCP listener.
+//! - Passwords may be argon2id hashes (`credentials`); failed binds lock an
+//!   address out for a while (`bind_failure_limit`).
+//! - PROXY protocol (v1, v2) from configured balancers (`proxy_protocol`):
+//!   the client address it carries is the connection's peer address.
+//! - Mutual TLS (`client_ca` in [`TlsConfig`]); an account's
+//!   `certificate_name` binds it to its client certificate.
+//! - Late responses of the sessions (answers to our `deliver_sm` after it
+//!   timed out) are counted ([`Observer::late_responses`]).
 //!
 //! # Guarantees
 //! - With the persistent store, a `submit_sm_resp` (and `data_sm_resp`,
@@ -75,16 +83,19 @@ mod binds;
 pub mod cdr;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 mod jobs;
+pub mod lockout;
 pub mod metrics;
 pub mod observer;
+mod proxy;
 mod routing;
 mod smsc;
 mod store;
 pub mod telemetry;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Account, Route, Rule, ServeConfig, StoreConfig, TlsConfig};
+pub use config::{Account, BindFailureLimit, Route, Rule, ServeConfig, StoreConfig, TlsConfig};
 pub use observer::{BindEvent, FinalEvent, NoObserver, Observer, ReceiptEvent, RequestEvent};
 pub use smsc::{MessageView, Smsc};
 pub use store::Addr;
@@ -188,34 +199,85 @@ pub async fn start_with_clock<C: Clock>(
     if config.tls_only && tls.is_none() {
         bail!("TLS-only mode needs a TLS listener (--tls-listen, --tls-cert, --tls-key)");
     }
+    let mutual = tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+    if let Some(a) = config
+        .accounts
+        .iter()
+        .find(|a| a.certificate_name.is_some())
+    {
+        if !mutual {
+            bail!(
+                "account {}: certificate_name needs mutual TLS (client_ca in [tls], --tls-client-ca)",
+                a.system_id
+            );
+        }
+    }
     // Connections are cheap (tens of KiB each): the process's descriptor
     // limit is the real bound, not this.
     let server_config = ServerConfig::default()
         .with_session(session_config(config.strict))
         .with_max_connections(MAX_CONNECTIONS)
-        .with_system_id(config.system_id.clone());
+        .with_system_id(config.system_id.clone())
+        .with_late_responses(observer.late_responses().unwrap_or_default());
     let smsc = Smsc::new(config, observer, clock)?;
     let handler = smsc::SmscHandler(smsc.clone());
     let mut handles = Vec::new();
     let mut servers = Vec::new();
     let mut plain_addr = None;
+    // Trusted balancers: their connections start with a PROXY header.
+    let balancers: Arc<[config::Cidr]> = smsc.config().proxy_protocol.clone().into();
     if let Some(listen) = listen {
         let server = Server::bind(&listen, handler.clone(), server_config.clone())
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         plain_addr = Some(server.local_addr()?);
         handles.push(server.handle());
-        servers.push(tokio::spawn(server.run()));
+        if balancers.is_empty() {
+            servers.push(tokio::spawn(server.run()));
+        } else {
+            let balancers = balancers.clone();
+            servers.push(tokio::spawn(server.run_accepting(move |mut tcp, peer| {
+                let trusted = proxy::trusted(&balancers, peer);
+                async move {
+                    let client = if trusted {
+                        proxy::read_client(&mut tcp, peer).await?
+                    } else {
+                        peer
+                    };
+                    Ok((tcp, smpp_tokio::Accepted::new(client)))
+                }
+            })));
+        }
     }
     let mut tls_addr = None;
     if let Some(tls) = tls {
-        let tls_config = tls_server_config(&tls)?;
+        let tls_config = tls_server_config(&tls.cert, &tls.key, tls.client_ca.as_deref())?;
         let server = Server::bind(&tls.listen, handler, server_config)
             .await
             .with_context(|| format!("cannot listen on {}", tls.listen))?;
         tls_addr = Some(server.local_addr()?);
         handles.push(server.handle());
-        servers.push(tokio::spawn(server.run_tls(tls_config)));
+        // A PROXY header comes before the TLS handshake (the balancer
+        // passes TLS through); both within the handshake limit. The client's
+        // certificate (mutual TLS) goes with the connection to the bind.
+        let acceptor = smpp_tokio::tokio_rustls::TlsAcceptor::from(tls_config);
+        servers.push(tokio::spawn(server.run_accepting(move |mut tcp, peer| {
+            let trusted = proxy::trusted(&balancers, peer);
+            let acceptor = acceptor.clone();
+            async move {
+                let client = if trusted {
+                    proxy::read_client(&mut tcp, peer).await?
+                } else {
+                    peer
+                };
+                let tls = acceptor.accept(tcp).await?;
+                let mut accepted = smpp_tokio::Accepted::new(client);
+                if let Some(cert) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+                    accepted = accepted.with_client_certificate(cert.as_ref());
+                }
+                Ok((tls, accepted))
+            }
+        })));
     }
     let timers = tokio::spawn(smsc.clone().run_timers());
     let retention = tokio::spawn(smsc.clone().run_retention());
@@ -230,23 +292,55 @@ pub async fn start_with_clock<C: Clock>(
     })
 }
 
-fn tls_server_config(tls: &TlsConfig) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+fn read_certs(
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
     use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_file_iter(&tls.cert)
-        .with_context(|| format!("cannot read {}", tls.cert.display()))?
+    use rustls::pki_types::CertificateDer;
+    let certs = CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
         .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("bad PEM in {}", tls.cert.display()))?;
+        .with_context(|| format!("bad PEM in {}", path.display()))?;
     if certs.is_empty() {
-        bail!("no certificate in {}", tls.cert.display());
+        bail!("no certificate in {}", path.display());
     }
-    let key = PrivateKeyDer::from_pem_file(&tls.key)
-        .with_context(|| format!("cannot read a private key from {}", tls.key.display()))?;
+    Ok(certs)
+}
+
+/// A rustls server configuration from PEM files: the certificate chain, its
+/// private key, and optionally CA certificates that every client must
+/// present a certificate from (mutual TLS). For the SMPP and HTTP listeners.
+pub fn tls_server_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    client_ca: Option<&std::path::Path>,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::PrivateKeyDer;
+    let certs = read_certs(cert)?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read a private key from {}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
+        .context("TLS protocol versions")?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in read_certs(ca)? {
+                roots
+                    .add(c)
+                    .with_context(|| format!("bad CA certificate in {}", ca.display()))?;
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .with_context(|| format!("client CA {}", ca.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
         .with_single_cert(certs, key)
         .context("TLS certificate and key")?;
     Ok(Arc::new(config))

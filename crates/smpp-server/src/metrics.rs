@@ -56,6 +56,10 @@ pub struct Metrics {
     receipts_sent: AtomicU64,
     receipts_failed: AtomicU64,
     throttled: AtomicU64,
+    lockouts: AtomicU64,
+    binds_locked_out: AtomicU64,
+    /// Shared with the SMPP servers' sessions (`ServerConfig::late_responses`).
+    late_responses: std::sync::Arc<AtomicU64>,
     final_states: [AtomicU64; 10],
 }
 
@@ -195,6 +199,22 @@ impl Metrics {
     /// A request was refused with `ESME_RTHROTTLED`.
     pub fn throttled(&self) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An address was locked out after too many failed binds.
+    pub fn lockout(&self) {
+        self.lockouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A bind was refused because its address is locked out.
+    pub fn bind_locked_out(&self) {
+        self.binds_locked_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counter the servers' sessions add their late responses to
+    /// (answers to our deliver_sm that came after it had timed out).
+    pub fn late_responses_counter(&self) -> std::sync::Arc<AtomicU64> {
+        self.late_responses.clone()
     }
 
     /// A message reached `state` (a final state, normally).
@@ -351,6 +371,27 @@ impl Metrics {
             "Requests refused with ESME_RTHROTTLED.",
             load(&self.throttled),
         );
+        simple(
+            &mut out,
+            "smpp_late_responses_total",
+            "counter",
+            "Responses from ESMEs (deliver_sm_resp...) that came after their request timed out.",
+            load(&self.late_responses),
+        );
+        simple(
+            &mut out,
+            "smpp_bind_lockouts_total",
+            "counter",
+            "Addresses locked out after too many failed binds.",
+            load(&self.lockouts),
+        );
+        simple(
+            &mut out,
+            "smpp_binds_locked_out_total",
+            "counter",
+            "Binds refused because their address was locked out.",
+            load(&self.binds_locked_out),
+        );
 
         header(
             &mut out,
@@ -418,11 +459,18 @@ mod tests {
         m.receipt_sent();
         m.receipt_failed();
         m.throttled();
+        m.lockout();
+        m.bind_locked_out();
+        m.bind_locked_out();
+        m.late_responses_counter().fetch_add(3, Ordering::Relaxed);
         m.final_state(MessageState::Delivered);
         m.final_state(MessageState::Undeliverable);
         m.final_state(MessageState::Delivered);
         let t = m.render();
         let s = |k: &str| sample(&t, k).unwrap_or_else(|| panic!("{k} missing in\n{t}"));
+        assert_eq!(s("smpp_bind_lockouts_total"), 1.0);
+        assert_eq!(s("smpp_binds_locked_out_total"), 2.0);
+        assert_eq!(s("smpp_late_responses_total"), 3.0);
         assert_eq!(
             s("smpp_binds_total{kind=\"transceiver\",status=\"ESME_ROK\"}"),
             2.0

@@ -90,6 +90,11 @@ pub trait Observer: Send + Sync + 'static {
     fn session_closed(&self, _connection: u64, _account: Option<&str>) {}
     /// A bind was accepted or rejected.
     fn bind(&self, _event: &BindEvent<'_>) {}
+    /// Too many failed binds: binds from this address are refused for
+    /// the cool-down (`--bind-failure-limit`).
+    fn lockout(&self, _ip: std::net::IpAddr) {}
+    /// A bind was refused because its address is locked out.
+    fn bind_locked_out(&self, _ip: std::net::IpAddr) {}
     /// A request was answered.
     fn request(&self, _event: &RequestEvent<'_>) {}
     /// A request was refused with `ESME_RTHROTTLED` by the `--tps` limit.
@@ -100,6 +105,12 @@ pub trait Observer: Send + Sync + 'static {
     /// [`wants_final_states`](Observer::wants_final_states) is true (it costs
     /// a timer entry per message).
     fn final_state(&self, _event: &FinalEvent<'_>) {}
+    /// A counter for the late responses of every session (answers to our
+    /// requests that came after they timed out), shared with the servers;
+    /// `None`: not counted.
+    fn late_responses(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        None
+    }
     /// Whether [`final_state`](Observer::final_state) is wanted for every
     /// message (a CDR writer says yes; metrics alone need not).
     fn wants_final_states(&self) -> bool {

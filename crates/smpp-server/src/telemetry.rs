@@ -66,6 +66,14 @@ impl Observer for ServeObserver {
         self.metrics.bind(event.kind, event.status);
     }
 
+    fn lockout(&self, _ip: std::net::IpAddr) {
+        self.metrics.lockout();
+    }
+
+    fn bind_locked_out(&self, _ip: std::net::IpAddr) {
+        self.metrics.bind_locked_out();
+    }
+
     fn request(&self, event: &RequestEvent<'_>) {
         self.metrics
             .request(event.command, event.status, event.latency);
@@ -98,6 +106,10 @@ impl Observer for ServeObserver {
                 }
             }
         }
+    }
+
+    fn late_responses(&self) -> Option<Arc<std::sync::atomic::AtomicU64>> {
+        Some(self.metrics.late_responses_counter())
     }
 
     fn wants_final_states(&self) -> bool {

@@ -154,3 +154,52 @@ impl Handler<Connection> for Shared {
         self.0.submit_sm(conn, sm).await
     }
 }
+
+/// The server side: a `deliver_sm_resp` that comes after the server's
+/// request timed out is added to [`ServerConfig::late_responses`] (what
+/// `smpp serve` exports on /metrics).
+#[tokio::test]
+async fn a_late_response_to_the_server_is_counted() {
+    let late = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let config = ServerConfig::default()
+        .with_session(SessionConfig::default().with_response_timeout(Duration::from_millis(100)))
+        .with_late_responses(late.clone());
+    let server = Server::bind(
+        "127.0.0.1:0",
+        Slow {
+            delay: Duration::ZERO,
+        },
+        config,
+    )
+    .await
+    .unwrap();
+    let (addr, handle) = (server.local_addr().unwrap(), server.handle());
+    tokio::spawn(server.run());
+    let bind = Bind {
+        system_id: "esme".into(),
+        ..Default::default()
+    };
+    let (client, inbound) =
+        Client::connect(addr, BindKind::Transceiver, bind, SessionConfig::default())
+            .await
+            .unwrap();
+    // The ESME answers every deliver_sm 400 ms late.
+    tokio::spawn(async move {
+        while let Some(request) = inbound.recv().await {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let body = smpp_proto::pdu::Body::DeliverSmResp(Default::default());
+            request.respond(CommandStatus::OK, body);
+        }
+    });
+    let conn = handle.receiver("esme").expect("bound as transceiver");
+    let sent = conn.deliver(Default::default()).await;
+    assert!(matches!(sent, Err(Error::Timeout)), "{sent:?}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while late.load(std::sync::atomic::Ordering::Relaxed) == 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(late.load(std::sync::atomic::Ordering::Relaxed), 1);
+    client.unbind().await.unwrap();
+}

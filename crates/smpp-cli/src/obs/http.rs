@@ -6,6 +6,12 @@
 //! - `GET /api/messages/{id}`: the message's state as JSON (404 when unknown).
 //! - `GET /metrics`: Prometheus text exposition format 0.0.4.
 //!
+//! With a token ([`HttpAuth`]), every request needs `Authorization: Bearer
+//! TOKEN` (compared in constant time, or verified against an argon2id hash,
+//! successes cached) and gets 401 without it; `/metrics` too unless
+//! [`HttpAuth::metrics_open`]. Too many wrong tokens from one address get
+//! it 429 for a while ([`HttpAuth::lockout`]).
+//!
 //! Errors are JSON `{"error": "..."}` with a 4xx/5xx status. Request bodies
 //! are limited to [`MAX_BODY`] octets (413 beyond). What the server does is
 //! the [`Backend`]'s business; this module only speaks HTTP.
@@ -20,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use clap::ValueEnum as _;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -153,6 +159,37 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Who may use the API: requests must carry the token (when there is one).
+#[derive(Debug, Default)]
+pub struct HttpAuth {
+    /// The bearer token (plain or hashed); `None`: no authentication.
+    pub token: Option<smpp_server::credentials::Secret>,
+    /// `/metrics` answers without the token.
+    pub metrics_open: bool,
+    /// Wrong tokens per client address: over the limit, the address gets
+    /// 429 for the cool-down without its token being checked (a hashed
+    /// token costs argon2 per wrong guess). Counted when served by
+    /// [`serve_http_secured`], which knows the client's address.
+    pub lockout: Option<smpp_server::lockout::Lockout>,
+}
+
+/// The client's address, as a request extension.
+#[derive(Debug, Clone, Copy)]
+struct ClientAddr(std::net::SocketAddr);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl HttpAuth {
+    /// No authentication: for loopback addresses and tests.
+    pub fn open() -> HttpAuth {
+        HttpAuth::default()
+    }
+}
+
 /// Connections served at once; more wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 256;
 
@@ -211,7 +248,21 @@ pub async fn serve_http_with<B: Backend>(
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: HttpLimits,
 ) -> io::Result<()> {
-    let app = router_with(backend, limits.request_timeout);
+    serve_http_secured(listener, backend, shutdown, limits, HttpAuth::open(), None).await
+}
+
+/// [`serve_http_with`], requests authenticated by `auth`, over TLS with
+/// `tls` (the handshake within [`HttpLimits::header_timeout`]).
+pub async fn serve_http_secured<B: Backend>(
+    listener: tokio::net::TcpListener,
+    backend: Arc<B>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: HttpLimits,
+    auth: HttpAuth,
+    tls: Option<Arc<smpp_tokio::rustls::ServerConfig>>,
+) -> io::Result<()> {
+    let acceptor = tls.map(smpp_tokio::tokio_rustls::TlsAcceptor::from);
+    let app = router_with(backend, limits.request_timeout, Arc::new(auth));
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -241,27 +292,18 @@ pub async fn serve_http_with<B: Backend>(
                 }
             },
         };
-        let service = TowerToHyperService::new(app.clone());
-        let mut stopping = stopping.clone();
+        let service = TowerToHyperService::new(app.clone().layer(Extension(ClientAddr(peer))));
+        let stopping = stopping.clone();
+        let acceptor = acceptor.clone();
         connections.spawn(async move {
             let _slot = slot;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, "http connection: {e}");
-                    }
-                    return;
-                }
-                _ = stopping.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
-            }
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, "http connection: {e}");
+            let Some(acceptor) = acceptor else {
+                return serve_connection(stream, service, limits, stopping, peer).await;
+            };
+            match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => serve_connection(tls, service, limits, stopping, peer).await,
+                Ok(Err(e)) => tracing::debug!(%peer, "https handshake: {e}"),
+                Err(_) => tracing::debug!(%peer, "https handshake timed out"),
             }
         });
     }
@@ -277,6 +319,37 @@ pub async fn serve_http_with<B: Backend>(
     Ok(())
 }
 
+/// Serves one connection (plain or TLS) until it ends, or gracefully once
+/// `stopping` turns true.
+async fn serve_connection<S>(
+    stream: S,
+    service: TowerToHyperService<Router>,
+    limits: HttpLimits,
+    mut stopping: watch::Receiver<bool>,
+    peer: std::net::SocketAddr,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, "http connection: {e}");
+            }
+            return;
+        }
+        _ = stopping.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
+    }
+    if let Err(e) = conn.await {
+        tracing::debug!(%peer, "http connection: {e}");
+    }
+}
+
 /// Accept errors that concern one connection only.
 fn is_per_connection(e: &io::Error) -> bool {
     matches!(
@@ -289,10 +362,19 @@ fn is_per_connection(e: &io::Error) -> bool {
 
 /// The routes, for embedding in another server.
 pub fn router<B: Backend>(backend: Arc<B>) -> Router {
-    router_with(backend, REQUEST_TIMEOUT)
+    router_with(backend, REQUEST_TIMEOUT, Arc::new(HttpAuth::open()))
 }
 
-fn router_with<B: Backend>(backend: Arc<B>, request_timeout: Duration) -> Router {
+/// The routes, each request authenticated by `auth`.
+pub fn router_secured<B: Backend>(backend: Arc<B>, auth: HttpAuth) -> Router {
+    router_with(backend, REQUEST_TIMEOUT, Arc::new(auth))
+}
+
+fn router_with<B: Backend>(
+    backend: Arc<B>,
+    request_timeout: Duration,
+    auth: Arc<HttpAuth>,
+) -> Router {
     Router::new()
         .route("/api/mo", post(post_mo::<B>))
         .route("/api/messages/{id}", get(get_message::<B>))
@@ -304,7 +386,67 @@ fn router_with<B: Backend>(backend: Arc<B>, request_timeout: Duration) -> Router
             request_timeout,
             time_limit,
         ))
+        // Outermost: nothing else (not even the body limits) for a stranger.
+        .layer(axum::middleware::from_fn_with_state(auth, require_token))
         .with_state(backend)
+}
+
+/// The token after `Bearer ` (the scheme is case-insensitive).
+fn bearer(request: &axum::extract::Request) -> Option<&str> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start())
+}
+
+/// Answers 401 to a request without the right bearer token.
+async fn require_token(
+    State(auth): State<Arc<HttpAuth>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(token) = &auth.token else {
+        return next.run(request).await;
+    };
+    if auth.metrics_open && request.uri().path() == "/metrics" {
+        return next.run(request).await;
+    }
+    let client = request.extensions().get::<ClientAddr>().map(|c| c.0.ip());
+    let lockout = auth.lockout.as_ref().zip(client);
+    if let Some((lockout, ip)) = lockout {
+        if lockout.locked(ip, now_ms()) {
+            return ApiError::new(429, "too many wrong tokens from this address: wait")
+                .into_response();
+        }
+    }
+    // The lockout is asked again just before hashing (a burst of guesses).
+    let may_hash = || lockout.is_none_or(|(l, ip)| !l.locked(ip, now_ms()));
+    let verified = match bearer(&request) {
+        Some(presented) => token.verify_gated(presented.as_bytes(), may_hash).await,
+        None => Some(false),
+    };
+    match verified {
+        Some(true) => next.run(request).await,
+        None => ApiError::new(429, "too many wrong tokens from this address: wait").into_response(),
+        Some(false) => {
+            if let Some((lockout, ip)) = lockout {
+                if lockout.failed(ip, now_ms()) == smpp_server::lockout::Failure::LockedOut {
+                    tracing::warn!(%ip, "too many wrong HTTP tokens: address locked out");
+                }
+            }
+            let mut response = ApiError::new(401, "missing or wrong bearer token").into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            response
+        }
+    }
 }
 
 /// Answers 408 when a request (reading its body included) takes longer than the limit.

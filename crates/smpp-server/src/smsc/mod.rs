@@ -23,6 +23,7 @@ use crate::binds::{address_range, Binds, Esme};
 use crate::clock::{Clock, SystemClock};
 use crate::config::ServeConfig;
 use crate::jobs::{Job, JobQueue, BINDING_RETRY};
+use crate::lockout::{Failure, Lockout};
 use crate::observer::{BindEvent, Observer};
 use crate::routing::{Decision, Router, Target};
 use crate::store::{Addr, MessageStore, Outcome, Record, Store};
@@ -137,6 +138,8 @@ pub struct Smsc<C: Clock = SystemClock> {
     observer: Arc<dyn Observer>,
     report_finals: bool,
     accounts: Accounts,
+    /// Failed binds per address (`None`: no lockout).
+    lockout: Option<Lockout>,
     router: Router,
     shards: Box<[Mutex<Shard>]>,
     max_per_shard: usize,
@@ -239,7 +242,7 @@ impl<C: Clock> Smsc<C> {
         let (now, report) = (clock.now_ms(), observer.wants_final_states());
         let (store, records, high_water) =
             MessageStore::open(&config.store, |r| r.has_work(now, report))?;
-        let accounts = Accounts::new(&config.accounts, config.tps);
+        let accounts = Accounts::new(&config.accounts, config.tps).map_err(anyhow::Error::msg)?;
         let router = Router::new(&config);
         let quick = !store.is_persistent() && !router.may_delay();
         // Ids are numbers: at least the current time in microseconds (so an
@@ -251,6 +254,7 @@ impl<C: Clock> Smsc<C> {
             report_finals: observer.wants_final_states(),
             observer,
             accounts,
+            lockout: config.bind_failure_limit.map(Lockout::new),
             router,
             quick,
             clock,
@@ -552,7 +556,7 @@ impl<C: Clock> Smsc<C> {
             });
         }
         let system_id = text(&bind.system_id);
-        let result = self.authenticate(conn, kind, bind, &system_id);
+        let result = self.authenticate(conn, kind, bind, &system_id).await;
         self.observer.bind(&BindEvent {
             connection: conn.id(),
             peer: conn.peer_addr(),
@@ -578,15 +582,44 @@ impl<C: Clock> Smsc<C> {
         result
     }
 
-    fn authenticate(
+    async fn authenticate(
         &self,
         conn: &Connection,
         kind: BindKind,
         bind: &Bind,
         system_id: &str,
     ) -> Result<(), CommandStatus> {
-        self.accounts
-            .authenticate(system_id, bind.password.as_bytes(), conn.peer_addr())?;
+        let peer = conn.peer_addr();
+        let lockout = self.lockout.as_ref().zip(peer.map(|p| p.ip()));
+        if let Some((lockout, ip)) = lockout {
+            if lockout.locked(ip, self.clock.now_ms()) {
+                // The password is not even looked at (nor hashed).
+                self.observer.bind_locked_out(ip);
+                return Err(CommandStatus::BIND_FAILED);
+            }
+        }
+        let checked = self
+            .accounts
+            .authenticate(
+                system_id,
+                bind.password.as_bytes(),
+                peer,
+                conn.client_certificate(),
+                // Asked again just before hashing: guesses queued before
+                // the lockout engaged are not hashed after it did.
+                || lockout.is_none_or(|(l, ip)| !l.locked(ip, self.clock.now_ms())),
+            )
+            .await;
+        if let (Err(_), Some((lockout, ip))) = (checked, lockout) {
+            if lockout.failed(ip, self.clock.now_ms()) == Failure::LockedOut {
+                tracing::warn!(
+                    %ip,
+                    "too many failed binds: address locked out (--bind-failure-limit)"
+                );
+                self.observer.lockout(ip);
+            }
+        }
+        checked?;
         let range = address_range(&text(&bind.address_range))?;
         self.binds.register(
             conn,
