@@ -1,0 +1,139 @@
+//! The customers' side: an SMPP server that authenticates binds of every
+//! kind against the accounts and accepts `submit_sm` into the store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smpp_proto::pdu::{Bind, Body, CommandStatus, SubmitSm, SubmitSmResp};
+use smpp_proto::session::BindKind;
+use smpp_tokio::{Connection, Handler};
+use subtle::ConstantTimeEq;
+
+use crate::node::{encode_request, lock, now_ms, Node};
+use crate::store::{format_id, MessageRecord, MessageState, Op};
+
+/// The customers' bound connections, by connection number.
+#[derive(Debug, Default)]
+pub(crate) struct Binds {
+    connections: Mutex<HashMap<u64, Connection>>,
+}
+
+impl Binds {
+    fn add(&self, conn: &Connection) {
+        lock(&self.connections).insert(conn.id(), conn.clone());
+    }
+
+    fn remove(&self, id: u64) {
+        lock(&self.connections).remove(&id);
+    }
+
+    /// A bound receiver or transceiver of `account` (bound: its bind
+    /// answer has been sent).
+    pub(crate) fn receiver(&self, account: &str) -> Option<Connection> {
+        lock(&self.connections)
+            .values()
+            .find(|c| c.is_receiver(account))
+            .cloned()
+    }
+}
+
+/// The [`Handler`] of the customers' server.
+#[derive(Debug, Clone)]
+pub(crate) struct Customers(pub(crate) Arc<Node>);
+
+impl Customers {
+    /// `INVALID_SYSTEM_ID` for an unknown account, `BIND_FAILED` from
+    /// outside its allow-list (checked first, so the answer says nothing of
+    /// the password), `INVALID_PASSWORD` (compared in constant time).
+    fn authenticate(&self, conn: &Connection, bind: &Bind) -> Result<(), CommandStatus> {
+        let system_id = std::str::from_utf8(bind.system_id.as_bytes())
+            .map_err(|_| CommandStatus::INVALID_SYSTEM_ID)?;
+        let account = self
+            .0
+            .accounts
+            .get(system_id)
+            .ok_or(CommandStatus::INVALID_SYSTEM_ID)?;
+        if !account.allows(conn.peer_addr().map(|p| p.ip())) {
+            tracing::warn!(
+                system_id,
+                peer = ?conn.peer_addr(),
+                "bind refused: address not in the account's allow-list"
+            );
+            return Err(CommandStatus::BIND_FAILED);
+        }
+        let given = bind.password.as_bytes();
+        let expected = account.password.as_bytes();
+        if given.len() == expected.len() && bool::from(given.ct_eq(expected)) {
+            Ok(())
+        } else {
+            Err(CommandStatus::INVALID_PASSWORD)
+        }
+    }
+
+    /// Accepts a message: durable first, then answered, then forwarded.
+    async fn accept(&self, conn: &Connection, sm: SubmitSm) -> Result<SubmitSmResp, CommandStatus> {
+        let node = &self.0;
+        let account = conn
+            .system_id()
+            .ok_or(CommandStatus::INVALID_BIND_STATUS)?
+            .to_owned();
+        let id = node.next_id();
+        let submit =
+            encode_request(Body::SubmitSm(Box::new(sm))).ok_or(CommandStatus::SYSTEM_ERROR)?;
+        let record = MessageRecord {
+            id,
+            account,
+            accepted_ms: now_ms(),
+            submit,
+            state: MessageState::Accepted,
+        };
+        if let Err(e) = node.store.write(vec![Op::PutMessage(record.clone())]).await {
+            tracing::error!(error = %e, "cannot store a message");
+            return Err(CommandStatus::SYSTEM_ERROR);
+        }
+        tokio::spawn(crate::forward::forward(node.clone(), record));
+        Ok(SubmitSmResp {
+            message_id: format_id(id).into(),
+            ..Default::default()
+        })
+    }
+}
+
+impl Handler<Connection> for Customers {
+    async fn bind(
+        &self,
+        conn: &Connection,
+        kind: BindKind,
+        bind: &Bind,
+    ) -> Result<(), CommandStatus> {
+        self.authenticate(conn, bind)?;
+        let node = self.0.clone();
+        node.binds.add(conn);
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            // The connection counts as bound once our answer is sent: then
+            // the receipts queued for its account can go.
+            if matches!(kind, BindKind::Receiver | BindKind::Transceiver) {
+                for _ in 0..500 {
+                    if conn.bind_kind().is_some() {
+                        node.outbox_wake.notify_one();
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            conn.closed().await;
+            node.binds.remove(conn.id());
+        });
+        Ok(())
+    }
+
+    async fn submit_sm(
+        &self,
+        conn: &Connection,
+        sm: SubmitSm,
+    ) -> Result<SubmitSmResp, CommandStatus> {
+        self.accept(conn, sm).await
+    }
+}

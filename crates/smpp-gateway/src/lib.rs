@@ -1,0 +1,240 @@
+//! An SMS gateway for aggregators: customers bind over SMPP and submit;
+//! each message is made durable, answered with the gateway's own message
+//! id, and forwarded to an upstream SMSC chosen by its route; the
+//! upstream's delivery receipts are mapped back to the customer with the
+//! id the customer was given.
+//!
+//! ```no_run
+//! use smpp_gateway::{start, GatewayConfig, StoreConfig};
+//!
+//! # async fn run() -> anyhow::Result<()> {
+//! let mut config = GatewayConfig::default();
+//! config.listen = "127.0.0.1:0".into();
+//! config.store = StoreConfig::Memory;
+//! config.accounts = vec!["esme:secret".parse().map_err(anyhow::Error::msg)?];
+//! config.upstreams = vec!["smsc=gw:pw@127.0.0.1:2775".parse().map_err(anyhow::Error::msg)?];
+//! let gateway = start(config).await?;
+//! println!("SMPP listening on {}", gateway.smpp_addr());
+//! // ... customers bind, submit, receive receipts ...
+//! gateway.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Parts
+//! - [`config`]: accounts, upstream connectors, routes, store ([`GatewayConfig`]).
+//! - [`store`]: the records behind [`GatewayStore`] (memory, or durable on
+//!   fjall with group commit).
+//! - The customers' server (a `smpp_tokio` [`Handler`](smpp_tokio::Handler)):
+//!   binds of every kind for the configured accounts, `submit_sm`.
+//! - Connectors: each a `smpp_tokio::Pool` of transceiver binds to an SMSC.
+//! - Routing: ordered routes, first match by destination prefix, each an
+//!   ordered failover list.
+//! - Receipts: matched through the id map (normalised per connector),
+//!   held when they come before the id, queued while the customer is unbound.
+//!
+//! # Guarantees
+//! - A customer's `submit_sm_resp` is sent only once the message is
+//!   durable (with the fjall store: synced to disk, group-committed).
+//! - After a restart, messages accepted but not forwarded are forwarded,
+//!   receipts owed are delivered, and held receipts are matched. A message
+//!   whose submit was in flight upstream when the gateway stopped is sent
+//!   again: at most duplicated once, never lost. A receipt may reach the
+//!   customer twice for the same reason (at least once).
+//!
+//! # Not yet
+//! `data_sm`, `submit_multi`, `query_sm`, `cancel_sm` from customers
+//! (answered `ESME_RINVCMDID`); MO routing from upstreams (acknowledged and
+//! logged); intermediate notifications; weighted routes; per-account
+//! throughput limits and billing; retention of final messages (they are
+//! kept); the HTTP APIs.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use smpp_proto::session::SessionConfig;
+use smpp_tokio::{Server, ServerConfig, ServerHandle};
+use tokio::task::JoinHandle;
+
+pub mod config;
+mod customers;
+mod forward;
+mod node;
+mod receipts;
+mod routing;
+pub mod store;
+mod upstream;
+
+pub use config::{Account, GatewayConfig, RouteConfig, StoreConfig, UpstreamConfig};
+pub use store::{format_id, parse_id, FjallStore, GatewayStore, MemoryStore};
+
+use crate::customers::Customers;
+use crate::node::{lock, Node, Outgoing};
+use crate::routing::Router;
+use crate::upstream::Connector;
+
+/// A started gateway: its address, its connectors' state, and how to stop it.
+#[derive(Debug)]
+pub struct RunningGateway {
+    addr: SocketAddr,
+    node: Arc<Node>,
+    server: ServerHandle,
+    serving: JoinHandle<std::io::Result<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningGateway {
+    /// The address customers bind to.
+    pub fn smpp_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How many binds of the connector `name` are up (`None`: no such connector).
+    pub fn upstream_binds(&self, name: &str) -> Option<usize> {
+        let c = self.node.connectors.iter().find(|c| c.name == name)?;
+        Some(c.pool.bound())
+    }
+
+    /// Receipts owed to customers and not delivered yet.
+    pub fn receipts_owed(&self) -> usize {
+        lock(&self.node.outbox).len()
+    }
+
+    /// Upstream receipts held until their message's upstream id is known.
+    pub fn receipts_held(&self) -> usize {
+        lock(&self.node.held).values().map(Vec::len).sum()
+    }
+
+    /// Stops accepting, unbinds the customers, closes the upstream binds,
+    /// stops the background work and closes the store (everything written
+    /// is durable; what was not forwarded yet is forwarded at the next start).
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.node.stop();
+        self.server.shutdown();
+        self.serving
+            .await
+            .context("server task")?
+            .context("server")?;
+        for connector in &self.node.connectors {
+            connector.pool.close().await;
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.node.store.close().await.context("closing the store")?;
+        Ok(())
+    }
+}
+
+/// Session settings of the customers' side: a wide inbound window
+/// (customers pipeline submits), a modest outbound one (receipts).
+fn customer_session() -> SessionConfig {
+    SessionConfig::default()
+        .with_max_inbound(1024)
+        .with_max_in_flight(64)
+        .with_response_timeout(Duration::from_secs(10))
+}
+
+/// Opens the store `config` names.
+pub fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn GatewayStore>> {
+    Ok(match config {
+        StoreConfig::Memory => Arc::new(MemoryStore::default()),
+        StoreConfig::Path(dir) => Arc::new(
+            FjallStore::open(dir)
+                .with_context(|| format!("cannot open the store in {}", dir.display()))?,
+        ),
+    })
+}
+
+/// Starts a gateway on the store `config` names.
+pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
+    let store = open_store(&config.store)?;
+    start_with_store(config, store).await
+}
+
+/// Starts a gateway on `store`: starts the connectors, listens for
+/// customers, and resumes what the store says is unfinished (messages not
+/// forwarded, receipts owed, receipts held).
+pub async fn start_with_store(
+    config: GatewayConfig,
+    store: Arc<dyn GatewayStore>,
+) -> anyhow::Result<RunningGateway> {
+    config.validate()?;
+    let mut connectors = Vec::new();
+    let mut inbounds = Vec::new();
+    for upstream in &config.upstreams {
+        let (connector, inbound) = Connector::start(upstream);
+        connectors.push(connector);
+        inbounds.push(inbound);
+    }
+    let names: Vec<String> = connectors.iter().map(|c| c.name.clone()).collect();
+    let router = Router::new(&config.effective_routes(), &names);
+    let node = Arc::new(
+        Node::new(store, &config.accounts, connectors, router)
+            .await
+            .context("reading the store")?,
+    );
+
+    // What the last run left unfinished.
+    let unforwarded = node.store.unforwarded().await?;
+    for owed in node.store.receipts_owed().await? {
+        lock(&node.outbox).insert(
+            owed.seq,
+            Outgoing {
+                owed,
+                in_flight: false,
+            },
+        );
+    }
+    for held in node.store.held().await? {
+        lock(&node.held)
+            .entry((held.upstream.clone(), held.upstream_id.clone()))
+            .or_default()
+            .push(held);
+    }
+    if !unforwarded.is_empty() {
+        tracing::info!(
+            count = unforwarded.len(),
+            "forwarding messages left from the last run"
+        );
+    }
+
+    let server_config = ServerConfig::default()
+        .with_session(customer_session())
+        .with_system_id(config.system_id.clone());
+    let server = Server::bind(&config.listen, Customers(node.clone()), server_config)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = server.local_addr()?;
+    let handle = server.handle();
+    let serving = tokio::spawn(server.run());
+
+    let mut tasks = Vec::new();
+    for (i, inbound) in inbounds.into_iter().enumerate() {
+        tasks.push(tokio::spawn(receipts::serve_upstream(
+            node.clone(),
+            i,
+            inbound,
+        )));
+    }
+    tasks.push(tokio::spawn(receipts::run_outbox(node.clone())));
+    tasks.push(tokio::spawn(receipts::retry_held(node.clone())));
+    for record in unforwarded {
+        tokio::spawn(forward::forward(node.clone(), record));
+    }
+    Ok(RunningGateway {
+        addr,
+        node,
+        server: handle,
+        serving,
+        tasks,
+    })
+}

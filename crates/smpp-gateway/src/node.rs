@@ -1,0 +1,139 @@
+//! The gateway's shared state: the store, the connectors, the router, the
+//! customers' binds, the id counters, the receipt outbox and the held
+//! upstream receipts. The flows live in their own modules
+//! (`customers`, `forward`, `receipts`); they all go through a [`Node`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use smpp_proto::pdu::{decode_frame, Body, DecodeConfig, Pdu, SequenceNumber, SubmitSm};
+use tokio::sync::Notify;
+
+use crate::config::Account;
+use crate::customers::Binds;
+use crate::routing::Router;
+use crate::store::{GatewayStore, HeldReceipt, OwedReceipt, StoreResult};
+use crate::upstream::Connector;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A receipt owed, in the outbox, and whether a delivery of it is under way.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub(crate) owed: OwedReceipt,
+    pub(crate) in_flight: bool,
+}
+
+/// Everything the flows share.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) store: Arc<dyn GatewayStore>,
+    pub(crate) accounts: HashMap<String, Account>,
+    pub(crate) connectors: Vec<Connector>,
+    pub(crate) router: Router,
+    pub(crate) binds: Binds,
+    next_id: AtomicU64,
+    next_seq: AtomicU64,
+    /// Receipts owed to customers, by outbox key.
+    pub(crate) outbox: Mutex<BTreeMap<u64, Outgoing>>,
+    /// Wakes the outbox: a new receipt, a new bind.
+    pub(crate) outbox_wake: Notify,
+    /// Upstream receipts whose id was not in the map yet, by (connector,
+    /// normalised upstream id).
+    pub(crate) held: Mutex<HashMap<(String, String), Vec<HeldReceipt>>>,
+    stopped: AtomicBool,
+}
+
+impl Node {
+    /// A node over `store`; ids continue above what the store has seen.
+    pub(crate) async fn new(
+        store: Arc<dyn GatewayStore>,
+        accounts: &[Account],
+        connectors: Vec<Connector>,
+        router: Router,
+    ) -> StoreResult<Node> {
+        // Ids start at the current time in microseconds (unique across
+        // restarts even if the store was lost) and above every stored id.
+        let micros = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let first_id = micros.max(store.max_message_id().await? + 1);
+        let first_seq = store.max_seq().await? + 1;
+        Ok(Node {
+            accounts: accounts
+                .iter()
+                .map(|a| (a.system_id.clone(), a.clone()))
+                .collect(),
+            store,
+            connectors,
+            router,
+            binds: Binds::default(),
+            next_id: AtomicU64::new(first_id),
+            next_seq: AtomicU64::new(first_seq),
+            outbox: Mutex::default(),
+            outbox_wake: Notify::new(),
+            held: Mutex::default(),
+            stopped: AtomicBool::new(false),
+        })
+    }
+
+    /// A new message id.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new outbox or held key.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.outbox_wake.notify_waiters();
+    }
+
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Sleeps `delay`, or less when the node stops; `false` if stopped.
+    pub(crate) async fn pause(&self, delay: Duration) -> bool {
+        tokio::time::sleep(delay).await;
+        !self.stopped()
+    }
+}
+
+/// Encodes a request body as a PDU (how the store keeps PDUs).
+pub(crate) fn encode_request(body: Body) -> Option<Vec<u8>> {
+    Pdu::request(SequenceNumber::new(1), body).to_vec().ok()
+}
+
+/// Decodes a stored PDU.
+pub(crate) fn decode_stored(bytes: &[u8]) -> Option<Pdu> {
+    let mut config = DecodeConfig::default();
+    // Whatever we accepted once must read back.
+    config.allow_oversize_strings = true;
+    config.max_pdu_len = config.max_pdu_len.max(bytes.len());
+    let frame: Bytes = BytesMut::from(bytes).freeze();
+    decode_frame(frame, &config).ok()
+}
+
+/// The `submit_sm` (or `deliver_sm`, the same layout) of a stored PDU.
+pub(crate) fn stored_sm(bytes: &[u8]) -> Option<SubmitSm> {
+    match decode_stored(bytes)?.body {
+        Body::SubmitSm(sm) | Body::DeliverSm(sm) => Some(*sm),
+        _ => None,
+    }
+}

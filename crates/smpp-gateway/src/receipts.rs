@@ -1,0 +1,310 @@
+//! Receipts mapped back: an upstream's receipt is matched to our message
+//! through the id map, turned into the customer's receipt (our id in the
+//! text and in `receipted_message_id`, the upstream's state and error),
+//! made durable in the outbox, and delivered to any receiver or
+//! transceiver bind of the account; while none is bound it waits.
+//!
+//! A receipt whose upstream id is not in the map yet (it overtook the
+//! `submit_sm_resp`) is held, durably, and matched when the id is recorded
+//! (and retried on a timer): never dropped.
+//!
+//! The upstream's `deliver_sm` is answered only once what it said is
+//! durable; a store failure answers `ESME_RSYSERR` (the upstream sends it
+//! again). A customer's receipt may be delivered twice if the gateway
+//! stops between the customer's answer and the write that records it
+//! (at least once).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use smpp_proto::message::receipt::DeliveryReceipt;
+use smpp_proto::pdu::{Body, CommandStatus, EsmClass, NetworkErrorCode, Pdu, TlvTag, Tlvs};
+use smpp_tokio::{Connection, InboundRequest};
+
+use crate::node::{decode_stored, encode_request, lock, stored_sm, Node, Outgoing};
+use crate::store::{format_id, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt};
+
+/// How often held receipts are looked up again, and the outbox rescanned.
+const RETRY_EVERY: Duration = Duration::from_millis(500);
+
+/// Receipts delivered at once by the outbox.
+const OUTBOX_BATCH: usize = 256;
+
+/// Serves one connector's inbound requests (its receipts and MO).
+pub(crate) async fn serve_upstream(
+    node: Arc<Node>,
+    connector: usize,
+    inbound: smpp_tokio::Inbound,
+) {
+    while let Some(request) = inbound.recv().await {
+        let node = node.clone();
+        tokio::spawn(async move { on_upstream_request(&node, connector, request).await });
+    }
+}
+
+/// The upstream id a receipt names, normalised by the connector's format:
+/// `receipted_message_id` (written as in `submit_sm_resp`) first, else the
+/// text's `id:`.
+fn receipt_key(node: &Node, connector: usize, pdu: &Pdu, receipt: &DeliveryReceipt) -> String {
+    let ids = &node.connectors[connector].ids;
+    let tlv = match &pdu.body {
+        Body::DeliverSm(sm) => sm.tlvs.receipted_message_id(),
+        Body::DataSm(sm) => sm.tlvs.receipted_message_id(),
+        _ => None,
+    };
+    match tlv.map(String::from_utf8_lossy) {
+        Some(id) if !id.trim_matches(['\0', ' ']).is_empty() => ids.canonical_submit(&id),
+        _ => ids.canonical_receipt(&receipt.id),
+    }
+}
+
+async fn on_upstream_request(node: &Arc<Node>, connector: usize, request: InboundRequest) {
+    let name = node.connectors[connector].name.clone();
+    let Some(receipt) = request.receipt() else {
+        // MO routing to customers is not part of this gateway yet.
+        tracing::info!(
+            upstream = name,
+            "MO message from upstream not routed (unsupported); acknowledged"
+        );
+        return;
+    };
+    let key = receipt_key(node, connector, request.pdu(), &receipt);
+    let found = match node.store.lookup(&name, &key).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(error = %e, "id map lookup failed");
+            return request.reject(CommandStatus::SYSTEM_ERROR);
+        }
+    };
+    let done = match found {
+        Some(id) => map_receipt(node, id, &name, &receipt).await,
+        None => hold(node, &name, key, request.pdu()).await,
+    };
+    if !done {
+        request.reject(CommandStatus::SYSTEM_ERROR);
+    }
+    // Dropping `request` answers it: deliver_sm_resp, status 0.
+}
+
+/// Holds an unmatched receipt (durably), then looks again: the id may have
+/// been recorded meanwhile. Whoever takes it from the held map maps it.
+async fn hold(node: &Arc<Node>, upstream: &str, key: String, pdu: &Pdu) -> bool {
+    let Ok(deliver) = pdu.to_vec() else {
+        return false;
+    };
+    let held = HeldReceipt {
+        seq: node.next_seq(),
+        upstream: upstream.to_owned(),
+        upstream_id: key.clone(),
+        deliver,
+    };
+    if let Err(e) = node.store.write(vec![Op::PutHeld(held.clone())]).await {
+        tracing::error!(error = %e, "cannot hold a receipt");
+        return false;
+    }
+    tracing::debug!(upstream, upstream_id = key, "receipt before its id: held");
+    lock(&node.held)
+        .entry((upstream.to_owned(), key.clone()))
+        .or_default()
+        .push(held);
+    release_held(node, upstream, &key).await;
+    true
+}
+
+/// Maps the receipts held for (`upstream`, `key`) if the id is known now.
+pub(crate) async fn release_held(node: &Arc<Node>, upstream: &str, key: &str) {
+    let map_key = (upstream.to_owned(), key.to_owned());
+    if !lock(&node.held).contains_key(&map_key) {
+        return;
+    }
+    let Ok(Some(id)) = node.store.lookup(upstream, key).await else {
+        return;
+    };
+    let Some(held) = lock(&node.held).remove(&map_key) else {
+        return; // another task took them
+    };
+    for h in held {
+        let receipt = decode_stored(&h.deliver)
+            .and_then(|pdu| DeliveryReceipt::from_body(&pdu.body, &Default::default()));
+        let mapped = match receipt {
+            Some(receipt) => map_receipt(node, id, upstream, &receipt).await,
+            None => true, // unreadable: nothing to map
+        };
+        if mapped {
+            let _ = node.store.write(vec![Op::DeleteHeld(h.seq)]).await;
+        } else {
+            lock(&node.held).entry(map_key.clone()).or_default().push(h);
+        }
+    }
+}
+
+/// Retries the held receipts now and then (their id may have come by a
+/// path that did not release them: a restart).
+pub(crate) async fn retry_held(node: Arc<Node>) {
+    while node.pause(RETRY_EVERY).await {
+        let keys: Vec<(String, String)> = lock(&node.held).keys().cloned().collect();
+        for (upstream, key) in keys {
+            release_held(&node, &upstream, &key).await;
+        }
+    }
+}
+
+/// Applies an upstream receipt to our message `id`: its state, and the
+/// customer's receipt if one was asked for. `false` if nothing was stored.
+async fn map_receipt(node: &Arc<Node>, id: u64, upstream: &str, receipt: &DeliveryReceipt) -> bool {
+    let mut record = match node.store.message(id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => {
+            tracing::warn!(id, "receipt for a message no longer stored: dropped");
+            return true;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a message");
+            return false;
+        }
+    };
+    if !receipt.state.is_final() {
+        // Intermediate notifications are not passed on (yet).
+        return true;
+    }
+    if matches!(record.state, MessageState::Done { .. }) {
+        tracing::debug!(id, "second final receipt ignored");
+        return true;
+    }
+    record.state = MessageState::Done {
+        upstream: upstream.to_owned(),
+        state: receipt.state.to_u8(),
+    };
+    let mut ops = vec![Op::PutMessage(record.clone())];
+    let owed = owed_receipt(node, &record, receipt);
+    if let Some(owed) = &owed {
+        ops.push(Op::PutReceipt(owed.clone()));
+    }
+    if let Err(e) = node.store.write(ops).await {
+        tracing::error!(error = %e, "cannot store a receipt");
+        return false;
+    }
+    if let Some(owed) = owed {
+        queue(node, owed);
+    }
+    true
+}
+
+/// The customer's receipt for `record` from the upstream's `receipt`, if
+/// the customer asked for one for this outcome.
+pub(crate) fn owed_receipt(
+    node: &Node,
+    record: &MessageRecord,
+    receipt: &DeliveryReceipt,
+) -> Option<OwedReceipt> {
+    let sm = stored_sm(&record.submit)?;
+    let success = receipt.state == smpp_proto::message::receipt::MessageState::Delivered;
+    if !sm.registered_delivery().wants_receipt_for(success) {
+        return None;
+    }
+    let our_id = format_id(record.id);
+    let mut ours = receipt.clone();
+    ours.id.clone_from(&our_id);
+    if ours.error.is_none() {
+        ours.error = receipt
+            .network_error
+            .map(|n| format!("{:03}", n.error_code));
+    }
+    let mut tlvs = Tlvs::new();
+    let _ = tlvs.set_text(TlvTag::RECEIPTED_MESSAGE_ID, our_id.as_bytes());
+    tlvs.set_u8(TlvTag::MESSAGE_STATE, receipt.state.to_u8());
+    if let Some(network_error) = receipt.network_error {
+        tlvs.set_network_error_code(NetworkErrorCode { ..network_error });
+    }
+    let deliver = smpp_proto::pdu::DeliverSm {
+        source_addr_ton: sm.dest_addr_ton,
+        source_addr_npi: sm.dest_addr_npi,
+        source_addr: sm.destination_addr.clone(),
+        dest_addr_ton: sm.source_addr_ton,
+        dest_addr_npi: sm.source_addr_npi,
+        destination_addr: sm.source_addr.clone(),
+        esm_class: EsmClass::DELIVERY_RECEIPT.bits(),
+        short_message: Bytes::from(ours.to_text().into_bytes()),
+        tlvs,
+        ..Default::default()
+    };
+    Some(OwedReceipt {
+        seq: node.next_seq(),
+        message: record.id,
+        account: record.account.clone(),
+        deliver: encode_request(Body::DeliverSm(Box::new(deliver)))?,
+    })
+}
+
+/// Puts a stored receipt in the outbox and wakes it.
+pub(crate) fn queue(node: &Node, owed: OwedReceipt) {
+    lock(&node.outbox).insert(
+        owed.seq,
+        Outgoing {
+            owed,
+            in_flight: false,
+        },
+    );
+    node.outbox_wake.notify_one();
+}
+
+/// The outbox: delivers each receipt owed to a bound receiver of its
+/// account, removes it once the customer answered; retries the others.
+pub(crate) async fn run_outbox(node: Arc<Node>) {
+    while !node.stopped() {
+        let due: Vec<(OwedReceipt, Connection)> = {
+            let mut outbox = lock(&node.outbox);
+            let mut due = Vec::new();
+            for out in outbox.values_mut().filter(|o| !o.in_flight) {
+                if due.len() >= OUTBOX_BATCH {
+                    break;
+                }
+                if let Some(conn) = node.binds.receiver(&out.owed.account) {
+                    out.in_flight = true;
+                    due.push((out.owed.clone(), conn));
+                }
+            }
+            due
+        };
+        for (owed, conn) in due {
+            tokio::spawn(deliver(node.clone(), owed, conn));
+        }
+        tokio::select! {
+            () = node.outbox_wake.notified() => {}
+            () = tokio::time::sleep(RETRY_EVERY) => {}
+        }
+    }
+}
+
+async fn deliver(node: Arc<Node>, owed: OwedReceipt, conn: Connection) {
+    let Some(mut sm) = stored_sm(&owed.deliver) else {
+        tracing::error!(seq = owed.seq, "stored receipt unreadable: dropped");
+        let _ = node.store.write(vec![Op::DeleteReceipt(owed.seq)]).await;
+        lock(&node.outbox).remove(&owed.seq);
+        return;
+    };
+    if conn.interface_version().is_some_and(|v| v < 0x34) {
+        sm.tlvs = Tlvs::new(); // an SMPP 3.3 peer takes no TLVs
+    }
+    let delivered = match conn.deliver(sm).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::debug!(seq = owed.seq, error = %e, "receipt not delivered; retrying");
+            false
+        }
+    };
+    if delivered
+        && node
+            .store
+            .write(vec![Op::DeleteReceipt(owed.seq)])
+            .await
+            .is_ok()
+    {
+        lock(&node.outbox).remove(&owed.seq);
+        return;
+    }
+    if let Some(out) = lock(&node.outbox).get_mut(&owed.seq) {
+        out.in_flight = false;
+    }
+}
