@@ -163,7 +163,9 @@ fn parse_all<T: FromStr<Err = String>>(items: &[String], what: &str) -> anyhow::
 ///
 /// Text form: `NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=FORMAT]`,
 /// where `FORMAT` is how the SMSC writes its message ids: `text` (the
-/// default: as is, case-insensitive), `hex`, `decimal` or `auto`.
+/// default: as is, case-insensitive), `hex`, `decimal` or `auto`; or
+/// `SUBMIT/RECEIPT` when its `submit_sm_resp` and its receipt texts differ
+/// (`hex/decimal`). Numeric ids match whatever their leading zeros.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UpstreamConfig {
     /// The connector's name (used by routes and in the id map).
@@ -286,10 +288,11 @@ impl FromStr for UpstreamConfig {
                 "window" => upstream.window = number()? as usize,
                 "tps" => upstream.tps = Some(number()?),
                 "ids" => {
-                    let radix = parse_radix(value)?;
+                    // One format for both, or SUBMIT/RECEIPT.
+                    let (submit, receipt) = value.split_once('/').unwrap_or((value, value));
                     upstream.ids = MessageIdFormat {
-                        submit_response: radix,
-                        receipt: radix,
+                        submit_response: parse_radix(submit)?,
+                        receipt: parse_radix(receipt)?,
                     };
                 }
                 _ => return Err(format!("unknown option {key:?} (binds, window, tps, ids)")),
@@ -350,6 +353,9 @@ mod tests {
         assert_eq!(u.addr, "smsc.example:2775");
         assert_eq!((u.binds, u.window, u.tps), (4, 32, Some(100)));
         assert_eq!(u.ids.receipt, IdRadix::Hex);
+        let mixed: UpstreamConfig = "m=s:p@h:1,ids=hex/decimal".parse().unwrap();
+        assert_eq!(mixed.ids.submit_response, IdRadix::Hex);
+        assert_eq!(mixed.ids.receipt, IdRadix::Decimal);
         let plain: UpstreamConfig = "b=sys:pw@127.0.0.1:1".parse().unwrap();
         assert_eq!((plain.binds, plain.ids.receipt), (1, IdRadix::Text));
         for bad in [
@@ -371,11 +377,13 @@ mod tests {
         assert_eq!(r.upstreams, ["a", "b"]);
         assert_eq!("*=a".parse::<RouteConfig>().unwrap().prefix, "");
         assert!("44=".parse::<RouteConfig>().is_err());
-        let mut config = GatewayConfig::default();
-        config.upstreams = vec![
-            UpstreamConfig::new("x", "s", "p", "h:1"),
-            UpstreamConfig::new("y", "s", "p", "h:2"),
-        ];
+        let config = GatewayConfig {
+            upstreams: vec![
+                UpstreamConfig::new("x", "s", "p", "h:1"),
+                UpstreamConfig::new("y", "s", "p", "h:2"),
+            ],
+            ..GatewayConfig::default()
+        };
         assert_eq!(config.effective_routes()[0].upstreams, ["x", "y"]);
     }
 

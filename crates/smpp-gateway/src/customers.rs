@@ -92,7 +92,7 @@ impl Customers {
             tracing::error!(error = %e, "cannot store a message");
             return Err(CommandStatus::SYSTEM_ERROR);
         }
-        tokio::spawn(crate::forward::forward(node.clone(), record));
+        node.spawn_forward(record);
         Ok(SubmitSmResp {
             message_id: format_id(id).into(),
             ..Default::default()

@@ -110,6 +110,12 @@ impl RunningGateway {
         lock(&self.node.held).values().map(Vec::len).sum()
     }
 
+    /// Messages accepted and not yet forwarded (or whose upstream id is
+    /// being recorded).
+    pub fn messages_forwarding(&self) -> usize {
+        self.node.forwarding_count()
+    }
+
     /// Stops accepting, unbinds the customers, closes the upstream binds,
     /// stops the background work and closes the store (everything written
     /// is durable; what was not forwarded yet is forwarded at the next start).
@@ -122,6 +128,14 @@ impl RunningGateway {
             .context("server")?;
         for connector in &self.node.connectors {
             connector.pool.close().await;
+        }
+        // A forwarder that got its upstream id records it before the store
+        // closes (the others end at their next pause).
+        for _ in 0..250 {
+            if self.node.forwarding_count() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         for task in &self.tasks {
             task.abort();
@@ -228,7 +242,7 @@ pub async fn start_with_store(
     tasks.push(tokio::spawn(receipts::run_outbox(node.clone())));
     tasks.push(tokio::spawn(receipts::retry_held(node.clone())));
     for record in unforwarded {
-        tokio::spawn(forward::forward(node.clone(), record));
+        node.spawn_forward(record);
     }
     Ok(RunningGateway {
         addr,

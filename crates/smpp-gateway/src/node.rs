@@ -4,7 +4,7 @@
 //! (`customers`, `forward`, `receipts`); they all go through a [`Node`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use crate::config::Account;
 use crate::customers::Binds;
 use crate::routing::Router;
-use crate::store::{GatewayStore, HeldReceipt, OwedReceipt, StoreResult};
+use crate::store::{GatewayStore, HeldReceipt, MessageRecord, OwedReceipt, StoreResult};
 use crate::upstream::Connector;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -54,6 +54,18 @@ pub(crate) struct Node {
     /// normalised upstream id).
     pub(crate) held: Mutex<HashMap<(String, String), Vec<HeldReceipt>>>,
     stopped: AtomicBool,
+    /// Forwarding tasks alive.
+    forwarding: AtomicUsize,
+}
+
+/// Counts a forwarding task while it lives.
+#[derive(Debug)]
+pub(crate) struct Forwarding(Arc<Node>);
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        self.0.forwarding.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Node {
@@ -86,6 +98,7 @@ impl Node {
             outbox_wake: Notify::new(),
             held: Mutex::default(),
             stopped: AtomicBool::new(false),
+            forwarding: AtomicUsize::new(0),
         })
     }
 
@@ -97,6 +110,22 @@ impl Node {
     /// A new outbox or held key.
     pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Forwards `record` in a task of its own, counted from now until it ends.
+    pub(crate) fn spawn_forward(self: &Arc<Self>, record: MessageRecord) {
+        self.forwarding.fetch_add(1, Ordering::AcqRel);
+        let alive = Forwarding(self.clone());
+        tokio::spawn(async move {
+            let node = alive.0.clone();
+            crate::forward::forward(node, record).await;
+            drop(alive);
+        });
+    }
+
+    /// Forwarding tasks alive.
+    pub(crate) fn forwarding_count(&self) -> usize {
+        self.forwarding.load(Ordering::Acquire)
     }
 
     pub(crate) fn stop(&self) {

@@ -30,6 +30,8 @@ impl Connector {
         let bind = Bind {
             system_id: config.system_id.clone().into(),
             password: config.password.clone().into(),
+            // 3.4: so that the SMSC may send TLVs (receipted_message_id...).
+            interface_version: 0x34,
             ..Default::default()
         };
         let session = SessionConfig::default()

@@ -205,7 +205,10 @@ mod tests {
             .write(vec![Op::PutMessage(record.clone())])
             .await
             .unwrap();
-        assert_eq!(store.unforwarded().await.unwrap(), [record.clone()]);
+        assert_eq!(
+            store.unforwarded().await.unwrap(),
+            std::slice::from_ref(&record)
+        );
         let forwarded = MessageRecord {
             state: MessageState::Forwarded {
                 upstream: "a".into(),
