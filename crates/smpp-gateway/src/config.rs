@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Deserialize;
@@ -18,6 +19,10 @@ pub use smpp_server::config::Account;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2775";
 /// The default store directory (the same as `smpp serve`).
 pub const DEFAULT_STORE: &str = "./smpp-data";
+/// Messages accepted and not yet forwarded, at most (then `ESME_RMSGQFUL`).
+pub const DEFAULT_MAX_QUEUED: usize = 100_000;
+/// How long an upstream receipt whose id never gets recorded is kept.
+pub const DEFAULT_HOLD_FOR: Duration = Duration::from_secs(24 * 3600);
 
 /// Where the gateway keeps its messages, id map and receipts owed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +49,13 @@ pub struct GatewayConfig {
     pub store: StoreConfig,
     /// The `system_id` the gateway answers binds with.
     pub system_id: String,
+    /// Messages accepted and not yet forwarded, at most; beyond it
+    /// submissions get `ESME_RMSGQFUL`.
+    pub max_queued: usize,
+    /// How long an upstream receipt whose upstream id is not (yet) known is
+    /// held before it is given up (logged): a receipt for a message that
+    /// did not go through this gateway would otherwise be kept forever.
+    pub hold_for: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -55,6 +67,8 @@ impl Default for GatewayConfig {
             routes: Vec::new(),
             store: StoreConfig::Path(DEFAULT_STORE.into()),
             system_id: "SMPPGW".into(),
+            max_queued: DEFAULT_MAX_QUEUED,
+            hold_for: DEFAULT_HOLD_FOR,
         }
     }
 }

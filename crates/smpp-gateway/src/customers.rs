@@ -78,6 +78,13 @@ impl Customers {
             .system_id()
             .ok_or(CommandStatus::INVALID_BIND_STATUS)?
             .to_owned();
+        let destination = sm.destination_addr.to_string_lossy();
+        if node.router.route(&destination).is_none() {
+            return Err(CommandStatus::INVALID_DESTINATION_ADDRESS);
+        }
+        if node.forwarding_count() >= node.max_queued {
+            return Err(CommandStatus::MESSAGE_QUEUE_FULL);
+        }
         let id = node.next_id();
         let submit =
             encode_request(Body::SubmitSm(Box::new(sm))).ok_or(CommandStatus::SYSTEM_ERROR)?;

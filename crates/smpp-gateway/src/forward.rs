@@ -122,7 +122,8 @@ async fn failed(
     record.state = MessageState::Failed { status: status.0 };
     let mut ops = vec![Op::PutMessage(record.clone())];
     let mut receipt = DeliveryReceipt::new(String::new(), ReceiptState::Rejected);
-    receipt.error = Some(format!("{:03}", status.0 & 0xFFF));
+    // `err:` carries the upstream's refusal: its command status, in hex.
+    receipt.error = Some(format!("{:03X}", status.0));
     let owed = crate::receipts::owed_receipt(node, &record, &receipt);
     if let Some(owed) = &owed {
         ops.push(Op::PutReceipt(owed.clone()));

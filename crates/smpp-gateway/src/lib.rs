@@ -36,6 +36,10 @@
 //! # Guarantees
 //! - A customer's `submit_sm_resp` is sent only once the message is
 //!   durable (with the fjall store: synced to disk, group-committed).
+//! - A message is accepted while no upstream of its route is up (it waits,
+//!   durably, and is tried again with backoff) up to
+//!   [`GatewayConfig::max_queued`] messages not yet forwarded, then
+//!   `ESME_RMSGQFUL`. A destination no route matches gets `ESME_RINVDSTADR`.
 //! - After a restart, messages accepted but not forwarded are forwarded,
 //!   receipts owed are delivered, and held receipts are matched. A message
 //!   whose submit was in flight upstream when the gateway stopped is sent
@@ -44,10 +48,12 @@
 //!
 //! # Not yet
 //! `data_sm`, `submit_multi`, `query_sm`, `cancel_sm` from customers
-//! (answered `ESME_RINVCMDID`); MO routing from upstreams (acknowledged and
-//! logged); intermediate notifications; weighted routes; per-account
-//! throughput limits and billing; retention of final messages (they are
-//! kept); the HTTP APIs.
+//! (answered `ESME_RINVCMDID`); MO routing from upstreams (refused with
+//! `ESME_RX_T_APPN`, so the upstream keeps them); intermediate
+//! notifications (not passed on); weighted routes; queue limits per
+//! connector (the limit is global); order among queued messages;
+//! `max_binds`, per-account throughput limits and billing; retention of
+//! final messages (they are kept); metrics; the HTTP APIs.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -192,7 +198,7 @@ pub async fn start_with_store(
     let names: Vec<String> = connectors.iter().map(|c| c.name.clone()).collect();
     let router = Router::new(&config.effective_routes(), &names);
     let node = Arc::new(
-        Node::new(store, &config.accounts, connectors, router)
+        Node::new(store, &config, connectors, router)
             .await
             .context("reading the store")?,
     );

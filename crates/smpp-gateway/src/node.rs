@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use smpp_proto::pdu::{decode_frame, Body, DecodeConfig, Pdu, SequenceNumber, SubmitSm};
 use tokio::sync::Notify;
 
-use crate::config::Account;
+use crate::config::{Account, GatewayConfig};
 use crate::customers::Binds;
 use crate::routing::Router;
 use crate::store::{GatewayStore, HeldReceipt, MessageRecord, OwedReceipt, StoreResult};
@@ -54,6 +54,10 @@ pub(crate) struct Node {
     /// normalised upstream id).
     pub(crate) held: Mutex<HashMap<(String, String), Vec<HeldReceipt>>>,
     stopped: AtomicBool,
+    /// Messages not forwarded yet, at most.
+    pub(crate) max_queued: usize,
+    /// How long an unmatched upstream receipt is held.
+    pub(crate) hold_for: Duration,
     /// Forwarding tasks alive.
     forwarding: AtomicUsize,
 }
@@ -72,7 +76,7 @@ impl Node {
     /// A node over `store`; ids continue above what the store has seen.
     pub(crate) async fn new(
         store: Arc<dyn GatewayStore>,
-        accounts: &[Account],
+        config: &GatewayConfig,
         connectors: Vec<Connector>,
         router: Router,
     ) -> StoreResult<Node> {
@@ -84,7 +88,8 @@ impl Node {
         let first_id = micros.max(store.max_message_id().await? + 1);
         let first_seq = store.max_seq().await? + 1;
         Ok(Node {
-            accounts: accounts
+            accounts: config
+                .accounts
                 .iter()
                 .map(|a| (a.system_id.clone(), a.clone()))
                 .collect(),
@@ -99,6 +104,8 @@ impl Node {
             held: Mutex::default(),
             stopped: AtomicBool::new(false),
             forwarding: AtomicUsize::new(0),
+            max_queued: config.max_queued,
+            hold_for: config.hold_for,
         })
     }
 

@@ -14,6 +14,7 @@
 //! stops between the customer's answer and the write that records it
 //! (at least once).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,6 +98,7 @@ async fn hold(node: &Arc<Node>, upstream: &str, key: String, pdu: &Pdu) -> bool 
         seq: node.next_seq(),
         upstream: upstream.to_owned(),
         upstream_id: key.clone(),
+        received_ms: crate::node::now_ms(),
         deliver,
     };
     if let Err(e) = node.store.write(vec![Op::PutHeld(held.clone())]).await {
@@ -140,12 +142,38 @@ pub(crate) async fn release_held(node: &Arc<Node>, upstream: &str, key: &str) {
 }
 
 /// Retries the held receipts now and then (their id may have come by a
-/// path that did not release them: a restart).
+/// path that did not release them: a restart), and gives up those held
+/// longer than `hold_for` (logged).
 pub(crate) async fn retry_held(node: Arc<Node>) {
     while node.pause(RETRY_EVERY).await {
         let keys: Vec<(String, String)> = lock(&node.held).keys().cloned().collect();
         for (upstream, key) in keys {
             release_held(&node, &upstream, &key).await;
+        }
+        let limit = u64::try_from(node.hold_for.as_millis()).unwrap_or(u64::MAX);
+        let cutoff = crate::node::now_ms().saturating_sub(limit);
+        let expired: Vec<HeldReceipt> = {
+            let mut held = lock(&node.held);
+            let mut expired = Vec::new();
+            held.retain(|_, list| {
+                list.retain(|h| {
+                    let keep = h.received_ms >= cutoff;
+                    if !keep {
+                        expired.push(h.clone());
+                    }
+                    keep
+                });
+                !list.is_empty()
+            });
+            expired
+        };
+        for h in expired {
+            tracing::warn!(
+                upstream = h.upstream,
+                upstream_id = h.upstream_id,
+                "receipt for an unknown upstream id given up"
+            );
+            let _ = node.store.write(vec![Op::DeleteHeld(h.seq)]).await;
         }
     }
 }
@@ -256,11 +284,21 @@ pub(crate) async fn run_outbox(node: Arc<Node>) {
         let due: Vec<(OwedReceipt, Connection)> = {
             let mut outbox = lock(&node.outbox);
             let mut due = Vec::new();
+            let mut receivers: HashMap<String, Option<Connection>> = HashMap::new();
             for out in outbox.values_mut().filter(|o| !o.in_flight) {
                 if due.len() >= OUTBOX_BATCH {
                     break;
                 }
-                if let Some(conn) = node.binds.receiver(&out.owed.account) {
+                let account = &out.owed.account;
+                let receiver = match receivers.get(account) {
+                    Some(found) => found.clone(),
+                    None => {
+                        let found = node.binds.receiver(account);
+                        receivers.insert(account.clone(), found.clone());
+                        found
+                    }
+                };
+                if let Some(conn) = receiver {
                     out.in_flight = true;
                     due.push((out.owed.clone(), conn));
                 }

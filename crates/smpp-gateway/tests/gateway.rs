@@ -448,3 +448,35 @@ async fn binds_are_checked_against_the_accounts() {
     gateway.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unroutable_and_over_the_queue_limit_are_refused_at_once() {
+    let down = free_port();
+    let mut config = config(StoreConfig::Memory, &[("down", down)], &["44=down"]);
+    config.max_queued = 1;
+    let gateway = start(config).await.unwrap();
+    let (client, _) = customer(&gateway, BindKind::Transmitter).await;
+    let refused = client.submit(message("33612345678")).await;
+    assert!(
+        matches!(
+            refused,
+            Err(smpp_tokio::Error::Status(
+                CommandStatus::INVALID_DESTINATION_ADDRESS
+            ))
+        ),
+        "{refused:?}"
+    );
+    // Accepted and queued: no upstream is up.
+    client.submit(message("447700900007")).await.unwrap();
+    let refused = client.submit(message("447700900008")).await;
+    assert!(
+        matches!(
+            refused,
+            Err(smpp_tokio::Error::Status(CommandStatus::MESSAGE_QUEUE_FULL))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(gateway.messages_forwarding(), 1);
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+}

@@ -105,6 +105,8 @@ pub struct HeldReceipt {
     pub upstream: String,
     /// The upstream id, normalised by the connector's format.
     pub upstream_id: String,
+    /// When it arrived, milliseconds since the Unix epoch.
+    pub received_ms: u64,
     /// The upstream's `deliver_sm`, as an encoded PDU.
     pub deliver: Vec<u8>,
 }
@@ -226,6 +228,7 @@ mod tests {
             seq: 4,
             upstream: "a".into(),
             upstream_id: "x".into(),
+            received_ms: 5,
             deliver: vec![8],
         };
         store
