@@ -480,3 +480,28 @@ async fn unroutable_and_over_the_queue_limit_are_refused_at_once() {
     client.unbind().await.unwrap();
     gateway.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_upstream_refusal_ends_in_a_failed_receipt() {
+    let mut serve = ServeConfig::for_tests();
+    serve.rules = vec![smpp_server::Rule {
+        prefix: Some("999".into()),
+        status: Some(CommandStatus::INVALID_DESTINATION_ADDRESS),
+        ..Default::default()
+    }];
+    let up = smpp_server::start(serve).await.unwrap();
+    let gateway = start(config(StoreConfig::Memory, &[("a", up.smpp_addr())], &[]))
+        .await
+        .unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    // Accepted by the gateway (it is durable), refused upstream.
+    let id = client.submit(message("999123")).await.unwrap();
+    let receipt = receipt_for(&inbound, &id.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Rejected);
+    assert_eq!(receipt.error.as_deref(), Some("00B"), "ESME_RINVDSTADR");
+    assert_eq!(gateway.messages_forwarding(), 0, "not retried");
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.shutdown().await.unwrap();
+}
