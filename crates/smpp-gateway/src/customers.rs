@@ -79,7 +79,7 @@ impl Customers {
             .ok_or(CommandStatus::INVALID_BIND_STATUS)?
             .to_owned();
         let destination = sm.destination_addr.to_string_lossy();
-        if node.router.route(&destination).is_none() {
+        if node.router.route_index(&destination).is_none() {
             return Err(CommandStatus::INVALID_DESTINATION_ADDRESS);
         }
         if node.forwarding_count() >= node.max_queued {
@@ -99,7 +99,10 @@ impl Customers {
             tracing::error!(error = %e, "cannot store a message");
             return Err(CommandStatus::SYSTEM_ERROR);
         }
-        node.spawn_forward(record);
+        if let Err(record) = crate::forward::enqueue(node, record) {
+            // Checked above; only a PDU that does not read back lands here.
+            tokio::spawn(crate::forward::unroutable(node.clone(), record));
+        }
         Ok(SubmitSmResp {
             message_id: format_id(id).into(),
             ..Default::default()

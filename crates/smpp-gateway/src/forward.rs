@@ -1,38 +1,85 @@
-//! Forwarding: a stored message goes to the first connector of its route
-//! that has a bind up; the upstream's id is recorded against ours.
+//! Forwarding: each route has a queue of stored messages, in the order they
+//! were accepted, and a dispatcher that sends them, [`IN_FLIGHT`] at a time,
+//! to the first connector of the route that has a bind up; the upstream's id
+//! is then recorded against ours.
 //!
-//! - No connector of the route up: the message waits (it is durable) and
-//!   is tried again with backoff, in the route's order.
+//! - No connector of the route up: the queue waits (its messages are
+//!   durable) and is looked at again with backoff; they go, in order, when
+//!   one comes back.
 //! - A temporary failure (throttled beyond the pool's retries, a dropped
-//!   bind, a timeout): the next connector of the route, then backoff. A
-//!   message whose submit was lost with its connection may have reached the
-//!   upstream: sent again, it may be duplicated once, never lost.
+//!   bind, a timeout, `ESME_RSYSERR`): the next connector of the route; when
+//!   none took it, the message goes back to the head of its queue and the
+//!   queue pauses (backoff). A message whose submit was lost with its
+//!   connection may have reached the upstream: sent again, it may be
+//!   duplicated once, never lost.
 //! - A permanent refusal (any other error status): the message fails, and
-//!   the customer gets a failed receipt if it asked for one.
+//!   the customer gets a failed receipt (`REJECTD`, the status in `err:`)
+//!   if it asked for one.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smpp_proto::message::receipt::{DeliveryReceipt, MessageState as ReceiptState};
 use smpp_proto::pdu::CommandStatus;
 use smpp_tokio::Error;
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
 
-use crate::node::{stored_sm, Node};
+use crate::node::{lock, stored_sm, Node};
 use crate::store::{MessageRecord, MessageState, Op};
 
-/// Temporary: worth trying again (elsewhere or later).
-fn is_temporary(e: &Error) -> bool {
-    match e {
-        Error::Status(s) | Error::GenericNack(s) => {
-            matches!(
-                *s,
-                CommandStatus::THROTTLED
-                    | CommandStatus::MESSAGE_QUEUE_FULL
-                    | CommandStatus::SYSTEM_ERROR
-            )
-        }
-        _ => true,
+/// Submits under way per route at most (each connector's pool has its own
+/// window; this bounds the tasks).
+pub(crate) const IN_FLIGHT: usize = 512;
+
+/// One route's queue.
+#[derive(Debug, Default)]
+pub(crate) struct RouteQueue {
+    waiting: Mutex<VecDeque<MessageRecord>>,
+    wake: Notify,
+    /// No new submit before this (after a message no connector took).
+    paused_until: Mutex<Option<Instant>>,
+}
+
+impl RouteQueue {
+    fn push_back(&self, record: MessageRecord) {
+        lock(&self.waiting).push_back(record);
+        self.wake.notify_one();
     }
+
+    /// A message no connector took: back at the head, and the queue pauses.
+    fn put_back(&self, record: MessageRecord, delay: Duration) {
+        lock(&self.waiting).push_front(record);
+        *lock(&self.paused_until) = Some(Instant::now() + delay);
+        self.wake.notify_one();
+    }
+}
+
+/// Queues a stored message on its route (counted in
+/// `Node::forwarding_count` until it is forwarded or failed). `false`
+/// when no route matches its destination.
+pub(crate) fn enqueue(node: &Node, record: MessageRecord) -> Result<(), MessageRecord> {
+    let Some(sm) = stored_sm(&record.submit) else {
+        return Err(record);
+    };
+    let Some(route) = node
+        .router
+        .route_index(&sm.destination_addr.to_string_lossy())
+    else {
+        return Err(record);
+    };
+    node.pending.fetch_add(1, Ordering::AcqRel);
+    node.queues[route].push_back(record);
+    Ok(())
+}
+
+/// Ends a message that cannot be queued (no route, unreadable).
+pub(crate) async fn unroutable(node: Arc<Node>, record: MessageRecord) {
+    tracing::warn!(id = record.id, "no route for the destination");
+    node.pending.fetch_add(1, Ordering::AcqRel);
+    failed(&node, record, CommandStatus::INVALID_DESTINATION_ADDRESS).await;
 }
 
 fn retry_delay(attempt: u32) -> Duration {
@@ -41,50 +88,105 @@ fn retry_delay(attempt: u32) -> Duration {
         .min(Duration::from_secs(5))
 }
 
-/// Forwards `record` until an upstream takes it, refuses it for good, or
-/// the node stops (the message then stays in the store for the next start).
-pub(crate) async fn forward(node: Arc<Node>, record: MessageRecord) {
+/// Temporary: worth trying again (elsewhere or later).
+fn is_temporary(e: &Error) -> bool {
+    match e {
+        Error::Status(s) | Error::GenericNack(s) => matches!(
+            *s,
+            CommandStatus::THROTTLED
+                | CommandStatus::MESSAGE_QUEUE_FULL
+                | CommandStatus::SYSTEM_ERROR
+        ),
+        _ => true,
+    }
+}
+
+/// Counts a submit under way while it lives.
+struct Submitting(Arc<Node>);
+
+impl Drop for Submitting {
+    fn drop(&mut self) {
+        self.0.submitting.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The dispatcher of route `route`: sends its queue's messages in order,
+/// [`IN_FLIGHT`] at a time, while one of its connectors is up.
+pub(crate) async fn dispatch(node: Arc<Node>, route: usize) {
+    let queue = &node.queues[route];
+    let list = node.router.list(route);
+    let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut attempt = 0u32;
+    while !node.stopped() {
+        if lock(&queue.waiting).is_empty() {
+            tokio::select! {
+                () = queue.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            continue;
+        }
+        let paused = lock(&queue.paused_until).take();
+        if let Some(until) = paused.filter(|u| *u > Instant::now()) {
+            tokio::time::sleep_until(until).await;
+            continue;
+        }
+        if !list.iter().any(|&i| node.connectors[i].is_up()) {
+            if !node.pause(retry_delay(attempt)).await {
+                return;
+            }
+            attempt = attempt.saturating_add(1);
+            continue;
+        }
+        attempt = 0;
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(record) = lock(&queue.waiting).pop_front() else {
+            continue;
+        };
+        node.submitting.fetch_add(1, Ordering::AcqRel);
+        let guard = Submitting(node.clone());
+        tokio::spawn(async move {
+            let node = guard.0.clone();
+            submit(&node, route, record).await;
+            drop((permit, guard));
+        });
+    }
+}
+
+/// Offers `record` to the route's connectors that are up, in order.
+async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
     let Some(sm) = stored_sm(&record.submit) else {
         tracing::error!(id = record.id, "stored message unreadable; not forwarded");
+        node.pending.fetch_sub(1, Ordering::AcqRel);
         return;
     };
-    let Some(route) = node
-        .router
-        .route(sm.destination_addr.to_string_lossy().as_ref())
-    else {
-        tracing::warn!(id = record.id, "no route for the destination");
-        let status = CommandStatus::INVALID_DESTINATION_ADDRESS;
-        return failed(&node, record, None, status).await;
-    };
-    let mut attempt = 0u32;
-    loop {
-        for &i in route {
-            let connector = &node.connectors[i];
-            if !connector.is_up() {
-                continue;
+    for &i in node.router.list(route) {
+        let connector = &node.connectors[i];
+        if !connector.is_up() {
+            continue;
+        }
+        match connector.pool.submit(sm.clone()).await {
+            Ok(upstream_id) => {
+                let upstream_id = upstream_id.to_string_lossy().into_owned();
+                return forwarded(node, record, i, upstream_id).await;
             }
-            match connector.pool.submit(sm.clone()).await {
-                Ok(upstream_id) => {
-                    let upstream_id = upstream_id.to_string_lossy().into_owned();
-                    return forwarded(&node, record, i, upstream_id).await;
-                }
-                Err(e) if is_temporary(&e) => {
-                    tracing::debug!(id = record.id, upstream = connector.name, error = %e, "not forwarded; trying on");
-                }
-                Err(Error::Status(status) | Error::GenericNack(status)) => {
-                    tracing::info!(id = record.id, upstream = connector.name, %status, "refused upstream");
-                    return failed(&node, record, Some(i), status).await;
-                }
-                Err(e) => {
-                    tracing::debug!(id = record.id, upstream = connector.name, error = %e, "not forwarded");
-                }
+            Err(e) if is_temporary(&e) => {
+                tracing::debug!(id = record.id, upstream = connector.name, error = %e, "not forwarded; trying on");
+            }
+            Err(Error::Status(status) | Error::GenericNack(status)) => {
+                tracing::info!(id = record.id, upstream = connector.name, %status, "refused upstream");
+                return failed(node, record, status).await;
+            }
+            Err(e) => {
+                tracing::debug!(id = record.id, upstream = connector.name, error = %e, "not forwarded");
             }
         }
-        if !node.pause(retry_delay(attempt)).await {
-            return;
-        }
-        attempt = attempt.saturating_add(1);
     }
+    if node.stopped() {
+        return; // still stored as accepted: forwarded at the next start
+    }
+    node.queues[route].put_back(record, retry_delay(0));
 }
 
 /// Records the upstream's id; then matches the receipts that came first.
@@ -109,29 +211,24 @@ async fn forwarded(
         },
     ];
     write_until_done(node, ops).await;
+    node.pending.fetch_sub(1, Ordering::AcqRel);
     crate::receipts::release_held(node, &c.name, &canonical).await;
 }
 
 /// Ends a message refused for good, with a failed receipt if asked for.
-async fn failed(
-    node: &Arc<Node>,
-    mut record: MessageRecord,
-    connector: Option<usize>,
-    status: CommandStatus,
-) {
+async fn failed(node: &Arc<Node>, mut record: MessageRecord, status: CommandStatus) {
     record.state = MessageState::Failed { status: status.0 };
     let mut ops = vec![Op::PutMessage(record.clone())];
     let mut receipt = DeliveryReceipt::new(String::new(), ReceiptState::Rejected);
-    // `err:` carries the upstream's refusal: its command status, in hex.
+    // `err:` carries the refusal: its command status, in hex.
     receipt.error = Some(format!("{:03X}", status.0));
     let owed = crate::receipts::owed_receipt(node, &record, &receipt);
     if let Some(owed) = &owed {
         ops.push(Op::PutReceipt(owed.clone()));
     }
-    let upstream = connector.map(|i| node.connectors[i].name.as_str());
-    tracing::debug!(id = record.id, ?upstream, "message failed");
-    write_until_done(node, ops).await;
-    if let Some(owed) = owed {
+    let written = write_until_done(node, ops).await;
+    node.pending.fetch_sub(1, Ordering::AcqRel);
+    if let (true, Some(owed)) = (written, owed) {
         crate::receipts::queue(node, owed);
     }
 }

@@ -37,7 +37,9 @@
 //! - A customer's `submit_sm_resp` is sent only once the message is
 //!   durable (with the fjall store: synced to disk, group-committed).
 //! - A message is accepted while no upstream of its route is up (it waits,
-//!   durably, and is tried again with backoff) up to
+//!   durably, in its route's queue, which is tried again with backoff and
+//!   sent in the order accepted when an upstream comes back; several
+//!   submits go at once, so the upstream may see neighbours swapped) up to
 //!   [`GatewayConfig::max_queued`] messages not yet forwarded, then
 //!   `ESME_RMSGQFUL`. A destination no route matches gets `ESME_RINVDSTADR`.
 //! - After a restart, messages accepted but not forwarded are forwarded,
@@ -51,7 +53,7 @@
 //! (answered `ESME_RINVCMDID`); MO routing from upstreams (refused with
 //! `ESME_RX_T_APPN`, so the upstream keeps them); intermediate
 //! notifications (not passed on); weighted routes; queue limits per
-//! connector (the limit is global); order among queued messages;
+//! connector (the limit is global);
 //! `max_binds`, per-account throughput limits and billing; retention of
 //! final messages (they are kept); metrics; the HTTP APIs.
 
@@ -135,10 +137,10 @@ impl RunningGateway {
         for connector in &self.node.connectors {
             connector.pool.close().await;
         }
-        // A forwarder that got its upstream id records it before the store
-        // closes (the others end at their next pause).
+        // A submit that got its upstream id records it before the store
+        // closes (the others end with the pools).
         for _ in 0..250 {
-            if self.node.forwarding_count() == 0 {
+            if self.node.submitting_count() == 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -247,8 +249,14 @@ pub async fn start_with_store(
     }
     tasks.push(tokio::spawn(receipts::run_outbox(node.clone())));
     tasks.push(tokio::spawn(receipts::retry_held(node.clone())));
+    for route in 0..node.router.len() {
+        tasks.push(tokio::spawn(forward::dispatch(node.clone(), route)));
+    }
+    // In the order they were accepted.
     for record in unforwarded {
-        node.spawn_forward(record);
+        if let Err(record) = forward::enqueue(&node, record) {
+            tokio::spawn(forward::unroutable(node.clone(), record));
+        }
     }
     Ok(RunningGateway {
         addr,

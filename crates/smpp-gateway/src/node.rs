@@ -14,8 +14,9 @@ use tokio::sync::Notify;
 
 use crate::config::{Account, GatewayConfig};
 use crate::customers::Binds;
+use crate::forward::RouteQueue;
 use crate::routing::Router;
-use crate::store::{GatewayStore, HeldReceipt, MessageRecord, OwedReceipt, StoreResult};
+use crate::store::{GatewayStore, HeldReceipt, OwedReceipt, StoreResult};
 use crate::upstream::Connector;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -58,18 +59,12 @@ pub(crate) struct Node {
     pub(crate) max_queued: usize,
     /// How long an unmatched upstream receipt is held.
     pub(crate) hold_for: Duration,
-    /// Forwarding tasks alive.
-    forwarding: AtomicUsize,
-}
-
-/// Counts a forwarding task while it lives.
-#[derive(Debug)]
-pub(crate) struct Forwarding(Arc<Node>);
-
-impl Drop for Forwarding {
-    fn drop(&mut self) {
-        self.0.forwarding.fetch_sub(1, Ordering::AcqRel);
-    }
+    /// Messages accepted and not yet forwarded or failed (queued or being submitted).
+    pub(crate) pending: AtomicUsize,
+    /// Submits to upstreams under way.
+    pub(crate) submitting: AtomicUsize,
+    /// One forwarding queue per route.
+    pub(crate) queues: Vec<RouteQueue>,
 }
 
 impl Node {
@@ -95,6 +90,7 @@ impl Node {
                 .collect(),
             store,
             connectors,
+            queues: (0..router.len()).map(|_| RouteQueue::default()).collect(),
             router,
             binds: Binds::default(),
             next_id: AtomicU64::new(first_id),
@@ -103,7 +99,8 @@ impl Node {
             outbox_wake: Notify::new(),
             held: Mutex::default(),
             stopped: AtomicBool::new(false),
-            forwarding: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
+            submitting: AtomicUsize::new(0),
             max_queued: config.max_queued,
             hold_for: config.hold_for,
         })
@@ -119,20 +116,14 @@ impl Node {
         self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Forwards `record` in a task of its own, counted from now until it ends.
-    pub(crate) fn spawn_forward(self: &Arc<Self>, record: MessageRecord) {
-        self.forwarding.fetch_add(1, Ordering::AcqRel);
-        let alive = Forwarding(self.clone());
-        tokio::spawn(async move {
-            let node = alive.0.clone();
-            crate::forward::forward(node, record).await;
-            drop(alive);
-        });
+    /// Messages accepted and not yet forwarded or failed.
+    pub(crate) fn forwarding_count(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
     }
 
-    /// Forwarding tasks alive.
-    pub(crate) fn forwarding_count(&self) -> usize {
-        self.forwarding.load(Ordering::Acquire)
+    /// Submits to upstreams under way.
+    pub(crate) fn submitting_count(&self) -> usize {
+        self.submitting.load(Ordering::Acquire)
     }
 
     pub(crate) fn stop(&self) {

@@ -28,11 +28,28 @@ impl Router {
     }
 
     /// The failover list of the first route matching `destination`.
+    #[cfg(test)]
     pub(crate) fn route(&self, destination: &str) -> Option<&[usize]> {
+        self.route_index(destination).map(|i| self.list(i))
+    }
+
+    /// The index of the first route matching `destination`.
+    pub(crate) fn route_index(&self, destination: &str) -> Option<usize> {
         self.routes
             .iter()
-            .find(|(prefix, _)| destination.starts_with(prefix.as_str()))
-            .map(|(_, list)| list.as_slice())
+            .position(|(prefix, _)| destination.starts_with(prefix.as_str()))
+    }
+
+    /// The failover list of route `index`.
+    pub(crate) fn list(&self, index: usize) -> &[usize] {
+        self.routes
+            .get(index)
+            .map_or(&[], |(_, list)| list.as_slice())
+    }
+
+    /// How many routes there are.
+    pub(crate) fn len(&self) -> usize {
+        self.routes.len()
     }
 }
 

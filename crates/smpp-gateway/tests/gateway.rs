@@ -505,3 +505,39 @@ async fn a_permanent_upstream_refusal_ends_in_a_failed_receipt() {
     gateway.shutdown().await.unwrap();
     up.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_wait_for_a_down_upstream_and_go_when_it_comes_back() {
+    let later = free_port();
+    let gateway = start(config(StoreConfig::Memory, &[("a", later)], &[]))
+        .await
+        .unwrap();
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let id = client
+            .submit(message(&format!("44770090010{n}")))
+            .await
+            .unwrap();
+        ids.push(id.to_string_lossy().into_owned());
+    }
+    assert_eq!(gateway.messages_forwarding(), 5);
+
+    let up = upstream(MessageState::Delivered, Duration::ZERO, &later.to_string()).await;
+    let mut receipted = Vec::new();
+    for _ in 0..5 {
+        let request = tokio::time::timeout(WAIT, inbound.recv())
+            .await
+            .expect("a receipt in time")
+            .expect("the session is open");
+        receipted.push(request.receipt().unwrap().id);
+    }
+    receipted.sort();
+    ids.sort();
+    assert_eq!(receipted, ids);
+    assert_eq!(up.count(), 5);
+    assert_eq!(gateway.messages_forwarding(), 0);
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
