@@ -213,6 +213,7 @@ pub async fn start_with_store(
             Outgoing {
                 owed,
                 in_flight: false,
+                refusals: 0,
             },
         );
     }

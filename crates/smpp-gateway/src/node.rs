@@ -35,6 +35,8 @@ pub(crate) fn now_ms() -> u64 {
 pub(crate) struct Outgoing {
     pub(crate) owed: OwedReceipt,
     pub(crate) in_flight: bool,
+    /// How many times the customer answered it with an error status.
+    pub(crate) refusals: u32,
 }
 
 /// Everything the flows share.

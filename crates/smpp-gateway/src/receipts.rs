@@ -32,6 +32,10 @@ const RETRY_EVERY: Duration = Duration::from_millis(500);
 /// Receipts delivered at once by the outbox.
 const OUTBOX_BATCH: usize = 256;
 
+/// A receipt the customer answers with an error status this many times is
+/// given up (logged): the customer does not want it.
+const MAX_REFUSALS: u32 = 5;
+
 /// Serves one connector's inbound requests (its receipts and MO).
 pub(crate) async fn serve_upstream(
     node: Arc<Node>,
@@ -272,6 +276,7 @@ pub(crate) fn queue(node: &Node, owed: OwedReceipt) {
         Outgoing {
             owed,
             in_flight: false,
+            refusals: 0,
         },
     );
     node.outbox_wake.notify_one();
@@ -325,14 +330,30 @@ async fn deliver(node: Arc<Node>, owed: OwedReceipt, conn: Connection) {
     if conn.interface_version().is_some_and(|v| v < 0x34) {
         sm.tlvs = Tlvs::new(); // an SMPP 3.3 peer takes no TLVs
     }
-    let delivered = match conn.deliver(sm).await {
-        Ok(_) => true,
+    let (delivered, refused) = match conn.deliver(sm).await {
+        Ok(_) => (true, false),
+        Err(smpp_tokio::Error::Status(status)) => {
+            tracing::debug!(seq = owed.seq, %status, "receipt refused by the customer");
+            (false, true)
+        }
         Err(e) => {
             tracing::debug!(seq = owed.seq, error = %e, "receipt not delivered; retrying");
-            false
+            (false, false)
         }
     };
-    if delivered
+    let give_up = refused
+        && lock(&node.outbox).get_mut(&owed.seq).is_some_and(|out| {
+            out.refusals += 1;
+            out.refusals >= MAX_REFUSALS
+        });
+    if give_up {
+        tracing::warn!(
+            seq = owed.seq,
+            account = owed.account,
+            "receipt refused by the customer {MAX_REFUSALS} times: given up"
+        );
+    }
+    if (delivered || give_up)
         && node
             .store
             .write(vec![Op::DeleteReceipt(owed.seq)])

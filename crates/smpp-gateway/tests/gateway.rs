@@ -541,3 +541,29 @@ async fn messages_wait_for_a_down_upstream_and_go_when_it_comes_back() {
     gateway.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_the_customer_keeps_refusing_is_given_up() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let gateway = start(config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &[],
+    ))
+    .await
+    .unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    client.submit(message("447700900009")).await.unwrap();
+    for _ in 0..5 {
+        let request = tokio::time::timeout(WAIT, inbound.recv())
+            .await
+            .expect("a receipt in time")
+            .expect("the session is open");
+        request.reject(CommandStatus::RECEIVER_REJECTED);
+    }
+    wait_for("the receipt given up", || gateway.receipts_owed() == 0).await;
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
