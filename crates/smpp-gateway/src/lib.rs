@@ -42,6 +42,8 @@
 //!   submits go at once, so the upstream may see neighbours swapped) up to
 //!   [`GatewayConfig::max_queued`] messages not yet forwarded, then
 //!   `ESME_RMSGQFUL`. A destination no route matches gets `ESME_RINVDSTADR`.
+//! - Each `submit_sm` is one message with its own id, parts of a long
+//!   message included: a receipt per part.
 //! - After a restart, messages accepted but not forwarded are forwarded,
 //!   receipts owed are delivered, and held receipts are matched. A message
 //!   whose submit was in flight upstream when the gateway stopped is sent

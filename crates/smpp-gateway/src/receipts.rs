@@ -67,12 +67,14 @@ fn receipt_key(node: &Node, connector: usize, pdu: &Pdu, receipt: &DeliveryRecei
 async fn on_upstream_request(node: &Arc<Node>, connector: usize, request: InboundRequest) {
     let name = node.connectors[connector].name.clone();
     let Some(receipt) = request.receipt() else {
-        // MO routing to customers is not part of this gateway yet.
-        tracing::info!(
+        // MO routing to customers is not part of this gateway yet: refused
+        // with a temporary error, so that the upstream keeps the message
+        // rather than it being lost here.
+        tracing::warn!(
             upstream = name,
-            "MO message from upstream not routed (unsupported); acknowledged"
+            "MO message from upstream refused: MO routing is not supported yet"
         );
-        return;
+        return request.reject(CommandStatus::RECEIVER_TEMPORARY_ERROR);
     };
     let key = receipt_key(node, connector, request.pdu(), &receipt);
     let found = match node.store.lookup(&name, &key).await {

@@ -567,3 +567,36 @@ async fn a_receipt_the_customer_keeps_refusing_is_given_up() {
     gateway.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mo_message_from_upstream_is_refused_for_now_not_lost() {
+    let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = smsc.local_addr().unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "s").await;
+    let mo = SubmitSm {
+        source_addr: "447700900010".into(),
+        destination_addr: "12345".into(),
+        short_message: "hi there".into(),
+        ..Default::default()
+    };
+    let answer = control.receiver("gw").unwrap().deliver(mo).await;
+    assert!(
+        matches!(
+            answer,
+            Err(smpp_tokio::Error::Status(
+                CommandStatus::RECEIVER_TEMPORARY_ERROR
+            ))
+        ),
+        "{answer:?}"
+    );
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
+}
