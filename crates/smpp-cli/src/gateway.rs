@@ -47,6 +47,10 @@ pub struct GatewayArgs {
     /// bind up. None: every upstream, in order, for every destination.
     #[arg(long = "route", value_name = "PREFIX=UPSTREAM[,UPSTREAM...]")]
     pub routes: Vec<RouteConfig>,
+    /// Forget a message once it has been final (delivered, failed) this
+    /// long, e.g. 12h [default: 7d].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub retention: Option<std::time::Duration>,
 }
 
 impl GatewayArgs {
@@ -73,6 +77,9 @@ impl GatewayArgs {
         }
         if !self.routes.is_empty() {
             config.routes.clone_from(&self.routes);
+        }
+        if let Some(retention) = self.retention {
+            config.retention = retention;
         }
         config.validate()?;
         Ok(config)
@@ -157,12 +164,15 @@ mod tests {
             "b=sys:pw@127.0.0.1:2777",
             "--route",
             "4470=b,a",
+            "--retention",
+            "2h",
         ])
         .unwrap();
         assert_eq!(config.listen, "127.0.0.1:2775");
         assert_eq!(config.store, smpp_gateway::StoreConfig::Memory);
         assert_eq!(config.upstreams[0].binds, 2);
         assert_eq!(config.routes[0].upstreams, ["b", "a"]);
+        assert_eq!(config.retention, std::time::Duration::from_secs(7200));
         // A route to an unknown upstream, no upstream at all: refused.
         let base = ["smpp", "gateway", "--memory", "--account", "e:p"];
         let unknown = [&base[..], &["--upstream", "a=s:p@h:1", "--route", "*=z"]].concat();

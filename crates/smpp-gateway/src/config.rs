@@ -21,6 +21,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:2775";
 pub const DEFAULT_STORE: &str = "./smpp-data";
 /// Messages accepted and not yet forwarded, at most (then `ESME_RMSGQFUL`).
 pub const DEFAULT_MAX_QUEUED: usize = 100_000;
+/// How long a final message is kept (then forgotten: a late receipt for it
+/// is held, then given up).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long an upstream receipt whose id never gets recorded is kept.
 pub const DEFAULT_HOLD_FOR: Duration = Duration::from_secs(24 * 3600);
 
@@ -56,6 +59,8 @@ pub struct GatewayConfig {
     /// held before it is given up (logged): a receipt for a message that
     /// did not go through this gateway would otherwise be kept forever.
     pub hold_for: Duration,
+    /// How long a message is kept once final (delivered, failed).
+    pub retention: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -69,11 +74,13 @@ impl Default for GatewayConfig {
             system_id: "SMPPGW".into(),
             max_queued: DEFAULT_MAX_QUEUED,
             hold_for: DEFAULT_HOLD_FOR,
+            retention: DEFAULT_RETENTION,
         }
     }
 }
 
-/// The TOML file: the same items as the flags, each in its flag's text form.
+/// The TOML file: the same items as the flags, each in its flag's text form
+/// (`retention` as a duration: `7d`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
@@ -81,6 +88,8 @@ struct FileConfig {
     store: Option<PathBuf>,
     memory: Option<bool>,
     system_id: Option<String>,
+    /// A duration (`7d`, `12h`).
+    retention: Option<String>,
     #[serde(default)]
     accounts: Vec<String>,
     #[serde(default)]
@@ -108,6 +117,10 @@ impl GatewayConfig {
         if let Some(id) = file.system_id {
             self.system_id = id;
         }
+        if let Some(retention) = file.retention {
+            self.retention = humantime::parse_duration(&retention)
+                .map_err(|e| anyhow::anyhow!("retention {retention:?}: {e}"))?;
+        }
         if file.memory == Some(true) {
             self.store = StoreConfig::Memory;
         } else if let Some(dir) = file.store {
@@ -130,6 +143,9 @@ impl GatewayConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.accounts.is_empty() {
             anyhow::bail!("no account: give at least one --account ID:PASSWORD");
+        }
+        if self.retention.is_zero() {
+            anyhow::bail!("the retention must be positive");
         }
         if self.upstreams.is_empty() {
             anyhow::bail!("no upstream: give at least one --upstream NAME=ID:PASSWORD@HOST:PORT");
@@ -412,10 +428,12 @@ mod tests {
                 accounts = ["esme:secret"]
                 upstreams = ["a=s:p@127.0.0.1:2775"]
                 routes = ["*=a"]
+                retention = "12h"
                 "#,
             )
             .unwrap();
         assert_eq!(config.store, StoreConfig::Memory);
+        assert_eq!(config.retention, Duration::from_secs(12 * 3600));
         assert_eq!(config.accounts[0].system_id, "esme");
         config.validate().unwrap();
         config.routes = vec!["1=nope".parse().unwrap()];

@@ -79,9 +79,10 @@ impl Customers {
             .ok_or(CommandStatus::INVALID_BIND_STATUS)?
             .to_owned();
         let destination = sm.destination_addr.to_string_lossy();
-        if node.router.route_index(&destination).is_none() {
-            return Err(CommandStatus::INVALID_DESTINATION_ADDRESS);
-        }
+        let route = node
+            .router
+            .route_index(&destination)
+            .ok_or(CommandStatus::INVALID_DESTINATION_ADDRESS)?;
         if node.forwarding_count() >= node.max_queued {
             return Err(CommandStatus::MESSAGE_QUEUE_FULL);
         }
@@ -94,15 +95,14 @@ impl Customers {
             accepted_ms: now_ms(),
             submit,
             state: MessageState::Accepted,
+            upstream: None,
+            final_ms: None,
         };
         if let Err(e) = node.store.write(vec![Op::PutMessage(record.clone())]).await {
             tracing::error!(error = %e, "cannot store a message");
             return Err(CommandStatus::SYSTEM_ERROR);
         }
-        if let Err(record) = crate::forward::enqueue(node, record) {
-            // Checked above; only a PDU that does not read back lands here.
-            tokio::spawn(crate::forward::unroutable(node.clone(), record));
-        }
+        crate::forward::enqueue(node, route, record);
         Ok(SubmitSmResp {
             message_id: format_id(id).into(),
             ..Default::default()

@@ -28,7 +28,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
 use crate::node::{lock, stored_sm, Node};
-use crate::store::{MessageRecord, MessageState, Op};
+use crate::store::{MessageRecord, MessageState, Op, UpstreamRef};
 
 /// Submits under way per route at most (each connector's pool has its own
 /// window; this bounds the tasks).
@@ -57,22 +57,19 @@ impl RouteQueue {
     }
 }
 
-/// Queues a stored message on its route (counted in
-/// `Node::forwarding_count` until it is forwarded or failed). `false`
-/// when no route matches its destination.
-pub(crate) fn enqueue(node: &Node, record: MessageRecord) -> Result<(), MessageRecord> {
-    let Some(sm) = stored_sm(&record.submit) else {
-        return Err(record);
-    };
-    let Some(route) = node
-        .router
+/// The route of a stored message (`None`: unreadable, or no route
+/// matches its destination).
+pub(crate) fn route_of(node: &Node, record: &MessageRecord) -> Option<usize> {
+    let sm = stored_sm(&record.submit)?;
+    node.router
         .route_index(&sm.destination_addr.to_string_lossy())
-    else {
-        return Err(record);
-    };
+}
+
+/// Queues a stored message on `route` (counted in `Node::forwarding_count`
+/// until it is forwarded or failed).
+pub(crate) fn enqueue(node: &Node, route: usize, record: MessageRecord) {
     node.pending.fetch_add(1, Ordering::AcqRel);
     node.queues[route].push_back(record);
-    Ok(())
 }
 
 /// Ends a message that cannot be queued (no route, unreadable).
@@ -198,10 +195,12 @@ async fn forwarded(
 ) {
     let c = &node.connectors[connector];
     let canonical = c.ids.canonical_submit(&upstream_id);
-    record.state = MessageState::Forwarded {
-        upstream: c.name.clone(),
-        upstream_id,
-    };
+    record.state = MessageState::Forwarded;
+    record.upstream = Some(UpstreamRef {
+        connector: c.name.clone(),
+        id: upstream_id,
+        key: canonical.clone(),
+    });
     let ops = vec![
         Op::PutMessage(record.clone()),
         Op::MapUpstream {
@@ -218,6 +217,7 @@ async fn forwarded(
 /// Ends a message refused for good, with a failed receipt if asked for.
 async fn failed(node: &Arc<Node>, mut record: MessageRecord, status: CommandStatus) {
     record.state = MessageState::Failed { status: status.0 };
+    record.final_ms = Some(crate::node::now_ms());
     let mut ops = vec![Op::PutMessage(record.clone())];
     let mut receipt = DeliveryReceipt::new(String::new(), ReceiptState::Rejected);
     // `err:` carries the refusal: its command status, in hex.

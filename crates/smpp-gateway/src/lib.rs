@@ -49,6 +49,8 @@
 //!   whose submit was in flight upstream when the gateway stopped is sent
 //!   again: at most duplicated once, never lost. A receipt may reach the
 //!   customer twice for the same reason (at least once).
+//! - Storage is bounded by time: a message final for longer than
+//!   [`GatewayConfig::retention`] (7 days by default) is forgotten.
 //!
 //! # Not yet
 //! `data_sm`, `submit_multi`, `query_sm`, `cancel_sm` from customers
@@ -56,8 +58,8 @@
 //! `ESME_RX_T_APPN`, so the upstream keeps them); intermediate
 //! notifications (not passed on); weighted routes; queue limits per
 //! connector (the limit is global);
-//! `max_binds`, per-account throughput limits and billing; retention of
-//! final messages (they are kept); metrics; the HTTP APIs.
+//! `max_binds`, per-account throughput limits and billing; metrics; the
+//! HTTP APIs.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -76,6 +78,7 @@ mod customers;
 mod forward;
 mod node;
 mod receipts;
+mod retention;
 mod routing;
 pub mod store;
 mod upstream;
@@ -252,13 +255,17 @@ pub async fn start_with_store(
     }
     tasks.push(tokio::spawn(receipts::run_outbox(node.clone())));
     tasks.push(tokio::spawn(receipts::retry_held(node.clone())));
+    tasks.push(tokio::spawn(retention::run(node.clone(), config.retention)));
     for route in 0..node.router.len() {
         tasks.push(tokio::spawn(forward::dispatch(node.clone(), route)));
     }
     // In the order they were accepted.
     for record in unforwarded {
-        if let Err(record) = forward::enqueue(&node, record) {
-            tokio::spawn(forward::unroutable(node.clone(), record));
+        match forward::route_of(&node, &record) {
+            Some(route) => forward::enqueue(&node, route, record),
+            None => {
+                tokio::spawn(forward::unroutable(node.clone(), record));
+            }
         }
     }
     Ok(RunningGateway {

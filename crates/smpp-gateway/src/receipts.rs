@@ -85,7 +85,7 @@ async fn on_upstream_request(node: &Arc<Node>, connector: usize, request: Inboun
         }
     };
     let done = match found {
-        Some(id) => map_receipt(node, id, &name, &receipt).await,
+        Some(id) => map_receipt(node, id, &receipt).await,
         None => hold(node, &name, key, request.pdu()).await,
     };
     if !done {
@@ -136,7 +136,7 @@ pub(crate) async fn release_held(node: &Arc<Node>, upstream: &str, key: &str) {
         let receipt = decode_stored(&h.deliver)
             .and_then(|pdu| DeliveryReceipt::from_body(&pdu.body, &Default::default()));
         let mapped = match receipt {
-            Some(receipt) => map_receipt(node, id, upstream, &receipt).await,
+            Some(receipt) => map_receipt(node, id, &receipt).await,
             None => true, // unreadable: nothing to map
         };
         if mapped {
@@ -186,7 +186,7 @@ pub(crate) async fn retry_held(node: Arc<Node>) {
 
 /// Applies an upstream receipt to our message `id`: its state, and the
 /// customer's receipt if one was asked for. `false` if nothing was stored.
-async fn map_receipt(node: &Arc<Node>, id: u64, upstream: &str, receipt: &DeliveryReceipt) -> bool {
+async fn map_receipt(node: &Arc<Node>, id: u64, receipt: &DeliveryReceipt) -> bool {
     let mut record = match node.store.message(id).await {
         Ok(Some(record)) => record,
         Ok(None) => {
@@ -207,9 +207,9 @@ async fn map_receipt(node: &Arc<Node>, id: u64, upstream: &str, receipt: &Delive
         return true;
     }
     record.state = MessageState::Done {
-        upstream: upstream.to_owned(),
         state: receipt.state.to_u8(),
     };
+    record.final_ms = Some(crate::node::now_ms());
     let mut ops = vec![Op::PutMessage(record.clone())];
     let owed = owed_receipt(node, &record, receipt);
     if let Some(owed) = &owed {

@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use smpp_gateway::{start, GatewayConfig, RunningGateway, StoreConfig};
+use smpp_gateway::{
+    parse_id, start, start_with_store, GatewayConfig, GatewayStore, MemoryStore, RunningGateway,
+    StoreConfig,
+};
 use smpp_proto::message::receipt::{DeliveryReceipt, MessageState};
 use smpp_proto::pdu::{Bind, Body, CommandId, CommandStatus, EsmClass, SubmitSm, SubmitSmResp};
 use smpp_proto::session::{BindKind, SessionConfig};
@@ -599,4 +602,36 @@ async fn an_mo_message_from_upstream_is_refused_for_now_not_lost() {
     gateway.shutdown().await.unwrap();
     control.shutdown();
     serving.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_message_is_forgotten_after_the_retention() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    config.retention = Duration::from_millis(200);
+    let store = Arc::new(MemoryStore::default());
+    let gateway = start_with_store(config, store.clone()).await.unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let id = client.submit(message("447700900011")).await.unwrap();
+    let id = id.to_string_lossy().into_owned();
+    receipt_for(&inbound, &id).await;
+    let id = parse_id(&id).unwrap();
+    assert!(
+        store.message(id).await.unwrap().is_some(),
+        "kept while recent"
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while store.message(id).await.unwrap().is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "never forgotten");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(store
+        .finished_before(u64::MAX, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
 }

@@ -37,6 +37,8 @@ struct Tables {
     ids: Keyspace,
     receipts: Keyspace,
     held: Keyspace,
+    /// (final_ms, id) of final messages, both big-endian.
+    finals: Keyspace,
     meta: Keyspace,
 }
 
@@ -50,6 +52,7 @@ impl Tables {
             ids: ks("upstream_ids")?,
             receipts: ks("receipts_owed")?,
             held: ks("receipts_held")?,
+            finals: ks("finals")?,
             meta: ks("meta")?,
             db,
         })
@@ -72,6 +75,13 @@ impl Tables {
 
 fn be_u64(bytes: &[u8]) -> u64 {
     bytes.try_into().map_or(0, u64::from_be_bytes)
+}
+
+fn final_key(final_ms: u64, id: u64) -> [u8; 16] {
+    let mut key = [0; 16];
+    key[..8].copy_from_slice(&final_ms.to_be_bytes());
+    key[8..].copy_from_slice(&id.to_be_bytes());
+    key
 }
 
 fn id_key(upstream: &str, upstream_id: &str) -> Vec<u8> {
@@ -199,6 +209,9 @@ fn commit(tables: &Tables, jobs: &[Job], max_id: &mut u64, max_seq: &mut u64) ->
                 } else {
                     batch.remove(&tables.unforwarded, key);
                 }
+                if let Some(at) = record.final_ms {
+                    batch.insert(&tables.finals, final_key(at, record.id), []);
+                }
             }
             Op::MapUpstream {
                 upstream,
@@ -221,6 +234,17 @@ fn commit(tables: &Tables, jobs: &[Job], max_id: &mut u64, max_seq: &mut u64) ->
                 batch.insert(&tables.held, held.seq.to_be_bytes(), value);
             }
             Op::DeleteHeld(seq) => batch.remove(&tables.held, seq.to_be_bytes()),
+            Op::DeleteMessage(record) => {
+                let key = record.id.to_be_bytes();
+                batch.remove(&tables.messages, key);
+                batch.remove(&tables.unforwarded, key);
+                if let Some(at) = record.final_ms {
+                    batch.remove(&tables.finals, final_key(at, record.id));
+                }
+                if let Some(up) = &record.upstream {
+                    batch.remove(&tables.ids, id_key(&up.connector, &up.key));
+                }
+            }
         }
     }
     if *max_id != old_id {
@@ -281,6 +305,22 @@ impl GatewayStore for FjallStore {
             for guard in t.unforwarded.iter() {
                 let key = guard.key()?;
                 if let Some(v) = t.messages.get(&key)? {
+                    records.push(postcard::from_bytes(&v)?);
+                }
+            }
+            Ok(records)
+        })();
+        Box::pin(std::future::ready(found))
+    }
+
+    fn finished_before(&self, cutoff_ms: u64, limit: usize) -> StoreFuture<'_, Vec<MessageRecord>> {
+        let found = (|| {
+            let t = self.tables()?;
+            let mut records = Vec::new();
+            for guard in t.finals.range(..final_key(cutoff_ms, 0)).take(limit) {
+                let key = guard.key()?;
+                let Some(id) = key.get(8..16) else { continue };
+                if let Some(v) = t.messages.get(id)? {
                     records.push(postcard::from_bytes(&v)?);
                 }
             }

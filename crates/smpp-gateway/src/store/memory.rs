@@ -9,6 +9,8 @@ use super::{GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, OwedRece
 struct Tables {
     messages: HashMap<u64, MessageRecord>,
     unforwarded: BTreeSet<u64>,
+    /// (final_ms, id) of final messages.
+    finals: BTreeSet<(u64, u64)>,
     ids: HashMap<(String, String), u64>,
     receipts: BTreeMap<u64, OwedReceipt>,
     held: BTreeMap<u64, HeldReceipt>,
@@ -40,6 +42,9 @@ impl GatewayStore for MemoryStore {
                     } else {
                         t.unforwarded.remove(&record.id);
                     }
+                    if let Some(at) = record.final_ms {
+                        t.finals.insert((at, record.id));
+                    }
                     t.messages.insert(record.id, record);
                 }
                 Op::MapUpstream {
@@ -62,6 +67,16 @@ impl GatewayStore for MemoryStore {
                 }
                 Op::DeleteHeld(seq) => {
                     t.held.remove(&seq);
+                }
+                Op::DeleteMessage(record) => {
+                    t.messages.remove(&record.id);
+                    t.unforwarded.remove(&record.id);
+                    if let Some(at) = record.final_ms {
+                        t.finals.remove(&(at, record.id));
+                    }
+                    if let Some(up) = record.upstream {
+                        t.ids.remove(&(up.connector, up.key));
+                    }
                 }
             }
         }
@@ -89,6 +104,17 @@ impl GatewayStore for MemoryStore {
             .unforwarded
             .iter()
             .filter_map(|id| t.messages.get(id).cloned())
+            .collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn finished_before(&self, cutoff_ms: u64, limit: usize) -> StoreFuture<'_, Vec<MessageRecord>> {
+        let t = self.lock();
+        let found = t
+            .finals
+            .range(..(cutoff_ms, 0))
+            .take(limit)
+            .filter_map(|(_, id)| t.messages.get(id).cloned())
             .collect();
         Box::pin(std::future::ready(Ok(found)))
     }

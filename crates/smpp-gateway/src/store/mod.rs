@@ -42,30 +42,33 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
 
 /// Where a message stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageState {
     /// Accepted from the customer, durable, not forwarded yet.
     Accepted,
-    /// Accepted by an upstream, which gave it this id.
-    Forwarded {
-        /// The upstream connector's name.
-        upstream: String,
-        /// The id as the upstream wrote it.
-        upstream_id: String,
-    },
-    /// Final: the upstream's receipt came back with this SMPP message state
-    /// (`message_state` value).
+    /// Accepted by an upstream ([`MessageRecord::upstream`]).
+    Forwarded,
+    /// Final: the upstream's receipt said this SMPP `message_state` value.
     Done {
-        /// The upstream connector's name.
-        upstream: String,
         /// The SMPP `message_state` value.
         state: u8,
     },
-    /// Refused for good by an upstream (this status), never forwarded.
+    /// Refused for good (by an upstream, with this status; or unroutable).
     Failed {
-        /// The upstream's command status.
+        /// The command status.
         status: u32,
     },
+}
+
+/// Which upstream took a message, and under which id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamRef {
+    /// The connector's name.
+    pub connector: String,
+    /// The id as the upstream wrote it.
+    pub id: String,
+    /// The id normalised by the connector's format (the id map's key).
+    pub key: String,
 }
 
 /// One customer message.
@@ -81,6 +84,11 @@ pub struct MessageRecord {
     pub submit: Vec<u8>,
     /// Where it stands.
     pub state: MessageState,
+    /// The upstream that took it, once one did.
+    pub upstream: Option<UpstreamRef>,
+    /// When it became final (done or failed), milliseconds since the Unix
+    /// epoch; retention counts from here.
+    pub final_ms: Option<u64>,
 }
 
 /// A `deliver_sm` receipt owed to a customer.
@@ -134,6 +142,8 @@ pub enum Op {
     PutHeld(HeldReceipt),
     /// Releases a held receipt (matched).
     DeleteHeld(u64),
+    /// Forgets a message: its record, its id map entry, its index entries.
+    DeleteMessage(MessageRecord),
 }
 
 /// The gateway's storage: one batched, durable write path and keyed reads.
@@ -156,6 +166,9 @@ pub trait GatewayStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// The messages accepted and not forwarded yet, oldest first.
     fn unforwarded(&self) -> StoreFuture<'_, Vec<MessageRecord>>;
+
+    /// Up to `limit` messages that became final before `cutoff_ms`, oldest first.
+    fn finished_before(&self, cutoff_ms: u64, limit: usize) -> StoreFuture<'_, Vec<MessageRecord>>;
 
     /// The receipts owed to customers, oldest first.
     fn receipts_owed(&self) -> StoreFuture<'_, Vec<OwedReceipt>>;
@@ -202,6 +215,8 @@ mod tests {
             accepted_ms: 1,
             submit: vec![1, 2, 3],
             state: MessageState::Accepted,
+            upstream: None,
+            final_ms: None,
         };
         store
             .write(vec![Op::PutMessage(record.clone())])
@@ -212,10 +227,12 @@ mod tests {
             std::slice::from_ref(&record)
         );
         let forwarded = MessageRecord {
-            state: MessageState::Forwarded {
-                upstream: "a".into(),
-                upstream_id: "AbC".into(),
-            },
+            state: MessageState::Forwarded,
+            upstream: Some(UpstreamRef {
+                connector: "a".into(),
+                id: "AbC".into(),
+                key: "abc".into(),
+            }),
             ..record
         };
         let owed = OwedReceipt {
@@ -245,7 +262,7 @@ mod tests {
             .await
             .unwrap();
         assert!(store.unforwarded().await.unwrap().is_empty());
-        assert_eq!(store.message(7).await.unwrap(), Some(forwarded));
+        assert_eq!(store.message(7).await.unwrap().as_ref(), Some(&forwarded));
         assert_eq!(store.lookup("a", "abc").await.unwrap(), Some(7));
         assert_eq!(store.lookup("b", "abc").await.unwrap(), None);
         assert_eq!(store.receipts_owed().await.unwrap(), [owed]);
@@ -259,6 +276,48 @@ mod tests {
         assert!(store.receipts_owed().await.unwrap().is_empty());
         assert!(store.held().await.unwrap().is_empty());
         assert_eq!(store.max_seq().await.unwrap(), 4, "a high-water mark");
+
+        // Final messages, found by when they became final, then forgotten.
+        assert!(store
+            .finished_before(u64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let done = MessageRecord {
+            state: MessageState::Done { state: 2 },
+            final_ms: Some(1_000),
+            ..forwarded
+        };
+        let mut later = done.clone();
+        later.id = 8;
+        later.upstream = None;
+        later.final_ms = Some(2_000);
+        store
+            .write(vec![
+                Op::PutMessage(later.clone()),
+                Op::PutMessage(done.clone()),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.finished_before(1_000, 10).await.unwrap(), []);
+        assert_eq!(
+            store.finished_before(1_001, 10).await.unwrap(),
+            std::slice::from_ref(&done)
+        );
+        assert_eq!(
+            store.finished_before(5_000, 10).await.unwrap(),
+            [done.clone(), later.clone()]
+        );
+        assert_eq!(store.finished_before(5_000, 1).await.unwrap().len(), 1);
+        store.write(vec![Op::DeleteMessage(done)]).await.unwrap();
+        assert_eq!(store.message(7).await.unwrap(), None);
+        assert_eq!(store.lookup("a", "abc").await.unwrap(), None);
+        assert_eq!(store.finished_before(5_000, 10).await.unwrap(), [later]);
+        assert_eq!(
+            store.max_message_id().await.unwrap(),
+            8,
+            "ids never go back"
+        );
     }
 
     #[tokio::test]
@@ -274,8 +333,10 @@ mod tests {
             exercise(&store).await;
         }
         let store = FjallStore::open(dir.path()).unwrap();
-        assert_eq!(store.lookup("a", "abc").await.unwrap(), Some(7));
-        assert_eq!(store.max_message_id().await.unwrap(), 7);
+        assert_eq!(store.lookup("a", "abc").await.unwrap(), None, "deleted");
+        assert_eq!(store.message(8).await.unwrap().map(|m| m.id), Some(8));
+        assert_eq!(store.finished_before(5_000, 10).await.unwrap().len(), 1);
+        assert_eq!(store.max_message_id().await.unwrap(), 8);
         assert_eq!(store.max_seq().await.unwrap(), 4);
     }
 }
