@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use smpp_proto::pdu::{Bind, Body, CommandStatus, SubmitSm, SubmitSmResp};
+use smpp_proto::message::receipt::MessageState as ReceiptState;
+use smpp_proto::pdu::{Bind, Body, CommandStatus, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp};
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Connection, Handler};
 use subtle::ConstantTimeEq;
 
-use crate::node::{encode_request, lock, now_ms, Node};
-use crate::store::{format_id, MessageRecord, MessageState, Op};
+use crate::node::{encode_request, lock, now_ms, stored_sm, Node};
+use crate::store::{format_id, parse_id, MessageRecord, MessageState, Op};
 
 /// The customers' bound connections, by connection number.
 #[derive(Debug, Default)]
@@ -145,5 +146,58 @@ impl Handler<Connection> for Customers {
         sm: SubmitSm,
     ) -> Result<SubmitSmResp, CommandStatus> {
         self.accept(conn, sm).await
+    }
+
+    async fn query_sm(
+        &self,
+        conn: &Connection,
+        query: QuerySm,
+    ) -> Result<QuerySmResp, CommandStatus> {
+        self.query(conn, &query).await
+    }
+}
+
+impl Customers {
+    /// `query_sm` on one of our ids, for the account that submitted it
+    /// (and the same `source_addr`, when given); `ESME_RQUERYFAIL` otherwise.
+    async fn query(
+        &self,
+        conn: &Connection,
+        query: &QuerySm,
+    ) -> Result<QuerySmResp, CommandStatus> {
+        let account = conn.system_id().ok_or(CommandStatus::INVALID_BIND_STATUS)?;
+        let id =
+            parse_id(&query.message_id.to_string_lossy()).ok_or(CommandStatus::QUERY_FAILED)?;
+        let record = match self.0.store.message(id).await {
+            Ok(record) => record,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a message");
+                return Err(CommandStatus::SYSTEM_ERROR);
+            }
+        };
+        let record = record
+            .filter(|r| r.account == account)
+            .ok_or(CommandStatus::QUERY_FAILED)?;
+        if !query.source_addr.is_empty() {
+            let sm = stored_sm(&record.submit).ok_or(CommandStatus::QUERY_FAILED)?;
+            if sm.source_addr != query.source_addr {
+                return Err(CommandStatus::QUERY_FAILED);
+            }
+        }
+        let state = match record.state {
+            MessageState::Accepted | MessageState::Forwarded => ReceiptState::Enroute.to_u8(),
+            MessageState::Done { state } => state,
+            MessageState::Failed { .. } => ReceiptState::Rejected.to_u8(),
+        };
+        let final_date = record
+            .final_ms
+            .map(smpp_server::time::smpp_time)
+            .unwrap_or_default();
+        Ok(QuerySmResp {
+            message_id: query.message_id.clone(),
+            final_date: final_date.into(),
+            message_state: state,
+            ..Default::default()
+        })
     }
 }

@@ -26,7 +26,8 @@
 //! - [`store`]: the records behind [`GatewayStore`] (memory, or durable on
 //!   fjall with group commit).
 //! - The customers' server (a `smpp_tokio` [`Handler`](smpp_tokio::Handler)):
-//!   binds of every kind for the configured accounts, `submit_sm`.
+//!   binds of every kind for the configured accounts, `submit_sm`, and
+//!   `query_sm` on the gateway's ids.
 //! - Connectors: each a `smpp_tokio::Pool` of transceiver binds to an SMSC.
 //! - Routing: ordered routes, first match by destination prefix, each an
 //!   ordered failover list.
@@ -53,7 +54,7 @@
 //!   [`GatewayConfig::retention`] (7 days by default) is forgotten.
 //!
 //! # Not yet
-//! `data_sm`, `submit_multi`, `query_sm`, `cancel_sm` from customers
+//! `data_sm`, `submit_multi`, `cancel_sm`, `replace_sm` from customers
 //! (answered `ESME_RINVCMDID`); MO routing from upstreams (refused with
 //! `ESME_RX_T_APPN`, so the upstream keeps them); intermediate
 //! notifications (not passed on); weighted routes; queue limits per

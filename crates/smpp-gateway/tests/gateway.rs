@@ -12,7 +12,9 @@ use smpp_gateway::{
     StoreConfig,
 };
 use smpp_proto::message::receipt::{DeliveryReceipt, MessageState};
-use smpp_proto::pdu::{Bind, Body, CommandId, CommandStatus, EsmClass, SubmitSm, SubmitSmResp};
+use smpp_proto::pdu::{
+    Bind, Body, CommandId, CommandStatus, EsmClass, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp,
+};
 use smpp_proto::session::{BindKind, SessionConfig};
 use smpp_server::{Observer, RequestEvent, RunningServer, ServeConfig};
 use smpp_tokio::{Client, Connection, Handler, Inbound, Server, ServerConfig};
@@ -634,4 +636,70 @@ async fn a_final_message_is_forgotten_after_the_retention() {
     client.unbind().await.unwrap();
     gateway.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
+}
+
+async fn query(client: &Client, id: &str, source: &str) -> Result<QuerySmResp, smpp_tokio::Error> {
+    let q = QuerySm {
+        message_id: id.to_owned().into(),
+        source_addr: source.to_owned().into(),
+        ..Default::default()
+    };
+    let pdu = client.request(Body::QuerySm(Box::new(q))).await?;
+    match pdu.body {
+        Body::QuerySmResp(resp) => Ok(*resp),
+        other => panic!("not a query_sm_resp: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_sm_answers_on_our_ids() {
+    let scripted = Arc::new(Scripted::default());
+    let smsc = Server::bind(
+        "127.0.0.1:0",
+        ScriptedRef(scripted.clone()),
+        ServerConfig::default(),
+    )
+    .await
+    .unwrap();
+    let addr = smsc.local_addr().unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "s").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let id = client.submit(message("447700900004")).await.unwrap();
+    let id = id.to_string_lossy().into_owned();
+    wait_for("forwarded", || gateway.messages_forwarding() == 0).await;
+
+    let pending = query(&client, &id, "12345").await.unwrap();
+    assert_eq!(pending.message_state, MessageState::Enroute.to_u8());
+    assert!(pending.final_date.is_empty());
+
+    control
+        .receiver("gw")
+        .unwrap()
+        .deliver(receipt_pdu("abc-1", MessageState::Delivered))
+        .await
+        .unwrap();
+    receipt_for(&inbound, &id).await;
+    let done = query(&client, &id, "").await.unwrap();
+    assert_eq!(done.message_state, MessageState::Delivered.to_u8());
+    assert!(!done.final_date.is_empty());
+
+    for (bad_id, source) in [(id.as_str(), "99999"), ("FFFF", ""), ("not hex", "")] {
+        let refused = query(&client, bad_id, source).await;
+        assert!(
+            matches!(
+                refused,
+                Err(smpp_tokio::Error::Status(CommandStatus::QUERY_FAILED))
+            ),
+            "{bad_id}/{source}: {refused:?}"
+        );
+    }
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
 }

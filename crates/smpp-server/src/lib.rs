@@ -82,7 +82,7 @@ mod routing;
 mod smsc;
 mod store;
 pub mod telemetry;
-mod time;
+pub mod time;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Account, Route, Rule, ServeConfig, StoreConfig, TlsConfig};

@@ -30,7 +30,7 @@ fn civil(ms: u64) -> (i64, u8, u8, u8, u8, u8) {
 }
 
 /// A receipt date (`YYMMDDhhmm`) for `ms`, UTC.
-pub(crate) fn receipt_date(ms: u64) -> ReceiptDate {
+pub fn receipt_date(ms: u64) -> ReceiptDate {
     // `YYMMDDhhmm`, as SMPP 3.4 Appendix B writes them: some receivers
     // (aiosmpplib) refuse the 12-digit form with seconds.
     let (year, month, day, hour, minute, _second) = civil(ms);
@@ -45,7 +45,7 @@ pub(crate) fn receipt_date(ms: u64) -> ReceiptDate {
 }
 
 /// The SMPP absolute time format `YYMMDDhhmmsstnnp` (UTC: `nn` = 00, `p` = `+`).
-pub(crate) fn smpp_time(ms: u64) -> String {
+pub fn smpp_time(ms: u64) -> String {
     let (year, month, day, hour, minute, second) = civil(ms);
     let tenths = (ms % 1000) / 100;
     format!(
