@@ -51,6 +51,12 @@ pub struct GatewayArgs {
     /// long, e.g. 12h [default: 7d].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub retention: Option<std::time::Duration>,
+    /// Submissions per second per account; above it ESME_RTHROTTLED.
+    #[arg(long, value_name = "N")]
+    pub tps: Option<u32>,
+    /// Binds per account at most (more get ESME_RBINDFAIL).
+    #[arg(long, value_name = "N")]
+    pub max_binds_per_account: Option<usize>,
 }
 
 impl GatewayArgs {
@@ -80,6 +86,12 @@ impl GatewayArgs {
         }
         if let Some(retention) = self.retention {
             config.retention = retention;
+        }
+        if self.tps.is_some() {
+            config.tps_per_account = self.tps;
+        }
+        if self.max_binds_per_account.is_some() {
+            config.max_binds_per_account = self.max_binds_per_account;
         }
         config.validate()?;
         Ok(config)
@@ -166,6 +178,8 @@ mod tests {
             "4470=b,a",
             "--retention",
             "2h",
+            "--tps",
+            "10",
         ])
         .unwrap();
         assert_eq!(config.listen, "127.0.0.1:2775");
@@ -173,6 +187,7 @@ mod tests {
         assert_eq!(config.upstreams[0].binds, 2);
         assert_eq!(config.routes[0].upstreams, ["b", "a"]);
         assert_eq!(config.retention, std::time::Duration::from_secs(7200));
+        assert_eq!(config.tps_per_account, Some(10));
         // A route to an unknown upstream, no upstream at all: refused.
         let base = ["smpp", "gateway", "--memory", "--account", "e:p"];
         let unknown = [&base[..], &["--upstream", "a=s:p@h:1", "--route", "*=z"]].concat();

@@ -61,6 +61,10 @@ pub struct GatewayConfig {
     pub hold_for: Duration,
     /// How long a message is kept once final (delivered, failed).
     pub retention: Duration,
+    /// Binds per account at most (more get `ESME_RBINDFAIL`).
+    pub max_binds_per_account: Option<usize>,
+    /// Submissions per second per account at most (more get `ESME_RTHROTTLED`).
+    pub tps_per_account: Option<u32>,
 }
 
 impl Default for GatewayConfig {
@@ -75,6 +79,8 @@ impl Default for GatewayConfig {
             max_queued: DEFAULT_MAX_QUEUED,
             hold_for: DEFAULT_HOLD_FOR,
             retention: DEFAULT_RETENTION,
+            max_binds_per_account: None,
+            tps_per_account: None,
         }
     }
 }
@@ -90,6 +96,8 @@ struct FileConfig {
     system_id: Option<String>,
     /// A duration (`7d`, `12h`).
     retention: Option<String>,
+    tps: Option<u32>,
+    max_binds_per_account: Option<usize>,
     #[serde(default)]
     accounts: Vec<String>,
     #[serde(default)]
@@ -117,6 +125,12 @@ impl GatewayConfig {
         if let Some(id) = file.system_id {
             self.system_id = id;
         }
+        if file.tps.is_some() {
+            self.tps_per_account = file.tps;
+        }
+        if file.max_binds_per_account.is_some() {
+            self.max_binds_per_account = file.max_binds_per_account;
+        }
         if let Some(retention) = file.retention {
             self.retention = humantime::parse_duration(&retention)
                 .map_err(|e| anyhow::anyhow!("retention {retention:?}: {e}"))?;
@@ -143,6 +157,9 @@ impl GatewayConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.accounts.is_empty() {
             anyhow::bail!("no account: give at least one --account ID:PASSWORD");
+        }
+        if self.tps_per_account == Some(0) || self.max_binds_per_account == Some(0) {
+            anyhow::bail!("the rate and bind limits must be at least 1");
         }
         if self.retention.is_zero() {
             anyhow::bail!("the retention must be positive");
@@ -429,11 +446,15 @@ mod tests {
                 upstreams = ["a=s:p@127.0.0.1:2775"]
                 routes = ["*=a"]
                 retention = "12h"
+                tps = 50
+                max_binds_per_account = 2
                 "#,
             )
             .unwrap();
         assert_eq!(config.store, StoreConfig::Memory);
         assert_eq!(config.retention, Duration::from_secs(12 * 3600));
+        assert_eq!(config.tps_per_account, Some(50));
+        assert_eq!(config.max_binds_per_account, Some(2));
         assert_eq!(config.accounts[0].system_id, "esme");
         config.validate().unwrap();
         config.routes = vec!["1=nope".parse().unwrap()];

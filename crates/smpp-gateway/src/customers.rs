@@ -14,15 +14,29 @@ use subtle::ConstantTimeEq;
 use crate::node::{encode_request, lock, now_ms, stored_sm, Node};
 use crate::store::{format_id, parse_id, MessageRecord, MessageState, Op};
 
-/// The customers' bound connections, by connection number.
+/// The customers' bound connections (and their accounts), by connection number.
 #[derive(Debug, Default)]
 pub(crate) struct Binds {
-    connections: Mutex<HashMap<u64, Connection>>,
+    connections: Mutex<HashMap<u64, (String, Connection)>>,
 }
 
 impl Binds {
-    fn add(&self, conn: &Connection) {
-        lock(&self.connections).insert(conn.id(), conn.clone());
+    /// Registers a bind of `account`; `BIND_FAILED` when it has `max` already.
+    fn add(
+        &self,
+        conn: &Connection,
+        account: &str,
+        max: Option<usize>,
+    ) -> Result<(), CommandStatus> {
+        let mut connections = lock(&self.connections);
+        if let Some(max) = max {
+            let bound = connections.values().filter(|(a, _)| a == account).count();
+            if bound >= max {
+                return Err(CommandStatus::BIND_FAILED);
+            }
+        }
+        connections.insert(conn.id(), (account.to_owned(), conn.clone()));
+        Ok(())
     }
 
     fn remove(&self, id: u64) {
@@ -34,8 +48,8 @@ impl Binds {
     pub(crate) fn receiver(&self, account: &str) -> Option<Connection> {
         lock(&self.connections)
             .values()
-            .find(|c| c.is_receiver(account))
-            .cloned()
+            .find(|(_, c)| c.is_receiver(account))
+            .map(|(_, c)| c.clone())
     }
 }
 
@@ -84,6 +98,9 @@ impl Customers {
             .router
             .route_index(&destination)
             .ok_or(CommandStatus::INVALID_DESTINATION_ADDRESS)?;
+        if !node.admit(&account) {
+            return Err(CommandStatus::THROTTLED);
+        }
         if node.forwarding_count() >= node.max_queued {
             return Err(CommandStatus::MESSAGE_QUEUE_FULL);
         }
@@ -120,7 +137,8 @@ impl Handler<Connection> for Customers {
     ) -> Result<(), CommandStatus> {
         self.authenticate(conn, bind)?;
         let node = self.0.clone();
-        node.binds.add(conn);
+        let account = bind.system_id.to_string_lossy();
+        node.binds.add(conn, &account, node.max_binds)?;
         let conn = conn.clone();
         tokio::spawn(async move {
             // The connection counts as bound once our answer is sent: then

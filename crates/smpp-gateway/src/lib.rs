@@ -26,7 +26,8 @@
 //! - [`store`]: the records behind [`GatewayStore`] (memory, or durable on
 //!   fjall with group commit).
 //! - The customers' server (a `smpp_tokio` [`Handler`](smpp_tokio::Handler)):
-//!   binds of every kind for the configured accounts, `submit_sm`, and
+//!   binds of every kind for the configured accounts (allow-lists, a bind
+//!   limit per account), `submit_sm` (a rate limit per account), and
 //!   `query_sm` on the gateway's ids.
 //! - Connectors: each a `smpp_tokio::Pool` of transceiver binds to an SMSC.
 //! - Routing: ordered routes, first match by destination prefix, each an
@@ -57,10 +58,12 @@
 //! `data_sm`, `submit_multi`, `cancel_sm`, `replace_sm` from customers
 //! (answered `ESME_RINVCMDID`); MO routing from upstreams (refused with
 //! `ESME_RX_T_APPN`, so the upstream keeps them); intermediate
-//! notifications (not passed on); weighted routes; queue limits per
-//! connector (the limit is global);
-//! `max_binds`, per-account throughput limits and billing; metrics; the
-//! HTTP APIs.
+//! notifications (not passed on); weighted routes, routes by account,
+//! source or time; queue limits per connector (the limit is global);
+//! connector options beyond binds, window, TPS and id format (TLS,
+//! system_type, bind kind, source override); rates per segment of a
+//! `message_payload` message (each `submit_sm` counts once); hashed
+//! passwords; billing; metrics; the HTTP APIs.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

@@ -61,6 +61,12 @@ pub(crate) struct Node {
     pub(crate) max_queued: usize,
     /// How long an unmatched upstream receipt is held.
     pub(crate) hold_for: Duration,
+    /// Binds per account at most.
+    pub(crate) max_binds: Option<usize>,
+    /// Submissions per second per account at most.
+    tps: Option<u32>,
+    /// Per account: (the current second, submissions in it).
+    rates: Mutex<HashMap<String, (u64, u32)>>,
     /// Messages accepted and not yet forwarded or failed (queued or being submitted).
     pub(crate) pending: AtomicUsize,
     /// Submits to upstreams under way.
@@ -105,7 +111,27 @@ impl Node {
             submitting: AtomicUsize::new(0),
             max_queued: config.max_queued,
             hold_for: config.hold_for,
+            max_binds: config.max_binds_per_account,
+            tps: config.tps_per_account,
+            rates: Mutex::default(),
         })
+    }
+
+    /// Counts one submission of `account` in the current second; `false`
+    /// when that is over its rate (answer `ESME_RTHROTTLED`). Each
+    /// `submit_sm` counts once: a part of a long message is one submission.
+    pub(crate) fn admit(&self, account: &str) -> bool {
+        let Some(limit) = self.tps else {
+            return true;
+        };
+        let second = now_ms() / 1000;
+        let mut rates = lock(&self.rates);
+        let entry = rates.entry(account.to_owned()).or_insert((second, 0));
+        if entry.0 != second {
+            *entry = (second, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= limit
     }
 
     /// A new message id.

@@ -703,3 +703,47 @@ async fn query_sm_answers_on_our_ids() {
     control.shutdown();
     serving.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_are_limited_in_binds_and_rate() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    config.max_binds_per_account = Some(1);
+    config.tps_per_account = Some(2);
+    let gateway = start(config).await.unwrap();
+    // Receipts are answered at once (the inbound is dropped).
+    let (client, _) = customer(&gateway, BindKind::Transceiver).await;
+    let bind = Bind {
+        system_id: "esme".into(),
+        password: "secret".into(),
+        ..Default::default()
+    };
+    let second = Client::connect(
+        gateway.smpp_addr(),
+        BindKind::Transmitter,
+        bind,
+        SessionConfig::default(),
+    )
+    .await;
+    assert!(
+        matches!(
+            second,
+            Err(smpp_tokio::Error::Status(CommandStatus::BIND_FAILED))
+        ),
+        "{second:?}"
+    );
+    // 5 at once: at most 2 in each second they fall in, so at least one
+    // is throttled.
+    let mut throttled = 0;
+    for n in 0..5 {
+        match client.submit(message(&format!("4477009002{n}"))).await {
+            Ok(_) => {}
+            Err(smpp_tokio::Error::Status(CommandStatus::THROTTLED)) => throttled += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(throttled >= 1, "none throttled");
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
