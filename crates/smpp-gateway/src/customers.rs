@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smpp_proto::message::receipt::MessageState as ReceiptState;
-use smpp_proto::pdu::{Bind, Body, CommandStatus, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp};
+use smpp_proto::pdu::{
+    Bind, Body, CommandStatus, DataSm, DataSmResp, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp,
+};
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Connection, Handler};
 use subtle::ConstantTimeEq;
@@ -53,6 +55,25 @@ impl Binds {
     }
 }
 
+/// A `data_sm` as the `submit_sm` that says the same (its user data stays
+/// in `message_payload`): upstreams are sent `submit_sm`s only.
+fn submit_of_data_sm(sm: DataSm) -> SubmitSm {
+    SubmitSm {
+        service_type: sm.service_type,
+        source_addr_ton: sm.source_addr_ton,
+        source_addr_npi: sm.source_addr_npi,
+        source_addr: sm.source_addr,
+        dest_addr_ton: sm.dest_addr_ton,
+        dest_addr_npi: sm.dest_addr_npi,
+        destination_addr: sm.destination_addr,
+        esm_class: sm.esm_class,
+        registered_delivery: sm.registered_delivery,
+        data_coding: sm.data_coding,
+        tlvs: sm.tlvs,
+        ..Default::default()
+    }
+}
+
 /// The [`Handler`] of the customers' server.
 #[derive(Debug, Clone)]
 pub(crate) struct Customers(pub(crate) Arc<Node>);
@@ -87,7 +108,9 @@ impl Customers {
     }
 
     /// Accepts a message: durable first, then answered, then forwarded.
-    async fn accept(&self, conn: &Connection, sm: SubmitSm) -> Result<SubmitSmResp, CommandStatus> {
+    /// Accepts a message: durable first, then answered, then forwarded;
+    /// returns our id.
+    async fn accept(&self, conn: &Connection, sm: SubmitSm) -> Result<String, CommandStatus> {
         let node = &self.0;
         let account = conn
             .system_id()
@@ -121,10 +144,7 @@ impl Customers {
             return Err(CommandStatus::SYSTEM_ERROR);
         }
         crate::forward::enqueue(node, route, record);
-        Ok(SubmitSmResp {
-            message_id: format_id(id).into(),
-            ..Default::default()
-        })
+        Ok(format_id(id))
     }
 }
 
@@ -163,7 +183,19 @@ impl Handler<Connection> for Customers {
         conn: &Connection,
         sm: SubmitSm,
     ) -> Result<SubmitSmResp, CommandStatus> {
-        self.accept(conn, sm).await
+        let id = self.accept(conn, sm).await?;
+        Ok(SubmitSmResp {
+            message_id: id.into(),
+            ..Default::default()
+        })
+    }
+
+    async fn data_sm(&self, conn: &Connection, sm: DataSm) -> Result<DataSmResp, CommandStatus> {
+        let id = self.accept(conn, submit_of_data_sm(sm)).await?;
+        Ok(DataSmResp {
+            message_id: id.into(),
+            ..Default::default()
+        })
     }
 
     async fn query_sm(

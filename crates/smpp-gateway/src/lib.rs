@@ -27,8 +27,9 @@
 //!   fjall with group commit).
 //! - The customers' server (a `smpp_tokio` [`Handler`](smpp_tokio::Handler)):
 //!   binds of every kind for the configured accounts (allow-lists, a bind
-//!   limit per account), `submit_sm` (a rate limit per account), and
-//!   `query_sm` on the gateway's ids.
+//!   limit per account), `submit_sm` and `data_sm` (a rate limit per
+//!   account; a `data_sm` goes upstream as a `submit_sm` carrying its
+//!   `message_payload`), and `query_sm` on the gateway's ids.
 //! - Connectors: each a `smpp_tokio::Pool` of transceiver binds to an SMSC.
 //! - Routing: ordered routes, first match by destination prefix, each an
 //!   ordered failover list.
@@ -55,7 +56,7 @@
 //!   [`GatewayConfig::retention`] (7 days by default) is forgotten.
 //!
 //! # Not yet
-//! `data_sm`, `submit_multi`, `cancel_sm`, `replace_sm` from customers
+//! `submit_multi`, `cancel_sm`, `replace_sm` from customers
 //! (answered `ESME_RINVCMDID`); MO routing from upstreams (refused with
 //! `ESME_RX_T_APPN`, so the upstream keeps them); intermediate
 //! notifications (not passed on); weighted routes, routes by account,

@@ -13,7 +13,8 @@ use smpp_gateway::{
 };
 use smpp_proto::message::receipt::{DeliveryReceipt, MessageState};
 use smpp_proto::pdu::{
-    Bind, Body, CommandId, CommandStatus, EsmClass, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp,
+    Bind, Body, CommandId, CommandStatus, DataSm, EsmClass, QuerySm, QuerySmResp, SubmitSm,
+    SubmitSmResp, TlvTag, Tlvs,
 };
 use smpp_proto::session::{BindKind, SessionConfig};
 use smpp_server::{Observer, RequestEvent, RunningServer, ServeConfig};
@@ -743,6 +744,40 @@ async fn accounts_are_limited_in_binds_and_rate() {
         }
     }
     assert!(throttled >= 1, "none throttled");
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_sm_is_forwarded_and_its_receipt_mapped_back() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let gateway = start(config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &[],
+    ))
+    .await
+    .unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let mut tlvs = Tlvs::new();
+    tlvs.set(TlvTag::MESSAGE_PAYLOAD, b"hello in a payload")
+        .unwrap();
+    let data = DataSm {
+        source_addr: "12345".into(),
+        destination_addr: "447700900012".into(),
+        registered_delivery: 1,
+        tlvs,
+        ..Default::default()
+    };
+    let pdu = client.request(Body::DataSm(Box::new(data))).await.unwrap();
+    let Body::DataSmResp(resp) = pdu.body else {
+        panic!("not a data_sm_resp: {pdu:?}");
+    };
+    let receipt = receipt_for(&inbound, &resp.message_id.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Delivered);
+    assert_eq!(up.count(), 1, "forwarded as a submit_sm");
     client.unbind().await.unwrap();
     gateway.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
