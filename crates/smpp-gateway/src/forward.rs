@@ -232,7 +232,7 @@ async fn failed(node: &Arc<Node>, mut record: MessageRecord, status: CommandStat
     let written = write_until_done(node, ops).await;
     node.pending.fetch_sub(1, Ordering::AcqRel);
     if let (true, Some(owed)) = (written, owed) {
-        crate::receipts::queue(node, owed);
+        crate::outbox::queue(node, owed);
     }
 }
 

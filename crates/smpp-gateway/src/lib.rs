@@ -49,9 +49,14 @@
 //!   message included: a receipt per part.
 //! - After a restart, messages accepted but not forwarded are forwarded,
 //!   receipts owed are delivered, and held receipts are matched. A message
-//!   whose submit was in flight upstream when the gateway stopped is sent
-//!   again: at most duplicated once, never lost. A receipt may reach the
-//!   customer twice for the same reason (at least once).
+//!   whose submit was in flight upstream when the gateway stopped (or
+//!   whose submit timed out, or lost its connection) is sent again: it may
+//!   be duplicated, it is never lost. A receipt may reach the customer
+//!   twice for the same reason (at least once).
+//! - An upstream's receipt is answered once what it says is durable (a
+//!   store failure answers `ESME_RSYSERR`: the upstream sends it again).
+//!   One whose upstream id never becomes known is given up after
+//!   [`GatewayConfig::hold_for`] (a day), with a warning.
 //! - Storage is bounded by time: a message final for longer than
 //!   [`GatewayConfig::retention`] (7 days by default) is forgotten.
 //!
@@ -82,6 +87,7 @@ pub mod config;
 mod customers;
 mod forward;
 mod node;
+mod outbox;
 mod receipts;
 mod retention;
 mod routing;
@@ -92,7 +98,7 @@ pub use config::{Account, GatewayConfig, RouteConfig, StoreConfig, UpstreamConfi
 pub use store::{format_id, parse_id, FjallStore, GatewayStore, MemoryStore};
 
 use crate::customers::Customers;
-use crate::node::{lock, Node, Outgoing};
+use crate::node::{lock, Node};
 use crate::routing::Router;
 use crate::upstream::Connector;
 
@@ -218,14 +224,7 @@ pub async fn start_with_store(
     // What the last run left unfinished.
     let unforwarded = node.store.unforwarded().await?;
     for owed in node.store.receipts_owed().await? {
-        lock(&node.outbox).insert(
-            owed.seq,
-            Outgoing {
-                owed,
-                in_flight: false,
-                refusals: 0,
-            },
-        );
+        lock(&node.outbox).insert(owed);
     }
     for held in node.store.held().await? {
         lock(&node.held)
@@ -258,7 +257,7 @@ pub async fn start_with_store(
             inbound,
         )));
     }
-    tasks.push(tokio::spawn(receipts::run_outbox(node.clone())));
+    tasks.push(tokio::spawn(outbox::run(node.clone())));
     tasks.push(tokio::spawn(receipts::retry_held(node.clone())));
     tasks.push(tokio::spawn(retention::run(node.clone(), config.retention)));
     for route in 0..node.router.len() {

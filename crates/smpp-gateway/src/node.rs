@@ -3,7 +3,7 @@
 //! upstream receipts. The flows live in their own modules
 //! (`customers`, `forward`, `receipts`); they all go through a [`Node`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,8 +15,9 @@ use tokio::sync::Notify;
 use crate::config::{Account, GatewayConfig};
 use crate::customers::Binds;
 use crate::forward::RouteQueue;
+use crate::outbox::Outbox;
 use crate::routing::Router;
-use crate::store::{GatewayStore, HeldReceipt, OwedReceipt, StoreResult};
+use crate::store::{GatewayStore, HeldReceipt, StoreResult};
 use crate::upstream::Connector;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -30,15 +31,6 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A receipt owed, in the outbox, and whether a delivery of it is under way.
-#[derive(Debug)]
-pub(crate) struct Outgoing {
-    pub(crate) owed: OwedReceipt,
-    pub(crate) in_flight: bool,
-    /// How many times the customer answered it with an error status.
-    pub(crate) refusals: u32,
-}
-
 /// Everything the flows share.
 #[derive(Debug)]
 pub(crate) struct Node {
@@ -49,8 +41,8 @@ pub(crate) struct Node {
     pub(crate) binds: Binds,
     next_id: AtomicU64,
     next_seq: AtomicU64,
-    /// Receipts owed to customers, by outbox key.
-    pub(crate) outbox: Mutex<BTreeMap<u64, Outgoing>>,
+    /// Receipts owed to customers.
+    pub(crate) outbox: Mutex<Outbox>,
     /// Wakes the outbox: a new receipt, a new bind.
     pub(crate) outbox_wake: Notify,
     /// Upstream receipts whose id was not in the map yet, by (connector,

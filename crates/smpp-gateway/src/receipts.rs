@@ -1,8 +1,8 @@
 //! Receipts mapped back: an upstream's receipt is matched to our message
 //! through the id map, turned into the customer's receipt (our id in the
 //! text and in `receipted_message_id`, the upstream's state and error),
-//! made durable in the outbox, and delivered to any receiver or
-//! transceiver bind of the account; while none is bound it waits.
+//! and made durable in the outbox (the `outbox` module delivers it to any
+//! receiver or transceiver bind of the account; while none is bound it waits).
 //!
 //! A receipt whose upstream id is not in the map yet (it overtook the
 //! `submit_sm_resp`) is held, durably, and matched when the id is recorded
@@ -14,27 +14,19 @@
 //! stops between the customer's answer and the write that records it
 //! (at least once).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use smpp_proto::message::receipt::DeliveryReceipt;
 use smpp_proto::pdu::{Body, CommandStatus, EsmClass, NetworkErrorCode, Pdu, TlvTag, Tlvs};
-use smpp_tokio::{Connection, InboundRequest};
+use smpp_tokio::InboundRequest;
 
-use crate::node::{decode_stored, encode_request, lock, stored_sm, Node, Outgoing};
+use crate::node::{decode_stored, encode_request, lock, stored_sm, Node};
 use crate::store::{format_id, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt};
 
-/// How often held receipts are looked up again, and the outbox rescanned.
+/// How often held receipts are looked up again.
 const RETRY_EVERY: Duration = Duration::from_millis(500);
-
-/// Receipts delivered at once by the outbox.
-const OUTBOX_BATCH: usize = 256;
-
-/// A receipt the customer answers with an error status this many times is
-/// given up (logged): the customer does not want it.
-const MAX_REFUSALS: u32 = 5;
 
 /// Serves one connector's inbound requests (its receipts and MO).
 pub(crate) async fn serve_upstream(
@@ -220,7 +212,7 @@ async fn map_receipt(node: &Arc<Node>, id: u64, receipt: &DeliveryReceipt) -> bo
         return false;
     }
     if let Some(owed) = owed {
-        queue(node, owed);
+        crate::outbox::queue(node, owed);
     }
     true
 }
@@ -269,103 +261,4 @@ pub(crate) fn owed_receipt(
         account: record.account.clone(),
         deliver: encode_request(Body::DeliverSm(Box::new(deliver)))?,
     })
-}
-
-/// Puts a stored receipt in the outbox and wakes it.
-pub(crate) fn queue(node: &Node, owed: OwedReceipt) {
-    lock(&node.outbox).insert(
-        owed.seq,
-        Outgoing {
-            owed,
-            in_flight: false,
-            refusals: 0,
-        },
-    );
-    node.outbox_wake.notify_one();
-}
-
-/// The outbox: delivers each receipt owed to a bound receiver of its
-/// account, removes it once the customer answered; retries the others.
-pub(crate) async fn run_outbox(node: Arc<Node>) {
-    while !node.stopped() {
-        let due: Vec<(OwedReceipt, Connection)> = {
-            let mut outbox = lock(&node.outbox);
-            let mut due = Vec::new();
-            let mut receivers: HashMap<String, Option<Connection>> = HashMap::new();
-            for out in outbox.values_mut().filter(|o| !o.in_flight) {
-                if due.len() >= OUTBOX_BATCH {
-                    break;
-                }
-                let account = &out.owed.account;
-                let receiver = match receivers.get(account) {
-                    Some(found) => found.clone(),
-                    None => {
-                        let found = node.binds.receiver(account);
-                        receivers.insert(account.clone(), found.clone());
-                        found
-                    }
-                };
-                if let Some(conn) = receiver {
-                    out.in_flight = true;
-                    due.push((out.owed.clone(), conn));
-                }
-            }
-            due
-        };
-        for (owed, conn) in due {
-            tokio::spawn(deliver(node.clone(), owed, conn));
-        }
-        tokio::select! {
-            () = node.outbox_wake.notified() => {}
-            () = tokio::time::sleep(RETRY_EVERY) => {}
-        }
-    }
-}
-
-async fn deliver(node: Arc<Node>, owed: OwedReceipt, conn: Connection) {
-    let Some(mut sm) = stored_sm(&owed.deliver) else {
-        tracing::error!(seq = owed.seq, "stored receipt unreadable: dropped");
-        let _ = node.store.write(vec![Op::DeleteReceipt(owed.seq)]).await;
-        lock(&node.outbox).remove(&owed.seq);
-        return;
-    };
-    if conn.interface_version().is_some_and(|v| v < 0x34) {
-        sm.tlvs = Tlvs::new(); // an SMPP 3.3 peer takes no TLVs
-    }
-    let (delivered, refused) = match conn.deliver(sm).await {
-        Ok(_) => (true, false),
-        Err(smpp_tokio::Error::Status(status)) => {
-            tracing::debug!(seq = owed.seq, %status, "receipt refused by the customer");
-            (false, true)
-        }
-        Err(e) => {
-            tracing::debug!(seq = owed.seq, error = %e, "receipt not delivered; retrying");
-            (false, false)
-        }
-    };
-    let give_up = refused
-        && lock(&node.outbox).get_mut(&owed.seq).is_some_and(|out| {
-            out.refusals += 1;
-            out.refusals >= MAX_REFUSALS
-        });
-    if give_up {
-        tracing::warn!(
-            seq = owed.seq,
-            account = owed.account,
-            "receipt refused by the customer {MAX_REFUSALS} times: given up"
-        );
-    }
-    if (delivered || give_up)
-        && node
-            .store
-            .write(vec![Op::DeleteReceipt(owed.seq)])
-            .await
-            .is_ok()
-    {
-        lock(&node.outbox).remove(&owed.seq);
-        return;
-    }
-    if let Some(out) = lock(&node.outbox).get_mut(&owed.seq) {
-        out.in_flight = false;
-    }
 }
