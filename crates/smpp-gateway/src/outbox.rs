@@ -16,6 +16,9 @@ use crate::store::{Op, OwedReceipt};
 /// Deliveries under way at most.
 const IN_FLIGHT: usize = 256;
 
+/// Deliveries under way per account at most (a customer's window).
+const IN_FLIGHT_PER_ACCOUNT: usize = 64;
+
 /// How often the outbox looks again without being woken.
 const RESCAN: Duration = Duration::from_millis(500);
 
@@ -31,19 +34,29 @@ struct Outgoing {
     refusals: u32,
 }
 
-/// The receipts owed, by account, then by outbox key (oldest first).
+/// One account's receipts, by outbox key (oldest first).
+#[derive(Debug, Default)]
+struct Account {
+    owed: BTreeMap<u64, Outgoing>,
+    in_flight: usize,
+}
+
+/// The receipts owed, by account.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    accounts: HashMap<String, BTreeMap<u64, Outgoing>>,
+    accounts: HashMap<String, Account>,
     len: usize,
     in_flight: usize,
+    /// Where the next pass starts among the accounts (each pass one
+    /// further, so that no account waits behind the others for long).
+    turn: usize,
 }
 
 impl Outbox {
     /// Adds a receipt (already stored).
     pub(crate) fn insert(&mut self, owed: OwedReceipt) {
         let account = self.accounts.entry(owed.account.clone()).or_default();
-        let previous = account.insert(
+        let previous = account.owed.insert(
             owed.seq,
             Outgoing {
                 owed,
@@ -62,29 +75,46 @@ impl Outbox {
     }
 
     /// Marks receipts to deliver now: of accounts with a bound receiver,
-    /// oldest first, up to the room left under [`IN_FLIGHT`].
+    /// oldest first, up to [`IN_FLIGHT_PER_ACCOUNT`] per account and the
+    /// room left under [`IN_FLIGHT`]; each pass starts at another account.
     fn take_due(
         &mut self,
         receiver: impl Fn(&str) -> Option<Connection>,
     ) -> Vec<(OwedReceipt, Connection)> {
         let mut due = Vec::new();
-        for (account, owed) in &mut self.accounts {
+        let mut names: Vec<String> = self.accounts.keys().cloned().collect();
+        if names.is_empty() {
+            return due;
+        }
+        self.turn = self.turn.wrapping_add(1);
+        let start = self.turn % names.len();
+        names.rotate_left(start);
+        for name in names {
             if self.in_flight + due.len() >= IN_FLIGHT {
                 break;
             }
-            if owed.values().all(|o| o.in_flight) {
-                continue;
-            }
-            let Some(conn) = receiver(account) else {
+            let Some(account) = self.accounts.get_mut(&name) else {
                 continue;
             };
-            for out in owed.values_mut().filter(|o| !o.in_flight) {
-                if self.in_flight + due.len() >= IN_FLIGHT {
-                    break;
-                }
+            let busy = account.in_flight;
+            if busy >= IN_FLIGHT_PER_ACCOUNT || busy == account.owed.len() {
+                continue;
+            }
+            let Some(conn) = receiver(&name) else {
+                continue;
+            };
+            let room = (IN_FLIGHT - self.in_flight - due.len()).min(IN_FLIGHT_PER_ACCOUNT - busy);
+            let before = due.len();
+            for out in account
+                .owed
+                .values_mut()
+                .filter(|o| !o.in_flight)
+                .take(room)
+            {
                 out.in_flight = true;
                 due.push((out.owed.clone(), conn.clone()));
             }
+            account.in_flight += due.len() - before;
         }
         self.in_flight += due.len();
         due
@@ -97,14 +127,15 @@ impl Outbox {
         let Some(account) = self.accounts.get_mut(&owed.account) else {
             return;
         };
+        account.in_flight = account.in_flight.saturating_sub(1);
         if remove {
-            if account.remove(&owed.seq).is_some() {
+            if account.owed.remove(&owed.seq).is_some() {
                 self.len -= 1;
             }
-            if account.is_empty() {
+            if account.owed.is_empty() {
                 self.accounts.remove(&owed.account);
             }
-        } else if let Some(out) = account.get_mut(&owed.seq) {
+        } else if let Some(out) = account.owed.get_mut(&owed.seq) {
             out.in_flight = false;
         }
     }
@@ -114,7 +145,7 @@ impl Outbox {
         let Some(out) = self
             .accounts
             .get_mut(&owed.account)
-            .and_then(|a| a.get_mut(&owed.seq))
+            .and_then(|a| a.owed.get_mut(&owed.seq))
         else {
             return false;
         };
@@ -213,10 +244,8 @@ mod tests {
             assert!(!outbox.refused(&owed(1, "a")));
         }
         assert!(outbox.refused(&owed(1, "a")));
-        outbox.in_flight = 1;
         outbox.finish(&owed(1, "a"), true);
         assert_eq!((outbox.len(), outbox.in_flight), (2, 0));
-        outbox.in_flight = 1;
         outbox.finish(&owed(3, "b"), true);
         assert_eq!(outbox.len(), 1);
         assert!(!outbox.accounts.contains_key("b"), "an empty account goes");
