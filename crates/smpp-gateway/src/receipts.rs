@@ -25,8 +25,10 @@ use smpp_tokio::InboundRequest;
 use crate::node::{decode_stored, encode_request, lock, stored_sm, Node};
 use crate::store::{format_id, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt};
 
-/// How often held receipts are looked up again.
-const RETRY_EVERY: Duration = Duration::from_millis(500);
+/// How often held receipts are looked up again. Matching is driven by the
+/// recording of upstream ids; this pass is for what that cannot see (the
+/// receipts held by the last run, a mapping that failed to store).
+const RETRY_EVERY: Duration = Duration::from_secs(30);
 
 /// Serves one connector's inbound requests (its receipts and MO).
 pub(crate) async fn serve_upstream(
@@ -143,7 +145,7 @@ pub(crate) async fn release_held(node: &Arc<Node>, upstream: &str, key: &str) {
 /// path that did not release them: a restart), and gives up those held
 /// longer than `hold_for` (logged).
 pub(crate) async fn retry_held(node: Arc<Node>) {
-    while node.pause(RETRY_EVERY).await {
+    loop {
         let keys: Vec<(String, String)> = lock(&node.held).keys().cloned().collect();
         for (upstream, key) in keys {
             release_held(&node, &upstream, &key).await;
@@ -165,13 +167,25 @@ pub(crate) async fn retry_held(node: Arc<Node>) {
             });
             expired
         };
-        for h in expired {
+        for h in &expired {
             tracing::warn!(
                 upstream = h.upstream,
                 upstream_id = h.upstream_id,
                 "receipt for an unknown upstream id given up"
             );
-            let _ = node.store.write(vec![Op::DeleteHeld(h.seq)]).await;
+        }
+        if !expired.is_empty() {
+            let ops = expired.iter().map(|h| Op::DeleteHeld(h.seq)).collect();
+            if let Err(e) = node.store.write(ops).await {
+                // They stay in the store: the next start gives them up again.
+                tracing::warn!(error = %e, "cannot delete receipts given up");
+            }
+        }
+        let every = RETRY_EVERY
+            .min(node.hold_for / 2)
+            .max(Duration::from_millis(50));
+        if !node.pause(every).await {
+            return;
         }
     }
 }

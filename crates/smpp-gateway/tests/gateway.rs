@@ -782,3 +782,31 @@ async fn a_data_sm_is_forwarded_and_its_receipt_mapped_back() {
     gateway.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_for_an_id_never_recorded_is_given_up_after_hold_for() {
+    let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = smsc.local_addr().unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
+    config.hold_for = Duration::from_millis(300);
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "s").await;
+    // Acknowledged (held durably), not dropped...
+    control
+        .receiver("gw")
+        .unwrap()
+        .deliver(receipt_pdu("never-seen", MessageState::Delivered))
+        .await
+        .unwrap();
+    assert_eq!(gateway.receipts_held(), 1);
+    // ... until hold_for has passed.
+    wait_for("the receipt given up", || gateway.receipts_held() == 0).await;
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
+}
