@@ -12,7 +12,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use smpp_gateway::{Account, GatewayConfig, RouteConfig, StoreConfig, UpstreamConfig};
+use smpp_gateway::{
+    Account, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig, UpstreamConfig,
+};
 
 /// Arguments of `smpp gateway`.
 #[derive(Debug, Args)]
@@ -47,6 +49,11 @@ pub struct GatewayArgs {
     /// bind up. None: every upstream, in order, for every destination.
     #[arg(long = "route", value_name = "PREFIX=UPSTREAM[,UPSTREAM...]")]
     pub routes: Vec<RouteConfig>,
+    /// An MO route (repeatable, first match wins): messages from upstreams
+    /// (not receipts) to destinations starting with PREFIX go to ACCOUNT's
+    /// receiver binds (queued while none is bound).
+    #[arg(long = "mo-route", value_name = "PREFIX=ACCOUNT")]
+    pub mo_routes: Vec<MoRouteConfig>,
     /// Forget a message once it has been final (delivered, failed) this
     /// long, e.g. 12h [default: 7d].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -83,6 +90,9 @@ impl GatewayArgs {
         }
         if !self.routes.is_empty() {
             config.routes.clone_from(&self.routes);
+        }
+        if !self.mo_routes.is_empty() {
+            config.mo_routes.clone_from(&self.mo_routes);
         }
         if let Some(retention) = self.retention {
             config.retention = retention;
@@ -180,6 +190,8 @@ mod tests {
             "2h",
             "--tps",
             "10",
+            "--mo-route",
+            "7000=esme",
         ])
         .unwrap();
         assert_eq!(config.listen, "127.0.0.1:2775");
@@ -188,6 +200,7 @@ mod tests {
         assert_eq!(config.routes[0].upstreams, ["b", "a"]);
         assert_eq!(config.retention, std::time::Duration::from_secs(7200));
         assert_eq!(config.tps_per_account, Some(10));
+        assert_eq!(config.mo_routes[0].prefix, "7000");
         // A route to an unknown upstream, no upstream at all: refused.
         let base = ["smpp", "gateway", "--memory", "--account", "e:p"];
         let unknown = [&base[..], &["--upstream", "a=s:p@h:1", "--route", "*=z"]].concat();

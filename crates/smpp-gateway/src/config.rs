@@ -65,6 +65,8 @@ pub struct GatewayConfig {
     pub max_binds_per_account: Option<usize>,
     /// Submissions per second per account at most (more get `ESME_RTHROTTLED`).
     pub tps_per_account: Option<u32>,
+    /// Where MO messages from upstreams go, first match wins.
+    pub mo_routes: Vec<MoRouteConfig>,
 }
 
 impl Default for GatewayConfig {
@@ -81,6 +83,7 @@ impl Default for GatewayConfig {
             retention: DEFAULT_RETENTION,
             max_binds_per_account: None,
             tps_per_account: None,
+            mo_routes: Vec::new(),
         }
     }
 }
@@ -104,6 +107,8 @@ struct FileConfig {
     upstreams: Vec<String>,
     #[serde(default)]
     routes: Vec<String>,
+    #[serde(default)]
+    mo_routes: Vec<String>,
 }
 
 impl GatewayConfig {
@@ -149,6 +154,9 @@ impl GatewayConfig {
         if !file.routes.is_empty() {
             self.routes = parse_all(&file.routes, "route")?;
         }
+        if !file.mo_routes.is_empty() {
+            self.mo_routes = parse_all(&file.mo_routes, "MO route")?;
+        }
         Ok(())
     }
 
@@ -180,6 +188,15 @@ impl GatewayConfig {
                         route.prefix
                     );
                 }
+            }
+        }
+        for route in &self.mo_routes {
+            if !self.accounts.iter().any(|a| a.system_id == route.account) {
+                anyhow::bail!(
+                    "MO route {:?} names an unknown account {:?}",
+                    route.prefix,
+                    route.account
+                );
             }
         }
         Ok(())
@@ -385,6 +402,38 @@ impl FromStr for RouteConfig {
     }
 }
 
+/// An MO route: messages from upstreams (not receipts) whose destination
+/// starts with `prefix` go to `account`'s receiver binds.
+///
+/// Text form: `PREFIX=ACCOUNT`; `*` or an empty prefix matches all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoRouteConfig {
+    /// The destination prefix (a short code, a number range; "" matches all).
+    pub prefix: String,
+    /// The account (`system_id`) they go to.
+    pub account: String,
+}
+
+impl FromStr for MoRouteConfig {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (prefix, account) = s.split_once('=').ok_or("expected PREFIX=ACCOUNT")?;
+        let account = account.trim();
+        if account.is_empty() {
+            return Err("an MO route needs an account".into());
+        }
+        let prefix = match prefix.trim() {
+            "*" => String::new(),
+            p => p.to_owned(),
+        };
+        Ok(MoRouteConfig {
+            prefix,
+            account: account.to_owned(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,6 +494,7 @@ mod tests {
                 accounts = ["esme:secret"]
                 upstreams = ["a=s:p@127.0.0.1:2775"]
                 routes = ["*=a"]
+                mo_routes = ["7000=esme"]
                 retention = "12h"
                 tps = 50
                 max_binds_per_account = 2
@@ -454,9 +504,13 @@ mod tests {
         assert_eq!(config.store, StoreConfig::Memory);
         assert_eq!(config.retention, Duration::from_secs(12 * 3600));
         assert_eq!(config.tps_per_account, Some(50));
+        assert_eq!(config.mo_routes[0].account, "esme");
         assert_eq!(config.max_binds_per_account, Some(2));
         assert_eq!(config.accounts[0].system_id, "esme");
         config.validate().unwrap();
+        config.mo_routes = vec!["7=nobody".parse().unwrap()];
+        assert!(config.validate().is_err(), "an unknown account");
+        config.mo_routes.clear();
         config.routes = vec!["1=nope".parse().unwrap()];
         assert!(config.validate().is_err());
         assert!(GatewayConfig::default().apply_toml("colour = 1").is_err());

@@ -35,6 +35,10 @@
 //!   ordered failover list.
 //! - Receipts: matched through the id map (normalised per connector),
 //!   held when they come before the id, queued while the customer is unbound.
+//! - MO messages from upstreams: to the account of the first MO route
+//!   matching their destination ([`MoRouteConfig`]), queued like receipts;
+//!   one no route matches is refused with `ESME_RX_T_APPN` (the upstream
+//!   keeps it).
 //!
 //! # Guarantees
 //! - A customer's `submit_sm_resp` is sent only once the message is
@@ -62,8 +66,8 @@
 //!
 //! # Not yet
 //! `submit_multi`, `cancel_sm`, `replace_sm` from customers
-//! (answered `ESME_RINVCMDID`); MO routing from upstreams (refused with
-//! `ESME_RX_T_APPN`, so the upstream keeps them); intermediate
+//! (answered `ESME_RINVCMDID`); MO as `data_sm` from upstreams, MO to
+//! webhooks; intermediate
 //! notifications (not passed on); weighted routes, routes by account,
 //! source or time; queue limits per connector (the limit is global);
 //! connector options beyond binds, window, TPS and id format (TLS,
@@ -94,7 +98,7 @@ mod routing;
 pub mod store;
 mod upstream;
 
-pub use config::{Account, GatewayConfig, RouteConfig, StoreConfig, UpstreamConfig};
+pub use config::{Account, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig, UpstreamConfig};
 pub use store::{format_id, parse_id, FjallStore, GatewayStore, MemoryStore};
 
 use crate::customers::Customers;
@@ -124,7 +128,7 @@ impl RunningGateway {
         Some(c.pool.bound())
     }
 
-    /// Receipts owed to customers and not delivered yet.
+    /// Receipts (and MO messages) owed to customers and not delivered yet.
     pub fn receipts_owed(&self) -> usize {
         lock(&self.node.outbox).len()
     }

@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use smpp_proto::pdu::{decode_frame, Body, DecodeConfig, Pdu, SequenceNumber, SubmitSm};
 use tokio::sync::Notify;
 
-use crate::config::{Account, GatewayConfig};
+use crate::config::{Account, GatewayConfig, MoRouteConfig};
 use crate::customers::Binds;
 use crate::forward::RouteQueue;
 use crate::outbox::Outbox;
@@ -53,6 +53,8 @@ pub(crate) struct Node {
     pub(crate) max_queued: usize,
     /// How long an unmatched upstream receipt is held.
     pub(crate) hold_for: Duration,
+    /// Where MO messages go, first match wins.
+    pub(crate) mo_routes: Vec<MoRouteConfig>,
     /// Binds per account at most.
     pub(crate) max_binds: Option<usize>,
     /// Submissions per second per account at most.
@@ -104,6 +106,7 @@ impl Node {
             max_queued: config.max_queued,
             hold_for: config.hold_for,
             max_binds: config.max_binds_per_account,
+            mo_routes: config.mo_routes.clone(),
             tps: config.tps_per_account,
             rates: Mutex::default(),
         })

@@ -61,14 +61,11 @@ fn receipt_key(node: &Node, connector: usize, pdu: &Pdu, receipt: &DeliveryRecei
 async fn on_upstream_request(node: &Arc<Node>, connector: usize, request: InboundRequest) {
     let name = node.connectors[connector].name.clone();
     let Some(receipt) = request.receipt() else {
-        // MO routing to customers is not part of this gateway yet: refused
-        // with a temporary error, so that the upstream keeps the message
-        // rather than it being lost here.
-        tracing::warn!(
-            upstream = name,
-            "MO message from upstream refused: MO routing is not supported yet"
-        );
-        return request.reject(CommandStatus::RECEIVER_TEMPORARY_ERROR);
+        let status = route_mo(node, &name, request.pdu()).await;
+        if status != CommandStatus::OK {
+            request.reject(status);
+        }
+        return;
     };
     let key = receipt_key(node, connector, request.pdu(), &receipt);
     let found = match node.store.lookup(&name, &key).await {
@@ -86,6 +83,48 @@ async fn on_upstream_request(node: &Arc<Node>, connector: usize, request: Inboun
         request.reject(CommandStatus::SYSTEM_ERROR);
     }
     // Dropping `request` answers it: deliver_sm_resp, status 0.
+}
+
+/// Routes an MO message (a `deliver_sm` that is not a receipt) to the
+/// account of the first MO route matching its destination: stored in the
+/// outbox, then delivered like a receipt. The status to answer: `OK` once
+/// stored; `ESME_RX_T_APPN` when no route matches (or for a `data_sm`),
+/// so that the upstream keeps it rather than it being lost here.
+async fn route_mo(node: &Arc<Node>, upstream: &str, pdu: &Pdu) -> CommandStatus {
+    let Body::DeliverSm(sm) = &pdu.body else {
+        tracing::warn!(
+            upstream,
+            "MO data_sm from upstream refused: not supported yet"
+        );
+        return CommandStatus::RECEIVER_TEMPORARY_ERROR;
+    };
+    let destination = sm.destination_addr.to_string_lossy();
+    let Some(route) = node
+        .mo_routes
+        .iter()
+        .find(|r| destination.starts_with(r.prefix.as_str()))
+    else {
+        tracing::warn!(upstream, %destination, "MO message from upstream refused: no MO route");
+        return CommandStatus::RECEIVER_TEMPORARY_ERROR;
+    };
+    // Passed on as it came (its TLVs, its UDH: the parts of a long message
+    // go one by one).
+    let Some(deliver) = encode_request(Body::DeliverSm(sm.clone())) else {
+        return CommandStatus::SYSTEM_ERROR;
+    };
+    let owed = OwedReceipt {
+        seq: node.next_seq(),
+        message: 0,
+        account: route.account.clone(),
+        deliver,
+    };
+    if let Err(e) = node.store.write(vec![Op::PutReceipt(owed.clone())]).await {
+        tracing::error!(error = %e, "cannot store an MO message");
+        return CommandStatus::SYSTEM_ERROR;
+    }
+    tracing::debug!(upstream, account = owed.account, "MO message queued");
+    crate::outbox::queue(node, owed);
+    CommandStatus::OK
 }
 
 /// Holds an unmatched receipt (durably), then looks again: the id may have

@@ -575,7 +575,7 @@ async fn a_receipt_the_customer_keeps_refusing_is_given_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_mo_message_from_upstream_is_refused_for_now_not_lost() {
+async fn an_mo_message_without_an_mo_route_is_refused_not_lost() {
     let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
         .await
         .unwrap();
@@ -806,6 +806,59 @@ async fn a_receipt_for_an_id_never_recorded_is_given_up_after_hold_for() {
     assert_eq!(gateway.receipts_held(), 1);
     // ... until hold_for has passed.
     wait_for("the receipt given up", || gateway.receipts_held() == 0).await;
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mo_message_goes_to_the_account_of_its_mo_route_even_if_it_binds_later() {
+    let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = smsc.local_addr().unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
+    config.mo_routes = vec!["7000=esme".parse().unwrap()];
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "s").await;
+    let mo = |to: &str| SubmitSm {
+        source_addr: "447700900013".into(),
+        destination_addr: to.to_owned().into(),
+        short_message: "STOP".into(),
+        ..Default::default()
+    };
+    let upstream_bind = control.receiver("gw").unwrap();
+    // Stored for the account while it is not bound.
+    upstream_bind.deliver(mo("70001")).await.unwrap();
+    assert_eq!(gateway.receipts_owed(), 1);
+    let other = upstream_bind.deliver(mo("8000")).await;
+    assert!(
+        matches!(
+            other,
+            Err(smpp_tokio::Error::Status(
+                CommandStatus::RECEIVER_TEMPORARY_ERROR
+            ))
+        ),
+        "no MO route: {other:?}"
+    );
+
+    let (receiver, inbound) = customer(&gateway, BindKind::Receiver).await;
+    let request = tokio::time::timeout(WAIT, inbound.recv())
+        .await
+        .expect("the MO in time")
+        .expect("the session is open");
+    let Body::DeliverSm(sm) = request.body() else {
+        panic!("not a deliver_sm: {:?}", request.body());
+    };
+    assert!(!EsmClass::from(sm.esm_class).is_receipt());
+    assert_eq!(sm.destination_addr, "70001");
+    assert_eq!(&sm.short_message[..], b"STOP");
+    drop(request);
+    wait_for("the outbox emptied", || gateway.receipts_owed() == 0).await;
+    receiver.unbind().await.unwrap();
     gateway.shutdown().await.unwrap();
     control.shutdown();
     serving.await.unwrap().unwrap();

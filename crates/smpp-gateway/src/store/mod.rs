@@ -91,12 +91,13 @@ pub struct MessageRecord {
     pub final_ms: Option<u64>,
 }
 
-/// A `deliver_sm` receipt owed to a customer.
+/// A `deliver_sm` owed to a customer: a receipt, or an MO message routed
+/// to the account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OwedReceipt {
     /// Its key in the outbox (unique, increasing).
     pub seq: u64,
-    /// The message it is about (our id).
+    /// The message a receipt is about (our id); 0 for an MO message.
     pub message: u64,
     /// The account it goes to.
     pub account: String,
