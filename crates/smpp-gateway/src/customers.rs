@@ -107,7 +107,6 @@ impl Customers {
         }
     }
 
-    /// Accepts a message: durable first, then answered, then forwarded.
     /// Accepts a message: durable first, then answered, then forwarded;
     /// returns our id.
     async fn accept(&self, conn: &Connection, sm: SubmitSm) -> Result<String, CommandStatus> {

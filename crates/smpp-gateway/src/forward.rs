@@ -17,7 +17,7 @@
 //!   if it asked for one.
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +41,8 @@ pub(crate) struct RouteQueue {
     wake: Notify,
     /// No new submit before this (after a message no connector took).
     paused_until: Mutex<Option<Instant>>,
+    /// Messages no connector took since the last one forwarded (the pause grows with it).
+    misses: AtomicU32,
 }
 
 impl RouteQueue {
@@ -49,10 +51,12 @@ impl RouteQueue {
         self.wake.notify_one();
     }
 
-    /// A message no connector took: back at the head, and the queue pauses.
-    fn put_back(&self, record: MessageRecord, delay: Duration) {
+    /// A message no connector took: back at the head, and the queue
+    /// pauses, longer each time in a row.
+    fn put_back(&self, record: MessageRecord) {
+        let misses = self.misses.fetch_add(1, Ordering::AcqRel);
         lock(&self.waiting).push_front(record);
-        *lock(&self.paused_until) = Some(Instant::now() + delay);
+        *lock(&self.paused_until) = Some(Instant::now() + retry_delay(misses));
         self.wake.notify_one();
     }
 }
@@ -165,6 +169,7 @@ async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
         }
         match connector.pool.submit(sm.clone()).await {
             Ok(upstream_id) => {
+                node.queues[route].misses.store(0, Ordering::Release);
                 let upstream_id = upstream_id.to_string_lossy().into_owned();
                 return forwarded(node, record, i, upstream_id).await;
             }
@@ -183,7 +188,7 @@ async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
     if node.stopped() {
         return; // still stored as accepted: forwarded at the next start
     }
-    node.queues[route].put_back(record, retry_delay(0));
+    node.queues[route].put_back(record);
 }
 
 /// Records the upstream's id; then matches the receipts that came first.
