@@ -1,5 +1,7 @@
 //! `cargo xtask bench codec`: runs the codec race and prints the README table.
 //! `cargo xtask bench [e2e]`: the end-to-end race (see `bench_e2e`).
+//! `cargo xtask bench store`: the durable store's candidate engines on one
+//! workload (`crates/smpp-bench/src/bin/store-race.rs`).
 
 use std::fmt::Write as _;
 
@@ -40,10 +42,23 @@ pub(crate) fn run_bench(args: &[&str]) -> Result {
             println!("{}", table()?);
             Ok(())
         }
+        ["store", rest @ ..] => run(cargo()
+            .args([
+                "run",
+                "--release",
+                "--locked",
+                "-p",
+                "smpp-bench",
+                "--bin",
+                "store-race",
+                "--",
+            ])
+            .args(rest)),
         [] => crate::bench_e2e::run_e2e(&[]),
         ["e2e", rest @ ..] => crate::bench_e2e::run_e2e(rest),
         [first, ..] if first.starts_with("--") => crate::bench_e2e::run_e2e(args),
         _ => Err("usage: cargo xtask bench codec [--table-only]\n       \
+                  cargo xtask bench store [--secs S] [--rounds N]\n       \
                   cargo xtask bench [e2e] [--quick] [--runs N] [--secs S] [--no-build] [--shared-cores]"
             .into()),
     }

@@ -131,6 +131,8 @@ struct Scenario {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Which {
     Ours,
+    /// `smpp serve` with its durable store (the default).
+    Durable,
     Smpp34,
     Raw,
 }
@@ -203,6 +205,15 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
             Server::start("smpp-bench serve-ours", bench_cmd(&bins, "serve-ours"))?
         }
     };
+    // The same server with its durable store, in a fresh directory.
+    let store_dir = root().join("target/bench-store");
+    let _ = std::fs::remove_dir_all(&store_dir);
+    let durable = Server::start("smpp serve (durable store)", {
+        let mut c = bins.command(&bins.smpp);
+        c.args(["serve", "--listen", "127.0.0.1:0", "--store"])
+            .arg(&store_dir);
+        c
+    })?;
     let smpp34 = Server::start("smpp34 server", bench_cmd(&bins, "serve-smpp34"))?;
     let raw = Server::start("raw server", bench_cmd(&bins, "serve-raw"))?;
     let our_server = if ours.name.starts_with("smpp serve") {
@@ -219,11 +230,13 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
         for (i, s) in scenarios.iter().enumerate() {
             let port = match s.server {
                 Which::Ours => ours.port,
+                Which::Durable => durable.port,
                 Which::Smpp34 => smpp34.port,
                 Which::Raw => raw.port,
             };
             let server_pid = match s.server {
                 Which::Ours => ours.pid(),
+                Which::Durable => durable.pid(),
                 Which::Smpp34 => smpp34.pid(),
                 Which::Raw => raw.pid(),
             };
@@ -242,23 +255,34 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
         }
     }
 
-    // p99 at half the maximum rate, 1 bind window 64.
-    let ours_64 = scenarios
-        .iter()
-        .position(|s| s.kind == ClientKind::Ours && s.sessions == 1 && s.window == 64);
-    let half_rate = ours_64.map(|i| median(&samples[i], |s| s.throughput) / 2.0);
-    let paced = half_rate.filter(|r| *r > 0.0).map(|rate| {
-        let s = Scenario {
-            load: "1 bind, window 64",
-            pair: format!("smpp bench --rate {rate:.0} → {our_server}"),
-            server: Which::Ours,
-            sessions: 1,
-            window: 64,
-            kind: ClientKind::Ours,
-        };
-        let sample = measure(&bins, &s, ours.port, secs, Some(rate));
-        (rate, sample)
-    });
+    // p99 at half the maximum rate, 1 bind window 64, in memory and durable.
+    let paced: Vec<(Which, f64, Sample)> =
+        [(Which::Ours, ours.port), (Which::Durable, durable.port)]
+            .into_iter()
+            .filter_map(|(server, port)| {
+                let i = scenarios.iter().position(|s| {
+                    s.kind == ClientKind::Ours
+                        && s.server == server
+                        && s.sessions == 1
+                        && s.window == 64
+                })?;
+                let rate = median(&samples[i], |s| s.throughput) / 2.0;
+                if rate <= 0.0 {
+                    return None;
+                }
+                let s = Scenario {
+                    load: "1 bind, window 64",
+                    pair: format!("smpp bench --rate {rate:.0}"),
+                    server,
+                    sessions: 1,
+                    window: 64,
+                    kind: ClientKind::Ours,
+                };
+                Some((server, rate, measure(&bins, &s, port, secs, Some(rate))))
+            })
+            .collect();
+    drop(durable);
+    let _ = std::fs::remove_dir_all(&store_dir);
 
     // Memory per idle bound session, and 10,000 concurrent binds.
     let rss = idle_rss(&bins, &ours, 1000);
@@ -276,7 +300,7 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
             runs,
             secs,
             our_server,
-            paced,
+            &paced,
             &rss,
             many.as_ref()
         )
@@ -363,6 +387,16 @@ fn scenarios(our_server: &str) -> Vec<Scenario> {
     ] {
         v.push(raw(load, sessions, window));
         v.push(ours(load, sessions, window));
+        if matches!((sessions, window), (1, 64) | (1, 256) | (4, 64)) {
+            v.push(Scenario {
+                load,
+                pair: format!("smpp bench → {our_server}, durable store"),
+                server: Which::Durable,
+                sessions,
+                window,
+                kind: ClientKind::Ours,
+            });
+        }
         if (sessions, window) == (1, 64) || (sessions, window) == (4, 64) {
             v.push(Scenario {
                 load,

@@ -7,6 +7,7 @@
 //!   dissector checks our golden PDUs; independent SMPP peers (PyPI smpplib,
 //!   aiosmpplib; crates.io smpp34, rusmppc) against our SMSC and client.
 //! - `cargo xtask bench codec`: the codec race against rusmpp and smpp34, as a table.
+//! - `cargo xtask bench store`: the durable store's candidate engines on one workload.
 //! - `cargo xtask bench [e2e]`: the end-to-end race (our client and server, the
 //!   raw ceiling, smpp34 and rusmppc), as a table.
 //! - `cargo xtask soak [--minutes N]`: long mixed load against `smpp serve`, RSS and fds sampled.
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
                  conformance [--check]              write (or check) docs/CONFORMANCE.md from the code's tables\n  \
                  interop [PART]... [--stand-in]     PART: tshark (Wireshark decodes every golden PDU), python\n                                     (smpplib, aiosmpplib, malformed bytes vs our SMSC), rust (smpp34,\n                                     rusmppc vs our SMSC; our client vs smpp34's server); all (default)\n  \
                  bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table\n  \
+                 bench store [--secs S] [--rounds N] race the durable store's candidate engines\n  \
                  bench [e2e] [--quick] [--runs N]   end-to-end race: ours, raw ceiling, smpp34, rusmppc; RSS per bind\n  \
                  soak [--minutes N] [--restart-every M]  mixed load on `smpp serve` with restarts; RSS, fds, losses\n  \
                  lines                              code lines of the adapters and their shared async core\n  \

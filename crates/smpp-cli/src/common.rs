@@ -37,6 +37,9 @@ pub struct ConnectArgs {
     /// With --tls: a PEM file of CA certificates to trust (instead of the built-in roots).
     #[arg(long, requires = "tls")]
     pub ca: Option<std::path::PathBuf>,
+    /// The interface_version the bind offers (0x34; a command may offer another).
+    #[arg(skip = 0x34)]
+    pub interface_version: u8,
 }
 
 use std::sync::Arc;
@@ -53,13 +56,13 @@ impl ConnectArgs {
         format!("{}:{}", self.host, self.port)
     }
 
-    /// The bind PDU body for this account (interface version 0x34).
+    /// The bind PDU body for this account (interface version 0x34 unless set).
     pub fn bind(&self) -> Bind {
         Bind {
             system_id: (&self.system_id).into(),
             password: (&self.password).into(),
             system_type: (&self.system_type).into(),
-            interface_version: 0x34,
+            interface_version: self.interface_version,
             ..Default::default()
         }
     }

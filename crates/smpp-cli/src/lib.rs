@@ -14,6 +14,7 @@ pub mod common;
 pub mod decode;
 pub mod gateway;
 pub mod listen;
+pub mod manage;
 pub mod obs;
 pub mod send;
 pub mod serve;
@@ -47,6 +48,12 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Send a message to a list of recipients (CSV) with a rate limit and a report.
     Campaign(campaign::CampaignArgs),
+    /// Ask the SMSC for the state of a message it accepted (query_sm).
+    Query(manage::QueryArgs),
+    /// Cancel a message that is still pending (cancel_sm).
+    Cancel(manage::CancelArgs),
+    /// Replace the content of a message that is still pending (replace_sm).
+    Replace(manage::ReplaceArgs),
 }
 
 /// Parses the command line, sets up logging, runs the subcommand.
@@ -77,6 +84,9 @@ pub fn main() -> ExitCode {
                     Command::Listen(args) => listen::run(args).await,
                     Command::Bench(args) => bench::run(args).await,
                     Command::Campaign(args) => campaign::run(args).await,
+                    Command::Query(args) => manage::query(args).await,
+                    Command::Cancel(args) => manage::cancel(args).await,
+                    Command::Replace(args) => manage::replace(args).await,
                     Command::Decode(_) => unreachable!("handled above"),
                 }
             }))

@@ -15,7 +15,7 @@ use smpp_proto::message::{
     DataCoding, DeliveryReceipt, Gsm7Alphabet, MessageIdFormat, MessageState, ReferenceCounter,
     ShortMessage,
 };
-use smpp_proto::pdu::SubmitSm;
+use smpp_proto::pdu::{Body, COctetString, DestAddress, EsmClass, SubmitMulti, SubmitSm, TlvTag};
 use smpp_proto::session::{BindKind, SessionConfig};
 use smpp_tokio::{Client, Inbound};
 
@@ -72,9 +72,10 @@ pub struct SendArgs {
     /// else alphanumeric). Empty lets the SMSC choose.
     #[arg(long, default_value = "")]
     pub from: String,
-    /// Recipient address.
-    #[arg(long)]
-    pub to: String,
+    /// Recipient address; several `--to` send one submit_multi per part
+    /// (`--to dl:NAME` names a distribution list of the SMSC).
+    #[arg(long, required = true)]
+    pub to: Vec<String>,
     /// The message text.
     #[arg(long)]
     pub text: Option<String>,
@@ -100,6 +101,154 @@ pub struct SendArgs {
     /// How long to wait for the connection, the bind, each response and the unbind.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub response_timeout: Duration,
+    /// The other fields of the submission.
+    #[command(flatten)]
+    pub fields: SubmitFields,
+}
+
+/// The fields of a submission beyond addresses and content: every part gets them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SubmitFields {
+    /// service_type (e.g. `CMT`, `WAP`, `USSD`; at most 5 characters).
+    #[arg(long, default_value = "")]
+    pub service_type: String,
+    /// validity_period: a duration from now (`10m`, `2h`, `3d`) sent as an SMPP relative
+    /// time, or an SMPP time as it goes on the wire (`YYMMDDhhmmsstnnp` or `YYMMDDhhmmss000R`).
+    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
+    pub validity: Option<String>,
+    /// schedule_delivery_time, in the forms of --validity.
+    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
+    pub schedule: Option<String>,
+    /// priority_flag, 0 (lowest) to 3.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub priority: Option<u8>,
+    /// esm_class (decimal or 0x-hex); the UDH indicator of a concatenated message's parts
+    /// is kept whatever this says.
+    #[arg(long, value_name = "BYTE", value_parser = parse_byte)]
+    pub esm_class: Option<u8>,
+    /// protocol_id (decimal or 0x-hex).
+    #[arg(long, value_name = "BYTE", value_parser = parse_byte)]
+    pub protocol_id: Option<u8>,
+    /// A TLV, by specification name or number: `--tlv user_message_reference=0001`,
+    /// `--tlv 0x1403=2a` (repeatable; added to every part).
+    #[arg(long, value_name = "TAG=HEX", value_parser = parse_tlv)]
+    pub tlv: Vec<Tlv>,
+    /// billing_identification (SMPP 5.0) as hex octets, the first one its format.
+    #[arg(long, value_name = "HEX", value_parser = parse_hex_octets)]
+    pub billing_id: Option<HexOctets>,
+    /// The interface_version the bind offers: 3.3, 3.4 or 5.0 (5.0-only TLVs such as
+    /// billing_identification need 5.0 with a strict SMSC).
+    #[arg(long, value_name = "VERSION", value_parser = parse_version)]
+    pub interface_version: Option<u8>,
+}
+
+/// Octets given in hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HexOctets(pub Vec<u8>);
+
+fn parse_hex_octets(s: &str) -> Result<HexOctets, String> {
+    parse_octets(s).map(HexOctets)
+}
+
+/// One `--tlv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tlv {
+    /// Its tag.
+    pub tag: TlvTag,
+    /// Its value.
+    pub value: Vec<u8>,
+}
+
+fn parse_byte(s: &str) -> Result<u8, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u8::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|_| format!("{s:?} is not a byte (0-255 or 0x00-0xFF)"))
+}
+
+fn parse_octets(s: &str) -> Result<Vec<u8>, String> {
+    parse_hex(s)
+        .map(|b| b.to_vec())
+        .map_err(|e| format!("hex: {e}"))
+}
+
+fn parse_tlv(s: &str) -> Result<Tlv, String> {
+    let (tag, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected TAG=HEX"))?;
+    let tag = match tag.strip_prefix("0x").or_else(|| tag.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16)
+            .map(TlvTag)
+            .map_err(|_| format!("{tag:?} is not a tag number (0x0000-0xFFFF)"))?,
+        None => match tag.parse::<u16>() {
+            Ok(n) => TlvTag(n),
+            Err(_) => TlvTag::from_name(tag).ok_or_else(|| format!("unknown TLV name {tag:?}"))?,
+        },
+    };
+    Ok(Tlv {
+        tag,
+        value: parse_octets(value)?,
+    })
+}
+
+/// A `--validity`/`--schedule` value: a duration (sent as an SMPP relative
+/// time) or an SMPP time as it goes on the wire.
+pub fn parse_when(s: &str) -> Result<String, String> {
+    let wire = s.len() == 16
+        && s.as_bytes()[..15].iter().all(u8::is_ascii_digit)
+        && matches!(s.as_bytes()[15], b'R' | b'+' | b'-');
+    if wire {
+        return Ok(s.to_owned());
+    }
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?}: neither a duration ({e}) nor an SMPP time"))?;
+    smpp_proto::message::time::relative(d).ok_or_else(|| format!("{s:?} is too long"))
+}
+
+fn parse_version(s: &str) -> Result<u8, String> {
+    match s {
+        "3.3" | "33" | "0x33" => Ok(0x33),
+        "3.4" | "34" | "0x34" => Ok(0x34),
+        "5.0" | "5" | "50" | "0x50" => Ok(0x50),
+        _ => Err(format!("{s:?}: the interface version is 3.3, 3.4 or 5.0")),
+    }
+}
+
+impl SubmitFields {
+    /// Sets the fields on one part.
+    pub fn apply(&self, sm: &mut SubmitSm) -> anyhow::Result<()> {
+        if !self.service_type.is_empty() {
+            sm.service_type = COctetString::from(self.service_type.clone());
+        }
+        if let Some(v) = &self.validity {
+            sm.validity_period = COctetString::from(v.clone());
+        }
+        if let Some(v) = &self.schedule {
+            sm.schedule_delivery_time = COctetString::from(v.clone());
+        }
+        if let Some(p) = self.priority {
+            sm.priority_flag = p;
+        }
+        if let Some(e) = self.esm_class {
+            let udhi = sm.esm_class().udhi();
+            sm.set_esm_class(EsmClass::new(e).with_udhi(udhi || EsmClass::new(e).udhi()));
+        }
+        if let Some(p) = self.protocol_id {
+            sm.protocol_id = p;
+        }
+        for tlv in &self.tlv {
+            sm.tlvs
+                .push(tlv.tag, &tlv.value)
+                .with_context(|| format!("TLV {}", tlv.tag))?;
+        }
+        if let Some(b) = &self.billing_id {
+            sm.tlvs
+                .set(TlvTag::BILLING_IDENTIFICATION, &b.0)
+                .context("billing_identification")?;
+        }
+        Ok(())
+    }
 }
 
 /// Runs `smpp send`.
@@ -118,11 +267,17 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let message = build_message(&args)?;
     // Build the parts before binding: a text that cannot be coded fails without a connection.
     let mut refs = ReferenceCounter::new(reference_seed());
-    let parts = message
+    let mut parts = message
         .build(&mut refs)
         .context("cannot build the message")?;
-    let (client, inbound) = args
-        .connect
+    for sm in &mut parts {
+        args.fields.apply(sm)?;
+    }
+    let mut connect = args.connect.clone();
+    if let Some(v) = args.fields.interface_version {
+        connect.interface_version = v;
+    }
+    let (client, inbound) = connect
         .connect(
             kind,
             SessionConfig::default().with_response_timeout(args.response_timeout),
@@ -150,14 +305,42 @@ fn reference_seed() -> u16 {
 
 /// The message as asked: text or octets, in the coding asked.
 fn build_message(args: &SendArgs) -> anyhow::Result<ShortMessage> {
+    let first = args.to.first().map_or("", String::as_str);
     let message = message_content(args.text.as_deref(), args.hex.as_deref(), args.coding)?
         .from(args.from.as_str())
-        .to(args.to.as_str());
+        .to(first);
     Ok(if args.receipt || args.wait_receipt.is_some() {
         message.request_receipt()
     } else {
         message
     })
+}
+
+/// A submit_multi destination: `dl:NAME` is a distribution list, anything else
+/// an address with the TON/NPI the message layer chose for the first one
+/// (or guesses for this one).
+fn dest_address(to: &str, first: &SubmitSm) -> DestAddress {
+    match to.strip_prefix("dl:") {
+        Some(name) => DestAddress::DistributionList(COctetString::from(name.to_owned())),
+        None => {
+            // The message layer's reading of the address (TON, NPI, digits).
+            let probe = ShortMessage::text("")
+                .to(to)
+                .build(&mut ReferenceCounter::new(0));
+            match probe.ok().and_then(|mut p| p.pop()) {
+                Some(sm) => DestAddress::Sme {
+                    ton: sm.dest_addr_ton,
+                    npi: sm.dest_addr_npi,
+                    addr: sm.destination_addr,
+                },
+                None => DestAddress::Sme {
+                    ton: first.dest_addr_ton,
+                    npi: first.dest_addr_npi,
+                    addr: COctetString::from(to.to_owned()),
+                },
+            }
+        }
+    }
 }
 
 /// A message (without addresses) from a text or hex octets in `coding`: what
@@ -254,7 +437,41 @@ async fn send_and_wait(
     let keep = 4 * total + 16;
     let mut early = VecDeque::new();
     let mut inbound_open = args.wait_receipt.is_some();
-    let submitting = futures_util::future::join_all(parts.into_iter().map(|sm| client.submit(sm)));
+    let multi = args.to.len() > 1;
+    let dests: Vec<DestAddress> = if multi {
+        args.to
+            .iter()
+            .map(|to| dest_address(to, &parts[0]))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let submitting = futures_util::future::join_all(parts.into_iter().map(|sm| {
+        let dests = dests.clone();
+        async move {
+            if !multi {
+                return client.submit(sm).await;
+            }
+            let resp = client
+                .request(Body::SubmitMulti(Box::new(SubmitMulti::from_submit_sm(
+                    sm, dests,
+                ))))
+                .await?;
+            match resp.body {
+                Body::SubmitMultiResp(r) => {
+                    for u in &r.unsuccess_smes {
+                        tracing::warn!(
+                            to = %u.addr.to_string_lossy(),
+                            status = %u.error_status,
+                            "a destination was not accepted"
+                        );
+                    }
+                    Ok(r.message_id)
+                }
+                other => Err(smpp_tokio::Error::UnexpectedResponse(other.command_id())),
+            }
+        }
+    }));
     tokio::pin!(submitting);
     let results = loop {
         tokio::select! {

@@ -388,3 +388,118 @@ async fn receipts_before_the_responses_are_kept() {
     // Nothing waited for a response timeout.
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_field_and_any_tlv_can_be_set() {
+    use smpp_proto::pdu::TlvTag;
+    let smsc = start().await;
+    let port = smsc.addr.port().to_string();
+    let long = "y".repeat(200); // 2 parts: every part gets the fields
+    let mut args = base(&port);
+    args.extend([
+        "--to",
+        "447700900001",
+        "--text",
+        &long,
+        "--service-type",
+        "CMT",
+        "--validity",
+        "1d 2h 3m 4s",
+        "--schedule",
+        "261231235959000+",
+        "--priority",
+        "2",
+        "--esm-class",
+        "0x80",
+        "--protocol-id",
+        "0x41",
+        "--tlv",
+        "user_message_reference=002a",
+        "--tlv",
+        "0x1403=0102",
+        "--billing-id",
+        "01aabb",
+        "--interface-version",
+        "5.0",
+    ]);
+    let out = smpp(&args).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(*smsc.versions.lock().unwrap(), [0x50]);
+    let sent = smsc.submitted.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    for sm in &sent {
+        assert_eq!(sm.service_type, "CMT");
+        assert_eq!(sm.validity_period, "000001020304000R");
+        assert_eq!(sm.schedule_delivery_time, "261231235959000+");
+        assert_eq!(sm.priority_flag, 2);
+        assert_eq!(sm.protocol_id, 0x41);
+        // The reply path asked for, and the parts' UDH indicator kept.
+        assert!(sm.esm_class().reply_path());
+        assert!(sm.esm_class().udhi());
+        assert_eq!(
+            sm.tlvs.get(TlvTag::USER_MESSAGE_REFERENCE),
+            Some(&[0, 0x2a][..])
+        );
+        assert_eq!(sm.tlvs.get(TlvTag(0x1403)), Some(&[1, 2][..]));
+        assert_eq!(
+            sm.tlvs.get(TlvTag::BILLING_IDENTIFICATION),
+            Some(&[1, 0xaa, 0xbb][..])
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_field_values_are_usage_errors() {
+    for bad in [
+        ["--tlv", "no_such_tlv=01"],
+        ["--tlv", "user_message_reference"],
+        ["--validity", "soon"],
+        ["--priority", "4"],
+        ["--esm-class", "0x100"],
+        ["--interface-version", "4.0"],
+    ] {
+        let mut args = base("1");
+        args.extend(["--to", "1", "--text", "x"]);
+        args.extend(bad);
+        let out = smpp(&args).await;
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {:?}", text(&out));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_recipients_make_a_submit_multi() {
+    use smpp_proto::pdu::DestAddress;
+    let smsc = start().await;
+    let port = smsc.addr.port().to_string();
+    let mut args = base(&port);
+    args.extend([
+        "--to",
+        "+447700900001",
+        "--to",
+        "447700900002",
+        "--to",
+        "dl:friends",
+        "--text",
+        "Hello all",
+        "--receipt",
+    ]);
+    let out = smpp(&args).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout, "part 1/1 message_id 0000A1B0\n");
+    assert!(smsc.submitted.lock().unwrap().is_empty());
+    let multi = smsc.multi.lock().unwrap().clone();
+    assert_eq!(multi.len(), 1);
+    let m = &multi[0];
+    assert_eq!(m.short_message.as_ref(), b"Hello all");
+    assert_eq!(m.registered_delivery, 1);
+    assert_eq!(m.dest_addresses.len(), 3);
+    match &m.dest_addresses[0] {
+        DestAddress::Sme { ton, addr, .. } => {
+            assert_eq!(*ton, 1, "international");
+            assert_eq!(addr, "447700900001");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(&m.dest_addresses[2], DestAddress::DistributionList(n) if n == "friends"));
+}

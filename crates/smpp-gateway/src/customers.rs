@@ -240,7 +240,7 @@ impl Customers {
         };
         let final_date = record
             .final_ms
-            .map(smpp_server::time::smpp_time)
+            .map(smpp_proto::message::time::absolute)
             .unwrap_or_default();
         Ok(QuerySmResp {
             message_id: query.message_id.clone(),

@@ -226,8 +226,8 @@ async fn failed(node: &Arc<Node>, mut record: MessageRecord, status: CommandStat
     record.final_ms = Some(now);
     let mut ops = vec![Op::PutMessage(record.clone())];
     let mut receipt = DeliveryReceipt::new(String::new(), ReceiptState::Rejected);
-    receipt.submit_date = Some(smpp_server::time::receipt_date(record.accepted_ms));
-    receipt.done_date = Some(smpp_server::time::receipt_date(now));
+    receipt.submit_date = Some(smpp_proto::message::time::receipt_date(record.accepted_ms));
+    receipt.done_date = Some(smpp_proto::message::time::receipt_date(now));
     // `err:` carries the refusal: its command status, in hex.
     receipt.error = Some(format!("{:03X}", status.0));
     let owed = crate::receipts::owed_receipt(node, &record, &receipt);

@@ -20,7 +20,7 @@
 //! - `accounts`: credentials (compared in constant time), allow-lists of
 //!   client networks, per-account request rates.
 //! - `store`: the records of messages behind the `Store` trait, in memory or
-//!   in an embedded redb database (group commit).
+//!   in an embedded fjall (LSM) database (group commit, one sync per batch).
 //! - `routing`: where a submission goes, decided once and returned as data:
 //!   a refusal, a simulated outcome, or a locally bound ESME.
 //! - `smsc`: the assembly: binds, the one submission path, the other
@@ -82,7 +82,6 @@ mod routing;
 mod smsc;
 mod store;
 pub mod telemetry;
-pub mod time;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Account, Route, Rule, ServeConfig, StoreConfig, TlsConfig};

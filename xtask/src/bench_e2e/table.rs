@@ -21,7 +21,7 @@ pub(super) fn table(
     runs: usize,
     secs: f64,
     our_server: &str,
-    paced: Option<(f64, Sample)>,
+    paced: &[(Which, f64, Sample)],
     rss: &Rss,
     many: Option<&Rss>,
 ) -> String {
@@ -75,6 +75,7 @@ pub(super) fn table(
             s.pair,
             r,
             ratio(ceiling),
+            // A durable row's "vs ours" is its share of the in-memory rate.
             if s.kind == ClientKind::Ours && s.server == Which::Ours {
                 "1.00".into()
             } else {
@@ -84,10 +85,11 @@ pub(super) fn table(
             samples[i].len()
         );
     }
-    if let Some((rate, sample)) = paced {
+    for (server, rate, sample) in paced {
         let _ = writeln!(
             out,
-            "| 1 bind, window 64, paced at half the max | smpp bench --rate {rate:.0} → {our_server} | {:.0} | – | – | {:.0} / {:.0} | – | {}/1 |",
+            "| 1 bind, window 64, paced at half the max | smpp bench --rate {rate:.0} → {our_server}{} | {:.0} | – | – | {:.0} / {:.0} | – | {}/1 |",
+            if *server == Which::Durable { ", durable store" } else { "" },
             sample.throughput,
             sample.p50.unwrap_or(0.0),
             sample.p99.unwrap_or(0.0),
@@ -115,38 +117,65 @@ pub(super) fn table(
             }
         }
     }
-    // The issue's targets, as ratios measured in this run.
+    // The targets (the performance issue), measured in this run.
     let get = |kind, server, sessions, window| find(kind, server, sessions, window).map(rate);
     let ours_64 = get(ClientKind::Ours, Which::Ours, 1, 64).unwrap_or(0.0);
     let ceil_64 = get(ClientKind::Raw, Which::Raw, 1, 64).unwrap_or(0.0);
     let ours_256 = get(ClientKind::Ours, Which::Ours, 1, 256).unwrap_or(0.0);
     let ours_4 = get(ClientKind::Ours, Which::Ours, 4, 64).unwrap_or(0.0);
+    let disk_64 = get(ClientKind::Ours, Which::Durable, 1, 64).unwrap_or(0.0);
+    let disk_256 = get(ClientKind::Ours, Which::Durable, 1, 256).unwrap_or(0.0);
+    let disk_4 = get(ClientKind::Ours, Which::Durable, 4, 64).unwrap_or(0.0);
     let pair_64 = get(ClientKind::Smpp34, Which::Smpp34, 1, 64).unwrap_or(0.0);
+    let cpu_256 = find(ClientKind::Ours, Which::Ours, 1, 256)
+        .map(|i| median(&samples[i], |x| x.cpu_us.map_or(0.0, |v| v.0 + v.1)));
     let mark = |ok: bool| if ok { "met" } else { "MISSED" };
+    let share = |d: f64, m: f64| if m > 0.0 { d / m } else { 0.0 };
     let _ = writeln!(out, "\nTargets (this run):");
     let _ = writeln!(
         out,
-        "- 1 bind window 64 >= 400,000/s: {ours_64:.0} ({})",
-        mark(ours_64 >= 400_000.0)
+        "- durable, 1 bind window 64 >= 200,000/s: {disk_64:.0} ({})",
+        mark(disk_64 >= 200_000.0)
+    );
+    let _ = writeln!(
+        out,
+        "- durable, 1 bind window 256 >= 400,000/s: {disk_256:.0} ({}); 4 binds window 64 >= 400,000/s: {disk_4:.0} ({})",
+        mark(disk_256 >= 400_000.0),
+        mark(disk_4 >= 400_000.0)
+    );
+    let _ = writeln!(
+        out,
+        "- durable >= 0.22x the in-memory rate: 1 bind window 64 {:.2}x ({}), 4 binds window 64 {:.2}x ({})",
+        share(disk_64, ours_64),
+        mark(share(disk_64, ours_64) >= 0.22),
+        share(disk_4, ours_4),
+        mark(share(disk_4, ours_4) >= 0.22)
     );
     if ceil_64 > 0.0 {
         let _ = writeln!(
             out,
-            "- 1 bind window 64 >= 75% of the ceiling: {:.0}% ({})",
-            100.0 * ours_64 / ceil_64,
-            mark(ours_64 >= 0.75 * ceil_64)
+            "- in memory, 1 bind window 64 >= 0.85x the ceiling: {:.2}x ({})",
+            ours_64 / ceil_64,
+            mark(ours_64 >= 0.85 * ceil_64)
         );
     }
     let _ = writeln!(
         out,
-        "- 1 bind window 256 >= 800,000/s: {ours_256:.0} ({})",
-        mark(ours_256 >= 800_000.0)
+        "- in memory, 1 bind window 256 >= 1,600,000/s: {ours_256:.0} ({})",
+        mark(ours_256 >= 1_600_000.0)
     );
     let _ = writeln!(
         out,
-        "- 4 binds window 64 >= 1,000,000/s: {ours_4:.0} ({})",
-        mark(ours_4 >= 1_000_000.0)
+        "- in memory, 4 binds window 64 >= 1,800,000/s: {ours_4:.0} ({})",
+        mark(ours_4 >= 1_800_000.0)
     );
+    if let Some(cpu) = cpu_256 {
+        let _ = writeln!(
+            out,
+            "- in memory, client + server CPU per message at window 256 <= 1.0 µs: {cpu:.2} ({})",
+            mark(cpu <= 1.0)
+        );
+    }
     if pair_64 > 0.0 {
         let _ = writeln!(
             out,
@@ -155,11 +184,16 @@ pub(super) fn table(
             mark(ours_64 >= 2.0 * pair_64)
         );
     }
-    if let Some((_, s)) = paced {
+    for (server, _, s) in paced {
         let p99 = s.p99.unwrap_or(f64::INFINITY);
         let _ = writeln!(
             out,
-            "- p99 < 2 ms at half the max rate: {p99:.0} µs ({})",
+            "- p99 < 2 ms at half the max rate{}: {p99:.0} µs ({})",
+            if *server == Which::Durable {
+                ", durable"
+            } else {
+                ", in memory"
+            },
             mark(p99 < 2000.0)
         );
     }
@@ -167,8 +201,8 @@ pub(super) fn table(
         let per = (after.saturating_sub(before) as f64) / bound.max(1) as f64;
         let _ = writeln!(
             out,
-            "- idle bound session <= 16 KiB: {per:.1} KiB ({})",
-            mark(per <= 16.0)
+            "- idle bound session <= 8 KiB: {per:.1} KiB ({})",
+            mark(per <= 8.0)
         );
     }
     if let Some(m) = many {

@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use smpp_proto::message::{DeliveryReceipt, MessageState};
-use smpp_proto::pdu::{Bind, CommandStatus, DeliverSm, SubmitSm, SubmitSmResp};
+use smpp_proto::pdu::{
+    Bind, CommandStatus, DeliverSm, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp,
+};
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
 
@@ -25,12 +27,18 @@ pub struct Smsc {
     pub addr: SocketAddr,
     pub handle: ServerHandle,
     pub submitted: Arc<Mutex<Vec<SubmitSm>>>,
+    /// submit_multi requests, as received.
+    pub multi: Arc<Mutex<Vec<SubmitMulti>>>,
+    /// The interface_version of every bind.
+    pub versions: Arc<Mutex<Vec<u8>>>,
 }
 
 struct Fake {
     handle: Arc<OnceLock<ServerHandle>>,
     next_id: AtomicU32,
     submitted: Arc<Mutex<Vec<SubmitSm>>>,
+    multi: Arc<Mutex<Vec<SubmitMulti>>>,
+    versions: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Handler<Connection> for Fake {
@@ -41,7 +49,19 @@ impl Handler<Connection> for Fake {
         if bind.password != "password" {
             return Err(CommandStatus::INVALID_PASSWORD);
         }
+        self.versions.lock().unwrap().push(bind.interface_version);
         Ok(())
+    }
+
+    fn submit_multi(&self, _: &Connection, sm: SubmitMulti) -> impl Answer<SubmitMultiResp> {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.multi.lock().unwrap().push(sm);
+        async move {
+            Ok::<_, CommandStatus>(SubmitMultiResp {
+                message_id: smpp_proto::pdu::COctetString::copy_from_str(&format!("{n:08X}")),
+                ..Default::default()
+            })
+        }
     }
 
     fn submit_sm(&self, conn: &Connection, sm: SubmitSm) -> impl Answer<SubmitSmResp> {
@@ -153,11 +173,15 @@ pub fn self_signed() -> (Arc<smpp_tokio::rustls::ServerConfig>, String) {
 
 async fn start_with(tls: Option<Arc<smpp_tokio::rustls::ServerConfig>>) -> Smsc {
     let submitted = Arc::new(Mutex::new(Vec::new()));
+    let multi = Arc::new(Mutex::new(Vec::new()));
+    let versions = Arc::new(Mutex::new(Vec::new()));
     let handle_cell = Arc::new(OnceLock::new());
     let handler = Fake {
         handle: handle_cell.clone(),
         next_id: AtomicU32::new(0xA1B0),
         submitted: submitted.clone(),
+        multi: multi.clone(),
+        versions: versions.clone(),
     };
     let server = Server::bind("127.0.0.1:0", handler, ServerConfig::default())
         .await
@@ -173,6 +197,8 @@ async fn start_with(tls: Option<Arc<smpp_tokio::rustls::ServerConfig>>) -> Smsc 
         addr,
         handle,
         submitted,
+        multi,
+        versions,
     }
 }
 

@@ -36,6 +36,7 @@ pub mod national;
 pub mod reassembly;
 pub mod receipt;
 pub mod short_message;
+pub mod time;
 pub mod ucs2;
 pub mod udh;
 pub mod ussd;

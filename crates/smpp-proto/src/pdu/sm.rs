@@ -212,6 +212,31 @@ pub struct SubmitMulti {
     pub tlvs: Tlvs,
 }
 
+impl SubmitMulti {
+    /// The submit_multi of `sm`'s message to `dests` (every field but the
+    /// destination kept, TLVs included).
+    pub fn from_submit_sm(sm: SubmitSm, dests: Vec<DestAddress>) -> SubmitMulti {
+        SubmitMulti {
+            service_type: sm.service_type,
+            source_addr_ton: sm.source_addr_ton,
+            source_addr_npi: sm.source_addr_npi,
+            source_addr: sm.source_addr,
+            dest_addresses: dests,
+            esm_class: sm.esm_class,
+            protocol_id: sm.protocol_id,
+            priority_flag: sm.priority_flag,
+            schedule_delivery_time: sm.schedule_delivery_time,
+            validity_period: sm.validity_period,
+            registered_delivery: sm.registered_delivery,
+            replace_if_present_flag: sm.replace_if_present_flag,
+            data_coding: sm.data_coding,
+            sm_default_msg_id: sm.sm_default_msg_id,
+            short_message: sm.short_message,
+            tlvs: sm.tlvs,
+        }
+    }
+}
+
 fn count(n: usize, field: &'static str) -> Result<usize, EncodeError> {
     if n > 255 {
         return Err(EncodeError::TooManyEntries { field, count: n });

@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::jobs::{backoff, Job, MAX_ATTEMPTS};
 use crate::observer::{FinalEvent, ReceiptEvent};
 use crate::store::{Addr, Dests, Kind, Outcome, Record, Store, StoredAddr, Text};
-use crate::time::receipt_date;
+use smpp_proto::message::time::receipt_date;
 
 impl<C: Clock> Smsc<C> {
     // ---- MO injection and the HTTP view ----

@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::observer::RequestEvent;
 use crate::routing::{Decision, Target};
 use crate::store::{Dests, Kind, Octets, Outcome, Record, Store, StoredAddr, Text};
-use crate::time::{parse_smpp_time, smpp_time};
+use smpp_proto::message::time::{absolute as smpp_time, parse as parse_smpp_time};
 
 /// A submission past its synchronous half: what the router decided, and
 /// the record to keep when it was accepted.

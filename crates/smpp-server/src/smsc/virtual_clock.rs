@@ -133,7 +133,7 @@ async fn a_receipt_comes_when_the_drawn_delay_has_passed() {
     assert_eq!(r.state, MessageState::Delivered);
     assert_eq!(
         r.done_date.unwrap(),
-        crate::time::receipt_date(due_ms),
+        smpp_proto::message::time::receipt_date(due_ms),
         "done when due"
     );
     drop(receipt);
@@ -191,7 +191,10 @@ async fn a_scheduled_message_is_delivered_at_its_time() {
     clock.advance(Duration::from_millis(1));
     let r = next(&inbound).await.receipt().expect("a receipt");
     assert_eq!(r.state, MessageState::Delivered);
-    assert_eq!(r.done_date.unwrap(), crate::time::receipt_date(due));
+    assert_eq!(
+        r.done_date.unwrap(),
+        smpp_proto::message::time::receipt_date(due)
+    );
     until(|| state(&srv, id) == ("DELIVRD", Some(due), 1)).await;
     client.unbind().await.unwrap();
     srv.shutdown().await.unwrap();

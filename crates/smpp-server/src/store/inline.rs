@@ -183,10 +183,19 @@ impl<'de> Deserialize<'de> for Octets {
     }
 }
 
+/// Octets as hex text in human-readable formats (the JSON of the records'
+/// first format, and of the HTTP API) and as plain bytes in binary ones (the
+/// store's own format).
 pub(crate) mod hex_bytes {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use std::fmt;
+
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        if !s.is_human_readable() {
+            return s.serialize_bytes(v);
+        }
         let mut out = String::with_capacity(v.len() * 2);
         for b in v {
             out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
@@ -196,18 +205,45 @@ pub(crate) mod hex_bytes {
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = <&str>::deserialize(d)?;
-        let digit = |c: u8| match c {
-            b'0'..=b'9' => Ok(c - b'0'),
-            b'a'..=b'f' => Ok(c - b'a' + 10),
-            _ => Err(serde::de::Error::custom("bad hex")),
-        };
-        s.as_bytes()
-            .chunks(2)
-            .map(|p| match p {
-                [h, l] => Ok(digit(*h)? << 4 | digit(*l)?),
-                _ => Err(serde::de::Error::custom("odd hex length")),
-            })
-            .collect()
+        if d.is_human_readable() {
+            d.deserialize_str(HexOrBytes)
+        } else {
+            d.deserialize_bytes(HexOrBytes)
+        }
+    }
+
+    /// Takes hex text or plain bytes, whichever the format gives.
+    struct HexOrBytes;
+
+    impl<'de> Visitor<'de> for HexOrBytes {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("octets (hex text or bytes)")
+        }
+
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Vec<u8>, E> {
+            let digit = |c: u8| match c {
+                b'0'..=b'9' => Ok(c - b'0'),
+                b'a'..=b'f' => Ok(c - b'a' + 10),
+                b'A'..=b'F' => Ok(c - b'A' + 10),
+                _ => Err(E::custom("bad hex")),
+            };
+            s.as_bytes()
+                .chunks(2)
+                .map(|p| match p {
+                    [h, l] => Ok(digit(*h)? << 4 | digit(*l)?),
+                    _ => Err(E::custom("odd hex length")),
+                })
+                .collect()
+        }
+
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
     }
 }

@@ -5,23 +5,23 @@
 //! contract, chosen by [`StoreConfig`]:
 //! - [`MemoryStore`]: nothing outlives the process (`--memory`); the cache
 //!   is all there is, and a record it forgets is gone.
-//! - [`RedbStore`](redb::RedbStore): an embedded redb database, group
-//!   committed by one writer thread.
+//! - [`DiskStore`](disk::DiskStore): an embedded fjall (LSM) database,
+//!   group committed by one writer thread, records in a compact binary form.
 //!
 //! A third (PostgreSQL, for a cluster) is one more variant of
 //! [`MessageStore`] implementing [`Store`]; callers never name a backend.
 //!
-//! Files: `record` (the record model and its JSON, the on-disk format),
-//! `inline` (the inline-or-boxed buffers records are made of), `redb` (the
-//! redb backend).
+//! Files: `record` (the record model and its stored form), `inline` (the
+//! inline-or-boxed buffers records are made of), `disk` (the fjall backend,
+//! and the migration from the redb files of earlier versions).
 
 use std::future::Future;
 
 use crate::config::StoreConfig;
 
+pub(crate) mod disk;
 pub(crate) mod inline;
 pub(crate) mod record;
-pub(crate) mod redb;
 
 pub(crate) use inline::{Octets, Text};
 pub use record::Addr;
@@ -98,8 +98,8 @@ impl Store for MemoryStore {
 pub(crate) enum MessageStore {
     /// In memory only.
     Memory(MemoryStore),
-    /// The redb database.
-    Redb(redb::RedbStore),
+    /// The fjall database.
+    Disk(disk::DiskStore),
 }
 
 impl MessageStore {
@@ -112,8 +112,8 @@ impl MessageStore {
         match config {
             StoreConfig::Memory => Ok((MessageStore::Memory(MemoryStore), Vec::new(), 0)),
             StoreConfig::Path(dir) => {
-                let (store, records, high) = redb::RedbStore::open(dir, keep)?;
-                Ok((MessageStore::Redb(store), records, high))
+                let (store, records, high) = disk::DiskStore::open(dir, keep)?;
+                Ok((MessageStore::Disk(store), records, high))
             }
         }
     }
@@ -123,42 +123,42 @@ impl Store for MessageStore {
     fn is_persistent(&self) -> bool {
         match self {
             MessageStore::Memory(s) => s.is_persistent(),
-            MessageStore::Redb(s) => s.is_persistent(),
+            MessageStore::Disk(s) => s.is_persistent(),
         }
     }
 
     async fn put_durable(&self, record: &Record) -> Result<(), String> {
         match self {
             MessageStore::Memory(s) => s.put_durable(record).await,
-            MessageStore::Redb(s) => s.put_durable(record).await,
+            MessageStore::Disk(s) => s.put_durable(record).await,
         }
     }
 
     async fn put(&self, record: &Record) {
         match self {
             MessageStore::Memory(s) => s.put(record).await,
-            MessageStore::Redb(s) => s.put(record).await,
+            MessageStore::Disk(s) => s.put(record).await,
         }
     }
 
     fn get(&self, id: u64) -> Option<Record> {
         match self {
             MessageStore::Memory(s) => s.get(id),
-            MessageStore::Redb(s) => s.get(id),
+            MessageStore::Disk(s) => s.get(id),
         }
     }
 
     async fn prune(&self, now_ms: u64, cutoff_ms: u64, report: bool) -> Pruned {
         match self {
             MessageStore::Memory(s) => s.prune(now_ms, cutoff_ms, report).await,
-            MessageStore::Redb(s) => s.prune(now_ms, cutoff_ms, report).await,
+            MessageStore::Disk(s) => s.prune(now_ms, cutoff_ms, report).await,
         }
     }
 
     async fn flush(&self) {
         match self {
             MessageStore::Memory(s) => s.flush().await,
-            MessageStore::Redb(s) => s.flush().await,
+            MessageStore::Disk(s) => s.flush().await,
         }
     }
 }

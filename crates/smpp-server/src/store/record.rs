@@ -1,6 +1,12 @@
 //! The record model: one submitted message as the server keeps it, in
-//! memory and (as JSON) in a persistent store. The JSON form is the on-disk
-//! format: keep it stable.
+//! memory and in a persistent store.
+//!
+//! Stored form ([`Record::encode`]): one format byte, then the record in
+//! [postcard](https://docs.rs/postcard) (compact, varint integers, octets
+//! as bytes): about 70 octets plus the message for a typical submit_sm.
+//! Changing a field means a new format byte and a decoder for the old one.
+//! The first stores kept JSON (it starts with `{`, which no format byte
+//! is); [`Record::decode`] still reads it, so they migrate as they are read.
 
 use std::sync::Arc;
 
@@ -136,7 +142,28 @@ pub(crate) struct Record {
     pub reported: bool,
 }
 
+/// The format byte of a stored record: postcard, version 1.
+const FORMAT_V1: u8 = 1;
+
 impl Record {
+    /// The record in the store's binary format.
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, String> {
+        let mut out = Vec::with_capacity(80 + self.payload.len() + self.tlvs.len());
+        out.push(FORMAT_V1);
+        postcard::to_extend(self, out).map_err(|e| e.to_string())
+    }
+
+    /// Reads a stored record: the binary format, or the JSON of the first
+    /// stores.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Record, String> {
+        match bytes.split_first() {
+            Some((&FORMAT_V1, rest)) => postcard::from_bytes(rest).map_err(|e| e.to_string()),
+            Some((b'{', _)) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+            Some((other, _)) => Err(format!("unknown record format {other}")),
+            None => Err("empty record".into()),
+        }
+    }
+
     /// `registered_delivery`, typed.
     pub(crate) fn registered_delivery(&self) -> RegisteredDelivery {
         RegisteredDelivery::from(self.registered_delivery)
@@ -262,6 +289,55 @@ pub(crate) mod tests {
         assert_eq!(serde_json::to_string(&dests).unwrap(), many);
         let none: Dests = serde_json::from_str("[]").unwrap();
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn the_binary_form_round_trips_and_is_compact() {
+        let mut r = record(u64::MAX - 1);
+        r.kind = Kind::Broadcast;
+        r.service_type = Text::from("CMT");
+        r.dests = Dests::Many(vec![StoredAddr::default(); 3]);
+        r.tlvs = vec![0x02, 0x04, 0x00, 0x02, 0x00, 0x01];
+        r.billing = Some(vec![1, 2, 3]);
+        r.route = Some("other".into());
+        r.outcome = Outcome::Fixed {
+            done_ms: 1 << 40,
+            state: 5,
+            error: 0x0123,
+        };
+        r.payload = Octets::from(vec![0xA5; 300]);
+        let bytes = r.encode().unwrap();
+        let back = Record::decode(&bytes).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{r:?}"));
+        // The JSON of the first stores still reads.
+        let json = serde_json::to_vec(&r).unwrap();
+        assert_eq!(
+            format!("{:?}", Record::decode(&json).unwrap()),
+            format!("{r:?}")
+        );
+        // A typical submit_sm: 160 octets of text, one destination.
+        let mut typical = record(1_733_000_000_000_000);
+        typical.payload = Octets::from(vec![b'x'; 160]);
+        let size = typical.encode().unwrap().len();
+        assert!(size < 160 + 64, "{size} octets");
+        assert!(size * 2 < serde_json::to_vec(&typical).unwrap().len());
+    }
+
+    #[test]
+    fn damaged_records_are_errors_not_panics() {
+        let good = record(7).encode().unwrap();
+        assert!(Record::decode(&[]).is_err());
+        assert!(Record::decode(&[9, 1, 2]).is_err());
+        assert!(Record::decode(b"{\"id\":").is_err());
+        for cut in 0..good.len() {
+            let _ = Record::decode(&good[..cut]);
+        }
+        let mut flipped = good.clone();
+        for i in 1..flipped.len() {
+            flipped[i] ^= 0xFF;
+            let _ = Record::decode(&flipped);
+            flipped[i] ^= 0xFF;
+        }
     }
 
     #[test]

@@ -1,8 +1,21 @@
-//! The SMPP time formats (UTC) of milliseconds since the Unix epoch,
-//! without a calendar dependency: receipt dates, `final_date`, and reading
-//! `schedule_delivery_time` / `validity_period`.
+//! The SMPP time formats, from and to milliseconds since the Unix epoch
+//! (UTC), without a calendar dependency: absolute times (`final_date`,
+//! `schedule_delivery_time`, `validity_period`), relative times, and receipt
+//! dates.
+//!
+//! ```
+//! use smpp_proto::message::time;
+//! use std::time::Duration;
+//!
+//! // 2026-01-17 10:30:05.700 UTC
+//! assert_eq!(time::absolute(1_768_645_805_700), "260117103005700+");
+//! assert_eq!(time::relative(Duration::from_secs(90 * 60)).as_deref(), Some("000000013000000R"));
+//! assert_eq!(time::parse("000000013000000R", 1_000), Some(1_000 + 5_400_000));
+//! ```
 
-use smpp_proto::message::receipt::ReceiptDate;
+use std::time::Duration;
+
+use super::receipt::ReceiptDate;
 
 /// (year, month, day, hour, minute, second) in UTC.
 fn civil(ms: u64) -> (i64, u8, u8, u8, u8, u8) {
@@ -45,7 +58,7 @@ pub fn receipt_date(ms: u64) -> ReceiptDate {
 }
 
 /// The SMPP absolute time format `YYMMDDhhmmsstnnp` (UTC: `nn` = 00, `p` = `+`).
-pub fn smpp_time(ms: u64) -> String {
+pub fn absolute(ms: u64) -> String {
     let (year, month, day, hour, minute, second) = civil(ms);
     let tenths = (ms % 1000) / 100;
     format!(
@@ -62,11 +75,34 @@ mod tests {
     fn formats_known_instants() {
         // 2026-01-17 10:30:05.700 UTC
         let ms = 1_768_645_805_700;
-        assert_eq!(smpp_time(ms), "260117103005700+");
+        assert_eq!(absolute(ms), "260117103005700+");
         assert_eq!(receipt_date(ms).to_receipt_string(), "2601171030");
-        assert_eq!(smpp_time(0), "700101000000000+");
+        assert_eq!(absolute(0), "700101000000000+");
         // Leap day.
-        assert_eq!(&smpp_time(951_782_400_000)[..6], "000229");
+        assert_eq!(&absolute(951_782_400_000)[..6], "000229");
+        assert_eq!(parse(&absolute(ms), 0), Some(ms));
+    }
+
+    #[test]
+    fn relative_times_round_trip() {
+        for secs in [
+            0,
+            1,
+            59,
+            3_599,
+            86_399,
+            86_400 * 99 + 1,
+            86_400 * 400 + 3_723,
+        ] {
+            let text = relative(Duration::from_secs(secs)).unwrap();
+            assert_eq!(text.len(), 16, "{text}");
+            assert_eq!(parse(&text, 7), Some(7 + secs * 1000), "{text}");
+        }
+        assert_eq!(
+            relative(Duration::from_secs(86_400 + 2 * 3600 + 3 * 60 + 4)).unwrap(),
+            "000001020304000R"
+        );
+        assert_eq!(relative(Duration::from_secs(86_400 * 365 * 100)), None);
     }
 }
 
@@ -81,10 +117,33 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The SMPP relative time format `YYMMDDhhmmss000R` for `d`, in days, hours,
+/// minutes and seconds (whole seconds; the year and month fields stay 00,
+/// since their length is not fixed), or whole years and 30-day months past 99
+/// days. `None` beyond 99 years.
+pub fn relative(d: Duration) -> Option<String> {
+    let secs = d.as_secs();
+    let (mut days, hh, mi, ss) = (
+        secs / 86_400,
+        (secs % 86_400) / 3600,
+        (secs % 3600) / 60,
+        secs % 60,
+    );
+    let (mut yy, mut mo) = (0, 0);
+    if days > 99 {
+        yy = days / 365;
+        days %= 365;
+        mo = days / 30;
+        days %= 30;
+    }
+    (yy <= 99).then(|| format!("{yy:02}{mo:02}{days:02}{hh:02}{mi:02}{ss:02}000R"))
+}
+
 /// Reads an SMPP time (`schedule_delivery_time`, `validity_period`) as ms
 /// since the epoch: absolute `YYMMDDhhmmsstnn±` or relative `YYMMDDhhmmss000R`
-/// (from `now_ms`). `None` for an empty or malformed value.
-pub(crate) fn parse_smpp_time(s: &str, now_ms: u64) -> Option<u64> {
+/// (from `now_ms`; months count 30 days, years 365). `None` for an empty or
+/// malformed value.
+pub fn parse(s: &str, now_ms: u64) -> Option<u64> {
     let b = s.as_bytes();
     if b.len() != 16 || !b[..15].iter().all(u8::is_ascii_digit) {
         return None;
@@ -126,12 +185,12 @@ mod smpp_time_tests {
     #[test]
     fn reads_absolute_and_relative_times() {
         let ms = 1_768_645_805_700;
-        assert_eq!(parse_smpp_time(&smpp_time(ms), 0), Some(ms));
+        assert_eq!(parse(&absolute(ms), 0), Some(ms));
         // 10:30:05 at UTC+1 (4 quarter hours) is 09:30:05 UTC.
-        assert_eq!(parse_smpp_time("260117113005704+", 0), Some(ms));
-        assert_eq!(parse_smpp_time("000000000130000R", 1000), Some(91_000));
-        assert_eq!(parse_smpp_time("", 0), None);
-        assert_eq!(parse_smpp_time("261317103005700+", 0), None);
-        assert_eq!(parse_smpp_time("26011710300570x+", 0), None);
+        assert_eq!(parse("260117113005704+", 0), Some(ms));
+        assert_eq!(parse("000000000130000R", 1000), Some(91_000));
+        assert_eq!(parse("", 0), None);
+        assert_eq!(parse("261317103005700+", 0), None);
+        assert_eq!(parse("26011710300570x+", 0), None);
     }
 }
