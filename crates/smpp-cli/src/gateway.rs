@@ -58,6 +58,10 @@ pub struct GatewayArgs {
     /// long, e.g. 12h [default: 7d].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub retention: Option<std::time::Duration>,
+    /// How long a forwarded message waits for its upstream's receipt; then
+    /// it ends as UNKNOWN (with a receipt saying so) [default: 48h].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub receipt_timeout: Option<std::time::Duration>,
     /// Submissions per second per account; above it ESME_RTHROTTLED.
     #[arg(long, value_name = "N")]
     pub tps: Option<u32>,
@@ -96,6 +100,9 @@ impl GatewayArgs {
         }
         if let Some(retention) = self.retention {
             config.retention = retention;
+        }
+        if let Some(timeout) = self.receipt_timeout {
+            config.receipt_timeout = timeout;
         }
         if self.tps.is_some() {
             config.tps_per_account = self.tps;

@@ -24,6 +24,8 @@ pub const DEFAULT_MAX_QUEUED: usize = 100_000;
 /// How long a final message is kept (then forgotten: a late receipt for it
 /// is held, then given up).
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a forwarded message waits for its upstream receipt.
+pub const DEFAULT_RECEIPT_TIMEOUT: Duration = Duration::from_secs(48 * 3600);
 /// How long an upstream receipt whose id never gets recorded is kept.
 pub const DEFAULT_HOLD_FOR: Duration = Duration::from_secs(24 * 3600);
 
@@ -67,6 +69,9 @@ pub struct GatewayConfig {
     pub tps_per_account: Option<u32>,
     /// Where MO messages from upstreams go, first match wins.
     pub mo_routes: Vec<MoRouteConfig>,
+    /// How long a forwarded message waits for its upstream's receipt; then
+    /// it ends as `UNKNOWN` (with a receipt saying so, if one was asked for).
+    pub receipt_timeout: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -84,6 +89,7 @@ impl Default for GatewayConfig {
             max_binds_per_account: None,
             tps_per_account: None,
             mo_routes: Vec::new(),
+            receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
         }
     }
 }
@@ -99,6 +105,8 @@ struct FileConfig {
     system_id: Option<String>,
     /// A duration (`7d`, `12h`).
     retention: Option<String>,
+    /// A duration (`48h`).
+    receipt_timeout: Option<String>,
     tps: Option<u32>,
     max_binds_per_account: Option<usize>,
     #[serde(default)]
@@ -136,6 +144,10 @@ impl GatewayConfig {
         if file.max_binds_per_account.is_some() {
             self.max_binds_per_account = file.max_binds_per_account;
         }
+        if let Some(timeout) = file.receipt_timeout {
+            self.receipt_timeout = humantime::parse_duration(&timeout)
+                .map_err(|e| anyhow::anyhow!("receipt_timeout {timeout:?}: {e}"))?;
+        }
         if let Some(retention) = file.retention {
             self.retention = humantime::parse_duration(&retention)
                 .map_err(|e| anyhow::anyhow!("retention {retention:?}: {e}"))?;
@@ -169,8 +181,8 @@ impl GatewayConfig {
         if self.tps_per_account == Some(0) || self.max_binds_per_account == Some(0) {
             anyhow::bail!("the rate and bind limits must be at least 1");
         }
-        if self.retention.is_zero() {
-            anyhow::bail!("the retention must be positive");
+        if self.retention.is_zero() || self.receipt_timeout.is_zero() {
+            anyhow::bail!("the retention and the receipt timeout must be positive");
         }
         if self.upstreams.is_empty() {
             anyhow::bail!("no upstream: give at least one --upstream NAME=ID:PASSWORD@HOST:PORT");

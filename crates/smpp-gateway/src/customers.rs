@@ -137,6 +137,7 @@ impl Customers {
             state: MessageState::Accepted,
             upstream: None,
             final_ms: None,
+            receipt_due_ms: None,
         };
         if let Err(e) = node.store.write(vec![Op::PutMessage(record.clone())]).await {
             tracing::error!(error = %e, "cannot store a message");

@@ -201,6 +201,8 @@ async fn forwarded(
     let c = &node.connectors[connector];
     let canonical = c.ids.canonical_submit(&upstream_id);
     record.state = MessageState::Forwarded;
+    let timeout = u64::try_from(node.receipt_timeout.as_millis()).unwrap_or(u64::MAX);
+    record.receipt_due_ms = Some(crate::node::now_ms().saturating_add(timeout));
     record.upstream = Some(UpstreamRef {
         connector: c.name.clone(),
         id: upstream_id,

@@ -61,6 +61,9 @@
 //!   store failure answers `ESME_RSYSERR`: the upstream sends it again).
 //!   One whose upstream id never becomes known is given up after
 //!   [`GatewayConfig::hold_for`] (a day), with a warning.
+//! - Every forwarded message reaches a final state: its upstream's receipt,
+//!   or after [`GatewayConfig::receipt_timeout`] (48 hours) `UNKNOWN` (a
+//!   receipt from upstream after that is ignored).
 //! - Storage is bounded by time: a message final for longer than
 //!   [`GatewayConfig::retention`] (7 days by default) is forgotten.
 //!

@@ -53,6 +53,8 @@ pub(crate) struct Node {
     pub(crate) max_queued: usize,
     /// How long an unmatched upstream receipt is held.
     pub(crate) hold_for: Duration,
+    /// How long a forwarded message waits for its upstream receipt.
+    pub(crate) receipt_timeout: Duration,
     /// Where MO messages go, first match wins.
     pub(crate) mo_routes: Vec<MoRouteConfig>,
     /// Binds per account at most.
@@ -107,6 +109,7 @@ impl Node {
             hold_for: config.hold_for,
             max_binds: config.max_binds_per_account,
             mo_routes: config.mo_routes.clone(),
+            receipt_timeout: config.receipt_timeout,
             tps: config.tps_per_account,
             rates: Mutex::default(),
         })

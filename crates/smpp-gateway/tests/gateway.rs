@@ -863,3 +863,30 @@ async fn an_mo_message_goes_to_the_account_of_its_mo_route_even_if_it_binds_late
     control.shutdown();
     serving.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_receipt_never_comes_ends_unknown() {
+    let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = smsc.local_addr().unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
+    config.receipt_timeout = Duration::from_millis(300);
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "s").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let id = client.submit(message("447700900014")).await.unwrap();
+    let id = id.to_string_lossy().into_owned();
+    // The upstream takes it and never says more.
+    let receipt = receipt_for(&inbound, &id).await;
+    assert_eq!(receipt.state, MessageState::Unknown);
+    let state = query(&client, &id, "").await.unwrap();
+    assert_eq!(state.message_state, MessageState::Unknown.to_u8());
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
+}

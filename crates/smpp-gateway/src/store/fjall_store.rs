@@ -39,6 +39,8 @@ struct Tables {
     held: Keyspace,
     /// (final_ms, id) of final messages, both big-endian.
     finals: Keyspace,
+    /// (receipt_due_ms, id) of forwarded messages waiting for a receipt.
+    waiting: Keyspace,
     meta: Keyspace,
 }
 
@@ -53,6 +55,7 @@ impl Tables {
             receipts: ks("receipts_owed")?,
             held: ks("receipts_held")?,
             finals: ks("finals")?,
+            waiting: ks("waiting")?,
             meta: ks("meta")?,
             db,
         })
@@ -60,6 +63,24 @@ impl Tables {
 
     fn meta(&self, key: &[u8]) -> StoreResult<u64> {
         Ok(self.meta.get(key)?.map_or(0, |v| be_u64(&v)))
+    }
+
+    /// The messages of a (time, id) index before `before_ms`, up to `limit`.
+    fn by_time(
+        &self,
+        index: &Keyspace,
+        before_ms: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let mut records = Vec::new();
+        for guard in index.range(..final_key(before_ms, 0)).take(limit) {
+            let key = guard.key()?;
+            let Some(id) = key.get(8..16) else { continue };
+            if let Some(v) = self.messages.get(id)? {
+                records.push(postcard::from_bytes(&v)?);
+            }
+        }
+        Ok(records)
     }
 
     fn scan<T: DeserializeOwned>(&self, keyspace: &Keyspace) -> StoreResult<Vec<T>> {
@@ -212,6 +233,13 @@ fn commit(tables: &Tables, jobs: &[Job], max_id: &mut u64, max_seq: &mut u64) ->
                 if let Some(at) = record.final_ms {
                     batch.insert(&tables.finals, final_key(at, record.id), []);
                 }
+                if let Some(due) = record.receipt_due_ms {
+                    if record.state == MessageState::Forwarded {
+                        batch.insert(&tables.waiting, final_key(due, record.id), []);
+                    } else {
+                        batch.remove(&tables.waiting, final_key(due, record.id));
+                    }
+                }
             }
             Op::MapUpstream {
                 upstream,
@@ -240,6 +268,9 @@ fn commit(tables: &Tables, jobs: &[Job], max_id: &mut u64, max_seq: &mut u64) ->
                 batch.remove(&tables.unforwarded, key);
                 if let Some(at) = record.final_ms {
                     batch.remove(&tables.finals, final_key(at, record.id));
+                }
+                if let Some(due) = record.receipt_due_ms {
+                    batch.remove(&tables.waiting, final_key(due, record.id));
                 }
                 if let Some(up) = &record.upstream {
                     batch.remove(&tables.ids, id_key(&up.connector, &up.key));
@@ -313,19 +344,17 @@ impl GatewayStore for FjallStore {
         Box::pin(std::future::ready(found))
     }
 
+    fn overdue(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<MessageRecord>> {
+        let found = self
+            .tables()
+            .and_then(|t| t.by_time(&t.waiting, now_ms, limit));
+        Box::pin(std::future::ready(found))
+    }
+
     fn finished_before(&self, cutoff_ms: u64, limit: usize) -> StoreFuture<'_, Vec<MessageRecord>> {
-        let found = (|| {
-            let t = self.tables()?;
-            let mut records = Vec::new();
-            for guard in t.finals.range(..final_key(cutoff_ms, 0)).take(limit) {
-                let key = guard.key()?;
-                let Some(id) = key.get(8..16) else { continue };
-                if let Some(v) = t.messages.get(id)? {
-                    records.push(postcard::from_bytes(&v)?);
-                }
-            }
-            Ok(records)
-        })();
+        let found = self
+            .tables()
+            .and_then(|t| t.by_time(&t.finals, cutoff_ms, limit));
         Box::pin(std::future::ready(found))
     }
 

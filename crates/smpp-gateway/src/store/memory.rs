@@ -11,6 +11,8 @@ struct Tables {
     unforwarded: BTreeSet<u64>,
     /// (final_ms, id) of final messages.
     finals: BTreeSet<(u64, u64)>,
+    /// (receipt_due_ms, id) of forwarded messages waiting for a receipt.
+    waiting: BTreeSet<(u64, u64)>,
     ids: HashMap<(String, String), u64>,
     receipts: BTreeMap<u64, OwedReceipt>,
     held: BTreeMap<u64, HeldReceipt>,
@@ -45,6 +47,13 @@ impl GatewayStore for MemoryStore {
                     if let Some(at) = record.final_ms {
                         t.finals.insert((at, record.id));
                     }
+                    if let Some(due) = record.receipt_due_ms {
+                        if record.state == MessageState::Forwarded {
+                            t.waiting.insert((due, record.id));
+                        } else {
+                            t.waiting.remove(&(due, record.id));
+                        }
+                    }
                     t.messages.insert(record.id, record);
                 }
                 Op::MapUpstream {
@@ -73,6 +82,9 @@ impl GatewayStore for MemoryStore {
                     t.unforwarded.remove(&record.id);
                     if let Some(at) = record.final_ms {
                         t.finals.remove(&(at, record.id));
+                    }
+                    if let Some(due) = record.receipt_due_ms {
+                        t.waiting.remove(&(due, record.id));
                     }
                     if let Some(up) = record.upstream {
                         t.ids.remove(&(up.connector, up.key));
@@ -104,6 +116,17 @@ impl GatewayStore for MemoryStore {
             .unforwarded
             .iter()
             .filter_map(|id| t.messages.get(id).cloned())
+            .collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn overdue(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<MessageRecord>> {
+        let t = self.lock();
+        let found = t
+            .waiting
+            .range(..(now_ms, 0))
+            .take(limit)
+            .filter_map(|(_, id)| t.messages.get(id).cloned())
             .collect();
         Box::pin(std::future::ready(Ok(found)))
     }

@@ -89,6 +89,9 @@ pub struct MessageRecord {
     /// When it became final (done or failed), milliseconds since the Unix
     /// epoch; retention counts from here.
     pub final_ms: Option<u64>,
+    /// While forwarded and not final: when to stop waiting for the
+    /// upstream's receipt, milliseconds since the Unix epoch.
+    pub receipt_due_ms: Option<u64>,
 }
 
 /// A `deliver_sm` owed to a customer: a receipt, or an MO message routed
@@ -168,6 +171,10 @@ pub trait GatewayStore: Send + Sync + std::fmt::Debug + 'static {
     /// The messages accepted and not forwarded yet, oldest first.
     fn unforwarded(&self) -> StoreFuture<'_, Vec<MessageRecord>>;
 
+    /// Up to `limit` forwarded messages, not final, whose receipt was due
+    /// before `now_ms`, the most overdue first.
+    fn overdue(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<MessageRecord>>;
+
     /// Up to `limit` messages that became final before `cutoff_ms`, oldest first.
     fn finished_before(&self, cutoff_ms: u64, limit: usize) -> StoreFuture<'_, Vec<MessageRecord>>;
 
@@ -218,6 +225,7 @@ mod tests {
             state: MessageState::Accepted,
             upstream: None,
             final_ms: None,
+            receipt_due_ms: None,
         };
         store
             .write(vec![Op::PutMessage(record.clone())])
@@ -278,6 +286,19 @@ mod tests {
         assert!(store.held().await.unwrap().is_empty());
         assert_eq!(store.max_seq().await.unwrap(), 4, "a high-water mark");
 
+        // Forwarded ones waiting for a receipt, by when it is due.
+        let mut waiting = forwarded.clone();
+        waiting.receipt_due_ms = Some(500);
+        store
+            .write(vec![Op::PutMessage(waiting.clone())])
+            .await
+            .unwrap();
+        assert!(store.overdue(500, 10).await.unwrap().is_empty());
+        assert_eq!(
+            store.overdue(501, 10).await.unwrap(),
+            std::slice::from_ref(&waiting)
+        );
+
         // Final messages, found by when they became final, then forgotten.
         assert!(store
             .finished_before(u64::MAX, 10)
@@ -287,7 +308,7 @@ mod tests {
         let done = MessageRecord {
             state: MessageState::Done { state: 2 },
             final_ms: Some(1_000),
-            ..forwarded
+            ..waiting
         };
         let mut later = done.clone();
         later.id = 8;
@@ -300,6 +321,10 @@ mod tests {
             ])
             .await
             .unwrap();
+        assert!(
+            store.overdue(u64::MAX, 10).await.unwrap().is_empty(),
+            "final"
+        );
         assert_eq!(store.finished_before(1_000, 10).await.unwrap(), []);
         assert_eq!(
             store.finished_before(1_001, 10).await.unwrap(),
