@@ -7,7 +7,8 @@
 //!   durable) and is looked at again with backoff; they go, in order, when
 //!   one comes back.
 //! - A temporary failure (throttled beyond the pool's retries, a dropped
-//!   bind, a timeout, `ESME_RSYSERR`): the next connector of the route; when
+//!   bind, a timeout, `ESME_RSYSERR`, `ESME_RINVBNDSTS` from an upstream
+//!   that is unbinding, `ESME_RX_T_APPN`): the next connector of the route; when
 //!   none took it, the message goes back to the head of its queue and the
 //!   queue pauses (backoff). A message whose submit was lost with its
 //!   connection may have reached the upstream: sent again, it may be
@@ -92,11 +93,15 @@ fn retry_delay(attempt: u32) -> Duration {
 /// Temporary: worth trying again (elsewhere or later).
 fn is_temporary(e: &Error) -> bool {
     match e {
+        // ESME_RINVBNDSTS: the bind is not (or no longer) one that may
+        // submit, as while the upstream unbinds it: another bind may.
         Error::Status(s) | Error::GenericNack(s) => matches!(
             *s,
             CommandStatus::THROTTLED
                 | CommandStatus::MESSAGE_QUEUE_FULL
                 | CommandStatus::SYSTEM_ERROR
+                | CommandStatus::INVALID_BIND_STATUS
+                | CommandStatus::RECEIVER_TEMPORARY_ERROR
         ),
         _ => true,
     }

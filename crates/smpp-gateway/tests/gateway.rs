@@ -890,3 +890,68 @@ async fn a_message_whose_receipt_never_comes_ends_unknown() {
     control.shutdown();
     serving.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_lost_mid_load_loses_no_message() {
+    let a = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let b = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let upstreams = [("a", a.server.smpp_addr()), ("b", b.server.smpp_addr())];
+    let mut config = config(StoreConfig::Memory, &upstreams, &[]);
+    // Receipts owed by `a` when it goes are never sent: those end UNKNOWN.
+    config.receipt_timeout = Duration::from_secs(1);
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "a").await;
+    wait_bound(&gateway, "b").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+
+    let (ids, mut answered) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    for n in 0..300 {
+        let (client, ids) = (client.clone(), ids.clone());
+        tasks.push(tokio::spawn(async move {
+            let id = client
+                .submit(message(&format!("4477009{n:05}")))
+                .await
+                .unwrap();
+            ids.send(id.to_string_lossy().into_owned()).unwrap();
+        }));
+    }
+    drop(ids);
+    let mut accepted = std::collections::HashSet::new();
+    while accepted.len() < 100 {
+        accepted.insert(answered.recv().await.unwrap());
+    }
+    let a_submits = a.submits.clone();
+    a.server.shutdown().await.unwrap();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    while let Some(id) = answered.recv().await {
+        accepted.insert(id);
+    }
+    assert_eq!(accepted.len(), 300, "every submission accepted");
+
+    let mut missing = accepted.clone();
+    while !missing.is_empty() {
+        let request = tokio::time::timeout(WAIT, inbound.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{} of 300 without a final state", missing.len()))
+            .expect("the session is open");
+        let receipt = request.receipt().expect("a receipt");
+        assert!(
+            matches!(
+                receipt.state,
+                MessageState::Delivered | MessageState::Unknown
+            ),
+            "{receipt:?}"
+        );
+        missing.remove(&receipt.id);
+    }
+    // What `a` had not taken when it went, `b` took (often `a` had done
+    // everything by then: the point is that nothing is lost either way).
+    let a_count = a_submits.0.load(Ordering::Relaxed);
+    assert!(a_count + b.count() >= 300, "a {a_count}, b {}", b.count());
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    b.server.shutdown().await.unwrap();
+}
