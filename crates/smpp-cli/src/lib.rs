@@ -13,6 +13,7 @@ pub mod bench;
 pub mod campaign;
 pub mod common;
 pub mod decode;
+pub mod gateway;
 pub mod hash_password;
 pub mod listen;
 pub mod manage;
@@ -37,6 +38,8 @@ pub struct Cli {
 pub enum Command {
     /// Run an SMSC simulator: accepts binds, answers every operation, sends receipts.
     Serve(serve::ServeArgs),
+    /// Run an SMS gateway: customers over SMPP, routes to upstream SMSCs, receipts mapped back.
+    Gateway(gateway::GatewayArgs),
     /// Bind, send one message (split into parts when needed), optionally wait for its receipt.
     Send(send::SendArgs),
     /// Bind as a receiver (or transceiver) and print every deliver_sm / data_sm.
@@ -82,6 +85,7 @@ pub fn main() -> ExitCode {
             report(runtime.block_on(async move {
                 match command {
                     Command::Serve(args) => serve::run(args).await,
+                    Command::Gateway(args) => gateway::run(args).await,
                     Command::Send(args) => send::run(args).await,
                     Command::Listen(args) => listen::run(args).await,
                     Command::Bench(args) => bench::run(args).await,

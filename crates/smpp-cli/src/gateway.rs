@@ -1,0 +1,218 @@
+//! `smpp gateway`: an SMS gateway for aggregators. Customers bind over
+//! SMPP; each message is stored, answered with the gateway's own id, and
+//! forwarded to an upstream SMSC by route; receipts come back with the
+//! customer's id. The gateway itself is the `smpp-gateway` crate.
+//!
+//! [`run`] prints `SMPP listening on ADDR` (the same line as `serve`), then
+//! one line per upstream and the store, and serves until Ctrl-C / SIGTERM.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+use smpp_gateway::{
+    Account, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig, UpstreamConfig,
+};
+
+/// Arguments of `smpp gateway`.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// TOML file: listen, store, memory, system_id, and the lists accounts,
+    /// upstreams, routes in the flags' forms (flags win).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of the durable store [default: ./smpp-data].
+    #[arg(long, value_name = "DIR", conflicts_with = "memory")]
+    pub store: Option<PathBuf>,
+    /// Keep everything in memory only (lost on exit).
+    #[arg(long)]
+    pub memory: bool,
+    /// Address customers bind to (port 0: any free port) [default: 127.0.0.1:2775].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// A customer account (repeatable); after the last '@', optional client
+    /// networks it may bind from (esme:secret@10.0.0.0/8).
+    #[arg(long = "account", value_name = "ID:PASSWORD[@NETS]")]
+    pub accounts: Vec<Account>,
+    /// An upstream SMSC (repeatable): a pool of N transceiver binds.
+    /// ids= is how it writes message ids: text (default, case-insensitive),
+    /// hex, decimal, auto, or SUBMIT/RECEIPT (hex/decimal).
+    #[arg(
+        long = "upstream",
+        value_name = "NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=F]"
+    )]
+    pub upstreams: Vec<UpstreamConfig>,
+    /// A route (repeatable, first match wins): destinations starting with
+    /// PREFIX ("*" or "": all) go to the first upstream of the list with a
+    /// bind up. None: every upstream, in order, for every destination.
+    #[arg(long = "route", value_name = "PREFIX=UPSTREAM[,UPSTREAM...]")]
+    pub routes: Vec<RouteConfig>,
+    /// An MO route (repeatable, first match wins): messages from upstreams
+    /// (not receipts) to destinations starting with PREFIX go to ACCOUNT's
+    /// receiver binds (queued while none is bound).
+    #[arg(long = "mo-route", value_name = "PREFIX=ACCOUNT")]
+    pub mo_routes: Vec<MoRouteConfig>,
+    /// Forget a message once it has been final (delivered, failed) this
+    /// long, e.g. 12h [default: 7d].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub retention: Option<std::time::Duration>,
+    /// How long a forwarded message waits for its upstream's receipt; then
+    /// it ends as UNKNOWN (with a receipt saying so) [default: 48h].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub receipt_timeout: Option<std::time::Duration>,
+    /// Submissions per second per account; above it ESME_RTHROTTLED.
+    #[arg(long, value_name = "N")]
+    pub tps: Option<u32>,
+    /// Binds per account at most (more get ESME_RBINDFAIL).
+    #[arg(long, value_name = "N")]
+    pub max_binds_per_account: Option<usize>,
+}
+
+impl GatewayArgs {
+    /// The configuration: defaults, then the `--config` file, then the flags.
+    pub fn to_config(&self) -> anyhow::Result<GatewayConfig> {
+        let mut config = GatewayConfig::default();
+        if let Some(path) = &self.config {
+            config.apply_file(path)?;
+        }
+        if let Some(listen) = &self.listen {
+            config.listen.clone_from(listen);
+        }
+        if self.memory {
+            config.store = StoreConfig::Memory;
+        }
+        if let Some(dir) = &self.store {
+            config.store = StoreConfig::Path(dir.clone());
+        }
+        if !self.accounts.is_empty() {
+            config.accounts.clone_from(&self.accounts);
+        }
+        if !self.upstreams.is_empty() {
+            config.upstreams.clone_from(&self.upstreams);
+        }
+        if !self.routes.is_empty() {
+            config.routes.clone_from(&self.routes);
+        }
+        if !self.mo_routes.is_empty() {
+            config.mo_routes.clone_from(&self.mo_routes);
+        }
+        if let Some(retention) = self.retention {
+            config.retention = retention;
+        }
+        if let Some(timeout) = self.receipt_timeout {
+            config.receipt_timeout = timeout;
+        }
+        if self.tps.is_some() {
+            config.tps_per_account = self.tps;
+        }
+        if self.max_binds_per_account.is_some() {
+            config.max_binds_per_account = self.max_binds_per_account;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Runs `smpp gateway` until Ctrl-C or SIGTERM.
+pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
+    let config = args.to_config()?;
+    let upstreams = config.upstreams.clone();
+    let store = config.store.clone();
+    let stop = shutdown_signal()?;
+    let gateway = smpp_gateway::start(config).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        // The same wording as `serve`: tools parse it.
+        writeln!(out, "SMPP listening on {}", gateway.smpp_addr())?;
+        for u in &upstreams {
+            writeln!(
+                out,
+                "upstream: {} at {} ({} binds)",
+                u.name, u.addr, u.binds
+            )?;
+        }
+        match &store {
+            StoreConfig::Memory => writeln!(out, "store: in memory")?,
+            StoreConfig::Path(p) => writeln!(out, "store: {}", p.display())?,
+        }
+        out.flush()?;
+    }
+    stop.await;
+    tracing::info!("shutting down");
+    gateway.shutdown().await.context("shutdown")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C, or SIGTERM on unix; installed before the banner is printed.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use crate::{Cli, Command};
+
+    fn parse(args: &[&str]) -> anyhow::Result<smpp_gateway::GatewayConfig> {
+        let cli = Cli::try_parse_from(args)?;
+        let Command::Gateway(args) = cli.command else {
+            anyhow::bail!("not the gateway command");
+        };
+        args.to_config()
+    }
+
+    #[test]
+    fn the_command_line_builds_the_config() {
+        let config = parse(&[
+            "smpp",
+            "gateway",
+            "--memory",
+            "--account",
+            "esme:secret@10.0.0.0/8",
+            "--upstream",
+            "a=sys:pw@127.0.0.1:2776,binds=2",
+            "--upstream",
+            "b=sys:pw@127.0.0.1:2777",
+            "--route",
+            "4470=b,a",
+            "--retention",
+            "2h",
+            "--tps",
+            "10",
+            "--mo-route",
+            "7000=esme",
+        ])
+        .unwrap();
+        assert_eq!(config.listen, "127.0.0.1:2775");
+        assert_eq!(config.store, smpp_gateway::StoreConfig::Memory);
+        assert_eq!(config.upstreams[0].binds, 2);
+        assert_eq!(config.routes[0].upstreams, ["b", "a"]);
+        assert_eq!(config.retention, std::time::Duration::from_secs(7200));
+        assert_eq!(config.tps_per_account, Some(10));
+        assert_eq!(config.mo_routes[0].prefix, "7000");
+        // A route to an unknown upstream, no upstream at all: refused.
+        let base = ["smpp", "gateway", "--memory", "--account", "e:p"];
+        let unknown = [&base[..], &["--upstream", "a=s:p@h:1", "--route", "*=z"]].concat();
+        assert!(parse(&unknown).is_err());
+        assert!(parse(&base).is_err());
+        assert!(parse(&[&base[..], &["--upstream", "nonsense"]].concat()).is_err());
+    }
+}

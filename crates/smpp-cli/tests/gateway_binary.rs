@@ -1,0 +1,173 @@
+//! The real `smpp gateway` binary in front of a real `smpp serve`: kill -9
+//! in the middle of pipelined submissions, restart on the same store, and
+//! every accepted message's receipt still reaches the customer with its id.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use smpp_proto::pdu::{Bind, SubmitSm};
+use smpp_proto::session::{BindKind, SessionConfig};
+use smpp_tokio::{Client, Inbound};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A running `smpp` subcommand; killed (SIGKILL) when dropped.
+struct Process {
+    child: Child,
+    smpp: SocketAddr,
+}
+
+impl Process {
+    fn spawn(args: &[&str], cwd: &Path) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smpp"))
+            .args(args)
+            .current_dir(cwd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("smpp runs");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut smpp = None;
+        // The banner ends with the store line.
+        loop {
+            let line = rx.recv_timeout(WAIT).expect("start-up banner in time");
+            if let Some(addr) = line.strip_prefix("SMPP listening on ") {
+                smpp = Some(addr.parse().expect("an address"));
+            }
+            if line.starts_with("store:") {
+                break;
+            }
+        }
+        Process {
+            child,
+            smpp: smpp.expect("an SMPP address"),
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn gateway(store: &Path, upstream: SocketAddr) -> Process {
+    let upstream = format!("a=smppclient1:password@{upstream},binds=2");
+    let store = store.to_str().expect("a UTF-8 path");
+    Process::spawn(
+        &[
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            store,
+            "--account",
+            "esme:secret",
+            "--upstream",
+            &upstream,
+        ],
+        Path::new("."),
+    )
+}
+
+async fn customer(addr: SocketAddr, kind: BindKind) -> (Client, Inbound) {
+    let bind = Bind {
+        system_id: "esme".into(),
+        password: "secret".into(),
+        interface_version: 0x34,
+        ..Default::default()
+    };
+    Client::connect(addr, kind, bind, SessionConfig::default())
+        .await
+        .expect("bound to the gateway")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_gateway_loses_no_accepted_message_and_no_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Process::spawn(
+        &[
+            "serve",
+            "--memory",
+            "--listen",
+            "127.0.0.1:0",
+            "--dlr-delay",
+            "300ms",
+        ],
+        dir.path(),
+    );
+    let store = dir.path().join("gateway-store");
+    let mut first = gateway(&store, upstream.smpp);
+
+    let (client, _) = customer(first.smpp, BindKind::Transmitter).await;
+    // 400 submissions pipelined; the gateway is killed once half are
+    // answered, with the others in flight.
+    let (ids, answered) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    for n in 0..400 {
+        let (client, ids) = (client.clone(), ids.clone());
+        tasks.push(tokio::spawn(async move {
+            let sm = SubmitSm {
+                source_addr: "12345".into(),
+                destination_addr: format!("4477009{n:05}").into(),
+                short_message: "hello".into(),
+                registered_delivery: 1,
+                ..Default::default()
+            };
+            if let Ok(id) = client.submit(sm).await {
+                let _ = ids.send(id.to_string_lossy().into_owned());
+            }
+        }));
+    }
+    drop(ids);
+    let mut answered = answered;
+    let mut accepted = HashSet::new();
+    while accepted.len() < 200 {
+        let id = tokio::time::timeout(WAIT, answered.recv())
+            .await
+            .expect("answers in time")
+            .expect("more answers");
+        accepted.insert(id);
+    }
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // Answers that arrived before the kill count too.
+    while let Ok(id) = answered.try_recv() {
+        accepted.insert(id);
+    }
+    drop(client);
+
+    let second = gateway(&store, upstream.smpp);
+    let (receiver, inbound) = customer(second.smpp, BindKind::Receiver).await;
+    // Every id the customer was given gets its receipt. A submission cut
+    // by the kill after it was stored but before its answer got out is
+    // delivered too: its receipt carries an id the customer never saw.
+    let mut missing = accepted.clone();
+    while !missing.is_empty() {
+        let request = tokio::time::timeout(WAIT, inbound.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{} of {} receipts missing", missing.len(), accepted.len()))
+            .expect("the session is open");
+        let receipt = request.receipt().expect("a receipt");
+        missing.remove(&receipt.id);
+    }
+    receiver.unbind().await.unwrap();
+}

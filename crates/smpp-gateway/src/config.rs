@@ -1,0 +1,530 @@
+//! What a gateway runs with: the customers' accounts, the upstream
+//! connectors, the routes and the store, from flags and a TOML file.
+//!
+//! Every list item has one text form, shared by the command line and the
+//! file (`accounts = ["esme:secret@10.0.0.0/8"]`, `upstreams = [...]`,
+//! `routes = [...]`), so there is one parser per item.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+use smpp_proto::message::receipt::{IdRadix, MessageIdFormat};
+
+pub use smpp_server::config::Account;
+
+/// The default listen address (the same as `smpp serve`).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:2775";
+/// The default store directory (the same as `smpp serve`).
+pub const DEFAULT_STORE: &str = "./smpp-data";
+/// Messages accepted and not yet forwarded, at most (then `ESME_RMSGQFUL`).
+pub const DEFAULT_MAX_QUEUED: usize = 100_000;
+/// How long a final message is kept (then forgotten: a late receipt for it
+/// is held, then given up).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a forwarded message waits for its upstream receipt.
+pub const DEFAULT_RECEIPT_TIMEOUT: Duration = Duration::from_secs(48 * 3600);
+/// How long an upstream receipt whose id never gets recorded is kept.
+pub const DEFAULT_HOLD_FOR: Duration = Duration::from_secs(24 * 3600);
+
+/// Where the gateway keeps its messages, id map and receipts owed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// In memory only: lost on exit.
+    Memory,
+    /// The durable embedded store (fjall) in this directory.
+    Path(PathBuf),
+}
+
+/// Everything a gateway runs with.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The customers' SMPP address (`host:port`; port 0 for any free one).
+    pub listen: String,
+    /// The customers' accounts.
+    pub accounts: Vec<Account>,
+    /// The upstream connectors, in the order given.
+    pub upstreams: Vec<UpstreamConfig>,
+    /// The routes, first match wins; none: every upstream, in order, as
+    /// one failover list for every destination.
+    pub routes: Vec<RouteConfig>,
+    /// The store.
+    pub store: StoreConfig,
+    /// The `system_id` the gateway answers binds with.
+    pub system_id: String,
+    /// Messages accepted and not yet forwarded, at most; beyond it
+    /// submissions get `ESME_RMSGQFUL`.
+    pub max_queued: usize,
+    /// How long an upstream receipt whose upstream id is not (yet) known is
+    /// held before it is given up (logged): a receipt for a message that
+    /// did not go through this gateway would otherwise be kept forever.
+    pub hold_for: Duration,
+    /// How long a message is kept once final (delivered, failed).
+    pub retention: Duration,
+    /// Binds per account at most (more get `ESME_RBINDFAIL`).
+    pub max_binds_per_account: Option<usize>,
+    /// Submissions per second per account at most (more get `ESME_RTHROTTLED`).
+    pub tps_per_account: Option<u32>,
+    /// Where MO messages from upstreams go, first match wins.
+    pub mo_routes: Vec<MoRouteConfig>,
+    /// How long a forwarded message waits for its upstream's receipt; then
+    /// it ends as `UNKNOWN` (with a receipt saying so, if one was asked for).
+    pub receipt_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: DEFAULT_LISTEN.into(),
+            accounts: Vec::new(),
+            upstreams: Vec::new(),
+            routes: Vec::new(),
+            store: StoreConfig::Path(DEFAULT_STORE.into()),
+            system_id: "SMPPGW".into(),
+            max_queued: DEFAULT_MAX_QUEUED,
+            hold_for: DEFAULT_HOLD_FOR,
+            retention: DEFAULT_RETENTION,
+            max_binds_per_account: None,
+            tps_per_account: None,
+            mo_routes: Vec::new(),
+            receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
+        }
+    }
+}
+
+/// The TOML file: the same items as the flags, each in its flag's text form
+/// (`retention` as a duration: `7d`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    store: Option<PathBuf>,
+    memory: Option<bool>,
+    system_id: Option<String>,
+    /// A duration (`7d`, `12h`).
+    retention: Option<String>,
+    /// A duration (`48h`).
+    receipt_timeout: Option<String>,
+    tps: Option<u32>,
+    max_binds_per_account: Option<usize>,
+    #[serde(default)]
+    accounts: Vec<String>,
+    #[serde(default)]
+    upstreams: Vec<String>,
+    #[serde(default)]
+    routes: Vec<String>,
+    #[serde(default)]
+    mo_routes: Vec<String>,
+}
+
+impl GatewayConfig {
+    /// Reads a TOML file and applies it over `self` (lists it gives replace
+    /// the current ones).
+    pub fn apply_file(&mut self, path: &Path) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        self.apply_toml(&text)
+            .with_context(|| format!("in {}", path.display()))
+    }
+
+    /// [`apply_file`](GatewayConfig::apply_file) on the file's text.
+    pub fn apply_toml(&mut self, text: &str) -> anyhow::Result<()> {
+        let file: FileConfig = toml::from_str(text)?;
+        if let Some(listen) = file.listen {
+            self.listen = listen;
+        }
+        if let Some(id) = file.system_id {
+            self.system_id = id;
+        }
+        if file.tps.is_some() {
+            self.tps_per_account = file.tps;
+        }
+        if file.max_binds_per_account.is_some() {
+            self.max_binds_per_account = file.max_binds_per_account;
+        }
+        if let Some(timeout) = file.receipt_timeout {
+            self.receipt_timeout = humantime::parse_duration(&timeout)
+                .map_err(|e| anyhow::anyhow!("receipt_timeout {timeout:?}: {e}"))?;
+        }
+        if let Some(retention) = file.retention {
+            self.retention = humantime::parse_duration(&retention)
+                .map_err(|e| anyhow::anyhow!("retention {retention:?}: {e}"))?;
+        }
+        if file.memory == Some(true) {
+            self.store = StoreConfig::Memory;
+        } else if let Some(dir) = file.store {
+            self.store = StoreConfig::Path(dir);
+        }
+        if !file.accounts.is_empty() {
+            self.accounts = parse_all(&file.accounts, "account")?;
+        }
+        if !file.upstreams.is_empty() {
+            self.upstreams = parse_all(&file.upstreams, "upstream")?;
+        }
+        if !file.routes.is_empty() {
+            self.routes = parse_all(&file.routes, "route")?;
+        }
+        if !file.mo_routes.is_empty() {
+            self.mo_routes = parse_all(&file.mo_routes, "MO route")?;
+        }
+        Ok(())
+    }
+
+    /// Checks what parsing alone cannot: unique upstream names, routes that
+    /// name known upstreams, at least one account and one upstream.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.accounts.is_empty() {
+            anyhow::bail!("no account: give at least one --account ID:PASSWORD");
+        }
+        if self.tps_per_account == Some(0) || self.max_binds_per_account == Some(0) {
+            anyhow::bail!("the rate and bind limits must be at least 1");
+        }
+        if self.retention.is_zero() || self.receipt_timeout.is_zero() {
+            anyhow::bail!("the retention and the receipt timeout must be positive");
+        }
+        if self.upstreams.is_empty() {
+            anyhow::bail!("no upstream: give at least one --upstream NAME=ID:PASSWORD@HOST:PORT");
+        }
+        for (i, u) in self.upstreams.iter().enumerate() {
+            if self.upstreams[..i].iter().any(|o| o.name == u.name) {
+                anyhow::bail!("upstream {:?} is given twice", u.name);
+            }
+        }
+        for route in &self.routes {
+            for name in &route.upstreams {
+                if !self.upstreams.iter().any(|u| &u.name == name) {
+                    anyhow::bail!(
+                        "route {:?} names an unknown upstream {name:?}",
+                        route.prefix
+                    );
+                }
+            }
+        }
+        for route in &self.mo_routes {
+            if !self.accounts.iter().any(|a| a.system_id == route.account) {
+                anyhow::bail!(
+                    "MO route {:?} names an unknown account {:?}",
+                    route.prefix,
+                    route.account
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The routes in force: the configured ones, or one default route
+    /// over every upstream in the order given.
+    pub fn effective_routes(&self) -> Vec<RouteConfig> {
+        if self.routes.is_empty() {
+            vec![RouteConfig {
+                prefix: String::new(),
+                upstreams: self.upstreams.iter().map(|u| u.name.clone()).collect(),
+            }]
+        } else {
+            self.routes.clone()
+        }
+    }
+}
+
+fn parse_all<T: FromStr<Err = String>>(items: &[String], what: &str) -> anyhow::Result<Vec<T>> {
+    items
+        .iter()
+        .map(|s| s.parse().map_err(|e| anyhow::anyhow!("{what} {s:?}: {e}")))
+        .collect()
+}
+
+/// One upstream connector: a pool of transceiver binds to an SMSC.
+///
+/// Text form: `NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=FORMAT]`,
+/// where `FORMAT` is how the SMSC writes its message ids: `text` (the
+/// default: as is, case-insensitive), `hex`, `decimal` or `auto`; or
+/// `SUBMIT/RECEIPT` when its `submit_sm_resp` and its receipt texts differ
+/// (`hex/decimal`). Numeric ids match whatever their leading zeros.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UpstreamConfig {
+    /// The connector's name (used by routes and in the id map).
+    pub name: String,
+    /// The `system_id` to bind with.
+    pub system_id: String,
+    /// The password to bind with.
+    pub password: String,
+    /// `host:port` of the SMSC.
+    pub addr: String,
+    /// Binds in the pool (at least 1).
+    pub binds: usize,
+    /// Requests in flight per bind.
+    pub window: usize,
+    /// Submits per second for the whole pool, if limited.
+    pub tps: Option<u32>,
+    /// How the SMSC writes message ids (in `submit_sm_resp` and receipts).
+    pub ids: MessageIdFormat,
+}
+
+impl std::fmt::Debug for UpstreamConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamConfig")
+            .field("name", &self.name)
+            .field("system_id", &self.system_id)
+            .field("addr", &self.addr)
+            .field("binds", &self.binds)
+            .field("window", &self.window)
+            .field("tps", &self.tps)
+            .field("ids", &self.ids)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UpstreamConfig {
+    /// An upstream with one bind, window 64, no rate limit, text ids.
+    pub fn new(
+        name: impl Into<String>,
+        system_id: impl Into<String>,
+        password: impl Into<String>,
+        addr: impl Into<String>,
+    ) -> UpstreamConfig {
+        UpstreamConfig {
+            name: name.into(),
+            system_id: system_id.into(),
+            password: password.into(),
+            addr: addr.into(),
+            binds: 1,
+            window: 64,
+            tps: None,
+            ids: text_ids(),
+        }
+    }
+}
+
+/// Ids taken as they are, compared case-insensitively.
+fn text_ids() -> MessageIdFormat {
+    MessageIdFormat {
+        submit_response: IdRadix::Text,
+        receipt: IdRadix::Text,
+    }
+}
+
+fn parse_radix(s: &str) -> Result<IdRadix, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "text" => Ok(IdRadix::Text),
+        "hex" => Ok(IdRadix::Hex),
+        "decimal" | "dec" => Ok(IdRadix::Decimal),
+        "auto" => Ok(IdRadix::Auto),
+        _ => Err(format!(
+            "unknown id format {s:?} (text, hex, decimal or auto)"
+        )),
+    }
+}
+
+impl FromStr for UpstreamConfig {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        const FORM: &str =
+            "expected NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=FORMAT]";
+        let (name, rest) = s
+            .split_once('=')
+            .filter(|(n, _)| !n.is_empty())
+            .ok_or(FORM)?;
+        // Options come after the address, which has no ','; the password
+        // may contain ':' and '@' (the address follows the last '@').
+        let (head, options) = match rest.rfind('@') {
+            Some(at) => match rest[at..].find(',') {
+                Some(comma) => (&rest[..at + comma], Some(&rest[at + comma + 1..])),
+                None => (rest, None),
+            },
+            None => return Err(FORM.into()),
+        };
+        let (credentials, addr) = head.rsplit_once('@').ok_or(FORM)?;
+        let (system_id, password) = credentials
+            .split_once(':')
+            .filter(|(id, _)| !id.is_empty())
+            .ok_or(FORM)?;
+        if addr
+            .rsplit_once(':')
+            .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        {
+            return Err(format!("bad address {addr:?}: expected HOST:PORT"));
+        }
+        let mut upstream = UpstreamConfig::new(name, system_id, password, addr);
+        for option in options.into_iter().flat_map(|o| o.split(',')) {
+            let (key, value) = option
+                .split_once('=')
+                .ok_or_else(|| format!("bad option {option:?}: expected KEY=VALUE"))?;
+            let number = || {
+                value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("bad {key}: {value:?} (a positive number)"))
+            };
+            match key {
+                "binds" => upstream.binds = number()? as usize,
+                "window" => upstream.window = number()? as usize,
+                "tps" => upstream.tps = Some(number()?),
+                "ids" => {
+                    // One format for both, or SUBMIT/RECEIPT.
+                    let (submit, receipt) = value.split_once('/').unwrap_or((value, value));
+                    upstream.ids = MessageIdFormat {
+                        submit_response: parse_radix(submit)?,
+                        receipt: parse_radix(receipt)?,
+                    };
+                }
+                _ => return Err(format!("unknown option {key:?} (binds, window, tps, ids)")),
+            }
+        }
+        Ok(upstream)
+    }
+}
+
+/// A route: destinations starting with `prefix` go to the first upstream
+/// of the list that has a bind up.
+///
+/// Text form: `PREFIX=UPSTREAM[,UPSTREAM...]`; `*` or an empty prefix
+/// matches every destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// The destination prefix ("" matches all).
+    pub prefix: String,
+    /// The failover list, in order.
+    pub upstreams: Vec<String>,
+}
+
+impl FromStr for RouteConfig {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (prefix, list) = s
+            .split_once('=')
+            .ok_or("expected PREFIX=UPSTREAM[,UPSTREAM...]")?;
+        let prefix = match prefix.trim() {
+            "*" => String::new(),
+            p => p.to_owned(),
+        };
+        let upstreams: Vec<String> = list
+            .split(',')
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect();
+        if upstreams.is_empty() {
+            return Err("a route needs at least one upstream".into());
+        }
+        Ok(RouteConfig { prefix, upstreams })
+    }
+}
+
+/// An MO route: messages from upstreams (not receipts) whose destination
+/// starts with `prefix` go to `account`'s receiver binds.
+///
+/// Text form: `PREFIX=ACCOUNT`; `*` or an empty prefix matches all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoRouteConfig {
+    /// The destination prefix (a short code, a number range; "" matches all).
+    pub prefix: String,
+    /// The account (`system_id`) they go to.
+    pub account: String,
+}
+
+impl FromStr for MoRouteConfig {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (prefix, account) = s.split_once('=').ok_or("expected PREFIX=ACCOUNT")?;
+        let account = account.trim();
+        if account.is_empty() {
+            return Err("an MO route needs an account".into());
+        }
+        let prefix = match prefix.trim() {
+            "*" => String::new(),
+            p => p.to_owned(),
+        };
+        Ok(MoRouteConfig {
+            prefix,
+            account: account.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstreams_parse_with_options() {
+        let u: UpstreamConfig = "a=sys:p@ss:w@smsc.example:2775,binds=4,window=32,tps=100,ids=hex"
+            .parse()
+            .unwrap();
+        assert_eq!(u.name, "a");
+        assert_eq!(u.system_id, "sys");
+        assert_eq!(u.password, "p@ss:w");
+        assert_eq!(u.addr, "smsc.example:2775");
+        assert_eq!((u.binds, u.window, u.tps), (4, 32, Some(100)));
+        assert_eq!(u.ids.receipt, IdRadix::Hex);
+        let mixed: UpstreamConfig = "m=s:p@h:1,ids=hex/decimal".parse().unwrap();
+        assert_eq!(mixed.ids.submit_response, IdRadix::Hex);
+        assert_eq!(mixed.ids.receipt, IdRadix::Decimal);
+        let plain: UpstreamConfig = "b=sys:pw@127.0.0.1:1".parse().unwrap();
+        assert_eq!((plain.binds, plain.ids.receipt), (1, IdRadix::Text));
+        for bad in [
+            "sys:pw@h:1",
+            "a=sys:pw@h",
+            "a=syspw@h:1",
+            "a=sys:pw@h:1,binds=0",
+            "a=sys:pw@h:1,colour=red",
+            "a=sys:pw@h:1,ids=roman",
+        ] {
+            assert!(bad.parse::<UpstreamConfig>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn routes_parse_and_default_to_one_failover_list() {
+        let r: RouteConfig = "44=a,b".parse().unwrap();
+        assert_eq!(r.prefix, "44");
+        assert_eq!(r.upstreams, ["a", "b"]);
+        assert_eq!("*=a".parse::<RouteConfig>().unwrap().prefix, "");
+        assert!("44=".parse::<RouteConfig>().is_err());
+        let config = GatewayConfig {
+            upstreams: vec![
+                UpstreamConfig::new("x", "s", "p", "h:1"),
+                UpstreamConfig::new("y", "s", "p", "h:2"),
+            ],
+            ..GatewayConfig::default()
+        };
+        assert_eq!(config.effective_routes()[0].upstreams, ["x", "y"]);
+    }
+
+    #[test]
+    fn the_file_uses_the_flag_forms() {
+        let mut config = GatewayConfig::default();
+        config
+            .apply_toml(
+                r#"
+                listen = "127.0.0.1:0"
+                memory = true
+                accounts = ["esme:secret"]
+                upstreams = ["a=s:p@127.0.0.1:2775"]
+                routes = ["*=a"]
+                mo_routes = ["7000=esme"]
+                retention = "12h"
+                tps = 50
+                max_binds_per_account = 2
+                "#,
+            )
+            .unwrap();
+        assert_eq!(config.store, StoreConfig::Memory);
+        assert_eq!(config.retention, Duration::from_secs(12 * 3600));
+        assert_eq!(config.tps_per_account, Some(50));
+        assert_eq!(config.mo_routes[0].account, "esme");
+        assert_eq!(config.max_binds_per_account, Some(2));
+        assert_eq!(config.accounts[0].system_id, "esme");
+        config.validate().unwrap();
+        config.mo_routes = vec!["7=nobody".parse().unwrap()];
+        assert!(config.validate().is_err(), "an unknown account");
+        config.mo_routes.clear();
+        config.routes = vec!["1=nope".parse().unwrap()];
+        assert!(config.validate().is_err());
+        assert!(GatewayConfig::default().apply_toml("colour = 1").is_err());
+    }
+}

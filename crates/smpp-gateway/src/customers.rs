@@ -1,0 +1,253 @@
+//! The customers' side: an SMPP server that authenticates binds of every
+//! kind against the accounts and accepts `submit_sm` into the store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smpp_proto::message::receipt::MessageState as ReceiptState;
+use smpp_proto::pdu::{
+    Bind, Body, CommandStatus, DataSm, DataSmResp, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp,
+};
+use smpp_proto::session::BindKind;
+use smpp_tokio::{Connection, Handler};
+use subtle::ConstantTimeEq;
+
+use crate::node::{encode_request, lock, now_ms, stored_sm, Node};
+use crate::store::{format_id, parse_id, MessageRecord, MessageState, Op};
+
+/// The customers' bound connections (and their accounts), by connection number.
+#[derive(Debug, Default)]
+pub(crate) struct Binds {
+    connections: Mutex<HashMap<u64, (String, Connection)>>,
+}
+
+impl Binds {
+    /// Registers a bind of `account`; `BIND_FAILED` when it has `max` already.
+    fn add(
+        &self,
+        conn: &Connection,
+        account: &str,
+        max: Option<usize>,
+    ) -> Result<(), CommandStatus> {
+        let mut connections = lock(&self.connections);
+        if let Some(max) = max {
+            let bound = connections.values().filter(|(a, _)| a == account).count();
+            if bound >= max {
+                return Err(CommandStatus::BIND_FAILED);
+            }
+        }
+        connections.insert(conn.id(), (account.to_owned(), conn.clone()));
+        Ok(())
+    }
+
+    fn remove(&self, id: u64) {
+        lock(&self.connections).remove(&id);
+    }
+
+    /// A bound receiver or transceiver of `account` (bound: its bind
+    /// answer has been sent).
+    pub(crate) fn receiver(&self, account: &str) -> Option<Connection> {
+        lock(&self.connections)
+            .values()
+            .find(|(_, c)| c.is_receiver(account))
+            .map(|(_, c)| c.clone())
+    }
+}
+
+/// A `data_sm` as the `submit_sm` that says the same (its user data stays
+/// in `message_payload`): upstreams are sent `submit_sm`s only.
+fn submit_of_data_sm(sm: DataSm) -> SubmitSm {
+    SubmitSm {
+        service_type: sm.service_type,
+        source_addr_ton: sm.source_addr_ton,
+        source_addr_npi: sm.source_addr_npi,
+        source_addr: sm.source_addr,
+        dest_addr_ton: sm.dest_addr_ton,
+        dest_addr_npi: sm.dest_addr_npi,
+        destination_addr: sm.destination_addr,
+        esm_class: sm.esm_class,
+        registered_delivery: sm.registered_delivery,
+        data_coding: sm.data_coding,
+        tlvs: sm.tlvs,
+        ..Default::default()
+    }
+}
+
+/// The [`Handler`] of the customers' server.
+#[derive(Debug, Clone)]
+pub(crate) struct Customers(pub(crate) Arc<Node>);
+
+impl Customers {
+    /// `INVALID_SYSTEM_ID` for an unknown account, `BIND_FAILED` from
+    /// outside its allow-list (checked first, so the answer says nothing of
+    /// the password), `INVALID_PASSWORD` (compared in constant time).
+    fn authenticate(&self, conn: &Connection, bind: &Bind) -> Result<(), CommandStatus> {
+        let system_id = std::str::from_utf8(bind.system_id.as_bytes())
+            .map_err(|_| CommandStatus::INVALID_SYSTEM_ID)?;
+        let account = self
+            .0
+            .accounts
+            .get(system_id)
+            .ok_or(CommandStatus::INVALID_SYSTEM_ID)?;
+        if !account.allows(conn.peer_addr().map(|p| p.ip())) {
+            tracing::warn!(
+                system_id,
+                peer = ?conn.peer_addr(),
+                "bind refused: address not in the account's allow-list"
+            );
+            return Err(CommandStatus::BIND_FAILED);
+        }
+        let given = bind.password.as_bytes();
+        let expected = account.password.as_bytes();
+        if given.len() == expected.len() && bool::from(given.ct_eq(expected)) {
+            Ok(())
+        } else {
+            Err(CommandStatus::INVALID_PASSWORD)
+        }
+    }
+
+    /// Accepts a message: durable first, then answered, then forwarded;
+    /// returns our id.
+    async fn accept(&self, conn: &Connection, sm: SubmitSm) -> Result<String, CommandStatus> {
+        let node = &self.0;
+        let account = conn
+            .system_id()
+            .ok_or(CommandStatus::INVALID_BIND_STATUS)?
+            .to_owned();
+        let destination = sm.destination_addr.to_string_lossy();
+        let route = node
+            .router
+            .route_index(&destination)
+            .ok_or(CommandStatus::INVALID_DESTINATION_ADDRESS)?;
+        if !node.admit(&account) {
+            return Err(CommandStatus::THROTTLED);
+        }
+        if node.forwarding_count() >= node.max_queued {
+            return Err(CommandStatus::MESSAGE_QUEUE_FULL);
+        }
+        let id = node.next_id();
+        let submit =
+            encode_request(Body::SubmitSm(Box::new(sm))).ok_or(CommandStatus::SYSTEM_ERROR)?;
+        let record = MessageRecord {
+            id,
+            account,
+            accepted_ms: now_ms(),
+            submit,
+            state: MessageState::Accepted,
+            upstream: None,
+            final_ms: None,
+            receipt_due_ms: None,
+        };
+        if let Err(e) = node.store.write(vec![Op::PutMessage(record.clone())]).await {
+            tracing::error!(error = %e, "cannot store a message");
+            return Err(CommandStatus::SYSTEM_ERROR);
+        }
+        crate::forward::enqueue(node, route, record);
+        Ok(format_id(id))
+    }
+}
+
+impl Handler<Connection> for Customers {
+    async fn bind(
+        &self,
+        conn: &Connection,
+        kind: BindKind,
+        bind: &Bind,
+    ) -> Result<(), CommandStatus> {
+        self.authenticate(conn, bind)?;
+        let node = self.0.clone();
+        let account = bind.system_id.to_string_lossy();
+        node.binds.add(conn, &account, node.max_binds)?;
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            // The connection counts as bound once our answer is sent: then
+            // the receipts queued for its account can go.
+            if matches!(kind, BindKind::Receiver | BindKind::Transceiver) {
+                for _ in 0..500 {
+                    if conn.bind_kind().is_some() {
+                        node.outbox_wake.notify_one();
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            conn.closed().await;
+            node.binds.remove(conn.id());
+        });
+        Ok(())
+    }
+
+    async fn submit_sm(
+        &self,
+        conn: &Connection,
+        sm: SubmitSm,
+    ) -> Result<SubmitSmResp, CommandStatus> {
+        let id = self.accept(conn, sm).await?;
+        Ok(SubmitSmResp {
+            message_id: id.into(),
+            ..Default::default()
+        })
+    }
+
+    async fn data_sm(&self, conn: &Connection, sm: DataSm) -> Result<DataSmResp, CommandStatus> {
+        let id = self.accept(conn, submit_of_data_sm(sm)).await?;
+        Ok(DataSmResp {
+            message_id: id.into(),
+            ..Default::default()
+        })
+    }
+
+    async fn query_sm(
+        &self,
+        conn: &Connection,
+        query: QuerySm,
+    ) -> Result<QuerySmResp, CommandStatus> {
+        self.query(conn, &query).await
+    }
+}
+
+impl Customers {
+    /// `query_sm` on one of our ids, for the account that submitted it
+    /// (and the same `source_addr`, when given); `ESME_RQUERYFAIL` otherwise.
+    async fn query(
+        &self,
+        conn: &Connection,
+        query: &QuerySm,
+    ) -> Result<QuerySmResp, CommandStatus> {
+        let account = conn.system_id().ok_or(CommandStatus::INVALID_BIND_STATUS)?;
+        let id =
+            parse_id(&query.message_id.to_string_lossy()).ok_or(CommandStatus::QUERY_FAILED)?;
+        let record = match self.0.store.message(id).await {
+            Ok(record) => record,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a message");
+                return Err(CommandStatus::SYSTEM_ERROR);
+            }
+        };
+        let record = record
+            .filter(|r| r.account == account)
+            .ok_or(CommandStatus::QUERY_FAILED)?;
+        if !query.source_addr.is_empty() {
+            let sm = stored_sm(&record.submit).ok_or(CommandStatus::QUERY_FAILED)?;
+            if sm.source_addr != query.source_addr {
+                return Err(CommandStatus::QUERY_FAILED);
+            }
+        }
+        let state = match record.state {
+            MessageState::Accepted | MessageState::Forwarded => ReceiptState::Enroute.to_u8(),
+            MessageState::Done { state } => state,
+            MessageState::Failed { .. } => ReceiptState::Rejected.to_u8(),
+        };
+        let final_date = record
+            .final_ms
+            .map(smpp_proto::message::time::absolute)
+            .unwrap_or_default();
+        Ok(QuerySmResp {
+            message_id: query.message_id.clone(),
+            final_date: final_date.into(),
+            message_state: state,
+            ..Default::default()
+        })
+    }
+}

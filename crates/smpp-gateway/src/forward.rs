@@ -1,0 +1,267 @@
+//! Forwarding: each route has a queue of stored messages, in the order they
+//! were accepted, and a dispatcher that sends them, [`IN_FLIGHT`] at a time,
+//! to the first connector of the route that has a bind up; the upstream's id
+//! is then recorded against ours.
+//!
+//! - No connector of the route up: the queue waits (its messages are
+//!   durable) and is looked at again with backoff; they go, in order, when
+//!   one comes back.
+//! - A temporary failure (throttled beyond the pool's retries, a dropped
+//!   bind, a timeout, `ESME_RSYSERR`, `ESME_RINVBNDSTS` from an upstream
+//!   that is unbinding, `ESME_RX_T_APPN`): the next connector of the route; when
+//!   none took it, the message goes back to the head of its queue and the
+//!   queue pauses (backoff). A message whose submit was lost with its
+//!   connection may have reached the upstream: sent again, it may be
+//!   duplicated once, never lost.
+//! - A permanent refusal (any other error status): the message fails, and
+//!   the customer gets a failed receipt (`REJECTD`, the status in `err:`)
+//!   if it asked for one.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smpp_proto::message::receipt::{DeliveryReceipt, MessageState as ReceiptState};
+use smpp_proto::pdu::CommandStatus;
+use smpp_tokio::Error;
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
+
+use crate::node::{lock, stored_sm, Node};
+use crate::store::{MessageRecord, MessageState, Op, UpstreamRef};
+
+/// Submits under way per route at most (each connector's pool has its own
+/// window; this bounds the tasks).
+pub(crate) const IN_FLIGHT: usize = 512;
+
+/// One route's queue.
+#[derive(Debug, Default)]
+pub(crate) struct RouteQueue {
+    waiting: Mutex<VecDeque<MessageRecord>>,
+    wake: Notify,
+    /// No new submit before this (after a message no connector took).
+    paused_until: Mutex<Option<Instant>>,
+    /// Messages no connector took since the last one forwarded (the pause grows with it).
+    misses: AtomicU32,
+}
+
+impl RouteQueue {
+    fn push_back(&self, record: MessageRecord) {
+        lock(&self.waiting).push_back(record);
+        self.wake.notify_one();
+    }
+
+    /// A message no connector took: back at the head, and the queue
+    /// pauses, longer each time in a row.
+    fn put_back(&self, record: MessageRecord) {
+        let misses = self.misses.fetch_add(1, Ordering::AcqRel);
+        lock(&self.waiting).push_front(record);
+        *lock(&self.paused_until) = Some(Instant::now() + retry_delay(misses));
+        self.wake.notify_one();
+    }
+}
+
+/// The route of a stored message (`None`: unreadable, or no route
+/// matches its destination).
+pub(crate) fn route_of(node: &Node, record: &MessageRecord) -> Option<usize> {
+    let sm = stored_sm(&record.submit)?;
+    node.router
+        .route_index(&sm.destination_addr.to_string_lossy())
+}
+
+/// Queues a stored message on `route` (counted in `Node::forwarding_count`
+/// until it is forwarded or failed).
+pub(crate) fn enqueue(node: &Node, route: usize, record: MessageRecord) {
+    node.pending.fetch_add(1, Ordering::AcqRel);
+    node.queues[route].push_back(record);
+}
+
+/// Ends a message that cannot be queued (no route, unreadable).
+pub(crate) async fn unroutable(node: Arc<Node>, record: MessageRecord) {
+    tracing::warn!(id = record.id, "no route for the destination");
+    node.pending.fetch_add(1, Ordering::AcqRel);
+    failed(&node, record, CommandStatus::INVALID_DESTINATION_ADDRESS).await;
+}
+
+fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_millis(200)
+        .saturating_mul(1 << attempt.min(5))
+        .min(Duration::from_secs(5))
+}
+
+/// Temporary: worth trying again (elsewhere or later).
+fn is_temporary(e: &Error) -> bool {
+    match e {
+        // ESME_RINVBNDSTS: the bind is not (or no longer) one that may
+        // submit, as while the upstream unbinds it: another bind may.
+        Error::Status(s) | Error::GenericNack(s) => matches!(
+            *s,
+            CommandStatus::THROTTLED
+                | CommandStatus::MESSAGE_QUEUE_FULL
+                | CommandStatus::SYSTEM_ERROR
+                | CommandStatus::INVALID_BIND_STATUS
+                | CommandStatus::RECEIVER_TEMPORARY_ERROR
+        ),
+        _ => true,
+    }
+}
+
+/// Counts a submit under way while it lives.
+struct Submitting(Arc<Node>);
+
+impl Drop for Submitting {
+    fn drop(&mut self) {
+        self.0.submitting.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The dispatcher of route `route`: sends its queue's messages in order,
+/// [`IN_FLIGHT`] at a time, while one of its connectors is up.
+pub(crate) async fn dispatch(node: Arc<Node>, route: usize) {
+    let queue = &node.queues[route];
+    let list = node.router.list(route);
+    let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut attempt = 0u32;
+    while !node.stopped() {
+        if lock(&queue.waiting).is_empty() {
+            tokio::select! {
+                () = queue.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            continue;
+        }
+        let paused = lock(&queue.paused_until).take();
+        if let Some(until) = paused.filter(|u| *u > Instant::now()) {
+            tokio::time::sleep_until(until).await;
+            continue;
+        }
+        if !list.iter().any(|&i| node.connectors[i].is_up()) {
+            if !node.pause(retry_delay(attempt)).await {
+                return;
+            }
+            attempt = attempt.saturating_add(1);
+            continue;
+        }
+        attempt = 0;
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(record) = lock(&queue.waiting).pop_front() else {
+            continue;
+        };
+        node.submitting.fetch_add(1, Ordering::AcqRel);
+        let guard = Submitting(node.clone());
+        tokio::spawn(async move {
+            let node = guard.0.clone();
+            submit(&node, route, record).await;
+            drop((permit, guard));
+        });
+    }
+}
+
+/// Offers `record` to the route's connectors that are up, in order.
+async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
+    let Some(sm) = stored_sm(&record.submit) else {
+        tracing::error!(id = record.id, "stored message unreadable; not forwarded");
+        node.pending.fetch_sub(1, Ordering::AcqRel);
+        return;
+    };
+    for &i in node.router.list(route) {
+        let connector = &node.connectors[i];
+        if !connector.is_up() {
+            continue;
+        }
+        match connector.pool.submit(sm.clone()).await {
+            Ok(upstream_id) => {
+                node.queues[route].misses.store(0, Ordering::Release);
+                let upstream_id = upstream_id.to_string_lossy().into_owned();
+                return forwarded(node, record, i, upstream_id).await;
+            }
+            Err(e) if is_temporary(&e) => {
+                tracing::debug!(id = record.id, upstream = connector.name, error = %e, "not forwarded; trying on");
+            }
+            Err(Error::Status(status) | Error::GenericNack(status)) => {
+                tracing::info!(id = record.id, upstream = connector.name, %status, "refused upstream");
+                return failed(node, record, status).await;
+            }
+            Err(e) => {
+                tracing::debug!(id = record.id, upstream = connector.name, error = %e, "not forwarded");
+            }
+        }
+    }
+    if node.stopped() {
+        return; // still stored as accepted: forwarded at the next start
+    }
+    node.queues[route].put_back(record);
+}
+
+/// Records the upstream's id; then matches the receipts that came first.
+async fn forwarded(
+    node: &Arc<Node>,
+    mut record: MessageRecord,
+    connector: usize,
+    upstream_id: String,
+) {
+    let c = &node.connectors[connector];
+    let canonical = c.ids.canonical_submit(&upstream_id);
+    record.state = MessageState::Forwarded;
+    let timeout = u64::try_from(node.receipt_timeout.as_millis()).unwrap_or(u64::MAX);
+    record.receipt_due_ms = Some(crate::node::now_ms().saturating_add(timeout));
+    record.upstream = Some(UpstreamRef {
+        connector: c.name.clone(),
+        id: upstream_id,
+        key: canonical.clone(),
+    });
+    let ops = vec![
+        Op::PutMessage(record.clone()),
+        Op::MapUpstream {
+            upstream: c.name.clone(),
+            upstream_id: canonical.clone(),
+            message: record.id,
+        },
+    ];
+    write_until_done(node, ops).await;
+    node.pending.fetch_sub(1, Ordering::AcqRel);
+    crate::receipts::release_held(node, &c.name, &canonical).await;
+}
+
+/// Ends a message refused for good, with a failed receipt if asked for.
+async fn failed(node: &Arc<Node>, mut record: MessageRecord, status: CommandStatus) {
+    let now = crate::node::now_ms();
+    record.state = MessageState::Failed { status: status.0 };
+    record.final_ms = Some(now);
+    let mut ops = vec![Op::PutMessage(record.clone())];
+    let mut receipt = DeliveryReceipt::new(String::new(), ReceiptState::Rejected);
+    receipt.submit_date = Some(smpp_proto::message::time::receipt_date(record.accepted_ms));
+    receipt.done_date = Some(smpp_proto::message::time::receipt_date(now));
+    // `err:` carries the refusal: its command status, in hex.
+    receipt.error = Some(format!("{:03X}", status.0));
+    let owed = crate::receipts::owed_receipt(node, &record, &receipt);
+    if let Some(owed) = &owed {
+        ops.push(Op::PutReceipt(owed.clone()));
+    }
+    let written = write_until_done(node, ops).await;
+    node.pending.fetch_sub(1, Ordering::AcqRel);
+    if let (true, Some(owed)) = (written, owed) {
+        crate::outbox::queue(node, owed);
+    }
+}
+
+/// Writes `ops`, retrying a failing store until it works or the node stops
+/// (what happened upstream cannot be undone: it must be recorded).
+pub(crate) async fn write_until_done(node: &Node, ops: Vec<Op>) -> bool {
+    let mut attempt = 0;
+    loop {
+        match node.store.write(ops.clone()).await {
+            Ok(()) => return true,
+            Err(e) => {
+                tracing::error!(error = %e, attempt, "store write failed; retrying");
+                if !node.pause(retry_delay(attempt)).await {
+                    return false;
+                }
+                attempt += 1;
+            }
+        }
+    }
+}

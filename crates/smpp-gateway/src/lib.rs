@@ -1,0 +1,289 @@
+//! An SMS gateway for aggregators: customers bind over SMPP and submit;
+//! each message is made durable, answered with the gateway's own message
+//! id, and forwarded to an upstream SMSC chosen by its route; the
+//! upstream's delivery receipts are mapped back to the customer with the
+//! id the customer was given.
+//!
+//! ```no_run
+//! use smpp_gateway::{start, GatewayConfig, StoreConfig};
+//!
+//! # async fn run() -> anyhow::Result<()> {
+//! let mut config = GatewayConfig::default();
+//! config.listen = "127.0.0.1:0".into();
+//! config.store = StoreConfig::Memory;
+//! config.accounts = vec!["esme:secret".parse().map_err(anyhow::Error::msg)?];
+//! config.upstreams = vec!["smsc=gw:pw@127.0.0.1:2775".parse().map_err(anyhow::Error::msg)?];
+//! let gateway = start(config).await?;
+//! println!("SMPP listening on {}", gateway.smpp_addr());
+//! // ... customers bind, submit, receive receipts ...
+//! gateway.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Parts
+//! - [`config`]: accounts, upstream connectors, routes, store ([`GatewayConfig`]).
+//! - [`store`]: the records behind [`GatewayStore`] (memory, or durable on
+//!   fjall with group commit).
+//! - The customers' server (a `smpp_tokio` [`Handler`](smpp_tokio::Handler)):
+//!   binds of every kind for the configured accounts (allow-lists, a bind
+//!   limit per account), `submit_sm` and `data_sm` (a rate limit per
+//!   account; a `data_sm` goes upstream as a `submit_sm` carrying its
+//!   `message_payload`), and `query_sm` on the gateway's ids.
+//! - Connectors: each a `smpp_tokio::Pool` of transceiver binds to an SMSC.
+//! - Routing: ordered routes, first match by destination prefix, each an
+//!   ordered failover list.
+//! - Receipts: matched through the id map (normalised per connector),
+//!   held when they come before the id, queued while the customer is unbound.
+//! - MO messages from upstreams: to the account of the first MO route
+//!   matching their destination ([`MoRouteConfig`]), queued like receipts;
+//!   one no route matches is refused with `ESME_RX_T_APPN` (the upstream
+//!   keeps it).
+//!
+//! # Guarantees
+//! - A customer's `submit_sm_resp` is sent only once the message is
+//!   durable (with the fjall store: synced to disk, group-committed).
+//! - A message is accepted while no upstream of its route is up (it waits,
+//!   durably, in its route's queue, which is tried again with backoff and
+//!   sent in the order accepted when an upstream comes back; several
+//!   submits go at once, so the upstream may see neighbours swapped) up to
+//!   [`GatewayConfig::max_queued`] messages not yet forwarded, then
+//!   `ESME_RMSGQFUL`. A destination no route matches gets `ESME_RINVDSTADR`.
+//! - Each `submit_sm` is one message with its own id, parts of a long
+//!   message included: a receipt per part.
+//! - After a restart, messages accepted but not forwarded are forwarded,
+//!   receipts owed are delivered, and held receipts are matched. A message
+//!   whose submit was in flight upstream when the gateway stopped (or
+//!   whose submit timed out, or lost its connection) is sent again: it may
+//!   be duplicated, it is never lost. A receipt may reach the customer
+//!   twice for the same reason (at least once).
+//! - An upstream's receipt is answered once what it says is durable (a
+//!   store failure answers `ESME_RSYSERR`: the upstream sends it again).
+//!   One whose upstream id never becomes known is given up after
+//!   [`GatewayConfig::hold_for`] (a day), with a warning.
+//! - Every forwarded message reaches a final state: its upstream's receipt,
+//!   or after [`GatewayConfig::receipt_timeout`] (48 hours) `UNKNOWN` (a
+//!   receipt from upstream after that is ignored).
+//! - Storage is bounded by time: a message final for longer than
+//!   [`GatewayConfig::retention`] (7 days by default) is forgotten.
+//!
+//! # Not yet
+//! `submit_multi`, `cancel_sm`, `replace_sm` from customers
+//! (answered `ESME_RINVCMDID`); MO as `data_sm` from upstreams, MO to
+//! webhooks; intermediate
+//! notifications (not passed on); weighted routes, routes by account,
+//! source or time; queue limits per connector (the limit is global);
+//! connector options beyond binds, window, TPS and id format (TLS,
+//! system_type, bind kind, source override); rates per segment of a
+//! `message_payload` message (each `submit_sm` counts once); hashed
+//! passwords; billing; metrics; the HTTP APIs.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use smpp_proto::session::SessionConfig;
+use smpp_tokio::{Server, ServerConfig, ServerHandle};
+use tokio::task::JoinHandle;
+
+pub mod config;
+mod customers;
+mod forward;
+mod node;
+mod outbox;
+mod receipts;
+mod retention;
+mod routing;
+pub mod store;
+mod upstream;
+
+pub use config::{Account, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig, UpstreamConfig};
+pub use store::{format_id, parse_id, FjallStore, GatewayStore, MemoryStore};
+
+use crate::customers::Customers;
+use crate::node::{lock, Node};
+use crate::routing::Router;
+use crate::upstream::Connector;
+
+/// A started gateway: its address, its connectors' state, and how to stop it.
+#[derive(Debug)]
+pub struct RunningGateway {
+    addr: SocketAddr,
+    node: Arc<Node>,
+    server: ServerHandle,
+    serving: JoinHandle<std::io::Result<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningGateway {
+    /// The address customers bind to.
+    pub fn smpp_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How many binds of the connector `name` are up (`None`: no such connector).
+    pub fn upstream_binds(&self, name: &str) -> Option<usize> {
+        let c = self.node.connectors.iter().find(|c| c.name == name)?;
+        Some(c.pool.bound())
+    }
+
+    /// Receipts (and MO messages) owed to customers and not delivered yet.
+    pub fn receipts_owed(&self) -> usize {
+        lock(&self.node.outbox).len()
+    }
+
+    /// Upstream receipts held until their message's upstream id is known.
+    pub fn receipts_held(&self) -> usize {
+        lock(&self.node.held).values().map(Vec::len).sum()
+    }
+
+    /// Messages accepted and not yet forwarded (or whose upstream id is
+    /// being recorded).
+    pub fn messages_forwarding(&self) -> usize {
+        self.node.forwarding_count()
+    }
+
+    /// Stops accepting, unbinds the customers, closes the upstream binds,
+    /// stops the background work and closes the store (everything written
+    /// is durable; what was not forwarded yet is forwarded at the next start).
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.node.stop();
+        self.server.shutdown();
+        self.serving
+            .await
+            .context("server task")?
+            .context("server")?;
+        for connector in &self.node.connectors {
+            connector.pool.close().await;
+        }
+        // A submit that got its upstream id records it before the store
+        // closes (the others end with the pools).
+        for _ in 0..250 {
+            if self.node.submitting_count() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.node.store.close().await.context("closing the store")?;
+        Ok(())
+    }
+}
+
+/// Session settings of the customers' side: a wide inbound window
+/// (customers pipeline submits), a modest outbound one (receipts).
+fn customer_session() -> SessionConfig {
+    SessionConfig::default()
+        .with_max_inbound(1024)
+        .with_max_in_flight(64)
+        .with_response_timeout(Duration::from_secs(10))
+}
+
+/// Opens the store `config` names.
+pub fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn GatewayStore>> {
+    Ok(match config {
+        StoreConfig::Memory => Arc::new(MemoryStore::default()),
+        StoreConfig::Path(dir) => Arc::new(
+            FjallStore::open(dir)
+                .with_context(|| format!("cannot open the store in {}", dir.display()))?,
+        ),
+    })
+}
+
+/// Starts a gateway on the store `config` names.
+pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
+    let store = open_store(&config.store)?;
+    start_with_store(config, store).await
+}
+
+/// Starts a gateway on `store`: starts the connectors, listens for
+/// customers, and resumes what the store says is unfinished (messages not
+/// forwarded, receipts owed, receipts held).
+pub async fn start_with_store(
+    config: GatewayConfig,
+    store: Arc<dyn GatewayStore>,
+) -> anyhow::Result<RunningGateway> {
+    config.validate()?;
+    let mut connectors = Vec::new();
+    let mut inbounds = Vec::new();
+    for upstream in &config.upstreams {
+        let (connector, inbound) = Connector::start(upstream);
+        connectors.push(connector);
+        inbounds.push(inbound);
+    }
+    let names: Vec<String> = connectors.iter().map(|c| c.name.clone()).collect();
+    let router = Router::new(&config.effective_routes(), &names);
+    let node = Arc::new(
+        Node::new(store, &config, connectors, router)
+            .await
+            .context("reading the store")?,
+    );
+
+    // What the last run left unfinished.
+    let unforwarded = node.store.unforwarded().await?;
+    for owed in node.store.receipts_owed().await? {
+        lock(&node.outbox).insert(owed);
+    }
+    for held in node.store.held().await? {
+        lock(&node.held)
+            .entry((held.upstream.clone(), held.upstream_id.clone()))
+            .or_default()
+            .push(held);
+    }
+    if !unforwarded.is_empty() {
+        tracing::info!(
+            count = unforwarded.len(),
+            "forwarding messages left from the last run"
+        );
+    }
+
+    let server_config = ServerConfig::default()
+        .with_session(customer_session())
+        .with_system_id(config.system_id.clone());
+    let server = Server::bind(&config.listen, Customers(node.clone()), server_config)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = server.local_addr()?;
+    let handle = server.handle();
+    let serving = tokio::spawn(server.run());
+
+    let mut tasks = Vec::new();
+    for (i, inbound) in inbounds.into_iter().enumerate() {
+        tasks.push(tokio::spawn(receipts::serve_upstream(
+            node.clone(),
+            i,
+            inbound,
+        )));
+    }
+    tasks.push(tokio::spawn(outbox::run(node.clone())));
+    tasks.push(tokio::spawn(receipts::retry_held(node.clone())));
+    tasks.push(tokio::spawn(retention::run(node.clone(), config.retention)));
+    for route in 0..node.router.len() {
+        tasks.push(tokio::spawn(forward::dispatch(node.clone(), route)));
+    }
+    // In the order they were accepted.
+    for record in unforwarded {
+        match forward::route_of(&node, &record) {
+            Some(route) => forward::enqueue(&node, route, record),
+            None => {
+                tokio::spawn(forward::unroutable(node.clone(), record));
+            }
+        }
+    }
+    Ok(RunningGateway {
+        addr,
+        node,
+        server: handle,
+        serving,
+        tasks,
+    })
+}

@@ -1,0 +1,192 @@
+//! The gateway's shared state: the store, the connectors, the router, the
+//! customers' binds, the id counters, the receipt outbox and the held
+//! upstream receipts. The flows live in their own modules
+//! (`customers`, `forward`, `receipts`); they all go through a [`Node`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use smpp_proto::pdu::{decode_frame, Body, DecodeConfig, Pdu, SequenceNumber, SubmitSm};
+use tokio::sync::Notify;
+
+use crate::config::{Account, GatewayConfig, MoRouteConfig};
+use crate::customers::Binds;
+use crate::forward::RouteQueue;
+use crate::outbox::Outbox;
+use crate::routing::Router;
+use crate::store::{GatewayStore, HeldReceipt, StoreResult};
+use crate::upstream::Connector;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Everything the flows share.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) store: Arc<dyn GatewayStore>,
+    pub(crate) accounts: HashMap<String, Account>,
+    pub(crate) connectors: Vec<Connector>,
+    pub(crate) router: Router,
+    pub(crate) binds: Binds,
+    next_id: AtomicU64,
+    next_seq: AtomicU64,
+    /// Receipts owed to customers.
+    pub(crate) outbox: Mutex<Outbox>,
+    /// Wakes the outbox: a new receipt, a new bind.
+    pub(crate) outbox_wake: Notify,
+    /// Upstream receipts whose id was not in the map yet, by (connector,
+    /// normalised upstream id).
+    pub(crate) held: Mutex<HashMap<(String, String), Vec<HeldReceipt>>>,
+    stopped: AtomicBool,
+    /// Messages not forwarded yet, at most.
+    pub(crate) max_queued: usize,
+    /// How long an unmatched upstream receipt is held.
+    pub(crate) hold_for: Duration,
+    /// How long a forwarded message waits for its upstream receipt.
+    pub(crate) receipt_timeout: Duration,
+    /// Where MO messages go, first match wins.
+    pub(crate) mo_routes: Vec<MoRouteConfig>,
+    /// Binds per account at most.
+    pub(crate) max_binds: Option<usize>,
+    /// Submissions per second per account at most.
+    tps: Option<u32>,
+    /// Per account: (the current second, submissions in it).
+    rates: Mutex<HashMap<String, (u64, u32)>>,
+    /// Messages accepted and not yet forwarded or failed (queued or being submitted).
+    pub(crate) pending: AtomicUsize,
+    /// Submits to upstreams under way.
+    pub(crate) submitting: AtomicUsize,
+    /// One forwarding queue per route.
+    pub(crate) queues: Vec<RouteQueue>,
+}
+
+impl Node {
+    /// A node over `store`; ids continue above what the store has seen.
+    pub(crate) async fn new(
+        store: Arc<dyn GatewayStore>,
+        config: &GatewayConfig,
+        connectors: Vec<Connector>,
+        router: Router,
+    ) -> StoreResult<Node> {
+        // Ids start at the current time in microseconds (unique across
+        // restarts even if the store was lost) and above every stored id.
+        let micros = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let first_id = micros.max(store.max_message_id().await? + 1);
+        let first_seq = store.max_seq().await? + 1;
+        Ok(Node {
+            accounts: config
+                .accounts
+                .iter()
+                .map(|a| (a.system_id.clone(), a.clone()))
+                .collect(),
+            store,
+            connectors,
+            queues: (0..router.len()).map(|_| RouteQueue::default()).collect(),
+            router,
+            binds: Binds::default(),
+            next_id: AtomicU64::new(first_id),
+            next_seq: AtomicU64::new(first_seq),
+            outbox: Mutex::default(),
+            outbox_wake: Notify::new(),
+            held: Mutex::default(),
+            stopped: AtomicBool::new(false),
+            pending: AtomicUsize::new(0),
+            submitting: AtomicUsize::new(0),
+            max_queued: config.max_queued,
+            hold_for: config.hold_for,
+            max_binds: config.max_binds_per_account,
+            mo_routes: config.mo_routes.clone(),
+            receipt_timeout: config.receipt_timeout,
+            tps: config.tps_per_account,
+            rates: Mutex::default(),
+        })
+    }
+
+    /// Counts one submission of `account` in the current second; `false`
+    /// when that is over its rate (answer `ESME_RTHROTTLED`). Each
+    /// `submit_sm` counts once: a part of a long message is one submission.
+    pub(crate) fn admit(&self, account: &str) -> bool {
+        let Some(limit) = self.tps else {
+            return true;
+        };
+        let second = now_ms() / 1000;
+        let mut rates = lock(&self.rates);
+        let entry = rates.entry(account.to_owned()).or_insert((second, 0));
+        if entry.0 != second {
+            *entry = (second, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= limit
+    }
+
+    /// A new message id.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new outbox or held key.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Messages accepted and not yet forwarded or failed.
+    pub(crate) fn forwarding_count(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Submits to upstreams under way.
+    pub(crate) fn submitting_count(&self) -> usize {
+        self.submitting.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.outbox_wake.notify_waiters();
+    }
+
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Sleeps `delay`, or less when the node stops; `false` if stopped.
+    pub(crate) async fn pause(&self, delay: Duration) -> bool {
+        tokio::time::sleep(delay).await;
+        !self.stopped()
+    }
+}
+
+/// Encodes a request body as a PDU (how the store keeps PDUs).
+pub(crate) fn encode_request(body: Body) -> Option<Vec<u8>> {
+    Pdu::request(SequenceNumber::new(1), body).to_vec().ok()
+}
+
+/// Decodes a stored PDU.
+pub(crate) fn decode_stored(bytes: &[u8]) -> Option<Pdu> {
+    let mut config = DecodeConfig::default();
+    // Whatever we accepted once must read back.
+    config.allow_oversize_strings = true;
+    config.max_pdu_len = config.max_pdu_len.max(bytes.len());
+    let frame: Bytes = BytesMut::from(bytes).freeze();
+    decode_frame(frame, &config).ok()
+}
+
+/// The `submit_sm` (or `deliver_sm`, the same layout) of a stored PDU.
+pub(crate) fn stored_sm(bytes: &[u8]) -> Option<SubmitSm> {
+    match decode_stored(bytes)?.body {
+        Body::SubmitSm(sm) | Body::DeliverSm(sm) => Some(*sm),
+        _ => None,
+    }
+}

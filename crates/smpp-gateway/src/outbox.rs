@@ -1,0 +1,253 @@
+//! The receipts owed to customers (their durable copies are in the store),
+//! by account and in order, and their delivery: each goes to a bound
+//! receiver or transceiver of its account, at most [`IN_FLIGHT`] at once;
+//! it leaves the outbox (and the store) once the customer answered.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use smpp_proto::pdu::Tlvs;
+use smpp_tokio::Connection;
+
+use crate::node::{lock, stored_sm, Node};
+use crate::store::{Op, OwedReceipt};
+
+/// Deliveries under way at most.
+const IN_FLIGHT: usize = 256;
+
+/// Deliveries under way per account at most (a customer's window).
+const IN_FLIGHT_PER_ACCOUNT: usize = 64;
+
+/// How often the outbox looks again without being woken.
+const RESCAN: Duration = Duration::from_millis(500);
+
+/// A receipt the customer answers with an error status this many times is
+/// given up (logged): the customer does not want it.
+const MAX_REFUSALS: u32 = 5;
+
+#[derive(Debug)]
+struct Outgoing {
+    owed: OwedReceipt,
+    in_flight: bool,
+    /// How many times the customer answered it with an error status.
+    refusals: u32,
+}
+
+/// One account's receipts, by outbox key (oldest first).
+#[derive(Debug, Default)]
+struct Account {
+    owed: BTreeMap<u64, Outgoing>,
+    in_flight: usize,
+}
+
+/// The receipts owed, by account.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    accounts: HashMap<String, Account>,
+    len: usize,
+    in_flight: usize,
+    /// Where the next pass starts among the accounts (each pass one
+    /// further, so that no account waits behind the others for long).
+    turn: usize,
+}
+
+impl Outbox {
+    /// Adds a receipt (already stored).
+    pub(crate) fn insert(&mut self, owed: OwedReceipt) {
+        let account = self.accounts.entry(owed.account.clone()).or_default();
+        let previous = account.owed.insert(
+            owed.seq,
+            Outgoing {
+                owed,
+                in_flight: false,
+                refusals: 0,
+            },
+        );
+        if previous.is_none() {
+            self.len += 1;
+        }
+    }
+
+    /// Receipts owed.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Marks receipts to deliver now: of accounts with a bound receiver,
+    /// oldest first, up to [`IN_FLIGHT_PER_ACCOUNT`] per account and the
+    /// room left under [`IN_FLIGHT`]; each pass starts at another account.
+    fn take_due(
+        &mut self,
+        receiver: impl Fn(&str) -> Option<Connection>,
+    ) -> Vec<(OwedReceipt, Connection)> {
+        let mut due = Vec::new();
+        let mut names: Vec<String> = self.accounts.keys().cloned().collect();
+        if names.is_empty() {
+            return due;
+        }
+        self.turn = self.turn.wrapping_add(1);
+        let start = self.turn % names.len();
+        names.rotate_left(start);
+        for name in names {
+            if self.in_flight + due.len() >= IN_FLIGHT {
+                break;
+            }
+            let Some(account) = self.accounts.get_mut(&name) else {
+                continue;
+            };
+            let busy = account.in_flight;
+            if busy >= IN_FLIGHT_PER_ACCOUNT || busy == account.owed.len() {
+                continue;
+            }
+            let Some(conn) = receiver(&name) else {
+                continue;
+            };
+            let room = (IN_FLIGHT - self.in_flight - due.len()).min(IN_FLIGHT_PER_ACCOUNT - busy);
+            let before = due.len();
+            for out in account
+                .owed
+                .values_mut()
+                .filter(|o| !o.in_flight)
+                .take(room)
+            {
+                out.in_flight = true;
+                due.push((out.owed.clone(), conn.clone()));
+            }
+            account.in_flight += due.len() - before;
+        }
+        self.in_flight += due.len();
+        due
+    }
+
+    /// A delivery ended: `delivered` (or given up) removes the receipt,
+    /// otherwise it is retried later.
+    fn finish(&mut self, owed: &OwedReceipt, remove: bool) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let Some(account) = self.accounts.get_mut(&owed.account) else {
+            return;
+        };
+        account.in_flight = account.in_flight.saturating_sub(1);
+        if remove {
+            if account.owed.remove(&owed.seq).is_some() {
+                self.len -= 1;
+            }
+            if account.owed.is_empty() {
+                self.accounts.remove(&owed.account);
+            }
+        } else if let Some(out) = account.owed.get_mut(&owed.seq) {
+            out.in_flight = false;
+        }
+    }
+
+    /// Counts a refusal; `true` when the receipt should be given up.
+    fn refused(&mut self, owed: &OwedReceipt) -> bool {
+        let Some(out) = self
+            .accounts
+            .get_mut(&owed.account)
+            .and_then(|a| a.owed.get_mut(&owed.seq))
+        else {
+            return false;
+        };
+        out.refusals += 1;
+        out.refusals >= MAX_REFUSALS
+    }
+}
+
+/// Puts a stored receipt in the outbox and wakes it.
+pub(crate) fn queue(node: &Node, owed: OwedReceipt) {
+    lock(&node.outbox).insert(owed);
+    node.outbox_wake.notify_one();
+}
+
+/// Delivers what can be delivered, whenever woken (a new receipt, a new
+/// bind, a delivery ended) or every [`RESCAN`].
+pub(crate) async fn run(node: Arc<Node>) {
+    while !node.stopped() {
+        let due = lock(&node.outbox).take_due(|account| node.binds.receiver(account));
+        for (owed, conn) in due {
+            tokio::spawn(deliver(node.clone(), owed, conn));
+        }
+        tokio::select! {
+            () = node.outbox_wake.notified() => {}
+            () = tokio::time::sleep(RESCAN) => {}
+        }
+    }
+}
+
+async fn deliver(node: Arc<Node>, owed: OwedReceipt, conn: Connection) {
+    let remove = match stored_sm(&owed.deliver) {
+        None => {
+            tracing::error!(seq = owed.seq, "stored receipt unreadable: dropped");
+            true
+        }
+        Some(mut sm) => {
+            if conn.interface_version().is_some_and(|v| v < 0x34) {
+                sm.tlvs = Tlvs::new(); // an SMPP 3.3 peer takes no TLVs
+            }
+            match conn.deliver(sm).await {
+                Ok(_) => true,
+                Err(smpp_tokio::Error::Status(status)) => {
+                    tracing::debug!(seq = owed.seq, %status, "receipt refused by the customer");
+                    let give_up = lock(&node.outbox).refused(&owed);
+                    if give_up {
+                        tracing::warn!(
+                            seq = owed.seq,
+                            account = owed.account,
+                            "receipt refused by the customer {MAX_REFUSALS} times: given up"
+                        );
+                    }
+                    give_up
+                }
+                Err(e) => {
+                    tracing::debug!(seq = owed.seq, error = %e, "receipt not delivered; retrying");
+                    false
+                }
+            }
+        }
+    };
+    // Delivered, but not recorded: it stays, and goes again (at least once).
+    let remove = remove
+        && node
+            .store
+            .write(vec![Op::DeleteReceipt(owed.seq)])
+            .await
+            .is_ok();
+    lock(&node.outbox).finish(&owed, remove);
+    node.outbox_wake.notify_one();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owed(seq: u64, account: &str) -> OwedReceipt {
+        OwedReceipt {
+            seq,
+            message: seq,
+            account: account.into(),
+            deliver: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn receipts_are_counted_and_refusals_add_up() {
+        let mut outbox = Outbox::default();
+        outbox.insert(owed(1, "a"));
+        outbox.insert(owed(2, "a"));
+        outbox.insert(owed(3, "b"));
+        outbox.insert(owed(3, "b"));
+        assert_eq!(outbox.len(), 3);
+        let due = outbox.take_due(|_| None);
+        assert!(due.is_empty(), "nobody bound");
+        for _ in 1..MAX_REFUSALS {
+            assert!(!outbox.refused(&owed(1, "a")));
+        }
+        assert!(outbox.refused(&owed(1, "a")));
+        outbox.finish(&owed(1, "a"), true);
+        assert_eq!((outbox.len(), outbox.in_flight), (2, 0));
+        outbox.finish(&owed(3, "b"), true);
+        assert_eq!(outbox.len(), 1);
+        assert!(!outbox.accounts.contains_key("b"), "an empty account goes");
+    }
+}

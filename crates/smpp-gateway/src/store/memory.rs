@@ -1,0 +1,168 @@
+//! The in-memory backend: the same semantics as the durable one, lost on exit.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use super::{GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt, StoreFuture};
+
+#[derive(Debug, Default)]
+struct Tables {
+    messages: HashMap<u64, MessageRecord>,
+    unforwarded: BTreeSet<u64>,
+    /// (final_ms, id) of final messages.
+    finals: BTreeSet<(u64, u64)>,
+    /// (receipt_due_ms, id) of forwarded messages waiting for a receipt.
+    waiting: BTreeSet<(u64, u64)>,
+    ids: HashMap<(String, String), u64>,
+    receipts: BTreeMap<u64, OwedReceipt>,
+    held: BTreeMap<u64, HeldReceipt>,
+    max_id: u64,
+    max_seq: u64,
+}
+
+/// Everything in memory (for `--memory` and tests).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryStore {
+    fn lock(&self) -> MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl GatewayStore for MemoryStore {
+    fn write(&self, ops: Vec<Op>) -> StoreFuture<'_, ()> {
+        let mut t = self.lock();
+        for op in ops {
+            match op {
+                Op::PutMessage(record) => {
+                    t.max_id = t.max_id.max(record.id);
+                    if record.state == MessageState::Accepted {
+                        t.unforwarded.insert(record.id);
+                    } else {
+                        t.unforwarded.remove(&record.id);
+                    }
+                    if let Some(at) = record.final_ms {
+                        t.finals.insert((at, record.id));
+                    }
+                    if let Some(due) = record.receipt_due_ms {
+                        if record.state == MessageState::Forwarded {
+                            t.waiting.insert((due, record.id));
+                        } else {
+                            t.waiting.remove(&(due, record.id));
+                        }
+                    }
+                    t.messages.insert(record.id, record);
+                }
+                Op::MapUpstream {
+                    upstream,
+                    upstream_id,
+                    message,
+                } => {
+                    t.ids.insert((upstream, upstream_id), message);
+                }
+                Op::PutReceipt(receipt) => {
+                    t.max_seq = t.max_seq.max(receipt.seq);
+                    t.receipts.insert(receipt.seq, receipt);
+                }
+                Op::DeleteReceipt(seq) => {
+                    t.receipts.remove(&seq);
+                }
+                Op::PutHeld(held) => {
+                    t.max_seq = t.max_seq.max(held.seq);
+                    t.held.insert(held.seq, held);
+                }
+                Op::DeleteHeld(seq) => {
+                    t.held.remove(&seq);
+                }
+                Op::DeleteMessage(record) => {
+                    t.messages.remove(&record.id);
+                    t.unforwarded.remove(&record.id);
+                    if let Some(at) = record.final_ms {
+                        t.finals.remove(&(at, record.id));
+                    }
+                    if let Some(due) = record.receipt_due_ms {
+                        t.waiting.remove(&(due, record.id));
+                    }
+                    if let Some(up) = record.upstream {
+                        t.ids.remove(&(up.connector, up.key));
+                    }
+                }
+            }
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn message(&self, id: u64) -> StoreFuture<'_, Option<MessageRecord>> {
+        let found = self.lock().messages.get(&id).cloned();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        upstream: &'a str,
+        upstream_id: &'a str,
+    ) -> StoreFuture<'a, Option<u64>> {
+        let key = (upstream.to_owned(), upstream_id.to_owned());
+        let found = self.lock().ids.get(&key).copied();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn unforwarded(&self) -> StoreFuture<'_, Vec<MessageRecord>> {
+        let t = self.lock();
+        let found = t
+            .unforwarded
+            .iter()
+            .filter_map(|id| t.messages.get(id).cloned())
+            .collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn overdue(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<MessageRecord>> {
+        let t = self.lock();
+        let found = t
+            .waiting
+            .range(..(now_ms, 0))
+            .take(limit)
+            .filter_map(|(_, id)| t.messages.get(id).cloned())
+            .collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn finished_before(&self, cutoff_ms: u64, limit: usize) -> StoreFuture<'_, Vec<MessageRecord>> {
+        let t = self.lock();
+        let found = t
+            .finals
+            .range(..(cutoff_ms, 0))
+            .take(limit)
+            .filter_map(|(_, id)| t.messages.get(id).cloned())
+            .collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn receipts_owed(&self) -> StoreFuture<'_, Vec<OwedReceipt>> {
+        let found = self.lock().receipts.values().cloned().collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn held(&self) -> StoreFuture<'_, Vec<HeldReceipt>> {
+        let found = self.lock().held.values().cloned().collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn max_message_id(&self) -> StoreFuture<'_, u64> {
+        let max = self.lock().max_id;
+        Box::pin(std::future::ready(Ok(max)))
+    }
+
+    fn max_seq(&self) -> StoreFuture<'_, u64> {
+        let max = self.lock().max_seq;
+        Box::pin(std::future::ready(Ok(max)))
+    }
+
+    fn close(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}

@@ -1,0 +1,368 @@
+//! The gateway's records behind one trait, [`GatewayStore`]: messages, the
+//! upstream-id map, receipts owed to customers, and upstream receipts held
+//! until their message's upstream id is known.
+//!
+//! One write path: [`GatewayStore::write`] takes a batch of [`Op`]s and
+//! returns once they are all durable (a backend commits concurrent batches
+//! together: group commit is the API). Reads are by key, plus the scans a
+//! restart needs. Backends: [`MemoryStore`] (tests, `--memory`) and
+//! [`FjallStore`] (the durable embedded store); PostgreSQL comes with the
+//! cluster.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+
+mod fjall_store;
+mod memory;
+
+pub use fjall_store::FjallStore;
+pub use memory::MemoryStore;
+
+/// A store operation failed (the disk, a corrupt record, the writer gone).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The storage engine failed.
+    #[error("storage engine: {0}")]
+    Engine(String),
+    /// A record could not be encoded or decoded.
+    #[error("record encoding: {0}")]
+    Encoding(#[from] postcard::Error),
+    /// The store was closed.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// What the store's futures return.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A boxed future of a store call (the trait is used as `dyn GatewayStore`).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
+
+/// Where a message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageState {
+    /// Accepted from the customer, durable, not forwarded yet.
+    Accepted,
+    /// Accepted by an upstream ([`MessageRecord::upstream`]).
+    Forwarded,
+    /// Final: the upstream's receipt said this SMPP `message_state` value.
+    Done {
+        /// The SMPP `message_state` value.
+        state: u8,
+    },
+    /// Refused for good (by an upstream, with this status; or unroutable).
+    Failed {
+        /// The command status.
+        status: u32,
+    },
+}
+
+/// Which upstream took a message, and under which id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamRef {
+    /// The connector's name.
+    pub connector: String,
+    /// The id as the upstream wrote it.
+    pub id: String,
+    /// The id normalised by the connector's format (the id map's key).
+    pub key: String,
+}
+
+/// One customer message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// Our message id (given to the customer, formatted by [`format_id`]).
+    pub id: u64,
+    /// The customer's account (`system_id`).
+    pub account: String,
+    /// When it was accepted, milliseconds since the Unix epoch.
+    pub accepted_ms: u64,
+    /// The `submit_sm` as received, as an encoded PDU (everything kept: TLVs too).
+    pub submit: Vec<u8>,
+    /// Where it stands.
+    pub state: MessageState,
+    /// The upstream that took it, once one did.
+    pub upstream: Option<UpstreamRef>,
+    /// When it became final (done or failed), milliseconds since the Unix
+    /// epoch; retention counts from here.
+    pub final_ms: Option<u64>,
+    /// While forwarded and not final: when to stop waiting for the
+    /// upstream's receipt, milliseconds since the Unix epoch.
+    pub receipt_due_ms: Option<u64>,
+}
+
+/// A `deliver_sm` owed to a customer: a receipt, or an MO message routed
+/// to the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwedReceipt {
+    /// Its key in the outbox (unique, increasing).
+    pub seq: u64,
+    /// The message a receipt is about (our id); 0 for an MO message.
+    pub message: u64,
+    /// The account it goes to.
+    pub account: String,
+    /// The `deliver_sm`, as an encoded PDU.
+    pub deliver: Vec<u8>,
+}
+
+/// A receipt from an upstream whose id is not (yet) in the id map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldReceipt {
+    /// Its key (unique, increasing).
+    pub seq: u64,
+    /// The upstream connector it came from.
+    pub upstream: String,
+    /// The upstream id, normalised by the connector's format.
+    pub upstream_id: String,
+    /// When it arrived, milliseconds since the Unix epoch.
+    pub received_ms: u64,
+    /// The upstream's `deliver_sm`, as an encoded PDU.
+    pub deliver: Vec<u8>,
+}
+
+/// One write of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Op {
+    /// Inserts or replaces a message.
+    PutMessage(MessageRecord),
+    /// Records the upstream's id (normalised) of our message.
+    MapUpstream {
+        /// The connector.
+        upstream: String,
+        /// The normalised upstream id.
+        upstream_id: String,
+        /// Our id.
+        message: u64,
+    },
+    /// Adds a receipt to the outbox.
+    PutReceipt(OwedReceipt),
+    /// Removes a delivered receipt from the outbox.
+    DeleteReceipt(u64),
+    /// Holds an unmatched upstream receipt.
+    PutHeld(HeldReceipt),
+    /// Releases a held receipt (matched).
+    DeleteHeld(u64),
+    /// Forgets a message: its record, its id map entry, its index entries.
+    DeleteMessage(MessageRecord),
+}
+
+/// The gateway's storage: one batched, durable write path and keyed reads.
+///
+/// Object-safe (`Arc<dyn GatewayStore>`); every call is async so that a
+/// networked backend fits behind it.
+pub trait GatewayStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Applies `ops` atomically; returns once they are durable.
+    fn write(&self, ops: Vec<Op>) -> StoreFuture<'_, ()>;
+
+    /// A message by our id.
+    fn message(&self, id: u64) -> StoreFuture<'_, Option<MessageRecord>>;
+
+    /// Our id of an upstream's (normalised) message id.
+    fn lookup<'a>(
+        &'a self,
+        upstream: &'a str,
+        upstream_id: &'a str,
+    ) -> StoreFuture<'a, Option<u64>>;
+
+    /// The messages accepted and not forwarded yet, oldest first.
+    fn unforwarded(&self) -> StoreFuture<'_, Vec<MessageRecord>>;
+
+    /// Up to `limit` forwarded messages, not final, whose receipt was due
+    /// before `now_ms`, the most overdue first.
+    fn overdue(&self, now_ms: u64, limit: usize) -> StoreFuture<'_, Vec<MessageRecord>>;
+
+    /// Up to `limit` messages that became final before `cutoff_ms`, oldest first.
+    fn finished_before(&self, cutoff_ms: u64, limit: usize) -> StoreFuture<'_, Vec<MessageRecord>>;
+
+    /// The receipts owed to customers, oldest first.
+    fn receipts_owed(&self) -> StoreFuture<'_, Vec<OwedReceipt>>;
+
+    /// The upstream receipts held, oldest first.
+    fn held(&self) -> StoreFuture<'_, Vec<HeldReceipt>>;
+
+    /// The highest message id ever stored (new ids start above it).
+    fn max_message_id(&self) -> StoreFuture<'_, u64>;
+
+    /// The highest outbox or held key ever stored.
+    fn max_seq(&self) -> StoreFuture<'_, u64>;
+
+    /// Makes everything durable and releases the storage (a directory can
+    /// then be opened again); later calls fail with [`StoreError::Closed`].
+    fn close(&self) -> StoreFuture<'_, ()>;
+}
+
+/// Our message id as the customer sees it: upper-case hexadecimal.
+pub fn format_id(id: u64) -> String {
+    format!("{id:X}")
+}
+
+/// Reads back an id written by [`format_id`].
+pub fn parse_id(id: &str) -> Option<u64> {
+    u64::from_str_radix(id.trim(), 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip() {
+        assert_eq!(parse_id(&format_id(0x5F3A_0001)), Some(0x5F3A_0001));
+        assert_eq!(parse_id("zz"), None);
+    }
+
+    /// The same script against every backend: what a restart needs is there.
+    pub(crate) async fn exercise(store: &dyn GatewayStore) {
+        let record = MessageRecord {
+            id: 7,
+            account: "esme".into(),
+            accepted_ms: 1,
+            submit: vec![1, 2, 3],
+            state: MessageState::Accepted,
+            upstream: None,
+            final_ms: None,
+            receipt_due_ms: None,
+        };
+        store
+            .write(vec![Op::PutMessage(record.clone())])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.unforwarded().await.unwrap(),
+            std::slice::from_ref(&record)
+        );
+        let forwarded = MessageRecord {
+            state: MessageState::Forwarded,
+            upstream: Some(UpstreamRef {
+                connector: "a".into(),
+                id: "AbC".into(),
+                key: "abc".into(),
+            }),
+            ..record
+        };
+        let owed = OwedReceipt {
+            seq: 3,
+            message: 7,
+            account: "esme".into(),
+            deliver: vec![9],
+        };
+        let held = HeldReceipt {
+            seq: 4,
+            upstream: "a".into(),
+            upstream_id: "x".into(),
+            received_ms: 5,
+            deliver: vec![8],
+        };
+        store
+            .write(vec![
+                Op::PutMessage(forwarded.clone()),
+                Op::MapUpstream {
+                    upstream: "a".into(),
+                    upstream_id: "abc".into(),
+                    message: 7,
+                },
+                Op::PutReceipt(owed.clone()),
+                Op::PutHeld(held.clone()),
+            ])
+            .await
+            .unwrap();
+        assert!(store.unforwarded().await.unwrap().is_empty());
+        assert_eq!(store.message(7).await.unwrap().as_ref(), Some(&forwarded));
+        assert_eq!(store.lookup("a", "abc").await.unwrap(), Some(7));
+        assert_eq!(store.lookup("b", "abc").await.unwrap(), None);
+        assert_eq!(store.receipts_owed().await.unwrap(), [owed]);
+        assert_eq!(store.held().await.unwrap(), [held]);
+        assert_eq!(store.max_message_id().await.unwrap(), 7);
+        assert_eq!(store.max_seq().await.unwrap(), 4);
+        store
+            .write(vec![Op::DeleteReceipt(3), Op::DeleteHeld(4)])
+            .await
+            .unwrap();
+        assert!(store.receipts_owed().await.unwrap().is_empty());
+        assert!(store.held().await.unwrap().is_empty());
+        assert_eq!(store.max_seq().await.unwrap(), 4, "a high-water mark");
+
+        // Forwarded ones waiting for a receipt, by when it is due.
+        let mut waiting = forwarded.clone();
+        waiting.receipt_due_ms = Some(500);
+        store
+            .write(vec![Op::PutMessage(waiting.clone())])
+            .await
+            .unwrap();
+        assert!(store.overdue(500, 10).await.unwrap().is_empty());
+        assert_eq!(
+            store.overdue(501, 10).await.unwrap(),
+            std::slice::from_ref(&waiting)
+        );
+
+        // Final messages, found by when they became final, then forgotten.
+        assert!(store
+            .finished_before(u64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let done = MessageRecord {
+            state: MessageState::Done { state: 2 },
+            final_ms: Some(1_000),
+            ..waiting
+        };
+        let mut later = done.clone();
+        later.id = 8;
+        later.upstream = None;
+        later.final_ms = Some(2_000);
+        store
+            .write(vec![
+                Op::PutMessage(later.clone()),
+                Op::PutMessage(done.clone()),
+            ])
+            .await
+            .unwrap();
+        assert!(
+            store.overdue(u64::MAX, 10).await.unwrap().is_empty(),
+            "final"
+        );
+        assert_eq!(store.finished_before(1_000, 10).await.unwrap(), []);
+        assert_eq!(
+            store.finished_before(1_001, 10).await.unwrap(),
+            std::slice::from_ref(&done)
+        );
+        assert_eq!(
+            store.finished_before(5_000, 10).await.unwrap(),
+            [done.clone(), later.clone()]
+        );
+        assert_eq!(store.finished_before(5_000, 1).await.unwrap().len(), 1);
+        store.write(vec![Op::DeleteMessage(done)]).await.unwrap();
+        assert_eq!(store.message(7).await.unwrap(), None);
+        assert_eq!(store.lookup("a", "abc").await.unwrap(), None);
+        assert_eq!(store.finished_before(5_000, 10).await.unwrap(), [later]);
+        assert_eq!(
+            store.max_message_id().await.unwrap(),
+            8,
+            "ids never go back"
+        );
+    }
+
+    #[tokio::test]
+    async fn memory_store() {
+        exercise(&MemoryStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn fjall_store_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = FjallStore::open(dir.path()).unwrap();
+            exercise(&store).await;
+        }
+        let store = FjallStore::open(dir.path()).unwrap();
+        assert_eq!(store.lookup("a", "abc").await.unwrap(), None, "deleted");
+        assert_eq!(store.message(8).await.unwrap().map(|m| m.id), Some(8));
+        assert_eq!(store.finished_before(5_000, 10).await.unwrap().len(), 1);
+        assert_eq!(store.max_message_id().await.unwrap(), 8);
+        assert_eq!(store.max_seq().await.unwrap(), 4);
+    }
+}

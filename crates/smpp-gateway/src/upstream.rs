@@ -1,0 +1,63 @@
+//! Upstream connectors: each a [`Pool`] of transceiver binds to one SMSC,
+//! so that its receipts come back on the same binds.
+
+use std::time::Duration;
+
+use smpp_proto::message::receipt::MessageIdFormat;
+use smpp_proto::pdu::Bind;
+use smpp_proto::session::{BindKind, SessionConfig};
+use smpp_tokio::{Backoff, Client, Inbound, Pool, PoolConfig};
+
+use crate::config::UpstreamConfig;
+
+/// How long a submit waits for a bind of the pool before the next
+/// connector of the route is tried (the forwarder checks that one is up first).
+const BIND_WAIT: Duration = Duration::from_secs(1);
+
+/// One started connector.
+#[derive(Debug)]
+pub(crate) struct Connector {
+    pub(crate) name: String,
+    pub(crate) pool: Pool,
+    pub(crate) ids: MessageIdFormat,
+}
+
+impl Connector {
+    /// Starts the pool's binds (they connect in the background, and again
+    /// after each loss); the receipts and MO of all of them arrive on the
+    /// returned [`Inbound`].
+    pub(crate) fn start(config: &UpstreamConfig) -> (Connector, Inbound) {
+        let bind = Bind {
+            system_id: config.system_id.clone().into(),
+            password: config.password.clone().into(),
+            // 3.4: so that the SMSC may send TLVs (receipted_message_id...).
+            interface_version: 0x34,
+            ..Default::default()
+        };
+        let session = SessionConfig::default()
+            .with_max_in_flight(config.window)
+            .with_response_timeout(Duration::from_secs(10));
+        let addr = config.addr.clone();
+        let connect = move || {
+            let (addr, bind, session) = (addr.clone(), bind.clone(), session.clone());
+            async move { Client::connect(addr.as_str(), BindKind::Transceiver, bind, session).await }
+        };
+        let mut flow = PoolConfig::default();
+        if let Some(tps) = config.tps {
+            flow = flow.with_tps(tps, 1);
+        }
+        let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let (pool, inbound) = Pool::with_config(config.binds, connect, backoff, BIND_WAIT, flow);
+        let connector = Connector {
+            name: config.name.clone(),
+            pool,
+            ids: config.ids,
+        };
+        (connector, inbound)
+    }
+
+    /// Whether some bind of the pool is up.
+    pub(crate) fn is_up(&self) -> bool {
+        self.pool.bound() > 0
+    }
+}

@@ -1,0 +1,957 @@
+//! The gateway over the wire: a customer `Client` binds to the gateway,
+//! upstreams are in-process `smpp serve` simulators (memory store) or a
+//! scripted SMSC; everything on 127.0.0.1, port 0.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use smpp_gateway::{
+    parse_id, start, start_with_store, GatewayConfig, GatewayStore, MemoryStore, RunningGateway,
+    StoreConfig,
+};
+use smpp_proto::message::receipt::{DeliveryReceipt, MessageState};
+use smpp_proto::pdu::{
+    Bind, Body, CommandId, CommandStatus, DataSm, EsmClass, QuerySm, QuerySmResp, SubmitSm,
+    SubmitSmResp, TlvTag, Tlvs,
+};
+use smpp_proto::session::{BindKind, SessionConfig};
+use smpp_server::{Observer, RequestEvent, RunningServer, ServeConfig};
+use smpp_tokio::{Client, Connection, Handler, Inbound, Server, ServerConfig};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Counts the `submit_sm`s an upstream accepted.
+#[derive(Debug, Default)]
+struct Submits(AtomicUsize);
+
+impl Observer for Submits {
+    fn request(&self, event: &RequestEvent<'_>) {
+        if event.command == CommandId::SUBMIT_SM && event.status == CommandStatus::OK {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+struct Upstream {
+    server: RunningServer,
+    submits: Arc<Submits>,
+}
+
+impl Upstream {
+    fn count(&self) -> usize {
+        self.submits.0.load(Ordering::Relaxed)
+    }
+}
+
+/// An `smpp serve` simulator (memory store, account smppclient1/password)
+/// whose receipts all say `state`, after `delay`.
+async fn upstream(state: MessageState, delay: Duration, listen: &str) -> Upstream {
+    let mut config = ServeConfig::for_tests();
+    config.listen = listen.into();
+    config.outcomes = vec![(state, 1)];
+    config.dlr_delay = delay;
+    let submits = Arc::new(Submits::default());
+    let server = smpp_server::start_with(config, submits.clone())
+        .await
+        .unwrap();
+    Upstream { server, submits }
+}
+
+/// A port nothing listens on (taken, then let go).
+fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+fn config(store: StoreConfig, upstreams: &[(&str, SocketAddr)], routes: &[&str]) -> GatewayConfig {
+    let mut config = GatewayConfig {
+        listen: "127.0.0.1:0".into(),
+        store,
+        ..GatewayConfig::default()
+    };
+    config.accounts = vec!["esme:secret".parse().unwrap()];
+    config.upstreams = upstreams
+        .iter()
+        .map(|(name, addr)| {
+            format!("{name}=smppclient1:password@{addr}")
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    config.routes = routes.iter().map(|r| r.parse().unwrap()).collect();
+    config
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_bound(gateway: &RunningGateway, name: &str) {
+    wait_for(&format!("upstream {name} bound"), || {
+        gateway.upstream_binds(name).unwrap_or(0) > 0
+    })
+    .await;
+}
+
+async fn customer(gateway: &RunningGateway, kind: BindKind) -> (Client, Inbound) {
+    let bind = Bind {
+        system_id: "esme".into(),
+        password: "secret".into(),
+        interface_version: 0x34,
+        ..Default::default()
+    };
+    Client::connect(gateway.smpp_addr(), kind, bind, SessionConfig::default())
+        .await
+        .unwrap()
+}
+
+fn message(destination: &str) -> SubmitSm {
+    SubmitSm {
+        source_addr: "12345".into(),
+        destination_addr: destination.to_owned().into(),
+        short_message: "hello".into(),
+        registered_delivery: 1,
+        ..Default::default()
+    }
+}
+
+/// The next receipt on `inbound`, checked to carry `id` in its text and
+/// in `receipted_message_id`.
+async fn receipt_for(inbound: &Inbound, id: &str) -> DeliveryReceipt {
+    let request = tokio::time::timeout(WAIT, inbound.recv())
+        .await
+        .expect("a receipt in time")
+        .expect("the session is open");
+    let Body::DeliverSm(sm) = request.body() else {
+        panic!("not a deliver_sm: {:?}", request.body());
+    };
+    assert!(EsmClass::from(sm.esm_class).is_delivery_receipt());
+    let text = DeliveryReceipt::parse(std::str::from_utf8(&sm.short_message).unwrap()).unwrap();
+    assert_eq!(text.id, id, "our id in the text");
+    assert_eq!(sm.tlvs.receipted_message_id(), Some(id.as_bytes()));
+    assert_eq!(sm.destination_addr, "12345", "back to the sender");
+    request.receipt().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_comes_back_with_the_id_the_customer_was_given() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let gateway = start(config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &[],
+    ))
+    .await
+    .unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let id = client.submit(message("447700900001")).await.unwrap();
+    let id = id.to_string_lossy().into_owned();
+    let receipt = receipt_for(&inbound, &id).await;
+    assert_eq!(receipt.state, MessageState::Delivered);
+    assert_eq!(up.count(), 1);
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_are_routed_by_destination_prefix() {
+    let a = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let b = upstream(MessageState::Undeliverable, Duration::ZERO, "127.0.0.1:0").await;
+    let upstreams = [("a", a.server.smpp_addr()), ("b", b.server.smpp_addr())];
+    let gateway = start(config(StoreConfig::Memory, &upstreams, &["4470=b", "*=a"]))
+        .await
+        .unwrap();
+    wait_bound(&gateway, "a").await;
+    wait_bound(&gateway, "b").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+
+    let to_b = client.submit(message("447012345678")).await.unwrap();
+    let receipt = receipt_for(&inbound, &to_b.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Undeliverable, "b's outcome");
+    assert_eq!((a.count(), b.count()), (0, 1));
+
+    let to_a = client.submit(message("33612345678")).await.unwrap();
+    let receipt = receipt_for(&inbound, &to_a.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Delivered, "a's outcome");
+    assert_eq!((a.count(), b.count()), (1, 1));
+
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    a.server.shutdown().await.unwrap();
+    b.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_fails_over_when_its_first_upstream_is_down() {
+    let down = free_port();
+    let b = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    // No --route: the upstreams in the order given are one failover list.
+    let upstreams = [("down", down), ("b", b.server.smpp_addr())];
+    let gateway = start(config(StoreConfig::Memory, &upstreams, &[]))
+        .await
+        .unwrap();
+    wait_bound(&gateway, "b").await;
+    assert_eq!(gateway.upstream_binds("down"), Some(0));
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let id = client.submit(message("447700900002")).await.unwrap();
+    receipt_for(&inbound, &id.to_string_lossy()).await;
+    assert_eq!(b.count(), 1);
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    b.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_waits_until_the_customer_binds_a_receiver() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let gateway = start(config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &[],
+    ))
+    .await
+    .unwrap();
+    wait_bound(&gateway, "a").await;
+    let (transmitter, _) = customer(&gateway, BindKind::Transmitter).await;
+    let id = transmitter.submit(message("447700900003")).await.unwrap();
+    wait_for("the receipt owed", || gateway.receipts_owed() == 1).await;
+    transmitter.unbind().await.unwrap();
+    // Nobody can take it for a while: it stays.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(gateway.receipts_owed(), 1);
+
+    let (receiver, inbound) = customer(&gateway, BindKind::Receiver).await;
+    receipt_for(&inbound, &id.to_string_lossy()).await;
+    wait_for("the outbox emptied", || gateway.receipts_owed() == 0).await;
+    receiver.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+/// An SMSC that answers every submit with an id (`abc-1`, `abc-2`...) and
+/// sends receipts only when the test says so.
+#[derive(Default)]
+struct Scripted(AtomicUsize);
+
+impl Handler<Connection> for Scripted {
+    async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
+        Ok(())
+    }
+
+    async fn submit_sm(&self, _: &Connection, _: SubmitSm) -> Result<SubmitSmResp, CommandStatus> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        Ok(SubmitSmResp {
+            message_id: format!("abc-{n}").into(),
+            ..Default::default()
+        })
+    }
+}
+
+fn receipt_pdu(id: &str, state: MessageState) -> SubmitSm {
+    let receipt = DeliveryReceipt::new(id, state);
+    SubmitSm {
+        source_addr: "447700900004".into(),
+        destination_addr: "12345".into(),
+        esm_class: EsmClass::DELIVERY_RECEIPT.bits(),
+        short_message: receipt.to_text().into_bytes().into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_a_forwarded_message_s_receipt_still_maps_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let scripted = Arc::new(Scripted::default());
+    let smsc = Server::bind(
+        "127.0.0.1:0",
+        ScriptedRef(scripted.clone()),
+        ServerConfig::default(),
+    )
+    .await
+    .unwrap();
+    let addr = smsc.local_addr().unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    let store = StoreConfig::Path(dir.path().to_owned());
+    let gw_config = || {
+        let mut c = config(store.clone(), &[], &[]);
+        c.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
+        c
+    };
+
+    let gateway = start(gw_config()).await.unwrap();
+    wait_bound(&gateway, "s").await;
+    let (client, _) = customer(&gateway, BindKind::Transmitter).await;
+    let id = client.submit(message("447700900004")).await.unwrap();
+    wait_for("the upstream got it", || {
+        scripted.0.load(Ordering::Relaxed) == 1
+    })
+    .await;
+    // The id map is written right after the upstream's answer.
+    wait_for("the upstream id recorded", || {
+        gateway.messages_forwarding() == 0
+    })
+    .await;
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+
+    let gateway = start(gw_config()).await.unwrap();
+    wait_bound(&gateway, "s").await;
+    let (receiver, inbound) = customer(&gateway, BindKind::Receiver).await;
+    // The upstream writes its id in another case: text ids compare without it.
+    let upstream_bind = control.receiver("gw").expect("the gateway bound again");
+    upstream_bind
+        .deliver(receipt_pdu("ABC-1", MessageState::Expired))
+        .await
+        .unwrap();
+    let receipt = receipt_for(&inbound, &id.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Expired);
+    assert_eq!(scripted.0.load(Ordering::Relaxed), 1, "not forwarded twice");
+    assert_eq!(gateway.receipts_held(), 0);
+    receiver.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
+}
+
+/// [`Scripted`] shared with the test.
+struct ScriptedRef(Arc<Scripted>);
+
+impl Handler<Connection> for ScriptedRef {
+    async fn bind(&self, c: &Connection, k: BindKind, b: &Bind) -> Result<(), CommandStatus> {
+        self.0.bind(c, k, b).await
+    }
+
+    async fn submit_sm(&self, c: &Connection, sm: SubmitSm) -> Result<SubmitSmResp, CommandStatus> {
+        self.0.submit_sm(c, sm).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_a_message_not_yet_forwarded_is_forwarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let later = free_port();
+    let store = StoreConfig::Path(dir.path().to_owned());
+    let gateway = start(config(store.clone(), &[("a", later)], &[]))
+        .await
+        .unwrap();
+    let (client, _) = customer(&gateway, BindKind::Transmitter).await;
+    // Accepted (durable) although no upstream is up.
+    let id = client.submit(message("447700900005")).await.unwrap();
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+
+    let up = upstream(MessageState::Delivered, Duration::ZERO, &later.to_string()).await;
+    let gateway = start(config(store, &[("a", later)], &[])).await.unwrap();
+    let (receiver, inbound) = customer(&gateway, BindKind::Receiver).await;
+    receipt_for(&inbound, &id.to_string_lossy()).await;
+    assert_eq!(up.count(), 1);
+    receiver.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+/// An SMSC that sends the receipt before it answers the submit (and
+/// writes its ids in hex in `submit_sm_resp`, in decimal in receipts).
+struct EarlyReceipts;
+
+impl Handler<Connection> for EarlyReceipts {
+    async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
+        Ok(())
+    }
+
+    async fn submit_sm(
+        &self,
+        conn: &Connection,
+        sm: SubmitSm,
+    ) -> Result<SubmitSmResp, CommandStatus> {
+        let receipt = DeliveryReceipt::new("255", MessageState::Delivered);
+        let deliver = SubmitSm {
+            source_addr: sm.destination_addr.clone(),
+            destination_addr: sm.source_addr.clone(),
+            esm_class: EsmClass::DELIVERY_RECEIPT.bits(),
+            short_message: receipt.to_text().into_bytes().into(),
+            ..Default::default()
+        };
+        // The gateway answers once it has held the receipt durably.
+        conn.deliver(deliver)
+            .await
+            .map_err(|_| CommandStatus::SYSTEM_ERROR)?;
+        Ok(SubmitSmResp {
+            message_id: "000000FF".into(),
+            ..Default::default()
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_before_its_submit_response_is_held_then_matched_across_radixes() {
+    let smsc = Server::bind("127.0.0.1:0", EarlyReceipts, ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = smsc.local_addr().unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!("early=gw:pw@{addr},ids=hex/decimal")
+        .parse()
+        .unwrap()];
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "early").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let id = client.submit(message("447700900006")).await.unwrap();
+    let receipt = receipt_for(&inbound, &id.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Delivered);
+    assert_eq!(gateway.receipts_held(), 0);
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binds_are_checked_against_the_accounts() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let gateway = start(config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &[],
+    ))
+    .await
+    .unwrap();
+    for (id, password, status) in [
+        ("esme", "wrong", CommandStatus::INVALID_PASSWORD),
+        ("nobody", "secret", CommandStatus::INVALID_SYSTEM_ID),
+    ] {
+        let bind = Bind {
+            system_id: id.into(),
+            password: password.into(),
+            ..Default::default()
+        };
+        let refused = Client::connect(
+            gateway.smpp_addr(),
+            BindKind::Transceiver,
+            bind,
+            SessionConfig::default(),
+        )
+        .await;
+        assert!(
+            matches!(refused, Err(smpp_tokio::Error::Status(s)) if s == status),
+            "{id}/{password}: {refused:?}"
+        );
+    }
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unroutable_and_over_the_queue_limit_are_refused_at_once() {
+    let down = free_port();
+    let mut config = config(StoreConfig::Memory, &[("down", down)], &["44=down"]);
+    config.max_queued = 1;
+    let gateway = start(config).await.unwrap();
+    let (client, _) = customer(&gateway, BindKind::Transmitter).await;
+    let refused = client.submit(message("33612345678")).await;
+    assert!(
+        matches!(
+            refused,
+            Err(smpp_tokio::Error::Status(
+                CommandStatus::INVALID_DESTINATION_ADDRESS
+            ))
+        ),
+        "{refused:?}"
+    );
+    // Accepted and queued: no upstream is up.
+    client.submit(message("447700900007")).await.unwrap();
+    let refused = client.submit(message("447700900008")).await;
+    assert!(
+        matches!(
+            refused,
+            Err(smpp_tokio::Error::Status(CommandStatus::MESSAGE_QUEUE_FULL))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(gateway.messages_forwarding(), 1);
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_upstream_refusal_ends_in_a_failed_receipt() {
+    let mut serve = ServeConfig::for_tests();
+    serve.rules = vec![smpp_server::Rule {
+        prefix: Some("999".into()),
+        status: Some(CommandStatus::INVALID_DESTINATION_ADDRESS),
+        ..Default::default()
+    }];
+    let up = smpp_server::start(serve).await.unwrap();
+    let gateway = start(config(StoreConfig::Memory, &[("a", up.smpp_addr())], &[]))
+        .await
+        .unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    // Accepted by the gateway (it is durable), refused upstream.
+    let id = client.submit(message("999123")).await.unwrap();
+    let receipt = receipt_for(&inbound, &id.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Rejected);
+    assert_eq!(receipt.error.as_deref(), Some("00B"), "ESME_RINVDSTADR");
+    assert_eq!(gateway.messages_forwarding(), 0, "not retried");
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_wait_for_a_down_upstream_and_go_when_it_comes_back() {
+    let later = free_port();
+    let gateway = start(config(StoreConfig::Memory, &[("a", later)], &[]))
+        .await
+        .unwrap();
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let id = client
+            .submit(message(&format!("44770090010{n}")))
+            .await
+            .unwrap();
+        ids.push(id.to_string_lossy().into_owned());
+    }
+    assert_eq!(gateway.messages_forwarding(), 5);
+
+    let up = upstream(MessageState::Delivered, Duration::ZERO, &later.to_string()).await;
+    let mut receipted = Vec::new();
+    for _ in 0..5 {
+        let request = tokio::time::timeout(WAIT, inbound.recv())
+            .await
+            .expect("a receipt in time")
+            .expect("the session is open");
+        receipted.push(request.receipt().unwrap().id);
+    }
+    receipted.sort();
+    ids.sort();
+    assert_eq!(receipted, ids);
+    assert_eq!(up.count(), 5);
+    assert_eq!(gateway.messages_forwarding(), 0);
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_the_customer_keeps_refusing_is_given_up() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let gateway = start(config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &[],
+    ))
+    .await
+    .unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    client.submit(message("447700900009")).await.unwrap();
+    for _ in 0..5 {
+        let request = tokio::time::timeout(WAIT, inbound.recv())
+            .await
+            .expect("a receipt in time")
+            .expect("the session is open");
+        request.reject(CommandStatus::RECEIVER_REJECTED);
+    }
+    wait_for("the receipt given up", || gateway.receipts_owed() == 0).await;
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mo_message_without_an_mo_route_is_refused_not_lost() {
+    let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = smsc.local_addr().unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "s").await;
+    let mo = SubmitSm {
+        source_addr: "447700900010".into(),
+        destination_addr: "12345".into(),
+        short_message: "hi there".into(),
+        ..Default::default()
+    };
+    let answer = control.receiver("gw").unwrap().deliver(mo).await;
+    assert!(
+        matches!(
+            answer,
+            Err(smpp_tokio::Error::Status(
+                CommandStatus::RECEIVER_TEMPORARY_ERROR
+            ))
+        ),
+        "{answer:?}"
+    );
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_message_is_forgotten_after_the_retention() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    config.retention = Duration::from_millis(200);
+    let store = Arc::new(MemoryStore::default());
+    let gateway = start_with_store(config, store.clone()).await.unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let id = client.submit(message("447700900011")).await.unwrap();
+    let id = id.to_string_lossy().into_owned();
+    receipt_for(&inbound, &id).await;
+    let id = parse_id(&id).unwrap();
+    assert!(
+        store.message(id).await.unwrap().is_some(),
+        "kept while recent"
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while store.message(id).await.unwrap().is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "never forgotten");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(store
+        .finished_before(u64::MAX, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+async fn query(client: &Client, id: &str, source: &str) -> Result<QuerySmResp, smpp_tokio::Error> {
+    let q = QuerySm {
+        message_id: id.to_owned().into(),
+        source_addr: source.to_owned().into(),
+        ..Default::default()
+    };
+    let pdu = client.request(Body::QuerySm(Box::new(q))).await?;
+    match pdu.body {
+        Body::QuerySmResp(resp) => Ok(*resp),
+        other => panic!("not a query_sm_resp: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_sm_answers_on_our_ids() {
+    let scripted = Arc::new(Scripted::default());
+    let smsc = Server::bind(
+        "127.0.0.1:0",
+        ScriptedRef(scripted.clone()),
+        ServerConfig::default(),
+    )
+    .await
+    .unwrap();
+    let addr = smsc.local_addr().unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "s").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let id = client.submit(message("447700900004")).await.unwrap();
+    let id = id.to_string_lossy().into_owned();
+    wait_for("forwarded", || gateway.messages_forwarding() == 0).await;
+
+    let pending = query(&client, &id, "12345").await.unwrap();
+    assert_eq!(pending.message_state, MessageState::Enroute.to_u8());
+    assert!(pending.final_date.is_empty());
+
+    control
+        .receiver("gw")
+        .unwrap()
+        .deliver(receipt_pdu("abc-1", MessageState::Delivered))
+        .await
+        .unwrap();
+    receipt_for(&inbound, &id).await;
+    let done = query(&client, &id, "").await.unwrap();
+    assert_eq!(done.message_state, MessageState::Delivered.to_u8());
+    assert!(!done.final_date.is_empty());
+
+    for (bad_id, source) in [(id.as_str(), "99999"), ("FFFF", ""), ("not hex", "")] {
+        let refused = query(&client, bad_id, source).await;
+        assert!(
+            matches!(
+                refused,
+                Err(smpp_tokio::Error::Status(CommandStatus::QUERY_FAILED))
+            ),
+            "{bad_id}/{source}: {refused:?}"
+        );
+    }
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_are_limited_in_binds_and_rate() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    config.max_binds_per_account = Some(1);
+    config.tps_per_account = Some(2);
+    let gateway = start(config).await.unwrap();
+    // Receipts are answered at once (the inbound is dropped).
+    let (client, _) = customer(&gateway, BindKind::Transceiver).await;
+    let bind = Bind {
+        system_id: "esme".into(),
+        password: "secret".into(),
+        ..Default::default()
+    };
+    let second = Client::connect(
+        gateway.smpp_addr(),
+        BindKind::Transmitter,
+        bind,
+        SessionConfig::default(),
+    )
+    .await;
+    assert!(
+        matches!(
+            second,
+            Err(smpp_tokio::Error::Status(CommandStatus::BIND_FAILED))
+        ),
+        "{second:?}"
+    );
+    // 5 at once: at most 2 in each second they fall in, so at least one
+    // is throttled.
+    let mut throttled = 0;
+    for n in 0..5 {
+        match client.submit(message(&format!("4477009002{n}"))).await {
+            Ok(_) => {}
+            Err(smpp_tokio::Error::Status(CommandStatus::THROTTLED)) => throttled += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(throttled >= 1, "none throttled");
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_sm_is_forwarded_and_its_receipt_mapped_back() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let gateway = start(config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &[],
+    ))
+    .await
+    .unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let mut tlvs = Tlvs::new();
+    tlvs.set(TlvTag::MESSAGE_PAYLOAD, b"hello in a payload")
+        .unwrap();
+    let data = DataSm {
+        source_addr: "12345".into(),
+        destination_addr: "447700900012".into(),
+        registered_delivery: 1,
+        tlvs,
+        ..Default::default()
+    };
+    let pdu = client.request(Body::DataSm(Box::new(data))).await.unwrap();
+    let Body::DataSmResp(resp) = pdu.body else {
+        panic!("not a data_sm_resp: {pdu:?}");
+    };
+    let receipt = receipt_for(&inbound, &resp.message_id.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Delivered);
+    assert_eq!(up.count(), 1, "forwarded as a submit_sm");
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_for_an_id_never_recorded_is_given_up_after_hold_for() {
+    let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = smsc.local_addr().unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
+    config.hold_for = Duration::from_millis(300);
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "s").await;
+    // Acknowledged (held durably), not dropped...
+    control
+        .receiver("gw")
+        .unwrap()
+        .deliver(receipt_pdu("never-seen", MessageState::Delivered))
+        .await
+        .unwrap();
+    assert_eq!(gateway.receipts_held(), 1);
+    // ... until hold_for has passed.
+    wait_for("the receipt given up", || gateway.receipts_held() == 0).await;
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mo_message_goes_to_the_account_of_its_mo_route_even_if_it_binds_later() {
+    let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = smsc.local_addr().unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
+    config.mo_routes = vec!["7000=esme".parse().unwrap()];
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "s").await;
+    let mo = |to: &str| SubmitSm {
+        source_addr: "447700900013".into(),
+        destination_addr: to.to_owned().into(),
+        short_message: "STOP".into(),
+        ..Default::default()
+    };
+    let upstream_bind = control.receiver("gw").unwrap();
+    // Stored for the account while it is not bound.
+    upstream_bind.deliver(mo("70001")).await.unwrap();
+    assert_eq!(gateway.receipts_owed(), 1);
+    let other = upstream_bind.deliver(mo("8000")).await;
+    assert!(
+        matches!(
+            other,
+            Err(smpp_tokio::Error::Status(
+                CommandStatus::RECEIVER_TEMPORARY_ERROR
+            ))
+        ),
+        "no MO route: {other:?}"
+    );
+
+    let (receiver, inbound) = customer(&gateway, BindKind::Receiver).await;
+    let request = tokio::time::timeout(WAIT, inbound.recv())
+        .await
+        .expect("the MO in time")
+        .expect("the session is open");
+    let Body::DeliverSm(sm) = request.body() else {
+        panic!("not a deliver_sm: {:?}", request.body());
+    };
+    assert!(!EsmClass::from(sm.esm_class).is_receipt());
+    assert_eq!(sm.destination_addr, "70001");
+    assert_eq!(&sm.short_message[..], b"STOP");
+    drop(request);
+    wait_for("the outbox emptied", || gateway.receipts_owed() == 0).await;
+    receiver.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_receipt_never_comes_ends_unknown() {
+    let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = smsc.local_addr().unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
+    config.receipt_timeout = Duration::from_millis(300);
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "s").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let id = client.submit(message("447700900014")).await.unwrap();
+    let id = id.to_string_lossy().into_owned();
+    // The upstream takes it and never says more.
+    let receipt = receipt_for(&inbound, &id).await;
+    assert_eq!(receipt.state, MessageState::Unknown);
+    let state = query(&client, &id, "").await.unwrap();
+    assert_eq!(state.message_state, MessageState::Unknown.to_u8());
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_lost_mid_load_loses_no_message() {
+    let a = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let b = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let upstreams = [("a", a.server.smpp_addr()), ("b", b.server.smpp_addr())];
+    let mut config = config(StoreConfig::Memory, &upstreams, &[]);
+    // Receipts owed by `a` when it goes are never sent: those end UNKNOWN.
+    config.receipt_timeout = Duration::from_secs(1);
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "a").await;
+    wait_bound(&gateway, "b").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+
+    let (ids, mut answered) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    for n in 0..300 {
+        let (client, ids) = (client.clone(), ids.clone());
+        tasks.push(tokio::spawn(async move {
+            let id = client
+                .submit(message(&format!("4477009{n:05}")))
+                .await
+                .unwrap();
+            ids.send(id.to_string_lossy().into_owned()).unwrap();
+        }));
+    }
+    drop(ids);
+    let mut accepted = std::collections::HashSet::new();
+    while accepted.len() < 100 {
+        accepted.insert(answered.recv().await.unwrap());
+    }
+    let a_submits = a.submits.clone();
+    a.server.shutdown().await.unwrap();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    while let Some(id) = answered.recv().await {
+        accepted.insert(id);
+    }
+    assert_eq!(accepted.len(), 300, "every submission accepted");
+
+    let mut missing = accepted.clone();
+    while !missing.is_empty() {
+        let request = tokio::time::timeout(WAIT, inbound.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{} of 300 without a final state", missing.len()))
+            .expect("the session is open");
+        let receipt = request.receipt().expect("a receipt");
+        assert!(
+            matches!(
+                receipt.state,
+                MessageState::Delivered | MessageState::Unknown
+            ),
+            "{receipt:?}"
+        );
+        missing.remove(&receipt.id);
+    }
+    // What `a` had not taken when it went, `b` took (often `a` had done
+    // everything by then: the point is that nothing is lost either way).
+    let a_count = a_submits.0.load(Ordering::Relaxed);
+    assert!(a_count + b.count() >= 300, "a {a_count}, b {}", b.count());
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    b.server.shutdown().await.unwrap();
+}
