@@ -191,3 +191,54 @@ fn a_request_over_the_inbound_window_reads_congested() {
     assert_eq!(sim.esme.s.peer_congestion(), Some(100));
     assert!(sim.esme.s.window() <= 4, "halved: {}", sim.esme.s.window());
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Whatever the MC's load and however many requests the ESME
+        /// keeps in flight, the ESME's window stays within [1, configured]
+        /// and it never has more in flight than its window allowed; a 3.4
+        /// ESME gets no congestion_state and keeps its configured window.
+        #[test]
+        fn the_window_stays_in_bounds_and_3_4_peers_get_nothing(
+            v50 in any::<bool>(),
+            window in 1usize..40,
+            rounds in proptest::collection::vec((0u8..=120, 1usize..50), 1..25),
+        ) {
+            let mut sim = Sim::with_configs(
+                SessionConfig::default().with_max_in_flight(window),
+                SessionConfig::default().with_max_inbound(16),
+            );
+            sim.bind_as(BindKind::Transceiver, if v50 { 0x50 } else { 0x34 });
+            for (load, burst) in rounds {
+                sim.mc.s.set_load(load);
+                for _ in 0..burst {
+                    if sim.esme.s.window_room() == 0 {
+                        break;
+                    }
+                    sim.esme.s.send_request(sim.now, submit()).unwrap();
+                }
+                let w = sim.esme.s.window();
+                prop_assert!((1..=window).contains(&w), "{} of {}", w, window);
+                prop_assert!(sim.esme.s.in_flight() <= window);
+                sim.settle();
+            }
+            let stamped = written(&sim, End::Mc)
+                .iter()
+                .filter(|p| congestion_of(p).is_some())
+                .count();
+            if v50 {
+                prop_assert!(stamped > 0);
+            } else {
+                prop_assert_eq!(stamped, 0);
+                prop_assert_eq!(sim.esme.s.window(), window);
+                prop_assert_eq!(sim.esme.s.peer_congestion(), None);
+            }
+        }
+    }
+}
