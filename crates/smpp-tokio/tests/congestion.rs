@@ -120,3 +120,59 @@ async fn a_fast_server_lets_a_5_0_client_use_its_whole_window() {
     );
     assert_eq!(stats.max_in_flight, 64, "no slowdown: {stats:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_of_5_0_clients_backs_off_member_by_member() {
+    let addr = server(Duration::from_millis(5), 16).await;
+    let connect = move || async move {
+        let bind = Bind {
+            system_id: "esme".into(),
+            password: "pw".into(),
+            interface_version: 0x50,
+            ..Default::default()
+        };
+        let config = SessionConfig::default()
+            .with_max_in_flight(64)
+            .with_response_timeout(Duration::from_secs(20));
+        Client::connect(addr, BindKind::Transmitter, bind, config).await
+    };
+    let (pool, _inbound) = smpp_tokio::Pool::new(
+        2,
+        connect,
+        smpp_tokio::Backoff::default(),
+        Duration::from_secs(10),
+    );
+    let pool = std::sync::Arc::new(pool);
+    let tasks: Vec<_> = (0..300)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let sm = SubmitSm {
+                    source_addr: "447700900123".into(),
+                    destination_addr: "447700900456".into(),
+                    short_message: "pool".into(),
+                    ..Default::default()
+                };
+                pool.submit(sm).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().expect("accepted");
+    }
+    let values = pool.peer_congestion().await;
+    assert_eq!(values.len(), 2);
+    assert!(values.iter().all(Option::is_some), "{values:?}");
+    // No member was ever answered ESME_RTHROTTLED (the pool would have
+    // retried it elsewhere, so look at the members' own counters).
+    for _ in 0..2 {
+        let client = pool.client().await.unwrap();
+        let stats = client.stats().await.unwrap();
+        assert_eq!(
+            stats.received_status(CommandStatus::THROTTLED),
+            0,
+            "{stats:?}"
+        );
+        assert!(stats.max_in_flight <= 16, "{stats:?}");
+    }
+}
