@@ -27,6 +27,12 @@ pub const INITIAL_WINDOW: usize = 8;
 /// - **the application's load** (`load`, 0-100, from
 ///   [`Session::set_load`](super::Session::set_load)): queue depth, store
 ///   backlog, rate-limit headroom, as the application measures it.
+///
+/// A sender that adapts as ours does ([`Session::window`](super::Session::window))
+/// stops growing once the fill reads 80, at 8/9 of our inbound window: a
+/// margin against timing jitter, so that it holds before it could overrun
+/// the window. An inbound window above the peers' windows (`smpp serve`
+/// uses 1,024) lets them use all of theirs.
 pub fn congestion_state(
     inbound_peak: usize,
     max_inbound: usize,
