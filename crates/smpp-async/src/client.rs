@@ -22,6 +22,10 @@ use crate::{timeout, Connect, Error, Io, Runtime};
 /// A bound ESME session. Cheap to clone: clones share the session, and
 /// calls from many tasks run concurrently up to the outbound window
 /// (`SessionConfig::max_in_flight`); beyond it they wait their turn.
+/// With an SMPP 5.0 MC that reports `congestion_state`, the window in
+/// force is the session's effective one (`Session::window` in smpp-proto:
+/// narrower while the MC reports more than 90), and [`Client::stats`]
+/// shows it (`max_in_flight`) with the MC's last value (`peer_congestion`).
 ///
 /// A call waits for window room as long as it takes, then at most the
 /// session's `response_timeout` for its response; wrap it in your

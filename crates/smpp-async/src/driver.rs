@@ -41,7 +41,8 @@ pub(crate) struct Request {
 /// callers; a `Respond` answers one unanswered peer request, of which there
 /// are at most the session's inbound window plus the incoming channel's
 /// slack; `Close` and `Release` are each sent at most once per connection
-/// (flags in the handle coalesce repeats). A bounded channel would make
+/// (flags in the handle coalesce repeats); `SetLoad` only when the value
+/// changes, and the driver takes commands as fast as they come. A bounded channel would make
 /// `InboundRequest`'s drop (which must answer, synchronously) able to fail.
 pub(crate) type Control = Command<Reply, Sent, oneshot::Sender<Result<Stats, Error>>>;
 

@@ -286,6 +286,11 @@ async fn sleep_until<R: Runtime>(at: std::time::Instant) {
 /// [`Error::Status`] with that status. Other errors are never retried (see
 /// [`ReconnectingClient`]).
 ///
+/// Each member is a [`Client`]: with an SMPP 5.0 MC reporting
+/// `congestion_state`, a member's requests wait for room in its own
+/// effective window, narrowed before the MC throttles (see [`Client`]);
+/// [`Pool::peer_congestion`] shows the members' last values.
+///
 /// # Order
 ///
 /// A caller that awaits each call before making the next has its requests
@@ -368,6 +373,20 @@ impl<R: Runtime> Pool<R> {
     /// How many members are bound now.
     pub fn bound(&self) -> usize {
         self.members.iter().filter(|m| m.is_connected()).count()
+    }
+
+    /// The last SMPP 5.0 `congestion_state` each bound member's MC reported
+    /// (`None`: not bound, or no value yet), from the members' stats.
+    pub async fn peer_congestion(&self) -> Vec<Option<u8>> {
+        let mut values = Vec::with_capacity(self.members.len());
+        for member in self.members.iter() {
+            let value = match member.current() {
+                Some(client) => client.stats().await.ok().and_then(|s| s.peer_congestion),
+                None => None,
+            };
+            values.push(value);
+        }
+        values
     }
 
     /// How many members are paused now after a throttled answer.

@@ -40,6 +40,8 @@ pub struct Connection {
 struct ConnectionInner {
     info: ConnectionInfo,
     handle: Handle,
+    /// The load last given to [`Connection::set_load`] (commands only on change).
+    load: std::sync::atomic::AtomicU8,
 }
 
 /// Its number, address, and how it bound.
@@ -97,6 +99,29 @@ impl Connection {
     /// The session's counters and window use ([`Error::Closed`] once ended).
     pub async fn stats(&self) -> Result<Stats, Error> {
         self.inner.handle.call(Control::Stats).await
+    }
+
+    /// Sets the application's load for this connection, 0-100 (queue
+    /// depth, store backlog, rate-limit headroom, as the application
+    /// measures it): with the inbound window's fill, it makes the
+    /// `congestion_state` this connection's responses carry to an SMPP 5.0
+    /// ESME (see `Session::congestion_state` in smpp-proto). Cheap to call
+    /// often: the connection hears of it only when the value changes.
+    pub fn set_load(&self, load: u8) {
+        let load = load.min(100);
+        if self
+            .inner
+            .load
+            .swap(load, std::sync::atomic::Ordering::Relaxed)
+            != load
+        {
+            let _ = self.inner.handle.command(Control::SetLoad(load));
+        }
+    }
+
+    /// The load last given to [`Connection::set_load`] (0 at first).
+    pub fn load(&self) -> u8 {
+        self.inner.load.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Closes at once, without unbinding.
@@ -395,7 +420,11 @@ async fn serve<R: Runtime, H: Handler<Connection>, T: Transport + Send + 'static
         driver::spawn::<R, _>(io, Role::Mc, session, Some(quick.clone()), late);
     let info = ConnectionInfo::accepted(shared.registry.next_id(), accepted);
     let conn = Connection {
-        inner: Arc::new(ConnectionInner { info, handle }),
+        inner: Arc::new(ConnectionInner {
+            info,
+            handle,
+            load: std::sync::atomic::AtomicU8::new(0),
+        }),
     };
     // The handler's synchronous answers, given in the connection's task.
     quick.set(Arc::downgrade(&conn.inner), handler.clone(), |inner| {

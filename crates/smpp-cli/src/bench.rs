@@ -27,7 +27,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use smpp_proto::message::{MessageIdFormat, ReferenceCounter, ShortMessage};
 use smpp_proto::pdu::{CommandStatus, SubmitSm};
-use smpp_proto::session::{BindKind, InboundOverflow, SessionConfig};
+use smpp_proto::session::{BindKind, InboundOverflow, SessionConfig, Stats};
 use smpp_tokio::{Client, Error, Inbound};
 
 use crate::common::ConnectArgs;
@@ -49,6 +49,11 @@ With --json, one JSON object on stdout (with --sweep-window: {\"sweep\": [object
   latency_us              submit to submit_sm_resp, of ok: {p50, p90, p99, p99_9, max, mean}
   receipts                null without --receipt, else {expected, received, unmatched,
                           missing, latency_ms: {p50, p90, p99, p99_9, max, mean}}
+  congestion_state        null unless the SMSC reported SMPP 5.0 congestion_state (bind with
+                          --interface-version 5.0), else {max, last, responses, window_min,
+                          window_end}: the highest value seen, the highest of the binds' last
+                          values, responses that carried one, and the smallest effective window
+                          (per bind) at the end of the run; the client narrows its window above 90
   success                 true when everything sent was answered ok (and every receipt came)
 Exit status 1 when anything failed, went unanswered, was lost or unsent, or a receipt is missing.";
 
@@ -110,6 +115,10 @@ pub struct BenchArgs {
     /// Print the summary as one JSON object (fields: see --help).
     #[arg(long)]
     pub json: bool,
+    /// The interface_version the binds offer: 3.3, 3.4 or 5.0 (with 5.0 the
+    /// SMSC's congestion_state is read, shown, and narrows the window).
+    #[arg(long, value_name = "VERSION", value_parser = crate::send::parse_version)]
+    pub interface_version: Option<u8>,
     /// Runtime threads for the load: 0 shares the command's runtime (one
     /// worker per core); 1 runs it on one thread (no cross-thread wake-ups,
     /// and a core left to a server on the same machine); N > 1: N workers.
@@ -475,6 +484,41 @@ pub struct ReceiptReport {
     pub latency_ms: Option<Percentiles>,
 }
 
+/// SMPP 5.0 `congestion_state` as the binds saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CongestionReport {
+    /// The highest value any response carried.
+    pub max: u8,
+    /// The highest of the binds' last values.
+    pub last: u8,
+    /// Responses that carried one.
+    pub responses: u64,
+    /// The smallest effective window of a bind at the end of the run.
+    pub window_min: usize,
+    /// The effective windows at the end of the run, summed over the binds.
+    pub window_end: usize,
+}
+
+impl CongestionReport {
+    /// Folds the binds' stats; `None` when no response carried a value.
+    fn of(stats: &[Stats]) -> Option<CongestionReport> {
+        let seen: Vec<&Stats> = stats
+            .iter()
+            .filter(|s| s.congestion_states_received > 0)
+            .collect();
+        if seen.is_empty() {
+            return None;
+        }
+        Some(CongestionReport {
+            max: seen.iter().filter_map(|s| s.peer_congestion_max).max()?,
+            last: seen.iter().filter_map(|s| s.peer_congestion).max()?,
+            responses: seen.iter().map(|s| s.congestion_states_received).sum(),
+            window_min: stats.iter().map(|s| s.max_in_flight).min()?,
+            window_end: stats.iter().map(|s| s.max_in_flight).sum(),
+        })
+    }
+}
+
 /// The outcome of one run (one window).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -510,6 +554,8 @@ pub struct Report {
     pub latency_us: Option<Percentiles>,
     /// Receipts, with --receipt.
     pub receipts: Option<ReceiptReport>,
+    /// SMPP 5.0 congestion_state seen, if any.
+    pub congestion_state: Option<CongestionReport>,
     /// Everything was accepted (and every receipt came).
     pub success: bool,
 }
@@ -551,6 +597,13 @@ impl Report {
                     l.p50, l.p90, l.p99, l.p99_9, l.max
                 );
             }
+        }
+        if let Some(c) = &self.congestion_state {
+            let _ = writeln!(
+                s,
+                "congestion_state: max {}, last {} ({} responses); window at the end {} (smallest per bind {})",
+                c.max, c.last, c.responses, c.window_end, c.window_min
+            );
         }
         let _ = writeln!(s, "{}", if self.success { "OK" } else { "FAILED" });
         s
@@ -629,7 +682,10 @@ async fn run_load(
         ),
     };
     let connect = |kind: BindKind| {
-        let (connect, config) = (args.connect.clone(), config.clone());
+        let (mut connect, config) = (args.connect.clone(), config.clone());
+        if let Some(v) = args.interface_version {
+            connect.interface_version = v;
+        }
         async move { connect.connect(kind, config).await }
     };
     let listening: Vec<(Client, Inbound)> =
@@ -654,6 +710,7 @@ async fn run_load(
     // One histogram per bind, shared by its slots: one per slot would
     // spread the hot path over W x 190 KiB of counters.
     let mut histograms = Vec::new();
+    let listening_count = listening.len();
     for (client, inbound) in listening {
         readers.push(tokio::spawn(read_inbound(inbound, load.clone())));
         clients.push(client);
@@ -690,6 +747,15 @@ async fn run_load(
         }
     }
     progress.finish();
+
+    // The submitting binds' view of congestion_state, before they unbind.
+    let mut session_stats = Vec::new();
+    for client in clients.iter().skip(listening_count) {
+        if let Ok(Ok(stats)) = tokio::time::timeout(Duration::from_secs(5), client.stats()).await {
+            session_stats.push(stats);
+        }
+    }
+    let congestion_state = CongestionReport::of(&session_stats);
 
     for client in &clients {
         let _ = tokio::time::timeout(Duration::from_secs(5), client.unbind()).await;
@@ -748,6 +814,7 @@ async fn run_load(
         },
         latency_us: (ok > 0).then(|| Percentiles::of(&latency, 1.0)),
         receipts,
+        congestion_state,
         success,
     })
 }

@@ -206,7 +206,7 @@ pub fn parse_when(s: &str) -> Result<String, String> {
     smpp_proto::message::time::relative(d).ok_or_else(|| format!("{s:?} is too long"))
 }
 
-fn parse_version(s: &str) -> Result<u8, String> {
+pub(crate) fn parse_version(s: &str) -> Result<u8, String> {
     match s {
         "3.3" | "33" | "0x33" => Ok(0x33),
         "3.4" | "34" | "0x34" => Ok(0x34),

@@ -267,3 +267,51 @@ fn random_text_varies_and_keeps_its_length() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(fixed.distinct_texts(), 1);
 }
+
+#[test]
+fn congestion_state_is_shown_for_5_0_binds_only() {
+    let smsc = TestSmsc::start(Behaviour::default());
+    let run = |version: &str| {
+        let out = run_limited(
+            smsc.smpp("bench").args([
+                "--window",
+                "16",
+                "--count",
+                "500",
+                "--interface-version",
+                version,
+                "--json",
+            ]),
+            LIMIT,
+        );
+        assert!(out.status.success(), "{out:?}");
+        json(&out)
+    };
+    let j = run("5.0");
+    let c = &j["congestion_state"];
+    assert!(c["responses"].as_u64().unwrap() >= 500, "{c}");
+    assert!(c["max"].as_u64().unwrap() <= 100, "{c}");
+    assert!(
+        c["last"].as_u64().unwrap() <= c["max"].as_u64().unwrap(),
+        "{c}"
+    );
+    let w = c["window_end"].as_u64().unwrap();
+    assert!((1..=16).contains(&w), "{c}");
+    assert!(j["congestion_state"].is_object());
+    assert!(run("3.4")["congestion_state"].is_null());
+
+    let text = run_limited(
+        smsc.smpp("bench").args([
+            "--window",
+            "8",
+            "--count",
+            "100",
+            "--interface-version",
+            "5.0",
+        ]),
+        LIMIT,
+    );
+    assert!(text.status.success(), "{text:?}");
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("congestion_state: max "), "{stdout}");
+}

@@ -161,6 +161,9 @@ pub enum Command<R, S, T> {
     },
     /// The session's counters; comes back at once, in [`Immediate::Stats`].
     Stats(T),
+    /// Sets the application's load, 0-100 ([`Session::set_load`]): one input
+    /// of the `congestion_state` an MC reports to SMPP 5.0 peers.
+    SetLoad(u8),
     /// Unbinds when bound, closes otherwise ([`Endpoint::release`]).
     Release,
     /// Closes at once ([`Endpoint::close`]).
@@ -280,6 +283,7 @@ impl<R> Endpoint<R> {
                 return Some(Immediate::Sent(reply, self.outbind(now, outbind)))
             }
             Command::Stats(reply) => return Some(Immediate::Stats(reply, self.stats())),
+            Command::SetLoad(load) => self.session.set_load(load),
             Command::Release => self.release(now),
             Command::Close => self.close(now),
         }

@@ -285,7 +285,7 @@ macro_rules! bodies {
                 }
             }
 
-            fn is_default(&self) -> bool {
+            pub(crate) fn is_default(&self) -> bool {
                 match self {
                     $( Body::$variant(b) => b.is_default(), )*
                     Body::Unknown(raw) => raw.body.is_empty(),
@@ -383,6 +383,82 @@ bodies! {
 }
 
 impl Body {
+    /// The body's TLV section (`None` for an unknown command id, kept raw).
+    pub fn tlvs(&self) -> Option<&Tlvs> {
+        Some(match self {
+            Body::GenericNack(t)
+            | Body::Unbind(t)
+            | Body::UnbindResp(t)
+            | Body::EnquireLink(t)
+            | Body::EnquireLinkResp(t)
+            | Body::CancelSmResp(t)
+            | Body::ReplaceSmResp(t)
+            | Body::CancelBroadcastSmResp(t) => t,
+            Body::BindReceiver(b) | Body::BindTransmitter(b) | Body::BindTransceiver(b) => &b.tlvs,
+            Body::BindReceiverResp(r)
+            | Body::BindTransmitterResp(r)
+            | Body::BindTransceiverResp(r) => &r.tlvs,
+            Body::Outbind(o) => &o.tlvs,
+            Body::SubmitSm(sm) | Body::DeliverSm(sm) => &sm.tlvs,
+            Body::SubmitSmResp(r)
+            | Body::DeliverSmResp(r)
+            | Body::DataSmResp(r)
+            | Body::BroadcastSmResp(r)
+            | Body::QueryBroadcastSmResp(r) => &r.tlvs,
+            Body::DataSm(d) => &d.tlvs,
+            Body::SubmitMulti(m) => &m.tlvs,
+            Body::SubmitMultiResp(r) => &r.tlvs,
+            Body::QuerySm(q) => &q.tlvs,
+            Body::QuerySmResp(r) => &r.tlvs,
+            Body::CancelSm(c) => &c.tlvs,
+            Body::ReplaceSm(r) => &r.tlvs,
+            Body::AlertNotification(a) => &a.tlvs,
+            Body::BroadcastSm(b) => &b.tlvs,
+            Body::QueryBroadcastSm(q) => &q.tlvs,
+            Body::CancelBroadcastSm(c) => &c.tlvs,
+            Body::Unknown(_) => return None,
+        })
+    }
+
+    /// The body's TLV section, to change (`None` for an unknown command id).
+    pub fn tlvs_mut(&mut self) -> Option<&mut Tlvs> {
+        Some(match self {
+            Body::GenericNack(t)
+            | Body::Unbind(t)
+            | Body::UnbindResp(t)
+            | Body::EnquireLink(t)
+            | Body::EnquireLinkResp(t)
+            | Body::CancelSmResp(t)
+            | Body::ReplaceSmResp(t)
+            | Body::CancelBroadcastSmResp(t) => t,
+            Body::BindReceiver(b) | Body::BindTransmitter(b) | Body::BindTransceiver(b) => {
+                &mut b.tlvs
+            }
+            Body::BindReceiverResp(r)
+            | Body::BindTransmitterResp(r)
+            | Body::BindTransceiverResp(r) => &mut r.tlvs,
+            Body::Outbind(o) => &mut o.tlvs,
+            Body::SubmitSm(sm) | Body::DeliverSm(sm) => &mut sm.tlvs,
+            Body::SubmitSmResp(r)
+            | Body::DeliverSmResp(r)
+            | Body::DataSmResp(r)
+            | Body::BroadcastSmResp(r)
+            | Body::QueryBroadcastSmResp(r) => &mut r.tlvs,
+            Body::DataSm(d) => &mut d.tlvs,
+            Body::SubmitMulti(m) => &mut m.tlvs,
+            Body::SubmitMultiResp(r) => &mut r.tlvs,
+            Body::QuerySm(q) => &mut q.tlvs,
+            Body::QuerySmResp(r) => &mut r.tlvs,
+            Body::CancelSm(c) => &mut c.tlvs,
+            Body::ReplaceSm(r) => &mut r.tlvs,
+            Body::AlertNotification(a) => &mut a.tlvs,
+            Body::BroadcastSm(b) => &mut b.tlvs,
+            Body::QueryBroadcastSm(q) => &mut q.tlvs,
+            Body::CancelBroadcastSm(c) => &mut c.tlvs,
+            Body::Unknown(_) => return None,
+        })
+    }
+
     /// The `message_id` of a body that carries one: the MC's id in
     /// submit_sm_resp, data_sm_resp, submit_multi_resp, broadcast_sm_resp and
     /// query_sm_resp, or the id a request refers to (query_sm, cancel_sm,

@@ -416,6 +416,29 @@ impl Tlvs {
         self.push(tag, value)
     }
 
+    /// Adds `congestion_state` (clamped to 100) to a section without one:
+    /// an empty section takes a static copy (no allocation on the hot path).
+    pub(crate) fn add_congestion_state(&mut self, v: u8) {
+        static ENCODED: [[u8; 5]; 101] = {
+            let mut t = [[0u8; 5]; 101];
+            let mut i = 0;
+            while i < 101 {
+                t[i] = [0x04, 0x28, 0x00, 0x01, i as u8];
+                i += 1;
+            }
+            t
+        };
+        let tlv = &ENCODED[usize::from(v.min(100))];
+        if self.raw.is_empty() {
+            self.raw = Bytes::from_static(tlv);
+        } else {
+            let mut out = Vec::with_capacity(self.raw.len() + tlv.len());
+            out.extend_from_slice(&self.raw);
+            out.extend_from_slice(tlv);
+            self.raw = Bytes::from(out);
+        }
+    }
+
     /// Sets a 1-octet integer TLV.
     pub fn set_u8(&mut self, tag: TlvTag, v: u8) {
         self.set(tag, &[v]).expect("1 octet fits");

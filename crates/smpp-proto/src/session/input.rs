@@ -87,6 +87,13 @@ impl Session {
         let Some((entry, announce)) = removed else {
             return self.on_unmatched_response(pdu);
         };
+        // SMPP 5.0 peers only (a bind's answer is read before the version is
+        // agreed, and counts only if it agrees 5.0).
+        let congestion = if self.version.unwrap_or(INTERFACE_VERSION) >= 0x50 {
+            pdu.body.tlvs().and_then(|t| t.congestion_state())
+        } else {
+            None
+        };
         if id == CommandId::GENERIC_NACK {
             let error = RequestError::GenericNack(pdu.command_status);
             self.resolve(entry, announce, Outcome::Failed(error));
@@ -95,6 +102,9 @@ impl Session {
             self.emit(Event::Response(pdu));
         } else {
             self.resolve(entry, announce, Outcome::Response(pdu));
+        }
+        if let (Some(c), Some(0x50..)) = (congestion, self.version) {
+            self.on_peer_congestion(c);
         }
         self.maybe_answer_unbind();
     }
@@ -192,6 +202,9 @@ impl Session {
             if let Some(resp) = id.response_id() {
                 self.write_header(resp, status, seq);
             }
+            if status == CommandStatus::THROTTLED {
+                self.gauge.over_window();
+            }
             return self.emit(match status {
                 CommandStatus::SYSTEM_ERROR => {
                     Event::PeerViolation(PeerViolation::DuplicateSequence {
@@ -231,6 +244,7 @@ impl Session {
             }
         }
         self.inbound.insert(seq.get(), id);
+        self.gauge.arrived(self.inbound.len());
         let Some(kind) = bind else {
             // The hot path: the PDU moves into the event untouched.
             return self.emit(Event::Request(pdu));

@@ -131,6 +131,7 @@ use crate::pdu::{
 };
 
 mod config;
+mod congestion;
 mod event;
 mod input;
 mod output;
@@ -140,6 +141,7 @@ mod timer;
 mod window;
 
 pub use config::{InboundOverflow, SessionConfig};
+pub use congestion::{congestion_state, INITIAL_WINDOW};
 pub use event::{
     CloseReason, Event, PeerViolation, RequestError, SendError, SessionError, Transmit,
 };
@@ -150,6 +152,7 @@ pub use state::{
 pub use stats::Stats;
 pub use timer::Timer;
 
+use congestion::{Controller, Gauge};
 use stats::Tally;
 use timer::Timers;
 pub(crate) use window::SeqHasher;
@@ -252,6 +255,10 @@ pub struct Session {
     version: Option<u8>,
     /// The cause of a close still in progress (inactivity unbind).
     close_cause: Option<SessionError>,
+    /// What our responses report as `congestion_state` (MC, 5.0 peers).
+    gauge: Gauge,
+    /// The outbound window adapted to the peer's `congestion_state` (5.0 peers).
+    controller: Controller,
 }
 
 impl Session {
@@ -277,6 +284,8 @@ impl Session {
             offered_version: INTERFACE_VERSION,
             version: None,
             close_cause: None,
+            gauge: Gauge::default(),
+            controller: Controller::new(window),
             config,
         }
     }
@@ -316,9 +325,52 @@ impl Session {
         self.in_flight.app_len()
     }
 
-    /// Room left in the outbound window.
+    /// Room left in the outbound window (the effective one: see
+    /// [`Session::window`]).
     pub fn window_room(&self) -> usize {
-        self.in_flight.window() - self.in_flight.app_len()
+        self.in_flight.room()
+    }
+
+    /// The effective outbound window: [`SessionConfig::max_in_flight`],
+    /// unless an SMPP 5.0 peer reports `congestion_state` in its responses;
+    /// then it adapts to it, within `[1, max_in_flight]`: it grows while the
+    /// peer reports less than 80, holds in the optimum band 80-90, and
+    /// shrinks multiplicatively above 90 (at most once per window's worth
+    /// of responses). The first value starts it at [`INITIAL_WINDOW`] (or
+    /// what is in flight, if more); below 30 it grows by one per response
+    /// (doubling every round trip), in 30-79 by one per window's worth.
+    /// Peers of 3.3 and 3.4 leave it unchanged.
+    pub fn window(&self) -> usize {
+        self.in_flight.window()
+    }
+
+    /// The last `congestion_state` the peer reported in a response (SMPP
+    /// 5.0 peers only; `None` before the first).
+    pub fn peer_congestion(&self) -> Option<u8> {
+        self.controller.last()
+    }
+
+    /// The `congestion_state` our next response would carry (see
+    /// [`congestion_state`] for the formula): the inbound window's recent
+    /// peak fill mapped to 0-90, 100 after a request arrived beyond the
+    /// window lately, or the application's load ([`Session::set_load`]) if
+    /// higher. "Lately" spans the last one to two inbound windows' worth
+    /// of answers.
+    ///
+    /// The session adds it to every response the application sends with
+    /// [`Session::send_response`] when it is an MC bound to an SMPP 5.0 peer
+    /// (never to 3.3/3.4 peers), unless the response carries one already
+    /// or is an error answer sent header-only (an error status with an
+    /// empty body stays header-only) or a `generic_nack`. The answers the
+    /// session sends by itself (`enquire_link_resp`, `unbind_resp`,
+    /// `ESME_RTHROTTLED`, error answers) stay header-only.
+    pub fn congestion_state(&self) -> u8 {
+        self.gauge.current(self.max_inbound())
+    }
+
+    /// The application's load last set with [`Session::set_load`].
+    pub fn load(&self) -> u8 {
+        self.gauge.load()
     }
 
     /// Peer requests awaiting the application's answer.
@@ -338,6 +390,11 @@ impl Session {
             in_flight: self.in_flight.len(),
             window_in_flight: self.in_flight.app_len(),
             max_in_flight: self.in_flight.window(),
+            configured_in_flight: self.controller.configured(),
+            peer_congestion: self.controller.last(),
+            peer_congestion_max: self.controller.max(),
+            congestion_states_received: self.controller.received(),
+            congestion_state_sent: self.gauge.last_sent(),
             pending_inbound: self.inbound.len(),
             max_inbound: self.max_inbound(),
             buffered_output: self.out.len(),
@@ -596,11 +653,19 @@ impl Session {
         if id != CommandId::GENERIC_NACK && request.response_id() != Some(id) {
             return Err(SendError::ResponseMismatch(body));
         }
+        let mut body = body;
+        let stamped = self.stamp_congestion_state(sequence_number, status, &mut body);
         if let Err(e) = self.encode_bounded(status, sequence_number, &body) {
+            if stamped {
+                if let Some(tlvs) = body.tlvs_mut() {
+                    tlvs.remove(pdu::TlvTag::CONGESTION_STATE);
+                }
+            }
             return Err(e.map(|()| body));
         }
         drop(body);
         self.inbound.remove(&sequence_number.get());
+        self.gauge.answered(self.inbound.len(), self.max_inbound());
         if self.pending_bind == Some(sequence_number) {
             self.pending_bind = None;
             let accepted = status.is_ok() && id != CommandId::GENERIC_NACK;
@@ -642,6 +707,16 @@ impl Session {
             return Err(SendError::InProgress(()));
         }
         self.start_unbind(true).ok_or(SendError::OutputFull(()))
+    }
+
+    /// Sets the application's own load, 0-100 (higher values count as
+    /// 100): queue depth, store backlog, rate-limit headroom, as the
+    /// application measures them. It is one input of
+    /// [`Session::congestion_state`] (the largest wins), the value an MC
+    /// reports to SMPP 5.0 peers; 0 (the default) leaves only the inbound
+    /// window's fill.
+    pub fn set_load(&mut self, load: u8) {
+        self.gauge.set_load(load);
     }
 
     /// Closes at once, without unbinding: every request in flight fails,
@@ -722,6 +797,51 @@ impl Session {
         if now > self.now {
             self.now = now;
         }
+    }
+
+    /// MC answering an SMPP 5.0 peer: adds `congestion_state` to a response
+    /// that can carry it and has none (see [`Session::congestion_state`]).
+    /// Whether it added one.
+    #[inline]
+    fn stamp_congestion_state(
+        &mut self,
+        seq: SequenceNumber,
+        status: CommandStatus,
+        body: &mut Body,
+    ) -> bool {
+        if self.role != Role::Mc || body.command_id() == CommandId::GENERIC_NACK {
+            return false;
+        }
+        let version = if self.pending_bind == Some(seq) {
+            // The bind's answer: the version it is about to agree.
+            status
+                .is_ok()
+                .then(|| negotiate(INTERFACE_VERSION, Some(self.offered_version)))
+        } else {
+            self.version
+        };
+        if version.unwrap_or(0) < 0x50 || (!status.is_ok() && body.is_default()) {
+            return false;
+        }
+        let value = self.congestion_state();
+        let Some(tlvs) = body.tlvs_mut() else {
+            return false;
+        };
+        if tlvs.contains(pdu::TlvTag::CONGESTION_STATE) {
+            return false;
+        }
+        tlvs.add_congestion_state(value);
+        self.gauge.sent(value);
+        true
+    }
+
+    /// A response to one of our requests reported `congestion_state` `c`
+    /// (SMPP 5.0 peers): adapt the window.
+    pub(super) fn on_peer_congestion(&mut self, c: u8) {
+        let window = self
+            .controller
+            .on_congestion_state(c, self.in_flight.app_len());
+        self.in_flight.set_window(window);
     }
 
     fn max_inbound(&self) -> usize {

@@ -94,8 +94,19 @@ pub struct Stats {
     pub in_flight: usize,
     /// The outbound window: the application's requests in flight.
     pub window_in_flight: usize,
-    /// The outbound window's size.
+    /// The outbound window's size now ([`Session::window`](super::Session::window):
+    /// below the configured one while an SMPP 5.0 peer reports congestion).
     pub max_in_flight: usize,
+    /// The configured outbound window ([`SessionConfig::max_in_flight`](super::SessionConfig::max_in_flight)).
+    pub configured_in_flight: usize,
+    /// The last `congestion_state` the peer reported (5.0 peers).
+    pub peer_congestion: Option<u8>,
+    /// The highest `congestion_state` the peer reported (5.0 peers).
+    pub peer_congestion_max: Option<u8>,
+    /// Responses whose `congestion_state` was read (5.0 peers).
+    pub congestion_states_received: u64,
+    /// The `congestion_state` our last stamped response carried (MC, 5.0 peers).
+    pub congestion_state_sent: Option<u8>,
     /// Peer requests awaiting the application's answer.
     pub pending_inbound: usize,
     /// The inbound window's size.

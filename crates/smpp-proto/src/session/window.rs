@@ -109,6 +109,17 @@ impl InFlight {
         self.window
     }
 
+    /// Changes the window (congestion control). Requests already in flight
+    /// stay; room shows again once they fall below the new size.
+    pub(crate) fn set_window(&mut self, window: usize) {
+        self.window = window.max(1);
+    }
+
+    /// Room left: 0 while more are in flight than a shrunk window allows.
+    pub(crate) fn room(&self) -> usize {
+        self.window.saturating_sub(self.app)
+    }
+
     /// The window has room; if not, remember the refusal.
     pub(crate) fn try_reserve(&mut self) -> bool {
         if self.app < self.window {

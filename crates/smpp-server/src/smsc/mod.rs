@@ -527,12 +527,25 @@ impl<C: Clock> Smsc<C> {
         self.binds.receiver(account, destination)
     }
 
-    fn throttled(&self, account: &str) -> bool {
+    /// The account's rate limit refuses this request. With a limit, the
+    /// outcome also sets the connection's load (its part of the SMPP 5.0
+    /// `congestion_state` a 5.0 ESME reads, with the inbound window's
+    /// fill): a refusal sets it to [`RATE_LIMITED_LOAD`] ("nearing
+    /// congestion": the ESME narrows its window), and each admitted request
+    /// lowers it by one, through the optimum band (hold) down to 0.
+    fn throttled(&self, conn: &Connection, account: &str) -> bool {
         // Without a limit, no clock read.
-        if !self.accounts.limited() || self.accounts.admit(account, self.clock.now_ms()) {
+        if !self.accounts.limited() {
+            false
+        } else if self.accounts.admit(account, self.clock.now_ms()) {
+            let load = conn.load();
+            if load > 0 {
+                conn.set_load(load - 1);
+            }
             false
         } else {
             self.observer.throttled(account);
+            conn.set_load(RATE_LIMITED_LOAD);
             true
         }
     }
@@ -631,6 +644,10 @@ impl<C: Clock> Smsc<C> {
     }
 }
 
+/// The load (`congestion_state`) a connection reports after its account's
+/// rate limit refused a request: "nearing congestion".
+const RATE_LIMITED_LOAD: u8 = 95;
+
 /// The [`Handler`] given to smpp-tokio's servers (plain and TLS).
 #[derive(Debug, Clone)]
 pub(crate) struct SmscHandler<C: Clock>(pub(crate) Arc<Smsc<C>>);
@@ -721,3 +738,6 @@ mod tests {
 
 #[cfg(test)]
 mod virtual_clock;
+
+#[cfg(test)]
+mod congestion_tests;

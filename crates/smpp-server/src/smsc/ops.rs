@@ -232,7 +232,7 @@ impl<C: Clock> Smsc<C> {
         };
         let started = self.clock.now();
         let account = conn.system_id().unwrap_or_default();
-        let result = if self.throttled(account) {
+        let result = if self.throttled(conn, account) {
             Err(CommandStatus::THROTTLED)
         } else {
             match self.admit(account, sm, self.clock.wall_ms_at(started)) {
@@ -639,7 +639,7 @@ impl<C: Clock> Smsc<C> {
         let account = conn.system_id().unwrap_or_default();
         let started = self.clock.now();
         let command = pdu.command_id();
-        let result = if self.throttled(account) {
+        let result = if self.throttled(conn, account) {
             Err(CommandStatus::THROTTLED)
         } else {
             match pdu.body {

@@ -40,6 +40,9 @@ pub(crate) struct App {
     pub(crate) answer_binds: Option<CommandStatus>,
     /// Answer every request with status 0 (message id = sequence number).
     pub(crate) answer_requests: bool,
+    /// MC: answer a 3.4 or later bind with `sc_interface_version` (the
+    /// lower of the bind's and 5.0), as `endpoint::bind_answer` does.
+    pub(crate) announce_version: bool,
 }
 
 /// One end: a session, what it has seen, and the bytes on their way to it.
@@ -83,13 +86,20 @@ impl Side {
                 Event::BindRequest {
                     sequence_number,
                     kind,
-                    ..
+                    bind,
                 } => {
                     if let Some(status) = self.app.answer_binds {
-                        let resp = BindResp {
+                        let mut resp = BindResp {
                             system_id: "SMSC".into(),
                             ..Default::default()
                         };
+                        if self.app.announce_version && bind.interface_version >= 0x34 {
+                            let v = bind
+                                .interface_version
+                                .min(crate::session::INTERFACE_VERSION);
+                            resp.tlvs
+                                .set_u8(crate::pdu::TlvTag::SC_INTERFACE_VERSION, v);
+                        }
                         let body = kind.response(resp);
                         self.s
                             .send_response(now, *sequence_number, status, body)
@@ -181,6 +191,13 @@ impl Sim {
 
     /// Binds the ESME (the MC's application accepts) and settles.
     pub(crate) fn bind(&mut self, kind: BindKind) -> SequenceNumber {
+        self.bind_as(kind, 0x34)
+    }
+
+    /// [`Sim::bind`] offering this `interface_version` (and the MC
+    /// announcing its own, as a real one does).
+    pub(crate) fn bind_as(&mut self, kind: BindKind, interface_version: u8) -> SequenceNumber {
+        self.mc.app.announce_version = true;
         let seq = self
             .esme
             .s
@@ -190,7 +207,7 @@ impl Sim {
                 Bind {
                     system_id: "esme01".into(),
                     password: "secret".into(),
-                    interface_version: 0x34,
+                    interface_version,
                     ..Default::default()
                 },
             )
