@@ -122,9 +122,13 @@ impl Gauge {
 /// Sender side: the effective outbound window, adapted to the peer's
 /// `congestion_state` (SMPP 5.0 peers only; the session feeds it).
 ///
-/// Until a first value arrives the configured window applies unchanged.
-/// The first value starts it at [`INITIAL_WINDOW`] (or what is in flight
-/// then, if more; never above the configured window); then, for each
+/// A bind that agrees 5.0 starts it at [`INITIAL_WINDOW`] (never above the
+/// configured window; a peer of another version keeps the configured window
+/// unchanged): until the peer reports a first value, each response grows it
+/// by one (a slow start: it doubles every round trip and reaches the
+/// configured window within a few, so an MC that never reports loses
+/// nothing). A first value found it unengaged (a bind this controller did not
+/// see) starts it the same way, at what is in flight if more; then, for each
 /// response that carries a value `c`:
 /// - `c` < 30 (idle, low): +1 per response (the window doubles every
 ///   round trip);
@@ -185,6 +189,23 @@ impl Controller {
 
     pub(crate) fn received(&self) -> u64 {
         self.received
+    }
+
+    /// The bind agreed SMPP 5.0: slow start from [`INITIAL_WINDOW`] (or
+    /// `in_flight`, if more). Returns the new window.
+    pub(crate) fn start(&mut self, in_flight: usize) -> usize {
+        self.engaged = true;
+        self.window = INITIAL_WINDOW.max(in_flight).clamp(1, self.configured);
+        self.window
+    }
+
+    /// A response without `congestion_state`: +1 while the peer has never
+    /// reported one (the slow start), else nothing. Returns the window.
+    pub(crate) fn on_silence(&mut self) -> usize {
+        if self.engaged && self.last.is_none() {
+            self.window = (self.window + 1).min(self.configured);
+        }
+        self.window
     }
 
     /// A response carried `congestion_state` `c`, with `in_flight` of our

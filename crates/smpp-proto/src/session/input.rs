@@ -103,8 +103,10 @@ impl Session {
         } else {
             self.resolve(entry, announce, Outcome::Response(pdu));
         }
-        if let (Some(c), Some(0x50..)) = (congestion, self.version) {
-            self.on_peer_congestion(c);
+        match (congestion, self.version) {
+            (Some(c), Some(0x50..)) => self.on_peer_congestion(c),
+            (None, Some(0x50..)) => self.on_peer_silence(),
+            _ => {}
         }
         self.maybe_answer_unbind();
     }

@@ -812,15 +812,13 @@ impl Session {
         if self.role != Role::Mc || body.command_id() == CommandId::GENERIC_NACK {
             return false;
         }
-        let version = if self.pending_bind == Some(seq) {
-            // The bind's answer: the version it is about to agree.
-            status
-                .is_ok()
-                .then(|| negotiate(INTERFACE_VERSION, Some(self.offered_version)))
-        } else {
-            self.version
-        };
-        if version.unwrap_or(0) < 0x50 || (!status.is_ok() && body.is_default()) {
+        if self.pending_bind == Some(seq) {
+            // Not on the bind's answer: it carries sc_interface_version, and
+            // ESMEs that read one TLV there close the session on a second
+            // (rusmpp 0.4 does); no traffic has flowed to measure yet.
+            return false;
+        }
+        if self.version.unwrap_or(0) < 0x50 || (!status.is_ok() && body.is_default()) {
             return false;
         }
         let value = self.congestion_state();
@@ -841,6 +839,12 @@ impl Session {
         let window = self
             .controller
             .on_congestion_state(c, self.in_flight.app_len());
+        self.in_flight.set_window(window);
+    }
+
+    /// A response of an SMPP 5.0 peer without `congestion_state`.
+    pub(super) fn on_peer_silence(&mut self) {
+        let window = self.controller.on_silence();
         self.in_flight.set_window(window);
     }
 
@@ -972,6 +976,11 @@ impl Session {
                                 _ => None,
                             };
                             self.version = Some(negotiate(self.offered_version, mc));
+                            if self.version >= Some(0x50) {
+                                // A 5.0 MC may report congestion: start slow.
+                                let window = self.controller.start(self.in_flight.app_len());
+                                self.in_flight.set_window(window);
+                            }
                             self.set_state(kind.bound_state());
                         }
                         self.emit(Event::Response(pdu));
