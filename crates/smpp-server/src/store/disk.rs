@@ -66,12 +66,15 @@ pub(crate) const PRUNE_DELETE: usize = 2 * 1024;
 /// (submission times follow ids up to small races between submitters).
 const YOUNG_SLACK_MS: u64 = 60_000;
 /// The block cache, in bytes: the hot records live in the server's own
-/// bounded table; this only helps query_sm of old ids and the pruning scan.
-const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// bounded table; this only helps query_sm of old ids and the pruning scan
+/// (a 30-minute soak with 32 MiB saw the process still growing into it
+/// after ten minutes).
+const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// The messages' memory table is sealed and flushed to a sorted file at this
 /// size (fjall's default is 64 MiB): the store's memory stays small and
-/// bounded, whatever the load.
-const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// bounded, whatever the load, and a restart replays at most this much of
+/// the journal.
+const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
 /// The engine's background threads (flushes, compactions): one is plenty
 /// for this load and leaves the other cores to the sessions.
 const WORKERS: usize = 1;
