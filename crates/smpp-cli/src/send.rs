@@ -10,13 +10,15 @@ use bytes::Bytes;
 use clap::{ArgGroup, Args, ValueEnum};
 use serde_json::json;
 use smpp_proto::message::charsets::Charset;
-use smpp_proto::message::concat::TextEncoding;
+use smpp_proto::message::concat::{ConcatMode, TextEncoding};
 use smpp_proto::message::{
     DataCoding, DeliveryReceipt, Gsm7Alphabet, MessageIdFormat, MessageState, ReferenceCounter,
     ShortMessage,
 };
-use smpp_proto::pdu::{Body, COctetString, DestAddress, EsmClass, SubmitMulti, SubmitSm, TlvTag};
-use smpp_proto::session::{BindKind, SessionConfig};
+use smpp_proto::pdu::{
+    Body, COctetString, DataSm, DestAddress, EsmClass, SubmitMulti, SubmitSm, TlvTag,
+};
+use smpp_proto::session::{BindKind, SendError, SessionConfig};
 use smpp_tokio::{Client, Inbound};
 
 use crate::common::ConnectArgs;
@@ -136,6 +138,9 @@ pub struct SubmitFields {
     /// billing_identification (SMPP 5.0) as hex octets, the first one its format.
     #[arg(long, value_name = "HEX", value_parser = parse_hex_octets)]
     pub billing_id: Option<HexOctets>,
+    /// Send a data_sm (the whole message in one `message_payload`) instead of submit_sm.
+    #[arg(long)]
+    pub data_sm: bool,
     /// The interface_version the bind offers: 3.3, 3.4 or 5.0 (5.0-only TLVs such as
     /// billing_identification need 5.0 with a strict SMSC).
     #[arg(long, value_name = "VERSION", value_parser = parse_version)]
@@ -264,7 +269,14 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         (Some(SendBind::Transmitter), false) | (None, false) => BindKind::Transmitter,
         (Some(SendBind::Transceiver), _) | (None, true) => BindKind::Transceiver,
     };
-    let message = build_message(&args)?;
+    let mut message = build_message(&args)?;
+    if args.fields.data_sm {
+        if args.to.len() > 1 {
+            eprintln!("smpp: error: --data-sm has one recipient: give one --to");
+            return Ok(ExitCode::from(2));
+        }
+        message = message.concat(ConcatMode::Payload);
+    }
     // Build the parts before binding: a text that cannot be coded fails without a connection.
     let mut refs = ReferenceCounter::new(reference_seed());
     let mut parts = message
@@ -438,6 +450,7 @@ async fn send_and_wait(
     let mut early = VecDeque::new();
     let mut inbound_open = args.wait_receipt.is_some();
     let multi = args.to.len() > 1;
+    let data_sm = args.fields.data_sm;
     let dests: Vec<DestAddress> = if multi {
         args.to
             .iter()
@@ -449,6 +462,15 @@ async fn send_and_wait(
     let submitting = futures_util::future::join_all(parts.into_iter().map(|sm| {
         let dests = dests.clone();
         async move {
+            if data_sm {
+                let data = DataSm::from_submit_sm(sm)
+                    .map_err(|e| smpp_tokio::Error::Refused(SendError::Encode((), e)))?;
+                let resp = client.request(Body::DataSm(Box::new(data))).await?;
+                return match resp.body {
+                    Body::DataSmResp(r) => Ok(r.message_id),
+                    other => Err(smpp_tokio::Error::UnexpectedResponse(other.command_id())),
+                };
+            }
             if !multi {
                 return client.submit(sm).await;
             }

@@ -503,3 +503,36 @@ async fn several_recipients_make_a_submit_multi() {
     }
     assert!(matches!(&m.dest_addresses[2], DestAddress::DistributionList(n) if n == "friends"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_sm_carries_the_whole_message_in_its_payload() {
+    let smsc = start().await;
+    let port = smsc.addr.port().to_string();
+    let long = "z".repeat(300); // two or three SMS, one data_sm
+    let mut args = base(&port);
+    args.extend([
+        "--to",
+        "447700900001",
+        "--text",
+        &long,
+        "--data-sm",
+        "--receipt",
+        "--service-type",
+        "WAP",
+    ]);
+    let out = smpp(&args).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout, "part 1/1 message_id 0000A1B0\n");
+    assert!(smsc.submitted.lock().unwrap().is_empty());
+    let data = smsc.data.lock().unwrap().clone();
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0].tlvs.message_payload(), Some(long.as_bytes()));
+    assert_eq!(data[0].registered_delivery, 1);
+    assert_eq!(data[0].service_type, "WAP");
+    assert_eq!(data[0].destination_addr, "447700900001");
+    // One recipient only.
+    let mut two = base(&port);
+    two.extend(["--to", "1", "--to", "2", "--text", "x", "--data-sm"]);
+    assert_eq!(smpp(&two).await.status.code(), Some(2));
+}

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use smpp_proto::message::{DeliveryReceipt, MessageState};
 use smpp_proto::pdu::{
-    Bind, CommandStatus, DeliverSm, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp,
+    Bind, CommandStatus, DataSm, DataSmResp, DeliverSm, SubmitMulti, SubmitMultiResp, SubmitSm,
+    SubmitSmResp,
 };
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
@@ -31,6 +32,8 @@ pub struct Smsc {
     pub multi: Arc<Mutex<Vec<SubmitMulti>>>,
     /// The interface_version of every bind.
     pub versions: Arc<Mutex<Vec<u8>>>,
+    /// data_sm requests, as received.
+    pub data: Arc<Mutex<Vec<DataSm>>>,
 }
 
 struct Fake {
@@ -39,6 +42,7 @@ struct Fake {
     submitted: Arc<Mutex<Vec<SubmitSm>>>,
     multi: Arc<Mutex<Vec<SubmitMulti>>>,
     versions: Arc<Mutex<Vec<u8>>>,
+    data: Arc<Mutex<Vec<DataSm>>>,
 }
 
 impl Handler<Connection> for Fake {
@@ -51,6 +55,17 @@ impl Handler<Connection> for Fake {
         }
         self.versions.lock().unwrap().push(bind.interface_version);
         Ok(())
+    }
+
+    fn data_sm(&self, _: &Connection, sm: DataSm) -> impl Answer<DataSmResp> {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.data.lock().unwrap().push(sm);
+        async move {
+            Ok::<_, CommandStatus>(DataSmResp {
+                message_id: smpp_proto::pdu::COctetString::copy_from_str(&format!("{n:08X}")),
+                ..Default::default()
+            })
+        }
     }
 
     fn submit_multi(&self, _: &Connection, sm: SubmitMulti) -> impl Answer<SubmitMultiResp> {
@@ -175,6 +190,7 @@ async fn start_with(tls: Option<Arc<smpp_tokio::rustls::ServerConfig>>) -> Smsc 
     let submitted = Arc::new(Mutex::new(Vec::new()));
     let multi = Arc::new(Mutex::new(Vec::new()));
     let versions = Arc::new(Mutex::new(Vec::new()));
+    let data = Arc::new(Mutex::new(Vec::new()));
     let handle_cell = Arc::new(OnceLock::new());
     let handler = Fake {
         handle: handle_cell.clone(),
@@ -182,6 +198,7 @@ async fn start_with(tls: Option<Arc<smpp_tokio::rustls::ServerConfig>>) -> Smsc 
         submitted: submitted.clone(),
         multi: multi.clone(),
         versions: versions.clone(),
+        data: data.clone(),
     };
     let server = Server::bind("127.0.0.1:0", handler, ServerConfig::default())
         .await
@@ -199,6 +216,7 @@ async fn start_with(tls: Option<Arc<smpp_tokio::rustls::ServerConfig>>) -> Smsc 
         submitted,
         multi,
         versions,
+        data,
     }
 }
 

@@ -212,6 +212,33 @@ pub struct SubmitMulti {
     pub tlvs: Tlvs,
 }
 
+impl DataSm {
+    /// The data_sm of `sm`'s message: its addresses, esm_class,
+    /// registered_delivery, data_coding and TLVs; a `short_message` (empty
+    /// when the user data is already in `message_payload`) moves into
+    /// `message_payload`. The fields data_sm does not have (protocol_id,
+    /// priority, schedule, validity...) are dropped.
+    pub fn from_submit_sm(sm: SubmitSm) -> Result<DataSm, EncodeError> {
+        let mut tlvs = sm.tlvs;
+        if !sm.short_message.is_empty() {
+            tlvs.set(super::TlvTag::MESSAGE_PAYLOAD, &sm.short_message)?;
+        }
+        Ok(DataSm {
+            service_type: sm.service_type,
+            source_addr_ton: sm.source_addr_ton,
+            source_addr_npi: sm.source_addr_npi,
+            source_addr: sm.source_addr,
+            dest_addr_ton: sm.dest_addr_ton,
+            dest_addr_npi: sm.dest_addr_npi,
+            destination_addr: sm.destination_addr,
+            esm_class: sm.esm_class,
+            registered_delivery: sm.registered_delivery,
+            data_coding: sm.data_coding,
+            tlvs,
+        })
+    }
+}
+
 impl SubmitMulti {
     /// The submit_multi of `sm`'s message to `dests` (every field but the
     /// destination kept, TLVs included).
