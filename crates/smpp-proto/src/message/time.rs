@@ -152,7 +152,10 @@ pub fn parse(s: &str, now_ms: u64) -> Option<u64> {
     let (yy, mo, dd, hh, mi, ss) = (n(0), n(2), n(4), n(6), n(8), n(10));
     match b[15] {
         b'R' => {
-            // Relative: months as 30 days, years as 365.
+            // Relative: `tnn` is 000; months count 30 days, years 365.
+            if &b[12..15] != b"000" {
+                return None;
+            }
             let days = yy * 365 + mo * 30 + dd;
             let secs = ((days * 24 + hh) * 60 + mi) * 60 + ss;
             Some(now_ms.saturating_add(u64::try_from(secs).ok()?.saturating_mul(1000)))
@@ -163,6 +166,9 @@ pub fn parse(s: &str, now_ms: u64) -> Option<u64> {
             }
             let tenths = i64::from(b[12] - b'0');
             let quarters = n(13);
+            if quarters > 48 {
+                return None;
+            }
             let days = days_from_civil(2000 + yy, mo, dd);
             let local = ((days * 24 + hh) * 60 + mi) * 60 + ss;
             // The time is local, `quarters` quarter-hours ahead of (+) or behind (-) UTC.
@@ -192,5 +198,11 @@ mod smpp_time_tests {
         assert_eq!(parse("", 0), None);
         assert_eq!(parse("261317103005700+", 0), None);
         assert_eq!(parse("26011710300570x+", 0), None);
+        assert_eq!(
+            parse("260117103005749+", 0),
+            None,
+            "at most 48 quarter hours"
+        );
+        assert_eq!(parse("000000013000100R", 0), None, "relative: tnn is 000");
     }
 }

@@ -654,7 +654,7 @@ impl Session {
             return Err(SendError::ResponseMismatch(body));
         }
         let mut body = body;
-        let stamped = self.stamp_congestion_state(sequence_number, status, &mut body);
+        let stamped = self.stamp_congestion_state(status, &mut body);
         if let Err(e) = self.encode_bounded(status, sequence_number, &body) {
             if stamped {
                 if let Some(tlvs) = body.tlvs_mut() {
@@ -799,23 +799,27 @@ impl Session {
         }
     }
 
-    /// MC answering an SMPP 5.0 peer: adds `congestion_state` to a response
-    /// that can carry it and has none (see [`Session::congestion_state`]).
+    /// MC answering an SMPP 5.0 peer: adds `congestion_state` to the answer
+    /// of a message (submit, data, deliver, broadcast) that has none (see
+    /// [`Session::congestion_state`]).
     /// Whether it added one.
     #[inline]
-    fn stamp_congestion_state(
-        &mut self,
-        seq: SequenceNumber,
-        status: CommandStatus,
-        body: &mut Body,
-    ) -> bool {
-        if self.role != Role::Mc || body.command_id() == CommandId::GENERIC_NACK {
-            return false;
-        }
-        if self.pending_bind == Some(seq) {
-            // Not on the bind's answer: it carries sc_interface_version, and
-            // ESMEs that read one TLV there close the session on a second
-            // (rusmpp 0.4 does); no traffic has flowed to measure yet.
+    fn stamp_congestion_state(&mut self, status: CommandStatus, body: &mut Body) -> bool {
+        // Only on the answers to flow-controlled traffic: the signal is about
+        // message rates, and the other responses (cancel_sm_resp,
+        // replace_sm_resp...) are header-only in many stacks, which may not
+        // expect a TLV there (rusmpp 0.4 closed the session on one in a
+        // bind's answer).
+        if self.role != Role::Mc
+            || !matches!(
+                body.command_id(),
+                CommandId::SUBMIT_SM_RESP
+                    | CommandId::DATA_SM_RESP
+                    | CommandId::SUBMIT_MULTI_RESP
+                    | CommandId::DELIVER_SM_RESP
+                    | CommandId::BROADCAST_SM_RESP
+            )
+        {
             return false;
         }
         if self.version.unwrap_or(0) < 0x50 || (!status.is_ok() && body.is_default()) {

@@ -54,6 +54,9 @@ const MESSAGES: &str = "messages";
 /// The keyspace of counters: `high_water` -> the highest id ever committed.
 const META: &str = "meta";
 const HIGH_WATER: &[u8] = b"high_water";
+/// Set (in the same synced batch as the last copied records) once a redb
+/// store of the first format has been copied in.
+const MIGRATED: &[u8] = b"migrated_from_redb";
 /// Writes waiting for the writer thread at most.
 const QUEUE: usize = 16 * 1024;
 /// Records per batch at most.
@@ -292,11 +295,20 @@ fn writer(mut engine: Engine, mut queue: mpsc::Receiver<Write>) {
             tracing::error!(error = %e, "store commit failed");
             e.to_string()
         });
+        // The waiters first: a prune scan (up to PRUNE_SCAN rows) must not
+        // delay the answers of the submissions committed with it.
+        let mut prunes = Vec::new();
         for w in batch.drain(..) {
             match w {
                 Write::Put { done: Some(d), .. } => drop(d.send(result.clone())),
                 Write::Put { done: None, .. } => {}
                 Write::Flush(d) => drop(d.send(())),
+                prune @ Write::Prune { .. } => prunes.push(prune),
+            }
+        }
+        for w in prunes {
+            match w {
+                Write::Put { .. } | Write::Flush(_) => {}
                 Write::Prune {
                     now_ms,
                     cutoff_ms,
@@ -459,6 +471,13 @@ fn migrate_redb(dir: &Path, engine: &mut Engine) -> anyhow::Result<()> {
     if !old.exists() {
         return Ok(());
     }
+    let done = dir.join(format!("{OLD_FILE}.migrated"));
+    if engine.meta.get(MIGRATED)?.is_some() {
+        // Copied before, and the rename lost (a power cut before the
+        // directory reached the disk): the copy is not made again, since it
+        // would bring back older states over newer ones.
+        return finish_migration(dir, &old, &done);
+    }
     let db = redb::Database::open(&old)
         .with_context(|| format!("cannot open the old store {} to migrate it", old.display()))?;
     let tx = db.begin_read()?;
@@ -499,11 +518,13 @@ fn migrate_redb(dir: &Path, engine: &mut Engine) -> anyhow::Result<()> {
                 }
             }
             batch.insert(&engine.meta, HIGH_WATER, key(high).to_vec());
+            batch.insert(&engine.meta, MIGRATED, b"1".to_vec());
             batch.durability(Some(PersistMode::SyncData)).commit()?;
         }
         Err(redb::TableError::TableDoesNotExist(_)) => {
             let mut batch = engine.db.batch();
             batch.insert(&engine.meta, HIGH_WATER, key(high).to_vec());
+            batch.insert(&engine.meta, MIGRATED, b"1".to_vec());
             batch.durability(Some(PersistMode::SyncData)).commit()?;
         }
         Err(e) => return Err(e.into()),
@@ -511,9 +532,7 @@ fn migrate_redb(dir: &Path, engine: &mut Engine) -> anyhow::Result<()> {
     engine.high_water = high;
     drop(tx);
     drop(db);
-    let done = dir.join(format!("{OLD_FILE}.migrated"));
-    std::fs::rename(&old, &done)
-        .with_context(|| format!("cannot rename the migrated store {}", old.display()))?;
+    finish_migration(dir, &old, &done)?;
     tracing::info!(
         copied,
         skipped,
@@ -521,6 +540,15 @@ fn migrate_redb(dir: &Path, engine: &mut Engine) -> anyhow::Result<()> {
         "store migrated to the new format (the old file can be deleted)"
     );
     Ok(())
+}
+
+/// Renames the migrated file and makes the rename durable.
+fn finish_migration(dir: &Path, old: &Path, done: &Path) -> anyhow::Result<()> {
+    std::fs::rename(old, done)
+        .with_context(|| format!("cannot rename the migrated store {}", old.display()))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync the store directory {}", dir.display()))
 }
 
 #[cfg(test)]
@@ -668,8 +696,23 @@ mod tests {
         disk.put_durable(&record(10)).await.unwrap();
         drop(disk);
         // The second start reads the new store only.
-        let (_, records, high) = reopen(dir.path()).await;
+        let (disk, records, high) = reopen(dir.path()).await;
         assert_eq!(records.len(), 3);
         assert_eq!(high, 10);
+        // A rename lost in a power cut: the old file is back, but the copy
+        // is not made again (it would bring back older states).
+        let mut newer = record(3);
+        newer.receipts_sent = 1;
+        disk.put_durable(&newer).await.unwrap();
+        drop(disk);
+        std::fs::copy(
+            dir.path().join("messages.redb.migrated"),
+            dir.path().join(OLD_FILE),
+        )
+        .unwrap();
+        let (_, records, _) = reopen(dir.path()).await;
+        let three = records.iter().find(|r| r.id == 3).unwrap();
+        assert_eq!(three.receipts_sent, 1, "the newer state stays");
+        assert!(!dir.path().join(OLD_FILE).exists());
     }
 }
