@@ -69,7 +69,15 @@ pub(crate) struct Node {
     pub(crate) submitting: AtomicUsize,
     /// One forwarding queue per route.
     pub(crate) queues: Vec<RouteQueue>,
+    /// A message's final state is decided under its stripe of these (read,
+    /// check, write): an upstream receipt, a repeat of it, and the receipt
+    /// timeout cannot both find it unfinished and each owe the customer a
+    /// final receipt.
+    finals: Vec<tokio::sync::Mutex<()>>,
 }
+
+/// Stripes of [`Node::finals`].
+const FINAL_STRIPES: usize = 64;
 
 impl Node {
     /// A node over `store`; ids continue above what the store has seen.
@@ -112,7 +120,33 @@ impl Node {
             receipt_timeout: config.receipt_timeout,
             tps: config.tps_per_account,
             rates: Mutex::default(),
+            finals: (0..FINAL_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         })
+    }
+
+    /// Holds the final-state stripe of message `id` (see [`Node::finals`]).
+    pub(crate) async fn final_lock(&self, id: u64) -> tokio::sync::MutexGuard<'_, ()> {
+        self.finals[(id % FINAL_STRIPES as u64) as usize]
+            .lock()
+            .await
+    }
+
+    /// Holds the final-state stripes of every message of `ids`, in stripe
+    /// order (so that two holders never wait on each other).
+    pub(crate) async fn final_locks(&self, ids: &[u64]) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = ids
+            .iter()
+            .map(|id| (id % FINAL_STRIPES as u64) as usize)
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for s in stripes {
+            guards.push(self.finals[s].lock().await);
+        }
+        guards
     }
 
     /// Counts one submission of `account` in the current second; `false`

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use smpp_proto::pdu::Tlvs;
 use smpp_tokio::Connection;
@@ -22,16 +22,33 @@ const IN_FLIGHT_PER_ACCOUNT: usize = 64;
 /// How often the outbox looks again without being woken.
 const RESCAN: Duration = Duration::from_millis(500);
 
-/// A receipt the customer answers with an error status this many times is
-/// given up (logged): the customer does not want it.
+/// A receipt the customer answers with a permanent error status this many
+/// times is given up (logged): the customer does not want it. Transient
+/// answers (throttled, queue full, ESME_RX_T_APPN...) and lost connections
+/// never give a receipt up: they delay it (see [`retry_delay`]).
 const MAX_REFUSALS: u32 = 5;
+
+/// The first delay after a transient failure; it doubles with each one, up
+/// to [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// The delay before the next attempt after `failures` transient failures.
+fn retry_delay(failures: u32) -> Duration {
+    FIRST_RETRY_DELAY
+        .saturating_mul(1u32 << failures.min(16))
+        .min(MAX_RETRY_DELAY)
+}
 
 #[derive(Debug)]
 struct Outgoing {
     owed: OwedReceipt,
     in_flight: bool,
-    /// How many times the customer answered it with an error status.
+    /// How many times the customer answered it with a permanent error status.
     refusals: u32,
+    /// Transient failures so far, and not to be tried before this.
+    failures: u32,
+    not_before: Option<Instant>,
 }
 
 /// One account's receipts, by outbox key (oldest first).
@@ -62,6 +79,8 @@ impl Outbox {
                 owed,
                 in_flight: false,
                 refusals: 0,
+                failures: 0,
+                not_before: None,
             },
         );
         if previous.is_none() {
@@ -82,6 +101,7 @@ impl Outbox {
         receiver: impl Fn(&str) -> Option<Connection>,
     ) -> Vec<(OwedReceipt, Connection)> {
         let mut due = Vec::new();
+        let now = Instant::now();
         let mut names: Vec<String> = self.accounts.keys().cloned().collect();
         if names.is_empty() {
             return due;
@@ -108,7 +128,7 @@ impl Outbox {
             for out in account
                 .owed
                 .values_mut()
-                .filter(|o| !o.in_flight)
+                .filter(|o| !o.in_flight && o.not_before.is_none_or(|t| t <= now))
                 .take(room)
             {
                 out.in_flight = true;
@@ -137,6 +157,18 @@ impl Outbox {
             }
         } else if let Some(out) = account.owed.get_mut(&owed.seq) {
             out.in_flight = false;
+        }
+    }
+
+    /// A transient failure: the receipt waits before its next attempt.
+    fn retry_later(&mut self, owed: &OwedReceipt) {
+        if let Some(out) = self
+            .accounts
+            .get_mut(&owed.account)
+            .and_then(|a| a.owed.get_mut(&owed.seq))
+        {
+            out.not_before = Some(Instant::now() + retry_delay(out.failures));
+            out.failures = out.failures.saturating_add(1);
         }
     }
 
@@ -187,6 +219,11 @@ async fn deliver(node: Arc<Node>, owed: OwedReceipt, conn: Connection) {
             }
             match conn.deliver(sm).await {
                 Ok(_) => true,
+                Err(smpp_tokio::Error::Status(status)) if status.is_transient() => {
+                    tracing::debug!(seq = owed.seq, %status, "receipt deferred by the customer");
+                    lock(&node.outbox).retry_later(&owed);
+                    false
+                }
                 Err(smpp_tokio::Error::Status(status)) => {
                     tracing::debug!(seq = owed.seq, %status, "receipt refused by the customer");
                     let give_up = lock(&node.outbox).refused(&owed);
@@ -201,6 +238,7 @@ async fn deliver(node: Arc<Node>, owed: OwedReceipt, conn: Connection) {
                 }
                 Err(e) => {
                     tracing::debug!(seq = owed.seq, error = %e, "receipt not delivered; retrying");
+                    lock(&node.outbox).retry_later(&owed);
                     false
                 }
             }
@@ -228,6 +266,22 @@ mod tests {
             account: account.into(),
             deliver: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_transient_failure_delays_the_receipt_and_never_gives_it_up() {
+        assert_eq!(retry_delay(0), FIRST_RETRY_DELAY);
+        assert_eq!(retry_delay(1), FIRST_RETRY_DELAY * 2);
+        assert_eq!(retry_delay(40), MAX_RETRY_DELAY);
+        let mut outbox = Outbox::default();
+        outbox.insert(owed(1, "a"));
+        for _ in 0..20 {
+            outbox.retry_later(&owed(1, "a"));
+        }
+        let out = &outbox.accounts["a"].owed[&1];
+        assert_eq!(out.refusals, 0, "transient failures are not refusals");
+        assert!(out.not_before.is_some_and(|t| t > Instant::now()));
+        assert_eq!(outbox.len(), 1);
     }
 
     #[test]

@@ -232,6 +232,8 @@ pub(crate) async fn retry_held(node: Arc<Node>) {
 /// Applies an upstream receipt to our message `id`: its state, and the
 /// customer's receipt if one was asked for. `false` if nothing was stored.
 async fn map_receipt(node: &Arc<Node>, id: u64, receipt: &DeliveryReceipt) -> bool {
+    // Read, check and write under the message's final-state lock.
+    let _final = node.final_lock(id).await;
     let mut record = match node.store.message(id).await {
         Ok(Some(record)) => record,
         Ok(None) => {

@@ -33,9 +33,21 @@ async fn expire_overdue(node: &Arc<Node>) {
             }
         };
         let full = overdue.len() == BATCH;
+        // Under the final-state locks of these messages, each read again:
+        // a receipt may have finished one since the scan.
+        let ids: Vec<u64> = overdue.iter().map(|r| r.id).collect();
+        let _finals = node.final_locks(&ids).await;
         let mut ops = Vec::new();
         let mut owed = Vec::new();
-        for mut record in overdue {
+        for id in ids {
+            let mut record = match node.store.message(id).await {
+                Ok(Some(record)) => record,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "receipt timeout: cannot read the store");
+                    return;
+                }
+            };
             if record.state != MessageState::Forwarded {
                 continue;
             }
