@@ -2,12 +2,6 @@
 
 use std::process::ExitCode;
 
-/// mimalloc instead of the system allocator: a server allocates and frees
-/// small buffers on one thread and frees some on another (the store's
-/// writer), which glibc's malloc serves slowly.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     smpp_cli::main()
 }
