@@ -120,7 +120,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     let config = args.to_config()?;
     let upstreams = config.upstreams.clone();
     let store = config.store.clone();
-    let stop = shutdown_signal()?;
+    let stop = crate::common::ShutdownSignal::install()?;
     let gateway = smpp_gateway::start(config).await?;
     {
         let mut out = std::io::stdout().lock();
@@ -139,30 +139,10 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         }
         out.flush()?;
     }
-    stop.await;
+    stop.wait().await;
     tracing::info!("shutting down");
     gateway.shutdown().await.context("shutdown")?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Ctrl-C, or SIGTERM on unix; installed before the banner is printed.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-        Ok(async move {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
 }
 
 #[cfg(test)]

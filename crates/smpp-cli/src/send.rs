@@ -12,8 +12,8 @@ use serde_json::json;
 use smpp_proto::message::charsets::Charset;
 use smpp_proto::message::concat::{ConcatMode, TextEncoding};
 use smpp_proto::message::{
-    DataCoding, DeliveryReceipt, Gsm7Alphabet, MessageIdFormat, MessageState, ReferenceCounter,
-    ShortMessage,
+    Address, DataCoding, DeliveryReceipt, Gsm7Alphabet, MessageIdFormat, MessageState,
+    ReferenceCounter, ShortMessage,
 };
 use smpp_proto::pdu::{
     Body, COctetString, DataSm, DestAddress, EsmClass, SubmitMulti, SubmitSm, TlvTag,
@@ -329,27 +329,16 @@ fn build_message(args: &SendArgs) -> anyhow::Result<ShortMessage> {
 }
 
 /// A submit_multi destination: `dl:NAME` is a distribution list, anything else
-/// an address with the TON/NPI the message layer chose for the first one
-/// (or guesses for this one).
-fn dest_address(to: &str, first: &SubmitSm) -> DestAddress {
+/// an address read as the message layer reads `--to` (TON, NPI, digits).
+fn dest_address(to: &str) -> DestAddress {
     match to.strip_prefix("dl:") {
         Some(name) => DestAddress::DistributionList(COctetString::from(name.to_owned())),
         None => {
-            // The message layer's reading of the address (TON, NPI, digits).
-            let probe = ShortMessage::text("")
-                .to(to)
-                .build(&mut ReferenceCounter::new(0));
-            match probe.ok().and_then(|mut p| p.pop()) {
-                Some(sm) => DestAddress::Sme {
-                    ton: sm.dest_addr_ton,
-                    npi: sm.dest_addr_npi,
-                    addr: sm.destination_addr,
-                },
-                None => DestAddress::Sme {
-                    ton: first.dest_addr_ton,
-                    npi: first.dest_addr_npi,
-                    addr: COctetString::from(to.to_owned()),
-                },
+            let a = Address::guess(to);
+            DestAddress::Sme {
+                ton: a.ton,
+                npi: a.npi,
+                addr: a.addr,
             }
         }
     }
@@ -452,10 +441,7 @@ async fn send_and_wait(
     let multi = args.to.len() > 1;
     let data_sm = args.fields.data_sm;
     let dests: Vec<DestAddress> = if multi {
-        args.to
-            .iter()
-            .map(|to| dest_address(to, &parts[0]))
-            .collect()
+        args.to.iter().map(|to| dest_address(to)).collect()
     } else {
         Vec::new()
     };

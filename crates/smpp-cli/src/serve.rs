@@ -309,7 +309,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let accounts = config.accounts.clone();
     let store = config.store.clone();
-    let signal = ShutdownSignal::install()?;
+    let signal = crate::common::ShutdownSignal::install()?;
     let metrics = Arc::new(Metrics::default());
     let cdr = match &config.cdr {
         Some(path) => {
@@ -392,42 +392,4 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         task.await.context("HTTP task")?.context("HTTP API")?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Ctrl-C, or SIGTERM on unix: installed before the banner is printed, so
-/// a signal sent as soon as the addresses are known is never missed.
-struct ShutdownSignal {
-    #[cfg(unix)]
-    signals: (tokio::signal::unix::Signal, tokio::signal::unix::Signal),
-}
-
-impl ShutdownSignal {
-    fn install() -> anyhow::Result<ShutdownSignal> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-            let int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-            Ok(ShutdownSignal {
-                signals: (term, int),
-            })
-        }
-        #[cfg(not(unix))]
-        Ok(ShutdownSignal {})
-    }
-
-    async fn wait(mut self) {
-        #[cfg(unix)]
-        {
-            let (term, int) = &mut self.signals;
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
