@@ -55,25 +55,6 @@ impl Binds {
     }
 }
 
-/// A `data_sm` as the `submit_sm` that says the same (its user data stays
-/// in `message_payload`): upstreams are sent `submit_sm`s only.
-fn submit_of_data_sm(sm: DataSm) -> SubmitSm {
-    SubmitSm {
-        service_type: sm.service_type,
-        source_addr_ton: sm.source_addr_ton,
-        source_addr_npi: sm.source_addr_npi,
-        source_addr: sm.source_addr,
-        dest_addr_ton: sm.dest_addr_ton,
-        dest_addr_npi: sm.dest_addr_npi,
-        destination_addr: sm.destination_addr,
-        esm_class: sm.esm_class,
-        registered_delivery: sm.registered_delivery,
-        data_coding: sm.data_coding,
-        tlvs: sm.tlvs,
-        ..Default::default()
-    }
-}
-
 /// The [`Handler`] of the customers' server.
 #[derive(Debug, Clone)]
 pub(crate) struct Customers(pub(crate) Arc<Node>);
@@ -191,7 +172,7 @@ impl Handler<Connection> for Customers {
     }
 
     async fn data_sm(&self, conn: &Connection, sm: DataSm) -> Result<DataSmResp, CommandStatus> {
-        let id = self.accept(conn, submit_of_data_sm(sm)).await?;
+        let id = self.accept(conn, SubmitSm::from_data_sm(sm)).await?;
         Ok(DataSmResp {
             message_id: id.into(),
             ..Default::default()

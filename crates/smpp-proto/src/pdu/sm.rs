@@ -212,6 +212,28 @@ pub struct SubmitMulti {
     pub tlvs: Tlvs,
 }
 
+impl SubmitSm {
+    /// The submit_sm that says what `sm` says: its addresses, esm_class,
+    /// registered_delivery, data_coding and TLVs (the user data stays in
+    /// `message_payload`); the fields data_sm lacks keep their defaults.
+    pub fn from_data_sm(sm: DataSm) -> SubmitSm {
+        SubmitSm {
+            service_type: sm.service_type,
+            source_addr_ton: sm.source_addr_ton,
+            source_addr_npi: sm.source_addr_npi,
+            source_addr: sm.source_addr,
+            dest_addr_ton: sm.dest_addr_ton,
+            dest_addr_npi: sm.dest_addr_npi,
+            destination_addr: sm.destination_addr,
+            esm_class: sm.esm_class,
+            registered_delivery: sm.registered_delivery,
+            data_coding: sm.data_coding,
+            tlvs: sm.tlvs,
+            ..Default::default()
+        }
+    }
+}
+
 impl DataSm {
     /// The data_sm of `sm`'s message: its addresses, esm_class,
     /// registered_delivery, data_coding and TLVs; a `short_message` (empty

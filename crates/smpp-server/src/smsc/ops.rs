@@ -276,20 +276,7 @@ impl<C: Clock> Smsc<C> {
         sm: DataSm,
         started: Instant,
     ) -> Result<SubmitSmResp, CommandStatus> {
-        let as_submit = SubmitSm {
-            service_type: sm.service_type,
-            source_addr_ton: sm.source_addr_ton,
-            source_addr_npi: sm.source_addr_npi,
-            source_addr: sm.source_addr,
-            dest_addr_ton: sm.dest_addr_ton,
-            dest_addr_npi: sm.dest_addr_npi,
-            destination_addr: sm.destination_addr,
-            esm_class: sm.esm_class,
-            registered_delivery: sm.registered_delivery,
-            data_coding: sm.data_coding,
-            tlvs: sm.tlvs,
-            ..Default::default()
-        };
+        let as_submit = SubmitSm::from_data_sm(sm);
         self.submit_sm(account, &as_submit, started).await
     }
 
