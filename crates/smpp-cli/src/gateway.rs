@@ -68,6 +68,12 @@ pub struct GatewayArgs {
     /// Binds per account at most (more get ESME_RBINDFAIL).
     #[arg(long, value_name = "N")]
     pub max_binds_per_account: Option<usize>,
+    /// More than N failed binds (wrong credentials, outside the allow-list)
+    /// from one address within WINDOW make every bind from it get
+    /// ESME_RBINDFAIL for COOLDOWN, whatever the password; `off` disables
+    /// it [default: 10/1m/5m, as serve].
+    #[arg(long, value_name = "N[/WINDOW[/COOLDOWN]]|off")]
+    pub bind_failure_limit: Option<String>,
 }
 
 impl GatewayArgs {
@@ -109,6 +115,10 @@ impl GatewayArgs {
         }
         if self.max_binds_per_account.is_some() {
             config.max_binds_per_account = self.max_binds_per_account;
+        }
+        if let Some(limit) = &self.bind_failure_limit {
+            config.bind_failure_limit = smpp_server::config::parse_bind_failure_limit(limit)
+                .context("--bind-failure-limit")?;
         }
         config.validate()?;
         Ok(config)

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use serde::Deserialize;
 use smpp_proto::message::receipt::{IdRadix, MessageIdFormat};
 
-pub use smpp_server::config::Account;
+pub use smpp_server::config::{Account, BindFailureLimit};
 
 /// The default listen address (the same as `smpp serve`).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2775";
@@ -72,6 +72,9 @@ pub struct GatewayConfig {
     /// How long a forwarded message waits for its upstream's receipt; then
     /// it ends as `UNKNOWN` (with a receipt saying so, if one was asked for).
     pub receipt_timeout: Duration,
+    /// Failed binds from one address before it is locked out (`None`: no
+    /// lockout); the same rule and default as `smpp serve`.
+    pub bind_failure_limit: Option<BindFailureLimit>,
 }
 
 impl Default for GatewayConfig {
@@ -90,6 +93,7 @@ impl Default for GatewayConfig {
             tps_per_account: None,
             mo_routes: Vec::new(),
             receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
+            bind_failure_limit: Some(BindFailureLimit::default()),
         }
     }
 }
@@ -109,6 +113,8 @@ struct FileConfig {
     receipt_timeout: Option<String>,
     tps: Option<u32>,
     max_binds_per_account: Option<usize>,
+    /// `N[/WINDOW[/COOLDOWN]]` or `off`, as `--bind-failure-limit`.
+    bind_failure_limit: Option<String>,
     #[serde(default)]
     accounts: Vec<String>,
     #[serde(default)]
@@ -148,6 +154,9 @@ impl GatewayConfig {
             self.receipt_timeout = humantime::parse_duration(&timeout)
                 .map_err(|e| anyhow::anyhow!("receipt_timeout {timeout:?}: {e}"))?;
         }
+        if let Some(limit) = file.bind_failure_limit {
+            self.bind_failure_limit = smpp_server::config::parse_bind_failure_limit(&limit)?;
+        }
         if let Some(retention) = file.retention {
             self.retention = humantime::parse_duration(&retention)
                 .map_err(|e| anyhow::anyhow!("retention {retention:?}: {e}"))?;
@@ -177,6 +186,10 @@ impl GatewayConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.accounts.is_empty() {
             anyhow::bail!("no account: give at least one --account ID:PASSWORD");
+        }
+        for a in &self.accounts {
+            smpp_server::credentials::Secret::new(&a.password)
+                .map_err(|e| anyhow::anyhow!("account {}: password: {e}", a.system_id))?;
         }
         if self.tps_per_account == Some(0) || self.max_binds_per_account == Some(0) {
             anyhow::bail!("the rate and bind limits must be at least 1");

@@ -11,7 +11,6 @@ use smpp_proto::pdu::{
 };
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Connection, Handler};
-use subtle::ConstantTimeEq;
 
 use crate::node::{encode_request, lock, now_ms, stored_sm, Node};
 use crate::store::{format_id, parse_id, MessageRecord, MessageState, Op};
@@ -60,31 +59,31 @@ impl Binds {
 pub(crate) struct Customers(pub(crate) Arc<Node>);
 
 impl Customers {
-    /// `INVALID_SYSTEM_ID` for an unknown account, `BIND_FAILED` from
-    /// outside its allow-list (checked first, so the answer says nothing of
-    /// the password), `INVALID_PASSWORD` (compared in constant time).
-    fn authenticate(&self, conn: &Connection, bind: &Bind) -> Result<(), CommandStatus> {
+    /// Checks a bind behind the bind lockout: `INVALID_SYSTEM_ID` for an
+    /// unknown account, `BIND_FAILED` from outside its allow-list or from a
+    /// locked-out address, `INVALID_PASSWORD` (constant time, or argon2id
+    /// for a hashed password; see `smpp_server::accounts`).
+    async fn authenticate(&self, conn: &Connection, bind: &Bind) -> Result<(), CommandStatus> {
         let system_id = std::str::from_utf8(bind.system_id.as_bytes())
             .map_err(|_| CommandStatus::INVALID_SYSTEM_ID)?;
-        let account = self
-            .0
+        let node = &self.0;
+        let checked = node
             .accounts
-            .get(system_id)
-            .ok_or(CommandStatus::INVALID_SYSTEM_ID)?;
-        if !account.allows(conn.peer_addr().map(|p| p.ip())) {
-            tracing::warn!(
+            .authenticate_bind(
+                node.lockout.as_ref(),
+                now_ms,
                 system_id,
-                peer = ?conn.peer_addr(),
-                "bind refused: address not in the account's allow-list"
-            );
-            return Err(CommandStatus::BIND_FAILED);
-        }
-        let given = bind.password.as_bytes();
-        let expected = account.password.as_bytes();
-        if given.len() == expected.len() && bool::from(given.ct_eq(expected)) {
-            Ok(())
-        } else {
-            Err(CommandStatus::INVALID_PASSWORD)
+                bind.password.as_bytes(),
+                conn.peer_addr(),
+                conn.client_certificate(),
+            )
+            .await;
+        match checked {
+            Ok(()) => Ok(()),
+            Err(refused) => {
+                tracing::info!(system_id, peer = ?conn.peer_addr(), status = %refused.status, "bind refused");
+                Err(refused.status)
+            }
         }
     }
 
@@ -136,7 +135,7 @@ impl Handler<Connection> for Customers {
         kind: BindKind,
         bind: &Bind,
     ) -> Result<(), CommandStatus> {
-        self.authenticate(conn, bind)?;
+        self.authenticate(conn, bind).await?;
         let node = self.0.clone();
         let account = bind.system_id.to_string_lossy();
         node.binds.add(conn, &account, node.max_binds)?;

@@ -12,12 +12,15 @@ use bytes::{Bytes, BytesMut};
 use smpp_proto::pdu::{decode_frame, Body, DecodeConfig, Pdu, SequenceNumber, SubmitSm};
 use tokio::sync::Notify;
 
-use crate::config::{Account, GatewayConfig, MoRouteConfig};
+use smpp_server::accounts::Accounts;
+use smpp_server::lockout::Lockout;
+
+use crate::config::{GatewayConfig, MoRouteConfig};
 use crate::customers::Binds;
 use crate::forward::RouteQueue;
 use crate::outbox::Outbox;
 use crate::routing::Router;
-use crate::store::{GatewayStore, HeldReceipt, StoreResult};
+use crate::store::{GatewayStore, HeldReceipt, StoreError, StoreResult};
 use crate::upstream::Connector;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -35,7 +38,10 @@ pub(crate) fn now_ms() -> u64 {
 #[derive(Debug)]
 pub(crate) struct Node {
     pub(crate) store: Arc<dyn GatewayStore>,
-    pub(crate) accounts: HashMap<String, Account>,
+    /// Who may bind (credentials, allow-lists), shared with `smpp serve`.
+    pub(crate) accounts: Accounts,
+    /// Failed binds per address (`None`: no lockout).
+    pub(crate) lockout: Option<Lockout>,
     pub(crate) connectors: Vec<Connector>,
     pub(crate) router: Router,
     pub(crate) binds: Binds,
@@ -95,11 +101,9 @@ impl Node {
         let first_id = micros.max(store.max_message_id().await? + 1);
         let first_seq = store.max_seq().await? + 1;
         Ok(Node {
-            accounts: config
-                .accounts
-                .iter()
-                .map(|a| (a.system_id.clone(), a.clone()))
-                .collect(),
+            accounts: Accounts::new(&config.accounts, None)
+                .map_err(|e| StoreError::Engine(format!("accounts: {e}")))?,
+            lockout: config.bind_failure_limit.map(Lockout::new),
             store,
             connectors,
             queues: (0..router.len()).map(|_| RouteQueue::default()).collect(),

@@ -455,6 +455,66 @@ async fn binds_are_checked_against_the_accounts() {
     up.server.shutdown().await.unwrap();
 }
 
+async fn try_bind(gateway: &RunningGateway, id: &str, password: &str) -> Result<(), CommandStatus> {
+    let bind = Bind {
+        system_id: id.to_owned().into(),
+        password: password.to_owned().into(),
+        interface_version: 0x34,
+        ..Default::default()
+    };
+    match Client::connect(
+        gateway.smpp_addr(),
+        BindKind::Transmitter,
+        bind,
+        SessionConfig::default(),
+    )
+    .await
+    {
+        Ok((client, _)) => {
+            client.unbind().await.ok();
+            Ok(())
+        }
+        Err(smpp_tokio::Error::Status(s)) => Err(s),
+        Err(e) => panic!("bind {id}: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashed_passwords_bind_and_repeated_failures_lock_the_address_out() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    let hash = smpp_server::credentials::hash_password(b"s3cret").unwrap();
+    config.accounts = vec![format!("esme:{hash}").parse().unwrap()];
+    config.bind_failure_limit = smpp_server::config::parse_bind_failure_limit("3/1m/5m").unwrap();
+    let gateway = start(config).await.unwrap();
+    assert_eq!(try_bind(&gateway, "esme", "s3cret").await, Ok(()));
+    assert_eq!(
+        try_bind(&gateway, "esme", "wrong").await,
+        Err(CommandStatus::INVALID_PASSWORD)
+    );
+    for _ in 0..3 {
+        let _ = try_bind(&gateway, "esme", "wrong").await;
+    }
+    // Locked out now: even the right password is refused, with BIND_FAILED.
+    assert_eq!(
+        try_bind(&gateway, "esme", "s3cret").await,
+        Err(CommandStatus::BIND_FAILED)
+    );
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_that_looks_hashed_but_is_not_stops_the_start() {
+    let mut config = config(StoreConfig::Memory, &[("a", free_port())], &[]);
+    config.accounts = vec!["esme:$argon2id$nonsense".parse().unwrap()];
+    let error = start(config).await.unwrap_err();
+    assert!(
+        format!("{error:#}").contains("account esme: password"),
+        "{error:#}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unroutable_and_over_the_queue_limit_are_refused_at_once() {
     let down = free_port();

@@ -78,7 +78,7 @@ use smpp_proto::session::SessionConfig;
 use smpp_tokio::{rustls, Server, ServerConfig, ServerHandle};
 use tokio::task::JoinHandle;
 
-mod accounts;
+pub mod accounts;
 mod binds;
 pub mod cdr;
 pub mod clock;
