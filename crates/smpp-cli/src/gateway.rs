@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use smpp_gateway::{
-    Account, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig, UpstreamConfig,
+    Account, BalanceConfig, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig, UpstreamConfig,
 };
 
 /// Arguments of `smpp gateway`.
@@ -46,8 +46,12 @@ pub struct GatewayArgs {
     pub upstreams: Vec<UpstreamConfig>,
     /// A route (repeatable, first match wins): destinations starting with
     /// PREFIX ("*" or "": all) go to the first upstream of the list with a
-    /// bind up. None: every upstream, in order, for every destination.
-    #[arg(long = "route", value_name = "PREFIX=UPSTREAM[,UPSTREAM...]")]
+    /// bind up; rate= is the price of one SMS part (for --balance and the
+    /// CDR). None: every upstream, in order, for every destination.
+    #[arg(
+        long = "route",
+        value_name = "PREFIX=UPSTREAM[,UPSTREAM...][,rate=PRICE]"
+    )]
     pub routes: Vec<RouteConfig>,
     /// An MO route (repeatable, first match wins): messages from upstreams
     /// (not receipts) to destinations starting with PREFIX go to ACCOUNT's
@@ -74,6 +78,17 @@ pub struct GatewayArgs {
     /// it [default: 10/1m/5m, as serve].
     #[arg(long, value_name = "N[/WINDOW[/COOLDOWN]]|off")]
     pub bind_failure_limit: Option<String>,
+    /// A prepaid quota (repeatable): money (esme=25.50, charged each SMS
+    /// part at its route's rate=) or an SMS count (esme=5000sms). Set at the
+    /// account's first start only (kept in the store); when it runs out,
+    /// submissions get ESME_RSUBMITFAIL. Accounts without one are not limited.
+    #[arg(long = "balance", value_name = "ACCOUNT=AMOUNT|ACCOUNT=Nsms")]
+    pub balances: Vec<BalanceConfig>,
+    /// Append a CDR (one JSON line: account, addresses, our id, parts,
+    /// times, final state, upstream, charge, billing_identification) per
+    /// message that reached a final state.
+    #[arg(long, value_name = "FILE")]
+    pub cdr: Option<PathBuf>,
 }
 
 impl GatewayArgs {
@@ -115,6 +130,12 @@ impl GatewayArgs {
         }
         if self.max_binds_per_account.is_some() {
             config.max_binds_per_account = self.max_binds_per_account;
+        }
+        if !self.balances.is_empty() {
+            config.balances.clone_from(&self.balances);
+        }
+        if self.cdr.is_some() {
+            config.cdr.clone_from(&self.cdr);
         }
         if let Some(limit) = &self.bind_failure_limit {
             config.bind_failure_limit = smpp_server::config::parse_bind_failure_limit(limit)

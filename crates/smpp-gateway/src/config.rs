@@ -13,6 +13,9 @@ use anyhow::Context as _;
 use serde::Deserialize;
 use smpp_proto::message::receipt::{IdRadix, MessageIdFormat};
 
+use crate::billing::{parse_money, Micros};
+use crate::store::Quota;
+
 pub use smpp_server::config::{Account, BindFailureLimit};
 
 /// The default listen address (the same as `smpp serve`).
@@ -75,6 +78,11 @@ pub struct GatewayConfig {
     /// Failed binds from one address before it is locked out (`None`: no
     /// lockout); the same rule and default as `smpp serve`.
     pub bind_failure_limit: Option<BindFailureLimit>,
+    /// Prepaid quotas of accounts at their first start.
+    pub balances: Vec<BalanceConfig>,
+    /// Where to append a CDR (one JSON line) per message that reached a
+    /// final state.
+    pub cdr: Option<PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -94,6 +102,8 @@ impl Default for GatewayConfig {
             mo_routes: Vec::new(),
             receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
             bind_failure_limit: Some(BindFailureLimit::default()),
+            balances: Vec::new(),
+            cdr: None,
         }
     }
 }
@@ -123,6 +133,9 @@ struct FileConfig {
     routes: Vec<String>,
     #[serde(default)]
     mo_routes: Vec<String>,
+    #[serde(default)]
+    balances: Vec<String>,
+    cdr: Option<PathBuf>,
 }
 
 impl GatewayConfig {
@@ -178,6 +191,12 @@ impl GatewayConfig {
         if !file.mo_routes.is_empty() {
             self.mo_routes = parse_all(&file.mo_routes, "MO route")?;
         }
+        if !file.balances.is_empty() {
+            self.balances = parse_all(&file.balances, "balance")?;
+        }
+        if file.cdr.is_some() {
+            self.cdr = file.cdr;
+        }
         Ok(())
     }
 
@@ -215,6 +234,11 @@ impl GatewayConfig {
                 }
             }
         }
+        for b in &self.balances {
+            if !self.accounts.iter().any(|a| a.system_id == b.account) {
+                anyhow::bail!("balance for an unknown account {:?}", b.account);
+            }
+        }
         for route in &self.mo_routes {
             if !self.accounts.iter().any(|a| a.system_id == route.account) {
                 anyhow::bail!(
@@ -234,6 +258,7 @@ impl GatewayConfig {
             vec![RouteConfig {
                 prefix: String::new(),
                 upstreams: self.upstreams.iter().map(|u| u.name.clone()).collect(),
+                rate: 0,
             }]
         } else {
             self.routes.clone()
@@ -394,14 +419,18 @@ impl FromStr for UpstreamConfig {
 /// A route: destinations starting with `prefix` go to the first upstream
 /// of the list that has a bind up.
 ///
-/// Text form: `PREFIX=UPSTREAM[,UPSTREAM...]`; `*` or an empty prefix
-/// matches every destination.
+/// Text form: `PREFIX=UPSTREAM[,UPSTREAM...][,rate=PRICE]`; `*` or an
+/// empty prefix matches every destination; `rate` is the price of one SMS
+/// part on this route (charged to accounts with a balance, written in the
+/// CDR), 0 when not given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteConfig {
     /// The destination prefix ("" matches all).
     pub prefix: String,
     /// The failover list, in order.
     pub upstreams: Vec<String>,
+    /// The price of one SMS part, in millionths of the currency.
+    pub rate: Micros,
 }
 
 impl FromStr for RouteConfig {
@@ -410,20 +439,80 @@ impl FromStr for RouteConfig {
     fn from_str(s: &str) -> Result<Self, String> {
         let (prefix, list) = s
             .split_once('=')
-            .ok_or("expected PREFIX=UPSTREAM[,UPSTREAM...]")?;
+            .ok_or("expected PREFIX=UPSTREAM[,UPSTREAM...][,rate=PRICE]")?;
         let prefix = match prefix.trim() {
             "*" => String::new(),
             p => p.to_owned(),
         };
-        let upstreams: Vec<String> = list
-            .split(',')
-            .map(|u| u.trim().to_owned())
-            .filter(|u| !u.is_empty())
-            .collect();
+        let mut upstreams = Vec::new();
+        let mut rate = 0;
+        for item in list.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            match item.split_once('=') {
+                Some(("rate", price)) => {
+                    rate = parse_money(price)?;
+                    if rate < 0 {
+                        return Err("a route's rate cannot be negative".into());
+                    }
+                }
+                Some((key, _)) => return Err(format!("unknown route option {key:?} (rate)")),
+                None => upstreams.push(item.to_owned()),
+            }
+        }
         if upstreams.is_empty() {
             return Err("a route needs at least one upstream".into());
         }
-        Ok(RouteConfig { prefix, upstreams })
+        Ok(RouteConfig {
+            prefix,
+            upstreams,
+            rate,
+        })
+    }
+}
+
+/// An account's prepaid quota at its first start.
+///
+/// Text form: `ACCOUNT=AMOUNT` (money, e.g. `esme=25.50`) or
+/// `ACCOUNT=Nsms` (an SMS count, e.g. `esme=5000sms`); both may be given
+/// for one account. Applied only when the store has no quota for the
+/// account yet (a restart does not refill it); change it later through
+/// the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceConfig {
+    /// The account.
+    pub account: String,
+    /// The quota.
+    pub quota: Quota,
+}
+
+impl FromStr for BalanceConfig {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (account, amount) = s
+            .split_once('=')
+            .filter(|(a, _)| !a.trim().is_empty())
+            .ok_or("expected ACCOUNT=AMOUNT or ACCOUNT=Nsms")?;
+        let amount = amount.trim();
+        let mut quota = Quota::default();
+        if let Some(count) = amount.strip_suffix("sms") {
+            let n: i64 = count
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| format!("bad SMS count {count:?}"))?;
+            quota.sms = Some(n);
+        } else {
+            let money = parse_money(amount)?;
+            if money < 0 {
+                return Err("a balance cannot start negative".into());
+            }
+            quota.balance = Some(money);
+        }
+        Ok(BalanceConfig {
+            account: account.trim().to_owned(),
+            quota,
+        })
     }
 }
 
@@ -496,6 +585,18 @@ mod tests {
         let r: RouteConfig = "44=a,b".parse().unwrap();
         assert_eq!(r.prefix, "44");
         assert_eq!(r.upstreams, ["a", "b"]);
+        assert_eq!(r.rate, 0);
+        let priced: RouteConfig = "44=a,rate=0.035,b".parse().unwrap();
+        assert_eq!((priced.upstreams.len(), priced.rate), (2, 35_000));
+        assert!("44=a,rate=-1".parse::<RouteConfig>().is_err());
+        assert!("44=a,colour=red".parse::<RouteConfig>().is_err());
+        let b: BalanceConfig = "esme=25.5".parse().unwrap();
+        assert_eq!(b.quota.balance, Some(25_500_000));
+        let n: BalanceConfig = "esme=500sms".parse().unwrap();
+        assert_eq!((n.quota.sms, n.quota.balance), (Some(500), None));
+        for bad in ["esme", "=5", "esme=-1", "esme=xsms", "esme=-3sms"] {
+            assert!(bad.parse::<BalanceConfig>().is_err(), "{bad}");
+        }
         assert_eq!("*=a".parse::<RouteConfig>().unwrap().prefix, "");
         assert!("44=".parse::<RouteConfig>().is_err());
         let config = GatewayConfig {

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smpp_proto::message::receipt::MessageState as ReceiptState;
+use smpp_proto::message::submit_parts_on_air;
 use smpp_proto::pdu::{
     Bind, Body, CommandStatus, DataSm, DataSmResp, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp,
 };
@@ -100,15 +101,34 @@ impl Customers {
             .router
             .route_index(&destination)
             .ok_or(CommandStatus::INVALID_DESTINATION_ADDRESS)?;
-        if !node.admit(&account) {
+        let parts = submit_parts_on_air(&sm);
+        if !node.admit(&account, parts) {
             return Err(CommandStatus::THROTTLED);
         }
         if node.forwarding_count() >= node.max_queued {
             return Err(CommandStatus::MESSAGE_QUEUE_FULL);
         }
+        let charge = match node
+            .billing
+            .charge(&account, node.router.rate(route), parts)
+        {
+            Ok(charge) => charge,
+            Err(exhausted) => {
+                tracing::info!(
+                    account,
+                    ?exhausted,
+                    parts,
+                    "message refused: prepaid quota exhausted"
+                );
+                return Err(CommandStatus::SUBMIT_FAILED);
+            }
+        };
         let id = node.next_id();
-        let submit =
-            encode_request(Body::SubmitSm(Box::new(sm))).ok_or(CommandStatus::SYSTEM_ERROR)?;
+        let Some(submit) = encode_request(Body::SubmitSm(Box::new(sm))) else {
+            node.billing.refund(&account, &charge);
+            return Err(CommandStatus::SYSTEM_ERROR);
+        };
+        let charged = charge.op(&account);
         let record = MessageRecord {
             id,
             account,
@@ -118,9 +138,14 @@ impl Customers {
             upstream: None,
             final_ms: None,
             receipt_due_ms: None,
+            parts,
+            charge: charge.price,
         };
-        if let Err(e) = node.store.write(vec![Op::PutMessage(record.clone())]).await {
+        let mut ops = vec![Op::PutMessage(record.clone())];
+        ops.extend(charged);
+        if let Err(e) = node.store.write(ops).await {
             tracing::error!(error = %e, "cannot store a message");
+            node.billing.refund(&record.account, &charge);
             return Err(CommandStatus::SYSTEM_ERROR);
         }
         crate::forward::enqueue(node, route, record);

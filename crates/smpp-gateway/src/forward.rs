@@ -243,6 +243,9 @@ async fn failed(node: &Arc<Node>, mut record: MessageRecord, status: CommandStat
     }
     let written = write_until_done(node, ops).await;
     node.pending.fetch_sub(1, Ordering::AcqRel);
+    if written {
+        node.write_cdr(&record);
+    }
     if let (true, Some(owed)) = (written, owed) {
         crate::outbox::queue(node, owed);
     }

@@ -90,6 +90,7 @@ use smpp_proto::session::SessionConfig;
 use smpp_tokio::{Server, ServerConfig, ServerHandle};
 use tokio::task::JoinHandle;
 
+mod billing;
 pub mod config;
 mod customers;
 mod forward;
@@ -101,8 +102,11 @@ mod routing;
 pub mod store;
 mod upstream;
 
-pub use config::{Account, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig, UpstreamConfig};
-pub use store::{format_id, parse_id, FjallStore, GatewayStore, MemoryStore};
+pub use billing::{format_money, parse_money, Micros};
+pub use config::{
+    Account, BalanceConfig, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig, UpstreamConfig,
+};
+pub use store::{format_id, parse_id, FjallStore, GatewayStore, MemoryStore, Quota};
 
 use crate::customers::Customers;
 use crate::node::{lock, Node};
@@ -129,6 +133,11 @@ impl RunningGateway {
     pub fn upstream_binds(&self, name: &str) -> Option<usize> {
         let c = self.node.connectors.iter().find(|c| c.name == name)?;
         Some(c.pool.bound())
+    }
+
+    /// The prepaid quotas `account` has left (unlimited: `None` in each).
+    pub fn quota(&self, account: &str) -> Quota {
+        self.node.billing.quota(account)
     }
 
     /// Receipts (and MO messages) owed to customers and not delivered yet.

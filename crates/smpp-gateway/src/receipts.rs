@@ -266,6 +266,7 @@ async fn map_receipt(node: &Arc<Node>, id: u64, receipt: &DeliveryReceipt) -> bo
         tracing::error!(error = %e, "cannot store a receipt");
         return false;
     }
+    node.write_cdr(&record);
     if let Some(owed) = owed {
         crate::outbox::queue(node, owed);
     }

@@ -6,7 +6,8 @@ use crate::config::RouteConfig;
 /// The routes, with connector names resolved to indices.
 #[derive(Debug, Clone)]
 pub(crate) struct Router {
-    routes: Vec<(String, Vec<usize>)>,
+    /// (prefix, failover list, rate per part).
+    routes: Vec<(String, Vec<usize>, crate::billing::Micros)>,
 }
 
 impl Router {
@@ -21,7 +22,7 @@ impl Router {
                     .iter()
                     .filter_map(|name| connectors.iter().position(|c| c == name))
                     .collect();
-                (r.prefix.clone(), list)
+                (r.prefix.clone(), list, r.rate)
             })
             .collect();
         Router { routes }
@@ -37,14 +38,19 @@ impl Router {
     pub(crate) fn route_index(&self, destination: &str) -> Option<usize> {
         self.routes
             .iter()
-            .position(|(prefix, _)| destination.starts_with(prefix.as_str()))
+            .position(|(prefix, _, _)| destination.starts_with(prefix.as_str()))
     }
 
     /// The failover list of route `index`.
     pub(crate) fn list(&self, index: usize) -> &[usize] {
         self.routes
             .get(index)
-            .map_or(&[], |(_, list)| list.as_slice())
+            .map_or(&[], |(_, list, _)| list.as_slice())
+    }
+
+    /// The price of one SMS part on route `index`.
+    pub(crate) fn rate(&self, index: usize) -> crate::billing::Micros {
+        self.routes.get(index).map_or(0, |(_, _, rate)| *rate)
     }
 
     /// How many routes there are.

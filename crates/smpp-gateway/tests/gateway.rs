@@ -1015,3 +1015,117 @@ async fn an_upstream_lost_mid_load_loses_no_message() {
     gateway.shutdown().await.unwrap();
     b.server.shutdown().await.unwrap();
 }
+
+/// A submit whose text rides in `message_payload`: `len` octets of GSM text.
+fn long_message(destination: &str, len: usize) -> SubmitSm {
+    let mut sm = message(destination);
+    sm.short_message = Default::default();
+    sm.tlvs
+        .set(TlvTag::MESSAGE_PAYLOAD, &vec![b'a'; len])
+        .unwrap();
+    sm
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepaid_accounts_are_charged_per_part_and_refused_when_exhausted() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cdr = dir.path().join("cdr.jsonl");
+    let mut config = config(
+        StoreConfig::Path(dir.path().join("store")),
+        &[("a", up.server.smpp_addr())],
+        &["*=a,rate=0.03"],
+    );
+    config.accounts.push("bundle:pw".parse().unwrap());
+    config.balances = vec!["esme=0.10".parse().unwrap(), "bundle=2sms".parse().unwrap()];
+    config.cdr = Some(cdr.clone());
+    let gateway = start(config.clone()).await.unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    // 400 GSM characters: 3 parts on the air, 0.09.
+    let id = client
+        .submit(long_message("447700900001", 400))
+        .await
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(gateway.quota("esme").balance, Some(10_000));
+    let refused = client.submit(message("447700900002")).await;
+    assert!(
+        matches!(
+            refused,
+            Err(smpp_tokio::Error::Status(CommandStatus::SUBMIT_FAILED))
+        ),
+        "0.01 left, 0.03 asked: {refused:?}"
+    );
+    assert_eq!(gateway.quota("esme").balance, Some(10_000), "nothing taken");
+    receipt_for(&inbound, &id).await;
+
+    // An SMS bundle counts parts, whatever the rate.
+    let bind = Bind {
+        system_id: "bundle".into(),
+        password: "pw".into(),
+        interface_version: 0x34,
+        ..Default::default()
+    };
+    let (bundle, _) = Client::connect(
+        gateway.smpp_addr(),
+        BindKind::Transmitter,
+        bind,
+        SessionConfig::default(),
+    )
+    .await
+    .unwrap();
+    bundle.submit(message("447700900003")).await.unwrap();
+    bundle.submit(message("447700900004")).await.unwrap();
+    assert!(bundle.submit(message("447700900005")).await.is_err());
+    assert_eq!(gateway.quota("bundle").sms, Some(0));
+    bundle.unbind().await.unwrap();
+    client.unbind().await.unwrap();
+
+    // The CDR of the delivered message carries its parts and its charge.
+    wait_for("the CDR line", || {
+        std::fs::read_to_string(&cdr).is_ok_and(|t| t.contains(&format!("\"{id}\"")))
+    })
+    .await;
+    let text = std::fs::read_to_string(&cdr).unwrap();
+    let line: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["message_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(line["parts"], 3);
+    assert_eq!(line["charge"], "0.09");
+    assert_eq!(line["final_state"], "DELIVRD");
+    assert_eq!(line["upstream"], "a");
+    gateway.shutdown().await.unwrap();
+
+    // A restart keeps what is left: the configured balance is not applied again.
+    let gateway = start(config).await.unwrap();
+    assert_eq!(gateway.quota("esme").balance, Some(10_000));
+    assert_eq!(gateway.quota("bundle").sms, Some(0));
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_counts_sms_parts_not_submits() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    config.tps_per_account = Some(2);
+    let gateway = start(config).await.unwrap();
+    let (client, _) = customer(&gateway, BindKind::Transmitter).await;
+    // 3 parts can never fit 2 per second; 1 part fits (a new second at worst).
+    let refused = client.submit(long_message("447700900001", 400)).await;
+    assert!(
+        matches!(
+            refused,
+            Err(smpp_tokio::Error::Status(CommandStatus::THROTTLED))
+        ),
+        "{refused:?}"
+    );
+    client.submit(message("447700900002")).await.unwrap();
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}

@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
-use super::{GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt, StoreFuture};
+use super::{
+    GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt, Quota, StoreFuture,
+};
 
 #[derive(Debug, Default)]
 struct Tables {
@@ -18,6 +20,7 @@ struct Tables {
     held: BTreeMap<u64, HeldReceipt>,
     max_id: u64,
     max_seq: u64,
+    quotas: BTreeMap<String, Quota>,
 }
 
 /// Everything in memory (for `--memory` and tests).
@@ -76,6 +79,17 @@ impl GatewayStore for MemoryStore {
                 }
                 Op::DeleteHeld(seq) => {
                     t.held.remove(&seq);
+                }
+                Op::Charge {
+                    account,
+                    balance,
+                    sms,
+                } => {
+                    let quota = t.quotas.entry(account).or_default();
+                    *quota = quota.minus(balance, sms);
+                }
+                Op::SetQuota { account, quota } => {
+                    t.quotas.insert(account, quota);
                 }
                 Op::DeleteMessage(record) => {
                     t.messages.remove(&record.id);
@@ -160,6 +174,16 @@ impl GatewayStore for MemoryStore {
     fn max_seq(&self) -> StoreFuture<'_, u64> {
         let max = self.lock().max_seq;
         Box::pin(std::future::ready(Ok(max)))
+    }
+
+    fn quotas(&self) -> StoreFuture<'_, Vec<(String, Quota)>> {
+        let quotas = self
+            .lock()
+            .quotas
+            .iter()
+            .map(|(a, q)| (a.clone(), *q))
+            .collect();
+        Box::pin(std::future::ready(Ok(quotas)))
     }
 
     fn close(&self) -> StoreFuture<'_, ()> {

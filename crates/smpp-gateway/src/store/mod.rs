@@ -92,6 +92,21 @@ pub struct MessageRecord {
     /// While forwarded and not final: when to stop waiting for the
     /// upstream's receipt, milliseconds since the Unix epoch.
     pub receipt_due_ms: Option<u64>,
+    /// SMS parts on the air it counts as (what it was charged and rate
+    /// limited by).
+    pub parts: u32,
+    /// What the account was charged for it, in millionths of its currency
+    /// (0: a free route, or an account without a balance).
+    pub charge: i64,
+}
+
+/// An account's prepaid quotas: each `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    /// Money left, in millionths of the currency.
+    pub balance: Option<i64>,
+    /// SMS parts left.
+    pub sms: Option<i64>,
 }
 
 /// A `deliver_sm` owed to a customer: a receipt, or an MO message routed
@@ -148,6 +163,34 @@ pub enum Op {
     DeleteHeld(u64),
     /// Forgets a message: its record, its id map entry, its index entries.
     DeleteMessage(MessageRecord),
+    /// Takes from an account's quotas (a negative amount adds): applied in
+    /// the order the store commits, so concurrent charges add up whatever
+    /// order they were decided in. A quota that is unlimited stays so.
+    Charge {
+        /// The account.
+        account: String,
+        /// Money, in millionths.
+        balance: i64,
+        /// SMS parts.
+        sms: i64,
+    },
+    /// Sets an account's quotas outright.
+    SetQuota {
+        /// The account.
+        account: String,
+        /// The new quotas.
+        quota: Quota,
+    },
+}
+
+impl Quota {
+    /// The quotas after taking `balance` and `sms` (unlimited stays unlimited).
+    pub fn minus(self, balance: i64, sms: i64) -> Quota {
+        Quota {
+            balance: self.balance.map(|b| b.saturating_sub(balance)),
+            sms: self.sms.map(|n| n.saturating_sub(sms)),
+        }
+    }
 }
 
 /// The gateway's storage: one batched, durable write path and keyed reads.
@@ -190,6 +233,9 @@ pub trait GatewayStore: Send + Sync + std::fmt::Debug + 'static {
     /// The highest outbox or held key ever stored.
     fn max_seq(&self) -> StoreFuture<'_, u64>;
 
+    /// Every account's stored quotas.
+    fn quotas(&self) -> StoreFuture<'_, Vec<(String, Quota)>>;
+
     /// Makes everything durable and releases the storage (a directory can
     /// then be opened again); later calls fail with [`StoreError::Closed`].
     fn close(&self) -> StoreFuture<'_, ()>;
@@ -226,6 +272,8 @@ mod tests {
             upstream: None,
             final_ms: None,
             receipt_due_ms: None,
+            parts: 1,
+            charge: 0,
         };
         store
             .write(vec![Op::PutMessage(record.clone())])
@@ -344,6 +392,39 @@ mod tests {
             8,
             "ids never go back"
         );
+
+        // Quotas: set, then charges (and a credit) add up in commit order.
+        let quota = Quota {
+            balance: Some(1_000_000),
+            sms: None,
+        };
+        store
+            .write(vec![Op::SetQuota {
+                account: "esme".into(),
+                quota,
+            }])
+            .await
+            .unwrap();
+        for (balance, sms) in [(30_000, 1), (-5_000, 0), (30_000, 2)] {
+            store
+                .write(vec![Op::Charge {
+                    account: "esme".into(),
+                    balance,
+                    sms,
+                }])
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.quotas().await.unwrap(),
+            [(
+                "esme".to_owned(),
+                Quota {
+                    balance: Some(945_000),
+                    sms: None
+                }
+            )]
+        );
     }
 
     #[tokio::test]
@@ -364,5 +445,16 @@ mod tests {
         assert_eq!(store.finished_before(5_000, 10).await.unwrap().len(), 1);
         assert_eq!(store.max_message_id().await.unwrap(), 8);
         assert_eq!(store.max_seq().await.unwrap(), 4);
+        assert_eq!(store.quotas().await.unwrap()[0].1.balance, Some(945_000));
+        // The writer starts from the stored quotas.
+        store
+            .write(vec![Op::Charge {
+                account: "esme".into(),
+                balance: 45_000,
+                sms: 0,
+            }])
+            .await
+            .unwrap();
+        assert_eq!(store.quotas().await.unwrap()[0].1.balance, Some(900_000));
     }
 }

@@ -44,8 +44,8 @@ pub mod wap;
 
 pub use coding::{decode_text, decode_user_data, DataCoding, DecodeOptions, SmscDefaultAlphabet};
 pub use concat::{
-    choose_encoding, segment_info, segment_text, ConcatMode, ReferenceCounter, Segment,
-    SegmentInfo, SegmentationPolicy, TextEncoding,
+    choose_encoding, parts_on_air, segment_info, segment_text, submit_parts_on_air, ConcatMode,
+    ReferenceCounter, Segment, SegmentInfo, SegmentationPolicy, TextEncoding,
 };
 pub use gsm7::Gsm7Alphabet;
 pub use national::NationalLanguage;
