@@ -6,15 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smpp_proto::message::receipt::MessageState as ReceiptState;
-use smpp_proto::message::submit_parts_on_air;
 use smpp_proto::pdu::{
-    Bind, Body, CommandStatus, DataSm, DataSmResp, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp,
+    Bind, CommandStatus, DataSm, DataSmResp, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp,
 };
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Connection, Handler};
 
-use crate::node::{encode_request, lock, now_ms, stored_sm, Node};
-use crate::store::{format_id, parse_id, MessageRecord, MessageState, Op};
+use crate::accept::{accept, Refusal, Submission};
+use crate::node::{lock, now_ms, stored_sm, Node};
+use crate::store::{format_id, parse_id, MessageState};
 
 /// The customers' bound connections (and their accounts), by connection number.
 #[derive(Debug, Default)]
@@ -91,65 +91,20 @@ impl Customers {
     /// Accepts a message: durable first, then answered, then forwarded;
     /// returns our id.
     async fn accept(&self, conn: &Connection, sm: SubmitSm) -> Result<String, CommandStatus> {
-        let node = &self.0;
         let account = conn
             .system_id()
             .ok_or(CommandStatus::INVALID_BIND_STATUS)?
             .to_owned();
-        let destination = sm.destination_addr.to_string_lossy();
-        let route = node
-            .router
-            .route_index(&destination)
-            .ok_or(CommandStatus::INVALID_DESTINATION_ADDRESS)?;
-        let parts = submit_parts_on_air(&sm);
-        if !node.admit(&account, parts) {
-            return Err(CommandStatus::THROTTLED);
-        }
-        if node.forwarding_count() >= node.max_queued {
-            return Err(CommandStatus::MESSAGE_QUEUE_FULL);
-        }
-        let charge = match node
-            .billing
-            .charge(&account, node.router.rate(route), parts)
-        {
-            Ok(charge) => charge,
-            Err(exhausted) => {
-                tracing::info!(
-                    account,
-                    ?exhausted,
-                    parts,
-                    "message refused: prepaid quota exhausted"
-                );
-                return Err(CommandStatus::SUBMIT_FAILED);
-            }
-        };
-        let id = node.next_id();
-        let Some(submit) = encode_request(Body::SubmitSm(Box::new(sm))) else {
-            node.billing.refund(&account, &charge);
-            return Err(CommandStatus::SYSTEM_ERROR);
-        };
-        let charged = charge.op(&account);
-        let record = MessageRecord {
-            id,
+        let submission = Submission {
             account,
-            accepted_ms: now_ms(),
-            submit,
-            state: MessageState::Accepted,
-            upstream: None,
-            final_ms: None,
-            receipt_due_ms: None,
-            parts,
-            charge: charge.price,
+            parts: vec![sm],
+            webhook: None,
+            batch: None,
         };
-        let mut ops = vec![Op::PutMessage(record.clone())];
-        ops.extend(charged);
-        if let Err(e) = node.store.write(ops).await {
-            tracing::error!(error = %e, "cannot store a message");
-            node.billing.refund(&record.account, &charge);
-            return Err(CommandStatus::SYSTEM_ERROR);
-        }
-        crate::forward::enqueue(node, route, record);
-        Ok(format_id(id))
+        let ids = accept(&self.0, submission).await.map_err(Refusal::status)?;
+        ids.first()
+            .map(|id| format_id(*id))
+            .ok_or(CommandStatus::SYSTEM_ERROR)
     }
 }
 

@@ -175,6 +175,7 @@ async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
         match connector.pool.submit(sm.clone()).await {
             Ok(upstream_id) => {
                 node.queues[route].misses.store(0, Ordering::Release);
+                node.metrics.forwarded(i);
                 let upstream_id = upstream_id.to_string_lossy().into_owned();
                 return forwarded(node, record, i, upstream_id).await;
             }
@@ -183,6 +184,7 @@ async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
             }
             Err(Error::Status(status) | Error::GenericNack(status)) => {
                 tracing::info!(id = record.id, upstream = connector.name, %status, "refused upstream");
+                node.metrics.refused_upstream(i);
                 return failed(node, record, status).await;
             }
             Err(e) => {
@@ -206,6 +208,7 @@ async fn forwarded(
     let c = &node.connectors[connector];
     let canonical = c.ids.canonical_submit(&upstream_id);
     record.state = MessageState::Forwarded;
+    record.forwarded_ms = Some(crate::node::now_ms());
     let timeout = u64::try_from(node.receipt_timeout.as_millis()).unwrap_or(u64::MAX);
     record.receipt_due_ms = Some(crate::node::now_ms().saturating_add(timeout));
     record.upstream = Some(UpstreamRef {
@@ -213,7 +216,7 @@ async fn forwarded(
         id: upstream_id,
         key: canonical.clone(),
     });
-    let ops = vec![
+    let mut ops = vec![
         Op::PutMessage(record.clone()),
         Op::MapUpstream {
             upstream: c.name.clone(),
@@ -221,8 +224,16 @@ async fn forwarded(
             message: record.id,
         },
     ];
-    write_until_done(node, ops).await;
+    let call = crate::webhooks::submit_call(&record, CommandStatus::OK)
+        .map(|call| crate::webhooks::owed_call(node, &record, call));
+    if let Some(call) = &call {
+        ops.push(Op::PutReceipt(call.clone()));
+    }
+    let written = write_until_done(node, ops).await;
     node.pending.fetch_sub(1, Ordering::AcqRel);
+    if let (true, Some(call)) = (written, call) {
+        crate::outbox::queue(node, call);
+    }
     crate::receipts::release_held(node, &c.name, &canonical).await;
 }
 
@@ -237,17 +248,20 @@ async fn failed(node: &Arc<Node>, mut record: MessageRecord, status: CommandStat
     receipt.done_date = Some(smpp_proto::message::time::receipt_date(now));
     // `err:` carries the refusal: its command status, in hex.
     receipt.error = Some(format!("{:03X}", status.0));
-    let owed = crate::receipts::owed_receipt(node, &record, &receipt);
-    if let Some(owed) = &owed {
-        ops.push(Op::PutReceipt(owed.clone()));
-    }
+    // A Jasmin level-1 or -3 webhook hears of the refusal, then (2 or 3) of the final state.
+    let owed: Vec<_> = crate::webhooks::submit_call(&record, status)
+        .map(|call| crate::webhooks::owed_call(node, &record, call))
+        .into_iter()
+        .chain(crate::receipts::owed_receipt(node, &record, &receipt))
+        .collect();
+    ops.extend(owed.iter().cloned().map(Op::PutReceipt));
     let written = write_until_done(node, ops).await;
     node.pending.fetch_sub(1, Ordering::AcqRel);
     if written {
         node.write_cdr(&record);
-    }
-    if let (true, Some(owed)) = (written, owed) {
-        crate::outbox::queue(node, owed);
+        for owed in owed {
+            crate::outbox::queue(node, owed);
+        }
     }
 }
 

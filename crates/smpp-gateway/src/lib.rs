@@ -90,10 +90,14 @@ use smpp_proto::session::SessionConfig;
 use smpp_tokio::{Server, ServerConfig, ServerHandle};
 use tokio::task::JoinHandle;
 
+mod accept;
 mod billing;
 pub mod config;
 mod customers;
 mod forward;
+pub mod http;
+pub mod jasmin;
+mod metrics;
 mod node;
 mod outbox;
 mod receipts;
@@ -101,6 +105,7 @@ mod retention;
 mod routing;
 pub mod store;
 mod upstream;
+mod webhooks;
 
 pub use billing::{format_money, parse_money, Micros};
 pub use config::{
@@ -145,6 +150,12 @@ impl RunningGateway {
         lock(&self.node.outbox).len()
     }
 
+    /// Receipts and MO messages owed to HTTP receivers (webhooks) and not
+    /// delivered yet.
+    pub fn webhooks_owed(&self) -> usize {
+        self.node.webhooks.len()
+    }
+
     /// Upstream receipts held until their message's upstream id is known.
     pub fn receipts_held(&self) -> usize {
         lock(&self.node.held).values().map(Vec::len).sum()
@@ -154,6 +165,14 @@ impl RunningGateway {
     /// being recorded).
     pub fn messages_forwarding(&self) -> usize {
         self.node.forwarding_count()
+    }
+
+    /// The HTTP API (Jasmin-compatible, JSON v1, admin, metrics) as a
+    /// router to serve; see [`http`]. Serve it with the client's address
+    /// (`into_make_service_with_connect_info::<SocketAddr>()`) so that
+    /// allow-lists and the lockout see it.
+    pub fn http_router(&self, options: http::HttpOptions) -> axum::Router {
+        http::router(self.node.clone(), options)
     }
 
     /// Stops accepting, unbinds the customers, closes the upstream binds,
@@ -240,7 +259,7 @@ pub async fn start_with_store(
     // What the last run left unfinished.
     let unforwarded = node.store.unforwarded().await?;
     for owed in node.store.receipts_owed().await? {
-        lock(&node.outbox).insert(owed);
+        outbox::queue(&node, owed);
     }
     for held in node.store.held().await? {
         lock(&node.held)
@@ -274,6 +293,7 @@ pub async fn start_with_store(
         )));
     }
     tasks.push(tokio::spawn(outbox::run(node.clone())));
+    tasks.push(tokio::spawn(webhooks::run(node.clone())));
     tasks.push(tokio::spawn(receipts::retry_held(node.clone())));
     tasks.push(tokio::spawn(retention::run(node.clone(), config.retention)));
     for route in 0..node.router.len() {

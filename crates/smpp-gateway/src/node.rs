@@ -24,11 +24,13 @@ use crate::routing::Router;
 use smpp_proto::message::receipt::MessageState as ReceiptState;
 
 use crate::billing::{format_money, Billing};
+use crate::metrics::Metrics;
 use crate::store::{
     format_id, GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, Quota, StoreError,
     StoreResult,
 };
 use crate::upstream::Connector;
+use crate::webhooks::Webhooks;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -53,6 +55,10 @@ pub(crate) struct Node {
     pub(crate) billing: Billing,
     /// Where final messages are written as CDRs.
     cdr: Option<CdrWriter>,
+    /// Receipts and MO messages owed to HTTP receivers.
+    pub(crate) webhooks: Webhooks,
+    /// The counters behind `/metrics`.
+    pub(crate) metrics: Metrics,
     pub(crate) connectors: Vec<Connector>,
     pub(crate) router: Router,
     pub(crate) binds: Binds,
@@ -148,6 +154,8 @@ impl Node {
             lockout: config.bind_failure_limit.map(Lockout::new),
             billing,
             cdr,
+            webhooks: Webhooks::default(),
+            metrics: Metrics::new(connectors.len()),
             store,
             connectors,
             queues: (0..router.len()).map(|_| RouteQueue::default()).collect(),
@@ -221,6 +229,7 @@ impl Node {
     /// Writes the CDR of a message that has just become final (when a CDR
     /// file is configured; a failure is logged, not fatal).
     pub(crate) fn write_cdr(&self, record: &MessageRecord) {
+        self.metrics.finished(record);
         let Some(cdr) = &self.cdr else { return };
         let Some(line) = cdr_record(record) else {
             return;

@@ -186,8 +186,13 @@ impl Outbox {
     }
 }
 
-/// Puts a stored receipt in the outbox and wakes it.
+/// Puts a stored receipt in the outbox (or with the webhook calls, when it
+/// goes over HTTP) and wakes it.
 pub(crate) fn queue(node: &Node, owed: OwedReceipt) {
+    if owed.webhook.is_some() {
+        node.webhooks.queue(owed);
+        return;
+    }
     lock(&node.outbox).insert(owed);
     node.outbox_wake.notify_one();
 }
@@ -264,6 +269,7 @@ mod tests {
             seq,
             message: seq,
             account: account.into(),
+            webhook: None,
             deliver: Vec::new(),
         }
     }

@@ -75,6 +75,7 @@ async fn on_upstream_request(node: &Arc<Node>, connector: usize, request: Inboun
             return request.reject(CommandStatus::SYSTEM_ERROR);
         }
     };
+    node.metrics.receipt(found.is_some());
     let done = match found {
         Some(id) => map_receipt(node, id, &receipt).await,
         None => hold(node, &name, key, request.pdu()).await,
@@ -117,6 +118,7 @@ async fn route_mo(node: &Arc<Node>, upstream: &str, pdu: &Pdu) -> CommandStatus 
         message: 0,
         account: route.account.clone(),
         deliver,
+        webhook: None,
     };
     if let Err(e) = node.store.write(vec![Op::PutReceipt(owed.clone())]).await {
         tracing::error!(error = %e, "cannot store an MO message");
@@ -280,6 +282,10 @@ pub(crate) fn owed_receipt(
     record: &MessageRecord,
     receipt: &DeliveryReceipt,
 ) -> Option<OwedReceipt> {
+    if record.webhook.is_some() {
+        let call = crate::webhooks::final_call(record, receipt)?;
+        return Some(crate::webhooks::owed_call(node, record, call));
+    }
     let sm = stored_sm(&record.submit)?;
     let success = receipt.state == smpp_proto::message::receipt::MessageState::Delivered;
     if !sm.registered_delivery().wants_receipt_for(success) {
@@ -316,5 +322,6 @@ pub(crate) fn owed_receipt(
         message: record.id,
         account: record.account.clone(),
         deliver: encode_request(Body::DeliverSm(Box::new(deliver)))?,
+        webhook: None,
     })
 }

@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt, Quota, StoreError,
-    StoreFuture, StoreResult,
+    BatchRecord, GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt, Quota,
+    StoreError, StoreFuture, StoreResult,
 };
 
 /// Batches waiting for the writer at most (callers wait beyond it).
@@ -44,6 +44,8 @@ struct Tables {
     waiting: Keyspace,
     /// Account -> its [`Quota`].
     quotas: Keyspace,
+    /// HTTP batches by id.
+    batches: Keyspace,
     meta: Keyspace,
 }
 
@@ -60,6 +62,7 @@ impl Tables {
             finals: ks("finals")?,
             waiting: ks("waiting")?,
             quotas: ks("quotas")?,
+            batches: ks("batches")?,
             meta: ks("meta")?,
             db,
         })
@@ -304,6 +307,14 @@ fn commit(
             Op::SetQuota { account, quota } => {
                 changed.insert(account, *quota);
             }
+            Op::PutBatch(record) => {
+                *max_id = (*max_id).max(record.id);
+                batch.insert(
+                    &tables.batches,
+                    record.id.to_be_bytes(),
+                    postcard::to_stdvec(record)?,
+                );
+            }
             Op::DeleteMessage(record) => {
                 let key = record.id.to_be_bytes();
                 batch.remove(&tables.messages, key);
@@ -430,6 +441,17 @@ impl GatewayStore for FjallStore {
 
     fn max_seq(&self) -> StoreFuture<'_, u64> {
         let found = self.tables().and_then(|t| t.meta(MAX_SEQ));
+        Box::pin(std::future::ready(found))
+    }
+
+    fn batch(&self, id: u64) -> StoreFuture<'_, Option<BatchRecord>> {
+        let found = (|| {
+            let t = self.tables()?;
+            match t.batches.get(id.to_be_bytes())? {
+                Some(v) => Ok(Some(postcard::from_bytes(&v)?)),
+                None => Ok(None),
+            }
+        })();
         Box::pin(std::future::ready(found))
     }
 

@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt, Quota, StoreFuture,
+    BatchRecord, GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt, Quota,
+    StoreFuture,
 };
 
 #[derive(Debug, Default)]
@@ -21,6 +22,7 @@ struct Tables {
     max_id: u64,
     max_seq: u64,
     quotas: BTreeMap<String, Quota>,
+    batches: HashMap<u64, BatchRecord>,
 }
 
 /// Everything in memory (for `--memory` and tests).
@@ -87,6 +89,10 @@ impl GatewayStore for MemoryStore {
                 } => {
                     let quota = t.quotas.entry(account).or_default();
                     *quota = quota.minus(balance, sms);
+                }
+                Op::PutBatch(batch) => {
+                    t.max_id = t.max_id.max(batch.id);
+                    t.batches.insert(batch.id, batch);
                 }
                 Op::SetQuota { account, quota } => {
                     t.quotas.insert(account, quota);
@@ -174,6 +180,11 @@ impl GatewayStore for MemoryStore {
     fn max_seq(&self) -> StoreFuture<'_, u64> {
         let max = self.lock().max_seq;
         Box::pin(std::future::ready(Ok(max)))
+    }
+
+    fn batch(&self, id: u64) -> StoreFuture<'_, Option<BatchRecord>> {
+        let found = self.lock().batches.get(&id).cloned();
+        Box::pin(std::future::ready(Ok(found)))
     }
 
     fn quotas(&self) -> StoreFuture<'_, Vec<(String, Quota)>> {

@@ -98,6 +98,62 @@ pub struct MessageRecord {
     /// What the account was charged for it, in millionths of its currency
     /// (0: a free route, or an account without a balance).
     pub charge: i64,
+    /// When an upstream accepted it, milliseconds since the Unix epoch.
+    pub forwarded_ms: Option<u64>,
+    /// Where its receipts go over HTTP instead of SMPP (a message sent
+    /// over the HTTP API with a receipt URL).
+    pub webhook: Option<Webhook>,
+    /// The batch it belongs to (HTTP batches), if any.
+    pub batch: Option<u64>,
+}
+
+/// Where and how a message's receipts are posted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    /// The receiver's URL (http or https).
+    pub url: String,
+    /// `GET` with the fields in the query string, or `POST` with them in
+    /// the body.
+    pub method: HttpMethod,
+    /// The fields' names and layout.
+    pub style: WebhookStyle,
+}
+
+/// How a webhook is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HttpMethod {
+    /// Fields in the query string.
+    Get,
+    /// Fields in the body.
+    Post,
+}
+
+/// Which fields a webhook gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WebhookStyle {
+    /// Jasmin's receipt callback (form fields `id`, `message_status`,
+    /// `level`, ...): level 1 is the upstream's answer to the submit, 2 the
+    /// final receipt, 3 both.
+    Jasmin {
+        /// Jasmin's `dlr-level`.
+        level: u8,
+    },
+    /// A JSON body (POST) with the message's id, state and times.
+    Json,
+}
+
+/// One HTTP call owed: a receipt or an MO message to a webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookCall {
+    /// The URL.
+    pub url: String,
+    /// GET or POST.
+    pub method: HttpMethod,
+    /// The form fields (GET: in the query; POST: form-encoded body), when
+    /// `json` is `None`.
+    pub fields: Vec<(String, String)>,
+    /// A JSON body (POST).
+    pub json: Option<String>,
 }
 
 /// An account's prepaid quotas: each `None` is unlimited.
@@ -121,6 +177,9 @@ pub struct OwedReceipt {
     pub account: String,
     /// The `deliver_sm`, as an encoded PDU.
     pub deliver: Vec<u8>,
+    /// When set, it goes to this HTTP receiver instead (the `deliver_sm`
+    /// is then only a record of it).
+    pub webhook: Option<WebhookCall>,
 }
 
 /// A receipt from an upstream whose id is not (yet) in the id map.
@@ -136,6 +195,19 @@ pub struct HeldReceipt {
     pub received_ms: u64,
     /// The upstream's `deliver_sm`, as an encoded PDU.
     pub deliver: Vec<u8>,
+}
+
+/// An HTTP batch: the messages sent for each recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRecord {
+    /// Its id (from the message id sequence).
+    pub id: u64,
+    /// The account that sent it.
+    pub account: String,
+    /// When it was made, milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    /// Each accepted recipient and our ids of its parts.
+    pub recipients: Vec<(String, Vec<u64>)>,
 }
 
 /// One write of a batch.
@@ -174,6 +246,8 @@ pub enum Op {
         /// SMS parts.
         sms: i64,
     },
+    /// Records an HTTP batch.
+    PutBatch(BatchRecord),
     /// Sets an account's quotas outright.
     SetQuota {
         /// The account.
@@ -233,6 +307,9 @@ pub trait GatewayStore: Send + Sync + std::fmt::Debug + 'static {
     /// The highest outbox or held key ever stored.
     fn max_seq(&self) -> StoreFuture<'_, u64>;
 
+    /// An HTTP batch by id.
+    fn batch(&self, id: u64) -> StoreFuture<'_, Option<BatchRecord>>;
+
     /// Every account's stored quotas.
     fn quotas(&self) -> StoreFuture<'_, Vec<(String, Quota)>>;
 
@@ -274,6 +351,9 @@ mod tests {
             receipt_due_ms: None,
             parts: 1,
             charge: 0,
+            forwarded_ms: None,
+            webhook: None,
+            batch: None,
         };
         store
             .write(vec![Op::PutMessage(record.clone())])
@@ -297,6 +377,7 @@ mod tests {
             message: 7,
             account: "esme".into(),
             deliver: vec![9],
+            webhook: None,
         };
         let held = HeldReceipt {
             seq: 4,
