@@ -89,6 +89,22 @@ pub struct GatewayArgs {
     /// message that reached a final state.
     #[arg(long, value_name = "FILE")]
     pub cdr: Option<PathBuf>,
+    /// HTTP API address: Jasmin-compatible /send, /balance, /rate (the
+    /// account's credentials), JSON /api/v1 (HTTP Basic), admin routes and
+    /// /metrics (--http-token). An address that is not loopback needs
+    /// --http-token.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Bearer token of the admin routes and /metrics (`Authorization:
+    /// Bearer TOKEN`), plain or an argon2id hash from `smpp hash-password`.
+    /// Prefer the environment variable to the command line.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SMPP_HTTP_TOKEN",
+        hide_env_values = true
+    )]
+    pub http_token: Option<String>,
 }
 
 impl GatewayArgs {
@@ -149,14 +165,52 @@ impl GatewayArgs {
 /// Runs `smpp gateway` until Ctrl-C or SIGTERM.
 pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     let config = args.to_config()?;
+    let admin_token = match &args.http_token {
+        Some(t) if t.is_empty() => anyhow::bail!("--http-token is empty"),
+        Some(t) => Some(
+            smpp_server::credentials::Secret::new(t)
+                .map_err(|e| anyhow::anyhow!("--http-token: {e}"))?,
+        ),
+        None => None,
+    };
+    if let (Some(addr), None) = (&args.http, &admin_token) {
+        crate::serve::check_http_loopback(addr)?;
+    }
+    let http_listener = match &args.http {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (--http)"))?,
+        ),
+        None => None,
+    };
     let upstreams = config.upstreams.clone();
     let store = config.store.clone();
     let stop = crate::common::ShutdownSignal::install()?;
     let gateway = smpp_gateway::start(config).await?;
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut http = None;
+    if let Some(listener) = http_listener {
+        let addr = listener.local_addr()?;
+        let router = gateway.http_router(smpp_gateway::http::HttpOptions { admin_token });
+        let task = tokio::spawn(crate::obs::http::serve_router(
+            listener,
+            router,
+            async move {
+                let _ = http_stopped.await;
+            },
+            crate::obs::http::HttpLimits::default(),
+            None,
+        ));
+        http = Some((addr, task));
+    }
     {
         let mut out = std::io::stdout().lock();
         // The same wording as `serve`: tools parse it.
         writeln!(out, "SMPP listening on {}", gateway.smpp_addr())?;
+        if let Some((addr, _)) = &http {
+            writeln!(out, "HTTP listening on {addr}")?;
+        }
         for u in &upstreams {
             writeln!(
                 out,
@@ -172,6 +226,10 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     }
     stop.wait().await;
     tracing::info!("shutting down");
+    let _ = stop_http.send(());
+    if let Some((_, task)) = http {
+        task.await.context("HTTP task")?.context("HTTP server")?;
+    }
     gateway.shutdown().await.context("shutdown")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -88,7 +88,18 @@ pub(crate) fn router(node: Arc<Node>, options: HttpOptions) -> Router {
         .route("/metrics", get(metrics))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(time_limit))
         .with_state(api)
+}
+
+/// A request answered within this time, body included (408 beyond).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn time_limit(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => json_error(StatusCode::REQUEST_TIMEOUT, "the request took too long"),
+    }
 }
 
 /// The client's address, when the server recorded it (`ConnectInfo`).
