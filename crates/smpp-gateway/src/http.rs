@@ -49,6 +49,25 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// Recipients of one batch at most.
 pub const MAX_BATCH: usize = 10_000;
 
+/// Every route of the API: (method, path), as `docs/gateway-openapi.json`
+/// describes them (a test holds the two together).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/send"),
+    ("POST", "/send"),
+    ("GET", "/balance"),
+    ("POST", "/balance"),
+    ("GET", "/rate"),
+    ("POST", "/rate"),
+    ("POST", "/api/v1/messages"),
+    ("GET", "/api/v1/messages/{id}"),
+    ("POST", "/api/v1/batches"),
+    ("GET", "/api/v1/batches/{id}"),
+    ("GET", "/api/v1/balance"),
+    ("GET", "/api/v1/admin/accounts/{id}/balance"),
+    ("POST", "/api/v1/admin/accounts/{id}/balance"),
+    ("GET", "/metrics"),
+];
+
 /// How the HTTP API is protected.
 #[derive(Debug, Default)]
 pub struct HttpOptions {

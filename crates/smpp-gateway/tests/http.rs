@@ -442,3 +442,48 @@ async fn the_admin_api_changes_balances_behind_its_token_and_they_survive_a_rest
     gw.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
 }
+
+/// Every route of `docs/gateway-openapi.json` is served (never the "no
+/// such endpoint" fallback), and every served route is in the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_file_describes_the_routes_served() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/gateway-openapi.json"
+    ))
+    .unwrap();
+    let spec: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut documented = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut served: Vec<(String, String)> = smpp_gateway::http::ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    served.sort();
+    assert_eq!(documented, served);
+
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    let (gw, base) = gateway(config, HttpOptions::default()).await;
+    let http = reqwest::Client::new();
+    for (method, path) in &served {
+        let url = format!("{base}{}", path.replace("{id}", "esme"));
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = http.request(method.clone(), &url).send().await.unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(
+            !body.contains("no such endpoint") && status != 405,
+            "{method} {path}: {status} {body}"
+        );
+    }
+    let unknown = http.get(format!("{base}/nope")).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    gw.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
