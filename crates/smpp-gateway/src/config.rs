@@ -239,7 +239,7 @@ impl GatewayConfig {
                 anyhow::bail!("balance for an unknown account {:?}", b.account);
             }
         }
-        for route in &self.mo_routes {
+        for route in self.mo_routes.iter().filter(|r| r.url.is_none()) {
             if !self.accounts.iter().any(|a| a.system_id == route.account) {
                 anyhow::bail!(
                     "MO route {:?} names an unknown account {:?}",
@@ -517,33 +517,55 @@ impl FromStr for BalanceConfig {
 }
 
 /// An MO route: messages from upstreams (not receipts) whose destination
-/// starts with `prefix` go to `account`'s receiver binds.
+/// starts with `prefix` go to `account`'s receiver binds, or to an HTTP
+/// receiver in Jasmin's MO format (`id`, `from`, `to`,
+/// `origin-connector`, `priority`, `coding`, `validity`, `content`,
+/// `binary`), retried until it answers 2xx.
 ///
-/// Text form: `PREFIX=ACCOUNT`; `*` or an empty prefix matches all.
+/// Text form: `PREFIX=ACCOUNT` or `PREFIX=URL[,method=post]` (GET by
+/// default); `*` or an empty prefix matches all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MoRouteConfig {
     /// The destination prefix (a short code, a number range; "" matches all).
     pub prefix: String,
-    /// The account (`system_id`) they go to.
+    /// The account (`system_id`) they go to (empty with a URL).
     pub account: String,
+    /// The HTTP receiver they go to instead, and whether by POST.
+    pub url: Option<(String, bool)>,
 }
 
 impl FromStr for MoRouteConfig {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (prefix, account) = s.split_once('=').ok_or("expected PREFIX=ACCOUNT")?;
-        let account = account.trim();
-        if account.is_empty() {
-            return Err("an MO route needs an account".into());
+        let (prefix, target) = s
+            .split_once('=')
+            .ok_or("expected PREFIX=ACCOUNT or PREFIX=URL")?;
+        let target = target.trim();
+        if target.is_empty() {
+            return Err("an MO route needs an account or a URL".into());
         }
         let prefix = match prefix.trim() {
             "*" => String::new(),
             p => p.to_owned(),
         };
+        if target.starts_with("http://") || target.starts_with("https://") {
+            let (url, post) = match target.rsplit_once(",method=") {
+                Some((url, m)) if m.eq_ignore_ascii_case("post") => (url, true),
+                Some((url, m)) if m.eq_ignore_ascii_case("get") => (url, false),
+                Some((_, m)) => return Err(format!("bad method {m:?} (get or post)")),
+                None => (target, false),
+            };
+            return Ok(MoRouteConfig {
+                prefix,
+                account: String::new(),
+                url: Some((url.to_owned(), post)),
+            });
+        }
         Ok(MoRouteConfig {
             prefix,
-            account: account.to_owned(),
+            account: target.to_owned(),
+            url: None,
         })
     }
 }
@@ -631,6 +653,9 @@ mod tests {
         assert_eq!(config.retention, Duration::from_secs(12 * 3600));
         assert_eq!(config.tps_per_account, Some(50));
         assert_eq!(config.mo_routes[0].account, "esme");
+        let hook: MoRouteConfig = "7000=https://app.example/mo,method=post".parse().unwrap();
+        assert_eq!(hook.url, Some(("https://app.example/mo".into(), true)));
+        assert!("7=http://x,method=put".parse::<MoRouteConfig>().is_err());
         assert_eq!(config.max_binds_per_account, Some(2));
         assert_eq!(config.accounts[0].system_id, "esme");
         config.validate().unwrap();

@@ -113,12 +113,20 @@ async fn route_mo(node: &Arc<Node>, upstream: &str, pdu: &Pdu) -> CommandStatus 
     let Some(deliver) = encode_request(Body::DeliverSm(sm.clone())) else {
         return CommandStatus::SYSTEM_ERROR;
     };
+    let webhook = route
+        .url
+        .as_ref()
+        .map(|(url, post)| crate::webhooks::mo_call(node, upstream, sm, url, *post));
     let owed = OwedReceipt {
         seq: node.next_seq(),
         message: 0,
-        account: route.account.clone(),
+        account: if webhook.is_some() {
+            format!("mo:{}", route.prefix)
+        } else {
+            route.account.clone()
+        },
         deliver,
-        webhook: None,
+        webhook,
     };
     if let Err(e) = node.store.write(vec![Op::PutReceipt(owed.clone())]).await {
         tracing::error!(error = %e, "cannot store an MO message");

@@ -269,6 +269,55 @@ pub(crate) fn submit_call(record: &MessageRecord, status: CommandStatus) -> Opti
     }
 }
 
+/// The call passing an MO message from `upstream` to `url`, in Jasmin's
+/// MO format (the content decoded by its `data_coding`; `binary` is its
+/// octets in hex).
+pub(crate) fn mo_call(
+    node: &Node,
+    upstream: &str,
+    sm: &smpp_proto::pdu::SubmitSm,
+    url: &str,
+    post: bool,
+) -> WebhookCall {
+    use std::fmt::Write as _;
+    let content = smpp_proto::message::decode_text(
+        smpp_proto::message::DataCoding(sm.data_coding),
+        &sm.short_message,
+        &smpp_proto::message::DecodeOptions::default(),
+    )
+    .unwrap_or_else(|_| String::from_utf8_lossy(&sm.short_message).into_owned());
+    let mut binary = String::with_capacity(sm.short_message.len() * 2);
+    for b in sm.short_message.iter() {
+        let _ = write!(binary, "{b:02x}");
+    }
+    let hook = Webhook {
+        url: url.to_owned(),
+        method: if post {
+            HttpMethod::Post
+        } else {
+            HttpMethod::Get
+        },
+        style: WebhookStyle::Jasmin { level: 0 },
+    };
+    form_call(
+        &hook,
+        vec![
+            ("id", format_id(node.next_id())),
+            ("from", sm.source_addr.to_string_lossy().into_owned()),
+            ("to", sm.destination_addr.to_string_lossy().into_owned()),
+            ("origin-connector", upstream.to_owned()),
+            ("priority", sm.priority_flag.to_string()),
+            ("coding", sm.data_coding.to_string()),
+            (
+                "validity",
+                sm.validity_period.to_string_lossy().into_owned(),
+            ),
+            ("content", content),
+            ("binary", binary),
+        ],
+    )
+}
+
 fn form_call(hook: &Webhook, fields: Vec<(&str, String)>) -> WebhookCall {
     WebhookCall {
         url: hook.url.clone(),

@@ -1048,3 +1048,53 @@ async fn the_rate_limit_counts_sms_parts_not_submits() {
     gateway.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mo_message_goes_to_a_webhook_in_jasmin_s_format_until_it_answers() {
+    let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = smsc.local_addr().unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    // The receiver refuses the first call: the message comes again.
+    let (receiver, hook) = Receiver::start(1).await;
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
+    config.mo_routes = vec![format!("7000={hook},method=post").parse().unwrap()];
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "s").await;
+    let upstream_bind = control.receiver("gw").unwrap();
+    upstream_bind
+        .deliver(SubmitSm {
+            source_addr: "447700900013".into(),
+            destination_addr: "70001".into(),
+            short_message: "STOP".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let calls = wait_calls(&receiver, 1).await;
+    let fields: Vec<(String, String)> = form_urlencoded::parse(calls[0].as_bytes())
+        .into_owned()
+        .collect();
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("from"), Some("447700900013"));
+    assert_eq!(get("to"), Some("70001"));
+    assert_eq!(get("content"), Some("STOP"));
+    assert_eq!(get("binary"), Some("53544f50"));
+    assert_eq!(get("origin-connector"), Some("s"));
+    assert!(
+        receiver.seen.load(Ordering::SeqCst) >= 2,
+        "refused once, then taken"
+    );
+    wait_for("the webhook done", || gateway.webhooks_owed() == 0).await;
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
+}

@@ -4,71 +4,15 @@
 //! `smpp serve` simulators; webhook receivers are small HTTP servers here.
 //! Everything on 127.0.0.1, port 0.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{StatusCode, Uri};
-use axum::routing::any;
 use smpp_gateway::http::HttpOptions;
 use smpp_gateway::{start, GatewayConfig, RunningGateway, StoreConfig};
 use smpp_proto::message::receipt::MessageState;
 
 mod support;
 use support::*;
-
-/// Serves `router` on 127.0.0.1:0 (with the client's address); its base URL.
-async fn serve(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    format!("http://{addr}")
-}
-
-/// A webhook receiver: records each call (query or body), answers 500 to
-/// the first `fail_first` calls, then 200 `ACK/Jasmin`.
-#[derive(Clone, Default)]
-struct Receiver {
-    calls: Arc<Mutex<Vec<String>>>,
-    seen: Arc<AtomicUsize>,
-    fail_first: usize,
-}
-
-impl Receiver {
-    async fn start(fail_first: usize) -> (Receiver, String) {
-        let receiver = Receiver {
-            fail_first,
-            ..Receiver::default()
-        };
-        let router = axum::Router::new()
-            .route("/{*path}", any(receive))
-            .with_state(receiver.clone());
-        let base = serve(router).await;
-        (receiver, format!("{base}/hook"))
-    }
-
-    fn calls(&self) -> Vec<String> {
-        self.calls.lock().unwrap().clone()
-    }
-}
-
-async fn receive(State(r): State<Receiver>, uri: Uri, body: String) -> (StatusCode, &'static str) {
-    if r.seen.fetch_add(1, Ordering::SeqCst) < r.fail_first {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "not now");
-    }
-    let call = format!("{}{}", uri.query().unwrap_or_default(), body);
-    r.calls.lock().unwrap().push(call);
-    (StatusCode::OK, "ACK/Jasmin")
-}
 
 async fn gateway(config: GatewayConfig, options: HttpOptions) -> (RunningGateway, String) {
     let gateway = start(config).await.unwrap();
@@ -87,22 +31,6 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
-}
-
-async fn wait_calls(receiver: &Receiver, n: usize) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let calls = receiver.calls();
-        if calls.len() >= n {
-            return calls;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} calls of {n}",
-            calls.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

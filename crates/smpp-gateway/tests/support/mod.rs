@@ -4,9 +4,12 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::routing::any;
 use smpp_gateway::{GatewayConfig, RunningGateway, StoreConfig};
 use smpp_proto::message::receipt::MessageState;
 use smpp_proto::pdu::{CommandId, CommandStatus};
@@ -96,4 +99,75 @@ pub(crate) async fn wait_bound(gateway: &RunningGateway, name: &str) {
         gateway.upstream_binds(name).unwrap_or(0) > 0
     })
     .await;
+}
+
+/// Serves `router` on 127.0.0.1:0 (with the client's address); its base URL.
+pub(crate) async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    format!("http://{addr}")
+}
+
+/// A webhook receiver: records each call (query or body), answers 500 to
+/// the first `fail_first` calls, then 200 `ACK/Jasmin`.
+#[derive(Clone, Default)]
+pub(crate) struct Receiver {
+    pub(crate) calls: Arc<Mutex<Vec<String>>>,
+    pub(crate) seen: Arc<AtomicUsize>,
+    pub(crate) fail_first: usize,
+}
+
+impl Receiver {
+    pub(crate) async fn start(fail_first: usize) -> (Receiver, String) {
+        let receiver = Receiver {
+            fail_first,
+            ..Receiver::default()
+        };
+        let router = axum::Router::new()
+            .route("/{*path}", any(receive))
+            .with_state(receiver.clone());
+        let base = serve(router).await;
+        (receiver, format!("{base}/hook"))
+    }
+
+    pub(crate) fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+pub(crate) async fn receive(
+    State(r): State<Receiver>,
+    uri: Uri,
+    body: String,
+) -> (StatusCode, &'static str) {
+    if r.seen.fetch_add(1, Ordering::SeqCst) < r.fail_first {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "not now");
+    }
+    let call = format!("{}{}", uri.query().unwrap_or_default(), body);
+    r.calls.lock().unwrap().push(call);
+    (StatusCode::OK, "ACK/Jasmin")
+}
+
+pub(crate) async fn wait_calls(receiver: &Receiver, n: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let calls = receiver.calls();
+        if calls.len() >= n {
+            return calls;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} calls of {n}",
+            calls.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -115,6 +115,41 @@ pub mod fuzzing {
         }
     }
 
+    /// Receipt-id normalisation (what a gateway maps upstream ids by):
+    /// never panics; case never matters; for decimal and text ids the
+    /// canonical form is its own canonical form; a numeric id keeps its
+    /// key with leading zeros.
+    pub fn receipt_ids(data: &[u8]) {
+        use super::receipt::{canonical_id, IdRadix};
+        let Some((&which, rest)) = data.split_first() else {
+            return;
+        };
+        let radix = match which % 4 {
+            0 => IdRadix::Text,
+            1 => IdRadix::Decimal,
+            2 => IdRadix::Hex,
+            _ => IdRadix::Auto,
+        };
+        let id = String::from_utf8_lossy(rest);
+        let key = canonical_id(&id, radix);
+        assert_eq!(
+            canonical_id(&id.to_uppercase(), radix),
+            canonical_id(&id.to_lowercase(), radix)
+        );
+        if matches!(radix, IdRadix::Text | IdRadix::Decimal) {
+            assert_eq!(canonical_id(&key, radix), key);
+        }
+        let trimmed = id.trim_matches(|c: char| c.is_whitespace() || c == '\0');
+        let numeric = match radix {
+            IdRadix::Decimal => !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()),
+            IdRadix::Hex => !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_hexdigit()),
+            _ => false,
+        };
+        if numeric && trimmed.len() < 30 {
+            assert_eq!(canonical_id(&format!("00{trimmed}"), radix), key);
+        }
+    }
+
     /// Reassembly: the bytes are a sequence of 6-octet records
     /// `[src, ref, total, seq, dt, len]`; `dt` advances the clock in seconds (bit 7 also
     /// runs `handle_timeout`), `len` is the payload length. Asserts the configured bounds
