@@ -238,6 +238,14 @@ pub enum SendError<T> {
     /// A field does not encode.
     #[error("cannot encode: {1}")]
     Encode(T, EncodeError),
+    /// The peer speaks an SMPP version (here, `interface_version` encoding:
+    /// 0x33 or 0x34) that cannot take this: an operation that came later
+    /// (`broadcast_sm` and its kin to a 3.3 or 3.4 peer, `data_sm` to a 3.3
+    /// one; see [`Rule::since`](super::Rule::since)), or a PDU whose content
+    /// is in `message_payload`, a TLV, to a 3.3 peer (dropping it would
+    /// deliver an empty message; put the text in `short_message`).
+    #[error("not in SMPP {:x}.{:x}, the version the peer speaks", .1 >> 4, .1 & 0x0F)]
+    PeerVersion(T, u8),
 }
 
 impl<T> SendError<T> {
@@ -252,7 +260,8 @@ impl<T> SendError<T> {
             | SendError::InProgress(v)
             | SendError::NotPending(v)
             | SendError::ResponseMismatch(v)
-            | SendError::Encode(v, _) => v,
+            | SendError::Encode(v, _)
+            | SendError::PeerVersion(v, _) => v,
         }
     }
 
@@ -268,6 +277,7 @@ impl<T> SendError<T> {
             SendError::NotPending(v) => SendError::NotPending(f(v)),
             SendError::ResponseMismatch(v) => SendError::ResponseMismatch(f(v)),
             SendError::Encode(v, e) => SendError::Encode(f(v), e),
+            SendError::PeerVersion(v, version) => SendError::PeerVersion(f(v), version),
         }
     }
 }

@@ -138,6 +138,7 @@ mod output;
 mod state;
 mod stats;
 mod timer;
+mod version;
 mod window;
 
 pub use config::{InboundOverflow, SessionConfig};
@@ -146,7 +147,7 @@ pub use event::{
     CloseReason, Event, PeerViolation, RequestError, SendError, SessionError, Transmit,
 };
 pub use state::{
-    may_send, rule_for, BindKind, IllegalAnswer, Role, Rule, State, StateSet, AUTOMATIC_STATUSES,
+    may_send, operation_since, rule_for, BindKind, IllegalAnswer, Role, Rule, State, StateSet, AUTOMATIC_STATUSES,
     RULES, SESSION_RULES,
 };
 pub use stats::Stats;
@@ -616,14 +617,27 @@ impl Session {
                 SendError::WrongCommand(body)
             });
         }
-        if let Err(e) = self.check_local(id) {
+        if let Err(e) = self.check_local(id).and_then(|()| self.check_peer_version(&body)) {
             return Err(e.map(|()| body));
         }
-        if id.response_id().is_none() {
-            return self.send_untracked(body);
+        let mut body = body;
+        let trimmed = Self::trim_for_peer(self.version, &mut body);
+        let sent = if id.response_id().is_none() {
+            self.send_untracked(body)
+        } else {
+            let deadline = self.after(self.config.response_timeout);
+            self.send_tracked(body, Origin::App, deadline, true)
+        };
+        match sent {
+            Ok(seq) => {
+                self.count_trimmed(trimmed);
+                Ok(seq)
+            }
+            Err(e) => Err(e.map(|mut body| {
+                version::untrim(trimmed, &mut body);
+                body
+            })),
         }
-        let deadline = self.after(self.config.response_timeout);
-        self.send_tracked(body, Origin::App, deadline, true)
     }
 
     /// Answers the peer's request `sequence_number` (from [`Event::Request`]
@@ -655,7 +669,10 @@ impl Session {
         }
         let mut body = body;
         let stamped = self.stamp_congestion_state(status, &mut body);
+        let version = self.peer_version(Some(sequence_number));
+        let trimmed = Self::trim_for_peer(version, &mut body);
         if let Err(e) = self.encode_bounded(status, sequence_number, &body) {
+            version::untrim(trimmed, &mut body);
             if stamped {
                 if let Some(tlvs) = body.tlvs_mut() {
                     tlvs.remove(pdu::TlvTag::CONGESTION_STATE);
@@ -664,6 +681,7 @@ impl Session {
             return Err(e.map(|()| body));
         }
         drop(body);
+        self.count_trimmed(trimmed);
         self.inbound.remove(&sequence_number.get());
         self.gauge.answered(self.inbound.len(), self.max_inbound());
         if self.pending_bind == Some(sequence_number) {

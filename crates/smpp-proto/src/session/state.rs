@@ -270,6 +270,11 @@ pub struct Rule {
     pub mc: StateSet,
     /// How the receiver answers it in any other state.
     pub illegal: IllegalAnswer,
+    /// The first SMPP version with this operation (`interface_version`
+    /// encoding: 0x33 for 3.3 and earlier, 0x34, 0x50). Once bound, a
+    /// session refuses to send it (request or response) to a peer that
+    /// speaks an older version ([`SendError::PeerVersion`](super::SendError::PeerVersion)).
+    pub since: u8,
     /// Why the row is as it is, where it departs from or refines the v5.0 matrix.
     pub note: &'static str,
 }
@@ -295,7 +300,20 @@ const fn rule(command: CommandId, esme: StateSet, mc: StateSet, note: &'static s
         esme,
         mc,
         illegal,
+        since: since(command),
         note,
+    }
+}
+
+/// The first version with each operation (reference §2.1, "Since"):
+/// `bind_transceiver`, `outbind` and `data_sm` came with 3.4, the three
+/// broadcast operations with 5.0; the rest were in 3.3 (`alert_notification`
+/// counts as 3.3: its 3.3 status is not verified, so it is not refused).
+const fn since(command: CommandId) -> u8 {
+    match command.0 & 0x7FFF_FFFF {
+        0x09 | 0x0B | 0x103 => 0x34,
+        0x111..=0x113 => 0x50,
+        _ => 0x33,
     }
 }
 
@@ -394,6 +412,17 @@ pub fn rule_for(id: CommandId) -> Option<&'static Rule> {
         _ => return None,
     };
     Some(&RULES[index])
+}
+
+/// The first SMPP version with the operation `id` (a request or its
+/// response): 0x33, 0x34 or 0x50; `None` for unknown ids and `generic_nack`
+/// (in every version).
+pub fn operation_since(id: CommandId) -> Option<u8> {
+    let request = CommandId(id.0 & 0x7FFF_FFFF);
+    if !id.is_known() || id == CommandId::GENERIC_NACK {
+        return None;
+    }
+    rule_for(request).map(|r| r.since)
 }
 
 /// `role` may send the request `id` in `state` (false for unknown ids and responses).
