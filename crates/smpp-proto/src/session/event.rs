@@ -72,6 +72,22 @@ pub enum Event {
     /// reconcile what it says (a `submit_sm_resp`'s `message_id`). Nothing
     /// to answer. Counted in [`Stats::late_responses`](super::Stats::late_responses).
     LateResponse(Pdu),
+    /// A PDU we sent went out without some of its TLVs, which the peer's
+    /// SMPP version cannot take (none to a 3.3 peer, none of 5.0's to a 3.4
+    /// peer; see `pdu::profile::fits_version`). For the record (an
+    /// application may log or count it); also counted in
+    /// [`Stats::tlvs_dropped`](super::Stats::tlvs_dropped). Not reported
+    /// when the event buffer is full.
+    TlvsDropped {
+        /// The PDU's command id.
+        command_id: CommandId,
+        /// Its sequence number.
+        sequence_number: SequenceNumber,
+        /// How many TLVs were left out.
+        dropped: usize,
+        /// The version agreed with the peer (`interface_version` encoding).
+        version: u8,
+    },
     /// The peer broke a rule; what could be answered was answered and the
     /// session goes on.
     PeerViolation(PeerViolation),

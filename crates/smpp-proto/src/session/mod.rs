@@ -630,7 +630,7 @@ impl Session {
         };
         match sent {
             Ok(seq) => {
-                self.count_trimmed(trimmed);
+                self.count_trimmed(trimmed, id, seq);
                 Ok(seq)
             }
             Err(e) => Err(e.map(|mut body| {
@@ -681,7 +681,7 @@ impl Session {
             return Err(e.map(|()| body));
         }
         drop(body);
-        self.count_trimmed(trimmed);
+        self.count_trimmed(trimmed, id, sequence_number);
         self.inbound.remove(&sequence_number.get());
         self.gauge.answered(self.inbound.len(), self.max_inbound());
         if self.pending_bind == Some(sequence_number) {

@@ -6,23 +6,25 @@
 //! 3.3 ESME still goes out, its text carrying the id and state that its
 //! `receipted_message_id` and `message_state` TLVs would have. Counted in
 //! [`Stats::tlvs_dropped`](super::Stats::tlvs_dropped) and
-//! [`Stats::pdus_trimmed`](super::Stats::pdus_trimmed). Two things are
+//! [`Stats::pdus_trimmed`](super::Stats::pdus_trimmed), and reported as
+//! [`Event::TlvsDropped`]. Two things are
 //! refused instead ([`SendError::PeerVersion`]), because leaving them out
 //! would change what is delivered: a request whose operation the peer's
 //! version lacks, and a request whose content is in `message_payload` to a
 //! 3.3 peer.
 
 use crate::pdu::profile::{count_unfit, strip_unfit};
-use crate::pdu::{Body, SequenceNumber, TlvTag, Tlvs};
+use crate::pdu::{Body, CommandId, SequenceNumber, TlvTag, Tlvs};
 
 use super::state::operation_since;
-use super::{negotiate, SendError, Session, INTERFACE_VERSION};
+use super::{negotiate, Event, SendError, Session, INTERFACE_VERSION};
 
 /// A TLV section trimmed for the peer: the original, to hand back if the
 /// PDU does not go out after all, and how many TLVs went.
 pub(super) struct Trimmed {
     original: Tlvs,
     dropped: usize,
+    version: u8,
 }
 
 impl Session {
@@ -68,14 +70,32 @@ impl Session {
         }
         let original = tlvs.clone();
         let dropped = strip_unfit(tlvs, version);
-        Some(Trimmed { original, dropped })
+        Some(Trimmed {
+            original,
+            dropped,
+            version,
+        })
     }
 
-    /// The trimmed PDU went out: count it.
-    pub(super) fn count_trimmed(&mut self, trimmed: Option<Trimmed>) {
-        if let Some(t) = trimmed {
-            self.tally.tlvs_dropped += t.dropped as u64;
-            self.tally.pdus_trimmed += 1;
+    /// The trimmed PDU went out: count it, and report it
+    /// ([`Event::TlvsDropped`], unless the event buffer is full: the
+    /// counters still count).
+    pub(super) fn count_trimmed(
+        &mut self,
+        trimmed: Option<Trimmed>,
+        command_id: CommandId,
+        sequence_number: SequenceNumber,
+    ) {
+        let Some(t) = trimmed else { return };
+        self.tally.tlvs_dropped += t.dropped as u64;
+        self.tally.pdus_trimmed += 1;
+        if self.events.len() < self.config.max_buffered_events {
+            self.emit(Event::TlvsDropped {
+                command_id,
+                sequence_number,
+                dropped: t.dropped,
+                version: t.version,
+            });
         }
     }
 }

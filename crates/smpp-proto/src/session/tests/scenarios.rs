@@ -1180,8 +1180,17 @@ fn strict_tlv_profile_refuses_a_tlv_out_of_place_and_lenient_keeps_it() {
             .send_request(sim.now, Body::SubmitSm(Box::new(sm)))
             .unwrap();
         sim.settle();
-        let esme = sim.esme.take_events();
+        let mut esme = sim.esme.take_events();
         let mc = sim.mc.take_events();
+        assert_eq!(
+            esme.remove(0),
+            Event::TlvsDropped {
+                command_id: CommandId::SUBMIT_SM,
+                sequence_number: seq,
+                dropped: 1,
+                version: 0x34
+            }
+        );
         match profile {
             TlvProfile::Strict => {
                 assert!(

@@ -130,6 +130,21 @@ fn a_3_3_esme_gets_no_sc_interface_version_and_receipts_without_tlvs() {
     );
     let stats = sim.mc.s.stats();
     assert_eq!((stats.tlvs_dropped, stats.pdus_trimmed), (2, 1));
+    let reported: Vec<_> = sim
+        .mc
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::TlvsDropped {
+                command_id,
+                dropped,
+                version,
+                ..
+            } => Some((command_id, dropped, version)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reported, [(CommandId::DELIVER_SM, 2, 0x33)]);
 }
 
 #[test]
