@@ -78,7 +78,8 @@ fn submit() -> SubmitSm {
 fn receipt() -> DeliverSm {
     let text = DeliveryReceipt::new("5F3A", MessageState::Delivered).to_text();
     let mut tlvs = Tlvs::new();
-    tlvs.set_text(TlvTag::RECEIPTED_MESSAGE_ID, b"5F3A").unwrap();
+    tlvs.set_text(TlvTag::RECEIPTED_MESSAGE_ID, b"5F3A")
+        .unwrap();
     tlvs.set_u8(TlvTag::MESSAGE_STATE, MessageState::Delivered.to_u8());
     tlvs.set(TlvTag::SOURCE_NETWORK_ID, b"1234150\0").unwrap();
     DeliverSm {
@@ -144,10 +145,15 @@ async fn run(version: u8) -> Seen {
         Body::BindTransceiverResp(r) => r.tlvs.sc_interface_version(),
         other => panic!("{other:?}"),
     };
-    let resp = client.request(Body::SubmitSm(Box::new(submit()))).await.unwrap();
+    let resp = client
+        .request(Body::SubmitSm(Box::new(submit())))
+        .await
+        .unwrap();
     let submit_resp_tlvs = resp.body.tlvs().unwrap().iter().map(|t| t.tag).collect();
 
-    let conn = handle.receiver(&system_id).expect("bound as a receiver too");
+    let conn = handle
+        .receiver(&system_id)
+        .expect("bound as a receiver too");
     let deliver = tokio::spawn(async move {
         let answer = conn.deliver(receipt()).await.unwrap();
         assert_eq!(answer.command_status, CommandStatus::OK);
@@ -165,10 +171,7 @@ async fn run(version: u8) -> Seen {
         .map(|t| t.tag)
         .collect();
     let parsed = request.receipt().expect("a receipt");
-    request.respond(
-        CommandStatus::OK,
-        Body::DeliverSmResp(Default::default()),
-    );
+    request.respond(CommandStatus::OK, Body::DeliverSmResp(Default::default()));
     let server_dropped = deliver.await.unwrap();
 
     let broadcast = client
@@ -215,7 +218,10 @@ async fn a_3_3_bind_gets_and_sends_no_tlvs() {
     assert_eq!(seen.receipt.id, "5F3A");
     assert_eq!(seen.receipt.state, MessageState::Delivered);
     assert!(
-        matches!(seen.broadcast, Err(Error::Refused(SendError::PeerVersion((), 0x33)))),
+        matches!(
+            seen.broadcast,
+            Err(Error::Refused(SendError::PeerVersion((), 0x33)))
+        ),
         "{:?}",
         seen.broadcast
     );
@@ -255,7 +261,10 @@ async fn a_5_0_bind_gets_and_sends_everything() {
     assert_eq!(seen.agreed, 0x50);
     assert_eq!(
         seen.submit_tlvs,
-        [TlvTag::USER_MESSAGE_REFERENCE, TlvTag::BILLING_IDENTIFICATION]
+        [
+            TlvTag::USER_MESSAGE_REFERENCE,
+            TlvTag::BILLING_IDENTIFICATION
+        ]
     );
     assert!(seen.submit_resp_tlvs.contains(&TlvTag::CONGESTION_STATE));
     assert_eq!(

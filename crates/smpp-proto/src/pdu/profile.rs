@@ -409,7 +409,9 @@ pub fn count_unfit(tlvs: &super::Tlvs, version: u8) -> usize {
     if version >= 0x50 || tlvs.is_empty() {
         return 0;
     }
-    tlvs.iter().filter(|t| !fits_version(t.tag, version)).count()
+    tlvs.iter()
+        .filter(|t| !fits_version(t.tag, version))
+        .count()
 }
 
 /// Removes from `tlvs` every TLV a peer speaking `version` cannot take

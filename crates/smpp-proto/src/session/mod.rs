@@ -147,8 +147,8 @@ pub use event::{
     CloseReason, Event, PeerViolation, RequestError, SendError, SessionError, Transmit,
 };
 pub use state::{
-    may_send, operation_since, rule_for, BindKind, IllegalAnswer, Role, Rule, State, StateSet, AUTOMATIC_STATUSES,
-    RULES, SESSION_RULES,
+    may_send, operation_since, rule_for, BindKind, IllegalAnswer, Role, Rule, State, StateSet,
+    AUTOMATIC_STATUSES, RULES, SESSION_RULES,
 };
 pub use stats::Stats;
 pub use timer::Timer;
@@ -617,7 +617,10 @@ impl Session {
                 SendError::WrongCommand(body)
             });
         }
-        if let Err(e) = self.check_local(id).and_then(|()| self.check_peer_version(&body)) {
+        if let Err(e) = self
+            .check_local(id)
+            .and_then(|()| self.check_peer_version(&body))
+        {
             return Err(e.map(|()| body));
         }
         let mut body = body;

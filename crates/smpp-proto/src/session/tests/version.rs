@@ -39,7 +39,8 @@ fn last_of(sim: &Sim, end: End, id: CommandId) -> Pdu {
 fn receipt() -> DeliverSm {
     let text = DeliveryReceipt::new("5F3A", MessageState::Delivered).to_text();
     let mut tlvs = Tlvs::new();
-    tlvs.set_text(TlvTag::RECEIPTED_MESSAGE_ID, b"5F3A").unwrap();
+    tlvs.set_text(TlvTag::RECEIPTED_MESSAGE_ID, b"5F3A")
+        .unwrap();
     tlvs.set_u8(TlvTag::MESSAGE_STATE, MessageState::Delivered.to_u8());
     DeliverSm {
         source_addr: "447700900456".into(),
@@ -209,7 +210,9 @@ fn an_esme_on_a_3_3_mc_sends_no_tlvs_and_refuses_what_would_lose_content() {
 
     // The text in message_payload: refused, handed back whole, nothing sent.
     let mut long = SubmitSm::default();
-    long.tlvs.set(TlvTag::MESSAGE_PAYLOAD, b"long text").unwrap();
+    long.tlvs
+        .set(TlvTag::MESSAGE_PAYLOAD, b"long text")
+        .unwrap();
     let before = sim.esme.written.len();
     match sim
         .esme
@@ -260,7 +263,11 @@ fn a_3_4_peer_gets_no_5_0_tlvs_nor_broadcasts() {
     assert_eq!(tlvs.user_message_reference(), Some(7));
     assert!(!tlvs.contains(TlvTag::BILLING_IDENTIFICATION));
     let answer = last_of(&sim, End::Mc, CommandId::SUBMIT_SM_RESP);
-    assert!(!answer.body.tlvs().unwrap().contains(TlvTag::CONGESTION_STATE));
+    assert!(!answer
+        .body
+        .tlvs()
+        .unwrap()
+        .contains(TlvTag::CONGESTION_STATE));
     let dlr = last_of(&sim, End::Mc, CommandId::DELIVER_SM);
     let tlvs = dlr.body.tlvs().unwrap();
     assert_eq!(tlvs.receipted_message_id(), Some(&b"5F3A"[..]));
@@ -319,7 +326,11 @@ fn a_5_0_peer_gets_everything() {
         assert_eq!(answer.command_status, CommandStatus::OK, "{id}");
     }
     let answer = last_of(&sim, End::Mc, CommandId::SUBMIT_SM_RESP);
-    assert!(answer.body.tlvs().unwrap().contains(TlvTag::CONGESTION_STATE));
+    assert!(answer
+        .body
+        .tlvs()
+        .unwrap()
+        .contains(TlvTag::CONGESTION_STATE));
     let got = last_of(&sim, End::Mc, CommandId::DELIVER_SM);
     assert_eq!(got.body.tlvs(), Some(&dlr_tlvs));
     assert_eq!(sim.esme.s.stats().tlvs_dropped, 0);
@@ -378,7 +389,8 @@ fn responses_to_a_peer_request_go_out_trimmed() {
         message_id: "B1".into(),
         ..Default::default()
     };
-    resp.tlvs.set_u32(TlvTag::BROADCAST_ERROR_STATUS, 0x0000_0045);
+    resp.tlvs
+        .set_u32(TlvTag::BROADCAST_ERROR_STATUS, 0x0000_0045);
     sim.mc
         .s
         .send_response(sim.now, seq, CommandStatus::OK, Body::BroadcastSmResp(resp))
@@ -448,10 +460,18 @@ fn the_operation_table_knows_each_versions_operations() {
     ] {
         assert_eq!(operation_since(id), Some(0x50), "{id}");
     }
-    for id in [CommandId::DATA_SM, CommandId::BIND_TRANSCEIVER, CommandId::OUTBIND] {
+    for id in [
+        CommandId::DATA_SM,
+        CommandId::BIND_TRANSCEIVER,
+        CommandId::OUTBIND,
+    ] {
         assert_eq!(operation_since(id), Some(0x34), "{id}");
     }
-    for id in [CommandId::SUBMIT_SM, CommandId::DELIVER_SM_RESP, CommandId::QUERY_SM] {
+    for id in [
+        CommandId::SUBMIT_SM,
+        CommandId::DELIVER_SM_RESP,
+        CommandId::QUERY_SM,
+    ] {
         assert_eq!(operation_since(id), Some(0x33), "{id}");
     }
     assert_eq!(operation_since(CommandId::GENERIC_NACK), None);
