@@ -103,10 +103,18 @@ async fn wait_bound(gateway: &RunningGateway, name: &str) {
 }
 
 async fn customer(gateway: &RunningGateway, kind: BindKind) -> (Client, Inbound) {
+    customer_version(gateway, kind, 0x34).await
+}
+
+async fn customer_version(
+    gateway: &RunningGateway,
+    kind: BindKind,
+    interface_version: u8,
+) -> (Client, Inbound) {
     let bind = Bind {
         system_id: "esme".into(),
         password: "secret".into(),
-        interface_version: 0x34,
+        interface_version,
         ..Default::default()
     };
     Client::connect(gateway.smpp_addr(), kind, bind, SessionConfig::default())
@@ -159,6 +167,40 @@ async fn a_receipt_comes_back_with_the_id_the_customer_was_given() {
     let receipt = receipt_for(&inbound, &id).await;
     assert_eq!(receipt.state, MessageState::Delivered);
     assert_eq!(up.count(), 1);
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+/// An SMPP 3.3 customer takes no TLVs: its receipt comes without them (the
+/// session leaves them out), its text still naming the id it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_3_3_customer_gets_its_receipt_without_tlvs() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let gateway = start(config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &[],
+    ))
+    .await
+    .unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer_version(&gateway, BindKind::Transceiver, 0x33).await;
+    assert_eq!(client.interface_version(), 0x33);
+    let id = client.submit(message("447700900001")).await.unwrap();
+    let id = id.to_string_lossy().into_owned();
+    let request = tokio::time::timeout(WAIT, inbound.recv())
+        .await
+        .expect("a receipt in time")
+        .expect("the session is open");
+    let Body::DeliverSm(sm) = request.body() else {
+        panic!("not a deliver_sm: {:?}", request.body());
+    };
+    assert!(sm.tlvs.is_empty(), "{sm:?}");
+    let text = DeliveryReceipt::parse(std::str::from_utf8(&sm.short_message).unwrap()).unwrap();
+    assert_eq!(text.id, id, "our id in the text");
+    assert_eq!(text.state, MessageState::Delivered);
+    drop(request);
     client.unbind().await.unwrap();
     gateway.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
