@@ -6,8 +6,8 @@ use proptest::prelude::*;
 use crate::message::receipt::{DeliveryReceipt, MessageState};
 use crate::pdu::profile::{count_unfit, fits_version, strip_unfit};
 use crate::pdu::{
-    BindResp, Body, BroadcastSm, CancelBroadcastSm, CommandId, CommandStatus, DataSm, DeliverSm,
-    Pdu, QueryBroadcastSm, SubmitSm, TlvTag, Tlvs,
+    BindResp, Body, BroadcastSm, CancelBroadcastSm, CommandId, CommandStatus, DeliverSm, Pdu,
+    QueryBroadcastSm, SubmitSm, TlvTag, Tlvs,
 };
 use crate::session::tests::sim::{End, Sim};
 use crate::session::{BindKind, Event, SendError, SessionConfig};
@@ -226,7 +226,7 @@ fn an_esme_on_a_3_3_mc_sends_no_tlvs_and_refuses_what_would_lose_content() {
     assert!(matches!(
         sim.esme
             .s
-            .send_request(sim.now, Body::DataSm(Box::new(DataSm::default()))),
+            .send_request(sim.now, Body::DataSm(Box::default())),
         Err(SendError::PeerVersion(_, 0x33))
     ));
     sim.settle();
