@@ -50,11 +50,14 @@ impl Session {
         if operation_since(body.command_id()).is_some_and(|since| since > version) {
             return Err(SendError::PeerVersion((), version));
         }
-        let payload = body.tlvs().is_some_and(|t| {
-            t.get(TlvTag::MESSAGE_PAYLOAD)
-                .is_some_and(|v| !v.is_empty())
-        });
-        if version < 0x34 && payload {
+        let payload = || {
+            let tlvs = body.tlvs();
+            tlvs.is_some_and(|t| {
+                t.get(TlvTag::MESSAGE_PAYLOAD)
+                    .is_some_and(|v| !v.is_empty())
+            })
+        };
+        if version < 0x34 && payload() {
             return Err(SendError::PeerVersion((), version));
         }
         Ok(())
