@@ -997,3 +997,129 @@ async fn an_upstream_lost_mid_load_loses_no_message() {
     gateway.shutdown().await.unwrap();
     b.server.shutdown().await.unwrap();
 }
+
+/// What a pre-3.4 SMSC received: the TLVs of each submit_sm.
+type Received = Arc<std::sync::Mutex<Vec<Tlvs>>>;
+
+/// A pre-3.4 SMSC: its bind answer has no `sc_interface_version`, so the
+/// sessions bound to it speak 3.3; it accepts every submit_sm. Written on
+/// the sans-IO session directly (our servers always announce a version).
+async fn old_smsc() -> (SocketAddr, Received) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Received::default();
+    let seen = received.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(old_smsc_connection(stream, seen.clone()));
+        }
+    });
+    (addr, received)
+}
+
+async fn old_smsc_connection(mut stream: tokio::net::TcpStream, received: Received) {
+    use smpp_proto::pdu::BindResp;
+    use smpp_proto::session::{Event, Role, Session};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    #[allow(clippy::disallowed_methods)] // the test's own clock for a real socket
+    let now = std::time::Instant::now;
+    let config = Arc::new(SessionConfig::default());
+    let mut session = Session::new(Role::Mc, config, now());
+    let mut buf = vec![0u8; 4096];
+    let mut out = Vec::new();
+    let mut ids = 0u32;
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            let took = session.handle_input(now(), rest);
+            rest = &rest[took..];
+            while let Some(event) = session.poll_event() {
+                let answer = match event {
+                    Event::BindRequest {
+                        sequence_number,
+                        kind,
+                        ..
+                    } => {
+                        let resp = BindResp {
+                            system_id: "OLD".into(),
+                            ..Default::default()
+                        };
+                        Some((sequence_number, kind.response(resp)))
+                    }
+                    Event::Request(pdu) => {
+                        let body = match &pdu.body {
+                            Body::SubmitSm(sm) => {
+                                received.lock().unwrap().push(sm.tlvs.clone());
+                                ids += 1;
+                                Body::SubmitSmResp(SubmitSmResp {
+                                    message_id: ids.to_string().into(),
+                                    ..Default::default()
+                                })
+                            }
+                            other => Body::default_for(other.command_id().response_id().unwrap())
+                                .unwrap(),
+                        };
+                        Some((pdu.sequence_number, body))
+                    }
+                    Event::Closed(_) => return,
+                    _ => None,
+                };
+                if let Some((seq, body)) = answer {
+                    session
+                        .send_response(now(), seq, CommandStatus::OK, body)
+                        .unwrap();
+                }
+            }
+            while session.poll_transmit(now(), &mut out).is_some() {}
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+    }
+}
+
+/// The gateway's upstream session speaks 3.3 to a pre-3.4 SMSC: a
+/// message's TLVs are left out, and a message whose text is in
+/// `message_payload` (which a 3.3 SMSC cannot take) fails at once with
+/// ESME_RTLVNOTALLWD instead of being retried for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pre_3_4_upstream_gets_no_tlvs() {
+    let (addr, received) = old_smsc().await;
+    let gateway = start(config(StoreConfig::Memory, &[("old", addr)], &[]))
+        .await
+        .unwrap();
+    wait_bound(&gateway, "old").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+
+    let mut tagged = message("447700900001");
+    tagged.tlvs.set_u16(TlvTag::USER_MESSAGE_REFERENCE, 7);
+    client.submit(tagged).await.unwrap();
+    wait_for("the old SMSC got it", || {
+        received.lock().unwrap().len() == 1
+    })
+    .await;
+    assert!(received.lock().unwrap()[0].is_empty(), "no TLVs to 3.3");
+
+    let mut payload = message("447700900001");
+    payload.short_message = Default::default();
+    payload
+        .tlvs
+        .set(TlvTag::MESSAGE_PAYLOAD, b"the text is here")
+        .unwrap();
+    let id = client.submit(payload).await.unwrap();
+    let receipt = receipt_for(&inbound, &id.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Rejected);
+    assert_eq!(receipt.error.as_deref(), Some("0C1"), "ESME_RTLVNOTALLWD");
+    wait_for("nothing left to forward", || {
+        gateway.messages_forwarding() == 0
+    })
+    .await;
+    assert_eq!(received.lock().unwrap().len(), 1, "never sent upstream");
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+}
