@@ -593,6 +593,12 @@ impl Session {
     /// [`Event::RequestFailed`] will resolve it (`alert_notification` has no
     /// response and resolves at once). A full window refuses with
     /// [`SendError::WindowFull`] and announces [`Event::WindowAvailable`] later.
+    ///
+    /// What goes out follows the version agreed with the peer
+    /// ([`Session::interface_version`]): TLVs it cannot take are left out
+    /// ([`Event::TlvsDropped`]); an operation newer than its version, or
+    /// a text in `message_payload` to a 3.3 peer, is refused with
+    /// [`SendError::PeerVersion`].
     #[inline]
     pub fn send_request(
         &mut self,
@@ -645,7 +651,10 @@ impl Session {
 
     /// Answers the peer's request `sequence_number` (from [`Event::Request`]
     /// or [`Event::BindRequest`]) with its `*_resp` body, or `generic_nack`.
-    /// An error status with a default body is sent header-only.
+    /// An error status with a default body is sent header-only. TLVs the
+    /// peer's version cannot take are left out ([`Event::TlvsDropped`]):
+    /// all of them for a 3.3 peer, `sc_interface_version` in the answer to
+    /// its bind included.
     ///
     /// MC: answering a bind with status 0 binds the session.
     #[inline]
