@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use smpp_proto::message::receipt::{DeliveryReceipt, MessageState as ReceiptState};
 use smpp_proto::pdu::CommandStatus;
+use smpp_proto::session::SendError;
 use smpp_tokio::Error;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
@@ -167,17 +168,25 @@ async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
         node.pending.fetch_sub(1, Ordering::AcqRel);
         return;
     };
+    // Connectors up, and those whose upstream's SMPP version cannot take
+    // the message (its text in message_payload to a 3.3 SMSC).
+    let (mut up, mut too_old) = (0, 0);
     for &i in node.router.list(route) {
         let connector = &node.connectors[i];
         if !connector.is_up() {
             continue;
         }
+        up += 1;
         match connector.pool.submit(sm.clone()).await {
             Ok(upstream_id) => {
                 node.queues[route].misses.store(0, Ordering::Release);
                 node.metrics.forwarded(i);
                 let upstream_id = upstream_id.to_string_lossy().into_owned();
                 return forwarded(node, record, i, upstream_id).await;
+            }
+            Err(e @ Error::Refused(SendError::PeerVersion(..))) => {
+                tracing::info!(id = record.id, upstream = connector.name, error = %e, "not for this upstream's SMPP version; trying on");
+                too_old += 1;
             }
             Err(e) if is_temporary(&e) => {
                 tracing::debug!(id = record.id, upstream = connector.name, error = %e, "not forwarded; trying on");
@@ -194,6 +203,11 @@ async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
     }
     if node.stopped() {
         return; // still stored as accepted: forwarded at the next start
+    }
+    if up > 0 && too_old == up {
+        // No retry changes an upstream's version: fail it, as an SMSC
+        // refusing the TLV would.
+        return failed(node, record, CommandStatus::TLV_NOT_ALLOWED).await;
     }
     node.queues[route].put_back(record);
 }

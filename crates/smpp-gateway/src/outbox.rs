@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smpp_proto::pdu::Tlvs;
 use smpp_tokio::Connection;
 
 use crate::node::{lock, stored_sm, Node};
@@ -218,10 +217,8 @@ async fn deliver(node: Arc<Node>, owed: OwedReceipt, conn: Connection) {
             tracing::error!(seq = owed.seq, "stored receipt unreadable: dropped");
             true
         }
-        Some(mut sm) => {
-            if conn.interface_version().is_some_and(|v| v < 0x34) {
-                sm.tlvs = Tlvs::new(); // an SMPP 3.3 peer takes no TLVs
-            }
+        Some(sm) => {
+            // The session fits it to the customer's version (no TLVs to 3.3).
             match conn.deliver(sm).await {
                 Ok(_) => true,
                 Err(smpp_tokio::Error::Status(status)) if status.is_transient() => {

@@ -2,6 +2,7 @@
 //! upstreams are in-process `smpp serve` simulators (memory store) or a
 //! scripted SMSC; everything on 127.0.0.1, port 0.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,10 +23,18 @@ mod support;
 use support::*;
 
 async fn customer(gateway: &RunningGateway, kind: BindKind) -> (Client, Inbound) {
+    customer_version(gateway, kind, 0x34).await
+}
+
+async fn customer_version(
+    gateway: &RunningGateway,
+    kind: BindKind,
+    interface_version: u8,
+) -> (Client, Inbound) {
     let bind = Bind {
         system_id: "esme".into(),
         password: "secret".into(),
-        interface_version: 0x34,
+        interface_version,
         ..Default::default()
     };
     Client::connect(gateway.smpp_addr(), kind, bind, SessionConfig::default())
@@ -78,6 +87,40 @@ async fn a_receipt_comes_back_with_the_id_the_customer_was_given() {
     let receipt = receipt_for(&inbound, &id).await;
     assert_eq!(receipt.state, MessageState::Delivered);
     assert_eq!(up.count(), 1);
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+/// An SMPP 3.3 customer takes no TLVs: its receipt comes without them (the
+/// session leaves them out), its text still naming the id it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_3_3_customer_gets_its_receipt_without_tlvs() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let gateway = start(config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &[],
+    ))
+    .await
+    .unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer_version(&gateway, BindKind::Transceiver, 0x33).await;
+    assert_eq!(client.interface_version(), 0x33);
+    let id = client.submit(message("447700900001")).await.unwrap();
+    let id = id.to_string_lossy().into_owned();
+    let request = tokio::time::timeout(WAIT, inbound.recv())
+        .await
+        .expect("a receipt in time")
+        .expect("the session is open");
+    let Body::DeliverSm(sm) = request.body() else {
+        panic!("not a deliver_sm: {:?}", request.body());
+    };
+    assert!(sm.tlvs.is_empty(), "{sm:?}");
+    let text = DeliveryReceipt::parse(std::str::from_utf8(&sm.short_message).unwrap()).unwrap();
+    assert_eq!(text.id, id, "our id in the text");
+    assert_eq!(text.state, MessageState::Delivered);
+    drop(request);
     client.unbind().await.unwrap();
     gateway.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
@@ -1097,4 +1140,130 @@ async fn an_mo_message_goes_to_a_webhook_in_jasmin_s_format_until_it_answers() {
     gateway.shutdown().await.unwrap();
     control.shutdown();
     serving.await.unwrap().unwrap();
+}
+
+/// What a pre-3.4 SMSC received: the TLVs of each submit_sm.
+type Received = Arc<std::sync::Mutex<Vec<Tlvs>>>;
+
+/// A pre-3.4 SMSC: its bind answer has no `sc_interface_version`, so the
+/// sessions bound to it speak 3.3; it accepts every submit_sm. Written on
+/// the sans-IO session directly (our servers always announce a version).
+async fn old_smsc() -> (SocketAddr, Received) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Received::default();
+    let seen = received.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(old_smsc_connection(stream, seen.clone()));
+        }
+    });
+    (addr, received)
+}
+
+async fn old_smsc_connection(mut stream: tokio::net::TcpStream, received: Received) {
+    use smpp_proto::pdu::BindResp;
+    use smpp_proto::session::{Event, Role, Session};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    #[allow(clippy::disallowed_methods)] // the test's own clock for a real socket
+    let now = std::time::Instant::now;
+    let config = Arc::new(SessionConfig::default());
+    let mut session = Session::new(Role::Mc, config, now());
+    let mut buf = vec![0u8; 4096];
+    let mut out = Vec::new();
+    let mut ids = 0u32;
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            let took = session.handle_input(now(), rest);
+            rest = &rest[took..];
+            while let Some(event) = session.poll_event() {
+                let answer = match event {
+                    Event::BindRequest {
+                        sequence_number,
+                        kind,
+                        ..
+                    } => {
+                        let resp = BindResp {
+                            system_id: "OLD".into(),
+                            ..Default::default()
+                        };
+                        Some((sequence_number, kind.response(resp)))
+                    }
+                    Event::Request(pdu) => {
+                        let body = match &pdu.body {
+                            Body::SubmitSm(sm) => {
+                                received.lock().unwrap().push(sm.tlvs.clone());
+                                ids += 1;
+                                Body::SubmitSmResp(SubmitSmResp {
+                                    message_id: ids.to_string().into(),
+                                    ..Default::default()
+                                })
+                            }
+                            other => Body::default_for(other.command_id().response_id().unwrap())
+                                .unwrap(),
+                        };
+                        Some((pdu.sequence_number, body))
+                    }
+                    Event::Closed(_) => return,
+                    _ => None,
+                };
+                if let Some((seq, body)) = answer {
+                    session
+                        .send_response(now(), seq, CommandStatus::OK, body)
+                        .unwrap();
+                }
+            }
+            while session.poll_transmit(now(), &mut out).is_some() {}
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+    }
+}
+
+/// The gateway's upstream session speaks 3.3 to a pre-3.4 SMSC: a
+/// message's TLVs are left out, and a message whose text is in
+/// `message_payload` (which a 3.3 SMSC cannot take) fails at once with
+/// ESME_RTLVNOTALLWD instead of being retried for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pre_3_4_upstream_gets_no_tlvs() {
+    let (addr, received) = old_smsc().await;
+    let gateway = start(config(StoreConfig::Memory, &[("old", addr)], &[]))
+        .await
+        .unwrap();
+    wait_bound(&gateway, "old").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+
+    let mut tagged = message("447700900001");
+    tagged.tlvs.set_u16(TlvTag::USER_MESSAGE_REFERENCE, 7);
+    client.submit(tagged).await.unwrap();
+    wait_for("the old SMSC got it", || {
+        received.lock().unwrap().len() == 1
+    })
+    .await;
+    assert!(received.lock().unwrap()[0].is_empty(), "no TLVs to 3.3");
+
+    let mut payload = message("447700900001");
+    payload.short_message = Default::default();
+    payload
+        .tlvs
+        .set(TlvTag::MESSAGE_PAYLOAD, b"the text is here")
+        .unwrap();
+    let id = client.submit(payload).await.unwrap();
+    let receipt = receipt_for(&inbound, &id.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Rejected);
+    assert_eq!(receipt.error.as_deref(), Some("0C1"), "ESME_RTLVNOTALLWD");
+    wait_for("nothing left to forward", || {
+        gateway.messages_forwarding() == 0
+    })
+    .await;
+    assert_eq!(received.lock().unwrap().len(), 1, "never sent upstream");
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
 }

@@ -730,3 +730,6 @@ mod virtual_clock;
 
 #[cfg(test)]
 mod congestion_tests;
+
+#[cfg(test)]
+mod version_tests;
