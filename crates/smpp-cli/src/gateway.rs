@@ -45,9 +45,11 @@ pub struct GatewayArgs {
     )]
     pub upstreams: Vec<UpstreamConfig>,
     /// A route (repeatable, first match wins): destinations starting with
-    /// PREFIX ("*" or "": all) go to the first upstream of the list with a
-    /// bind up; rate= is the price of one SMS part (for --balance and the
-    /// CDR). None: every upstream, in order, for every destination.
+    /// PREFIX ("*" or "": all), optionally only of one account= or from=
+    /// a source prefix. Each TIER is UPSTREAM[:WEIGHT][+UPSTREAM[:WEIGHT]...]:
+    /// tiers fail over in order, the upstreams of a tier share it by weight
+    /// (*=a:3+b:1,c). rate= is the price of one SMS part (for --balance and
+    /// the CDR). None: every upstream, in order, for every destination.
     #[arg(
         long = "route",
         value_name = "PREFIX=UPSTREAM[,UPSTREAM...][,rate=PRICE]"
@@ -273,7 +275,7 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:2775");
         assert_eq!(config.store, smpp_gateway::StoreConfig::Memory);
         assert_eq!(config.upstreams[0].binds, 2);
-        assert_eq!(config.routes[0].upstreams, ["b", "a"]);
+        assert_eq!(config.routes[0].upstreams().collect::<Vec<_>>(), ["b", "a"]);
         assert_eq!(config.retention, std::time::Duration::from_secs(7200));
         assert_eq!(config.tps_per_account, Some(10));
         assert_eq!(config.mo_routes[0].prefix, "7000");

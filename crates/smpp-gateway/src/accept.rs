@@ -65,9 +65,17 @@ impl Refusal {
     }
 }
 
-/// The route of a destination, or why there is none.
-pub(crate) fn route(node: &Node, destination: &str) -> Result<usize, Refusal> {
-    node.router.route_index(destination).ok_or(Refusal::NoRoute)
+/// The route of a message of `account` from `source` to `destination`,
+/// or why there is none.
+pub(crate) fn route(
+    node: &Node,
+    account: &str,
+    source: &str,
+    destination: &str,
+) -> Result<usize, Refusal> {
+    node.router
+        .route_index(account, source, destination)
+        .ok_or(Refusal::NoRoute)
 }
 
 /// Accepts `submission`: returns our ids, one per part, once durable.
@@ -90,7 +98,12 @@ async fn accept_counted(node: &Arc<Node>, submission: Submission) -> Result<Vec<
     let Some(first) = parts.first() else {
         return Ok(Vec::new());
     };
-    let route = route(node, &first.destination_addr.to_string_lossy())?;
+    let route = route(
+        node,
+        &account,
+        &first.source_addr.to_string_lossy(),
+        &first.destination_addr.to_string_lossy(),
+    )?;
     let on_air = parts
         .iter()
         .map(submit_parts_on_air)

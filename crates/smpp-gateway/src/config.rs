@@ -225,8 +225,8 @@ impl GatewayConfig {
             }
         }
         for route in &self.routes {
-            for name in &route.upstreams {
-                if !self.upstreams.iter().any(|u| &u.name == name) {
+            for name in route.upstreams() {
+                if !self.upstreams.iter().any(|u| u.name == name) {
                     anyhow::bail!(
                         "route {:?} names an unknown upstream {name:?}",
                         route.prefix
@@ -257,8 +257,14 @@ impl GatewayConfig {
         if self.routes.is_empty() {
             vec![RouteConfig {
                 prefix: String::new(),
-                upstreams: self.upstreams.iter().map(|u| u.name.clone()).collect(),
+                tiers: self
+                    .upstreams
+                    .iter()
+                    .map(|u| vec![(u.name.clone(), 1)])
+                    .collect(),
                 rate: 0,
+                account: None,
+                source: None,
             }]
         } else {
             self.routes.clone()
@@ -416,21 +422,37 @@ impl FromStr for UpstreamConfig {
     }
 }
 
-/// A route: destinations starting with `prefix` go to the first upstream
-/// of the list that has a bind up.
+/// A route: messages to destinations starting with `prefix` (and, when
+/// given, of one account, from sources starting with a prefix) go to its
+/// connectors.
 ///
-/// Text form: `PREFIX=UPSTREAM[,UPSTREAM...][,rate=PRICE]`; `*` or an
-/// empty prefix matches every destination; `rate` is the price of one SMS
-/// part on this route (charged to accounts with a balance, written in the
-/// CDR), 0 when not given.
+/// Text form: `PREFIX=TIER[,TIER...][,rate=PRICE][,account=ID][,from=PREFIX]`,
+/// where each `TIER` is `UPSTREAM[:WEIGHT][+UPSTREAM[:WEIGHT]...]`: tiers
+/// are tried in order (failover), and the upstreams of one tier share its
+/// traffic by weight (1 by default). `*` or an empty prefix matches every
+/// destination. `rate` is the price of one SMS part on this route (charged
+/// to accounts with a balance, written in the CDR), 0 when not given.
+/// Examples: `44=a,b` (a, failing over to b), `*=a:3+b:1,c` (a and b share
+/// 3:1, c when neither is up), `447=vip,account=bank,rate=0.04`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteConfig {
     /// The destination prefix ("" matches all).
     pub prefix: String,
-    /// The failover list, in order.
-    pub upstreams: Vec<String>,
+    /// The tiers, in failover order: (upstream, weight) each.
+    pub tiers: Vec<Vec<(String, u32)>>,
     /// The price of one SMS part, in millionths of the currency.
     pub rate: Micros,
+    /// Only this account's messages.
+    pub account: Option<String>,
+    /// Only messages whose source address starts with this.
+    pub source: Option<String>,
+}
+
+impl RouteConfig {
+    /// Every upstream the route names, tiers in order.
+    pub fn upstreams(&self) -> impl Iterator<Item = &str> {
+        self.tiers.iter().flatten().map(|(name, _)| name.as_str())
+    }
 }
 
 impl FromStr for RouteConfig {
@@ -444,28 +466,54 @@ impl FromStr for RouteConfig {
             "*" => String::new(),
             p => p.to_owned(),
         };
-        let mut upstreams = Vec::new();
-        let mut rate = 0;
+        let mut route = RouteConfig {
+            prefix,
+            tiers: Vec::new(),
+            rate: 0,
+            account: None,
+            source: None,
+        };
         for item in list.split(',').map(str::trim).filter(|u| !u.is_empty()) {
             match item.split_once('=') {
                 Some(("rate", price)) => {
-                    rate = parse_money(price)?;
-                    if rate < 0 {
+                    route.rate = parse_money(price)?;
+                    if route.rate < 0 {
                         return Err("a route's rate cannot be negative".into());
                     }
                 }
-                Some((key, _)) => return Err(format!("unknown route option {key:?} (rate)")),
-                None => upstreams.push(item.to_owned()),
+                Some(("account", id)) if !id.is_empty() => route.account = Some(id.to_owned()),
+                Some(("from", source)) => route.source = Some(source.to_owned()),
+                Some((key, _)) => {
+                    return Err(format!(
+                        "unknown route option {key:?} (rate, account, from)"
+                    ))
+                }
+                None => {
+                    let mut tier = Vec::new();
+                    for member in item.split('+').map(str::trim) {
+                        let (name, weight) = match member.split_once(':') {
+                            Some((name, w)) => (
+                                name,
+                                w.parse::<u32>()
+                                    .ok()
+                                    .filter(|w| (1..=1000).contains(w))
+                                    .ok_or_else(|| format!("bad weight {w:?} (1 to 1000)"))?,
+                            ),
+                            None => (member, 1),
+                        };
+                        if name.is_empty() {
+                            return Err(format!("empty upstream name in {item:?}"));
+                        }
+                        tier.push((name.to_owned(), weight));
+                    }
+                    route.tiers.push(tier);
+                }
             }
         }
-        if upstreams.is_empty() {
+        if route.tiers.is_empty() {
             return Err("a route needs at least one upstream".into());
         }
-        Ok(RouteConfig {
-            prefix,
-            upstreams,
-            rate,
-        })
+        Ok(route)
     }
 }
 
@@ -606,10 +654,23 @@ mod tests {
     fn routes_parse_and_default_to_one_failover_list() {
         let r: RouteConfig = "44=a,b".parse().unwrap();
         assert_eq!(r.prefix, "44");
-        assert_eq!(r.upstreams, ["a", "b"]);
+        assert_eq!(r.upstreams().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(r.rate, 0);
         let priced: RouteConfig = "44=a,rate=0.035,b".parse().unwrap();
-        assert_eq!((priced.upstreams.len(), priced.rate), (2, 35_000));
+        assert_eq!((priced.tiers.len(), priced.rate), (2, 35_000));
+        let mixed: RouteConfig = "*=a:3+b,c,account=bank,from=Acme".parse().unwrap();
+        assert_eq!(
+            mixed.tiers,
+            [
+                vec![("a".to_owned(), 3), ("b".to_owned(), 1)],
+                vec![("c".to_owned(), 1)]
+            ]
+        );
+        assert_eq!(mixed.account.as_deref(), Some("bank"));
+        assert_eq!(mixed.source.as_deref(), Some("Acme"));
+        for bad in ["44=a:0", "44=a:x", "44=+b", "44=rate=1"] {
+            assert!(bad.parse::<RouteConfig>().is_err(), "{bad}");
+        }
         assert!("44=a,rate=-1".parse::<RouteConfig>().is_err());
         assert!("44=a,colour=red".parse::<RouteConfig>().is_err());
         let b: BalanceConfig = "esme=25.5".parse().unwrap();
@@ -628,7 +689,10 @@ mod tests {
             ],
             ..GatewayConfig::default()
         };
-        assert_eq!(config.effective_routes()[0].upstreams, ["x", "y"]);
+        assert_eq!(
+            config.effective_routes()[0].upstreams().collect::<Vec<_>>(),
+            ["x", "y"]
+        );
     }
 
     #[test]

@@ -67,8 +67,11 @@ impl RouteQueue {
 /// matches its destination).
 pub(crate) fn route_of(node: &Node, record: &MessageRecord) -> Option<usize> {
     let sm = stored_sm(&record.submit)?;
-    node.router
-        .route_index(&sm.destination_addr.to_string_lossy())
+    node.router.route_index(
+        &record.account,
+        &sm.source_addr.to_string_lossy(),
+        &sm.destination_addr.to_string_lossy(),
+    )
 }
 
 /// Queues a stored message on `route` (counted in `Node::forwarding_count`
@@ -171,7 +174,10 @@ async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
     // Connectors up, and those whose upstream's SMPP version cannot take
     // the message (its text in message_payload to a 3.3 SMSC).
     let (mut up, mut too_old) = (0, 0);
-    for &i in node.router.list(route) {
+    for i in node
+        .router
+        .candidates(route, |c| node.connectors[c].is_up())
+    {
         let connector = &node.connectors[i];
         if !connector.is_up() {
             continue;

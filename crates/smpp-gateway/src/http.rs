@@ -444,7 +444,7 @@ async fn jasmin_rate(
             &format!("Authentication failure for username:{}", request.username),
         );
     }
-    let Ok(route) = route(&api.node, &request.to) else {
+    let Ok(route) = route(&api.node, &request.username, "", &request.to) else {
         return jasmin_error(StatusCode::PRECONDITION_FAILED, "No route found");
     };
     let parts = match &request.content {

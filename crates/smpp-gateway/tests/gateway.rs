@@ -915,10 +915,28 @@ async fn a_message_whose_receipt_never_comes_ends_unknown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_lost_mid_load_loses_no_message() {
+    let (a, b) = lose_an_upstream_mid_load(&[]).await;
+    // What `a` had not taken when it went, `b` took (often `a` had done
+    // everything by then: the point is that nothing is lost either way).
+    assert!(a + b >= 300, "a {a}, b {b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weighted_route_shares_its_traffic_and_survives_losing_a_member() {
+    let (a, b) = lose_an_upstream_mid_load(&["*=a:1+b:1"]).await;
+    assert!(a + b >= 300, "a {a}, b {b}");
+    // Both took a share before `a` went (1:1 of at least the first 100).
+    assert!(a >= 20 && b >= 20, "a {a}, b {b}");
+}
+
+/// 300 pipelined submissions over upstreams `a` and `b` by `routes`; `a`
+/// stops after 100 are accepted; every message still reaches a final
+/// state (its receipt comes). The submits each upstream took.
+async fn lose_an_upstream_mid_load(routes: &[&str]) -> (usize, usize) {
     let a = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
     let b = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
     let upstreams = [("a", a.server.smpp_addr()), ("b", b.server.smpp_addr())];
-    let mut config = config(StoreConfig::Memory, &upstreams, &[]);
+    let mut config = config(StoreConfig::Memory, &upstreams, routes);
     // Receipts owed by `a` when it goes are never sent: those end UNKNOWN.
     config.receipt_timeout = Duration::from_secs(1);
     let gateway = start(config).await.unwrap();
@@ -969,13 +987,11 @@ async fn an_upstream_lost_mid_load_loses_no_message() {
         );
         missing.remove(&receipt.id);
     }
-    // What `a` had not taken when it went, `b` took (often `a` had done
-    // everything by then: the point is that nothing is lost either way).
-    let a_count = a_submits.0.load(Ordering::Relaxed);
-    assert!(a_count + b.count() >= 300, "a {a_count}, b {}", b.count());
+    let counts = (a_submits.0.load(Ordering::Relaxed), b.count());
     client.unbind().await.unwrap();
     gateway.shutdown().await.unwrap();
     b.server.shutdown().await.unwrap();
+    counts
 }
 
 /// A submit whose text rides in `message_payload`: `len` octets of GSM text.

@@ -133,8 +133,8 @@ pub mod fuzzing {
         let id = String::from_utf8_lossy(rest);
         let key = canonical_id(&id, radix);
         assert_eq!(
-            canonical_id(&id.to_uppercase(), radix),
-            canonical_id(&id.to_lowercase(), radix)
+            canonical_id(&id.to_ascii_uppercase(), radix),
+            canonical_id(&id.to_ascii_lowercase(), radix)
         );
         if matches!(radix, IdRadix::Text | IdRadix::Decimal) {
             assert_eq!(canonical_id(&key, radix), key);
