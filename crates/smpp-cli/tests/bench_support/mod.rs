@@ -197,7 +197,12 @@ impl TestSmsc {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_smpp"));
         cmd.arg(sub)
             .args(["--host", "127.0.0.1", "--port"])
-            .arg(self.addr.port().to_string());
+            .arg(self.addr.port().to_string())
+            // Campaigns are recorded here, not in the user's data directory.
+            .env(
+                "SMPP_CAMPAIGNS_DIR",
+                std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("campaigns"),
+            );
         cmd
     }
 }
