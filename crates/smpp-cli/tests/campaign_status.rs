@@ -210,9 +210,8 @@ fn late_receipts_are_picked_up_by_status_live() {
             "campaign",
             "status",
             &id,
+            // No --host or --port: the SMSC the campaign was sent to.
             "--live",
-            "--port",
-            &port,
             "--wait",
             "20s",
             "--json",

@@ -21,7 +21,7 @@ use super::journal::{now_ms, Journal, Record};
 use super::store::{Meta, Store};
 use super::{lock, parse_rows, read_receipts, record, report, restore, state_word};
 use super::{Campaign, Outcome, Row, State, StoreArgs};
-use crate::common::ConnectArgs;
+use crate::common::{ConnectArgs, DEFAULT_HOST, DEFAULT_PORT};
 
 /// Arguments of `smpp campaign status`.
 #[derive(Debug, Args)]
@@ -42,7 +42,8 @@ pub struct StatusArgs {
     /// every message whose receipt never came; both are recorded in the journal.
     #[arg(long)]
     pub live: bool,
-    /// With --live: where to connect and how to bind (as a transceiver).
+    /// With --live: where to connect and how to bind (as a transceiver). Left at
+    /// their defaults, --host and --port are those the campaign was sent to.
     #[command(flatten)]
     pub connect: Box<ConnectArgs>,
     /// With --live: how long to take the receipts the SMSC kept before asking about the rest.
@@ -202,9 +203,14 @@ async fn live(args: &StatusArgs, loaded: &mut Loaded) -> anyhow::Result<Live> {
         .with_max_inbound(256)
         .with_inbound_overflow(InboundOverflow::Backpressure)
         .with_response_timeout(args.response_timeout);
+    let mut connect = args.connect.clone();
+    if connect.host == DEFAULT_HOST && connect.port == DEFAULT_PORT {
+        connect.host.clone_from(&meta.host);
+        connect.port = meta.port;
+    }
     let (client, inbound) = tokio::time::timeout(
         args.response_timeout,
-        args.connect.connect(BindKind::Transceiver, config),
+        connect.connect(BindKind::Transceiver, config),
     )
     .await
     .context("the bind timed out")??;
