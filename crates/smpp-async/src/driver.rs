@@ -36,9 +36,9 @@ pub(crate) struct Request {
 /// Everything else a handle asks of the driver; never refused for window.
 ///
 /// The channel is unbounded, but bounded by construction: every message
-/// that expects a reply (`Bind`, `Unbind`, `Send`, `Outbind`, `Stats`) has a
-/// caller awaiting it, so there are at most as many as there are waiting
-/// callers; a `Respond` answers one unanswered peer request, of which there
+/// that expects a reply (`Bind`, `Unbind`, `EnquireLink`, `Send`,
+/// `Outbind`, `Stats`) has a caller awaiting it, so there are at most as
+/// many as there are waiting callers; a `Respond` answers one unanswered peer request, of which there
 /// are at most the session's inbound window plus the incoming channel's
 /// slack; `Close` and `Release` are each sent at most once per connection
 /// (flags in the handle coalesce repeats); `SetLoad` only when the value

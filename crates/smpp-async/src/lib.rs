@@ -95,7 +95,7 @@ pub use crate::error::Error;
 pub use client::{Client, Inbound, InboundRequest, OutbindListener};
 pub use flow::Order;
 pub use handler::{Accepted, BlockingHandler, ConnectionInfo};
-pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
+pub use reconnect::{Backoff, MemberState, MemberStatus, Pool, PoolConfig, ReconnectingClient};
 pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
 #[cfg(feature = "tls")]
 pub use tls::Tls;

@@ -18,6 +18,7 @@ pub mod hash_password;
 pub mod listen;
 pub mod manage;
 pub mod obs;
+pub mod ping;
 pub mod send;
 pub mod serve;
 
@@ -56,6 +57,8 @@ pub enum Command {
     Cancel(manage::CancelArgs),
     /// Replace the content of a message that is still pending (replace_sm).
     Replace(manage::ReplaceArgs),
+    /// Check the link: enquire_link in a loop, round trip per probe, loss/min/avg/max summary.
+    Ping(ping::PingArgs),
     /// Read a password (stdin, or a prompt) and print its argon2id hash for
     /// `--account ID:HASH` or the config file.
     HashPassword(hash_password::HashPasswordArgs),
@@ -93,6 +96,7 @@ pub fn main() -> ExitCode {
                     Command::Query(args) => manage::query(args).await,
                     Command::Cancel(args) => manage::cancel(args).await,
                     Command::Replace(args) => manage::replace(args).await,
+                    Command::Ping(args) => ping::run(args).await,
                     Command::Decode(_) | Command::HashPassword(_) => {
                         unreachable!("handled above")
                     }

@@ -106,8 +106,8 @@ mod tls;
 pub use tokio_rustls::{self, rustls};
 
 pub use smpp_async::{
-    Accepted, Answer, Backoff, Connection, Error, Handler, Inbound, InboundRequest, Order,
-    PoolConfig, ServerConfig,
+    Accepted, Answer, Backoff, Connection, Error, Handler, Inbound, InboundRequest, MemberState,
+    MemberStatus, Order, PoolConfig, ServerConfig,
 };
 
 /// A bound ESME session ([`smpp_async::Client`] on tokio).
