@@ -45,7 +45,7 @@ fn main() -> ExitCode {
                  ci [--quick]                       fmt, clippy (benches too), tests, docs, dependency checks, packaging, fuzz smoke, interop\n  \
                  fuzz [TARGET] [--seconds N]        run cargo-fuzz targets (all by default)\n  \
                  conformance [--check]              write (or check) docs/CONFORMANCE.md from the code's tables\n  \
-                 interop [PART]... [--stand-in]     PART: tshark (Wireshark decodes every golden PDU), python\n                                     (smpplib, aiosmpplib, malformed bytes vs our SMSC), rust (smpp34,\n                                     rusmppc vs our SMSC; our client vs smpp34's server); all (default)\n  \
+                 interop [PART]... [--stand-in]     PART: tshark (Wireshark decodes every golden PDU), python\n                                     (smpplib, aiosmpplib, malformed bytes vs our SMSC), rust (smpp34,\n                                     rusmppc vs our SMSC; our client vs smpp34's server), gateway\n                                     (the same customers vs smpp gateway); all (default)\n  \
                  bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table\n  \
                  bench store [--secs S] [--rounds N] race the durable store's candidate engines\n  \
                  bench [e2e] [--quick] [--runs N]   end-to-end race: ours, raw ceiling, smpp34, rusmppc; RSS per bind\n  \

@@ -22,23 +22,30 @@
 //! ```
 //!
 //! # Parts
-//! - [`config`]: accounts, upstream connectors, routes, store ([`GatewayConfig`]).
+//! - [`config`]: accounts, upstream connectors, routes, balances, store
+//!   ([`GatewayConfig`]).
 //! - [`store`]: the records behind [`GatewayStore`] (memory, or durable on
 //!   fjall with group commit).
 //! - The customers' server (a `smpp_tokio` [`Handler`](smpp_tokio::Handler)):
-//!   binds of every kind for the configured accounts (allow-lists, a bind
-//!   limit per account), `submit_sm` and `data_sm` (a rate limit per
-//!   account; a `data_sm` goes upstream as a `submit_sm` carrying its
+//!   binds of every kind for the configured accounts (hashed passwords,
+//!   allow-lists, a bind limit per account, the bind lockout), `submit_sm`
+//!   and `data_sm` (a rate limit per account counted in SMS parts; a
+//!   `data_sm` goes upstream as a `submit_sm` carrying its
 //!   `message_payload`), and `query_sm` on the gateway's ids.
+//! - Billing: prepaid money and SMS quotas, a rate per route per part,
+//!   charged atomically with the message; CDRs.
 //! - Connectors: each a `smpp_tokio::Pool` of transceiver binds to an SMSC.
-//! - Routing: ordered routes, first match by destination prefix, each an
-//!   ordered failover list.
+//! - Routing: ordered routes, first match by destination prefix, account
+//!   and source; tiers that fail over, weights within a tier.
 //! - Receipts: matched through the id map (normalised per connector),
-//!   held when they come before the id, queued while the customer is unbound.
-//! - MO messages from upstreams: to the account of the first MO route
-//!   matching their destination ([`MoRouteConfig`]), queued like receipts;
-//!   one no route matches is refused with `ESME_RX_T_APPN` (the upstream
-//!   keeps it).
+//!   held when they come before the id, queued while the customer is
+//!   unbound, or called back over HTTP.
+//! - MO messages from upstreams: to the account (or the URL) of the first
+//!   MO route matching their destination ([`MoRouteConfig`]), queued like
+//!   receipts; one no route matches is refused with `ESME_RX_T_APPN` (the
+//!   upstream keeps it).
+//! - [`http`]: the Jasmin-compatible and JSON APIs, admin, metrics
+//!   ([`RunningGateway::http_router`]).
 //!
 //! # Guarantees
 //! - A customer's `submit_sm_resp` is sent only once the message is
@@ -68,15 +75,14 @@
 //!   [`GatewayConfig::retention`] (7 days by default) is forgotten.
 //!
 //! # Not yet
-//! `submit_multi`, `cancel_sm`, `replace_sm` from customers
-//! (answered `ESME_RINVCMDID`); MO as `data_sm` from upstreams, MO to
-//! webhooks; intermediate
-//! notifications (not passed on); weighted routes, routes by account,
-//! source or time; queue limits per connector (the limit is global);
-//! connector options beyond binds, window, TPS and id format (TLS,
-//! system_type, bind kind, source override); rates per segment of a
-//! `message_payload` message (each `submit_sm` counts once); hashed
-//! passwords; billing; metrics; the HTTP APIs.
+//! `submit_multi`, `cancel_sm`, `replace_sm` from customers (answered
+//! `ESME_RINVCMDID`); MO as `data_sm` from upstreams; intermediate
+//! notifications (not passed on); routes by regular expression or time
+//! window; queue limits per connector (the limit is global); connector
+//! options beyond binds, window, TPS and id format (TLS, system_type, bind
+//! kind, source override); accounts, connectors and routes changed through
+//! the admin API (only balances are, today: the rest is configuration read
+//! at start); a rate limit per sender address.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
