@@ -45,6 +45,27 @@ impl Binds {
         lock(&self.connections).remove(&id);
     }
 
+    /// How many binds `account` has.
+    pub(crate) fn count(&self, account: &str) -> usize {
+        lock(&self.connections)
+            .values()
+            .filter(|(a, _)| a == account)
+            .count()
+    }
+
+    /// Closes every bind of `account` (deleted); how many there were.
+    pub(crate) fn close_account(&self, account: &str) -> usize {
+        let closing: Vec<Connection> = lock(&self.connections)
+            .values()
+            .filter(|(a, _)| a == account)
+            .map(|(_, c)| c.clone())
+            .collect();
+        for conn in &closing {
+            conn.close();
+        }
+        closing.len()
+    }
+
     /// A bound receiver or transceiver of `account` (bound: its bind
     /// answer has been sent).
     pub(crate) fn receiver(&self, account: &str) -> Option<Connection> {
@@ -70,6 +91,7 @@ impl Customers {
         let node = &self.0;
         let checked = node
             .accounts
+            .current()
             .authenticate_bind(
                 node.lockout.as_ref(),
                 now_ms,

@@ -63,6 +63,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/batches"),
     ("GET", "/api/v1/batches/{id}"),
     ("GET", "/api/v1/balance"),
+    ("GET", "/api/v1/admin/accounts"),
+    ("PUT", "/api/v1/admin/accounts/{id}"),
+    ("DELETE", "/api/v1/admin/accounts/{id}"),
     ("GET", "/api/v1/admin/accounts/{id}/balance"),
     ("POST", "/api/v1/admin/accounts/{id}/balance"),
     ("GET", "/metrics"),
@@ -100,6 +103,11 @@ pub(crate) fn router(node: Arc<Node>, options: HttpOptions) -> Router {
         .route("/api/v1/batches", post(post_batch))
         .route("/api/v1/batches/{id}", get(get_batch))
         .route("/api/v1/balance", get(get_balance))
+        .route("/api/v1/admin/accounts", get(admin_list_accounts))
+        .route(
+            "/api/v1/admin/accounts/{id}",
+            axum::routing::put(admin_put_account).delete(admin_delete_account),
+        )
         .route(
             "/api/v1/admin/accounts/{id}/balance",
             get(admin_get_balance).post(admin_set_balance),
@@ -151,6 +159,7 @@ impl Api {
     async fn login(&self, user: &str, password: &str, peer: Option<SocketAddr>) -> Option<String> {
         let node = &self.node;
         node.accounts
+            .current()
             .authenticate_bind(
                 node.lockout.as_ref(),
                 now_ms,
@@ -894,6 +903,139 @@ async fn get_batch(
         "report": report,
     }))
     .into_response()
+}
+
+async fn admin_list_accounts(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
+    if let Err(r) = api.admin(&headers).await {
+        return r;
+    }
+    let accounts: Vec<serde_json::Value> = api
+        .node
+        .accounts
+        .list()
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "system_id": a.system_id,
+                "password_hashed": smpp_server::credentials::is_hashed(&a.password),
+                "allow": a.allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "certificate_name": a.certificate_name,
+                "binds": api.node.binds.count(&a.system_id),
+                "quota": quota_json(api.node.billing.quota(&a.system_id)),
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "accounts": accounts })).into_response()
+}
+
+/// The body of `PUT /api/v1/admin/accounts/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountRequest {
+    /// Plain text (stored as an argon2id hash) or a PHC string.
+    password: String,
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    certificate_name: Option<String>,
+}
+
+async fn admin_put_account(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = api.admin(&headers).await {
+        return r;
+    }
+    let request: AccountRequest = match parse_json(&body) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    if id.is_empty() || id.len() > 15 || request.password.is_empty() {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "a system_id of 1 to 15 characters and a password",
+        );
+    }
+    let password = if smpp_server::credentials::is_hashed(&request.password) {
+        request.password
+    } else {
+        let plain = request.password;
+        match tokio::task::spawn_blocking(move || {
+            smpp_server::credentials::hash_password(plain.as_bytes())
+        })
+        .await
+        {
+            Ok(Ok(phc)) => phc,
+            _ => {
+                return json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "cannot hash the password",
+                )
+            }
+        }
+    };
+    let stored = crate::store::StoredAccount {
+        system_id: id.clone(),
+        password,
+        allow: request.allow,
+        certificate_name: request.certificate_name,
+    };
+    let account = match crate::accounts::from_stored(&stored) {
+        Ok(a) => a,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
+    };
+    if let Err(e) = api.node.store.write(vec![Op::PutAccount(stored)]).await {
+        return json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot store the account: {e}"),
+        );
+    }
+    let created = !api.node.accounts.contains(&id);
+    if let Err(e) = api.node.accounts.put(account) {
+        return json_error(StatusCode::BAD_REQUEST, &e);
+    }
+    tracing::info!(account = id, created, "account set through the admin API");
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(serde_json::json!({ "system_id": id }))).into_response()
+}
+
+async fn admin_delete_account(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = api.admin(&headers).await {
+        return r;
+    }
+    if !api.node.accounts.contains(&id) {
+        return json_error(StatusCode::NOT_FOUND, "no such account");
+    }
+    if let Err(e) = api
+        .node
+        .store
+        .write(vec![Op::DeleteAccount(id.clone())])
+        .await
+    {
+        return json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot store the change: {e}"),
+        );
+    }
+    api.node.accounts.delete(&id);
+    let closed = api.node.binds.close_account(&id);
+    tracing::info!(
+        account = id,
+        closed,
+        "account removed through the admin API"
+    );
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn admin_get_balance(

@@ -80,9 +80,9 @@
 //! notifications (not passed on); routes by regular expression or time
 //! window; queue limits per connector (the limit is global); connector
 //! options beyond binds, window, TPS and id format (TLS, system_type, bind
-//! kind, source override); accounts, connectors and routes changed through
-//! the admin API (only balances are, today: the rest is configuration read
-//! at start); a rate limit per sender address.
+//! kind, source override); connectors and routes changed through the admin
+//! API (accounts and balances are; connectors and routes are configuration
+//! read at start); a rate limit per sender address.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -97,6 +97,7 @@ use smpp_tokio::{Server, ServerConfig, ServerHandle};
 use tokio::task::JoinHandle;
 
 mod accept;
+mod accounts;
 mod billing;
 pub mod config;
 mod customers;

@@ -12,7 +12,6 @@ use bytes::{Bytes, BytesMut};
 use smpp_proto::pdu::{decode_frame, Body, DecodeConfig, Pdu, SequenceNumber, SubmitSm};
 use tokio::sync::Notify;
 
-use smpp_server::accounts::Accounts;
 use smpp_server::cdr::{rfc3339, CdrRecord, CdrWriter};
 use smpp_server::lockout::Lockout;
 
@@ -23,6 +22,7 @@ use crate::outbox::Outbox;
 use crate::routing::Router;
 use smpp_proto::message::receipt::MessageState as ReceiptState;
 
+use crate::accounts::AccountBook;
 use crate::billing::{format_money, Billing};
 use crate::metrics::Metrics;
 use crate::store::{
@@ -47,8 +47,9 @@ pub(crate) fn now_ms() -> u64 {
 #[derive(Debug)]
 pub(crate) struct Node {
     pub(crate) store: Arc<dyn GatewayStore>,
-    /// Who may bind (credentials, allow-lists), shared with `smpp serve`.
-    pub(crate) accounts: Accounts,
+    /// Who may bind (credentials, allow-lists; checked as `smpp serve`
+    /// does), as they are now.
+    pub(crate) accounts: AccountBook,
     /// Failed binds per address (`None`: no lockout).
     pub(crate) lockout: Option<Lockout>,
     /// The accounts' prepaid quotas.
@@ -117,6 +118,31 @@ impl Node {
             .map_or(0, |d| d.as_micros() as u64);
         let first_id = micros.max(store.max_message_id().await? + 1);
         let first_seq = store.max_seq().await? + 1;
+        // The stored accounts, with the configured ones added or updated
+        // (and written back, so that the store has them all).
+        let mut all = Vec::new();
+        for s in store.accounts().await? {
+            if config.accounts.iter().any(|a| a.system_id == s.system_id) {
+                continue;
+            }
+            match crate::accounts::from_stored(&s) {
+                Ok(a) => all.push(a),
+                Err(e) => {
+                    tracing::error!(system_id = s.system_id, error = %e, "stored account unreadable: skipped")
+                }
+            }
+        }
+        all.extend(config.accounts.iter().cloned());
+        let accounts =
+            AccountBook::new(all).map_err(|e| StoreError::Engine(format!("accounts: {e}")))?;
+        let ops: Vec<Op> = config
+            .accounts
+            .iter()
+            .map(|a| Op::PutAccount(crate::accounts::stored(a)))
+            .collect();
+        if !ops.is_empty() {
+            store.write(ops).await?;
+        }
         let billing = Billing::new(store.quotas().await?);
         // Configured quotas apply once: a restart does not refill them.
         let mut first: Vec<(String, Quota)> = Vec::new();
@@ -149,8 +175,7 @@ impl Node {
             None => None,
         };
         Ok(Node {
-            accounts: Accounts::new(&config.accounts, None)
-                .map_err(|e| StoreError::Engine(format!("accounts: {e}")))?,
+            accounts,
             lockout: config.bind_failure_limit.map(Lockout::new),
             billing,
             cdr,

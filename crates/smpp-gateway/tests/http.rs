@@ -415,3 +415,82 @@ async fn the_openapi_file_describes_the_routes_served() {
     gw.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_made_through_the_admin_api_bind_at_once_and_survive_a_restart() {
+    use smpp_proto::pdu::{Bind, CommandStatus};
+    use smpp_proto::session::{BindKind, SessionConfig};
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        StoreConfig::Path(dir.path().to_owned()),
+        &[("a", up.server.smpp_addr())],
+        &[],
+    );
+    let (gw, base) = gateway(config.clone(), HttpOptions::default()).await;
+    let http = reqwest::Client::new();
+    let bind = |gw: &RunningGateway| {
+        let addr = gw.smpp_addr();
+        async move {
+            let bind = Bind {
+                system_id: "shop".into(),
+                password: "n3w-pass".into(),
+                interface_version: 0x34,
+                ..Default::default()
+            };
+            smpp_tokio::Client::connect(addr, BindKind::Transceiver, bind, SessionConfig::default())
+                .await
+        }
+    };
+    assert!(matches!(
+        bind(&gw).await,
+        Err(smpp_tokio::Error::Status(CommandStatus::INVALID_SYSTEM_ID))
+    ));
+    let made = http
+        .put(format!("{base}/api/v1/admin/accounts/shop"))
+        .json(&serde_json::json!({"password": "n3w-pass", "allow": ["127.0.0.0/8"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let (client, _inbound) = bind(&gw).await.expect("binds without a restart");
+    let listed: serde_json::Value = http
+        .get(format!("{base}/api/v1/admin/accounts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shop = listed["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["system_id"] == "shop")
+        .unwrap()
+        .clone();
+    assert_eq!(shop["password_hashed"], true, "stored as a hash");
+    assert_eq!(shop["binds"], 1);
+    drop(client);
+    gw.shutdown().await.unwrap();
+
+    // After a restart (the configuration does not name it) it is still there.
+    let (gw, base) = gateway(config.clone(), HttpOptions::default()).await;
+    let (client, _inbound) = bind(&gw).await.expect("kept across a restart");
+    // Removed: its bind is closed and it cannot bind again.
+    let removed = http
+        .delete(format!("{base}/api/v1/admin/accounts/shop"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    tokio::time::timeout(WAIT, client.closed())
+        .await
+        .expect("its bind closed");
+    assert!(matches!(
+        bind(&gw).await,
+        Err(smpp_tokio::Error::Status(CommandStatus::INVALID_SYSTEM_ID))
+    ));
+    gw.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}

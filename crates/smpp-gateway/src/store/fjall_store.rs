@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     BatchRecord, GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt, Quota,
-    StoreError, StoreFuture, StoreResult,
+    StoreError, StoreFuture, StoreResult, StoredAccount,
 };
 
 /// Batches waiting for the writer at most (callers wait beyond it).
@@ -46,6 +46,8 @@ struct Tables {
     quotas: Keyspace,
     /// HTTP batches by id.
     batches: Keyspace,
+    /// Accounts by system_id.
+    accounts: Keyspace,
     meta: Keyspace,
 }
 
@@ -63,6 +65,7 @@ impl Tables {
             waiting: ks("waiting")?,
             quotas: ks("quotas")?,
             batches: ks("batches")?,
+            accounts: ks("accounts")?,
             meta: ks("meta")?,
             db,
         })
@@ -307,6 +310,12 @@ fn commit(
             Op::SetQuota { account, quota } => {
                 changed.insert(account, *quota);
             }
+            Op::PutAccount(account) => batch.insert(
+                &tables.accounts,
+                account.system_id.as_bytes(),
+                postcard::to_stdvec(account)?,
+            ),
+            Op::DeleteAccount(id) => batch.remove(&tables.accounts, id.as_bytes()),
             Op::PutBatch(record) => {
                 *max_id = (*max_id).max(record.id);
                 batch.insert(
@@ -441,6 +450,13 @@ impl GatewayStore for FjallStore {
 
     fn max_seq(&self) -> StoreFuture<'_, u64> {
         let found = self.tables().and_then(|t| t.meta(MAX_SEQ));
+        Box::pin(std::future::ready(found))
+    }
+
+    fn accounts(&self) -> StoreFuture<'_, Vec<StoredAccount>> {
+        let found = self
+            .tables()
+            .and_then(|t| t.scan::<StoredAccount>(&t.accounts));
         Box::pin(std::future::ready(found))
     }
 

@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{
     BatchRecord, GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt, Quota,
-    StoreFuture,
+    StoreFuture, StoredAccount,
 };
 
 #[derive(Debug, Default)]
@@ -23,6 +23,7 @@ struct Tables {
     max_seq: u64,
     quotas: BTreeMap<String, Quota>,
     batches: HashMap<u64, BatchRecord>,
+    accounts: BTreeMap<String, StoredAccount>,
 }
 
 /// Everything in memory (for `--memory` and tests).
@@ -93,6 +94,12 @@ impl GatewayStore for MemoryStore {
                 Op::PutBatch(batch) => {
                     t.max_id = t.max_id.max(batch.id);
                     t.batches.insert(batch.id, batch);
+                }
+                Op::PutAccount(account) => {
+                    t.accounts.insert(account.system_id.clone(), account);
+                }
+                Op::DeleteAccount(id) => {
+                    t.accounts.remove(&id);
                 }
                 Op::SetQuota { account, quota } => {
                     t.quotas.insert(account, quota);
@@ -180,6 +187,11 @@ impl GatewayStore for MemoryStore {
     fn max_seq(&self) -> StoreFuture<'_, u64> {
         let max = self.lock().max_seq;
         Box::pin(std::future::ready(Ok(max)))
+    }
+
+    fn accounts(&self) -> StoreFuture<'_, Vec<StoredAccount>> {
+        let found = self.lock().accounts.values().cloned().collect();
+        Box::pin(std::future::ready(Ok(found)))
     }
 
     fn batch(&self, id: u64) -> StoreFuture<'_, Option<BatchRecord>> {

@@ -197,6 +197,20 @@ pub struct HeldReceipt {
     pub deliver: Vec<u8>,
 }
 
+/// A customer account as the store keeps it (the configuration and the
+/// admin API write it; every bind and HTTP login reads it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAccount {
+    /// The `system_id`.
+    pub system_id: String,
+    /// The password: an argon2id PHC string, or plain text.
+    pub password: String,
+    /// Client networks it may bind from (`10.0.0.0/8`; empty: anywhere).
+    pub allow: Vec<String>,
+    /// With mutual TLS: the DNS name its client certificate must carry.
+    pub certificate_name: Option<String>,
+}
+
 /// An HTTP batch: the messages sent for each recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchRecord {
@@ -248,6 +262,10 @@ pub enum Op {
     },
     /// Records an HTTP batch.
     PutBatch(BatchRecord),
+    /// Adds or replaces an account.
+    PutAccount(StoredAccount),
+    /// Removes an account.
+    DeleteAccount(String),
     /// Sets an account's quotas outright.
     SetQuota {
         /// The account.
@@ -306,6 +324,9 @@ pub trait GatewayStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// The highest outbox or held key ever stored.
     fn max_seq(&self) -> StoreFuture<'_, u64>;
+
+    /// Every stored account.
+    fn accounts(&self) -> StoreFuture<'_, Vec<StoredAccount>>;
 
     /// An HTTP batch by id.
     fn batch(&self, id: u64) -> StoreFuture<'_, Option<BatchRecord>>;
@@ -496,6 +517,24 @@ mod tests {
                 .await
                 .unwrap();
         }
+        let account = StoredAccount {
+            system_id: "esme".into(),
+            password: "pw".into(),
+            allow: vec!["10.0.0.0/8".into()],
+            certificate_name: None,
+        };
+        store
+            .write(vec![
+                Op::PutAccount(account.clone()),
+                Op::PutAccount(StoredAccount {
+                    system_id: "gone".into(),
+                    ..account.clone()
+                }),
+                Op::DeleteAccount("gone".into()),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.accounts().await.unwrap(), [account]);
         assert_eq!(
             store.quotas().await.unwrap(),
             [(
