@@ -98,7 +98,7 @@ pub use handler::{Accepted, BlockingHandler, ConnectionInfo};
 pub use reconnect::{Backoff, MemberState, MemberStatus, Pool, PoolConfig, ReconnectingClient};
 pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
 #[cfg(feature = "tls")]
-pub use tls::Tls;
+pub use tls::{tls_client_config, Tls};
 
 /// What an async runtime gives the client and server: tasks, a timer and
 /// TCP. Implemented by a unit type of the adapter (`smpp_tokio::Tokio`).

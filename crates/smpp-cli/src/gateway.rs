@@ -38,10 +38,12 @@ pub struct GatewayArgs {
     pub accounts: Vec<Account>,
     /// An upstream SMSC (repeatable): a pool of N transceiver binds.
     /// ids= is how it writes message ids: text (default, case-insensitive),
-    /// hex, decimal, auto, or SUBMIT/RECEIPT (hex/decimal).
+    /// hex, decimal, auto, or SUBMIT/RECEIPT (hex/decimal). tls connects
+    /// over TLS (ca= a PEM file of the CAs to trust; the web PKI's without);
+    /// source= replaces the sender of every message sent there.
     #[arg(
         long = "upstream",
-        value_name = "NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=F]"
+        value_name = "NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=F][,system_type=T][,tls][,ca=PEM][,source=ADDR]"
     )]
     pub upstreams: Vec<UpstreamConfig>,
     /// A route (repeatable, first match wins): destinations starting with

@@ -281,7 +281,9 @@ fn parse_all<T: FromStr<Err = String>>(items: &[String], what: &str) -> anyhow::
 
 /// One upstream connector: a pool of transceiver binds to an SMSC.
 ///
-/// Text form: `NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=FORMAT]`,
+/// Text form: `NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=FORMAT]`
+/// `[,system_type=T][,tls][,ca=PEM][,source=ADDR]` (`ca` implies `tls`;
+/// `source` replaces the source address of what goes there),
 /// where `FORMAT` is how the SMSC writes its message ids: `text` (the
 /// default: as is, case-insensitive), `hex`, `decimal` or `auto`; or
 /// `SUBMIT/RECEIPT` when its `submit_sm_resp` and its receipt texts differ
@@ -304,6 +306,16 @@ pub struct UpstreamConfig {
     pub tps: Option<u32>,
     /// How the SMSC writes message ids (in `submit_sm_resp` and receipts).
     pub ids: MessageIdFormat,
+    /// The `system_type` to bind with.
+    pub system_type: String,
+    /// Connect over TLS.
+    pub tls: bool,
+    /// With TLS: the PEM file of the certificate authorities to trust (the
+    /// web PKI's roots without one).
+    pub ca: Option<PathBuf>,
+    /// The source address every message forwarded here gets (an SMSC that
+    /// allows only its own sender ids).
+    pub source: Option<String>,
 }
 
 impl std::fmt::Debug for UpstreamConfig {
@@ -316,6 +328,10 @@ impl std::fmt::Debug for UpstreamConfig {
             .field("window", &self.window)
             .field("tps", &self.tps)
             .field("ids", &self.ids)
+            .field("system_type", &self.system_type)
+            .field("tls", &self.tls)
+            .field("ca", &self.ca)
+            .field("source", &self.source)
             .finish_non_exhaustive()
     }
 }
@@ -337,6 +353,10 @@ impl UpstreamConfig {
             window: 64,
             tps: None,
             ids: text_ids(),
+            system_type: String::new(),
+            tls: false,
+            ca: None,
+            source: None,
         }
     }
 }
@@ -393,9 +413,13 @@ impl FromStr for UpstreamConfig {
         }
         let mut upstream = UpstreamConfig::new(name, system_id, password, addr);
         for option in options.into_iter().flat_map(|o| o.split(',')) {
+            if option == "tls" {
+                upstream.tls = true;
+                continue;
+            }
             let (key, value) = option
                 .split_once('=')
-                .ok_or_else(|| format!("bad option {option:?}: expected KEY=VALUE"))?;
+                .ok_or_else(|| format!("bad option {option:?}: expected KEY=VALUE or tls"))?;
             let number = || {
                 value
                     .parse::<u32>()
@@ -415,7 +439,19 @@ impl FromStr for UpstreamConfig {
                         receipt: parse_radix(receipt)?,
                     };
                 }
-                _ => return Err(format!("unknown option {key:?} (binds, window, tps, ids)")),
+                "system_type" if value.len() <= 12 => upstream.system_type = value.to_owned(),
+                "ca" => {
+                    upstream.ca = Some(PathBuf::from(value));
+                    upstream.tls = true;
+                }
+                "source" if !value.is_empty() && value.len() <= 20 => {
+                    upstream.source = Some(value.to_owned());
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown option {key:?} (binds, window, tps, ids, system_type, tls, ca, source)"
+                    ))
+                }
             }
         }
         Ok(upstream)
@@ -636,6 +672,16 @@ mod tests {
         let mixed: UpstreamConfig = "m=s:p@h:1,ids=hex/decimal".parse().unwrap();
         assert_eq!(mixed.ids.submit_response, IdRadix::Hex);
         assert_eq!(mixed.ids.receipt, IdRadix::Decimal);
+        let secure: UpstreamConfig = "s=sys:pw@h:3550,tls,system_type=VMA,source=Acme"
+            .parse()
+            .unwrap();
+        assert!(secure.tls && secure.ca.is_none());
+        assert_eq!(
+            (secure.system_type.as_str(), secure.source.as_deref()),
+            ("VMA", Some("Acme"))
+        );
+        let pinned: UpstreamConfig = "s=sys:pw@h:3550,ca=/etc/smsc-ca.pem".parse().unwrap();
+        assert!(pinned.tls);
         let plain: UpstreamConfig = "b=sys:pw@127.0.0.1:1".parse().unwrap();
         assert_eq!((plain.binds, plain.ids.receipt), (1, IdRadix::Text));
         for bad in [

@@ -183,7 +183,13 @@ async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
             continue;
         }
         up += 1;
-        match connector.pool.submit(sm.clone()).await {
+        let mut sm = sm.clone();
+        if let Some(source) = &connector.source {
+            sm.source_addr_ton = source.ton;
+            sm.source_addr_npi = source.npi;
+            sm.source_addr = source.addr.clone();
+        }
+        match connector.pool.submit(sm).await {
             Ok(upstream_id) => {
                 node.queues[route].misses.store(0, Ordering::Release);
                 node.metrics.forwarded(i);

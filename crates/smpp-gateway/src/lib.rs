@@ -78,9 +78,8 @@
 //! `submit_multi`, `cancel_sm`, `replace_sm` from customers (answered
 //! `ESME_RINVCMDID`); MO as `data_sm` from upstreams; intermediate
 //! notifications (not passed on); routes by regular expression or time
-//! window; queue limits per connector (the limit is global); connector
-//! options beyond binds, window, TPS and id format (TLS, system_type, bind
-//! kind, source override); connectors and routes changed through the admin
+//! window; queue limits per connector (the limit is global); bind kinds
+//! other than transceiver for connectors; connectors and routes changed through the admin
 //! API (accounts and balances are; connectors and routes are configuration
 //! read at start); a rate limit per sender address.
 
@@ -251,7 +250,7 @@ pub async fn start_with_store(
     let mut connectors = Vec::new();
     let mut inbounds = Vec::new();
     for upstream in &config.upstreams {
-        let (connector, inbound) = Connector::start(upstream);
+        let (connector, inbound) = Connector::start(upstream)?;
         connectors.push(connector);
         inbounds.push(inbound);
     }

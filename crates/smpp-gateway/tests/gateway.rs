@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use smpp_gateway::{
-    parse_id, start, start_with_store, GatewayStore, MemoryStore, RunningGateway, StoreConfig,
+    parse_id, start, start_with_store, GatewayConfig, GatewayStore, MemoryStore, RunningGateway,
+    StoreConfig,
 };
 use smpp_proto::message::receipt::{DeliveryReceipt, MessageState};
 use smpp_proto::pdu::{
@@ -1282,4 +1283,90 @@ async fn a_pre_3_4_upstream_gets_no_tlvs() {
     assert_eq!(received.lock().unwrap().len(), 1, "never sent upstream");
     client.unbind().await.unwrap();
     gateway.shutdown().await.unwrap();
+}
+
+/// Records the source address of each message an upstream finished.
+#[derive(Debug, Default)]
+struct Sources(std::sync::Mutex<Vec<String>>);
+
+impl smpp_server::Observer for Sources {
+    fn final_state(&self, event: &smpp_server::FinalEvent<'_>) {
+        self.0.lock().unwrap().push(event.source.to_owned());
+    }
+
+    fn wants_final_states(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_over_tls_with_its_own_sender_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let mut serve = ServeConfig::for_tests();
+    serve.listen = "127.0.0.1:0".into();
+    serve.outcomes = vec![(MessageState::Delivered, 1)];
+    serve.dlr_delay = Duration::ZERO;
+    serve.tls = Some(smpp_server::TlsConfig {
+        listen: "127.0.0.1:0".into(),
+        cert: cert.clone(),
+        key,
+        client_ca: None,
+    });
+    let sources = Arc::new(Sources::default());
+    let server = smpp_server::start_with(serve, sources.clone())
+        .await
+        .unwrap();
+    let tls_addr = server.tls_addr().unwrap();
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!(
+        "t=smppclient1:password@{tls_addr},ca={},source=Acme,system_type=GW",
+        cert.display()
+    )
+    .parse()
+    .unwrap()];
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "t").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let id = client.submit(message("447700900001")).await.unwrap();
+    receipt_for(&inbound, &id.to_string_lossy()).await;
+    wait_for("the upstream's final state", || {
+        !sources.0.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(
+        *sources.0.lock().unwrap(),
+        ["Acme"],
+        "the connector's sender id"
+    );
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+
+    // A CA that did not sign the upstream's certificate: no bind comes up.
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let wrong_ca = dir.path().join("other.pem");
+    std::fs::write(&wrong_ca, other.cert.pem()).unwrap();
+    let mut config = config_with_upstream(&format!(
+        "t=smppclient1:password@{tls_addr},ca={}",
+        wrong_ca.display()
+    ));
+    config.store = StoreConfig::Memory;
+    let gateway = start(config).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        gateway.upstream_binds("t"),
+        Some(0),
+        "an untrusted certificate"
+    );
+    gateway.shutdown().await.unwrap();
+    server.shutdown().await.unwrap();
+}
+
+fn config_with_upstream(upstream: &str) -> GatewayConfig {
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![upstream.parse().unwrap()];
+    config
 }

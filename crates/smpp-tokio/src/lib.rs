@@ -103,6 +103,8 @@ mod tls;
 
 /// The TLS crates this adapter is built on (feature `tls`), for building configurations.
 #[cfg(feature = "tls")]
+pub use smpp_async::tls_client_config;
+#[cfg(feature = "tls")]
 pub use tokio_rustls::{self, rustls};
 
 pub use smpp_async::{
