@@ -83,6 +83,8 @@ pub(crate) struct Sample {
     /// `submit_sm` the upstream(s) answered `ESME_ROK` during the run.
     pub(crate) upstream: u64,
     pub(crate) receipts: u64,
+    /// Receipts for no message of this run (owed from an earlier run).
+    pub(crate) unmatched: u64,
     pub(crate) submit_ms: Option<(f64, f64)>,
     pub(crate) receipt_ms: Option<(f64, f64)>,
     /// CPU µs per completed message, per process.
@@ -199,29 +201,41 @@ pub(crate) fn run_gateway(args: &[&str]) -> Result {
         for (i, kind) in kinds.iter().enumerate() {
             let s = measure(&bins, &rig, &o, *kind);
             eprintln!(
-                "{:<60} {:>9.0} msg/s e2e  accepted {} upstream {} receipts {}{}",
+                "{:<60} {:>9.0} msg/s e2e  accepted {} upstream {} receipts {} (+{} late from earlier runs){}",
                 kind.label(),
                 s.e2e,
                 s.accepted,
                 s.upstream,
                 s.receipts,
+                s.unmatched,
                 if s.clean { "" } else { "  (NOT CLEAN)" }
             );
             samples[i].push(s);
         }
     }
     let load_after = load_average();
+    let gateway_memory = format!(
+        "smpp gateway VmRSS {} MiB at the end (peak {} MiB), store directory {} MiB",
+        status_kib(rig.gateway.pid(), "VmRSS:").map_or("?".into(), |k| (k / 1024).to_string()),
+        status_kib(rig.gateway.pid(), "VmHWM:").map_or("?".into(), |k| (k / 1024).to_string()),
+        dir_bytes(&rig.store) / (1024 * 1024),
+    );
     let note = format!(
         "{} round(s); ours {} s each, {} binds × window {}, 160-character GSM texts, receipts requested; \
-         Jasmin {} messages per path; upstream receipts after {}; 1-minute load average {} before, {} after",
+         {}; upstream receipts after {}; 1-minute load average {} before, {} after; {}",
         o.rounds,
         o.secs,
         o.sessions,
         o.window,
-        o.jasmin_count,
+        if o.jasmin {
+            format!("Jasmin {} messages per path", o.jasmin_count)
+        } else {
+            "no Jasmin (--no-jasmin or --quick)".into()
+        },
         o.dlr_delay,
         load_before.as_deref().unwrap_or("?"),
         load_after.as_deref().unwrap_or("?"),
+        gateway_memory,
     );
     drop(rig);
     if o.json {
@@ -328,6 +342,28 @@ fn start_jasmin(bins: &Bins, o: &Options) -> Result<Jasmin> {
         jasmind,
         http_port,
     })
+}
+
+/// A `KiB` line of `/proc/PID/status`.
+fn status_kib(pid: u32, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// `submit_sm` answered `ESME_ROK` by the upstreams on these HTTP ports.
@@ -537,10 +573,13 @@ fn bench_run(
             c.args(["--count", &n.to_string(), "--response-timeout", "60s"]);
             Duration::from_secs(30 + n / 10)
         }
+        // Receipts may trail the submits by seconds when a path accepts
+        // faster than it completes: the run lasts until the last one (or
+        // until 10 s + 6 × --secs), so the rate counts the tail.
         None => {
             c.arg("--duration")
                 .arg(format!("{}ms", (o.secs * 1000.0) as u64));
-            Duration::from_secs(10)
+            Duration::from_secs_f64(10.0 + 6.0 * o.secs)
         }
     };
     c.arg("--wait-receipts").arg(format!("{}s", wait.as_secs()));
@@ -588,6 +627,7 @@ fn parse_bench(stdout: &str, wall: f64) -> Sample {
         accepted,
         upstream: 0,
         receipts,
+        unmatched: v["receipts"]["unmatched"].as_u64().unwrap_or(0),
         submit_ms: pair(&v["latency_us"], 0.001),
         receipt_ms: pair(&v["receipts"]["latency_ms"], 1.0),
         cpu: Vec::new(),

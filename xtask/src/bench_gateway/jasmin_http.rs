@@ -212,6 +212,7 @@ pub(super) fn run(http_port: u16, count: u64, clients: u32, dest: &str) -> Sampl
         accepted: sent.len() as u64,
         upstream: 0,
         receipts: got,
+        unmatched: 0,
         submit_ms: p50_p99(&mut submit),
         receipt_ms: p50_p99(&mut receipt),
         cpu: Vec::new(),

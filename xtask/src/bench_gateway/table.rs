@@ -22,6 +22,7 @@ struct Row {
     accepted: f64,
     upstream: f64,
     receipts: f64,
+    unmatched: f64,
     submit: Option<(f64, f64)>,
     receipt: Option<(f64, f64)>,
     cpu: Vec<(String, f64)>,
@@ -63,6 +64,7 @@ fn row(samples: &[Sample]) -> Row {
         accepted: m(&|s| s.accepted as f64),
         upstream: m(&|s| s.upstream as f64),
         receipts: m(&|s| s.receipts as f64),
+        unmatched: m(&|s| s.unmatched as f64),
         submit: pair(&|s| s.submit_ms),
         receipt: pair(&|s| s.receipt_ms),
         cpu,
@@ -115,7 +117,8 @@ pub(super) fn markdown(kinds: &[Kind], samples: &[Vec<Sample>], note: &str) -> S
         out,
         "\nGateway end to end over loopback, with receipts: medians of {note}.\n\
          msg/s end to end: receipts received by the customer per second of the client's wall-clock time. \
-         Accepted, at upstream, receipts: messages per run (median). \
+         Accepted, at upstream, receipts: messages per run (median); receipts (+N): N more arrived \
+         that were owed from an earlier run. \
          CPU: user + system µs per completed message, per process (10 ms ticks).\n"
     );
     out.push_str(
@@ -129,13 +132,18 @@ pub(super) fn markdown(kinds: &[Kind], samples: &[Vec<Sample>], note: &str) -> S
         };
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {vs} | {}/{} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0}{} | {} | {} | {} | {vs} | {}/{} |",
             kind.label(),
             r.e2e,
             r.accepted_rate,
             r.accepted,
             r.upstream,
             r.receipts,
+            if r.unmatched > 0.0 {
+                format!(" (+{:.0})", r.unmatched)
+            } else {
+                String::new()
+            },
             ms(r.submit),
             ms(r.receipt),
             cpu_cell(&r.cpu),
@@ -199,6 +207,7 @@ pub(super) fn json(kinds: &[Kind], samples: &[Vec<Sample>], note: &str) -> Strin
                 "accepted": r.accepted,
                 "at_upstream": r.upstream,
                 "receipts": r.receipts,
+                "late_receipts": r.unmatched,
                 "submit_ms": pair(r.submit),
                 "receipt_ms": pair(r.receipt),
                 "cpu_us_per_msg": cpu,
