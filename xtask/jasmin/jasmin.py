@@ -101,13 +101,12 @@ def setup(d):
     text = open(listeners).read()
     if PATCH_FROM in text:
         open(listeners, "w").write(text.replace(PATCH_FROM, PATCH_TO, 1))
-        log(f"patched {listeners}: jookies/jasmin#1236 (DLR map from r.response, 3 lines)")
+        log(f"patched {listeners} for jookies/jasmin#1236 (3 lines: the DLR map from r.response)")
     elif PATCH_TO in text:
-        log(f"{listeners}: jookies/jasmin#1236 patch already applied")
+        log(f"{listeners}: the jookies/jasmin#1236 patch is in place (3 lines: the DLR map from r.response)")
     else:
         raise SystemExit(f"{listeners}: neither the unpatched nor the patched lines: "
                          "not jasmin 0.11.1?")
-    log(f"PATCHED {listeners}")
 
 
 def port_open(port, host="127.0.0.1"):
