@@ -44,6 +44,8 @@ pub(crate) struct Server {
     child: Child,
     stdin: Option<ChildStdin>,
     pub(crate) port: u16,
+    /// How long a drop waits for it to exit once its stdin is closed.
+    grace: Duration,
     /// Every line the process printed on stdout so far.
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -81,6 +83,7 @@ impl Server {
             child,
             stdin,
             port: 0,
+            grace: Duration::from_secs(2),
             lines,
         };
         let until = Instant::now() + limit;
@@ -105,6 +108,12 @@ impl Server {
             .and_then(|p| p.parse().ok())
             .ok_or_else(|| format!("{name}: cannot read the port of {addr:?}"))?;
         Ok(server)
+    }
+
+    /// Waits up to `grace` on drop (after closing stdin) before killing it.
+    pub(crate) fn with_grace(mut self, grace: Duration) -> Server {
+        self.grace = grace;
+        self
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -133,7 +142,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         drop(self.stdin.take()); // our stand-ins stop when stdin closes
-        let until = Instant::now() + Duration::from_secs(2);
+        let until = Instant::now() + self.grace;
         while Instant::now() < until {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 return;

@@ -326,7 +326,10 @@ fn start_jasmin(bins: &Bins, o: &Options) -> Result<Jasmin> {
         .args(["--upstream-port", &upstream.port.to_string()])
         .args(["--user", USER, "--password", PASSWORD]);
     eprintln!("$ {}", crate::show(&c));
-    let wrapper = Server::start_within("jasmin.py run", c, Duration::from_secs(120))?;
+    // jasmin.py stops jasmind when its stdin closes (SIGKILL after 10 s):
+    // killing the wrapper first would leave jasmind and its lock behind.
+    let wrapper = Server::start_within("jasmin.py run", c, Duration::from_secs(120))?
+        .with_grace(Duration::from_secs(15));
     let jasmind = wrapper
         .line("JASMIND PID ", Duration::from_secs(1))
         .and_then(|p| p.parse().ok())
