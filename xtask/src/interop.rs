@@ -351,7 +351,7 @@ impl RunningSmsc {
     pub(crate) fn start(label: &str, program: &Path, args: &[String]) -> Result<RunningSmsc> {
         let log = logs_dir()?.join(format!(
             "{}.log",
-            label.split_whitespace().next().unwrap_or("smsc")
+            label.replace(char::is_whitespace, "_")
         ));
         let log_file =
             std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
