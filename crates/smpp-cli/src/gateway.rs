@@ -76,6 +76,10 @@ pub struct GatewayArgs {
     /// Binds per account at most (more get ESME_RBINDFAIL).
     #[arg(long, value_name = "N")]
     pub max_binds_per_account: Option<usize>,
+    /// Receipts owed to one account at most; beyond it the account's new
+    /// submissions get ESME_RMSGQFUL until it takes them [default: 100000].
+    #[arg(long, value_name = "N")]
+    pub max_receipts_owed: Option<usize>,
     /// More than N failed binds (wrong credentials, outside the allow-list)
     /// from one address within WINDOW make every bind from it get
     /// ESME_RBINDFAIL for COOLDOWN, whatever the password; `off` disables
@@ -150,6 +154,9 @@ impl GatewayArgs {
         }
         if self.max_binds_per_account.is_some() {
             config.max_binds_per_account = self.max_binds_per_account;
+        }
+        if let Some(n) = self.max_receipts_owed {
+            config.max_receipts_owed = n;
         }
         if !self.balances.is_empty() {
             config.balances.clone_from(&self.balances);

@@ -114,6 +114,15 @@ async fn accept_counted(node: &Arc<Node>, submission: Submission) -> Result<Vec<
     if node.forwarding_count().saturating_add(parts.len()) > node.max_queued {
         return Err(Refusal::QueueFull);
     }
+    // A customer that does not take its receipts stops being served
+    // before they fill the memory.
+    if node.owed_to(&account) >= node.max_owed {
+        tracing::debug!(
+            account,
+            "submission refused: too many receipts owed to the account"
+        );
+        return Err(Refusal::QueueFull);
+    }
     let charge = node
         .billing
         .charge(&account, node.router.rate(route), on_air)

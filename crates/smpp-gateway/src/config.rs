@@ -31,6 +31,12 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const DEFAULT_RECEIPT_TIMEOUT: Duration = Duration::from_secs(48 * 3600);
 /// How long an upstream receipt whose id never gets recorded is kept.
 pub const DEFAULT_HOLD_FOR: Duration = Duration::from_secs(24 * 3600);
+/// Receipts (and MO) owed to one account, at most, before its new
+/// submissions are refused with `ESME_RMSGQFUL` (it does not take them).
+pub const DEFAULT_MAX_RECEIPTS_OWED: usize = 100_000;
+/// Upstream receipts held (their id not known yet), at most; beyond it an
+/// upstream's receipt is answered `ESME_RSYSERR` (it sends it again later).
+pub const DEFAULT_MAX_HELD: usize = 100_000;
 
 /// Where the gateway keeps its messages, id map and receipts owed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +86,12 @@ pub struct GatewayConfig {
     pub bind_failure_limit: Option<BindFailureLimit>,
     /// Prepaid quotas of accounts at their first start.
     pub balances: Vec<BalanceConfig>,
+    /// Receipts owed to one account at most, before its new submissions
+    /// are refused (`ESME_RMSGQFUL`, HTTP 503): memory stays bounded when a
+    /// customer does not take its receipts.
+    pub max_receipts_owed: usize,
+    /// Upstream receipts held at most (see [`DEFAULT_MAX_HELD`]).
+    pub max_held: usize,
     /// Where to append a CDR (one JSON line) per message that reached a
     /// final state.
     pub cdr: Option<PathBuf>,
@@ -104,6 +116,8 @@ impl Default for GatewayConfig {
             bind_failure_limit: Some(BindFailureLimit::default()),
             balances: Vec::new(),
             cdr: None,
+            max_receipts_owed: DEFAULT_MAX_RECEIPTS_OWED,
+            max_held: DEFAULT_MAX_HELD,
         }
     }
 }
@@ -123,6 +137,8 @@ struct FileConfig {
     receipt_timeout: Option<String>,
     tps: Option<u32>,
     max_binds_per_account: Option<usize>,
+    max_receipts_owed: Option<usize>,
+    max_held: Option<usize>,
     /// `N[/WINDOW[/COOLDOWN]]` or `off`, as `--bind-failure-limit`.
     bind_failure_limit: Option<String>,
     #[serde(default)]
@@ -166,6 +182,12 @@ impl GatewayConfig {
         if let Some(timeout) = file.receipt_timeout {
             self.receipt_timeout = humantime::parse_duration(&timeout)
                 .map_err(|e| anyhow::anyhow!("receipt_timeout {timeout:?}: {e}"))?;
+        }
+        if let Some(n) = file.max_receipts_owed {
+            self.max_receipts_owed = n;
+        }
+        if let Some(n) = file.max_held {
+            self.max_held = n;
         }
         if let Some(limit) = file.bind_failure_limit {
             self.bind_failure_limit = smpp_server::config::parse_bind_failure_limit(&limit)?;
@@ -212,6 +234,9 @@ impl GatewayConfig {
         }
         if self.tps_per_account == Some(0) || self.max_binds_per_account == Some(0) {
             anyhow::bail!("the rate and bind limits must be at least 1");
+        }
+        if self.max_receipts_owed == 0 || self.max_held == 0 || self.max_queued == 0 {
+            anyhow::bail!("the queue limits must be at least 1");
         }
         if self.retention.is_zero() || self.receipt_timeout.is_zero() {
             anyhow::bail!("the retention and the receipt timeout must be positive");

@@ -83,6 +83,10 @@ pub(crate) struct Node {
     pub(crate) mo_routes: Vec<MoRouteConfig>,
     /// Binds per account at most.
     pub(crate) max_binds: Option<usize>,
+    /// Receipts owed to one account at most before its submissions wait.
+    pub(crate) max_owed: usize,
+    /// Upstream receipts held at most.
+    pub(crate) max_held: usize,
     /// Submissions per second per account at most.
     tps: Option<u32>,
     /// Per account: (the current second, submissions in it).
@@ -197,6 +201,8 @@ impl Node {
             max_queued: config.max_queued,
             hold_for: config.hold_for,
             max_binds: config.max_binds_per_account,
+            max_owed: config.max_receipts_owed,
+            max_held: config.max_held,
             mo_routes: config.mo_routes.clone(),
             receipt_timeout: config.receipt_timeout,
             tps: config.tps_per_account,
@@ -262,6 +268,11 @@ impl Node {
         if let Err(e) = cdr.write(&line) {
             tracing::error!(error = %e, id = record.id, "cannot write a CDR");
         }
+    }
+
+    /// Receipts (SMPP and webhook) owed to `account`.
+    pub(crate) fn owed_to(&self, account: &str) -> usize {
+        lock(&self.outbox).owed_to(account) + self.webhooks.owed_to(account)
     }
 
     /// A new message id.

@@ -92,6 +92,11 @@ impl Outbox {
         self.len
     }
 
+    /// Receipts owed to `account`.
+    pub(crate) fn owed_to(&self, account: &str) -> usize {
+        self.accounts.get(account).map_or(0, |a| a.owed.len())
+    }
+
     /// Marks receipts to deliver now: of accounts with a bound receiver,
     /// oldest first, up to [`IN_FLIGHT_PER_ACCOUNT`] per account and the
     /// room left under [`IN_FLIGHT`]; each pass starts at another account.

@@ -140,6 +140,16 @@ async fn route_mo(node: &Arc<Node>, upstream: &str, pdu: &Pdu) -> CommandStatus 
 /// Holds an unmatched receipt (durably), then looks again: the id may have
 /// been recorded meanwhile. Whoever takes it from the held map maps it.
 async fn hold(node: &Arc<Node>, upstream: &str, key: String, pdu: &Pdu) -> bool {
+    // Upstream ids with receipts held (one each, nearly always).
+    let held_now = lock(&node.held).len();
+    if held_now >= node.max_held {
+        tracing::warn!(
+            upstream,
+            upstream_id = key,
+            "too many receipts held: refused (the upstream sends it again)"
+        );
+        return false;
+    }
     let Ok(deliver) = pdu.to_vec() else {
         return false;
     };

@@ -43,13 +43,21 @@ struct Pending {
 #[derive(Debug, Default)]
 pub(crate) struct Webhooks {
     pending: Mutex<BTreeMap<u64, Pending>>,
+    /// How many of `pending` each account has.
+    per_account: Mutex<std::collections::HashMap<String, usize>>,
     wake: Notify,
 }
 
 impl Webhooks {
     /// Adds a stored call and wakes the caller loop.
     pub(crate) fn queue(&self, owed: OwedReceipt) {
-        lock(&self.pending).insert(
+        let mut pending = lock(&self.pending);
+        if !pending.contains_key(&owed.seq) {
+            *lock(&self.per_account)
+                .entry(owed.account.clone())
+                .or_default() += 1;
+        }
+        pending.insert(
             owed.seq,
             Pending {
                 owed,
@@ -60,6 +68,11 @@ impl Webhooks {
             },
         );
         self.wake.notify_one();
+    }
+
+    /// Calls owed for `account`'s messages.
+    pub(crate) fn owed_to(&self, account: &str) -> usize {
+        lock(&self.per_account).get(account).copied().unwrap_or(0)
     }
 
     /// Calls owed and not made yet.
@@ -85,6 +98,18 @@ impl Webhooks {
         due
     }
 
+    fn forget(&self, pending: &mut BTreeMap<u64, Pending>, seq: u64) {
+        if let Some(p) = pending.remove(&seq) {
+            let mut counts = lock(&self.per_account);
+            if let Some(n) = counts.get_mut(&p.owed.account) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&p.owed.account);
+                }
+            }
+        }
+    }
+
     /// The call ended: gone when `done`, else retried later (or given up:
     /// then `true` is returned too).
     fn finish(&self, seq: u64, done: bool) -> bool {
@@ -93,14 +118,14 @@ impl Webhooks {
             return false;
         };
         if done {
-            pending.remove(&seq);
+            self.forget(&mut pending, seq);
             return true;
         }
         let now = Instant::now();
         let first = *p.first_failure.get_or_insert(now);
         if now.duration_since(first) >= GIVE_UP_AFTER {
             tracing::warn!(seq, url = ?p.owed.webhook.as_ref().map(|w| &w.url), "webhook failing for a day: given up");
-            pending.remove(&seq);
+            self.forget(&mut pending, seq);
             return true;
         }
         p.in_flight = false;

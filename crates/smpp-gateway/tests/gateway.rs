@@ -1370,3 +1370,43 @@ fn config_with_upstream(upstream: &str) -> GatewayConfig {
     config.upstreams = vec![upstream.parse().unwrap()];
     config
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_that_takes_no_receipts_is_refused_before_they_fill_the_memory() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    config.max_receipts_owed = 3;
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, _) = customer(&gateway, BindKind::Transmitter).await;
+    for n in 0..3 {
+        client
+            .submit(message(&format!("4477009001{n}")))
+            .await
+            .unwrap();
+    }
+    wait_for("3 receipts owed", || gateway.receipts_owed() == 3).await;
+    let refused = client.submit(message("447700900019")).await;
+    assert!(
+        matches!(
+            refused,
+            Err(smpp_tokio::Error::Status(CommandStatus::MESSAGE_QUEUE_FULL))
+        ),
+        "{refused:?}"
+    );
+    // Once a receiver takes them, the account is served again.
+    let (receiver, inbound) = customer(&gateway, BindKind::Receiver).await;
+    for _ in 0..3 {
+        let request = tokio::time::timeout(WAIT, inbound.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(request.receipt().is_some());
+    }
+    wait_for("the receipts taken", || gateway.receipts_owed() == 0).await;
+    client.submit(message("447700900019")).await.unwrap();
+    client.unbind().await.unwrap();
+    receiver.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
