@@ -1404,7 +1404,8 @@ async fn a_customer_that_takes_no_receipts_is_refused_before_they_fill_the_memor
         assert!(request.receipt().is_some());
     }
     wait_for("the receipts taken", || gateway.receipts_owed() == 0).await;
-    client.submit(message("447700900019")).await.unwrap();
+    let id = client.submit(message("447700900019")).await.unwrap();
+    receipt_for(&inbound, &id.to_string_lossy()).await;
     client.unbind().await.unwrap();
     receiver.unbind().await.unwrap();
     gateway.shutdown().await.unwrap();
