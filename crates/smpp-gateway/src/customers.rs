@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use smpp_proto::message::receipt::MessageState as ReceiptState;
 use smpp_proto::pdu::{
-    Bind, CommandStatus, DataSm, DataSmResp, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp,
+    Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, QuerySm, QuerySmResp, SubmitSm,
+    SubmitSmResp, Tlvs,
 };
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Connection, Handler};
 
 use crate::accept::{accept, Refusal, Submission};
 use crate::node::{lock, now_ms, stored_sm, Node};
-use crate::store::{format_id, parse_id, MessageState};
+use crate::store::{format_id, parse_id, MessageState, Op};
 
 /// The customers' bound connections (and their accounts), by connection number.
 #[derive(Debug, Default)]
@@ -187,9 +188,96 @@ impl Handler<Connection> for Customers {
     ) -> Result<QuerySmResp, CommandStatus> {
         self.query(conn, &query).await
     }
+
+    async fn cancel_sm(&self, conn: &Connection, cancel: CancelSm) -> Result<Tlvs, CommandStatus> {
+        self.cancel(conn, &cancel).await.map(|()| Tlvs::new())
+    }
 }
 
 impl Customers {
+    /// `cancel_sm` of one of our ids (a cancel of "all matching", with no
+    /// id, is refused): a message still queued here is taken out; one
+    /// forwarded is cancelled upstream (with the upstream's id); either
+    /// way it ends as `DELETED`, with no receipt. A final message, another
+    /// account's, or one whose `source_addr` differs: `ESME_RCANCELFAIL`.
+    async fn cancel(&self, conn: &Connection, cancel: &CancelSm) -> Result<(), CommandStatus> {
+        let node = &self.0;
+        let account = conn.system_id().ok_or(CommandStatus::INVALID_BIND_STATUS)?;
+        let id =
+            parse_id(&cancel.message_id.to_string_lossy()).ok_or(CommandStatus::CANCEL_FAILED)?;
+        let _final = node.final_lock(id).await;
+        let record = match node.store.message(id).await {
+            Ok(Some(record)) if record.account == account => record,
+            Ok(_) => return Err(CommandStatus::CANCEL_FAILED),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a message");
+                return Err(CommandStatus::SYSTEM_ERROR);
+            }
+        };
+        let sm = stored_sm(&record.submit).ok_or(CommandStatus::CANCEL_FAILED)?;
+        if !cancel.source_addr.is_empty() && sm.source_addr != cancel.source_addr {
+            return Err(CommandStatus::CANCEL_FAILED);
+        }
+        let mut record = match record.state {
+            MessageState::Accepted => {
+                let route =
+                    crate::forward::route_of(node, &record).ok_or(CommandStatus::CANCEL_FAILED)?;
+                // Not in the queue: being submitted right now (ask again).
+                crate::forward::unqueue(node, route, id).ok_or(CommandStatus::CANCEL_FAILED)?
+            }
+            MessageState::Forwarded => {
+                let upstream = record
+                    .upstream
+                    .as_ref()
+                    .ok_or(CommandStatus::CANCEL_FAILED)?;
+                let connector = node
+                    .connectors
+                    .iter()
+                    .find(|c| c.name == upstream.connector)
+                    .ok_or(CommandStatus::CANCEL_FAILED)?;
+                let (ton, npi, source) = match &connector.source {
+                    Some(s) => (s.ton, s.npi, s.addr.clone()),
+                    None => (
+                        sm.source_addr_ton,
+                        sm.source_addr_npi,
+                        sm.source_addr.clone(),
+                    ),
+                };
+                let upstream_cancel = CancelSm {
+                    message_id: upstream.id.clone().into(),
+                    source_addr_ton: ton,
+                    source_addr_npi: npi,
+                    source_addr: source,
+                    ..Default::default()
+                };
+                match connector
+                    .pool
+                    .request(Body::CancelSm(Box::new(upstream_cancel)))
+                    .await
+                {
+                    Ok(_) => record,
+                    Err(e) => {
+                        tracing::info!(id, upstream = connector.name, error = %e, "cancel refused upstream");
+                        return Err(CommandStatus::CANCEL_FAILED);
+                    }
+                }
+            }
+            MessageState::Done { .. } | MessageState::Failed { .. } => {
+                return Err(CommandStatus::CANCEL_FAILED);
+            }
+        };
+        record.state = MessageState::Done {
+            state: ReceiptState::Deleted.to_u8(),
+        };
+        record.final_ms = Some(now_ms());
+        if !crate::forward::write_until_done(node, vec![Op::PutMessage(record.clone())]).await {
+            return Err(CommandStatus::SYSTEM_ERROR);
+        }
+        node.write_cdr(&record);
+        tracing::info!(id, account, "cancelled by the customer");
+        Ok(())
+    }
+
     /// `query_sm` on one of our ids, for the account that submitted it
     /// (and the same `source_addr`, when given); `ESME_RQUERYFAIL` otherwise.
     async fn query(

@@ -308,3 +308,14 @@ pub(crate) async fn write_until_done(node: &Node, ops: Vec<Op>) -> bool {
         }
     }
 }
+
+/// Takes the message `id` out of `route`'s queue, if it waits there (not
+/// yet being submitted); counted as no longer pending.
+pub(crate) fn unqueue(node: &Node, route: usize, id: u64) -> Option<MessageRecord> {
+    let queue = node.queues.get(route)?;
+    let mut waiting = lock(&queue.waiting);
+    let at = waiting.iter().position(|r| r.id == id)?;
+    let record = waiting.remove(at)?;
+    node.pending.fetch_sub(1, Ordering::AcqRel);
+    Some(record)
+}

@@ -31,7 +31,9 @@
 //!   allow-lists, a bind limit per account, the bind lockout), `submit_sm`
 //!   and `data_sm` (a rate limit per account counted in SMS parts; a
 //!   `data_sm` goes upstream as a `submit_sm` carrying its
-//!   `message_payload`), and `query_sm` on the gateway's ids.
+//!   `message_payload`), `query_sm` and `cancel_sm` on the gateway's ids
+//!   (a message still queued is taken out; one forwarded is cancelled
+//!   upstream).
 //! - Billing: prepaid money and SMS quotas, a rate per route per part,
 //!   charged atomically with the message; CDRs.
 //! - Connectors: each a `smpp_tokio::Pool` of transceiver binds to an SMSC.
@@ -75,7 +77,7 @@
 //!   [`GatewayConfig::retention`] (7 days by default) is forgotten.
 //!
 //! # Not yet
-//! `submit_multi`, `cancel_sm`, `replace_sm` from customers (answered
+//! `submit_multi` and `replace_sm` from customers (answered
 //! `ESME_RINVCMDID`); MO as `data_sm` from upstreams; intermediate
 //! notifications (not passed on); routes by regular expression or time
 //! window; queue limits per connector (the limit is global); bind kinds

@@ -1411,3 +1411,74 @@ async fn a_customer_that_takes_no_receipts_is_refused_before_they_fill_the_memor
     gateway.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
 }
+
+async fn cancel(client: &Client, id: &str) -> Result<(), smpp_tokio::Error> {
+    let c = smpp_proto::pdu::CancelSm {
+        message_id: id.to_owned().into(),
+        ..Default::default()
+    };
+    client
+        .request(Body::CancelSm(Box::new(c)))
+        .await
+        .map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_sm_takes_a_queued_message_out_and_cancels_a_forwarded_one_upstream() {
+    // Receipts in 30 s: a forwarded message stays en route meanwhile.
+    let up = upstream(
+        MessageState::Delivered,
+        Duration::from_secs(30),
+        "127.0.0.1:0",
+    )
+    .await;
+    let down = free_port();
+    let config = config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr()), ("down", down)],
+        &["4470=down", "*=a"],
+    );
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, _inbound) = customer(&gateway, BindKind::Transceiver).await;
+
+    // Queued (its only upstream is down): taken out here.
+    let queued = client.submit(message("447000000001")).await.unwrap();
+    let queued = queued.to_string_lossy().into_owned();
+    assert_eq!(gateway.messages_forwarding(), 1);
+    cancel(&client, &queued).await.unwrap();
+    assert_eq!(gateway.messages_forwarding(), 0);
+    let state = query(&client, &queued, "").await.unwrap();
+    assert_eq!(state.message_state, MessageState::Deleted.to_u8());
+
+    // Forwarded: cancelled at the upstream with its id.
+    let sent = client.submit(message("447700900001")).await.unwrap();
+    let sent = sent.to_string_lossy().into_owned();
+    wait_for("forwarded", || up.count() == 1).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        // Until the upstream id is recorded, the message may still count as queued.
+        match cancel(&client, &sent).await {
+            Ok(()) => break,
+            Err(e) => assert!(tokio::time::Instant::now() < deadline, "{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let state = query(&client, &sent, "").await.unwrap();
+    assert_eq!(state.message_state, MessageState::Deleted.to_u8());
+
+    // Final, unknown, or twice: refused.
+    for id in [sent.as_str(), "FFFF", "not-hex"] {
+        let refused = cancel(&client, id).await;
+        assert!(
+            matches!(
+                refused,
+                Err(smpp_tokio::Error::Status(CommandStatus::CANCEL_FAILED))
+            ),
+            "{id}: {refused:?}"
+        );
+    }
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
