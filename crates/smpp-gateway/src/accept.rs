@@ -23,6 +23,8 @@ pub(crate) struct Submission {
     pub(crate) webhook: Option<Webhook>,
     /// The HTTP batch it belongs to.
     pub(crate) batch: Option<u64>,
+    /// The id the customer knows it by, when not its own (`submit_multi`).
+    pub(crate) alias: Option<u64>,
 }
 
 /// Why a message was not accepted.
@@ -94,6 +96,7 @@ async fn accept_counted(node: &Arc<Node>, submission: Submission) -> Result<Vec<
         parts,
         webhook,
         batch,
+        alias,
     } = submission;
     let Some(first) = parts.first() else {
         return Ok(Vec::new());
@@ -158,6 +161,7 @@ async fn accept_counted(node: &Arc<Node>, submission: Submission) -> Result<Vec<
             forwarded_ms: None,
             webhook: webhook.clone(),
             batch,
+            alias,
         });
     }
     let mut ops: Vec<Op> = records.iter().cloned().map(Op::PutMessage).collect();

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use smpp_proto::message::receipt::MessageState as ReceiptState;
 use smpp_proto::pdu::{
-    Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, QuerySm, QuerySmResp, SubmitSm,
-    SubmitSmResp, Tlvs,
+    Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, DestAddress, QuerySm, QuerySmResp,
+    SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, Tlvs, UnsuccessSme,
 };
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Connection, Handler};
@@ -123,6 +123,7 @@ impl Customers {
             parts: vec![sm],
             webhook: None,
             batch: None,
+            alias: None,
         };
         let ids = accept(&self.0, submission).await.map_err(Refusal::status)?;
         ids.first()
@@ -187,6 +188,68 @@ impl Handler<Connection> for Customers {
         query: QuerySm,
     ) -> Result<QuerySmResp, CommandStatus> {
         self.query(conn, &query).await
+    }
+
+    /// Each SME destination becomes a message of its own (routed, rate
+    /// limited and charged as one), all known to the customer by the first
+    /// accepted one's id; a distribution list (the gateway has none) or a
+    /// destination refused goes in `unsuccess_smes` with its status. None
+    /// accepted: the first refusal's status.
+    async fn submit_multi(
+        &self,
+        conn: &Connection,
+        sm: SubmitMulti,
+    ) -> Result<SubmitMultiResp, CommandStatus> {
+        let account = conn
+            .system_id()
+            .ok_or(CommandStatus::INVALID_BIND_STATUS)?
+            .to_owned();
+        let mut first: Option<u64> = None;
+        let mut first_refusal = None;
+        let mut unsuccess = Vec::new();
+        for dest in &sm.dest_addresses {
+            let DestAddress::Sme { ton, npi, addr } = dest else {
+                if let DestAddress::DistributionList(name) = dest {
+                    unsuccess.push(UnsuccessSme {
+                        ton: 0,
+                        npi: 0,
+                        addr: name.clone(),
+                        error_status: CommandStatus::INVALID_DISTRIBUTION_LIST_NAME,
+                    });
+                }
+                first_refusal.get_or_insert(CommandStatus::INVALID_DISTRIBUTION_LIST_NAME);
+                continue;
+            };
+            let submission = Submission {
+                account: account.clone(),
+                parts: vec![sm.to_submit_sm(*ton, *npi, addr.clone())],
+                webhook: None,
+                batch: None,
+                alias: first,
+            };
+            match accept(&self.0, submission).await {
+                Ok(ids) => {
+                    first = first.or(ids.first().copied());
+                }
+                Err(refusal) => {
+                    first_refusal.get_or_insert(refusal.status());
+                    unsuccess.push(UnsuccessSme {
+                        ton: *ton,
+                        npi: *npi,
+                        addr: addr.clone(),
+                        error_status: refusal.status(),
+                    });
+                }
+            }
+        }
+        match first {
+            Some(id) => Ok(SubmitMultiResp {
+                message_id: format_id(id).into(),
+                unsuccess_smes: unsuccess,
+                ..Default::default()
+            }),
+            None => Err(first_refusal.unwrap_or(CommandStatus::INVALID_NUMBER_OF_DESTINATIONS)),
+        }
     }
 
     async fn cancel_sm(&self, conn: &Connection, cancel: CancelSm) -> Result<Tlvs, CommandStatus> {

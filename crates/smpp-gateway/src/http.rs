@@ -367,6 +367,7 @@ async fn jasmin_send(
         parts,
         webhook,
         batch: None,
+        alias: None,
     };
     match accept(&api.node, submission).await {
         Ok(ids) => match ids.first() {
@@ -574,6 +575,7 @@ impl MessageRequest {
                     style: WebhookStyle::Json,
                 }),
             batch,
+            alias: None,
         })
     }
 }
@@ -654,7 +656,7 @@ fn message_json(record: &crate::store::MessageRecord) -> serde_json::Value {
         history.push(serde_json::json!({"state": state, "at_ms": at, "error": error}));
     }
     serde_json::json!({
-        "id": format_id(record.id),
+        "id": record.public_id(),
         "account": record.account,
         "from": sm.as_ref().map(|s| s.source_addr.to_string_lossy().into_owned()),
         "to": sm.as_ref().map(|s| s.destination_addr.to_string_lossy().into_owned()),

@@ -31,7 +31,9 @@
 //!   allow-lists, a bind limit per account, the bind lockout), `submit_sm`
 //!   and `data_sm` (a rate limit per account counted in SMS parts; a
 //!   `data_sm` goes upstream as a `submit_sm` carrying its
-//!   `message_payload`), `query_sm` and `cancel_sm` on the gateway's ids
+//!   `message_payload`), `submit_multi` (each destination a message of
+//!   its own, all under the first's id), `query_sm` and `cancel_sm` on the
+//!   gateway's ids
 //!   (a message still queued is taken out; one forwarded is cancelled
 //!   upstream).
 //! - Billing: prepaid money and SMS quotas, a rate per route per part,
@@ -77,8 +79,8 @@
 //!   [`GatewayConfig::retention`] (7 days by default) is forgotten.
 //!
 //! # Not yet
-//! `submit_multi` and `replace_sm` from customers (answered
-//! `ESME_RINVCMDID`); MO as `data_sm` from upstreams; intermediate
+//! `replace_sm` from customers (answered `ESME_RINVCMDID`); distribution
+//! lists for `submit_multi`; MO as `data_sm` from upstreams; intermediate
 //! notifications (not passed on); routes by regular expression or time
 //! window; queue limits per connector (the limit is global); bind kinds
 //! other than transceiver for connectors; connectors and routes changed through the admin

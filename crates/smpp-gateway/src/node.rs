@@ -26,8 +26,7 @@ use crate::accounts::AccountBook;
 use crate::billing::{format_money, Billing};
 use crate::metrics::Metrics;
 use crate::store::{
-    format_id, GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, Quota, StoreError,
-    StoreResult,
+    GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, Quota, StoreError, StoreResult,
 };
 use crate::upstream::Connector;
 use crate::webhooks::Webhooks;
@@ -329,7 +328,7 @@ fn cdr_record(record: &MessageRecord) -> Option<GatewayCdr> {
             account: record.account.clone(),
             source_addr: sm.source_addr.to_string_lossy().into_owned(),
             destination_addr: sm.destination_addr.to_string_lossy().into_owned(),
-            message_id: format_id(record.id),
+            message_id: record.public_id(),
             parts: record.parts,
             data_coding: sm.data_coding,
             submit_time: time(record.accepted_ms),

@@ -23,7 +23,7 @@ use smpp_proto::pdu::{Body, CommandStatus, EsmClass, NetworkErrorCode, Pdu, TlvT
 use smpp_tokio::InboundRequest;
 
 use crate::node::{decode_stored, encode_request, lock, stored_sm, Node};
-use crate::store::{format_id, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt};
+use crate::store::{HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt};
 
 /// How often held receipts are looked up again. Matching is driven by the
 /// recording of upstream ids; this pass is for what that cannot see (the
@@ -309,7 +309,7 @@ pub(crate) fn owed_receipt(
     if !sm.registered_delivery().wants_receipt_for(success) {
         return None;
     }
-    let our_id = format_id(record.id);
+    let our_id = record.public_id();
     let mut ours = receipt.clone();
     ours.id.clone_from(&our_id);
     if ours.error.is_none() {

@@ -220,7 +220,7 @@ fn yymmddhhmm(date: ReceiptDate) -> String {
 /// no webhook, or a Jasmin level-1 one, which wants only the submit's fate).
 pub(crate) fn final_call(record: &MessageRecord, receipt: &DeliveryReceipt) -> Option<WebhookCall> {
     let hook = record.webhook.as_ref()?;
-    let id = format_id(record.id);
+    let id = record.public_id();
     let upstream_id = record.upstream.as_ref().map(|u| u.id.clone());
     let stat = receipt
         .stat_word
@@ -282,7 +282,7 @@ pub(crate) fn submit_call(record: &MessageRecord, status: CommandStatus) -> Opti
         } => Some(form_call(
             hook,
             vec![
-                ("id", format_id(record.id)),
+                ("id", record.public_id()),
                 (
                     "message_status",
                     status.name().unwrap_or("ESME_RUNKNOWNERR").to_owned(),

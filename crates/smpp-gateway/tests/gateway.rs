@@ -1482,3 +1482,64 @@ async fn cancel_sm_takes_a_queued_message_out_and_cancels_a_forwarded_one_upstre
     gateway.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_multi_fans_out_under_one_id_and_lists_what_it_could_not_take() {
+    use smpp_proto::pdu::{DestAddress, SubmitMulti};
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let config = config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &["44=a"],
+    );
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let sme = |addr: &str| DestAddress::Sme {
+        ton: 1,
+        npi: 1,
+        addr: addr.to_owned().into(),
+    };
+    let multi = SubmitMulti::from_submit_sm(
+        message("unused"),
+        vec![
+            sme("447700900001"),
+            sme("33612345678"), // no route
+            DestAddress::DistributionList("friends".into()),
+            sme("447700900002"),
+        ],
+    );
+    let answer = client
+        .request(Body::SubmitMulti(Box::new(multi)))
+        .await
+        .unwrap();
+    let Body::SubmitMultiResp(resp) = answer.body else {
+        panic!("not a submit_multi_resp: {:?}", answer.body);
+    };
+    let id = resp.message_id.to_string_lossy().into_owned();
+    let refused: Vec<(String, CommandStatus)> = resp
+        .unsuccess_smes
+        .iter()
+        .map(|u| (u.addr.to_string_lossy().into_owned(), u.error_status))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            (
+                "33612345678".to_owned(),
+                CommandStatus::INVALID_DESTINATION_ADDRESS
+            ),
+            (
+                "friends".to_owned(),
+                CommandStatus::INVALID_DISTRIBUTION_LIST_NAME
+            ),
+        ]
+    );
+    // Both destinations' receipts carry the one id the customer was given.
+    receipt_for(&inbound, &id).await;
+    receipt_for(&inbound, &id).await;
+    assert_eq!(up.count(), 2);
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}

@@ -105,6 +105,17 @@ pub struct MessageRecord {
     pub webhook: Option<Webhook>,
     /// The batch it belongs to (HTTP batches), if any.
     pub batch: Option<u64>,
+    /// The id the customer knows it by, when not its own: every
+    /// destination of a `submit_multi` after the first carries the first's
+    /// id (one message id for the submission, as the customer was given).
+    pub alias: Option<u64>,
+}
+
+impl MessageRecord {
+    /// The id the customer was given for it (see [`MessageRecord::alias`]).
+    pub fn public_id(&self) -> String {
+        format_id(self.alias.unwrap_or(self.id))
+    }
 }
 
 /// Where and how a message's receipts are posted.
@@ -375,6 +386,7 @@ mod tests {
             forwarded_ms: None,
             webhook: None,
             batch: None,
+            alias: None,
         };
         store
             .write(vec![Op::PutMessage(record.clone())])

@@ -262,6 +262,32 @@ impl DataSm {
 }
 
 impl SubmitMulti {
+    /// The submit_sm of this message to one SME address (every field but
+    /// the destinations kept, TLVs included): how an MC that fans a
+    /// submit_multi out handles each destination.
+    pub fn to_submit_sm(&self, ton: u8, npi: u8, addr: COctetString) -> SubmitSm {
+        SubmitSm {
+            service_type: self.service_type.clone(),
+            source_addr_ton: self.source_addr_ton,
+            source_addr_npi: self.source_addr_npi,
+            source_addr: self.source_addr.clone(),
+            dest_addr_ton: ton,
+            dest_addr_npi: npi,
+            destination_addr: addr,
+            esm_class: self.esm_class,
+            protocol_id: self.protocol_id,
+            priority_flag: self.priority_flag,
+            schedule_delivery_time: self.schedule_delivery_time.clone(),
+            validity_period: self.validity_period.clone(),
+            registered_delivery: self.registered_delivery,
+            replace_if_present_flag: self.replace_if_present_flag,
+            data_coding: self.data_coding,
+            sm_default_msg_id: self.sm_default_msg_id,
+            short_message: self.short_message.clone(),
+            tlvs: self.tlvs.clone(),
+        }
+    }
+
     /// The submit_multi of `sm`'s message to `dests` (every field but the
     /// destination kept, TLVs included).
     pub fn from_submit_sm(sm: SubmitSm, dests: Vec<DestAddress>) -> SubmitMulti {
@@ -517,5 +543,34 @@ impl BodyCodec for SubmitMultiResp {
             out.put_u32(u.error_status.0);
         }
         out.put_slice(self.tlvs.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod fan_out_tests {
+    use super::*;
+
+    #[test]
+    fn a_submit_multi_fans_out_to_the_submit_sm_it_came_from() {
+        let mut sm = SubmitSm {
+            source_addr: "Acme".into(),
+            dest_addr_ton: 1,
+            dest_addr_npi: 1,
+            destination_addr: "447700900123".into(),
+            registered_delivery: 1,
+            data_coding: 8,
+            short_message: bytes::Bytes::from_static(b"\x00h\x00i"),
+            ..Default::default()
+        };
+        sm.tlvs
+            .set(crate::pdu::TlvTag::USER_MESSAGE_REFERENCE, &[0, 7])
+            .unwrap();
+        let dests = vec![DestAddress::Sme {
+            ton: 1,
+            npi: 1,
+            addr: "447700900123".into(),
+        }];
+        let multi = SubmitMulti::from_submit_sm(sm.clone(), dests);
+        assert_eq!(multi.to_submit_sm(1, 1, "447700900123".into()), sm);
     }
 }
