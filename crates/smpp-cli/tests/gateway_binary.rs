@@ -286,3 +286,92 @@ fn a_public_http_address_without_a_token_refuses_to_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("needs a token"), "{stderr}");
 }
+
+/// `smpp` with `args`, to completion (killed after 60 s): (exit ok, stdout).
+fn smpp_output(args: &[&str]) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smpp"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("smpp runs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut out)
+                .expect("stdout read");
+            return (status.success(), out);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "smpp {args:?} took too long"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The customer's own tools through the gateway binary: `smpp send
+/// --wait-receipt` gets its id and receipt, `smpp bench --receipt` gets
+/// every receipt back matched to its id.
+#[test]
+fn smpp_send_and_smpp_bench_as_customers_of_the_gateway() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let serve = Process::spawn(
+        &[
+            "serve",
+            "--memory",
+            "--listen",
+            "127.0.0.1:0",
+            "--dlr-delay",
+            "50ms",
+        ],
+        dir.path(),
+    );
+    let gateway = gateway(&dir.path().join("store"), serve.smpp);
+    let port = gateway.smpp.port().to_string();
+    let connect = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--system-id",
+        "esme",
+        "--password",
+        "secret",
+    ];
+    let mut send = vec!["send"];
+    send.extend(connect);
+    send.extend([
+        "--from",
+        "447700900123",
+        "--to",
+        "447700900456",
+        "--text",
+        "hi",
+        "--wait-receipt",
+        "20s",
+    ]);
+    let (ok, out) = smpp_output(&send);
+    assert!(ok, "smpp send: {out}");
+    assert!(out.contains("DELIVRD"), "{out}");
+
+    let mut bench = vec!["bench"];
+    bench.extend(connect);
+    bench.extend([
+        "--count",
+        "300",
+        "--window",
+        "32",
+        "--receipt",
+        "--wait-receipts",
+        "20s",
+        "--json",
+    ]);
+    let (ok, out) = smpp_output(&bench);
+    assert!(ok, "smpp bench: {out}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).expect("bench JSON");
+    assert_eq!(report["ok"], 300, "{report}");
+    assert_eq!(report["receipts"]["received"], 300, "{report}");
+    assert_eq!(report["receipts"]["unmatched"], 0, "{report}");
+}
