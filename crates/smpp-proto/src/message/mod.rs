@@ -13,6 +13,8 @@
 //! * [`receipt`]: delivery receipts (text format and TLVs) and message id normalisation.
 //! * [`wap`], [`mms`], [`ussd`], [`mwi`]: WAP push (SI/SL) and its decoder, MMS notifications,
 //!   USSD service ops, message waiting.
+//! * [`features`]: what a received message is (WAP push, MMS notification, MWI, USSD,
+//!   billing), in one call.
 //! * [`broadcast`]: v5.0 cell broadcast (`broadcast_sm` builder, areas) and `billing_identification`.
 //! * [`short_message`](mod@short_message): the [`ShortMessage`] builder (text to `submit_sm`
 //!   parts) and receipts/parts read from received `deliver_sm`/`data_sm`.
@@ -31,6 +33,7 @@ pub mod broadcast;
 pub mod charsets;
 pub mod coding;
 pub mod concat;
+pub mod features;
 pub mod gsm7;
 pub mod mms;
 pub mod mwi;
