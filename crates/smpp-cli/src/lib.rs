@@ -1,4 +1,4 @@
-//! The `smpp` command: an SMSC simulator (`serve`), a client (`send`, `listen`),
+//! The `smpp` command: an SMSC simulator (`serve`), a client (`send`, `listen`, `ussd`),
 //! a load generator (`bench`, `campaign`), a PDU decoder (`decode`) and a
 //! password hasher for its configuration (`hash-password`).
 //!
@@ -20,6 +20,7 @@ pub mod manage;
 pub mod obs;
 pub mod send;
 pub mod serve;
+pub mod ussd;
 
 /// An SMPP 3.4 / 5.0 toolkit: SMSC simulator, client, load generator and decoder.
 #[derive(Debug, Parser)]
@@ -56,6 +57,8 @@ pub enum Command {
     Cancel(manage::CancelArgs),
     /// Replace the content of a message that is still pending (replace_sm).
     Replace(manage::ReplaceArgs),
+    /// A USSD session from the terminal: dial a code, answer each menu from stdin.
+    Ussd(ussd::UssdArgs),
     /// Read a password (stdin, or a prompt) and print its argon2id hash for
     /// `--account ID:HASH` or the config file.
     HashPassword(hash_password::HashPasswordArgs),
@@ -93,6 +96,7 @@ pub fn main() -> ExitCode {
                     Command::Query(args) => manage::query(args).await,
                     Command::Cancel(args) => manage::cancel(args).await,
                     Command::Replace(args) => manage::replace(args).await,
+                    Command::Ussd(args) => ussd::run(args).await,
                     Command::Decode(_) | Command::HashPassword(_) => {
                         unreachable!("handled above")
                     }

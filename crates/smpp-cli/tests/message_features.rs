@@ -274,3 +274,123 @@ fn feature_flags_need_no_text_and_bad_values_are_usage_errors() {
         assert!(help.contains(flag), "{flag} in send --help");
     }
 }
+
+/// A USSD application bound for `service` on `serve`: answers one dialog with a menu,
+/// returns what it heard (the dialled code, then the answers).
+async fn ussd_application(serve: &Serve, service: &str) -> tokio::task::JoinHandle<Vec<String>> {
+    use smpp_proto::message::ussd::{UssdMessage, UssdServiceDialog};
+    use smpp_proto::pdu::{Bind, COctetString};
+    use smpp_proto::session::{BindKind, SessionConfig};
+
+    let bind = Bind {
+        system_id: "smppclient1".into(),
+        password: "password".into(),
+        interface_version: 0x34,
+        address_range: COctetString::copy_from_str(service),
+        ..Default::default()
+    };
+    let (client, inbound) = smpp_tokio::Client::connect(
+        &format!("127.0.0.1:{}", serve.port),
+        BindKind::Transceiver,
+        bind,
+        SessionConfig::default(),
+    )
+    .await
+    .expect("the application binds");
+    tokio::spawn(async move {
+        let next = || async {
+            let request = tokio::time::timeout(WAIT, inbound.recv())
+                .await
+                .expect("a USSD message in time")
+                .expect("session open");
+            UssdMessage::from_body(request.body()).expect("a USSD message")
+        };
+        let send = |m: UssdMessage| {
+            let client = &client;
+            async move {
+                client
+                    .submit_message(&m.to_short_message())
+                    .await
+                    .expect("accepted");
+            }
+        };
+        let (mut dialog, dialled) = UssdServiceDialog::accept(&next().await).expect("a dial");
+        let mut heard = vec![dialled];
+        send(dialog.prompt("1 Balance\n2 Top-up").unwrap()).await;
+        let choice = dialog.handle(&next().await).expect("an answer");
+        heard.push(choice);
+        if dialog.is_ended() {
+            return heard; // cancelled
+        }
+        send(dialog.prompt("Amount?").unwrap()).await;
+        heard.push(dialog.handle(&next().await).expect("an answer"));
+        if !dialog.is_ended() {
+            send(dialog.end(&format!("Topped up {} EUR", heard[2])).unwrap()).await;
+        }
+        let _ = client.unbind().await;
+        heard
+    })
+}
+
+async fn smpp_ussd(serve: &Serve, stdin: &[u8]) -> Output {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_smpp"))
+        .args([
+            "ussd",
+            "--port",
+            &serve.port,
+            "--from",
+            "447700900778",
+            "--to",
+            "555",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("smpp ussd runs");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).await.expect("stdin written");
+    drop(input);
+    tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("smpp ussd ends in time")
+        .expect("wait")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smpp_ussd_walks_a_menu_with_answers_from_stdin() {
+    let serve = Serve::start(&[]);
+    let app = ussd_application(&serve, "555").await;
+    let out = smpp_ussd(&serve, b"2\n10\n").await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "1 Balance",
+            "2 Top-up",
+            "> 2",
+            "Amount?",
+            "> 10",
+            "Topped up 10 EUR"
+        ]
+    );
+    assert_eq!(app.await.unwrap(), ["*555#", "2", "10"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smpp_ussd_cancels_the_dialog_when_stdin_ends_at_a_prompt() {
+    let serve = Serve::start(&[]);
+    let app = ussd_application(&serve, "555").await;
+    let out = smpp_ussd(&serve, b"").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("> (cancelled)"));
+    // The application heard the dial and an empty, session-ending confirm.
+    assert_eq!(app.await.unwrap(), ["*555#", ""]);
+}
