@@ -24,7 +24,7 @@ use super::broadcast::BillingIdentification;
 use super::mwi::MessageWaiting;
 use super::reassembly::ReassembledMessage;
 use super::ussd::UssdServiceOp;
-use super::wap::{PushContent, WapPush, WapPushError};
+use super::wap::{decode_push, PushContent, WapPush, WapPushError, PORT_WAP_PUSH};
 use crate::pdu::{ItsSessionInfo, Tlvs};
 
 /// The main thing a message is, for a one-word summary.
@@ -92,8 +92,16 @@ impl MessageFeatures {
     /// long message, any part's: the features' TLVs are repeated in every part).
     pub fn of(message: &ReassembledMessage, tlvs: &Tlvs) -> MessageFeatures {
         let payload = message.payload();
+        // The WDP ports are in the UDH, or (data_sm, payload-mode submits) in the
+        // source_port/destination_port TLVs.
+        let push = match WapPush::from_user_data(message.udh.as_ref(), &payload) {
+            Ok(None) if tlvs.destination_port() == Some(PORT_WAP_PUSH) => {
+                decode_push(&payload).map(Some)
+            }
+            other => other,
+        };
         MessageFeatures {
-            push: WapPush::from_user_data(message.udh.as_ref(), &payload).transpose(),
+            push: push.transpose(),
             message_waiting: MessageWaiting::from_parts(
                 message.data_coding.0,
                 message.udh.as_ref(),
@@ -191,6 +199,23 @@ mod tests {
         let f = received(&parts);
         assert_eq!((f.kind(), &f.billing), (Feature::Message, &Some(billing)));
         assert!(f.has_text());
+
+        // Ports in TLVs instead of a UDH (a data_sm's way).
+        let sl = crate::message::wap::ServiceLoading {
+            href: "http://tlv.example/".into(),
+            action: None,
+        };
+        let mut parts = ShortMessage::binary(sl.to_wsp_push(1).unwrap(), 0x04.into())
+            .build(&mut refs)
+            .unwrap();
+        parts[0]
+            .tlvs
+            .set(
+                crate::pdu::TlvTag::DESTINATION_PORT,
+                &PORT_WAP_PUSH.to_be_bytes(),
+            )
+            .unwrap();
+        assert_eq!(received(&parts).url(), Some("http://tlv.example/"));
 
         // Garbage on the push port is recognised as a bad push, not as text.
         let mut bad = crate::message::wap::ServiceLoading::default()
