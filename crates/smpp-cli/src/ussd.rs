@@ -51,6 +51,8 @@ pub struct UssdArgs {
 
 /// Runs `smpp ussd`.
 pub async fn run(mut args: UssdArgs) -> anyhow::Result<ExitCode> {
+    // The number as it travels (a `+` is dropped from addresses), so the answers match.
+    args.from = args.from.trim_start_matches('+').to_owned();
     args.connect.address_range = regex_literal(&args.from);
     let (client, inbound) = args
         .connect

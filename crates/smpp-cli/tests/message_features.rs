@@ -340,7 +340,7 @@ async fn smpp_ussd(serve: &Serve, stdin: &[u8]) -> Output {
             "--port",
             &serve.port,
             "--from",
-            "447700900778",
+            "+447700900778",
             "--to",
             "555",
         ])
