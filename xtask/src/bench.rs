@@ -1,5 +1,6 @@
 //! `cargo xtask bench codec`: runs the codec race and prints the README table.
 //! `cargo xtask bench [e2e]`: the end-to-end race (see `bench_e2e`).
+//! `cargo xtask bench gateway`: the gateway race (see `bench_gateway`).
 //! `cargo xtask bench store`: the durable store's candidate engines on one
 //! workload (`crates/smpp-bench/src/bin/store-race.rs`).
 
@@ -54,11 +55,13 @@ pub(crate) fn run_bench(args: &[&str]) -> Result {
                 "--",
             ])
             .args(rest)),
+        ["gateway", rest @ ..] => crate::bench_gateway::run_gateway(rest),
         [] => crate::bench_e2e::run_e2e(&[]),
         ["e2e", rest @ ..] => crate::bench_e2e::run_e2e(rest),
         [first, ..] if first.starts_with("--") => crate::bench_e2e::run_e2e(args),
         _ => Err("usage: cargo xtask bench codec [--table-only]\n       \
                   cargo xtask bench store [--secs S] [--rounds N]\n       \
+                  cargo xtask bench gateway [--rounds N] [--secs S] [--sessions N] [--window W] [--jasmin-count M]\n                                            [--no-jasmin] [--quick] [--json] [--no-build] [--shared-cores]\n       \
                   cargo xtask bench [e2e] [--quick] [--runs N] [--secs S] [--no-build] [--shared-cores]"
             .into()),
     }

@@ -32,23 +32,32 @@ use std::time::{Duration, Instant};
 
 use crate::{cargo, root, run, Result};
 
-mod measure;
+pub(crate) mod measure;
 mod table;
 
 use measure::{idle_rss, load_average, measure, measure_cpu};
 use table::{median, table};
 
 /// A server process, stopped when dropped.
-struct Server {
-    name: String,
+pub(crate) struct Server {
+    pub(crate) name: String,
     child: Child,
     stdin: Option<ChildStdin>,
-    port: u16,
+    pub(crate) port: u16,
+    /// How long a drop waits for it to exit once its stdin is closed.
+    grace: Duration,
+    /// Every line the process printed on stdout so far.
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
     /// Starts `cmd` and waits for its `SMPP listening on ADDR` line.
-    fn start(name: &str, mut cmd: Command) -> Result<Server> {
+    pub(crate) fn start(name: &str, cmd: Command) -> Result<Server> {
+        Server::start_within(name, cmd, Duration::from_secs(10))
+    }
+
+    /// [`Server::start`], waiting up to `limit` for the line.
+    pub(crate) fn start_within(name: &str, mut cmd: Command, limit: Duration) -> Result<Server> {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -58,12 +67,15 @@ impl Server {
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let (tx, rx) = mpsc::channel();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(addr) = line.trim().strip_prefix("SMPP listening on ") {
                     let _ = tx.send(addr.to_owned());
                 }
+                seen.lock().unwrap_or_else(|e| e.into_inner()).push(line);
             }
         });
         let mut server = Server {
@@ -71,13 +83,17 @@ impl Server {
             child,
             stdin,
             port: 0,
+            grace: Duration::from_secs(2),
+            lines,
         };
-        let until = Instant::now() + Duration::from_secs(10);
+        let until = Instant::now() + limit;
         let addr = loop {
             match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(addr) => break addr,
                 Err(_) if Instant::now() >= until => {
-                    return Err(format!("{name}: no `SMPP listening on` line within 10 s"))
+                    return Err(format!(
+                        "{name}: no `SMPP listening on` line within {limit:?}"
+                    ))
                 }
                 Err(_) => {
                     if let Ok(Some(status)) = server.child.try_wait() {
@@ -94,15 +110,39 @@ impl Server {
         Ok(server)
     }
 
-    fn pid(&self) -> u32 {
+    /// Waits up to `grace` on drop (after closing stdin) before killing it.
+    pub(crate) fn with_grace(mut self, grace: Duration) -> Server {
+        self.grace = grace;
+        self
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The rest of the first stdout line starting with `prefix`, waiting up
+    /// to `limit` for it.
+    pub(crate) fn line(&self, prefix: &str, limit: Duration) -> Option<String> {
+        let until = Instant::now() + limit;
+        loop {
+            let found = self
+                .lines
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .find_map(|l| l.trim().strip_prefix(prefix).map(str::to_owned));
+            if found.is_some() || Instant::now() >= until {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         drop(self.stdin.take()); // our stand-ins stop when stdin closes
-        let until = Instant::now() + Duration::from_secs(2);
+        let until = Instant::now() + self.grace;
         while Instant::now() < until {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 return;
@@ -158,11 +198,11 @@ struct Sample {
     elapsed: f64,
 }
 
-struct Bins {
-    smpp: PathBuf,
-    bench: PathBuf,
+pub(crate) struct Bins {
+    pub(crate) smpp: PathBuf,
+    pub(crate) bench: PathBuf,
     /// Every process gets one runtime worker thread (see the module docs).
-    one_worker: bool,
+    pub(crate) one_worker: bool,
 }
 
 pub(crate) fn run_e2e(args: &[&str]) -> Result {
@@ -328,7 +368,7 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
 /// (ring's) watch some of them, so with them set the release build of this
 /// command and a plain `cargo build --release` would keep rebuilding each
 /// other's dependencies.
-fn clean_cargo() -> Command {
+pub(crate) fn clean_cargo() -> Command {
     let mut c = cargo();
     for (key, _) in std::env::vars_os() {
         let Some(key) = key.to_str() else { continue };
@@ -345,7 +385,7 @@ fn clean_cargo() -> Command {
 
 impl Bins {
     /// `program`, with one runtime worker thread unless `--shared-cores`.
-    fn command(&self, program: &std::path::Path) -> Command {
+    pub(crate) fn command(&self, program: &std::path::Path) -> Command {
         let mut c = Command::new(program);
         if self.one_worker {
             c.env("TOKIO_WORKER_THREADS", "1");

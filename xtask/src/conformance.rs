@@ -122,13 +122,16 @@ fn render() -> String {
         "Legality is the v5.0 operation matrix (SMPP 5.0 Table 2-1) with the practical v3.4 \
          notes. A request arriving in a state where the sender's role may not send it is \
          answered as in the last column and reported as `PeerViolation::IllegalRequest`; the \
-         same request from the local application is refused with `SendError::InvalidState`.\n"
+         same request from the local application is refused with `SendError::InvalidState`. \
+         \"Since\" is the first version with the operation (`Rule::since`): once bound, the \
+         local application's request is refused with `SendError::PeerVersion` when the peer \
+         speaks an older version (section 3, \"What we send follows the peer's version\").\n"
     );
     let _ = writeln!(
         w,
-        "| Operation | command_id | Response | Direction | ESME may send in | MC may send in | Received in another state | Supported | Notes |"
+        "| Operation | command_id | Response | Since | Direction | ESME may send in | MC may send in | Received in another state | Supported | Notes |"
     );
-    let _ = writeln!(w, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|---|---|---|");
     for id in CommandId::ALL.iter().filter(|c| c.is_request()) {
         let rule = rule_for(*id).expect("every request id has a row");
         let resp = id
@@ -137,10 +140,11 @@ fn render() -> String {
             .map_or("none".to_string(), |n| format!("`{n}`"));
         let _ = writeln!(
             w,
-            "| `{}` | 0x{:08X} | {} | {} | {} | {} | {} | codec, session | {} |",
+            "| `{}` | 0x{:08X} | {} | {} | {} | {} | {} | {} | codec, session | {} |",
             id.name().unwrap_or("?"),
             id.get(),
             resp,
+            version_name(rule.since),
             direction(rule.esme, rule.mc),
             states(rule.esme),
             states(rule.mc),
@@ -150,7 +154,7 @@ fn render() -> String {
     }
     let _ = writeln!(
         w,
-        "| `generic_nack` | 0x80000000 | — | ESME ⇄ MC | all (not CLOSED) | all (not CLOSED) | — | codec, session | response only; fails the matching request of ours |"
+        "| `generic_nack` | 0x80000000 | — | v3.3 | ESME ⇄ MC | all (not CLOSED) | all (not CLOSED) | — | codec, session | response only; fails the matching request of ours |"
     );
     let _ = writeln!(w);
     let _ = writeln!(
@@ -346,4 +350,10 @@ fn render() -> String {
         let _ = writeln!(w, "| `{}` | {} | {} |", id.name().unwrap_or("?"), v34, v50);
     }
     o
+}
+
+/// `0x33` -> "v3.3" (anything below 0x34 is 3.3 or earlier).
+fn version_name(v: u8) -> String {
+    let v = v.max(0x33);
+    format!("v{:x}.{:x}", v >> 4, v & 0x0F)
 }

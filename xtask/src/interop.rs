@@ -1,4 +1,4 @@
-//! `cargo xtask interop [tshark|python|rust|all] [--stand-in]`: our code
+//! `cargo xtask interop [tshark|python|rust|gateway|all] [--stand-in]`: our code
 //! against independent SMPP implementations. Every check prints one
 //! `PASS <peer>: <check>` or `FAIL <peer>: <check>: <why>` line; the xtask
 //! fails on any FAIL, on a peer program that exits non-zero, or on one that
@@ -49,6 +49,12 @@
 //!   While those commands are the skeleton (`--help` without `--host`, and
 //!   "not built yet" when run bare) their checks are reported as SKIPPED (a
 //!   SKIPPED line is not a pass).
+//!
+//! - **Gateway** (`gateway`): scenarios A and B (the Python peers, the
+//!   malformed bytes, smpp34's and rusmppc's clients) once more against
+//!   `smpp gateway --memory` in front of an `smpp serve --memory` upstream
+//!   (receipts after 100 ms): a customer must see the gateway behave as
+//!   `smpp serve` does. Its check lines end with `[via smpp gateway]`.
 //!
 //! # Which SMSC
 //!
@@ -117,12 +123,12 @@ const PEER_LIMIT: Duration = Duration::from_secs(120);
 const DLR_DELAY: &str = "100ms";
 
 pub(crate) fn run(args: &[&str]) -> Result {
-    const ALL: [&str; 3] = ["tshark", "python", "rust"];
+    const ALL: [&str; 4] = ["tshark", "python", "rust", "gateway"];
     let mut wanted = Vec::new();
     let mut stand_in = false;
     for &a in args {
         match a {
-            "tshark" | "python" | "rust" => wanted.push(a),
+            "tshark" | "python" | "rust" | "gateway" => wanted.push(a),
             "all" => wanted.extend(ALL),
             "--stand-in" => stand_in = true,
             _ => return Err(USAGE.into()),
@@ -153,6 +159,15 @@ pub(crate) fn run(args: &[&str]) -> Result {
                     None => server.insert(SmscChoice::resolve(stand_in, &mut tally)?),
                 };
                 rust::run(server, &mut tally)?;
+            }
+            "gateway" => {
+                // Scenarios A and B again, with `smpp gateway` in front of
+                // `smpp serve`: the customers' side must behave the same.
+                let gateway = SmscChoice::gateway()?;
+                tally.context = " [via smpp gateway]".into();
+                python::run(&gateway, &mut tally)?;
+                rust::run_customers(&gateway, &mut tally)?;
+                tally.context.clear();
             }
             _ => unreachable!("filtered above"),
         }
@@ -195,6 +210,9 @@ pub(crate) struct SmscChoice {
     program: PathBuf,
     args: Vec<String>,
     label: String,
+    /// For the gateway: the arguments of the `smpp serve` started first as
+    /// its upstream (its address is added to `args` as `--upstream`).
+    upstream: Option<Vec<String>>,
 }
 
 impl SmscChoice {
@@ -205,6 +223,7 @@ impl SmscChoice {
                 program: interop_binary("interop-smsc")?,
                 args: smsc_args(&[]),
                 label: "stand-in interop-smsc (smpp_tokio::Server)".into(),
+                upstream: None,
             })
         };
         if stand_in_flag || env == "stand-in" {
@@ -219,6 +238,7 @@ impl SmscChoice {
             program: smpp_binary()?,
             args: smsc_args(&["serve", "--memory"]),
             label: "smpp serve".into(),
+            upstream: None,
         };
         match serve_not_built(&serve.program)? {
             None => {
@@ -239,9 +259,38 @@ impl SmscChoice {
         }
     }
 
-    /// Starts the SMSC on a free loopback port.
+    /// `smpp gateway` (memory store, the account the peers use) in front
+    /// of an `smpp serve` upstream that sends the receipts.
+    fn gateway() -> Result<SmscChoice> {
+        Ok(SmscChoice {
+            program: smpp_binary()?,
+            args: [
+                "gateway",
+                "--memory",
+                "--listen",
+                "127.0.0.1:0",
+                "--account",
+                "smppclient1:password",
+            ]
+            .map(String::from)
+            .to_vec(),
+            label: "smpp gateway".into(),
+            upstream: Some(smsc_args(&["serve", "--memory"])),
+        })
+    }
+
+    /// Starts the SMSC on a free loopback port (and its upstream first).
     fn start(&self) -> Result<RunningSmsc> {
-        RunningSmsc::start(&self.label, &self.program, &self.args)
+        let Some(upstream_args) = &self.upstream else {
+            return RunningSmsc::start(&self.label, &self.program, &self.args);
+        };
+        let upstream = RunningSmsc::start("smpp serve upstream", &self.program, upstream_args)?;
+        let mut args = self.args.clone();
+        args.push("--upstream".into());
+        args.push(format!("up=smppclient1:password@{},binds=2", upstream.addr));
+        let mut gateway = RunningSmsc::start(&self.label, &self.program, &args)?;
+        gateway.upstream = Some(Box::new(upstream));
+        Ok(gateway)
     }
 }
 
@@ -293,6 +342,8 @@ pub(crate) struct RunningSmsc {
     /// Where it listens (`host:port`).
     pub(crate) addr: String,
     log: PathBuf,
+    /// What it forwards to (the gateway's upstream), stopped after it.
+    upstream: Option<Box<RunningSmsc>>,
 }
 
 impl RunningSmsc {
@@ -300,7 +351,7 @@ impl RunningSmsc {
     pub(crate) fn start(label: &str, program: &Path, args: &[String]) -> Result<RunningSmsc> {
         let log = logs_dir()?.join(format!(
             "{}.log",
-            label.split_whitespace().next().unwrap_or("smsc")
+            label.replace(char::is_whitespace, "_")
         ));
         let log_file =
             std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
@@ -334,6 +385,7 @@ impl RunningSmsc {
                             child,
                             addr: addr.trim().to_owned(),
                             log,
+                            upstream: None,
                         });
                     }
                 }
@@ -447,6 +499,9 @@ pub(crate) struct Tally {
     passed: usize,
     failed: Vec<String>,
     skipped: Vec<String>,
+    /// Said after each check line (which SMSC the checks ran against,
+    /// when not the usual one).
+    context: String,
 }
 
 impl Tally {
@@ -454,7 +509,12 @@ impl Tally {
     /// exit, a timeout or no check line at all counts as a failure.
     pub(crate) fn peer(&mut self, name: &str, cmd: &mut Command) {
         let log = match logs_dir() {
-            Ok(d) => d.join(format!("{}.log", name.replace([' ', '/'], "_"))),
+            Ok(d) => d.join(format!(
+                "{}.log",
+                format!("{name}{}", self.context)
+                    .trim()
+                    .replace([' ', '/', '[', ']'], "_")
+            )),
             Err(e) => {
                 self.failed.push(format!("{name}: {e}"));
                 return;
@@ -537,13 +597,14 @@ impl Tally {
 
     /// Counts one output line; returns 1 when it was a check line.
     fn line(&mut self, line: &str) -> usize {
-        println!("  {line}");
+        let context = &self.context;
+        println!("  {line}{context}");
         if line.starts_with("PASS ") {
             self.passed += 1;
         } else if let Some(rest) = line.strip_prefix("FAIL ") {
-            self.failed.push(rest.to_owned());
+            self.failed.push(format!("{rest}{context}"));
         } else if let Some(rest) = line.strip_prefix("SKIPPED ") {
-            self.skipped.push(rest.to_owned());
+            self.skipped.push(format!("{rest}{context}"));
         } else {
             return 0;
         }

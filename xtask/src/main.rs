@@ -10,6 +10,8 @@
 //! - `cargo xtask bench store`: the durable store's candidate engines on one workload.
 //! - `cargo xtask bench [e2e]`: the end-to-end race (our client and server, the
 //!   raw ceiling, smpp34 and rusmppc), as a table.
+//! - `cargo xtask bench gateway`: customers → `smpp gateway` (durable) → two
+//!   upstreams, receipts back; beside Jasmin 0.11.1 and the ceiling, as a table.
 //! - `cargo xtask soak [--minutes N]`: long mixed load against `smpp serve`, RSS and fds sampled.
 //! - `cargo xtask lines`: code lines of the adapters and their shared async core.
 //! - `cargo xtask examples`: the feature examples against a real `smpp serve` (part of ci).
@@ -19,6 +21,7 @@ use std::process::{Command, ExitCode};
 
 mod bench;
 mod bench_e2e;
+mod bench_gateway;
 mod conformance;
 mod fuzz;
 mod interop;
@@ -47,10 +50,11 @@ fn main() -> ExitCode {
                  ci [--quick]                       fmt, clippy (benches too), tests, feature examples, docs, dependency checks, packaging, fuzz smoke, interop\n  \
                  fuzz [TARGET] [--seconds N]        run cargo-fuzz targets (all by default)\n  \
                  conformance [--check]              write (or check) docs/CONFORMANCE.md from the code's tables\n  \
-                 interop [PART]... [--stand-in]     PART: tshark (Wireshark decodes every golden PDU), python\n                                     (smpplib, aiosmpplib, malformed bytes vs our SMSC), rust (smpp34,\n                                     rusmppc vs our SMSC; our client vs smpp34's server); all (default)\n  \
+                 interop [PART]... [--stand-in]     PART: tshark (Wireshark decodes every golden PDU), python\n                                     (smpplib, aiosmpplib, malformed bytes vs our SMSC), rust (smpp34,\n                                     rusmppc vs our SMSC; our client vs smpp34's server), gateway\n                                     (the same customers vs smpp gateway); all (default)\n  \
                  bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table\n  \
                  bench store [--secs S] [--rounds N] race the durable store's candidate engines\n  \
                  bench [e2e] [--quick] [--runs N]   end-to-end race: ours, raw ceiling, smpp34, rusmppc; RSS per bind\n  \
+                 bench gateway [--rounds N] [--secs S] [--no-jasmin] [--quick] [--json]\n                                     gateway end to end with receipts, beside Jasmin 0.11.1 and the ceiling\n  \
                  soak [--minutes N] [--restart-every M]  mixed load on `smpp serve` with restarts; RSS, fds, losses\n  \
                  lines                              code lines of the adapters and their shared async core\n  \
                  core                               smpp-proto is sans-IO, no raw flag masks outside it (part of ci)\n  \

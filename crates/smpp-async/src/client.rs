@@ -3,8 +3,10 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use crate::inbound::{check_outbind, message_id, References, Respond};
 use futures_core::Stream;
@@ -40,7 +42,33 @@ pub struct Client<R> {
     /// The SMPP version agreed with the MC.
     version: u8,
     refs: Arc<References>,
+    /// The last round trip of [`Client::enquire_link`].
+    round_trip: Arc<RoundTrip>,
     runtime: PhantomData<R>,
+}
+
+/// The last measured round trip, in nanoseconds (`u64::MAX`: none yet).
+#[derive(Debug)]
+struct RoundTrip(AtomicU64);
+
+impl Default for RoundTrip {
+    fn default() -> Self {
+        RoundTrip(AtomicU64::new(u64::MAX))
+    }
+}
+
+impl RoundTrip {
+    fn set(&self, d: Duration) {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1);
+        self.0.store(nanos.min(u64::MAX - 1), Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Option<Duration> {
+        match self.0.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
 }
 
 impl<R: Runtime> Client<R> {
@@ -144,6 +172,7 @@ impl<R: Runtime> Client<R> {
             version: negotiate(offered, mc),
             bind_resp: Arc::new(resp),
             refs: Arc::default(),
+            round_trip: Arc::default(),
             runtime: PhantomData,
         };
         Ok((client, inbound))
@@ -200,6 +229,34 @@ impl<R> Client<R> {
     /// A response with an error status is [`Error::Status`].
     pub fn request(&self, body: Body) -> impl Future<Output = Result<Pdu, Error>> + Send + '_ {
         self.handle.request(body)
+    }
+
+    /// Checks the link: sends an `enquire_link` and returns the time until
+    /// its `enquire_link_resp` came back (the connection status inquiry an
+    /// operator asks for). It waits at most the session's
+    /// `response_timeout` ([`Error::Timeout`]: the MC is not answering); it
+    /// needs a free place in the outbound window, and fails at once with
+    /// [`Error::Refused`] when there is none (a busy window is itself the
+    /// answer: the link carries traffic). The session's own keepalive
+    /// (`enquire_link_interval`) runs apart from this.
+    ///
+    /// The last round trip measured is kept: [`Client::last_round_trip`].
+    pub async fn enquire_link(&self) -> Result<Duration, Error> {
+        let start = Instant::now();
+        let resp = self
+            .handle
+            .call(|reply| Control::EnquireLink { reply })
+            .await;
+        resp.and_then(Error::check_status)?;
+        let rtt = start.elapsed();
+        self.round_trip.set(rtt);
+        Ok(rtt)
+    }
+
+    /// The round trip of the last [`Client::enquire_link`] that was
+    /// answered on this session (any clone), if any.
+    pub fn last_round_trip(&self) -> Option<Duration> {
+        self.round_trip.get()
     }
 
     /// Unbinds and waits for the MC's `unbind_resp` (or the unbind timeout);

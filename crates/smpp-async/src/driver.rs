@@ -36,9 +36,9 @@ pub(crate) struct Request {
 /// Everything else a handle asks of the driver; never refused for window.
 ///
 /// The channel is unbounded, but bounded by construction: every message
-/// that expects a reply (`Bind`, `Unbind`, `Send`, `Outbind`, `Stats`) has a
-/// caller awaiting it, so there are at most as many as there are waiting
-/// callers; a `Respond` answers one unanswered peer request, of which there
+/// that expects a reply (`Bind`, `Unbind`, `EnquireLink`, `Send`,
+/// `Outbind`, `Stats`) has a caller awaiting it, so there are at most as
+/// many as there are waiting callers; a `Respond` answers one unanswered peer request, of which there
 /// are at most the session's inbound window plus the incoming channel's
 /// slack; `Close` and `Release` are each sent at most once per connection
 /// (flags in the handle coalesce repeats); `SetLoad` only when the value
@@ -146,13 +146,22 @@ impl Handle {
     }
 }
 
+/// A server's counters over its connections, fed by their sessions' events.
+#[derive(Clone, Debug)]
+pub(crate) struct Tallies {
+    /// `Event::LateResponse`.
+    pub(crate) late_responses: Arc<AtomicU64>,
+    /// `Event::TlvsDropped`: the TLVs left out.
+    pub(crate) tlvs_dropped: Arc<AtomicU64>,
+}
+
 /// Starts the connection task on `io`.
 pub(crate) fn spawn<R: Runtime, T: Transport + Send + 'static>(
     io: T,
     role: Role,
     config: Arc<SessionConfig>,
     quick: Option<Arc<QuickAnswers>>,
-    late: Option<Arc<AtomicU64>>,
+    tallies: Option<Tallies>,
 ) -> (Handle, async_channel::Receiver<Box<Incoming>>) {
     let (req_tx, requests) = async_channel::unbounded();
     let room = Arc::new(Semaphore::new(config.max_in_flight.clamp(1, 1024)));
@@ -170,7 +179,7 @@ pub(crate) fn spawn<R: Runtime, T: Transport + Send + 'static>(
         incoming,
         timer: R::timer(),
         quick,
-        late,
+        tallies,
         closed: (state.clone(), Some(signal_tx)),
     };
     R::spawn(run(Driver::new(io, rt, role, config)));
@@ -206,8 +215,8 @@ struct Channels<R: Runtime> {
     incoming: async_channel::Sender<Box<Incoming>>,
     timer: R::Timer,
     quick: Option<Arc<QuickAnswers>>,
-    /// Where late responses are counted (a server's, over its connections).
-    late: Option<Arc<AtomicU64>>,
+    /// Where some events are counted (a server's, over its connections).
+    tallies: Option<Tallies>,
     /// Why it closed (the first reason wins), and the sender whose drop wakes the waiters.
     closed: (Arc<CloseState>, Option<async_channel::Sender<()>>),
 }
@@ -286,8 +295,15 @@ impl<R: Runtime> Host for Channels<R> {
     }
 
     fn event(&mut self, event: smpp_proto::session::Event) {
-        if let (smpp_proto::session::Event::LateResponse(_), Some(late)) = (&event, &self.late) {
-            late.fetch_add(1, Ordering::Relaxed);
+        use smpp_proto::session::Event;
+        match (&event, &self.tallies) {
+            (Event::LateResponse(_), Some(t)) => {
+                t.late_responses.fetch_add(1, Ordering::Relaxed);
+            }
+            (Event::TlvsDropped { dropped, .. }, Some(t)) => {
+                t.tlvs_dropped.fetch_add(*dropped as u64, Ordering::Relaxed);
+            }
+            _ => {}
         }
         crate::drive::log_event(event);
     }

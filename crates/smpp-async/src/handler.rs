@@ -552,6 +552,11 @@ pub struct ServerConfig {
     /// two servers the same counter to count them together
     /// ([`with_late_responses`](ServerConfig::with_late_responses)).
     pub late_responses: Arc<AtomicU64>,
+    /// TLVs left out of the PDUs every connection sent, because its peer's
+    /// SMPP version cannot take them (none to a 3.3 ESME, none of 5.0's to
+    /// a 3.4 one: `Event::TlvsDropped` in smpp-proto), added up
+    /// ([`with_tlvs_dropped`](ServerConfig::with_tlvs_dropped)).
+    pub tlvs_dropped: Arc<AtomicU64>,
 }
 
 impl Default for ServerConfig {
@@ -561,6 +566,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             system_id: "SMSC".into(),
             late_responses: Arc::default(),
+            tlvs_dropped: Arc::default(),
         }
     }
 }
@@ -591,6 +597,13 @@ impl ServerConfig {
     #[must_use]
     pub fn with_late_responses(mut self, counter: Arc<AtomicU64>) -> Self {
         self.late_responses = counter;
+        self
+    }
+
+    /// Sets [`ServerConfig::tlvs_dropped`].
+    #[must_use]
+    pub fn with_tlvs_dropped(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.tlvs_dropped = counter;
         self
     }
 }

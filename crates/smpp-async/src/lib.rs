@@ -95,10 +95,10 @@ pub use crate::error::Error;
 pub use client::{Client, Inbound, InboundRequest, OutbindListener};
 pub use flow::Order;
 pub use handler::{Accepted, BlockingHandler, ConnectionInfo};
-pub use reconnect::{Backoff, Pool, PoolConfig, ReconnectingClient};
+pub use reconnect::{Backoff, MemberState, MemberStatus, Pool, PoolConfig, ReconnectingClient};
 pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
 #[cfg(feature = "tls")]
-pub use tls::Tls;
+pub use tls::{tls_client_config, Tls};
 
 /// What an async runtime gives the client and server: tasks, a timer and
 /// TCP. Implemented by a unit type of the adapter (`smpp_tokio::Tokio`).

@@ -269,6 +269,35 @@ async fn sleep_until<R: Runtime>(at: std::time::Instant) {
     R::sleep(at.saturating_duration_since(std::time::Instant::now())).await;
 }
 
+/// A [`Pool`] member's state ([`Pool::members`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MemberState {
+    /// Bound and taking requests.
+    Bound,
+    /// Bound, but paused after a throttled answer for `remaining` more.
+    Paused {
+        /// Until the pause ends.
+        remaining: Duration,
+    },
+    /// Not bound now: connecting, or backing off before the next attempt.
+    Connecting,
+    /// The pool was closed.
+    Stopped,
+}
+
+/// One [`Pool`] member's state and the last round trip measured on its
+/// session ([`Pool::members`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemberStatus {
+    /// Bound, paused, connecting or stopped.
+    pub state: MemberState,
+    /// The round trip of the last answered `enquire_link` on its current
+    /// session (`None`: not bound, or none measured on this session yet).
+    pub last_round_trip: Option<Duration>,
+}
+
 /// N reconnecting binds used in turn: spreads requests over several
 /// sessions (and connections) to one MC. Cheap to clone.
 ///
@@ -387,6 +416,53 @@ impl<R: Runtime> Pool<R> {
             values.push(value);
         }
         values
+    }
+
+    /// Each member's state now and the round trip of its session's last
+    /// answered [`Client::enquire_link`] (through [`Pool::enquire_link`] or
+    /// a client taken from the pool), in member order. Nothing is sent: see
+    /// [`Pool::enquire_link`] to measure afresh.
+    pub fn members(&self) -> Vec<MemberStatus> {
+        let now = std::time::Instant::now();
+        let status = |(member, throttle): (&ReconnectingClient<R>, &Throttle)| {
+            let current = member.current();
+            let state = match (&current, throttle.paused_until(now)) {
+                _ if member.shared.lock().stopped => MemberState::Stopped,
+                (None, _) => MemberState::Connecting,
+                (Some(_), Some(until)) => MemberState::Paused {
+                    remaining: until.saturating_duration_since(now),
+                },
+                (Some(_), None) => MemberState::Bound,
+            };
+            let last_round_trip = current.and_then(|c| c.last_round_trip());
+            MemberStatus {
+                state,
+                last_round_trip,
+            }
+        };
+        self.members
+            .iter()
+            .zip(self.throttles.iter())
+            .map(status)
+            .collect()
+    }
+
+    /// Sends an `enquire_link` through every bound member at once (paused
+    /// ones too: a throttled MC still answers it; outside the TPS limit)
+    /// and returns each member's round trip, in member order: `None` for a
+    /// member not bound now, the error for one whose probe failed. The
+    /// round trips are then in [`Pool::members`].
+    pub async fn enquire_link(&self) -> Vec<Option<Result<Duration, Error>>> {
+        let probe = |member: &ReconnectingClient<R>| {
+            let current = member.current();
+            async move {
+                match current {
+                    Some(client) => Some(client.enquire_link().await),
+                    None => None,
+                }
+            }
+        };
+        futures_util::future::join_all(self.members.iter().map(probe)).await
     }
 
     /// How many members are paused now after a throttled answer.

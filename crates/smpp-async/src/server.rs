@@ -415,9 +415,12 @@ async fn serve<R: Runtime, H: Handler<Connection>, T: Transport + Send + 'static
     };
     let quick = Arc::new(QuickAnswers::default());
     let session = shared.config.session.clone();
-    let late = Some(shared.config.late_responses.clone());
+    let tallies = Some(driver::Tallies {
+        late_responses: shared.config.late_responses.clone(),
+        tlvs_dropped: shared.config.tlvs_dropped.clone(),
+    });
     let (handle, incoming) =
-        driver::spawn::<R, _>(io, Role::Mc, session, Some(quick.clone()), late);
+        driver::spawn::<R, _>(io, Role::Mc, session, Some(quick.clone()), tallies);
     let info = ConnectionInfo::accepted(shared.registry.next_id(), accepted);
     let conn = Connection {
         inner: Arc::new(ConnectionInner {

@@ -158,6 +158,18 @@ impl Client {
         block_on(self.session.request(body))
     }
 
+    /// Sends an `enquire_link` and returns its round trip; at most the
+    /// session's `response_timeout` ([`Error::Timeout`]). See
+    /// [`smpp_async::Client::enquire_link`].
+    pub fn enquire_link(&self) -> Result<Duration, Error> {
+        block_on(self.session.enquire_link())
+    }
+
+    /// The round trip of the last answered [`Client::enquire_link`] on this session.
+    pub fn last_round_trip(&self) -> Option<Duration> {
+        self.session.last_round_trip()
+    }
+
     /// Unbinds and waits for the MC's `unbind_resp` (or the unbind timeout)
     /// and the end of the session; responses to earlier requests are still
     /// accepted meanwhile.

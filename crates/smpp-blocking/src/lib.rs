@@ -82,7 +82,9 @@ mod wire;
 pub use rustls;
 
 pub use client::{Client, Inbound, InboundRequest, OutbindListener};
-pub use reconnect::{Backoff, Order, Pool, PoolConfig, ReconnectingClient};
+pub use reconnect::{
+    Backoff, MemberState, MemberStatus, Order, Pool, PoolConfig, ReconnectingClient,
+};
 
 pub use server::{Connection, Handler, Server, ServerConfig, ServerHandle};
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use smpp_proto::message::ShortMessage;
 use smpp_proto::pdu::{Body, COctetString, Pdu, SubmitSm};
 
-pub use smpp_async::{Backoff, Order, PoolConfig};
+pub use smpp_async::{Backoff, MemberState, MemberStatus, Order, PoolConfig};
 
 use crate::client::Inbound;
 use crate::rt::{block_on, Threads};
@@ -138,6 +138,18 @@ impl Pool {
     /// How many members are paused now after a throttled answer.
     pub fn paused(&self) -> usize {
         self.0.paused()
+    }
+
+    /// Each member's state now and its session's last measured round trip
+    /// (see [`smpp_async::Pool::members`]).
+    pub fn members(&self) -> Vec<MemberStatus> {
+        self.0.members()
+    }
+
+    /// An `enquire_link` through every bound member at once; each member's
+    /// round trip, `None` for one not bound (see [`smpp_async::Pool::enquire_link`]).
+    pub fn enquire_link(&self) -> Vec<Option<Result<Duration, Error>>> {
+        block_on(self.0.enquire_link())
     }
 
     /// The next bound, unpaused member in turn (waiting as

@@ -32,6 +32,9 @@ use smpp_tokio::{Client, Error, Inbound};
 
 use crate::common::ConnectArgs;
 
+mod plot;
+pub use plot::Sample;
+
 /// What `--json` prints, documented in `smpp bench --help`.
 const JSON_HELP: &str = "\
 With --json, one JSON object on stdout (with --sweep-window: {\"sweep\": [object per window]}):
@@ -130,6 +133,14 @@ pub struct BenchArgs {
     /// Run the same load once per window (e.g. `1,8,64,512`) and print a table.
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub sweep_window: Option<Vec<u64>>,
+    /// Draw the throughput and the submit latency percentiles (p50, p90, p99,
+    /// max) over time as SVG to this file; with --sweep-window, also both
+    /// against the window, and one line per window over time.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
+    /// With --plot: the time one point of the series over time covers.
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = humantime::parse_duration, requires = "plot")]
+    pub plot_interval: Duration,
 }
 
 /// How `smpp bench` binds.
@@ -153,6 +164,12 @@ pub enum Coding {
 
 /// Runs `smpp bench`.
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.plot.is_some() {
+        anyhow::ensure!(
+            !args.plot_interval.is_zero(),
+            "--plot-interval must be more than 0"
+        );
+    }
     let template = Arc::new(Template::new(&args)?);
     let windows = args
         .sweep_window
@@ -190,6 +207,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         reports.push(report);
     }
     let success = reports.iter().all(|r| r.success);
+    if let Some(path) = &args.plot {
+        plot::write(path, &reports, args.sweep_window.is_some())?;
+    }
     if args.json {
         let json = if args.sweep_window.is_some() {
             serde_json::to_string(&serde_json::json!({ "sweep": reports }))?
@@ -558,6 +578,9 @@ pub struct Report {
     pub congestion_state: Option<CongestionReport>,
     /// Everything was accepted (and every receipt came).
     pub success: bool,
+    /// With --plot: the run over time, one sample per --plot-interval.
+    #[serde(skip)]
+    pub timeline: Vec<Sample>,
 }
 
 impl Report {
@@ -644,6 +667,65 @@ fn sweep_table(reports: &[Report]) -> String {
     s
 }
 
+/// The submit latencies of one bind's slots: the whole run's, and (with
+/// --plot) the current interval's, emptied by the sampler.
+struct Latency {
+    total: Histogram<u64>,
+    interval: Option<Histogram<u64>>,
+}
+
+impl Latency {
+    fn record(&mut self, micros: u64) {
+        let _ = self.total.record(micros);
+        if let Some(h) = &mut self.interval {
+            let _ = h.record(micros);
+        }
+    }
+}
+
+/// With --plot: every `every`, the accepted submits and their latency since
+/// the last sample; the last sample when `stop` fires.
+async fn sampler(
+    load: Arc<Load>,
+    latencies: Vec<Arc<Mutex<Latency>>>,
+    every: Duration,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut merged = plot::interval_histogram();
+    let (mut last_at, mut last_ok) = (load.start, 0u64);
+    let mut tick = tokio::time::interval_at((load.start + every).into(), every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let last = tokio::select! {
+            _ = tick.tick() => false,
+            _ = &mut stop => true,
+        };
+        let now = Instant::now();
+        for l in &latencies {
+            if let Some(h) = &mut lock(l).interval {
+                let _ = merged.add(&*h);
+                h.reset();
+            }
+        }
+        let ok = load.counters.ok.load(Ordering::Relaxed);
+        let dt = now.saturating_duration_since(last_at);
+        if !last || ok > last_ok {
+            let s = plot::sample(load.start, now, dt, ok - last_ok, &mut merged);
+            match samples.last_mut() {
+                // A last piece shorter than half an interval joins the one
+                // before (its rate over both; the worse of the latencies).
+                Some(prev) if last && dt < every / 2 => plot::fold(prev, &s, every, dt),
+                _ => samples.push(s),
+            }
+        }
+        (last_at, last_ok) = (now, ok);
+        if last {
+            return samples;
+        }
+    }
+}
+
 /// What every slot needs.
 struct Load {
     template: Arc<Template>,
@@ -717,7 +799,10 @@ async fn run_load(
     }
     for (client, inbound) in sessions {
         readers.push(tokio::spawn(read_inbound(inbound, load.clone())));
-        let histogram = Arc::new(Mutex::new(new_histogram()));
+        let histogram = Arc::new(Mutex::new(Latency {
+            total: new_histogram(),
+            interval: args.plot.is_some().then(plot::interval_histogram),
+        }));
         for _ in 0..window {
             slots.push(tokio::spawn(slot(
                 client.clone(),
@@ -730,13 +815,23 @@ async fn run_load(
     }
 
     let progress = Progress::start(args.count, load.clone());
+    let (stop_sampler, stopped) = tokio::sync::oneshot::channel();
+    let sampling = args.plot.is_some().then(|| {
+        let every = args.plot_interval;
+        tokio::spawn(sampler(load.clone(), histograms.clone(), every, stopped))
+    });
     for s in slots {
         s.await.context("a submit task failed")?;
     }
     let elapsed = start.elapsed();
+    let _ = stop_sampler.send(());
+    let timeline = match sampling {
+        Some(task) => task.await.context("the sampler failed")?,
+        None => Vec::new(),
+    };
     let mut latency = new_histogram();
     for h in &histograms {
-        let _ = latency.add(&*lock(h));
+        let _ = latency.add(&lock(h).total);
     }
 
     let expected = load.counters.ok.load(Ordering::Relaxed);
@@ -816,6 +911,7 @@ async fn run_load(
         receipts,
         congestion_state,
         success,
+        timeline,
     })
 }
 
@@ -835,7 +931,7 @@ where
 }
 
 /// One window slot: takes tickets and submits until the load is done.
-async fn slot(client: Client, load: Arc<Load>, latency: Arc<Mutex<Histogram<u64>>>) {
+async fn slot(client: Client, load: Arc<Load>, latency: Arc<Mutex<Latency>>) {
     let c = &load.counters;
     // One clock read per message: the end of one submit is the start of the
     // next (building the PDU in between takes well under a microsecond).
@@ -867,7 +963,7 @@ async fn slot(client: Client, load: Arc<Load>, latency: Arc<Mutex<Histogram<u64>
         now = Instant::now();
         match result {
             Ok(id) => {
-                let _ = lock(&latency).record(micros(now - at));
+                lock(&latency).record(micros(now - at));
                 if let Some(book) = &load.receipts {
                     lock(book).submitted(&id.to_string_lossy(), at);
                 }

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use smpp_gateway::{
-    Account, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig, UpstreamConfig,
+    Account, BalanceConfig, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig, UpstreamConfig,
 };
 
 /// Arguments of `smpp gateway`.
@@ -38,16 +38,24 @@ pub struct GatewayArgs {
     pub accounts: Vec<Account>,
     /// An upstream SMSC (repeatable): a pool of N transceiver binds.
     /// ids= is how it writes message ids: text (default, case-insensitive),
-    /// hex, decimal, auto, or SUBMIT/RECEIPT (hex/decimal).
+    /// hex, decimal, auto, or SUBMIT/RECEIPT (hex/decimal). tls connects
+    /// over TLS (ca= a PEM file of the CAs to trust; the web PKI's without);
+    /// source= replaces the sender of every message sent there.
     #[arg(
         long = "upstream",
-        value_name = "NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=F]"
+        value_name = "NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=F][,system_type=T][,tls][,ca=PEM][,source=ADDR]"
     )]
     pub upstreams: Vec<UpstreamConfig>,
     /// A route (repeatable, first match wins): destinations starting with
-    /// PREFIX ("*" or "": all) go to the first upstream of the list with a
-    /// bind up. None: every upstream, in order, for every destination.
-    #[arg(long = "route", value_name = "PREFIX=UPSTREAM[,UPSTREAM...]")]
+    /// PREFIX ("*" or "": all), optionally only of one account= or from=
+    /// a source prefix. Each TIER is UPSTREAM[:WEIGHT][+UPSTREAM[:WEIGHT]...]:
+    /// tiers fail over in order, the upstreams of a tier share it by weight
+    /// (*=a:3+b:1,c). rate= is the price of one SMS part (for --balance and
+    /// the CDR). None: every upstream, in order, for every destination.
+    #[arg(
+        long = "route",
+        value_name = "PREFIX=UPSTREAM[,UPSTREAM...][,rate=PRICE]"
+    )]
     pub routes: Vec<RouteConfig>,
     /// An MO route (repeatable, first match wins): messages from upstreams
     /// (not receipts) to destinations starting with PREFIX go to ACCOUNT's
@@ -68,6 +76,39 @@ pub struct GatewayArgs {
     /// Binds per account at most (more get ESME_RBINDFAIL).
     #[arg(long, value_name = "N")]
     pub max_binds_per_account: Option<usize>,
+    /// More than N failed binds (wrong credentials, outside the allow-list)
+    /// from one address within WINDOW make every bind from it get
+    /// ESME_RBINDFAIL for COOLDOWN, whatever the password; `off` disables
+    /// it [default: 10/1m/5m, as serve].
+    #[arg(long, value_name = "N[/WINDOW[/COOLDOWN]]|off")]
+    pub bind_failure_limit: Option<String>,
+    /// A prepaid quota (repeatable): money (esme=25.50, charged each SMS
+    /// part at its route's rate=) or an SMS count (esme=5000sms). Set at the
+    /// account's first start only (kept in the store); when it runs out,
+    /// submissions get ESME_RSUBMITFAIL. Accounts without one are not limited.
+    #[arg(long = "balance", value_name = "ACCOUNT=AMOUNT|ACCOUNT=Nsms")]
+    pub balances: Vec<BalanceConfig>,
+    /// Append a CDR (one JSON line: account, addresses, our id, parts,
+    /// times, final state, upstream, charge, billing_identification) per
+    /// message that reached a final state.
+    #[arg(long, value_name = "FILE")]
+    pub cdr: Option<PathBuf>,
+    /// HTTP API address: Jasmin-compatible /send, /balance, /rate (the
+    /// account's credentials), JSON /api/v1 (HTTP Basic), admin routes and
+    /// /metrics (--http-token). An address that is not loopback needs
+    /// --http-token.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Bearer token of the admin routes and /metrics (`Authorization:
+    /// Bearer TOKEN`), plain or an argon2id hash from `smpp hash-password`.
+    /// Prefer the environment variable to the command line.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SMPP_HTTP_TOKEN",
+        hide_env_values = true
+    )]
+    pub http_token: Option<String>,
 }
 
 impl GatewayArgs {
@@ -110,6 +151,16 @@ impl GatewayArgs {
         if self.max_binds_per_account.is_some() {
             config.max_binds_per_account = self.max_binds_per_account;
         }
+        if !self.balances.is_empty() {
+            config.balances.clone_from(&self.balances);
+        }
+        if self.cdr.is_some() {
+            config.cdr.clone_from(&self.cdr);
+        }
+        if let Some(limit) = &self.bind_failure_limit {
+            config.bind_failure_limit = smpp_server::config::parse_bind_failure_limit(limit)
+                .context("--bind-failure-limit")?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -118,14 +169,52 @@ impl GatewayArgs {
 /// Runs `smpp gateway` until Ctrl-C or SIGTERM.
 pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     let config = args.to_config()?;
+    let admin_token = match &args.http_token {
+        Some(t) if t.is_empty() => anyhow::bail!("--http-token is empty"),
+        Some(t) => Some(
+            smpp_server::credentials::Secret::new(t)
+                .map_err(|e| anyhow::anyhow!("--http-token: {e}"))?,
+        ),
+        None => None,
+    };
+    if let (Some(addr), None) = (&args.http, &admin_token) {
+        crate::serve::check_http_loopback(addr)?;
+    }
+    let http_listener = match &args.http {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (--http)"))?,
+        ),
+        None => None,
+    };
     let upstreams = config.upstreams.clone();
     let store = config.store.clone();
     let stop = crate::common::ShutdownSignal::install()?;
     let gateway = smpp_gateway::start(config).await?;
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut http = None;
+    if let Some(listener) = http_listener {
+        let addr = listener.local_addr()?;
+        let router = gateway.http_router(smpp_gateway::http::HttpOptions { admin_token });
+        let task = tokio::spawn(crate::obs::http::serve_router(
+            listener,
+            router,
+            async move {
+                let _ = http_stopped.await;
+            },
+            crate::obs::http::HttpLimits::default(),
+            None,
+        ));
+        http = Some((addr, task));
+    }
     {
         let mut out = std::io::stdout().lock();
         // The same wording as `serve`: tools parse it.
         writeln!(out, "SMPP listening on {}", gateway.smpp_addr())?;
+        if let Some((addr, _)) = &http {
+            writeln!(out, "HTTP listening on {addr}")?;
+        }
         for u in &upstreams {
             writeln!(
                 out,
@@ -141,6 +230,10 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     }
     stop.wait().await;
     tracing::info!("shutting down");
+    let _ = stop_http.send(());
+    if let Some((_, task)) = http {
+        task.await.context("HTTP task")?.context("HTTP server")?;
+    }
     gateway.shutdown().await.context("shutdown")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -184,7 +277,7 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:2775");
         assert_eq!(config.store, smpp_gateway::StoreConfig::Memory);
         assert_eq!(config.upstreams[0].binds, 2);
-        assert_eq!(config.routes[0].upstreams, ["b", "a"]);
+        assert_eq!(config.routes[0].upstreams().collect::<Vec<_>>(), ["b", "a"]);
         assert_eq!(config.retention, std::time::Duration::from_secs(7200));
         assert_eq!(config.tps_per_account, Some(10));
         assert_eq!(config.mo_routes[0].prefix, "7000");

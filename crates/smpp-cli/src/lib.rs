@@ -18,6 +18,7 @@ pub mod hash_password;
 pub mod listen;
 pub mod manage;
 pub mod obs;
+pub mod ping;
 pub mod send;
 pub mod serve;
 pub mod ussd;
@@ -59,6 +60,8 @@ pub enum Command {
     Replace(manage::ReplaceArgs),
     /// A USSD session from the terminal: dial a code, answer each menu from stdin.
     Ussd(ussd::UssdArgs),
+    /// Check the link: enquire_link in a loop, round trip per probe, loss/min/avg/max summary.
+    Ping(ping::PingArgs),
     /// Read a password (stdin, or a prompt) and print its argon2id hash for
     /// `--account ID:HASH` or the config file.
     HashPassword(hash_password::HashPasswordArgs),
@@ -97,6 +100,7 @@ pub fn main() -> ExitCode {
                     Command::Cancel(args) => manage::cancel(args).await,
                     Command::Replace(args) => manage::replace(args).await,
                     Command::Ussd(args) => ussd::run(args).await,
+                    Command::Ping(args) => ping::run(args).await,
                     Command::Decode(_) | Command::HashPassword(_) => {
                         unreachable!("handled above")
                     }

@@ -174,8 +174,10 @@ pub struct SubmitFields {
     /// Send a data_sm (the whole message in one `message_payload`) instead of submit_sm.
     #[arg(long)]
     pub data_sm: bool,
-    /// The interface_version the bind offers: 3.3, 3.4 or 5.0 (5.0-only TLVs such as
-    /// billing_identification need 5.0 with a strict SMSC).
+    /// The interface_version the bind offers: 3.3, 3.4 (the default) or 5.0. The
+    /// session sends what the agreed version takes: no TLVs with 3.3 (and no
+    /// data_sm, nor a text in message_payload), no 5.0-only TLVs such as
+    /// billing_identification with 3.4.
     #[arg(long, value_name = "VERSION", value_parser = parse_version)]
     pub interface_version: Option<u8>,
 }

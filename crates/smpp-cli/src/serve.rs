@@ -269,7 +269,7 @@ impl ServeOptions {
 
 /// Refuses an HTTP address that is not loopback (or does not resolve to
 /// loopback only): without a token the API would be open to the network.
-fn check_http_loopback(addr: &str) -> anyhow::Result<()> {
+pub(crate) fn check_http_loopback(addr: &str) -> anyhow::Result<()> {
     use std::net::ToSocketAddrs as _;
     let resolved: Vec<_> = addr
         .to_socket_addrs()

@@ -20,6 +20,7 @@ const WAIT: Duration = Duration::from_secs(30);
 struct Process {
     child: Child,
     smpp: SocketAddr,
+    http: Option<SocketAddr>,
 }
 
 impl Process {
@@ -42,11 +43,15 @@ impl Process {
             }
         });
         let mut smpp = None;
+        let mut http = None;
         // The banner ends with the store line.
         loop {
             let line = rx.recv_timeout(WAIT).expect("start-up banner in time");
             if let Some(addr) = line.strip_prefix("SMPP listening on ") {
                 smpp = Some(addr.parse().expect("an address"));
+            }
+            if let Some(addr) = line.strip_prefix("HTTP listening on ") {
+                http = Some(addr.parse().expect("an address"));
             }
             if line.starts_with("store:") {
                 break;
@@ -55,6 +60,7 @@ impl Process {
         Process {
             child,
             smpp: smpp.expect("an SMPP address"),
+            http,
         }
     }
 }
@@ -170,4 +176,113 @@ async fn kill_9_of_the_gateway_loses_no_accepted_message_and_no_receipt() {
         missing.remove(&receipt.id);
     }
     receiver.unbind().await.unwrap();
+}
+
+/// One HTTP/1.1 GET over a fresh connection: (status, body).
+async fn http_get(addr: SocketAddr, path_and_query: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("HTTP connects");
+    let request =
+        format!("GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("request sent");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response read");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jasmin_http_api_sends_through_the_binary() {
+    let serve = Process::spawn(
+        &["serve", "--memory", "--listen", "127.0.0.1:0"],
+        Path::new("."),
+    );
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let upstream = format!("a=smppclient1:password@{},binds=1", serve.smpp);
+    let gateway = Process::spawn(
+        &[
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--http",
+            "127.0.0.1:0",
+            "--account",
+            "esme:secret",
+            "--upstream",
+            &upstream,
+            "--balance",
+            "esme=5",
+            "--route",
+            "*=a,rate=0.25",
+        ],
+        dir.path(),
+    );
+    let http = gateway.http.expect("the HTTP address in the banner");
+    let mut sent = None;
+    // The upstream bind comes up shortly after the start; until then the
+    // message is accepted and queued anyway.
+    for _ in 0..50 {
+        let (status, body) = http_get(
+            http,
+            "/send?username=esme&password=secret&to=447700900123&content=Hello",
+        )
+        .await;
+        if status == 200 {
+            sent = Some(body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = sent.expect("a Success answer");
+    assert!(body.starts_with("Success \""), "{body}");
+    let (status, body) = http_get(http, "/balance?username=esme&password=secret").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, r#"{"balance":4.75,"sms_count":"ND"}"#);
+    let (status, body) = http_get(http, "/balance?username=esme&password=nope").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (403, "Error \"Authentication failure for username:esme\"")
+    );
+    drop(gateway);
+    drop(serve);
+}
+
+#[test]
+fn a_public_http_address_without_a_token_refuses_to_start() {
+    let output = Command::new(env!("CARGO_BIN_EXE_smpp"))
+        .args([
+            "gateway",
+            "--memory",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "0.0.0.0:0",
+            "--account",
+            "esme:secret",
+            "--upstream",
+            "a=s:p@127.0.0.1:9",
+        ])
+        .env_remove("SMPP_HTTP_TOKEN")
+        .output()
+        .expect("smpp runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("needs a token"), "{stderr}");
 }

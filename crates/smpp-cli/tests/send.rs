@@ -536,3 +536,62 @@ async fn data_sm_carries_the_whole_message_in_its_payload() {
     two.extend(["--to", "1", "--to", "2", "--text", "x", "--data-sm"]);
     assert_eq!(smpp(&two).await.status.code(), Some(2));
 }
+
+/// The bind's version decides what goes out: with 3.4 the 5.0-only
+/// billing_identification is left out (user_message_reference goes); with
+/// 3.3 no TLV goes, and data_sm (3.4) is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_interface_version_decides_what_is_sent() {
+    let smsc = start().await;
+    let port = smsc.addr.port().to_string();
+    let tlvs = [
+        "--tlv",
+        "user_message_reference=002a",
+        "--billing-id",
+        "01aabb",
+    ];
+    let mut v34 = base(&port);
+    v34.extend(["--to", "447700900001", "--text", "hi"]);
+    v34.extend(tlvs);
+    let out = smpp(&v34).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let mut v33 = v34.clone();
+    v33.extend(["--interface-version", "3.3"]);
+    let out = smpp(&v33).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(*smsc.versions.lock().unwrap(), [0x34, 0x33]);
+    let sent = smsc.submitted.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[0]
+            .tlvs
+            .get(smpp_proto::pdu::TlvTag::USER_MESSAGE_REFERENCE),
+        Some(&[0, 0x2a][..])
+    );
+    assert_eq!(
+        sent[0]
+            .tlvs
+            .get(smpp_proto::pdu::TlvTag::BILLING_IDENTIFICATION),
+        None
+    );
+    assert!(sent[1].tlvs.is_empty(), "{:?}", sent[1]);
+
+    let mut data = base(&port);
+    data.extend([
+        "--to",
+        "447700900001",
+        "--text",
+        "hi",
+        "--data-sm",
+        "--interface-version",
+        "3.3",
+    ]);
+    let out = smpp(&data).await;
+    let (stdout, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        stdout, "part 1/1 error refused: not in SMPP 3.3, the version the peer speaks\n",
+        "{stderr}"
+    );
+    assert!(smsc.data.lock().unwrap().is_empty());
+}

@@ -30,11 +30,22 @@ async fn bind_with(
     password: &str,
     range: &str,
 ) -> Result<(Client, Inbound), Error> {
+    bind_version(srv, kind, system_id, password, range, 0x34).await
+}
+
+async fn bind_version(
+    srv: &RunningServer,
+    kind: BindKind,
+    system_id: &str,
+    password: &str,
+    range: &str,
+    interface_version: u8,
+) -> Result<(Client, Inbound), Error> {
     let bind = Bind {
         system_id: system_id.to_owned().into(),
         password: password.to_owned().into(),
         address_range: range.to_owned().into(),
-        interface_version: 0x34,
+        interface_version,
         ..Default::default()
     };
     timeout(
@@ -52,6 +63,13 @@ async fn bind_with(
 
 async fn bind(srv: &RunningServer, kind: BindKind) -> (Client, Inbound) {
     bind_with(srv, kind, "smppclient1", "password", "")
+        .await
+        .expect("bind accepted")
+}
+
+/// [`bind`] as an SMPP 5.0 ESME (broadcasts, billing_identification).
+async fn bind_v50(srv: &RunningServer, kind: BindKind) -> (Client, Inbound) {
+    bind_version(srv, kind, "smppclient1", "password", "", 0x50)
         .await
         .expect("bind accepted")
 }
@@ -629,7 +647,8 @@ async fn data_sm_and_broadcast_operations() {
     let mut config = ServeConfig::for_tests();
     config.dlr_delay = Duration::from_secs(3600);
     let srv = server(config).await;
-    let (client, _inbound) = bind(&srv, BindKind::Transceiver).await;
+    // broadcast_sm and its kin are SMPP 5.0 operations.
+    let (client, _inbound) = bind_v50(&srv, BindKind::Transceiver).await;
     let mut tlvs = Tlvs::new();
     tlvs.set(TlvTag::MESSAGE_PAYLOAD, b"payload").unwrap();
     let data = smpp_proto::pdu::DataSm {
@@ -765,7 +784,8 @@ async fn the_observer_hears_binds_requests_receipts_and_final_states() {
         .unwrap();
     let refused = bind_with(&srv, BindKind::Transmitter, "smppclient1", "nope", "").await;
     assert!(refused.is_err());
-    let (client, mut inbound) = bind(&srv, BindKind::Transceiver).await;
+    // billing_identification is an SMPP 5.0 TLV.
+    let (client, mut inbound) = bind_v50(&srv, BindKind::Transceiver).await;
     let mut submit = sm("447700900002", "billed", 1);
     submit
         .tlvs
@@ -994,7 +1014,11 @@ async fn retention_deletes_old_finished_messages_only() {
 
 #[tokio::test]
 async fn strict_refuses_a_tlv_out_of_place_and_the_default_keeps_it() {
-    // billing_identification came with SMPP 5.0: not for a 3.4 session.
+    // dpf_result is an SMPP 3.4 TLV, but a data_sm_resp's, not a submit_sm's.
+    let mut out_of_place = sm("447700900002", "odd", 0);
+    out_of_place.tlvs.set_u8(TlvTag::DPF_RESULT, 1);
+    // billing_identification came with SMPP 5.0: our client leaves it out
+    // of a 3.4 session itself, so even a strict server accepts the submit.
     let mut with_billing = sm("447700900002", "bill me", 0);
     with_billing
         .tlvs
@@ -1006,7 +1030,9 @@ async fn strict_refuses_a_tlv_out_of_place_and_the_default_keeps_it() {
         let srv = server(config).await;
         let (client, _inbound) = bind(&srv, BindKind::Transceiver).await;
         assert_eq!(client.interface_version(), 0x34);
-        let result = client.submit(with_billing.clone()).await;
+        client.submit(with_billing.clone()).await.unwrap();
+        assert_eq!(client.stats().await.unwrap().tlvs_dropped, 1);
+        let result = client.submit(out_of_place.clone()).await;
         if strict {
             assert_eq!(status(result.unwrap_err()), CommandStatus::TLV_NOT_ALLOWED);
             // The session goes on: a submit without it is accepted.

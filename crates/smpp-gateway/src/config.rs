@@ -13,7 +13,10 @@ use anyhow::Context as _;
 use serde::Deserialize;
 use smpp_proto::message::receipt::{IdRadix, MessageIdFormat};
 
-pub use smpp_server::config::Account;
+use crate::billing::{parse_money, Micros};
+use crate::store::Quota;
+
+pub use smpp_server::config::{Account, BindFailureLimit};
 
 /// The default listen address (the same as `smpp serve`).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2775";
@@ -72,6 +75,14 @@ pub struct GatewayConfig {
     /// How long a forwarded message waits for its upstream's receipt; then
     /// it ends as `UNKNOWN` (with a receipt saying so, if one was asked for).
     pub receipt_timeout: Duration,
+    /// Failed binds from one address before it is locked out (`None`: no
+    /// lockout); the same rule and default as `smpp serve`.
+    pub bind_failure_limit: Option<BindFailureLimit>,
+    /// Prepaid quotas of accounts at their first start.
+    pub balances: Vec<BalanceConfig>,
+    /// Where to append a CDR (one JSON line) per message that reached a
+    /// final state.
+    pub cdr: Option<PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -90,6 +101,9 @@ impl Default for GatewayConfig {
             tps_per_account: None,
             mo_routes: Vec::new(),
             receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
+            bind_failure_limit: Some(BindFailureLimit::default()),
+            balances: Vec::new(),
+            cdr: None,
         }
     }
 }
@@ -109,6 +123,8 @@ struct FileConfig {
     receipt_timeout: Option<String>,
     tps: Option<u32>,
     max_binds_per_account: Option<usize>,
+    /// `N[/WINDOW[/COOLDOWN]]` or `off`, as `--bind-failure-limit`.
+    bind_failure_limit: Option<String>,
     #[serde(default)]
     accounts: Vec<String>,
     #[serde(default)]
@@ -117,6 +133,9 @@ struct FileConfig {
     routes: Vec<String>,
     #[serde(default)]
     mo_routes: Vec<String>,
+    #[serde(default)]
+    balances: Vec<String>,
+    cdr: Option<PathBuf>,
 }
 
 impl GatewayConfig {
@@ -148,6 +167,9 @@ impl GatewayConfig {
             self.receipt_timeout = humantime::parse_duration(&timeout)
                 .map_err(|e| anyhow::anyhow!("receipt_timeout {timeout:?}: {e}"))?;
         }
+        if let Some(limit) = file.bind_failure_limit {
+            self.bind_failure_limit = smpp_server::config::parse_bind_failure_limit(&limit)?;
+        }
         if let Some(retention) = file.retention {
             self.retention = humantime::parse_duration(&retention)
                 .map_err(|e| anyhow::anyhow!("retention {retention:?}: {e}"))?;
@@ -169,6 +191,12 @@ impl GatewayConfig {
         if !file.mo_routes.is_empty() {
             self.mo_routes = parse_all(&file.mo_routes, "MO route")?;
         }
+        if !file.balances.is_empty() {
+            self.balances = parse_all(&file.balances, "balance")?;
+        }
+        if file.cdr.is_some() {
+            self.cdr = file.cdr;
+        }
         Ok(())
     }
 
@@ -177,6 +205,10 @@ impl GatewayConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.accounts.is_empty() {
             anyhow::bail!("no account: give at least one --account ID:PASSWORD");
+        }
+        for a in &self.accounts {
+            smpp_server::credentials::Secret::new(&a.password)
+                .map_err(|e| anyhow::anyhow!("account {}: password: {e}", a.system_id))?;
         }
         if self.tps_per_account == Some(0) || self.max_binds_per_account == Some(0) {
             anyhow::bail!("the rate and bind limits must be at least 1");
@@ -193,8 +225,8 @@ impl GatewayConfig {
             }
         }
         for route in &self.routes {
-            for name in &route.upstreams {
-                if !self.upstreams.iter().any(|u| &u.name == name) {
+            for name in route.upstreams() {
+                if !self.upstreams.iter().any(|u| u.name == name) {
                     anyhow::bail!(
                         "route {:?} names an unknown upstream {name:?}",
                         route.prefix
@@ -202,7 +234,12 @@ impl GatewayConfig {
                 }
             }
         }
-        for route in &self.mo_routes {
+        for b in &self.balances {
+            if !self.accounts.iter().any(|a| a.system_id == b.account) {
+                anyhow::bail!("balance for an unknown account {:?}", b.account);
+            }
+        }
+        for route in self.mo_routes.iter().filter(|r| r.url.is_none()) {
             if !self.accounts.iter().any(|a| a.system_id == route.account) {
                 anyhow::bail!(
                     "MO route {:?} names an unknown account {:?}",
@@ -220,7 +257,14 @@ impl GatewayConfig {
         if self.routes.is_empty() {
             vec![RouteConfig {
                 prefix: String::new(),
-                upstreams: self.upstreams.iter().map(|u| u.name.clone()).collect(),
+                tiers: self
+                    .upstreams
+                    .iter()
+                    .map(|u| vec![(u.name.clone(), 1)])
+                    .collect(),
+                rate: 0,
+                account: None,
+                source: None,
             }]
         } else {
             self.routes.clone()
@@ -237,7 +281,9 @@ fn parse_all<T: FromStr<Err = String>>(items: &[String], what: &str) -> anyhow::
 
 /// One upstream connector: a pool of transceiver binds to an SMSC.
 ///
-/// Text form: `NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=FORMAT]`,
+/// Text form: `NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=FORMAT]`
+/// `[,system_type=T][,tls][,ca=PEM][,source=ADDR]` (`ca` implies `tls`;
+/// `source` replaces the source address of what goes there),
 /// where `FORMAT` is how the SMSC writes its message ids: `text` (the
 /// default: as is, case-insensitive), `hex`, `decimal` or `auto`; or
 /// `SUBMIT/RECEIPT` when its `submit_sm_resp` and its receipt texts differ
@@ -260,6 +306,16 @@ pub struct UpstreamConfig {
     pub tps: Option<u32>,
     /// How the SMSC writes message ids (in `submit_sm_resp` and receipts).
     pub ids: MessageIdFormat,
+    /// The `system_type` to bind with.
+    pub system_type: String,
+    /// Connect over TLS.
+    pub tls: bool,
+    /// With TLS: the PEM file of the certificate authorities to trust (the
+    /// web PKI's roots without one).
+    pub ca: Option<PathBuf>,
+    /// The source address every message forwarded here gets (an SMSC that
+    /// allows only its own sender ids).
+    pub source: Option<String>,
 }
 
 impl std::fmt::Debug for UpstreamConfig {
@@ -272,6 +328,10 @@ impl std::fmt::Debug for UpstreamConfig {
             .field("window", &self.window)
             .field("tps", &self.tps)
             .field("ids", &self.ids)
+            .field("system_type", &self.system_type)
+            .field("tls", &self.tls)
+            .field("ca", &self.ca)
+            .field("source", &self.source)
             .finish_non_exhaustive()
     }
 }
@@ -293,6 +353,10 @@ impl UpstreamConfig {
             window: 64,
             tps: None,
             ids: text_ids(),
+            system_type: String::new(),
+            tls: false,
+            ca: None,
+            source: None,
         }
     }
 }
@@ -349,9 +413,13 @@ impl FromStr for UpstreamConfig {
         }
         let mut upstream = UpstreamConfig::new(name, system_id, password, addr);
         for option in options.into_iter().flat_map(|o| o.split(',')) {
+            if option == "tls" {
+                upstream.tls = true;
+                continue;
+            }
             let (key, value) = option
                 .split_once('=')
-                .ok_or_else(|| format!("bad option {option:?}: expected KEY=VALUE"))?;
+                .ok_or_else(|| format!("bad option {option:?}: expected KEY=VALUE or tls"))?;
             let number = || {
                 value
                     .parse::<u32>()
@@ -371,24 +439,56 @@ impl FromStr for UpstreamConfig {
                         receipt: parse_radix(receipt)?,
                     };
                 }
-                _ => return Err(format!("unknown option {key:?} (binds, window, tps, ids)")),
+                "system_type" if value.len() <= 12 => upstream.system_type = value.to_owned(),
+                "ca" => {
+                    upstream.ca = Some(PathBuf::from(value));
+                    upstream.tls = true;
+                }
+                "source" if !value.is_empty() && value.len() <= 20 => {
+                    upstream.source = Some(value.to_owned());
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown option {key:?} (binds, window, tps, ids, system_type, tls, ca, source)"
+                    ))
+                }
             }
         }
         Ok(upstream)
     }
 }
 
-/// A route: destinations starting with `prefix` go to the first upstream
-/// of the list that has a bind up.
+/// A route: messages to destinations starting with `prefix` (and, when
+/// given, of one account, from sources starting with a prefix) go to its
+/// connectors.
 ///
-/// Text form: `PREFIX=UPSTREAM[,UPSTREAM...]`; `*` or an empty prefix
-/// matches every destination.
+/// Text form: `PREFIX=TIER[,TIER...][,rate=PRICE][,account=ID][,from=PREFIX]`,
+/// where each `TIER` is `UPSTREAM[:WEIGHT][+UPSTREAM[:WEIGHT]...]`: tiers
+/// are tried in order (failover), and the upstreams of one tier share its
+/// traffic by weight (1 by default). `*` or an empty prefix matches every
+/// destination. `rate` is the price of one SMS part on this route (charged
+/// to accounts with a balance, written in the CDR), 0 when not given.
+/// Examples: `44=a,b` (a, failing over to b), `*=a:3+b:1,c` (a and b share
+/// 3:1, c when neither is up), `447=vip,account=bank,rate=0.04`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteConfig {
     /// The destination prefix ("" matches all).
     pub prefix: String,
-    /// The failover list, in order.
-    pub upstreams: Vec<String>,
+    /// The tiers, in failover order: (upstream, weight) each.
+    pub tiers: Vec<Vec<(String, u32)>>,
+    /// The price of one SMS part, in millionths of the currency.
+    pub rate: Micros,
+    /// Only this account's messages.
+    pub account: Option<String>,
+    /// Only messages whose source address starts with this.
+    pub source: Option<String>,
+}
+
+impl RouteConfig {
+    /// Every upstream the route names, tiers in order.
+    pub fn upstreams(&self) -> impl Iterator<Item = &str> {
+        self.tiers.iter().flatten().map(|(name, _)| name.as_str())
+    }
 }
 
 impl FromStr for RouteConfig {
@@ -397,51 +497,159 @@ impl FromStr for RouteConfig {
     fn from_str(s: &str) -> Result<Self, String> {
         let (prefix, list) = s
             .split_once('=')
-            .ok_or("expected PREFIX=UPSTREAM[,UPSTREAM...]")?;
+            .ok_or("expected PREFIX=UPSTREAM[,UPSTREAM...][,rate=PRICE]")?;
         let prefix = match prefix.trim() {
             "*" => String::new(),
             p => p.to_owned(),
         };
-        let upstreams: Vec<String> = list
-            .split(',')
-            .map(|u| u.trim().to_owned())
-            .filter(|u| !u.is_empty())
-            .collect();
-        if upstreams.is_empty() {
+        let mut route = RouteConfig {
+            prefix,
+            tiers: Vec::new(),
+            rate: 0,
+            account: None,
+            source: None,
+        };
+        for item in list.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            match item.split_once('=') {
+                Some(("rate", price)) => {
+                    route.rate = parse_money(price)?;
+                    if route.rate < 0 {
+                        return Err("a route's rate cannot be negative".into());
+                    }
+                }
+                Some(("account", id)) if !id.is_empty() => route.account = Some(id.to_owned()),
+                Some(("from", source)) => route.source = Some(source.to_owned()),
+                Some((key, _)) => {
+                    return Err(format!(
+                        "unknown route option {key:?} (rate, account, from)"
+                    ))
+                }
+                None => {
+                    let mut tier = Vec::new();
+                    for member in item.split('+').map(str::trim) {
+                        let (name, weight) = match member.split_once(':') {
+                            Some((name, w)) => (
+                                name,
+                                w.parse::<u32>()
+                                    .ok()
+                                    .filter(|w| (1..=1000).contains(w))
+                                    .ok_or_else(|| format!("bad weight {w:?} (1 to 1000)"))?,
+                            ),
+                            None => (member, 1),
+                        };
+                        if name.is_empty() {
+                            return Err(format!("empty upstream name in {item:?}"));
+                        }
+                        tier.push((name.to_owned(), weight));
+                    }
+                    route.tiers.push(tier);
+                }
+            }
+        }
+        if route.tiers.is_empty() {
             return Err("a route needs at least one upstream".into());
         }
-        Ok(RouteConfig { prefix, upstreams })
+        Ok(route)
+    }
+}
+
+/// An account's prepaid quota at its first start.
+///
+/// Text form: `ACCOUNT=AMOUNT` (money, e.g. `esme=25.50`) or
+/// `ACCOUNT=Nsms` (an SMS count, e.g. `esme=5000sms`); both may be given
+/// for one account. Applied only when the store has no quota for the
+/// account yet (a restart does not refill it); change it later through
+/// the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceConfig {
+    /// The account.
+    pub account: String,
+    /// The quota.
+    pub quota: Quota,
+}
+
+impl FromStr for BalanceConfig {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (account, amount) = s
+            .split_once('=')
+            .filter(|(a, _)| !a.trim().is_empty())
+            .ok_or("expected ACCOUNT=AMOUNT or ACCOUNT=Nsms")?;
+        let amount = amount.trim();
+        let mut quota = Quota::default();
+        if let Some(count) = amount.strip_suffix("sms") {
+            let n: i64 = count
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| format!("bad SMS count {count:?}"))?;
+            quota.sms = Some(n);
+        } else {
+            let money = parse_money(amount)?;
+            if money < 0 {
+                return Err("a balance cannot start negative".into());
+            }
+            quota.balance = Some(money);
+        }
+        Ok(BalanceConfig {
+            account: account.trim().to_owned(),
+            quota,
+        })
     }
 }
 
 /// An MO route: messages from upstreams (not receipts) whose destination
-/// starts with `prefix` go to `account`'s receiver binds.
+/// starts with `prefix` go to `account`'s receiver binds, or to an HTTP
+/// receiver in Jasmin's MO format (`id`, `from`, `to`,
+/// `origin-connector`, `priority`, `coding`, `validity`, `content`,
+/// `binary`), retried until it answers 2xx.
 ///
-/// Text form: `PREFIX=ACCOUNT`; `*` or an empty prefix matches all.
+/// Text form: `PREFIX=ACCOUNT` or `PREFIX=URL[,method=post]` (GET by
+/// default); `*` or an empty prefix matches all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MoRouteConfig {
     /// The destination prefix (a short code, a number range; "" matches all).
     pub prefix: String,
-    /// The account (`system_id`) they go to.
+    /// The account (`system_id`) they go to (empty with a URL).
     pub account: String,
+    /// The HTTP receiver they go to instead, and whether by POST.
+    pub url: Option<(String, bool)>,
 }
 
 impl FromStr for MoRouteConfig {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (prefix, account) = s.split_once('=').ok_or("expected PREFIX=ACCOUNT")?;
-        let account = account.trim();
-        if account.is_empty() {
-            return Err("an MO route needs an account".into());
+        let (prefix, target) = s
+            .split_once('=')
+            .ok_or("expected PREFIX=ACCOUNT or PREFIX=URL")?;
+        let target = target.trim();
+        if target.is_empty() {
+            return Err("an MO route needs an account or a URL".into());
         }
         let prefix = match prefix.trim() {
             "*" => String::new(),
             p => p.to_owned(),
         };
+        if target.starts_with("http://") || target.starts_with("https://") {
+            let (url, post) = match target.rsplit_once(",method=") {
+                Some((url, m)) if m.eq_ignore_ascii_case("post") => (url, true),
+                Some((url, m)) if m.eq_ignore_ascii_case("get") => (url, false),
+                Some((_, m)) => return Err(format!("bad method {m:?} (get or post)")),
+                None => (target, false),
+            };
+            return Ok(MoRouteConfig {
+                prefix,
+                account: String::new(),
+                url: Some((url.to_owned(), post)),
+            });
+        }
         Ok(MoRouteConfig {
             prefix,
-            account: account.to_owned(),
+            account: target.to_owned(),
+            url: None,
         })
     }
 }
@@ -464,6 +672,16 @@ mod tests {
         let mixed: UpstreamConfig = "m=s:p@h:1,ids=hex/decimal".parse().unwrap();
         assert_eq!(mixed.ids.submit_response, IdRadix::Hex);
         assert_eq!(mixed.ids.receipt, IdRadix::Decimal);
+        let secure: UpstreamConfig = "s=sys:pw@h:3550,tls,system_type=VMA,source=Acme"
+            .parse()
+            .unwrap();
+        assert!(secure.tls && secure.ca.is_none());
+        assert_eq!(
+            (secure.system_type.as_str(), secure.source.as_deref()),
+            ("VMA", Some("Acme"))
+        );
+        let pinned: UpstreamConfig = "s=sys:pw@h:3550,ca=/etc/smsc-ca.pem".parse().unwrap();
+        assert!(pinned.tls);
         let plain: UpstreamConfig = "b=sys:pw@127.0.0.1:1".parse().unwrap();
         assert_eq!((plain.binds, plain.ids.receipt), (1, IdRadix::Text));
         for bad in [
@@ -482,7 +700,32 @@ mod tests {
     fn routes_parse_and_default_to_one_failover_list() {
         let r: RouteConfig = "44=a,b".parse().unwrap();
         assert_eq!(r.prefix, "44");
-        assert_eq!(r.upstreams, ["a", "b"]);
+        assert_eq!(r.upstreams().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(r.rate, 0);
+        let priced: RouteConfig = "44=a,rate=0.035,b".parse().unwrap();
+        assert_eq!((priced.tiers.len(), priced.rate), (2, 35_000));
+        let mixed: RouteConfig = "*=a:3+b,c,account=bank,from=Acme".parse().unwrap();
+        assert_eq!(
+            mixed.tiers,
+            [
+                vec![("a".to_owned(), 3), ("b".to_owned(), 1)],
+                vec![("c".to_owned(), 1)]
+            ]
+        );
+        assert_eq!(mixed.account.as_deref(), Some("bank"));
+        assert_eq!(mixed.source.as_deref(), Some("Acme"));
+        for bad in ["44=a:0", "44=a:x", "44=+b", "44=rate=1"] {
+            assert!(bad.parse::<RouteConfig>().is_err(), "{bad}");
+        }
+        assert!("44=a,rate=-1".parse::<RouteConfig>().is_err());
+        assert!("44=a,colour=red".parse::<RouteConfig>().is_err());
+        let b: BalanceConfig = "esme=25.5".parse().unwrap();
+        assert_eq!(b.quota.balance, Some(25_500_000));
+        let n: BalanceConfig = "esme=500sms".parse().unwrap();
+        assert_eq!((n.quota.sms, n.quota.balance), (Some(500), None));
+        for bad in ["esme", "=5", "esme=-1", "esme=xsms", "esme=-3sms"] {
+            assert!(bad.parse::<BalanceConfig>().is_err(), "{bad}");
+        }
         assert_eq!("*=a".parse::<RouteConfig>().unwrap().prefix, "");
         assert!("44=".parse::<RouteConfig>().is_err());
         let config = GatewayConfig {
@@ -492,7 +735,10 @@ mod tests {
             ],
             ..GatewayConfig::default()
         };
-        assert_eq!(config.effective_routes()[0].upstreams, ["x", "y"]);
+        assert_eq!(
+            config.effective_routes()[0].upstreams().collect::<Vec<_>>(),
+            ["x", "y"]
+        );
     }
 
     #[test]
@@ -517,6 +763,9 @@ mod tests {
         assert_eq!(config.retention, Duration::from_secs(12 * 3600));
         assert_eq!(config.tps_per_account, Some(50));
         assert_eq!(config.mo_routes[0].account, "esme");
+        let hook: MoRouteConfig = "7000=https://app.example/mo,method=post".parse().unwrap();
+        assert_eq!(hook.url, Some(("https://app.example/mo".into(), true)));
+        assert!("7=http://x,method=put".parse::<MoRouteConfig>().is_err());
         assert_eq!(config.max_binds_per_account, Some(2));
         assert_eq!(config.accounts[0].system_id, "esme");
         config.validate().unwrap();

@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use smpp_proto::message::receipt::MessageState as ReceiptState;
 use smpp_proto::pdu::{
-    Bind, Body, CommandStatus, DataSm, DataSmResp, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp,
+    Bind, CommandStatus, DataSm, DataSmResp, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp,
 };
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Connection, Handler};
-use subtle::ConstantTimeEq;
 
-use crate::node::{encode_request, lock, now_ms, stored_sm, Node};
-use crate::store::{format_id, parse_id, MessageRecord, MessageState, Op};
+use crate::accept::{accept, Refusal, Submission};
+use crate::node::{lock, now_ms, stored_sm, Node};
+use crate::store::{format_id, parse_id, MessageState};
 
 /// The customers' bound connections (and their accounts), by connection number.
 #[derive(Debug, Default)]
@@ -45,6 +45,27 @@ impl Binds {
         lock(&self.connections).remove(&id);
     }
 
+    /// How many binds `account` has.
+    pub(crate) fn count(&self, account: &str) -> usize {
+        lock(&self.connections)
+            .values()
+            .filter(|(a, _)| a == account)
+            .count()
+    }
+
+    /// Closes every bind of `account` (deleted); how many there were.
+    pub(crate) fn close_account(&self, account: &str) -> usize {
+        let closing: Vec<Connection> = lock(&self.connections)
+            .values()
+            .filter(|(a, _)| a == account)
+            .map(|(_, c)| c.clone())
+            .collect();
+        for conn in &closing {
+            conn.close();
+        }
+        closing.len()
+    }
+
     /// A bound receiver or transceiver of `account` (bound: its bind
     /// answer has been sent).
     pub(crate) fn receiver(&self, account: &str) -> Option<Connection> {
@@ -60,72 +81,52 @@ impl Binds {
 pub(crate) struct Customers(pub(crate) Arc<Node>);
 
 impl Customers {
-    /// `INVALID_SYSTEM_ID` for an unknown account, `BIND_FAILED` from
-    /// outside its allow-list (checked first, so the answer says nothing of
-    /// the password), `INVALID_PASSWORD` (compared in constant time).
-    fn authenticate(&self, conn: &Connection, bind: &Bind) -> Result<(), CommandStatus> {
+    /// Checks a bind behind the bind lockout: `INVALID_SYSTEM_ID` for an
+    /// unknown account, `BIND_FAILED` from outside its allow-list or from a
+    /// locked-out address, `INVALID_PASSWORD` (constant time, or argon2id
+    /// for a hashed password; see `smpp_server::accounts`).
+    async fn authenticate(&self, conn: &Connection, bind: &Bind) -> Result<(), CommandStatus> {
         let system_id = std::str::from_utf8(bind.system_id.as_bytes())
             .map_err(|_| CommandStatus::INVALID_SYSTEM_ID)?;
-        let account = self
-            .0
+        let node = &self.0;
+        let checked = node
             .accounts
-            .get(system_id)
-            .ok_or(CommandStatus::INVALID_SYSTEM_ID)?;
-        if !account.allows(conn.peer_addr().map(|p| p.ip())) {
-            tracing::warn!(
+            .current()
+            .authenticate_bind(
+                node.lockout.as_ref(),
+                now_ms,
                 system_id,
-                peer = ?conn.peer_addr(),
-                "bind refused: address not in the account's allow-list"
-            );
-            return Err(CommandStatus::BIND_FAILED);
-        }
-        let given = bind.password.as_bytes();
-        let expected = account.password.as_bytes();
-        if given.len() == expected.len() && bool::from(given.ct_eq(expected)) {
-            Ok(())
-        } else {
-            Err(CommandStatus::INVALID_PASSWORD)
+                bind.password.as_bytes(),
+                conn.peer_addr(),
+                conn.client_certificate(),
+            )
+            .await;
+        match checked {
+            Ok(()) => Ok(()),
+            Err(refused) => {
+                tracing::info!(system_id, peer = ?conn.peer_addr(), status = %refused.status, "bind refused");
+                Err(refused.status)
+            }
         }
     }
 
     /// Accepts a message: durable first, then answered, then forwarded;
     /// returns our id.
     async fn accept(&self, conn: &Connection, sm: SubmitSm) -> Result<String, CommandStatus> {
-        let node = &self.0;
         let account = conn
             .system_id()
             .ok_or(CommandStatus::INVALID_BIND_STATUS)?
             .to_owned();
-        let destination = sm.destination_addr.to_string_lossy();
-        let route = node
-            .router
-            .route_index(&destination)
-            .ok_or(CommandStatus::INVALID_DESTINATION_ADDRESS)?;
-        if !node.admit(&account) {
-            return Err(CommandStatus::THROTTLED);
-        }
-        if node.forwarding_count() >= node.max_queued {
-            return Err(CommandStatus::MESSAGE_QUEUE_FULL);
-        }
-        let id = node.next_id();
-        let submit =
-            encode_request(Body::SubmitSm(Box::new(sm))).ok_or(CommandStatus::SYSTEM_ERROR)?;
-        let record = MessageRecord {
-            id,
+        let submission = Submission {
             account,
-            accepted_ms: now_ms(),
-            submit,
-            state: MessageState::Accepted,
-            upstream: None,
-            final_ms: None,
-            receipt_due_ms: None,
+            parts: vec![sm],
+            webhook: None,
+            batch: None,
         };
-        if let Err(e) = node.store.write(vec![Op::PutMessage(record.clone())]).await {
-            tracing::error!(error = %e, "cannot store a message");
-            return Err(CommandStatus::SYSTEM_ERROR);
-        }
-        crate::forward::enqueue(node, route, record);
-        Ok(format_id(id))
+        let ids = accept(&self.0, submission).await.map_err(Refusal::status)?;
+        ids.first()
+            .map(|id| format_id(*id))
+            .ok_or(CommandStatus::SYSTEM_ERROR)
     }
 }
 
@@ -136,7 +137,7 @@ impl Handler<Connection> for Customers {
         kind: BindKind,
         bind: &Bind,
     ) -> Result<(), CommandStatus> {
-        self.authenticate(conn, bind)?;
+        self.authenticate(conn, bind).await?;
         let node = self.0.clone();
         let account = bind.system_id.to_string_lossy();
         node.binds.add(conn, &account, node.max_binds)?;

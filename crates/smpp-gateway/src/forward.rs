@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use smpp_proto::message::receipt::{DeliveryReceipt, MessageState as ReceiptState};
 use smpp_proto::pdu::CommandStatus;
+use smpp_proto::session::SendError;
 use smpp_tokio::Error;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
@@ -66,8 +67,11 @@ impl RouteQueue {
 /// matches its destination).
 pub(crate) fn route_of(node: &Node, record: &MessageRecord) -> Option<usize> {
     let sm = stored_sm(&record.submit)?;
-    node.router
-        .route_index(&sm.destination_addr.to_string_lossy())
+    node.router.route_index(
+        &record.account,
+        &sm.source_addr.to_string_lossy(),
+        &sm.destination_addr.to_string_lossy(),
+    )
 }
 
 /// Queues a stored message on `route` (counted in `Node::forwarding_count`
@@ -167,22 +171,41 @@ async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
         node.pending.fetch_sub(1, Ordering::AcqRel);
         return;
     };
-    for &i in node.router.list(route) {
+    // Connectors up, and those whose upstream's SMPP version cannot take
+    // the message (its text in message_payload to a 3.3 SMSC).
+    let (mut up, mut too_old) = (0, 0);
+    for i in node
+        .router
+        .candidates(route, |c| node.connectors[c].is_up())
+    {
         let connector = &node.connectors[i];
         if !connector.is_up() {
             continue;
         }
-        match connector.pool.submit(sm.clone()).await {
+        up += 1;
+        let mut sm = sm.clone();
+        if let Some(source) = &connector.source {
+            sm.source_addr_ton = source.ton;
+            sm.source_addr_npi = source.npi;
+            sm.source_addr = source.addr.clone();
+        }
+        match connector.pool.submit(sm).await {
             Ok(upstream_id) => {
                 node.queues[route].misses.store(0, Ordering::Release);
+                node.metrics.forwarded(i);
                 let upstream_id = upstream_id.to_string_lossy().into_owned();
                 return forwarded(node, record, i, upstream_id).await;
+            }
+            Err(e @ Error::Refused(SendError::PeerVersion(..))) => {
+                tracing::info!(id = record.id, upstream = connector.name, error = %e, "not for this upstream's SMPP version; trying on");
+                too_old += 1;
             }
             Err(e) if is_temporary(&e) => {
                 tracing::debug!(id = record.id, upstream = connector.name, error = %e, "not forwarded; trying on");
             }
             Err(Error::Status(status) | Error::GenericNack(status)) => {
                 tracing::info!(id = record.id, upstream = connector.name, %status, "refused upstream");
+                node.metrics.refused_upstream(i);
                 return failed(node, record, status).await;
             }
             Err(e) => {
@@ -192,6 +215,11 @@ async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
     }
     if node.stopped() {
         return; // still stored as accepted: forwarded at the next start
+    }
+    if up > 0 && too_old == up {
+        // No retry changes an upstream's version: fail it, as an SMSC
+        // refusing the TLV would.
+        return failed(node, record, CommandStatus::TLV_NOT_ALLOWED).await;
     }
     node.queues[route].put_back(record);
 }
@@ -206,6 +234,7 @@ async fn forwarded(
     let c = &node.connectors[connector];
     let canonical = c.ids.canonical_submit(&upstream_id);
     record.state = MessageState::Forwarded;
+    record.forwarded_ms = Some(crate::node::now_ms());
     let timeout = u64::try_from(node.receipt_timeout.as_millis()).unwrap_or(u64::MAX);
     record.receipt_due_ms = Some(crate::node::now_ms().saturating_add(timeout));
     record.upstream = Some(UpstreamRef {
@@ -213,7 +242,7 @@ async fn forwarded(
         id: upstream_id,
         key: canonical.clone(),
     });
-    let ops = vec![
+    let mut ops = vec![
         Op::PutMessage(record.clone()),
         Op::MapUpstream {
             upstream: c.name.clone(),
@@ -221,8 +250,16 @@ async fn forwarded(
             message: record.id,
         },
     ];
-    write_until_done(node, ops).await;
+    let call = crate::webhooks::submit_call(&record, CommandStatus::OK)
+        .map(|call| crate::webhooks::owed_call(node, &record, call));
+    if let Some(call) = &call {
+        ops.push(Op::PutReceipt(call.clone()));
+    }
+    let written = write_until_done(node, ops).await;
     node.pending.fetch_sub(1, Ordering::AcqRel);
+    if let (true, Some(call)) = (written, call) {
+        crate::outbox::queue(node, call);
+    }
     crate::receipts::release_held(node, &c.name, &canonical).await;
 }
 
@@ -237,14 +274,20 @@ async fn failed(node: &Arc<Node>, mut record: MessageRecord, status: CommandStat
     receipt.done_date = Some(smpp_proto::message::time::receipt_date(now));
     // `err:` carries the refusal: its command status, in hex.
     receipt.error = Some(format!("{:03X}", status.0));
-    let owed = crate::receipts::owed_receipt(node, &record, &receipt);
-    if let Some(owed) = &owed {
-        ops.push(Op::PutReceipt(owed.clone()));
-    }
+    // A Jasmin level-1 or -3 webhook hears of the refusal, then (2 or 3) of the final state.
+    let owed: Vec<_> = crate::webhooks::submit_call(&record, status)
+        .map(|call| crate::webhooks::owed_call(node, &record, call))
+        .into_iter()
+        .chain(crate::receipts::owed_receipt(node, &record, &receipt))
+        .collect();
+    ops.extend(owed.iter().cloned().map(Op::PutReceipt));
     let written = write_until_done(node, ops).await;
     node.pending.fetch_sub(1, Ordering::AcqRel);
-    if let (true, Some(owed)) = (written, owed) {
-        crate::outbox::queue(node, owed);
+    if written {
+        node.write_cdr(&record);
+        for owed in owed {
+            crate::outbox::queue(node, owed);
+        }
     }
 }
 

@@ -22,23 +22,30 @@
 //! ```
 //!
 //! # Parts
-//! - [`config`]: accounts, upstream connectors, routes, store ([`GatewayConfig`]).
+//! - [`config`]: accounts, upstream connectors, routes, balances, store
+//!   ([`GatewayConfig`]).
 //! - [`store`]: the records behind [`GatewayStore`] (memory, or durable on
 //!   fjall with group commit).
 //! - The customers' server (a `smpp_tokio` [`Handler`](smpp_tokio::Handler)):
-//!   binds of every kind for the configured accounts (allow-lists, a bind
-//!   limit per account), `submit_sm` and `data_sm` (a rate limit per
-//!   account; a `data_sm` goes upstream as a `submit_sm` carrying its
+//!   binds of every kind for the configured accounts (hashed passwords,
+//!   allow-lists, a bind limit per account, the bind lockout), `submit_sm`
+//!   and `data_sm` (a rate limit per account counted in SMS parts; a
+//!   `data_sm` goes upstream as a `submit_sm` carrying its
 //!   `message_payload`), and `query_sm` on the gateway's ids.
+//! - Billing: prepaid money and SMS quotas, a rate per route per part,
+//!   charged atomically with the message; CDRs.
 //! - Connectors: each a `smpp_tokio::Pool` of transceiver binds to an SMSC.
-//! - Routing: ordered routes, first match by destination prefix, each an
-//!   ordered failover list.
+//! - Routing: ordered routes, first match by destination prefix, account
+//!   and source; tiers that fail over, weights within a tier.
 //! - Receipts: matched through the id map (normalised per connector),
-//!   held when they come before the id, queued while the customer is unbound.
-//! - MO messages from upstreams: to the account of the first MO route
-//!   matching their destination ([`MoRouteConfig`]), queued like receipts;
-//!   one no route matches is refused with `ESME_RX_T_APPN` (the upstream
-//!   keeps it).
+//!   held when they come before the id, queued while the customer is
+//!   unbound, or called back over HTTP.
+//! - MO messages from upstreams: to the account (or the URL) of the first
+//!   MO route matching their destination ([`MoRouteConfig`]), queued like
+//!   receipts; one no route matches is refused with `ESME_RX_T_APPN` (the
+//!   upstream keeps it).
+//! - [`http`]: the Jasmin-compatible and JSON APIs, admin, metrics
+//!   ([`RunningGateway::http_router`]).
 //!
 //! # Guarantees
 //! - A customer's `submit_sm_resp` is sent only once the message is
@@ -68,15 +75,13 @@
 //!   [`GatewayConfig::retention`] (7 days by default) is forgotten.
 //!
 //! # Not yet
-//! `submit_multi`, `cancel_sm`, `replace_sm` from customers
-//! (answered `ESME_RINVCMDID`); MO as `data_sm` from upstreams, MO to
-//! webhooks; intermediate
-//! notifications (not passed on); weighted routes, routes by account,
-//! source or time; queue limits per connector (the limit is global);
-//! connector options beyond binds, window, TPS and id format (TLS,
-//! system_type, bind kind, source override); rates per segment of a
-//! `message_payload` message (each `submit_sm` counts once); hashed
-//! passwords; billing; metrics; the HTTP APIs.
+//! `submit_multi`, `cancel_sm`, `replace_sm` from customers (answered
+//! `ESME_RINVCMDID`); MO as `data_sm` from upstreams; intermediate
+//! notifications (not passed on); routes by regular expression or time
+//! window; queue limits per connector (the limit is global); bind kinds
+//! other than transceiver for connectors; connectors and routes changed through the admin
+//! API (accounts and balances are; connectors and routes are configuration
+//! read at start); a rate limit per sender address.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -90,9 +95,15 @@ use smpp_proto::session::SessionConfig;
 use smpp_tokio::{Server, ServerConfig, ServerHandle};
 use tokio::task::JoinHandle;
 
+mod accept;
+mod accounts;
+mod billing;
 pub mod config;
 mod customers;
 mod forward;
+pub mod http;
+pub mod jasmin;
+mod metrics;
 mod node;
 mod outbox;
 mod receipts;
@@ -100,9 +111,13 @@ mod retention;
 mod routing;
 pub mod store;
 mod upstream;
+mod webhooks;
 
-pub use config::{Account, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig, UpstreamConfig};
-pub use store::{format_id, parse_id, FjallStore, GatewayStore, MemoryStore};
+pub use billing::{format_money, parse_money, Micros};
+pub use config::{
+    Account, BalanceConfig, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig, UpstreamConfig,
+};
+pub use store::{format_id, parse_id, FjallStore, GatewayStore, MemoryStore, Quota};
 
 use crate::customers::Customers;
 use crate::node::{lock, Node};
@@ -131,9 +146,20 @@ impl RunningGateway {
         Some(c.pool.bound())
     }
 
+    /// The prepaid quotas `account` has left (unlimited: `None` in each).
+    pub fn quota(&self, account: &str) -> Quota {
+        self.node.billing.quota(account)
+    }
+
     /// Receipts (and MO messages) owed to customers and not delivered yet.
     pub fn receipts_owed(&self) -> usize {
         lock(&self.node.outbox).len()
+    }
+
+    /// Receipts and MO messages owed to HTTP receivers (webhooks) and not
+    /// delivered yet.
+    pub fn webhooks_owed(&self) -> usize {
+        self.node.webhooks.len()
     }
 
     /// Upstream receipts held until their message's upstream id is known.
@@ -145,6 +171,14 @@ impl RunningGateway {
     /// being recorded).
     pub fn messages_forwarding(&self) -> usize {
         self.node.forwarding_count()
+    }
+
+    /// The HTTP API (Jasmin-compatible, JSON v1, admin, metrics) as a
+    /// router to serve; see [`http`]. Serve it with the client's address
+    /// (`into_make_service_with_connect_info::<SocketAddr>()`) so that
+    /// allow-lists and the lockout see it.
+    pub fn http_router(&self, options: http::HttpOptions) -> axum::Router {
+        http::router(self.node.clone(), options)
     }
 
     /// Stops accepting, unbinds the customers, closes the upstream binds,
@@ -216,7 +250,7 @@ pub async fn start_with_store(
     let mut connectors = Vec::new();
     let mut inbounds = Vec::new();
     for upstream in &config.upstreams {
-        let (connector, inbound) = Connector::start(upstream);
+        let (connector, inbound) = Connector::start(upstream)?;
         connectors.push(connector);
         inbounds.push(inbound);
     }
@@ -231,7 +265,7 @@ pub async fn start_with_store(
     // What the last run left unfinished.
     let unforwarded = node.store.unforwarded().await?;
     for owed in node.store.receipts_owed().await? {
-        lock(&node.outbox).insert(owed);
+        outbox::queue(&node, owed);
     }
     for held in node.store.held().await? {
         lock(&node.held)
@@ -265,6 +299,7 @@ pub async fn start_with_store(
         )));
     }
     tasks.push(tokio::spawn(outbox::run(node.clone())));
+    tasks.push(tokio::spawn(webhooks::run(node.clone())));
     tasks.push(tokio::spawn(receipts::retry_held(node.clone())));
     tasks.push(tokio::spawn(retention::run(node.clone(), config.retention)));
     for route in 0..node.router.len() {

@@ -12,13 +12,25 @@ use bytes::{Bytes, BytesMut};
 use smpp_proto::pdu::{decode_frame, Body, DecodeConfig, Pdu, SequenceNumber, SubmitSm};
 use tokio::sync::Notify;
 
-use crate::config::{Account, GatewayConfig, MoRouteConfig};
+use smpp_server::cdr::{rfc3339, CdrRecord, CdrWriter};
+use smpp_server::lockout::Lockout;
+
+use crate::config::{GatewayConfig, MoRouteConfig};
 use crate::customers::Binds;
 use crate::forward::RouteQueue;
 use crate::outbox::Outbox;
 use crate::routing::Router;
-use crate::store::{GatewayStore, HeldReceipt, StoreResult};
+use smpp_proto::message::receipt::MessageState as ReceiptState;
+
+use crate::accounts::AccountBook;
+use crate::billing::{format_money, Billing};
+use crate::metrics::Metrics;
+use crate::store::{
+    format_id, GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, Quota, StoreError,
+    StoreResult,
+};
 use crate::upstream::Connector;
+use crate::webhooks::Webhooks;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -35,7 +47,19 @@ pub(crate) fn now_ms() -> u64 {
 #[derive(Debug)]
 pub(crate) struct Node {
     pub(crate) store: Arc<dyn GatewayStore>,
-    pub(crate) accounts: HashMap<String, Account>,
+    /// Who may bind (credentials, allow-lists; checked as `smpp serve`
+    /// does), as they are now.
+    pub(crate) accounts: AccountBook,
+    /// Failed binds per address (`None`: no lockout).
+    pub(crate) lockout: Option<Lockout>,
+    /// The accounts' prepaid quotas.
+    pub(crate) billing: Billing,
+    /// Where final messages are written as CDRs.
+    cdr: Option<CdrWriter>,
+    /// Receipts and MO messages owed to HTTP receivers.
+    pub(crate) webhooks: Webhooks,
+    /// The counters behind `/metrics`.
+    pub(crate) metrics: Metrics,
     pub(crate) connectors: Vec<Connector>,
     pub(crate) router: Router,
     pub(crate) binds: Binds,
@@ -94,12 +118,69 @@ impl Node {
             .map_or(0, |d| d.as_micros() as u64);
         let first_id = micros.max(store.max_message_id().await? + 1);
         let first_seq = store.max_seq().await? + 1;
+        // The stored accounts, with the configured ones added or updated
+        // (and written back, so that the store has them all).
+        let mut all = Vec::new();
+        for s in store.accounts().await? {
+            if config.accounts.iter().any(|a| a.system_id == s.system_id) {
+                continue;
+            }
+            match crate::accounts::from_stored(&s) {
+                Ok(a) => all.push(a),
+                Err(e) => {
+                    tracing::error!(system_id = s.system_id, error = %e, "stored account unreadable: skipped")
+                }
+            }
+        }
+        all.extend(config.accounts.iter().cloned());
+        let accounts =
+            AccountBook::new(all).map_err(|e| StoreError::Engine(format!("accounts: {e}")))?;
+        let ops: Vec<Op> = config
+            .accounts
+            .iter()
+            .map(|a| Op::PutAccount(crate::accounts::stored(a)))
+            .collect();
+        if !ops.is_empty() {
+            store.write(ops).await?;
+        }
+        let billing = Billing::new(store.quotas().await?);
+        // Configured quotas apply once: a restart does not refill them.
+        let mut first: Vec<(String, Quota)> = Vec::new();
+        for b in config.balances.iter().filter(|b| !billing.has(&b.account)) {
+            let i = match first.iter().position(|(a, _)| a == &b.account) {
+                Some(i) => i,
+                None => {
+                    first.push((b.account.clone(), Quota::default()));
+                    first.len() - 1
+                }
+            };
+            let quota = &mut first[i].1;
+            quota.balance = b.quota.balance.or(quota.balance);
+            quota.sms = b.quota.sms.or(quota.sms);
+        }
+        for (account, quota) in &first {
+            billing.set(account, *quota);
+        }
+        if !first.is_empty() {
+            let ops = first
+                .into_iter()
+                .map(|(account, quota)| Op::SetQuota { account, quota })
+                .collect();
+            store.write(ops).await?;
+        }
+        let cdr = match &config.cdr {
+            Some(path) => Some(CdrWriter::open(path).map_err(|e| {
+                StoreError::Engine(format!("cannot open the CDR file {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
         Ok(Node {
-            accounts: config
-                .accounts
-                .iter()
-                .map(|a| (a.system_id.clone(), a.clone()))
-                .collect(),
+            accounts,
+            lockout: config.bind_failure_limit.map(Lockout::new),
+            billing,
+            cdr,
+            webhooks: Webhooks::default(),
+            metrics: Metrics::new(connectors.len()),
             store,
             connectors,
             queues: (0..router.len()).map(|_| RouteQueue::default()).collect(),
@@ -149,10 +230,11 @@ impl Node {
         guards
     }
 
-    /// Counts one submission of `account` in the current second; `false`
-    /// when that is over its rate (answer `ESME_RTHROTTLED`). Each
-    /// `submit_sm` counts once: a part of a long message is one submission.
-    pub(crate) fn admit(&self, account: &str) -> bool {
+    /// Counts `parts` SMS parts of `account` in the current second;
+    /// `false` when that is over its rate (answer `ESME_RTHROTTLED`). A
+    /// `submit_sm` carrying one part of a long message counts one; one
+    /// carrying a long `message_payload` counts the parts it will take.
+    pub(crate) fn admit(&self, account: &str, parts: u32) -> bool {
         let Some(limit) = self.tps else {
             return true;
         };
@@ -162,8 +244,24 @@ impl Node {
         if entry.0 != second {
             *entry = (second, 0);
         }
-        entry.1 += 1;
-        entry.1 <= limit
+        if entry.1.saturating_add(parts) > limit {
+            return false;
+        }
+        entry.1 += parts;
+        true
+    }
+
+    /// Writes the CDR of a message that has just become final (when a CDR
+    /// file is configured; a failure is logged, not fatal).
+    pub(crate) fn write_cdr(&self, record: &MessageRecord) {
+        self.metrics.finished(record);
+        let Some(cdr) = &self.cdr else { return };
+        let Some(line) = cdr_record(record) else {
+            return;
+        };
+        if let Err(e) = cdr.write(&line) {
+            tracing::error!(error = %e, id = record.id, "cannot write a CDR");
+        }
     }
 
     /// A new message id.
@@ -200,6 +298,51 @@ impl Node {
         tokio::time::sleep(delay).await;
         !self.stopped()
     }
+}
+
+/// The CDR of a final message (`None`: not final, or unreadable).
+fn cdr_record(record: &MessageRecord) -> Option<GatewayCdr> {
+    let sm = stored_sm(&record.submit)?;
+    let (final_state, error) = match record.state {
+        MessageState::Done { state } => (
+            ReceiptState::from_u8(state)
+                .map_or_else(|| format!("STATE{state}"), |s| s.stat_word().to_owned()),
+            None,
+        ),
+        MessageState::Failed { status } => ("REJECTD".to_owned(), Some(status)),
+        _ => return None,
+    };
+    let time = |ms: u64| rfc3339(UNIX_EPOCH + Duration::from_millis(ms));
+    Some(GatewayCdr {
+        cdr: CdrRecord {
+            account: record.account.clone(),
+            source_addr: sm.source_addr.to_string_lossy().into_owned(),
+            destination_addr: sm.destination_addr.to_string_lossy().into_owned(),
+            message_id: format_id(record.id),
+            parts: record.parts,
+            data_coding: sm.data_coding,
+            submit_time: time(record.accepted_ms),
+            done_time: time(record.final_ms.unwrap_or(record.accepted_ms)),
+            final_state,
+            error,
+            billing_identification: CdrRecord::billing_identification(&sm.tlvs),
+        },
+        upstream: record.upstream.as_ref().map(|u| u.connector.clone()),
+        upstream_id: record.upstream.as_ref().map(|u| u.id.clone()),
+        charge: format_money(record.charge),
+    })
+}
+
+/// The gateway's CDR line: serve's fields, plus the upstream that took the
+/// message and the charge.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct GatewayCdr {
+    #[serde(flatten)]
+    cdr: CdrRecord,
+    upstream: Option<String>,
+    upstream_id: Option<String>,
+    /// The price charged, a decimal number as text (exact).
+    charge: String,
 }
 
 /// Encodes a request body as a PDU (how the store keeps PDUs).

@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smpp_proto::pdu::Tlvs;
 use smpp_tokio::Connection;
 
 use crate::node::{lock, stored_sm, Node};
@@ -186,8 +185,13 @@ impl Outbox {
     }
 }
 
-/// Puts a stored receipt in the outbox and wakes it.
+/// Puts a stored receipt in the outbox (or with the webhook calls, when it
+/// goes over HTTP) and wakes it.
 pub(crate) fn queue(node: &Node, owed: OwedReceipt) {
+    if owed.webhook.is_some() {
+        node.webhooks.queue(owed);
+        return;
+    }
     lock(&node.outbox).insert(owed);
     node.outbox_wake.notify_one();
 }
@@ -213,10 +217,8 @@ async fn deliver(node: Arc<Node>, owed: OwedReceipt, conn: Connection) {
             tracing::error!(seq = owed.seq, "stored receipt unreadable: dropped");
             true
         }
-        Some(mut sm) => {
-            if conn.interface_version().is_some_and(|v| v < 0x34) {
-                sm.tlvs = Tlvs::new(); // an SMPP 3.3 peer takes no TLVs
-            }
+        Some(sm) => {
+            // The session fits it to the customer's version (no TLVs to 3.3).
             match conn.deliver(sm).await {
                 Ok(_) => true,
                 Err(smpp_tokio::Error::Status(status)) if status.is_transient() => {
@@ -264,6 +266,7 @@ mod tests {
             seq,
             message: seq,
             account: account.into(),
+            webhook: None,
             deliver: Vec::new(),
         }
     }

@@ -75,6 +75,7 @@ async fn on_upstream_request(node: &Arc<Node>, connector: usize, request: Inboun
             return request.reject(CommandStatus::SYSTEM_ERROR);
         }
     };
+    node.metrics.receipt(found.is_some());
     let done = match found {
         Some(id) => map_receipt(node, id, &receipt).await,
         None => hold(node, &name, key, request.pdu()).await,
@@ -112,11 +113,20 @@ async fn route_mo(node: &Arc<Node>, upstream: &str, pdu: &Pdu) -> CommandStatus 
     let Some(deliver) = encode_request(Body::DeliverSm(sm.clone())) else {
         return CommandStatus::SYSTEM_ERROR;
     };
+    let webhook = route
+        .url
+        .as_ref()
+        .map(|(url, post)| crate::webhooks::mo_call(node, upstream, sm, url, *post));
     let owed = OwedReceipt {
         seq: node.next_seq(),
         message: 0,
-        account: route.account.clone(),
+        account: if webhook.is_some() {
+            format!("mo:{}", route.prefix)
+        } else {
+            route.account.clone()
+        },
         deliver,
+        webhook,
     };
     if let Err(e) = node.store.write(vec![Op::PutReceipt(owed.clone())]).await {
         tracing::error!(error = %e, "cannot store an MO message");
@@ -266,6 +276,7 @@ async fn map_receipt(node: &Arc<Node>, id: u64, receipt: &DeliveryReceipt) -> bo
         tracing::error!(error = %e, "cannot store a receipt");
         return false;
     }
+    node.write_cdr(&record);
     if let Some(owed) = owed {
         crate::outbox::queue(node, owed);
     }
@@ -279,6 +290,10 @@ pub(crate) fn owed_receipt(
     record: &MessageRecord,
     receipt: &DeliveryReceipt,
 ) -> Option<OwedReceipt> {
+    if record.webhook.is_some() {
+        let call = crate::webhooks::final_call(record, receipt)?;
+        return Some(crate::webhooks::owed_call(node, record, call));
+    }
     let sm = stored_sm(&record.submit)?;
     let success = receipt.state == smpp_proto::message::receipt::MessageState::Delivered;
     if !sm.registered_delivery().wants_receipt_for(success) {
@@ -315,5 +330,6 @@ pub(crate) fn owed_receipt(
         message: record.id,
         account: record.account.clone(),
         deliver: encode_request(Body::DeliverSm(Box::new(deliver)))?,
+        webhook: None,
     })
 }

@@ -39,6 +39,7 @@ async fn expire_overdue(node: &Arc<Node>) {
         let _finals = node.final_locks(&ids).await;
         let mut ops = Vec::new();
         let mut owed = Vec::new();
+        let mut finals = Vec::new();
         for id in ids {
             let mut record = match node.store.message(id).await {
                 Ok(Some(record)) => record,
@@ -63,6 +64,7 @@ async fn expire_overdue(node: &Arc<Node>) {
                 ops.push(Op::PutReceipt(o.clone()));
                 owed.push(o);
             }
+            finals.push(record.clone());
             ops.push(Op::PutMessage(record));
         }
         if ops.is_empty() {
@@ -71,6 +73,9 @@ async fn expire_overdue(node: &Arc<Node>) {
         if let Err(e) = node.store.write(ops).await {
             tracing::warn!(error = %e, "receipt timeout: cannot store");
             return;
+        }
+        for record in &finals {
+            node.write_cdr(record);
         }
         for o in owed {
             crate::outbox::queue(node, o);

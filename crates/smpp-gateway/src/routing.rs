@@ -1,12 +1,34 @@
-//! MT routing: ordered routes, first match by destination prefix; each
-//! route is an ordered failover list of connectors.
+//! MT routing: ordered routes, first match wins, by destination prefix and
+//! optionally the account and the source address. A route is a list of
+//! tiers tried in order (failover: the next tier only when no connector of
+//! the one before has a bind up, or none took the message); the connectors
+//! of one tier share its traffic by weight (smooth weighted round-robin
+//! among those up).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::billing::Micros;
 use crate::config::RouteConfig;
 
-/// The routes, with connector names resolved to indices.
-#[derive(Debug, Clone)]
+/// One route, with connector names resolved to indices.
+#[derive(Debug)]
+struct Route {
+    prefix: String,
+    account: Option<String>,
+    source: Option<String>,
+    /// Tiers of (connector, weight).
+    tiers: Vec<Vec<(usize, u32)>>,
+    /// Every connector of the route, tiers in order.
+    all: Vec<usize>,
+    rate: Micros,
+    /// Messages routed so far (picks the weighted turn).
+    turns: AtomicU64,
+}
+
+/// The routes.
+#[derive(Debug)]
 pub(crate) struct Router {
-    routes: Vec<(String, Vec<usize>)>,
+    routes: Vec<Route>,
 }
 
 impl Router {
@@ -16,35 +38,92 @@ impl Router {
         let routes = routes
             .iter()
             .map(|r| {
-                let list = r
-                    .upstreams
+                let tiers: Vec<Vec<(usize, u32)>> = r
+                    .tiers
                     .iter()
-                    .filter_map(|name| connectors.iter().position(|c| c == name))
+                    .map(|tier| {
+                        tier.iter()
+                            .filter_map(|(name, weight)| {
+                                Some((connectors.iter().position(|c| c == name)?, *weight))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .filter(|t| !t.is_empty())
                     .collect();
-                (r.prefix.clone(), list)
+                Route {
+                    prefix: r.prefix.clone(),
+                    account: r.account.clone(),
+                    source: r.source.clone(),
+                    all: tiers.iter().flatten().map(|(c, _)| *c).collect(),
+                    tiers,
+                    rate: r.rate,
+                    turns: AtomicU64::new(0),
+                }
             })
             .collect();
         Router { routes }
     }
 
-    /// The failover list of the first route matching `destination`.
-    #[cfg(test)]
-    pub(crate) fn route(&self, destination: &str) -> Option<&[usize]> {
-        self.route_index(destination).map(|i| self.list(i))
+    /// The index of the first route matching a message of `account` from
+    /// `source` to `destination`.
+    pub(crate) fn route_index(
+        &self,
+        account: &str,
+        source: &str,
+        destination: &str,
+    ) -> Option<usize> {
+        self.routes.iter().position(|r| {
+            destination.starts_with(r.prefix.as_str())
+                && r.account.as_deref().is_none_or(|a| a == account)
+                && r.source.as_deref().is_none_or(|s| source.starts_with(s))
+        })
     }
 
-    /// The index of the first route matching `destination`.
-    pub(crate) fn route_index(&self, destination: &str) -> Option<usize> {
-        self.routes
-            .iter()
-            .position(|(prefix, _)| destination.starts_with(prefix.as_str()))
-    }
-
-    /// The failover list of route `index`.
+    /// Every connector of route `index` (tiers in order).
     pub(crate) fn list(&self, index: usize) -> &[usize] {
-        self.routes
-            .get(index)
-            .map_or(&[], |(_, list)| list.as_slice())
+        self.routes.get(index).map_or(&[], |r| r.all.as_slice())
+    }
+
+    /// The connectors to offer the next message of route `index` to, in
+    /// order: tier by tier; within a tier, the one whose weighted turn it
+    /// is among those `up`, then the others of the tier.
+    pub(crate) fn candidates(&self, index: usize, up: impl Fn(usize) -> bool) -> Vec<usize> {
+        let Some(route) = self.routes.get(index) else {
+            return Vec::new();
+        };
+        let turn = route.turns.fetch_add(1, Ordering::Relaxed);
+        let mut order = Vec::with_capacity(route.all.len());
+        let mut down = Vec::new();
+        for tier in &route.tiers {
+            let live: Vec<(usize, u32)> = tier.iter().copied().filter(|(c, _)| up(*c)).collect();
+            let total: u64 = live.iter().map(|(_, w)| u64::from(*w)).sum();
+            if total > 0 {
+                // The connector whose share of the weights holds this turn.
+                let mut at = turn % total;
+                let first = live
+                    .iter()
+                    .find(|(_, w)| {
+                        if at < u64::from(*w) {
+                            true
+                        } else {
+                            at -= u64::from(*w);
+                            false
+                        }
+                    })
+                    .map(|(c, _)| *c);
+                order.extend(first);
+                order.extend(live.iter().map(|(c, _)| *c).filter(|c| Some(*c) != first));
+            }
+            down.extend(tier.iter().map(|(c, _)| *c).filter(|c| !up(*c)));
+        }
+        // Those down after everything up, in case one came up meanwhile.
+        order.extend(down);
+        order
+    }
+
+    /// The price of one SMS part on route `index`.
+    pub(crate) fn rate(&self, index: usize) -> Micros {
+        self.routes.get(index).map_or(0, |r| r.rate)
     }
 
     /// How many routes there are.
@@ -57,17 +136,38 @@ impl Router {
 mod tests {
     use super::*;
 
+    fn router(routes: &[&str]) -> Router {
+        let routes: Vec<RouteConfig> = routes.iter().map(|s| s.parse().unwrap()).collect();
+        Router::new(&routes, &["a".into(), "b".into(), "c".into()])
+    }
+
     #[test]
-    fn first_match_wins_and_star_is_the_default() {
-        let routes: Vec<RouteConfig> = ["4470=b,a", "44=a", "*=b"]
-            .iter()
-            .map(|s| s.parse().unwrap())
-            .collect();
-        let router = Router::new(&routes, &["a".into(), "b".into()]);
-        assert_eq!(router.route("447012"), Some(&[1, 0][..]));
-        assert_eq!(router.route("4420"), Some(&[0][..]));
-        assert_eq!(router.route("33"), Some(&[1][..]));
-        let narrow = Router::new(&routes[..1], &["a".into(), "b".into()]);
-        assert_eq!(narrow.route("33"), None);
+    fn first_match_wins_by_destination_account_and_source() {
+        let r = router(&["4470=b,a", "44=a,account=vip", "44=c,from=Acme", "*=b"]);
+        assert_eq!(r.route_index("x", "1", "447012"), Some(0));
+        assert_eq!(r.list(0), [1, 0]);
+        assert_eq!(r.route_index("vip", "1", "4420"), Some(1));
+        assert_eq!(r.route_index("other", "AcmeShop", "4420"), Some(2));
+        assert_eq!(r.route_index("other", "Zeta", "4420"), Some(3));
+        let narrow = router(&["4470=b,a"]);
+        assert_eq!(narrow.route_index("x", "", "33"), None);
+    }
+
+    #[test]
+    fn weights_share_a_tier_and_tiers_fail_over() {
+        let r = router(&["*=a:3+b:1,c"]);
+        let mut firsts = [0; 3];
+        for _ in 0..400 {
+            let order = r.candidates(0, |_| true);
+            assert_eq!(order.len(), 3);
+            assert_eq!(order[2], 2, "the failover tier last");
+            firsts[order[0]] += 1;
+        }
+        assert_eq!(firsts, [300, 100, 0]);
+        // a down: b takes the tier; both down: c first.
+        let order = r.candidates(0, |c| c != 0);
+        assert_eq!(order, [1, 2, 0]);
+        let order = r.candidates(0, |c| c == 2);
+        assert_eq!(order[0], 2);
     }
 }

@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use smpp_proto::message::receipt::MessageIdFormat;
+use smpp_proto::message::Address;
 use smpp_proto::pdu::Bind;
 use smpp_proto::session::{BindKind, SessionConfig};
+use smpp_tokio::rustls::pki_types::ServerName;
 use smpp_tokio::{Backoff, Client, Inbound, Pool, PoolConfig};
 
 use crate::config::UpstreamConfig;
@@ -20,16 +22,21 @@ pub(crate) struct Connector {
     pub(crate) name: String,
     pub(crate) pool: Pool,
     pub(crate) ids: MessageIdFormat,
+    /// The source address every message sent here gets, if set.
+    pub(crate) source: Option<Address>,
 }
 
 impl Connector {
     /// Starts the pool's binds (they connect in the background, and again
     /// after each loss); the receipts and MO of all of them arrive on the
     /// returned [`Inbound`].
-    pub(crate) fn start(config: &UpstreamConfig) -> (Connector, Inbound) {
+    /// An error when its TLS settings cannot be used (an unreadable CA
+    /// file, a host that is not a valid TLS server name).
+    pub(crate) fn start(config: &UpstreamConfig) -> anyhow::Result<(Connector, Inbound)> {
         let bind = Bind {
             system_id: config.system_id.clone().into(),
             password: config.password.clone().into(),
+            system_type: config.system_type.clone().into(),
             // 3.4: so that the SMSC may send TLVs (receipted_message_id...).
             interface_version: 0x34,
             ..Default::default()
@@ -38,9 +45,42 @@ impl Connector {
             .with_max_in_flight(config.window)
             .with_response_timeout(Duration::from_secs(10));
         let addr = config.addr.clone();
+        let tls = if config.tls {
+            let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+            let name =
+                ServerName::try_from(host.trim_matches(['[', ']']).to_owned()).map_err(|e| {
+                    anyhow::anyhow!(
+                        "upstream {}: {host:?} is not a TLS server name: {e}",
+                        config.name
+                    )
+                })?;
+            let client = smpp_tokio::tls_client_config(config.ca.as_deref(), false)
+                .map_err(|e| anyhow::anyhow!("upstream {}: {e}", config.name))?;
+            Some((name, client))
+        } else {
+            None
+        };
         let connect = move || {
-            let (addr, bind, session) = (addr.clone(), bind.clone(), session.clone());
-            async move { Client::connect(addr.as_str(), BindKind::Transceiver, bind, session).await }
+            let (addr, bind, session, tls) =
+                (addr.clone(), bind.clone(), session.clone(), tls.clone());
+            async move {
+                match tls {
+                    Some((name, client)) => {
+                        Client::connect_tls(
+                            addr.as_str(),
+                            name,
+                            client,
+                            BindKind::Transceiver,
+                            bind,
+                            session,
+                        )
+                        .await
+                    }
+                    None => {
+                        Client::connect(addr.as_str(), BindKind::Transceiver, bind, session).await
+                    }
+                }
+            }
         };
         let mut flow = PoolConfig::default();
         if let Some(tps) = config.tps {
@@ -52,8 +92,9 @@ impl Connector {
             name: config.name.clone(),
             pool,
             ids: config.ids,
+            source: config.source.as_ref().map(|s| Address::guess(s)),
         };
-        (connector, inbound)
+        Ok((connector, inbound))
     }
 
     /// Whether some bind of the pool is up.

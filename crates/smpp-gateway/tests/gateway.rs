@@ -13,100 +13,29 @@ use smpp_gateway::{
 };
 use smpp_proto::message::receipt::{DeliveryReceipt, MessageState};
 use smpp_proto::pdu::{
-    Bind, Body, CommandId, CommandStatus, DataSm, EsmClass, QuerySm, QuerySmResp, SubmitSm,
-    SubmitSmResp, TlvTag, Tlvs,
+    Bind, Body, CommandStatus, DataSm, EsmClass, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp,
+    TlvTag, Tlvs,
 };
 use smpp_proto::session::{BindKind, SessionConfig};
-use smpp_server::{Observer, RequestEvent, RunningServer, ServeConfig};
+use smpp_server::ServeConfig;
 use smpp_tokio::{Client, Connection, Handler, Inbound, Server, ServerConfig};
 
-const WAIT: Duration = Duration::from_secs(10);
-
-/// Counts the `submit_sm`s an upstream accepted.
-#[derive(Debug, Default)]
-struct Submits(AtomicUsize);
-
-impl Observer for Submits {
-    fn request(&self, event: &RequestEvent<'_>) {
-        if event.command == CommandId::SUBMIT_SM && event.status == CommandStatus::OK {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-struct Upstream {
-    server: RunningServer,
-    submits: Arc<Submits>,
-}
-
-impl Upstream {
-    fn count(&self) -> usize {
-        self.submits.0.load(Ordering::Relaxed)
-    }
-}
-
-/// An `smpp serve` simulator (memory store, account smppclient1/password)
-/// whose receipts all say `state`, after `delay`.
-async fn upstream(state: MessageState, delay: Duration, listen: &str) -> Upstream {
-    let mut config = ServeConfig::for_tests();
-    config.listen = listen.into();
-    config.outcomes = vec![(state, 1)];
-    config.dlr_delay = delay;
-    let submits = Arc::new(Submits::default());
-    let server = smpp_server::start_with(config, submits.clone())
-        .await
-        .unwrap();
-    Upstream { server, submits }
-}
-
-/// A port nothing listens on (taken, then let go).
-fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
-fn config(store: StoreConfig, upstreams: &[(&str, SocketAddr)], routes: &[&str]) -> GatewayConfig {
-    let mut config = GatewayConfig {
-        listen: "127.0.0.1:0".into(),
-        store,
-        ..GatewayConfig::default()
-    };
-    config.accounts = vec!["esme:secret".parse().unwrap()];
-    config.upstreams = upstreams
-        .iter()
-        .map(|(name, addr)| {
-            format!("{name}=smppclient1:password@{addr}")
-                .parse()
-                .unwrap()
-        })
-        .collect();
-    config.routes = routes.iter().map(|r| r.parse().unwrap()).collect();
-    config
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn wait_bound(gateway: &RunningGateway, name: &str) {
-    wait_for(&format!("upstream {name} bound"), || {
-        gateway.upstream_binds(name).unwrap_or(0) > 0
-    })
-    .await;
-}
+mod support;
+use support::*;
 
 async fn customer(gateway: &RunningGateway, kind: BindKind) -> (Client, Inbound) {
+    customer_version(gateway, kind, 0x34).await
+}
+
+async fn customer_version(
+    gateway: &RunningGateway,
+    kind: BindKind,
+    interface_version: u8,
+) -> (Client, Inbound) {
     let bind = Bind {
         system_id: "esme".into(),
         password: "secret".into(),
-        interface_version: 0x34,
+        interface_version,
         ..Default::default()
     };
     Client::connect(gateway.smpp_addr(), kind, bind, SessionConfig::default())
@@ -159,6 +88,40 @@ async fn a_receipt_comes_back_with_the_id_the_customer_was_given() {
     let receipt = receipt_for(&inbound, &id).await;
     assert_eq!(receipt.state, MessageState::Delivered);
     assert_eq!(up.count(), 1);
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+/// An SMPP 3.3 customer takes no TLVs: its receipt comes without them (the
+/// session leaves them out), its text still naming the id it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_3_3_customer_gets_its_receipt_without_tlvs() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let gateway = start(config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &[],
+    ))
+    .await
+    .unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer_version(&gateway, BindKind::Transceiver, 0x33).await;
+    assert_eq!(client.interface_version(), 0x33);
+    let id = client.submit(message("447700900001")).await.unwrap();
+    let id = id.to_string_lossy().into_owned();
+    let request = tokio::time::timeout(WAIT, inbound.recv())
+        .await
+        .expect("a receipt in time")
+        .expect("the session is open");
+    let Body::DeliverSm(sm) = request.body() else {
+        panic!("not a deliver_sm: {:?}", request.body());
+    };
+    assert!(sm.tlvs.is_empty(), "{sm:?}");
+    let text = DeliveryReceipt::parse(std::str::from_utf8(&sm.short_message).unwrap()).unwrap();
+    assert_eq!(text.id, id, "our id in the text");
+    assert_eq!(text.state, MessageState::Delivered);
+    drop(request);
     client.unbind().await.unwrap();
     gateway.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
@@ -453,6 +416,66 @@ async fn binds_are_checked_against_the_accounts() {
     }
     gateway.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
+}
+
+async fn try_bind(gateway: &RunningGateway, id: &str, password: &str) -> Result<(), CommandStatus> {
+    let bind = Bind {
+        system_id: id.to_owned().into(),
+        password: password.to_owned().into(),
+        interface_version: 0x34,
+        ..Default::default()
+    };
+    match Client::connect(
+        gateway.smpp_addr(),
+        BindKind::Transmitter,
+        bind,
+        SessionConfig::default(),
+    )
+    .await
+    {
+        Ok((client, _)) => {
+            client.unbind().await.ok();
+            Ok(())
+        }
+        Err(smpp_tokio::Error::Status(s)) => Err(s),
+        Err(e) => panic!("bind {id}: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashed_passwords_bind_and_repeated_failures_lock_the_address_out() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    let hash = smpp_server::credentials::hash_password(b"s3cret").unwrap();
+    config.accounts = vec![format!("esme:{hash}").parse().unwrap()];
+    config.bind_failure_limit = smpp_server::config::parse_bind_failure_limit("3/1m/5m").unwrap();
+    let gateway = start(config).await.unwrap();
+    assert_eq!(try_bind(&gateway, "esme", "s3cret").await, Ok(()));
+    assert_eq!(
+        try_bind(&gateway, "esme", "wrong").await,
+        Err(CommandStatus::INVALID_PASSWORD)
+    );
+    for _ in 0..3 {
+        let _ = try_bind(&gateway, "esme", "wrong").await;
+    }
+    // Locked out now: even the right password is refused, with BIND_FAILED.
+    assert_eq!(
+        try_bind(&gateway, "esme", "s3cret").await,
+        Err(CommandStatus::BIND_FAILED)
+    );
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_that_looks_hashed_but_is_not_stops_the_start() {
+    let mut config = config(StoreConfig::Memory, &[("a", free_port())], &[]);
+    config.accounts = vec!["esme:$argon2id$nonsense".parse().unwrap()];
+    let error = start(config).await.unwrap_err();
+    assert!(
+        format!("{error:#}").contains("account esme: password"),
+        "{error:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -893,10 +916,28 @@ async fn a_message_whose_receipt_never_comes_ends_unknown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_lost_mid_load_loses_no_message() {
+    let (a, b) = lose_an_upstream_mid_load(&[]).await;
+    // What `a` had not taken when it went, `b` took (often `a` had done
+    // everything by then: the point is that nothing is lost either way).
+    assert!(a + b >= 300, "a {a}, b {b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weighted_route_shares_its_traffic_and_survives_losing_a_member() {
+    let (a, b) = lose_an_upstream_mid_load(&["*=a:1+b:1"]).await;
+    assert!(a + b >= 300, "a {a}, b {b}");
+    // Both took a share before `a` went (1:1 of at least the first 100).
+    assert!(a >= 20 && b >= 20, "a {a}, b {b}");
+}
+
+/// 300 pipelined submissions over upstreams `a` and `b` by `routes`; `a`
+/// stops after 100 are accepted; every message still reaches a final
+/// state (its receipt comes). The submits each upstream took.
+async fn lose_an_upstream_mid_load(routes: &[&str]) -> (usize, usize) {
     let a = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
     let b = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
     let upstreams = [("a", a.server.smpp_addr()), ("b", b.server.smpp_addr())];
-    let mut config = config(StoreConfig::Memory, &upstreams, &[]);
+    let mut config = config(StoreConfig::Memory, &upstreams, routes);
     // Receipts owed by `a` when it goes are never sent: those end UNKNOWN.
     config.receipt_timeout = Duration::from_secs(1);
     let gateway = start(config).await.unwrap();
@@ -947,11 +988,385 @@ async fn an_upstream_lost_mid_load_loses_no_message() {
         );
         missing.remove(&receipt.id);
     }
-    // What `a` had not taken when it went, `b` took (often `a` had done
-    // everything by then: the point is that nothing is lost either way).
-    let a_count = a_submits.0.load(Ordering::Relaxed);
-    assert!(a_count + b.count() >= 300, "a {a_count}, b {}", b.count());
+    let counts = (a_submits.0.load(Ordering::Relaxed), b.count());
     client.unbind().await.unwrap();
     gateway.shutdown().await.unwrap();
     b.server.shutdown().await.unwrap();
+    counts
+}
+
+/// A submit whose text rides in `message_payload`: `len` octets of GSM text.
+fn long_message(destination: &str, len: usize) -> SubmitSm {
+    let mut sm = message(destination);
+    sm.short_message = Default::default();
+    sm.tlvs
+        .set(TlvTag::MESSAGE_PAYLOAD, &vec![b'a'; len])
+        .unwrap();
+    sm
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepaid_accounts_are_charged_per_part_and_refused_when_exhausted() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cdr = dir.path().join("cdr.jsonl");
+    let mut config = config(
+        StoreConfig::Path(dir.path().join("store")),
+        &[("a", up.server.smpp_addr())],
+        &["*=a,rate=0.03"],
+    );
+    config.accounts.push("bundle:pw".parse().unwrap());
+    config.balances = vec!["esme=0.10".parse().unwrap(), "bundle=2sms".parse().unwrap()];
+    config.cdr = Some(cdr.clone());
+    let gateway = start(config.clone()).await.unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    // 400 GSM characters: 3 parts on the air, 0.09.
+    let id = client
+        .submit(long_message("447700900001", 400))
+        .await
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(gateway.quota("esme").balance, Some(10_000));
+    let refused = client.submit(message("447700900002")).await;
+    assert!(
+        matches!(
+            refused,
+            Err(smpp_tokio::Error::Status(CommandStatus::SUBMIT_FAILED))
+        ),
+        "0.01 left, 0.03 asked: {refused:?}"
+    );
+    assert_eq!(gateway.quota("esme").balance, Some(10_000), "nothing taken");
+    receipt_for(&inbound, &id).await;
+
+    // An SMS bundle counts parts, whatever the rate.
+    let bind = Bind {
+        system_id: "bundle".into(),
+        password: "pw".into(),
+        interface_version: 0x34,
+        ..Default::default()
+    };
+    let (bundle, _) = Client::connect(
+        gateway.smpp_addr(),
+        BindKind::Transmitter,
+        bind,
+        SessionConfig::default(),
+    )
+    .await
+    .unwrap();
+    bundle.submit(message("447700900003")).await.unwrap();
+    bundle.submit(message("447700900004")).await.unwrap();
+    assert!(bundle.submit(message("447700900005")).await.is_err());
+    assert_eq!(gateway.quota("bundle").sms, Some(0));
+    bundle.unbind().await.unwrap();
+    client.unbind().await.unwrap();
+
+    // The CDR of the delivered message carries its parts and its charge.
+    wait_for("the CDR line", || {
+        std::fs::read_to_string(&cdr).is_ok_and(|t| t.contains(&format!("\"{id}\"")))
+    })
+    .await;
+    let text = std::fs::read_to_string(&cdr).unwrap();
+    let line: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["message_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(line["parts"], 3);
+    assert_eq!(line["charge"], "0.09");
+    assert_eq!(line["final_state"], "DELIVRD");
+    assert_eq!(line["upstream"], "a");
+    gateway.shutdown().await.unwrap();
+
+    // A restart keeps what is left: the configured balance is not applied again.
+    let gateway = start(config).await.unwrap();
+    assert_eq!(gateway.quota("esme").balance, Some(10_000));
+    assert_eq!(gateway.quota("bundle").sms, Some(0));
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_counts_sms_parts_not_submits() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    config.tps_per_account = Some(2);
+    let gateway = start(config).await.unwrap();
+    let (client, _) = customer(&gateway, BindKind::Transmitter).await;
+    // 3 parts can never fit 2 per second; 1 part fits (a new second at worst).
+    let refused = client.submit(long_message("447700900001", 400)).await;
+    assert!(
+        matches!(
+            refused,
+            Err(smpp_tokio::Error::Status(CommandStatus::THROTTLED))
+        ),
+        "{refused:?}"
+    );
+    client.submit(message("447700900002")).await.unwrap();
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mo_message_goes_to_a_webhook_in_jasmin_s_format_until_it_answers() {
+    let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = smsc.local_addr().unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    // The receiver refuses the first call: the message comes again.
+    let (receiver, hook) = Receiver::start(1).await;
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
+    config.mo_routes = vec![format!("7000={hook},method=post").parse().unwrap()];
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "s").await;
+    let upstream_bind = control.receiver("gw").unwrap();
+    upstream_bind
+        .deliver(SubmitSm {
+            source_addr: "447700900013".into(),
+            destination_addr: "70001".into(),
+            short_message: "STOP".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let calls = wait_calls(&receiver, 1).await;
+    let fields: Vec<(String, String)> = form_urlencoded::parse(calls[0].as_bytes())
+        .into_owned()
+        .collect();
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("from"), Some("447700900013"));
+    assert_eq!(get("to"), Some("70001"));
+    assert_eq!(get("content"), Some("STOP"));
+    assert_eq!(get("binary"), Some("53544f50"));
+    assert_eq!(get("origin-connector"), Some("s"));
+    assert!(
+        receiver.seen.load(Ordering::SeqCst) >= 2,
+        "refused once, then taken"
+    );
+    wait_for("the webhook done", || gateway.webhooks_owed() == 0).await;
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
+}
+
+/// What a pre-3.4 SMSC received: the TLVs of each submit_sm.
+type Received = Arc<std::sync::Mutex<Vec<Tlvs>>>;
+
+/// A pre-3.4 SMSC: its bind answer has no `sc_interface_version`, so the
+/// sessions bound to it speak 3.3; it accepts every submit_sm. Written on
+/// the sans-IO session directly (our servers always announce a version).
+async fn old_smsc() -> (SocketAddr, Received) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Received::default();
+    let seen = received.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(old_smsc_connection(stream, seen.clone()));
+        }
+    });
+    (addr, received)
+}
+
+async fn old_smsc_connection(mut stream: tokio::net::TcpStream, received: Received) {
+    use smpp_proto::pdu::BindResp;
+    use smpp_proto::session::{Event, Role, Session};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    #[allow(clippy::disallowed_methods)] // the test's own clock for a real socket
+    let now = std::time::Instant::now;
+    let config = Arc::new(SessionConfig::default());
+    let mut session = Session::new(Role::Mc, config, now());
+    let mut buf = vec![0u8; 4096];
+    let mut out = Vec::new();
+    let mut ids = 0u32;
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            let took = session.handle_input(now(), rest);
+            rest = &rest[took..];
+            while let Some(event) = session.poll_event() {
+                let answer = match event {
+                    Event::BindRequest {
+                        sequence_number,
+                        kind,
+                        ..
+                    } => {
+                        let resp = BindResp {
+                            system_id: "OLD".into(),
+                            ..Default::default()
+                        };
+                        Some((sequence_number, kind.response(resp)))
+                    }
+                    Event::Request(pdu) => {
+                        let body = match &pdu.body {
+                            Body::SubmitSm(sm) => {
+                                received.lock().unwrap().push(sm.tlvs.clone());
+                                ids += 1;
+                                Body::SubmitSmResp(SubmitSmResp {
+                                    message_id: ids.to_string().into(),
+                                    ..Default::default()
+                                })
+                            }
+                            other => Body::default_for(other.command_id().response_id().unwrap())
+                                .unwrap(),
+                        };
+                        Some((pdu.sequence_number, body))
+                    }
+                    Event::Closed(_) => return,
+                    _ => None,
+                };
+                if let Some((seq, body)) = answer {
+                    session
+                        .send_response(now(), seq, CommandStatus::OK, body)
+                        .unwrap();
+                }
+            }
+            while session.poll_transmit(now(), &mut out).is_some() {}
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+    }
+}
+
+/// The gateway's upstream session speaks 3.3 to a pre-3.4 SMSC: a
+/// message's TLVs are left out, and a message whose text is in
+/// `message_payload` (which a 3.3 SMSC cannot take) fails at once with
+/// ESME_RTLVNOTALLWD instead of being retried for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pre_3_4_upstream_gets_no_tlvs() {
+    let (addr, received) = old_smsc().await;
+    let gateway = start(config(StoreConfig::Memory, &[("old", addr)], &[]))
+        .await
+        .unwrap();
+    wait_bound(&gateway, "old").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+
+    let mut tagged = message("447700900001");
+    tagged.tlvs.set_u16(TlvTag::USER_MESSAGE_REFERENCE, 7);
+    client.submit(tagged).await.unwrap();
+    wait_for("the old SMSC got it", || {
+        received.lock().unwrap().len() == 1
+    })
+    .await;
+    assert!(received.lock().unwrap()[0].is_empty(), "no TLVs to 3.3");
+
+    let mut payload = message("447700900001");
+    payload.short_message = Default::default();
+    payload
+        .tlvs
+        .set(TlvTag::MESSAGE_PAYLOAD, b"the text is here")
+        .unwrap();
+    let id = client.submit(payload).await.unwrap();
+    let receipt = receipt_for(&inbound, &id.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Rejected);
+    assert_eq!(receipt.error.as_deref(), Some("0C1"), "ESME_RTLVNOTALLWD");
+    wait_for("nothing left to forward", || {
+        gateway.messages_forwarding() == 0
+    })
+    .await;
+    assert_eq!(received.lock().unwrap().len(), 1, "never sent upstream");
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+}
+
+/// Records the source address of each message an upstream finished.
+#[derive(Debug, Default)]
+struct Sources(std::sync::Mutex<Vec<String>>);
+
+impl smpp_server::Observer for Sources {
+    fn final_state(&self, event: &smpp_server::FinalEvent<'_>) {
+        self.0.lock().unwrap().push(event.source.to_owned());
+    }
+
+    fn wants_final_states(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_over_tls_with_its_own_sender_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let mut serve = ServeConfig::for_tests();
+    serve.listen = "127.0.0.1:0".into();
+    serve.outcomes = vec![(MessageState::Delivered, 1)];
+    serve.dlr_delay = Duration::ZERO;
+    serve.tls = Some(smpp_server::TlsConfig {
+        listen: "127.0.0.1:0".into(),
+        cert: cert.clone(),
+        key,
+        client_ca: None,
+    });
+    let sources = Arc::new(Sources::default());
+    let server = smpp_server::start_with(serve, sources.clone())
+        .await
+        .unwrap();
+    let tls_addr = server.tls_addr().unwrap();
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!(
+        "t=smppclient1:password@{tls_addr},ca={},source=Acme,system_type=GW",
+        cert.display()
+    )
+    .parse()
+    .unwrap()];
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "t").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let id = client.submit(message("447700900001")).await.unwrap();
+    receipt_for(&inbound, &id.to_string_lossy()).await;
+    wait_for("the upstream's final state", || {
+        !sources.0.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(
+        *sources.0.lock().unwrap(),
+        ["Acme"],
+        "the connector's sender id"
+    );
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+
+    // A CA that did not sign the upstream's certificate: no bind comes up.
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let wrong_ca = dir.path().join("other.pem");
+    std::fs::write(&wrong_ca, other.cert.pem()).unwrap();
+    let mut config = config_with_upstream(&format!(
+        "t=smppclient1:password@{tls_addr},ca={}",
+        wrong_ca.display()
+    ));
+    config.store = StoreConfig::Memory;
+    let gateway = start(config).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        gateway.upstream_binds("t"),
+        Some(0),
+        "an untrusted certificate"
+    );
+    gateway.shutdown().await.unwrap();
+    server.shutdown().await.unwrap();
+}
+
+fn config_with_upstream(upstream: &str) -> GatewayConfig {
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![upstream.parse().unwrap()];
+    config
 }

@@ -12,7 +12,9 @@
 //!   receiver is shown on our side but times out on its side.
 //!
 //! `Client::request` refuses enquire_link (the session owns keep-alives), so
-//! the check runs the session's keep-alive every 200 ms and reads the counters.
+//! one check runs the session's keep-alive every 200 ms and reads the
+//! counters; another asks `Client::enquire_link()` (the connection status
+//! inquiry of `smpp ping`) for its round trip.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -231,6 +233,26 @@ pub async fn run(addr: &str, checks: &mut Checks) {
                                 "{sent} enquire_link sent, {answered} enquire_link_resp received"
                             );
                         }
+                    }
+                    Ok(())
+                },
+            )
+            .await;
+        checks
+            .run(
+                "transceiver: Client::enquire_link() answers with its round trip",
+                LIMIT,
+                async {
+                    let before = trx.client.last_round_trip();
+                    let rtt = trx.client.enquire_link().await?;
+                    if rtt.is_zero() || rtt >= LIMIT {
+                        bail!("round trip {rtt:?}");
+                    }
+                    if before.is_some() || trx.client.last_round_trip() != Some(rtt) {
+                        bail!(
+                            "last_round_trip {before:?} then {:?}",
+                            trx.client.last_round_trip()
+                        );
                     }
                     Ok(())
                 },

@@ -136,6 +136,12 @@ pub enum Command<R, S, T> {
         /// Comes back with the response.
         reply: R,
     },
+    /// Sends an `enquire_link` of the application ([`Endpoint::enquire_link`]);
+    /// `reply` comes back in [`Output::Done`] with the `enquire_link_resp`.
+    EnquireLink {
+        /// Comes back with the response.
+        reply: R,
+    },
     /// Answers the peer request `seq` ([`Endpoint::respond`]).
     Respond {
         /// The request's sequence number.
@@ -273,6 +279,7 @@ impl<R> Endpoint<R> {
         match command {
             Command::Bind { kind, bind, reply } => self.bind(now, kind, bind, reply),
             Command::Unbind { reply } => self.unbind(now, reply),
+            Command::EnquireLink { reply } => self.enquire_link(now, reply),
             Command::Respond { seq, status, body } => {
                 let _ = self.respond(now, seq, status, body);
             }
@@ -341,6 +348,17 @@ impl<R> Endpoint<R> {
     /// Unbinds; `reply` comes back with the `unbind_resp`.
     pub fn unbind(&mut self, now: Instant, reply: R) {
         match self.session.unbind(now) {
+            Ok(seq) => self.track(seq, reply),
+            Err(e) => self.fail(reply, Failure::from_send(e)),
+        }
+    }
+
+    /// Sends an `enquire_link` (a link check the application asked for; the
+    /// session's own keepalive runs apart): `reply` comes back with the
+    /// `enquire_link_resp`, or fails as any request does (response timeout,
+    /// closed; a full window refuses it at once: it does not wait).
+    pub fn enquire_link(&mut self, now: Instant, reply: R) {
+        match self.session.enquire_link(now) {
             Ok(seq) => self.track(seq, reply),
             Err(e) => self.fail(reply, Failure::from_send(e)),
         }

@@ -2,7 +2,7 @@
 //! fast each may send (requests per second).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use smpp_proto::pdu::CommandStatus;
 
 use crate::config::Account;
 use crate::credentials::Secret;
+use crate::lockout::{Failure, Lockout};
 
 /// Requests per second of one account: a fixed one-second window.
 #[derive(Debug, Default)]
@@ -43,9 +44,11 @@ struct AccountState {
     window: Window,
 }
 
-/// The configured accounts and their request rates.
+/// The configured accounts and their request rates: who may bind
+/// (credentials, allow-lists, client certificates) and how fast each may
+/// send. Shared by `smpp serve` and the gateway.
 #[derive(Debug)]
-pub(crate) struct Accounts {
+pub struct Accounts {
     by_id: HashMap<String, AccountState>,
     /// Requests per second per account at most.
     tps: Option<u32>,
@@ -55,7 +58,7 @@ impl Accounts {
     /// The accounts; an error names an account whose password looks like
     /// a hash (`$argon2...`) but is not a valid argon2id PHC string. An
     /// account with a plain-text password is logged at warn level.
-    pub(crate) fn new(accounts: &[Account], tps: Option<u32>) -> Result<Accounts, String> {
+    pub fn new(accounts: &[Account], tps: Option<u32>) -> Result<Accounts, String> {
         let mut by_id = HashMap::new();
         for a in accounts {
             let secret = Secret::new(&a.password)
@@ -79,7 +82,7 @@ impl Accounts {
 
     /// The account's name as its records share it (a new one for an
     /// unknown account: injected messages have none).
-    pub(crate) fn name(&self, system_id: &str) -> Arc<str> {
+    pub fn name(&self, system_id: &str) -> Arc<str> {
         self.by_id
             .get(system_id)
             .map_or_else(|| Arc::from(system_id), |a| a.name.clone())
@@ -90,7 +93,7 @@ impl Accounts {
     /// first, so the answer says nothing about the password),
     /// `INVALID_PASSWORD` (compared in constant time, or verified against
     /// the argon2id hash: see [`Secret::verify`]).
-    pub(crate) async fn authenticate(
+    pub async fn authenticate(
         &self,
         system_id: &str,
         password: &[u8],
@@ -131,17 +134,94 @@ impl Accounts {
 
     /// Whether requests are limited per second at all (when not, nobody
     /// needs to read the clock for [`admit`](Accounts::admit)).
-    pub(crate) fn limited(&self) -> bool {
+    pub fn limited(&self) -> bool {
         self.tps.is_some()
     }
 
     /// Counts one request of `account` at `now_ms`; `false` when it is over
     /// the limit (answer `ESME_RTHROTTLED`).
-    pub(crate) fn admit(&self, account: &str, now_ms: u64) -> bool {
+    pub fn admit(&self, account: &str, now_ms: u64) -> bool {
         let (Some(limit), Some(state)) = (self.tps, self.by_id.get(account)) else {
             return true;
         };
         state.window.admit(now_ms, limit)
+    }
+}
+
+/// Why a bind was refused, and what the lockout did about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// The bind answer's status.
+    pub status: CommandStatus,
+    /// What the lockout did: refused an address already locked out, or
+    /// locked it out with this failure.
+    pub lockout: Option<LockoutEvent>,
+}
+
+/// What the bind lockout did with a refused bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockoutEvent {
+    /// The address was locked out: the password was not looked at.
+    AlreadyLocked(IpAddr),
+    /// This failure locked the address out.
+    Engaged(IpAddr),
+}
+
+impl Accounts {
+    /// [`authenticate`](Accounts::authenticate) behind the bind lockout
+    /// (when there is one): an address locked out gets `BIND_FAILED`
+    /// without its password being looked at (nor hashed), and a refused
+    /// bind counts against its address. The lockout is asked again just
+    /// before hashing, so guesses queued before it engaged are not hashed
+    /// after it did.
+    pub async fn authenticate_bind(
+        &self,
+        lockout: Option<&Lockout>,
+        now_ms: impl Fn() -> u64,
+        system_id: &str,
+        password: &[u8],
+        peer: Option<SocketAddr>,
+        certificate: Option<&[u8]>,
+    ) -> Result<(), Refused> {
+        let lockout = lockout.zip(peer.map(|p| p.ip()));
+        if let Some((lockout, ip)) = lockout {
+            if lockout.locked(ip, now_ms()) {
+                return Err(Refused {
+                    status: CommandStatus::BIND_FAILED,
+                    lockout: Some(LockoutEvent::AlreadyLocked(ip)),
+                });
+            }
+        }
+        let checked = self
+            .authenticate(system_id, password, peer, certificate, || {
+                lockout.is_none_or(|(l, ip)| !l.locked(ip, now_ms()))
+            })
+            .await;
+        match (checked, lockout) {
+            (Ok(()), _) => Ok(()),
+            (Err(status), Some((lockout, ip))) => {
+                let engaged = lockout.failed(ip, now_ms()) == Failure::LockedOut;
+                if engaged {
+                    tracing::warn!(
+                        %ip,
+                        "too many failed binds: address locked out (--bind-failure-limit)"
+                    );
+                }
+                Err(Refused {
+                    status,
+                    lockout: engaged.then_some(LockoutEvent::Engaged(ip)),
+                })
+            }
+            (Err(status), None) => Err(Refused {
+                status,
+                lockout: None,
+            }),
+        }
+    }
+
+    /// Whether `system_id` is an account here.
+    pub fn contains(&self, system_id: &str) -> bool {
+        self.by_id.contains_key(system_id)
     }
 }
 

@@ -86,8 +86,8 @@ impl CdrWriter {
         })
     }
 
-    /// Appends one record as a JSON line.
-    pub fn write(&self, record: &CdrRecord) -> io::Result<()> {
+    /// Appends one record (a [`CdrRecord`], or a record that extends it) as a JSON line.
+    pub fn write<T: Serialize>(&self, record: &T) -> io::Result<()> {
         let mut line = serde_json::to_vec(record)?;
         line.push(b'\n');
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());

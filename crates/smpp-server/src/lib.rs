@@ -78,7 +78,7 @@ use smpp_proto::session::SessionConfig;
 use smpp_tokio::{rustls, Server, ServerConfig, ServerHandle};
 use tokio::task::JoinHandle;
 
-mod accounts;
+pub mod accounts;
 mod binds;
 pub mod cdr;
 pub mod clock;
@@ -218,7 +218,8 @@ pub async fn start_with_clock<C: Clock>(
         .with_session(session_config(config.strict))
         .with_max_connections(MAX_CONNECTIONS)
         .with_system_id(config.system_id.clone())
-        .with_late_responses(observer.late_responses().unwrap_or_default());
+        .with_late_responses(observer.late_responses().unwrap_or_default())
+        .with_tlvs_dropped(observer.tlvs_dropped().unwrap_or_default());
     let smsc = Smsc::new(config, observer, clock)?;
     let handler = smsc::SmscHandler(smsc.clone());
     let mut handles = Vec::new();

@@ -60,6 +60,8 @@ pub struct Metrics {
     binds_locked_out: AtomicU64,
     /// Shared with the SMPP servers' sessions (`ServerConfig::late_responses`).
     late_responses: std::sync::Arc<AtomicU64>,
+    /// Shared with the SMPP servers' sessions (`ServerConfig::tlvs_dropped`).
+    tlvs_dropped: std::sync::Arc<AtomicU64>,
     final_states: [AtomicU64; 10],
 }
 
@@ -215,6 +217,12 @@ impl Metrics {
     /// (answers to our deliver_sm that came after it had timed out).
     pub fn late_responses_counter(&self) -> std::sync::Arc<AtomicU64> {
         self.late_responses.clone()
+    }
+
+    /// The counter the servers' sessions add the TLVs they left out to
+    /// (an ESME's SMPP version could not take them).
+    pub fn tlvs_dropped_counter(&self) -> std::sync::Arc<AtomicU64> {
+        self.tlvs_dropped.clone()
     }
 
     /// A message reached `state` (a final state, normally).
@@ -380,6 +388,13 @@ impl Metrics {
         );
         simple(
             &mut out,
+            "smpp_tlvs_dropped_total",
+            "counter",
+            "TLVs left out of PDUs sent to ESMEs whose SMPP version cannot take them (none to 3.3, none of 5.0's to 3.4).",
+            load(&self.tlvs_dropped),
+        );
+        simple(
+            &mut out,
             "smpp_bind_lockouts_total",
             "counter",
             "Addresses locked out after too many failed binds.",
@@ -463,6 +478,7 @@ mod tests {
         m.bind_locked_out();
         m.bind_locked_out();
         m.late_responses_counter().fetch_add(3, Ordering::Relaxed);
+        m.tlvs_dropped_counter().fetch_add(2, Ordering::Relaxed);
         m.final_state(MessageState::Delivered);
         m.final_state(MessageState::Undeliverable);
         m.final_state(MessageState::Delivered);
@@ -471,6 +487,7 @@ mod tests {
         assert_eq!(s("smpp_bind_lockouts_total"), 1.0);
         assert_eq!(s("smpp_binds_locked_out_total"), 2.0);
         assert_eq!(s("smpp_late_responses_total"), 3.0);
+        assert_eq!(s("smpp_tlvs_dropped_total"), 2.0);
         assert_eq!(
             s("smpp_binds_total{kind=\"transceiver\",status=\"ESME_ROK\"}"),
             2.0

@@ -111,6 +111,12 @@ pub trait Observer: Send + Sync + 'static {
     fn late_responses(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
         None
     }
+    /// A counter for the TLVs every session left out of what it sent
+    /// because the ESME's SMPP version cannot take them (none to 3.3, none
+    /// of 5.0's to 3.4), shared with the servers; `None`: not counted.
+    fn tlvs_dropped(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        None
+    }
     /// Whether [`final_state`](Observer::final_state) is wanted for every
     /// message (a CDR writer says yes; metrics alone need not).
     fn wants_final_states(&self) -> bool {

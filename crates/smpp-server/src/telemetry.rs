@@ -112,6 +112,10 @@ impl Observer for ServeObserver {
         Some(self.metrics.late_responses_counter())
     }
 
+    fn tlvs_dropped(&self) -> Option<Arc<std::sync::atomic::AtomicU64>> {
+        Some(self.metrics.tlvs_dropped_counter())
+    }
+
     fn wants_final_states(&self) -> bool {
         // Only a CDR file needs every final state: it costs a timer entry and
         // a pending mark per message, kept across restarts. Without one, the

@@ -111,8 +111,8 @@ mod tls;
 pub use futures_rustls::{self, rustls};
 
 pub use smpp_async::{
-    Answer, Backoff, Connection, Error, Handler, Inbound, InboundRequest, Order, PoolConfig,
-    ServerConfig,
+    Answer, Backoff, Connection, Error, Handler, Inbound, InboundRequest, MemberState,
+    MemberStatus, Order, PoolConfig, ServerConfig,
 };
 
 /// A bound ESME session ([`smpp_async::Client`] on smol).

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smpp_async::{Backoff, Error, InboundRequest, PoolConfig, ServerConfig};
+use smpp_async::{Backoff, Error, InboundRequest, MemberStatus, PoolConfig, ServerConfig};
 use smpp_proto::message::ShortMessage;
 use smpp_proto::pdu::{AlertNotification, Bind, Body, COctetString, Outbind, Pdu, SubmitSm};
 use smpp_proto::session::{BindKind, CloseReason, SessionConfig, Stats};
@@ -129,6 +129,10 @@ pub trait ClientOps: Clone + std::fmt::Debug + Send + Sync + 'static {
     fn unbind(&self) -> impl Future<Output = Result<(), Error>> + Send;
     /// The session's counters.
     fn stats(&self) -> impl Future<Output = Result<Stats, Error>> + Send;
+    /// Sends `enquire_link`, answers the round trip.
+    fn enquire_link(&self) -> impl Future<Output = Result<Duration, Error>> + Send;
+    /// The last answered `enquire_link`'s round trip.
+    fn last_round_trip(&self) -> Option<Duration>;
     /// Closes without unbinding.
     fn close(&self);
     /// Whether the session has ended.
@@ -224,6 +228,10 @@ pub trait PoolOps: std::fmt::Debug + Send + Sync + 'static {
     fn bound(&self) -> usize;
     /// How many binds are paused (throttled).
     fn paused(&self) -> usize;
+    /// Each bind's state and last round trip.
+    fn members(&self) -> Vec<MemberStatus>;
+    /// An `enquire_link` through every bound member.
+    fn enquire_link(&self) -> impl Future<Output = Vec<Option<Result<Duration, Error>>>> + Send;
     /// Stops every bind.
     fn close(&self) -> impl Future<Output = ()> + Send;
 }

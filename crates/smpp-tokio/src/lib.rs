@@ -103,11 +103,13 @@ mod tls;
 
 /// The TLS crates this adapter is built on (feature `tls`), for building configurations.
 #[cfg(feature = "tls")]
+pub use smpp_async::tls_client_config;
+#[cfg(feature = "tls")]
 pub use tokio_rustls::{self, rustls};
 
 pub use smpp_async::{
-    Accepted, Answer, Backoff, Connection, Error, Handler, Inbound, InboundRequest, Order,
-    PoolConfig, ServerConfig,
+    Accepted, Answer, Backoff, Connection, Error, Handler, Inbound, InboundRequest, MemberState,
+    MemberStatus, Order, PoolConfig, ServerConfig,
 };
 
 /// A bound ESME session ([`smpp_async::Client`] on tokio).

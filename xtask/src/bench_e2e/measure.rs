@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use super::{bench_cmd, Bins, ClientKind, Sample, Scenario, Server};
 
 /// Clock ticks per second of `/proc/*/stat` times (USER_HZ: 100 on Linux).
-const TICKS_PER_SECOND: f64 = 100.0;
+pub(crate) const TICKS_PER_SECOND: f64 = 100.0;
 
 /// (utime + stime, cutime + cstime) of a process, in clock ticks.
-fn cpu_ticks(pid: &str) -> Option<(u64, u64)> {
+pub(crate) fn cpu_ticks(pid: &str) -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start at field 3.
     let rest: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
@@ -119,7 +119,7 @@ pub(super) fn measure(
 }
 
 /// Like `Command::output`, killing the child after `limit`.
-fn output_limited(cmd: &mut Command, limit: Duration) -> Option<std::process::Output> {
+pub(crate) fn output_limited(cmd: &mut Command, limit: Duration) -> Option<std::process::Output> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -228,7 +228,7 @@ pub(super) fn idle_rss(bins: &Bins, server: &Server, binds: usize) -> Rss {
 }
 
 /// The 1-minute load average.
-pub(super) fn load_average() -> Option<String> {
+pub(crate) fn load_average() -> Option<String> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     text.split_whitespace().next().map(str::to_owned)
 }

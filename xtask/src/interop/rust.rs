@@ -18,18 +18,9 @@ const SMPP_CLI: &str = "smpp send/listen vs smpp34 1.5.1 server";
 const CLI_LIMIT: Duration = Duration::from_secs(30);
 
 pub(super) fn run(smsc: &SmscChoice, tally: &mut Tally) -> Result {
+    run_customers(smsc, tally)?;
     let peers = interop_binary("rust-peers")?;
     let smpp34_smsc = interop_binary("smpp34-smsc")?;
-
-    for peer in ["smpp34", "rusmppc"] {
-        match smsc.start() {
-            Ok(server) => tally.peer(
-                &format!("rust-peers {peer}"),
-                Command::new(&peers).args([peer, server.addr.as_str()]),
-            ),
-            Err(e) => tally.fail(format!("{peer}: SMSC did not start: {e}")),
-        }
-    }
 
     match RunningSmsc::start("smpp34-smsc", &smpp34_smsc, &[]) {
         Ok(server) => tally.peer(
@@ -41,6 +32,21 @@ pub(super) fn run(smsc: &SmscChoice, tally: &mut Tally) -> Result {
 
     let smpp = smpp_binary()?;
     cli_checks(&smpp, &smpp34_smsc, &peers, tally)?;
+    Ok(())
+}
+
+/// Scenario A: the crates.io clients (smpp34, rusmppc) against `smsc`.
+pub(super) fn run_customers(smsc: &SmscChoice, tally: &mut Tally) -> Result {
+    let peers = interop_binary("rust-peers")?;
+    for peer in ["smpp34", "rusmppc"] {
+        match smsc.start() {
+            Ok(server) => tally.peer(
+                &format!("rust-peers {peer}"),
+                Command::new(&peers).args([peer, server.addr.as_str()]),
+            ),
+            Err(e) => tally.fail(format!("{peer}: SMSC did not start: {e}")),
+        }
+    }
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 //! F  <row> <ms> <ids> <error>                         refused with an error status: not resent
 //! U  <row> <ms> <error>                               no answer (timeout, closed): may have been sent
 //! R  <row> <ms> <id> <state> <err>                    a delivery receipt for one part
+//! Q  <row> <ms> <id> <state> <err>                    a query_sm answer for one part (`status --live`)
 //! ```
 //!
 //! A torn last line (a crash mid-write) is ignored on reading.
@@ -78,6 +79,19 @@ pub enum Record {
         /// The receipt's `err:` field.
         error: String,
     },
+    /// A `query_sm` answer for part `id` of `row` (`smpp campaign status --live`).
+    Query {
+        /// 0-based data row.
+        row: usize,
+        /// Unix milliseconds.
+        at: u64,
+        /// The part's message id.
+        id: String,
+        /// The state word of the answer's `message_state`.
+        state: String,
+        /// The answer's `error_code`.
+        error: String,
+    },
 }
 
 /// Tabs and newlines cannot appear in a field.
@@ -112,6 +126,18 @@ impl Record {
                 error,
             } => format!(
                 "R\t{row}\t{at}\t{}\t{}\t{}\n",
+                clean(id),
+                clean(state),
+                clean(error)
+            ),
+            Record::Query {
+                row,
+                at,
+                id,
+                state,
+                error,
+            } => format!(
+                "Q\t{row}\t{at}\t{}\t{}\t{}\n",
                 clean(id),
                 clean(state),
                 clean(error)
@@ -155,6 +181,13 @@ impl Record {
                 error: text(3)?,
             },
             "R" if f.len() == 6 => Record::Receipt {
+                row: row()?,
+                at: num(2)?,
+                id: text(3)?,
+                state: text(4)?,
+                error: text(5)?,
+            },
+            "Q" if f.len() == 6 => Record::Query {
                 row: row()?,
                 at: num(2)?,
                 id: text(3)?,
@@ -324,6 +357,13 @@ mod tests {
                 id: "A1".into(),
                 state: "delivered".into(),
                 error: "000".into(),
+            },
+            Record::Query {
+                row: 3,
+                at: 12,
+                id: "A2".into(),
+                state: "delivered".into(),
+                error: "0".into(),
             },
         ];
         let mut text: String = records.iter().map(Record::line).collect();

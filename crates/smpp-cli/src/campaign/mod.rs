@@ -39,21 +39,39 @@ use crate::common::ConnectArgs;
 
 pub mod journal;
 mod report;
+mod status;
+mod store;
 
 use journal::{now_ms, Journal, Record};
+use store::{Meta, Store};
 
 /// Arguments of `smpp campaign`.
 #[derive(Debug, Args)]
-#[command(after_long_help = report::HELP)]
+#[command(
+    after_long_help = report::HELP,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct CampaignArgs {
+    /// `status` or `list` (without one: send the campaign).
+    #[command(subcommand)]
+    pub action: Option<CampaignAction>,
     /// Where to connect and how to bind.
     #[command(flatten)]
     pub connect: Box<ConnectArgs>,
     /// CSV file with a header row: a recipient column (`recipient`, `to`,
     /// `msisdn`, `phone`, `destination`, or the first column) and optionally
     /// a `text` column.
+    #[arg(long, required = true)]
+    pub recipients: Option<PathBuf>,
+    /// The campaign's id (letters, digits, `.`, `_`, `-`; default: the
+    /// recipients file's name and a hash of its path, so the same command
+    /// resumes the same campaign). Give a new one to send the same list again.
     #[arg(long)]
-    pub recipients: PathBuf,
+    pub id: Option<String>,
+    /// Where campaigns are kept.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// The text for every recipient (otherwise each row's `text` column).
     #[arg(long)]
     pub text: Option<String>,
@@ -84,11 +102,30 @@ pub struct CampaignArgs {
     /// Write the report (one row per recipient) to this CSV file.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// The journal that makes the campaign resumable (default: the
-    /// recipients file name with `.journal` appended). Run again with the
-    /// same journal to resume.
+    /// The journal that makes the campaign resumable (default: `journal` in
+    /// the campaign's directory). Run again with the same journal to resume.
     #[arg(long)]
     pub journal: Option<PathBuf>,
+}
+
+/// Where campaigns are kept (see `smpp campaign --help`).
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// The directory of every campaign on this machine [default: the platform's
+    /// data directory, e.g. ~/.local/share/smpp/campaigns; ./smpp-campaigns
+    /// when there is none].
+    #[arg(long, value_name = "DIR", env = "SMPP_CAMPAIGNS_DIR")]
+    pub campaigns_dir: Option<PathBuf>,
+}
+
+/// `smpp campaign status` and `smpp campaign list`.
+#[derive(Debug, clap::Subcommand)]
+pub enum CampaignAction {
+    /// A campaign's progress and its recipients by state, from its journal;
+    /// with --live, asks the SMSC (query_sm) about messages whose receipt never came.
+    Status(status::StatusArgs),
+    /// The campaigns on this machine.
+    List(status::ListArgs),
 }
 
 /// One row of the recipients file.
@@ -108,6 +145,13 @@ pub(crate) struct Outcome {
     pub(crate) answered_at: Option<u64>,
     /// Receipts by part id: (state word, error, at).
     pub(crate) receipts: HashMap<String, (String, String, u64)>,
+    /// The last `query_sm` answer by part id: (state word, error, at).
+    pub(crate) queries: HashMap<String, (String, String, u64)>,
+}
+
+/// Whether a state word (of a receipt or a query answer) is final.
+pub(crate) fn is_final_word(word: &str) -> bool {
+    !matches!(word, "scheduled" | "enroute" | "receipt_unknown")
 }
 
 /// A row's state before receipts.
@@ -137,20 +181,51 @@ impl Outcome {
             State::InFlight | State::Unknown => "unknown".into(),
             State::Failed => "failed".into(),
             State::Accepted => {
-                if self.ids.is_empty() || self.receipts.len() < self.ids.len() {
-                    // Some part has no receipt yet: any negative one already decides.
-                    match self.receipts.values().find(|r| r.0 != "delivered") {
-                        Some((state, _, _)) => state.clone(),
-                        None => "accepted".into(),
-                    }
+                // A part's state: its receipt, else a final query_sm answer.
+                let queried = self
+                    .queries
+                    .iter()
+                    .filter(|(id, q)| !self.receipts.contains_key(*id) && is_final_word(&q.0));
+                let known: Vec<(&String, &str)> = self
+                    .receipts
+                    .iter()
+                    .map(|(id, r)| (id, r.0.as_str()))
+                    .chain(queried.map(|(id, q)| (id, q.0.as_str())))
+                    .collect();
+                // Any negative one decides, whatever the other parts say.
+                if let Some((_, state)) = known.iter().find(|(_, s)| *s != "delivered") {
+                    return (*state).to_owned();
+                }
+                let all = !self.ids.is_empty()
+                    && self
+                        .ids
+                        .iter()
+                        .all(|id| known.iter().any(|(k, _)| *k == id));
+                if all {
+                    "delivered".into()
                 } else {
-                    match self.receipts.values().find(|r| r.0 != "delivered") {
-                        Some((state, _, _)) => state.clone(),
-                        None => "delivered".into(),
-                    }
+                    "accepted".into()
                 }
             }
         }
+    }
+
+    /// Accepted, and some part has neither a receipt nor a final query answer.
+    pub(crate) fn awaiting_receipt(&self) -> bool {
+        self.state == State::Accepted && self.final_state() == "accepted"
+    }
+
+    /// The part ids still without a receipt or a final query answer.
+    pub(crate) fn unresolved_ids(&self) -> Vec<String> {
+        let resolved = |id: &String| {
+            self.receipts.contains_key(id)
+                || self.queries.get(id).is_some_and(|q| is_final_word(&q.0))
+        };
+        self.ids
+            .iter()
+            .filter(|id| !resolved(id))
+            .cloned()
+            .collect()
     }
 
     fn apply(&mut self, record: &Record) {
@@ -186,6 +261,16 @@ impl Outcome {
                 self.receipts
                     .insert(id.clone(), (state.clone(), error.clone(), *at));
             }
+            Record::Query {
+                at,
+                id,
+                state,
+                error,
+                ..
+            } => {
+                self.queries
+                    .insert(id.clone(), (state.clone(), error.clone(), *at));
+            }
         }
     }
 }
@@ -199,19 +284,33 @@ fn state_word(state: MessageState) -> String {
 }
 
 /// Reads the recipients CSV.
-pub(crate) fn read_rows(args: &CampaignArgs) -> anyhow::Result<(Vec<Row>, String)> {
-    let bytes = std::fs::read(&args.recipients)
-        .with_context(|| format!("cannot read {}", args.recipients.display()))?;
-    let fingerprint = format!("{:016x} {}", fnv1a(&bytes), bytes.len());
+pub(crate) fn read_rows(args: &CampaignArgs) -> anyhow::Result<(Vec<Row>, String, Vec<u8>)> {
+    let path = args
+        .recipients
+        .as_deref()
+        .context("--recipients is required")?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (rows, fingerprint) = parse_rows(&bytes, args.to_column.as_deref(), args.text.as_deref())?;
+    Ok((rows, fingerprint, bytes))
+}
+
+/// Parses a recipients file (`to_column` and `text` as the flags say) and
+/// fingerprints it for the journal.
+pub(crate) fn parse_rows(
+    bytes: &[u8],
+    to_column: Option<&str>,
+    text: Option<&str>,
+) -> anyhow::Result<(Vec<Row>, String)> {
+    let fingerprint = format!("{:016x} {}", fnv1a(bytes), bytes.len());
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(bytes.as_slice());
+        .from_reader(bytes);
     let headers = reader
         .headers()
         .context("the recipients file has no header row")?;
     let lower: Vec<String> = headers.iter().map(str::to_lowercase).collect();
-    let to = match &args.to_column {
+    let to = match to_column {
         Some(name) => lower
             .iter()
             .position(|h| *h == name.to_lowercase())
@@ -229,15 +328,15 @@ pub(crate) fn read_rows(args: &CampaignArgs) -> anyhow::Result<(Vec<Row>, String
         .unwrap_or(0),
     };
     let text_col = lower.iter().position(|h| h == "text");
-    if args.text.is_none() && text_col.is_none() {
+    if text.is_none() && text_col.is_none() {
         anyhow::bail!("give --text, or a `text` column in the recipients file");
     }
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let record = record.with_context(|| format!("bad CSV at data row {}", i + 1))?;
         let recipient = record.get(to).unwrap_or("").to_owned();
-        let text = match &args.text {
-            Some(t) => t.clone(),
+        let text = match text {
+            Some(t) => t.to_owned(),
             None => text_col
                 .and_then(|c| record.get(c))
                 .unwrap_or("")
@@ -255,16 +354,51 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-fn journal_path(args: &CampaignArgs) -> PathBuf {
-    args.journal.clone().unwrap_or_else(|| {
-        let mut p = args.recipients.clone().into_os_string();
-        p.push(".journal");
-        PathBuf::from(p)
-    })
+/// The campaign's id and record, its journal registered in the store.
+fn register(args: &CampaignArgs, store: &Store, bytes: &[u8]) -> anyhow::Result<Meta> {
+    let recipients = store::absolute(args.recipients.as_deref().context("--recipients")?)?;
+    let id = match &args.id {
+        Some(id) => {
+            store::check_id(id)?;
+            id.clone()
+        }
+        None => store::derive_id(&recipients),
+    };
+    let journal = match &args.journal {
+        Some(j) => store::absolute(j)?,
+        None => store.default_journal(&id),
+    };
+    let meta = Meta {
+        id: id.clone(),
+        created_ms: now_ms(),
+        recipients,
+        to_column: args.to_column.clone(),
+        text: args.text.clone(),
+        source: args.source.clone(),
+        receipts: args.receipts,
+        journal,
+        host: args.connect.host.clone(),
+        port: args.connect.port,
+        system_id: args.connect.system_id.clone(),
+    };
+    store.register(&meta, bytes)?;
+    // The record of an earlier run stands (its journal, its recipients copy).
+    let recorded = store.load(&id)?;
+    if args.journal.is_some() && recorded.journal != meta.journal {
+        anyhow::bail!(
+            "campaign {id} keeps its journal at {}; give that --journal, or another --id",
+            recorded.journal.display()
+        );
+    }
+    Ok(recorded)
 }
 
 /// Rebuilds every row's outcome from the journal; checks it belongs to this list.
-fn restore(path: &Path, rows: &[Row], fingerprint: &str) -> anyhow::Result<(Vec<Outcome>, bool)> {
+pub(crate) fn restore(
+    path: &Path,
+    rows: &[Row],
+    fingerprint: &str,
+) -> anyhow::Result<(Vec<Outcome>, bool)> {
     let records = journal::read(path)?;
     let mut outcomes = vec![Outcome::default(); rows.len()];
     let fresh = records.is_empty();
@@ -285,7 +419,8 @@ fn restore(path: &Path, rows: &[Row], fingerprint: &str) -> anyhow::Result<(Vec<
             | Record::Accepted { row, .. }
             | Record::Failed { row, .. }
             | Record::Unknown { row, .. }
-            | Record::Receipt { row, .. } => *row,
+            | Record::Receipt { row, .. }
+            | Record::Query { row, .. } => *row,
         };
         if let Some(o) = outcomes.get_mut(row) {
             o.apply(r);
@@ -338,13 +473,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs `smpp campaign`.
+/// Runs `smpp campaign` (and its `status` and `list`).
 pub async fn run(args: CampaignArgs) -> anyhow::Result<ExitCode> {
+    match args.action {
+        Some(CampaignAction::Status(status)) => status::status(status).await,
+        Some(CampaignAction::List(list)) => status::list(&list),
+        None => send(args).await,
+    }
+}
+
+/// Sends (or resumes) the campaign.
+async fn send(args: CampaignArgs) -> anyhow::Result<ExitCode> {
     if let Some(rate) = args.rate {
         anyhow::ensure!(rate > 0.0 && rate.is_finite(), "--rate must be positive");
     }
-    let (rows, fingerprint) = read_rows(&args)?;
-    let path = journal_path(&args);
+    let (rows, fingerprint, bytes) = read_rows(&args)?;
+    let store = Store::new(args.store.campaigns_dir.as_deref());
+    let meta = register(&args, &store, &bytes)?;
+    let path = meta.journal.clone();
     let (outcomes, fresh) = restore(&path, &rows, &fingerprint)?;
     let journal = Journal::open(&path, fresh.then(|| Record::Header(fingerprint.clone())))?;
     let todo: Vec<usize> = (0..rows.len())
@@ -364,7 +510,8 @@ pub async fn run(args: CampaignArgs) -> anyhow::Result<ExitCode> {
                 .any(|o| o.state == State::Accepted && o.receipts.len() < o.ids.len())
     };
     eprintln!(
-        "campaign: {} recipients, {} to send, journal {}",
+        "campaign {}: {} recipients, {} to send, journal {}",
+        meta.id,
         rows.len(),
         todo.len(),
         path.display()
@@ -664,6 +811,27 @@ mod tests {
         let bad = outcome(State::Accepted, &["a", "b"], &[("b", "undeliverable")]);
         assert_eq!(bad.final_state(), "undeliverable");
         assert_eq!(outcome(State::InFlight, &[], &[]).final_state(), "unknown");
+    }
+
+    #[test]
+    fn final_query_answers_count_for_parts_without_a_receipt() {
+        let mut o = outcome(State::Accepted, &["a", "b"], &[("a", "delivered")]);
+        assert!(o.awaiting_receipt());
+        assert_eq!(o.unresolved_ids(), ["b"]);
+        // A query that finds the message still en route decides nothing.
+        let q = |s: &str| (s.to_owned(), "0".to_owned(), 1);
+        o.queries.insert("b".into(), q("enroute"));
+        assert_eq!(o.final_state(), "accepted");
+        assert_eq!(o.unresolved_ids(), ["b"]);
+        o.queries.insert("b".into(), q("delivered"));
+        assert_eq!(o.final_state(), "delivered");
+        assert!(!o.awaiting_receipt());
+        assert!(o.unresolved_ids().is_empty());
+        // A receipt wins over a query answer for the same part.
+        o.queries.insert("a".into(), q("expired"));
+        assert_eq!(o.final_state(), "delivered");
+        o.queries.insert("b".into(), q("undeliverable"));
+        assert_eq!(o.final_state(), "undeliverable");
     }
 
     #[test]

@@ -26,7 +26,14 @@ The report (--report FILE.csv) has one line per row of the recipients file:
   error          the error status or reason
   submitted_at, answered_at, receipt_at   RFC 3339 UTC times
 Run the same command again to resume: rows already attempted are not sent again.
-Exit status 1 unless every row is accepted (or a duplicate).";
+Exit status 1 unless every row is accepted (or a duplicate).
+
+Every campaign has an id (--id, or the recipients file's name and a hash of its path)
+and a directory in the campaigns directory (--campaigns-dir, $SMPP_CAMPAIGNS_DIR, else
+the platform's data directory, e.g. ~/.local/share/smpp/campaigns; ./smpp-campaigns
+when none is known) with campaign.json, a copy of the recipients and the journal.
+`smpp campaign list` shows them; `smpp campaign status ID` reads one offline, and
+with --live asks the SMSC about messages whose receipt never came.";
 
 fn time(ms: Option<u64>) -> String {
     ms.map(|ms| {

@@ -261,8 +261,23 @@ pub async fn serve_http_secured<B: Backend>(
     auth: HttpAuth,
     tls: Option<Arc<smpp_tokio::rustls::ServerConfig>>,
 ) -> io::Result<()> {
-    let acceptor = tls.map(smpp_tokio::tokio_rustls::TlsAcceptor::from);
     let app = router_with(backend, limits.request_timeout, Arc::new(auth));
+    serve_router(listener, app, shutdown, limits, tls).await
+}
+
+/// Serves any `app` with the same connection handling as the API: at most
+/// [`HttpLimits::max_connections`] at once, header and handshake time
+/// limits, optional TLS, a graceful stop. Each request carries the client's
+/// address as `axum::extract::ConnectInfo<SocketAddr>`. (The request time
+/// limit is the router's own business.)
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: HttpLimits,
+    tls: Option<Arc<smpp_tokio::rustls::ServerConfig>>,
+) -> io::Result<()> {
+    let acceptor = tls.map(smpp_tokio::tokio_rustls::TlsAcceptor::from);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -292,7 +307,11 @@ pub async fn serve_http_secured<B: Backend>(
                 }
             },
         };
-        let service = TowerToHyperService::new(app.clone().layer(Extension(ClientAddr(peer))));
+        let service = TowerToHyperService::new(
+            app.clone()
+                .layer(Extension(ClientAddr(peer)))
+                .layer(Extension(axum::extract::ConnectInfo(peer))),
+        );
         let stopping = stopping.clone();
         let acceptor = acceptor.clone();
         connections.spawn(async move {

@@ -138,6 +138,9 @@ pub struct TestSmsc {
     pub smsc: Arc<Smsc>,
     handle: ServerHandle,
     rt: tokio::runtime::Runtime,
+    /// Where the campaigns run against it are recorded (not in the user's
+    /// data directory); removed with it.
+    campaigns: tempfile::TempDir,
 }
 
 impl TestSmsc {
@@ -169,6 +172,7 @@ impl TestSmsc {
             smsc,
             handle,
             rt,
+            campaigns: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -197,7 +201,8 @@ impl TestSmsc {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_smpp"));
         cmd.arg(sub)
             .args(["--host", "127.0.0.1", "--port"])
-            .arg(self.addr.port().to_string());
+            .arg(self.addr.port().to_string())
+            .env("SMPP_CAMPAIGNS_DIR", self.campaigns.path());
         cmd
     }
 }

@@ -4,6 +4,7 @@
 //! postcard-encoded records; keys are big-endian numbers, so that scans
 //! come out oldest first.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
@@ -13,8 +14,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt, StoreError,
-    StoreFuture, StoreResult,
+    BatchRecord, GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt, Quota,
+    StoreError, StoreFuture, StoreResult, StoredAccount,
 };
 
 /// Batches waiting for the writer at most (callers wait beyond it).
@@ -41,6 +42,12 @@ struct Tables {
     finals: Keyspace,
     /// (receipt_due_ms, id) of forwarded messages waiting for a receipt.
     waiting: Keyspace,
+    /// Account -> its [`Quota`].
+    quotas: Keyspace,
+    /// HTTP batches by id.
+    batches: Keyspace,
+    /// Accounts by system_id.
+    accounts: Keyspace,
     meta: Keyspace,
 }
 
@@ -56,6 +63,9 @@ impl Tables {
             held: ks("receipts_held")?,
             finals: ks("finals")?,
             waiting: ks("waiting")?,
+            quotas: ks("quotas")?,
+            batches: ks("batches")?,
+            accounts: ks("accounts")?,
             meta: ks("meta")?,
             db,
         })
@@ -81,6 +91,19 @@ impl Tables {
             }
         }
         Ok(records)
+    }
+
+    fn quotas(&self) -> StoreResult<HashMap<String, Quota>> {
+        self.quotas
+            .iter()
+            .map(|guard| {
+                let (key, value) = guard.into_inner()?;
+                Ok((
+                    String::from_utf8_lossy(&key).into_owned(),
+                    postcard::from_bytes(&value)?,
+                ))
+            })
+            .collect()
     }
 
     fn scan<T: DeserializeOwned>(&self, keyspace: &Keyspace) -> StoreResult<Vec<T>> {
@@ -196,6 +219,8 @@ impl Drop for FjallStore {
 fn write_loop(tables: Tables, mut rx: mpsc::Receiver<Job>) {
     let mut max_id = tables.meta(MAX_ID).unwrap_or(0);
     let mut max_seq = tables.meta(MAX_SEQ).unwrap_or(0);
+    // Charges apply to what is stored, in commit order.
+    let mut quotas = tables.quotas().unwrap_or_default();
     let mut jobs = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         jobs.push(first);
@@ -205,7 +230,7 @@ fn write_loop(tables: Tables, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let result = commit(&tables, &jobs, &mut max_id, &mut max_seq);
+        let result = commit(&tables, &jobs, &mut max_id, &mut max_seq, &mut quotas);
         for job in jobs.drain(..) {
             let answer = match &result {
                 Ok(()) => Ok(()),
@@ -216,9 +241,17 @@ fn write_loop(tables: Tables, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-fn commit(tables: &Tables, jobs: &[Job], max_id: &mut u64, max_seq: &mut u64) -> StoreResult<()> {
+fn commit(
+    tables: &Tables,
+    jobs: &[Job],
+    max_id: &mut u64,
+    max_seq: &mut u64,
+    quotas: &mut HashMap<String, Quota>,
+) -> StoreResult<()> {
     let mut batch = tables.db.batch().durability(Some(PersistMode::SyncData));
     let (old_id, old_seq) = (*max_id, *max_seq);
+    // The quotas this batch changes (kept only if it commits).
+    let mut changed: HashMap<&str, Quota> = HashMap::new();
     for op in jobs.iter().flat_map(|j| &j.ops) {
         match op {
             Op::PutMessage(record) => {
@@ -262,6 +295,35 @@ fn commit(tables: &Tables, jobs: &[Job], max_id: &mut u64, max_seq: &mut u64) ->
                 batch.insert(&tables.held, held.seq.to_be_bytes(), value);
             }
             Op::DeleteHeld(seq) => batch.remove(&tables.held, seq.to_be_bytes()),
+            Op::Charge {
+                account,
+                balance,
+                sms,
+            } => {
+                let current = changed
+                    .get(account.as_str())
+                    .or_else(|| quotas.get(account))
+                    .copied()
+                    .unwrap_or_default();
+                changed.insert(account, current.minus(*balance, *sms));
+            }
+            Op::SetQuota { account, quota } => {
+                changed.insert(account, *quota);
+            }
+            Op::PutAccount(account) => batch.insert(
+                &tables.accounts,
+                account.system_id.as_bytes(),
+                postcard::to_stdvec(account)?,
+            ),
+            Op::DeleteAccount(id) => batch.remove(&tables.accounts, id.as_bytes()),
+            Op::PutBatch(record) => {
+                *max_id = (*max_id).max(record.id);
+                batch.insert(
+                    &tables.batches,
+                    record.id.to_be_bytes(),
+                    postcard::to_stdvec(record)?,
+                );
+            }
             Op::DeleteMessage(record) => {
                 let key = record.id.to_be_bytes();
                 batch.remove(&tables.messages, key);
@@ -284,9 +346,20 @@ fn commit(tables: &Tables, jobs: &[Job], max_id: &mut u64, max_seq: &mut u64) ->
     if *max_seq != old_seq {
         batch.insert(&tables.meta, MAX_SEQ, max_seq.to_be_bytes());
     }
+    for (account, quota) in &changed {
+        batch.insert(
+            &tables.quotas,
+            account.as_bytes(),
+            postcard::to_stdvec(quota)?,
+        );
+    }
     let committed = batch.commit();
     if committed.is_err() {
         (*max_id, *max_seq) = (old_id, old_seq);
+    } else {
+        for (account, quota) in changed {
+            quotas.insert(account.to_owned(), quota);
+        }
     }
     Ok(committed?)
 }
@@ -377,6 +450,31 @@ impl GatewayStore for FjallStore {
 
     fn max_seq(&self) -> StoreFuture<'_, u64> {
         let found = self.tables().and_then(|t| t.meta(MAX_SEQ));
+        Box::pin(std::future::ready(found))
+    }
+
+    fn accounts(&self) -> StoreFuture<'_, Vec<StoredAccount>> {
+        let found = self
+            .tables()
+            .and_then(|t| t.scan::<StoredAccount>(&t.accounts));
+        Box::pin(std::future::ready(found))
+    }
+
+    fn batch(&self, id: u64) -> StoreFuture<'_, Option<BatchRecord>> {
+        let found = (|| {
+            let t = self.tables()?;
+            match t.batches.get(id.to_be_bytes())? {
+                Some(v) => Ok(Some(postcard::from_bytes(&v)?)),
+                None => Ok(None),
+            }
+        })();
+        Box::pin(std::future::ready(found))
+    }
+
+    fn quotas(&self) -> StoreFuture<'_, Vec<(String, Quota)>> {
+        let found = self
+            .tables()
+            .and_then(|t| Ok(t.quotas()?.into_iter().collect()));
         Box::pin(std::future::ready(found))
     }
 

@@ -3,7 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
-use super::{GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt, StoreFuture};
+use super::{
+    BatchRecord, GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt, Quota,
+    StoreFuture, StoredAccount,
+};
 
 #[derive(Debug, Default)]
 struct Tables {
@@ -18,6 +21,9 @@ struct Tables {
     held: BTreeMap<u64, HeldReceipt>,
     max_id: u64,
     max_seq: u64,
+    quotas: BTreeMap<String, Quota>,
+    batches: HashMap<u64, BatchRecord>,
+    accounts: BTreeMap<String, StoredAccount>,
 }
 
 /// Everything in memory (for `--memory` and tests).
@@ -76,6 +82,27 @@ impl GatewayStore for MemoryStore {
                 }
                 Op::DeleteHeld(seq) => {
                     t.held.remove(&seq);
+                }
+                Op::Charge {
+                    account,
+                    balance,
+                    sms,
+                } => {
+                    let quota = t.quotas.entry(account).or_default();
+                    *quota = quota.minus(balance, sms);
+                }
+                Op::PutBatch(batch) => {
+                    t.max_id = t.max_id.max(batch.id);
+                    t.batches.insert(batch.id, batch);
+                }
+                Op::PutAccount(account) => {
+                    t.accounts.insert(account.system_id.clone(), account);
+                }
+                Op::DeleteAccount(id) => {
+                    t.accounts.remove(&id);
+                }
+                Op::SetQuota { account, quota } => {
+                    t.quotas.insert(account, quota);
                 }
                 Op::DeleteMessage(record) => {
                     t.messages.remove(&record.id);
@@ -160,6 +187,26 @@ impl GatewayStore for MemoryStore {
     fn max_seq(&self) -> StoreFuture<'_, u64> {
         let max = self.lock().max_seq;
         Box::pin(std::future::ready(Ok(max)))
+    }
+
+    fn accounts(&self) -> StoreFuture<'_, Vec<StoredAccount>> {
+        let found = self.lock().accounts.values().cloned().collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn batch(&self, id: u64) -> StoreFuture<'_, Option<BatchRecord>> {
+        let found = self.lock().batches.get(&id).cloned();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn quotas(&self) -> StoreFuture<'_, Vec<(String, Quota)>> {
+        let quotas = self
+            .lock()
+            .quotas
+            .iter()
+            .map(|(a, q)| (a.clone(), *q))
+            .collect();
+        Box::pin(std::future::ready(Ok(quotas)))
     }
 
     fn close(&self) -> StoreFuture<'_, ()> {

@@ -92,6 +92,77 @@ pub struct MessageRecord {
     /// While forwarded and not final: when to stop waiting for the
     /// upstream's receipt, milliseconds since the Unix epoch.
     pub receipt_due_ms: Option<u64>,
+    /// SMS parts on the air it counts as (what it was charged and rate
+    /// limited by).
+    pub parts: u32,
+    /// What the account was charged for it, in millionths of its currency
+    /// (0: a free route, or an account without a balance).
+    pub charge: i64,
+    /// When an upstream accepted it, milliseconds since the Unix epoch.
+    pub forwarded_ms: Option<u64>,
+    /// Where its receipts go over HTTP instead of SMPP (a message sent
+    /// over the HTTP API with a receipt URL).
+    pub webhook: Option<Webhook>,
+    /// The batch it belongs to (HTTP batches), if any.
+    pub batch: Option<u64>,
+}
+
+/// Where and how a message's receipts are posted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    /// The receiver's URL (http or https).
+    pub url: String,
+    /// `GET` with the fields in the query string, or `POST` with them in
+    /// the body.
+    pub method: HttpMethod,
+    /// The fields' names and layout.
+    pub style: WebhookStyle,
+}
+
+/// How a webhook is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HttpMethod {
+    /// Fields in the query string.
+    Get,
+    /// Fields in the body.
+    Post,
+}
+
+/// Which fields a webhook gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WebhookStyle {
+    /// Jasmin's receipt callback (form fields `id`, `message_status`,
+    /// `level`, ...): level 1 is the upstream's answer to the submit, 2 the
+    /// final receipt, 3 both.
+    Jasmin {
+        /// Jasmin's `dlr-level`.
+        level: u8,
+    },
+    /// A JSON body (POST) with the message's id, state and times.
+    Json,
+}
+
+/// One HTTP call owed: a receipt or an MO message to a webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookCall {
+    /// The URL.
+    pub url: String,
+    /// GET or POST.
+    pub method: HttpMethod,
+    /// The form fields (GET: in the query; POST: form-encoded body), when
+    /// `json` is `None`.
+    pub fields: Vec<(String, String)>,
+    /// A JSON body (POST).
+    pub json: Option<String>,
+}
+
+/// An account's prepaid quotas: each `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    /// Money left, in millionths of the currency.
+    pub balance: Option<i64>,
+    /// SMS parts left.
+    pub sms: Option<i64>,
 }
 
 /// A `deliver_sm` owed to a customer: a receipt, or an MO message routed
@@ -106,6 +177,9 @@ pub struct OwedReceipt {
     pub account: String,
     /// The `deliver_sm`, as an encoded PDU.
     pub deliver: Vec<u8>,
+    /// When set, it goes to this HTTP receiver instead (the `deliver_sm`
+    /// is then only a record of it).
+    pub webhook: Option<WebhookCall>,
 }
 
 /// A receipt from an upstream whose id is not (yet) in the id map.
@@ -121,6 +195,33 @@ pub struct HeldReceipt {
     pub received_ms: u64,
     /// The upstream's `deliver_sm`, as an encoded PDU.
     pub deliver: Vec<u8>,
+}
+
+/// A customer account as the store keeps it (the configuration and the
+/// admin API write it; every bind and HTTP login reads it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAccount {
+    /// The `system_id`.
+    pub system_id: String,
+    /// The password: an argon2id PHC string, or plain text.
+    pub password: String,
+    /// Client networks it may bind from (`10.0.0.0/8`; empty: anywhere).
+    pub allow: Vec<String>,
+    /// With mutual TLS: the DNS name its client certificate must carry.
+    pub certificate_name: Option<String>,
+}
+
+/// An HTTP batch: the messages sent for each recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRecord {
+    /// Its id (from the message id sequence).
+    pub id: u64,
+    /// The account that sent it.
+    pub account: String,
+    /// When it was made, milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    /// Each accepted recipient and our ids of its parts.
+    pub recipients: Vec<(String, Vec<u64>)>,
 }
 
 /// One write of a batch.
@@ -148,6 +249,40 @@ pub enum Op {
     DeleteHeld(u64),
     /// Forgets a message: its record, its id map entry, its index entries.
     DeleteMessage(MessageRecord),
+    /// Takes from an account's quotas (a negative amount adds): applied in
+    /// the order the store commits, so concurrent charges add up whatever
+    /// order they were decided in. A quota that is unlimited stays so.
+    Charge {
+        /// The account.
+        account: String,
+        /// Money, in millionths.
+        balance: i64,
+        /// SMS parts.
+        sms: i64,
+    },
+    /// Records an HTTP batch.
+    PutBatch(BatchRecord),
+    /// Adds or replaces an account.
+    PutAccount(StoredAccount),
+    /// Removes an account.
+    DeleteAccount(String),
+    /// Sets an account's quotas outright.
+    SetQuota {
+        /// The account.
+        account: String,
+        /// The new quotas.
+        quota: Quota,
+    },
+}
+
+impl Quota {
+    /// The quotas after taking `balance` and `sms` (unlimited stays unlimited).
+    pub fn minus(self, balance: i64, sms: i64) -> Quota {
+        Quota {
+            balance: self.balance.map(|b| b.saturating_sub(balance)),
+            sms: self.sms.map(|n| n.saturating_sub(sms)),
+        }
+    }
 }
 
 /// The gateway's storage: one batched, durable write path and keyed reads.
@@ -190,6 +325,15 @@ pub trait GatewayStore: Send + Sync + std::fmt::Debug + 'static {
     /// The highest outbox or held key ever stored.
     fn max_seq(&self) -> StoreFuture<'_, u64>;
 
+    /// Every stored account.
+    fn accounts(&self) -> StoreFuture<'_, Vec<StoredAccount>>;
+
+    /// An HTTP batch by id.
+    fn batch(&self, id: u64) -> StoreFuture<'_, Option<BatchRecord>>;
+
+    /// Every account's stored quotas.
+    fn quotas(&self) -> StoreFuture<'_, Vec<(String, Quota)>>;
+
     /// Makes everything durable and releases the storage (a directory can
     /// then be opened again); later calls fail with [`StoreError::Closed`].
     fn close(&self) -> StoreFuture<'_, ()>;
@@ -226,6 +370,11 @@ mod tests {
             upstream: None,
             final_ms: None,
             receipt_due_ms: None,
+            parts: 1,
+            charge: 0,
+            forwarded_ms: None,
+            webhook: None,
+            batch: None,
         };
         store
             .write(vec![Op::PutMessage(record.clone())])
@@ -249,6 +398,7 @@ mod tests {
             message: 7,
             account: "esme".into(),
             deliver: vec![9],
+            webhook: None,
         };
         let held = HeldReceipt {
             seq: 4,
@@ -344,6 +494,57 @@ mod tests {
             8,
             "ids never go back"
         );
+
+        // Quotas: set, then charges (and a credit) add up in commit order.
+        let quota = Quota {
+            balance: Some(1_000_000),
+            sms: None,
+        };
+        store
+            .write(vec![Op::SetQuota {
+                account: "esme".into(),
+                quota,
+            }])
+            .await
+            .unwrap();
+        for (balance, sms) in [(30_000, 1), (-5_000, 0), (30_000, 2)] {
+            store
+                .write(vec![Op::Charge {
+                    account: "esme".into(),
+                    balance,
+                    sms,
+                }])
+                .await
+                .unwrap();
+        }
+        let account = StoredAccount {
+            system_id: "esme".into(),
+            password: "pw".into(),
+            allow: vec!["10.0.0.0/8".into()],
+            certificate_name: None,
+        };
+        store
+            .write(vec![
+                Op::PutAccount(account.clone()),
+                Op::PutAccount(StoredAccount {
+                    system_id: "gone".into(),
+                    ..account.clone()
+                }),
+                Op::DeleteAccount("gone".into()),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.accounts().await.unwrap(), [account]);
+        assert_eq!(
+            store.quotas().await.unwrap(),
+            [(
+                "esme".to_owned(),
+                Quota {
+                    balance: Some(945_000),
+                    sms: None
+                }
+            )]
+        );
     }
 
     #[tokio::test]
@@ -364,5 +565,16 @@ mod tests {
         assert_eq!(store.finished_before(5_000, 10).await.unwrap().len(), 1);
         assert_eq!(store.max_message_id().await.unwrap(), 8);
         assert_eq!(store.max_seq().await.unwrap(), 4);
+        assert_eq!(store.quotas().await.unwrap()[0].1.balance, Some(945_000));
+        // The writer starts from the stored quotas.
+        store
+            .write(vec![Op::Charge {
+                account: "esme".into(),
+                balance: 45_000,
+                sms: 0,
+            }])
+            .await
+            .unwrap();
+        assert_eq!(store.quotas().await.unwrap()[0].1.balance, Some(900_000));
     }
 }

@@ -302,3 +302,42 @@ fn both_ends_agree_on_the_version() {
     // An MC that does not say is taken as pre-3.4.
     assert_eq!(crate::session::negotiate(0x50, None), 0x33);
 }
+
+#[test]
+fn an_enquire_link_command_resolves_its_token_with_the_response() {
+    let mut p = Pair::new(1);
+    // Legal before the bind too (OPEN), as in every connected state.
+    let early = p
+        .esme
+        .command::<(), ()>(p.now, Command::EnquireLink { reply: 1 });
+    assert!(early.is_none());
+    p.pump();
+    assert_eq!(p.done(), vec![(1, true)]);
+    p.esme_out.clear();
+    p.bind();
+    let answer = p
+        .esme
+        .command::<(), ()>(p.now, Command::EnquireLink { reply: 2 });
+    assert!(answer.is_none(), "it comes back as Done");
+    p.pump();
+    let resp = p.esme_out.iter().find_map(|o| match o {
+        Output::Done(2, Ok(pdu)) => Some(pdu.command_id()),
+        _ => None,
+    });
+    assert_eq!(resp, Some(CommandId::ENQUIRE_LINK_RESP));
+    // It takes a place in the window like a request: with the window full,
+    // it is refused at once rather than held.
+    p.esme.request(p.now, submit(), 3);
+    let _ = p
+        .esme
+        .command::<(), ()>(p.now, Command::EnquireLink { reply: 4 });
+    let mut sent = Vec::new();
+    while p.esme.poll_transmit(p.now, &mut sent).is_some() {}
+    let refused = std::iter::from_fn(|| p.esme.poll_output()).any(|o| {
+        matches!(
+            o,
+            Output::Done(4, Err(Failure::Refused(SendError::WindowFull(()))))
+        )
+    });
+    assert!(refused);
+}

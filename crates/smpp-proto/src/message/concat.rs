@@ -727,3 +727,74 @@ pub fn segment_binary(
     }
     Ok(out)
 }
+
+/// How many SMS parts on the air a message of `user_data_len` octets in
+/// `data_coding` takes once an SMSC splits it (what a gateway charges and
+/// rate-limits by): one when it fits a single SMS (160 septets, 140 octets),
+/// else one per 153 septets or 134 octets (the rest of each part carries the
+/// concatenation header). Texts in a septet alphabet (the SMSC default,
+/// GSM 7-bit, IA5, and the ISO-8859 sets an SMSC converts to GSM) count one
+/// septet per octet, as SMPP carries them; UCS-2 and 8-bit data count
+/// octets. An empty message is one part.
+pub fn parts_on_air(data_coding: u8, user_data_len: usize) -> u32 {
+    use crate::message::coding::Alphabet;
+    let (single, per_part) = match crate::message::DataCoding(data_coding).alphabet() {
+        Alphabet::SmscDefault
+        | Alphabet::Gsm7
+        | Alphabet::Ia5
+        | Alphabet::Latin1
+        | Alphabet::Cyrillic
+        | Alphabet::LatinHebrew => (160, 153),
+        _ => (140, 134),
+    };
+    if user_data_len <= single {
+        1
+    } else {
+        u32::try_from(user_data_len.div_ceil(per_part)).unwrap_or(u32::MAX)
+    }
+}
+
+/// [`parts_on_air`] of a `submit_sm` (or `deliver_sm`): its
+/// `short_message` is one part as it is (a part of a long message already
+/// carries its own header); a `message_payload` counts by its length.
+pub fn submit_parts_on_air(sm: &crate::pdu::SubmitSm) -> u32 {
+    match sm.tlvs.message_payload() {
+        Some(payload) if sm.short_message.is_empty() => parts_on_air(sm.data_coding, payload.len()),
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod parts_on_air_tests {
+    use super::*;
+
+    #[test]
+    fn parts_follow_the_alphabet_and_the_concatenation_header() {
+        assert_eq!(parts_on_air(0, 0), 1);
+        assert_eq!(parts_on_air(0, 160), 1);
+        assert_eq!(parts_on_air(0, 161), 2);
+        assert_eq!(parts_on_air(0, 306), 2);
+        assert_eq!(parts_on_air(0, 307), 3);
+        assert_eq!(parts_on_air(0x08, 140), 1);
+        assert_eq!(parts_on_air(0x08, 141), 2);
+        assert_eq!(parts_on_air(0x08, 268), 2);
+        assert_eq!(parts_on_air(0x04, 269), 3);
+        assert_eq!(parts_on_air(0x08, usize::MAX), u32::MAX);
+    }
+
+    #[test]
+    fn a_short_message_is_one_part_and_a_payload_counts_by_length() {
+        let mut sm = crate::pdu::SubmitSm {
+            short_message: vec![b'a'; 140].into(),
+            ..Default::default()
+        };
+        assert_eq!(submit_parts_on_air(&sm), 1);
+        sm.short_message = Default::default();
+        sm.tlvs
+            .set(crate::pdu::TlvTag::MESSAGE_PAYLOAD, &[b'a'; 400])
+            .unwrap();
+        assert_eq!(submit_parts_on_air(&sm), 3);
+        sm.data_coding = 0x08;
+        assert_eq!(submit_parts_on_air(&sm), 3);
+    }
+}

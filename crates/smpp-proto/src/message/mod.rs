@@ -49,8 +49,8 @@ pub mod wap;
 
 pub use coding::{decode_text, decode_user_data, DataCoding, DecodeOptions, SmscDefaultAlphabet};
 pub use concat::{
-    choose_encoding, segment_info, segment_text, ConcatMode, ReferenceCounter, Segment,
-    SegmentInfo, SegmentationPolicy, TextEncoding,
+    choose_encoding, parts_on_air, segment_info, segment_text, submit_parts_on_air, ConcatMode,
+    ReferenceCounter, Segment, SegmentInfo, SegmentationPolicy, TextEncoding,
 };
 pub use gsm7::Gsm7Alphabet;
 pub use national::NationalLanguage;
@@ -162,6 +162,41 @@ pub mod fuzzing {
             let again = DeliveryReceipt::parse(&r.to_text());
             assert!(again.is_ok());
             assert!(r.extra.len() <= 16);
+        }
+    }
+
+    /// Receipt-id normalisation (what a gateway maps upstream ids by):
+    /// never panics; case never matters; for decimal and text ids the
+    /// canonical form is its own canonical form; a numeric id keeps its
+    /// key with leading zeros.
+    pub fn receipt_ids(data: &[u8]) {
+        use super::receipt::{canonical_id, IdRadix};
+        let Some((&which, rest)) = data.split_first() else {
+            return;
+        };
+        let radix = match which % 4 {
+            0 => IdRadix::Text,
+            1 => IdRadix::Decimal,
+            2 => IdRadix::Hex,
+            _ => IdRadix::Auto,
+        };
+        let id = String::from_utf8_lossy(rest);
+        let key = canonical_id(&id, radix);
+        assert_eq!(
+            canonical_id(&id.to_ascii_uppercase(), radix),
+            canonical_id(&id.to_ascii_lowercase(), radix)
+        );
+        if matches!(radix, IdRadix::Text | IdRadix::Decimal) {
+            assert_eq!(canonical_id(&key, radix), key);
+        }
+        let trimmed = id.trim_matches(|c: char| c.is_whitespace() || c == '\0');
+        let numeric = match radix {
+            IdRadix::Decimal => !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()),
+            IdRadix::Hex => !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_hexdigit()),
+            _ => false,
+        };
+        if numeric && trimmed.len() < 30 {
+            assert_eq!(canonical_id(&format!("00{trimmed}"), radix), key);
         }
     }
 

@@ -3,7 +3,13 @@
 use super::body::pdu_body;
 
 pdu_body! {
+    manual_default;
     /// `bind_transmitter`, `bind_receiver` and `bind_transceiver` (identical bodies).
+    ///
+    /// `Bind::default()` offers SMPP 3.4 (`interface_version` 0x34), as
+    /// ESME libraries do: a bind that offers 0x33 or less is taken as 3.3
+    /// and is sent no TLVs at all (not even a receipt's), so that is only
+    /// ever asked for explicitly.
     pub struct Bind {
         /// ESME identity (login), at most 15 characters.
         system_id: cstr(16, INVALID_SYSTEM_ID),
@@ -21,6 +27,21 @@ pdu_body! {
         address_range: cstr(41, BIND_FAILED),
         /// TLVs (none are defined for binds; unknown ones are carried).
         tlvs: tlvs,
+    }
+}
+
+impl Default for Bind {
+    fn default() -> Self {
+        Bind {
+            system_id: Default::default(),
+            password: Default::default(),
+            system_type: Default::default(),
+            interface_version: 0x34,
+            addr_ton: 0,
+            addr_npi: 0,
+            address_range: Default::default(),
+            tlvs: Default::default(),
+        }
     }
 }
 

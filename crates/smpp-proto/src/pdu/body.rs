@@ -77,15 +77,30 @@ impl BodyCodec for Tlvs {
 /// Field kinds: `u8`; `cstr(MAX, STATUS)` a C-Octet String of at most MAX
 /// octets with its NUL, whose problems are answered with `CommandStatus::STATUS`;
 /// `time(STATUS)` a C(1|17) time; `sm` sm_length + short_message; `tlvs` the TLV section.
+/// `manual_default;` before the struct leaves `Default` to a hand-written impl.
 macro_rules! pdu_body {
     (
+        manual_default;
+        $(#[$sdoc:meta])*
+        pub struct $name:ident { $($body:tt)* }
+    ) => {
+        pdu_body!(@struct [] $(#[$sdoc])* pub struct $name { $($body)* });
+    };
+    (
+        $(#[$sdoc:meta])*
+        pub struct $name:ident { $($body:tt)* }
+    ) => {
+        pdu_body!(@struct [Default] $(#[$sdoc])* pub struct $name { $($body)* });
+    };
+    (
+        @struct [$($derive:ident)?]
         $(#[$sdoc:meta])*
         pub struct $name:ident {
             $( $(#[$fdoc:meta])* $field:ident : $kind:ident $( ( $($arg:tt)* ) )? ),* $(,)?
         }
     ) => {
         $(#[$sdoc])*
-        #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+        #[derive(Clone, Debug, $($derive,)? PartialEq, Eq, Hash)]
         #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
         pub struct $name {
             $(

@@ -388,6 +388,50 @@ pub fn first_disallowed(pdu: &Pdu, version: u8, sender: Sender) -> Option<TlvTag
     found
 }
 
+/// Whether a TLV with `tag` may be sent to a peer speaking `version`
+/// (`interface_version` encoding) at all, whatever the operation: nothing
+/// to a 3.3 peer (below 0x34; 3.4 §5.3.2.25, 5.0 §2.11.2), nothing SMPP 5.0
+/// introduced to a 3.4 peer (the `since` column of [`TlvTag::ALL`]:
+/// `congestion_state`, `billing_identification`, the `broadcast_*` and
+/// network/node id TLVs...), everything to a 5.0 peer. Tags no version
+/// defines (vendor TLVs) go to 3.4 and 5.0 peers: they are the operator's
+/// business, and receivers skip what they do not know.
+pub fn fits_version(tag: TlvTag, version: u8) -> bool {
+    if version < 0x34 {
+        return false;
+    }
+    version >= 0x50 || tag.info().is_none_or(|info| info.since <= version)
+}
+
+/// How many TLVs of `tlvs` a peer speaking `version` cannot take
+/// ([`fits_version`]).
+pub fn count_unfit(tlvs: &super::Tlvs, version: u8) -> usize {
+    if version >= 0x50 || tlvs.is_empty() {
+        return 0;
+    }
+    tlvs.iter()
+        .filter(|t| !fits_version(t.tag, version))
+        .count()
+}
+
+/// Removes from `tlvs` every TLV a peer speaking `version` cannot take
+/// ([`fits_version`]), keeping the others in order; returns how many went.
+pub fn strip_unfit(tlvs: &mut super::Tlvs, version: u8) -> usize {
+    let unfit = count_unfit(tlvs, version);
+    if unfit == 0 {
+        return 0;
+    }
+    let mut kept = Vec::with_capacity(tlvs.wire_len());
+    for t in tlvs.iter().filter(|t| fits_version(t.tag, version)) {
+        // Each value came out of a valid section: its length fits 16 bits.
+        kept.extend_from_slice(&t.tag.0.to_be_bytes());
+        kept.extend_from_slice(&(t.value.len() as u16).to_be_bytes());
+        kept.extend_from_slice(t.value);
+    }
+    *tlvs = super::Tlvs::from_checked(bytes::Bytes::from(kept));
+    unfit
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

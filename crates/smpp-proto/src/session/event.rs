@@ -72,6 +72,22 @@ pub enum Event {
     /// reconcile what it says (a `submit_sm_resp`'s `message_id`). Nothing
     /// to answer. Counted in [`Stats::late_responses`](super::Stats::late_responses).
     LateResponse(Pdu),
+    /// A PDU we sent went out without some of its TLVs, which the peer's
+    /// SMPP version cannot take (none to a 3.3 peer, none of 5.0's to a 3.4
+    /// peer; see `pdu::profile::fits_version`). For the record (an
+    /// application may log or count it); also counted in
+    /// [`Stats::tlvs_dropped`](super::Stats::tlvs_dropped). Not reported
+    /// when the event buffer is full.
+    TlvsDropped {
+        /// The PDU's command id.
+        command_id: CommandId,
+        /// Its sequence number.
+        sequence_number: SequenceNumber,
+        /// How many TLVs were left out.
+        dropped: usize,
+        /// The version agreed with the peer (`interface_version` encoding).
+        version: u8,
+    },
     /// The peer broke a rule; what could be answered was answered and the
     /// session goes on.
     PeerViolation(PeerViolation),
@@ -238,6 +254,14 @@ pub enum SendError<T> {
     /// A field does not encode.
     #[error("cannot encode: {1}")]
     Encode(T, EncodeError),
+    /// The peer speaks an SMPP version (here, `interface_version` encoding:
+    /// 0x33 or 0x34) that cannot take this: an operation that came later
+    /// (`broadcast_sm` and its kin to a 3.3 or 3.4 peer, `data_sm` to a 3.3
+    /// one; see [`Rule::since`](super::Rule::since)), or a PDU whose content
+    /// is in `message_payload`, a TLV, to a 3.3 peer (dropping it would
+    /// deliver an empty message; put the text in `short_message`).
+    #[error("not in SMPP {:x}.{:x}, the version the peer speaks", .1 >> 4, .1 & 0x0F)]
+    PeerVersion(T, u8),
 }
 
 impl<T> SendError<T> {
@@ -252,7 +276,8 @@ impl<T> SendError<T> {
             | SendError::InProgress(v)
             | SendError::NotPending(v)
             | SendError::ResponseMismatch(v)
-            | SendError::Encode(v, _) => v,
+            | SendError::Encode(v, _)
+            | SendError::PeerVersion(v, _) => v,
         }
     }
 
@@ -268,6 +293,7 @@ impl<T> SendError<T> {
             SendError::NotPending(v) => SendError::NotPending(f(v)),
             SendError::ResponseMismatch(v) => SendError::ResponseMismatch(f(v)),
             SendError::Encode(v, e) => SendError::Encode(f(v), e),
+            SendError::PeerVersion(v, version) => SendError::PeerVersion(f(v), version),
         }
     }
 }

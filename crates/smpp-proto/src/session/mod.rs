@@ -138,6 +138,7 @@ mod output;
 mod state;
 mod stats;
 mod timer;
+mod version;
 mod window;
 
 pub use config::{InboundOverflow, SessionConfig};
@@ -146,8 +147,8 @@ pub use event::{
     CloseReason, Event, PeerViolation, RequestError, SendError, SessionError, Transmit,
 };
 pub use state::{
-    may_send, rule_for, BindKind, IllegalAnswer, Role, Rule, State, StateSet, AUTOMATIC_STATUSES,
-    RULES, SESSION_RULES,
+    may_send, operation_since, rule_for, BindKind, IllegalAnswer, Role, Rule, State, StateSet,
+    AUTOMATIC_STATUSES, RULES, SESSION_RULES,
 };
 pub use stats::Stats;
 pub use timer::Timer;
@@ -592,6 +593,12 @@ impl Session {
     /// [`Event::RequestFailed`] will resolve it (`alert_notification` has no
     /// response and resolves at once). A full window refuses with
     /// [`SendError::WindowFull`] and announces [`Event::WindowAvailable`] later.
+    ///
+    /// What goes out follows the version agreed with the peer
+    /// ([`Session::interface_version`]): TLVs it cannot take are left out
+    /// ([`Event::TlvsDropped`]); an operation newer than its version, or
+    /// a text in `message_payload` to a 3.3 peer, is refused with
+    /// [`SendError::PeerVersion`].
     #[inline]
     pub fn send_request(
         &mut self,
@@ -616,19 +623,38 @@ impl Session {
                 SendError::WrongCommand(body)
             });
         }
-        if let Err(e) = self.check_local(id) {
+        if let Err(e) = self
+            .check_local(id)
+            .and_then(|()| self.check_peer_version(&body))
+        {
             return Err(e.map(|()| body));
         }
-        if id.response_id().is_none() {
-            return self.send_untracked(body);
+        let mut body = body;
+        let trimmed = Self::trim_for_peer(self.version, &mut body);
+        let sent = if id.response_id().is_none() {
+            self.send_untracked(body)
+        } else {
+            let deadline = self.after(self.config.response_timeout);
+            self.send_tracked(body, Origin::App, deadline, true)
+        };
+        match sent {
+            Ok(seq) => {
+                self.count_trimmed(trimmed, id, seq);
+                Ok(seq)
+            }
+            Err(e) => Err(e.map(|mut body| {
+                version::untrim(trimmed, &mut body);
+                body
+            })),
         }
-        let deadline = self.after(self.config.response_timeout);
-        self.send_tracked(body, Origin::App, deadline, true)
     }
 
     /// Answers the peer's request `sequence_number` (from [`Event::Request`]
     /// or [`Event::BindRequest`]) with its `*_resp` body, or `generic_nack`.
-    /// An error status with a default body is sent header-only.
+    /// An error status with a default body is sent header-only. TLVs the
+    /// peer's version cannot take are left out ([`Event::TlvsDropped`]):
+    /// all of them for a 3.3 peer, `sc_interface_version` in the answer to
+    /// its bind included.
     ///
     /// MC: answering a bind with status 0 binds the session.
     #[inline]
@@ -655,7 +681,10 @@ impl Session {
         }
         let mut body = body;
         let stamped = self.stamp_congestion_state(status, &mut body);
+        let version = self.peer_version(Some(sequence_number));
+        let trimmed = Self::trim_for_peer(version, &mut body);
         if let Err(e) = self.encode_bounded(status, sequence_number, &body) {
+            version::untrim(trimmed, &mut body);
             if stamped {
                 if let Some(tlvs) = body.tlvs_mut() {
                     tlvs.remove(pdu::TlvTag::CONGESTION_STATE);
@@ -664,6 +693,7 @@ impl Session {
             return Err(e.map(|()| body));
         }
         drop(body);
+        self.count_trimmed(trimmed, id, sequence_number);
         self.inbound.remove(&sequence_number.get());
         self.gauge.answered(self.inbound.len(), self.max_inbound());
         if self.pending_bind == Some(sequence_number) {

@@ -270,6 +270,11 @@ pub struct Rule {
     pub mc: StateSet,
     /// How the receiver answers it in any other state.
     pub illegal: IllegalAnswer,
+    /// The first SMPP version with this operation (`interface_version`
+    /// encoding: 0x33 for 3.3 and earlier, 0x34, 0x50). Once bound, a
+    /// session refuses to send it (request or response) to a peer that
+    /// speaks an older version ([`SendError::PeerVersion`](super::SendError::PeerVersion)).
+    pub since: u8,
     /// Why the row is as it is, where it departs from or refines the v5.0 matrix.
     pub note: &'static str,
 }
@@ -295,7 +300,20 @@ const fn rule(command: CommandId, esme: StateSet, mc: StateSet, note: &'static s
         esme,
         mc,
         illegal,
+        since: since(command),
         note,
+    }
+}
+
+/// The first version with each operation (reference §2.1, "Since"):
+/// `bind_transceiver`, `outbind` and `data_sm` came with 3.4, the three
+/// broadcast operations with 5.0; the rest were in 3.3 (`alert_notification`
+/// counts as 3.3: its 3.3 status is not verified, so it is not refused).
+const fn since(command: CommandId) -> u8 {
+    match command.0 & 0x7FFF_FFFF {
+        0x09 | 0x0B | 0x103 => 0x34,
+        0x111..=0x113 => 0x50,
+        _ => 0x33,
     }
 }
 
@@ -352,9 +370,9 @@ pub const RULES: &[Rule] = &[
         S::NONE,
         "v3.4 lists BOUND_TX only; every real MC accepts it on TRX (v5.0 does too)",
     ),
-    rule(CommandId::BROADCAST_SM, S::TRANSMIT, S::NONE, "5.0"),
-    rule(CommandId::QUERY_BROADCAST_SM, S::TRANSMIT, S::NONE, "5.0"),
-    rule(CommandId::CANCEL_BROADCAST_SM, S::TRANSMIT, S::NONE, "5.0"),
+    rule(CommandId::BROADCAST_SM, S::TRANSMIT, S::NONE, ""),
+    rule(CommandId::QUERY_BROADCAST_SM, S::TRANSMIT, S::NONE, ""),
+    rule(CommandId::CANCEL_BROADCAST_SM, S::TRANSMIT, S::NONE, ""),
     rule(CommandId::DELIVER_SM, S::NONE, S::RECEIVE, ""),
     rule(
         CommandId::DATA_SM,
@@ -396,6 +414,17 @@ pub fn rule_for(id: CommandId) -> Option<&'static Rule> {
     Some(&RULES[index])
 }
 
+/// The first SMPP version with the operation `id` (a request or its
+/// response): 0x33, 0x34 or 0x50; `None` for unknown ids and `generic_nack`
+/// (in every version).
+pub fn operation_since(id: CommandId) -> Option<u8> {
+    let request = CommandId(id.0 & 0x7FFF_FFFF);
+    if !id.is_known() || id == CommandId::GENERIC_NACK {
+        return None;
+    }
+    rule_for(request).map(|r| r.since)
+}
+
 /// `role` may send the request `id` in `state` (false for unknown ids and responses).
 pub fn may_send(role: Role, state: State, id: CommandId) -> bool {
     rule_for(id).is_some_and(|r| r.states(role).contains(state))
@@ -423,7 +452,8 @@ pub const SESSION_RULES: &[(&str, &str)] = &[
     ("Request in the wrong state", "Answered per the table's last column; reported as `PeerViolation::IllegalRequest`; the session continues."),
     ("Bind while a bind is pending (MC)", "A second bind before the application answered the first is answered ESME_RINVBNDSTS."),
     ("Duplicate sequence number", "A peer request reusing the sequence number of one of its requests we have not answered yet is answered with its `*_resp` and ESME_RSYSERR and reported."),
-    ("Version negotiation", "The version spoken once bound is the lower of the two ends' (`session::negotiate`; anything below 0x34 is 3.3). MC: an accepted 3.4 or 5.0 bind is answered with `sc_interface_version` 0x34 or 0x50 (`endpoint::bind_answer`), a 3.3 bind without it. ESME: a `bind_*_resp` without `sc_interface_version` means a pre-3.4 MC. Both ends report it: `Session::interface_version`, `Client::interface_version`, `ConnectionInfo::interface_version`."),
+    ("Version negotiation", "The version spoken once bound is the lower of the two ends' (`session::negotiate`; anything below 0x34 is 3.3). MC: an accepted 3.4 or 5.0 bind is answered with `sc_interface_version` 0x34 or 0x50 (`endpoint::bind_answer`), a 3.3 bind without it. ESME: a `bind_*_resp` without `sc_interface_version` means a pre-3.4 MC. Both ends report it: `Session::interface_version`, `Client::interface_version`, `ConnectionInfo::interface_version`. `Bind::default()` offers 0x34, as ESME libraries do; our clients (`smpp send`, `smpp bench`, the gateway's upstream binds) offer 0x34 unless told otherwise (`--interface-version`)."),
+    ("What we send follows the peer's version", "Once bound (and in the MC's answer to a bind), every PDU the session sends is fitted to the version agreed (3.4 §5.3.2.25, 5.0 §2.11.2), in both roles: to a 3.3 peer (a bind offering 0x33 or less; an MC whose `bind_*_resp` has no `sc_interface_version`) no TLV at all, so a delivery receipt goes out with its text only (which carries the id and state) and a 3.3 bind's answer has no `sc_interface_version`; to a 3.4 peer no TLV SMPP 5.0 introduced (the `Since` column of the TLV table: `congestion_state`, `billing_identification`, `broadcast_*`, `source_network_id`, `dest_network_id`, `source_node_id`, `dest_node_id`, `dest_addr_np_*`); to a 5.0 peer everything. Tags no version defines (vendor TLVs) go to 3.4 and 5.0 peers. TLVs left out are counted (`Stats::tlvs_dropped`, and `Stats::pdus_trimmed` per PDU) and reported (`Event::TlvsDropped`; servers add them up in `ServerConfig::tlvs_dropped`, `smpp_tlvs_dropped_total` in `smpp serve`'s `/metrics`); the PDU itself goes out. Refused locally instead, nothing sent and the request handed back whole (`SendError::PeerVersion`): a request whose operation is newer than the peer's version (`broadcast_sm`, `query_broadcast_sm`, `cancel_broadcast_sm` to a 3.3 or 3.4 peer; `data_sm` to a 3.3 peer; see the operations table's `Since`), and a request carrying its content in a non-empty `message_payload` to a 3.3 peer (dropping it would deliver an empty message). Responses are never refused: one answers a request the peer did send (received leniently), so it goes out, trimmed the same way."),
     ("Peer sequence numbers", "Any value (0, high bit set) is accepted and echoed unchanged."),
     ("Our sequence numbers", "1..=0x7FFFFFFF, wrapping to 1, skipping any number still in flight."),
     ("Inbound window", "At most `max_inbound` peer requests await the application's answer. Beyond that: answered ESME_RTHROTTLED and reported (`InboundOverflow::Throttle`), or input stops being accepted until the application answers (`InboundOverflow::Backpressure`)."),

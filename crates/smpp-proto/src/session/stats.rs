@@ -124,6 +124,12 @@ pub struct Stats {
     /// Responses that matched no request of ours, not even a timed-out one
     /// ([`PeerViolation::UnexpectedResponse`](super::PeerViolation::UnexpectedResponse)).
     pub unexpected_responses: u64,
+    /// TLVs the session left out of PDUs it sent because the peer's SMPP
+    /// version cannot take them: every TLV to a 3.3 peer, the 5.0-only ones
+    /// to a 3.4 peer (see `pdu::profile::fits_version`).
+    pub tlvs_dropped: u64,
+    /// PDUs it sent without some of their TLVs (each counted once).
+    pub pdus_trimmed: u64,
 }
 
 impl Stats {
@@ -202,6 +208,8 @@ pub(crate) struct Tally {
     pub(crate) decode_errors: u64,
     pub(crate) late_responses: u64,
     pub(crate) unexpected_responses: u64,
+    pub(crate) tlvs_dropped: u64,
+    pub(crate) pdus_trimmed: u64,
 }
 
 impl Tally {
@@ -222,6 +230,8 @@ impl Tally {
             decode_errors: self.decode_errors,
             late_responses: self.late_responses,
             unexpected_responses: self.unexpected_responses,
+            tlvs_dropped: self.tlvs_dropped,
+            pdus_trimmed: self.pdus_trimmed,
             ..Stats::default()
         }
     }

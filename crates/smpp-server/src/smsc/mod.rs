@@ -18,12 +18,12 @@ use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, EsmClass, Pdu, Su
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Answer, Connection, Handler};
 
-use crate::accounts::Accounts;
+use crate::accounts::{Accounts, LockoutEvent};
 use crate::binds::{address_range, Binds, Esme};
 use crate::clock::{Clock, SystemClock};
 use crate::config::ServeConfig;
 use crate::jobs::{Job, JobQueue, BINDING_RETRY};
-use crate::lockout::{Failure, Lockout};
+use crate::lockout::Lockout;
 use crate::observer::{BindEvent, Observer};
 use crate::routing::{Decision, Router, Target};
 use crate::store::{Addr, MessageStore, Outcome, Record, Store};
@@ -602,36 +602,25 @@ impl<C: Clock> Smsc<C> {
         bind: &Bind,
         system_id: &str,
     ) -> Result<(), CommandStatus> {
-        let peer = conn.peer_addr();
-        let lockout = self.lockout.as_ref().zip(peer.map(|p| p.ip()));
-        if let Some((lockout, ip)) = lockout {
-            if lockout.locked(ip, self.clock.now_ms()) {
-                // The password is not even looked at (nor hashed).
-                self.observer.bind_locked_out(ip);
-                return Err(CommandStatus::BIND_FAILED);
-            }
-        }
         let checked = self
             .accounts
-            .authenticate(
+            .authenticate_bind(
+                self.lockout.as_ref(),
+                || self.clock.now_ms(),
                 system_id,
                 bind.password.as_bytes(),
-                peer,
+                conn.peer_addr(),
                 conn.client_certificate(),
-                // Asked again just before hashing: guesses queued before
-                // the lockout engaged are not hashed after it did.
-                || lockout.is_none_or(|(l, ip)| !l.locked(ip, self.clock.now_ms())),
             )
             .await;
-        if let (Err(_), Some((lockout, ip))) = (checked, lockout) {
-            if lockout.failed(ip, self.clock.now_ms()) == Failure::LockedOut {
-                tracing::warn!(
-                    %ip,
-                    "too many failed binds: address locked out (--bind-failure-limit)"
-                );
-                self.observer.lockout(ip);
+        if let Err(refused) = &checked {
+            match refused.lockout {
+                Some(LockoutEvent::AlreadyLocked(ip)) => self.observer.bind_locked_out(ip),
+                Some(LockoutEvent::Engaged(ip)) => self.observer.lockout(ip),
+                None => {}
             }
         }
+        let checked = checked.map_err(|r| r.status);
         checked?;
         let range = address_range(&text(&bind.address_range))?;
         self.binds.register(
@@ -741,3 +730,6 @@ mod virtual_clock;
 
 #[cfg(test)]
 mod congestion_tests;
+
+#[cfg(test)]
+mod version_tests;

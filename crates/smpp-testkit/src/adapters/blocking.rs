@@ -161,6 +161,15 @@ impl ClientOps for smpp_blocking::Client {
         off(move || client.stats())
     }
 
+    fn enquire_link(&self) -> impl Future<Output = Result<Duration, Error>> + Send {
+        let client = self.clone();
+        off(move || smpp_blocking::Client::enquire_link(&client))
+    }
+
+    fn last_round_trip(&self) -> Option<Duration> {
+        smpp_blocking::Client::last_round_trip(self)
+    }
+
     fn close(&self) {
         smpp_blocking::Client::close(self);
     }
@@ -307,6 +316,15 @@ impl PoolOps for Arc<smpp_blocking::Pool> {
 
     fn paused(&self) -> usize {
         smpp_blocking::Pool::paused(self)
+    }
+
+    fn members(&self) -> Vec<smpp_blocking::MemberStatus> {
+        smpp_blocking::Pool::members(self)
+    }
+
+    fn enquire_link(&self) -> impl Future<Output = Vec<Option<Result<Duration, Error>>>> + Send {
+        let pool = self.clone();
+        off(move || smpp_blocking::Pool::enquire_link(&pool))
     }
 
     fn close(&self) -> impl Future<Output = ()> + Send {

@@ -246,6 +246,14 @@ impl<R: Runtime> ClientOps for smpp_async::Client<R> {
         smpp_async::Client::stats(self)
     }
 
+    fn enquire_link(&self) -> impl Future<Output = Result<Duration, Error>> + Send {
+        smpp_async::Client::enquire_link(self)
+    }
+
+    fn last_round_trip(&self) -> Option<Duration> {
+        smpp_async::Client::last_round_trip(self)
+    }
+
     fn close(&self) {
         smpp_async::Client::close(self);
     }
@@ -370,6 +378,14 @@ impl<R: Runtime> PoolOps for smpp_async::Pool<R> {
 
     fn paused(&self) -> usize {
         smpp_async::Pool::paused(self)
+    }
+
+    fn members(&self) -> Vec<smpp_async::MemberStatus> {
+        smpp_async::Pool::members(self)
+    }
+
+    async fn enquire_link(&self) -> Vec<Option<Result<Duration, Error>>> {
+        smpp_async::Pool::enquire_link(self).await
     }
 
     async fn close(&self) {

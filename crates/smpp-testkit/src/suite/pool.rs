@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use smpp_async::{Backoff, Error, Order, PoolConfig, ServerConfig};
+use smpp_async::{Backoff, Error, MemberState, Order, PoolConfig, ServerConfig};
 use smpp_proto::message::ShortMessage;
 use smpp_proto::pdu::{COctetString, CommandId, CommandStatus, DeliverSm};
 use smpp_proto::session::{BindKind, SessionConfig};
@@ -317,4 +317,38 @@ pub async fn per_destination_order_survives_throttling<A: Adapter>() {
             );
         }
     }
+}
+
+pub async fn members_report_their_state_and_last_round_trip<A: Adapter>() {
+    let s = pool::<A>(Smsc::default(), 3, PoolConfig::default()).await;
+    let before = s.pool.members();
+    assert_eq!(before.len(), 3);
+    for member in &before {
+        assert_eq!(member.state, MemberState::Bound);
+        assert_eq!(member.last_round_trip, None);
+    }
+    let probes = timeout(LIMIT, s.pool.enquire_link())
+        .await
+        .expect("in time");
+    assert_eq!(probes.len(), 3);
+    let after = s.pool.members();
+    for (probe, member) in probes.into_iter().zip(&after) {
+        let rtt = probe.expect("bound").expect("answered");
+        assert!(rtt > Duration::ZERO && rtt < LIMIT, "{rtt:?}");
+        assert_eq!(member.state, MemberState::Bound);
+        assert_eq!(member.last_round_trip, Some(rtt));
+    }
+    // The server ends every session: the members go back to connecting
+    // (their new sessions have measured nothing), then the pool stops.
+    s.server.shutdown();
+    wait_for("members unbound", || s.pool.bound() == 0).await;
+    s.pool.close().await;
+    for member in s.pool.members() {
+        assert_eq!(member.state, MemberState::Stopped);
+        assert_eq!(member.last_round_trip, None);
+    }
+    let probes = timeout(LIMIT, s.pool.enquire_link())
+        .await
+        .expect("in time");
+    assert!(probes.iter().all(Option::is_none), "{probes:?}");
 }

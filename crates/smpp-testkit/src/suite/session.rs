@@ -552,3 +552,45 @@ pub async fn timers_fire_while_traffic_keeps_flowing<A: Adapter>() {
     client.unbind().await.unwrap();
     timeout(LIMIT, peer.join()).await.unwrap();
 }
+
+pub async fn enquire_link_returns_the_round_trip_and_times_out_on_a_silent_peer<A: Adapter>() {
+    const DELAY: Duration = Duration::from_millis(60);
+    let (listener, addr) = raw_mc();
+    // No keepalive of the session's own: every enquire_link is the test's.
+    let config = SessionConfig::default()
+        .with_enquire_link_interval(None)
+        .with_response_timeout(Duration::from_millis(400));
+    let peer = Task::thread(move || {
+        let mut peer = RawPeer::accept(&listener);
+        peer.accept_bind();
+        // Answer the first probe late, then fall silent (socket kept open).
+        let ping = peer.read().unwrap();
+        assert_eq!(ping.command_id(), CommandId::ENQUIRE_LINK);
+        std::thread::sleep(DELAY);
+        let pong = Body::default_for(CommandId::ENQUIRE_LINK_RESP).unwrap();
+        peer.write(Pdu::response(ping.sequence_number, CommandStatus::OK, pong));
+        let second = peer.read().unwrap();
+        assert_eq!(second.command_id(), CommandId::ENQUIRE_LINK);
+        assert_ne!(second.sequence_number, ping.sequence_number);
+        peer
+    });
+    let (client, _inbound) = connect::<A>(addr, BindKind::Transceiver, config).await;
+    assert_eq!(client.last_round_trip(), None);
+    let rtt = timeout(LIMIT, client.enquire_link())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rtt >= DELAY, "{rtt:?} includes the peer's {DELAY:?}");
+    assert!(rtt < LIMIT, "{rtt:?}");
+    assert_eq!(client.last_round_trip(), Some(rtt));
+    let silent = timeout(LIMIT, client.enquire_link()).await.unwrap();
+    assert!(matches!(silent, Err(Error::Timeout)), "{silent:?}");
+    // A failed probe leaves the last measured round trip as it was.
+    assert_eq!(client.last_round_trip(), Some(rtt));
+    let _peer = timeout(LIMIT, peer.join()).await.unwrap();
+    client.close();
+    assert!(matches!(
+        timeout(LIMIT, client.enquire_link()).await.unwrap(),
+        Err(Error::Closed)
+    ));
+}

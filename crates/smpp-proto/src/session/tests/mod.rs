@@ -6,3 +6,4 @@ mod fuzz_smoke;
 mod props;
 mod scenarios;
 pub(crate) mod sim;
+mod version;

@@ -1,0 +1,496 @@
+//! The gateway's HTTP API over the wire: Jasmin's `/send`, `/balance`,
+//! `/rate` and receipt callbacks, the JSON v1 API (messages, batches,
+//! balance), the admin balance and `/metrics`; upstreams are in-process
+//! `smpp serve` simulators; webhook receivers are small HTTP servers here.
+//! Everything on 127.0.0.1, port 0.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use smpp_gateway::http::HttpOptions;
+use smpp_gateway::{start, GatewayConfig, RunningGateway, StoreConfig};
+use smpp_proto::message::receipt::MessageState;
+
+mod support;
+use support::*;
+
+async fn gateway(config: GatewayConfig, options: HttpOptions) -> (RunningGateway, String) {
+    let gateway = start(config).await.unwrap();
+    let base = serve(gateway.http_router(options)).await;
+    (gateway, base)
+}
+
+fn fields(text: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(text.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jasmin_send_balance_rate_and_receipt_callbacks() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &["33=a,rate=0.05"],
+    );
+    config.balances = vec!["esme=1.00".parse().unwrap()];
+    let (gw, base) = gateway(config, HttpOptions::default()).await;
+    wait_bound(&gw, "a").await;
+    let (receiver, hook) = Receiver::start(0).await;
+    let http = reqwest::Client::new();
+
+    // Jasmin's documented send, with a level-3 receipt (example_send_dlr2.py).
+    let response = http
+        .get(format!("{base}/send"))
+        .query(&[
+            ("username", "esme"),
+            ("password", "secret"),
+            ("to", "33612345678"),
+            ("content", "Hello world !"),
+            ("dlr", "yes"),
+            ("dlr-url", hook.as_str()),
+            ("dlr-level", "3"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    let id = body
+        .strip_prefix("Success \"")
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    let calls = wait_calls(&receiver, 2).await;
+    let level1 = fields(&calls[0]);
+    assert_eq!(field(&level1, "id"), Some(id.as_str()));
+    assert_eq!(field(&level1, "message_status"), Some("ESME_ROK"));
+    assert_eq!(field(&level1, "level"), Some("3"));
+    let level2 = fields(&calls[1]);
+    assert_eq!(field(&level2, "id"), Some(id.as_str()));
+    assert_eq!(field(&level2, "message_status"), Some("DELIVRD"));
+    assert_eq!(field(&level2, "dlvrd"), Some("001"));
+    assert!(!field(&level2, "id_smsc").unwrap().is_empty());
+    assert_eq!(field(&level2, "subdate").map(str::len), Some(10));
+    assert_eq!(field(&level2, "text"), Some("Hello world !"));
+
+    // POST works the same (form body).
+    let response = http
+        .post(format!("{base}/send"))
+        .form(&[
+            ("username", "esme"),
+            ("password", "secret"),
+            ("to", "33612345679"),
+            ("content", "again"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // Two messages at 0.05 from 1.00.
+    let balance: serde_json::Value = http
+        .get(format!("{base}/balance?username=esme&password=secret"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        balance,
+        serde_json::json!({"balance": 0.9, "sms_count": "ND"})
+    );
+    let rate: serde_json::Value = http
+        .get(format!(
+            "{base}/rate?username=esme&password=secret&to=33612345678"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        rate,
+        serde_json::json!({"unit_rate": 0.05, "submit_sm_count": 1})
+    );
+
+    // Jasmin's errors, with its codes and words.
+    for (query, status, text) in [
+        (
+            "username=esme&password=wrong&to=336&content=x",
+            403,
+            "Error \"Authentication failure for username:esme\"",
+        ),
+        (
+            "username=esme&password=secret&to=336&content=x&colour=red",
+            400,
+            "Error \"Argument colour is unknown.\"",
+        ),
+        (
+            "username=esme&password=secret&content=x",
+            400,
+            "Error \"Mandatory argument to is not found.\"",
+        ),
+        (
+            "username=esme&password=secret&to=44123&content=x",
+            412,
+            "Error \"No route found\"",
+        ),
+    ] {
+        let response = http
+            .get(format!("{base}/send?{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{query}");
+        assert_eq!(response.text().await.unwrap(), text, "{query}");
+    }
+    gw.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_api_sends_shows_the_history_and_retries_webhooks() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    config.accounts.push("other:pw".parse().unwrap());
+    let (gw, base) = gateway(config, HttpOptions::default()).await;
+    wait_bound(&gw, "a").await;
+    // The receiver refuses the first two calls: the receipt comes on the third.
+    let (receiver, hook) = Receiver::start(2).await;
+    let http = reqwest::Client::new();
+    let unauthenticated = http
+        .post(format!("{base}/api/v1/messages"))
+        .json(&serde_json::json!({"to": "336", "text": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+
+    let text = "a long message ".repeat(20); // 280 characters: 2 parts
+    let sent: serde_json::Value = http
+        .post(format!("{base}/api/v1/messages"))
+        .basic_auth("esme", Some("secret"))
+        .json(&serde_json::json!({
+            "from": "Acme", "to": "33612345678", "text": text,
+            "receipt": true, "webhook": hook,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<String> = sent["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "{sent}");
+    let calls = wait_calls(&receiver, 2).await;
+    assert!(
+        receiver.seen.load(Ordering::SeqCst) >= 4,
+        "two refusals, then two receipts"
+    );
+    for id in &ids {
+        assert!(
+            calls.iter().any(|c| {
+                let v: serde_json::Value = serde_json::from_str(c).unwrap();
+                v["id"] == id.as_str() && v["state"] == "DELIVRD"
+            }),
+            "{calls:?}"
+        );
+    }
+    let shown: serde_json::Value = http
+        .get(format!("{base}/api/v1/messages/{}", ids[0]))
+        .basic_auth("esme", Some("secret"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["state"], "DELIVRD");
+    let states: Vec<&str> = shown["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["ACCEPTED", "FORWARDED", "DELIVRD"]);
+    assert_eq!(shown["upstream"], "a");
+    // Another account does not see it.
+    let hidden = http
+        .get(format!("{base}/api/v1/messages/{}", ids[0]))
+        .basic_auth("other", Some("pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hidden.status(), 404);
+    gw.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_1000_recipients_reports_each_one_s_state() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        StoreConfig::Path(dir.path().to_owned()),
+        &[("a", up.server.smpp_addr())],
+        &[],
+    );
+    let (gw, base) = gateway(config, HttpOptions::default()).await;
+    wait_bound(&gw, "a").await;
+    let http = reqwest::Client::new();
+    let to: Vec<String> = (0..1000).map(|i| format!("3361000{i:04}")).collect();
+    let made: serde_json::Value = http
+        .post(format!("{base}/api/v1/batches"))
+        .basic_auth("esme", Some("secret"))
+        .json(&serde_json::json!({"from": "Acme", "to": to, "text": "Sale!", "receipt": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(made["accepted"], 1000, "{made}");
+    let batch = made["batch"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let report: serde_json::Value = http
+            .get(format!("{base}/api/v1/batches/{batch}"))
+            .basic_auth("esme", Some("secret"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if report["final"] == 1000 {
+            break report;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}",
+            report["states"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(report["states"], serde_json::json!({"DELIVRD": 1000}));
+    let rows = report["report"].as_array().unwrap();
+    assert_eq!(rows.len(), 1000);
+    assert_eq!(rows[7]["to"], to[7].as_str());
+    assert_eq!(rows[7]["parts"][0]["state"], "DELIVRD");
+    assert_eq!(up.count(), 1000);
+    gw.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_changes_balances_behind_its_token_and_they_survive_a_restart() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(
+        StoreConfig::Path(dir.path().to_owned()),
+        &[("a", up.server.smpp_addr())],
+        &["*=a,rate=0.5"],
+    );
+    config.balances = vec!["esme=1".parse().unwrap()];
+    let options = || HttpOptions {
+        admin_token: Some(smpp_server::credentials::Secret::new("s3cret-token").unwrap()),
+    };
+    let (gw, base) = gateway(config.clone(), options()).await;
+    let http = reqwest::Client::new();
+    let url = format!("{base}/api/v1/admin/accounts/esme/balance");
+    let refused = http
+        .post(&url)
+        .json(&serde_json::json!({"add": "2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let changed: serde_json::Value = http
+        .post(&url)
+        .bearer_auth("s3cret-token")
+        .json(&serde_json::json!({"add": "2.25", "set_sms": 10}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(changed, serde_json::json!({"balance": "3.25", "sms": 10}));
+    // The metrics are behind the same token.
+    assert_eq!(
+        http.get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("smpp_gateway_upstream_binds{connector=\"a\"}"),
+        "{metrics}"
+    );
+    gw.shutdown().await.unwrap();
+
+    let (gw, base) = gateway(config, options()).await;
+    let shown: serde_json::Value = http
+        .get(format!("{base}/api/v1/balance"))
+        .basic_auth("esme", Some("secret"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown, serde_json::json!({"balance": "3.25", "sms": 10}));
+    gw.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+/// Every route of `docs/gateway-openapi.json` is served (never the "no
+/// such endpoint" fallback), and every served route is in the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_file_describes_the_routes_served() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/gateway-openapi.json"
+    ))
+    .unwrap();
+    let spec: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut documented = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut served: Vec<(String, String)> = smpp_gateway::http::ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    served.sort();
+    assert_eq!(documented, served);
+
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    let (gw, base) = gateway(config, HttpOptions::default()).await;
+    let http = reqwest::Client::new();
+    for (method, path) in &served {
+        let url = format!("{base}{}", path.replace("{id}", "esme"));
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = http.request(method.clone(), &url).send().await.unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(
+            !body.contains("no such endpoint") && status != 405,
+            "{method} {path}: {status} {body}"
+        );
+    }
+    let unknown = http.get(format!("{base}/nope")).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    gw.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_made_through_the_admin_api_bind_at_once_and_survive_a_restart() {
+    use smpp_proto::pdu::{Bind, CommandStatus};
+    use smpp_proto::session::{BindKind, SessionConfig};
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        StoreConfig::Path(dir.path().to_owned()),
+        &[("a", up.server.smpp_addr())],
+        &[],
+    );
+    let (gw, base) = gateway(config.clone(), HttpOptions::default()).await;
+    let http = reqwest::Client::new();
+    let bind = |gw: &RunningGateway| {
+        let addr = gw.smpp_addr();
+        async move {
+            let bind = Bind {
+                system_id: "shop".into(),
+                password: "n3w-pass".into(),
+                interface_version: 0x34,
+                ..Default::default()
+            };
+            smpp_tokio::Client::connect(addr, BindKind::Transceiver, bind, SessionConfig::default())
+                .await
+        }
+    };
+    assert!(matches!(
+        bind(&gw).await,
+        Err(smpp_tokio::Error::Status(CommandStatus::INVALID_SYSTEM_ID))
+    ));
+    let made = http
+        .put(format!("{base}/api/v1/admin/accounts/shop"))
+        .json(&serde_json::json!({"password": "n3w-pass", "allow": ["127.0.0.0/8"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let (client, _inbound) = bind(&gw).await.expect("binds without a restart");
+    let listed: serde_json::Value = http
+        .get(format!("{base}/api/v1/admin/accounts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shop = listed["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["system_id"] == "shop")
+        .unwrap()
+        .clone();
+    assert_eq!(shop["password_hashed"], true, "stored as a hash");
+    assert_eq!(shop["binds"], 1);
+    drop(client);
+    gw.shutdown().await.unwrap();
+
+    // After a restart (the configuration does not name it) it is still there.
+    let (gw, base) = gateway(config.clone(), HttpOptions::default()).await;
+    let (client, _inbound) = bind(&gw).await.expect("kept across a restart");
+    // Removed: its bind is closed and it cannot bind again.
+    let removed = http
+        .delete(format!("{base}/api/v1/admin/accounts/shop"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    tokio::time::timeout(WAIT, client.closed())
+        .await
+        .expect("its bind closed");
+    assert!(matches!(
+        bind(&gw).await,
+        Err(smpp_tokio::Error::Status(CommandStatus::INVALID_SYSTEM_ID))
+    ));
+    gw.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
