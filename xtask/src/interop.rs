@@ -349,10 +349,7 @@ pub(crate) struct RunningSmsc {
 impl RunningSmsc {
     /// Spawns `program args` and waits for `SMPP listening on <addr>` on its stdout.
     pub(crate) fn start(label: &str, program: &Path, args: &[String]) -> Result<RunningSmsc> {
-        let log = logs_dir()?.join(format!(
-            "{}.log",
-            label.replace(char::is_whitespace, "_")
-        ));
+        let log = logs_dir()?.join(format!("{}.log", label.replace(char::is_whitespace, "_")));
         let log_file =
             std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         eprintln!("$ {} {}", program.display(), args.join(" "));
