@@ -14,6 +14,7 @@
 //!   upstreams, receipts back; beside Jasmin 0.11.1 and the ceiling, as a table.
 //! - `cargo xtask soak [--minutes N]`: long mixed load against `smpp serve`, RSS and fds sampled.
 //! - `cargo xtask lines`: code lines of the adapters and their shared async core.
+//! - `cargo xtask examples`: the feature examples against a real `smpp serve` (part of ci).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -41,11 +42,12 @@ fn main() -> ExitCode {
         ["soak", rest @ ..] => soak::run_soak(rest),
         ["lines", rest @ ..] => lines::run(rest),
         ["core"] => no_runtime_in_core(),
+        ["examples"] => feature_examples(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
-                 ci [--quick]                       fmt, clippy (benches too), tests, docs, dependency checks, packaging, fuzz smoke, interop\n  \
+                 ci [--quick]                       fmt, clippy (benches too), tests, feature examples, docs, dependency checks, packaging, fuzz smoke, interop\n  \
                  fuzz [TARGET] [--seconds N]        run cargo-fuzz targets (all by default)\n  \
                  conformance [--check]              write (or check) docs/CONFORMANCE.md from the code's tables\n  \
                  interop [PART]... [--stand-in]     PART: tshark (Wireshark decodes every golden PDU), python\n                                     (smpplib, aiosmpplib, malformed bytes vs our SMSC), rust (smpp34,\n                                     rusmppc vs our SMSC; our client vs smpp34's server), gateway\n                                     (the same customers vs smpp gateway); all (default)\n  \
@@ -55,7 +57,8 @@ fn main() -> ExitCode {
                  bench gateway [--rounds N] [--secs S] [--no-jasmin] [--quick] [--json]\n                                     gateway end to end with receipts, beside Jasmin 0.11.1 and the ceiling\n  \
                  soak [--minutes N] [--restart-every M]  mixed load on `smpp serve` with restarts; RSS, fds, losses\n  \
                  lines                              code lines of the adapters and their shared async core\n  \
-                 core                               smpp-proto is sans-IO, no raw flag masks outside it (part of ci)"
+                 core                               smpp-proto is sans-IO, no raw flag masks outside it (part of ci)\n  \
+                 examples                           the feature examples (WAP push, MMS, USSD, MWI, billing) against smpp serve (part of ci)"
             );
             return ExitCode::from(2);
         }
@@ -137,6 +140,8 @@ fn ci(args: &[&str]) -> Result {
     run(&mut clippy(&[]))?;
     step("tests");
     run(cargo().args(["test", "--workspace", "--all-features", "--locked"]))?;
+    step("feature examples against a real smpp serve");
+    feature_examples()?;
     step("docs");
     run(cargo()
         .args([
@@ -161,6 +166,34 @@ fn ci(args: &[&str]) -> Result {
     step("interop: Wireshark dissector, independent SMPP peers");
     interop::run(&["all"])?;
     eprintln!("\nci: all green in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// The examples that show a message feature end to end: each starts `smpp serve`,
+/// sends the feature through it to a bound receiver, checks what arrives decodes to
+/// what was sent, and exits non-zero otherwise.
+const FEATURE_EXAMPLES: &[&str] = &[
+    "wap_push",
+    "mms_notification",
+    "ussd_menu",
+    "mwi",
+    "billing",
+];
+
+fn feature_examples() -> Result {
+    // The examples find `smpp` beside them (target/debug).
+    run(cargo().args(["build", "--locked", "-p", "smpp-cli", "--bin", "smpp"]))?;
+    for name in FEATURE_EXAMPLES {
+        run(cargo().args([
+            "run",
+            "--locked",
+            "-q",
+            "-p",
+            "smpp-examples",
+            "--example",
+            name,
+        ]))?;
+    }
     Ok(())
 }
 

@@ -40,6 +40,9 @@ pub struct ConnectArgs {
     /// The interface_version the bind offers (0x34; a command may offer another).
     #[arg(skip = 0x34)]
     pub interface_version: u8,
+    /// The address_range the bind registers (empty; a command may set one).
+    #[arg(skip)]
+    pub address_range: String,
 }
 
 use std::sync::Arc;
@@ -63,6 +66,7 @@ impl ConnectArgs {
             password: (&self.password).into(),
             system_type: (&self.system_type).into(),
             interface_version: self.interface_version,
+            address_range: (&self.address_range).into(),
             ..Default::default()
         }
     }

@@ -1,4 +1,4 @@
-//! The `smpp` command: an SMSC simulator (`serve`), a client (`send`, `listen`),
+//! The `smpp` command: an SMSC simulator (`serve`), a client (`send`, `listen`, `ussd`),
 //! a load generator (`bench`, `campaign`), a PDU decoder (`decode`) and a
 //! password hasher for its configuration (`hash-password`).
 //!
@@ -21,6 +21,7 @@ pub mod obs;
 pub mod ping;
 pub mod send;
 pub mod serve;
+pub mod ussd;
 
 /// An SMPP 3.4 / 5.0 toolkit: SMSC simulator, client, load generator and decoder.
 #[derive(Debug, Parser)]
@@ -57,6 +58,8 @@ pub enum Command {
     Cancel(manage::CancelArgs),
     /// Replace the content of a message that is still pending (replace_sm).
     Replace(manage::ReplaceArgs),
+    /// A USSD session from the terminal: dial a code, answer each menu from stdin.
+    Ussd(ussd::UssdArgs),
     /// Check the link: enquire_link in a loop, round trip per probe, loss/min/avg/max summary.
     Ping(ping::PingArgs),
     /// Read a password (stdin, or a prompt) and print its argon2id hash for
@@ -96,6 +99,7 @@ pub fn main() -> ExitCode {
                     Command::Query(args) => manage::query(args).await,
                     Command::Cancel(args) => manage::cancel(args).await,
                     Command::Replace(args) => manage::replace(args).await,
+                    Command::Ussd(args) => ussd::run(args).await,
                     Command::Ping(args) => ping::run(args).await,
                     Command::Decode(_) | Command::HashPassword(_) => {
                         unreachable!("handled above")

@@ -11,9 +11,12 @@ use clap::{ArgGroup, Args, ValueEnum};
 use serde_json::json;
 use smpp_proto::message::charsets::Charset;
 use smpp_proto::message::concat::{ConcatMode, TextEncoding};
+use smpp_proto::message::mms::{MmsExpiry, MmsNotification};
+use smpp_proto::message::mwi::{MessageWaiting, MwiKind};
+use smpp_proto::message::wap::ServiceIndication;
 use smpp_proto::message::{
     Address, DataCoding, DeliveryReceipt, Gsm7Alphabet, MessageIdFormat, MessageState,
-    ReferenceCounter, ShortMessage,
+    ReferenceCounter, ShortMessage, UssdServiceOp,
 };
 use smpp_proto::pdu::{
     Body, COctetString, DataSm, DestAddress, EsmClass, SubmitMulti, SubmitSm, TlvTag,
@@ -52,7 +55,8 @@ pub enum SendBind {
 /// Arguments of `smpp send`.
 #[derive(Debug, Args)]
 #[command(
-    group(ArgGroup::new("content").required(true).args(["text", "hex"])),
+    group(ArgGroup::new("content").required(true).multiple(true)
+        .args(["text", "hex", "wap_push", "mms_notify", "mwi", "ussd"])),
     after_long_help = "OUTPUT:\n  \
     One line per part: `part I/N message_id ID`, or `part I/N error STATUS`. With \
     --wait-receipt, one line per receipt: `part I/N message_id ID state STAT ...` \
@@ -82,8 +86,37 @@ pub struct SendArgs {
     #[arg(long)]
     pub text: Option<String>,
     /// The user data as hex octets (sent as they are, split into parts when needed).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["text", "wap_push", "mms_notify", "mwi", "ussd"])]
     pub hex: Option<String>,
+    /// Send a WAP push Service Indication for this URL (`--text` is the text shown with
+    /// it): 8-bit data on the WAP push ports 2948/9200, concatenated when long.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["mms_notify", "mwi", "ussd"])]
+    pub wap_push: Option<String>,
+    /// Send an MMS notification (M-Notification.ind in a WAP push) whose content location
+    /// is this URL (`--text` becomes its subject; see --mms-size, --mms-expiry).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["mwi", "ussd"])]
+    pub mms_notify: Option<String>,
+    /// The message size an MMS notification announces, in octets.
+    #[arg(
+        long,
+        value_name = "OCTETS",
+        default_value_t = 0,
+        requires = "mms_notify"
+    )]
+    pub mms_size: u64,
+    /// How long the MMSC keeps the message an MMS notification announces.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration, requires = "mms_notify")]
+    pub mms_expiry: Duration,
+    /// Set or clear the voicemail indication: `on`, `on:COUNT` (messages waiting), `off`
+    /// (data_coding MWI group and the UDH special SMS indication; `--text`, when given,
+    /// is stored by the phone, else the message is discarded after setting the icon).
+    #[arg(long, value_name = "on|off[:COUNT]", value_parser = parse_mwi, conflicts_with = "ussd")]
+    pub mwi: Option<smpp_proto::message::mwi::MessageWaiting>,
+    /// Send a USSD operation (ussd_service_op) with `--text` as its string: a name
+    /// (pssr-indication, pssd-indication, ussr-request, ussn-request, pssr-response,
+    /// pssd-response, ussr-confirm, ussn-confirm) or a number; service_type USSD.
+    #[arg(long, value_name = "OP", value_parser = parse_ussd_op)]
+    pub ussd: Option<UssdServiceOp>,
     /// Coding of the message.
     #[arg(long, value_enum, default_value_t = Coding::Auto)]
     pub coding: Coding,
@@ -197,6 +230,39 @@ fn parse_tlv(s: &str) -> Result<Tlv, String> {
         tag,
         value: parse_octets(value)?,
     })
+}
+
+fn parse_mwi(s: &str) -> Result<MessageWaiting, String> {
+    let (state, count) = match s.split_once(':') {
+        Some((state, count)) => (
+            state,
+            Some(
+                count
+                    .parse::<u8>()
+                    .map_err(|_| format!("{count:?}: the count is 0-255"))?,
+            ),
+        ),
+        None => (s, None),
+    };
+    match (state, count) {
+        ("on", count) => Ok(MessageWaiting::set(MwiKind::Voicemail, count.unwrap_or(1))),
+        ("off", None | Some(0)) => Ok(MessageWaiting::clear(MwiKind::Voicemail)),
+        ("off", Some(_)) => Err("`off` has no messages waiting: give `off` or `off:0`".into()),
+        _ => Err(format!("{s:?}: expected on, on:COUNT or off")),
+    }
+}
+
+fn parse_ussd_op(s: &str) -> Result<UssdServiceOp, String> {
+    if let Ok(n) = parse_byte(s) {
+        return Ok(UssdServiceOp::from_u8(n));
+    }
+    let wanted = s.to_ascii_lowercase().replace(['_', ' '], "-");
+    (0..=19u8)
+        .map(UssdServiceOp::from_u8)
+        .find(|op| op.name().to_ascii_lowercase().replace(' ', "-") == wanted)
+        .ok_or_else(|| {
+            format!("{s:?}: not a USSD operation (pssr-indication, ussr-request, ... or a number)")
+        })
 }
 
 /// A `--validity`/`--schedule` value: a duration (sent as an SMPP relative
@@ -317,12 +383,41 @@ fn reference_seed() -> u16 {
         .map_or(0, |d| d.subsec_nanos() as u16)
 }
 
-/// The message as asked: text or octets, in the coding asked.
+/// The message as asked: a feature (WAP push, MMS notification, MWI, USSD), or text
+/// or octets in the coding asked.
 fn build_message(args: &SendArgs) -> anyhow::Result<ShortMessage> {
     let first = args.to.first().map_or("", String::as_str);
-    let message = message_content(args.text.as_deref(), args.hex.as_deref(), args.coding)?
-        .from(args.from.as_str())
-        .to(first);
+    let text = args.text.as_deref().unwrap_or_default();
+    // A WSP transaction id that differs between runs.
+    let tid = reference_seed() as u8;
+    let content = if let Some(url) = &args.wap_push {
+        ServiceIndication {
+            href: url.clone(),
+            text: text.to_owned(),
+            ..ServiceIndication::default()
+        }
+        .to_short_message(tid)
+        .context("cannot build the WAP push")?
+    } else if let Some(url) = &args.mms_notify {
+        let mut n = MmsNotification::new(
+            format!("smpp-{:08x}", reference_seed()),
+            url.clone(),
+            args.mms_size,
+            MmsExpiry::Relative(args.mms_expiry.as_secs()),
+        );
+        n.subject = args.text.clone();
+        n.to_short_message(tid)
+            .context("cannot build the MMS notification")?
+    } else if let Some(mwi) = &args.mwi {
+        mwi.to_short_message(text)
+    } else if let Some(op) = args.ussd {
+        ShortMessage::text(text)
+            .service_type("USSD")
+            .tlv(TlvTag::USSD_SERVICE_OP, &[op.to_u8()])?
+    } else {
+        message_content(args.text.as_deref(), args.hex.as_deref(), args.coding)?
+    };
+    let message = content.from(args.from.as_str()).to(first);
     Ok(if args.receipt || args.wait_receipt.is_some() {
         message.request_receipt()
     } else {

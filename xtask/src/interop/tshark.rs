@@ -12,6 +12,9 @@
 //! integer value). Known dissector quirks are listed in `compare::Quirk`
 //! and only excuse the exact PDU and field they name.
 //!
+//! The golden WAP pushes (an MMS notification, an SI and an SL) go through Wireshark's
+//! WSP, MMSE and WBXML dissectors too ([`push`]).
+//!
 //! Files are left in `target/interop/tshark/` for inspection.
 //!
 //! This file runs the tools and walks the frames; [`pdml`] parses tshark's
@@ -27,6 +30,7 @@ use crate::Result;
 
 mod compare;
 mod pdml;
+mod push;
 
 use compare::{check_frame, Check};
 use pdml::parse_pdml;
@@ -149,6 +153,7 @@ pub(super) fn tshark() -> Result {
         started.elapsed()
     );
     if check.problems.is_empty() {
+        push::check(&dir)?;
         return Ok(());
     }
     let mut msg = format!(

@@ -11,7 +11,10 @@
 //!   payload).
 //! * [`reassembly`]: sans-IO reassembly of concatenated parts with bounded memory.
 //! * [`receipt`]: delivery receipts (text format and TLVs) and message id normalisation.
-//! * [`wap`], [`ussd`], [`mwi`]: WAP push (SI/SL), USSD service ops, message waiting.
+//! * [`wap`], [`mms`], [`ussd`], [`mwi`]: WAP push (SI/SL) and its decoder, MMS notifications,
+//!   USSD service ops, message waiting.
+//! * [`features`]: what a received message is (WAP push, MMS notification, MWI, USSD,
+//!   billing), in one call.
 //! * [`broadcast`]: v5.0 cell broadcast (`broadcast_sm` builder, areas) and `billing_identification`.
 //! * [`short_message`](mod@short_message): the [`ShortMessage`] builder (text to `submit_sm`
 //!   parts) and receipts/parts read from received `deliver_sm`/`data_sm`.
@@ -30,7 +33,9 @@ pub mod broadcast;
 pub mod charsets;
 pub mod coding;
 pub mod concat;
+pub mod features;
 pub mod gsm7;
+pub mod mms;
 pub mod mwi;
 pub mod national;
 pub mod reassembly;
@@ -103,6 +108,51 @@ pub mod fuzzing {
         }
         let _ = NationalLanguage::from_id(lang);
         let _ = DataCoding(lang).alphabet();
+    }
+
+    /// WAP push decoding (SI, SL, MMS notification) on arbitrary bytes, both as a WSP
+    /// push PDU and as SMS user data (UDH first). What decodes and re-encodes decodes
+    /// back to the same content.
+    pub fn wap_push(data: &[u8]) {
+        use super::mms::MmsNotification;
+        use super::wap::{decode_push, PushContent, WapPush};
+
+        if let Ok(push) = decode_push(data) {
+            assert!(push.body.len() <= data.len());
+            let again = match &push.content {
+                PushContent::ServiceIndication(si) => si.to_wsp_push(push.tid).ok(),
+                PushContent::ServiceLoading(sl) => sl.to_wsp_push(push.tid).ok(),
+                PushContent::MmsNotification(n) if plain_text(n) => n.to_wsp_push(push.tid).ok(),
+                _ => None,
+            };
+            if let Some(again) = again {
+                let decoded = decode_push(&again).expect("a re-encoded push decodes");
+                assert_eq!(decoded.content, push.content);
+                assert_eq!(decoded.url(), push.url());
+            }
+        }
+        if let Ok((udh, len)) = UserDataHeader::parse(data) {
+            if let Ok(Some(push)) = WapPush::from_user_data(Some(&udh), &data[len..]) {
+                assert!(udh.ports().is_some());
+                assert!(push.body.len() < data.len());
+            }
+        }
+
+        /// WSP text values cannot start with a control character (they would read as a
+        /// length); the encoder writes what it is given, so only those round-trip.
+        fn plain_text(n: &MmsNotification) -> bool {
+            let starts_ok = |s: &str| s.chars().next().is_none_or(|c| c >= ' ');
+            [
+                Some(&n.transaction_id),
+                n.from.as_ref(),
+                n.subject.as_ref(),
+                Some(&n.content_location),
+            ]
+            .into_iter()
+            .flatten()
+            .all(|s| starts_ok(s) && !s.contains('\0'))
+                && starts_ok(n.class.name())
+        }
     }
 
     /// Delivery receipt text parsing on arbitrary (lossily decoded) bytes.
