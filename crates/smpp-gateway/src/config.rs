@@ -16,7 +16,7 @@ use smpp_proto::message::receipt::{IdRadix, MessageIdFormat};
 use crate::billing::{parse_money, Micros};
 use crate::store::Quota;
 
-pub use smpp_server::config::{Account, BindFailureLimit};
+pub use smpp_server::config::{Account, BindFailureLimit, Cidr, TlsConfig};
 
 /// The default listen address (the same as `smpp serve`).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2775";
@@ -92,6 +92,13 @@ pub struct GatewayConfig {
     pub max_receipts_owed: usize,
     /// Upstream receipts held at most (see [`DEFAULT_MAX_HELD`]).
     pub max_held: usize,
+    /// A TLS listener for customers besides the plain one (certificate,
+    /// key, and client CAs for mutual TLS), as `smpp serve`'s.
+    pub tls: Option<TlsConfig>,
+    /// Load balancers whose connections start with a PROXY protocol header
+    /// (v1 or v2): the address it carries is what allow-lists, the lockout
+    /// and logs see.
+    pub proxy_protocol: Vec<Cidr>,
     /// Where to append a CDR (one JSON line) per message that reached a
     /// final state.
     pub cdr: Option<PathBuf>,
@@ -118,6 +125,8 @@ impl Default for GatewayConfig {
             cdr: None,
             max_receipts_owed: DEFAULT_MAX_RECEIPTS_OWED,
             max_held: DEFAULT_MAX_HELD,
+            tls: None,
+            proxy_protocol: Vec::new(),
         }
     }
 }

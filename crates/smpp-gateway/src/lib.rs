@@ -96,7 +96,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use smpp_proto::session::SessionConfig;
-use smpp_tokio::{Server, ServerConfig, ServerHandle};
+use smpp_tokio::{ServerConfig, ServerHandle};
 use tokio::task::JoinHandle;
 
 mod accept;
@@ -119,7 +119,8 @@ mod webhooks;
 
 pub use billing::{format_money, parse_money, Micros};
 pub use config::{
-    Account, BalanceConfig, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig, UpstreamConfig,
+    Account, BalanceConfig, Cidr, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig,
+    TlsConfig, UpstreamConfig,
 };
 pub use store::{format_id, parse_id, FjallStore, GatewayStore, MemoryStore, Quota};
 
@@ -132,16 +133,22 @@ use crate::upstream::Connector;
 #[derive(Debug)]
 pub struct RunningGateway {
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     node: Arc<Node>,
-    server: ServerHandle,
-    serving: JoinHandle<std::io::Result<()>>,
+    servers: Vec<ServerHandle>,
+    serving: Vec<JoinHandle<std::io::Result<()>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl RunningGateway {
-    /// The address customers bind to.
+    /// The address customers bind to (plain TCP).
     pub fn smpp_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The TLS listener's address, when there is one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// How many binds of the connector `name` are up (`None`: no such connector).
@@ -190,11 +197,12 @@ impl RunningGateway {
     /// is durable; what was not forwarded yet is forwarded at the next start).
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.node.stop();
-        self.server.shutdown();
-        self.serving
-            .await
-            .context("server task")?
-            .context("server")?;
+        for server in &self.servers {
+            server.shutdown();
+        }
+        for serving in self.serving {
+            serving.await.context("server task")?.context("server")?;
+        }
         for connector in &self.node.connectors {
             connector.pool.close().await;
         }
@@ -287,12 +295,17 @@ pub async fn start_with_store(
     let server_config = ServerConfig::default()
         .with_session(customer_session())
         .with_system_id(config.system_id.clone());
-    let server = Server::bind(&config.listen, Customers(node.clone()), server_config)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let addr = server.local_addr()?;
-    let handle = server.handle();
-    let serving = tokio::spawn(server.run());
+    let listeners = smpp_server::listen_on(
+        Customers(node.clone()),
+        server_config,
+        Some(&config.listen),
+        config.tls.as_ref(),
+        config.proxy_protocol.clone().into(),
+    )
+    .await?;
+    let addr = listeners
+        .plain_addr
+        .context("the plain listener's address")?;
 
     let mut tasks = Vec::new();
     for (i, inbound) in inbounds.into_iter().enumerate() {
@@ -320,9 +333,10 @@ pub async fn start_with_store(
     }
     Ok(RunningGateway {
         addr,
+        tls_addr: listeners.tls_addr,
         node,
-        server: handle,
-        serving,
+        servers: listeners.handles,
+        serving: listeners.servers,
         tasks,
     })
 }

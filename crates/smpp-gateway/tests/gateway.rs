@@ -1543,3 +1543,94 @@ async fn submit_multi_fans_out_under_one_id_and_lists_what_it_could_not_take() {
     gateway.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
 }
+
+/// Sends `prefix` then a bind_transmitter of esme/secret on a fresh
+/// connection; the bind answer's status (`None`: closed without one).
+async fn raw_bind(addr: SocketAddr, prefix: &[u8]) -> Option<u32> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let bind = Bind {
+        system_id: "esme".into(),
+        password: "secret".into(),
+        interface_version: 0x34,
+        ..Default::default()
+    };
+    let pdu = smpp_proto::pdu::Pdu::request(
+        smpp_proto::pdu::SequenceNumber::new(1),
+        Body::BindTransmitter(Box::new(bind)),
+    )
+    .to_vec()
+    .unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut out = prefix.to_vec();
+    out.extend(pdu);
+    tcp.write_all(&out).await.ok()?;
+    let mut header = [0u8; 16];
+    tokio::time::timeout(WAIT, tcp.read_exact(&mut header))
+        .await
+        .ok()?
+        .ok()?;
+    Some(u32::from_be_bytes(header[8..12].try_into().unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_behind_a_balancer_and_over_tls() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    // Only customers from 192.0.2.0/24, which only the balancer's header can say.
+    config.accounts = vec!["esme:secret@192.0.2.0/24".parse().unwrap()];
+    config.proxy_protocol = smpp_server::config::parse_cidr_list("127.0.0.1/32").unwrap();
+    config.tls = Some(smpp_server::TlsConfig {
+        listen: "127.0.0.1:0".into(),
+        cert: cert.clone(),
+        key,
+        client_ca: None,
+    });
+    let gateway = start(config).await.unwrap();
+    let addr = gateway.smpp_addr();
+    let header =
+        |client: &str| format!("PROXY TCP4 {client} 127.0.0.1 40000 2775\r\n").into_bytes();
+    assert_eq!(
+        raw_bind(addr, &header("192.0.2.7")).await,
+        Some(0),
+        "the carried address is allowed"
+    );
+    assert_eq!(
+        raw_bind(addr, &header("198.51.100.1")).await,
+        Some(CommandStatus::BIND_FAILED.0),
+        "the carried address is not"
+    );
+    assert_eq!(
+        raw_bind(addr, b"").await,
+        None,
+        "a trusted source without a header is closed"
+    );
+
+    // Over TLS (the header comes first there too).
+    use smpp_tokio::rustls::{self, pki_types::ServerName, RootCertStore};
+    let tls_addr = gateway.tls_addr().expect("a TLS listener");
+    let mut roots = RootCertStore::empty();
+    roots.add(made.cert.der().clone()).unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut tcp = tokio::net::TcpStream::connect(tls_addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, &header("192.0.2.9"))
+        .await
+        .unwrap();
+    let stream = smpp_tokio::tokio_rustls::TlsConnector::from(Arc::new(tls))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("the TLS handshake after the header");
+    drop(stream);
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}

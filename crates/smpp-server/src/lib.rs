@@ -222,13 +222,68 @@ pub async fn start_with_clock<C: Clock>(
         .with_tlvs_dropped(observer.tlvs_dropped().unwrap_or_default());
     let smsc = Smsc::new(config, observer, clock)?;
     let handler = smsc::SmscHandler(smsc.clone());
+    let balancers: Arc<[config::Cidr]> = smsc.config().proxy_protocol.clone().into();
+    let Listeners {
+        plain_addr,
+        tls_addr,
+        handles,
+        servers,
+    } = listen_on(
+        handler,
+        server_config,
+        listen.as_deref(),
+        tls.as_ref(),
+        balancers,
+    )
+    .await?;
+    let timers = tokio::spawn(smsc.clone().run_timers());
+    let retention = tokio::spawn(smsc.clone().run_retention());
+    Ok(RunningServer {
+        plain_addr,
+        tls_addr,
+        smsc,
+        handles,
+        servers,
+        timers,
+        retention,
+    })
+}
+
+/// The SMPP listeners of a server: plain TCP and/or TLS, each accepting a
+/// PROXY protocol header first from trusted balancers. `smpp serve` and
+/// `smpp gateway` both listen through [`listen_on`].
+#[derive(Debug)]
+pub struct Listeners {
+    /// The plain-TCP listener's address.
+    pub plain_addr: Option<SocketAddr>,
+    /// The TLS listener's address.
+    pub tls_addr: Option<SocketAddr>,
+    /// Their handles (to shut them down).
+    pub handles: Vec<ServerHandle>,
+    /// Their accept loops.
+    pub servers: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Binds `plain` and/or `tls` for `handler` and spawns their accept loops.
+/// Connections from `balancers` start with a PROXY header (v1 or v2),
+/// read before anything else (before the TLS handshake on the TLS
+/// listener): the address it carries is the client's. With mutual TLS the
+/// client's certificate goes with the connection to the bind.
+pub async fn listen_on<H>(
+    handler: H,
+    server_config: ServerConfig,
+    plain: Option<&str>,
+    tls: Option<&TlsConfig>,
+    balancers: Arc<[config::Cidr]>,
+) -> anyhow::Result<Listeners>
+where
+    H: smpp_tokio::Handler<smpp_tokio::Connection> + Clone + Send + Sync + 'static,
+{
     let mut handles = Vec::new();
     let mut servers = Vec::new();
     let mut plain_addr = None;
-    // Trusted balancers: their connections start with a PROXY header.
-    let balancers: Arc<[config::Cidr]> = smsc.config().proxy_protocol.clone().into();
-    if let Some(listen) = listen {
-        let server = Server::bind(&listen, handler.clone(), server_config.clone())
+    if let Some(listen) = plain {
+        let server = Server::bind(listen, handler.clone(), server_config.clone())
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         plain_addr = Some(server.local_addr()?);
@@ -280,16 +335,11 @@ pub async fn start_with_clock<C: Clock>(
             }
         })));
     }
-    let timers = tokio::spawn(smsc.clone().run_timers());
-    let retention = tokio::spawn(smsc.clone().run_retention());
-    Ok(RunningServer {
+    Ok(Listeners {
         plain_addr,
         tls_addr,
-        smsc,
         handles,
         servers,
-        timers,
-        retention,
     })
 }
 
