@@ -48,7 +48,7 @@ pub struct GatewayArgs {
     pub upstreams: Vec<UpstreamConfig>,
     /// A route (repeatable, first match wins): destinations starting with
     /// PREFIX ("*" or "": all), optionally only of one account= or from=
-    /// a source prefix. Each TIER is UPSTREAM[:WEIGHT][+UPSTREAM[:WEIGHT]...]:
+    /// a source prefix. Each TIER is `UPSTREAM[:WEIGHT][+UPSTREAM[:WEIGHT]...]`:
     /// tiers fail over in order, the upstreams of a tier share it by weight
     /// (*=a:3+b:1,c). rate= is the price of one SMS part (for --balance and
     /// the CDR). None: every upstream, in order, for every destination.
