@@ -131,6 +131,9 @@ pub struct GatewayArgs {
         hide_env_values = true
     )]
     pub http_token: Option<String>,
+    /// Serve --http over TLS (HTTPS) with the certificate and key of --tls-listen.
+    #[arg(long, requires_all = ["http", "tls_cert", "tls_key"])]
+    pub http_tls: bool,
 }
 
 impl GatewayArgs {
@@ -227,6 +230,10 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    let http_tls = match (&args.tls_cert, &args.tls_key, args.http_tls) {
+        (Some(cert), Some(key), true) => Some(smpp_server::tls_server_config(cert, key, None)?),
+        _ => None,
+    };
     let upstreams = config.upstreams.clone();
     let store = config.store.clone();
     let stop = crate::common::ShutdownSignal::install()?;
@@ -243,7 +250,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
                 let _ = http_stopped.await;
             },
             crate::obs::http::HttpLimits::default(),
-            None,
+            http_tls,
         ));
         http = Some((addr, task));
     }

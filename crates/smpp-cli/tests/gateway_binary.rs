@@ -375,3 +375,63 @@ fn smpp_send_and_smpp_bench_as_customers_of_the_gateway() {
     assert_eq!(report["receipts"]["received"], 300, "{report}");
     assert_eq!(report["receipts"]["unmatched"], 0, "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_api_over_tls_with_the_smpp_certificate() {
+    use smpp_tokio::rustls::{self, pki_types::ServerName, RootCertStore};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let gateway = Process::spawn(
+        &[
+            "gateway",
+            "--memory",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--http-tls",
+            "--account",
+            "esme:secret",
+            "--upstream",
+            "a=s:p@127.0.0.1:9",
+        ],
+        dir.path(),
+    );
+    let http = gateway.http.expect("the HTTP address");
+    let mut roots = RootCertStore::empty();
+    roots.add(made.cert.der().clone()).unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(http).await.unwrap();
+    let mut stream = smpp_tokio::tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("HTTPS");
+    stream
+        .write_all(b"GET /balance?username=esme&password=secret HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.ends_with(r#"{"balance":"ND","sms_count":"ND"}"#),
+        "{response}"
+    );
+}
