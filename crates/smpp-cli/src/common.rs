@@ -141,3 +141,53 @@ impl ShutdownSignal {
         }
     }
 }
+
+/// The SMPP TLS listener's flags, shared by `serve` and `gateway`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsListenArgs {
+    /// Also listen for SMPP over TLS here (needs --tls-cert and --tls-key).
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_listen: Option<String>,
+    /// PEM certificate chain for --tls-listen.
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for --tls-listen.
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Mutual TLS on --tls-listen: PEM CA certificates; only clients that
+    /// present a certificate issued by one of them complete the handshake.
+    #[arg(long, value_name = "PEM")]
+    pub tls_client_ca: Option<std::path::PathBuf>,
+}
+
+impl TlsListenArgs {
+    /// The listener they describe, over `current` (a config file's): the
+    /// flags' address, certificate and key replace it; `--tls-client-ca`
+    /// alone adds mutual TLS to the current one (an error without one).
+    pub fn apply(
+        &self,
+        current: Option<smpp_server::TlsConfig>,
+    ) -> anyhow::Result<Option<smpp_server::TlsConfig>> {
+        let mut tls = current;
+        if let (Some(listen), Some(cert), Some(key)) =
+            (&self.tls_listen, &self.tls_cert, &self.tls_key)
+        {
+            let client_ca = tls.as_ref().and_then(|t| t.client_ca.clone());
+            tls = Some(smpp_server::TlsConfig {
+                listen: listen.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca,
+            });
+        }
+        if let Some(ca) = &self.tls_client_ca {
+            let Some(tls) = &mut tls else {
+                anyhow::bail!(
+                    "--tls-client-ca needs --tls-listen, --tls-cert and --tls-key (or [tls] in the config)"
+                );
+            };
+            tls.client_ca = Some(ca.clone());
+        }
+        Ok(tls)
+    }
+}

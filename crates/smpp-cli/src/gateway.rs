@@ -97,19 +97,9 @@ pub struct GatewayArgs {
     /// message that reached a final state.
     #[arg(long, value_name = "FILE")]
     pub cdr: Option<PathBuf>,
-    /// Also listen for customers over TLS here (needs --tls-cert and --tls-key).
-    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
-    pub tls_listen: Option<String>,
-    /// PEM certificate chain for --tls-listen.
-    #[arg(long, value_name = "PEM")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key for --tls-listen.
-    #[arg(long, value_name = "PEM")]
-    pub tls_key: Option<PathBuf>,
-    /// Mutual TLS on --tls-listen: PEM CA certificates; only customers that
-    /// present a certificate issued by one of them complete the handshake.
-    #[arg(long, value_name = "PEM", requires = "tls_listen")]
-    pub tls_client_ca: Option<PathBuf>,
+    /// The TLS listener for customers.
+    #[command(flatten)]
+    pub tls: crate::common::TlsListenArgs,
     /// Networks of trusted load balancers (e.g. 10.0.0.0/8,127.0.0.1): their
     /// connections, plain and TLS, start with a PROXY protocol header (v1
     /// or v2), whose client address allow-lists, the lockout and logs see.
@@ -176,16 +166,7 @@ impl GatewayArgs {
         if self.max_binds_per_account.is_some() {
             config.max_binds_per_account = self.max_binds_per_account;
         }
-        if let (Some(listen), Some(cert), Some(key)) =
-            (&self.tls_listen, &self.tls_cert, &self.tls_key)
-        {
-            config.tls = Some(smpp_gateway::TlsConfig {
-                listen: listen.clone(),
-                cert: cert.clone(),
-                key: key.clone(),
-                client_ca: self.tls_client_ca.clone(),
-            });
-        }
+        config.tls = self.tls.apply(config.tls.take())?;
         if let Some(list) = &self.proxy_protocol {
             config.proxy_protocol = smpp_server::config::parse_cidr_list(list)
                 .map_err(|e| anyhow::anyhow!("--proxy-protocol: {e}"))?;
@@ -230,7 +211,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let http_tls = match (&args.tls_cert, &args.tls_key, args.http_tls) {
+    let http_tls = match (&args.tls.tls_cert, &args.tls.tls_key, args.http_tls) {
         (Some(cert), Some(key), true) => Some(smpp_server::tls_server_config(cert, key, None)?),
         _ => None,
     };

@@ -60,9 +60,9 @@ pub struct ServeOptions {
     /// the clients when they run on the same machine (a test rig, a laptop).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
-    /// Also listen for SMPP over TLS here (needs --tls-cert and --tls-key).
-    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
-    pub tls_listen: Option<String>,
+    /// The TLS listener.
+    #[command(flatten)]
+    pub tls: crate::common::TlsListenArgs,
     /// No plain-TCP SMPP listener: only --tls-listen (which must be configured).
     #[arg(long)]
     pub tls_only: bool,
@@ -71,16 +71,6 @@ pub struct ServeOptions {
     /// default every TLV is kept, as the specification asks of receivers.
     #[arg(long)]
     pub strict: bool,
-    /// PEM certificate chain for --tls-listen.
-    #[arg(long, value_name = "PEM")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key for --tls-listen.
-    #[arg(long, value_name = "PEM")]
-    pub tls_key: Option<PathBuf>,
-    /// Mutual TLS on --tls-listen: PEM CA certificates; only clients that
-    /// present a certificate issued by one of them complete the handshake.
-    #[arg(long, value_name = "PEM")]
-    pub tls_client_ca: Option<PathBuf>,
     /// HTTP control API and metrics address. An address that is not
     /// loopback needs --http-token (the server refuses to start without one).
     #[arg(long, value_name = "ADDR")]
@@ -167,23 +157,7 @@ impl ServeOptions {
         if let Some(path) = &self.store {
             config.store = StoreConfig::Path(path.clone());
         }
-        if let (Some(listen), Some(cert), Some(key)) =
-            (&self.tls_listen, &self.tls_cert, &self.tls_key)
-        {
-            let client_ca = config.tls.as_ref().and_then(|t| t.client_ca.clone());
-            config.tls = Some(TlsConfig {
-                listen: listen.clone(),
-                cert: cert.clone(),
-                key: key.clone(),
-                client_ca,
-            });
-        }
-        if let Some(ca) = &self.tls_client_ca {
-            let Some(tls) = &mut config.tls else {
-                bail!("--tls-client-ca needs --tls-listen, --tls-cert and --tls-key (or [tls] in the config)");
-            };
-            tls.client_ca = Some(ca.clone());
-        }
+        config.tls = self.tls.apply(config.tls.take())?;
         if self.http_tls {
             config.http_tls = true;
         }
