@@ -89,8 +89,11 @@ pub async fn run(args: PingArgs) -> anyhow::Result<ExitCode> {
     let config = SessionConfig::default()
         .with_response_timeout(args.timeout)
         .with_enquire_link_interval(None);
+    // The session bounds the connect and the bind by the timeout each (and
+    // says which failed); this is only a backstop, late enough never to
+    // race them.
     let (client, _inbound) = tokio::time::timeout(
-        args.timeout,
+        args.timeout.saturating_mul(3),
         args.connect.connect(BindKind::Transmitter, config),
     )
     .await
