@@ -121,6 +121,11 @@ pub struct GatewayArgs {
         hide_env_values = true
     )]
     pub http_token: Option<String>,
+    /// Hosts customers may name as receipt receivers (dlr-url, webhook),
+    /// e.g. hooks.example.com,crm.example.com; without it any host,
+    /// internal ones included.
+    #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
+    pub webhook_hosts: Vec<String>,
     /// Serve --http over TLS (HTTPS) with the certificate and key of --tls-listen.
     #[arg(long, requires_all = ["http", "tls_cert", "tls_key"])]
     pub http_tls: bool,
@@ -223,7 +228,10 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     let mut http = None;
     if let Some(listener) = http_listener {
         let addr = listener.local_addr()?;
-        let router = gateway.http_router(smpp_gateway::http::HttpOptions { admin_token });
+        let router = gateway.http_router(smpp_gateway::http::HttpOptions {
+            admin_token,
+            webhook_hosts: args.webhook_hosts.clone(),
+        });
         let task = tokio::spawn(crate::obs::http::serve_router(
             listener,
             router,

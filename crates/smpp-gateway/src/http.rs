@@ -77,6 +77,42 @@ pub struct HttpOptions {
     /// The admin token (`Authorization: Bearer`); `None`: the admin routes
     /// and `/metrics` are open (serve them on loopback only).
     pub admin_token: Option<Secret>,
+    /// The hosts customers may name as receipt receivers (`dlr-url`,
+    /// `webhook`); empty: any. Without it a customer can make the gateway
+    /// call any URL it can reach (an internal address included).
+    pub webhook_hosts: Vec<String>,
+}
+
+/// The host of an `http(s)://` URL, lowercased (no port, no brackets).
+fn url_host(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        host_port.split(':').next()?
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+impl HttpOptions {
+    /// Whether `url` may receive callbacks: an http(s) URL whose host is
+    /// one of [`HttpOptions::webhook_hosts`] (any host when there are none).
+    pub fn webhook_allowed(&self, url: &str) -> bool {
+        match url_host(url) {
+            None => false,
+            Some(host) => {
+                self.webhook_hosts.is_empty()
+                    || self
+                        .webhook_hosts
+                        .iter()
+                        .any(|h| h.eq_ignore_ascii_case(&host))
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -332,6 +368,14 @@ async fn jasmin_send(
             &format!("Authentication failure for username:{}", request.username),
         );
     };
+    if let Some(dlr) = &request.dlr {
+        if !api.options.webhook_allowed(&dlr.url) {
+            return jasmin_error(
+                StatusCode::BAD_REQUEST,
+                &format!("Argument dlr-url has an invalid value: {}.", dlr.url),
+            );
+        }
+    }
     let validity = request.validity_minutes.and_then(|m| {
         smpp_proto::message::time::relative(std::time::Duration::from_secs(u64::from(m) * 60))
     });
@@ -542,8 +586,10 @@ impl MessageRequest {
         batch: Option<u64>,
     ) -> Result<Submission, String> {
         if let Some(url) = &self.webhook {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!("webhook {url:?}: an http or https URL"));
+            if !api.options.webhook_allowed(url) {
+                return Err(format!(
+                    "webhook {url:?}: an http or https URL on a host this gateway allows"
+                ));
             }
         }
         if self.priority.is_some_and(|p| p > 3) {

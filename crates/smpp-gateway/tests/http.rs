@@ -310,6 +310,7 @@ async fn the_admin_api_changes_balances_behind_its_token_and_they_survive_a_rest
     config.balances = vec!["esme=1".parse().unwrap()];
     let options = || HttpOptions {
         admin_token: Some(smpp_server::credentials::Secret::new("s3cret-token").unwrap()),
+        ..HttpOptions::default()
     };
     let (gw, base) = gateway(config.clone(), options()).await;
     let http = reqwest::Client::new();
@@ -491,6 +492,60 @@ async fn accounts_made_through_the_admin_api_bind_at_once_and_survive_a_restart(
         bind(&gw).await,
         Err(smpp_tokio::Error::Status(CommandStatus::INVALID_SYSTEM_ID))
     ));
+    gw.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipt_urls_are_limited_to_the_hosts_allowed() {
+    let options = HttpOptions {
+        webhook_hosts: vec!["hooks.example".into()],
+        ..HttpOptions::default()
+    };
+    for (url, ok) in [
+        ("https://hooks.example/dlr", true),
+        ("http://HOOKS.example:8080/x?y=1", true),
+        ("http://user@hooks.example/", true),
+        ("http://127.0.0.1:1401/api/v1/admin/accounts", false),
+        ("http://hooks.example.evil/", false),
+        ("http://[::1]/", false),
+        ("ftp://hooks.example/", false),
+    ] {
+        assert_eq!(options.webhook_allowed(url), ok, "{url}");
+    }
+    assert!(HttpOptions::default().webhook_allowed("http://anything/"));
+
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    let (gw, base) = gateway(config, options).await;
+    let http = reqwest::Client::new();
+    let response = http
+        .get(format!("{base}/send"))
+        .query(&[
+            ("username", "esme"),
+            ("password", "secret"),
+            ("to", "33612345678"),
+            ("content", "x"),
+            ("dlr", "yes"),
+            ("dlr-url", "http://127.0.0.1:1401/internal"),
+            ("dlr-level", "2"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "Error \"Argument dlr-url has an invalid value: http://127.0.0.1:1401/internal.\""
+    );
+    let refused = http
+        .post(format!("{base}/api/v1/messages"))
+        .basic_auth("esme", Some("secret"))
+        .json(&serde_json::json!({"to": "336", "text": "x", "receipt": true, "webhook": "http://10.0.0.1/"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
     gw.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
 }
