@@ -143,6 +143,13 @@ async fn a_pool_of_5_0_clients_backs_off_member_by_member() {
         Duration::from_secs(10),
     );
     let pool = std::sync::Arc::new(pool);
+    // Both members bound before the load: each must carry some of it (a
+    // member that bound late could see none, and report no value).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while pool.bound() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "both members bind");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let tasks: Vec<_> = (0..300)
         .map(|_| {
             let pool = pool.clone();
