@@ -85,9 +85,16 @@ impl Webhooks {
         let mut pending = lock(&self.pending);
         let in_flight = pending.values().filter(|p| p.in_flight).count();
         let mut due = Vec::new();
+        // One message's calls in the order they were owed (Jasmin's level
+        // 1 before its level 2): none starts while an earlier one waits.
+        let mut earlier = std::collections::HashSet::new();
         for p in pending.values_mut() {
             if in_flight + due.len() >= room {
                 break;
+            }
+            let message = p.owed.message;
+            if message != 0 && !earlier.insert(message) {
+                continue;
             }
             if p.in_flight || p.not_before.is_some_and(|t| t > now) {
                 continue;
@@ -397,5 +404,30 @@ mod tests {
         assert_eq!(hooks.take_due(8).len(), 1);
         assert!(hooks.finish(1, true));
         assert_eq!(hooks.len(), 0);
+    }
+
+    #[test]
+    fn one_message_s_calls_go_in_order() {
+        let hooks = Webhooks::default();
+        for seq in [1, 2] {
+            hooks.queue(OwedReceipt {
+                seq,
+                message: 7,
+                account: "a".into(),
+                deliver: Vec::new(),
+                webhook: None,
+            });
+        }
+        let first = hooks.take_due(8);
+        assert_eq!(first.iter().map(|o| o.seq).collect::<Vec<_>>(), [1]);
+        assert!(
+            hooks.take_due(8).is_empty(),
+            "the second waits for the first"
+        );
+        assert!(hooks.finish(1, true));
+        assert_eq!(
+            hooks.take_due(8).iter().map(|o| o.seq).collect::<Vec<_>>(),
+            [2]
+        );
     }
 }
