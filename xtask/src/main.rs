@@ -221,11 +221,42 @@ fn package() -> Result {
         if let (true, Some(name)) = (unpublished, package["name"].as_str()) {
             cmd.args(["--exclude", name]);
         }
+        if let (Some(name), Some(version)) = (package["name"].as_str(), package["version"].as_str())
+        {
+            forget_verified_sources(name, version);
+        }
     }
     if std::env::var_os("CI").is_none() {
         cmd.arg("--allow-dirty");
     }
     run(&mut cmd)
+}
+
+/// Removes cargo's extracted copies of an earlier packaging of `name`
+/// `version`. Verification builds each crate against the others from a
+/// temporary local registry whose sources cargo extracts under
+/// `$CARGO_HOME/registry/src/<hash of its path>/`, and reuses an extraction
+/// it finds there: a second run from the same checkout path would build
+/// against the first run's sources (seen: a field added since was
+/// "missing"). Only those local-registry copies are removed (crates.io's
+/// directory is left alone).
+fn forget_verified_sources(name: &str, version: &str) {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let Some(home) = home else { return };
+    let Ok(registries) = std::fs::read_dir(home.join("registry/src")) else {
+        return;
+    };
+    for registry in registries.flatten() {
+        if registry.file_name().to_string_lossy().starts_with("index.") {
+            continue;
+        }
+        let stale = registry.path().join(format!("{name}-{version}"));
+        if stale.exists() {
+            let _ = std::fs::remove_dir_all(&stale);
+        }
+    }
 }
 
 /// The core must stay sans-IO: its direct dependencies are `bytes`,
