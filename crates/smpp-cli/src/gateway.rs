@@ -70,9 +70,14 @@ pub struct GatewayArgs {
     /// it ends as UNKNOWN (with a receipt saying so) [default: 48h].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub receipt_timeout: Option<std::time::Duration>,
-    /// Submissions per second per account; above it ESME_RTHROTTLED.
+    /// SMS parts per second per account (a long message counts each
+    /// part); above it ESME_RTHROTTLED (HTTP 429).
     #[arg(long, value_name = "N")]
     pub tps: Option<u32>,
+    /// SMS parts per second per account and sender address; above it
+    /// ESME_RTHROTTLED (HTTP 429).
+    #[arg(long, value_name = "N")]
+    pub tps_per_sender: Option<u32>,
     /// Binds per account at most (more get ESME_RBINDFAIL).
     #[arg(long, value_name = "N")]
     pub max_binds_per_account: Option<usize>,
@@ -167,6 +172,9 @@ impl GatewayArgs {
         }
         if self.tps.is_some() {
             config.tps_per_account = self.tps;
+        }
+        if self.tps_per_sender.is_some() {
+            config.tps_per_sender = self.tps_per_sender;
         }
         if self.max_binds_per_account.is_some() {
             config.max_binds_per_account = self.max_binds_per_account;

@@ -11,6 +11,7 @@ use smpp_proto::pdu::{Body, CommandStatus, SubmitSm};
 use crate::billing::Exhausted;
 use crate::node::{encode_request, now_ms, Node};
 use crate::store::{MessageRecord, MessageState, Op, Webhook};
+use crate::topology::Topology;
 
 /// A message to accept: one `submit_sm` per part.
 #[derive(Debug)]
@@ -67,17 +68,20 @@ impl Refusal {
     }
 }
 
-/// The route of a message of `account` from `source` to `destination`,
-/// or why there is none.
+/// The route (in the topology in force) of a message of `account` from
+/// `source` to `destination`, or why there is none.
 pub(crate) fn route(
     node: &Node,
     account: &str,
     source: &str,
     destination: &str,
-) -> Result<usize, Refusal> {
-    node.router
+) -> Result<(Arc<Topology>, usize), Refusal> {
+    let topology = node.topologies.current();
+    let route = topology
+        .router
         .route_index(account, source, destination)
-        .ok_or(Refusal::NoRoute)
+        .ok_or(Refusal::NoRoute)?;
+    Ok((topology, route))
 }
 
 /// Accepts `submission`: returns our ids, one per part, once durable.
@@ -101,7 +105,7 @@ async fn accept_counted(node: &Arc<Node>, submission: Submission) -> Result<Vec<
     let Some(first) = parts.first() else {
         return Ok(Vec::new());
     };
-    let route = route(
+    let (topology, route) = route(
         node,
         &account,
         &first.source_addr.to_string_lossy(),
@@ -111,7 +115,7 @@ async fn accept_counted(node: &Arc<Node>, submission: Submission) -> Result<Vec<
         .iter()
         .map(submit_parts_on_air)
         .fold(0u32, u32::saturating_add);
-    if !node.admit(&account, on_air) {
+    if !node.admit(&account, &first.source_addr.to_string_lossy(), on_air) {
         return Err(Refusal::Throttled);
     }
     if node.forwarding_count().saturating_add(parts.len()) > node.max_queued {
@@ -128,7 +132,7 @@ async fn accept_counted(node: &Arc<Node>, submission: Submission) -> Result<Vec<
     }
     let charge = node
         .billing
-        .charge(&account, node.router.rate(route), on_air)
+        .charge(&account, topology.router.rate(route), on_air)
         .map_err(|exhausted| {
             tracing::info!(
                 account,
@@ -139,7 +143,7 @@ async fn accept_counted(node: &Arc<Node>, submission: Submission) -> Result<Vec<
             Refusal::Exhausted(exhausted)
         })?;
     let accepted_ms = now_ms();
-    let rate = node.router.rate(route);
+    let rate = topology.router.rate(route);
     let mut records = Vec::with_capacity(parts.len());
     for sm in parts {
         let parts = submit_parts_on_air(&sm);
@@ -174,7 +178,7 @@ async fn accept_counted(node: &Arc<Node>, submission: Submission) -> Result<Vec<
     node.metrics.accepted(&account, records.len(), on_air);
     let ids = records.iter().map(|r| r.id).collect();
     for record in records {
-        crate::forward::enqueue(node, route, record);
+        crate::forward::enqueue(node, &topology, route, record);
     }
     Ok(ids)
 }

@@ -74,8 +74,11 @@ pub struct GatewayConfig {
     pub retention: Duration,
     /// Binds per account at most (more get `ESME_RBINDFAIL`).
     pub max_binds_per_account: Option<usize>,
-    /// Submissions per second per account at most (more get `ESME_RTHROTTLED`).
+    /// SMS parts per second per account at most (more get `ESME_RTHROTTLED`).
     pub tps_per_account: Option<u32>,
+    /// SMS parts per second per account and source address at most (more
+    /// get `ESME_RTHROTTLED`; an operator's limit per sender id).
+    pub tps_per_sender: Option<u32>,
     /// Where MO messages from upstreams go, first match wins.
     pub mo_routes: Vec<MoRouteConfig>,
     /// How long a forwarded message waits for its upstream's receipt; then
@@ -118,6 +121,7 @@ impl Default for GatewayConfig {
             retention: DEFAULT_RETENTION,
             max_binds_per_account: None,
             tps_per_account: None,
+            tps_per_sender: None,
             mo_routes: Vec::new(),
             receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
             bind_failure_limit: Some(BindFailureLimit::default()),
@@ -145,6 +149,7 @@ struct FileConfig {
     /// A duration (`48h`).
     receipt_timeout: Option<String>,
     tps: Option<u32>,
+    tps_per_sender: Option<u32>,
     max_binds_per_account: Option<usize>,
     max_receipts_owed: Option<usize>,
     max_held: Option<usize>,
@@ -184,6 +189,9 @@ impl GatewayConfig {
         }
         if file.tps.is_some() {
             self.tps_per_account = file.tps;
+        }
+        if file.tps_per_sender.is_some() {
+            self.tps_per_sender = file.tps_per_sender;
         }
         if file.max_binds_per_account.is_some() {
             self.max_binds_per_account = file.max_binds_per_account;
@@ -241,7 +249,10 @@ impl GatewayConfig {
             smpp_server::credentials::Secret::new(&a.password)
                 .map_err(|e| anyhow::anyhow!("account {}: password: {e}", a.system_id))?;
         }
-        if self.tps_per_account == Some(0) || self.max_binds_per_account == Some(0) {
+        if self.tps_per_account == Some(0)
+            || self.tps_per_sender == Some(0)
+            || self.max_binds_per_account == Some(0)
+        {
             anyhow::bail!("the rate and bind limits must be at least 1");
         }
         if self.max_receipts_owed == 0 || self.max_held == 0 || self.max_queued == 0 {
@@ -250,7 +261,10 @@ impl GatewayConfig {
         if self.retention.is_zero() || self.receipt_timeout.is_zero() {
             anyhow::bail!("the retention and the receipt timeout must be positive");
         }
-        if self.upstreams.is_empty() {
+        // A durable store may hold connectors added through the admin API
+        // (checked with them at start); in memory, only these exist.
+        let memory = self.store == StoreConfig::Memory;
+        if memory && self.upstreams.is_empty() {
             anyhow::bail!("no upstream: give at least one --upstream NAME=ID:PASSWORD@HOST:PORT");
         }
         for (i, u) in self.upstreams.iter().enumerate() {
@@ -258,7 +272,7 @@ impl GatewayConfig {
                 anyhow::bail!("upstream {:?} is given twice", u.name);
             }
         }
-        for route in &self.routes {
+        for route in self.routes.iter().filter(|_| memory) {
             for name in route.upstreams() {
                 if !self.upstreams.iter().any(|u| u.name == name) {
                     anyhow::bail!(
@@ -289,21 +303,23 @@ impl GatewayConfig {
     /// over every upstream in the order given.
     pub fn effective_routes(&self) -> Vec<RouteConfig> {
         if self.routes.is_empty() {
-            vec![RouteConfig {
-                prefix: String::new(),
-                tiers: self
-                    .upstreams
-                    .iter()
-                    .map(|u| vec![(u.name.clone(), 1)])
-                    .collect(),
-                rate: 0,
-                account: None,
-                source: None,
-            }]
+            vec![default_route(&self.upstreams)]
         } else {
             self.routes.clone()
         }
     }
+}
+
+/// The route used when none is configured: every upstream, a failover
+/// list in the order given.
+pub(crate) fn default_route(upstreams: &[UpstreamConfig]) -> RouteConfig {
+    RouteConfig::new(
+        "",
+        upstreams
+            .iter()
+            .map(|u| vec![(u.name.clone(), 1)])
+            .collect(),
+    )
 }
 
 fn parse_all<T: FromStr<Err = String>>(items: &[String], what: &str) -> anyhow::Result<Vec<T>> {
@@ -391,6 +407,58 @@ impl UpstreamConfig {
             tls: false,
             ca: None,
             source: None,
+        }
+    }
+}
+
+impl UpstreamConfig {
+    /// The text form (what [`FromStr`] reads back), password included.
+    pub fn spec(&self) -> String {
+        let radix = |r: IdRadix| match r {
+            IdRadix::Text => "text",
+            IdRadix::Hex => "hex",
+            IdRadix::Decimal => "decimal",
+            IdRadix::Auto => "auto",
+        };
+        let mut spec = format!(
+            "{}={}:{}@{},binds={},window={},ids={}/{}",
+            self.name,
+            self.system_id,
+            self.password,
+            self.addr,
+            self.binds,
+            self.window,
+            radix(self.ids.submit_response),
+            radix(self.ids.receipt)
+        );
+        if let Some(tps) = self.tps {
+            spec.push_str(&format!(",tps={tps}"));
+        }
+        if !self.system_type.is_empty() {
+            spec.push_str(&format!(",system_type={}", self.system_type));
+        }
+        if self.tls {
+            spec.push_str(",tls");
+        }
+        if let Some(ca) = &self.ca {
+            spec.push_str(&format!(",ca={}", ca.display()));
+        }
+        if let Some(source) = &self.source {
+            spec.push_str(&format!(",source={source}"));
+        }
+        spec
+    }
+
+    /// Checks that the text form reads back as `self` (a value with a
+    /// `,` where the form cannot hold one does not).
+    pub fn check_spec(&self) -> Result<(), String> {
+        match self.spec().parse::<UpstreamConfig>() {
+            Ok(back) if back == *self => Ok(()),
+            Ok(_) => Err(format!(
+                "upstream {:?}: a value holds a character the configuration cannot keep (',' or '=')",
+                self.name
+            )),
+            Err(e) => Err(format!("upstream {:?}: {e}", self.name)),
         }
     }
 }
@@ -502,8 +570,11 @@ impl FromStr for UpstreamConfig {
 /// traffic by weight (1 by default). `*` or an empty prefix matches every
 /// destination. `rate` is the price of one SMS part on this route (charged
 /// to accounts with a balance, written in the CDR), 0 when not given.
+/// `hours=`, `days=` and `tz=` limit it to a time window ([`TimeWindow`]);
+/// `re=REGEX`, last, to destinations a regular expression matches.
 /// Examples: `44=a,b` (a, failing over to b), `*=a:3+b:1,c` (a and b share
-/// 3:1, c when neither is up), `447=vip,account=bank,rate=0.04`.
+/// 3:1, c when neither is up), `447=vip,account=bank,rate=0.04`,
+/// `*=night,hours=22:00-06:00`, `*=a,re=^33[67]\d{8}$`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteConfig {
     /// The destination prefix ("" matches all).
@@ -516,13 +587,247 @@ pub struct RouteConfig {
     pub account: Option<String>,
     /// Only messages whose source address starts with this.
     pub source: Option<String>,
+    /// Only destinations this regular expression matches (besides the
+    /// prefix; anchor it with `^...$` to match the whole address).
+    pub pattern: Option<String>,
+    /// Only while the clock is in this window.
+    pub window: Option<TimeWindow>,
 }
 
 impl RouteConfig {
+    /// A route of `prefix` to one tier of `upstreams` (weight 1 each).
+    pub fn new(prefix: impl Into<String>, tiers: Vec<Vec<(String, u32)>>) -> RouteConfig {
+        RouteConfig {
+            prefix: prefix.into(),
+            tiers,
+            rate: 0,
+            account: None,
+            source: None,
+            pattern: None,
+            window: None,
+        }
+    }
+
     /// Every upstream the route names, tiers in order.
     pub fn upstreams(&self) -> impl Iterator<Item = &str> {
         self.tiers.iter().flatten().map(|(name, _)| name.as_str())
     }
+
+    /// What decides whether a message takes the route (two routes with the
+    /// same key are the same route, with possibly other upstreams or rate).
+    pub fn key(&self) -> String {
+        let mut key = if self.prefix.is_empty() {
+            "*".to_owned()
+        } else {
+            self.prefix.clone()
+        };
+        for (name, value) in [
+            ("account", self.account.clone()),
+            ("from", self.source.clone()),
+            ("re", self.pattern.clone()),
+            ("window", self.window.map(|w| w.to_string())),
+        ] {
+            if let Some(v) = value {
+                key.push_str(&format!(",{name}={v}"));
+            }
+        }
+        key
+    }
+
+    /// The text form (what [`FromStr`] reads back).
+    pub fn spec(&self) -> String {
+        let prefix = if self.prefix.is_empty() {
+            "*"
+        } else {
+            self.prefix.as_str()
+        };
+        let tiers: Vec<String> = self
+            .tiers
+            .iter()
+            .map(|tier| {
+                tier.iter()
+                    .map(|(name, w)| {
+                        if *w == 1 {
+                            name.clone()
+                        } else {
+                            format!("{name}:{w}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("+")
+            })
+            .collect();
+        let mut spec = format!("{prefix}={}", tiers.join(","));
+        if self.rate != 0 {
+            spec.push_str(&format!(
+                ",rate={}",
+                crate::billing::format_money(self.rate)
+            ));
+        }
+        if let Some(a) = &self.account {
+            spec.push_str(&format!(",account={a}"));
+        }
+        if let Some(s) = &self.source {
+            spec.push_str(&format!(",from={s}"));
+        }
+        if let Some(w) = &self.window {
+            spec.push_str(&format!(",{}", w.options()));
+        }
+        // Last: a regular expression may hold ',' and '='.
+        if let Some(p) = &self.pattern {
+            spec.push_str(&format!(",re={p}"));
+        }
+        spec
+    }
+}
+
+/// When a route applies: days of the week and a time of day range, at a
+/// fixed offset from UTC.
+///
+/// Text form (route options): `hours=HH:MM-HH:MM` (the end excluded; a
+/// range past midnight such as `22:00-06:00` wraps), `days=mon-fri` or
+/// `days=sat+sun` (a range or a `+` list; every day when not given), and
+/// `tz=+HH:MM` or `tz=-HH:MM` (UTC when not given). The days are those of
+/// the window's start: `days=fri,hours=22:00-06:00` is Friday 22:00 to
+/// Saturday 06:00.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    /// Bit 0 Monday ... bit 6 Sunday.
+    pub days: u8,
+    /// Start, minutes after midnight.
+    pub from: u16,
+    /// End (excluded), minutes after midnight; equal to `from`: all day.
+    pub to: u16,
+    /// Minutes east of UTC.
+    pub offset: i16,
+}
+
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+impl TimeWindow {
+    /// Every day, all day, UTC.
+    pub const ALWAYS: TimeWindow = TimeWindow {
+        days: 0x7f,
+        from: 0,
+        to: 0,
+        offset: 0,
+    };
+
+    /// Whether `unix_seconds` falls in the window.
+    pub fn contains(&self, unix_seconds: i64) -> bool {
+        let local = unix_seconds + i64::from(self.offset) * 60;
+        let minute = local.div_euclid(60).rem_euclid(24 * 60) as u16;
+        // 1970-01-01 was a Thursday (day 3 from Monday).
+        let day = (local.div_euclid(86_400) + 3).rem_euclid(7) as u8;
+        let day_before = (day + 6) % 7;
+        let on = |d: u8| self.days & (1 << d) != 0;
+        if self.from == self.to {
+            on(day)
+        } else if self.from < self.to {
+            on(day) && (self.from..self.to).contains(&minute)
+        } else {
+            // Past midnight: the evening part on its day, the morning
+            // part belongs to the day before.
+            (minute >= self.from && on(day)) || (minute < self.to && on(day_before))
+        }
+    }
+
+    /// The route options that give this window.
+    fn options(&self) -> String {
+        let mut parts = Vec::new();
+        if self.from != self.to {
+            parts.push(format!(
+                "hours={:02}:{:02}-{:02}:{:02}",
+                self.from / 60,
+                self.from % 60,
+                self.to / 60,
+                self.to % 60
+            ));
+        }
+        if self.days != 0x7f {
+            let days: Vec<&str> = (0..7)
+                .filter(|d| self.days & (1 << d) != 0)
+                .map(|d| DAYS[d])
+                .collect();
+            parts.push(format!("days={}", days.join("+")));
+        }
+        if self.offset != 0 {
+            let sign = if self.offset < 0 { '-' } else { '+' };
+            let m = self.offset.unsigned_abs();
+            parts.push(format!("tz={sign}{:02}:{:02}", m / 60, m % 60));
+        }
+        parts.join(",")
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "hours" => {
+                let (from, to) = value
+                    .split_once('-')
+                    .ok_or_else(|| format!("bad hours {value:?}: expected HH:MM-HH:MM"))?;
+                self.from = clock_minutes(from)?;
+                self.to = clock_minutes(to)?;
+                if self.from == self.to {
+                    return Err(format!("empty hours {value:?}"));
+                }
+            }
+            "days" => {
+                let day = |d: &str| {
+                    DAYS.iter()
+                        .position(|n| n.eq_ignore_ascii_case(d.trim()))
+                        .ok_or_else(|| format!("unknown day {d:?} (mon ... sun)"))
+                };
+                let mut mask = 0u8;
+                for item in value.split('+') {
+                    match item.split_once('-') {
+                        Some((a, b)) => {
+                            let (a, b) = (day(a)?, day(b)?);
+                            let mut d = a;
+                            loop {
+                                mask |= 1 << d;
+                                if d == b {
+                                    break;
+                                }
+                                d = (d + 1) % 7;
+                            }
+                        }
+                        None => mask |= 1 << day(item)?,
+                    }
+                }
+                self.days = mask;
+            }
+            "tz" => {
+                let (sign, rest) = match value.as_bytes().first() {
+                    Some(b'+') => (1, &value[1..]),
+                    Some(b'-') => (-1, &value[1..]),
+                    _ => return Err(format!("bad tz {value:?}: expected +HH:MM or -HH:MM")),
+                };
+                let m = clock_minutes(rest)?;
+                if m > 14 * 60 {
+                    return Err(format!("bad tz {value:?}"));
+                }
+                self.offset = sign * m as i16;
+            }
+            _ => unreachable!("only hours, days and tz"),
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for TimeWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.options())
+    }
+}
+
+fn clock_minutes(s: &str) -> Result<u16, String> {
+    let bad = || format!("bad time {s:?}: expected HH:MM");
+    let (h, m) = s.trim().split_once(':').ok_or_else(bad)?;
+    let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if m >= 60 || h > 24 || (h == 24 && m != 0) {
+        return Err(bad());
+    }
+    Ok((h * 60 + m) % (24 * 60))
 }
 
 impl FromStr for RouteConfig {
@@ -536,15 +841,32 @@ impl FromStr for RouteConfig {
             "*" => String::new(),
             p => p.to_owned(),
         };
-        let mut route = RouteConfig {
-            prefix,
-            tiers: Vec::new(),
-            rate: 0,
-            account: None,
-            source: None,
+        // `re=` comes last and takes the rest (a regular expression may
+        // hold ',').
+        let (list, pattern) = match list
+            .match_indices("re=")
+            .map(|(at, _)| at)
+            .find(|&at| at == 0 || list[..at].ends_with(','))
+        {
+            Some(at) => (&list[..at], Some(list[at + 3..].to_owned())),
+            None => (list, None),
         };
+        let mut route = RouteConfig::new(prefix, Vec::new());
+        if let Some(p) = pattern {
+            regex::Regex::new(&p).map_err(|e| format!("bad re {p:?}: {e}"))?;
+            if p.len() > 1000 {
+                return Err("a route's re is limited to 1,000 characters".into());
+            }
+            route.pattern = Some(p);
+        }
         for item in list.split(',').map(str::trim).filter(|u| !u.is_empty()) {
             match item.split_once('=') {
+                Some((key @ ("hours" | "days" | "tz"), value)) => {
+                    route
+                        .window
+                        .get_or_insert(TimeWindow::ALWAYS)
+                        .set(key, value)?;
+                }
                 Some(("rate", price)) => {
                     route.rate = parse_money(price)?;
                     if route.rate < 0 {
@@ -555,7 +877,7 @@ impl FromStr for RouteConfig {
                 Some(("from", source)) => route.source = Some(source.to_owned()),
                 Some((key, _)) => {
                     return Err(format!(
-                        "unknown route option {key:?} (rate, account, from)"
+                        "unknown route option {key:?} (rate, account, from, hours, days, tz, re)"
                     ))
                 }
                 None => {

@@ -283,20 +283,17 @@ impl Customers {
         }
         let mut record = match record.state {
             MessageState::Accepted => {
-                let route =
-                    crate::forward::route_of(node, &record).ok_or(CommandStatus::CANCEL_FAILED)?;
                 // Not in the queue: being submitted right now (ask again).
-                crate::forward::unqueue(node, route, id).ok_or(CommandStatus::CANCEL_FAILED)?
+                crate::forward::unqueue(node, &record).ok_or(CommandStatus::CANCEL_FAILED)?
             }
             MessageState::Forwarded => {
                 let upstream = record
                     .upstream
                     .as_ref()
                     .ok_or(CommandStatus::CANCEL_FAILED)?;
-                let connector = node
-                    .connectors
-                    .iter()
-                    .find(|c| c.name == upstream.connector)
+                let topology = node.topologies.current();
+                let connector = topology
+                    .connector(&upstream.connector)
                     .ok_or(CommandStatus::CANCEL_FAILED)?;
                 let (ton, npi, source) = match &connector.source {
                     Some(s) => (s.ton, s.npi, s.addr.clone()),

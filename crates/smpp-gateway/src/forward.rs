@@ -31,6 +31,8 @@ use tokio::time::Instant;
 
 use crate::node::{lock, stored_sm, Node};
 use crate::store::{MessageRecord, MessageState, Op, UpstreamRef};
+use crate::topology::Topology;
+use crate::upstream::Connector;
 
 /// Submits under way per route at most (each connector's pool has its own
 /// window; this bounds the tasks).
@@ -39,7 +41,7 @@ pub(crate) const IN_FLIGHT: usize = 512;
 /// One route's queue.
 #[derive(Debug, Default)]
 pub(crate) struct RouteQueue {
-    waiting: Mutex<VecDeque<MessageRecord>>,
+    waiting: Mutex<Waiting>,
     wake: Notify,
     /// No new submit before this (after a message no connector took).
     paused_until: Mutex<Option<Instant>>,
@@ -47,38 +49,101 @@ pub(crate) struct RouteQueue {
     misses: AtomicU32,
 }
 
+#[derive(Debug, Default)]
+struct Waiting {
+    records: VecDeque<MessageRecord>,
+    /// The routes changed: this queue takes nothing more.
+    retired: bool,
+}
+
 impl RouteQueue {
-    fn push_back(&self, record: MessageRecord) {
-        lock(&self.waiting).push_back(record);
+    /// Queues `record` at the back; given back when the queue is retired.
+    fn push_back(&self, record: MessageRecord) -> Option<MessageRecord> {
+        let mut waiting = lock(&self.waiting);
+        if waiting.retired {
+            return Some(record);
+        }
+        waiting.records.push_back(record);
+        drop(waiting);
         self.wake.notify_one();
+        None
     }
 
     /// A message no connector took: back at the head, and the queue
-    /// pauses, longer each time in a row.
-    fn put_back(&self, record: MessageRecord) {
+    /// pauses, longer each time in a row. Given back when the queue is
+    /// retired.
+    fn put_back(&self, record: MessageRecord) -> Option<MessageRecord> {
+        let mut waiting = lock(&self.waiting);
+        if waiting.retired {
+            return Some(record);
+        }
         let misses = self.misses.fetch_add(1, Ordering::AcqRel);
-        lock(&self.waiting).push_front(record);
+        waiting.records.push_front(record);
+        drop(waiting);
         *lock(&self.paused_until) = Some(Instant::now() + retry_delay(misses));
         self.wake.notify_one();
+        None
+    }
+
+    /// Takes nothing more; returns what waits, in order (its dispatcher stops).
+    pub(crate) fn retire(&self) -> VecDeque<MessageRecord> {
+        let mut waiting = lock(&self.waiting);
+        waiting.retired = true;
+        let records = std::mem::take(&mut waiting.records);
+        drop(waiting);
+        self.wake.notify_one();
+        records
+    }
+
+    fn is_retired(&self) -> bool {
+        lock(&self.waiting).retired
+    }
+
+    fn pop_front(&self) -> Option<MessageRecord> {
+        lock(&self.waiting).records.pop_front()
+    }
+
+    fn is_empty(&self) -> bool {
+        lock(&self.waiting).records.is_empty()
+    }
+
+    /// Takes message `id` out, if it waits here.
+    fn remove(&self, id: u64) -> Option<MessageRecord> {
+        let mut waiting = lock(&self.waiting);
+        let at = waiting.records.iter().position(|r| r.id == id)?;
+        waiting.records.remove(at)
     }
 }
 
-/// The route of a stored message (`None`: unreadable, or no route
-/// matches its destination).
-pub(crate) fn route_of(node: &Node, record: &MessageRecord) -> Option<usize> {
-    let sm = stored_sm(&record.submit)?;
-    node.router.route_index(
-        &record.account,
-        &sm.source_addr.to_string_lossy(),
-        &sm.destination_addr.to_string_lossy(),
-    )
+/// Queues a stored message on `route` of `topology` (counted in
+/// `Node::forwarding_count` until it is forwarded or failed).
+pub(crate) fn enqueue(node: &Arc<Node>, topology: &Topology, route: usize, record: MessageRecord) {
+    node.pending.fetch_add(1, Ordering::AcqRel);
+    if let Some(record) = topology.queues[route].push_back(record) {
+        requeue(node, record);
+    }
 }
 
-/// Queues a stored message on `route` (counted in `Node::forwarding_count`
-/// until it is forwarded or failed).
-pub(crate) fn enqueue(node: &Node, route: usize, record: MessageRecord) {
-    node.pending.fetch_add(1, Ordering::AcqRel);
-    node.queues[route].push_back(record);
+/// Routes a pending message again with the routes in force and queues it
+/// there (the routes changed while it waited); one no route matches any
+/// more fails.
+pub(crate) fn requeue(node: &Arc<Node>, mut record: MessageRecord) {
+    loop {
+        let topology = node.topologies.current();
+        let Some(route) = topology.route_of(&record) else {
+            tracing::warn!(id = record.id, "no route for the destination any more");
+            let node = node.clone();
+            tokio::spawn(async move {
+                failed(&node, record, CommandStatus::INVALID_DESTINATION_ADDRESS).await;
+            });
+            return;
+        };
+        match topology.queues[route].push_back(record) {
+            None => return,
+            // Retired between the two reads: the next topology is in force.
+            Some(back) => record = back,
+        }
+    }
 }
 
 /// Ends a message that cannot be queued (no route, unreadable).
@@ -120,15 +185,16 @@ impl Drop for Submitting {
     }
 }
 
-/// The dispatcher of route `route`: sends its queue's messages in order,
-/// [`IN_FLIGHT`] at a time, while one of its connectors is up.
-pub(crate) async fn dispatch(node: Arc<Node>, route: usize) {
-    let queue = &node.queues[route];
-    let list = node.router.list(route);
+/// The dispatcher of route `route` of `topology`: sends its queue's
+/// messages in order, [`IN_FLIGHT`] at a time, while one of its connectors
+/// is up, until the queue is retired.
+pub(crate) async fn dispatch(node: Arc<Node>, topology: Arc<Topology>, route: usize) {
+    let queue = &topology.queues[route];
+    let list = topology.router.list(route);
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut attempt = 0u32;
-    while !node.stopped() {
-        if lock(&queue.waiting).is_empty() {
+    while !node.stopped() && !queue.is_retired() {
+        if queue.is_empty() {
             tokio::select! {
                 () = queue.wake.notified() => {}
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -140,7 +206,7 @@ pub(crate) async fn dispatch(node: Arc<Node>, route: usize) {
             tokio::time::sleep_until(until).await;
             continue;
         }
-        if !list.iter().any(|&i| node.connectors[i].is_up()) {
+        if !list.iter().any(|&i| topology.connectors[i].is_up()) {
             if !node.pause(retry_delay(attempt)).await {
                 return;
             }
@@ -151,21 +217,22 @@ pub(crate) async fn dispatch(node: Arc<Node>, route: usize) {
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
         };
-        let Some(record) = lock(&queue.waiting).pop_front() else {
+        let Some(record) = queue.pop_front() else {
             continue;
         };
         node.submitting.fetch_add(1, Ordering::AcqRel);
         let guard = Submitting(node.clone());
+        let topology = topology.clone();
         tokio::spawn(async move {
             let node = guard.0.clone();
-            submit(&node, route, record).await;
+            submit(&node, &topology, route, record).await;
             drop((permit, guard));
         });
     }
 }
 
 /// Offers `record` to the route's connectors that are up, in order.
-async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
+async fn submit(node: &Arc<Node>, topology: &Topology, route: usize, record: MessageRecord) {
     let Some(sm) = stored_sm(&record.submit) else {
         tracing::error!(id = record.id, "stored message unreadable; not forwarded");
         node.pending.fetch_sub(1, Ordering::AcqRel);
@@ -174,11 +241,11 @@ async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
     // Connectors up, and those whose upstream's SMPP version cannot take
     // the message (its text in message_payload to a 3.3 SMSC).
     let (mut up, mut too_old) = (0, 0);
-    for i in node
+    for i in topology
         .router
-        .candidates(route, |c| node.connectors[c].is_up())
+        .candidates(route, |c| topology.connectors[c].is_up())
     {
-        let connector = &node.connectors[i];
+        let connector = &topology.connectors[i];
         if !connector.is_up() {
             continue;
         }
@@ -191,10 +258,10 @@ async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
         }
         match connector.pool.submit(sm).await {
             Ok(upstream_id) => {
-                node.queues[route].misses.store(0, Ordering::Release);
-                node.metrics.forwarded(i);
+                topology.queues[route].misses.store(0, Ordering::Release);
+                connector.forwarded.fetch_add(1, Ordering::Relaxed);
                 let upstream_id = upstream_id.to_string_lossy().into_owned();
-                return forwarded(node, record, i, upstream_id).await;
+                return forwarded(node, record, connector, upstream_id).await;
             }
             Err(e @ Error::Refused(SendError::PeerVersion(..))) => {
                 tracing::info!(id = record.id, upstream = connector.name, error = %e, "not for this upstream's SMPP version; trying on");
@@ -205,7 +272,7 @@ async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
             }
             Err(Error::Status(status) | Error::GenericNack(status)) => {
                 tracing::info!(id = record.id, upstream = connector.name, %status, "refused upstream");
-                node.metrics.refused_upstream(i);
+                connector.refused.fetch_add(1, Ordering::Relaxed);
                 return failed(node, record, status).await;
             }
             Err(e) => {
@@ -221,17 +288,18 @@ async fn submit(node: &Arc<Node>, route: usize, record: MessageRecord) {
         // refusing the TLV would.
         return failed(node, record, CommandStatus::TLV_NOT_ALLOWED).await;
     }
-    node.queues[route].put_back(record);
+    if let Some(record) = topology.queues[route].put_back(record) {
+        requeue(node, record);
+    }
 }
 
 /// Records the upstream's id; then matches the receipts that came first.
 async fn forwarded(
     node: &Arc<Node>,
     mut record: MessageRecord,
-    connector: usize,
+    c: &Connector,
     upstream_id: String,
 ) {
-    let c = &node.connectors[connector];
     let canonical = c.ids.canonical_submit(&upstream_id);
     record.state = MessageState::Forwarded;
     record.forwarded_ms = Some(crate::node::now_ms());
@@ -309,13 +377,12 @@ pub(crate) async fn write_until_done(node: &Node, ops: Vec<Op>) -> bool {
     }
 }
 
-/// Takes the message `id` out of `route`'s queue, if it waits there (not
-/// yet being submitted); counted as no longer pending.
-pub(crate) fn unqueue(node: &Node, route: usize, id: u64) -> Option<MessageRecord> {
-    let queue = node.queues.get(route)?;
-    let mut waiting = lock(&queue.waiting);
-    let at = waiting.iter().position(|r| r.id == id)?;
-    let record = waiting.remove(at)?;
+/// Takes the stored message `record` out of its route's queue, if it
+/// waits there (not yet being submitted); counted as no longer pending.
+pub(crate) fn unqueue(node: &Node, record: &MessageRecord) -> Option<MessageRecord> {
+    let topology = node.topologies.current();
+    let route = topology.route_of(record)?;
+    let record = topology.queues.get(route)?.remove(record.id)?;
     node.pending.fetch_sub(1, Ordering::AcqRel);
     Some(record)
 }

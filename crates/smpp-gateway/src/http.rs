@@ -12,7 +12,10 @@
 //! - **Admin** (the admin bearer token, when one is set):
 //!   `GET /api/v1/admin/accounts/{id}/balance`,
 //!   `POST /api/v1/admin/accounts/{id}/balance` (`{"add": "10.50"}`,
-//!   `{"add_sms": 100}`, or `{"set": ...}`), and `GET /metrics`.
+//!   `{"add_sms": 100}`, or `{"set": ...}`); accounts, connectors and
+//!   routes (`/api/v1/admin/accounts`, `/connectors`, `/routes`: created,
+//!   changed and removed while the gateway runs, stored so that they
+//!   survive a restart); and `GET /metrics`.
 //!
 //! Accounts log in with the same credentials as their SMPP binds: the same
 //! allow-lists and the same lockout of addresses that guess.
@@ -68,6 +71,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/admin/accounts/{id}"),
     ("GET", "/api/v1/admin/accounts/{id}/balance"),
     ("POST", "/api/v1/admin/accounts/{id}/balance"),
+    ("GET", "/api/v1/admin/connectors"),
+    ("PUT", "/api/v1/admin/connectors/{name}"),
+    ("DELETE", "/api/v1/admin/connectors/{name}"),
+    ("GET", "/api/v1/admin/routes"),
+    ("PUT", "/api/v1/admin/routes"),
+    ("POST", "/api/v1/admin/routes"),
+    ("DELETE", "/api/v1/admin/routes/{position}"),
     ("GET", "/metrics"),
 ];
 
@@ -116,8 +126,8 @@ impl HttpOptions {
 }
 
 #[derive(Debug)]
-struct Api {
-    node: Arc<Node>,
+pub(crate) struct Api {
+    pub(crate) node: Arc<Node>,
     options: HttpOptions,
     refs: std::sync::Mutex<ReferenceCounter>,
 }
@@ -147,6 +157,24 @@ pub(crate) fn router(node: Arc<Node>, options: HttpOptions) -> Router {
         .route(
             "/api/v1/admin/accounts/{id}/balance",
             get(admin_get_balance).post(admin_set_balance),
+        )
+        .route(
+            "/api/v1/admin/connectors",
+            get(crate::admin::list_connectors),
+        )
+        .route(
+            "/api/v1/admin/connectors/{name}",
+            axum::routing::put(crate::admin::put_connector).delete(crate::admin::delete_connector),
+        )
+        .route(
+            "/api/v1/admin/routes",
+            get(crate::admin::list_routes)
+                .put(crate::admin::put_routes)
+                .post(crate::admin::post_route),
+        )
+        .route(
+            "/api/v1/admin/routes/{position}",
+            axum::routing::delete(crate::admin::delete_route),
         )
         .route("/metrics", get(metrics))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such endpoint") })
@@ -181,7 +209,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     }
 }
 
-fn json_error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
@@ -246,7 +274,7 @@ impl Api {
     }
 
     /// The admin token, checked (open when none is configured).
-    async fn admin(&self, headers: &HeaderMap) -> Result<(), Response> {
+    pub(crate) async fn admin(&self, headers: &HeaderMap) -> Result<(), Response> {
         let Some(token) = &self.options.admin_token else {
             return Ok(());
         };
@@ -498,7 +526,7 @@ async fn jasmin_rate(
             &format!("Authentication failure for username:{}", request.username),
         );
     }
-    let Ok(route) = route(&api.node, &request.username, "", &request.to) else {
+    let Ok((topology, route)) = route(&api.node, &request.username, "", &request.to) else {
         return jasmin_error(StatusCode::PRECONDITION_FAILED, "No route found");
     };
     let parts = match &request.content {
@@ -523,7 +551,7 @@ async fn jasmin_rate(
         },
     };
     Json(serde_json::json!({
-        "unit_rate": money_number(api.node.router.rate(route)),
+        "unit_rate": money_number(topology.router.rate(route)),
         "submit_sm_count": parts,
     }))
     .into_response()
@@ -638,7 +666,7 @@ fn refusal_response(refusal: Refusal) -> Response {
 }
 
 /// A JSON body, or the 400 that says what is wrong with it.
-fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Box<Response>> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {
         Box::new(json_error(
             StatusCode::BAD_REQUEST,

@@ -39,12 +39,15 @@
 //! - Billing: prepaid money and SMS quotas, a rate per route per part,
 //!   charged atomically with the message; CDRs.
 //! - Connectors: each a `smpp_tokio::Pool` of transceiver binds to an SMSC.
-//! - Routing: ordered routes, first match by destination prefix, account
-//!   and source; tiers that fail over, weights within a tier.
+//! - Routing: ordered routes, first match by destination prefix, account,
+//!   source, a regular expression and a time window; tiers that fail
+//!   over, weights within a tier. Connectors and routes change while the
+//!   gateway runs (the admin API; stored, see `topology`).
 //! - Receipts: matched through the id map (normalised per connector),
 //!   held when they come before the id, queued while the customer is
 //!   unbound, or called back over HTTP.
-//! - MO messages from upstreams: to the account (or the URL) of the first
+//! - MO messages from upstreams (`deliver_sm`, or `data_sm` passed on as
+//!   the `deliver_sm` that says the same): to the account (or the URL) of the first
 //!   MO route matching their destination ([`MoRouteConfig`]), queued like
 //!   receipts; one no route matches is refused with `ESME_RX_T_APPN` (the
 //!   upstream keeps it).
@@ -80,12 +83,12 @@
 //!
 //! # Not yet
 //! `replace_sm` from customers (answered `ESME_RINVCMDID`); distribution
-//! lists for `submit_multi`; MO as `data_sm` from upstreams; intermediate
-//! notifications (not passed on); routes by regular expression or time
-//! window; queue limits per connector (the limit is global); bind kinds
-//! other than transceiver for connectors; connectors and routes changed through the admin
-//! API (accounts and balances are; connectors and routes are configuration
-//! read at start); a rate limit per sender address.
+//! lists for `submit_multi`; intermediate notifications (not passed on);
+//! queue limits per connector (the limit is global); bind kinds other than
+//! transceiver for connectors. A connector removed through the admin API
+//! takes its binds with it: receipts for messages it forwarded can no
+//! longer arrive (they end `UNKNOWN` after the receipt timeout) unless a
+//! connector of the same name comes back.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -101,6 +104,7 @@ use tokio::task::JoinHandle;
 
 mod accept;
 mod accounts;
+mod admin;
 mod billing;
 pub mod config;
 mod customers;
@@ -114,20 +118,19 @@ mod receipts;
 mod retention;
 mod routing;
 pub mod store;
+mod topology;
 mod upstream;
 mod webhooks;
 
 pub use billing::{format_money, parse_money, Micros};
 pub use config::{
     Account, BalanceConfig, Cidr, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig,
-    TlsConfig, UpstreamConfig,
+    TimeWindow, TlsConfig, UpstreamConfig,
 };
 pub use store::{format_id, parse_id, FjallStore, GatewayStore, MemoryStore, Quota};
 
 use crate::customers::Customers;
 use crate::node::{lock, Node};
-use crate::routing::Router;
-use crate::upstream::Connector;
 
 /// A started gateway: its address, its connectors' state, and how to stop it.
 #[derive(Debug)]
@@ -153,7 +156,8 @@ impl RunningGateway {
 
     /// How many binds of the connector `name` are up (`None`: no such connector).
     pub fn upstream_binds(&self, name: &str) -> Option<usize> {
-        let c = self.node.connectors.iter().find(|c| c.name == name)?;
+        let topology = self.node.topologies.current();
+        let c = topology.connector(name)?;
         Some(c.pool.bound())
     }
 
@@ -203,7 +207,8 @@ impl RunningGateway {
         for serving in self.serving {
             serving.await.context("server task")?.context("server")?;
         }
-        for connector in &self.node.connectors {
+        let topology = self.node.topologies.current();
+        for connector in &topology.connectors {
             connector.pool.close().await;
         }
         // A submit that got its upstream id records it before the store
@@ -217,7 +222,11 @@ impl RunningGateway {
         for task in &self.tasks {
             task.abort();
         }
-        for task in self.tasks {
+        for task in self
+            .tasks
+            .into_iter()
+            .chain(self.node.topologies.abort_tasks())
+        {
             let _ = task.await;
         }
         self.node.store.close().await.context("closing the store")?;
@@ -259,20 +268,27 @@ pub async fn start_with_store(
     store: Arc<dyn GatewayStore>,
 ) -> anyhow::Result<RunningGateway> {
     config.validate()?;
-    let mut connectors = Vec::new();
-    let mut inbounds = Vec::new();
-    for upstream in &config.upstreams {
-        let (connector, inbound) = Connector::start(upstream)?;
-        connectors.push(connector);
-        inbounds.push(inbound);
+    // The connectors and routes: those stored (changed through the admin
+    // API), with the configured ones merged in and stored.
+    let stored = topology::Layout::from_settings(&store.settings().await?);
+    let layout = stored.clone().merged(&config);
+    layout.validate().map_err(anyhow::Error::msg)?;
+    if layout.upstreams.is_empty() {
+        anyhow::bail!("no upstream: give at least one --upstream NAME=ID:PASSWORD@HOST:PORT");
     }
-    let names: Vec<String> = connectors.iter().map(|c| c.name.clone()).collect();
-    let router = Router::new(&config.effective_routes(), &names);
+    let ops = layout.ops_from(&stored);
+    if !ops.is_empty() {
+        store
+            .write(ops)
+            .await
+            .context("storing the configuration")?;
+    }
     let node = Arc::new(
-        Node::new(store, &config, connectors, router)
+        Node::new(store, &config)
             .await
             .context("reading the store")?,
     );
+    topology::install_first(&node, layout).await?;
 
     // What the last run left unfinished.
     let unforwarded = node.store.unforwarded().await?;
@@ -307,25 +323,17 @@ pub async fn start_with_store(
         .plain_addr
         .context("the plain listener's address")?;
 
-    let mut tasks = Vec::new();
-    for (i, inbound) in inbounds.into_iter().enumerate() {
-        tasks.push(tokio::spawn(receipts::serve_upstream(
-            node.clone(),
-            i,
-            inbound,
-        )));
-    }
-    tasks.push(tokio::spawn(outbox::run(node.clone())));
-    tasks.push(tokio::spawn(webhooks::run(node.clone())));
-    tasks.push(tokio::spawn(receipts::retry_held(node.clone())));
-    tasks.push(tokio::spawn(retention::run(node.clone(), config.retention)));
-    for route in 0..node.router.len() {
-        tasks.push(tokio::spawn(forward::dispatch(node.clone(), route)));
-    }
+    let tasks = vec![
+        tokio::spawn(outbox::run(node.clone())),
+        tokio::spawn(webhooks::run(node.clone())),
+        tokio::spawn(receipts::retry_held(node.clone())),
+        tokio::spawn(retention::run(node.clone(), config.retention)),
+    ];
     // In the order they were accepted.
+    let topology = node.topologies.current();
     for record in unforwarded {
-        match forward::route_of(&node, &record) {
-            Some(route) => forward::enqueue(&node, route, record),
+        match topology.route_of(&record) {
+            Some(route) => forward::enqueue(&node, &topology, route, record),
             None => {
                 tokio::spawn(forward::unroutable(node.clone(), record));
             }

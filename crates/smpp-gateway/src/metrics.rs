@@ -43,19 +43,14 @@ fn refusal_index(r: Refusal) -> usize {
 #[derive(Debug)]
 pub(crate) struct Metrics {
     accounts: RwLock<BTreeMap<String, Arc<AccountCounters>>>,
-    /// Per connector (by index): submits accepted upstream, refused for good.
-    forwarded: Vec<AtomicU64>,
-    refused_upstream: Vec<AtomicU64>,
     receipts_matched: AtomicU64,
     receipts_held: AtomicU64,
 }
 
 impl Metrics {
-    pub(crate) fn new(connectors: usize) -> Metrics {
+    pub(crate) fn new() -> Metrics {
         Metrics {
             accounts: RwLock::default(),
-            forwarded: (0..connectors).map(|_| AtomicU64::new(0)).collect(),
-            refused_upstream: (0..connectors).map(|_| AtomicU64::new(0)).collect(),
             receipts_matched: AtomicU64::new(0),
             receipts_held: AtomicU64::new(0),
         }
@@ -86,18 +81,6 @@ impl Metrics {
 
     pub(crate) fn refused(&self, account: &str, refusal: Refusal) {
         self.account(account).refused[refusal_index(refusal)].fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn forwarded(&self, connector: usize) {
-        if let Some(c) = self.forwarded.get(connector) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    pub(crate) fn refused_upstream(&self, connector: usize) {
-        if let Some(c) = self.refused_upstream.get(connector) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
     }
 
     pub(crate) fn receipt(&self, matched: bool) {
@@ -177,25 +160,26 @@ impl Metrics {
             );
         }
         let _ = writeln!(out, "# HELP smpp_gateway_forwarded_total Messages accepted by an upstream.\n# TYPE smpp_gateway_forwarded_total counter");
-        for (i, c) in node.connectors.iter().enumerate() {
+        let topology = node.topologies.current();
+        for c in &topology.connectors {
             let _ = writeln!(
                 out,
                 "smpp_gateway_forwarded_total{{connector=\"{}\"}} {}",
                 escape(&c.name),
-                self.forwarded[i].load(Ordering::Relaxed)
+                c.forwarded.load(Ordering::Relaxed)
             );
         }
         let _ = writeln!(out, "# HELP smpp_gateway_upstream_refused_total Messages refused for good by an upstream.\n# TYPE smpp_gateway_upstream_refused_total counter");
-        for (i, c) in node.connectors.iter().enumerate() {
+        for c in &topology.connectors {
             let _ = writeln!(
                 out,
                 "smpp_gateway_upstream_refused_total{{connector=\"{}\"}} {}",
                 escape(&c.name),
-                self.refused_upstream[i].load(Ordering::Relaxed)
+                c.refused.load(Ordering::Relaxed)
             );
         }
         let _ = writeln!(out, "# HELP smpp_gateway_upstream_binds Binds up per connector.\n# TYPE smpp_gateway_upstream_binds gauge");
-        for c in &node.connectors {
+        for c in &topology.connectors {
             let _ = writeln!(
                 out,
                 "smpp_gateway_upstream_binds{{connector=\"{}\"}} {}",

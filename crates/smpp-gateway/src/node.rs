@@ -17,9 +17,8 @@ use smpp_server::lockout::Lockout;
 
 use crate::config::{GatewayConfig, MoRouteConfig};
 use crate::customers::Binds;
-use crate::forward::RouteQueue;
 use crate::outbox::Outbox;
-use crate::routing::Router;
+use crate::topology::Topologies;
 use smpp_proto::message::receipt::MessageState as ReceiptState;
 
 use crate::accounts::AccountBook;
@@ -28,7 +27,6 @@ use crate::metrics::Metrics;
 use crate::store::{
     GatewayStore, HeldReceipt, MessageRecord, MessageState, Op, Quota, StoreError, StoreResult,
 };
-use crate::upstream::Connector;
 use crate::webhooks::Webhooks;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -59,8 +57,8 @@ pub(crate) struct Node {
     pub(crate) webhooks: Webhooks,
     /// The counters behind `/metrics`.
     pub(crate) metrics: Metrics,
-    pub(crate) connectors: Vec<Connector>,
-    pub(crate) router: Router,
+    /// The connectors, routes and queues in force.
+    pub(crate) topologies: Topologies,
     pub(crate) binds: Binds,
     next_id: AtomicU64,
     next_seq: AtomicU64,
@@ -86,21 +84,39 @@ pub(crate) struct Node {
     pub(crate) max_owed: usize,
     /// Upstream receipts held at most.
     pub(crate) max_held: usize,
-    /// Submissions per second per account at most.
+    /// SMS parts per second per account at most.
     tps: Option<u32>,
-    /// Per account: (the current second, submissions in it).
-    rates: Mutex<HashMap<String, (u64, u32)>>,
+    /// SMS parts per second per account and source address at most.
+    tps_per_sender: Option<u32>,
+    /// Per account, and per (account, source): (the current second, parts
+    /// in it).
+    rates: Mutex<Rates>,
     /// Messages accepted and not yet forwarded or failed (queued or being submitted).
     pub(crate) pending: AtomicUsize,
     /// Submits to upstreams under way.
     pub(crate) submitting: AtomicUsize,
-    /// One forwarding queue per route.
-    pub(crate) queues: Vec<RouteQueue>,
     /// A message's final state is decided under its stripe of these (read,
     /// check, write): an upstream receipt, a repeat of it, and the receipt
     /// timeout cannot both find it unfinished and each owe the customer a
     /// final receipt.
     finals: Vec<tokio::sync::Mutex<()>>,
+}
+
+/// The rate counters: per account, per (account, source address).
+#[derive(Debug, Default)]
+struct Rates {
+    accounts: HashMap<(String, String), (u64, u32)>,
+    senders: HashMap<(String, String), (u64, u32)>,
+}
+
+/// Counters kept at most before those of past seconds are dropped.
+const MAX_RATE_KEYS: usize = 100_000;
+
+/// Drops the counters of seconds before `second` once there are many.
+fn for_second(map: &mut HashMap<(String, String), (u64, u32)>, second: u64) {
+    if map.len() >= MAX_RATE_KEYS {
+        map.retain(|_, (s, _)| *s == second);
+    }
 }
 
 /// Stripes of [`Node::finals`].
@@ -111,8 +127,6 @@ impl Node {
     pub(crate) async fn new(
         store: Arc<dyn GatewayStore>,
         config: &GatewayConfig,
-        connectors: Vec<Connector>,
-        router: Router,
     ) -> StoreResult<Node> {
         // Ids start at the current time in microseconds (unique across
         // restarts even if the store was lost) and above every stored id.
@@ -183,11 +197,9 @@ impl Node {
             billing,
             cdr,
             webhooks: Webhooks::default(),
-            metrics: Metrics::new(connectors.len()),
+            metrics: Metrics::new(),
             store,
-            connectors,
-            queues: (0..router.len()).map(|_| RouteQueue::default()).collect(),
-            router,
+            topologies: Topologies::default(),
             binds: Binds::default(),
             next_id: AtomicU64::new(first_id),
             next_seq: AtomicU64::new(first_seq),
@@ -205,6 +217,7 @@ impl Node {
             mo_routes: config.mo_routes.clone(),
             receipt_timeout: config.receipt_timeout,
             tps: config.tps_per_account,
+            tps_per_sender: config.tps_per_sender,
             rates: Mutex::default(),
             finals: (0..FINAL_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
@@ -239,20 +252,42 @@ impl Node {
     /// `false` when that is over its rate (answer `ESME_RTHROTTLED`). A
     /// `submit_sm` carrying one part of a long message counts one; one
     /// carrying a long `message_payload` counts the parts it will take.
-    pub(crate) fn admit(&self, account: &str, parts: u32) -> bool {
-        let Some(limit) = self.tps else {
+    /// With a limit per sender, `source` counts too (both must admit).
+    pub(crate) fn admit(&self, account: &str, source: &str, parts: u32) -> bool {
+        if self.tps.is_none() && self.tps_per_sender.is_none() {
             return true;
-        };
+        }
         let second = now_ms() / 1000;
         let mut rates = lock(&self.rates);
-        let entry = rates.entry(account.to_owned()).or_insert((second, 0));
-        if entry.0 != second {
-            *entry = (second, 0);
+        let Rates { accounts, senders } = &mut *rates;
+        // Old seconds' counters go before the maps grow past a bound.
+        for_second(accounts, second);
+        for_second(senders, second);
+        let fits = |entry: &mut (u64, u32), limit: u32| {
+            if entry.0 != second {
+                *entry = (second, 0);
+            }
+            entry.1.saturating_add(parts) <= limit
+        };
+        let key = (account.to_owned(), String::new());
+        let sender_key = (account.to_owned(), source.to_owned());
+        if let Some(limit) = self.tps {
+            if !fits(accounts.entry(key.clone()).or_insert((second, 0)), limit) {
+                return false;
+            }
         }
-        if entry.1.saturating_add(parts) > limit {
-            return false;
+        if let Some(limit) = self.tps_per_sender {
+            let entry = senders.entry(sender_key.clone()).or_insert((second, 0));
+            if !fits(entry, limit) {
+                return false;
+            }
+            entry.1 += parts;
         }
-        entry.1 += parts;
+        if self.tps.is_some() {
+            if let Some(entry) = accounts.get_mut(&key) {
+                entry.1 += parts;
+            }
+        }
         true
     }
 

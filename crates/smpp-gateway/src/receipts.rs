@@ -24,6 +24,7 @@ use smpp_tokio::InboundRequest;
 
 use crate::node::{decode_stored, encode_request, lock, stored_sm, Node};
 use crate::store::{HeldReceipt, MessageRecord, MessageState, Op, OwedReceipt};
+use crate::upstream::Connector;
 
 /// How often held receipts are looked up again. Matching is driven by the
 /// recording of upstream ids; this pass is for what that cannot see (the
@@ -33,20 +34,20 @@ const RETRY_EVERY: Duration = Duration::from_secs(30);
 /// Serves one connector's inbound requests (its receipts and MO).
 pub(crate) async fn serve_upstream(
     node: Arc<Node>,
-    connector: usize,
+    connector: Arc<Connector>,
     inbound: smpp_tokio::Inbound,
 ) {
     while let Some(request) = inbound.recv().await {
-        let node = node.clone();
-        tokio::spawn(async move { on_upstream_request(&node, connector, request).await });
+        let (node, connector) = (node.clone(), connector.clone());
+        tokio::spawn(async move { on_upstream_request(&node, &connector, request).await });
     }
 }
 
 /// The upstream id a receipt names, normalised by the connector's format:
 /// `receipted_message_id` (written as in `submit_sm_resp`) first, else the
 /// text's `id:`.
-fn receipt_key(node: &Node, connector: usize, pdu: &Pdu, receipt: &DeliveryReceipt) -> String {
-    let ids = &node.connectors[connector].ids;
+fn receipt_key(connector: &Connector, pdu: &Pdu, receipt: &DeliveryReceipt) -> String {
+    let ids = &connector.ids;
     let tlv = match &pdu.body {
         Body::DeliverSm(sm) => sm.tlvs.receipted_message_id(),
         Body::DataSm(sm) => sm.tlvs.receipted_message_id(),
@@ -58,8 +59,8 @@ fn receipt_key(node: &Node, connector: usize, pdu: &Pdu, receipt: &DeliveryRecei
     }
 }
 
-async fn on_upstream_request(node: &Arc<Node>, connector: usize, request: InboundRequest) {
-    let name = node.connectors[connector].name.clone();
+async fn on_upstream_request(node: &Arc<Node>, connector: &Connector, request: InboundRequest) {
+    let name = connector.name.clone();
     let Some(receipt) = request.receipt() else {
         let status = route_mo(node, &name, request.pdu()).await;
         if status != CommandStatus::OK {
@@ -67,7 +68,7 @@ async fn on_upstream_request(node: &Arc<Node>, connector: usize, request: Inboun
         }
         return;
     };
-    let key = receipt_key(node, connector, request.pdu(), &receipt);
+    let key = receipt_key(connector, request.pdu(), &receipt);
     let found = match node.store.lookup(&name, &key).await {
         Ok(found) => found,
         Err(e) => {
@@ -92,13 +93,25 @@ async fn on_upstream_request(node: &Arc<Node>, connector: usize, request: Inboun
 /// stored; `ESME_RX_T_APPN` when no route matches (or for a `data_sm`),
 /// so that the upstream keeps it rather than it being lost here.
 async fn route_mo(node: &Arc<Node>, upstream: &str, pdu: &Pdu) -> CommandStatus {
-    let Body::DeliverSm(sm) = &pdu.body else {
-        tracing::warn!(
-            upstream,
-            "MO data_sm from upstream refused: not supported yet"
-        );
-        return CommandStatus::RECEIVER_TEMPORARY_ERROR;
+    let sm = match &pdu.body {
+        Body::DeliverSm(sm) => sm.clone(),
+        // A data_sm goes on as the deliver_sm that says the same (its user
+        // data in message_payload), which every customer takes; one whose
+        // addresses do not fit a deliver_sm (over 20 characters) cannot.
+        Body::DataSm(data) => {
+            let sm = smpp_proto::pdu::SubmitSm::from_data_sm((**data).clone());
+            if sm.source_addr.len() > 20 || sm.destination_addr.len() > 20 {
+                tracing::warn!(
+                    upstream,
+                    "MO data_sm refused: an address longer than a deliver_sm takes"
+                );
+                return CommandStatus::RECEIVER_PERMANENT_ERROR;
+            }
+            Box::new(sm)
+        }
+        _ => return CommandStatus::INVALID_COMMAND_ID,
     };
+    let sm = &sm;
     let destination = sm.destination_addr.to_string_lossy();
     let Some(route) = node
         .mo_routes

@@ -1,5 +1,6 @@
 //! MT routing: ordered routes, first match wins, by destination prefix and
-//! optionally the account and the source address. A route is a list of
+//! optionally the account, the source address, a regular expression on the
+//! destination and a time window. A route is a list of
 //! tiers tried in order (failover: the next tier only when no connector of
 //! the one before has a bind up, or none took the message); the connectors
 //! of one tier share its traffic by weight (smooth weighted round-robin
@@ -8,7 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::billing::Micros;
-use crate::config::RouteConfig;
+use crate::config::{RouteConfig, TimeWindow};
 
 /// One route, with connector names resolved to indices.
 #[derive(Debug)]
@@ -16,6 +17,8 @@ struct Route {
     prefix: String,
     account: Option<String>,
     source: Option<String>,
+    pattern: Option<regex::Regex>,
+    window: Option<TimeWindow>,
     /// Tiers of (connector, weight).
     tiers: Vec<Vec<(usize, u32)>>,
     /// Every connector of the route, tiers in order.
@@ -54,6 +57,9 @@ impl Router {
                     prefix: r.prefix.clone(),
                     account: r.account.clone(),
                     source: r.source.clone(),
+                    // Checked when the route was parsed.
+                    pattern: r.pattern.as_deref().and_then(|p| regex::Regex::new(p).ok()),
+                    window: r.window,
                     all: tiers.iter().flatten().map(|(c, _)| *c).collect(),
                     tiers,
                     rate: r.rate,
@@ -72,10 +78,24 @@ impl Router {
         source: &str,
         destination: &str,
     ) -> Option<usize> {
+        let now = crate::node::now_ms() / 1000;
+        self.route_index_at(account, source, destination, now as i64)
+    }
+
+    /// [`Router::route_index`] at `unix_seconds`.
+    pub(crate) fn route_index_at(
+        &self,
+        account: &str,
+        source: &str,
+        destination: &str,
+        unix_seconds: i64,
+    ) -> Option<usize> {
         self.routes.iter().position(|r| {
             destination.starts_with(r.prefix.as_str())
                 && r.account.as_deref().is_none_or(|a| a == account)
                 && r.source.as_deref().is_none_or(|s| source.starts_with(s))
+                && r.pattern.as_ref().is_none_or(|p| p.is_match(destination))
+                && r.window.is_none_or(|w| w.contains(unix_seconds))
         })
     }
 
@@ -151,6 +171,34 @@ mod tests {
         assert_eq!(r.route_index("other", "Zeta", "4420"), Some(3));
         let narrow = router(&["4470=b,a"]);
         assert_eq!(narrow.route_index("x", "", "33"), None);
+    }
+
+    #[test]
+    fn patterns_and_time_windows_narrow_a_route() {
+        let r = router(&[
+            "*=a,re=^33[67]\\d{8}$",
+            "*=b,hours=22:00-06:00,days=fri,tz=+01:00",
+            "*=c",
+        ]);
+        // 2026-12-04 was a Friday; 21:30 UTC is 22:30 at +01:00.
+        let friday_2130_utc = 1_796_420_000 - 1_796_420_000 % 86_400 + 21 * 3600 + 1800;
+        assert_eq!(r.route_index_at("x", "", "33612345678", 0), Some(0));
+        assert_eq!(r.route_index_at("x", "", "3361234567", 0), Some(2));
+        assert_eq!(r.route_index_at("x", "", "44", friday_2130_utc), Some(1));
+        // Saturday 04:00 local is still Friday's night window ...
+        assert_eq!(
+            r.route_index_at("x", "", "44", friday_2130_utc + 5 * 3600 + 1800),
+            Some(1)
+        );
+        // ... Saturday 22:30 local is not (Friday only), nor Friday 20:00.
+        assert_eq!(
+            r.route_index_at("x", "", "44", friday_2130_utc + 86_400),
+            Some(2)
+        );
+        assert_eq!(
+            r.route_index_at("x", "", "44", friday_2130_utc - 2 * 3600),
+            Some(2)
+        );
     }
 
     #[test]

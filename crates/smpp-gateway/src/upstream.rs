@@ -1,6 +1,7 @@
 //! Upstream connectors: each a [`Pool`] of transceiver binds to one SMSC,
 //! so that its receipts come back on the same binds.
 
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use smpp_proto::message::receipt::MessageIdFormat;
@@ -24,6 +25,12 @@ pub(crate) struct Connector {
     pub(crate) ids: MessageIdFormat,
     /// The source address every message sent here gets, if set.
     pub(crate) source: Option<Address>,
+    /// What it was started from (an unchanged configuration keeps it).
+    pub(crate) config: UpstreamConfig,
+    /// Submits the upstream accepted.
+    pub(crate) forwarded: AtomicU64,
+    /// Submits the upstream refused for good.
+    pub(crate) refused: AtomicU64,
 }
 
 impl Connector {
@@ -93,6 +100,9 @@ impl Connector {
             pool,
             ids: config.ids,
             source: config.source.as_ref().map(|s| Address::guess(s)),
+            config: config.clone(),
+            forwarded: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         };
         Ok((connector, inbound))
     }

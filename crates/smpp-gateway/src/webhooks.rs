@@ -312,14 +312,16 @@ pub(crate) fn mo_call(
     post: bool,
 ) -> WebhookCall {
     use std::fmt::Write as _;
+    // message_payload when present (a long MO, or one that came as data_sm).
+    let data = sm.payload();
     let content = smpp_proto::message::decode_text(
         smpp_proto::message::DataCoding(sm.data_coding),
-        &sm.short_message,
+        data,
         &smpp_proto::message::DecodeOptions::default(),
     )
-    .unwrap_or_else(|_| String::from_utf8_lossy(&sm.short_message).into_owned());
-    let mut binary = String::with_capacity(sm.short_message.len() * 2);
-    for b in sm.short_message.iter() {
+    .unwrap_or_else(|_| String::from_utf8_lossy(data).into_owned());
+    let mut binary = String::with_capacity(data.len() * 2);
+    for b in data {
         let _ = write!(binary, "{b:02x}");
     }
     let hook = Webhook {

@@ -773,6 +773,40 @@ async fn accounts_are_limited_in_binds_and_rate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_address_is_limited_on_its_own() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    config.tps_per_sender = Some(2);
+    let gateway = start(config).await.unwrap();
+    let (client, _) = customer(&gateway, BindKind::Transceiver).await;
+    let from = |source: &str, n: usize| {
+        let mut sm = message(&format!("4477009002{n}"));
+        sm.source_addr = source.to_owned().into();
+        sm
+    };
+    // Seven from one sender: at most 2 in each second they fall in.
+    let mut throttled = 0;
+    for n in 0..7 {
+        match client.submit(from("Acme", n)).await {
+            Ok(_) => {}
+            Err(smpp_tokio::Error::Status(CommandStatus::THROTTLED)) => throttled += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(throttled >= 1, "none throttled");
+    // Seven senders, one message each: none is over its limit.
+    for n in 0..7 {
+        client
+            .submit(from(&format!("Shop{n}"), n))
+            .await
+            .expect("another sender has its own limit");
+    }
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_sm_is_forwarded_and_its_receipt_mapped_back() {
     let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
     let gateway = start(config(
@@ -879,6 +913,33 @@ async fn an_mo_message_goes_to_the_account_of_its_mo_route_even_if_it_binds_late
     assert!(!EsmClass::from(sm.esm_class).is_receipt());
     assert_eq!(sm.destination_addr, "70001");
     assert_eq!(&sm.short_message[..], b"STOP");
+    drop(request);
+    wait_for("the outbox emptied", || gateway.receipts_owed() == 0).await;
+
+    // An MO that comes as data_sm reaches the customer as the deliver_sm
+    // that says the same (the text in message_payload).
+    let mut data = smpp_proto::pdu::DataSm {
+        source_addr: "447700900013".into(),
+        destination_addr: "70002".into(),
+        ..Default::default()
+    };
+    data.tlvs
+        .set(smpp_proto::pdu::TlvTag::MESSAGE_PAYLOAD, b"START")
+        .unwrap();
+    let answer = upstream_bind
+        .request(Body::DataSm(Box::new(data)))
+        .await
+        .unwrap();
+    assert_eq!(answer.command_status, CommandStatus::OK);
+    let request = tokio::time::timeout(WAIT, inbound.recv())
+        .await
+        .expect("the data_sm MO in time")
+        .expect("the session is open");
+    let Body::DeliverSm(sm) = request.body() else {
+        panic!("not a deliver_sm: {:?}", request.body());
+    };
+    assert_eq!(sm.destination_addr, "70002");
+    assert_eq!(sm.payload(), b"START");
     drop(request);
     wait_for("the outbox emptied", || gateway.receipts_owed() == 0).await;
     receiver.unbind().await.unwrap();

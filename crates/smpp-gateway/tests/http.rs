@@ -549,3 +549,142 @@ async fn receipt_urls_are_limited_to_the_hosts_allowed() {
     gw.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
 }
+
+/// Sends one message through the JSON API; its HTTP status.
+async fn send_to(http: &reqwest::Client, base: &str, to: &str) -> u16 {
+    http.post(format!("{base}/api/v1/messages"))
+        .basic_auth("esme", Some("secret"))
+        .json(&serde_json::json!({"from": "Acme", "to": to, "text": "hi"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn admin_json(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connectors_and_routes_made_through_the_admin_api_work_at_once_and_survive_a_restart() {
+    let up1 = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let up2 = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let dir = tempfile::tempdir().unwrap();
+    // Configured: connector a only, no route (the default route over a).
+    let config = config(
+        StoreConfig::Path(dir.path().to_owned()),
+        &[("a", up1.server.smpp_addr())],
+        &[],
+    );
+    let (gw, base) = gateway(config.clone(), HttpOptions::default()).await;
+    wait_bound(&gw, "a").await;
+    let http = reqwest::Client::new();
+    assert_eq!(send_to(&http, &base, "447012345678").await, 200);
+    wait_for("the message at a", || up1.count() == 1).await;
+
+    // A second connector, then routes sending 4470 to it: at once.
+    let (status, made) = admin_json(http.put(format!("{base}/api/v1/admin/connectors/b")).json(
+        &serde_json::json!({
+            "system_id": "smppclient1", "password": "password",
+            "address": up2.server.smpp_addr().to_string(), "binds": 2, "window": 32,
+        }),
+    ))
+    .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["binds"], 2);
+    wait_bound(&gw, "b").await;
+    let (status, routes) = admin_json(
+        http.put(format!("{base}/api/v1/admin/routes"))
+            .json(&serde_json::json!({"routes": ["4470=b,a", "*=a"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{routes}");
+    assert_eq!(routes["routes"][0]["route"], "4470=b,a");
+    assert_eq!(send_to(&http, &base, "447012345678").await, 200);
+    wait_for("the message at b", || up2.count() == 1).await;
+    assert_eq!(send_to(&http, &base, "33612345678").await, 200);
+    wait_for("the other message at a", || up1.count() == 2).await;
+
+    // Refused changes change nothing: a route to an unknown connector, a
+    // connector a route still names, a bad body.
+    let (status, refused) = admin_json(
+        http.post(format!("{base}/api/v1/admin/routes"))
+            .json(&serde_json::json!({"route": "49=nowhere"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unknown connector"),
+        "{refused}"
+    );
+    let (status, _) = admin_json(http.delete(format!("{base}/api/v1/admin/connectors/b"))).await;
+    assert_eq!(status, 409);
+    let (status, _) = admin_json(
+        http.put(format!("{base}/api/v1/admin/connectors/c"))
+            .json(&serde_json::json!({"system_id": "x", "password": "y", "address": "nowhere"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // One more route, by position: 336 to b first.
+    let (status, routes) = admin_json(
+        http.post(format!("{base}/api/v1/admin/routes"))
+            .json(&serde_json::json!({"route": "336=b", "position": 0})),
+    )
+    .await;
+    assert_eq!(status, 201, "{routes}");
+    assert_eq!(routes["routes"].as_array().unwrap().len(), 3);
+    gw.shutdown().await.unwrap();
+
+    // Restarted with the same configuration (which names neither b nor a
+    // route): what the admin API made is still there, and in force.
+    let (gw, base) = gateway(config.clone(), HttpOptions::default()).await;
+    wait_bound(&gw, "b").await;
+    let (_, listed) = admin_json(http.get(format!("{base}/api/v1/admin/connectors"))).await;
+    let names: Vec<&str> = listed["connectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert!(
+        listed.to_string().find("password").is_none(),
+        "no password shown"
+    );
+    let (_, routes) = admin_json(http.get(format!("{base}/api/v1/admin/routes"))).await;
+    let routes: Vec<&str> = routes["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["route"].as_str().unwrap())
+        .collect();
+    assert_eq!(routes, ["336=b", "4470=b,a", "*=a"]);
+    assert_eq!(send_to(&http, &base, "33612345678").await, 200);
+    wait_for("the 336 message at b", || up2.count() == 2).await;
+
+    // Routes away from b, then b removed: its binds close.
+    let (status, _) = admin_json(http.delete(format!("{base}/api/v1/admin/routes/0"))).await;
+    assert_eq!(status, 200);
+    let (status, _) = admin_json(
+        http.put(format!("{base}/api/v1/admin/routes"))
+            .json(&serde_json::json!({"routes": []})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = admin_json(http.delete(format!("{base}/api/v1/admin/connectors/b"))).await;
+    assert_eq!(status, 204);
+    assert_eq!(gw.upstream_binds("b"), None);
+    // The default route again: everything to a.
+    assert_eq!(send_to(&http, &base, "447012345678").await, 200);
+    wait_for("the last message at a", || up1.count() == 3).await;
+    gw.shutdown().await.unwrap();
+    up1.server.shutdown().await.unwrap();
+    up2.server.shutdown().await.unwrap();
+}

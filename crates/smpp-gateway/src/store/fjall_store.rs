@@ -48,6 +48,8 @@ struct Tables {
     batches: Keyspace,
     /// Accounts by system_id.
     accounts: Keyspace,
+    /// Configuration items (connectors, the route table) by key, as text.
+    settings: Keyspace,
     meta: Keyspace,
 }
 
@@ -66,6 +68,7 @@ impl Tables {
             quotas: ks("quotas")?,
             batches: ks("batches")?,
             accounts: ks("accounts")?,
+            settings: ks("settings")?,
             meta: ks("meta")?,
             db,
         })
@@ -316,6 +319,10 @@ fn commit(
                 postcard::to_stdvec(account)?,
             ),
             Op::DeleteAccount(id) => batch.remove(&tables.accounts, id.as_bytes()),
+            Op::PutSetting { key, value } => {
+                batch.insert(&tables.settings, key.as_bytes(), value.as_bytes())
+            }
+            Op::DeleteSetting(key) => batch.remove(&tables.settings, key.as_bytes()),
             Op::PutBatch(record) => {
                 *max_id = (*max_id).max(record.id);
                 batch.insert(
@@ -457,6 +464,22 @@ impl GatewayStore for FjallStore {
         let found = self
             .tables()
             .and_then(|t| t.scan::<StoredAccount>(&t.accounts));
+        Box::pin(std::future::ready(found))
+    }
+
+    fn settings(&self) -> StoreFuture<'_, Vec<(String, String)>> {
+        let found = self.tables().and_then(|t| {
+            t.settings
+                .iter()
+                .map(|guard| {
+                    let (key, value) = guard.into_inner()?;
+                    Ok((
+                        String::from_utf8_lossy(&key).into_owned(),
+                        String::from_utf8_lossy(&value).into_owned(),
+                    ))
+                })
+                .collect()
+        });
         Box::pin(std::future::ready(found))
     }
 

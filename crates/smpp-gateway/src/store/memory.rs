@@ -24,6 +24,7 @@ struct Tables {
     quotas: BTreeMap<String, Quota>,
     batches: HashMap<u64, BatchRecord>,
     accounts: BTreeMap<String, StoredAccount>,
+    settings: BTreeMap<String, String>,
 }
 
 /// Everything in memory (for `--memory` and tests).
@@ -100,6 +101,12 @@ impl GatewayStore for MemoryStore {
                 }
                 Op::DeleteAccount(id) => {
                     t.accounts.remove(&id);
+                }
+                Op::PutSetting { key, value } => {
+                    t.settings.insert(key, value);
+                }
+                Op::DeleteSetting(key) => {
+                    t.settings.remove(&key);
                 }
                 Op::SetQuota { account, quota } => {
                     t.quotas.insert(account, quota);
@@ -191,6 +198,16 @@ impl GatewayStore for MemoryStore {
 
     fn accounts(&self) -> StoreFuture<'_, Vec<StoredAccount>> {
         let found = self.lock().accounts.values().cloned().collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn settings(&self) -> StoreFuture<'_, Vec<(String, String)>> {
+        let found = self
+            .lock()
+            .settings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         Box::pin(std::future::ready(Ok(found)))
     }
 

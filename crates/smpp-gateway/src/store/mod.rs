@@ -277,6 +277,15 @@ pub enum Op {
     PutAccount(StoredAccount),
     /// Removes an account.
     DeleteAccount(String),
+    /// Sets a configuration item (`connector/NAME`, `routes`): its text.
+    PutSetting {
+        /// The item.
+        key: String,
+        /// Its text form.
+        value: String,
+    },
+    /// Removes a configuration item.
+    DeleteSetting(String),
     /// Sets an account's quotas outright.
     SetQuota {
         /// The account.
@@ -338,6 +347,9 @@ pub trait GatewayStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Every stored account.
     fn accounts(&self) -> StoreFuture<'_, Vec<StoredAccount>>;
+
+    /// Every configuration item (connectors, the route table), by key.
+    fn settings(&self) -> StoreFuture<'_, Vec<(String, String)>>;
 
     /// An HTTP batch by id.
     fn batch(&self, id: u64) -> StoreFuture<'_, Option<BatchRecord>>;
@@ -547,6 +559,27 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.accounts().await.unwrap(), [account]);
+        let setting = |k: &str, v: &str| Op::PutSetting {
+            key: k.into(),
+            value: v.into(),
+        };
+        store
+            .write(vec![
+                setting("connector/a", "a=x:y@h:1"),
+                setting("connector/b", "b=x:y@h:2"),
+                setting("routes", "[]"),
+                setting("routes", "[\"*=a\"]"),
+                Op::DeleteSetting("connector/b".into()),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.settings().await.unwrap(),
+            [
+                ("connector/a".to_owned(), "a=x:y@h:1".to_owned()),
+                ("routes".to_owned(), "[\"*=a\"]".to_owned())
+            ]
+        );
         assert_eq!(
             store.quotas().await.unwrap(),
             [(
