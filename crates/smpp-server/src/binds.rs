@@ -17,6 +17,8 @@ pub(crate) struct Esme {
     pub(crate) account: String,
     kind: BindKind,
     range: Option<Regex>,
+    /// When it bound.
+    since: std::time::SystemTime,
 }
 
 impl Esme {
@@ -112,6 +114,7 @@ impl Binds {
             account: account.to_owned(),
             kind,
             range,
+            since: std::time::SystemTime::now(),
         };
         if esme.receives() && esme.range.is_some() {
             self.ranges.fetch_add(1, Ordering::AcqRel);
@@ -162,6 +165,51 @@ impl Binds {
         }
         Some(first)
     }
+
+    /// Every bound session, oldest first.
+    pub(crate) fn list(&self) -> Vec<SessionView> {
+        let mut list: Vec<SessionView> = lock(&self.sessions)
+            .values()
+            .flatten()
+            .map(|e| SessionView {
+                id: e.conn.id(),
+                system_id: e.account.clone(),
+                kind: e.kind,
+                peer: e.conn.peer_addr(),
+                interface_version: e.conn.interface_version(),
+                since: e.since,
+                address_range: e.range.as_ref().map(|r| r.as_str().to_owned()),
+            })
+            .collect();
+        list.sort_by_key(|s| (s.since, s.id));
+        list
+    }
+
+    /// The bound session `id`'s connection.
+    pub(crate) fn connection(&self, id: u64) -> Option<Connection> {
+        lock(&self.sessions)
+            .get(&id)
+            .and_then(|e| e.as_ref().map(|e| e.conn.clone()))
+    }
+}
+
+/// A bound session, as a dashboard lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    /// The connection's number.
+    pub id: u64,
+    /// The account it bound as.
+    pub system_id: String,
+    /// How it bound.
+    pub kind: BindKind,
+    /// The client's address (through a PROXY header, the original one).
+    pub peer: Option<std::net::SocketAddr>,
+    /// The SMPP version it bound with.
+    pub interface_version: Option<u8>,
+    /// When it bound.
+    pub since: std::time::SystemTime,
+    /// Its `address_range`, as the pattern matched.
+    pub address_range: Option<String>,
 }
 
 #[cfg(test)]

@@ -84,6 +84,7 @@ pub mod cdr;
 pub mod clock;
 pub mod config;
 pub mod credentials;
+pub mod dashboard;
 mod jobs;
 pub mod lockout;
 pub mod metrics;
@@ -94,6 +95,7 @@ mod smsc;
 mod store;
 pub mod telemetry;
 
+pub use binds::SessionView;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Account, BindFailureLimit, Route, Rule, ServeConfig, StoreConfig, TlsConfig};
 pub use observer::{BindEvent, FinalEvent, NoObserver, Observer, ReceiptEvent, RequestEvent};

@@ -65,6 +65,53 @@ pub struct Metrics {
     final_states: [AtomicU64; 10],
 }
 
+/// What [`Metrics::snapshot`] reads: totals since start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Connections open now.
+    pub sessions_open: u64,
+    /// Messages received (`submit_sm`, `data_sm`, `submit_multi` requests).
+    pub messages_in: u64,
+    /// Messages delivered to ESMEs (`deliver_sm`, `data_sm` they accepted).
+    pub messages_out: u64,
+    /// Receipts delivered.
+    pub receipts_sent: u64,
+    /// Receipts waiting.
+    pub receipts_pending: u64,
+    /// Requests refused with `ESME_RTHROTTLED`.
+    pub throttled: u64,
+    /// Requests answered with an error, by status name, most first.
+    pub errors: Vec<(&'static str, u64)>,
+    /// Message requests per latency bucket ([`Snapshot::LATENCY_BOUNDS`],
+    /// then one beyond the last).
+    pub latency_buckets: [u64; LATENCY_BUCKETS.len() + 1],
+}
+
+impl Snapshot {
+    /// The latency buckets' upper bounds, in seconds.
+    pub const LATENCY_BOUNDS: [f64; 14] = LATENCY_BUCKETS;
+
+    /// The `q` quantile (0-1) of the latencies counted in `buckets` (the
+    /// difference of two snapshots' buckets), as the upper bound of its
+    /// bucket in milliseconds; `None` when nothing was counted.
+    pub fn latency_quantile(buckets: &[u64], q: f64) -> Option<f64> {
+        let total: u64 = buckets.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = (q.clamp(0.0, 1.0) * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                let bound = LATENCY_BUCKETS.get(i).copied().unwrap_or(20.0);
+                return Some(bound * 1000.0);
+            }
+        }
+        None
+    }
+}
+
 /// Counters by label set, created on first use.
 #[derive(Debug)]
 struct Family<K> {
@@ -242,6 +289,44 @@ impl Metrics {
     /// Open sessions.
     pub fn sessions_open(&self) -> u64 {
         self.sessions_open.load(Ordering::Relaxed)
+    }
+
+    /// The counters a dashboard shows, read now.
+    pub fn snapshot(&self) -> Snapshot {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut snapshot = Snapshot {
+            sessions_open: self.sessions_open(),
+            receipts_sent: load(&self.receipts_sent),
+            receipts_pending: self.receipts_pending(),
+            throttled: load(&self.throttled),
+            ..Snapshot::default()
+        };
+        for ((command, status), v) in self.requests.snapshot() {
+            if matches!(command, "submit_sm" | "data_sm" | "submit_multi") {
+                snapshot.messages_in += v;
+            }
+            if status != "ESME_ROK" {
+                match snapshot.errors.iter_mut().find(|(s, _)| *s == status) {
+                    Some((_, n)) => *n += v,
+                    None => snapshot.errors.push((status, v)),
+                }
+            }
+        }
+        for ((command, status), v) in self.pdus_out.snapshot() {
+            if matches!(command, "deliver_sm" | "data_sm") && status == "ESME_ROK" {
+                snapshot.messages_out += v;
+            }
+        }
+        snapshot.errors.sort_by_key(|e| std::cmp::Reverse(e.1));
+        let map = self.latency.read().unwrap_or_else(|e| e.into_inner());
+        for (command, h) in map.iter() {
+            if matches!(*command, "submit_sm" | "data_sm" | "submit_multi") {
+                for (i, b) in h.buckets.iter().enumerate() {
+                    snapshot.latency_buckets[i] += load(b);
+                }
+            }
+        }
+        snapshot
     }
 
     /// Everything in the Prometheus text exposition format 0.0.4.

@@ -56,6 +56,22 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The metrics in the Prometheus text format (e.g. [`Metrics::render`](super::metrics::Metrics::render)).
     fn metrics(&self) -> String;
+
+    /// The counters the dashboard shows (none by default).
+    fn snapshot(&self) -> smpp_server::metrics::Snapshot {
+        smpp_server::metrics::Snapshot::default()
+    }
+
+    /// The bound sessions, oldest first (none by default).
+    fn sessions(&self) -> Vec<smpp_server::SessionView> {
+        Vec::new()
+    }
+
+    /// Unbinds bound session `id`; `false` when there is none.
+    fn unbind_session(&self, id: u64) -> bool {
+        let _ = id;
+        false
+    }
 }
 
 /// The body of `POST /api/mo`.
@@ -394,10 +410,23 @@ fn router_with<B: Backend>(
     request_timeout: Duration,
     auth: Arc<HttpAuth>,
 ) -> Router {
+    let secure_cookie = auth.token.is_some();
     Router::new()
         .route("/api/mo", post(post_mo::<B>))
         .route("/api/messages/{id}", get(get_message::<B>))
         .route("/metrics", get(get_metrics::<B>))
+        .with_state(backend.clone())
+        .merge(super::dashboard::routes(super::dashboard::Dashboard::new(
+            backend,
+        )))
+        .merge(
+            Router::new()
+                .route("/login", get(login_form).post(login))
+                .with_state(LoginState {
+                    auth: auth.clone(),
+                    secure: secure_cookie,
+                }),
+        )
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(refuse_large_bodies))
@@ -407,7 +436,67 @@ fn router_with<B: Backend>(
         ))
         // Outermost: nothing else (not even the body limits) for a stranger.
         .layer(axum::middleware::from_fn_with_state(auth, require_token))
-        .with_state(backend)
+}
+
+async fn login_form() -> maud::Markup {
+    smpp_server::dashboard::login_page("smpp serve", None)
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+#[derive(Debug, Clone)]
+struct LoginState {
+    auth: Arc<HttpAuth>,
+    /// The cookie is marked `Secure` (a token is only configured with TLS
+    /// or on loopback; browsers keep `Secure` cookies of `http://localhost`).
+    secure: bool,
+}
+
+/// Checks the token of the login form; keeps it in a cookie and goes to
+/// the overview, or shows the form again. Wrong tokens count towards the
+/// lockout as bearer tokens do.
+async fn login(
+    State(state): State<LoginState>,
+    client: Option<Extension<ClientAddr>>,
+    axum::extract::Form(form): axum::extract::Form<LoginForm>,
+) -> Response {
+    let Some(token) = &state.auth.token else {
+        return axum::response::Redirect::to("/").into_response();
+    };
+    let page = |status: StatusCode, error: &str| {
+        (
+            status,
+            smpp_server::dashboard::login_page("smpp serve", Some(error)),
+        )
+            .into_response()
+    };
+    let lockout = state
+        .auth
+        .lockout
+        .as_ref()
+        .zip(client.map(|Extension(c)| c.0.ip()));
+    if lockout.is_some_and(|(l, ip)| l.locked(ip, now_ms())) {
+        return page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many wrong tokens from this address: wait.",
+        );
+    }
+    if token.verify(form.token.as_bytes()).await {
+        if let Some(cookie) = smpp_server::dashboard::token_cookie(&form.token, state.secure) {
+            let mut response = axum::response::Redirect::to("/").into_response();
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+            return response;
+        }
+    }
+    if let Some((lockout, ip)) = lockout {
+        if lockout.failed(ip, now_ms()) == smpp_server::lockout::Failure::LockedOut {
+            tracing::warn!(%ip, "too many wrong HTTP tokens: address locked out");
+        }
+    }
+    page(StatusCode::UNAUTHORIZED, "Wrong token.")
 }
 
 /// The token after `Bearer ` (the scheme is case-insensitive).
@@ -432,9 +521,18 @@ async fn require_token(
     let Some(token) = &auth.token else {
         return next.run(request).await;
     };
-    if auth.metrics_open && request.uri().path() == "/metrics" {
+    let path = request.uri().path();
+    // The login form and what it needs to look right are open.
+    if (auth.metrics_open && path == "/metrics")
+        || path == "/login"
+        || path == "/ui/app.css"
+        || path == "/ui/app.js"
+    {
         return next.run(request).await;
     }
+    // A browser that is not signed in is sent to the form (API clients get 401).
+    let browser = request.method() == axum::http::Method::GET
+        && smpp_server::dashboard::wants_html(request.headers());
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0.ip());
     let lockout = auth.lockout.as_ref().zip(client);
     if let Some((lockout, ip)) = lockout {
@@ -445,8 +543,13 @@ async fn require_token(
     }
     // The lockout is asked again just before hashing (a burst of guesses).
     let may_hash = || lockout.is_none_or(|(l, ip)| !l.locked(ip, now_ms()));
-    let verified = match bearer(&request) {
+    let presented =
+        bearer(&request).or_else(|| smpp_server::dashboard::cookie_token(request.headers()));
+    let verified = match presented {
         Some(presented) => token.verify_gated(presented.as_bytes(), may_hash).await,
+        None if browser => {
+            return axum::response::Redirect::to("/login").into_response();
+        }
         None => Some(false),
     };
     match verified {
@@ -457,6 +560,9 @@ async fn require_token(
                 if lockout.failed(ip, now_ms()) == smpp_server::lockout::Failure::LockedOut {
                     tracing::warn!(%ip, "too many wrong HTTP tokens: address locked out");
                 }
+            }
+            if browser {
+                return axum::response::Redirect::to("/login").into_response();
             }
             let mut response = ApiError::new(401, "missing or wrong bearer token").into_response();
             response.headers_mut().insert(

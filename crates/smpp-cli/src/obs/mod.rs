@@ -3,6 +3,7 @@
 //! Prometheus [`metrics`] and billing records ([`cdr`]) are the server
 //! crate's, re-exported here.
 
+mod dashboard;
 pub mod http;
 pub mod wiring;
 

@@ -47,4 +47,16 @@ impl Backend for SmscBackend {
     fn metrics(&self) -> String {
         self.metrics.render()
     }
+
+    fn snapshot(&self) -> smpp_server::metrics::Snapshot {
+        self.metrics.snapshot()
+    }
+
+    fn sessions(&self) -> Vec<smpp_server::SessionView> {
+        self.smsc.sessions()
+    }
+
+    fn unbind_session(&self, id: u64) -> bool {
+        self.smsc.unbind_session(id)
+    }
 }

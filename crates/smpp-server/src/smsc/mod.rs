@@ -315,6 +315,26 @@ impl<C: Clock> Smsc<C> {
         &self.clock
     }
 
+    /// Every bound session, oldest first.
+    pub fn sessions(&self) -> Vec<crate::binds::SessionView> {
+        self.binds.list()
+    }
+
+    /// Unbinds the bound session `id` (its ESME is sent an `unbind`, then
+    /// the connection closes); `false` when no such session is bound.
+    pub fn unbind_session(&self, id: u64) -> bool {
+        let Some(conn) = self.binds.connection(id) else {
+            return false;
+        };
+        tracing::info!(id, system_id = ?conn.system_id(), "unbinding a session (asked through the dashboard)");
+        tokio::spawn(async move {
+            if conn.unbind().await.is_err() {
+                conn.close();
+            }
+        });
+        true
+    }
+
     fn shard(&self, id: u64) -> MutexGuard<'_, Shard> {
         lock(&self.shards[(id % SHARDS as u64) as usize])
     }

@@ -1,0 +1,331 @@
+//! The web dashboard of `smpp serve`, on the HTTP API's listener:
+//!
+//! - `/`: the bound sessions at a glance, live counters, the chart of
+//!   messages per second and answer times over the last five minutes;
+//! - `/sessions`: every bound session, with a button to unbind it;
+//! - `/messages?id=ID`: a message's state and timeline;
+//! - `/mo`: a form that injects a mobile-originated message to a bound ESME;
+//! - `/login`: the token form (when the API has a token), which keeps the
+//!   token in an `HttpOnly`, `SameSite=Strict` cookie.
+//!
+//! The pages are server-rendered ([`smpp_server::dashboard`]); `/ui/events`
+//! streams their live fragments.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::{html, Markup};
+use serde::Deserialize;
+use smpp_server::dashboard::{self, History};
+
+use super::http::{Backend, MoRequest};
+
+const PRODUCT: &str = "smpp serve";
+
+const NAV: &[(&str, &str)] = &[
+    ("/", "Overview"),
+    ("/sessions", "Sessions"),
+    ("/messages", "Messages"),
+    ("/mo", "Inject MO"),
+];
+
+/// What the dashboard's handlers share.
+pub(crate) struct Dashboard<B> {
+    pub(crate) backend: Arc<B>,
+    history: OnceLock<Arc<History>>,
+}
+
+impl<B: Backend> Dashboard<B> {
+    pub(crate) fn new(backend: Arc<B>) -> Arc<Self> {
+        let dashboard = Arc::new(Dashboard {
+            backend,
+            history: OnceLock::new(),
+        });
+        // Sampling starts with the server when there is a runtime (the
+        // chart covers the time before the first visit), else at the first.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            dashboard.history();
+        }
+        dashboard
+    }
+
+    fn history(&self) -> &Arc<History> {
+        self.history.get_or_init(|| {
+            let backend = Arc::downgrade(&self.backend);
+            History::start(move || backend.upgrade().map(|b| b.snapshot()).unwrap_or_default())
+        })
+    }
+}
+
+/// The dashboard's routes, to merge into the API's router.
+pub(crate) fn routes<B: Backend>(dashboard: Arc<Dashboard<B>>) -> Router {
+    Router::new()
+        .route("/", get(overview::<B>))
+        .route("/sessions", get(sessions::<B>))
+        .route("/sessions/{id}/unbind", post(unbind::<B>))
+        .route("/messages", get(messages::<B>))
+        .route("/mo", get(mo_form).post(mo_send::<B>))
+        .route("/ui/events", get(events::<B>))
+        .with_state(dashboard)
+        .merge(dashboard::assets())
+}
+
+fn overview_fragments<B: Backend>(d: &Dashboard<B>) -> Vec<(&'static str, Markup)> {
+    let history = d.history();
+    let samples = history.samples();
+    let snapshot = d.backend.snapshot();
+    vec![
+        (
+            "traffic",
+            dashboard::traffic_cards(&snapshot, samples.last()),
+        ),
+        ("chart", dashboard::chart(&samples)),
+        (
+            "sessions",
+            dashboard::sessions_table(&d.backend.sessions(), false),
+        ),
+        (
+            "sessions-full",
+            dashboard::sessions_table(&d.backend.sessions(), true),
+        ),
+    ]
+}
+
+fn fragment(fragments: &[(&'static str, Markup)], id: &str) -> Markup {
+    fragments
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map_or_else(|| html! {}, |(_, m)| m.clone())
+}
+
+async fn overview<B: Backend>(State(d): State<Arc<Dashboard<B>>>) -> Markup {
+    let f = overview_fragments(&d);
+    dashboard::page(
+        PRODUCT,
+        NAV,
+        "/",
+        "Overview",
+        Some("/ui/events"),
+        html! {
+            section aria-labelledby="traffic-h" {
+                h2 #traffic-h { "Traffic" }
+                div #traffic { (fragment(&f, "traffic")) }
+            }
+            section aria-labelledby="chart-h" {
+                h2 #chart-h { "Last five minutes" }
+                div.chart #chart { (fragment(&f, "chart")) }
+            }
+            section aria-labelledby="sessions-h" {
+                h2 #sessions-h { "Bound sessions" }
+                div #sessions { (fragment(&f, "sessions")) }
+            }
+        },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct Done {
+    done: Option<String>,
+}
+
+async fn sessions<B: Backend>(
+    State(d): State<Arc<Dashboard<B>>>,
+    Query(done): Query<Done>,
+) -> Markup {
+    let f = overview_fragments(&d);
+    dashboard::page(
+        PRODUCT,
+        NAV,
+        "/sessions",
+        "Sessions",
+        Some("/ui/events"),
+        html! {
+            @match done.done.as_deref() {
+                Some("unbound") => (dashboard::notice(true, "The session was sent an unbind.")),
+                Some("gone") => (dashboard::notice(false, "That session is no longer bound.")),
+                _ => {}
+            }
+            div #sessions-full { (fragment(&f, "sessions-full")) }
+        },
+    )
+}
+
+async fn unbind<B: Backend>(State(d): State<Arc<Dashboard<B>>>, Path(id): Path<u64>) -> Redirect {
+    if d.backend.unbind_session(id) {
+        Redirect::to("/sessions?done=unbound")
+    } else {
+        Redirect::to("/sessions?done=gone")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Lookup {
+    id: Option<String>,
+}
+
+async fn messages<B: Backend>(
+    State(d): State<Arc<Dashboard<B>>>,
+    Query(lookup): Query<Lookup>,
+) -> Markup {
+    let id = lookup
+        .id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let found = id.map(|id| (id, d.backend.message(id)));
+    dashboard::page(
+        PRODUCT,
+        NAV,
+        "/messages",
+        "Messages",
+        None,
+        html! {
+            form.stack method="get" action="/messages" role="search" {
+                label {
+                    "Message id"
+                    input type="search" name="id" value=[id] required;
+                }
+                button type="submit" { "Find" }
+            }
+            @if let Some((id, found)) = found {
+                @match found {
+                    None => (dashboard::notice(false, &format!("No message {id}."))),
+                    Some(view) => (message_view(&view)),
+                }
+            }
+        },
+    )
+}
+
+/// A message's fields, its timeline (state changes) last.
+fn message_view(view: &serde_json::Value) -> Markup {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    };
+    let fields: Vec<(&String, &serde_json::Value)> = view
+        .as_object()
+        .map(|o| o.iter().filter(|(_, v)| !v.is_array()).collect())
+        .unwrap_or_default();
+    let lists: Vec<(&String, &Vec<serde_json::Value>)> = view
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| Some((k, v.as_array()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    html! {
+        h2 { "Message" }
+        div.scroll {
+            table.message {
+                tbody {
+                    @for (k, v) in &fields {
+                        tr { th scope="row" { (k) } td data-field=(k) { (text(v)) } }
+                    }
+                }
+            }
+        }
+        @for (name, items) in &lists {
+            h2 { (name) }
+            @if items.is_empty() {
+                p.empty { "None." }
+            } @else {
+                ol.timeline data-list=(name) {
+                    @for item in *items {
+                        li {
+                            @match item.as_object() {
+                                Some(o) => {
+                                    @for (k, v) in o {
+                                        span.muted { (k) ": " } (text(v)) " "
+                                    }
+                                }
+                                None => (text(item)),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The MO form's fields.
+#[derive(Debug, Default, Deserialize)]
+struct MoForm {
+    from: String,
+    to: String,
+    text: String,
+    coding: Option<String>,
+}
+
+fn mo_page(form: &MoForm, result: Option<Markup>) -> Markup {
+    let coding = form.coding.as_deref().unwrap_or("auto");
+    dashboard::page(
+        PRODUCT,
+        NAV,
+        "/mo",
+        "Inject an MO message",
+        None,
+        html! {
+            @if let Some(result) = result { (result) }
+            p.muted { "Sends a mobile-originated message (deliver_sm) to the bound ESME that receives for the destination." }
+            form.stack method="post" action="/mo" {
+                label { "From (the mobile)" input name="from" value=(form.from) required maxlength="20"; }
+                label { "To (an address a bound ESME serves)" input name="to" value=(form.to) required maxlength="20"; }
+                label { "Text" textarea name="text" rows="3" required { (form.text) } }
+                label {
+                    "Coding"
+                    select name="coding" {
+                        @for c in ["auto", "gsm7", "ucs2", "latin1"] {
+                            option value=(c) selected[c == coding] { (c) }
+                        }
+                    }
+                }
+                button type="submit" { "Send" }
+            }
+        },
+    )
+}
+
+async fn mo_form() -> Markup {
+    mo_page(&MoForm::default(), None)
+}
+
+async fn mo_send<B: Backend>(
+    State(d): State<Arc<Dashboard<B>>>,
+    Form(form): Form<MoForm>,
+) -> Response {
+    let request = MoRequest {
+        from: form.from.clone(),
+        to: form.to.clone(),
+        text: Some(form.text.clone()),
+        hex: None,
+        coding: form.coding.clone().filter(|c| c != "auto"),
+    };
+    let result = match request.short_message() {
+        Err(e) => Err(e),
+        Ok(_) => d.backend.inject_mo(request).await,
+    };
+    let (status, notice) = match result {
+        Ok(sent) => (
+            StatusCode::OK,
+            dashboard::notice(true, &format!("Delivered: {}", sent.message_ids.join(", "))),
+        ),
+        Err(e) => (
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            dashboard::notice(false, &e.message),
+        ),
+    };
+    (status, mo_page(&form, Some(notice))).into_response()
+}
+
+async fn events<B: Backend>(State(d): State<Arc<Dashboard<B>>>) -> Response {
+    let sse = dashboard::live(move || overview_fragments(&d));
+    ([(header::CACHE_CONTROL, "no-store")], sse).into_response()
+}
