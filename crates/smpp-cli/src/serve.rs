@@ -129,6 +129,38 @@ pub struct ServeOptions {
     /// has been final this long with nothing left to do (receipts delivered), e.g. 12h [default: 7d].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub retention: Option<Duration>,
+    /// An ESME to connect to and send outbind (repeatable): while no receiver of
+    /// SYSTEM_ID is bound, serve connects to HOST:PORT and sends outbind (system_id:
+    /// serve's own, password: PASSWORD); the ESME binds on that connection as
+    /// SYSTEM_ID and gets what waits for it. Failures are retried after 1s, 2s, 4s...
+    /// up to the interval [default interval: 30s].
+    #[arg(
+        long = "outbind",
+        value_name = "SYSTEM_ID:PASSWORD@HOST:PORT[,interval=DURATION]"
+    )]
+    pub outbinds: Vec<config::OutbindTarget>,
+    /// A distribution list for submit_multi (repeatable): a destination with
+    /// dest_flag 2 naming it goes to each address; an unknown name is refused
+    /// in unsuccess_smes with ESME_RINVDLNAME.
+    #[arg(long = "distribution-list", value_name = "NAME=ADDR,ADDR,...", value_parser = parse_list)]
+    pub distribution_lists: Vec<(String, Vec<String>)>,
+    /// A scripted USSD menu (TOML: `[[service]]` code, text, `[[service.option]]`
+    /// label, text, nested options): a PSSR indication dialling a code walks it
+    /// with the subscriber (see docs/ussd-menu.toml).
+    #[arg(long, value_name = "FILE")]
+    pub ussd_menu: Option<PathBuf>,
+    /// MO messages to deliver, one per line: from,to,text[,coding] (CSV; coding
+    /// auto, gsm7, ucs2, latin1 or binary). Each goes to the receiver its
+    /// destination routes to, in order, waiting until one is bound.
+    #[arg(long, value_name = "FILE")]
+    pub mo_csv: Option<PathBuf>,
+    /// The rate of --mo-csv, e.g. 10/s, 120/m [default: 1/s].
+    #[arg(long, value_name = "N/s")]
+    pub mo_rate: Option<config::Rate>,
+}
+
+fn parse_list(s: &str) -> Result<(String, Vec<String>), String> {
+    config::parse_distribution_list(s)
 }
 
 impl ServeArgs {
@@ -204,6 +236,21 @@ impl ServeOptions {
         }
         if let Some(d) = self.retention {
             config.retention = d;
+        }
+        config.outbinds.extend(self.outbinds.iter().cloned());
+        for (name, addresses) in &self.distribution_lists {
+            config
+                .distribution_lists
+                .insert(name.clone(), addresses.clone());
+        }
+        if let Some(path) = &self.ussd_menu {
+            config.ussd_menu = Some(Arc::new(smpp_server::ussd_menu::UssdMenu::load(path)?));
+        }
+        if self.mo_csv.is_some() {
+            config.mo_csv.clone_from(&self.mo_csv);
+        }
+        if let Some(rate) = self.mo_rate {
+            config.mo_rate = rate;
         }
         if config.retention.is_zero() {
             bail!("--retention must be positive");
@@ -283,6 +330,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let accounts = config.accounts.clone();
     let store = config.store.clone();
+    let mo_feed = match &config.mo_csv {
+        Some(path) => Some((crate::mo_csv::load(path)?, config.mo_rate)),
+        None => None,
+    };
     let signal = crate::common::ShutdownSignal::install()?;
     let metrics = Arc::new(Metrics::default());
     let cdr = match &config.cdr {
@@ -357,6 +408,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             StoreConfig::Path(p) => writeln!(out, "store: {}", p.display())?,
         }
         out.flush()?;
+    }
+    if let Some((messages, rate)) = mo_feed {
+        tokio::spawn(server.smsc().clone().feed_mo(messages, rate));
     }
     signal.wait().await;
     tracing::info!("shutting down: unbinding everyone");
