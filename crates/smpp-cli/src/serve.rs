@@ -149,7 +149,7 @@ pub struct ServeOptions {
     /// with the subscriber (see docs/ussd-menu.toml).
     #[arg(long, value_name = "FILE")]
     pub ussd_menu: Option<PathBuf>,
-    /// MO messages to deliver, one per line: from,to,text[,coding] (CSV; coding
+    /// MO messages to deliver, one per line: `from,to,text[,coding]` (CSV; coding
     /// auto, gsm7, ucs2, latin1 or binary). Each goes to the receiver its
     /// destination routes to, in order, waiting until one is bound.
     #[arg(long, value_name = "FILE")]

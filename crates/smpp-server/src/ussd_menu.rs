@@ -23,7 +23,7 @@
 //!
 //! Walking it is plain data: [`UssdMenu::service`] finds where a dial
 //! starts, [`Service::screen`] says what a path of choices shows, and
-//! [`Screen::choose`] follows one answer.
+//! [`Service::choose`] follows one answer.
 
 use std::path::Path;
 
