@@ -537,6 +537,9 @@ impl ServeConfig {
             self.accounts = file.account;
         }
         self.routes.extend(file.route);
+        for target in &file.outbind {
+            features::check_host_port(&target.address).map_err(anyhow::Error::msg)?;
+        }
         self.outbinds.extend(file.outbind);
         for (name, addresses) in file.distribution_lists {
             check_distribution_list(&name, &addresses).map_err(anyhow::Error::msg)?;
@@ -765,6 +768,7 @@ mod tests {
             "[[outbind]]\nsystem_id = \"e\"\npassword = \"p\"",
             "[[outbind]]\nsystem_id = \"e\"\npassword = \"p\"\naddress = \"h:1\"\ninterval = \"0s\"",
             "ussd_menu = \"/nonexistent/menu.toml\"",
+            "[[outbind]]\nsystem_id = \"e\"\npassword = \"p\"\naddress = \"nowhere\"",
         ] {
             let parsed = toml::from_str::<FileConfig>(bad)
                 .map_err(anyhow::Error::from)

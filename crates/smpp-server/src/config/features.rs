@@ -92,12 +92,7 @@ impl std::str::FromStr for OutbindTarget {
         else {
             return Err(FORM.into());
         };
-        let port_ok = address
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-        if !port_ok {
-            return Err(format!("{address:?} is not HOST:PORT ({FORM})"));
-        }
+        check_host_port(address)?;
         let mut interval = DEFAULT_OUTBIND_INTERVAL;
         for option in options.split(',').filter(|o| !o.trim().is_empty()) {
             match option.split_once('=') {
@@ -111,6 +106,18 @@ impl std::str::FromStr for OutbindTarget {
             address: address.into(),
             interval,
         })
+    }
+}
+
+/// Checks an outbind address: `HOST:PORT`.
+pub fn check_host_port(address: &str) -> Result<(), String> {
+    let ok = address
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("outbind address {address:?} is not HOST:PORT"))
     }
 }
 
