@@ -203,7 +203,21 @@ async fn outbind_binds_the_esme_which_gets_its_waiting_message_and_the_alert_goe
     // Only one alert: the plain submit_sm asked for none.
     let more = timeout(Duration::from_millis(500), client_inbound.recv()).await;
     assert!(more.is_err(), "an unexpected PDU: {more:?}");
+    // Once that session ends, serve outbinds again.
     let _ = esme.unbind().await;
+    let (again, _again_inbound) = timeout(
+        WAIT,
+        listener.accept(
+            BindKind::Receiver,
+            credentials("esme2", "secret", ""),
+            SessionConfig::default(),
+            |ob| ob.password.as_str() == Ok("obpass"),
+        ),
+    )
+    .await
+    .expect("another outbind in time")
+    .expect("bound again");
+    let _ = again.unbind().await;
     let _ = client.unbind().await;
 }
 

@@ -110,7 +110,7 @@ impl std::str::FromStr for OutbindTarget {
 }
 
 /// Checks an outbind address: `HOST:PORT`.
-pub fn check_host_port(address: &str) -> Result<(), String> {
+pub(super) fn check_host_port(address: &str) -> Result<(), String> {
     let ok = address
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());

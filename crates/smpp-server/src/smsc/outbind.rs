@@ -4,8 +4,8 @@
 //! one); the ESME binds on that connection (receiver, or transceiver in
 //! 5.0), authenticated like any bind, and is then an ordinary bound session
 //! that gets what waits for its account. An unreachable ESME, or one that
-//! closes without binding, is tried again after 1 s, 2 s, 4 s... up to the
-//! target's interval.
+//! closes without binding (or binds as another account: that session is
+//! ended), is tried again after 1 s, 2 s, 4 s... up to the target's interval.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -74,15 +74,9 @@ impl<C: Clock> Smsc<C> {
             address = target.address,
             "outbind sent"
         );
+        // Bound once our bind answer is out (a refused bind leaves it unbound).
         let bound = async {
-            loop {
-                if self
-                    .binds
-                    .receiver(&target.system_id, None)
-                    .is_some_and(|e| e.conn.id() == conn.id() && e.ready())
-                {
-                    return;
-                }
+            while conn.bind_kind().is_none() {
                 self.clock.sleep(Duration::from_millis(20)).await;
             }
         };
@@ -96,6 +90,19 @@ impl<C: Clock> Smsc<C> {
                 return false;
             }
             () = bound => {}
+        }
+        let bound_as = conn.system_id().unwrap_or_default();
+        if bound_as != target.system_id {
+            // Another account's session is not what this outbind is for (and
+            // outbinding again would open one more each time): end it.
+            tracing::warn!(
+                expected = target.system_id,
+                bound_as,
+                "ESME bound as another account after our outbind: unbinding"
+            );
+            let _ = conn.unbind().await;
+            conn.close();
+            return false;
         }
         tracing::info!(system_id = target.system_id, "bound through outbind");
         closed.await;
