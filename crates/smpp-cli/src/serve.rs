@@ -421,3 +421,69 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use crate::{Cli, Command};
+
+    fn parse(args: &[&str]) -> anyhow::Result<super::ServeConfig> {
+        let cli = Cli::try_parse_from(args)?;
+        let Command::Serve(args) = cli.command else {
+            anyhow::bail!("not the serve command");
+        };
+        args.to_config()
+    }
+
+    #[test]
+    fn feature_flags_build_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let menu = dir.path().join("menu.toml");
+        std::fs::write(&menu, "[[service]]\ncode = \"*5#\"\ntext = \"hi\"\n").unwrap();
+        let config = parse(&[
+            "smpp",
+            "serve",
+            "--memory",
+            "--outbind",
+            "esme2:pw@127.0.0.1:2776,interval=5s",
+            "--outbind",
+            "esme3:pw@localhost:2777",
+            "--distribution-list",
+            "staff=1,2,3",
+            "--distribution-list",
+            "board=9",
+            "--ussd-menu",
+            menu.to_str().unwrap(),
+            "--mo-csv",
+            "mo.csv",
+            "--mo-rate",
+            "5/s",
+        ])
+        .unwrap();
+        assert_eq!(config.outbinds.len(), 2);
+        assert_eq!(config.outbinds[0].system_id, "esme2");
+        assert_eq!(
+            config.outbinds[0].interval,
+            std::time::Duration::from_secs(5)
+        );
+        assert_eq!(config.outbinds[1].address, "localhost:2777");
+        assert_eq!(config.distribution_lists["staff"], ["1", "2", "3"]);
+        assert_eq!(config.distribution_lists["board"], ["9"]);
+        assert_eq!(config.ussd_menu.unwrap().services[0].code, "*5#");
+        assert_eq!(
+            config.mo_csv.as_deref(),
+            Some(std::path::Path::new("mo.csv"))
+        );
+        assert_eq!(config.mo_rate.per_second, 5.0);
+        for bad in [
+            &["--outbind", "esme2:pw"][..],
+            &["--distribution-list", "staff"][..],
+            &["--mo-rate", "fast"][..],
+            &["--ussd-menu", "/nonexistent/menu.toml"][..],
+        ] {
+            let args = [&["smpp", "serve", "--memory"][..], bad].concat();
+            assert!(parse(&args).is_err(), "{bad:?} accepted");
+        }
+    }
+}
