@@ -235,6 +235,8 @@ async fn submit_multi_expands_distribution_lists_and_refuses_unknown_ones() {
         dest_addresses: vec![
             DestAddress::DistributionList("staff".into()),
             DestAddress::DistributionList("nobody".into()),
+            // Named twice: its members get the message once.
+            DestAddress::DistributionList("staff".into()),
             DestAddress::Sme {
                 ton: 1,
                 npi: 1,
@@ -279,6 +281,8 @@ async fn submit_multi_expands_distribution_lists_and_refuses_unknown_ones() {
             "447700900019"
         ]
     );
+    let more = timeout(Duration::from_millis(500), inbound.recv()).await;
+    assert!(more.is_err(), "more receipts than addresses: {more:?}");
     let _ = client.unbind().await;
 }
 

@@ -330,11 +330,15 @@ impl<C: Clock> Smsc<C> {
             }
         };
         let mut unknown_lists = Vec::new();
+        let mut expanded: Vec<&COctetString> = Vec::new();
         for dest in &sm.dest_addresses {
             match dest {
                 DestAddress::Sme { ton, npi, addr } => one(*ton, *npi, addr),
+                // A list named twice is expanded once.
+                DestAddress::DistributionList(name) if expanded.contains(&name) => {}
                 // A configured list goes to each of its addresses.
                 DestAddress::DistributionList(name) => {
+                    expanded.push(name);
                     match self.config.distribution_lists.get(&*text(name)) {
                         Some(list) => {
                             for a in list {
