@@ -5,6 +5,9 @@
 //! account's receiver gets one `alert_notification` per waiting address
 //! (source_addr: the recipient, esme_addr: the message's originator,
 //! `ms_availability_status` 0, available) before the waiting messages go.
+//! Only an explicit `set_dpf` = 1 asks for an alert (the specification's
+//! default when the TLV is absent is not applied: ESMEs that never ask
+//! mostly do not expect alerts).
 
 use std::sync::Arc;
 
