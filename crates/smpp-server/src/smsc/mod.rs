@@ -738,3 +738,6 @@ mod congestion_tests;
 
 #[cfg(test)]
 mod version_tests;
+
+#[cfg(test)]
+mod feature_tests;
