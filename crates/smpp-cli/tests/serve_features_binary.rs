@@ -289,7 +289,21 @@ async fn submit_multi_expands_distribution_lists_and_refuses_unknown_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smpp_ussd_walks_the_scripted_menu_to_its_last_screen() {
     let menu = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/ussd-menu.toml");
-    let srv = serve(&["--ussd-menu", menu]);
+    // Code 555 is not in the menu: an application behind a route answers it.
+    let (_dir, config) = temp_file(
+        "serve.toml",
+        "[[route]]\nprefix = \"555\"\naccount = \"app\"\n",
+    );
+    let srv = serve(&[
+        "--ussd-menu",
+        menu,
+        "--config",
+        config.to_str().unwrap(),
+        "--account",
+        "smppclient1:password",
+        "--account",
+        "app:secret",
+    ]);
     let port = srv.1.port().to_string();
     let run = |answers: &'static str| {
         let port = port.clone();
@@ -359,6 +373,24 @@ async fn smpp_ussd_walks_the_scripted_menu_to_its_last_screen() {
         stdout.ends_with("> 1\nYour balance is 5.00 EUR, valid until 31/12.\n"),
         "{stdout}"
     );
+
+    // USSD traffic for other codes goes the usual way, to the application.
+    let (app, app_inbound) = bind(srv.1, BindKind::Receiver, "app", "secret", "").await;
+    let (phone, _phone_inbound) =
+        bind(srv.1, BindKind::Transceiver, "smppclient1", "password", "").await;
+    let (_, dial) =
+        smpp_proto::message::ussd::UssdPhone::dial("447700900124", "555", 7, "*555#").unwrap();
+    timeout(WAIT, phone.submit_message(&dial.to_short_message()))
+        .await
+        .expect("answered in time")
+        .expect("accepted");
+    let pdu = next(&app_inbound).await;
+    let routed = smpp_proto::message::ussd::UssdMessage::from_body(&pdu.body)
+        .expect("a USSD message for the application");
+    assert_eq!(routed.op.name(), "PSSR indication");
+    assert_eq!(routed.text, "*555#");
+    let _ = app.unbind().await;
+    let _ = phone.unbind().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
