@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod hash_password;
 pub mod listen;
 pub mod manage;
+pub mod mo_csv;
 pub mod obs;
 pub mod ping;
 pub mod send;

@@ -129,6 +129,38 @@ pub struct ServeOptions {
     /// has been final this long with nothing left to do (receipts delivered), e.g. 12h [default: 7d].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub retention: Option<Duration>,
+    /// An ESME to connect to and send outbind (repeatable): while no receiver of
+    /// SYSTEM_ID is bound, serve connects to HOST:PORT and sends outbind (system_id:
+    /// serve's own, password: PASSWORD); the ESME binds on that connection as
+    /// SYSTEM_ID and gets what waits for it. Failures are retried after 1s, 2s, 4s...
+    /// up to the interval [default interval: 30s].
+    #[arg(
+        long = "outbind",
+        value_name = "SYSTEM_ID:PASSWORD@HOST:PORT[,interval=DURATION]"
+    )]
+    pub outbinds: Vec<config::OutbindTarget>,
+    /// A distribution list for submit_multi (repeatable): a destination with
+    /// dest_flag 2 naming it goes to each address; an unknown name is refused
+    /// in unsuccess_smes with ESME_RINVDLNAME.
+    #[arg(long = "distribution-list", value_name = "NAME=ADDR,ADDR,...", value_parser = parse_list)]
+    pub distribution_lists: Vec<(String, Vec<String>)>,
+    /// A scripted USSD menu (TOML: `[[service]]` code, text, `[[service.option]]`
+    /// label, text, nested options): a PSSR indication dialling a code walks it
+    /// with the subscriber (see docs/ussd-menu.toml).
+    #[arg(long, value_name = "FILE")]
+    pub ussd_menu: Option<PathBuf>,
+    /// MO messages to deliver, one per line: `from,to,text[,coding]` (CSV; coding
+    /// auto, gsm7, ucs2, latin1 or binary). Each goes to the receiver its
+    /// destination routes to, in order, waiting until one is bound.
+    #[arg(long, value_name = "FILE")]
+    pub mo_csv: Option<PathBuf>,
+    /// The rate of --mo-csv, e.g. 10/s, 120/m [default: 1/s].
+    #[arg(long, value_name = "N/s")]
+    pub mo_rate: Option<config::Rate>,
+}
+
+fn parse_list(s: &str) -> Result<(String, Vec<String>), String> {
+    config::parse_distribution_list(s)
 }
 
 impl ServeArgs {
@@ -204,6 +236,21 @@ impl ServeOptions {
         }
         if let Some(d) = self.retention {
             config.retention = d;
+        }
+        config.outbinds.extend(self.outbinds.iter().cloned());
+        for (name, addresses) in &self.distribution_lists {
+            config
+                .distribution_lists
+                .insert(name.clone(), addresses.clone());
+        }
+        if let Some(path) = &self.ussd_menu {
+            config.ussd_menu = Some(Arc::new(smpp_server::ussd_menu::UssdMenu::load(path)?));
+        }
+        if self.mo_csv.is_some() {
+            config.mo_csv.clone_from(&self.mo_csv);
+        }
+        if let Some(rate) = self.mo_rate {
+            config.mo_rate = rate;
         }
         if config.retention.is_zero() {
             bail!("--retention must be positive");
@@ -283,6 +330,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let accounts = config.accounts.clone();
     let store = config.store.clone();
+    let mo_feed = match &config.mo_csv {
+        Some(path) => Some((crate::mo_csv::load(path)?, config.mo_rate)),
+        None => None,
+    };
     let signal = crate::common::ShutdownSignal::install()?;
     let metrics = Arc::new(Metrics::default());
     let cdr = match &config.cdr {
@@ -358,6 +409,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         out.flush()?;
     }
+    if let Some((messages, rate)) = mo_feed {
+        tokio::spawn(server.smsc().clone().feed_mo(messages, rate));
+    }
     signal.wait().await;
     tracing::info!("shutting down: unbinding everyone");
     server.shutdown().await?;
@@ -366,4 +420,70 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         task.await.context("HTTP task")?.context("HTTP API")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use crate::{Cli, Command};
+
+    fn parse(args: &[&str]) -> anyhow::Result<super::ServeConfig> {
+        let cli = Cli::try_parse_from(args)?;
+        let Command::Serve(args) = cli.command else {
+            anyhow::bail!("not the serve command");
+        };
+        args.to_config()
+    }
+
+    #[test]
+    fn feature_flags_build_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let menu = dir.path().join("menu.toml");
+        std::fs::write(&menu, "[[service]]\ncode = \"*5#\"\ntext = \"hi\"\n").unwrap();
+        let config = parse(&[
+            "smpp",
+            "serve",
+            "--memory",
+            "--outbind",
+            "esme2:pw@127.0.0.1:2776,interval=5s",
+            "--outbind",
+            "esme3:pw@localhost:2777",
+            "--distribution-list",
+            "staff=1,2,3",
+            "--distribution-list",
+            "board=9",
+            "--ussd-menu",
+            menu.to_str().unwrap(),
+            "--mo-csv",
+            "mo.csv",
+            "--mo-rate",
+            "5/s",
+        ])
+        .unwrap();
+        assert_eq!(config.outbinds.len(), 2);
+        assert_eq!(config.outbinds[0].system_id, "esme2");
+        assert_eq!(
+            config.outbinds[0].interval,
+            std::time::Duration::from_secs(5)
+        );
+        assert_eq!(config.outbinds[1].address, "localhost:2777");
+        assert_eq!(config.distribution_lists["staff"], ["1", "2", "3"]);
+        assert_eq!(config.distribution_lists["board"], ["9"]);
+        assert_eq!(config.ussd_menu.unwrap().services[0].code, "*5#");
+        assert_eq!(
+            config.mo_csv.as_deref(),
+            Some(std::path::Path::new("mo.csv"))
+        );
+        assert_eq!(config.mo_rate.per_second, 5.0);
+        for bad in [
+            &["--outbind", "esme2:pw"][..],
+            &["--distribution-list", "staff"][..],
+            &["--mo-rate", "fast"][..],
+            &["--ussd-menu", "/nonexistent/menu.toml"][..],
+        ] {
+            let args = [&["smpp", "serve", "--memory"][..], bad].concat();
+            assert!(parse(&args).is_err(), "{bad:?} accepted");
+        }
+    }
 }

@@ -50,8 +50,28 @@
 //! DELIVRD = 90
 //! UNDELIV = 10
 //! ```
+//!
+//! The optional features (outbind, distribution lists, the USSD menu, the
+//! MO feed) add these:
+//!
+//! ```toml
+//! ussd_menu = "menu.toml"      # scripted USSD menu (crate::ussd_menu)
+//! mo_csv = "mo.csv"            # MO messages to deliver: from,to,text[,coding]
+//! mo_rate = "10/s"             # at this rate
+//!
+//! [[outbind]]                  # connect to this ESME and send outbind
+//! system_id = "esme2"          # the account it binds as over that connection
+//! password = "secret"          # sent in the outbind (the ESME checks it)
+//! address = "10.0.0.5:2776"    # its outbind listener
+//! interval = "30s"             # longest wait between attempts while it is not bound
+//!
+//! [distribution_lists]         # submit_multi dest_flag=2 (dl_name) expands to these
+//! staff = ["447700900001", "447700900002"]
+//! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -59,7 +79,14 @@ use serde::Deserialize;
 use smpp_proto::message::MessageState;
 use smpp_proto::pdu::CommandStatus;
 
+use crate::ussd_menu::UssdMenu;
+
+mod features;
 mod security;
+pub use features::{
+    check_distribution_list, parse_distribution_list, OutbindTarget, Rate,
+    DEFAULT_OUTBIND_INTERVAL, MAX_DL_ADDRESSES, MAX_DL_NAME,
+};
 pub use security::{parse_bind_failure_limit, BindFailureLimit};
 
 /// The system_id of the default account (the well-known simulator's).
@@ -376,6 +403,19 @@ pub struct ServeConfig {
     /// start with a PROXY protocol header (v1 or v2); the client address it
     /// carries is the peer's. Empty: no PROXY protocol.
     pub proxy_protocol: Vec<Cidr>,
+    /// ESMEs to connect to and send `outbind` (they then bind on that
+    /// connection), retried while they are not bound.
+    pub outbinds: Vec<OutbindTarget>,
+    /// Distribution lists by name: a `submit_multi` destination naming one
+    /// (dest_flag 2) goes to each of its addresses.
+    pub distribution_lists: BTreeMap<String, Vec<String>>,
+    /// The scripted USSD menu answering PSSR indications to its codes.
+    pub ussd_menu: Option<Arc<UssdMenu>>,
+    /// A CSV file of MO messages (`from,to,text[,coding]`) to deliver to the
+    /// bound receivers their destinations route to (read by the command).
+    pub mo_csv: Option<PathBuf>,
+    /// The rate of the MO feed.
+    pub mo_rate: Rate,
 }
 
 impl Default for ServeConfig {
@@ -403,6 +443,11 @@ impl Default for ServeConfig {
             strict: false,
             bind_failure_limit: Some(BindFailureLimit::default()),
             proxy_protocol: Vec::new(),
+            outbinds: Vec::new(),
+            distribution_lists: BTreeMap::new(),
+            ussd_menu: None,
+            mo_csv: None,
+            mo_rate: Rate::default(),
         }
     }
 }
@@ -492,6 +537,23 @@ impl ServeConfig {
             self.accounts = file.account;
         }
         self.routes.extend(file.route);
+        for target in &file.outbind {
+            features::check_host_port(&target.address).map_err(anyhow::Error::msg)?;
+        }
+        self.outbinds.extend(file.outbind);
+        for (name, addresses) in file.distribution_lists {
+            check_distribution_list(&name, &addresses).map_err(anyhow::Error::msg)?;
+            self.distribution_lists.insert(name, addresses);
+        }
+        if let Some(path) = file.ussd_menu {
+            self.ussd_menu = Some(Arc::new(UssdMenu::load(&path)?));
+        }
+        if file.mo_csv.is_some() {
+            self.mo_csv = file.mo_csv;
+        }
+        if let Some(rate) = file.mo_rate {
+            self.mo_rate = rate;
+        }
         for (i, rule) in file.rule.into_iter().enumerate() {
             self.rules.push(
                 rule.resolve()
@@ -576,6 +638,13 @@ struct FileConfig {
     rule: Vec<FileRule>,
     #[serde(default)]
     outcomes: std::collections::BTreeMap<String, u32>,
+    #[serde(default)]
+    outbind: Vec<OutbindTarget>,
+    #[serde(default)]
+    distribution_lists: BTreeMap<String, Vec<String>>,
+    ussd_menu: Option<PathBuf>,
+    mo_csv: Option<PathBuf>,
+    mo_rate: Option<Rate>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -657,6 +726,55 @@ mod tests {
         assert!(config.rules[1].matches("1", b"hello #throttle"));
         assert!(!config.rules[0].matches("4478", b""));
         assert!(config.outcomes.contains(&(MessageState::Expired, 1)));
+    }
+
+    #[test]
+    fn parses_the_feature_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let menu = dir.path().join("menu.toml");
+        std::fs::write(&menu, "[[service]]\ncode = \"*1#\"\ntext = \"hi\"\n").unwrap();
+        let text = format!(
+            r#"
+            ussd_menu = {menu:?}
+            mo_csv = "mo.csv"
+            mo_rate = "120/m"
+            [[outbind]]
+            system_id = "esme2"
+            password = "pw"
+            address = "127.0.0.1:2776"
+            [[outbind]]
+            system_id = "esme3"
+            password = "pw"
+            address = "127.0.0.1:2777"
+            interval = "5s"
+            [distribution_lists]
+            staff = ["1", "2"]
+            "#
+        );
+        let file: FileConfig = toml::from_str(&text).unwrap();
+        let mut config = ServeConfig::default();
+        config.apply(file).unwrap();
+        assert_eq!(config.outbinds.len(), 2);
+        assert_eq!(config.outbinds[0].interval, DEFAULT_OUTBIND_INTERVAL);
+        assert_eq!(config.outbinds[1].interval, Duration::from_secs(5));
+        assert_eq!(config.distribution_lists["staff"], ["1", "2"]);
+        assert_eq!(config.ussd_menu.as_ref().unwrap().services[0].code, "*1#");
+        assert_eq!(config.mo_csv.as_deref(), Some(Path::new("mo.csv")));
+        assert_eq!(config.mo_rate.per_second, 2.0);
+        for bad in [
+            "[distribution_lists]\nstaff = []",
+            "[distribution_lists]\nstaff = [\"\"]",
+            "mo_rate = \"0/s\"",
+            "[[outbind]]\nsystem_id = \"e\"\npassword = \"p\"",
+            "[[outbind]]\nsystem_id = \"e\"\npassword = \"p\"\naddress = \"h:1\"\ninterval = \"0s\"",
+            "ussd_menu = \"/nonexistent/menu.toml\"",
+            "[[outbind]]\nsystem_id = \"e\"\npassword = \"p\"\naddress = \"nowhere\"",
+        ] {
+            let parsed = toml::from_str::<FileConfig>(bad)
+                .map_err(anyhow::Error::from)
+                .and_then(|f| ServeConfig::default().apply(f));
+            assert!(parsed.is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

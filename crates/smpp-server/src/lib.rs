@@ -28,6 +28,8 @@
 //!   receivers, with retries), driven by timers.
 //! - [`clock`]: every time read and wait goes through a [`Clock`]
 //!   ([`SystemClock`]; [`ManualClock`] in tests).
+//! - [`ussd_menu`]: the scripted USSD menu (a tree of screens per service
+//!   code) that the simulator walks with the subscriber.
 //! - [`observer`]: the [`Observer`] the server tells what it does; [`metrics`]
 //!   and [`cdr`] consume it ([`telemetry::ServeObserver`] wires both).
 //!
@@ -94,6 +96,7 @@ mod routing;
 mod smsc;
 mod store;
 pub mod telemetry;
+pub mod ussd_menu;
 
 pub use binds::SessionView;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -112,6 +115,8 @@ pub struct RunningServer<C: Clock = SystemClock> {
     servers: Vec<JoinHandle<std::io::Result<()>>>,
     timers: JoinHandle<()>,
     retention: JoinHandle<()>,
+    /// The outbind loops.
+    outbinds: Vec<JoinHandle<()>>,
 }
 
 impl<C: Clock> RunningServer<C> {
@@ -149,6 +154,9 @@ impl<C: Clock> RunningServer<C> {
         }
         self.smsc.stop();
         self.retention.abort();
+        for task in &self.outbinds {
+            task.abort();
+        }
         let _ = self.timers.await;
         self.smsc.flush().await;
         Ok(())
@@ -240,6 +248,15 @@ pub async fn start_with_clock<C: Clock>(
     .await?;
     let timers = tokio::spawn(smsc.clone().run_timers());
     let retention = tokio::spawn(smsc.clone().run_retention());
+    let outbinds = match handles.first() {
+        Some(handle) => smsc
+            .config()
+            .outbinds
+            .iter()
+            .map(|target| tokio::spawn(smsc.clone().run_outbind(handle.clone(), target.clone())))
+            .collect(),
+        None => Vec::new(),
+    };
     Ok(RunningServer {
         plain_addr,
         tls_addr,
@@ -248,6 +265,7 @@ pub async fn start_with_clock<C: Clock>(
         servers,
         timers,
         retention,
+        outbinds,
     })
 }
 

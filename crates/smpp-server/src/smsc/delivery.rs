@@ -68,6 +68,16 @@ impl<C: Clock> Smsc<C> {
     }
 
     async fn inject_parts(&self, parts: Vec<SubmitSm>) -> Result<Vec<String>, CommandStatus> {
+        self.inject_parts_to(parts, None).await
+    }
+
+    /// Injects MO parts for the receivers of `target` (by default: of the
+    /// account the destination routes to).
+    pub(super) async fn inject_parts_to(
+        &self,
+        parts: Vec<SubmitSm>,
+        target: Option<String>,
+    ) -> Result<Vec<String>, CommandStatus> {
         let Some(first) = parts.first() else {
             return Ok(Vec::new());
         };
@@ -79,8 +89,8 @@ impl<C: Clock> Smsc<C> {
             return Err(CommandStatus::INVALID_DESTINATION_ADDRESS);
         }
         let to = text(&first.destination_addr);
-        let target = self
-            .route_for(&to)
+        let target = target
+            .or_else(|| self.route_for(&to))
             .or_else(|| self.binds.rangeless_receiver())
             .ok_or(CommandStatus::INVALID_DESTINATION_ADDRESS)?;
         let mut ids = Vec::with_capacity(parts.len());

@@ -28,8 +28,12 @@ use crate::observer::{BindEvent, Observer};
 use crate::routing::{Decision, Router, Target};
 use crate::store::{Addr, MessageStore, Outcome, Record, Store};
 
+mod alerts;
 mod delivery;
+mod mo_feed;
 mod ops;
+mod outbind;
+mod ussd;
 
 const SHARDS: usize = 64;
 /// Records of a shard looked at per retention pass at most.
@@ -158,6 +162,8 @@ pub struct Smsc<C: Clock = SystemClock> {
     /// When [`full`](Smsc::full) last swept, ms since the epoch.
     last_sweep: AtomicU64,
     stopping: AtomicBool,
+    /// The open dialogs of the USSD menu.
+    ussd: ussd::UssdDialogs,
 }
 
 impl<C: Clock> std::fmt::Debug for Smsc<C> {
@@ -244,7 +250,8 @@ impl<C: Clock> Smsc<C> {
             MessageStore::open(&config.store, |r| r.has_work(now, report))?;
         let accounts = Accounts::new(&config.accounts, config.tps).map_err(anyhow::Error::msg)?;
         let router = Router::new(&config);
-        let quick = !store.is_persistent() && !router.may_delay();
+        // A USSD menu answers some submissions itself (after a look at them).
+        let quick = !store.is_persistent() && !router.may_delay() && config.ussd_menu.is_none();
         // Ids are numbers: at least the current time in microseconds (so an
         // in-memory server restarted later never reuses one), and above any
         // id the persistent store ever committed.
@@ -279,6 +286,7 @@ impl<C: Clock> Smsc<C> {
             stored: AtomicUsize::new(0),
             last_sweep: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            ussd: ussd::UssdDialogs::default(),
             config,
         });
         let now = smsc.clock.now_ms();
@@ -607,10 +615,7 @@ impl<C: Clock> Smsc<C> {
             // What waited for this account's receiver goes now (the job
             // waits a moment if the bind answer is not out yet).
             let jobs = self.jobs.release(&system_id);
-            let now = self.clock.now_ms();
-            for (id, job) in jobs {
-                self.schedule(now, id, job);
-            }
+            self.resume_with_alerts(jobs);
         }
         result
     }
@@ -753,3 +758,6 @@ mod congestion_tests;
 
 #[cfg(test)]
 mod version_tests;
+
+#[cfg(test)]
+mod feature_tests;

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use smpp_proto::message::MessageState;
+use smpp_proto::message::{Address, MessageState};
 use smpp_proto::pdu::{
     Body, BroadcastSm, BroadcastSmResp, COctetString, CancelBroadcastSm, CancelSm, CommandStatus,
     DataSm, DestAddress, Pdu, QueryBroadcastSm, QueryBroadcastSmResp, QuerySm, QuerySmResp,
@@ -262,6 +262,12 @@ impl<C: Clock> Smsc<C> {
         sm: &SubmitSm,
         started: Instant,
     ) -> Result<SubmitSmResp, CommandStatus> {
+        if let Some(answered) = self.ussd_submit(account, sm).await {
+            return answered.map(|id| SubmitSmResp {
+                message_id: id_field(id),
+                ..Default::default()
+            });
+        }
         let admitted = self.admit(account, sm, self.clock.wall_ms_at(started));
         let id = self.finish(admitted).await?;
         Ok(SubmitSmResp {
@@ -296,43 +302,61 @@ impl<C: Clock> Smsc<C> {
         let mut accepted = Vec::new();
         let mut unsuccess_smes = Vec::new();
         let mut outcome = None;
+        // One SME destination: refused here, or accepted with its outcome.
+        let mut one = |ton: u8, npi: u8, addr: &COctetString| {
+            if addr.is_empty() {
+                return unsuccess_smes.push(UnsuccessSme {
+                    ton,
+                    npi,
+                    addr: addr.clone(),
+                    error_status: CommandStatus::INVALID_DESTINATION_ADDRESS,
+                });
+            }
+            match self.decide(&text(addr), sm.esm_class(), sm.data_coding, &payload) {
+                Decision::Refuse(status, _) => unsuccess_smes.push(UnsuccessSme {
+                    ton,
+                    npi,
+                    addr: addr.clone(),
+                    error_status: status,
+                }),
+                Decision::Accept { state, error, .. } => {
+                    outcome.get_or_insert((state, error));
+                    accepted.push(StoredAddr {
+                        ton,
+                        npi,
+                        addr: Text::from_field(addr),
+                    });
+                }
+            }
+        };
+        let mut unknown_lists = Vec::new();
+        let mut expanded: Vec<&COctetString> = Vec::new();
         for dest in &sm.dest_addresses {
             match dest {
-                DestAddress::Sme { ton, npi, addr } if addr.is_empty() => {
-                    unsuccess_smes.push(UnsuccessSme {
-                        ton: *ton,
-                        npi: *npi,
-                        addr: addr.clone(),
-                        error_status: CommandStatus::INVALID_DESTINATION_ADDRESS,
-                    })
-                }
-                DestAddress::Sme { ton, npi, addr } => {
-                    match self.decide(&text(addr), sm.esm_class(), sm.data_coding, &payload) {
-                        Decision::Refuse(status, _) => unsuccess_smes.push(UnsuccessSme {
-                            ton: *ton,
-                            npi: *npi,
-                            addr: addr.clone(),
-                            error_status: status,
-                        }),
-                        Decision::Accept { state, error, .. } => {
-                            outcome.get_or_insert((state, error));
-                            accepted.push(StoredAddr {
-                                ton: *ton,
-                                npi: *npi,
-                                addr: Text::from_field(addr),
-                            });
+                DestAddress::Sme { ton, npi, addr } => one(*ton, *npi, addr),
+                // A list named twice is expanded once.
+                DestAddress::DistributionList(name) if expanded.contains(&name) => {}
+                // A configured list goes to each of its addresses.
+                DestAddress::DistributionList(name) => {
+                    expanded.push(name);
+                    match self.config.distribution_lists.get(&*text(name)) {
+                        Some(list) => {
+                            for a in list {
+                                let a = Address::guess(a);
+                                one(a.ton, a.npi, &a.addr);
+                            }
                         }
+                        None => unknown_lists.push(name.clone()),
                     }
                 }
-                // No distribution lists are configured.
-                DestAddress::DistributionList(name) => unsuccess_smes.push(UnsuccessSme {
-                    ton: 0,
-                    npi: 0,
-                    addr: name.clone(),
-                    error_status: CommandStatus::INVALID_DISTRIBUTION_LIST_NAME,
-                }),
             }
         }
+        unsuccess_smes.extend(unknown_lists.into_iter().map(|name| UnsuccessSme {
+            ton: 0,
+            npi: 0,
+            addr: name,
+            error_status: CommandStatus::INVALID_DISTRIBUTION_LIST_NAME,
+        }));
         let message_id = match outcome {
             None => Default::default(),
             Some((state, error)) => {
