@@ -15,6 +15,8 @@
 //! - `cargo xtask soak [--minutes N]`: long mixed load against `smpp serve`, RSS and fds sampled.
 //! - `cargo xtask lines`: code lines of the adapters and their shared async core.
 //! - `cargo xtask examples`: the feature examples against a real `smpp serve` (part of ci).
+//! - `cargo xtask ui`: the dashboard in a real Chromium against a real `smpp serve`
+//!   (screenshots in `target/ui/`; part of ci).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -27,6 +29,7 @@ mod fuzz;
 mod interop;
 mod lines;
 mod soak;
+mod ui;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         ["lines", rest @ ..] => lines::run(rest),
         ["core"] => no_runtime_in_core(),
         ["examples"] => feature_examples(),
+        ["ui", rest @ ..] => ui::run_ui(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -58,7 +62,8 @@ fn main() -> ExitCode {
                  soak [--minutes N] [--restart-every M]  mixed load on `smpp serve` with restarts; RSS, fds, losses\n  \
                  lines                              code lines of the adapters and their shared async core\n  \
                  core                               smpp-proto is sans-IO, no raw flag masks outside it (part of ci)\n  \
-                 examples                           the feature examples (WAP push, MMS, USSD, MWI, billing) against smpp serve (part of ci)"
+                 examples                           the feature examples (WAP push, MMS, USSD, MWI, billing) against smpp serve (part of ci)\n  \
+                 ui                                 the dashboard in Chromium against smpp serve; screenshots in target/ui (part of ci)"
             );
             return ExitCode::from(2);
         }
@@ -165,6 +170,8 @@ fn ci(args: &[&str]) -> Result {
     fuzz::run(&["--seconds", "20"])?;
     step("interop: Wireshark dissector, independent SMPP peers");
     interop::run(&["all"])?;
+    step("dashboard in a real browser");
+    ui::run_ui(&[])?;
     eprintln!("\nci: all green in {:.0?}", started.elapsed());
     Ok(())
 }

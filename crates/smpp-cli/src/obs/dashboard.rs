@@ -201,55 +201,51 @@ async fn messages<B: Backend>(
     )
 }
 
-/// A message's fields, its timeline (state changes) last.
+/// A message's fields and its timeline (from `smpp serve`'s message view).
 fn message_view(view: &serde_json::Value) -> Markup {
-    let text = |v: &serde_json::Value| match v {
+    let text = |key: &str| match &view[key] {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => "-".to_owned(),
         other => other.to_string(),
     };
-    let fields: Vec<(&String, &serde_json::Value)> = view
-        .as_object()
-        .map(|o| o.iter().filter(|(_, v)| !v.is_array()).collect())
-        .unwrap_or_default();
-    let lists: Vec<(&String, &Vec<serde_json::Value>)> = view
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| Some((k, v.as_array()?)))
-                .collect()
+    let addr = |v: &serde_json::Value| v["addr"].as_str().unwrap_or("-").to_owned();
+    let time = |key: &str| {
+        view[key].as_u64().map(|ms| {
+            smpp_server::cdr::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
         })
+    };
+    let destinations: Vec<String> = view["destinations"]
+        .as_array()
+        .map(|d| d.iter().map(addr).collect())
         .unwrap_or_default();
+    let state = text("state");
+    let receipts = view["receipts_sent"].as_u64().unwrap_or(0);
     html! {
-        h2 { "Message" }
+        h2 { "Message " (text("id")) }
         div.scroll {
             table.message {
                 tbody {
-                    @for (k, v) in &fields {
-                        tr { th scope="row" { (k) } td data-field=(k) { (text(v)) } }
-                    }
+                    tr { th scope="row" { "Account" } td data-field="account" { (text("account")) } }
+                    tr { th scope="row" { "From" } td data-field="from" { (addr(&view["source"])) } }
+                    tr { th scope="row" { "To" } td data-field="to" { (destinations.join(", ")) } }
+                    tr { th scope="row" { "State" } td data-field="state" { (state) } }
+                    tr { th scope="row" { "Error" } td data-field="error" { (format!("{:03X}", view["error"].as_u64().unwrap_or(0))) } }
+                    tr { th scope="row" { "Parts" } td data-field="parts" { (text("parts")) } }
                 }
             }
         }
-        @for (name, items) in &lists {
-            h2 { (name) }
-            @if items.is_empty() {
-                p.empty { "None." }
+        h2 { "Timeline" }
+        ol.timeline {
+            @if let Some(at) = time("submit_time_ms") {
+                li data-event="submitted" { "Submitted " span.muted { (at) } }
+            }
+            @if let Some(at) = time("done_time_ms") {
+                li data-event="final" { "Final: " (state) " " span.muted { (at) } }
             } @else {
-                ol.timeline data-list=(name) {
-                    @for item in *items {
-                        li {
-                            @match item.as_object() {
-                                Some(o) => {
-                                    @for (k, v) in o {
-                                        span.muted { (k) ": " } (text(v)) " "
-                                    }
-                                }
-                                None => (text(item)),
-                            }
-                        }
-                    }
-                }
+                li data-event="pending" { "Not final yet (" (state) ")" }
+            }
+            @if receipts > 0 {
+                li data-event="receipt" { "Receipt delivered to the ESME" @if receipts > 1 { " (" (receipts) " times)" } }
             }
         }
     }

@@ -1,0 +1,229 @@
+// Browser tests of the dashboard: a real Chromium (Debian's, driven by
+// playwright-core) against a real `smpp serve`, with the real `smpp listen`,
+// `smpp send` and `smpp bench` as ESMEs. Run by `cargo xtask ui`, which
+// installs what it needs and passes:
+//   SMPP_BIN        the smpp binary
+//   PLAYWRIGHT_CORE the playwright-core module's folder
+//   CHROMIUM        the browser
+//   SHOTS           where screenshots go (target/ui)
+// Every server listens on 127.0.0.1, port 0. Exits non-zero on the first failure.
+"use strict";
+
+const { spawn } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { chromium } = require(process.env.PLAYWRIGHT_CORE);
+
+const SMPP = process.env.SMPP_BIN;
+const SHOTS = process.env.SHOTS;
+const WAIT = 20000;
+const children = [];
+
+function fail(message) {
+  throw new Error(message);
+}
+
+// Starts `smpp ARGS`; resolves once `ready(lines)` is true of its stdout
+// lines (at once without `ready`).
+function start(args, ready = null) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(SMPP, args, { stdio: ["pipe", "pipe", "pipe"], cwd: os.tmpdir() });
+    children.push(child);
+    child.lines = [];
+    child.stderrText = "";
+    let pending = "";
+    const timer = setTimeout(
+      () => reject(new Error(`smpp ${args.join(" ")}: not ready: ${child.lines.join("\n")}\n${child.stderrText}`)),
+      WAIT,
+    );
+    child.stdout.on("data", (chunk) => {
+      pending += chunk.toString();
+      const parts = pending.split("\n");
+      pending = parts.pop();
+      child.lines.push(...parts);
+      if (ready && ready(child.lines)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.stderr.on("data", (chunk) => {
+      child.stderrText += chunk.toString();
+    });
+    child.on("exit", (code) => {
+      child.exited = code;
+    });
+    if (!ready) {
+      clearTimeout(timer);
+      resolve(child);
+    }
+  });
+}
+
+// Runs `smpp ARGS` to its end; its stdout.
+function run(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(SMPP, args, { cwd: os.tmpdir() });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (c) => (out += c));
+    child.stderr.on("data", (c) => (err += c));
+    child.on("exit", (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`smpp ${args.join(" ")}: exit ${code}\n${err}`)),
+    );
+  });
+}
+
+function address(child, label) {
+  const prefix = `${label} listening on `;
+  const line = child.lines.find((l) => l.startsWith(prefix));
+  if (!line) fail(`no "${prefix}" line in ${child.lines.join("\n")}`);
+  return line.slice(prefix.length).trim();
+}
+
+async function until(what, check) {
+  const deadline = Date.now() + WAIT;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  console.log(`  screenshot ${name}.png`);
+}
+
+const banner = (lines) => lines.some((l) => l.startsWith("store:"));
+
+async function simulatorPages(browser) {
+  const serve = await start(
+    ["serve", "--memory", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--dlr-delay", "200ms"],
+    banner,
+  );
+  const http = `http://${address(serve, "HTTP")}`;
+  const port = address(serve, "SMPP").split(":").pop();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+
+  console.log("overview, no session yet");
+  await page.goto(`${http}/`);
+  if ((await page.textContent("h1")) !== "Overview") fail("the overview's heading");
+  await page.waitForSelector("text=No session is bound.");
+  await shot(page, "overview-empty");
+
+  console.log("a session appears, live, when smpp listen binds");
+  const listen = await start(["listen", "--port", port, "--json"]);
+  await page.waitForSelector('#sessions [data-session="smppclient1"]', { timeout: WAIT });
+
+  console.log("an MO from the form reaches smpp listen");
+  await page.click('nav a[href="/mo"]');
+  await page.fill('input[name="from"]', "447700900123");
+  await page.fill('input[name="to"]', "1234");
+  await page.fill('textarea[name="text"]', "Hello from the dashboard");
+  await page.click('button[type="submit"]');
+  await page.waitForSelector(".notice.ok");
+  await until("the MO at smpp listen", () =>
+    listen.lines.some((l) => l.includes("Hello from the dashboard")),
+  );
+  await shot(page, "inject-mo");
+
+  console.log("a sent message is found by id, its receipt in the timeline");
+  // Its receipt goes to the account's receiver: smpp listen.
+  const sent = await run(["send", "--port", port, "--from", "Acme", "--to", "447700900456", "--text", "find me", "--receipt"]);
+  const id = /message_id (\S+)/.exec(sent)[1];
+  await page.goto(`${http}/messages`);
+  await page.fill('input[name="id"]', id);
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('[data-event="final"]');
+  await page.waitForSelector('[data-event="receipt"]');
+  if ((await page.textContent('[data-field="state"]')) !== "DELIVRD") fail("the message's state");
+  await shot(page, "message");
+
+  console.log("a running smpp bench moves the chart and the counters");
+  await page.goto(`${http}/`);
+  const before = await page.getAttribute("#chart polyline", "points");
+  const bench = run(["bench", "--port", port, "--duration", "5s", "--window", "16"]);
+  // Hundreds a second at least: the bench's load, not the one message before.
+  await until("the bench's messages per second on the overview", async () => {
+    const text = await page.textContent("#traffic .card:nth-child(2) .value");
+    const rate = text.endsWith("k") ? Number(text.slice(0, -1)) * 1000 : Number(text);
+    return rate >= 100;
+  });
+  await until("the chart redrawn", async () => (await page.getAttribute("#chart polyline", "points")) !== before);
+  await shot(page, "overview-under-load");
+  await bench;
+
+  console.log("the sessions page unbinds smpp listen");
+  await page.goto(`${http}/sessions`);
+  await shot(page, "sessions");
+  await page.click('[data-session="smppclient1"] button');
+  await page.waitForSelector(".notice.ok");
+  await until("smpp listen ended by the unbind", () => listen.exited !== undefined);
+
+  console.log("legible at a phone's width");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${http}/`);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  if (overflow) fail("the overview scrolls sideways at 390 px");
+  await shot(page, "overview-phone");
+  await page.close();
+  serve.kill();
+}
+
+async function signIn(browser) {
+  const serve = await start(
+    ["serve", "--memory", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--http-token", "ui-t0ken"],
+    banner,
+  );
+  const http = `http://${address(serve, "HTTP")}`;
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  console.log("with a token: the login form first");
+  await page.goto(`${http}/sessions`);
+  if (!page.url().endsWith("/login")) fail(`not sent to the form: ${page.url()}`);
+  await page.fill('input[name="token"]', "wrong");
+  await page.click('button[type="submit"]');
+  await page.waitForSelector(".notice.error");
+  await shot(page, "login");
+  await page.fill('input[name="token"]', "ui-t0ken");
+  await page.click('button[type="submit"]');
+  await page.waitForSelector("h1:text('Overview')");
+  const api = await page.request.get(`${http}/metrics`);
+  if (api.status() !== 200) fail(`the cookie opens the API too: ${api.status()}`);
+  await page.close();
+  serve.kill();
+}
+
+async function main() {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  try {
+    await simulatorPages(browser);
+    await signIn(browser);
+  } finally {
+    await browser.close();
+  }
+}
+
+main()
+  .then(() => {
+    console.log("ui: all passed");
+  })
+  .catch((e) => {
+    console.error(`ui: FAILED: ${e.stack || e}`);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    for (const child of children) child.kill();
+  });
