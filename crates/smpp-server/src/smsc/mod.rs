@@ -733,3 +733,6 @@ mod congestion_tests;
 
 #[cfg(test)]
 mod version_tests;
+
+#[cfg(test)]
+mod receipt_carrier_tests;

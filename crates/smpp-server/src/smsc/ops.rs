@@ -115,8 +115,8 @@ impl<C: Clock> Smsc<C> {
     /// arms its job.
     fn keep(&self, record: Box<Record>, job: Option<(u64, Job)>) -> u64 {
         let id = record.id;
-        let intermediate = record.registered_delivery().intermediate_notification()
-            && record.kind == Kind::Message;
+        let intermediate =
+            record.registered_delivery().intermediate_notification() && record.kind.is_message();
         // Accepted just now: its submit time is the time.
         let now = record.submit_ms;
         self.insert(record, now);
@@ -277,7 +277,16 @@ impl<C: Clock> Smsc<C> {
         started: Instant,
     ) -> Result<SubmitSmResp, CommandStatus> {
         let as_submit = SubmitSm::from_data_sm(sm);
-        self.submit_sm(account, &as_submit, started).await
+        let mut admitted = self.admit(account, &as_submit, self.clock.wall_ms_at(started));
+        if let Admitted::Accepted { record, .. } = &mut admitted {
+            // Its receipt may go back as a data_sm.
+            record.kind = Kind::Data;
+        }
+        let id = self.finish(admitted).await?;
+        Ok(SubmitSmResp {
+            message_id: id_field(id),
+            ..Default::default()
+        })
     }
 
     pub(super) async fn submit_multi(
@@ -388,7 +397,7 @@ impl<C: Clock> Smsc<C> {
     ) -> Result<QuerySmResp, CommandStatus> {
         let record = self
             .owned(account, &text(&q.message_id), &text(&q.source_addr))
-            .filter(|r| r.kind == Kind::Message)
+            .filter(|r| r.kind.is_message())
             .ok_or(CommandStatus::QUERY_FAILED)?;
         let (state, done, error) = record.state_at(self.clock.now_ms());
         Ok(QuerySmResp {
@@ -435,7 +444,7 @@ impl<C: Clock> Smsc<C> {
         if !message_id.is_empty() {
             let record = self
                 .owned(account, &message_id, &source)
-                .filter(|r| r.kind == Kind::Message)
+                .filter(|r| r.kind.is_message())
                 .ok_or(CommandStatus::CANCEL_FAILED)?;
             return if self.cancel_one(record.id).await {
                 Ok(Tlvs::new())
@@ -456,7 +465,7 @@ impl<C: Clock> Smsc<C> {
                     .values()
                     .map(|slot| &slot.record)
                     .filter_map(|r| {
-                        let matches = r.kind == Kind::Message
+                        let matches = r.kind.is_message()
                             && &*r.account == account
                             && *r.source.addr == *source
                             && (destination.is_empty()
@@ -485,7 +494,7 @@ impl<C: Clock> Smsc<C> {
     ) -> Result<Tlvs, CommandStatus> {
         let record = self
             .owned(account, &text(&r.message_id), &text(&r.source_addr))
-            .filter(|r| r.kind == Kind::Message)
+            .filter(|r| r.kind.is_message())
             .ok_or(CommandStatus::REPLACE_FAILED)?;
         let now = self.clock.now_ms();
         let mut replaced = false;
