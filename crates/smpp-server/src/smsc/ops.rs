@@ -262,12 +262,7 @@ impl<C: Clock> Smsc<C> {
         sm: &SubmitSm,
         started: Instant,
     ) -> Result<SubmitSmResp, CommandStatus> {
-        let admitted = self.admit(account, sm, self.clock.wall_ms_at(started));
-        let id = self.finish(admitted).await?;
-        Ok(SubmitSmResp {
-            message_id: id_field(id),
-            ..Default::default()
-        })
+        self.submit_as(Kind::Message, account, sm, started).await
     }
 
     pub(super) async fn data_sm(
@@ -276,11 +271,23 @@ impl<C: Clock> Smsc<C> {
         sm: DataSm,
         started: Instant,
     ) -> Result<SubmitSmResp, CommandStatus> {
+        // Kept as a data_sm: its receipt may go back as one.
         let as_submit = SubmitSm::from_data_sm(sm);
-        let mut admitted = self.admit(account, &as_submit, self.clock.wall_ms_at(started));
+        self.submit_as(Kind::Data, account, &as_submit, started)
+            .await
+    }
+
+    /// The one path of submit_sm and data_sm (`kind` says which it was).
+    async fn submit_as(
+        &self,
+        kind: Kind,
+        account: &str,
+        sm: &SubmitSm,
+        started: Instant,
+    ) -> Result<SubmitSmResp, CommandStatus> {
+        let mut admitted = self.admit(account, sm, self.clock.wall_ms_at(started));
         if let Admitted::Accepted { record, .. } = &mut admitted {
-            // Its receipt may go back as a data_sm.
-            record.kind = Kind::Data;
+            record.kind = kind;
         }
         let id = self.finish(admitted).await?;
         Ok(SubmitSmResp {
