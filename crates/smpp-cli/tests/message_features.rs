@@ -584,3 +584,31 @@ async fn a_billed_broadcast_gets_a_cdr_line_with_its_billing_id() {
     assert_eq!(s["billing_identification"], hex, "{s}");
     assert_eq!(s["destination_addr"], "447700900123", "{s}");
 }
+
+/// Issue #21, points 6b and 7 end to end: texts sent in Latin-1, Cyrillic and
+/// Hebrew (forced, or chosen from `--smsc-codings`), long ones concatenated,
+/// go through the real `smpp serve` to `smpp listen`, which decodes each
+/// data_coding (0x03, 0x06, 0x07) back to the text.
+#[test]
+fn single_octet_codings_arrive_decoded_at_smpp_listen() {
+    let serve = Serve::start(&[]);
+    let long_hebrew = "שלום עולם ".repeat(20); // 200 characters: 2 parts
+    let cases: [(&[&str], &str, u64); 4] = [
+        (&["--coding", "latin1"], "Grüße, crêpe «ou» tarte?", 3),
+        (&["--coding", "cyrillic"], "Привет, мир! №5", 6),
+        (&["--smsc-codings", "latin1,hebrew"], &long_hebrew, 7),
+        (&["--smsc-codings", "cyrillic"], "До свидания", 6),
+    ];
+    let (mut child, lines) = listen(&serve, cases.len(), true);
+    for (flags, text, dc) in cases {
+        let mut args = vec!["--text", text];
+        args.extend_from_slice(flags);
+        send(&serve, &args);
+        let m = next_json(&lines);
+        assert_eq!(m["type"], "message", "{m}");
+        assert_eq!(m["data_coding"], dc, "{flags:?}: {m}");
+        assert_eq!(m["text"], text, "{flags:?}: {m}");
+    }
+    let status = child.wait().expect("smpp listen ends");
+    assert!(status.success(), "smpp listen got every message");
+}
