@@ -194,6 +194,91 @@ async function signIn(browser) {
   serve.kill();
 }
 
+async function gatewayPages(browser) {
+  const upstream = await start(["serve", "--memory", "--listen", "127.0.0.1:0", "--dlr-delay", "100ms"], banner);
+  const up = address(upstream, "SMPP");
+  const second = await start(["serve", "--memory", "--listen", "127.0.0.1:0", "--dlr-delay", "100ms"], banner);
+  const up2 = address(second, "SMPP");
+  const gateway = await start(
+    [
+      "gateway", "--memory", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+      "--account", "esme:secret", "--balance", "esme=10",
+      "--upstream", `a=smppclient1:password@${up}`,
+    ],
+    banner,
+  );
+  const http = `http://${address(gateway, "HTTP")}`;
+  const port = address(gateway, "SMPP").split(":").pop();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+
+  console.log("gateway: the overview and its connectors");
+  await page.goto(`${http}/`);
+  if ((await page.textContent("h1")) !== "Overview") fail("the gateway overview");
+  await page.goto(`${http}/connectors`);
+  await page.waitForSelector('[data-connector="a"]');
+
+  console.log("gateway: a connector added from the form comes up");
+  await page.fill('input[name="name"]', "b");
+  await page.fill('input[name="address"]', up2);
+  await page.fill('input[name="system_id"]', "smppclient1");
+  await page.fill('input[name="password"]', "password");
+  await page.click('form.stack button[type="submit"]');
+  await page.waitForSelector(".notice.ok");
+  await until("b's bind up", async () => {
+    await page.goto(`${http}/connectors`);
+    return (await page.getAttribute('[data-connector="b"] [data-up]', "data-up")) === "1";
+  });
+  await shot(page, "gateway-connectors");
+
+  console.log("gateway: a route from the form sends 4470 to b");
+  await page.goto(`${http}/routes`);
+  await page.fill('input[name="route"]', "4470=b");
+  await page.click('form.stack button[type="submit"]');
+  await page.waitForSelector('[data-route="4470=b"]');
+  await page.waitForSelector('[data-route="*=a,b"]');
+  await shot(page, "gateway-routes");
+
+  console.log("gateway: a message through it, found with its timeline");
+  const sent = await run([
+    "send", "--port", port, "--system-id", "esme", "--password", "secret",
+    "--from", "Acme", "--to", "447012345678", "--text", "via b", "--wait-receipt", "10s",
+  ]);
+  const id = /message_id (\S+)/.exec(sent)[1];
+  await page.goto(`${http}/messages?id=${id}`);
+  await page.waitForSelector('[data-event="DELIVRD"]');
+  if (!(await page.textContent('[data-event="FORWARDED"]')).includes("to b as")) fail("forwarded to b");
+  await shot(page, "gateway-message");
+
+  console.log("gateway: a balance added to from the accounts page");
+  await page.goto(`${http}/accounts`);
+  await page.fill('[data-account="esme"] input[name="add"]', "2.50");
+  await page.click('[data-account="esme"] button');
+  await page.waitForSelector(".notice.ok");
+  await shot(page, "gateway-accounts");
+
+  console.log("gateway: a batch's progress and its CSV");
+  const auth = "Basic " + Buffer.from("esme:secret").toString("base64");
+  const made = await page.request.post(`${http}/api/v1/batches`, {
+    headers: { authorization: auth },
+    data: { from: "Acme", to: ["33600000001", "33600000002", "33600000003"], text: "batch", receipt: true },
+  });
+  const batch = (await made.json()).batch;
+  await until("the batch final", async () => {
+    await page.goto(`${http}/batches?id=${batch}`);
+    return (await page.textContent("main")).includes("3 (100%)");
+  });
+  await shot(page, "gateway-batch");
+  const csv = await page.request.get(`${http}/batches/${batch}/report.csv`);
+  const lines = (await csv.text()).trim().split("\n");
+  if (lines.length !== 4 || !lines[1].endsWith(",DELIVRD")) fail(`the batch CSV: ${lines.join(" | ")}`);
+  await page.goto(`${http}/`);
+  await shot(page, "gateway-overview");
+  await page.close();
+  gateway.kill();
+  upstream.kill();
+  second.kill();
+}
+
 async function main() {
   fs.mkdirSync(SHOTS, { recursive: true });
   const browser = await chromium.launch({
@@ -211,6 +296,7 @@ async function main() {
   try {
     await simulatorPages(browser);
     await signIn(browser);
+    await gatewayPages(browser);
   } finally {
     await browser.close();
   }

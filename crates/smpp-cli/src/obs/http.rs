@@ -88,7 +88,7 @@ pub struct MoRequest {
     /// The user data as hex octets (exclusive with `text`).
     #[serde(default)]
     pub hex: Option<String>,
-    /// `auto` (default), `gsm7`, `ucs2`, `latin1` or `binary`.
+    /// `auto` (default), `gsm7`, `ucs2`, `latin1`, `cyrillic`, `hebrew` or `binary`.
     #[serde(default)]
     pub coding: Option<String>,
 }
@@ -100,7 +100,7 @@ impl MoRequest {
             None => Ok(Coding::Auto),
             Some(name) => Coding::from_str(name, true).map_err(|_| {
                 ApiError::bad_request(format!(
-                    "unknown coding {name:?}: use auto, gsm7, ucs2, latin1 or binary"
+                    "unknown coding {name:?}: use auto, gsm7, ucs2, latin1, cyrillic, hebrew or binary"
                 ))
             }),
         }

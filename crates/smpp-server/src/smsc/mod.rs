@@ -761,3 +761,6 @@ mod version_tests;
 
 #[cfg(test)]
 mod feature_tests;
+
+#[cfg(test)]
+mod receipt_carrier_tests;
