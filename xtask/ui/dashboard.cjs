@@ -60,8 +60,9 @@ function start(args, ready = null) {
   });
 }
 
-// Runs `smpp ARGS` to its end; its stdout.
-function run(args) {
+// Runs `smpp ARGS` to its end; its stdout (a non-zero exit fails unless
+// `anyExit`).
+function run(args, anyExit = false) {
   return new Promise((resolve, reject) => {
     const child = spawn(SMPP, args, { cwd: os.tmpdir() });
     let out = "";
@@ -69,7 +70,7 @@ function run(args) {
     child.stdout.on("data", (c) => (out += c));
     child.stderr.on("data", (c) => (err += c));
     child.on("exit", (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`smpp ${args.join(" ")}: exit ${code}\n${err}`)),
+      code === 0 || anyExit ? resolve(out) : reject(new Error(`smpp ${args.join(" ")}: exit ${code}\n${err}`)),
     );
   });
 }
@@ -161,6 +162,17 @@ async function simulatorPages(browser) {
   await page.waitForSelector(".notice.ok");
   await until("smpp listen ended by the unbind", () => listen.exited !== undefined);
 
+  console.log("a rule edited on the simulator page applies to the next message");
+  await page.goto(`${http}/simulator`);
+  await page.fill('textarea[name="rules"]', '[[rule]]\nprefix = "999"\nstate = "UNDELIV"\nerror = 5\n');
+  await page.fill('input[name="dlr_delay"]', "0s");
+  await page.click('button[type="submit"]');
+  await page.waitForSelector(".notice.ok");
+  await shot(page, "simulator");
+  // (smpp send exits 1 when the final state is not DELIVRD.)
+  const undeliv = await run(["send", "--port", port, "--from", "1", "--to", "999001", "--text", "x", "--wait-receipt", "10s"], true);
+  if (!undeliv.includes("state UNDELIV")) fail(`the rule did not apply: ${undeliv}`);
+
   console.log("legible at a phone's width");
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${http}/`);
@@ -168,6 +180,30 @@ async function simulatorPages(browser) {
   if (overflow) fail("the overview scrolls sideways at 390 px");
   await shot(page, "overview-phone");
   await page.close();
+  serve.kill();
+}
+
+// Without JavaScript the pages still work (only the live updates stop).
+async function withoutJavaScript(browser) {
+  const serve = await start(["serve", "--memory", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"], banner);
+  const http = `http://${address(serve, "HTTP")}`;
+  const port = address(serve, "SMPP").split(":").pop();
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  console.log("without JavaScript: pages render, forms post");
+  const listen = await start(["listen", "--port", port]);
+  await until("smpp listen bound", async () => {
+    await page.goto(`${http}/sessions`);
+    return (await page.$('[data-session="smppclient1"]')) !== null;
+  });
+  await page.goto(`${http}/mo`);
+  await page.fill('input[name="from"]', "1");
+  await page.fill('input[name="to"]', "2");
+  await page.fill('textarea[name="text"]', "no script needed");
+  await page.click('button[type="submit"]');
+  await page.waitForSelector(".notice.ok");
+  await until("the MO at smpp listen", () => listen.lines.some((l) => l.includes("no script needed")));
+  await context.close();
   serve.kill();
 }
 
@@ -295,6 +331,7 @@ async function main() {
   });
   try {
     await simulatorPages(browser);
+    await withoutJavaScript(browser);
     await signIn(browser);
     await gatewayPages(browser);
   } finally {

@@ -334,7 +334,7 @@ async fn connectors(
                     }
                 }
                 label { "Sender override (empty: the customer's)" input name="source" maxlength="20"; }
-                label { input name="tls" type="checkbox" value="on"; " TLS" }
+                label.check { input name="tls" type="checkbox" value="on"; "TLS" }
                 button type="submit" { "Save connector" }
             }
         },

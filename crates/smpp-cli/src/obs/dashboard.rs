@@ -31,6 +31,7 @@ const NAV: &[(&str, &str)] = &[
     ("/sessions", "Sessions"),
     ("/messages", "Messages"),
     ("/mo", "Inject MO"),
+    ("/simulator", "Simulator"),
 ];
 
 /// What the dashboard's handlers share.
@@ -69,6 +70,7 @@ pub(crate) fn routes<B: Backend>(dashboard: Arc<Dashboard<B>>) -> Router {
         .route("/sessions/{id}/unbind", post(unbind::<B>))
         .route("/messages", get(messages::<B>))
         .route("/mo", get(mo_form).post(mo_send::<B>))
+        .route("/simulator", get(simulator::<B>).post(set_simulator::<B>))
         .route("/ui/events", get(events::<B>))
         .with_state(dashboard)
         .merge(dashboard::assets())
@@ -319,6 +321,90 @@ async fn mo_send<B: Backend>(
         ),
     };
     (status, mo_page(&form, Some(notice))).into_response()
+}
+
+/// The simulator form's fields.
+#[derive(Debug, Default, Deserialize)]
+struct SimulatorForm {
+    rules: String,
+    outcomes: String,
+    dlr_delay: String,
+}
+
+fn simulator_page(form: &SimulatorForm, notice: Option<Markup>) -> Markup {
+    dashboard::page(
+        PRODUCT,
+        NAV,
+        "/simulator",
+        "Simulator",
+        None,
+        html! {
+            @if let Some(n) = notice { (n) }
+            p.muted {
+                "What the simulated SMSC answers, for the submissions that come next. "
+                "Rules are checked in order (the first whose prefix and text marker match decides); "
+                "messages no rule matches get a final state drawn from the weights."
+            }
+            form.stack method="post" action="/simulator" {
+                label {
+                    "Rules (the configuration file's [[rule]] tables: prefix, contains, state, error, status, delay)"
+                    textarea name="rules" rows="12" spellcheck="false" { (form.rules) }
+                }
+                label {
+                    "Final-state weights (empty: all DELIVRD)"
+                    input name="outcomes" value=(form.outcomes) placeholder="DELIVRD=90,UNDELIV=8,EXPIRED=2";
+                }
+                label {
+                    "Receipt delay (receipts come within 0 and this)"
+                    input name="dlr_delay" value=(form.dlr_delay) required;
+                }
+                button type="submit" { "Apply" }
+            }
+        },
+    )
+}
+
+fn simulator_form(s: &smpp_server::Simulation) -> SimulatorForm {
+    SimulatorForm {
+        rules: s.rules_toml(),
+        outcomes: s.outcomes_text(),
+        dlr_delay: humantime::format_duration(s.dlr_delay).to_string(),
+    }
+}
+
+async fn simulator<B: Backend>(State(d): State<Arc<Dashboard<B>>>) -> Response {
+    match d.backend.simulation() {
+        Some(s) => simulator_page(&simulator_form(&s), None).into_response(),
+        None => (StatusCode::NOT_FOUND, "not a simulator").into_response(),
+    }
+}
+
+async fn set_simulator<B: Backend>(
+    State(d): State<Arc<Dashboard<B>>>,
+    Form(form): Form<SimulatorForm>,
+) -> Response {
+    match smpp_server::Simulation::parse(&form.rules, &form.outcomes, &form.dlr_delay) {
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            simulator_page(&form, Some(dashboard::notice(false, &format!("{e:#}")))),
+        )
+            .into_response(),
+        Ok(simulation) => {
+            let shown = simulator_form(&simulation);
+            if d.backend.set_simulation(simulation) {
+                simulator_page(
+                    &shown,
+                    Some(dashboard::notice(
+                        true,
+                        "Applied: the next submissions follow these rules.",
+                    )),
+                )
+                .into_response()
+            } else {
+                (StatusCode::NOT_FOUND, "not a simulator").into_response()
+            }
+        }
+    }
 }
 
 async fn events<B: Backend>(State(d): State<Arc<Dashboard<B>>>) -> Response {

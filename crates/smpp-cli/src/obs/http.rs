@@ -72,6 +72,19 @@ pub trait Backend: Send + Sync + 'static {
         let _ = id;
         false
     }
+
+    /// The outcome rules, weights and receipt delay in force (`None`: not
+    /// a simulator).
+    fn simulation(&self) -> Option<smpp_server::Simulation> {
+        None
+    }
+
+    /// Puts other rules, weights and receipt delay in force; `false` when
+    /// it cannot.
+    fn set_simulation(&self, simulation: smpp_server::Simulation) -> bool {
+        let _ = simulation;
+        false
+    }
 }
 
 /// The body of `POST /api/mo`.

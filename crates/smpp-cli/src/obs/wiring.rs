@@ -59,4 +59,13 @@ impl Backend for SmscBackend {
     fn unbind_session(&self, id: u64) -> bool {
         self.smsc.unbind_session(id)
     }
+
+    fn simulation(&self) -> Option<smpp_server::Simulation> {
+        Some(self.smsc.simulation())
+    }
+
+    fn set_simulation(&self, simulation: smpp_server::Simulation) -> bool {
+        self.smsc.set_simulation(simulation);
+        true
+    }
 }

@@ -224,7 +224,7 @@ impl<C: Clock> Smsc<C> {
         conn: &Connection,
         pdu: &Pdu,
     ) -> Option<Result<Body, CommandStatus>> {
-        if !self.quick {
+        if !self.quick.load(Ordering::Acquire) {
             return None;
         }
         let Body::SubmitSm(sm) = &pdu.body else {
