@@ -237,6 +237,34 @@ async fn sessions_appear_take_an_mo_from_the_form_and_unbind_from_their_button()
     let gone = http(addr, "POST", "/sessions/999999/unbind", FORM, "").await;
     assert_eq!(gone.header("location"), Some("/sessions?done=gone"));
 
+    // The search finds the MO by part of an address, and not by another state.
+    let found = http(
+        addr,
+        "GET",
+        "/messages?address=4477009001&account=&state=&within=60",
+        BROWSER,
+        "",
+    )
+    .await;
+    assert_eq!(
+        found.body.matches("<tr data-message=").count(),
+        1,
+        "{}",
+        found.body
+    );
+    let none = http(
+        addr,
+        "GET",
+        "/messages?address=4477009001&state=UNDELIV&within=",
+        BROWSER,
+        "",
+    )
+    .await;
+    assert!(
+        none.body.contains("No message in memory matches"),
+        "{}",
+        none.body
+    );
     // Messages: an unknown id says so; the live stream sends fragments.
     let unknown = http(addr, "GET", "/messages?id=ZZZ", BROWSER, "").await;
     assert!(unknown.body.contains("No message ZZZ"), "{}", unknown.body);

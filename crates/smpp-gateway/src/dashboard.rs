@@ -682,9 +682,29 @@ async fn add_balance(
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct Lookup {
     id: Option<String>,
+    address: Option<String>,
+    account: Option<String>,
+    state: Option<String>,
+    /// Minutes back (empty: any time).
+    within: Option<String>,
+}
+
+/// Messages a search looks at (the newest) and shows, at most.
+const SEARCH_SCAN: usize = 50_000;
+const SEARCH_LIMIT: usize = 200;
+
+const STATES: &[&str] = &[
+    "ACCEPTED", "ENROUTE", "DELIVRD", "UNDELIV", "EXPIRED", "REJECTD", "DELETED", "UNKNOWN",
+];
+
+fn given(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 async fn messages(
@@ -694,15 +714,53 @@ async fn messages(
     Query(lookup): Query<Lookup>,
 ) -> Response {
     guard!(d, method, headers);
-    let id = lookup
-        .id
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
+    let id_text = given(&lookup.id);
+    let id = id_text.as_deref();
     let found = match id.and_then(parse_id) {
         Some(n) => Some(d.api.node.store.message(n).await.ok().flatten()),
         None => id.map(|_| None),
     };
+    let (address, account, state) = (
+        given(&lookup.address),
+        given(&lookup.account),
+        given(&lookup.state),
+    );
+    let since = given(&lookup.within)
+        .and_then(|m| m.parse::<u64>().ok())
+        .map(|minutes| crate::node::now_ms().saturating_sub(minutes * 60_000));
+    let results = if id.is_none() && lookup.within.is_some() {
+        let matches = |r: &crate::store::MessageRecord| {
+            if account.as_deref().is_some_and(|a| r.account != a)
+                || since.is_some_and(|t| r.accepted_ms < t)
+            {
+                return false;
+            }
+            let view = message_json(r);
+            state.as_deref().is_none_or(|s| {
+                view["state"]
+                    .as_str()
+                    .is_some_and(|v| v.eq_ignore_ascii_case(s))
+            }) && address.as_deref().is_none_or(|a| {
+                ["from", "to"]
+                    .iter()
+                    .any(|k| view[*k].as_str().is_some_and(|v| v.contains(a)))
+            })
+        };
+        Some(
+            d.api
+                .node
+                .store
+                .recent(SEARCH_SCAN, SEARCH_LIMIT, &matches)
+                .await
+                .unwrap_or_default(),
+        )
+    } else {
+        None
+    };
+    let (within, state_word) = (
+        given(&lookup.within).unwrap_or_default(),
+        state.clone().unwrap_or_default(),
+    );
     let time = |ms: u64| {
         smpp_server::cdr::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
     };
@@ -714,6 +772,52 @@ async fn messages(
             form.stack method="get" action="/messages" role="search" {
                 label { "Message id (as the customer got it)" input type="search" name="id" value=[id] required; }
                 button type="submit" { "Find" }
+            }
+            h2 { "Search the recent messages" }
+            form.stack method="get" action="/messages" role="search" aria-label="Search messages" {
+                label { "Address (source or destination, part of it)" input name="address" value=[address.as_deref()]; }
+                label { "Account" input name="account" value=[account.as_deref()]; }
+                label {
+                    "State"
+                    select name="state" {
+                        option value="" { "any" }
+                        @for s in STATES { option value=(s) selected[*s == state_word] { (s) } }
+                    }
+                }
+                label {
+                    "Accepted within"
+                    select name="within" {
+                        @for (value, label) in [("", "any time"), ("5", "5 minutes"), ("60", "an hour"), ("1440", "a day")] {
+                            option value=(value) selected[value == within] { (label) }
+                        }
+                    }
+                }
+                button type="submit" { "Search" }
+            }
+            @if let Some(results) = &results {
+                h2 { "Found " (results.len()) @if results.len() == SEARCH_LIMIT { " (the newest " (SEARCH_LIMIT) ")" } }
+                @if results.is_empty() {
+                    p.empty { "No recent message matches." }
+                } @else {
+                    div.scroll { table.results {
+                        thead { tr { th { "Id" } th { "Account" } th { "From" } th { "To" } th { "State" } th { "Upstream" } th { "Accepted" } } }
+                        tbody {
+                            @for r in results {
+                                @let v = message_json(r);
+                                @let mid = v["id"].as_str().unwrap_or("").to_owned();
+                                tr data-message=(mid) {
+                                    td { a href=(format!("/messages?id={mid}")) { (mid) } }
+                                    td { (r.account) }
+                                    td { (v["from"].as_str().unwrap_or("")) }
+                                    td { (v["to"].as_str().unwrap_or("")) }
+                                    td { (v["state"].as_str().unwrap_or("")) }
+                                    td { (v["upstream"].as_str().unwrap_or("-")) }
+                                    td { (time(r.accepted_ms)) }
+                                }
+                            }
+                        }
+                    } }
+                }
             }
             @match (id, found) {
                 (Some(id), Some(None)) | (Some(id), None) => (dashboard::notice(false, &format!("No message {id}."))),

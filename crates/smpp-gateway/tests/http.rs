@@ -842,6 +842,19 @@ async fn the_dashboard_signs_in_with_the_admin_token_and_changes_connectors_rout
         body.contains("<td class=\"num\">1</td>"),
         "the route's count: {body}"
     );
+    // The search finds it by part of its address and its account.
+    let (_, _, body) = page(
+        &http,
+        get("/messages?address=4470123&account=esme&state=DELIVRD&within=60"),
+    )
+    .await;
+    assert_eq!(body.matches("<tr data-message=").count(), 1, "{body}");
+    let (_, _, body) = page(
+        &http,
+        get("/messages?address=4470123&account=other&state=&within="),
+    )
+    .await;
+    assert!(body.contains("No recent message matches"), "{body}");
 
     // The balance: shown, added to from the form.
     let (_, location, _) = page(

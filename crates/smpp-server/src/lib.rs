@@ -104,7 +104,7 @@ pub use config::{
     Account, BindFailureLimit, Route, Rule, ServeConfig, Simulation, StoreConfig, TlsConfig,
 };
 pub use observer::{BindEvent, FinalEvent, NoObserver, Observer, ReceiptEvent, RequestEvent};
-pub use smsc::{MessageView, Smsc};
+pub use smsc::{MessageFilter, MessageView, Smsc};
 pub use store::Addr;
 
 /// A started SMSC: its addresses, its state, and how to stop it.

@@ -73,6 +73,13 @@ pub trait Backend: Send + Sync + 'static {
         false
     }
 
+    /// The recent messages `filter` matches, newest first, at most `limit`,
+    /// as JSON like [`Backend::message`] (none by default).
+    fn search(&self, filter: &smpp_server::MessageFilter, limit: usize) -> Vec<serde_json::Value> {
+        let _ = (filter, limit);
+        Vec::new()
+    }
+
     /// The outcome rules, weights and receipt delay in force (`None`: not
     /// a simulator).
     fn simulation(&self) -> Option<smpp_server::Simulation> {

@@ -60,6 +60,14 @@ impl Backend for SmscBackend {
         self.smsc.unbind_session(id)
     }
 
+    fn search(&self, filter: &smpp_server::MessageFilter, limit: usize) -> Vec<serde_json::Value> {
+        self.smsc
+            .search(filter, limit)
+            .into_iter()
+            .filter_map(|view| serde_json::to_value(view).ok())
+            .collect()
+    }
+
     fn simulation(&self) -> Option<smpp_server::Simulation> {
         Some(self.smsc.simulation())
     }

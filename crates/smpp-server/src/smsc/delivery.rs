@@ -15,7 +15,7 @@ use smpp_proto::pdu::{
     Tlvs,
 };
 
-use super::{format_id, lock, parse_id, text, MessageView, Smsc, EXPIRE_TRIES};
+use super::{format_id, lock, parse_id, text, MessageFilter, MessageView, Smsc, EXPIRE_TRIES};
 use crate::binds::Esme;
 use crate::clock::Clock;
 use crate::jobs::{backoff, Job, MAX_ATTEMPTS};
@@ -123,8 +123,34 @@ impl<C: Clock> Smsc<C> {
     /// A message's current view, by id.
     pub fn message(&self, id: &str) -> Option<MessageView> {
         let record = self.get(parse_id(id)?)?;
+        Some(self.view(&record))
+    }
+
+    /// The messages in memory (the recent ones) that `filter` matches,
+    /// newest first, at most `limit`.
+    pub fn search(&self, filter: &MessageFilter, limit: usize) -> Vec<MessageView> {
+        let mut found: Vec<MessageView> = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = lock(shard);
+            for slot in shard.records.values() {
+                let view = self.view(&slot.record);
+                if filter.matches(&view) {
+                    found.push(view);
+                }
+            }
+        }
+        found.sort_by(|a, b| {
+            b.submit_time_ms
+                .cmp(&a.submit_time_ms)
+                .then(b.id.cmp(&a.id))
+        });
+        found.truncate(limit);
+        found
+    }
+
+    fn view(&self, record: &Record) -> MessageView {
         let (state, done, error) = record.state_at(self.clock.now_ms());
-        Some(MessageView {
+        MessageView {
             id: format_id(record.id),
             account: record.account.to_string(),
             source: Addr::from(&record.source),
@@ -135,7 +161,7 @@ impl<C: Clock> Smsc<C> {
             error,
             parts: record.parts,
             receipts_sent: record.receipts_sent,
-        })
+        }
     }
 
     // ---- the timer loop: receipts and routed deliveries ----

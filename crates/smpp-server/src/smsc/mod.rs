@@ -64,6 +64,36 @@ pub struct MessageView {
     pub receipts_sent: u32,
 }
 
+/// What [`Smsc::search`] looks for: every field given must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageFilter {
+    /// An address (source or a destination) containing this.
+    pub address: Option<String>,
+    /// The submitting account.
+    pub account: Option<String>,
+    /// The state's stat word (`DELIVRD`, `ENROUTE`...).
+    pub state: Option<String>,
+    /// Submitted at or after, ms since the Unix epoch.
+    pub since_ms: Option<u64>,
+    /// Submitted before, ms since the Unix epoch.
+    pub until_ms: Option<u64>,
+}
+
+impl MessageFilter {
+    /// Whether `view` is one of those looked for.
+    pub fn matches(&self, view: &MessageView) -> bool {
+        self.address.as_deref().is_none_or(|a| {
+            view.source.addr.contains(a) || view.destinations.iter().any(|d| d.addr.contains(a))
+        }) && self.account.as_deref().is_none_or(|a| view.account == a)
+            && self
+                .state
+                .as_deref()
+                .is_none_or(|s| view.state.eq_ignore_ascii_case(s))
+            && self.since_ms.is_none_or(|t| view.submit_time_ms >= t)
+            && self.until_ms.is_none_or(|t| view.submit_time_ms < t)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Shard {
     /// Boxed: the table stays small enough to stay in cache, and inserting
