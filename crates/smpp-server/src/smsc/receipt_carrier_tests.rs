@@ -101,7 +101,10 @@ async fn data_sm_receipts_go_as_data_sm_where_deliver_sm_cannot_or_should_not() 
     let Body::DataSm(sm) = &receipt.body else {
         panic!("{receipt:?}")
     };
-    assert_eq!(sm.esm_class & 0x3C, 0x04, "MC delivery receipt");
+    assert!(
+        smpp_proto::pdu::EsmClass::from(sm.esm_class).is_delivery_receipt(),
+        "MC delivery receipt"
+    );
     assert_eq!(sm.source_addr, "447700900002");
     assert_eq!(sm.destination_addr, "447700900001");
     let text = std::str::from_utf8(sm.tlvs.message_payload().unwrap()).unwrap();
