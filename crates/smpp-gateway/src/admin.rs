@@ -100,58 +100,25 @@ struct ConnectorRequest {
 }
 
 impl ConnectorRequest {
-    /// Through `--upstream`'s parser, so that both check the same.
     fn upstream(&self, name: &str) -> Result<UpstreamConfig, String> {
-        for (field, value) in [
-            ("system_id", Some(&self.system_id)),
-            ("address", Some(&self.address)),
-            ("ids", self.ids.as_ref()),
-            ("system_type", self.system_type.as_ref()),
-            ("ca", self.ca.as_ref()),
-            ("source", self.source.as_ref()),
-        ] {
-            if value.is_some_and(|v| v.contains([',', '@', '='])) {
-                return Err(format!("{field} cannot hold ',', '@' or '='"));
-            }
-        }
-        if self.system_id.contains(':') || self.system_id.len() > 15 {
-            return Err("system_id: up to 15 characters, no ':'".into());
-        }
-        if self.password.len() > 8 {
-            // What bind PDUs carry (SMPP 3.4: 9 octets with the NUL).
-            return Err("password: up to 8 characters".into());
-        }
-        let mut spec = format!(
-            "{name}={}:{}@{}",
-            self.system_id, self.password, self.address
-        );
-        let numbers = [
-            ("binds", self.binds),
-            ("window", self.window),
-            ("tps", self.tps),
-        ];
-        for (key, value) in numbers {
-            if let Some(v) = value {
-                spec.push_str(&format!(",{key}={v}"));
-            }
-        }
-        let texts = [
-            ("ids", &self.ids),
-            ("system_type", &self.system_type),
-            ("ca", &self.ca),
-            ("source", &self.source),
-        ];
-        for (key, value) in texts {
-            if let Some(v) = value {
-                spec.push_str(&format!(",{key}={v}"));
-            }
-        }
-        if self.tls {
-            spec.push_str(",tls");
-        }
-        let upstream: UpstreamConfig = spec.parse()?;
-        upstream.check_spec()?;
-        Ok(upstream)
+        let number = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_default();
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        UpstreamConfig::from_fields(
+            name,
+            &self.system_id,
+            &self.password,
+            &self.address,
+            &[
+                ("binds", number(self.binds)),
+                ("window", number(self.window)),
+                ("tps", number(self.tps)),
+                ("ids", text(&self.ids)),
+                ("system_type", text(&self.system_type)),
+                ("ca", text(&self.ca)),
+                ("source", text(&self.source)),
+            ],
+            self.tls,
+        )
     }
 }
 

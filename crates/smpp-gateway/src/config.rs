@@ -449,6 +449,55 @@ impl UpstreamConfig {
         spec
     }
 
+    /// A connector from separate fields (the admin API's and the
+    /// dashboard's forms), through the `--upstream` parser so that all three
+    /// check the same; `options` are `key=value` options (empty values
+    /// skipped).
+    pub fn from_fields(
+        name: &str,
+        system_id: &str,
+        password: &str,
+        address: &str,
+        options: &[(&str, String)],
+        tls: bool,
+    ) -> Result<UpstreamConfig, String> {
+        let fields = [
+            ("name", name),
+            ("system_id", system_id),
+            ("address", address),
+        ];
+        let values = options.iter().map(|(k, v)| (*k, v.as_str()));
+        for (field, value) in fields.into_iter().chain(values) {
+            if value.contains([',', '@', '=']) {
+                return Err(format!("{field} cannot hold ',', '@' or '='"));
+            }
+        }
+        if system_id.contains(':') || system_id.len() > 15 {
+            return Err("system_id: up to 15 characters, no ':'".into());
+        }
+        if password.len() > 8 {
+            // What bind PDUs carry (SMPP 3.4: 9 octets with the NUL).
+            return Err("password: up to 8 characters".into());
+        }
+        let mut spec = format!(
+            "{}={}:{password}@{}",
+            name.trim(),
+            system_id.trim(),
+            address.trim()
+        );
+        for (key, value) in options {
+            if !value.trim().is_empty() {
+                spec.push_str(&format!(",{key}={}", value.trim()));
+            }
+        }
+        if tls {
+            spec.push_str(",tls");
+        }
+        let upstream: UpstreamConfig = spec.parse()?;
+        upstream.check_spec()?;
+        Ok(upstream)
+    }
+
     /// Checks that the text form reads back as `self` (a value with a
     /// `,` where the form cannot hold one does not).
     pub fn check_spec(&self) -> Result<(), String> {

@@ -81,13 +81,7 @@ impl Dashboard {
         let Some(token) = &self.api.options.admin_token else {
             return Ok(());
         };
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim())
-            .or_else(|| dashboard::cookie_token(headers));
+        let presented = crate::http::bearer(headers).or_else(|| dashboard::cookie_token(headers));
         if let Some(t) = presented {
             if token.verify(t.as_bytes()).await {
                 return Ok(());
@@ -166,6 +160,23 @@ fn back(path: &str, ok: bool, text: &str) -> Response {
         .append_pair(key, text)
         .finish();
     Redirect::to(&format!("{path}?{query}")).into_response()
+}
+
+/// Makes a layout change (as the admin API does: stored, in force at once)
+/// and goes back to `path` saying `done`, or why not.
+async fn change_then_back(
+    d: &Dashboard,
+    path: &str,
+    done: &str,
+    edit: impl FnOnce(&mut Layout) -> Result<(), String>,
+) -> Response {
+    match change(&d.api.node, edit).await {
+        Ok(_) => {
+            tracing::info!(done, "configuration changed through the dashboard");
+            back(path, true, done)
+        }
+        Err(e) => back(path, false, &e.to_string()),
+    }
 }
 
 fn live_fragments(d: &Dashboard) -> Vec<(&'static str, Markup)> {
@@ -363,42 +374,20 @@ struct ConnectorForm {
 
 impl ConnectorForm {
     fn upstream(&self) -> Result<UpstreamConfig, String> {
-        let fields = [
-            ("name", &self.name),
-            ("address", &self.address),
-            ("system_id", &self.system_id),
-            ("ids", &self.ids),
-            ("source", &self.source),
-        ];
-        for (field, value) in fields {
-            if value.contains([',', '@', '=']) {
-                return Err(format!("{field} cannot hold ',', '@' or '='"));
-            }
-        }
-        let mut spec = format!(
-            "{}={}:{}@{}",
-            self.name.trim(),
-            self.system_id.trim(),
-            self.password,
-            self.address.trim()
-        );
-        for (key, value) in [
-            ("binds", &self.binds),
-            ("window", &self.window),
-            ("tps", &self.tps),
-            ("ids", &self.ids),
-            ("source", &self.source),
-        ] {
-            if !value.trim().is_empty() {
-                let _ = write!(spec, ",{key}={}", value.trim());
-            }
-        }
-        if self.tls.is_some() {
-            spec.push_str(",tls");
-        }
-        let upstream: UpstreamConfig = spec.parse()?;
-        upstream.check_spec()?;
-        Ok(upstream)
+        UpstreamConfig::from_fields(
+            &self.name,
+            &self.system_id,
+            &self.password,
+            &self.address,
+            &[
+                ("binds", self.binds.clone()),
+                ("window", self.window.clone()),
+                ("tps", self.tps.clone()),
+                ("ids", self.ids.clone()),
+                ("source", self.source.clone()),
+            ],
+            self.tls.is_some(),
+        )
     }
 }
 
@@ -413,8 +402,8 @@ async fn put_connector(
         Ok(u) => u,
         Err(e) => return back("/connectors", false, &e),
     };
-    let name = upstream.name.clone();
-    let result = change(&d.api.node, |layout: &mut Layout| {
+    let done = format!("Connector {} saved.", upstream.name);
+    change_then_back(&d, "/connectors", &done, |layout: &mut Layout| {
         match layout
             .upstreams
             .iter_mut()
@@ -425,14 +414,7 @@ async fn put_connector(
         }
         Ok(())
     })
-    .await;
-    match result {
-        Ok(_) => {
-            tracing::info!(connector = name, "connector set through the dashboard");
-            back("/connectors", true, &format!("Connector {name} saved."))
-        }
-        Err(e) => back("/connectors", false, &e.to_string()),
-    }
+    .await
 }
 
 async fn delete_connector(
@@ -442,7 +424,8 @@ async fn delete_connector(
     Path(name): Path<String>,
 ) -> Response {
     guard!(d, method, headers);
-    let result = change(&d.api.node, |layout: &mut Layout| {
+    let done = format!("Connector {name} removed.");
+    change_then_back(&d, "/connectors", &done, |layout: &mut Layout| {
         if let Some(route) = layout
             .routes
             .iter()
@@ -459,11 +442,7 @@ async fn delete_connector(
         layout.upstreams.retain(|u| u.name != name);
         Ok(())
     })
-    .await;
-    match result {
-        Ok(_) => back("/connectors", true, &format!("Connector {name} removed.")),
-        Err(e) => back("/connectors", false, &e.to_string()),
-    }
+    .await
 }
 
 async fn routes_page(
@@ -537,16 +516,12 @@ async fn add_route(
         Err(e) => return back("/routes", false, &format!("Route {:?}: {e}", form.route)),
     };
     let position = form.position.trim().parse::<usize>().ok();
-    let text = route.spec();
-    let result = change(&d.api.node, |layout: &mut Layout| {
+    let done = format!("Route {} saved.", route.spec());
+    change_then_back(&d, "/routes", &done, |layout: &mut Layout| {
         layout.add_route(route, position);
         Ok(())
     })
-    .await;
-    match result {
-        Ok(_) => back("/routes", true, &format!("Route {text} saved.")),
-        Err(e) => back("/routes", false, &e.to_string()),
-    }
+    .await
 }
 
 async fn delete_route(
@@ -556,18 +531,15 @@ async fn delete_route(
     Path(position): Path<usize>,
 ) -> Response {
     guard!(d, method, headers);
-    let result = change(&d.api.node, |layout: &mut Layout| {
+    let done = format!("Route {position} removed.");
+    change_then_back(&d, "/routes", &done, |layout: &mut Layout| {
         if position >= layout.routes.len() {
             return Err(format!("no route {position}"));
         }
         layout.routes.remove(position);
         Ok(())
     })
-    .await;
-    match result {
-        Ok(_) => back("/routes", true, &format!("Route {position} removed.")),
-        Err(e) => back("/routes", false, &e.to_string()),
-    }
+    .await
 }
 
 async fn accounts(
@@ -774,26 +746,12 @@ async fn messages(
                 button type="submit" { "Find" }
             }
             h2 { "Search the recent messages" }
-            form.stack method="get" action="/messages" role="search" aria-label="Search messages" {
-                label { "Address (source or destination, part of it)" input name="address" value=[address.as_deref()]; }
-                label { "Account" input name="account" value=[account.as_deref()]; }
-                label {
-                    "State"
-                    select name="state" {
-                        option value="" { "any" }
-                        @for s in STATES { option value=(s) selected[*s == state_word] { (s) } }
-                    }
-                }
-                label {
-                    "Accepted within"
-                    select name="within" {
-                        @for (value, label) in [("", "any time"), ("5", "5 minutes"), ("60", "an hour"), ("1440", "a day")] {
-                            option value=(value) selected[value == within] { (label) }
-                        }
-                    }
-                }
-                button type="submit" { "Search" }
-            }
+            (dashboard::search_form("/messages", &dashboard::Search {
+                address: address.as_deref(),
+                account: account.as_deref(),
+                state: &state_word,
+                within: &within,
+            }, STATES))
             @if let Some(results) = &results {
                 h2 { "Found " (results.len()) @if results.len() == SEARCH_LIMIT { " (the newest " (SEARCH_LIMIT) ")" } }
                 @if results.is_empty() {

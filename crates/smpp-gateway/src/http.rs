@@ -125,6 +125,16 @@ impl HttpOptions {
     }
 }
 
+/// The token of an `Authorization: Bearer` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+}
+
 #[derive(Debug)]
 pub(crate) struct Api {
     pub(crate) node: Arc<Node>,
@@ -279,13 +289,7 @@ impl Api {
         let Some(token) = &self.options.admin_token else {
             return Ok(());
         };
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim().to_owned());
-        match given {
+        match bearer(headers) {
             Some(t) if token.verify(t.as_bytes()).await => Ok(()),
             _ => Err(json_error(
                 StatusCode::UNAUTHORIZED,

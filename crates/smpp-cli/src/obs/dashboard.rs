@@ -229,26 +229,12 @@ async fn messages<B: Backend>(
                 button type="submit" { "Find" }
             }
             h2 { "Search the recent messages" }
-            form.stack method="get" action="/messages" role="search" aria-label="Search messages" {
-                label { "Address (source or destination, part of it)" input name="address" value=[filter.address.as_deref()]; }
-                label { "Account" input name="account" value=[filter.account.as_deref()]; }
-                label {
-                    "State"
-                    select name="state" {
-                        option value="" { "any" }
-                        @for s in STATES { option value=(s) selected[*s == state] { (s) } }
-                    }
-                }
-                label {
-                    "Submitted within"
-                    select name="within" {
-                        @for (value, label) in [("", "any time"), ("5", "5 minutes"), ("60", "an hour"), ("1440", "a day")] {
-                            option value=(value) selected[value == within] { (label) }
-                        }
-                    }
-                }
-                button type="submit" { "Search" }
-            }
+            (dashboard::search_form("/messages", &dashboard::Search {
+                address: filter.address.as_deref(),
+                account: filter.account.as_deref(),
+                state: &state,
+                within: &within,
+            }, STATES))
             @if let Some((id, found)) = found {
                 @match found {
                     None => (dashboard::notice(false, &format!("No message {id}."))),

@@ -472,6 +472,46 @@ pub fn live(
     Sse::new(ticks).keep_alive(KeepAlive::default())
 }
 
+/// What a message search asks (each field as the form sent it).
+#[derive(Debug, Clone, Default)]
+pub struct Search<'a> {
+    /// Part of an address.
+    pub address: Option<&'a str>,
+    /// The account.
+    pub account: Option<&'a str>,
+    /// A stat word, or "" for any.
+    pub state: &'a str,
+    /// Minutes back, or "" for any time.
+    pub within: &'a str,
+}
+
+/// The message search form (GET `action` with `address`, `account`,
+/// `state` among `states`, `within` minutes).
+pub fn search_form(action: &str, search: &Search<'_>, states: &[&str]) -> Markup {
+    html! {
+        form.stack method="get" action=(action) role="search" aria-label="Search messages" {
+            label { "Address (source or destination, part of it)" input name="address" value=[search.address]; }
+            label { "Account" input name="account" value=[search.account]; }
+            label {
+                "State"
+                select name="state" {
+                    option value="" { "any" }
+                    @for s in states { option value=(s) selected[*s == search.state] { (s) } }
+                }
+            }
+            label {
+                "Within"
+                select name="within" {
+                    @for (value, label) in [("", "any time"), ("5", "5 minutes"), ("60", "an hour"), ("1440", "a day")] {
+                        option value=(value) selected[value == search.within] { (label) }
+                    }
+                }
+            }
+            button type="submit" { "Search" }
+        }
+    }
+}
+
 /// A notice above a page's content.
 pub fn notice(ok: bool, text: &str) -> Markup {
     let class = if ok { "notice ok" } else { "notice error" };
