@@ -61,23 +61,26 @@ impl Binds {
         lock(&self.connections).len()
     }
 
-    /// Every bind, oldest first.
-    pub(crate) fn list(&self) -> Vec<smpp_server::SessionView> {
-        let mut list: Vec<smpp_server::SessionView> = lock(&self.connections)
+    /// Every bind, oldest first, with its connection.
+    pub(crate) fn list(&self) -> Vec<(smpp_server::SessionView, Option<Connection>)> {
+        let mut list: Vec<(smpp_server::SessionView, Option<Connection>)> = lock(&self.connections)
             .iter()
             .filter_map(|(id, (account, conn, since))| {
-                Some(smpp_server::SessionView {
-                    id: *id,
-                    system_id: account.clone(),
-                    kind: conn.bind_kind()?,
-                    peer: conn.peer_addr(),
-                    interface_version: conn.interface_version(),
-                    since: *since,
-                    address_range: None,
-                })
+                Some((
+                    smpp_server::SessionView {
+                        id: *id,
+                        system_id: account.clone(),
+                        kind: conn.bind_kind()?,
+                        peer: conn.peer_addr(),
+                        interface_version: conn.interface_version(),
+                        since: *since,
+                        address_range: None,
+                    },
+                    Some(conn.clone()),
+                ))
             })
             .collect();
-        list.sort_by_key(|s| (s.since, s.id));
+        list.sort_by_key(|(s, _)| (s.since, s.id));
         list
     }
 

@@ -50,6 +50,7 @@ const NAV: &[(&str, &str)] = &[
 pub(crate) struct Dashboard {
     api: Arc<Api>,
     history: OnceLock<Arc<History>>,
+    rates: dashboard::SessionRates,
 }
 
 impl Dashboard {
@@ -57,6 +58,7 @@ impl Dashboard {
         let d = Arc::new(Dashboard {
             api,
             history: OnceLock::new(),
+            rates: dashboard::SessionRates::default(),
         });
         if tokio::runtime::Handle::try_current().is_ok() {
             d.history();
@@ -179,7 +181,8 @@ async fn change_then_back(
     }
 }
 
-fn live_fragments(d: &Dashboard) -> Vec<(&'static str, Markup)> {
+async fn live_fragments(d: &Dashboard) -> Vec<(&'static str, Markup)> {
+    let sessions = d.rates.rows(d.api.node.binds.list()).await;
     let node = &d.api.node;
     let samples = d.history().samples();
     let snapshot = node.metrics.snapshot(node);
@@ -213,10 +216,7 @@ fn live_fragments(d: &Dashboard) -> Vec<(&'static str, Markup)> {
             },
         ),
         ("chart", dashboard::chart(&samples)),
-        (
-            "sessions",
-            dashboard::sessions_table(&node.binds.list(), true),
-        ),
+        ("sessions", dashboard::sessions_table(&sessions, true)),
         ("connectors", connectors_table(d)),
     ]
 }
@@ -235,7 +235,7 @@ async fn overview(
     Query(notice): Query<Notice>,
 ) -> Response {
     guard!(d, method, headers);
-    let f = live_fragments(&d);
+    let f = live_fragments(&d).await;
     page(
         "/",
         "Overview",
@@ -261,7 +261,10 @@ async fn overview(
 
 async fn events(State(d): State<Arc<Dashboard>>, method: Method, headers: HeaderMap) -> Response {
     guard!(d, method, headers);
-    let sse = dashboard::live(move || live_fragments(&d));
+    let sse = dashboard::live(move || {
+        let d = d.clone();
+        async move { live_fragments(&d).await }
+    });
     ([(header::CACHE_CONTROL, "no-store")], sse).into_response()
 }
 

@@ -166,22 +166,27 @@ impl Binds {
         Some(first)
     }
 
-    /// Every bound session, oldest first.
-    pub(crate) fn list(&self) -> Vec<SessionView> {
-        let mut list: Vec<SessionView> = lock(&self.sessions)
+    /// Every bound session, oldest first, with its connection.
+    pub(crate) fn list(&self) -> Vec<(SessionView, Connection)> {
+        let mut list: Vec<(SessionView, Connection)> = lock(&self.sessions)
             .values()
             .flatten()
-            .map(|e| SessionView {
-                id: e.conn.id(),
-                system_id: e.account.clone(),
-                kind: e.kind,
-                peer: e.conn.peer_addr(),
-                interface_version: e.conn.interface_version(),
-                since: e.since,
-                address_range: e.range.as_ref().map(|r| r.as_str().to_owned()),
+            .map(|e| {
+                (
+                    SessionView {
+                        id: e.conn.id(),
+                        system_id: e.account.clone(),
+                        kind: e.kind,
+                        peer: e.conn.peer_addr(),
+                        interface_version: e.conn.interface_version(),
+                        since: e.since,
+                        address_range: e.range.as_ref().map(|r| r.as_str().to_owned()),
+                    },
+                    e.conn.clone(),
+                )
             })
             .collect();
-        list.sort_by_key(|s| (s.since, s.id));
+        list.sort_by_key(|(s, _)| (s.since, s.id));
         list
     }
 

@@ -38,6 +38,7 @@ const NAV: &[(&str, &str)] = &[
 pub(crate) struct Dashboard<B> {
     pub(crate) backend: Arc<B>,
     history: OnceLock<Arc<History>>,
+    rates: dashboard::SessionRates,
 }
 
 impl<B: Backend> Dashboard<B> {
@@ -45,6 +46,7 @@ impl<B: Backend> Dashboard<B> {
         let dashboard = Arc::new(Dashboard {
             backend,
             history: OnceLock::new(),
+            rates: dashboard::SessionRates::default(),
         });
         // Sampling starts with the server when there is a runtime (the
         // chart covers the time before the first visit), else at the first.
@@ -76,24 +78,19 @@ pub(crate) fn routes<B: Backend>(dashboard: Arc<Dashboard<B>>) -> Router {
         .merge(dashboard::assets())
 }
 
-fn overview_fragments<B: Backend>(d: &Dashboard<B>) -> Vec<(&'static str, Markup)> {
+async fn overview_fragments<B: Backend>(d: &Dashboard<B>) -> Vec<(&'static str, Markup)> {
     let history = d.history();
     let samples = history.samples();
     let snapshot = d.backend.snapshot();
+    let sessions = d.rates.rows(d.backend.session_connections()).await;
     vec![
         (
             "traffic",
             dashboard::traffic_cards(&snapshot, samples.last()),
         ),
         ("chart", dashboard::chart(&samples)),
-        (
-            "sessions",
-            dashboard::sessions_table(&d.backend.sessions(), false),
-        ),
-        (
-            "sessions-full",
-            dashboard::sessions_table(&d.backend.sessions(), true),
-        ),
+        ("sessions", dashboard::sessions_table(&sessions, false)),
+        ("sessions-full", dashboard::sessions_table(&sessions, true)),
     ]
 }
 
@@ -105,7 +102,7 @@ fn fragment(fragments: &[(&'static str, Markup)], id: &str) -> Markup {
 }
 
 async fn overview<B: Backend>(State(d): State<Arc<Dashboard<B>>>) -> Markup {
-    let f = overview_fragments(&d);
+    let f = overview_fragments(&d).await;
     dashboard::page(
         PRODUCT,
         NAV,
@@ -138,7 +135,7 @@ async fn sessions<B: Backend>(
     State(d): State<Arc<Dashboard<B>>>,
     Query(done): Query<Done>,
 ) -> Markup {
-    let f = overview_fragments(&d);
+    let f = overview_fragments(&d).await;
     dashboard::page(
         PRODUCT,
         NAV,
@@ -481,6 +478,9 @@ async fn set_simulator<B: Backend>(
 }
 
 async fn events<B: Backend>(State(d): State<Arc<Dashboard<B>>>) -> Response {
-    let sse = dashboard::live(move || overview_fragments(&d));
+    let sse = dashboard::live(move || {
+        let d = d.clone();
+        async move { overview_fragments(&d).await }
+    });
     ([(header::CACHE_CONTROL, "no-store")], sse).into_response()
 }

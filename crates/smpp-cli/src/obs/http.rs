@@ -67,6 +67,14 @@ pub trait Backend: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The bound sessions with their connections, when the backend has
+    /// them (the dashboard asks them for their window use).
+    fn session_connections(
+        &self,
+    ) -> Vec<(smpp_server::SessionView, Option<smpp_tokio::Connection>)> {
+        self.sessions().into_iter().map(|s| (s, None)).collect()
+    }
+
     /// Unbinds bound session `id`; `false` when there is none.
     fn unbind_session(&self, id: u64) -> bool {
         let _ = id;

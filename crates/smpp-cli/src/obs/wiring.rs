@@ -56,6 +56,16 @@ impl Backend for SmscBackend {
         self.smsc.sessions()
     }
 
+    fn session_connections(
+        &self,
+    ) -> Vec<(smpp_server::SessionView, Option<smpp_tokio::Connection>)> {
+        self.smsc
+            .session_connections()
+            .into_iter()
+            .map(|(s, c)| (s, Some(c)))
+            .collect()
+    }
+
     fn unbind_session(&self, id: u64) -> bool {
         self.smsc.unbind_session(id)
     }

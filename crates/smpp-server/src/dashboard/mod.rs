@@ -405,9 +405,90 @@ fn since(t: SystemTime) -> String {
     }
 }
 
+/// A bound session and what its connection says of itself now.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    /// Who it is.
+    pub view: SessionView,
+    /// Requests of ours in flight, and the window (outbound).
+    pub outbound: Option<(usize, usize)>,
+    /// Requests of the ESME waiting for our answer, and the inbound window.
+    pub inbound: Option<(usize, usize)>,
+    /// Messages (submit_sm, data_sm, submit_multi) it sent per second,
+    /// since the last look.
+    pub rate: Option<f64>,
+}
+
+/// Per session: when it was last looked at and how many messages it had
+/// sent (for its messages per second).
+#[derive(Debug, Default)]
+pub struct SessionRates {
+    last: Mutex<std::collections::HashMap<u64, (std::time::Instant, u64)>>,
+}
+
+impl SessionRates {
+    /// The rows of `sessions`, each asked for its stats (a connection that
+    /// does not answer within 200 ms shows none).
+    pub async fn rows(
+        &self,
+        sessions: Vec<(SessionView, Option<smpp_tokio::Connection>)>,
+    ) -> Vec<SessionRow> {
+        use smpp_proto::pdu::CommandId;
+        let mut rows = Vec::with_capacity(sessions.len());
+        let mut seen = Vec::with_capacity(sessions.len());
+        for (view, conn) in sessions {
+            let stats = match conn {
+                Some(conn) => tokio::time::timeout(Duration::from_millis(200), conn.stats())
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+                None => None,
+            };
+            let mut row = SessionRow {
+                view,
+                outbound: None,
+                inbound: None,
+                rate: None,
+            };
+            if let Some(stats) = stats {
+                row.outbound = Some((stats.window_in_flight, stats.max_in_flight));
+                row.inbound = Some((stats.pending_inbound, stats.max_inbound));
+                let messages = [
+                    CommandId::SUBMIT_SM,
+                    CommandId::DATA_SM,
+                    CommandId::SUBMIT_MULTI,
+                ]
+                .into_iter()
+                .map(|id| stats.received(id))
+                .sum::<u64>();
+                let now = std::time::Instant::now();
+                let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+                let entry = last.entry(row.view.id).or_insert((now, messages));
+                let secs = now.duration_since(entry.0).as_secs_f64();
+                if secs >= 0.5 {
+                    row.rate = Some(messages.saturating_sub(entry.1) as f64 / secs);
+                    *entry = (now, messages);
+                } else if secs == 0.0 {
+                    row.rate = Some(0.0);
+                }
+            }
+            seen.push(row.view.id);
+            rows.push(row);
+        }
+        // Sessions gone are forgotten.
+        self.last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|id, _| seen.contains(id));
+        rows
+    }
+}
+
 /// The bound sessions; with `unbind`, a button per session posting to
 /// `/sessions/{id}/unbind`.
-pub fn sessions_table(sessions: &[SessionView], unbind: bool) -> Markup {
+pub fn sessions_table(sessions: &[SessionRow], unbind: bool) -> Markup {
+    let pair =
+        |p: Option<(usize, usize)>| p.map_or_else(|| "-".to_owned(), |(a, b)| format!("{a} / {b}"));
     html! {
         @if sessions.is_empty() {
             p.empty { "No session is bound." }
@@ -417,18 +498,23 @@ pub fn sessions_table(sessions: &[SessionView], unbind: bool) -> Markup {
                     thead {
                         tr {
                             th { "system_id" } th { "Bind" } th { "Peer" } th { "Version" }
-                            th { "Bound for" } th { "Address range" }
+                            th { "Bound for" } th { "Messages /s" } th { "In flight (out)" } th { "Waiting (in)" }
+                            th { "Address range" }
                             @if unbind { th { span.muted { "Action" } } }
                         }
                     }
                     tbody {
-                        @for s in sessions {
+                        @for row in sessions {
+                            @let s = &row.view;
                             tr data-session=(s.system_id) {
                                 td { (s.system_id) }
                                 td { (kind_name(s.kind)) }
                                 td { (s.peer.map_or_else(|| "-".to_owned(), |p| p.to_string())) }
                                 td { (version_name(s.interface_version)) }
                                 td { (since(s.since)) }
+                                td.num { (row.rate.map_or_else(|| "-".to_owned(), format_rate)) }
+                                td.num { (pair(row.outbound)) }
+                                td.num { (pair(row.inbound)) }
                                 td { (s.address_range.as_deref().unwrap_or("-")) }
                                 @if unbind {
                                     td {
@@ -448,15 +534,19 @@ pub fn sessions_table(sessions: &[SessionView], unbind: bool) -> Markup {
 
 /// An event stream: every second, the fragments `render` returns
 /// ((element id, markup) pairs) as one event.
-pub fn live(
-    render: impl Fn() -> Vec<(&'static str, Markup)> + Send + Sync + 'static,
-) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+pub fn live<F>(
+    render: impl Fn() -> F + Send + Sync + 'static,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>
+where
+    F: std::future::Future<Output = Vec<(&'static str, Markup)>> + Send,
+{
     let render = Arc::new(render);
     let ticks = futures_util::stream::unfold(
         (tokio::time::interval(Duration::from_secs(1)), render),
         |(mut tick, render)| async move {
             tick.tick().await;
             let fragments: serde_json::Map<String, serde_json::Value> = render()
+                .await
                 .into_iter()
                 .map(|(id, markup)| {
                     (
@@ -585,14 +675,19 @@ mod tests {
         assert!(token_cookie("a;b", false).is_none());
         // Markup escapes what it shows.
         let page = sessions_table(
-            &[SessionView {
-                id: 1,
-                system_id: "<b>".into(),
-                kind: smpp_proto::session::BindKind::Receiver,
-                peer: None,
-                interface_version: Some(0x34),
-                since: SystemTime::now(),
-                address_range: None,
+            &[SessionRow {
+                view: SessionView {
+                    id: 1,
+                    system_id: "<b>".into(),
+                    kind: smpp_proto::session::BindKind::Receiver,
+                    peer: None,
+                    interface_version: Some(0x34),
+                    since: SystemTime::now(),
+                    address_range: None,
+                },
+                outbound: Some((1, 64)),
+                inbound: None,
+                rate: Some(12.0),
             }],
             true,
         )

@@ -390,6 +390,16 @@ impl<C: Clock> Smsc<C> {
 
     /// Every bound session, oldest first.
     pub fn sessions(&self) -> Vec<crate::binds::SessionView> {
+        self.binds
+            .list()
+            .into_iter()
+            .map(|(view, _)| view)
+            .collect()
+    }
+
+    /// Every bound session, oldest first, with its connection (to ask it
+    /// for its stats).
+    pub fn session_connections(&self) -> Vec<(crate::binds::SessionView, smpp_tokio::Connection)> {
         self.binds.list()
     }
 
