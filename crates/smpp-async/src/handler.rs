@@ -347,6 +347,8 @@ pub struct Accepted {
     pub peer: SocketAddr,
     /// The client's end-entity certificate (DER), when it presented one.
     pub client_certificate: Option<Arc<[u8]>>,
+    /// The connection is over TLS.
+    pub tls: bool,
 }
 
 impl Accepted {
@@ -355,7 +357,15 @@ impl Accepted {
         Accepted {
             peer,
             client_certificate: None,
+            tls: false,
         }
+    }
+
+    /// Over TLS.
+    #[must_use]
+    pub fn with_tls(mut self) -> Accepted {
+        self.tls = true;
+        self
     }
 
     /// With the client's certificate (DER).
@@ -373,6 +383,7 @@ pub struct ConnectionInfo {
     id: u64,
     peer: Option<SocketAddr>,
     client_certificate: Option<Arc<[u8]>>,
+    tls: bool,
     bound: OnceLock<(String, BindKind, u8)>,
 }
 
@@ -383,6 +394,7 @@ impl ConnectionInfo {
             id,
             peer,
             client_certificate: None,
+            tls: false,
             bound: OnceLock::new(),
         }
     }
@@ -391,6 +403,7 @@ impl ConnectionInfo {
     pub fn accepted(id: u64, accepted: Accepted) -> ConnectionInfo {
         ConnectionInfo {
             client_certificate: accepted.client_certificate,
+            tls: accepted.tls,
             ..ConnectionInfo::new(id, Some(accepted.peer))
         }
     }
@@ -399,6 +412,11 @@ impl ConnectionInfo {
     /// TLS, given by the accept path: see `Server::run_accepting`).
     pub fn client_certificate(&self) -> Option<&[u8]> {
         self.client_certificate.as_deref()
+    }
+
+    /// Whether the connection is over TLS (as its accept path said).
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// A number unique within the server.

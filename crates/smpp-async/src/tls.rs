@@ -77,7 +77,11 @@ where
         let limit = self.shared.handshake_limit();
         self.run_transport(move |tcp, peer| {
             let handshake = R::accept_tls(tcp, tls.clone(), limit);
-            async move { handshake.await.map(|s| (s, crate::Accepted::new(peer))) }
+            async move {
+                handshake
+                    .await
+                    .map(|s| (s, crate::Accepted::new(peer).with_tls()))
+            }
         })
         .await
     }

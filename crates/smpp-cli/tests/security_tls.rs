@@ -8,6 +8,7 @@ use std::process::Command;
 
 use security_support::*;
 use smpp_proto::pdu::{Bind, CommandStatus};
+use smpp_proto::session::{BindKind, SessionConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 
@@ -127,7 +128,31 @@ async fn http_over_tls_with_the_token() {
     );
     let http = serve.addr("HTTP");
     let connector = smpp_tokio::tokio_rustls::TlsConnector::from(client_tls(&made.cert, None));
-    for (token, expected) in [(None, 401), (Some("t0ken"), 200)] {
+    // A bind over TLS: the dashboard's sessions page says so.
+    let bind = Bind {
+        system_id: "smppclient1".into(),
+        password: "password".into(),
+        ..Default::default()
+    };
+    let _client = timeout(
+        WAIT,
+        smpp_tokio::Client::connect_tls(
+            serve.addr("TLS"),
+            ServerName::try_from("localhost").unwrap(),
+            client_tls(&made.cert, None),
+            BindKind::Transmitter,
+            bind,
+            SessionConfig::default(),
+        ),
+    )
+    .await
+    .expect("bound in time")
+    .expect("bound over TLS");
+    for (path, token, expected) in [
+        ("/metrics", None, 401),
+        ("/metrics", Some("t0ken"), 200),
+        ("/sessions", Some("t0ken"), 200),
+    ] {
         let tcp = tokio::net::TcpStream::connect(http).await.unwrap();
         let name = ServerName::try_from("localhost").unwrap();
         let mut tls = timeout(WAIT, connector.connect(name, tcp))
@@ -136,7 +161,7 @@ async fn http_over_tls_with_the_token() {
             .expect("TLS handshake");
         let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
         let request =
-            format!("GET /metrics HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n");
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n");
         tls.write_all(request.as_bytes()).await.unwrap();
         let mut response = Vec::new();
         let _ = timeout(WAIT, tls.read_to_end(&mut response)).await.unwrap();
@@ -145,6 +170,13 @@ async fn http_over_tls_with_the_token() {
             text.starts_with(&format!("HTTP/1.1 {expected}")),
             "{token:?}: {text}"
         );
+        if path == "/sessions" {
+            assert!(text.contains("<td>transmitter</td>"), "{text}");
+            assert!(
+                text.contains("<td>yes</td>"),
+                "the bind is over TLS: {text}"
+            );
+        }
     }
     // Plain HTTP to the HTTPS port: no HTTP answer.
     let mut tcp = tokio::net::TcpStream::connect(http).await.unwrap();

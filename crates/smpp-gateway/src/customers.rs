@@ -73,6 +73,7 @@ impl Binds {
                         kind: conn.bind_kind()?,
                         peer: conn.peer_addr(),
                         interface_version: conn.interface_version(),
+                        tls: conn.is_tls(),
                         since: *since,
                         address_range: None,
                     },

@@ -179,6 +179,7 @@ impl Binds {
                         kind: e.kind,
                         peer: e.conn.peer_addr(),
                         interface_version: e.conn.interface_version(),
+                        tls: e.conn.is_tls(),
                         since: e.since,
                         address_range: e.range.as_ref().map(|r| r.as_str().to_owned()),
                     },
@@ -211,6 +212,8 @@ pub struct SessionView {
     pub peer: Option<std::net::SocketAddr>,
     /// The SMPP version it bound with.
     pub interface_version: Option<u8>,
+    /// Over TLS.
+    pub tls: bool,
     /// When it bound.
     pub since: std::time::SystemTime,
     /// Its `address_range`, as the pattern matched.

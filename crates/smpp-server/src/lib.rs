@@ -349,7 +349,7 @@ where
                     peer
                 };
                 let tls = acceptor.accept(tcp).await?;
-                let mut accepted = smpp_tokio::Accepted::new(client);
+                let mut accepted = smpp_tokio::Accepted::new(client).with_tls();
                 if let Some(cert) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
                     accepted = accepted.with_client_certificate(cert.as_ref());
                 }

@@ -497,7 +497,7 @@ pub fn sessions_table(sessions: &[SessionRow], unbind: bool) -> Markup {
                 table {
                     thead {
                         tr {
-                            th { "system_id" } th { "Bind" } th { "Peer" } th { "Version" }
+                            th { "system_id" } th { "Bind" } th { "Peer" } th { "TLS" } th { "Version" }
                             th { "Bound for" } th { "Messages /s" } th { "In flight (out)" } th { "Waiting (in)" }
                             th { "Address range" }
                             @if unbind { th { span.muted { "Action" } } }
@@ -510,6 +510,7 @@ pub fn sessions_table(sessions: &[SessionRow], unbind: bool) -> Markup {
                                 td { (s.system_id) }
                                 td { (kind_name(s.kind)) }
                                 td { (s.peer.map_or_else(|| "-".to_owned(), |p| p.to_string())) }
+                                td { @if s.tls { "yes" } @else { "no" } }
                                 td { (version_name(s.interface_version)) }
                                 td { (since(s.since)) }
                                 td.num { (row.rate.map_or_else(|| "-".to_owned(), format_rate)) }
@@ -682,6 +683,7 @@ mod tests {
                     kind: smpp_proto::session::BindKind::Receiver,
                     peer: None,
                     interface_version: Some(0x34),
+                    tls: false,
                     since: SystemTime::now(),
                     address_range: None,
                 },
