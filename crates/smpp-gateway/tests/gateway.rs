@@ -175,16 +175,13 @@ async fn a_route_fails_over_when_its_first_upstream_is_down() {
     b.server.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receipt_waits_until_the_customer_binds_a_receiver() {
+store_tests!(a_receipt_waits_until_the_customer_binds_a_receiver: memory, postgres);
+
+async fn a_receipt_waits_until_the_customer_binds_a_receiver(store: StoreConfig) {
     let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
-    let gateway = start(config(
-        StoreConfig::Memory,
-        &[("a", up.server.smpp_addr())],
-        &[],
-    ))
-    .await
-    .unwrap();
+    let gateway = start(config(store, &[("a", up.server.smpp_addr())], &[]))
+        .await
+        .unwrap();
     wait_bound(&gateway, "a").await;
     let (transmitter, _) = customer(&gateway, BindKind::Transmitter).await;
     let id = transmitter.submit(message("447700900003")).await.unwrap();
@@ -232,9 +229,9 @@ fn receipt_pdu(id: &str, state: MessageState) -> SubmitSm {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_restart_a_forwarded_message_s_receipt_still_maps_back() {
-    let dir = tempfile::tempdir().unwrap();
+store_tests!(after_a_restart_a_forwarded_message_s_receipt_still_maps_back: fjall, postgres);
+
+async fn after_a_restart_a_forwarded_message_s_receipt_still_maps_back(store: StoreConfig) {
     let scripted = Arc::new(Scripted::default());
     let smsc = Server::bind(
         "127.0.0.1:0",
@@ -246,7 +243,6 @@ async fn after_a_restart_a_forwarded_message_s_receipt_still_maps_back() {
     let addr = smsc.local_addr().unwrap();
     let control = smsc.handle();
     let serving = tokio::spawn(smsc.run());
-    let store = StoreConfig::Path(dir.path().to_owned());
     let gw_config = || {
         let mut c = config(store.clone(), &[], &[]);
         c.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
@@ -301,11 +297,10 @@ impl Handler<Connection> for ScriptedRef {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_restart_a_message_not_yet_forwarded_is_forwarded() {
-    let dir = tempfile::tempdir().unwrap();
+store_tests!(after_a_restart_a_message_not_yet_forwarded_is_forwarded: fjall, postgres);
+
+async fn after_a_restart_a_message_not_yet_forwarded_is_forwarded(store: StoreConfig) {
     let later = free_port();
-    let store = StoreConfig::Path(dir.path().to_owned());
     let gateway = start(config(store.clone(), &[("a", later)], &[]))
         .await
         .unwrap();
@@ -358,15 +353,18 @@ impl Handler<Connection> for EarlyReceipts {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receipt_before_its_submit_response_is_held_then_matched_across_radixes() {
+store_tests!(a_receipt_before_its_submit_response_is_held_then_matched_across_radixes: memory, postgres);
+
+async fn a_receipt_before_its_submit_response_is_held_then_matched_across_radixes(
+    store: StoreConfig,
+) {
     let smsc = Server::bind("127.0.0.1:0", EarlyReceipts, ServerConfig::default())
         .await
         .unwrap();
     let addr = smsc.local_addr().unwrap();
     let control = smsc.handle();
     let serving = tokio::spawn(smsc.run());
-    let mut config = config(StoreConfig::Memory, &[], &[]);
+    let mut config = config(store, &[], &[]);
     config.upstreams = vec![format!("early=gw:pw@{addr},ids=hex/decimal")
         .parse()
         .unwrap()];

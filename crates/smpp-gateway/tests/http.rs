@@ -417,17 +417,15 @@ async fn the_openapi_file_describes_the_routes_served() {
     up.server.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accounts_made_through_the_admin_api_bind_at_once_and_survive_a_restart() {
+store_tests!(accounts_made_through_the_admin_api_bind_at_once_and_survive_a_restart: fjall, postgres);
+
+async fn accounts_made_through_the_admin_api_bind_at_once_and_survive_a_restart(
+    store: StoreConfig,
+) {
     use smpp_proto::pdu::{Bind, CommandStatus};
     use smpp_proto::session::{BindKind, SessionConfig};
     let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(
-        StoreConfig::Path(dir.path().to_owned()),
-        &[("a", up.server.smpp_addr())],
-        &[],
-    );
+    let config = config(store, &[("a", up.server.smpp_addr())], &[]);
     let (gw, base) = gateway(config.clone(), HttpOptions::default()).await;
     let http = reqwest::Client::new();
     let bind = |gw: &RunningGateway| {
@@ -569,17 +567,15 @@ async fn admin_json(request: reqwest::RequestBuilder) -> (u16, serde_json::Value
     (status, body)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connectors_and_routes_made_through_the_admin_api_work_at_once_and_survive_a_restart() {
+store_tests!(connectors_and_routes_made_through_the_admin_api_work_at_once_and_survive_a_restart: fjall, postgres);
+
+async fn connectors_and_routes_made_through_the_admin_api_work_at_once_and_survive_a_restart(
+    store: StoreConfig,
+) {
     let up1 = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
     let up2 = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
-    let dir = tempfile::tempdir().unwrap();
     // Configured: connector a only, no route (the default route over a).
-    let config = config(
-        StoreConfig::Path(dir.path().to_owned()),
-        &[("a", up1.server.smpp_addr())],
-        &[],
-    );
+    let config = config(store, &[("a", up1.server.smpp_addr())], &[]);
     let (gw, base) = gateway(config.clone(), HttpOptions::default()).await;
     wait_bound(&gw, "a").await;
     let http = reqwest::Client::new();

@@ -154,8 +154,10 @@ fn parse_url(url: &str) -> StoreResult<Config> {
 
 async fn connect_client(config: &Config) -> StoreResult<Client> {
     let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+        // The cause (refused, unknown database) is the source's text.
+        let cause = std::error::Error::source(&e).map_or(String::new(), |s| format!(": {s}"));
         StoreError::Engine(format!(
-            "cannot connect to PostgreSQL at {}: {e}",
+            "cannot connect to PostgreSQL at {}: {e}{cause}",
             describe(config)
         ))
     })?;
