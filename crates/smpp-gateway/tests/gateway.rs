@@ -1064,16 +1064,13 @@ fn long_message(destination: &str, len: usize) -> SubmitSm {
     sm
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prepaid_accounts_are_charged_per_part_and_refused_when_exhausted() {
+store_tests!(prepaid_accounts_are_charged_per_part_and_refused_when_exhausted: fjall, postgres);
+
+async fn prepaid_accounts_are_charged_per_part_and_refused_when_exhausted(store: StoreConfig) {
     let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
     let dir = tempfile::tempdir().unwrap();
     let cdr = dir.path().join("cdr.jsonl");
-    let mut config = config(
-        StoreConfig::Path(dir.path().join("store")),
-        &[("a", up.server.smpp_addr())],
-        &["*=a,rate=0.03"],
-    );
+    let mut config = config(store, &[("a", up.server.smpp_addr())], &["*=a,rate=0.03"]);
     config.accounts.push("bundle:pw".parse().unwrap());
     config.balances = vec!["esme=0.10".parse().unwrap(), "bundle=2sms".parse().unwrap()];
     config.cdr = Some(cdr.clone());
