@@ -1321,6 +1321,52 @@ pub(crate) mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_lost_are_made_again() {
+        let db = TestDatabase::new().await;
+        let store = PgStore::connect(&db.url).await.unwrap();
+        let setting = |n: u32| Op::PutSetting {
+            key: format!("k{n}"),
+            value: "v".into(),
+        };
+        store.write(vec![setting(0)]).await.unwrap();
+        assert_eq!(store.settings().await.unwrap().len(), 1);
+        // The server ends every connection of the store (as a restart would).
+        let admin = connect_client(&parse_url(&server_url()).unwrap())
+            .await
+            .unwrap();
+        let ended: i64 = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+                &[&db.name],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(ended, 2, "the writer's and the reader's");
+        // A call may fail while the loss is noticed; then they work again,
+        // and what was answered Ok is there.
+        let mut written = vec![0];
+        for n in 1..=5 {
+            if store.write(vec![setting(n)]).await.is_ok() {
+                written.push(n);
+            }
+        }
+        assert!(written.len() >= 4, "written again: {written:?}");
+        let mut settings = None;
+        for _ in 0..3 {
+            settings = store.settings().await.ok();
+            if settings.is_some() {
+                break;
+            }
+        }
+        let keys: Vec<String> = settings.unwrap().into_iter().map(|(k, _)| k).collect();
+        for n in written {
+            assert!(keys.contains(&format!("k{n}")), "{keys:?}");
+        }
+        store.close().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_unreachable_database_is_a_clear_error() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
