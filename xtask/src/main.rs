@@ -62,7 +62,7 @@ fn main() -> ExitCode {
                  bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table\n  \
                  bench store [--secs S] [--rounds N] race the durable store's candidate engines\n  \
                  bench [e2e] [--quick] [--runs N]   end-to-end race: ours, raw ceiling, smpp34, rusmppc; RSS per bind\n  \
-                 bench gateway [--rounds N] [--secs S] [--no-jasmin] [--quick] [--json]\n                                     gateway end to end with receipts, beside Jasmin 0.11.1 and the ceiling\n  \
+                 bench gateway [--rounds N] [--secs S] [--no-jasmin] [--quick] [--json] [--database URL]\n                                     gateway end to end with receipts, beside Jasmin 0.11.1 and the ceiling\n  \
                  soak [--minutes N] [--restart-every M]  mixed load on `smpp serve` with restarts; RSS, fds, losses\n  \
                  lines                              code lines of the adapters and their shared async core\n  \
                  core                               smpp-proto is sans-IO, no raw flag masks outside it (part of ci)\n  \
