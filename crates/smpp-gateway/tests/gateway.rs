@@ -7,10 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use smpp_gateway::{
-    parse_id, start, start_with_store, GatewayConfig, GatewayStore, MemoryStore, RunningGateway,
-    StoreConfig,
-};
+use smpp_gateway::{parse_id, start, start_with_store, GatewayConfig, RunningGateway, StoreConfig};
 use smpp_proto::message::receipt::{DeliveryReceipt, MessageState};
 use smpp_proto::pdu::{
     Bind, Body, CommandStatus, DataSm, EsmClass, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp,
@@ -71,16 +68,13 @@ async fn receipt_for(inbound: &Inbound, id: &str) -> DeliveryReceipt {
     request.receipt().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receipt_comes_back_with_the_id_the_customer_was_given() {
+store_tests!(a_receipt_comes_back_with_the_id_the_customer_was_given: memory, postgres);
+
+async fn a_receipt_comes_back_with_the_id_the_customer_was_given(store: StoreConfig) {
     let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
-    let gateway = start(config(
-        StoreConfig::Memory,
-        &[("a", up.server.smpp_addr())],
-        &[],
-    ))
-    .await
-    .unwrap();
+    let gateway = start(config(store, &[("a", up.server.smpp_addr())], &[]))
+        .await
+        .unwrap();
     wait_bound(&gateway, "a").await;
     let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
     let id = client.submit(message("447700900001")).await.unwrap();
@@ -628,12 +622,13 @@ async fn an_mo_message_without_an_mo_route_is_refused_not_lost() {
     serving.await.unwrap().unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_final_message_is_forgotten_after_the_retention() {
+store_tests!(a_final_message_is_forgotten_after_the_retention: memory, postgres);
+
+async fn a_final_message_is_forgotten_after_the_retention(store: StoreConfig) {
     let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
-    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    let mut config = config(store, &[("a", up.server.smpp_addr())], &[]);
     config.retention = Duration::from_millis(200);
-    let store = Arc::new(MemoryStore::default());
+    let store = smpp_gateway::open_store(&config.store).await.unwrap();
     let gateway = start_with_store(config, store.clone()).await.unwrap();
     wait_bound(&gateway, "a").await;
     let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
@@ -673,8 +668,9 @@ async fn query(client: &Client, id: &str, source: &str) -> Result<QuerySmResp, s
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn query_sm_answers_on_our_ids() {
+store_tests!(query_sm_answers_on_our_ids: memory, postgres);
+
+async fn query_sm_answers_on_our_ids(store: StoreConfig) {
     let scripted = Arc::new(Scripted::default());
     let smsc = Server::bind(
         "127.0.0.1:0",
@@ -686,7 +682,7 @@ async fn query_sm_answers_on_our_ids() {
     let addr = smsc.local_addr().unwrap();
     let control = smsc.handle();
     let serving = tokio::spawn(smsc.run());
-    let mut config = config(StoreConfig::Memory, &[], &[]);
+    let mut config = config(store, &[], &[]);
     config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
     let gateway = start(config).await.unwrap();
     wait_bound(&gateway, "s").await;
@@ -838,15 +834,16 @@ async fn a_data_sm_is_forwarded_and_its_receipt_mapped_back() {
     up.server.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receipt_for_an_id_never_recorded_is_given_up_after_hold_for() {
+store_tests!(a_receipt_for_an_id_never_recorded_is_given_up_after_hold_for: memory, postgres);
+
+async fn a_receipt_for_an_id_never_recorded_is_given_up_after_hold_for(store: StoreConfig) {
     let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
         .await
         .unwrap();
     let addr = smsc.local_addr().unwrap();
     let control = smsc.handle();
     let serving = tokio::spawn(smsc.run());
-    let mut config = config(StoreConfig::Memory, &[], &[]);
+    let mut config = config(store, &[], &[]);
     config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
     config.hold_for = Duration::from_millis(300);
     let gateway = start(config).await.unwrap();
@@ -866,15 +863,18 @@ async fn a_receipt_for_an_id_never_recorded_is_given_up_after_hold_for() {
     serving.await.unwrap().unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_mo_message_goes_to_the_account_of_its_mo_route_even_if_it_binds_later() {
+store_tests!(an_mo_message_goes_to_the_account_of_its_mo_route_even_if_it_binds_later: memory, postgres);
+
+async fn an_mo_message_goes_to_the_account_of_its_mo_route_even_if_it_binds_later(
+    store: StoreConfig,
+) {
     let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
         .await
         .unwrap();
     let addr = smsc.local_addr().unwrap();
     let control = smsc.handle();
     let serving = tokio::spawn(smsc.run());
-    let mut config = config(StoreConfig::Memory, &[], &[]);
+    let mut config = config(store, &[], &[]);
     config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
     config.mo_routes = vec!["7000=esme".parse().unwrap()];
     let gateway = start(config).await.unwrap();
@@ -946,15 +946,16 @@ async fn an_mo_message_goes_to_the_account_of_its_mo_route_even_if_it_binds_late
     serving.await.unwrap().unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_whose_receipt_never_comes_ends_unknown() {
+store_tests!(a_message_whose_receipt_never_comes_ends_unknown: memory, postgres);
+
+async fn a_message_whose_receipt_never_comes_ends_unknown(store: StoreConfig) {
     let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
         .await
         .unwrap();
     let addr = smsc.local_addr().unwrap();
     let control = smsc.handle();
     let serving = tokio::spawn(smsc.run());
-    let mut config = config(StoreConfig::Memory, &[], &[]);
+    let mut config = config(store, &[], &[]);
     config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
     config.receipt_timeout = Duration::from_millis(300);
     let gateway = start(config).await.unwrap();
@@ -1479,8 +1480,11 @@ async fn cancel(client: &Client, id: &str) -> Result<(), smpp_tokio::Error> {
         .map(|_| ())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancel_sm_takes_a_queued_message_out_and_cancels_a_forwarded_one_upstream() {
+store_tests!(cancel_sm_takes_a_queued_message_out_and_cancels_a_forwarded_one_upstream: memory, postgres);
+
+async fn cancel_sm_takes_a_queued_message_out_and_cancels_a_forwarded_one_upstream(
+    store: StoreConfig,
+) {
     // Receipts in 30 s: a forwarded message stays en route meanwhile.
     let up = upstream(
         MessageState::Delivered,
@@ -1490,7 +1494,7 @@ async fn cancel_sm_takes_a_queued_message_out_and_cancels_a_forwarded_one_upstre
     .await;
     let down = free_port();
     let config = config(
-        StoreConfig::Memory,
+        store,
         &[("a", up.server.smpp_addr()), ("down", down)],
         &["4470=down", "*=a"],
     );
@@ -1539,15 +1543,12 @@ async fn cancel_sm_takes_a_queued_message_out_and_cancels_a_forwarded_one_upstre
     up.server.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn submit_multi_fans_out_under_one_id_and_lists_what_it_could_not_take() {
+store_tests!(submit_multi_fans_out_under_one_id_and_lists_what_it_could_not_take: memory, postgres);
+
+async fn submit_multi_fans_out_under_one_id_and_lists_what_it_could_not_take(store: StoreConfig) {
     use smpp_proto::pdu::{DestAddress, SubmitMulti};
     let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
-    let config = config(
-        StoreConfig::Memory,
-        &[("a", up.server.smpp_addr())],
-        &["44=a"],
-    );
+    let config = config(store, &[("a", up.server.smpp_addr())], &["44=a"]);
     let gateway = start(config).await.unwrap();
     wait_bound(&gateway, "a").await;
     let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
