@@ -383,6 +383,15 @@ fn database_bytes(url: &str) -> Option<u64> {
 impl Drop for Rig {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.store);
+        if let Some((name, admin)) = self
+            .database
+            .as_deref()
+            .and_then(|url| split_database(url).ok())
+        {
+            // FORCE ends the gateway's connections (it stops right after).
+            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            let _ = run(Command::new("psql").args([&admin, "-X", "-q", "-c", &sql]));
+        }
     }
 }
 
