@@ -30,7 +30,7 @@ pub struct GatewayArgs {
     #[arg(long)]
     pub memory: bool,
     /// Keep everything in a PostgreSQL database instead of --store
-    /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DB, no TLS): the schema is
+    /// (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, no TLS): the schema is
     /// made or upgraded at start.
     #[arg(long, value_name = "URL", conflicts_with_all = ["memory", "store"])]
     pub database: Option<String>,
