@@ -1,7 +1,8 @@
 //! SMPP 5.0 billing: a submit_sm with `billing_identification` through a real
 //! `smpp serve --cdr FILE`. The routed message reaches the receiving bind with the
 //! billing id, and the billing record (CDR) the server writes when the message is
-//! delivered carries it too (exit code 1 otherwise).
+//! delivered carries it too; so does the CDR of a billed cell broadcast
+//! (`broadcast_sm`, no destination address). Exit code 1 otherwise.
 //!
 //! `cargo build -p smpp-cli && cargo run -p smpp-examples --example billing`
 
@@ -9,9 +10,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use smpp_examples::{check, Receiver, Result, SmppServe, WAIT};
-use smpp_proto::message::broadcast::BillingIdentification;
+use smpp_proto::message::broadcast::{
+    frequency_unit, BillingIdentification, BroadcastArea, BroadcastBuilder,
+};
 use smpp_proto::message::ShortMessage;
-use smpp_proto::pdu::TlvTag;
+use smpp_proto::pdu::{BroadcastContentType, TlvTag};
 use smpp_proto::session::BindKind;
 
 const PHONE: &str = "447700900459";
@@ -56,22 +59,12 @@ async fn run(cdr: &std::path::Path) -> Result {
     check(
         "billing id at the receiver",
         got.features.billing.clone(),
-        Some(billing),
+        Some(billing.clone()),
     )?;
 
     // The CDR line is appended when the message reaches its final state (delivered).
     let hex: String = value.iter().map(|b| format!("{b:02x}")).collect();
-    let deadline = std::time::Instant::now() + WAIT;
-    let record = loop {
-        let text = std::fs::read_to_string(cdr).unwrap_or_default();
-        if let Some(line) = text.lines().find(|l| l.contains(&format!("\"{id}\""))) {
-            break line.to_owned();
-        }
-        if std::time::Instant::now() > deadline {
-            return Err(format!("no CDR for {id} in {}", cdr.display()).into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let record = cdr_line(cdr, &id).await?;
     println!("CDR: {record}");
     check(
         "billing id in the CDR",
@@ -84,8 +77,53 @@ async fn run(cdr: &std::path::Path) -> Result {
         true,
     )?;
 
+    // A cell broadcast billed the same way: its CDR line (no destination
+    // address: it goes to an area) carries the billing id too.
+    let broadcast = BroadcastBuilder::new(
+        vec![BroadcastArea::name("Area1")],
+        BroadcastContentType {
+            network_type: 1,
+            content_type: 0x0001,
+        },
+        1,
+        frequency_unit::MINUTES,
+        5,
+    )
+    .source(5, 0, "Shop")
+    .payload(b"Sale today".to_vec(), 0x00.into())
+    .billing(&billing)?
+    .build()?;
+    let broadcast_id = sender
+        .broadcast(broadcast)
+        .await?
+        .to_string_lossy()
+        .into_owned();
+    println!("broadcast {broadcast_id}");
+    let record = cdr_line(cdr, &broadcast_id).await?;
+    println!("CDR: {record}");
+    check(
+        "billing id in the broadcast's CDR",
+        record.contains(&format!("\"billing_identification\":\"{hex}\"")),
+        true,
+    )?;
+
     sender.unbind().await?;
     listener.unbind().await?;
     println!("billing: OK");
     Ok(())
+}
+
+/// The CDR line of message `id`, once the server has written it.
+async fn cdr_line(cdr: &std::path::Path, id: &str) -> Result<String> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let text = std::fs::read_to_string(cdr).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains(&format!("\"{id}\""))) {
+            return Ok(line.to_owned());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("no CDR for {id} in {}", cdr.display()).into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -12,7 +12,7 @@
 //! | `smpplib` | 2.2.4 | PyPI | client → our SMSC (A) |
 //! | `aiosmpplib` | 0.7.4 | PyPI | client → our SMSC (A) |
 //! | raw bytes (`interop/malformed.py`) | - | ours, Python stdlib only | malformed PDUs → our SMSC (B) |
-//! | `smpp34` | 1.5.1 | crates.io | its tokio client → our SMSC (A); its server as the SMSC for our `Client`, `smpp send` and `smpp listen` (C) |
+//! | `smpp34` | 1.5.1 | crates.io | its tokio client → our SMSC (A); its server as the SMSC for our `Client` and `smpp send`, `listen`, `query`, `replace`, `cancel`, `ussd`, `ping` (C) |
 //! | `rusmppc` (+ `rusmpp` codec) | 0.4.0 | crates.io | its tokio client → our SMSC (A) |
 //!
 //! The Python peers are pinned in `interop/requirements.txt` and installed by
@@ -46,6 +46,9 @@
 //!   smpp34 SMSC: `smpp send --wait-receipt` (exit 0, prints the message id)
 //!   and `smpp listen` (prints a line naming the id of a receipt for a message
 //!   a transmitter of the same account submitted), with the flags of issue #6.
+//!   Then `smpp query`, `smpp replace`, `smpp cancel`, `smpp ussd` (the
+//!   answer piped to its stdin) and `smpp ping --count 3` against one more
+//!   (exit codes and output; see the peer bugs for cancel_sm).
 //!   While those commands are the skeleton (`--help` without `--host`, and
 //!   "not built yet" when run bare) their checks are reported as SKIPPED (a
 //!   SKIPPED line is not a pass).
@@ -88,6 +91,10 @@
 //! - smpp34 1.5.1's server reads `deliver_sm_resp` only on TX/TRX sessions: a
 //!   receipt to a receiver reaches our client, but smpp34 times it out on its
 //!   side (its log says so; our check is what the receiver got).
+//! - smpp34 1.5.1's server decodes cancel_sm from the first octet of the PDU
+//!   (its `cancel_sm::decode` does not skip the header, unlike its query_sm
+//!   and replace_sm decoders), so the message id is lost: `smpp cancel`'s
+//!   check against `smpp34-smsc` asserts its answer, ESME_RCANCELFAIL (exit 1).
 //! - smpp34 has no enquire_link call: its client's keep-alive runs every
 //!   300 ms and the check reads smpp34's own log (sent, answered in time); our
 //!   `Client::request` refuses enquire_link (the session owns keep-alives), so
@@ -457,6 +464,17 @@ impl Output {
 
 /// Runs `cmd` to completion (killed after `limit`).
 pub(crate) fn output(cmd: &mut Command, limit: Duration, name: &str) -> Result<Output> {
+    output_fed(cmd, None, limit, name)
+}
+
+/// Like [`output`], with `input` written to its stdin (which then closes);
+/// `None`: no stdin.
+pub(crate) fn output_fed(
+    cmd: &mut Command,
+    input: Option<&[u8]>,
+    limit: Duration,
+    name: &str,
+) -> Result<Output> {
     let dir = logs_dir()?;
     let (out_path, err_path) = (
         dir.join(format!("{name}.stdout")),
@@ -465,11 +483,22 @@ pub(crate) fn output(cmd: &mut Command, limit: Duration, name: &str) -> Result<O
     let file = |p: &Path| std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()));
     eprintln!("$ {}", crate::show(cmd));
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(file(&out_path)?)
         .stderr(file(&err_path)?)
         .spawn()
         .map_err(|e| format!("{}: {e}", crate::show(cmd)))?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        let input = input.to_vec();
+        // A writer thread: a child that does not read cannot block us.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+    }
     let deadline = Instant::now() + limit;
     let status = loop {
         match child.try_wait().map_err(|e| e.to_string())? {

@@ -60,8 +60,9 @@ function start(args, ready = null) {
   });
 }
 
-// Runs `smpp ARGS` to its end; its stdout.
-function run(args) {
+// Runs `smpp ARGS` to its end; its stdout (a non-zero exit fails unless
+// `anyExit`).
+function run(args, anyExit = false) {
   return new Promise((resolve, reject) => {
     const child = spawn(SMPP, args, { cwd: os.tmpdir() });
     let out = "";
@@ -69,7 +70,7 @@ function run(args) {
     child.stdout.on("data", (c) => (out += c));
     child.stderr.on("data", (c) => (err += c));
     child.on("exit", (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`smpp ${args.join(" ")}: exit ${code}\n${err}`)),
+      code === 0 || anyExit ? resolve(out) : reject(new Error(`smpp ${args.join(" ")}: exit ${code}\n${err}`)),
     );
   });
 }
@@ -161,6 +162,17 @@ async function simulatorPages(browser) {
   await page.waitForSelector(".notice.ok");
   await until("smpp listen ended by the unbind", () => listen.exited !== undefined);
 
+  console.log("a rule edited on the simulator page applies to the next message");
+  await page.goto(`${http}/simulator`);
+  await page.fill('textarea[name="rules"]', '[[rule]]\nprefix = "999"\nstate = "UNDELIV"\nerror = 5\n');
+  await page.fill('input[name="dlr_delay"]', "0s");
+  await page.click('button[type="submit"]');
+  await page.waitForSelector(".notice.ok");
+  await shot(page, "simulator");
+  // (smpp send exits 1 when the final state is not DELIVRD.)
+  const undeliv = await run(["send", "--port", port, "--from", "1", "--to", "999001", "--text", "x", "--wait-receipt", "10s"], true);
+  if (!undeliv.includes("state UNDELIV")) fail(`the rule did not apply: ${undeliv}`);
+
   console.log("legible at a phone's width");
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${http}/`);
@@ -168,6 +180,30 @@ async function simulatorPages(browser) {
   if (overflow) fail("the overview scrolls sideways at 390 px");
   await shot(page, "overview-phone");
   await page.close();
+  serve.kill();
+}
+
+// Without JavaScript the pages still work (only the live updates stop).
+async function withoutJavaScript(browser) {
+  const serve = await start(["serve", "--memory", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"], banner);
+  const http = `http://${address(serve, "HTTP")}`;
+  const port = address(serve, "SMPP").split(":").pop();
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  console.log("without JavaScript: pages render, forms post");
+  const listen = await start(["listen", "--port", port]);
+  await until("smpp listen bound", async () => {
+    await page.goto(`${http}/sessions`);
+    return (await page.$('[data-session="smppclient1"]')) !== null;
+  });
+  await page.goto(`${http}/mo`);
+  await page.fill('input[name="from"]', "1");
+  await page.fill('input[name="to"]', "2");
+  await page.fill('textarea[name="text"]', "no script needed");
+  await page.click('button[type="submit"]');
+  await page.waitForSelector(".notice.ok");
+  await until("the MO at smpp listen", () => listen.lines.some((l) => l.includes("no script needed")));
+  await context.close();
   serve.kill();
 }
 
@@ -194,6 +230,91 @@ async function signIn(browser) {
   serve.kill();
 }
 
+async function gatewayPages(browser) {
+  const upstream = await start(["serve", "--memory", "--listen", "127.0.0.1:0", "--dlr-delay", "100ms"], banner);
+  const up = address(upstream, "SMPP");
+  const second = await start(["serve", "--memory", "--listen", "127.0.0.1:0", "--dlr-delay", "100ms"], banner);
+  const up2 = address(second, "SMPP");
+  const gateway = await start(
+    [
+      "gateway", "--memory", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+      "--account", "esme:secret", "--balance", "esme=10",
+      "--upstream", `a=smppclient1:password@${up}`,
+    ],
+    banner,
+  );
+  const http = `http://${address(gateway, "HTTP")}`;
+  const port = address(gateway, "SMPP").split(":").pop();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+
+  console.log("gateway: the overview and its connectors");
+  await page.goto(`${http}/`);
+  if ((await page.textContent("h1")) !== "Overview") fail("the gateway overview");
+  await page.goto(`${http}/connectors`);
+  await page.waitForSelector('[data-connector="a"]');
+
+  console.log("gateway: a connector added from the form comes up");
+  await page.fill('input[name="name"]', "b");
+  await page.fill('input[name="address"]', up2);
+  await page.fill('input[name="system_id"]', "smppclient1");
+  await page.fill('input[name="password"]', "password");
+  await page.click('form.stack button[type="submit"]');
+  await page.waitForSelector(".notice.ok");
+  await until("b's bind up", async () => {
+    await page.goto(`${http}/connectors`);
+    return (await page.getAttribute('[data-connector="b"] [data-up]', "data-up")) === "1";
+  });
+  await shot(page, "gateway-connectors");
+
+  console.log("gateway: a route from the form sends 4470 to b");
+  await page.goto(`${http}/routes`);
+  await page.fill('input[name="route"]', "4470=b");
+  await page.click('form.stack button[type="submit"]');
+  await page.waitForSelector('[data-route="4470=b"]');
+  await page.waitForSelector('[data-route="*=a,b"]');
+  await shot(page, "gateway-routes");
+
+  console.log("gateway: a message through it, found with its timeline");
+  const sent = await run([
+    "send", "--port", port, "--system-id", "esme", "--password", "secret",
+    "--from", "Acme", "--to", "447012345678", "--text", "via b", "--wait-receipt", "10s",
+  ]);
+  const id = /message_id (\S+)/.exec(sent)[1];
+  await page.goto(`${http}/messages?id=${id}`);
+  await page.waitForSelector('[data-event="DELIVRD"]');
+  if (!(await page.textContent('[data-event="FORWARDED"]')).includes("to b as")) fail("forwarded to b");
+  await shot(page, "gateway-message");
+
+  console.log("gateway: a balance added to from the accounts page");
+  await page.goto(`${http}/accounts`);
+  await page.fill('[data-account="esme"] input[name="add"]', "2.50");
+  await page.click('[data-account="esme"] button');
+  await page.waitForSelector(".notice.ok");
+  await shot(page, "gateway-accounts");
+
+  console.log("gateway: a batch's progress and its CSV");
+  const auth = "Basic " + Buffer.from("esme:secret").toString("base64");
+  const made = await page.request.post(`${http}/api/v1/batches`, {
+    headers: { authorization: auth },
+    data: { from: "Acme", to: ["33600000001", "33600000002", "33600000003"], text: "batch", receipt: true },
+  });
+  const batch = (await made.json()).batch;
+  await until("the batch final", async () => {
+    await page.goto(`${http}/batches?id=${batch}`);
+    return (await page.textContent("main")).includes("3 (100%)");
+  });
+  await shot(page, "gateway-batch");
+  const csv = await page.request.get(`${http}/batches/${batch}/report.csv`);
+  const lines = (await csv.text()).trim().split("\n");
+  if (lines.length !== 4 || !lines[1].endsWith(",DELIVRD")) fail(`the batch CSV: ${lines.join(" | ")}`);
+  await page.goto(`${http}/`);
+  await shot(page, "gateway-overview");
+  await page.close();
+  gateway.kill();
+  upstream.kill();
+  second.kill();
+}
+
 async function main() {
   fs.mkdirSync(SHOTS, { recursive: true });
   const browser = await chromium.launch({
@@ -210,7 +331,9 @@ async function main() {
   });
   try {
     await simulatorPages(browser);
+    await withoutJavaScript(browser);
     await signIn(browser);
+    await gatewayPages(browser);
   } finally {
     await browser.close();
   }

@@ -13,7 +13,7 @@ use futures_core::Stream;
 use futures_util::future::try_join_all;
 use smpp_proto::endpoint::{outbind_bind_kind, Incoming, Response};
 use smpp_proto::message::ShortMessage;
-use smpp_proto::pdu::{Bind, Body, COctetString, Outbind, Pdu, SubmitSm};
+use smpp_proto::pdu::{Bind, Body, BroadcastSm, COctetString, Outbind, Pdu, SubmitSm};
 use smpp_proto::session::{negotiate, BindKind, CloseReason, Role, SessionConfig, Stats};
 
 pub use crate::inbound::InboundRequest;
@@ -222,6 +222,18 @@ impl<R> Client<R> {
     pub async fn submit_message(&self, message: &ShortMessage) -> Result<Vec<COctetString>, Error> {
         let parts = self.refs.build(message)?;
         try_join_all(parts.into_iter().map(|sm| self.submit(sm))).await
+    }
+
+    /// Sends one v5.0 `broadcast_sm` (built with
+    /// `smpp_proto::message::broadcast::BroadcastBuilder`, with its
+    /// `billing_identification` when billed) and returns the MC's message id.
+    /// Needs a 5.0 bind ([`interface_version`](Client::interface_version)).
+    pub fn broadcast(
+        &self,
+        sm: BroadcastSm,
+    ) -> impl Future<Output = Result<COctetString, Error>> + Send + '_ {
+        let response = self.request(Body::BroadcastSm(Box::new(sm)));
+        async move { message_id(&response.await?) }
     }
 
     /// Sends any operation request (`query_sm`, `cancel_sm`, `replace_sm`,

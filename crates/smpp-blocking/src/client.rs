@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use smpp_proto::message::ShortMessage;
-use smpp_proto::pdu::{Bind, Body, COctetString, Outbind, Pdu, SubmitSm};
+use smpp_proto::pdu::{Bind, Body, BroadcastSm, COctetString, Outbind, Pdu, SubmitSm};
 use smpp_proto::session::{BindKind, CloseReason, SessionConfig, Stats};
 
 pub use smpp_async::InboundRequest;
@@ -149,6 +149,13 @@ impl Client {
     /// part that fails; the others may have been accepted.
     pub fn submit_message(&self, message: &ShortMessage) -> Result<Vec<COctetString>, Error> {
         block_on(self.session.submit_message(message))
+    }
+
+    /// Sends one v5.0 `broadcast_sm` (built with
+    /// `smpp_proto::message::broadcast::BroadcastBuilder`, with its
+    /// `billing_identification` when billed) and returns the MC's message id.
+    pub fn broadcast(&self, sm: BroadcastSm) -> Result<COctetString, Error> {
+        block_on(self.session.broadcast(sm))
     }
 
     /// Sends any operation request (`query_sm`, `cancel_sm`, `replace_sm`,

@@ -10,13 +10,13 @@ use bytes::Bytes;
 use clap::{ArgGroup, Args, ValueEnum};
 use serde_json::json;
 use smpp_proto::message::charsets::Charset;
-use smpp_proto::message::concat::{ConcatMode, TextEncoding};
+use smpp_proto::message::concat::{CharsetSet, ConcatMode, TextEncoding};
 use smpp_proto::message::mms::{MmsExpiry, MmsNotification};
 use smpp_proto::message::mwi::{MessageWaiting, MwiKind};
 use smpp_proto::message::wap::ServiceIndication;
 use smpp_proto::message::{
-    Address, DataCoding, DeliveryReceipt, Gsm7Alphabet, MessageIdFormat, MessageState,
-    ReferenceCounter, ShortMessage, UssdServiceOp,
+    Address, DataCoding, DeliveryReceipt, MessageIdFormat, MessageState, ReferenceCounter,
+    ShortMessage, UssdServiceOp,
 };
 use smpp_proto::pdu::{
     Body, COctetString, DataSm, DestAddress, EsmClass, SubmitMulti, SubmitSm, TlvTag,
@@ -30,8 +30,9 @@ use crate::decode::{parse_hex, ReceiptReport};
 /// How the text (or the `--hex` octets) is coded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Coding {
-    /// GSM 7-bit when every character has a GSM code, UCS-2 otherwise
-    /// (`--hex`: 8-bit binary, data_coding 0x04).
+    /// GSM 7-bit when every character has a GSM code, else a character set of
+    /// `--smsc-codings` that has them all, else UCS-2 (`--hex`: 8-bit binary,
+    /// data_coding 0x04).
     Auto,
     /// GSM 7-bit default alphabet, data_coding 0x00 (unpacked septets).
     Gsm7,
@@ -39,8 +40,48 @@ pub enum Coding {
     Ucs2,
     /// ISO-8859-1, data_coding 0x03.
     Latin1,
+    /// ISO-8859-5 (Cyrillic), data_coding 0x06.
+    Cyrillic,
+    /// ISO-8859-8 (Latin/Hebrew), data_coding 0x07.
+    Hebrew,
     /// 8-bit binary, data_coding 0x04 (`--text`: its UTF-8 octets).
     Binary,
+}
+
+impl Coding {
+    /// The text coding this forces (`None`: automatic, or binary).
+    fn text_encoding(self) -> Option<TextEncoding> {
+        match self {
+            Coding::Auto | Coding::Binary => None,
+            Coding::Gsm7 => Some(TextEncoding::GSM7),
+            Coding::Ucs2 => Some(TextEncoding::UCS2),
+            Coding::Latin1 => Some(TextEncoding::LATIN1),
+            Coding::Cyrillic => Some(TextEncoding::CYRILLIC),
+            Coding::Hebrew => Some(TextEncoding::HEBREW),
+        }
+    }
+}
+
+/// A single-octet character set the SMSC takes (`--smsc-codings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmscCoding {
+    /// ISO-8859-1, data_coding 0x03.
+    Latin1,
+    /// ISO-8859-5 (Cyrillic), data_coding 0x06.
+    Cyrillic,
+    /// ISO-8859-8 (Latin/Hebrew), data_coding 0x07.
+    Hebrew,
+}
+
+/// The set of character sets `codings` names.
+pub fn charset_set(codings: &[SmscCoding]) -> CharsetSet {
+    codings.iter().fold(CharsetSet::EMPTY, |set, c| {
+        set.with(match c {
+            SmscCoding::Latin1 => Charset::Latin1,
+            SmscCoding::Cyrillic => Charset::Cyrillic,
+            SmscCoding::Hebrew => Charset::Hebrew,
+        })
+    })
 }
 
 /// How `smpp send` binds.
@@ -120,6 +161,16 @@ pub struct SendArgs {
     /// Coding of the message.
     #[arg(long, value_enum, default_value_t = Coding::Auto)]
     pub coding: Coding,
+    /// Single-octet character sets the SMSC takes, for `--coding auto`: a text
+    /// GSM 7-bit cannot carry goes in the first of them that has every
+    /// character (140 characters per part) instead of UCS-2 (70). Comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "latin1,cyrillic,hebrew"
+    )]
+    pub smsc_codings: Vec<SmscCoding>,
     /// Ask for a delivery receipt (registered_delivery 1).
     #[arg(long)]
     pub receipt: bool,
@@ -416,6 +467,7 @@ fn build_message(args: &SendArgs) -> anyhow::Result<ShortMessage> {
             .tlv(TlvTag::USSD_SERVICE_OP, &[op.to_u8()])?
     } else {
         message_content(args.text.as_deref(), args.hex.as_deref(), args.coding)?
+            .charsets(charset_set(&args.smsc_codings))
     };
     let message = content.from(args.from.as_str()).to(first);
     Ok(if args.receipt || args.wait_receipt.is_some() {
@@ -444,48 +496,30 @@ fn dest_address(to: &str) -> DestAddress {
 /// A message (without addresses) from a text or hex octets in `coding`: what
 /// `smpp send --text/--hex --coding` and the HTTP MO injection accept.
 ///
-/// Text: `auto` is GSM 7-bit when every character has a GSM code and UCS-2
-/// otherwise; `gsm7` fails on characters without one; `ucs2` and `latin1` code
-/// the text as asked (Latin-1 fails on characters outside it); `binary` sends
-/// its UTF-8 octets. Hex: the octets as they are, with data_coding 0x04 (`auto`,
-/// `binary`), 0x00 (`gsm7`, unpacked septets), 0x08 (`ucs2`) or 0x03 (`latin1`).
+/// Text: `auto` lets the message layer choose (GSM 7-bit when every character
+/// has a GSM code, else UCS-2, or a character set the SMSC takes when the
+/// caller adds them); `gsm7`, `ucs2`, `latin1`, `cyrillic` and `hebrew` code the
+/// text as asked and fail on the first character the coding cannot represent;
+/// `binary` sends its UTF-8 octets. Hex: the octets as they are, with
+/// data_coding 0x04 (`auto`, `binary`), 0x00 (`gsm7`, unpacked septets), 0x08
+/// (`ucs2`), 0x03 (`latin1`), 0x06 (`cyrillic`) or 0x07 (`hebrew`).
 pub fn message_content(
     text: Option<&str>,
     hex: Option<&str>,
     coding: Coding,
 ) -> anyhow::Result<ShortMessage> {
     Ok(match (text, hex) {
-        (Some(text), None) => match coding {
-            Coding::Auto => ShortMessage::text(text),
-            Coding::Gsm7 => {
-                // Auto picks GSM 7-bit whenever the text has it; check it does.
-                TextEncoding::Gsm7(Gsm7Alphabet::DEFAULT)
-                    .encode(text)
-                    .context("the text cannot be coded in GSM 7-bit")?;
-                ShortMessage::text(text)
-            }
-            Coding::Ucs2 => {
-                if TextEncoding::Gsm7(Gsm7Alphabet::DEFAULT)
-                    .encode(text)
-                    .is_err()
-                {
-                    // Auto picks UCS-2 for it, split on character boundaries.
-                    ShortMessage::text(text)
-                } else {
-                    // GSM characters are all in the BMP: splitting the UTF-16 octets at
-                    // even offsets never cuts a character.
-                    ShortMessage::binary(smpp_proto::message::ucs2::encode(text), DataCoding::UCS2)
-                }
-            }
-            Coding::Latin1 => ShortMessage::binary(
-                Charset::Latin1
-                    .encode(text)
-                    .context("the text cannot be coded in Latin-1")?,
-                DataCoding::LATIN1,
-            ),
-            Coding::Binary => {
+        (Some(text), None) => match (coding, coding.text_encoding()) {
+            (Coding::Binary, _) => {
                 ShortMessage::binary(Bytes::copy_from_slice(text.as_bytes()), DataCoding::BINARY)
             }
+            (_, Some(encoding)) => ShortMessage::text_in(text, encoding).with_context(|| {
+                format!(
+                    "the text cannot be coded as {}",
+                    format!("{coding:?}").to_lowercase()
+                )
+            })?,
+            (_, None) => ShortMessage::text(text),
         },
         (None, Some(hex)) => {
             let data = parse_hex(hex).map_err(|e| anyhow::anyhow!("hex: {e}"))?;
@@ -494,6 +528,8 @@ pub fn message_content(
                 Coding::Gsm7 => DataCoding::SMSC_DEFAULT,
                 Coding::Ucs2 => DataCoding::UCS2,
                 Coding::Latin1 => DataCoding::LATIN1,
+                Coding::Cyrillic => DataCoding::CYRILLIC,
+                Coding::Hebrew => DataCoding::LATIN_HEBREW,
             };
             ShortMessage::binary(data, dc)
         }

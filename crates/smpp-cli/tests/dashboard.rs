@@ -237,6 +237,34 @@ async fn sessions_appear_take_an_mo_from_the_form_and_unbind_from_their_button()
     let gone = http(addr, "POST", "/sessions/999999/unbind", FORM, "").await;
     assert_eq!(gone.header("location"), Some("/sessions?done=gone"));
 
+    // The search finds the MO by part of an address, and not by another state.
+    let found = http(
+        addr,
+        "GET",
+        "/messages?address=4477009001&account=&state=&within=60",
+        BROWSER,
+        "",
+    )
+    .await;
+    assert_eq!(
+        found.body.matches("<tr data-message=").count(),
+        1,
+        "{}",
+        found.body
+    );
+    let none = http(
+        addr,
+        "GET",
+        "/messages?address=4477009001&state=UNDELIV&within=",
+        BROWSER,
+        "",
+    )
+    .await;
+    assert!(
+        none.body.contains("No message in memory matches"),
+        "{}",
+        none.body
+    );
     // Messages: an unknown id says so; the live stream sends fragments.
     let unknown = http(addr, "GET", "/messages?id=ZZZ", BROWSER, "").await;
     assert!(unknown.body.contains("No message ZZZ"), "{}", unknown.body);
@@ -257,4 +285,102 @@ async fn sessions_appear_take_an_mo_from_the_form_and_unbind_from_their_button()
     }
     assert!(seen.contains("text/event-stream"), "{seen}");
     assert!(seen.contains("data: {"), "{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_edited_on_the_simulator_page_apply_to_the_next_submissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--http",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    let (addr, smpp) = (serve.addr("HTTP"), serve.smpp());
+    let page = http(addr, "GET", "/simulator", BROWSER, "").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("name=\"dlr_delay\""), "{}", page.body);
+    // A broken rule: refused with the reason, nothing changes.
+    let broken = form_urlencoded_pairs(&[
+        ("rules", "[[rule]]\nprefix = \"1\"\nstate = \"NOPE\"\n"),
+        ("outcomes", ""),
+        ("dlr_delay", "0s"),
+    ]);
+    let bad = http(addr, "POST", "/simulator", FORM, &broken).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("unknown message state"), "{}", bad.body);
+    // Destinations starting 999 end UNDELIV with error 5, at once.
+    let form: String = form_urlencoded_pairs(&[
+        (
+            "rules",
+            "[[rule]]\nprefix = \"999\"\nstate = \"UNDELIV\"\nerror = 5\n",
+        ),
+        ("outcomes", ""),
+        ("dlr_delay", "0s"),
+    ]);
+    let applied = http(addr, "POST", "/simulator", FORM, &form).await;
+    assert_eq!(applied.status, 200, "{}", applied.body);
+    assert!(applied.body.contains("Applied"), "{}", applied.body);
+    assert!(
+        applied.body.contains("prefix = &quot;999&quot;"),
+        "shown back: {}",
+        applied.body
+    );
+    let send = |to: &'static str| {
+        let port = smpp.port().to_string();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_smpp"))
+                .args([
+                    "send",
+                    "--port",
+                    &port,
+                    "--from",
+                    "1",
+                    "--to",
+                    to,
+                    "--text",
+                    "x",
+                    "--wait-receipt",
+                    "10s",
+                ])
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let out = send("999123").await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("state UNDELIV") && text.contains("err 005"),
+        "{text}"
+    );
+    let out = send("447700900123").await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("state DELIVRD"), "{text}");
+}
+
+/// `application/x-www-form-urlencoded` of `pairs`.
+fn form_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
+    let encode = |s: &str| {
+        let mut out = String::new();
+        for b in s.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    out.push(b as char)
+                }
+                b' ' => out.push('+'),
+                _ => out.push_str(&format!("%{b:02X}")),
+            }
+        }
+        out
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }

@@ -68,6 +68,16 @@ fn reader(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String>
 
 /// `smpp listen` bound for PHONE (5.0), waiting for `count` items; returns once bound.
 fn listen(serve: &Serve, count: usize, json: bool) -> (Child, mpsc::Receiver<String>) {
+    listen_at(serve, count, json, "5.0")
+}
+
+/// `smpp listen` bound for PHONE with `version`, waiting for `count` items.
+fn listen_at(
+    serve: &Serve,
+    count: usize,
+    json: bool,
+    version: &str,
+) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_smpp"))
         .args([
             "listen",
@@ -77,7 +87,13 @@ fn listen(serve: &Serve, count: usize, json: bool) -> (Child, mpsc::Receiver<Str
             "--address-range",
             PHONE,
         ])
-        .args(["--interface-version", "5.0", "--timeout", "20s", "--count"])
+        .args([
+            "--interface-version",
+            version,
+            "--timeout",
+            "20s",
+            "--count",
+        ])
         .arg(count.to_string())
         .args(json.then_some("--json"))
         .stdout(Stdio::piped())
@@ -393,4 +409,206 @@ async fn smpp_ussd_cancels_the_dialog_when_stdin_ends_at_a_prompt() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("> (cancelled)"));
     // The application heard the dial and an empty, session-ending confirm.
     assert_eq!(app.await.unwrap(), ["*555#", ""]);
+}
+
+/// `smpp send` to `to` (not PHONE: the message is not routed to the
+/// listener, only its receipt comes back to it); returns the message id.
+fn send_to(serve: &Serve, to: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_smpp"))
+        .args(["send", "--port", &serve.port, "--to", to])
+        .args(args)
+        .output()
+        .expect("smpp send runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "smpp send {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .trim()
+        .strip_prefix("part 1/1 message_id ")
+        .unwrap_or_else(|| panic!("one id: {stdout}"))
+        .to_owned()
+}
+
+/// Issue #21, point 6a: the receipt of a data_sm goes back as a data_sm to
+/// a 5.0 receiver, and to a 3.4 one when an address is too long for a
+/// deliver_sm (that message got no receipt at all before); `smpp listen`
+/// recognises it as a receipt either way. A 3.4 receiver gets deliver_sm
+/// receipts for everything else, as before.
+#[test]
+fn data_sm_receipts_come_back_as_data_sm_where_deliver_sm_cannot_or_should_not() {
+    let long = "4477009001234567890123456789012"; // 31 digits
+    for (version, to, data_sm, command) in [
+        ("5.0", "447700900123", true, "data_sm"),
+        ("3.4", long, true, "data_sm"),
+        ("3.4", "447700900123", true, "deliver_sm"),
+        ("5.0", "447700900123", false, "deliver_sm"),
+    ] {
+        let serve = Serve::start(&[]);
+        let (mut child, lines) = listen_at(&serve, 1, true, version);
+        let mut args = vec![
+            "--text",
+            "Hello data",
+            "--receipt",
+            "--interface-version",
+            version,
+        ];
+        if data_sm {
+            args.push("--data-sm");
+        }
+        let id = send_to(&serve, to, &args);
+        let m = next_json(&lines);
+        let case = format!("{version} {to} data_sm={data_sm}: {m}");
+        assert_eq!(m["type"], "receipt", "{case}");
+        assert_eq!(m["command"], command, "{case}");
+        assert_eq!(m["id"], id.as_str(), "{case}");
+        assert_eq!(m["state"], "DELIVRD", "{case}");
+        assert_eq!(m["from"], to, "{case}");
+        let status = child.wait().expect("smpp listen ends");
+        assert!(status.success(), "{case}");
+    }
+
+    // `smpp send --wait-receipt` takes a data_sm receipt as the receipt too.
+    let serve = Serve::start(&[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_smpp"))
+        .args(["send", "--port", &serve.port, "--to", long, "--data-sm"])
+        .args(["--text", "Hello", "--wait-receipt", "20s", "--json"])
+        .output()
+        .expect("smpp send runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("\"event\":\"receipt\""), "{stdout}");
+    assert!(stdout.contains("\"state\":\"DELIVRD\""), "{stdout}");
+}
+
+/// Issue #21, v5.0 billing on the broadcast family: a broadcast_sm with
+/// billing_identification, sent by our client to the real `smpp serve --cdr`,
+/// gets a CDR line that carries it, as a submit_sm does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_billed_broadcast_gets_a_cdr_line_with_its_billing_id() {
+    use bytes::Bytes;
+    use smpp_proto::message::broadcast::{
+        frequency_unit, BillingIdentification, BroadcastArea, BroadcastBuilder,
+    };
+    use smpp_proto::pdu::{Bind, BroadcastContentType};
+    use smpp_proto::session::{BindKind, SessionConfig};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cdr = dir.path().join("cdr.jsonl");
+    let serve = Serve::start(&["--cdr", cdr.to_str().expect("a UTF-8 path")]);
+    let bind = Bind {
+        system_id: "smppclient1".into(),
+        password: "password".into(),
+        interface_version: 0x50,
+        ..Default::default()
+    };
+    let (client, _inbound) = smpp_tokio::Client::connect(
+        &format!("127.0.0.1:{}", serve.port),
+        BindKind::Transmitter,
+        bind,
+        SessionConfig::default(),
+    )
+    .await
+    .expect("binds");
+    let billing = BillingIdentification {
+        format: 0x80,
+        data: Bytes::from_static(b"acct-9/cbs"),
+    };
+    let broadcast = BroadcastBuilder::new(
+        vec![BroadcastArea::name("Area1")],
+        BroadcastContentType {
+            network_type: 1,
+            content_type: 0x0001,
+        },
+        1,
+        frequency_unit::MINUTES,
+        5,
+    )
+    .source(5, 0, "CityAlert")
+    .payload(b"Storm warning".to_vec(), 0x00.into())
+    .billing(&billing)
+    .expect("billing fits")
+    .build()
+    .expect("builds");
+    let id = tokio::time::timeout(WAIT, client.broadcast(broadcast))
+        .await
+        .expect("answered in time")
+        .expect("accepted")
+        .to_string_lossy()
+        .into_owned();
+    // A submit_sm billed the same way, for comparison.
+    let message = smpp_proto::message::ShortMessage::text("billed")
+        .from("Shop")
+        .to("447700900123")
+        .billing(&billing)
+        .expect("billing fits");
+    let submitted = tokio::time::timeout(WAIT, client.submit_message(&message))
+        .await
+        .expect("answered in time")
+        .expect("accepted")[0]
+        .to_string_lossy()
+        .into_owned();
+    let _ = client.unbind().await;
+
+    // The lines are appended when each reaches its final state.
+    let line_of = |id: &str| {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let text = std::fs::read_to_string(&cdr).unwrap_or_default();
+            if let Some(line) = text
+                .lines()
+                .find(|l| l.contains(&format!("\"message_id\":\"{id}\"")))
+            {
+                return serde_json::from_str::<Value>(line).expect("a JSON line");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no CDR for {id}: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let hex = "80616363742d392f636273"; // 0x80 "acct-9/cbs"
+    let b = line_of(&id);
+    assert_eq!(b["billing_identification"], hex, "{b}");
+    assert_eq!(b["source_addr"], "CityAlert", "{b}");
+    assert_eq!(b["destination_addr"], "", "{b}");
+    assert_eq!(b["final_state"], "DELIVRD", "{b}");
+    let s = line_of(&submitted);
+    assert_eq!(s["billing_identification"], hex, "{s}");
+    assert_eq!(s["destination_addr"], "447700900123", "{s}");
+}
+
+/// Issue #21, points 6b and 7 end to end: texts sent in Latin-1, Cyrillic and
+/// Hebrew (forced, or chosen from `--smsc-codings`), long ones concatenated,
+/// go through the real `smpp serve` to `smpp listen`, which decodes each
+/// data_coding (0x03, 0x06, 0x07) back to the text.
+#[test]
+fn single_octet_codings_arrive_decoded_at_smpp_listen() {
+    let serve = Serve::start(&[]);
+    let long_hebrew = "שלום עולם ".repeat(20); // 200 characters: 2 parts
+    let cases: [(&[&str], &str, u64); 4] = [
+        (&["--coding", "latin1"], "Grüße, crêpe «ou» tarte?", 3),
+        (&["--coding", "cyrillic"], "Привет, мир! №5", 6),
+        (&["--smsc-codings", "latin1,hebrew"], &long_hebrew, 7),
+        (&["--smsc-codings", "cyrillic"], "До свидания", 6),
+    ];
+    let (mut child, lines) = listen(&serve, cases.len(), true);
+    for (flags, text, dc) in cases {
+        let mut args = vec!["--text", text];
+        args.extend_from_slice(flags);
+        send(&serve, &args);
+        let m = next_json(&lines);
+        assert_eq!(m["type"], "message", "{m}");
+        assert_eq!(m["data_coding"], dc, "{flags:?}: {m}");
+        assert_eq!(m["text"], text, "{flags:?}: {m}");
+    }
+    let status = child.wait().expect("smpp listen ends");
+    assert!(status.success(), "smpp listen got every message");
 }

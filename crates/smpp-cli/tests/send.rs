@@ -595,3 +595,120 @@ async fn the_interface_version_decides_what_is_sent() {
     );
     assert!(smsc.data.lock().unwrap().is_empty());
 }
+
+/// `--coding cyrillic|hebrew` force those sets; `--smsc-codings` lets `auto`
+/// pick a set the SMSC takes instead of UCS-2 (one octet a character); a
+/// coding that cannot carry the text is refused naming the character.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_octet_codings_forced_or_from_the_smsc_profile() {
+    let smsc = start().await;
+    let port = smsc.addr.port().to_string();
+    for (extra, text_arg, dc, bytes) in [
+        (
+            vec!["--coding", "cyrillic"],
+            "Привет",
+            6u8,
+            vec![0xBF, 0xE0, 0xD8, 0xD2, 0xD5, 0xE2],
+        ),
+        (
+            vec!["--coding", "hebrew"],
+            "שלום",
+            7,
+            vec![0xF9, 0xEC, 0xE5, 0xED],
+        ),
+        (vec!["--coding", "latin1"], "hello", 3, b"hello".to_vec()),
+        (
+            vec!["--smsc-codings", "latin1,cyrillic"],
+            "Привет",
+            6,
+            vec![0xBF, 0xE0, 0xD8, 0xD2, 0xD5, 0xE2],
+        ),
+        (
+            vec!["--smsc-codings", "latin1", "--smsc-codings", "hebrew"],
+            "crêpe",
+            3,
+            vec![b'c', b'r', 0xEA, b'p', b'e'],
+        ),
+        (
+            vec!["--smsc-codings", "hebrew"],
+            "שלום",
+            7,
+            vec![0xF9, 0xEC, 0xE5, 0xED],
+        ),
+        // GSM 7-bit first.
+        (
+            vec!["--smsc-codings", "latin1"],
+            "Grüße",
+            0,
+            vec![b'G', b'r', 0x7E, 0x1E, b'e'],
+        ),
+        // Without a profile: UCS-2 as before.
+        (
+            vec![],
+            "crêpe",
+            8,
+            vec![0, b'c', 0, b'r', 0, 0xEA, 0, b'p', 0, b'e'],
+        ),
+    ] {
+        smsc.submitted.lock().unwrap().clear();
+        let mut args = base(&port);
+        args.extend(["--to", "447700900001", "--text", text_arg]);
+        args.extend(extra.iter().copied());
+        let out = smpp(&args).await;
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {:?}", text(&out));
+        let sent = smsc.submitted.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1, "{extra:?}");
+        assert_eq!(sent[0].data_coding, dc, "{extra:?}");
+        assert_eq!(sent[0].short_message.as_ref(), &bytes[..], "{extra:?}");
+    }
+    // 141 Latin-1 characters: two parts of 134 octets at most, not three of UCS-2.
+    smsc.submitted.lock().unwrap().clear();
+    let long = "ê".repeat(141);
+    let mut args = base(&port);
+    args.extend([
+        "--to",
+        "447700900001",
+        "--text",
+        &long,
+        "--smsc-codings",
+        "latin1",
+    ]);
+    let out = smpp(&args).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let sent = smsc.submitted.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    assert!(sent
+        .iter()
+        .all(|sm| sm.data_coding == 3 && sm.short_message.len() <= 140));
+
+    // Cannot carry it: exit 1 before binding, the character named.
+    for (coding, text_arg, named) in [
+        ("latin1", "Привет", "'П' at char index 0"),
+        ("cyrillic", "crêpe", "'ê' at char index 2"),
+        ("hebrew", "a€", "'€' at char index 1"),
+    ] {
+        let before = smsc.submitted.lock().unwrap().len();
+        let mut args = base(&port);
+        args.extend([
+            "--to",
+            "447700900001",
+            "--text",
+            text_arg,
+            "--coding",
+            coding,
+        ]);
+        let out = smpp(&args).await;
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{coding}: {stderr}");
+        assert!(
+            stderr.contains(&format!("cannot be coded as {coding}")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(named), "{stderr}");
+        assert_eq!(smsc.submitted.lock().unwrap().len(), before);
+    }
+    // An unknown set is a usage error.
+    let mut args = base(&port);
+    args.extend(["--to", "1", "--text", "a", "--smsc-codings", "ebcdic"]);
+    assert_eq!(smpp(&args).await.status.code(), Some(2));
+}

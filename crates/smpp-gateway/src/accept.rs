@@ -87,7 +87,9 @@ pub(crate) fn route(
 /// Accepts `submission`: returns our ids, one per part, once durable.
 pub(crate) async fn accept(node: &Arc<Node>, submission: Submission) -> Result<Vec<u64>, Refusal> {
     let account = submission.account.clone();
+    let started = std::time::Instant::now();
     let result = accept_counted(node, submission).await;
+    node.metrics.accept_latency.observe(started.elapsed());
     if let Err(refusal) = result {
         node.metrics.refused(&account, refusal);
     }
@@ -176,6 +178,7 @@ async fn accept_counted(node: &Arc<Node>, submission: Submission) -> Result<Vec<
         return Err(Refusal::System);
     }
     node.metrics.accepted(&account, records.len(), on_air);
+    topology.router.hit(route, records.len());
     let ids = records.iter().map(|r| r.id).collect();
     for record in records {
         crate::forward::enqueue(node, &topology, route, record);

@@ -16,7 +16,8 @@
 //! - `PUT /api/v1/admin/routes` (`{"routes": ["44=a,b", "*=c"]}`): the whole
 //!   table, in `--route`'s text form; `POST` (`{"route": "...",
 //!   "position": N}`) adds one (replacing the route with the same match in
-//!   place, else at `position`, at the end by default); `DELETE
+//!   place, else at `position`, by default before the catch-all routes at
+//!   the end; the implicit default route is kept as an explicit one); `DELETE
 //!   /api/v1/admin/routes/{position}` removes one.
 
 use std::sync::Arc;
@@ -344,18 +345,7 @@ pub(crate) async fn post_route(
     };
     let mut created = false;
     let result = change(&api.node, |layout: &mut Layout| {
-        let key = route.key();
-        match layout.routes.iter().position(|r| r.key() == key) {
-            Some(at) => layout.routes[at] = route.clone(),
-            None => {
-                created = true;
-                let at = request
-                    .position
-                    .unwrap_or(layout.routes.len())
-                    .min(layout.routes.len());
-                layout.routes.insert(at, route.clone());
-            }
-        }
+        created = layout.add_route(route.clone(), request.position);
         Ok(())
     })
     .await;

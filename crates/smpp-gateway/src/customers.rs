@@ -20,7 +20,7 @@ use crate::store::{format_id, parse_id, MessageState, Op};
 /// The customers' bound connections (and their accounts), by connection number.
 #[derive(Debug, Default)]
 pub(crate) struct Binds {
-    connections: Mutex<HashMap<u64, (String, Connection)>>,
+    connections: Mutex<HashMap<u64, (String, Connection, std::time::SystemTime)>>,
 }
 
 impl Binds {
@@ -33,12 +33,22 @@ impl Binds {
     ) -> Result<(), CommandStatus> {
         let mut connections = lock(&self.connections);
         if let Some(max) = max {
-            let bound = connections.values().filter(|(a, _)| a == account).count();
+            let bound = connections
+                .values()
+                .filter(|(a, _, _)| a == account)
+                .count();
             if bound >= max {
                 return Err(CommandStatus::BIND_FAILED);
             }
         }
-        connections.insert(conn.id(), (account.to_owned(), conn.clone()));
+        connections.insert(
+            conn.id(),
+            (
+                account.to_owned(),
+                conn.clone(),
+                std::time::SystemTime::now(),
+            ),
+        );
         Ok(())
     }
 
@@ -46,11 +56,50 @@ impl Binds {
         lock(&self.connections).remove(&id);
     }
 
+    /// How many binds there are.
+    pub(crate) fn total(&self) -> usize {
+        lock(&self.connections).len()
+    }
+
+    /// Every bind, oldest first.
+    pub(crate) fn list(&self) -> Vec<smpp_server::SessionView> {
+        let mut list: Vec<smpp_server::SessionView> = lock(&self.connections)
+            .iter()
+            .filter_map(|(id, (account, conn, since))| {
+                Some(smpp_server::SessionView {
+                    id: *id,
+                    system_id: account.clone(),
+                    kind: conn.bind_kind()?,
+                    peer: conn.peer_addr(),
+                    interface_version: conn.interface_version(),
+                    since: *since,
+                    address_range: None,
+                })
+            })
+            .collect();
+        list.sort_by_key(|s| (s.since, s.id));
+        list
+    }
+
+    /// Unbinds bind `id` (an `unbind`, then the connection closes);
+    /// `false` when there is none.
+    pub(crate) fn unbind(&self, id: u64) -> bool {
+        let Some(conn) = lock(&self.connections).get(&id).map(|(_, c, _)| c.clone()) else {
+            return false;
+        };
+        tokio::spawn(async move {
+            if conn.unbind().await.is_err() {
+                conn.close();
+            }
+        });
+        true
+    }
+
     /// How many binds `account` has.
     pub(crate) fn count(&self, account: &str) -> usize {
         lock(&self.connections)
             .values()
-            .filter(|(a, _)| a == account)
+            .filter(|(a, _, _)| a == account)
             .count()
     }
 
@@ -58,8 +107,8 @@ impl Binds {
     pub(crate) fn close_account(&self, account: &str) -> usize {
         let closing: Vec<Connection> = lock(&self.connections)
             .values()
-            .filter(|(a, _)| a == account)
-            .map(|(_, c)| c.clone())
+            .filter(|(a, _, _)| a == account)
+            .map(|(_, c, _)| c.clone())
             .collect();
         for conn in &closing {
             conn.close();
@@ -72,8 +121,8 @@ impl Binds {
     pub(crate) fn receiver(&self, account: &str) -> Option<Connection> {
         lock(&self.connections)
             .values()
-            .find(|(_, c)| c.is_receiver(account))
-            .map(|(_, c)| c.clone())
+            .find(|(_, c, _)| c.is_receiver(account))
+            .map(|(_, c, _)| c.clone())
     }
 }
 

@@ -260,6 +260,7 @@ async fn submit(node: &Arc<Node>, topology: &Topology, route: usize, record: Mes
             Ok(upstream_id) => {
                 topology.queues[route].misses.store(0, Ordering::Release);
                 connector.forwarded.fetch_add(1, Ordering::Relaxed);
+                node.metrics.forwarded();
                 let upstream_id = upstream_id.to_string_lossy().into_owned();
                 return forwarded(node, record, connector, upstream_id).await;
             }

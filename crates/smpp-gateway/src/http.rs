@@ -128,7 +128,7 @@ impl HttpOptions {
 #[derive(Debug)]
 pub(crate) struct Api {
     pub(crate) node: Arc<Node>,
-    options: HttpOptions,
+    pub(crate) options: HttpOptions,
     refs: std::sync::Mutex<ReferenceCounter>,
 }
 
@@ -177,10 +177,11 @@ pub(crate) fn router(node: Arc<Node>, options: HttpOptions) -> Router {
             axum::routing::delete(crate::admin::delete_route),
         )
         .route("/metrics", get(metrics))
+        .with_state(api.clone())
+        .merge(crate::dashboard::routes(api))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(time_limit))
-        .with_state(api)
 }
 
 /// A request answered within this time, body included (408 beyond).
@@ -704,7 +705,7 @@ async fn post_message(
 }
 
 /// A stored message as the API shows it.
-fn message_json(record: &crate::store::MessageRecord) -> serde_json::Value {
+pub(crate) fn message_json(record: &crate::store::MessageRecord) -> serde_json::Value {
     let sm = stored_sm(&record.submit);
     let state = match record.state {
         MessageState::Accepted => "ACCEPTED".to_owned(),
@@ -768,7 +769,7 @@ async fn get_message(
     }
 }
 
-fn quota_json(quota: Quota) -> serde_json::Value {
+pub(crate) fn quota_json(quota: Quota) -> serde_json::Value {
     serde_json::json!({
         "balance": quota.balance.map(format_money),
         "sms": quota.sms,
@@ -939,10 +940,24 @@ async fn get_batch(
     let Some(id) = parse_id(&id) else {
         return not_found();
     };
-    let batch = match api.node.store.batch(id).await {
-        Ok(Some(b)) if b.account == account => b,
-        Ok(_) => return not_found(),
-        Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    match batch_report(&api.node, id, Some(&account)).await {
+        Ok(Some(report)) => Json(report).into_response(),
+        Ok(None) => not_found(),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
+}
+
+/// Batch `id`'s counts by state and per-recipient report (`None`: no such
+/// batch, or not `account`'s when one is given).
+pub(crate) async fn batch_report(
+    node: &Node,
+    id: u64,
+    account: Option<&str>,
+) -> Result<Option<serde_json::Value>, String> {
+    let batch = match node.store.batch(id).await {
+        Ok(Some(b)) if account.is_none_or(|a| b.account == a) => b,
+        Ok(_) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
     };
     let mut states: BTreeMap<String, usize> = BTreeMap::new();
     let mut report = Vec::with_capacity(batch.recipients.len());
@@ -950,7 +965,7 @@ async fn get_batch(
     for (to, ids) in &batch.recipients {
         let mut parts = Vec::with_capacity(ids.len());
         for id in ids {
-            let state = match api.node.store.message(*id).await {
+            let state = match node.store.message(*id).await {
                 Ok(Some(record)) => {
                     if record.final_ms.is_some() {
                         done += 1;
@@ -961,7 +976,7 @@ async fn get_batch(
                         .to_owned()
                 }
                 Ok(None) => "EXPIRED_FROM_STORE".to_owned(),
-                Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+                Err(e) => return Err(e.to_string()),
             };
             *states.entry(state.clone()).or_default() += 1;
             parts.push(serde_json::json!({"id": format_id(*id), "state": state}));
@@ -969,16 +984,16 @@ async fn get_batch(
         report.push(serde_json::json!({"to": to, "parts": parts}));
     }
     let total: usize = batch.recipients.iter().map(|(_, ids)| ids.len()).sum();
-    Json(serde_json::json!({
+    Ok(Some(serde_json::json!({
         "batch": format_id(batch.id),
+        "account": batch.account,
         "created_ms": batch.created_ms,
         "recipients": batch.recipients.len(),
         "messages": total,
         "final": done,
         "states": states,
         "report": report,
-    }))
-    .into_response()
+    })))
 }
 
 async fn admin_list_accounts(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {

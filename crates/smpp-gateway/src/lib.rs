@@ -108,6 +108,7 @@ mod admin;
 mod billing;
 pub mod config;
 mod customers;
+mod dashboard;
 mod forward;
 pub mod http;
 pub mod jasmin;

@@ -39,12 +39,27 @@ fn refusal_index(r: Refusal) -> usize {
     }
 }
 
+/// One account's counters, as the dashboard shows them.
+#[derive(Debug, Clone)]
+pub(crate) struct AccountSummary {
+    pub(crate) account: String,
+    pub(crate) accepted: u64,
+    pub(crate) parts: u64,
+    /// Final states by stat word.
+    pub(crate) finals: Vec<(&'static str, u64)>,
+}
+
 /// The gateway's counters.
 #[derive(Debug)]
 pub(crate) struct Metrics {
     accounts: RwLock<BTreeMap<String, Arc<AccountCounters>>>,
     receipts_matched: AtomicU64,
     receipts_held: AtomicU64,
+    /// Messages accepted by an upstream, all connectors (kept across
+    /// connector changes).
+    forwarded: AtomicU64,
+    /// Time from a submission's arrival to its answer (durable or refused).
+    pub(crate) accept_latency: smpp_server::metrics::LatencyHistogram,
 }
 
 impl Metrics {
@@ -53,7 +68,57 @@ impl Metrics {
             accounts: RwLock::default(),
             receipts_matched: AtomicU64::new(0),
             receipts_held: AtomicU64::new(0),
+            forwarded: AtomicU64::new(0),
+            accept_latency: smpp_server::metrics::LatencyHistogram::default(),
         }
+    }
+
+    /// A message an upstream accepted.
+    pub(crate) fn forwarded(&self) {
+        self.forwarded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What the dashboard charts: messages accepted (in) and forwarded
+    /// (out), the accept times, refusals by reason.
+    pub(crate) fn snapshot(&self, node: &Node) -> smpp_server::metrics::Snapshot {
+        let mut snapshot = smpp_server::metrics::Snapshot {
+            sessions_open: node.binds.total() as u64,
+            messages_out: self.forwarded.load(Ordering::Relaxed),
+            receipts_sent: self.receipts_matched.load(Ordering::Relaxed),
+            receipts_pending: (lock(&node.outbox).len() + node.webhooks.len()) as u64,
+            latency_buckets: self.accept_latency.buckets(),
+            ..Default::default()
+        };
+        let accounts = self.accounts.read().unwrap_or_else(|e| e.into_inner());
+        let mut refused = [0u64; REFUSALS.len()];
+        for c in accounts.values() {
+            snapshot.messages_in += c.accepted.load(Ordering::Relaxed);
+            for (r, n) in refused.iter_mut().zip(c.refused.iter()) {
+                *r += n.load(Ordering::Relaxed);
+            }
+        }
+        snapshot.throttled = refused[1];
+        snapshot.errors = REFUSALS
+            .iter()
+            .zip(refused)
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| (*name, n))
+            .collect();
+        snapshot
+    }
+
+    /// Each account's counters, read now.
+    pub(crate) fn accounts(&self) -> Vec<AccountSummary> {
+        let accounts = self.accounts.read().unwrap_or_else(|e| e.into_inner());
+        accounts
+            .iter()
+            .map(|(name, c)| AccountSummary {
+                account: name.clone(),
+                accepted: c.accepted.load(Ordering::Relaxed),
+                parts: c.parts.load(Ordering::Relaxed),
+                finals: lock(&c.finals).iter().map(|(k, v)| (*k, *v)).collect(),
+            })
+            .collect()
     }
 
     fn account(&self, name: &str) -> Arc<AccountCounters> {

@@ -26,6 +26,8 @@ struct Route {
     rate: Micros,
     /// Messages routed so far (picks the weighted turn).
     turns: AtomicU64,
+    /// Messages accepted on this route.
+    hits: AtomicU64,
 }
 
 /// The routes.
@@ -64,6 +66,7 @@ impl Router {
                     tiers,
                     rate: r.rate,
                     turns: AtomicU64::new(0),
+                    hits: AtomicU64::new(0),
                 }
             })
             .collect();
@@ -139,6 +142,20 @@ impl Router {
         // Those down after everything up, in case one came up meanwhile.
         order.extend(down);
         order
+    }
+
+    /// Counts `n` messages accepted on route `index`.
+    pub(crate) fn hit(&self, index: usize, n: usize) {
+        if let Some(r) = self.routes.get(index) {
+            r.hits.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Messages accepted on route `index` since the routes were last changed.
+    pub(crate) fn hits(&self, index: usize) -> u64 {
+        self.routes
+            .get(index)
+            .map_or(0, |r| r.hits.load(Ordering::Relaxed))
     }
 
     /// The price of one SMS part on route `index`.

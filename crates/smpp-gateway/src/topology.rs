@@ -136,6 +136,32 @@ impl Layout {
         self
     }
 
+    /// Adds `route`: in place of the route with the same match, else at
+    /// `position`, else before the catch-all routes at the end (so that it
+    /// can match at all). The implicit default route becomes an explicit
+    /// one first (adding a route does not take it away). `true`: added,
+    /// `false`: replaced.
+    pub(crate) fn add_route(&mut self, route: RouteConfig, position: Option<usize>) -> bool {
+        if self.routes.is_empty() {
+            self.routes = self.effective_routes();
+        }
+        let key = route.key();
+        if let Some(at) = self.routes.iter().position(|r| r.key() == key) {
+            self.routes[at] = route;
+            return false;
+        }
+        let catch_all = |r: &RouteConfig| r.key() == "*";
+        let at = position.unwrap_or_else(|| {
+            let mut at = self.routes.len();
+            while at > 0 && catch_all(&self.routes[at - 1]) {
+                at -= 1;
+            }
+            at
+        });
+        self.routes.insert(at.min(self.routes.len()), route);
+        true
+    }
+
     /// The routes in force.
     pub(crate) fn effective_routes(&self) -> Vec<RouteConfig> {
         if self.routes.is_empty() {
@@ -463,6 +489,25 @@ mod tests {
             }
         }
         assert_eq!(Layout::from_settings(&settings), after);
+    }
+
+    #[test]
+    fn an_added_route_keeps_the_default_and_goes_before_the_catch_all() {
+        let mut layout = Layout {
+            upstreams: vec![upstream("a=x:y@h:1"), upstream("b=x:y@h:2")],
+            routes: Vec::new(),
+        };
+        assert!(layout.add_route(route("44=b"), None));
+        assert_eq!(layout.routes, [route("44=b"), route("*=a,b")]);
+        assert!(layout.add_route(route("33=a"), None));
+        assert_eq!(layout.routes[1], route("33=a"));
+        assert!(
+            !layout.add_route(route("44=a"), None),
+            "the same match: replaced"
+        );
+        assert_eq!(layout.routes[0], route("44=a"));
+        assert!(layout.add_route(route("1=b"), Some(99)));
+        assert_eq!(layout.routes.last(), Some(&route("1=b")));
     }
 
     #[test]

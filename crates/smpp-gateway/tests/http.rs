@@ -678,3 +678,184 @@ async fn connectors_and_routes_made_through_the_admin_api_work_at_once_and_survi
     up1.server.shutdown().await.unwrap();
     up2.server.shutdown().await.unwrap();
 }
+
+async fn page(
+    http: &reqwest::Client,
+    request: reqwest::RequestBuilder,
+) -> (u16, Option<String>, String) {
+    let _ = http;
+    let response = request.header("accept", "text/html").send().await.unwrap();
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, location, response.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_signs_in_with_the_admin_token_and_changes_connectors_routes_and_balances() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    // b's own SMSC (its receipts come back on b's binds).
+    let up_b = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    config.balances = vec!["esme=5".parse().unwrap()];
+    let options = HttpOptions {
+        admin_token: Some(smpp_server::credentials::Secret::new("dash-t0ken").unwrap()),
+        ..HttpOptions::default()
+    };
+    let (gw, base) = gateway(config, options).await;
+    wait_bound(&gw, "a").await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // Not signed in: a browser goes to the form, a script gets 401.
+    let (status, location, _) = page(&http, http.get(format!("{base}/connectors"))).await;
+    assert_eq!((status, location.as_deref()), (303, Some("/login")));
+    let api = http.get(format!("{base}/routes")).send().await.unwrap();
+    assert_eq!(api.status(), 401);
+    let (status, _, body) = page(
+        &http,
+        http.post(format!("{base}/login"))
+            .form(&[("token", "wrong")]),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(body.contains("Wrong token"));
+    let signed = http
+        .post(format!("{base}/login"))
+        .form(&[("token", "dash-t0ken")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let get = |path: &str| {
+        http.get(format!("{base}{path}"))
+            .header("cookie", cookie.clone())
+    };
+    let post = |path: &str| {
+        http.post(format!("{base}{path}"))
+            .header("cookie", cookie.clone())
+    };
+
+    let (status, _, body) = page(&http, get("/")).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("Customer binds") && body.contains("<svg"),
+        "{body}"
+    );
+    let (_, _, body) = page(&http, get("/connectors")).await;
+    assert!(body.contains("data-connector=\"a\""), "{body}");
+
+    // A connector from the form: stored and started.
+    let (status, location, _) = page(
+        &http,
+        post("/connectors").form(&[
+            ("name", "b"),
+            ("address", &up_b.server.smpp_addr().to_string()),
+            ("system_id", "smppclient1"),
+            ("password", "password"),
+            ("binds", "1"),
+            ("window", "8"),
+            ("tps", ""),
+            ("ids", "text"),
+            ("source", ""),
+        ]),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().contains("ok="));
+    wait_bound(&gw, "b").await;
+    // A bad one: refused with the reason.
+    let (_, location, _) = page(
+        &http,
+        post("/connectors").form(&[
+            ("name", "c"),
+            ("address", "no-port"),
+            ("system_id", "x"),
+            ("password", "y"),
+        ]),
+    )
+    .await;
+    assert!(location.unwrap().contains("error="));
+
+    // A route from the form goes before the default, which stays.
+    let (status, _, _) = page(
+        &http,
+        post("/routes").form(&[("route", "4470=b"), ("position", "")]),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, _, body) = page(&http, get("/routes")).await;
+    let first = body.find("data-route=\"4470=b\"").expect("the new route");
+    let default = body.find("data-route=\"*=a,b\"").expect("the default kept");
+    assert!(first < default, "{body}");
+    // Removing b is refused while the route names it.
+    let (_, location, _) = page(&http, post("/connectors/b/delete")).await;
+    assert!(location.unwrap().contains("error="));
+
+    // A message, then its timeline and the route's count.
+    let sent: serde_json::Value = http
+        .post(format!("{base}/api/v1/messages"))
+        .basic_auth("esme", Some("secret"))
+        .json(&serde_json::json!({"from": "Acme", "to": "447012345678", "text": "hi", "receipt": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = sent["ids"][0].as_str().unwrap().to_owned();
+    wait_for("the message at b's upstream", || up_b.count() == 1).await;
+    let mut body = String::new();
+    for _ in 0..100 {
+        body = page(&http, get(&format!("/messages?id={id}"))).await.2;
+        if body.contains("data-event=\"DELIVRD\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        body.contains("data-event=\"FORWARDED\"") && body.contains("data-event=\"DELIVRD\""),
+        "{body}"
+    );
+    assert!(
+        body.contains(" to b as "),
+        "forwarded through the new route: {body}"
+    );
+    let (_, _, body) = page(&http, get("/routes")).await;
+    assert!(
+        body.contains("<td class=\"num\">1</td>"),
+        "the route's count: {body}"
+    );
+    // The search finds it by part of its address and its account.
+    let (_, _, body) = page(
+        &http,
+        get("/messages?address=4470123&account=esme&state=DELIVRD&within=60"),
+    )
+    .await;
+    assert_eq!(body.matches("<tr data-message=").count(), 1, "{body}");
+    let (_, _, body) = page(
+        &http,
+        get("/messages?address=4470123&account=other&state=&within="),
+    )
+    .await;
+    assert!(body.contains("No recent message matches"), "{body}");
+
+    // The balance: shown, added to from the form.
+    let (_, location, _) = page(
+        &http,
+        post("/accounts/esme/balance").form(&[("add", "2.50")]),
+    )
+    .await;
+    assert!(location.unwrap().contains("ok="));
+    let (_, _, body) = page(&http, get("/accounts")).await;
+    assert!(body.contains("data-balance>7.5<"), "{body}");
+    gw.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+    up_b.server.shutdown().await.unwrap();
+}

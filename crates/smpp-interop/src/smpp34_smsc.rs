@@ -10,6 +10,20 @@
 //! TLVs) after [`RECEIPT_DELAY`] when registered_delivery asks: to the
 //! submitting session when it can receive, else to a receiver bound with the
 //! same system_id. smpp34 answers enquire_link and unbind itself.
+//!
+//! For the `smpp query|cancel|replace|ussd` checks it also answers
+//! replace_sm (a pending message's text is replaced; ESME_RREPLACEFAIL for
+//! an unknown or final one), and plays a USSD application for any
+//! submit_sm with `ussd_service_op`: a PSSR indication (the dialled code) gets
+//! the prompt [`USSD_MENU`], the subscriber's USSR confirm the final screen
+//! `You chose <answer>` (PSSR response, end of session), both as deliver_sm to
+//! the submitting session.
+//!
+//! cancel_sm gets smpp34's default answer, ESME_RCANCELFAIL, whatever it
+//! names: smpp34 1.5.1 decodes cancel_sm from the start of the PDU, header
+//! included (`cancel_sm::decode` does not skip the 16 header octets, as its
+//! `query_sm` and `replace_sm` decoders do), so the message id it hands over
+//! is read from the header and the real one is lost.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -21,12 +35,18 @@ use async_trait::async_trait;
 use smpp34::server::ESME;
 use smpp34::{
     bind_receiver, bind_receiver_resp, bind_transceiver, bind_transceiver_resp, bind_transmitter,
-    bind_transmitter_resp, query_sm, query_sm_resp, submit_sm, submit_sm_resp,
-    SmppConnectionInformation, SmppError, SmppServer, SmppServerListener, TlvTag,
+    bind_transmitter_resp, query_sm, query_sm_resp, replace_sm, replace_sm_resp, submit_sm,
+    submit_sm_resp, SmppConnectionInformation, SmppError, SmppServer, SmppServerListener, Tlv,
+    TlvTag,
 };
-use smpp_proto::message::{DeliveryReceipt, MessageState};
+use smpp_proto::message::ussd::{UssdMessage, UssdServiceDialog};
+use smpp_proto::message::{DeliveryReceipt, MessageState, ReferenceCounter};
+use smpp_proto::pdu::{Body, COctetString, SubmitSm as ProtoSubmitSm, TlvTag as ProtoTag, Tlvs};
 
 use crate::{receipt_date_now, smsc_time, PASSWORD, SYSTEM_ID};
+
+/// The prompt of the USSD menu it plays.
+pub const USSD_MENU: &str = "smpp34 menu: 1 Balance, 2 Top-up";
 
 /// How long after a submit its receipt goes out.
 pub const RECEIPT_DELAY: Duration = Duration::from_millis(100);
@@ -39,6 +59,8 @@ struct State {
     esmes: HashMap<String, Arc<ESME>>,
     /// Message id -> (state, final date).
     messages: HashMap<String, (MessageState, String)>,
+    /// USSD dialogs by subscriber number.
+    ussd: HashMap<String, UssdServiceDialog>,
 }
 
 /// The smpp34 listener: the SMSC's behaviour.
@@ -68,6 +90,81 @@ fn set_state(state: &Mutex<State>, id: &str, s: MessageState, date: String) {
             return;
         }
         st.messages.insert(id.to_owned(), (s, date));
+    }
+}
+
+/// Whether `id` is a pending (ENROUTE) message.
+fn is_pending(state: &Mutex<State>, id: &str) -> bool {
+    state
+        .lock()
+        .ok()
+        .and_then(|st| st.messages.get(id).map(|m| m.0 == MessageState::Enroute))
+        .unwrap_or(false)
+}
+
+/// The USSD message a submit_sm carries (our reading of smpp34's fields).
+fn ussd_message(req: &submit_sm) -> Option<UssdMessage> {
+    let mut tlvs = Tlvs::new();
+    for t in &req.tlvs {
+        tlvs.push(ProtoTag(t.tag), &t.value).ok()?;
+    }
+    let sm = ProtoSubmitSm {
+        service_type: COctetString::copy_from_str(&req.service_type),
+        source_addr: COctetString::copy_from_str(&req.source_addr),
+        destination_addr: COctetString::copy_from_str(&req.destination_addr),
+        data_coding: req.data_coding,
+        short_message: req.short_message.clone().into(),
+        tlvs,
+        ..Default::default()
+    };
+    UssdMessage::from_body(&Body::SubmitSm(Box::new(sm)))
+}
+
+/// The application's answer to `m`, advancing (or ending) the dialog.
+fn ussd_answer(state: &Mutex<State>, m: &UssdMessage) -> Option<UssdMessage> {
+    let mut st = state.lock().ok()?;
+    if let Ok((mut dialog, _dialled)) = UssdServiceDialog::accept(m) {
+        let prompt = dialog.prompt(USSD_MENU).ok()?;
+        st.ussd.insert(m.msisdn.clone(), dialog);
+        return Some(prompt);
+    }
+    let mut dialog = st.ussd.remove(&m.msisdn)?;
+    let answer = dialog.handle(m).ok()?;
+    if dialog.is_ended() {
+        return None; // cancelled by the subscriber
+    }
+    dialog.end(&format!("You chose {answer}")).ok()
+}
+
+/// Sends `m` to `esme` as deliver_sm (one per part).
+async fn send_ussd(esme: &ESME, m: &UssdMessage) {
+    let Ok(parts) = m.to_short_message().build(&mut ReferenceCounter::new(1)) else {
+        eprintln!("smpp34-smsc: USSD screen cannot be built");
+        return;
+    };
+    for part in parts {
+        let tlvs: Vec<Tlv> = part
+            .tlvs
+            .iter()
+            .map(|t| Tlv {
+                tag: t.tag.0,
+                value: t.value.to_vec(),
+            })
+            .collect();
+        let sent = esme
+            .deliver_sm()
+            .service_type(part.service_type.to_string_lossy())
+            .source_addr(part.source_addr.to_string_lossy())
+            .destination_addr(part.destination_addr.to_string_lossy())
+            .esm_class(part.esm_class)
+            .data_coding(part.data_coding)
+            .short_message(part.short_message.to_vec())
+            .tlvs(tlvs)
+            .send()
+            .await;
+        if !matches!(sent, Ok(ref resp) if resp.is_success()) {
+            eprintln!("smpp34-smsc: USSD screen not delivered");
+        }
     }
 }
 
@@ -128,6 +225,18 @@ impl SmppServerListener for Smsc {
         session_id: &String,
     ) -> submit_sm_resp {
         let id = format!("S34-{}", self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+        if let Some(m) = ussd_message(&req) {
+            // A USSD application: the next screen goes to the submitting session.
+            let esme = self
+                .state
+                .lock()
+                .ok()
+                .and_then(|st| st.esmes.get(session_id).cloned());
+            if let (Some(answer), Some(esme)) = (ussd_answer(&self.state, &m), esme) {
+                tokio::spawn(async move { send_ussd(&esme, &answer).await });
+            }
+            return req.accept(id);
+        }
         set_state(&self.state, &id, MessageState::Enroute, String::new());
         if smpp_proto::pdu::RegisteredDelivery::from(req.registered_delivery).wants_receipt() {
             let state = self.state.clone();
@@ -213,6 +322,21 @@ impl SmppServerListener for Smsc {
                 req.accept(id, date, state as u8, 0)
             }
             None => req.reject(SmppError::ESME_RQUERYFAIL),
+        }
+    }
+
+    async fn on_replace_sm(
+        &self,
+        req: replace_sm,
+        _c: &SmppConnectionInformation,
+        _s: &String,
+    ) -> replace_sm_resp {
+        // The text is not kept (nothing reads it back): a pending message
+        // takes the replacement, anything else is refused.
+        if is_pending(&self.state, &req.message_id) {
+            req.accept()
+        } else {
+            req.reject(SmppError::ESME_RREPLACEFAIL)
         }
     }
 }

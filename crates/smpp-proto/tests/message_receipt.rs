@@ -278,3 +278,65 @@ proptest! {
         prop_assert_eq!(parsed, r);
     }
 }
+
+/// A receipt an MC builds as a deliver_sm, carried as a data_sm
+/// (`ReceiptCarrier::DataSm`): the text moves to message_payload, the TLVs
+/// stay, and a receiver reads the same receipt from either body; the carrier
+/// follows the rule (data_sm only for a data_sm's receipt, to 5.0 or when an
+/// address is too long for a deliver_sm, never to 3.3).
+#[test]
+fn a_receipt_reads_the_same_from_deliver_sm_and_data_sm() {
+    use smpp_proto::message::short_message::DELIVER_SM_MAX_ADDRESS;
+    use smpp_proto::message::{DecodeOptions, ReceiptCarrier};
+    use smpp_proto::pdu::{Body, DeliverSm, EsmClass, TlvTag};
+
+    let mut receipt = DeliveryReceipt::new("1A2B", MessageState::Undeliverable);
+    receipt.error = Some("042".into());
+    receipt.text = Some("hello".into());
+    let mut sm = DeliverSm {
+        source_addr: "447700900002".into(),
+        destination_addr: "447700900001".into(),
+        esm_class: EsmClass::DELIVERY_RECEIPT.bits(),
+        short_message: receipt.to_text().into_bytes().into(),
+        ..Default::default()
+    };
+    sm.tlvs
+        .set_text(TlvTag::RECEIPTED_MESSAGE_ID, b"1A2B")
+        .unwrap();
+    sm.tlvs
+        .set_u8(TlvTag::MESSAGE_STATE, MessageState::Undeliverable.to_u8());
+    let options = DecodeOptions::default();
+    let as_deliver = ReceiptCarrier::DeliverSm.body(sm.clone()).unwrap();
+    let as_data = ReceiptCarrier::DataSm.body(sm.clone()).unwrap();
+    let Body::DataSm(data) = &as_data else {
+        panic!("{as_data:?}")
+    };
+    assert_eq!(data.tlvs.message_payload(), Some(&sm.short_message[..]));
+    assert_eq!((data.esm_class, &data.source_addr), (0x04, &sm.source_addr));
+    let from_deliver = DeliveryReceipt::from_body(&as_deliver, &options).unwrap();
+    let from_data = DeliveryReceipt::from_body(&as_data, &options).unwrap();
+    assert_eq!(from_deliver, from_data);
+    assert_eq!(from_data.id, "1A2B");
+    assert_eq!(from_data.state, MessageState::Undeliverable);
+    assert_eq!(from_data.text.as_deref(), Some("hello"));
+
+    let fits = "4".repeat(DELIVER_SM_MAX_ADDRESS);
+    let long = "4".repeat(DELIVER_SM_MAX_ADDRESS + 1);
+    for (data_sm, version, from, to, want) in [
+        (false, 0x50, &fits, &fits, ReceiptCarrier::DeliverSm),
+        (false, 0x34, &long, &fits, ReceiptCarrier::DeliverSm),
+        (true, 0x34, &fits, &fits, ReceiptCarrier::DeliverSm),
+        (true, 0x50, &fits, &fits, ReceiptCarrier::DataSm),
+        (true, 0x34, &long, &fits, ReceiptCarrier::DataSm),
+        (true, 0x34, &fits, &long, ReceiptCarrier::DataSm),
+        (true, 0x33, &long, &fits, ReceiptCarrier::DeliverSm),
+    ] {
+        assert_eq!(
+            ReceiptCarrier::choose(data_sm, version, from, to),
+            want,
+            "{data_sm} {version:#x} {} {}",
+            from.len(),
+            to.len()
+        );
+    }
+}

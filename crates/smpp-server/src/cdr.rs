@@ -25,7 +25,8 @@ pub struct CdrRecord {
     pub account: String,
     /// `source_addr` of the message.
     pub source_addr: String,
-    /// `destination_addr` of the message.
+    /// `destination_addr` of the message (empty for a `broadcast_sm`, which
+    /// goes to broadcast areas, not to an address).
     pub destination_addr: String,
     /// The MC's message id.
     pub message_id: String,

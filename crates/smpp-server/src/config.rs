@@ -567,6 +567,105 @@ impl ServeConfig {
     }
 }
 
+/// The simulation settings that can change while `smpp serve` runs (its
+/// dashboard edits them): the outcome rules, the outcome weights and the
+/// receipt delay.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Simulation {
+    /// Outcome rules, first match wins.
+    pub rules: Vec<Rule>,
+    /// Outcome weights for messages no rule matched (empty: all DELIVRD).
+    pub outcomes: Vec<(MessageState, u32)>,
+    /// Receipts come within `0..=dlr_delay` of the submission.
+    pub dlr_delay: Duration,
+}
+
+impl Simulation {
+    /// The rules as the configuration file writes them (`[[rule]]` tables).
+    pub fn rules_toml(&self) -> String {
+        let mut out = String::new();
+        let quote = |s: &str| {
+            let mut q = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => q.push_str("\\\""),
+                    '\\' => q.push_str("\\\\"),
+                    c if c.is_control() => q.push_str(&format!("\\u{:04X}", c as u32)),
+                    c => q.push(c),
+                }
+            }
+            q.push('"');
+            q
+        };
+        for rule in &self.rules {
+            out.push_str("[[rule]]\n");
+            if let Some(p) = &rule.prefix {
+                out.push_str(&format!("prefix = {}\n", quote(p)));
+            }
+            if let Some(c) = &rule.contains {
+                out.push_str(&format!("contains = {}\n", quote(c)));
+            }
+            if let Some(s) = rule.state {
+                out.push_str(&format!("state = {}\n", quote(s.stat_word())));
+            }
+            if rule.error != 0 {
+                out.push_str(&format!("error = {}\n", rule.error));
+            }
+            if let Some(s) = rule.status {
+                let name = s
+                    .name()
+                    .map_or_else(|| format!("0x{:08X}", s.0), str::to_owned);
+                out.push_str(&format!("status = {}\n", quote(&name)));
+            }
+            if let Some(d) = rule.delay {
+                out.push_str(&format!(
+                    "delay = {}\n",
+                    quote(&humantime::format_duration(d).to_string())
+                ));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The outcome weights as `--outcomes` takes them.
+    pub fn outcomes_text(&self) -> String {
+        self.outcomes
+            .iter()
+            .map(|(s, w)| format!("{}={w}", s.stat_word()))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Settings from the forms of the dashboard: `[[rule]]` tables, an
+    /// `--outcomes` list (empty: all DELIVRD) and a duration.
+    pub fn parse(rules_toml: &str, outcomes: &str, dlr_delay: &str) -> anyhow::Result<Simulation> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Rules {
+            #[serde(default)]
+            rule: Vec<FileRule>,
+        }
+        let file: Rules = toml::from_str(rules_toml).context("rules")?;
+        let mut rules = Vec::with_capacity(file.rule.len());
+        for (i, rule) in file.rule.into_iter().enumerate() {
+            rules.push(rule.resolve().with_context(|| format!("rule #{}", i + 1))?);
+        }
+        let outcomes = if outcomes.trim().is_empty() {
+            Vec::new()
+        } else {
+            parse_outcomes(outcomes)?
+        };
+        let dlr_delay = humantime::parse_duration(dlr_delay.trim())
+            .map_err(|e| anyhow::anyhow!("receipt delay {dlr_delay:?}: {e}"))?;
+        Ok(Simulation {
+            rules,
+            outcomes,
+            dlr_delay,
+        })
+    }
+}
+
 /// Parses `DELIVRD=90,UNDELIV=10` (weights, not necessarily summing to 100).
 pub fn parse_outcomes(s: &str) -> anyhow::Result<Vec<(MessageState, u32)>> {
     let mut out = Vec::new();

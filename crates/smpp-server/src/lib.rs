@@ -100,9 +100,11 @@ pub mod ussd_menu;
 
 pub use binds::SessionView;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Account, BindFailureLimit, Route, Rule, ServeConfig, StoreConfig, TlsConfig};
+pub use config::{
+    Account, BindFailureLimit, Route, Rule, ServeConfig, Simulation, StoreConfig, TlsConfig,
+};
 pub use observer::{BindEvent, FinalEvent, NoObserver, Observer, ReceiptEvent, RequestEvent};
-pub use smsc::{MessageView, Smsc};
+pub use smsc::{MessageFilter, MessageView, Smsc};
 pub use store::Addr;
 
 /// A started SMSC: its addresses, its state, and how to stop it.

@@ -171,6 +171,27 @@ impl Histogram {
     }
 }
 
+/// A latency histogram on the buckets of [`Snapshot::latency_buckets`],
+/// for components that keep their own (the gateway's accept time).
+#[derive(Debug, Default)]
+pub struct LatencyHistogram(Histogram);
+
+impl LatencyHistogram {
+    /// Counts one latency.
+    pub fn observe(&self, d: Duration) {
+        self.0.observe(d);
+    }
+
+    /// The counts per bucket, as [`Snapshot::latency_buckets`] has them.
+    pub fn buckets(&self) -> [u64; LATENCY_BUCKETS.len() + 1] {
+        let mut out = [0; LATENCY_BUCKETS.len() + 1];
+        for (o, b) in out.iter_mut().zip(self.0.buckets.iter()) {
+            *o = b.load(Ordering::Relaxed);
+        }
+        out
+    }
+}
+
 fn command_label(id: CommandId) -> &'static str {
     id.name().unwrap_or("unknown")
 }

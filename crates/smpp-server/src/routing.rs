@@ -57,13 +57,40 @@ pub(crate) struct Router {
 
 impl Router {
     pub(crate) fn new(config: &ServeConfig) -> Router {
+        Router::with(
+            config.rules.clone(),
+            config.outcomes.clone(),
+            config.routes.clone(),
+        )
+    }
+
+    /// A router of these rules, weights and routes.
+    pub(crate) fn with(
+        rules: Vec<Rule>,
+        outcomes: Vec<(MessageState, u32)>,
+        routes: Vec<Route>,
+    ) -> Router {
         Router {
-            rules: config.rules.clone(),
-            outcomes: config.outcomes.clone(),
-            routes: config.routes.clone(),
-            reads_text: config.rules.iter().any(|r| r.contains.is_some()),
-            delays: config.rules.iter().any(|r| r.delay.is_some()),
+            reads_text: rules.iter().any(|r| r.contains.is_some()),
+            delays: rules.iter().any(|r| r.delay.is_some()),
+            rules,
+            outcomes,
+            routes,
         }
+    }
+
+    /// The same routes with other rules and weights.
+    pub(crate) fn with_simulation(
+        &self,
+        rules: Vec<Rule>,
+        outcomes: Vec<(MessageState, u32)>,
+    ) -> Router {
+        Router::with(rules, outcomes, self.routes.clone())
+    }
+
+    /// Its rules and weights.
+    pub(crate) fn simulation(&self) -> (Vec<Rule>, Vec<(MessageState, u32)>) {
+        (self.rules.clone(), self.outcomes.clone())
     }
 
     /// Whether some decision may delay its answer.

@@ -30,12 +30,18 @@ fn time_of(ms: u64) -> String {
 }
 
 /// The CDR of one message in its final state (one record per destination of a
-/// `submit_multi`, each billed on its own).
+/// `submit_multi`, each billed on its own; one with an empty
+/// `destination_addr` for a `broadcast_sm`, which has no address).
 pub fn cdr_records(event: &FinalEvent<'_>) -> Vec<CdrRecord> {
     let billing = event.billing_identification.map(hex);
     let error = (event.error != 0).then_some(u32::from(event.error));
-    event
-        .destinations
+    let broadcast = [""];
+    let destinations = if event.destinations.is_empty() {
+        &broadcast[..]
+    } else {
+        &event.destinations[..]
+    };
+    destinations
         .iter()
         .map(|destination| CdrRecord {
             account: event.account.to_owned(),

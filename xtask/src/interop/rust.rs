@@ -11,10 +11,13 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::{interop_binary, logs_dir, output, smpp_binary, RunningSmsc, SmscChoice, Tally};
+use super::{
+    interop_binary, logs_dir, output, output_fed, smpp_binary, RunningSmsc, SmscChoice, Tally,
+};
 use crate::Result;
 
 const SMPP_CLI: &str = "smpp send/listen vs smpp34 1.5.1 server";
+const SMPP_OPS: &str = "smpp query/replace/cancel/ussd/ping vs smpp34 1.5.1 server";
 const CLI_LIMIT: Duration = Duration::from_secs(30);
 
 pub(super) fn run(smsc: &SmscChoice, tally: &mut Tally) -> Result {
@@ -32,6 +35,10 @@ pub(super) fn run(smsc: &SmscChoice, tally: &mut Tally) -> Result {
 
     let smpp = smpp_binary()?;
     cli_checks(&smpp, &smpp34_smsc, &peers, tally)?;
+    match RunningSmsc::start("smpp34-smsc", &smpp34_smsc, &[]) {
+        Ok(server) => ops_checks(&smpp, &server, tally)?,
+        Err(e) => tally.fail(format!("smpp34-smsc did not start: {e}")),
+    }
     Ok(())
 }
 
@@ -232,4 +239,149 @@ fn listen_until_receipt(
             }
         }
     }
+}
+
+/// `smpp query`, `smpp replace`, `smpp cancel`, `smpp ussd` and `smpp ping`
+/// (issue #21's acceptance) against smpp34's server. smpp34 1.5.1 answers
+/// replace_sm with an error by default: `smpp34-smsc` answers it from what it
+/// stored (a pending message is replaced; an unknown one gets
+/// ESME_RREPLACEFAIL), and plays a one-question USSD menu
+/// (`smpp_interop::smpp34_smsc::USSD_MENU`). smpp34 cannot take a cancel_sm
+/// (it decodes the header as the body, so the message id is lost): its
+/// documented answer, ESME_RCANCELFAIL (exit 1), is what the check asserts,
+/// and the message stays ENROUTE.
+fn ops_checks(smpp: &Path, server: &RunningSmsc, tally: &mut Tally) -> Result {
+    let connect = connect_args(server)?;
+    let run = |sub: &str, args: &[&str], input: Option<&[u8]>, name: &str| {
+        output_fed(
+            Command::new(smpp).arg(sub).args(&connect).args(args),
+            input,
+            CLI_LIMIT,
+            name,
+        )
+    };
+    let mut check = |what: &str, ok: bool, out: &super::Output| {
+        if ok {
+            tally.pass(format!("{SMPP_OPS}: {what}"));
+        } else {
+            tally.fail(format!("{SMPP_OPS}: {what}: {}", out.describe()));
+        }
+    };
+    let succeeded = |out: &super::Output| out.status.is_some_and(|s| s.success());
+    let failed_with_1 = |out: &super::Output| out.status.and_then(|s| s.code()) == Some(1);
+
+    // A message without a receipt request stays ENROUTE: it can be queried
+    // and replaced.
+    let from = "447700900123";
+    let sent = run(
+        "send",
+        &[
+            "--from",
+            from,
+            "--to",
+            "447700900456",
+            "--text",
+            "to be replaced",
+        ],
+        None,
+        "smpp-ops-send",
+    )?;
+    let Some(id) = smsc_id(&sent.stdout).filter(|_| succeeded(&sent)) else {
+        check("smpp send for the operations (a message id)", false, &sent);
+        return Ok(());
+    };
+    let target = ["--id", id.as_str(), "--from", from];
+
+    let out = run("query", &target, None, "smpp-query")?;
+    check(
+        "smpp query: exit 0, state ENROUTE",
+        succeeded(&out)
+            && out
+                .stdout
+                .contains(&format!("message_id {id} state ENROUTE")),
+        &out,
+    );
+    let out = run(
+        "replace",
+        &[&target[..], &["--text", "replaced"]].concat(),
+        None,
+        "smpp-replace",
+    )?;
+    check(
+        "smpp replace of a pending message: exit 0",
+        succeeded(&out),
+        &out,
+    );
+    let out = run("cancel", &target, None, "smpp-cancel")?;
+    check(
+        "smpp cancel: exit 1 with ESME_RCANCELFAIL (smpp34 1.5.1 cannot decode cancel_sm)",
+        failed_with_1(&out)
+            && out.stdout.contains(&format!(
+                "message_id {id} error peer answered with status ESME_RCANCELFAIL"
+            )),
+        &out,
+    );
+    let out = run("query", &target, None, "smpp-query-after-cancel")?;
+    check(
+        "smpp query after the refused cancel: still ENROUTE",
+        succeeded(&out) && out.stdout.contains("state ENROUTE"),
+        &out,
+    );
+    let out = run(
+        "replace",
+        &["--id", "S34-999999", "--text", "x"],
+        None,
+        "smpp-replace-unknown",
+    )?;
+    check(
+        "smpp replace of an unknown id: exit 1, ESME_RREPLACEFAIL",
+        failed_with_1(&out) && format!("{}{}", out.stdout, out.stderr).contains("REPLACEFAIL"),
+        &out,
+    );
+    let out = run("query", &["--id", "S34-999999"], None, "smpp-query-unknown")?;
+    check(
+        "smpp query of an unknown id: exit 1, ESME_RQUERYFAIL",
+        failed_with_1(&out) && format!("{}{}", out.stdout, out.stderr).contains("QUERYFAIL"),
+        &out,
+    );
+
+    // The menu's answer comes from the piped stdin.
+    let out = run(
+        "ussd",
+        &["--from", "447700900777", "--to", "123", "--timeout", "10s"],
+        Some(b"2\n"),
+        "smpp-ussd",
+    )?;
+    check(
+        "smpp ussd with piped stdin: the menu, the answer, the last screen, exit 0",
+        succeeded(&out)
+            && out.stdout.contains(smpp_interop_menu())
+            && out.stdout.contains("> 2")
+            && out.stdout.contains("You chose 2"),
+        &out,
+    );
+
+    let out = run(
+        "ping",
+        &["--count", "3", "--interval", "200ms"],
+        None,
+        "smpp-ping",
+    )?;
+    check(
+        "smpp ping --count 3: three answered probes, exit 0",
+        succeeded(&out)
+            && out
+                .stdout
+                .lines()
+                .filter(|l| l.starts_with("enquire_link seq=") && l.ends_with(" ms"))
+                .count()
+                == 3,
+        &out,
+    );
+    Ok(())
+}
+
+/// The prompt `smpp34-smsc`'s USSD menu shows (`USSD_MENU` there).
+fn smpp_interop_menu() -> &'static str {
+    "smpp34 menu: 1 Balance, 2 Top-up"
 }

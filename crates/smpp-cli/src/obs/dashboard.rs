@@ -31,6 +31,7 @@ const NAV: &[(&str, &str)] = &[
     ("/sessions", "Sessions"),
     ("/messages", "Messages"),
     ("/mo", "Inject MO"),
+    ("/simulator", "Simulator"),
 ];
 
 /// What the dashboard's handlers share.
@@ -69,6 +70,7 @@ pub(crate) fn routes<B: Backend>(dashboard: Arc<Dashboard<B>>) -> Router {
         .route("/sessions/{id}/unbind", post(unbind::<B>))
         .route("/messages", get(messages::<B>))
         .route("/mo", get(mo_form).post(mo_send::<B>))
+        .route("/simulator", get(simulator::<B>).post(set_simulator::<B>))
         .route("/ui/events", get(events::<B>))
         .with_state(dashboard)
         .merge(dashboard::assets())
@@ -162,21 +164,59 @@ async fn unbind<B: Backend>(State(d): State<Arc<Dashboard<B>>>, Path(id): Path<u
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The messages page's query: an id, or a search.
+#[derive(Debug, Default, Deserialize)]
 struct Lookup {
     id: Option<String>,
+    address: Option<String>,
+    account: Option<String>,
+    state: Option<String>,
+    /// Minutes back (empty: any time).
+    within: Option<String>,
 }
+
+/// Results shown at most.
+const SEARCH_LIMIT: usize = 200;
+
+const STATES: &[&str] = &[
+    "ENROUTE", "DELIVRD", "UNDELIV", "EXPIRED", "REJECTD", "DELETED", "ACCEPTD", "UNKNOWN",
+];
 
 async fn messages<B: Backend>(
     State(d): State<Arc<Dashboard<B>>>,
     Query(lookup): Query<Lookup>,
 ) -> Markup {
-    let id = lookup
-        .id
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let id = given(&lookup.id);
+    let found = id
         .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    let found = id.map(|id| (id, d.backend.message(id)));
+        .map(|id| (id.to_owned(), d.backend.message(id)));
+    let filter = smpp_server::MessageFilter {
+        address: given(&lookup.address),
+        account: given(&lookup.account),
+        state: given(&lookup.state),
+        since_ms: given(&lookup.within)
+            .and_then(|m| m.parse::<u64>().ok())
+            .map(|minutes| now_ms().saturating_sub(minutes * 60_000)),
+        until_ms: None,
+    };
+    // A search was asked (the search form sends `within`, maybe empty).
+    let searching = id.is_none()
+        && (filter != smpp_server::MessageFilter::default() || lookup.within.is_some());
+    let results = searching.then(|| d.backend.search(&filter, SEARCH_LIMIT));
+    let time = |ms: Option<u64>| {
+        ms.map(|ms| {
+            smpp_server::cdr::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        })
+        .unwrap_or_default()
+    };
+    let within = given(&lookup.within).unwrap_or_default();
+    let state = given(&lookup.state).unwrap_or_default();
     dashboard::page(
         PRODUCT,
         NAV,
@@ -185,11 +225,29 @@ async fn messages<B: Backend>(
         None,
         html! {
             form.stack method="get" action="/messages" role="search" {
-                label {
-                    "Message id"
-                    input type="search" name="id" value=[id] required;
-                }
+                label { "Message id" input type="search" name="id" value=[id.as_deref()]; }
                 button type="submit" { "Find" }
+            }
+            h2 { "Search the recent messages" }
+            form.stack method="get" action="/messages" role="search" aria-label="Search messages" {
+                label { "Address (source or destination, part of it)" input name="address" value=[filter.address.as_deref()]; }
+                label { "Account" input name="account" value=[filter.account.as_deref()]; }
+                label {
+                    "State"
+                    select name="state" {
+                        option value="" { "any" }
+                        @for s in STATES { option value=(s) selected[*s == state] { (s) } }
+                    }
+                }
+                label {
+                    "Submitted within"
+                    select name="within" {
+                        @for (value, label) in [("", "any time"), ("5", "5 minutes"), ("60", "an hour"), ("1440", "a day")] {
+                            option value=(value) selected[value == within] { (label) }
+                        }
+                    }
+                }
+                button type="submit" { "Search" }
             }
             @if let Some((id, found)) = found {
                 @match found {
@@ -197,8 +255,39 @@ async fn messages<B: Backend>(
                     Some(view) => (message_view(&view)),
                 }
             }
+            @if let Some(results) = results {
+                h2 { "Found " (results.len()) @if results.len() == SEARCH_LIMIT { " (the newest " (SEARCH_LIMIT) ")" } }
+                @if results.is_empty() {
+                    p.empty { "No message in memory matches." }
+                } @else {
+                    div.scroll {
+                        table.results {
+                            thead { tr { th { "Id" } th { "Account" } th { "From" } th { "To" } th { "State" } th { "Submitted" } } }
+                            tbody {
+                                @for m in &results {
+                                    @let mid = m["id"].as_str().unwrap_or("");
+                                    tr data-message=(mid) {
+                                        td { a href=(format!("/messages?id={mid}")) { (mid) } }
+                                        td { (m["account"].as_str().unwrap_or("")) }
+                                        td { (m["source"]["addr"].as_str().unwrap_or("")) }
+                                        td { (m["destinations"].as_array().map(|d| d.iter().filter_map(|a| a["addr"].as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                                        td { (m["state"].as_str().unwrap_or("")) }
+                                        td { (time(m["submit_time_ms"].as_u64())) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         },
     )
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A message's fields and its timeline (from `smpp serve`'s message view).
@@ -319,6 +408,90 @@ async fn mo_send<B: Backend>(
         ),
     };
     (status, mo_page(&form, Some(notice))).into_response()
+}
+
+/// The simulator form's fields.
+#[derive(Debug, Default, Deserialize)]
+struct SimulatorForm {
+    rules: String,
+    outcomes: String,
+    dlr_delay: String,
+}
+
+fn simulator_page(form: &SimulatorForm, notice: Option<Markup>) -> Markup {
+    dashboard::page(
+        PRODUCT,
+        NAV,
+        "/simulator",
+        "Simulator",
+        None,
+        html! {
+            @if let Some(n) = notice { (n) }
+            p.muted {
+                "What the simulated SMSC answers, for the submissions that come next. "
+                "Rules are checked in order (the first whose prefix and text marker match decides); "
+                "messages no rule matches get a final state drawn from the weights."
+            }
+            form.stack method="post" action="/simulator" {
+                label {
+                    "Rules (the configuration file's [[rule]] tables: prefix, contains, state, error, status, delay)"
+                    textarea name="rules" rows="12" spellcheck="false" { (form.rules) }
+                }
+                label {
+                    "Final-state weights (empty: all DELIVRD)"
+                    input name="outcomes" value=(form.outcomes) placeholder="DELIVRD=90,UNDELIV=8,EXPIRED=2";
+                }
+                label {
+                    "Receipt delay (receipts come within 0 and this)"
+                    input name="dlr_delay" value=(form.dlr_delay) required;
+                }
+                button type="submit" { "Apply" }
+            }
+        },
+    )
+}
+
+fn simulator_form(s: &smpp_server::Simulation) -> SimulatorForm {
+    SimulatorForm {
+        rules: s.rules_toml(),
+        outcomes: s.outcomes_text(),
+        dlr_delay: humantime::format_duration(s.dlr_delay).to_string(),
+    }
+}
+
+async fn simulator<B: Backend>(State(d): State<Arc<Dashboard<B>>>) -> Response {
+    match d.backend.simulation() {
+        Some(s) => simulator_page(&simulator_form(&s), None).into_response(),
+        None => (StatusCode::NOT_FOUND, "not a simulator").into_response(),
+    }
+}
+
+async fn set_simulator<B: Backend>(
+    State(d): State<Arc<Dashboard<B>>>,
+    Form(form): Form<SimulatorForm>,
+) -> Response {
+    match smpp_server::Simulation::parse(&form.rules, &form.outcomes, &form.dlr_delay) {
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            simulator_page(&form, Some(dashboard::notice(false, &format!("{e:#}")))),
+        )
+            .into_response(),
+        Ok(simulation) => {
+            let shown = simulator_form(&simulation);
+            if d.backend.set_simulation(simulation) {
+                simulator_page(
+                    &shown,
+                    Some(dashboard::notice(
+                        true,
+                        "Applied: the next submissions follow these rules.",
+                    )),
+                )
+                .into_response()
+            } else {
+                (StatusCode::NOT_FOUND, "not a simulator").into_response()
+            }
+        }
+    }
 }
 
 async fn events<B: Backend>(State(d): State<Arc<Dashboard<B>>>) -> Response {

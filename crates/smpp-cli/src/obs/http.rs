@@ -72,6 +72,26 @@ pub trait Backend: Send + Sync + 'static {
         let _ = id;
         false
     }
+
+    /// The recent messages `filter` matches, newest first, at most `limit`,
+    /// as JSON like [`Backend::message`] (none by default).
+    fn search(&self, filter: &smpp_server::MessageFilter, limit: usize) -> Vec<serde_json::Value> {
+        let _ = (filter, limit);
+        Vec::new()
+    }
+
+    /// The outcome rules, weights and receipt delay in force (`None`: not
+    /// a simulator).
+    fn simulation(&self) -> Option<smpp_server::Simulation> {
+        None
+    }
+
+    /// Puts other rules, weights and receipt delay in force; `false` when
+    /// it cannot.
+    fn set_simulation(&self, simulation: smpp_server::Simulation) -> bool {
+        let _ = simulation;
+        false
+    }
 }
 
 /// The body of `POST /api/mo`.
@@ -88,7 +108,7 @@ pub struct MoRequest {
     /// The user data as hex octets (exclusive with `text`).
     #[serde(default)]
     pub hex: Option<String>,
-    /// `auto` (default), `gsm7`, `ucs2`, `latin1` or `binary`.
+    /// `auto` (default), `gsm7`, `ucs2`, `latin1`, `cyrillic`, `hebrew` or `binary`.
     #[serde(default)]
     pub coding: Option<String>,
 }
@@ -100,7 +120,7 @@ impl MoRequest {
             None => Ok(Coding::Auto),
             Some(name) => Coding::from_str(name, true).map_err(|_| {
                 ApiError::bad_request(format!(
-                    "unknown coding {name:?}: use auto, gsm7, ucs2, latin1 or binary"
+                    "unknown coding {name:?}: use auto, gsm7, ucs2, latin1, cyrillic, hebrew or binary"
                 ))
             }),
         }

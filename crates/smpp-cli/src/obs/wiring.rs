@@ -59,4 +59,21 @@ impl Backend for SmscBackend {
     fn unbind_session(&self, id: u64) -> bool {
         self.smsc.unbind_session(id)
     }
+
+    fn search(&self, filter: &smpp_server::MessageFilter, limit: usize) -> Vec<serde_json::Value> {
+        self.smsc
+            .search(filter, limit)
+            .into_iter()
+            .filter_map(|view| serde_json::to_value(view).ok())
+            .collect()
+    }
+
+    fn simulation(&self) -> Option<smpp_server::Simulation> {
+        Some(self.smsc.simulation())
+    }
+
+    fn set_simulation(&self, simulation: smpp_server::Simulation) -> bool {
+        self.smsc.set_simulation(simulation);
+        true
+    }
 }

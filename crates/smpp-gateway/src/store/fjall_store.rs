@@ -467,6 +467,29 @@ impl GatewayStore for FjallStore {
         Box::pin(std::future::ready(found))
     }
 
+    fn recent<'a>(
+        &'a self,
+        scan: usize,
+        limit: usize,
+        matches: &'a (dyn Fn(&MessageRecord) -> bool + Send + Sync),
+    ) -> StoreFuture<'a, Vec<MessageRecord>> {
+        let found = self.tables().and_then(|t| {
+            let mut found = Vec::new();
+            for guard in t.messages.iter().rev().take(scan) {
+                let (_, value) = guard.into_inner()?;
+                let record: MessageRecord = postcard::from_bytes(&value)?;
+                if matches(&record) {
+                    found.push(record);
+                    if found.len() == limit {
+                        break;
+                    }
+                }
+            }
+            Ok(found)
+        });
+        Box::pin(std::future::ready(found))
+    }
+
     fn settings(&self) -> StoreFuture<'_, Vec<(String, String)>> {
         let found = self.tables().and_then(|t| {
             t.settings

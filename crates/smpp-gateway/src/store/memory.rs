@@ -201,6 +201,26 @@ impl GatewayStore for MemoryStore {
         Box::pin(std::future::ready(Ok(found)))
     }
 
+    fn recent<'a>(
+        &'a self,
+        scan: usize,
+        limit: usize,
+        matches: &'a (dyn Fn(&MessageRecord) -> bool + Send + Sync),
+    ) -> StoreFuture<'a, Vec<MessageRecord>> {
+        let tables = self.lock();
+        let mut ids: Vec<u64> = tables.messages.keys().copied().collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        let found = ids
+            .iter()
+            .take(scan)
+            .filter_map(|id| tables.messages.get(id))
+            .filter(|r| matches(r))
+            .take(limit)
+            .cloned()
+            .collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
     fn settings(&self) -> StoreFuture<'_, Vec<(String, String)>> {
         let found = self
             .lock()

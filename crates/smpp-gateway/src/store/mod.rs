@@ -350,6 +350,16 @@ pub trait GatewayStore: Send + Sync + std::fmt::Debug + 'static {
     /// Every stored account.
     fn accounts(&self) -> StoreFuture<'_, Vec<StoredAccount>>;
 
+    /// The newest messages `matches` accepts, newest first: at most
+    /// `limit`, looking at the newest `scan` messages at most (a search of
+    /// the recent ones; ids grow with time).
+    fn recent<'a>(
+        &'a self,
+        scan: usize,
+        limit: usize,
+        matches: &'a (dyn Fn(&MessageRecord) -> bool + Send + Sync),
+    ) -> StoreFuture<'a, Vec<MessageRecord>>;
+
     /// Every configuration item (connectors, the route table), by key.
     fn settings(&self) -> StoreFuture<'_, Vec<(String, String)>>;
 
@@ -561,6 +571,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.accounts().await.unwrap(), [account]);
+        // The recent search: newest first, filtered, limited.
+        let all = |_: &MessageRecord| true;
+        let recent = store.recent(100, 10, &all).await.unwrap();
+        assert!(recent.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+        let none = |_: &MessageRecord| false;
+        assert!(store.recent(100, 10, &none).await.unwrap().is_empty());
         let setting = |k: &str, v: &str| Op::PutSetting {
             key: k.into(),
             value: v.into(),

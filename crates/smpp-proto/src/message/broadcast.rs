@@ -181,6 +181,32 @@ impl BroadcastBuilder {
         self
     }
 
+    /// The v5.0 `billing_identification` TLV: what the MC bills the broadcast to.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use smpp_proto::message::broadcast::{frequency_unit, BillingIdentification, BroadcastArea, BroadcastBuilder};
+    /// use smpp_proto::pdu::BroadcastContentType;
+    ///
+    /// let billing = BillingIdentification { format: 0x80, data: Bytes::from_static(b"acct-7") };
+    /// let b = BroadcastBuilder::new(
+    ///     vec![BroadcastArea::name("Area1")],
+    ///     BroadcastContentType { network_type: 1, content_type: 0x0001 },
+    ///     1,
+    ///     frequency_unit::MINUTES,
+    ///     5,
+    /// )
+    /// .billing(&billing)
+    /// .unwrap()
+    /// .build()
+    /// .unwrap();
+    /// assert_eq!(BillingIdentification::from_tlvs(&b.tlvs), Some(billing));
+    /// ```
+    pub fn billing(mut self, billing: &BillingIdentification) -> Result<Self, EncodeError> {
+        billing.set_in(&mut self.body.tlvs)?;
+        Ok(self)
+    }
+
     /// Replaces an earlier broadcast (by its message id).
     #[must_use]
     pub fn replacing(mut self, message_id: &str) -> Self {

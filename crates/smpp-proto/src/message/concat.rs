@@ -41,6 +41,24 @@ pub enum CodeUnit {
 }
 
 impl TextEncoding {
+    /// GSM 7-bit with the default alphabet and extension table (no national tables).
+    pub const GSM7: TextEncoding = TextEncoding::Gsm7(Gsm7Alphabet::DEFAULT);
+    /// ISO-8859-1 (`data_coding` 0x03).
+    pub const LATIN1: TextEncoding = TextEncoding::Charset(Charset::Latin1);
+    /// ISO-8859-5 Cyrillic (`data_coding` 0x06).
+    pub const CYRILLIC: TextEncoding = TextEncoding::Charset(Charset::Cyrillic);
+    /// ISO-8859-8 Latin/Hebrew (`data_coding` 0x07).
+    pub const HEBREW: TextEncoding = TextEncoding::Charset(Charset::Hebrew);
+    /// IA5 / ASCII (`data_coding` 0x01).
+    pub const ASCII: TextEncoding = TextEncoding::Charset(Charset::Ascii);
+    /// UCS-2 (`data_coding` 0x08).
+    pub const UCS2: TextEncoding = TextEncoding::Ucs2;
+
+    /// Whether every character of `text` is representable.
+    pub fn can_encode(&self, text: &str) -> bool {
+        text.chars().all(|c| self.cost(c).is_some())
+    }
+
     /// The unit of [`cost`](Self::cost).
     pub fn unit(&self) -> CodeUnit {
         match self {
@@ -161,6 +179,84 @@ impl LanguageSet {
     }
 }
 
+/// The single-octet character sets an SMSC accepts (its profile), used by the
+/// automatic coding choice ([`SegmentationPolicy::charsets`]).
+///
+/// Empty by default: the choice is then GSM 7-bit or UCS-2, which every SMSC
+/// takes. Add a set only when the SMSC (and the handsets behind it) handle it:
+/// a text that GSM 7-bit cannot carry but Latin-1 (0x03), ISO-8859-5 Cyrillic
+/// (0x06) or ISO-8859-8 Hebrew (0x07) can then goes in one octet per character
+/// (140 per part) instead of UCS-2's two (70 per part).
+///
+/// ```
+/// use smpp_proto::message::charsets::Charset;
+/// use smpp_proto::message::concat::{choose_encoding, CharsetSet, SegmentationPolicy, TextEncoding};
+///
+/// let policy = SegmentationPolicy {
+///     charsets: CharsetSet::EMPTY.with(Charset::Latin1).with(Charset::Cyrillic),
+///     ..SegmentationPolicy::default()
+/// };
+/// // GSM 7-bit first whenever it can carry the text.
+/// assert_eq!(choose_encoding("Grüße", &policy), TextEncoding::GSM7);
+/// // "ê" has no GSM code: Latin-1 instead of UCS-2.
+/// assert_eq!(choose_encoding("crêpe", &policy), TextEncoding::LATIN1);
+/// assert_eq!(choose_encoding("Привет", &policy), TextEncoding::CYRILLIC);
+/// // Nothing single-octet carries both: UCS-2.
+/// assert_eq!(choose_encoding("crêpe Привет", &policy), TextEncoding::UCS2);
+/// // Without a profile, UCS-2 as before.
+/// assert_eq!(choose_encoding("crêpe", &SegmentationPolicy::default()), TextEncoding::UCS2);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct CharsetSet(u8);
+
+impl CharsetSet {
+    /// No character set (the default: GSM 7-bit or UCS-2 only).
+    pub const EMPTY: CharsetSet = CharsetSet(0);
+
+    const ORDER: [Charset; 4] = [
+        Charset::Latin1,
+        Charset::Cyrillic,
+        Charset::Hebrew,
+        Charset::Ascii,
+    ];
+
+    const fn bit(charset: Charset) -> u8 {
+        match charset {
+            Charset::Latin1 => 1,
+            Charset::Cyrillic => 2,
+            Charset::Hebrew => 4,
+            Charset::Ascii => 8,
+        }
+    }
+
+    /// A set from a slice.
+    pub fn from_charsets(charsets: &[Charset]) -> Self {
+        charsets.iter().fold(Self::EMPTY, |set, &c| set.with(c))
+    }
+
+    /// This set plus `charset`.
+    #[must_use]
+    pub const fn with(self, charset: Charset) -> Self {
+        CharsetSet(self.0 | Self::bit(charset))
+    }
+
+    /// Whether `charset` is in the set.
+    pub const fn contains(self, charset: Charset) -> bool {
+        self.0 & Self::bit(charset) != 0
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The sets in the order the automatic choice tries them: Latin-1,
+    /// Cyrillic, Hebrew, ASCII.
+    pub fn iter(self) -> impl Iterator<Item = Charset> {
+        Self::ORDER.into_iter().filter(move |&c| self.contains(c))
+    }
+}
+
 /// Configuration of encoding choice and segmentation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentationPolicy {
@@ -179,6 +275,9 @@ pub struct SegmentationPolicy {
     pub locking_shift: LanguageSet,
     /// Single shift languages the choice may use (needs a UDH in every part).
     pub single_shift: LanguageSet,
+    /// Single-octet character sets the SMSC accepts, tried after GSM 7-bit and
+    /// before UCS-2 (empty by default: see [`CharsetSet`]).
+    pub charsets: CharsetSet,
     /// Extra IEs put in every part's UDH (e.g. application ports). Not allowed with SAR.
     pub extra_elements: Vec<InformationElement>,
     /// Octets kept free for the UDH the SMSC inserts in SAR mode (default 7: 16-bit concat).
@@ -199,6 +298,7 @@ impl Default for SegmentationPolicy {
             ucs2_data_coding: DataCoding::UCS2,
             locking_shift: LanguageSet::EMPTY,
             single_shift: LanguageSet::EMPTY,
+            charsets: CharsetSet::EMPTY,
             extra_elements: Vec::new(),
             sar_udh_reserve: 7,
             max_parts: 255,
@@ -481,12 +581,16 @@ fn candidates(policy: &SegmentationPolicy) -> Vec<TextEncoding> {
         combos.sort_by_key(|a| a.udh_octets());
         v.extend(combos.into_iter().map(TextEncoding::Gsm7));
     }
+    v.extend(policy.charsets.iter().map(TextEncoding::Charset));
     v.push(TextEncoding::Ucs2);
     v
 }
 
 /// Picks the cheapest encoding: the one needing the fewest parts, preferring the GSM default
-/// alphabet, then national shift tables enabled by the policy (fewest IEs first), then UCS-2.
+/// alphabet, then national shift tables enabled by the policy (fewest IEs first), then the
+/// single-octet character sets of [`SegmentationPolicy::charsets`] (Latin-1, Cyrillic,
+/// Hebrew, ASCII; none by default), then UCS-2. A character set that represents the whole
+/// text never needs more parts than UCS-2, so it is taken over UCS-2 whenever it can.
 pub fn choose_encoding(text: &str, policy: &SegmentationPolicy) -> TextEncoding {
     let mut best: Option<(usize, TextEncoding)> = None;
     // The first encoding that can represent the text but exceeds the limits: returned when

@@ -49,14 +49,14 @@ pub mod wap;
 
 pub use coding::{decode_text, decode_user_data, DataCoding, DecodeOptions, SmscDefaultAlphabet};
 pub use concat::{
-    choose_encoding, parts_on_air, segment_info, segment_text, submit_parts_on_air, ConcatMode,
-    ReferenceCounter, Segment, SegmentInfo, SegmentationPolicy, TextEncoding,
+    choose_encoding, parts_on_air, segment_info, segment_text, submit_parts_on_air, CharsetSet,
+    ConcatMode, ReferenceCounter, Segment, SegmentInfo, SegmentationPolicy, TextEncoding,
 };
 pub use gsm7::Gsm7Alphabet;
 pub use national::NationalLanguage;
 pub use reassembly::{IncomingPart, PartOutcome, Reassembler, ReassemblyConfig, ReassemblyEvent};
 pub use receipt::{DeliveryReceipt, MessageIdFormat, MessageState};
-pub use short_message::{Address, BuildError, ShortMessage};
+pub use short_message::{Address, BuildError, ReceiptCarrier, ShortMessage};
 pub use udh::{InformationElement, UserDataHeader};
 pub use ussd::UssdServiceOp;
 

@@ -6,13 +6,13 @@ use bytes::Bytes;
 
 use super::coding::{decode_text, DataCoding, DecodeOptions};
 use super::concat::{
-    segment_binary, segment_text, ConcatMode, ReferenceCounter, Segment, SegmentError,
-    SegmentationPolicy,
+    segment_binary, segment_text, segment_text_with, CharsetSet, ConcatMode, ReferenceCounter,
+    Segment, SegmentError, SegmentationPolicy, TextEncoding,
 };
 use super::reassembly::IncomingPart;
 use super::receipt::{DeliveryReceipt, ReceiptTlvs};
 use super::udh::UdhError;
-use crate::pdu::{COctetString, DataSm, EncodeError, SubmitSm, TlvTag, Tlvs};
+use crate::pdu::{Body, COctetString, DataSm, DeliverSm, EncodeError, SubmitSm, TlvTag, Tlvs};
 
 /// An SME address: TON, NPI and digits (or alphanumeric text).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -83,7 +83,8 @@ impl From<&str> for Address {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Content {
-    Text(String),
+    /// A text and the coding forced on it (`None`: the automatic choice).
+    Text(String, Option<TextEncoding>),
     Binary(Bytes, DataCoding),
 }
 
@@ -156,9 +157,61 @@ impl ShortMessage {
     }
 
     /// A text message: the cheapest coding that represents it is chosen
-    /// (GSM 7-bit, national shift tables if the policy allows, else UCS-2).
+    /// (GSM 7-bit, national shift tables if the policy allows, the character
+    /// sets the SMSC takes ([`charsets`](Self::charsets)), else UCS-2).
     pub fn text(text: impl Into<String>) -> Self {
-        Self::with(Content::Text(text.into()))
+        Self::with(Content::Text(text.into(), None))
+    }
+
+    /// A text message in the coding given, whatever the automatic choice would
+    /// be: GSM 7-bit ([`TextEncoding::GSM7`], or with national tables), a
+    /// single-octet set ([`TextEncoding::LATIN1`], [`CYRILLIC`](TextEncoding::CYRILLIC),
+    /// [`HEBREW`](TextEncoding::HEBREW), [`ASCII`](TextEncoding::ASCII)) or
+    /// [`TextEncoding::UCS2`]. Long texts are split on character boundaries
+    /// as usual. Fails at once, naming the first character the coding cannot
+    /// represent and its position.
+    ///
+    /// ```
+    /// use smpp_proto::message::{ReferenceCounter, ShortMessage, TextEncoding};
+    ///
+    /// let mut refs = ReferenceCounter::new(1);
+    /// // GSM 7-bit would do; UCS-2 is forced.
+    /// let parts = ShortMessage::text_in("hello", TextEncoding::UCS2)
+    ///     .unwrap()
+    ///     .build(&mut refs)
+    ///     .unwrap();
+    /// assert_eq!(parts[0].data_coding, 0x08);
+    /// assert_eq!(&parts[0].short_message[..4], b"\0h\0e");
+    ///
+    /// let err = ShortMessage::text_in("crêpe €", TextEncoding::LATIN1).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "character '€' at char index 6 is not representable in Latin1"
+    /// );
+    /// ```
+    pub fn text_in(text: impl Into<String>, coding: TextEncoding) -> Result<Self, BuildError> {
+        let text = text.into();
+        coding.encode(&text)?;
+        Ok(Self::with(Content::Text(text, Some(coding))))
+    }
+
+    /// Forces the coding of a text message (see [`text_in`](Self::text_in),
+    /// which checks the text at once; here a text the coding cannot represent
+    /// fails in [`build`](Self::build)). No effect on binary content.
+    #[must_use]
+    pub fn coding(mut self, coding: TextEncoding) -> Self {
+        if let Content::Text(_, forced) = &mut self.content {
+            *forced = Some(coding);
+        }
+        self
+    }
+
+    /// The single-octet character sets the SMSC takes, for the automatic
+    /// coding choice (see [`CharsetSet`]; empty by default).
+    #[must_use]
+    pub fn charsets(mut self, charsets: CharsetSet) -> Self {
+        self.policy.charsets = charsets;
+        self
     }
 
     /// Binary user data sent with `data_coding` as given (e.g. 0x04 8-bit).
@@ -250,6 +303,15 @@ impl ShortMessage {
         self
     }
 
+    /// The v5.0 `billing_identification` TLV, in every part.
+    pub fn billing(
+        mut self,
+        billing: &super::broadcast::BillingIdentification,
+    ) -> Result<Self, EncodeError> {
+        billing.set_in(&mut self.tlvs)?;
+        Ok(self)
+    }
+
     /// Adds a TLV to every part.
     pub fn tlv(mut self, tag: TlvTag, value: &[u8]) -> Result<Self, EncodeError> {
         self.tlvs.push(tag, value)?;
@@ -260,7 +322,10 @@ impl ShortMessage {
     /// concatenation come from `refs` (keep one counter per session).
     pub fn build(&self, refs: &mut ReferenceCounter) -> Result<Vec<SubmitSm>, BuildError> {
         let segments = match &self.content {
-            Content::Text(text) => segment_text(text, &self.policy, refs)?.segments,
+            Content::Text(text, None) => segment_text(text, &self.policy, refs)?.segments,
+            Content::Text(text, Some(coding)) => {
+                segment_text_with(text, *coding, &self.policy, refs)?.segments
+            }
             Content::Binary(data, dc) => segment_binary(data, *dc, &self.policy, refs)?,
         };
         segments.iter().map(|s| self.part(s)).collect()
@@ -380,6 +445,75 @@ impl DeliveryReceipt {
             &sm.tlvs,
             options,
         )
+    }
+}
+
+/// Longest address a `deliver_sm` (or `submit_sm`) carries: its
+/// `source_addr` and `destination_addr` are C-Octet Strings of 21 octets.
+/// A `data_sm` carries 64.
+pub const DELIVER_SM_MAX_ADDRESS: usize = 20;
+
+/// The operation an MC sends a delivery receipt (or an intermediate
+/// notification) with.
+///
+/// A receipt goes as a `deliver_sm`, as every ESME expects, except for a
+/// message that arrived as a `data_sm` (v3.4 and later) when either the ESME
+/// speaks v5.0 (where `data_sm` is the symmetric operation both ways), or an
+/// address of the receipt does not fit a `deliver_sm` (more than
+/// [`DELIVER_SM_MAX_ADDRESS`] characters, which only a `data_sm` could have
+/// brought): then as a `data_sm`, the text in `message_payload` with the
+/// `receipted_message_id` and `message_state` TLVs. A v3.3 ESME has no
+/// `data_sm`: always `deliver_sm`.
+///
+/// ```
+/// use smpp_proto::message::short_message::ReceiptCarrier;
+///
+/// let long = "x".repeat(30);
+/// assert_eq!(ReceiptCarrier::choose(false, 0x50, "447700900001", "1234"), ReceiptCarrier::DeliverSm);
+/// assert_eq!(ReceiptCarrier::choose(true, 0x34, "447700900001", "1234"), ReceiptCarrier::DeliverSm);
+/// assert_eq!(ReceiptCarrier::choose(true, 0x50, "447700900001", "1234"), ReceiptCarrier::DataSm);
+/// assert_eq!(ReceiptCarrier::choose(true, 0x34, &long, "1234"), ReceiptCarrier::DataSm);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReceiptCarrier {
+    /// `deliver_sm` with esm_class "MC delivery receipt" (or intermediate notification).
+    DeliverSm,
+    /// `data_sm`, same esm_class, the receipt text in `message_payload`.
+    DataSm,
+}
+
+impl ReceiptCarrier {
+    /// The carrier of a receipt for a message that arrived as a `data_sm` or
+    /// not (`arrived_as_data_sm`), to an ESME bound with `interface_version`
+    /// (the negotiated one), whose `source_addr` / `destination_addr` are
+    /// `source` and `destination`.
+    pub fn choose(
+        arrived_as_data_sm: bool,
+        interface_version: u8,
+        source: &str,
+        destination: &str,
+    ) -> ReceiptCarrier {
+        let too_long =
+            source.len() > DELIVER_SM_MAX_ADDRESS || destination.len() > DELIVER_SM_MAX_ADDRESS;
+        if arrived_as_data_sm
+            && interface_version >= 0x34
+            && (interface_version >= 0x50 || too_long)
+        {
+            ReceiptCarrier::DataSm
+        } else {
+            ReceiptCarrier::DeliverSm
+        }
+    }
+
+    /// The request body carrying `receipt` (a receipt `deliver_sm`, as an MC
+    /// builds it): the same PDU, or the `data_sm` of its message (its
+    /// `short_message` moved into `message_payload`, the TLVs kept). Fails
+    /// only when the text does not fit a `message_payload`.
+    pub fn body(self, receipt: DeliverSm) -> Result<Body, EncodeError> {
+        Ok(match self {
+            ReceiptCarrier::DeliverSm => Body::DeliverSm(Box::new(receipt)),
+            ReceiptCarrier::DataSm => Body::DataSm(Box::new(DataSm::from_submit_sm(receipt)?)),
+        })
     }
 }
 

@@ -17,7 +17,7 @@ use smpp_proto::pdu::{AlertNotification, COctetString, TlvTag, Tlvs};
 use super::Smsc;
 use crate::clock::Clock;
 use crate::jobs::{Job, BINDING_RETRY};
-use crate::store::{Kind, Outcome, Record};
+use crate::store::{Outcome, Record};
 
 /// Waits for a receiver whose bind answer is not out yet, at most this many times.
 const READY_TRIES: u32 = 100;
@@ -90,7 +90,7 @@ impl<C: Clock> Smsc<C> {
 
 /// The alert a waiting routed message owes, if it asked for one (`set_dpf` = 1).
 fn alert_for(record: &Record) -> Option<AlertNotification> {
-    if record.kind != Kind::Message || record.outcome != Outcome::Pending {
+    if !record.kind.is_message() || record.outcome != Outcome::Pending {
         return None;
     }
     let tlvs = Tlvs::from_bytes(Bytes::from(record.tlvs.clone())).ok()?;

@@ -7,12 +7,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use smpp_proto::message::receipt::DeliveryReceipt;
-use smpp_proto::message::{decode_text, DataCoding, DecodeOptions, MessageState, ShortMessage};
+use smpp_proto::message::{
+    decode_text, DataCoding, DecodeOptions, MessageState, ReceiptCarrier, ShortMessage,
+};
 use smpp_proto::pdu::{
-    COctetString, CommandStatus, DeliverSm, EsmClass, NetworkErrorCode, SubmitSm, TlvTag, Tlvs,
+    Body, COctetString, CommandStatus, DeliverSm, EsmClass, NetworkErrorCode, SubmitSm, TlvTag,
+    Tlvs,
 };
 
-use super::{format_id, lock, parse_id, text, MessageView, Smsc, EXPIRE_TRIES};
+use super::{format_id, lock, parse_id, text, MessageFilter, MessageView, Smsc, EXPIRE_TRIES};
+use crate::binds::Esme;
 use crate::clock::Clock;
 use crate::jobs::{backoff, Job, MAX_ATTEMPTS};
 use crate::observer::{FinalEvent, ReceiptEvent};
@@ -119,8 +123,34 @@ impl<C: Clock> Smsc<C> {
     /// A message's current view, by id.
     pub fn message(&self, id: &str) -> Option<MessageView> {
         let record = self.get(parse_id(id)?)?;
+        Some(self.view(&record))
+    }
+
+    /// The messages in memory (the recent ones) that `filter` matches,
+    /// newest first, at most `limit`.
+    pub fn search(&self, filter: &MessageFilter, limit: usize) -> Vec<MessageView> {
+        let mut found: Vec<MessageView> = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = lock(shard);
+            for slot in shard.records.values() {
+                let view = self.view(&slot.record);
+                if filter.matches(&view) {
+                    found.push(view);
+                }
+            }
+        }
+        found.sort_by(|a, b| {
+            b.submit_time_ms
+                .cmp(&a.submit_time_ms)
+                .then(b.id.cmp(&a.id))
+        });
+        found.truncate(limit);
+        found
+    }
+
+    fn view(&self, record: &Record) -> MessageView {
         let (state, done, error) = record.state_at(self.clock.now_ms());
-        Some(MessageView {
+        MessageView {
             id: format_id(record.id),
             account: record.account.to_string(),
             source: Addr::from(&record.source),
@@ -131,7 +161,7 @@ impl<C: Clock> Smsc<C> {
             error,
             parts: record.parts,
             receipts_sent: record.receipts_sent,
-        })
+        }
     }
 
     // ---- the timer loop: receipts and routed deliveries ----
@@ -371,7 +401,11 @@ impl<C: Clock> Smsc<C> {
         let mut latest = None;
         for index in record.receipts_sent as usize..record.dests.len() {
             let deliver = self.receipt_pdu(&record, index, state, done, error);
-            match esme.conn.deliver(deliver).await {
+            match esme
+                .conn
+                .request(receipt_body(&record, &esme, deliver))
+                .await
+            {
                 Ok(_) => {
                     latest = self.update(id, |r| {
                         r.receipts_sent = r.receipts_sent.max(index as u32 + 1)
@@ -425,7 +459,8 @@ impl<C: Clock> Smsc<C> {
         }
         let mut notification = self.receipt_pdu(&record, 0, MessageState::Enroute, now, 0);
         notification.set_esm_class(EsmClass::INTERMEDIATE_NOTIFICATION);
-        if let Err(e) = esme.conn.deliver(notification).await {
+        let body = receipt_body(&record, &esme, notification);
+        if let Err(e) = esme.conn.request(body).await {
             tracing::debug!(id, error = %e, "intermediate notification not delivered");
         }
     }
@@ -480,6 +515,23 @@ impl<C: Clock> Smsc<C> {
             ..Default::default()
         }
     }
+}
+
+/// The receipt `deliver_sm` for `record` as `esme` gets it: as it is, or as
+/// a data_sm when the message came as one and the ESME speaks 5.0 or an
+/// address does not fit a deliver_sm ([`ReceiptCarrier`]).
+fn receipt_body(record: &Record, esme: &Esme, receipt: DeliverSm) -> Body {
+    let carrier = ReceiptCarrier::choose(
+        record.kind == Kind::Data,
+        esme.conn.interface_version().unwrap_or(0x34),
+        &receipt.source_addr.to_string_lossy(),
+        &receipt.destination_addr.to_string_lossy(),
+    );
+    // A receipt's text always fits a message_payload; were it not to, the
+    // deliver_sm is refused when sent, as any PDU that cannot be encoded.
+    carrier
+        .body(receipt.clone())
+        .unwrap_or_else(|_| Body::DeliverSm(Box::new(receipt)))
 }
 
 /// `c` when it has the same code in ASCII and in the GSM 03.38 default

@@ -64,6 +64,36 @@ pub struct MessageView {
     pub receipts_sent: u32,
 }
 
+/// What [`Smsc::search`] looks for: every field given must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageFilter {
+    /// An address (source or a destination) containing this.
+    pub address: Option<String>,
+    /// The submitting account.
+    pub account: Option<String>,
+    /// The state's stat word (`DELIVRD`, `ENROUTE`...).
+    pub state: Option<String>,
+    /// Submitted at or after, ms since the Unix epoch.
+    pub since_ms: Option<u64>,
+    /// Submitted before, ms since the Unix epoch.
+    pub until_ms: Option<u64>,
+}
+
+impl MessageFilter {
+    /// Whether `view` is one of those looked for.
+    pub fn matches(&self, view: &MessageView) -> bool {
+        self.address.as_deref().is_none_or(|a| {
+            view.source.addr.contains(a) || view.destinations.iter().any(|d| d.addr.contains(a))
+        }) && self.account.as_deref().is_none_or(|a| view.account == a)
+            && self
+                .state
+                .as_deref()
+                .is_none_or(|s| view.state.eq_ignore_ascii_case(s))
+            && self.since_ms.is_none_or(|t| view.submit_time_ms >= t)
+            && self.until_ms.is_none_or(|t| view.submit_time_ms < t)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Shard {
     /// Boxed: the table stays small enough to stay in cache, and inserting
@@ -144,7 +174,10 @@ pub struct Smsc<C: Clock = SystemClock> {
     accounts: Accounts,
     /// Failed binds per address (`None`: no lockout).
     lockout: Option<Lockout>,
-    router: Router,
+    /// Changed while running by [`Smsc::set_simulation`].
+    router: std::sync::RwLock<Router>,
+    /// Receipts come within `0..=dlr_delay_ms` (changed with the router).
+    dlr_delay_ms: AtomicU64,
     shards: Box<[Mutex<Shard>]>,
     max_per_shard: usize,
     next_id: AtomicU64,
@@ -152,7 +185,7 @@ pub struct Smsc<C: Clock = SystemClock> {
     store: MessageStore,
     /// Every submit_sm can be answered where it arrives: the store keeps
     /// nothing to wait for and no rule delays an answer.
-    quick: bool,
+    quick: std::sync::atomic::AtomicBool,
     /// The bound ESMEs.
     binds: Binds,
     /// What must happen later, and when.
@@ -262,8 +295,11 @@ impl<C: Clock> Smsc<C> {
             observer,
             accounts,
             lockout: config.bind_failure_limit.map(Lockout::new),
-            router,
-            quick,
+            router: std::sync::RwLock::new(router),
+            dlr_delay_ms: AtomicU64::new(
+                u64::try_from(config.dlr_delay.as_millis()).unwrap_or(u64::MAX),
+            ),
+            quick: std::sync::atomic::AtomicBool::new(quick),
             clock,
             // Sized up front: growing a table of large records copies them all.
             shards: (0..SHARDS)
@@ -321,6 +357,35 @@ impl<C: Clock> Smsc<C> {
     /// The clock it runs on.
     pub fn clock(&self) -> &C {
         &self.clock
+    }
+
+    fn router(&self) -> std::sync::RwLockReadGuard<'_, Router> {
+        self.router.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The outcome rules, weights and receipt delay in force.
+    pub fn simulation(&self) -> crate::config::Simulation {
+        let (rules, outcomes) = self.router().simulation();
+        crate::config::Simulation {
+            rules,
+            outcomes,
+            dlr_delay: std::time::Duration::from_millis(self.dlr_delay_ms.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Puts other outcome rules, weights and receipt delay in force, for
+    /// the submissions that come next (the dashboard's simulator controls).
+    pub fn set_simulation(&self, simulation: crate::config::Simulation) {
+        let mut router = self.router.write().unwrap_or_else(|e| e.into_inner());
+        *router = router.with_simulation(simulation.rules, simulation.outcomes);
+        let quick =
+            !self.store.is_persistent() && !router.may_delay() && self.config.ussd_menu.is_none();
+        self.quick.store(quick, Ordering::Release);
+        self.dlr_delay_ms.store(
+            u64::try_from(simulation.dlr_delay.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        tracing::info!("outcome rules, weights and receipt delay changed");
     }
 
     /// Every bound session, oldest first.
@@ -501,7 +566,7 @@ impl<C: Clock> Smsc<C> {
     }
 
     fn delay_ms(&self) -> u64 {
-        let max = u64::try_from(self.config.dlr_delay.as_millis()).unwrap_or(u64::MAX);
+        let max = self.dlr_delay_ms.load(Ordering::Relaxed);
         if max == 0 {
             0
         } else {
@@ -526,7 +591,7 @@ impl<C: Clock> Smsc<C> {
         data_coding: u8,
         user_data: &[u8],
     ) -> Decision {
-        self.router
+        self.router()
             .decide(destination, esm_class, data_coding, user_data, || {
                 self.random()
             })
@@ -542,12 +607,12 @@ impl<C: Clock> Smsc<C> {
 
     fn route_for(&self, destination: &str) -> Option<String> {
         // The hot path: no receiver registered a range, no route configured.
-        if !self.binds.any_range() && !self.router.has_routes() {
+        if !self.binds.any_range() && !self.router().has_routes() {
             return None;
         }
         self.binds
             .by_range(destination)
-            .or_else(|| self.router.route(destination).map(str::to_owned))
+            .or_else(|| self.router().route(destination).map(str::to_owned))
     }
 
     /// A bound receiver of `account` (preferring one whose range matches `destination`).
@@ -761,3 +826,6 @@ mod version_tests;
 
 #[cfg(test)]
 mod feature_tests;
+
+#[cfg(test)]
+mod receipt_carrier_tests;

@@ -115,8 +115,8 @@ impl<C: Clock> Smsc<C> {
     /// arms its job.
     fn keep(&self, record: Box<Record>, job: Option<(u64, Job)>) -> u64 {
         let id = record.id;
-        let intermediate = record.registered_delivery().intermediate_notification()
-            && record.kind == Kind::Message;
+        let intermediate =
+            record.registered_delivery().intermediate_notification() && record.kind.is_message();
         // Accepted just now: its submit time is the time.
         let now = record.submit_ms;
         self.insert(record, now);
@@ -224,7 +224,7 @@ impl<C: Clock> Smsc<C> {
         conn: &Connection,
         pdu: &Pdu,
     ) -> Option<Result<Body, CommandStatus>> {
-        if !self.quick {
+        if !self.quick.load(Ordering::Acquire) {
             return None;
         }
         let Body::SubmitSm(sm) = &pdu.body else {
@@ -262,18 +262,7 @@ impl<C: Clock> Smsc<C> {
         sm: &SubmitSm,
         started: Instant,
     ) -> Result<SubmitSmResp, CommandStatus> {
-        if let Some(answered) = self.ussd_submit(account, sm).await {
-            return answered.map(|id| SubmitSmResp {
-                message_id: id_field(id),
-                ..Default::default()
-            });
-        }
-        let admitted = self.admit(account, sm, self.clock.wall_ms_at(started));
-        let id = self.finish(admitted).await?;
-        Ok(SubmitSmResp {
-            message_id: id_field(id),
-            ..Default::default()
-        })
+        self.submit_as(Kind::Message, account, sm, started).await
     }
 
     pub(super) async fn data_sm(
@@ -282,8 +271,36 @@ impl<C: Clock> Smsc<C> {
         sm: DataSm,
         started: Instant,
     ) -> Result<SubmitSmResp, CommandStatus> {
+        // Kept as a data_sm: its receipt may go back as one.
         let as_submit = SubmitSm::from_data_sm(sm);
-        self.submit_sm(account, &as_submit, started).await
+        self.submit_as(Kind::Data, account, &as_submit, started)
+            .await
+    }
+
+    /// The one path of submit_sm and data_sm (`kind` says which it was).
+    async fn submit_as(
+        &self,
+        kind: Kind,
+        account: &str,
+        sm: &SubmitSm,
+        started: Instant,
+    ) -> Result<SubmitSmResp, CommandStatus> {
+        // A USSD request to the scripted menu is answered by it.
+        if let Some(answered) = self.ussd_submit(account, sm).await {
+            return answered.map(|id| SubmitSmResp {
+                message_id: id_field(id),
+                ..Default::default()
+            });
+        }
+        let mut admitted = self.admit(account, sm, self.clock.wall_ms_at(started));
+        if let Admitted::Accepted { record, .. } = &mut admitted {
+            record.kind = kind;
+        }
+        let id = self.finish(admitted).await?;
+        Ok(SubmitSmResp {
+            message_id: id_field(id),
+            ..Default::default()
+        })
     }
 
     pub(super) async fn submit_multi(
@@ -412,7 +429,7 @@ impl<C: Clock> Smsc<C> {
     ) -> Result<QuerySmResp, CommandStatus> {
         let record = self
             .owned(account, &text(&q.message_id), &text(&q.source_addr))
-            .filter(|r| r.kind == Kind::Message)
+            .filter(|r| r.kind.is_message())
             .ok_or(CommandStatus::QUERY_FAILED)?;
         let (state, done, error) = record.state_at(self.clock.now_ms());
         Ok(QuerySmResp {
@@ -459,7 +476,7 @@ impl<C: Clock> Smsc<C> {
         if !message_id.is_empty() {
             let record = self
                 .owned(account, &message_id, &source)
-                .filter(|r| r.kind == Kind::Message)
+                .filter(|r| r.kind.is_message())
                 .ok_or(CommandStatus::CANCEL_FAILED)?;
             return if self.cancel_one(record.id).await {
                 Ok(Tlvs::new())
@@ -480,7 +497,7 @@ impl<C: Clock> Smsc<C> {
                     .values()
                     .map(|slot| &slot.record)
                     .filter_map(|r| {
-                        let matches = r.kind == Kind::Message
+                        let matches = r.kind.is_message()
                             && &*r.account == account
                             && *r.source.addr == *source
                             && (destination.is_empty()
@@ -509,7 +526,7 @@ impl<C: Clock> Smsc<C> {
     ) -> Result<Tlvs, CommandStatus> {
         let record = self
             .owned(account, &text(&r.message_id), &text(&r.source_addr))
-            .filter(|r| r.kind == Kind::Message)
+            .filter(|r| r.kind.is_message())
             .ok_or(CommandStatus::REPLACE_FAILED)?;
         let now = self.clock.now_ms();
         let mut replaced = false;

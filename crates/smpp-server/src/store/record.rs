@@ -107,6 +107,18 @@ pub(crate) enum Kind {
     Broadcast,
     /// Mobile-originated (injected): no submitter, no receipt.
     Mo,
+    /// data_sm: a [`Kind::Message`] whose receipt may go back as a data_sm
+    /// (see `smpp_proto::message::receipt::ReceiptCarrier`). Last, so the
+    /// stored form of the others is unchanged.
+    Data,
+}
+
+impl Kind {
+    /// A message to one or more addresses (submit_sm, data_sm, submit_multi):
+    /// queried, cancelled, replaced, and receipted.
+    pub(crate) fn is_message(self) -> bool {
+        matches!(self, Kind::Message | Kind::Data)
+    }
 }
 
 /// One submitted message.
@@ -202,7 +214,7 @@ impl Record {
     /// Whether receipts are still owed at `now_ms` (final, asked for, not all sent).
     pub(crate) fn receipts_owed(&self, now_ms: u64) -> bool {
         let (state, done, _) = self.state_at(now_ms);
-        self.kind == Kind::Message
+        self.kind.is_message()
             && done.is_some()
             && self
                 .registered_delivery()
@@ -216,7 +228,7 @@ impl Record {
     pub(crate) fn never_has_work(&self, report: bool) -> bool {
         !report
             && self.outcome != Outcome::Pending
-            && !(self.kind == Kind::Message && self.registered_delivery().wants_receipt())
+            && !(self.kind.is_message() && self.registered_delivery().wants_receipt())
     }
 
     /// Whether it still needs something done (receipts, routing, reporting).
@@ -227,7 +239,7 @@ impl Record {
         } else {
             self.outcome == Outcome::Pending
                 || report
-                || (self.kind == Kind::Message && self.registered_delivery().wants_receipt())
+                || (self.kind.is_message() && self.registered_delivery().wants_receipt())
         }
     }
 }
@@ -315,6 +327,19 @@ pub(crate) mod tests {
             format!("{:?}", Record::decode(&json).unwrap()),
             format!("{r:?}")
         );
+        // A data_sm's kind (added last) reads back; the others keep the
+        // variant numbers the stores already hold (Message 0 ... Mo 2).
+        r.kind = Kind::Data;
+        let back = Record::decode(&r.encode().unwrap()).unwrap();
+        assert_eq!(back.kind, Kind::Data);
+        for (kind, index) in [
+            (Kind::Message, 0u8),
+            (Kind::Broadcast, 1),
+            (Kind::Mo, 2),
+            (Kind::Data, 3),
+        ] {
+            assert_eq!(postcard::to_allocvec(&kind).unwrap(), [index]);
+        }
         // A typical submit_sm: 160 octets of text, one destination.
         let mut typical = record(1_733_000_000_000_000);
         typical.payload = Octets::from(vec![b'x'; 160]);
@@ -389,7 +414,7 @@ pub(crate) mod tests {
             Outcome::Pending,
         ];
         let mut quiet = 0;
-        for kind in [Kind::Message, Kind::Broadcast, Kind::Mo] {
+        for kind in [Kind::Message, Kind::Broadcast, Kind::Mo, Kind::Data] {
             for outcome in outcomes {
                 for registered_delivery in 0..=0x1F {
                     for report in [false, true] {
