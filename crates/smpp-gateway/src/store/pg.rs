@@ -168,6 +168,7 @@ struct Statements {
     settings: Statement,
     batch: Statement,
     quotas: Statement,
+    recent: Statement,
 }
 
 /// `int8` clamped: quotas saturate as in the other stores (NULL, unlimited,
@@ -185,7 +186,7 @@ impl Statements {
              LEAST(GREATEST(q.sms::numeric - d.s, {CLAMP_LOW}), {CLAMP_HIGH})::int8 END \
              FROM UNNEST($1::text[], $2::int8[], $3::int8[]) AS d(a, b, s) WHERE q.account = d.a"
         );
-        let texts: [&str; 29] = [
+        let texts: [&str; 30] = [
             "INSERT INTO messages (id, unforwarded, waiting_due, final_ms, record) \
              SELECT * FROM UNNEST($1::int8[], $2::bool[], $3::int8[], $4::int8[], $5::bytea[]) \
              ON CONFLICT (id) DO UPDATE SET unforwarded = EXCLUDED.unforwarded, \
@@ -238,6 +239,7 @@ impl Statements {
             "SELECT key, value FROM settings ORDER BY key",
             "SELECT record FROM batches WHERE id = $1::int8",
             "SELECT account, balance, sms FROM quotas ORDER BY account",
+            "SELECT record FROM messages ORDER BY id DESC LIMIT $1::int8",
         ];
         // Prepared together: one round trip.
         let prepared = in_order(
@@ -292,6 +294,7 @@ impl Statements {
             settings: next()?,
             batch: next()?,
             quotas: next()?,
+            recent: next()?,
         })
     }
 }
@@ -582,6 +585,24 @@ impl GatewayStore for PgStore {
         Box::pin(async move {
             let c = self.reader().await?;
             c.records(&c.st.accounts, &[]).await
+        })
+    }
+
+    fn recent<'a>(
+        &'a self,
+        scan: usize,
+        limit: usize,
+        matches: &'a (dyn Fn(&MessageRecord) -> bool + Send + Sync),
+    ) -> StoreFuture<'a, Vec<MessageRecord>> {
+        Box::pin(async move {
+            let c = self.reader().await?;
+            let scan = bound(scan as u64);
+            let newest: Vec<MessageRecord> = c.records(&c.st.recent, &[&scan]).await?;
+            Ok(newest
+                .into_iter()
+                .filter(|r| matches(r))
+                .take(limit)
+                .collect())
         })
     }
 
