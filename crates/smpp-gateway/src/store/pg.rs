@@ -22,7 +22,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr as _;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::Poll;
 use std::time::Duration;
@@ -376,7 +376,12 @@ struct Job {
 
 /// The writer: takes every job waiting, commits them as one transaction,
 /// answers them all.
-async fn write_loop(config: Config, mut conn: Option<Conn>, mut rx: mpsc::Receiver<Job>) {
+async fn write_loop(
+    config: Config,
+    mut conn: Option<Conn>,
+    mut rx: mpsc::Receiver<Job>,
+    groups: Arc<AtomicUsize>,
+) {
     let mut jobs = Vec::new();
     while let Some(first) = rx.recv().await {
         jobs.push(first);
@@ -405,6 +410,7 @@ async fn write_loop(config: Config, mut conn: Option<Conn>, mut rx: mpsc::Receiv
         if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
             conn = Conn::open(&config).await.map_err(log_failure).ok();
         }
+        groups.fetch_add(1, Ordering::Relaxed);
         let result = match &conn {
             Some(c) => commit(c, &changes).await,
             None => Err(StoreError::Engine(format!(
@@ -441,6 +447,8 @@ pub struct PgStore {
     reader: Mutex<Option<Arc<Conn>>>,
     jobs: RwLock<Option<mpsc::Sender<Job>>>,
     writer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Groups the writer committed (or tried to).
+    groups: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -461,13 +469,20 @@ impl PgStore {
         let writer_conn = Conn::open(&config).await?;
         let reader = Conn::open(&config).await?;
         let (tx, rx) = mpsc::channel(QUEUE);
-        let writer = tokio::spawn(write_loop(config.clone(), Some(writer_conn), rx));
+        let groups = Arc::new(AtomicUsize::new(0));
+        let writer = tokio::spawn(write_loop(
+            config.clone(),
+            Some(writer_conn),
+            rx,
+            groups.clone(),
+        ));
         Ok(PgStore {
             config,
             closed: AtomicBool::new(false),
             reader: Mutex::new(Some(Arc::new(reader))),
             jobs: RwLock::new(Some(tx)),
             writer: std::sync::Mutex::new(Some(writer)),
+            groups,
         })
     }
 
@@ -476,6 +491,22 @@ impl PgStore {
     /// returns the versions applied.
     pub async fn migrate(url: &str) -> StoreResult<Vec<i64>> {
         migrate_with(&parse_url(url)?).await
+    }
+
+    /// Groups of batches the writer committed (or tried to) so far: fewer
+    /// than the batches when they came together.
+    pub fn groups_committed(&self) -> usize {
+        self.groups.load(Ordering::Relaxed)
+    }
+
+    /// Batches waiting for the writer.
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        self.jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
     }
 
     async fn reader(&self) -> StoreResult<Arc<Conn>> {

@@ -198,6 +198,86 @@ async fn concurrent_writes_from_two_stores_on_one_database_all_count() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_waiting_together_commit_as_one_group() {
+    let db = TestDatabase::new().await;
+    let store = Arc::new(PgStore::connect(&db.url).await.unwrap());
+    let charge = || Op::Charge {
+        account: "esme".into(),
+        balance: 1,
+        sms: 0,
+    };
+    store.write(vec![charge()]).await.unwrap();
+    let before = store.groups_committed();
+    // Another session holds the quota row: the writer's next group waits
+    // for it, and every batch sent meanwhile queues behind it.
+    let admin = connect_client(&parse_url(&db.url).unwrap()).await.unwrap();
+    admin
+        .batch_execute("BEGIN; SELECT * FROM quotas WHERE account = 'esme' FOR UPDATE")
+        .await
+        .unwrap();
+    let blocked = tokio::spawn({
+        let store = store.clone();
+        async move { store.write(vec![charge()]).await }
+    });
+    // The writer waits for the lock (its group taken) before the others come.
+    let watcher = connect_client(&parse_url(&db.url).unwrap()).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let waits: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waits > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let waiting: Vec<_> = (0..50)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(vec![Op::PutSetting {
+                        key: format!("k{n}"),
+                        value: "v".into(),
+                    }])
+                    .await
+            })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while store.queued() < 50 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} queued",
+            store.queued()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    admin.batch_execute("COMMIT").await.unwrap();
+    blocked.await.unwrap().unwrap();
+    for w in waiting {
+        w.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        store.groups_committed() - before,
+        2,
+        "the blocked group, then the 50 waiting as one"
+    );
+    assert_eq!(store.settings().await.unwrap().len(), 50);
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_apply_once_even_when_nodes_start_together() {
     let db = TestDatabase::new().await;
     let migrators: Vec<_> = (0..4)
