@@ -56,7 +56,8 @@
 //!
 //! # Guarantees
 //! - A customer's `submit_sm_resp` is sent only once the message is
-//!   durable (with the fjall store: synced to disk, group-committed).
+//!   durable (with the fjall store: synced to disk, group-committed; with
+//!   PostgreSQL: committed, one transaction per group).
 //! - A message is accepted while no upstream of its route is up (it waits,
 //!   durably, in its route's queue, which is tried again with backoff and
 //!   sent in the order accepted when an upstream comes back; several
