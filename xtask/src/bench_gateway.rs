@@ -1,12 +1,16 @@
 //! `cargo xtask bench gateway [--rounds N] [--secs S] [--sessions N]
 //! [--window W] [--jasmin-count M] [--no-jasmin] [--quick] [--json]
-//! [--no-build] [--shared-cores]`: the gateway race (issue 17), in one run:
+//! [--no-build] [--shared-cores] [--database URL]`: the gateway race (issue
+//! 17), in one run:
 //!
 //! - ceiling: `smpp bench --receipt` straight to `smpp serve --memory`;
 //! - ours: `smpp bench --receipt` (the `bench` account) → `smpp gateway
 //!   --store DIR` (durable, fresh directory) → two `smpp serve --memory`
 //!   upstreams (routes split the destinations between them, each route a
-//!   failover list of both) → receipts back to the customer binds;
+//!   failover list of both) → receipts back to the customer binds; with
+//!   `--database postgres://USER@HOST/DB`, the gateway's store is that
+//!   PostgreSQL database instead (dropped and made again first; the
+//!   server's `postgres` processes count in the CPU columns);
 //! - Jasmin 0.11.1 (PyPI; installed, patched and provisioned by
 //!   `xtask/jasmin/jasmin.py`) with the same binds through its SMPP server,
 //!   and the same number of messages through its HTTP `/send` with
@@ -105,6 +109,8 @@ struct Options {
     dlr_delay: String,
     up_binds: u32,
     up_window: u32,
+    /// The gateway's store in this PostgreSQL database instead of a directory.
+    database: Option<String>,
 }
 
 fn options(args: &[&str]) -> Result<Options> {
@@ -128,6 +134,7 @@ fn options(args: &[&str]) -> Result<Options> {
         "--dlr-delay-ms",
         "--up-binds",
         "--up-window",
+        "--database",
     ];
     for (i, a) in args.iter().enumerate() {
         let flag = [
@@ -154,6 +161,10 @@ fn options(args: &[&str]) -> Result<Options> {
         dlr_delay: format!("{}ms", value("--dlr-delay-ms")?.unwrap_or(0.0) as u64),
         up_binds: value("--up-binds")?.map_or(2, |v| v.max(1.0) as u32),
         up_window: value("--up-window")?.map_or(256, |v| v.max(1.0) as u32),
+        database: match args.iter().position(|a| *a == "--database") {
+            None => None,
+            Some(i) => Some(args.get(i + 1).ok_or("--database needs a URL")?.to_string()),
+        },
     })
 }
 
@@ -167,6 +178,7 @@ struct Rig {
     up_b_http: u16,
     gateway: Server,
     store: PathBuf,
+    database: Option<String>,
     jasmin: Option<Jasmin>,
 }
 
@@ -214,11 +226,20 @@ pub(crate) fn run_gateway(args: &[&str]) -> Result {
         }
     }
     let load_after = load_average();
+    let store = match &rig.database {
+        Some(url) => format!(
+            "store: PostgreSQL, database {} MiB",
+            database_bytes(url).map_or("?".into(), |b| (b / (1024 * 1024)).to_string())
+        ),
+        None => format!(
+            "store directory {} MiB",
+            dir_bytes(&rig.store) / (1024 * 1024)
+        ),
+    };
     let gateway_memory = format!(
-        "smpp gateway VmRSS {} MiB at the end (peak {} MiB), store directory {} MiB",
+        "smpp gateway VmRSS {} MiB at the end (peak {} MiB), {store}",
         status_kib(rig.gateway.pid(), "VmRSS:").map_or("?".into(), |k| (k / 1024).to_string()),
         status_kib(rig.gateway.pid(), "VmHWM:").map_or("?".into(), |k| (k / 1024).to_string()),
-        dir_bytes(&rig.store) / (1024 * 1024),
     );
     let note = format!(
         "{} round(s); ours {} s each, {} binds × window {}, 160-character GSM texts, receipts requested; \
@@ -273,9 +294,17 @@ fn start_rig(bins: &Bins, o: &Options) -> Result<Rig> {
     let store = target_dir().join("bench-gateway-store");
     let _ = std::fs::remove_dir_all(&store);
     let mut c = bins.command(&bins.smpp);
-    c.args(["gateway", "--listen", "127.0.0.1:0", "--store"])
-        .arg(&store)
-        .args(["--account", &format!("{USER}:{PASSWORD}")]);
+    c.args(["gateway", "--listen", "127.0.0.1:0"]);
+    match &o.database {
+        Some(url) => {
+            fresh_database(url)?;
+            c.args(["--database", url]);
+        }
+        None => {
+            c.arg("--store").arg(&store);
+        }
+    }
+    c.args(["--account", &format!("{USER}:{PASSWORD}")]);
     for (name, port) in [("a", up_a.port), ("b", up_b.port)] {
         c.arg("--upstream").arg(format!(
             "{name}=smppclient1:password@127.0.0.1:{port},binds={},window={}",
@@ -301,13 +330,68 @@ fn start_rig(bins: &Bins, o: &Options) -> Result<Rig> {
         up_b_http,
         gateway,
         store,
+        database: o.database.clone(),
         jasmin,
     })
+}
+
+/// The database a URL names, and the URL of the server's `postgres` one.
+fn split_database(url: &str) -> Result<(String, String)> {
+    let scheme = url.find("://").ok_or("--database: a postgres:// URL")?;
+    let (main, query) = url.split_at(url.find('?').unwrap_or(url.len()));
+    let slash = main[scheme + 3..]
+        .find('/')
+        .map(|i| scheme + 3 + i)
+        .ok_or("--database: the URL names no database")?;
+    let name = &main[slash + 1..];
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("--database: {name:?} is not a plain database name"));
+    }
+    Ok((
+        name.to_owned(),
+        format!("{}/postgres{query}", &main[..slash]),
+    ))
+}
+
+/// Drops and makes again the database `url` names (with `psql`).
+fn fresh_database(url: &str) -> Result {
+    let (name, admin) = split_database(url)?;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        run(Command::new("psql").args([&admin, "-X", "-q", "-c", &sql]))?;
+    }
+    Ok(())
+}
+
+fn database_bytes(url: &str) -> Option<u64> {
+    let out = Command::new("psql")
+        .args([
+            url,
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "SELECT pg_database_size(current_database())",
+        ])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
 impl Drop for Rig {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.store);
+        if let Some((name, admin)) = self
+            .database
+            .as_deref()
+            .and_then(|url| split_database(url).ok())
+        {
+            // FORCE ends the gateway's connections (it stops right after).
+            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            let _ = run(Command::new("psql").args([&admin, "-X", "-q", "-c", &sql]));
+        }
     }
 }
 
@@ -476,14 +560,19 @@ fn measure(bins: &Bins, rig: &Rig, o: &Options, kind: Kind) -> Sample {
             s
         }
         Kind::Gateway => {
-            let cpu = Cpu::start(vec![
+            let mut procs = vec![
                 ("smpp bench".into(), vec!["children".into()]),
                 ("smpp gateway".into(), id(&rig.gateway)),
                 (
                     "2 × smpp serve".into(),
                     vec![rig.up_a.pid().to_string(), rig.up_b.pid().to_string()],
                 ),
-            ]);
+            ];
+            if rig.database.is_some() {
+                let pids = pids_named("postgres").iter().map(u32::to_string).collect();
+                procs.push(("PostgreSQL".into(), pids));
+            }
+            let cpu = Cpu::start(procs);
             let ports = [rig.up_a_http, rig.up_b_http];
             let before = upstream_count(&ports);
             let mut s = bench_run(bins, rig.gateway.port, USER, PASSWORD, o, None);

@@ -15,6 +15,8 @@
 //! - `cargo xtask soak [--minutes N]`: long mixed load against `smpp serve`, RSS and fds sampled.
 //! - `cargo xtask lines`: code lines of the adapters and their shared async core.
 //! - `cargo xtask examples`: the feature examples against a real `smpp serve` (part of ci).
+//! - `cargo xtask postgres`: a PostgreSQL for the gateway's store tests (the
+//!   one at 127.0.0.1:5432, else the local cluster started; part of ci).
 //! - `cargo xtask ui`: the dashboard in a real Chromium against a real `smpp serve`
 //!   (screenshots in `target/ui/`; part of ci).
 
@@ -28,6 +30,7 @@ mod conformance;
 mod fuzz;
 mod interop;
 mod lines;
+mod postgres;
 mod soak;
 mod ui;
 
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         ["core"] => no_runtime_in_core(),
         ["examples"] => feature_examples(),
         ["ui", rest @ ..] => ui::run_ui(rest),
+        ["postgres"] => postgres::ensure().map(|url| println!("{url}")),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -58,12 +62,13 @@ fn main() -> ExitCode {
                  bench codec [--table-only]         race the codec against rusmpp and smpp34, print the table\n  \
                  bench store [--secs S] [--rounds N] race the durable store's candidate engines\n  \
                  bench [e2e] [--quick] [--runs N]   end-to-end race: ours, raw ceiling, smpp34, rusmppc; RSS per bind\n  \
-                 bench gateway [--rounds N] [--secs S] [--no-jasmin] [--quick] [--json]\n                                     gateway end to end with receipts, beside Jasmin 0.11.1 and the ceiling\n  \
+                 bench gateway [--rounds N] [--secs S] [--no-jasmin] [--quick] [--json] [--database URL]\n                                     gateway end to end with receipts, beside Jasmin 0.11.1 and the ceiling\n  \
                  soak [--minutes N] [--restart-every M]  mixed load on `smpp serve` with restarts; RSS, fds, losses\n  \
                  lines                              code lines of the adapters and their shared async core\n  \
                  core                               smpp-proto is sans-IO, no raw flag masks outside it (part of ci)\n  \
                  examples                           the feature examples (WAP push, MMS, USSD, MWI, billing) against smpp serve (part of ci)\n  \
-                 ui                                 the dashboard in Chromium against smpp serve; screenshots in target/ui (part of ci)"
+                 ui                                 the dashboard in Chromium against smpp serve; screenshots in target/ui (part of ci)\n  \
+                 postgres                           make sure a PostgreSQL answers for the store tests (starts the local cluster); print its URL"
             );
             return ExitCode::from(2);
         }
@@ -143,8 +148,12 @@ fn ci(args: &[&str]) -> Result {
     // With every optional feature (arbitrary derives, TLS), and as most users build it.
     run(&mut clippy(&["--all-features"]))?;
     run(&mut clippy(&[]))?;
+    step("PostgreSQL for the gateway's store tests");
+    let database = postgres::ensure()?;
     step("tests");
-    run(cargo().args(["test", "--workspace", "--all-features", "--locked"]))?;
+    run(cargo()
+        .args(["test", "--workspace", "--all-features", "--locked"])
+        .env("SMPP_TEST_DATABASE_URL", database))?;
     step("feature examples against a real smpp serve");
     feature_examples()?;
     step("docs");

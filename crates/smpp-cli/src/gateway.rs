@@ -19,7 +19,7 @@ use smpp_gateway::{
 /// Arguments of `smpp gateway`.
 #[derive(Debug, Args)]
 pub struct GatewayArgs {
-    /// TOML file: listen, store, memory, system_id, and the lists accounts,
+    /// TOML file: listen, store, memory, database, system_id, and the lists accounts,
     /// upstreams, routes in the flags' forms (flags win).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -29,6 +29,14 @@ pub struct GatewayArgs {
     /// Keep everything in memory only (lost on exit).
     #[arg(long)]
     pub memory: bool,
+    /// Keep everything in a PostgreSQL database instead of --store
+    /// (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, no TLS): the schema is
+    /// made or upgraded at start.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["memory", "store"])]
+    pub database: Option<String>,
+    /// `migrate`: apply the database's migrations (--database) and exit.
+    #[command(subcommand)]
+    pub action: Option<GatewayAction>,
     /// Address customers bind to (port 0: any free port) [default: 127.0.0.1:2775].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
@@ -136,6 +144,14 @@ pub struct GatewayArgs {
     pub http_tls: bool,
 }
 
+/// What `smpp gateway` does other than serving.
+#[derive(Debug, clap::Subcommand)]
+pub enum GatewayAction {
+    /// Apply the migrations the database (--database, or database= in
+    /// --config) lacks, then exit; a gateway also does it at start.
+    Migrate,
+}
+
 impl GatewayArgs {
     /// The configuration: defaults, then the `--config` file, then the flags.
     pub fn to_config(&self) -> anyhow::Result<GatewayConfig> {
@@ -151,6 +167,9 @@ impl GatewayArgs {
         }
         if let Some(dir) = &self.store {
             config.store = StoreConfig::Path(dir.clone());
+        }
+        if let Some(url) = &self.database {
+            config.store = StoreConfig::Postgres(url.clone());
         }
         if !self.accounts.is_empty() {
             config.accounts.clone_from(&self.accounts);
@@ -202,8 +221,57 @@ impl GatewayArgs {
     }
 }
 
-/// Runs `smpp gateway` until Ctrl-C or SIGTERM.
+/// The database URL of `migrate`: the flag, else the config file's.
+fn database_url(args: &GatewayArgs) -> anyhow::Result<String> {
+    if let Some(url) = &args.database {
+        return Ok(url.clone());
+    }
+    let mut config = GatewayConfig::default();
+    if let Some(path) = &args.config {
+        config.apply_file(path)?;
+    }
+    match config.store {
+        StoreConfig::Postgres(url) => Ok(url),
+        _ => anyhow::bail!("migrate needs a database: --database postgres://USER@HOST/DB"),
+    }
+}
+
+/// The URL without its password (for the start-up lines).
+fn redacted(url: &str) -> String {
+    let Some(scheme) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme + 3..];
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:***{}",
+            &url[..scheme + 3],
+            &authority[..colon],
+            &url[scheme + 3 + at..]
+        ),
+        _ => url.to_owned(),
+    }
+}
+
+/// Runs `smpp gateway` until Ctrl-C or SIGTERM (or `migrate`, once).
 pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
+    if let Some(GatewayAction::Migrate) = args.action {
+        let url = database_url(&args)?;
+        let applied = smpp_gateway::PgStore::migrate(&url).await?;
+        let mut out = std::io::stdout().lock();
+        if applied.is_empty() {
+            writeln!(out, "database {}: up to date", redacted(&url))?;
+        }
+        for version in applied {
+            writeln!(
+                out,
+                "database {}: migration {version} applied",
+                redacted(&url)
+            )?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = args.to_config()?;
     let admin_token = match &args.http_token {
         Some(t) if t.is_empty() => anyhow::bail!("--http-token is empty"),
@@ -271,6 +339,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         match &store {
             StoreConfig::Memory => writeln!(out, "store: in memory")?,
             StoreConfig::Path(p) => writeln!(out, "store: {}", p.display())?,
+            StoreConfig::Postgres(url) => writeln!(out, "store: {}", redacted(url))?,
         }
         out.flush()?;
     }
@@ -333,5 +402,43 @@ mod tests {
         assert!(parse(&unknown).is_err());
         assert!(parse(&base).is_err());
         assert!(parse(&[&base[..], &["--upstream", "nonsense"]].concat()).is_err());
+    }
+
+    #[test]
+    fn a_database_replaces_the_store_and_migrate_is_its_subcommand() {
+        let url = "postgres://gw:pw@db.example:5433/smpp";
+        let config = parse(&[
+            "smpp",
+            "gateway",
+            "--database",
+            url,
+            "--account",
+            "e:p",
+            "--upstream",
+            "a=s:p@h:1",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.store,
+            smpp_gateway::StoreConfig::Postgres(url.into())
+        );
+        let both = ["smpp", "gateway", "--database", url, "--memory"];
+        assert!(Cli::try_parse_from(both).is_err());
+        let cli = Cli::try_parse_from(["smpp", "gateway", "--database", url, "migrate"]).unwrap();
+        let Command::Gateway(args) = cli.command else {
+            panic!("not the gateway command");
+        };
+        assert!(matches!(args.action, Some(super::GatewayAction::Migrate)));
+        assert_eq!(super::database_url(&args).unwrap(), url);
+        assert_eq!(
+            super::redacted(url),
+            "postgres://gw:***@db.example:5433/smpp"
+        );
+        assert_eq!(super::redacted("postgres://gw@h/db"), "postgres://gw@h/db");
+        let cli = Cli::try_parse_from(["smpp", "gateway", "migrate"]).unwrap();
+        let Command::Gateway(args) = cli.command else {
+            panic!("not the gateway command");
+        };
+        assert!(super::database_url(&args).is_err());
     }
 }

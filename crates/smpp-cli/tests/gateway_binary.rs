@@ -73,22 +73,79 @@ impl Drop for Process {
 }
 
 fn gateway(store: &Path, upstream: SocketAddr) -> Process {
-    let upstream = format!("a=smppclient1:password@{upstream},binds=2");
-    let store = store.to_str().expect("a UTF-8 path");
-    Process::spawn(
-        &[
-            "gateway",
-            "--listen",
-            "127.0.0.1:0",
-            "--store",
-            store,
-            "--account",
-            "esme:secret",
-            "--upstream",
-            &upstream,
-        ],
-        Path::new("."),
+    gateway_on(
+        &["--store", store.to_str().expect("a UTF-8 path")],
+        upstream,
     )
+}
+
+/// The gateway with its store given by `store` (`--store DIR`, `--database URL`).
+fn gateway_on(store: &[&str], upstream: SocketAddr) -> Process {
+    let upstream = format!("a=smppclient1:password@{upstream},binds=2");
+    let mut args = vec!["gateway", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(store);
+    args.extend_from_slice(&["--account", "esme:secret", "--upstream", &upstream]);
+    Process::spawn(&args, Path::new("."))
+}
+
+/// A PostgreSQL database of its own for one test (on the server of
+/// `SMPP_TEST_DATABASE_URL`, by default the local one), dropped at the end.
+struct TestDatabase {
+    url: String,
+    name: String,
+}
+
+fn test_server_url() -> String {
+    std::env::var("SMPP_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Runs `sql` on the test server (its own thread and runtime, so that it
+/// works in a drop too).
+fn on_test_server(sql: String) -> Result<(), String> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let (client, connection) =
+                tokio_postgres::connect(&test_server_url(), tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| format!("the test PostgreSQL (SMPP_TEST_DATABASE_URL): {e}"))?;
+            tokio::spawn(connection);
+            client.batch_execute(&sql).await.map_err(|e| e.to_string())
+        })
+    })
+    .join()
+    .map_err(|_| "panicked".to_owned())?
+}
+
+impl TestDatabase {
+    fn new(tag: &str) -> TestDatabase {
+        let name = format!("t_{}_{tag}", std::process::id());
+        on_test_server(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
+        on_test_server(format!("CREATE DATABASE {name}")).unwrap();
+        let server = test_server_url();
+        let (main, query) = server.split_at(server.find('?').unwrap_or(server.len()));
+        let base = main.rsplit_once('/').map_or(main, |(base, _)| base);
+        TestDatabase {
+            url: format!("{base}/{name}{query}"),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let dropped = on_test_server(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+        if let Err(e) = dropped {
+            eprintln!("could not drop the test database {}: {e}", self.name);
+        }
+    }
 }
 
 async fn customer(addr: SocketAddr, kind: BindKind) -> (Client, Inbound) {
@@ -106,6 +163,31 @@ async fn customer(addr: SocketAddr, kind: BindKind) -> (Client, Inbound) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_gateway_loses_no_accepted_message_and_no_receipt() {
     let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("gateway-store");
+    kill_9_loses_nothing(&["--store", store.to_str().unwrap()], dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_gateway_on_postgres_loses_no_accepted_message_and_no_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::new("kill9");
+    kill_9_loses_nothing(&["--database", &db.url], dir.path()).await;
+}
+
+/// `smpp gateway --database URL migrate` makes the schema once; a gateway
+/// then starts on it (and would have made it itself).
+#[test]
+fn migrate_applies_the_schema_once() {
+    let db = TestDatabase::new("migrate");
+    let (ok, out) = smpp_output(&["gateway", "--database", &db.url, "migrate"]);
+    assert!(ok && out.contains("migration 1 applied"), "{out}");
+    let (ok, out) = smpp_output(&["gateway", "--database", &db.url, "migrate"]);
+    assert!(ok && out.contains("up to date"), "{out}");
+}
+
+/// Kills the gateway (its store given by `store`) in the middle of
+/// pipelined submissions and starts it again on the same store.
+async fn kill_9_loses_nothing(store: &[&str], dir: &Path) {
     let upstream = Process::spawn(
         &[
             "serve",
@@ -115,10 +197,9 @@ async fn kill_9_of_the_gateway_loses_no_accepted_message_and_no_receipt() {
             "--dlr-delay",
             "300ms",
         ],
-        dir.path(),
+        dir,
     );
-    let store = dir.path().join("gateway-store");
-    let mut first = gateway(&store, upstream.smpp);
+    let mut first = gateway_on(store, upstream.smpp);
 
     let (client, _) = customer(first.smpp, BindKind::Transmitter).await;
     // 400 submissions pipelined; the gateway is killed once half are
@@ -161,7 +242,7 @@ async fn kill_9_of_the_gateway_loses_no_accepted_message_and_no_receipt() {
     }
     drop(client);
 
-    let second = gateway(&store, upstream.smpp);
+    let second = gateway_on(store, upstream.smpp);
     let (receiver, inbound) = customer(second.smpp, BindKind::Receiver).await;
     // Every id the customer was given gets its receipt. A submission cut
     // by the kill after it was stored but before its answer got out is

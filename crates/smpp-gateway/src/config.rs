@@ -45,6 +45,9 @@ pub enum StoreConfig {
     Memory,
     /// The durable embedded store (fjall) in this directory.
     Path(PathBuf),
+    /// A PostgreSQL database (`postgres://USER@HOST[:PORT]/DB`): the
+    /// schema is made and upgraded at start.
+    Postgres(String),
 }
 
 /// Everything a gateway runs with.
@@ -143,6 +146,8 @@ struct FileConfig {
     listen: Option<String>,
     store: Option<PathBuf>,
     memory: Option<bool>,
+    /// A PostgreSQL URL (instead of `store`).
+    database: Option<String>,
     system_id: Option<String>,
     /// A duration (`7d`, `12h`).
     retention: Option<String>,
@@ -215,6 +220,8 @@ impl GatewayConfig {
         }
         if file.memory == Some(true) {
             self.store = StoreConfig::Memory;
+        } else if let Some(url) = file.database {
+            self.store = StoreConfig::Postgres(url);
         } else if let Some(dir) = file.store {
             self.store = StoreConfig::Path(dir);
         }
@@ -1180,5 +1187,13 @@ mod tests {
         config.routes = vec!["1=nope".parse().unwrap()];
         assert!(config.validate().is_err());
         assert!(GatewayConfig::default().apply_toml("colour = 1").is_err());
+        let mut config = GatewayConfig::default();
+        config
+            .apply_toml(r#"database = "postgres://gw@db.example/smpp""#)
+            .unwrap();
+        assert_eq!(
+            config.store,
+            StoreConfig::Postgres("postgres://gw@db.example/smpp".into())
+        );
     }
 }

@@ -24,8 +24,8 @@
 //! # Parts
 //! - [`config`]: accounts, upstream connectors, routes, balances, store
 //!   ([`GatewayConfig`]).
-//! - [`store`]: the records behind [`GatewayStore`] (memory, or durable on
-//!   fjall with group commit).
+//! - [`store`]: the records behind [`GatewayStore`] (memory, durable on
+//!   fjall, or a PostgreSQL database; group commit).
 //! - The customers' server (a `smpp_tokio` [`Handler`](smpp_tokio::Handler)):
 //!   binds of every kind for the configured accounts (hashed passwords,
 //!   allow-lists, a bind limit per account, the bind lockout), `submit_sm`
@@ -56,7 +56,8 @@
 //!
 //! # Guarantees
 //! - A customer's `submit_sm_resp` is sent only once the message is
-//!   durable (with the fjall store: synced to disk, group-committed).
+//!   durable (with the fjall store: synced to disk, group-committed; with
+//!   PostgreSQL: committed, one transaction per group).
 //! - A message is accepted while no upstream of its route is up (it waits,
 //!   durably, in its route's queue, which is tried again with backoff and
 //!   sent in the order accepted when an upstream comes back; several
@@ -128,7 +129,7 @@ pub use config::{
     Account, BalanceConfig, Cidr, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig,
     TimeWindow, TlsConfig, UpstreamConfig,
 };
-pub use store::{format_id, parse_id, FjallStore, GatewayStore, MemoryStore, Quota};
+pub use store::{format_id, parse_id, FjallStore, GatewayStore, MemoryStore, PgStore, Quota};
 
 use crate::customers::Customers;
 use crate::node::{lock, Node};
@@ -244,20 +245,21 @@ fn customer_session() -> SessionConfig {
         .with_response_timeout(Duration::from_secs(10))
 }
 
-/// Opens the store `config` names.
-pub fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn GatewayStore>> {
+/// Opens the store `config` names (a database: connects and migrates).
+pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn GatewayStore>> {
     Ok(match config {
         StoreConfig::Memory => Arc::new(MemoryStore::default()),
         StoreConfig::Path(dir) => Arc::new(
             FjallStore::open(dir)
                 .with_context(|| format!("cannot open the store in {}", dir.display()))?,
         ),
+        StoreConfig::Postgres(url) => Arc::new(PgStore::connect(url).await?),
     })
 }
 
 /// Starts a gateway on the store `config` names.
 pub async fn start(config: GatewayConfig) -> anyhow::Result<RunningGateway> {
-    let store = open_store(&config.store)?;
+    let store = open_store(&config.store).await?;
     start_with_store(config, store).await
 }
 

@@ -7,10 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use smpp_gateway::{
-    parse_id, start, start_with_store, GatewayConfig, GatewayStore, MemoryStore, RunningGateway,
-    StoreConfig,
-};
+use smpp_gateway::{parse_id, start, start_with_store, GatewayConfig, RunningGateway, StoreConfig};
 use smpp_proto::message::receipt::{DeliveryReceipt, MessageState};
 use smpp_proto::pdu::{
     Bind, Body, CommandStatus, DataSm, EsmClass, QuerySm, QuerySmResp, SubmitSm, SubmitSmResp,
@@ -71,16 +68,13 @@ async fn receipt_for(inbound: &Inbound, id: &str) -> DeliveryReceipt {
     request.receipt().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receipt_comes_back_with_the_id_the_customer_was_given() {
+store_tests!(a_receipt_comes_back_with_the_id_the_customer_was_given: memory, postgres);
+
+async fn a_receipt_comes_back_with_the_id_the_customer_was_given(store: StoreConfig) {
     let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
-    let gateway = start(config(
-        StoreConfig::Memory,
-        &[("a", up.server.smpp_addr())],
-        &[],
-    ))
-    .await
-    .unwrap();
+    let gateway = start(config(store, &[("a", up.server.smpp_addr())], &[]))
+        .await
+        .unwrap();
     wait_bound(&gateway, "a").await;
     let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
     let id = client.submit(message("447700900001")).await.unwrap();
@@ -175,16 +169,13 @@ async fn a_route_fails_over_when_its_first_upstream_is_down() {
     b.server.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receipt_waits_until_the_customer_binds_a_receiver() {
+store_tests!(a_receipt_waits_until_the_customer_binds_a_receiver: memory, postgres);
+
+async fn a_receipt_waits_until_the_customer_binds_a_receiver(store: StoreConfig) {
     let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
-    let gateway = start(config(
-        StoreConfig::Memory,
-        &[("a", up.server.smpp_addr())],
-        &[],
-    ))
-    .await
-    .unwrap();
+    let gateway = start(config(store, &[("a", up.server.smpp_addr())], &[]))
+        .await
+        .unwrap();
     wait_bound(&gateway, "a").await;
     let (transmitter, _) = customer(&gateway, BindKind::Transmitter).await;
     let id = transmitter.submit(message("447700900003")).await.unwrap();
@@ -232,9 +223,9 @@ fn receipt_pdu(id: &str, state: MessageState) -> SubmitSm {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_restart_a_forwarded_message_s_receipt_still_maps_back() {
-    let dir = tempfile::tempdir().unwrap();
+store_tests!(after_a_restart_a_forwarded_message_s_receipt_still_maps_back: fjall, postgres);
+
+async fn after_a_restart_a_forwarded_message_s_receipt_still_maps_back(store: StoreConfig) {
     let scripted = Arc::new(Scripted::default());
     let smsc = Server::bind(
         "127.0.0.1:0",
@@ -246,7 +237,6 @@ async fn after_a_restart_a_forwarded_message_s_receipt_still_maps_back() {
     let addr = smsc.local_addr().unwrap();
     let control = smsc.handle();
     let serving = tokio::spawn(smsc.run());
-    let store = StoreConfig::Path(dir.path().to_owned());
     let gw_config = || {
         let mut c = config(store.clone(), &[], &[]);
         c.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
@@ -301,11 +291,10 @@ impl Handler<Connection> for ScriptedRef {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_restart_a_message_not_yet_forwarded_is_forwarded() {
-    let dir = tempfile::tempdir().unwrap();
+store_tests!(after_a_restart_a_message_not_yet_forwarded_is_forwarded: fjall, postgres);
+
+async fn after_a_restart_a_message_not_yet_forwarded_is_forwarded(store: StoreConfig) {
     let later = free_port();
-    let store = StoreConfig::Path(dir.path().to_owned());
     let gateway = start(config(store.clone(), &[("a", later)], &[]))
         .await
         .unwrap();
@@ -358,15 +347,18 @@ impl Handler<Connection> for EarlyReceipts {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receipt_before_its_submit_response_is_held_then_matched_across_radixes() {
+store_tests!(a_receipt_before_its_submit_response_is_held_then_matched_across_radixes: memory, postgres);
+
+async fn a_receipt_before_its_submit_response_is_held_then_matched_across_radixes(
+    store: StoreConfig,
+) {
     let smsc = Server::bind("127.0.0.1:0", EarlyReceipts, ServerConfig::default())
         .await
         .unwrap();
     let addr = smsc.local_addr().unwrap();
     let control = smsc.handle();
     let serving = tokio::spawn(smsc.run());
-    let mut config = config(StoreConfig::Memory, &[], &[]);
+    let mut config = config(store, &[], &[]);
     config.upstreams = vec![format!("early=gw:pw@{addr},ids=hex/decimal")
         .parse()
         .unwrap()];
@@ -630,12 +622,13 @@ async fn an_mo_message_without_an_mo_route_is_refused_not_lost() {
     serving.await.unwrap().unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_final_message_is_forgotten_after_the_retention() {
+store_tests!(a_final_message_is_forgotten_after_the_retention: memory, postgres);
+
+async fn a_final_message_is_forgotten_after_the_retention(store: StoreConfig) {
     let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
-    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    let mut config = config(store, &[("a", up.server.smpp_addr())], &[]);
     config.retention = Duration::from_millis(200);
-    let store = Arc::new(MemoryStore::default());
+    let store = smpp_gateway::open_store(&config.store).await.unwrap();
     let gateway = start_with_store(config, store.clone()).await.unwrap();
     wait_bound(&gateway, "a").await;
     let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
@@ -675,8 +668,9 @@ async fn query(client: &Client, id: &str, source: &str) -> Result<QuerySmResp, s
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn query_sm_answers_on_our_ids() {
+store_tests!(query_sm_answers_on_our_ids: memory, postgres);
+
+async fn query_sm_answers_on_our_ids(store: StoreConfig) {
     let scripted = Arc::new(Scripted::default());
     let smsc = Server::bind(
         "127.0.0.1:0",
@@ -688,7 +682,7 @@ async fn query_sm_answers_on_our_ids() {
     let addr = smsc.local_addr().unwrap();
     let control = smsc.handle();
     let serving = tokio::spawn(smsc.run());
-    let mut config = config(StoreConfig::Memory, &[], &[]);
+    let mut config = config(store, &[], &[]);
     config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
     let gateway = start(config).await.unwrap();
     wait_bound(&gateway, "s").await;
@@ -840,15 +834,16 @@ async fn a_data_sm_is_forwarded_and_its_receipt_mapped_back() {
     up.server.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receipt_for_an_id_never_recorded_is_given_up_after_hold_for() {
+store_tests!(a_receipt_for_an_id_never_recorded_is_given_up_after_hold_for: memory, postgres);
+
+async fn a_receipt_for_an_id_never_recorded_is_given_up_after_hold_for(store: StoreConfig) {
     let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
         .await
         .unwrap();
     let addr = smsc.local_addr().unwrap();
     let control = smsc.handle();
     let serving = tokio::spawn(smsc.run());
-    let mut config = config(StoreConfig::Memory, &[], &[]);
+    let mut config = config(store, &[], &[]);
     config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
     config.hold_for = Duration::from_millis(300);
     let gateway = start(config).await.unwrap();
@@ -868,15 +863,18 @@ async fn a_receipt_for_an_id_never_recorded_is_given_up_after_hold_for() {
     serving.await.unwrap().unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_mo_message_goes_to_the_account_of_its_mo_route_even_if_it_binds_later() {
+store_tests!(an_mo_message_goes_to_the_account_of_its_mo_route_even_if_it_binds_later: memory, postgres);
+
+async fn an_mo_message_goes_to_the_account_of_its_mo_route_even_if_it_binds_later(
+    store: StoreConfig,
+) {
     let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
         .await
         .unwrap();
     let addr = smsc.local_addr().unwrap();
     let control = smsc.handle();
     let serving = tokio::spawn(smsc.run());
-    let mut config = config(StoreConfig::Memory, &[], &[]);
+    let mut config = config(store, &[], &[]);
     config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
     config.mo_routes = vec!["7000=esme".parse().unwrap()];
     let gateway = start(config).await.unwrap();
@@ -948,15 +946,16 @@ async fn an_mo_message_goes_to_the_account_of_its_mo_route_even_if_it_binds_late
     serving.await.unwrap().unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_whose_receipt_never_comes_ends_unknown() {
+store_tests!(a_message_whose_receipt_never_comes_ends_unknown: memory, postgres);
+
+async fn a_message_whose_receipt_never_comes_ends_unknown(store: StoreConfig) {
     let smsc = Server::bind("127.0.0.1:0", Scripted::default(), ServerConfig::default())
         .await
         .unwrap();
     let addr = smsc.local_addr().unwrap();
     let control = smsc.handle();
     let serving = tokio::spawn(smsc.run());
-    let mut config = config(StoreConfig::Memory, &[], &[]);
+    let mut config = config(store, &[], &[]);
     config.upstreams = vec![format!("s=gw:pw@{addr}").parse().unwrap()];
     config.receipt_timeout = Duration::from_millis(300);
     let gateway = start(config).await.unwrap();
@@ -1066,16 +1065,13 @@ fn long_message(destination: &str, len: usize) -> SubmitSm {
     sm
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prepaid_accounts_are_charged_per_part_and_refused_when_exhausted() {
+store_tests!(prepaid_accounts_are_charged_per_part_and_refused_when_exhausted: fjall, postgres);
+
+async fn prepaid_accounts_are_charged_per_part_and_refused_when_exhausted(store: StoreConfig) {
     let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
     let dir = tempfile::tempdir().unwrap();
     let cdr = dir.path().join("cdr.jsonl");
-    let mut config = config(
-        StoreConfig::Path(dir.path().join("store")),
-        &[("a", up.server.smpp_addr())],
-        &["*=a,rate=0.03"],
-    );
+    let mut config = config(store, &[("a", up.server.smpp_addr())], &["*=a,rate=0.03"]);
     config.accounts.push("bundle:pw".parse().unwrap());
     config.balances = vec!["esme=0.10".parse().unwrap(), "bundle=2sms".parse().unwrap()];
     config.cdr = Some(cdr.clone());
@@ -1484,8 +1480,11 @@ async fn cancel(client: &Client, id: &str) -> Result<(), smpp_tokio::Error> {
         .map(|_| ())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancel_sm_takes_a_queued_message_out_and_cancels_a_forwarded_one_upstream() {
+store_tests!(cancel_sm_takes_a_queued_message_out_and_cancels_a_forwarded_one_upstream: memory, postgres);
+
+async fn cancel_sm_takes_a_queued_message_out_and_cancels_a_forwarded_one_upstream(
+    store: StoreConfig,
+) {
     // Receipts in 30 s: a forwarded message stays en route meanwhile.
     let up = upstream(
         MessageState::Delivered,
@@ -1495,7 +1494,7 @@ async fn cancel_sm_takes_a_queued_message_out_and_cancels_a_forwarded_one_upstre
     .await;
     let down = free_port();
     let config = config(
-        StoreConfig::Memory,
+        store,
         &[("a", up.server.smpp_addr()), ("down", down)],
         &["4470=down", "*=a"],
     );
@@ -1544,15 +1543,12 @@ async fn cancel_sm_takes_a_queued_message_out_and_cancels_a_forwarded_one_upstre
     up.server.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn submit_multi_fans_out_under_one_id_and_lists_what_it_could_not_take() {
+store_tests!(submit_multi_fans_out_under_one_id_and_lists_what_it_could_not_take: memory, postgres);
+
+async fn submit_multi_fans_out_under_one_id_and_lists_what_it_could_not_take(store: StoreConfig) {
     use smpp_proto::pdu::{DestAddress, SubmitMulti};
     let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
-    let config = config(
-        StoreConfig::Memory,
-        &[("a", up.server.smpp_addr())],
-        &["44=a"],
-    );
+    let config = config(store, &[("a", up.server.smpp_addr())], &["44=a"]);
     let gateway = start(config).await.unwrap();
     wait_bound(&gateway, "a").await;
     let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;

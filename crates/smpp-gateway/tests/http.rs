@@ -242,15 +242,11 @@ async fn the_json_api_sends_shows_the_history_and_retries_webhooks() {
     up.server.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_of_1000_recipients_reports_each_one_s_state() {
+store_tests!(a_batch_of_1000_recipients_reports_each_one_s_state: fjall, postgres);
+
+async fn a_batch_of_1000_recipients_reports_each_one_s_state(store: StoreConfig) {
     let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(
-        StoreConfig::Path(dir.path().to_owned()),
-        &[("a", up.server.smpp_addr())],
-        &[],
-    );
+    let config = config(store, &[("a", up.server.smpp_addr())], &[]);
     let (gw, base) = gateway(config, HttpOptions::default()).await;
     wait_bound(&gw, "a").await;
     let http = reqwest::Client::new();
@@ -298,15 +294,13 @@ async fn a_batch_of_1000_recipients_reports_each_one_s_state() {
     up.server.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_admin_api_changes_balances_behind_its_token_and_they_survive_a_restart() {
+store_tests!(the_admin_api_changes_balances_behind_its_token_and_they_survive_a_restart: fjall, postgres);
+
+async fn the_admin_api_changes_balances_behind_its_token_and_they_survive_a_restart(
+    store: StoreConfig,
+) {
     let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(
-        StoreConfig::Path(dir.path().to_owned()),
-        &[("a", up.server.smpp_addr())],
-        &["*=a,rate=0.5"],
-    );
+    let mut config = config(store, &[("a", up.server.smpp_addr())], &["*=a,rate=0.5"]);
     config.balances = vec!["esme=1".parse().unwrap()];
     let options = || HttpOptions {
         admin_token: Some(smpp_server::credentials::Secret::new("s3cret-token").unwrap()),
@@ -417,17 +411,15 @@ async fn the_openapi_file_describes_the_routes_served() {
     up.server.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accounts_made_through_the_admin_api_bind_at_once_and_survive_a_restart() {
+store_tests!(accounts_made_through_the_admin_api_bind_at_once_and_survive_a_restart: fjall, postgres);
+
+async fn accounts_made_through_the_admin_api_bind_at_once_and_survive_a_restart(
+    store: StoreConfig,
+) {
     use smpp_proto::pdu::{Bind, CommandStatus};
     use smpp_proto::session::{BindKind, SessionConfig};
     let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(
-        StoreConfig::Path(dir.path().to_owned()),
-        &[("a", up.server.smpp_addr())],
-        &[],
-    );
+    let config = config(store, &[("a", up.server.smpp_addr())], &[]);
     let (gw, base) = gateway(config.clone(), HttpOptions::default()).await;
     let http = reqwest::Client::new();
     let bind = |gw: &RunningGateway| {
@@ -569,17 +561,15 @@ async fn admin_json(request: reqwest::RequestBuilder) -> (u16, serde_json::Value
     (status, body)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connectors_and_routes_made_through_the_admin_api_work_at_once_and_survive_a_restart() {
+store_tests!(connectors_and_routes_made_through_the_admin_api_work_at_once_and_survive_a_restart: fjall, postgres);
+
+async fn connectors_and_routes_made_through_the_admin_api_work_at_once_and_survive_a_restart(
+    store: StoreConfig,
+) {
     let up1 = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
     let up2 = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
-    let dir = tempfile::tempdir().unwrap();
     // Configured: connector a only, no route (the default route over a).
-    let config = config(
-        StoreConfig::Path(dir.path().to_owned()),
-        &[("a", up1.server.smpp_addr())],
-        &[],
-    );
+    let config = config(store, &[("a", up1.server.smpp_addr())], &[]);
     let (gw, base) = gateway(config.clone(), HttpOptions::default()).await;
     wait_bound(&gw, "a").await;
     let http = reqwest::Client::new();

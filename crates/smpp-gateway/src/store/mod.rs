@@ -6,8 +6,8 @@
 //! returns once they are all durable (a backend commits concurrent batches
 //! together: group commit is the API). Reads are by key, plus the scans a
 //! restart needs. Backends: [`MemoryStore`] (tests, `--memory`) and
-//! [`FjallStore`] (the durable embedded store); PostgreSQL comes with the
-//! cluster.
+//! [`FjallStore`] (the durable embedded store) and [`PgStore`] (a
+//! PostgreSQL database, which several gateways can share).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,9 +16,11 @@ use serde::{Deserialize, Serialize};
 
 mod fjall_store;
 mod memory;
+mod pg;
 
 pub use fjall_store::FjallStore;
 pub use memory::MemoryStore;
+pub use pg::PgStore;
 
 /// A store operation failed (the disk, a corrupt record, the writer gone).
 #[derive(Debug, thiserror::Error)]

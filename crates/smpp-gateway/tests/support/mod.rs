@@ -17,6 +17,134 @@ use smpp_server::{Observer, RequestEvent, RunningServer, ServeConfig};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
+/// Runs a test body (`async fn NAME(store: StoreConfig)`) once per store
+/// named: tests `NAME::memory`, `NAME::fjall`, `NAME::postgres`.
+macro_rules! store_tests {
+    ($body:ident: $($kind:ident),+ $(,)?) => {
+        mod $body {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $kind() {
+                    let store = crate::support::TestStore::$kind().await;
+                    super::$body(store.config()).await;
+                }
+            )+
+        }
+    };
+}
+pub(crate) use store_tests;
+
+/// The server PostgreSQL tests use: `SMPP_TEST_DATABASE_URL`, or the
+/// local one (`cargo xtask ci` starts it when it is not running).
+fn server_url() -> String {
+    std::env::var("SMPP_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// `url` naming the database `name` instead.
+fn with_database(url: &str, name: &str) -> String {
+    let Some(scheme) = url.find("://") else {
+        return format!("{url} dbname={name}");
+    };
+    let (main, query) = url.split_at(url.find('?').unwrap_or(url.len()));
+    let authority_end = main[scheme + 3..]
+        .find('/')
+        .map_or(main.len(), |i| scheme + 3 + i);
+    format!("{}/{name}{query}", &main[..authority_end])
+}
+
+async fn admin() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&server_url(), tokio_postgres::NoTls)
+        .await
+        .expect("a PostgreSQL server for the tests (SMPP_TEST_DATABASE_URL)");
+    tokio::spawn(connection);
+    client
+}
+
+/// A database of its own for one test, dropped at the end (after a panic
+/// too), so that runs never see each other's data.
+pub(crate) struct TestDatabase {
+    pub(crate) url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub(crate) async fn new() -> TestDatabase {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "t_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = admin().await;
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        TestDatabase {
+            url: with_database(&server_url(), &name),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Its own thread and runtime: drop runs inside the test's runtime.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                admin()
+                    .await
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("could not drop the test database {}", self.name);
+        }
+    }
+}
+
+/// A store for one test, removed at its end.
+pub(crate) enum TestStore {
+    Memory,
+    Fjall(tempfile::TempDir),
+    Postgres(TestDatabase),
+}
+
+impl TestStore {
+    pub(crate) async fn memory() -> TestStore {
+        TestStore::Memory
+    }
+
+    pub(crate) async fn fjall() -> TestStore {
+        TestStore::Fjall(tempfile::tempdir().unwrap())
+    }
+
+    pub(crate) async fn postgres() -> TestStore {
+        TestStore::Postgres(TestDatabase::new().await)
+    }
+
+    pub(crate) fn config(&self) -> StoreConfig {
+        match self {
+            TestStore::Memory => StoreConfig::Memory,
+            TestStore::Fjall(dir) => StoreConfig::Path(dir.path().to_owned()),
+            TestStore::Postgres(db) => StoreConfig::Postgres(db.url.clone()),
+        }
+    }
+}
+
 /// Counts the `submit_sm`s an upstream accepted.
 #[derive(Debug, Default)]
 pub(crate) struct Submits(pub AtomicUsize);
