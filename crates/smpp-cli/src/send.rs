@@ -264,7 +264,8 @@ fn parse_octets(s: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("hex: {e}"))
 }
 
-fn parse_tlv(s: &str) -> Result<Tlv, String> {
+/// `TAG=HEX`, the tag by specification name or number (`--tlv`'s form).
+pub(crate) fn parse_tlv(s: &str) -> Result<Tlv, String> {
     let (tag, value) = s
         .split_once('=')
         .ok_or_else(|| format!("{s:?}: expected TAG=HEX"))?;

@@ -384,3 +384,64 @@ fn form_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
         .collect::<Vec<_>>()
         .join("&")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mo_from_the_form_carries_the_tlvs_given() {
+    use smpp_proto::pdu::TlvTag;
+    use smpp_proto::session::{BindKind, SessionConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--http",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    let (addr, smpp) = (serve.addr("HTTP"), serve.smpp());
+    let bind = Bind {
+        system_id: "smppclient1".into(),
+        password: "password".into(),
+        interface_version: 0x34,
+        ..Default::default()
+    };
+    let (_client, inbound) = timeout(
+        WAIT,
+        smpp_tokio::Client::connect(smpp, BindKind::Receiver, bind, SessionConfig::default()),
+    )
+    .await
+    .expect("bound in time")
+    .expect("bound");
+    let bad = http(
+        addr,
+        "POST",
+        "/mo",
+        FORM,
+        "from=1&to=2&text=x&tlvs=nonsense%3Dzz",
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("TLV"), "{}", bad.body);
+    let form = form_urlencoded_pairs(&[
+        ("from", "447700900123"),
+        ("to", "1234"),
+        ("text", "with a reference"),
+        ("tlvs", "user_message_reference=002a\n0x1403=07"),
+    ]);
+    let sent = http(addr, "POST", "/mo", FORM, &form).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let request = timeout(WAIT, inbound.recv())
+        .await
+        .expect("the MO in time")
+        .expect("open");
+    let Body::DeliverSm(sm) = request.body() else {
+        panic!("not a deliver_sm: {:?}", request.body());
+    };
+    assert_eq!(
+        sm.tlvs.get(TlvTag::USER_MESSAGE_REFERENCE),
+        Some(&[0x00, 0x2a][..])
+    );
+    assert_eq!(sm.tlvs.get(TlvTag(0x1403)), Some(&[0x07][..]));
+}

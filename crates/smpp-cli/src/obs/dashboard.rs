@@ -330,6 +330,9 @@ struct MoForm {
     to: String,
     text: String,
     coding: Option<String>,
+    /// `TAG=HEX` lines.
+    #[serde(default)]
+    tlvs: String,
 }
 
 fn mo_page(form: &MoForm, result: Option<Markup>) -> Markup {
@@ -347,6 +350,10 @@ fn mo_page(form: &MoForm, result: Option<Markup>) -> Markup {
                 label { "From (the mobile)" input name="from" value=(form.from) required maxlength="20"; }
                 label { "To (an address a bound ESME serves)" input name="to" value=(form.to) required maxlength="20"; }
                 label { "Text" textarea name="text" rows="3" required { (form.text) } }
+                label {
+                    "TLVs, one per line (TAG=HEX, the tag by name or number; optional)"
+                    textarea name="tlvs" rows="2" spellcheck="false" placeholder="user_message_reference=0001" { (form.tlvs) }
+                }
                 label {
                     "Coding"
                     select name="coding" {
@@ -375,8 +382,15 @@ async fn mo_send<B: Backend>(
         text: Some(form.text.clone()),
         hex: None,
         coding: form.coding.clone().filter(|c| c != "auto"),
+        tlvs: form
+            .tlvs
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
     };
-    let result = match request.short_message() {
+    let result = match request.short_message().and_then(|_| request.tlvs()) {
         Err(e) => Err(e),
         Ok(_) => d.backend.inject_mo(request).await,
     };

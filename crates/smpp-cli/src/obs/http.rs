@@ -1,7 +1,7 @@
 //! The HTTP control API of `smpp serve`:
 //!
 //! - `POST /api/mo` with a JSON [`MoRequest`] (`from`, `to`, `text` or `hex`,
-//!   `coding`): sends a mobile-originated `deliver_sm` to the bound ESME that
+//!   `coding`, `tlvs`: `["TAG=HEX", ...]`): sends a mobile-originated `deliver_sm` to the bound ESME that
 //!   serves `to`; answers a [`MoResponse`] (`message_ids`, one per part).
 //! - `GET /api/messages/{id}`: the message's state as JSON (404 when unknown).
 //! - `GET /metrics`: Prometheus text exposition format 0.0.4.
@@ -119,6 +119,10 @@ pub struct MoRequest {
     /// `auto` (default), `gsm7`, `ucs2`, `latin1`, `cyrillic`, `hebrew` or `binary`.
     #[serde(default)]
     pub coding: Option<String>,
+    /// TLVs every part carries, as `smpp send --tlv` takes them:
+    /// `TAG=HEX`, the tag by name or number.
+    #[serde(default)]
+    pub tlvs: Vec<String>,
 }
 
 impl MoRequest {
@@ -132,6 +136,18 @@ impl MoRequest {
                 ))
             }),
         }
+    }
+
+    /// The TLVs asked, checked.
+    pub fn tlvs(&self) -> Result<Vec<(smpp_proto::pdu::TlvTag, Vec<u8>)>, ApiError> {
+        self.tlvs
+            .iter()
+            .map(|t| {
+                crate::send::parse_tlv(t.trim())
+                    .map(|t| (t.tag, t.value))
+                    .map_err(|e| ApiError::bad_request(format!("TLV {t:?}: {e}")))
+            })
+            .collect()
     }
 
     /// The message, with `from` and `to` set; build its parts with

@@ -24,7 +24,8 @@ impl SmscBackend {
 impl Backend for SmscBackend {
     async fn inject_mo(&self, mo: MoRequest) -> Result<MoResponse, ApiError> {
         let message = mo.short_message()?;
-        match self.smsc.inject_mo_message(&message).await {
+        let tlvs = mo.tlvs()?;
+        match self.smsc.inject_mo_message_with(&message, &tlvs).await {
             Ok(message_ids) => Ok(MoResponse { message_ids }),
             Err(status)
                 if status == smpp_proto::pdu::CommandStatus::INVALID_DESTINATION_ADDRESS =>

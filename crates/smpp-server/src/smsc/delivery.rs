@@ -63,11 +63,28 @@ impl<C: Clock> Smsc<C> {
         &self,
         message: &ShortMessage,
     ) -> Result<Vec<String>, CommandStatus> {
+        self.inject_mo_message_with(message, &[]).await
+    }
+
+    /// [`inject_mo_message`](Smsc::inject_mo_message), every part carrying
+    /// the TLVs `tlvs` too (`ESME_RINVTLVVAL` for one that cannot be encoded).
+    pub async fn inject_mo_message_with(
+        &self,
+        message: &ShortMessage,
+        tlvs: &[(smpp_proto::pdu::TlvTag, Vec<u8>)],
+    ) -> Result<Vec<String>, CommandStatus> {
         let mut refs =
             smpp_proto::message::concat::ReferenceCounter::new((self.random() & 0xFFFF) as u16);
-        let parts = message
+        let mut parts = message
             .build(&mut refs)
             .map_err(|_| CommandStatus::INVALID_MESSAGE_LENGTH)?;
+        for part in &mut parts {
+            for (tag, value) in tlvs {
+                part.tlvs
+                    .push(*tag, value)
+                    .map_err(|_| CommandStatus::INVALID_TLV_VALUE)?;
+            }
+        }
         self.inject_parts(parts).await
     }
 
