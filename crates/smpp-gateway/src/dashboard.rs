@@ -51,6 +51,8 @@ pub(crate) struct Dashboard {
     api: Arc<Api>,
     history: OnceLock<Arc<History>>,
     rates: dashboard::SessionRates,
+    /// Messages forwarded per second, per connector.
+    forwarded: dashboard::RateMeter,
 }
 
 impl Dashboard {
@@ -59,6 +61,7 @@ impl Dashboard {
             api,
             history: OnceLock::new(),
             rates: dashboard::SessionRates::default(),
+            forwarded: dashboard::RateMeter::default(),
         });
         if tokio::runtime::Handle::try_current().is_ok() {
             d.history();
@@ -292,7 +295,7 @@ fn connectors_table(d: &Dashboard) -> Markup {
                 table {
                     thead { tr {
                         th { "Name" } th { "Address" } th { "Binds up" } th { "Window" } th { "TPS" }
-                        th { "Forwarded" } th { "Refused" } th { span.muted { "Action" } }
+                        th { "Forwarded /s" } th { "Forwarded" } th { "Refused" } th { span.muted { "Action" } }
                     } }
                     tbody {
                         @for c in &topology.connectors {
@@ -302,7 +305,9 @@ fn connectors_table(d: &Dashboard) -> Markup {
                                 td.num data-up=(c.pool.bound()) { (c.pool.bound()) " / " (c.config.binds) }
                                 td.num { (c.config.window) }
                                 td.num { (c.config.tps.map_or_else(|| "-".to_owned(), |t| t.to_string())) }
-                                td.num { (c.forwarded.load(std::sync::atomic::Ordering::Relaxed)) }
+                                @let forwarded = c.forwarded.load(std::sync::atomic::Ordering::Relaxed);
+                                td.num { (d.forwarded.rate(&c.name, forwarded).map_or_else(|| "-".to_owned(), |r| format!("{r:.0}"))) }
+                                td.num { (forwarded) }
                                 td.num { (c.refused.load(std::sync::atomic::Ordering::Relaxed)) }
                                 td {
                                     form method="post" action=(format!("/connectors/{}/delete", c.name)) {
@@ -554,12 +559,20 @@ async fn accounts(
     guard!(d, method, headers);
     let node = &d.api.node;
     let counters = node.metrics.accounts();
+    let (tps, per_sender) = node.rate_limits();
+    let limit = |v: Option<String>| v.unwrap_or_else(|| "none".to_owned());
     page(
         "/accounts",
         "Accounts",
         false,
         html! {
             (notice.show())
+            p data-limits {
+                "Limits per account: binds " (limit(node.max_binds.map(|n| n.to_string())))
+                ", SMS parts per second " (limit(tps.map(|n| n.to_string())))
+                ", per sender " (limit(per_sender.map(|n| n.to_string())))
+                ", receipts owed " (node.max_owed) "."
+            }
             div.scroll {
                 table {
                     thead { tr {

@@ -252,6 +252,12 @@ impl Node {
     /// `false` when that is over its rate (answer `ESME_RTHROTTLED`). A
     /// `submit_sm` carrying one part of a long message counts one; one
     /// carrying a long `message_payload` counts the parts it will take.
+    /// The rate limits: SMS parts per second per account, and per account
+    /// and sender.
+    pub(crate) fn rate_limits(&self) -> (Option<u32>, Option<u32>) {
+        (self.tps, self.tps_per_sender)
+    }
+
     /// With a limit per sender, `source` counts too (both must admit).
     pub(crate) fn admit(&self, account: &str, source: &str, parts: u32) -> bool {
         if self.tps.is_none() && self.tps_per_sender.is_none() {

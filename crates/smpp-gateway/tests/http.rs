@@ -855,6 +855,9 @@ async fn the_dashboard_signs_in_with_the_admin_token_and_changes_connectors_rout
     assert!(location.unwrap().contains("ok="));
     let (_, _, body) = page(&http, get("/accounts")).await;
     assert!(body.contains("data-balance>7.5<"), "{body}");
+    assert!(body.contains("Limits per account: binds none"), "{body}");
+    let (_, _, body) = page(&http, get("/connectors")).await;
+    assert!(body.contains("Forwarded /s"), "{body}");
     gw.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
     up_b.server.shutdown().await.unwrap();

@@ -419,6 +419,41 @@ pub struct SessionRow {
     pub rate: Option<f64>,
 }
 
+/// Rates of counters looked at now and then: per key, the count at the
+/// last look (at least half a second before) gives a rate per second.
+#[derive(Debug, Default)]
+pub struct RateMeter {
+    last: Mutex<std::collections::HashMap<String, (std::time::Instant, u64)>>,
+}
+
+impl RateMeter {
+    /// The rate of `key`'s counter, now `count`, since the last look
+    /// (`Some(0.0)` at the first look).
+    pub fn rate(&self, key: &str, count: u64) -> Option<f64> {
+        let now = std::time::Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = last.entry(key.to_owned()).or_insert((now, count));
+        let secs = now.duration_since(entry.0).as_secs_f64();
+        if secs >= 0.5 {
+            let rate = count.saturating_sub(entry.1) as f64 / secs;
+            *entry = (now, count);
+            Some(rate)
+        } else if entry.1 == count {
+            Some(0.0)
+        } else {
+            None
+        }
+    }
+
+    /// Forgets the keys not in `keep`.
+    pub fn retain(&self, keep: &[String]) {
+        self.last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|k, _| keep.contains(k));
+    }
+}
+
 /// Per session: when it was last looked at and how many messages it had
 /// sent (for its messages per second).
 #[derive(Debug, Default)]
