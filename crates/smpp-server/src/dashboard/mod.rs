@@ -458,7 +458,7 @@ impl RateMeter {
 /// sent (for its messages per second).
 #[derive(Debug, Default)]
 pub struct SessionRates {
-    last: Mutex<std::collections::HashMap<u64, (std::time::Instant, u64)>>,
+    meter: RateMeter,
 }
 
 impl SessionRates {
@@ -496,25 +496,13 @@ impl SessionRates {
                 .into_iter()
                 .map(|id| stats.received(id))
                 .sum::<u64>();
-                let now = std::time::Instant::now();
-                let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-                let entry = last.entry(row.view.id).or_insert((now, messages));
-                let secs = now.duration_since(entry.0).as_secs_f64();
-                if secs >= 0.5 {
-                    row.rate = Some(messages.saturating_sub(entry.1) as f64 / secs);
-                    *entry = (now, messages);
-                } else if secs == 0.0 {
-                    row.rate = Some(0.0);
-                }
+                row.rate = self.meter.rate(&row.view.id.to_string(), messages);
             }
-            seen.push(row.view.id);
+            seen.push(row.view.id.to_string());
             rows.push(row);
         }
         // Sessions gone are forgotten.
-        self.last
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|id, _| seen.contains(id));
+        self.meter.retain(&seen);
         rows
     }
 }
