@@ -113,7 +113,7 @@ pub(crate) fn routes(api: Arc<Api>) -> Router {
         .route("/connectors/{name}/delete", post(delete_connector))
         .route("/routes", get(routes_page).post(add_route))
         .route("/routes/{position}/delete", post(delete_route))
-        .route("/accounts", get(accounts))
+        .route("/accounts", get(accounts).post(put_account))
         .route("/accounts/{id}/balance", post(add_balance))
         .route("/messages", get(messages))
         .route("/batches", get(batches))
@@ -609,9 +609,50 @@ async fn accounts(
                     }
                 }
             }
-            p.muted { "Accounts are made and removed through the admin API (PUT /api/v1/admin/accounts/{id})." }
+            h2 { "Add or replace an account" }
+            form.stack method="post" action="/accounts" {
+                label { "system_id" input name="system_id" required maxlength="15"; }
+                label { "Password (stored as an argon2id hash)" input name="password" type="password" required; }
+                label { "Allowed networks (comma-separated; empty: anywhere)" input name="allow" placeholder="10.0.0.0/8, 192.0.2.7"; }
+                button type="submit" { "Save account" }
+            }
+            p.muted { "Removed through the admin API (DELETE /api/v1/admin/accounts/{id})." }
         },
     )
+}
+
+#[derive(Debug, Deserialize)]
+struct AccountForm {
+    system_id: String,
+    password: String,
+    #[serde(default)]
+    allow: String,
+}
+
+async fn put_account(
+    State(d): State<Arc<Dashboard>>,
+    method: Method,
+    headers: HeaderMap,
+    Form(form): Form<AccountForm>,
+) -> Response {
+    guard!(d, method, headers);
+    let id = form.system_id.trim().to_owned();
+    let request = crate::http::AccountRequest {
+        password: form.password,
+        allow: form
+            .allow
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        certificate_name: None,
+    };
+    match crate::http::put_account(&d.api.node, &id, request).await {
+        Ok(true) => back("/accounts", true, &format!("Account {id} created.")),
+        Ok(false) => back("/accounts", true, &format!("Account {id} replaced.")),
+        Err((_, e)) => back("/accounts", false, &e),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -1026,13 +1026,13 @@ async fn admin_list_accounts(State(api): State<Arc<Api>>, headers: HeaderMap) ->
 /// The body of `PUT /api/v1/admin/accounts/{id}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AccountRequest {
+pub(crate) struct AccountRequest {
     /// Plain text (stored as an argon2id hash) or a PHC string.
-    password: String,
+    pub(crate) password: String,
     #[serde(default)]
-    allow: Vec<String>,
+    pub(crate) allow: Vec<String>,
     #[serde(default)]
-    certificate_name: Option<String>,
+    pub(crate) certificate_name: Option<String>,
 }
 
 async fn admin_put_account(
@@ -1048,11 +1048,31 @@ async fn admin_put_account(
         Ok(r) => r,
         Err(r) => return *r,
     };
+    match put_account(&api.node, &id, request).await {
+        Ok(created) => {
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (status, Json(serde_json::json!({ "system_id": id }))).into_response()
+        }
+        Err((status, message)) => json_error(status, &message),
+    }
+}
+
+/// Creates or replaces account `id` (stored, in force at once; a plain
+/// password is stored as an argon2id hash); `true` when created.
+pub(crate) async fn put_account(
+    node: &Node,
+    id: &str,
+    request: AccountRequest,
+) -> Result<bool, (StatusCode, String)> {
     if id.is_empty() || id.len() > 15 || request.password.is_empty() {
-        return json_error(
+        return Err((
             StatusCode::BAD_REQUEST,
-            "a system_id of 1 to 15 characters and a password",
-        );
+            "a system_id of 1 to 15 characters and a password".into(),
+        ));
     }
     let password = if smpp_server::credentials::is_hashed(&request.password) {
         request.password
@@ -1065,40 +1085,33 @@ async fn admin_put_account(
         {
             Ok(Ok(phc)) => phc,
             _ => {
-                return json_error(
+                return Err((
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "cannot hash the password",
-                )
+                    "cannot hash the password".into(),
+                ))
             }
         }
     };
     let stored = crate::store::StoredAccount {
-        system_id: id.clone(),
+        system_id: id.to_owned(),
         password,
         allow: request.allow,
         certificate_name: request.certificate_name,
     };
-    let account = match crate::accounts::from_stored(&stored) {
-        Ok(a) => a,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
-    };
-    if let Err(e) = api.node.store.write(vec![Op::PutAccount(stored)]).await {
-        return json_error(
+    let account =
+        crate::accounts::from_stored(&stored).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+    if let Err(e) = node.store.write(vec![Op::PutAccount(stored)]).await {
+        return Err((
             StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("cannot store the account: {e}"),
-        );
+            format!("cannot store the account: {e}"),
+        ));
     }
-    let created = !api.node.accounts.contains(&id);
-    if let Err(e) = api.node.accounts.put(account) {
-        return json_error(StatusCode::BAD_REQUEST, &e);
-    }
+    let created = !node.accounts.contains(id);
+    node.accounts
+        .put(account)
+        .map_err(|e| (StatusCode::BAD_REQUEST, e))?;
     tracing::info!(account = id, created, "account set through the admin API");
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    (status, Json(serde_json::json!({ "system_id": id }))).into_response()
+    Ok(created)
 }
 
 async fn admin_delete_account(

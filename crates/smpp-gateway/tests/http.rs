@@ -856,6 +856,33 @@ async fn the_dashboard_signs_in_with_the_admin_token_and_changes_connectors_rout
     let (_, _, body) = page(&http, get("/accounts")).await;
     assert!(body.contains("data-balance>7.5<"), "{body}");
     assert!(body.contains("Limits per account: binds none"), "{body}");
+    // An account from the form binds at once.
+    let (_, location, _) = page(
+        &http,
+        post("/accounts").form(&[
+            ("system_id", "shop"),
+            ("password", "pw-shop"),
+            ("allow", "127.0.0.0/8"),
+        ]),
+    )
+    .await;
+    assert!(location.unwrap().contains("ok="));
+    let (_, _, body) = page(&http, get("/accounts")).await;
+    assert!(body.contains("data-account=\"shop\""), "{body}");
+    let shop = smpp_proto::pdu::Bind {
+        system_id: "shop".into(),
+        password: "pw-shop".into(),
+        interface_version: 0x34,
+        ..Default::default()
+    };
+    smpp_tokio::Client::connect(
+        gw.smpp_addr(),
+        smpp_proto::session::BindKind::Transmitter,
+        shop,
+        smpp_proto::session::SessionConfig::default(),
+    )
+    .await
+    .expect("the new account binds");
     let (_, _, body) = page(&http, get("/connectors")).await;
     assert!(body.contains("Forwarded /s"), "{body}");
     gw.shutdown().await.unwrap();
