@@ -141,13 +141,7 @@ pub(crate) async fn put_connector(
     };
     let mut created = false;
     let result = change(&api.node, |layout: &mut Layout| {
-        match layout.upstreams.iter_mut().find(|u| u.name == name) {
-            Some(existing) => *existing = upstream.clone(),
-            None => {
-                created = true;
-                layout.upstreams.push(upstream.clone());
-            }
-        }
+        created = layout.put_connector(upstream.clone());
         Ok(())
     })
     .await;
@@ -181,11 +175,7 @@ pub(crate) async fn delete_connector(
     if !layout.upstreams.iter().any(|u| u.name == name) {
         return json_error(StatusCode::NOT_FOUND, "no such connector");
     }
-    if let Some(route) = layout
-        .routes
-        .iter()
-        .find(|r| r.upstreams().any(|u| u == name))
-    {
+    if let Some(route) = layout.route_to(&name) {
         return json_error(
             StatusCode::CONFLICT,
             &format!(
@@ -195,15 +185,7 @@ pub(crate) async fn delete_connector(
         );
     }
     let result = change(&api.node, |layout: &mut Layout| {
-        if layout
-            .routes
-            .iter()
-            .any(|r| r.upstreams().any(|u| u == name))
-        {
-            return Err("a route sends to this connector: change the route first".into());
-        }
-        layout.upstreams.retain(|u| u.name != name);
-        Ok(())
+        layout.remove_connector(&name)
     })
     .await;
     match result {

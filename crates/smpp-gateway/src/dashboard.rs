@@ -412,14 +412,7 @@ async fn put_connector(
     };
     let done = format!("Connector {} saved.", upstream.name);
     change_then_back(&d, "/connectors", &done, |layout: &mut Layout| {
-        match layout
-            .upstreams
-            .iter_mut()
-            .find(|u| u.name == upstream.name)
-        {
-            Some(existing) => *existing = upstream,
-            None => layout.upstreams.push(upstream),
-        }
+        layout.put_connector(upstream);
         Ok(())
     })
     .await
@@ -434,21 +427,7 @@ async fn delete_connector(
     guard!(d, method, headers);
     let done = format!("Connector {name} removed.");
     change_then_back(&d, "/connectors", &done, |layout: &mut Layout| {
-        if let Some(route) = layout
-            .routes
-            .iter()
-            .find(|r| r.upstreams().any(|u| u == name))
-        {
-            return Err(format!(
-                "route {} sends to {name}: change the route first",
-                route.spec()
-            ));
-        }
-        if !layout.upstreams.iter().any(|u| u.name == name) {
-            return Err(format!("no connector {name}"));
-        }
-        layout.upstreams.retain(|u| u.name != name);
-        Ok(())
+        layout.remove_connector(&name)
     })
     .await
 }
@@ -541,11 +520,7 @@ async fn delete_route(
     guard!(d, method, headers);
     let done = format!("Route {position} removed.");
     change_then_back(&d, "/routes", &done, |layout: &mut Layout| {
-        if position >= layout.routes.len() {
-            return Err(format!("no route {position}"));
-        }
-        layout.routes.remove(position);
-        Ok(())
+        layout.remove_route(position)
     })
     .await
 }

@@ -162,6 +162,51 @@ impl Layout {
         true
     }
 
+    /// Adds `upstream`, or replaces the connector of its name; `true`: added.
+    pub(crate) fn put_connector(&mut self, upstream: UpstreamConfig) -> bool {
+        match self.upstreams.iter_mut().find(|u| u.name == upstream.name) {
+            Some(existing) => {
+                *existing = upstream;
+                false
+            }
+            None => {
+                self.upstreams.push(upstream);
+                true
+            }
+        }
+    }
+
+    /// The route that sends to connector `name`, if one does.
+    pub(crate) fn route_to(&self, name: &str) -> Option<&RouteConfig> {
+        self.routes
+            .iter()
+            .find(|r| r.upstreams().any(|u| u == name))
+    }
+
+    /// Removes connector `name`; refused while a route sends to it.
+    pub(crate) fn remove_connector(&mut self, name: &str) -> Result<(), String> {
+        if let Some(route) = self.route_to(name) {
+            return Err(format!(
+                "route {} sends to {name}: change the route first",
+                route.spec()
+            ));
+        }
+        if !self.upstreams.iter().any(|u| u.name == name) {
+            return Err(format!("no connector {name}"));
+        }
+        self.upstreams.retain(|u| u.name != name);
+        Ok(())
+    }
+
+    /// Removes the route at `position`.
+    pub(crate) fn remove_route(&mut self, position: usize) -> Result<(), String> {
+        if position >= self.routes.len() {
+            return Err(format!("no route {position}"));
+        }
+        self.routes.remove(position);
+        Ok(())
+    }
+
     /// The routes in force.
     pub(crate) fn effective_routes(&self) -> Vec<RouteConfig> {
         if self.routes.is_empty() {
