@@ -63,6 +63,22 @@ async fn the_mo_feed_delivers_one_message_per_interval_of_the_clock() {
     .await
     .expect("bind answered in time")
     .expect("bind accepted");
+    // Delivered only once the server has marked the bind (a moment after
+    // its answer); before, a delivery waits for the binding retry on this
+    // clock, which only the test moves.
+    timeout(WAIT, async {
+        while srv.smsc().sessions().is_empty()
+            || srv
+                .smsc()
+                .session_connections()
+                .iter()
+                .any(|(_, c)| c.bind_kind().is_none())
+        {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the bind marked in time");
     let messages: Vec<ShortMessage> = ["one", "two", "three"]
         .iter()
         .map(|t| ShortMessage::text(*t).from("447700900001").to("4470"))

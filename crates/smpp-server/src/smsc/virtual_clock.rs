@@ -40,13 +40,26 @@ async fn bind(srv: &RunningServer<ManualClock>) -> (Client, Inbound) {
         ..Default::default()
     };
     let config = SessionConfig::default().with_max_in_flight(64);
-    timeout(
+    let bound = timeout(
         WAIT,
         Client::connect(srv.smpp_addr(), BindKind::Transceiver, bind, config),
     )
     .await
     .expect("bind answered in time")
-    .expect("bind accepted")
+    .expect("bind accepted");
+    // The server marks the session bound once its answer is out, which can
+    // be a moment after the client has read it: a receipt due before then
+    // is put off by the binding retry on this clock, which only the test
+    // moves. Wait for the mark.
+    until(|| {
+        smsc(srv)
+            .session_connections()
+            .iter()
+            .all(|(_, c)| c.bind_kind().is_some())
+            && !smsc(srv).sessions().is_empty()
+    })
+    .await;
+    bound
 }
 
 fn sm(registered_delivery: u8) -> SubmitSm {
