@@ -57,6 +57,22 @@ async fn http(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &
     }
 }
 
+/// `smpp serve --memory` with its HTTP API and dashboard, no token.
+fn serve_with_http() -> (Serve, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::spawn(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--http",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    (serve, dir)
+}
+
 const BROWSER: &str = "Accept: text/html,application/xhtml+xml\r\n";
 const FORM: &str = "Content-Type: application/x-www-form-urlencoded\r\n";
 
@@ -156,17 +172,7 @@ async fn receiver(smpp: SocketAddr) -> tokio::net::TcpStream {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_appear_take_an_mo_from_the_form_and_unbind_from_their_button() {
-    let dir = tempfile::tempdir().unwrap();
-    let serve = Serve::spawn(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--memory",
-            "--http",
-            "127.0.0.1:0",
-        ],
-        dir.path(),
-    );
+    let (serve, _dir) = serve_with_http();
     let (addr, smpp) = (serve.addr("HTTP"), serve.smpp());
     let empty = http(addr, "GET", "/sessions", BROWSER, "").await;
     assert!(empty.body.contains("No session is bound"), "{}", empty.body);
@@ -289,17 +295,7 @@ async fn sessions_appear_take_an_mo_from_the_form_and_unbind_from_their_button()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_edited_on_the_simulator_page_apply_to_the_next_submissions() {
-    let dir = tempfile::tempdir().unwrap();
-    let serve = Serve::spawn(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--memory",
-            "--http",
-            "127.0.0.1:0",
-        ],
-        dir.path(),
-    );
+    let (serve, _dir) = serve_with_http();
     let (addr, smpp) = (serve.addr("HTTP"), serve.smpp());
     let page = http(addr, "GET", "/simulator", BROWSER, "").await;
     assert_eq!(page.status, 200);
@@ -389,17 +385,7 @@ fn form_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
 async fn an_mo_from_the_form_carries_the_tlvs_given() {
     use smpp_proto::pdu::TlvTag;
     use smpp_proto::session::{BindKind, SessionConfig};
-    let dir = tempfile::tempdir().unwrap();
-    let serve = Serve::spawn(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--memory",
-            "--http",
-            "127.0.0.1:0",
-        ],
-        dir.path(),
-    );
+    let (serve, _dir) = serve_with_http();
     let (addr, smpp) = (serve.addr("HTTP"), serve.smpp());
     let bind = Bind {
         system_id: "smppclient1".into(),

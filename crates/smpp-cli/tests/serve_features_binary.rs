@@ -4,9 +4,11 @@
 //! owes, distribution lists of `submit_multi`, the scripted USSD menu walked
 //! by `smpp ussd`, and MO messages fed from a CSV file.
 
-use std::io::{BufRead, BufReader, Write as _};
+mod security_support;
+
+use std::io::Write as _;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use smpp_proto::pdu::{
@@ -18,39 +20,25 @@ use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-struct Serve(Child, SocketAddr);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// A running `smpp serve` (the shared test harness) and its SMPP address.
+struct Serve {
+    /// Kept: the server stops when dropped.
+    _serve: security_support::Serve,
+    _dir: tempfile::TempDir,
+    addr: SocketAddr,
 }
 
 fn serve(args: &[&str]) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smpp"))
-        .args([
-            "serve",
-            "--memory",
-            "--listen",
-            "127.0.0.1:0",
-            "--dlr-delay",
-            "0s",
-        ])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("smpp serve starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let addr = loop {
-        let line = lines.next().expect("a start-up line").expect("text");
-        if let Some(a) = line.strip_prefix("SMPP listening on ") {
-            break a.trim().parse().expect("an address");
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    Serve(child, addr)
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut all = vec!["--memory", "--listen", "127.0.0.1:0", "--dlr-delay", "0s"];
+    all.extend_from_slice(args);
+    let serve = security_support::Serve::spawn(&all, dir.path());
+    let addr = serve.smpp();
+    Serve {
+        _serve: serve,
+        _dir: dir,
+        addr,
+    }
 }
 
 fn credentials(id: &str, pw: &str, range: &str) -> Bind {
@@ -126,8 +114,14 @@ async fn outbind_binds_the_esme_which_gets_its_waiting_message_and_the_alert_goe
         "--outbind",
         &outbind,
     ]);
-    let (client, client_inbound) =
-        bind(srv.1, BindKind::Transceiver, "smppclient1", "password", "").await;
+    let (client, client_inbound) = bind(
+        srv.addr,
+        BindKind::Transceiver,
+        "smppclient1",
+        "password",
+        "",
+    )
+    .await;
 
     // A data_sm asking for a delivery pending flag, to esme2's route while
     // esme2 is not bound: it waits.
@@ -227,7 +221,14 @@ async fn submit_multi_expands_distribution_lists_and_refuses_unknown_ones() {
         "--distribution-list",
         "staff=447700900011,447700900012,447700900013",
     ]);
-    let (client, inbound) = bind(srv.1, BindKind::Transceiver, "smppclient1", "password", "").await;
+    let (client, inbound) = bind(
+        srv.addr,
+        BindKind::Transceiver,
+        "smppclient1",
+        "password",
+        "",
+    )
+    .await;
     let multi = SubmitMulti {
         source_addr_ton: 1,
         source_addr_npi: 1,
@@ -304,7 +305,7 @@ async fn smpp_ussd_walks_the_scripted_menu_to_its_last_screen() {
         "--account",
         "app:secret",
     ]);
-    let port = srv.1.port().to_string();
+    let port = srv.addr.port().to_string();
     let run = |answers: &'static str| {
         let port = port.clone();
         tokio::task::spawn_blocking(move || {
@@ -375,9 +376,15 @@ async fn smpp_ussd_walks_the_scripted_menu_to_its_last_screen() {
     );
 
     // USSD traffic for other codes goes the usual way, to the application.
-    let (app, app_inbound) = bind(srv.1, BindKind::Receiver, "app", "secret", "").await;
-    let (phone, _phone_inbound) =
-        bind(srv.1, BindKind::Transceiver, "smppclient1", "password", "").await;
+    let (app, app_inbound) = bind(srv.addr, BindKind::Receiver, "app", "secret", "").await;
+    let (phone, _phone_inbound) = bind(
+        srv.addr,
+        BindKind::Transceiver,
+        "smppclient1",
+        "password",
+        "",
+    )
+    .await;
     let (_, dial) =
         smpp_proto::message::ussd::UssdPhone::dial("447700900124", "555", 7, "*555#").unwrap();
     timeout(WAIT, phone.submit_message(&dial.to_short_message()))
@@ -409,7 +416,7 @@ async fn mo_messages_from_a_csv_file_reach_the_bound_receiver() {
     // The messages wait for a receiver of their destinations: bind it late.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (client, inbound) = bind(
-        srv.1,
+        srv.addr,
         BindKind::Receiver,
         "smppclient1",
         "password",

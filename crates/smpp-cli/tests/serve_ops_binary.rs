@@ -3,9 +3,9 @@
 //! submit_multi with per-destination results, and ESME-to-ESME routing of a
 //! long message (all parts, in order, intact).
 
-use std::io::{BufRead, BufReader};
+mod security_support;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use smpp_proto::message::{Reassembler, ShortMessage};
@@ -18,32 +18,25 @@ use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-struct Serve(Child, SocketAddr);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// A running `smpp serve` (the shared test harness) and its SMPP address.
+struct Serve {
+    /// Kept: the server stops when dropped.
+    _serve: security_support::Serve,
+    _dir: tempfile::TempDir,
+    addr: SocketAddr,
 }
 
 fn serve(args: &[&str]) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smpp"))
-        .args(["serve", "--memory", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("smpp serve starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let addr = loop {
-        let line = lines.next().expect("a start-up line").expect("text");
-        if let Some(a) = line.strip_prefix("SMPP listening on ") {
-            break a.trim().parse().expect("an address");
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    Serve(child, addr)
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut all = vec!["--memory", "--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let serve = security_support::Serve::spawn(&all, dir.path());
+    let addr = serve.smpp();
+    Serve {
+        _serve: serve,
+        _dir: dir,
+        addr,
+    }
 }
 
 async fn bind(
@@ -112,8 +105,14 @@ async fn state_of(client: &Client, id: &str) -> u8 {
 async fn query_replace_cancel_and_submit_multi_through_the_binary() {
     // Receipts an hour away: messages stay ENROUTE for the test.
     let srv = serve(&["--dlr-delay", "1h"]);
-    let (client, _inbound) =
-        bind(srv.1, BindKind::Transceiver, "smppclient1", "password", "").await;
+    let (client, _inbound) = bind(
+        srv.addr,
+        BindKind::Transceiver,
+        "smppclient1",
+        "password",
+        "",
+    )
+    .await;
 
     let id = client.submit(sm("447700900002", "pending")).await.unwrap();
     let id = id.to_string_lossy().into_owned();
@@ -198,8 +197,8 @@ async fn a_long_message_is_routed_esme_to_esme_through_the_binary() {
         "0s",
     ]);
     // The receiver serves every number starting 4479.
-    let (_rx, mo) = bind(srv.1, BindKind::Receiver, "receiver", "pw2", "4479.*").await;
-    let (tx, _tx_inbound) = bind(srv.1, BindKind::Transmitter, "sender", "pw1", "").await;
+    let (_rx, mo) = bind(srv.addr, BindKind::Receiver, "receiver", "pw2", "4479.*").await;
+    let (tx, _tx_inbound) = bind(srv.addr, BindKind::Transmitter, "sender", "pw1", "").await;
     let text = "This message is long enough to need three parts. ".repeat(6);
     let message = ShortMessage::text(&text)
         .from("447700900001")
