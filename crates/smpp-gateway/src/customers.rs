@@ -120,6 +120,17 @@ impl Binds {
         closing.len()
     }
 
+    /// The accounts with a receiver or transceiver bound, with how many.
+    pub(crate) fn receivers_by_account(&self) -> HashMap<String, usize> {
+        let mut by_account = HashMap::new();
+        for (account, conn, _) in lock(&self.connections).values() {
+            if conn.is_receiver(account) {
+                *by_account.entry(account.clone()).or_default() += 1;
+            }
+        }
+        by_account
+    }
+
     /// A bound receiver or transceiver of `account` (bound: its bind
     /// answer has been sent).
     pub(crate) fn receiver(&self, account: &str) -> Option<Connection> {
@@ -204,6 +215,10 @@ impl Handler<Connection> for Customers {
                 for _ in 0..500 {
                     if conn.bind_kind().is_some() {
                         node.outbox_wake.notify_one();
+                        // Receipts other nodes left for the account.
+                        if let Some(cluster) = &node.cluster {
+                            cluster.wake.notify_one();
+                        }
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -211,6 +226,10 @@ impl Handler<Connection> for Customers {
             }
             conn.closed().await;
             node.binds.remove(conn.id());
+            // Its receipts may go to a bind on another node now.
+            if let Some(cluster) = &node.cluster {
+                cluster.wake.notify_one();
+            }
         });
         Ok(())
     }

@@ -107,6 +107,7 @@ mod accept;
 mod accounts;
 mod admin;
 mod billing;
+mod cluster;
 pub mod config;
 mod customers;
 mod dashboard;
@@ -293,7 +294,11 @@ pub async fn start_with_store(
     );
     topology::install_first(&node, layout).await?;
 
-    // What the last run left unfinished.
+    // What the last run left unfinished (with others on the database:
+    // and what nodes that are gone left).
+    if let Some(cluster) = &node.cluster {
+        cluster::take_over(&node, cluster, false).await?;
+    }
     let unforwarded = node.store.unforwarded().await?;
     for owed in node.store.receipts_owed().await? {
         outbox::queue(&node, owed);
@@ -326,12 +331,15 @@ pub async fn start_with_store(
         .plain_addr
         .context("the plain listener's address")?;
 
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(outbox::run(node.clone())),
         tokio::spawn(webhooks::run(node.clone())),
         tokio::spawn(receipts::retry_held(node.clone())),
         tokio::spawn(retention::run(node.clone(), config.retention)),
     ];
+    if let Some(cluster) = &node.cluster {
+        tasks.push(tokio::spawn(cluster::run(node.clone(), cluster.clone())));
+    }
     // In the order they were accepted.
     let topology = node.topologies.current();
     for record in unforwarded {

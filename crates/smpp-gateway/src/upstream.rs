@@ -2,6 +2,7 @@
 //! so that its receipts come back on the same binds.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 use smpp_proto::message::receipt::MessageIdFormat;
@@ -11,6 +12,7 @@ use smpp_proto::session::{BindKind, SessionConfig};
 use smpp_tokio::rustls::pki_types::ServerName;
 use smpp_tokio::{Backoff, Client, Inbound, Pool, PoolConfig};
 
+use crate::cluster::Slots;
 use crate::config::UpstreamConfig;
 
 /// How long a submit waits for a bind of the pool before the next
@@ -39,7 +41,14 @@ impl Connector {
     /// returned [`Inbound`].
     /// An error when its TLS settings cannot be used (an unreadable CA
     /// file, a host that is not a valid TLS server name).
-    pub(crate) fn start(config: &UpstreamConfig) -> anyhow::Result<(Connector, Inbound)> {
+    ///
+    /// With `slots` (nodes sharing a database), each bind first takes one
+    /// of the connector's bind slots in the cluster and closes when the
+    /// slot is lost.
+    pub(crate) fn start(
+        config: &UpstreamConfig,
+        slots: Option<Arc<Slots>>,
+    ) -> anyhow::Result<(Connector, Inbound)> {
         let bind = Bind {
             system_id: config.system_id.clone().into(),
             password: config.password.clone().into(),
@@ -67,11 +76,17 @@ impl Connector {
         } else {
             None
         };
+        let (name, binds) = (config.name.clone(), config.binds);
         let connect = move || {
             let (addr, bind, session, tls) =
                 (addr.clone(), bind.clone(), session.clone(), tls.clone());
+            let (slots, name) = (slots.clone(), name.clone());
             async move {
-                match tls {
+                let slot = match &slots {
+                    Some(slots) => Some(slots.acquire(&name, binds).await),
+                    None => None,
+                };
+                let connected = match tls {
                     Some((name, client)) => {
                         Client::connect_tls(
                             addr.as_str(),
@@ -86,7 +101,22 @@ impl Connector {
                     None => {
                         Client::connect(addr.as_str(), BindKind::Transceiver, bind, session).await
                     }
+                };
+                if let (Some(slot), Ok((client, _))) = (slot, &connected) {
+                    // The slot is held while the bind lasts; the bind ends
+                    // when the slot is lost.
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            _ = client.closed() => {}
+                            () = slot.lost() => {
+                                tracing::warn!("bind slot lost: closing the upstream bind");
+                                client.close();
+                            }
+                        }
+                    });
                 }
+                connected
             }
         };
         let mut flow = PoolConfig::default();

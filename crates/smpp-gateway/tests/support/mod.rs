@@ -1,6 +1,6 @@
 //! What the gateway's test files share: upstream simulators, a config
 //! builder, waiting helpers.
-#![allow(dead_code)] // each test file uses its own part
+#![allow(dead_code, unused_macros, unused_imports)] // each test file uses its own part
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
