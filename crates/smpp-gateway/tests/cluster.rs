@@ -245,3 +245,137 @@ async fn an_mo_reaches_the_customer_bound_to_the_node_without_the_upstream_bind(
     b.shutdown().await.unwrap();
     up.shutdown().await.unwrap();
 }
+
+async fn bind_as(gateway: &RunningGateway, id: &str, password: &str) -> bool {
+    let bind = Bind {
+        system_id: id.to_owned().into(),
+        password: password.to_owned().into(),
+        interface_version: 0x34,
+        ..Default::default()
+    };
+    match Client::connect(
+        gateway.smpp_addr(),
+        BindKind::Transmitter,
+        bind,
+        SessionConfig::default(),
+    )
+    .await
+    {
+        Ok((client, _)) => {
+            let _ = client.unbind().await;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_change_on_one_node_is_in_force_on_the_other_without_a_restart() {
+    let db = TestDatabase::new().await;
+    let (up1, _) = counted_upstream().await;
+    let (up2, count2) = counted_upstream().await;
+    let connector = format!("a=smppclient1:password@{},binds=2", up1.smpp_addr());
+    let a = start(node_config(&db.url, &connector)).await.unwrap();
+    let b = start(node_config(&db.url, &connector)).await.unwrap();
+    let base = serve(a.http_router(smpp_gateway::http::HttpOptions::default())).await;
+    let http = reqwest::Client::new();
+
+    // An account made on a binds on b.
+    let made = http
+        .put(format!("{base}/api/v1/admin/accounts/newcomer"))
+        .json(&serde_json::json!({"password": "pw2"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(made.status().is_success(), "{}", made.status());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !bind_as(&b, "newcomer", "pw2").await {
+        assert!(tokio::time::Instant::now() < deadline, "the account on b");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A connector and a route made on a carry b's next message.
+    let made = http
+        .put(format!("{base}/api/v1/admin/connectors/b"))
+        .json(&serde_json::json!({
+            "system_id": "smppclient1", "password": "password",
+            "address": up2.smpp_addr().to_string(), "binds": 2,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status().as_u16(), 201);
+    let routed = http
+        .put(format!("{base}/api/v1/admin/routes"))
+        .json(&serde_json::json!({"routes": ["4470=b", "*=a"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(routed.status().as_u16(), 200);
+    // b runs the connector too (its binds go to whichever node takes the
+    // slots first: the message goes through a node holding one).
+    wait_for("connector b in the cluster", || binds(&[&a, &b], "b") == 2).await;
+    assert!(b.upstream_binds("b").is_some(), "b knows connector b");
+    let (transmitter, _) = customer(&b, BindKind::Transmitter).await;
+    transmitter.submit(message("447012345678")).await.unwrap();
+    wait_for("the message at upstream b", || {
+        count2.submits.load(Ordering::SeqCst) == 1
+    })
+    .await;
+
+    // A balance set on a is b's too.
+    let set = http
+        .post(format!("{base}/api/v1/admin/accounts/esme/balance"))
+        .json(&serde_json::json!({"set_sms": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success());
+    wait_for("the quota on b", || b.quota("esme").sms == Some(2)).await;
+
+    transmitter.unbind().await.unwrap();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    up1.shutdown().await.unwrap();
+    up2.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balance_spent_from_two_nodes_at_once_accepts_exactly_what_it_holds() {
+    let db = TestDatabase::new().await;
+    let (up, count) = counted_upstream().await;
+    let connector = format!("a=smppclient1:password@{},binds=2", up.smpp_addr());
+    let mut first = node_config(&db.url, &connector);
+    first.balances = vec!["esme=25sms".parse().unwrap()];
+    let a = start(first.clone()).await.unwrap();
+    let b = start(first).await.unwrap();
+    assert_eq!(b.quota("esme").sms, Some(25), "configured once, read by b");
+    let (ta, _) = customer(&a, BindKind::Transmitter).await;
+    let (tb, _) = customer(&b, BindKind::Transmitter).await;
+    let send = |client: Client| async move {
+        let mut accepted = 0;
+        let mut refused = 0;
+        for i in 0..20 {
+            match client.submit(message(&format!("44770090{i:04}"))).await {
+                Ok(_) => accepted += 1,
+                Err(smpp_tokio::Error::Status(s)) => {
+                    assert_ne!(s, CommandStatus::SYSTEM_ERROR, "refused as exhausted");
+                    refused += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        client.unbind().await.unwrap();
+        (accepted, refused)
+    };
+    let (one, two) = tokio::join!(send(ta), send(tb));
+    assert_eq!(one.0 + two.0, 25, "accepted: {one:?} {two:?}");
+    assert_eq!(one.1 + two.1, 15);
+    wait_for("every accepted one forwarded", || {
+        count.submits.load(Ordering::SeqCst) == 25
+    })
+    .await;
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    up.shutdown().await.unwrap();
+}

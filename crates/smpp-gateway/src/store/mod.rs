@@ -35,6 +35,13 @@ pub enum StoreError {
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
+    /// A charge would take a prepaid quota below zero (another gateway
+    /// sharing the store spent it): nothing of the batch was written.
+    #[error("prepaid quota exhausted ({})", if *.sms { "SMS" } else { "balance" })]
+    Exhausted {
+        /// The SMS count (else the money balance).
+        sms: bool,
+    },
 }
 
 /// What the store's futures return.

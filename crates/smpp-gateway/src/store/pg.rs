@@ -386,9 +386,34 @@ async fn commit(conn: &Conn, changes: &Changes, node: &str) -> StoreResult<()> {
     // The first error is the cause (after it, PostgreSQL refuses the rest
     // of the transaction and `COMMIT` rolls it back).
     for result in in_order(futures).await {
-        result?;
+        result.map_err(exhausted_or)?;
     }
     Ok(())
+}
+
+/// A quota's check failing is [`StoreError::Exhausted`].
+fn exhausted_or(e: tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION) {
+        let constraint = e.as_db_error().and_then(|d| d.constraint()).unwrap_or("");
+        return StoreError::Exhausted {
+            sms: constraint.contains("sms"),
+        };
+    }
+    e.into()
+}
+
+/// Whether `ops` take from a quota (a charge that can fail).
+fn debits(ops: &[Op]) -> bool {
+    ops.iter()
+        .any(|op| matches!(op, Op::Charge { balance, sms, .. } if *balance > 0 || *sms > 0))
+}
+
+fn same_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Exhausted { sms } => StoreError::Exhausted { sms: *sms },
+        StoreError::Closed => StoreError::Closed,
+        e => StoreError::Engine(e.to_string()),
+    }
 }
 
 /// Adds this gateway to the `nodes` table under a new id and the lowest
@@ -446,9 +471,16 @@ async fn write_loop(
         }
         let mut changes = Changes::default();
         let mut taken = Vec::with_capacity(jobs.len());
+        // With a charge in the group, each batch's writes are kept: when a
+        // quota runs out, the batches are committed one by one, so that
+        // only those it refuses fail.
+        let mut kept: Option<Vec<Vec<Op>>> = jobs.iter().any(|j| debits(&j.ops)).then(Vec::new);
         for job in jobs.drain(..) {
             match check(&job.ops) {
                 Ok(()) => {
+                    if let Some(kept) = &mut kept {
+                        kept.push(job.ops.clone());
+                    }
                     changes.add(job.ops);
                     taken.push(job.done);
                 }
@@ -471,15 +503,27 @@ async fn write_loop(
                 describe(&config)
             ))),
         };
+        if let (Err(StoreError::Exhausted { .. }), Some(kept), Some(c)) = (&result, kept, &conn) {
+            if taken.len() > 1 {
+                for (ops, done) in kept.into_iter().zip(taken) {
+                    let mut alone = Changes::default();
+                    alone.add(ops);
+                    let _ = done.send(commit(c, &alone, &node).await);
+                }
+                continue;
+            }
+        }
         if let Err(e) = &result {
-            tracing::warn!(error = %e, "PostgreSQL write failed");
-            // A fresh connection next time: no doubt about its state.
-            conn = None;
+            if !matches!(e, StoreError::Exhausted { .. }) {
+                tracing::warn!(error = %e, "PostgreSQL write failed");
+                // A fresh connection next time: no doubt about its state.
+                conn = None;
+            }
         }
         for done in taken {
             let answer = match &result {
                 Ok(()) => Ok(()),
-                Err(e) => Err(StoreError::Engine(e.to_string())),
+                Err(e) => Err(same_error(e)),
             };
             let _ = done.send(answer);
         }

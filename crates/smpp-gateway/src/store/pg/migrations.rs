@@ -95,6 +95,12 @@ CREATE INDEX receipts_owed_account ON receipts_owed (account, seq);
 CREATE INDEX receipts_owed_owner ON receipts_owed (owner, seq);
 -- The node holding an unmatched upstream receipt.
 ALTER TABLE receipts_held ADD COLUMN node text COLLATE "C";
+-- Quotas never go below zero, whichever node charges: a charge that would
+-- fails its transaction (and the message with it).
+UPDATE quotas SET balance = 0 WHERE balance < 0;
+UPDATE quotas SET sms = 0 WHERE sms < 0;
+ALTER TABLE quotas ADD CONSTRAINT quotas_balance_not_negative CHECK (balance >= 0);
+ALTER TABLE quotas ADD CONSTRAINT quotas_sms_not_negative CHECK (sms >= 0);
 "#,
     ),
 ];
