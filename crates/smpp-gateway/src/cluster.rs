@@ -30,7 +30,7 @@
 //!   its lock connection closes the binds it held at once (so the cluster
 //!   never holds more than N), and takes slots again when it can.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -65,6 +65,17 @@ pub(crate) struct Cluster {
     conn: tokio::sync::Mutex<Option<Client>>,
     /// The upstream bind slots this node holds.
     pub(crate) slots: Arc<Slots>,
+    /// What the other nodes said of their customers' binds.
+    view: Mutex<View>,
+}
+
+/// The other live nodes' binds, as of the last look.
+#[derive(Debug, Default)]
+struct View {
+    /// Per account: binds, and receivers among them.
+    others: HashMap<String, (usize, usize)>,
+    /// Live nodes other than this one.
+    nodes: usize,
 }
 
 impl Cluster {
@@ -76,7 +87,20 @@ impl Cluster {
             wake: Notify::new(),
             conn: tokio::sync::Mutex::new(None),
             slots,
+            view: Mutex::default(),
         }
+    }
+
+    /// This node's share of an account's throughput limit: its binds of
+    /// the account over the cluster's; an account bound nowhere (HTTP) an
+    /// equal share per live node.
+    pub(crate) fn share(&self, account: &str, here: usize) -> f64 {
+        let view = lock(&self.view);
+        let elsewhere = view.others.get(account).map_or(0, |b| b.0);
+        if here + elsewhere == 0 {
+            return 1.0 / (view.nodes + 1) as f64;
+        }
+        here as f64 / (here + elsewhere) as f64
     }
 
     /// This node's id.
@@ -114,7 +138,7 @@ impl Cluster {
     /// Refreshes this node's row (and re-registers it if another node took
     /// it for gone); deletes the rows of nodes not seen for the takeover
     /// time. `true` when some node is gone (its work is to be taken over).
-    async fn beat(&self, binds: &HashMap<String, usize>) -> StoreResult<bool> {
+    async fn beat(&self, binds: &BTreeMap<String, (usize, usize)>) -> StoreResult<bool> {
         let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
         let cutoff = now.saturating_sub(i64::try_from(self.takeover.as_millis()).unwrap_or(0));
         let binds = serde_json::to_string(binds).unwrap_or_else(|_| "{}".into());
@@ -213,21 +237,38 @@ impl Cluster {
         })
     }
 
-    /// The accounts with a receiver bound to another live node.
+    /// Reads what the other live nodes hold of the customers' binds; the
+    /// accounts with a receiver bound to one of them.
     async fn bound_elsewhere(&self) -> StoreResult<HashSet<String>> {
         let node = self.node_id().to_owned();
         let rows = self
             .with_client(async |c| {
-                c.query(
-                    "SELECT DISTINCT jsonb_object_keys(binds) FROM nodes WHERE id <> $1",
-                    &[&node],
-                )
-                .await
+                c.query("SELECT binds::text FROM nodes WHERE id <> $1", &[&node])
+                    .await
             })
             .await?;
-        rows.iter()
-            .map(|row| Ok(row.try_get::<_, String>(0)?))
-            .collect()
+        let mut view = View {
+            nodes: rows.len(),
+            ..View::default()
+        };
+        for row in &rows {
+            let text: String = row.try_get(0)?;
+            let binds: HashMap<String, (usize, usize)> =
+                serde_json::from_str(&text).unwrap_or_default();
+            for (account, (all, receivers)) in binds {
+                let entry = view.others.entry(account).or_default();
+                entry.0 += all;
+                entry.1 += receivers;
+            }
+        }
+        let receiving = view
+            .others
+            .iter()
+            .filter(|(_, b)| b.1 > 0)
+            .map(|(a, _)| a.clone())
+            .collect();
+        *lock(&self.view) = view;
+        Ok(receiving)
     }
 
     /// Tells the other nodes to look at the receipts again (this node's
@@ -398,7 +439,7 @@ pub(crate) async fn run(node: Arc<Node>, cluster: Arc<Cluster>) {
     let mut beat = tokio::time::interval(BEAT);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The binds the other nodes last heard of.
-    let mut published: Option<HashMap<String, usize>> = None;
+    let mut published: Option<BTreeMap<String, (usize, usize)>> = None;
     while !node.stopped() {
         let mut gone = false;
         let mut due = false;
@@ -414,7 +455,7 @@ pub(crate) async fn run(node: Arc<Node>, cluster: Arc<Cluster>) {
         }
         // Beats every second, and at once when the binds changed (the
         // others then deliver the account's receipts here).
-        let binds = node.binds.receivers_by_account();
+        let binds = node.binds.by_account();
         let changed = published.as_ref() != Some(&binds);
         if due || changed {
             match cluster.beat(&binds).await {
@@ -487,7 +528,13 @@ async fn pass(node: &Arc<Node>, cluster: &Cluster) -> StoreResult<()> {
         !elsewhere.contains(account) || node.binds.receiver(account).is_some()
     });
     cluster.release(&left).await?;
-    let bound: Vec<String> = node.binds.receivers_by_account().into_keys().collect();
+    let bound: Vec<String> = node
+        .binds
+        .by_account()
+        .into_iter()
+        .filter(|(_, b)| b.1 > 0)
+        .map(|(a, _)| a)
+        .collect();
     let mut claimed = 0;
     while lock(&node.outbox).len() < CLAIM_LIMIT {
         let receipts = cluster.claim(&bound).await?;

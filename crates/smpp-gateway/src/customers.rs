@@ -1,7 +1,7 @@
 //! The customers' side: an SMPP server that authenticates binds of every
 //! kind against the accounts and accepts `submit_sm` into the store.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -120,12 +120,15 @@ impl Binds {
         closing.len()
     }
 
-    /// The accounts with a receiver or transceiver bound, with how many.
-    pub(crate) fn receivers_by_account(&self) -> HashMap<String, usize> {
-        let mut by_account = HashMap::new();
+    /// The accounts bound: how many binds each, and how many of them
+    /// receivers or transceivers.
+    pub(crate) fn by_account(&self) -> BTreeMap<String, (usize, usize)> {
+        let mut by_account = BTreeMap::new();
         for (account, conn, _) in lock(&self.connections).values() {
+            let entry: &mut (usize, usize) = by_account.entry(account.clone()).or_default();
+            entry.0 += 1;
             if conn.is_receiver(account) {
-                *by_account.entry(account.clone()).or_default() += 1;
+                entry.1 += 1;
             }
         }
         by_account

@@ -323,12 +323,18 @@ impl Node {
         };
         let key = (account.to_owned(), String::new());
         let sender_key = (account.to_owned(), source.to_owned());
-        if let Some(limit) = self.tps {
+        // Nodes sharing a database each take a share of the limits.
+        let share = self
+            .cluster
+            .as_ref()
+            .map_or(1.0, |c| c.share(account, self.binds.count(account)));
+        let shared = |limit: u32| ((f64::from(limit) * share).round() as u32).max(1);
+        if let Some(limit) = self.tps.map(shared) {
             if !fits(accounts.entry(key.clone()).or_insert((second, 0)), limit) {
                 return false;
             }
         }
-        if let Some(limit) = self.tps_per_sender {
+        if let Some(limit) = self.tps_per_sender.map(shared) {
             let entry = senders.entry(sender_key.clone()).or_insert((second, 0));
             if !fits(entry, limit) {
                 return false;

@@ -379,3 +379,49 @@ async fn a_balance_spent_from_two_nodes_at_once_accepts_exactly_what_it_holds() 
     b.shutdown().await.unwrap();
     up.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_s_rate_limit_holds_across_nodes() {
+    let db = TestDatabase::new().await;
+    let (up, _) = counted_upstream().await;
+    let connector = format!("a=smppclient1:password@{},binds=2", up.smpp_addr());
+    let mut first = node_config(&db.url, &connector);
+    first.tps_per_account = Some(100);
+    let a = start(first.clone()).await.unwrap();
+    let b = start(first).await.unwrap();
+    let (ta, _) = customer(&a, BindKind::Transmitter).await;
+    let (tb, _) = customer(&b, BindKind::Transmitter).await;
+    // Each node hears of the other's bind (a beat), then the limit is shared.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Three whole seconds of the clock: the limit counts per second.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let to_next = Duration::from_millis(1000 - u64::from(now.subsec_millis()) + 50);
+    tokio::time::sleep(to_next).await;
+    let until = tokio::time::Instant::now() + Duration::from_millis(2900);
+    let send = |client: Client| async move {
+        let mut accepted = 0;
+        let mut i = 0u32;
+        while tokio::time::Instant::now() < until {
+            i += 1;
+            match client.submit(message(&format!("4477{i:08}"))).await {
+                Ok(_) => accepted += 1,
+                Err(smpp_tokio::Error::Status(CommandStatus::THROTTLED)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        client.unbind().await.unwrap();
+        accepted
+    };
+    let (one, two) = tokio::join!(send(ta), send(tb));
+    let total = one + two;
+    // 100 a second for three seconds, within 10 %.
+    assert!(
+        (270..=330).contains(&total),
+        "accepted {total} ({one} + {two})"
+    );
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    up.shutdown().await.unwrap();
+}
