@@ -34,6 +34,10 @@ pub struct GatewayArgs {
     /// made or upgraded at start.
     #[arg(long, value_name = "URL", conflicts_with_all = ["memory", "store"])]
     pub database: Option<String>,
+    /// With --database shared by several gateways: how long a node may go
+    /// unseen before another takes its work over [default: 15s].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub takeover: Option<std::time::Duration>,
     /// `migrate`: apply the database's migrations (--database) and exit.
     #[command(subcommand)]
     pub action: Option<GatewayAction>,
@@ -182,6 +186,9 @@ impl GatewayArgs {
         }
         if !self.mo_routes.is_empty() {
             config.mo_routes.clone_from(&self.mo_routes);
+        }
+        if let Some(takeover) = self.takeover {
+            config.takeover = takeover;
         }
         if let Some(retention) = self.retention {
             config.retention = retention;
