@@ -67,6 +67,8 @@ pub(crate) struct Cluster {
     pub(crate) slots: Arc<Slots>,
     /// What the other nodes said of their customers' binds.
     view: Mutex<View>,
+    /// When this node's last beat reached the database.
+    last_beat: Mutex<Option<std::time::Instant>>,
 }
 
 /// The other live nodes' binds, as of the last look.
@@ -88,6 +90,7 @@ impl Cluster {
             conn: tokio::sync::Mutex::new(None),
             slots,
             view: Mutex::default(),
+            last_beat: Mutex::default(),
         }
     }
 
@@ -144,39 +147,52 @@ impl Cluster {
         let binds = serde_json::to_string(binds).unwrap_or_else(|_| "{}".into());
         let node = self.node_id().to_owned();
         let ordinal = i32::try_from(self.shared.ordinal).unwrap_or(0);
-        self.with_client(async |c| {
-            let seen = c
-                .execute(
-                    "UPDATE nodes SET seen_ms = $2, binds = $3::text::jsonb WHERE id = $1",
-                    &[&node, &now, &binds],
-                )
-                .await?;
-            if seen == 0 {
-                tracing::error!(
-                    node,
-                    "this node was taken for gone (not seen for the takeover time): \
+        // A node that was cut off itself (the database restarting: every
+        // node was) does not take the others for gone on its first beat
+        // back: they were as silent as it was.
+        let steady = lock(&self.last_beat)
+            .is_some_and(|at| at.elapsed() < (self.takeover / 2).max(BEAT * 2));
+        let beat = self
+            .with_client(async |c| {
+                let seen = c
+                    .execute(
+                        "UPDATE nodes SET seen_ms = $2, binds = $3::text::jsonb WHERE id = $1",
+                        &[&node, &now, &binds],
+                    )
+                    .await?;
+                if seen == 0 {
+                    tracing::error!(
+                        node,
+                        "this node was taken for gone (not seen for the takeover time): \
                      its messages were taken over; registering again"
-                );
-                c.execute(
+                    );
+                    c.execute(
                     "INSERT INTO nodes (id, ordinal, started_ms, seen_ms) VALUES ($1, $2, $3, $3) \
                      ON CONFLICT DO NOTHING",
                     &[&node, &ordinal, &now],
                 )
                 .await?;
-            }
-            let gone = c
-                .query(
-                    "DELETE FROM nodes WHERE seen_ms < $1 RETURNING id",
-                    &[&cutoff],
-                )
-                .await?;
-            for row in &gone {
-                let id: String = row.try_get(0)?;
-                tracing::warn!(node = id, "a node is gone: taking over its work");
-            }
-            Ok(!gone.is_empty())
-        })
-        .await
+                }
+                if !steady {
+                    return Ok(false);
+                }
+                let gone = c
+                    .query(
+                        "DELETE FROM nodes WHERE seen_ms < $1 RETURNING id",
+                        &[&cutoff],
+                    )
+                    .await?;
+                for row in &gone {
+                    let id: String = row.try_get(0)?;
+                    tracing::warn!(node = id, "a node is gone: taking over its work");
+                }
+                Ok(!gone.is_empty())
+            })
+            .await;
+        if beat.is_ok() {
+            *lock(&self.last_beat) = Some(std::time::Instant::now());
+        }
+        beat
     }
 
     /// Takes over what nodes no longer in `nodes` owned: their messages

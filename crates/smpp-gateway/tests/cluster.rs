@@ -425,3 +425,55 @@ async fn an_account_s_rate_limit_holds_across_nodes() {
     b.shutdown().await.unwrap();
     up.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_database_is_away_customers_get_a_temporary_error_and_nothing_accepted_is_lost() {
+    let db = TestDatabase::new().await;
+    let (up, _) = counted_upstream().await;
+    let connector = format!("a=smppclient1:password@{},binds=2", up.smpp_addr());
+    let a = start(node_config(&db.url, &connector)).await.unwrap();
+    let b = start(node_config(&db.url, &connector)).await.unwrap();
+    let (receiver, inbound) = customer(&b, BindKind::Receiver).await;
+    let (transmitter, _) = customer(&a, BindKind::Transmitter).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let sending = tokio::spawn(async move {
+        let mut accepted = HashSet::new();
+        let mut refused = 0;
+        let until = tokio::time::Instant::now() + Duration::from_secs(6);
+        let mut i = 0u32;
+        while tokio::time::Instant::now() < until {
+            i += 1;
+            match transmitter.submit(message(&format!("4477{i:08}"))).await {
+                Ok(id) => {
+                    accepted.insert(id.to_string_lossy().into_owned());
+                }
+                Err(smpp_tokio::Error::Status(status)) => {
+                    assert_eq!(status, CommandStatus::SYSTEM_ERROR, "a temporary error");
+                    refused += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        transmitter.unbind().await.unwrap();
+        (accepted, refused)
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    db.outage(true).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    db.outage(false).await;
+    let (accepted, refused) = sending.await.unwrap();
+    assert!(refused > 0, "the outage was seen");
+    // Every message accepted, before, during or after, gets its receipt.
+    let got: HashSet<String> = receipts(&inbound, accepted.len())
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(got, accepted);
+    receiver.unbind().await.unwrap();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    up.shutdown().await.unwrap();
+}
