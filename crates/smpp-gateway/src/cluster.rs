@@ -277,6 +277,7 @@ impl Cluster {
                 entry.1 += receivers;
             }
         }
+        self.slots.nodes.store(view.nodes + 1, Ordering::Relaxed);
         let receiving = view
             .others
             .iter()
@@ -673,6 +674,9 @@ pub(crate) struct Slots {
     /// generations is gone.
     generation: watch::Sender<u64>,
     next: AtomicU64,
+    /// Live nodes (this one included), as of the last look: each holds at
+    /// most its fair share of a connector's slots.
+    nodes: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -746,7 +750,26 @@ impl Slots {
             held: Mutex::default(),
             generation: watch::channel(0).0,
             next: AtomicU64::new(0),
+            nodes: std::sync::atomic::AtomicUsize::new(1),
         }
+    }
+
+    /// The slots of a connector of `slots` one node holds at most: an
+    /// equal share of them among the live nodes, rounded up.
+    fn fair(&self, slots: usize) -> usize {
+        slots.div_ceil(self.nodes.load(Ordering::Relaxed).max(1))
+    }
+
+    /// Whether the bind on `guard`'s slot should make room (its node holds
+    /// more than its share since another node came): at most the excess
+    /// answer yes; a yes gives the slot up at once.
+    pub(crate) fn should_yield(&self, guard: &SlotGuard, slots: usize) -> bool {
+        let mut held = lock(&self.held);
+        let mine = held.iter().filter(|(c, _)| *c == guard.key.0).count();
+        if mine > self.fair(slots) && held.remove(&guard.key) {
+            return true;
+        }
+        false
     }
 
     /// Waits until this node holds one of the `slots` bind slots of
@@ -801,10 +824,17 @@ impl Slots {
         let Some(client) = state.client.as_ref() else {
             return Ok(None);
         };
+        let fair = self.fair(slots);
         for slot in 0..slots {
             let key = (connector.to_owned(), slot);
-            if lock(&self.held).contains(&key) {
-                continue;
+            {
+                let held = lock(&self.held);
+                if held.iter().filter(|(c, _)| c == connector).count() >= fair {
+                    return Ok(None);
+                }
+                if held.contains(&key) {
+                    continue;
+                }
             }
             let taken: bool = client
                 .query_one(

@@ -19,6 +19,10 @@ use crate::config::UpstreamConfig;
 /// connector of the route is tried (the forwarder checks that one is up first).
 const BIND_WAIT: Duration = Duration::from_secs(1);
 
+/// How often a bind on a cluster slot checks whether its node holds more
+/// than its share.
+const YIELD_CHECK: Duration = Duration::from_secs(2);
+
 /// One started connector.
 #[derive(Debug)]
 pub(crate) struct Connector {
@@ -102,16 +106,30 @@ impl Connector {
                         Client::connect(addr.as_str(), BindKind::Transceiver, bind, session).await
                     }
                 };
-                if let (Some(slot), Ok((client, _))) = (slot, &connected) {
+                if let (Some(slot), Ok((client, _)), Some(slots)) = (slot, &connected, slots) {
                     // The slot is held while the bind lasts; the bind ends
-                    // when the slot is lost.
+                    // when the slot is lost, or yields it to a node that
+                    // has fewer than its share.
                     let client = client.clone();
                     tokio::spawn(async move {
-                        tokio::select! {
-                            _ = client.closed() => {}
-                            () = slot.lost() => {
-                                tracing::warn!("bind slot lost: closing the upstream bind");
-                                client.close();
+                        let mut look = tokio::time::interval(YIELD_CHECK);
+                        look.tick().await;
+                        loop {
+                            tokio::select! {
+                                _ = client.closed() => return,
+                                () = slot.lost() => {
+                                    tracing::warn!("bind slot lost: closing the upstream bind");
+                                    client.close();
+                                    return;
+                                }
+                                _ = look.tick() => {
+                                    if slots.should_yield(&slot, binds) {
+                                        tracing::info!("bind slot yielded to another node");
+                                        let _ = client.unbind().await;
+                                        client.close();
+                                        return;
+                                    }
+                                }
                             }
                         }
                     });

@@ -175,6 +175,13 @@ async fn the_cluster_holds_the_connector_s_binds_and_takes_them_over_when_a_node
     let a = start(node_config(&db.url, &connector)).await.unwrap();
     let b = start(node_config(&db.url, &connector)).await.unwrap();
     wait_for("three binds in the cluster", || binds(&[&a, &b], "a") == 3).await;
+    // Shared: the first node gives up what is beyond its share (two of three).
+    wait_for("the binds shared 2 + 1", || {
+        binds(&[&a, &b], "a") == 3
+            && a.upstream_binds("a").unwrap_or(0) >= 1
+            && b.upstream_binds("a").unwrap_or(0) >= 1
+    })
+    .await;
     // A while later: still three (each node would open three alone).
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(binds(&[&a, &b], "a"), 3);
