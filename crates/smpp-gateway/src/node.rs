@@ -159,6 +159,13 @@ impl IdMaker {
     }
 }
 
+/// The stripe of [`Node::finals`] of message `id`: from all its bits (in a
+/// cluster the low ones are the node's number, the same for all of a
+/// node's messages).
+fn stripe(id: u64) -> usize {
+    (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize % FINAL_STRIPES
+}
+
 /// Stripes of [`Node::finals`].
 const FINAL_STRIPES: usize = 64;
 
@@ -276,9 +283,7 @@ impl Node {
 
     /// Holds the final-state stripe of message `id` (see [`Node::finals`]).
     pub(crate) async fn final_lock(&self, id: u64) -> tokio::sync::MutexGuard<'_, ()> {
-        self.finals[(id % FINAL_STRIPES as u64) as usize]
-            .lock()
-            .await
+        self.finals[stripe(id)].lock().await
     }
 
     /// Holds the final-state stripes of every message of `ids`, in stripe
@@ -476,5 +481,32 @@ pub(crate) fn stored_sm(bytes: &[u8]) -> Option<SubmitSm> {
     match decode_stored(bytes)?.body {
         Body::SubmitSm(sm) | Body::DeliverSm(sm) => Some(*sm),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_make_different_ids_and_each_node_s_ids_spread_over_the_stripes() {
+        let (a, b) = (IdMaker::new(Some(1)), IdMaker::new(Some(2)));
+        let start = a.counter_above(0x1234_5678);
+        let ids_a: Vec<u64> = (start..start + 1000).map(|c| a.make(c)).collect();
+        let ids_b: Vec<u64> = (start..start + 1000).map(|c| b.make(c)).collect();
+        assert!(ids_a.iter().all(|id| !ids_b.contains(id)), "no id twice");
+        assert!(
+            ids_a.iter().all(|id| *id > 0x1234_5678),
+            "above what is stored"
+        );
+        assert_eq!(IdMaker::new(None).make(42), 42, "alone: the counter itself");
+        // One node's ids share their low bits: the stripes must not.
+        let stripes: std::collections::HashSet<usize> =
+            ids_a.iter().map(|id| stripe(*id)).collect();
+        assert!(
+            stripes.len() > FINAL_STRIPES / 2,
+            "{} stripes used",
+            stripes.len()
+        );
     }
 }
