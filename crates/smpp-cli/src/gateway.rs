@@ -48,10 +48,12 @@ pub struct GatewayArgs {
     /// ids= is how it writes message ids: text (default, case-insensitive),
     /// hex, decimal, auto, or SUBMIT/RECEIPT (hex/decimal). tls connects
     /// over TLS (ca= a PEM file of the CAs to trust; the web PKI's without);
-    /// source= replaces the sender of every message sent there.
+    /// source= replaces the sender of every message sent there. queue= caps
+    /// the messages waiting for it: a route whose connectors are all at
+    /// their cap refuses with ESME_RMSGQFUL (the global limit still applies).
     #[arg(
         long = "upstream",
-        value_name = "NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=F][,system_type=T][,tls][,ca=PEM][,source=ADDR]"
+        value_name = "NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=F][,system_type=T][,tls][,ca=PEM][,source=ADDR][,queue=N]"
     )]
     pub upstreams: Vec<UpstreamConfig>,
     /// A route (repeatable, first match wins): destinations starting with

@@ -120,7 +120,9 @@ async fn accept_counted(node: &Arc<Node>, submission: Submission) -> Result<Vec<
     if !node.admit(&account, &first.source_addr.to_string_lossy(), on_air) {
         return Err(Refusal::Throttled);
     }
-    if node.forwarding_count().saturating_add(parts.len()) > node.max_queued {
+    if node.forwarding_count().saturating_add(parts.len()) > node.max_queued
+        || topology.route_full(route, parts.len())
+    {
         return Err(Refusal::QueueFull);
     }
     // A customer that does not take its receipts stops being served

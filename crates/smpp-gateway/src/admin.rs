@@ -7,7 +7,7 @@
 //!   password), binds up and counters.
 //! - `PUT /api/v1/admin/connectors/{name}`: creates or replaces one
 //!   (`{"system_id", "password", "address": "HOST:PORT", "binds", "window",
-//!   "tps", "ids", "system_type", "tls", "ca", "source"}`, the options of
+//!   "tps", "ids", "system_type", "tls", "ca", "source", "queue"}`, the options of
 //!   `--upstream`); a connector whose settings do not change keeps its binds.
 //! - `DELETE /api/v1/admin/connectors/{name}`: refused (409) while a route
 //!   names it.
@@ -61,6 +61,7 @@ fn connector_json(api: &Api, u: &UpstreamConfig) -> serde_json::Value {
         "tls": u.tls,
         "ca": u.ca.as_ref().map(|p| p.display().to_string()),
         "source": u.source,
+        "queue": u.queue,
         "forwarded": live.map_or(0, |c| c.forwarded.load(std::sync::atomic::Ordering::Relaxed)),
         "refused": live.map_or(0, |c| c.refused.load(std::sync::atomic::Ordering::Relaxed)),
     })
@@ -97,6 +98,8 @@ struct ConnectorRequest {
     tls: bool,
     ca: Option<String>,
     source: Option<String>,
+    /// The most messages that may wait for this connector.
+    queue: Option<u32>,
 }
 
 impl ConnectorRequest {
@@ -116,6 +119,7 @@ impl ConnectorRequest {
                 ("system_type", text(&self.system_type)),
                 ("ca", text(&self.ca)),
                 ("source", text(&self.source)),
+                ("queue", number(self.queue)),
             ],
             self.tls,
         )

@@ -339,8 +339,9 @@ fn parse_all<T: FromStr<Err = String>>(items: &[String], what: &str) -> anyhow::
 /// One upstream connector: a pool of transceiver binds to an SMSC.
 ///
 /// Text form: `NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=FORMAT]`
-/// `[,system_type=T][,tls][,ca=PEM][,source=ADDR]` (`ca` implies `tls`;
-/// `source` replaces the source address of what goes there),
+/// `[,system_type=T][,tls][,ca=PEM][,source=ADDR][,queue=N]` (`ca` implies `tls`;
+/// `source` replaces the source address of what goes there; `queue` caps
+/// the messages waiting for this connector, see [`UpstreamConfig::queue`]),
 /// where `FORMAT` is how the SMSC writes its message ids: `text` (the
 /// default: as is, case-insensitive), `hex`, `decimal` or `auto`; or
 /// `SUBMIT/RECEIPT` when its `submit_sm_resp` and its receipt texts differ
@@ -373,6 +374,13 @@ pub struct UpstreamConfig {
     /// The source address every message forwarded here gets (an SMSC that
     /// allows only its own sender ids).
     pub source: Option<String>,
+    /// The most messages that may wait, accepted and not yet handed to
+    /// one of its binds, in the queues of the routes that lead here (no
+    /// limit but [`GatewayConfig::max_queued`] when `None`). A message
+    /// whose route leads only to connectors at their limit is refused
+    /// with `ESME_RMSGQFUL` (HTTP: the full-queue answer), nothing stored
+    /// or charged.
+    pub queue: Option<usize>,
 }
 
 impl std::fmt::Debug for UpstreamConfig {
@@ -389,6 +397,7 @@ impl std::fmt::Debug for UpstreamConfig {
             .field("tls", &self.tls)
             .field("ca", &self.ca)
             .field("source", &self.source)
+            .field("queue", &self.queue)
             .finish_non_exhaustive()
     }
 }
@@ -414,6 +423,7 @@ impl UpstreamConfig {
             tls: false,
             ca: None,
             source: None,
+            queue: None,
         }
     }
 }
@@ -452,6 +462,9 @@ impl UpstreamConfig {
         }
         if let Some(source) = &self.source {
             spec.push_str(&format!(",source={source}"));
+        }
+        if let Some(queue) = self.queue {
+            spec.push_str(&format!(",queue={queue}"));
         }
         spec
     }
@@ -589,6 +602,7 @@ impl FromStr for UpstreamConfig {
                 "binds" => upstream.binds = number()? as usize,
                 "window" => upstream.window = number()? as usize,
                 "tps" => upstream.tps = Some(number()?),
+                "queue" => upstream.queue = Some(number()? as usize),
                 "ids" => {
                     // One format for both, or SUBMIT/RECEIPT.
                     let (submit, receipt) = value.split_once('/').unwrap_or((value, value));
@@ -607,7 +621,7 @@ impl FromStr for UpstreamConfig {
                 }
                 _ => {
                     return Err(format!(
-                        "unknown option {key:?} (binds, window, tps, ids, system_type, tls, ca, source)"
+                        "unknown option {key:?} (binds, window, tps, ids, system_type, tls, ca, source, queue)"
                     ))
                 }
             }
@@ -1103,9 +1117,21 @@ mod tests {
             "a=sys:pw@h:1,binds=0",
             "a=sys:pw@h:1,colour=red",
             "a=sys:pw@h:1,ids=roman",
+            "a=sys:pw@h:1,queue=0",
         ] {
             assert!(bad.parse::<UpstreamConfig>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_queue_limit_reads_back() {
+        let u: UpstreamConfig = "q=sys:pw@h:1,queue=500".parse().unwrap();
+        assert_eq!(u.queue, Some(500));
+        assert_eq!(u.spec().parse::<UpstreamConfig>().unwrap(), u);
+        let fields =
+            UpstreamConfig::from_fields("q", "sys", "pw", "h:1", &[("queue", "7".into())], false)
+                .unwrap();
+        assert_eq!(fields.queue, Some(7));
     }
 
     #[test]

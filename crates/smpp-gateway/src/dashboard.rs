@@ -346,6 +346,7 @@ async fn connectors(
                 label { "Binds" input name="binds" type="number" min="1" value="1"; }
                 label { "Window" input name="window" type="number" min="1" value="64"; }
                 label { "TPS (empty: no limit)" input name="tps" type="number" min="1"; }
+                label { "Queue limit (empty: the global one)" input name="queue" type="number" min="1"; }
                 label {
                     "Message ids"
                     select name="ids" {
@@ -377,6 +378,8 @@ struct ConnectorForm {
     ids: String,
     #[serde(default)]
     source: String,
+    #[serde(default)]
+    queue: String,
     tls: Option<String>,
 }
 
@@ -393,6 +396,7 @@ impl ConnectorForm {
                 ("tps", self.tps.clone()),
                 ("ids", self.ids.clone()),
                 ("source", self.source.clone()),
+                ("queue", self.queue.clone()),
             ],
             self.tls.is_some(),
         )

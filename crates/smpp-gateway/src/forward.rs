@@ -103,6 +103,11 @@ impl RouteQueue {
         lock(&self.waiting).records.pop_front()
     }
 
+    /// How many messages wait here.
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.waiting).records.len()
+    }
+
     fn is_empty(&self) -> bool {
         lock(&self.waiting).records.is_empty()
     }

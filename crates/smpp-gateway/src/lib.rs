@@ -63,7 +63,10 @@
 //!   sent in the order accepted when an upstream comes back; several
 //!   submits go at once, so the upstream may see neighbours swapped) up to
 //!   [`GatewayConfig::max_queued`] messages not yet forwarded, then
-//!   `ESME_RMSGQFUL`. A destination no route matches gets `ESME_RINVDSTADR`.
+//!   `ESME_RMSGQFUL`; the same when every connector of its route has as
+//!   many messages waiting as its own limit (`queue=N`,
+//!   [`UpstreamConfig::queue`]). A destination no route matches gets
+//!   `ESME_RINVDSTADR`.
 //! - Each `submit_sm` is one message with its own id, parts of a long
 //!   message included: a receipt per part.
 //! - After a restart, messages accepted but not forwarded are forwarded,
@@ -85,7 +88,7 @@
 //! # Not yet
 //! `replace_sm` from customers (answered `ESME_RINVCMDID`); distribution
 //! lists for `submit_multi`; intermediate notifications (not passed on);
-//! queue limits per connector (the limit is global); bind kinds other than
+//! bind kinds other than
 //! transceiver for connectors. A connector removed through the admin API
 //! takes its binds with it: receipts for messages it forwarded can no
 //! longer arrive (they end `UNKNOWN` after the receipt timeout) unless a

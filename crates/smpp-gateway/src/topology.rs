@@ -63,6 +63,26 @@ impl Topology {
         self.connectors.iter().find(|c| c.name == name)
     }
 
+    /// Whether `adding` more messages on route `route` would pass the
+    /// queue limit of every connector it leads to. A connector's queue is
+    /// what waits in the queues of all the routes that lead to it (a
+    /// message of a route with two connectors counts for both); one
+    /// connector without a limit leaves the route open.
+    pub(crate) fn route_full(&self, route: usize, adding: usize) -> bool {
+        let list = self.router.list(route);
+        !list.is_empty()
+            && list.iter().all(|&c| {
+                let Some(limit) = self.connectors[c].config.queue else {
+                    return false;
+                };
+                let waiting: usize = (0..self.queues.len())
+                    .filter(|&r| self.router.list(r).contains(&c))
+                    .map(|r| self.queues[r].len())
+                    .sum();
+                waiting.saturating_add(adding) > limit
+            })
+    }
+
     /// The route of a stored message (`None`: unreadable, or no route
     /// matches it).
     pub(crate) fn route_of(&self, record: &MessageRecord) -> Option<usize> {

@@ -502,6 +502,44 @@ async fn unroutable_and_over_the_queue_limit_are_refused_at_once() {
     gateway.shutdown().await.unwrap();
 }
 
+/// `queue=N` caps what waits for one connector: a route leading only to
+/// connectors at their limit is refused with `ESME_RMSGQFUL`, nothing
+/// stored or charged; a route with room elsewhere still takes messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_at_its_queue_limit_refuses_what_only_it_could_take() {
+    let (small, open) = (free_port(), free_port());
+    let mut config = config(
+        StoreConfig::Memory,
+        &[("small", small), ("open", open)],
+        &["44=small", "33=small,open", "*=open"],
+    );
+    config.upstreams[0].queue = Some(2);
+    config.balances = vec!["esme=10sms".parse().unwrap()];
+    let gateway = start(config).await.unwrap();
+    let (client, _) = customer(&gateway, BindKind::Transmitter).await;
+    // Both connectors are down: everything waits.
+    client.submit(message("447700900001")).await.unwrap();
+    client.submit(message("447700900002")).await.unwrap();
+    let refused = client.submit(message("447700900003")).await;
+    assert!(
+        matches!(
+            refused,
+            Err(smpp_tokio::Error::Status(CommandStatus::MESSAGE_QUEUE_FULL))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(gateway.messages_forwarding(), 2, "nothing stored");
+    assert_eq!(gateway.quota("esme").sms, Some(8), "nothing charged");
+    // A route that may also go to the connector without a limit still
+    // takes messages; so do the other routes.
+    client.submit(message("33612345678")).await.unwrap();
+    client.submit(message("1555000111")).await.unwrap();
+    assert_eq!(gateway.messages_forwarding(), 4);
+    assert_eq!(gateway.quota("esme").sms, Some(6));
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_upstream_refusal_ends_in_a_failed_receipt() {
     let mut serve = ServeConfig::for_tests();
