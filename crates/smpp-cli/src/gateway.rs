@@ -95,6 +95,11 @@ pub struct GatewayArgs {
     /// submissions get ESME_RMSGQFUL until it takes them [default: 100000].
     #[arg(long, value_name = "N")]
     pub max_receipts_owed: Option<usize>,
+    /// The loop guard: a submission that gateways have already forwarded N
+    /// times (the hop count they add) is refused with ESME_RINVDSTADR
+    /// [default: 5].
+    #[arg(long, value_name = "N")]
+    pub max_hops: Option<u8>,
     /// More than N failed binds (wrong credentials, outside the allow-list)
     /// from one address within WINDOW make every bind from it get
     /// ESME_RBINDFAIL for COOLDOWN, whatever the password; `off` disables
@@ -207,6 +212,9 @@ impl GatewayArgs {
         }
         if let Some(n) = self.max_receipts_owed {
             config.max_receipts_owed = n;
+        }
+        if let Some(n) = self.max_hops {
+            config.max_hops = n;
         }
         if !self.balances.is_empty() {
             config.balances.clone_from(&self.balances);

@@ -24,6 +24,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:2775";
 pub const DEFAULT_STORE: &str = "./smpp-data";
 /// Messages accepted and not yet forwarded, at most (then `ESME_RMSGQFUL`).
 pub const DEFAULT_MAX_QUEUED: usize = 100_000;
+/// Gateway hops a message may have made before one refuses it as a loop.
+pub const DEFAULT_MAX_HOPS: u8 = 5;
 /// How long a final message is kept (then forgotten: a late receipt for it
 /// is held, then given up).
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -69,6 +71,11 @@ pub struct GatewayConfig {
     /// Messages accepted and not yet forwarded, at most; beyond it
     /// submissions get `ESME_RMSGQFUL`.
     pub max_queued: usize,
+    /// The loop guard: a submission that has already been forwarded this
+    /// many times by gateways (the hop count it carries, see the crate
+    /// documentation) is refused with `ESME_RINVDSTADR`
+    /// ([`DEFAULT_MAX_HOPS`]; at least 1).
+    pub max_hops: u8,
     /// How long an upstream receipt whose upstream id is not (yet) known is
     /// held before it is given up (logged): a receipt for a message that
     /// did not go through this gateway would otherwise be kept forever.
@@ -120,6 +127,7 @@ impl Default for GatewayConfig {
             store: StoreConfig::Path(DEFAULT_STORE.into()),
             system_id: "SMPPGW".into(),
             max_queued: DEFAULT_MAX_QUEUED,
+            max_hops: DEFAULT_MAX_HOPS,
             hold_for: DEFAULT_HOLD_FOR,
             retention: DEFAULT_RETENTION,
             max_binds_per_account: None,
@@ -158,6 +166,7 @@ struct FileConfig {
     max_binds_per_account: Option<usize>,
     max_receipts_owed: Option<usize>,
     max_held: Option<usize>,
+    max_hops: Option<u8>,
     /// `N[/WINDOW[/COOLDOWN]]` or `off`, as `--bind-failure-limit`.
     bind_failure_limit: Option<String>,
     #[serde(default)]
@@ -211,6 +220,9 @@ impl GatewayConfig {
         if let Some(n) = file.max_held {
             self.max_held = n;
         }
+        if let Some(n) = file.max_hops {
+            self.max_hops = n;
+        }
         if let Some(limit) = file.bind_failure_limit {
             self.bind_failure_limit = smpp_server::config::parse_bind_failure_limit(&limit)?;
         }
@@ -261,6 +273,9 @@ impl GatewayConfig {
             || self.max_binds_per_account == Some(0)
         {
             anyhow::bail!("the rate and bind limits must be at least 1");
+        }
+        if self.max_hops == 0 {
+            anyhow::bail!("max_hops must be at least 1");
         }
         if self.max_receipts_owed == 0 || self.max_held == 0 || self.max_queued == 0 {
             anyhow::bail!("the queue limits must be at least 1");

@@ -256,6 +256,7 @@ async fn submit(node: &Arc<Node>, topology: &Topology, route: usize, record: Mes
         }
         up += 1;
         let mut sm = sm.clone();
+        crate::hops::mark(&mut sm.tlvs);
         if let Some(source) = &connector.source {
             sm.source_addr_ton = source.ton;
             sm.source_addr_npi = source.npi;

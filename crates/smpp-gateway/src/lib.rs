@@ -51,6 +51,14 @@
 //!   MO route matching their destination ([`MoRouteConfig`]), queued like
 //!   receipts; one no route matches is refused with `ESME_RX_T_APPN` (the
 //!   upstream keeps it).
+//! - The loop guard: a connector that binds back to this gateway (its
+//!   own listener, one of its accounts) is refused at start and in the
+//!   admin API; every message forwarded carries a hop count (a private
+//!   TLV, `0x1450`, one octet, one more at each gateway), and a submission
+//!   that arrives with [`GatewayConfig::max_hops`] (5) or more is refused
+//!   with `ESME_RINVDSTADR`: permanent, so the gateway before it fails its
+//!   message with a failed receipt instead of trying again (`ESME_RSYSERR`
+//!   would be retried, and the loop would go on).
 //! - [`http`]: the Jasmin-compatible and JSON APIs, admin, metrics
 //!   ([`RunningGateway::http_router`]).
 //!
@@ -114,6 +122,7 @@ pub mod config;
 mod customers;
 mod dashboard;
 mod forward;
+mod hops;
 pub mod http;
 pub mod jasmin;
 mod metrics;
@@ -294,6 +303,15 @@ pub async fn start_with_store(
             .await
             .context("reading the store")?,
     );
+    // A connector to our own listener with one of our accounts loops; the
+    // address is known here when the port is given (else once listening).
+    let listen: Vec<SocketAddr> = config
+        .listen
+        .parse()
+        .into_iter()
+        .filter(|a: &SocketAddr| a.port() != 0)
+        .collect();
+    topology::check_not_self(&node, &layout, &listen).map_err(anyhow::Error::msg)?;
     topology::install_first(&node, layout).await?;
 
     // What the last run left unfinished.
@@ -328,6 +346,10 @@ pub async fn start_with_store(
     let addr = listeners
         .plain_addr
         .context("the plain listener's address")?;
+    let _ = node
+        .topologies
+        .listeners
+        .set(std::iter::once(addr).chain(listeners.tls_addr).collect());
 
     let tasks = vec![
         tokio::spawn(outbox::run(node.clone())),

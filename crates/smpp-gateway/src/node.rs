@@ -72,6 +72,8 @@ pub(crate) struct Node {
     stopped: AtomicBool,
     /// Messages not forwarded yet, at most.
     pub(crate) max_queued: usize,
+    /// Hop count at which a submission is refused as a loop.
+    pub(crate) max_hops: u8,
     /// How long an unmatched upstream receipt is held.
     pub(crate) hold_for: Duration,
     /// How long a forwarded message waits for its upstream receipt.
@@ -210,6 +212,7 @@ impl Node {
             pending: AtomicUsize::new(0),
             submitting: AtomicUsize::new(0),
             max_queued: config.max_queued,
+            max_hops: config.max_hops,
             hold_for: config.hold_for,
             max_binds: config.max_binds_per_account,
             max_owed: config.max_receipts_owed,

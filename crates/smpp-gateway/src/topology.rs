@@ -308,6 +308,8 @@ pub(crate) struct Topologies {
     layout: tokio::sync::Mutex<Layout>,
     /// The tasks of installed topologies (dispatchers, upstream servers).
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Our customers' listeners, once listening (the loop guard).
+    pub(crate) listeners: std::sync::OnceLock<Vec<std::net::SocketAddr>>,
 }
 
 impl Default for Topologies {
@@ -316,6 +318,7 @@ impl Default for Topologies {
             current: RwLock::new(Arc::new(Topology::empty())),
             layout: tokio::sync::Mutex::default(),
             tasks: std::sync::Mutex::default(),
+            listeners: std::sync::OnceLock::new(),
         }
     }
 }
@@ -355,6 +358,26 @@ impl Topologies {
     }
 }
 
+/// Refuses a layout with a connector that binds to this gateway itself
+/// (one of `ours`, with one of our accounts): see [`crate::hops`].
+pub(crate) fn check_not_self(
+    node: &Node,
+    layout: &Layout,
+    ours: &[std::net::SocketAddr],
+) -> Result<(), String> {
+    match layout
+        .upstreams
+        .iter()
+        .find(|u| crate::hops::points_at_self(u, ours, |id| node.accounts.contains(id)))
+    {
+        Some(u) => Err(format!(
+            "connector {:?} points at this gateway itself ({} with our account {:?}): a routing loop",
+            u.name, u.addr, u.system_id
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Changes the layout with `edit`: checked, stored, then in force.
 pub(crate) async fn change(
     node: &Arc<Node>,
@@ -364,6 +387,9 @@ pub(crate) async fn change(
     let mut next = layout.clone();
     edit(&mut next).map_err(ChangeError::Invalid)?;
     next.validate().map_err(ChangeError::Invalid)?;
+    if let Some(ours) = node.topologies.listeners.get() {
+        check_not_self(node, &next, ours).map_err(ChangeError::Invalid)?;
+    }
     // Started before anything is stored: a connector that cannot start
     // (its TLS settings) refuses the change.
     let staged = stage(node, &next).map_err(|e| ChangeError::Invalid(format!("{e:#}")))?;

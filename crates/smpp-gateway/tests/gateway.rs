@@ -540,6 +540,77 @@ async fn a_connector_at_its_queue_limit_refuses_what_only_it_could_take() {
     gateway.shutdown().await.unwrap();
 }
 
+/// A connector that binds to the gateway itself (its own listener, one of
+/// its accounts) is refused at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_pointing_at_the_gateway_itself_is_refused_at_start() {
+    let listen = free_port();
+    for host in ["127.0.0.1", "localhost"] {
+        let mut config = config(StoreConfig::Memory, &[], &[]);
+        config.listen = listen.to_string();
+        config.upstreams = vec![format!("self=esme:secret@{host}:{}", listen.port())
+            .parse()
+            .unwrap()];
+        let refused = start(config).await.expect_err("a loop");
+        assert!(
+            format!("{refused:#}").contains("points at this gateway itself"),
+            "{refused:#}"
+        );
+    }
+    // Another account on the same address is another gateway's business
+    // (here nothing answers it): accepted.
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.listen = listen.to_string();
+    config.upstreams = vec![format!("other=someone:pw@{listen}").parse().unwrap()];
+    start(config).await.unwrap().shutdown().await.unwrap();
+}
+
+/// Two gateways routing to each other: the hop count each adds stops the
+/// message after `max_hops`; it ends failed, with a failed receipt back to
+/// the customer along the way it came, and the traffic stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_loop_between_two_gateways_ends_in_a_failed_message() {
+    let a_addr = free_port();
+    let peer = || -> smpp_gateway::Account { "peer:peerpw".parse().unwrap() };
+    let mut b = config(StoreConfig::Memory, &[], &[]);
+    b.accounts = vec![peer()];
+    b.upstreams = vec![format!("to_a=peer:peerpw@{a_addr}").parse().unwrap()];
+    let b = start(b).await.unwrap();
+    let mut a = config(StoreConfig::Memory, &[], &[]);
+    a.listen = a_addr.to_string();
+    a.accounts.push(peer());
+    a.max_hops = 4;
+    a.upstreams = vec![format!("to_b=peer:peerpw@{}", b.smpp_addr())
+        .parse()
+        .unwrap()];
+    let a = start(a).await.unwrap();
+    wait_bound(&a, "to_b").await;
+    wait_bound(&b, "to_a").await;
+
+    let (client, inbound) = customer(&a, BindKind::Transceiver).await;
+    let id = client.submit(message("447700900001")).await.unwrap();
+    let receipt = receipt_for(&inbound, &id.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Rejected, "{receipt:?}");
+    // A (hop 0) -> B (1) -> A (2) -> B (3) -> A, which refuses a count of
+    // 4 (its limit): each failure goes back as a receipt, and then neither
+    // gateway has anything left to forward.
+    wait_for("both gateways idle", || {
+        a.messages_forwarding() == 0 && b.messages_forwarding() == 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a.messages_forwarding() + b.messages_forwarding(), 0);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), inbound.recv())
+            .await
+            .is_err(),
+        "one receipt only"
+    );
+    client.unbind().await.unwrap();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_upstream_refusal_ends_in_a_failed_receipt() {
     let mut serve = ServeConfig::for_tests();
