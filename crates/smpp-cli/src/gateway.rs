@@ -44,7 +44,9 @@ pub struct GatewayArgs {
     /// networks it may bind from (esme:secret@10.0.0.0/8).
     #[arg(long = "account", value_name = "ID:PASSWORD[@NETS]")]
     pub accounts: Vec<Account>,
-    /// An upstream SMSC (repeatable): a pool of N transceiver binds.
+    /// An upstream SMSC (repeatable): a pool of N binds, transceivers unless
+    /// bind= says tx (transmitters), rx (receivers: MO and receipts only)
+    /// or tx+rx (a transmitter and a receiver per bind).
     /// ids= is how it writes message ids: text (default, case-insensitive),
     /// hex, decimal, auto, or SUBMIT/RECEIPT (hex/decimal). tls connects
     /// over TLS (ca= a PEM file of the CAs to trust; the web PKI's without);
@@ -53,7 +55,7 @@ pub struct GatewayArgs {
     /// their cap refuses with ESME_RMSGQFUL (the global limit still applies).
     #[arg(
         long = "upstream",
-        value_name = "NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=F][,system_type=T][,tls][,ca=PEM][,source=ADDR][,queue=N]"
+        value_name = "NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=F][,system_type=T][,tls][,ca=PEM][,source=ADDR][,queue=N][,bind=trx|tx|rx|tx+rx]"
     )]
     pub upstreams: Vec<UpstreamConfig>,
     /// A route (repeatable, first match wins): destinations starting with

@@ -354,9 +354,10 @@ fn parse_all<T: FromStr<Err = String>>(items: &[String], what: &str) -> anyhow::
 /// One upstream connector: a pool of transceiver binds to an SMSC.
 ///
 /// Text form: `NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=FORMAT]`
-/// `[,system_type=T][,tls][,ca=PEM][,source=ADDR][,queue=N]` (`ca` implies `tls`;
+/// `[,system_type=T][,tls][,ca=PEM][,source=ADDR][,queue=N][,bind=KIND]` (`ca` implies `tls`;
 /// `source` replaces the source address of what goes there; `queue` caps
-/// the messages waiting for this connector, see [`UpstreamConfig::queue`]),
+/// the messages waiting for this connector, see [`UpstreamConfig::queue`];
+/// `bind` is `trx`, `tx`, `rx` or `tx+rx`, see [`ConnectorBind`]),
 /// where `FORMAT` is how the SMSC writes its message ids: `text` (the
 /// default: as is, case-insensitive), `hex`, `decimal` or `auto`; or
 /// `SUBMIT/RECEIPT` when its `submit_sm_resp` and its receipt texts differ
@@ -396,6 +397,59 @@ pub struct UpstreamConfig {
     /// with `ESME_RMSGQFUL` (HTTP: the full-queue answer), nothing stored
     /// or charged.
     pub queue: Option<usize>,
+    /// The kind of its binds.
+    pub bind: ConnectorBind,
+}
+
+/// How a connector binds to its SMSC (`bind=` in the text form).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConnectorBind {
+    /// `trx` (the default): transceivers, so receipts and MO come back on
+    /// the binds that submit.
+    #[default]
+    Transceiver,
+    /// `tx`: transmitters only: the SMSC has no bind of ours to send
+    /// receipts or MO on (a message sent here whose customer asked for a
+    /// receipt ends `UNKNOWN` after the receipt timeout).
+    Transmitter,
+    /// `rx`: receivers only: MO and receipts come in, nothing is sent
+    /// (a route to it never forwards).
+    Receiver,
+    /// `tx+rx`: a transmitter and a receiver per bind slot (`binds=N`
+    /// gives N of each), for SMSCs that take no transceivers; receipts and
+    /// MO come back on the receivers.
+    TransmitterAndReceiver,
+}
+
+impl ConnectorBind {
+    /// Its text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorBind::Transceiver => "trx",
+            ConnectorBind::Transmitter => "tx",
+            ConnectorBind::Receiver => "rx",
+            ConnectorBind::TransmitterAndReceiver => "tx+rx",
+        }
+    }
+
+    /// Whether its binds submit.
+    pub fn sends(self) -> bool {
+        self != ConnectorBind::Receiver
+    }
+}
+
+impl FromStr for ConnectorBind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "trx" | "transceiver" => Ok(ConnectorBind::Transceiver),
+            "tx" | "transmitter" => Ok(ConnectorBind::Transmitter),
+            "rx" | "receiver" => Ok(ConnectorBind::Receiver),
+            "tx+rx" | "rx+tx" => Ok(ConnectorBind::TransmitterAndReceiver),
+            _ => Err(format!("unknown bind kind {s:?} (trx, tx, rx or tx+rx)")),
+        }
+    }
 }
 
 impl std::fmt::Debug for UpstreamConfig {
@@ -413,6 +467,7 @@ impl std::fmt::Debug for UpstreamConfig {
             .field("ca", &self.ca)
             .field("source", &self.source)
             .field("queue", &self.queue)
+            .field("bind", &self.bind)
             .finish_non_exhaustive()
     }
 }
@@ -439,6 +494,7 @@ impl UpstreamConfig {
             ca: None,
             source: None,
             queue: None,
+            bind: ConnectorBind::Transceiver,
         }
     }
 }
@@ -480,6 +536,9 @@ impl UpstreamConfig {
         }
         if let Some(queue) = self.queue {
             spec.push_str(&format!(",queue={queue}"));
+        }
+        if self.bind != ConnectorBind::Transceiver {
+            spec.push_str(&format!(",bind={}", self.bind.as_str()));
         }
         spec
     }
@@ -618,6 +677,7 @@ impl FromStr for UpstreamConfig {
                 "window" => upstream.window = number()? as usize,
                 "tps" => upstream.tps = Some(number()?),
                 "queue" => upstream.queue = Some(number()? as usize),
+                "bind" => upstream.bind = value.parse()?,
                 "ids" => {
                     // One format for both, or SUBMIT/RECEIPT.
                     let (submit, receipt) = value.split_once('/').unwrap_or((value, value));
@@ -636,7 +696,7 @@ impl FromStr for UpstreamConfig {
                 }
                 _ => {
                     return Err(format!(
-                        "unknown option {key:?} (binds, window, tps, ids, system_type, tls, ca, source, queue)"
+                        "unknown option {key:?} (binds, window, tps, ids, system_type, tls, ca, source, queue, bind)"
                     ))
                 }
             }
@@ -1147,6 +1207,23 @@ mod tests {
             UpstreamConfig::from_fields("q", "sys", "pw", "h:1", &[("queue", "7".into())], false)
                 .unwrap();
         assert_eq!(fields.queue, Some(7));
+    }
+
+    #[test]
+    fn bind_kinds_read_back() {
+        for (text, kind) in [
+            ("trx", ConnectorBind::Transceiver),
+            ("tx", ConnectorBind::Transmitter),
+            ("rx", ConnectorBind::Receiver),
+            ("tx+rx", ConnectorBind::TransmitterAndReceiver),
+        ] {
+            let u: UpstreamConfig = format!("k=sys:pw@h:1,bind={text}").parse().unwrap();
+            assert_eq!(u.bind, kind);
+            assert_eq!(u.spec().parse::<UpstreamConfig>().unwrap(), u);
+        }
+        assert!("k=sys:pw@h:1,bind=both".parse::<UpstreamConfig>().is_err());
+        let plain: UpstreamConfig = "k=sys:pw@h:1".parse().unwrap();
+        assert_eq!(plain.bind, ConnectorBind::Transceiver);
     }
 
     #[test]

@@ -302,7 +302,7 @@ fn connectors_table(d: &Dashboard) -> Markup {
                             tr data-connector=(c.name) {
                                 td { (c.name) }
                                 td { (c.config.addr) @if c.config.tls { " (TLS)" } }
-                                td.num data-up=(c.pool.bound()) { (c.pool.bound()) " / " (c.config.binds) }
+                                td.num data-up=(c.bound()) { (c.bound()) " / " (c.slots()) }
                                 td.num { (c.config.window) }
                                 td.num { (c.config.tps.map_or_else(|| "-".to_owned(), |t| t.to_string())) }
                                 @let forwarded = c.forwarded.load(std::sync::atomic::Ordering::Relaxed);
@@ -348,6 +348,12 @@ async fn connectors(
                 label { "TPS (empty: no limit)" input name="tps" type="number" min="1"; }
                 label { "Queue limit (empty: the global one)" input name="queue" type="number" min="1"; }
                 label {
+                    "Bind kind"
+                    select name="bind" {
+                        @for kind in ["trx", "tx", "rx", "tx+rx"] { option value=(kind) { (kind) } }
+                    }
+                }
+                label {
                     "Message ids"
                     select name="ids" {
                         @for ids in ["text", "hex", "decimal", "auto", "hex/decimal"] { option value=(ids) { (ids) } }
@@ -380,6 +386,8 @@ struct ConnectorForm {
     source: String,
     #[serde(default)]
     queue: String,
+    #[serde(default)]
+    bind: String,
     tls: Option<String>,
 }
 
@@ -397,6 +405,7 @@ impl ConnectorForm {
                 ("ids", self.ids.clone()),
                 ("source", self.source.clone()),
                 ("queue", self.queue.clone()),
+                ("bind", self.bind.clone()),
             ],
             self.tls.is_some(),
         )

@@ -38,7 +38,10 @@
 //!   upstream).
 //! - Billing: prepaid money and SMS quotas, a rate per route per part,
 //!   charged atomically with the message; CDRs.
-//! - Connectors: each a `smpp_tokio::Pool` of transceiver binds to an SMSC.
+//! - Connectors: each a `smpp_tokio::Pool` of binds to an SMSC:
+//!   transceivers by default; transmitters, receivers, or a transmitter
+//!   and a receiver per slot (receipts and MO come back on the receivers)
+//!   with `bind=` ([`ConnectorBind`]).
 //! - Routing: ordered routes, first match by destination prefix, account,
 //!   source, a regular expression and a time window; tiers that fail
 //!   over, weights within a tier. Connectors and routes change while the
@@ -95,9 +98,8 @@
 //!
 //! # Not yet
 //! `replace_sm` from customers (answered `ESME_RINVCMDID`); distribution
-//! lists for `submit_multi`; intermediate notifications (not passed on);
-//! bind kinds other than
-//! transceiver for connectors. A connector removed through the admin API
+//! lists for `submit_multi`; intermediate notifications (not passed on).
+//! A connector removed through the admin API
 //! takes its binds with it: receipts for messages it forwarded can no
 //! longer arrive (they end `UNKNOWN` after the receipt timeout) unless a
 //! connector of the same name comes back.
@@ -138,8 +140,8 @@ mod webhooks;
 
 pub use billing::{format_money, parse_money, Micros};
 pub use config::{
-    Account, BalanceConfig, Cidr, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig,
-    TimeWindow, TlsConfig, UpstreamConfig,
+    Account, BalanceConfig, Cidr, ConnectorBind, GatewayConfig, MoRouteConfig, RouteConfig,
+    StoreConfig, TimeWindow, TlsConfig, UpstreamConfig,
 };
 pub use store::{format_id, parse_id, FjallStore, GatewayStore, MemoryStore, PgStore, Quota};
 
@@ -172,7 +174,7 @@ impl RunningGateway {
     pub fn upstream_binds(&self, name: &str) -> Option<usize> {
         let topology = self.node.topologies.current();
         let c = topology.connector(name)?;
-        Some(c.pool.bound())
+        Some(c.bound())
     }
 
     /// The prepaid quotas `account` has left (unlimited: `None` in each).
@@ -223,7 +225,7 @@ impl RunningGateway {
         }
         let topology = self.node.topologies.current();
         for connector in &topology.connectors {
-            connector.pool.close().await;
+            connector.close().await;
         }
         // A submit that got its upstream id records it before the store
         // closes (the others end with the pools).

@@ -251,7 +251,7 @@ impl Metrics {
                 out,
                 "smpp_gateway_upstream_binds{{connector=\"{}\"}} {}",
                 escape(&c.name),
-                c.pool.bound()
+                c.bound()
             );
         }
         let gauges = [

@@ -418,7 +418,7 @@ pub(crate) async fn install_first(node: &Arc<Node>, layout: Layout) -> anyhow::R
 struct Staged {
     topology: Topology,
     /// Connectors started for it, with their inbound requests.
-    started: Vec<(Arc<Connector>, smpp_tokio::Inbound)>,
+    started: Vec<(Arc<Connector>, Vec<smpp_tokio::Inbound>)>,
 }
 
 /// Builds the topology of `layout`: keeps the current connectors whose
@@ -463,7 +463,7 @@ fn stage(node: &Node, layout: &Layout) -> anyhow::Result<Staged> {
 /// Closes what a staged topology started.
 fn discard(staged: Staged) {
     for (connector, _) in staged.started {
-        tokio::spawn(async move { connector.pool.close().await });
+        tokio::spawn(async move { connector.close().await });
     }
 }
 
@@ -482,12 +482,14 @@ fn install(node: &Arc<Node>, staged: Staged) {
     );
     let mut tasks = crate::node::lock(&node.topologies.tasks);
     tasks.retain(|t| !t.is_finished());
-    for (connector, inbound) in started {
-        tasks.push(tokio::spawn(crate::receipts::serve_upstream(
-            node.clone(),
-            connector,
-            inbound,
-        )));
+    for (connector, inbounds) in started {
+        for inbound in inbounds {
+            tasks.push(tokio::spawn(crate::receipts::serve_upstream(
+                node.clone(),
+                connector.clone(),
+                inbound,
+            )));
+        }
     }
     for route in 0..topology.queues.len() {
         tasks.push(tokio::spawn(crate::forward::dispatch(
@@ -514,7 +516,7 @@ fn install(node: &Arc<Node>, staged: Staged) {
                 "connector closed (removed or changed)"
             );
             let connector = connector.clone();
-            tokio::spawn(async move { connector.pool.close().await });
+            tokio::spawn(async move { connector.close().await });
         }
     }
 }

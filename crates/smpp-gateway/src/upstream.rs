@@ -1,5 +1,7 @@
-//! Upstream connectors: each a [`Pool`] of transceiver binds to one SMSC,
-//! so that its receipts come back on the same binds.
+//! Upstream connectors: each a [`Pool`] of binds to one SMSC: transceivers
+//! by default, so that its receipts come back on the same binds; or
+//! transmitters, receivers, or a transmitter and a receiver per slot
+//! (`bind=`, [`ConnectorBind`]).
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use smpp_proto::session::{BindKind, SessionConfig};
 use smpp_tokio::rustls::pki_types::ServerName;
 use smpp_tokio::{Backoff, Client, Inbound, Pool, PoolConfig};
 
-use crate::config::UpstreamConfig;
+use crate::config::{ConnectorBind, UpstreamConfig};
 
 /// How long a submit waits for a bind of the pool before the next
 /// connector of the route is tried (the forwarder checks that one is up first).
@@ -21,7 +23,11 @@ const BIND_WAIT: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct Connector {
     pub(crate) name: String,
+    /// Its binds that submit (all of them but with `tx+rx`; with `rx`,
+    /// receivers that never submit).
     pub(crate) pool: Pool,
+    /// With `tx+rx`: the receivers.
+    pub(crate) receivers: Option<Pool>,
     pub(crate) ids: MessageIdFormat,
     /// The source address every message sent here gets, if set.
     pub(crate) source: Option<Address>,
@@ -36,79 +42,113 @@ pub(crate) struct Connector {
 impl Connector {
     /// Starts the pool's binds (they connect in the background, and again
     /// after each loss); the receipts and MO of all of them arrive on the
-    /// returned [`Inbound`].
+    /// returned [`Inbound`]s (one per pool: the receivers of a `tx+rx`
+    /// connector have a pool of their own).
     /// An error when its TLS settings cannot be used (an unreadable CA
     /// file, a host that is not a valid TLS server name).
-    pub(crate) fn start(config: &UpstreamConfig) -> anyhow::Result<(Connector, Inbound)> {
-        let bind = Bind {
-            system_id: config.system_id.clone().into(),
-            password: config.password.clone().into(),
-            system_type: config.system_type.clone().into(),
-            // 3.4: so that the SMSC may send TLVs (receipted_message_id...).
-            interface_version: 0x34,
-            ..Default::default()
+    pub(crate) fn start(config: &UpstreamConfig) -> anyhow::Result<(Connector, Vec<Inbound>)> {
+        let (kind, receivers) = match config.bind {
+            ConnectorBind::Transceiver => (BindKind::Transceiver, false),
+            ConnectorBind::Transmitter => (BindKind::Transmitter, false),
+            ConnectorBind::Receiver => (BindKind::Receiver, false),
+            ConnectorBind::TransmitterAndReceiver => (BindKind::Transmitter, true),
         };
-        let session = SessionConfig::default()
-            .with_max_in_flight(config.window)
-            .with_response_timeout(Duration::from_secs(10));
-        let addr = config.addr.clone();
-        let tls = if config.tls {
-            let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
-            let name =
-                ServerName::try_from(host.trim_matches(['[', ']']).to_owned()).map_err(|e| {
-                    anyhow::anyhow!(
-                        "upstream {}: {host:?} is not a TLS server name: {e}",
-                        config.name
-                    )
-                })?;
-            let client = smpp_tokio::tls_client_config(config.ca.as_deref(), false)
-                .map_err(|e| anyhow::anyhow!("upstream {}: {e}", config.name))?;
-            Some((name, client))
+        let (pool, inbound) = start_pool(config, kind)?;
+        let mut inbounds = vec![inbound];
+        let receivers = if receivers {
+            let (pool, inbound) = start_pool(config, BindKind::Receiver)?;
+            inbounds.push(inbound);
+            Some(pool)
         } else {
             None
         };
-        let connect = move || {
-            let (addr, bind, session, tls) =
-                (addr.clone(), bind.clone(), session.clone(), tls.clone());
-            async move {
-                match tls {
-                    Some((name, client)) => {
-                        Client::connect_tls(
-                            addr.as_str(),
-                            name,
-                            client,
-                            BindKind::Transceiver,
-                            bind,
-                            session,
-                        )
-                        .await
-                    }
-                    None => {
-                        Client::connect(addr.as_str(), BindKind::Transceiver, bind, session).await
-                    }
-                }
-            }
-        };
-        let mut flow = PoolConfig::default();
-        if let Some(tps) = config.tps {
-            flow = flow.with_tps(tps, 1);
-        }
-        let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        let (pool, inbound) = Pool::with_config(config.binds, connect, backoff, BIND_WAIT, flow);
         let connector = Connector {
             name: config.name.clone(),
             pool,
+            receivers,
             ids: config.ids,
             source: config.source.as_ref().map(|s| Address::guess(s)),
             config: config.clone(),
             forwarded: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         };
-        Ok((connector, inbound))
+        Ok((connector, inbounds))
     }
 
-    /// Whether some bind of the pool is up.
+    /// Whether some bind that submits is up.
     pub(crate) fn is_up(&self) -> bool {
-        self.pool.bound() > 0
+        self.config.bind.sends() && self.pool.bound() > 0
     }
+
+    /// Binds up, of every kind.
+    pub(crate) fn bound(&self) -> usize {
+        self.pool.bound() + self.receivers.as_ref().map_or(0, Pool::bound)
+    }
+
+    /// Binds it keeps up when all is well.
+    pub(crate) fn slots(&self) -> usize {
+        let per_slot = if self.receivers.is_some() { 2 } else { 1 };
+        self.config.binds * per_slot
+    }
+
+    /// Closes every bind.
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+        if let Some(receivers) = &self.receivers {
+            receivers.close().await;
+        }
+    }
+}
+
+/// A pool of `config.binds` binds of `kind` to the connector's SMSC.
+fn start_pool(config: &UpstreamConfig, kind: BindKind) -> anyhow::Result<(Pool, Inbound)> {
+    let bind = Bind {
+        system_id: config.system_id.clone().into(),
+        password: config.password.clone().into(),
+        system_type: config.system_type.clone().into(),
+        // 3.4: so that the SMSC may send TLVs (receipted_message_id...).
+        interface_version: 0x34,
+        ..Default::default()
+    };
+    let session = SessionConfig::default()
+        .with_max_in_flight(config.window)
+        .with_response_timeout(Duration::from_secs(10));
+    let addr = config.addr.clone();
+    let tls = if config.tls {
+        let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+        let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned()).map_err(|e| {
+            anyhow::anyhow!(
+                "upstream {}: {host:?} is not a TLS server name: {e}",
+                config.name
+            )
+        })?;
+        let client = smpp_tokio::tls_client_config(config.ca.as_deref(), false)
+            .map_err(|e| anyhow::anyhow!("upstream {}: {e}", config.name))?;
+        Some((name, client))
+    } else {
+        None
+    };
+    let connect = move || {
+        let (addr, bind, session, tls) = (addr.clone(), bind.clone(), session.clone(), tls.clone());
+        async move {
+            match tls {
+                Some((name, client)) => {
+                    Client::connect_tls(addr.as_str(), name, client, kind, bind, session).await
+                }
+                None => Client::connect(addr.as_str(), kind, bind, session).await,
+            }
+        }
+    };
+    let mut flow = PoolConfig::default();
+    if let Some(tps) = config.tps {
+        flow = flow.with_tps(tps, 1);
+    }
+    let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    Ok(Pool::with_config(
+        config.binds,
+        connect,
+        backoff,
+        BIND_WAIT,
+        flow,
+    ))
 }

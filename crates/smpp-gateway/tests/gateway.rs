@@ -611,6 +611,48 @@ async fn a_route_loop_between_two_gateways_ends_in_a_failed_message() {
     b.shutdown().await.unwrap();
 }
 
+/// `bind=tx+rx`: a transmitter and a receiver per slot; submits go on the
+/// transmitter, the receipt comes back on the receiver and still maps
+/// back to the customer. With `bind=tx` alone no receipt can come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_of_transmitters_and_receivers_maps_receipts_back() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    config.upstreams[0].bind = smpp_gateway::ConnectorBind::TransmitterAndReceiver;
+    let gateway = start(config).await.unwrap();
+    wait_for("a transmitter and a receiver up", || {
+        gateway.upstream_binds("a") == Some(2)
+    })
+    .await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let id = client.submit(message("447700900001")).await.unwrap();
+    let receipt = receipt_for(&inbound, &id.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Delivered);
+    assert_eq!(up.count(), 1);
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+
+    // Transmitters only: the message goes, its receipt has nowhere to come.
+    let config = config_with_upstream(&format!(
+        "t=smppclient1:password@{},bind=tx",
+        up.server.smpp_addr()
+    ));
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "t").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    client.submit(message("447700900002")).await.unwrap();
+    wait_for("forwarded", || up.count() == 2).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), inbound.recv())
+            .await
+            .is_err(),
+        "no receipt without a receiver"
+    );
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_upstream_refusal_ends_in_a_failed_receipt() {
     let mut serve = ServeConfig::for_tests();
