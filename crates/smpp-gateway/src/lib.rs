@@ -48,7 +48,10 @@
 //!   gateway runs (the admin API; stored, see `topology`).
 //! - Receipts: matched through the id map (normalised per connector),
 //!   held when they come before the id, queued while the customer is
-//!   unbound, or called back over HTTP.
+//!   unbound, or called back over HTTP. Intermediate notifications (a
+//!   customer's `registered_delivery` asking for them goes upstream as
+//!   it is) come back to customers that asked, as intermediate
+//!   notifications with our id; they leave the message open.
 //! - MO messages from upstreams (`deliver_sm`, or `data_sm` passed on as
 //!   the `deliver_sm` that says the same): to the account (or the URL) of the first
 //!   MO route matching their destination ([`MoRouteConfig`]), queued like
@@ -98,7 +101,7 @@
 //!
 //! # Not yet
 //! `replace_sm` from customers (answered `ESME_RINVCMDID`); distribution
-//! lists for `submit_multi`; intermediate notifications (not passed on).
+//! lists for `submit_multi`.
 //! A connector removed through the admin API
 //! takes its binds with it: receipts for messages it forwarded can no
 //! longer arrive (they end `UNKNOWN` after the receipt timeout) unless a

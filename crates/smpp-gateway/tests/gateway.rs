@@ -653,6 +653,77 @@ async fn a_connector_of_transmitters_and_receivers_maps_receipts_back() {
     up.server.shutdown().await.unwrap();
 }
 
+/// A customer asking for intermediate notifications (registered_delivery
+/// bit 4): the request goes upstream, the upstream's notification comes
+/// back with our id as an intermediate notification, the message stays
+/// open, and the final receipt follows. One that did not ask gets only
+/// the final receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intermediate_notifications_are_passed_on_without_ending_the_message() {
+    use smpp_proto::pdu::RegisteredDelivery;
+    let up = upstream(
+        MessageState::Delivered,
+        Duration::from_millis(600),
+        "127.0.0.1:0",
+    )
+    .await;
+    let gateway = start(config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &[],
+    ))
+    .await
+    .unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let mut sm = message("447700900001");
+    sm.set_registered_delivery(
+        sm.registered_delivery()
+            .with_intermediate_notification(true),
+    );
+    assert!(sm.registered_delivery().wants_receipt());
+    let id = client.submit(sm).await.unwrap();
+    let id = id.to_string_lossy().into_owned();
+
+    let first = tokio::time::timeout(WAIT, inbound.recv())
+        .await
+        .expect("a notification in time")
+        .expect("the session is open");
+    let Body::DeliverSm(notification) = first.body() else {
+        panic!("not a deliver_sm: {:?}", first.body());
+    };
+    assert!(notification.esm_class().is_intermediate_notification());
+    assert!(!notification.esm_class().is_delivery_receipt());
+    assert_eq!(
+        notification.tlvs.receipted_message_id(),
+        Some(id.as_bytes())
+    );
+    let text = first.receipt().unwrap();
+    assert_eq!(
+        (text.id.as_str(), text.state),
+        (id.as_str(), MessageState::Enroute)
+    );
+    drop(first);
+    // Not final: query_sm still says so.
+    let state = query(&client, &id, "12345").await.unwrap();
+    assert_eq!(state.message_state, MessageState::Enroute.to_u8());
+
+    let receipt = receipt_for(&inbound, &id).await;
+    assert_eq!(receipt.state, MessageState::Delivered);
+
+    // Without bit 4: the final receipt only.
+    let plain = RegisteredDelivery::default()
+        .with_receipt(smpp_proto::pdu::ReceiptRequest::SuccessOrFailure);
+    let mut sm = message("447700900002");
+    sm.set_registered_delivery(plain);
+    let id = client.submit(sm).await.unwrap();
+    let receipt = receipt_for(&inbound, &id.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Delivered);
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_upstream_refusal_ends_in_a_failed_receipt() {
     let mut serve = ServeConfig::for_tests();
