@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use smpp_gateway::{
-    Account, BalanceConfig, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig, UpstreamConfig,
+    Account, BalanceConfig, DistributionListConfig, GatewayConfig, MoRouteConfig, RouteConfig,
+    StoreConfig, UpstreamConfig,
 };
 
 /// Arguments of `smpp gateway`.
@@ -74,6 +75,11 @@ pub struct GatewayArgs {
     /// receiver binds (queued while none is bound).
     #[arg(long = "mo-route", value_name = "PREFIX=ACCOUNT")]
     pub mo_routes: Vec<MoRouteConfig>,
+    /// A distribution list of an account (repeatable): a submit_multi of
+    /// that account naming NAME (dest_flag 2) goes to each address; a name
+    /// the account has no list of gets ESME_RINVDLNAME for it.
+    #[arg(long = "distribution-list", value_name = "ACCOUNT:NAME=ADDR,ADDR,...")]
+    pub distribution_lists: Vec<DistributionListConfig>,
     /// Forget a message once it has been final (delivered, failed) this
     /// long, e.g. 12h [default: 7d].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -191,6 +197,11 @@ impl GatewayArgs {
         }
         if !self.mo_routes.is_empty() {
             config.mo_routes.clone_from(&self.mo_routes);
+        }
+        if !self.distribution_lists.is_empty() {
+            config
+                .distribution_lists
+                .clone_from(&self.distribution_lists);
         }
         if let Some(retention) = self.retention {
             config.retention = retention;

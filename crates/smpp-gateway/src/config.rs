@@ -99,6 +99,8 @@ pub struct GatewayConfig {
     pub bind_failure_limit: Option<BindFailureLimit>,
     /// Prepaid quotas of accounts at their first start.
     pub balances: Vec<BalanceConfig>,
+    /// Named distribution lists of accounts, for `submit_multi`.
+    pub distribution_lists: Vec<DistributionListConfig>,
     /// Receipts owed to one account at most, before its new submissions
     /// are refused (`ESME_RMSGQFUL`, HTTP 503): memory stays bounded when a
     /// customer does not take its receipts.
@@ -137,6 +139,7 @@ impl Default for GatewayConfig {
             receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
             bind_failure_limit: Some(BindFailureLimit::default()),
             balances: Vec::new(),
+            distribution_lists: Vec::new(),
             cdr: None,
             max_receipts_owed: DEFAULT_MAX_RECEIPTS_OWED,
             max_held: DEFAULT_MAX_HELD,
@@ -179,7 +182,19 @@ struct FileConfig {
     mo_routes: Vec<String>,
     #[serde(default)]
     balances: Vec<String>,
+    /// `[[distribution_list]]` tables: `account`, `name`, `members`.
+    #[serde(default, rename = "distribution_list")]
+    distribution_lists: Vec<DistributionListFile>,
     cdr: Option<PathBuf>,
+}
+
+/// A `[[distribution_list]]` table of the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DistributionListFile {
+    account: String,
+    name: String,
+    members: Vec<String>,
 }
 
 impl GatewayConfig {
@@ -252,6 +267,14 @@ impl GatewayConfig {
         if !file.balances.is_empty() {
             self.balances = parse_all(&file.balances, "balance")?;
         }
+        if !file.distribution_lists.is_empty() {
+            self.distribution_lists = file
+                .distribution_lists
+                .into_iter()
+                .map(|d| DistributionListConfig::new(d.account, d.name, d.members))
+                .collect::<Result<_, String>>()
+                .map_err(anyhow::Error::msg)?;
+        }
         if file.cdr.is_some() {
             self.cdr = file.cdr;
         }
@@ -292,6 +315,18 @@ impl GatewayConfig {
         for (i, u) in self.upstreams.iter().enumerate() {
             if self.upstreams[..i].iter().any(|o| o.name == u.name) {
                 anyhow::bail!("upstream {:?} is given twice", u.name);
+            }
+        }
+        for (i, d) in self.distribution_lists.iter().enumerate() {
+            if self.distribution_lists[..i]
+                .iter()
+                .any(|o| o.account == d.account && o.name == d.name)
+            {
+                anyhow::bail!(
+                    "distribution list {:?} of {:?} is given twice",
+                    d.name,
+                    d.account
+                );
             }
         }
         for route in self.routes.iter().filter(|_| memory) {
@@ -349,6 +384,56 @@ fn parse_all<T: FromStr<Err = String>>(items: &[String], what: &str) -> anyhow::
         .iter()
         .map(|s| s.parse().map_err(|e| anyhow::anyhow!("{what} {s:?}: {e}")))
         .collect()
+}
+
+/// A named distribution list of one account: a `submit_multi` naming it
+/// (`dest_flag` 2) goes to each of its members, as if each were given as
+/// an SME address; a name the account has no list of is answered
+/// `ESME_RINVDLNAME` for that destination (in `unsuccess_smes`).
+///
+/// Text form: `ACCOUNT:NAME=ADDR,ADDR,...` (the part after `ACCOUNT:` as
+/// `smpp serve --distribution-list` takes it: a name of 1 to 20
+/// characters, 1 to 1000 addresses of 1 to 20 characters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistributionListConfig {
+    /// The account whose list it is.
+    pub account: String,
+    /// Its name (`dl_name`).
+    pub name: String,
+    /// Its members' addresses.
+    pub members: Vec<String>,
+}
+
+impl DistributionListConfig {
+    /// A checked list.
+    pub fn new(
+        account: impl Into<String>,
+        name: impl Into<String>,
+        members: Vec<String>,
+    ) -> Result<DistributionListConfig, String> {
+        let (account, name) = (account.into(), name.into());
+        if account.is_empty() {
+            return Err(format!("distribution list {name:?}: no account"));
+        }
+        smpp_server::config::check_distribution_list(&name, &members)?;
+        Ok(DistributionListConfig {
+            account,
+            name,
+            members,
+        })
+    }
+}
+
+impl FromStr for DistributionListConfig {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (account, list) = s
+            .split_once(':')
+            .ok_or("expected ACCOUNT:NAME=ADDR,ADDR,...")?;
+        let (name, members) = smpp_server::config::parse_distribution_list(list)?;
+        DistributionListConfig::new(account.trim(), name, members)
+    }
 }
 
 /// One upstream connector: a pool of transceiver binds to an SMSC.
@@ -1224,6 +1309,35 @@ mod tests {
         assert!("k=sys:pw@h:1,bind=both".parse::<UpstreamConfig>().is_err());
         let plain: UpstreamConfig = "k=sys:pw@h:1".parse().unwrap();
         assert_eq!(plain.bind, ConnectorBind::Transceiver);
+    }
+
+    #[test]
+    fn distribution_lists_parse_from_flags_and_files() {
+        let d: DistributionListConfig = "esme:staff=447700900001, 447700900002".parse().unwrap();
+        assert_eq!((d.account.as_str(), d.name.as_str()), ("esme", "staff"));
+        assert_eq!(d.members, ["447700900001", "447700900002"]);
+        for bad in [
+            "staff=1,2",
+            ":staff=1",
+            "esme:=1",
+            "esme:staff=",
+            "esme:staff=1,,2",
+        ] {
+            assert!(bad.parse::<DistributionListConfig>().is_err(), "{bad:?}");
+        }
+        let mut config = GatewayConfig::default();
+        config
+            .apply_toml(
+                "[[distribution_list]]\naccount = \"esme\"\nname = \"ops\"\nmembers = [\"1\", \"2\"]\n",
+            )
+            .unwrap();
+        assert_eq!(
+            config.distribution_lists,
+            [DistributionListConfig::new("esme", "ops", vec!["1".into(), "2".into()]).unwrap()]
+        );
+        assert!(config
+            .apply_toml("[[distribution_list]]\naccount = \"esme\"\nname = \"ops\"\nmembers = []\n")
+            .is_err());
     }
 
     #[test]

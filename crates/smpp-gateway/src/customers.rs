@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smpp_proto::message::receipt::MessageState as ReceiptState;
+use smpp_proto::message::Address;
 use smpp_proto::pdu::{
-    Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, DestAddress, QuerySm, QuerySmResp,
-    SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, Tlvs, UnsuccessSme,
+    Bind, Body, COctetString, CancelSm, CommandStatus, DataSm, DataSmResp, DestAddress, QuerySm,
+    QuerySmResp, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, Tlvs, UnsuccessSme,
 };
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Connection, Handler};
@@ -245,9 +246,11 @@ impl Handler<Connection> for Customers {
 
     /// Each SME destination becomes a message of its own (routed, rate
     /// limited and charged as one), all known to the customer by the first
-    /// accepted one's id; a distribution list (the gateway has none) or a
-    /// destination refused goes in `unsuccess_smes` with its status. None
-    /// accepted: the first refusal's status.
+    /// accepted one's id; a distribution list of the account goes to each
+    /// of its members (a list named twice, once). A destination refused
+    /// goes in `unsuccess_smes` with its status, a list name the account
+    /// has no list of with `ESME_RINVDLNAME`. None accepted: the first
+    /// refusal's status.
     async fn submit_multi(
         &self,
         conn: &Connection,
@@ -260,18 +263,42 @@ impl Handler<Connection> for Customers {
         let mut first: Option<u64> = None;
         let mut first_refusal = None;
         let mut unsuccess = Vec::new();
+        // Every destination in order, lists expanded (each list once); an
+        // unknown list's name as an error.
+        let mut expanded: Vec<&COctetString> = Vec::new();
+        let mut destinations: Vec<Result<(u8, u8, COctetString), COctetString>> = Vec::new();
         for dest in &sm.dest_addresses {
-            let DestAddress::Sme { ton, npi, addr } = dest else {
-                if let DestAddress::DistributionList(name) = dest {
+            match dest {
+                DestAddress::Sme { ton, npi, addr } => {
+                    destinations.push(Ok((*ton, *npi, addr.clone())));
+                }
+                DestAddress::DistributionList(name) if expanded.contains(&name) => {}
+                DestAddress::DistributionList(name) => {
+                    expanded.push(name);
+                    let key = (account.clone(), name.to_string_lossy().into_owned());
+                    match self.0.distribution_lists.get(&key) {
+                        Some(members) => destinations.extend(members.iter().map(|m| {
+                            let a = Address::guess(m);
+                            Ok((a.ton, a.npi, a.addr))
+                        })),
+                        None => destinations.push(Err(name.clone())),
+                    }
+                }
+            }
+        }
+        for destination in &destinations {
+            let (ton, npi, addr) = match destination {
+                Ok(sme) => sme,
+                Err(list) => {
                     unsuccess.push(UnsuccessSme {
                         ton: 0,
                         npi: 0,
-                        addr: name.clone(),
+                        addr: list.clone(),
                         error_status: CommandStatus::INVALID_DISTRIBUTION_LIST_NAME,
                     });
+                    first_refusal.get_or_insert(CommandStatus::INVALID_DISTRIBUTION_LIST_NAME);
+                    continue;
                 }
-                first_refusal.get_or_insert(CommandStatus::INVALID_DISTRIBUTION_LIST_NAME);
-                continue;
             };
             let submission = Submission {
                 account: account.clone(),
@@ -295,6 +322,8 @@ impl Handler<Connection> for Customers {
                 }
             }
         }
+        // `no_unsuccess` is one octet: the first 255 refusals are listed.
+        unsuccess.truncate(usize::from(u8::MAX));
         match first {
             Some(id) => Ok(SubmitMultiResp {
                 message_id: format_id(id).into(),

@@ -32,7 +32,9 @@
 //!   and `data_sm` (a rate limit per account counted in SMS parts; a
 //!   `data_sm` goes upstream as a `submit_sm` carrying its
 //!   `message_payload`), `submit_multi` (each destination a message of
-//!   its own, all under the first's id), `query_sm` and `cancel_sm` on the
+//!   its own, all under the first's id; the account's distribution lists,
+//!   [`DistributionListConfig`], expand to their members, an unknown name
+//!   is `ESME_RINVDLNAME` for it), `query_sm` and `cancel_sm` on the
 //!   gateway's ids
 //!   (a message still queued is taken out; one forwarded is cancelled
 //!   upstream).
@@ -100,9 +102,9 @@
 //!   [`GatewayConfig::retention`] (7 days by default) is forgotten.
 //!
 //! # Not yet
-//! `replace_sm` from customers (answered `ESME_RINVCMDID`); distribution
-//! lists for `submit_multi`.
-//! A connector removed through the admin API
+//! `replace_sm` from customers (answered `ESME_RINVCMDID`). Distribution
+//! lists are configured at start only (no admin API for them yet). A
+//! connector removed through the admin API
 //! takes its binds with it: receipts for messages it forwarded can no
 //! longer arrive (they end `UNKNOWN` after the receipt timeout) unless a
 //! connector of the same name comes back.
@@ -143,8 +145,8 @@ mod webhooks;
 
 pub use billing::{format_money, parse_money, Micros};
 pub use config::{
-    Account, BalanceConfig, Cidr, ConnectorBind, GatewayConfig, MoRouteConfig, RouteConfig,
-    StoreConfig, TimeWindow, TlsConfig, UpstreamConfig,
+    Account, BalanceConfig, Cidr, ConnectorBind, DistributionListConfig, GatewayConfig,
+    MoRouteConfig, RouteConfig, StoreConfig, TimeWindow, TlsConfig, UpstreamConfig,
 };
 pub use store::{format_id, parse_id, FjallStore, GatewayStore, MemoryStore, PgStore, Quota};
 

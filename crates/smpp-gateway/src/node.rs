@@ -80,6 +80,8 @@ pub(crate) struct Node {
     pub(crate) receipt_timeout: Duration,
     /// Where MO messages go, first match wins.
     pub(crate) mo_routes: Vec<MoRouteConfig>,
+    /// Distribution lists for `submit_multi`: members by (account, name).
+    pub(crate) distribution_lists: HashMap<(String, String), Vec<String>>,
     /// Binds per account at most.
     pub(crate) max_binds: Option<usize>,
     /// Receipts owed to one account at most before its submissions wait.
@@ -218,6 +220,11 @@ impl Node {
             max_owed: config.max_receipts_owed,
             max_held: config.max_held,
             mo_routes: config.mo_routes.clone(),
+            distribution_lists: config
+                .distribution_lists
+                .iter()
+                .map(|d| ((d.account.clone(), d.name.clone()), d.members.clone()))
+                .collect(),
             receipt_timeout: config.receipt_timeout,
             tps: config.tps_per_account,
             tps_per_sender: config.tps_per_sender,

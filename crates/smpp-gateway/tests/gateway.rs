@@ -1823,6 +1823,90 @@ async fn submit_multi_fans_out_under_one_id_and_lists_what_it_could_not_take(sto
     up.server.shutdown().await.unwrap();
 }
 
+/// A distribution list of the account expands to its members (each a
+/// message under the one id); another account's list, or one nobody has,
+/// is `ESME_RINVDLNAME` for that destination.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_multi_expands_the_account_s_distribution_lists() {
+    use smpp_gateway::DistributionListConfig;
+    use smpp_proto::pdu::{DestAddress, SubmitMulti};
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &["44=a"],
+    );
+    config.distribution_lists = vec![
+        "esme:staff=447700900001,447700900002".parse().unwrap(),
+        DistributionListConfig::new("other", "board", vec!["447700900009".into()]).unwrap(),
+    ];
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let multi = SubmitMulti::from_submit_sm(
+        message("unused"),
+        vec![
+            DestAddress::DistributionList("staff".into()),
+            DestAddress::DistributionList("board".into()), // another account's
+            DestAddress::Sme {
+                ton: 1,
+                npi: 1,
+                addr: "447700900003".into(),
+            },
+            DestAddress::DistributionList("staff".into()), // named twice: once
+            DestAddress::DistributionList("nobody".into()),
+        ],
+    );
+    let answer = client
+        .request(Body::SubmitMulti(Box::new(multi)))
+        .await
+        .unwrap();
+    let Body::SubmitMultiResp(resp) = answer.body else {
+        panic!("not a submit_multi_resp: {:?}", answer.body);
+    };
+    let id = resp.message_id.to_string_lossy().into_owned();
+    let refused: Vec<(String, CommandStatus)> = resp
+        .unsuccess_smes
+        .iter()
+        .map(|u| (u.addr.to_string_lossy().into_owned(), u.error_status))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            (
+                "board".to_owned(),
+                CommandStatus::INVALID_DISTRIBUTION_LIST_NAME
+            ),
+            (
+                "nobody".to_owned(),
+                CommandStatus::INVALID_DISTRIBUTION_LIST_NAME
+            ),
+        ]
+    );
+    for _ in 0..3 {
+        receipt_for(&inbound, &id).await;
+    }
+    assert_eq!(up.count(), 3, "two members and one address");
+    // A list alone that the account does not have: the whole request fails.
+    let multi = SubmitMulti::from_submit_sm(
+        message("unused"),
+        vec![DestAddress::DistributionList("board".into())],
+    );
+    let refused = client.request(Body::SubmitMulti(Box::new(multi))).await;
+    assert!(
+        matches!(
+            refused,
+            Err(smpp_tokio::Error::Status(
+                CommandStatus::INVALID_DISTRIBUTION_LIST_NAME
+            ))
+        ),
+        "{refused:?}"
+    );
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
 /// Sends `prefix` then a bind_transmitter of esme/secret on a fresh
 /// connection; the bind answer's status (`None`: closed without one).
 async fn raw_bind(addr: SocketAddr, prefix: &[u8]) -> Option<u32> {
