@@ -37,7 +37,10 @@
 //!   is `ESME_RINVDLNAME` for it), `query_sm` and `cancel_sm` on the
 //!   gateway's ids
 //!   (a message still queued is taken out; one forwarded is cancelled
-//!   upstream).
+//!   upstream), `replace_sm` on them (a message still queued is changed
+//!   in place; one forwarded is replaced upstream with the upstream's id,
+//!   then in the store; the new text must take as many SMS parts, which
+//!   were charged).
 //! - Billing: prepaid money and SMS quotas, a rate per route per part,
 //!   charged atomically with the message; CDRs.
 //! - Connectors: each a `smpp_tokio::Pool` of binds to an SMSC:
@@ -102,8 +105,9 @@
 //!   [`GatewayConfig::retention`] (7 days by default) is forgotten.
 //!
 //! # Not yet
-//! `replace_sm` from customers (answered `ESME_RINVCMDID`). Distribution
-//! lists are configured at start only (no admin API for them yet). A
+//! Distribution lists are configured at start only (no admin API or
+//! dashboard page for them yet). A replace of a message being submitted
+//! upstream at that moment is refused (`ESME_RREPLACEFAIL`: ask again). A
 //! connector removed through the admin API
 //! takes its binds with it: receipts for messages it forwarded can no
 //! longer arrive (they end `UNKNOWN` after the receipt timeout) unless a

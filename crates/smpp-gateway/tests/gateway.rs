@@ -1907,6 +1907,148 @@ async fn submit_multi_expands_the_account_s_distribution_lists() {
     up.server.shutdown().await.unwrap();
 }
 
+/// An SMSC that records the texts it is sent and the replaces it gets
+/// (answering ids `up-1`, `up-2`...).
+#[derive(Default)]
+struct Recorder {
+    texts: std::sync::Mutex<Vec<Vec<u8>>>,
+    replaces: std::sync::Mutex<Vec<(String, Vec<u8>)>>,
+}
+
+struct RecorderRef(Arc<Recorder>);
+
+impl Handler<Connection> for RecorderRef {
+    async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
+        Ok(())
+    }
+
+    async fn submit_sm(&self, _: &Connection, sm: SubmitSm) -> Result<SubmitSmResp, CommandStatus> {
+        let mut texts = self.0.texts.lock().unwrap();
+        texts.push(sm.short_message.to_vec());
+        Ok(SubmitSmResp {
+            message_id: format!("up-{}", texts.len()).into(),
+            ..Default::default()
+        })
+    }
+
+    async fn replace_sm(
+        &self,
+        _: &Connection,
+        r: smpp_proto::pdu::ReplaceSm,
+    ) -> Result<Tlvs, CommandStatus> {
+        self.0.replaces.lock().unwrap().push((
+            r.message_id.to_string_lossy().into_owned(),
+            r.short_message.to_vec(),
+        ));
+        Ok(Tlvs::new())
+    }
+}
+
+async fn replace(
+    client: &Client,
+    id: &str,
+    source: &str,
+    text: &str,
+) -> Result<(), smpp_tokio::Error> {
+    let r = smpp_proto::pdu::ReplaceSm {
+        message_id: id.to_owned().into(),
+        source_addr: source.to_owned().into(),
+        registered_delivery: 1,
+        short_message: text.to_owned().into(),
+        ..Default::default()
+    };
+    client
+        .request(Body::ReplaceSm(Box::new(r)))
+        .await
+        .map(|_| ())
+}
+
+/// `replace_sm` on our ids: a queued message is changed before it goes
+/// (the upstream gets the new text), a forwarded one is replaced upstream
+/// with the upstream's id; someone else's id, another source, a text of
+/// another number of parts: `ESME_RREPLACEFAIL`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_sm_changes_a_queued_message_and_replaces_a_forwarded_one_upstream() {
+    let later = free_port();
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!("r=gw:pw@{later}").parse().unwrap()];
+    let gateway = start(config).await.unwrap();
+    let (client, _) = customer(&gateway, BindKind::Transceiver).await;
+    let first = client.submit(message("447700900001")).await.unwrap();
+    let first = first.to_string_lossy().into_owned();
+    let second = client.submit(message("447700900002")).await.unwrap();
+    let second = second.to_string_lossy().into_owned();
+
+    // Queued (no upstream up): changed here.
+    replace(&client, &first, "12345", "hello again")
+        .await
+        .unwrap();
+    let failed = |r: Result<(), smpp_tokio::Error>| {
+        matches!(
+            r,
+            Err(smpp_tokio::Error::Status(CommandStatus::REPLACE_FAILED))
+        )
+    };
+    assert!(
+        failed(replace(&client, &first, "54321", "x").await),
+        "another source"
+    );
+    assert!(
+        failed(replace(&client, "999999", "", "x").await),
+        "not ours"
+    );
+    let mut long = smpp_proto::pdu::ReplaceSm {
+        message_id: first.clone().into(),
+        ..Default::default()
+    };
+    long.tlvs
+        .set(TlvTag::MESSAGE_PAYLOAD, "x".repeat(400).as_bytes())
+        .unwrap();
+    let refused = client
+        .request(Body::ReplaceSm(Box::new(long)))
+        .await
+        .map(|_| ());
+    assert!(failed(refused), "three parts for one");
+
+    let recorder = Arc::new(Recorder::default());
+    let smsc = Server::bind(
+        later.to_string().as_str(),
+        RecorderRef(recorder.clone()),
+        ServerConfig::default(),
+    )
+    .await
+    .unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    wait_for("both forwarded and recorded", || {
+        gateway.messages_forwarding() == 0
+    })
+    .await;
+    let mut texts = recorder.texts.lock().unwrap().clone();
+    texts.sort();
+    assert_eq!(
+        texts,
+        [b"hello".to_vec(), b"hello again".to_vec()],
+        "in the queue, replaced"
+    );
+    let second_upstream = if recorder.texts.lock().unwrap()[0] == b"hello" {
+        "up-1"
+    } else {
+        "up-2"
+    };
+
+    // Forwarded: replaced upstream, with the upstream's id.
+    replace(&client, &second, "12345", "changed").await.unwrap();
+    assert_eq!(
+        recorder.replaces.lock().unwrap().clone(),
+        [(second_upstream.to_owned(), b"changed".to_vec())]
+    );
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
+}
+
 /// Sends `prefix` then a bind_transmitter of esme/secret on a fresh
 /// connection; the bind answer's status (`None`: closed without one).
 async fn raw_bind(addr: SocketAddr, prefix: &[u8]) -> Option<u32> {
