@@ -410,8 +410,14 @@ mod tests {
             "10",
             "--mo-route",
             "7000=esme",
+            "--distribution-list",
+            "esme:staff=447700900001,447700900002",
+            "--max-hops",
+            "3",
         ])
         .unwrap();
+        assert_eq!(config.distribution_lists[0].members.len(), 2);
+        assert_eq!(config.max_hops, 3);
         assert_eq!(config.listen, "127.0.0.1:2775");
         assert_eq!(config.store, smpp_gateway::StoreConfig::Memory);
         assert_eq!(config.upstreams[0].binds, 2);
@@ -425,6 +431,8 @@ mod tests {
         assert!(parse(&unknown).is_err());
         assert!(parse(&base).is_err());
         assert!(parse(&[&base[..], &["--upstream", "nonsense"]].concat()).is_err());
+        let no_hops = [&base[..], &["--upstream", "a=s:p@h:1", "--max-hops", "0"]].concat();
+        assert!(parse(&no_hops).is_err());
     }
 
     #[test]
