@@ -302,7 +302,10 @@ fn connectors_table(d: &Dashboard) -> Markup {
                             tr data-connector=(c.name) {
                                 td { (c.name) }
                                 td { (c.config.addr) @if c.config.tls { " (TLS)" } }
-                                td.num data-up=(c.bound()) { (c.bound()) " / " (c.slots()) }
+                                td.num data-up=(c.bound()) {
+                                    (c.bound()) " / " (c.slots())
+                                    @if c.config.bind != crate::config::ConnectorBind::Transceiver { " " span.muted { (c.config.bind.as_str()) } }
+                                }
                                 td.num { (c.config.window) }
                                 td.num { (c.config.tps.map_or_else(|| "-".to_owned(), |t| t.to_string())) }
                                 @let forwarded = c.forwarded.load(std::sync::atomic::Ordering::Relaxed);
