@@ -56,12 +56,14 @@ pub(crate) fn run_bench(args: &[&str]) -> Result {
             ])
             .args(rest)),
         ["gateway", rest @ ..] => crate::bench_gateway::run_gateway(rest),
+        ["cluster", rest @ ..] => crate::bench_gateway::run_cluster(rest),
         [] => crate::bench_e2e::run_e2e(&[]),
         ["e2e", rest @ ..] => crate::bench_e2e::run_e2e(rest),
         [first, ..] if first.starts_with("--") => crate::bench_e2e::run_e2e(args),
         _ => Err("usage: cargo xtask bench codec [--table-only]\n       \
                   cargo xtask bench store [--secs S] [--rounds N]\n       \
                   cargo xtask bench gateway [--rounds N] [--secs S] [--sessions N] [--window W] [--jasmin-count M]\n                                            [--no-jasmin] [--quick] [--json] [--no-build] [--shared-cores]\n       \
+                  cargo xtask bench cluster [--rounds N] [--secs S] [--sessions N] [--window W] [--database URL] [--quick] [--no-build]\n       \
                   cargo xtask bench [e2e] [--quick] [--runs N] [--secs S] [--no-build] [--shared-cores]"
             .into()),
     }

@@ -37,7 +37,10 @@ use crate::bench_e2e::measure::{cpu_ticks, load_average, output_limited, TICKS_P
 use crate::bench_e2e::{clean_cargo, Bins, Server};
 use crate::{root, run, Result};
 
+mod cluster;
 mod jasmin_http;
+
+pub(crate) use cluster::run_cluster;
 mod table;
 
 /// The customer account on the gateway and on Jasmin.
@@ -98,6 +101,7 @@ pub(crate) struct Sample {
 }
 
 /// Options of the command.
+#[derive(Clone)]
 struct Options {
     rounds: usize,
     secs: f64,
@@ -111,6 +115,16 @@ struct Options {
     up_window: u32,
     /// The gateway's store in this PostgreSQL database instead of a directory.
     database: Option<String>,
+}
+
+impl Options {
+    /// The options for one of `clients` clients sharing the load: the binds
+    /// split among them (at least one each).
+    fn clone_for_share(&self, clients: usize) -> Options {
+        let mut o = self.clone();
+        o.sessions = (self.sessions / clients.max(1) as u32).max(1);
+        o
+    }
 }
 
 fn options(args: &[&str]) -> Result<Options> {

@@ -35,6 +35,10 @@ pub struct GatewayArgs {
     /// made or upgraded at start.
     #[arg(long, value_name = "URL", conflicts_with_all = ["memory", "store"])]
     pub database: Option<String>,
+    /// With --database shared by several gateways: how long a node may go
+    /// unseen before another takes its work over [default: 15s].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub takeover: Option<std::time::Duration>,
     /// `migrate`: apply the database's migrations (--database) and exit.
     #[command(subcommand)]
     pub action: Option<GatewayAction>,
@@ -202,6 +206,9 @@ impl GatewayArgs {
             config
                 .distribution_lists
                 .clone_from(&self.distribution_lists);
+        }
+        if let Some(takeover) = self.takeover {
+            config.takeover = takeover;
         }
         if let Some(retention) = self.retention {
             config.retention = retention;

@@ -174,20 +174,15 @@ async fn kill_9_of_the_gateway_on_postgres_loses_no_accepted_message_and_no_rece
     kill_9_loses_nothing(&["--database", &db.url], dir.path()).await;
 }
 
-/// `smpp gateway --database URL migrate` makes the schema once; a gateway
-/// then starts on it (and would have made it itself).
-#[test]
-fn migrate_applies_the_schema_once() {
-    let db = TestDatabase::new("migrate");
-    let (ok, out) = smpp_output(&["gateway", "--database", &db.url, "migrate"]);
-    assert!(ok && out.contains("migration 1 applied"), "{out}");
-    let (ok, out) = smpp_output(&["gateway", "--database", &db.url, "migrate"]);
-    assert!(ok && out.contains("up to date"), "{out}");
-}
-
-/// Kills the gateway (its store given by `store`) in the middle of
-/// pipelined submissions and starts it again on the same store.
-async fn kill_9_loses_nothing(store: &[&str], dir: &Path) {
+/// Two gateways on one database; the one holding the upstream binds is
+/// killed (-9) in the middle of pipelined submissions made through it; the
+/// customer's receiver is bound to the other. The other takes the bind
+/// slots and the killed node's work over: every accepted message's receipt
+/// arrives, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_node_holding_the_upstream_binds_loses_nothing_and_repeats_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::new("cluster9");
     let upstream = Process::spawn(
         &[
             "serve",
@@ -197,13 +192,54 @@ async fn kill_9_loses_nothing(store: &[&str], dir: &Path) {
             "--dlr-delay",
             "300ms",
         ],
-        dir,
+        dir.path(),
     );
-    let mut first = gateway_on(store, upstream.smpp);
+    let store = ["--database", db.url.as_str(), "--takeover", "3s"];
+    let first = gateway_on(&store, upstream.smpp);
+    // The first node takes both bind slots before the second starts.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let second = gateway_on(&store, upstream.smpp);
+    let (receiver, inbound) = customer(second.smpp, BindKind::Receiver).await;
 
-    let (client, _) = customer(first.smpp, BindKind::Transmitter).await;
-    // 400 submissions pipelined; the gateway is killed once half are
-    // answered, with the others in flight.
+    let accepted = submit_then_kill(first).await;
+    let started = std::time::Instant::now();
+    let mut missing = accepted.clone();
+    let mut seen = HashSet::new();
+    while !missing.is_empty() {
+        let request = tokio::time::timeout(WAIT, inbound.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{} of {} receipts missing", missing.len(), accepted.len()))
+            .expect("the session is open");
+        let receipt = request.receipt().expect("a receipt");
+        assert!(
+            seen.insert(receipt.id.clone()),
+            "receipt for {} twice",
+            receipt.id
+        );
+        missing.remove(&receipt.id);
+    }
+    eprintln!(
+        "{} receipts, the last {:?} after the kill",
+        accepted.len(),
+        started.elapsed()
+    );
+    // Nothing comes twice later either.
+    while let Ok(Some(request)) = tokio::time::timeout(Duration::from_secs(2), inbound.recv()).await
+    {
+        let receipt = request.receipt().expect("a receipt");
+        assert!(
+            seen.insert(receipt.id.clone()),
+            "receipt for {} twice",
+            receipt.id
+        );
+    }
+    receiver.unbind().await.unwrap();
+}
+
+/// 400 submissions pipelined through `gateway`, killed (-9) once half are
+/// answered; the ids the customer was given.
+async fn submit_then_kill(mut gateway: Process) -> HashSet<String> {
+    let (client, _) = customer(gateway.smpp, BindKind::Transmitter).await;
     let (ids, answered) = tokio::sync::mpsc::unbounded_channel();
     let mut tasks = Vec::new();
     for n in 0..400 {
@@ -231,8 +267,8 @@ async fn kill_9_loses_nothing(store: &[&str], dir: &Path) {
             .expect("more answers");
         accepted.insert(id);
     }
-    first.child.kill().unwrap();
-    first.child.wait().unwrap();
+    gateway.child.kill().unwrap();
+    gateway.child.wait().unwrap();
     for task in tasks {
         task.await.unwrap();
     }
@@ -240,7 +276,36 @@ async fn kill_9_loses_nothing(store: &[&str], dir: &Path) {
     while let Ok(id) = answered.try_recv() {
         accepted.insert(id);
     }
-    drop(client);
+    accepted
+}
+
+/// `smpp gateway --database URL migrate` makes the schema once; a gateway
+/// then starts on it (and would have made it itself).
+#[test]
+fn migrate_applies_the_schema_once() {
+    let db = TestDatabase::new("migrate");
+    let (ok, out) = smpp_output(&["gateway", "--database", &db.url, "migrate"]);
+    assert!(ok && out.contains("migration 1 applied"), "{out}");
+    let (ok, out) = smpp_output(&["gateway", "--database", &db.url, "migrate"]);
+    assert!(ok && out.contains("up to date"), "{out}");
+}
+
+/// Kills the gateway (its store given by `store`) in the middle of
+/// pipelined submissions and starts it again on the same store.
+async fn kill_9_loses_nothing(store: &[&str], dir: &Path) {
+    let upstream = Process::spawn(
+        &[
+            "serve",
+            "--memory",
+            "--listen",
+            "127.0.0.1:0",
+            "--dlr-delay",
+            "300ms",
+        ],
+        dir,
+    );
+    let first = gateway_on(store, upstream.smpp);
+    let accepted = submit_then_kill(first).await;
 
     let second = gateway_on(store, upstream.smpp);
     let (receiver, inbound) = customer(second.smpp, BindKind::Receiver).await;

@@ -10,7 +10,7 @@ use smpp_proto::pdu::{Body, CommandStatus, SubmitSm};
 
 use crate::billing::Exhausted;
 use crate::node::{encode_request, now_ms, Node};
-use crate::store::{MessageRecord, MessageState, Op, Webhook};
+use crate::store::{MessageRecord, MessageState, Op, StoreError, Webhook};
 use crate::topology::Topology;
 
 /// A message to accept: one `submit_sm` per part.
@@ -190,10 +190,28 @@ async fn accept_counted(node: &Arc<Node>, submission: Submission) -> Result<Vec<
     }
     let mut ops: Vec<Op> = records.iter().cloned().map(Op::PutMessage).collect();
     ops.extend(charge.op(&account));
-    if let Err(e) = node.store.write(ops).await {
-        tracing::error!(error = %e, "cannot store a message");
-        node.billing.refund(&account, &charge);
-        return Err(Refusal::System);
+    match node.store.write(ops).await {
+        Ok(()) => {}
+        // Another node sharing the store spent what this one thought was left.
+        Err(StoreError::Exhausted { sms }) => {
+            node.billing.refund(&account, &charge);
+            node.billing.exhausted(&account, sms);
+            tracing::info!(
+                account,
+                parts = on_air,
+                "message refused: prepaid quota exhausted"
+            );
+            return Err(Refusal::Exhausted(if sms {
+                Exhausted::Sms
+            } else {
+                Exhausted::Balance
+            }));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store a message");
+            node.billing.refund(&account, &charge);
+            return Err(Refusal::System);
+        }
     }
     node.metrics.accepted(&account, records.len(), on_air);
     topology.router.hit(route, records.len());

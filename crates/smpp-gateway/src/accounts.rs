@@ -80,6 +80,36 @@ impl AccountBook {
     }
 }
 
+impl AccountBook {
+    /// Makes the accounts those of the store (another node changed them):
+    /// adds and replaces what differs, removes what is not there; the
+    /// accounts removed.
+    pub(crate) fn replace_from_store(&self, in_store: &[StoredAccount]) -> Vec<String> {
+        let current = self.list();
+        for s in in_store {
+            if current
+                .iter()
+                .any(|a| a.system_id == s.system_id && stored(a) == *s)
+            {
+                continue;
+            }
+            match from_stored(s).and_then(|a| self.put(a)) {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::error!(system_id = s.system_id, error = %e, "stored account unreadable: skipped")
+                }
+            }
+        }
+        let mut gone = Vec::new();
+        for a in current {
+            if !in_store.iter().any(|s| s.system_id == a.system_id) && self.delete(&a.system_id) {
+                gone.push(a.system_id);
+            }
+        }
+        gone
+    }
+}
+
 /// The store's form of an account.
 pub(crate) fn stored(account: &Account) -> StoredAccount {
     StoredAccount {

@@ -114,6 +114,19 @@ impl Billing {
         Ok(charge)
     }
 
+    /// The store says a quota of `account` ran out (other gateways sharing
+    /// it spent it): nothing is left of it here until the store says more
+    /// (a credit is notified to every node).
+    pub(crate) fn exhausted(&self, account: &str, sms: bool) {
+        if let Some(quota) = lock(&self.quotas).get_mut(account) {
+            if sms {
+                quota.sms = quota.sms.map(|_| 0);
+            } else {
+                quota.balance = quota.balance.map(|_| 0);
+            }
+        }
+    }
+
     /// Gives back a charge that was not written (the store refused the message).
     pub(crate) fn refund(&self, account: &str, charge: &Charge) {
         if let Some(quota) = lock(&self.quotas).get_mut(account) {

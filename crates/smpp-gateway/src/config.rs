@@ -117,7 +117,14 @@ pub struct GatewayConfig {
     /// Where to append a CDR (one JSON line) per message that reached a
     /// final state.
     pub cdr: Option<PathBuf>,
+    /// With a database several gateways share: how long a node may go
+    /// unseen before the others take its work over (its messages, and its
+    /// upstream bind slots when its database connection is cut off).
+    pub takeover: Duration,
 }
+
+/// The default [`GatewayConfig::takeover`].
+pub const DEFAULT_TAKEOVER: Duration = Duration::from_secs(15);
 
 impl Default for GatewayConfig {
     fn default() -> Self {
@@ -145,6 +152,7 @@ impl Default for GatewayConfig {
             max_held: DEFAULT_MAX_HELD,
             tls: None,
             proxy_protocol: Vec::new(),
+            takeover: DEFAULT_TAKEOVER,
         }
     }
 }
@@ -164,6 +172,8 @@ struct FileConfig {
     retention: Option<String>,
     /// A duration (`48h`).
     receipt_timeout: Option<String>,
+    /// A duration (`15s`).
+    takeover: Option<String>,
     tps: Option<u32>,
     tps_per_sender: Option<u32>,
     max_binds_per_account: Option<usize>,
@@ -228,6 +238,10 @@ impl GatewayConfig {
         if let Some(timeout) = file.receipt_timeout {
             self.receipt_timeout = humantime::parse_duration(&timeout)
                 .map_err(|e| anyhow::anyhow!("receipt_timeout {timeout:?}: {e}"))?;
+        }
+        if let Some(takeover) = file.takeover {
+            self.takeover = humantime::parse_duration(&takeover)
+                .map_err(|e| anyhow::anyhow!("takeover {takeover:?}: {e}"))?;
         }
         if let Some(n) = file.max_receipts_owed {
             self.max_receipts_owed = n;

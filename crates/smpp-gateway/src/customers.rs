@@ -1,7 +1,7 @@
 //! The customers' side: an SMPP server that authenticates binds of every
 //! kind against the accounts and accepts `submit_sm` into the store.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -122,6 +122,20 @@ impl Binds {
         closing.len()
     }
 
+    /// The accounts bound: how many binds each, and how many of them
+    /// receivers or transceivers.
+    pub(crate) fn by_account(&self) -> BTreeMap<String, (usize, usize)> {
+        let mut by_account = BTreeMap::new();
+        for (account, conn, _) in lock(&self.connections).values() {
+            let entry: &mut (usize, usize) = by_account.entry(account.clone()).or_default();
+            entry.0 += 1;
+            if conn.is_receiver(account) {
+                entry.1 += 1;
+            }
+        }
+        by_account
+    }
+
     /// A bound receiver or transceiver of `account` (bound: its bind
     /// answer has been sent).
     pub(crate) fn receiver(&self, account: &str) -> Option<Connection> {
@@ -206,6 +220,10 @@ impl Handler<Connection> for Customers {
                 for _ in 0..500 {
                     if conn.bind_kind().is_some() {
                         node.outbox_wake.notify_one();
+                        // Receipts other nodes left for the account.
+                        if let Some(cluster) = &node.cluster {
+                            cluster.wake.notify_one();
+                        }
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -213,6 +231,10 @@ impl Handler<Connection> for Customers {
             }
             conn.closed().await;
             node.binds.remove(conn.id());
+            // Its receipts may go to a bind on another node now.
+            if let Some(cluster) = &node.cluster {
+                cluster.wake.notify_one();
+            }
         });
         Ok(())
     }

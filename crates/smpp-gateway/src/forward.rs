@@ -95,6 +95,11 @@ impl RouteQueue {
         records
     }
 
+    /// Takes out what waits (the queue goes on).
+    fn drain(&self) -> VecDeque<MessageRecord> {
+        std::mem::take(&mut lock(&self.waiting).records)
+    }
+
     fn is_retired(&self) -> bool {
         lock(&self.waiting).retired
     }
@@ -141,6 +146,22 @@ impl RouteQueue {
     }
 }
 
+/// Takes out the messages waiting on routes none of whose connectors has
+/// a bind up here (nodes sharing a database hand them to a node that has
+/// one); they no longer count as pending here.
+pub(crate) fn take_stranded(node: &Node, topology: &Topology) -> Vec<MessageRecord> {
+    let mut stranded = Vec::new();
+    for route in 0..topology.queues.len() {
+        let list = topology.router.list(route);
+        if list.iter().any(|&i| topology.connectors[i].is_up()) {
+            continue;
+        }
+        stranded.extend(topology.queues[route].drain());
+    }
+    node.pending.fetch_sub(stranded.len(), Ordering::AcqRel);
+    stranded
+}
+
 /// Queues a stored message on `route` of `topology` (counted in
 /// `Node::forwarding_count` until it is forwarded or failed).
 pub(crate) fn enqueue(node: &Arc<Node>, topology: &Topology, route: usize, record: MessageRecord) {
@@ -170,6 +191,13 @@ pub(crate) fn requeue(node: &Arc<Node>, mut record: MessageRecord) {
             Some(back) => record = back,
         }
     }
+}
+
+/// Queues a message again that [`take_stranded`] took out (it counts as
+/// pending again).
+pub(crate) fn requeue_pending(node: &Arc<Node>, record: MessageRecord) {
+    node.pending.fetch_add(1, Ordering::AcqRel);
+    requeue(node, record);
 }
 
 /// Ends a message that cannot be queued (no route, unreadable).

@@ -465,7 +465,7 @@ async fn jasmin_send(
                 }
                 Refusal::Throttled => StatusCode::TOO_MANY_REQUESTS,
                 Refusal::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
-                Refusal::System => StatusCode::INTERNAL_SERVER_ERROR,
+                Refusal::System => StatusCode::SERVICE_UNAVAILABLE,
             };
             jasmin_error(status, refusal.reason())
         }
@@ -665,7 +665,7 @@ fn refusal_response(refusal: Refusal) -> Response {
         Refusal::Throttled => StatusCode::TOO_MANY_REQUESTS,
         Refusal::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
         Refusal::Exhausted(_) => StatusCode::PAYMENT_REQUIRED,
-        Refusal::System => StatusCode::INTERNAL_SERVER_ERROR,
+        Refusal::System => StatusCode::SERVICE_UNAVAILABLE,
     };
     json_error(status, refusal.reason())
 }

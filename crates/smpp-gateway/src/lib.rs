@@ -129,6 +129,7 @@ mod accept;
 mod accounts;
 mod admin;
 mod billing;
+mod cluster;
 pub mod config;
 mod customers;
 mod dashboard;
@@ -325,7 +326,11 @@ pub async fn start_with_store(
     topology::check_not_self(&node, &layout, &listen).map_err(anyhow::Error::msg)?;
     topology::install_first(&node, layout).await?;
 
-    // What the last run left unfinished.
+    // What the last run left unfinished (with others on the database:
+    // and what nodes that are gone left).
+    if let Some(cluster) = &node.cluster {
+        cluster::take_over(&node, cluster, false).await?;
+    }
     let unforwarded = node.store.unforwarded().await?;
     for owed in node.store.receipts_owed().await? {
         outbox::queue(&node, owed);
@@ -362,12 +367,15 @@ pub async fn start_with_store(
         .listeners
         .set(std::iter::once(addr).chain(listeners.tls_addr).collect());
 
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(outbox::run(node.clone())),
         tokio::spawn(webhooks::run(node.clone())),
         tokio::spawn(receipts::retry_held(node.clone())),
         tokio::spawn(retention::run(node.clone(), config.retention)),
     ];
+    if let Some(cluster) = &node.cluster {
+        tasks.push(tokio::spawn(cluster::run(node.clone(), cluster.clone())));
+    }
     // In the order they were accepted.
     let topology = node.topologies.current();
     for record in unforwarded {

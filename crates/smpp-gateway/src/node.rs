@@ -62,8 +62,12 @@ pub(crate) struct Node {
     pub(crate) binds: Binds,
     next_id: AtomicU64,
     next_seq: AtomicU64,
+    /// How the counters become ids.
+    ids: IdMaker,
     /// Receipts owed to customers.
     pub(crate) outbox: Mutex<Outbox>,
+    /// With a store several nodes share: this node's part in the cluster.
+    pub(crate) cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Wakes the outbox: a new receipt, a new bind.
     pub(crate) outbox_wake: Notify,
     /// Upstream receipts whose id was not in the map yet, by (connector,
@@ -123,6 +127,40 @@ fn for_second(map: &mut HashMap<(String, String), (u64, u32)>, second: u64) {
     }
 }
 
+/// Ids (message ids, outbox keys) from a counter: as they are for a node
+/// alone; with the node's number in the low [`NODE_BITS`] bits when nodes
+/// share the store, so that no two nodes ever make the same id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IdMaker {
+    ordinal: Option<u64>,
+}
+
+/// Bits of an id that number the node, in a cluster.
+const NODE_BITS: u32 = 10;
+
+impl IdMaker {
+    fn new(ordinal: Option<u32>) -> IdMaker {
+        IdMaker {
+            ordinal: ordinal.map(|o| u64::from(o) & ((1 << NODE_BITS) - 1)),
+        }
+    }
+
+    /// The first counter whose ids are all above `max`.
+    fn counter_above(self, max: u64) -> u64 {
+        match self.ordinal {
+            None => max + 1,
+            Some(_) => (max >> NODE_BITS) + 1,
+        }
+    }
+
+    fn make(self, counter: u64) -> u64 {
+        match self.ordinal {
+            None => counter,
+            Some(o) => (counter << NODE_BITS) | o,
+        }
+    }
+}
+
 /// Stripes of [`Node::finals`].
 const FINAL_STRIPES: usize = 64;
 
@@ -137,8 +175,11 @@ impl Node {
         let micros = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
-        let first_id = micros.max(store.max_message_id().await? + 1);
-        let first_seq = store.max_seq().await? + 1;
+        // Nodes sharing a store make ids of their own: their number in the
+        // low bits, a counter above it.
+        let ids = IdMaker::new(store.shared().map(|s| s.ordinal));
+        let first_id = micros.max(ids.counter_above(store.max_message_id().await?));
+        let first_seq = ids.counter_above(store.max_seq().await?);
         // The stored accounts, with the configured ones added or updated
         // (and written back, so that the store has them all).
         let mut all = Vec::new();
@@ -195,6 +236,9 @@ impl Node {
             })?),
             None => None,
         };
+        let cluster = store
+            .shared()
+            .map(|s| Arc::new(crate::cluster::Cluster::new(s, config.takeover)));
         Ok(Node {
             accounts,
             lockout: config.bind_failure_limit.map(Lockout::new),
@@ -207,7 +251,9 @@ impl Node {
             binds: Binds::default(),
             next_id: AtomicU64::new(first_id),
             next_seq: AtomicU64::new(first_seq),
+            ids,
             outbox: Mutex::default(),
+            cluster,
             outbox_wake: Notify::new(),
             held: Mutex::default(),
             stopped: AtomicBool::new(false),
@@ -287,12 +333,18 @@ impl Node {
         };
         let key = (account.to_owned(), String::new());
         let sender_key = (account.to_owned(), source.to_owned());
-        if let Some(limit) = self.tps {
+        // Nodes sharing a database each take a share of the limits.
+        let share = self
+            .cluster
+            .as_ref()
+            .map_or(1.0, |c| c.share(account, self.binds.count(account)));
+        let shared = |limit: u32| ((f64::from(limit) * share).round() as u32).max(1);
+        if let Some(limit) = self.tps.map(shared) {
             if !fits(accounts.entry(key.clone()).or_insert((second, 0)), limit) {
                 return false;
             }
         }
-        if let Some(limit) = self.tps_per_sender {
+        if let Some(limit) = self.tps_per_sender.map(shared) {
             let entry = senders.entry(sender_key.clone()).or_insert((second, 0));
             if !fits(entry, limit) {
                 return false;
@@ -327,12 +379,12 @@ impl Node {
 
     /// A new message id.
     pub(crate) fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+        self.ids.make(self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
     /// A new outbox or held key.
     pub(crate) fn next_seq(&self) -> u64 {
-        self.next_seq.fetch_add(1, Ordering::Relaxed)
+        self.ids.make(self.next_seq.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Messages accepted and not yet forwarded or failed.

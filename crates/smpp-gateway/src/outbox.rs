@@ -87,6 +87,38 @@ impl Outbox {
         }
     }
 
+    /// Adds a receipt unless it is here already (claimed again).
+    pub(crate) fn insert_absent(&mut self, owed: OwedReceipt) {
+        let known = self
+            .accounts
+            .get(&owed.account)
+            .is_some_and(|a| a.owed.contains_key(&owed.seq));
+        if !known {
+            self.insert(owed);
+        }
+    }
+
+    /// Takes out the receipts of the accounts `bound` says have no receiver
+    /// here (those not being delivered): their keys.
+    pub(crate) fn take_unbound(&mut self, bound: impl Fn(&str) -> bool) -> Vec<u64> {
+        let mut left = Vec::new();
+        for (name, account) in &mut self.accounts {
+            if bound(name) {
+                continue;
+            }
+            account.owed.retain(|seq, out| {
+                if out.in_flight {
+                    return true;
+                }
+                left.push(*seq);
+                false
+            });
+        }
+        self.len -= left.len();
+        self.accounts.retain(|_, a| !a.owed.is_empty());
+        left
+    }
+
     /// Receipts owed.
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -197,8 +229,15 @@ pub(crate) fn queue(node: &Node, owed: OwedReceipt) {
         node.webhooks.queue(owed);
         return;
     }
+    let account = owed.account.clone();
     lock(&node.outbox).insert(owed);
     node.outbox_wake.notify_one();
+    // Another node may hold the account's binds.
+    if let Some(cluster) = &node.cluster {
+        if node.binds.receiver(&account).is_none() {
+            cluster.wake.notify_one();
+        }
+    }
 }
 
 /// Delivers what can be delivered, whenever woken (a new receipt, a new

@@ -405,6 +405,21 @@ pub(crate) async fn change(
     Ok(next)
 }
 
+/// Puts in force a layout another node stored (nothing is written): only
+/// when it differs from the one in force.
+pub(crate) async fn adopt(node: &Arc<Node>, next: Layout) -> anyhow::Result<()> {
+    let mut layout = node.topologies.layout.lock().await;
+    if *layout == next {
+        return Ok(());
+    }
+    next.validate().map_err(anyhow::Error::msg)?;
+    let staged = stage(node, &next)?;
+    install(node, staged);
+    tracing::info!("connectors and routes changed on another node: in force here");
+    *layout = next;
+    Ok(())
+}
+
 /// Installs the first layout (at start; it is already stored).
 pub(crate) async fn install_first(node: &Arc<Node>, layout: Layout) -> anyhow::Result<()> {
     let mut current = node.topologies.layout.lock().await;
@@ -430,7 +445,7 @@ fn stage(node: &Node, layout: &Layout) -> anyhow::Result<Staged> {
     for u in &layout.upstreams {
         match current.connector(&u.name).filter(|c| c.config == *u) {
             Some(kept) => connectors.push(kept.clone()),
-            None => match Connector::start(u) {
+            None => match Connector::start(u, node.cluster.as_ref().map(|c| c.slots.clone())) {
                 Ok((connector, inbound)) => {
                     let connector = Arc::new(connector);
                     connectors.push(connector.clone());

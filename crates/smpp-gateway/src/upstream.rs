@@ -4,6 +4,7 @@
 //! (`bind=`, [`ConnectorBind`]).
 
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 use smpp_proto::message::receipt::MessageIdFormat;
@@ -13,11 +14,16 @@ use smpp_proto::session::{BindKind, SessionConfig};
 use smpp_tokio::rustls::pki_types::ServerName;
 use smpp_tokio::{Backoff, Client, Inbound, Pool, PoolConfig};
 
+use crate::cluster::Slots;
 use crate::config::{ConnectorBind, UpstreamConfig};
 
 /// How long a submit waits for a bind of the pool before the next
 /// connector of the route is tried (the forwarder checks that one is up first).
 const BIND_WAIT: Duration = Duration::from_secs(1);
+
+/// How often a bind on a cluster slot checks whether its node holds more
+/// than its share.
+const YIELD_CHECK: Duration = Duration::from_secs(2);
 
 /// One started connector.
 #[derive(Debug)]
@@ -46,17 +52,26 @@ impl Connector {
     /// connector have a pool of their own).
     /// An error when its TLS settings cannot be used (an unreadable CA
     /// file, a host that is not a valid TLS server name).
-    pub(crate) fn start(config: &UpstreamConfig) -> anyhow::Result<(Connector, Vec<Inbound>)> {
+    ///
+    /// With `slots` (nodes sharing a database), each bind first takes one
+    /// of the connector's bind slots in the cluster and closes when the
+    /// slot is lost (the receivers of a `tx+rx` connector have slots of
+    /// their own, under `NAME/rx`).
+    pub(crate) fn start(
+        config: &UpstreamConfig,
+        slots: Option<Arc<Slots>>,
+    ) -> anyhow::Result<(Connector, Vec<Inbound>)> {
         let (kind, receivers) = match config.bind {
             ConnectorBind::Transceiver => (BindKind::Transceiver, false),
             ConnectorBind::Transmitter => (BindKind::Transmitter, false),
             ConnectorBind::Receiver => (BindKind::Receiver, false),
             ConnectorBind::TransmitterAndReceiver => (BindKind::Transmitter, true),
         };
-        let (pool, inbound) = start_pool(config, kind)?;
+        let (pool, inbound) = start_pool(config, kind, slots.clone(), config.name.clone())?;
         let mut inbounds = vec![inbound];
         let receivers = if receivers {
-            let (pool, inbound) = start_pool(config, BindKind::Receiver)?;
+            let slot_name = format!("{}/rx", config.name);
+            let (pool, inbound) = start_pool(config, BindKind::Receiver, slots, slot_name)?;
             inbounds.push(inbound);
             Some(pool)
         } else {
@@ -100,8 +115,14 @@ impl Connector {
     }
 }
 
-/// A pool of `config.binds` binds of `kind` to the connector's SMSC.
-fn start_pool(config: &UpstreamConfig, kind: BindKind) -> anyhow::Result<(Pool, Inbound)> {
+/// A pool of `config.binds` binds of `kind` to the connector's SMSC (on
+/// the cluster's bind slots `slot_name`, with `slots`).
+fn start_pool(
+    config: &UpstreamConfig,
+    kind: BindKind,
+    slots: Option<Arc<Slots>>,
+    slot_name: String,
+) -> anyhow::Result<(Pool, Inbound)> {
     let bind = Bind {
         system_id: config.system_id.clone().into(),
         password: config.password.clone().into(),
@@ -128,15 +149,50 @@ fn start_pool(config: &UpstreamConfig, kind: BindKind) -> anyhow::Result<(Pool, 
     } else {
         None
     };
+    let binds = config.binds;
     let connect = move || {
         let (addr, bind, session, tls) = (addr.clone(), bind.clone(), session.clone(), tls.clone());
+        let (slots, name) = (slots.clone(), slot_name.clone());
         async move {
-            match tls {
+            let slot = match &slots {
+                Some(slots) => Some(slots.acquire(&name, binds).await),
+                None => None,
+            };
+            let connected = match tls {
                 Some((name, client)) => {
                     Client::connect_tls(addr.as_str(), name, client, kind, bind, session).await
                 }
                 None => Client::connect(addr.as_str(), kind, bind, session).await,
+            };
+            if let (Some(slot), Ok((client, _)), Some(slots)) = (slot, &connected, slots) {
+                // The slot is held while the bind lasts; the bind ends
+                // when the slot is lost, or yields it to a node that
+                // has fewer than its share.
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let mut look = tokio::time::interval(YIELD_CHECK);
+                    look.tick().await;
+                    loop {
+                        tokio::select! {
+                            _ = client.closed() => return,
+                            () = slot.lost() => {
+                                tracing::warn!("bind slot lost: closing the upstream bind");
+                                client.close();
+                                return;
+                            }
+                            _ = look.tick() => {
+                                if slots.should_yield(&slot, binds) {
+                                    tracing::info!("bind slot yielded to another node");
+                                    let _ = client.unbind().await;
+                                    client.close();
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
             }
+            connected
         }
     };
     let mut flow = PoolConfig::default();

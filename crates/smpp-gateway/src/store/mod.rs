@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 mod fjall_store;
 mod memory;
-mod pg;
+pub(crate) mod pg;
 
 pub use fjall_store::FjallStore;
 pub use memory::MemoryStore;
@@ -35,6 +35,13 @@ pub enum StoreError {
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
+    /// A charge would take a prepaid quota below zero (another gateway
+    /// sharing the store spent it): nothing of the batch was written.
+    #[error("prepaid quota exhausted ({})", if *.sms { "SMS" } else { "balance" })]
+    Exhausted {
+        /// The SMS count (else the money balance).
+        sms: bool,
+    },
 }
 
 /// What the store's futures return.
@@ -372,6 +379,37 @@ pub trait GatewayStore: Send + Sync + std::fmt::Debug + 'static {
     /// Makes everything durable and releases the storage (a directory can
     /// then be opened again); later calls fail with [`StoreError::Closed`].
     fn close(&self) -> StoreFuture<'_, ()>;
+
+    /// When several gateways share this store (a database): where it is
+    /// and who this node is among them. `None` for a store of one node.
+    fn shared(&self) -> Option<Shared> {
+        None
+    }
+}
+
+/// A store several gateways share: the database and this node's identity
+/// in it ([`GatewayStore::shared`]).
+#[derive(Clone)]
+pub struct Shared {
+    pub(crate) config: tokio_postgres::Config,
+    pub(crate) node: std::sync::Arc<str>,
+    pub(crate) ordinal: u32,
+}
+
+impl Shared {
+    /// This node's id (unique among the nodes, new at each start).
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("node", &self.node)
+            .field("ordinal", &self.ordinal)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Our message id as the customer sees it: upper-case hexadecimal.

@@ -47,6 +47,21 @@ use migrations::migrate_with;
 /// Batches waiting for the writer at most (callers wait beyond it).
 const QUEUE: usize = 4096;
 
+/// The channel a commit that changes the configuration (accounts,
+/// connectors, routes, quotas) notifies, with the committing node's id.
+pub(crate) const CONFIG_CHANNEL: &str = "smpp_gateway_config";
+
+/// The channel a node notifies when it leaves receipts to whichever node
+/// their account binds to.
+pub(crate) const OUTBOX_CHANNEL: &str = "smpp_gateway_outbox";
+
+/// The channel a node notifies when it leaves the cluster (the others take
+/// over what it owned).
+pub(crate) const NODES_CHANNEL: &str = "smpp_gateway_nodes";
+
+/// Nodes in a cluster at most (the ordinals of [`PgStore::ordinal`]).
+pub(crate) const MAX_NODES: i32 = 1024;
+
 /// How long a connection attempt may take when the URL does not say
 /// (`connect_timeout=`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -169,6 +184,7 @@ struct Statements {
     batch: Statement,
     quotas: Statement,
     recent: Statement,
+    notify: Statement,
 }
 
 /// `int8` clamped: quotas saturate as in the other stores (NULL, unlimited,
@@ -186,9 +202,11 @@ impl Statements {
              LEAST(GREATEST(q.sms::numeric - d.s, {CLAMP_LOW}), {CLAMP_HIGH})::int8 END \
              FROM UNNEST($1::text[], $2::int8[], $3::int8[]) AS d(a, b, s) WHERE q.account = d.a"
         );
-        let texts: [&str; 30] = [
-            "INSERT INTO messages (id, unforwarded, waiting_due, final_ms, record) \
-             SELECT * FROM UNNEST($1::int8[], $2::bool[], $3::int8[], $4::int8[], $5::bytea[]) \
+        let texts: [&str; 31] = [
+            // A message stays with the node that accepted it (or took it over).
+            "INSERT INTO messages (id, unforwarded, waiting_due, final_ms, record, node) \
+             SELECT u.*, $6::text FROM \
+             UNNEST($1::int8[], $2::bool[], $3::int8[], $4::int8[], $5::bytea[]) AS u \
              ON CONFLICT (id) DO UPDATE SET unforwarded = EXCLUDED.unforwarded, \
              waiting_due = EXCLUDED.waiting_due, final_ms = EXCLUDED.final_ms, \
              record = EXCLUDED.record",
@@ -198,13 +216,15 @@ impl Statements {
              ON CONFLICT (connector, upstream_id) DO UPDATE SET message = EXCLUDED.message",
             "DELETE FROM upstream_ids u USING UNNEST($1::bytea[], $2::bytea[]) AS d(c, k) \
              WHERE u.connector = d.c AND u.upstream_id = d.k",
-            "INSERT INTO receipts_owed (seq, message, account, record) \
-             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::bytea[]) \
+            "INSERT INTO receipts_owed (seq, message, account, record, webhook, owner) \
+             SELECT u.*, $6::text FROM \
+             UNNEST($1::int8[], $2::int8[], $3::text[], $4::bytea[], $5::bool[]) AS u \
              ON CONFLICT (seq) DO UPDATE SET message = EXCLUDED.message, \
-             account = EXCLUDED.account, record = EXCLUDED.record",
+             account = EXCLUDED.account, record = EXCLUDED.record, webhook = EXCLUDED.webhook",
             "DELETE FROM receipts_owed WHERE seq = ANY($1::int8[])",
-            "INSERT INTO receipts_held (seq, connector, upstream_id, record) \
-             SELECT * FROM UNNEST($1::int8[], $2::bytea[], $3::bytea[], $4::bytea[]) \
+            "INSERT INTO receipts_held (seq, connector, upstream_id, record, node) \
+             SELECT u.*, $5::text FROM \
+             UNNEST($1::int8[], $2::bytea[], $3::bytea[], $4::bytea[]) AS u \
              ON CONFLICT (seq) DO UPDATE SET connector = EXCLUDED.connector, \
              upstream_id = EXCLUDED.upstream_id, record = EXCLUDED.record",
             "DELETE FROM receipts_held WHERE seq = ANY($1::int8[])",
@@ -227,19 +247,20 @@ impl Statements {
             "UPDATE meta SET value = GREATEST(value, $2::int8) WHERE key = $1::text",
             "SELECT record FROM messages WHERE id = $1::int8",
             "SELECT message FROM upstream_ids WHERE connector = $1::bytea AND upstream_id = $2::bytea",
-            "SELECT record FROM messages WHERE unforwarded ORDER BY id",
-            "SELECT record FROM messages WHERE waiting_due < $1::int8 \
+            "SELECT record FROM messages WHERE unforwarded AND node = $1::text ORDER BY id",
+            "SELECT record FROM messages WHERE waiting_due < $1::int8 AND node = $3::text \
              ORDER BY waiting_due, id LIMIT $2::int8",
             "SELECT record FROM messages WHERE final_ms < $1::int8 \
              ORDER BY final_ms, id LIMIT $2::int8",
-            "SELECT record FROM receipts_owed ORDER BY seq",
-            "SELECT record FROM receipts_held ORDER BY seq",
+            "SELECT record FROM receipts_owed WHERE owner = $1::text ORDER BY seq",
+            "SELECT record FROM receipts_held WHERE node = $1::text ORDER BY seq",
             "SELECT value FROM meta WHERE key = $1::text",
             "SELECT record FROM accounts ORDER BY system_id",
             "SELECT key, value FROM settings ORDER BY key",
             "SELECT record FROM batches WHERE id = $1::int8",
             "SELECT account, balance, sms FROM quotas ORDER BY account",
             "SELECT record FROM messages ORDER BY id DESC LIMIT $1::int8",
+            "SELECT pg_notify($1::text, $2::text)",
         ];
         // Prepared together: one round trip.
         let prepared = in_order(
@@ -295,6 +316,7 @@ impl Statements {
             batch: next()?,
             quotas: next()?,
             recent: next()?,
+            notify: next()?,
         })
     }
 }
@@ -345,8 +367,8 @@ impl Conn {
 
 /// Commits `changes` in one transaction, pipelined: `BEGIN`, the
 /// statements, `COMMIT` go out together.
-async fn commit(conn: &Conn, changes: &Changes) -> StoreResult<()> {
-    let statements = changes.statements(&conn.st)?;
+async fn commit(conn: &Conn, changes: &Changes, node: &str) -> StoreResult<()> {
+    let statements = changes.statements(&conn.st, node)?;
     if statements.is_empty() {
         return Ok(());
     }
@@ -364,9 +386,64 @@ async fn commit(conn: &Conn, changes: &Changes) -> StoreResult<()> {
     // The first error is the cause (after it, PostgreSQL refuses the rest
     // of the transaction and `COMMIT` rolls it back).
     for result in in_order(futures).await {
-        result?;
+        result.map_err(exhausted_or)?;
     }
     Ok(())
+}
+
+/// A quota's check failing is [`StoreError::Exhausted`].
+fn exhausted_or(e: tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION) {
+        let constraint = e.as_db_error().and_then(|d| d.constraint()).unwrap_or("");
+        return StoreError::Exhausted {
+            sms: constraint.contains("sms"),
+        };
+    }
+    e.into()
+}
+
+/// Whether `ops` take from a quota (a charge that can fail).
+fn debits(ops: &[Op]) -> bool {
+    ops.iter()
+        .any(|op| matches!(op, Op::Charge { balance, sms, .. } if *balance > 0 || *sms > 0))
+}
+
+fn same_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Exhausted { sms } => StoreError::Exhausted { sms: *sms },
+        StoreError::Closed => StoreError::Closed,
+        e => StoreError::Engine(e.to_string()),
+    }
+}
+
+/// Adds this gateway to the `nodes` table under a new id and the lowest
+/// free ordinal (nodes starting together retry on a conflict).
+async fn register(client: &Client) -> StoreResult<(Arc<str>, u32)> {
+    let now = bound(crate::node::now_ms());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let id = format!("{}-{:x}-{nanos:08x}", std::process::id(), now);
+    for _ in 0..20 {
+        let row = client
+            .query_opt(
+                "INSERT INTO nodes (id, ordinal, started_ms, seen_ms) \
+                 SELECT $1::text, o, $2::int8, $2::int8 FROM generate_series(0, $3::int4 - 1) o \
+                 WHERE o NOT IN (SELECT ordinal FROM nodes) ORDER BY o LIMIT 1 \
+                 ON CONFLICT DO NOTHING RETURNING ordinal",
+                &[&id, &now, &MAX_NODES],
+            )
+            .await?;
+        if let Some(row) = row {
+            let ordinal: i32 = row.try_get(0)?;
+            return Ok((id.into(), u32::try_from(ordinal).unwrap_or(0)));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(StoreError::Engine(format!(
+        "no free node number among {MAX_NODES}: too many gateways share the database \
+         (a stopped one leaves its number when its entry expires)"
+    )))
 }
 
 struct Job {
@@ -378,6 +455,7 @@ struct Job {
 /// answers them all.
 async fn write_loop(
     config: Config,
+    node: Arc<str>,
     mut conn: Option<Conn>,
     mut rx: mpsc::Receiver<Job>,
     groups: Arc<AtomicUsize>,
@@ -393,9 +471,16 @@ async fn write_loop(
         }
         let mut changes = Changes::default();
         let mut taken = Vec::with_capacity(jobs.len());
+        // With a charge in the group, each batch's writes are kept: when a
+        // quota runs out, the batches are committed one by one, so that
+        // only those it refuses fail.
+        let mut kept: Option<Vec<Vec<Op>>> = jobs.iter().any(|j| debits(&j.ops)).then(Vec::new);
         for job in jobs.drain(..) {
             match check(&job.ops) {
                 Ok(()) => {
+                    if let Some(kept) = &mut kept {
+                        kept.push(job.ops.clone());
+                    }
                     changes.add(job.ops);
                     taken.push(job.done);
                 }
@@ -412,21 +497,33 @@ async fn write_loop(
         }
         groups.fetch_add(1, Ordering::Relaxed);
         let result = match &conn {
-            Some(c) => commit(c, &changes).await,
+            Some(c) => commit(c, &changes, &node).await,
             None => Err(StoreError::Engine(format!(
                 "cannot reach PostgreSQL at {}",
                 describe(&config)
             ))),
         };
+        if let (Err(StoreError::Exhausted { .. }), Some(kept), Some(c)) = (&result, kept, &conn) {
+            if taken.len() > 1 {
+                for (ops, done) in kept.into_iter().zip(taken) {
+                    let mut alone = Changes::default();
+                    alone.add(ops);
+                    let _ = done.send(commit(c, &alone, &node).await);
+                }
+                continue;
+            }
+        }
         if let Err(e) = &result {
-            tracing::warn!(error = %e, "PostgreSQL write failed");
-            // A fresh connection next time: no doubt about its state.
-            conn = None;
+            if !matches!(e, StoreError::Exhausted { .. }) {
+                tracing::warn!(error = %e, "PostgreSQL write failed");
+                // A fresh connection next time: no doubt about its state.
+                conn = None;
+            }
         }
         for done in taken {
             let answer = match &result {
                 Ok(()) => Ok(()),
-                Err(e) => Err(StoreError::Engine(e.to_string())),
+                Err(e) => Err(same_error(e)),
             };
             let _ = done.send(answer);
         }
@@ -442,6 +539,10 @@ fn log_failure(e: StoreError) -> StoreError {
 /// at it.
 pub struct PgStore {
     config: Config,
+    /// This gateway's id among the nodes sharing the database.
+    node: Arc<str>,
+    /// Its number among them (unique while it runs).
+    ordinal: u32,
     closed: AtomicBool,
     /// The readers' connection (made again when lost).
     reader: Mutex<Option<Arc<Conn>>>,
@@ -468,16 +569,20 @@ impl PgStore {
         migrate_with(&config).await?;
         let writer_conn = Conn::open(&config).await?;
         let reader = Conn::open(&config).await?;
+        let (node, ordinal) = register(&reader.client).await?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let groups = Arc::new(AtomicUsize::new(0));
         let writer = tokio::spawn(write_loop(
             config.clone(),
+            node.clone(),
             Some(writer_conn),
             rx,
             groups.clone(),
         ));
         Ok(PgStore {
             config,
+            node,
+            ordinal,
             closed: AtomicBool::new(false),
             reader: Mutex::new(Some(Arc::new(reader))),
             jobs: RwLock::new(Some(tx)),
@@ -570,7 +675,7 @@ impl GatewayStore for PgStore {
     fn unforwarded(&self) -> StoreFuture<'_, Vec<MessageRecord>> {
         Box::pin(async move {
             let c = self.reader().await?;
-            c.records(&c.st.unforwarded, &[]).await
+            c.records(&c.st.unforwarded, &[&&*self.node]).await
         })
     }
 
@@ -578,7 +683,8 @@ impl GatewayStore for PgStore {
         Box::pin(async move {
             let c = self.reader().await?;
             let (now, limit) = (bound(now_ms), bound(limit as u64));
-            c.records(&c.st.overdue, &[&now, &limit]).await
+            c.records(&c.st.overdue, &[&now, &limit, &&*self.node])
+                .await
         })
     }
 
@@ -593,14 +699,14 @@ impl GatewayStore for PgStore {
     fn receipts_owed(&self) -> StoreFuture<'_, Vec<OwedReceipt>> {
         Box::pin(async move {
             let c = self.reader().await?;
-            c.records(&c.st.receipts, &[]).await
+            c.records(&c.st.receipts, &[&&*self.node]).await
         })
     }
 
     fn held(&self) -> StoreFuture<'_, Vec<HeldReceipt>> {
         Box::pin(async move {
             let c = self.reader().await?;
-            c.records(&c.st.held, &[]).await
+            c.records(&c.st.held, &[&&*self.node]).await
         })
     }
 
@@ -687,9 +793,34 @@ impl GatewayStore for PgStore {
             if let Some(writer) = writer {
                 let _ = writer.await;
             }
+            // Leaves the cluster: what it still owns (messages not forwarded
+            // or waiting for a receipt, receipts held or owed) is taken over
+            // by the other nodes at once, or by this one's next start.
+            if let Ok(c) = self.reader().await {
+                let left = c
+                    .client
+                    .batch_execute(&format!(
+                        "DELETE FROM nodes WHERE id = '{}'; \
+                         UPDATE receipts_owed SET owner = NULL WHERE owner = '{}'; \
+                         NOTIFY {NODES_CHANNEL}; NOTIFY {OUTBOX_CHANNEL}",
+                        self.node, self.node
+                    ))
+                    .await;
+                if let Err(e) = left {
+                    tracing::warn!(error = %e, "could not leave the cluster: taken over when it expires");
+                }
+            }
             self.closed.store(true, Ordering::Release);
             self.reader.lock().await.take();
             Ok(())
+        })
+    }
+
+    fn shared(&self) -> Option<super::Shared> {
+        Some(super::Shared {
+            config: self.config.clone(),
+            node: self.node.clone(),
+            ordinal: self.ordinal,
         })
     }
 }

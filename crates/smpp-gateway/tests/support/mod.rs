@@ -1,6 +1,6 @@
 //! What the gateway's test files share: upstream simulators, a config
 //! builder, waiting helpers.
-#![allow(dead_code)] // each test file uses its own part
+#![allow(dead_code, unused_macros, unused_imports)] // each test file uses its own part
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,6 +69,30 @@ pub(crate) struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// Takes the database away from its clients (`down`: their connections
+    /// ended and new ones refused, as while the server restarts) or gives
+    /// it back; the server's other databases are untouched.
+    pub(crate) async fn outage(&self, down: bool) {
+        let admin = admin().await;
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} ALLOW_CONNECTIONS {}",
+                self.name, !down
+            ))
+            .await
+            .unwrap();
+        if down {
+            admin
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    &[&self.name],
+                )
+                .await
+                .unwrap();
+        }
+    }
+
     pub(crate) async fn new() -> TestDatabase {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let name = format!(

@@ -34,6 +34,9 @@ pub(super) struct Changes {
     quotas: BTreeMap<String, QuotaChange>,
     max_id: u64,
     max_seq: u64,
+    /// Accounts, settings or quotas set (or credited): the other nodes are
+    /// told to read the configuration again.
+    config_changed: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -115,6 +118,8 @@ impl Changes {
                     balance,
                     sms,
                 } => {
+                    // A credit (admin): the other nodes' view of it.
+                    self.config_changed |= balance < 0 || sms < 0;
                     let change = match self.quotas.get(&account) {
                         Some(QuotaChange::Set(quota)) => {
                             QuotaChange::Set(quota.minus(balance, sms))
@@ -128,6 +133,7 @@ impl Changes {
                     self.quotas.insert(account, change);
                 }
                 Op::SetQuota { account, quota } => {
+                    self.config_changed = true;
                     self.quotas.insert(account, QuotaChange::Set(quota));
                 }
                 Op::PutBatch(batch) => {
@@ -135,26 +141,32 @@ impl Changes {
                     self.batches.insert(batch.id, batch);
                 }
                 Op::PutAccount(account) => {
+                    self.config_changed = true;
                     self.accounts
                         .insert(account.system_id.clone(), Some(account));
                 }
                 Op::DeleteAccount(id) => {
+                    self.config_changed = true;
                     self.accounts.insert(id, None);
                 }
                 Op::PutSetting { key, value } => {
+                    self.config_changed = true;
                     self.settings.insert(key, Some(value));
                 }
                 Op::DeleteSetting(key) => {
+                    self.config_changed = true;
                     self.settings.insert(key, None);
                 }
             }
         }
     }
 
-    /// The statements that apply the changes, with their parameters.
+    /// The statements that apply the changes, with their parameters; what
+    /// it creates belongs to `node`.
     pub(super) fn statements<'s>(
         &self,
         st: &'s Statements,
+        node: &str,
     ) -> StoreResult<Vec<(&'s Statement, Params)>> {
         let mut out: Vec<(&Statement, Params)> = Vec::new();
         let mut push = |statement, params: Params| {
@@ -182,7 +194,7 @@ impl Changes {
         if !ids.is_empty() {
             push(
                 &st.upsert_messages,
-                params![ids, unforwarded, waiting, finals, records],
+                params![ids, unforwarded, waiting, finals, records, node.to_owned()],
             );
         }
         if !gone.is_empty() {
@@ -213,6 +225,7 @@ impl Changes {
 
         let (mut seqs, mut messages, mut accounts, mut records, mut gone) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut webhooks = Vec::new();
         for (seq, receipt) in &self.receipts {
             match receipt {
                 Some(r) => {
@@ -220,6 +233,7 @@ impl Changes {
                     messages.push(int8(r.message)?);
                     accounts.push(r.account.clone());
                     records.push(postcard::to_stdvec(r)?);
+                    webhooks.push(r.webhook.is_some());
                 }
                 None => gone.push(int8(*seq)?),
             }
@@ -227,7 +241,7 @@ impl Changes {
         if !seqs.is_empty() {
             push(
                 &st.upsert_receipts,
-                params![seqs, messages, accounts, records],
+                params![seqs, messages, accounts, records, webhooks, node.to_owned()],
             );
         }
         if !gone.is_empty() {
@@ -248,7 +262,10 @@ impl Changes {
             }
         }
         if !seqs.is_empty() {
-            push(&st.upsert_held, params![seqs, connectors, keys, records]);
+            push(
+                &st.upsert_held,
+                params![seqs, connectors, keys, records, node.to_owned()],
+            );
         }
         if !gone.is_empty() {
             push(&st.delete_held, params![gone]);
@@ -334,6 +351,13 @@ impl Changes {
             push(
                 &st.raise_meta,
                 params!["max_seq".to_owned(), int8(self.max_seq)?],
+            );
+        }
+        if self.config_changed {
+            // Sent at commit, once per group.
+            push(
+                &st.notify,
+                params![super::CONFIG_CHANNEL.to_owned(), node.to_owned()],
             );
         }
         Ok(out)

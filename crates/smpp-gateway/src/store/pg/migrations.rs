@@ -9,10 +9,11 @@ use crate::store::{StoreError, StoreResult};
 const MIGRATION_LOCK: i64 = 0x736d_7070_6777_6d31;
 
 /// The schema's versions, in order: each applied once, in one transaction.
-pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "gateway store",
-    r#"
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "gateway store",
+        r#"
 CREATE TABLE messages (
     id int8 PRIMARY KEY,
     unforwarded bool NOT NULL,
@@ -66,7 +67,43 @@ CREATE TABLE meta (
 );
 INSERT INTO meta (key, value) VALUES ('max_message_id', 0), ('max_seq', 0);
 "#,
-)];
+    ),
+    (
+        2,
+        "cluster: nodes, what each owns",
+        r#"
+-- The gateways sharing the database: each a row while it runs (refreshed
+-- every second); `ordinal` makes the ids it generates unique.
+CREATE TABLE nodes (
+    id text COLLATE "C" PRIMARY KEY,
+    ordinal int4 NOT NULL UNIQUE,
+    started_ms int8 NOT NULL,
+    seen_ms int8 NOT NULL,
+    -- receiver binds per account it holds: {"account": n}
+    binds jsonb NOT NULL DEFAULT '{}'
+);
+-- The node that forwards a message and watches for its receipt.
+ALTER TABLE messages ADD COLUMN node text COLLATE "C";
+CREATE INDEX messages_open ON messages (node, id) WHERE final_ms IS NULL;
+DROP INDEX messages_unforwarded;
+CREATE INDEX messages_unforwarded ON messages (node, id) WHERE unforwarded;
+-- The node delivering a receipt (NULL: whichever node the account binds to).
+ALTER TABLE receipts_owed ADD COLUMN owner text COLLATE "C";
+-- Goes to an HTTP receiver (any node can), not to a bind.
+ALTER TABLE receipts_owed ADD COLUMN webhook bool NOT NULL DEFAULT false;
+CREATE INDEX receipts_owed_account ON receipts_owed (account, seq);
+CREATE INDEX receipts_owed_owner ON receipts_owed (owner, seq);
+-- The node holding an unmatched upstream receipt.
+ALTER TABLE receipts_held ADD COLUMN node text COLLATE "C";
+-- Quotas never go below zero, whichever node charges: a charge that would
+-- fails its transaction (and the message with it).
+UPDATE quotas SET balance = 0 WHERE balance < 0;
+UPDATE quotas SET sms = 0 WHERE sms < 0;
+ALTER TABLE quotas ADD CONSTRAINT quotas_balance_not_negative CHECK (balance >= 0);
+ALTER TABLE quotas ADD CONSTRAINT quotas_sms_not_negative CHECK (sms >= 0);
+"#,
+    ),
+];
 
 pub(super) async fn migrate_with(config: &Config) -> StoreResult<Vec<i64>> {
     // Its own connection: the lock goes with it, whatever happens.
