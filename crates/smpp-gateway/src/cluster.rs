@@ -69,6 +69,9 @@ pub(crate) struct Cluster {
     view: Mutex<View>,
     /// When this node's last beat reached the database.
     last_beat: Mutex<Option<std::time::Instant>>,
+    /// A statement failed: whether it took rows for this node is unknown
+    /// (its answer was lost), so the next pass looks.
+    suspect: std::sync::atomic::AtomicBool,
 }
 
 /// The other live nodes' binds, as of the last look.
@@ -91,6 +94,7 @@ impl Cluster {
             slots,
             view: Mutex::default(),
             last_beat: Mutex::default(),
+            suspect: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -133,6 +137,7 @@ impl Cluster {
             Ok(v) => Ok(v),
             Err(e) => {
                 *guard = None;
+                self.suspect.store(true, Ordering::Release);
                 Err(e.into())
             }
         }
@@ -329,6 +334,31 @@ impl Cluster {
         decode_all(&rows)
     }
 
+    /// The receipts (not webhook calls) and the messages not forwarded yet
+    /// that the database says are this node's.
+    async fn own(&self) -> StoreResult<(Vec<OwedReceipt>, Vec<MessageRecord>)> {
+        let node = self.node_id().to_owned();
+        let (receipts, messages) = self
+            .with_client(async |c| {
+                let receipts = c
+                    .query(
+                        "SELECT record FROM receipts_owed WHERE owner = $1 AND NOT webhook \
+                         ORDER BY seq",
+                        &[&node],
+                    )
+                    .await?;
+                let messages = c
+                    .query(
+                        "SELECT record FROM messages WHERE unforwarded AND node = $1 ORDER BY id",
+                        &[&node],
+                    )
+                    .await?;
+                Ok((receipts, messages))
+            })
+            .await?;
+        Ok((decode_all(&receipts)?, decode_all(&messages)?))
+    }
+
     /// Claims receipts owed to `accounts` that no node delivers.
     async fn claim(&self, accounts: &[String]) -> StoreResult<Vec<OwedReceipt>> {
         if accounts.is_empty() {
@@ -369,6 +399,10 @@ impl Cluster {
         })
         .await
     }
+}
+
+fn seqs(receipts: &[OwedReceipt]) -> Vec<u64> {
+    receipts.iter().map(|r| r.seq).collect()
 }
 
 /// What a takeover brought.
@@ -495,6 +529,11 @@ pub(crate) async fn run(node: Arc<Node>, cluster: Arc<Cluster>) {
         }
         if let Err(e) = pass(&node, &cluster).await {
             tracing::warn!(error = %e, "cluster outbox pass failed");
+        } else if cluster.suspect.swap(false, Ordering::AcqRel) {
+            if let Err(e) = reconcile(&node, &cluster).await {
+                tracing::warn!(error = %e, "cannot read what this node owns");
+                cluster.suspect.store(true, Ordering::Release);
+            }
         }
     }
 }
@@ -504,7 +543,13 @@ pub(crate) async fn run(node: Arc<Node>, cluster: Arc<Cluster>) {
 /// bind up.
 async fn forward_pass(node: &Arc<Node>, cluster: &Cluster) -> StoreResult<()> {
     let topology = node.topologies.current();
-    let stranded = crate::forward::take_stranded(node, &topology);
+    // Alone, there is nobody to hand them to.
+    let others = lock(&cluster.view).nodes;
+    let stranded = if others > 0 {
+        crate::forward::take_stranded(node, &topology)
+    } else {
+        Vec::new()
+    };
     if !stranded.is_empty() {
         let ids: Vec<u64> = stranded.iter().map(|r| r.id).collect();
         if let Err(e) = cluster.hand_off(&ids).await {
@@ -539,12 +584,19 @@ async fn forward_pass(node: &Arc<Node>, cluster: &Cluster) -> StoreResult<()> {
 /// Leaves the receipts of accounts bound elsewhere and not here to the
 /// nodes they are bound to; claims those of accounts bound here.
 async fn pass(node: &Arc<Node>, cluster: &Cluster) -> StoreResult<()> {
-    forward_pass(node, cluster).await?;
     let elsewhere = cluster.bound_elsewhere().await?;
+    forward_pass(node, cluster).await?;
     let left = lock(&node.outbox).take_unbound(|account| {
         !elsewhere.contains(account) || node.binds.receiver(account).is_some()
     });
-    cluster.release(&left).await?;
+    if let Err(e) = cluster.release(&seqs(&left)).await {
+        // Still this node's: kept.
+        let mut outbox = lock(&node.outbox);
+        for owed in left {
+            outbox.insert_absent(owed);
+        }
+        return Err(e);
+    }
     let bound: Vec<String> = node
         .binds
         .by_account()
@@ -569,6 +621,39 @@ async fn pass(node: &Arc<Node>, cluster: &Cluster) -> StoreResult<()> {
     }
     if claimed > 0 {
         node.outbox_wake.notify_one();
+    }
+    Ok(())
+}
+
+/// After a statement whose outcome is unknown: takes into this node's
+/// queues what the database says is its own and is not there (a claim
+/// that committed but whose answer was lost). A message being submitted
+/// right then may go twice (at least once, as after a crash).
+async fn reconcile(node: &Arc<Node>, cluster: &Cluster) -> StoreResult<()> {
+    let (receipts, messages) = cluster.own().await?;
+    {
+        let mut outbox = lock(&node.outbox);
+        for owed in receipts {
+            outbox.insert_absent(owed);
+        }
+    }
+    node.outbox_wake.notify_one();
+    let topology = node.topologies.current();
+    let mut queued = std::collections::HashSet::new();
+    for queue in &topology.queues {
+        queued.extend(queue.ids());
+    }
+    let submitting = node.submitting_ids();
+    for record in messages {
+        if queued.contains(&record.id) || submitting.contains(&record.id) {
+            continue;
+        }
+        match topology.route_of(&record) {
+            Some(route) => crate::forward::enqueue(node, &topology, route, record),
+            None => {
+                tokio::spawn(crate::forward::unroutable(node.clone(), record));
+            }
+        }
     }
     Ok(())
 }

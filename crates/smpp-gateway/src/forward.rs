@@ -95,6 +95,11 @@ impl RouteQueue {
         records
     }
 
+    /// The ids of what waits.
+    pub(crate) fn ids(&self) -> Vec<u64> {
+        lock(&self.waiting).records.iter().map(|r| r.id).collect()
+    }
+
     /// Takes out what waits (the queue goes on).
     fn drain(&self) -> VecDeque<MessageRecord> {
         std::mem::take(&mut lock(&self.waiting).records)
@@ -230,11 +235,20 @@ fn is_temporary(e: &Error) -> bool {
     }
 }
 
-/// Counts a submit under way while it lives.
-struct Submitting(Arc<Node>);
+/// Counts a submit under way (of message `.1`) while it lives.
+struct Submitting(Arc<Node>, u64);
+
+impl Submitting {
+    fn new(node: &Arc<Node>, id: u64) -> Submitting {
+        node.submitting.fetch_add(1, Ordering::AcqRel);
+        lock(&node.in_submit).insert(id);
+        Submitting(node.clone(), id)
+    }
+}
 
 impl Drop for Submitting {
     fn drop(&mut self) {
+        lock(&self.0.in_submit).remove(&self.1);
         self.0.submitting.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -274,8 +288,7 @@ pub(crate) async fn dispatch(node: Arc<Node>, topology: Arc<Topology>, route: us
         let Some(record) = queue.pop_front() else {
             continue;
         };
-        node.submitting.fetch_add(1, Ordering::AcqRel);
-        let guard = Submitting(node.clone());
+        let guard = Submitting::new(&node, record.id);
         let topology = topology.clone();
         tokio::spawn(async move {
             let node = guard.0.clone();

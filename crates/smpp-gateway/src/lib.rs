@@ -26,6 +26,11 @@
 //!   ([`GatewayConfig`]).
 //! - [`store`]: the records behind [`GatewayStore`] (memory, durable on
 //!   fjall, or a PostgreSQL database; group commit).
+//! - Several nodes on one PostgreSQL database form a cluster: each owns
+//!   the messages it accepts, receipts go to the node the customer is bound
+//!   to, upstream bind slots are shared under advisory locks, balances and
+//!   rate limits hold across nodes, configuration changes are notified, a
+//!   node that dies is taken over (`docs/SCALE-OUT.md`).
 //! - The customers' server (a `smpp_tokio` [`Handler`](smpp_tokio::Handler)):
 //!   binds of every kind for the configured accounts (hashed passwords,
 //!   allow-lists, a bind limit per account, the bind lockout), `submit_sm`

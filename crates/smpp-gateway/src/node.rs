@@ -103,6 +103,8 @@ pub(crate) struct Node {
     pub(crate) pending: AtomicUsize,
     /// Submits to upstreams under way.
     pub(crate) submitting: AtomicUsize,
+    /// The messages of the submits under way.
+    pub(crate) in_submit: Mutex<std::collections::HashSet<u64>>,
     /// A message's final state is decided under its stripe of these (read,
     /// check, write): an upstream receipt, a repeat of it, and the receipt
     /// timeout cannot both find it unfinished and each owe the customer a
@@ -259,6 +261,7 @@ impl Node {
             stopped: AtomicBool::new(false),
             pending: AtomicUsize::new(0),
             submitting: AtomicUsize::new(0),
+            in_submit: Mutex::default(),
             max_queued: config.max_queued,
             max_hops: config.max_hops,
             hold_for: config.hold_for,
@@ -390,6 +393,11 @@ impl Node {
     /// Messages accepted and not yet forwarded or failed.
     pub(crate) fn forwarding_count(&self) -> usize {
         self.pending.load(Ordering::Acquire)
+    }
+
+    /// The messages being submitted upstream now.
+    pub(crate) fn submitting_ids(&self) -> std::collections::HashSet<u64> {
+        lock(&self.in_submit).clone()
     }
 
     /// Submits to upstreams under way.

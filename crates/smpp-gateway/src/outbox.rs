@@ -99,20 +99,24 @@ impl Outbox {
     }
 
     /// Takes out the receipts of the accounts `bound` says have no receiver
-    /// here (those not being delivered): their keys.
-    pub(crate) fn take_unbound(&mut self, bound: impl Fn(&str) -> bool) -> Vec<u64> {
+    /// here (those not being delivered).
+    pub(crate) fn take_unbound(&mut self, bound: impl Fn(&str) -> bool) -> Vec<OwedReceipt> {
         let mut left = Vec::new();
         for (name, account) in &mut self.accounts {
             if bound(name) {
                 continue;
             }
-            account.owed.retain(|seq, out| {
-                if out.in_flight {
-                    return true;
+            let taken: Vec<u64> = account
+                .owed
+                .iter()
+                .filter(|(_, out)| !out.in_flight)
+                .map(|(seq, _)| *seq)
+                .collect();
+            for seq in taken {
+                if let Some(out) = account.owed.remove(&seq) {
+                    left.push(out.owed);
                 }
-                left.push(*seq);
-                false
-            });
+            }
         }
         self.len -= left.len();
         self.accounts.retain(|_, a| !a.owed.is_empty());

@@ -37,6 +37,9 @@ use crate::upstream::Connector;
 /// receipts held by the last run, a mapping that failed to store).
 const RETRY_EVERY: Duration = Duration::from_secs(30);
 
+/// [`RETRY_EVERY`] when nodes share the store.
+const CLUSTER_RETRY_EVERY: Duration = Duration::from_millis(500);
+
 /// Serves one connector's inbound requests (its receipts and MO).
 pub(crate) async fn serve_upstream(
     node: Arc<Node>,
@@ -263,9 +266,16 @@ pub(crate) async fn retry_held(node: Arc<Node>) {
                 tracing::warn!(error = %e, "cannot delete receipts given up");
             }
         }
-        let every = RETRY_EVERY
-            .min(node.hold_for / 2)
-            .max(Duration::from_millis(50));
+        // With other nodes, the id is often recorded by another node (the
+        // one that forwarded the message): nobody releases these but this
+        // loop, so it looks often.
+        let every = if node.cluster.is_some() {
+            CLUSTER_RETRY_EVERY
+        } else {
+            RETRY_EVERY
+        }
+        .min(node.hold_for / 2)
+        .max(Duration::from_millis(50));
         if !node.pause(every).await {
             return;
         }

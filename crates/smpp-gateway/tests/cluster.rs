@@ -474,10 +474,76 @@ async fn while_the_database_is_away_customers_get_a_temporary_error_and_nothing_
     let (accepted, refused) = sending.await.unwrap();
     assert!(refused > 0, "the outage was seen");
     // Every message accepted, before, during or after, gets its receipt.
-    let got: HashSet<String> = receipts(&inbound, accepted.len())
-        .await
-        .into_iter()
-        .collect();
+    let mut got = HashSet::new();
+    while got.len() < accepted.len() {
+        let Ok(Some(request)) = tokio::time::timeout(Duration::from_secs(20), inbound.recv()).await
+        else {
+            let missing: Vec<&String> = accepted.difference(&got).collect();
+            let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            for id in &missing {
+                let id = smpp_gateway::parse_id(id).unwrap() as i64;
+                let m = client
+                    .query(
+                        "SELECT node, unforwarded, waiting_due, final_ms FROM messages WHERE id = $1",
+                        &[&id],
+                    )
+                    .await
+                    .unwrap();
+                let r = client
+                    .query("SELECT owner FROM receipts_owed WHERE message = $1", &[&id])
+                    .await
+                    .unwrap();
+                let ups = client
+                    .query(
+                        "SELECT convert_from(upstream_id, 'UTF8') FROM upstream_ids WHERE message = $1",
+                        &[&id],
+                    )
+                    .await
+                    .unwrap();
+                for row in &ups {
+                    let up_id: String = row.get(0);
+                    let views = up.smsc().search(&Default::default(), 1_000_000);
+                    let view = views.iter().find(|v| v.id.eq_ignore_ascii_case(&up_id));
+                    eprintln!("  upstream id {up_id}: {view:?}");
+                }
+                let held = client
+                    .query("SELECT count(*) FROM receipts_held", &[])
+                    .await
+                    .unwrap();
+                eprintln!("  held in the store: {:?}", held[0].get::<_, i64>(0));
+                eprintln!(
+                    "missing {id}: message {:?} receipts {:?}",
+                    m.iter()
+                        .map(|row| (
+                            row.get::<_, Option<String>>(0),
+                            row.get::<_, bool>(1),
+                            row.get::<_, Option<i64>>(2),
+                            row.get::<_, Option<i64>>(3)
+                        ))
+                        .collect::<Vec<_>>(),
+                    r.iter()
+                        .map(|row| row.get::<_, Option<String>>(0))
+                        .collect::<Vec<_>>()
+                );
+            }
+            let nodes = client.query("SELECT id FROM nodes", &[]).await.unwrap();
+            eprintln!(
+                "nodes {:?}; a has {} owed, b {}",
+                nodes
+                    .iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect::<Vec<_>>(),
+                a.receipts_owed(),
+                b.receipts_owed()
+            );
+            panic!("{} receipts missing", missing.len());
+        };
+        let receipt = request.receipt().expect("a receipt");
+        got.insert(receipt.id);
+    }
     assert_eq!(got, accepted);
     receiver.unbind().await.unwrap();
     a.shutdown().await.unwrap();
