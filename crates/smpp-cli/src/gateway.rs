@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use smpp_gateway::{
-    Account, BalanceConfig, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig, UpstreamConfig,
+    Account, BalanceConfig, DistributionListConfig, GatewayConfig, MoRouteConfig, RouteConfig,
+    StoreConfig, UpstreamConfig,
 };
 
 /// Arguments of `smpp gateway`.
@@ -48,14 +49,18 @@ pub struct GatewayArgs {
     /// networks it may bind from (esme:secret@10.0.0.0/8).
     #[arg(long = "account", value_name = "ID:PASSWORD[@NETS]")]
     pub accounts: Vec<Account>,
-    /// An upstream SMSC (repeatable): a pool of N transceiver binds.
+    /// An upstream SMSC (repeatable): a pool of N binds, transceivers unless
+    /// bind= says tx (transmitters), rx (receivers: MO and receipts only)
+    /// or tx+rx (a transmitter and a receiver per bind).
     /// ids= is how it writes message ids: text (default, case-insensitive),
     /// hex, decimal, auto, or SUBMIT/RECEIPT (hex/decimal). tls connects
     /// over TLS (ca= a PEM file of the CAs to trust; the web PKI's without);
-    /// source= replaces the sender of every message sent there.
+    /// source= replaces the sender of every message sent there. queue= caps
+    /// the messages waiting for it: a route whose connectors are all at
+    /// their cap refuses with ESME_RMSGQFUL (the global limit still applies).
     #[arg(
         long = "upstream",
-        value_name = "NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=F][,system_type=T][,tls][,ca=PEM][,source=ADDR]"
+        value_name = "NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=F][,system_type=T][,tls][,ca=PEM][,source=ADDR][,queue=N][,bind=trx|tx|rx|tx+rx]"
     )]
     pub upstreams: Vec<UpstreamConfig>,
     /// A route (repeatable, first match wins): destinations starting with
@@ -74,6 +79,11 @@ pub struct GatewayArgs {
     /// receiver binds (queued while none is bound).
     #[arg(long = "mo-route", value_name = "PREFIX=ACCOUNT")]
     pub mo_routes: Vec<MoRouteConfig>,
+    /// A distribution list of an account (repeatable): a submit_multi of
+    /// that account naming NAME (dest_flag 2) goes to each address; a name
+    /// the account has no list of gets ESME_RINVDLNAME for it.
+    #[arg(long = "distribution-list", value_name = "ACCOUNT:NAME=ADDR,ADDR,...")]
+    pub distribution_lists: Vec<DistributionListConfig>,
     /// Forget a message once it has been final (delivered, failed) this
     /// long, e.g. 12h [default: 7d].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -97,6 +107,11 @@ pub struct GatewayArgs {
     /// submissions get ESME_RMSGQFUL until it takes them [default: 100000].
     #[arg(long, value_name = "N")]
     pub max_receipts_owed: Option<usize>,
+    /// The loop guard: a submission that gateways have already forwarded N
+    /// times (the hop count they add) is refused with ESME_RINVDSTADR
+    /// [default: 5].
+    #[arg(long, value_name = "N")]
+    pub max_hops: Option<u8>,
     /// More than N failed binds (wrong credentials, outside the allow-list)
     /// from one address within WINDOW make every bind from it get
     /// ESME_RBINDFAIL for COOLDOWN, whatever the password; `off` disables
@@ -187,6 +202,11 @@ impl GatewayArgs {
         if !self.mo_routes.is_empty() {
             config.mo_routes.clone_from(&self.mo_routes);
         }
+        if !self.distribution_lists.is_empty() {
+            config
+                .distribution_lists
+                .clone_from(&self.distribution_lists);
+        }
         if let Some(takeover) = self.takeover {
             config.takeover = takeover;
         }
@@ -212,6 +232,9 @@ impl GatewayArgs {
         }
         if let Some(n) = self.max_receipts_owed {
             config.max_receipts_owed = n;
+        }
+        if let Some(n) = self.max_hops {
+            config.max_hops = n;
         }
         if !self.balances.is_empty() {
             config.balances.clone_from(&self.balances);
@@ -394,8 +417,14 @@ mod tests {
             "10",
             "--mo-route",
             "7000=esme",
+            "--distribution-list",
+            "esme:staff=447700900001,447700900002",
+            "--max-hops",
+            "3",
         ])
         .unwrap();
+        assert_eq!(config.distribution_lists[0].members.len(), 2);
+        assert_eq!(config.max_hops, 3);
         assert_eq!(config.listen, "127.0.0.1:2775");
         assert_eq!(config.store, smpp_gateway::StoreConfig::Memory);
         assert_eq!(config.upstreams[0].binds, 2);
@@ -409,6 +438,8 @@ mod tests {
         assert!(parse(&unknown).is_err());
         assert!(parse(&base).is_err());
         assert!(parse(&[&base[..], &["--upstream", "nonsense"]].concat()).is_err());
+        let no_hops = [&base[..], &["--upstream", "a=s:p@h:1", "--max-hops", "0"]].concat();
+        assert!(parse(&no_hops).is_err());
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub(crate) enum Refusal {
     Exhausted(Exhausted),
     /// The store failed, or the message could not be encoded (`ESME_RSYSERR`).
     System,
+    /// It has been forwarded too many times: a routing loop
+    /// (`ESME_RINVDSTADR`; see [`crate::hops`]).
+    Loop,
 }
 
 impl Refusal {
@@ -52,6 +55,7 @@ impl Refusal {
             Refusal::QueueFull => CommandStatus::MESSAGE_QUEUE_FULL,
             Refusal::Exhausted(_) => CommandStatus::SUBMIT_FAILED,
             Refusal::System => CommandStatus::SYSTEM_ERROR,
+            Refusal::Loop => CommandStatus::INVALID_DESTINATION_ADDRESS,
         }
     }
 
@@ -64,6 +68,7 @@ impl Refusal {
             Refusal::Exhausted(Exhausted::Balance) => "Insufficient balance",
             Refusal::Exhausted(Exhausted::Sms) => "SMS quota exhausted",
             Refusal::System => "Cannot store the message",
+            Refusal::Loop => "Routing loop",
         }
     }
 }
@@ -107,6 +112,17 @@ async fn accept_counted(node: &Arc<Node>, submission: Submission) -> Result<Vec<
     let Some(first) = parts.first() else {
         return Ok(Vec::new());
     };
+    if parts
+        .iter()
+        .any(|sm| crate::hops::hops(&sm.tlvs) >= u32::from(node.max_hops))
+    {
+        tracing::warn!(
+            account,
+            destination = %first.destination_addr.to_string_lossy(),
+            "message refused: it has passed through too many gateways (a routing loop)"
+        );
+        return Err(Refusal::Loop);
+    }
     let (topology, route) = route(
         node,
         &account,
@@ -120,7 +136,9 @@ async fn accept_counted(node: &Arc<Node>, submission: Submission) -> Result<Vec<
     if !node.admit(&account, &first.source_addr.to_string_lossy(), on_air) {
         return Err(Refusal::Throttled);
     }
-    if node.forwarding_count().saturating_add(parts.len()) > node.max_queued {
+    if node.forwarding_count().saturating_add(parts.len()) > node.max_queued
+        || topology.route_full(route, parts.len())
+    {
         return Err(Refusal::QueueFull);
     }
     // A customer that does not take its receipts stops being served

@@ -7,7 +7,7 @@
 //!   password), binds up and counters.
 //! - `PUT /api/v1/admin/connectors/{name}`: creates or replaces one
 //!   (`{"system_id", "password", "address": "HOST:PORT", "binds", "window",
-//!   "tps", "ids", "system_type", "tls", "ca", "source"}`, the options of
+//!   "tps", "ids", "system_type", "tls", "ca", "source", "queue", "bind"}`, the options of
 //!   `--upstream`); a connector whose settings do not change keeps its binds.
 //! - `DELETE /api/v1/admin/connectors/{name}`: refused (409) while a route
 //!   names it.
@@ -53,7 +53,7 @@ fn connector_json(api: &Api, u: &UpstreamConfig) -> serde_json::Value {
         "system_id": u.system_id,
         "address": u.addr,
         "binds": u.binds,
-        "binds_up": live.map_or(0, |c| c.pool.bound()),
+        "binds_up": live.map_or(0, |c| c.bound()),
         "window": u.window,
         "tps": u.tps,
         "ids": ids,
@@ -61,6 +61,8 @@ fn connector_json(api: &Api, u: &UpstreamConfig) -> serde_json::Value {
         "tls": u.tls,
         "ca": u.ca.as_ref().map(|p| p.display().to_string()),
         "source": u.source,
+        "queue": u.queue,
+        "bind": u.bind.as_str(),
         "forwarded": live.map_or(0, |c| c.forwarded.load(std::sync::atomic::Ordering::Relaxed)),
         "refused": live.map_or(0, |c| c.refused.load(std::sync::atomic::Ordering::Relaxed)),
     })
@@ -97,6 +99,10 @@ struct ConnectorRequest {
     tls: bool,
     ca: Option<String>,
     source: Option<String>,
+    /// The most messages that may wait for this connector.
+    queue: Option<u32>,
+    /// `trx` (default), `tx`, `rx` or `tx+rx`.
+    bind: Option<String>,
 }
 
 impl ConnectorRequest {
@@ -116,6 +122,8 @@ impl ConnectorRequest {
                 ("system_type", text(&self.system_type)),
                 ("ca", text(&self.ca)),
                 ("source", text(&self.source)),
+                ("queue", number(self.queue)),
+                ("bind", text(&self.bind)),
             ],
             self.tls,
         )

@@ -24,6 +24,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:2775";
 pub const DEFAULT_STORE: &str = "./smpp-data";
 /// Messages accepted and not yet forwarded, at most (then `ESME_RMSGQFUL`).
 pub const DEFAULT_MAX_QUEUED: usize = 100_000;
+/// Gateway hops a message may have made before one refuses it as a loop.
+pub const DEFAULT_MAX_HOPS: u8 = 5;
 /// How long a final message is kept (then forgotten: a late receipt for it
 /// is held, then given up).
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -69,6 +71,11 @@ pub struct GatewayConfig {
     /// Messages accepted and not yet forwarded, at most; beyond it
     /// submissions get `ESME_RMSGQFUL`.
     pub max_queued: usize,
+    /// The loop guard: a submission that has already been forwarded this
+    /// many times by gateways (the hop count it carries, see the crate
+    /// documentation) is refused with `ESME_RINVDSTADR`
+    /// ([`DEFAULT_MAX_HOPS`]; at least 1).
+    pub max_hops: u8,
     /// How long an upstream receipt whose upstream id is not (yet) known is
     /// held before it is given up (logged): a receipt for a message that
     /// did not go through this gateway would otherwise be kept forever.
@@ -92,6 +99,8 @@ pub struct GatewayConfig {
     pub bind_failure_limit: Option<BindFailureLimit>,
     /// Prepaid quotas of accounts at their first start.
     pub balances: Vec<BalanceConfig>,
+    /// Named distribution lists of accounts, for `submit_multi`.
+    pub distribution_lists: Vec<DistributionListConfig>,
     /// Receipts owed to one account at most, before its new submissions
     /// are refused (`ESME_RMSGQFUL`, HTTP 503): memory stays bounded when a
     /// customer does not take its receipts.
@@ -127,6 +136,7 @@ impl Default for GatewayConfig {
             store: StoreConfig::Path(DEFAULT_STORE.into()),
             system_id: "SMPPGW".into(),
             max_queued: DEFAULT_MAX_QUEUED,
+            max_hops: DEFAULT_MAX_HOPS,
             hold_for: DEFAULT_HOLD_FOR,
             retention: DEFAULT_RETENTION,
             max_binds_per_account: None,
@@ -136,6 +146,7 @@ impl Default for GatewayConfig {
             receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
             bind_failure_limit: Some(BindFailureLimit::default()),
             balances: Vec::new(),
+            distribution_lists: Vec::new(),
             cdr: None,
             max_receipts_owed: DEFAULT_MAX_RECEIPTS_OWED,
             max_held: DEFAULT_MAX_HELD,
@@ -168,6 +179,7 @@ struct FileConfig {
     max_binds_per_account: Option<usize>,
     max_receipts_owed: Option<usize>,
     max_held: Option<usize>,
+    max_hops: Option<u8>,
     /// `N[/WINDOW[/COOLDOWN]]` or `off`, as `--bind-failure-limit`.
     bind_failure_limit: Option<String>,
     #[serde(default)]
@@ -180,7 +192,19 @@ struct FileConfig {
     mo_routes: Vec<String>,
     #[serde(default)]
     balances: Vec<String>,
+    /// `[[distribution_list]]` tables: `account`, `name`, `members`.
+    #[serde(default, rename = "distribution_list")]
+    distribution_lists: Vec<DistributionListFile>,
     cdr: Option<PathBuf>,
+}
+
+/// A `[[distribution_list]]` table of the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DistributionListFile {
+    account: String,
+    name: String,
+    members: Vec<String>,
 }
 
 impl GatewayConfig {
@@ -225,6 +249,9 @@ impl GatewayConfig {
         if let Some(n) = file.max_held {
             self.max_held = n;
         }
+        if let Some(n) = file.max_hops {
+            self.max_hops = n;
+        }
         if let Some(limit) = file.bind_failure_limit {
             self.bind_failure_limit = smpp_server::config::parse_bind_failure_limit(&limit)?;
         }
@@ -254,6 +281,14 @@ impl GatewayConfig {
         if !file.balances.is_empty() {
             self.balances = parse_all(&file.balances, "balance")?;
         }
+        if !file.distribution_lists.is_empty() {
+            self.distribution_lists = file
+                .distribution_lists
+                .into_iter()
+                .map(|d| DistributionListConfig::new(d.account, d.name, d.members))
+                .collect::<Result<_, String>>()
+                .map_err(anyhow::Error::msg)?;
+        }
         if file.cdr.is_some() {
             self.cdr = file.cdr;
         }
@@ -276,6 +311,9 @@ impl GatewayConfig {
         {
             anyhow::bail!("the rate and bind limits must be at least 1");
         }
+        if self.max_hops == 0 {
+            anyhow::bail!("max_hops must be at least 1");
+        }
         if self.max_receipts_owed == 0 || self.max_held == 0 || self.max_queued == 0 {
             anyhow::bail!("the queue limits must be at least 1");
         }
@@ -291,6 +329,18 @@ impl GatewayConfig {
         for (i, u) in self.upstreams.iter().enumerate() {
             if self.upstreams[..i].iter().any(|o| o.name == u.name) {
                 anyhow::bail!("upstream {:?} is given twice", u.name);
+            }
+        }
+        for (i, d) in self.distribution_lists.iter().enumerate() {
+            if self.distribution_lists[..i]
+                .iter()
+                .any(|o| o.account == d.account && o.name == d.name)
+            {
+                anyhow::bail!(
+                    "distribution list {:?} of {:?} is given twice",
+                    d.name,
+                    d.account
+                );
             }
         }
         for route in self.routes.iter().filter(|_| memory) {
@@ -350,11 +400,63 @@ fn parse_all<T: FromStr<Err = String>>(items: &[String], what: &str) -> anyhow::
         .collect()
 }
 
+/// A named distribution list of one account: a `submit_multi` naming it
+/// (`dest_flag` 2) goes to each of its members, as if each were given as
+/// an SME address; a name the account has no list of is answered
+/// `ESME_RINVDLNAME` for that destination (in `unsuccess_smes`).
+///
+/// Text form: `ACCOUNT:NAME=ADDR,ADDR,...` (the part after `ACCOUNT:` as
+/// `smpp serve --distribution-list` takes it: a name of 1 to 20
+/// characters, 1 to 1000 addresses of 1 to 20 characters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistributionListConfig {
+    /// The account whose list it is.
+    pub account: String,
+    /// Its name (`dl_name`).
+    pub name: String,
+    /// Its members' addresses.
+    pub members: Vec<String>,
+}
+
+impl DistributionListConfig {
+    /// A checked list.
+    pub fn new(
+        account: impl Into<String>,
+        name: impl Into<String>,
+        members: Vec<String>,
+    ) -> Result<DistributionListConfig, String> {
+        let (account, name) = (account.into(), name.into());
+        if account.is_empty() {
+            return Err(format!("distribution list {name:?}: no account"));
+        }
+        smpp_server::config::check_distribution_list(&name, &members)?;
+        Ok(DistributionListConfig {
+            account,
+            name,
+            members,
+        })
+    }
+}
+
+impl FromStr for DistributionListConfig {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (account, list) = s
+            .split_once(':')
+            .ok_or("expected ACCOUNT:NAME=ADDR,ADDR,...")?;
+        let (name, members) = smpp_server::config::parse_distribution_list(list)?;
+        DistributionListConfig::new(account.trim(), name, members)
+    }
+}
+
 /// One upstream connector: a pool of transceiver binds to an SMSC.
 ///
 /// Text form: `NAME=SYSTEM_ID:PASSWORD@HOST:PORT[,binds=N][,window=W][,tps=T][,ids=FORMAT]`
-/// `[,system_type=T][,tls][,ca=PEM][,source=ADDR]` (`ca` implies `tls`;
-/// `source` replaces the source address of what goes there),
+/// `[,system_type=T][,tls][,ca=PEM][,source=ADDR][,queue=N][,bind=KIND]` (`ca` implies `tls`;
+/// `source` replaces the source address of what goes there; `queue` caps
+/// the messages waiting for this connector, see [`UpstreamConfig::queue`];
+/// `bind` is `trx`, `tx`, `rx` or `tx+rx`, see [`ConnectorBind`]),
 /// where `FORMAT` is how the SMSC writes its message ids: `text` (the
 /// default: as is, case-insensitive), `hex`, `decimal` or `auto`; or
 /// `SUBMIT/RECEIPT` when its `submit_sm_resp` and its receipt texts differ
@@ -387,6 +489,66 @@ pub struct UpstreamConfig {
     /// The source address every message forwarded here gets (an SMSC that
     /// allows only its own sender ids).
     pub source: Option<String>,
+    /// The most messages that may wait, accepted and not yet handed to
+    /// one of its binds, in the queues of the routes that lead here (no
+    /// limit but [`GatewayConfig::max_queued`] when `None`). A message
+    /// whose route leads only to connectors at their limit is refused
+    /// with `ESME_RMSGQFUL` (HTTP: the full-queue answer), nothing stored
+    /// or charged.
+    pub queue: Option<usize>,
+    /// The kind of its binds.
+    pub bind: ConnectorBind,
+}
+
+/// How a connector binds to its SMSC (`bind=` in the text form).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConnectorBind {
+    /// `trx` (the default): transceivers, so receipts and MO come back on
+    /// the binds that submit.
+    #[default]
+    Transceiver,
+    /// `tx`: transmitters only: the SMSC has no bind of ours to send
+    /// receipts or MO on (a message sent here whose customer asked for a
+    /// receipt ends `UNKNOWN` after the receipt timeout).
+    Transmitter,
+    /// `rx`: receivers only: MO and receipts come in, nothing is sent
+    /// (a route to it never forwards).
+    Receiver,
+    /// `tx+rx`: a transmitter and a receiver per bind slot (`binds=N`
+    /// gives N of each), for SMSCs that take no transceivers; receipts and
+    /// MO come back on the receivers.
+    TransmitterAndReceiver,
+}
+
+impl ConnectorBind {
+    /// Its text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorBind::Transceiver => "trx",
+            ConnectorBind::Transmitter => "tx",
+            ConnectorBind::Receiver => "rx",
+            ConnectorBind::TransmitterAndReceiver => "tx+rx",
+        }
+    }
+
+    /// Whether its binds submit.
+    pub fn sends(self) -> bool {
+        self != ConnectorBind::Receiver
+    }
+}
+
+impl FromStr for ConnectorBind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "trx" | "transceiver" => Ok(ConnectorBind::Transceiver),
+            "tx" | "transmitter" => Ok(ConnectorBind::Transmitter),
+            "rx" | "receiver" => Ok(ConnectorBind::Receiver),
+            "tx+rx" | "rx+tx" => Ok(ConnectorBind::TransmitterAndReceiver),
+            _ => Err(format!("unknown bind kind {s:?} (trx, tx, rx or tx+rx)")),
+        }
+    }
 }
 
 impl std::fmt::Debug for UpstreamConfig {
@@ -403,6 +565,8 @@ impl std::fmt::Debug for UpstreamConfig {
             .field("tls", &self.tls)
             .field("ca", &self.ca)
             .field("source", &self.source)
+            .field("queue", &self.queue)
+            .field("bind", &self.bind)
             .finish_non_exhaustive()
     }
 }
@@ -428,6 +592,8 @@ impl UpstreamConfig {
             tls: false,
             ca: None,
             source: None,
+            queue: None,
+            bind: ConnectorBind::Transceiver,
         }
     }
 }
@@ -466,6 +632,12 @@ impl UpstreamConfig {
         }
         if let Some(source) = &self.source {
             spec.push_str(&format!(",source={source}"));
+        }
+        if let Some(queue) = self.queue {
+            spec.push_str(&format!(",queue={queue}"));
+        }
+        if self.bind != ConnectorBind::Transceiver {
+            spec.push_str(&format!(",bind={}", self.bind.as_str()));
         }
         spec
     }
@@ -603,6 +775,8 @@ impl FromStr for UpstreamConfig {
                 "binds" => upstream.binds = number()? as usize,
                 "window" => upstream.window = number()? as usize,
                 "tps" => upstream.tps = Some(number()?),
+                "queue" => upstream.queue = Some(number()? as usize),
+                "bind" => upstream.bind = value.parse()?,
                 "ids" => {
                     // One format for both, or SUBMIT/RECEIPT.
                     let (submit, receipt) = value.split_once('/').unwrap_or((value, value));
@@ -621,7 +795,7 @@ impl FromStr for UpstreamConfig {
                 }
                 _ => {
                     return Err(format!(
-                        "unknown option {key:?} (binds, window, tps, ids, system_type, tls, ca, source)"
+                        "unknown option {key:?} (binds, window, tps, ids, system_type, tls, ca, source, queue, bind)"
                     ))
                 }
             }
@@ -1117,9 +1291,67 @@ mod tests {
             "a=sys:pw@h:1,binds=0",
             "a=sys:pw@h:1,colour=red",
             "a=sys:pw@h:1,ids=roman",
+            "a=sys:pw@h:1,queue=0",
         ] {
             assert!(bad.parse::<UpstreamConfig>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_queue_limit_reads_back() {
+        let u: UpstreamConfig = "q=sys:pw@h:1,queue=500".parse().unwrap();
+        assert_eq!(u.queue, Some(500));
+        assert_eq!(u.spec().parse::<UpstreamConfig>().unwrap(), u);
+        let fields =
+            UpstreamConfig::from_fields("q", "sys", "pw", "h:1", &[("queue", "7".into())], false)
+                .unwrap();
+        assert_eq!(fields.queue, Some(7));
+    }
+
+    #[test]
+    fn bind_kinds_read_back() {
+        for (text, kind) in [
+            ("trx", ConnectorBind::Transceiver),
+            ("tx", ConnectorBind::Transmitter),
+            ("rx", ConnectorBind::Receiver),
+            ("tx+rx", ConnectorBind::TransmitterAndReceiver),
+        ] {
+            let u: UpstreamConfig = format!("k=sys:pw@h:1,bind={text}").parse().unwrap();
+            assert_eq!(u.bind, kind);
+            assert_eq!(u.spec().parse::<UpstreamConfig>().unwrap(), u);
+        }
+        assert!("k=sys:pw@h:1,bind=both".parse::<UpstreamConfig>().is_err());
+        let plain: UpstreamConfig = "k=sys:pw@h:1".parse().unwrap();
+        assert_eq!(plain.bind, ConnectorBind::Transceiver);
+    }
+
+    #[test]
+    fn distribution_lists_parse_from_flags_and_files() {
+        let d: DistributionListConfig = "esme:staff=447700900001, 447700900002".parse().unwrap();
+        assert_eq!((d.account.as_str(), d.name.as_str()), ("esme", "staff"));
+        assert_eq!(d.members, ["447700900001", "447700900002"]);
+        for bad in [
+            "staff=1,2",
+            ":staff=1",
+            "esme:=1",
+            "esme:staff=",
+            "esme:staff=1,,2",
+        ] {
+            assert!(bad.parse::<DistributionListConfig>().is_err(), "{bad:?}");
+        }
+        let mut config = GatewayConfig::default();
+        config
+            .apply_toml(
+                "[[distribution_list]]\naccount = \"esme\"\nname = \"ops\"\nmembers = [\"1\", \"2\"]\n",
+            )
+            .unwrap();
+        assert_eq!(
+            config.distribution_lists,
+            [DistributionListConfig::new("esme", "ops", vec!["1".into(), "2".into()]).unwrap()]
+        );
+        assert!(config
+            .apply_toml("[[distribution_list]]\naccount = \"esme\"\nname = \"ops\"\nmembers = []\n")
+            .is_err());
     }
 
     #[test]

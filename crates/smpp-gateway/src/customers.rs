@@ -6,15 +6,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smpp_proto::message::receipt::MessageState as ReceiptState;
+use smpp_proto::message::{submit_parts_on_air, Address};
 use smpp_proto::pdu::{
-    Bind, Body, CancelSm, CommandStatus, DataSm, DataSmResp, DestAddress, QuerySm, QuerySmResp,
-    SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, Tlvs, UnsuccessSme,
+    Bind, Body, COctetString, CancelSm, CommandStatus, DataSm, DataSmResp, DestAddress, QuerySm,
+    QuerySmResp, ReplaceSm, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, TlvTag, Tlvs,
+    UnsuccessSme,
 };
 use smpp_proto::session::BindKind;
 use smpp_tokio::{Connection, Handler};
 
 use crate::accept::{accept, Refusal, Submission};
-use crate::node::{lock, now_ms, stored_sm, Node};
+use crate::node::{encode_request, lock, now_ms, stored_sm, Node};
 use crate::store::{format_id, parse_id, MessageState, Op};
 
 /// The customers' bound connections (and their accounts), by connection number.
@@ -267,9 +269,11 @@ impl Handler<Connection> for Customers {
 
     /// Each SME destination becomes a message of its own (routed, rate
     /// limited and charged as one), all known to the customer by the first
-    /// accepted one's id; a distribution list (the gateway has none) or a
-    /// destination refused goes in `unsuccess_smes` with its status. None
-    /// accepted: the first refusal's status.
+    /// accepted one's id; a distribution list of the account goes to each
+    /// of its members (a list named twice, once). A destination refused
+    /// goes in `unsuccess_smes` with its status, a list name the account
+    /// has no list of with `ESME_RINVDLNAME`. None accepted: the first
+    /// refusal's status.
     async fn submit_multi(
         &self,
         conn: &Connection,
@@ -282,18 +286,42 @@ impl Handler<Connection> for Customers {
         let mut first: Option<u64> = None;
         let mut first_refusal = None;
         let mut unsuccess = Vec::new();
+        // Every destination in order, lists expanded (each list once); an
+        // unknown list's name as an error.
+        let mut expanded: Vec<&COctetString> = Vec::new();
+        let mut destinations: Vec<Result<(u8, u8, COctetString), COctetString>> = Vec::new();
         for dest in &sm.dest_addresses {
-            let DestAddress::Sme { ton, npi, addr } = dest else {
-                if let DestAddress::DistributionList(name) = dest {
+            match dest {
+                DestAddress::Sme { ton, npi, addr } => {
+                    destinations.push(Ok((*ton, *npi, addr.clone())));
+                }
+                DestAddress::DistributionList(name) if expanded.contains(&name) => {}
+                DestAddress::DistributionList(name) => {
+                    expanded.push(name);
+                    let key = (account.clone(), name.to_string_lossy().into_owned());
+                    match self.0.distribution_lists.get(&key) {
+                        Some(members) => destinations.extend(members.iter().map(|m| {
+                            let a = Address::guess(m);
+                            Ok((a.ton, a.npi, a.addr))
+                        })),
+                        None => destinations.push(Err(name.clone())),
+                    }
+                }
+            }
+        }
+        for destination in &destinations {
+            let (ton, npi, addr) = match destination {
+                Ok(sme) => sme,
+                Err(list) => {
                     unsuccess.push(UnsuccessSme {
                         ton: 0,
                         npi: 0,
-                        addr: name.clone(),
+                        addr: list.clone(),
                         error_status: CommandStatus::INVALID_DISTRIBUTION_LIST_NAME,
                     });
+                    first_refusal.get_or_insert(CommandStatus::INVALID_DISTRIBUTION_LIST_NAME);
+                    continue;
                 }
-                first_refusal.get_or_insert(CommandStatus::INVALID_DISTRIBUTION_LIST_NAME);
-                continue;
             };
             let submission = Submission {
                 account: account.clone(),
@@ -317,6 +345,8 @@ impl Handler<Connection> for Customers {
                 }
             }
         }
+        // `no_unsuccess` is one octet: the first 255 refusals are listed.
+        unsuccess.truncate(usize::from(u8::MAX));
         match first {
             Some(id) => Ok(SubmitMultiResp {
                 message_id: format_id(id).into(),
@@ -330,6 +360,35 @@ impl Handler<Connection> for Customers {
     async fn cancel_sm(&self, conn: &Connection, cancel: CancelSm) -> Result<Tlvs, CommandStatus> {
         self.cancel(conn, &cancel).await.map(|()| Tlvs::new())
     }
+
+    async fn replace_sm(
+        &self,
+        conn: &Connection,
+        replace: ReplaceSm,
+    ) -> Result<Tlvs, CommandStatus> {
+        self.replace(conn, &replace).await.map(|()| Tlvs::new())
+    }
+}
+
+/// `sm` with what `replace` changes: the user data (`short_message`, or
+/// `message_payload`: the new one replaces the old wherever either was),
+/// `registered_delivery`, `sm_default_msg_id`, and the schedule and
+/// validity when given.
+fn replaced(mut sm: SubmitSm, replace: &ReplaceSm) -> SubmitSm {
+    sm.short_message = replace.short_message.clone();
+    sm.tlvs.remove(TlvTag::MESSAGE_PAYLOAD);
+    if let Some(payload) = replace.tlvs.message_payload() {
+        let _ = sm.tlvs.set(TlvTag::MESSAGE_PAYLOAD, payload);
+    }
+    sm.registered_delivery = replace.registered_delivery;
+    sm.sm_default_msg_id = replace.sm_default_msg_id;
+    if !replace.schedule_delivery_time.is_empty() {
+        sm.schedule_delivery_time = replace.schedule_delivery_time.clone();
+    }
+    if !replace.validity_period.is_empty() {
+        sm.validity_period = replace.validity_period.clone();
+    }
+    sm
 }
 
 impl Customers {
@@ -410,6 +469,106 @@ impl Customers {
         }
         node.write_cdr(&record);
         tracing::info!(id, account, "cancelled by the customer");
+        Ok(())
+    }
+
+    /// `replace_sm` of one of our ids: a message still queued here is
+    /// changed in the store and keeps its place in the queue; one
+    /// forwarded is replaced upstream (with the upstream's id) and then in
+    /// the store. The replacement must take as many SMS parts as the
+    /// message it replaces (those were charged). A final message, another
+    /// account's, one whose `source_addr` differs, or one the upstream
+    /// would not replace: `ESME_RREPLACEFAIL`.
+    async fn replace(&self, conn: &Connection, replace: &ReplaceSm) -> Result<(), CommandStatus> {
+        let node = &self.0;
+        let account = conn.system_id().ok_or(CommandStatus::INVALID_BIND_STATUS)?;
+        let id =
+            parse_id(&replace.message_id.to_string_lossy()).ok_or(CommandStatus::REPLACE_FAILED)?;
+        let _final = node.final_lock(id).await;
+        let record = match node.store.message(id).await {
+            Ok(Some(record)) if record.account == account => record,
+            Ok(_) => return Err(CommandStatus::REPLACE_FAILED),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a message");
+                return Err(CommandStatus::SYSTEM_ERROR);
+            }
+        };
+        let sm = stored_sm(&record.submit).ok_or(CommandStatus::REPLACE_FAILED)?;
+        if !replace.source_addr.is_empty() && sm.source_addr != replace.source_addr {
+            return Err(CommandStatus::REPLACE_FAILED);
+        }
+        let new_sm = replaced(sm.clone(), replace);
+        if submit_parts_on_air(&new_sm) != record.parts {
+            tracing::info!(
+                id,
+                "replace refused: the new text takes another number of parts"
+            );
+            return Err(CommandStatus::REPLACE_FAILED);
+        }
+        let submit =
+            encode_request(Body::SubmitSm(Box::new(new_sm))).ok_or(CommandStatus::SYSTEM_ERROR)?;
+        match record.state {
+            MessageState::Accepted => {
+                // Not in the queue: being submitted right now (ask again).
+                let taken = crate::forward::take_queued(node, &record)
+                    .ok_or(CommandStatus::REPLACE_FAILED)?;
+                let mut changed = taken.record.clone();
+                changed.submit = submit;
+                if let Err(e) = node
+                    .store
+                    .write(vec![Op::PutMessage(changed.clone())])
+                    .await
+                {
+                    tracing::error!(error = %e, "cannot store a replaced message");
+                    let before = taken.record.clone();
+                    crate::forward::put_back_queued(node, taken, before);
+                    return Err(CommandStatus::SYSTEM_ERROR);
+                }
+                crate::forward::put_back_queued(node, taken, changed);
+            }
+            MessageState::Forwarded => {
+                let upstream = record
+                    .upstream
+                    .as_ref()
+                    .ok_or(CommandStatus::REPLACE_FAILED)?;
+                let topology = node.topologies.current();
+                let connector = topology
+                    .connector(&upstream.connector)
+                    .ok_or(CommandStatus::REPLACE_FAILED)?;
+                let (ton, npi, source) = match &connector.source {
+                    Some(s) => (s.ton, s.npi, s.addr.clone()),
+                    None => (
+                        sm.source_addr_ton,
+                        sm.source_addr_npi,
+                        sm.source_addr.clone(),
+                    ),
+                };
+                let upstream_replace = ReplaceSm {
+                    message_id: upstream.id.clone().into(),
+                    source_addr_ton: ton,
+                    source_addr_npi: npi,
+                    source_addr: source,
+                    ..replace.clone()
+                };
+                if let Err(e) = connector
+                    .pool
+                    .request(Body::ReplaceSm(Box::new(upstream_replace)))
+                    .await
+                {
+                    tracing::info!(id, upstream = connector.name, error = %e, "replace refused upstream");
+                    return Err(CommandStatus::REPLACE_FAILED);
+                }
+                let mut record = record;
+                record.submit = submit;
+                if !crate::forward::write_until_done(node, vec![Op::PutMessage(record)]).await {
+                    return Err(CommandStatus::SYSTEM_ERROR);
+                }
+            }
+            MessageState::Done { .. } | MessageState::Failed { .. } => {
+                return Err(CommandStatus::REPLACE_FAILED);
+            }
+        }
+        tracing::info!(id, account, "replaced by the customer");
         Ok(())
     }
 

@@ -302,7 +302,10 @@ fn connectors_table(d: &Dashboard) -> Markup {
                             tr data-connector=(c.name) {
                                 td { (c.name) }
                                 td { (c.config.addr) @if c.config.tls { " (TLS)" } }
-                                td.num data-up=(c.pool.bound()) { (c.pool.bound()) " / " (c.config.binds) }
+                                td.num data-up=(c.bound()) {
+                                    (c.bound()) " / " (c.slots())
+                                    @if c.config.bind != crate::config::ConnectorBind::Transceiver { " " span.muted { (c.config.bind.as_str()) } }
+                                }
                                 td.num { (c.config.window) }
                                 td.num { (c.config.tps.map_or_else(|| "-".to_owned(), |t| t.to_string())) }
                                 @let forwarded = c.forwarded.load(std::sync::atomic::Ordering::Relaxed);
@@ -346,6 +349,13 @@ async fn connectors(
                 label { "Binds" input name="binds" type="number" min="1" value="1"; }
                 label { "Window" input name="window" type="number" min="1" value="64"; }
                 label { "TPS (empty: no limit)" input name="tps" type="number" min="1"; }
+                label { "Queue limit (empty: the global one)" input name="queue" type="number" min="1"; }
+                label {
+                    "Bind kind"
+                    select name="bind" {
+                        @for kind in ["trx", "tx", "rx", "tx+rx"] { option value=(kind) { (kind) } }
+                    }
+                }
                 label {
                     "Message ids"
                     select name="ids" {
@@ -377,6 +387,10 @@ struct ConnectorForm {
     ids: String,
     #[serde(default)]
     source: String,
+    #[serde(default)]
+    queue: String,
+    #[serde(default)]
+    bind: String,
     tls: Option<String>,
 }
 
@@ -393,6 +407,8 @@ impl ConnectorForm {
                 ("tps", self.tps.clone()),
                 ("ids", self.ids.clone()),
                 ("source", self.source.clone()),
+                ("queue", self.queue.clone()),
+                ("bind", self.bind.clone()),
             ],
             self.tls.is_some(),
         )

@@ -113,8 +113,34 @@ impl RouteQueue {
         lock(&self.waiting).records.pop_front()
     }
 
+    /// How many messages wait here.
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.waiting).records.len()
+    }
+
     fn is_empty(&self) -> bool {
         lock(&self.waiting).records.is_empty()
+    }
+
+    /// Takes message `id` out with its place, if it waits here.
+    fn take(&self, id: u64) -> Option<(usize, MessageRecord)> {
+        let mut waiting = lock(&self.waiting);
+        let at = waiting.records.iter().position(|r| r.id == id)?;
+        Some((at, waiting.records.remove(at)?))
+    }
+
+    /// Puts a message taken out back at `at` (or the end); given back when
+    /// the queue is retired.
+    fn insert(&self, at: usize, record: MessageRecord) -> Option<MessageRecord> {
+        let mut waiting = lock(&self.waiting);
+        if waiting.retired {
+            return Some(record);
+        }
+        let at = at.min(waiting.records.len());
+        waiting.records.insert(at, record);
+        drop(waiting);
+        self.wake.notify_one();
+        None
     }
 
     /// Takes message `id` out, if it waits here.
@@ -292,6 +318,7 @@ async fn submit(node: &Arc<Node>, topology: &Topology, route: usize, record: Mes
         }
         up += 1;
         let mut sm = sm.clone();
+        crate::hops::mark(&mut sm.tlvs);
         if let Some(source) = &connector.source {
             sm.source_addr_ton = source.ton;
             sm.source_addr_npi = source.npi;
@@ -416,6 +443,37 @@ pub(crate) async fn write_until_done(node: &Node, ops: Vec<Op>) -> bool {
                 attempt += 1;
             }
         }
+    }
+}
+
+/// A queued message taken out to be changed: its topology, route and place.
+pub(crate) struct Taken {
+    topology: Arc<Topology>,
+    route: usize,
+    at: usize,
+    /// The message as it waited.
+    pub(crate) record: MessageRecord,
+}
+
+/// Takes the stored message `record` out of its route's queue to change
+/// it (still counted as pending), if it waits there (not being submitted).
+pub(crate) fn take_queued(node: &Node, record: &MessageRecord) -> Option<Taken> {
+    let topology = node.topologies.current();
+    let route = topology.route_of(record)?;
+    let (at, record) = topology.queues.get(route)?.take(record.id)?;
+    Some(Taken {
+        topology,
+        route,
+        at,
+        record,
+    })
+}
+
+/// Puts a message taken with [`take_queued`] back in its place, as
+/// `record` (routed again if the routes changed meanwhile).
+pub(crate) fn put_back_queued(node: &Arc<Node>, taken: Taken, record: MessageRecord) {
+    if let Some(record) = taken.topology.queues[taken.route].insert(taken.at, record) {
+        requeue(node, record);
     }
 }
 

@@ -456,7 +456,7 @@ async fn jasmin_send(
         },
         Err(refusal) => {
             let status = match refusal {
-                Refusal::NoRoute => StatusCode::PRECONDITION_FAILED,
+                Refusal::NoRoute | Refusal::Loop => StatusCode::PRECONDITION_FAILED,
                 Refusal::Exhausted(_) => {
                     return jasmin_error(
                         StatusCode::FORBIDDEN,
@@ -661,7 +661,7 @@ impl MessageRequest {
 
 fn refusal_response(refusal: Refusal) -> Response {
     let status = match refusal {
-        Refusal::NoRoute => StatusCode::UNPROCESSABLE_ENTITY,
+        Refusal::NoRoute | Refusal::Loop => StatusCode::UNPROCESSABLE_ENTITY,
         Refusal::Throttled => StatusCode::TOO_MANY_REQUESTS,
         Refusal::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
         Refusal::Exhausted(_) => StatusCode::PAYMENT_REQUIRED,

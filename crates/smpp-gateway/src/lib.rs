@@ -37,25 +37,44 @@
 //!   and `data_sm` (a rate limit per account counted in SMS parts; a
 //!   `data_sm` goes upstream as a `submit_sm` carrying its
 //!   `message_payload`), `submit_multi` (each destination a message of
-//!   its own, all under the first's id), `query_sm` and `cancel_sm` on the
+//!   its own, all under the first's id; the account's distribution lists,
+//!   [`DistributionListConfig`], expand to their members, an unknown name
+//!   is `ESME_RINVDLNAME` for it), `query_sm` and `cancel_sm` on the
 //!   gateway's ids
 //!   (a message still queued is taken out; one forwarded is cancelled
-//!   upstream).
+//!   upstream), `replace_sm` on them (a message still queued is changed
+//!   in place; one forwarded is replaced upstream with the upstream's id,
+//!   then in the store; the new text must take as many SMS parts, which
+//!   were charged).
 //! - Billing: prepaid money and SMS quotas, a rate per route per part,
 //!   charged atomically with the message; CDRs.
-//! - Connectors: each a `smpp_tokio::Pool` of transceiver binds to an SMSC.
+//! - Connectors: each a `smpp_tokio::Pool` of binds to an SMSC:
+//!   transceivers by default; transmitters, receivers, or a transmitter
+//!   and a receiver per slot (receipts and MO come back on the receivers)
+//!   with `bind=` ([`ConnectorBind`]).
 //! - Routing: ordered routes, first match by destination prefix, account,
 //!   source, a regular expression and a time window; tiers that fail
 //!   over, weights within a tier. Connectors and routes change while the
 //!   gateway runs (the admin API; stored, see `topology`).
 //! - Receipts: matched through the id map (normalised per connector),
 //!   held when they come before the id, queued while the customer is
-//!   unbound, or called back over HTTP.
+//!   unbound, or called back over HTTP. Intermediate notifications (a
+//!   customer's `registered_delivery` asking for them goes upstream as
+//!   it is) come back to customers that asked, as intermediate
+//!   notifications with our id; they leave the message open.
 //! - MO messages from upstreams (`deliver_sm`, or `data_sm` passed on as
 //!   the `deliver_sm` that says the same): to the account (or the URL) of the first
 //!   MO route matching their destination ([`MoRouteConfig`]), queued like
 //!   receipts; one no route matches is refused with `ESME_RX_T_APPN` (the
 //!   upstream keeps it).
+//! - The loop guard: a connector that binds back to this gateway (its
+//!   own listener, one of its accounts) is refused at start and in the
+//!   admin API; every message forwarded carries a hop count (a private
+//!   TLV, `0x1450`, one octet, one more at each gateway), and a submission
+//!   that arrives with [`GatewayConfig::max_hops`] (5) or more is refused
+//!   with `ESME_RINVDSTADR`: permanent, so the gateway before it fails its
+//!   message with a failed receipt instead of trying again (`ESME_RSYSERR`
+//!   would be retried, and the loop would go on).
 //! - [`http`]: the Jasmin-compatible and JSON APIs, admin, metrics
 //!   ([`RunningGateway::http_router`]).
 //!
@@ -68,7 +87,10 @@
 //!   sent in the order accepted when an upstream comes back; several
 //!   submits go at once, so the upstream may see neighbours swapped) up to
 //!   [`GatewayConfig::max_queued`] messages not yet forwarded, then
-//!   `ESME_RMSGQFUL`. A destination no route matches gets `ESME_RINVDSTADR`.
+//!   `ESME_RMSGQFUL`; the same when every connector of its route has as
+//!   many messages waiting as its own limit (`queue=N`,
+//!   [`UpstreamConfig::queue`]). A destination no route matches gets
+//!   `ESME_RINVDSTADR`.
 //! - Each `submit_sm` is one message with its own id, parts of a long
 //!   message included: a receipt per part.
 //! - After a restart, messages accepted but not forwarded are forwarded,
@@ -88,10 +110,10 @@
 //!   [`GatewayConfig::retention`] (7 days by default) is forgotten.
 //!
 //! # Not yet
-//! `replace_sm` from customers (answered `ESME_RINVCMDID`); distribution
-//! lists for `submit_multi`; intermediate notifications (not passed on);
-//! queue limits per connector (the limit is global); bind kinds other than
-//! transceiver for connectors. A connector removed through the admin API
+//! Distribution lists are configured at start only (no admin API or
+//! dashboard page for them yet). A replace of a message being submitted
+//! upstream at that moment is refused (`ESME_RREPLACEFAIL`: ask again). A
+//! connector removed through the admin API
 //! takes its binds with it: receipts for messages it forwarded can no
 //! longer arrive (they end `UNKNOWN` after the receipt timeout) unless a
 //! connector of the same name comes back.
@@ -117,6 +139,7 @@ pub mod config;
 mod customers;
 mod dashboard;
 mod forward;
+mod hops;
 pub mod http;
 pub mod jasmin;
 mod metrics;
@@ -132,8 +155,8 @@ mod webhooks;
 
 pub use billing::{format_money, parse_money, Micros};
 pub use config::{
-    Account, BalanceConfig, Cidr, GatewayConfig, MoRouteConfig, RouteConfig, StoreConfig,
-    TimeWindow, TlsConfig, UpstreamConfig,
+    Account, BalanceConfig, Cidr, ConnectorBind, DistributionListConfig, GatewayConfig,
+    MoRouteConfig, RouteConfig, StoreConfig, TimeWindow, TlsConfig, UpstreamConfig,
 };
 pub use store::{format_id, parse_id, FjallStore, GatewayStore, MemoryStore, PgStore, Quota};
 
@@ -166,7 +189,7 @@ impl RunningGateway {
     pub fn upstream_binds(&self, name: &str) -> Option<usize> {
         let topology = self.node.topologies.current();
         let c = topology.connector(name)?;
-        Some(c.pool.bound())
+        Some(c.bound())
     }
 
     /// The prepaid quotas `account` has left (unlimited: `None` in each).
@@ -217,7 +240,7 @@ impl RunningGateway {
         }
         let topology = self.node.topologies.current();
         for connector in &topology.connectors {
-            connector.pool.close().await;
+            connector.close().await;
         }
         // A submit that got its upstream id records it before the store
         // closes (the others end with the pools).
@@ -297,6 +320,15 @@ pub async fn start_with_store(
             .await
             .context("reading the store")?,
     );
+    // A connector to our own listener with one of our accounts loops; the
+    // address is known here when the port is given (else once listening).
+    let listen: Vec<SocketAddr> = config
+        .listen
+        .parse()
+        .into_iter()
+        .filter(|a: &SocketAddr| a.port() != 0)
+        .collect();
+    topology::check_not_self(&node, &layout, &listen).map_err(anyhow::Error::msg)?;
     topology::install_first(&node, layout).await?;
 
     // What the last run left unfinished (with others on the database:
@@ -335,6 +367,10 @@ pub async fn start_with_store(
     let addr = listeners
         .plain_addr
         .context("the plain listener's address")?;
+    let _ = node
+        .topologies
+        .listeners
+        .set(std::iter::once(addr).chain(listeners.tls_addr).collect());
 
     let mut tasks = vec![
         tokio::spawn(outbox::run(node.clone())),

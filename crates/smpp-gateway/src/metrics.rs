@@ -15,18 +15,19 @@ use crate::store::{MessageRecord, MessageState};
 struct AccountCounters {
     accepted: AtomicU64,
     parts: AtomicU64,
-    refused: [AtomicU64; 5],
+    refused: [AtomicU64; 6],
     /// Final states by stat word.
     finals: std::sync::Mutex<BTreeMap<&'static str, u64>>,
     charged_micros: AtomicU64,
 }
 
-const REFUSALS: [&str; 5] = [
+const REFUSALS: [&str; 6] = [
     "no_route",
     "throttled",
     "queue_full",
     "quota_exhausted",
     "system",
+    "loop",
 ];
 
 fn refusal_index(r: Refusal) -> usize {
@@ -36,6 +37,7 @@ fn refusal_index(r: Refusal) -> usize {
         Refusal::QueueFull => 2,
         Refusal::Exhausted(_) => 3,
         Refusal::System => 4,
+        Refusal::Loop => 5,
     }
 }
 
@@ -249,7 +251,7 @@ impl Metrics {
                 out,
                 "smpp_gateway_upstream_binds{{connector=\"{}\"}} {}",
                 escape(&c.name),
-                c.pool.bound()
+                c.bound()
             );
         }
         let gauges = [

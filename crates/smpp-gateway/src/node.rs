@@ -76,12 +76,16 @@ pub(crate) struct Node {
     stopped: AtomicBool,
     /// Messages not forwarded yet, at most.
     pub(crate) max_queued: usize,
+    /// Hop count at which a submission is refused as a loop.
+    pub(crate) max_hops: u8,
     /// How long an unmatched upstream receipt is held.
     pub(crate) hold_for: Duration,
     /// How long a forwarded message waits for its upstream receipt.
     pub(crate) receipt_timeout: Duration,
     /// Where MO messages go, first match wins.
     pub(crate) mo_routes: Vec<MoRouteConfig>,
+    /// Distribution lists for `submit_multi`: members by (account, name).
+    pub(crate) distribution_lists: HashMap<(String, String), Vec<String>>,
     /// Binds per account at most.
     pub(crate) max_binds: Option<usize>,
     /// Receipts owed to one account at most before its submissions wait.
@@ -266,11 +270,17 @@ impl Node {
             submitting: AtomicUsize::new(0),
             in_submit: Mutex::default(),
             max_queued: config.max_queued,
+            max_hops: config.max_hops,
             hold_for: config.hold_for,
             max_binds: config.max_binds_per_account,
             max_owed: config.max_receipts_owed,
             max_held: config.max_held,
             mo_routes: config.mo_routes.clone(),
+            distribution_lists: config
+                .distribution_lists
+                .iter()
+                .map(|d| ((d.account.clone(), d.name.clone()), d.members.clone()))
+                .collect(),
             receipt_timeout: config.receipt_timeout,
             tps: config.tps_per_account,
             tps_per_sender: config.tps_per_sender,

@@ -8,6 +8,12 @@
 //! `submit_sm_resp`) is held, durably, and matched when the id is recorded
 //! (and retried on a timer): never dropped.
 //!
+//! An intermediate notification (`esm_class` says so, or a receipt whose
+//! state is not final, such as `ENROUTE`) is mapped back the same way to a
+//! customer whose `registered_delivery` asked for intermediate
+//! notifications (over SMPP; webhooks hear of final states only), as an
+//! intermediate notification; it does not make the message final.
+//!
 //! The upstream's `deliver_sm` is answered only once what it said is
 //! durable; a store failure answers `ESME_RSYSERR` (the upstream sends it
 //! again). A customer's receipt may be delivered twice if the gateway
@@ -71,6 +77,7 @@ async fn on_upstream_request(node: &Arc<Node>, connector: &Connector, request: I
         }
         return;
     };
+    let intermediate = is_intermediate(request.pdu(), &receipt);
     let key = receipt_key(connector, request.pdu(), &receipt);
     let found = match node.store.lookup(&name, &key).await {
         Ok(found) => found,
@@ -81,7 +88,7 @@ async fn on_upstream_request(node: &Arc<Node>, connector: &Connector, request: I
     };
     node.metrics.receipt(found.is_some());
     let done = match found {
-        Some(id) => map_receipt(node, id, &receipt).await,
+        Some(id) => map_receipt(node, id, &receipt, intermediate).await,
         None => hold(node, &name, key, request.pdu()).await,
     };
     if !done {
@@ -202,10 +209,13 @@ pub(crate) async fn release_held(node: &Arc<Node>, upstream: &str, key: &str) {
         return; // another task took them
     };
     for h in held {
-        let receipt = decode_stored(&h.deliver)
-            .and_then(|pdu| DeliveryReceipt::from_body(&pdu.body, &Default::default()));
+        let receipt = decode_stored(&h.deliver).and_then(|pdu| {
+            let receipt = DeliveryReceipt::from_body(&pdu.body, &Default::default())?;
+            let intermediate = is_intermediate(&pdu, &receipt);
+            Some((receipt, intermediate))
+        });
         let mapped = match receipt {
-            Some(receipt) => map_receipt(node, id, &receipt).await,
+            Some((receipt, intermediate)) => map_receipt(node, id, &receipt, intermediate).await,
             None => true, // unreadable: nothing to map
         };
         if mapped {
@@ -272,9 +282,27 @@ pub(crate) async fn retry_held(node: Arc<Node>) {
     }
 }
 
+/// Whether an upstream receipt is an intermediate notification: its
+/// `esm_class` says so, or its state is not final.
+fn is_intermediate(pdu: &Pdu, receipt: &DeliveryReceipt) -> bool {
+    let esm = match &pdu.body {
+        Body::DeliverSm(sm) => sm.esm_class(),
+        Body::DataSm(sm) => sm.esm_class(),
+        _ => EsmClass::default(),
+    };
+    esm.is_intermediate_notification() || !receipt.state.is_final()
+}
+
 /// Applies an upstream receipt to our message `id`: its state, and the
 /// customer's receipt if one was asked for. `false` if nothing was stored.
-async fn map_receipt(node: &Arc<Node>, id: u64, receipt: &DeliveryReceipt) -> bool {
+/// An intermediate notification changes no state: it is passed on if the
+/// customer asked for those, while the message is not final.
+async fn map_receipt(
+    node: &Arc<Node>,
+    id: u64,
+    receipt: &DeliveryReceipt,
+    intermediate: bool,
+) -> bool {
     // Read, check and write under the message's final-state lock.
     let _final = node.final_lock(id).await;
     let mut record = match node.store.message(id).await {
@@ -288,8 +316,18 @@ async fn map_receipt(node: &Arc<Node>, id: u64, receipt: &DeliveryReceipt) -> bo
             return false;
         }
     };
-    if !receipt.state.is_final() {
-        // Intermediate notifications are not passed on (yet).
+    if intermediate {
+        if !matches!(record.state, MessageState::Forwarded) {
+            return true; // final already (or not known to be forwarded)
+        }
+        let Some(owed) = owed_notification(node, &record, receipt) else {
+            return true;
+        };
+        if let Err(e) = node.store.write(vec![Op::PutReceipt(owed.clone())]).await {
+            tracing::error!(error = %e, "cannot store an intermediate notification");
+            return false;
+        }
+        crate::outbox::queue(node, owed);
         return true;
     }
     if matches!(record.state, MessageState::Done { .. }) {
@@ -332,6 +370,43 @@ pub(crate) fn owed_receipt(
     if !sm.registered_delivery().wants_receipt_for(success) {
         return None;
     }
+    customer_receipt(node, record, &sm, receipt, EsmClass::DELIVERY_RECEIPT)
+}
+
+/// The customer's intermediate notification for `record` from the
+/// upstream's, if the customer asked for intermediate notifications (over
+/// SMPP: webhooks get final states only).
+fn owed_notification(
+    node: &Node,
+    record: &MessageRecord,
+    receipt: &DeliveryReceipt,
+) -> Option<OwedReceipt> {
+    if record.webhook.is_some() {
+        return None;
+    }
+    let sm = stored_sm(&record.submit)?;
+    if !sm.registered_delivery().intermediate_notification() {
+        return None;
+    }
+    customer_receipt(
+        node,
+        record,
+        &sm,
+        receipt,
+        EsmClass::INTERMEDIATE_NOTIFICATION,
+    )
+}
+
+/// The `deliver_sm` telling the sender of `sm` (our message `record`)
+/// what `receipt` says, with our id, as `esm` (a receipt or an
+/// intermediate notification).
+fn customer_receipt(
+    node: &Node,
+    record: &MessageRecord,
+    sm: &smpp_proto::pdu::SubmitSm,
+    receipt: &DeliveryReceipt,
+    esm: EsmClass,
+) -> Option<OwedReceipt> {
     let our_id = record.public_id();
     let mut ours = receipt.clone();
     ours.id.clone_from(&our_id);
@@ -353,7 +428,7 @@ pub(crate) fn owed_receipt(
         dest_addr_ton: sm.source_addr_ton,
         dest_addr_npi: sm.source_addr_npi,
         destination_addr: sm.source_addr.clone(),
-        esm_class: EsmClass::DELIVERY_RECEIPT.bits(),
+        esm_class: esm.bits(),
         short_message: Bytes::from(ours.to_text().into_bytes()),
         tlvs,
         ..Default::default()

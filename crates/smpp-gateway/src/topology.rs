@@ -63,6 +63,26 @@ impl Topology {
         self.connectors.iter().find(|c| c.name == name)
     }
 
+    /// Whether `adding` more messages on route `route` would pass the
+    /// queue limit of every connector it leads to. A connector's queue is
+    /// what waits in the queues of all the routes that lead to it (a
+    /// message of a route with two connectors counts for both); one
+    /// connector without a limit leaves the route open.
+    pub(crate) fn route_full(&self, route: usize, adding: usize) -> bool {
+        let list = self.router.list(route);
+        !list.is_empty()
+            && list.iter().all(|&c| {
+                let Some(limit) = self.connectors[c].config.queue else {
+                    return false;
+                };
+                let waiting: usize = (0..self.queues.len())
+                    .filter(|&r| self.router.list(r).contains(&c))
+                    .map(|r| self.queues[r].len())
+                    .sum();
+                waiting.saturating_add(adding) > limit
+            })
+    }
+
     /// The route of a stored message (`None`: unreadable, or no route
     /// matches it).
     pub(crate) fn route_of(&self, record: &MessageRecord) -> Option<usize> {
@@ -288,6 +308,8 @@ pub(crate) struct Topologies {
     layout: tokio::sync::Mutex<Layout>,
     /// The tasks of installed topologies (dispatchers, upstream servers).
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Our customers' listeners, once listening (the loop guard).
+    pub(crate) listeners: std::sync::OnceLock<Vec<std::net::SocketAddr>>,
 }
 
 impl Default for Topologies {
@@ -296,6 +318,7 @@ impl Default for Topologies {
             current: RwLock::new(Arc::new(Topology::empty())),
             layout: tokio::sync::Mutex::default(),
             tasks: std::sync::Mutex::default(),
+            listeners: std::sync::OnceLock::new(),
         }
     }
 }
@@ -335,6 +358,26 @@ impl Topologies {
     }
 }
 
+/// Refuses a layout with a connector that binds to this gateway itself
+/// (one of `ours`, with one of our accounts): see [`crate::hops`].
+pub(crate) fn check_not_self(
+    node: &Node,
+    layout: &Layout,
+    ours: &[std::net::SocketAddr],
+) -> Result<(), String> {
+    match layout
+        .upstreams
+        .iter()
+        .find(|u| crate::hops::points_at_self(u, ours, |id| node.accounts.contains(id)))
+    {
+        Some(u) => Err(format!(
+            "connector {:?} points at this gateway itself ({} with our account {:?}): a routing loop",
+            u.name, u.addr, u.system_id
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Changes the layout with `edit`: checked, stored, then in force.
 pub(crate) async fn change(
     node: &Arc<Node>,
@@ -344,6 +387,9 @@ pub(crate) async fn change(
     let mut next = layout.clone();
     edit(&mut next).map_err(ChangeError::Invalid)?;
     next.validate().map_err(ChangeError::Invalid)?;
+    if let Some(ours) = node.topologies.listeners.get() {
+        check_not_self(node, &next, ours).map_err(ChangeError::Invalid)?;
+    }
     // Started before anything is stored: a connector that cannot start
     // (its TLS settings) refuses the change.
     let staged = stage(node, &next).map_err(|e| ChangeError::Invalid(format!("{e:#}")))?;
@@ -387,7 +433,7 @@ pub(crate) async fn install_first(node: &Arc<Node>, layout: Layout) -> anyhow::R
 struct Staged {
     topology: Topology,
     /// Connectors started for it, with their inbound requests.
-    started: Vec<(Arc<Connector>, smpp_tokio::Inbound)>,
+    started: Vec<(Arc<Connector>, Vec<smpp_tokio::Inbound>)>,
 }
 
 /// Builds the topology of `layout`: keeps the current connectors whose
@@ -432,7 +478,7 @@ fn stage(node: &Node, layout: &Layout) -> anyhow::Result<Staged> {
 /// Closes what a staged topology started.
 fn discard(staged: Staged) {
     for (connector, _) in staged.started {
-        tokio::spawn(async move { connector.pool.close().await });
+        tokio::spawn(async move { connector.close().await });
     }
 }
 
@@ -451,12 +497,14 @@ fn install(node: &Arc<Node>, staged: Staged) {
     );
     let mut tasks = crate::node::lock(&node.topologies.tasks);
     tasks.retain(|t| !t.is_finished());
-    for (connector, inbound) in started {
-        tasks.push(tokio::spawn(crate::receipts::serve_upstream(
-            node.clone(),
-            connector,
-            inbound,
-        )));
+    for (connector, inbounds) in started {
+        for inbound in inbounds {
+            tasks.push(tokio::spawn(crate::receipts::serve_upstream(
+                node.clone(),
+                connector.clone(),
+                inbound,
+            )));
+        }
     }
     for route in 0..topology.queues.len() {
         tasks.push(tokio::spawn(crate::forward::dispatch(
@@ -483,7 +531,7 @@ fn install(node: &Arc<Node>, staged: Staged) {
                 "connector closed (removed or changed)"
             );
             let connector = connector.clone();
-            tokio::spawn(async move { connector.pool.close().await });
+            tokio::spawn(async move { connector.close().await });
         }
     }
 }

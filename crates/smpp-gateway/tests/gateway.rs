@@ -502,6 +502,228 @@ async fn unroutable_and_over_the_queue_limit_are_refused_at_once() {
     gateway.shutdown().await.unwrap();
 }
 
+/// `queue=N` caps what waits for one connector: a route leading only to
+/// connectors at their limit is refused with `ESME_RMSGQFUL`, nothing
+/// stored or charged; a route with room elsewhere still takes messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_at_its_queue_limit_refuses_what_only_it_could_take() {
+    let (small, open) = (free_port(), free_port());
+    let mut config = config(
+        StoreConfig::Memory,
+        &[("small", small), ("open", open)],
+        &["44=small", "33=small,open", "*=open"],
+    );
+    config.upstreams[0].queue = Some(2);
+    config.balances = vec!["esme=10sms".parse().unwrap()];
+    let gateway = start(config).await.unwrap();
+    let (client, _) = customer(&gateway, BindKind::Transmitter).await;
+    // Both connectors are down: everything waits.
+    client.submit(message("447700900001")).await.unwrap();
+    client.submit(message("447700900002")).await.unwrap();
+    let refused = client.submit(message("447700900003")).await;
+    assert!(
+        matches!(
+            refused,
+            Err(smpp_tokio::Error::Status(CommandStatus::MESSAGE_QUEUE_FULL))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(gateway.messages_forwarding(), 2, "nothing stored");
+    assert_eq!(gateway.quota("esme").sms, Some(8), "nothing charged");
+    // A route that may also go to the connector without a limit still
+    // takes messages; so do the other routes.
+    client.submit(message("33612345678")).await.unwrap();
+    client.submit(message("1555000111")).await.unwrap();
+    assert_eq!(gateway.messages_forwarding(), 4);
+    assert_eq!(gateway.quota("esme").sms, Some(6));
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+}
+
+/// A connector that binds to the gateway itself (its own listener, one of
+/// its accounts) is refused at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_pointing_at_the_gateway_itself_is_refused_at_start() {
+    let listen = free_port();
+    for host in ["127.0.0.1", "localhost"] {
+        let mut config = config(StoreConfig::Memory, &[], &[]);
+        config.listen = listen.to_string();
+        config.upstreams = vec![format!("self=esme:secret@{host}:{}", listen.port())
+            .parse()
+            .unwrap()];
+        let refused = start(config).await.expect_err("a loop");
+        assert!(
+            format!("{refused:#}").contains("points at this gateway itself"),
+            "{refused:#}"
+        );
+    }
+    // Another account on the same address is another gateway's business
+    // (here nothing answers it): accepted.
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.listen = listen.to_string();
+    config.upstreams = vec![format!("other=someone:pw@{listen}").parse().unwrap()];
+    start(config).await.unwrap().shutdown().await.unwrap();
+}
+
+/// Two gateways routing to each other: the hop count each adds stops the
+/// message after `max_hops`; it ends failed, with a failed receipt back to
+/// the customer along the way it came, and the traffic stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_loop_between_two_gateways_ends_in_a_failed_message() {
+    let a_addr = free_port();
+    let peer = || -> smpp_gateway::Account { "peer:peerpw".parse().unwrap() };
+    let mut b = config(StoreConfig::Memory, &[], &[]);
+    b.accounts = vec![peer()];
+    b.upstreams = vec![format!("to_a=peer:peerpw@{a_addr}").parse().unwrap()];
+    let b = start(b).await.unwrap();
+    let mut a = config(StoreConfig::Memory, &[], &[]);
+    a.listen = a_addr.to_string();
+    a.accounts.push(peer());
+    a.max_hops = 4;
+    a.upstreams = vec![format!("to_b=peer:peerpw@{}", b.smpp_addr())
+        .parse()
+        .unwrap()];
+    let a = start(a).await.unwrap();
+    wait_bound(&a, "to_b").await;
+    wait_bound(&b, "to_a").await;
+
+    let (client, inbound) = customer(&a, BindKind::Transceiver).await;
+    let id = client.submit(message("447700900001")).await.unwrap();
+    let receipt = receipt_for(&inbound, &id.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Rejected, "{receipt:?}");
+    // A (hop 0) -> B (1) -> A (2) -> B (3) -> A, which refuses a count of
+    // 4 (its limit): each failure goes back as a receipt, and then neither
+    // gateway has anything left to forward.
+    wait_for("both gateways idle", || {
+        a.messages_forwarding() == 0 && b.messages_forwarding() == 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a.messages_forwarding() + b.messages_forwarding(), 0);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), inbound.recv())
+            .await
+            .is_err(),
+        "one receipt only"
+    );
+    client.unbind().await.unwrap();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+/// `bind=tx+rx`: a transmitter and a receiver per slot; submits go on the
+/// transmitter, the receipt comes back on the receiver and still maps
+/// back to the customer. With `bind=tx` alone no receipt can come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_of_transmitters_and_receivers_maps_receipts_back() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    config.upstreams[0].bind = smpp_gateway::ConnectorBind::TransmitterAndReceiver;
+    let gateway = start(config).await.unwrap();
+    wait_for("a transmitter and a receiver up", || {
+        gateway.upstream_binds("a") == Some(2)
+    })
+    .await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let id = client.submit(message("447700900001")).await.unwrap();
+    let receipt = receipt_for(&inbound, &id.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Delivered);
+    assert_eq!(up.count(), 1);
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+
+    // Transmitters only: the message goes, its receipt has nowhere to come.
+    let config = config_with_upstream(&format!(
+        "t=smppclient1:password@{},bind=tx",
+        up.server.smpp_addr()
+    ));
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "t").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    client.submit(message("447700900002")).await.unwrap();
+    wait_for("forwarded", || up.count() == 2).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), inbound.recv())
+            .await
+            .is_err(),
+        "no receipt without a receiver"
+    );
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+/// A customer asking for intermediate notifications (registered_delivery
+/// bit 4): the request goes upstream, the upstream's notification comes
+/// back with our id as an intermediate notification, the message stays
+/// open, and the final receipt follows. One that did not ask gets only
+/// the final receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intermediate_notifications_are_passed_on_without_ending_the_message() {
+    use smpp_proto::pdu::RegisteredDelivery;
+    let up = upstream(
+        MessageState::Delivered,
+        Duration::from_millis(600),
+        "127.0.0.1:0",
+    )
+    .await;
+    let gateway = start(config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &[],
+    ))
+    .await
+    .unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let mut sm = message("447700900001");
+    sm.set_registered_delivery(
+        sm.registered_delivery()
+            .with_intermediate_notification(true),
+    );
+    assert!(sm.registered_delivery().wants_receipt());
+    let id = client.submit(sm).await.unwrap();
+    let id = id.to_string_lossy().into_owned();
+
+    let first = tokio::time::timeout(WAIT, inbound.recv())
+        .await
+        .expect("a notification in time")
+        .expect("the session is open");
+    let Body::DeliverSm(notification) = first.body() else {
+        panic!("not a deliver_sm: {:?}", first.body());
+    };
+    assert!(notification.esm_class().is_intermediate_notification());
+    assert!(!notification.esm_class().is_delivery_receipt());
+    assert_eq!(
+        notification.tlvs.receipted_message_id(),
+        Some(id.as_bytes())
+    );
+    let text = first.receipt().unwrap();
+    assert_eq!(
+        (text.id.as_str(), text.state),
+        (id.as_str(), MessageState::Enroute)
+    );
+    drop(first);
+    // Not final: query_sm still says so.
+    let state = query(&client, &id, "12345").await.unwrap();
+    assert_eq!(state.message_state, MessageState::Enroute.to_u8());
+
+    let receipt = receipt_for(&inbound, &id).await;
+    assert_eq!(receipt.state, MessageState::Delivered);
+
+    // Without bit 4: the final receipt only.
+    let plain = RegisteredDelivery::default()
+        .with_receipt(smpp_proto::pdu::ReceiptRequest::SuccessOrFailure);
+    let mut sm = message("447700900002");
+    sm.set_registered_delivery(plain);
+    let id = client.submit(sm).await.unwrap();
+    let receipt = receipt_for(&inbound, &id.to_string_lossy()).await;
+    assert_eq!(receipt.state, MessageState::Delivered);
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_upstream_refusal_ends_in_a_failed_receipt() {
     let mut serve = ServeConfig::for_tests();
@@ -1599,6 +1821,232 @@ async fn submit_multi_fans_out_under_one_id_and_lists_what_it_could_not_take(sto
     client.unbind().await.unwrap();
     gateway.shutdown().await.unwrap();
     up.server.shutdown().await.unwrap();
+}
+
+/// A distribution list of the account expands to its members (each a
+/// message under the one id); another account's list, or one nobody has,
+/// is `ESME_RINVDLNAME` for that destination.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_multi_expands_the_account_s_distribution_lists() {
+    use smpp_gateway::DistributionListConfig;
+    use smpp_proto::pdu::{DestAddress, SubmitMulti};
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let mut config = config(
+        StoreConfig::Memory,
+        &[("a", up.server.smpp_addr())],
+        &["44=a"],
+    );
+    config.distribution_lists = vec![
+        "esme:staff=447700900001,447700900002".parse().unwrap(),
+        DistributionListConfig::new("other", "board", vec!["447700900009".into()]).unwrap(),
+    ];
+    let gateway = start(config).await.unwrap();
+    wait_bound(&gateway, "a").await;
+    let (client, inbound) = customer(&gateway, BindKind::Transceiver).await;
+    let multi = SubmitMulti::from_submit_sm(
+        message("unused"),
+        vec![
+            DestAddress::DistributionList("staff".into()),
+            DestAddress::DistributionList("board".into()), // another account's
+            DestAddress::Sme {
+                ton: 1,
+                npi: 1,
+                addr: "447700900003".into(),
+            },
+            DestAddress::DistributionList("staff".into()), // named twice: once
+            DestAddress::DistributionList("nobody".into()),
+        ],
+    );
+    let answer = client
+        .request(Body::SubmitMulti(Box::new(multi)))
+        .await
+        .unwrap();
+    let Body::SubmitMultiResp(resp) = answer.body else {
+        panic!("not a submit_multi_resp: {:?}", answer.body);
+    };
+    let id = resp.message_id.to_string_lossy().into_owned();
+    let refused: Vec<(String, CommandStatus)> = resp
+        .unsuccess_smes
+        .iter()
+        .map(|u| (u.addr.to_string_lossy().into_owned(), u.error_status))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            (
+                "board".to_owned(),
+                CommandStatus::INVALID_DISTRIBUTION_LIST_NAME
+            ),
+            (
+                "nobody".to_owned(),
+                CommandStatus::INVALID_DISTRIBUTION_LIST_NAME
+            ),
+        ]
+    );
+    for _ in 0..3 {
+        receipt_for(&inbound, &id).await;
+    }
+    assert_eq!(up.count(), 3, "two members and one address");
+    // A list alone that the account does not have: the whole request fails.
+    let multi = SubmitMulti::from_submit_sm(
+        message("unused"),
+        vec![DestAddress::DistributionList("board".into())],
+    );
+    let refused = client.request(Body::SubmitMulti(Box::new(multi))).await;
+    assert!(
+        matches!(
+            refused,
+            Err(smpp_tokio::Error::Status(
+                CommandStatus::INVALID_DISTRIBUTION_LIST_NAME
+            ))
+        ),
+        "{refused:?}"
+    );
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
+/// An SMSC that records the texts it is sent and the replaces it gets
+/// (answering ids `up-1`, `up-2`...).
+#[derive(Default)]
+struct Recorder {
+    texts: std::sync::Mutex<Vec<Vec<u8>>>,
+    replaces: std::sync::Mutex<Vec<(String, Vec<u8>)>>,
+}
+
+struct RecorderRef(Arc<Recorder>);
+
+impl Handler<Connection> for RecorderRef {
+    async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
+        Ok(())
+    }
+
+    async fn submit_sm(&self, _: &Connection, sm: SubmitSm) -> Result<SubmitSmResp, CommandStatus> {
+        let mut texts = self.0.texts.lock().unwrap();
+        texts.push(sm.short_message.to_vec());
+        Ok(SubmitSmResp {
+            message_id: format!("up-{}", texts.len()).into(),
+            ..Default::default()
+        })
+    }
+
+    async fn replace_sm(
+        &self,
+        _: &Connection,
+        r: smpp_proto::pdu::ReplaceSm,
+    ) -> Result<Tlvs, CommandStatus> {
+        self.0.replaces.lock().unwrap().push((
+            r.message_id.to_string_lossy().into_owned(),
+            r.short_message.to_vec(),
+        ));
+        Ok(Tlvs::new())
+    }
+}
+
+async fn replace(
+    client: &Client,
+    id: &str,
+    source: &str,
+    text: &str,
+) -> Result<(), smpp_tokio::Error> {
+    let r = smpp_proto::pdu::ReplaceSm {
+        message_id: id.to_owned().into(),
+        source_addr: source.to_owned().into(),
+        registered_delivery: 1,
+        short_message: text.to_owned().into(),
+        ..Default::default()
+    };
+    client
+        .request(Body::ReplaceSm(Box::new(r)))
+        .await
+        .map(|_| ())
+}
+
+/// `replace_sm` on our ids: a queued message is changed before it goes
+/// (the upstream gets the new text), a forwarded one is replaced upstream
+/// with the upstream's id; someone else's id, another source, a text of
+/// another number of parts: `ESME_RREPLACEFAIL`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_sm_changes_a_queued_message_and_replaces_a_forwarded_one_upstream() {
+    let later = free_port();
+    let mut config = config(StoreConfig::Memory, &[], &[]);
+    config.upstreams = vec![format!("r=gw:pw@{later}").parse().unwrap()];
+    let gateway = start(config).await.unwrap();
+    let (client, _) = customer(&gateway, BindKind::Transceiver).await;
+    let first = client.submit(message("447700900001")).await.unwrap();
+    let first = first.to_string_lossy().into_owned();
+    let second = client.submit(message("447700900002")).await.unwrap();
+    let second = second.to_string_lossy().into_owned();
+
+    // Queued (no upstream up): changed here.
+    replace(&client, &first, "12345", "hello again")
+        .await
+        .unwrap();
+    let failed = |r: Result<(), smpp_tokio::Error>| {
+        matches!(
+            r,
+            Err(smpp_tokio::Error::Status(CommandStatus::REPLACE_FAILED))
+        )
+    };
+    assert!(
+        failed(replace(&client, &first, "54321", "x").await),
+        "another source"
+    );
+    assert!(
+        failed(replace(&client, "999999", "", "x").await),
+        "not ours"
+    );
+    let mut long = smpp_proto::pdu::ReplaceSm {
+        message_id: first.clone().into(),
+        ..Default::default()
+    };
+    long.tlvs
+        .set(TlvTag::MESSAGE_PAYLOAD, "x".repeat(400).as_bytes())
+        .unwrap();
+    let refused = client
+        .request(Body::ReplaceSm(Box::new(long)))
+        .await
+        .map(|_| ());
+    assert!(failed(refused), "three parts for one");
+
+    let recorder = Arc::new(Recorder::default());
+    let smsc = Server::bind(
+        later.to_string().as_str(),
+        RecorderRef(recorder.clone()),
+        ServerConfig::default(),
+    )
+    .await
+    .unwrap();
+    let control = smsc.handle();
+    let serving = tokio::spawn(smsc.run());
+    wait_for("both forwarded and recorded", || {
+        gateway.messages_forwarding() == 0
+    })
+    .await;
+    let mut texts = recorder.texts.lock().unwrap().clone();
+    texts.sort();
+    assert_eq!(
+        texts,
+        [b"hello".to_vec(), b"hello again".to_vec()],
+        "in the queue, replaced"
+    );
+    let second_upstream = if recorder.texts.lock().unwrap()[0] == b"hello" {
+        "up-1"
+    } else {
+        "up-2"
+    };
+
+    // Forwarded: replaced upstream, with the upstream's id.
+    replace(&client, &second, "12345", "changed").await.unwrap();
+    assert_eq!(
+        recorder.replaces.lock().unwrap().clone(),
+        [(second_upstream.to_owned(), b"changed".to_vec())]
+    );
+    client.unbind().await.unwrap();
+    gateway.shutdown().await.unwrap();
+    control.shutdown();
+    serving.await.unwrap().unwrap();
 }
 
 /// Sends `prefix` then a bind_transmitter of esme/secret on a fresh

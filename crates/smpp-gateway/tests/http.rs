@@ -561,6 +561,52 @@ async fn admin_json(request: reqwest::RequestBuilder) -> (u16, serde_json::Value
     (status, body)
 }
 
+/// The admin API takes a connector's queue limit and bind kind, and
+/// refuses a connector that would bind back to the gateway itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_sets_queue_and_bind_and_refuses_a_connector_to_itself() {
+    let up = upstream(MessageState::Delivered, Duration::ZERO, "127.0.0.1:0").await;
+    let config = config(StoreConfig::Memory, &[("a", up.server.smpp_addr())], &[]);
+    let (gw, base) = gateway(config, HttpOptions::default()).await;
+    let http = reqwest::Client::new();
+    let (status, made) = admin_json(http.put(format!("{base}/api/v1/admin/connectors/b")).json(
+        &serde_json::json!({
+            "system_id": "smppclient1", "password": "password",
+            "address": up.server.smpp_addr().to_string(), "queue": 10, "bind": "tx+rx",
+        }),
+    ))
+    .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(
+        (made["queue"].as_u64(), made["bind"].as_str()),
+        (Some(10), Some("tx+rx"))
+    );
+    wait_for("a transmitter and a receiver", || {
+        gw.upstream_binds("b") == Some(2)
+    })
+    .await;
+
+    let (status, refused) = admin_json(
+        http.put(format!("{base}/api/v1/admin/connectors/me"))
+            .json(&serde_json::json!({
+                "system_id": "esme", "password": "secret",
+                "address": gw.smpp_addr().to_string(),
+            })),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("points at this gateway itself"),
+        "{refused}"
+    );
+    assert_eq!(gw.upstream_binds("me"), None);
+    gw.shutdown().await.unwrap();
+    up.server.shutdown().await.unwrap();
+}
+
 store_tests!(connectors_and_routes_made_through_the_admin_api_work_at_once_and_survive_a_restart: fjall, postgres);
 
 async fn connectors_and_routes_made_through_the_admin_api_work_at_once_and_survive_a_restart(
