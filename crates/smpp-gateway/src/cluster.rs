@@ -110,6 +110,17 @@ impl Cluster {
         here as f64 / (here + elsewhere) as f64
     }
 
+    /// Lets the bind slots go at once (their connection closes) and
+    /// closes the cluster's connection: the node is stopping.
+    pub(crate) async fn close(&self) {
+        let lock_client = self.slots.state.lock().await.client.take();
+        drop(lock_client);
+        let next = self.slots.next.fetch_add(1, Ordering::Relaxed) + 1;
+        self.slots.generation.send_replace(next);
+        lock(&self.slots.held).clear();
+        self.conn.lock().await.take();
+    }
+
     /// This node's id.
     pub(crate) fn node_id(&self) -> &str {
         &self.shared.node

@@ -260,6 +260,9 @@ impl RunningGateway {
         {
             let _ = task.await;
         }
+        if let Some(cluster) = &self.node.cluster {
+            cluster.close().await;
+        }
         self.node.store.close().await.context("closing the store")?;
         Ok(())
     }

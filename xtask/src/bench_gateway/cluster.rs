@@ -206,6 +206,8 @@ fn measure(
             .map(|r| r.join().unwrap_or_default())
             .collect()
     });
+    // Before the nodes stop: waited for, they would count as children (the clients).
+    let cpu = cpu.per_message(samples.iter().map(|s| s.receipts).sum());
     drop(gateways);
     let mut total = Sample {
         clean: samples.iter().all(|s| s.clean),
@@ -229,6 +231,6 @@ fn measure(
         .iter()
         .filter_map(|s| s.receipt_ms)
         .max_by(|a, b| a.1.total_cmp(&b.1));
-    total.cpu = cpu.per_message(total.receipts);
+    total.cpu = cpu;
     Ok(total)
 }
