@@ -46,6 +46,11 @@ use crate::store::{HeldReceipt, MessageRecord, OwedReceipt, Shared, StoreError, 
 /// that are gone.
 const BEAT: Duration = Duration::from_secs(1);
 
+/// A pass woken early follows the last one by this much at least: the
+/// receipts and binds that woke it in the meantime go in one pass (one
+/// round of statements) instead of one each.
+const PASS_GAP: Duration = Duration::from_millis(20);
+
 /// Receipts claimed in one statement at most.
 const CLAIM_BATCH: i64 = 1024;
 
@@ -538,7 +543,10 @@ pub(crate) async fn run(node: Arc<Node>, cluster: Arc<Cluster>) {
                 tracing::warn!(error = %e, "takeover failed (tried again at the next beat)");
             }
         }
-        if let Err(e) = pass(&node, &cluster).await {
+        let passed = pass(&node, &cluster).await;
+        // Whatever wakes it meanwhile waits for the next pass.
+        tokio::time::sleep(PASS_GAP).await;
+        if let Err(e) = passed {
             tracing::warn!(error = %e, "cluster outbox pass failed");
         } else if cluster.suspect.swap(false, Ordering::AcqRel) {
             if let Err(e) = reconcile(&node, &cluster).await {

@@ -91,7 +91,9 @@ CREATE INDEX messages_unforwarded ON messages (node, id) WHERE unforwarded;
 ALTER TABLE receipts_owed ADD COLUMN owner text COLLATE "C";
 -- Goes to an HTTP receiver (any node can), not to a bind.
 ALTER TABLE receipts_owed ADD COLUMN webhook bool NOT NULL DEFAULT false;
-CREATE INDEX receipts_owed_account ON receipts_owed (account, seq);
+-- What a node claims: the receipts no node delivers, by account.
+CREATE INDEX receipts_owed_unowned ON receipts_owed (account, seq)
+    WHERE owner IS NULL AND NOT webhook;
 CREATE INDEX receipts_owed_owner ON receipts_owed (owner, seq);
 -- The node holding an unmatched upstream receipt.
 ALTER TABLE receipts_held ADD COLUMN node text COLLATE "C";
