@@ -204,7 +204,9 @@ pub(crate) fn idle_rss(bins: &Bins, server: &Server, binds: usize) -> Rss {
     match rx.recv_timeout(limit) {
         Ok(bound) => {
             rss.bound = bound;
-            std::thread::sleep(Duration::from_secs(1)); // let the server settle
+            // Let the server settle: quiet sessions give their buffers back
+            // after a second (smpp-async's `QUIET`).
+            std::thread::sleep(Duration::from_secs(2));
             rss.after_kib = vm_rss_kib(server.pid());
         }
         Err(_) => rss.note = "the probe did not bind in time (or failed)".into(),
