@@ -1,6 +1,7 @@
 //! `cargo xtask bench codec`: runs the codec race and prints the README table.
 //! `cargo xtask bench [e2e]`: the end-to-end race (see `bench_e2e`).
 //! `cargo xtask bench gateway`: the gateway race (see `bench_gateway`).
+//! `cargo xtask bench idle`: memory per idle bind, up to 100,000 binds (see `bench_idle`).
 //! `cargo xtask bench store`: the durable store's candidate engines on one
 //! workload (`crates/smpp-bench/src/bin/store-race.rs`).
 
@@ -57,11 +58,13 @@ pub(crate) fn run_bench(args: &[&str]) -> Result {
             .args(rest)),
         ["gateway", rest @ ..] => crate::bench_gateway::run_gateway(rest),
         ["cluster", rest @ ..] => crate::bench_gateway::run_cluster(rest),
+        ["idle", rest @ ..] => crate::bench_idle::run_idle(rest),
         [] => crate::bench_e2e::run_e2e(&[]),
         ["e2e", rest @ ..] => crate::bench_e2e::run_e2e(rest),
         [first, ..] if first.starts_with("--") => crate::bench_e2e::run_e2e(args),
         _ => Err("usage: cargo xtask bench codec [--table-only]\n       \
                   cargo xtask bench store [--secs S] [--rounds N]\n       \
+                  cargo xtask bench idle [--binds 1000,10000,100000] [--no-build] [--shared-cores]\n       \
                   cargo xtask bench gateway [--rounds N] [--secs S] [--sessions N] [--window W] [--jasmin-count M]\n                                            [--no-jasmin] [--quick] [--json] [--no-build] [--shared-cores]\n       \
                   cargo xtask bench cluster [--rounds N] [--secs S] [--sessions N] [--window W] [--database URL] [--quick] [--no-build]\n       \
                   cargo xtask bench [e2e] [--quick] [--runs N] [--secs S] [--no-build] [--shared-cores]"

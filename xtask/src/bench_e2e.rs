@@ -226,7 +226,7 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
             "smpp-bench",
         ]))?;
     }
-    let release = root().join("target/release");
+    let release = target_dir().join("release");
     let bins = Bins {
         smpp: release.join("smpp"),
         bench: release.join("smpp-bench"),
@@ -368,6 +368,13 @@ pub(crate) fn run_e2e(args: &[&str]) -> Result {
 /// (ring's) watch some of them, so with them set the release build of this
 /// command and a plain `cargo build --release` would keep rebuilding each
 /// other's dependencies.
+/// Where cargo puts its builds: `CARGO_TARGET_DIR`, else the workspace's `target`.
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
 pub(crate) fn clean_cargo() -> Command {
     let mut c = cargo();
     for (key, _) in std::env::vars_os() {

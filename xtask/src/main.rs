@@ -26,6 +26,7 @@ use std::process::{Command, ExitCode};
 mod bench;
 mod bench_e2e;
 mod bench_gateway;
+mod bench_idle;
 mod conformance;
 mod fuzz;
 mod interop;

@@ -49,6 +49,16 @@ use smpp_proto::session::{CloseReason, Event, Role, SessionConfig};
 /// PDUs arrive per read under load.
 const READ_BUF_FIRST: usize = 2 * 1024;
 const READ_BUF: usize = 64 * 1024;
+/// A connection quiet (nothing read or written) for this long gives its
+/// buffers back: the read chunk, the write buffer and the session's empty
+/// queues ([`Endpoint::shrink`]). A quiet connection then holds no buffer
+/// (what memory an idle bind costs: docs/BENCHMARKS.md); the next read
+/// goes through a small buffer on the stack, [`READ_PROBE`], and only
+/// input that arrives brings the read chunk back. Busy connections are
+/// never quiet this long, so they never pay for it.
+pub(crate) const QUIET: Duration = Duration::from_secs(1);
+/// The read buffer on the stack while the connection holds none.
+const READ_PROBE: usize = 512;
 /// Encoded output held before the driver stops draining the session (the
 /// session then refuses input and commands: backpressure, not growth).
 const WRITE_LIMIT: usize = 256 * 1024;
@@ -274,13 +284,18 @@ pub(crate) struct Driver<T, R: Host> {
     timer_at: Option<Instant>,
     /// Closed: the deadline for flushing the last bytes.
     linger: Option<Instant>,
+    /// The last read or write; buffers are held until [`QUIET`] after it.
+    active_at: Instant,
+    /// Buffers (or the session's queues) may hold memory to give back.
+    holding: bool,
 }
 
 impl<T: Transport, R: Host> Driver<T, R> {
     /// A new connection on `io`.
     pub(crate) fn new(mut io: T, rt: R, role: Role, config: std::sync::Arc<SessionConfig>) -> Self {
         io.stall_limit(config.response_timeout);
-        let endpoint = Endpoint::new(role, config, rt.now());
+        let now = rt.now();
+        let endpoint = Endpoint::new(role, config, now);
         Driver {
             io,
             rt,
@@ -304,6 +319,8 @@ impl<T: Transport, R: Host> Driver<T, R> {
             wlen_at_yield: 0,
             timer_at: None,
             linger: None,
+            active_at: now,
+            holding: true,
         }
     }
 
@@ -349,7 +366,7 @@ impl<T: Transport, R: Host> Driver<T, R> {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            progress |= self.poll_write(cx);
+            progress |= self.poll_write(cx, now);
             // Done once the last bytes are out and no request can arrive any
             // more (or the linger deadline below passed).
             if self.endpoint.is_closed() && self.wpos == self.wbuf.len() && !self.requests_open {
@@ -360,7 +377,17 @@ impl<T: Transport, R: Host> Driver<T, R> {
             }
             let deadline = match self.linger {
                 Some(t) => Some(t),
-                None => self.endpoint.poll_timeout(),
+                None => {
+                    let session = self.endpoint.poll_timeout();
+                    // Deadlines only move later while busy (`active_at`
+                    // advances), so this re-arms the timer at most once a
+                    // `QUIET` under load.
+                    let quiet = self.holding.then(|| self.active_at + QUIET);
+                    match (session, quiet) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    }
+                }
             };
             if let Some(at) = deadline {
                 // Re-arm only for an earlier deadline: deadlines mostly move
@@ -375,7 +402,12 @@ impl<T: Transport, R: Host> Driver<T, R> {
                     match self.linger {
                         Some(linger) if now >= linger => return Poll::Ready(()),
                         Some(_) => {}
-                        None => self.endpoint.handle_timeout(now),
+                        None => {
+                            self.endpoint.handle_timeout(now);
+                            if self.holding && now >= self.active_at + QUIET {
+                                self.shrink();
+                            }
+                        }
                     }
                     progress = true;
                 }
@@ -460,7 +492,7 @@ impl<T: Transport, R: Host> Driver<T, R> {
             if self.eof || self.endpoint.is_input_blocked() {
                 return progress;
             }
-            if self.rend == self.rbuf.len() && self.rend < READ_BUF {
+            if self.rend == self.rbuf.len() && self.rend < READ_BUF && !self.rbuf.is_empty() {
                 // The last read filled it (all handled by now): busy, so a
                 // larger one.
                 self.rbuf = vec![0; (self.rend * 2).min(READ_BUF)].into_boxed_slice();
@@ -471,11 +503,29 @@ impl<T: Transport, R: Host> Driver<T, R> {
                 return progress;
             }
             self.reads_left -= 1;
-            match self.io.poll_read(cx, &mut self.rbuf) {
+            let read = if self.rbuf.is_empty() {
+                // Quiet, no buffer held: a small one on the stack, and the
+                // read chunk back only once input comes.
+                let mut probe = [0u8; READ_PROBE];
+                let read = self.io.poll_read(cx, &mut probe);
+                if let Poll::Ready(Ok(n)) = read {
+                    if n > 0 {
+                        let mut rbuf = vec![0; READ_BUF_FIRST].into_boxed_slice();
+                        rbuf[..n].copy_from_slice(&probe[..n]);
+                        self.rbuf = rbuf;
+                    }
+                }
+                read
+            } else {
+                self.io.poll_read(cx, &mut self.rbuf)
+            };
+            match read {
                 Poll::Pending => return progress,
                 Poll::Ready(Ok(n)) if n > 0 => {
                     (self.rpos, self.rend) = (0, n);
                     self.slicing.read(now, n);
+                    self.active_at = now;
+                    self.holding = true;
                 }
                 Poll::Ready(result) => {
                     if let Err(e) = result {
@@ -487,6 +537,24 @@ impl<T: Transport, R: Host> Driver<T, R> {
                 }
             }
         }
+    }
+
+    /// Quiet for [`QUIET`]: gives back the read chunk (when all of it was
+    /// handled), the write buffer (when all of it went out) and the
+    /// session's empty queues.
+    /// What is still in use stays; the next read or write starts the
+    /// count again.
+    fn shrink(&mut self) {
+        if self.rpos == self.rend {
+            self.rbuf = Box::default();
+            (self.rpos, self.rend) = (0, 0);
+        }
+        if self.wpos == self.wbuf.len() {
+            self.wbuf = Vec::new();
+            self.wpos = 0;
+        }
+        self.endpoint.shrink();
+        self.holding = false;
     }
 
     /// Whether to let the other tasks run once before this write (a
@@ -573,11 +641,13 @@ impl<T: Transport, R: Host> Driver<T, R> {
         }
     }
 
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_write(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
         if self.wpos < self.wbuf.len() {
             match self.io.poll_write(cx, &self.wbuf[self.wpos..]) {
                 Poll::Ready(Ok(n)) if n > 0 => {
                     self.wpos += n;
+                    self.active_at = now;
+                    self.holding = true;
                     self.yields = 0;
                     self.skip_yields = self.skip_yields.saturating_sub(1);
                     self.flush = true;

@@ -133,6 +133,33 @@ fn listening(addr: std::net::SocketAddr) {
     let _ = std::io::stdout().flush();
 }
 
+/// Raises the open-file limit to `wanted` descriptors: the soft limit up to
+/// the hard one, and the hard one too where the process may (root). Whatever
+/// could not be had is reported on stderr; the binds beyond it then fail.
+fn raise_file_limit(wanted: u64) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let now = getrlimit(Resource::Nofile);
+    if now.current.is_none_or(|soft| soft >= wanted) {
+        return;
+    }
+    let hard = now.maximum.map(|hard| hard.max(wanted));
+    let raised = Rlimit {
+        current: hard.map(|h| h.min(wanted)),
+        maximum: hard,
+    };
+    if setrlimit(Resource::Nofile, raised).is_err() {
+        let kept = Rlimit {
+            current: now.maximum,
+            maximum: now.maximum,
+        };
+        let _ = setrlimit(Resource::Nofile, kept);
+        eprintln!(
+            "smpp-bench: open-file limit {:?} (wanted {wanted})",
+            getrlimit(Resource::Nofile).current
+        );
+    }
+}
+
 /// Waits until stdin closes (the parent's way to stop a server or a probe).
 async fn until_stdin_closes() {
     use tokio::io::AsyncReadExt as _;

@@ -53,8 +53,15 @@ pub(crate) async fn serve(listen: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Binds per loopback source address: below the 28,000-odd ephemeral ports
+/// Linux hands out per address (32768-60999), with room to spare.
+const BINDS_PER_SOURCE: usize = 20_000;
+
 /// Opens `count` idle transmitter binds, prints `BOUND n`, holds them until
-/// stdin closes.
+/// stdin closes. Above [`BINDS_PER_SOURCE`] binds the connections come from
+/// several loopback source addresses (127.0.0.2, 127.0.0.3, ...), so that
+/// ephemeral ports do not run out; the open-file limit is raised as far as
+/// the process may.
 pub(crate) async fn idle_binds(load: Load, count: usize) -> Result<(), String> {
     let bind = Bind {
         system_id: (&load.system_id).into(),
@@ -62,20 +69,33 @@ pub(crate) async fn idle_binds(load: Load, count: usize) -> Result<(), String> {
         interface_version: 0x34,
         ..Default::default()
     };
+    crate::raise_file_limit(count as u64 + 1024);
     let config = std::sync::Arc::new(SessionConfig::default());
+    let server: std::net::SocketAddr = load
+        .addr()
+        .parse()
+        .map_err(|e| format!("{}: {e}", load.addr()))?;
+    let sources = count.div_ceil(BINDS_PER_SOURCE);
     let mut clients = Vec::with_capacity(count);
     // In batches, so the server's accept backlog is never overrun.
-    for chunk in (0..count).collect::<Vec<_>>().chunks(100) {
-        let binds = chunk.iter().map(|_| {
-            Client::connect(
-                load.addr(),
-                BindKind::Transmitter,
-                bind.clone(),
-                config.clone(),
-            )
+    for chunk in (0..count).collect::<Vec<_>>().chunks(200) {
+        let binds = chunk.iter().map(|&i| {
+            let (bind, config) = (bind.clone(), config.clone());
+            async move {
+                if sources <= 1 {
+                    return Client::connect(server, BindKind::Transmitter, bind, config).await;
+                }
+                // 127.0.0.2 upwards: 127.0.0.1 stays the server's.
+                let source = std::net::Ipv4Addr::from_bits(0x7F00_0000 | (2 + i % sources) as u32);
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                socket.bind(std::net::SocketAddr::from((source, 0)))?;
+                let tcp = socket.connect(server).await?;
+                Client::bind_over(tcp, BindKind::Transmitter, bind, config).await
+            }
         });
         for bound in futures_util::future::join_all(binds).await {
-            let (client, inbound) = bound.map_err(|e| format!("bind failed: {e}"))?;
+            let (client, inbound) =
+                bound.map_err(|e| format!("bind {} failed: {e}", clients.len() + 1))?;
             clients.push((client, inbound));
         }
     }

@@ -69,6 +69,30 @@ pub enum Command {
 }
 
 /// Parses the command line, sets up logging, runs the subcommand.
+/// Raises the soft limit on open files to the hard limit: a server holds a
+/// descriptor per bind, and the usual soft limit (1,024) would refuse binds
+/// long before memory runs short. Failing to raise it is not fatal (the
+/// limit stays as it was); the result is logged.
+pub fn raise_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let limit = getrlimit(Resource::Nofile);
+    let Some(hard) = limit.maximum else {
+        // No hard limit: leave the soft one alone (it is what the system chose).
+        return;
+    };
+    if limit.current.is_some_and(|soft| soft >= hard) {
+        return;
+    }
+    let raised = rustix::process::Rlimit {
+        current: Some(hard),
+        maximum: Some(hard),
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => tracing::debug!(from = ?limit.current, to = hard, "open-file limit raised"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
@@ -76,6 +100,12 @@ pub fn main() -> ExitCode {
         Command::Decode(args) => report(decode::run(args)),
         Command::HashPassword(args) => report(hash_password::run(args)),
         command => {
+            if matches!(
+                command,
+                Command::Serve(_) | Command::Gateway(_) | Command::Bench(_)
+            ) {
+                raise_file_limit();
+            }
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             if let Command::Serve(args) = &command {
                 if let Some(n) = args.options.threads {

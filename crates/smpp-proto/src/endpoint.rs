@@ -224,6 +224,26 @@ impl<R> Endpoint<R> {
         self.session.is_closed()
     }
 
+    /// Gives back the capacity of empty queues and buffers (the session's
+    /// and this endpoint's). Nothing held is dropped and nothing changes
+    /// but memory: a connection that has been quiet for a while calls this
+    /// so that an idle bind costs little; the queues grow again on use.
+    pub fn shrink(&mut self) {
+        self.session.shrink();
+        if self.pending.is_empty() {
+            self.pending = HashMap::default();
+        }
+        if self.waiting.is_empty() {
+            self.waiting = VecDeque::new();
+        }
+        if self.answers.is_empty() {
+            self.answers = VecDeque::new();
+        }
+        if self.outputs.is_empty() {
+            self.outputs = VecDeque::new();
+        }
+    }
+
     /// The session's counters and window use.
     pub fn stats(&self) -> Stats {
         self.session.stats()

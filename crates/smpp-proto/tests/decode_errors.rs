@@ -451,3 +451,42 @@ fn sequence_numbers_wrap_to_one() {
     assert_eq!(SequenceNumber::new(u32::MAX).next(), SequenceNumber::FIRST);
     assert!(!SequenceNumber::new(0).is_valid());
 }
+
+#[test]
+fn a_borrowed_frame_decodes_as_an_owned_one_and_header_only_frames_keep_no_reference() {
+    let config = DecodeConfig::default();
+    let frames = [
+        frame(0x0000_0015, 0, 7, &[]),      // enquire_link
+        frame(0x8000_0004, 0x45, 8, &[]),   // submit_sm_resp, error, no body
+        frame(0x8000_0004, 0, 9, b"id1\0"), // submit_sm_resp with a body
+        frame(
+            0x0000_0004,
+            0,
+            10,
+            &submit_body(b"447700900123\0", SUBMIT_TAIL),
+        ),
+        frame(0x0000_0004, 0, 11, &[]), // submit_sm without its fields
+        frame(0x0001_0250, 0, 12, &[]), // vendor id, header only
+    ];
+    for wire in frames {
+        let wire = Bytes::from(wire);
+        let owned = decode_frame(wire.clone(), &config);
+        let borrowed = decode_frame_ref(&wire, &config);
+        assert_eq!(format!("{owned:?}"), format!("{borrowed:?}"), "{wire:02x?}");
+        // While both results live: a header-only PDU holds no reference to
+        // its frame (one with a body may hold slices of it).
+        if wire.len() == HEADER_LEN {
+            assert!(wire.is_unique(), "{wire:02x?}");
+        }
+        drop((owned, borrowed));
+    }
+    // A frame shorter or longer than its command_length is refused by both.
+    let mut long = frame(0x0000_0015, 0, 13, &[]);
+    long.push(0);
+    let long = Bytes::from(long);
+    let e = decode_frame_ref(&long, &config).unwrap_err();
+    assert_eq!(e.status(), CommandStatus::INVALID_COMMAND_LENGTH);
+    assert!(decode_frame(long, &config).is_err());
+    let short = Bytes::from_static(&[0, 0, 0, 16, 0, 0, 0, 0x15]);
+    assert!(decode_frame_ref(&short, &config).unwrap_err().is_fatal());
+}

@@ -152,16 +152,16 @@ fn json_number(json: &str, key: &str) -> Option<f64> {
 }
 
 /// What the idle-binds probe measured.
-pub(super) struct Rss {
-    pub(super) binds: usize,
-    pub(super) bound: Option<usize>,
-    pub(super) before_kib: Option<u64>,
-    pub(super) after_kib: Option<u64>,
-    pub(super) note: String,
+pub(crate) struct Rss {
+    pub(crate) binds: usize,
+    pub(crate) bound: Option<usize>,
+    pub(crate) before_kib: Option<u64>,
+    pub(crate) after_kib: Option<u64>,
+    pub(crate) note: String,
 }
 
 /// Opens `binds` idle binds to our server and reads its VmRSS before and after.
-pub(super) fn idle_rss(bins: &Bins, server: &Server, binds: usize) -> Rss {
+pub(crate) fn idle_rss(bins: &Bins, server: &Server, binds: usize) -> Rss {
     let before = vm_rss_kib(server.pid());
     let mut rss = Rss {
         binds,
@@ -199,10 +199,14 @@ pub(super) fn idle_rss(bins: &Bins, server: &Server, binds: usize) -> Rss {
             }
         }
     });
-    match rx.recv_timeout(Duration::from_secs(120)) {
+    // About 2,000 binds a second here; generous beyond that.
+    let limit = Duration::from_secs(120 + binds as u64 / 500);
+    match rx.recv_timeout(limit) {
         Ok(bound) => {
             rss.bound = bound;
-            std::thread::sleep(Duration::from_secs(1)); // let the server settle
+            // Let the server settle: quiet sessions give their buffers back
+            // after a second (smpp-async's `QUIET`).
+            std::thread::sleep(Duration::from_secs(2));
             rss.after_kib = vm_rss_kib(server.pid());
         }
         Err(_) => rss.note = "the probe did not bind in time (or failed)".into(),

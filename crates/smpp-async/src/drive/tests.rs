@@ -43,9 +43,11 @@ impl Transport for Pipe {
     }
 }
 
-/// A fixed clock, a timer that never fires, queues for channels.
+/// A clock the test moves, a timer that fires once the clock passes it,
+/// queues for channels.
 struct Fake {
     now: Instant,
+    timer: Option<Instant>,
     commands: VecDeque<Command<u32, u32, ()>>,
     requests: VecDeque<(Body, u32)>,
     done: Vec<(u32, bool)>,
@@ -59,6 +61,7 @@ impl Fake {
     fn new(now: Instant, quick: bool) -> Fake {
         Fake {
             now,
+            timer: None,
             commands: VecDeque::new(),
             requests: VecDeque::new(),
             done: Vec::new(),
@@ -77,9 +80,17 @@ impl Host for Fake {
     fn now(&self) -> Instant {
         self.now
     }
-    fn reset_timer(&mut self, _: Instant) {}
+    fn reset_timer(&mut self, at: Instant) {
+        self.timer = Some(at);
+    }
     fn poll_timer(&mut self, _: &mut Context<'_>) -> Poll<()> {
-        Poll::Pending
+        match self.timer {
+            Some(at) if at <= self.now => {
+                self.timer = None;
+                Poll::Ready(())
+            }
+            _ => Poll::Pending,
+        }
     }
     fn poll_command(&mut self, _: &mut Context<'_>) -> Poll<Option<Command<u32, u32, ()>>> {
         self.commands
@@ -413,4 +424,52 @@ fn a_connection_that_always_has_input_gives_its_thread_up() {
     assert_eq!(settle(&mut driver), Poll::Pending);
     assert!(driver.io_mut().inbox.is_empty());
     assert_eq!(driver.io_mut().written.len(), 200_000 * 16);
+}
+
+#[test]
+fn a_quiet_connection_gives_its_buffers_back_and_reads_again_on_input() {
+    #[allow(clippy::disallowed_methods)] // a test epoch; only differences matter
+    let start = Instant::now();
+    let config = Arc::new(SessionConfig::default());
+    let rt = Fake::new(start, true);
+    let mut driver = Driver::new(Pipe::default(), rt, Role::Mc, config.clone());
+    let mut esme: Endpoint<u32> = Endpoint::new(Role::Esme, config, start);
+    bind_to(&mut esme, start, &mut driver);
+    assert!(
+        !driver.rbuf.is_empty(),
+        "bound, busy: the read chunk is held"
+    );
+    assert!(driver.wbuf.capacity() > 0, "and the write buffer");
+
+    // Not yet quiet long enough: nothing is given back.
+    driver.runtime_mut().now = start + QUIET / 2;
+    assert_eq!(settle(&mut driver), Poll::Pending);
+    assert!(!driver.rbuf.is_empty());
+
+    // Quiet for QUIET: the buffers go.
+    let later = start + QUIET + Duration::from_millis(1);
+    driver.runtime_mut().now = later;
+    assert_eq!(settle(&mut driver), Poll::Pending);
+    assert!(driver.rbuf.is_empty(), "the read chunk was given back");
+    assert_eq!(driver.wbuf.capacity(), 0, "the write buffer was given back");
+    assert!(!driver.holding);
+
+    // Input larger than the stack probe: all of it is read and answered.
+    for token in 1..=8u32 {
+        let sm = SubmitSm {
+            short_message: vec![b'x'; 140].into(),
+            ..Default::default()
+        };
+        esme.request(later, Body::SubmitSm(Box::new(sm)), token);
+    }
+    let sent = to_driver(&mut esme, later, &mut driver);
+    assert!(sent > READ_PROBE, "{sent} octets fit the probe");
+    assert_eq!(settle(&mut driver), Poll::Pending);
+    let done = from_driver(&mut esme, later, &mut driver);
+    assert_eq!(done.len(), 8, "every submit_sm answered");
+    assert!(done
+        .iter()
+        .all(|(_, pdu)| pdu.command_status == CommandStatus::OK));
+    assert!(!driver.rbuf.is_empty(), "input brought the read chunk back");
+    assert!(driver.holding);
 }

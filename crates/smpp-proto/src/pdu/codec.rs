@@ -126,7 +126,29 @@ pub fn frame_len(buf: &[u8], config: &DecodeConfig) -> Result<Option<usize>, Dec
 /// frame is split off `buf` and its variable fields are slices of it (no
 /// copy). On a non-fatal error the bad frame has been removed and decoding can
 /// go on with the next one; on a fatal (framing) error nothing was removed.
+#[inline]
 pub fn decode(buf: &mut BytesMut, config: &DecodeConfig) -> Result<Decoded, DecodeError> {
+    if is_header_only(buf, config) {
+        // Header-only PDUs (enquire_link, unbind, most responses) never touch
+        // the allocator (nor a call frame sized for the bodies').
+        let decoded = decode_header_only(&buf[..HEADER_LEN]);
+        buf.advance(HEADER_LEN);
+        return decoded;
+    }
+    decode_any(buf, config)
+}
+
+/// `buf` starts with a header-only frame (`command_length` 16), which the
+/// configuration accepts.
+#[inline(always)]
+fn is_header_only(buf: &[u8], config: &DecodeConfig) -> bool {
+    buf.len() >= HEADER_LEN
+        && read_u32(buf, 0) == HEADER_LEN as u32
+        && config.max_pdu_len >= HEADER_LEN
+}
+
+#[inline(never)]
+fn decode_any(buf: &mut BytesMut, config: &DecodeConfig) -> Result<Decoded, DecodeError> {
     let Some(len) = frame_len(buf, config)? else {
         return Ok(Decoded::Partial {
             needed: 4 - buf.len(),
@@ -148,36 +170,73 @@ pub fn decode(buf: &mut BytesMut, config: &DecodeConfig) -> Result<Decoded, Deco
 }
 
 /// Decodes exactly one PDU from `frame`, whose length must equal its `command_length`.
+///
+/// To decode a frame you keep, pass a reference: [`decode_frame_ref`] does not
+/// touch the frame's reference count for header-only PDUs.
+#[inline]
 pub fn decode_frame(frame: Bytes, config: &DecodeConfig) -> Result<Pdu, DecodeError> {
-    let len = frame_len(&frame, config)?;
-    match len {
-        Some(len) if len == frame.len() => {
-            if len == HEADER_LEN {
-                match decode_header_only(&frame)? {
-                    Decoded::Pdu(p) => Ok(p),
-                    Decoded::Partial { .. } => unreachable!("a header-only frame is whole"),
-                }
-            } else {
-                decode_body(frame, config)
-            }
-        }
-        _ => {
-            let (id, seq) = if frame.len() >= HEADER_LEN {
-                (read_u32(&frame, 4), read_u32(&frame, 12))
-            } else {
-                (0, 0)
-            };
-            Err(DecodeError {
-                kind: DecodeErrorKind::UnexpectedEnd {
-                    field: "command_length",
-                },
-                offset: 0,
-                command_id: CommandId(id),
-                sequence_number: seq,
-                status: CommandStatus::INVALID_COMMAND_LENGTH,
-                fatal: frame.len() < HEADER_LEN,
-            })
-        }
+    if frame.len() == HEADER_LEN && is_header_only(&frame, config) {
+        return header_only_pdu(&frame);
+    }
+    decode_frame_owned(frame, config)
+}
+
+#[inline(never)]
+fn decode_frame_owned(frame: Bytes, config: &DecodeConfig) -> Result<Pdu, DecodeError> {
+    match frame_len(&frame, config)? {
+        Some(HEADER_LEN) if frame.len() == HEADER_LEN => header_only_pdu(&frame),
+        Some(len) if len == frame.len() => decode_body(frame, config),
+        _ => Err(bad_frame_len(&frame)),
+    }
+}
+
+/// [`decode_frame`] of a frame the caller keeps. A header-only PDU
+/// (`enquire_link`, `unbind`, most responses) is built from the header
+/// alone, without a reference to the frame; a PDU with a body takes one (its
+/// variable fields are slices of the frame, as with [`decode_frame`]).
+#[inline]
+pub fn decode_frame_ref(frame: &Bytes, config: &DecodeConfig) -> Result<Pdu, DecodeError> {
+    if frame.len() == HEADER_LEN && is_header_only(frame, config) {
+        return header_only_pdu(frame);
+    }
+    decode_frame_any(frame, config)
+}
+
+#[inline(never)]
+fn decode_frame_any(frame: &Bytes, config: &DecodeConfig) -> Result<Pdu, DecodeError> {
+    match frame_len(frame, config)? {
+        Some(HEADER_LEN) if frame.len() == HEADER_LEN => header_only_pdu(frame),
+        Some(len) if len == frame.len() => decode_body(frame.clone(), config),
+        _ => Err(bad_frame_len(frame)),
+    }
+}
+
+#[inline(always)]
+fn header_only_pdu(h: &[u8]) -> Result<Pdu, DecodeError> {
+    match decode_header_only(h)? {
+        Decoded::Pdu(p) => Ok(p),
+        Decoded::Partial { .. } => unreachable!("a header-only frame is whole"),
+    }
+}
+
+/// A frame whose length is not its `command_length`.
+#[cold]
+#[inline(never)]
+fn bad_frame_len(frame: &[u8]) -> DecodeError {
+    let (id, seq) = if frame.len() >= HEADER_LEN {
+        (read_u32(frame, 4), read_u32(frame, 12))
+    } else {
+        (0, 0)
+    };
+    DecodeError {
+        kind: DecodeErrorKind::UnexpectedEnd {
+            field: "command_length",
+        },
+        offset: 0,
+        command_id: CommandId(id),
+        sequence_number: seq,
+        status: CommandStatus::INVALID_COMMAND_LENGTH,
+        fatal: frame.len() < HEADER_LEN,
     }
 }
 

@@ -56,7 +56,8 @@ pub use ancillary::{CancelSm, QuerySm, QuerySmResp, ReplaceSm};
 pub use bind::{Bind, BindResp, Outbind};
 pub use broadcast::{BroadcastSm, CancelBroadcastSm, QueryBroadcastSm};
 pub use codec::{
-    decode, decode_frame, frame_len, DecodeConfig, Decoded, DEFAULT_MAX_PDU_LEN, HEADER_LEN,
+    decode, decode_frame, decode_frame_ref, frame_len, DecodeConfig, Decoded, DEFAULT_MAX_PDU_LEN,
+    HEADER_LEN,
 };
 pub use command_id::CommandId;
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};

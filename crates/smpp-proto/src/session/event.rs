@@ -265,6 +265,21 @@ pub enum SendError<T> {
 }
 
 impl<T> SendError<T> {
+    /// The refusal is about the session now (its state, its window, its
+    /// output), not about the PDU: the same PDU may go later, or over another
+    /// session. The others (a field that does not encode, an operation the
+    /// peer's version lacks, the wrong command) fail the same way anywhere.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            SendError::WindowFull(_)
+                | SendError::InvalidState(_)
+                | SendError::OutputFull(_)
+                | SendError::Closed(_)
+                | SendError::InProgress(_)
+        )
+    }
+
     /// The rejected value.
     pub fn into_inner(self) -> T {
         match self {
@@ -305,4 +320,36 @@ pub struct Transmit {
     pub len: usize,
     /// How many PDUs they hold.
     pub pdus: usize,
+}
+
+#[cfg(test)]
+mod send_error_tests {
+    use super::SendError;
+    use crate::pdu::EncodeError;
+
+    #[test]
+    fn refusals_about_the_session_are_transient_and_those_about_the_pdu_are_not() {
+        let transient = [
+            SendError::WindowFull(()),
+            SendError::InvalidState(()),
+            SendError::OutputFull(()),
+            SendError::Closed(()),
+            SendError::InProgress(()),
+        ];
+        assert!(transient.iter().all(SendError::is_transient));
+        let lasting = [
+            SendError::WrongCommand(()),
+            SendError::NotPending(()),
+            SendError::ResponseMismatch(()),
+            SendError::Encode(
+                (),
+                EncodeError::BufferTooSmall {
+                    needed: 1,
+                    available: 0,
+                },
+            ),
+            SendError::PeerVersion((), 0x33),
+        ];
+        assert!(!lasting.iter().any(SendError::is_transient));
+    }
 }

@@ -385,6 +385,27 @@ impl Session {
         self.state == State::Closed || (self.inbuf.is_empty() && self.input_blocked())
     }
 
+    /// Gives back the capacity of empty queues and buffers (the output
+    /// buffer, events, the in-flight and inbound maps); nothing they hold is
+    /// dropped. For a connection that has been quiet a while: an idle
+    /// session then holds a few hundred octets, and the queues grow again
+    /// on use.
+    pub fn shrink(&mut self) {
+        if self.out.is_empty() {
+            self.out = Vec::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        if self.inbound.is_empty() {
+            self.inbound = Inbound::default();
+        }
+        if self.inbuf.is_empty() {
+            self.inbuf = BytesMut::new();
+        }
+        self.in_flight.shrink();
+    }
+
     /// Counters and window use.
     pub fn stats(&self) -> Stats {
         Stats {

@@ -55,18 +55,23 @@ fn status_index(s: CommandStatus) -> usize {
         .map_or(STATUSES - 1, |i| *i as usize)
 }
 
-/// One direction's counters.
+/// One direction's counters. Responses with status 0 (nearly all) are
+/// counted on their own; the table of the others is allocated with the
+/// first one, so an idle session does not carry it (544 octets).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Counters {
     ids: [u64; IDS],
-    statuses: [u64; STATUSES],
+    ok: u64,
+    /// Indexed like [`CommandStatus::ALL`]; the `ESME_ROK` entry stays 0.
+    statuses: Option<Box<[u64; STATUSES]>>,
 }
 
 impl Default for Counters {
     fn default() -> Self {
         Counters {
             ids: [0; IDS],
-            statuses: [0; STATUSES],
+            ok: 0,
+            statuses: None,
         }
     }
 }
@@ -76,8 +81,35 @@ impl Counters {
     fn count(&mut self, id: CommandId, status: CommandStatus) {
         self.ids[id_index(id)] += 1;
         if id.is_response() {
-            self.statuses[status_index(status)] += 1;
+            if status == CommandStatus::OK {
+                self.ok += 1;
+            } else {
+                self.count_status(status);
+            }
         }
+    }
+
+    #[cold]
+    fn count_status(&mut self, status: CommandStatus) {
+        let table = self.statuses.get_or_insert_with(|| Box::new([0; STATUSES]));
+        table[status_index(status)] += 1;
+    }
+
+    /// Responses with `status`, by its index.
+    fn status(&self, status: CommandStatus) -> u64 {
+        if status == CommandStatus::OK {
+            self.ok
+        } else {
+            self.statuses
+                .as_ref()
+                .map_or(0, |table| table[status_index(status)])
+        }
+    }
+
+    fn status_other(&self) -> u64 {
+        self.statuses
+            .as_ref()
+            .map_or(0, |table| table[STATUSES - 1])
     }
 }
 
@@ -164,7 +196,7 @@ impl Stats {
     /// Responses sent with this status (unnamed statuses: [`Stats::sent_status_other`]).
     pub fn sent_status(&self, status: CommandStatus) -> u64 {
         if status.name().is_some() {
-            self.sent.statuses[status_index(status)]
+            self.sent.status(status)
         } else {
             0
         }
@@ -173,7 +205,7 @@ impl Stats {
     /// Responses received with this status (unnamed: [`Stats::received_status_other`]).
     pub fn received_status(&self, status: CommandStatus) -> u64 {
         if status.name().is_some() {
-            self.received.statuses[status_index(status)]
+            self.received.status(status)
         } else {
             0
         }
@@ -181,12 +213,12 @@ impl Stats {
 
     /// Responses sent with a status SMPP does not name (vendor codes...).
     pub fn sent_status_other(&self) -> u64 {
-        self.sent.statuses[STATUSES - 1]
+        self.sent.status_other()
     }
 
     /// Responses received with a status SMPP does not name.
     pub fn received_status_other(&self) -> u64 {
-        self.received.statuses[STATUSES - 1]
+        self.received.status_other()
     }
 
     /// All PDUs sent.

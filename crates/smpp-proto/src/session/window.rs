@@ -182,6 +182,20 @@ impl InFlight {
         seq
     }
 
+    /// With nothing in flight: back to the first slot array, and the
+    /// deadline queue's capacity given back.
+    pub(crate) fn shrink(&mut self) {
+        if self.len > 0 {
+            return;
+        }
+        self.deadlines = VecDeque::new();
+        let first = self.max_slots.min(FIRST_SLOTS);
+        if self.slots.len() > first {
+            self.slots = vec![None; first].into_boxed_slice();
+            self.mask = (first - 1) as u32;
+        }
+    }
+
     /// Doubles the slot array; each entry moves to its slot under the new mask.
     fn grow(&mut self) {
         let size = (self.slots.len() * 2).min(self.max_slots);

@@ -323,6 +323,13 @@ impl<C: Clock> Smsc<C> {
                     None
                 }
             }
+            // Refused by a session that is closing or full: another bind, or
+            // this one later, takes it (as for a delivery that failed).
+            Err(smpp_tokio::Error::Refused(e)) if e.is_transient() => {
+                tracing::debug!(id, error = %e, "routed delivery refused for now; retrying");
+                self.schedule(now + 1000, id, Job::Route);
+                None
+            }
             Err(smpp_tokio::Error::Refused(e)) => {
                 // The PDU cannot be sent at all (a field too long): no retry helps.
                 tracing::warn!(id, error = %e, "routed message cannot be delivered");
@@ -445,6 +452,17 @@ impl<C: Clock> Smsc<C> {
                         id,
                         Job::Finalize,
                     );
+                    return latest;
+                }
+                // Refused by a receiver that is closing (unbinding) or full:
+                // not a reason to drop the receipt; another bind, or this one
+                // later, takes it. (Giving up here lost a receipt that
+                // query_sm reported DELIVERED.)
+                Err(smpp_tokio::Error::Refused(e)) if e.is_transient() => {
+                    tracing::debug!(id, error = %e, "receipt refused for now; retrying");
+                    self.observer
+                        .receipt(&record.account, &message_id, ReceiptEvent::Retrying);
+                    self.schedule(self.clock.now_ms() + 200, id, Job::Finalize);
                     return latest;
                 }
                 Err(smpp_tokio::Error::Refused(e)) => {
