@@ -581,3 +581,161 @@ async fn the_http_api_over_tls_with_the_smpp_certificate() {
         "{response}"
     );
 }
+
+/// One HTTP/1.1 POST of a JSON body over a fresh connection: the status.
+async fn http_post_json(addr: SocketAddr, path: &str, body: &str) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("HTTP connects");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("request sent");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response read");
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line")
+}
+
+/// An upstream's `smpp_sessions_open` (its binds now).
+async fn sessions_open(upstream: &Process) -> u64 {
+    let (_, metrics) = http_get(upstream.http.expect("--http"), "/metrics").await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("smpp_sessions_open "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// A gateway node of a cluster on `url`: both upstreams with two binds
+/// each (for the whole cluster), one route sharing them, MO to `esme`.
+fn node(url: &str, a: SocketAddr, b: SocketAddr) -> Process {
+    let (a, b) = (
+        format!("a=smppclient1:password@{a},binds=2"),
+        format!("b=smppclient1:password@{b},binds=2"),
+    );
+    Process::spawn(
+        &[
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            url,
+            "--takeover",
+            "3s",
+            "--account",
+            "esme:secret",
+            "--upstream",
+            &a,
+            "--upstream",
+            &b,
+            "--route",
+            "*=a+b",
+            "--mo-route",
+            "7000=esme",
+        ],
+        Path::new("."),
+    )
+}
+
+/// Three `smpp gateway` processes on one database, two `smpp serve`
+/// upstreams: the upstreams never see more than the connectors' two binds
+/// each; a customer bound as receiver on the third node gets the receipt
+/// of every message it sent through the first, once, and an MO from
+/// either upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_gateway_processes_share_two_upstreams_and_every_receipt_reaches_the_customer_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::new("cluster3");
+    let upstream = |_| {
+        Process::spawn(
+            &[
+                "serve",
+                "--memory",
+                "--listen",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--dlr-delay",
+                "0ms",
+            ],
+            dir.path(),
+        )
+    };
+    let (up_a, up_b) = (upstream(0), upstream(1));
+    let nodes: Vec<Process> = (0..3)
+        .map(|_| node(&db.url, up_a.smpp, up_b.smpp))
+        .collect();
+    // The binds settle: two per upstream, shared among the nodes.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (a, b) = (sessions_open(&up_a).await, sessions_open(&up_b).await);
+        assert!(
+            a <= 2 && b <= 2,
+            "more binds than the connectors have: {a}, {b}"
+        );
+        if a == 2 && b == 2 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "binds up: {a}, {b}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (receiver, inbound) = customer(nodes[2].smpp, BindKind::Receiver).await;
+    let (transmitter, _) = customer(nodes[0].smpp, BindKind::Transmitter).await;
+    let mut sent = HashSet::new();
+    for n in 0..60 {
+        let sm = SubmitSm {
+            source_addr: "12345".into(),
+            destination_addr: format!("4477009{n:05}").into(),
+            short_message: "hello".into(),
+            registered_delivery: 1,
+            ..Default::default()
+        };
+        let id = transmitter.submit(sm).await.expect("accepted");
+        sent.insert(id.to_string_lossy().into_owned());
+    }
+    let mut seen = HashSet::new();
+    while seen.len() < sent.len() {
+        let request = tokio::time::timeout(WAIT, inbound.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{} of {} receipts", seen.len(), sent.len()))
+            .expect("the session is open");
+        let receipt = request.receipt().expect("a receipt");
+        assert!(sent.contains(&receipt.id), "a receipt for {}", receipt.id);
+        assert!(
+            seen.insert(receipt.id.clone()),
+            "receipt for {} twice",
+            receipt.id
+        );
+    }
+    // An MO from each upstream reaches the customer on the third node.
+    for up in [&up_a, &up_b] {
+        let status = http_post_json(
+            up.http.expect("--http"),
+            "/api/mo",
+            r#"{"from": "447700900013", "to": "70001", "text": "STOP"}"#,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let request = tokio::time::timeout(WAIT, inbound.recv())
+            .await
+            .expect("the MO in time")
+            .expect("the session is open");
+        assert!(request.receipt().is_none(), "an MO, not a receipt");
+    }
+    assert!(sessions_open(&up_a).await <= 2 && sessions_open(&up_b).await <= 2);
+    transmitter.unbind().await.unwrap();
+    receiver.unbind().await.unwrap();
+}
