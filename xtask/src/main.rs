@@ -154,7 +154,26 @@ fn ci(args: &[&str]) -> Result {
     step("tests");
     run(cargo()
         .args(["test", "--workspace", "--all-features", "--locked"])
-        .env("SMPP_TEST_DATABASE_URL", database))?;
+        .env("SMPP_TEST_DATABASE_URL", &database))?;
+    if let Some(restart) = postgres::restart_command(&database) {
+        step("the gateway cluster across a PostgreSQL restart");
+        run(cargo()
+            .args([
+                "test",
+                "--locked",
+                "-p",
+                "smpp-cli",
+                "--test",
+                "gateway_binary",
+            ])
+            .args([
+                "--",
+                "--ignored",
+                "a_cluster_under_load_survives_a_postgresql_restart",
+            ])
+            .env("SMPP_TEST_DATABASE_URL", &database)
+            .env("SMPP_TEST_PG_RESTART", restart))?;
+    }
     step("feature examples against a real smpp serve");
     feature_examples()?;
     step("docs");

@@ -89,3 +89,18 @@ pub(crate) fn ensure() -> Result<String> {
     }
     Ok(url)
 }
+
+/// The command that restarts the test server, when it is this machine's
+/// Debian cluster (the default URL, `pg_ctlcluster` present); `None` for a
+/// server elsewhere (`SMPP_TEST_DATABASE_URL`), which is not ours to restart.
+pub(crate) fn restart_command(url: &str) -> Option<String> {
+    if std::env::var_os("SMPP_TEST_DATABASE_URL").is_some() || !url.contains("@127.0.0.1:5432/") {
+        return None;
+    }
+    let version = std::fs::read_dir("/etc/postgresql")
+        .ok()?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .max()?;
+    let found = Command::new("pg_ctlcluster").arg("--help").output().is_ok();
+    found.then(|| format!("pg_ctlcluster --skip-systemctl-redirect {version} main restart"))
+}

@@ -739,3 +739,99 @@ async fn three_gateway_processes_share_two_upstreams_and_every_receipt_reaches_t
     transmitter.unbind().await.unwrap();
     receiver.unbind().await.unwrap();
 }
+
+/// Two gateway processes on one database under load while PostgreSQL
+/// itself restarts (`SMPP_TEST_PG_RESTART`: the command, e.g.
+/// `pg_ctlcluster --skip-systemctl-redirect 15 main restart`; `cargo xtask
+/// ci` runs this alone, as it stops the server every test uses). Customers
+/// get a success only for what is stored and a temporary error otherwise;
+/// every success gets its receipt, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "restarts the PostgreSQL server: cargo xtask ci runs it alone"]
+async fn a_cluster_under_load_survives_a_postgresql_restart() {
+    let restart = std::env::var("SMPP_TEST_PG_RESTART")
+        .expect("SMPP_TEST_PG_RESTART: the command that restarts the test server");
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::new("pgrestart");
+    let upstream = Process::spawn(
+        &[
+            "serve",
+            "--memory",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--dlr-delay",
+            "0ms",
+        ],
+        dir.path(),
+    );
+    let first = node(&db.url, upstream.smpp, upstream.smpp);
+    let second = node(&db.url, upstream.smpp, upstream.smpp);
+    let (receiver, inbound) = customer(second.smpp, BindKind::Receiver).await;
+    let (transmitter, _) = customer(first.smpp, BindKind::Transmitter).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sending = tokio::spawn(async move {
+        let (mut accepted, mut refused) = (HashSet::new(), 0u32);
+        let until = tokio::time::Instant::now() + Duration::from_secs(12);
+        let mut n = 0u32;
+        while tokio::time::Instant::now() < until {
+            n += 1;
+            let sm = SubmitSm {
+                source_addr: "12345".into(),
+                destination_addr: format!("4477{n:08}").into(),
+                short_message: "hello".into(),
+                registered_delivery: 1,
+                ..Default::default()
+            };
+            match transmitter.submit(sm).await {
+                Ok(id) => {
+                    accepted.insert(id.to_string_lossy().into_owned());
+                }
+                Err(smpp_tokio::Error::Status(status)) => {
+                    assert!(status.is_transient(), "a temporary error, not {status}");
+                    refused += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        transmitter.unbind().await.unwrap();
+        (accepted, refused)
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let restarted = tokio::task::spawn_blocking(move || {
+        Command::new("sh")
+            .args(["-c", &restart])
+            .status()
+            .expect("the restart command runs")
+    })
+    .await
+    .unwrap();
+    assert!(restarted.success(), "PostgreSQL restarted");
+    let (accepted, refused) = sending.await.unwrap();
+    eprintln!(
+        "{} accepted, {refused} refused with a temporary error",
+        accepted.len()
+    );
+    let mut seen = HashSet::new();
+    while seen.len() < accepted.len() {
+        let request = tokio::time::timeout(WAIT, inbound.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{} of {} receipts", seen.len(), accepted.len()))
+            .expect("the session is open");
+        let receipt = request.receipt().expect("a receipt");
+        assert!(
+            accepted.contains(&receipt.id),
+            "a receipt for {}",
+            receipt.id
+        );
+        assert!(
+            seen.insert(receipt.id.clone()),
+            "receipt for {} twice",
+            receipt.id
+        );
+    }
+    receiver.unbind().await.unwrap();
+}
