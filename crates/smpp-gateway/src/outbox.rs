@@ -294,13 +294,11 @@ async fn deliver(node: Arc<Node>, owed: OwedReceipt, conn: Connection) {
             }
         }
     };
-    // Delivered, but not recorded: it stays, and goes again (at least once).
+    // Delivered: recorded, however long the store takes to come back (it
+    // stays in flight meanwhile, so it does not go twice); only a node
+    // stopping first leaves it to go again at the next start (at least once).
     let remove = remove
-        && node
-            .store
-            .write(vec![Op::DeleteReceipt(owed.seq)])
-            .await
-            .is_ok();
+        && crate::forward::write_until_done(&node, vec![Op::DeleteReceipt(owed.seq)]).await;
     lock(&node.outbox).finish(&owed, remove);
     node.outbox_wake.notify_one();
 }
