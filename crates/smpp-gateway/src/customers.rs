@@ -146,6 +146,44 @@ impl Binds {
     }
 }
 
+/// Where a forwarded message went: its connector, the upstream's id, and
+/// the source address the upstream knows it by (the connector's own, when
+/// it sets one).
+struct Upstream {
+    connector: Arc<crate::upstream::Connector>,
+    id: String,
+    ton: u8,
+    npi: u8,
+    source: smpp_proto::pdu::COctetString,
+}
+
+impl Upstream {
+    /// `None` when it was not forwarded, or its connector is gone.
+    fn of(node: &Node, record: &crate::store::MessageRecord, sm: &SubmitSm) -> Option<Upstream> {
+        let upstream = record.upstream.as_ref()?;
+        let connector = node
+            .topologies
+            .current()
+            .connector(&upstream.connector)?
+            .clone();
+        let (ton, npi, source) = match &connector.source {
+            Some(s) => (s.ton, s.npi, s.addr.clone()),
+            None => (
+                sm.source_addr_ton,
+                sm.source_addr_npi,
+                sm.source_addr.clone(),
+            ),
+        };
+        Some(Upstream {
+            connector,
+            id: upstream.id.clone(),
+            ton,
+            npi,
+            source,
+        })
+    }
+}
+
 /// The [`Handler`] of the customers' server.
 #[derive(Debug, Clone)]
 pub(crate) struct Customers(pub(crate) Arc<Node>);
@@ -421,27 +459,13 @@ impl Customers {
                 crate::forward::unqueue(node, &record).ok_or(CommandStatus::CANCEL_FAILED)?
             }
             MessageState::Forwarded => {
-                let upstream = record
-                    .upstream
-                    .as_ref()
-                    .ok_or(CommandStatus::CANCEL_FAILED)?;
-                let topology = node.topologies.current();
-                let connector = topology
-                    .connector(&upstream.connector)
-                    .ok_or(CommandStatus::CANCEL_FAILED)?;
-                let (ton, npi, source) = match &connector.source {
-                    Some(s) => (s.ton, s.npi, s.addr.clone()),
-                    None => (
-                        sm.source_addr_ton,
-                        sm.source_addr_npi,
-                        sm.source_addr.clone(),
-                    ),
-                };
+                let up = Upstream::of(node, &record, &sm).ok_or(CommandStatus::CANCEL_FAILED)?;
+                let connector = up.connector.clone();
                 let upstream_cancel = CancelSm {
-                    message_id: upstream.id.clone().into(),
-                    source_addr_ton: ton,
-                    source_addr_npi: npi,
-                    source_addr: source,
+                    message_id: up.id.into(),
+                    source_addr_ton: up.ton,
+                    source_addr_npi: up.npi,
+                    source_addr: up.source,
                     ..Default::default()
                 };
                 match connector
@@ -527,27 +551,13 @@ impl Customers {
                 crate::forward::put_back_queued(node, taken, changed);
             }
             MessageState::Forwarded => {
-                let upstream = record
-                    .upstream
-                    .as_ref()
-                    .ok_or(CommandStatus::REPLACE_FAILED)?;
-                let topology = node.topologies.current();
-                let connector = topology
-                    .connector(&upstream.connector)
-                    .ok_or(CommandStatus::REPLACE_FAILED)?;
-                let (ton, npi, source) = match &connector.source {
-                    Some(s) => (s.ton, s.npi, s.addr.clone()),
-                    None => (
-                        sm.source_addr_ton,
-                        sm.source_addr_npi,
-                        sm.source_addr.clone(),
-                    ),
-                };
+                let up = Upstream::of(node, &record, &sm).ok_or(CommandStatus::REPLACE_FAILED)?;
+                let connector = up.connector.clone();
                 let upstream_replace = ReplaceSm {
-                    message_id: upstream.id.clone().into(),
-                    source_addr_ton: ton,
-                    source_addr_npi: npi,
-                    source_addr: source,
+                    message_id: up.id.into(),
+                    source_addr_ton: up.ton,
+                    source_addr_npi: up.npi,
+                    source_addr: up.source,
                     ..replace.clone()
                 };
                 if let Err(e) = connector

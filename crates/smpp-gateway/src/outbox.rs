@@ -297,8 +297,8 @@ async fn deliver(node: Arc<Node>, owed: OwedReceipt, conn: Connection) {
     // Delivered: recorded, however long the store takes to come back (it
     // stays in flight meanwhile, so it does not go twice); only a node
     // stopping first leaves it to go again at the next start (at least once).
-    let remove = remove
-        && crate::forward::write_until_done(&node, vec![Op::DeleteReceipt(owed.seq)]).await;
+    let remove =
+        remove && crate::forward::write_until_done(&node, vec![Op::DeleteReceipt(owed.seq)]).await;
     lock(&node.outbox).finish(&owed, remove);
     node.outbox_wake.notify_one();
 }
