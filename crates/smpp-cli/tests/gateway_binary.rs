@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use smpp_proto::pdu::{Bind, SubmitSm};
+use smpp_proto::pdu::{Bind, CommandStatus, SubmitSm};
 use smpp_proto::session::{BindKind, SessionConfig};
 use smpp_tokio::{Client, Inbound};
 
@@ -584,12 +584,17 @@ async fn the_http_api_over_tls_with_the_smpp_certificate() {
 
 /// One HTTP/1.1 POST of a JSON body over a fresh connection: the status.
 async fn http_post_json(addr: SocketAddr, path: &str, body: &str) -> u16 {
+    http_json(addr, "POST", path, body).await
+}
+
+/// One HTTP/1.1 request with a JSON body over a fresh connection: the status.
+async fn http_json(addr: SocketAddr, method: &str, path: &str, body: &str) -> u16 {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("HTTP connects");
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
@@ -622,32 +627,36 @@ async fn sessions_open(upstream: &Process) -> u64 {
 /// A gateway node of a cluster on `url`: both upstreams with two binds
 /// each (for the whole cluster), one route sharing them, MO to `esme`.
 fn node(url: &str, a: SocketAddr, b: SocketAddr) -> Process {
+    node_with(url, a, b, &[])
+}
+
+/// [`node`] with more arguments.
+fn node_with(url: &str, a: SocketAddr, b: SocketAddr, extra: &[&str]) -> Process {
     let (a, b) = (
         format!("a=smppclient1:password@{a},binds=2"),
         format!("b=smppclient1:password@{b},binds=2"),
     );
-    Process::spawn(
-        &[
-            "gateway",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            url,
-            "--takeover",
-            "3s",
-            "--account",
-            "esme:secret",
-            "--upstream",
-            &a,
-            "--upstream",
-            &b,
-            "--route",
-            "*=a+b",
-            "--mo-route",
-            "7000=esme",
-        ],
-        Path::new("."),
-    )
+    let mut args = vec![
+        "gateway",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        url,
+        "--takeover",
+        "3s",
+        "--account",
+        "esme:secret",
+        "--upstream",
+        &a,
+        "--upstream",
+        &b,
+        "--route",
+        "*=a+b",
+        "--mo-route",
+        "7000=esme",
+    ];
+    args.extend_from_slice(extra);
+    Process::spawn(&args, Path::new("."))
 }
 
 /// Three `smpp gateway` processes on one database, two `smpp serve`
@@ -834,4 +843,147 @@ async fn a_cluster_under_load_survives_a_postgresql_restart() {
         );
     }
     receiver.unbind().await.unwrap();
+}
+
+/// A transmitter of `id` on `addr` when it binds.
+async fn try_transmitter(addr: SocketAddr, id: &str, password: &str) -> Option<Client> {
+    let bind = Bind {
+        system_id: id.to_owned().into(),
+        password: password.to_owned().into(),
+        interface_version: 0x34,
+        ..Default::default()
+    };
+    Client::connect(addr, BindKind::Transmitter, bind, SessionConfig::default())
+        .await
+        .ok()
+        .map(|(client, _)| client)
+}
+
+fn numbered(n: u32) -> SubmitSm {
+    SubmitSm {
+        source_addr: "12345".into(),
+        destination_addr: format!("4477{n:08}").into(),
+        short_message: "hello".into(),
+        registered_delivery: 1,
+        ..Default::default()
+    }
+}
+
+/// Two gateway processes on one database: a balance of 25 SMS spent from
+/// both at once accepts exactly 25; an account made through one node's
+/// admin API binds on the other without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateway_processes_spend_a_balance_once_and_share_an_admin_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::new("cluster2");
+    let up = Process::spawn(
+        &[
+            "serve",
+            "--memory",
+            "--listen",
+            "127.0.0.1:0",
+            "--dlr-delay",
+            "0ms",
+        ],
+        dir.path(),
+    );
+    let extra = ["--balance", "esme=25sms", "--http", "127.0.0.1:0"];
+    let first = node_with(&db.url, up.smpp, up.smpp, &extra);
+    let second = node_with(&db.url, up.smpp, up.smpp, &extra);
+    let (one, two) = (
+        try_transmitter(first.smpp, "esme", "secret").await.unwrap(),
+        try_transmitter(second.smpp, "esme", "secret")
+            .await
+            .unwrap(),
+    );
+    let send = |client: Client, base: u32| async move {
+        let mut accepted = 0;
+        for n in base..base + 20 {
+            match client.submit(numbered(n)).await {
+                Ok(_) => accepted += 1,
+                Err(smpp_tokio::Error::Status(status)) => {
+                    assert_ne!(status, CommandStatus::SYSTEM_ERROR, "refused as exhausted")
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        client.unbind().await.unwrap();
+        accepted
+    };
+    let (a, b) = tokio::join!(send(one, 0), send(two, 100));
+    assert_eq!(a + b, 25, "accepted {a} + {b}");
+
+    let status = http_json(
+        first.http.expect("--http"),
+        "PUT",
+        "/api/v1/admin/accounts/newcomer",
+        r#"{"password": "pw2"}"#,
+    )
+    .await;
+    assert!((200..300).contains(&status), "account made: {status}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(client) = try_transmitter(second.smpp, "newcomer", "pw2").await {
+            client.unbind().await.unwrap();
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the account on the other node"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Two gateway processes on one database, an account limited to 100 SMS a
+/// second bound to both: together they accept 100 a second, within 10 %.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_s_rate_limit_holds_across_two_gateway_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::new("clustertps");
+    let up = Process::spawn(
+        &[
+            "serve",
+            "--memory",
+            "--listen",
+            "127.0.0.1:0",
+            "--dlr-delay",
+            "0ms",
+        ],
+        dir.path(),
+    );
+    let first = node_with(&db.url, up.smpp, up.smpp, &["--tps", "100"]);
+    let second = node_with(&db.url, up.smpp, up.smpp, &["--tps", "100"]);
+    let one = try_transmitter(first.smpp, "esme", "secret").await.unwrap();
+    let two = try_transmitter(second.smpp, "esme", "secret")
+        .await
+        .unwrap();
+    // Each node hears of the other's bind (a beat a second).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(
+        1000 - u64::from(now.subsec_millis()) + 50,
+    ))
+    .await;
+    let until = tokio::time::Instant::now() + Duration::from_millis(2900);
+    let send = |client: Client, base: u32| async move {
+        let (mut accepted, mut n) = (0, base);
+        while tokio::time::Instant::now() < until {
+            n += 1;
+            match client.submit(numbered(n)).await {
+                Ok(_) => accepted += 1,
+                Err(smpp_tokio::Error::Status(CommandStatus::THROTTLED)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        client.unbind().await.unwrap();
+        accepted
+    };
+    let (a, b) = tokio::join!(send(one, 0), send(two, 1_000_000));
+    assert!(
+        (270..=330).contains(&(a + b)),
+        "accepted {a} + {b} in three seconds"
+    );
 }
