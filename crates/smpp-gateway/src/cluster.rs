@@ -680,6 +680,7 @@ async fn reconcile(node: &Arc<Node>, cluster: &Cluster) -> StoreResult<()> {
 /// Reads the configuration again (another node changed it) and applies
 /// what differs: accounts, quotas, connectors and routes.
 pub(crate) async fn reload(node: &Arc<Node>) -> StoreResult<()> {
+    let _changing = node.config_lock.lock().await;
     let stored = node.store.accounts().await?;
     for gone in node.accounts.replace_from_store(&stored) {
         let closed = node.binds.close_account(&gone);

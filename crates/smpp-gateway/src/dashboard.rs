@@ -674,6 +674,7 @@ async fn add_balance(
             &format!("{account}'s balance is unlimited: set one through the admin API first."),
         );
     }
+    let _changing = node.config_lock.lock().await;
     // A charge of minus the amount: applied in commit order, as charges are.
     let op = Op::Charge {
         account: account.clone(),

@@ -1068,6 +1068,7 @@ pub(crate) async fn put_account(
     id: &str,
     request: AccountRequest,
 ) -> Result<bool, (StatusCode, String)> {
+    let _changing = node.config_lock.lock().await;
     if id.is_empty() || id.len() > 15 || request.password.is_empty() {
         return Err((
             StatusCode::BAD_REQUEST,
@@ -1122,6 +1123,7 @@ async fn admin_delete_account(
     if let Err(r) = api.admin(&headers).await {
         return r;
     }
+    let _changing = api.node.config_lock.lock().await;
     if !api.node.accounts.contains(&id) {
         return json_error(StatusCode::NOT_FOUND, "no such account");
     }
@@ -1221,6 +1223,7 @@ async fn admin_set_balance(
         Ok(s) => s,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
     };
+    let _changing = api.node.config_lock.lock().await;
     let billing = &api.node.billing;
     // Additions go as deltas (they commute with charges in flight); a set
     // is written outright.

@@ -68,6 +68,11 @@ pub(crate) struct Node {
     pub(crate) outbox: Mutex<Outbox>,
     /// With a store several nodes share: this node's part in the cluster.
     pub(crate) cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Held by every change of the configuration (accounts, quotas set or
+    /// credited, connectors and routes: stored, then in force) and by the
+    /// reading of another node's changes, so that a reading never puts an
+    /// older state over a newer one.
+    pub(crate) config_lock: tokio::sync::Mutex<()>,
     /// Wakes the outbox: a new receipt, a new bind.
     pub(crate) outbox_wake: Notify,
     /// Upstream receipts whose id was not in the map yet, by (connector,
@@ -263,6 +268,7 @@ impl Node {
             ids,
             outbox: Mutex::default(),
             cluster,
+            config_lock: tokio::sync::Mutex::new(()),
             outbox_wake: Notify::new(),
             held: Mutex::default(),
             stopped: AtomicBool::new(false),

@@ -383,6 +383,7 @@ pub(crate) async fn change(
     node: &Arc<Node>,
     edit: impl FnOnce(&mut Layout) -> Result<(), String>,
 ) -> Result<Layout, ChangeError> {
+    let _changing = node.config_lock.lock().await;
     let mut layout = node.topologies.layout.lock().await;
     let mut next = layout.clone();
     edit(&mut next).map_err(ChangeError::Invalid)?;
