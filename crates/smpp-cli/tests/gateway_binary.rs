@@ -754,7 +754,7 @@ async fn three_gateway_processes_share_two_upstreams_and_every_receipt_reaches_t
 /// `pg_ctlcluster --skip-systemctl-redirect 15 main restart`; `cargo xtask
 /// ci` runs this alone, as it stops the server every test uses). Customers
 /// get a success only for what is stored and a temporary error otherwise;
-/// every success gets its receipt, once.
+/// every success gets its receipt (at least once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "restarts the PostgreSQL server: cargo xtask ci runs it alone"]
 async fn a_cluster_under_load_survives_a_postgresql_restart() {
@@ -762,21 +762,25 @@ async fn a_cluster_under_load_survives_a_postgresql_restart() {
         .expect("SMPP_TEST_PG_RESTART: the command that restarts the test server");
     let dir = tempfile::tempdir().unwrap();
     let db = TestDatabase::new("pgrestart");
-    let upstream = Process::spawn(
-        &[
-            "serve",
-            "--memory",
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--dlr-delay",
-            "0ms",
-        ],
-        dir.path(),
-    );
-    let first = node(&db.url, upstream.smpp, upstream.smpp);
-    let second = node(&db.url, upstream.smpp, upstream.smpp);
+    // Two upstreams: a connector's receipts come back on its own binds.
+    let upstream_at = || {
+        Process::spawn(
+            &[
+                "serve",
+                "--memory",
+                "--listen",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--dlr-delay",
+                "0ms",
+            ],
+            dir.path(),
+        )
+    };
+    let (upstream, other) = (upstream_at(), upstream_at());
+    let first = node(&db.url, upstream.smpp, other.smpp);
+    let second = node(&db.url, upstream.smpp, other.smpp);
     let (receiver, inbound) = customer(second.smpp, BindKind::Receiver).await;
     let (transmitter, _) = customer(first.smpp, BindKind::Transmitter).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -824,24 +828,32 @@ async fn a_cluster_under_load_survives_a_postgresql_restart() {
         "{} accepted, {refused} refused with a temporary error",
         accepted.len()
     );
-    let mut seen = HashSet::new();
+    // At least once: a receipt whose first delivery to a node hung while
+    // the server restarted may come again from the upstream through the
+    // other node (counted, not refused: see docs/SCALE-OUT.md).
+    let (mut seen, mut again) = (HashSet::new(), 0);
     while seen.len() < accepted.len() {
-        let request = tokio::time::timeout(WAIT, inbound.recv())
-            .await
-            .unwrap_or_else(|_| panic!("{} of {} receipts", seen.len(), accepted.len()))
-            .expect("the session is open");
+        let Ok(request) = tokio::time::timeout(WAIT, inbound.recv()).await else {
+            panic!(
+                "{} of {} receipts; the upstreams have {} and {} binds",
+                seen.len(),
+                accepted.len(),
+                sessions_open(&upstream).await,
+                sessions_open(&other).await
+            );
+        };
+        let request = request.expect("the session is open");
         let receipt = request.receipt().expect("a receipt");
         assert!(
             accepted.contains(&receipt.id),
             "a receipt for {}",
             receipt.id
         );
-        assert!(
-            seen.insert(receipt.id.clone()),
-            "receipt for {} twice",
-            receipt.id
-        );
+        if !seen.insert(receipt.id.clone()) {
+            again += 1;
+        }
     }
+    eprintln!("every receipt arrived; {again} of them twice");
     receiver.unbind().await.unwrap();
 }
 

@@ -571,13 +571,10 @@ async fn forward_pass(node: &Arc<Node>, cluster: &Cluster) -> StoreResult<()> {
     };
     if !stranded.is_empty() {
         let ids: Vec<u64> = stranded.iter().map(|r| r.id).collect();
-        if let Err(e) = cluster.hand_off(&ids).await {
-            // Still this node's: queued again.
-            for record in stranded {
-                crate::forward::requeue_pending(node, record);
-            }
-            return Err(e);
-        }
+        // On a failure, whether the database took them is unknown: the
+        // reconciliation after it queues here again what is still this
+        // node's (queued again now, they could go from two nodes).
+        cluster.hand_off(&ids).await?;
         tracing::debug!(count = ids.len(), "messages left to nodes with a bind up");
     }
     if !topology.connectors.iter().any(|c| c.is_up()) {
@@ -608,14 +605,10 @@ async fn pass(node: &Arc<Node>, cluster: &Cluster) -> StoreResult<()> {
     let left = lock(&node.outbox).take_unbound(|account| {
         !elsewhere.contains(account) || node.binds.receiver(account).is_some()
     });
-    if let Err(e) = cluster.release(&seqs(&left)).await {
-        // Still this node's: kept.
-        let mut outbox = lock(&node.outbox);
-        for owed in left {
-            outbox.insert_absent(owed);
-        }
-        return Err(e);
-    }
+    // On a failure, the reconciliation after it takes back what the
+    // database still says is this node's (kept now, a receipt whose release
+    // did commit could go from two nodes).
+    cluster.release(&seqs(&left)).await?;
     let bound: Vec<String> = node
         .binds
         .by_account()

@@ -198,13 +198,6 @@ pub(crate) fn requeue(node: &Arc<Node>, mut record: MessageRecord) {
     }
 }
 
-/// Queues a message again that [`take_stranded`] took out (it counts as
-/// pending again).
-pub(crate) fn requeue_pending(node: &Arc<Node>, record: MessageRecord) {
-    node.pending.fetch_add(1, Ordering::AcqRel);
-    requeue(node, record);
-}
-
 /// Ends a message that cannot be queued (no route, unreadable).
 pub(crate) async fn unroutable(node: Arc<Node>, record: MessageRecord) {
     tracing::warn!(id = record.id, "no route for the destination");

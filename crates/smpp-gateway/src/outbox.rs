@@ -3,7 +3,7 @@
 //! receiver or transceiver of its account, at most [`IN_FLIGHT`] at once;
 //! it leaves the outbox (and the store) once the customer answered.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,7 +66,15 @@ pub(crate) struct Outbox {
     /// Where the next pass starts among the accounts (each pass one
     /// further, so that no account waits behind the others for long).
     turn: usize,
+    /// The keys of the receipts delivered lately (at most [`DONE_KEPT`]):
+    /// a receipt read back from the store just before its deletion
+    /// committed is not taken in again.
+    done: HashSet<u64>,
+    done_order: VecDeque<u64>,
 }
+
+/// Delivered receipts remembered at most.
+const DONE_KEPT: usize = 100_000;
 
 impl Outbox {
     /// Adds a receipt (already stored).
@@ -93,7 +101,7 @@ impl Outbox {
             .accounts
             .get(&owed.account)
             .is_some_and(|a| a.owed.contains_key(&owed.seq));
-        if !known {
+        if !known && !self.done.contains(&owed.seq) {
             self.insert(owed);
         }
     }
@@ -191,6 +199,14 @@ impl Outbox {
         if remove {
             if account.owed.remove(&owed.seq).is_some() {
                 self.len -= 1;
+            }
+            if self.done.insert(owed.seq) {
+                self.done_order.push_back(owed.seq);
+                if self.done_order.len() > DONE_KEPT {
+                    if let Some(old) = self.done_order.pop_front() {
+                        self.done.remove(&old);
+                    }
+                }
             }
             if account.owed.is_empty() {
                 self.accounts.remove(&owed.account);
