@@ -54,7 +54,9 @@ def read(c, want, deadline, seen):
     raise TimeoutError(f"no {want} in time")
 
 
-def submit(c, short_message, data_coding=0, esm_class=0, receipt=False):
+def submit(c, short_message, data_coding=0, esm_class=0, receipt=False, seen=None):
+    """Submits and waits for the answer; deliver_sm arriving meanwhile (the
+    receipts of earlier submissions) are kept in `seen` when given."""
     c.send_message(
         source_addr_ton=smpplib.consts.SMPP_TON_INTL,
         source_addr="447700900123",
@@ -65,7 +67,7 @@ def submit(c, short_message, data_coding=0, esm_class=0, receipt=False):
         esm_class=esm_class,
         registered_delivery=1 if receipt else 0,
     )
-    resp = read(c, "submit_sm_resp", time.monotonic() + 5, [])
+    resp = read(c, "submit_sm_resp", time.monotonic() + 5, [] if seen is None else seen)
     expect(resp.status == 0, f"submit_sm_resp status {resp.status}")
     mid = resp.message_id.decode() if isinstance(resp.message_id, bytes) else resp.message_id
     expect(mid, "empty message_id")
@@ -116,17 +118,17 @@ def transceiver(host, port, checks):
         text = "Hello @ interop £5 {ok}"
         parts, coding, esm = smpplib.gsm.make_parts(text)
         expect(len(parts) == 1 and coding == smpplib.consts.SMPP_ENCODING_DEFAULT, "not one GSM7 part")
-        ids["gsm7"] = submit(c, parts[0], coding, esm, receipt=True)
+        ids["gsm7"] = submit(c, parts[0], coding, esm, receipt=True, seen=seen)
 
     def ucs2():
         parts, coding, esm = smpplib.gsm.make_parts("Привет, 世界")
         expect(coding == smpplib.consts.SMPP_ENCODING_ISO10646, f"coding {coding} is not UCS-2")
-        ids["ucs2"] = submit(c, parts[0], coding, esm)
+        ids["ucs2"] = submit(c, parts[0], coding, esm, seen=seen)
 
     def long_udh():
         parts, coding, esm = smpplib.gsm.make_parts("Long message part. " * 20)
         expect(len(parts) == 3 and esm == smpplib.consts.SMPP_GSMFEAT_UDHI, f"{len(parts)} parts, esm {esm}")
-        ids["long"] = [submit(c, p, coding, esm, receipt=True) for p in parts]
+        ids["long"] = [submit(c, p, coding, esm, receipt=True, seen=seen) for p in parts]
 
     def receipts():
         wait_receipts(c, [ids["gsm7"], *ids["long"]], seen)
