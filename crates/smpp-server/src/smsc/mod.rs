@@ -183,8 +183,10 @@ pub struct Smsc<C: Clock = SystemClock> {
     next_id: AtomicU64,
     rng: AtomicU64,
     store: MessageStore,
-    /// Every submit_sm can be answered where it arrives: the store keeps
-    /// nothing to wait for and no rule delays an answer.
+    /// Every submit_sm can be decided where it arrives: no rule delays an
+    /// answer and no USSD menu looks at it. It is then answered at once in
+    /// memory ([`answer_now`](Smsc::answer_now)), or once its record is
+    /// synced with a persistent store ([`answer_durable`](Smsc::answer_durable)).
     quick: std::sync::atomic::AtomicBool,
     /// The bound ESMEs.
     binds: Binds,
@@ -284,7 +286,7 @@ impl<C: Clock> Smsc<C> {
         let accounts = Accounts::new(&config.accounts, config.tps).map_err(anyhow::Error::msg)?;
         let router = Router::new(&config);
         // A USSD menu answers some submissions itself (after a look at them).
-        let quick = !store.is_persistent() && !router.may_delay() && config.ussd_menu.is_none();
+        let quick = !router.may_delay() && config.ussd_menu.is_none();
         // Ids are numbers: at least the current time in microseconds (so an
         // in-memory server restarted later never reuses one), and above any
         // id the persistent store ever committed.
@@ -378,8 +380,7 @@ impl<C: Clock> Smsc<C> {
     pub fn set_simulation(&self, simulation: crate::config::Simulation) {
         let mut router = self.router.write().unwrap_or_else(|e| e.into_inner());
         *router = router.with_simulation(simulation.rules, simulation.outcomes);
-        let quick =
-            !self.store.is_persistent() && !router.may_delay() && self.config.ussd_menu.is_none();
+        let quick = !router.may_delay() && self.config.ussd_menu.is_none();
         self.quick.store(quick, Ordering::Release);
         self.dlr_delay_ms.store(
             u64::try_from(simulation.dlr_delay.as_millis()).unwrap_or(u64::MAX),
@@ -756,24 +757,31 @@ impl<C: Clock> Handler<Connection> for SmscHandler<C> {
     }
 
     fn request(&self, conn: &Connection, pdu: Pdu) -> impl Answer<Body> {
-        // The common case needs no state machine (nor its allocation).
-        match self.0.answer_now(conn, &pdu) {
-            Some(answer) => Quick::Ready(Some(answer)),
+        // The common cases need no large state machine (nor its allocation).
+        if let Some(answer) = self.0.answer_now(conn, &pdu) {
+            return Quick::Ready(Some(answer));
+        }
+        match self.0.answer_durable(conn, &pdu) {
+            Some(durable) => Quick::Durable(Box::pin(durable)),
             None => Quick::Later(Box::pin(self.0.answer(conn, pdu))),
         }
     }
 }
 
-/// An answer ready at once, or a boxed future.
+/// An answer ready at once, a small future that waits for the store, or
+/// the general (large) future.
 // Unboxed on purpose: the ready answer is the hot path.
 #[allow(clippy::large_enum_variant)]
-enum Quick<F> {
+enum Quick<F, D> {
     Ready(Option<Result<Body, CommandStatus>>),
+    Durable(std::pin::Pin<Box<D>>),
     Later(std::pin::Pin<Box<F>>),
 }
 
-impl<F: std::future::Future<Output = Result<Body, CommandStatus>>> std::future::Future
-    for Quick<F>
+impl<F, D> std::future::Future for Quick<F, D>
+where
+    F: std::future::Future<Output = Result<Body, CommandStatus>>,
+    D: std::future::Future<Output = Result<Body, CommandStatus>>,
 {
     type Output = Result<Body, CommandStatus>;
 
@@ -785,6 +793,7 @@ impl<F: std::future::Future<Output = Result<Body, CommandStatus>>> std::future::
             Quick::Ready(answer) => {
                 std::task::Poll::Ready(answer.take().unwrap_or(Err(CommandStatus::SYSTEM_ERROR)))
             }
+            Quick::Durable(future) => future.as_mut().poll(cx),
             Quick::Later(future) => future.as_mut().poll(cx),
         }
     }

@@ -224,7 +224,7 @@ impl<C: Clock> Smsc<C> {
         conn: &Connection,
         pdu: &Pdu,
     ) -> Option<Result<Body, CommandStatus>> {
-        if !self.quick.load(Ordering::Acquire) {
+        if self.store.is_persistent() || !self.quick.load(Ordering::Acquire) {
             return None;
         }
         let Body::SubmitSm(sm) = &pdu.body else {
@@ -254,6 +254,49 @@ impl<C: Clock> Smsc<C> {
             latency: self.clock.now().saturating_duration_since(started),
         });
         Some(result)
+    }
+
+    /// The durable hot path: a submit_sm when nothing but the store makes
+    /// it wait (a persistent store, no rule that delays an answer): decided
+    /// at once, answered once its record is synced, by a future much smaller
+    /// than [`answer`](Smsc::answer)'s. `None` otherwise, without looking at
+    /// it. Gives the answers `answer` would give.
+    pub(super) fn answer_durable<'a, 'b>(
+        &'a self,
+        conn: &'b Connection,
+        pdu: &Pdu,
+    ) -> Option<
+        impl std::future::Future<Output = Result<Body, CommandStatus>> + Send + use<'a, 'b, C>,
+    > {
+        if !self.store.is_persistent() || !self.quick.load(Ordering::Acquire) {
+            return None;
+        }
+        let Body::SubmitSm(sm) = &pdu.body else {
+            return None;
+        };
+        let started = self.clock.now();
+        let command = pdu.command_id();
+        let account = conn.system_id().unwrap_or_default();
+        let admitted = if self.throttled(conn, account) {
+            Admitted::Refused(CommandStatus::THROTTLED, None)
+        } else {
+            self.admit(account, sm, self.clock.wall_ms_at(started))
+        };
+        Some(async move {
+            let result = self.finish(admitted).await.map(|id| {
+                Body::SubmitSmResp(SubmitSmResp {
+                    message_id: id_field(id),
+                    ..Default::default()
+                })
+            });
+            self.observer.request(&RequestEvent {
+                account,
+                command,
+                status: result.as_ref().err().copied().unwrap_or(CommandStatus::OK),
+                latency: self.clock.now().saturating_duration_since(started),
+            });
+            result
+        })
     }
 
     pub(super) async fn submit_sm(

@@ -9,7 +9,7 @@
 //! Writes go through one writer thread that does **group commit**: it takes
 //! every write waiting in its (bounded) queue, appends them as one batch and
 //! syncs once, then releases the waiters; the next batch fills while a sync
-//! runs. The `submit_sm_resp` is sent only after the message's record is
+//! runs. The queue (`commit`) hands the writer a client's burst whole. The `submit_sm_resp` is sent only after the message's record is
 //! synced (`put_durable`), so an acknowledged message survives a crash, even
 //! of the machine. Later updates (final state reached, receipt delivered) are
 //! written the same way but nobody waits for them: a batch of those alone is
@@ -40,12 +40,12 @@
 //! middle leaves the old file in place, and the copy starts again.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
+use super::commit::{self, CommitQueue, Taker, Write};
 use super::record::Record;
 use super::{Pruned, Store};
 
@@ -57,10 +57,9 @@ const HIGH_WATER: &[u8] = b"high_water";
 /// Set (in the same synced batch as the last copied records) once a redb
 /// store of the first format has been copied in.
 const MIGRATED: &[u8] = b"migrated_from_redb";
-/// Writes waiting for the writer thread at most.
-const QUEUE: usize = 16 * 1024;
-/// Records per batch at most.
-const BATCH: usize = 8 * 1024;
+/// A batch's room to start with: what waits is taken whole (at most the
+/// queue's bound, [`commit::QUEUE`]).
+const BATCH: usize = 1024;
 /// Rows read per prune call at most.
 pub(crate) const PRUNE_SCAN: usize = 16 * 1024;
 /// Rows deleted per prune call at most.
@@ -81,49 +80,14 @@ const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
 /// The engine's background threads (flushes, compactions): one is plenty
 /// for this load and leaves the other cores to the sessions.
 const WORKERS: usize = 1;
-/// A batch that someone waits for keeps gathering writes while they keep
-/// coming, until the queue has been quiet this long...
-const GATHER_GAP: Duration = Duration::from_micros(25);
-/// ...or for this long at most. A client's window of submissions arrives as
-/// a burst that the server decodes one after the other; one sync for the
-/// whole burst costs less than a sync for its first few and another for the
-/// rest (each sync costs the disk's flush time and an I/O request's CPU,
-/// whatever its size).
-const GATHER_MAX: Duration = Duration::from_micros(300);
 /// Records copied from an old store per synced batch.
 const MIGRATE_BATCH: usize = 4096;
-
-enum Write {
-    Put {
-        id: u64,
-        bytes: Vec<u8>,
-        done: Option<oneshot::Sender<Result<(), String>>>,
-    },
-    Flush(oneshot::Sender<()>),
-    /// Delete records final before `cutoff_ms` with no work left at `now_ms`.
-    Prune {
-        now_ms: u64,
-        cutoff_ms: u64,
-        report: bool,
-        done: oneshot::Sender<Pruned>,
-    },
-}
-
-impl std::fmt::Debug for Write {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Write::Put { id, .. } => write!(f, "Put({id})"),
-            Write::Flush(_) => f.write_str("Flush"),
-            Write::Prune { cutoff_ms, .. } => write!(f, "Prune({cutoff_ms})"),
-        }
-    }
-}
 
 /// The persistent store: a fjall database and its group-commit writer.
 #[derive(Clone)]
 pub(crate) struct DiskStore {
     messages: Keyspace,
-    writes: mpsc::Sender<Write>,
+    writes: CommitQueue,
 }
 
 impl std::fmt::Debug for DiskStore {
@@ -202,34 +166,26 @@ impl DiskStore {
             }
         }
         let high_water = engine.high_water;
-        let (writes, queue) = mpsc::channel(QUEUE);
+        let (writes, taker) = commit::queue();
         std::thread::Builder::new()
             .name("smpp-store".into())
-            .spawn(move || writer(engine, queue))
+            .spawn(move || writer(engine, taker))
             .context("cannot start the store writer")?;
         Ok((DiskStore { messages, writes }, records, high_water))
     }
 
     async fn send_put(&self, record: &Record, durable: bool) -> Result<(), String> {
         let bytes = record.encode()?;
-        let (done, committed) = if durable {
-            let (tx, rx) = oneshot::channel();
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
+        let put = Write::Put {
+            id: record.id,
+            bytes,
+            durable,
         };
-        self.writes
-            .send(Write::Put {
-                id: record.id,
-                bytes,
-                done,
-            })
-            .await
-            .map_err(|_| "store closed".to_string())?;
-        match committed {
-            Some(rx) => rx.await.map_err(|_| "store writer ended".to_string())?,
-            None => Ok(()),
+        let ticket = self.writes.push(put).await?;
+        if durable {
+            self.writes.synced(ticket).await?;
         }
+        Ok(())
     }
 }
 
@@ -268,7 +224,7 @@ impl Store for DiskStore {
             report,
             done,
         };
-        if self.writes.send(prune).await.is_err() {
+        if self.writes.push(prune).await.is_err() {
             return Pruned::default();
         }
         pruned.await.unwrap_or_default()
@@ -276,92 +232,51 @@ impl Store for DiskStore {
 
     /// Waits until every write queued so far is synced.
     async fn flush(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.writes.send(Write::Flush(tx)).await.is_ok() {
-            let _ = rx.await;
+        if let Ok(ticket) = self.writes.push(Write::Flush).await {
+            let _ = self.writes.synced(ticket).await;
         }
     }
 }
 
-/// The writer thread: group commit until every sender is gone.
-fn writer(mut engine: Engine, mut queue: mpsc::Receiver<Write>) {
+/// The writer thread: group commit until every producer is gone.
+fn writer(mut engine: Engine, queue: Taker) {
     let mut batch = Vec::with_capacity(BATCH);
     // Where the next prune scan starts (0: from the oldest).
     let mut prune_from = 0u64;
-    while let Some(first) = queue.blocking_recv() {
-        batch.push(first);
-        gather(&mut queue, &mut batch);
+    while let Some((from, to)) = queue.take(&mut batch) {
         let result = engine.commit(&mut batch).map_err(|e| {
             tracing::error!(error = %e, "store commit failed");
             e.to_string()
         });
         // The waiters first: a prune scan (up to PRUNE_SCAN rows) must not
         // delay the answers of the submissions committed with it.
-        let mut prunes = Vec::new();
+        queue.done(from, to, result);
         for w in batch.drain(..) {
-            match w {
-                Write::Put { done: Some(d), .. } => drop(d.send(result.clone())),
-                Write::Put { done: None, .. } => {}
-                Write::Flush(d) => drop(d.send(())),
-                prune @ Write::Prune { .. } => prunes.push(prune),
+            let Write::Prune {
+                now_ms,
+                cutoff_ms,
+                report,
+                done,
+            } = w
+            else {
+                continue;
+            };
+            let pruned = engine
+                .prune(&mut prune_from, now_ms, cutoff_ms, report)
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "store prune failed");
+                    Pruned::default()
+                });
+            if pruned.deleted > 0 {
+                tracing::debug!(deleted = pruned.deleted, "store: old messages deleted");
             }
-        }
-        for w in prunes {
-            match w {
-                Write::Put { .. } | Write::Flush(_) => {}
-                Write::Prune {
-                    now_ms,
-                    cutoff_ms,
-                    report,
-                    done,
-                } => {
-                    let pruned = engine
-                        .prune(&mut prune_from, now_ms, cutoff_ms, report)
-                        .unwrap_or_else(|e| {
-                            tracing::error!(error = %e, "store prune failed");
-                            Pruned::default()
-                        });
-                    if pruned.deleted > 0 {
-                        tracing::debug!(deleted = pruned.deleted, "store: old messages deleted");
-                    }
-                    let _ = done.send(pruned);
-                }
-            }
+            let _ = done.send(pruned);
         }
     }
-    // Every sender is gone: what was written in the background reaches the
+    // Every producer is gone: what was written in the background reaches the
     // disk before the thread (and the database) goes.
     if let Err(e) = engine.db.persist(PersistMode::SyncData) {
         tracing::error!(error = %e, "store: the last sync failed");
-    }
-}
-
-/// Takes what waits in the queue into `batch`; when someone waits for the
-/// batch to be durable, keeps taking while writes keep arriving (see
-/// [`GATHER_GAP`]), yielding the core in between.
-fn gather(queue: &mut mpsc::Receiver<Write>, batch: &mut Vec<Write>) {
-    let waited_for = |w: &Write| matches!(w, Write::Put { done: Some(_), .. } | Write::Flush(_));
-    let start = Instant::now();
-    let mut last = start;
-    let mut durable = batch.iter().any(waited_for);
-    while batch.len() < BATCH {
-        match queue.try_recv() {
-            Ok(w) => {
-                durable |= waited_for(&w);
-                batch.push(w);
-                last = Instant::now();
-            }
-            Err(_) => {
-                let now = Instant::now();
-                if !durable
-                    || now.duration_since(last) >= GATHER_GAP
-                    || now.duration_since(start) >= GATHER_MAX
-                {
-                    return;
-                }
-                std::thread::yield_now();
-            }
-        }
     }
 }
 
@@ -374,14 +289,10 @@ impl Engine {
         let mut high = self.high_water;
         let mut tx = self.db.batch();
         for w in batch.iter_mut() {
-            match w {
-                Write::Put { id, bytes, done } => {
-                    durable |= done.is_some();
-                    high = high.max(*id);
-                    tx.insert(&self.messages, key(*id), std::mem::take(bytes));
-                }
-                Write::Flush(_) => durable = true,
-                Write::Prune { .. } => {}
+            durable |= w.durable();
+            if let Write::Put { id, bytes, .. } = w {
+                high = high.max(*id);
+                tx.insert(&self.messages, key(*id), std::mem::take(bytes));
             }
         }
         if high != self.high_water {

@@ -19,6 +19,7 @@ use std::future::Future;
 
 use crate::config::StoreConfig;
 
+mod commit;
 pub(crate) mod disk;
 pub(crate) mod inline;
 pub(crate) mod record;

@@ -1,0 +1,587 @@
+//! The disk store's commit queue: where the sessions' writes wait for the
+//! writer thread, and how a durable write learns that its batch is synced.
+//!
+//! The point is the size of a batch and what gathering one costs. A
+//! client's window of submissions arrives as a burst that the server's
+//! worker decodes and admits one after the other; a sync for its first few
+//! and another for the rest costs twice the disk's flush time and twice the
+//! system time of an I/O request (50-100 µs here), and a writer that spins
+//! to see whether more is coming burns the core the sessions need. So:
+//!
+//! - A write is pushed under a mutex (no channel, no allocation but the
+//!   queue's own growth) and gets a **ticket**, its place in the order of
+//!   writes.
+//! - The first write of a burst does not wake the writer: it wakes a small
+//!   task, the **kicker**, on the same runtime. The kicker runs once the
+//!   task that is admitting the burst yields (the worker has nothing more
+//!   of it to decode), so it wakes the writer once per burst, with the
+//!   whole burst queued. While the writer commits, the next bursts queue
+//!   up and are taken together. A burst that never ends (a runtime whose
+//!   other workers keep pushing) is taken after [`BURST_WAIT`] at most;
+//!   without a runtime (or once its kicker is gone) a write wakes the
+//!   writer itself.
+//! - A durable write waits for the **synced ticket**, which the writer
+//!   raises after each batch, and wakes only the waiters of that batch;
+//!   a batch that failed is remembered as a range of tickets whose waiters
+//!   get the error.
+//!
+//! Bounded: at most [`QUEUE`] writes wait; a producer beyond that waits for
+//! room.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::sync::{oneshot, Notify};
+
+use super::Pruned;
+
+/// Writes waiting for the writer thread at most.
+pub(super) const QUEUE: usize = 16 * 1024;
+/// How long the writer waits for a burst in progress to end before it
+/// takes what is queued anyway.
+const BURST_WAIT: Duration = Duration::from_millis(1);
+/// Failed batches remembered (as ranges of tickets) at most.
+const FAILURES: usize = 256;
+
+/// One write for the writer thread.
+pub(super) enum Write {
+    /// A record: `durable` when someone waits for it to be synced.
+    Put {
+        id: u64,
+        bytes: Vec<u8>,
+        durable: bool,
+    },
+    /// Nothing to write: the batch is synced.
+    Flush,
+    /// Delete records final before `cutoff_ms` with no work left at `now_ms`.
+    Prune {
+        now_ms: u64,
+        cutoff_ms: u64,
+        report: bool,
+        done: oneshot::Sender<Pruned>,
+    },
+}
+
+impl Write {
+    /// Whether the batch holding it must be synced.
+    pub(super) fn durable(&self) -> bool {
+        matches!(self, Write::Put { durable: true, .. } | Write::Flush)
+    }
+}
+
+impl std::fmt::Debug for Write {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Write::Put { id, .. } => write!(f, "Put({id})"),
+            Write::Flush => f.write_str("Flush"),
+            Write::Prune { cutoff_ms, .. } => write!(f, "Prune({cutoff_ms})"),
+        }
+    }
+}
+
+/// What the producers and the writer share.
+struct Shared {
+    state: Mutex<State>,
+    /// The writer waits here for writes (and for a burst to end).
+    writer: Condvar,
+    /// Producers wait here for room.
+    room: Notify,
+    /// Every write with a ticket up to this one has been committed (or
+    /// failed).
+    synced: AtomicU64,
+    /// Durable writes waiting for their ticket to be synced.
+    waiters: Mutex<Vec<(u64, Waker)>>,
+    /// Tickets of failed batches, oldest first, with the error.
+    failures: Mutex<VecDeque<(u64, u64, String)>>,
+    /// The task that wakes the writer at the end of a burst (`None`: no
+    /// runtime when the first write came).
+    kicker: OnceLock<Option<Kicker>>,
+}
+
+struct State {
+    writes: Vec<Write>,
+    /// The ticket of the last write pushed.
+    last_ticket: u64,
+    /// The ticket of the last write the writer took.
+    taken: u64,
+    /// A burst is being pushed: the kicker will say when it ends.
+    burst: bool,
+    /// The writer is waiting on the condition variable.
+    parked: bool,
+    /// Producers wait for room.
+    full: bool,
+    /// No more producers: the writer takes what is left and ends.
+    closed: bool,
+}
+
+struct Kicker {
+    notify: Arc<Notify>,
+    alive: Arc<AtomicBool>,
+}
+
+/// The producers' side; the writer's side ends (after taking every write
+/// left) when the last clone is dropped.
+#[derive(Clone)]
+pub(super) struct CommitQueue {
+    handle: Arc<Handle>,
+}
+
+/// Closes the queue when the last producer goes.
+struct Handle(Arc<Shared>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.closed = true;
+        state.burst = false;
+        drop(state);
+        self.0.writer.notify_one();
+        if let Some(Some(kicker)) = self.0.kicker.get() {
+            kicker.notify.notify_one();
+        }
+    }
+}
+
+/// The writer thread's side.
+pub(super) struct Taker {
+    shared: Arc<Shared>,
+}
+
+/// Makes a queue: the producers' side and the writer's.
+pub(super) fn queue() -> (CommitQueue, Taker) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            writes: Vec::new(),
+            last_ticket: 0,
+            taken: 0,
+            burst: false,
+            parked: false,
+            full: false,
+            closed: false,
+        }),
+        writer: Condvar::new(),
+        room: Notify::new(),
+        synced: AtomicU64::new(0),
+        waiters: Mutex::new(Vec::new()),
+        failures: Mutex::new(VecDeque::new()),
+        kicker: OnceLock::new(),
+    });
+    let taker = Taker {
+        shared: shared.clone(),
+    };
+    (
+        CommitQueue {
+            handle: Arc::new(Handle(shared)),
+        },
+        taker,
+    )
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// The kicker of this queue, started on the current runtime by the first
+    /// write; `None` when there is none or it is gone.
+    fn kicker(self: &Arc<Self>) -> Option<&Kicker> {
+        let kicker = self.kicker.get_or_init(|| {
+            let runtime = tokio::runtime::Handle::try_current().ok()?;
+            let notify = Arc::new(Notify::new());
+            let alive = Arc::new(AtomicBool::new(true));
+            let shared = Arc::downgrade(self);
+            runtime.spawn(kick(shared, notify.clone(), Alive(alive.clone())));
+            Some(Kicker { notify, alive })
+        });
+        kicker.as_ref().filter(|k| k.alive.load(Ordering::Acquire))
+    }
+
+    /// The end of a burst: the writer may take it.
+    fn end_burst(&self) {
+        let mut state = self.lock();
+        state.burst = false;
+        let wake = state.parked && !state.writes.is_empty();
+        drop(state);
+        if wake {
+            self.writer.notify_one();
+        }
+    }
+
+    /// The outcome of the write with `ticket`, once synced.
+    fn outcome(&self, ticket: u64) -> Result<(), String> {
+        let failures = lock(&self.failures);
+        match failures
+            .iter()
+            .find(|(from, to, _)| (*from..=*to).contains(&ticket))
+        {
+            Some((_, _, error)) => Err(error.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Clears the kicker's flag when its task is dropped (its runtime gone).
+struct Alive(Arc<AtomicBool>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// The kicker: runs after the task that pushed the first write of a burst
+/// has yielded, and lets the writer take the burst.
+async fn kick(shared: Weak<Shared>, notify: Arc<Notify>, _alive: Alive) {
+    loop {
+        notify.notified().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        shared.end_burst();
+        if shared.lock().closed {
+            return;
+        }
+    }
+}
+
+impl CommitQueue {
+    /// Queues `write` (waiting for room while the queue is full); returns
+    /// its ticket.
+    pub(super) async fn push(&self, write: Write) -> Result<u64, String> {
+        let shared = &self.handle.0;
+        loop {
+            let room = shared.room.notified();
+            let mut room = std::pin::pin!(room);
+            {
+                let mut state = shared.lock();
+                if state.closed {
+                    return Err("store closed".into());
+                }
+                if state.writes.len() < QUEUE {
+                    state.writes.push(write);
+                    state.last_ticket += 1;
+                    let ticket = state.last_ticket;
+                    self.wake(state);
+                    return Ok(ticket);
+                }
+                state.full = true;
+                // Registered before the lock goes: the writer's
+                // `notify_waiters` after taking cannot be missed.
+                room.as_mut().enable();
+            }
+            room.await;
+        }
+    }
+
+    /// After a push: lets the writer know, at the end of the burst when a
+    /// kicker runs, else at once.
+    fn wake(&self, mut state: MutexGuard<'_, State>) {
+        let shared = &self.handle.0;
+        if state.burst {
+            return;
+        }
+        if let Some(kicker) = shared.kicker() {
+            state.burst = true;
+            drop(state);
+            kicker.notify.notify_one();
+            return;
+        }
+        let wake = state.parked;
+        drop(state);
+        if wake {
+            shared.writer.notify_one();
+        }
+    }
+
+    /// Waits until the write with `ticket` is synced; its batch's outcome.
+    pub(super) fn synced(&self, ticket: u64) -> Synced<'_> {
+        Synced {
+            shared: &self.handle.0,
+            ticket,
+            registered: None,
+        }
+    }
+}
+
+/// The future of [`CommitQueue::synced`].
+pub(super) struct Synced<'a> {
+    shared: &'a Shared,
+    ticket: u64,
+    /// The waker last left with the waiters.
+    registered: Option<Waker>,
+}
+
+impl Future for Synced<'_> {
+    type Output = Result<(), String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let shared = self.shared;
+        if shared.synced.load(Ordering::Acquire) >= self.ticket {
+            return Poll::Ready(shared.outcome(self.ticket));
+        }
+        let mut waiters = lock(&shared.waiters);
+        // Checked again under the lock the writer takes to wake: a batch
+        // synced in between is not missed.
+        if shared.synced.load(Ordering::Acquire) >= self.ticket {
+            drop(waiters);
+            return Poll::Ready(shared.outcome(self.ticket));
+        }
+        // Left once per waker (a poll with another waker leaves that one
+        // too: both are woken, which is harmless).
+        if !self
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            waiters.push((self.ticket, cx.waker().clone()));
+            drop(waiters);
+            self.registered = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl Taker {
+    /// Waits for writes and moves them into `batch` (a burst in progress
+    /// is waited for, a little); returns the first and last tickets taken,
+    /// or `None` once the queue is closed and empty.
+    pub(super) fn take(&self, batch: &mut Vec<Write>) -> Option<(u64, u64)> {
+        let shared = &self.shared;
+        let mut state = shared.lock();
+        loop {
+            if state.writes.is_empty() {
+                if state.closed {
+                    return None;
+                }
+                state.parked = true;
+                state = shared
+                    .writer
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                state.parked = false;
+                continue;
+            }
+            if !state.burst || state.closed {
+                break;
+            }
+            state.parked = true;
+            let (guard, waited) = shared
+                .writer
+                .wait_timeout(state, BURST_WAIT)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            state = guard;
+            state.parked = false;
+            if waited.timed_out() {
+                break;
+            }
+        }
+        std::mem::swap(&mut state.writes, batch);
+        let from = state.taken + 1;
+        state.taken = state.last_ticket;
+        let to = state.taken;
+        let full = std::mem::take(&mut state.full);
+        drop(state);
+        if full {
+            shared.room.notify_waiters();
+        }
+        Some((from, to))
+    }
+
+    /// The writes with tickets `from..=to` are committed (`Ok`) or failed:
+    /// wakes their waiters.
+    pub(super) fn done(&self, from: u64, to: u64, result: Result<(), String>) {
+        let shared = &self.shared;
+        if let Err(error) = result {
+            let mut failures = lock(&shared.failures);
+            match failures.back_mut() {
+                // A run of failed batches is one range.
+                Some((_, last, e)) if *last + 1 == from && *e == error => *last = to,
+                _ => failures.push_back((from, to, error)),
+            }
+            if failures.len() > FAILURES {
+                failures.pop_front();
+            }
+        }
+        let mut waiters = lock(&shared.waiters);
+        shared.synced.store(to, Ordering::Release);
+        let mut ready = Vec::new();
+        waiters.retain_mut(|(ticket, waker)| {
+            if *ticket <= to {
+                ready.push(std::mem::replace(waker, Waker::noop().clone()));
+                false
+            } else {
+                true
+            }
+        });
+        drop(waiters);
+        for waker in ready {
+            waker.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(id: u64, durable: bool) -> Write {
+        Write::Put {
+            id,
+            bytes: vec![0; 8],
+            durable,
+        }
+    }
+
+    /// A writer thread that takes batches and reports their sizes, failing
+    /// the batches whose first ticket `fail` selects.
+    fn writer(
+        taker: Taker,
+        fail: impl Fn(u64) -> bool + Send + 'static,
+    ) -> std::thread::JoinHandle<Vec<(u64, u64)>> {
+        std::thread::spawn(move || {
+            let mut batches = Vec::new();
+            let mut batch = Vec::new();
+            while let Some((from, to)) = taker.take(&mut batch) {
+                assert_eq!(batch.len() as u64, to - from + 1, "every ticket taken once");
+                batch.clear();
+                batches.push((from, to));
+                let result = if fail(from) {
+                    Err("disk full".to_string())
+                } else {
+                    Ok(())
+                };
+                taker.done(from, to, result);
+            }
+            batches
+        })
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_burst_pushed_without_yielding_is_taken_whole() {
+        let (queue, taker) = queue();
+        let writer = writer(taker, |_| false);
+        // Give the writer time to wait on an empty queue: a push must not
+        // wake it before the burst ends.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut tickets = Vec::new();
+        for id in 1..=50 {
+            tickets.push(queue.push(put(id, true)).await.unwrap());
+        }
+        for t in &tickets {
+            queue.synced(*t).await.unwrap();
+        }
+        let t = queue.push(put(51, true)).await.unwrap();
+        queue.synced(t).await.unwrap();
+        drop(queue);
+        let batches = writer.join().unwrap();
+        assert_eq!(batches, vec![(1, 50), (51, 51)]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_write_of_many_tasks_is_synced_once() {
+        let (queue, taker) = queue();
+        let writer = writer(taker, |_| false);
+        let mut tasks = Vec::new();
+        for task in 0..8u64 {
+            let queue = queue.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..500 {
+                    let t = queue.push(put(task * 1000 + i, i % 3 != 0)).await.unwrap();
+                    if i % 3 != 0 {
+                        queue.synced(t).await.unwrap();
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        drop(queue);
+        let batches = writer.join().unwrap();
+        // Contiguous, in order, covering every ticket.
+        let mut next = 1;
+        for (from, to) in batches {
+            assert_eq!(from, next);
+            next = to + 1;
+        }
+        assert_eq!(next, 4001);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failed_batch_fails_its_waiters_only() {
+        let (queue, taker) = queue();
+        let writer = writer(taker, |from| from == 1);
+        let a = queue.push(put(1, true)).await.unwrap();
+        let b = queue.push(put(2, true)).await.unwrap();
+        assert_eq!(queue.synced(a).await, Err("disk full".into()));
+        assert_eq!(queue.synced(b).await, Err("disk full".into()));
+        let c = queue.push(put(3, true)).await.unwrap();
+        assert_eq!(queue.synced(c).await, Ok(()));
+        drop(queue);
+        writer.join().unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_queue_makes_producers_wait_for_room() {
+        let (queue, taker) = queue();
+        for id in 0..QUEUE as u64 {
+            queue.push(put(id, false)).await.unwrap();
+        }
+        let mut one_more = Box::pin(queue.push(put(u64::MAX, true)));
+        assert!(
+            futures_poll_once(one_more.as_mut()).await.is_none(),
+            "no room"
+        );
+        let writer = writer(taker, |_| false);
+        let t = one_more.as_mut().await.unwrap();
+        assert_eq!(t, QUEUE as u64 + 1);
+        queue.synced(t).await.unwrap();
+        drop(one_more);
+        drop(queue);
+        let batches = writer.join().unwrap();
+        assert_eq!(batches.last().map(|b| b.1), Some(QUEUE as u64 + 1));
+    }
+
+    #[test]
+    fn without_a_runtime_a_write_wakes_the_writer_itself() {
+        let (queue, taker) = queue();
+        let writer = writer(taker, |_| false);
+        std::thread::sleep(Duration::from_millis(20));
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut push = Box::pin(queue.push(put(1, true)));
+        let Poll::Ready(Ok(ticket)) = push.as_mut().poll(&mut cx) else {
+            panic!("a push with room is immediate");
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut synced = Box::pin(queue.synced(ticket));
+        while synced.as_mut().poll(&mut cx).is_pending() {
+            assert!(std::time::Instant::now() < deadline, "never synced");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(synced);
+        drop(push);
+        drop(queue);
+        assert_eq!(writer.join().unwrap(), vec![(1, 1)]);
+    }
+
+    /// Polls `f` once: its output if ready.
+    async fn futures_poll_once<F: Future + Unpin>(mut f: F) -> Option<F::Output> {
+        std::future::poll_fn(|cx| {
+            Poll::Ready(match Pin::new(&mut f).poll(cx) {
+                Poll::Ready(v) => Some(v),
+                Poll::Pending => None,
+            })
+        })
+        .await
+    }
+}
