@@ -32,7 +32,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -98,9 +98,9 @@ struct Shared {
     waiters: Mutex<Vec<(u64, Waker)>>,
     /// Tickets of failed batches, oldest first, with the error.
     failures: Mutex<VecDeque<(u64, u64, String)>>,
-    /// The task that wakes the writer at the end of a burst (`None`: no
-    /// runtime when the first write came).
-    kicker: OnceLock<Option<Kicker>>,
+    /// The task that wakes the writer at the end of a burst, started on the
+    /// runtime of a write (again when the runtime it ran on is gone).
+    kicker: Mutex<Option<Kicker>>,
 }
 
 struct State {
@@ -141,7 +141,7 @@ impl Drop for Handle {
         state.burst = false;
         drop(state);
         self.0.writer.notify_one();
-        if let Some(Some(kicker)) = self.0.kicker.get() {
+        if let Some(kicker) = lock(&self.0.kicker).as_ref() {
             kicker.notify.notify_one();
         }
     }
@@ -169,7 +169,7 @@ pub(super) fn queue() -> (CommitQueue, Taker) {
         synced: AtomicU64::new(0),
         waiters: Mutex::new(Vec::new()),
         failures: Mutex::new(VecDeque::new()),
-        kicker: OnceLock::new(),
+        kicker: Mutex::new(None),
     });
     let taker = Taker {
         shared: shared.clone(),
@@ -191,18 +191,27 @@ impl Shared {
         lock(&self.state)
     }
 
-    /// The kicker of this queue, started on the current runtime by the first
-    /// write; `None` when there is none or it is gone.
-    fn kicker(self: &Arc<Self>) -> Option<&Kicker> {
-        let kicker = self.kicker.get_or_init(|| {
-            let runtime = tokio::runtime::Handle::try_current().ok()?;
+    /// Asks the kicker to end the burst (starting it on the current runtime
+    /// when it is not running); `false` when there is no runtime to run it.
+    fn kick(self: &Arc<Self>) -> bool {
+        let mut kicker = lock(&self.kicker);
+        if !kicker
+            .as_ref()
+            .is_some_and(|k| k.alive.load(Ordering::Acquire))
+        {
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                return false;
+            };
             let notify = Arc::new(Notify::new());
             let alive = Arc::new(AtomicBool::new(true));
             let shared = Arc::downgrade(self);
-            runtime.spawn(kick(shared, notify.clone(), Alive(alive.clone())));
-            Some(Kicker { notify, alive })
-        });
-        kicker.as_ref().filter(|k| k.alive.load(Ordering::Acquire))
+            runtime.spawn(kicker_task(shared, notify.clone(), Alive(alive.clone())));
+            *kicker = Some(Kicker { notify, alive });
+        }
+        if let Some(k) = kicker.as_ref() {
+            k.notify.notify_one();
+        }
+        true
     }
 
     /// The end of a burst: the writer may take it.
@@ -240,7 +249,7 @@ impl Drop for Alive {
 
 /// The kicker: runs after the task that pushed the first write of a burst
 /// has yielded, and lets the writer take the burst.
-async fn kick(shared: Weak<Shared>, notify: Arc<Notify>, _alive: Alive) {
+async fn kicker_task(shared: Weak<Shared>, notify: Arc<Notify>, _alive: Alive) {
     loop {
         notify.notified().await;
         let Some(shared) = shared.upgrade() else {
@@ -289,10 +298,9 @@ impl CommitQueue {
         if state.burst {
             return;
         }
-        if let Some(kicker) = shared.kicker() {
+        // The kicker's lock is taken under the state's (never the other way).
+        if shared.kick() {
             state.burst = true;
-            drop(state);
-            kicker.notify.notify_one();
             return;
         }
         let wake = state.parked;
@@ -572,6 +580,34 @@ mod tests {
         drop(push);
         drop(queue);
         assert_eq!(writer.join().unwrap(), vec![(1, 1)]);
+    }
+
+    #[test]
+    fn a_kicker_whose_runtime_is_gone_is_started_again() {
+        let (queue, taker) = queue();
+        let writer = writer(taker, |_| false);
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap()
+        };
+        runtime().block_on(async {
+            let t = queue.push(put(1, true)).await.unwrap();
+            queue.synced(t).await.unwrap();
+        });
+        // That runtime (and its kicker) is gone: a burst on another one is
+        // still taken whole, once it ends.
+        runtime().block_on(async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let mut last = 0;
+            for id in 2..=30 {
+                last = queue.push(put(id, true)).await.unwrap();
+            }
+            queue.synced(last).await.unwrap();
+        });
+        drop(queue);
+        assert_eq!(writer.join().unwrap(), vec![(1, 1), (2, 30)]);
     }
 
     /// Polls `f` once: its output if ready.
