@@ -26,7 +26,8 @@
 //!   get the error.
 //!
 //! Bounded: at most [`QUEUE`] writes wait; a producer beyond that waits for
-//! room.
+//! room. A writer that panics fails every write it had not committed, and
+//! every later one, instead of leaving their waiters hanging.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -404,6 +405,20 @@ impl Taker {
         Some((from, to))
     }
 
+    /// The writer is going away without finishing (it panicked): every
+    /// write taken or waiting fails, and so does every later one.
+    pub(super) fn abandon(&self, error: &str) {
+        let mut state = self.shared.lock();
+        state.closed = true;
+        state.writes.clear();
+        state.taken = state.last_ticket;
+        drop(state);
+        // Taken and not done, or still waiting.
+        let from = self.shared.synced.load(Ordering::Acquire) + 1;
+        self.shared.room.notify_waiters();
+        self.done(from, u64::MAX, Err(error.to_string()));
+    }
+
     /// The writes with tickets `from..=to` are committed (`Ok`) or failed:
     /// wakes their waiters.
     pub(super) fn done(&self, from: u64, to: u64, result: Result<(), String>) {
@@ -608,6 +623,20 @@ mod tests {
         });
         drop(queue);
         assert_eq!(writer.join().unwrap(), vec![(1, 1), (2, 30)]);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_writer_that_dies_fails_its_waiters_instead_of_leaving_them_hanging() {
+        let (queue, taker) = queue();
+        let a = queue.push(put(1, true)).await.unwrap();
+        let writer = std::thread::spawn(move || {
+            let mut batch = Vec::new();
+            taker.take(&mut batch);
+            taker.abandon("the store's writer failed");
+        });
+        assert!(queue.synced(a).await.is_err());
+        writer.join().unwrap();
+        assert!(queue.push(put(2, true)).await.is_err(), "closed for good");
     }
 
     /// Polls `f` once: its output if ready.

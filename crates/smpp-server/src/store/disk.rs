@@ -240,6 +240,16 @@ impl Store for DiskStore {
 
 /// The writer thread: group commit until every producer is gone.
 fn writer(mut engine: Engine, queue: Taker) {
+    /// Fails what waits if the thread unwinds.
+    struct Abandon<'a>(&'a Taker);
+    impl Drop for Abandon<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.abandon("the store's writer failed");
+            }
+        }
+    }
+    let _abandon = Abandon(&queue);
     let mut batch = Vec::with_capacity(BATCH);
     // Where the next prune scan starts (0: from the oldest).
     let mut prune_from = 0u64;
