@@ -85,6 +85,7 @@ mod handle;
 mod handler;
 mod inbound;
 mod order;
+mod queue;
 mod reconnect;
 mod send_check;
 mod server;
