@@ -19,6 +19,7 @@ use smpp_proto::session::{negotiate, BindKind, CloseReason, Role, SessionConfig,
 pub use crate::inbound::InboundRequest;
 
 use crate::driver::{self, Control, Handle};
+use crate::queue;
 use crate::{timeout, Connect, Error, Io, Runtime};
 
 /// A bound ESME session. Cheap to clone: clones share the session, and
@@ -126,12 +127,12 @@ impl<R: Runtime> Client<R> {
         let wait = config
             .session_init_timeout
             .unwrap_or(config.response_timeout);
-        let (handle, incoming) =
+        let (handle, mut incoming) =
             driver::spawn::<R, _>(R::transport(io), Role::Esme, config, None, None);
         let first = timeout::<R, _>(wait, incoming.recv()).await;
         let first = first
             .ok_or(Error::Timeout)
-            .map(|item| item.ok().map(|item| *item));
+            .map(|item| item.map(|item| *item));
         if let Err(e) = check_outbind(first, accept) {
             handle.close();
             return Err(e);
@@ -141,7 +142,7 @@ impl<R: Runtime> Client<R> {
 
     pub(crate) async fn finish_bind(
         handle: Handle,
-        incoming: async_channel::Receiver<Box<Incoming>>,
+        incoming: queue::Receiver<Box<Incoming>>,
         kind: BindKind,
         bind: Bind,
     ) -> Result<(Client<R>, Inbound), Error> {
@@ -157,7 +158,7 @@ impl<R: Runtime> Client<R> {
             }
         };
         let answers = Arc::new(Responder(handle.control.clone()));
-        let incoming = Box::pin(incoming);
+        let incoming = async_lock::Mutex::new(incoming);
         let inbound = Inbound {
             source: Source::Session { incoming, answers },
         };
@@ -336,7 +337,9 @@ pub struct Inbound {
 enum Source {
     /// Straight from one session's driver.
     Session {
-        incoming: Pin<Box<async_channel::Receiver<Box<Incoming>>>>,
+        /// Locked by the task that waits (several may: each request goes
+        /// to one of them).
+        incoming: async_lock::Mutex<queue::Receiver<Box<Incoming>>>,
         answers: Arc<dyn Respond>,
     },
     /// Merged from successive or several sessions ([`ReconnectingClient`](crate::ReconnectingClient), [`Pool`](crate::Pool)).
@@ -349,7 +352,7 @@ impl Inbound {
     pub async fn recv(&self) -> Option<InboundRequest> {
         match &self.source {
             Source::Session { incoming, answers } => loop {
-                let item = *incoming.recv().await.ok()?;
+                let item = *incoming.lock().await.recv().await?;
                 if let Some(request) = InboundRequest::from_incoming(item, answers) {
                     return Some(request);
                 }
@@ -370,7 +373,7 @@ impl Inbound {
             Source::Forwarded(rx) => return rx.as_mut().poll_next(cx),
         };
         loop {
-            let Some(item) = std::task::ready!(incoming.as_mut().poll_next(cx)) else {
+            let Some(item) = std::task::ready!(incoming.get_mut().poll_recv(cx)) else {
                 return Poll::Ready(None);
             };
             if let Some(request) = InboundRequest::from_incoming(*item, answers) {
@@ -390,7 +393,7 @@ impl Stream for Inbound {
 
 /// Answers peer requests over a connection's command channel.
 #[derive(Debug)]
-struct Responder(async_channel::Sender<Box<Control>>);
+struct Responder(queue::Sender<Box<Control>>);
 
 impl Respond for Responder {
     fn respond(&self, (seq, status, body): Response) {

@@ -228,6 +228,9 @@ pub(crate) trait Host {
     /// the handles why. Called again (with [`CloseReason::Local`]) by
     /// [`Driver::finish`]: the first reason stands.
     fn closed(&mut self, reason: CloseReason);
+    /// The connection is quiet: give back what memory the channels hold
+    /// beyond their use. Nothing by default.
+    fn shrink(&mut self) {}
     /// Something the session reported for the record (peer violations,
     /// state changes); nothing to do. Logged by default ([`log_event`]).
     fn event(&mut self, event: Event) {
@@ -554,6 +557,7 @@ impl<T: Transport, R: Host> Driver<T, R> {
             self.wpos = 0;
         }
         self.endpoint.shrink();
+        self.rt.shrink();
         self.holding = false;
     }
 

@@ -3,7 +3,6 @@
 //! loop); this file supplies the runtime's timer and the channels.
 
 use std::future::{poll_fn, Future};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -12,9 +11,9 @@ use std::time::Instant;
 use crate::drive::{Driver, Host, Transport, LINGER};
 use crate::handle::{check_request, CloseState, Ending};
 use crate::handler::QuickAnswers;
+use crate::queue;
 use async_lock::{Semaphore, SemaphoreGuardArc};
 use futures_channel::oneshot;
-use futures_core::Stream as _;
 use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
 use smpp_proto::pdu::{Body, CommandStatus, Pdu};
 use smpp_proto::session::{CloseReason, Role, SessionConfig, Stats};
@@ -52,22 +51,16 @@ pub(crate) type Sent = oneshot::Sender<Result<(), Error>>;
 /// The sending side of a driver; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Handle {
-    /// Unbounded underneath (its blocks are allocated as they fill), with at
-    /// most as many requests in it as `room` has permits: the others' callers
-    /// wait. A bounded async-channel would allocate every slot up front, for
-    /// every connection, however idle.
-    requests: async_channel::Sender<Box<Request>>,
+    /// Unbounded underneath (its queue grows as it fills), with at most as
+    /// many requests in it as `room` has permits: the others' callers wait.
+    /// A bounded channel would allocate every slot up front, for every
+    /// connection, however idle.
+    requests: queue::Sender<Box<Request>>,
     room: Arc<Semaphore>,
-    pub(crate) control: async_channel::Sender<Box<Control>>,
-    closed: Closed,
+    pub(crate) control: queue::Sender<Box<Control>>,
+    /// Why the session closed, once it did; its waiters wake then.
+    closed: Arc<CloseState>,
     ending: Arc<Ending>,
-}
-
-/// Why the session closed, once it did; a channel that closes then wakes the waiters.
-#[derive(Clone, Debug)]
-struct Closed {
-    state: Arc<CloseState>,
-    signal: async_channel::Receiver<()>,
 }
 
 impl Handle {
@@ -136,13 +129,11 @@ impl Handle {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.state.get().is_some()
+        self.closed.get().is_some()
     }
 
     pub(crate) async fn closed(&self) -> CloseReason {
-        // The sender goes away only after a reason was set.
-        let _ = self.closed.signal.recv().await;
-        self.closed.state.get().unwrap_or(CloseReason::Local)
+        self.closed.wait().await
     }
 }
 
@@ -162,25 +153,24 @@ pub(crate) fn spawn<R: Runtime, T: Transport + Send + 'static>(
     config: Arc<SessionConfig>,
     quick: Option<Arc<QuickAnswers>>,
     tallies: Option<Tallies>,
-) -> (Handle, async_channel::Receiver<Box<Incoming>>) {
-    let (req_tx, requests) = async_channel::unbounded();
+) -> (Handle, queue::Receiver<Box<Incoming>>) {
+    let (req_tx, requests) = queue::channel();
     let room = Arc::new(Semaphore::new(config.max_in_flight.clamp(1, 1024)));
-    let (ctl_tx, control) = async_channel::unbounded();
+    let (ctl_tx, control) = queue::channel();
     // Unbounded, but bounded by construction: the requests in it are
     // unanswered, so the session's inbound window bounds them (the other
     // items are a few per connection). A bounded channel would allocate
     // every slot up front (16 KiB per idle connection at a window of 1,024).
-    let (incoming, in_rx) = async_channel::unbounded();
+    let (incoming, in_rx) = queue::channel();
     let state = Arc::new(CloseState::default());
-    let (signal_tx, signal) = async_channel::bounded(1);
     let rt = Channels::<R> {
-        requests: Box::pin(requests),
-        control: Box::pin(control),
+        requests,
+        control,
         incoming,
         timer: R::timer(),
         quick,
         tallies,
-        closed: (state.clone(), Some(signal_tx)),
+        closed: state.clone(),
     };
     // Boxed: the task then holds a pointer, not the driver (an async fn's
     // argument is stored twice in its future: 2.6 KiB more per connection).
@@ -189,7 +179,7 @@ pub(crate) fn spawn<R: Runtime, T: Transport + Send + 'static>(
         requests: req_tx,
         room,
         control: ctl_tx,
-        closed: Closed { state, signal },
+        closed: state,
         ending: Arc::default(),
     };
     (handle, in_rx)
@@ -200,11 +190,11 @@ async fn run<R: Runtime, T: Transport>(mut driver: Box<Driver<T, Channels<R>>>) 
     let io = driver.io_mut();
     let _ = timeout::<R, _>(LINGER, poll_fn(|cx| io.poll_close(cx))).await; // TLS: close_notify
     driver.finish();
-    // An async-channel keeps its queue while senders live: close it and
-    // fail what is queued (dropped replies read as Closed).
+    // Close the commands' channel and fail what is queued (dropped replies
+    // read as Closed).
     let rt = driver.runtime_mut();
     rt.control.close();
-    while let Ok(control) = rt.control.try_recv() {
+    while let Some(control) = rt.control.try_recv() {
         drop(control);
     }
     rt.closed(CloseReason::Local);
@@ -212,22 +202,22 @@ async fn run<R: Runtime, T: Transport>(mut driver: Box<Driver<T, Channels<R>>>) 
 
 /// The runtime's timer and the channels, for the driver.
 struct Channels<R: Runtime> {
-    requests: Pin<Box<async_channel::Receiver<Box<Request>>>>,
-    control: Pin<Box<async_channel::Receiver<Box<Control>>>>,
-    incoming: async_channel::Sender<Box<Incoming>>,
+    requests: queue::Receiver<Box<Request>>,
+    control: queue::Receiver<Box<Control>>,
+    incoming: queue::Sender<Box<Incoming>>,
     timer: R::Timer,
     quick: Option<Arc<QuickAnswers>>,
     /// Where some events are counted (a server's, over its connections).
     tallies: Option<Tallies>,
-    /// Why it closed (the first reason wins), and the sender whose drop wakes the waiters.
-    closed: (Arc<CloseState>, Option<async_channel::Sender<()>>),
+    /// Why it closed (the first reason wins); setting it wakes the waiters.
+    closed: Arc<CloseState>,
 }
 
 /// A driver dropped before it ended (its task never ran, or its runtime
 /// shut down): the session counts as closed, and its waiters wake.
 impl<R: Runtime> Drop for Channels<R> {
     fn drop(&mut self) {
-        self.closed.0.set(CloseReason::Local);
+        self.closed.set(CloseReason::Local);
     }
 }
 
@@ -253,13 +243,13 @@ impl<R: Runtime> Host for Channels<R> {
 
     #[inline]
     fn poll_command(&mut self, cx: &mut Context<'_>) -> Poll<Option<Control>> {
-        self.control.as_mut().poll_next(cx).map(|c| c.map(|c| *c))
+        self.control.poll_recv(cx).map(|c| c.map(|c| *c))
     }
 
     #[inline]
     fn poll_request(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Body, Reply)>> {
         loop {
-            match std::task::ready!(self.requests.as_mut().poll_next(cx)) {
+            match std::task::ready!(self.requests.poll_recv(cx)) {
                 // The caller gave up before it was sent.
                 Some(req) if req.reply.is_canceled() => continue,
                 Some(req) => {
@@ -287,8 +277,7 @@ impl<R: Runtime> Host for Channels<R> {
 
     #[inline]
     fn deliver(&mut self, item: Incoming) -> Result<(), Incoming> {
-        let sent = self.incoming.try_send(Box::new(item));
-        sent.map_err(|e| *e.into_inner())
+        self.incoming.try_send(Box::new(item)).map_err(|e| *e)
     }
 
     #[inline]
@@ -315,10 +304,14 @@ impl<R: Runtime> Host for Channels<R> {
         // Later commands fail at once (`Error::Closed`); queued ones still arrive.
         self.control.close();
         self.requests.close();
-        while let Ok(req) = self.requests.try_recv() {
+        while let Some(req) = self.requests.try_recv() {
             let _ = req.reply.send(Err(Error::Closed));
         }
-        self.closed.0.set(reason);
-        self.closed.1 = None;
+        self.closed.set(reason);
+    }
+
+    fn shrink(&mut self) {
+        self.requests.shrink();
+        self.control.shrink();
     }
 }

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 
 use crate::Error;
+use event_listener::Event;
 use smpp_proto::pdu::Body;
 use smpp_proto::session::{CloseReason, SendError};
 
@@ -38,17 +39,35 @@ impl Ending {
 }
 
 /// Why a connection's session closed, once it has; shared by its handles.
+/// Its event allocates only once someone waits.
 #[derive(Debug, Default)]
 pub(crate) struct CloseState {
     reason: Mutex<Option<CloseReason>>,
+    closed: Event,
 }
 
 impl CloseState {
-    /// Records `reason` (the first one stands).
+    /// Records `reason` (the first one stands) and wakes the waiters.
     pub(crate) fn set(&self, reason: CloseReason) {
         let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
         if r.is_none() {
             *r = Some(reason);
+        }
+        drop(r);
+        self.closed.notify(usize::MAX);
+    }
+
+    /// Waits for the reason.
+    pub(crate) async fn wait(&self) -> CloseReason {
+        loop {
+            if let Some(reason) = self.get() {
+                return reason;
+            }
+            let listener = self.closed.listen();
+            if let Some(reason) = self.get() {
+                return reason;
+            }
+            listener.await;
         }
     }
 

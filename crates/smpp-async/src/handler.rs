@@ -135,6 +135,16 @@ pub trait Handler<C: Sync>: Send + Sync + 'static {
         None
     }
 
+    /// The connection has ended: its session is closed and its task done,
+    /// after the last of its requests (those whose answer was still awaited
+    /// are dropped). Called once per connection, in the connection's task
+    /// (keep it short); where an application forgets a connection it kept
+    /// (a registry of binds), without a task per connection to wait for
+    /// [`closed`](crate::Connection::closed). Nothing by default.
+    fn ended(&self, conn: &C) {
+        let _ = conn;
+    }
+
     /// Answers any request with its `*_resp` body, or an error status. The
     /// default hands each operation to its method above (each refusing with
     /// `ESME_RINVCMDID` unless implemented) and refuses the others

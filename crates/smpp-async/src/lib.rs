@@ -58,8 +58,9 @@
 //!
 //! A runtime supplies only what differs between runtimes: spawning a task,
 //! a timer, TCP, and wrapping its streams as a
-//! [`Transport`]. The channels
-//! (`async-channel`, `futures-channel`) work on any executor.
+//! [`Transport`]. The channels (the crate's own between a connection's
+//! handles and its task, `async-channel`, `futures-channel`) and events
+//! (`event-listener`) work on any executor.
 //!
 //! Requests beyond the outbound window wait (they are not refused) in a
 //! bounded channel until the session has room. Every request resolves
@@ -85,6 +86,7 @@ mod handle;
 mod handler;
 mod inbound;
 mod order;
+mod queue;
 mod reconnect;
 mod send_check;
 mod server;

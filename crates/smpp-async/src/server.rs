@@ -419,7 +419,7 @@ async fn serve<R: Runtime, H: Handler<Connection>, T: Transport + Send + 'static
         late_responses: shared.config.late_responses.clone(),
         tlvs_dropped: shared.config.tlvs_dropped.clone(),
     });
-    let (handle, incoming) =
+    let (handle, mut incoming) =
         driver::spawn::<R, _>(io, Role::Mc, session, Some(quick.clone()), tallies);
     let info = ConnectionInfo::accepted(shared.registry.next_id(), accepted);
     let conn = Connection {
@@ -445,7 +445,8 @@ async fn serve<R: Runtime, H: Handler<Connection>, T: Transport + Send + 'static
         let failed = sent.is_err();
         let _ = tx.send(sent.map(|()| conn.clone()));
         if failed {
-            return conn.close();
+            conn.close();
+            return handler.ended(&conn);
         }
     }
     let (handler, info, system_id) = (&*handler, &conn.inner.info, &shared.config.system_id);
@@ -458,7 +459,7 @@ async fn serve<R: Runtime, H: Handler<Connection>, T: Transport + Send + 'static
             }
             running.next().await.map(Ok)
         };
-        let next = async { Some(Err(incoming.recv().await.ok().map(|item| *item))) };
+        let next = async { Some(Err(incoming.recv().await.map(|item| *item))) };
         let item = match or(answered, next).await {
             Some(Ok(response)) => {
                 conn.respond(response);
@@ -474,4 +475,6 @@ async fn serve<R: Runtime, H: Handler<Connection>, T: Transport + Send + 'static
             Routed::Nothing => {}
         }
     }
+    // The driver is done (its end of `incoming` is gone): so is the session.
+    handler.ended(&conn);
 }

@@ -1,6 +1,7 @@
 //! What the session reports, over the wire: a response that arrives after
 //! its request timed out is counted in the client's stats (and reported as
-//! `Event::LateResponse`); the SMPP version both ends agree on at bind.
+//! `Event::LateResponse`); the SMPP version both ends agree on at bind; the
+//! handler hears once of each connection that ended.
 
 use std::time::Duration;
 
@@ -202,4 +203,62 @@ async fn a_late_response_to_the_server_is_counted() {
     }
     assert_eq!(late.load(std::sync::atomic::Ordering::Relaxed), 1);
     client.unbind().await.unwrap();
+}
+
+/// Records the connections whose end the server reported.
+#[derive(Clone, Default)]
+struct Ends(std::sync::Arc<std::sync::Mutex<Vec<u64>>>);
+
+impl Handler<Connection> for Ends {
+    async fn bind(&self, _: &Connection, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
+        Ok(())
+    }
+
+    fn ended(&self, conn: &Connection) {
+        self.0.lock().unwrap().push(conn.id());
+    }
+}
+
+#[tokio::test]
+async fn the_handler_hears_once_of_each_connection_that_ended() {
+    let ends = Ends::default();
+    let server = Server::bind("127.0.0.1:0", ends.clone(), ServerConfig::default())
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let handle = server.handle();
+    tokio::spawn(server.run());
+    let bind = || Bind {
+        system_id: "esme".into(),
+        ..Default::default()
+    };
+    // One unbinds, one just goes away, one stays.
+    let config = SessionConfig::default;
+    let (a, _) = Client::connect(addr, BindKind::Transmitter, bind(), config())
+        .await
+        .unwrap();
+    let (b, _) = Client::connect(addr, BindKind::Transmitter, bind(), config())
+        .await
+        .unwrap();
+    let (_c, _c_in) = Client::connect(addr, BindKind::Transmitter, bind(), config())
+        .await
+        .unwrap();
+    let ids: Vec<u64> = {
+        let mut ids: Vec<u64> = handle.connections().iter().map(|c| c.id()).collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(ids.len(), 3);
+    a.unbind().await.unwrap();
+    b.close();
+    drop(b);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while ends.0.lock().unwrap().len() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await; // no more than these two
+    let mut ended = ends.0.lock().unwrap().clone();
+    ended.sort_unstable();
+    assert_eq!(ended, ids[..2]);
+    assert_eq!(handle.connections().len(), 1);
 }
