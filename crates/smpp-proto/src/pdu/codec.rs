@@ -131,7 +131,7 @@ pub fn decode(buf: &mut BytesMut, config: &DecodeConfig) -> Result<Decoded, Deco
     if is_header_only(buf, config) {
         // Header-only PDUs (enquire_link, unbind, most responses) never touch
         // the allocator (nor a call frame sized for the bodies').
-        let decoded = decode_header_only(&buf[..HEADER_LEN]);
+        let decoded = decode_header_only(&buf[..HEADER_LEN], |p| Ok(Decoded::Pdu(p)));
         buf.advance(HEADER_LEN);
         return decoded;
     }
@@ -161,7 +161,7 @@ fn decode_any(buf: &mut BytesMut, config: &DecodeConfig) -> Result<Decoded, Deco
     }
     if len == HEADER_LEN {
         // Header-only PDUs (enquire_link, unbind, error responses...) never touch the allocator.
-        let decoded = decode_header_only(&buf[..HEADER_LEN]);
+        let decoded = decode_header_only(&buf[..HEADER_LEN], |p| Ok(Decoded::Pdu(p)));
         buf.advance(HEADER_LEN);
         return decoded;
     }
@@ -213,10 +213,7 @@ fn decode_frame_any(frame: &Bytes, config: &DecodeConfig) -> Result<Pdu, DecodeE
 
 #[inline(always)]
 fn header_only_pdu(h: &[u8]) -> Result<Pdu, DecodeError> {
-    match decode_header_only(h)? {
-        Decoded::Pdu(p) => Ok(p),
-        Decoded::Partial { .. } => unreachable!("a header-only frame is whole"),
-    }
+    decode_header_only(h, Ok)
 }
 
 /// A frame whose length is not its `command_length`.
@@ -245,18 +242,21 @@ fn read_u32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// A header-only frame, built in place.
+/// A header-only frame, built in place and wrapped by `ok` (see `Body::header_only`).
 #[inline(always)]
-fn decode_header_only(h: &[u8]) -> Result<Decoded, DecodeError> {
+fn decode_header_only<R>(
+    h: &[u8],
+    ok: impl Fn(Pdu) -> Result<R, DecodeError>,
+) -> Result<R, DecodeError> {
     let id = CommandId(read_u32(h, 4));
     let status = CommandStatus(read_u32(h, 8));
     let seq = read_u32(h, 12);
-    match super::Body::header_only(id, status, super::SequenceNumber::new(seq)) {
-        Some(decoded) => Ok(decoded),
+    let ok = &ok;
+    super::Body::header_only(id, status, super::SequenceNumber::new(seq), ok, move || {
         // A body-less request whose body has mandatory fields: let the body
         // decoder name the missing field and its status.
-        None => missing_body(id, status, seq).map(Decoded::Pdu),
-    }
+        missing_body(id, status, seq).and_then(ok)
+    })
 }
 
 #[cold]

@@ -278,42 +278,70 @@ pub(crate) enum TlvProblem {
 /// Build with [`Tlvs::push`] and the typed setters; read with [`Tlvs::get`],
 /// [`Tlvs::iter`] and the typed getters (which read integers by their actual
 /// length, as real peers do not always send the specified size).
+///
+/// An empty section is `None` inside (never an empty `Bytes`): building,
+/// moving and dropping the TLVs of a header-only PDU or of a response
+/// without TLVs touches one word and calls nothing (an empty `Bytes` is
+/// dropped through its vtable).
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Tlvs {
-    raw: Bytes,
+    /// `None` when empty; `Some` holds at least one octet (so the derived
+    /// comparisons and hash see equal sections as equal).
+    raw: Option<Bytes>,
 }
 
 impl Tlvs {
     /// No TLVs.
     pub const fn new() -> Self {
-        Tlvs { raw: Bytes::new() }
+        Tlvs { raw: None }
+    }
+
+    /// `raw` as the field holds it: `None` for an empty section.
+    #[inline(always)]
+    fn wrap(raw: Bytes) -> Option<Bytes> {
+        if raw.is_empty() {
+            None
+        } else {
+            Some(raw)
+        }
     }
 
     /// Wraps an encoded TLV section after checking it (strict rules).
     pub fn from_bytes(raw: Bytes) -> Result<Self, crate::pdu::DecodeErrorKind> {
         match check(&raw, true) {
-            Ok(()) => Ok(Tlvs { raw }),
+            Ok(()) => Ok(Tlvs {
+                raw: Self::wrap(raw),
+            }),
             Err(p) => Err(p.into_kind()),
         }
     }
 
+    #[inline(always)]
     pub(crate) fn from_checked(raw: Bytes) -> Self {
-        Tlvs { raw }
+        Tlvs {
+            raw: Self::wrap(raw),
+        }
     }
 
     /// The encoded section.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        &self.raw
+        match &self.raw {
+            Some(raw) => raw,
+            None => &[],
+        }
     }
 
     /// No TLV present.
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.raw.is_empty()
+        self.raw.is_none()
     }
 
     /// Octets on the wire.
+    #[inline]
     pub fn wire_len(&self) -> usize {
-        self.raw.len()
+        self.raw.as_ref().map_or(0, Bytes::len)
     }
 
     /// Number of TLVs.
@@ -323,7 +351,9 @@ impl Tlvs {
 
     /// The TLVs in wire order.
     pub fn iter(&self) -> TlvIter<'_> {
-        TlvIter { rest: &self.raw }
+        TlvIter {
+            rest: self.as_bytes(),
+        }
     }
 
     /// The value of the first TLV with this tag.
@@ -333,10 +363,10 @@ impl Tlvs {
 
     /// The value of the first TLV with this tag as a zero-copy slice of the frame.
     pub fn get_bytes(&self, tag: TlvTag) -> Option<Bytes> {
-        let base = self.raw.as_ptr() as usize;
+        let raw = self.raw.as_ref()?;
         let v = self.get(tag)?;
-        let start = v.as_ptr() as usize - base;
-        Some(self.raw.slice(start..start + v.len()))
+        let start = v.as_ptr() as usize - raw.as_ptr() as usize;
+        Some(raw.slice(start..start + v.len()))
     }
 
     /// The values of every TLV with this tag, in order (for repeatable tags such
@@ -387,12 +417,12 @@ impl Tlvs {
             tag,
             len: value.len(),
         })?;
-        let mut out = Vec::with_capacity(self.raw.len() + 4 + value.len());
-        out.extend_from_slice(&self.raw);
+        let mut out = Vec::with_capacity(self.wire_len() + 4 + value.len());
+        out.extend_from_slice(self.as_bytes());
         out.put_u16(tag.0);
         out.put_u16(len);
         out.extend_from_slice(value);
-        self.raw = Bytes::from(out);
+        self.raw = Some(Bytes::from(out));
         Ok(())
     }
 
@@ -401,13 +431,13 @@ impl Tlvs {
         if !self.contains(tag) {
             return;
         }
-        let mut out = Vec::with_capacity(self.raw.len());
+        let mut out = Vec::with_capacity(self.wire_len());
         for t in self.iter().filter(|t| t.tag != tag) {
             out.put_u16(t.tag.0);
             out.put_u16(t.value.len() as u16);
             out.extend_from_slice(t.value);
         }
-        self.raw = Bytes::from(out);
+        self.raw = Self::wrap(Bytes::from(out));
     }
 
     /// Replaces every TLV with this tag by one with this value.
@@ -429,14 +459,15 @@ impl Tlvs {
             t
         };
         let tlv = &ENCODED[usize::from(v.min(100))];
-        if self.raw.is_empty() {
-            self.raw = Bytes::from_static(tlv);
-        } else {
-            let mut out = Vec::with_capacity(self.raw.len() + tlv.len());
-            out.extend_from_slice(&self.raw);
-            out.extend_from_slice(tlv);
-            self.raw = Bytes::from(out);
-        }
+        self.raw = Some(match &self.raw {
+            None => Bytes::from_static(tlv),
+            Some(raw) => {
+                let mut out = Vec::with_capacity(raw.len() + tlv.len());
+                out.extend_from_slice(raw);
+                out.extend_from_slice(tlv);
+                Bytes::from(out)
+            }
+        });
     }
 
     /// Sets a 1-octet integer TLV.
@@ -798,6 +829,44 @@ impl<'a> arbitrary::Arbitrary<'a> for Tlvs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An empty section is one value however it was made, so that equal
+    /// sections compare and hash equal (it is kept as `None` inside).
+    #[test]
+    fn every_empty_section_is_the_same_value() {
+        use std::hash::{BuildHasher, RandomState};
+        let hasher = RandomState::new();
+        let mut emptied = Tlvs::new();
+        emptied.set_u8(TlvTag::MESSAGE_STATE, 2);
+        assert!(!emptied.is_empty());
+        emptied.remove(TlvTag::MESSAGE_STATE);
+        let empties = [
+            Tlvs::new(),
+            Tlvs::default(),
+            Tlvs::from_bytes(Bytes::new()).unwrap(),
+            Tlvs::from_checked(Bytes::from_static(b"")),
+            emptied,
+        ];
+        for t in &empties {
+            assert!(t.is_empty());
+            assert_eq!(t.wire_len(), 0);
+            assert_eq!(t.as_bytes(), b"");
+            assert_eq!(t.iter().count(), 0);
+            assert_eq!(t, &Tlvs::new());
+            assert_eq!(hasher.hash_one(t), hasher.hash_one(Tlvs::new()));
+        }
+        // And a non-empty one built two ways is one value too.
+        let mut built = Tlvs::new();
+        built.set_u8(TlvTag::MESSAGE_STATE, 2);
+        let parsed = Tlvs::from_bytes(Bytes::from_static(&[0x04, 0x27, 0, 1, 2])).unwrap();
+        assert_eq!(built, parsed);
+        assert_eq!(hasher.hash_one(&built), hasher.hash_one(&parsed));
+        assert_eq!(
+            parsed.get_bytes(TlvTag::MESSAGE_STATE).as_deref(),
+            Some(&[2u8][..])
+        );
+        assert_eq!(Tlvs::new().get_bytes(TlvTag::MESSAGE_STATE), None);
+    }
 
     #[test]
     fn table_has_every_tag_once() {
