@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use smpp_proto::message::{Address, MessageState};
 use smpp_proto::pdu::{
-    Body, BroadcastSm, BroadcastSmResp, COctetString, CancelBroadcastSm, CancelSm, CommandStatus,
-    DataSm, DestAddress, Pdu, QueryBroadcastSm, QueryBroadcastSmResp, QuerySm, QuerySmResp,
-    ReplaceSm, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, TlvTag, Tlvs, UnsuccessSme,
+    Body, BroadcastSm, BroadcastSmResp, COctetString, CancelBroadcastSm, CancelSm, CommandId,
+    CommandStatus, DataSm, DestAddress, Pdu, QueryBroadcastSm, QueryBroadcastSmResp, QuerySm,
+    QuerySmResp, ReplaceSm, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, TlvTag, Tlvs,
+    UnsuccessSme,
 };
 use smpp_tokio::Connection;
 
@@ -247,12 +248,7 @@ impl<C: Clock> Smsc<C> {
                 ..Default::default()
             })
         });
-        self.observer.request(&RequestEvent {
-            account,
-            command: pdu.command_id(),
-            status: result.as_ref().err().copied().unwrap_or(CommandStatus::OK),
-            latency: self.clock.now().saturating_duration_since(started),
-        });
+        self.report(account, pdu.command_id(), started, &result);
         Some(result)
     }
 
@@ -289,12 +285,7 @@ impl<C: Clock> Smsc<C> {
                     ..Default::default()
                 })
             });
-            self.observer.request(&RequestEvent {
-                account,
-                command,
-                status: result.as_ref().err().copied().unwrap_or(CommandStatus::OK),
-                latency: self.clock.now().saturating_duration_since(started),
-            });
+            self.report(account, command, started, &result);
             result
         })
     }
@@ -745,12 +736,23 @@ impl<C: Clock> Smsc<C> {
                 _ => Err(CommandStatus::INVALID_COMMAND_ID),
             }
         };
+        self.report(account, command, started, &result);
+        result
+    }
+
+    /// Tells the observer how a request went.
+    fn report(
+        &self,
+        account: &str,
+        command: CommandId,
+        started: Instant,
+        result: &Result<Body, CommandStatus>,
+    ) {
         self.observer.request(&RequestEvent {
             account,
             command,
             status: result.as_ref().err().copied().unwrap_or(CommandStatus::OK),
             latency: self.clock.now().saturating_duration_since(started),
         });
-        result
     }
 }
