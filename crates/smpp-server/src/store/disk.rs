@@ -9,9 +9,10 @@
 //! Writes go through one writer thread that does **group commit**: it takes
 //! every write waiting in its (bounded) queue, appends them as one batch and
 //! syncs once, then releases the waiters; the next batch fills while a sync
-//! runs. The queue (`commit`) hands the writer a client's burst whole. The `submit_sm_resp` is sent only after the message's record is
-//! synced (`put_durable`), so an acknowledged message survives a crash, even
-//! of the machine. Later updates (final state reached, receipt delivered) are
+//! runs. The queue (`commit`) hands the writer a client's burst whole. The
+//! `submit_sm_resp` is sent only after the message's record is synced
+//! (`put_durable`), so an acknowledged message survives a crash, even of the
+//! machine. Later updates (final state reached, receipt delivered) are
 //! written the same way but nobody waits for them: a batch of those alone is
 //! handed to the operating system without a sync (it survives a `kill -9`;
 //! the next durable batch syncs it). A machine crash may lose the last few,
