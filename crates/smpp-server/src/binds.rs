@@ -71,13 +71,11 @@ impl Binds {
         true
     }
 
-    /// Forgets a closed connection: `None` if it never tried to bind, else
-    /// its ESME if it was bound.
-    pub(crate) fn closed(&self, connection: u64) -> Option<Option<Esme>> {
-        let gone = lock(&self.sessions).remove(&connection);
+    /// Forgets a closed connection; returns its ESME if it was bound.
+    pub(crate) fn closed(&self, connection: u64) -> Option<Esme> {
+        let gone = lock(&self.sessions).remove(&connection).flatten();
         if gone
             .as_ref()
-            .and_then(Option::as_ref)
             .is_some_and(|e| e.receives() && e.range.is_some())
         {
             self.ranges.fetch_sub(1, Ordering::AcqRel);
@@ -108,7 +106,7 @@ impl Binds {
             }
         }
         if !sessions.contains_key(&conn.id()) {
-            // Closed while binding: forgotten already (`Smsc::ended`).
+            // Closed while binding: the close watcher already ran.
             return Err(CommandStatus::BIND_FAILED);
         }
         let esme = Esme {

@@ -662,9 +662,15 @@ impl<C: Clock> Smsc<C> {
         kind: BindKind,
         bind: &Bind,
     ) -> Result<(), CommandStatus> {
-        // Forgotten when the connection ends (`Handler::ended`).
         if self.binds.opened(conn.id()) {
             self.observer.session_opened(conn.id(), conn.peer_addr());
+            let (smsc, watched) = (self.clone(), conn.clone());
+            tokio::spawn(async move {
+                watched.closed().await;
+                let account = smsc.binds.closed(watched.id()).map(|e| e.account);
+                smsc.observer
+                    .session_closed(watched.id(), account.as_deref());
+            });
         }
         let system_id = text(&bind.system_id);
         let result = self.authenticate(conn, kind, bind, &system_id).await;
@@ -688,14 +694,6 @@ impl<C: Clock> Smsc<C> {
             self.resume_with_alerts(jobs);
         }
         result
-    }
-
-    /// A connection ended: forgets its bind (when it tried one).
-    fn ended(&self, conn: &Connection) {
-        if let Some(esme) = self.binds.closed(conn.id()) {
-            let account = esme.map(|e| e.account);
-            self.observer.session_closed(conn.id(), account.as_deref());
-        }
     }
 
     async fn authenticate(
@@ -756,10 +754,6 @@ impl<C: Clock> Handler<Connection> for SmscHandler<C> {
 
     fn answer_now(&self, conn: &Connection, pdu: &Pdu) -> Option<Result<Body, CommandStatus>> {
         self.0.answer_now(conn, pdu)
-    }
-
-    fn ended(&self, conn: &Connection) {
-        self.0.ended(conn);
     }
 
     fn request(&self, conn: &Connection, pdu: Pdu) -> impl Answer<Body> {
