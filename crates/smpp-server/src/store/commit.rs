@@ -99,6 +99,9 @@ struct Shared {
     waiters: Mutex<Vec<(u64, Waker)>>,
     /// Tickets of failed batches, oldest first, with the error.
     failures: Mutex<VecDeque<(u64, u64, String)>>,
+    /// Whether any batch ever failed: until then an outcome is `Ok` without
+    /// a look at `failures` (no lock per write on the hot path).
+    any_failed: AtomicBool,
     /// The task that wakes the writer at the end of a burst, started on the
     /// runtime of a write (again when the runtime it ran on is gone).
     kicker: Mutex<Option<Kicker>>,
@@ -170,6 +173,7 @@ pub(super) fn queue() -> (CommitQueue, Taker) {
         synced: AtomicU64::new(0),
         waiters: Mutex::new(Vec::new()),
         failures: Mutex::new(VecDeque::new()),
+        any_failed: AtomicBool::new(false),
         kicker: Mutex::new(None),
     });
     let taker = Taker {
@@ -228,6 +232,9 @@ impl Shared {
 
     /// The outcome of the write with `ticket`, once synced.
     fn outcome(&self, ticket: u64) -> Result<(), String> {
+        if !self.any_failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let failures = lock(&self.failures);
         match failures
             .iter()
@@ -433,6 +440,7 @@ impl Taker {
             if failures.len() > FAILURES {
                 failures.pop_front();
             }
+            shared.any_failed.store(true, Ordering::Release);
         }
         let mut waiters = lock(&shared.waiters);
         shared.synced.store(to, Ordering::Release);
