@@ -43,7 +43,8 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::config::CompressionPolicy;
+use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use tokio::sync::oneshot;
 
 use super::commit::{self, CommitQueue, Taker, Write};
@@ -134,6 +135,13 @@ impl DiskStore {
             .keyspace(MESSAGES, || {
                 KeyspaceCreateOptions::default()
                     .max_memtable_size(MEMTABLE_BYTES)
+                    // Sorted files in LZ4 blocks: `smpp bench`'s records
+                    // took 250 octets each on disk, 27 with it (9x less for
+                    // flushes and compactions to write), at no measured cost
+                    // in throughput (the journal is not compressed). Set
+                    // when the store is created: an older store keeps
+                    // writing plain blocks, and reads either.
+                    .data_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4))
                     .manual_journal_persist(true)
             })
             .context("cannot open the store's messages")?;
