@@ -136,6 +136,7 @@ async function simulatorPages(browser) {
   await page.goto(`${http}/messages`);
   await page.fill('input[name="id"]', id);
   await page.click('button[type="submit"]');
+  // The page may come before the receipt (200 ms): its timeline is live.
   await page.waitForSelector('[data-event="final"]');
   await page.waitForSelector('[data-event="receipt"]');
   if ((await page.textContent('[data-field="state"]')) !== "DELIVRD") fail("the message's state");

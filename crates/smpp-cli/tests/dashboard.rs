@@ -291,6 +291,45 @@ async fn sessions_appear_take_an_mo_from_the_form_and_unbind_from_their_button()
     }
     assert!(seen.contains("text/event-stream"), "{seen}");
     assert!(seen.contains("data: {"), "{seen}");
+
+    // A message's page stays live: its timeline comes again over its own stream.
+    let mo = found
+        .body
+        .split("<tr data-message=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the MO's id")
+        .to_owned();
+    let page = http(addr, "GET", &format!("/messages?id={mo}"), BROWSER, "").await;
+    assert!(
+        page.body.contains("data-event=\"submitted\""),
+        "{}",
+        page.body
+    );
+    let stream = format!("/ui/events/message?id={mo}");
+    assert!(
+        page.body.contains(&format!("data-live=\"{stream}\"")),
+        "{}",
+        page.body
+    );
+    let mut events = tokio::net::TcpStream::connect(addr).await.unwrap();
+    events
+        .write_all(format!("GET {stream} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    while !seen.contains("data-event=") {
+        let n = timeout(WAIT, events.read(&mut buf))
+            .await
+            .expect("the message's fragment in time")
+            .unwrap();
+        assert!(n > 0, "stream closed: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("\"message\""), "{seen}");
+    assert!(seen.contains(&mo), "{seen}");
+    let no_id = http(addr, "GET", "/ui/events/message", BROWSER, "").await;
+    assert_eq!(no_id.status, 400);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,13 +3,14 @@
 //! - `/`: the bound sessions at a glance, live counters, the chart of
 //!   messages per second and answer times over the last five minutes;
 //! - `/sessions`: every bound session, with a button to unbind it;
-//! - `/messages?id=ID`: a message's state and timeline;
+//! - `/messages?id=ID`: a message's state and timeline, live until the
+//!   page is closed (a receipt shows up without a reload);
 //! - `/mo`: a form that injects a mobile-originated message to a bound ESME;
 //! - `/login`: the token form (when the API has a token), which keeps the
 //!   token in an `HttpOnly`, `SameSite=Strict` cookie.
 //!
 //! The pages are server-rendered ([`smpp_server::dashboard`]); `/ui/events`
-//! streams their live fragments.
+//! streams their live fragments, `/ui/events/message?id=ID` a message's.
 
 use std::sync::{Arc, OnceLock};
 
@@ -74,6 +75,7 @@ pub(crate) fn routes<B: Backend>(dashboard: Arc<Dashboard<B>>) -> Router {
         .route("/mo", get(mo_form).post(mo_send::<B>))
         .route("/simulator", get(simulator::<B>).post(set_simulator::<B>))
         .route("/ui/events", get(events::<B>))
+        .route("/ui/events/message", get(message_events::<B>))
         .with_state(dashboard)
         .merge(dashboard::assets())
 }
@@ -214,12 +216,22 @@ async fn messages<B: Backend>(
     };
     let within = given(&lookup.within).unwrap_or_default();
     let state = given(&lookup.state).unwrap_or_default();
+    // A message found: its timeline stays live (its receipt may be on the way).
+    let live = match &found {
+        Some((id, Some(_))) => Some(format!(
+            "/ui/events/message?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("id", id)
+                .finish()
+        )),
+        _ => None,
+    };
     dashboard::page(
         PRODUCT,
         NAV,
         "/messages",
         "Messages",
-        None,
+        live.as_deref(),
         html! {
             form.stack method="get" action="/messages" role="search" {
                 label { "Message id" input type="search" name="id" value=[id.as_deref()]; }
@@ -235,7 +247,7 @@ async fn messages<B: Backend>(
             @if let Some((id, found)) = found {
                 @match found {
                     None => (dashboard::notice(false, &format!("No message {id}."))),
-                    Some(view) => (message_view(&view)),
+                    Some(view) => div #message { (message_view(&view)) },
                 }
             }
             @if let Some(results) = results {
@@ -489,6 +501,27 @@ async fn set_simulator<B: Backend>(
             }
         }
     }
+}
+
+/// One message's view, every second, for its page (`/messages?id=ID`).
+async fn message_events<B: Backend>(
+    State(d): State<Arc<Dashboard<B>>>,
+    Query(lookup): Query<Lookup>,
+) -> Response {
+    let Some(id) = lookup.id.map(|id| id.trim().to_owned()) else {
+        return (StatusCode::BAD_REQUEST, "no message id").into_response();
+    };
+    let sse = dashboard::live(move || {
+        let view = d.backend.message(&id);
+        async move {
+            match view {
+                Some(view) => vec![("message", message_view(&view))],
+                // Gone from memory: the page keeps what it shows.
+                None => Vec::new(),
+            }
+        }
+    });
+    ([(header::CACHE_CONTROL, "no-store")], sse).into_response()
 }
 
 async fn events<B: Backend>(State(d): State<Arc<Dashboard<B>>>) -> Response {
