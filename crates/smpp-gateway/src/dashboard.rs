@@ -11,8 +11,9 @@
 //!   add one, a button to remove one;
 //! - `/accounts`: accounts with binds, quotas and final states; a form to
 //!   add to a balance;
-//! - `/messages?id=`: a message's timeline; `/batches?id=`: a batch's
-//!   progress and states, with its per-recipient report as CSV.
+//! - `/messages?id=`: a message's timeline, live while the page is open
+//!   (`/ui/events/message?id=`); `/batches?id=`: a batch's progress and
+//!   states, with its per-recipient report as CSV.
 //!
 //! Changes go through the same code as the admin API (stored, in force at
 //! once).
@@ -108,6 +109,7 @@ pub(crate) fn routes(api: Arc<Api>) -> Router {
     Router::new()
         .route("/", get(overview))
         .route("/ui/events", get(events))
+        .route("/ui/events/message", get(message_events))
         .route("/sessions/{id}/unbind", post(unbind))
         .route("/connectors", get(connectors).post(put_connector))
         .route("/connectors/{name}/delete", post(delete_connector))
@@ -132,15 +134,12 @@ macro_rules! guard {
 }
 
 fn page(active: &str, title: &str, live: bool, body: Markup) -> Response {
-    dashboard::page(
-        PRODUCT,
-        NAV,
-        active,
-        title,
-        live.then_some("/ui/events"),
-        body,
-    )
-    .into_response()
+    page_live(active, title, live.then_some("/ui/events"), body)
+}
+
+/// A page whose live fragments come from the event stream `live`.
+fn page_live(active: &str, title: &str, live: Option<&str>, body: Markup) -> Response {
+    dashboard::page(PRODUCT, NAV, active, title, live, body).into_response()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -785,10 +784,20 @@ async fn messages(
     let time = |ms: u64| {
         smpp_server::cdr::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
     };
-    page(
+    // A message found: its timeline stays live (its receipt may be on the way).
+    let live = match (id, &found) {
+        (Some(id), Some(Some(_))) => Some(format!(
+            "/ui/events/message?{}",
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("id", id)
+                .finish()
+        )),
+        _ => None,
+    };
+    page_live(
         "/messages",
         "Messages",
-        false,
+        live.as_deref(),
         html! {
             form.stack method="get" action="/messages" role="search" {
                 label { "Message id (as the customer got it)" input type="search" name="id" value=[id] required; }
@@ -828,30 +837,62 @@ async fn messages(
             }
             @match (id, found) {
                 (Some(id), Some(None)) | (Some(id), None) => (dashboard::notice(false, &format!("No message {id}."))),
-                (_, Some(Some(record))) => {
-                    @let view = message_json(&record);
-                    h2 { "Message " (view["id"].as_str().unwrap_or("")) }
-                    div.scroll { table.message { tbody {
-                        @for key in ["account", "from", "to", "state", "parts", "charge", "upstream", "upstream_id", "batch"] {
-                            tr { th scope="row" { (key) } td data-field=(key) { (match &view[key] { serde_json::Value::String(s) => s.clone(), serde_json::Value::Null => "-".to_owned(), v => v.to_string() }) } }
-                        }
-                    } } }
-                    h2 { "Timeline" }
-                    ol.timeline {
-                        @for step in view["history"].as_array().into_iter().flatten() {
-                            li data-event=(step["state"].as_str().unwrap_or("")) {
-                                (step["state"].as_str().unwrap_or("")) " "
-                                span.muted { (step["at_ms"].as_u64().map(time).unwrap_or_default()) }
-                                @if let Some(up) = step["upstream"].as_str() { " to " (up) " as " (step["upstream_id"].as_str().unwrap_or("?")) }
-                                @if let Some(e) = step["error"].as_str() { " error " (e) }
-                            }
-                        }
-                    }
-                }
+                (_, Some(Some(record))) => div #message { (message_view(&record)) },
                 _ => {}
             }
         },
     )
+}
+
+/// A message's fields and its timeline.
+fn message_view(record: &crate::store::MessageRecord) -> Markup {
+    let time = |ms: u64| {
+        smpp_server::cdr::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+    };
+    let view = message_json(record);
+    html! {
+        h2 { "Message " (view["id"].as_str().unwrap_or("")) }
+        div.scroll { table.message { tbody {
+            @for key in ["account", "from", "to", "state", "parts", "charge", "upstream", "upstream_id", "batch"] {
+                tr { th scope="row" { (key) } td data-field=(key) { (match &view[key] { serde_json::Value::String(s) => s.clone(), serde_json::Value::Null => "-".to_owned(), v => v.to_string() }) } }
+            }
+        } } }
+        h2 { "Timeline" }
+        ol.timeline {
+            @for step in view["history"].as_array().into_iter().flatten() {
+                li data-event=(step["state"].as_str().unwrap_or("")) {
+                    (step["state"].as_str().unwrap_or("")) " "
+                    span.muted { (step["at_ms"].as_u64().map(time).unwrap_or_default()) }
+                    @if let Some(up) = step["upstream"].as_str() { " to " (up) " as " (step["upstream_id"].as_str().unwrap_or("?")) }
+                    @if let Some(e) = step["error"].as_str() { " error " (e) }
+                }
+            }
+        }
+    }
+}
+
+/// One message's view, every second, for its page (`/messages?id=ID`).
+async fn message_events(
+    State(d): State<Arc<Dashboard>>,
+    method: Method,
+    headers: HeaderMap,
+    Query(lookup): Query<Lookup>,
+) -> Response {
+    guard!(d, method, headers);
+    let Some(id) = given(&lookup.id).as_deref().and_then(parse_id) else {
+        return (StatusCode::BAD_REQUEST, "no message id").into_response();
+    };
+    let sse = dashboard::live(move || {
+        let d = d.clone();
+        async move {
+            match d.api.node.store.message(id).await {
+                Ok(Some(record)) => vec![("message", message_view(&record))],
+                // Gone, or the store cannot say now: the page keeps what it shows.
+                _ => Vec::new(),
+            }
+        }
+    });
+    ([(header::CACHE_CONTROL, "no-store")], sse).into_response()
 }
 
 async fn batches(

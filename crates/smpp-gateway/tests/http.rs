@@ -873,6 +873,26 @@ async fn the_dashboard_signs_in_with_the_admin_token_and_changes_connectors_rout
         body.contains(" to b as "),
         "forwarded through the new route: {body}"
     );
+    // The message's page stays live: its timeline comes again over its stream.
+    let stream = format!("/ui/events/message?id={id}");
+    assert!(body.contains(&format!("data-live=\"{stream}\"")), "{body}");
+    let mut events = get(&stream).send().await.unwrap();
+    assert_eq!(events.status().as_u16(), 200);
+    let mut seen = String::new();
+    while !seen.contains("data-event=") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
+            .await
+            .expect("the message's fragment in time")
+            .unwrap()
+            .expect("the stream open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        seen.contains("\"message\"") && seen.contains("DELIVRD"),
+        "{seen}"
+    );
+    let (status, _, _) = page(&http, get("/ui/events/message")).await;
+    assert_eq!(status, 400);
     let (_, _, body) = page(&http, get("/routes")).await;
     assert!(
         body.contains("<td class=\"num\">1</td>"),
