@@ -40,16 +40,40 @@ const RETRY_EVERY: Duration = Duration::from_secs(30);
 /// [`RETRY_EVERY`] when nodes share the store.
 const CLUSTER_RETRY_EVERY: Duration = Duration::from_millis(500);
 
-/// Serves one connector's inbound requests (its receipts and MO).
+/// Serves the inbound requests (receipts and MO) of one of a connector's
+/// binds. They run side by side in this task, not one task each: a store
+/// commit releases a batch of them at once, and their answers then reach
+/// the connection together and leave in one write (a task each woke the
+/// connection per answer: one `deliver_sm_resp` per `sendto`). How many
+/// run at once is bounded by the bind's window for peer requests.
 pub(crate) async fn serve_upstream(
     node: Arc<Node>,
     connector: Arc<Connector>,
     inbound: smpp_tokio::Inbound,
 ) {
-    while let Some(request) = inbound.recv().await {
-        let (node, connector) = (node.clone(), connector.clone());
-        tokio::spawn(async move { on_upstream_request(&node, &connector, request).await });
+    use futures_util::stream::{FuturesUnordered, StreamExt as _};
+    use futures_util::FutureExt as _;
+    let mut running = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            request = inbound.recv() => match request {
+                Some(request) => {
+                    let (node, connector) = (node.clone(), connector.clone());
+                    // A panic ends that request alone, as it did its own task.
+                    let one = async move { on_upstream_request(&node, &connector, request).await };
+                    running.push(std::panic::AssertUnwindSafe(one).catch_unwind().map(|done| {
+                        if done.is_err() {
+                            tracing::error!("an upstream request's handling panicked");
+                        }
+                    }));
+                }
+                None => break,
+            },
+            Some(()) = running.next(), if !running.is_empty() => {}
+        }
     }
+    // The bind is gone: what was started still finishes (stored, at least).
+    while running.next().await.is_some() {}
 }
 
 /// The upstream id a receipt names, normalised by the connector's format:
