@@ -153,6 +153,25 @@ async fn with_a_token_the_dashboard_asks_to_sign_in_and_the_api_stays_401() {
 }
 
 /// Binds as a receiver from 127.0.0.1 with a raw connection.
+/// Opens the event stream `path` and reads it until `needle` shows up
+/// (within `WAIT`); returns what was read, the response head included.
+async fn stream_until(addr: SocketAddr, path: &str, needle: &str) -> String {
+    let mut events = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n");
+    events.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 8192];
+    while !seen.contains(needle) {
+        let n = timeout(WAIT, events.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("{needle} on {path} in time: {seen}"))
+            .unwrap();
+        assert!(n > 0, "stream closed: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    seen
+}
+
 async fn receiver(smpp: SocketAddr) -> tokio::net::TcpStream {
     let mut tcp = connect_from("127.0.0.1", smpp).await;
     let bind = Bind {
@@ -274,21 +293,7 @@ async fn sessions_appear_take_an_mo_from_the_form_and_unbind_from_their_button()
     // Messages: an unknown id says so; the live stream sends fragments.
     let unknown = http(addr, "GET", "/messages?id=ZZZ", BROWSER, "").await;
     assert!(unknown.body.contains("No message ZZZ"), "{}", unknown.body);
-    let mut events = tokio::net::TcpStream::connect(addr).await.unwrap();
-    events
-        .write_all(b"GET /ui/events HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n")
-        .await
-        .unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 8192];
-    while !seen.contains("\"traffic\"") {
-        let n = timeout(WAIT, events.read(&mut buf))
-            .await
-            .expect("an event in time")
-            .unwrap();
-        assert!(n > 0, "stream closed: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    let seen = stream_until(addr, "/ui/events", "\"traffic\"").await;
     assert!(seen.contains("text/event-stream"), "{seen}");
     assert!(seen.contains("data: {"), "{seen}");
 
@@ -312,20 +317,7 @@ async fn sessions_appear_take_an_mo_from_the_form_and_unbind_from_their_button()
         "{}",
         page.body
     );
-    let mut events = tokio::net::TcpStream::connect(addr).await.unwrap();
-    events
-        .write_all(format!("GET {stream} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut seen = String::new();
-    while !seen.contains("data-event=") {
-        let n = timeout(WAIT, events.read(&mut buf))
-            .await
-            .expect("the message's fragment in time")
-            .unwrap();
-        assert!(n > 0, "stream closed: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    let seen = stream_until(addr, &stream, "data-event=").await;
     assert!(seen.contains("\"message\""), "{seen}");
     assert!(seen.contains(&mo), "{seen}");
     let no_id = http(addr, "GET", "/ui/events/message", BROWSER, "").await;

@@ -163,6 +163,14 @@ async fn unbind<B: Backend>(State(d): State<Arc<Dashboard<B>>>, Path(id): Path<u
     }
 }
 
+/// A query field as given, trimmed; `None` when absent or empty.
+fn given(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
 /// The messages page's query: an id, or a search.
 #[derive(Debug, Default, Deserialize)]
 struct Lookup {
@@ -185,12 +193,6 @@ async fn messages<B: Backend>(
     State(d): State<Arc<Dashboard<B>>>,
     Query(lookup): Query<Lookup>,
 ) -> Markup {
-    let given = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
     let id = given(&lookup.id);
     let found = id
         .as_deref()
@@ -508,7 +510,7 @@ async fn message_events<B: Backend>(
     State(d): State<Arc<Dashboard<B>>>,
     Query(lookup): Query<Lookup>,
 ) -> Response {
-    let Some(id) = lookup.id.map(|id| id.trim().to_owned()) else {
+    let Some(id) = given(&lookup.id) else {
         return (StatusCode::BAD_REQUEST, "no message id").into_response();
     };
     let sse = dashboard::live(move || {
