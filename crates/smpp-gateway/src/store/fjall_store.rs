@@ -251,7 +251,10 @@ fn commit(
     max_seq: &mut u64,
     quotas: &mut HashMap<String, Quota>,
 ) -> StoreResult<()> {
-    let mut batch = tables.db.batch().durability(Some(PersistMode::SyncData));
+    // Synced after the commit, not in it: fjall applies a batch to its
+    // memory tables after the journal's persist, and the waiters need the
+    // sync only, so they are answered as soon as it is done.
+    let mut batch = tables.db.batch().durability(Some(PersistMode::Buffer));
     let (old_id, old_seq) = (*max_id, *max_seq);
     // The quotas this batch changes (kept only if it commits).
     let mut changed: HashMap<&str, Quota> = HashMap::new();
@@ -360,7 +363,9 @@ fn commit(
             postcard::to_stdvec(quota)?,
         );
     }
-    let committed = batch.commit();
+    let committed = batch
+        .commit()
+        .and_then(|()| tables.db.persist(PersistMode::SyncData));
     if committed.is_err() {
         (*max_id, *max_seq) = (old_id, old_seq);
     } else {
