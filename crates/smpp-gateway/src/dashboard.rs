@@ -29,7 +29,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::{html, Markup};
 use serde::Deserialize;
-use smpp_server::dashboard::{self, History};
+use smpp_server::dashboard::{self, given, History};
 
 use crate::config::{RouteConfig, UpstreamConfig};
 use crate::http::{batch_report, message_json, quota_json, Api};
@@ -719,13 +719,6 @@ const SEARCH_LIMIT: usize = 200;
 const STATES: &[&str] = &[
     "ACCEPTED", "ENROUTE", "DELIVRD", "UNDELIV", "EXPIRED", "REJECTD", "DELETED", "UNKNOWN",
 ];
-
-fn given(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
 
 async fn messages(
     State(d): State<Arc<Dashboard>>,

@@ -58,9 +58,8 @@ pub(crate) async fn serve_upstream(
         tokio::select! {
             request = inbound.recv() => match request {
                 Some(request) => {
-                    let (node, connector) = (node.clone(), connector.clone());
                     // A panic ends that request alone, as it did its own task.
-                    let one = async move { on_upstream_request(&node, &connector, request).await };
+                    let one = on_upstream_request(&node, &connector, request);
                     running.push(std::panic::AssertUnwindSafe(one).catch_unwind().map(|done| {
                         if done.is_err() {
                             tracing::error!("an upstream request's handling panicked");

@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::{html, Markup};
 use serde::Deserialize;
-use smpp_server::dashboard::{self, History};
+use smpp_server::dashboard::{self, given, History};
 
 use super::http::{Backend, MoRequest};
 
@@ -161,14 +161,6 @@ async fn unbind<B: Backend>(State(d): State<Arc<Dashboard<B>>>, Path(id): Path<u
     } else {
         Redirect::to("/sessions?done=gone")
     }
-}
-
-/// A query field as given, trimmed; `None` when absent or empty.
-fn given(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
 }
 
 /// The messages page's query: an id, or a search.

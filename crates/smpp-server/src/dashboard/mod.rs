@@ -599,6 +599,15 @@ pub struct Search<'a> {
     pub within: &'a str,
 }
 
+/// A query field as given, trimmed; `None` when absent or empty (the
+/// message pages' id and search fields).
+pub fn given(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
 /// The message search form (GET `action` with `address`, `account`,
 /// `state` among `states`, `within` minutes).
 pub fn search_form(action: &str, search: &Search<'_>, states: &[&str]) -> Markup {
