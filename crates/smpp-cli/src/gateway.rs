@@ -349,7 +349,9 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         ));
         http = Some((addr, task));
     }
-    {
+    // The start-up lines are for whoever reads them: a reader that went
+    // away (a closed pipe) must not stop the server.
+    let banner = || -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
         // The same wording as `serve`: tools parse it.
         writeln!(out, "SMPP listening on {}", gateway.smpp_addr())?;
@@ -371,7 +373,10 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
             StoreConfig::Path(p) => writeln!(out, "store: {}", p.display())?,
             StoreConfig::Postgres(url) => writeln!(out, "store: {}", redacted(url))?,
         }
-        out.flush()?;
+        out.flush()
+    };
+    if let Err(e) = banner() {
+        tracing::warn!(error = %e, "could not print the start-up lines; serving on");
     }
     stop.wait().await;
     tracing::info!("shutting down");

@@ -370,7 +370,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             http_tls,
         )));
     }
-    {
+    // The start-up lines are for whoever reads them: a reader that went
+    // away (a closed pipe) must not stop the server.
+    let banner = || -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
         // Other tools parse this line: keep its wording.
         if let Some(addr) = server.plain_addr() {
@@ -407,7 +409,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             StoreConfig::Memory => writeln!(out, "store: in memory")?,
             StoreConfig::Path(p) => writeln!(out, "store: {}", p.display())?,
         }
-        out.flush()?;
+        out.flush()
+    };
+    if let Err(e) = banner() {
+        tracing::warn!(error = %e, "could not print the start-up lines; serving on");
     }
     if let Some((messages, rate)) = mo_feed {
         tokio::spawn(server.smsc().clone().feed_mo(messages, rate));
