@@ -43,15 +43,16 @@ const STATES: [MessageState; 10] = [
 /// exactly one of [`receipt_sent`](Metrics::receipt_sent) /
 /// [`receipt_failed`](Metrics::receipt_failed) per queued one; the
 /// `smpp_receipts_pending` gauge is queued − sent − failed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     binds: Family<(&'static str, &'static str)>,
     sessions_open: AtomicU64,
     sessions_opened: AtomicU64,
     sessions_closed: AtomicU64,
-    requests: Family<(&'static str, &'static str)>,
-    latency: RwLock<BTreeMap<&'static str, Histogram>>,
-    pdus_out: Family<(&'static str, &'static str)>,
+    requests: ByCommand,
+    /// Per command, in [`command_index`] order.
+    latency: Box<[Histogram]>,
+    pdus_out: ByCommand,
     receipts_queued: AtomicU64,
     receipts_sent: AtomicU64,
     receipts_failed: AtomicU64,
@@ -149,6 +150,139 @@ impl<K: Ord + Copy> Family<K> {
     }
 }
 
+/// The commands of the specification, then `unknown`.
+const COMMANDS: usize = CommandId::ALL.len() + 1;
+/// The statuses of the specification, then `other`.
+const STATUSES: usize = CommandStatus::ALL.len() + 1;
+/// Status values below this are looked up in [`STATUS_INDEX`].
+const STATUS_SPAN: usize = 0x120;
+
+/// `command_index` by `(id >> 31) * 512 + (id & 0x1FF)`; `u8::MAX`: none.
+const COMMAND_INDEX: [u8; 1024] = {
+    let mut table = [u8::MAX; 1024];
+    let mut i = 0;
+    while i < CommandId::ALL.len() {
+        let id = CommandId::ALL[i].0;
+        table[((id >> 31) * 512 + (id & 0x1FF)) as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// `status_index` by value, for values below [`STATUS_SPAN`].
+const STATUS_INDEX: [u8; STATUS_SPAN] = {
+    let mut table = [u8::MAX; STATUS_SPAN];
+    let mut i = 0;
+    while i < CommandStatus::ALL.len() {
+        let v = CommandStatus::ALL[i].0 as usize;
+        if v < STATUS_SPAN {
+            table[v] = i as u8;
+        }
+        i += 1;
+    }
+    table
+};
+
+/// A command's place in the dense tables: its place in
+/// [`CommandId::ALL`], or the last one (`unknown`).
+fn command_index(id: CommandId) -> usize {
+    let unknown = COMMANDS - 1;
+    if id.0 & 0x7FFF_FE00 != 0 {
+        return unknown;
+    }
+    match COMMAND_INDEX[((id.0 >> 31) * 512 + (id.0 & 0x1FF)) as usize] {
+        u8::MAX => unknown,
+        i => usize::from(i),
+    }
+}
+
+/// A status's place: its place in [`CommandStatus::ALL`], or the last
+/// one (`other`).
+fn status_index(status: CommandStatus) -> usize {
+    match STATUS_INDEX.get(status.0 as usize) {
+        Some(&i) if i != u8::MAX => usize::from(i),
+        _ => STATUSES - 1,
+    }
+}
+
+fn command_name(i: usize) -> &'static str {
+    CommandId::ALL
+        .get(i)
+        .and_then(|c| c.name())
+        .unwrap_or("unknown")
+}
+
+fn status_name(i: usize) -> &'static str {
+    CommandStatus::ALL
+        .get(i)
+        .and_then(|s| s.name())
+        .unwrap_or("other")
+}
+
+/// Counters by (command, status): one atomic each in a dense table, so
+/// the request path counts with one relaxed add, without a lock or a
+/// lookup by name.
+#[derive(Debug)]
+struct ByCommand {
+    cells: Box<[AtomicU64]>,
+}
+
+impl Default for ByCommand {
+    fn default() -> Self {
+        ByCommand {
+            cells: (0..COMMANDS * STATUSES)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        }
+    }
+}
+
+impl ByCommand {
+    fn inc(&self, id: CommandId, status: CommandStatus) {
+        self.cells[command_index(id) * STATUSES + status_index(status)]
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counted label pairs, in label order (as Prometheus users read
+    /// them), with their counts.
+    fn snapshot(&self) -> Vec<((&'static str, &'static str), u64)> {
+        let mut out: Vec<_> = self
+            .cells
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let v = c.load(Ordering::Relaxed);
+                (v > 0).then(|| ((command_name(i / STATUSES), status_name(i % STATUSES)), v))
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            binds: Family::default(),
+            sessions_open: AtomicU64::new(0),
+            sessions_opened: AtomicU64::new(0),
+            sessions_closed: AtomicU64::new(0),
+            requests: ByCommand::default(),
+            latency: (0..COMMANDS).map(|_| Histogram::default()).collect(),
+            pdus_out: ByCommand::default(),
+            receipts_queued: AtomicU64::new(0),
+            receipts_sent: AtomicU64::new(0),
+            receipts_failed: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            lockouts: AtomicU64::new(0),
+            binds_locked_out: AtomicU64::new(0),
+            late_responses: std::sync::Arc::default(),
+            tlvs_dropped: std::sync::Arc::default(),
+            final_states: Default::default(),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Histogram {
     /// Per bucket (not cumulative); the last one is +Inf.
@@ -192,10 +326,6 @@ impl LatencyHistogram {
     }
 }
 
-fn command_label(id: CommandId) -> &'static str {
-    id.name().unwrap_or("unknown")
-}
-
 fn status_label(status: CommandStatus) -> &'static str {
     status.name().unwrap_or("other")
 }
@@ -233,22 +363,13 @@ impl Metrics {
 
     /// A request from a peer, answered with `status` after `latency`.
     pub fn request(&self, id: CommandId, status: CommandStatus, latency: Duration) {
-        let command = command_label(id);
-        self.requests.inc((command, status_label(status)));
-        {
-            let map = self.latency.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(h) = map.get(command) {
-                h.observe(latency);
-                return;
-            }
-        }
-        let mut map = self.latency.write().unwrap_or_else(|e| e.into_inner());
-        map.entry(command).or_default().observe(latency);
+        self.requests.inc(id, status);
+        self.latency[command_index(id)].observe(latency);
     }
 
     /// A PDU we sent (a request such as deliver_sm, or a response).
     pub fn pdu_out(&self, id: CommandId, status: CommandStatus) {
-        self.pdus_out.inc((command_label(id), status_label(status)));
+        self.pdus_out.inc(id, status);
     }
 
     /// A delivery receipt was queued for delivery.
@@ -339,9 +460,8 @@ impl Metrics {
             }
         }
         snapshot.errors.sort_by_key(|e| std::cmp::Reverse(e.1));
-        let map = self.latency.read().unwrap_or_else(|e| e.into_inner());
-        for (command, h) in map.iter() {
-            if matches!(*command, "submit_sm" | "data_sm" | "submit_multi") {
+        for (i, h) in self.latency.iter().enumerate() {
+            if matches!(command_name(i), "submit_sm" | "data_sm" | "submit_multi") {
                 for (i, b) in h.buckets.iter().enumerate() {
                     snapshot.latency_buckets[i] += load(b);
                 }
@@ -409,8 +529,16 @@ impl Metrics {
             "Time from a request's arrival to its answer, by command.",
         );
         {
-            let map = self.latency.read().unwrap_or_else(|e| e.into_inner());
-            for (command, h) in map.iter() {
+            // Commands seen, in name order.
+            let mut seen: Vec<(&str, &Histogram)> = self
+                .latency
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| load(&h.count) > 0)
+                .map(|(i, h)| (command_name(i), h))
+                .collect();
+            seen.sort_unstable_by_key(|(name, _)| *name);
+            for (command, h) in seen {
                 let mut cumulative = 0;
                 for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
                     cumulative += load(&h.buckets[i]);
@@ -552,6 +680,24 @@ mod tests {
             .filter(|l| !l.starts_with('#'))
             .find_map(|l| l.rsplit_once(' ').filter(|(k, _)| *k == name_and_labels))
             .and_then(|(_, v)| v.parse().ok())
+    }
+
+    #[test]
+    fn every_named_command_and_status_has_its_own_cell() {
+        for &c in CommandId::ALL {
+            assert_eq!(Some(command_name(command_index(c))), c.name(), "{c:?}");
+        }
+        for &s in CommandStatus::ALL {
+            assert_eq!(Some(status_name(status_index(s))), s.name(), "{s:?}");
+        }
+        for id in [0x0000_0200, 0x8000_0115, 0x0000_000A, 0x1234_5678, u32::MAX] {
+            assert_eq!(CommandId(id).name(), None);
+            assert_eq!(command_name(command_index(CommandId(id))), "unknown");
+        }
+        for v in [0x0000_0113, 0x0000_011F, 0x0000_0120, 0x0000_0400, u32::MAX] {
+            assert_eq!(CommandStatus(v).name(), None);
+            assert_eq!(status_name(status_index(CommandStatus(v))), "other");
+        }
     }
 
     #[test]

@@ -214,6 +214,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// splitmix64: cheap, well-mixed pseudo-random numbers for delays and outcomes.
+/// Keeps [`Smsc::delay_ms`]'s draws apart from the id hash's tags.
+const DELAY_SALT: u64 = 0x5DEE_CE66_D1CE_4E5B;
+
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -428,18 +431,38 @@ impl<C: Clock> Smsc<C> {
         let id = record.id;
         let slot = Slot::new(record, self.report_finals);
         let mut shard = self.shard(id);
-        if shard.records.insert(id, slot).is_none() {
-            self.stored.fetch_add(1, Ordering::Relaxed);
+        let added = shard.records.insert(id, slot).is_none();
+        if added {
             shard.order.push_back(id);
         }
         // A few tries per insert keep memory near the limit at a bounded cost.
-        self.evict(&mut shard, now, 4);
+        let removed = self.evict(&mut shard, now, 4);
+        drop(shard);
+        // At the limit one comes as one goes: the shared count is not
+        // touched (a locked add right after the record's stores would wait
+        // for them).
+        self.count_stored(usize::from(added), removed);
+    }
+
+    /// Moves the count of records in memory by `added - removed`.
+    fn count_stored(&self, added: usize, removed: usize) {
+        match added.cmp(&removed) {
+            std::cmp::Ordering::Greater => {
+                self.stored.fetch_add(added - removed, Ordering::Relaxed);
+            }
+            std::cmp::Ordering::Less => {
+                self.stored.fetch_sub(removed - added, Ordering::Relaxed);
+            }
+            std::cmp::Ordering::Equal => {}
+        }
     }
 
     /// Forgets up to `tries` of the oldest records of a shard over its share
     /// that need nothing more (they remain in the persistent store when there
-    /// is one); the others go to the back of the line.
-    fn evict(&self, shard: &mut Shard, now: u64, tries: usize) {
+    /// is one); the others go to the back of the line. Returns how many it
+    /// forgot (the caller counts them: [`count_stored`](Self::count_stored)).
+    fn evict(&self, shard: &mut Shard, now: u64, tries: usize) -> usize {
+        let mut removed = 0;
         for _ in 0..tries {
             if shard.records.len() <= self.max_per_shard {
                 break;
@@ -456,11 +479,12 @@ impl<C: Clock> Smsc<C> {
                 }
                 std::collections::hash_map::Entry::Occupied(slot) => {
                     slot.remove();
-                    self.stored.fetch_sub(1, Ordering::Relaxed);
+                    removed += 1;
                 }
                 std::collections::hash_map::Entry::Vacant(_) => {}
             }
         }
+        removed
     }
 
     /// Forgets the records at the front of a shard's line that are final
@@ -550,7 +574,9 @@ impl<C: Clock> Smsc<C> {
             for shard in self.shards.iter() {
                 let mut shard = lock(shard);
                 let tries = shard.order.len();
-                self.evict(&mut shard, now, tries);
+                let removed = self.evict(&mut shard, now, tries);
+                drop(shard);
+                self.count_stored(0, removed);
             }
         }
         self.stored.load(Ordering::Relaxed) >= limit
@@ -576,12 +602,14 @@ impl<C: Clock> Smsc<C> {
         mix(self.rng.fetch_add(1, Ordering::Relaxed))
     }
 
-    fn delay_ms(&self) -> u64 {
+    /// The receipt delay of message `id`: uniform in `0..=dlr_delay`, drawn
+    /// from the id (unique, and already taken: no shared counter to move).
+    fn delay_ms(&self, id: u64) -> u64 {
         let max = self.dlr_delay_ms.load(Ordering::Relaxed);
         if max == 0 {
             0
         } else {
-            self.random() % max.saturating_add(1)
+            mix(id ^ DELAY_SALT) % max.saturating_add(1)
         }
     }
 

@@ -59,7 +59,7 @@ impl<C: Clock> Smsc<C> {
             // expires first.
             let time = |t: &COctetString| t.as_str().ok().and_then(|t| parse_smpp_time(t, now));
             let scheduled = time(&sm.schedule_delivery_time).unwrap_or(now).max(now);
-            let due_ms = scheduled.saturating_add(self.delay_ms());
+            let due_ms = scheduled.saturating_add(self.delay_ms(id));
             match time(&sm.validity_period) {
                 Some(expiry) if expiry < due_ms => Outcome::Planned {
                     due_ms: expiry.max(now),
