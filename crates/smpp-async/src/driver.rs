@@ -13,7 +13,6 @@ use crate::handle::{check_request, CloseState, Ending};
 use crate::handler::QuickAnswers;
 use crate::queue;
 use async_lock::{Semaphore, SemaphoreGuardArc};
-use futures_channel::oneshot;
 use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
 use smpp_proto::pdu::{Body, CommandStatus, Pdu};
 use smpp_proto::session::{CloseReason, Role, SessionConfig, Stats};
@@ -251,7 +250,7 @@ impl<R: Runtime> Host for Channels<R> {
         loop {
             match std::task::ready!(self.requests.poll_recv(cx)) {
                 // The caller gave up before it was sent.
-                Some(req) if req.reply.is_canceled() => continue,
+                Some(req) if req.reply.is_closed() => continue,
                 Some(req) => {
                     // Its permit goes back: the next waiting caller comes in.
                     let Request { body, reply, _room } = *req;
