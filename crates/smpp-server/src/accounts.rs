@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
 
 use smpp_proto::pdu::CommandStatus;
 
@@ -37,8 +36,6 @@ impl Window {
 
 #[derive(Debug)]
 struct AccountState {
-    /// The system_id, shared by the account's records.
-    name: Arc<str>,
     account: Account,
     secret: Secret,
     window: Window,
@@ -70,7 +67,6 @@ impl Accounts {
                 );
             }
             let state = AccountState {
-                name: Arc::from(a.system_id.as_str()),
                 account: a.clone(),
                 secret,
                 window: Window::default(),
@@ -78,14 +74,6 @@ impl Accounts {
             by_id.insert(a.system_id.clone(), state);
         }
         Ok(Accounts { by_id, tps })
-    }
-
-    /// The account's name as its records share it (a new one for an
-    /// unknown account: injected messages have none).
-    pub fn name(&self, system_id: &str) -> Arc<str> {
-        self.by_id
-            .get(system_id)
-            .map_or_else(|| Arc::from(system_id), |a| a.name.clone())
     }
 
     /// Checks a bind's credentials from `peer`: `INVALID_SYSTEM_ID` for an

@@ -77,7 +77,7 @@ impl<C: Clock> Smsc<C> {
         let record = Box::new(Record {
             id,
             kind,
-            account: self.accounts.name(account),
+            account: Text::from(account),
             service_type: Text::from_field(&sm.service_type),
             source: StoredAddr {
                 ton: sm.source_addr_ton,

@@ -8,8 +8,6 @@
 //! The first stores kept JSON (it starts with `{`, which no format byte
 //! is); [`Record::decode`] still reads it, so they migrate as they are read.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 use smpp_proto::message::MessageState;
 use smpp_proto::pdu::RegisteredDelivery;
@@ -126,8 +124,9 @@ impl Kind {
 pub(crate) struct Record {
     pub id: u64,
     pub kind: Kind,
-    /// Shared by every record of the account.
-    pub account: Arc<str>,
+    /// The account's system_id (16 octets at most: held in the record, so
+    /// making and dropping a record touches no shared count).
+    pub account: Text,
     pub service_type: Text,
     pub source: StoredAddr,
     pub dests: Dests,
@@ -253,7 +252,7 @@ pub(crate) mod tests {
         Record {
             id,
             kind: Kind::Message,
-            account: Arc::from("a"),
+            account: Text::from("a"),
             service_type: Text::new(),
             source: StoredAddr::default(),
             dests: Dests::One(StoredAddr {
