@@ -38,6 +38,14 @@ pub trait Clock: Clone + Send + Sync + 'static {
 
     /// Waits `duration` of this clock's time.
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+
+    /// Waits until the clock reads `at_ms` (ms since the epoch). The target
+    /// is absolute: time that passes between reading the clock and starting
+    /// to wait is not added to the wait (a [`ManualClock`] moved in between
+    /// would otherwise overshoot).
+    fn sleep_until_ms(&self, at_ms: u64) -> impl Future<Output = ()> + Send {
+        self.sleep(Duration::from_millis(at_ms.saturating_sub(self.now_ms())))
+    }
 }
 
 /// The operating system's clocks and tokio's timers.
@@ -163,8 +171,20 @@ impl Clock for ManualClock {
     }
 
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        self.wait_until(self.elapsed() + duration)
+    }
+
+    fn sleep_until_ms(&self, at_ms: u64) -> impl Future<Output = ()> + Send {
+        self.wait_until(Duration::from_millis(
+            at_ms.saturating_sub(self.inner.start_ms),
+        ))
+    }
+}
+
+impl ManualClock {
+    /// Waits until [`elapsed`](ManualClock::elapsed) reaches `until`.
+    fn wait_until(&self, until: Duration) -> impl Future<Output = ()> + Send {
         let clock = self.clone();
-        let until = self.elapsed() + duration;
         async move {
             loop {
                 let moved = clock.inner.moved.notified();
@@ -242,5 +262,27 @@ mod tests {
             .unwrap();
         // Zero: at once.
         clock.sleep(Duration::ZERO).await;
+    }
+
+    #[tokio::test]
+    async fn a_wait_until_a_time_ends_there_however_late_it_starts() {
+        let clock = ManualClock::new(5_000);
+        // The timer loop's order: the due time is read, then the clock
+        // moves, then the wait starts.
+        let due = clock.now_ms() + 1_000;
+        clock.advance(Duration::from_millis(999));
+        let sleeper = tokio::spawn({
+            let clock = clock.clone();
+            async move { clock.sleep_until_ms(due).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!sleeper.is_finished());
+        clock.advance(Duration::from_millis(1));
+        tokio::time::timeout(Duration::from_secs(10), sleeper)
+            .await
+            .expect("woken at the due time, not 999 ms after it")
+            .unwrap();
+        // Past times: at once.
+        clock.sleep_until_ms(0).await;
     }
 }

@@ -10,7 +10,8 @@
 //! schedule is data: [`backoff`] and [`MAX_ATTEMPTS`].
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -21,8 +22,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 pub(crate) const MAX_ATTEMPTS: u32 = 10;
 /// Deliveries (receipts, routed messages) in progress at most.
 const MAX_DELIVERIES: usize = 4096;
-/// How long a job waits for a receiver that is binding right now, or for
-/// another job on the same message.
+/// How long a job waits for a receiver that is binding right now.
 pub(crate) const BINDING_RETRY: Duration = Duration::from_millis(20);
 /// Error answers remembered at most (they only matter while an ESME keeps
 /// answering errors).
@@ -60,8 +60,9 @@ pub(crate) struct JobQueue {
     waiting: Mutex<HashMap<String, Vec<(u64, Job)>>>,
     /// Error answers per message while retrying.
     attempts: Mutex<HashMap<u64, u32>>,
-    /// Messages a job is working on.
-    busy: Mutex<HashSet<u64>>,
+    /// Messages a job is working on, with the jobs that came due for them
+    /// meanwhile (armed again, due at once, when the running one ends).
+    busy: Mutex<HashMap<u64, Vec<Job>>>,
     running: Arc<Semaphore>,
 }
 
@@ -78,7 +79,8 @@ impl Default for JobQueue {
     }
 }
 
-/// A message's job in progress: the message is free again when dropped.
+/// A message's job in progress: the message is free again when dropped,
+/// and the jobs that came due for it meanwhile are armed, due at once.
 #[derive(Debug)]
 pub(crate) struct Started<'a> {
     queue: &'a JobQueue,
@@ -87,7 +89,11 @@ pub(crate) struct Started<'a> {
 
 impl Drop for Started<'_> {
     fn drop(&mut self) {
-        lock(&self.queue.busy).remove(&self.id);
+        let deferred = lock(&self.queue.busy).remove(&self.id);
+        for job in deferred.into_iter().flatten() {
+            // Due at once: before any time the clock can read.
+            self.queue.schedule(0, self.id, job);
+        }
     }
 }
 
@@ -169,15 +175,22 @@ impl JobQueue {
         lock(&self.waiting).remove(account).unwrap_or_default()
     }
 
-    /// Marks message `id` as worked on; `None` when another job is at it.
-    pub(crate) fn start(&self, id: u64) -> Option<Started<'_>> {
-        // Not `then_some`: a guard built (and dropped) for a busy message
-        // would free it.
-        let free = lock(&self.busy).insert(id);
-        if free {
-            Some(Started { queue: self, id })
-        } else {
-            None
+    /// Marks message `id` as worked on by `job`; `None` when another job is
+    /// at it (then `job` is armed again, due at once, when that one ends).
+    pub(crate) fn start(&self, id: u64, job: Job) -> Option<Started<'_>> {
+        match lock(&self.busy).entry(id) {
+            Entry::Vacant(free) => {
+                free.insert(Vec::new());
+                Some(Started { queue: self, id })
+            }
+            Entry::Occupied(mut running) => {
+                // Runs once the running job ends (once, however often it
+                // came due meanwhile).
+                if !running.get().contains(&job) {
+                    running.get_mut().push(job);
+                }
+                None
+            }
         }
     }
 
@@ -230,11 +243,33 @@ mod tests {
     #[test]
     fn one_job_per_message_at_a_time() {
         let q = JobQueue::default();
-        let first = q.start(7).expect("free");
-        assert!(q.start(7).is_none());
-        assert!(q.start(8).is_some());
+        let first = q.start(7, Job::Finalize).expect("free");
+        assert!(q.start(7, Job::Finalize).is_none());
+        assert!(q.start(8, Job::Finalize).is_some());
         drop(first);
-        assert!(q.start(7).is_some());
+        assert!(q.start(7, Job::Finalize).is_some());
+    }
+
+    #[test]
+    fn a_job_due_while_another_runs_is_armed_again_when_it_ends() {
+        let q = JobQueue::default();
+        let running = q.start(7, Job::Route).expect("free");
+        // Came due meanwhile: waits for the running one, once per kind,
+        // without a timer of its own.
+        assert!(q.start(7, Job::Finalize).is_none());
+        assert!(q.start(7, Job::Finalize).is_none());
+        assert!(q.start(7, Job::Route).is_none());
+        assert!(q.armed(7).is_empty());
+        drop(running);
+        // Due at once, whatever the clock reads.
+        assert_eq!(q.armed(7), [(0, Job::Finalize), (0, Job::Route)]);
+        assert_eq!(
+            q.take_due(1, 10),
+            (vec![(7, Job::Finalize), (7, Job::Route)], None)
+        );
+        let again = q.start(7, Job::Finalize).expect("free again");
+        drop(again);
+        assert!(q.armed(7).is_empty(), "nothing deferred this time");
     }
 
     #[test]

@@ -207,10 +207,11 @@ impl<C: Clock> Smsc<C> {
             }
             match next {
                 Some(at) => {
-                    let sleep = Duration::from_millis(at.saturating_sub(self.clock.now_ms()));
+                    // Until `at` itself: a wait computed from a reading
+                    // would overshoot by any time moved in between.
                     tokio::select! {
                         _ = wake => {}
-                        _ = self.clock.sleep(sleep) => {}
+                        _ = self.clock.sleep_until_ms(at) => {}
                     }
                 }
                 None => wake.await,
@@ -268,8 +269,10 @@ impl<C: Clock> Smsc<C> {
     /// Runs one job; a job for a message another job is working on waits
     /// (so a receipt is never sent twice by two jobs at once).
     async fn run_job(&self, id: u64, job: Job) {
-        let Some(_started) = self.jobs.start(id) else {
-            return self.retry_soon(id, job);
+        // Another job of this message running: this one is armed again
+        // when that one ends.
+        let Some(_started) = self.jobs.start(id, job) else {
+            return;
         };
         match job {
             Job::Route => self.route(id).await,
