@@ -2,7 +2,7 @@
 //! smpp-proto's [`Driver`] (the session, request correlation and the poll
 //! loop); this file supplies the runtime's timer and the channels.
 
-use std::future::{poll_fn, Future};
+use std::future::{poll_fn, Future, IntoFuture as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,6 +16,7 @@ use async_lock::{Semaphore, SemaphoreGuardArc};
 use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
 use smpp_proto::pdu::{Body, CommandStatus, Pdu};
 use smpp_proto::session::{CloseReason, Role, SessionConfig, Stats};
+use sync_wrapper::SyncFuture;
 
 use crate::{timeout, Error, Runtime};
 
@@ -75,6 +76,8 @@ impl Handle {
     ) -> impl Future<Output = Result<Pdu, Error>> + Send + '_ {
         let prepared = check_request(&body).map(|()| {
             let (reply, rx) = oneshot::channel();
+            // `Sync`, as the caller's future was with futures-channel's.
+            let rx = SyncFuture::new(rx.into_future());
             // The room is taken when polled: a caller waits for it.
             let req = Request {
                 body,
@@ -103,6 +106,7 @@ impl Handle {
         make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Control,
     ) -> Result<T, Error> {
         let (reply, rx) = oneshot::channel();
+        let rx = SyncFuture::new(rx.into_future());
         self.command(make(reply))?;
         rx.await.map_err(|_| Error::Closed)?
     }

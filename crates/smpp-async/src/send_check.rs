@@ -19,6 +19,9 @@ use crate::{
 
 fn send<T: Send>(_: T) {}
 
+/// Also `Sync`: a caller may hold the future in a `Sync` structure.
+fn sync<T: Send + Sync>(_: T) {}
+
 fn client<R>(client: &Client<R>, inbound: &Inbound, sm: SubmitSm, message: &ShortMessage)
 where
     R: Runtime + Connect<SocketAddr> + Io<<R as Runtime>::Tcp>,
@@ -31,11 +34,11 @@ where
         Bind::default(),
         config.clone(),
     ));
-    send(client.submit(sm.clone()));
+    sync(client.submit(sm.clone()));
     send(client.submit_message(message));
-    send(client.request(Body::SubmitSm(sm.into())));
+    sync(client.request(Body::SubmitSm(sm.into())));
     send(client.unbind());
-    send(client.stats());
+    sync(client.stats());
     send(client.closed());
     send(inbound.recv());
 }

@@ -157,6 +157,23 @@ const STATUSES: usize = CommandStatus::ALL.len() + 1;
 /// Status values below this are looked up in [`STATUS_INDEX`].
 const STATUS_SPAN: usize = 0x120;
 
+// The tables below hold places as `u8` (`u8::MAX`: none), and every named
+// status below `STATUS_SPAN`.
+const _: () = assert!(COMMANDS < u8::MAX as usize);
+const _: () = assert!(STATUSES < u8::MAX as usize);
+const _: () = {
+    let mut i = 0;
+    while i < CommandStatus::ALL.len() {
+        assert!((CommandStatus::ALL[i].0 as usize) < STATUS_SPAN);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < CommandId::ALL.len() {
+        assert!(CommandId::ALL[i].0 & 0x7FFF_FE00 == 0);
+        i += 1;
+    }
+};
+
 /// `command_index` by `(id >> 31) * 512 + (id & 0x1FF)`; `u8::MAX`: none.
 const COMMAND_INDEX: [u8; 1024] = {
     let mut table = [u8::MAX; 1024];

@@ -437,10 +437,10 @@ impl<C: Clock> Smsc<C> {
         }
         // A few tries per insert keep memory near the limit at a bounded cost.
         let removed = self.evict(&mut shard, now, 4);
-        drop(shard);
         // At the limit one comes as one goes: the shared count is not
         // touched (a locked add right after the record's stores would wait
-        // for them).
+        // for them). Counted under the shard's lock: a retention pass can
+        // only take the record out after its add.
         self.count_stored(usize::from(added), removed);
     }
 

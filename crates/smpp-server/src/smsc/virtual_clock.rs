@@ -274,3 +274,36 @@ async fn a_refused_receipt_is_retried_with_a_growing_backoff() {
     client.unbind().await.unwrap();
     srv.shutdown().await.unwrap();
 }
+
+/// The count of records in memory against the shards' tables.
+fn counted(srv: &RunningServer<ManualClock>) -> (usize, usize) {
+    let smsc = smsc(srv);
+    let held = smsc
+        .shards
+        .iter()
+        .map(|s| super::lock(s).records.len())
+        .sum();
+    (smsc.stored.load(std::sync::atomic::Ordering::Relaxed), held)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_count_of_records_in_memory_follows_inserts_evictions_and_expiry() {
+    let mut config = ServeConfig::for_tests();
+    // Two per shard: the third message of a shard evicts its oldest.
+    config.max_messages = 128;
+    config.retention = Duration::from_secs(60);
+    let (srv, clock) = server(config).await;
+    let (client, _inbound) = bind(&srv).await;
+    for _ in 0..300 {
+        submit(&client, sm(0)).await;
+    }
+    let (stored, held) = counted(&srv);
+    assert_eq!(stored, held, "counted as held");
+    assert!(held <= 128, "evicted down to the limit: {held}");
+    // Final at once (no receipt delay), then past the retention: forgotten.
+    clock.advance(Duration::from_secs(61));
+    while smsc(&srv).expire_old().await {}
+    assert_eq!(counted(&srv), (0, 0));
+    client.unbind().await.unwrap();
+    srv.shutdown().await.unwrap();
+}
