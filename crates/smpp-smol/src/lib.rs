@@ -22,8 +22,8 @@
 //!
 //! Sockets and timers come from `async-io` (`async-net`), whose reactor is
 //! global and runs on its own: it serves smol, async-std (which is built on
-//! it) and any other executor. Channels are `async-channel` and
-//! `futures-channel`, which need no runtime either.
+//! it) and any other executor. Channels are `async-channel`,
+//! `futures-channel` and `oneshot`, which need no runtime either.
 //!
 //! The connection tasks (one per connection, plus one per server connection
 //! for its handler) are spawned on `async-global-executor`, the executor
