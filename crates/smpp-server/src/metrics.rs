@@ -154,72 +154,16 @@ impl<K: Ord + Copy> Family<K> {
 const COMMANDS: usize = CommandId::ALL.len() + 1;
 /// The statuses of the specification, then `other`.
 const STATUSES: usize = CommandStatus::ALL.len() + 1;
-/// Status values below this are looked up in [`STATUS_INDEX`].
-const STATUS_SPAN: usize = 0x120;
 
-// The tables below hold places as `u8` (`u8::MAX`: none), and every named
-// status below `STATUS_SPAN`.
-const _: () = assert!(COMMANDS < u8::MAX as usize);
-const _: () = assert!(STATUSES < u8::MAX as usize);
-const _: () = {
-    let mut i = 0;
-    while i < CommandStatus::ALL.len() {
-        assert!((CommandStatus::ALL[i].0 as usize) < STATUS_SPAN);
-        i += 1;
-    }
-    let mut i = 0;
-    while i < CommandId::ALL.len() {
-        assert!(CommandId::ALL[i].0 & 0x7FFF_FE00 == 0);
-        i += 1;
-    }
-};
-
-/// `command_index` by `(id >> 31) * 512 + (id & 0x1FF)`; `u8::MAX`: none.
-const COMMAND_INDEX: [u8; 1024] = {
-    let mut table = [u8::MAX; 1024];
-    let mut i = 0;
-    while i < CommandId::ALL.len() {
-        let id = CommandId::ALL[i].0;
-        table[((id >> 31) * 512 + (id & 0x1FF)) as usize] = i as u8;
-        i += 1;
-    }
-    table
-};
-
-/// `status_index` by value, for values below [`STATUS_SPAN`].
-const STATUS_INDEX: [u8; STATUS_SPAN] = {
-    let mut table = [u8::MAX; STATUS_SPAN];
-    let mut i = 0;
-    while i < CommandStatus::ALL.len() {
-        let v = CommandStatus::ALL[i].0 as usize;
-        if v < STATUS_SPAN {
-            table[v] = i as u8;
-        }
-        i += 1;
-    }
-    table
-};
-
-/// A command's place in the dense tables: its place in
-/// [`CommandId::ALL`], or the last one (`unknown`).
+/// A command's place in the dense tables ([`CommandId::index`]), or the
+/// last one (`unknown`).
 fn command_index(id: CommandId) -> usize {
-    let unknown = COMMANDS - 1;
-    if id.0 & 0x7FFF_FE00 != 0 {
-        return unknown;
-    }
-    match COMMAND_INDEX[((id.0 >> 31) * 512 + (id.0 & 0x1FF)) as usize] {
-        u8::MAX => unknown,
-        i => usize::from(i),
-    }
+    id.index().unwrap_or(COMMANDS - 1)
 }
 
-/// A status's place: its place in [`CommandStatus::ALL`], or the last
-/// one (`other`).
+/// A status's place ([`CommandStatus::index`]), or the last one (`other`).
 fn status_index(status: CommandStatus) -> usize {
-    match STATUS_INDEX.get(status.0 as usize) {
-        Some(&i) if i != u8::MAX => usize::from(i),
-        _ => STATUSES - 1,
-    }
+    status.index().unwrap_or(STATUSES - 1)
 }
 
 fn command_name(i: usize) -> &'static str {

@@ -16,7 +16,44 @@ const RESPONSE_BIT: u32 = 0x8000_0000;
 
 macro_rules! command_ids {
     ($( $(#[$doc:meta])* $name:ident = $value:expr, $spec:literal; )*) => {
-        impl CommandId {
+        /// The bits a specified command id may have set: the response bit and
+/// nine low bits (the highest, `broadcast_sm`'s family, is 0x113).
+const SPECIFIED_BITS: u32 = RESPONSE_BIT | 0x1FF;
+
+/// A specified id's slot in [`INDEX`]: response bit, then the low nine.
+const fn slot(id: u32) -> usize {
+    ((id >> 31) * 512 + (id & 0x1FF)) as usize
+}
+
+/// [`CommandId::index`] by [`slot`]; `u8::MAX`: no command there.
+const INDEX: [u8; 1024] = {
+    assert!(CommandId::ALL.len() < u8::MAX as usize);
+    let mut table = [u8::MAX; 1024];
+    let mut i = 0;
+    while i < CommandId::ALL.len() {
+        let id = CommandId::ALL[i].0;
+        assert!(id & !SPECIFIED_BITS == 0);
+        table[slot(id)] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+impl CommandId {
+    /// Its place in [`CommandId::ALL`], `None` for an unknown id: a dense
+    /// index for tables kept per command (counters, histograms), found
+    /// without a search.
+    #[inline]
+    pub const fn index(self) -> Option<usize> {
+        if self.0 & !SPECIFIED_BITS != 0 {
+            return None;
+        }
+        match INDEX[slot(self.0)] {
+            u8::MAX => None,
+            i => Some(i as usize),
+        }
+    }
+
             $( $(#[$doc])* pub const $name: CommandId = CommandId($value); )*
 
             /// Every command id defined by SMPP 3.4 and 5.0 (33 values).
@@ -189,6 +226,17 @@ impl From<CommandId> for u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_is_the_place_in_all_and_none_for_unknown_ids() {
+        for (i, &c) in CommandId::ALL.iter().enumerate() {
+            assert_eq!(c.index(), Some(i), "{c:?}");
+        }
+        for id in [0x0000_0200, 0x8000_0115, 0x0000_000A, 0x1234_5678, u32::MAX] {
+            assert_eq!(CommandId(id).name(), None);
+            assert_eq!(CommandId(id).index(), None);
+        }
+    }
 
     #[test]
     fn thirty_three_known_ids_with_unique_values() {

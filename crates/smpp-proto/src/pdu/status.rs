@@ -180,7 +180,38 @@ statuses! {
     INVALID_BROADCAST_CHANNEL_INDICATOR = 0x112, "ESME_RINVBCASTCHANIND";
 }
 
+/// Every specified status is below this (the highest is 0x112).
+const SPAN: usize = 0x120;
+
+/// [`CommandStatus::index`] by value; `u8::MAX`: no status there.
+const INDEX: [u8; SPAN] = {
+    assert!(CommandStatus::ALL.len() < u8::MAX as usize);
+    let mut table = [u8::MAX; SPAN];
+    let mut i = 0;
+    while i < CommandStatus::ALL.len() {
+        let v = CommandStatus::ALL[i].0 as usize;
+        assert!(v < SPAN);
+        table[v] = i as u8;
+        i += 1;
+    }
+    table
+};
+
 impl CommandStatus {
+    /// Its place in [`CommandStatus::ALL`], `None` for a status the
+    /// specifications do not name: a dense index for tables kept per
+    /// status, found without a search.
+    #[inline]
+    pub const fn index(self) -> Option<usize> {
+        if self.0 as usize >= SPAN {
+            return None;
+        }
+        match INDEX[self.0 as usize] {
+            u8::MAX => None,
+            i => Some(i as usize),
+        }
+    }
+
     /// The raw value.
     pub const fn get(self) -> u32 {
         self.0
@@ -235,6 +266,17 @@ impl From<CommandStatus> for u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_is_the_place_in_all_and_none_for_unnamed_statuses() {
+        for (i, &s) in CommandStatus::ALL.iter().enumerate() {
+            assert_eq!(s.index(), Some(i), "{s:?}");
+        }
+        for v in [0x0000_0113, 0x0000_011F, 0x0000_0120, 0x0000_0400, u32::MAX] {
+            assert_eq!(CommandStatus(v).name(), None);
+            assert_eq!(CommandStatus(v).index(), None);
+        }
+    }
 
     #[test]
     fn names_round_trip_and_values_unique() {
