@@ -120,10 +120,25 @@ impl Kind {
 }
 
 /// One submitted message.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// Laid out for the record cache (`#[repr(C)]`, declaration order): the
+/// cache holds [`DEFAULT_MAX_MESSAGES`](crate::config::DEFAULT_MAX_MESSAGES)
+/// records and forgets the oldest as new ones come, so a record is dropped
+/// long after it was last touched, from memory no cache holds any more.
+/// Dropping it reads the tag or capacity of every field that may own an
+/// allocation; those fields come first, so the drop reads the first three
+/// cache lines (which the hardware fetches together) and not the rest. The
+/// stored form keeps its own order ([`StoredRecord`], and `Serialize`
+/// below), unchanged by this one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(from = "StoredRecord")]
+#[repr(C)]
 pub(crate) struct Record {
-    pub id: u64,
-    pub kind: Kind,
+    /// TLVs to pass on when routed to an ESME (raw wire bytes).
+    pub tlvs: Vec<u8>,
+    pub billing: Option<Vec<u8>>,
+    /// ESME-to-ESME: the account whose receiver gets it as a deliver_sm.
+    pub route: Option<String>,
     /// The account's system_id (up to 22 octets held in the record, as any
     /// bind's 16 are: making and dropping a record touches no shared count;
     /// a longer name, an injected message's, takes an allocation).
@@ -131,27 +146,117 @@ pub(crate) struct Record {
     pub service_type: Text,
     pub source: StoredAddr,
     pub dests: Dests,
+    /// The user data (short_message; a message_payload stays in `tlvs`).
+    pub payload: Octets,
+    // Nothing to drop from here on.
+    pub outcome: Outcome,
+    pub id: u64,
+    pub submit_ms: u64,
+    /// Parts of the concatenated message it belongs to (1 if not).
+    pub parts: u32,
+    /// Receipts sent (one is owed per destination when registered_delivery asks).
+    pub receipts_sent: u32,
+    pub kind: Kind,
     pub esm_class: u8,
     pub protocol_id: u8,
     pub priority_flag: u8,
     pub data_coding: u8,
     pub registered_delivery: u8,
-    /// The user data (short_message; a message_payload stays in `tlvs`).
-    pub payload: Octets,
-    /// TLVs to pass on when routed to an ESME (raw wire bytes).
-    #[serde(with = "hex_bytes")]
-    pub tlvs: Vec<u8>,
-    /// Parts of the concatenated message it belongs to (1 if not).
-    pub parts: u32,
-    pub billing: Option<Vec<u8>>,
-    pub submit_ms: u64,
-    pub outcome: Outcome,
-    /// ESME-to-ESME: the account whose receiver gets it as a deliver_sm.
-    pub route: Option<String>,
-    /// Receipts sent (one is owed per destination when registered_delivery asks).
-    pub receipts_sent: u32,
     /// The final state was reported to the observer.
     pub reported: bool,
+}
+
+/// A record in the order of its stored form (postcard writes the fields
+/// one after the other, in this order, with no names): what a stored
+/// record is read into.
+#[derive(Deserialize)]
+struct StoredRecord {
+    id: u64,
+    kind: Kind,
+    account: Text,
+    service_type: Text,
+    source: StoredAddr,
+    dests: Dests,
+    esm_class: u8,
+    protocol_id: u8,
+    priority_flag: u8,
+    data_coding: u8,
+    registered_delivery: u8,
+    payload: Octets,
+    #[serde(with = "hex_bytes")]
+    tlvs: Vec<u8>,
+    parts: u32,
+    billing: Option<Vec<u8>>,
+    submit_ms: u64,
+    outcome: Outcome,
+    route: Option<String>,
+    receipts_sent: u32,
+    reported: bool,
+}
+
+impl From<StoredRecord> for Record {
+    fn from(r: StoredRecord) -> Record {
+        Record {
+            tlvs: r.tlvs,
+            billing: r.billing,
+            route: r.route,
+            account: r.account,
+            service_type: r.service_type,
+            source: r.source,
+            dests: r.dests,
+            payload: r.payload,
+            outcome: r.outcome,
+            id: r.id,
+            submit_ms: r.submit_ms,
+            parts: r.parts,
+            receipts_sent: r.receipts_sent,
+            kind: r.kind,
+            esm_class: r.esm_class,
+            protocol_id: r.protocol_id,
+            priority_flag: r.priority_flag,
+            data_coding: r.data_coding,
+            registered_delivery: r.registered_delivery,
+            reported: r.reported,
+        }
+    }
+}
+
+/// Written in [`StoredRecord`]'s order (the stored form).
+impl Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+
+        /// `tlvs` as [`hex_bytes`] writes them.
+        struct Tlvs<'a>(&'a [u8]);
+        impl Serialize for Tlvs<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                hex_bytes::serialize(self.0, s)
+            }
+        }
+
+        let mut r = s.serialize_struct("Record", 20)?;
+        r.serialize_field("id", &self.id)?;
+        r.serialize_field("kind", &self.kind)?;
+        r.serialize_field("account", &self.account)?;
+        r.serialize_field("service_type", &self.service_type)?;
+        r.serialize_field("source", &self.source)?;
+        r.serialize_field("dests", &self.dests)?;
+        r.serialize_field("esm_class", &self.esm_class)?;
+        r.serialize_field("protocol_id", &self.protocol_id)?;
+        r.serialize_field("priority_flag", &self.priority_flag)?;
+        r.serialize_field("data_coding", &self.data_coding)?;
+        r.serialize_field("registered_delivery", &self.registered_delivery)?;
+        r.serialize_field("payload", &self.payload)?;
+        r.serialize_field("tlvs", &Tlvs(&self.tlvs))?;
+        r.serialize_field("parts", &self.parts)?;
+        r.serialize_field("billing", &self.billing)?;
+        r.serialize_field("submit_ms", &self.submit_ms)?;
+        r.serialize_field("outcome", &self.outcome)?;
+        r.serialize_field("route", &self.route)?;
+        r.serialize_field("receipts_sent", &self.receipts_sent)?;
+        r.serialize_field("reported", &self.reported)?;
+        r.end()
+    }
 }
 
 /// The format byte of a stored record: postcard, version 1.
@@ -304,6 +409,74 @@ pub(crate) mod tests {
         let read = Record::decode(&bytes).unwrap();
         assert_eq!(&*read.account, "smppclient1");
         assert_eq!(read.encode().unwrap(), bytes);
+    }
+
+    /// Every field set, as d60dcb3 wrote them (the fields in their
+    /// declaration order then, which the stored form keeps).
+    #[test]
+    fn a_record_with_every_field_set_keeps_its_stored_bytes() {
+        const WRITTEN: &str = "01cdd7a6bcd6e848030b736d7070636c69656e743103434d5405000453686f70\
+            02010104343437300209023939407f0208110868656c6c6f2000ff0504240001aa03010207\
+            08fbe4ca91af3301e7ebca91af3305a30201056f746865720201";
+        let mut r = record(0x0001_2345_6789_ABCD);
+        r.kind = Kind::Data;
+        r.account = Text::from("smppclient1");
+        r.service_type = Text::from("CMT");
+        r.source = StoredAddr {
+            ton: 5,
+            npi: 0,
+            addr: Text::from("Shop"),
+        };
+        r.dests = Dests::Many(vec![
+            StoredAddr {
+                ton: 1,
+                npi: 1,
+                addr: Text::from("4470"),
+            },
+            StoredAddr {
+                ton: 2,
+                npi: 9,
+                addr: Text::from("99"),
+            },
+        ]);
+        (r.esm_class, r.protocol_id, r.priority_flag) = (0x40, 0x7f, 2);
+        (r.data_coding, r.registered_delivery) = (8, 0x11);
+        r.tlvs = vec![0x04, 0x24, 0x00, 0x01, 0xAA];
+        r.parts = 3;
+        r.billing = Some(vec![7, 8]);
+        r.submit_ms = 1_765_000_000_123;
+        r.outcome = Outcome::Fixed {
+            done_ms: 1_765_000_000_999,
+            state: 5,
+            error: 0x0123,
+        };
+        r.route = Some("other".into());
+        r.receipts_sent = 2;
+        r.reported = true;
+        let bytes = r.encode().unwrap();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, WRITTEN);
+        let read = Record::decode(&bytes).unwrap();
+        assert_eq!(format!("{read:?}"), format!("{r:?}"));
+    }
+
+    /// What a drop reads (every field that may own an allocation) lies in
+    /// the record's first three cache lines; see [`Record`].
+    #[test]
+    fn the_fields_a_drop_reads_come_first() {
+        use std::mem::{offset_of, size_of};
+        let owning = [
+            offset_of!(Record, tlvs) + size_of::<Vec<u8>>(),
+            offset_of!(Record, billing) + size_of::<Option<Vec<u8>>>(),
+            offset_of!(Record, route) + size_of::<Option<String>>(),
+            offset_of!(Record, account) + size_of::<Text>(),
+            offset_of!(Record, service_type) + size_of::<Text>(),
+            offset_of!(Record, source) + size_of::<StoredAddr>(),
+            offset_of!(Record, dests) + size_of::<Dests>(),
+        ];
+        assert!(owning.iter().all(|&end| end <= 192), "{owning:?}");
+        // So does the start of the payload, where its tag (inline or boxed) is.
+        assert!(offset_of!(Record, payload) < 192);
     }
 
     #[test]
