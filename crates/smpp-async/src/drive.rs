@@ -220,8 +220,10 @@ pub(crate) trait Host {
     /// another task, and the answer joins the batch being written): the
     /// status and `*_resp` body, or `None`: the request is then
     /// [delivered](Host::deliver). By default every request is delivered.
-    fn answer_now(&mut self, pdu: &Pdu) -> Option<(CommandStatus, Body)> {
-        let _ = pdu;
+    /// `received` is the clock reading of the round that took the
+    /// request's octets in (its arrival, for the handler's metrics).
+    fn answer_now(&mut self, pdu: &Pdu, received: Instant) -> Option<(CommandStatus, Body)> {
+        let _ = (pdu, received);
         None
     }
     /// The session closed: refuse new requests (fail those queued) and tell
@@ -617,7 +619,7 @@ impl<T: Transport, R: Host> Driver<T, R> {
             progress = true;
             match output {
                 Output::Done(reply, result) => self.rt.done(reply, result),
-                Output::Incoming(Incoming::Request(pdu)) => match self.rt.answer_now(&pdu) {
+                Output::Incoming(Incoming::Request(pdu)) => match self.rt.answer_now(&pdu, now) {
                     Some((status, body)) => {
                         // Refused only once closed: nobody to answer then.
                         let seq = pdu.sequence_number;

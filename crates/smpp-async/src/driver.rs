@@ -284,8 +284,10 @@ impl<R: Runtime> Host for Channels<R> {
     }
 
     #[inline]
-    fn answer_now(&mut self, pdu: &Pdu) -> Option<(CommandStatus, Body)> {
-        self.quick.as_ref().and_then(|quick| quick.answer(pdu))
+    fn answer_now(&mut self, pdu: &Pdu, received: Instant) -> Option<(CommandStatus, Body)> {
+        self.quick
+            .as_ref()
+            .and_then(|quick| quick.answer(pdu, received))
     }
 
     fn event(&mut self, event: smpp_proto::session::Event) {

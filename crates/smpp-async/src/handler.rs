@@ -14,6 +14,7 @@ use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use smpp_proto::pdu::{
     Bind, Body, CancelSm, CommandId, CommandStatus, DataSm, DataSmResp, Pdu, QuerySm, QuerySmResp,
@@ -32,7 +33,7 @@ use smpp_proto::endpoint::{bind_answer, empty_response, Incoming, Response};
 #[derive(Default)]
 pub(crate) struct QuickAnswers(OnceLock<QuickFn>);
 
-type QuickFn = Box<dyn Fn(&Pdu) -> Option<(CommandStatus, Body)> + Send + Sync>;
+type QuickFn = Box<dyn Fn(&Pdu, Instant) -> Option<(CommandStatus, Body)> + Send + Sync>;
 
 impl std::fmt::Debug for QuickAnswers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -56,9 +57,11 @@ impl QuickAnswers {
         I: Send + Sync + 'static,
         H: Handler<C>,
     {
-        let _ = self.0.set(Box::new(move |pdu: &Pdu| {
+        let _ = self.0.set(Box::new(move |pdu: &Pdu, received: Instant| {
             let inner = inner.upgrade()?;
-            let answered = catch_unwind(AssertUnwindSafe(|| handler.answer_now(&conn(inner), pdu)));
+            let answered = catch_unwind(AssertUnwindSafe(|| {
+                handler.answer_now(&conn(inner), pdu, received)
+            }));
             let answered = match answered {
                 Ok(None) => return None, // the usual way, then
                 Ok(Some(answer)) => Ok(answer),
@@ -70,8 +73,8 @@ impl QuickAnswers {
     }
 
     /// The handler's answer given at once, if it gives one.
-    pub(crate) fn answer(&self, pdu: &Pdu) -> Option<(CommandStatus, Body)> {
-        self.0.get().and_then(|quick| quick(pdu))
+    pub(crate) fn answer(&self, pdu: &Pdu, received: Instant) -> Option<(CommandStatus, Body)> {
+        self.0.get().and_then(|quick| quick(pdu, received))
     }
 }
 
@@ -130,8 +133,17 @@ pub trait Handler<C: Sync>: Send + Sync + 'static {
     /// need no waiting (an in-memory SMSC's submit_sm): they skip a
     /// hand-over between tasks. By default every request goes to `request`.
     /// An optimisation only: its answers should be those `request` would give.
-    fn answer_now(&self, conn: &C, pdu: &Pdu) -> Option<Result<Body, CommandStatus>> {
-        let _ = (conn, pdu);
+    ///
+    /// `received` is when the connection's task took the request in (the
+    /// clock reading of the round that read its octets): where the
+    /// request's time in the server starts, without a clock read of its own.
+    fn answer_now(
+        &self,
+        conn: &C,
+        pdu: &Pdu,
+        received: Instant,
+    ) -> Option<Result<Body, CommandStatus>> {
+        let _ = (conn, pdu, received);
         None
     }
 

@@ -36,6 +36,15 @@ pub trait Clock: Clone + Send + Sync + 'static {
     /// Microseconds since the Unix epoch, now (the first message id).
     fn now_us(&self) -> u64;
 
+    /// This clock's instant for `received`, a reading of the runtime's
+    /// monotonic clock (when a connection's task took a request in): the
+    /// same instant when this clock is that one, which spares a read per
+    /// request; by default (another time line) this clock's `now`.
+    fn arrival(&self, received: Instant) -> Instant {
+        let _ = received;
+        self.now()
+    }
+
     /// Waits `duration` of this clock's time.
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
 
@@ -55,6 +64,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Instant {
         Instant::now()
+    }
+
+    fn arrival(&self, received: Instant) -> Instant {
+        received
     }
 
     fn wall_ms_at(&self, at: Instant) -> u64 {

@@ -249,7 +249,6 @@ struct Histogram {
     /// Per bucket (not cumulative); the last one is +Inf.
     buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     sum_nanos: AtomicU64,
-    count: AtomicU64,
 }
 
 impl Histogram {
@@ -261,8 +260,9 @@ impl Histogram {
             .unwrap_or(LATENCY_BUCKETS.len());
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        // No count of its own: the buckets' sum is the count (one shared
+        // add fewer per request, and `_count` always equals `+Inf`).
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -495,7 +495,7 @@ impl Metrics {
                 .latency
                 .iter()
                 .enumerate()
-                .filter(|(_, h)| load(&h.count) > 0)
+                .filter(|(_, h)| h.buckets.iter().any(|b| load(b) > 0))
                 .map(|(i, h)| (command_name(i), h))
                 .collect();
             seen.sort_unstable_by_key(|(name, _)| *name);
@@ -520,8 +520,7 @@ impl Metrics {
                 );
                 let _ = writeln!(
                     out,
-                    "smpp_request_duration_seconds_count{{command=\"{command}\"}} {}",
-                    load(&h.count)
+                    "smpp_request_duration_seconds_count{{command=\"{command}\"}} {cumulative}"
                 );
             }
         }

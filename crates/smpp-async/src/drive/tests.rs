@@ -113,7 +113,7 @@ impl Host for Fake {
         self.delivered.push(item);
         Ok(())
     }
-    fn answer_now(&mut self, pdu: &Pdu) -> Option<(CommandStatus, Body)> {
+    fn answer_now(&mut self, pdu: &Pdu, _: Instant) -> Option<(CommandStatus, Body)> {
         match pdu.body {
             Body::SubmitSm(_) if self.quick => Some((
                 CommandStatus::OK,

@@ -780,13 +780,18 @@ impl<C: Clock> Handler<Connection> for SmscHandler<C> {
         self.0.bind(conn, kind, bind)
     }
 
-    fn answer_now(&self, conn: &Connection, pdu: &Pdu) -> Option<Result<Body, CommandStatus>> {
-        self.0.answer_now(conn, pdu)
+    fn answer_now(
+        &self,
+        conn: &Connection,
+        pdu: &Pdu,
+        received: std::time::Instant,
+    ) -> Option<Result<Body, CommandStatus>> {
+        self.0.answer_now(conn, pdu, self.0.clock.arrival(received))
     }
 
     fn request(&self, conn: &Connection, pdu: Pdu) -> impl Answer<Body> {
         // The common cases need no large state machine (nor its allocation).
-        if let Some(answer) = self.0.answer_now(conn, &pdu) {
+        if let Some(answer) = self.0.answer_now(conn, &pdu, self.0.clock.now()) {
             return Quick::Ready(Some(answer));
         }
         match self.0.answer_durable(conn, &pdu) {

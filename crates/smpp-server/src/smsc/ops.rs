@@ -219,11 +219,13 @@ impl<C: Clock> Smsc<C> {
     /// The hot path, answered without a future: a submit_sm when nothing
     /// can make it wait (the in-memory store, no rule that delays an
     /// answer); `None` otherwise, without looking at it (the request then
-    /// goes to [`answer`](Smsc::answer), which decides once).
+    /// goes to [`answer`](Smsc::answer), which decides once). `started`:
+    /// the request's arrival on this server's clock.
     pub(super) fn answer_now(
         &self,
         conn: &Connection,
         pdu: &Pdu,
+        started: Instant,
     ) -> Option<Result<Body, CommandStatus>> {
         if self.store.is_persistent() || !self.quick.load(Ordering::Acquire) {
             return None;
@@ -231,7 +233,6 @@ impl<C: Clock> Smsc<C> {
         let Body::SubmitSm(sm) = &pdu.body else {
             return None;
         };
-        let started = self.clock.now();
         let account = conn.system_id().unwrap_or_default();
         let result = if self.throttled(conn, account) {
             Err(CommandStatus::THROTTLED)

@@ -25,7 +25,12 @@ impl Handler<Connection> for Quick {
         Ok(())
     }
 
-    fn answer_now(&self, conn: &Connection, pdu: &Pdu) -> Option<Result<Body, CommandStatus>> {
+    fn answer_now(
+        &self,
+        conn: &Connection,
+        pdu: &Pdu,
+        _: std::time::Instant,
+    ) -> Option<Result<Body, CommandStatus>> {
         let Body::SubmitSm(sm) = &pdu.body else {
             return None;
         };
