@@ -12,7 +12,6 @@ use crate::drive::{Driver, Host, Transport, LINGER};
 use crate::handle::{check_request, CloseState, Ending};
 use crate::handler::QuickAnswers;
 use crate::queue;
-use async_lock::{Semaphore, SemaphoreGuardArc};
 use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
 use smpp_proto::pdu::{Body, CommandStatus, Pdu};
 use smpp_proto::session::{CloseReason, Role, SessionConfig, Stats};
@@ -27,9 +26,6 @@ pub(crate) type Reply = oneshot::Sender<Result<Pdu, Error>>;
 pub(crate) struct Request {
     body: Body,
     reply: Reply,
-    /// Its place among the requests allowed to wait in the channel (taken
-    /// before it is sent).
-    _room: Option<SemaphoreGuardArc>,
 }
 
 /// Everything else a handle asks of the driver; never refused for window.
@@ -51,12 +47,11 @@ pub(crate) type Sent = oneshot::Sender<Result<(), Error>>;
 /// The sending side of a driver; cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Handle {
-    /// Unbounded underneath (its queue grows as it fills), with at most as
-    /// many requests in it as `room` has permits: the others' callers wait.
-    /// A bounded channel would allocate every slot up front, for every
+    /// Bounded (at most `max_in_flight` requests wait in it: the others'
+    /// callers wait for room), and its queue grows only as it fills: a
+    /// channel that allocated every slot up front would do so for every
     /// connection, however idle.
     requests: queue::Sender<Box<Request>>,
-    room: Arc<Semaphore>,
     pub(crate) control: queue::Sender<Box<Control>>,
     /// Why the session closed, once it did; its waiters wake then.
     closed: Arc<CloseState>,
@@ -78,21 +73,15 @@ impl Handle {
             let (reply, rx) = oneshot::channel();
             // `Sync`, as the caller's future was with futures-channel's.
             let rx = SyncFuture::new(rx.into_future());
-            // The room is taken when polled: a caller waits for it.
-            let req = Request {
-                body,
-                reply,
-                _room: None,
-            };
-            (Box::new(req), rx)
+            (Box::new(Request { body, reply }), rx)
         });
         async move {
-            let (mut req, rx) = prepared?;
+            let (req, rx) = prepared?;
             if self.requests.is_closed() {
                 return Err(Error::Closed);
             }
-            req._room = Some(self.room.acquire_arc().await);
-            self.requests.try_send(req).map_err(|_| Error::Closed)?;
+            // Waits for room in the channel.
+            self.requests.send(req).await.map_err(|_| Error::Closed)?;
             rx.await
                 .map_err(|_| Error::Closed)?
                 .and_then(Error::check_status)
@@ -157,8 +146,7 @@ pub(crate) fn spawn<R: Runtime, T: Transport + Send + 'static>(
     quick: Option<Arc<QuickAnswers>>,
     tallies: Option<Tallies>,
 ) -> (Handle, queue::Receiver<Box<Incoming>>) {
-    let (req_tx, requests) = queue::channel();
-    let room = Arc::new(Semaphore::new(config.max_in_flight.clamp(1, 1024)));
+    let (req_tx, requests) = queue::bounded(config.max_in_flight.clamp(1, 1024));
     let (ctl_tx, control) = queue::channel();
     // Unbounded, but bounded by construction: the requests in it are
     // unanswered, so the session's inbound window bounds them (the other
@@ -180,7 +168,6 @@ pub(crate) fn spawn<R: Runtime, T: Transport + Send + 'static>(
     R::spawn(run(Box::new(Driver::new(io, rt, role, config))));
     let handle = Handle {
         requests: req_tx,
-        room,
         control: ctl_tx,
         closed: state,
         ending: Arc::default(),
@@ -256,8 +243,8 @@ impl<R: Runtime> Host for Channels<R> {
                 // The caller gave up before it was sent.
                 Some(req) if req.reply.is_closed() => continue,
                 Some(req) => {
-                    // Its permit goes back: the next waiting caller comes in.
-                    let Request { body, reply, _room } = *req;
+                    // Out of the channel: the next waiting caller comes in.
+                    let Request { body, reply } = *req;
                     return Poll::Ready(Some((body, reply)));
                 }
                 None => return Poll::Ready(None),

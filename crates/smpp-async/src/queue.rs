@@ -11,11 +11,15 @@
 //! application's side of the incoming requests), which waits on one waker.
 //!
 //! Bounds are the callers' (see `driver::Control`): the queue grows as it
-//! must.
+//! must. A channel made by [`bounded`] holds at most its bound: a
+//! [`send`](Sender::send) beyond it waits for room, in the order the
+//! waiting sends came (the requests' channel: the room is the lock's own
+//! state, where a separate semaphore cost a shared add, a notification
+//! and a reference count per request).
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -27,6 +31,28 @@ struct State<T> {
     senders: usize,
     /// Closed by the receiver (or dropped): nothing more is accepted.
     closed: bool,
+    /// Items queued at most through [`Sender::send`].
+    bound: usize,
+    /// Sends waiting for room, first come first: a ticket and its waker.
+    waiting: VecDeque<(u64, Waker)>,
+    /// The next waiting send's ticket.
+    next_ticket: u64,
+}
+
+impl<T> State<T> {
+    /// The first waiting send's waker, when there is room for it.
+    fn next_sender(&self) -> Option<Waker> {
+        if self.items.len() < self.bound {
+            self.waiting.front().map(|(_, w)| w.clone())
+        } else {
+            None
+        }
+    }
+
+    /// Every waiting send's waker (the channel closed: they all end).
+    fn all_senders(&mut self) -> Vec<Waker> {
+        self.waiting.iter().map(|(_, w)| w.clone()).collect()
+    }
 }
 
 type Shared<T> = Arc<Mutex<State<T>>>;
@@ -37,11 +63,20 @@ fn lock<T>(shared: &Shared<T>) -> MutexGuard<'_, State<T>> {
 
 /// A new channel.
 pub(crate) fn channel<T>() -> (Sender<T>, Receiver<T>) {
+    bounded(usize::MAX)
+}
+
+/// A new channel whose [`send`](Sender::send)s wait while `bound` items
+/// are queued ([`try_send`](Sender::try_send) does not look at it).
+pub(crate) fn bounded<T>(bound: usize) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Mutex::new(State {
         items: VecDeque::new(),
         waker: None,
         senders: 1,
         closed: false,
+        bound,
+        waiting: VecDeque::new(),
+        next_ticket: 0,
     }));
     (Sender(shared.clone()), Receiver(shared))
 }
@@ -65,9 +100,102 @@ impl<T> Sender<T> {
         Ok(())
     }
 
+    /// Queues `item` once the channel has room for it, after the sends
+    /// already waiting; gives it back once the channel is closed. Dropped
+    /// while it waits, it leaves its place (and its turn to the next).
+    pub(crate) fn send(&self, item: T) -> Sending<'_, T> {
+        Sending {
+            sender: self,
+            item: Some(item),
+            ticket: None,
+        }
+    }
+
     /// Whether the receiver closed the channel (or is gone).
     pub(crate) fn is_closed(&self) -> bool {
         lock(&self.0).closed
+    }
+}
+
+/// A [`Sender::send`] in progress.
+pub(crate) struct Sending<'a, T> {
+    sender: &'a Sender<T>,
+    item: Option<T>,
+    /// Its place among the waiting sends, once it waits.
+    ticket: Option<u64>,
+}
+
+impl<T> Unpin for Sending<'_, T> {}
+
+impl<T> Future for Sending<'_, T> {
+    type Output = Result<(), T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), T>> {
+        let this = self.get_mut();
+        let Some(item) = this.item.take() else {
+            return Poll::Ready(Ok(())); // polled after it completed
+        };
+        let mut state = lock(&this.sender.0);
+        if state.closed {
+            if let Some(ticket) = this.ticket.take() {
+                state.waiting.retain(|(t, _)| *t != ticket);
+            }
+            return Poll::Ready(Err(item));
+        }
+        let first = match this.ticket {
+            None => state.waiting.is_empty(),
+            Some(ticket) => state.waiting.front().is_some_and(|(t, _)| *t == ticket),
+        };
+        if first && state.items.len() < state.bound {
+            if this.ticket.take().is_some() {
+                state.waiting.pop_front();
+            }
+            state.items.push_back(item);
+            let receiver = state.waker.take();
+            let next = state.next_sender();
+            drop(state);
+            if let Some(waker) = receiver {
+                waker.wake();
+            }
+            if let Some(waker) = next {
+                waker.wake(); // room for more: the next waiting send's turn
+            }
+            return Poll::Ready(Ok(()));
+        }
+        this.item = Some(item);
+        match this.ticket {
+            Some(ticket) => {
+                if let Some((_, waker)) = state.waiting.iter_mut().find(|(t, _)| *t == ticket) {
+                    if !waker.will_wake(cx.waker()) {
+                        *waker = cx.waker().clone();
+                    }
+                }
+            }
+            None => {
+                let ticket = state.next_ticket;
+                state.next_ticket += 1;
+                state.waiting.push_back((ticket, cx.waker().clone()));
+                this.ticket = Some(ticket);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for Sending<'_, T> {
+    fn drop(&mut self) {
+        let Some(ticket) = self.ticket.take() else {
+            return;
+        };
+        let mut state = lock(&self.sender.0);
+        let was_first = state.waiting.front().is_some_and(|(t, _)| *t == ticket);
+        state.waiting.retain(|(t, _)| *t != ticket);
+        // Woken for room it will not take: the next one takes it.
+        let next = was_first.then(|| state.next_sender()).flatten();
+        drop(state);
+        if let Some(waker) = next {
+            waker.wake();
+        }
     }
 }
 
@@ -105,6 +233,11 @@ impl<T> Receiver<T> {
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut state = lock(&self.0);
         if let Some(item) = state.items.pop_front() {
+            let next = state.next_sender();
+            drop(state);
+            if let Some(waker) = next {
+                waker.wake(); // room for a waiting send
+            }
             return Poll::Ready(Some(item));
         }
         if state.closed || state.senders == 0 {
@@ -124,12 +257,24 @@ impl<T> Receiver<T> {
 
     /// The next item if one is queued.
     pub(crate) fn try_recv(&mut self) -> Option<T> {
-        lock(&self.0).items.pop_front()
+        let mut state = lock(&self.0);
+        let item = state.items.pop_front();
+        let next = item.is_some().then(|| state.next_sender()).flatten();
+        drop(state);
+        if let Some(waker) = next {
+            waker.wake();
+        }
+        item
     }
 
-    /// Refuses further items; those queued can still be received.
+    /// Refuses further items; those queued can still be received. Waiting
+    /// sends get theirs back.
     pub(crate) fn close(&self) {
-        lock(&self.0).closed = true;
+        let mut state = lock(&self.0);
+        state.closed = true;
+        let senders = state.all_senders();
+        drop(state);
+        senders.into_iter().for_each(Waker::wake);
     }
 
     /// Gives back the queue's memory when it is empty (a quiet connection).
@@ -157,8 +302,10 @@ impl<T> Drop for Receiver<T> {
         state.closed = true;
         state.waker = None;
         let items = std::mem::take(&mut state.items);
+        let senders = state.all_senders();
         drop(state);
         drop(items);
+        senders.into_iter().for_each(Waker::wake);
     }
 }
 
@@ -238,6 +385,80 @@ mod tests {
         assert_eq!(Arc::strong_count(&item), 1);
         assert!(tx.is_closed());
         assert!(tx.try_send(item.clone()).is_err());
+    }
+
+    fn poll<F: Future + Unpin>(f: &mut F, waker: &Waker) -> Poll<F::Output> {
+        Pin::new(f).poll(&mut Context::from_waker(waker))
+    }
+
+    #[test]
+    fn a_bounded_send_waits_for_room_in_turn() {
+        let (tx, mut rx) = bounded(2);
+        let (_, w) = waker();
+        assert_eq!(poll(&mut tx.send(1), &w), Poll::Ready(Ok(())));
+        assert_eq!(poll(&mut tx.send(2), &w), Poll::Ready(Ok(())));
+        let (first, w1) = waker();
+        let (second, w2) = waker();
+        let mut three = tx.send(3);
+        let mut four = tx.send(4);
+        assert_eq!(poll(&mut three, &w1), Poll::Pending);
+        assert_eq!(poll(&mut four, &w2), Poll::Pending);
+        // One item out: room for one, the first waiter's turn.
+        assert_eq!(rx.try_recv(), Some(1));
+        assert_eq!(first.0.load(Ordering::SeqCst), 1);
+        assert_eq!(second.0.load(Ordering::SeqCst), 0);
+        // The second may not jump the queue, nor may a newcomer.
+        assert_eq!(poll(&mut four, &w2), Poll::Pending);
+        let (_, w5) = waker();
+        let mut five = tx.send(5);
+        assert_eq!(poll(&mut five, &w5), Poll::Pending);
+        assert_eq!(poll(&mut three, &w1), Poll::Ready(Ok(())));
+        let mut cx = Context::from_waker(&w);
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(Some(2)));
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+        assert_eq!(poll(&mut four, &w2), Poll::Ready(Ok(())));
+        assert_eq!(rx.try_recv(), Some(3));
+        assert_eq!(poll(&mut five, &w5), Poll::Ready(Ok(())));
+        assert_eq!(
+            std::iter::from_fn(|| rx.try_recv()).collect::<Vec<_>>(),
+            [4, 5]
+        );
+    }
+
+    #[test]
+    fn a_waiting_send_dropped_gives_its_turn_to_the_next() {
+        let (tx, mut rx) = bounded(1);
+        let (_, w) = waker();
+        assert_eq!(poll(&mut tx.send(1), &w), Poll::Ready(Ok(())));
+        let (_, w1) = waker();
+        let (second, w2) = waker();
+        let mut two = tx.send(2);
+        let mut three = tx.send(3);
+        assert_eq!(poll(&mut two, &w1), Poll::Pending);
+        assert_eq!(poll(&mut three, &w2), Poll::Pending);
+        assert_eq!(rx.try_recv(), Some(1)); // wakes `two`...
+        drop(two); // ...which leaves: `three` is woken and goes in
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+        assert_eq!(poll(&mut three, &w2), Poll::Ready(Ok(())));
+        assert_eq!(rx.try_recv(), Some(3));
+        assert!(lock(&rx.0).waiting.is_empty());
+    }
+
+    #[test]
+    fn closing_gives_waiting_sends_their_items_back() {
+        let (tx, rx) = bounded(1);
+        let (_, w) = waker();
+        assert_eq!(poll(&mut tx.send(1), &w), Poll::Ready(Ok(())));
+        let (woken, w1) = waker();
+        let mut two = tx.send(2);
+        assert_eq!(poll(&mut two, &w1), Poll::Pending);
+        rx.close();
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert_eq!(poll(&mut two, &w1), Poll::Ready(Err(2)));
+        let mut three = tx.send(3);
+        assert_eq!(poll(&mut three, &w1), Poll::Ready(Err(3)));
+        drop(rx);
+        assert!(tx.is_closed());
     }
 
     #[test]
