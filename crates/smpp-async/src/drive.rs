@@ -226,6 +226,9 @@ pub(crate) trait Host {
         let _ = (pdu, received);
         None
     }
+    /// The outputs of a round are routed: what [`answer_now`](Host::answer_now)
+    /// held for them (the connection's handle) is let go.
+    fn routed(&mut self) {}
     /// The session closed: refuse new requests (fail those queued) and tell
     /// the handles why. Called again (with [`CloseReason::Local`]) by
     /// [`Driver::finish`]: the first reason stands.
@@ -636,6 +639,7 @@ impl<T: Transport, R: Host> Driver<T, R> {
                 Output::Event(event) => self.rt.event(event),
             }
         }
+        self.rt.routed();
         progress
     }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::drive::{Driver, Host, Transport, LINGER};
 use crate::handle::{check_request, CloseState, Ending};
-use crate::handler::QuickAnswers;
+use crate::handler::{QuickAnswers, QuickHold};
 use crate::queue;
 use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
 use smpp_proto::pdu::{Body, CommandStatus, Pdu};
@@ -160,6 +160,7 @@ pub(crate) fn spawn<R: Runtime, T: Transport + Send + 'static>(
         incoming,
         timer: R::timer(),
         quick,
+        hold: QuickHold::default(),
         tallies,
         closed: state.clone(),
     };
@@ -197,6 +198,8 @@ struct Channels<R: Runtime> {
     incoming: queue::Sender<Box<Incoming>>,
     timer: R::Timer,
     quick: Option<Arc<QuickAnswers>>,
+    /// The connection's handle for the quick answers of one round.
+    hold: QuickHold,
     /// Where some events are counted (a server's, over its connections).
     tallies: Option<Tallies>,
     /// Why it closed (the first reason wins); setting it wakes the waiters.
@@ -274,7 +277,12 @@ impl<R: Runtime> Host for Channels<R> {
     fn answer_now(&mut self, pdu: &Pdu, received: Instant) -> Option<(CommandStatus, Body)> {
         self.quick
             .as_ref()
-            .and_then(|quick| quick.answer(pdu, received))
+            .and_then(|quick| quick.answer(pdu, received, &mut self.hold))
+    }
+
+    #[inline]
+    fn routed(&mut self) {
+        self.hold.release();
     }
 
     fn event(&mut self, event: smpp_proto::session::Event) {

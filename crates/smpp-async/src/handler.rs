@@ -33,7 +33,24 @@ use smpp_proto::endpoint::{bind_answer, empty_response, Incoming, Response};
 #[derive(Default)]
 pub(crate) struct QuickAnswers(OnceLock<QuickFn>);
 
-type QuickFn = Box<dyn Fn(&Pdu, Instant) -> Option<(CommandStatus, Body)> + Send + Sync>;
+type QuickFn =
+    Box<dyn Fn(&Pdu, Instant, &mut QuickHold) -> Option<(CommandStatus, Body)> + Send + Sync>;
+
+/// The connection handle that [`QuickAnswers`] rebuilt for the requests of
+/// one routing round, kept by the connection's task until the round ends
+/// ([`QuickHold::release`]): one upgrade of the weak reference per round
+/// rather than an upgrade and a release (two shared counts moved) per
+/// request. Between rounds it holds nothing, so the task never keeps its
+/// own handles alive while it waits.
+#[derive(Default)]
+pub(crate) struct QuickHold(Option<Box<dyn std::any::Any + Send>>);
+
+impl QuickHold {
+    /// Forgets the handle (the round ended).
+    pub(crate) fn release(&mut self) {
+        self.0 = None;
+    }
+}
 
 impl std::fmt::Debug for QuickAnswers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -53,28 +70,38 @@ impl QuickAnswers {
         handler: Arc<H>,
         conn: fn(Arc<I>) -> C,
     ) where
-        C: Sync + 'static,
+        C: Send + Sync + 'static,
         I: Send + Sync + 'static,
         H: Handler<C>,
     {
-        let _ = self.0.set(Box::new(move |pdu: &Pdu, received: Instant| {
-            let inner = inner.upgrade()?;
-            let answered = catch_unwind(AssertUnwindSafe(|| {
-                handler.answer_now(&conn(inner), pdu, received)
-            }));
-            let answered = match answered {
-                Ok(None) => return None, // the usual way, then
-                Ok(Some(answer)) => Ok(answer),
-                Err(_) => Err(()),
-            };
-            let (_, status, body) = settle(pdu.sequence_number, pdu.command_id(), answered);
-            Some((status, body))
-        }));
+        let _ = self.0.set(Box::new(
+            move |pdu: &Pdu, received: Instant, hold: &mut QuickHold| {
+                if hold.0.as_ref().is_none_or(|h| !h.is::<C>()) {
+                    hold.0 = Some(Box::new(conn(inner.upgrade()?)));
+                }
+                let held = hold.0.as_ref()?.downcast_ref::<C>()?;
+                let answered =
+                    catch_unwind(AssertUnwindSafe(|| handler.answer_now(held, pdu, received)));
+                let answered = match answered {
+                    Ok(None) => return None, // the usual way, then
+                    Ok(Some(answer)) => Ok(answer),
+                    Err(_) => Err(()),
+                };
+                let (_, status, body) = settle(pdu.sequence_number, pdu.command_id(), answered);
+                Some((status, body))
+            },
+        ));
     }
 
-    /// The handler's answer given at once, if it gives one.
-    pub(crate) fn answer(&self, pdu: &Pdu, received: Instant) -> Option<(CommandStatus, Body)> {
-        self.0.get().and_then(|quick| quick(pdu, received))
+    /// The handler's answer given at once, if it gives one; `hold` keeps
+    /// the connection's handle until the caller releases it.
+    pub(crate) fn answer(
+        &self,
+        pdu: &Pdu,
+        received: Instant,
+        hold: &mut QuickHold,
+    ) -> Option<(CommandStatus, Body)> {
+        self.0.get().and_then(|quick| quick(pdu, received, hold))
     }
 }
 
@@ -645,5 +672,54 @@ impl ServerConfig {
     pub fn with_tlvs_dropped(mut self, counter: Arc<AtomicU64>) -> Self {
         self.tlvs_dropped = counter;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection handle: what keeps the connection alive.
+    struct Conn(#[allow(dead_code)] Arc<()>);
+
+    struct Now;
+
+    impl Handler<Conn> for Now {
+        async fn bind(&self, _: &Conn, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
+            Ok(())
+        }
+
+        fn answer_now(
+            &self,
+            _: &Conn,
+            pdu: &Pdu,
+            _: Instant,
+        ) -> Option<Result<Body, CommandStatus>> {
+            matches!(pdu.body, Body::SubmitSm(_))
+                .then(|| Ok(Body::SubmitSmResp(SubmitSmResp::default())))
+        }
+    }
+
+    #[test]
+    fn quick_answers_hold_the_connection_for_a_round_only() {
+        let inner = Arc::new(());
+        let quick = QuickAnswers::default();
+        quick.set(Arc::downgrade(&inner), Arc::new(Now), Conn);
+        let pdu = Pdu::request(SequenceNumber::new(1), Body::SubmitSm(Box::default()));
+        let mut hold = QuickHold::default();
+        let now = Instant::now();
+        for _ in 0..3 {
+            let (status, body) = quick.answer(&pdu, now, &mut hold).unwrap();
+            assert_eq!(status, CommandStatus::OK);
+            assert!(matches!(body, Body::SubmitSmResp(_)));
+        }
+        // One handle for the whole round, let go at its end.
+        assert_eq!(Arc::strong_count(&inner), 2);
+        hold.release();
+        assert_eq!(Arc::strong_count(&inner), 1);
+        // Once every other handle is gone there is nobody to answer for.
+        drop(inner);
+        assert!(quick.answer(&pdu, now, &mut hold).is_none());
+        hold.release();
     }
 }
