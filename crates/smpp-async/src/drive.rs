@@ -220,8 +220,8 @@ pub(crate) trait Host {
     /// another task, and the answer joins the batch being written): the
     /// status and `*_resp` body, or `None`: the request is then
     /// [delivered](Host::deliver). By default every request is delivered.
-    /// `received` is the clock reading of the round that took the
-    /// request's octets in (its arrival, for the handler's metrics).
+    /// `received` is the clock reading of the round that handles the
+    /// request (its arrival, near enough, for the handler's metrics).
     fn answer_now(&mut self, pdu: &Pdu, received: Instant) -> Option<(CommandStatus, Body)> {
         let _ = (pdu, received);
         None

@@ -161,9 +161,12 @@ pub trait Handler<C: Sync>: Send + Sync + 'static {
     /// hand-over between tasks. By default every request goes to `request`.
     /// An optimisation only: its answers should be those `request` would give.
     ///
-    /// `received` is when the connection's task took the request in (the
-    /// clock reading of the round that read its octets): where the
-    /// request's time in the server starts, without a clock read of its own.
+    /// `received` is the clock reading of the connection task's round that
+    /// handles the request (taken as the round starts, before it reads):
+    /// where the request's time in the server starts, without a clock read
+    /// of its own. Within the inbound window's few microseconds of its
+    /// arrival; requests that go to [`request`](Handler::request) start
+    /// when that runs.
     fn answer_now(
         &self,
         conn: &C,

@@ -5,15 +5,17 @@
 //! server holds thousands): async-channel's unbounded channel is 512
 //! octets (two cache-padded positions, three events) and keeps a block of
 //! 31 slots (504 octets) from its first item on, plus its events' state
-//! once listened to; this one is under 100 octets, and its queue only
-//! holds what was in it at once (given back by [`Receiver::shrink`]).
+//! once listened to; this one is under 150 octets, and its queues only
+//! hold what was in them at once (given back by [`Receiver::shrink`]).
 //! Every use here has one receiver (the connection's task, or the
 //! application's side of the incoming requests), which waits on one waker.
 //!
 //! Bounds are the callers' (see `driver::Control`): the queue grows as it
 //! must. A channel made by [`bounded`] holds at most its bound: a
-//! [`send`](Sender::send) beyond it waits for room, in the order the
-//! waiting sends came (the requests' channel: the room is the lock's own
+//! [`send`](Sender::send) beyond it waits for room, and room is offered to
+//! the waiting sends in the order they came; as with a semaphore, a send
+//! that finds room takes it, so a waiting send that is never polled again
+//! holds up no other (the requests' channel: the room is the lock's own
 //! state, where a separate semaphore cost a shared add, a notification
 //! and a reference count per request).
 
@@ -33,7 +35,8 @@ struct State<T> {
     closed: bool,
     /// Items queued at most through [`Sender::send`].
     bound: usize,
-    /// Sends waiting for room, first come first: a ticket and its waker.
+    /// Sends waiting for room, first come first woken: a ticket and its
+    /// waker.
     waiting: VecDeque<(u64, Waker)>,
     /// The next waiting send's ticket.
     next_ticket: u64,
@@ -100,9 +103,10 @@ impl<T> Sender<T> {
         Ok(())
     }
 
-    /// Queues `item` once the channel has room for it, after the sends
-    /// already waiting; gives it back once the channel is closed. Dropped
-    /// while it waits, it leaves its place (and its turn to the next).
+    /// Queues `item` once the channel has room for it (when room comes,
+    /// the longest waiting send is woken first); gives it back once the
+    /// channel is closed. Dropped while it waits, it leaves its place (and
+    /// its turn to the next).
     pub(crate) fn send(&self, item: T) -> Sending<'_, T> {
         Sending {
             sender: self,
@@ -142,13 +146,9 @@ impl<T> Future for Sending<'_, T> {
             }
             return Poll::Ready(Err(item));
         }
-        let first = match this.ticket {
-            None => state.waiting.is_empty(),
-            Some(ticket) => state.waiting.front().is_some_and(|(t, _)| *t == ticket),
-        };
-        if first && state.items.len() < state.bound {
-            if this.ticket.take().is_some() {
-                state.waiting.pop_front();
+        if state.items.len() < state.bound {
+            if let Some(ticket) = this.ticket.take() {
+                state.waiting.retain(|(t, _)| *t != ticket);
             }
             state.items.push_back(item);
             let receiver = state.waker.take();
@@ -283,6 +283,9 @@ impl<T> Receiver<T> {
         if state.items.is_empty() {
             state.items = VecDeque::new();
         }
+        if state.waiting.is_empty() {
+            state.waiting = VecDeque::new();
+        }
     }
 }
 
@@ -392,7 +395,7 @@ mod tests {
     }
 
     #[test]
-    fn a_bounded_send_waits_for_room_in_turn() {
+    fn a_bounded_send_waits_for_room_and_the_longest_waiting_is_woken_first() {
         let (tx, mut rx) = bounded(2);
         let (_, w) = waker();
         assert_eq!(poll(&mut tx.send(1), &w), Poll::Ready(Ok(())));
@@ -403,26 +406,51 @@ mod tests {
         let mut four = tx.send(4);
         assert_eq!(poll(&mut three, &w1), Poll::Pending);
         assert_eq!(poll(&mut four, &w2), Poll::Pending);
-        // One item out: room for one, the first waiter's turn.
+        // One item out: room for one, offered to the first waiter.
         assert_eq!(rx.try_recv(), Some(1));
         assert_eq!(first.0.load(Ordering::SeqCst), 1);
         assert_eq!(second.0.load(Ordering::SeqCst), 0);
-        // The second may not jump the queue, nor may a newcomer.
-        assert_eq!(poll(&mut four, &w2), Poll::Pending);
-        let (_, w5) = waker();
-        let mut five = tx.send(5);
-        assert_eq!(poll(&mut five, &w5), Poll::Pending);
         assert_eq!(poll(&mut three, &w1), Poll::Ready(Ok(())));
+        // Full again: the second still waits; the next room is its.
+        assert_eq!(poll(&mut four, &w2), Poll::Pending);
         let mut cx = Context::from_waker(&w);
         assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(Some(2)));
         assert_eq!(second.0.load(Ordering::SeqCst), 1);
         assert_eq!(poll(&mut four, &w2), Poll::Ready(Ok(())));
-        assert_eq!(rx.try_recv(), Some(3));
-        assert_eq!(poll(&mut five, &w5), Poll::Ready(Ok(())));
         assert_eq!(
             std::iter::from_fn(|| rx.try_recv()).collect::<Vec<_>>(),
-            [4, 5]
+            [3, 4]
         );
+        assert!(lock(&rx.0).waiting.is_empty());
+    }
+
+    #[test]
+    fn a_waiting_send_never_polled_again_holds_up_no_other() {
+        let (tx, mut rx) = bounded(1);
+        let (_, w) = waker();
+        assert_eq!(poll(&mut tx.send(1), &w), Poll::Ready(Ok(())));
+        // Waits, then is left alone (its task is busy elsewhere).
+        let mut stalled = tx.send(2);
+        assert_eq!(poll(&mut stalled, &w), Poll::Pending);
+        assert_eq!(rx.try_recv(), Some(1));
+        // Another send finds the room and takes it (as with a semaphore).
+        assert_eq!(poll(&mut tx.send(3), &w), Poll::Ready(Ok(())));
+        assert_eq!(rx.try_recv(), Some(3));
+        assert_eq!(poll(&mut stalled, &w), Poll::Ready(Ok(())));
+        assert_eq!(rx.try_recv(), Some(2));
+    }
+
+    #[test]
+    fn a_dropped_receiver_fails_the_waiting_sends() {
+        let (tx, rx) = bounded(1);
+        let (_, w) = waker();
+        assert_eq!(poll(&mut tx.send(1), &w), Poll::Ready(Ok(())));
+        let (woken, w1) = waker();
+        let mut two = tx.send(2);
+        assert_eq!(poll(&mut two, &w1), Poll::Pending);
+        drop(rx);
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert_eq!(poll(&mut two, &w1), Poll::Ready(Err(2)));
     }
 
     #[test]

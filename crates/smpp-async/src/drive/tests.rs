@@ -55,6 +55,10 @@ struct Fake {
     closed: Vec<CloseReason>,
     /// Answers `submit_sm` at once (`answer_now`).
     quick: bool,
+    /// Quick answers given since the last `routed` (what a real host holds
+    /// the connection's handle for), and the most seen at a round's end.
+    held: usize,
+    held_at_routed: usize,
 }
 
 impl Fake {
@@ -68,6 +72,8 @@ impl Fake {
             delivered: Vec::new(),
             closed: Vec::new(),
             quick,
+            held: 0,
+            held_at_routed: 0,
         }
     }
 }
@@ -114,16 +120,19 @@ impl Host for Fake {
         Ok(())
     }
     fn answer_now(&mut self, pdu: &Pdu, _: Instant) -> Option<(CommandStatus, Body)> {
-        match pdu.body {
-            Body::SubmitSm(_) if self.quick => Some((
-                CommandStatus::OK,
-                Body::SubmitSmResp(SubmitSmResp {
-                    message_id: "quick".into(),
-                    ..Default::default()
-                }),
-            )),
-            _ => None,
+        if !self.quick || !matches!(pdu.body, Body::SubmitSm(_)) {
+            return None;
         }
+        self.held += 1;
+        let resp = SubmitSmResp {
+            message_id: "quick".into(),
+            ..Default::default()
+        };
+        Some((CommandStatus::OK, Body::SubmitSmResp(resp)))
+    }
+    fn routed(&mut self) {
+        self.held_at_routed = self.held_at_routed.max(self.held);
+        self.held = 0;
     }
     fn closed(&mut self, reason: CloseReason) {
         self.closed.push(reason);
@@ -305,6 +314,11 @@ fn a_quick_answer_is_sent_from_the_connection_task() {
         };
         assert_eq!(resp.message_id.as_bytes(), b"quick");
     }
+    // What the answers held (the connection's handle, in a real host) was
+    // let go at the end of their round, not kept while the task waits.
+    let rt = driver.runtime_mut();
+    assert_eq!(rt.held, 0);
+    assert!(rt.held_at_routed >= 1);
     let delivered = &driver.runtime_mut().delivered;
     assert_eq!(delivered.len(), 1);
     assert!(matches!(

@@ -126,8 +126,9 @@ impl Kind {
 /// records and forgets the oldest as new ones come, so a record is dropped
 /// long after it was last touched, from memory no cache holds any more.
 /// Dropping it reads the tag or capacity of every field that may own an
-/// allocation; those fields come first, so the drop reads the first three
-/// cache lines (which the hardware fetches together) and not the rest. The
+/// allocation; those fields come first, so the drop reads the first 192
+/// octets (three or four cache lines, by the allocation's alignment, next
+/// to each other) and not the rest. The
 /// stored form keeps its own order ([`StoredRecord`], and `Serialize`
 /// below), unchanged by this one.
 #[derive(Debug, Clone, Deserialize)]
@@ -461,7 +462,7 @@ pub(crate) mod tests {
     }
 
     /// What a drop reads (every field that may own an allocation) lies in
-    /// the record's first three cache lines; see [`Record`].
+    /// the record's first 192 octets; see [`Record`].
     #[test]
     fn the_fields_a_drop_reads_come_first() {
         use std::mem::{offset_of, size_of};
