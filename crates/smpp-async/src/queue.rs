@@ -441,19 +441,6 @@ mod tests {
     }
 
     #[test]
-    fn a_dropped_receiver_fails_the_waiting_sends() {
-        let (tx, rx) = bounded(1);
-        let (_, w) = waker();
-        assert_eq!(poll(&mut tx.send(1), &w), Poll::Ready(Ok(())));
-        let (woken, w1) = waker();
-        let mut two = tx.send(2);
-        assert_eq!(poll(&mut two, &w1), Poll::Pending);
-        drop(rx);
-        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
-        assert_eq!(poll(&mut two, &w1), Poll::Ready(Err(2)));
-    }
-
-    #[test]
     fn a_waiting_send_dropped_gives_its_turn_to_the_next() {
         let (tx, mut rx) = bounded(1);
         let (_, w) = waker();
@@ -473,20 +460,25 @@ mod tests {
     }
 
     #[test]
-    fn closing_gives_waiting_sends_their_items_back() {
-        let (tx, rx) = bounded(1);
-        let (_, w) = waker();
-        assert_eq!(poll(&mut tx.send(1), &w), Poll::Ready(Ok(())));
-        let (woken, w1) = waker();
-        let mut two = tx.send(2);
-        assert_eq!(poll(&mut two, &w1), Poll::Pending);
-        rx.close();
-        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
-        assert_eq!(poll(&mut two, &w1), Poll::Ready(Err(2)));
-        let mut three = tx.send(3);
-        assert_eq!(poll(&mut three, &w1), Poll::Ready(Err(3)));
-        drop(rx);
-        assert!(tx.is_closed());
+    fn closing_or_dropping_the_receiver_gives_waiting_sends_their_items_back() {
+        for close in [true, false] {
+            let (tx, rx) = bounded(1);
+            let (_, w) = waker();
+            assert_eq!(poll(&mut tx.send(1), &w), Poll::Ready(Ok(())));
+            let (woken, w1) = waker();
+            let mut two = tx.send(2);
+            assert_eq!(poll(&mut two, &w1), Poll::Pending);
+            if close {
+                rx.close();
+            } else {
+                drop(rx);
+            }
+            assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+            assert_eq!(poll(&mut two, &w1), Poll::Ready(Err(2)));
+            let mut three = tx.send(3);
+            assert_eq!(poll(&mut three, &w1), Poll::Ready(Err(3)));
+            assert!(tx.is_closed());
+        }
     }
 
     #[test]
