@@ -53,7 +53,7 @@ impl<T> State<T> {
     }
 
     /// Every waiting send's waker (the channel closed: they all end).
-    fn all_senders(&mut self) -> Vec<Waker> {
+    fn all_senders(&self) -> Vec<Waker> {
         self.waiting.iter().map(|(_, w)| w.clone()).collect()
     }
 }
