@@ -786,12 +786,12 @@ impl<C: Clock> Handler<Connection> for SmscHandler<C> {
         pdu: &Pdu,
         received: std::time::Instant,
     ) -> Option<Result<Body, CommandStatus>> {
-        self.0.answer_now(conn, pdu, self.0.clock.arrival(received))
+        self.0.answer_now(conn, pdu, Some(received))
     }
 
     fn request(&self, conn: &Connection, pdu: Pdu) -> impl Answer<Body> {
         // The common cases need no large state machine (nor its allocation).
-        if let Some(answer) = self.0.answer_now(conn, &pdu, self.0.clock.now()) {
+        if let Some(answer) = self.0.answer_now(conn, &pdu, None) {
             return Quick::Ready(Some(answer));
         }
         match self.0.answer_durable(conn, &pdu) {

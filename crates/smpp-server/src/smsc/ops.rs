@@ -219,19 +219,24 @@ impl<C: Clock> Smsc<C> {
     /// The hot path, answered without a future: a submit_sm when nothing
     /// can make it wait (the in-memory store, no rule that delays an
     /// answer); `None` otherwise, without looking at it (the request then
-    /// goes to [`answer`](Smsc::answer), which decides once). `started`:
-    /// the request's arrival on this server's clock.
+    /// goes to [`answer`](Smsc::answer), which decides once). `received`:
+    /// the request's arrival on the runtime's clock, when the connection's
+    /// task gave it (else the clock is read, once the request qualifies).
     pub(super) fn answer_now(
         &self,
         conn: &Connection,
         pdu: &Pdu,
-        started: Instant,
+        received: Option<Instant>,
     ) -> Option<Result<Body, CommandStatus>> {
         if self.store.is_persistent() || !self.quick.load(Ordering::Acquire) {
             return None;
         }
         let Body::SubmitSm(sm) = &pdu.body else {
             return None;
+        };
+        let started = match received {
+            Some(at) => self.clock.arrival(at),
+            None => self.clock.now(),
         };
         let account = conn.system_id().unwrap_or_default();
         let result = if self.throttled(conn, account) {
