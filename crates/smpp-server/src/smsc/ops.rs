@@ -73,8 +73,8 @@ impl<C: Clock> Smsc<C> {
                 },
             }
         };
-        // Built in its box: a record is a few hundred octets.
-        let record = Box::new(Record {
+        // Boxed where the last forgotten record was (`spare`).
+        let record = super::spare::boxed(Record {
             id,
             kind,
             account: Text::from(account),
