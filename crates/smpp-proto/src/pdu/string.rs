@@ -76,7 +76,12 @@ impl COctetString {
 
     /// The content as text, replacing invalid UTF-8.
     pub fn to_string_lossy(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(self.as_bytes())
+        // Valid text (nearly always) is checked by `from_utf8`, which takes
+        // ASCII a word at a time; the lossy decoder walks it byte by byte.
+        match self.as_str() {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(self.as_bytes()),
+        }
     }
 
     /// The content as `Bytes` (shared when the value is a slice, copied when inline).
@@ -288,6 +293,17 @@ impl<'a> arbitrary::Arbitrary<'a> for COctetString {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lossy_text_borrows_valid_utf8_and_replaces_invalid() {
+        let valid = COctetString::copy_from_slice("447700 €".as_bytes());
+        assert!(matches!(
+            valid.to_string_lossy(),
+            std::borrow::Cow::Borrowed("447700 €")
+        ));
+        let invalid = COctetString::copy_from_slice(b"44\xff77");
+        assert_eq!(invalid.to_string_lossy(), "44\u{fffd}77");
+    }
 
     #[test]
     fn stays_as_small_as_bytes_and_compares_by_content() {

@@ -112,21 +112,17 @@ pub(crate) mod spare {
         static SPARE: Cell<Option<Box<Record>>> = const { Cell::new(None) };
     }
 
-    /// Keeps `record`'s box for the next [`boxed`] on this thread (the
-    /// record is dropped there, or here if a box is kept already).
+    /// Keeps `record`'s box for the next [`take`] on this thread (the
+    /// record in it is dropped when the box is filled again, or here if a
+    /// box is kept already).
     pub(crate) fn retire(record: Box<Record>) {
         drop(SPARE.with(|s| s.replace(Some(record))));
     }
 
-    /// `record` in a box: the spare one if this thread has one.
-    pub(crate) fn boxed(record: Record) -> Box<Record> {
-        match SPARE.with(Cell::take) {
-            Some(mut b) => {
-                *b = record;
-                b
-            }
-            None => Box::new(record),
-        }
+    /// The box kept on this thread, if any (its record still in it, to be
+    /// written over).
+    pub(crate) fn take() -> Option<Box<Record>> {
+        SPARE.with(Cell::take)
     }
 
     #[cfg(test)]
@@ -135,24 +131,98 @@ pub(crate) mod spare {
         use crate::store::record::tests::record;
 
         #[test]
-        fn a_retired_box_holds_the_next_record() {
+        fn a_retired_box_is_taken_once_and_one_is_kept_at_most() {
             // Runs on its own test thread: no spare box yet.
-            let first = boxed(record(1));
+            assert!(take().is_none());
+            let first = Box::new(record(1));
             let at = std::ptr::from_ref::<Record>(&first);
             retire(first);
-            let mut second = record(2);
-            second.tlvs = vec![1, 2, 3]; // owns memory: moved in whole
-            let second = boxed(second);
-            assert_eq!(std::ptr::from_ref::<Record>(&second), at);
-            assert_eq!((second.id, &second.tlvs[..]), (2, &[1u8, 2, 3][..]));
-            // Taken: the next record gets a box of its own.
-            let third = boxed(record(3));
-            assert_ne!(std::ptr::from_ref::<Record>(&third), at);
-            // One box kept at most: retiring two keeps the second.
-            let third_at = std::ptr::from_ref::<Record>(&third);
+            let taken = take().expect("the retired box");
+            assert_eq!((std::ptr::from_ref::<Record>(&taken), taken.id), (at, 1));
+            assert!(take().is_none());
+            let second = Box::new(record(2));
+            let second_at = std::ptr::from_ref::<Record>(&second);
+            retire(taken);
             retire(second);
-            retire(third);
-            assert_eq!(std::ptr::from_ref::<Record>(&boxed(record(4))), third_at);
+            assert_eq!(
+                take().map(|b| std::ptr::from_ref::<Record>(&b)),
+                Some(second_at)
+            );
+        }
+
+        #[test]
+        fn a_record_filled_over_another_is_as_one_filled_over_a_blank() {
+            use smpp_proto::pdu::{COctetString, SubmitSm, Tlvs};
+
+            use crate::store::{Dests, Kind, Outcome, StoredAddr};
+
+            let sm = |source: &str, text: &[u8], tlvs: bool| SubmitSm {
+                service_type: COctetString::copy_from_slice(source.as_bytes()),
+                source_addr_ton: 5,
+                source_addr: COctetString::copy_from_slice(source.as_bytes()),
+                esm_class: 0x40,
+                registered_delivery: 1,
+                short_message: bytes::Bytes::copy_from_slice(text),
+                tlvs: if tlvs {
+                    Tlvs::from_bytes(bytes::Bytes::from_static(&[
+                        0x00, 0x19, 0, 1, 1, 0x06, 0x0B, 0, 2, 1, 2,
+                    ]))
+                    .expect("one TLV")
+                } else {
+                    Tlvs::default()
+                },
+                ..SubmitSm::default()
+            };
+            let to = |addr: &str| {
+                Dests::One(StoredAddr {
+                    ton: 1,
+                    npi: 1,
+                    addr: addr.into(),
+                })
+            };
+            let outcome = Outcome::Planned {
+                due_ms: 9,
+                state: 2,
+                error: 0,
+            };
+            // A first record with every field long or set...
+            let mut used = Record::default();
+            let long = "a source address too long to fit in place";
+            super::super::ops::fill(
+                &mut used,
+                Kind::Broadcast,
+                "an-account-name-too-long-to-fit",
+                &sm(long, &[0xAB; 200], true),
+                Dests::Many(vec![StoredAddr::default(); 3]),
+                Some("esme".into()),
+                Outcome::Pending,
+                7,
+                1,
+            );
+            assert!(used.billing.is_some() && !used.tlvs.is_empty());
+            used.receipts_sent = 2;
+            used.reported = true;
+            // ...then a short one over it, and the same over a blank.
+            let short = sm("12", b"hi", false);
+            let mut fresh = Record::default();
+            for r in [&mut used, &mut fresh] {
+                super::super::ops::fill(
+                    r,
+                    Kind::Message,
+                    "a",
+                    &short,
+                    to("4477"),
+                    None,
+                    outcome,
+                    8,
+                    2,
+                );
+            }
+            assert_eq!(used.encode(), fresh.encode());
+            assert_eq!(
+                (&*used.payload, used.source.addr.as_str()),
+                (&b"hi"[..], "12")
+            );
         }
     }
 }

@@ -73,33 +73,19 @@ impl<C: Clock> Smsc<C> {
                 },
             }
         };
-        // Boxed where the last forgotten record was (`spare`).
-        let record = super::spare::boxed(Record {
-            id,
+        // Filled in the box of the last forgotten record (`spare`).
+        let mut record = super::spare::take().unwrap_or_default();
+        fill(
+            &mut record,
             kind,
-            account: Text::from(account),
-            service_type: Text::from_field(&sm.service_type),
-            source: StoredAddr {
-                ton: sm.source_addr_ton,
-                npi: sm.source_addr_npi,
-                addr: Text::from_field(&sm.source_addr),
-            },
+            account,
+            sm,
             dests,
-            esm_class: sm.esm_class,
-            protocol_id: sm.protocol_id,
-            priority_flag: sm.priority_flag,
-            data_coding: sm.data_coding,
-            registered_delivery: sm.registered_delivery,
-            payload: Octets::from(&sm.short_message[..]),
-            tlvs: sm.tlvs.as_bytes().to_vec(),
-            parts: parts_of(sm),
-            billing: sm.tlvs.billing_identification().map(<[u8]>::to_vec),
-            submit_ms: now,
-            outcome,
             route,
-            receipts_sent: 0,
-            reported: false,
-        });
+            outcome,
+            id,
+            now,
+        );
         let job = match (&record.route, record.outcome) {
             (Some(_), _) => Some((now, Job::Route)),
             (None, Outcome::Planned { due_ms, .. })
@@ -761,4 +747,66 @@ impl<C: Clock> Smsc<C> {
             latency: self.clock.now().saturating_duration_since(started),
         });
     }
+}
+
+/// Writes an accepted message's record over `r` (a spare one's or a blank),
+/// field by field: no record is built elsewhere and moved in, and the user
+/// data is copied once, in place. Every field is named (no `..`): a field
+/// added to [`Record`] must be given its value here.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn fill(
+    r: &mut Record,
+    kind: Kind,
+    account: &str,
+    sm: &SubmitSm,
+    dests: Dests,
+    route: Option<String>,
+    outcome: Outcome,
+    id: u64,
+    now: u64,
+) {
+    let Record {
+        tlvs,
+        billing,
+        route: r_route,
+        account: r_account,
+        service_type,
+        source,
+        dests: r_dests,
+        payload,
+        outcome: r_outcome,
+        id: r_id,
+        submit_ms,
+        parts,
+        receipts_sent,
+        kind: r_kind,
+        esm_class,
+        protocol_id,
+        priority_flag,
+        data_coding,
+        registered_delivery,
+        reported,
+    } = r;
+    *tlvs = sm.tlvs.as_bytes().to_vec();
+    *billing = sm.tlvs.billing_identification().map(<[u8]>::to_vec);
+    *r_route = route;
+    r_account.set(account);
+    service_type.set_field(&sm.service_type);
+    source.ton = sm.source_addr_ton;
+    source.npi = sm.source_addr_npi;
+    source.addr.set_field(&sm.source_addr);
+    *r_dests = dests;
+    payload.set(&sm.short_message);
+    *r_outcome = outcome;
+    *r_id = id;
+    *submit_ms = now;
+    *parts = parts_of(sm);
+    *receipts_sent = 0;
+    *r_kind = kind;
+    *esm_class = sm.esm_class;
+    *protocol_id = sm.protocol_id;
+    *priority_flag = sm.priority_flag;
+    *data_coding = sm.data_coding;
+    *registered_delivery = sm.registered_delivery;
+    *reported = false;
 }

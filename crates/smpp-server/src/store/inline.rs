@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// message in memory and forgotten in submission order, so each allocation
 /// it owns costs a `malloc` when it is made and a cold `free` when it is
 /// evicted.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub(crate) enum Inline<const N: usize> {
     Here { len: u8, buf: [u8; N] },
     Heap(Box<[u8]>),
@@ -46,7 +46,29 @@ impl<const N: usize> Inline<N> {
             Inline::Heap(v) => v,
         }
     }
+
+    /// Holds `v` instead: written over the octets in place when it fits
+    /// there (only `v`'s octets: past `len` the buffer keeps what an earlier
+    /// value left, which nothing reads), else as [`new`](Inline::new).
+    fn set(&mut self, v: &[u8]) {
+        match (self, u8::try_from(v.len())) {
+            (Inline::Here { len, buf }, Ok(n)) if v.len() <= N => {
+                buf[..v.len()].copy_from_slice(v);
+                *len = n;
+            }
+            (this, _) => *this = Inline::new(v),
+        }
+    }
 }
+
+/// Equal by content (the octets past `len` are not part of it).
+impl<const N: usize> PartialEq for Inline<N> {
+    fn eq(&self, other: &Inline<N>) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl<const N: usize> Eq for Inline<N> {}
 
 /// A short text of a record (an address, a service type): up to
 /// [`TEXT_INLINE`] octets are held in the record itself, longer ones in one
@@ -69,6 +91,19 @@ impl Text {
         match s.as_str() {
             Ok(s) => Text::from(s),
             Err(_) => Text::from(s.to_string_lossy().as_ref()),
+        }
+    }
+
+    /// Holds `s` instead (in place when it fits).
+    pub(crate) fn set(&mut self, s: &str) {
+        self.0.set(s.as_bytes());
+    }
+
+    /// Holds the text of a received field instead ([`from_field`](Text::from_field)).
+    pub(crate) fn set_field(&mut self, s: &smpp_proto::pdu::COctetString) {
+        match s.as_str() {
+            Ok(s) => self.set(s),
+            Err(_) => self.set(&s.to_string_lossy()),
         }
     }
 
@@ -136,6 +171,13 @@ impl Octets {
     #[cfg(test)]
     pub(crate) fn is_inline(&self) -> bool {
         matches!(self.0, Inline::Here { .. })
+    }
+}
+
+impl Octets {
+    /// Holds `v` instead (in place when it fits).
+    pub(crate) fn set(&mut self, v: &[u8]) {
+        self.0.set(v);
     }
 }
 
@@ -245,5 +287,36 @@ pub(crate) mod hex_bytes {
         fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
             Ok(v)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_writes_in_place_and_equals_a_fresh_value() {
+        let long = [7u8; OCTETS_INLINE + 1];
+        let mut o = Octets::from(&b"a longer first text"[..]);
+        o.set(b"short");
+        assert_eq!(&*o, b"short");
+        assert!(o.is_inline());
+        // Equal by content: the first text's tail left in place is no part of it.
+        assert_eq!(o, Octets::from(&b"short"[..]));
+        o.set(&long);
+        assert!(!o.is_inline());
+        assert_eq!(&*o, &long[..]);
+        o.set(b"");
+        assert!(o.is_inline());
+        assert_eq!(o, Octets::default());
+
+        let mut t = Text::from("447700900123");
+        t.set("44");
+        assert_eq!((t.as_str(), t.clone()), ("44", Text::from("44")));
+        let field = smpp_proto::pdu::COctetString::copy_from_slice(b"4\xff");
+        t.set_field(&field);
+        assert_eq!(t, Text::from_field(&field));
+        t.set(&"x".repeat(TEXT_INLINE + 1));
+        assert_eq!(t.as_str(), "x".repeat(TEXT_INLINE + 1));
     }
 }

@@ -167,6 +167,35 @@ pub(crate) struct Record {
     pub reported: bool,
 }
 
+/// A blank record (id 0, nothing in it): what a record is filled into when
+/// no forgotten one's box is at hand.
+impl Default for Record {
+    fn default() -> Record {
+        Record {
+            tlvs: Vec::new(),
+            billing: None,
+            route: None,
+            account: Text::new(),
+            service_type: Text::new(),
+            source: StoredAddr::default(),
+            dests: Dests::Many(Vec::new()),
+            payload: Octets::default(),
+            outcome: Outcome::Pending,
+            id: 0,
+            submit_ms: 0,
+            parts: 1,
+            receipts_sent: 0,
+            kind: Kind::Message,
+            esm_class: 0,
+            protocol_id: 0,
+            priority_flag: 0,
+            data_coding: 0,
+            registered_delivery: 0,
+            reported: false,
+        }
+    }
+}
+
 /// A record in the order of its stored form (postcard writes the fields
 /// one after the other, in this order, with no names): what a stored
 /// record is read into.
