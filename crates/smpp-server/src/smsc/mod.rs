@@ -95,14 +95,16 @@ impl MessageFilter {
 }
 
 /// The box of the record forgotten last on this thread, kept for the next
-/// record built here.
+/// record made here.
 ///
 /// At the cache's limit every new record evicts the oldest, which is cold
 /// (written a quarter of a million messages ago). Dropping it reads its first
-/// lines and freeing it writes one; the new record then goes to another
-/// block, itself long unused. Built in the forgotten record's box instead,
-/// the new record is written over the lines its predecessor's drop has just
-/// read: one set of cache misses instead of two. One box per thread at most.
+/// lines and freeing it writes one; the new record then went to another
+/// block, itself long unused. Filled in the forgotten record's box instead
+/// (`ops::fill`, field by field: each field's old value is dropped as the
+/// new one is written), the new record is written over the lines that
+/// dropping its predecessor reads: one set of cache misses instead of two.
+/// One box per thread at most.
 pub(crate) mod spare {
     use std::cell::Cell;
 
