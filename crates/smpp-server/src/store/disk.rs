@@ -184,7 +184,7 @@ impl DiskStore {
     }
 
     async fn send_put(&self, record: &Record, durable: bool) -> Result<(), String> {
-        let bytes = record.encode()?;
+        let bytes = record.encode();
         let put = Write::Put {
             id: record.id,
             bytes,
@@ -428,7 +428,7 @@ fn migrate_redb(dir: &Path, engine: &mut Engine) -> anyhow::Result<()> {
                 let (id, json) = row?;
                 let id = id.value();
                 // Stored again in the binary format (checked readable).
-                let bytes = match Record::decode(json.value()).and_then(|r| r.encode()) {
+                let bytes = match Record::decode(json.value()).map(|r| r.encode()) {
                     Ok(b) => b,
                     Err(e) => {
                         tracing::warn!(id, error = %e, "migration: skipping an unreadable record");
