@@ -114,17 +114,23 @@ pub(crate) mod spare {
         static SPARE: Cell<Option<Box<Record>>> = const { Cell::new(None) };
     }
 
-    /// Keeps `record`'s box for the next [`take`] on this thread (the
-    /// record in it is dropped when the box is filled again, or here if a
-    /// box is kept already).
+    /// Keeps `record`'s box for the next [`take`] on this thread, in place
+    /// of the box kept before, if any (dropped here). The record in it is
+    /// dropped field by field when the box is filled again. Only the
+    /// cache's eviction, which a new record follows at once, retires: a
+    /// record forgotten otherwise (retention) is dropped at once, its
+    /// addresses and text with it.
     pub(crate) fn retire(record: Box<Record>) {
-        drop(SPARE.with(|s| s.replace(Some(record))));
+        // During the thread's teardown there is nowhere to keep it.
+        if let Ok(before) = SPARE.try_with(|s| s.replace(Some(record))) {
+            drop(before);
+        }
     }
 
     /// The box kept on this thread, if any (its record still in it, to be
     /// written over).
     pub(crate) fn take() -> Option<Box<Record>> {
-        SPARE.with(Cell::take)
+        SPARE.try_with(Cell::take).ok().flatten()
     }
 
     #[cfg(test)]
@@ -156,23 +162,38 @@ pub(crate) mod spare {
         fn a_record_filled_over_another_is_as_one_filled_over_a_blank() {
             use smpp_proto::pdu::{COctetString, SubmitSm, Tlvs};
 
-            use crate::store::{Dests, Kind, Outcome, StoredAddr};
+            use crate::store::{Dests, Kind, Octets, Outcome, StoredAddr, Text};
 
-            let sm = |source: &str, text: &[u8], tlvs: bool| SubmitSm {
-                service_type: COctetString::copy_from_slice(source.as_bytes()),
+            let text = |s: &str| COctetString::copy_from_slice(s.as_bytes());
+            // Every field set, long where it can be, and different from the second's.
+            let first = SubmitSm {
+                service_type: text("a service type too long to fit in place"),
                 source_addr_ton: 5,
-                source_addr: COctetString::copy_from_slice(source.as_bytes()),
+                source_addr_npi: 9,
+                source_addr: text("a source address too long to fit in place"),
                 esm_class: 0x40,
+                protocol_id: 0x7F,
+                priority_flag: 3,
+                data_coding: 8,
+                registered_delivery: 0x11,
+                short_message: bytes::Bytes::from_static(&[0xAB; 200]),
+                tlvs: Tlvs::from_bytes(bytes::Bytes::from_static(&[
+                    0x00, 0x19, 0, 1, 1, 0x06, 0x0B, 0, 2, 1, 2,
+                ]))
+                .expect("two TLVs"),
+                ..SubmitSm::default()
+            };
+            let second = SubmitSm {
+                service_type: text("CMT"),
+                source_addr_ton: 1,
+                source_addr_npi: 1,
+                source_addr: text("12"),
+                esm_class: 0x03,
+                protocol_id: 0x41,
+                priority_flag: 1,
+                data_coding: 0xF0,
                 registered_delivery: 1,
-                short_message: bytes::Bytes::copy_from_slice(text),
-                tlvs: if tlvs {
-                    Tlvs::from_bytes(bytes::Bytes::from_static(&[
-                        0x00, 0x19, 0, 1, 1, 0x06, 0x0B, 0, 2, 1, 2,
-                    ]))
-                    .expect("one TLV")
-                } else {
-                    Tlvs::default()
-                },
+                short_message: bytes::Bytes::from_static(b"hi"),
                 ..SubmitSm::default()
             };
             let to = |addr: &str| {
@@ -187,14 +208,12 @@ pub(crate) mod spare {
                 state: 2,
                 error: 0,
             };
-            // A first record with every field long or set...
             let mut used = Record::default();
-            let long = "a source address too long to fit in place";
             super::super::ops::fill(
                 &mut used,
                 Kind::Broadcast,
                 "an-account-name-too-long-to-fit",
-                &sm(long, &[0xAB; 200], true),
+                &first,
                 Dests::Many(vec![StoredAddr::default(); 3]),
                 Some("esme".into()),
                 Outcome::Pending,
@@ -204,15 +223,14 @@ pub(crate) mod spare {
             assert!(used.billing.is_some() && !used.tlvs.is_empty());
             used.receipts_sent = 2;
             used.reported = true;
-            // ...then a short one over it, and the same over a blank.
-            let short = sm("12", b"hi", false);
+            // The second over the first, and over a blank...
             let mut fresh = Record::default();
             for r in [&mut used, &mut fresh] {
                 super::super::ops::fill(
                     r,
                     Kind::Message,
                     "a",
-                    &short,
+                    &second,
                     to("4477"),
                     None,
                     outcome,
@@ -220,11 +238,35 @@ pub(crate) mod spare {
                     2,
                 );
             }
-            assert_eq!(used.encode(), fresh.encode());
-            assert_eq!(
-                (&*used.payload, used.source.addr.as_str()),
-                (&b"hi"[..], "12")
-            );
+            // ...are both the record the second makes, written out here.
+            let expected = Record {
+                tlvs: Vec::new(),
+                billing: None,
+                route: None,
+                account: Text::from("a"),
+                service_type: Text::from("CMT"),
+                source: StoredAddr {
+                    ton: 1,
+                    npi: 1,
+                    addr: Text::from("12"),
+                },
+                dests: to("4477"),
+                payload: Octets::from(&b"hi"[..]),
+                outcome,
+                id: 8,
+                submit_ms: 2,
+                parts: 1,
+                receipts_sent: 0,
+                kind: Kind::Message,
+                esm_class: 0x03,
+                protocol_id: 0x41,
+                priority_flag: 1,
+                data_coding: 0xF0,
+                registered_delivery: 1,
+                reported: false,
+            };
+            assert_eq!(used.encode(), expected.encode());
+            assert_eq!(fresh.encode(), expected.encode());
         }
     }
 }
@@ -648,9 +690,7 @@ impl<C: Clock> Smsc<C> {
                 .is_some_and(|done| done < cutoff)
             {
                 shard.order.pop_front();
-                if let Some(slot) = shard.records.remove(&old) {
-                    spare::retire(slot.record);
-                }
+                shard.records.remove(&old);
                 self.stored.fetch_sub(1, Ordering::Relaxed);
                 forgotten += 1;
             } else {

@@ -324,55 +324,79 @@ impl Record {
     /// an `Option` is 0, or 1 and the value. Tests hold the output to
     /// postcard's, and to bytes written by earlier versions.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let dests: usize = self.dests.iter().map(|a| 3 + a.addr.len()).sum();
+        // Every field named (no `..`): a field added to `Record` must be
+        // written here (and in `Serialize`, whose order this follows).
+        let Record {
+            tlvs,
+            billing,
+            route,
+            account,
+            service_type,
+            source,
+            dests,
+            payload,
+            outcome,
+            id,
+            submit_ms,
+            parts,
+            receipts_sent,
+            kind,
+            esm_class,
+            protocol_id,
+            priority_flag,
+            data_coding,
+            registered_delivery,
+            reported,
+        } = self;
+        let dests_len: usize = dests.iter().map(|a| 3 + a.addr.len()).sum();
         let mut out = Vec::with_capacity(
-            64 + self.account.len()
-                + self.service_type.len()
-                + self.source.addr.len()
-                + dests
-                + self.payload.len()
-                + self.tlvs.len()
-                + self.billing.as_ref().map_or(0, Vec::len)
-                + self.route.as_ref().map_or(0, String::len),
+            64 + account.len()
+                + service_type.len()
+                + source.addr.len()
+                + dests_len
+                + payload.len()
+                + tlvs.len()
+                + billing.as_ref().map_or(0, Vec::len)
+                + route.as_ref().map_or(0, String::len),
         );
         let w = &mut out;
         w.push(FORMAT_V1);
-        varint(w, self.id);
+        varint(w, *id);
         varint(
             w,
-            match self.kind {
+            match kind {
                 Kind::Message => 0,
                 Kind::Broadcast => 1,
                 Kind::Mo => 2,
                 Kind::Data => 3,
             },
         );
-        octets(w, self.account.as_bytes());
-        octets(w, self.service_type.as_bytes());
-        addr(w, &self.source);
-        varint(w, self.dests.len() as u64);
-        for a in self.dests.iter() {
+        octets(w, account.as_bytes());
+        octets(w, service_type.as_bytes());
+        addr(w, source);
+        varint(w, dests.len() as u64);
+        for a in dests.iter() {
             addr(w, a);
         }
         w.extend_from_slice(&[
-            self.esm_class,
-            self.protocol_id,
-            self.priority_flag,
-            self.data_coding,
-            self.registered_delivery,
+            *esm_class,
+            *protocol_id,
+            *priority_flag,
+            *data_coding,
+            *registered_delivery,
         ]);
-        octets(w, &self.payload);
-        octets(w, &self.tlvs);
-        varint(w, u64::from(self.parts));
-        match &self.billing {
+        octets(w, payload);
+        octets(w, tlvs);
+        varint(w, u64::from(*parts));
+        match billing {
             None => w.push(0),
             Some(b) => {
                 w.push(1);
                 octets(w, b);
             }
         }
-        varint(w, self.submit_ms);
-        match self.outcome {
+        varint(w, *submit_ms);
+        match *outcome {
             Outcome::Planned {
                 due_ms: at,
                 state,
@@ -383,7 +407,7 @@ impl Record {
                 state,
                 error,
             } => {
-                w.push(if matches!(self.outcome, Outcome::Planned { .. }) {
+                w.push(if matches!(outcome, Outcome::Planned { .. }) {
                     0
                 } else {
                     1
@@ -394,15 +418,15 @@ impl Record {
             }
             Outcome::Pending => w.push(2),
         }
-        match &self.route {
+        match route {
             None => w.push(0),
             Some(r) => {
                 w.push(1);
                 octets(w, r.as_bytes());
             }
         }
-        varint(w, u64::from(self.receipts_sent));
-        w.push(u8::from(self.reported));
+        varint(w, u64::from(*receipts_sent));
+        w.push(u8::from(*reported));
         out
     }
 
@@ -578,8 +602,9 @@ pub(crate) mod tests {
             let text = |len: usize, c: char| Text::from(c.to_string().repeat(len).as_str());
             let mut r = record(ints[pick(ints.len())]);
             r.kind = [Kind::Message, Kind::Broadcast, Kind::Mo, Kind::Data][pick(4)];
-            r.account = text(lens[pick(lens.len())], 'a');
-            r.service_type = text(lens[pick(4)], 's');
+            // Multi-octet characters too (a text's length is in octets).
+            r.account = text(lens[pick(lens.len())], ['a', 'é', '€'][pick(3)]);
+            r.service_type = text(lens[pick(lens.len())], 's');
             r.source = StoredAddr {
                 ton: pick(256) as u8,
                 npi: pick(256) as u8,
@@ -589,7 +614,7 @@ pub(crate) mod tests {
                 0 => Dests::One(StoredAddr::default()),
                 1 => Dests::Many(Vec::new()),
                 _ => Dests::Many(
-                    (0..lens[pick(6)])
+                    (0..lens[pick(lens.len())])
                         .map(|i| StoredAddr {
                             ton: i as u8,
                             npi: 1,
