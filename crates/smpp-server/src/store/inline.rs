@@ -172,9 +172,7 @@ impl Octets {
     pub(crate) fn is_inline(&self) -> bool {
         matches!(self.0, Inline::Here { .. })
     }
-}
 
-impl Octets {
     /// Holds `v` instead (in place when it fits).
     pub(crate) fn set(&mut self, v: &[u8]) {
         self.0.set(v);
