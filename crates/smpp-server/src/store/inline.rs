@@ -88,10 +88,8 @@ impl Text {
 
     /// The text of a received field (lossy: invalid UTF-8 is replaced).
     pub(crate) fn from_field(s: &smpp_proto::pdu::COctetString) -> Text {
-        match s.as_str() {
-            Ok(s) => Text::from(s),
-            Err(_) => Text::from(s.to_string_lossy().as_ref()),
-        }
+        // Borrowed, without a copy, when the field is valid UTF-8.
+        Text::from(&*s.to_string_lossy())
     }
 
     /// Holds `s` instead (in place when it fits).
@@ -101,10 +99,7 @@ impl Text {
 
     /// Holds the text of a received field instead ([`from_field`](Text::from_field)).
     pub(crate) fn set_field(&mut self, s: &smpp_proto::pdu::COctetString) {
-        match s.as_str() {
-            Ok(s) => self.set(s),
-            Err(_) => self.set(&s.to_string_lossy()),
-        }
+        self.set(&s.to_string_lossy());
     }
 
     pub(crate) fn as_str(&self) -> &str {
