@@ -272,8 +272,12 @@ impl<R> Client<R> {
         self.round_trip.get()
     }
 
-    /// Unbinds and waits for the MC's `unbind_resp` (or the unbind timeout);
-    /// responses to earlier requests are still accepted meanwhile.
+    /// Unbinds and waits for the MC's `unbind_resp`; responses to earlier
+    /// requests are still accepted meanwhile. An MC may answer only once
+    /// its own requests are answered: keep taking from [`Inbound`] (or drop
+    /// it) while this waits, else the requests it holds stay unanswered and
+    /// the unbind ends in [`Error::Timeout`] after the session's
+    /// `unbind_timeout`.
     pub async fn unbind(&self) -> Result<(), Error> {
         let resp = self.handle.call(|reply| Control::Unbind { reply }).await;
         self.handle.closed().await;

@@ -15,7 +15,8 @@ pub enum Error {
     /// The peer answered with this error status (a rejected bind, a refused submit...).
     #[error("peer answered with status {0}")]
     Status(CommandStatus),
-    /// No response within the session's `response_timeout`.
+    /// No response within the session's `response_timeout` (for an
+    /// unbind, its `unbind_timeout`).
     #[error("no response in time")]
     Timeout,
     /// The peer answered with `generic_nack` and this status.

@@ -88,7 +88,8 @@ impl Connection {
         handle.call(|reply| Control::Send { body, reply }).await
     }
 
-    /// Unbinds and waits for the ESME's answer (or the unbind timeout).
+    /// Unbinds and waits for the ESME's answer ([`Error::Timeout`] when
+    /// none comes within the session's `unbind_timeout`).
     pub async fn unbind(&self) -> Result<(), Error> {
         let handle = &self.inner.handle;
         let resp = handle.call(|reply| Control::Unbind { reply }).await;

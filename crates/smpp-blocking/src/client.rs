@@ -177,9 +177,11 @@ impl Client {
         self.session.last_round_trip()
     }
 
-    /// Unbinds and waits for the MC's `unbind_resp` (or the unbind timeout)
-    /// and the end of the session; responses to earlier requests are still
-    /// accepted meanwhile.
+    /// Unbinds and waits for the MC's `unbind_resp` (or the unbind timeout:
+    /// [`Error::Timeout`]) and the end of the session; responses to earlier
+    /// requests are still accepted meanwhile. An MC may answer only once its
+    /// own requests are answered: answer (or drop) the inbound requests
+    /// meanwhile, from another thread if need be.
     pub fn unbind(&self) -> Result<(), Error> {
         block_on(self.session.unbind())
     }

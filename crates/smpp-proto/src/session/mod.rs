@@ -980,12 +980,20 @@ impl Session {
         if self.state == State::Closed {
             return;
         }
+        // Our unbind, unanswered in time, timed out; everything else in
+        // flight fails with the session.
+        let unbind_timed_out = matches!(reason, CloseReason::Error(SessionError::UnbindTimeout));
         for entry in self.in_flight.drain() {
             if entry.origin.reported() {
+                let error = if unbind_timed_out && entry.command_id == CommandId::UNBIND {
+                    RequestError::Timeout
+                } else {
+                    RequestError::SessionClosed
+                };
                 self.emit(Event::RequestFailed {
                     sequence_number: SequenceNumber::new(entry.seq),
                     command_id: entry.command_id,
-                    error: RequestError::SessionClosed,
+                    error,
                 });
             }
         }
