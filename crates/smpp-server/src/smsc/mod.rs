@@ -94,8 +94,8 @@ impl MessageFilter {
     }
 }
 
-/// The box of the record forgotten last on this thread, kept for the next
-/// record made here.
+/// The boxes of the records forgotten last on this thread, kept for the
+/// next records made here.
 ///
 /// At the cache's limit every new record evicts the oldest, which is cold
 /// (written a quarter of a million messages ago). Dropping it reads its first
@@ -104,33 +104,51 @@ impl MessageFilter {
 /// (`ops::fill`, field by field: each field's old value is dropped as the
 /// new one is written), the new record is written over the lines that
 /// dropping its predecessor reads: one set of cache misses instead of two.
-/// One box per thread at most.
+///
+/// Up to [`SPARES`] boxes per thread: with a durable store the records of
+/// a synced batch are kept (and as many old ones evicted) together, after
+/// the batch's records were made; one spare would leave all but one of
+/// those evicted to be dropped.
 pub(crate) mod spare {
-    use std::cell::Cell;
+    use std::cell::RefCell;
 
     use crate::store::Record;
 
+    /// Boxes kept per thread at most: a few windows' worth (a batch of 4
+    /// binds at window 64).
+    pub(crate) const SPARES: usize = 256;
+
     thread_local! {
-        static SPARE: Cell<Option<Box<Record>>> = const { Cell::new(None) };
+        // The boxes themselves are the point (their blocks are reused).
+        #[allow(clippy::vec_box)]
+        static SPARE: RefCell<Vec<Box<Record>>> = const { RefCell::new(Vec::new()) };
     }
 
-    /// Keeps `record`'s box for the next [`take`] on this thread, in place
-    /// of the box kept before, if any (dropped here). The record in it is
-    /// dropped field by field when the box is filled again. Only the
-    /// cache's eviction, which a new record follows at once, retires: a
-    /// record forgotten otherwise (retention) is dropped at once, its
-    /// addresses and text with it.
+    /// Keeps `record`'s box for a later [`take`] on this thread, unless
+    /// [`SPARES`] are kept already (then it is dropped here). The record in
+    /// it is dropped field by field when the box is filled again. Only the
+    /// cache's eviction, which new records follow, retires: a record
+    /// forgotten otherwise (retention) is dropped at once, its addresses
+    /// and text with it.
     pub(crate) fn retire(record: Box<Record>) {
         // During the thread's teardown there is nowhere to keep it.
-        if let Ok(before) = SPARE.try_with(|s| s.replace(Some(record))) {
-            drop(before);
-        }
+        let left = SPARE.try_with(|s| {
+            let mut spares = s.borrow_mut();
+            if spares.len() < SPARES {
+                spares.push(record);
+                None
+            } else {
+                Some(record)
+            }
+        });
+        // Dropped outside the borrow.
+        drop(left);
     }
 
-    /// The box kept on this thread, if any (its record still in it, to be
-    /// written over).
+    /// The box retired last on this thread, if any (its record still in
+    /// it, to be written over).
     pub(crate) fn take() -> Option<Box<Record>> {
-        SPARE.try_with(Cell::take).ok().flatten()
+        SPARE.try_with(|s| s.borrow_mut().pop()).ok().flatten()
     }
 
     #[cfg(test)]
@@ -139,7 +157,7 @@ pub(crate) mod spare {
         use crate::store::record::tests::record;
 
         #[test]
-        fn a_retired_box_is_taken_once_and_one_is_kept_at_most() {
+        fn retired_boxes_are_taken_once_last_first_and_spares_kept_at_most() {
             // Runs on its own test thread: no spare box yet.
             assert!(take().is_none());
             let first = Box::new(record(1));
@@ -156,6 +174,18 @@ pub(crate) mod spare {
                 take().map(|b| std::ptr::from_ref::<Record>(&b)),
                 Some(second_at)
             );
+            assert_eq!(take().map(|b| b.id), Some(1));
+            assert!(take().is_none());
+            // Beyond SPARES a retired box is dropped, not kept.
+            for id in 0..SPARES as u64 + 10 {
+                retire(Box::new(record(id)));
+            }
+            let mut kept = Vec::new();
+            while let Some(b) = take() {
+                kept.push(b.id);
+            }
+            let expected: Vec<u64> = (0..SPARES as u64).rev().collect();
+            assert_eq!(kept, expected);
         }
 
         #[test]
