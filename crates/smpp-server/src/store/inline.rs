@@ -99,7 +99,15 @@ impl Text {
 
     /// Holds the text of a received field instead ([`from_field`](Text::from_field)).
     pub(crate) fn set_field(&mut self, s: &smpp_proto::pdu::COctetString) {
-        self.set(&s.to_string_lossy());
+        let octets = s.as_bytes();
+        // ASCII (addresses, service types: nearly always) is UTF-8 as it
+        // is; its check takes a word at a time where the UTF-8 check of a
+        // short field goes octet by octet.
+        if octets.is_ascii() {
+            self.0.set(octets);
+        } else {
+            self.set(&s.to_string_lossy());
+        }
     }
 
     pub(crate) fn as_str(&self) -> &str {
@@ -309,6 +317,13 @@ mod tests {
         let field = smpp_proto::pdu::COctetString::copy_from_slice(b"4\xff");
         t.set_field(&field);
         assert_eq!(t, Text::from_field(&field));
+        assert_eq!(t.as_str(), "4\u{fffd}");
+        // ASCII, and UTF-8 beyond it, are held as they are.
+        for text in ["447700900123", "caf\u{e9}"] {
+            let field = smpp_proto::pdu::COctetString::copy_from_slice(text.as_bytes());
+            t.set_field(&field);
+            assert_eq!((t.as_str(), t.clone()), (text, Text::from_field(&field)));
+        }
         t.set(&"x".repeat(TEXT_INLINE + 1));
         assert_eq!(t.as_str(), "x".repeat(TEXT_INLINE + 1));
     }
