@@ -101,6 +101,9 @@ thread_local! {
     /// A wall-clock reading (since the epoch) and the monotonic instant it
     /// was taken at.
     static ANCHOR: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
+    /// The last instant asked for and its answer: the requests read
+    /// together share their arrival instant.
+    static LAST: Cell<Option<(Instant, u64)>> = const { Cell::new(None) };
 }
 
 /// Milliseconds since the epoch at `at` (a recent instant), derived from
@@ -109,19 +112,32 @@ thread_local! {
 /// a suspend (which the monotonic clock does not count), shows within
 /// [`REANCHOR`].
 fn wall_ms(at: Instant) -> u64 {
-    let wall = ANCHOR.with(|anchor| match anchor.get() {
-        Some((then, wall)) if at >= then && at - then < REANCHOR => wall + (at - then),
-        Some((then, wall)) if at < then && then - at < REANCHOR => wall.saturating_sub(then - at),
-        _ => {
+    if let Some((_, ms)) = LAST.with(Cell::get).filter(|(last, _)| *last == at) {
+        return ms;
+    }
+    let wall = ANCHOR.with(|anchor| {
+        let anchored =
+            anchor
+                .get()
+                .and_then(|(then, wall)| match at.checked_duration_since(then) {
+                    Some(after) => (after < REANCHOR).then(|| wall + after),
+                    None => {
+                        let before = then - at;
+                        (before < REANCHOR).then(|| wall.saturating_sub(before))
+                    }
+                });
+        anchored.unwrap_or_else(|| {
             let then = Instant::now();
             let wall = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default();
             anchor.set(Some((then, wall)));
             wall.saturating_sub(then.saturating_duration_since(at))
-        }
+        })
     });
-    u64::try_from(wall.as_millis()).unwrap_or(u64::MAX)
+    let ms = u64::try_from(wall.as_millis()).unwrap_or(u64::MAX);
+    LAST.with(|last| last.set(Some((at, ms))));
+    ms
 }
 
 /// A clock that stands still until [`advance`](ManualClock::advance)d: for
@@ -240,6 +256,12 @@ mod tests {
             before - 51 <= derived && derived <= after - 49,
             "{before} {derived} {after}"
         );
+        // The same instant again (the last one asked, then after another):
+        // the same answer.
+        assert_eq!(clock.wall_ms_at(past), derived);
+        let later = past + Duration::from_millis(20);
+        assert_eq!(clock.wall_ms_at(later), derived + 20);
+        assert_eq!(clock.wall_ms_at(past), derived);
     }
 
     #[test]
