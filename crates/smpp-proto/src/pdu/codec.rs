@@ -589,7 +589,6 @@ fn find_nul(s: &[u8]) -> Option<usize> {
         .map(|p| at + p)
 }
 
-
 #[cfg(test)]
 mod find_nul_tests {
     use super::find_nul;
@@ -628,7 +627,11 @@ mod find_nul_tests {
                     x ^= x >> 7;
                     x ^= x << 17;
                     // Mostly non-zero, as text is.
-                    if x % 23 == 0 { 0 } else { (x >> 8) as u8 | 1 }
+                    if x % 23 == 0 {
+                        0
+                    } else {
+                        (x >> 8) as u8 | 1
+                    }
                 })
                 .collect();
             assert_eq!(find_nul(&s), s.iter().position(|&b| b == 0), "{s:?}");
