@@ -387,7 +387,7 @@ impl<'c> Reader<'c> {
             ));
         }
         let rest = &self.frame[self.pos..self.end];
-        let (len, consumed) = match find_nul(rest) {
+        let (len, consumed) = match super::string::find_nul(rest) {
             Some(n) => (n, n + 1),
             // The string runs to the end of the body.
             None if self.config.allow_missing_final_nul => (rest.len(), rest.len()),
@@ -560,81 +560,5 @@ impl Reader<'_> {
         raw.advance(self.pos);
         self.pos = self.end;
         raw
-    }
-}
-
-/// The position of the first NUL in `s`: eight octets at a time, then
-/// octet by octet. In the word test a borrow can only flag octets above a
-/// real zero, so its lowest flag is exact.
-#[inline(always)]
-fn find_nul(s: &[u8]) -> Option<usize> {
-    const LO: u64 = u64::from_le_bytes([0x01; 8]);
-    const HI: u64 = u64::from_le_bytes([0x80; 8]);
-    let mut chunks = s.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let zero = w.wrapping_sub(LO) & !w & HI;
-        if zero != 0 {
-            return Some(at + (zero.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == 0)
-        .map(|p| at + p)
-}
-
-#[cfg(test)]
-mod find_nul_tests {
-    use super::find_nul;
-
-    /// Against the octet-by-octet search, with the octets that trip word
-    /// tests (0x01 and 0x80 beside a zero, 0xFF, 0x00 twice) at every place.
-    #[test]
-    fn finds_the_first_nul_as_a_plain_search_does() {
-        let fills = [0x01u8, 0x80, 0xFF, 0x7F, b'4', 0x81];
-        for len in 0..40 {
-            for fill in fills {
-                let mut s = vec![fill; len];
-                assert_eq!(find_nul(&s), None, "{len} {fill:#x}");
-                for first in 0..len {
-                    s.fill(fill);
-                    s[first] = 0;
-                    assert_eq!(find_nul(&s), Some(first), "{len} {fill:#x} {first}");
-                    for second in first + 1..len {
-                        s[second] = 0;
-                        assert_eq!(find_nul(&s), Some(first));
-                        s[second] = 0x01;
-                        assert_eq!(find_nul(&s), Some(first));
-                    }
-                    if first > 0 {
-                        s[first - 1] = 0x01;
-                        assert_eq!(find_nul(&s), Some(first));
-                    }
-                }
-            }
-        }
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..20_000 {
-            let s: Vec<u8> = (0..(x % 48) as usize)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    // Mostly non-zero, as text is.
-                    if x % 23 == 0 {
-                        0
-                    } else {
-                        (x >> 8) as u8 | 1
-                    }
-                })
-                .collect();
-            assert_eq!(find_nul(&s), s.iter().position(|&b| b == 0), "{s:?}");
-        }
     }
 }
