@@ -88,8 +88,9 @@ impl Text {
 
     /// The text of a received field (lossy: invalid UTF-8 is replaced).
     pub(crate) fn from_field(s: &smpp_proto::pdu::COctetString) -> Text {
-        // Borrowed, without a copy, when the field is valid UTF-8.
-        Text::from(&*s.to_string_lossy())
+        let mut text = Text::new();
+        text.set_field(s);
+        text
     }
 
     /// Holds `s` instead (in place when it fits).
