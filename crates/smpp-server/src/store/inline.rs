@@ -115,6 +115,18 @@ impl Text {
         // Built from a `str` only, whole: always UTF-8.
         std::str::from_utf8(self.0.bytes()).unwrap_or_default()
     }
+
+    /// The text's octets, without the UTF-8 check of [`as_str`](Text::as_str)
+    /// (what a `str` method through `Deref` would cost: the record encoder
+    /// asks for six per record).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.bytes()
+    }
+
+    /// Its length in octets (without the check, as [`as_bytes`](Text::as_bytes)).
+    pub(crate) fn len(&self) -> usize {
+        self.0.bytes().len()
+    }
 }
 
 impl Default for Text {
