@@ -755,10 +755,10 @@ impl<C: Clock> Smsc<C> {
     }
 
     async fn persist_durable(&self, record: &Record) -> Result<(), CommandStatus> {
-        self.store.put_durable(record).await.map_err(|e| {
-            tracing::error!(error = %e, "store write failed");
-            CommandStatus::SYSTEM_ERROR
-        })
+        self.store
+            .put_durable(record)
+            .await
+            .map_err(|e| store_failed(&e))
     }
 
     /// Whether memory holds all it may: twice `max_messages` (those beyond
@@ -967,6 +967,12 @@ impl<C: Clock> Smsc<C> {
             self.config.max_binds_per_account,
         )
     }
+}
+
+/// A durable write failed: logged, and answered `ESME_RSYSERR`.
+fn store_failed(error: &str) -> CommandStatus {
+    tracing::error!(error, "store write failed");
+    CommandStatus::SYSTEM_ERROR
 }
 
 /// The load (`congestion_state`) a connection reports after its account's

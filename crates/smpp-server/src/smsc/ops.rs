@@ -14,7 +14,7 @@ use smpp_proto::pdu::{
 };
 use smpp_tokio::Connection;
 
-use super::{format_id, id_field, lock, parse_id, parts_of, text, Job, Smsc};
+use super::{format_id, id_field, lock, parse_id, parts_of, store_failed, text, Job, Smsc};
 use crate::clock::Clock;
 use crate::observer::RequestEvent;
 use crate::routing::{Decision, Target};
@@ -270,8 +270,29 @@ impl<C: Clock> Smsc<C> {
         } else {
             self.admit(account, sm, self.clock.wall_ms_at(started))
         };
+        // The write is queued now, in the order the requests came: the
+        // future keeps only the wait for its sync (not the nest of async
+        // calls of `finish`, polled layer by layer).
+        let queued = match admitted {
+            Admitted::Accepted {
+                record,
+                job,
+                delay: None,
+            } => {
+                let write = self.store.durable_write(&record);
+                Ok((record, job, write))
+            }
+            other => Err(other),
+        };
         Some(async move {
-            let result = self.finish(admitted).await.map(|id| {
+            let id = match queued {
+                Ok((record, job, write)) => match write.await {
+                    Ok(()) => Ok(self.keep(record, job)),
+                    Err(e) => Err(store_failed(&e)),
+                },
+                Err(admitted) => self.finish(admitted).await,
+            };
+            let result = id.map(|id| {
                 Body::SubmitSmResp(SubmitSmResp {
                     message_id: id_field(id),
                     ..Default::default()

@@ -94,6 +94,14 @@ impl std::fmt::Debug for Write {
     }
 }
 
+/// Why [`CommitQueue::try_push`] did not queue a write.
+pub(super) enum TryPush {
+    /// No more writes are taken.
+    Closed,
+    /// No room now: the write, to be pushed with [`CommitQueue::push`].
+    Full(Write),
+}
+
 /// What the producers and the writer share.
 struct Shared {
     state: Mutex<State>,
@@ -301,11 +309,7 @@ impl CommitQueue {
                     return Err("store closed".into());
                 }
                 if state.writes.len() < QUEUE {
-                    state.writes.push(write);
-                    state.last_ticket += 1;
-                    let ticket = state.last_ticket;
-                    self.wake(state);
-                    return Ok(ticket);
+                    return Ok(self.push_locked(state, write));
                 }
                 state.full = true;
                 // Registered before the lock goes: the writer's
@@ -314,6 +318,28 @@ impl CommitQueue {
             }
             room.await;
         }
+    }
+
+    /// Queues `write` now when there is room: its ticket, or the write back
+    /// (the queue is full: [`push`](CommitQueue::push) waits for room).
+    pub(super) fn try_push(&self, write: Write) -> Result<u64, TryPush> {
+        let state = self.handle.0.lock();
+        if state.closed {
+            return Err(TryPush::Closed);
+        }
+        if state.writes.len() < QUEUE {
+            return Ok(self.push_locked(state, write));
+        }
+        Err(TryPush::Full(write))
+    }
+
+    /// Queues `write` under the lock (there is room); returns its ticket.
+    fn push_locked(&self, mut state: MutexGuard<'_, State>, write: Write) -> u64 {
+        state.writes.push(write);
+        state.last_ticket += 1;
+        let ticket = state.last_ticket;
+        self.wake(state);
+        ticket
     }
 
     /// After a push: lets the writer know, at the end of the burst when a
@@ -352,7 +378,7 @@ impl CommitQueue {
 }
 
 /// The future of [`CommitQueue::synced`].
-pub(super) struct Synced<'a> {
+pub(crate) struct Synced<'a> {
     shared: &'a Shared,
     ticket: u64,
     /// The waker last left with the waiters.
@@ -625,6 +651,11 @@ mod tests {
         for id in 0..QUEUE as u64 {
             queue.push(put(id, false)).await.unwrap();
         }
+        // Not queued now: the write comes back, and takes no ticket.
+        match queue.try_push(put(7, true)) {
+            Err(TryPush::Full(Write::Put { id: 7, .. })) => {}
+            other => panic!("a full queue took a write: {:?}", other.map_err(|_| ())),
+        }
         let mut one_more = Box::pin(queue.push(put(u64::MAX, true)));
         assert!(
             futures_poll_once(one_more.as_mut()).await.is_none(),
@@ -703,6 +734,7 @@ mod tests {
         assert!(queue.synced(a).await.is_err());
         writer.join().unwrap();
         assert!(queue.push(put(2, true)).await.is_err(), "closed for good");
+        assert!(matches!(queue.try_push(put(3, true)), Err(TryPush::Closed)));
     }
 
     /// Polls `f` once: its output if ready.

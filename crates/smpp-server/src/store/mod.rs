@@ -16,6 +16,8 @@
 //! and the migration from the redb files of earlier versions).
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use crate::config::StoreConfig;
 
@@ -67,6 +69,32 @@ pub(crate) trait Store: Send + Sync {
     fn flush(&self) -> impl Future<Output = ()> + Send;
 }
 
+/// A durable write queued when it was made: done once the record is
+/// durable (see [`MessageStore::durable_write`]).
+#[allow(missing_debug_implementations)] // holds a future
+pub(crate) enum DurableWrite<'a> {
+    /// Nothing to wait for (the outcome, taken by the poll that gives it).
+    Done(Option<Result<(), String>>),
+    /// Queued: waits for its batch's sync.
+    Queued(commit::Synced<'a>),
+    /// The queue was full: waits for room, then for the sync.
+    Waiting(Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>),
+}
+
+impl Future for DurableWrite<'_> {
+    type Output = Result<(), String>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            DurableWrite::Done(outcome) => {
+                Poll::Ready(outcome.take().unwrap_or_else(|| Err("polled again".into())))
+            }
+            DurableWrite::Queued(synced) => Pin::new(synced).poll(cx),
+            DurableWrite::Waiting(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
 /// The store of `--memory`: keeps nothing beyond the server's cache.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct MemoryStore;
@@ -116,6 +144,20 @@ impl MessageStore {
                 let (store, records, high) = disk::DiskStore::open(dir, keep)?;
                 Ok((MessageStore::Disk(store), records, high))
             }
+        }
+    }
+}
+
+impl MessageStore {
+    /// Queues `record`'s durable write now (see
+    /// [`DiskStore::durable_write`](disk::DiskStore::durable_write)); the
+    /// future is done once it is durable. The same outcome as
+    /// [`put_durable`](Store::put_durable), with the write already queued
+    /// when this returns (when there is room).
+    pub(crate) fn durable_write(&self, record: &Record) -> DurableWrite<'_> {
+        match self {
+            MessageStore::Memory(_) => DurableWrite::Done(Some(Ok(()))),
+            MessageStore::Disk(s) => s.durable_write(record),
         }
     }
 }
