@@ -40,7 +40,7 @@ use std::io;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use smpp_proto::endpoint::{Command, Endpoint, Failure, Immediate, Incoming, Output};
+use smpp_proto::endpoint::{Command, Endpoint, Failure, Immediate, Incoming, Output, Response};
 use smpp_proto::pdu::{Body, CommandStatus, Pdu};
 use smpp_proto::session::{CloseReason, Event, Role, SessionConfig};
 
@@ -222,9 +222,16 @@ pub(crate) trait Host {
     /// [delivered](Host::deliver). By default every request is delivered.
     /// `received` is the clock reading of the round that handles the
     /// request (its arrival, near enough, for the handler's metrics).
-    fn answer_now(&mut self, pdu: &Pdu, received: Instant) -> Option<(CommandStatus, Body)> {
+    fn answer_now(&mut self, pdu: &Pdu, received: Instant) -> Option<Answered> {
         let _ = (pdu, received);
         None
+    }
+    /// The next answer that [`answer_now`](Host::answer_now) took for later
+    /// ([`Answered::Later`]) and that is now ready: the response to send.
+    /// `Pending` (waking the task when one is ready) otherwise.
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Response> {
+        let _ = cx;
+        Poll::Pending
     }
     /// The outputs of a round are routed: what [`answer_now`](Host::answer_now)
     /// held for them (the connection's handle) is let go.
@@ -259,6 +266,15 @@ pub(crate) fn log_event(event: Event) {
         ),
         event => tracing::debug!(?event, "session event"),
     }
+}
+
+/// How [`Host::answer_now`] took a request.
+#[derive(Debug)]
+pub(crate) enum Answered {
+    /// Answered: the status and `*_resp` body to send.
+    Now(CommandStatus, Body),
+    /// The answer comes later, from [`Host::poll_answer`].
+    Later,
 }
 
 /// One connection's task state; see the [module docs](self).
@@ -370,6 +386,11 @@ impl<T: Transport, R: Host> Driver<T, R> {
             let mut progress = self.poll_commands(cx, now);
             progress |= self.poll_read(cx, now);
             progress |= self.drain(now);
+            if self.poll_answers(cx, now) {
+                // Their responses join this round's write.
+                progress = true;
+                self.drain(now);
+            }
             if self.yield_before_write() {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
@@ -623,11 +644,12 @@ impl<T: Transport, R: Host> Driver<T, R> {
             match output {
                 Output::Done(reply, result) => self.rt.done(reply, result),
                 Output::Incoming(Incoming::Request(pdu)) => match self.rt.answer_now(&pdu, now) {
-                    Some((status, body)) => {
+                    Some(Answered::Now(status, body)) => {
                         // Refused only once closed: nobody to answer then.
                         let seq = pdu.sequence_number;
                         let _ = self.endpoint.respond(now, seq, status, body);
                     }
+                    Some(Answered::Later) => {}
                     None => self.deliver(now, Incoming::Request(pdu)),
                 },
                 Output::Incoming(item) => self.deliver(now, item),
@@ -640,6 +662,17 @@ impl<T: Transport, R: Host> Driver<T, R> {
             }
         }
         self.rt.routed();
+        progress
+    }
+
+    /// Sends the answers the host took for later that are ready now.
+    fn poll_answers(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let mut progress = false;
+        while let Poll::Ready((seq, status, body)) = self.rt.poll_answer(cx) {
+            // Refused only once closed: nobody to answer then.
+            let _ = self.endpoint.respond(now, seq, status, body);
+            progress = true;
+        }
         progress
     }
 

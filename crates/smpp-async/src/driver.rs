@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use crate::drive::{Driver, Host, Transport, LINGER};
+use crate::drive::{Answered, Driver, Host, Transport, LINGER};
 use crate::handle::{check_request, CloseState, Ending};
-use crate::handler::{QuickAnswers, QuickHold};
+use crate::handler::{Quick, QuickAnswers, QuickHold, SoonResponse};
 use crate::queue;
-use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming};
-use smpp_proto::pdu::{Body, CommandStatus, Pdu};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
+use smpp_proto::endpoint::{Command, Failure, Immediate, Incoming, Response};
+use smpp_proto::pdu::{Body, Pdu};
 use smpp_proto::session::{CloseReason, Role, SessionConfig, Stats};
 use sync_wrapper::SyncFuture;
 
@@ -161,6 +162,7 @@ pub(crate) fn spawn<R: Runtime, T: Transport + Send + 'static>(
         timer: R::timer(),
         quick,
         hold: QuickHold::default(),
+        soon: FuturesUnordered::new(),
         tallies,
         closed: state.clone(),
     };
@@ -200,6 +202,8 @@ struct Channels<R: Runtime> {
     quick: Option<Arc<QuickAnswers>>,
     /// The connection's handle for the quick answers of one round.
     hold: QuickHold,
+    /// Quick answers still to come (the handler's futures).
+    soon: FuturesUnordered<SoonResponse>,
     /// Where some events are counted (a server's, over its connections).
     tallies: Option<Tallies>,
     /// Why it closed (the first reason wins); setting it wakes the waiters.
@@ -274,10 +278,23 @@ impl<R: Runtime> Host for Channels<R> {
     }
 
     #[inline]
-    fn answer_now(&mut self, pdu: &Pdu, received: Instant) -> Option<(CommandStatus, Body)> {
-        self.quick
-            .as_ref()
-            .and_then(|quick| quick.answer(pdu, received, &mut self.hold))
+    fn answer_now(&mut self, pdu: &Pdu, received: Instant) -> Option<Answered> {
+        match self.quick.as_ref()?.answer(pdu, received, &mut self.hold)? {
+            Quick::Now(status, body) => Some(Answered::Now(status, body)),
+            Quick::Soon(answer) => {
+                self.soon.push(answer);
+                Some(Answered::Later)
+            }
+        }
+    }
+
+    #[inline]
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Response> {
+        match self.soon.poll_next_unpin(cx) {
+            Poll::Ready(Some(response)) => Poll::Ready(response),
+            // None: nothing waits (and nothing to wake for).
+            Poll::Ready(None) | Poll::Pending => Poll::Pending,
+        }
     }
 
     #[inline]

@@ -33,8 +33,41 @@ use smpp_proto::endpoint::{bind_answer, empty_response, Incoming, Response};
 #[derive(Default)]
 pub(crate) struct QuickAnswers(OnceLock<QuickFn>);
 
-type QuickFn =
-    Box<dyn Fn(&Pdu, Instant, &mut QuickHold) -> Option<(CommandStatus, Body)> + Send + Sync>;
+type QuickFn = Box<dyn Fn(&Pdu, Instant, &mut QuickHold) -> Option<Quick> + Send + Sync>;
+
+/// A handler's answer given in the connection's task.
+pub(crate) enum Quick {
+    /// Ready: the status and `*_resp` body.
+    Now(CommandStatus, Body),
+    /// To come: the connection's task polls it with its own work.
+    Soon(SoonResponse),
+}
+
+/// A future a handler gives in the connection's task
+/// ([`Handler::answer_soon`]): the connection's task polls it itself.
+pub type SoonAnswer = Pin<Box<dyn Future<Output = Result<Body, CommandStatus>> + Send + 'static>>;
+
+/// A [`SoonAnswer`] with what its response needs: the request's sequence
+/// number and command; a panic while it is polled answers `ESME_RSYSERR`.
+pub(crate) struct SoonResponse {
+    seq: SequenceNumber,
+    id: CommandId,
+    answer: SoonAnswer,
+}
+
+impl Future for SoonResponse {
+    type Output = Response;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let this = &mut *self;
+        let polled = catch_unwind(AssertUnwindSafe(|| this.answer.as_mut().poll(cx)));
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(answer)) => Poll::Ready(settle(this.seq, this.id, Ok(answer))),
+            Err(_) => Poll::Ready(settle(this.seq, this.id, Err(()))),
+        }
+    }
+}
 
 /// The connection handle that [`QuickAnswers`] rebuilt for the requests of
 /// one routing round, kept by the connection's task until the round ends
@@ -80,27 +113,36 @@ impl QuickAnswers {
                     hold.0 = Some(Box::new(conn(inner.upgrade()?)));
                 }
                 let held = hold.0.as_ref()?.downcast_ref::<C>()?;
-                let answered =
-                    catch_unwind(AssertUnwindSafe(|| handler.answer_now(held, pdu, received)));
+                let (seq, id) = (pdu.sequence_number, pdu.command_id());
+                let answered = catch_unwind(AssertUnwindSafe(|| {
+                    match handler.answer_now(held, pdu, received) {
+                        Some(answer) => Some(Ok(answer)),
+                        None => handler.answer_soon(held, pdu, received).map(Err),
+                    }
+                }));
                 let answered = match answered {
                     Ok(None) => return None, // the usual way, then
-                    Ok(Some(answer)) => Ok(answer),
+                    Ok(Some(Ok(answer))) => Ok(answer),
+                    Ok(Some(Err(answer))) => {
+                        return Some(Quick::Soon(SoonResponse { seq, id, answer }))
+                    }
                     Err(_) => Err(()),
                 };
-                let (_, status, body) = settle(pdu.sequence_number, pdu.command_id(), answered);
-                Some((status, body))
+                let (_, status, body) = settle(seq, id, answered);
+                Some(Quick::Now(status, body))
             },
         ));
     }
 
-    /// The handler's answer given at once, if it gives one; `hold` keeps
-    /// the connection's handle until the caller releases it.
+    /// The handler's answer given in the connection's task, if it gives
+    /// one (at once, or a future); `hold` keeps the connection's handle
+    /// until the caller releases it.
     pub(crate) fn answer(
         &self,
         pdu: &Pdu,
         received: Instant,
         hold: &mut QuickHold,
-    ) -> Option<(CommandStatus, Body)> {
+    ) -> Option<Quick> {
         self.0.get().and_then(|quick| quick(pdu, received, hold))
     }
 }
@@ -173,6 +215,25 @@ pub trait Handler<C: Sync>: Send + Sync + 'static {
         pdu: &Pdu,
         received: Instant,
     ) -> Option<Result<Body, CommandStatus>> {
+        let _ = (conn, pdu, received);
+        None
+    }
+
+    /// The asynchronous fast path, asked when [`answer_now`](Handler::answer_now)
+    /// declines: a future of the answer that the connection's task polls
+    /// itself, with its reads and writes (`Some`), or `None`: the request
+    /// then goes to [`request`](Handler::request). For answers that wait
+    /// for something outside the handler but need no task of their own (a
+    /// store-and-forward MC's submit_sm, answered once its write is
+    /// durable): no hand-over to another task and back, and the answer
+    /// joins the connection's next write. The future should do its work
+    /// before it returns (the write queued, say) and wait only for the
+    /// outcome; a panic while it is polled answers `ESME_RSYSERR`. If the
+    /// connection ends first, the future is dropped unfinished (as a
+    /// future of `request` is). By default every request goes to
+    /// `request`. An optimisation only: its answers should be those
+    /// `request` would give.
+    fn answer_soon(&self, conn: &C, pdu: &Pdu, received: Instant) -> Option<SoonAnswer> {
         let _ = (conn, pdu, received);
         None
     }
@@ -712,7 +773,9 @@ mod tests {
         let mut hold = QuickHold::default();
         let now = Instant::now();
         for _ in 0..3 {
-            let (status, body) = quick.answer(&pdu, now, &mut hold).unwrap();
+            let Some(Quick::Now(status, body)) = quick.answer(&pdu, now, &mut hold) else {
+                panic!("answered now");
+            };
             assert_eq!(status, CommandStatus::OK);
             assert!(matches!(body, Body::SubmitSmResp(_)));
         }
@@ -723,6 +786,72 @@ mod tests {
         // Once every other handle is gone there is nobody to answer for.
         drop(inner);
         assert!(quick.answer(&pdu, now, &mut hold).is_none());
+        hold.release();
+    }
+
+    /// Answers a data_sm soon (after one pending poll), panics on a
+    /// query_sm's future, and leaves the rest to `request`.
+    struct Soon;
+
+    impl Handler<Conn> for Soon {
+        async fn bind(&self, _: &Conn, _: BindKind, _: &Bind) -> Result<(), CommandStatus> {
+            Ok(())
+        }
+
+        fn answer_soon(&self, _: &Conn, pdu: &Pdu, _: Instant) -> Option<SoonAnswer> {
+            match pdu.body {
+                Body::DataSm(_) => Some(Box::pin(async {
+                    let mut polled = false;
+                    std::future::poll_fn(|cx| {
+                        if std::mem::replace(&mut polled, true) {
+                            Poll::Ready(())
+                        } else {
+                            cx.waker().wake_by_ref();
+                            Poll::Pending
+                        }
+                    })
+                    .await;
+                    Ok(Body::DataSmResp(DataSmResp::default()))
+                })),
+                Body::QuerySm(_) => Some(Box::pin(async { panic!("a handler bug") })),
+                _ => None,
+            }
+        }
+    }
+
+    #[test]
+    fn soon_answers_are_futures_of_the_response_and_a_panic_is_a_system_error() {
+        let inner = Arc::new(());
+        let quick = QuickAnswers::default();
+        quick.set(Arc::downgrade(&inner), Arc::new(Soon), Conn);
+        let mut hold = QuickHold::default();
+        let now = Instant::now();
+        let mut cx = Context::from_waker(Waker::noop());
+
+        let data = Pdu::request(SequenceNumber::new(7), Body::DataSm(Box::default()));
+        let Some(Quick::Soon(mut soon)) = quick.answer(&data, now, &mut hold) else {
+            panic!("answered soon");
+        };
+        assert!(Pin::new(&mut soon).poll(&mut cx).is_pending());
+        let Poll::Ready((seq, status, body)) = Pin::new(&mut soon).poll(&mut cx) else {
+            panic!("ready on the second poll");
+        };
+        assert_eq!((seq.get(), status), (7, CommandStatus::OK));
+        assert!(matches!(body, Body::DataSmResp(_)));
+
+        let query = Pdu::request(SequenceNumber::new(8), Body::QuerySm(Box::default()));
+        let Some(Quick::Soon(mut soon)) = quick.answer(&query, now, &mut hold) else {
+            panic!("answered soon");
+        };
+        let Poll::Ready((seq, status, body)) = Pin::new(&mut soon).poll(&mut cx) else {
+            panic!("a panic ends it");
+        };
+        assert_eq!((seq.get(), status), (8, CommandStatus::SYSTEM_ERROR));
+        assert!(matches!(body, Body::QuerySmResp(_)));
+
+        // Neither now nor soon: the usual way.
+        let submit = Pdu::request(SequenceNumber::new(9), Body::SubmitSm(Box::default()));
+        assert!(quick.answer(&submit, now, &mut hold).is_none());
         hold.release();
     }
 }

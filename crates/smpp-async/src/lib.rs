@@ -98,7 +98,7 @@ pub use client::{Client, Inbound, InboundRequest, OutbindListener};
 pub use flow::Order;
 pub use handler::{Accepted, BlockingHandler, ConnectionInfo};
 pub use reconnect::{Backoff, MemberState, MemberStatus, Pool, PoolConfig, ReconnectingClient};
-pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle};
+pub use server::{Answer, Connection, Handler, Server, ServerConfig, ServerHandle, SoonAnswer};
 #[cfg(feature = "tls")]
 pub use tls::{tls_client_config, Tls};
 

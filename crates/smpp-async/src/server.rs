@@ -24,7 +24,7 @@ use crate::{timeout, Connect, Error, Io, Runtime};
 pub use crate::handler::ServerConfig;
 /// The application side of an MC, shared by the async adapters: implement
 /// it over [`Connection`]s (`impl Handler<Connection> for MySmsc`).
-pub use crate::handler::{Answer, Handler};
+pub use crate::handler::{Answer, Handler, SoonAnswer};
 
 /// How long a connection wrapper (a TLS handshake) may take when the session
 /// has no init timeout.

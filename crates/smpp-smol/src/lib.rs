@@ -112,7 +112,7 @@ pub use futures_rustls::{self, rustls};
 
 pub use smpp_async::{
     Answer, Backoff, Connection, Error, Handler, Inbound, InboundRequest, MemberState,
-    MemberStatus, Order, PoolConfig, ServerConfig,
+    MemberStatus, Order, PoolConfig, ServerConfig, SoonAnswer,
 };
 
 /// A bound ESME session ([`smpp_async::Client`] on smol).

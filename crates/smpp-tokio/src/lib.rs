@@ -109,7 +109,7 @@ pub use tokio_rustls::{self, rustls};
 
 pub use smpp_async::{
     Accepted, Answer, Backoff, Connection, Error, Handler, Inbound, InboundRequest, MemberState,
-    MemberStatus, Order, PoolConfig, ServerConfig,
+    MemberStatus, Order, PoolConfig, ServerConfig, SoonAnswer,
 };
 
 /// A bound ESME session ([`smpp_async::Client`] on tokio).

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use super::*;
 use smpp_proto::endpoint::{bind_answer, Endpoint, Output};
-use smpp_proto::pdu::{Bind, SubmitSm, SubmitSmResp};
+use smpp_proto::pdu::{Bind, SequenceNumber, SubmitSm, SubmitSmResp};
 use smpp_proto::session::BindKind;
 
 /// Bytes to hand out (`Pending` when none; the end of the stream when
@@ -59,6 +59,21 @@ struct Fake {
     /// the connection's handle for), and the most seen at a round's end.
     held: usize,
     held_at_routed: usize,
+    /// With `quick`: data_sm requests taken to be answered later, and how
+    /// many of them are ready (released by the test), with the waker to wake.
+    later: VecDeque<SequenceNumber>,
+    ready: usize,
+    waker: Option<std::task::Waker>,
+}
+
+impl Fake {
+    /// Makes `n` of the answers taken for later ready.
+    fn release(&mut self, n: usize) {
+        self.ready += n;
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
 }
 
 impl Fake {
@@ -74,6 +89,9 @@ impl Fake {
             quick,
             held: 0,
             held_at_routed: 0,
+            later: VecDeque::new(),
+            ready: 0,
+            waker: None,
         }
     }
 }
@@ -119,7 +137,11 @@ impl Host for Fake {
         self.delivered.push(item);
         Ok(())
     }
-    fn answer_now(&mut self, pdu: &Pdu, _: Instant) -> Option<(CommandStatus, Body)> {
+    fn answer_now(&mut self, pdu: &Pdu, _: Instant) -> Option<Answered> {
+        if self.quick && matches!(pdu.body, Body::DataSm(_)) {
+            self.later.push_back(pdu.sequence_number);
+            return Some(Answered::Later);
+        }
         if !self.quick || !matches!(pdu.body, Body::SubmitSm(_)) {
             return None;
         }
@@ -128,7 +150,18 @@ impl Host for Fake {
             message_id: "quick".into(),
             ..Default::default()
         };
-        Some((CommandStatus::OK, Body::SubmitSmResp(resp)))
+        Some(Answered::Now(CommandStatus::OK, Body::SubmitSmResp(resp)))
+    }
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Response> {
+        if self.ready > 0 {
+            if let Some(seq) = self.later.pop_front() {
+                self.ready -= 1;
+                let body = Body::DataSmResp(Default::default());
+                return Poll::Ready((seq, CommandStatus::OK, body));
+            }
+        }
+        self.waker = Some(cx.waker().clone());
+        Poll::Pending
     }
     fn routed(&mut self) {
         self.held_at_routed = self.held_at_routed.max(self.held);
@@ -325,6 +358,38 @@ fn a_quick_answer_is_sent_from_the_connection_task() {
         &delivered[0],
         Incoming::Request(pdu) if matches!(pdu.body, Body::QuerySm(_))
     ));
+}
+
+#[test]
+fn an_answer_taken_for_later_is_sent_when_ready_from_the_connection_task() {
+    #[allow(clippy::disallowed_methods)] // a test epoch; only differences matter
+    let now = Instant::now();
+    let config = Arc::new(SessionConfig::default());
+    let rt = Fake::new(now, true);
+    let mut driver = Driver::new(Pipe::default(), rt, Role::Mc, config.clone());
+    let mut esme: Endpoint<u32> = Endpoint::new(Role::Esme, config, now);
+    bind_to(&mut esme, now, &mut driver);
+    // Two data_sm are taken for later, a submit_sm is answered now.
+    esme.request(now, Body::DataSm(Box::default()), 2);
+    esme.request(now, Body::DataSm(Box::default()), 3);
+    esme.request(now, Body::SubmitSm(Box::default()), 4);
+    to_driver(&mut esme, now, &mut driver);
+    assert_eq!(settle(&mut driver), Poll::Pending);
+    let done = from_driver(&mut esme, now, &mut driver);
+    assert_eq!(done.iter().map(|d| d.0).collect::<Vec<_>>(), [4]);
+    assert!(driver.runtime_mut().delivered.is_empty(), "not handed over");
+    assert_eq!(driver.runtime_mut().later.len(), 2);
+    // One is ready: the host's wake-up brings the driver back, which
+    // writes its response.
+    driver.runtime_mut().release(1);
+    assert_eq!(settle(&mut driver), Poll::Pending);
+    let done = from_driver(&mut esme, now, &mut driver);
+    assert_eq!(done.iter().map(|d| d.0).collect::<Vec<_>>(), [2]);
+    assert!(matches!(done[0].1.body, Body::DataSmResp(_)));
+    driver.runtime_mut().release(1);
+    assert_eq!(settle(&mut driver), Poll::Pending);
+    let done = from_driver(&mut esme, now, &mut driver);
+    assert_eq!(done.iter().map(|d| d.0).collect::<Vec<_>>(), [3]);
 }
 
 #[test]

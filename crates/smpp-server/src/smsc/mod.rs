@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 use smpp_proto::pdu::{Bind, Body, COctetString, CommandStatus, EsmClass, Pdu, SubmitSm};
 use smpp_proto::session::BindKind;
-use smpp_tokio::{Answer, Connection, Handler};
+use smpp_tokio::{Answer, Connection, Handler, SoonAnswer};
 
 use crate::accounts::{Accounts, LockoutEvent};
 use crate::binds::{address_range, Binds, Esme};
@@ -1002,12 +1002,22 @@ impl<C: Clock> Handler<Connection> for SmscHandler<C> {
         self.0.answer_now(conn, pdu, Some(received))
     }
 
+    fn answer_soon(
+        &self,
+        conn: &Connection,
+        pdu: &Pdu,
+        received: std::time::Instant,
+    ) -> Option<SoonAnswer> {
+        let answer = Smsc::answer_durable(&self.0, conn, pdu, Some(received))?;
+        Some(Box::pin(answer))
+    }
+
     fn request(&self, conn: &Connection, pdu: Pdu) -> impl Answer<Body> {
         // The common cases need no large state machine (nor its allocation).
         if let Some(answer) = self.0.answer_now(conn, &pdu, None) {
             return Quick::Ready(Some(answer));
         }
-        match self.0.answer_durable(conn, &pdu) {
+        match Smsc::answer_durable(&self.0, conn, &pdu, None) {
             Some(durable) => Quick::Durable(Box::pin(durable)),
             None => Quick::Later(Box::pin(self.0.answer(conn, pdu))),
         }

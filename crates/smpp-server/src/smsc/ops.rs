@@ -2,6 +2,7 @@
 //! broadcasts.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -246,29 +247,35 @@ impl<C: Clock> Smsc<C> {
 
     /// The durable hot path: a submit_sm when nothing but the store makes
     /// it wait (a persistent store, no rule that delays an answer): decided
-    /// at once, answered once its record is synced, by a future much smaller
-    /// than [`answer`](Smsc::answer)'s. `None` otherwise, without looking at
-    /// it. Gives the answers `answer` would give.
-    pub(super) fn answer_durable<'a, 'b>(
-        &'a self,
-        conn: &'b Connection,
+    /// at once, its record's write queued at once, answered once the record
+    /// is synced, by a future much smaller than [`answer`](Smsc::answer)'s
+    /// (it owns what it needs: the connection's task polls it itself,
+    /// [`Handler::answer_soon`](smpp_tokio::Handler::answer_soon)). `None`
+    /// otherwise, without looking at it. Gives the answers `answer` would
+    /// give. `received`: as for [`answer_now`](Smsc::answer_now).
+    pub(super) fn answer_durable(
+        this: &Arc<Self>,
+        conn: &Connection,
         pdu: &Pdu,
-    ) -> Option<
-        impl std::future::Future<Output = Result<Body, CommandStatus>> + Send + use<'a, 'b, C>,
-    > {
-        if !self.store.is_persistent() || !self.quick.load(Ordering::Acquire) {
+        received: Option<Instant>,
+    ) -> Option<impl std::future::Future<Output = Result<Body, CommandStatus>> + Send + 'static>
+    {
+        if !this.store.is_persistent() || !this.quick.load(Ordering::Acquire) {
             return None;
         }
         let Body::SubmitSm(sm) = &pdu.body else {
             return None;
         };
-        let started = self.clock.now();
+        let started = match received {
+            Some(at) => this.clock.arrival(at),
+            None => this.clock.now(),
+        };
         let command = pdu.command_id();
         let account = conn.system_id().unwrap_or_default();
-        let admitted = if self.throttled(conn, account) {
+        let admitted = if this.throttled(conn, account) {
             Admitted::Refused(CommandStatus::THROTTLED, None)
         } else {
-            self.admit(account, sm, self.clock.wall_ms_at(started))
+            this.admit(account, sm, this.clock.wall_ms_at(started))
         };
         // The write is queued now, in the order the requests came: the
         // future keeps only the wait for its sync (not the nest of async
@@ -279,18 +286,21 @@ impl<C: Clock> Smsc<C> {
                 job,
                 delay: None,
             } => {
-                let write = self.store.durable_write(&record);
+                let write = this.store.durable_write(&record);
                 Ok((record, job, write))
             }
             other => Err(other),
         };
+        // Not the connection's handle: a future the connection's task
+        // holds must not keep the connection alive.
+        let (this, account) = (this.clone(), Text::from(account));
         Some(async move {
             let id = match queued {
                 Ok((record, job, write)) => match write.await {
-                    Ok(()) => Ok(self.keep(record, job)),
+                    Ok(()) => Ok(this.keep(record, job)),
                     Err(e) => Err(store_failed(&e)),
                 },
-                Err(admitted) => self.finish(admitted).await,
+                Err(admitted) => this.finish(admitted).await,
             };
             let result = id.map(|id| {
                 Body::SubmitSmResp(SubmitSmResp {
@@ -298,7 +308,7 @@ impl<C: Clock> Smsc<C> {
                     ..Default::default()
                 })
             });
-            self.report(account, command, started, &result);
+            this.report(&account, command, started, &result);
             result
         })
     }

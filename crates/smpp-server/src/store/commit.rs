@@ -368,9 +368,9 @@ impl CommitQueue {
     }
 
     /// Waits until the write with `ticket` is synced; its batch's outcome.
-    pub(super) fn synced(&self, ticket: u64) -> Synced<'_> {
+    pub(super) fn synced(&self, ticket: u64) -> Synced {
         Synced {
-            shared: &self.handle.0,
+            shared: self.handle.0.clone(),
             ticket,
             registered: None,
         }
@@ -378,38 +378,39 @@ impl CommitQueue {
 }
 
 /// The future of [`CommitQueue::synced`].
-pub(crate) struct Synced<'a> {
-    shared: &'a Shared,
+pub(crate) struct Synced {
+    shared: Arc<Shared>,
     ticket: u64,
     /// The waker last left with the waiters.
     registered: Option<Waker>,
 }
 
-impl Future for Synced<'_> {
+impl Future for Synced {
     type Output = Result<(), String>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let shared = self.shared;
-        if shared.synced.load(Ordering::Acquire) >= self.ticket {
-            return Poll::Ready(shared.outcome(self.ticket));
+        let Synced {
+            shared,
+            ticket,
+            registered,
+        } = &mut *self;
+        let ticket = *ticket;
+        if shared.synced.load(Ordering::Acquire) >= ticket {
+            return Poll::Ready(shared.outcome(ticket));
         }
         let mut waiters = lock(&shared.waiters);
         // Checked again under the lock the writer takes to wake: a batch
         // synced in between is not missed.
-        if shared.synced.load(Ordering::Acquire) >= self.ticket {
+        if shared.synced.load(Ordering::Acquire) >= ticket {
             drop(waiters);
-            return Poll::Ready(shared.outcome(self.ticket));
+            return Poll::Ready(shared.outcome(ticket));
         }
         // Left once per waker (a poll with another waker leaves that one
         // too: both are woken, which is harmless).
-        if !self
-            .registered
-            .as_ref()
-            .is_some_and(|w| w.will_wake(cx.waker()))
-        {
-            waiters.push((self.ticket, cx.waker().clone()));
+        if !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            waiters.push((ticket, cx.waker().clone()));
             drop(waiters);
-            self.registered = Some(cx.waker().clone());
+            *registered = Some(cx.waker().clone());
         }
         Poll::Pending
     }

@@ -206,7 +206,7 @@ impl DiskStore {
     /// is synced. What [`put_durable`](Store::put_durable) awaits, and what
     /// the submission path calls before it answers: the future it keeps is
     /// then the wait alone.
-    pub(crate) fn durable_write(&self, record: &Record) -> DurableWrite<'_> {
+    pub(crate) fn durable_write(&self, record: &Record) -> DurableWrite {
         let put = Write::Put {
             id: record.id,
             bytes: record.encode(),
@@ -215,10 +215,13 @@ impl DiskStore {
         match self.writes.try_push(put) {
             Ok(ticket) => DurableWrite::Queued(self.writes.synced(ticket)),
             Err(TryPush::Closed) => DurableWrite::Done(Some(Err("store closed".into()))),
-            Err(TryPush::Full(put)) => DurableWrite::Waiting(Box::pin(async move {
-                let ticket = self.writes.push(put).await?;
-                self.writes.synced(ticket).await
-            })),
+            Err(TryPush::Full(put)) => {
+                let writes = self.writes.clone();
+                DurableWrite::Waiting(Box::pin(async move {
+                    let ticket = writes.push(put).await?;
+                    writes.synced(ticket).await
+                }))
+            }
         }
     }
 

@@ -72,16 +72,16 @@ pub(crate) trait Store: Send + Sync {
 /// A durable write queued when it was made: done once the record is
 /// durable (see [`MessageStore::durable_write`]).
 #[allow(missing_debug_implementations)] // holds a future
-pub(crate) enum DurableWrite<'a> {
+pub(crate) enum DurableWrite {
     /// Nothing to wait for (the outcome, taken by the poll that gives it).
     Done(Option<Result<(), String>>),
     /// Queued: waits for its batch's sync.
-    Queued(commit::Synced<'a>),
+    Queued(commit::Synced),
     /// The queue was full: waits for room, then for the sync.
-    Waiting(Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>),
+    Waiting(Pin<Box<dyn Future<Output = Result<(), String>> + Send>>),
 }
 
-impl Future for DurableWrite<'_> {
+impl Future for DurableWrite {
     type Output = Result<(), String>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -154,7 +154,7 @@ impl MessageStore {
     /// future is done once it is durable. The same outcome as
     /// [`put_durable`](Store::put_durable), with the write already queued
     /// when this returns (when there is room).
-    pub(crate) fn durable_write(&self, record: &Record) -> DurableWrite<'_> {
+    pub(crate) fn durable_write(&self, record: &Record) -> DurableWrite {
         match self {
             MessageStore::Memory(_) => DurableWrite::Done(Some(Ok(()))),
             MessageStore::Disk(s) => s.durable_write(record),
