@@ -290,6 +290,9 @@ impl<R: Runtime> Host for Channels<R> {
 
     #[inline]
     fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Response> {
+        if self.soon.is_empty() {
+            return Poll::Pending; // the usual case without a store to wait for
+        }
         match self.soon.poll_next_unpin(cx) {
             Poll::Ready(Some(response)) => Poll::Ready(response),
             // None: nothing waits (and nothing to wake for).
