@@ -1,10 +1,11 @@
-//! What only the async adapters have: the handler's synchronous fast path
-//! (`answer_now`) and a server future the caller can drop.
+//! What only the async adapters have: the handler's fast paths in the
+//! connection's task (`answer_now`, `answer_soon`) and a server future the
+//! caller can drop.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::future::join_all;
-use smpp_async::{Connection, Error, Handler, ServerConfig};
+use smpp_async::{Connection, Error, Handler, ServerConfig, SoonAnswer};
 use smpp_proto::pdu::{Bind, Body, CommandStatus, Pdu, SubmitSm, SubmitSmResp};
 use smpp_proto::session::{BindKind, CloseReason, SessionConfig};
 
@@ -14,10 +15,13 @@ use crate::adapters::{Async, Executor};
 use crate::Smsc;
 
 /// Answers submit_sm at once (by text: an id, a status, a panic, or
-/// "later" for the asynchronous path); anything else goes to `request`.
+/// "later" for the asynchronous path), or soon for texts starting "soon"
+/// (woken from another thread, as a store's writer wakes its waiters);
+/// anything else goes to `request`.
 #[derive(Debug, Default)]
 struct Quick {
     later: AtomicUsize,
+    soon: AtomicUsize,
 }
 
 impl Handler<Connection> for Quick {
@@ -39,11 +43,46 @@ impl Handler<Connection> for Quick {
             b"boom" => panic!("handler bug"),
             b"refuse" => Some(Err(CommandStatus::THROTTLED)),
             b"later" => None,
+            text if text.starts_with(b"soon") => None,
             _ => Some(Ok(Body::SubmitSmResp(SubmitSmResp {
                 message_id: "now".into(),
                 ..Default::default()
             }))),
         }
+    }
+
+    fn answer_soon(
+        &self,
+        conn: &Connection,
+        pdu: &Pdu,
+        _: std::time::Instant,
+    ) -> Option<SoonAnswer> {
+        let Body::SubmitSm(sm) = &pdu.body else {
+            return None;
+        };
+        assert_eq!(conn.system_id(), Some("esme"), "the bound connection");
+        let text = sm.short_message.clone();
+        if !text.starts_with(b"soon") {
+            return None;
+        }
+        self.soon.fetch_add(1, Ordering::SeqCst);
+        // Done by another thread: the connection's task is woken from it.
+        let (done, wait) = async_channel::bounded::<()>(1);
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            let _ = done.send_blocking(());
+        });
+        Some(Box::pin(async move {
+            let _ = wait.recv().await;
+            match text.as_ref() {
+                b"soon-boom" => panic!("handler bug, soon"),
+                b"soon-refuse" => Err(CommandStatus::THROTTLED),
+                _ => Ok(Body::SubmitSmResp(SubmitSmResp {
+                    message_id: "soon".into(),
+                    ..Default::default()
+                })),
+            }
+        }))
     }
 
     async fn submit_sm(&self, _: &Connection, _: SubmitSm) -> Result<SubmitSmResp, CommandStatus> {
@@ -106,6 +145,89 @@ pub async fn answers_given_at_once_skip_the_handler_task_and_keep_its_guarantees
         "{query:?}"
     );
     client.unbind().await.unwrap();
+}
+
+pub async fn answers_polled_in_the_connection_task_come_once_each<E: Executor>() {
+    let quick = std::sync::Arc::new(Quick::default());
+    let handler = SharedQuick(quick.clone());
+    let server =
+        smpp_async::Server::<E::Runtime, _>::bind(local(), handler, ServerConfig::default())
+            .await
+            .unwrap();
+    let addr = server.local_addr().unwrap();
+    drop(Async::<E>::spawn(server.run()));
+    let config = SessionConfig::default();
+    let (client, _inbound) = connect::<Async<E>>(addr, BindKind::Transceiver, config).await;
+    let id = client.submit(submit("soon", false)).await.unwrap();
+    assert_eq!(id.as_bytes(), b"soon");
+    let refused = client.submit(submit("soon-refuse", false)).await;
+    assert!(
+        matches!(refused, Err(Error::Status(CommandStatus::THROTTLED))),
+        "{refused:?}"
+    );
+    let boom = client.submit(submit("soon-boom", false)).await;
+    assert!(
+        matches!(boom, Err(Error::Status(CommandStatus::SYSTEM_ERROR))),
+        "{boom:?}"
+    );
+    // The session goes on after the panic; many at once, mixed with the
+    // other paths, each answered exactly once, by the path its text picks.
+    let texts = ["soon", "hello", "later", "soon", "soon-refuse"];
+    let calls = (0..1000).map(|i| client.submit(submit(texts[i % texts.len()], false)));
+    let results = timeout(LIMIT, join_all(calls)).await.unwrap();
+    for (i, result) in results.iter().enumerate() {
+        match (texts[i % texts.len()], result) {
+            ("soon", Ok(id)) => assert_eq!(id.as_bytes(), b"soon"),
+            ("hello", Ok(id)) => assert_eq!(id.as_bytes(), b"now"),
+            ("later", Ok(id)) => assert_eq!(id.as_bytes(), b"later"),
+            ("soon-refuse", Err(Error::Status(CommandStatus::THROTTLED))) => {}
+            (text, other) => panic!("{text}: {other:?}"),
+        }
+    }
+    assert_eq!(quick.soon.load(Ordering::SeqCst), 3 + 600);
+    assert_eq!(
+        quick.later.load(Ordering::SeqCst),
+        200,
+        "soon never reaches request"
+    );
+    client.unbind().await.unwrap();
+}
+
+/// [`Quick`] shared with the test, to read its counts.
+struct SharedQuick(std::sync::Arc<Quick>);
+
+impl Handler<Connection> for SharedQuick {
+    async fn bind(
+        &self,
+        conn: &Connection,
+        kind: BindKind,
+        bind: &Bind,
+    ) -> Result<(), CommandStatus> {
+        self.0.bind(conn, kind, bind).await
+    }
+    fn answer_now(
+        &self,
+        conn: &Connection,
+        pdu: &Pdu,
+        received: std::time::Instant,
+    ) -> Option<Result<Body, CommandStatus>> {
+        self.0.answer_now(conn, pdu, received)
+    }
+    fn answer_soon(
+        &self,
+        conn: &Connection,
+        pdu: &Pdu,
+        received: std::time::Instant,
+    ) -> Option<SoonAnswer> {
+        self.0.answer_soon(conn, pdu, received)
+    }
+    async fn submit_sm(
+        &self,
+        conn: &Connection,
+        sm: SubmitSm,
+    ) -> Result<SubmitSmResp, CommandStatus> {
+        self.0.submit_sm(conn, sm).await
+    }
 }
 
 pub async fn dropping_the_server_future_unbinds_its_connections<E: Executor>() {

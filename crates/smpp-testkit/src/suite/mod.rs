@@ -121,6 +121,7 @@ macro_rules! conformance_suite {
         );
         $crate::conformance_suite!(@async $executor;
             answers_given_at_once_skip_the_handler_task_and_keep_its_guarantees,
+            answers_polled_in_the_connection_task_come_once_each,
             dropping_the_server_future_unbinds_its_connections,
         );
     };
