@@ -291,9 +291,12 @@ impl<C: Clock> Smsc<C> {
             }
             other => Err(other),
         };
-        // Not the connection's handle: a future the connection's task
-        // holds must not keep the connection alive.
-        let (this, account) = (this.clone(), Text::from(account));
+        // The connection's handle, for its account at the end (a shared
+        // count; copying the account into a `Text` and reading it back as
+        // a `str` cost more). Held until the write is synced: the session
+        // still ends when its peer goes (only a server that waits for every
+        // handle to drop waits for the sync too).
+        let (this, conn) = (this.clone(), conn.clone());
         Some(async move {
             let id = match queued {
                 Ok((record, job, write)) => match write.await {
@@ -308,7 +311,8 @@ impl<C: Clock> Smsc<C> {
                     ..Default::default()
                 })
             });
-            this.report(&account, command, started, &result);
+            let account = conn.system_id().unwrap_or_default();
+            this.report(account, command, started, &result);
             result
         })
     }
