@@ -544,11 +544,17 @@ pub async fn timers_fire_while_traffic_keeps_flowing<A: Adapter>() {
     assert!(matches!(ignored, Err(Error::Timeout)), "{ignored:?}");
     assert!(took < Duration::from_secs(2), "timed out after {took:?}");
     done.store(true, Ordering::SeqCst);
-    let mut answered = 0;
+    let mut answered = Vec::new();
     for task in busy {
-        answered += timeout(LIMIT, task.join()).await.unwrap();
+        answered.push(timeout(LIMIT, task.join()).await.unwrap());
     }
-    assert!(answered > 100, "traffic kept flowing: {answered}");
+    // A liveness check, not a speed check: every busy task went on being
+    // answered through the 400 ms or so (hundreds each on an idle machine;
+    // 81 in all was seen on a loaded one, against a bar of 100 in all then).
+    assert!(
+        answered.iter().all(|&n| n >= 5),
+        "traffic kept flowing on every task: {answered:?}"
+    );
     client.unbind().await.unwrap();
     timeout(LIMIT, peer.join()).await.unwrap();
 }
