@@ -3,6 +3,7 @@
 //! caller can drop.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use futures_util::future::join_all;
 use smpp_async::{Connection, Error, Handler, ServerConfig, SoonAnswer};
@@ -20,8 +21,8 @@ use crate::Smsc;
 /// anything else goes to `request`.
 #[derive(Debug, Default)]
 struct Quick {
-    later: AtomicUsize,
-    soon: AtomicUsize,
+    later: Arc<AtomicUsize>,
+    soon: Arc<AtomicUsize>,
 }
 
 impl Handler<Connection> for Quick {
@@ -148,12 +149,11 @@ pub async fn answers_given_at_once_skip_the_handler_task_and_keep_its_guarantees
 }
 
 pub async fn answers_polled_in_the_connection_task_come_once_each<E: Executor>() {
-    let quick = std::sync::Arc::new(Quick::default());
-    let handler = SharedQuick(quick.clone());
-    let server =
-        smpp_async::Server::<E::Runtime, _>::bind(local(), handler, ServerConfig::default())
-            .await
-            .unwrap();
+    let quick = Quick::default();
+    let (soon, later) = (quick.soon.clone(), quick.later.clone());
+    let server = smpp_async::Server::<E::Runtime, _>::bind(local(), quick, ServerConfig::default())
+        .await
+        .unwrap();
     let addr = server.local_addr().unwrap();
     drop(Async::<E>::spawn(server.run()));
     let config = SessionConfig::default();
@@ -184,50 +184,13 @@ pub async fn answers_polled_in_the_connection_task_come_once_each<E: Executor>()
             (text, other) => panic!("{text}: {other:?}"),
         }
     }
-    assert_eq!(quick.soon.load(Ordering::SeqCst), 3 + 600);
+    assert_eq!(soon.load(Ordering::SeqCst), 3 + 600);
     assert_eq!(
-        quick.later.load(Ordering::SeqCst),
+        later.load(Ordering::SeqCst),
         200,
         "soon never reaches request"
     );
     client.unbind().await.unwrap();
-}
-
-/// [`Quick`] shared with the test, to read its counts.
-struct SharedQuick(std::sync::Arc<Quick>);
-
-impl Handler<Connection> for SharedQuick {
-    async fn bind(
-        &self,
-        conn: &Connection,
-        kind: BindKind,
-        bind: &Bind,
-    ) -> Result<(), CommandStatus> {
-        self.0.bind(conn, kind, bind).await
-    }
-    fn answer_now(
-        &self,
-        conn: &Connection,
-        pdu: &Pdu,
-        received: std::time::Instant,
-    ) -> Option<Result<Body, CommandStatus>> {
-        self.0.answer_now(conn, pdu, received)
-    }
-    fn answer_soon(
-        &self,
-        conn: &Connection,
-        pdu: &Pdu,
-        received: std::time::Instant,
-    ) -> Option<SoonAnswer> {
-        self.0.answer_soon(conn, pdu, received)
-    }
-    async fn submit_sm(
-        &self,
-        conn: &Connection,
-        sm: SubmitSm,
-    ) -> Result<SubmitSmResp, CommandStatus> {
-        self.0.submit_sm(conn, sm).await
-    }
 }
 
 pub async fn dropping_the_server_future_unbinds_its_connections<E: Executor>() {
