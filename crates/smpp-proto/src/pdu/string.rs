@@ -23,7 +23,14 @@ const INLINE_CAP: usize = 22;
 
 #[derive(Clone)]
 enum Repr {
-    Inline { len: u8, buf: [u8; INLINE_CAP] },
+    /// Never holds a NUL octet: a field read off the wire ends at its first
+    /// NUL, and a value made with one (which cannot be encoded) is kept
+    /// `Shared`. So encoding an inline value (a template cloned per
+    /// message, a field passed on) does not look for one again.
+    Inline {
+        len: u8,
+        buf: [u8; INLINE_CAP],
+    },
     Shared(Bytes),
 }
 
@@ -51,13 +58,14 @@ impl COctetString {
         if s.len() <= INLINE_CAP {
             let mut buf = [0; INLINE_CAP];
             buf[..s.len()].copy_from_slice(s);
-            COctetString(Repr::Inline {
-                len: s.len() as u8,
-                buf,
-            })
-        } else {
-            COctetString(Repr::Shared(Bytes::copy_from_slice(s)))
+            if !inline_has_nul(s.len() as u8, &buf) {
+                return COctetString(Repr::Inline {
+                    len: s.len() as u8,
+                    buf,
+                });
+            }
         }
+        COctetString(Repr::Shared(Bytes::copy_from_slice(s)))
     }
 
     /// The content bytes (no NUL).
@@ -104,37 +112,12 @@ impl COctetString {
         self.len() == 0
     }
 
-    /// Whether the content holds a NUL octet (which would cut the field short on the wire).
+    /// Whether the content holds a NUL octet (which would cut the field
+    /// short on the wire): never an inline value's (see [`Repr::Inline`]).
     #[inline]
     pub(crate) fn has_nul(&self) -> bool {
         match &self.0 {
-            // Word-at-a-time zero-byte test over the inline buffer, masked to `len`
-            // (a borrow can only flag bytes above a real zero, so the mask is exact).
-            Repr::Inline { len, buf } => {
-                const LO: u128 = u128::from_le_bytes([0x01; 16]);
-                const HI: u128 = u128::from_le_bytes([0x80; 16]);
-                let n = u32::from(*len);
-                let mut w = [0u8; 16];
-                w.copy_from_slice(&buf[..16]);
-                let a = u128::from_le_bytes(w);
-                w.copy_from_slice(&buf[INLINE_CAP - 16..]);
-                let b = u128::from_le_bytes(w);
-                let zeros = |x: u128| x.wrapping_sub(LO) & !x & HI;
-                // Bytes 0..min(n,16) of `a`; bytes 16..n are bytes (16-6)..(n-6) of `b`.
-                let below = |bytes: u32| {
-                    if bytes >= 16 {
-                        u128::MAX
-                    } else {
-                        (1u128 << (8 * bytes)) - 1
-                    }
-                };
-                let mask_b = if n <= 16 {
-                    0
-                } else {
-                    below(n - 6) & !below(10)
-                };
-                zeros(a) & below(n) != 0 || zeros(b) & mask_b != 0
-            }
+            Repr::Inline { .. } => false,
             Repr::Shared(b) => b.contains(&0),
         }
     }
@@ -171,6 +154,8 @@ impl COctetString {
                 Some(window) => buf.copy_from_slice(window),
                 None => buf[..len].copy_from_slice(&frame[range]),
             }
+            // No NUL: the field ends at its first one (or at the frame's
+            // end when none is left).
             COctetString(Repr::Inline {
                 len: len as u8,
                 buf,
@@ -179,6 +164,36 @@ impl COctetString {
             COctetString(Repr::Shared(frame.slice(range)))
         }
     }
+}
+
+/// Whether the first `len` octets of `buf` hold a NUL: a word-at-a-time
+/// zero-byte test over the inline buffer, masked to `len` (a borrow can
+/// only flag bytes above a real zero, so the mask is exact).
+#[inline]
+fn inline_has_nul(len: u8, buf: &[u8; INLINE_CAP]) -> bool {
+    const LO: u128 = u128::from_le_bytes([0x01; 16]);
+    const HI: u128 = u128::from_le_bytes([0x80; 16]);
+    let n = u32::from(len);
+    let mut w = [0u8; 16];
+    w.copy_from_slice(&buf[..16]);
+    let a = u128::from_le_bytes(w);
+    w.copy_from_slice(&buf[INLINE_CAP - 16..]);
+    let b = u128::from_le_bytes(w);
+    let zeros = |x: u128| x.wrapping_sub(LO) & !x & HI;
+    // Bytes 0..min(n,16) of `a`; bytes 16..n are bytes (16-6)..(n-6) of `b`.
+    let below = |bytes: u32| {
+        if bytes >= 16 {
+            u128::MAX
+        } else {
+            (1u128 << (8 * bytes)) - 1
+        }
+    };
+    let mask_b = if n <= 16 {
+        0
+    } else {
+        below(n - 6) & !below(10)
+    };
+    zeros(a) & below(n) != 0 || zeros(b) & mask_b != 0
 }
 
 impl Default for COctetString {
@@ -354,7 +369,7 @@ mod tests {
 
 /// The position of the first NUL in `s` (the decoder's search for a
 /// field's end): eight octets at a time, then octet by octet, with the
-/// word test of [`COctetString::has_nul`] (a borrow can only flag octets
+/// word test of `inline_has_nul` (a borrow can only flag octets
 /// above a real zero, so the lowest flag is exact).
 #[inline(always)]
 pub(crate) fn find_nul(s: &[u8]) -> Option<usize> {

@@ -418,11 +418,14 @@ pub fn rule_for(id: CommandId) -> Option<&'static Rule> {
 /// response): 0x33, 0x34 or 0x50; `None` for unknown ids and `generic_nack`
 /// (in every version).
 pub fn operation_since(id: CommandId) -> Option<u8> {
-    let request = CommandId(id.0 & 0x7FFF_FFFF);
-    if !id.is_known() || id == CommandId::GENERIC_NACK {
+    // A request is known exactly when the table has its row (generic_nack's
+    // request part, 0, has none); a response must be one of the names too
+    // (outbind and alert_notification have none), looked up only then.
+    let rule = rule_for(CommandId(id.0 & 0x7FFF_FFFF))?;
+    if id.is_response() && !id.is_known() {
         return None;
     }
-    rule_for(request).map(|r| r.since)
+    Some(rule.since)
 }
 
 /// `role` may send the request `id` in `state` (false for unknown ids and responses).

@@ -435,21 +435,30 @@ fn format_id(id: u64) -> String {
     format!("{id:X}")
 }
 
-/// [`format_id`] straight into a `message_id` field: the digits are written
-/// on the stack and stored inline (no heap string, no formatter).
+/// [`format_id`] straight into a `message_id` field: the sixteen hex
+/// digits are made at once in two words (each nibble spread to its own
+/// octet, then shifted into ASCII), without a loop per digit, and stored
+/// inline (no heap string, no formatter).
 fn id_field(id: u64) -> COctetString {
     let mut buf = [0u8; 16];
-    let mut at = buf.len();
-    let mut rest = id;
-    loop {
-        at -= 1;
-        buf[at] = b"0123456789ABCDEF"[(rest & 15) as usize];
-        rest >>= 4;
-        if rest == 0 {
-            break;
-        }
-    }
-    COctetString::copy_from_slice(&buf[at..])
+    buf[..8].copy_from_slice(&hex_word((id >> 32) as u32).to_be_bytes());
+    buf[8..].copy_from_slice(&hex_word(id as u32).to_be_bytes());
+    // At least one digit: 0 is "0".
+    let digits = (16 - id.leading_zeros() as usize / 4).max(1);
+    COctetString::copy_from_slice(&buf[16 - digits..])
+}
+
+/// The eight upper-case hex digits of `x`, most significant first when
+/// the word is read big-endian.
+fn hex_word(x: u32) -> u64 {
+    const LOW_NIBBLES: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    let x = u64::from(x);
+    let x = (x | (x << 16)) & 0x0000_FFFF_0000_FFFF;
+    let x = (x | (x << 8)) & 0x00FF_00FF_00FF_00FF;
+    let nibbles = (x | (x << 4)) & LOW_NIBBLES;
+    // 1 in the octets holding 10..=15 (adding 6 carries into bit 4).
+    let letters = ((nibbles + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    nibbles + 0x3030_3030_3030_3030 + letters * 7
 }
 
 fn parse_id(id: &str) -> Option<u64> {
@@ -1072,8 +1081,24 @@ mod tests {
 
     #[test]
     fn id_fields_are_the_formatted_ids() {
-        for id in [0, 1, 15, 16, 0xABC, 0x1234_5678_9ABC, u64::MAX] {
-            assert_eq!(id_field(id).as_str(), Ok(format_id(id).as_str()));
+        let mut ids = vec![0, 1, 9, 10, 15, 16, 0xABC, 0x1234_5678_9ABC, u64::MAX];
+        // Every digit value at every position, and every length.
+        for shift in (0..64).step_by(4) {
+            for digit in 0..16u64 {
+                ids.push(digit << shift);
+                ids.push((digit << shift) | 1);
+                ids.push(u64::MAX >> (60 - shift) & !(0xF << shift) | (digit << shift));
+            }
+        }
+        let mut z = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..10_000 {
+            z = z
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ids.push(z >> (z % 64));
+        }
+        for id in ids {
+            assert_eq!(id_field(id).as_str(), Ok(format_id(id).as_str()), "{id:#x}");
         }
     }
 

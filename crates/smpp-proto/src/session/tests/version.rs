@@ -476,4 +476,30 @@ fn the_operation_table_knows_each_versions_operations() {
     }
     assert_eq!(operation_since(CommandId::GENERIC_NACK), None);
     assert_eq!(operation_since(CommandId(0x22)), None);
+    assert_eq!(
+        operation_since(CommandId(0x8000_0102)),
+        None,
+        "no alert_notification_resp"
+    );
+    assert_eq!(
+        operation_since(CommandId(0x8000_000B)),
+        None,
+        "no outbind_resp"
+    );
+    // Every id near the specified ones: known ids (a request, or a response
+    // the specification names) get their request's row, others none.
+    for low in 0..0x400u32 {
+        for id in [
+            CommandId(low),
+            CommandId(low | 0x8000_0000),
+            CommandId(low | 0x1_0000),
+        ] {
+            let expected = if id.is_known() && id != CommandId::GENERIC_NACK {
+                crate::session::rule_for(CommandId(id.0 & 0x7FFF_FFFF)).map(|r| r.since)
+            } else {
+                None
+            };
+            assert_eq!(operation_since(id), expected, "{id}");
+        }
+    }
 }
