@@ -58,7 +58,13 @@ impl<C: Clock> Smsc<C> {
         } else {
             // Delivered (or failed) after its scheduled time, unless it
             // expires first.
-            let time = |t: &COctetString| t.as_str().ok().and_then(|t| parse_smpp_time(t, now));
+            // Most submissions leave both times empty: no UTF-8 check then.
+            let time = |t: &COctetString| {
+                if t.is_empty() {
+                    return None;
+                }
+                t.as_str().ok().and_then(|t| parse_smpp_time(t, now))
+            };
             let scheduled = time(&sm.schedule_delivery_time).unwrap_or(now).max(now);
             let due_ms = scheduled.saturating_add(self.delay_ms(id));
             match time(&sm.validity_period) {
