@@ -144,8 +144,23 @@ pub fn relative(d: Duration) -> Option<String> {
 /// (from `now_ms`; months count 30 days, years 365). `None` for an empty or
 /// malformed value.
 pub fn parse(s: &str, now_ms: u64) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() != 16 || !b[..15].iter().all(u8::is_ascii_digit) {
+    parse_octets(s.as_bytes(), now_ms)
+}
+
+/// [`parse`] of the field's octets as they came (a `COctetString`'s
+/// `as_bytes`): a valid time is ASCII, so nothing is lost by not checking
+/// the field as UTF-8 first.
+#[inline]
+pub fn parse_octets(b: &[u8], now_ms: u64) -> Option<u64> {
+    // Most fields are empty: answered here, without a call.
+    match <&[u8; 16]>::try_from(b) {
+        Ok(b) => parse_16(b, now_ms),
+        Err(_) => None,
+    }
+}
+
+fn parse_16(b: &[u8; 16], now_ms: u64) -> Option<u64> {
+    if !b[..15].iter().all(u8::is_ascii_digit) {
         return None;
     }
     let n = |i: usize| -> i64 { i64::from(b[i] - b'0') * 10 + i64::from(b[i + 1] - b'0') };
@@ -196,6 +211,9 @@ mod smpp_time_tests {
         assert_eq!(parse("260117113005704+", 0), Some(ms));
         assert_eq!(parse("000000000130000R", 1000), Some(91_000));
         assert_eq!(parse("", 0), None);
+        assert_eq!(parse_octets(b"", 0), None);
+        assert_eq!(parse_octets(b"26011711300570\xff+", 0), None);
+        assert_eq!(parse_octets(b"260117113005704+", 0), Some(ms));
         assert_eq!(parse("261317103005700+", 0), None);
         assert_eq!(parse("26011710300570x+", 0), None);
         assert_eq!(

@@ -58,7 +58,7 @@ impl COctetString {
         if s.len() <= INLINE_CAP {
             let mut buf = [0; INLINE_CAP];
             buf[..s.len()].copy_from_slice(s);
-            if !inline_has_nul(s.len() as u8, &buf) {
+            if find_nul(s).is_none() {
                 return COctetString(Repr::Inline {
                     len: s.len() as u8,
                     buf,
@@ -164,36 +164,6 @@ impl COctetString {
             COctetString(Repr::Shared(frame.slice(range)))
         }
     }
-}
-
-/// Whether the first `len` octets of `buf` hold a NUL: a word-at-a-time
-/// zero-byte test over the inline buffer, masked to `len` (a borrow can
-/// only flag bytes above a real zero, so the mask is exact).
-#[inline]
-fn inline_has_nul(len: u8, buf: &[u8; INLINE_CAP]) -> bool {
-    const LO: u128 = u128::from_le_bytes([0x01; 16]);
-    const HI: u128 = u128::from_le_bytes([0x80; 16]);
-    let n = u32::from(len);
-    let mut w = [0u8; 16];
-    w.copy_from_slice(&buf[..16]);
-    let a = u128::from_le_bytes(w);
-    w.copy_from_slice(&buf[INLINE_CAP - 16..]);
-    let b = u128::from_le_bytes(w);
-    let zeros = |x: u128| x.wrapping_sub(LO) & !x & HI;
-    // Bytes 0..min(n,16) of `a`; bytes 16..n are bytes (16-6)..(n-6) of `b`.
-    let below = |bytes: u32| {
-        if bytes >= 16 {
-            u128::MAX
-        } else {
-            (1u128 << (8 * bytes)) - 1
-        }
-    };
-    let mask_b = if n <= 16 {
-        0
-    } else {
-        below(n - 6) & !below(10)
-    };
-    zeros(a) & below(n) != 0 || zeros(b) & mask_b != 0
 }
 
 impl Default for COctetString {
@@ -368,9 +338,10 @@ mod tests {
 }
 
 /// The position of the first NUL in `s` (the decoder's search for a
-/// field's end): eight octets at a time, then octet by octet, with the
-/// word test of `inline_has_nul` (a borrow can only flag octets
-/// above a real zero, so the lowest flag is exact).
+/// field's end, and the test that keeps an inline value free of them):
+/// eight octets at a time, then octet by octet, with a word-at-a-time
+/// zero-octet test (a borrow can only flag octets above a real zero, so
+/// the lowest flag is exact).
 #[inline(always)]
 pub(crate) fn find_nul(s: &[u8]) -> Option<usize> {
     const LO: u64 = u64::from_le_bytes([0x01; 8]);

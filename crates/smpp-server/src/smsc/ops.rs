@@ -20,7 +20,7 @@ use crate::clock::Clock;
 use crate::observer::RequestEvent;
 use crate::routing::{Decision, Target};
 use crate::store::{Dests, Kind, Octets, Outcome, Record, Store, StoredAddr, Text};
-use smpp_proto::message::time::{absolute as smpp_time, parse as parse_smpp_time};
+use smpp_proto::message::time::{absolute as smpp_time, parse_octets as parse_smpp_time};
 
 /// A submission past its synchronous half: what the router decided, and
 /// the record to keep when it was accepted.
@@ -58,13 +58,8 @@ impl<C: Clock> Smsc<C> {
         } else {
             // Delivered (or failed) after its scheduled time, unless it
             // expires first.
-            // Most submissions leave both times empty: no UTF-8 check then.
-            let time = |t: &COctetString| {
-                if t.is_empty() {
-                    return None;
-                }
-                t.as_str().ok().and_then(|t| parse_smpp_time(t, now))
-            };
+            // Read as octets: a valid time is ASCII (no UTF-8 check first).
+            let time = |t: &COctetString| parse_smpp_time(t.as_bytes(), now);
             let scheduled = time(&sm.schedule_delivery_time).unwrap_or(now).max(now);
             let due_ms = scheduled.saturating_add(self.delay_ms(id));
             match time(&sm.validity_period) {
